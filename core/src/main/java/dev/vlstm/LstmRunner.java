@@ -1,0 +1,238 @@
+package dev.vlstm;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import dev.vlstm.kernel.GateLayout;
+import dev.vlstm.kernel.LstmKernel;
+
+/**
+ * Runs the fused LSTM forward of one {@link LstmWeights}: whole sequences ({@link #forward}) or one step of a
+ * stream at a time ({@link #step}). Holds all scratch memory, allocated up front, so that neither call
+ * allocates once warmed up (with the {@link MemorySegment} overloads).
+ *
+ * <p>A sequence is processed in chunks of {@link #projectionSteps()} time steps: first the input projection
+ * {@code x · Wᵀ + b} of every row of the chunk as one GEMM (DESIGN.md, idea 3), then, step by step, the
+ * recurrent GEMM fused with the cell update.
+ *
+ * <p>Not thread-safe: give each thread its own runner (they may share the weights). Layouts are row-major
+ * floats in native byte order; inputs may be heap or native segments.
+ */
+public final class LstmRunner implements AutoCloseable {
+
+    /** Default size of the chunk of gate pre-activations that the input projection writes ahead. */
+    public static final long DEFAULT_PROJECTION_BYTES = 2L << 20;
+    private static final long ALIGNMENT = 64;
+
+    private final LstmWeights weights;
+    private final LstmKernel kernel;
+    private final GateLayout layout;
+    private final int maxBatch;
+    private final int projectionSteps;
+    private final Arena arena;
+    private final MemorySegment inputScratch;
+    private final MemorySegment gateScratch;
+    private final LstmState sequenceState;
+
+    /**
+     * A runner for up to {@code maxBatch} sequences at a time, with the default projection chunk
+     * ({@link #DEFAULT_PROJECTION_BYTES} of gate pre-activations, at least one step).
+     */
+    public LstmRunner(LstmWeights weights, int maxBatch) {
+        this(weights, maxBatch, defaultProjectionSteps(weights, maxBatch));
+    }
+
+    /**
+     * A runner for up to {@code maxBatch} sequences, projecting the input {@code projectionSteps} time steps at
+     * a time (more steps reuse each weight more often; the scratch grows as
+     * {@code projectionSteps * maxBatch * 4H} floats).
+     */
+    public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps) {
+        if (weights == null) {
+            throw new NullPointerException("weights must not be null");
+        }
+        weights.checkOpen();
+        this.weights = weights;
+        this.kernel = weights.kernel();
+        this.layout = weights.layout();
+        this.maxBatch = Checks.positive("maxBatch", maxBatch);
+        this.projectionSteps = Checks.positive("projectionSteps", projectionSteps);
+        long rows = (long) maxBatch * projectionSteps;
+        if (rows > Integer.MAX_VALUE / layout.gateRowFloats()) {
+            throw new IllegalArgumentException("maxBatch * projectionSteps = " + rows + " rows of "
+                    + layout.gateRowFloats() + " gate floats is too large for one projection chunk");
+        }
+        this.arena = Arena.ofShared();
+        this.inputScratch = arena.allocate(rows * layout.inputSize() * Float.BYTES, ALIGNMENT);
+        this.gateScratch = arena.allocate(rows * layout.gateRowFloats() * Float.BYTES, ALIGNMENT);
+        this.sequenceState = new LstmState(weights, maxBatch);
+    }
+
+    private static int defaultProjectionSteps(LstmWeights weights, int maxBatch) {
+        Checks.positive("maxBatch", maxBatch);
+        long stepBytes = (long) maxBatch * weights.layout().gateRowFloats() * Float.BYTES;
+        return (int) Math.max(1, Math.min(4096, DEFAULT_PROJECTION_BYTES / stepBytes));
+    }
+
+    /** Largest batch this runner accepts. */
+    public int maxBatch() {
+        return maxBatch;
+    }
+
+    /** Time steps whose input projection is computed together. */
+    public int projectionSteps() {
+        return projectionSteps;
+    }
+
+    /** The weights this runner runs. */
+    public LstmWeights weights() {
+        return weights;
+    }
+
+    /**
+     * Runs a whole sequence batch.
+     *
+     * @param x     input, {@code [T][B][I]} floats (time-major)
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0    initial cell state {@code [B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][H]}: the hidden state after every step; null if not wanted
+     * @param hT    output, {@code [B][H]}: the hidden state after the last step; null if not wanted
+     * @param cT    output, {@code [B][H]}: the cell state after the last step; null if not wanted
+     * @throws IllegalArgumentException for a size &lt; 1, a batch above {@link #maxBatch()}, or a segment
+     *                                  whose size does not match its shape
+     * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed
+     */
+    public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                        MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        checkOpen();
+        Checks.positive("steps", steps);
+        checkBatch(batch);
+        int inputSize = layout.inputSize();
+        int hiddenSize = layout.hiddenSize();
+        long rowsTotal = (long) steps * batch;
+        Checks.floats("x", x, rowsTotal * inputSize, "[T=" + steps + "][B=" + batch + "][I=" + inputSize + "]");
+        String stateShape = "[B=" + batch + "][H=" + hiddenSize + "]";
+        Checks.optionalFloats("h0", h0, (long) batch * hiddenSize, stateShape);
+        Checks.optionalFloats("c0", c0, (long) batch * hiddenSize, stateShape);
+        Checks.optionalFloats("y", y, rowsTotal * hiddenSize, "[T=" + steps + "][B=" + batch + "][H=" + hiddenSize + "]");
+        Checks.optionalFloats("hT", hT, (long) batch * hiddenSize, stateShape);
+        Checks.optionalFloats("cT", cT, (long) batch * hiddenSize, stateShape);
+
+        LstmState state = sequenceState;
+        state.reset();
+        if (h0 != null) {
+            state.copyIn(h0, state.currentHidden());
+        }
+        if (c0 != null) {
+            state.copyIn(c0, state.cellBuffer());
+        }
+        long inputRowBytes = (long) inputSize * Float.BYTES;
+        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
+        long outputStepBytes = (long) batch * hiddenSize * Float.BYTES;
+        for (int start = 0; start < steps; start += projectionSteps) {
+            int chunk = Math.min(projectionSteps, steps - start);
+            int rows = chunk * batch;
+            MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputScratch, 0, rows * inputRowBytes);
+            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputScratch, rows,
+                    gateScratch);
+            for (int step = 0; step < chunk; step++) {
+                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), gateScratch, step * gateStepBytes,
+                        state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch);
+                state.advance();
+                if (y != null) {
+                    state.copyOut(state.currentHidden(), y, (start + step) * outputStepBytes, batch);
+                }
+            }
+        }
+        if (hT != null) {
+            state.copyOut(state.currentHidden(), hT, 0, batch);
+        }
+        if (cT != null) {
+            state.copyOut(state.cellBuffer(), cT, 0, batch);
+        }
+    }
+
+    /**
+     * Float-array form of {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment,
+     * MemorySegment, MemorySegment)}; same shapes, same nulls allowed.
+     */
+    public void forward(float[] x, int steps, int batch, float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
+        if (x == null) {
+            throw new NullPointerException("x must not be null");
+        }
+        forward(MemorySegment.ofArray(x), steps, batch, wrap(h0), wrap(c0), wrap(y), wrap(hT), wrap(cT));
+    }
+
+    /**
+     * Advances a stream by one time step: reads {@code x}, updates {@code state}'s h and c, and writes the new
+     * h to {@code h} if it is not null. Stepping T times gives the same result as {@link #forward} over T steps.
+     *
+     * @param x     input of this step, {@code [B][I]} floats, B = {@code state.batch()} &le; {@link #maxBatch()}
+     * @param state the stream's state, for weights of the same shapes
+     * @param h     output, {@code [B][H]}: the new hidden state; null if not wanted
+     */
+    public void step(MemorySegment x, LstmState state, MemorySegment h) {
+        checkOpen();
+        if (state == null) {
+            throw new NullPointerException("state must not be null");
+        }
+        state.checkOpen();
+        if (!state.layout().equals(layout)) {
+            throw new IllegalArgumentException("state is for hiddenSize " + state.hiddenSize()
+                    + " with " + state.layout().lanes() + " lanes per block, but these weights have inputSize "
+                    + layout.inputSize() + ", hiddenSize " + layout.hiddenSize() + ", " + layout.lanes() + " lanes");
+        }
+        int batch = state.batch();
+        checkBatch(batch);
+        Checks.floats("x", x, (long) batch * layout.inputSize(),
+                "[B=" + batch + "][I=" + layout.inputSize() + "]");
+        Checks.optionalFloats("h", h, (long) batch * layout.hiddenSize(),
+                "[B=" + batch + "][H=" + layout.hiddenSize() + "]");
+        MemorySegment.copy(x, 0, inputScratch, 0, x.byteSize());
+        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputScratch, batch,
+                gateScratch);
+        kernel.recurrentStep(layout, weights.packedRecurrentWeights(), gateScratch, 0,
+                state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch);
+        state.advance();
+        if (h != null) {
+            state.copyOut(state.currentHidden(), h, 0, batch);
+        }
+    }
+
+    /** Float-array form of {@link #step(MemorySegment, LstmState, MemorySegment)}. */
+    public void step(float[] x, LstmState state, float[] h) {
+        if (x == null) {
+            throw new NullPointerException("x must not be null");
+        }
+        step(MemorySegment.ofArray(x), state, wrap(h));
+    }
+
+    /** Frees the scratch memory. Closing twice is harmless. */
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+            sequenceState.close();
+        }
+    }
+
+    private void checkOpen() {
+        if (!arena.scope().isAlive()) {
+            throw new IllegalStateException("this LstmRunner is closed");
+        }
+        weights.checkOpen();
+    }
+
+    private void checkBatch(int batch) {
+        Checks.positive("batch", batch);
+        if (batch > maxBatch) {
+            throw new IllegalArgumentException("batch " + batch + " exceeds this runner's maxBatch " + maxBatch);
+        }
+    }
+
+    private static MemorySegment wrap(float[] array) {
+        return array == null ? null : MemorySegment.ofArray(array);
+    }
+}

@@ -1,0 +1,173 @@
+package dev.vlstm;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import dev.vlstm.kernel.GateLayout;
+
+/**
+ * The recurrent state (h and c, {@code [B][H]} each) that a stream carries from one {@link LstmRunner#step}
+ * to the next, off-heap and padded to the kernel's block width. Starts at zero.
+ *
+ * <p>Belongs to one stream; not thread-safe. Owns its memory: {@link #close()} frees it.
+ */
+public final class LstmState implements AutoCloseable {
+
+    private static final long ALIGNMENT = 64;
+
+    private final Arena arena;
+    private final GateLayout layout;
+    private final int batch;
+    private final MemorySegment cell;
+    private final MemorySegment[] hidden = new MemorySegment[2];
+    private int current;
+
+    /**
+     * Creates a zero state for {@code batch} sequences of a model with {@code weights}' shapes.
+     *
+     * @param batch B, sequences stepped together, &ge; 1
+     */
+    public LstmState(LstmWeights weights, int batch) {
+        weights.checkOpen();
+        this.layout = weights.layout();
+        this.batch = Checks.positive("batch", batch);
+        this.arena = Arena.ofShared();
+        long bytes = (long) batch * layout.paddedHidden() * Float.BYTES;
+        this.cell = arena.allocate(bytes, ALIGNMENT);
+        this.hidden[0] = arena.allocate(bytes, ALIGNMENT);
+        this.hidden[1] = arena.allocate(bytes, ALIGNMENT);
+    }
+
+    /** B: sequences in this state. */
+    public int batch() {
+        return batch;
+    }
+
+    /** H: hidden units per sequence. */
+    public int hiddenSize() {
+        return layout.hiddenSize();
+    }
+
+    /** Sets h and c back to zero. */
+    public void reset() {
+        checkOpen();
+        cell.fill((byte) 0);
+        hidden[current].fill((byte) 0);
+    }
+
+    /** Sets h from {@code h}, {@code [B][H]} floats (heap or native segment). */
+    public void setHidden(MemorySegment h) {
+        checkOpen();
+        copyIn(Checks.floats("h", h, (long) batch * hiddenSize(), shape()), hidden[current]);
+    }
+
+    /** Sets c from {@code c}, {@code [B][H]} floats (heap or native segment). */
+    public void setCell(MemorySegment c) {
+        checkOpen();
+        copyIn(Checks.floats("c", c, (long) batch * hiddenSize(), shape()), cell);
+    }
+
+    /** Sets h from a {@code [B][H]} float array. */
+    public void setHidden(float[] h) {
+        setHidden(MemorySegment.ofArray(requireArray("h", h)));
+    }
+
+    /** Sets c from a {@code [B][H]} float array. */
+    public void setCell(float[] c) {
+        setCell(MemorySegment.ofArray(requireArray("c", c)));
+    }
+
+    /** Copies h into {@code out}, {@code [B][H]} floats. */
+    public void copyHiddenTo(MemorySegment out) {
+        checkOpen();
+        copyOut(hidden[current], Checks.floats("out", out, (long) batch * hiddenSize(), shape()), 0, batch);
+    }
+
+    /** Copies c into {@code out}, {@code [B][H]} floats. */
+    public void copyCellTo(MemorySegment out) {
+        checkOpen();
+        copyOut(cell, Checks.floats("out", out, (long) batch * hiddenSize(), shape()), 0, batch);
+    }
+
+    /** Returns h as a new {@code [B][H]} array. */
+    public float[] hidden() {
+        float[] out = new float[batch * hiddenSize()];
+        copyHiddenTo(MemorySegment.ofArray(out));
+        return out;
+    }
+
+    /** Returns c as a new {@code [B][H]} array. */
+    public float[] cell() {
+        float[] out = new float[batch * hiddenSize()];
+        copyCellTo(MemorySegment.ofArray(out));
+        return out;
+    }
+
+    /** Frees the state. Closing twice is harmless. */
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+
+    void checkOpen() {
+        if (!arena.scope().isAlive()) {
+            throw new IllegalStateException("this LstmState is closed");
+        }
+    }
+
+    GateLayout layout() {
+        return layout;
+    }
+
+    /** h at the current time, {@code [B][paddedHidden]}. */
+    MemorySegment currentHidden() {
+        return hidden[current];
+    }
+
+    /** Buffer that the next step writes h into. */
+    MemorySegment nextHidden() {
+        return hidden[1 - current];
+    }
+
+    /** c, updated in place by each step. */
+    MemorySegment cellBuffer() {
+        return cell;
+    }
+
+    /** Makes the buffer the last step wrote the current h. */
+    void advance() {
+        current = 1 - current;
+    }
+
+    /** Copies {@code [rows][H]} floats (all of {@code source}) into the first rows of a padded state buffer. */
+    void copyIn(MemorySegment source, MemorySegment padded) {
+        long rows = source.byteSize() / Float.BYTES / hiddenSize();
+        long hiddenBytes = (long) hiddenSize() * Float.BYTES;
+        long paddedBytes = (long) layout.paddedHidden() * Float.BYTES;
+        for (long row = 0; row < rows; row++) {
+            MemorySegment.copy(source, row * hiddenBytes, padded, row * paddedBytes, hiddenBytes);
+        }
+    }
+
+    /** Copies the first {@code rows} rows of a padded state buffer to {@code [rows][H]} floats at {@code offset}. */
+    void copyOut(MemorySegment padded, MemorySegment target, long offset, int rows) {
+        long hiddenBytes = (long) hiddenSize() * Float.BYTES;
+        long paddedBytes = (long) layout.paddedHidden() * Float.BYTES;
+        for (int row = 0; row < rows; row++) {
+            MemorySegment.copy(padded, row * paddedBytes, target, offset + row * hiddenBytes, hiddenBytes);
+        }
+    }
+
+    private String shape() {
+        return "[B=" + batch + "][H=" + hiddenSize() + "]";
+    }
+
+    private static float[] requireArray(String name, float[] array) {
+        if (array == null) {
+            throw new NullPointerException(name + " must not be null");
+        }
+        return array;
+    }
+}

@@ -1,0 +1,175 @@
+package dev.vlstm;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import dev.vlstm.kernel.GateLayout;
+import dev.vlstm.kernel.LstmKernel;
+
+/**
+ * The weights of one LSTM layer, validated and repacked once into the kernel's gate-interleaved blocked layout
+ * (DESIGN.md, idea 1), off-heap.
+ *
+ * <p>Input is PyTorch's {@code nn.LSTM} convention: {@code weight_ih [4H][I]}, {@code weight_hh [4H][H]},
+ * {@code bias_ih [4H]}, {@code bias_hh [4H]}, row-major floats in native byte order, gate order i, f, g, o.
+ * The cell is {@code i,f,o = σ(W x + b_ih + U h + b_hh)}, {@code g = tanh(...)}, {@code c' = f*c + i*g},
+ * {@code h' = o*tanh(c')}.
+ *
+ * <p>Immutable once built and safe to share between any number of threads, each with its own
+ * {@link LstmRunner}. Owns its off-heap memory: {@link #close()} frees it, after which runners built on it fail
+ * with an {@link IllegalStateException}.
+ */
+public final class LstmWeights implements AutoCloseable {
+
+    private static final long ALIGNMENT = 64;
+
+    private final Arena arena;
+    private final LstmKernel kernel;
+    private final GateLayout layout;
+    private final MemorySegment packedInputWeights;
+    private final MemorySegment packedRecurrentWeights;
+    private final MemorySegment packedBias;
+
+    private LstmWeights(LstmKernel kernel, int inputSize, int hiddenSize, MemorySegment weightIh,
+                        MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
+        this.kernel = kernel;
+        this.layout = new GateLayout(inputSize, hiddenSize, kernel.lanes());
+        this.arena = Arena.ofShared();
+        try {
+            packedInputWeights = allocate(layout.packedFloats(inputSize));
+            packedRecurrentWeights = allocate(layout.packedFloats(hiddenSize));
+            packedBias = allocate(layout.gateRowFloats());
+            layout.packWeights(weightIh, inputSize, packedInputWeights);
+            layout.packWeights(weightHh, hiddenSize, packedRecurrentWeights);
+            layout.packBias(biasIh, biasHh, packedBias);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Packs PyTorch-layout weights given as float arrays for the preferred kernel.
+     *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param weightIh   {@code weight_ih_l0}, {@code [4H][I]}
+     * @param weightHh   {@code weight_hh_l0}, {@code [4H][H]}
+     * @param biasIh     {@code bias_ih_l0}, {@code [4H]}, or null for none
+     * @param biasHh     {@code bias_hh_l0}, {@code [4H]}, or null for none
+     * @throws IllegalArgumentException for sizes &lt; 1, arrays of the wrong length, or a NaN or infinite weight
+     *                                  (the message names the tensor and the element)
+     */
+    public static LstmWeights fromPyTorch(int inputSize, int hiddenSize, float[] weightIh, float[] weightHh,
+                                          float[] biasIh, float[] biasHh) {
+        return fromPyTorch(Backend.PREFERRED, inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+    }
+
+    /** As {@link #fromPyTorch(int, int, float[], float[], float[], float[])} for the given backend. */
+    public static LstmWeights fromPyTorch(Backend backend, int inputSize, int hiddenSize, float[] weightIh,
+                                          float[] weightHh, float[] biasIh, float[] biasHh) {
+        return fromPyTorch(backend, inputSize, hiddenSize, wrap("weightIh", weightIh), wrap("weightHh", weightHh),
+                biasIh == null ? null : MemorySegment.ofArray(biasIh),
+                biasHh == null ? null : MemorySegment.ofArray(biasHh));
+    }
+
+    /**
+     * Packs PyTorch-layout weights held in memory segments (heap or native, any alignment) for the preferred
+     * kernel. The segments are only read during this call.
+     *
+     * @see #fromPyTorch(int, int, float[], float[], float[], float[])
+     */
+    public static LstmWeights fromPyTorch(int inputSize, int hiddenSize, MemorySegment weightIh,
+                                          MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
+        return fromPyTorch(Backend.PREFERRED, inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+    }
+
+    /** As {@link #fromPyTorch(int, int, MemorySegment, MemorySegment, MemorySegment, MemorySegment)} for the given backend. */
+    public static LstmWeights fromPyTorch(Backend backend, int inputSize, int hiddenSize, MemorySegment weightIh,
+                                          MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
+        if (backend == null) {
+            throw new NullPointerException("backend must not be null");
+        }
+        Checks.positive("inputSize", inputSize);
+        Checks.positive("hiddenSize", hiddenSize);
+        long gateRows = 4L * hiddenSize;
+        Checks.floats("weightIh", weightIh, gateRows * inputSize, "[4H=" + gateRows + "][I=" + inputSize + "]");
+        Checks.floats("weightHh", weightHh, gateRows * hiddenSize, "[4H=" + gateRows + "][H=" + hiddenSize + "]");
+        Checks.optionalFloats("biasIh", biasIh, gateRows, "[4H=" + gateRows + "]");
+        Checks.optionalFloats("biasHh", biasHh, gateRows, "[4H=" + gateRows + "]");
+        Checks.finite("weightIh", weightIh, inputSize);
+        Checks.finite("weightHh", weightHh, hiddenSize);
+        if (biasIh != null) {
+            Checks.finite("biasIh", biasIh, 0);
+        }
+        if (biasHh != null) {
+            Checks.finite("biasHh", biasHh, 0);
+        }
+        return new LstmWeights(backend.kernel(), inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+    }
+
+    /** I: features per input row. */
+    public int inputSize() {
+        return layout.inputSize();
+    }
+
+    /** H: hidden units, the width of h and c. */
+    public int hiddenSize() {
+        return layout.hiddenSize();
+    }
+
+    /** Name of the kernel these weights are packed for, e.g. {@code "vector-512"}. */
+    public String kernelName() {
+        return kernel.name();
+    }
+
+    /** Off-heap bytes held by the packed weights and bias. */
+    public long packedBytes() {
+        return packedInputWeights.byteSize() + packedRecurrentWeights.byteSize() + packedBias.byteSize();
+    }
+
+    /** Frees the packed weights. Closing twice is harmless. */
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+
+    void checkOpen() {
+        if (!arena.scope().isAlive()) {
+            throw new IllegalStateException("these LstmWeights are closed");
+        }
+    }
+
+    LstmKernel kernel() {
+        return kernel;
+    }
+
+    GateLayout layout() {
+        return layout;
+    }
+
+    MemorySegment packedInputWeights() {
+        return packedInputWeights;
+    }
+
+    MemorySegment packedRecurrentWeights() {
+        return packedRecurrentWeights;
+    }
+
+    MemorySegment packedBias() {
+        return packedBias;
+    }
+
+    private MemorySegment allocate(long floats) {
+        return arena.allocate(floats * Float.BYTES, ALIGNMENT);
+    }
+
+    private static MemorySegment wrap(String name, float[] array) {
+        if (array == null) {
+            throw new NullPointerException(name + " must not be null");
+        }
+        return MemorySegment.ofArray(array);
+    }
+}

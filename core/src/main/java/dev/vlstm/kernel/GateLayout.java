@@ -1,0 +1,102 @@
+package dev.vlstm.kernel;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The gate-interleaved blocked layout that every kernel works on (DESIGN.md, idea 1).
+ *
+ * <p>Hidden units are grouped in blocks of {@link #lanes()} units (the kernel's vector lane count); the hidden
+ * size is padded with zero weights up to {@link #paddedHidden()} so that no kernel masks a load. For a weight
+ * matrix with {@code depth} input columns (I for the input weights W, H for the recurrent weights U) the packed
+ * form is {@code [block][k < depth][gate i,f,g,o][lane]} floats: one input value times four adjacent vectors
+ * gives the four gate pre-activations of one block. Gate rows (bias, pre-activations) are
+ * {@code [block][gate][lane]}; hidden and cell rows are {@code [paddedHidden]}.
+ *
+ * @param inputSize  I, columns of W
+ * @param hiddenSize H, hidden units
+ * @param lanes      V, hidden units per block
+ */
+public record GateLayout(int inputSize, int hiddenSize, int lanes) {
+
+    /** Gates per LSTM cell, in PyTorch's order i, f, g, o. */
+    public static final int GATES = 4;
+
+    public GateLayout {
+        if (inputSize < 1 || hiddenSize < 1 || lanes < 1) {
+            throw new IllegalArgumentException("sizes must be >= 1: inputSize=" + inputSize
+                    + ", hiddenSize=" + hiddenSize + ", lanes=" + lanes);
+        }
+    }
+
+    /** Number of hidden-unit blocks. */
+    public int blocks() {
+        return (hiddenSize + lanes - 1) / lanes;
+    }
+
+    /** Hidden size rounded up to a whole number of blocks. */
+    public int paddedHidden() {
+        return blocks() * lanes;
+    }
+
+    /** Floats in one gate row: bias or pre-activations of all gates of all blocks. */
+    public int gateRowFloats() {
+        return GATES * paddedHidden();
+    }
+
+    /** Floats of one block's packed panel for a weight matrix with {@code depth} columns. */
+    public long panelFloats(int depth) {
+        return (long) depth * GATES * lanes;
+    }
+
+    /** Floats of a whole packed weight matrix with {@code depth} columns. */
+    public long packedFloats(int depth) {
+        return blocks() * panelFloats(depth);
+    }
+
+    /**
+     * Repacks a PyTorch-layout gate matrix {@code [4H][depth]} (row-major floats, gate order i,f,g,o) into
+     * {@code packed}, which must be zero-filled and hold {@link #packedFloats(int)} floats.
+     */
+    public void packWeights(MemorySegment source, int depth, MemorySegment packed) {
+        for (int gate = 0; gate < GATES; gate++) {
+            for (int unit = 0; unit < hiddenSize; unit++) {
+                long sourceRow = (long) (gate * hiddenSize + unit) * depth;
+                long packedBase = blockBase(unit, depth) + (long) gate * lanes + unit % lanes;
+                for (int k = 0; k < depth; k++) {
+                    float value = source.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, sourceRow + k);
+                    packed.setAtIndex(ValueLayout.JAVA_FLOAT, packedBase + (long) k * GATES * lanes, value);
+                }
+            }
+        }
+    }
+
+    /**
+     * Writes {@code biasIh + biasHh} (each {@code [4H]}, either may be null for a bias-free model) into
+     * {@code packed}, a zero-filled gate row.
+     */
+    public void packBias(MemorySegment biasIh, MemorySegment biasHh, MemorySegment packed) {
+        for (int gate = 0; gate < GATES; gate++) {
+            for (int unit = 0; unit < hiddenSize; unit++) {
+                long source = (long) gate * hiddenSize + unit;
+                float sum = 0f;
+                if (biasIh != null) {
+                    sum += biasIh.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, source);
+                }
+                if (biasHh != null) {
+                    sum += biasHh.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, source);
+                }
+                packed.setAtIndex(ValueLayout.JAVA_FLOAT, gateIndex(gate, unit), sum);
+            }
+        }
+    }
+
+    /** Index, in floats, of gate {@code gate} of hidden unit {@code unit} within a gate row. */
+    public long gateIndex(int gate, int unit) {
+        return (long) (unit / lanes) * GATES * lanes + (long) gate * lanes + unit % lanes;
+    }
+
+    private long blockBase(int unit, int depth) {
+        return (unit / lanes) * panelFloats(depth);
+    }
+}

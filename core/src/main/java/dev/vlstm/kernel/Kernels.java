@@ -1,0 +1,57 @@
+package dev.vlstm.kernel;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+
+/**
+ * Chooses the kernel once, at class initialisation, in the manner of Lucene's VectorizationProvider: the
+ * Vector API kernel when the {@code jdk.incubator.vector} module is in the boot layer and its preferred vector
+ * is at least 128 bits wide, otherwise the scalar kernel (with one warning in the log saying why).
+ * The system property {@code vlstm.kernel=scalar} forces the scalar kernel.
+ */
+public final class Kernels {
+
+    private static final String VECTOR_MODULE = "jdk.incubator.vector";
+    private static final LstmKernel PREFERRED = select();
+
+    private Kernels() {
+    }
+
+    /** The fastest kernel this JVM can run. */
+    public static LstmKernel preferred() {
+        return PREFERRED;
+    }
+
+    /** The plain-Java kernel, always available. */
+    public static LstmKernel scalar() {
+        return ScalarLstmKernel.INSTANCE;
+    }
+
+    private static LstmKernel select() {
+        System.Logger log = System.getLogger(Kernels.class.getName());
+        if ("scalar".equals(System.getProperty("vlstm.kernel"))) {
+            return ScalarLstmKernel.INSTANCE;
+        }
+        if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) {
+            log.log(System.Logger.Level.WARNING, "Module " + VECTOR_MODULE + " is not enabled: vlstm runs its "
+                    + "scalar kernel, many times slower. Start the JVM with --add-modules " + VECTOR_MODULE + ".");
+            return ScalarLstmKernel.INSTANCE;
+        }
+        try {
+            // Loaded reflectively so that this class links without the vector module.
+            Class<?> vectorKernel = Class.forName("dev.vlstm.kernel.VectorLstmKernel");
+            LstmKernel kernel = (LstmKernel) MethodHandles.lookup()
+                    .findStatic(vectorKernel, "createIfUseful", MethodType.methodType(LstmKernel.class))
+                    .invoke();
+            if (kernel == null) {
+                log.log(System.Logger.Level.WARNING, "The preferred vector of this CPU is narrower than 128 bits: "
+                        + "vlstm runs its scalar kernel.");
+                return ScalarLstmKernel.INSTANCE;
+            }
+            return kernel;
+        } catch (Throwable e) {
+            log.log(System.Logger.Level.WARNING, "The vector kernel failed to load; vlstm runs its scalar kernel.", e);
+            return ScalarLstmKernel.INSTANCE;
+        }
+    }
+}

@@ -1,0 +1,82 @@
+package dev.vlstm.kernel;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Plain-Java fallback on the same packed layout (8 lanes a block), used when the Vector API is absent or its
+ * preferred vector is narrower than 128 bits. Float arithmetic and the same activation approximations as the
+ * vector kernel, so both agree to rounding.
+ */
+final class ScalarLstmKernel implements LstmKernel {
+
+    static final ScalarLstmKernel INSTANCE = new ScalarLstmKernel();
+    private static final int LANES = 8;
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+
+    private ScalarLstmKernel() {
+    }
+
+    @Override
+    public String name() {
+        return "scalar";
+    }
+
+    @Override
+    public int lanes() {
+        return LANES;
+    }
+
+    @Override
+    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
+                             MemorySegment x, int rows, MemorySegment gates) {
+        int depth = layout.inputSize();
+        int gateRow = layout.gateRowFloats();
+        for (int row = 0; row < rows; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long panel = block * layout.panelFloats(depth);
+                for (int lane = 0; lane < GateLayout.GATES * LANES; lane++) {
+                    long column = (long) block * GateLayout.GATES * LANES + lane;
+                    float sum = packedBias.getAtIndex(FLOAT, column);
+                    for (int k = 0; k < depth; k++) {
+                        float weight = packedInput.getAtIndex(FLOAT, panel + (long) k * GateLayout.GATES * LANES + lane);
+                        sum = Math.fma(x.getAtIndex(FLOAT, (long) row * depth + k), weight, sum);
+                    }
+                    gates.setAtIndex(FLOAT, (long) row * gateRow + column, sum);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment gates,
+                              long gatesOffset, MemorySegment hPrev, MemorySegment c, MemorySegment hNext,
+                              int batch) {
+        int depth = layout.hiddenSize();
+        int stateRow = layout.paddedHidden();
+        long gateBase = gatesOffset / Float.BYTES;
+        float[] preActivation = new float[GateLayout.GATES];
+        for (int row = 0; row < batch; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long panel = block * layout.panelFloats(depth);
+                for (int lane = 0; lane < LANES; lane++) {
+                    for (int gate = 0; gate < GateLayout.GATES; gate++) {
+                        int column = (block * GateLayout.GATES + gate) * LANES + lane;
+                        float sum = gates.getAtIndex(FLOAT, gateBase + (long) row * layout.gateRowFloats() + column);
+                        for (int k = 0; k < depth; k++) {
+                            long weight = panel + ((long) k * GateLayout.GATES + gate) * LANES + lane;
+                            sum = Math.fma(hPrev.getAtIndex(FLOAT, (long) row * stateRow + k),
+                                    packedRecurrent.getAtIndex(FLOAT, weight), sum);
+                        }
+                        preActivation[gate] = sum;
+                    }
+                    long unit = (long) row * stateRow + (long) block * LANES + lane;
+                    float cell = Math.fma(Activations.sigmoid(preActivation[1]), c.getAtIndex(FLOAT, unit),
+                            Activations.sigmoid(preActivation[0]) * Activations.tanh(preActivation[2]));
+                    c.setAtIndex(FLOAT, unit, cell);
+                    hNext.setAtIndex(FLOAT, unit, Activations.sigmoid(preActivation[3]) * Activations.tanh(cell));
+                }
+            }
+        }
+    }
+}

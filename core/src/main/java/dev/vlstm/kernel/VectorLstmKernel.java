@@ -1,0 +1,85 @@
+package dev.vlstm.kernel;
+
+import java.lang.foreign.MemorySegment;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The Vector API kernel: drives the register tiles of {@link ProjectionTiles} and {@link RecurrentTiles} over
+ * hidden blocks (outer, so one block's weight panel stays in cache) and row tiles (inner).
+ */
+final class VectorLstmKernel implements LstmKernel {
+
+    /** The one species every vector kernel uses; constant so that C2 can intrinsify every operation. */
+    static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    static final int LANES = SPECIES.length();
+    static final long VECTOR_BYTES = (long) LANES * Float.BYTES;
+    /** Bytes of one (block, k) step in a packed panel: four gate vectors. */
+    static final long GATE_GROUP_BYTES = GateLayout.GATES * VECTOR_BYTES;
+    /** Rows per register tile: 4 rows x 4 gates = 16 accumulators, half of AVX-512's registers. */
+    private static final int ROW_TILE = 4;
+
+    /** Called reflectively by {@link Kernels} only once the vector module is known to be present. */
+    static LstmKernel createIfUseful() {
+        return SPECIES.vectorBitSize() >= 128 ? new VectorLstmKernel() : null;
+    }
+
+    @Override
+    public String name() {
+        return "vector-" + SPECIES.vectorBitSize();
+    }
+
+    @Override
+    public int lanes() {
+        return LANES;
+    }
+
+    @Override
+    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
+                             MemorySegment x, int rows, MemorySegment gates) {
+        int depth = layout.inputSize();
+        long panelBytes = layout.panelFloats(depth) * Float.BYTES;
+        long xRowBytes = (long) depth * Float.BYTES;
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        for (int block = 0; block < layout.blocks(); block++) {
+            long panel = block * panelBytes;
+            long column = block * GATE_GROUP_BYTES;
+            int row = 0;
+            for (; row + ROW_TILE <= rows; row += ROW_TILE) {
+                ProjectionTiles.rows4(packedInput, panel, depth, x, row * xRowBytes, xRowBytes,
+                        packedBias, column, gates, row * gateRowBytes + column, gateRowBytes);
+            }
+            for (; row < rows; row++) {
+                ProjectionTiles.rows1(packedInput, panel, depth, x, row * xRowBytes,
+                        packedBias, column, gates, row * gateRowBytes + column);
+            }
+        }
+    }
+
+    @Override
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment gates,
+                              long gatesOffset, MemorySegment hPrev, MemorySegment c, MemorySegment hNext,
+                              int batch) {
+        int depth = layout.hiddenSize();
+        long panelBytes = layout.panelFloats(depth) * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        for (int block = 0; block < layout.blocks(); block++) {
+            long panel = block * panelBytes;
+            long gateColumn = gatesOffset + block * GATE_GROUP_BYTES;
+            long stateColumn = block * VECTOR_BYTES;
+            int row = 0;
+            for (; row + ROW_TILE <= batch; row += ROW_TILE) {
+                RecurrentTiles.rows4(packedRecurrent, panel, depth, hPrev, row * stateRowBytes, stateRowBytes,
+                        gates, gateColumn + row * gateRowBytes, gateRowBytes,
+                        c, hNext, row * stateRowBytes + stateColumn);
+            }
+            for (; row < batch; row++) {
+                RecurrentTiles.rows1(packedRecurrent, panel, depth, hPrev, row * stateRowBytes,
+                        gates, gateColumn + row * gateRowBytes,
+                        c, hNext, row * stateRowBytes + stateColumn);
+            }
+        }
+    }
+}
