@@ -1,0 +1,75 @@
+package dev.vlstm;
+
+import java.util.SplittableRandom;
+
+import dev.vlstm.reference.ReferenceLstm;
+
+/**
+ * A seeded random LSTM layer in PyTorch's layout, its packed weights and its scalar reference, for tests.
+ * Weights follow PyTorch's initialisation U(-1/sqrt(H), 1/sqrt(H)); inputs and states are U(-1, 1).
+ */
+final class TestModel implements AutoCloseable {
+
+    final int inputSize;
+    final int hiddenSize;
+    final float[] weightIh;
+    final float[] weightHh;
+    final float[] biasIh;
+    final float[] biasHh;
+    final LstmWeights weights;
+    final ReferenceLstm reference;
+    private final SplittableRandom random;
+
+    TestModel(long seed, int inputSize, int hiddenSize, Backend backend) {
+        this.inputSize = inputSize;
+        this.hiddenSize = hiddenSize;
+        this.random = new SplittableRandom(seed);
+        float bound = (float) (1 / Math.sqrt(hiddenSize));
+        this.weightIh = uniform(4 * hiddenSize * inputSize, bound);
+        this.weightHh = uniform(4 * hiddenSize * hiddenSize, bound);
+        this.biasIh = uniform(4 * hiddenSize, bound);
+        this.biasHh = uniform(4 * hiddenSize, bound);
+        this.weights = LstmWeights.fromPyTorch(backend, inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+        this.reference = new ReferenceLstm(inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+    }
+
+    TestModel(long seed, int inputSize, int hiddenSize) {
+        this(seed, inputSize, hiddenSize, Backend.PREFERRED);
+    }
+
+    float[] uniform(int length, float bound) {
+        float[] values = new float[length];
+        for (int n = 0; n < length; n++) {
+            values[n] = (float) ((random.nextDouble() * 2 - 1) * bound);
+        }
+        return values;
+    }
+
+    float[] input(int steps, int batch) {
+        return uniform(steps * batch * inputSize, 1f);
+    }
+
+    float[] state(int batch) {
+        return uniform(batch * hiddenSize, 1f);
+    }
+
+    @Override
+    public void close() {
+        weights.close();
+    }
+
+    /** Largest |actual - expected| over all elements; fails on a length mismatch. */
+    static double maxAbsError(float[] actual, double[] expected) {
+        if (actual.length != expected.length) {
+            throw new AssertionError("length " + actual.length + " != " + expected.length);
+        }
+        double worst = 0;
+        for (int n = 0; n < actual.length; n++) {
+            double error = Math.abs(actual[n] - expected[n]);
+            if (!(error <= worst)) {
+                worst = Double.isNaN(error) ? Double.POSITIVE_INFINITY : error;
+            }
+        }
+        return worst;
+    }
+}
