@@ -16,28 +16,55 @@ final class Checks {
         return value;
     }
 
-    /**
-     * Checks that {@code segment} is open and holds exactly {@code floats} floats; {@code shape} describes the
-     * expected layout for the message, e.g. {@code "[T=3][B=2][I=5]"}.
-     */
-    static MemorySegment floats(String name, MemorySegment segment, long floats, String shape) {
+    /** Checks that {@code segment} is open and holds a {@code [d1]} float tensor; the message shows the shape. */
+    static MemorySegment floats(String name, MemorySegment segment, String d1, long n1) {
+        return check(name, segment, d1, n1, null, 1, null, 1);
+    }
+
+    /** Checks that {@code segment} is open and holds a {@code [d1][d2]} float tensor. */
+    static MemorySegment floats(String name, MemorySegment segment, String d1, long n1, String d2, long n2) {
+        return check(name, segment, d1, n1, d2, n2, null, 1);
+    }
+
+    /** Checks that {@code segment} is open and holds a {@code [d1][d2][d3]} float tensor. */
+    static MemorySegment floats(String name, MemorySegment segment, String d1, long n1, String d2, long n2,
+                                String d3, long n3) {
+        return check(name, segment, d1, n1, d2, n2, d3, n3);
+    }
+
+    /** As {@link #floats(String, MemorySegment, String, long, String, long)}, but null is allowed. */
+    static MemorySegment optionalFloats(String name, MemorySegment segment, String d1, long n1, String d2, long n2) {
+        return segment == null ? null : check(name, segment, d1, n1, d2, n2, null, 1);
+    }
+
+    /** As the three-dimensional {@code floats}, but null is allowed. */
+    static MemorySegment optionalFloats(String name, MemorySegment segment, String d1, long n1, String d2, long n2,
+                                        String d3, long n3) {
+        return segment == null ? null : check(name, segment, d1, n1, d2, n2, d3, n3);
+    }
+
+    // The shape text is built only on failure: these checks run on every forward and step, which must not allocate.
+    private static MemorySegment check(String name, MemorySegment segment, String d1, long n1, String d2, long n2,
+                                       String d3, long n3) {
         if (segment == null) {
-            throw new NullPointerException(name + " must not be null (expected " + shape + " floats)");
+            throw new NullPointerException(name + " must not be null (expected " + shape(d1, n1, d2, n2, d3, n3)
+                    + " floats)");
         }
         if (!segment.scope().isAlive()) {
             throw new IllegalStateException(name + ": the arena of this segment is already closed");
         }
+        long floats = n1 * n2 * n3;
         long expectedBytes = floats * Float.BYTES;
         if (segment.byteSize() != expectedBytes) {
-            throw new IllegalArgumentException(name + " must hold " + shape + " = " + floats + " floats ("
-                    + expectedBytes + " bytes), but it holds " + describeSize(segment.byteSize()));
+            throw new IllegalArgumentException(name + " must hold " + shape(d1, n1, d2, n2, d3, n3) + " = " + floats
+                    + " floats (" + expectedBytes + " bytes), but it holds " + describeSize(segment.byteSize()));
         }
         return segment;
     }
 
-    /** As {@link #floats} but {@code null} is allowed and returned as is. */
-    static MemorySegment optionalFloats(String name, MemorySegment segment, long floats, String shape) {
-        return segment == null ? null : floats(name, segment, floats, shape);
+    private static String shape(String d1, long n1, String d2, long n2, String d3, long n3) {
+        return "[" + d1 + "=" + n1 + "]" + (d2 == null ? "" : "[" + d2 + "=" + n2 + "]")
+                + (d3 == null ? "" : "[" + d3 + "=" + n3 + "]");
     }
 
     /** Throws if any element is NaN or infinite, naming the tensor and the element as {@code name[row][column]}. */

@@ -32,6 +32,7 @@ public final class LstmRunner implements AutoCloseable {
     private final Arena arena;
     private final MemorySegment inputScratch;
     private final MemorySegment gateScratch;
+    private final MemorySegment stepGates;
     private final LstmState sequenceState;
 
     /**
@@ -65,6 +66,7 @@ public final class LstmRunner implements AutoCloseable {
         this.arena = Arena.ofShared();
         this.inputScratch = arena.allocate(rows * layout.inputSize() * Float.BYTES, ALIGNMENT);
         this.gateScratch = arena.allocate(rows * layout.gateRowFloats() * Float.BYTES, ALIGNMENT);
+        this.stepGates = arena.allocate((long) maxBatch * layout.gateRowFloats() * Float.BYTES, ALIGNMENT);
         this.sequenceState = new LstmState(weights, maxBatch);
     }
 
@@ -111,14 +113,12 @@ public final class LstmRunner implements AutoCloseable {
         checkBatch(batch);
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
-        long rowsTotal = (long) steps * batch;
-        Checks.floats("x", x, rowsTotal * inputSize, "[T=" + steps + "][B=" + batch + "][I=" + inputSize + "]");
-        String stateShape = "[B=" + batch + "][H=" + hiddenSize + "]";
-        Checks.optionalFloats("h0", h0, (long) batch * hiddenSize, stateShape);
-        Checks.optionalFloats("c0", c0, (long) batch * hiddenSize, stateShape);
-        Checks.optionalFloats("y", y, rowsTotal * hiddenSize, "[T=" + steps + "][B=" + batch + "][H=" + hiddenSize + "]");
-        Checks.optionalFloats("hT", hT, (long) batch * hiddenSize, stateShape);
-        Checks.optionalFloats("cT", cT, (long) batch * hiddenSize, stateShape);
+        Checks.floats("x", x, "T", steps, "B", batch, "I", inputSize);
+        Checks.optionalFloats("h0", h0, "B", batch, "H", hiddenSize);
+        Checks.optionalFloats("c0", c0, "B", batch, "H", hiddenSize);
+        Checks.optionalFloats("y", y, "T", steps, "B", batch, "H", hiddenSize);
+        Checks.optionalFloats("hT", hT, "B", batch, "H", hiddenSize);
+        Checks.optionalFloats("cT", cT, "B", batch, "H", hiddenSize);
 
         LstmState state = sequenceState;
         state.reset();
@@ -139,7 +139,7 @@ public final class LstmRunner implements AutoCloseable {
                     gateScratch);
             for (int step = 0; step < chunk; step++) {
                 kernel.recurrentStep(layout, weights.packedRecurrentWeights(), gateScratch, step * gateStepBytes,
-                        state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch);
+                        stepGates, state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch);
                 state.advance();
                 if (y != null) {
                     state.copyOut(state.currentHidden(), y, (start + step) * outputStepBytes, batch);
@@ -186,14 +186,12 @@ public final class LstmRunner implements AutoCloseable {
         }
         int batch = state.batch();
         checkBatch(batch);
-        Checks.floats("x", x, (long) batch * layout.inputSize(),
-                "[B=" + batch + "][I=" + layout.inputSize() + "]");
-        Checks.optionalFloats("h", h, (long) batch * layout.hiddenSize(),
-                "[B=" + batch + "][H=" + layout.hiddenSize() + "]");
+        Checks.floats("x", x, "B", batch, "I", layout.inputSize());
+        Checks.optionalFloats("h", h, "B", batch, "H", layout.hiddenSize());
         MemorySegment.copy(x, 0, inputScratch, 0, x.byteSize());
         kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputScratch, batch,
                 gateScratch);
-        kernel.recurrentStep(layout, weights.packedRecurrentWeights(), gateScratch, 0,
+        kernel.recurrentStep(layout, weights.packedRecurrentWeights(), gateScratch, 0, stepGates,
                 state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch);
         state.advance();
         if (h != null) {

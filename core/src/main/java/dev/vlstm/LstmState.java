@@ -58,13 +58,13 @@ public final class LstmState implements AutoCloseable {
     /** Sets h from {@code h}, {@code [B][H]} floats (heap or native segment). */
     public void setHidden(MemorySegment h) {
         checkOpen();
-        copyIn(Checks.floats("h", h, (long) batch * hiddenSize(), shape()), hidden[current]);
+        copyIn(Checks.floats("h", h, "B", batch, "H", hiddenSize()), hidden[current]);
     }
 
     /** Sets c from {@code c}, {@code [B][H]} floats (heap or native segment). */
     public void setCell(MemorySegment c) {
         checkOpen();
-        copyIn(Checks.floats("c", c, (long) batch * hiddenSize(), shape()), cell);
+        copyIn(Checks.floats("c", c, "B", batch, "H", hiddenSize()), cell);
     }
 
     /** Sets h from a {@code [B][H]} float array. */
@@ -80,13 +80,13 @@ public final class LstmState implements AutoCloseable {
     /** Copies h into {@code out}, {@code [B][H]} floats. */
     public void copyHiddenTo(MemorySegment out) {
         checkOpen();
-        copyOut(hidden[current], Checks.floats("out", out, (long) batch * hiddenSize(), shape()), 0, batch);
+        copyOut(hidden[current], Checks.floats("out", out, "B", batch, "H", hiddenSize()), 0, batch);
     }
 
     /** Copies c into {@code out}, {@code [B][H]} floats. */
     public void copyCellTo(MemorySegment out) {
         checkOpen();
-        copyOut(cell, Checks.floats("out", out, (long) batch * hiddenSize(), shape()), 0, batch);
+        copyOut(cell, Checks.floats("out", out, "B", batch, "H", hiddenSize()), 0, batch);
     }
 
     /** Returns h as a new {@code [B][H]} array. */
@@ -158,10 +158,6 @@ public final class LstmState implements AutoCloseable {
         for (int row = 0; row < rows; row++) {
             MemorySegment.copy(padded, row * paddedBytes, target, offset + row * hiddenBytes, hiddenBytes);
         }
-    }
-
-    private String shape() {
-        return "[B=" + batch + "][H=" + hiddenSize() + "]";
     }
 
     private static float[] requireArray(String name, float[] array) {

@@ -93,10 +93,14 @@ public final class LstmWeights implements AutoCloseable {
         Checks.positive("inputSize", inputSize);
         Checks.positive("hiddenSize", hiddenSize);
         long gateRows = 4L * hiddenSize;
-        Checks.floats("weightIh", weightIh, gateRows * inputSize, "[4H=" + gateRows + "][I=" + inputSize + "]");
-        Checks.floats("weightHh", weightHh, gateRows * hiddenSize, "[4H=" + gateRows + "][H=" + hiddenSize + "]");
-        Checks.optionalFloats("biasIh", biasIh, gateRows, "[4H=" + gateRows + "]");
-        Checks.optionalFloats("biasHh", biasHh, gateRows, "[4H=" + gateRows + "]");
+        Checks.floats("weightIh", weightIh, "4H", gateRows, "I", inputSize);
+        Checks.floats("weightHh", weightHh, "4H", gateRows, "H", hiddenSize);
+        if (biasIh != null) {
+            Checks.floats("biasIh", biasIh, "4H", gateRows);
+        }
+        if (biasHh != null) {
+            Checks.floats("biasHh", biasHh, "4H", gateRows);
+        }
         Checks.finite("weightIh", weightIh, inputSize);
         Checks.finite("weightHh", weightHh, hiddenSize);
         if (biasIh != null) {

@@ -18,7 +18,7 @@ import dev.vlstm.reference.ReferenceLstm;
  * are not multiples of any lane count.
  *
  * <p>Tolerance: max |error| &le; {@value #TOLERANCE} on y, hT and cT. It covers float accumulation over
- * I + H &le; 514 terms and the activation approximation (|error| &le; 2e-6, see Activations), carried
+ * I + H &le; 514 terms and the activation approximation (|error| &le; 5e-7, see Activations), carried
  * through up to 50 steps; the largest error measured on these shapes is about a tenth of it.
  */
 class ForwardVsReferenceTest {

@@ -5,13 +5,15 @@ package dev.vlstm.kernel;
  *
  * <p>{@code tanh} is a [13/6] odd rational minimax approximation on [-CLAMP, CLAMP] (the form used by Eigen's
  * fast tanh); beyond the clamp it returns ±1 to float precision. {@code sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)}.
- * Measured maximum absolute error against {@link Math#tanh} over all floats (ActivationsTest): below
- * {@value #TANH_MAX_ABS_ERROR} for tanh and half of that for sigmoid. NaN propagates, -0 stays -0.
+ * Maximum absolute error against {@link Math#tanh} over every float in [-20, 20] (beyond, both are ±1 to float
+ * precision), measured: 2.9e-7 for tanh (at x = 5.126) and 1.7e-7 for sigmoid against the exact logistic. The
+ * documented bounds, checked by ActivationsTest, are {@value #TANH_MAX_ABS_ERROR} and half of it.
+ * NaN propagates, -0 stays -0, and ±Infinity saturates to ±1 (tanh) and 0 or 1 (sigmoid).
  */
 public final class Activations {
 
     /** Documented bound on |tanh(x) - Math.tanh(x)| for every float x; ActivationsTest checks it. */
-    public static final double TANH_MAX_ABS_ERROR = 2e-6;
+    public static final double TANH_MAX_ABS_ERROR = 5e-7;
 
     static final float CLAMP = 7.90531110763549805f;
     static final float ALPHA_1 = 4.89352455891786e-03f;

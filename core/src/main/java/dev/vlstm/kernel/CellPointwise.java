@@ -1,6 +1,7 @@
 package dev.vlstm.kernel;
 
 import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
+import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -8,9 +9,11 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 
 /**
- * The LSTM cell's pointwise part ("postgemm") on one vector of hidden units, applied to gate pre-activations
- * that are still in registers: {@code c' = σ(f)*c + σ(i)*tanh(g)}, {@code h' = σ(o)*tanh(c')}.
- * Small on purpose, so that C2 inlines it into every tile and the vectors never escape.
+ * The LSTM cell's pointwise part ("postgemm") on one vector of hidden units of one batch row: adds the input
+ * and recurrent pre-activations, then {@code c' = σ(f)*c + σ(i)*tanh(g)}, {@code h' = σ(o)*tanh(c')}. Works on
+ * the gate rows that the tiles have just written (L1-hot) and leaves the gate activations in the recurrent row;
+ * takes no vector arguments, so it stays allocation-free whether or not C2 inlines it (see
+ * {@link VectorActivations}).
  */
 final class CellPointwise {
 
@@ -19,16 +22,36 @@ final class CellPointwise {
     private CellPointwise() {
     }
 
-    /** Updates {@code c} in place and writes {@code h} at the same byte offset of {@code hNext}. */
-    static void update(FloatVector preI, FloatVector preF, FloatVector preG, FloatVector preO,
-                       MemorySegment c, MemorySegment hNext, long offset) {
-        FloatVector input = VectorActivations.sigmoid(preI);
-        FloatVector forget = VectorActivations.sigmoid(preF);
-        FloatVector candidate = VectorActivations.tanh(preG);
-        FloatVector output = VectorActivations.sigmoid(preO);
-        FloatVector previousCell = FloatVector.fromMemorySegment(SPECIES, c, offset, ORDER);
-        FloatVector cell = forget.fma(previousCell, input.mul(candidate));
-        cell.intoMemorySegment(c, offset, ORDER);
-        output.mul(VectorActivations.tanh(cell)).intoMemorySegment(hNext, offset, ORDER);
+    /**
+     * @param input       input pre-activations i, f, g, o of this block at {@code inputOffset} bytes (read only)
+     * @param gates       recurrent pre-activations at {@code gateOffset} bytes; replaced by the activations
+     *                    σ(i), σ(f), tanh(g), σ(o)
+     * @param c           cell state, updated in place at {@code stateOffset} bytes
+     * @param hNext       receives the new hidden state at {@code stateOffset} bytes
+     */
+    static void update(MemorySegment input, long inputOffset, MemorySegment gates, long gateOffset, MemorySegment c,
+                       MemorySegment hNext, long stateOffset) {
+        long forgetOffset = gateOffset + VECTOR_BYTES;
+        long candidateOffset = gateOffset + 2 * VECTOR_BYTES;
+        long outputOffset = gateOffset + 3 * VECTOR_BYTES;
+        for (int gate = 0; gate < GateLayout.GATES; gate++) {
+            long offset = gateOffset + gate * VECTOR_BYTES;
+            FloatVector.fromMemorySegment(SPECIES, gates, offset, ORDER)
+                    .add(FloatVector.fromMemorySegment(SPECIES, input, inputOffset + gate * VECTOR_BYTES, ORDER))
+                    .intoMemorySegment(gates, offset, ORDER);
+        }
+        VectorActivations.sigmoid(gates, gateOffset, gates, gateOffset);
+        VectorActivations.sigmoid(gates, forgetOffset, gates, forgetOffset);
+        VectorActivations.tanh(gates, candidateOffset, gates, candidateOffset);
+        VectorActivations.sigmoid(gates, outputOffset, gates, outputOffset);
+        FloatVector inputGate = FloatVector.fromMemorySegment(SPECIES, gates, gateOffset, ORDER);
+        FloatVector forget = FloatVector.fromMemorySegment(SPECIES, gates, forgetOffset, ORDER);
+        FloatVector candidate = FloatVector.fromMemorySegment(SPECIES, gates, candidateOffset, ORDER);
+        FloatVector previousCell = FloatVector.fromMemorySegment(SPECIES, c, stateOffset, ORDER);
+        forget.fma(previousCell, inputGate.mul(candidate)).intoMemorySegment(c, stateOffset, ORDER);
+        VectorActivations.tanh(c, stateOffset, hNext, stateOffset);
+        FloatVector output = FloatVector.fromMemorySegment(SPECIES, gates, outputOffset, ORDER);
+        output.mul(FloatVector.fromMemorySegment(SPECIES, hNext, stateOffset, ORDER))
+                .intoMemorySegment(hNext, stateOffset, ORDER);
     }
 }

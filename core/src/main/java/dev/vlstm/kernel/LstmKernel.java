@@ -28,15 +28,18 @@ public interface LstmKernel {
                       MemorySegment x, int rows, MemorySegment gates);
 
     /**
-     * One recurrent step for {@code batch} rows: pre-activations {@code gates[r] + hPrev[r] · Uᵀ}, then
+     * One recurrent step for {@code batch} rows: pre-activations {@code input[r] + hPrev[r] · Uᵀ}, then
      * {@code c[r] = f*c[r] + i*g} in place and {@code hNext[r] = o*tanh(c[r])}.
      *
      * @param packedRecurrent U packed as {@code [block][k < H][gate][lane]}
-     * @param gates           {@code [batch][gateRowFloats]} floats starting at {@code gatesOffset} bytes
+     * @param input           input pre-activations, {@code [batch][gateRowFloats]} floats from {@code inputOffset}
+     *                        bytes (read only)
+     * @param gates           scratch of {@code [batch][gateRowFloats]} floats; holds the gate activations
+     *                        σ(i), σ(f), tanh(g), σ(o) of this step afterwards
      * @param hPrev           {@code [batch][paddedHidden]} floats, read only
      * @param c               {@code [batch][paddedHidden]} floats, updated in place
      * @param hNext           {@code [batch][paddedHidden]} floats, written; must not overlap {@code hPrev}
      */
-    void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment gates, long gatesOffset,
-                       MemorySegment hPrev, MemorySegment c, MemorySegment hNext, int batch);
+    void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment input, long inputOffset,
+                       MemorySegment gates, MemorySegment hPrev, MemorySegment c, MemorySegment hNext, int batch);
 }

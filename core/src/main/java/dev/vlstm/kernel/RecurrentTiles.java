@@ -1,96 +1,127 @@
 package dev.vlstm.kernel;
 
-import static dev.vlstm.kernel.ProjectionTiles.broadcast;
-import static dev.vlstm.kernel.ProjectionTiles.load;
 import static dev.vlstm.kernel.VectorLstmKernel.GATE_GROUP_BYTES;
 import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
 import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
+import static jdk.incubator.vector.FloatVector.broadcast;
+import static jdk.incubator.vector.FloatVector.fromMemorySegment;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 import jdk.incubator.vector.FloatVector;
 
 /**
- * Register tiles of one recurrent step for one block of hidden units: the GEMM {@code gates + hPrev · Uᵀ}
- * accumulates in registers, then {@link CellPointwise} finishes the cell while the four gates are still there.
+ * Register tiles of one recurrent step for one block of hidden units: the GEMM {@code hPrev · Uᵀ} accumulates
+ * in registers and is stored to a small gates buffer ({@code [batch][gate row]}); {@link CellPointwise} then adds the input
+ * pre-activations and finishes each row's cell while both are still in L1.
+ *
+ * <p>Why the sums pass through L1 instead of going straight from the accumulators into the activations: a tile
+ * this large exhausts C2's inlining node budget, so any further call with a vector argument may stay a real
+ * call, and its vectors are then boxed (gigabytes a second, 20x slower). Why the accumulators start at zero
+ * rather than from the input pre-activations: sixteen more loads made the 4-row tile too large for C1's
+ * register allocator, the method never reached C2, and ran as allocating C1 code. Going through L1 costs 16
+ * stores and 32 loads per tile against {@code 16 * H} FMAs, and no vector ever crosses a call. As in
+ * {@link ProjectionTiles}, every vector operation is written out here.
  */
 final class RecurrentTiles {
+
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+    private static final long V1 = VECTOR_BYTES;
+    private static final long V2 = 2 * VECTOR_BYTES;
+    private static final long V3 = 3 * VECTOR_BYTES;
 
     private RecurrentTiles() {
     }
 
-    /** Four batch rows: 16 accumulators. {@code stateOffset} locates the block in row 0 of c and hNext. */
+    /**
+     * Four batch rows: 16 accumulators. Offsets locate the block in row 0: {@code inputOffset} in the input
+     * pre-activations {@code input}, {@code gatesOffset} in {@code gates} (same row layout), {@code stateOffset}
+     * in c and hNext.
+     */
     static void rows4(MemorySegment panel, long panelOffset, int depth,
                       MemorySegment hPrev, long hOffset, long stateRowBytes,
-                      MemorySegment gates, long gatesOffset, long gateRowBytes,
+                      MemorySegment input, long inputOffset, MemorySegment gates, long gatesOffset, long gateRowBytes,
                       MemorySegment c, MemorySegment hNext, long stateOffset) {
-        long gateRow1 = gatesOffset + gateRowBytes;
-        long gateRow2 = gatesOffset + 2 * gateRowBytes;
-        long gateRow3 = gatesOffset + 3 * gateRowBytes;
-        FloatVector i0 = load(gates, gatesOffset), f0 = load(gates, gatesOffset + VECTOR_BYTES);
-        FloatVector g0 = load(gates, gatesOffset + 2 * VECTOR_BYTES), o0 = load(gates, gatesOffset + 3 * VECTOR_BYTES);
-        FloatVector i1 = load(gates, gateRow1), f1 = load(gates, gateRow1 + VECTOR_BYTES);
-        FloatVector g1 = load(gates, gateRow1 + 2 * VECTOR_BYTES), o1 = load(gates, gateRow1 + 3 * VECTOR_BYTES);
-        FloatVector i2 = load(gates, gateRow2), f2 = load(gates, gateRow2 + VECTOR_BYTES);
-        FloatVector g2 = load(gates, gateRow2 + 2 * VECTOR_BYTES), o2 = load(gates, gateRow2 + 3 * VECTOR_BYTES);
-        FloatVector i3 = load(gates, gateRow3), f3 = load(gates, gateRow3 + VECTOR_BYTES);
-        FloatVector g3 = load(gates, gateRow3 + 2 * VECTOR_BYTES), o3 = load(gates, gateRow3 + 3 * VECTOR_BYTES);
+        long row0 = gatesOffset;
+        long row1 = gatesOffset + gateRowBytes;
+        long row2 = gatesOffset + 2 * gateRowBytes;
+        long row3 = gatesOffset + 3 * gateRowBytes;
+        FloatVector zero = FloatVector.zero(SPECIES);
+        FloatVector i0 = zero, f0 = zero, g0 = zero, o0 = zero;
+        FloatVector i1 = zero, f1 = zero, g1 = zero, o1 = zero;
+        FloatVector i2 = zero, f2 = zero, g2 = zero, o2 = zero;
+        FloatVector i3 = zero, f3 = zero, g3 = zero, o3 = zero;
         for (int k = 0; k < depth; k++) {
             long w = panelOffset + k * GATE_GROUP_BYTES;
-            FloatVector wi = load(panel, w);
-            FloatVector wf = load(panel, w + VECTOR_BYTES);
-            FloatVector wg = load(panel, w + 2 * VECTOR_BYTES);
-            FloatVector wo = load(panel, w + 3 * VECTOR_BYTES);
+            FloatVector wi = fromMemorySegment(SPECIES, panel, w, ORDER);
+            FloatVector wf = fromMemorySegment(SPECIES, panel, w + V1, ORDER);
+            FloatVector wg = fromMemorySegment(SPECIES, panel, w + V2, ORDER);
+            FloatVector wo = fromMemorySegment(SPECIES, panel, w + V3, ORDER);
             long hk = hOffset + (long) k * Float.BYTES;
-            FloatVector a0 = broadcast(hPrev, hk);
-            FloatVector a1 = broadcast(hPrev, hk + stateRowBytes);
-            FloatVector a2 = broadcast(hPrev, hk + 2 * stateRowBytes);
-            FloatVector a3 = broadcast(hPrev, hk + 3 * stateRowBytes);
+            FloatVector a0 = broadcast(SPECIES, hPrev.get(FLOAT, hk));
+            FloatVector a1 = broadcast(SPECIES, hPrev.get(FLOAT, hk + stateRowBytes));
+            FloatVector a2 = broadcast(SPECIES, hPrev.get(FLOAT, hk + 2 * stateRowBytes));
+            FloatVector a3 = broadcast(SPECIES, hPrev.get(FLOAT, hk + 3 * stateRowBytes));
             i0 = wi.fma(a0, i0); f0 = wf.fma(a0, f0); g0 = wg.fma(a0, g0); o0 = wo.fma(a0, o0);
             i1 = wi.fma(a1, i1); f1 = wf.fma(a1, f1); g1 = wg.fma(a1, g1); o1 = wo.fma(a1, o1);
             i2 = wi.fma(a2, i2); f2 = wf.fma(a2, f2); g2 = wg.fma(a2, g2); o2 = wo.fma(a2, o2);
             i3 = wi.fma(a3, i3); f3 = wf.fma(a3, f3); g3 = wg.fma(a3, g3); o3 = wo.fma(a3, o3);
         }
-        CellPointwise.update(i0, f0, g0, o0, c, hNext, stateOffset);
-        CellPointwise.update(i1, f1, g1, o1, c, hNext, stateOffset + stateRowBytes);
-        CellPointwise.update(i2, f2, g2, o2, c, hNext, stateOffset + 2 * stateRowBytes);
-        CellPointwise.update(i3, f3, g3, o3, c, hNext, stateOffset + 3 * stateRowBytes);
+        i0.intoMemorySegment(gates, row0, ORDER); f0.intoMemorySegment(gates, row0 + V1, ORDER);
+        g0.intoMemorySegment(gates, row0 + V2, ORDER); o0.intoMemorySegment(gates, row0 + V3, ORDER);
+        i1.intoMemorySegment(gates, row1, ORDER); f1.intoMemorySegment(gates, row1 + V1, ORDER);
+        g1.intoMemorySegment(gates, row1 + V2, ORDER); o1.intoMemorySegment(gates, row1 + V3, ORDER);
+        i2.intoMemorySegment(gates, row2, ORDER); f2.intoMemorySegment(gates, row2 + V1, ORDER);
+        g2.intoMemorySegment(gates, row2 + V2, ORDER); o2.intoMemorySegment(gates, row2 + V3, ORDER);
+        i3.intoMemorySegment(gates, row3, ORDER); f3.intoMemorySegment(gates, row3 + V1, ORDER);
+        g3.intoMemorySegment(gates, row3 + V2, ORDER); o3.intoMemorySegment(gates, row3 + V3, ORDER);
+        CellPointwise.update(input, inputOffset, gates, row0, c, hNext, stateOffset);
+        CellPointwise.update(input, inputOffset + gateRowBytes, gates, row1, c, hNext, stateOffset + stateRowBytes);
+        CellPointwise.update(input, inputOffset + 2 * gateRowBytes, gates, row2, c, hNext,
+                stateOffset + 2 * stateRowBytes);
+        CellPointwise.update(input, inputOffset + 3 * gateRowBytes, gates, row3, c, hNext,
+                stateOffset + 3 * stateRowBytes);
     }
 
     /** One batch row: k split into even and odd halves for eight independent FMA chains. */
     static void rows1(MemorySegment panel, long panelOffset, int depth,
                       MemorySegment hPrev, long hOffset,
-                      MemorySegment gates, long gatesOffset,
+                      MemorySegment input, long inputOffset, MemorySegment gates, long gatesOffset,
                       MemorySegment c, MemorySegment hNext, long stateOffset) {
-        FloatVector i0 = load(gates, gatesOffset);
-        FloatVector f0 = load(gates, gatesOffset + VECTOR_BYTES);
-        FloatVector g0 = load(gates, gatesOffset + 2 * VECTOR_BYTES);
-        FloatVector o0 = load(gates, gatesOffset + 3 * VECTOR_BYTES);
         FloatVector zero = FloatVector.zero(SPECIES);
+        FloatVector i0 = zero, f0 = zero, g0 = zero, o0 = zero;
         FloatVector i1 = zero, f1 = zero, g1 = zero, o1 = zero;
         int k = 0;
         for (; k + 2 <= depth; k += 2) {
             long w = panelOffset + k * GATE_GROUP_BYTES;
+            long u = w + GATE_GROUP_BYTES;
             long hk = hOffset + (long) k * Float.BYTES;
-            FloatVector a0 = broadcast(hPrev, hk);
-            FloatVector a1 = broadcast(hPrev, hk + Float.BYTES);
-            i0 = load(panel, w).fma(a0, i0);
-            f0 = load(panel, w + VECTOR_BYTES).fma(a0, f0);
-            g0 = load(panel, w + 2 * VECTOR_BYTES).fma(a0, g0);
-            o0 = load(panel, w + 3 * VECTOR_BYTES).fma(a0, o0);
-            i1 = load(panel, w + GATE_GROUP_BYTES).fma(a1, i1);
-            f1 = load(panel, w + GATE_GROUP_BYTES + VECTOR_BYTES).fma(a1, f1);
-            g1 = load(panel, w + GATE_GROUP_BYTES + 2 * VECTOR_BYTES).fma(a1, g1);
-            o1 = load(panel, w + GATE_GROUP_BYTES + 3 * VECTOR_BYTES).fma(a1, o1);
+            FloatVector a0 = broadcast(SPECIES, hPrev.get(FLOAT, hk));
+            FloatVector a1 = broadcast(SPECIES, hPrev.get(FLOAT, hk + Float.BYTES));
+            i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a0, i0);
+            f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a0, f0);
+            g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a0, g0);
+            o0 = fromMemorySegment(SPECIES, panel, w + V3, ORDER).fma(a0, o0);
+            i1 = fromMemorySegment(SPECIES, panel, u, ORDER).fma(a1, i1);
+            f1 = fromMemorySegment(SPECIES, panel, u + V1, ORDER).fma(a1, f1);
+            g1 = fromMemorySegment(SPECIES, panel, u + V2, ORDER).fma(a1, g1);
+            o1 = fromMemorySegment(SPECIES, panel, u + V3, ORDER).fma(a1, o1);
         }
         if (k < depth) {
             long w = panelOffset + k * GATE_GROUP_BYTES;
-            FloatVector a0 = broadcast(hPrev, hOffset + (long) k * Float.BYTES);
-            i0 = load(panel, w).fma(a0, i0);
-            f0 = load(panel, w + VECTOR_BYTES).fma(a0, f0);
-            g0 = load(panel, w + 2 * VECTOR_BYTES).fma(a0, g0);
-            o0 = load(panel, w + 3 * VECTOR_BYTES).fma(a0, o0);
+            FloatVector a0 = broadcast(SPECIES, hPrev.get(FLOAT, hOffset + (long) k * Float.BYTES));
+            i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a0, i0);
+            f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a0, f0);
+            g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a0, g0);
+            o0 = fromMemorySegment(SPECIES, panel, w + V3, ORDER).fma(a0, o0);
         }
-        CellPointwise.update(i0.add(i1), f0.add(f1), g0.add(g1), o0.add(o1), c, hNext, stateOffset);
+        i0.add(i1).intoMemorySegment(gates, gatesOffset, ORDER);
+        f0.add(f1).intoMemorySegment(gates, gatesOffset + V1, ORDER);
+        g0.add(g1).intoMemorySegment(gates, gatesOffset + V2, ORDER);
+        o0.add(o1).intoMemorySegment(gates, gatesOffset + V3, ORDER);
+        CellPointwise.update(input, inputOffset, gates, gatesOffset, c, hNext, stateOffset);
     }
 }

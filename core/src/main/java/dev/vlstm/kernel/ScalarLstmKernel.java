@@ -49,12 +49,12 @@ final class ScalarLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment gates,
-                              long gatesOffset, MemorySegment hPrev, MemorySegment c, MemorySegment hNext,
-                              int batch) {
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment input,
+                              long inputOffset, MemorySegment gates, MemorySegment hPrev, MemorySegment c,
+                              MemorySegment hNext, int batch) {
         int depth = layout.hiddenSize();
         int stateRow = layout.paddedHidden();
-        long gateBase = gatesOffset / Float.BYTES;
+        long inputBase = inputOffset / Float.BYTES;
         float[] preActivation = new float[GateLayout.GATES];
         for (int row = 0; row < batch; row++) {
             for (int block = 0; block < layout.blocks(); block++) {
@@ -62,19 +62,28 @@ final class ScalarLstmKernel implements LstmKernel {
                 for (int lane = 0; lane < LANES; lane++) {
                     for (int gate = 0; gate < GateLayout.GATES; gate++) {
                         int column = (block * GateLayout.GATES + gate) * LANES + lane;
-                        float sum = gates.getAtIndex(FLOAT, gateBase + (long) row * layout.gateRowFloats() + column);
+                        float sum = 0f;
                         for (int k = 0; k < depth; k++) {
                             long weight = panel + ((long) k * GateLayout.GATES + gate) * LANES + lane;
                             sum = Math.fma(hPrev.getAtIndex(FLOAT, (long) row * stateRow + k),
                                     packedRecurrent.getAtIndex(FLOAT, weight), sum);
                         }
-                        preActivation[gate] = sum;
+                        long at = (long) row * layout.gateRowFloats() + column;
+                        preActivation[gate] = sum + input.getAtIndex(FLOAT, inputBase + at);
                     }
+                    float inputGate = Activations.sigmoid(preActivation[0]);
+                    float forgetGate = Activations.sigmoid(preActivation[1]);
+                    float candidate = Activations.tanh(preActivation[2]);
+                    float outputGate = Activations.sigmoid(preActivation[3]);
+                    long gateRow = (long) row * layout.gateRowFloats() + (long) block * GateLayout.GATES * LANES + lane;
+                    gates.setAtIndex(FLOAT, gateRow, inputGate);
+                    gates.setAtIndex(FLOAT, gateRow + LANES, forgetGate);
+                    gates.setAtIndex(FLOAT, gateRow + 2 * LANES, candidate);
+                    gates.setAtIndex(FLOAT, gateRow + 3 * LANES, outputGate);
                     long unit = (long) row * stateRow + (long) block * LANES + lane;
-                    float cell = Math.fma(Activations.sigmoid(preActivation[1]), c.getAtIndex(FLOAT, unit),
-                            Activations.sigmoid(preActivation[0]) * Activations.tanh(preActivation[2]));
+                    float cell = Math.fma(forgetGate, c.getAtIndex(FLOAT, unit), inputGate * candidate);
                     c.setAtIndex(FLOAT, unit, cell);
-                    hNext.setAtIndex(FLOAT, unit, Activations.sigmoid(preActivation[3]) * Activations.tanh(cell));
+                    hNext.setAtIndex(FLOAT, unit, outputGate * Activations.tanh(cell));
                 }
             }
         }

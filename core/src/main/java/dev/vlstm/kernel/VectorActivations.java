@@ -1,33 +1,52 @@
 package dev.vlstm.kernel;
 
+import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
 import jdk.incubator.vector.FloatVector;
 
 /**
- * Vector forms of {@link Activations}: the same rational tanh, lane by lane, so that the kernels never leave
- * registers and never call the JDK's per-lane fallbacks. Small enough for C2 to inline into every kernel.
+ * Vector form of {@link Activations}, memory to memory: one vector of floats is loaded, transformed and stored.
+ *
+ * <p>It takes no vector argument and returns none on purpose. Inside a large kernel C2 may refuse to inline
+ * a call (NodeCountInliningCutoff); a vector passed through such a call is boxed, and the kernel then
+ * allocates on every step. Only the JDK's own force-inlined vector operations ever see a vector here.
  */
 final class VectorActivations {
+
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
     private VectorActivations() {
     }
 
-    static FloatVector tanh(FloatVector x) {
+    /** {@code target = tanh(source)} for one vector, at byte offsets; the two may be the same place. */
+    static void tanh(MemorySegment source, long sourceOffset, MemorySegment target, long targetOffset) {
+        scaledTanh(source, sourceOffset, target, targetOffset, 1f, 1f, 0f);
+    }
+
+    /** {@code target = σ(source) = 0.5 + 0.5 * tanh(source / 2)} for one vector, at byte offsets. */
+    static void sigmoid(MemorySegment source, long sourceOffset, MemorySegment target, long targetOffset) {
+        scaledTanh(source, sourceOffset, target, targetOffset, 0.5f, 0.5f, 0.5f);
+    }
+
+    /** {@code target = outerScale * tanh(innerScale * source) + shift}, with the rational tanh of Activations. */
+    private static void scaledTanh(MemorySegment source, long sourceOffset, MemorySegment target, long targetOffset,
+                                   float innerScale, float outerScale, float shift) {
+        FloatVector x = FloatVector.fromMemorySegment(SPECIES, source, sourceOffset, ORDER).mul(innerScale);
         FloatVector clamped = x.max(-Activations.CLAMP).min(Activations.CLAMP);
         FloatVector x2 = clamped.mul(clamped);
         FloatVector p = x2.fma(Activations.ALPHA_13, Activations.ALPHA_11);
-        p = x2.fma(p, FloatVector.broadcast(VectorLstmKernel.SPECIES, Activations.ALPHA_9));
-        p = x2.fma(p, FloatVector.broadcast(VectorLstmKernel.SPECIES, Activations.ALPHA_7));
-        p = x2.fma(p, FloatVector.broadcast(VectorLstmKernel.SPECIES, Activations.ALPHA_5));
-        p = x2.fma(p, FloatVector.broadcast(VectorLstmKernel.SPECIES, Activations.ALPHA_3));
-        p = x2.fma(p, FloatVector.broadcast(VectorLstmKernel.SPECIES, Activations.ALPHA_1));
+        p = x2.fma(p, FloatVector.broadcast(SPECIES, Activations.ALPHA_9));
+        p = x2.fma(p, FloatVector.broadcast(SPECIES, Activations.ALPHA_7));
+        p = x2.fma(p, FloatVector.broadcast(SPECIES, Activations.ALPHA_5));
+        p = x2.fma(p, FloatVector.broadcast(SPECIES, Activations.ALPHA_3));
+        p = x2.fma(p, FloatVector.broadcast(SPECIES, Activations.ALPHA_1));
         p = p.mul(clamped);
         FloatVector q = x2.fma(Activations.BETA_6, Activations.BETA_4);
-        q = x2.fma(q, FloatVector.broadcast(VectorLstmKernel.SPECIES, Activations.BETA_2));
-        q = x2.fma(q, FloatVector.broadcast(VectorLstmKernel.SPECIES, Activations.BETA_0));
-        return p.div(q);
-    }
-
-    static FloatVector sigmoid(FloatVector x) {
-        return tanh(x.mul(0.5f)).fma(0.5f, 0.5f);
+        q = x2.fma(q, FloatVector.broadcast(SPECIES, Activations.BETA_2));
+        q = x2.fma(q, FloatVector.broadcast(SPECIES, Activations.BETA_0));
+        p.div(q).fma(outerScale, shift).intoMemorySegment(target, targetOffset, ORDER);
     }
 }

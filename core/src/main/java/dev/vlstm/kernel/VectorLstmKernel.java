@@ -58,26 +58,26 @@ final class VectorLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment gates,
-                              long gatesOffset, MemorySegment hPrev, MemorySegment c, MemorySegment hNext,
-                              int batch) {
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment input,
+                              long inputOffset, MemorySegment gates, MemorySegment hPrev, MemorySegment c,
+                              MemorySegment hNext, int batch) {
         int depth = layout.hiddenSize();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         for (int block = 0; block < layout.blocks(); block++) {
             long panel = block * panelBytes;
-            long gateColumn = gatesOffset + block * GATE_GROUP_BYTES;
+            long gateColumn = block * GATE_GROUP_BYTES;
             long stateColumn = block * VECTOR_BYTES;
             int row = 0;
             for (; row + ROW_TILE <= batch; row += ROW_TILE) {
                 RecurrentTiles.rows4(packedRecurrent, panel, depth, hPrev, row * stateRowBytes, stateRowBytes,
-                        gates, gateColumn + row * gateRowBytes, gateRowBytes,
-                        c, hNext, row * stateRowBytes + stateColumn);
+                        input, inputOffset + row * gateRowBytes + gateColumn, gates, row * gateRowBytes + gateColumn,
+                        gateRowBytes, c, hNext, row * stateRowBytes + stateColumn);
             }
             for (; row < batch; row++) {
                 RecurrentTiles.rows1(packedRecurrent, panel, depth, hPrev, row * stateRowBytes,
-                        gates, gateColumn + row * gateRowBytes,
+                        input, inputOffset + row * gateRowBytes + gateColumn, gates, row * gateRowBytes + gateColumn,
                         c, hNext, row * stateRowBytes + stateColumn);
             }
         }

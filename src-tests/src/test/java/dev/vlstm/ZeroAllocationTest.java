@@ -1,0 +1,53 @@
+package dev.vlstm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Once warmed up, forward and step with native segments allocate nothing on the Java heap (DESIGN.md, idea 8):
+ * a vector that C2 fails to keep in registers is boxed, and shows up here as allocated bytes. Includes the
+ * shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff".
+ */
+class ZeroAllocationTest {
+
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    private static final long WARM_UP_NANOS = 3_000_000_000L;
+    private static final int MEASURED_CALLS = 20;
+
+    @ParameterizedTest(name = "I={0} H={1} T={2} B={3}")
+    @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
+    void forwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
+        try (TestModel model = new TestModel(11, inputSize, hiddenSize);
+             LstmRunner runner = new LstmRunner(model.weights, batch);
+             LstmState state = new LstmState(model.weights, batch);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());
+            MemorySegment y = arena.allocate((long) steps * batch * hiddenSize * Float.BYTES);
+            MemorySegment hT = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            MemorySegment cT = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
+            Runnable calls = () -> {
+                runner.forward(x, steps, batch, hT, cT, y, hT, cT);
+                runner.step(frame, state, hT);
+            };
+            long start = System.nanoTime();
+            while (System.nanoTime() - start < WARM_UP_NANOS) {
+                calls.run();
+            }
+            long before = THREADS.getCurrentThreadAllocatedBytes();
+            for (int n = 0; n < MEASURED_CALLS; n++) {
+                calls.run();
+            }
+            long allocated = THREADS.getCurrentThreadAllocatedBytes() - before;
+            assertEquals(0, allocated, "bytes allocated by " + MEASURED_CALLS + " warmed-up forward + step calls");
+        }
+    }
+}
