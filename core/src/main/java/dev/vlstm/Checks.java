@@ -16,20 +16,43 @@ final class Checks {
         return value;
     }
 
-    /** Checks that {@code segment} is open and holds a {@code [d1]} float tensor; the message shows the shape. */
+    static <T> T notNull(String name, T value) {
+        if (value == null) {
+            throw new NullPointerException(name + " must not be null");
+        }
+        return value;
+    }
+
+    /** Checks that {@code segment} is usable here and holds a {@code [d1]} float tensor; the message shows the shape. */
     static MemorySegment floats(String name, MemorySegment segment, String d1, long n1) {
         return check(name, segment, d1, n1, null, 1, null, 1);
     }
 
-    /** Checks that {@code segment} is open and holds a {@code [d1][d2]} float tensor. */
+    /** Checks that {@code segment} is usable here and holds a {@code [d1][d2]} float tensor. */
     static MemorySegment floats(String name, MemorySegment segment, String d1, long n1, String d2, long n2) {
         return check(name, segment, d1, n1, d2, n2, null, 1);
     }
 
-    /** Checks that {@code segment} is open and holds a {@code [d1][d2][d3]} float tensor. */
+    /** Checks that {@code segment} is usable here and holds a {@code [d1][d2][d3]} float tensor. */
     static MemorySegment floats(String name, MemorySegment segment, String d1, long n1, String d2, long n2,
                                 String d3, long n3) {
         return check(name, segment, d1, n1, d2, n2, d3, n3);
+    }
+
+    /** An output: as {@link #floats(String, MemorySegment, String, long, String, long)}, and writable. */
+    static MemorySegment output(String name, MemorySegment segment, String d1, long n1, String d2, long n2) {
+        return writable(name, check(name, segment, d1, n1, d2, n2, null, 1));
+    }
+
+    /** An optional output: null, or as {@link #output(String, MemorySegment, String, long, String, long)}. */
+    static MemorySegment optionalOutput(String name, MemorySegment segment, String d1, long n1, String d2, long n2) {
+        return segment == null ? null : output(name, segment, d1, n1, d2, n2);
+    }
+
+    /** An optional three-dimensional output. */
+    static MemorySegment optionalOutput(String name, MemorySegment segment, String d1, long n1, String d2, long n2,
+                                        String d3, long n3) {
+        return segment == null ? null : writable(name, check(name, segment, d1, n1, d2, n2, d3, n3));
     }
 
     /** As {@link #floats(String, MemorySegment, String, long, String, long)}, but null is allowed. */
@@ -37,10 +60,19 @@ final class Checks {
         return segment == null ? null : check(name, segment, d1, n1, d2, n2, null, 1);
     }
 
-    /** As the three-dimensional {@code floats}, but null is allowed. */
-    static MemorySegment optionalFloats(String name, MemorySegment segment, String d1, long n1, String d2, long n2,
-                                        String d3, long n3) {
-        return segment == null ? null : check(name, segment, d1, n1, d2, n2, d3, n3);
+    /**
+     * Checks that {@code segment} is open and accessible from this thread, for the checks above and for tensors
+     * whose size is checked elsewhere.
+     */
+    static MemorySegment usable(String name, MemorySegment segment) {
+        if (!segment.scope().isAlive()) {
+            throw new IllegalStateException(name + ": the arena of this segment is already closed");
+        }
+        if (!segment.isAccessibleBy(Thread.currentThread())) {
+            throw new IllegalStateException(name + ": this segment belongs to a confined arena of another thread ("
+                    + Thread.currentThread() + " may not access it)");
+        }
+        return segment;
     }
 
     // The shape text is built only on failure: these checks run on every forward and step, which must not allocate.
@@ -50,11 +82,16 @@ final class Checks {
             throw new NullPointerException(name + " must not be null (expected " + shape(d1, n1, d2, n2, d3, n3)
                     + " floats)");
         }
-        if (!segment.scope().isAlive()) {
-            throw new IllegalStateException(name + ": the arena of this segment is already closed");
+        usable(name, segment);
+        long floats;
+        long expectedBytes;
+        try {
+            floats = Math.multiplyExact(Math.multiplyExact(n1, n2), n3);
+            expectedBytes = Math.multiplyExact(floats, Float.BYTES);
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException(name + ": the shape " + shape(d1, n1, d2, n2, d3, n3)
+                    + " has more bytes than a long can count");
         }
-        long floats = n1 * n2 * n3;
-        long expectedBytes = floats * Float.BYTES;
         if (segment.byteSize() != expectedBytes) {
             throw new IllegalArgumentException(name + " must hold " + shape(d1, n1, d2, n2, d3, n3) + " = " + floats
                     + " floats (" + expectedBytes + " bytes), but it holds " + describeSize(segment.byteSize()));
@@ -62,9 +99,11 @@ final class Checks {
         return segment;
     }
 
-    private static String shape(String d1, long n1, String d2, long n2, String d3, long n3) {
-        return "[" + d1 + "=" + n1 + "]" + (d2 == null ? "" : "[" + d2 + "=" + n2 + "]")
-                + (d3 == null ? "" : "[" + d3 + "=" + n3 + "]");
+    private static MemorySegment writable(String name, MemorySegment segment) {
+        if (segment.isReadOnly()) {
+            throw new IllegalArgumentException(name + " is an output but the segment is read-only");
+        }
+        return segment;
     }
 
     /** Throws if any element is NaN or infinite, naming the tensor and the element as {@code name[row][column]}. */
@@ -78,6 +117,11 @@ final class Checks {
                         + ": weights must be finite (flat index " + index + ")");
             }
         }
+    }
+
+    private static String shape(String d1, long n1, String d2, long n2, String d3, long n3) {
+        return "[" + d1 + "=" + n1 + "]" + (d2 == null ? "" : "[" + d2 + "=" + n2 + "]")
+                + (d3 == null ? "" : "[" + d3 + "=" + n3 + "]");
     }
 
     private static String describeSize(long bytes) {

@@ -20,9 +20,10 @@ import dev.vlstm.kernel.LstmKernel;
  */
 public final class LstmRunner implements AutoCloseable {
 
-    /** Default size of the chunk of gate pre-activations that the input projection writes ahead. */
+    /** Default size of the chunk of gate pre-activations that the input projection writes ahead: 2 MiB. */
     public static final long DEFAULT_PROJECTION_BYTES = 2L << 20;
-    private static final long ALIGNMENT = 64;
+    /** Most time steps a default projection chunk holds, however small the model. */
+    public static final int MAX_DEFAULT_PROJECTION_STEPS = 4096;
 
     private final LstmWeights weights;
     private final LstmKernel kernel;
@@ -30,14 +31,15 @@ public final class LstmRunner implements AutoCloseable {
     private final int maxBatch;
     private final int projectionSteps;
     private final Arena arena;
-    private final MemorySegment inputScratch;
-    private final MemorySegment gateScratch;
-    private final MemorySegment stepGates;
+    private final MemorySegment inputChunk;
+    private final MemorySegment inputPreActivations;
+    private final MemorySegment gateActivations;
     private final LstmState sequenceState;
 
     /**
-     * A runner for up to {@code maxBatch} sequences at a time, with the default projection chunk
-     * ({@link #DEFAULT_PROJECTION_BYTES} of gate pre-activations, at least one step).
+     * A runner for up to {@code maxBatch} sequences at a time, with the default projection chunk:
+     * {@link #DEFAULT_PROJECTION_BYTES} of gate pre-activations, at least one and at most
+     * {@link #MAX_DEFAULT_PROJECTION_STEPS} steps.
      */
     public LstmRunner(LstmWeights weights, int maxBatch) {
         this(weights, maxBatch, defaultProjectionSteps(weights, maxBatch));
@@ -45,14 +47,14 @@ public final class LstmRunner implements AutoCloseable {
 
     /**
      * A runner for up to {@code maxBatch} sequences, projecting the input {@code projectionSteps} time steps at
-     * a time (more steps reuse each weight more often; the scratch grows as
-     * {@code projectionSteps * maxBatch * 4H} floats).
+     * a time. More steps reuse each input weight more often; the scratch holds
+     * {@code projectionSteps * maxBatch * (I + 4H')} floats plus {@code maxBatch * 4H'} for the gates of one step
+     * and {@code 3 * maxBatch * H'} for the state, where H' is H rounded up to the kernel's block width.
+     *
+     * @throws IllegalArgumentException if a size is &lt; 1 or the scratch would exceed 2^31 gate rows
      */
     public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps) {
-        if (weights == null) {
-            throw new NullPointerException("weights must not be null");
-        }
-        weights.checkOpen();
+        Checks.notNull("weights", weights).checkOpen();
         this.weights = weights;
         this.kernel = weights.kernel();
         this.layout = weights.layout();
@@ -64,16 +66,22 @@ public final class LstmRunner implements AutoCloseable {
                     + layout.gateRowFloats() + " gate floats is too large for one projection chunk");
         }
         this.arena = Arena.ofShared();
-        this.inputScratch = arena.allocate(rows * layout.inputSize() * Float.BYTES, ALIGNMENT);
-        this.gateScratch = arena.allocate(rows * layout.gateRowFloats() * Float.BYTES, ALIGNMENT);
-        this.stepGates = arena.allocate((long) maxBatch * layout.gateRowFloats() * Float.BYTES, ALIGNMENT);
-        this.sequenceState = new LstmState(weights, maxBatch);
+        try {
+            this.inputChunk = OffHeap.floats(arena, rows * layout.inputSize());
+            this.inputPreActivations = OffHeap.floats(arena, rows * layout.gateRowFloats());
+            this.gateActivations = OffHeap.floats(arena, (long) maxBatch * layout.gateRowFloats());
+            this.sequenceState = new LstmState(weights, maxBatch);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
     }
 
     private static int defaultProjectionSteps(LstmWeights weights, int maxBatch) {
+        Checks.notNull("weights", weights).checkOpen();
         Checks.positive("maxBatch", maxBatch);
         long stepBytes = (long) maxBatch * weights.layout().gateRowFloats() * Float.BYTES;
-        return (int) Math.max(1, Math.min(4096, DEFAULT_PROJECTION_BYTES / stepBytes));
+        return (int) Math.max(1, Math.min(MAX_DEFAULT_PROJECTION_STEPS, DEFAULT_PROJECTION_BYTES / stepBytes));
     }
 
     /** Largest batch this runner accepts. */
@@ -92,7 +100,9 @@ public final class LstmRunner implements AutoCloseable {
     }
 
     /**
-     * Runs a whole sequence batch.
+     * Runs a whole sequence batch. h0 and c0 are read before any output is written, so they may be the same
+     * memory as hT and cT (to carry state from call to call); otherwise outputs must not overlap the inputs or
+     * each other. Arguments are checked before anything is computed or written.
      *
      * @param x     input, {@code [T][B][I]} floats (time-major)
      * @param steps T, time steps, &ge; 1
@@ -102,9 +112,10 @@ public final class LstmRunner implements AutoCloseable {
      * @param y     output, {@code [T][B][H]}: the hidden state after every step; null if not wanted
      * @param hT    output, {@code [B][H]}: the hidden state after the last step; null if not wanted
      * @param cT    output, {@code [B][H]}: the cell state after the last step; null if not wanted
-     * @throws IllegalArgumentException for a size &lt; 1, a batch above {@link #maxBatch()}, or a segment
-     *                                  whose size does not match its shape
-     * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed
+     * @throws IllegalArgumentException for a size &lt; 1, a batch above {@link #maxBatch()}, a segment whose size
+     *                                  does not match its shape, or a read-only output
+     * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed, or a
+     *                                  segment belongs to another thread's confined arena
      */
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                         MemorySegment y, MemorySegment hT, MemorySegment cT) {
@@ -116,9 +127,9 @@ public final class LstmRunner implements AutoCloseable {
         Checks.floats("x", x, "T", steps, "B", batch, "I", inputSize);
         Checks.optionalFloats("h0", h0, "B", batch, "H", hiddenSize);
         Checks.optionalFloats("c0", c0, "B", batch, "H", hiddenSize);
-        Checks.optionalFloats("y", y, "T", steps, "B", batch, "H", hiddenSize);
-        Checks.optionalFloats("hT", hT, "B", batch, "H", hiddenSize);
-        Checks.optionalFloats("cT", cT, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("y", y, "T", steps, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("hT", hT, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("cT", cT, "B", batch, "H", hiddenSize);
 
         LstmState state = sequenceState;
         state.reset();
@@ -134,12 +145,13 @@ public final class LstmRunner implements AutoCloseable {
         for (int start = 0; start < steps; start += projectionSteps) {
             int chunk = Math.min(projectionSteps, steps - start);
             int rows = chunk * batch;
-            MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputScratch, 0, rows * inputRowBytes);
-            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputScratch, rows,
-                    gateScratch);
+            MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
+            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, rows,
+                    inputPreActivations);
             for (int step = 0; step < chunk; step++) {
-                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), gateScratch, step * gateStepBytes,
-                        stepGates, state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch);
+                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations,
+                        step * gateStepBytes, gateActivations, state.currentHidden(), state.cellBuffer(),
+                        state.nextHidden(), batch);
                 state.advance();
                 if (y != null) {
                     state.copyOut(state.currentHidden(), y, (start + step) * outputStepBytes, batch);
@@ -159,39 +171,39 @@ public final class LstmRunner implements AutoCloseable {
      * MemorySegment, MemorySegment)}; same shapes, same nulls allowed.
      */
     public void forward(float[] x, int steps, int batch, float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
-        if (x == null) {
-            throw new NullPointerException("x must not be null");
-        }
-        forward(MemorySegment.ofArray(x), steps, batch, wrap(h0), wrap(c0), wrap(y), wrap(hT), wrap(cT));
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(c0), wrap(y), wrap(hT), wrap(cT));
     }
 
     /**
      * Advances a stream by one time step: reads {@code x}, updates {@code state}'s h and c, and writes the new
-     * h to {@code h} if it is not null. Stepping T times gives the same result as {@link #forward} over T steps.
+     * h to {@code h} if it is not null. Stepping T times gives the same result as {@link #forward} over T steps,
+     * bit for bit. Arguments are checked first: a step that throws has not changed the state.
      *
      * @param x     input of this step, {@code [B][I]} floats, B = {@code state.batch()} &le; {@link #maxBatch()}
-     * @param state the stream's state, for weights of the same shapes
-     * @param h     output, {@code [B][H]}: the new hidden state; null if not wanted
+     * @param state the stream's state, made for weights with the same hidden size and kernel
+     * @param h     output, {@code [B][H]}: the new hidden state; null if not wanted; may overlap {@code x}
+     * @throws IllegalArgumentException for a segment whose size does not match its shape, a read-only output, a
+     *                                  state for another hidden size, or a batch above {@link #maxBatch()}
+     * @throws IllegalStateException    if this runner, its weights, the state, or the arena of an argument is
+     *                                  closed, or a segment belongs to another thread's confined arena
      */
     public void step(MemorySegment x, LstmState state, MemorySegment h) {
         checkOpen();
-        if (state == null) {
-            throw new NullPointerException("state must not be null");
-        }
-        state.checkOpen();
-        if (!state.layout().equals(layout)) {
-            throw new IllegalArgumentException("state is for hiddenSize " + state.hiddenSize()
-                    + " with " + state.layout().lanes() + " lanes per block, but these weights have inputSize "
-                    + layout.inputSize() + ", hiddenSize " + layout.hiddenSize() + ", " + layout.lanes() + " lanes");
+        Checks.notNull("state", state).checkOpen();
+        GateLayout stateLayout = state.layout();
+        if (stateLayout.hiddenSize() != layout.hiddenSize() || stateLayout.lanes() != layout.lanes()) {
+            throw new IllegalArgumentException("state is for hiddenSize " + stateLayout.hiddenSize() + " ("
+                    + stateLayout.lanes() + " lanes per block), but these weights have hiddenSize "
+                    + layout.hiddenSize() + " (" + layout.lanes() + " lanes per block)");
         }
         int batch = state.batch();
         checkBatch(batch);
         Checks.floats("x", x, "B", batch, "I", layout.inputSize());
-        Checks.optionalFloats("h", h, "B", batch, "H", layout.hiddenSize());
-        MemorySegment.copy(x, 0, inputScratch, 0, x.byteSize());
-        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputScratch, batch,
-                gateScratch);
-        kernel.recurrentStep(layout, weights.packedRecurrentWeights(), gateScratch, 0, stepGates,
+        Checks.optionalOutput("h", h, "B", batch, "H", layout.hiddenSize());
+        MemorySegment.copy(x, 0, inputChunk, 0, x.byteSize());
+        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, batch,
+                inputPreActivations);
+        kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations, 0, gateActivations,
                 state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch);
         state.advance();
         if (h != null) {
@@ -201,10 +213,7 @@ public final class LstmRunner implements AutoCloseable {
 
     /** Float-array form of {@link #step(MemorySegment, LstmState, MemorySegment)}. */
     public void step(float[] x, LstmState state, float[] h) {
-        if (x == null) {
-            throw new NullPointerException("x must not be null");
-        }
-        step(MemorySegment.ofArray(x), state, wrap(h));
+        step(MemorySegment.ofArray(Checks.notNull("x", x)), state, wrap(h));
     }
 
     /** Frees the scratch memory. Closing twice is harmless. */

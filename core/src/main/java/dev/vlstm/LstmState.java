@@ -13,8 +13,6 @@ import dev.vlstm.kernel.GateLayout;
  */
 public final class LstmState implements AutoCloseable {
 
-    private static final long ALIGNMENT = 64;
-
     private final Arena arena;
     private final GateLayout layout;
     private final int batch;
@@ -28,14 +26,19 @@ public final class LstmState implements AutoCloseable {
      * @param batch B, sequences stepped together, &ge; 1
      */
     public LstmState(LstmWeights weights, int batch) {
-        weights.checkOpen();
+        Checks.notNull("weights", weights).checkOpen();
         this.layout = weights.layout();
         this.batch = Checks.positive("batch", batch);
         this.arena = Arena.ofShared();
-        long bytes = (long) batch * layout.paddedHidden() * Float.BYTES;
-        this.cell = arena.allocate(bytes, ALIGNMENT);
-        this.hidden[0] = arena.allocate(bytes, ALIGNMENT);
-        this.hidden[1] = arena.allocate(bytes, ALIGNMENT);
+        try {
+            long floats = (long) batch * layout.paddedHidden();
+            this.cell = OffHeap.floats(arena, floats);
+            this.hidden[0] = OffHeap.floats(arena, floats);
+            this.hidden[1] = OffHeap.floats(arena, floats);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
     }
 
     /** B: sequences in this state. */
@@ -69,36 +72,36 @@ public final class LstmState implements AutoCloseable {
 
     /** Sets h from a {@code [B][H]} float array. */
     public void setHidden(float[] h) {
-        setHidden(MemorySegment.ofArray(requireArray("h", h)));
+        setHidden(MemorySegment.ofArray(Checks.notNull("h", h)));
     }
 
     /** Sets c from a {@code [B][H]} float array. */
     public void setCell(float[] c) {
-        setCell(MemorySegment.ofArray(requireArray("c", c)));
+        setCell(MemorySegment.ofArray(Checks.notNull("c", c)));
     }
 
     /** Copies h into {@code out}, {@code [B][H]} floats. */
     public void copyHiddenTo(MemorySegment out) {
         checkOpen();
-        copyOut(hidden[current], Checks.floats("out", out, "B", batch, "H", hiddenSize()), 0, batch);
+        copyOut(hidden[current], Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
     }
 
     /** Copies c into {@code out}, {@code [B][H]} floats. */
     public void copyCellTo(MemorySegment out) {
         checkOpen();
-        copyOut(cell, Checks.floats("out", out, "B", batch, "H", hiddenSize()), 0, batch);
+        copyOut(cell, Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
     }
 
     /** Returns h as a new {@code [B][H]} array. */
     public float[] hidden() {
-        float[] out = new float[batch * hiddenSize()];
+        float[] out = new float[Math.multiplyExact(batch, hiddenSize())];
         copyHiddenTo(MemorySegment.ofArray(out));
         return out;
     }
 
     /** Returns c as a new {@code [B][H]} array. */
     public float[] cell() {
-        float[] out = new float[batch * hiddenSize()];
+        float[] out = new float[Math.multiplyExact(batch, hiddenSize())];
         copyCellTo(MemorySegment.ofArray(out));
         return out;
     }
@@ -158,12 +161,5 @@ public final class LstmState implements AutoCloseable {
         for (int row = 0; row < rows; row++) {
             MemorySegment.copy(padded, row * paddedBytes, target, offset + row * hiddenBytes, hiddenBytes);
         }
-    }
-
-    private static float[] requireArray(String name, float[] array) {
-        if (array == null) {
-            throw new NullPointerException(name + " must not be null");
-        }
-        return array;
     }
 }

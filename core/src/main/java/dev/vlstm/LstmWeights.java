@@ -21,8 +21,6 @@ import dev.vlstm.kernel.LstmKernel;
  */
 public final class LstmWeights implements AutoCloseable {
 
-    private static final long ALIGNMENT = 64;
-
     private final Arena arena;
     private final LstmKernel kernel;
     private final GateLayout layout;
@@ -68,7 +66,9 @@ public final class LstmWeights implements AutoCloseable {
     /** As {@link #fromPyTorch(int, int, float[], float[], float[], float[])} for the given backend. */
     public static LstmWeights fromPyTorch(Backend backend, int inputSize, int hiddenSize, float[] weightIh,
                                           float[] weightHh, float[] biasIh, float[] biasHh) {
-        return fromPyTorch(backend, inputSize, hiddenSize, wrap("weightIh", weightIh), wrap("weightHh", weightHh),
+        return fromPyTorch(backend, inputSize, hiddenSize,
+                MemorySegment.ofArray(Checks.notNull("weightIh", weightIh)),
+                MemorySegment.ofArray(Checks.notNull("weightHh", weightHh)),
                 biasIh == null ? null : MemorySegment.ofArray(biasIh),
                 biasHh == null ? null : MemorySegment.ofArray(biasHh));
     }
@@ -87,9 +87,7 @@ public final class LstmWeights implements AutoCloseable {
     /** As {@link #fromPyTorch(int, int, MemorySegment, MemorySegment, MemorySegment, MemorySegment)} for the given backend. */
     public static LstmWeights fromPyTorch(Backend backend, int inputSize, int hiddenSize, MemorySegment weightIh,
                                           MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
-        if (backend == null) {
-            throw new NullPointerException("backend must not be null");
-        }
+        Checks.notNull("backend", backend);
         Checks.positive("inputSize", inputSize);
         Checks.positive("hiddenSize", hiddenSize);
         long gateRows = 4L * hiddenSize;
@@ -167,13 +165,6 @@ public final class LstmWeights implements AutoCloseable {
     }
 
     private MemorySegment allocate(long floats) {
-        return arena.allocate(floats * Float.BYTES, ALIGNMENT);
-    }
-
-    private static MemorySegment wrap(String name, float[] array) {
-        if (array == null) {
-            throw new NullPointerException(name + " must not be null");
-        }
-        return MemorySegment.ofArray(array);
+        return OffHeap.floats(arena, floats);
     }
 }

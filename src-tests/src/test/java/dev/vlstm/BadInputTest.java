@@ -1,5 +1,6 @@
 package dev.vlstm;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -126,10 +127,70 @@ class BadInputTest {
             fails(IllegalArgumentException.class, () -> runner.step(new float[9], wide, null),
                     "batch 3 exceeds this runner's maxBatch 2");
             fails(IllegalArgumentException.class, () -> runner.step(new float[6], foreign, null),
-                    "state is for hiddenSize 6");
+                    "state is for hiddenSize 6", "these weights have hiddenSize 5");
             fails(NullPointerException.class, () -> runner.step(new float[6], null, null), "state must not be null");
             fails(IllegalArgumentException.class, () -> state.setHidden(new float[3]), "h must hold [B=2][H=5]");
             fails(IllegalArgumentException.class, () -> state.setCell(new float[30]), "c must hold [B=2][H=5]");
+        }
+    }
+
+    @Test
+    void nullsAreNamed() {
+        float[] weightIh = new float[4 * H * I];
+        float[] weightHh = new float[4 * H * H];
+        fails(NullPointerException.class,
+                () -> LstmWeights.fromPyTorch(null, I, H, weightIh, weightHh, null, null), "backend must not be null");
+        fails(NullPointerException.class, () -> new LstmRunner(null, 1), "weights must not be null");
+        fails(NullPointerException.class, () -> new LstmRunner(null, 1, 1), "weights must not be null");
+        fails(NullPointerException.class, () -> new LstmState(null, 1), "weights must not be null");
+        try (TestModel model = new TestModel(5, I, H); LstmRunner runner = new LstmRunner(model.weights, 1);
+             LstmState state = new LstmState(model.weights, 1)) {
+            fails(NullPointerException.class,
+                    () -> runner.forward((MemorySegment) null, 1, 1, null, null, null, null, null),
+                    "x must not be null (expected [T=1][B=1][I=3] floats)");
+            fails(NullPointerException.class, () -> runner.step((float[]) null, state, null), "x must not be null");
+            fails(NullPointerException.class, () -> state.setHidden((float[]) null), "h must not be null");
+        }
+    }
+
+    @Test
+    void readOnlyOutputsAreRefusedBeforeAnythingChanges() {
+        try (TestModel model = new TestModel(6, I, H); LstmRunner runner = new LstmRunner(model.weights, 1);
+             LstmState state = new LstmState(model.weights, 1)) {
+            MemorySegment readOnlyH = MemorySegment.ofArray(new float[H]).asReadOnly();
+            MemorySegment x = MemorySegment.ofArray(model.input(1, 1));
+            fails(IllegalArgumentException.class, () -> runner.step(x, state, readOnlyH),
+                    "h is an output but the segment is read-only");
+            assertArrayEquals(new float[H], state.hidden(), "a refused step must not advance the state");
+            fails(IllegalArgumentException.class,
+                    () -> runner.forward(x, 1, 1, null, null, MemorySegment.ofArray(new float[H]).asReadOnly(), null, null),
+                    "y is an output but the segment is read-only");
+            fails(IllegalArgumentException.class,
+                    () -> runner.forward(x, 1, 1, null, null, null, null, readOnlyH), "cT is an output");
+            fails(IllegalArgumentException.class, () -> state.copyCellTo(readOnlyH), "out is an output");
+            fails(IllegalArgumentException.class, () -> state.copyHiddenTo(MemorySegment.ofArray(new float[H + 1])),
+                    "out must hold [B=1][H=5]");
+        }
+    }
+
+    @Test
+    void segmentsOfAnotherThreadsConfinedArenaAreReported() throws Exception {
+        try (TestModel model = new TestModel(7, I, H); LstmRunner runner = new LstmRunner(model.weights, 1);
+             Arena mine = Arena.ofConfined()) {
+            MemorySegment x = mine.allocate((long) I * Float.BYTES);
+            Throwable[] thrown = new Throwable[1];
+            Thread other = new Thread(() -> {
+                try {
+                    runner.forward(x, 1, 1, null, null, null, null, null);
+                } catch (Throwable e) {
+                    thrown[0] = e;
+                }
+            });
+            other.start();
+            other.join();
+            assertTrue(thrown[0] instanceof IllegalStateException, "expected IllegalStateException, got " + thrown[0]);
+            assertTrue(thrown[0].getMessage().contains("x: this segment belongs to a confined arena of another thread"),
+                    thrown[0].getMessage());
         }
     }
 
@@ -155,6 +216,7 @@ class BadInputTest {
             fails(IllegalStateException.class, () -> second.forward(new float[I], 1, 1, null, null, null, null, null),
                     "these LstmWeights are closed");
             fails(IllegalStateException.class, () -> new LstmRunner(model.weights, 1), "these LstmWeights are closed");
+            fails(IllegalStateException.class, () -> new LstmState(model.weights, 1), "these LstmWeights are closed");
         }
         // Closing twice is harmless.
         runner.close();

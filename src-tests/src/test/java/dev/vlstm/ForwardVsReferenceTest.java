@@ -1,12 +1,15 @@
 package dev.vlstm;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -41,6 +44,8 @@ class ForwardVsReferenceTest {
         shapes.add(Arguments.of(100, 33, 50, 9, false));
         shapes.add(Arguments.of(257, 257, 20, 5, true));
         shapes.add(Arguments.of(1, 1, 50, 9, true));
+        shapes.add(Arguments.of(17, 33, 1, 1, false));
+        shapes.add(Arguments.of(100, 3, 1, 6, true));
         // Seeded random mixes of the above.
         SplittableRandom random = new SplittableRandom(2026);
         for (int n = 0; n < 16; n++) {
@@ -60,9 +65,9 @@ class ForwardVsReferenceTest {
     @ParameterizedTest(name = "scalar I={0} H={1} T={2} B={3} initialState={4}")
     @MethodSource("shapes")
     void scalarKernelMatchesReference(int inputSize, int hiddenSize, int steps, int batch, boolean initialState) {
-        if ((long) inputSize * hiddenSize * steps * batch <= 2_000_000) {
-            checkAgainstReference(Backend.SCALAR, inputSize, hiddenSize, steps, batch, initialState);
-        }
+        assumeTrue((long) (inputSize + hiddenSize) * hiddenSize * steps * batch <= 4_000_000,
+                "the scalar kernel is checked on the smaller shapes only, to keep the suite fast");
+        checkAgainstReference(Backend.SCALAR, inputSize, hiddenSize, steps, batch, initialState);
     }
 
     static void checkAgainstReference(Backend backend, int inputSize, int hiddenSize, int steps, int batch,
@@ -81,6 +86,81 @@ class ForwardVsReferenceTest {
             assertWithin("y", y, expected.y());
             assertWithin("hT", hT, expected.hT());
             assertWithin("cT", cT, expected.cT());
+        }
+    }
+
+    @Test
+    void oneRunnerServesSmallerBatchesAndLongerSequencesInTurn() {
+        try (TestModel model = new TestModel(77, 17, 33); LstmRunner runner = new LstmRunner(model.weights, 9, 4)) {
+            int[][] calls = {{9, 10}, {3, 1}, {5, 13}, {1, 9}, {7, 4}, {9, 2}};
+            for (int[] call : calls) {
+                int batch = call[0];
+                int steps = call[1];
+                float[] x = model.input(steps, batch);
+                float[] h0 = model.state(batch);
+                float[] y = new float[steps * batch * 33];
+                float[] hT = new float[batch * 33];
+                runner.forward(x, steps, batch, h0, null, y, hT, null);
+                ReferenceLstm.Result expected = model.reference.forward(x, steps, batch, h0, null);
+                assertWithin("y (B=" + batch + ", T=" + steps + ")", y, expected.y());
+                assertWithin("hT (B=" + batch + ", T=" + steps + ")", hT, expected.hT());
+            }
+        }
+    }
+
+    @Test
+    void resultsDoNotDependOnTheBatchARowIsComputedIn() {
+        try (TestModel model = new TestModel(78, 33, 40); LstmRunner runner = new LstmRunner(model.weights, 7)) {
+            int steps = 6;
+            float[] x = model.input(steps, 7);
+            float[] y = new float[steps * 7 * 40];
+            runner.forward(x, steps, 7, null, null, y, null, null);
+            for (int row : new int[]{0, 4, 6}) {
+                float[] single = new float[steps * 33];
+                for (int t = 0; t < steps; t++) {
+                    System.arraycopy(x, (t * 7 + row) * 33, single, t * 33, 33);
+                }
+                float[] alone = new float[steps * 40];
+                runner.forward(single, steps, 1, null, null, alone, null, null);
+                for (int t = 0; t < steps; t++) {
+                    assertArrayEquals(java.util.Arrays.copyOfRange(y, (t * 7 + row) * 40, (t * 7 + row + 1) * 40),
+                            java.util.Arrays.copyOfRange(alone, t * 40, (t + 1) * 40), "row " + row + " step " + t);
+                }
+            }
+        }
+    }
+
+    @Test
+    void initialStatesMayBeTheFinalStateBuffersToCarryStateAcrossCalls() {
+        try (TestModel model = new TestModel(79, 5, 17); LstmRunner runner = new LstmRunner(model.weights, 2)) {
+            float[] x = model.input(8, 2);
+            float[] hT = new float[2 * 17];
+            float[] cT = new float[2 * 17];
+            int frame = 4 * 2 * 5;
+            runner.forward(java.util.Arrays.copyOfRange(x, 0, frame), 4, 2, null, null, null, hT, cT);
+            runner.forward(java.util.Arrays.copyOfRange(x, frame, 2 * frame), 4, 2, hT, cT, null, hT, cT);
+            ReferenceLstm.Result expected = model.reference.forward(x, 8, 2, null, null);
+            assertWithin("hT", hT, expected.hT());
+            assertWithin("cT", cT, expected.cT());
+        }
+    }
+
+    @Test
+    void saturatedGatesAndLargeInputsStayFiniteAndMatchTheReference() {
+        try (TestModel model = new TestModel(80, 9, 21, 8f); LstmRunner runner = new LstmRunner(model.weights, 3)) {
+            int steps = 12;
+            float[] x = model.uniform(steps * 3 * 9, 50f);
+            x[0] = 1e30f;
+            x[1] = -1e30f;
+            float[] y = new float[steps * 3 * 21];
+            float[] cT = new float[3 * 21];
+            runner.forward(x, steps, 3, null, null, y, null, cT);
+            ReferenceLstm.Result expected = model.reference.forward(x, steps, 3, null, null);
+            assertWithin("y", y, expected.y());
+            assertWithin("cT", cT, expected.cT());
+            for (float value : y) {
+                assertTrue(value >= -1f && value <= 1f, "h must stay in [-1, 1], got " + value);
+            }
         }
     }
 

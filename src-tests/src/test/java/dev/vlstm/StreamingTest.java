@@ -16,16 +16,19 @@ import dev.vlstm.reference.ReferenceLstm;
 /** Streaming one step at a time with a carried {@link LstmState} equals the sequence forward, bit for bit. */
 class StreamingTest {
 
-    @ParameterizedTest(name = "I={0} H={1} T={2} B={3} initialState={4}")
+    @ParameterizedTest(name = "{5} I={0} H={1} T={2} B={3} initialState={4}")
     @CsvSource({
-            "1, 1, 7, 1, false",
-            "17, 33, 12, 1, true",
-            "33, 17, 9, 3, false",
-            "100, 100, 20, 4, true",
-            "3, 257, 5, 9, true",
-            "257, 3, 6, 6, false"})
-    void steppingEqualsSequenceForward(int inputSize, int hiddenSize, int steps, int batch, boolean initialState) {
-        try (TestModel model = new TestModel(99 + hiddenSize, inputSize, hiddenSize);
+            "1, 1, 7, 1, false, PREFERRED",
+            "17, 33, 12, 1, true, PREFERRED",
+            "33, 17, 9, 3, false, PREFERRED",
+            "100, 100, 20, 4, true, PREFERRED",
+            "3, 257, 5, 9, true, PREFERRED",
+            "257, 3, 6, 6, false, PREFERRED",
+            "17, 33, 12, 1, true, SCALAR",
+            "33, 17, 9, 5, true, SCALAR"})
+    void steppingEqualsSequenceForward(int inputSize, int hiddenSize, int steps, int batch, boolean initialState,
+                                       Backend backend) {
+        try (TestModel model = new TestModel(99 + hiddenSize, inputSize, hiddenSize, backend);
              LstmRunner runner = new LstmRunner(model.weights, batch);
              LstmState state = new LstmState(model.weights, batch)) {
             float[] x = model.input(steps, batch);

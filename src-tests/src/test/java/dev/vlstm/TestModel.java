@@ -21,10 +21,19 @@ final class TestModel implements AutoCloseable {
     private final SplittableRandom random;
 
     TestModel(long seed, int inputSize, int hiddenSize, Backend backend) {
+        this(seed, inputSize, hiddenSize, backend, 1f);
+    }
+
+    /** Weights scaled by {@code weightScale} times PyTorch's bound: large scales saturate the gates. */
+    TestModel(long seed, int inputSize, int hiddenSize, float weightScale) {
+        this(seed, inputSize, hiddenSize, Backend.PREFERRED, weightScale);
+    }
+
+    private TestModel(long seed, int inputSize, int hiddenSize, Backend backend, float weightScale) {
         this.inputSize = inputSize;
         this.hiddenSize = hiddenSize;
         this.random = new SplittableRandom(seed);
-        float bound = (float) (1 / Math.sqrt(hiddenSize));
+        float bound = (float) (weightScale / Math.sqrt(hiddenSize));
         this.weightIh = uniform(4 * hiddenSize * inputSize, bound);
         this.weightHh = uniform(4 * hiddenSize * hiddenSize, bound);
         this.biasIh = uniform(4 * hiddenSize, bound);
@@ -38,6 +47,11 @@ final class TestModel implements AutoCloseable {
     }
 
     float[] uniform(int length, float bound) {
+        return uniform(random, length, bound);
+    }
+
+    /** {@code length} floats drawn uniformly from [-bound, bound). */
+    static float[] uniform(SplittableRandom random, int length, float bound) {
         float[] values = new float[length];
         for (int n = 0; n < length; n++) {
             values[n] = (float) ((random.nextDouble() * 2 - 1) * bound);

@@ -8,7 +8,8 @@ package dev.vlstm.kernel;
  * Maximum absolute error against {@link Math#tanh} over every float in [-20, 20] (beyond, both are ±1 to float
  * precision), measured: 2.9e-7 for tanh (at x = 5.126) and 1.7e-7 for sigmoid against the exact logistic. The
  * documented bounds, checked by ActivationsTest, are {@value #TANH_MAX_ABS_ERROR} and half of it.
- * NaN propagates, -0 stays -0, and ±Infinity saturates to ±1 (tanh) and 0 or 1 (sigmoid).
+ * NaN propagates and -0 stays -0. Large |x| saturate within the bound: tanh(±Infinity) = ±0.99999994,
+ * sigmoid(-Infinity) = 3e-8 and sigmoid(+Infinity) = 1; results never leave [-1, 1] and [0, 1].
  */
 public final class Activations {
 

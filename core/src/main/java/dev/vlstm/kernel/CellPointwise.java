@@ -1,15 +1,15 @@
 package dev.vlstm.kernel;
 
+import static dev.vlstm.kernel.VectorLstmKernel.ORDER;
 import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
 import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
 
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
 
 import jdk.incubator.vector.FloatVector;
 
 /**
- * The LSTM cell's pointwise part ("postgemm") on one vector of hidden units of one batch row: adds the input
+ * The LSTM cell's pointwise part ("postgemm") on one vector of hidden units of one batch row: adds the inputGates
  * and recurrent pre-activations, then {@code c' = σ(f)*c + σ(i)*tanh(g)}, {@code h' = σ(o)*tanh(c')}. Works on
  * the gate rows that the tiles have just written (L1-hot) and leaves the gate activations in the recurrent row;
  * takes no vector arguments, so it stays allocation-free whether or not C2 inlines it (see
@@ -17,19 +17,18 @@ import jdk.incubator.vector.FloatVector;
  */
 final class CellPointwise {
 
-    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
     private CellPointwise() {
     }
 
     /**
-     * @param input       input pre-activations i, f, g, o of this block at {@code inputOffset} bytes (read only)
+     * @param inputGates       input pre-activations i, f, g, o of this block at {@code inputGatesOffset} bytes (read only)
      * @param gates       recurrent pre-activations at {@code gateOffset} bytes; replaced by the activations
      *                    σ(i), σ(f), tanh(g), σ(o)
      * @param c           cell state, updated in place at {@code stateOffset} bytes
      * @param hNext       receives the new hidden state at {@code stateOffset} bytes
      */
-    static void update(MemorySegment input, long inputOffset, MemorySegment gates, long gateOffset, MemorySegment c,
+    static void update(MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gateOffset, MemorySegment c,
                        MemorySegment hNext, long stateOffset) {
         long forgetOffset = gateOffset + VECTOR_BYTES;
         long candidateOffset = gateOffset + 2 * VECTOR_BYTES;
@@ -37,7 +36,7 @@ final class CellPointwise {
         for (int gate = 0; gate < GateLayout.GATES; gate++) {
             long offset = gateOffset + gate * VECTOR_BYTES;
             FloatVector.fromMemorySegment(SPECIES, gates, offset, ORDER)
-                    .add(FloatVector.fromMemorySegment(SPECIES, input, inputOffset + gate * VECTOR_BYTES, ORDER))
+                    .add(FloatVector.fromMemorySegment(SPECIES, inputGates, inputGatesOffset + gate * VECTOR_BYTES, ORDER))
                     .intoMemorySegment(gates, offset, ORDER);
         }
         VectorActivations.sigmoid(gates, gateOffset, gates, gateOffset);

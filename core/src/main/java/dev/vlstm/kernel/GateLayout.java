@@ -27,6 +27,10 @@ public record GateLayout(int inputSize, int hiddenSize, int lanes) {
             throw new IllegalArgumentException("sizes must be >= 1: inputSize=" + inputSize
                     + ", hiddenSize=" + hiddenSize + ", lanes=" + lanes);
         }
+        if ((long) GATES * (hiddenSize + lanes) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("hiddenSize " + hiddenSize + " is too large: a gate row of 4H floats"
+                    + " must fit in an int");
+        }
     }
 
     /** Number of hidden-unit blocks. */

@@ -4,7 +4,7 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The two pieces of a forward LSTM step, split as in oneDNN: a GEMM that makes gate pre-activations from the
- * input, and a recurrent GEMM fused with the pointwise cell update ("postgemm"). Implementations work on the
+ * inputGates, and a recurrent GEMM fused with the pointwise cell update ("postgemm"). Implementations work on the
  * {@link GateLayout} of packed weights and on native, 64-byte aligned scratch that the caller owns; they never
  * allocate and keep no state, so one instance serves every thread.
  */
@@ -28,11 +28,11 @@ public interface LstmKernel {
                       MemorySegment x, int rows, MemorySegment gates);
 
     /**
-     * One recurrent step for {@code batch} rows: pre-activations {@code input[r] + hPrev[r] · Uᵀ}, then
+     * One recurrent step for {@code batch} rows: pre-activations {@code inputGates[r] + hPrev[r] · Uᵀ}, then
      * {@code c[r] = f*c[r] + i*g} in place and {@code hNext[r] = o*tanh(c[r])}.
      *
      * @param packedRecurrent U packed as {@code [block][k < H][gate][lane]}
-     * @param input           input pre-activations, {@code [batch][gateRowFloats]} floats from {@code inputOffset}
+     * @param inputGates           inputGates pre-activations, {@code [batch][gateRowFloats]} floats from {@code inputGatesOffset}
      *                        bytes (read only)
      * @param gates           scratch of {@code [batch][gateRowFloats]} floats; holds the gate activations
      *                        σ(i), σ(f), tanh(g), σ(o) of this step afterwards
@@ -40,6 +40,6 @@ public interface LstmKernel {
      * @param c               {@code [batch][paddedHidden]} floats, updated in place
      * @param hNext           {@code [batch][paddedHidden]} floats, written; must not overlap {@code hPrev}
      */
-    void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment input, long inputOffset,
+    void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates, long inputGatesOffset,
                        MemorySegment gates, MemorySegment hPrev, MemorySegment c, MemorySegment hNext, int batch);
 }

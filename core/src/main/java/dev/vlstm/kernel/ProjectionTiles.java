@@ -1,6 +1,7 @@
 package dev.vlstm.kernel;
 
 import static dev.vlstm.kernel.VectorLstmKernel.GATE_GROUP_BYTES;
+import static dev.vlstm.kernel.VectorLstmKernel.ORDER;
 import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
 import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
 import static jdk.incubator.vector.FloatVector.broadcast;
@@ -8,7 +9,6 @@ import static jdk.incubator.vector.FloatVector.fromMemorySegment;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 import jdk.incubator.vector.FloatVector;
 
@@ -22,7 +22,6 @@ import jdk.incubator.vector.FloatVector;
  */
 final class ProjectionTiles {
 
-    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
     private static final long V1 = VECTOR_BYTES;
     private static final long V2 = 2 * VECTOR_BYTES;

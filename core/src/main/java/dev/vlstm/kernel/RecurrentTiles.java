@@ -1,6 +1,7 @@
 package dev.vlstm.kernel;
 
 import static dev.vlstm.kernel.VectorLstmKernel.GATE_GROUP_BYTES;
+import static dev.vlstm.kernel.VectorLstmKernel.ORDER;
 import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
 import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
 import static jdk.incubator.vector.FloatVector.broadcast;
@@ -8,26 +9,24 @@ import static jdk.incubator.vector.FloatVector.fromMemorySegment;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 import jdk.incubator.vector.FloatVector;
 
 /**
  * Register tiles of one recurrent step for one block of hidden units: the GEMM {@code hPrev · Uᵀ} accumulates
- * in registers and is stored to a small gates buffer ({@code [batch][gate row]}); {@link CellPointwise} then adds the input
+ * in registers and is stored to a small gates buffer ({@code [batch][gate row]}); {@link CellPointwise} then adds the inputGates
  * pre-activations and finishes each row's cell while both are still in L1.
  *
  * <p>Why the sums pass through L1 instead of going straight from the accumulators into the activations: a tile
  * this large exhausts C2's inlining node budget, so any further call with a vector argument may stay a real
  * call, and its vectors are then boxed (gigabytes a second, 20x slower). Why the accumulators start at zero
- * rather than from the input pre-activations: sixteen more loads made the 4-row tile too large for C1's
+ * rather than from the inputGates pre-activations: sixteen more loads made the 4-row tile too large for C1's
  * register allocator, the method never reached C2, and ran as allocating C1 code. Going through L1 costs 16
  * stores and 32 loads per tile against {@code 16 * H} FMAs, and no vector ever crosses a call. As in
  * {@link ProjectionTiles}, every vector operation is written out here.
  */
 final class RecurrentTiles {
 
-    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
     private static final long V1 = VECTOR_BYTES;
     private static final long V2 = 2 * VECTOR_BYTES;
@@ -37,13 +36,13 @@ final class RecurrentTiles {
     }
 
     /**
-     * Four batch rows: 16 accumulators. Offsets locate the block in row 0: {@code inputOffset} in the input
-     * pre-activations {@code input}, {@code gatesOffset} in {@code gates} (same row layout), {@code stateOffset}
+     * Four batch rows: 16 accumulators. Offsets locate the block in row 0: {@code inputGatesOffset} in the inputGates
+     * pre-activations {@code inputGates}, {@code gatesOffset} in {@code gates} (same row layout), {@code stateOffset}
      * in c and hNext.
      */
     static void rows4(MemorySegment panel, long panelOffset, int depth,
                       MemorySegment hPrev, long hOffset, long stateRowBytes,
-                      MemorySegment input, long inputOffset, MemorySegment gates, long gatesOffset, long gateRowBytes,
+                      MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset, long gateRowBytes,
                       MemorySegment c, MemorySegment hNext, long stateOffset) {
         long row0 = gatesOffset;
         long row1 = gatesOffset + gateRowBytes;
@@ -78,39 +77,24 @@ final class RecurrentTiles {
         g2.intoMemorySegment(gates, row2 + V2, ORDER); o2.intoMemorySegment(gates, row2 + V3, ORDER);
         i3.intoMemorySegment(gates, row3, ORDER); f3.intoMemorySegment(gates, row3 + V1, ORDER);
         g3.intoMemorySegment(gates, row3 + V2, ORDER); o3.intoMemorySegment(gates, row3 + V3, ORDER);
-        CellPointwise.update(input, inputOffset, gates, row0, c, hNext, stateOffset);
-        CellPointwise.update(input, inputOffset + gateRowBytes, gates, row1, c, hNext, stateOffset + stateRowBytes);
-        CellPointwise.update(input, inputOffset + 2 * gateRowBytes, gates, row2, c, hNext,
+        CellPointwise.update(inputGates, inputGatesOffset, gates, row0, c, hNext, stateOffset);
+        CellPointwise.update(inputGates, inputGatesOffset + gateRowBytes, gates, row1, c, hNext, stateOffset + stateRowBytes);
+        CellPointwise.update(inputGates, inputGatesOffset + 2 * gateRowBytes, gates, row2, c, hNext,
                 stateOffset + 2 * stateRowBytes);
-        CellPointwise.update(input, inputOffset + 3 * gateRowBytes, gates, row3, c, hNext,
+        CellPointwise.update(inputGates, inputGatesOffset + 3 * gateRowBytes, gates, row3, c, hNext,
                 stateOffset + 3 * stateRowBytes);
     }
 
-    /** One batch row: k split into even and odd halves for eight independent FMA chains. */
+    /**
+     * One batch row, with the same arithmetic per row as {@link #rows4} (one FMA chain per gate, k in order), so
+     * that a sequence's result does not depend on the batch it is computed in or on its row in that batch.
+     */
     static void rows1(MemorySegment panel, long panelOffset, int depth,
                       MemorySegment hPrev, long hOffset,
-                      MemorySegment input, long inputOffset, MemorySegment gates, long gatesOffset,
+                      MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                       MemorySegment c, MemorySegment hNext, long stateOffset) {
-        FloatVector zero = FloatVector.zero(SPECIES);
-        FloatVector i0 = zero, f0 = zero, g0 = zero, o0 = zero;
-        FloatVector i1 = zero, f1 = zero, g1 = zero, o1 = zero;
-        int k = 0;
-        for (; k + 2 <= depth; k += 2) {
-            long w = panelOffset + k * GATE_GROUP_BYTES;
-            long u = w + GATE_GROUP_BYTES;
-            long hk = hOffset + (long) k * Float.BYTES;
-            FloatVector a0 = broadcast(SPECIES, hPrev.get(FLOAT, hk));
-            FloatVector a1 = broadcast(SPECIES, hPrev.get(FLOAT, hk + Float.BYTES));
-            i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a0, i0);
-            f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a0, f0);
-            g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a0, g0);
-            o0 = fromMemorySegment(SPECIES, panel, w + V3, ORDER).fma(a0, o0);
-            i1 = fromMemorySegment(SPECIES, panel, u, ORDER).fma(a1, i1);
-            f1 = fromMemorySegment(SPECIES, panel, u + V1, ORDER).fma(a1, f1);
-            g1 = fromMemorySegment(SPECIES, panel, u + V2, ORDER).fma(a1, g1);
-            o1 = fromMemorySegment(SPECIES, panel, u + V3, ORDER).fma(a1, o1);
-        }
-        if (k < depth) {
+        FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
+        for (int k = 0; k < depth; k++) {
             long w = panelOffset + k * GATE_GROUP_BYTES;
             FloatVector a0 = broadcast(SPECIES, hPrev.get(FLOAT, hOffset + (long) k * Float.BYTES));
             i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a0, i0);
@@ -118,10 +102,10 @@ final class RecurrentTiles {
             g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a0, g0);
             o0 = fromMemorySegment(SPECIES, panel, w + V3, ORDER).fma(a0, o0);
         }
-        i0.add(i1).intoMemorySegment(gates, gatesOffset, ORDER);
-        f0.add(f1).intoMemorySegment(gates, gatesOffset + V1, ORDER);
-        g0.add(g1).intoMemorySegment(gates, gatesOffset + V2, ORDER);
-        o0.add(o1).intoMemorySegment(gates, gatesOffset + V3, ORDER);
-        CellPointwise.update(input, inputOffset, gates, gatesOffset, c, hNext, stateOffset);
+        i0.intoMemorySegment(gates, gatesOffset, ORDER);
+        f0.intoMemorySegment(gates, gatesOffset + V1, ORDER);
+        g0.intoMemorySegment(gates, gatesOffset + V2, ORDER);
+        o0.intoMemorySegment(gates, gatesOffset + V3, ORDER);
+        CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset);
     }
 }

@@ -49,37 +49,26 @@ final class ScalarLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment input,
-                              long inputOffset, MemorySegment gates, MemorySegment hPrev, MemorySegment c,
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
+                              long inputGatesOffset, MemorySegment gates, MemorySegment hPrev, MemorySegment c,
                               MemorySegment hNext, int batch) {
-        int depth = layout.hiddenSize();
         int stateRow = layout.paddedHidden();
-        long inputBase = inputOffset / Float.BYTES;
-        float[] preActivation = new float[GateLayout.GATES];
         for (int row = 0; row < batch; row++) {
             for (int block = 0; block < layout.blocks(); block++) {
-                long panel = block * layout.panelFloats(depth);
                 for (int lane = 0; lane < LANES; lane++) {
-                    for (int gate = 0; gate < GateLayout.GATES; gate++) {
-                        int column = (block * GateLayout.GATES + gate) * LANES + lane;
-                        float sum = 0f;
-                        for (int k = 0; k < depth; k++) {
-                            long weight = panel + ((long) k * GateLayout.GATES + gate) * LANES + lane;
-                            sum = Math.fma(hPrev.getAtIndex(FLOAT, (long) row * stateRow + k),
-                                    packedRecurrent.getAtIndex(FLOAT, weight), sum);
-                        }
-                        long at = (long) row * layout.gateRowFloats() + column;
-                        preActivation[gate] = sum + input.getAtIndex(FLOAT, inputBase + at);
-                    }
-                    float inputGate = Activations.sigmoid(preActivation[0]);
-                    float forgetGate = Activations.sigmoid(preActivation[1]);
-                    float candidate = Activations.tanh(preActivation[2]);
-                    float outputGate = Activations.sigmoid(preActivation[3]);
-                    long gateRow = (long) row * layout.gateRowFloats() + (long) block * GateLayout.GATES * LANES + lane;
-                    gates.setAtIndex(FLOAT, gateRow, inputGate);
-                    gates.setAtIndex(FLOAT, gateRow + LANES, forgetGate);
-                    gates.setAtIndex(FLOAT, gateRow + 2 * LANES, candidate);
-                    gates.setAtIndex(FLOAT, gateRow + 3 * LANES, outputGate);
+                    long gateColumn = (long) row * layout.gateRowFloats() + (long) block * GateLayout.GATES * LANES + lane;
+                    float inputGate = Activations.sigmoid(preActivation(layout, packedRecurrent, inputGates,
+                            inputGatesOffset, hPrev, row, block, lane, 0));
+                    float forgetGate = Activations.sigmoid(preActivation(layout, packedRecurrent, inputGates,
+                            inputGatesOffset, hPrev, row, block, lane, 1));
+                    float candidate = Activations.tanh(preActivation(layout, packedRecurrent, inputGates,
+                            inputGatesOffset, hPrev, row, block, lane, 2));
+                    float outputGate = Activations.sigmoid(preActivation(layout, packedRecurrent, inputGates,
+                            inputGatesOffset, hPrev, row, block, lane, 3));
+                    gates.setAtIndex(FLOAT, gateColumn, inputGate);
+                    gates.setAtIndex(FLOAT, gateColumn + LANES, forgetGate);
+                    gates.setAtIndex(FLOAT, gateColumn + 2 * LANES, candidate);
+                    gates.setAtIndex(FLOAT, gateColumn + 3 * LANES, outputGate);
                     long unit = (long) row * stateRow + (long) block * LANES + lane;
                     float cell = Math.fma(forgetGate, c.getAtIndex(FLOAT, unit), inputGate * candidate);
                     c.setAtIndex(FLOAT, unit, cell);
@@ -87,5 +76,21 @@ final class ScalarLstmKernel implements LstmKernel {
                 }
             }
         }
+    }
+
+    /** Input pre-activation plus {@code hPrev[row] · U} for one gate of one hidden unit (one FMA chain, k in order). */
+    private static float preActivation(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
+                                       long inputGatesOffset, MemorySegment hPrev, int row, int block, int lane,
+                                       int gate) {
+        int depth = layout.hiddenSize();
+        long panel = block * layout.panelFloats(depth);
+        float sum = 0f;
+        for (int k = 0; k < depth; k++) {
+            long weight = panel + ((long) k * GateLayout.GATES + gate) * LANES + lane;
+            sum = Math.fma(hPrev.getAtIndex(FLOAT, (long) row * layout.paddedHidden() + k),
+                    packedRecurrent.getAtIndex(FLOAT, weight), sum);
+        }
+        long column = (long) row * layout.gateRowFloats() + ((long) block * GateLayout.GATES + gate) * LANES + lane;
+        return sum + inputGates.getAtIndex(FLOAT, inputGatesOffset / Float.BYTES + column);
     }
 }

@@ -1,9 +1,9 @@
 package dev.vlstm.kernel;
 
+import static dev.vlstm.kernel.VectorLstmKernel.ORDER;
 import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
 
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
 
 import jdk.incubator.vector.FloatVector;
 
@@ -16,25 +16,27 @@ import jdk.incubator.vector.FloatVector;
  */
 final class VectorActivations {
 
-    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
     private VectorActivations() {
     }
 
     /** {@code target = tanh(source)} for one vector, at byte offsets; the two may be the same place. */
     static void tanh(MemorySegment source, long sourceOffset, MemorySegment target, long targetOffset) {
-        scaledTanh(source, sourceOffset, target, targetOffset, 1f, 1f, 0f);
+        tanhOrSigmoid(source, sourceOffset, target, targetOffset, false);
     }
 
     /** {@code target = σ(source) = 0.5 + 0.5 * tanh(source / 2)} for one vector, at byte offsets. */
     static void sigmoid(MemorySegment source, long sourceOffset, MemorySegment target, long targetOffset) {
-        scaledTanh(source, sourceOffset, target, targetOffset, 0.5f, 0.5f, 0.5f);
+        tanhOrSigmoid(source, sourceOffset, target, targetOffset, true);
     }
 
-    /** {@code target = outerScale * tanh(innerScale * source) + shift}, with the rational tanh of Activations. */
-    private static void scaledTanh(MemorySegment source, long sourceOffset, MemorySegment target, long targetOffset,
-                                   float innerScale, float outerScale, float shift) {
-        FloatVector x = FloatVector.fromMemorySegment(SPECIES, source, sourceOffset, ORDER).mul(innerScale);
+    /** The rational tanh of Activations, or the sigmoid through it; tanh keeps the sign of zero. */
+    private static void tanhOrSigmoid(MemorySegment source, long sourceOffset, MemorySegment target,
+                                      long targetOffset, boolean sigmoid) {
+        FloatVector x = FloatVector.fromMemorySegment(SPECIES, source, sourceOffset, ORDER);
+        if (sigmoid) {
+            x = x.mul(0.5f);
+        }
         FloatVector clamped = x.max(-Activations.CLAMP).min(Activations.CLAMP);
         FloatVector x2 = clamped.mul(clamped);
         FloatVector p = x2.fma(Activations.ALPHA_13, Activations.ALPHA_11);
@@ -47,6 +49,7 @@ final class VectorActivations {
         FloatVector q = x2.fma(Activations.BETA_6, Activations.BETA_4);
         q = x2.fma(q, FloatVector.broadcast(SPECIES, Activations.BETA_2));
         q = x2.fma(q, FloatVector.broadcast(SPECIES, Activations.BETA_0));
-        p.div(q).fma(outerScale, shift).intoMemorySegment(target, targetOffset, ORDER);
+        FloatVector tanh = p.div(q);
+        (sigmoid ? tanh.fma(0.5f, 0.5f) : tanh).intoMemorySegment(target, targetOffset, ORDER);
     }
 }

@@ -1,6 +1,7 @@
 package dev.vlstm.kernel;
 
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -15,6 +16,8 @@ final class VectorLstmKernel implements LstmKernel {
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     static final int LANES = SPECIES.length();
     static final long VECTOR_BYTES = (long) LANES * Float.BYTES;
+    /** Byte order of every vector load and store: the buffers hold floats in the platform's order. */
+    static final ByteOrder ORDER = ByteOrder.nativeOrder();
     /** Bytes of one (block, k) step in a packed panel: four gate vectors. */
     static final long GATE_GROUP_BYTES = GateLayout.GATES * VECTOR_BYTES;
     /** Rows per register tile: 4 rows x 4 gates = 16 accumulators, half of AVX-512's registers. */
@@ -58,8 +61,8 @@ final class VectorLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment input,
-                              long inputOffset, MemorySegment gates, MemorySegment hPrev, MemorySegment c,
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
+                              long inputGatesOffset, MemorySegment gates, MemorySegment hPrev, MemorySegment c,
                               MemorySegment hNext, int batch) {
         int depth = layout.hiddenSize();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
@@ -72,12 +75,12 @@ final class VectorLstmKernel implements LstmKernel {
             int row = 0;
             for (; row + ROW_TILE <= batch; row += ROW_TILE) {
                 RecurrentTiles.rows4(packedRecurrent, panel, depth, hPrev, row * stateRowBytes, stateRowBytes,
-                        input, inputOffset + row * gateRowBytes + gateColumn, gates, row * gateRowBytes + gateColumn,
+                        inputGates, inputGatesOffset + row * gateRowBytes + gateColumn, gates, row * gateRowBytes + gateColumn,
                         gateRowBytes, c, hNext, row * stateRowBytes + stateColumn);
             }
             for (; row < batch; row++) {
                 RecurrentTiles.rows1(packedRecurrent, panel, depth, hPrev, row * stateRowBytes,
-                        input, inputOffset + row * gateRowBytes + gateColumn, gates, row * gateRowBytes + gateColumn,
+                        inputGates, inputGatesOffset + row * gateRowBytes + gateColumn, gates, row * gateRowBytes + gateColumn,
                         c, hNext, row * stateRowBytes + stateColumn);
             }
         }

@@ -54,8 +54,8 @@ public final class ReferenceLstm {
     public Result forward(float[] x, int steps, int batch, float[] h0, float[] c0) {
         requireLength("x", x, (long) steps * batch * inputSize);
         int hidden = hiddenSize;
-        double[] h = new double[batch * hidden];
-        double[] c = new double[batch * hidden];
+        double[] h = new double[Math.multiplyExact(batch, hidden)];
+        double[] c = new double[h.length];
         if (h0 != null) {
             requireLength("h0", h0, (long) batch * hidden);
             for (int n = 0; n < h.length; n++) {
@@ -68,7 +68,7 @@ public final class ReferenceLstm {
                 c[n] = c0[n];
             }
         }
-        double[] y = new double[steps * batch * hidden];
+        double[] y = new double[Math.multiplyExact(steps, h.length)];
         double[] z = new double[4 * hidden];
         double[] hNext = new double[hidden];
         for (int t = 0; t < steps; t++) {

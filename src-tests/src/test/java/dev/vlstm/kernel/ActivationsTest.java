@@ -83,6 +83,11 @@ class ActivationsTest {
             }
         }
         assertEquals(Float.floatToRawIntBits(-0f), Float.floatToRawIntBits(Activations.tanh(-0f)), "tanh(-0) = -0");
+        float[] negativeZeros = new float[LANES];
+        java.util.Arrays.fill(negativeZeros, -0f);
+        float[] tanh = new float[LANES];
+        evaluate(negativeZeros, tanh, new float[LANES]);
+        assertEquals(Float.floatToRawIntBits(-0f), Float.floatToRawIntBits(tanh[0]), "vector tanh(-0) = -0");
         assertEquals(0.5f, Activations.sigmoid(0f));
     }
 

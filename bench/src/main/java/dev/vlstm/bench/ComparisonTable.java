@@ -1,0 +1,128 @@
+package dev.vlstm.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.ZoneOffset;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The comparison's one table, as Markdown whose columns are padded so that it also reads well in a terminal:
+ * a line saying when and where it was measured, the table, and notes on what the columns mean.
+ */
+final class ComparisonTable {
+
+    /**
+     * One shape's results, times in milliseconds per call.
+     *
+     * @param scalarMillis      the reference's time for all T steps (scaled if it was timed over fewer)
+     * @param scalarStepsTimed  time steps the reference actually ran per call
+     * @param vectorBytesPerOp  JMH gc profiler's {@code gc.alloc.rate.norm} for the vector kernel
+     */
+    record Row(Shape shape, double vectorMillis, double scalarMillis, int scalarStepsTimed,
+               double vectorBytesPerOp) {
+
+        boolean scalarScaled() {
+            return scalarStepsTimed < shape.steps();
+        }
+    }
+
+    private static final String[] HEADER = {"shape", "vector ms", "scalar ms", "speedup", "vector GFLOP/s",
+            "vector B/op"};
+    private static final String SCALED = " †";
+
+    private ComparisonTable() {
+    }
+
+    static String render(String mode, String plan, String kernel, List<Row> rows) {
+        List<String[]> cells = new ArrayList<>();
+        cells.add(HEADER);
+        for (Row row : rows) {
+            cells.add(new String[]{
+                    row.shape().name(),
+                    number(row.vectorMillis()),
+                    number(row.scalarMillis()) + (row.scalarScaled() ? SCALED : ""),
+                    String.format(Locale.ROOT, "%.1f×", row.scalarMillis() / row.vectorMillis()),
+                    String.format(Locale.ROOT, "%.1f", row.shape().flops() / (row.vectorMillis() * 1e6)),
+                    bytes(row.vectorBytesPerOp())});
+        }
+        StringBuilder out = new StringBuilder();
+        out.append(String.format(Locale.ROOT, "vlstm comparison (%s mode), %s, JDK %s (%s), %s, kernel %s. "
+                        + "Shared machine: expect noise of several percent between runs.%n%n",
+                mode, ZonedDateTime.now(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'")),
+                Runtime.version(), System.getProperty("java.vm.vendor"), cpu(), kernel));
+        appendTable(out, cells);
+        out.append(String.format(Locale.ROOT, "%nvector: LstmRunner on native segments (step-*: LstmRunner.step with "
+                + "a carried LstmState; others: LstmRunner.forward writing y, hT, cT). scalar: ReferenceLstm, plain "
+                + "Java in double precision (step-*: one step from carried h, c). Times: JMH score (mean of the "
+                + "measured iterations) per call; speedup = scalar / vector; GFLOP/s counts 8·H·(I+H)·B·T. B/op: "
+                + "JMH gc profiler's gc.alloc.rate.norm, which includes JMH's own few KB per iteration spread over "
+                + "that iteration's calls, so slow calls show some hundred bytes even when the kernel allocates "
+                + "nothing. Measured: %s; every iteration and JMH's error bounds are in jmh-logs/.%n", plan));
+        List<String> scaled = rows.stream().filter(Row::scalarScaled).map(row -> row.shape().name() + " "
+                + row.scalarStepsTimed() + " of " + row.shape().steps()).toList();
+        if (!scaled.isEmpty()) {
+            out.append(String.format(Locale.ROOT, "%n†Scalar timed over fewer time steps and scaled to T (its cost "
+                    + "is linear in T; quick mode only): %s.%n", String.join(", ", scaled)));
+        }
+        return out.toString();
+    }
+
+    private static void appendTable(StringBuilder out, List<String[]> cells) {
+        int[] widths = new int[HEADER.length];
+        for (String[] line : cells) {
+            for (int column = 0; column < line.length; column++) {
+                widths[column] = Math.max(widths[column], line[column].length());
+            }
+        }
+        for (int index = 0; index < cells.size(); index++) {
+            String[] line = cells.get(index);
+            out.append('|');
+            for (int column = 0; column < line.length; column++) {
+                String format = column == 0 ? " %-" + widths[column] + "s |" : " %" + widths[column] + "s |";
+                out.append(String.format(Locale.ROOT, format, line[column]));
+            }
+            out.append('\n');
+            if (index == 0) {
+                out.append('|');
+                for (int column = 0; column < widths.length; column++) {
+                    out.append(column == 0 ? ":" + "-".repeat(widths[column] + 1) : "-".repeat(widths[column] + 1) + ":")
+                            .append('|');
+                }
+                out.append('\n');
+            }
+        }
+    }
+
+    /** Three significant digits, no exponent: 0.0123, 1.23, 1230. */
+    private static String number(double value) {
+        if (value >= 100) {
+            return String.format(Locale.ROOT, "%.0f", value);
+        }
+        int decimals = Math.max(0, 2 - (int) Math.floor(Math.log10(Math.max(value, 1e-9))));
+        return String.format(Locale.ROOT, "%." + decimals + "f", value);
+    }
+
+    private static String bytes(double bytes) {
+        return bytes < 10 ? String.format(Locale.ROOT, "%.2f", bytes) : String.format(Locale.ROOT, "%.0f", bytes);
+    }
+
+    /** The CPU model from /proc/cpuinfo where there is one, and the processors this JVM may use. */
+    private static String cpu() {
+        String model = System.getProperty("os.arch");
+        Path cpuinfo = Path.of("/proc/cpuinfo");
+        if (Files.isReadable(cpuinfo)) {
+            try (var lines = Files.lines(cpuinfo)) {
+                model = lines.filter(line -> line.startsWith("model name")).map(line -> line.split(":", 2)[1].trim())
+                        .findFirst().orElse(model);
+            } catch (IOException e) {
+                // Keep the architecture name: the CPU model is decoration, not worth failing the run for.
+            }
+        }
+        return model + " (" + Runtime.getRuntime().availableProcessors() + " CPUs)";
+    }
+}

@@ -1,0 +1,110 @@
+package dev.vlstm.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.TimeUnit;
+
+import dev.vlstm.LstmRunner;
+import dev.vlstm.LstmWeights;
+import dev.vlstm.reference.ReferenceLstm;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
+
+/**
+ * How long does a whole sequence take? {@link LstmRunner#forward} over a {@code [T][B][I]} native input,
+ * writing y, hT and cT, against the double-precision {@link ReferenceLstm} on the same random model.
+ * Each implementation has its own state, so a run builds only what it measures.
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+public class ForwardBenchmark {
+
+    /** The shape parameter both implementations share. */
+    @State(Scope.Thread)
+    public abstract static class Problem {
+        @Param({"seq-B1-T100-H256", "seq-B1-T50-H1024", "seq-B4-T50-H1536", "train-B32-T25-H512",
+                "train-B64-T25-H1024"})
+        public String shape;
+    }
+
+    public static class Vector extends Problem {
+        Shape size;
+        LstmWeights weights;
+        LstmRunner runner;
+        Arena arena;
+        MemorySegment x;
+        MemorySegment y;
+        MemorySegment hT;
+        MemorySegment cT;
+
+        @Setup
+        public void setUp() {
+            size = Shape.named(shape);
+            RandomLstm model = RandomLstm.create(size, size.steps());
+            weights = model.packed();
+            runner = new LstmRunner(weights, size.batch());
+            arena = Arena.ofShared();
+            x = RandomLstm.toNative(arena, model.x());
+            long state = (long) size.batch() * size.size();
+            y = RandomLstm.floats(arena, size.steps() * state);
+            hT = RandomLstm.floats(arena, state);
+            cT = RandomLstm.floats(arena, state);
+        }
+
+        @TearDown
+        public void tearDown() {
+            runner.close();
+            weights.close();
+            arena.close();
+        }
+    }
+
+    public static class Scalar extends Problem {
+        /**
+         * Time steps the reference runs; 0 for the shape's T. Only the comparison's quick mode sets it, to time a
+         * slow shape over fewer steps and scale (the reference's cost is linear in T).
+         */
+        @Param("0")
+        public int scalarSteps;
+
+        int steps;
+        int batch;
+        float[] x;
+        ReferenceLstm reference;
+
+        @Setup
+        public void setUp() {
+            Shape size = Shape.named(shape);
+            steps = scalarSteps == 0 ? size.steps() : scalarSteps;
+            batch = size.batch();
+            RandomLstm model = RandomLstm.create(size, steps);
+            x = model.x();
+            reference = model.reference();
+        }
+    }
+
+    @Benchmark
+    public void vector(Vector state, Blackhole blackhole) {
+        state.runner.forward(state.x, state.size.steps(), state.size.batch(), null, null, state.y, state.hT, state.cT);
+        blackhole.consume(state.hT);
+    }
+
+    @Benchmark
+    public void scalar(Scalar state, Blackhole blackhole) {
+        blackhole.consume(state.reference.forward(state.x, state.steps, state.batch, null, null));
+    }
+}

@@ -1,0 +1,42 @@
+package dev.vlstm.bench;
+
+import java.util.List;
+
+/**
+ * One benchmarked problem: batch B, time steps T and hidden size H, with input size I = H. The name spells the
+ * shape out so that the table, JMH's {@code -p shape=...} and the README all use the same words.
+ */
+record Shape(String name, int batch, int steps, int size) {
+
+    /** Every shape the comparison runs, in table order. */
+    static final List<Shape> ALL = List.of(
+            new Shape("step-H256", 1, 1, 256),
+            new Shape("step-H512", 1, 1, 512),
+            new Shape("step-H1024", 1, 1, 1024),
+            new Shape("seq-B1-T100-H256", 1, 100, 256),
+            new Shape("seq-B1-T50-H1024", 1, 50, 1024),
+            new Shape("seq-B4-T50-H1536", 4, 50, 1536),
+            new Shape("train-B32-T25-H512", 32, 25, 512),
+            new Shape("train-B64-T25-H1024", 64, 25, 1024));
+
+    static Shape named(String name) {
+        return ALL.stream().filter(shape -> shape.name.equals(name)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("unknown shape " + name + "; known: "
+                        + ALL.stream().map(Shape::name).toList()));
+    }
+
+    /** True for one step of a stream ({@code LstmRunner.step}), false for a whole sequence ({@code forward}). */
+    boolean streaming() {
+        return name.startsWith("step-");
+    }
+
+    /** Floating-point operations of one time step: a multiply and an add per weight (4H × (I + H)) per row. */
+    double flopsPerStep() {
+        return 8.0 * size * (size + size) * batch;
+    }
+
+    /** Floating-point operations of the whole call, 8·H·(I+H)·B·T. */
+    double flops() {
+        return flopsPerStep() * steps;
+    }
+}

@@ -1,0 +1,111 @@
+package dev.vlstm.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.TimeUnit;
+
+import dev.vlstm.LstmRunner;
+import dev.vlstm.LstmState;
+import dev.vlstm.LstmWeights;
+import dev.vlstm.reference.ReferenceLstm;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
+
+/**
+ * How long does one step of a stream take, the latency a per-request service sees? {@link LstmRunner#step}
+ * with a carried {@link LstmState}, against {@link ReferenceLstm} run for one step from carried h and c.
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+public class StepBenchmark {
+
+    /** The shape parameter both implementations share. */
+    @State(Scope.Thread)
+    public abstract static class Problem {
+        @Param({"step-H256", "step-H512", "step-H1024"})
+        public String shape;
+    }
+
+    public static class Vector extends Problem {
+        LstmWeights weights;
+        LstmRunner runner;
+        LstmState stream;
+        Arena arena;
+        MemorySegment x;
+        MemorySegment h;
+
+        @Setup
+        public void setUp() {
+            Shape size = Shape.named(shape);
+            RandomLstm model = RandomLstm.create(size, 1);
+            weights = model.packed();
+            runner = new LstmRunner(weights, size.batch());
+            stream = new LstmState(weights, size.batch());
+            arena = Arena.ofShared();
+            x = RandomLstm.toNative(arena, model.x());
+            h = RandomLstm.floats(arena, (long) size.batch() * size.size());
+        }
+
+        @TearDown
+        public void tearDown() {
+            stream.close();
+            runner.close();
+            weights.close();
+            arena.close();
+        }
+    }
+
+    public static class Scalar extends Problem {
+        int batch;
+        float[] x;
+        float[] h;
+        float[] c;
+        ReferenceLstm reference;
+
+        @Setup
+        public void setUp() {
+            Shape size = Shape.named(shape);
+            RandomLstm model = RandomLstm.create(size, 1);
+            batch = size.batch();
+            x = model.x();
+            h = new float[batch * size.size()];
+            c = new float[batch * size.size()];
+            reference = model.reference();
+        }
+
+        /** Carries the step's double-precision h and c into the float state the next step starts from. */
+        void carry(ReferenceLstm.Result result) {
+            for (int n = 0; n < h.length; n++) {
+                h[n] = (float) result.hT()[n];
+                c[n] = (float) result.cT()[n];
+            }
+        }
+    }
+
+    @Benchmark
+    public void vector(Vector state, Blackhole blackhole) {
+        state.runner.step(state.x, state.stream, state.h);
+        blackhole.consume(state.h);
+    }
+
+    @Benchmark
+    public void scalar(Scalar state, Blackhole blackhole) {
+        ReferenceLstm.Result result = state.reference.forward(state.x, 1, state.batch, state.h, state.c);
+        state.carry(result);
+        blackhole.consume(result);
+    }
+}
