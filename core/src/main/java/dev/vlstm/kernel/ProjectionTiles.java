@@ -97,4 +97,41 @@ final class ProjectionTiles {
         g0.intoMemorySegment(out, outOffset + V2, ORDER);
         o0.intoMemorySegment(out, outOffset + V3, ORDER);
     }
+
+    /**
+     * One row over two adjacent blocks: eight independent FMA chains from one broadcast per k, each lane's
+     * arithmetic the same as in {@link #rows1}. The second block's panel starts {@code panelBytes} after the first.
+     */
+    static void rows1Blocks2(MemorySegment panel, long panelOffset, long panelBytes, int depth,
+                             MemorySegment x, long xOffset,
+                             MemorySegment bias, long biasOffset,
+                             MemorySegment out, long outOffset) {
+        long nextBias = biasOffset + GATE_GROUP_BYTES;
+        FloatVector i0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
+        FloatVector f0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
+        FloatVector g0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
+        FloatVector o0 = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
+        FloatVector i1 = fromMemorySegment(SPECIES, bias, nextBias, ORDER);
+        FloatVector f1 = fromMemorySegment(SPECIES, bias, nextBias + V1, ORDER);
+        FloatVector g1 = fromMemorySegment(SPECIES, bias, nextBias + V2, ORDER);
+        FloatVector o1 = fromMemorySegment(SPECIES, bias, nextBias + V3, ORDER);
+        for (int k = 0; k < depth; k++) {
+            long w = panelOffset + k * GATE_GROUP_BYTES;
+            long u = w + panelBytes;
+            FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + (long) k * Float.BYTES));
+            i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a, i0);
+            f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a, f0);
+            g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a, g0);
+            o0 = fromMemorySegment(SPECIES, panel, w + V3, ORDER).fma(a, o0);
+            i1 = fromMemorySegment(SPECIES, panel, u, ORDER).fma(a, i1);
+            f1 = fromMemorySegment(SPECIES, panel, u + V1, ORDER).fma(a, f1);
+            g1 = fromMemorySegment(SPECIES, panel, u + V2, ORDER).fma(a, g1);
+            o1 = fromMemorySegment(SPECIES, panel, u + V3, ORDER).fma(a, o1);
+        }
+        long second = outOffset + GATE_GROUP_BYTES;
+        i0.intoMemorySegment(out, outOffset, ORDER); f0.intoMemorySegment(out, outOffset + V1, ORDER);
+        g0.intoMemorySegment(out, outOffset + V2, ORDER); o0.intoMemorySegment(out, outOffset + V3, ORDER);
+        i1.intoMemorySegment(out, second, ORDER); f1.intoMemorySegment(out, second + V1, ORDER);
+        g1.intoMemorySegment(out, second + V2, ORDER); o1.intoMemorySegment(out, second + V3, ORDER);
+    }
 }

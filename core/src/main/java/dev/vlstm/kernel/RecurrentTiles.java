@@ -108,4 +108,38 @@ final class RecurrentTiles {
         o0.intoMemorySegment(gates, gatesOffset + V3, ORDER);
         CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset);
     }
+
+    /**
+     * One batch row over two adjacent blocks: eight independent FMA chains (enough to hide the FMA latency at
+     * batch 1) from one broadcast per k, each lane's arithmetic the same as in {@link #rows1}. Offsets locate the
+     * first block; the second block's panel starts {@code panelBytes} later.
+     */
+    static void rows1Blocks2(MemorySegment panel, long panelOffset, long panelBytes, int depth,
+                             MemorySegment hPrev, long hOffset,
+                             MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
+                             MemorySegment c, MemorySegment hNext, long stateOffset) {
+        FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
+        FloatVector i1 = i0, f1 = i0, g1 = i0, o1 = i0;
+        for (int k = 0; k < depth; k++) {
+            long w = panelOffset + k * GATE_GROUP_BYTES;
+            long u = w + panelBytes;
+            FloatVector a = broadcast(SPECIES, hPrev.get(FLOAT, hOffset + (long) k * Float.BYTES));
+            i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a, i0);
+            f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a, f0);
+            g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a, g0);
+            o0 = fromMemorySegment(SPECIES, panel, w + V3, ORDER).fma(a, o0);
+            i1 = fromMemorySegment(SPECIES, panel, u, ORDER).fma(a, i1);
+            f1 = fromMemorySegment(SPECIES, panel, u + V1, ORDER).fma(a, f1);
+            g1 = fromMemorySegment(SPECIES, panel, u + V2, ORDER).fma(a, g1);
+            o1 = fromMemorySegment(SPECIES, panel, u + V3, ORDER).fma(a, o1);
+        }
+        long second = gatesOffset + GATE_GROUP_BYTES;
+        i0.intoMemorySegment(gates, gatesOffset, ORDER); f0.intoMemorySegment(gates, gatesOffset + V1, ORDER);
+        g0.intoMemorySegment(gates, gatesOffset + V2, ORDER); o0.intoMemorySegment(gates, gatesOffset + V3, ORDER);
+        i1.intoMemorySegment(gates, second, ORDER); f1.intoMemorySegment(gates, second + V1, ORDER);
+        g1.intoMemorySegment(gates, second + V2, ORDER); o1.intoMemorySegment(gates, second + V3, ORDER);
+        CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset);
+        CellPointwise.update(inputGates, inputGatesOffset + GATE_GROUP_BYTES, gates, second, c, hNext,
+                stateOffset + VECTOR_BYTES);
+    }
 }

@@ -7,8 +7,11 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The Vector API kernel: drives the register tiles of {@link ProjectionTiles} and {@link RecurrentTiles} over
- * hidden blocks (outer, so one block's weight panel stays in cache) and row tiles (inner).
+ * The Vector API kernel: drives the register tiles of {@link ProjectionTiles} and {@link RecurrentTiles}. Rows in
+ * groups of four run block by block (outer, so one block's weight panel stays in cache while every row tile uses
+ * it); the rows left over run one at a time over pairs of blocks, which keeps eight FMA chains busy at batch 1.
+ * Every tile computes each output lane with the same single FMA chain in k order, so results do not depend on
+ * how rows fall into tiles.
  */
 final class VectorLstmKernel implements LstmKernel {
 
@@ -42,19 +45,29 @@ final class VectorLstmKernel implements LstmKernel {
     public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
                              MemorySegment x, int rows, MemorySegment gates) {
         int depth = layout.inputSize();
+        int blocks = layout.blocks();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long xRowBytes = (long) depth * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        for (int block = 0; block < layout.blocks(); block++) {
+        int tiledRows = rows - rows % ROW_TILE;
+        for (int block = 0; block < blocks; block++) {
             long panel = block * panelBytes;
             long column = block * GATE_GROUP_BYTES;
-            int row = 0;
-            for (; row + ROW_TILE <= rows; row += ROW_TILE) {
+            for (int row = 0; row < tiledRows; row += ROW_TILE) {
                 ProjectionTiles.rows4(packedInput, panel, depth, x, row * xRowBytes, xRowBytes,
                         packedBias, column, gates, row * gateRowBytes + column, gateRowBytes);
             }
-            for (; row < rows; row++) {
-                ProjectionTiles.rows1(packedInput, panel, depth, x, row * xRowBytes,
+        }
+        for (int row = tiledRows; row < rows; row++) {
+            int block = 0;
+            for (; block + 2 <= blocks; block += 2) {
+                long column = block * GATE_GROUP_BYTES;
+                ProjectionTiles.rows1Blocks2(packedInput, block * panelBytes, panelBytes, depth, x, row * xRowBytes,
+                        packedBias, column, gates, row * gateRowBytes + column);
+            }
+            if (block < blocks) {
+                long column = block * GATE_GROUP_BYTES;
+                ProjectionTiles.rows1(packedInput, block * panelBytes, depth, x, row * xRowBytes,
                         packedBias, column, gates, row * gateRowBytes + column);
             }
         }
@@ -65,23 +78,34 @@ final class VectorLstmKernel implements LstmKernel {
                               long inputGatesOffset, MemorySegment gates, MemorySegment hPrev, MemorySegment c,
                               MemorySegment hNext, int batch) {
         int depth = layout.hiddenSize();
+        int blocks = layout.blocks();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        for (int block = 0; block < layout.blocks(); block++) {
-            long panel = block * panelBytes;
+        int tiledRows = batch - batch % ROW_TILE;
+        for (int block = 0; block < blocks; block++) {
             long gateColumn = block * GATE_GROUP_BYTES;
             long stateColumn = block * VECTOR_BYTES;
-            int row = 0;
-            for (; row + ROW_TILE <= batch; row += ROW_TILE) {
-                RecurrentTiles.rows4(packedRecurrent, panel, depth, hPrev, row * stateRowBytes, stateRowBytes,
-                        inputGates, inputGatesOffset + row * gateRowBytes + gateColumn, gates, row * gateRowBytes + gateColumn,
-                        gateRowBytes, c, hNext, row * stateRowBytes + stateColumn);
+            for (int row = 0; row < tiledRows; row += ROW_TILE) {
+                RecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
+                        stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn,
+                        gates, row * gateRowBytes + gateColumn, gateRowBytes, c, hNext,
+                        row * stateRowBytes + stateColumn);
             }
-            for (; row < batch; row++) {
-                RecurrentTiles.rows1(packedRecurrent, panel, depth, hPrev, row * stateRowBytes,
-                        inputGates, inputGatesOffset + row * gateRowBytes + gateColumn, gates, row * gateRowBytes + gateColumn,
-                        c, hNext, row * stateRowBytes + stateColumn);
+        }
+        for (int row = tiledRows; row < batch; row++) {
+            int block = 0;
+            for (; block + 2 <= blocks; block += 2) {
+                long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
+                RecurrentTiles.rows1Blocks2(packedRecurrent, block * panelBytes, panelBytes, depth, hPrev,
+                        row * stateRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gateColumn, c, hNext,
+                        row * stateRowBytes + block * VECTOR_BYTES);
+            }
+            if (block < blocks) {
+                long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
+                RecurrentTiles.rows1(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
+                        inputGates, inputGatesOffset + gateColumn, gates, gateColumn, c, hNext,
+                        row * stateRowBytes + block * VECTOR_BYTES);
             }
         }
     }
