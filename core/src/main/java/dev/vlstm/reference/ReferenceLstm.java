@@ -1,8 +1,11 @@
 package dev.vlstm.reference;
 
+import java.util.Arrays;
+import java.util.Objects;
+
 /**
- * The naive LSTM forward, written straight from the equations with plain loops and double arithmetic: the
- * oracle that tests compare the kernels with, and the baseline of the benchmarks. Obviously correct, not fast.
+ * The naive LSTM, forward and backward, written straight from the equations with plain loops and double arithmetic:
+ * the oracle that tests compare the kernels with, and the baseline of the benchmarks. Obviously correct, not fast.
  *
  * <p>Weights in PyTorch's layout and gate order (i, f, g, o): {@code weightIh [4H][I]}, {@code weightHh [4H][H]},
  * {@code biasIh [4H]}, {@code biasHh [4H]} (either bias may be null). For each time step t and sequence b:
@@ -12,22 +15,52 @@ package dev.vlstm.reference;
  *   c_t = f c_{t-1} + i g
  *   h_t = o tanh(c_t)
  * </pre>
+ *
+ * <p>{@link #backward} takes the gradients dy_t = ∂L/∂y_t of the outputs (y_t = h_t), ∂L/∂h_T and ∂L/∂c_T of
+ * a loss L and goes back through time, t = T down to 1, carrying δh and δc, the gradients that reach h_t and c_t
+ * through step t+1 (at t = T: ∂L/∂h_T and ∂L/∂c_T):
+ * <pre>
+ *   dh = dy_t + δh
+ *   dc = dh o (1 - tanh²(c_t)) + δc
+ *   do = dh tanh(c_t)   di = dc g   dg = dc i   df = dc c_{t-1}
+ *   dz_i = di i (1 - i)   dz_f = df f (1 - f)   dz_g = dg (1 - g²)   dz_o = do o (1 - o)
+ *   dW += dz x_tᵀ   dU += dz h_{t-1}ᵀ   db_ih = db_hh += dz
+ *   dx_t = Wᵀ dz   δh = Uᵀ dz   δc = dc f
+ * </pre>
+ * after which δh and δc are ∂L/∂h_0 and ∂L/∂c_0.
+ *
+ * <p>Arguments are checked: a missing array throws NullPointerException ("x must not be null"); sizes below 1,
+ * negative counts and arrays whose length does not match their layout throw IllegalArgumentException naming the
+ * argument ("x must hold 18 doubles, got 17", "floats" for the float API).
  */
 public final class ReferenceLstm {
 
     private final int inputSize;
     private final int hiddenSize;
-    private final float[] weightIh;
-    private final float[] weightHh;
-    private final float[] biasIh;
-    private final float[] biasHh;
+    private final double[] weightIh;
+    private final double[] weightHh;
+    private final double[] biasIh;
+    private final double[] biasHh;
 
-    /** Keeps references to the arrays (no copy); sizes are checked. */
+    /** Copies the weights into double arrays, exactly; sizes are checked. */
     public ReferenceLstm(int inputSize, int hiddenSize, float[] weightIh, float[] weightHh, float[] biasIh,
                          float[] biasHh) {
-        if (inputSize < 1 || hiddenSize < 1) {
-            throw new IllegalArgumentException("sizes must be >= 1: inputSize=" + inputSize + ", hiddenSize=" + hiddenSize);
+        requireSizes(inputSize, hiddenSize);
+        requireLength("weightIh", weightIh, 4L * hiddenSize * inputSize);
+        requireLength("weightHh", weightHh, 4L * hiddenSize * hiddenSize);
+        if (biasIh != null) {
+            requireLength("biasIh", biasIh, 4L * hiddenSize);
         }
+        if (biasHh != null) {
+            requireLength("biasHh", biasHh, 4L * hiddenSize);
+        }
+        this(inputSize, hiddenSize, toDouble(weightIh), toDouble(weightHh), toDouble(biasIh), toDouble(biasHh));
+    }
+
+    /** Copies the weights, so later changes to the arrays do not affect the model; sizes are checked. */
+    public ReferenceLstm(int inputSize, int hiddenSize, double[] weightIh, double[] weightHh, double[] biasIh,
+                         double[] biasHh) {
+        requireSizes(inputSize, hiddenSize);
         requireLength("weightIh", weightIh, 4L * hiddenSize * inputSize);
         requireLength("weightHh", weightHh, 4L * hiddenSize * hiddenSize);
         if (biasIh != null) {
@@ -38,10 +71,10 @@ public final class ReferenceLstm {
         }
         this.inputSize = inputSize;
         this.hiddenSize = hiddenSize;
-        this.weightIh = weightIh;
-        this.weightHh = weightHh;
-        this.biasIh = biasIh;
-        this.biasHh = biasHh;
+        this.weightIh = weightIh.clone();
+        this.weightHh = weightHh.clone();
+        this.biasIh = biasIh == null ? null : biasIh.clone();
+        this.biasHh = biasHh == null ? null : biasHh.clone();
     }
 
     /** Outputs of a sequence forward in double precision: {@code y [T][B][H]}, {@code hT}, {@code cT [B][H]}. */
@@ -49,31 +82,143 @@ public final class ReferenceLstm {
     }
 
     /**
+     * Gradients of a loss with respect to every parameter and input, in the layouts of those: {@code weightIh [4H][I]},
+     * {@code weightHh [4H][H]}, {@code biasIh}, {@code biasHh [4H]} (equal, since both biases enter z as a sum;
+     * null where the model has no such bias), {@code x [T][B][I]}, {@code h0}, {@code c0 [B][H]}.
+     */
+    public record Gradients(double[] weightIh, double[] weightHh, double[] biasIh, double[] biasHh, double[] x,
+                            double[] h0, double[] c0) {
+    }
+
+    /**
      * Runs the sequence {@code x [T][B][I]} from {@code h0}, {@code c0} ({@code [B][H]}, null for zeros).
      */
     public Result forward(float[] x, int steps, int batch, float[] h0, float[] c0) {
+        requireCounts(steps, batch);
         requireLength("x", x, (long) steps * batch * inputSize);
-        int hidden = hiddenSize;
-        double[] h = new double[Math.multiplyExact(batch, hidden)];
-        double[] c = new double[h.length];
         if (h0 != null) {
-            requireLength("h0", h0, (long) batch * hidden);
-            for (int n = 0; n < h.length; n++) {
-                h[n] = h0[n];
-            }
+            requireLength("h0", h0, (long) batch * hiddenSize);
         }
         if (c0 != null) {
-            requireLength("c0", c0, (long) batch * hidden);
-            for (int n = 0; n < c.length; n++) {
-                c[n] = c0[n];
+            requireLength("c0", c0, (long) batch * hiddenSize);
+        }
+        return forward(toDouble(x), steps, batch, toDouble(h0), toDouble(c0));
+    }
+
+    /**
+     * Runs the sequence {@code x [T][B][I]} from {@code h0}, {@code c0} ({@code [B][H]}, null for zeros).
+     */
+    public Result forward(double[] x, int steps, int batch, double[] h0, double[] c0) {
+        Trace trace = trace(x, steps, batch, h0, c0);
+        int frame = batch * hiddenSize;
+        int last = steps * frame;
+        return new Result(Arrays.copyOfRange(trace.h, frame, last + frame),
+                Arrays.copyOfRange(trace.h, last, last + frame), Arrays.copyOfRange(trace.c, last, last + frame));
+    }
+
+    /**
+     * Backpropagation through time of the sequence {@code x [T][B][I]} from {@code h0}, {@code c0}
+     * ({@code [B][H]}, null for zeros): recomputes the forward, then runs the equations of the class comment
+     * backwards. {@code dy [T][B][H]}, {@code dhT} and {@code dcT [B][H]} are the gradients of the loss with respect
+     * to y, hT and cT; null stands for zeros (the loss does not depend on that output).
+     */
+    public Gradients backward(double[] x, int steps, int batch, double[] h0, double[] c0, double[] dy, double[] dhT,
+                              double[] dcT) {
+        Trace trace = trace(x, steps, batch, h0, c0);
+        int hidden = hiddenSize;
+        int frame = batch * hidden;
+        if (dy != null) {
+            requireLength("dy", dy, (long) steps * frame);
+        }
+        if (dhT != null) {
+            requireLength("dhT", dhT, frame);
+        }
+        if (dcT != null) {
+            requireLength("dcT", dcT, frame);
+        }
+        // δh and δc of every sequence: what reaches h_t and c_t from step t+1.
+        double[] dhNext = dhT == null ? new double[frame] : dhT.clone();
+        double[] dcNext = dcT == null ? new double[frame] : dcT.clone();
+        double[] dWeightIh = new double[weightIh.length];
+        double[] dWeightHh = new double[weightHh.length];
+        double[] dBias = new double[4 * hidden];
+        double[] dx = new double[x.length];
+        double[] dz = new double[4 * hidden];
+        for (int t = steps - 1; t >= 0; t--) {
+            for (int b = 0; b < batch; b++) {
+                int sequence = t * batch + b;
+                int previous = sequence * hidden;
+                int current = previous + frame;
+                int gates = 4 * previous;
+                int state = b * hidden;
+                for (int u = 0; u < hidden; u++) {
+                    double inputGate = trace.gates[gates + u];
+                    double forgetGate = trace.gates[gates + hidden + u];
+                    double candidate = trace.gates[gates + 2 * hidden + u];
+                    double outputGate = trace.gates[gates + 3 * hidden + u];
+                    double tanhCell = Math.tanh(trace.c[current + u]);
+                    double dh = (dy == null ? 0 : dy[previous + u]) + dhNext[state + u];
+                    double dc = dh * outputGate * (1 - tanhCell * tanhCell) + dcNext[state + u];
+                    double dOutput = dh * tanhCell;
+                    double dInput = dc * candidate;
+                    double dCandidate = dc * inputGate;
+                    double dForget = dc * trace.c[previous + u];
+                    dz[u] = dInput * inputGate * (1 - inputGate);
+                    dz[hidden + u] = dForget * forgetGate * (1 - forgetGate);
+                    dz[2 * hidden + u] = dCandidate * (1 - candidate * candidate);
+                    dz[3 * hidden + u] = dOutput * outputGate * (1 - outputGate);
+                    dcNext[state + u] = dc * forgetGate;
+                }
+                // dW += dz x_tᵀ, dU += dz h_{t-1}ᵀ, db += dz; dx_t = Wᵀ dz and δh = Uᵀ dz for step t-1.
+                Arrays.fill(dhNext, state, state + hidden, 0);
+                int xRow = sequence * inputSize;
+                for (int row = 0; row < 4 * hidden; row++) {
+                    dBias[row] += dz[row];
+                    for (int k = 0; k < inputSize; k++) {
+                        dWeightIh[row * inputSize + k] += dz[row] * x[xRow + k];
+                        dx[xRow + k] += weightIh[row * inputSize + k] * dz[row];
+                    }
+                    for (int k = 0; k < hidden; k++) {
+                        dWeightHh[row * hidden + k] += dz[row] * trace.h[previous + k];
+                        dhNext[state + k] += weightHh[row * hidden + k] * dz[row];
+                    }
+                }
             }
         }
-        double[] y = new double[Math.multiplyExact(steps, h.length)];
+        return new Gradients(dWeightIh, dWeightHh, biasIh == null ? null : dBias,
+                biasHh == null ? null : dBias.clone(), dx, dhNext, dcNext);
+    }
+
+    /**
+     * Every value of a forward: the activated gates i, f, g, o {@code [T][B][4H]}, and h and c {@code [T+1][B][H]}
+     * with the initial states at index 0, so step t reads h_{t-1}, c_{t-1} at t - 1 and writes h_t, c_t at t.
+     */
+    private record Trace(double[] gates, double[] h, double[] c) {
+    }
+
+    private Trace trace(double[] x, int steps, int batch, double[] h0, double[] c0) {
+        requireCounts(steps, batch);
+        requireLength("x", x, (long) steps * batch * inputSize);
+        int hidden = hiddenSize;
+        int frame = Math.multiplyExact(batch, hidden);
+        double[] h = new double[Math.multiplyExact(steps + 1, frame)];
+        double[] c = new double[h.length];
+        if (h0 != null) {
+            requireLength("h0", h0, frame);
+            System.arraycopy(h0, 0, h, 0, frame);
+        }
+        if (c0 != null) {
+            requireLength("c0", c0, frame);
+            System.arraycopy(c0, 0, c, 0, frame);
+        }
+        double[] gates = new double[Math.multiplyExact(4, Math.multiplyExact(steps, frame))];
         double[] z = new double[4 * hidden];
-        double[] hNext = new double[hidden];
         for (int t = 0; t < steps; t++) {
             for (int b = 0; b < batch; b++) {
-                int xRow = (t * batch + b) * inputSize;
+                int sequence = t * batch + b;
+                int previous = sequence * hidden;
+                int current = previous + frame;
+                int xRow = sequence * inputSize;
                 for (int row = 0; row < 4 * hidden; row++) {
                     double sum = 0;
                     if (biasIh != null) {
@@ -83,10 +228,10 @@ public final class ReferenceLstm {
                         sum += biasHh[row];
                     }
                     for (int k = 0; k < inputSize; k++) {
-                        sum += (double) weightIh[row * inputSize + k] * x[xRow + k];
+                        sum += weightIh[row * inputSize + k] * x[xRow + k];
                     }
                     for (int k = 0; k < hidden; k++) {
-                        sum += (double) weightHh[row * hidden + k] * h[b * hidden + k];
+                        sum += weightHh[row * hidden + k] * h[previous + k];
                     }
                     z[row] = sum;
                 }
@@ -95,15 +240,17 @@ public final class ReferenceLstm {
                     double forgetGate = sigmoid(z[hidden + u]);
                     double candidate = Math.tanh(z[2 * hidden + u]);
                     double outputGate = sigmoid(z[3 * hidden + u]);
-                    double cell = forgetGate * c[b * hidden + u] + inputGate * candidate;
-                    c[b * hidden + u] = cell;
-                    hNext[u] = outputGate * Math.tanh(cell);
+                    double cell = forgetGate * c[previous + u] + inputGate * candidate;
+                    c[current + u] = cell;
+                    h[current + u] = outputGate * Math.tanh(cell);
+                    gates[4 * previous + u] = inputGate;
+                    gates[4 * previous + hidden + u] = forgetGate;
+                    gates[4 * previous + 2 * hidden + u] = candidate;
+                    gates[4 * previous + 3 * hidden + u] = outputGate;
                 }
-                System.arraycopy(hNext, 0, h, b * hidden, hidden);
-                System.arraycopy(hNext, 0, y, (t * batch + b) * hidden, hidden);
             }
         }
-        return new Result(y, h, c);
+        return new Trace(gates, h, c);
     }
 
     /** The logistic function {@code 1 / (1 + e^-x)}. */
@@ -111,12 +258,42 @@ public final class ReferenceLstm {
         return 1.0 / (1.0 + Math.exp(-x));
     }
 
-    private static void requireLength(String name, float[] array, long length) {
-        if (array == null) {
-            throw new NullPointerException(name + " must not be null");
+    private static double[] toDouble(float[] values) {
+        if (values == null) {
+            return null;
         }
-        if (array.length != length) {
-            throw new IllegalArgumentException(name + " must hold " + length + " floats, got " + array.length);
+        double[] copy = new double[values.length];
+        for (int n = 0; n < values.length; n++) {
+            copy[n] = values[n];
+        }
+        return copy;
+    }
+
+    private static void requireSizes(int inputSize, int hiddenSize) {
+        if (inputSize < 1 || hiddenSize < 1) {
+            throw new IllegalArgumentException("sizes must be >= 1: inputSize=" + inputSize + ", hiddenSize=" + hiddenSize);
+        }
+    }
+
+    private static void requireCounts(int steps, int batch) {
+        if (steps < 0 || batch < 0) {
+            throw new IllegalArgumentException("counts must be >= 0: steps=" + steps + ", batch=" + batch);
+        }
+    }
+
+    private static void requireLength(String name, float[] array, long length) {
+        Objects.requireNonNull(array, () -> name + " must not be null");
+        requireLength(name, array.length, length, "floats");
+    }
+
+    private static void requireLength(String name, double[] array, long length) {
+        Objects.requireNonNull(array, () -> name + " must not be null");
+        requireLength(name, array.length, length, "doubles");
+    }
+
+    private static void requireLength(String name, int actual, long length, String unit) {
+        if (actual != length) {
+            throw new IllegalArgumentException(name + " must hold " + length + " " + unit + ", got " + actual);
         }
     }
 }
