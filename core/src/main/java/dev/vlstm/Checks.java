@@ -60,6 +60,12 @@ final class Checks {
         return segment == null ? null : check(name, segment, d1, n1, d2, n2, null, 1);
     }
 
+    /** As the three-dimensional {@code floats}, but null is allowed. */
+    static MemorySegment optionalFloats(String name, MemorySegment segment, String d1, long n1, String d2, long n2,
+                                        String d3, long n3) {
+        return segment == null ? null : check(name, segment, d1, n1, d2, n2, d3, n3);
+    }
+
     /**
      * Checks that {@code segment} is open and accessible from this thread, for the checks above and for tensors
      * whose size is checked elsewhere.

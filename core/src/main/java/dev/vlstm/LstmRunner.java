@@ -146,11 +146,11 @@ public final class LstmRunner implements AutoCloseable {
             int chunk = Math.min(projectionSteps, steps - start);
             int rows = chunk * batch;
             MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
-            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, rows,
-                    inputPreActivations);
+            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, rows,
+                    inputPreActivations, 0);
             for (int step = 0; step < chunk; step++) {
                 kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations,
-                        step * gateStepBytes, gateActivations, state.currentHidden(), state.cellBuffer(),
+                        step * gateStepBytes, gateActivations, 0, state.currentHidden(), state.cellBuffer(),
                         state.nextHidden(), batch);
                 state.advance();
                 if (y != null) {
@@ -201,9 +201,9 @@ public final class LstmRunner implements AutoCloseable {
         Checks.floats("x", x, "B", batch, "I", layout.inputSize());
         Checks.optionalOutput("h", h, "B", batch, "H", layout.hiddenSize());
         MemorySegment.copy(x, 0, inputChunk, 0, x.byteSize());
-        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, batch,
-                inputPreActivations);
-        kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations, 0, gateActivations,
+        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, batch,
+                inputPreActivations, 0);
+        kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations, 0, gateActivations, 0,
                 state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch);
         state.advance();
         if (h != null) {

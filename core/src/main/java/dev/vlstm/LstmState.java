@@ -146,20 +146,12 @@ public final class LstmState implements AutoCloseable {
 
     /** Copies {@code [rows][H]} floats (all of {@code source}) into the first rows of a padded state buffer. */
     void copyIn(MemorySegment source, MemorySegment padded) {
-        long rows = source.byteSize() / Float.BYTES / hiddenSize();
-        long hiddenBytes = (long) hiddenSize() * Float.BYTES;
-        long paddedBytes = (long) layout.paddedHidden() * Float.BYTES;
-        for (long row = 0; row < rows; row++) {
-            MemorySegment.copy(source, row * hiddenBytes, padded, row * paddedBytes, hiddenBytes);
-        }
+        int rows = (int) (source.byteSize() / Float.BYTES / hiddenSize());
+        PaddedRows.copyIn(source, 0, hiddenSize(), padded, 0, layout.paddedHidden(), rows);
     }
 
     /** Copies the first {@code rows} rows of a padded state buffer to {@code [rows][H]} floats at {@code offset}. */
     void copyOut(MemorySegment padded, MemorySegment target, long offset, int rows) {
-        long hiddenBytes = (long) hiddenSize() * Float.BYTES;
-        long paddedBytes = (long) layout.paddedHidden() * Float.BYTES;
-        for (int row = 0; row < rows; row++) {
-            MemorySegment.copy(padded, row * paddedBytes, target, offset + row * hiddenBytes, hiddenBytes);
-        }
+        PaddedRows.copyOut(padded, 0, layout.paddedHidden(), target, offset, hiddenSize(), rows);
     }
 }

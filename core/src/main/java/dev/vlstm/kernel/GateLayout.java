@@ -95,6 +95,39 @@ public record GateLayout(int inputSize, int hiddenSize, int lanes) {
         }
     }
 
+    /**
+     * The layout of the backward GEMM {@code d[r][k] = Σ_m dz[r][m] · S[m][k]} over a gate matrix S
+     * {@code [4H][depth]}: its depth is this layout's gate row (m in packed order) and its outputs come in tiles of
+     * {@code 4 * lanes} consecutive k, so that the forward projection kernel computes it unchanged from the panels
+     * that {@link #packTransposed} writes. Output rows hold {@code k < depth} in natural order, zero-padded.
+     */
+    public GateLayout transposed(int depth) {
+        int tiles = (depth + GATES * lanes - 1) / (GATES * lanes);
+        return new GateLayout(gateRowFloats(), tiles * lanes, lanes);
+    }
+
+    /**
+     * Repacks a gate matrix S {@code [4H][depth]}, given in this layout's packed form ({@link #packWeights}), for
+     * {@link #transposed(int)}: panel {@code tile}, row m (a packed gate-row position), column q holds
+     * {@code S[gate*H + unit][tile*4*lanes + q]}. The target must be zero-filled and hold
+     * {@code transposed(depth).packedFloats(gateRowFloats())} floats.
+     */
+    public void packTransposed(MemorySegment packedSource, int depth, MemorySegment packed) {
+        int tileWidth = GATES * lanes;
+        int gateRow = gateRowFloats();
+        for (int gate = 0; gate < GATES; gate++) {
+            for (int unit = 0; unit < hiddenSize; unit++) {
+                long sourceBase = blockBase(unit, depth) + (long) gate * lanes + unit % lanes;
+                long m = gateIndex(gate, unit);
+                for (int k = 0; k < depth; k++) {
+                    float value = packedSource.getAtIndex(ValueLayout.JAVA_FLOAT, sourceBase + (long) k * tileWidth);
+                    long index = ((long) (k / tileWidth) * gateRow + m) * tileWidth + k % tileWidth;
+                    packed.setAtIndex(ValueLayout.JAVA_FLOAT, index, value);
+                }
+            }
+        }
+    }
+
     /** Index, in floats, of gate {@code gate} of hidden unit {@code unit} within a gate row. */
     public long gateIndex(int gate, int unit) {
         return (long) (unit / lanes) * GATES * lanes + (long) gate * lanes + unit % lanes;

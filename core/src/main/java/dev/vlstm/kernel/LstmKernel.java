@@ -17,15 +17,18 @@ public interface LstmKernel {
     int lanes();
 
     /**
-     * Input projection for {@code rows} rows: {@code gates[r] = bias + x[r] · Wᵀ}.
+     * Input projection for {@code rows} rows: {@code gates[r] = bias + x[r] · Wᵀ}. The same GEMM serves the
+     * backward pass through other layouts (transposed packings), which is why it is described generally: for each
+     * row and each block of the layout, four vectors of {@code lanes()} outputs are {@code bias} plus the sum over
+     * {@code k < layout.inputSize()} of {@code x[r][k]} times the block's panel row k.
      *
      * @param packedInput W packed as {@code [block][k < I][gate][lane]}
-     * @param packedBias  combined bias as one gate row
-     * @param x           {@code [rows][I]} floats
-     * @param gates       output, {@code [rows][gateRowFloats]} floats
+     * @param packedBias  one gate row added to every output row (zeros for a plain GEMM)
+     * @param x           {@code [rows][I]} floats from {@code xOffset} bytes
+     * @param gates       output, {@code [rows][gateRowFloats]} floats from {@code gatesOffset} bytes
      */
     void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
-                      MemorySegment x, int rows, MemorySegment gates);
+                      MemorySegment x, long xOffset, int rows, MemorySegment gates, long gatesOffset);
 
     /**
      * One recurrent step for {@code batch} rows: pre-activations {@code inputGates[r] + hPrev[r] · Uᵀ}, then
@@ -34,12 +37,33 @@ public interface LstmKernel {
      * @param packedRecurrent U packed as {@code [block][k < H][gate][lane]}
      * @param inputGates           inputGates pre-activations, {@code [batch][gateRowFloats]} floats from {@code inputGatesOffset}
      *                        bytes (read only)
-     * @param gates           scratch of {@code [batch][gateRowFloats]} floats; holds the gate activations
-     *                        σ(i), σ(f), tanh(g), σ(o) of this step afterwards
+     * @param gates           {@code [batch][gateRowFloats]} floats from {@code gatesOffset} bytes; receives the
+     *                        gate activations σ(i), σ(f), tanh(g), σ(o) of this step
      * @param hPrev           {@code [batch][paddedHidden]} floats, read only
      * @param c               {@code [batch][paddedHidden]} floats, updated in place
      * @param hNext           {@code [batch][paddedHidden]} floats, written; must not overlap {@code hPrev}
      */
     void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates, long inputGatesOffset,
-                       MemorySegment gates, MemorySegment hPrev, MemorySegment c, MemorySegment hNext, int batch);
+                       MemorySegment gates, long gatesOffset, MemorySegment hPrev, MemorySegment c,
+                       MemorySegment hNext, int batch);
+
+    /**
+     * The pointwise part of one backward step for {@code batch} rows: from the saved gate activations, the cell
+     * states before and after the step and the incoming gradients, makes the gate pre-activation gradients
+     * {@code dz} (written over the activations) and carries the cell gradient back through the forget gate.
+     * With {@code tc = tanh(c)}: {@code dc += dh*o*(1 - tc²)}; {@code dz_i = dc*g*i(1-i)},
+     * {@code dz_f = dc*cPrev*f(1-f)}, {@code dz_g = dc*i*(1-g²)}, {@code dz_o = dh*tc*o(1-o)}; then
+     * {@code dc = dc*f}.
+     *
+     * @param gates   activations i, f, g, o, {@code [batch][gateRowFloats]} from {@code gatesOffset} bytes;
+     *                replaced by dz
+     * @param cell    c after the step, {@code [batch][paddedHidden]} from {@code cellOffset} bytes
+     * @param cellPrev c before the step, same layout, from {@code cellPrevOffset} bytes
+     * @param dh      dL/dh of this step's output, {@code [batch][dhRowFloats]} floats (read only)
+     * @param dc      dL/dc after the step, {@code [batch][paddedHidden]}; replaced by dL/dc before the step
+     * @param scratch one vector of {@code lanes()} floats, 64-byte aligned, for intermediate values
+     */
+    void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell, long cellOffset,
+                      MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh, int dhRowFloats,
+                      MemorySegment dc, MemorySegment scratch, int batch);
 }

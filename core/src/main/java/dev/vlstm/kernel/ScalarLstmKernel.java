@@ -29,9 +29,11 @@ final class ScalarLstmKernel implements LstmKernel {
 
     @Override
     public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
-                             MemorySegment x, int rows, MemorySegment gates) {
+                             MemorySegment x, long xOffset, int rows, MemorySegment gates, long gatesOffset) {
         int depth = layout.inputSize();
         int gateRow = layout.gateRowFloats();
+        long xBase = xOffset / Float.BYTES;
+        long gatesBase = gatesOffset / Float.BYTES;
         for (int row = 0; row < rows; row++) {
             for (int block = 0; block < layout.blocks(); block++) {
                 long panel = block * layout.panelFloats(depth);
@@ -40,9 +42,9 @@ final class ScalarLstmKernel implements LstmKernel {
                     float sum = packedBias.getAtIndex(FLOAT, column);
                     for (int k = 0; k < depth; k++) {
                         float weight = packedInput.getAtIndex(FLOAT, panel + (long) k * GateLayout.GATES * LANES + lane);
-                        sum = Math.fma(x.getAtIndex(FLOAT, (long) row * depth + k), weight, sum);
+                        sum = Math.fma(x.getAtIndex(FLOAT, xBase + (long) row * depth + k), weight, sum);
                     }
-                    gates.setAtIndex(FLOAT, (long) row * gateRow + column, sum);
+                    gates.setAtIndex(FLOAT, gatesBase + (long) row * gateRow + column, sum);
                 }
             }
         }
@@ -50,13 +52,15 @@ final class ScalarLstmKernel implements LstmKernel {
 
     @Override
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
-                              long inputGatesOffset, MemorySegment gates, MemorySegment hPrev, MemorySegment c,
-                              MemorySegment hNext, int batch) {
+                              long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
+                              MemorySegment c, MemorySegment hNext, int batch) {
         int stateRow = layout.paddedHidden();
+        long gatesBase = gatesOffset / Float.BYTES;
         for (int row = 0; row < batch; row++) {
             for (int block = 0; block < layout.blocks(); block++) {
                 for (int lane = 0; lane < LANES; lane++) {
-                    long gateColumn = (long) row * layout.gateRowFloats() + (long) block * GateLayout.GATES * LANES + lane;
+                    long gateColumn = gatesBase + (long) row * layout.gateRowFloats()
+                            + (long) block * GateLayout.GATES * LANES + lane;
                     float inputGate = Activations.sigmoid(preActivation(layout, packedRecurrent, inputGates,
                             inputGatesOffset, hPrev, row, block, lane, 0));
                     float forgetGate = Activations.sigmoid(preActivation(layout, packedRecurrent, inputGates,
@@ -74,6 +78,33 @@ final class ScalarLstmKernel implements LstmKernel {
                     c.setAtIndex(FLOAT, unit, cell);
                     hNext.setAtIndex(FLOAT, unit, outputGate * Activations.tanh(cell));
                 }
+            }
+        }
+    }
+
+    @Override
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell,
+                             long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
+                             int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch) {
+        int stateRow = layout.paddedHidden();
+        for (int row = 0; row < batch; row++) {
+            for (int unit = 0; unit < stateRow; unit++) {
+                long at = (long) row * stateRow + unit;
+                long gate = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats()
+                        + (long) (unit / LANES) * GateLayout.GATES * LANES + unit % LANES;
+                float input = gates.getAtIndex(FLOAT, gate);
+                float forget = gates.getAtIndex(FLOAT, gate + LANES);
+                float candidate = gates.getAtIndex(FLOAT, gate + 2 * LANES);
+                float output = gates.getAtIndex(FLOAT, gate + 3 * LANES);
+                float tanhCell = Activations.tanh(cell.getAtIndex(FLOAT, cellOffset / Float.BYTES + at));
+                float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
+                float cellGradient = hiddenGradient * output * (1 - tanhCell * tanhCell) + dc.getAtIndex(FLOAT, at);
+                float previousCell = cellPrev.getAtIndex(FLOAT, cellPrevOffset / Float.BYTES + at);
+                gates.setAtIndex(FLOAT, gate, cellGradient * candidate * input * (1 - input));
+                gates.setAtIndex(FLOAT, gate + LANES, cellGradient * previousCell * forget * (1 - forget));
+                gates.setAtIndex(FLOAT, gate + 2 * LANES, cellGradient * input * (1 - candidate * candidate));
+                gates.setAtIndex(FLOAT, gate + 3 * LANES, hiddenGradient * tanhCell * output * (1 - output));
+                dc.setAtIndex(FLOAT, at, cellGradient * forget);
             }
         }
     }

@@ -43,7 +43,7 @@ final class VectorLstmKernel implements LstmKernel {
 
     @Override
     public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
-                             MemorySegment x, int rows, MemorySegment gates) {
+                             MemorySegment x, long xOffset, int rows, MemorySegment gates, long gatesOffset) {
         int depth = layout.inputSize();
         int blocks = layout.blocks();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
@@ -54,29 +54,29 @@ final class VectorLstmKernel implements LstmKernel {
             long panel = block * panelBytes;
             long column = block * GATE_GROUP_BYTES;
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                ProjectionTiles.rows4(packedInput, panel, depth, x, row * xRowBytes, xRowBytes,
-                        packedBias, column, gates, row * gateRowBytes + column, gateRowBytes);
+                ProjectionTiles.rows4(packedInput, panel, depth, x, xOffset + row * xRowBytes, xRowBytes,
+                        packedBias, column, gates, gatesOffset + row * gateRowBytes + column, gateRowBytes);
             }
         }
         for (int row = tiledRows; row < rows; row++) {
             int block = 0;
             for (; block + 2 <= blocks; block += 2) {
                 long column = block * GATE_GROUP_BYTES;
-                ProjectionTiles.rows1Blocks2(packedInput, block * panelBytes, panelBytes, depth, x, row * xRowBytes,
-                        packedBias, column, gates, row * gateRowBytes + column);
+                ProjectionTiles.rows1Blocks2(packedInput, block * panelBytes, panelBytes, depth, x,
+                        xOffset + row * xRowBytes, packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
             }
             if (block < blocks) {
                 long column = block * GATE_GROUP_BYTES;
-                ProjectionTiles.rows1(packedInput, block * panelBytes, depth, x, row * xRowBytes,
-                        packedBias, column, gates, row * gateRowBytes + column);
+                ProjectionTiles.rows1(packedInput, block * panelBytes, depth, x, xOffset + row * xRowBytes,
+                        packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
             }
         }
     }
 
     @Override
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
-                              long inputGatesOffset, MemorySegment gates, MemorySegment hPrev, MemorySegment c,
-                              MemorySegment hNext, int batch) {
+                              long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
+                              MemorySegment c, MemorySegment hNext, int batch) {
         int depth = layout.hiddenSize();
         int blocks = layout.blocks();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
@@ -89,7 +89,7 @@ final class VectorLstmKernel implements LstmKernel {
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
                 RecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
                         stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn,
-                        gates, row * gateRowBytes + gateColumn, gateRowBytes, c, hNext,
+                        gates, gatesOffset + row * gateRowBytes + gateColumn, gateRowBytes, c, hNext,
                         row * stateRowBytes + stateColumn);
             }
         }
@@ -98,14 +98,32 @@ final class VectorLstmKernel implements LstmKernel {
             for (; block + 2 <= blocks; block += 2) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 RecurrentTiles.rows1Blocks2(packedRecurrent, block * panelBytes, panelBytes, depth, hPrev,
-                        row * stateRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gateColumn, c, hNext,
+                        row * stateRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
+                        c, hNext,
                         row * stateRowBytes + block * VECTOR_BYTES);
             }
             if (block < blocks) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 RecurrentTiles.rows1(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
-                        inputGates, inputGatesOffset + gateColumn, gates, gateColumn, c, hNext,
+                        inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c, hNext,
                         row * stateRowBytes + block * VECTOR_BYTES);
+            }
+        }
+    }
+
+    @Override
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell,
+                             long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
+                             int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long dhRowBytes = (long) dhRowFloats * Float.BYTES;
+        for (int row = 0; row < batch; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long state = row * stateRowBytes + block * VECTOR_BYTES;
+                CellBackward.update(gates, gatesOffset + row * gateRowBytes + block * GATE_GROUP_BYTES,
+                        cell, cellOffset + state, cellPrev, cellPrevOffset + state,
+                        dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch);
             }
         }
     }

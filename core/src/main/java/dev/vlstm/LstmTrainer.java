@@ -1,0 +1,341 @@
+package dev.vlstm;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import dev.vlstm.kernel.GateLayout;
+import dev.vlstm.kernel.LstmKernel;
+
+/**
+ * Backpropagation through time for one {@link LstmWeights}: a training {@link #forward} that keeps what the
+ * backward pass needs (gate activations, every h and c), and a {@link #backward} that yields every gradient.
+ *
+ * <p>Organised like the forward (DESIGN.md, idea 5): per step in reverse, one pointwise pass makes the four gate
+ * gradients dz and carries dc back; {@code dh_{t-1} = dz·U} runs the forward's GEMM kernel on a transposed packing
+ * of U. After the loop, dW_ih = dzᵀ·X, dW_hh = dzᵀ·H_prev and dx = dz·W are each one GEMM over all T·B rows
+ * (again the same kernel, on transposed operands), and db = Σ dz.
+ *
+ * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}. Not thread-safe: one trainer per
+ * thread; the weights may be shared. Layouts are row-major floats in native byte order.
+ */
+public final class LstmTrainer implements AutoCloseable {
+
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+
+    private final LstmWeights weights;
+    private final LstmKernel kernel;
+    private final GateLayout layout;
+    /** The GEMM dh = dz·U: depth 4H', outputs H in tiles. */
+    private final GateLayout hiddenGradientLayout;
+    /** The GEMM dx = dz·W: depth 4H', outputs I in tiles. */
+    private final GateLayout inputGradientLayout;
+    private final int maxBatch;
+    private final int maxSteps;
+    private final Arena arena;
+    private final MemorySegment transposedInputWeights;
+    private final MemorySegment transposedRecurrentWeights;
+    private final MemorySegment zeroBias;
+    private final MemorySegment inputs;
+    private final MemorySegment preActivations;
+    /** Gate activations after the forward, gate gradients dz after the backward; {@code [T·B][4H']}. */
+    private final MemorySegment gates;
+    /** h and c before and after every step, {@code [T+1][maxBatch][H']}, viewed per step through slices. */
+    private final MemorySegment[] hiddenSteps;
+    private final MemorySegment[] cellSteps;
+    private final MemorySegment hiddenGradient;
+    private final MemorySegment cellGradient;
+    private final MemorySegment vectorScratch;
+    private final MemorySegment gateColumns;
+    private final MemorySegment transposedRows;
+    private final MemorySegment packedWeightGradient;
+    private final MemorySegment inputGradientRows;
+    private int savedSteps;
+    private int savedBatch;
+
+    /**
+     * A trainer for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
+     *
+     * @throws IllegalArgumentException if a size is &lt; 1
+     */
+    public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps) {
+        Checks.notNull("weights", weights).checkOpen();
+        this.weights = weights;
+        this.kernel = weights.kernel();
+        this.layout = weights.layout();
+        this.maxBatch = Checks.positive("maxBatch", maxBatch);
+        this.maxSteps = Checks.positive("maxSteps", maxSteps);
+        int inputSize = layout.inputSize();
+        int hiddenSize = layout.hiddenSize();
+        this.hiddenGradientLayout = layout.transposed(hiddenSize);
+        this.inputGradientLayout = layout.transposed(inputSize);
+        long rows = Math.multiplyExact((long) maxBatch, maxSteps);
+        long gateRow = layout.gateRowFloats();
+        long paddedHidden = layout.paddedHidden();
+        this.arena = Arena.ofShared();
+        try {
+            transposedInputWeights = OffHeap.floats(arena, inputGradientLayout.packedFloats((int) gateRow));
+            transposedRecurrentWeights = OffHeap.floats(arena, hiddenGradientLayout.packedFloats((int) gateRow));
+            layout.packTransposed(weights.packedInputWeights(), inputSize, transposedInputWeights);
+            layout.packTransposed(weights.packedRecurrentWeights(), hiddenSize, transposedRecurrentWeights);
+            zeroBias = OffHeap.floats(arena, Math.max(gateRow, Math.max(
+                    hiddenGradientLayout.gateRowFloats(), inputGradientLayout.gateRowFloats())));
+            inputs = OffHeap.floats(arena, rows * inputSize);
+            preActivations = OffHeap.floats(arena, rows * gateRow);
+            gates = OffHeap.floats(arena, rows * gateRow);
+            long stepFloats = maxBatch * paddedHidden;
+            MemorySegment hiddens = OffHeap.floats(arena, (maxSteps + 1) * stepFloats);
+            MemorySegment cells = OffHeap.floats(arena, (maxSteps + 1) * stepFloats);
+            hiddenSteps = new MemorySegment[maxSteps + 1];
+            cellSteps = new MemorySegment[maxSteps + 1];
+            for (int t = 0; t <= maxSteps; t++) {
+                hiddenSteps[t] = hiddens.asSlice(t * stepFloats * Float.BYTES, stepFloats * Float.BYTES);
+                cellSteps[t] = cells.asSlice(t * stepFloats * Float.BYTES, stepFloats * Float.BYTES);
+            }
+            hiddenGradient = OffHeap.floats(arena, (long) maxBatch * hiddenGradientLayout.gateRowFloats());
+            cellGradient = OffHeap.floats(arena, stepFloats);
+            vectorScratch = OffHeap.floats(arena, layout.lanes());
+            gateColumns = OffHeap.floats(arena, rows * gateRow);
+            transposedRows = OffHeap.floats(arena, rows * Math.max(inputSize, hiddenSize));
+            packedWeightGradient = OffHeap.floats(arena, Math.max(inputSize, hiddenSize) * gateRow);
+            inputGradientRows = OffHeap.floats(arena, rows * inputGradientLayout.gateRowFloats());
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Runs the sequence as {@link LstmRunner#forward} does, with the same arguments and results, and keeps what
+     * {@link #backward} needs. h0 and c0 may be the same memory as hT and cT.
+     *
+     * @throws IllegalArgumentException for a size &lt; 1, more than {@code maxSteps} steps or {@code maxBatch}
+     *                                  rows, a segment whose size does not match its shape, or a read-only output
+     * @throws IllegalStateException    if this trainer, its weights, or the arena of an argument is closed
+     */
+    public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                        MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        checkOpen();
+        checkSizes(steps, batch);
+        int inputSize = layout.inputSize();
+        int hiddenSize = layout.hiddenSize();
+        int paddedHidden = layout.paddedHidden();
+        Checks.floats("x", x, "T", steps, "B", batch, "I", inputSize);
+        Checks.optionalFloats("h0", h0, "B", batch, "H", hiddenSize);
+        Checks.optionalFloats("c0", c0, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("y", y, "T", steps, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("hT", hT, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("cT", cT, "B", batch, "H", hiddenSize);
+
+        savedSteps = 0;
+        int rows = steps * batch;
+        MemorySegment.copy(x, 0, inputs, 0, x.byteSize());
+        hiddenSteps[0].fill((byte) 0);
+        cellSteps[0].fill((byte) 0);
+        if (h0 != null) {
+            PaddedRows.copyIn(h0, 0, hiddenSize, hiddenSteps[0], 0, paddedHidden, batch);
+        }
+        if (c0 != null) {
+            PaddedRows.copyIn(c0, 0, hiddenSize, cellSteps[0], 0, paddedHidden, batch);
+        }
+        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputs, 0, rows,
+                preActivations, 0);
+        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
+        long stateBytes = (long) batch * paddedHidden * Float.BYTES;
+        for (int t = 0; t < steps; t++) {
+            MemorySegment.copy(cellSteps[t], 0, cellSteps[t + 1], 0, stateBytes);
+            kernel.recurrentStep(layout, weights.packedRecurrentWeights(), preActivations, t * gateStepBytes,
+                    gates, t * gateStepBytes, hiddenSteps[t], cellSteps[t + 1], hiddenSteps[t + 1], batch);
+            if (y != null) {
+                PaddedRows.copyOut(hiddenSteps[t + 1], 0, paddedHidden, y, t * (long) batch * hiddenSize * Float.BYTES,
+                        hiddenSize, batch);
+            }
+        }
+        if (hT != null) {
+            PaddedRows.copyOut(hiddenSteps[steps], 0, paddedHidden, hT, 0, hiddenSize, batch);
+        }
+        if (cT != null) {
+            PaddedRows.copyOut(cellSteps[steps], 0, paddedHidden, cT, 0, hiddenSize, batch);
+        }
+        savedSteps = steps;
+        savedBatch = batch;
+    }
+
+    /**
+     * Backpropagates through the last {@link #forward}: given dL/dy and optionally dL/dhT and dL/dcT, writes or
+     * adds the weight gradients into {@code gradients} (by {@code mode}) and writes dL/dx, dL/dh0 and dL/dc0.
+     * Once per forward: the saved activations are overwritten by the gate gradients.
+     *
+     * @param dy        dL/dy, {@code [T][B][H]}, or null for zeros
+     * @param dhT       dL/dhT, {@code [B][H]}, or null for zeros
+     * @param dcT       dL/dcT, {@code [B][H]}, or null for zeros
+     * @param gradients receives dL/dW_ih, dL/dW_hh, dL/db_ih and dL/db_hh, for weights of this trainer's sizes
+     * @param mode      whether those replace or add to what {@code gradients} holds
+     * @param dx        output dL/dx, {@code [T][B][I]}, or null if not wanted
+     * @param dh0       output dL/dh0, {@code [B][H]}, or null
+     * @param dc0       output dL/dc0, {@code [B][H]}, or null
+     * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
+     * @throws IllegalArgumentException for gradients of other sizes or a segment of the wrong size
+     */
+    public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, LstmGradients gradients,
+                         GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
+        checkOpen();
+        if (savedSteps == 0) {
+            throw new IllegalStateException("backward needs a forward of this trainer first (and runs once per forward)");
+        }
+        int steps = savedSteps;
+        int batch = savedBatch;
+        int inputSize = layout.inputSize();
+        int hiddenSize = layout.hiddenSize();
+        int paddedHidden = layout.paddedHidden();
+        Checks.notNull("gradients", gradients).checkOpen();
+        Checks.notNull("mode", mode);
+        if (gradients.inputSize() != inputSize || gradients.hiddenSize() != hiddenSize) {
+            throw new IllegalArgumentException("gradients are for inputSize " + gradients.inputSize() + ", hiddenSize "
+                    + gradients.hiddenSize() + ", but these weights have inputSize " + inputSize + ", hiddenSize "
+                    + hiddenSize);
+        }
+        Checks.optionalFloats("dy", dy, "T", steps, "B", batch, "H", hiddenSize);
+        Checks.optionalFloats("dhT", dhT, "B", batch, "H", hiddenSize);
+        Checks.optionalFloats("dcT", dcT, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("dx", dx, "T", steps, "B", batch, "I", inputSize);
+        Checks.optionalOutput("dh0", dh0, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("dc0", dc0, "B", batch, "H", hiddenSize);
+        savedSteps = 0;
+
+        int hiddenGradientRow = hiddenGradientLayout.gateRowFloats();
+        hiddenGradient.fill((byte) 0);
+        cellGradient.fill((byte) 0);
+        if (dhT != null) {
+            PaddedRows.copyIn(dhT, 0, hiddenSize, hiddenGradient, 0, hiddenGradientRow, batch);
+        }
+        if (dcT != null) {
+            PaddedRows.copyIn(dcT, 0, hiddenSize, cellGradient, 0, paddedHidden, batch);
+        }
+        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
+        for (int t = steps - 1; t >= 0; t--) {
+            if (dy != null) {
+                addRows(dy, (long) t * batch * hiddenSize, hiddenSize, hiddenGradient, hiddenGradientRow, batch);
+            }
+            kernel.cellBackward(layout, gates, t * gateStepBytes, cellSteps[t + 1], 0, cellSteps[t], 0,
+                    hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, batch);
+            kernel.projectInput(hiddenGradientLayout, transposedRecurrentWeights, zeroBias, gates, t * gateStepBytes,
+                    batch, hiddenGradient, 0);
+        }
+        if (dh0 != null) {
+            PaddedRows.copyOut(hiddenGradient, 0, hiddenGradientRow, dh0, 0, hiddenSize, batch);
+        }
+        if (dc0 != null) {
+            PaddedRows.copyOut(cellGradient, 0, paddedHidden, dc0, 0, hiddenSize, batch);
+        }
+        int rows = steps * batch;
+        if (dx != null) {
+            kernel.projectInput(inputGradientLayout, transposedInputWeights, zeroBias, gates, 0, rows,
+                    inputGradientRows, 0);
+            PaddedRows.copyOut(inputGradientRows, 0, inputGradientLayout.gateRowFloats(), dx, 0, inputSize, rows);
+        }
+        weightGradients(steps, batch, gradients, mode);
+    }
+
+    /** dW_ih = dzᵀ·X, dW_hh = dzᵀ·H_prev (two GEMMs over all rows) and db = Σ dz, into {@code gradients}. */
+    private void weightGradients(int steps, int batch, LstmGradients gradients, GradientMode mode) {
+        int rows = steps * batch;
+        int gateRow = layout.gateRowFloats();
+        int inputSize = layout.inputSize();
+        int hiddenSize = layout.hiddenSize();
+        // dz as one panel per block, [block][row][4 lanes-vectors]: the weight-panel layout the GEMM kernel reads.
+        long groupBytes = (long) GateLayout.GATES * layout.lanes() * Float.BYTES;
+        for (int block = 0; block < layout.blocks(); block++) {
+            for (int row = 0; row < rows; row++) {
+                MemorySegment.copy(gates, (long) row * gateRow * Float.BYTES + block * groupBytes, gateColumns,
+                        ((long) block * rows + row) * groupBytes, groupBytes);
+            }
+        }
+        GateLayout sumOverRows = new GateLayout(rows, hiddenSize, layout.lanes());
+        for (int k = 0; k < inputSize; k++) {
+            for (int row = 0; row < rows; row++) {
+                transposedRows.setAtIndex(FLOAT, (long) k * rows + row,
+                        inputs.getAtIndex(FLOAT, (long) row * inputSize + k));
+            }
+        }
+        kernel.projectInput(sumOverRows, gateColumns, zeroBias, transposedRows, 0, inputSize, packedWeightGradient, 0);
+        unpack(packedWeightGradient, inputSize, gradients.weightIh(), mode);
+        int paddedHidden = layout.paddedHidden();
+        for (int t = 0; t < steps; t++) {
+            for (int b = 0; b < batch; b++) {
+                for (int k = 0; k < hiddenSize; k++) {
+                    transposedRows.setAtIndex(FLOAT, (long) k * rows + (long) t * batch + b,
+                            hiddenSteps[t].getAtIndex(FLOAT, (long) b * paddedHidden + k));
+                }
+            }
+        }
+        kernel.projectInput(sumOverRows, gateColumns, zeroBias, transposedRows, 0, hiddenSize, packedWeightGradient, 0);
+        unpack(packedWeightGradient, hiddenSize, gradients.weightHh(), mode);
+        for (int gate = 0; gate < GateLayout.GATES; gate++) {
+            for (int unit = 0; unit < hiddenSize; unit++) {
+                long column = layout.gateIndex(gate, unit);
+                float sum = 0f;
+                for (int row = 0; row < rows; row++) {
+                    sum += gates.getAtIndex(FLOAT, (long) row * gateRow + column);
+                }
+                long index = (long) gate * hiddenSize + unit;
+                LstmGradients.store(gradients.biasIh(), index, sum, mode);
+                LstmGradients.store(gradients.biasHh(), index, sum, mode);
+            }
+        }
+    }
+
+    /** Writes or adds a {@code [depth][gate row]} packed gradient into PyTorch's {@code [4H][depth]}. */
+    private void unpack(MemorySegment packed, int depth, MemorySegment target, GradientMode mode) {
+        int hiddenSize = layout.hiddenSize();
+        int gateRow = layout.gateRowFloats();
+        for (int gate = 0; gate < GateLayout.GATES; gate++) {
+            for (int unit = 0; unit < hiddenSize; unit++) {
+                long column = layout.gateIndex(gate, unit);
+                long targetRow = (long) (gate * hiddenSize + unit) * depth;
+                for (int k = 0; k < depth; k++) {
+                    LstmGradients.store(target, targetRow + k, packed.getAtIndex(FLOAT, (long) k * gateRow + column),
+                            mode);
+                }
+            }
+        }
+    }
+
+    /** Adds dense {@code [rows][width]} floats from {@code source} (at float index {@code start}) into padded rows. */
+    private static void addRows(MemorySegment source, long start, int width, MemorySegment padded, int paddedWidth,
+                                int rows) {
+        for (int row = 0; row < rows; row++) {
+            for (int k = 0; k < width; k++) {
+                long at = (long) row * paddedWidth + k;
+                padded.setAtIndex(FLOAT, at, padded.getAtIndex(FLOAT, at)
+                        + source.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, start + (long) row * width + k));
+            }
+        }
+    }
+
+    /** Frees the scratch memory. Closing twice is harmless. */
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+
+    private void checkOpen() {
+        if (!arena.scope().isAlive()) {
+            throw new IllegalStateException("this LstmTrainer is closed");
+        }
+        weights.checkOpen();
+    }
+
+    private void checkSizes(int steps, int batch) {
+        Checks.positive("steps", steps);
+        Checks.positive("batch", batch);
+        if (steps > maxSteps) {
+            throw new IllegalArgumentException("steps " + steps + " exceeds this trainer's maxSteps " + maxSteps);
+        }
+        if (batch > maxBatch) {
+            throw new IllegalArgumentException("batch " + batch + " exceeds this trainer's maxBatch " + maxBatch);
+        }
+    }
+}
