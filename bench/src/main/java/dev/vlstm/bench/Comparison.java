@@ -23,7 +23,7 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
- * Runs {@link StepBenchmark} and {@link ForwardBenchmark} for every shape, vector kernel against the scalar
+ * Runs {@link StepBenchmark}, {@link ForwardBenchmark} and {@link TrainingBenchmark} for every shape, vector kernel against the scalar
  * reference, through JMH with its gc profiler, and prints one Markdown table to stdout (also written to
  * {@code comparison.md} beside the jar). Progress goes to stderr; each JMH run's own log goes to
  * {@code jmh-logs/} beside the jar.
@@ -98,7 +98,8 @@ public final class Comparison {
     }
 
     private ComparisonTable.Row compare(Shape shape) throws RunnerException {
-        Class<?> benchmark = shape.streaming() ? StepBenchmark.class : ForwardBenchmark.class;
+        Class<?> benchmark = shape.streaming() ? StepBenchmark.class
+                : shape.training() ? TrainingBenchmark.class : ForwardBenchmark.class;
         RunResult vector = run(benchmark, "vector", shape, Map.of(), plan.forks(), false);
         int scalarSteps = shape.steps();
         if (plan.scaleScalar() && !shape.streaming()) {

@@ -57,9 +57,10 @@ final class ComparisonTable {
                 Runtime.version(), System.getProperty("java.vm.vendor"), cpu(), kernel));
         appendTable(out, cells);
         out.append(String.format(Locale.ROOT, "%nvector: LstmRunner on native segments (step-*: LstmRunner.step with "
-                + "a carried LstmState; others: LstmRunner.forward writing y, hT, cT). scalar: ReferenceLstm, plain "
-                + "Java in double precision (step-*: one step from carried h, c). Times: JMH score (mean of the "
-                + "measured iterations) per call; speedup = scalar / vector; GFLOP/s counts 8·H·(I+H)·B·T. B/op: "
+                + "a carried LstmState; bptt-*: LstmTrainer.forward then backward with every gradient; others: "
+                + "LstmRunner.forward writing y, hT, cT). scalar: ReferenceLstm, plain "
+                + "Java in double precision (step-*: one step from carried h, c; bptt-*: ReferenceLstm.backward). Times: JMH score (mean of the "
+                + "measured iterations) per call; speedup = scalar / vector; GFLOP/s counts 8·H·(I+H)·B·T, three times that for bptt-*. B/op: "
                 + "JMH gc profiler's gc.alloc.rate.norm, which includes JMH's own few KB per iteration spread over "
                 + "that iteration's calls, so slow calls show some hundred bytes even when the kernel allocates "
                 + "nothing. Measured: %s; every iteration and JMH's error bounds are in jmh-logs/.%n", plan));

@@ -17,7 +17,11 @@ record Shape(String name, int batch, int steps, int size) {
             new Shape("seq-B1-T50-H1024", 1, 50, 1024),
             new Shape("seq-B4-T50-H1536", 4, 50, 1536),
             new Shape("train-B32-T25-H512", 32, 25, 512),
-            new Shape("train-B64-T25-H1024", 64, 25, 1024));
+            new Shape("train-B64-T25-H1024", 64, 25, 1024),
+            new Shape("bptt-seq-B1-T100-H256", 1, 100, 256),
+            new Shape("bptt-seq-B4-T50-H1536", 4, 50, 1536),
+            new Shape("bptt-train-B32-T25-H512", 32, 25, 512),
+            new Shape("bptt-train-B64-T25-H1024", 64, 25, 1024));
 
     static Shape named(String name) {
         return ALL.stream().filter(shape -> shape.name.equals(name)).findFirst()
@@ -30,12 +34,20 @@ record Shape(String name, int batch, int steps, int size) {
         return name.startsWith("step-");
     }
 
-    /** Floating-point operations of one time step: a multiply and an add per weight (4H × (I + H)) per row. */
-    double flopsPerStep() {
-        return 8.0 * size * (size + size) * batch;
+    /** True for a training step: forward and backward through time ({@code LstmTrainer}). */
+    boolean training() {
+        return name.startsWith("bptt-");
     }
 
-    /** Floating-point operations of the whole call, 8·H·(I+H)·B·T. */
+    /**
+     * Floating-point operations of one time step: a multiply and an add per weight (4H × (I + H)) per row, and
+     * three times that for forward and backward (the backward's dh, dx and weight-gradient GEMMs).
+     */
+    double flopsPerStep() {
+        return (training() ? 3 : 1) * 8.0 * size * (size + size) * batch;
+    }
+
+    /** Floating-point operations of the whole call, 8·H·(I+H)·B·T (times 3 for training). */
     double flops() {
         return flopsPerStep() * steps;
     }

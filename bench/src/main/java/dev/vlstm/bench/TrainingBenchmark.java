@@ -1,0 +1,123 @@
+package dev.vlstm.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.TimeUnit;
+
+import dev.vlstm.GradientMode;
+import dev.vlstm.LstmGradients;
+import dev.vlstm.LstmTrainer;
+import dev.vlstm.LstmWeights;
+import dev.vlstm.reference.ReferenceLstm;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
+
+/**
+ * How long does a training step take? {@link LstmTrainer#forward} then {@link LstmTrainer#backward} (every
+ * gradient: weights, biases, x, h0, c0) against the double-precision {@link ReferenceLstm#backward}, which runs
+ * its own forward first.
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+public class TrainingBenchmark {
+
+    /** The shape parameter both implementations share. */
+    @State(Scope.Thread)
+    public abstract static class Problem {
+        @Param({"bptt-seq-B1-T100-H256", "bptt-seq-B4-T50-H1536", "bptt-train-B32-T25-H512",
+                "bptt-train-B64-T25-H1024"})
+        public String shape;
+    }
+
+    public static class Vector extends Problem {
+        Shape size;
+        LstmWeights weights;
+        LstmTrainer trainer;
+        LstmGradients gradients;
+        Arena arena;
+        MemorySegment x;
+        MemorySegment y;
+        MemorySegment dy;
+        MemorySegment dx;
+        MemorySegment dh0;
+        MemorySegment dc0;
+
+        @Setup
+        public void setUp() {
+            size = Shape.named(shape);
+            RandomLstm model = RandomLstm.create(size, size.steps());
+            weights = model.packed();
+            trainer = new LstmTrainer(weights, size.batch(), size.steps());
+            gradients = new LstmGradients(weights);
+            arena = Arena.ofShared();
+            x = RandomLstm.toNative(arena, model.x());
+            long state = (long) size.batch() * size.size();
+            y = RandomLstm.floats(arena, size.steps() * state);
+            dy = RandomLstm.toNative(arena, model.x());
+            dx = RandomLstm.floats(arena, x.byteSize() / Float.BYTES);
+            dh0 = RandomLstm.floats(arena, state);
+            dc0 = RandomLstm.floats(arena, state);
+        }
+
+        @TearDown
+        public void tearDown() {
+            gradients.close();
+            trainer.close();
+            weights.close();
+            arena.close();
+        }
+    }
+
+    public static class Scalar extends Problem {
+        /** Time steps the reference runs; 0 for the shape's T (see ForwardBenchmark.Scalar). */
+        @Param("0")
+        public int scalarSteps;
+
+        int steps;
+        int batch;
+        double[] x;
+        double[] dy;
+        ReferenceLstm reference;
+
+        @Setup
+        public void setUp() {
+            Shape size = Shape.named(shape);
+            steps = scalarSteps == 0 ? size.steps() : scalarSteps;
+            batch = size.batch();
+            RandomLstm model = RandomLstm.create(size, steps);
+            x = new double[model.x().length];
+            for (int n = 0; n < x.length; n++) {
+                x[n] = model.x()[n];
+            }
+            dy = x.clone();
+            reference = model.reference();
+        }
+    }
+
+    @Benchmark
+    public void vector(Vector state, Blackhole blackhole) {
+        state.trainer.forward(state.x, state.size.steps(), state.size.batch(), null, null, state.y, null, null);
+        state.trainer.backward(state.dy, null, null, state.gradients, GradientMode.OVERWRITE, state.dx, state.dh0,
+                state.dc0);
+        blackhole.consume(state.gradients);
+    }
+
+    @Benchmark
+    public void scalar(Scalar state, Blackhole blackhole) {
+        blackhole.consume(state.reference.backward(state.x, state.steps, state.batch, null, null, state.dy, null, null));
+    }
+}
