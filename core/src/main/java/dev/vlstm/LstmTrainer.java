@@ -237,6 +237,28 @@ public final class LstmTrainer implements AutoCloseable {
         weightGradients(steps, batch, gradients, mode);
     }
 
+    /**
+     * Loads new parameter values (after an optimizer step) into this trainer's weights and its transposed copies,
+     * in place, without allocating. The weights are shared with whatever else uses them: no runner or trainer may
+     * use them during this call. Invalidates the saved forward.
+     *
+     * @throws IllegalArgumentException if the sizes differ, or a value is NaN or infinite (a diverged update),
+     *                                  naming the tensor and element
+     */
+    public void updateWeights(LstmParameters parameters) {
+        checkOpen();
+        Checks.notNull("parameters", parameters);
+        if (parameters.inputSize() != layout.inputSize() || parameters.hiddenSize() != layout.hiddenSize()) {
+            throw new IllegalArgumentException("parameters are for inputSize " + parameters.inputSize()
+                    + ", hiddenSize " + parameters.hiddenSize() + ", but these weights have inputSize "
+                    + layout.inputSize() + ", hiddenSize " + layout.hiddenSize());
+        }
+        savedSteps = 0;
+        weights.repack(parameters);
+        layout.packTransposed(weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
+        layout.packTransposed(weights.packedRecurrentWeights(), layout.hiddenSize(), transposedRecurrentWeights);
+    }
+
     /** dW_ih = dzᵀ·X, dW_hh = dzᵀ·H_prev (two GEMMs over all rows) and db = Σ dz, into {@code gradients}. */
     private void weightGradients(int steps, int batch, LstmGradients gradients, GradientMode mode) {
         int rows = steps * batch;

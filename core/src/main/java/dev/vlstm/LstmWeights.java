@@ -16,8 +16,9 @@ import dev.vlstm.kernel.LstmKernel;
  * {@code h' = o*tanh(c')}.
  *
  * <p>Immutable once built and safe to share between any number of threads, each with its own
- * {@link LstmRunner}. Owns its off-heap memory: {@link #close()} frees it, after which runners built on it fail
- * with an {@link IllegalStateException}.
+ * {@link LstmRunner}; the one exception is {@link LstmTrainer#updateWeights}, which a training loop calls between
+ * steps and which must not overlap any use of these weights. Owns its off-heap memory: {@link #close()} frees it,
+ * after which runners built on it fail with an {@link IllegalStateException}.
  */
 public final class LstmWeights implements AutoCloseable {
 
@@ -108,6 +109,18 @@ public final class LstmWeights implements AutoCloseable {
             Checks.finite("biasHh", biasHh, 0);
         }
         return new LstmWeights(backend.kernel(), inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+    }
+
+    /** Repacks new values in place (see LstmTrainer.updateWeights); checked like weights at load. */
+    void repack(LstmParameters parameters) {
+        checkOpen();
+        Checks.finite("weightIh", parameters.weightIh(), inputSize());
+        Checks.finite("weightHh", parameters.weightHh(), hiddenSize());
+        Checks.finite("biasIh", parameters.biasIh(), 0);
+        Checks.finite("biasHh", parameters.biasHh(), 0);
+        layout.packWeights(parameters.weightIh(), inputSize(), packedInputWeights);
+        layout.packWeights(parameters.weightHh(), hiddenSize(), packedRecurrentWeights);
+        layout.packBias(parameters.biasIh(), parameters.biasHh(), packedBias);
     }
 
     /** I: features per input row. */

@@ -1,0 +1,157 @@
+package dev.vlstm;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.SplittableRandom;
+
+/**
+ * The trainable parameters of one LSTM layer, off-heap and writable, in PyTorch's layouts and gate order i, f, g, o:
+ * {@code weightIh [4H][I]}, {@code weightHh [4H][H]}, {@code biasIh [4H]}, {@code biasHh [4H]}, row-major floats.
+ * Optimizers update them in place; {@link #pack()} and {@link LstmTrainer#updateWeights} turn them into the
+ * kernels' packed weights. Not thread-safe; owns its memory.
+ */
+public final class LstmParameters implements AutoCloseable {
+
+    /** Forget-gate bias that {@link #initialize(int, int, long)} sets, so that cells start by remembering. */
+    public static final float DEFAULT_FORGET_BIAS = 1f;
+
+    private final Arena arena;
+    private final int inputSize;
+    private final int hiddenSize;
+    private final MemorySegment weightIh;
+    private final MemorySegment weightHh;
+    private final MemorySegment biasIh;
+    private final MemorySegment biasHh;
+
+    private LstmParameters(int inputSize, int hiddenSize) {
+        this.inputSize = Checks.positive("inputSize", inputSize);
+        this.hiddenSize = Checks.positive("hiddenSize", hiddenSize);
+        this.arena = Arena.ofShared();
+        try {
+            long gateRows = 4L * hiddenSize;
+            this.weightIh = OffHeap.floats(arena, gateRows * inputSize);
+            this.weightHh = OffHeap.floats(arena, gateRows * hiddenSize);
+            this.biasIh = OffHeap.floats(arena, gateRows);
+            this.biasHh = OffHeap.floats(arena, gateRows);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * PyTorch's initialisation of {@code nn.LSTM}, seeded: every weight and bias uniform in
+     * {@code [-1/sqrt(H), 1/sqrt(H))}; then the forget gate's bias is set to {@link #DEFAULT_FORGET_BIAS} (in
+     * {@code biasIh}, with {@code biasHh}'s forget entries zero, so their sum is exactly that value).
+     */
+    public static LstmParameters initialize(int inputSize, int hiddenSize, long seed) {
+        return initialize(inputSize, hiddenSize, seed, DEFAULT_FORGET_BIAS);
+    }
+
+    /** As {@link #initialize(int, int, long)} with the given forget-gate bias. */
+    public static LstmParameters initialize(int inputSize, int hiddenSize, long seed, float forgetBias) {
+        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize);
+        SplittableRandom random = new SplittableRandom(seed);
+        double bound = 1 / Math.sqrt(hiddenSize);
+        for (MemorySegment tensor : new MemorySegment[]{parameters.weightIh, parameters.weightHh, parameters.biasIh,
+                parameters.biasHh}) {
+            for (long n = 0; n < tensor.byteSize() / Float.BYTES; n++) {
+                tensor.setAtIndex(ValueLayout.JAVA_FLOAT, n, (float) ((random.nextDouble() * 2 - 1) * bound));
+            }
+        }
+        for (int unit = 0; unit < hiddenSize; unit++) {
+            parameters.biasIh.setAtIndex(ValueLayout.JAVA_FLOAT, hiddenSize + unit, forgetBias);
+            parameters.biasHh.setAtIndex(ValueLayout.JAVA_FLOAT, hiddenSize + unit, 0f);
+        }
+        return parameters;
+    }
+
+    /** A copy of PyTorch-layout parameters; a null bias becomes zeros. Shapes as in {@link LstmWeights}. */
+    public static LstmParameters fromPyTorch(int inputSize, int hiddenSize, float[] weightIh, float[] weightHh,
+                                             float[] biasIh, float[] biasHh) {
+        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize);
+        try {
+            long gateRows = 4L * hiddenSize;
+            copy("weightIh", weightIh, parameters.weightIh, "I", inputSize);
+            copy("weightHh", weightHh, parameters.weightHh, "H", hiddenSize);
+            if (biasIh != null) {
+                MemorySegment.copy(Checks.floats("biasIh", MemorySegment.ofArray(biasIh), "4H", gateRows), 0,
+                        parameters.biasIh, 0, gateRows * Float.BYTES);
+            }
+            if (biasHh != null) {
+                MemorySegment.copy(Checks.floats("biasHh", MemorySegment.ofArray(biasHh), "4H", gateRows), 0,
+                        parameters.biasHh, 0, gateRows * Float.BYTES);
+            }
+            return parameters;
+        } catch (RuntimeException e) {
+            parameters.close();
+            throw e;
+        }
+    }
+
+    private static void copy(String name, float[] source, MemorySegment target, String columns, int columnCount) {
+        MemorySegment checked = Checks.floats(name, MemorySegment.ofArray(Checks.notNull(name, source)),
+                "4H", target.byteSize() / Float.BYTES / columnCount, columns, columnCount);
+        MemorySegment.copy(checked, 0, target, 0, target.byteSize());
+    }
+
+    /** Packs the current values into new weights for the preferred kernel (validated like any weights). */
+    public LstmWeights pack() {
+        return pack(Backend.PREFERRED);
+    }
+
+    /** Packs the current values into new weights for {@code backend}. */
+    public LstmWeights pack(Backend backend) {
+        checkOpen();
+        return LstmWeights.fromPyTorch(backend, inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+    }
+
+    /** I. */
+    public int inputSize() {
+        return inputSize;
+    }
+
+    /** H. */
+    public int hiddenSize() {
+        return hiddenSize;
+    }
+
+    /** W_ih, {@code [4H][I]} floats, writable. */
+    public MemorySegment weightIh() {
+        checkOpen();
+        return weightIh;
+    }
+
+    /** W_hh, {@code [4H][H]} floats, writable. */
+    public MemorySegment weightHh() {
+        checkOpen();
+        return weightHh;
+    }
+
+    /** b_ih, {@code [4H]} floats, writable. */
+    public MemorySegment biasIh() {
+        checkOpen();
+        return biasIh;
+    }
+
+    /** b_hh, {@code [4H]} floats, writable. */
+    public MemorySegment biasHh() {
+        checkOpen();
+        return biasHh;
+    }
+
+    /** Frees the parameters. Closing twice is harmless. */
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+
+    private void checkOpen() {
+        if (!arena.scope().isAlive()) {
+            throw new IllegalStateException("these LstmParameters are closed");
+        }
+    }
+}

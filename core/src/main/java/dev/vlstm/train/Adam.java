@@ -1,0 +1,96 @@
+package dev.vlstm.train;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import dev.vlstm.LstmGradients;
+import dev.vlstm.LstmParameters;
+
+/**
+ * Adam (Kingma and Ba 2015) as PyTorch's {@code torch.optim.Adam} without weight decay: at step t,
+ * {@code m = b1*m + (1-b1)*g}, {@code v = b2*v + (1-b2)*g²},
+ * {@code p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)}. The moments are off-heap, start at 0, and
+ * are computed in double per element before rounding to float.
+ */
+public final class Adam implements AutoCloseable {
+
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+
+    private final ParameterPairs pairs;
+    private final double learningRate;
+    private final double beta1;
+    private final double beta2;
+    private final double epsilon;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment[] firstMoment;
+    private final MemorySegment[] secondMoment;
+    private long steps;
+
+    /** Adam with PyTorch's defaults: betas (0.9, 0.999), eps 1e-8. */
+    public Adam(LstmParameters parameters, LstmGradients gradients, double learningRate) {
+        this(parameters, gradients, learningRate, 0.9, 0.999, 1e-8);
+    }
+
+    /**
+     * @param learningRate &gt; 0
+     * @param beta1        in [0, 1)
+     * @param beta2        in [0, 1)
+     * @param epsilon      &gt; 0
+     */
+    public Adam(LstmParameters parameters, LstmGradients gradients, double learningRate, double beta1, double beta2,
+                double epsilon) {
+        if (!(learningRate > 0) || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(epsilon > 0)) {
+            arena.close();
+            throw new IllegalArgumentException("Adam needs learningRate > 0, betas in [0, 1) and epsilon > 0, got "
+                    + learningRate + ", " + beta1 + ", " + beta2 + ", " + epsilon);
+        }
+        this.pairs = new ParameterPairs(parameters, gradients);
+        this.learningRate = learningRate;
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.epsilon = epsilon;
+        this.firstMoment = new MemorySegment[pairs.parameters.length];
+        this.secondMoment = new MemorySegment[pairs.parameters.length];
+        for (int n = 0; n < firstMoment.length; n++) {
+            firstMoment[n] = arena.allocate(pairs.parameters[n].byteSize(), 64);
+            secondMoment[n] = arena.allocate(pairs.parameters[n].byteSize(), 64);
+        }
+    }
+
+    /** One update of every parameter from the current gradients. */
+    public void step() {
+        steps++;
+        double firstCorrection = 1 - Math.pow(beta1, steps);
+        double secondCorrection = 1 - Math.pow(beta2, steps);
+        for (int n = 0; n < firstMoment.length; n++) {
+            MemorySegment parameter = pairs.parameters[n];
+            MemorySegment gradient = pairs.gradients[n];
+            MemorySegment m = firstMoment[n];
+            MemorySegment v = secondMoment[n];
+            for (long i = 0; i < pairs.length(n); i++) {
+                double g = gradient.getAtIndex(FLOAT, i);
+                double mean = beta1 * m.getAtIndex(FLOAT, i) + (1 - beta1) * g;
+                double square = beta2 * v.getAtIndex(FLOAT, i) + (1 - beta2) * g * g;
+                m.setAtIndex(FLOAT, i, (float) mean);
+                v.setAtIndex(FLOAT, i, (float) square);
+                double update = learningRate * (mean / firstCorrection)
+                        / (Math.sqrt(square / secondCorrection) + epsilon);
+                parameter.setAtIndex(FLOAT, i, (float) (parameter.getAtIndex(FLOAT, i) - update));
+            }
+        }
+    }
+
+    /** Steps taken so far (t of the bias correction). */
+    public long steps() {
+        return steps;
+    }
+
+    /** Frees the moments. Closing twice is harmless. */
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+}

@@ -1,0 +1,37 @@
+package dev.vlstm.train;
+
+import java.lang.foreign.MemorySegment;
+
+import dev.vlstm.LstmGradients;
+import dev.vlstm.LstmParameters;
+
+/**
+ * The four (parameter, gradient) tensor pairs of one layer, in a fixed order, fetched once so that optimizer steps
+ * allocate nothing.
+ */
+final class ParameterPairs {
+
+    final MemorySegment[] parameters;
+    final MemorySegment[] gradients;
+
+    ParameterPairs(LstmParameters parameters, LstmGradients gradients) {
+        if (parameters == null || gradients == null) {
+            throw new NullPointerException("parameters and gradients must not be null");
+        }
+        this.parameters = new MemorySegment[]{parameters.weightIh(), parameters.weightHh(), parameters.biasIh(),
+                parameters.biasHh()};
+        this.gradients = new MemorySegment[]{gradients.weightIh(), gradients.weightHh(), gradients.biasIh(),
+                gradients.biasHh()};
+        for (int n = 0; n < this.parameters.length; n++) {
+            if (this.parameters[n].byteSize() != this.gradients[n].byteSize()) {
+                throw new IllegalArgumentException("gradients are for inputSize/hiddenSize other than the parameters' ("
+                        + parameters.inputSize() + ", " + parameters.hiddenSize() + ")");
+            }
+        }
+    }
+
+    /** Floats in tensor {@code n}. */
+    long length(int n) {
+        return parameters[n].byteSize() / Float.BYTES;
+    }
+}

@@ -1,0 +1,65 @@
+package dev.vlstm.train;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import dev.vlstm.LstmGradients;
+import dev.vlstm.LstmParameters;
+
+/**
+ * Stochastic gradient descent with momentum, as PyTorch's {@code torch.optim.SGD} (no dampening, no Nesterov):
+ * {@code v = momentum * v + g}, {@code p = p - learningRate * v}; with momentum 0, plain {@code p -= lr * g}.
+ * Updates the parameters in place from the gradients it was built with; the velocity is off-heap and starts at 0.
+ */
+public final class Sgd implements AutoCloseable {
+
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+
+    private final ParameterPairs pairs;
+    private final double learningRate;
+    private final double momentum;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment[] velocity;
+
+    /**
+     * @param learningRate step size, &gt; 0
+     * @param momentum     in [0, 1)
+     */
+    public Sgd(LstmParameters parameters, LstmGradients gradients, double learningRate, double momentum) {
+        if (!(learningRate > 0) || !(momentum >= 0 && momentum < 1)) {
+            arena.close();
+            throw new IllegalArgumentException("learningRate must be > 0 and momentum in [0, 1), got " + learningRate
+                    + " and " + momentum);
+        }
+        this.pairs = new ParameterPairs(parameters, gradients);
+        this.learningRate = learningRate;
+        this.momentum = momentum;
+        this.velocity = new MemorySegment[pairs.parameters.length];
+        for (int n = 0; n < velocity.length; n++) {
+            velocity[n] = arena.allocate(pairs.parameters[n].byteSize(), 64);
+        }
+    }
+
+    /** One update of every parameter from the current gradients. */
+    public void step() {
+        for (int n = 0; n < velocity.length; n++) {
+            MemorySegment parameter = pairs.parameters[n];
+            MemorySegment gradient = pairs.gradients[n];
+            MemorySegment speed = velocity[n];
+            for (long i = 0; i < pairs.length(n); i++) {
+                double v = momentum * speed.getAtIndex(FLOAT, i) + gradient.getAtIndex(FLOAT, i);
+                speed.setAtIndex(FLOAT, i, (float) v);
+                parameter.setAtIndex(FLOAT, i, (float) (parameter.getAtIndex(FLOAT, i) - learningRate * v));
+            }
+        }
+    }
+
+    /** Frees the velocity. Closing twice is harmless. */
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+}
