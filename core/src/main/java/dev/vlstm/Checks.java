@@ -67,6 +67,21 @@ final class Checks {
     }
 
     /**
+     * The segments of a sequence forward ({@code LstmRunner.forward}, {@code LstmTrainer.forward}): x
+     * {@code [T][B][I]}, optional h0, c0 {@code [B][H]}, optional writable y {@code [T][B][H]}, hT and cT.
+     */
+    static void sequenceArguments(int inputSize, int hiddenSize, MemorySegment x, int steps, int batch,
+                                  MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
+                                  MemorySegment cT) {
+        floats("x", x, "T", steps, "B", batch, "I", inputSize);
+        optionalFloats("h0", h0, "B", batch, "H", hiddenSize);
+        optionalFloats("c0", c0, "B", batch, "H", hiddenSize);
+        optionalOutput("y", y, "T", steps, "B", batch, "H", hiddenSize);
+        optionalOutput("hT", hT, "B", batch, "H", hiddenSize);
+        optionalOutput("cT", cT, "B", batch, "H", hiddenSize);
+    }
+
+    /**
      * Checks that {@code segment} is open and accessible from this thread, for the checks above and for tensors
      * whose size is checked elsewhere.
      */

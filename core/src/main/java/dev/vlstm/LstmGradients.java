@@ -1,6 +1,5 @@
 package dev.vlstm;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -12,85 +11,59 @@ import java.lang.foreign.ValueLayout;
  */
 public final class LstmGradients implements AutoCloseable {
 
-    private final Arena arena;
-    private final int inputSize;
-    private final int hiddenSize;
-    private final MemorySegment weightIh;
-    private final MemorySegment weightHh;
-    private final MemorySegment biasIh;
-    private final MemorySegment biasHh;
+    private final LayerTensors tensors;
 
     /** Zero gradients for a layer with {@code weights}' sizes. */
     public LstmGradients(LstmWeights weights) {
         Checks.notNull("weights", weights).checkOpen();
-        this.inputSize = weights.inputSize();
-        this.hiddenSize = weights.hiddenSize();
-        this.arena = Arena.ofShared();
-        try {
-            long gateRows = 4L * hiddenSize;
-            this.weightIh = OffHeap.floats(arena, gateRows * inputSize);
-            this.weightHh = OffHeap.floats(arena, gateRows * hiddenSize);
-            this.biasIh = OffHeap.floats(arena, gateRows);
-            this.biasHh = OffHeap.floats(arena, gateRows);
-        } catch (RuntimeException | Error e) {
-            arena.close();
-            throw e;
-        }
+        this.tensors = new LayerTensors(weights.inputSize(), weights.hiddenSize(), "LstmGradients");
     }
 
     /** dL/dW_ih, {@code [4H][I]} floats; writable, for optimizers. */
     public MemorySegment weightIh() {
-        checkOpen();
-        return weightIh;
+        tensors.checkOpen();
+        return tensors.weightIh;
     }
 
     /** dL/dW_hh, {@code [4H][H]} floats. */
     public MemorySegment weightHh() {
-        checkOpen();
-        return weightHh;
+        tensors.checkOpen();
+        return tensors.weightHh;
     }
 
     /** dL/db_ih, {@code [4H]} floats. */
     public MemorySegment biasIh() {
-        checkOpen();
-        return biasIh;
+        tensors.checkOpen();
+        return tensors.biasIh;
     }
 
     /** dL/db_hh, {@code [4H]} floats (equal to {@link #biasIh()}). */
     public MemorySegment biasHh() {
-        checkOpen();
-        return biasHh;
+        tensors.checkOpen();
+        return tensors.biasHh;
     }
 
     /** Sets every gradient to zero. */
     public void zero() {
-        checkOpen();
-        weightIh.fill((byte) 0);
-        weightHh.fill((byte) 0);
-        biasIh.fill((byte) 0);
-        biasHh.fill((byte) 0);
+        tensors.zero();
     }
 
     /** Frees the gradients. Closing twice is harmless. */
     @Override
     public void close() {
-        if (arena.scope().isAlive()) {
-            arena.close();
-        }
+        tensors.close();
     }
 
     int inputSize() {
-        return inputSize;
+        return tensors.inputSize;
     }
 
     int hiddenSize() {
-        return hiddenSize;
+        return tensors.hiddenSize;
     }
 
     void checkOpen() {
-        if (!arena.scope().isAlive()) {
-            throw new IllegalStateException("these LstmGradients are closed");
-        }
+        tensors.checkOpen();
     }
 
     /** Writes or adds {@code value} at {@code index} of {@code tensor}. */

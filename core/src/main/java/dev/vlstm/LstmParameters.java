@@ -1,6 +1,5 @@
 package dev.vlstm;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
@@ -16,28 +15,10 @@ public final class LstmParameters implements AutoCloseable {
     /** Forget-gate bias that {@link #initialize(int, int, long)} sets, so that cells start by remembering. */
     public static final float DEFAULT_FORGET_BIAS = 1f;
 
-    private final Arena arena;
-    private final int inputSize;
-    private final int hiddenSize;
-    private final MemorySegment weightIh;
-    private final MemorySegment weightHh;
-    private final MemorySegment biasIh;
-    private final MemorySegment biasHh;
+    private final LayerTensors tensors;
 
     private LstmParameters(int inputSize, int hiddenSize) {
-        this.inputSize = Checks.positive("inputSize", inputSize);
-        this.hiddenSize = Checks.positive("hiddenSize", hiddenSize);
-        this.arena = Arena.ofShared();
-        try {
-            long gateRows = 4L * hiddenSize;
-            this.weightIh = OffHeap.floats(arena, gateRows * inputSize);
-            this.weightHh = OffHeap.floats(arena, gateRows * hiddenSize);
-            this.biasIh = OffHeap.floats(arena, gateRows);
-            this.biasHh = OffHeap.floats(arena, gateRows);
-        } catch (RuntimeException | Error e) {
-            arena.close();
-            throw e;
-        }
+        this.tensors = new LayerTensors(inputSize, hiddenSize, "LstmParameters");
     }
 
     /**
@@ -54,15 +35,16 @@ public final class LstmParameters implements AutoCloseable {
         LstmParameters parameters = new LstmParameters(inputSize, hiddenSize);
         SplittableRandom random = new SplittableRandom(seed);
         double bound = 1 / Math.sqrt(hiddenSize);
-        for (MemorySegment tensor : new MemorySegment[]{parameters.weightIh, parameters.weightHh, parameters.biasIh,
-                parameters.biasHh}) {
+        LayerTensors tensors = parameters.tensors;
+        for (MemorySegment tensor : new MemorySegment[]{tensors.weightIh, tensors.weightHh, tensors.biasIh,
+                tensors.biasHh}) {
             for (long n = 0; n < tensor.byteSize() / Float.BYTES; n++) {
                 tensor.setAtIndex(ValueLayout.JAVA_FLOAT, n, (float) ((random.nextDouble() * 2 - 1) * bound));
             }
         }
         for (int unit = 0; unit < hiddenSize; unit++) {
-            parameters.biasIh.setAtIndex(ValueLayout.JAVA_FLOAT, hiddenSize + unit, forgetBias);
-            parameters.biasHh.setAtIndex(ValueLayout.JAVA_FLOAT, hiddenSize + unit, 0f);
+            tensors.biasIh.setAtIndex(ValueLayout.JAVA_FLOAT, hiddenSize + unit, forgetBias);
+            tensors.biasHh.setAtIndex(ValueLayout.JAVA_FLOAT, hiddenSize + unit, 0f);
         }
         return parameters;
     }
@@ -73,15 +55,15 @@ public final class LstmParameters implements AutoCloseable {
         LstmParameters parameters = new LstmParameters(inputSize, hiddenSize);
         try {
             long gateRows = 4L * hiddenSize;
-            copy("weightIh", weightIh, parameters.weightIh, "I", inputSize);
-            copy("weightHh", weightHh, parameters.weightHh, "H", hiddenSize);
+            copy("weightIh", weightIh, parameters.tensors.weightIh, "I", inputSize);
+            copy("weightHh", weightHh, parameters.tensors.weightHh, "H", hiddenSize);
             if (biasIh != null) {
                 MemorySegment.copy(Checks.floats("biasIh", MemorySegment.ofArray(biasIh), "4H", gateRows), 0,
-                        parameters.biasIh, 0, gateRows * Float.BYTES);
+                        parameters.tensors.biasIh, 0, gateRows * Float.BYTES);
             }
             if (biasHh != null) {
                 MemorySegment.copy(Checks.floats("biasHh", MemorySegment.ofArray(biasHh), "4H", gateRows), 0,
-                        parameters.biasHh, 0, gateRows * Float.BYTES);
+                        parameters.tensors.biasHh, 0, gateRows * Float.BYTES);
             }
             return parameters;
         } catch (RuntimeException e) {
@@ -103,55 +85,48 @@ public final class LstmParameters implements AutoCloseable {
 
     /** Packs the current values into new weights for {@code backend}. */
     public LstmWeights pack(Backend backend) {
-        checkOpen();
-        return LstmWeights.fromPyTorch(backend, inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+        tensors.checkOpen();
+        return LstmWeights.fromPyTorch(backend, tensors.inputSize, tensors.hiddenSize, tensors.weightIh,
+                tensors.weightHh, tensors.biasIh, tensors.biasHh);
     }
 
     /** I. */
     public int inputSize() {
-        return inputSize;
+        return tensors.inputSize;
     }
 
     /** H. */
     public int hiddenSize() {
-        return hiddenSize;
+        return tensors.hiddenSize;
     }
 
     /** W_ih, {@code [4H][I]} floats, writable. */
     public MemorySegment weightIh() {
-        checkOpen();
-        return weightIh;
+        tensors.checkOpen();
+        return tensors.weightIh;
     }
 
     /** W_hh, {@code [4H][H]} floats, writable. */
     public MemorySegment weightHh() {
-        checkOpen();
-        return weightHh;
+        tensors.checkOpen();
+        return tensors.weightHh;
     }
 
     /** b_ih, {@code [4H]} floats, writable. */
     public MemorySegment biasIh() {
-        checkOpen();
-        return biasIh;
+        tensors.checkOpen();
+        return tensors.biasIh;
     }
 
     /** b_hh, {@code [4H]} floats, writable. */
     public MemorySegment biasHh() {
-        checkOpen();
-        return biasHh;
+        tensors.checkOpen();
+        return tensors.biasHh;
     }
 
     /** Frees the parameters. Closing twice is harmless. */
     @Override
     public void close() {
-        if (arena.scope().isAlive()) {
-            arena.close();
-        }
-    }
-
-    private void checkOpen() {
-        if (!arena.scope().isAlive()) {
-            throw new IllegalStateException("these LstmParameters are closed");
-        }
+        tensors.close();
     }
 }

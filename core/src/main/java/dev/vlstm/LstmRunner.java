@@ -124,12 +124,7 @@ public final class LstmRunner implements AutoCloseable {
         checkBatch(batch);
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
-        Checks.floats("x", x, "T", steps, "B", batch, "I", inputSize);
-        Checks.optionalFloats("h0", h0, "B", batch, "H", hiddenSize);
-        Checks.optionalFloats("c0", c0, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("y", y, "T", steps, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("hT", hT, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("cT", cT, "B", batch, "H", hiddenSize);
+        Checks.sequenceArguments(inputSize, hiddenSize, x, steps, batch, h0, c0, y, hT, cT);
 
         LstmState state = sequenceState;
         state.reset();

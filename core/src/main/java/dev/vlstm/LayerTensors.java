@@ -1,0 +1,61 @@
+package dev.vlstm;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The four tensors of one LSTM layer in PyTorch's layouts, off-heap and zeroed at first: {@code weightIh [4H][I]},
+ * {@code weightHh [4H][H]}, {@code biasIh [4H]}, {@code biasHh [4H]}. What {@link LstmParameters} and
+ * {@link LstmGradients} both are.
+ */
+final class LayerTensors implements AutoCloseable {
+
+    final int inputSize;
+    final int hiddenSize;
+    final MemorySegment weightIh;
+    final MemorySegment weightHh;
+    final MemorySegment biasIh;
+    final MemorySegment biasHh;
+    private final Arena arena;
+    private final String owner;
+
+    /** @param owner what holds these tensors, for the message of a use after close, e.g. "LstmGradients" */
+    LayerTensors(int inputSize, int hiddenSize, String owner) {
+        this.inputSize = Checks.positive("inputSize", inputSize);
+        this.hiddenSize = Checks.positive("hiddenSize", hiddenSize);
+        this.owner = owner;
+        this.arena = Arena.ofShared();
+        try {
+            long gateRows = 4L * hiddenSize;
+            this.weightIh = OffHeap.floats(arena, gateRows * inputSize);
+            this.weightHh = OffHeap.floats(arena, gateRows * hiddenSize);
+            this.biasIh = OffHeap.floats(arena, gateRows);
+            this.biasHh = OffHeap.floats(arena, gateRows);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    void checkOpen() {
+        if (!arena.scope().isAlive()) {
+            throw new IllegalStateException("these " + owner + " are closed");
+        }
+    }
+
+    void zero() {
+        checkOpen();
+        weightIh.fill((byte) 0);
+        weightHh.fill((byte) 0);
+        biasIh.fill((byte) 0);
+        biasHh.fill((byte) 0);
+    }
+
+    /** Closing twice is harmless. */
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+}
