@@ -52,6 +52,8 @@ public final class LstmTrainer implements AutoCloseable {
     private final MemorySegment inputGradientRows;
     private int savedSteps;
     private int savedBatch;
+    /** The GEMM dW = dzᵀ·rows (depth T·B); kept while T·B stays the same, so a training loop allocates nothing. */
+    private GateLayout weightGradientLayout;
 
     /**
      * A trainer for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
@@ -120,12 +122,7 @@ public final class LstmTrainer implements AutoCloseable {
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
         int paddedHidden = layout.paddedHidden();
-        Checks.floats("x", x, "T", steps, "B", batch, "I", inputSize);
-        Checks.optionalFloats("h0", h0, "B", batch, "H", hiddenSize);
-        Checks.optionalFloats("c0", c0, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("y", y, "T", steps, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("hT", hT, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("cT", cT, "B", batch, "H", hiddenSize);
+        Checks.sequenceArguments(inputSize, hiddenSize, x, steps, batch, h0, c0, y, hT, cT);
 
         savedSteps = 0;
         int rows = steps * batch;
@@ -273,7 +270,10 @@ public final class LstmTrainer implements AutoCloseable {
                         ((long) block * rows + row) * groupBytes, groupBytes);
             }
         }
-        GateLayout sumOverRows = new GateLayout(rows, hiddenSize, layout.lanes());
+        if (weightGradientLayout == null || weightGradientLayout.inputSize() != rows) {
+            weightGradientLayout = new GateLayout(rows, hiddenSize, layout.lanes());
+        }
+        GateLayout sumOverRows = weightGradientLayout;
         for (int k = 0; k < inputSize; k++) {
             for (int row = 0; row < rows; row++) {
                 transposedRows.setAtIndex(FLOAT, (long) k * rows + row,
