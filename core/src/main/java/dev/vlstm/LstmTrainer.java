@@ -16,8 +16,14 @@ import dev.vlstm.kernel.LstmKernel;
  * of U. After the loop, dW_ih = dzᵀ·X, dW_hh = dzᵀ·H_prev and dx = dz·W are each one GEMM over all T·B rows
  * (again the same kernel, on transposed operands), and db = Σ dz.
  *
- * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}. Not thread-safe: one trainer per
- * thread; the weights may be shared. Layouts are row-major floats in native byte order.
+ * <p>Truncated BPTT over a long sequence runs it in windows of at most {@code maxSteps} steps: each window's
+ * forward starts from the previous window's final state (pass the same segments as h0/c0 and hT/cT), and its
+ * backward gets no dhT/dcT, which cuts the gradient at the border; {@link GradientMode#ACCUMULATE} sums the
+ * windows' weight gradients when one update should cover several.
+ *
+ * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}; a training step (forward, backward,
+ * {@link #updateWeights}) allocates nothing. Not thread-safe: one trainer per thread; the weights may be shared.
+ * Layouts are row-major floats in native byte order.
  */
 public final class LstmTrainer implements AutoCloseable {
 
