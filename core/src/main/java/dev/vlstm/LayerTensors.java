@@ -1,6 +1,5 @@
 package dev.vlstm;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -16,7 +15,7 @@ final class LayerTensors implements AutoCloseable {
     final MemorySegment weightHh;
     final MemorySegment biasIh;
     final MemorySegment biasHh;
-    private final Arena arena;
+    private final OffHeap memory;
     private final String owner;
 
     /** @param owner what holds these tensors, for the message of a use after close, e.g. "LstmGradients" */
@@ -24,21 +23,21 @@ final class LayerTensors implements AutoCloseable {
         this.inputSize = Checks.positive("inputSize", inputSize);
         this.hiddenSize = Checks.positive("hiddenSize", hiddenSize);
         this.owner = owner;
-        this.arena = Arena.ofShared();
+        this.memory = OffHeap.open();
         try {
             long gateRows = 4L * hiddenSize;
-            this.weightIh = OffHeap.floats(arena, gateRows * inputSize);
-            this.weightHh = OffHeap.floats(arena, gateRows * hiddenSize);
-            this.biasIh = OffHeap.floats(arena, gateRows);
-            this.biasHh = OffHeap.floats(arena, gateRows);
+            this.weightIh = memory.floats(gateRows * inputSize);
+            this.weightHh = memory.floats(gateRows * hiddenSize);
+            this.biasIh = memory.floats(gateRows);
+            this.biasHh = memory.floats(gateRows);
         } catch (RuntimeException | Error e) {
-            arena.close();
+            memory.close();
             throw e;
         }
     }
 
     void checkOpen() {
-        if (!arena.scope().isAlive()) {
+        if (!memory.isOpen()) {
             throw new IllegalStateException("these " + owner + " are closed");
         }
     }
@@ -54,8 +53,6 @@ final class LayerTensors implements AutoCloseable {
     /** Closing twice is harmless. */
     @Override
     public void close() {
-        if (arena.scope().isAlive()) {
-            arena.close();
-        }
+        memory.close();
     }
 }

@@ -15,8 +15,17 @@ public final class LstmGradients implements AutoCloseable {
 
     /** Zero gradients for a layer with {@code weights}' sizes. */
     public LstmGradients(LstmWeights weights) {
+        this(open(weights).inputSize(), weights.hiddenSize());
+    }
+
+    private static LstmWeights open(LstmWeights weights) {
         Checks.notNull("weights", weights).checkOpen();
-        this.tensors = new LayerTensors(weights.inputSize(), weights.hiddenSize(), "LstmGradients");
+        return weights;
+    }
+
+    /** Zero tensors of a layer's shapes: gradients, or an optimizer's state for them. */
+    public LstmGradients(int inputSize, int hiddenSize) {
+        this.tensors = new LayerTensors(inputSize, hiddenSize, "LstmGradients");
     }
 
     /** dL/dW_ih, {@code [4H][I]} floats; writable, for optimizers. */

@@ -1,6 +1,5 @@
 package dev.vlstm;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.kernel.GateLayout;
@@ -30,7 +29,7 @@ public final class LstmRunner implements AutoCloseable {
     private final GateLayout layout;
     private final int maxBatch;
     private final int projectionSteps;
-    private final Arena arena;
+    private final OffHeap memory;
     private final MemorySegment inputChunk;
     private final MemorySegment inputPreActivations;
     private final MemorySegment gateActivations;
@@ -65,14 +64,14 @@ public final class LstmRunner implements AutoCloseable {
             throw new IllegalArgumentException("maxBatch * projectionSteps = " + rows + " rows of "
                     + layout.gateRowFloats() + " gate floats is too large for one projection chunk");
         }
-        this.arena = Arena.ofShared();
+        this.memory = OffHeap.open();
         try {
-            this.inputChunk = OffHeap.floats(arena, rows * layout.inputSize());
-            this.inputPreActivations = OffHeap.floats(arena, rows * layout.gateRowFloats());
-            this.gateActivations = OffHeap.floats(arena, (long) maxBatch * layout.gateRowFloats());
+            this.inputChunk = memory.floats(rows * layout.inputSize());
+            this.inputPreActivations = memory.floats(rows * layout.gateRowFloats());
+            this.gateActivations = memory.floats((long) maxBatch * layout.gateRowFloats());
             this.sequenceState = new LstmState(weights, maxBatch);
         } catch (RuntimeException | Error e) {
-            arena.close();
+            memory.close();
             throw e;
         }
     }
@@ -214,14 +213,14 @@ public final class LstmRunner implements AutoCloseable {
     /** Frees the scratch memory. Closing twice is harmless. */
     @Override
     public void close() {
-        if (arena.scope().isAlive()) {
-            arena.close();
+        if (memory.isOpen()) {
+            memory.close();
             sequenceState.close();
         }
     }
 
     private void checkOpen() {
-        if (!arena.scope().isAlive()) {
+        if (!memory.isOpen()) {
             throw new IllegalStateException("this LstmRunner is closed");
         }
         weights.checkOpen();

@@ -1,6 +1,5 @@
 package dev.vlstm;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.kernel.GateLayout;
@@ -13,7 +12,7 @@ import dev.vlstm.kernel.GateLayout;
  */
 public final class LstmState implements AutoCloseable {
 
-    private final Arena arena;
+    private final OffHeap memory;
     private final GateLayout layout;
     private final int batch;
     private final MemorySegment cell;
@@ -29,14 +28,14 @@ public final class LstmState implements AutoCloseable {
         Checks.notNull("weights", weights).checkOpen();
         this.layout = weights.layout();
         this.batch = Checks.positive("batch", batch);
-        this.arena = Arena.ofShared();
+        this.memory = OffHeap.open();
         try {
             long floats = (long) batch * layout.paddedHidden();
-            this.cell = OffHeap.floats(arena, floats);
-            this.hidden[0] = OffHeap.floats(arena, floats);
-            this.hidden[1] = OffHeap.floats(arena, floats);
+            this.cell = memory.floats(floats);
+            this.hidden[0] = memory.floats(floats);
+            this.hidden[1] = memory.floats(floats);
         } catch (RuntimeException | Error e) {
-            arena.close();
+            memory.close();
             throw e;
         }
     }
@@ -109,13 +108,11 @@ public final class LstmState implements AutoCloseable {
     /** Frees the state. Closing twice is harmless. */
     @Override
     public void close() {
-        if (arena.scope().isAlive()) {
-            arena.close();
-        }
+        memory.close();
     }
 
     void checkOpen() {
-        if (!arena.scope().isAlive()) {
+        if (!memory.isOpen()) {
             throw new IllegalStateException("this LstmState is closed");
         }
     }

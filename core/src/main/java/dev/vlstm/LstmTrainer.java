@@ -1,6 +1,5 @@
 package dev.vlstm;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -38,7 +37,7 @@ public final class LstmTrainer implements AutoCloseable {
     private final GateLayout inputGradientLayout;
     private final int maxBatch;
     private final int maxSteps;
-    private final Arena arena;
+    private final OffHeap memory;
     private final MemorySegment transposedInputWeights;
     private final MemorySegment transposedRecurrentWeights;
     private final MemorySegment zeroBias;
@@ -80,35 +79,35 @@ public final class LstmTrainer implements AutoCloseable {
         long rows = Math.multiplyExact((long) maxBatch, maxSteps);
         long gateRow = layout.gateRowFloats();
         long paddedHidden = layout.paddedHidden();
-        this.arena = Arena.ofShared();
+        this.memory = OffHeap.open();
         try {
-            transposedInputWeights = OffHeap.floats(arena, inputGradientLayout.packedFloats((int) gateRow));
-            transposedRecurrentWeights = OffHeap.floats(arena, hiddenGradientLayout.packedFloats((int) gateRow));
+            transposedInputWeights = memory.floats(inputGradientLayout.packedFloats((int) gateRow));
+            transposedRecurrentWeights = memory.floats(hiddenGradientLayout.packedFloats((int) gateRow));
             layout.packTransposed(weights.packedInputWeights(), inputSize, transposedInputWeights);
             layout.packTransposed(weights.packedRecurrentWeights(), hiddenSize, transposedRecurrentWeights);
-            zeroBias = OffHeap.floats(arena, Math.max(gateRow, Math.max(
+            zeroBias = memory.floats(Math.max(gateRow, Math.max(
                     hiddenGradientLayout.gateRowFloats(), inputGradientLayout.gateRowFloats())));
-            inputs = OffHeap.floats(arena, rows * inputSize);
-            preActivations = OffHeap.floats(arena, rows * gateRow);
-            gates = OffHeap.floats(arena, rows * gateRow);
+            inputs = memory.floats(rows * inputSize);
+            preActivations = memory.floats(rows * gateRow);
+            gates = memory.floats(rows * gateRow);
             long stepFloats = maxBatch * paddedHidden;
-            MemorySegment hiddens = OffHeap.floats(arena, (maxSteps + 1) * stepFloats);
-            MemorySegment cells = OffHeap.floats(arena, (maxSteps + 1) * stepFloats);
+            MemorySegment hiddens = memory.floats((maxSteps + 1) * stepFloats);
+            MemorySegment cells = memory.floats((maxSteps + 1) * stepFloats);
             hiddenSteps = new MemorySegment[maxSteps + 1];
             cellSteps = new MemorySegment[maxSteps + 1];
             for (int t = 0; t <= maxSteps; t++) {
                 hiddenSteps[t] = hiddens.asSlice(t * stepFloats * Float.BYTES, stepFloats * Float.BYTES);
                 cellSteps[t] = cells.asSlice(t * stepFloats * Float.BYTES, stepFloats * Float.BYTES);
             }
-            hiddenGradient = OffHeap.floats(arena, (long) maxBatch * hiddenGradientLayout.gateRowFloats());
-            cellGradient = OffHeap.floats(arena, stepFloats);
-            vectorScratch = OffHeap.floats(arena, layout.lanes());
-            gateColumns = OffHeap.floats(arena, rows * gateRow);
-            transposedRows = OffHeap.floats(arena, rows * Math.max(inputSize, hiddenSize));
-            packedWeightGradient = OffHeap.floats(arena, Math.max(inputSize, hiddenSize) * gateRow);
-            inputGradientRows = OffHeap.floats(arena, rows * inputGradientLayout.gateRowFloats());
+            hiddenGradient = memory.floats((long) maxBatch * hiddenGradientLayout.gateRowFloats());
+            cellGradient = memory.floats(stepFloats);
+            vectorScratch = memory.floats(layout.lanes());
+            gateColumns = memory.floats(rows * gateRow);
+            transposedRows = memory.floats(rows * Math.max(inputSize, hiddenSize));
+            packedWeightGradient = memory.floats(Math.max(inputSize, hiddenSize) * gateRow);
+            inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
         } catch (RuntimeException | Error e) {
-            arena.close();
+            memory.close();
             throw e;
         }
     }
@@ -344,13 +343,11 @@ public final class LstmTrainer implements AutoCloseable {
     /** Frees the scratch memory. Closing twice is harmless. */
     @Override
     public void close() {
-        if (arena.scope().isAlive()) {
-            arena.close();
-        }
+        memory.close();
     }
 
     private void checkOpen() {
-        if (!arena.scope().isAlive()) {
+        if (!memory.isOpen()) {
             throw new IllegalStateException("this LstmTrainer is closed");
         }
         weights.checkOpen();

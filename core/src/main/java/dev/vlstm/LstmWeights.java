@@ -1,6 +1,5 @@
 package dev.vlstm;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.kernel.GateLayout;
@@ -22,7 +21,7 @@ import dev.vlstm.kernel.LstmKernel;
  */
 public final class LstmWeights implements AutoCloseable {
 
-    private final Arena arena;
+    private final OffHeap memory;
     private final LstmKernel kernel;
     private final GateLayout layout;
     private final MemorySegment packedInputWeights;
@@ -33,16 +32,16 @@ public final class LstmWeights implements AutoCloseable {
                         MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
         this.kernel = kernel;
         this.layout = new GateLayout(inputSize, hiddenSize, kernel.lanes());
-        this.arena = Arena.ofShared();
+        this.memory = OffHeap.open();
         try {
-            packedInputWeights = allocate(layout.packedFloats(inputSize));
-            packedRecurrentWeights = allocate(layout.packedFloats(hiddenSize));
-            packedBias = allocate(layout.gateRowFloats());
+            packedInputWeights = memory.floats(layout.packedFloats(inputSize));
+            packedRecurrentWeights = memory.floats(layout.packedFloats(hiddenSize));
+            packedBias = memory.floats(layout.gateRowFloats());
             layout.packWeights(weightIh, inputSize, packedInputWeights);
             layout.packWeights(weightHh, hiddenSize, packedRecurrentWeights);
             layout.packBias(biasIh, biasHh, packedBias);
         } catch (RuntimeException | Error e) {
-            arena.close();
+            memory.close();
             throw e;
         }
     }
@@ -146,13 +145,11 @@ public final class LstmWeights implements AutoCloseable {
     /** Frees the packed weights. Closing twice is harmless. */
     @Override
     public void close() {
-        if (arena.scope().isAlive()) {
-            arena.close();
-        }
+        memory.close();
     }
 
     void checkOpen() {
-        if (!arena.scope().isAlive()) {
+        if (!memory.isOpen()) {
             throw new IllegalStateException("these LstmWeights are closed");
         }
     }
@@ -177,7 +174,4 @@ public final class LstmWeights implements AutoCloseable {
         return packedBias;
     }
 
-    private MemorySegment allocate(long floats) {
-        return OffHeap.floats(arena, floats);
-    }
 }

@@ -1,6 +1,5 @@
 package dev.vlstm.train;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -22,7 +21,9 @@ public final class Adam implements AutoCloseable {
     private final double beta1;
     private final double beta2;
     private final double epsilon;
-    private final Arena arena = Arena.ofShared();
+    /** Off-heap, shaped like the gradients. */
+    private final LstmGradients firstMomentTensors;
+    private final LstmGradients secondMomentTensors;
     private final MemorySegment[] firstMoment;
     private final MemorySegment[] secondMoment;
     private long steps;
@@ -41,7 +42,6 @@ public final class Adam implements AutoCloseable {
     public Adam(LstmParameters parameters, LstmGradients gradients, double learningRate, double beta1, double beta2,
                 double epsilon) {
         if (!(learningRate > 0) || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(epsilon > 0)) {
-            arena.close();
             throw new IllegalArgumentException("Adam needs learningRate > 0, betas in [0, 1) and epsilon > 0, got "
                     + learningRate + ", " + beta1 + ", " + beta2 + ", " + epsilon);
         }
@@ -50,12 +50,10 @@ public final class Adam implements AutoCloseable {
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.epsilon = epsilon;
-        this.firstMoment = new MemorySegment[pairs.parameters.length];
-        this.secondMoment = new MemorySegment[pairs.parameters.length];
-        for (int n = 0; n < firstMoment.length; n++) {
-            firstMoment[n] = arena.allocate(pairs.parameters[n].byteSize(), 64);
-            secondMoment[n] = arena.allocate(pairs.parameters[n].byteSize(), 64);
-        }
+        this.firstMomentTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize());
+        this.secondMomentTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize());
+        this.firstMoment = ParameterPairs.of(firstMomentTensors);
+        this.secondMoment = ParameterPairs.of(secondMomentTensors);
     }
 
     /** One update of every parameter from the current gradients. */
@@ -89,8 +87,7 @@ public final class Adam implements AutoCloseable {
     /** Frees the moments. Closing twice is harmless. */
     @Override
     public void close() {
-        if (arena.scope().isAlive()) {
-            arena.close();
-        }
+        firstMomentTensors.close();
+        secondMomentTensors.close();
     }
 }

@@ -20,14 +20,18 @@ final class ParameterPairs {
         }
         this.parameters = new MemorySegment[]{parameters.weightIh(), parameters.weightHh(), parameters.biasIh(),
                 parameters.biasHh()};
-        this.gradients = new MemorySegment[]{gradients.weightIh(), gradients.weightHh(), gradients.biasIh(),
-                gradients.biasHh()};
+        this.gradients = of(gradients);
         for (int n = 0; n < this.parameters.length; n++) {
             if (this.parameters[n].byteSize() != this.gradients[n].byteSize()) {
                 throw new IllegalArgumentException("gradients are for inputSize/hiddenSize other than the parameters' ("
                         + parameters.inputSize() + ", " + parameters.hiddenSize() + ")");
             }
         }
+    }
+
+    /** The four tensors of {@code tensors} in the order of {@link #parameters}. */
+    static MemorySegment[] of(LstmGradients tensors) {
+        return new MemorySegment[]{tensors.weightIh(), tensors.weightHh(), tensors.biasIh(), tensors.biasHh()};
     }
 
     /** Floats in tensor {@code n}. */

@@ -1,6 +1,5 @@
 package dev.vlstm.train;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -19,7 +18,8 @@ public final class Sgd implements AutoCloseable {
     private final ParameterPairs pairs;
     private final double learningRate;
     private final double momentum;
-    private final Arena arena = Arena.ofShared();
+    /** Off-heap, shaped like the gradients. */
+    private final LstmGradients velocityTensors;
     private final MemorySegment[] velocity;
 
     /**
@@ -28,17 +28,14 @@ public final class Sgd implements AutoCloseable {
      */
     public Sgd(LstmParameters parameters, LstmGradients gradients, double learningRate, double momentum) {
         if (!(learningRate > 0) || !(momentum >= 0 && momentum < 1)) {
-            arena.close();
             throw new IllegalArgumentException("learningRate must be > 0 and momentum in [0, 1), got " + learningRate
                     + " and " + momentum);
         }
         this.pairs = new ParameterPairs(parameters, gradients);
         this.learningRate = learningRate;
         this.momentum = momentum;
-        this.velocity = new MemorySegment[pairs.parameters.length];
-        for (int n = 0; n < velocity.length; n++) {
-            velocity[n] = arena.allocate(pairs.parameters[n].byteSize(), 64);
-        }
+        this.velocityTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize());
+        this.velocity = ParameterPairs.of(velocityTensors);
     }
 
     /** One update of every parameter from the current gradients. */
@@ -58,8 +55,6 @@ public final class Sgd implements AutoCloseable {
     /** Frees the velocity. Closing twice is harmless. */
     @Override
     public void close() {
-        if (arena.scope().isAlive()) {
-            arena.close();
-        }
+        velocityTensors.close();
     }
 }

@@ -1,0 +1,16 @@
+package dev.vlstm;
+
+/** How much off-heap memory vlstm holds: for a service's memory dashboard, and for leak checks. */
+public final class NativeMemory {
+
+    private NativeMemory() {
+    }
+
+    /**
+     * Bytes of off-heap memory held by every open vlstm object in this JVM (weights, runners, states, trainers,
+     * parameters, gradients, optimizer state); closing an object returns its bytes.
+     */
+    public static long liveBytes() {
+        return OffHeap.liveBytes();
+    }
+}
