@@ -74,7 +74,8 @@ public final class AddingProblem {
         System.out.printf(Locale.ROOT, "Adding problem: T=%d, H=%d, batch %d, Adam lr %.0e, clip %.1f, at most %d "
                 + "updates; constant prediction MSE = %.3f on the test set%n", STEPS, HIDDEN, BATCH, LEARNING_RATE,
                 MAX_GRADIENT_NORM, MAX_UPDATES, constantMse(test));
-        try (LstmLearner lstm = new LstmLearner(7); TanhRnn rnn = new TanhRnn(7, HIDDEN, LEARNING_RATE)) {
+        TanhRnn rnn = new TanhRnn(7, HIDDEN, LEARNING_RATE);
+        try (LstmLearner lstm = new LstmLearner(7)) {
             Batch probe = Batch.sample(new SplittableRandom(2), BATCH);
             double[] lstmSensitivity = lstm.inputGradientNorms(probe);
             double[] rnnSensitivity = rnn.inputGradientNorms(probe);

@@ -8,7 +8,7 @@ import java.util.SplittableRandom;
  * readout, initialisation scheme (PyTorch's {@code nn.RNN}: U(-1/sqrt(H), 1/sqrt(H))), Adam settings and global
  * gradient clipping as the LSTM, trained by full backpropagation through time.
  */
-final class TanhRnn implements AutoCloseable {
+final class TanhRnn {
 
     private final int hidden;
     /** W [H][2], U [H][H], b [H], one array for the optimizer. */
@@ -138,10 +138,5 @@ final class TanhRnn implements AutoCloseable {
             rounded[n] = (float) dx[n];
         }
         return GradientPicture.normsPerStep(rounded, batch.size(), AddingProblem.INPUTS);
-    }
-
-    @Override
-    public void close() {
-        // Plain Java arrays: nothing to free; AutoCloseable so that it sits beside the LSTM in one try block.
     }
 }
