@@ -28,26 +28,8 @@ public final class Npy {
     private Npy() {
     }
 
-    /** A float array and its shape (row-major); a 0-d array has an empty shape and one value. */
-    public record Array(long[] shape, float[] data) {
-
-        public Array {
-            long count = 1;
-            for (long dimension : shape) {
-                if (dimension < 0) {
-                    throw new IllegalArgumentException("negative dimension in shape " + Arrays.toString(shape));
-                }
-                count = Math.multiplyExact(count, dimension);
-            }
-            if (count != data.length) {
-                throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " holds " + count
-                        + " values, the data " + data.length);
-            }
-        }
-    }
-
     /** Reads {@code file}. */
-    public static Array read(Path file) throws IOException {
+    public static FloatTensor read(Path file) throws IOException {
         byte[] bytes = Files.readAllBytes(file);
         try {
             return parse(bytes);
@@ -57,7 +39,7 @@ public final class Npy {
     }
 
     /** Parses the bytes of a whole {@code .npy} file; IllegalArgumentException says what is wrong. */
-    public static Array parse(byte[] bytes) {
+    public static FloatTensor parse(byte[] bytes) {
         if (bytes.length < MAGIC.length + 2 || !Arrays.equals(Arrays.copyOf(bytes, MAGIC.length), MAGIC)) {
             throw new IllegalArgumentException("not a .npy file (no \\x93NUMPY magic)");
         }
@@ -122,11 +104,11 @@ public final class Npy {
                 default -> Float.float16ToFloat(buffer.getShort(at));
             };
         }
-        return new Array(parsed.shape, data);
+        return new FloatTensor(parsed.shape, data);
     }
 
     /** Writes {@code array} as a version 1.0 {@code <f4} file (2.0 if the header needs it), atomically. */
-    public static void write(Path file, Array array) throws IOException {
+    public static void write(Path file, FloatTensor array) throws IOException {
         StringBuilder shape = new StringBuilder("(");
         for (int n = 0; n < array.shape().length; n++) {
             shape.append(array.shape()[n]).append(n == 0 && array.shape().length == 1 ? "," : n + 1 < array.shape().length ? ", " : "");

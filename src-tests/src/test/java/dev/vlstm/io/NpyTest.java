@@ -64,8 +64,8 @@ class NpyTest {
             }
             float[] data = java.util.Arrays.copyOf(values, count);
             Path file = directory.resolve("a" + shape.length + count + ".npy");
-            Npy.write(file, new Npy.Array(shape, data));
-            Npy.Array read = Npy.read(file);
+            Npy.write(file, new FloatTensor(shape, data));
+            FloatTensor read = Npy.read(file);
             assertArrayEquals(shape, read.shape());
             assertArrayEquals(data, read.data());
             byte[] bytes = Files.readAllBytes(file);
@@ -80,17 +80,17 @@ class NpyTest {
 
     @Test
     void readsVersionsOneTwoAndThreeAndWidensOrNarrowsF8AndF2() {
-        Npy.Array f8 = Npy.parse(npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }",
+        FloatTensor f8 = Npy.parse(npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }",
                 doubles(1.0, -0.5, 1e-3, 123456.789)));
         assertArrayEquals(new long[]{2, 2}, f8.shape());
         assertArrayEquals(new float[]{1f, -0.5f, 1e-3f, 123456.789f}, f8.data());
 
         ByteBuffer halves = ByteBuffer.allocate(6).order(ByteOrder.LITTLE_ENDIAN);
         halves.putShort(Float.floatToFloat16(0.5f)).putShort(Float.floatToFloat16(-2f)).putShort(Float.floatToFloat16(65504f));
-        Npy.Array f2 = Npy.parse(npy(2, "{\"descr\": \"<f2\", \"shape\": (3,), \"fortran_order\": False}", halves.array()));
+        FloatTensor f2 = Npy.parse(npy(2, "{\"descr\": \"<f2\", \"shape\": (3,), \"fortran_order\": False}", halves.array()));
         assertArrayEquals(new float[]{0.5f, -2f, 65504f}, f2.data());
 
-        Npy.Array f4 = Npy.parse(npy(3, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", floats(7f)));
+        FloatTensor f4 = Npy.parse(npy(3, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", floats(7f)));
         assertArrayEquals(new long[0], f4.shape());
         assertArrayEquals(new float[]{7f}, f4.data());
     }
