@@ -214,6 +214,11 @@ public final class SafeTensors implements AutoCloseable {
         return Collections.unmodifiableMap(metadata);
     }
 
+    /** The file this was opened from. */
+    public Path path() {
+        return file;
+    }
+
     /** Tensor names, in header order. */
     public Set<String> names() {
         return tensors.keySet();
