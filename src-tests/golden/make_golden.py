@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Golden cases for vlstm's parity tests, made with PyTorch's nn.LSTM (Debian's python3-torch).
+
+For each case: a model state_dict (model.safetensors, names under 'lstm.'), inputs (x.npy, optional h0.npy and
+c0.npy, upstream gradients dy.npy, dhn.npy, dcn.npy), and what PyTorch computes from them: the outputs
+(expected_y.npy, expected_hn.npy, expected_cn.npy) and the gradient of sum(y*dy) + sum(hn*dhn) + sum(cn*dcn)
+with respect to every parameter and x, h0, c0 (expected_grad.safetensors). The tests read these files; they do
+not need Python.
+
+Run from the repository root:  /usr/bin/python3 src-tests/golden/make_golden.py
+"""
+import json
+import os
+import struct
+
+import numpy as np
+import torch
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "test", "resources", "golden")
+
+CASES = [
+    # name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state
+    ("i3_h5_t4_b2", 3, 5, 4, 2, False, True, True),
+    ("i17_h33_t6_b3_batch_first", 17, 33, 6, 3, True, True, False),
+    ("i1_h1_t1_b1_no_bias", 1, 1, 1, 1, False, False, True),
+    ("i7_h20_t9_unbatched", 7, 20, 9, None, False, True, True),
+]
+
+
+def save_safetensors(path, tensors):
+    header, offset, blobs = {}, 0, []
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as out:
+        out.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+class Wrapper(torch.nn.Module):
+    def __init__(self, lstm):
+        super().__init__()
+        self.lstm = lstm
+
+
+def make(name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state):
+    torch.manual_seed(sum(map(ord, name)))
+    lstm = torch.nn.LSTM(input_size, hidden_size, batch_first=batch_first, bias=bias)
+    if batch is None:
+        x_shape, state_shape = (steps, input_size), (1, hidden_size)
+    else:
+        x_shape = (batch, steps, input_size) if batch_first else (steps, batch, input_size)
+        state_shape = (1, batch, hidden_size)
+    x = torch.randn(x_shape, requires_grad=True)
+    h0 = torch.randn(state_shape, requires_grad=True)
+    c0 = torch.randn(state_shape, requires_grad=True)
+    if initial_state:
+        y, (hn, cn) = lstm(x, (h0, c0))
+    else:
+        y, (hn, cn) = lstm(x)
+    dy, dhn, dcn = torch.randn(y.shape), torch.randn(hn.shape), torch.randn(cn.shape)
+    ((y * dy).sum() + (hn * dhn).sum() + (cn * dcn).sum()).backward()
+
+    folder = os.path.join(OUT, name)
+    os.makedirs(folder, exist_ok=True)
+    save_safetensors(os.path.join(folder, "model.safetensors"),
+                     {k: v.detach().numpy() for k, v in Wrapper(lstm).state_dict().items()})
+    arrays = {"x": x, "dy": dy, "dhn": dhn, "dcn": dcn, "expected_y": y, "expected_hn": hn, "expected_cn": cn}
+    if initial_state:
+        arrays.update({"h0": h0, "c0": c0})
+    for key, value in arrays.items():
+        np.save(os.path.join(folder, key + ".npy"), value.detach().numpy().astype("<f4"))
+    grads = {"lstm." + k: p.grad.numpy() for k, p in lstm.named_parameters()}
+    grads["x"] = x.grad.numpy()
+    # h0 and c0 are inputs of the loss only when given; otherwise PyTorch starts from zeros, whose gradient is the
+    # same expression, so vlstm reports it either way; compare it only when it was given.
+    if initial_state:
+        grads["h0"], grads["c0"] = h0.grad.numpy(), c0.grad.numpy()
+    save_safetensors(os.path.join(folder, "expected_grad.safetensors"), grads)
+
+
+if __name__ == "__main__":
+    for case in CASES:
+        make(*case)
+    print("golden cases written to", os.path.normpath(OUT))

@@ -1,0 +1,93 @@
+package dev.vlstm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import dev.vlstm.io.FloatTensor;
+import dev.vlstm.io.Npy;
+
+/** The command-line tool's commands, exit codes (0 ok, 2 usage, 1 input) and one-line errors. */
+class CliTest {
+
+    private static final Path MODEL = Path.of("src/test/resources/golden/i3_h5_t4_b2/model.safetensors");
+
+    @TempDir
+    Path directory;
+
+    private record Outcome(int code, String out, String err) {
+    }
+
+    private static Outcome run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Cli.run(args, new PrintStream(out), new PrintStream(err));
+        return new Outcome(code, out.toString(), err.toString());
+    }
+
+    @Test
+    void infoPrintsTheInferredConfiguration() {
+        Outcome outcome = run("info", "--model", MODEL.toString());
+        assertEquals(0, outcome.code(), outcome.err());
+        assertTrue(outcome.out().contains("prefix 'lstm.': input_size=3 hidden_size=5 num_layers=1"), outcome.out());
+        assertTrue(outcome.out().contains("parameters: 200"), outcome.out());
+    }
+
+    @Test
+    void runWritesPyTorchShapedOutputs() throws IOException {
+        Path x = directory.resolve("x.npy");
+        Npy.write(x, new FloatTensor(new long[]{4, 2, 3}, new float[24]));
+        Path out = directory.resolve("out");
+        Outcome outcome = run("run", "--model", MODEL.toString(), "--input", x.toString(), "--output", out.toString());
+        assertEquals(0, outcome.code(), outcome.err());
+        assertEquals(java.util.List.of(4L, 2L, 5L), boxed(Npy.read(out.resolve("y.npy")).shape()));
+        assertEquals(java.util.List.of(1L, 2L, 5L), boxed(Npy.read(out.resolve("hn.npy")).shape()));
+        assertEquals(java.util.List.of(1L, 2L, 5L), boxed(Npy.read(out.resolve("cn.npy")).shape()));
+    }
+
+    private static java.util.List<Long> boxed(long[] values) {
+        return java.util.Arrays.stream(values).boxed().toList();
+    }
+
+    @Test
+    void badUsageExitsWithTwoAndBadInputWithOneOnOneLine() throws IOException {
+        assertEquals(2, run().code());
+        assertEquals(2, run("fly").code());
+        Outcome unknown = run("info", "--model", MODEL.toString(), "--colour", "red");
+        assertEquals(2, unknown.code());
+        assertTrue(unknown.err().startsWith("vlstm: unknown option --colour"), unknown.err());
+        assertEquals(2, run("run", "--model", MODEL.toString(), "--input").code());
+        assertTrue(run("run", "--model", MODEL.toString()).err().contains("--output is required"));
+
+        Outcome missing = run("info", "--model", directory.resolve("absent.safetensors").toString());
+        assertEquals(1, missing.code());
+        assertEquals(1, missing.err().lines().count(), "one line, no stack trace: " + missing.err());
+        assertTrue(missing.err().contains("absent.safetensors"));
+
+        Path x = directory.resolve("nan.npy");
+        float[] values = new float[24];
+        values[5] = Float.NaN;
+        Npy.write(x, new FloatTensor(new long[]{4, 2, 3}, values));
+        Outcome nan = run("run", "--model", MODEL.toString(), "--input", x.toString(), "--output",
+                directory.resolve("o").toString());
+        assertEquals(1, nan.code());
+        assertTrue(nan.err().contains("nan.npy: value NaN at flat index 5 (inputs must be finite)"), nan.err());
+        assertTrue(!Files.exists(directory.resolve("o").resolve("y.npy")), "no output for a refused input");
+
+        Path wrong = directory.resolve("wrong.npy");
+        Npy.write(wrong, new FloatTensor(new long[]{4, 2, 4}, new float[32]));
+        Outcome shape = run("run", "--model", MODEL.toString(), "--input", wrong.toString(), "--output",
+                directory.resolve("o").toString(), "--verbose");
+        assertEquals(1, shape.code());
+        assertTrue(shape.err().contains("input of shape [4, 2, 4], expected [T, B, 3]"), shape.err());
+        assertTrue(shape.err().lines().count() > 1, "--verbose adds the stack trace");
+    }
+}

@@ -1,0 +1,79 @@
+package dev.vlstm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import dev.vlstm.io.FloatTensor;
+import dev.vlstm.io.Npy;
+import dev.vlstm.io.SafeTensors;
+
+/**
+ * The CLI's {@code grad} against PyTorch's nn.LSTM on golden cases made by {@code src-tests/golden/make_golden.py}
+ * (PyTorch 1.13, float32): outputs y, h_n, c_n and the gradients of every parameter and of x, h0, c0 must match
+ * with max |difference| &le; 1e-4 and &le; 1e-3 of the tensor's largest value.
+ */
+class PyTorchParityTest {
+
+    private static final Path GOLDEN = Path.of("src/test/resources/golden");
+    private static final double ABSOLUTE = 1e-4;
+    private static final double RELATIVE = 1e-3;
+
+    @TempDir
+    Path output;
+
+    @ParameterizedTest
+    @ValueSource(strings = {"i3_h5_t4_b2", "i17_h33_t6_b3_batch_first", "i1_h1_t1_b1_no_bias", "i7_h20_t9_unbatched"})
+    void outputsAndGradientsMatchPyTorch(String name) throws IOException {
+        Path folder = GOLDEN.resolve(name);
+        List<String> args = new ArrayList<>(List.of("grad", "--model", folder.resolve("model.safetensors").toString(),
+                "--input", folder.resolve("x.npy").toString(), "--dy", folder.resolve("dy.npy").toString(),
+                "--dhn", folder.resolve("dhn.npy").toString(), "--dcn", folder.resolve("dcn.npy").toString(),
+                "--output", output.toString()));
+        if (Files.exists(folder.resolve("h0.npy"))) {
+            args.addAll(List.of("--h0", folder.resolve("h0.npy").toString(), "--c0", folder.resolve("c0.npy").toString()));
+        }
+        if (name.contains("batch_first")) {
+            args.add("--batch-first");
+        }
+        ByteArrayOutputStream errors = new ByteArrayOutputStream();
+        int code = Cli.run(args.toArray(String[]::new), new PrintStream(new ByteArrayOutputStream()), new PrintStream(errors));
+        assertEquals(0, code, errors.toString());
+        for (String tensor : List.of("y", "hn", "cn")) {
+            compare(tensor, Npy.read(output.resolve(tensor + ".npy")), Npy.read(folder.resolve("expected_" + tensor + ".npy")));
+        }
+        try (SafeTensors actual = SafeTensors.open(output.resolve("grad.safetensors"));
+             SafeTensors expected = SafeTensors.open(folder.resolve("expected_grad.safetensors"))) {
+            for (String tensor : expected.names()) {
+                SafeTensors.Tensor reference = expected.tensor(tensor);
+                SafeTensors.Tensor ours = actual.tensor(tensor);
+                compare("gradient " + tensor, new FloatTensor(ours.shape(), ours.toFloats()),
+                        new FloatTensor(reference.shape(), reference.toFloats()));
+            }
+        }
+    }
+
+    private static void compare(String name, FloatTensor actual, FloatTensor expected) {
+        assertArrayEquals(expected.shape(), actual.shape(), name + " shape");
+        double worst = 0;
+        double scale = 0;
+        for (int n = 0; n < expected.data().length; n++) {
+            worst = Math.max(worst, Math.abs(actual.data()[n] - expected.data()[n]));
+            scale = Math.max(scale, Math.abs(expected.data()[n]));
+        }
+        assertTrue(worst <= ABSOLUTE && worst <= RELATIVE * scale + 1e-12,
+                name + ": max |difference| " + worst + " (largest value " + scale + ")");
+    }
+}
