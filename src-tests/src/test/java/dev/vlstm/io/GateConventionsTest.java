@@ -1,0 +1,117 @@
+package dev.vlstm.io;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.ValueLayout;
+
+import org.junit.jupiter.api.Test;
+
+import dev.vlstm.LstmParameters;
+
+/**
+ * ONNX and Keras weights, written by hand from known PyTorch weights (each entry's value names its PyTorch gate,
+ * row and column), convert back to exactly those PyTorch weights.
+ */
+class GateConventionsTest {
+
+    private static final int I = 2;
+    private static final int H = 3;
+
+    /** A PyTorch-layout value that encodes where it is: 1000 * gate + 100 * unit + column (+ 0.5 for U). */
+    private static float pytorch(int gate, int unit, int column, boolean recurrent) {
+        return 1000 * gate + 100 * unit + column + (recurrent ? 0.5f : 0f);
+    }
+
+    private static float[] pytorchMatrix(int columns, boolean recurrent) {
+        float[] values = new float[4 * H * columns];
+        for (int gate = 0; gate < 4; gate++) {
+            for (int unit = 0; unit < H; unit++) {
+                for (int column = 0; column < columns; column++) {
+                    values[(gate * H + unit) * columns + column] = pytorch(gate, unit, column, recurrent);
+                }
+            }
+        }
+        return values;
+    }
+
+    private static float[] array(java.lang.foreign.MemorySegment segment) {
+        return segment.toArray(ValueLayout.JAVA_FLOAT);
+    }
+
+    @Test
+    void onnxGateOrderIofcBecomesIfgo() {
+        int[] pytorchGateOfOnnx = {0, 3, 1, 2};
+        float[] w = new float[4 * H * I];
+        float[] r = new float[4 * H * H];
+        float[] b = new float[8 * H];
+        for (int onnxGate = 0; onnxGate < 4; onnxGate++) {
+            int gate = pytorchGateOfOnnx[onnxGate];
+            for (int unit = 0; unit < H; unit++) {
+                for (int column = 0; column < I; column++) {
+                    w[(onnxGate * H + unit) * I + column] = pytorch(gate, unit, column, false);
+                }
+                for (int column = 0; column < H; column++) {
+                    r[(onnxGate * H + unit) * H + column] = pytorch(gate, unit, column, true);
+                }
+                b[onnxGate * H + unit] = pytorch(gate, unit, 7, false);
+                b[4 * H + onnxGate * H + unit] = pytorch(gate, unit, 8, false);
+            }
+        }
+        try (LstmParameters parameters = GateConventions.fromOnnx(I, H, w, r, b, new float[3 * H])) {
+            assertArrayEquals(pytorchMatrix(I, false), array(parameters.weightIh()));
+            assertArrayEquals(pytorchMatrix(H, true), array(parameters.weightHh()));
+            float[] biasIh = array(parameters.biasIh());
+            float[] biasHh = array(parameters.biasHh());
+            for (int gate = 0; gate < 4; gate++) {
+                for (int unit = 0; unit < H; unit++) {
+                    assertTrue(biasIh[gate * H + unit] == pytorch(gate, unit, 7, false), "Wb gate " + gate);
+                    assertTrue(biasHh[gate * H + unit] == pytorch(gate, unit, 8, false), "Rb gate " + gate);
+                }
+            }
+        }
+    }
+
+    @Test
+    void kerasKernelsAreTransposedAndTheBiasGoesToBiasIh() {
+        float[] kernel = new float[I * 4 * H];
+        float[] recurrent = new float[H * 4 * H];
+        float[] bias = new float[4 * H];
+        for (int gate = 0; gate < 4; gate++) {
+            for (int unit = 0; unit < H; unit++) {
+                for (int column = 0; column < I; column++) {
+                    kernel[column * 4 * H + gate * H + unit] = pytorch(gate, unit, column, false);
+                }
+                for (int column = 0; column < H; column++) {
+                    recurrent[column * 4 * H + gate * H + unit] = pytorch(gate, unit, column, true);
+                }
+                bias[gate * H + unit] = pytorch(gate, unit, 9, false);
+            }
+        }
+        try (LstmParameters parameters = GateConventions.fromKeras(I, H, kernel, recurrent, bias)) {
+            assertArrayEquals(pytorchMatrix(I, false), array(parameters.weightIh()));
+            assertArrayEquals(pytorchMatrix(H, true), array(parameters.weightHh()));
+            assertArrayEquals(bias, array(parameters.biasIh()));
+            assertArrayEquals(new float[4 * H], array(parameters.biasHh()));
+        }
+    }
+
+    @Test
+    void wrongLengthsTwoDirectionsAndPeepholesAreRefused() {
+        float[] w = new float[4 * H * I];
+        float[] r = new float[4 * H * H];
+        IllegalArgumentException twoDirections = assertThrows(IllegalArgumentException.class,
+                () -> GateConventions.fromOnnx(I, H, new float[2 * w.length], r, null, null));
+        assertTrue(twoDirections.getMessage().contains("two directions? only D = 1"), twoDirections.getMessage());
+        float[] peepholes = new float[3 * H];
+        peepholes[4] = 0.1f;
+        IllegalArgumentException peephole = assertThrows(IllegalArgumentException.class,
+                () -> GateConventions.fromOnnx(I, H, w, r, null, peepholes));
+        assertTrue(peephole.getMessage().contains("peephole LSTMs are not supported yet"), peephole.getMessage());
+        IllegalArgumentException kernel = assertThrows(IllegalArgumentException.class,
+                () -> GateConventions.fromKeras(I, H, new float[5], new float[4 * H * H], null));
+        assertTrue(kernel.getMessage().contains("kernel must hold [I=2][4H=12] = 24 floats, got 5"), kernel.getMessage());
+        assertThrows(NullPointerException.class, () -> GateConventions.fromOnnx(I, H, w, null, null, null));
+    }
+}
