@@ -6,7 +6,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -131,14 +130,7 @@ public final class Npy {
         for (float value : array.data()) {
             out.putFloat(value);
         }
-        Path directory = file.toAbsolutePath().getParent();
-        Path temporary = Files.createTempFile(directory, file.getFileName().toString(), ".partial");
-        try {
-            Files.write(temporary, out.array());
-            Files.move(temporary, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            Files.deleteIfExists(temporary);
-        }
+        AtomicFiles.write(file, out.array());
     }
 
     /** The three keys of a .npy header, parsed from its Python dict literal. */
