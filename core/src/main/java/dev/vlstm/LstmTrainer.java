@@ -20,8 +20,10 @@ import dev.vlstm.kernel.LstmKernel;
  * backward gets no dhT/dcT, which cuts the gradient at the border; {@link GradientMode#ACCUMULATE} sums the
  * windows' weight gradients when one update should cover several.
  *
- * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}; a training step (forward, backward,
- * {@link #updateWeights}) allocates nothing. Not thread-safe: one trainer per thread; the weights may be shared.
+ * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}; the code allocates no buffers per step,
+ * but the JIT does not yet reliably keep the projection tiles' vectors in registers when this trainer drives them
+ * with its several GEMM shapes, so a training step may allocate boxed vectors. Not thread-safe: one trainer per
+ * thread; the weights may be shared.
  * Layouts are row-major floats in native byte order.
  */
 public final class LstmTrainer implements AutoCloseable {
