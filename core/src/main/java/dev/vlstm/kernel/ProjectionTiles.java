@@ -73,39 +73,38 @@ final class ProjectionTiles {
     }
 
     /**
-     * One row, with the same arithmetic per row as {@link #rows4} (one FMA chain per gate, k in order), so that
-     * a row's pre-activations do not depend on which tile computed it: streaming steps equal sequences bit for bit.
+     * One row over one block, or over two adjacent blocks ({@code twoBlocks}) for eight independent FMA chains
+     * from one broadcast per k; either way each lane has the same arithmetic as in {@link #rows4} (one FMA chain,
+     * k in order), so a row's result does not depend on the tile that computed it. The second block's panel starts
+     * {@code panelBytes} after the first.
+     *
+     * <p>Both cases live in one method on purpose: a one-block tile alone is small enough for C2 to inline into the
+     * driver, and inlined there its vectors were boxed (a training step allocated megabytes); this method is too
+     * large to be inlined, so it is always compiled on its own.
      */
-    static void rows1(MemorySegment panel, long panelOffset, int depth,
+    static void rows1(MemorySegment panel, long panelOffset, long panelBytes, boolean twoBlocks, int depth,
                       MemorySegment x, long xOffset,
                       MemorySegment bias, long biasOffset,
                       MemorySegment out, long outOffset) {
-        FloatVector i0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
-        FloatVector f0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
-        FloatVector g0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
-        FloatVector o0 = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
-        for (int k = 0; k < depth; k++) {
-            long w = panelOffset + k * GATE_GROUP_BYTES;
-            FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xOffset + (long) k * Float.BYTES));
-            i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a0, i0);
-            f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a0, f0);
-            g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a0, g0);
-            o0 = fromMemorySegment(SPECIES, panel, w + V3, ORDER).fma(a0, o0);
+        if (!twoBlocks) {
+            FloatVector i0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
+            FloatVector f0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
+            FloatVector g0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
+            FloatVector o0 = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
+            for (int k = 0; k < depth; k++) {
+                long w = panelOffset + k * GATE_GROUP_BYTES;
+                FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xOffset + (long) k * Float.BYTES));
+                i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a0, i0);
+                f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a0, f0);
+                g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a0, g0);
+                o0 = fromMemorySegment(SPECIES, panel, w + V3, ORDER).fma(a0, o0);
+            }
+            i0.intoMemorySegment(out, outOffset, ORDER);
+            f0.intoMemorySegment(out, outOffset + V1, ORDER);
+            g0.intoMemorySegment(out, outOffset + V2, ORDER);
+            o0.intoMemorySegment(out, outOffset + V3, ORDER);
+            return;
         }
-        i0.intoMemorySegment(out, outOffset, ORDER);
-        f0.intoMemorySegment(out, outOffset + V1, ORDER);
-        g0.intoMemorySegment(out, outOffset + V2, ORDER);
-        o0.intoMemorySegment(out, outOffset + V3, ORDER);
-    }
-
-    /**
-     * One row over two adjacent blocks: eight independent FMA chains from one broadcast per k, each lane's
-     * arithmetic the same as in {@link #rows1}. The second block's panel starts {@code panelBytes} after the first.
-     */
-    static void rows1Blocks2(MemorySegment panel, long panelOffset, long panelBytes, int depth,
-                             MemorySegment x, long xOffset,
-                             MemorySegment bias, long biasOffset,
-                             MemorySegment out, long outOffset) {
         long nextBias = biasOffset + GATE_GROUP_BYTES;
         FloatVector i0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
         FloatVector f0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);

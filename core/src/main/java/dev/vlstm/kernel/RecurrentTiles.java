@@ -86,38 +86,32 @@ final class RecurrentTiles {
     }
 
     /**
-     * One batch row, with the same arithmetic per row as {@link #rows4} (one FMA chain per gate, k in order), so
-     * that a sequence's result does not depend on the batch it is computed in or on its row in that batch.
+     * One batch row over one block, or over two adjacent blocks ({@code twoBlocks}) for eight independent FMA
+     * chains from one broadcast per k; each lane's arithmetic is the same as in {@link #rows4}. Offsets locate the
+     * first block; the second block's panel starts {@code panelBytes} later. One method for both cases so that C2
+     * never inlines a small tile into the driver, where its vectors were boxed (see {@link ProjectionTiles#rows1}).
      */
-    static void rows1(MemorySegment panel, long panelOffset, int depth,
+    static void rows1(MemorySegment panel, long panelOffset, long panelBytes, boolean twoBlocks, int depth,
                       MemorySegment hPrev, long hOffset,
                       MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                       MemorySegment c, MemorySegment hNext, long stateOffset) {
-        FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
-        for (int k = 0; k < depth; k++) {
-            long w = panelOffset + k * GATE_GROUP_BYTES;
-            FloatVector a0 = broadcast(SPECIES, hPrev.get(FLOAT, hOffset + (long) k * Float.BYTES));
-            i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a0, i0);
-            f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a0, f0);
-            g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a0, g0);
-            o0 = fromMemorySegment(SPECIES, panel, w + V3, ORDER).fma(a0, o0);
+        if (!twoBlocks) {
+            FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
+            for (int k = 0; k < depth; k++) {
+                long w = panelOffset + k * GATE_GROUP_BYTES;
+                FloatVector a0 = broadcast(SPECIES, hPrev.get(FLOAT, hOffset + (long) k * Float.BYTES));
+                i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a0, i0);
+                f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a0, f0);
+                g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a0, g0);
+                o0 = fromMemorySegment(SPECIES, panel, w + V3, ORDER).fma(a0, o0);
+            }
+            i0.intoMemorySegment(gates, gatesOffset, ORDER);
+            f0.intoMemorySegment(gates, gatesOffset + V1, ORDER);
+            g0.intoMemorySegment(gates, gatesOffset + V2, ORDER);
+            o0.intoMemorySegment(gates, gatesOffset + V3, ORDER);
+            CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset);
+            return;
         }
-        i0.intoMemorySegment(gates, gatesOffset, ORDER);
-        f0.intoMemorySegment(gates, gatesOffset + V1, ORDER);
-        g0.intoMemorySegment(gates, gatesOffset + V2, ORDER);
-        o0.intoMemorySegment(gates, gatesOffset + V3, ORDER);
-        CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset);
-    }
-
-    /**
-     * One batch row over two adjacent blocks: eight independent FMA chains (enough to hide the FMA latency at
-     * batch 1) from one broadcast per k, each lane's arithmetic the same as in {@link #rows1}. Offsets locate the
-     * first block; the second block's panel starts {@code panelBytes} later.
-     */
-    static void rows1Blocks2(MemorySegment panel, long panelOffset, long panelBytes, int depth,
-                             MemorySegment hPrev, long hOffset,
-                             MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
-                             MemorySegment c, MemorySegment hNext, long stateOffset) {
         FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
         FloatVector i1 = i0, f1 = i0, g1 = i0, o1 = i0;
         for (int k = 0; k < depth; k++) {

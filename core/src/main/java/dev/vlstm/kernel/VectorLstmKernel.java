@@ -62,12 +62,12 @@ final class VectorLstmKernel implements LstmKernel {
             int block = 0;
             for (; block + 2 <= blocks; block += 2) {
                 long column = block * GATE_GROUP_BYTES;
-                ProjectionTiles.rows1Blocks2(packedInput, block * panelBytes, panelBytes, depth, x,
+                ProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, true, depth, x,
                         xOffset + row * xRowBytes, packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
             }
             if (block < blocks) {
                 long column = block * GATE_GROUP_BYTES;
-                ProjectionTiles.rows1(packedInput, block * panelBytes, depth, x, xOffset + row * xRowBytes,
+                ProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, false, depth, x, xOffset + row * xRowBytes,
                         packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
             }
         }
@@ -97,14 +97,14 @@ final class VectorLstmKernel implements LstmKernel {
             int block = 0;
             for (; block + 2 <= blocks; block += 2) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
-                RecurrentTiles.rows1Blocks2(packedRecurrent, block * panelBytes, panelBytes, depth, hPrev,
+                RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, true, depth, hPrev,
                         row * stateRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
                         c, hNext,
                         row * stateRowBytes + block * VECTOR_BYTES);
             }
             if (block < blocks) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
-                RecurrentTiles.rows1(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
+                RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, false, depth, hPrev, row * stateRowBytes,
                         inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c, hNext,
                         row * stateRowBytes + block * VECTOR_BYTES);
             }
