@@ -26,6 +26,10 @@ final class LayerTensors implements AutoCloseable {
         this.memory = OffHeap.open();
         try {
             long gateRows = 4L * hiddenSize;
+            if (gateRows * Math.max(inputSize, hiddenSize) > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("inputSize " + inputSize + " and hiddenSize " + hiddenSize
+                        + " make a weight tensor of more than 2^31 - 1 floats, the most one tensor may hold");
+            }
             this.weightIh = memory.floats(gateRows * inputSize);
             this.weightHh = memory.floats(gateRows * hiddenSize);
             this.biasIh = memory.floats(gateRows);

@@ -5,6 +5,7 @@ import java.lang.foreign.ValueLayout;
 
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.TensorKernel;
 
 /**
  * Backpropagation through time for one {@link LstmWeights}: a training {@link #forward} that keeps what the
@@ -32,6 +33,7 @@ public final class LstmTrainer implements AutoCloseable {
 
     private final LstmWeights weights;
     private final LstmKernel kernel;
+    private final TensorKernel tensors;
     private final GateLayout layout;
     /** The GEMM dh = dz·U: depth 4H', outputs H in tiles. */
     private final GateLayout hiddenGradientLayout;
@@ -48,19 +50,23 @@ public final class LstmTrainer implements AutoCloseable {
     /** Gate activations after the forward, gate gradients dz after the backward; {@code [T·B][4H']}. */
     private final MemorySegment gates;
     /** h and c before and after every step, {@code [T+1][maxBatch][H']}, viewed per step through slices. */
+    private final MemorySegment hiddens;
     private final MemorySegment[] hiddenSteps;
     private final MemorySegment[] cellSteps;
     private final MemorySegment hiddenGradient;
     private final MemorySegment cellGradient;
     private final MemorySegment vectorScratch;
-    private final MemorySegment gateColumns;
-    private final MemorySegment transposedRows;
-    private final MemorySegment packedWeightGradient;
+    /** The right operand of a weight-gradient GEMM (X or H_prev), {@code [tile][T·B][4·lanes]}. */
+    private final MemorySegment weightGradientPanels;
+    /** A weight-gradient GEMM's result, {@code [4H'][depth rounded up to 4·lanes]}, rows in packed gate order. */
+    private final MemorySegment weightGradientRows;
+    private final MemorySegment biasGradientSums;
     private final MemorySegment inputGradientRows;
     private int savedSteps;
     private int savedBatch;
-    /** The GEMM dW = dzᵀ·rows (depth T·B); kept while T·B stays the same, so a training loop allocates nothing. */
-    private GateLayout weightGradientLayout;
+    /** The GEMMs dW_ih = dzᵀ·X and dW_hh = dzᵀ·H_prev (depth T·B); kept while T·B stays the same. */
+    private GateLayout inputWeightGradientLayout;
+    private GateLayout hiddenWeightGradientLayout;
 
     /**
      * A trainer for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
@@ -71,6 +77,7 @@ public final class LstmTrainer implements AutoCloseable {
         Checks.notNull("weights", weights).checkOpen();
         this.weights = weights;
         this.kernel = weights.kernel();
+        this.tensors = kernel.tensors();
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.maxSteps = Checks.positive("maxSteps", maxSteps);
@@ -93,7 +100,7 @@ public final class LstmTrainer implements AutoCloseable {
             preActivations = memory.floats(rows * gateRow);
             gates = memory.floats(rows * gateRow);
             long stepFloats = maxBatch * paddedHidden;
-            MemorySegment hiddens = memory.floats((maxSteps + 1) * stepFloats);
+            hiddens = memory.floats((maxSteps + 1) * stepFloats);
             MemorySegment cells = memory.floats((maxSteps + 1) * stepFloats);
             hiddenSteps = new MemorySegment[maxSteps + 1];
             cellSteps = new MemorySegment[maxSteps + 1];
@@ -104,9 +111,11 @@ public final class LstmTrainer implements AutoCloseable {
             hiddenGradient = memory.floats((long) maxBatch * hiddenGradientLayout.gateRowFloats());
             cellGradient = memory.floats(stepFloats);
             vectorScratch = memory.floats(layout.lanes());
-            gateColumns = memory.floats(rows * gateRow);
-            transposedRows = memory.floats(rows * Math.max(inputSize, hiddenSize));
-            packedWeightGradient = memory.floats(Math.max(inputSize, hiddenSize) * gateRow);
+            long widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(),
+                    hiddenGradientLayout.gateRowFloats());
+            weightGradientPanels = memory.floats(rows * widestGradientRow);
+            weightGradientRows = memory.floats(gateRow * widestGradientRow);
+            biasGradientSums = memory.floats(gateRow);
             inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
         } catch (RuntimeException | Error e) {
             memory.close();
@@ -263,82 +272,86 @@ public final class LstmTrainer implements AutoCloseable {
         layout.packTransposed(weights.packedRecurrentWeights(), layout.hiddenSize(), transposedRecurrentWeights);
     }
 
-    /** dW_ih = dzᵀ·X, dW_hh = dzᵀ·H_prev (two GEMMs over all rows) and db = Σ dz, into {@code gradients}. */
+    /**
+     * dW_ih = dzᵀ·X and dW_hh = dzᵀ·H_prev, each one GEMM over all T·B rows, and db = Σ dz, into {@code gradients}.
+     * The GEMMs read dz (the gates buffer, {@code [T·B][4H']}) down its columns through the kernel's x strides, so
+     * their output rows are gate rows, which map one to one onto PyTorch's {@code [4H][depth]} rows.
+     */
     private void weightGradients(int steps, int batch, LstmGradients gradients, GradientMode mode) {
         int rows = steps * batch;
-        int gateRow = layout.gateRowFloats();
+        if (inputWeightGradientLayout == null || inputWeightGradientLayout.inputSize() != rows) {
+            inputWeightGradientLayout = new GateLayout(rows, inputGradientLayout.hiddenSize(), layout.lanes());
+            hiddenWeightGradientLayout = new GateLayout(rows, hiddenGradientLayout.hiddenSize(), layout.lanes());
+        }
         int inputSize = layout.inputSize();
-        int hiddenSize = layout.hiddenSize();
-        // dz as one panel per block, [block][row][4 lanes-vectors]: the weight-panel layout the GEMM kernel reads.
-        long groupBytes = (long) GateLayout.GATES * layout.lanes() * Float.BYTES;
-        for (int block = 0; block < layout.blocks(); block++) {
-            for (int row = 0; row < rows; row++) {
-                MemorySegment.copy(gates, (long) row * gateRow * Float.BYTES + block * groupBytes, gateColumns,
-                        ((long) block * rows + row) * groupBytes, groupBytes);
-            }
+        long inputRowBytes = (long) inputSize * Float.BYTES;
+        packPanels(inputs, batch * inputRowBytes, inputRowBytes, inputSize, steps, batch);
+        weightGradient(inputWeightGradientLayout, inputSize, gradients.weightIh(), mode);
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, layout.hiddenSize(), steps, batch);
+        weightGradient(hiddenWeightGradientLayout, layout.hiddenSize(), gradients.weightHh(), mode);
+
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        biasGradientSums.fill((byte) 0);
+        for (int row = 0; row < rows; row++) {
+            tensors.add(gates, row * gateRowBytes, biasGradientSums, 0, layout.gateRowFloats());
         }
-        if (weightGradientLayout == null || weightGradientLayout.inputSize() != rows) {
-            weightGradientLayout = new GateLayout(rows, hiddenSize, layout.lanes());
-        }
-        GateLayout sumOverRows = weightGradientLayout;
-        for (int k = 0; k < inputSize; k++) {
-            for (int row = 0; row < rows; row++) {
-                transposedRows.setAtIndex(FLOAT, (long) k * rows + row,
-                        inputs.getAtIndex(FLOAT, (long) row * inputSize + k));
-            }
-        }
-        kernel.projectInput(sumOverRows, gateColumns, zeroBias, transposedRows, 0, inputSize, packedWeightGradient, 0);
-        unpack(packedWeightGradient, inputSize, gradients.weightIh(), mode);
-        int paddedHidden = layout.paddedHidden();
-        for (int t = 0; t < steps; t++) {
-            for (int b = 0; b < batch; b++) {
-                for (int k = 0; k < hiddenSize; k++) {
-                    transposedRows.setAtIndex(FLOAT, (long) k * rows + (long) t * batch + b,
-                            hiddenSteps[t].getAtIndex(FLOAT, (long) b * paddedHidden + k));
-                }
-            }
-        }
-        kernel.projectInput(sumOverRows, gateColumns, zeroBias, transposedRows, 0, hiddenSize, packedWeightGradient, 0);
-        unpack(packedWeightGradient, hiddenSize, gradients.weightHh(), mode);
         for (int gate = 0; gate < GateLayout.GATES; gate++) {
-            for (int unit = 0; unit < hiddenSize; unit++) {
-                long column = layout.gateIndex(gate, unit);
-                float sum = 0f;
-                for (int row = 0; row < rows; row++) {
-                    sum += gates.getAtIndex(FLOAT, (long) row * gateRow + column);
-                }
-                long index = (long) gate * hiddenSize + unit;
+            for (int unit = 0; unit < layout.hiddenSize(); unit++) {
+                float sum = biasGradientSums.getAtIndex(FLOAT, layout.gateIndex(gate, unit));
+                long index = (long) gate * layout.hiddenSize() + unit;
                 LstmGradients.store(gradients.biasIh(), index, sum, mode);
                 LstmGradients.store(gradients.biasHh(), index, sum, mode);
             }
         }
     }
 
-    /** Writes or adds a {@code [depth][gate row]} packed gradient into PyTorch's {@code [4H][depth]}. */
-    private void unpack(MemorySegment packed, int depth, MemorySegment target, GradientMode mode) {
-        int hiddenSize = layout.hiddenSize();
-        int gateRow = layout.gateRowFloats();
+    /**
+     * Copies the rows of a {@code [T][B][width]} source (row (t, b) at {@code t * stepBytes + b * rowBytes}) into
+     * the weight-gradient GEMM's panels, {@code [tile][t·B + b][4·lanes]}. Columns past {@code width} in the last
+     * tile keep whatever they held: they only reach output columns that are never read.
+     */
+    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, int width, int steps, int batch) {
+        int tileWidth = GateLayout.GATES * layout.lanes();
+        long tileBytes = (long) tileWidth * Float.BYTES;
+        long rows = (long) steps * batch;
+        for (int tile = 0; tile * tileWidth < width; tile++) {
+            long chunkBytes = (long) Math.min(tileWidth, width - tile * tileWidth) * Float.BYTES;
+            for (int t = 0; t < steps; t++) {
+                for (int b = 0; b < batch; b++) {
+                    MemorySegment.copy(source, t * stepBytes + b * rowBytes + tile * tileBytes, weightGradientPanels,
+                            (tile * rows + (long) t * batch + b) * tileBytes, chunkBytes);
+                }
+            }
+        }
+    }
+
+    /** One weight-gradient GEMM over the packed panels, written or added into PyTorch's {@code [4H][depth]}. */
+    private void weightGradient(GateLayout gemm, int depth, MemorySegment target, GradientMode mode) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        kernel.projectInput(gemm, weightGradientPanels, zeroBias, gates, 0, Float.BYTES, gateRowBytes,
+                layout.gateRowFloats(), weightGradientRows, 0);
+        long resultRowBytes = (long) gemm.gateRowFloats() * Float.BYTES;
+        long targetRowBytes = (long) depth * Float.BYTES;
         for (int gate = 0; gate < GateLayout.GATES; gate++) {
-            for (int unit = 0; unit < hiddenSize; unit++) {
-                long column = layout.gateIndex(gate, unit);
-                long targetRow = (long) (gate * hiddenSize + unit) * depth;
-                for (int k = 0; k < depth; k++) {
-                    LstmGradients.store(target, targetRow + k, packed.getAtIndex(FLOAT, (long) k * gateRow + column),
-                            mode);
+            for (int unit = 0; unit < layout.hiddenSize(); unit++) {
+                long result = layout.gateIndex(gate, unit) * resultRowBytes;
+                long targetRow = (gate * (long) layout.hiddenSize() + unit) * targetRowBytes;
+                if (mode == GradientMode.ACCUMULATE) {
+                    tensors.add(weightGradientRows, result, target, targetRow, depth);
+                } else {
+                    MemorySegment.copy(weightGradientRows, result, target, targetRow, targetRowBytes);
                 }
             }
         }
     }
 
     /** Adds dense {@code [rows][width]} floats from {@code source} (at float index {@code start}) into padded rows. */
-    private static void addRows(MemorySegment source, long start, int width, MemorySegment padded, int paddedWidth,
-                                int rows) {
+    private void addRows(MemorySegment source, long start, int width, MemorySegment padded, int paddedWidth,
+                         int rows) {
         for (int row = 0; row < rows; row++) {
-            for (int k = 0; k < width; k++) {
-                long at = (long) row * paddedWidth + k;
-                padded.setAtIndex(FLOAT, at, padded.getAtIndex(FLOAT, at)
-                        + source.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, start + (long) row * width + k));
-            }
+            tensors.add(source, (start + (long) row * width) * Float.BYTES, padded,
+                    (long) row * paddedWidth * Float.BYTES, width);
         }
     }
 

@@ -16,19 +16,33 @@ public interface LstmKernel {
     /** Hidden units per packed block; weights must have been packed with this many lanes. */
     int lanes();
 
+    /** The elementwise tensor operations of the same family (vector or scalar). */
+    TensorKernel tensors();
+
     /**
-     * Input projection for {@code rows} rows: {@code gates[r] = bias + x[r] · Wᵀ}. The same GEMM serves the
-     * backward pass through other layouts (transposed packings), which is why it is described generally: for each
-     * row and each block of the layout, four vectors of {@code lanes()} outputs are {@code bias} plus the sum over
-     * {@code k < layout.inputSize()} of {@code x[r][k]} times the block's panel row k.
+     * Input projection for {@code rows} rows: {@code gates[r] = bias + x[r] · Wᵀ}, with x read as dense
+     * {@code [rows][I]} floats from {@code xOffset} bytes. The strided form below says what is computed.
+     */
+    default void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
+                              MemorySegment x, long xOffset, int rows, MemorySegment gates, long gatesOffset) {
+        projectInput(layout, packedInput, packedBias, x, xOffset, (long) layout.inputSize() * Float.BYTES,
+                Float.BYTES, rows, gates, gatesOffset);
+    }
+
+    /**
+     * The GEMM behind the input projection, with x read through strides. The same GEMM serves the backward pass
+     * through other layouts (transposed packings) and other strides (x read down its columns), which is why it is
+     * described generally: for each row r and each block of the layout, four vectors of {@code lanes()} outputs are
+     * {@code bias} plus the sum over {@code k < layout.inputSize()} of {@code x(r, k)} times the block's panel row
+     * k, where {@code x(r, k)} is the float at byte {@code xOffset + r * xRowBytes + k * xColumnBytes}.
      *
      * @param packedInput W packed as {@code [block][k < I][gate][lane]}
      * @param packedBias  one gate row added to every output row (zeros for a plain GEMM)
-     * @param x           {@code [rows][I]} floats from {@code xOffset} bytes
      * @param gates       output, {@code [rows][gateRowFloats]} floats from {@code gatesOffset} bytes
      */
-    void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
-                      MemorySegment x, long xOffset, int rows, MemorySegment gates, long gatesOffset);
+    void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
+                      long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
+                      long gatesOffset);
 
     /**
      * One recurrent step for {@code batch} rows: pre-activations {@code inputGates[r] + hPrev[r] · Uᵀ}, then

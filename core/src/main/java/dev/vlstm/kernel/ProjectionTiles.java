@@ -15,6 +15,8 @@ import jdk.incubator.vector.FloatVector;
 /**
  * Register tiles of the input projection {@code gates = bias + x · Wᵀ} for one block of hidden units:
  * each k broadcasts one input value per row and does four FMAs per row against the block's four gate vectors.
+ * x is read through strides ({@code x(r, k)} at {@code xOffset + r * xRowBytes + k * xColumnBytes}): a broadcast
+ * costs the same wherever its float lies, so the backward GEMMs read dz down its columns without a transpose.
  *
  * <p>Every vector operation is written out in the tile itself rather than in helpers: these methods are large
  * enough that C2 may refuse to inline further calls (NodeCountInliningCutoff), and a vector passed to or
@@ -32,7 +34,7 @@ final class ProjectionTiles {
 
     /** Four rows: 16 accumulators, 4 weight vectors and a broadcast per row and k. */
     static void rows4(MemorySegment panel, long panelOffset, int depth,
-                      MemorySegment x, long xOffset, long xRowBytes,
+                      MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes,
                       MemorySegment bias, long biasOffset,
                       MemorySegment out, long outOffset, long outRowBytes) {
         FloatVector biasI = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
@@ -49,7 +51,7 @@ final class ProjectionTiles {
             FloatVector wf = fromMemorySegment(SPECIES, panel, w + V1, ORDER);
             FloatVector wg = fromMemorySegment(SPECIES, panel, w + V2, ORDER);
             FloatVector wo = fromMemorySegment(SPECIES, panel, w + V3, ORDER);
-            long xk = xOffset + (long) k * Float.BYTES;
+            long xk = xOffset + k * xColumnBytes;
             FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xk));
             FloatVector a1 = broadcast(SPECIES, x.get(FLOAT, xk + xRowBytes));
             FloatVector a2 = broadcast(SPECIES, x.get(FLOAT, xk + 2 * xRowBytes));
@@ -83,7 +85,7 @@ final class ProjectionTiles {
      * large to be inlined, so it is always compiled on its own.
      */
     static void rows1(MemorySegment panel, long panelOffset, long panelBytes, boolean twoBlocks, int depth,
-                      MemorySegment x, long xOffset,
+                      MemorySegment x, long xOffset, long xColumnBytes,
                       MemorySegment bias, long biasOffset,
                       MemorySegment out, long outOffset) {
         if (!twoBlocks) {
@@ -93,7 +95,7 @@ final class ProjectionTiles {
             FloatVector o0 = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
             for (int k = 0; k < depth; k++) {
                 long w = panelOffset + k * GATE_GROUP_BYTES;
-                FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xOffset + (long) k * Float.BYTES));
+                FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xOffset + k * xColumnBytes));
                 i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a0, i0);
                 f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a0, f0);
                 g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a0, g0);
@@ -117,7 +119,7 @@ final class ProjectionTiles {
         for (int k = 0; k < depth; k++) {
             long w = panelOffset + k * GATE_GROUP_BYTES;
             long u = w + panelBytes;
-            FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + (long) k * Float.BYTES));
+            FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + k * xColumnBytes));
             i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a, i0);
             f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a, f0);
             g0 = fromMemorySegment(SPECIES, panel, w + V2, ORDER).fma(a, g0);

@@ -28,13 +28,19 @@ final class ScalarLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
-                             MemorySegment x, long xOffset, int rows, MemorySegment gates, long gatesOffset) {
+    public TensorKernel tensors() {
+        return ScalarTensorKernel.INSTANCE;
+    }
+
+    @Override
+    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
+                             long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
+                             long gatesOffset) {
         int depth = layout.inputSize();
         int gateRow = layout.gateRowFloats();
-        long xBase = xOffset / Float.BYTES;
         long gatesBase = gatesOffset / Float.BYTES;
         for (int row = 0; row < rows; row++) {
+            long xRow = xOffset + row * xRowBytes;
             for (int block = 0; block < layout.blocks(); block++) {
                 long panel = block * layout.panelFloats(depth);
                 for (int lane = 0; lane < GateLayout.GATES * LANES; lane++) {
@@ -42,7 +48,7 @@ final class ScalarLstmKernel implements LstmKernel {
                     float sum = packedBias.getAtIndex(FLOAT, column);
                     for (int k = 0; k < depth; k++) {
                         float weight = packedInput.getAtIndex(FLOAT, panel + (long) k * GateLayout.GATES * LANES + lane);
-                        sum = Math.fma(x.getAtIndex(FLOAT, xBase + (long) row * depth + k), weight, sum);
+                        sum = Math.fma(x.get(FLOAT, xRow + k * xColumnBytes), weight, sum);
                     }
                     gates.setAtIndex(FLOAT, gatesBase + (long) row * gateRow + column, sum);
                 }

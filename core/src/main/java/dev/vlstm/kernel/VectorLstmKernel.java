@@ -42,12 +42,17 @@ final class VectorLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
-                             MemorySegment x, long xOffset, int rows, MemorySegment gates, long gatesOffset) {
+    public TensorKernel tensors() {
+        return VectorTensorKernel.INSTANCE;
+    }
+
+    @Override
+    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
+                             long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
+                             long gatesOffset) {
         int depth = layout.inputSize();
         int blocks = layout.blocks();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
-        long xRowBytes = (long) depth * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         int tiledRows = rows - rows % ROW_TILE;
         for (int block = 0; block < blocks; block++) {
@@ -55,7 +60,7 @@ final class VectorLstmKernel implements LstmKernel {
             long column = block * GATE_GROUP_BYTES;
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
                 ProjectionTiles.rows4(packedInput, panel, depth, x, xOffset + row * xRowBytes, xRowBytes,
-                        packedBias, column, gates, gatesOffset + row * gateRowBytes + column, gateRowBytes);
+                        xColumnBytes, packedBias, column, gates, gatesOffset + row * gateRowBytes + column, gateRowBytes);
             }
         }
         for (int row = tiledRows; row < rows; row++) {
@@ -63,12 +68,12 @@ final class VectorLstmKernel implements LstmKernel {
             for (; block + 2 <= blocks; block += 2) {
                 long column = block * GATE_GROUP_BYTES;
                 ProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, true, depth, x,
-                        xOffset + row * xRowBytes, packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
+                        xOffset + row * xRowBytes, xColumnBytes, packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
             }
             if (block < blocks) {
                 long column = block * GATE_GROUP_BYTES;
-                ProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, false, depth, x, xOffset + row * xRowBytes,
-                        packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
+                ProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, false, depth, x,
+                        xOffset + row * xRowBytes, xColumnBytes, packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
             }
         }
     }

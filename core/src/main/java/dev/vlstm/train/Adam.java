@@ -1,21 +1,23 @@
 package dev.vlstm.train;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 import dev.vlstm.LstmGradients;
 import dev.vlstm.LstmParameters;
+import dev.vlstm.kernel.Kernels;
+import dev.vlstm.kernel.TensorKernel;
 
 /**
  * Adam (Kingma and Ba 2015) as PyTorch's {@code torch.optim.Adam} without weight decay: at step t,
  * {@code m = b1*m + (1-b1)*g}, {@code v = b2*v + (1-b2)*g²},
- * {@code p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)}. The moments are off-heap, start at 0, and
- * are computed in double per element before rounding to float.
+ * {@code p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)}, in PyTorch's order of operations:
+ * {@code p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)}. The moments are off-heap and start at 0;
+ * each element is updated in float arithmetic by the preferred kernel's {@link TensorKernel#adam}, with the bias
+ * corrections computed once per step in double.
  */
 public final class Adam implements AutoCloseable {
 
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
-
+    private final TensorKernel kernel = Kernels.preferred().tensors();
     private final ParameterPairs pairs;
     private final double learningRate;
     private final double beta1;
@@ -59,23 +61,11 @@ public final class Adam implements AutoCloseable {
     /** One update of every parameter from the current gradients. */
     public void step() {
         steps++;
-        double firstCorrection = 1 - Math.pow(beta1, steps);
-        double secondCorrection = 1 - Math.pow(beta2, steps);
+        float stepSize = (float) (learningRate / (1 - Math.pow(beta1, steps)));
+        float inverseRootSecondCorrection = (float) (1 / Math.sqrt(1 - Math.pow(beta2, steps)));
         for (int n = 0; n < firstMoment.length; n++) {
-            MemorySegment parameter = pairs.parameters[n];
-            MemorySegment gradient = pairs.gradients[n];
-            MemorySegment m = firstMoment[n];
-            MemorySegment v = secondMoment[n];
-            for (long i = 0; i < pairs.length(n); i++) {
-                double g = gradient.getAtIndex(FLOAT, i);
-                double mean = beta1 * m.getAtIndex(FLOAT, i) + (1 - beta1) * g;
-                double square = beta2 * v.getAtIndex(FLOAT, i) + (1 - beta2) * g * g;
-                m.setAtIndex(FLOAT, i, (float) mean);
-                v.setAtIndex(FLOAT, i, (float) square);
-                double update = learningRate * (mean / firstCorrection)
-                        / (Math.sqrt(square / secondCorrection) + epsilon);
-                parameter.setAtIndex(FLOAT, i, (float) (parameter.getAtIndex(FLOAT, i) - update));
-            }
+            kernel.adam(pairs.parameters[n], pairs.gradients[n], firstMoment[n], secondMoment[n], pairs.length(n),
+                    (float) beta1, (float) beta2, stepSize, inverseRootSecondCorrection, (float) epsilon);
         }
     }
 

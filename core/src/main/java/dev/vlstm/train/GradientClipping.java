@@ -1,9 +1,10 @@
 package dev.vlstm.train;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 import dev.vlstm.LstmGradients;
+import dev.vlstm.kernel.Kernels;
+import dev.vlstm.kernel.TensorKernel;
 
 /**
  * Global gradient-norm clipping, the usual answer to exploding gradients, as PyTorch's
@@ -12,7 +13,7 @@ import dev.vlstm.LstmGradients;
  */
 public final class GradientClipping {
 
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+    private static final TensorKernel KERNEL = Kernels.preferred().tensors();
 
     private GradientClipping() {
     }
@@ -43,17 +44,10 @@ public final class GradientClipping {
     }
 
     private static double sumOfSquares(MemorySegment tensor) {
-        double sum = 0;
-        for (long i = 0; i < tensor.byteSize() / Float.BYTES; i++) {
-            double value = tensor.getAtIndex(FLOAT, i);
-            sum += value * value;
-        }
-        return sum;
+        return KERNEL.sumOfSquares(tensor, (int) (tensor.byteSize() / Float.BYTES));
     }
 
     private static void scale(MemorySegment tensor, double scale) {
-        for (long i = 0; i < tensor.byteSize() / Float.BYTES; i++) {
-            tensor.setAtIndex(FLOAT, i, (float) (tensor.getAtIndex(FLOAT, i) * scale));
-        }
+        KERNEL.scale(tensor, (int) (tensor.byteSize() / Float.BYTES), (float) scale);
     }
 }

@@ -35,7 +35,7 @@ final class ParameterPairs {
     }
 
     /** Floats in tensor {@code n}. */
-    long length(int n) {
-        return parameters[n].byteSize() / Float.BYTES;
+    int length(int n) {
+        return (int) (parameters[n].byteSize() / Float.BYTES);
     }
 }

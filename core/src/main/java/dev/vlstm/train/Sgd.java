@@ -1,10 +1,11 @@
 package dev.vlstm.train;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 import dev.vlstm.LstmGradients;
 import dev.vlstm.LstmParameters;
+import dev.vlstm.kernel.Kernels;
+import dev.vlstm.kernel.TensorKernel;
 
 /**
  * Stochastic gradient descent with momentum, as PyTorch's {@code torch.optim.SGD} (no dampening, no Nesterov):
@@ -13,8 +14,7 @@ import dev.vlstm.LstmParameters;
  */
 public final class Sgd implements AutoCloseable {
 
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
-
+    private final TensorKernel kernel = Kernels.preferred().tensors();
     private final ParameterPairs pairs;
     private final double learningRate;
     private final double momentum;
@@ -38,17 +38,11 @@ public final class Sgd implements AutoCloseable {
         this.velocity = ParameterPairs.of(velocityTensors);
     }
 
-    /** One update of every parameter from the current gradients. */
+    /** One update of every parameter from the current gradients, in float arithmetic. */
     public void step() {
         for (int n = 0; n < velocity.length; n++) {
-            MemorySegment parameter = pairs.parameters[n];
-            MemorySegment gradient = pairs.gradients[n];
-            MemorySegment speed = velocity[n];
-            for (long i = 0; i < pairs.length(n); i++) {
-                double v = momentum * speed.getAtIndex(FLOAT, i) + gradient.getAtIndex(FLOAT, i);
-                speed.setAtIndex(FLOAT, i, (float) v);
-                parameter.setAtIndex(FLOAT, i, (float) (parameter.getAtIndex(FLOAT, i) - learningRate * v));
-            }
+            kernel.sgd(pairs.parameters[n], pairs.gradients[n], velocity[n], pairs.length(n), (float) learningRate,
+                    (float) momentum);
         }
     }
 

@@ -1,0 +1,114 @@
+package dev.vlstm.kernel;
+
+import static dev.vlstm.kernel.VectorLstmKernel.LANES;
+import static dev.vlstm.kernel.VectorLstmKernel.ORDER;
+import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
+import static jdk.incubator.vector.FloatVector.fromMemorySegment;
+
+import java.lang.foreign.MemorySegment;
+
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API {@link TensorKernel}: whole vectors over the part of each tensor that fills them, then
+ * {@link ScalarTensorKernel}'s element loops, with the same operations, on the rest. Each method is one
+ * {@code int}-counted loop: nested in a loop over chunks, C2's profiled loop predicates failed again and again
+ * (hundreds of deoptimizations, the update running 100 times slower), as tensors of different sizes came by.
+ * No vector crosses a call.
+ */
+final class VectorTensorKernel implements TensorKernel {
+
+    static final VectorTensorKernel INSTANCE = new VectorTensorKernel();
+    /** Doubles of the same vector width: a float vector widens into two of these. */
+    private static final VectorSpecies<Double> DOUBLES = VectorSpecies.of(double.class, SPECIES.vectorShape());
+
+    private VectorTensorKernel() {
+    }
+
+    @Override
+    public void add(MemorySegment source, long sourceOffset, MemorySegment target, long targetOffset, int count) {
+        int end = count - count % LANES;
+        for (int i = 0; i < end; i += LANES) {
+            long s = sourceOffset + (long) i * Float.BYTES;
+            long t = targetOffset + (long) i * Float.BYTES;
+            fromMemorySegment(SPECIES, target, t, ORDER).add(fromMemorySegment(SPECIES, source, s, ORDER))
+                    .intoMemorySegment(target, t, ORDER);
+        }
+        ScalarTensorKernel.addFrom(end, source, sourceOffset, target, targetOffset, count);
+    }
+
+    @Override
+    public void scale(MemorySegment tensor, int count, float factor) {
+        int end = count - count % LANES;
+        for (int i = 0; i < end; i += LANES) {
+            long at = (long) i * Float.BYTES;
+            fromMemorySegment(SPECIES, tensor, at, ORDER).mul(factor).intoMemorySegment(tensor, at, ORDER);
+        }
+        ScalarTensorKernel.scaleFrom(end, tensor, count, factor);
+    }
+
+    @Override
+    public double sumOfSquares(MemorySegment tensor, int count) {
+        int end = count - count % LANES;
+        DoubleVector low = DoubleVector.zero(DOUBLES);
+        DoubleVector high = DoubleVector.zero(DOUBLES);
+        for (int i = 0; i < end; i += LANES) {
+            FloatVector values = fromMemorySegment(SPECIES, tensor, (long) i * Float.BYTES, ORDER);
+            DoubleVector first = (DoubleVector) values.convertShape(VectorOperators.F2D, DOUBLES, 0);
+            DoubleVector second = (DoubleVector) values.convertShape(VectorOperators.F2D, DOUBLES, 1);
+            low = first.fma(first, low);
+            high = second.fma(second, high);
+        }
+        return low.add(high).reduceLanes(VectorOperators.ADD) + ScalarTensorKernel.sumOfSquaresFrom(end, tensor, count);
+    }
+
+    @Override
+    public void sgd(MemorySegment parameter, MemorySegment gradient, MemorySegment velocity, int count,
+                    float learningRate, float momentum) {
+        FloatVector momentumVector = FloatVector.broadcast(SPECIES, momentum);
+        FloatVector negativeRate = FloatVector.broadcast(SPECIES, -learningRate);
+        int end = count - count % LANES;
+        for (int i = 0; i < end; i += LANES) {
+            long at = (long) i * Float.BYTES;
+            FloatVector v = fromMemorySegment(SPECIES, velocity, at, ORDER)
+                    .fma(momentumVector, fromMemorySegment(SPECIES, gradient, at, ORDER));
+            v.intoMemorySegment(velocity, at, ORDER);
+            v.fma(negativeRate, fromMemorySegment(SPECIES, parameter, at, ORDER))
+                    .intoMemorySegment(parameter, at, ORDER);
+        }
+        ScalarTensorKernel.sgdFrom(end, parameter, gradient, velocity, count, learningRate, momentum);
+    }
+
+    @Override
+    public void adam(MemorySegment parameter, MemorySegment gradient, MemorySegment firstMoment,
+                     MemorySegment secondMoment, int count, float beta1, float beta2, float stepSize,
+                     float inverseRootSecondCorrection, float epsilon) {
+        FloatVector firstDecay = FloatVector.broadcast(SPECIES, beta1);
+        FloatVector secondDecay = FloatVector.broadcast(SPECIES, beta2);
+        FloatVector negativeStep = FloatVector.broadcast(SPECIES, -stepSize);
+        float oneMinusBeta1 = 1 - beta1;
+        float oneMinusBeta2 = 1 - beta2;
+        int end = count - count % LANES;
+        for (int i = 0; i < end; i += LANES) {
+            long at = (long) i * Float.BYTES;
+            FloatVector g = fromMemorySegment(SPECIES, gradient, at, ORDER);
+            fromMemorySegment(SPECIES, firstMoment, at, ORDER).fma(firstDecay, g.mul(oneMinusBeta1))
+                    .intoMemorySegment(firstMoment, at, ORDER);
+            fromMemorySegment(SPECIES, secondMoment, at, ORDER).fma(secondDecay, g.mul(g).mul(oneMinusBeta2))
+                    .intoMemorySegment(secondMoment, at, ORDER);
+        }
+        for (int i = 0; i < end; i += LANES) {
+            long at = (long) i * Float.BYTES;
+            FloatVector denominator = fromMemorySegment(SPECIES, secondMoment, at, ORDER).sqrt()
+                    .fma(inverseRootSecondCorrection, epsilon);
+            fromMemorySegment(SPECIES, firstMoment, at, ORDER).div(denominator)
+                    .fma(negativeStep, fromMemorySegment(SPECIES, parameter, at, ORDER))
+                    .intoMemorySegment(parameter, at, ORDER);
+        }
+        ScalarTensorKernel.adamFrom(end, parameter, gradient, firstMoment, secondMoment, count, beta1, beta2, stepSize,
+                inverseRootSecondCorrection, epsilon);
+    }
+}
