@@ -16,7 +16,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * which box every vector; both show up here as allocated bytes. Includes the shape (H = 256, B = 32) where an
  * earlier prototype fell off the "JIT cliff". The caller's segments come from confined arenas, as a service's
  * would: mixed with the library's shared ones, they once sent the Adam update into an endless deoptimization
- * cycle (DESIGN.md, "Measured on this machine kind").
+ * cycle (see VectorTensorKernel).
  */
 class ZeroAllocationTest {
 
