@@ -90,8 +90,11 @@ final class Checks {
             throw new IllegalStateException(name + ": the arena of this segment is already closed");
         }
         if (!segment.isAccessibleBy(Thread.currentThread())) {
-            throw new IllegalStateException(name + ": this segment belongs to a confined arena of another thread ("
-                    + Thread.currentThread() + " may not access it)");
+            Thread current = Thread.currentThread();
+            throw new IllegalStateException(name + ": this segment belongs to a confined arena of another thread, so"
+                    + " thread \"" + current.getName() + "\" (id " + current.threadId() + ") may not access it;"
+                    + " allocate it on this thread, or from a shared arena (Arena.ofShared) to pass it between"
+                    + " threads");
         }
         return segment;
     }

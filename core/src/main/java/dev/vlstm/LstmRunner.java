@@ -14,8 +14,10 @@ import dev.vlstm.kernel.LstmKernel;
  * {@code x · Wᵀ + b} of every row of the chunk as one GEMM (DESIGN.md, idea 3), then, step by step, the
  * recurrent GEMM fused with the cell update.
  *
- * <p>Not thread-safe: give each thread its own runner (they may share the weights). Layouts are row-major
- * floats in native byte order; inputs may be heap or native segments.
+ * <p>Not thread-safe: give each thread its own runner (they may share the weights). Two threads inside one
+ * runner's methods at once are detected: the second call throws an {@link IllegalStateException} naming the runner
+ * and both threads, and changes nothing. Layouts are row-major floats in native byte order; inputs may be heap or
+ * native segments.
  */
 public final class LstmRunner implements AutoCloseable {
 
@@ -34,6 +36,8 @@ public final class LstmRunner implements AutoCloseable {
     private final MemorySegment inputPreActivations;
     private final MemorySegment gateActivations;
     private final LstmState sequenceState;
+    private final ExclusiveUse inUse = new ExclusiveUse(this,
+            "an LstmRunner is for one thread at a time; give each thread its own (they may share the LstmWeights)");
 
     /**
      * A runner for up to {@code maxBatch} sequences at a time, with the default projection chunk:
@@ -113,18 +117,28 @@ public final class LstmRunner implements AutoCloseable {
      * @param cT    output, {@code [B][H]}: the cell state after the last step; null if not wanted
      * @throws IllegalArgumentException for a size &lt; 1, a batch above {@link #maxBatch()}, a segment whose size
      *                                  does not match its shape, or a read-only output
-     * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed, or a
-     *                                  segment belongs to another thread's confined arena
+     * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed, a
+     *                                  segment belongs to another thread's confined arena, or another thread is
+     *                                  using this runner
      */
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                         MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        checkOpen();
-        Checks.positive("steps", steps);
-        checkBatch(batch);
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            Checks.positive("steps", steps);
+            checkBatch(batch);
+            Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, c0, y, hT, cT);
+            runSequence(x, steps, batch, h0, c0, y, hT, cT);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    private void runSequence(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                             MemorySegment y, MemorySegment hT, MemorySegment cT) {
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
-        Checks.sequenceArguments(inputSize, hiddenSize, x, steps, batch, h0, c0, y, hT, cT);
-
         LstmState state = sequenceState;
         state.reset();
         if (h0 != null) {
@@ -179,11 +193,26 @@ public final class LstmRunner implements AutoCloseable {
      * @throws IllegalArgumentException for a segment whose size does not match its shape, a read-only output, a
      *                                  state for another hidden size, or a batch above {@link #maxBatch()}
      * @throws IllegalStateException    if this runner, its weights, the state, or the arena of an argument is
-     *                                  closed, or a segment belongs to another thread's confined arena
+     *                                  closed, a segment belongs to another thread's confined arena, or another
+     *                                  thread is using this runner or this state
      */
     public void step(MemorySegment x, LstmState state, MemorySegment h) {
+        inUse.enter("step");
+        try {
+            Checks.notNull("state", state).inUse().enter("step");
+            try {
+                checkedStep(x, state, h);
+            } finally {
+                state.inUse().exit();
+            }
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    private void checkedStep(MemorySegment x, LstmState state, MemorySegment h) {
         checkOpen();
-        Checks.notNull("state", state).checkOpen();
+        state.checkOpen();
         GateLayout stateLayout = state.layout();
         if (stateLayout.hiddenSize() != layout.hiddenSize() || stateLayout.lanes() != layout.lanes()) {
             throw new IllegalArgumentException("state is for hiddenSize " + stateLayout.hiddenSize() + " ("
@@ -210,13 +239,27 @@ public final class LstmRunner implements AutoCloseable {
         step(MemorySegment.ofArray(Checks.notNull("x", x)), state, wrap(h));
     }
 
-    /** Frees the scratch memory. Closing twice is harmless. */
+    /**
+     * Frees the scratch memory. Closing twice is harmless.
+     *
+     * @throws IllegalStateException if another thread is using this runner
+     */
     @Override
     public void close() {
-        if (memory.isOpen()) {
-            memory.close();
-            sequenceState.close();
+        inUse.enter("close");
+        try {
+            if (memory.isOpen()) {
+                memory.close();
+                sequenceState.close();
+            }
+        } finally {
+            inUse.exit();
         }
+    }
+
+    /** The guard of this runner's public methods: lets tests see which thread is inside. */
+    ExclusiveUse inUse() {
+        return inUse;
     }
 
     private void checkOpen() {
