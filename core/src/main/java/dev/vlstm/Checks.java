@@ -143,6 +143,26 @@ final class Checks {
         }
     }
 
+    /**
+     * For {@link NonFiniteInputs#REJECT}: throws at the first NaN or infinity among {@code rows} rows of
+     * {@code columns} floats that start {@code rowStride} floats apart, naming it {@code name[t][b][j]} when
+     * {@code rowsPerStep > 0} (rows of time-major {@code [T][B][.]}) and {@code name[b][j]} otherwise.
+     */
+    static void finiteInput(String name, MemorySegment segment, long rows, int rowsPerStep, int columns,
+                            long rowStride) {
+        for (long row = 0; row < rows; row++) {
+            for (int column = 0; column < columns; column++) {
+                float value = segment.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, row * rowStride + column);
+                if (!Float.isFinite(value)) {
+                    String where = rowsPerStep > 0 ? "[" + row / rowsPerStep + "][" + row % rowsPerStep + "]"
+                            : "[" + row + "]";
+                    throw new IllegalArgumentException(name + where + "[" + column + "] is " + value
+                            + ": this LstmRunner rejects NaN and infinite inputs (NonFiniteInputs.REJECT)");
+                }
+            }
+        }
+    }
+
     private static String shape(String d1, long n1, String d2, long n2, String d3, long n3) {
         return "[" + d1 + "=" + n1 + "]" + (d2 == null ? "" : "[" + d2 + "=" + n2 + "]")
                 + (d3 == null ? "" : "[" + d3 + "=" + n3 + "]");

@@ -17,7 +17,7 @@ import dev.vlstm.kernel.LstmKernel;
  * <p>Not thread-safe: give each thread its own runner (they may share the weights). Two threads inside one
  * runner's methods at once are detected: the second call throws an {@link IllegalStateException} naming the runner
  * and both threads, and changes nothing. Layouts are row-major floats in native byte order; inputs may be heap or
- * native segments.
+ * native segments. NaN and infinite inputs propagate or are rejected, as {@link NonFiniteInputs} describes.
  */
 public final class LstmRunner implements AutoCloseable {
 
@@ -36,6 +36,7 @@ public final class LstmRunner implements AutoCloseable {
     private final MemorySegment inputPreActivations;
     private final MemorySegment gateActivations;
     private final LstmState sequenceState;
+    private final NonFiniteInputs nonFiniteInputs;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmRunner is for one thread at a time; give each thread its own (they may share the LstmWeights)");
 
@@ -45,7 +46,18 @@ public final class LstmRunner implements AutoCloseable {
      * {@link #MAX_DEFAULT_PROJECTION_STEPS} steps.
      */
     public LstmRunner(LstmWeights weights, int maxBatch) {
-        this(weights, maxBatch, defaultProjectionSteps(weights, maxBatch));
+        this(weights, maxBatch, NonFiniteInputs.PROPAGATE);
+    }
+
+    /**
+     * As {@link #LstmRunner(LstmWeights, int)}, with the given treatment of NaN and infinite inputs.
+     *
+     * @param weights         the model to run
+     * @param maxBatch        largest batch of a call, &ge; 1
+     * @param nonFiniteInputs {@link NonFiniteInputs#PROPAGATE} (the default) or {@link NonFiniteInputs#REJECT}
+     */
+    public LstmRunner(LstmWeights weights, int maxBatch, NonFiniteInputs nonFiniteInputs) {
+        this(weights, maxBatch, defaultProjectionSteps(weights, maxBatch), nonFiniteInputs);
     }
 
     /**
@@ -57,7 +69,21 @@ public final class LstmRunner implements AutoCloseable {
      * @throws IllegalArgumentException if a size is &lt; 1 or the scratch would exceed 2^31 gate rows
      */
     public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps) {
+        this(weights, maxBatch, projectionSteps, NonFiniteInputs.PROPAGATE);
+    }
+
+    /**
+     * As {@link #LstmRunner(LstmWeights, int, int)}, with the given treatment of NaN and infinite inputs.
+     *
+     * @param weights         the model to run
+     * @param maxBatch        largest batch of a call, &ge; 1
+     * @param projectionSteps time steps whose input projection is computed together, &ge; 1
+     * @param nonFiniteInputs {@link NonFiniteInputs#PROPAGATE} (the default) or {@link NonFiniteInputs#REJECT}
+     * @throws IllegalArgumentException if a size is &lt; 1 or the scratch would exceed 2^31 gate rows
+     */
+    public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs) {
         Checks.notNull("weights", weights).checkOpen();
+        this.nonFiniteInputs = Checks.notNull("nonFiniteInputs", nonFiniteInputs);
         this.weights = weights;
         this.kernel = weights.kernel();
         this.layout = weights.layout();
@@ -97,6 +123,11 @@ public final class LstmRunner implements AutoCloseable {
         return projectionSteps;
     }
 
+    /** What this runner does with NaN and infinite inputs. */
+    public NonFiniteInputs nonFiniteInputs() {
+        return nonFiniteInputs;
+    }
+
     /** The weights this runner runs. */
     public LstmWeights weights() {
         return weights;
@@ -116,7 +147,8 @@ public final class LstmRunner implements AutoCloseable {
      * @param hT    output, {@code [B][H]}: the hidden state after the last step; null if not wanted
      * @param cT    output, {@code [B][H]}: the cell state after the last step; null if not wanted
      * @throws IllegalArgumentException for a size &lt; 1, a batch above {@link #maxBatch()}, a segment whose size
-     *                                  does not match its shape, or a read-only output
+     *                                  does not match its shape, a read-only output, or (with
+     *                                  {@link NonFiniteInputs#REJECT}) a NaN or infinite input value
      * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed, a
      *                                  segment belongs to another thread's confined arena, or another thread is
      *                                  using this runner
@@ -129,6 +161,9 @@ public final class LstmRunner implements AutoCloseable {
             Checks.positive("steps", steps);
             checkBatch(batch);
             Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, c0, y, hT, cT);
+            if (nonFiniteInputs == NonFiniteInputs.REJECT) {
+                rejectNonFinite(x, steps, batch, h0, c0);
+            }
             runSequence(x, steps, batch, h0, c0, y, hT, cT);
         } finally {
             inUse.exit();
@@ -191,7 +226,8 @@ public final class LstmRunner implements AutoCloseable {
      * @param state the stream's state, made for weights with the same hidden size and kernel
      * @param h     output, {@code [B][H]}: the new hidden state; null if not wanted; may overlap {@code x}
      * @throws IllegalArgumentException for a segment whose size does not match its shape, a read-only output, a
-     *                                  state for another hidden size, or a batch above {@link #maxBatch()}
+     *                                  state for another hidden size, a batch above {@link #maxBatch()}, or (with
+     *                                  {@link NonFiniteInputs#REJECT}) a NaN or infinite value in x or the state
      * @throws IllegalStateException    if this runner, its weights, the state, or the arena of an argument is
      *                                  closed, a segment belongs to another thread's confined arena, or another
      *                                  thread is using this runner or this state
@@ -223,6 +259,11 @@ public final class LstmRunner implements AutoCloseable {
         checkBatch(batch);
         Checks.floats("x", x, "B", batch, "I", layout.inputSize());
         Checks.optionalOutput("h", h, "B", batch, "H", layout.hiddenSize());
+        if (nonFiniteInputs == NonFiniteInputs.REJECT) {
+            Checks.finiteInput("x", x, batch, 0, layout.inputSize(), layout.inputSize());
+            Checks.finiteInput("state.h", state.currentHidden(), batch, 0, layout.hiddenSize(), layout.paddedHidden());
+            Checks.finiteInput("state.c", state.cellBuffer(), batch, 0, layout.hiddenSize(), layout.paddedHidden());
+        }
         MemorySegment.copy(x, 0, inputChunk, 0, x.byteSize());
         kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, batch,
                 inputPreActivations, 0);
@@ -254,6 +295,18 @@ public final class LstmRunner implements AutoCloseable {
             }
         } finally {
             inUse.exit();
+        }
+    }
+
+    private void rejectNonFinite(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0) {
+        int inputSize = layout.inputSize();
+        int hiddenSize = layout.hiddenSize();
+        Checks.finiteInput("x", x, (long) steps * batch, batch, inputSize, inputSize);
+        if (h0 != null) {
+            Checks.finiteInput("h0", h0, batch, 0, hiddenSize, hiddenSize);
+        }
+        if (c0 != null) {
+            Checks.finiteInput("c0", c0, batch, 0, hiddenSize, hiddenSize);
         }
     }
 
