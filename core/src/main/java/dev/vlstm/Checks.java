@@ -90,8 +90,11 @@ final class Checks {
             throw new IllegalStateException(name + ": the arena of this segment is already closed");
         }
         if (!segment.isAccessibleBy(Thread.currentThread())) {
-            throw new IllegalStateException(name + ": this segment belongs to a confined arena of another thread ("
-                    + Thread.currentThread() + " may not access it)");
+            Thread current = Thread.currentThread();
+            throw new IllegalStateException(name + ": this segment belongs to a confined arena of another thread, so"
+                    + " thread \"" + current.getName() + "\" (id " + current.threadId() + ") may not access it;"
+                    + " allocate it on this thread, or from a shared arena (Arena.ofShared) to pass it between"
+                    + " threads");
         }
         return segment;
     }
@@ -136,6 +139,26 @@ final class Checks {
                 String where = columns > 0 ? "[" + index / columns + "][" + index % columns + "]" : "[" + index + "]";
                 throw new IllegalArgumentException(name + where + " is " + value
                         + ": weights must be finite (flat index " + index + ")");
+            }
+        }
+    }
+
+    /**
+     * For {@link NonFiniteInputs#REJECT}: throws at the first NaN or infinity among {@code rows} rows of
+     * {@code columns} floats that start {@code rowStride} floats apart, naming it {@code name[t][b][j]} when
+     * {@code rowsPerStep > 0} (rows of time-major {@code [T][B][.]}) and {@code name[b][j]} otherwise.
+     */
+    static void finiteInput(String name, MemorySegment segment, long rows, int rowsPerStep, int columns,
+                            long rowStride) {
+        for (long row = 0; row < rows; row++) {
+            for (int column = 0; column < columns; column++) {
+                float value = segment.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, row * rowStride + column);
+                if (!Float.isFinite(value)) {
+                    String where = rowsPerStep > 0 ? "[" + row / rowsPerStep + "][" + row % rowsPerStep + "]"
+                            : "[" + row + "]";
+                    throw new IllegalArgumentException(name + where + "[" + column + "] is " + value
+                            + ": this LstmRunner rejects NaN and infinite inputs (NonFiniteInputs.REJECT)");
+                }
             }
         }
     }

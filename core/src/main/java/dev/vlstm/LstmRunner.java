@@ -14,8 +14,10 @@ import dev.vlstm.kernel.LstmKernel;
  * {@code x · Wᵀ + b} of every row of the chunk as one GEMM (DESIGN.md, idea 3), then, step by step, the
  * recurrent GEMM fused with the cell update.
  *
- * <p>Not thread-safe: give each thread its own runner (they may share the weights). Layouts are row-major
- * floats in native byte order; inputs may be heap or native segments.
+ * <p>Not thread-safe: give each thread its own runner (they may share the weights). Two threads inside one
+ * runner's methods at once are detected: the second call throws an {@link IllegalStateException} naming the runner
+ * and both threads, and changes nothing. Layouts are row-major floats in native byte order; inputs may be heap or
+ * native segments. NaN and infinite inputs propagate or are rejected, as {@link NonFiniteInputs} describes.
  */
 public final class LstmRunner implements AutoCloseable {
 
@@ -34,6 +36,9 @@ public final class LstmRunner implements AutoCloseable {
     private final MemorySegment inputPreActivations;
     private final MemorySegment gateActivations;
     private final LstmState sequenceState;
+    private final NonFiniteInputs nonFiniteInputs;
+    private final ExclusiveUse inUse = new ExclusiveUse(this,
+            "an LstmRunner is for one thread at a time; give each thread its own (they may share the LstmWeights)");
 
     /**
      * A runner for up to {@code maxBatch} sequences at a time, with the default projection chunk:
@@ -41,7 +46,18 @@ public final class LstmRunner implements AutoCloseable {
      * {@link #MAX_DEFAULT_PROJECTION_STEPS} steps.
      */
     public LstmRunner(LstmWeights weights, int maxBatch) {
-        this(weights, maxBatch, defaultProjectionSteps(weights, maxBatch));
+        this(weights, maxBatch, NonFiniteInputs.PROPAGATE);
+    }
+
+    /**
+     * As {@link #LstmRunner(LstmWeights, int)}, with the given treatment of NaN and infinite inputs.
+     *
+     * @param weights         the model to run
+     * @param maxBatch        largest batch of a call, &ge; 1
+     * @param nonFiniteInputs {@link NonFiniteInputs#PROPAGATE} (the default) or {@link NonFiniteInputs#REJECT}
+     */
+    public LstmRunner(LstmWeights weights, int maxBatch, NonFiniteInputs nonFiniteInputs) {
+        this(weights, maxBatch, defaultProjectionSteps(weights, maxBatch), nonFiniteInputs);
     }
 
     /**
@@ -53,7 +69,21 @@ public final class LstmRunner implements AutoCloseable {
      * @throws IllegalArgumentException if a size is &lt; 1 or the scratch would exceed 2^31 gate rows
      */
     public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps) {
+        this(weights, maxBatch, projectionSteps, NonFiniteInputs.PROPAGATE);
+    }
+
+    /**
+     * As {@link #LstmRunner(LstmWeights, int, int)}, with the given treatment of NaN and infinite inputs.
+     *
+     * @param weights         the model to run
+     * @param maxBatch        largest batch of a call, &ge; 1
+     * @param projectionSteps time steps whose input projection is computed together, &ge; 1
+     * @param nonFiniteInputs {@link NonFiniteInputs#PROPAGATE} (the default) or {@link NonFiniteInputs#REJECT}
+     * @throws IllegalArgumentException if a size is &lt; 1 or the scratch would exceed 2^31 gate rows
+     */
+    public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs) {
         Checks.notNull("weights", weights).checkOpen();
+        this.nonFiniteInputs = Checks.notNull("nonFiniteInputs", nonFiniteInputs);
         this.weights = weights;
         this.kernel = weights.kernel();
         this.layout = weights.layout();
@@ -93,6 +123,11 @@ public final class LstmRunner implements AutoCloseable {
         return projectionSteps;
     }
 
+    /** What this runner does with NaN and infinite inputs. */
+    public NonFiniteInputs nonFiniteInputs() {
+        return nonFiniteInputs;
+    }
+
     /** The weights this runner runs. */
     public LstmWeights weights() {
         return weights;
@@ -112,19 +147,33 @@ public final class LstmRunner implements AutoCloseable {
      * @param hT    output, {@code [B][H]}: the hidden state after the last step; null if not wanted
      * @param cT    output, {@code [B][H]}: the cell state after the last step; null if not wanted
      * @throws IllegalArgumentException for a size &lt; 1, a batch above {@link #maxBatch()}, a segment whose size
-     *                                  does not match its shape, or a read-only output
-     * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed, or a
-     *                                  segment belongs to another thread's confined arena
+     *                                  does not match its shape, a read-only output, or (with
+     *                                  {@link NonFiniteInputs#REJECT}) a NaN or infinite input value
+     * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed, a
+     *                                  segment belongs to another thread's confined arena, or another thread is
+     *                                  using this runner
      */
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                         MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        checkOpen();
-        Checks.positive("steps", steps);
-        checkBatch(batch);
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            Checks.positive("steps", steps);
+            checkBatch(batch);
+            Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, c0, y, hT, cT);
+            if (nonFiniteInputs == NonFiniteInputs.REJECT) {
+                rejectNonFinite(x, steps, batch, h0, c0);
+            }
+            runSequence(x, steps, batch, h0, c0, y, hT, cT);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    private void runSequence(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                             MemorySegment y, MemorySegment hT, MemorySegment cT) {
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
-        Checks.sequenceArguments(inputSize, hiddenSize, x, steps, batch, h0, c0, y, hT, cT);
-
         LstmState state = sequenceState;
         state.reset();
         if (h0 != null) {
@@ -177,13 +226,29 @@ public final class LstmRunner implements AutoCloseable {
      * @param state the stream's state, made for weights with the same hidden size and kernel
      * @param h     output, {@code [B][H]}: the new hidden state; null if not wanted; may overlap {@code x}
      * @throws IllegalArgumentException for a segment whose size does not match its shape, a read-only output, a
-     *                                  state for another hidden size, or a batch above {@link #maxBatch()}
+     *                                  state for another hidden size, a batch above {@link #maxBatch()}, or (with
+     *                                  {@link NonFiniteInputs#REJECT}) a NaN or infinite value in x or the state
      * @throws IllegalStateException    if this runner, its weights, the state, or the arena of an argument is
-     *                                  closed, or a segment belongs to another thread's confined arena
+     *                                  closed, a segment belongs to another thread's confined arena, or another
+     *                                  thread is using this runner or this state
      */
     public void step(MemorySegment x, LstmState state, MemorySegment h) {
+        inUse.enter("step");
+        try {
+            Checks.notNull("state", state).inUse().enter("step");
+            try {
+                checkedStep(x, state, h);
+            } finally {
+                state.inUse().exit();
+            }
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    private void checkedStep(MemorySegment x, LstmState state, MemorySegment h) {
         checkOpen();
-        Checks.notNull("state", state).checkOpen();
+        state.checkOpen();
         GateLayout stateLayout = state.layout();
         if (stateLayout.hiddenSize() != layout.hiddenSize() || stateLayout.lanes() != layout.lanes()) {
             throw new IllegalArgumentException("state is for hiddenSize " + stateLayout.hiddenSize() + " ("
@@ -194,6 +259,11 @@ public final class LstmRunner implements AutoCloseable {
         checkBatch(batch);
         Checks.floats("x", x, "B", batch, "I", layout.inputSize());
         Checks.optionalOutput("h", h, "B", batch, "H", layout.hiddenSize());
+        if (nonFiniteInputs == NonFiniteInputs.REJECT) {
+            Checks.finiteInput("x", x, batch, 0, layout.inputSize(), layout.inputSize());
+            Checks.finiteInput("state.h", state.currentHidden(), batch, 0, layout.hiddenSize(), layout.paddedHidden());
+            Checks.finiteInput("state.c", state.cellBuffer(), batch, 0, layout.hiddenSize(), layout.paddedHidden());
+        }
         MemorySegment.copy(x, 0, inputChunk, 0, x.byteSize());
         kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, batch,
                 inputPreActivations, 0);
@@ -210,13 +280,39 @@ public final class LstmRunner implements AutoCloseable {
         step(MemorySegment.ofArray(Checks.notNull("x", x)), state, wrap(h));
     }
 
-    /** Frees the scratch memory. Closing twice is harmless. */
+    /**
+     * Frees the scratch memory. Closing twice is harmless.
+     *
+     * @throws IllegalStateException if another thread is using this runner
+     */
     @Override
     public void close() {
-        if (memory.isOpen()) {
-            memory.close();
-            sequenceState.close();
+        inUse.enter("close");
+        try {
+            if (memory.isOpen()) {
+                memory.close();
+                sequenceState.close();
+            }
+        } finally {
+            inUse.exit();
         }
+    }
+
+    private void rejectNonFinite(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0) {
+        int inputSize = layout.inputSize();
+        int hiddenSize = layout.hiddenSize();
+        Checks.finiteInput("x", x, (long) steps * batch, batch, inputSize, inputSize);
+        if (h0 != null) {
+            Checks.finiteInput("h0", h0, batch, 0, hiddenSize, hiddenSize);
+        }
+        if (c0 != null) {
+            Checks.finiteInput("c0", c0, batch, 0, hiddenSize, hiddenSize);
+        }
+    }
+
+    /** The guard of this runner's public methods: lets tests see which thread is inside. */
+    ExclusiveUse inUse() {
+        return inUse;
     }
 
     private void checkOpen() {

@@ -8,7 +8,9 @@ import dev.vlstm.kernel.GateLayout;
  * The recurrent state (h and c, {@code [B][H]} each) that a stream carries from one {@link LstmRunner#step}
  * to the next, off-heap and padded to the kernel's block width. Starts at zero.
  *
- * <p>Belongs to one stream; not thread-safe. Owns its memory: {@link #close()} frees it.
+ * <p>Belongs to one stream; not thread-safe. Two threads inside its methods at once (including
+ * {@link LstmRunner#step} with this state) are detected: the second call throws an {@link IllegalStateException}
+ * naming the state and both threads, and changes nothing. Owns its memory: {@link #close()} frees it.
  */
 public final class LstmState implements AutoCloseable {
 
@@ -18,6 +20,8 @@ public final class LstmState implements AutoCloseable {
     private final MemorySegment cell;
     private final MemorySegment[] hidden = new MemorySegment[2];
     private int current;
+    private final ExclusiveUse inUse = new ExclusiveUse(this,
+            "an LstmState is one stream's state, used by one thread at a time");
 
     /**
      * Creates a zero state for {@code batch} sequences of a model with {@code weights}' shapes.
@@ -52,21 +56,36 @@ public final class LstmState implements AutoCloseable {
 
     /** Sets h and c back to zero. */
     public void reset() {
-        checkOpen();
-        cell.fill((byte) 0);
-        hidden[current].fill((byte) 0);
+        inUse.enter("reset");
+        try {
+            checkOpen();
+            cell.fill((byte) 0);
+            hidden[current].fill((byte) 0);
+        } finally {
+            inUse.exit();
+        }
     }
 
     /** Sets h from {@code h}, {@code [B][H]} floats (heap or native segment). */
     public void setHidden(MemorySegment h) {
-        checkOpen();
-        copyIn(Checks.floats("h", h, "B", batch, "H", hiddenSize()), hidden[current]);
+        inUse.enter("setHidden");
+        try {
+            checkOpen();
+            copyIn(Checks.floats("h", h, "B", batch, "H", hiddenSize()), hidden[current]);
+        } finally {
+            inUse.exit();
+        }
     }
 
     /** Sets c from {@code c}, {@code [B][H]} floats (heap or native segment). */
     public void setCell(MemorySegment c) {
-        checkOpen();
-        copyIn(Checks.floats("c", c, "B", batch, "H", hiddenSize()), cell);
+        inUse.enter("setCell");
+        try {
+            checkOpen();
+            copyIn(Checks.floats("c", c, "B", batch, "H", hiddenSize()), cell);
+        } finally {
+            inUse.exit();
+        }
     }
 
     /** Sets h from a {@code [B][H]} float array. */
@@ -81,14 +100,24 @@ public final class LstmState implements AutoCloseable {
 
     /** Copies h into {@code out}, {@code [B][H]} floats. */
     public void copyHiddenTo(MemorySegment out) {
-        checkOpen();
-        copyOut(hidden[current], Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
+        inUse.enter("copyHiddenTo");
+        try {
+            checkOpen();
+            copyOut(hidden[current], Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
+        } finally {
+            inUse.exit();
+        }
     }
 
     /** Copies c into {@code out}, {@code [B][H]} floats. */
     public void copyCellTo(MemorySegment out) {
-        checkOpen();
-        copyOut(cell, Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
+        inUse.enter("copyCellTo");
+        try {
+            checkOpen();
+            copyOut(cell, Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
+        } finally {
+            inUse.exit();
+        }
     }
 
     /** Returns h as a new {@code [B][H]} array. */
@@ -105,16 +134,30 @@ public final class LstmState implements AutoCloseable {
         return out;
     }
 
-    /** Frees the state. Closing twice is harmless. */
+    /**
+     * Frees the state. Closing twice is harmless.
+     *
+     * @throws IllegalStateException if another thread is using this state
+     */
     @Override
     public void close() {
-        memory.close();
+        inUse.enter("close");
+        try {
+            memory.close();
+        } finally {
+            inUse.exit();
+        }
     }
 
     void checkOpen() {
         if (!memory.isOpen()) {
             throw new IllegalStateException("this LstmState is closed");
         }
+    }
+
+    /** The guard that {@link LstmRunner#step} holds while it advances this state. */
+    ExclusiveUse inUse() {
+        return inUse;
     }
 
     GateLayout layout() {

@@ -1,29 +1,47 @@
 package dev.vlstm;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
 
 import org.junit.jupiter.api.Test;
 
 import dev.vlstm.example.ReadmeExample;
+import dev.vlstm.example.ServiceExample;
 
-/** The README's example is this module's ReadmeExample, word for word, and it computes what it claims. */
+/**
+ * Every code example of the README is a marked region of a file that the build compiles, quoted word for word
+ * (without the region's common indentation), and the examples compute what they claim. The Java examples are in
+ * this module; the packaging examples are the consumer project's, which CI compiles and runs (.ci/run).
+ */
 class ReadmeExampleTest {
 
-    private static final Path SOURCE = Path.of("src/test/java/dev/vlstm/example/ReadmeExample.java");
+    private static final List<Path> SOURCES = List.of(
+            Path.of("src/test/java/dev/vlstm/example/ReadmeExample.java"),
+            Path.of("src/test/java/dev/vlstm/example/ServiceExample.java"),
+            Path.of("../examples/consumer/pom.xml"),
+            Path.of("../examples/consumer/src/main/java/module-info.java"));
 
     @Test
-    void readmeQuotesTheCompiledExample() throws IOException {
-        String source = Files.readString(SOURCE);
-        String region = source.substring(source.indexOf("// README-BEGIN\n") + "// README-BEGIN\n".length(),
-                source.indexOf("        // README-END"));
+    void readmeQuotesEveryMarkedRegionOfTheCompiledExamples() throws IOException {
         String readme = Files.readString(Path.of(System.getProperty("vlstm.readme", "../README.md")));
-        String unindented = region.lines().map(line -> line.length() >= 8 ? line.substring(8) : line.strip())
-                .reduce((a, b) -> a + "\n" + b).orElseThrow();
-        assertTrue(readme.contains(unindented), "README.md must contain the example of ReadmeExample.java:\n" + unindented);
+        for (Path source : SOURCES) {
+            List<String> regions = regions(Files.readAllLines(source));
+            assertTrue(!regions.isEmpty(), source + " has no README-BEGIN ... README-END region");
+            for (String region : regions) {
+                assertTrue(readme.contains(region), "README.md must contain this region of " + source + ":\n" + region);
+            }
+        }
     }
 
     @Test
@@ -33,5 +51,60 @@ class ReadmeExampleTest {
             float[] h = ReadmeExample.run(model.weightIh, model.weightHh, model.biasIh, model.biasHh, frames);
             ForwardVsReferenceTest.assertWithin("h", h, model.reference.forward(frames, 100, 1, null, null).hT());
         }
+    }
+
+    @Test
+    void theServiceAnswersEveryRequestLikeTheReferenceAndRefusesANaNByName() throws Exception {
+        try (TestModel model = new TestModel(41, 40, 256)) {
+            List<float[]> requests = new ArrayList<>();
+            for (int n = 0; n < 5; n++) {
+                requests.add(model.input(100, 1));
+            }
+            float[] poisoned = model.input(100, 1);
+            poisoned[7 * 40 + 3] = Float.NaN;
+            requests.add(poisoned);
+            long before = NativeMemory.liveBytes();
+            List<Future<float[]>> answers = ServiceExample.serve(model.weightIh, model.weightHh, model.biasIh,
+                    model.biasHh, requests, 3, 2);
+            assertEquals(before, NativeMemory.liveBytes(), "the example frees all it allocated");
+            for (int n = 0; n < 5; n++) {
+                ForwardVsReferenceTest.assertWithin("hT of request " + n, answers.get(n).get(),
+                        model.reference.forward(requests.get(n), 100, 1, null, null).hT());
+            }
+            ExecutionException refused = assertThrows(ExecutionException.class, () -> answers.get(5).get());
+            assertInstanceOf(IllegalArgumentException.class, refused.getCause());
+            assertTrue(refused.getCause().getMessage().startsWith("x[7][0][3] is NaN"), refused.getCause().getMessage());
+        }
+    }
+
+    @Test
+    void regionsAreTheLinesBetweenTheMarkersWithoutTheirCommonIndentation() {
+        List<String> lines = List.of("class A {", "    // README-BEGIN", "    int a;", "      int b;", "",
+                "    // README-END", "  <!-- README-BEGIN -->", "  <x/>", "  <!-- README-END -->");
+        assertArrayEquals(new String[]{"int a;\n  int b;\n\n", "<x/>\n"}, regions(lines).toArray(new String[0]));
+    }
+
+    /** The text between each line that contains README-BEGIN and the next that contains README-END. */
+    static List<String> regions(List<String> lines) {
+        List<String> regions = new ArrayList<>();
+        for (int n = 0; n < lines.size(); n++) {
+            if (!lines.get(n).contains("README-BEGIN")) {
+                continue;
+            }
+            int end = n + 1;
+            while (!lines.get(end).contains("README-END")) {
+                end++;
+            }
+            List<String> region = lines.subList(n + 1, end);
+            int indent = region.stream().filter(line -> !line.isBlank())
+                    .mapToInt(line -> line.length() - line.stripLeading().length()).min().orElse(0);
+            StringBuilder text = new StringBuilder();
+            for (String line : region) {
+                text.append(line.isBlank() ? "" : line.substring(indent)).append('\n');
+            }
+            regions.add(text.toString());
+            n = end;
+        }
+        return regions;
     }
 }

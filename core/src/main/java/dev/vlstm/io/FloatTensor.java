@@ -5,7 +5,11 @@ import java.util.Arrays;
 /** A float tensor in memory: its shape and its values in row-major order; a 0-d tensor has one value. */
 public record FloatTensor(long[] shape, float[] data) {
 
-    /** @throws IllegalArgumentException if a dimension is negative or the data do not fill the shape exactly */
+    /**
+     * Checks that {@code data} fills {@code shape} exactly.
+     *
+     * @throws IllegalArgumentException if a dimension is negative or the data do not fill the shape exactly
+     */
     public FloatTensor {
         if (shape == null || data == null) {
             throw new NullPointerException("shape and data must not be null");

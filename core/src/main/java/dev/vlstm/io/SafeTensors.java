@@ -41,7 +41,12 @@ public final class SafeTensors implements AutoCloseable {
 
     /** Element types this reader understands. */
     public enum DType {
-        F32(4), F16(2), BF16(2);
+        /** IEEE 754 single precision, 4 bytes. */
+        F32(4),
+        /** IEEE 754 half precision, 2 bytes; widened to float when read. */
+        F16(2),
+        /** bfloat16 (the upper half of a float), 2 bytes; widened to float when read. */
+        BF16(2);
 
         final int bytes;
 

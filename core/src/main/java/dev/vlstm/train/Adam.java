@@ -36,6 +36,8 @@ public final class Adam implements AutoCloseable {
     }
 
     /**
+     * Adam over {@code parameters}, stepping with {@code gradients}; its moment estimates start at zero, off-heap.
+     *
      * @param learningRate &gt; 0
      * @param beta1        in [0, 1)
      * @param beta2        in [0, 1)

@@ -23,6 +23,8 @@ public final class Sgd implements AutoCloseable {
     private final MemorySegment[] velocity;
 
     /**
+     * SGD over {@code parameters}, stepping with {@code gradients}; its velocity starts at zero, off-heap.
+     *
      * @param learningRate step size, &gt; 0
      * @param momentum     in [0, 1)
      */

@@ -1,0 +1,70 @@
+package dev.vlstm;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * Streams of a million steps (H = 8, about a second each) stay finite and within their bounds after every step:
+ * |h| &le; 1, since h = o·tanh(c) with o in [0, 1]; |c_t| &le; t, since c_t = f·c_{t-1} + i·g with f, i in
+ * [0, 1] and |g| &le; 1. A model whose gates are all held open drives c towards that bound.
+ */
+class LongRunTest {
+
+    private static final int STEPS = 1_000_000;
+    private static final int INPUT = 4;
+    private static final int HIDDEN = 8;
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+
+    @Test
+    void aMillionStepsOfARandomModelWithLargeInputsStayFiniteAndBounded() {
+        try (TestModel model = new TestModel(980, INPUT, HIDDEN, 3f)) {
+            // A prime number of random frames, repeated: no period of the model lines up with it.
+            float[] frames = TestModel.uniform(new SplittableRandom(981), 1009 * INPUT, 100f);
+            run(model.weights, frames);
+        }
+    }
+
+    @Test
+    void aMillionStepsWithEveryGateHeldOpenStayFiniteAndBounded() {
+        // Zero weights, biases of 40: σ(i), σ(f), σ(o) and tanh(g) are 1 within 1e-17, so c_t grows by 1 a step.
+        float[] bias = new float[4 * HIDDEN];
+        Arrays.fill(bias, 40f);
+        try (LstmWeights weights = LstmWeights.fromPyTorch(INPUT, HIDDEN, new float[4 * HIDDEN * INPUT],
+                new float[4 * HIDDEN * HIDDEN], bias, null)) {
+            float[] ones = new float[INPUT];
+            Arrays.fill(ones, 1f);
+            run(weights, ones);
+        }
+    }
+
+    /** Streams {@link #STEPS} steps of batch 1 over {@code frames} again and again, checking h and c after each. */
+    private static void run(LstmWeights weights, float[] frames) {
+        try (LstmRunner runner = new LstmRunner(weights, 1);
+             LstmState state = new LstmState(weights, 1);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) frames.length * Float.BYTES);
+            MemorySegment.copy(frames, 0, x, FLOAT, 0, frames.length);
+            long frameBytes = (long) INPUT * Float.BYTES;
+            int frameCount = frames.length / INPUT;
+            MemorySegment h = arena.allocate((long) HIDDEN * Float.BYTES);
+            MemorySegment c = arena.allocate((long) HIDDEN * Float.BYTES);
+            for (int step = 1; step <= STEPS; step++) {
+                runner.step(x.asSlice(step % frameCount * frameBytes, frameBytes), state, h);
+                state.copyCellTo(c);
+                for (int j = 0; j < HIDDEN; j++) {
+                    float hj = h.getAtIndex(FLOAT, j);
+                    float cj = c.getAtIndex(FLOAT, j);
+                    if (!(Math.abs(hj) <= 1f && Math.abs(cj) <= step)) {
+                        throw new AssertionError("step " + step + ", unit " + j + ": h = " + hj + ", c = " + cj
+                                + " (expected |h| <= 1 and |c| <= " + step + ")");
+                    }
+                }
+            }
+        }
+    }
+}

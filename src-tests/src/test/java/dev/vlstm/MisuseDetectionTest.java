@@ -1,0 +1,210 @@
+package dev.vlstm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+
+/**
+ * A runner or a state used by two threads at once is reported, clearly and without damage. To make the overlap
+ * certain rather than likely, a first thread runs a long forward (tens of milliseconds) and the second thread
+ * calls in only once it has seen the first one inside the runner's guard; the second call then fails within
+ * microseconds, long before the first one can end. Confined-arena segments passed to another thread are named.
+ * Weights closed under a running forward are not detected by vlstm, but the JDK fails that forward cleanly.
+ */
+class MisuseDetectionTest {
+
+    private static final int INPUT = 8;
+    private static final int HIDDEN = 64;
+    private static final int LONG_STEPS = 20_000;
+    private static final int STREAM_STEPS = 100_000;
+
+    @Test
+    void aSecondThreadCallingARunnerInUseIsToldWhoHoldsItAndChangesNothing() throws Exception {
+        try (TestModel model = new TestModel(990, INPUT, HIDDEN);
+             LstmRunner runner = new LstmRunner(model.weights, 1);
+             LstmState ownState = new LstmState(model.weights, 1)) {
+            float[] x = model.input(LONG_STEPS, 1);
+            float[] expected = new float[HIDDEN];
+            try (LstmRunner alone = new LstmRunner(model.weights, 1)) {
+                alone.forward(x, LONG_STEPS, 1, null, null, null, expected, null);
+            }
+            float[] hT = new float[HIDDEN];
+            IllegalStateException thrown = whileInside(runner,
+                    () -> runner.forward(x, LONG_STEPS, 1, null, null, null, hT, null),
+                    () -> runner.step(new float[INPUT], ownState, null));
+            assertMessage(thrown, "LstmRunner@", ".step called by thread \"second\"", "while thread \"first\"",
+                    "give each thread its own");
+            assertArrayEquals(expected, hT, "the first thread's forward must be undisturbed");
+            assertArrayEquals(new float[HIDDEN], ownState.hidden(), "the refused step must not touch its state");
+        }
+    }
+
+    @Test
+    void closingARunnerThatAnotherThreadIsUsingIsRefused() throws Exception {
+        try (TestModel model = new TestModel(991, INPUT, HIDDEN);
+             LstmRunner runner = new LstmRunner(model.weights, 1)) {
+            float[] x = model.input(LONG_STEPS, 1);
+            IllegalStateException thrown = whileInside(runner,
+                    () -> runner.forward(x, LONG_STEPS, 1, null, null, null, null, null), runner::close);
+            assertMessage(thrown, ".close called by thread \"second\"", "while thread \"first\"");
+            runner.forward(java.util.Arrays.copyOf(x, INPUT), 1, 1, null, null, null, null, null); // still open
+        }
+    }
+
+    @Test
+    void weightsClosedUnderARunningForwardFailThatForwardCleanly() throws Exception {
+        TestModel model = new TestModel(994, INPUT, HIDDEN);
+        try (LstmRunner runner = new LstmRunner(model.weights, 1)) {
+            float[] x = model.input(LONG_STEPS, 1);
+            CompletableFuture<Void> first = runAs("first", () -> runner.forward(x, LONG_STEPS, 1, null, null, null,
+                    null, null));
+            while (runner.inUse().owner() == null && !first.isDone()) {
+                Thread.onSpinWait();
+            }
+            model.close();
+            ExecutionException failed = assertThrows(ExecutionException.class, () -> first.get(60, TimeUnit.SECONDS));
+            assertInstanceOf(IllegalStateException.class, failed.getCause(), "the JDK's closed-arena exception");
+        }
+    }
+
+    @Test
+    void aStateSteppedByTwoThreadsAtOnceIsReported() throws Exception {
+        try (TestModel model = new TestModel(992, INPUT, HIDDEN);
+             LstmRunner firstRunner = new LstmRunner(model.weights, 1);
+             LstmRunner secondRunner = new LstmRunner(model.weights, 1);
+             LstmState shared = new LstmState(model.weights, 1);
+             Arena arena = Arena.ofShared()) {
+            MemorySegment x = arena.allocate((long) INPUT * Float.BYTES);
+            // Steps are short, so the second thread's step may land between two of the first thread's: it retries
+            // until it lands inside one, which the first thread's stream of steps makes quick.
+            AtomicBoolean caught = new AtomicBoolean();
+            CompletableFuture<Void> first = runAs("first", () -> {
+                for (int t = 0; t < STREAM_STEPS && !caught.get(); t++) {
+                    firstRunner.step(x, shared, null);
+                }
+            });
+            IllegalStateException thrown = callAs("second", () -> {
+                while (!first.isDone()) {
+                    try {
+                        secondRunner.step(x, shared, null);
+                    } catch (IllegalStateException e) {
+                        caught.set(true);
+                        return e;
+                    }
+                }
+                return null;
+            });
+            assertTrue(thrown != null, "the second thread never overlapped the first one's " + STREAM_STEPS + " steps");
+            assertMessage(thrown, "LstmState@", ".step called by thread \"second\"", "while thread \"first\"",
+                    "one stream's state");
+            first.get(60, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void segmentsOfAnotherThreadsConfinedArenaAreNamedForEveryArgument() throws Exception {
+        try (TestModel model = new TestModel(993, INPUT, HIDDEN);
+             LstmRunner runner = new LstmRunner(model.weights, 1);
+             LstmState state = new LstmState(model.weights, 1);
+             Arena confined = Arena.ofConfined()) {
+            MemorySegment x = confined.allocate((long) INPUT * Float.BYTES);
+            MemorySegment h = confined.allocate((long) HIDDEN * Float.BYTES);
+            MemorySegment free = MemorySegment.ofArray(new float[HIDDEN]);
+            MemorySegment input = MemorySegment.ofArray(new float[INPUT]);
+            String[][] expectations = {{"x"}, {"y"}, {"h0"}, {"h"}, {"h", "setHidden"}, {"out", "copyCellTo"}};
+            Executable[] calls = {
+                () -> runner.forward(x, 1, 1, null, null, null, null, null),
+                () -> runner.forward(input, 1, 1, null, null, h, null, null),
+                () -> runner.forward(input, 1, 1, h, null, null, null, null),
+                () -> runner.step(input, state, h),
+                () -> state.setHidden(h),
+                () -> state.copyCellTo(h)};
+            for (int n = 0; n < calls.length; n++) {
+                Executable call = calls[n];
+                IllegalStateException thrown = callAs("other", () -> {
+                    try {
+                        call.execute();
+                        return null;
+                    } catch (IllegalStateException e) {
+                        return e;
+                    } catch (Throwable e) {
+                        throw new AssertionError("expected IllegalStateException, got " + e, e);
+                    }
+                });
+                assertTrue(thrown != null, "no exception for " + String.join(" ", expectations[n]));
+                assertMessage(thrown, expectations[n][0] + ": this segment belongs to a confined arena of another"
+                        + " thread, so thread \"other\"", "Arena.ofShared");
+            }
+            runner.step(input, state, free);
+        }
+    }
+
+    /**
+     * Starts {@code longCall} on a thread named "first", waits until that thread is inside {@code runner}, then
+     * runs {@code intrusion} on a thread named "second" and returns what it threw; the first call must succeed.
+     */
+    private static IllegalStateException whileInside(LstmRunner runner, Runnable longCall, Executable intrusion)
+            throws Exception {
+        CompletableFuture<Void> first = runAs("first", longCall);
+        IllegalStateException thrown = callAs("second", () -> {
+            while (runner.inUse().owner() == null || !runner.inUse().owner().getName().equals("first")) {
+                if (first.isDone()) {
+                    throw new AssertionError("the first call ended before the second thread saw it start");
+                }
+                Thread.onSpinWait();
+            }
+            return assertThrows(IllegalStateException.class, intrusion);
+        });
+        first.get(60, TimeUnit.SECONDS);
+        return thrown;
+    }
+
+    private static CompletableFuture<Void> runAs(String name, Runnable body) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        Thread thread = new Thread(() -> {
+            try {
+                body.run();
+                done.complete(null);
+            } catch (Throwable e) {
+                done.completeExceptionally(e);
+            }
+        }, name);
+        thread.start();
+        return done;
+    }
+
+    private static <T> T callAs(String name, Supplier<T> body) throws Exception {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        Thread thread = new Thread(() -> {
+            try {
+                result.complete(body.get());
+            } catch (Throwable e) {
+                result.completeExceptionally(e);
+            }
+        }, name);
+        thread.start();
+        thread.join(TimeUnit.SECONDS.toMillis(60));
+        assertEquals(false, thread.isAlive(), "thread " + name + " did not finish");
+        return result.get();
+    }
+
+    private static void assertMessage(Throwable thrown, String... fragments) {
+        for (String fragment : fragments) {
+            assertTrue(thrown.getMessage().contains(fragment),
+                    "message '" + thrown.getMessage() + "' should contain '" + fragment + "'");
+        }
+    }
+}

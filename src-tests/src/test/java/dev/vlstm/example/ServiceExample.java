@@ -1,0 +1,64 @@
+package dev.vlstm.example;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import dev.vlstm.LstmRunner;
+import dev.vlstm.LstmWeights;
+import dev.vlstm.NonFiniteInputs;
+
+/** The README's service example, compiled and run by ReadmeExampleTest; the README quotes the marked region. */
+public final class ServiceExample {
+
+    private ServiceExample() {
+    }
+
+    /**
+     * Answers each request (x {@code [T=100][B=1][I=40]}) with its hT {@code [1][256]}, on {@code workers} threads
+     * after {@code warmUpCalls} warm-up forwards; a request with a NaN or infinite input fails its future.
+     */
+    public static List<Future<float[]>> serve(float[] weightIh, float[] weightHh, float[] biasIh, float[] biasHh,
+                                              List<float[]> requests, int workers, int warmUpCalls) {
+        int inputSize = 40, hiddenSize = 256, steps = 100;
+        // README-BEGIN
+        // Once per process: validated, packed, immutable weights that every thread shares.
+        try (LstmWeights weights = LstmWeights.fromPyTorch(inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh)) {
+            // One runner per worker thread, its scratch allocated up front. REJECT: an input with NaN or infinity
+            // fails with its name and index ("x[7][0][3] is NaN") instead of answering NaN.
+            BlockingQueue<LstmRunner> runners = new ArrayBlockingQueue<>(workers);
+            for (int n = 0; n < workers; n++) {
+                runners.add(new LstmRunner(weights, 1, NonFiniteInputs.REJECT));
+            }
+            // Warm up with the shapes you serve, before taking traffic. The JIT compiles code, not objects:
+            // warming one runner warms them all.
+            float[] silence = new float[steps * inputSize];
+            for (int n = 0; n < warmUpCalls; n++) {
+                runners.peek().forward(silence, steps, 1, null, null, null, null, null);
+            }
+            List<Future<float[]>> answers = new ArrayList<>();
+            try (ExecutorService pool = Executors.newFixedThreadPool(workers)) {   // close() waits for the tasks
+                for (float[] x : requests) {                                       // x [T][B=1][I]
+                    answers.add(pool.submit(() -> {
+                        LstmRunner runner = runners.take();   // a runner serves one thread at a time
+                        try {
+                            float[] hT = new float[hiddenSize];
+                            runner.forward(x, steps, 1, null, null, null, hT, null);
+                            return hT;
+                        } finally {
+                            runners.put(runner);
+                        }
+                    }));
+                }
+            } finally {
+                runners.forEach(LstmRunner::close);   // off-heap memory is freed by close(), never by the GC
+            }
+            return answers;
+        }
+        // README-END
+    }
+}
