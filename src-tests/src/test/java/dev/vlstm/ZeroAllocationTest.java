@@ -38,16 +38,48 @@ class ZeroAllocationTest {
                 runner.forward(x, steps, batch, hT, cT, y, hT, cT);
                 runner.step(frame, state, hT);
             };
-            long start = System.nanoTime();
-            while (System.nanoTime() - start < WARM_UP_NANOS) {
-                calls.run();
-            }
-            long before = THREADS.getCurrentThreadAllocatedBytes();
-            for (int n = 0; n < MEASURED_CALLS; n++) {
-                calls.run();
-            }
-            long allocated = THREADS.getCurrentThreadAllocatedBytes() - before;
-            assertEquals(0, allocated, "bytes allocated by " + MEASURED_CALLS + " warmed-up forward + step calls");
+            assertWarmCallsAllocateNothing(calls);
         }
+    }
+
+    /**
+     * The stacks add copies (time reversal, joining directions, states) around the layers' runners, through views
+     * of their scratch that are re-sliced only when the shape changes.
+     */
+    @ParameterizedTest(name = "I={0} H={1} L={2} T={3} B={4}")
+    @CsvSource({"17, 33, 2, 10, 5", "64, 128, 3, 20, 1"})
+    void stackForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int layers, int steps, int batch) {
+        try (TestStack bidirectional = new TestStack(12, inputSize, hiddenSize, layers, true);
+             TestStack unidirectional = new TestStack(13, inputSize, hiddenSize, layers, false);
+             LstmStackRunner sequenceRunner = new LstmStackRunner(bidirectional.weights, batch, steps);
+             LstmStackRunner streamRunner = new LstmStackRunner(unidirectional.weights, batch, 1);
+             LstmStackState state = new LstmStackState(unidirectional.weights, batch);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(bidirectional.input(steps, batch)), 0, x, 0, x.byteSize());
+            MemorySegment y = arena.allocate((long) steps * batch * 2 * hiddenSize * Float.BYTES);
+            long states = 2L * layers * batch * hiddenSize * Float.BYTES;
+            MemorySegment hT = arena.allocate(states);
+            MemorySegment cT = arena.allocate(states);
+            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
+            MemorySegment h = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            assertWarmCallsAllocateNothing(() -> {
+                sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
+                streamRunner.step(frame, state, h);
+            });
+        }
+    }
+
+    private static void assertWarmCallsAllocateNothing(Runnable calls) {
+        long start = System.nanoTime();
+        while (System.nanoTime() - start < WARM_UP_NANOS) {
+            calls.run();
+        }
+        long before = THREADS.getCurrentThreadAllocatedBytes();
+        for (int n = 0; n < MEASURED_CALLS; n++) {
+            calls.run();
+        }
+        long allocated = THREADS.getCurrentThreadAllocatedBytes() - before;
+        assertEquals(0, allocated, "bytes allocated by " + MEASURED_CALLS + " warmed-up forward + step calls");
     }
 }
