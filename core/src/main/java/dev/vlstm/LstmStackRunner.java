@@ -121,8 +121,8 @@ public final class LstmStackRunner implements AutoCloseable {
         }
         int batch = state.batch();
         if (batch > maxBatch()) {
-            throw new IllegalArgumentException("the state's batch " + batch + " exceeds this LstmStackRunner's maxBatch "
-                    + maxBatch());
+            throw new IllegalArgumentException("the state's batch " + batch
+                    + " exceeds this LstmStackRunner's maxBatch " + maxBatch());
         }
         Checks.floats("x", x, "B", batch, "I", shape.inputSize());
         Checks.optionalOutput("h", h, "B", batch, "H", shape.hiddenSize());

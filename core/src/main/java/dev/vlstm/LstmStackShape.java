@@ -104,8 +104,8 @@ public record LstmStackShape(int inputSize, int hiddenSize, int layers, boolean 
         int parts = inputSizes.length;
         if (parts == 0 || parts % directions != 0) {
             throw new IllegalArgumentException(argument + ": a " + (bidirectional ? "bidirectional" : "unidirectional")
-                    + " model needs " + directions + " per layer (l0" + (bidirectional ? ", l0_reverse, l1, ..." : ", l1, ...")
-                    + "), got " + parts);
+                    + " model needs " + directions + " per layer (l0"
+                    + (bidirectional ? ", l0_reverse, l1, ..." : ", l1, ...") + "), got " + parts);
         }
         int hiddenSize = hiddenSizes[0];
         for (int n = 0; n < parts; n++) {
@@ -120,8 +120,8 @@ public record LstmStackShape(int inputSize, int hiddenSize, int layers, boolean 
             if (inputSizes[n] != expected) {
                 throw new IllegalArgumentException(argument + "[" + n + "] (" + shape.describe(n) + ") has inputSize "
                         + inputSizes[n] + ", but " + (n < directions ? "layer 0 has inputSize " + expected
-                        : "the layer below writes " + expected + " features (" + directions + " direction(s) × hiddenSize "
-                        + hiddenSize + ")"));
+                        : "the layer below writes " + expected + " features (" + directions
+                        + " direction(s) × hiddenSize " + hiddenSize + ")"));
             }
         }
         return shape;

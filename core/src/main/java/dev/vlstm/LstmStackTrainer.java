@@ -155,7 +155,8 @@ public final class LstmStackTrainer implements AutoCloseable {
                          GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
         checkOpen();
         if (savedSteps == 0) {
-            throw new IllegalStateException("backward needs a forward of this trainer first (and runs once per forward)");
+            throw new IllegalStateException(
+                    "backward needs a forward of this trainer first (and runs once per forward)");
         }
         int steps = savedSteps;
         int batch = savedBatch;
@@ -215,9 +216,9 @@ public final class LstmStackTrainer implements AutoCloseable {
                     MemorySegment.copy(cOut, 0, dc0, stateOffset, stateBytes);
                 }
                 if (partInputGradient != inputGradient) {
-                    long stepBytes = (long) batch * inputSize * Float.BYTES;
                     if (reverse) {
-                        DirectionRows.addReversedSteps(partInputGradient, inputGradient, steps, stepBytes / Float.BYTES);
+                        DirectionRows.addReversedSteps(partInputGradient, inputGradient, steps,
+                                (long) batch * inputSize);
                     } else {
                         MemorySegment.copy(partInputGradient, 0, inputGradient, 0, rows * inputSize * Float.BYTES);
                     }

@@ -133,7 +133,8 @@ final class StackSequence {
                     MemorySegment.copy(c, 0, cT, stateOffset, stateBytes);
                 }
                 if (partOutput != output) {
-                    DirectionRows.intoLayer(partOutput, output, steps, batch, hiddenSize, directions, direction, reverse);
+                    DirectionRows.intoLayer(partOutput, output, steps, batch, hiddenSize, directions, direction,
+                            reverse);
                 }
             }
             if (!top && dropout != null) {

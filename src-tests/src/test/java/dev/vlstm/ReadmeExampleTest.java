@@ -30,7 +30,8 @@ class ReadmeExampleTest {
         String readme = Files.readString(Path.of(System.getProperty("vlstm.readme", "../README.md")));
         String unindented = region.lines().map(line -> line.length() >= 8 ? line.substring(8) : line.strip())
                 .reduce((a, b) -> a + "\n" + b).orElseThrow();
-        assertTrue(readme.contains(unindented), "README.md must contain the example of " + example + ":\n" + unindented);
+        assertTrue(readme.contains(unindented),
+                "README.md must contain the example of " + example + ":\n" + unindented);
     }
 
     @Test

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.DoubleSupplier;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -18,8 +19,8 @@ import dev.vlstm.reference.ReferenceLstmStack;
 
 /**
  * The reference stack's backward against central finite differences of its forward, element by element, for every
- * gradient of every layer and direction and of x, h0, c0, on the loss L = Σ y·dy + Σ h_n·dh_n + Σ c_n·dc_n, with and
- * without dropout masks (fixed, so that the loss is a smooth function of the variables).
+ * gradient of every layer and direction and of x, h0, c0, on the loss L = Σ y·dy + Σ h_n·dh_n + Σ c_n·dc_n, with
+ * and without dropout masks (fixed, so that the loss is a smooth function of the variables).
  *
  * <p>Criterion: {@link CentralDifferences} (relative error &le; 1e-6), and every checked gradient must hold an
  * element above {@value CentralDifferences#SIGNIFICANT} in magnitude. Weights are U(-2/√H, 2/√H) as in
@@ -115,6 +116,7 @@ class ReferenceStackBackwardTest {
         double[] x = problem.x().clone();
         double[] h0 = problem.h0() == null ? new double[states] : problem.h0().clone();
         double[] c0 = problem.c0() == null ? new double[states] : problem.c0().clone();
+        DoubleSupplier loss = () -> problem.loss(parameters, x, h0, c0);
         String[] names = {"weightIh", "weightHh", "biasIh", "biasHh"};
         for (int n = 0; n < parameters.size(); n++) {
             int cell = n / 4;
@@ -125,12 +127,11 @@ class ReferenceStackBackwardTest {
                 assertNull(analytic[n % 4], name + ": a model without this bias has no gradient for it");
                 continue;
             }
-            significant(name, CentralDifferences.check(name, parameters.get(n), analytic[n % 4],
-                    () -> problem.loss(parameters, x, h0, c0)));
+            significant(name, CentralDifferences.check(name, parameters.get(n), analytic[n % 4], loss));
         }
-        significant("x", CentralDifferences.check("x", x, gradients.x(), () -> problem.loss(parameters, x, h0, c0)));
-        significant("h0", CentralDifferences.check("h0", h0, gradients.h0(), () -> problem.loss(parameters, x, h0, c0)));
-        significant("c0", CentralDifferences.check("c0", c0, gradients.c0(), () -> problem.loss(parameters, x, h0, c0)));
+        significant("x", CentralDifferences.check("x", x, gradients.x(), loss));
+        significant("h0", CentralDifferences.check("h0", h0, gradients.h0(), loss));
+        significant("c0", CentralDifferences.check("c0", c0, gradients.c0(), loss));
     }
 
     @Test
@@ -176,7 +177,8 @@ class ReferenceStackBackwardTest {
         Problem problem = Problem.random(5, 2, 3, 2, true, 4, 2, true, true, true, true, 0);
         ReferenceLstmStack stack = problem.stack(problem.parameters());
         assertMessage(() -> stack.forward(new double[15], 4, 2, null, null, null), "x must hold 16 doubles, got 15");
-        assertMessage(() -> stack.forward(problem.x(), 4, 2, new double[12], null, null), "h0 must hold 24 doubles, got 12");
+        assertMessage(() -> stack.forward(problem.x(), 4, 2, new double[12], null, null),
+                "h0 must hold 24 doubles, got 12");
         assertMessage(() -> stack.forward(problem.x(), 4, 2, null, null, new double[0][]),
                 "dropoutMasks: one per layer below the top, 1, got 0");
         assertMessage(() -> stack.backward(problem.x(), 4, 2, null, null, null, new double[3], null, null),

@@ -58,7 +58,8 @@ class StackBadInputTest {
             fails(IllegalArgumentException.class, () -> LstmStackWeights.of(false, first, scalar),
                     "layers[1] is packed for kernel scalar");
             fails(IllegalArgumentException.class, () -> LstmStackWeights.of(false), "got 0");
-            fails(NullPointerException.class, () -> LstmStackWeights.of(false, first, null), "layers[1] must not be null");
+            fails(NullPointerException.class, () -> LstmStackWeights.of(false, first, null),
+                    "layers[1] must not be null");
             // Refused stacks took nothing: the layers are still open and usable.
             try (LstmStackWeights stack = LstmStackWeights.of(false, first, second)) {
                 assertTrue(stack.shape().equals(new LstmStackShape(3, 5, 2, false)));
@@ -82,9 +83,11 @@ class StackBadInputTest {
         try (TestStack model = new TestStack(1100, 3, 5, 2, true);
              LstmStackRunner runner = new LstmStackRunner(model.weights, 3, 4)) {
             float[] x = model.input(4, 3);
-            fails(IllegalArgumentException.class, () -> runner.forward(new float[35], 4, 3, null, null, null, null, null),
+            fails(IllegalArgumentException.class,
+                    () -> runner.forward(new float[35], 4, 3, null, null, null, null, null),
                     "x must hold [T=4][B=3][I=3] = 36 floats");
-            fails(IllegalArgumentException.class, () -> runner.forward(x, 4, 3, new float[3 * 5], null, null, null, null),
+            fails(IllegalArgumentException.class,
+                    () -> runner.forward(x, 4, 3, new float[3 * 5], null, null, null, null),
                     "h0 must hold [L*D=4][B=3][H=5] = 60 floats", "holds 15 floats");
             fails(IllegalArgumentException.class, () -> runner.forward(x, 4, 3, null, new float[2 * 3 * 5], null, null,
                     null), "c0 must hold [L*D=4][B=3][H=5]");
@@ -182,6 +185,7 @@ class StackBadInputTest {
         fails(IllegalStateException.class, () -> trainer.forward(segment(new float[3]), 1, 1, null, null, null, null,
                 null), "these LstmWeights are closed");
         trainer.close();
-        fails(IllegalStateException.class, () -> new LstmStackRunner(model.weights, 1, 1), "these LstmWeights are closed");
+        fails(IllegalStateException.class, () -> new LstmStackRunner(model.weights, 1, 1),
+                "these LstmWeights are closed");
     }
 }

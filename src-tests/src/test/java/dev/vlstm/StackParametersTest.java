@@ -35,7 +35,8 @@ class StackParametersTest {
                     for (float value : weights) {
                         assertTrue(Math.abs(value) <= bound, "U(-1/sqrt(H), 1/sqrt(H)): " + value);
                     }
-                    assertEquals(LstmParameters.DEFAULT_FORGET_BIAS, part.biasIh().getAtIndex(ValueLayout.JAVA_FLOAT, 5));
+                    assertEquals(LstmParameters.DEFAULT_FORGET_BIAS,
+                            part.biasIh().getAtIndex(ValueLayout.JAVA_FLOAT, 5), "forget bias of unit 0");
                 }
             }
             assertFalse(Arrays.equals(floats(a.layer(0, 0).weightHh()), floats(a.layer(0, 1).weightHh())),

@@ -170,8 +170,10 @@ public final class Cli {
                     tensors.put(p + shape.pyTorchName("weight_hh", layer, direction),
                             tensor(part.weightHh(), gateRows, hidden));
                     if (config.bias()) {
-                        tensors.put(p + shape.pyTorchName("bias_ih", layer, direction), tensor(part.biasIh(), gateRows));
-                        tensors.put(p + shape.pyTorchName("bias_hh", layer, direction), tensor(part.biasHh(), gateRows));
+                        tensors.put(p + shape.pyTorchName("bias_ih", layer, direction),
+                                tensor(part.biasIh(), gateRows));
+                        tensors.put(p + shape.pyTorchName("bias_hh", layer, direction),
+                                tensor(part.biasHh(), gateRows));
                     }
                 }
             }
