@@ -19,11 +19,15 @@ import torch
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "test", "resources", "golden")
 
 CASES = [
-    # name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state
-    ("i3_h5_t4_b2", 3, 5, 4, 2, False, True, True),
-    ("i17_h33_t6_b3_batch_first", 17, 33, 6, 3, True, True, False),
-    ("i1_h1_t1_b1_no_bias", 1, 1, 1, 1, False, False, True),
-    ("i7_h20_t9_unbatched", 7, 20, 9, None, False, True, True),
+    # name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state, num_layers, bidirectional
+    ("i3_h5_t4_b2", 3, 5, 4, 2, False, True, True, 1, False),
+    ("i17_h33_t6_b3_batch_first", 17, 33, 6, 3, True, True, False, 1, False),
+    ("i1_h1_t1_b1_no_bias", 1, 1, 1, 1, False, False, True, 1, False),
+    ("i7_h20_t9_unbatched", 7, 20, 9, None, False, True, True, 1, False),
+    ("i3_h5_l2_t4_b2", 3, 5, 4, 2, False, True, True, 2, False),
+    ("i4_h3_t5_b2_bidirectional", 4, 3, 5, 2, False, True, True, 1, True),
+    ("i5_h6_l3_t4_b3_bidirectional_batch_first", 5, 6, 4, 3, True, True, True, 3, True),
+    ("i3_h4_l2_t3_b2_no_bias", 3, 4, 3, 2, False, False, False, 2, False),
 ]
 
 
@@ -46,14 +50,16 @@ class Wrapper(torch.nn.Module):
         self.lstm = lstm
 
 
-def make(name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state):
+def make(name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state, num_layers, bidirectional):
     torch.manual_seed(sum(map(ord, name)))
-    lstm = torch.nn.LSTM(input_size, hidden_size, batch_first=batch_first, bias=bias)
+    lstm = torch.nn.LSTM(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
+                         bidirectional=bidirectional)
+    states = num_layers * (2 if bidirectional else 1)
     if batch is None:
-        x_shape, state_shape = (steps, input_size), (1, hidden_size)
+        x_shape, state_shape = (steps, input_size), (states, hidden_size)
     else:
         x_shape = (batch, steps, input_size) if batch_first else (steps, batch, input_size)
-        state_shape = (1, batch, hidden_size)
+        state_shape = (states, batch, hidden_size)
     x = torch.randn(x_shape, requires_grad=True)
     h0 = torch.randn(state_shape, requires_grad=True)
     c0 = torch.randn(state_shape, requires_grad=True)

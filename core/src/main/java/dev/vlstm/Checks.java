@@ -44,6 +44,12 @@ final class Checks {
         return writable(name, check(name, segment, d1, n1, d2, n2, null, 1));
     }
 
+    /** A three-dimensional output: as the three-dimensional {@code floats}, and writable. */
+    static MemorySegment output(String name, MemorySegment segment, String d1, long n1, String d2, long n2, String d3,
+                                long n3) {
+        return writable(name, check(name, segment, d1, n1, d2, n2, d3, n3));
+    }
+
     /** An optional output: null, or as {@link #output(String, MemorySegment, String, long, String, long)}. */
     static MemorySegment optionalOutput(String name, MemorySegment segment, String d1, long n1, String d2, long n2) {
         return segment == null ? null : output(name, segment, d1, n1, d2, n2);

@@ -106,7 +106,7 @@ public final class LstmRunner implements AutoCloseable {
         }
     }
 
-    private static int defaultProjectionSteps(LstmWeights weights, int maxBatch) {
+    static int defaultProjectionSteps(LstmWeights weights, int maxBatch) {
         Checks.notNull("weights", weights).checkOpen();
         Checks.positive("maxBatch", maxBatch);
         long stepBytes = (long) maxBatch * weights.layout().gateRowFloats() * Float.BYTES;

@@ -29,7 +29,10 @@ class MisuseDetectionTest {
     private static final int INPUT = 8;
     private static final int HIDDEN = 64;
     private static final int LONG_STEPS = 20_000;
-    private static final int STREAM_STEPS = 100_000;
+    /** A model whose every step reads 17 MB of weights: about a millisecond a step. */
+    private static final int BIG_INPUT = 32;
+    private static final int BIG_HIDDEN = 1024;
+    private static final int BIG_STEPS = 2_000;
 
     @Test
     void aSecondThreadCallingARunnerInUseIsToldWhoHoldsItAndChangesNothing() throws Exception {
@@ -82,22 +85,28 @@ class MisuseDetectionTest {
 
     @Test
     void aStateSteppedByTwoThreadsAtOnceIsReported() throws Exception {
-        try (TestModel model = new TestModel(992, INPUT, HIDDEN);
+        try (TestModel model = new TestModel(992, BIG_INPUT, BIG_HIDDEN);
              LstmRunner firstRunner = new LstmRunner(model.weights, 1);
              LstmRunner secondRunner = new LstmRunner(model.weights, 1);
              LstmState shared = new LstmState(model.weights, 1);
              Arena arena = Arena.ofShared()) {
-            MemorySegment x = arena.allocate((long) INPUT * Float.BYTES);
-            // Steps are short, so the second thread's step may land between two of the first thread's: it retries
-            // until it lands inside one, which the first thread's stream of steps makes quick.
+            MemorySegment x = arena.allocate((long) BIG_INPUT * Float.BYTES);
+            // Each step reads megabytes of weights, so it lasts long enough for the second thread, which waits
+            // until it sees the first thread inside the state, to call in before it ends; should the second thread
+            // be descheduled past that step, it waits for the next one.
             AtomicBoolean caught = new AtomicBoolean();
             CompletableFuture<Void> first = runAs("first", () -> {
-                for (int t = 0; t < STREAM_STEPS && !caught.get(); t++) {
+                for (int t = 0; t < BIG_STEPS && !caught.get(); t++) {
                     firstRunner.step(x, shared, null);
                 }
             });
             IllegalStateException thrown = callAs("second", () -> {
                 while (!first.isDone()) {
+                    Thread owner = shared.inUse().owner();
+                    if (owner == null || !owner.getName().equals("first")) {
+                        Thread.onSpinWait();
+                        continue;
+                    }
                     try {
                         secondRunner.step(x, shared, null);
                     } catch (IllegalStateException e) {
@@ -107,7 +116,7 @@ class MisuseDetectionTest {
                 }
                 return null;
             });
-            assertTrue(thrown != null, "the second thread never overlapped the first one's " + STREAM_STEPS + " steps");
+            assertTrue(thrown != null, "the second thread never overlapped the first one's " + BIG_STEPS + " steps");
             assertMessage(thrown, "LstmState@", ".step called by thread \"second\"", "while thread \"first\"",
                     "one stream's state");
             first.get(60, TimeUnit.SECONDS);

@@ -18,6 +18,8 @@ import org.junit.jupiter.api.Test;
 
 import dev.vlstm.example.ReadmeExample;
 import dev.vlstm.example.ServiceExample;
+import dev.vlstm.example.StackExample;
+import dev.vlstm.io.Npy;
 
 /**
  * Every code example of the README is a marked region of a file that the build compiles, quoted word for word
@@ -29,6 +31,7 @@ class ReadmeExampleTest {
     private static final List<Path> SOURCES = List.of(
             Path.of("src/test/java/dev/vlstm/example/ReadmeExample.java"),
             Path.of("src/test/java/dev/vlstm/example/ServiceExample.java"),
+            Path.of("src/test/java/dev/vlstm/example/StackExample.java"),
             Path.of("../examples/consumer/pom.xml"),
             Path.of("../examples/consumer/src/main/java/module-info.java"));
 
@@ -74,6 +77,18 @@ class ReadmeExampleTest {
             ExecutionException refused = assertThrows(ExecutionException.class, () -> answers.get(5).get());
             assertInstanceOf(IllegalArgumentException.class, refused.getCause());
             assertTrue(refused.getCause().getMessage().startsWith("x[7][0][3] is NaN"), refused.getCause().getMessage());
+        }
+    }
+
+    @Test
+    void theStackExampleComputesWhatPyTorchDid() throws IOException {
+        Path golden = Path.of("src/test/resources/golden/i4_h3_t5_b2_bidirectional");
+        float[] y = StackExample.run(golden.resolve("model.safetensors"), Npy.read(golden.resolve("x.npy")).data(),
+                Npy.read(golden.resolve("h0.npy")).data(), Npy.read(golden.resolve("c0.npy")).data(), 5, 2);
+        float[] expected = Npy.read(golden.resolve("expected_y.npy")).data();
+        assertEquals(expected.length, y.length);
+        for (int n = 0; n < y.length; n++) {
+            assertEquals(expected[n], y[n], 1e-5, "y[" + n + "]");
         }
     }
 

@@ -26,23 +26,13 @@ import dev.vlstm.reference.ReferenceLstm;
  * The reference backward against central finite differences of the reference forward, element by element, for every
  * gradient it returns, on the loss L = Σ y·dy + Σ hT·dhT + Σ cT·dcT with random dy, dhT, dcT.
  *
- * <p>Criterion: an analytic gradient a and the difference d = (L(θ + ε) - L(θ - ε)) / 2ε, ε = {@value #EPSILON},
- * agree when |d - a| &le; {@value #RELATIVE_TOLERANCE} (|d| + |a|) or |d - a| &le; {@value #ABSOLUTE_TOLERANCE}.
- * The truncation error of d is about ε² |L'''| / 6 &asymp; 1e-13; its rounding error is the rounding of L over 2ε,
- * about 2e-10 per ulp of L (|L| is a few units here), and stays below 1e-9 on these problems. The absolute bound leaves
- * ten times that: it decides only for gradients near zero, where the relative error is all rounding, whereas a wrong
- * sign or a missing term moves a gradient by the size of that term, orders of magnitude more. Every checked gradient
- * must also hold an element above {@value #SIGNIFICANT} in magnitude, so that no check passes on zeros alone.
+ * <p>Criterion: {@link CentralDifferences} (ε = 1e-6, relative error &le; 1e-6 or absolute &le; 1e-8), and every checked
+ * gradient must hold an element above {@value CentralDifferences#SIGNIFICANT} in magnitude.
  *
  * <p>Weights and biases are U(-2/√H, 2/√H), twice PyTorch's scale, so that the gates spread over σ's and tanh's
  * curved range instead of sitting near their midpoints; inputs, states and loss weights are U(-1, 1).
  */
 class ReferenceBackwardTest {
-
-    static final double EPSILON = 1e-6;
-    static final double RELATIVE_TOLERANCE = 1e-6;
-    static final double ABSOLUTE_TOLERANCE = 1e-8;
-    static final double SIGNIFICANT = 1e-4;
 
     private static final String[] NAMES = {"weightIh", "weightHh", "biasIh", "biasHh", "x", "h0", "c0"};
 
@@ -90,7 +80,8 @@ class ReferenceBackwardTest {
         double loss(double[][] variables) {
             ReferenceLstm.Result result = new ReferenceLstm(inputSize, hiddenSize, variables[0], variables[1],
                     variables[2], variables[3]).forward(variables[4], steps, batch, variables[5], variables[6]);
-            return dot(result.y(), dy) + dot(result.hT(), dhT) + dot(result.cT(), dcT);
+            return CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT)
+                    + CentralDifferences.dot(result.cT(), dcT);
         }
     }
 
@@ -223,26 +214,10 @@ class ReferenceBackwardTest {
                 continue;
             }
             assertNotNull(analytic[v], name + " gradient");
-            assertEquals(values.length, analytic[v].length, name + " gradient length");
-            double largest = 0;
-            for (int n = 0; n < values.length; n++) {
-                double value = values[n];
-                values[n] = value + EPSILON;
-                double above = problem.loss(variables);
-                values[n] = value - EPSILON;
-                double below = problem.loss(variables);
-                values[n] = value;
-                double numeric = (above - below) / (2 * EPSILON);
-                double error = Math.abs(numeric - analytic[v][n]);
-                double relative = error / Math.max(1e-8, Math.abs(numeric) + Math.abs(analytic[v][n]));
-                assertTrue(relative <= RELATIVE_TOLERANCE || error <= ABSOLUTE_TOLERANCE,
-                        name + "[" + n + "]: analytic " + analytic[v][n] + ", central difference " + numeric
-                                + ", relative error " + relative);
-                largest = Math.max(largest, Math.abs(numeric));
-            }
+            double largest = CentralDifferences.check(name, values, analytic[v], () -> problem.loss(variables));
             // With one step, U meets only h0: from a zero h0 its gradient is zero, exactly.
             boolean zeroByConstruction = name.equals("weightHh") && problem.steps() == 1 && problem.h0() == null;
-            assertTrue(zeroByConstruction || largest > SIGNIFICANT,
+            assertTrue(zeroByConstruction || largest > CentralDifferences.SIGNIFICANT,
                     name + ": largest gradient " + largest + " is too small to check");
         }
     }
@@ -250,17 +225,6 @@ class ReferenceBackwardTest {
     private static void fails(Class<? extends Throwable> type, Executable call, String message) {
         Throwable thrown = assertThrows(type, call);
         assertEquals(message, thrown.getMessage());
-    }
-
-    private static double dot(double[] a, double[] b) {
-        if (b == null) {
-            return 0;
-        }
-        double sum = 0;
-        for (int n = 0; n < a.length; n++) {
-            sum += a[n] * b[n];
-        }
-        return sum;
     }
 
     private static double[] uniform(SplittableRandom random, int length, double bound) {

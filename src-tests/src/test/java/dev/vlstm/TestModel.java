@@ -72,6 +72,18 @@ final class TestModel implements AutoCloseable {
         weights.close();
     }
 
+    /** The values as doubles, or null for null. */
+    static double[] doubles(float[] values) {
+        if (values == null) {
+            return null;
+        }
+        double[] result = new double[values.length];
+        for (int n = 0; n < values.length; n++) {
+            result[n] = values[n];
+        }
+        return result;
+    }
+
     /** Largest |actual - expected| over all elements; fails on a length mismatch. */
     static double maxAbsError(float[] actual, double[] expected) {
         if (actual.length != expected.length) {

@@ -1,5 +1,6 @@
 package dev.vlstm;
 
+import static dev.vlstm.TestModel.doubles;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -134,22 +135,11 @@ class TrainerVsReferenceTest {
                 + RELATIVE_TOLERANCE + " * " + scale);
     }
 
-    private static MemorySegment segment(float[] values) {
+    static MemorySegment segment(float[] values) {
         return values == null ? null : MemorySegment.ofArray(values);
     }
 
-    private static float[] floats(MemorySegment segment) {
+    static float[] floats(MemorySegment segment) {
         return segment.toArray(ValueLayout.JAVA_FLOAT);
-    }
-
-    private static double[] doubles(float[] values) {
-        if (values == null) {
-            return null;
-        }
-        double[] result = new double[values.length];
-        for (int n = 0; n < values.length; n++) {
-            result[n] = values[n];
-        }
-        return result;
     }
 }

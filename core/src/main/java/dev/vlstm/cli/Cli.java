@@ -14,9 +14,11 @@ import java.util.Set;
 import dev.vlstm.Backend;
 import dev.vlstm.GradientMode;
 import dev.vlstm.LstmGradients;
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmTrainer;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.LstmStackGradients;
+import dev.vlstm.LstmStackRunner;
+import dev.vlstm.LstmStackShape;
+import dev.vlstm.LstmStackTrainer;
+import dev.vlstm.LstmStackWeights;
 import dev.vlstm.io.FloatTensor;
 import dev.vlstm.io.Npy;
 import dev.vlstm.io.PyTorchLstm;
@@ -24,7 +26,8 @@ import dev.vlstm.io.SafeTensors;
 
 /**
  * The command-line tool: {@code info}, {@code run} and {@code grad} on a PyTorch {@code nn.LSTM} state_dict in a
- * safetensors file, with .npy inputs and outputs shaped as PyTorch's {@code nn.LSTM} takes and returns them.
+ * safetensors file (any number of layers, one or two directions), with .npy inputs and outputs shaped as PyTorch's
+ * {@code nn.LSTM} takes and returns them: y {@code [T, B, D·H]}, h_n and c_n {@code [L·D, B, H]}.
  * Exit codes: 0 ok, 2 bad usage, 1 bad input; each failure is one line on stderr (a stack trace with
  * {@code --verbose}).
  */
@@ -115,40 +118,43 @@ public final class Cli {
         String prefix = options.get("--prefix");
         try (SafeTensors file = SafeTensors.open(Path.of(required(options, "--model")))) {
             PyTorchLstm.Config config = PyTorchLstm.inspect(file, prefix);
-            Sequence x = Sequence.read(Path.of(required(options, "--input")), config.inputSize(), batchFirst);
-            int hidden = config.hiddenSize();
-            float[] h0 = optionalState(options.get("--h0"), "--h0", x, hidden);
-            float[] c0 = optionalState(options.get("--c0"), "--c0", x, hidden);
-            float[] y = new float[x.steps() * x.batch() * hidden];
-            float[] hn = new float[x.batch() * hidden];
-            float[] cn = new float[x.batch() * hidden];
-            Files.createDirectories(output);
-            try (LstmWeights weights = PyTorchLstm.load(file, config.prefix(), Backend.PREFERRED)) {
+            try (LstmStackWeights weights = PyTorchLstm.loadStack(file, config.prefix(), Backend.PREFERRED)) {
+                LstmStackShape shape = weights.shape();
+                Sequence x = Sequence.read(Path.of(required(options, "--input")), shape.inputSize(), batchFirst);
+                float[] h0 = optionalState(options.get("--h0"), "--h0", x, shape);
+                float[] c0 = optionalState(options.get("--c0"), "--c0", x, shape);
+                int states = shape.stateCount() * x.batch() * shape.hiddenSize();
+                float[] y = new float[x.steps() * x.batch() * shape.outputSize()];
+                float[] hn = new float[states];
+                float[] cn = new float[states];
+                Files.createDirectories(output);
                 if (!gradients) {
-                    try (LstmRunner runner = new LstmRunner(weights, x.batch())) {
+                    try (LstmStackRunner runner = new LstmStackRunner(weights, x.batch(), x.steps())) {
                         runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, c0, y, hn, cn);
                     }
                 } else {
                     grad(options, output, config, weights, x, h0, c0, y, hn, cn);
                 }
+                Npy.write(output.resolve("y.npy"), x.outputs(y, shape.outputSize()));
+                Npy.write(output.resolve("hn.npy"), x.state(hn, shape.stateCount(), shape.hiddenSize()));
+                Npy.write(output.resolve("cn.npy"), x.state(cn, shape.stateCount(), shape.hiddenSize()));
             }
-            Npy.write(output.resolve("y.npy"), x.outputs(y, hidden));
-            Npy.write(output.resolve("hn.npy"), x.state(hn, hidden));
-            Npy.write(output.resolve("cn.npy"), x.state(cn, hidden));
         }
     }
 
-    private static void grad(Map<String, String> options, Path output, PyTorchLstm.Config config, LstmWeights weights,
-                             Sequence x, float[] h0, float[] c0, float[] y, float[] hn, float[] cn) throws IOException {
-        int hidden = config.hiddenSize();
-        float[] dy = x.sameLayoutAs(Path.of(required(options, "--dy")), "--dy", hidden);
-        float[] dhn = optionalState(options.get("--dhn"), "--dhn", x, hidden);
-        float[] dcn = optionalState(options.get("--dcn"), "--dcn", x, hidden);
+    private static void grad(Map<String, String> options, Path output, PyTorchLstm.Config config,
+                             LstmStackWeights weights, Sequence x, float[] h0, float[] c0, float[] y, float[] hn,
+                             float[] cn) throws IOException {
+        LstmStackShape shape = weights.shape();
+        int hidden = shape.hiddenSize();
+        float[] dy = x.sameLayoutAs(Path.of(required(options, "--dy")), "--dy", shape.outputSize());
+        float[] dhn = optionalState(options.get("--dhn"), "--dhn", x, shape);
+        float[] dcn = optionalState(options.get("--dcn"), "--dcn", x, shape);
         float[] dx = new float[x.timeMajor().length];
-        float[] dh0 = new float[x.batch() * hidden];
-        float[] dc0 = new float[x.batch() * hidden];
-        try (LstmTrainer trainer = new LstmTrainer(weights, x.batch(), x.steps());
-             LstmGradients gradients = new LstmGradients(weights)) {
+        float[] dh0 = new float[hn.length];
+        float[] dc0 = new float[cn.length];
+        try (LstmStackTrainer trainer = new LstmStackTrainer(weights, x.batch(), x.steps());
+             LstmStackGradients gradients = new LstmStackGradients(weights)) {
             trainer.forward(MemorySegment.ofArray(x.timeMajor()), x.steps(), x.batch(), segment(h0), segment(c0),
                     MemorySegment.ofArray(y), MemorySegment.ofArray(hn), MemorySegment.ofArray(cn));
             trainer.backward(MemorySegment.ofArray(dy), segment(dhn), segment(dcn), gradients, GradientMode.OVERWRITE,
@@ -156,22 +162,32 @@ public final class Cli {
             String p = config.prefix();
             long gateRows = 4L * hidden;
             Map<String, FloatTensor> tensors = new LinkedHashMap<>();
-            tensors.put(p + "weight_ih_l0", tensor(gradients.weightIh(), gateRows, config.inputSize()));
-            tensors.put(p + "weight_hh_l0", tensor(gradients.weightHh(), gateRows, hidden));
-            if (config.bias()) {
-                tensors.put(p + "bias_ih_l0", tensor(gradients.biasIh(), gateRows));
-                tensors.put(p + "bias_hh_l0", tensor(gradients.biasHh(), gateRows));
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                for (int direction = 0; direction < shape.directions(); direction++) {
+                    LstmGradients part = gradients.layer(layer, direction);
+                    tensors.put(p + shape.pyTorchName("weight_ih", layer, direction),
+                            tensor(part.weightIh(), gateRows, shape.layerInputSize(layer)));
+                    tensors.put(p + shape.pyTorchName("weight_hh", layer, direction),
+                            tensor(part.weightHh(), gateRows, hidden));
+                    if (config.bias()) {
+                        tensors.put(p + shape.pyTorchName("bias_ih", layer, direction),
+                                tensor(part.biasIh(), gateRows));
+                        tensors.put(p + shape.pyTorchName("bias_hh", layer, direction),
+                                tensor(part.biasHh(), gateRows));
+                    }
+                }
             }
             tensors.put("x", x.inputsLike(dx));
-            tensors.put("h0", x.state(dh0, hidden));
-            tensors.put("c0", x.state(dc0, hidden));
+            tensors.put("h0", x.state(dh0, shape.stateCount(), hidden));
+            tensors.put("c0", x.state(dc0, shape.stateCount(), hidden));
             SafeTensors.write(output.resolve("grad.safetensors"), tensors, Map.of("loss", "sum(y*dy) + sum(hn*dhn)"
                     + " + sum(cn*dcn)"));
         }
     }
 
-    private static float[] optionalState(String file, String option, Sequence x, int hidden) throws IOException {
-        return file == null ? null : x.stateFrom(Path.of(file), option, hidden);
+    private static float[] optionalState(String file, String option, Sequence x, LstmStackShape shape)
+            throws IOException {
+        return file == null ? null : x.stateFrom(Path.of(file), option, shape.stateCount(), shape.hiddenSize());
     }
 
     private static MemorySegment segment(float[] values) {

@@ -10,7 +10,7 @@ import dev.vlstm.io.Npy;
 /**
  * An input sequence in one of the layouts PyTorch's {@code nn.LSTM} accepts: {@code [T, B, I]}, {@code [B, T, I]}
  * (batch_first) or unbatched {@code [T, I]}; converts it, and tensors shaped after it, to and from the kernels'
- * time-major {@code [T][B][·]} layout. States are {@code [1, B, H]} ({@code [1, H]} unbatched), as h_n and c_n.
+ * time-major {@code [T][B][·]} layout. States are {@code [L·D, B, H]} ({@code [L·D, H]} unbatched), as h_n and c_n.
  */
 record Sequence(int steps, int batch, int inputSize, boolean batchFirst, boolean unbatched, float[] timeMajor) {
 
@@ -65,13 +65,14 @@ record Sequence(int steps, int batch, int inputSize, boolean batchFirst, boolean
         return fromTimeMajor(dx, inputSize);
     }
 
-    FloatTensor state(float[] values, int hidden) {
-        return new FloatTensor(unbatched ? new long[]{1, hidden} : new long[]{1, batch, hidden}, values);
+    /** {@code count} states (L·D: one per layer and direction), shaped as h_n: {@code [count, B, H]}. */
+    FloatTensor state(float[] values, int count, int hidden) {
+        return new FloatTensor(unbatched ? new long[]{count, hidden} : new long[]{count, batch, hidden}, values);
     }
 
     /** Reads an h0, c0, dhn or dcn file, which must have the shape of {@link #state}. */
-    float[] stateFrom(Path file, String option, int hidden) throws IOException {
-        return readShaped(file, option, state(new float[batch * hidden], hidden).shape());
+    float[] stateFrom(Path file, String option, int count, int hidden) throws IOException {
+        return readShaped(file, option, state(new float[count * batch * hidden], count, hidden).shape());
     }
 
     /** Reads dy, which must have the shape of the outputs; returns it time-major. */

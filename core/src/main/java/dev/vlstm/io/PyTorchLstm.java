@@ -5,23 +5,34 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
 
 import dev.vlstm.Backend;
 import dev.vlstm.LstmParameters;
+import dev.vlstm.LstmStackParameters;
+import dev.vlstm.LstmStackShape;
+import dev.vlstm.LstmStackWeights;
 import dev.vlstm.LstmWeights;
 
 /**
  * PyTorch {@code nn.LSTM} state_dicts in safetensors files: names {@code weight_ih_l{k}}, {@code weight_hh_l{k}},
  * {@code bias_ih_l{k}}, {@code bias_hh_l{k}}, the {@code _reverse} suffix and {@code weight_hr_l{k}}, under a module
- * prefix such as {@code lstm.}. The configuration is inferred from the names and shapes; loading takes one
- * unidirectional layer without projection for now and refuses the rest by naming the missing feature.
+ * prefix such as {@code lstm.}. The configuration is inferred from the names and shapes; whole models (any number of
+ * layers, one or two directions, with or without biases) load as {@link LstmStackParameters}, one-layer
+ * unidirectional ones also as {@link LstmParameters}. Projection ({@code proj_size}) is refused, naming it.
  */
 public final class PyTorchLstm {
 
     private static final String FIRST_WEIGHT = "weight_ih_l0";
+    private static final List<String> WEIGHTS = List.of("weight_ih", "weight_hh");
+    private static final List<String> TENSORS = List.of("weight_ih", "weight_hh", "bias_ih", "bias_hh");
+    /** The local names of nn.LSTM's tensors, for the check that no stray one is left out of a load. */
+    private static final Pattern LSTM_NAME = Pattern.compile("(weight|bias)_(ih|hh|hr)_l[0-9]+(_reverse)?");
 
     private PyTorchLstm() {
     }
@@ -91,23 +102,20 @@ public final class PyTorchLstm {
         return name.substring(0, name.length() - FIRST_WEIGHT.length());
     }
 
-    /** Loads the parameters of a one-layer, one-direction LSTM without projection (null prefix: inferred). */
+    /**
+     * Loads the parameters of a one-layer, unidirectional LSTM without projection (null prefix: inferred); stacked or
+     * bidirectional models are refused with a pointer to {@link #loadStackParameters}.
+     */
     public static LstmParameters loadParameters(SafeTensors file, String prefix) {
         Config config = inspect(file, prefix);
-        if (config.layers() != 1 || config.bidirectional() || config.projectionSize() > 0) {
+        refuseProjection(file, config);
+        if (config.layers() != 1 || config.bidirectional()) {
             throw new IllegalArgumentException(file.path() + ": this model has " + config.layers() + " layer(s)"
-                    + (config.bidirectional() ? ", two directions" : "")
-                    + (config.projectionSize() > 0 ? ", projection to " + config.projectionSize() : "")
-                    + ": vlstm loads one unidirectional layer without projection for now (stacked, bidirectional"
-                    + " and projected models are the model-breadth issue)");
+                    + (config.bidirectional() ? ", two directions" : "") + "; LstmParameters and LstmWeights hold one "
+                    + "unidirectional layer: load the whole model with PyTorchLstm.loadStackParameters or loadStack");
         }
-        String p = config.prefix();
-        int gateRows = 4 * config.hiddenSize();
-        float[] weightIh = floats(file, p + "weight_ih_l0", gateRows, config.inputSize());
-        float[] weightHh = floats(file, p + "weight_hh_l0", gateRows, config.hiddenSize());
-        float[] biasIh = config.bias() ? floats(file, p + "bias_ih_l0", gateRows, -1) : null;
-        float[] biasHh = config.bias() ? floats(file, p + "bias_hh_l0", gateRows, -1) : null;
-        return LstmParameters.fromPyTorch(config.inputSize(), config.hiddenSize(), weightIh, weightHh, biasIh, biasHh);
+        LstmStackShape shape = shape(file, config);
+        return loadLayer(file, config, shape, 0, 0);
     }
 
     /** Loads and packs a one-layer LSTM for {@code backend}; see {@link #loadParameters}. */
@@ -117,14 +125,98 @@ public final class PyTorchLstm {
         }
     }
 
-    private static float[] floats(SafeTensors file, String name, int rows, int columns) {
+    /**
+     * Loads the parameters of a whole {@code nn.LSTM}: every layer ({@code _l0}, {@code _l1}, ...) and direction
+     * ({@code _reverse}), with or without biases (null prefix: inferred). Projection ({@code proj_size}) is refused.
+     *
+     * @throws IllegalArgumentException naming the file and tensor for a missing tensor, a shape that does not fit
+     *                                  the inferred configuration (layer k &ge; 1 reads D·H features), a non-finite
+     *                                  value, or an LSTM tensor that does not belong to that configuration
+     */
+    public static LstmStackParameters loadStackParameters(SafeTensors file, String prefix) {
+        Config config = inspect(file, prefix);
+        refuseProjection(file, config);
+        LstmStackShape shape = shape(file, config);
+        LstmParameters[] parts = new LstmParameters[shape.stateCount()];
+        try {
+            for (int n = 0; n < parts.length; n++) {
+                parts[n] = loadLayer(file, config, shape, n / shape.directions(), n % shape.directions());
+            }
+            return LstmStackParameters.of(shape.bidirectional(), parts);
+        } catch (RuntimeException | Error e) {
+            for (LstmParameters part : parts) {
+                if (part != null) {
+                    part.close();
+                }
+            }
+            throw e;
+        }
+    }
+
+    /** Loads and packs a whole {@code nn.LSTM} for {@code backend}; see {@link #loadStackParameters}. */
+    public static LstmStackWeights loadStack(SafeTensors file, String prefix, Backend backend) {
+        try (LstmStackParameters parameters = loadStackParameters(file, prefix)) {
+            return parameters.pack(backend);
+        }
+    }
+
+    private static void refuseProjection(SafeTensors file, Config config) {
+        if (config.projectionSize() > 0) {
+            throw new IllegalArgumentException(file.path() + ": this model has projection to "
+                    + config.projectionSize() + " (proj_size, weight_hr_l0): vlstm does not run projected LSTMs yet");
+        }
+    }
+
+    /** The configuration's shape, after checking that every LSTM tensor under the prefix belongs to it. */
+    private static LstmStackShape shape(SafeTensors file, Config config) {
+        LstmStackShape shape = new LstmStackShape(config.inputSize(), config.hiddenSize(), config.layers(),
+                config.bidirectional());
+        Set<String> expected = new HashSet<>();
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            for (int direction = 0; direction < shape.directions(); direction++) {
+                for (String tensor : config.bias() ? TENSORS : WEIGHTS) {
+                    expected.add(shape.pyTorchName(tensor, layer, direction));
+                }
+            }
+        }
+        for (String name : file.names()) {
+            if (name.startsWith(config.prefix())) {
+                String local = name.substring(config.prefix().length());
+                if (LSTM_NAME.matcher(local).matches() && !expected.contains(local)) {
+                    throw new IllegalArgumentException(file.path() + ": unexpected tensor '" + name + "' in a model of "
+                            + shape.layers() + " layer(s)" + (shape.bidirectional() ? ", two directions" : "")
+                            + (config.bias() ? "" : ", no biases") + " (inferred from the names of layer 0)");
+                }
+            }
+        }
+        return shape;
+    }
+
+    private static LstmParameters loadLayer(SafeTensors file, Config config, LstmStackShape shape, int layer,
+                                            int direction) {
+        String p = config.prefix();
+        int gateRows = 4 * shape.hiddenSize();
+        int inputSize = shape.layerInputSize(layer);
+        String hidden = "hidden_size " + shape.hiddenSize();
+        String input = layer == 0 ? "input_size " + inputSize + ", " + hidden : hidden + "; layer " + layer + " reads "
+                + inputSize + " features, " + shape.directions() + " direction(s) × hidden_size";
+        float[] weightIh = floats(file, p + shape.pyTorchName("weight_ih", layer, direction), gateRows, inputSize,
+                input);
+        float[] weightHh = floats(file, p + shape.pyTorchName("weight_hh", layer, direction), gateRows,
+                shape.hiddenSize(), hidden);
+        float[] biasIh = config.bias() ? floats(file, p + shape.pyTorchName("bias_ih", layer, direction), gateRows,
+                -1, hidden) : null;
+        float[] biasHh = config.bias() ? floats(file, p + shape.pyTorchName("bias_hh", layer, direction), gateRows,
+                -1, hidden) : null;
+        return LstmParameters.fromPyTorch(inputSize, shape.hiddenSize(), weightIh, weightHh, biasIh, biasHh);
+    }
+
+    private static float[] floats(SafeTensors file, String name, int rows, int columns, String sizes) {
         SafeTensors.Tensor tensor = file.tensor(name);
         long[] expected = columns < 0 ? new long[]{rows} : new long[]{rows, columns};
         if (!Arrays.equals(tensor.shape(), expected)) {
             throw new IllegalArgumentException(file.path() + ": " + name + " has shape " + Arrays.toString(tensor.shape())
-                    + ", expected "
-                    + Arrays.toString(expected) + " for input_size " + (columns < 0 ? "?" : columns)
-                    + " and hidden_size " + rows / 4);
+                    + ", expected " + Arrays.toString(expected) + " (" + sizes + ")");
         }
         float[] values = tensor.toFloats();
         for (int n = 0; n < values.length; n++) {
@@ -142,13 +234,38 @@ public final class PyTorchLstm {
      */
     public static void save(Path file, String prefix, LstmParameters parameters, Map<String, String> metadata)
             throws IOException {
-        int gateRows = 4 * parameters.hiddenSize();
         Map<String, FloatTensor> tensors = new LinkedHashMap<>();
-        tensors.put(prefix + "weight_ih_l0", tensor(parameters.weightIh(), gateRows, parameters.inputSize()));
-        tensors.put(prefix + "weight_hh_l0", tensor(parameters.weightHh(), gateRows, parameters.hiddenSize()));
-        tensors.put(prefix + "bias_ih_l0", tensor(parameters.biasIh(), gateRows, -1));
-        tensors.put(prefix + "bias_hh_l0", tensor(parameters.biasHh(), gateRows, -1));
+        putLayer(tensors, prefix, new LstmStackShape(parameters.inputSize(), parameters.hiddenSize(), 1, false), 0, 0,
+                parameters);
         SafeTensors.write(file, tensors, metadata);
+    }
+
+    /**
+     * Saves a whole model as a PyTorch-compatible safetensors file: the four tensors of every layer and direction
+     * under PyTorch's names ({@code weight_ih_l1_reverse}, ...), F32, written atomically, loadable into
+     * {@code nn.LSTM(num_layers=L, bidirectional=...)} with {@code load_state_dict}.
+     */
+    public static void save(Path file, String prefix, LstmStackParameters parameters, Map<String, String> metadata)
+            throws IOException {
+        LstmStackShape shape = parameters.shape();
+        Map<String, FloatTensor> tensors = new LinkedHashMap<>();
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            for (int direction = 0; direction < shape.directions(); direction++) {
+                putLayer(tensors, prefix, shape, layer, direction, parameters.layer(layer, direction));
+            }
+        }
+        SafeTensors.write(file, tensors, metadata);
+    }
+
+    private static void putLayer(Map<String, FloatTensor> tensors, String prefix, LstmStackShape shape, int layer,
+                                 int direction, LstmParameters parameters) {
+        int gateRows = 4 * parameters.hiddenSize();
+        tensors.put(prefix + shape.pyTorchName("weight_ih", layer, direction),
+                tensor(parameters.weightIh(), gateRows, parameters.inputSize()));
+        tensors.put(prefix + shape.pyTorchName("weight_hh", layer, direction),
+                tensor(parameters.weightHh(), gateRows, parameters.hiddenSize()));
+        tensors.put(prefix + shape.pyTorchName("bias_ih", layer, direction), tensor(parameters.biasIh(), gateRows, -1));
+        tensors.put(prefix + shape.pyTorchName("bias_hh", layer, direction), tensor(parameters.biasHh(), gateRows, -1));
     }
 
     private static FloatTensor tensor(MemorySegment values, int rows, int columns) {

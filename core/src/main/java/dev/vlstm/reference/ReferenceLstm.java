@@ -117,6 +117,16 @@ public final class ReferenceLstm {
         this.biasHh = biasHh == null ? null : new DoubleTensor(biasHh.clone());
     }
 
+    /** I: features per input row. */
+    public int inputSize() {
+        return inputSize;
+    }
+
+    /** H: hidden units. */
+    public int hiddenSize() {
+        return hiddenSize;
+    }
+
     /** Outputs of a sequence forward in double precision: {@code y [T][B][H]}, {@code hT}, {@code cT [B][H]}. */
     public record Result(double[] y, double[] hT, double[] cT) {
     }
@@ -298,7 +308,8 @@ public final class ReferenceLstm {
         return 1.0 / (1.0 + Math.exp(-x));
     }
 
-    private static double[] toDouble(float[] values) {
+    /** The values as doubles, or null for null. */
+    static double[] toDouble(float[] values) {
         if (values == null) {
             return null;
         }

@@ -3,6 +3,8 @@ package dev.vlstm.train;
 import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.LstmGradients;
+import dev.vlstm.LstmStackGradients;
+import dev.vlstm.LstmStackShape;
 import dev.vlstm.kernel.Kernels;
 import dev.vlstm.kernel.TensorKernel;
 
@@ -28,19 +30,62 @@ public final class GradientClipping {
         if (gradients == null) {
             throw new NullPointerException("gradients must not be null");
         }
+        checkMaxNorm(maxNorm);
+        double norm = Math.sqrt(sumOfSquares(gradients));
+        if (norm > maxNorm && Double.isFinite(norm)) {
+            scale(gradients, maxNorm / (norm + 1e-6));
+        }
+        return norm;
+    }
+
+    /**
+     * Clips the gradients of a whole stacked model in place by one norm over every layer and direction together, as
+     * {@code clip_grad_norm_(lstm.parameters(), maxNorm)} on the whole {@code nn.LSTM} (clipping each layer alone
+     * would scale them differently).
+     *
+     * @param maxNorm largest allowed L2 norm, &gt; 0
+     * @return the norm before clipping (NaN or infinite if a gradient is; then nothing is scaled)
+     */
+    public static double clipGlobalNorm(LstmStackGradients gradients, double maxNorm) {
+        if (gradients == null) {
+            throw new NullPointerException("gradients must not be null");
+        }
+        checkMaxNorm(maxNorm);
+        LstmStackShape shape = gradients.shape();
+        double sum = 0;
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            for (int direction = 0; direction < shape.directions(); direction++) {
+                sum += sumOfSquares(gradients.layer(layer, direction));
+            }
+        }
+        double norm = Math.sqrt(sum);
+        if (norm > maxNorm && Double.isFinite(norm)) {
+            double scale = maxNorm / (norm + 1e-6);
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                for (int direction = 0; direction < shape.directions(); direction++) {
+                    scale(gradients.layer(layer, direction), scale);
+                }
+            }
+        }
+        return norm;
+    }
+
+    private static void checkMaxNorm(double maxNorm) {
         if (!(maxNorm > 0)) {
             throw new IllegalArgumentException("maxNorm must be > 0, got " + maxNorm);
         }
-        double norm = Math.sqrt(sumOfSquares(gradients.weightIh()) + sumOfSquares(gradients.weightHh())
-                + sumOfSquares(gradients.biasIh()) + sumOfSquares(gradients.biasHh()));
-        if (norm > maxNorm && Double.isFinite(norm)) {
-            double scale = maxNorm / (norm + 1e-6);
-            scale(gradients.weightIh(), scale);
-            scale(gradients.weightHh(), scale);
-            scale(gradients.biasIh(), scale);
-            scale(gradients.biasHh(), scale);
-        }
-        return norm;
+    }
+
+    private static double sumOfSquares(LstmGradients gradients) {
+        return sumOfSquares(gradients.weightIh()) + sumOfSquares(gradients.weightHh())
+                + sumOfSquares(gradients.biasIh()) + sumOfSquares(gradients.biasHh());
+    }
+
+    private static void scale(LstmGradients gradients, double scale) {
+        scale(gradients.weightIh(), scale);
+        scale(gradients.weightHh(), scale);
+        scale(gradients.biasIh(), scale);
+        scale(gradients.biasHh(), scale);
     }
 
     private static double sumOfSquares(MemorySegment tensor) {

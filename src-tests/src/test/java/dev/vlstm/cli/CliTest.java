@@ -53,6 +53,28 @@ class CliTest {
         assertEquals(java.util.List.of(1L, 2L, 5L), boxed(Npy.read(out.resolve("cn.npy")).shape()));
     }
 
+    @Test
+    void stackedBidirectionalModelsGetStatesShapedAsPyTorchsAndRefuseOthers() throws IOException {
+        Path model = Path.of("src/test/resources/golden/i5_h6_l3_t4_b3_bidirectional_batch_first/model.safetensors");
+        Outcome info = run("info", "--model", model.toString());
+        assertTrue(info.out().contains("input_size=5 hidden_size=6 num_layers=3 bidirectional=true"), info.out());
+        Path x = directory.resolve("x.npy");
+        Npy.write(x, new FloatTensor(new long[]{3, 4, 5}, new float[60]));
+        Path out = directory.resolve("stack");
+        Outcome outcome = run("run", "--model", model.toString(), "--input", x.toString(), "--batch-first",
+                "--output", out.toString());
+        assertEquals(0, outcome.code(), outcome.err());
+        assertEquals(java.util.List.of(3L, 4L, 12L), boxed(Npy.read(out.resolve("y.npy")).shape()));
+        assertEquals(java.util.List.of(6L, 3L, 6L), boxed(Npy.read(out.resolve("hn.npy")).shape()));
+
+        Path h0 = directory.resolve("h0.npy");
+        Npy.write(h0, new FloatTensor(new long[]{1, 3, 6}, new float[18]));
+        Outcome wrong = run("run", "--model", model.toString(), "--input", x.toString(), "--batch-first", "--h0",
+                h0.toString(), "--output", out.toString());
+        assertEquals(1, wrong.code());
+        assertTrue(wrong.err().contains("h0.npy (--h0): shape [1, 3, 6], expected [6, 3, 6]"), wrong.err());
+    }
+
     private static java.util.List<Long> boxed(long[] values) {
         return java.util.Arrays.stream(values).boxed().toList();
     }

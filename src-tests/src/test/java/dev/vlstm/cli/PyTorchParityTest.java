@@ -11,19 +11,21 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.Stream;
 
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import dev.vlstm.io.FloatTensor;
 import dev.vlstm.io.Npy;
 import dev.vlstm.io.SafeTensors;
 
 /**
- * The CLI's {@code grad} against PyTorch's nn.LSTM on golden cases made by {@code src-tests/golden/make_golden.py}
- * (PyTorch 1.13, float32): outputs y, h_n, c_n and the gradients of every parameter and of x, h0, c0 must match
- * with max |difference| &le; 1e-4 and &le; 1e-3 of the tensor's largest value.
+ * The CLI's {@code grad} and {@code run} against PyTorch's nn.LSTM on golden cases made by
+ * {@code src-tests/golden/make_golden.py} (PyTorch 1.13, float32; one to three layers, one or two directions): outputs
+ * y, h_n, c_n and the gradients of every parameter and of x, h0, c0 must match with max |difference| &le; 1e-4 and
+ * &le; 1e-3 of the tensor's largest value.
  */
 class PyTorchParityTest {
 
@@ -35,13 +37,43 @@ class PyTorchParityTest {
     Path output;
 
     @ParameterizedTest
-    @ValueSource(strings = {"i3_h5_t4_b2", "i17_h33_t6_b3_batch_first", "i1_h1_t1_b1_no_bias", "i7_h20_t9_unbatched"})
+    @MethodSource("cases")
     void outputsAndGradientsMatchPyTorch(String name) throws IOException {
         Path folder = GOLDEN.resolve(name);
-        List<String> args = new ArrayList<>(List.of("grad", "--model", folder.resolve("model.safetensors").toString(),
-                "--input", folder.resolve("x.npy").toString(), "--dy", folder.resolve("dy.npy").toString(),
-                "--dhn", folder.resolve("dhn.npy").toString(), "--dcn", folder.resolve("dcn.npy").toString(),
-                "--output", output.toString()));
+        run(name, "grad", "--dy", folder.resolve("dy.npy").toString(), "--dhn", folder.resolve("dhn.npy").toString(),
+                "--dcn", folder.resolve("dcn.npy").toString());
+        compareOutputs(folder);
+        try (SafeTensors actual = SafeTensors.open(output.resolve("grad.safetensors"));
+             SafeTensors expected = SafeTensors.open(folder.resolve("expected_grad.safetensors"))) {
+            for (String tensor : expected.names()) {
+                SafeTensors.Tensor reference = expected.tensor(tensor);
+                SafeTensors.Tensor ours = actual.tensor(tensor);
+                compare("gradient " + tensor, new FloatTensor(ours.shape(), ours.toFloats()),
+                        new FloatTensor(reference.shape(), reference.toFloats()));
+            }
+        }
+    }
+
+    /** {@code run} takes the inference path (the runner, not the trainer); its outputs must match too. */
+    @ParameterizedTest
+    @MethodSource("cases")
+    void inferenceOutputsMatchPyTorch(String name) throws IOException {
+        run(name, "run");
+        compareOutputs(GOLDEN.resolve(name));
+    }
+
+    static Stream<String> cases() {
+        return Stream.of("i3_h5_t4_b2", "i17_h33_t6_b3_batch_first", "i1_h1_t1_b1_no_bias", "i7_h20_t9_unbatched",
+                "i3_h5_l2_t4_b2", "i4_h3_t5_b2_bidirectional", "i5_h6_l3_t4_b3_bidirectional_batch_first",
+                "i3_h4_l2_t3_b2_no_bias");
+    }
+
+    /** Runs {@code command} on the golden case's model and inputs (with its h0, c0 and layout) into {@link #output}. */
+    private void run(String name, String command, String... extra) {
+        Path folder = GOLDEN.resolve(name);
+        List<String> args = new ArrayList<>(List.of(command, "--model", folder.resolve("model.safetensors").toString(),
+                "--input", folder.resolve("x.npy").toString(), "--output", output.toString()));
+        args.addAll(List.of(extra));
         if (Files.exists(folder.resolve("h0.npy"))) {
             args.addAll(List.of("--h0", folder.resolve("h0.npy").toString(), "--c0", folder.resolve("c0.npy").toString()));
         }
@@ -51,17 +83,11 @@ class PyTorchParityTest {
         ByteArrayOutputStream errors = new ByteArrayOutputStream();
         int code = Cli.run(args.toArray(String[]::new), new PrintStream(new ByteArrayOutputStream()), new PrintStream(errors));
         assertEquals(0, code, errors.toString());
+    }
+
+    private void compareOutputs(Path folder) throws IOException {
         for (String tensor : List.of("y", "hn", "cn")) {
             compare(tensor, Npy.read(output.resolve(tensor + ".npy")), Npy.read(folder.resolve("expected_" + tensor + ".npy")));
-        }
-        try (SafeTensors actual = SafeTensors.open(output.resolve("grad.safetensors"));
-             SafeTensors expected = SafeTensors.open(folder.resolve("expected_grad.safetensors"))) {
-            for (String tensor : expected.names()) {
-                SafeTensors.Tensor reference = expected.tensor(tensor);
-                SafeTensors.Tensor ours = actual.tensor(tensor);
-                compare("gradient " + tensor, new FloatTensor(ours.shape(), ours.toFloats()),
-                        new FloatTensor(reference.shape(), reference.toFloats()));
-            }
         }
     }
 

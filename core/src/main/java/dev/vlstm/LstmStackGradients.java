@@ -1,0 +1,73 @@
+package dev.vlstm;
+
+/**
+ * Gradients of a loss with respect to every parameter of a stacked, possibly bidirectional LSTM: one
+ * {@link LstmGradients} per layer and direction (PyTorch layouts; l0, l0_reverse, l1, ...), filled by
+ * {@link LstmStackTrainer#backward}; starts at zero. Not thread-safe; owns its memory.
+ */
+public final class LstmStackGradients implements AutoCloseable {
+
+    private final LstmStackShape shape;
+    private final LstmGradients[] parts;
+
+    /** Zero gradients for a model of {@code shape}. */
+    public LstmStackGradients(LstmStackShape shape) {
+        this.shape = Checks.notNull("shape", shape);
+        this.parts = new LstmGradients[shape.stateCount()];
+        try {
+            for (int n = 0; n < parts.length; n++) {
+                parts[n] = new LstmGradients(shape.layerInputSize(n / shape.directions()), shape.hiddenSize());
+            }
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Zero gradients for {@code weights}' model. */
+    public LstmStackGradients(LstmStackWeights weights) {
+        this(Checks.notNull("weights", weights).shape());
+    }
+
+    /** The sizes of the model these gradients are for. */
+    public LstmStackShape shape() {
+        return shape;
+    }
+
+    /**
+     * The gradients of one layer and direction, owned by this object.
+     *
+     * @param direction 0 forward, {@link LstmStackShape#REVERSE} reverse
+     */
+    public LstmGradients layer(int layer, int direction) {
+        return parts[shape.index(layer, direction)];
+    }
+
+    /** Sets every gradient to zero. */
+    public void zero() {
+        for (LstmGradients part : parts) {
+            part.zero();
+        }
+    }
+
+    /** Frees every layer's gradients. Closing twice is harmless. */
+    @Override
+    public void close() {
+        for (LstmGradients part : parts) {
+            if (part != null) {
+                part.close();
+            }
+        }
+    }
+
+    void checkOpen() {
+        for (LstmGradients part : parts) {
+            part.checkOpen();
+        }
+    }
+
+    /** The gradients at {@link LstmStackShape#index}. */
+    LstmGradients part(int index) {
+        return parts[index];
+    }
+}

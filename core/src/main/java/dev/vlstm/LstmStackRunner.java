@@ -1,0 +1,168 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Runs the forward of a whole {@link LstmStackWeights} model, as PyTorch's {@code nn.LSTM} does in inference: whole
+ * sequences through every layer and direction ({@link #forward}), or, for a unidirectional stack, one step of a
+ * stream at a time through every layer ({@link #step}). No dropout: that is training only
+ * ({@link LstmStackTrainer}).
+ *
+ * <p>Each layer and direction runs on its own {@link LstmRunner}; the reverse direction of a bidirectional layer runs
+ * over a time-reversed copy of the layer's input, and its output is reversed back into columns H..2H of the layer's
+ * {@code [T][B][2H]} output (forward first, as PyTorch). All scratch is allocated up front for sequences of up to
+ * {@code maxSteps} steps of up to {@code maxBatch} rows; calls allocate nothing once warmed up with one shape (with
+ * the {@link MemorySegment} overloads). For a unidirectional model, longer sequences run in windows that carry the
+ * state: pass the same segments as h0/c0 and hT/cT.
+ *
+ * <p>Not thread-safe: give each thread its own runner (they may share the weights). Layouts are row-major floats in
+ * native byte order; inputs may be heap or native segments.
+ */
+public final class LstmStackRunner implements AutoCloseable {
+
+    private final LstmStackWeights weights;
+    private final LstmStackShape shape;
+    private final LstmRunner[] parts;
+    private final OffHeap memory;
+    private final StackSequence sequence;
+    private final StackSequence.Part forwardPart = this::forwardPart;
+
+    /**
+     * A runner for up to {@code maxBatch} sequences of up to {@code maxSteps} steps.
+     *
+     * @throws IllegalArgumentException if a size is &lt; 1
+     */
+    public LstmStackRunner(LstmStackWeights weights, int maxBatch, int maxSteps) {
+        Checks.notNull("weights", weights).checkOpen();
+        this.weights = weights;
+        this.shape = weights.shape();
+        this.memory = OffHeap.open();
+        this.parts = new LstmRunner[shape.stateCount()];
+        try {
+            this.sequence = new StackSequence(shape, maxBatch, maxSteps, "LstmStackRunner", memory);
+            for (int n = 0; n < parts.length; n++) {
+                LstmWeights part = weights.part(n);
+                int projectionSteps = Math.min(maxSteps, LstmRunner.defaultProjectionSteps(part, maxBatch));
+                parts[n] = new LstmRunner(part, maxBatch, projectionSteps);
+            }
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Largest batch this runner accepts. */
+    public int maxBatch() {
+        return sequence.maxBatch();
+    }
+
+    /** Longest sequence {@link #forward} accepts. */
+    public int maxSteps() {
+        return sequence.maxSteps();
+    }
+
+    /** The weights this runner runs. */
+    public LstmStackWeights weights() {
+        return weights;
+    }
+
+    /**
+     * Runs a whole sequence batch through every layer, as {@code nn.LSTM} in inference. h0 and c0 are read before
+     * they are overwritten, so they may be the same memory as hT and cT; otherwise outputs must not overlap the
+     * inputs or each other. Arguments are checked before anything is computed or written.
+     *
+     * @param x     input, {@code [T][B][I]} floats (time-major)
+     * @param steps T, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch B, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden states {@code [L·D][B][H]} (PyTorch's h_0), or null for zeros
+     * @param c0    initial cell states {@code [L·D][B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][D·H]}: the top layer's h after every step, forward direction first; null if
+     *              not wanted
+     * @param hT    output, {@code [L·D][B][H]}: every layer and direction's final h (h_n; the reverse direction's
+     *              is its h after step 0); null if not wanted
+     * @param cT    output, {@code [L·D][B][H]}: the final cell states (c_n); null if not wanted
+     * @throws IllegalArgumentException for a size &lt; 1 or above this runner's limits, a segment whose size does
+     *                                  not match its shape, or a read-only output
+     * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed
+     */
+    public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                        MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        checkOpen();
+        sequence.checkArguments(x, steps, batch, h0, c0, y, hT, cT);
+        sequence.run(forwardPart, null, x, steps, batch, h0, c0, y, hT, cT);
+    }
+
+    /** Float-array form of {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment,
+     * MemorySegment, MemorySegment)}; same shapes, same nulls allowed. */
+    public void forward(float[] x, int steps, int batch, float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(c0), wrap(y), wrap(hT),
+                wrap(cT));
+    }
+
+    /**
+     * Advances a stream through a unidirectional stack by one time step: every layer's h and c in {@code state}, and
+     * the top layer's new h into {@code h} if it is not null. Stepping T times gives the same result as
+     * {@link #forward} over T steps, bit for bit. Arguments are checked first: a step that throws has not changed
+     * the state.
+     *
+     * @param x     input of this step, {@code [B][I]} floats, B = {@code state.batch()} &le; {@link #maxBatch()}
+     * @param state the stream's state, made for a model of this runner's shape
+     * @param h     output, {@code [B][H]}: the top layer's new h (this step's row of y); null if not wanted
+     * @throws IllegalArgumentException for a state of another model shape, a batch above {@link #maxBatch()}, or a
+     *                                  segment whose size does not match its shape
+     * @throws IllegalStateException    if this runner, its weights, the state, or the arena of an argument is closed
+     */
+    public void step(MemorySegment x, LstmStackState state, MemorySegment h) {
+        checkOpen();
+        Checks.notNull("state", state).checkOpen();
+        if (!state.shape().equals(shape)) {
+            throw new IllegalArgumentException("state is for a model of " + state.shape() + ", but this runner's is "
+                    + shape);
+        }
+        int batch = state.batch();
+        if (batch > maxBatch()) {
+            throw new IllegalArgumentException("the state's batch " + batch
+                    + " exceeds this LstmStackRunner's maxBatch " + maxBatch());
+        }
+        Checks.floats("x", x, "B", batch, "I", shape.inputSize());
+        Checks.optionalOutput("h", h, "B", batch, "H", shape.hiddenSize());
+        MemorySegment input = x;
+        for (int layer = 0; layer < parts.length; layer++) {
+            MemorySegment output = layer == parts.length - 1 ? h : state.layerOutput(layer);
+            parts[layer].step(input, state.layer(layer), output);
+            input = output;
+        }
+    }
+
+    /** Float-array form of {@link #step(MemorySegment, LstmStackState, MemorySegment)}. */
+    public void step(float[] x, LstmStackState state, float[] h) {
+        step(MemorySegment.ofArray(Checks.notNull("x", x)), state, wrap(h));
+    }
+
+    /** Frees every layer's scratch. Closing twice is harmless. */
+    @Override
+    public void close() {
+        for (LstmRunner part : parts) {
+            if (part != null) {
+                part.close();
+            }
+        }
+        memory.close();
+    }
+
+    private void forwardPart(int index, MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                             MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        parts[index].forward(x, steps, batch, h0, c0, y, hT, cT);
+    }
+
+    private void checkOpen() {
+        if (!memory.isOpen()) {
+            throw new IllegalStateException("this LstmStackRunner is closed");
+        }
+        weights.checkOpen();
+    }
+
+    private static MemorySegment wrap(float[] array) {
+        return array == null ? null : MemorySegment.ofArray(array);
+    }
+}

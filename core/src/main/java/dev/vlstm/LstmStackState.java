@@ -1,0 +1,161 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The recurrent state of a stream through a unidirectional stack: h and c of every layer ({@code [L][B][H]} each,
+ * as PyTorch's h_n and c_n), carried from one {@link LstmStackRunner#step} to the next, and the hidden output of
+ * each layer below the top, which the layer above reads. Starts at zero.
+ *
+ * <p>A bidirectional model cannot be streamed: its reverse direction starts from the last time step, so it needs
+ * the whole sequence ({@link LstmStackRunner#forward}).
+ *
+ * <p>Belongs to one stream; not thread-safe. Owns its memory: {@link #close()} frees it.
+ */
+public final class LstmStackState implements AutoCloseable {
+
+    private final LstmStackShape shape;
+    private final int batch;
+    private final LstmState[] layers;
+    /** {@code [B][H]} outputs of layers 0 .. L-2 at the last step: the inputs of the layers above. */
+    private final MemorySegment[] layerOutputs;
+    private final OffHeap memory;
+
+    /**
+     * A zero state for {@code batch} sequences of {@code weights}' model.
+     *
+     * @throws IllegalArgumentException if the model is bidirectional, or {@code batch} &lt; 1
+     */
+    public LstmStackState(LstmStackWeights weights, int batch) {
+        Checks.notNull("weights", weights).checkOpen();
+        this.shape = weights.shape();
+        if (shape.bidirectional()) {
+            throw new IllegalArgumentException("a bidirectional model cannot be streamed step by step: its reverse "
+                    + "direction reads the sequence from the last step back, so it needs the whole sequence (use "
+                    + "LstmStackRunner.forward)");
+        }
+        this.batch = Checks.positive("batch", batch);
+        this.layers = new LstmState[shape.layers()];
+        this.layerOutputs = new MemorySegment[shape.layers() - 1];
+        this.memory = OffHeap.open();
+        try {
+            for (int layer = 0; layer < layers.length; layer++) {
+                layers[layer] = new LstmState(weights.part(layer), batch);
+            }
+            for (int layer = 0; layer < layerOutputs.length; layer++) {
+                layerOutputs[layer] = memory.floats((long) batch * shape.hiddenSize());
+            }
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** B: sequences in this state. */
+    public int batch() {
+        return batch;
+    }
+
+    /** The sizes of the model this state is for. */
+    public LstmStackShape shape() {
+        return shape;
+    }
+
+    /** Sets every layer's h and c back to zero. */
+    public void reset() {
+        checkOpen();
+        for (LstmState layer : layers) {
+            layer.reset();
+        }
+    }
+
+    /** Sets h of every layer from {@code h}, {@code [L][B][H]} floats (heap or native segment), as PyTorch's h_0. */
+    public void setHidden(MemorySegment h) {
+        checkOpen();
+        Checks.floats("h", h, "L", layers.length, "B", batch, "H", shape.hiddenSize());
+        for (int layer = 0; layer < layers.length; layer++) {
+            layers[layer].setHidden(h.asSlice(layer * layerBytes(), layerBytes()));
+        }
+    }
+
+    /** Sets c of every layer from {@code c}, {@code [L][B][H]} floats, as PyTorch's c_0. */
+    public void setCell(MemorySegment c) {
+        checkOpen();
+        Checks.floats("c", c, "L", layers.length, "B", batch, "H", shape.hiddenSize());
+        for (int layer = 0; layer < layers.length; layer++) {
+            layers[layer].setCell(c.asSlice(layer * layerBytes(), layerBytes()));
+        }
+    }
+
+    /** Sets h of every layer from an {@code [L][B][H]} float array. */
+    public void setHidden(float[] h) {
+        setHidden(MemorySegment.ofArray(Checks.notNull("h", h)));
+    }
+
+    /** Sets c of every layer from an {@code [L][B][H]} float array. */
+    public void setCell(float[] c) {
+        setCell(MemorySegment.ofArray(Checks.notNull("c", c)));
+    }
+
+    /** Copies h of every layer into {@code out}, {@code [L][B][H]} floats, as PyTorch's h_n. */
+    public void copyHiddenTo(MemorySegment out) {
+        checkOpen();
+        Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
+        for (int layer = 0; layer < layers.length; layer++) {
+            layers[layer].copyHiddenTo(out.asSlice(layer * layerBytes(), layerBytes()));
+        }
+    }
+
+    /** Copies c of every layer into {@code out}, {@code [L][B][H]} floats, as PyTorch's c_n. */
+    public void copyCellTo(MemorySegment out) {
+        checkOpen();
+        Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
+        for (int layer = 0; layer < layers.length; layer++) {
+            layers[layer].copyCellTo(out.asSlice(layer * layerBytes(), layerBytes()));
+        }
+    }
+
+    /** Returns h of every layer as a new {@code [L][B][H]} array. */
+    public float[] hidden() {
+        float[] out = new float[Math.toIntExact(layers.length * layerBytes() / Float.BYTES)];
+        copyHiddenTo(MemorySegment.ofArray(out));
+        return out;
+    }
+
+    /** Returns c of every layer as a new {@code [L][B][H]} array. */
+    public float[] cell() {
+        float[] out = new float[Math.toIntExact(layers.length * layerBytes() / Float.BYTES)];
+        copyCellTo(MemorySegment.ofArray(out));
+        return out;
+    }
+
+    /** Frees the state. Closing twice is harmless. */
+    @Override
+    public void close() {
+        for (LstmState layer : layers) {
+            if (layer != null) {
+                layer.close();
+            }
+        }
+        memory.close();
+    }
+
+    void checkOpen() {
+        if (!memory.isOpen()) {
+            throw new IllegalStateException("this LstmStackState is closed");
+        }
+    }
+
+    LstmState layer(int layer) {
+        return layers[layer];
+    }
+
+    /** What layer {@code layer} (below the top) output at the last step, {@code [B][H]}. */
+    MemorySegment layerOutput(int layer) {
+        return layerOutputs[layer];
+    }
+
+    private long layerBytes() {
+        return (long) batch * shape.hiddenSize() * Float.BYTES;
+    }
+}

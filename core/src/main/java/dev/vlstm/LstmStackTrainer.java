@@ -1,0 +1,308 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Backpropagation through time for a whole {@link LstmStackWeights} model: a training {@link #forward} that keeps
+ * what the backward needs, optionally with PyTorch's dropout between layers, and a {@link #backward} that yields the
+ * gradient of every layer and direction's parameters (into {@link LstmStackGradients}, PyTorch layout) and dx,
+ * dh0, dc0.
+ *
+ * <p>Each layer and direction trains on its own {@link LstmTrainer}. The backward goes down the stack: the gradient
+ * of a layer's output {@code [T][B][D·H]} is split into its directions (the reverse one time-reversed), each
+ * direction's backward yields the gradient of its input, and their sum, through the dropout mask of the layer below,
+ * is the gradient of that layer's output.
+ *
+ * <p>Dropout (probability p, 0 by default) is applied as {@code nn.LSTM(dropout=p)} in training: on the output of
+ * every layer but the top one, each element zeroed with probability p and otherwise scaled by {@code 1/(1-p)}.
+ * Masks come from one generator seeded at construction, so the same seed gives the same masks forward after
+ * forward; {@link LstmStackRunner} (inference) never drops.
+ *
+ * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}. Not thread-safe: one trainer per thread; the
+ * weights may be shared. Layouts are row-major floats in native byte order.
+ */
+public final class LstmStackTrainer implements AutoCloseable {
+
+    private final LstmStackWeights weights;
+    private final LstmStackShape shape;
+    private final LstmTrainer[] parts;
+    private final OffHeap memory;
+    private final StackSequence sequence;
+    private final InterLayerDropout dropout;
+    private final StackSequence.Part forwardPart = this::forwardPart;
+    /** The gradient of a layer's output and of its input (the output of the layer below), alternating. */
+    private final ScratchView[] layerGradients = new ScratchView[2];
+    /** One direction's share of a layer's output gradient, {@code [T][B][H]}, and its input gradient. */
+    private final ScratchView directionOutputGradient;
+    private final ScratchView firstInputGradient;
+    private final ScratchView upperInputGradient;
+    private final ScratchView hiddenIn;
+    private final ScratchView cellIn;
+    private final ScratchView hiddenOut;
+    private final ScratchView cellOut;
+    private int savedSteps;
+    private int savedBatch;
+
+    /** A trainer without dropout, for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows. */
+    public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps) {
+        this(weights, maxBatch, maxSteps, 0, 0, false);
+    }
+
+    /**
+     * A trainer that drops the outputs of every layer but the top one with probability {@code dropout} (no effect on
+     * a one-layer model, as in PyTorch).
+     *
+     * @param dropout p, in [0, 1)
+     * @param seed    seed of the masks
+     * @throws IllegalArgumentException if a size is &lt; 1 or p is outside [0, 1)
+     */
+    public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed) {
+        this(weights, maxBatch, maxSteps, dropout, seed, true);
+    }
+
+    private LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
+                             boolean withDropout) {
+        Checks.notNull("weights", weights).checkOpen();
+        this.weights = weights;
+        this.shape = weights.shape();
+        this.memory = OffHeap.open();
+        this.parts = new LstmTrainer[shape.stateCount()];
+        try {
+            this.sequence = new StackSequence(shape, maxBatch, maxSteps, "LstmStackTrainer", memory);
+            long rows = (long) maxBatch * maxSteps;
+            long layerFloats = rows * shape.outputSize();
+            this.dropout = withDropout
+                    ? new InterLayerDropout(dropout, seed, shape.layers() - 1, layerFloats, memory) : null;
+            if (shape.layers() > 1) {
+                layerGradients[0] = new ScratchView(memory.floats(layerFloats));
+                layerGradients[1] = new ScratchView(memory.floats(layerFloats));
+            }
+            if (shape.bidirectional()) {
+                directionOutputGradient = new ScratchView(memory.floats(rows * shape.hiddenSize()));
+                MemorySegment inputGradient = memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize()));
+                firstInputGradient = new ScratchView(inputGradient);
+                upperInputGradient = new ScratchView(inputGradient);
+            } else {
+                directionOutputGradient = null;
+                firstInputGradient = null;
+                upperInputGradient = null;
+            }
+            long stateFloats = (long) maxBatch * shape.hiddenSize();
+            hiddenIn = new ScratchView(memory.floats(stateFloats));
+            cellIn = new ScratchView(memory.floats(stateFloats));
+            hiddenOut = new ScratchView(memory.floats(stateFloats));
+            cellOut = new ScratchView(memory.floats(stateFloats));
+            for (int n = 0; n < parts.length; n++) {
+                parts[n] = new LstmTrainer(weights.part(n), maxBatch, maxSteps);
+            }
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Largest batch this trainer accepts. */
+    public int maxBatch() {
+        return sequence.maxBatch();
+    }
+
+    /** Longest sequence this trainer accepts. */
+    public int maxSteps() {
+        return sequence.maxSteps();
+    }
+
+    /** The dropout probability between layers; 0 without dropout. */
+    public double dropout() {
+        return dropout == null ? 0 : dropout.probability();
+    }
+
+    /**
+     * Runs the sequence as {@link LstmStackRunner#forward} does, with the same arguments and shapes, plus dropout
+     * between layers if this trainer has it, and keeps what {@link #backward} needs.
+     *
+     * @throws IllegalArgumentException for a size &lt; 1 or above this trainer's limits, a segment whose size does
+     *                                  not match its shape, or a read-only output
+     * @throws IllegalStateException    if this trainer, its weights, or the arena of an argument is closed
+     */
+    public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                        MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        checkOpen();
+        sequence.checkArguments(x, steps, batch, h0, c0, y, hT, cT);
+        savedSteps = 0;
+        sequence.run(forwardPart, dropout, x, steps, batch, h0, c0, y, hT, cT);
+        savedSteps = steps;
+        savedBatch = batch;
+    }
+
+    /**
+     * Backpropagates through the last {@link #forward}: given dL/dy and optionally dL/dhT and dL/dcT, writes or adds
+     * every layer and direction's weight gradients into {@code gradients} (by {@code mode}) and writes dL/dx, dL/dh0
+     * and dL/dc0. Once per forward.
+     *
+     * @param dy        dL/dy, {@code [T][B][D·H]}, or null for zeros
+     * @param dhT       dL/dh_n, {@code [L·D][B][H]}, or null for zeros
+     * @param dcT       dL/dc_n, {@code [L·D][B][H]}, or null for zeros
+     * @param gradients receives every layer and direction's dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh; for a model of
+     *                  this trainer's shape
+     * @param mode      whether those replace or add to what {@code gradients} holds
+     * @param dx        output dL/dx, {@code [T][B][I]}, or null if not wanted
+     * @param dh0       output dL/dh0, {@code [L·D][B][H]}, or null
+     * @param dc0       output dL/dc0, {@code [L·D][B][H]}, or null
+     * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
+     * @throws IllegalArgumentException for gradients of another shape or a segment of the wrong size
+     */
+    public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, LstmStackGradients gradients,
+                         GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
+        checkOpen();
+        if (savedSteps == 0) {
+            throw new IllegalStateException(
+                    "backward needs a forward of this trainer first (and runs once per forward)");
+        }
+        int steps = savedSteps;
+        int batch = savedBatch;
+        int states = shape.stateCount();
+        int hiddenSize = shape.hiddenSize();
+        Checks.notNull("gradients", gradients).checkOpen();
+        Checks.notNull("mode", mode);
+        if (!gradients.shape().equals(shape)) {
+            throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
+                    + ", but this trainer's is " + shape);
+        }
+        Checks.optionalFloats("dy", dy, "T", steps, "B", batch, "D*H", shape.outputSize());
+        Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, "H", hiddenSize);
+        Checks.optionalFloats("dcT", dcT, "L*D", states, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("dx", dx, "T", steps, "B", batch, "I", shape.inputSize());
+        Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("dc0", dc0, "L*D", states, "B", batch, "H", hiddenSize);
+        savedSteps = 0;
+
+        int directions = shape.directions();
+        long rows = (long) steps * batch;
+        long stateFloats = (long) batch * hiddenSize;
+        long stateBytes = stateFloats * Float.BYTES;
+        MemorySegment hIn = hiddenIn.floats(stateFloats);
+        MemorySegment cIn = cellIn.floats(stateFloats);
+        MemorySegment hOut = hiddenOut.floats(stateFloats);
+        MemorySegment cOut = cellOut.floats(stateFloats);
+        MemorySegment outputGradient = dy;
+        for (int layer = shape.layers() - 1; layer >= 0; layer--) {
+            int inputSize = shape.layerInputSize(layer);
+            MemorySegment inputGradient = layer == 0 ? dx : layerGradients[layer % 2].floats(rows * inputSize);
+            for (int direction = 0; direction < directions; direction++) {
+                int index = layer * directions + direction;
+                boolean reverse = direction == LstmStackShape.REVERSE;
+                MemorySegment partOutputGradient = outputGradient;
+                if (directions > 1 && outputGradient != null) {
+                    partOutputGradient = directionOutputGradient.floats(rows * hiddenSize);
+                    DirectionRows.fromLayer(outputGradient, partOutputGradient, steps, batch, hiddenSize, directions,
+                            direction, reverse);
+                }
+                MemorySegment partInputGradient = directions == 1 || inputGradient == null ? inputGradient
+                        : (layer == 0 ? firstInputGradient : upperInputGradient).floats(rows * inputSize);
+                long stateOffset = index * stateBytes;
+                if (dhT != null) {
+                    MemorySegment.copy(dhT, stateOffset, hIn, 0, stateBytes);
+                }
+                if (dcT != null) {
+                    MemorySegment.copy(dcT, stateOffset, cIn, 0, stateBytes);
+                }
+                parts[index].backward(partOutputGradient, dhT == null ? null : hIn, dcT == null ? null : cIn,
+                        gradients.part(index), mode, partInputGradient, dh0 == null ? null : hOut,
+                        dc0 == null ? null : cOut);
+                if (dh0 != null) {
+                    MemorySegment.copy(hOut, 0, dh0, stateOffset, stateBytes);
+                }
+                if (dc0 != null) {
+                    MemorySegment.copy(cOut, 0, dc0, stateOffset, stateBytes);
+                }
+                if (partInputGradient != inputGradient) {
+                    if (reverse) {
+                        DirectionRows.addReversedSteps(partInputGradient, inputGradient, steps,
+                                (long) batch * inputSize);
+                    } else {
+                        MemorySegment.copy(partInputGradient, 0, inputGradient, 0, rows * inputSize * Float.BYTES);
+                    }
+                }
+            }
+            if (layer > 0 && dropout != null) {
+                dropout.backward(layer - 1, inputGradient, rows * inputSize);
+            }
+            outputGradient = inputGradient;
+        }
+    }
+
+    /**
+     * Loads new parameter values (after an optimizer step) into every layer's weights, in place, without
+     * allocating. Every value is checked before any layer changes. The weights are shared with whatever else uses
+     * them: no runner or trainer may use them during this call. Invalidates the saved forward.
+     *
+     * @throws IllegalArgumentException if the shapes differ, or a value is NaN or infinite, naming the layer, tensor
+     *                                  and element
+     */
+    public void updateWeights(LstmStackParameters parameters) {
+        checkOpen();
+        Checks.notNull("parameters", parameters);
+        if (!parameters.shape().equals(shape)) {
+            throw new IllegalArgumentException("parameters are for a model of " + parameters.shape()
+                    + ", but this trainer's is " + shape);
+        }
+        for (int n = 0; n < parts.length; n++) {
+            LstmParameters part = parameters.part(n);
+            String layer = shape.describe(n) + ": ";
+            Checks.finite(layer + "weightIh", part.weightIh(), part.inputSize());
+            Checks.finite(layer + "weightHh", part.weightHh(), part.hiddenSize());
+            Checks.finite(layer + "biasIh", part.biasIh(), 0);
+            Checks.finite(layer + "biasHh", part.biasHh(), 0);
+        }
+        savedSteps = 0;
+        for (int n = 0; n < parts.length; n++) {
+            parts[n].updateWeights(parameters.part(n));
+        }
+    }
+
+    /**
+     * The multipliers that the last forward applied to the output of {@code layer} (below the top): 0 where an element
+     * was dropped, {@code 1/(1-p)} where it was kept, {@code [T][B][D·H]}.
+     *
+     * @throws IllegalStateException     if this trainer has no dropout or has not run a forward
+     * @throws IndexOutOfBoundsException for a layer outside [0, L-1)
+     */
+    public float[] dropoutMask(int layer) {
+        checkOpen();
+        if (dropout == null) {
+            throw new IllegalStateException("this LstmStackTrainer was made without dropout");
+        }
+        if (layer < 0 || layer >= shape.layers() - 1) {
+            throw new IndexOutOfBoundsException("layer " + layer + " is outside [0, " + (shape.layers() - 1)
+                    + "): only the layers below the top one are dropped");
+        }
+        float[] mask = dropout.mask(layer);
+        if (mask.length == 0) {
+            throw new IllegalStateException("no dropout mask before the first forward");
+        }
+        return mask;
+    }
+
+    /** Frees the scratch memory of every layer. Closing twice is harmless. */
+    @Override
+    public void close() {
+        for (LstmTrainer part : parts) {
+            if (part != null) {
+                part.close();
+            }
+        }
+        memory.close();
+    }
+
+    private void forwardPart(int index, MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                             MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        parts[index].forward(x, steps, batch, h0, c0, y, hT, cT);
+    }
+
+    private void checkOpen() {
+        if (!memory.isOpen()) {
+            throw new IllegalStateException("this LstmStackTrainer is closed");
+        }
+        weights.checkOpen();
+    }
+}

@@ -1,0 +1,146 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A whole sequence through every layer and direction of a stack, as {@link LstmStackRunner#forward} and
+ * {@link LstmStackTrainer#forward} both run it: layer by layer, each direction by its own single-layer forward
+ * ({@link Part}), with the copies that the reverse direction (time-reversed input and output) and the joining of
+ * directions ({@code [T][B][D·H]} rows) need, through scratch allocated up front for {@code maxSteps × maxBatch}.
+ */
+final class StackSequence {
+
+    /** One direction of one layer over a whole sequence, with {@link LstmRunner#forward}'s arguments. */
+    @FunctionalInterface
+    interface Part {
+        void forward(int index, MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                     MemorySegment y, MemorySegment hT, MemorySegment cT);
+    }
+
+    private final LstmStackShape shape;
+    private final String owner;
+    private final int maxBatch;
+    private final int maxSteps;
+    /** Outputs of the layers below the top, alternating: layer k writes one while it reads layer k-1's. */
+    private final ScratchView[] layerOutputs = new ScratchView[2];
+    /** The input of a reverse direction, time-reversed: layer 0's {@code [T][B][I]} or a layer output. */
+    private final ScratchView reversedInput;
+    private final ScratchView reversedLayerOutput;
+    /** One direction's {@code [T][B][H]} output, before it joins the layer's rows. */
+    private final ScratchView directionOutput;
+    private final ScratchView hidden;
+    private final ScratchView cell;
+
+    /** @param owner the class that runs sequences, for messages, e.g. "LstmStackRunner" */
+    StackSequence(LstmStackShape shape, int maxBatch, int maxSteps, String owner, OffHeap memory) {
+        this.shape = shape;
+        this.owner = owner;
+        this.maxBatch = Checks.positive("maxBatch", maxBatch);
+        this.maxSteps = Checks.positive("maxSteps", maxSteps);
+        long rows = Math.multiplyExact((long) maxBatch, maxSteps);
+        long layerFloats = Math.multiplyExact(rows, shape.outputSize());
+        if (shape.layers() > 1) {
+            layerOutputs[0] = new ScratchView(memory.floats(layerFloats));
+            layerOutputs[1] = new ScratchView(memory.floats(layerFloats));
+        }
+        if (shape.bidirectional()) {
+            MemorySegment reversed = memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize()));
+            reversedInput = new ScratchView(reversed);
+            reversedLayerOutput = new ScratchView(reversed);
+            directionOutput = new ScratchView(memory.floats(rows * shape.hiddenSize()));
+        } else {
+            reversedInput = null;
+            reversedLayerOutput = null;
+            directionOutput = null;
+        }
+        hidden = new ScratchView(memory.floats((long) maxBatch * shape.hiddenSize()));
+        cell = new ScratchView(memory.floats((long) maxBatch * shape.hiddenSize()));
+    }
+
+    int maxBatch() {
+        return maxBatch;
+    }
+
+    int maxSteps() {
+        return maxSteps;
+    }
+
+    /** Checks T and B against the limits, then every segment of a forward against its shape. */
+    void checkArguments(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
+                        MemorySegment hT, MemorySegment cT) {
+        checkSizes(steps, batch);
+        int states = shape.stateCount();
+        int hiddenSize = shape.hiddenSize();
+        Checks.floats("x", x, "T", steps, "B", batch, "I", shape.inputSize());
+        Checks.optionalFloats("h0", h0, "L*D", states, "B", batch, "H", hiddenSize);
+        Checks.optionalFloats("c0", c0, "L*D", states, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("y", y, "T", steps, "B", batch, "D*H", shape.outputSize());
+        Checks.optionalOutput("hT", hT, "L*D", states, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("cT", cT, "L*D", states, "B", batch, "H", hiddenSize);
+    }
+
+    void checkSizes(int steps, int batch) {
+        Checks.positive("steps", steps);
+        Checks.positive("batch", batch);
+        if (steps > maxSteps) {
+            throw new IllegalArgumentException("steps " + steps + " exceeds this " + owner + "'s maxSteps " + maxSteps);
+        }
+        if (batch > maxBatch) {
+            throw new IllegalArgumentException("batch " + batch + " exceeds this " + owner + "'s maxBatch " + maxBatch);
+        }
+    }
+
+    /**
+     * Runs the checked arguments of a forward through every layer, applying {@code dropout} (if not null) to the
+     * output of every layer but the top one. h0 and c0 may be the same memory as hT and cT.
+     */
+    void run(Part part, InterLayerDropout dropout, MemorySegment x, int steps, int batch, MemorySegment h0,
+             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        int hiddenSize = shape.hiddenSize();
+        int directions = shape.directions();
+        long rows = (long) steps * batch;
+        long stateBytes = (long) batch * hiddenSize * Float.BYTES;
+        MemorySegment h = hidden.floats((long) batch * hiddenSize);
+        MemorySegment c = cell.floats((long) batch * hiddenSize);
+        MemorySegment input = x;
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            boolean top = layer == shape.layers() - 1;
+            MemorySegment output = top ? y : layerOutputs[layer % 2].floats(rows * shape.outputSize());
+            int inputSize = shape.layerInputSize(layer);
+            for (int direction = 0; direction < directions; direction++) {
+                int index = layer * directions + direction;
+                boolean reverse = direction == LstmStackShape.REVERSE;
+                MemorySegment partInput = input;
+                if (reverse) {
+                    partInput = (layer == 0 ? reversedInput : reversedLayerOutput).floats(rows * inputSize);
+                    DirectionRows.reverseSteps(input, partInput, steps, (long) batch * inputSize * Float.BYTES);
+                }
+                MemorySegment partOutput = directions == 1 || output == null ? output
+                        : directionOutput.floats(rows * hiddenSize);
+                long stateOffset = index * stateBytes;
+                if (h0 != null) {
+                    MemorySegment.copy(h0, stateOffset, h, 0, stateBytes);
+                }
+                if (c0 != null) {
+                    MemorySegment.copy(c0, stateOffset, c, 0, stateBytes);
+                }
+                part.forward(index, partInput, steps, batch, h0 == null ? null : h, c0 == null ? null : c,
+                        partOutput, hT == null ? null : h, cT == null ? null : c);
+                if (hT != null) {
+                    MemorySegment.copy(h, 0, hT, stateOffset, stateBytes);
+                }
+                if (cT != null) {
+                    MemorySegment.copy(c, 0, cT, stateOffset, stateBytes);
+                }
+                if (partOutput != output) {
+                    DirectionRows.intoLayer(partOutput, output, steps, batch, hiddenSize, directions, direction,
+                            reverse);
+                }
+            }
+            if (!top && dropout != null) {
+                dropout.forward(layer, output, rows * shape.outputSize());
+            }
+            input = output;
+        }
+    }
+}
