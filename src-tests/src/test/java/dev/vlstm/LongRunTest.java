@@ -1,5 +1,7 @@
 package dev.vlstm;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -39,6 +41,28 @@ class LongRunTest {
             float[] ones = new float[INPUT];
             Arrays.fill(ones, 1f);
             run(weights, ones);
+        }
+    }
+
+    @Test
+    void aCellWhoseGatesAreHeldOpenCountsEveryStep() {
+        // Exactly, c_T = T within 1e-5 (the gates are 1 within 1e-17). In float, σ(40) and tanh(40) round to 1, so
+        // c_T = T as well; a forget gate that saturates below 1 leaks a fraction of c every step.
+        float[] bias = new float[4 * HIDDEN];
+        Arrays.fill(bias, 40f);
+        try (LstmWeights weights = LstmWeights.fromPyTorch(INPUT, HIDDEN, new float[4 * HIDDEN * INPUT],
+                new float[4 * HIDDEN * HIDDEN], bias, null);
+             LstmState state = new LstmState(weights, 1)) {
+            float[] ones = new float[INPUT];
+            Arrays.fill(ones, 1f);
+            try (LstmRunner runner = new LstmRunner(weights, 1)) {
+                for (int step = 0; step < STEPS; step++) {
+                    runner.step(ones, state, null);
+                }
+            }
+            for (float c : state.cell()) {
+                assertEquals(STEPS, c, 1, "c after " + STEPS + " steps that each add 1");
+            }
         }
     }
 

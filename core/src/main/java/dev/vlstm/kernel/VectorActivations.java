@@ -6,6 +6,7 @@ import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
 import java.lang.foreign.MemorySegment;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 
 /**
  * Vector form of {@link Activations}, memory to memory: one vector of floats is loaded, transformed and stored.
@@ -30,7 +31,10 @@ final class VectorActivations {
         tanhOrSigmoid(source, sourceOffset, target, targetOffset, true);
     }
 
-    /** The rational tanh of Activations, or the sigmoid through it; tanh keeps the sign of zero. */
+    /**
+     * The rational tanh of Activations, exactly ±1 from |x| &ge; {@link Activations#SATURATION}, or the sigmoid
+     * through it; tanh keeps the sign of zero and NaN propagates (a NaN lane is not saturated).
+     */
     private static void tanhOrSigmoid(MemorySegment source, long sourceOffset, MemorySegment target,
                                       long targetOffset, boolean sigmoid) {
         FloatVector x = FloatVector.fromMemorySegment(SPECIES, source, sourceOffset, ORDER);
@@ -49,7 +53,8 @@ final class VectorActivations {
         FloatVector q = x2.fma(Activations.BETA_6, Activations.BETA_4);
         q = x2.fma(q, FloatVector.broadcast(SPECIES, Activations.BETA_2));
         q = x2.fma(q, FloatVector.broadcast(SPECIES, Activations.BETA_0));
-        FloatVector tanh = p.div(q);
+        FloatVector saturated = FloatVector.broadcast(SPECIES, 1f).blend(-1f, x.compare(VectorOperators.LT, 0f));
+        FloatVector tanh = p.div(q).blend(saturated, x.abs().compare(VectorOperators.GE, Activations.SATURATION));
         (sigmoid ? tanh.fma(0.5f, 0.5f) : tanh).intoMemorySegment(target, targetOffset, ORDER);
     }
 }

@@ -91,6 +91,29 @@ class ActivationsTest {
         assertEquals(0.5f, Activations.sigmoid(0f));
     }
 
+    @Test
+    void largeArgumentsGiveExactlyTheFloatLimits() {
+        // Where the float nearest to tanh(x) is ±1, the approximations return it exactly, in both forms: a gate
+        // held open must pass c on unchanged, step after step.
+        float[] large = {Activations.SATURATION, 9.5f, 2 * Activations.SATURATION, 40f, 1e30f, Float.POSITIVE_INFINITY};
+        for (float magnitude : large) {
+            for (float x : new float[]{magnitude, -magnitude}) {
+                assertEquals((float) Math.tanh(x), Math.signum(x), "float tanh(" + x + ") is ±1 here");
+                float[] inputs = new float[LANES];
+                java.util.Arrays.fill(inputs, x);
+                float[] tanh = new float[LANES];
+                float[] sigmoid = new float[LANES];
+                evaluate(inputs, tanh, sigmoid);
+                assertEquals(Math.signum(x), Activations.tanh(x), "tanh(" + x + ")");
+                assertEquals(Math.signum(x), tanh[0], "vector tanh(" + x + ")");
+                if (magnitude >= 2 * Activations.SATURATION) {
+                    assertEquals(x > 0 ? 1f : 0f, Activations.sigmoid(x), "sigmoid(" + x + ")");
+                    assertEquals(x > 0 ? 1f : 0f, sigmoid[0], "vector sigmoid(" + x + ")");
+                }
+            }
+        }
+    }
+
     private static void evaluate(float[] inputs, float[] tanh, float[] sigmoid) {
         MemorySegment.copy(inputs, 0, INPUT, ValueLayout.JAVA_FLOAT, 0, LANES);
         VectorActivations.tanh(INPUT, 0, TANH, 0);
