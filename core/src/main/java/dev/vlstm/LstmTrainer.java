@@ -16,10 +16,10 @@ import dev.vlstm.kernel.TensorKernel;
  * of U. After the loop, dW_ih = dzᵀ·X, dW_hh = dzᵀ·H_prev and dx = dz·W are each one GEMM over all T·B rows
  * (again the same kernel, on transposed operands), and db = Σ dz.
  *
- * <p>Truncated BPTT over a long sequence runs it in windows of at most {@code maxSteps} steps: each window's
- * forward starts from the previous window's final state (pass the same segments as h0/c0 and hT/cT), and its
- * backward gets no dhT/dcT, which cuts the gradient at the border; {@link GradientMode#ACCUMULATE} sums the
- * windows' weight gradients when one update should cover several.
+ * <p>Truncated BPTT over a long sequence runs it in windows of at most {@code maxSteps} steps ({@link TruncatedBptt}
+ * does it for you): each window's forward starts from the previous window's final state (pass the same segments as
+ * h0/c0 and hT/cT), and its backward gets no dhT/dcT, which cuts the gradient at the border;
+ * {@link GradientMode#ACCUMULATE} sums the windows' weight gradients when one update should cover several.
  *
  * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}; the code allocates no buffers per step,
  * but the JIT does not yet reliably keep the projection tiles' vectors in registers when this trainer drives them
@@ -121,6 +121,21 @@ public final class LstmTrainer implements AutoCloseable {
             memory.close();
             throw e;
         }
+    }
+
+    /** The weights this trainer trains. */
+    public LstmWeights weights() {
+        return weights;
+    }
+
+    /** Largest batch a forward accepts. */
+    public int maxBatch() {
+        return maxBatch;
+    }
+
+    /** Most time steps a forward accepts: the window of {@link TruncatedBptt}. */
+    public int maxSteps() {
+        return maxSteps;
     }
 
     /**
