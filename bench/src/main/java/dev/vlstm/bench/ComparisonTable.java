@@ -1,8 +1,5 @@
 package dev.vlstm.bench;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
@@ -60,7 +57,7 @@ final class ComparisonTable {
         out.append(String.format(Locale.ROOT, "vlstm comparison (%s mode), %s, JDK %s (%s), %s, kernel %s. "
                         + "Shared machine: expect noise of several percent between runs.%n%n",
                 mode, ZonedDateTime.now(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'")),
-                Runtime.version(), System.getProperty("java.vm.vendor"), cpu(), kernel));
+                Runtime.version(), System.getProperty("java.vm.vendor"), CpuInfo.describe(), kernel));
         appendTable(out, cells);
         out.append(String.format(Locale.ROOT, "%nvector: LstmRunner on native segments (step-*: LstmRunner.step with "
                 + "a carried LstmState; bptt-*: LstmTrainer.forward then backward with every gradient; others: "
@@ -124,20 +121,5 @@ final class ComparisonTable {
 
     private static String bytes(double bytes) {
         return bytes < 10 ? String.format(Locale.ROOT, "%.2f", bytes) : String.format(Locale.ROOT, "%.0f", bytes);
-    }
-
-    /** The CPU model from /proc/cpuinfo where there is one, and the processors this JVM may use. */
-    private static String cpu() {
-        String model = System.getProperty("os.arch");
-        Path cpuinfo = Path.of("/proc/cpuinfo");
-        if (Files.isReadable(cpuinfo)) {
-            try (var lines = Files.lines(cpuinfo)) {
-                model = lines.filter(line -> line.startsWith("model name")).map(line -> line.split(":", 2)[1].trim())
-                        .findFirst().orElse(model);
-            } catch (IOException e) {
-                // Keep the architecture name: the CPU model is decoration, not worth failing the run for.
-            }
-        }
-        return model + " (" + Runtime.getRuntime().availableProcessors() + " CPUs)";
     }
 }

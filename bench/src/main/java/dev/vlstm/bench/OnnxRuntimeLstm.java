@@ -147,7 +147,11 @@ final class OnnxRuntimeLstm implements AutoCloseable {
             OrtEnvironment.getEnvironment();
             return Optional.empty();
         } catch (LinkageError | RuntimeException e) {
-            return Optional.of(e.toString());
+            StringBuilder reason = new StringBuilder(e.toString());
+            for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) {
+                reason.append(", caused by ").append(cause);
+            }
+            return Optional.of(reason.toString());
         }
     }
 
