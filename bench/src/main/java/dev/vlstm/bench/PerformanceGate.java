@@ -1,8 +1,6 @@
 package dev.vlstm.bench;
 
 import java.io.IOException;
-import java.io.Reader;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
@@ -12,10 +10,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Properties;
+import java.util.Optional;
 import java.util.stream.Collectors;
 
-import dev.vlstm.Backend;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.RunnerException;
 import org.openjdk.jmh.runner.options.TimeValue;
@@ -35,9 +32,14 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * steps where it is slow ({@link #SCALAR_FLOPS} a call) and is scaled to T, as in the comparison's quick mode.
  * CPU time suits single-threaded kernels only: if vlstm runs a call on several threads, compare wall time.
  *
+ * <p>Baselines are per machine ({@link GateBaseline}): on a CPU model without one, {@code check} measures, says
+ * that it cannot judge, and exits with 0, since a gate that fails whenever CI lands on another CPU would fail at
+ * random.
+ *
  * <p>Usage: {@code java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.PerformanceGate
- * check|update BASELINE}: {@code check} compares with the baseline file and exits with 1 if a shape fails (2 for
- * bad usage); {@code update} measures and rewrites the file.
+ * check|update BASELINE}: {@code check} compares with this machine's baseline and exits with 1 if a shape fails
+ * (2 for bad usage); {@code update} measures and writes this machine's baseline into the file, keeping the
+ * others.
  */
 public final class PerformanceGate {
 
@@ -45,6 +47,8 @@ public final class PerformanceGate {
     static final List<String> SHAPES = List.of("step-H256", "seq-B1-T100-H256", "train-B32-T25-H512",
             "bptt-train-B32-T25-H512");
     static final int ROUNDS = 3;
+    /** Rounds of a baseline: twice a check's, since every later check is judged against it. */
+    static final int BASELINE_ROUNDS = 2 * ROUNDS;
     /** A shape fails below this fraction of its baseline speedup. */
     static final double THRESHOLD = 0.8;
     /**
@@ -56,8 +60,13 @@ public final class PerformanceGate {
     static final JmhRuns.Timing SCALAR_TIMING = JmhRuns.Timing.of(1, 2, 3, TimeValue.seconds(1));
     /** The reference's work per call, about 0.1 s, so that its calls fit well inside an iteration. */
     static final double SCALAR_FLOPS = 3e8;
-    private static final String KERNEL_KEY = "kernel";
     private static final String UPDATE_COMMAND = "./mvnw -B -DskipTests -Pgate verify -Dgate.mode=update";
+    private static final String HEADER = """
+            Performance gate baselines (dev.vlstm.bench.PerformanceGate), one per machine: CPU vendor, family and
+            model, and the kernel vlstm runs there. Per shape, how many times less CPU time a call of the vector
+            kernel took than one of the scalar reference, the median of the rounds listed in its note. The gate
+            fails a shape below %.1f × its baseline; on a machine without a baseline it measures but does not
+            judge. Add or refresh this machine's baseline with %s""".formatted(THRESHOLD, UPDATE_COMMAND);
 
     private final JmhRuns runs;
 
@@ -65,7 +74,7 @@ public final class PerformanceGate {
         this.runs = runs;
     }
 
-    /** A reason to stop with exit code 1: a shape below its threshold, or a missing or unusable baseline. */
+    /** A reason to stop with exit code 1: a shape below its threshold, or a baseline without it. */
     private static final class GateFailure extends Exception {
         GateFailure(String message) {
             super(message);
@@ -80,40 +89,53 @@ public final class PerformanceGate {
         }
         try {
             gate(args[0].equals("update"), Path.of(args[1]));
-        } catch (GateFailure failure) {
+        } catch (GateFailure | IllegalArgumentException failure) {
             System.err.println(failure.getMessage());
             System.exit(1);
         }
     }
 
-    private static void gate(boolean update, Path baselineFile) throws IOException, RunnerException, GateFailure {
-        Properties baseline = update ? null : load(baselineFile);
-        String kernel = Backend.PREFERRED.kernelName();
-        if (baseline != null && !kernel.equals(baseline.getProperty(KERNEL_KEY))) {
-            throw new GateFailure("the baseline in " + baselineFile + " was measured with kernel "
-                    + baseline.getProperty(KERNEL_KEY) + ", this JVM runs " + kernel + ": speedups of different "
-                    + "kernels are not comparable. Measure a baseline on this machine kind: " + UPDATE_COMMAND);
+    private static void gate(boolean update, Path file) throws IOException, RunnerException, GateFailure {
+        GateBaseline baselines = GateBaseline.read(file);
+        String machine = GateBaseline.currentMachine();
+        Optional<GateBaseline.Machine> baseline = baselines.of(machine);
+        if (!update && baseline.isEmpty()) {
+            System.out.println("performance gate NOT JUDGED: " + file + " has no baseline for this machine ("
+                    + machine + "; " + CpuInfo.describe() + "), " + (baselines.machines().isEmpty() ? "nor for any "
+                    + "other" : "only for " + String.join(", ", baselines.machines())) + ". Speedups "
+                    + "of one CPU model say nothing about another's, so this run measures but cannot judge. To "
+                    + "gate runs on this machine, record its baseline and commit the file: " + UPDATE_COMMAND);
         }
-        PerformanceGate gate = new PerformanceGate(new JmhRuns(JmhRuns.jarDirectory(), SHAPES.size() * ROUNDS * 2,
+        int rounds = update ? BASELINE_ROUNDS : ROUNDS;
+        PerformanceGate gate = new PerformanceGate(new JmhRuns(JmhRuns.jarDirectory(), SHAPES.size() * rounds * 2,
                 ProcessCpuTimeProfiler.class));
         Map<String, List<Double>> speedups = new LinkedHashMap<>();
         for (String name : SHAPES) {
-            speedups.put(name, gate.measure(Shape.named(name), 1, ROUNDS));
+            speedups.put(name, gate.measure(Shape.named(name), 1, rounds));
         }
         if (update) {
-            write(baselineFile, kernel, speedups);
-            System.err.println("Baseline written to " + baselineFile);
+            Map<String, Double> medians = new LinkedHashMap<>();
+            speedups.forEach((shape, ratios) -> medians.put(shape, median(ratios)));
+            baselines.with(machine, new GateBaseline.Machine(note(speedups), medians)).write(file, HEADER);
+            System.err.println("Baseline of " + machine + " written to " + file);
+        } else if (baseline.isPresent()) {
+            gate.check(baseline.get(), file, speedups);
         } else {
-            gate.check(baseline, baselineFile, speedups);
+            speedups.forEach((shape, ratios) -> System.out.printf(Locale.ROOT, "%-24s speedup %6.2f× (median of "
+                    + "rounds %s), not judged%n", shape, median(ratios), rounds(ratios)));
         }
     }
 
     /** Compares each shape's speedup with its baseline, re-measuring one that falls below the threshold. */
-    private void check(Properties baseline, Path baselineFile, Map<String, List<Double>> speedups)
+    private void check(GateBaseline.Machine baseline, Path file, Map<String, List<Double>> speedups)
             throws RunnerException, GateFailure {
         List<String> failures = new ArrayList<>();
         for (String name : SHAPES) {
-            double expected = baselineOf(baseline, baselineFile, name);
+            Double expected = baseline.speedups().get(name);
+            if (expected == null) {
+                throw new GateFailure(file + " has no speedup for " + name + " on this machine ("
+                        + GateBaseline.currentMachine() + "); refresh its baseline: " + UPDATE_COMMAND);
+            }
             List<Double> measured = speedups.get(name);
             if (median(measured) < THRESHOLD * expected) {
                 System.err.printf(Locale.ROOT, "%s: %.2f× is below the threshold; measuring %d more rounds%n", name,
@@ -164,51 +186,14 @@ public final class PerformanceGate {
         return result.getSecondaryResults().get(ProcessCpuTimeProfiler.RESULT).getStatistics().getMin();
     }
 
-    private static Properties load(Path file) throws IOException, GateFailure {
-        if (!Files.isReadable(file)) {
-            throw new GateFailure("no baseline file " + file + "; measure one with " + UPDATE_COMMAND);
-        }
-        Properties properties = new Properties();
-        try (Reader reader = Files.newBufferedReader(file)) {
-            properties.load(reader);
-        }
-        return properties;
-    }
-
-    private static double baselineOf(Properties baseline, Path file, String shape) throws GateFailure {
-        String value = baseline.getProperty(shape);
-        if (value == null) {
-            throw new GateFailure("the baseline " + file + " has no speedup for " + shape + "; refresh it with "
-                    + UPDATE_COMMAND);
-        }
-        try {
-            double speedup = Double.parseDouble(value.trim());
-            if (speedup > 0 && Double.isFinite(speedup)) {
-                return speedup;
-            }
-        } catch (NumberFormatException e) {
-            // Reported below with the file and the value.
-        }
-        throw new GateFailure("the baseline " + file + " gives " + shape + " = \"" + value
-                + "\", not a positive number");
-    }
-
-    private static void write(Path file, String kernel, Map<String, List<Double>> speedups) throws IOException {
-        StringBuilder out = new StringBuilder();
-        out.append("# Performance gate baseline (dev.vlstm.bench.PerformanceGate): per shape, how many times less CPU\n")
-                .append("# time a call of the vector kernel took than one of the scalar reference, the median of ")
-                .append(ROUNDS).append(" rounds.\n")
-                .append("# The gate fails below ").append(THRESHOLD).append(" × these. Rewritten by\n")
-                .append("#   ").append(UPDATE_COMMAND).append('\n')
-                .append(String.format(Locale.ROOT, "# Measured %s, JDK %s, %d CPUs. Rounds:%n",
-                        ZonedDateTime.now(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'")),
-                        Runtime.version(), Runtime.getRuntime().availableProcessors()));
-        speedups.forEach((shape, ratios) -> out.append("#   ").append(shape).append(": ").append(rounds(ratios))
-                .append('\n'));
-        out.append(KERNEL_KEY).append('=').append(kernel).append('\n');
-        speedups.forEach((shape, ratios) -> out.append(shape).append('=')
-                .append(String.format(Locale.ROOT, "%.2f", median(ratios))).append('\n'));
-        Files.writeString(file, out);
+    /** When and how a baseline was measured, with every round's ratio. */
+    private static String note(Map<String, List<Double>> speedups) {
+        StringBuilder rounds = new StringBuilder();
+        speedups.forEach((shape, ratios) -> rounds.append(rounds.isEmpty() ? "" : "; ").append(shape).append(' ')
+                .append(rounds(ratios)));
+        return String.format(Locale.ROOT, "%s, JDK %s, %s; rounds: %s",
+                ZonedDateTime.now(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'")),
+                Runtime.version(), CpuInfo.describe(), rounds);
     }
 
     private static double median(List<Double> values) {
