@@ -1,32 +1,30 @@
 package dev.vlstm.bench;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.SortedMap;
+import java.util.SortedSet;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 
 import dev.vlstm.Backend;
-import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.profile.GCProfiler;
-import org.openjdk.jmh.results.Result;
 import org.openjdk.jmh.results.RunResult;
-import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.RunnerException;
-import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
-import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
- * Runs {@link StepBenchmark}, {@link ForwardBenchmark} and {@link TrainingBenchmark} for every shape, vector kernel against the scalar
- * reference, through JMH with its gc profiler, and prints one Markdown table to stdout (also written to
- * {@code comparison.md} beside the jar). Progress goes to stderr; each JMH run's own log goes to
- * {@code jmh-logs/} beside the jar.
+ * Runs {@link StepBenchmark}, {@link ForwardBenchmark} and {@link TrainingBenchmark} for every shape, vector kernel
+ * against the scalar reference and (for inference shapes) ONNX Runtime, through JMH with its gc profiler, after
+ * measuring the machine's roofline ({@link FmaPeakBenchmark}, {@link BandwidthBenchmark}); prints one Markdown
+ * table to stdout (also written to {@code comparison.md} beside the jar). Progress goes to stderr; each JMH
+ * run's own log goes to {@code jmh-logs/} beside the jar. If ONNX Runtime cannot load here, the comparison says
+ * why and leaves its columns blank.
  *
  * <p>Usage: {@code java --add-modules jdk.incubator.vector -jar vlstm-bench.jar [full|quick] [shape-regex]}; without
  * arguments the system properties {@code compare.mode} (default full) and {@code compare.shapes} (default all) decide.
@@ -36,16 +34,25 @@ public final class Comparison {
 
     /**
      * How much measuring a mode does. In quick mode the reference is timed over at most
-     * {@link #QUICK_SCALAR_FLOPS} per call (fewer time steps) and scaled to the full T.
+     * {@link #QUICK_SCALAR_FLOPS} per call (fewer time steps, {@link #scaledScalarSteps}) and scaled to the full T.
      */
     private record Plan(String name, int forks, int warmups, int iterations, TimeValue iterationTime,
                         boolean scaleScalar) {
 
+        JmhRuns.Timing timing() {
+            return JmhRuns.Timing.of(forks, warmups, iterations, iterationTime);
+        }
+
+        /** The roofline's runs: one fork of one-second iterations, as many as the plan's. */
+        JmhRuns.Timing rooflineTiming() {
+            return JmhRuns.Timing.of(1, warmups, iterations, TimeValue.seconds(1));
+        }
+
         String describe() {
             return forks + (forks == 1 ? " fork" : " forks") + " × (" + warmups + " × " + iterationTime
                     + " warmup, " + iterations + " × " + iterationTime + " measured); a scalar call longer than an "
-                    + "iteration: 1 fork, " + SINGLE_SHOT_WARMUPS + " warmup and " + SINGLE_SHOT_CALLS
-                    + " measured calls";
+                    + "iteration: 1 fork, " + SINGLE_SHOT.warmups() + " warmup and " + SINGLE_SHOT.iterations()
+                    + " measured calls; roofline: 1 fork, 1 s iterations";
         }
     }
 
@@ -56,19 +63,17 @@ public final class Comparison {
     private static final double QUICK_SCALAR_FLOPS = 1e9;
     /** The reference's speed, measured on this machine kind (3 to 4 GFLOP/s), to predict its call times. */
     private static final double SCALAR_FLOPS_PER_SECOND = 3e9;
-    /** A reference call longer than an iteration is timed call by call (SingleShotTime), in one fork. */
-    private static final int SINGLE_SHOT_WARMUPS = 2;
-    private static final int SINGLE_SHOT_CALLS = 5;
+    /** A reference call longer than an iteration is timed call by call, in one fork. */
+    private static final JmhRuns.Timing SINGLE_SHOT = JmhRuns.Timing.singleShot(2, 5);
 
     private final Plan plan;
-    private final Path outputDirectory;
-    private final int runs;
-    private int run;
+    private final JmhRuns runs;
+    private final boolean onnxRuntime;
 
-    private Comparison(Plan plan, Path outputDirectory, int runs) {
+    private Comparison(Plan plan, JmhRuns runs, boolean onnxRuntime) {
         this.plan = plan;
-        this.outputDirectory = outputDirectory;
         this.runs = runs;
+        this.onnxRuntime = onnxRuntime;
     }
 
     public static void main(String[] args) throws RunnerException, IOException {
@@ -85,91 +90,83 @@ public final class Comparison {
             throw new IllegalArgumentException("no shape matches " + filter + "; shapes: "
                     + Shape.ALL.stream().map(Shape::name).toList());
         }
-        Comparison comparison = new Comparison(plan, outputDirectory(), 2 * shapes.size());
+        Optional<String> onnxMissing = OnnxRuntimeLstm.unavailableReason();
+        onnxMissing.ifPresent(reason -> System.err.println("ONNX Runtime cannot run here, so its columns stay blank: "
+                + reason));
+        SortedSet<Integer> buffers = Roofline.bufferKib(shapes);
+        int total = 1 + buffers.size() + shapes.stream()
+                .mapToInt(shape -> shape.training() || onnxMissing.isPresent() ? 2 : 3).sum();
+        Path directory = JmhRuns.jarDirectory();
+        Comparison comparison = new Comparison(plan, new JmhRuns(directory, total), onnxMissing.isEmpty());
+        Roofline roofline = comparison.measureRoofline(buffers);
         List<ComparisonTable.Row> rows = new ArrayList<>();
         for (Shape shape : shapes) {
             rows.add(comparison.compare(shape));
         }
-        String table = ComparisonTable.render(plan.name(), plan.describe(), Backend.PREFERRED.kernelName(), rows);
+        String peer = onnxMissing.map(reason -> "ONNX Runtime did not load, so it was not run: " + reason)
+                .orElseGet(OnnxRuntimeLstm::describe);
+        String table = ComparisonTable.render(plan.name(), plan.describe(), Backend.PREFERRED.kernelName(), roofline,
+                peer, rows);
         System.out.print(table);
-        Path markdown = comparison.outputDirectory.resolve("comparison.md");
+        Path markdown = directory.resolve("comparison.md");
         Files.writeString(markdown, table);
         System.err.println("Table written to " + markdown);
     }
 
-    private ComparisonTable.Row compare(Shape shape) throws RunnerException {
-        Class<?> benchmark = shape.streaming() ? StepBenchmark.class
+    /**
+     * Time steps to run the reference over so that a call does at most about {@code flops}: fewer than T for slow
+     * shapes, whose time is then scaled to T (the reference's cost is linear in T); at least one.
+     */
+    static int scaledScalarSteps(Shape shape, double flops) {
+        return (int) Math.max(1, Math.min(shape.steps(), flops / shape.flopsPerStep()));
+    }
+
+    /** The benchmark class that times {@code shape}. */
+    static Class<?> benchmarkOf(Shape shape) {
+        return shape.streaming() ? StepBenchmark.class
                 : shape.training() ? TrainingBenchmark.class : ForwardBenchmark.class;
-        RunResult vector = run(benchmark, "vector", shape, Map.of(), plan.forks(), false);
-        int scalarSteps = shape.steps();
-        if (plan.scaleScalar() && !shape.streaming()) {
-            scalarSteps = (int) Math.max(1, Math.min(shape.steps(), QUICK_SCALAR_FLOPS / shape.flopsPerStep()));
+    }
+
+    /** JMH parameters for the reference on {@code shape} over {@code scalarSteps} time steps. */
+    static Map<String, String> scalarParams(Shape shape, int scalarSteps) {
+        return shape.streaming() ? Map.of("shape", shape.name())
+                : Map.of("shape", shape.name(), "scalarSteps", Integer.toString(scalarSteps));
+    }
+
+    /** The FMA peak and the read bandwidth of each buffer size, each the best of its measured iterations. */
+    private Roofline measureRoofline(SortedSet<Integer> bufferKib) throws RunnerException {
+        RunResult fma = runs.run(FmaPeakBenchmark.class, "fma", "FmaPeakBenchmark.fma", Map.of(),
+                plan.rooflineTiming());
+        double fmaGflops = FmaPeakBenchmark.flopsPerCall() / (JmhRuns.bestMillis(fma.getPrimaryResult()) * 1e6);
+        SortedMap<Integer, Double> bandwidth = new TreeMap<>();
+        for (int kib : bufferKib) {
+            RunResult read = runs.run(BandwidthBenchmark.class, "read", "BandwidthBenchmark.read-" + kib + "KiB",
+                    Map.of("kibibytes", Integer.toString(kib)), plan.rooflineTiming());
+            bandwidth.put(kib, BandwidthBenchmark.bytes(kib) / (JmhRuns.bestMillis(read.getPrimaryResult()) * 1e6));
         }
+        return new Roofline(fmaGflops, bandwidth);
+    }
+
+    private ComparisonTable.Row compare(Shape shape) throws RunnerException {
+        Class<?> benchmark = benchmarkOf(shape);
+        Map<String, String> shapeParam = Map.of("shape", shape.name());
+        RunResult vector = runs.run(benchmark, "vector", id(benchmark, "vector", shape), shapeParam, plan.timing());
+        int scalarSteps = plan.scaleScalar() ? scaledScalarSteps(shape, QUICK_SCALAR_FLOPS) : shape.steps();
         double scalarSeconds = shape.flopsPerStep() * scalarSteps / SCALAR_FLOPS_PER_SECOND;
         boolean singleShot = scalarSeconds > plan.iterationTime().convertTo(TimeUnit.SECONDS);
-        Map<String, String> scalarParams = shape.streaming() ? Map.of()
-                : Map.of("scalarSteps", Integer.toString(scalarSteps));
-        RunResult scalar = run(benchmark, "scalar", shape, scalarParams, singleShot ? 1 : plan.forks(), singleShot);
-        return new ComparisonTable.Row(shape, millis(vector.getPrimaryResult()),
-                millis(scalar.getPrimaryResult()) * shape.steps() / scalarSteps, scalarSteps,
+        RunResult scalar = runs.run(benchmark, "scalar", id(benchmark, "scalar", shape),
+                scalarParams(shape, scalarSteps), singleShot ? SINGLE_SHOT : plan.timing());
+        double onnxMillis = Double.NaN;
+        if (onnxRuntime && !shape.training()) {
+            onnxMillis = JmhRuns.millis(runs.run(benchmark, "onnxruntime", id(benchmark, "onnxruntime", shape),
+                    shapeParam, plan.timing()).getPrimaryResult());
+        }
+        return new ComparisonTable.Row(shape, JmhRuns.millis(vector.getPrimaryResult()),
+                JmhRuns.millis(scalar.getPrimaryResult()) * shape.steps() / scalarSteps, scalarSteps, onnxMillis,
                 vector.getSecondaryResults().get("gc.alloc.rate.norm").getScore());
     }
 
-    /** Runs one benchmark method for one shape in its own JMH run, whose log goes to a file. */
-    private RunResult run(Class<?> benchmark, String method, Shape shape, Map<String, String> params, int forks,
-                          boolean singleShot) throws RunnerException {
-        String id = benchmark.getSimpleName() + "." + method + "-" + shape.name();
-        Path log = outputDirectory.resolve("jmh-logs").resolve(id + ".log");
-        System.err.printf("[%2d/%d] %-45s", ++run, runs, id);
-        long start = System.nanoTime();
-        ChainedOptionsBuilder options = new OptionsBuilder()
-                .include("^" + Pattern.quote(benchmark.getName() + "." + method) + "$")
-                .param("shape", shape.name())
-                .forks(forks)
-                .addProfiler(GCProfiler.class)
-                .shouldFailOnError(true)
-                .output(log.toString());
-        params.forEach(options::param);
-        if (singleShot) {
-            options.mode(Mode.SingleShotTime).warmupIterations(SINGLE_SHOT_WARMUPS)
-                    .measurementIterations(SINGLE_SHOT_CALLS);
-        } else {
-            options.warmupIterations(plan.warmups()).warmupTime(plan.iterationTime())
-                    .measurementIterations(plan.iterations()).measurementTime(plan.iterationTime());
-        }
-        try {
-            Files.createDirectories(log.getParent());
-            RunResult result = new Runner(options.build()).runSingle();
-            System.err.printf(" %10.4g %s  (%.0f s)%n", result.getPrimaryResult().getScore(),
-                    result.getPrimaryResult().getScoreUnit(), (System.nanoTime() - start) / 1e9);
-            return result;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (RunnerException e) {
-            System.err.println(" failed; JMH's log: " + log);
-            throw e;
-        }
-    }
-
-    /** A time score in milliseconds per call, whatever unit the benchmark reports in. */
-    private static double millis(Result<?> result) {
-        double toMillis = switch (result.getScoreUnit()) {
-            case "ns/op" -> 1e-6;
-            case "us/op" -> 1e-3;
-            case "ms/op" -> 1;
-            case "s/op" -> 1e3;
-            default -> throw new IllegalStateException("unexpected unit " + result.getScoreUnit());
-        };
-        return result.getScore() * toMillis;
-    }
-
-    /** The directory that holds this jar (or, run from classes, the build directory). */
-    private static Path outputDirectory() {
-        try {
-            return Path.of(Comparison.class.getProtectionDomain().getCodeSource().getLocation().toURI())
-                    .toAbsolutePath().getParent();
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
-        }
+    static String id(Class<?> benchmark, String method, Shape shape) {
+        return benchmark.getSimpleName() + "." + method + "-" + shape.name();
     }
 }

@@ -1,8 +1,5 @@
 package dev.vlstm.bench;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
@@ -21,9 +18,10 @@ final class ComparisonTable {
      *
      * @param scalarMillis      the reference's time for all T steps (scaled if it was timed over fewer)
      * @param scalarStepsTimed  time steps the reference actually ran per call
+     * @param onnxMillis        ONNX Runtime's time, NaN where it did not run
      * @param vectorBytesPerOp  JMH gc profiler's {@code gc.alloc.rate.norm} for the vector kernel
      */
-    record Row(Shape shape, double vectorMillis, double scalarMillis, int scalarStepsTimed,
+    record Row(Shape shape, double vectorMillis, double scalarMillis, int scalarStepsTimed, double onnxMillis,
                double vectorBytesPerOp) {
 
         boolean scalarScaled() {
@@ -31,14 +29,14 @@ final class ComparisonTable {
         }
     }
 
-    private static final String[] HEADER = {"shape", "vector ms", "scalar ms", "speedup", "vector GFLOP/s",
-            "vector B/op"};
+    private static final String[] HEADER = {"shape", "vector ms", "scalar ms", "speedup", "ORT ms", "vs ORT",
+            "vector GFLOP/s", "of FMA peak", "of read GB/s", "vector B/op"};
     private static final String SCALED = " †";
 
     private ComparisonTable() {
     }
 
-    static String render(String mode, String plan, String kernel, List<Row> rows) {
+    static String render(String mode, String plan, String kernel, Roofline roofline, String peer, List<Row> rows) {
         List<String[]> cells = new ArrayList<>();
         cells.add(HEADER);
         for (Row row : rows) {
@@ -47,23 +45,36 @@ final class ComparisonTable {
                     number(row.vectorMillis()),
                     number(row.scalarMillis()) + (row.scalarScaled() ? SCALED : ""),
                     String.format(Locale.ROOT, "%.1f×", row.scalarMillis() / row.vectorMillis()),
+                    Double.isNaN(row.onnxMillis()) ? "" : number(row.onnxMillis()),
+                    Double.isNaN(row.onnxMillis()) ? ""
+                            : String.format(Locale.ROOT, "%.1f×", row.onnxMillis() / row.vectorMillis()),
                     String.format(Locale.ROOT, "%.1f", row.shape().flops() / (row.vectorMillis() * 1e6)),
+                    roofline.fmaCell(row.shape(), row.vectorMillis()),
+                    roofline.bandwidthCell(row.shape(), row.vectorMillis()),
                     bytes(row.vectorBytesPerOp())});
         }
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT, "vlstm comparison (%s mode), %s, JDK %s (%s), %s, kernel %s. "
                         + "Shared machine: expect noise of several percent between runs.%n%n",
                 mode, ZonedDateTime.now(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'")),
-                Runtime.version(), System.getProperty("java.vm.vendor"), cpu(), kernel));
+                Runtime.version(), System.getProperty("java.vm.vendor"), CpuInfo.describe(), kernel));
         appendTable(out, cells);
         out.append(String.format(Locale.ROOT, "%nvector: LstmRunner on native segments (step-*: LstmRunner.step with "
                 + "a carried LstmState; bptt-*: LstmTrainer.forward then backward with every gradient; others: "
                 + "LstmRunner.forward writing y, hT, cT). scalar: ReferenceLstm, plain "
-                + "Java in double precision (step-*: one step from carried h, c; bptt-*: ReferenceLstm.backward). Times: JMH score (mean of the "
-                + "measured iterations) per call; speedup = scalar / vector; GFLOP/s counts 8·H·(I+H)·B·T, three times that for bptt-*. B/op: "
+                + "Java in double precision (step-*: one step from carried h, c; bptt-*: ReferenceLstm.backward). "
+                + "ORT: %s; not for bptt-* (its Java package does not train). Times: JMH score (mean of the "
+                + "measured iterations) per call; speedup = scalar / vector, vs ORT = ORT / vector; GFLOP/s counts "
+                + "8·H·(I+H)·B·T, three times that for bptt-*. B/op: "
                 + "JMH gc profiler's gc.alloc.rate.norm, which includes JMH's own few KB per iteration spread over "
                 + "that iteration's calls, so slow calls show some hundred bytes even when the kernel allocates "
-                + "nothing. Measured: %s; every iteration and JMH's error bounds are in jmh-logs/.%n", plan));
+                + "nothing. Measured: %s; every iteration and JMH's error bounds are in jmh-logs/.%n", peer, plan));
+        out.append(String.format(Locale.ROOT, "%nRoofline, one thread, measured in this run (the best of each "
+                + "benchmark's one-second iterations): %s. of FMA peak = vector GFLOP/s ÷ the FMA peak. of read GB/s, for "
+                + "batch-1 inference only: weight bytes per step ÷ time per step, as a share of the read bandwidth "
+                + "of a buffer as large as the weights re-read every step (it lives where they do), which is the "
+                + "number after \"of\". Weight bytes per step: step-*, W and U (4·4H·(I+H)); seq-B1-*, U (4·4H·H) "
+                + "plus W once per call (the input projection of all T steps is one GEMM).%n", roofline.describe()));
         List<String> scaled = rows.stream().filter(Row::scalarScaled).map(row -> row.shape().name() + " "
                 + row.scalarStepsTimed() + " of " + row.shape().steps()).toList();
         if (!scaled.isEmpty()) {
@@ -110,20 +121,5 @@ final class ComparisonTable {
 
     private static String bytes(double bytes) {
         return bytes < 10 ? String.format(Locale.ROOT, "%.2f", bytes) : String.format(Locale.ROOT, "%.0f", bytes);
-    }
-
-    /** The CPU model from /proc/cpuinfo where there is one, and the processors this JVM may use. */
-    private static String cpu() {
-        String model = System.getProperty("os.arch");
-        Path cpuinfo = Path.of("/proc/cpuinfo");
-        if (Files.isReadable(cpuinfo)) {
-            try (var lines = Files.lines(cpuinfo)) {
-                model = lines.filter(line -> line.startsWith("model name")).map(line -> line.split(":", 2)[1].trim())
-                        .findFirst().orElse(model);
-            } catch (IOException e) {
-                // Keep the architecture name: the CPU model is decoration, not worth failing the run for.
-            }
-        }
-        return model + " (" + Runtime.getRuntime().availableProcessors() + " CPUs)";
     }
 }

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
+import ai.onnxruntime.OrtException;
 import dev.vlstm.LstmRunner;
 import dev.vlstm.LstmWeights;
 import dev.vlstm.reference.ReferenceLstm;
@@ -24,13 +25,15 @@ import org.openjdk.jmh.infra.Blackhole;
 /**
  * How long does a whole sequence take? {@link LstmRunner#forward} over a {@code [T][B][I]} native input,
  * writing y, hT and cT, against the double-precision {@link ReferenceLstm} on the same random model.
- * Each implementation has its own state, so a run builds only what it measures.
+ * Each implementation has its own state, so a run builds only what it measures; {@code onnxruntime} is ONNX
+ * Runtime's LSTM node on the same weights and input ({@link OnnxRuntimeLstm}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector",
+        "--enable-native-access=ALL-UNNAMED" /* ONNX Runtime loads its native library */})
 public class ForwardBenchmark {
 
     /** The shape parameter both implementations share. */
@@ -97,6 +100,22 @@ public class ForwardBenchmark {
         }
     }
 
+    /** ONNX Runtime on the same model and input, checked against vlstm before it is timed. */
+    public static class Onnx extends Problem {
+        OnnxRuntimeLstm runtime;
+
+        @Setup
+        public void setUp() throws OrtException {
+            Shape size = Shape.named(shape);
+            runtime = OnnxRuntimeLstm.sequence(RandomLstm.create(size, size.steps()));
+        }
+
+        @TearDown
+        public void tearDown() {
+            runtime.close();
+        }
+    }
+
     @Benchmark
     public void vector(Vector state, Blackhole blackhole) {
         state.runner.forward(state.x, state.size.steps(), state.size.batch(), null, null, state.y, state.hT, state.cT);
@@ -106,5 +125,11 @@ public class ForwardBenchmark {
     @Benchmark
     public void scalar(Scalar state, Blackhole blackhole) {
         blackhole.consume(state.reference.forward(state.x, state.steps, state.batch, null, null));
+    }
+
+    @Benchmark
+    public void onnxruntime(Onnx state, Blackhole blackhole) throws OrtException {
+        state.runtime.run();
+        blackhole.consume(state.runtime);
     }
 }

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
+import ai.onnxruntime.OrtException;
 import dev.vlstm.LstmRunner;
 import dev.vlstm.LstmState;
 import dev.vlstm.LstmWeights;
@@ -24,13 +25,16 @@ import org.openjdk.jmh.infra.Blackhole;
 
 /**
  * How long does one step of a stream take, the latency a per-request service sees? {@link LstmRunner#step}
- * with a carried {@link LstmState}, against {@link ReferenceLstm} run for one step from carried h and c.
+ * with a carried {@link LstmState}, against {@link ReferenceLstm} run for one step from carried h and c, and
+ * against ONNX Runtime's LSTM node run for one step with Y_h and Y_c fed back as the next initial state
+ * ({@link OnnxRuntimeLstm}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector",
+        "--enable-native-access=ALL-UNNAMED" /* ONNX Runtime loads its native library */})
 public class StepBenchmark {
 
     /** The shape parameter both implementations share. */
@@ -96,6 +100,22 @@ public class StepBenchmark {
         }
     }
 
+    /** ONNX Runtime on the same model and input, checked against vlstm before it is timed. */
+    public static class Onnx extends Problem {
+        OnnxRuntimeLstm runtime;
+
+        @Setup
+        public void setUp() throws OrtException {
+            Shape size = Shape.named(shape);
+            runtime = OnnxRuntimeLstm.stream(RandomLstm.create(size, 1));
+        }
+
+        @TearDown
+        public void tearDown() {
+            runtime.close();
+        }
+    }
+
     @Benchmark
     public void vector(Vector state, Blackhole blackhole) {
         state.runner.step(state.x, state.stream, state.h);
@@ -107,5 +127,11 @@ public class StepBenchmark {
         ReferenceLstm.Result result = state.reference.forward(state.x, 1, state.batch, state.h, state.c);
         state.carry(result);
         blackhole.consume(result);
+    }
+
+    @Benchmark
+    public void onnxruntime(Onnx state, Blackhole blackhole) throws OrtException {
+        state.runtime.run();
+        blackhole.consume(state.runtime);
     }
 }

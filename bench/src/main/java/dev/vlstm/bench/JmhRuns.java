@@ -1,0 +1,130 @@
+package dev.vlstm.bench;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.profile.GCProfiler;
+import org.openjdk.jmh.profile.Profiler;
+import org.openjdk.jmh.results.Result;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.RunnerException;
+import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+
+/**
+ * Runs one benchmark method at a time, each in its own JMH run with the gc profiler, whose log goes to
+ * {@code jmh-logs/ID.log}; prints one progress line per run to stderr. What {@link Comparison} and
+ * {@link PerformanceGate} share.
+ */
+final class JmhRuns {
+
+    /**
+     * How a run measures: {@code forks} × ({@code warmups} + {@code iterations} iterations of
+     * {@code iterationTime}); with {@code singleShot}, call by call instead (iterations are calls, the time unused).
+     */
+    record Timing(int forks, int warmups, int iterations, TimeValue iterationTime, boolean singleShot) {
+
+        static Timing of(int forks, int warmups, int iterations, TimeValue iterationTime) {
+            return new Timing(forks, warmups, iterations, iterationTime, false);
+        }
+
+        static Timing singleShot(int warmupCalls, int calls) {
+            return new Timing(1, warmupCalls, calls, TimeValue.NONE, true);
+        }
+    }
+
+    private final Path logDirectory;
+    private final List<Class<? extends Profiler>> profilers;
+    private int total;
+    private int started;
+
+    /**
+     * Runs whose logs go to {@code directory/jmh-logs}, with JMH's gc profiler and {@code profilers}; {@code total}
+     * is for the progress lines.
+     */
+    @SafeVarargs
+    JmhRuns(Path directory, int total, Class<? extends Profiler>... profilers) {
+        this.logDirectory = directory.resolve("jmh-logs");
+        this.total = total;
+        this.profilers = List.of(profilers);
+    }
+
+    /** Announces {@code runs} more runs than the total given at construction. */
+    void expectMore(int runs) {
+        total += runs;
+    }
+
+    /** Runs {@code benchmark.method} with {@code params}; {@code id} names the progress line and the log. */
+    RunResult run(Class<?> benchmark, String method, String id, Map<String, String> params, Timing timing)
+            throws RunnerException {
+        Path log = logDirectory.resolve(id + ".log");
+        System.err.printf("[%2d/%d] %-50s", ++started, total, id);
+        long start = System.nanoTime();
+        ChainedOptionsBuilder options = new OptionsBuilder()
+                .include("^" + Pattern.quote(benchmark.getName() + "." + method) + "$")
+                .forks(timing.forks())
+                .warmupIterations(timing.warmups())
+                .measurementIterations(timing.iterations())
+                .addProfiler(GCProfiler.class)
+                .shouldFailOnError(true)
+                .output(log.toString());
+        profilers.forEach(options::addProfiler);
+        params.forEach(options::param);
+        if (timing.singleShot()) {
+            options.mode(Mode.SingleShotTime);
+        } else {
+            options.warmupTime(timing.iterationTime()).measurementTime(timing.iterationTime());
+        }
+        try {
+            Files.createDirectories(logDirectory);
+            RunResult result = new Runner(options.build()).runSingle();
+            System.err.printf(" %10.4g %s  (%.0f s)%n", result.getPrimaryResult().getScore(),
+                    result.getPrimaryResult().getScoreUnit(), (System.nanoTime() - start) / 1e9);
+            return result;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (RunnerException e) {
+            System.err.println(" failed; JMH's log: " + log);
+            throw e;
+        }
+    }
+
+    /** A time score in milliseconds per call, whatever unit the benchmark reports in. */
+    static double millis(Result<?> result) {
+        return result.getScore() * millisPerUnit(result);
+    }
+
+    /** The fastest measured iteration's time per call in milliseconds. */
+    static double bestMillis(Result<?> result) {
+        return result.getStatistics().getMin() * millisPerUnit(result);
+    }
+
+    private static double millisPerUnit(Result<?> result) {
+        return switch (result.getScoreUnit()) {
+            case "ns/op" -> 1e-6;
+            case "us/op" -> 1e-3;
+            case "ms/op" -> 1;
+            case "s/op" -> 1e3;
+            default -> throw new IllegalStateException("unexpected unit " + result.getScoreUnit());
+        };
+    }
+
+    /** The directory that holds this jar (or, run from classes, the build directory). */
+    static Path jarDirectory() {
+        try {
+            return Path.of(JmhRuns.class.getProtectionDomain().getCodeSource().getLocation().toURI())
+                    .toAbsolutePath().getParent();
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,240 @@
+package dev.vlstm.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.OrtSession.SessionOptions;
+import dev.vlstm.LstmRunner;
+import dev.vlstm.LstmState;
+import dev.vlstm.LstmWeights;
+
+/**
+ * ONNX Runtime's CPU execution provider running a {@link RandomLstm} as an {@link OnnxLstmModel}: the peer in
+ * the comparison. One intra-op and one inter-op thread (vlstm uses one), sequential execution, every graph
+ * optimisation. Inputs and outputs are tensors over native buffers made once (direct FloatBuffers, which ORT
+ * uses without copying) and the outputs are pinned, so a call allocates only the Java API's small per-call
+ * bookkeeping.
+ *
+ * <p>A stream carries its state as a service would: {@code Y_h} and {@code Y_c} of one call are
+ * {@code initial_h} and {@code initial_c} of the next. Two pairs of state buffers take turns, so no call reads
+ * and writes the same memory.
+ *
+ * <p>Both factories check ORT's outputs against vlstm's on the same input before returning (see
+ * {@link #TOLERANCE}), so a benchmark never times a model that computes something else.
+ */
+final class OnnxRuntimeLstm implements AutoCloseable {
+
+    /**
+     * Largest accepted {@code |ORT − vlstm| / max(1, |vlstm|)} over every output element. Both compute in float
+     * with different summation orders and activation approximations (vlstm's tanh is within 2.9e-7); the largest
+     * difference measured over the comparison's shapes was 7.3e-7.
+     */
+    static final double TOLERANCE = 1e-4;
+    /** Steps {@link #stream} runs (and checks) before it returns. */
+    static final int VERIFIED_STREAM_STEPS = 3;
+
+    private final Shape shape;
+    private final boolean carry;
+    private final Arena arena = Arena.ofShared();
+    private final List<OnnxTensor> tensors = new ArrayList<>();
+    private final MemorySegment y;
+    private final MemorySegment[] hidden = new MemorySegment[2];
+    private final MemorySegment[] cell = new MemorySegment[2];
+    private final List<Map<String, OnnxTensor>> inputs = new ArrayList<>();
+    private final List<Map<String, OnnxTensor>> outputs = new ArrayList<>();
+    private OrtSession session;
+    /** Which state pair the next call reads. */
+    private int current;
+
+    private OnnxRuntimeLstm(RandomLstm model, int steps, boolean carry) throws OrtException {
+        this.shape = model.shape();
+        this.carry = carry;
+        long batch = shape.batch();
+        long size = shape.size();
+        long[] stateShape = {1, batch, size};
+        try {
+            OrtEnvironment environment = OrtEnvironment.getEnvironment();
+            try (SessionOptions options = new SessionOptions()) {
+                options.setIntraOpNumThreads(1);
+                options.setInterOpNumThreads(1);
+                options.setExecutionMode(SessionOptions.ExecutionMode.SEQUENTIAL);
+                options.setOptimizationLevel(SessionOptions.OptLevel.ALL_OPT);
+                session = environment.createSession(OnnxLstmModel.bytes(model, steps), options);
+            }
+            OnnxTensor x = tensor(RandomLstm.toNative(arena, model.x()), steps, batch, size);
+            y = RandomLstm.floats(arena, steps * batch * size);
+            OnnxTensor yTensor = tensor(y, steps, 1, batch, size);
+            OnnxTensor[] hiddenTensors = new OnnxTensor[2];
+            OnnxTensor[] cellTensors = new OnnxTensor[2];
+            for (int pair = 0; pair < 2; pair++) {
+                hidden[pair] = RandomLstm.floats(arena, batch * size);
+                cell[pair] = RandomLstm.floats(arena, batch * size);
+                hiddenTensors[pair] = tensor(hidden[pair], stateShape);
+                cellTensors[pair] = tensor(cell[pair], stateShape);
+            }
+            for (int pair = 0; pair < 2; pair++) {
+                inputs.add(Map.of("X", x, "initial_h", hiddenTensors[pair], "initial_c", cellTensors[pair]));
+                outputs.add(Map.of("Y", yTensor, "Y_h", hiddenTensors[1 - pair], "Y_c", cellTensors[1 - pair]));
+            }
+        } catch (OrtException | RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+    }
+
+    /**
+     * ORT running {@code model}'s whole sequence from zero state per {@link #run()}, checked against
+     * {@link LstmRunner#forward}: y, hT and cT.
+     */
+    static OnnxRuntimeLstm sequence(RandomLstm model) throws OrtException {
+        Shape shape = model.shape();
+        OnnxRuntimeLstm runtime = new OnnxRuntimeLstm(model, shape.steps(), false);
+        try (LstmWeights weights = model.packed(); LstmRunner runner = new LstmRunner(weights, shape.batch())) {
+            int state = shape.batch() * shape.size();
+            float[] y = new float[shape.steps() * state];
+            float[] hT = new float[state];
+            float[] cT = new float[state];
+            runner.forward(model.x(), shape.steps(), shape.batch(), null, null, y, hT, cT);
+            runtime.run();
+            runtime.verify(y, hT, cT, "a forward over " + shape.steps() + " steps");
+        } catch (OrtException | RuntimeException | Error e) {
+            runtime.close();
+            throw e;
+        }
+        return runtime;
+    }
+
+    /**
+     * ORT advancing a stream of {@code model} (whose input holds one step) by one step per {@link #run()},
+     * checked against {@link LstmRunner#step} after a few steps of both.
+     */
+    static OnnxRuntimeLstm stream(RandomLstm model) throws OrtException {
+        Shape shape = model.shape();
+        OnnxRuntimeLstm runtime = new OnnxRuntimeLstm(model, 1, true);
+        try (LstmWeights weights = model.packed(); LstmRunner runner = new LstmRunner(weights, shape.batch());
+             LstmState state = new LstmState(weights, shape.batch())) {
+            float[] h = new float[shape.batch() * shape.size()];
+            for (int step = 0; step < VERIFIED_STREAM_STEPS; step++) {
+                runner.step(model.x(), state, h);
+                runtime.run();
+            }
+            runtime.verify(h, state.hidden(), state.cell(), VERIFIED_STREAM_STEPS + " carried steps");
+        } catch (OrtException | RuntimeException | Error e) {
+            runtime.close();
+            throw e;
+        }
+        return runtime;
+    }
+
+    /**
+     * Why ONNX Runtime cannot run in this JVM (its native library did not load, or the platform has none), or
+     * empty if it can.
+     */
+    static Optional<String> unavailableReason() {
+        try {
+            OrtEnvironment.getEnvironment();
+            return Optional.empty();
+        } catch (LinkageError | RuntimeException e) {
+            StringBuilder reason = new StringBuilder(e.toString());
+            for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) {
+                reason.append(", caused by ").append(cause);
+            }
+            return Optional.of(reason.toString());
+        }
+    }
+
+    /** What runs and how, for the comparison's notes. */
+    static String describe() {
+        return "ONNX Runtime " + OrtEnvironment.getEnvironment().getVersion() + " (its Java package, CPU execution "
+                + "provider; one intra-op and one inter-op thread, sequential execution, all graph optimisations; "
+                + "an ONNX LSTM node (opset 14) with the same weights as initializers; inputs and pinned outputs "
+                + "over native buffers made once; step-*: Y_h and Y_c fed back as the next initial_h and initial_c), "
+                + String.format(Locale.ROOT, "checked against vlstm within a relative %.0g before timing", TOLERANCE);
+    }
+
+    /** One call: the whole sequence, or one step of the stream. */
+    void run() throws OrtException {
+        session.run(inputs.get(current), outputs.get(current)).close();
+        if (carry) {
+            current = 1 - current;
+        }
+    }
+
+    /** The latest call's {@code Y}, {@code [T][1][B][H]}. */
+    float[] y() {
+        return y.toArray(ValueLayout.JAVA_FLOAT);
+    }
+
+    /** The latest call's {@code Y_h}, {@code [1][B][H]}: the state the next step of a stream starts from. */
+    float[] hidden() {
+        return hidden[latest()].toArray(ValueLayout.JAVA_FLOAT);
+    }
+
+    /** The latest call's {@code Y_c}, {@code [1][B][H]}. */
+    float[] cell() {
+        return cell[latest()].toArray(ValueLayout.JAVA_FLOAT);
+    }
+
+    /** The state pair the latest call wrote. */
+    private int latest() {
+        return carry ? current : 1;
+    }
+
+    /**
+     * Compares this runtime's latest outputs with vlstm's, throwing if one element is outside the tolerance. Silent
+     * otherwise: a forked JMH VM's output lands in the middle of the comparison's table.
+     */
+    private void verify(float[] expectedY, float[] expectedHidden, float[] expectedCell, String what) {
+        verify("Y", y(), expectedY, what);
+        verify("Y_h", hidden(), expectedHidden, what);
+        verify("Y_c", cell(), expectedCell, what);
+    }
+
+    private void verify(String output, float[] actual, float[] expected, String what) {
+        for (int n = 0; n < expected.length; n++) {
+            double error = Math.abs(actual[n] - expected[n]) / Math.max(1, Math.abs(expected[n]));
+            if (!(error <= TOLERANCE)) {
+                throw new IllegalStateException(String.format(Locale.ROOT, "ONNX Runtime and vlstm disagree after %s "
+                                + "of %s: %s[%d] is %s from ORT and %s from vlstm (relative difference %.3g > "
+                                + "tolerance %.0g); the ONNX model or a kernel is wrong, so nothing is timed", what,
+                        shape.name(), output, n, actual[n], expected[n], error, TOLERANCE));
+            }
+        }
+    }
+
+    private OnnxTensor tensor(MemorySegment segment, long... dims) throws OrtException {
+        FloatBuffer buffer = segment.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+        OnnxTensor tensor = OnnxTensor.createTensor(OrtEnvironment.getEnvironment(), buffer, dims);
+        tensors.add(tensor);
+        return tensor;
+    }
+
+    @Override
+    public void close() {
+        try {
+            if (session != null) {
+                session.close();
+            }
+        } catch (OrtException e) {
+            throw new IllegalStateException("closing the ONNX Runtime session", e);
+        } finally {
+            tensors.forEach(OnnxTensor::close);
+            tensors.clear();
+            if (arena.scope().isAlive()) {
+                arena.close();
+            }
+        }
+    }
+}
