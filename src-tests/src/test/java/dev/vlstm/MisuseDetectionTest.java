@@ -29,6 +29,7 @@ class MisuseDetectionTest {
     private static final int INPUT = 8;
     private static final int HIDDEN = 64;
     private static final int LONG_STEPS = 20_000;
+    private static final int ATTEMPTS = 20;
     /** A model whose every step reads 17 MB of weights: about a millisecond a step. */
     private static final int BIG_INPUT = 32;
     private static final int BIG_HIDDEN = 1024;
@@ -71,8 +72,11 @@ class MisuseDetectionTest {
     void weightsClosedUnderARunningForwardFailThatForwardCleanly() throws Exception {
         TestModel model = new TestModel(994, INPUT, HIDDEN);
         try (LstmRunner runner = new LstmRunner(model.weights, 1)) {
-            float[] x = model.input(LONG_STEPS, 1);
-            CompletableFuture<Void> first = runAs("first", () -> runner.forward(x, LONG_STEPS, 1, null, null, null,
+            // Ten times the other tests' forward (a few hundred milliseconds): it cannot be tried again once the
+            // weights are closed, so it must still be running when this thread gets to close them.
+            int steps = 10 * LONG_STEPS;
+            float[] x = model.input(steps, 1);
+            CompletableFuture<Void> first = runAs("first", () -> runner.forward(x, steps, 1, null, null, null,
                     null, null));
             while (runner.inUse().owner() == null && !first.isDone()) {
                 Thread.onSpinWait();
@@ -164,21 +168,28 @@ class MisuseDetectionTest {
     /**
      * Starts {@code longCall} on a thread named "first", waits until that thread is inside {@code runner}, then
      * runs {@code intrusion} on a thread named "second" and returns what it threw; the first call must succeed.
+     * On a loaded machine the second thread may not run at all before the first call ends: then the pair is tried
+     * again, up to {@value #ATTEMPTS} times.
      */
     private static IllegalStateException whileInside(LstmRunner runner, Runnable longCall, Executable intrusion)
             throws Exception {
-        CompletableFuture<Void> first = runAs("first", longCall);
-        IllegalStateException thrown = callAs("second", () -> {
-            while (runner.inUse().owner() == null || !runner.inUse().owner().getName().equals("first")) {
-                if (first.isDone()) {
-                    throw new AssertionError("the first call ended before the second thread saw it start");
+        for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+            CompletableFuture<Void> first = runAs("first", longCall);
+            IllegalStateException thrown = callAs("second", () -> {
+                while (runner.inUse().owner() == null || !runner.inUse().owner().getName().equals("first")) {
+                    if (first.isDone()) {
+                        return null;
+                    }
+                    Thread.onSpinWait();
                 }
-                Thread.onSpinWait();
+                return assertThrows(IllegalStateException.class, intrusion);
+            });
+            first.get(60, TimeUnit.SECONDS);
+            if (thrown != null) {
+                return thrown;
             }
-            return assertThrows(IllegalStateException.class, intrusion);
-        });
-        first.get(60, TimeUnit.SECONDS);
-        return thrown;
+        }
+        throw new AssertionError("in " + ATTEMPTS + " attempts, the second thread never saw the first call running");
     }
 
     private static CompletableFuture<Void> runAs(String name, Runnable body) {
