@@ -13,7 +13,12 @@ public enum Backend {
     /** The plain-Java kernel: slower, but independent of the Vector API. */
     SCALAR;
 
-    /** The name of the kernel this choice resolves to on this JVM, e.g. {@code "vector-512"}. */
+    /**
+     * The name of the kernel this choice resolves to on this JVM, e.g. {@code "vector-512"}.
+     *
+     * @return {@code "scalar"} or {@code "vector-<bits>"}: what {@link LstmWeights#kernelName()} reports for weights
+     *         packed for this choice
+     */
     public String kernelName() {
         return kernel().name();
     }

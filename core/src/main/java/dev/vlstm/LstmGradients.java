@@ -13,7 +13,12 @@ public final class LstmGradients implements AutoCloseable {
 
     private final LayerTensors tensors;
 
-    /** Zero gradients for a layer with {@code weights}' sizes. */
+    /**
+     * Zero gradients for a layer with {@code weights}' sizes.
+     *
+     * @param weights open weights whose I and H these gradients take; only their sizes are read
+     * @throws IllegalStateException if {@code weights} is closed
+     */
     public LstmGradients(LstmWeights weights) {
         this(open(weights).inputSize(), weights.hiddenSize());
     }
@@ -23,30 +28,52 @@ public final class LstmGradients implements AutoCloseable {
         return weights;
     }
 
-    /** Zero tensors of a layer's shapes: gradients, or an optimizer's state for them. */
+    /**
+     * Zero tensors of a layer's shapes: gradients, or an optimizer's state for them.
+     *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @throws IllegalArgumentException for a size &lt; 1, or a weight tensor of more than 2^31 - 1 floats
+     */
     public LstmGradients(int inputSize, int hiddenSize) {
         this.tensors = new LayerTensors(inputSize, hiddenSize, "LstmGradients");
     }
 
-    /** dL/dW_ih, {@code [4H][I]} floats; writable, for optimizers. */
+    /**
+     * dL/dW_ih, {@code [4H][I]} floats; writable, for optimizers.
+     *
+     * @return the tensor itself, not a copy, valid until {@link #close()}
+     */
     public MemorySegment weightIh() {
         tensors.checkOpen();
         return tensors.weightIh;
     }
 
-    /** dL/dW_hh, {@code [4H][H]} floats. */
+    /**
+     * dL/dW_hh, {@code [4H][H]} floats.
+     *
+     * @return the tensor itself, writable, valid until {@link #close()}
+     */
     public MemorySegment weightHh() {
         tensors.checkOpen();
         return tensors.weightHh;
     }
 
-    /** dL/db_ih, {@code [4H]} floats. */
+    /**
+     * dL/db_ih, {@code [4H]} floats.
+     *
+     * @return the tensor itself, writable, valid until {@link #close()}
+     */
     public MemorySegment biasIh() {
         tensors.checkOpen();
         return tensors.biasIh;
     }
 
-    /** dL/db_hh, {@code [4H]} floats (equal to {@link #biasIh()}). */
+    /**
+     * dL/db_hh, {@code [4H]} floats (equal to {@link #biasIh()}).
+     *
+     * @return the tensor itself (a separate segment from {@link #biasIh()}), writable, valid until {@link #close()}
+     */
     public MemorySegment biasHh() {
         tensors.checkOpen();
         return tensors.biasHh;

@@ -25,12 +25,28 @@ public final class LstmParameters implements AutoCloseable {
      * PyTorch's initialisation of {@code nn.LSTM}, seeded: every weight and bias uniform in
      * {@code [-1/sqrt(H), 1/sqrt(H))}; then the forget gate's bias is set to {@link #DEFAULT_FORGET_BIAS} (in
      * {@code biasIh}, with {@code biasHh}'s forget entries zero, so their sum is exactly that value).
+     *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param seed       seeds a {@link SplittableRandom}: the same seed gives the same values (not the values
+     *                   PyTorch would draw)
+     * @return new parameters, owned by the caller
+     * @throws IllegalArgumentException for a size &lt; 1
      */
     public static LstmParameters initialize(int inputSize, int hiddenSize, long seed) {
         return initialize(inputSize, hiddenSize, seed, DEFAULT_FORGET_BIAS);
     }
 
-    /** As {@link #initialize(int, int, long)} with the given forget-gate bias. */
+    /**
+     * As {@link #initialize(int, int, long)} with the given forget-gate bias.
+     *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param seed       seeds a {@link SplittableRandom}, as in {@link #initialize(int, int, long)}
+     * @param forgetBias the value of {@code biasIh}'s forget-gate entries (rows H to 2H-1)
+     * @return new parameters, owned by the caller
+     * @throws IllegalArgumentException for a size &lt; 1
+     */
     public static LstmParameters initialize(int inputSize, int hiddenSize, long seed, float forgetBias) {
         LstmParameters parameters = new LstmParameters(inputSize, hiddenSize);
         SplittableRandom random = new SplittableRandom(seed);
@@ -49,7 +65,19 @@ public final class LstmParameters implements AutoCloseable {
         return parameters;
     }
 
-    /** A copy of PyTorch-layout parameters; a null bias becomes zeros. Shapes as in {@link LstmWeights}. */
+    /**
+     * A copy of PyTorch-layout parameters; a null bias becomes zeros. Shapes as in {@link LstmWeights}.
+     *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param weightIh   {@code weight_ih_l0}, {@code [4H][I]}
+     * @param weightHh   {@code weight_hh_l0}, {@code [4H][H]}
+     * @param biasIh     {@code bias_ih_l0}, {@code [4H]}, or null for zeros
+     * @param biasHh     {@code bias_hh_l0}, {@code [4H]}, or null for zeros
+     * @return new parameters, owned by the caller; later changes to the arrays do not reach them
+     * @throws IllegalArgumentException for a size &lt; 1 or an array of the wrong length (values are not checked
+     *                                  here: {@link #pack()} refuses NaN and infinities)
+     */
     public static LstmParameters fromPyTorch(int inputSize, int hiddenSize, float[] weightIh, float[] weightHh,
                                              float[] biasIh, float[] biasHh) {
         LstmParameters parameters = new LstmParameters(inputSize, hiddenSize);
@@ -78,47 +106,84 @@ public final class LstmParameters implements AutoCloseable {
         MemorySegment.copy(checked, 0, target, 0, target.byteSize());
     }
 
-    /** Packs the current values into new weights for the preferred kernel (validated like any weights). */
+    /**
+     * Packs the current values into new weights for the preferred kernel (validated like any weights).
+     *
+     * @return new weights, owned by the caller; later updates of these parameters do not reach them
+     * @throws IllegalArgumentException for a NaN or infinite value, naming the tensor and the element
+     * @throws IllegalStateException    if these parameters are closed
+     */
     public LstmWeights pack() {
         return pack(Backend.PREFERRED);
     }
 
-    /** Packs the current values into new weights for {@code backend}. */
+    /**
+     * Packs the current values into new weights for {@code backend}.
+     *
+     * @param backend the kernel family to pack for, not null
+     * @return new weights, owned by the caller; later updates of these parameters do not reach them
+     * @throws IllegalArgumentException for a NaN or infinite value, naming the tensor and the element
+     * @throws IllegalStateException    if these parameters are closed
+     */
     public LstmWeights pack(Backend backend) {
         tensors.checkOpen();
         return LstmWeights.fromPyTorch(backend, tensors.inputSize, tensors.hiddenSize, tensors.weightIh,
                 tensors.weightHh, tensors.biasIh, tensors.biasHh);
     }
 
-    /** I. */
+    /**
+     * I.
+     *
+     * @return features per input row: the columns of {@link #weightIh()}, &ge; 1
+     */
     public int inputSize() {
         return tensors.inputSize;
     }
 
-    /** H. */
+    /**
+     * H.
+     *
+     * @return hidden units: a quarter of the rows of {@link #weightIh()}, &ge; 1
+     */
     public int hiddenSize() {
         return tensors.hiddenSize;
     }
 
-    /** W_ih, {@code [4H][I]} floats, writable. */
+    /**
+     * W_ih, {@code [4H][I]} floats, writable.
+     *
+     * @return the tensor itself, not a copy: writes change these parameters; valid until {@link #close()}
+     */
     public MemorySegment weightIh() {
         tensors.checkOpen();
         return tensors.weightIh;
     }
 
-    /** W_hh, {@code [4H][H]} floats, writable. */
+    /**
+     * W_hh, {@code [4H][H]} floats, writable.
+     *
+     * @return the tensor itself, not a copy: writes change these parameters; valid until {@link #close()}
+     */
     public MemorySegment weightHh() {
         tensors.checkOpen();
         return tensors.weightHh;
     }
 
-    /** b_ih, {@code [4H]} floats, writable. */
+    /**
+     * b_ih, {@code [4H]} floats, writable.
+     *
+     * @return the tensor itself, not a copy: writes change these parameters; valid until {@link #close()}
+     */
     public MemorySegment biasIh() {
         tensors.checkOpen();
         return tensors.biasIh;
     }
 
-    /** b_hh, {@code [4H]} floats, writable. */
+    /**
+     * b_hh, {@code [4H]} floats, writable.
+     *
+     * @return the tensor itself, not a copy: writes change these parameters; valid until {@link #close()}
+     */
     public MemorySegment biasHh() {
         tensors.checkOpen();
         return tensors.biasHh;

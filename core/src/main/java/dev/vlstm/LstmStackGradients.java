@@ -10,7 +10,11 @@ public final class LstmStackGradients implements AutoCloseable {
     private final LstmStackShape shape;
     private final LstmGradients[] parts;
 
-    /** Zero gradients for a model of {@code shape}. */
+    /**
+     * Zero gradients for a model of {@code shape}.
+     *
+     * @param shape the model's sizes; one {@link LstmGradients} is allocated per layer and direction
+     */
     public LstmStackGradients(LstmStackShape shape) {
         this.shape = Checks.notNull("shape", shape);
         this.parts = new LstmGradients[shape.stateCount()];
@@ -24,12 +28,20 @@ public final class LstmStackGradients implements AutoCloseable {
         }
     }
 
-    /** Zero gradients for {@code weights}' model. */
+    /**
+     * Zero gradients for {@code weights}' model.
+     *
+     * @param weights the model whose {@link LstmStackWeights#shape()} these gradients take; only the shape is read
+     */
     public LstmStackGradients(LstmStackWeights weights) {
         this(Checks.notNull("weights", weights).shape());
     }
 
-    /** The sizes of the model these gradients are for. */
+    /**
+     * The sizes of the model these gradients are for.
+     *
+     * @return the shape given or taken at construction
+     */
     public LstmStackShape shape() {
         return shape;
     }
@@ -37,7 +49,11 @@ public final class LstmStackGradients implements AutoCloseable {
     /**
      * The gradients of one layer and direction, owned by this object.
      *
+     * @param layer     0 (the layer reading the input) to L-1
      * @param direction 0 forward, {@link LstmStackShape#REVERSE} reverse
+     * @return the gradients at {@link LstmStackShape#index}, in PyTorch's layouts; valid until this object is closed
+     *         (do not close them on their own)
+     * @throws IndexOutOfBoundsException for a layer outside [0, L) or a direction outside [0, D)
      */
     public LstmGradients layer(int layer, int direction) {
         return parts[shape.index(layer, direction)];

@@ -22,6 +22,10 @@ public final class LstmStackParameters implements AutoCloseable {
      * PyTorch's initialisation of every layer and direction ({@link LstmParameters#initialize(int, int, long)}: uniform
      * in {@code [-1/sqrt(H), 1/sqrt(H))}, forget bias {@link LstmParameters#DEFAULT_FORGET_BIAS}), each from its own
      * seed drawn from {@code seed}.
+     *
+     * @param shape the model's sizes
+     * @param seed  seeds a {@link SplittableRandom} that draws one seed per layer and direction, in index order
+     * @return new parameters, owned by the caller
      */
     public static LstmStackParameters initialize(LstmStackShape shape, long seed) {
         Checks.notNull("shape", shape);
@@ -43,7 +47,9 @@ public final class LstmStackParameters implements AutoCloseable {
      * A stack of the given layers' parameters, which it owns from then on. If they do not fit together, nothing is
      * taken: the caller still owns them.
      *
-     * @param layers l0 (, l0_reverse), l1 (, l1_reverse), ...: sizes as in {@link LstmStackWeights#of}
+     * @param bidirectional whether each layer has a reverse direction (then the layers come in pairs)
+     * @param layers        l0 (, l0_reverse), l1 (, l1_reverse), ...: sizes as in {@link LstmStackWeights#of}
+     * @return the new stack; its {@link #close()} closes {@code layers}
      * @throws IllegalArgumentException naming the first layer that does not fit, and why
      */
     public static LstmStackParameters of(boolean bidirectional, LstmParameters... layers) {
@@ -58,7 +64,11 @@ public final class LstmStackParameters implements AutoCloseable {
         return new LstmStackParameters(shape, layers.clone());
     }
 
-    /** The sizes of this model. */
+    /**
+     * The sizes of this model.
+     *
+     * @return the shape given at construction or inferred from the layers
+     */
     public LstmStackShape shape() {
         return shape;
     }
@@ -66,18 +76,33 @@ public final class LstmStackParameters implements AutoCloseable {
     /**
      * The parameters of one layer and direction, owned by this stack.
      *
+     * @param layer     0 (the layer reading the input) to L-1
      * @param direction 0 forward, {@link LstmStackShape#REVERSE} reverse
+     * @return the parameters at {@link LstmStackShape#index}, writable in place; valid until this stack is closed
+     *         (do not close them on their own)
+     * @throws IndexOutOfBoundsException for a layer outside [0, L) or a direction outside [0, D)
      */
     public LstmParameters layer(int layer, int direction) {
         return parts[shape.index(layer, direction)];
     }
 
-    /** Packs the current values into new weights for the preferred kernel (validated like any weights). */
+    /**
+     * Packs the current values into new weights for the preferred kernel (validated like any weights).
+     *
+     * @return new weights of every layer and direction, owned by the caller; later updates do not reach them
+     * @throws IllegalArgumentException for a NaN or infinite value, naming the tensor and the element
+     */
     public LstmStackWeights pack() {
         return pack(Backend.PREFERRED);
     }
 
-    /** Packs the current values into new weights for {@code backend}. */
+    /**
+     * Packs the current values into new weights for {@code backend}.
+     *
+     * @param backend the kernel family to pack every layer for, not null
+     * @return new weights of every layer and direction, owned by the caller; later updates do not reach them
+     * @throws IllegalArgumentException for a NaN or infinite value, naming the tensor and the element
+     */
     public LstmStackWeights pack(Backend backend) {
         Checks.notNull("backend", backend);
         LstmWeights[] packed = new LstmWeights[parts.length];

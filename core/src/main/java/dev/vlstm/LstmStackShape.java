@@ -17,29 +17,51 @@ public record LstmStackShape(int inputSize, int hiddenSize, int layers, boolean 
     /** Index of the reverse direction in {@link #index(int, int)}. */
     public static final int REVERSE = 1;
 
-    /** @throws IllegalArgumentException for a size below 1, naming it */
+    /**
+     * Checks the sizes.
+     *
+     * @throws IllegalArgumentException for a size below 1, naming it
+     */
     public LstmStackShape {
         Checks.positive("inputSize", inputSize);
         Checks.positive("hiddenSize", hiddenSize);
         Checks.positive("layers", layers);
     }
 
-    /** D: 2 if bidirectional, else 1. */
+    /**
+     * D: 2 if bidirectional, else 1.
+     *
+     * @return 1 or 2
+     */
     public int directions() {
         return bidirectional ? 2 : 1;
     }
 
-    /** D·H: features per row of every layer's output, and of y. */
+    /**
+     * D·H: features per row of every layer's output, and of y.
+     *
+     * @return {@code directions() * hiddenSize()}, the last dimension of {@code [T][B][D·H]}
+     */
     public int outputSize() {
         return directions() * hiddenSize;
     }
 
-    /** L·D: the {@code [B][H]} states in h_n and c_n, one per layer and direction. */
+    /**
+     * L·D: the {@code [B][H]} states in h_n and c_n, one per layer and direction.
+     *
+     * @return {@code layers() * directions()}, the first dimension of {@code [L·D][B][H]}
+     */
     public int stateCount() {
         return layers * directions();
     }
 
-    /** Features per input row of {@code layer}: I for layer 0, D·H above it. */
+    /**
+     * Features per input row of {@code layer}: I for layer 0, D·H above it.
+     *
+     * @param layer 0 to L-1
+     * @return the columns of that layer's {@code weight_ih}
+     * @throws IndexOutOfBoundsException for a layer outside [0, L)
+     */
     public int layerInputSize(int layer) {
         checkLayer(layer);
         return layer == 0 ? inputSize : outputSize();
@@ -49,6 +71,9 @@ public record LstmStackShape(int inputSize, int hiddenSize, int layers, boolean 
      * Where {@code (layer, direction)} sits in h_n, c_n and every per-layer array of this library:
      * {@code layer·D + direction}; direction 0 is forward, {@link #REVERSE} the time-reversed one.
      *
+     * @param layer     0 (the layer reading the input) to L-1
+     * @param direction 0, or {@link #REVERSE} in a bidirectional model
+     * @return an index in [0, L·D)
      * @throws IndexOutOfBoundsException for a layer outside [0, L) or a direction outside [0, D)
      */
     public int index(int layer, int direction) {
@@ -63,6 +88,13 @@ public record LstmStackShape(int inputSize, int hiddenSize, int layers, boolean 
     /**
      * PyTorch's state_dict name of a tensor of {@code (layer, direction)}: {@code pyTorchName("weight_ih", 1, 1)}
      * is {@code "weight_ih_l1_reverse"}.
+     *
+     * @param tensor    the name's stem, e.g. {@code "weight_ih"}, {@code "weight_hh"}, {@code "bias_ih"} or
+     *                  {@code "bias_hh"}; used as given
+     * @param layer     0 to L-1
+     * @param direction 0, or {@link #REVERSE} in a bidirectional model
+     * @return the name without any module prefix such as {@code "lstm."}
+     * @throws IndexOutOfBoundsException for a layer or direction outside this shape, as {@link #index}
      */
     public String pyTorchName(String tensor, int layer, int direction) {
         index(layer, direction);

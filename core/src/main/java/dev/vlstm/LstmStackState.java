@@ -24,6 +24,8 @@ public final class LstmStackState implements AutoCloseable {
     /**
      * A zero state for {@code batch} sequences of {@code weights}' model.
      *
+     * @param weights an open, unidirectional model; the state fits its sizes and kernel (it keeps no reference to it)
+     * @param batch   B, sequences stepped together, &ge; 1
      * @throws IllegalArgumentException if the model is bidirectional, or {@code batch} &lt; 1
      */
     public LstmStackState(LstmStackWeights weights, int batch) {
@@ -51,12 +53,20 @@ public final class LstmStackState implements AutoCloseable {
         }
     }
 
-    /** B: sequences in this state. */
+    /**
+     * B: sequences in this state.
+     *
+     * @return B as given at construction, &ge; 1
+     */
     public int batch() {
         return batch;
     }
 
-    /** The sizes of the model this state is for. */
+    /**
+     * The sizes of the model this state is for.
+     *
+     * @return the weights' shape, always unidirectional
+     */
     public LstmStackShape shape() {
         return shape;
     }
@@ -69,7 +79,12 @@ public final class LstmStackState implements AutoCloseable {
         }
     }
 
-    /** Sets h of every layer from {@code h}, {@code [L][B][H]} floats (heap or native segment), as PyTorch's h_0. */
+    /**
+     * Sets h of every layer from {@code h}, {@code [L][B][H]} floats (heap or native segment), as PyTorch's h_0.
+     *
+     * @param h exactly L·B·H floats, layer 0 first; only read during this call
+     * @throws IllegalArgumentException if {@code h} holds another number of bytes
+     */
     public void setHidden(MemorySegment h) {
         checkOpen();
         Checks.floats("h", h, "L", layers.length, "B", batch, "H", shape.hiddenSize());
@@ -78,7 +93,12 @@ public final class LstmStackState implements AutoCloseable {
         }
     }
 
-    /** Sets c of every layer from {@code c}, {@code [L][B][H]} floats, as PyTorch's c_0. */
+    /**
+     * Sets c of every layer from {@code c}, {@code [L][B][H]} floats, as PyTorch's c_0.
+     *
+     * @param c exactly L·B·H floats, layer 0 first; only read during this call
+     * @throws IllegalArgumentException if {@code c} holds another number of bytes
+     */
     public void setCell(MemorySegment c) {
         checkOpen();
         Checks.floats("c", c, "L", layers.length, "B", batch, "H", shape.hiddenSize());
@@ -87,17 +107,30 @@ public final class LstmStackState implements AutoCloseable {
         }
     }
 
-    /** Sets h of every layer from an {@code [L][B][H]} float array. */
+    /**
+     * Sets h of every layer from an {@code [L][B][H]} float array.
+     *
+     * @param h exactly L·B·H floats, layer 0 first; copied
+     */
     public void setHidden(float[] h) {
         setHidden(MemorySegment.ofArray(Checks.notNull("h", h)));
     }
 
-    /** Sets c of every layer from an {@code [L][B][H]} float array. */
+    /**
+     * Sets c of every layer from an {@code [L][B][H]} float array.
+     *
+     * @param c exactly L·B·H floats, layer 0 first; copied
+     */
     public void setCell(float[] c) {
         setCell(MemorySegment.ofArray(Checks.notNull("c", c)));
     }
 
-    /** Copies h of every layer into {@code out}, {@code [L][B][H]} floats, as PyTorch's h_n. */
+    /**
+     * Copies h of every layer into {@code out}, {@code [L][B][H]} floats, as PyTorch's h_n.
+     *
+     * @param out writable, exactly L·B·H floats (heap or native segment)
+     * @throws IllegalArgumentException if {@code out} has another size or is read-only
+     */
     public void copyHiddenTo(MemorySegment out) {
         checkOpen();
         Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
@@ -106,7 +139,12 @@ public final class LstmStackState implements AutoCloseable {
         }
     }
 
-    /** Copies c of every layer into {@code out}, {@code [L][B][H]} floats, as PyTorch's c_n. */
+    /**
+     * Copies c of every layer into {@code out}, {@code [L][B][H]} floats, as PyTorch's c_n.
+     *
+     * @param out writable, exactly L·B·H floats (heap or native segment)
+     * @throws IllegalArgumentException if {@code out} has another size or is read-only
+     */
     public void copyCellTo(MemorySegment out) {
         checkOpen();
         Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
@@ -115,14 +153,22 @@ public final class LstmStackState implements AutoCloseable {
         }
     }
 
-    /** Returns h of every layer as a new {@code [L][B][H]} array. */
+    /**
+     * Returns h of every layer as a new {@code [L][B][H]} array.
+     *
+     * @return a copy of L·B·H floats, layer 0 first; later steps do not change it
+     */
     public float[] hidden() {
         float[] out = new float[Math.toIntExact(layers.length * layerBytes() / Float.BYTES)];
         copyHiddenTo(MemorySegment.ofArray(out));
         return out;
     }
 
-    /** Returns c of every layer as a new {@code [L][B][H]} array. */
+    /**
+     * Returns c of every layer as a new {@code [L][B][H]} array.
+     *
+     * @return a copy of L·B·H floats, layer 0 first; later steps do not change it
+     */
     public float[] cell() {
         float[] out = new float[Math.toIntExact(layers.length * layerBytes() / Float.BYTES)];
         copyCellTo(MemorySegment.ofArray(out));

@@ -25,6 +25,7 @@ public final class LstmStackWeights implements AutoCloseable {
      * @param bidirectional whether each layer has a reverse direction
      * @param layers        l0 (, l0_reverse), l1 (, l1_reverse), ...: layer 0 reads I features, every layer above
      *                      reads D·H; all have the same hidden size and kernel, and each is a distinct object
+     * @return the new stack; its {@link #close()} closes {@code layers}
      * @throws IllegalArgumentException naming the first layer that does not fit, and why
      * @throws IllegalStateException    if a layer is closed
      */
@@ -45,7 +46,11 @@ public final class LstmStackWeights implements AutoCloseable {
         return new LstmStackWeights(shape, layers.clone());
     }
 
-    /** The sizes of this model. */
+    /**
+     * The sizes of this model.
+     *
+     * @return the shape inferred from the layers at construction
+     */
     public LstmStackShape shape() {
         return shape;
     }
@@ -53,18 +58,29 @@ public final class LstmStackWeights implements AutoCloseable {
     /**
      * The weights of one layer and direction, owned by this stack (do not close them on their own).
      *
+     * @param layer     0 (the layer reading the input) to L-1
      * @param direction 0 forward, {@link LstmStackShape#REVERSE} reverse
+     * @return the weights at {@link LstmStackShape#index}, valid until this stack is closed
+     * @throws IndexOutOfBoundsException for a layer outside [0, L) or a direction outside [0, D)
      */
     public LstmWeights layer(int layer, int direction) {
         return parts[shape.index(layer, direction)];
     }
 
-    /** Name of the kernel every layer is packed for, e.g. {@code "vector-512"}. */
+    /**
+     * Name of the kernel every layer is packed for, e.g. {@code "vector-512"}.
+     *
+     * @return the one name all layers share (checked at construction)
+     */
     public String kernelName() {
         return parts[0].kernelName();
     }
 
-    /** Off-heap bytes held by every layer's packed weights. */
+    /**
+     * Off-heap bytes held by every layer's packed weights.
+     *
+     * @return the sum of {@link LstmWeights#packedBytes()} over every layer and direction
+     */
     public long packedBytes() {
         long bytes = 0;
         for (LstmWeights part : parts) {

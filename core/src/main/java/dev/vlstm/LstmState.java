@@ -26,7 +26,9 @@ public final class LstmState implements AutoCloseable {
     /**
      * Creates a zero state for {@code batch} sequences of a model with {@code weights}' shapes.
      *
-     * @param batch B, sequences stepped together, &ge; 1
+     * @param weights open weights; the state fits their H and their kernel's padding (it keeps no reference to them)
+     * @param batch   B, sequences stepped together, &ge; 1
+     * @throws IllegalStateException if {@code weights} is closed
      */
     public LstmState(LstmWeights weights, int batch) {
         Checks.notNull("weights", weights).checkOpen();
@@ -44,12 +46,20 @@ public final class LstmState implements AutoCloseable {
         }
     }
 
-    /** B: sequences in this state. */
+    /**
+     * B: sequences in this state.
+     *
+     * @return B as given at construction, &ge; 1
+     */
     public int batch() {
         return batch;
     }
 
-    /** H: hidden units per sequence. */
+    /**
+     * H: hidden units per sequence.
+     *
+     * @return H of the weights this state was made for, &ge; 1
+     */
     public int hiddenSize() {
         return layout.hiddenSize();
     }
@@ -66,7 +76,12 @@ public final class LstmState implements AutoCloseable {
         }
     }
 
-    /** Sets h from {@code h}, {@code [B][H]} floats (heap or native segment). */
+    /**
+     * Sets h from {@code h}, {@code [B][H]} floats (heap or native segment).
+     *
+     * @param h exactly B·H floats, one row per sequence; only read during this call
+     * @throws IllegalArgumentException if {@code h} holds another number of bytes
+     */
     public void setHidden(MemorySegment h) {
         inUse.enter("setHidden");
         try {
@@ -77,7 +92,12 @@ public final class LstmState implements AutoCloseable {
         }
     }
 
-    /** Sets c from {@code c}, {@code [B][H]} floats (heap or native segment). */
+    /**
+     * Sets c from {@code c}, {@code [B][H]} floats (heap or native segment).
+     *
+     * @param c exactly B·H floats, one row per sequence; only read during this call
+     * @throws IllegalArgumentException if {@code c} holds another number of bytes
+     */
     public void setCell(MemorySegment c) {
         inUse.enter("setCell");
         try {
@@ -88,17 +108,30 @@ public final class LstmState implements AutoCloseable {
         }
     }
 
-    /** Sets h from a {@code [B][H]} float array. */
+    /**
+     * Sets h from a {@code [B][H]} float array.
+     *
+     * @param h exactly B·H floats, one row per sequence; copied
+     */
     public void setHidden(float[] h) {
         setHidden(MemorySegment.ofArray(Checks.notNull("h", h)));
     }
 
-    /** Sets c from a {@code [B][H]} float array. */
+    /**
+     * Sets c from a {@code [B][H]} float array.
+     *
+     * @param c exactly B·H floats, one row per sequence; copied
+     */
     public void setCell(float[] c) {
         setCell(MemorySegment.ofArray(Checks.notNull("c", c)));
     }
 
-    /** Copies h into {@code out}, {@code [B][H]} floats. */
+    /**
+     * Copies h into {@code out}, {@code [B][H]} floats.
+     *
+     * @param out writable, exactly B·H floats (heap or native segment)
+     * @throws IllegalArgumentException if {@code out} has another size or is read-only
+     */
     public void copyHiddenTo(MemorySegment out) {
         inUse.enter("copyHiddenTo");
         try {
@@ -109,7 +142,12 @@ public final class LstmState implements AutoCloseable {
         }
     }
 
-    /** Copies c into {@code out}, {@code [B][H]} floats. */
+    /**
+     * Copies c into {@code out}, {@code [B][H]} floats.
+     *
+     * @param out writable, exactly B·H floats (heap or native segment)
+     * @throws IllegalArgumentException if {@code out} has another size or is read-only
+     */
     public void copyCellTo(MemorySegment out) {
         inUse.enter("copyCellTo");
         try {
@@ -120,14 +158,22 @@ public final class LstmState implements AutoCloseable {
         }
     }
 
-    /** Returns h as a new {@code [B][H]} array. */
+    /**
+     * Returns h as a new {@code [B][H]} array.
+     *
+     * @return a copy of B·H floats; later steps do not change it
+     */
     public float[] hidden() {
         float[] out = new float[Math.multiplyExact(batch, hiddenSize())];
         copyHiddenTo(MemorySegment.ofArray(out));
         return out;
     }
 
-    /** Returns c as a new {@code [B][H]} array. */
+    /**
+     * Returns c as a new {@code [B][H]} array.
+     *
+     * @return a copy of B·H floats; later steps do not change it
+     */
     public float[] cell() {
         float[] out = new float[Math.multiplyExact(batch, hiddenSize())];
         copyCellTo(MemorySegment.ofArray(out));

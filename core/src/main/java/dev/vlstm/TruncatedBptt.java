@@ -37,7 +37,12 @@ public final class TruncatedBptt implements AutoCloseable {
     @FunctionalInterface
     public interface WindowEnd {
 
-        /** Called with the window's first time step and length, once its gradients are in place. */
+        /**
+         * Called with the window's first time step and length, once its gradients are in place.
+         *
+         * @param start first time step of the window in the whole sequence
+         * @param steps the window's length, 1 to the trainer's {@code maxSteps}
+         */
         void accept(int start, int steps);
     }
 
@@ -48,7 +53,11 @@ public final class TruncatedBptt implements AutoCloseable {
     private final MemorySegment hidden;
     private final MemorySegment cell;
 
-    /** Truncated BPTT in windows of {@code trainer.maxSteps()} steps, for batches up to {@code trainer.maxBatch()}. */
+    /**
+     * Truncated BPTT in windows of {@code trainer.maxSteps()} steps, for batches up to {@code trainer.maxBatch()}.
+     *
+     * @param trainer runs each window's forward and backward; not owned: {@link #close()} leaves it open
+     */
     public TruncatedBptt(LstmTrainer trainer) {
         this.trainer = Checks.notNull("trainer", trainer);
         long state = (long) trainer.maxBatch() * trainer.weights().hiddenSize();
@@ -68,6 +77,8 @@ public final class TruncatedBptt implements AutoCloseable {
      * Trains over a whole sequence, window by window.
      *
      * @param x         input, {@code [T][B][I]} floats, any number of steps T &ge; 1
+     * @param steps     T, time steps in {@code x}, &ge; 1
+     * @param batch     B, sequences, 1 to the trainer's {@code maxBatch}
      * @param h0        initial hidden state {@code [B][H]}, or null for zeros
      * @param c0        initial cell state {@code [B][H]}, or null for zeros
      * @param loss      writes each window's dL/dy

@@ -2,7 +2,12 @@ package dev.vlstm.io;
 
 import java.util.Arrays;
 
-/** A float tensor in memory: its shape and its values in row-major order; a 0-d tensor has one value. */
+/**
+ * A float tensor in memory: its shape and its values in row-major order; a 0-d tensor has one value.
+ *
+ * @param shape the dimensions, outermost first, each &ge; 0; empty for a 0-d tensor; held, not copied
+ * @param data  the values, row-major, as many as the product of {@code shape}; held, not copied
+ */
 public record FloatTensor(long[] shape, float[] data) {
 
     /**

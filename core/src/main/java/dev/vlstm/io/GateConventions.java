@@ -23,7 +23,18 @@ public final class GateConventions {
     private GateConventions() {
     }
 
-    /** Parameters from an ONNX LSTM node's inputs W, R and optional B and P (null for absent). */
+    /**
+     * Parameters from an ONNX LSTM node's inputs W, R and optional B and P (null for absent).
+     *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, the node's {@code hidden_size}, &ge; 1
+     * @param w          W, {@code [1][4H][I]}, gates i, o, f, c
+     * @param r          R, {@code [1][4H][H]}, gates i, o, f, c
+     * @param b          B, {@code [1][8H]}: Wb then Rb, each gates i, o, f, c; or null for zero biases
+     * @param p          P, {@code [1][3H]}, all zero; or null
+     * @return new parameters in PyTorch's gate order, owned by the caller
+     * @throws IllegalArgumentException for an array of the wrong length or a non-zero peephole
+     */
     public static LstmParameters fromOnnx(int inputSize, int hiddenSize, float[] w, float[] r, float[] b, float[] p) {
         int gateRows = 4 * hiddenSize;
         require("W", w, (long) gateRows * inputSize, "[D=1][4H=" + gateRows + "][I=" + inputSize + "]");
@@ -57,7 +68,18 @@ public final class GateConventions {
         return target;
     }
 
-    /** Parameters from a Keras LSTM layer's kernel, recurrent_kernel and optional bias. */
+    /**
+     * Parameters from a Keras LSTM layer's kernel, recurrent_kernel and optional bias.
+     *
+     * @param inputSize       I, features per input row, &ge; 1
+     * @param hiddenSize      H, the layer's {@code units}, &ge; 1
+     * @param kernel          {@code kernel}, {@code [I][4H]}, gates i, f, c, o
+     * @param recurrentKernel {@code recurrent_kernel}, {@code [H][4H]}, gates i, f, c, o
+     * @param bias            {@code bias}, {@code [4H]}, or null for zeros; becomes {@code biasIh}, with
+     *                        {@code biasHh} zero
+     * @return new parameters in PyTorch's layouts, owned by the caller
+     * @throws IllegalArgumentException for an array of the wrong length
+     */
     public static LstmParameters fromKeras(int inputSize, int hiddenSize, float[] kernel, float[] recurrentKernel,
                                            float[] bias) {
         int gateRows = 4 * hiddenSize;

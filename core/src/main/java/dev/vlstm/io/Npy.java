@@ -27,7 +27,14 @@ public final class Npy {
     private Npy() {
     }
 
-    /** Reads {@code file}. */
+    /**
+     * Reads {@code file}.
+     *
+     * @param file a {@code .npy} file, read whole into memory
+     * @return its shape and values, converted to float
+     * @throws IOException if the file cannot be read, or is not a {@code .npy} file this class reads (the message
+     *                     names the file and what is wrong)
+     */
     public static FloatTensor read(Path file) throws IOException {
         byte[] bytes = Files.readAllBytes(file);
         try {
@@ -37,7 +44,13 @@ public final class Npy {
         }
     }
 
-    /** Parses the bytes of a whole {@code .npy} file; IllegalArgumentException says what is wrong. */
+    /**
+     * Parses the bytes of a whole {@code .npy} file; IllegalArgumentException says what is wrong.
+     *
+     * @param bytes the whole file: magic, header and data
+     * @return its shape and values, converted to float
+     * @throws IllegalArgumentException for a malformed or unsupported file
+     */
     public static FloatTensor parse(byte[] bytes) {
         if (bytes.length < MAGIC.length + 2 || !Arrays.equals(Arrays.copyOf(bytes, MAGIC.length), MAGIC)) {
             throw new IllegalArgumentException("not a .npy file (no \\x93NUMPY magic)");
@@ -106,7 +119,13 @@ public final class Npy {
         return new FloatTensor(parsed.shape, data);
     }
 
-    /** Writes {@code array} as a version 1.0 {@code <f4} file (2.0 if the header needs it), atomically. */
+    /**
+     * Writes {@code array} as a version 1.0 {@code <f4} file (2.0 if the header needs it), atomically.
+     *
+     * @param file  the destination, replaced if it exists; the temporary file is made in the same directory
+     * @param array the shape and values to write
+     * @throws IOException if writing or moving fails; {@code file} is then as it was
+     */
     public static void write(Path file, FloatTensor array) throws IOException {
         StringBuilder shape = new StringBuilder("(");
         for (int n = 0; n < array.shape().length; n++) {

@@ -51,7 +51,11 @@ public final class PyTorchLstm {
     public record Config(String prefix, int inputSize, int hiddenSize, int layers, boolean bidirectional,
                          int projectionSize, boolean bias) {
 
-        /** Trainable parameters, as PyTorch counts them. */
+        /**
+         * Trainable parameters, as PyTorch counts them.
+         *
+         * @return the elements of every tensor, as {@code sum(p.numel() for p in lstm.parameters())}
+         */
         public long parameterCount() {
             long total = 0;
             int directions = bidirectional ? 2 : 1;
@@ -69,6 +73,12 @@ public final class PyTorchLstm {
     /**
      * Infers the configuration of the LSTM in {@code file}. With a null {@code prefix} the file must hold exactly
      * one {@code weight_ih_l0}.
+     *
+     * @param file   an open safetensors file
+     * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it
+     * @return the configuration inferred from the names and from the shapes of layer 0
+     * @throws IllegalArgumentException if there is no LSTM, or several with a null prefix, or {@code weight_ih_l0}
+     *                                  is not {@code [4H][I]}
      */
     public static Config inspect(SafeTensors file, String prefix) {
         String chosen = prefix != null ? prefix : inferPrefix(file);
@@ -105,6 +115,10 @@ public final class PyTorchLstm {
     /**
      * Loads the parameters of a one-layer, unidirectional LSTM without projection (null prefix: inferred); stacked or
      * bidirectional models are refused with a pointer to {@link #loadStackParameters}.
+     *
+     * @param file   an open safetensors file; may be closed once this returns
+     * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it
+     * @return a copy of the values, owned by the caller
      */
     public static LstmParameters loadParameters(SafeTensors file, String prefix) {
         Config config = inspect(file, prefix);
@@ -118,7 +132,14 @@ public final class PyTorchLstm {
         return loadLayer(file, config, shape, 0, 0);
     }
 
-    /** Loads and packs a one-layer LSTM for {@code backend}; see {@link #loadParameters}. */
+    /**
+     * Loads and packs a one-layer LSTM for {@code backend}; see {@link #loadParameters}.
+     *
+     * @param file    an open safetensors file; may be closed once this returns
+     * @param prefix  the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it
+     * @param backend the kernel family to pack for
+     * @return packed weights, owned by the caller
+     */
     public static LstmWeights load(SafeTensors file, String prefix, Backend backend) {
         try (LstmParameters parameters = loadParameters(file, prefix)) {
             return parameters.pack(backend);
@@ -129,6 +150,9 @@ public final class PyTorchLstm {
      * Loads the parameters of a whole {@code nn.LSTM}: every layer ({@code _l0}, {@code _l1}, ...) and direction
      * ({@code _reverse}), with or without biases (null prefix: inferred). Projection ({@code proj_size}) is refused.
      *
+     * @param file   an open safetensors file; may be closed once this returns
+     * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it
+     * @return a copy of every layer's and direction's values, owned by the caller
      * @throws IllegalArgumentException naming the file and tensor for a missing tensor, a shape that does not fit
      *                                  the inferred configuration (layer k &ge; 1 reads D·H features), a non-finite
      *                                  value, or an LSTM tensor that does not belong to that configuration
@@ -153,7 +177,14 @@ public final class PyTorchLstm {
         }
     }
 
-    /** Loads and packs a whole {@code nn.LSTM} for {@code backend}; see {@link #loadStackParameters}. */
+    /**
+     * Loads and packs a whole {@code nn.LSTM} for {@code backend}; see {@link #loadStackParameters}.
+     *
+     * @param file    an open safetensors file; may be closed once this returns
+     * @param prefix  the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it
+     * @param backend the kernel family to pack every layer for
+     * @return packed weights, owned by the caller
+     */
     public static LstmStackWeights loadStack(SafeTensors file, String prefix, Backend backend) {
         try (LstmStackParameters parameters = loadStackParameters(file, prefix)) {
             return parameters.pack(backend);
@@ -231,6 +262,12 @@ public final class PyTorchLstm {
     /**
      * Saves {@code parameters} as a PyTorch-compatible safetensors file: {@code prefix + weight_ih_l0} and the
      * other three tensors, F32, written atomically. Loading it back gives the same values exactly.
+     *
+     * @param file       the destination, replaced if it exists
+     * @param prefix     put before every name, e.g. {@code "lstm."}, or {@code ""} for none
+     * @param parameters saved as layer 0 of a unidirectional model; only read
+     * @param metadata   strings for the header's {@code __metadata__}; empty for none
+     * @throws IOException if writing or moving fails; {@code file} is then as it was
      */
     public static void save(Path file, String prefix, LstmParameters parameters, Map<String, String> metadata)
             throws IOException {
@@ -244,6 +281,12 @@ public final class PyTorchLstm {
      * Saves a whole model as a PyTorch-compatible safetensors file: the four tensors of every layer and direction
      * under PyTorch's names ({@code weight_ih_l1_reverse}, ...), F32, written atomically, loadable into
      * {@code nn.LSTM(num_layers=L, bidirectional=...)} with {@code load_state_dict}.
+     *
+     * @param file       the destination, replaced if it exists
+     * @param prefix     put before every name, e.g. {@code "lstm."}, or {@code ""} for none
+     * @param parameters every layer and direction; only read
+     * @param metadata   strings for the header's {@code __metadata__}; empty for none
+     * @throws IOException if writing or moving fails; {@code file} is then as it was
      */
     public static void save(Path file, String prefix, LstmStackParameters parameters, Map<String, String> metadata)
             throws IOException {

@@ -55,15 +55,31 @@ public final class SafeTensors implements AutoCloseable {
         }
     }
 
-    /** One tensor of an open file: its data is a slice of the mapping, little-endian. */
+    /**
+     * One tensor of an open file: its data is a slice of the mapping, little-endian.
+     *
+     * @param name  its key in the header, e.g. {@code "lstm.weight_ih_l0"}
+     * @param dtype its element type
+     * @param shape its dimensions, outermost first; empty for a scalar
+     * @param data  its bytes, row-major, read-only; valid until the file is closed
+     */
     public record Tensor(String name, DType dtype, long[] shape, MemorySegment data) {
 
-        /** Number of elements. */
+        /**
+         * Number of elements.
+         *
+         * @return the product of {@link #shape()} (1 for a scalar)
+         */
         public long count() {
             return data.byteSize() / dtype.bytes;
         }
 
-        /** The values as floats (F16 and BF16 widened exactly), in row-major order. */
+        /**
+         * The values as floats (F16 and BF16 widened exactly), in row-major order.
+         *
+         * @return a new array of {@link #count()} floats: a copy, which outlives the file
+         * @throws IllegalArgumentException if there are more values than a float array holds
+         */
         public float[] toFloats() {
             if (count() > Integer.MAX_VALUE - 8) {
                 throw new IllegalArgumentException("tensor '" + name + "' has too many values for a float array");
@@ -92,7 +108,14 @@ public final class SafeTensors implements AutoCloseable {
         this.metadata = metadata;
     }
 
-    /** Maps and checks {@code file}. */
+    /**
+     * Maps and checks {@code file}.
+     *
+     * @param file a safetensors file
+     * @return the open file, owned by the caller: closing it unmaps the file
+     * @throws IOException if the file cannot be read or its header is malformed or unsupported (the message names
+     *                     the file and the tensor)
+     */
     public static SafeTensors open(Path file) throws IOException {
         Arena arena = Arena.ofShared();
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
@@ -218,17 +241,29 @@ public final class SafeTensors implements AutoCloseable {
         return Collections.unmodifiableMap(metadata);
     }
 
-    /** The file this was opened from. */
+    /**
+     * The file this was opened from.
+     *
+     * @return the path given to {@link #open(Path)}
+     */
     public Path path() {
         return file;
     }
 
-    /** Tensor names, in header order. */
+    /**
+     * Tensor names, in header order.
+     *
+     * @return an unmodifiable set, without {@code __metadata__}
+     */
     public Set<String> names() {
         return tensors.keySet();
     }
 
-    /** The {@code __metadata__} map (empty if absent). */
+    /**
+     * The {@code __metadata__} map (empty if absent).
+     *
+     * @return an unmodifiable map of strings, in header order
+     */
     public Map<String, String> metadata() {
         return metadata;
     }
@@ -236,7 +271,10 @@ public final class SafeTensors implements AutoCloseable {
     /**
      * The tensor called {@code name}.
      *
+     * @param name one of {@link #names()}
+     * @return the tensor; its data is valid until this file is closed
      * @throws IllegalArgumentException naming the file and the tensors it has, if there is none
+     * @throws IllegalStateException    if this file is closed
      */
     public Tensor tensor(String name) {
         if (!arena.scope().isAlive()) {
@@ -260,6 +298,12 @@ public final class SafeTensors implements AutoCloseable {
     /**
      * Writes F32 tensors, in the map's order, and string metadata, to {@code file} through a temporary file that is
      * moved into place (no partial file is ever left under {@code file}'s name).
+     *
+     * @param file     the destination, replaced if it exists
+     * @param tensors  the tensors by name, in the order written; no name may be empty or {@code __metadata__}
+     * @param metadata strings for the header's {@code __metadata__}; empty for none
+     * @throws IOException              if writing or moving fails; {@code file} is then as it was
+     * @throws IllegalArgumentException for an empty or reserved tensor name
      */
     public static void write(Path file, Map<String, FloatTensor> tensors, Map<String, String> metadata)
             throws IOException {

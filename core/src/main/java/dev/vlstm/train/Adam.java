@@ -30,7 +30,14 @@ public final class Adam implements AutoCloseable {
     private final MemorySegment[] secondMoment;
     private long steps;
 
-    /** Adam with PyTorch's defaults: betas (0.9, 0.999), eps 1e-8. */
+    /**
+     * Adam with PyTorch's defaults: betas (0.9, 0.999), eps 1e-8.
+     *
+     * @param parameters   updated in place by {@link #step()}; not owned (closing this leaves them open)
+     * @param gradients    read by each step; of the same sizes as {@code parameters}; not owned
+     * @param learningRate lr, &gt; 0
+     * @throws IllegalArgumentException for a learning rate &le; 0, or gradients of other sizes than the parameters
+     */
     public Adam(LstmParameters parameters, LstmGradients gradients, double learningRate) {
         this(parameters, gradients, learningRate, 0.9, 0.999, 1e-8);
     }
@@ -38,6 +45,8 @@ public final class Adam implements AutoCloseable {
     /**
      * Adam over {@code parameters}, stepping with {@code gradients}; its moment estimates start at zero, off-heap.
      *
+     * @param parameters   updated in place by {@link #step()}; not owned (closing this leaves them open)
+     * @param gradients    read by each step; of the same sizes as {@code parameters}; not owned
      * @param learningRate &gt; 0
      * @param beta1        in [0, 1)
      * @param beta2        in [0, 1)
@@ -71,7 +80,11 @@ public final class Adam implements AutoCloseable {
         }
     }
 
-    /** Steps taken so far (t of the bias correction). */
+    /**
+     * Steps taken so far (t of the bias correction).
+     *
+     * @return 0 before the first {@link #step()}, then one more per step
+     */
     public long steps() {
         return steps;
     }

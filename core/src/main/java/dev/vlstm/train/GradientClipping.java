@@ -23,7 +23,8 @@ public final class GradientClipping {
     /**
      * Clips {@code gradients} in place.
      *
-     * @param maxNorm largest allowed L2 norm, &gt; 0
+     * @param gradients one layer's four tensors, scaled together if their norm exceeds {@code maxNorm}
+     * @param maxNorm   largest allowed L2 norm, &gt; 0
      * @return the norm before clipping (NaN or infinite if a gradient is; then nothing is scaled)
      */
     public static double clipGlobalNorm(LstmGradients gradients, double maxNorm) {
@@ -43,7 +44,8 @@ public final class GradientClipping {
      * {@code clip_grad_norm_(lstm.parameters(), maxNorm)} on the whole {@code nn.LSTM} (clipping each layer alone
      * would scale them differently).
      *
-     * @param maxNorm largest allowed L2 norm, &gt; 0
+     * @param gradients every layer's and direction's tensors, scaled together if their norm exceeds {@code maxNorm}
+     * @param maxNorm   largest allowed L2 norm, &gt; 0
      * @return the norm before clipping (NaN or infinite if a gradient is; then nothing is scaled)
      */
     public static double clipGlobalNorm(LstmStackGradients gradients, double maxNorm) {

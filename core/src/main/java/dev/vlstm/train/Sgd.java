@@ -25,6 +25,8 @@ public final class Sgd implements AutoCloseable {
     /**
      * SGD over {@code parameters}, stepping with {@code gradients}; its velocity starts at zero, off-heap.
      *
+     * @param parameters   updated in place by {@link #step()}; not owned (closing this leaves them open)
+     * @param gradients    read by each step; of the same sizes as {@code parameters}; not owned
      * @param learningRate step size, &gt; 0
      * @param momentum     in [0, 1)
      */
