@@ -11,6 +11,8 @@
  */
 module dev.vlstm.core {
     requires static jdk.incubator.vector;
+    /** The JIT's and a thread's allocation counters, which tell a warm-up when the kernels are compiled. */
+    requires jdk.management;
 
     exports dev.vlstm;
     exports dev.vlstm.io;

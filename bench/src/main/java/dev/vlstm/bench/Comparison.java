@@ -95,7 +95,8 @@ public final class Comparison {
                 + reason));
         SortedSet<Integer> buffers = Roofline.bufferKib(shapes);
         int total = 1 + buffers.size() + shapes.stream()
-                .mapToInt(shape -> shape.training() || onnxMissing.isPresent() ? 2 : 3).sum();
+                .mapToInt(shape -> shape.training() || onnxMissing.isPresent() ? 2 : 3).sum()
+                + (int) shapes.stream().filter(Shape::streaming).count() * (onnxMissing.isPresent() ? 1 : 2);
         Path directory = JmhRuns.jarDirectory();
         Comparison comparison = new Comparison(plan, new JmhRuns(directory, total), onnxMissing.isEmpty());
         Roofline roofline = comparison.measureRoofline(buffers);
@@ -103,10 +104,16 @@ public final class Comparison {
         for (Shape shape : shapes) {
             rows.add(comparison.compare(shape));
         }
+        List<LatencyTable.Row> latencies = new ArrayList<>();
+        for (Shape shape : shapes) {
+            if (shape.streaming()) {
+                latencies.add(comparison.sampleLatency(shape));
+            }
+        }
         String peer = onnxMissing.map(reason -> "ONNX Runtime did not load, so it was not run: " + reason)
                 .orElseGet(OnnxRuntimeLstm::describe);
         String table = ComparisonTable.render(plan.name(), plan.describe(), Backend.PREFERRED.kernelName(), roofline,
-                peer, rows);
+                peer, rows) + (latencies.isEmpty() ? "" : LatencyTable.render(latencies));
         System.out.print(table);
         Path markdown = directory.resolve("comparison.md");
         Files.writeString(markdown, table);
@@ -164,6 +171,28 @@ public final class Comparison {
         return new ComparisonTable.Row(shape, JmhRuns.millis(vector.getPrimaryResult()),
                 JmhRuns.millis(scalar.getPrimaryResult()) * shape.steps() / scalarSteps, scalarSteps, onnxMillis,
                 vector.getSecondaryResults().get("gc.alloc.rate.norm").getScore());
+    }
+
+    /** Percentiles of single step calls, vlstm's and (where it runs) ONNX Runtime's. */
+    private LatencyTable.Row sampleLatency(Shape shape) throws RunnerException {
+        Map<String, String> shapeParam = Map.of("shape", shape.name());
+        RunResult vector = runs.run(StepBenchmark.class, "vector", id(StepBenchmark.class, "vector", shape)
+                + "-latency", shapeParam, plan.timing().sampled());
+        double[] onnx = {};
+        if (onnxRuntime) {
+            onnx = percentilesMicros(runs.run(StepBenchmark.class, "onnxruntime", id(StepBenchmark.class,
+                    "onnxruntime", shape) + "-latency", shapeParam, plan.timing().sampled()));
+        }
+        return new LatencyTable.Row(shape, percentilesMicros(vector), onnx,
+                vector.getPrimaryResult().getSampleCount());
+    }
+
+    private static double[] percentilesMicros(RunResult run) {
+        double[] micros = new double[LatencyTable.PERCENTILES.length];
+        for (int n = 0; n < micros.length; n++) {
+            micros[n] = JmhRuns.percentileMillis(run.getPrimaryResult(), LatencyTable.PERCENTILES[n]) * 1e3;
+        }
+        return micros;
     }
 
     static String id(Class<?> benchmark, String method, Shape shape) {

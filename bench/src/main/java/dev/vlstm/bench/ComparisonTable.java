@@ -84,8 +84,9 @@ final class ComparisonTable {
         return out.toString();
     }
 
-    private static void appendTable(StringBuilder out, List<String[]> cells) {
-        int[] widths = new int[HEADER.length];
+    /** Appends {@code cells} (the first line is the header) as a padded Markdown table. */
+    static void appendTable(StringBuilder out, List<String[]> cells) {
+        int[] widths = new int[cells.get(0).length];
         for (String[] line : cells) {
             for (int column = 0; column < line.length; column++) {
                 widths[column] = Math.max(widths[column], line[column].length());
@@ -111,7 +112,7 @@ final class ComparisonTable {
     }
 
     /** Three significant digits, no exponent: 0.0123, 1.23, 1230. */
-    private static String number(double value) {
+    static String number(double value) {
         if (value >= 100) {
             return String.format(Locale.ROOT, "%.0f", value);
         }

@@ -29,16 +29,23 @@ final class JmhRuns {
 
     /**
      * How a run measures: {@code forks} × ({@code warmups} + {@code iterations} iterations of
-     * {@code iterationTime}); with {@code singleShot}, call by call instead (iterations are calls, the time unused).
+     * {@code iterationTime}) in JMH's {@code mode}; in {@link Mode#SingleShotTime}, call by call instead (iterations
+     * are calls, the time unused).
      */
-    record Timing(int forks, int warmups, int iterations, TimeValue iterationTime, boolean singleShot) {
+    record Timing(int forks, int warmups, int iterations, TimeValue iterationTime, Mode mode) {
 
+        /** Mean time per call. */
         static Timing of(int forks, int warmups, int iterations, TimeValue iterationTime) {
-            return new Timing(forks, warmups, iterations, iterationTime, false);
+            return new Timing(forks, warmups, iterations, iterationTime, Mode.AverageTime);
         }
 
         static Timing singleShot(int warmupCalls, int calls) {
-            return new Timing(1, warmupCalls, calls, TimeValue.NONE, true);
+            return new Timing(1, warmupCalls, calls, TimeValue.NONE, Mode.SingleShotTime);
+        }
+
+        /** The same runs, timing calls one by one for a distribution of latencies (JMH's sample mode). */
+        Timing sampled() {
+            return new Timing(forks, warmups, iterations, iterationTime, Mode.SampleTime);
         }
     }
 
@@ -79,9 +86,8 @@ final class JmhRuns {
                 .output(log.toString());
         profilers.forEach(options::addProfiler);
         params.forEach(options::param);
-        if (timing.singleShot()) {
-            options.mode(Mode.SingleShotTime);
-        } else {
+        options.mode(timing.mode());
+        if (timing.mode() != Mode.SingleShotTime) {
             options.warmupTime(timing.iterationTime()).measurementTime(timing.iterationTime());
         }
         try {
@@ -106,6 +112,11 @@ final class JmhRuns {
     /** The fastest measured iteration's time per call in milliseconds. */
     static double bestMillis(Result<?> result) {
         return result.getStatistics().getMin() * millisPerUnit(result);
+    }
+
+    /** The {@code percentile} (0 to 100) of a sampled run's call times, in milliseconds. */
+    static double percentileMillis(Result<?> result, double percentile) {
+        return result.getStatistics().getPercentile(percentile) * millisPerUnit(result);
     }
 
     private static double millisPerUnit(Result<?> result) {

@@ -1,0 +1,160 @@
+package dev.vlstm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link LstmRunner#warmUp} brings a cold JVM's kernels to compiled code. Compiled code is checked without timing
+ * anything: until C2 compiles a Vector API loop, the interpreter and C1 box every vector, so the bytes a thread
+ * allocates over its calls tell compiled (0) from not yet compiled. Each check runs in a new JVM, since this one's
+ * kernels are warm from the other tests; the control case shows that a cold JVM's first calls do allocate.
+ */
+class WarmUpTest {
+
+    private static final int INPUT_SIZE = 48;
+    private static final int HIDDEN_SIZE = 96;
+    private static final int STEPS = 6;
+    private static final int BATCH = 5;
+    private static final int CALLS = 100;
+    /** What a few deoptimizations of tiles may re-materialize: vectors of up to 64 bytes, a few at a time. */
+    private static final long FEW_DEOPTIMIZATIONS_BYTES = 2048;
+
+    /**
+     * Run in a child JVM: prints the bytes allocated by the first {@link #CALLS} forward and step calls of a new runner (on
+     * segments of a confined arena, as a service's), after a warm-up or not.
+     */
+    public static final class FirstCalls {
+        public static void main(String[] args) {
+            boolean warmUp = Boolean.parseBoolean(args[0]);
+            com.sun.management.ThreadMXBean threads =
+                    (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+            try (TestModel model = new TestModel(5, INPUT_SIZE, HIDDEN_SIZE);
+                 LstmRunner runner = new LstmRunner(model.weights, BATCH);
+                 LstmState state = new LstmState(model.weights, BATCH);
+                 Arena arena = Arena.ofConfined()) {
+                if (warmUp) {
+                    System.out.println("warmUp=" + runner.warmUp(Duration.ofMinutes(2)));
+                }
+                MemorySegment x = arena.allocate((long) STEPS * BATCH * INPUT_SIZE * Float.BYTES);
+                MemorySegment.copy(MemorySegment.ofArray(model.input(STEPS, BATCH)), 0, x, 0, x.byteSize());
+                MemorySegment y = arena.allocate((long) STEPS * BATCH * HIDDEN_SIZE * Float.BYTES);
+                MemorySegment h = arena.allocate((long) BATCH * HIDDEN_SIZE * Float.BYTES);
+                MemorySegment frame = x.asSlice(0, (long) BATCH * INPUT_SIZE * Float.BYTES);
+                long before = threads.getCurrentThreadAllocatedBytes();
+                for (int call = 0; call < CALLS; call++) {
+                    runner.forward(x, STEPS, BATCH, null, null, y, h, null);
+                    runner.step(frame, state, h);
+                }
+                System.out.println("allocated=" + (threads.getCurrentThreadAllocatedBytes() - before));
+            }
+        }
+    }
+
+    /**
+     * The first calls after a warm-up may allocate a few hundred bytes: compiled code that meets something new (here,
+     * other segments) may be deoptimized and recompiled once, which re-materializes the vectors that C2 had kept in
+     * registers (192 and 280 bytes measured, in one of the first calls or in a later one). Code that is not yet
+     * compiled allocates megabytes over the same calls (the control below).
+     */
+    @Test
+    void afterAWarmUpTheFirstCallsOfAColdJvmRunCompiledCode() throws Exception {
+        String output = childJvm(true);
+        assertTrue(output.contains("settled=true"), "the warm-up should settle within its limit: " + output);
+        assertTrue(allocated(output) <= FEW_DEOPTIMIZATIONS_BYTES, "the first calls after warmUp() allocated: " + output);
+    }
+
+    @Test
+    void withoutAWarmUpTheFirstCallsOfAColdJvmAllocate() throws Exception {
+        String output = childJvm(false);
+        assertTrue(allocated(output) > 100 * FEW_DEOPTIMIZATIONS_BYTES,
+                "control: cold calls should box vectors: " + output);
+    }
+
+    @Test
+    void aWarmUpChangesNothingACallerCanSee() {
+        try (TestModel model = new TestModel(7, 13, 21);
+             LstmRunner runner = new LstmRunner(model.weights, 6);
+             LstmState state = new LstmState(model.weights, 2)) {
+            float[] x = model.input(9, 6);
+            float[] before = new float[9 * 6 * 21];
+            runner.forward(x, 9, 6, null, null, before, null, null);
+            runner.step(new float[2 * 13], state, null);
+            float[] stateBefore = state.hidden();
+
+            WarmUp report = runner.warmUp(Duration.ofSeconds(1));
+            assertTrue(report.calls() >= 4, "calls: " + report);
+            assertTrue(report.elapsed().compareTo(Duration.ZERO) > 0, "elapsed: " + report);
+
+            float[] after = new float[before.length];
+            runner.forward(x, 9, 6, null, null, after, null, null);
+            assertArrayEquals(before, after);
+            assertArrayEquals(stateBefore, state.hidden());
+        }
+    }
+
+    @Test
+    void aLimitTooShortToSettleSaysSo() {
+        try (TestModel model = new TestModel(8, 3, 5);
+             LstmRunner runner = new LstmRunner(model.weights, 1)) {
+            WarmUp report = runner.warmUp(Duration.ofNanos(1));
+            assertFalse(report.settled(), "one round cannot see three quiet windows: " + report);
+            assertEquals(2, report.calls(), "one forward and one step at batch 1");
+        }
+    }
+
+    @Test
+    void badLimitsAndClosedRunnersAreRefused() {
+        try (TestModel model = new TestModel(9, 3, 5)) {
+            LstmRunner runner = new LstmRunner(model.weights, 1);
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> runner.warmUp(Duration.ZERO))
+                    .getMessage().contains("limit"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> runner.warmUp(Duration.ofSeconds(-1)))
+                    .getMessage().contains("limit"));
+            assertTrue(assertThrows(NullPointerException.class, () -> runner.warmUp(null))
+                    .getMessage().contains("limit"));
+            runner.close();
+            assertTrue(assertThrows(IllegalStateException.class, runner::warmUp).getMessage().contains("closed"));
+        }
+    }
+
+    private static long allocated(String output) {
+        for (String line : output.split("\n")) {
+            if (line.startsWith("allocated=")) {
+                return Long.parseLong(line.substring("allocated=".length()).trim());
+            }
+        }
+        throw new AssertionError("no allocation line in: " + output);
+    }
+
+    /** Runs {@link FirstCalls} in a new JVM with this JVM's vector options; returns its output. */
+    private static String childJvm(boolean warmUp) throws IOException, InterruptedException {
+        String java = ProcessHandle.current().info().command().orElseThrow();
+        List<String> command = new ArrayList<>(List.of(java));
+        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                .filter(option -> option.startsWith("-XX:") || option.startsWith("--add-modules")
+                        || option.startsWith("-Dvlstm."))
+                .toList());
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), FirstCalls.class.getName(),
+                Boolean.toString(warmUp)));
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(process.waitFor(3, TimeUnit.MINUTES), "child JVM timed out");
+        assertEquals(0, process.exitValue(), "child JVM failed: " + output);
+        return output;
+    }
+}
