@@ -169,6 +169,20 @@ final class Checks {
         }
     }
 
+    /**
+     * For {@link NonFiniteInputs#REJECT}: throws at the first NaN or infinity among {@code columns} floats from
+     * float index {@code start}, naming it {@code name[outer][inner][j]}.
+     */
+    static void finiteRow(String name, int outer, int inner, MemorySegment segment, long start, int columns) {
+        for (int column = 0; column < columns; column++) {
+            float value = segment.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, start + column);
+            if (!Float.isFinite(value)) {
+                throw new IllegalArgumentException(name + "[" + outer + "][" + inner + "][" + column + "] is " + value
+                        + ": this LstmRunner rejects NaN and infinite inputs (NonFiniteInputs.REJECT)");
+            }
+        }
+    }
+
     private static String shape(String d1, long n1, String d2, long n2, String d3, long n3) {
         return "[" + d1 + "=" + n1 + "]" + (d2 == null ? "" : "[" + d2 + "=" + n2 + "]")
                 + (d3 == null ? "" : "[" + d3 + "=" + n3 + "]");

@@ -159,11 +159,35 @@ public final class ReferenceLstm {
      * Runs the sequence {@code x [T][B][I]} from {@code h0}, {@code c0} ({@code [B][H]}, null for zeros).
      */
     public Result forward(double[] x, int steps, int batch, double[] h0, double[] c0) {
-        Trace trace = trace(x, steps, batch, h0, c0);
+        return forward(x, steps, batch, null, h0, c0);
+    }
+
+    /**
+     * Variable lengths: runs the time-major batch {@code x [T][B][I]}, padded to T steps, where sequence b has
+     * {@code lengths[b]} steps (0..T; null for all T). Past its end a sequence keeps its state, and its y is zero;
+     * its hT and cT are the state after its last step (h0 and c0 for length 0).
+     */
+    public Result forward(float[] x, int steps, int batch, int[] lengths, float[] h0, float[] c0) {
+        requireCounts(steps, batch);
+        requireLength("x", x, (long) steps * batch * inputSize);
+        return forward(toDouble(x), steps, batch, lengths, toDouble(h0), toDouble(c0));
+    }
+
+    /** As {@link #forward(float[], int, int, int[], float[], float[])}, in doubles. */
+    public Result forward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0) {
+        Trace trace = trace(x, steps, batch, lengths, h0, c0);
         int frame = batch * hiddenSize;
         int last = steps * frame;
-        return new Result(Arrays.copyOfRange(trace.h, frame, last + frame),
-                Arrays.copyOfRange(trace.h, last, last + frame), Arrays.copyOfRange(trace.c, last, last + frame));
+        double[] y = Arrays.copyOfRange(trace.h, frame, last + frame);
+        for (int t = 0; t < steps; t++) {
+            for (int b = 0; b < batch; b++) {
+                if (!runs(lengths, t, b)) {
+                    Arrays.fill(y, (t * batch + b) * hiddenSize, (t * batch + b + 1) * hiddenSize, 0);
+                }
+            }
+        }
+        return new Result(y, Arrays.copyOfRange(trace.h, last, last + frame),
+                Arrays.copyOfRange(trace.c, last, last + frame));
     }
 
     /**
@@ -174,7 +198,18 @@ public final class ReferenceLstm {
      */
     public Gradients backward(double[] x, int steps, int batch, double[] h0, double[] c0, double[] dy, double[] dhT,
                               double[] dcT) {
-        Trace trace = trace(x, steps, batch, h0, c0);
+        return backward(x, steps, batch, null, h0, c0, dy, dhT, dcT);
+    }
+
+    /**
+     * Backpropagation through time of a variable-length batch (see {@link #forward(double[], int, int, int[],
+     * double[], double[])}; {@code lengths} null for all T). Steps past a sequence's end are skipped: its dy there
+     * is ignored, its dx there is zero, and dhT and dcT enter at its last step (unchanged into dh0 and dc0 for
+     * length 0).
+     */
+    public Gradients backward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0, double[] dy,
+                              double[] dhT, double[] dcT) {
+        Trace trace = trace(x, steps, batch, lengths, h0, c0);
         int hidden = hiddenSize;
         int frame = batch * hidden;
         if (dy != null) {
@@ -196,6 +231,9 @@ public final class ReferenceLstm {
         double[] dz = new double[4 * hidden];
         for (int t = steps - 1; t >= 0; t--) {
             for (int b = 0; b < batch; b++) {
+                if (!runs(lengths, t, b)) {
+                    continue;
+                }
                 int sequence = t * batch + b;
                 int previous = sequence * hidden;
                 int current = previous + frame;
@@ -246,9 +284,17 @@ public final class ReferenceLstm {
     private record Trace(double[] gates, double[] h, double[] c) {
     }
 
-    private Trace trace(double[] x, int steps, int batch, double[] h0, double[] c0) {
+    private Trace trace(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0) {
         requireCounts(steps, batch);
         requireLength("x", x, (long) steps * batch * inputSize);
+        if (lengths != null) {
+            requireLength("lengths", lengths.length, batch, "ints");
+            for (int b = 0; b < batch; b++) {
+                if (lengths[b] < 0 || lengths[b] > steps) {
+                    throw new IllegalArgumentException("lengths[" + b + "] = " + lengths[b] + " is outside 0..T=" + steps);
+                }
+            }
+        }
         int hidden = hiddenSize;
         int frame = Math.multiplyExact(batch, hidden);
         double[] h = new double[Math.multiplyExact(steps + 1, frame)];
@@ -268,6 +314,11 @@ public final class ReferenceLstm {
                 int sequence = t * batch + b;
                 int previous = sequence * hidden;
                 int current = previous + frame;
+                if (!runs(lengths, t, b)) {
+                    System.arraycopy(h, previous, h, current, hidden);
+                    System.arraycopy(c, previous, c, current, hidden);
+                    continue;
+                }
                 int xRow = sequence * inputSize;
                 for (int row = 0; row < 4 * hidden; row++) {
                     double sum = 0;
@@ -301,6 +352,11 @@ public final class ReferenceLstm {
             }
         }
         return new Trace(gates, h, c);
+    }
+
+    /** Whether sequence b runs step t: always without lengths. */
+    private static boolean runs(int[] lengths, int t, int b) {
+        return lengths == null || t < lengths[b];
     }
 
     /** The logistic function {@code 1 / (1 + e^-x)}. */
