@@ -16,6 +16,14 @@ final class Checks {
         return value;
     }
 
+    static float cellClip(float cellClip) {
+        if (!(cellClip > 0)) {
+            throw new IllegalArgumentException("cellClip must be > 0 (Float.POSITIVE_INFINITY for no clip), got "
+                    + cellClip);
+        }
+        return cellClip;
+    }
+
     static <T> T notNull(String name, T value) {
         if (value == null) {
             throw new NullPointerException(name + " must not be null");

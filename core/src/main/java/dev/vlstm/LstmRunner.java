@@ -23,6 +23,8 @@ public final class LstmRunner implements AutoCloseable {
 
     /** Default size of the chunk of gate pre-activations that the input projection writes ahead: 2 MiB. */
     public static final long DEFAULT_PROJECTION_BYTES = 2L << 20;
+    /** The cell clip of a runner or trainer that does not clip: {@code Float.POSITIVE_INFINITY}. */
+    public static final float NO_CELL_CLIP = Float.POSITIVE_INFINITY;
     /** Most time steps a default projection chunk holds, however small the model. */
     public static final int MAX_DEFAULT_PROJECTION_STEPS = 4096;
 
@@ -37,6 +39,7 @@ public final class LstmRunner implements AutoCloseable {
     private final MemorySegment gateActivations;
     private final LstmState sequenceState;
     private final NonFiniteInputs nonFiniteInputs;
+    private final float cellClip;
     private final VariableLengths variableLengths;
     /** H zeros: y of the steps after a sequence's end. */
     private final MemorySegment zeroRow;
@@ -85,7 +88,28 @@ public final class LstmRunner implements AutoCloseable {
      * @throws IllegalArgumentException if a size is &lt; 1 or the scratch would exceed 2^31 gate rows
      */
     public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs) {
+        this(weights, maxBatch, projectionSteps, nonFiniteInputs, NO_CELL_CLIP);
+    }
+
+    /**
+     * As {@link #LstmRunner(LstmWeights, int, int, NonFiniteInputs)}, with ONNX's cell clip (the LSTM attribute
+     * {@code clip}): every gate pre-activation is clipped to {@code [-cellClip, cellClip]} before its activation,
+     * and so is the cell state before the tanh that makes h; the cell state carried to the next step is not
+     * clipped. {@link #NO_CELL_CLIP} (the default) gives exactly the results of a runner without it.
+     *
+     * @param weights         the model to run
+     * @param maxBatch        largest batch of a call, &ge; 1
+     * @param projectionSteps time steps whose input projection is computed together, &ge; 1
+     * @param nonFiniteInputs {@link NonFiniteInputs#PROPAGATE} (the default) or {@link NonFiniteInputs#REJECT}
+     * @param cellClip        the clip threshold, &gt; 0 (unitless, in the units of the pre-activations), or
+     *                        {@link #NO_CELL_CLIP}
+     * @throws IllegalArgumentException if a size is &lt; 1, {@code cellClip} is not &gt; 0 (or is NaN), or the
+     *                                  scratch would exceed 2^31 gate rows
+     */
+    public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs,
+                      float cellClip) {
         Checks.notNull("weights", weights).checkOpen();
+        this.cellClip = Checks.cellClip(cellClip);
         this.nonFiniteInputs = Checks.notNull("nonFiniteInputs", nonFiniteInputs);
         this.weights = weights;
         this.kernel = weights.kernel();
@@ -131,6 +155,11 @@ public final class LstmRunner implements AutoCloseable {
     /** What this runner does with NaN and infinite inputs. */
     public NonFiniteInputs nonFiniteInputs() {
         return nonFiniteInputs;
+    }
+
+    /** The cell clip, {@link #NO_CELL_CLIP} if none. */
+    public float cellClip() {
+        return cellClip;
     }
 
     /** The weights this runner runs. */
@@ -199,7 +228,7 @@ public final class LstmRunner implements AutoCloseable {
             for (int step = 0; step < chunk; step++) {
                 kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations,
                         step * gateStepBytes, gateActivations, 0, state.currentHidden(), state.cellBuffer(),
-                        state.nextHidden(), batch);
+                        state.nextHidden(), batch, cellClip);
                 state.advance();
                 if (y != null) {
                     state.copyOut(state.currentHidden(), y, (start + step) * outputStepBytes, batch);
@@ -319,7 +348,7 @@ public final class LstmRunner implements AutoCloseable {
                 if (active > 0) {
                     kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations,
                             row * gateRowBytes, gateActivations, 0, state.currentHidden(), state.cellBuffer(),
-                            state.nextHidden(), active);
+                            state.nextHidden(), active, cellClip);
                     state.advance();
                     writeFinalStates(plan, plan.activeAt(step + 1), active, state, hT, cT);
                 }
@@ -413,7 +442,7 @@ public final class LstmRunner implements AutoCloseable {
         kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, batch,
                 inputPreActivations, 0);
         kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations, 0, gateActivations, 0,
-                state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch);
+                state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch, cellClip);
         state.advance();
         if (h != null) {
             state.copyOut(state.currentHidden(), h, 0, batch);

@@ -41,6 +41,7 @@ public final class LstmTrainer implements AutoCloseable {
     private final GateLayout inputGradientLayout;
     private final int maxBatch;
     private final int maxSteps;
+    private final float cellClip;
     private final OffHeap memory;
     private final MemorySegment transposedInputWeights;
     private final MemorySegment transposedRecurrentWeights;
@@ -79,7 +80,20 @@ public final class LstmTrainer implements AutoCloseable {
      * @throws IllegalArgumentException if a size is &lt; 1
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps) {
+        this(weights, maxBatch, maxSteps, LstmRunner.NO_CELL_CLIP);
+    }
+
+    /**
+     * A trainer with ONNX's cell clip, as {@link LstmRunner#LstmRunner(LstmWeights, int, int, NonFiniteInputs,
+     * float)} describes: the forward clips, and the backward passes no gradient through a clipped value (a gate
+     * pre-activation or the cell state before tanh with magnitude above {@code cellClip}).
+     *
+     * @param cellClip the clip threshold, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP}
+     * @throws IllegalArgumentException if a size is &lt; 1 or {@code cellClip} is not &gt; 0 (or is NaN)
+     */
+    public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip) {
         Checks.notNull("weights", weights).checkOpen();
+        this.cellClip = Checks.cellClip(cellClip);
         this.weights = weights;
         this.kernel = weights.kernel();
         this.tensors = kernel.tensors();
@@ -133,6 +147,11 @@ public final class LstmTrainer implements AutoCloseable {
     /** The weights this trainer trains. */
     public LstmWeights weights() {
         return weights;
+    }
+
+    /** The cell clip, {@link LstmRunner#NO_CELL_CLIP} if none. */
+    public float cellClip() {
+        return cellClip;
     }
 
     /** Largest batch a forward accepts. */
@@ -251,7 +270,7 @@ public final class LstmTrainer implements AutoCloseable {
                 MemorySegment.copy(cellSteps[t], 0, cellSteps[t + 1], 0, active * stateRowBytes);
                 kernel.recurrentStep(layout, weights.packedRecurrentWeights(), preActivations,
                         stepStart[t] * gateRowBytes, gates, stepStart[t] * gateRowBytes, hiddenSteps[t],
-                        cellSteps[t + 1], hiddenSteps[t + 1], active);
+                        cellSteps[t + 1], hiddenSteps[t + 1], active, cellClip);
                 writeFinalStates(t + 1, plan.activeAt(t + 1), active, hT, cT);
             }
             if (y != null) {
@@ -362,7 +381,12 @@ public final class LstmTrainer implements AutoCloseable {
             }
             long gatesOffset = stepStart[t] * gateRowBytes;
             kernel.cellBackward(layout, gates, gatesOffset, cellSteps[t + 1], 0, cellSteps[t], 0,
-                    hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, active);
+                    hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, active, cellClip);
+            if (cellClip < LstmRunner.NO_CELL_CLIP) {
+                // The forward left each step's whole pre-activations z in preActivations.
+                tensors.zeroWhereAbove(preActivations, gatesOffset, gates, gatesOffset,
+                        active * layout.gateRowFloats(), cellClip);
+            }
             kernel.projectInput(hiddenGradientLayout, transposedRecurrentWeights, zeroBias, gates, gatesOffset,
                     active, hiddenGradient, 0);
         }

@@ -11,8 +11,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer and of stacks,
- * allocate nothing on the Java
- * heap (DESIGN.md, idea 8): a vector that C2 fails to keep in registers is boxed, and code that keeps being
+ * allocate nothing on the Java heap (DESIGN.md, idea 8): a vector that C2 fails to keep in registers is boxed, and code that keeps being
  * deoptimized runs its vector operations in the interpreter or C1, which box every vector; both show up here as
  * allocated bytes. Includes the shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The
  * caller's segments come from confined arenas, as a service's would.
