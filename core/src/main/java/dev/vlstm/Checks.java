@@ -87,10 +87,22 @@ final class Checks {
     static void sequenceArguments(int inputSize, int hiddenSize, MemorySegment x, int steps, int batch,
                                   MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
                                   MemorySegment cT) {
-        floats("x", x, "T", steps, "B", batch, "I", inputSize);
+        sequenceArguments(SequenceLayout.TIME_MAJOR, inputSize, hiddenSize, x, steps, batch, h0, c0, y, hT, cT);
+    }
+
+    /** As the time-major form, with x and y in {@code layout}: {@code [T][B][.]} or {@code [B][T][.]}. */
+    static void sequenceArguments(SequenceLayout layout, int inputSize, int hiddenSize, MemorySegment x, int steps,
+                                  int batch, MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
+                                  MemorySegment cT) {
+        boolean timeMajor = layout == SequenceLayout.TIME_MAJOR;
+        String outer = timeMajor ? "T" : "B";
+        String inner = timeMajor ? "B" : "T";
+        int outerSize = timeMajor ? steps : batch;
+        int innerSize = timeMajor ? batch : steps;
+        floats("x", x, outer, outerSize, inner, innerSize, "I", inputSize);
         optionalFloats("h0", h0, "B", batch, "H", hiddenSize);
         optionalFloats("c0", c0, "B", batch, "H", hiddenSize);
-        optionalOutput("y", y, "T", steps, "B", batch, "H", hiddenSize);
+        optionalOutput("y", y, outer, outerSize, inner, innerSize, "H", hiddenSize);
         optionalOutput("hT", hT, "B", batch, "H", hiddenSize);
         optionalOutput("cT", cT, "B", batch, "H", hiddenSize);
     }

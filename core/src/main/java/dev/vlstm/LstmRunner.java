@@ -279,8 +279,8 @@ public final class LstmRunner implements AutoCloseable {
             Checks.positive("steps", steps);
             checkBatch(batch);
             VariableLengths.check(lengths, steps, batch);
-            Checks.sequenceArguments(this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0, c0, y,
-                    hT, cT);
+            Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0,
+                    c0, y, hT, cT);
             if (nonFiniteInputs == NonFiniteInputs.REJECT) {
                 rejectNonFinite(x, layout, steps, batch, lengths, h0, c0);
             }

@@ -209,8 +209,8 @@ public final class LstmTrainer implements AutoCloseable {
         Checks.notNull("layout", layout);
         checkSizes(steps, batch);
         VariableLengths.check(lengths, steps, batch);
-        Checks.sequenceArguments(this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0, c0, y, hT,
-                cT);
+        Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0, c0,
+                y, hT, cT);
         plan.set(lengths, steps, batch);
         run(x, layout, h0, c0, y, hT, cT);
     }

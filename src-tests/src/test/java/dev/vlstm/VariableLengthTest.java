@@ -282,6 +282,8 @@ class VariableLengthTest {
                     "lengths[2] = 7 is outside 0..T=6");
             assertRefused(() -> trainer.forward(MemorySegment.ofArray(x), SequenceLayout.TIME_MAJOR, 6, 3, null, null,
                     null, null, null, null), "lengths must not be null");
+            assertRefused(() -> runner.forward(new float[6 * 3 * 3 + 1], SequenceLayout.BATCH_FIRST, 6, 3,
+                    new int[]{1, 2, 3}, null, null, y, hT, null), "x must hold [B=3][T=6][I=3]");
             for (float value : y) {
                 assertEquals(7f, value);
             }
