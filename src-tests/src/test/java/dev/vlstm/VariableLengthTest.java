@@ -239,6 +239,45 @@ class VariableLengthTest {
         }
     }
 
+    /** No sequence runs a step: states pass through, outputs and weight gradients are zero. */
+    @Test
+    void everyLengthZero() {
+        int steps = 3;
+        int batch = 5;
+        int hiddenSize = 17;
+        try (TestModel model = new TestModel(47, 4, hiddenSize);
+             LstmRunner runner = new LstmRunner(model.weights, batch);
+             LstmTrainer trainer = new LstmTrainer(model.weights, batch, steps);
+             LstmGradients gradients = new LstmGradients(model.weights)) {
+            int[] lengths = new int[batch];
+            float[] x = model.input(steps, batch);
+            float[] h0 = model.state(batch);
+            float[] c0 = model.state(batch);
+            Outputs outputs = new Outputs(steps, batch, hiddenSize);
+            java.util.Arrays.fill(outputs.y, 5f);
+            runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, h0, c0, outputs.y, outputs.hT,
+                    outputs.cT);
+            assertArrayEquals(new Outputs(steps, batch, hiddenSize).y, outputs.y);
+            assertArrayEquals(h0, outputs.hT);
+            assertArrayEquals(c0, outputs.cT);
+            float[] dhT = model.state(batch);
+            float[] dcT = model.state(batch);
+            float[] dx = model.input(steps, batch);
+            float[] dh0 = new float[batch * hiddenSize];
+            float[] dc0 = new float[batch * hiddenSize];
+            gradients.weightHh().fill((byte) 1);
+            trainer.forward(MemorySegment.ofArray(x), SequenceLayout.TIME_MAJOR, steps, batch, lengths, null, null,
+                    null, null, null);
+            trainer.backward(MemorySegment.ofArray(model.uniform(steps * batch * hiddenSize, 1f)),
+                    MemorySegment.ofArray(dhT), MemorySegment.ofArray(dcT), gradients, GradientMode.OVERWRITE,
+                    MemorySegment.ofArray(dx), MemorySegment.ofArray(dh0), MemorySegment.ofArray(dc0));
+            assertArrayEquals(new float[x.length], dx);
+            assertArrayEquals(dhT, dh0);
+            assertArrayEquals(dcT, dc0);
+            assertArrayEquals(new float[4 * hiddenSize * hiddenSize], TrainerVsReferenceTest.floats(gradients.weightHh()));
+        }
+    }
+
     @Test
     void batchFirstIsTimeMajorTransposedBitForBit() {
         int steps = 5;
