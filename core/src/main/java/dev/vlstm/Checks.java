@@ -16,6 +16,14 @@ final class Checks {
         return value;
     }
 
+    static float cellClip(float cellClip) {
+        if (!(cellClip > 0)) {
+            throw new IllegalArgumentException("cellClip must be > 0 (Float.POSITIVE_INFINITY for no clip), got "
+                    + cellClip);
+        }
+        return cellClip;
+    }
+
     static <T> T notNull(String name, T value) {
         if (value == null) {
             throw new NullPointerException(name + " must not be null");
@@ -79,10 +87,22 @@ final class Checks {
     static void sequenceArguments(int inputSize, int hiddenSize, MemorySegment x, int steps, int batch,
                                   MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
                                   MemorySegment cT) {
-        floats("x", x, "T", steps, "B", batch, "I", inputSize);
+        sequenceArguments(SequenceLayout.TIME_MAJOR, inputSize, hiddenSize, x, steps, batch, h0, c0, y, hT, cT);
+    }
+
+    /** As the time-major form, with x and y in {@code layout}: {@code [T][B][.]} or {@code [B][T][.]}. */
+    static void sequenceArguments(SequenceLayout layout, int inputSize, int hiddenSize, MemorySegment x, int steps,
+                                  int batch, MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
+                                  MemorySegment cT) {
+        boolean timeMajor = layout == SequenceLayout.TIME_MAJOR;
+        String outer = timeMajor ? "T" : "B";
+        String inner = timeMajor ? "B" : "T";
+        int outerSize = timeMajor ? steps : batch;
+        int innerSize = timeMajor ? batch : steps;
+        floats("x", x, outer, outerSize, inner, innerSize, "I", inputSize);
         optionalFloats("h0", h0, "B", batch, "H", hiddenSize);
         optionalFloats("c0", c0, "B", batch, "H", hiddenSize);
-        optionalOutput("y", y, "T", steps, "B", batch, "H", hiddenSize);
+        optionalOutput("y", y, outer, outerSize, inner, innerSize, "H", hiddenSize);
         optionalOutput("hT", hT, "B", batch, "H", hiddenSize);
         optionalOutput("cT", cT, "B", batch, "H", hiddenSize);
     }
@@ -165,6 +185,20 @@ final class Checks {
                     throw new IllegalArgumentException(name + where + "[" + column + "] is " + value
                             + ": this LstmRunner rejects NaN and infinite inputs (NonFiniteInputs.REJECT)");
                 }
+            }
+        }
+    }
+
+    /**
+     * For {@link NonFiniteInputs#REJECT}: throws at the first NaN or infinity among {@code columns} floats from
+     * float index {@code start}, naming it {@code name[outer][inner][j]}.
+     */
+    static void finiteRow(String name, int outer, int inner, MemorySegment segment, long start, int columns) {
+        for (int column = 0; column < columns; column++) {
+            float value = segment.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, start + column);
+            if (!Float.isFinite(value)) {
+                throw new IllegalArgumentException(name + "[" + outer + "][" + inner + "][" + column + "] is " + value
+                        + ": this LstmRunner rejects NaN and infinite inputs (NonFiniteInputs.REJECT)");
             }
         }
     }

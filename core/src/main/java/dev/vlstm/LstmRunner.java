@@ -24,6 +24,8 @@ public final class LstmRunner implements AutoCloseable {
 
     /** Default size of the chunk of gate pre-activations that the input projection writes ahead: 2 MiB. */
     public static final long DEFAULT_PROJECTION_BYTES = 2L << 20;
+    /** The cell clip of a runner or trainer that does not clip: {@code Float.POSITIVE_INFINITY}. */
+    public static final float NO_CELL_CLIP = Float.POSITIVE_INFINITY;
     /** Most time steps a default projection chunk holds, however small the model. */
     public static final int MAX_DEFAULT_PROJECTION_STEPS = 4096;
 
@@ -38,6 +40,10 @@ public final class LstmRunner implements AutoCloseable {
     private final MemorySegment gateActivations;
     private final LstmState sequenceState;
     private final NonFiniteInputs nonFiniteInputs;
+    private final float cellClip;
+    private final VariableLengths variableLengths;
+    /** H zeros: y of the steps after a sequence's end. */
+    private final MemorySegment zeroRow;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmRunner is for one thread at a time; give each thread its own (they may share the LstmWeights)");
 
@@ -83,7 +89,28 @@ public final class LstmRunner implements AutoCloseable {
      * @throws IllegalArgumentException if a size is &lt; 1 or the scratch would exceed 2^31 gate rows
      */
     public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs) {
+        this(weights, maxBatch, projectionSteps, nonFiniteInputs, NO_CELL_CLIP);
+    }
+
+    /**
+     * As {@link #LstmRunner(LstmWeights, int, int, NonFiniteInputs)}, with ONNX's cell clip (the LSTM attribute
+     * {@code clip}): every gate pre-activation is clipped to {@code [-cellClip, cellClip]} before its activation,
+     * and so is the cell state before the tanh that makes h; the cell state carried to the next step is not
+     * clipped. {@link #NO_CELL_CLIP} (the default) gives exactly the results of a runner without it.
+     *
+     * @param weights         the model to run
+     * @param maxBatch        largest batch of a call, &ge; 1
+     * @param projectionSteps time steps whose input projection is computed together, &ge; 1
+     * @param nonFiniteInputs {@link NonFiniteInputs#PROPAGATE} (the default) or {@link NonFiniteInputs#REJECT}
+     * @param cellClip        the clip threshold, &gt; 0 (unitless, in the units of the pre-activations), or
+     *                        {@link #NO_CELL_CLIP}
+     * @throws IllegalArgumentException if a size is &lt; 1, {@code cellClip} is not &gt; 0 (or is NaN), or the
+     *                                  scratch would exceed 2^31 gate rows
+     */
+    public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs,
+                      float cellClip) {
         Checks.notNull("weights", weights).checkOpen();
+        this.cellClip = Checks.cellClip(cellClip);
         this.nonFiniteInputs = Checks.notNull("nonFiniteInputs", nonFiniteInputs);
         this.weights = weights;
         this.kernel = weights.kernel();
@@ -101,6 +128,8 @@ public final class LstmRunner implements AutoCloseable {
             this.inputPreActivations = memory.floats(rows * layout.gateRowFloats());
             this.gateActivations = memory.floats((long) maxBatch * layout.gateRowFloats());
             this.sequenceState = new LstmState(weights, maxBatch);
+            this.variableLengths = new VariableLengths(maxBatch);
+            this.zeroRow = memory.floats(layout.hiddenSize());
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -127,6 +156,11 @@ public final class LstmRunner implements AutoCloseable {
     /** What this runner does with NaN and infinite inputs. */
     public NonFiniteInputs nonFiniteInputs() {
         return nonFiniteInputs;
+    }
+
+    /** The cell clip, {@link #NO_CELL_CLIP} if none. */
+    public float cellClip() {
+        return cellClip;
     }
 
     /** The weights this runner runs. */
@@ -201,7 +235,7 @@ public final class LstmRunner implements AutoCloseable {
             for (int step = 0; step < chunk; step++) {
                 kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations,
                         step * gateStepBytes, gateActivations, 0, state.currentHidden(), state.cellBuffer(),
-                        state.nextHidden(), batch);
+                        state.nextHidden(), batch, cellClip);
                 state.advance();
                 if (y != null) {
                     state.copyOut(state.currentHidden(), y, (start + step) * outputStepBytes, batch);
@@ -213,6 +247,146 @@ public final class LstmRunner implements AutoCloseable {
         }
         if (cT != null) {
             state.copyOut(state.cellBuffer(), cT, 0, batch);
+        }
+    }
+
+    /**
+     * Runs a batch of sequences of different lengths, padded to {@code steps}, in either layout (like ONNX's
+     * {@code sequence_lens} and PyTorch's packed sequences). Sequence b runs its first {@code lengths[b]} steps
+     * only: y of its later steps is zero, its hT and cT are h and c after its own last step (h0 and c0 if its
+     * length is 0), and its padding inputs are never read. A sequence's results are bit for bit the same as when
+     * it runs alone with {@code steps = lengths[b]}, whatever the other rows hold. The rows run longest first, and
+     * each step computes only the rows still running, so the work is proportional to the sum of the lengths.
+     * Aliasing and checks as in {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment,
+     * MemorySegment, MemorySegment, MemorySegment)}; with {@link NonFiniteInputs#REJECT} only the inputs that are
+     * read (x within each length, h0, c0) are checked.
+     *
+     * @param x       input, {@code [T][B][I]} ({@link SequenceLayout#TIME_MAJOR}) or {@code [B][T][I]}
+     *                ({@link SequenceLayout#BATCH_FIRST}) floats
+     * @param layout  the order of the time and batch dimensions of x and y
+     * @param steps   T, the padded length, &ge; 1
+     * @param batch   B, sequences, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T, in any order; read during the call only
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0      initial cell state {@code [B][H]}, or null for zeros
+     * @param y       output in x's layout, {@code [T][B][H]} or {@code [B][T][H]}: h after every step, zero past
+     *                each sequence's end; null if not wanted
+     * @param hT      output, {@code [B][H]}: h after each sequence's last step; null if not wanted
+     * @param cT      output, {@code [B][H]}: c after each sequence's last step; null if not wanted
+     * @throws IllegalArgumentException as the time-major forward, and for null lengths, lengths of another size
+     *                                  than B, or a length outside 0..T (naming its index)
+     * @throws IllegalStateException    as the time-major forward
+     */
+    public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                        MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            Checks.notNull("layout", layout);
+            Checks.positive("steps", steps);
+            checkBatch(batch);
+            VariableLengths.check(lengths, steps, batch);
+            Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0,
+                    c0, y, hT, cT);
+            if (nonFiniteInputs == NonFiniteInputs.REJECT) {
+                rejectNonFinite(x, layout, steps, batch, lengths, h0, c0);
+            }
+            variableLengths.set(lengths, steps, batch);
+            runVariableLengths(x, layout, variableLengths, h0, c0, y, hT, cT);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #forward(MemorySegment, SequenceLayout, int, int, int[], MemorySegment,
+     * MemorySegment, MemorySegment, MemorySegment, MemorySegment)}; same shapes, same nulls allowed.
+     */
+    public void forward(float[] x, SequenceLayout layout, int steps, int batch, int[] lengths, float[] h0, float[] c0,
+                        float[] y, float[] hT, float[] cT) {
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), layout, steps, batch, lengths, wrap(h0), wrap(c0),
+                wrap(y), wrap(hT), wrap(cT));
+    }
+
+    /**
+     * The variable-length forward. Rows are kept in the sorted order of {@code plan} (longest first): the state's
+     * row r is the caller's row {@code plan.callerRow(r)}, and step t runs rows 0..activeAt(t)-1. A projection
+     * chunk holds only the rows that run, step after step (a packed sequence), so padding costs no arithmetic.
+     * A row's hT and cT are written at the step where it ends; its state rows are never touched again.
+     */
+    private void runVariableLengths(MemorySegment x, SequenceLayout order, VariableLengths plan, MemorySegment h0,
+                                    MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        int steps = plan.steps();
+        int batch = plan.batch();
+        int inputSize = layout.inputSize();
+        int hiddenSize = layout.hiddenSize();
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
+        long inputRowBytes = (long) inputSize * Float.BYTES;
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        LstmState state = sequenceState;
+        state.reset();
+        for (int r = 0; r < batch; r++) {
+            long callerRow = plan.callerRow(r) * hiddenRowBytes;
+            if (h0 != null) {
+                MemorySegment.copy(h0, callerRow, state.currentHidden(), r * stateRowBytes, hiddenRowBytes);
+            }
+            if (c0 != null) {
+                MemorySegment.copy(c0, callerRow, state.cellBuffer(), r * stateRowBytes, hiddenRowBytes);
+            }
+        }
+        writeFinalStates(plan, plan.activeAt(0), batch, state, hT, cT);
+        for (int start = 0; start < steps; start += projectionSteps) {
+            int chunk = Math.min(projectionSteps, steps - start);
+            int rows = 0;
+            for (int step = start; step < start + chunk; step++) {
+                int active = plan.activeAt(step);
+                for (int r = 0; r < active; r++) {
+                    long source = order.row(step, plan.callerRow(r), steps, batch) * inputRowBytes;
+                    MemorySegment.copy(x, source, inputChunk, (rows + r) * inputRowBytes, inputRowBytes);
+                }
+                rows += active;
+            }
+            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, rows,
+                    inputPreActivations, 0);
+            int row = 0;
+            for (int step = start; step < start + chunk; step++) {
+                int active = plan.activeAt(step);
+                if (active > 0) {
+                    kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations,
+                            row * gateRowBytes, gateActivations, 0, state.currentHidden(), state.cellBuffer(),
+                            state.nextHidden(), active, cellClip);
+                    state.advance();
+                    writeFinalStates(plan, plan.activeAt(step + 1), active, state, hT, cT);
+                }
+                if (y != null) {
+                    for (int r = 0; r < batch; r++) {
+                        long target = order.row(step, plan.callerRow(r), steps, batch) * hiddenRowBytes;
+                        if (r < active) {
+                            MemorySegment.copy(state.currentHidden(), r * stateRowBytes, y, target, hiddenRowBytes);
+                        } else {
+                            MemorySegment.copy(zeroRow, 0, y, target, hiddenRowBytes);
+                        }
+                    }
+                }
+                row += active;
+            }
+        }
+    }
+
+    /** Copies h and c of the sorted rows {@code from..to-1}, which have just ended, to their caller rows. */
+    private void writeFinalStates(VariableLengths plan, int from, int to, LstmState state, MemorySegment hT,
+                                  MemorySegment cT) {
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long hiddenRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        for (int r = from; r < to; r++) {
+            long target = plan.callerRow(r) * hiddenRowBytes;
+            if (hT != null) {
+                MemorySegment.copy(state.currentHidden(), r * stateRowBytes, hT, target, hiddenRowBytes);
+            }
+            if (cT != null) {
+                MemorySegment.copy(state.cellBuffer(), r * stateRowBytes, cT, target, hiddenRowBytes);
+            }
         }
     }
 
@@ -276,7 +450,7 @@ public final class LstmRunner implements AutoCloseable {
         kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, batch,
                 inputPreActivations, 0);
         kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations, 0, gateActivations, 0,
-                state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch);
+                state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch, cellClip);
         state.advance();
         if (h != null) {
             state.copyOut(state.currentHidden(), h, 0, batch);
@@ -362,6 +536,19 @@ public final class LstmRunner implements AutoCloseable {
         if (c0 != null) {
             Checks.finiteInput("c0", c0, batch, 0, hiddenSize, hiddenSize);
         }
+    }
+
+    private void rejectNonFinite(MemorySegment x, SequenceLayout order, int steps, int batch, int[] lengths,
+                                 MemorySegment h0, MemorySegment c0) {
+        int inputSize = layout.inputSize();
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < lengths[b]; t++) {
+                Checks.finiteRow("x", order == SequenceLayout.TIME_MAJOR ? t : b,
+                        order == SequenceLayout.TIME_MAJOR ? b : t, x, order.row(t, b, steps, batch) * inputSize,
+                        inputSize);
+            }
+        }
+        rejectNonFinite(x, 0, batch, h0, c0);
     }
 
     /** The guard of this runner's public methods: lets tests see which thread is inside. */

@@ -41,6 +41,7 @@ public final class LstmTrainer implements AutoCloseable {
     private final GateLayout inputGradientLayout;
     private final int maxBatch;
     private final int maxSteps;
+    private final float cellClip;
     private final OffHeap memory;
     private final MemorySegment transposedInputWeights;
     private final MemorySegment transposedRecurrentWeights;
@@ -64,6 +65,11 @@ public final class LstmTrainer implements AutoCloseable {
     private final MemorySegment inputGradientRows;
     private int savedSteps;
     private int savedBatch;
+    private SequenceLayout savedLayout = SequenceLayout.TIME_MAJOR;
+    /** The lengths of the saved forward and the order its rows ran in. */
+    private final VariableLengths plan;
+    /** First packed row of each step of the saved forward, {@code [maxSteps + 1]}; the last entry is the total. */
+    private final int[] stepStart;
     /** The GEMMs dW_ih = dzᵀ·X and dW_hh = dzᵀ·H_prev (depth T·B); kept while T·B stays the same. */
     private GateLayout inputWeightGradientLayout;
     private GateLayout hiddenWeightGradientLayout;
@@ -74,7 +80,20 @@ public final class LstmTrainer implements AutoCloseable {
      * @throws IllegalArgumentException if a size is &lt; 1
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps) {
+        this(weights, maxBatch, maxSteps, LstmRunner.NO_CELL_CLIP);
+    }
+
+    /**
+     * A trainer with ONNX's cell clip, as {@link LstmRunner#LstmRunner(LstmWeights, int, int, NonFiniteInputs,
+     * float)} describes: the forward clips, and the backward passes no gradient through a clipped value (a gate
+     * pre-activation or the cell state before tanh with magnitude above {@code cellClip}).
+     *
+     * @param cellClip the clip threshold, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP}
+     * @throws IllegalArgumentException if a size is &lt; 1 or {@code cellClip} is not &gt; 0 (or is NaN)
+     */
+    public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip) {
         Checks.notNull("weights", weights).checkOpen();
+        this.cellClip = Checks.cellClip(cellClip);
         this.weights = weights;
         this.kernel = weights.kernel();
         this.tensors = kernel.tensors();
@@ -85,6 +104,8 @@ public final class LstmTrainer implements AutoCloseable {
         int hiddenSize = layout.hiddenSize();
         this.hiddenGradientLayout = layout.transposed(hiddenSize);
         this.inputGradientLayout = layout.transposed(inputSize);
+        this.plan = new VariableLengths(maxBatch);
+        this.stepStart = new int[maxSteps + 1];
         long rows = Math.multiplyExact((long) maxBatch, maxSteps);
         long gateRow = layout.gateRowFloats();
         long paddedHidden = layout.paddedHidden();
@@ -128,6 +149,11 @@ public final class LstmTrainer implements AutoCloseable {
         return weights;
     }
 
+    /** The cell clip, {@link LstmRunner#NO_CELL_CLIP} if none. */
+    public float cellClip() {
+        return cellClip;
+    }
+
     /** Largest batch a forward accepts. */
     public int maxBatch() {
         return maxBatch;
@@ -150,56 +176,147 @@ public final class LstmTrainer implements AutoCloseable {
                         MemorySegment y, MemorySegment hT, MemorySegment cT) {
         checkOpen();
         checkSizes(steps, batch);
+        Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, c0, y, hT, cT);
+        plan.setFull(steps, batch);
+        run(x, SequenceLayout.TIME_MAJOR, h0, c0, y, hT, cT);
+    }
+
+    /**
+     * Runs a batch of sequences of different lengths as {@link LstmRunner#forward(MemorySegment, SequenceLayout,
+     * int, int, int[], MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment)} does, with the
+     * same arguments and results, and keeps what {@link #backward} needs; the backward then reads dy and writes dx
+     * in this call's layout, ignores dy past each sequence's end (and writes zeros to dx there), and lets dhT and
+     * dcT enter at each sequence's own last step. Padding steps add nothing to any gradient. The lengths are
+     * copied: the array may change after the call.
+     *
+     * @param x       input, {@code [T][B][I]} or {@code [B][T][I]} floats, as {@code layout} says
+     * @param layout  the order of the time and batch dimensions of x and y (and of dy and dx in the backward)
+     * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch   B, sequences, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T, in any order
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0      initial cell state {@code [B][H]}, or null for zeros
+     * @param y       output in x's layout with H floats a row, zero past each sequence's end; null if not wanted
+     * @param hT      output, {@code [B][H]}: h after each sequence's last step; null if not wanted
+     * @param cT      output, {@code [B][H]}: c after each sequence's last step; null if not wanted
+     * @throws IllegalArgumentException as the time-major forward, and for null lengths, lengths of another size
+     *                                  than B, or a length outside 0..T (naming its index)
+     * @throws IllegalStateException    if this trainer, its weights, or the arena of an argument is closed
+     */
+    public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                        MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        checkOpen();
+        Checks.notNull("layout", layout);
+        checkSizes(steps, batch);
+        VariableLengths.check(lengths, steps, batch);
+        Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0, c0,
+                y, hT, cT);
+        plan.set(lengths, steps, batch);
+        run(x, layout, h0, c0, y, hT, cT);
+    }
+
+    /**
+     * The training forward over the rows of {@link #plan}, in its sorted order: step t runs sorted rows
+     * 0..activeAt(t)-1, whose inputs, pre-activations and gates lie packed from row {@code stepStart[t]} (a packed
+     * sequence); h and c of step t are {@code hiddenSteps[t]} and {@code cellSteps[t]}, row r being sorted row r.
+     * With every row full the order is the caller's and the packing is the plain {@code [T][B]} one.
+     */
+    private void run(MemorySegment x, SequenceLayout order, MemorySegment h0, MemorySegment c0, MemorySegment y,
+                     MemorySegment hT, MemorySegment cT) {
+        int steps = plan.steps();
+        int batch = plan.batch();
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
-        int paddedHidden = layout.paddedHidden();
-        Checks.sequenceArguments(inputSize, hiddenSize, x, steps, batch, h0, c0, y, hT, cT);
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
+        long inputRowBytes = (long) inputSize * Float.BYTES;
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
 
         savedSteps = 0;
-        int rows = steps * batch;
-        MemorySegment.copy(x, 0, inputs, 0, x.byteSize());
-        hiddenSteps[0].fill((byte) 0);
-        cellSteps[0].fill((byte) 0);
-        if (h0 != null) {
-            PaddedRows.copyIn(h0, 0, hiddenSize, hiddenSteps[0], 0, paddedHidden, batch);
-        }
-        if (c0 != null) {
-            PaddedRows.copyIn(c0, 0, hiddenSize, cellSteps[0], 0, paddedHidden, batch);
-        }
-        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputs, 0, rows,
-                preActivations, 0);
-        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
-        long stateBytes = (long) batch * paddedHidden * Float.BYTES;
+        savedLayout = order;
+        int rows = 0;
         for (int t = 0; t < steps; t++) {
-            MemorySegment.copy(cellSteps[t], 0, cellSteps[t + 1], 0, stateBytes);
-            kernel.recurrentStep(layout, weights.packedRecurrentWeights(), preActivations, t * gateStepBytes,
-                    gates, t * gateStepBytes, hiddenSteps[t], cellSteps[t + 1], hiddenSteps[t + 1], batch);
-            if (y != null) {
-                PaddedRows.copyOut(hiddenSteps[t + 1], 0, paddedHidden, y, t * (long) batch * hiddenSize * Float.BYTES,
-                        hiddenSize, batch);
+            stepStart[t] = rows;
+            rows += plan.activeAt(t);
+        }
+        stepStart[steps] = rows;
+        if (plan.full() && order == SequenceLayout.TIME_MAJOR) {
+            MemorySegment.copy(x, 0, inputs, 0, x.byteSize());
+        } else {
+            for (int t = 0; t < steps; t++) {
+                for (int r = 0; r < plan.activeAt(t); r++) {
+                    MemorySegment.copy(x, order.row(t, plan.callerRow(r), steps, batch) * inputRowBytes, inputs,
+                            (stepStart[t] + r) * inputRowBytes, inputRowBytes);
+                }
             }
         }
-        if (hT != null) {
-            PaddedRows.copyOut(hiddenSteps[steps], 0, paddedHidden, hT, 0, hiddenSize, batch);
+        hiddenSteps[0].fill((byte) 0);
+        cellSteps[0].fill((byte) 0);
+        for (int r = 0; r < batch; r++) {
+            long callerRow = plan.callerRow(r) * hiddenRowBytes;
+            if (h0 != null) {
+                MemorySegment.copy(h0, callerRow, hiddenSteps[0], r * stateRowBytes, hiddenRowBytes);
+            }
+            if (c0 != null) {
+                MemorySegment.copy(c0, callerRow, cellSteps[0], r * stateRowBytes, hiddenRowBytes);
+            }
         }
-        if (cT != null) {
-            PaddedRows.copyOut(cellSteps[steps], 0, paddedHidden, cT, 0, hiddenSize, batch);
+        writeFinalStates(0, plan.activeAt(0), batch, hT, cT);
+        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputs, 0, rows,
+                preActivations, 0);
+        for (int t = 0; t < steps; t++) {
+            int active = plan.activeAt(t);
+            if (active > 0) {
+                MemorySegment.copy(cellSteps[t], 0, cellSteps[t + 1], 0, active * stateRowBytes);
+                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), preActivations,
+                        stepStart[t] * gateRowBytes, gates, stepStart[t] * gateRowBytes, hiddenSteps[t],
+                        cellSteps[t + 1], hiddenSteps[t + 1], active, cellClip);
+                writeFinalStates(t + 1, plan.activeAt(t + 1), active, hT, cT);
+            }
+            if (y != null) {
+                for (int r = 0; r < batch; r++) {
+                    long target = order.row(t, plan.callerRow(r), steps, batch) * hiddenRowBytes;
+                    if (r < active) {
+                        MemorySegment.copy(hiddenSteps[t + 1], r * stateRowBytes, y, target, hiddenRowBytes);
+                    } else {
+                        MemorySegment.copy(zeroBias, 0, y, target, hiddenRowBytes);
+                    }
+                }
+            }
         }
         savedSteps = steps;
         savedBatch = batch;
     }
 
+    /** Copies h and c after step {@code step} of the sorted rows {@code from..to-1}, which end there, to the caller. */
+    private void writeFinalStates(int step, int from, int to, MemorySegment hT, MemorySegment cT) {
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long hiddenRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        for (int r = from; r < to; r++) {
+            long target = plan.callerRow(r) * hiddenRowBytes;
+            if (hT != null) {
+                MemorySegment.copy(hiddenSteps[step], r * stateRowBytes, hT, target, hiddenRowBytes);
+            }
+            if (cT != null) {
+                MemorySegment.copy(cellSteps[step], r * stateRowBytes, cT, target, hiddenRowBytes);
+            }
+        }
+    }
+
     /**
      * Backpropagates through the last {@link #forward}: given dL/dy and optionally dL/dhT and dL/dcT, writes or
      * adds the weight gradients into {@code gradients} (by {@code mode}) and writes dL/dx, dL/dh0 and dL/dc0.
-     * Once per forward: the saved activations are overwritten by the gate gradients.
+     * Once per forward: the saved activations are overwritten by the gate gradients. After a variable-length
+     * forward, dy and dx are in that forward's layout, dy past each sequence's end is ignored, dx there is zero,
+     * and dhT and dcT enter at each sequence's own last step (a sequence of length 0 gets dh0 = dhT, dc0 = dcT).
      *
-     * @param dy        dL/dy, {@code [T][B][H]}, or null for zeros
+     * @param dy        dL/dy, shaped as the forward's y ({@code [T][B][H]} unless it was batch-first), or null
+     *                  for zeros
      * @param dhT       dL/dhT, {@code [B][H]}, or null for zeros
      * @param dcT       dL/dcT, {@code [B][H]}, or null for zeros
      * @param gradients receives dL/dW_ih, dL/dW_hh, dL/db_ih and dL/db_hh, for weights of this trainer's sizes
      * @param mode      whether those replace or add to what {@code gradients} holds
-     * @param dx        output dL/dx, {@code [T][B][I]}, or null if not wanted
+     * @param dx        output dL/dx, shaped as the forward's x, or null if not wanted
      * @param dh0       output dL/dh0, {@code [B][H]}, or null
      * @param dc0       output dL/dc0, {@code [B][H]}, or null
      * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
@@ -213,6 +330,7 @@ public final class LstmTrainer implements AutoCloseable {
         }
         int steps = savedSteps;
         int batch = savedBatch;
+        SequenceLayout order = savedLayout;
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
         int paddedHidden = layout.paddedHidden();
@@ -223,46 +341,96 @@ public final class LstmTrainer implements AutoCloseable {
                     + gradients.hiddenSize() + ", but these weights have inputSize " + inputSize + ", hiddenSize "
                     + hiddenSize);
         }
-        Checks.optionalFloats("dy", dy, "T", steps, "B", batch, "H", hiddenSize);
+        boolean timeMajor = order == SequenceLayout.TIME_MAJOR;
+        Checks.optionalFloats("dy", dy, timeMajor ? "T" : "B", timeMajor ? steps : batch, timeMajor ? "B" : "T",
+                timeMajor ? batch : steps, "H", hiddenSize);
         Checks.optionalFloats("dhT", dhT, "B", batch, "H", hiddenSize);
         Checks.optionalFloats("dcT", dcT, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("dx", dx, "T", steps, "B", batch, "I", inputSize);
+        Checks.optionalOutput("dx", dx, timeMajor ? "T" : "B", timeMajor ? steps : batch, timeMajor ? "B" : "T",
+                timeMajor ? batch : steps, "I", inputSize);
         Checks.optionalOutput("dh0", dh0, "B", batch, "H", hiddenSize);
         Checks.optionalOutput("dc0", dc0, "B", batch, "H", hiddenSize);
         savedSteps = 0;
 
         int hiddenGradientRow = hiddenGradientLayout.gateRowFloats();
+        long hiddenGradientRowBytes = (long) hiddenGradientRow * Float.BYTES;
+        long stateRowBytes = (long) paddedHidden * Float.BYTES;
+        long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
         hiddenGradient.fill((byte) 0);
         cellGradient.fill((byte) 0);
-        if (dhT != null) {
-            PaddedRows.copyIn(dhT, 0, hiddenSize, hiddenGradient, 0, hiddenGradientRow, batch);
-        }
-        if (dcT != null) {
-            PaddedRows.copyIn(dcT, 0, hiddenSize, cellGradient, 0, paddedHidden, batch);
-        }
-        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
-        for (int t = steps - 1; t >= 0; t--) {
-            if (dy != null) {
-                addRows(dy, (long) t * batch * hiddenSize, hiddenSize, hiddenGradient, hiddenGradientRow, batch);
+        for (int r = 0; r < batch; r++) {
+            long callerRow = plan.callerRow(r) * hiddenRowBytes;
+            if (dhT != null) {
+                MemorySegment.copy(dhT, callerRow, hiddenGradient, r * hiddenGradientRowBytes, hiddenRowBytes);
             }
-            kernel.cellBackward(layout, gates, t * gateStepBytes, cellSteps[t + 1], 0, cellSteps[t], 0,
-                    hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, batch);
-            kernel.projectInput(hiddenGradientLayout, transposedRecurrentWeights, zeroBias, gates, t * gateStepBytes,
-                    batch, hiddenGradient, 0);
+            if (dcT != null) {
+                MemorySegment.copy(dcT, callerRow, cellGradient, r * stateRowBytes, hiddenRowBytes);
+            }
         }
-        if (dh0 != null) {
-            PaddedRows.copyOut(hiddenGradient, 0, hiddenGradientRow, dh0, 0, hiddenSize, batch);
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        for (int t = steps - 1; t >= 0; t--) {
+            int active = plan.activeAt(t);
+            if (active == 0) {
+                continue;
+            }
+            if (dy != null) {
+                for (int r = 0; r < active; r++) {
+                    tensors.add(dy, order.row(t, plan.callerRow(r), steps, batch) * hiddenRowBytes, hiddenGradient,
+                            r * hiddenGradientRowBytes, hiddenSize);
+                }
+            }
+            long gatesOffset = stepStart[t] * gateRowBytes;
+            kernel.cellBackward(layout, gates, gatesOffset, cellSteps[t + 1], 0, cellSteps[t], 0,
+                    hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, active, cellClip);
+            if (cellClip < LstmRunner.NO_CELL_CLIP) {
+                // The forward left each step's whole pre-activations z in preActivations.
+                tensors.zeroWhereAbove(preActivations, gatesOffset, gates, gatesOffset,
+                        active * layout.gateRowFloats(), cellClip);
+            }
+            kernel.projectInput(hiddenGradientLayout, transposedRecurrentWeights, zeroBias, gates, gatesOffset,
+                    active, hiddenGradient, 0);
         }
-        if (dc0 != null) {
-            PaddedRows.copyOut(cellGradient, 0, paddedHidden, dc0, 0, hiddenSize, batch);
+        for (int r = 0; r < batch; r++) {
+            long callerRow = plan.callerRow(r) * hiddenRowBytes;
+            if (dh0 != null) {
+                MemorySegment.copy(hiddenGradient, r * hiddenGradientRowBytes, dh0, callerRow, hiddenRowBytes);
+            }
+            if (dc0 != null) {
+                MemorySegment.copy(cellGradient, r * stateRowBytes, dc0, callerRow, hiddenRowBytes);
+            }
         }
-        int rows = steps * batch;
+        int rows = stepStart[steps];
         if (dx != null) {
             kernel.projectInput(inputGradientLayout, transposedInputWeights, zeroBias, gates, 0, rows,
                     inputGradientRows, 0);
-            PaddedRows.copyOut(inputGradientRows, 0, inputGradientLayout.gateRowFloats(), dx, 0, inputSize, rows);
+            int inputGradientRow = inputGradientLayout.gateRowFloats();
+            if (plan.full() && timeMajor) {
+                PaddedRows.copyOut(inputGradientRows, 0, inputGradientRow, dx, 0, inputSize, rows);
+            } else {
+                writeInputGradients(order, inputGradientRow, dx);
+            }
         }
-        weightGradients(steps, batch, gradients, mode);
+        weightGradients(rows, gradients, mode);
+    }
+
+    /** Scatters the packed rows of dx to the caller's layout, zeros where a sequence has ended. */
+    private void writeInputGradients(SequenceLayout order, int inputGradientRow, MemorySegment dx) {
+        int steps = plan.steps();
+        int batch = plan.batch();
+        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
+        long packedRowBytes = (long) inputGradientRow * Float.BYTES;
+        for (int t = 0; t < steps; t++) {
+            int active = plan.activeAt(t);
+            for (int r = 0; r < batch; r++) {
+                long target = order.row(t, plan.callerRow(r), steps, batch) * inputRowBytes;
+                if (r < active) {
+                    MemorySegment.copy(inputGradientRows, (stepStart[t] + r) * packedRowBytes, dx, target,
+                            inputRowBytes);
+                } else {
+                    MemorySegment.copy(zeroBias, 0, dx, target, inputRowBytes);
+                }
+            }
+        }
     }
 
     /**
@@ -288,22 +456,28 @@ public final class LstmTrainer implements AutoCloseable {
     }
 
     /**
-     * dW_ih = dzᵀ·X and dW_hh = dzᵀ·H_prev, each one GEMM over all T·B rows, and db = Σ dz, into {@code gradients}.
-     * The GEMMs read dz (the gates buffer, {@code [T·B][4H']}) down its columns through the kernel's x strides, so
-     * their output rows are gate rows, which map one to one onto PyTorch's {@code [4H][depth]} rows.
+     * dW_ih = dzᵀ·X and dW_hh = dzᵀ·H_prev, each one GEMM over all {@code rows} packed rows, and db = Σ dz, into
+     * {@code gradients} (zeros if no sequence ran a step). The GEMMs read dz (the gates buffer, {@code [rows][4H']}) down its columns through the
+     * kernel's x strides, so their output rows are gate rows, which map one to one onto PyTorch's
+     * {@code [4H][depth]} rows.
      */
-    private void weightGradients(int steps, int batch, LstmGradients gradients, GradientMode mode) {
-        int rows = steps * batch;
+    private void weightGradients(int rows, LstmGradients gradients, GradientMode mode) {
+        if (rows == 0) {
+            if (mode == GradientMode.OVERWRITE) {
+                gradients.zero();
+            }
+            return;
+        }
         if (inputWeightGradientLayout == null || inputWeightGradientLayout.inputSize() != rows) {
             inputWeightGradientLayout = new GateLayout(rows, inputGradientLayout.hiddenSize(), layout.lanes());
             hiddenWeightGradientLayout = new GateLayout(rows, hiddenGradientLayout.hiddenSize(), layout.lanes());
         }
         int inputSize = layout.inputSize();
         long inputRowBytes = (long) inputSize * Float.BYTES;
-        packPanels(inputs, batch * inputRowBytes, inputRowBytes, inputSize, steps, batch);
+        packPanels(inputs, 0, inputRowBytes, true, inputSize, rows);
         weightGradient(inputWeightGradientLayout, inputSize, gradients.weightIh(), mode);
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, layout.hiddenSize(), steps, batch);
+        packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, false, layout.hiddenSize(), rows);
         weightGradient(hiddenWeightGradientLayout, layout.hiddenSize(), gradients.weightHh(), mode);
 
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
@@ -322,20 +496,24 @@ public final class LstmTrainer implements AutoCloseable {
     }
 
     /**
-     * Copies the rows of a {@code [T][B][width]} source (row (t, b) at {@code t * stepBytes + b * rowBytes}) into
-     * the weight-gradient GEMM's panels, {@code [tile][t·B + b][4·lanes]}. Columns past {@code width} in the last
-     * tile keep whatever they held: they only reach output columns that are never read.
+     * Copies the rows that the forward ran, in its packed order (step t, sorted rows 0..activeAt(t)-1), into the
+     * weight-gradient GEMM's panels, {@code [tile][packed row][4·lanes]}. The source row (t, r) is at
+     * {@code (stepStart[t] + r) * rowBytes} if {@code packed}, else at {@code t * stepBytes + r * rowBytes}.
+     * Columns past {@code width} in the last tile keep whatever they held: they only reach output columns that are
+     * never read.
      */
-    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, int width, int steps, int batch) {
+    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, boolean packed, int width, int rows) {
         int tileWidth = GateLayout.GATES * layout.lanes();
         long tileBytes = (long) tileWidth * Float.BYTES;
-        long rows = (long) steps * batch;
+        int steps = plan.steps();
         for (int tile = 0; tile * tileWidth < width; tile++) {
             long chunkBytes = (long) Math.min(tileWidth, width - tile * tileWidth) * Float.BYTES;
             for (int t = 0; t < steps; t++) {
-                for (int b = 0; b < batch; b++) {
-                    MemorySegment.copy(source, t * stepBytes + b * rowBytes + tile * tileBytes, weightGradientPanels,
-                            (tile * rows + (long) t * batch + b) * tileBytes, chunkBytes);
+                int active = stepStart[t + 1] - stepStart[t];
+                for (int r = 0; r < active; r++) {
+                    long from = packed ? (stepStart[t] + r) * rowBytes : t * stepBytes + r * rowBytes;
+                    MemorySegment.copy(source, from + tile * tileBytes, weightGradientPanels,
+                            (tile * (long) rows + stepStart[t] + r) * tileBytes, chunkBytes);
                 }
             }
         }
@@ -358,15 +536,6 @@ public final class LstmTrainer implements AutoCloseable {
                     MemorySegment.copy(weightGradientRows, result, target, targetRow, targetRowBytes);
                 }
             }
-        }
-    }
-
-    /** Adds dense {@code [rows][width]} floats from {@code source} (at float index {@code start}) into padded rows. */
-    private void addRows(MemorySegment source, long start, int width, MemorySegment padded, int paddedWidth,
-                         int rows) {
-        for (int row = 0; row < rows; row++) {
-            tensors.add(source, (start + (long) row * width) * Float.BYTES, padded,
-                    (long) row * paddedWidth * Float.BYTES, width);
         }
     }
 

@@ -10,8 +10,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Once warmed up, forward and step with native segments, of one layer and of stacks, allocate nothing on the Java
- * heap (DESIGN.md, idea 8): a vector that C2 fails to keep in registers is boxed, and code that keeps being
+ * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer and of stacks,
+ * allocate nothing on the Java heap (DESIGN.md, idea 8): a vector that C2 fails to keep in registers is boxed, and code that keeps being
  * deoptimized runs its vector operations in the interpreter or C1, which box every vector; both show up here as
  * allocated bytes. Includes the shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The
  * caller's segments come from confined arenas, as a service's would.
@@ -43,9 +43,14 @@ class ZeroAllocationTest {
             MemorySegment hT = arena.allocate((long) batch * hiddenSize * Float.BYTES);
             MemorySegment cT = arena.allocate((long) batch * hiddenSize * Float.BYTES);
             MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
+            int[] lengths = new int[batch];
+            for (int b = 0; b < batch; b++) {
+                lengths[b] = (b * 7 + 3) % (steps + 1);   // unsorted, 0 and T among them where B allows
+            }
             Runnable calls = () -> {
                 runner.forward(x, steps, batch, hT, cT, y, hT, cT);
                 runner.step(frame, state, hT);
+                runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
             };
             assertWarmCallsAllocateNothing(calls);
         }

@@ -125,6 +125,9 @@ public final class Comparison {
      * shapes, whose time is then scaled to T (the reference's cost is linear in T); at least one.
      */
     static int scaledScalarSteps(Shape shape, double flops) {
+        if (shape.variableLengths()) {
+            return shape.steps();   // fewer steps would cut the long sequences only: not linear in T
+        }
         return (int) Math.max(1, Math.min(shape.steps(), flops / shape.flopsPerStep()));
     }
 
@@ -164,7 +167,7 @@ public final class Comparison {
         RunResult scalar = runs.run(benchmark, "scalar", id(benchmark, "scalar", shape),
                 scalarParams(shape, scalarSteps), singleShot ? SINGLE_SHOT : plan.timing());
         double onnxMillis = Double.NaN;
-        if (onnxRuntime && !shape.training()) {
+        if (onnxRuntime && !shape.training() && !shape.variableLengths()) {
             onnxMillis = JmhRuns.millis(runs.run(benchmark, "onnxruntime", id(benchmark, "onnxruntime", shape),
                     shapeParam, plan.timing()).getPrimaryResult());
         }

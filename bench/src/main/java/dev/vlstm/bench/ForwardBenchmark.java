@@ -7,6 +7,7 @@ import java.util.concurrent.TimeUnit;
 import ai.onnxruntime.OrtException;
 import dev.vlstm.LstmRunner;
 import dev.vlstm.LstmWeights;
+import dev.vlstm.SequenceLayout;
 import dev.vlstm.reference.ReferenceLstm;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -24,7 +25,8 @@ import org.openjdk.jmh.infra.Blackhole;
 
 /**
  * How long does a whole sequence take? {@link LstmRunner#forward} over a {@code [T][B][I]} native input,
- * writing y, hT and cT, against the double-precision {@link ReferenceLstm} on the same random model.
+ * writing y, hT and cT, against the double-precision {@link ReferenceLstm} on the same random model;
+ * {@code varlen-*} shapes pass each sequence's length ({@link Shape#lengths()}) to both.
  * Each implementation has its own state, so a run builds only what it measures; {@code onnxruntime} is ONNX
  * Runtime's LSTM node on the same weights and input ({@link OnnxRuntimeLstm}).
  */
@@ -40,12 +42,13 @@ public class ForwardBenchmark {
     @State(Scope.Thread)
     public abstract static class Problem {
         @Param({"seq-B1-T100-H256", "seq-B1-T50-H1024", "seq-B4-T50-H1536", "train-B32-T25-H512",
-                "train-B64-T25-H1024"})
+                "train-B64-T25-H1024", "varlen-B32-T25-H512"})
         public String shape;
     }
 
     public static class Vector extends Problem {
         Shape size;
+        int[] lengths;
         LstmWeights weights;
         LstmRunner runner;
         Arena arena;
@@ -57,6 +60,7 @@ public class ForwardBenchmark {
         @Setup
         public void setUp() {
             size = Shape.named(shape);
+            lengths = size.lengths();
             RandomLstm model = RandomLstm.create(size, size.steps());
             weights = model.packed();
             runner = new LstmRunner(weights, size.batch());
@@ -86,6 +90,7 @@ public class ForwardBenchmark {
 
         int steps;
         int batch;
+        int[] lengths;
         float[] x;
         ReferenceLstm reference;
 
@@ -94,6 +99,7 @@ public class ForwardBenchmark {
             Shape size = Shape.named(shape);
             steps = scalarSteps == 0 ? size.steps() : scalarSteps;
             batch = size.batch();
+            lengths = size.lengths();
             RandomLstm model = RandomLstm.create(size, steps);
             x = model.x();
             reference = model.reference();
@@ -118,13 +124,20 @@ public class ForwardBenchmark {
 
     @Benchmark
     public void vector(Vector state, Blackhole blackhole) {
-        state.runner.forward(state.x, state.size.steps(), state.size.batch(), null, null, state.y, state.hT, state.cT);
+        if (state.lengths == null) {
+            state.runner.forward(state.x, state.size.steps(), state.size.batch(), null, null, state.y, state.hT,
+                    state.cT);
+        } else {
+            state.runner.forward(state.x, SequenceLayout.TIME_MAJOR, state.size.steps(), state.size.batch(),
+                    state.lengths, null, null, state.y, state.hT, state.cT);
+        }
         blackhole.consume(state.hT);
     }
 
     @Benchmark
     public void scalar(Scalar state, Blackhole blackhole) {
-        blackhole.consume(state.reference.forward(state.x, state.steps, state.batch, null, null));
+        blackhole.consume(state.lengths == null ? state.reference.forward(state.x, state.steps, state.batch, null, null)
+                : state.reference.forward(state.x, state.steps, state.batch, state.lengths, null, null));
     }
 
     @Benchmark

@@ -1,6 +1,7 @@
 package dev.vlstm.bench;
 
 import java.util.List;
+import java.util.SplittableRandom;
 
 /**
  * One benchmarked problem: batch B, time steps T and hidden size H, with input size I = H. The name spells the
@@ -18,6 +19,7 @@ record Shape(String name, int batch, int steps, int size) {
             new Shape("seq-B4-T50-H1536", 4, 50, 1536),
             new Shape("train-B32-T25-H512", 32, 25, 512),
             new Shape("train-B64-T25-H1024", 64, 25, 1024),
+            new Shape("varlen-B32-T25-H512", 32, 25, 512),
             new Shape("bptt-seq-B1-T100-H256", 1, 100, 256),
             new Shape("bptt-seq-B4-T50-H1536", 4, 50, 1536),
             new Shape("bptt-train-B32-T25-H512", 32, 25, 512),
@@ -34,21 +36,62 @@ record Shape(String name, int batch, int steps, int size) {
         return name.startsWith("step-");
     }
 
+    /**
+     * True for a batch of sequences of different lengths ({@code LstmRunner.forward} with {@code lengths}), padded
+     * to T; see {@link #lengths()}.
+     */
+    boolean variableLengths() {
+        return name.startsWith("varlen-");
+    }
+
+    /**
+     * The lengths of a variable-length shape, drawn uniformly from 1..T with a fixed seed (the same every run), or
+     * null for a shape whose sequences all have T steps.
+     */
+    int[] lengths() {
+        if (!variableLengths()) {
+            return null;
+        }
+        SplittableRandom random = new SplittableRandom(2026_11_23L);
+        int[] lengths = new int[batch];
+        for (int b = 0; b < batch; b++) {
+            lengths[b] = random.nextInt(1, steps + 1);
+        }
+        return lengths;
+    }
+
+    /** Time steps that run, summed over the batch: B·T, or the sum of the lengths. */
+    long validRows() {
+        int[] lengths = lengths();
+        if (lengths == null) {
+            return (long) batch * steps;
+        }
+        long rows = 0;
+        for (int length : lengths) {
+            rows += length;
+        }
+        return rows;
+    }
+
     /** True for a training step: forward and backward through time ({@code LstmTrainer}). */
     boolean training() {
         return name.startsWith("bptt-");
     }
 
     /**
-     * Floating-point operations of one time step: a multiply and an add per weight (4H × (I + H)) per row, and
-     * three times that for forward and backward (the backward's dh, dx and weight-gradient GEMMs).
+     * Floating-point operations of one time step: a multiply and an add per weight (4H × (I + H)) per row that
+     * runs, and three times that for forward and backward (the backward's dh, dx and weight-gradient GEMMs). For a
+     * variable-length shape, the average over its T steps: only steps within a sequence's length count.
      */
     double flopsPerStep() {
-        return (training() ? 3 : 1) * 8.0 * size * (size + size) * batch;
+        return flops() / steps;
     }
 
-    /** Floating-point operations of the whole call, 8·H·(I+H)·B·T (times 3 for training). */
+    /**
+     * Floating-point operations of the whole call, 8·H·(I+H)·B·T (times 3 for training); for a variable-length
+     * shape 8·H·(I+H)·Σ lengths, the padding steps counting nothing.
+     */
     double flops() {
-        return flopsPerStep() * steps;
+        return (training() ? 3 : 1) * 8.0 * size * (size + size) * validRows();
     }
 }

@@ -9,35 +9,40 @@ import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 
 /**
- * The LSTM cell's pointwise part ("postgemm") on one vector of hidden units of one batch row: adds the inputGates
- * and recurrent pre-activations, then {@code c' = σ(f)*c + σ(i)*tanh(g)}, {@code h' = σ(o)*tanh(c')}. Works on
- * the gate rows that the tiles have just written (L1-hot) and leaves the gate activations in the recurrent row;
- * takes no vector arguments, so it stays allocation-free whether or not C2 inlines it (see
- * {@link VectorActivations}).
+ * The LSTM cell's pointwise part ("postgemm") on one vector of hidden units of one batch row: adds the input
+ * and recurrent pre-activations into z (kept in the input row, for the backward of a clip), clips z to
+ * {@code [-clip, clip]}, then {@code c' = σ(f)*c + σ(i)*tanh(g)}, {@code h' = σ(o)*tanh(clip(c'))} (ONNX's cell
+ * clip, which bounds the input of every activation but not the stored c). Min and max with ±∞ change no bit, so
+ * {@code clip = +∞} is the unclipped cell exactly. Works on the gate rows that the tiles have just written
+ * (L1-hot) and leaves the gate activations in the recurrent row; takes no vector arguments, so it stays
+ * allocation-free whether or not C2 inlines it (see {@link VectorActivations}).
  */
 final class CellPointwise {
-
 
     private CellPointwise() {
     }
 
     /**
-     * @param inputGates       input pre-activations i, f, g, o of this block at {@code inputGatesOffset} bytes (read only)
-     * @param gates       recurrent pre-activations at {@code gateOffset} bytes; replaced by the activations
-     *                    σ(i), σ(f), tanh(g), σ(o)
-     * @param c           cell state, updated in place at {@code stateOffset} bytes
-     * @param hNext       receives the new hidden state at {@code stateOffset} bytes
+     * @param inputGates       input pre-activations i, f, g, o of this block at {@code inputGatesOffset} bytes;
+     *                         replaced by the whole pre-activations z (unclipped)
+     * @param gates            recurrent pre-activations at {@code gateOffset} bytes; replaced by the activations
+     *                         σ(i), σ(f), tanh(g), σ(o)
+     * @param c                cell state, updated in place at {@code stateOffset} bytes
+     * @param hNext            receives the new hidden state at {@code stateOffset} bytes
+     * @param clip             the cell clip, {@code Float.POSITIVE_INFINITY} for none
      */
     static void update(MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gateOffset, MemorySegment c,
-                       MemorySegment hNext, long stateOffset) {
+                       MemorySegment hNext, long stateOffset, float clip) {
         long forgetOffset = gateOffset + VECTOR_BYTES;
         long candidateOffset = gateOffset + 2 * VECTOR_BYTES;
         long outputOffset = gateOffset + 3 * VECTOR_BYTES;
         for (int gate = 0; gate < GateLayout.GATES; gate++) {
             long offset = gateOffset + gate * VECTOR_BYTES;
-            FloatVector.fromMemorySegment(SPECIES, gates, offset, ORDER)
-                    .add(FloatVector.fromMemorySegment(SPECIES, inputGates, inputGatesOffset + gate * VECTOR_BYTES, ORDER))
-                    .intoMemorySegment(gates, offset, ORDER);
+            long inputOffset = inputGatesOffset + gate * VECTOR_BYTES;
+            FloatVector preActivation = FloatVector.fromMemorySegment(SPECIES, gates, offset, ORDER)
+                    .add(FloatVector.fromMemorySegment(SPECIES, inputGates, inputOffset, ORDER));
+            preActivation.intoMemorySegment(inputGates, inputOffset, ORDER);
+            preActivation.max(-clip).min(clip).intoMemorySegment(gates, offset, ORDER);
         }
         VectorActivations.sigmoid(gates, gateOffset, gates, gateOffset);
         VectorActivations.sigmoid(gates, forgetOffset, gates, forgetOffset);
@@ -47,8 +52,10 @@ final class CellPointwise {
         FloatVector forget = FloatVector.fromMemorySegment(SPECIES, gates, forgetOffset, ORDER);
         FloatVector candidate = FloatVector.fromMemorySegment(SPECIES, gates, candidateOffset, ORDER);
         FloatVector previousCell = FloatVector.fromMemorySegment(SPECIES, c, stateOffset, ORDER);
-        forget.fma(previousCell, inputGate.mul(candidate)).intoMemorySegment(c, stateOffset, ORDER);
-        VectorActivations.tanh(c, stateOffset, hNext, stateOffset);
+        FloatVector cell = forget.fma(previousCell, inputGate.mul(candidate));
+        cell.intoMemorySegment(c, stateOffset, ORDER);
+        cell.max(-clip).min(clip).intoMemorySegment(hNext, stateOffset, ORDER);
+        VectorActivations.tanh(hNext, stateOffset, hNext, stateOffset);
         FloatVector output = FloatVector.fromMemorySegment(SPECIES, gates, outputOffset, ORDER);
         output.mul(FloatVector.fromMemorySegment(SPECIES, hNext, stateOffset, ORDER))
                 .intoMemorySegment(hNext, stateOffset, ORDER);

@@ -45,27 +45,31 @@ public interface LstmKernel {
                       long gatesOffset);
 
     /**
-     * One recurrent step for {@code batch} rows: pre-activations {@code inputGates[r] + hPrev[r] · Uᵀ}, then
-     * {@code c[r] = f*c[r] + i*g} in place and {@code hNext[r] = o*tanh(c[r])}.
+     * One recurrent step for {@code batch} rows: pre-activations {@code z = inputGates[r] + hPrev[r] · Uᵀ}, clipped
+     * to {@code [-clip, clip]} before the activations, then {@code c[r] = f*c[r] + i*g} in place and
+     * {@code hNext[r] = o*tanh(clip(c[r]))} (ONNX's cell clip: the stored c is not clipped). With
+     * {@code clip = +∞} the clipping changes no bit.
      *
      * @param packedRecurrent U packed as {@code [block][k < H][gate][lane]}
-     * @param inputGates           inputGates pre-activations, {@code [batch][gateRowFloats]} floats from {@code inputGatesOffset}
-     *                        bytes (read only)
+     * @param inputGates      input pre-activations, {@code [batch][gateRowFloats]} floats from
+     *                        {@code inputGatesOffset} bytes; replaced by the whole unclipped pre-activations z
      * @param gates           {@code [batch][gateRowFloats]} floats from {@code gatesOffset} bytes; receives the
      *                        gate activations σ(i), σ(f), tanh(g), σ(o) of this step
      * @param hPrev           {@code [batch][paddedHidden]} floats, read only
      * @param c               {@code [batch][paddedHidden]} floats, updated in place
      * @param hNext           {@code [batch][paddedHidden]} floats, written; must not overlap {@code hPrev}
+     * @param clip            the cell clip, &gt; 0; {@code Float.POSITIVE_INFINITY} for none
      */
     void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates, long inputGatesOffset,
                        MemorySegment gates, long gatesOffset, MemorySegment hPrev, MemorySegment c,
-                       MemorySegment hNext, int batch);
+                       MemorySegment hNext, int batch, float clip);
 
     /**
      * The pointwise part of one backward step for {@code batch} rows: from the saved gate activations, the cell
      * states before and after the step and the incoming gradients, makes the gate pre-activation gradients
      * {@code dz} (written over the activations) and carries the cell gradient back through the forget gate.
-     * With {@code tc = tanh(c)}: {@code dc += dh*o*(1 - tc²)}; {@code dz_i = dc*g*i(1-i)},
+     * With {@code tc = tanh(clip(c))}: {@code dc += dh*o*(1 - tc²)} where {@code |c| <= clip} (nothing where the
+     * clip held c); {@code dz_i = dc*g*i(1-i)},
      * {@code dz_f = dc*cPrev*f(1-f)}, {@code dz_g = dc*i*(1-g²)}, {@code dz_o = dh*tc*o(1-o)}; then
      * {@code dc = dc*f}.
      *
@@ -76,8 +80,10 @@ public interface LstmKernel {
      * @param dh      dL/dh of this step's output, {@code [batch][dhRowFloats]} floats (read only)
      * @param dc      dL/dc after the step, {@code [batch][paddedHidden]}; replaced by dL/dc before the step
      * @param scratch one vector of {@code lanes()} floats, 64-byte aligned, for intermediate values
+     * @param clip    the forward's cell clip, {@code Float.POSITIVE_INFINITY} for none; the gate pre-activations'
+     *                clip is undone separately ({@link TensorKernel#zeroWhereAbove})
      */
     void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell, long cellOffset,
                       MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh, int dhRowFloats,
-                      MemorySegment dc, MemorySegment scratch, int batch);
+                      MemorySegment dc, MemorySegment scratch, int batch, float clip);
 }

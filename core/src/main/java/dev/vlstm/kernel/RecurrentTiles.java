@@ -38,12 +38,12 @@ final class RecurrentTiles {
     /**
      * Four batch rows: 16 accumulators. Offsets locate the block in row 0: {@code inputGatesOffset} in the inputGates
      * pre-activations {@code inputGates}, {@code gatesOffset} in {@code gates} (same row layout), {@code stateOffset}
-     * in c and hNext.
+     * in c and hNext. {@code clip} is the cell clip ({@code +∞} for none), see {@link CellPointwise}.
      */
     static void rows4(MemorySegment panel, long panelOffset, int depth,
                       MemorySegment hPrev, long hOffset, long stateRowBytes,
                       MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset, long gateRowBytes,
-                      MemorySegment c, MemorySegment hNext, long stateOffset) {
+                      MemorySegment c, MemorySegment hNext, long stateOffset, float clip) {
         long row0 = gatesOffset;
         long row1 = gatesOffset + gateRowBytes;
         long row2 = gatesOffset + 2 * gateRowBytes;
@@ -77,12 +77,12 @@ final class RecurrentTiles {
         g2.intoMemorySegment(gates, row2 + V2, ORDER); o2.intoMemorySegment(gates, row2 + V3, ORDER);
         i3.intoMemorySegment(gates, row3, ORDER); f3.intoMemorySegment(gates, row3 + V1, ORDER);
         g3.intoMemorySegment(gates, row3 + V2, ORDER); o3.intoMemorySegment(gates, row3 + V3, ORDER);
-        CellPointwise.update(inputGates, inputGatesOffset, gates, row0, c, hNext, stateOffset);
-        CellPointwise.update(inputGates, inputGatesOffset + gateRowBytes, gates, row1, c, hNext, stateOffset + stateRowBytes);
+        CellPointwise.update(inputGates, inputGatesOffset, gates, row0, c, hNext, stateOffset, clip);
+        CellPointwise.update(inputGates, inputGatesOffset + gateRowBytes, gates, row1, c, hNext, stateOffset + stateRowBytes, clip);
         CellPointwise.update(inputGates, inputGatesOffset + 2 * gateRowBytes, gates, row2, c, hNext,
-                stateOffset + 2 * stateRowBytes);
+                stateOffset + 2 * stateRowBytes, clip);
         CellPointwise.update(inputGates, inputGatesOffset + 3 * gateRowBytes, gates, row3, c, hNext,
-                stateOffset + 3 * stateRowBytes);
+                stateOffset + 3 * stateRowBytes, clip);
     }
 
     /**
@@ -94,7 +94,7 @@ final class RecurrentTiles {
     static void rows1(MemorySegment panel, long panelOffset, long panelBytes, boolean twoBlocks, int depth,
                       MemorySegment hPrev, long hOffset,
                       MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
-                      MemorySegment c, MemorySegment hNext, long stateOffset) {
+                      MemorySegment c, MemorySegment hNext, long stateOffset, float clip) {
         if (!twoBlocks) {
             FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
             for (int k = 0; k < depth; k++) {
@@ -109,7 +109,7 @@ final class RecurrentTiles {
             f0.intoMemorySegment(gates, gatesOffset + V1, ORDER);
             g0.intoMemorySegment(gates, gatesOffset + V2, ORDER);
             o0.intoMemorySegment(gates, gatesOffset + V3, ORDER);
-            CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset);
+            CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset, clip);
             return;
         }
         FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
@@ -132,8 +132,8 @@ final class RecurrentTiles {
         g0.intoMemorySegment(gates, gatesOffset + V2, ORDER); o0.intoMemorySegment(gates, gatesOffset + V3, ORDER);
         i1.intoMemorySegment(gates, second, ORDER); f1.intoMemorySegment(gates, second + V1, ORDER);
         g1.intoMemorySegment(gates, second + V2, ORDER); o1.intoMemorySegment(gates, second + V3, ORDER);
-        CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset);
+        CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset, clip);
         CellPointwise.update(inputGates, inputGatesOffset + GATE_GROUP_BYTES, gates, second, c, hNext,
-                stateOffset + VECTOR_BYTES);
+                stateOffset + VECTOR_BYTES, clip);
     }
 }

@@ -59,7 +59,7 @@ final class ScalarLstmKernel implements LstmKernel {
     @Override
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
                               long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                              MemorySegment c, MemorySegment hNext, int batch) {
+                              MemorySegment c, MemorySegment hNext, int batch, float clip) {
         int stateRow = layout.paddedHidden();
         long gatesBase = gatesOffset / Float.BYTES;
         for (int row = 0; row < batch; row++) {
@@ -67,14 +67,14 @@ final class ScalarLstmKernel implements LstmKernel {
                 for (int lane = 0; lane < LANES; lane++) {
                     long gateColumn = gatesBase + (long) row * layout.gateRowFloats()
                             + (long) block * GateLayout.GATES * LANES + lane;
-                    float inputGate = Activations.sigmoid(preActivation(layout, packedRecurrent, inputGates,
-                            inputGatesOffset, hPrev, row, block, lane, 0));
-                    float forgetGate = Activations.sigmoid(preActivation(layout, packedRecurrent, inputGates,
-                            inputGatesOffset, hPrev, row, block, lane, 1));
-                    float candidate = Activations.tanh(preActivation(layout, packedRecurrent, inputGates,
-                            inputGatesOffset, hPrev, row, block, lane, 2));
-                    float outputGate = Activations.sigmoid(preActivation(layout, packedRecurrent, inputGates,
-                            inputGatesOffset, hPrev, row, block, lane, 3));
+                    float inputGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, inputGates,
+                            inputGatesOffset, hPrev, row, block, lane, 0), clip));
+                    float forgetGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, inputGates,
+                            inputGatesOffset, hPrev, row, block, lane, 1), clip));
+                    float candidate = Activations.tanh(clip(preActivation(layout, packedRecurrent, inputGates,
+                            inputGatesOffset, hPrev, row, block, lane, 2), clip));
+                    float outputGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, inputGates,
+                            inputGatesOffset, hPrev, row, block, lane, 3), clip));
                     gates.setAtIndex(FLOAT, gateColumn, inputGate);
                     gates.setAtIndex(FLOAT, gateColumn + LANES, forgetGate);
                     gates.setAtIndex(FLOAT, gateColumn + 2 * LANES, candidate);
@@ -82,7 +82,7 @@ final class ScalarLstmKernel implements LstmKernel {
                     long unit = (long) row * stateRow + (long) block * LANES + lane;
                     float cell = Math.fma(forgetGate, c.getAtIndex(FLOAT, unit), inputGate * candidate);
                     c.setAtIndex(FLOAT, unit, cell);
-                    hNext.setAtIndex(FLOAT, unit, outputGate * Activations.tanh(cell));
+                    hNext.setAtIndex(FLOAT, unit, outputGate * Activations.tanh(clip(cell, clip)));
                 }
             }
         }
@@ -91,7 +91,7 @@ final class ScalarLstmKernel implements LstmKernel {
     @Override
     public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell,
                              long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
-                             int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch) {
+                             int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip) {
         int stateRow = layout.paddedHidden();
         for (int row = 0; row < batch; row++) {
             for (int unit = 0; unit < stateRow; unit++) {
@@ -102,9 +102,14 @@ final class ScalarLstmKernel implements LstmKernel {
                 float forget = gates.getAtIndex(FLOAT, gate + LANES);
                 float candidate = gates.getAtIndex(FLOAT, gate + 2 * LANES);
                 float output = gates.getAtIndex(FLOAT, gate + 3 * LANES);
-                float tanhCell = Activations.tanh(cell.getAtIndex(FLOAT, cellOffset / Float.BYTES + at));
+                float cellValue = cell.getAtIndex(FLOAT, cellOffset / Float.BYTES + at);
+                float tanhCell = Activations.tanh(clip(cellValue, clip));
                 float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
-                float cellGradient = hiddenGradient * output * (1 - tanhCell * tanhCell) + dc.getAtIndex(FLOAT, at);
+                float throughTanh = hiddenGradient * output * (1 - tanhCell * tanhCell);
+                if (clip < Float.POSITIVE_INFINITY && Math.abs(cellValue) > clip) {
+                    throughTanh = 0f;
+                }
+                float cellGradient = throughTanh + dc.getAtIndex(FLOAT, at);
                 float previousCell = cellPrev.getAtIndex(FLOAT, cellPrevOffset / Float.BYTES + at);
                 gates.setAtIndex(FLOAT, gate, cellGradient * candidate * input * (1 - input));
                 gates.setAtIndex(FLOAT, gate + LANES, cellGradient * previousCell * forget * (1 - forget));
@@ -115,7 +120,15 @@ final class ScalarLstmKernel implements LstmKernel {
         }
     }
 
-    /** Input pre-activation plus {@code hPrev[row] · U} for one gate of one hidden unit (one FMA chain, k in order). */
+    /** {@code value} clipped to {@code [-clip, clip]}, in the vector kernel's order (max, then min). */
+    private static float clip(float value, float clip) {
+        return Math.min(Math.max(value, -clip), clip);
+    }
+
+    /**
+     * Input pre-activation plus {@code hPrev[row] · U}; the sum z is also written back over the input
+     * pre-activation, as the vector kernel does. One FMA chain, k in order.
+     */
     private static float preActivation(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
                                        long inputGatesOffset, MemorySegment hPrev, int row, int block, int lane,
                                        int gate) {
@@ -127,7 +140,10 @@ final class ScalarLstmKernel implements LstmKernel {
             sum = Math.fma(hPrev.getAtIndex(FLOAT, (long) row * layout.paddedHidden() + k),
                     packedRecurrent.getAtIndex(FLOAT, weight), sum);
         }
-        long column = (long) row * layout.gateRowFloats() + ((long) block * GateLayout.GATES + gate) * LANES + lane;
-        return sum + inputGates.getAtIndex(FLOAT, inputGatesOffset / Float.BYTES + column);
+        long column = inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats()
+                + ((long) block * GateLayout.GATES + gate) * LANES + lane;
+        float preActivation = sum + inputGates.getAtIndex(FLOAT, column);
+        inputGates.setAtIndex(FLOAT, column, preActivation);
+        return preActivation;
     }
 }

@@ -19,6 +19,13 @@ public interface TensorKernel {
     /** {@code tensor[i] *= factor} for the first {@code count} floats. */
     void scale(MemorySegment tensor, int count, float factor);
 
+    /**
+     * {@code target[n] = 0} where {@code |values[n]| > bound}, for {@code count} floats from the byte offsets: the
+     * gradient of a clip to {@code [-bound, bound]}, which passes nothing where the clip held its input.
+     */
+    void zeroWhereAbove(MemorySegment values, long valuesOffset, MemorySegment target, long targetOffset, int count,
+                        float bound);
+
     /** The sum of {@code tensor[i]²} over the first {@code count} floats, squared and summed in double. */
     double sumOfSquares(MemorySegment tensor, int count);
 

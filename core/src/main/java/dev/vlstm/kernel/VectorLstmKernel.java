@@ -81,7 +81,7 @@ final class VectorLstmKernel implements LstmKernel {
     @Override
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
                               long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                              MemorySegment c, MemorySegment hNext, int batch) {
+                              MemorySegment c, MemorySegment hNext, int batch, float clip) {
         int depth = layout.hiddenSize();
         int blocks = layout.blocks();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
@@ -95,7 +95,7 @@ final class VectorLstmKernel implements LstmKernel {
                 RecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
                         stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn,
                         gates, gatesOffset + row * gateRowBytes + gateColumn, gateRowBytes, c, hNext,
-                        row * stateRowBytes + stateColumn);
+                        row * stateRowBytes + stateColumn, clip);
             }
         }
         for (int row = tiledRows; row < batch; row++) {
@@ -105,13 +105,13 @@ final class VectorLstmKernel implements LstmKernel {
                 RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, true, depth, hPrev,
                         row * stateRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
                         c, hNext,
-                        row * stateRowBytes + block * VECTOR_BYTES);
+                        row * stateRowBytes + block * VECTOR_BYTES, clip);
             }
             if (block < blocks) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, false, depth, hPrev, row * stateRowBytes,
                         inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c, hNext,
-                        row * stateRowBytes + block * VECTOR_BYTES);
+                        row * stateRowBytes + block * VECTOR_BYTES, clip);
             }
         }
     }
@@ -119,7 +119,7 @@ final class VectorLstmKernel implements LstmKernel {
     @Override
     public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell,
                              long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
-                             int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch) {
+                             int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip) {
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long dhRowBytes = (long) dhRowFloats * Float.BYTES;
@@ -128,7 +128,7 @@ final class VectorLstmKernel implements LstmKernel {
                 long state = row * stateRowBytes + block * VECTOR_BYTES;
                 CellBackward.update(gates, gatesOffset + row * gateRowBytes + block * GATE_GROUP_BYTES,
                         cell, cellOffset + state, cellPrev, cellPrevOffset + state,
-                        dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch);
+                        dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip);
             }
         }
     }

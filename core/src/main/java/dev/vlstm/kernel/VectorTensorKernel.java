@@ -55,6 +55,21 @@ final class VectorTensorKernel implements TensorKernel {
     }
 
     @Override
+    public void zeroWhereAbove(MemorySegment values, long valuesOffset, MemorySegment target, long targetOffset,
+                               int count, float bound) {
+        int end = count - count % LANES;
+        FloatVector zero = FloatVector.zero(SPECIES);
+        for (int i = 0; i < end; i += LANES) {
+            long v = valuesOffset + (long) i * Float.BYTES;
+            long t = targetOffset + (long) i * Float.BYTES;
+            FloatVector gradient = fromMemorySegment(SPECIES, target, t, ORDER);
+            gradient.blend(zero, fromMemorySegment(SPECIES, values, v, ORDER).abs().compare(VectorOperators.GT, bound))
+                    .intoMemorySegment(target, t, ORDER);
+        }
+        ScalarTensorKernel.zeroWhereAboveFrom(end, values, valuesOffset, target, targetOffset, count, bound);
+    }
+
+    @Override
     public double sumOfSquares(MemorySegment tensor, int count) {
         int end = count - count % LANES;
         DoubleVector low = DoubleVector.zero(DOUBLES);

@@ -29,6 +29,9 @@ import java.util.Objects;
  * </pre>
  * after which δh and δc are ∂L/∂h_0 and ∂L/∂c_0.
  *
+ * <p>Options: variable lengths per sequence (the {@code lengths} overloads) and ONNX's cell clip
+ * ({@link #withCellClip}).
+ *
  * <p>Arguments are checked: a missing array throws NullPointerException ("x must not be null"); sizes below 1,
  * negative counts and arrays whose length does not match their layout throw IllegalArgumentException naming the
  * argument ("x must hold 18 doubles, got 17", "floats" for the float API).
@@ -41,6 +44,7 @@ public final class ReferenceLstm {
     private final Tensor weightHh;
     private final Tensor biasIh;
     private final Tensor biasHh;
+    private final double cellClip;
 
     /**
      * A weight tensor read as doubles. Kept in the precision it was given: as floats, the forward streams half
@@ -95,6 +99,7 @@ public final class ReferenceLstm {
         this.weightHh = new FloatTensor(weightHh.clone());
         this.biasIh = biasIh == null ? null : new FloatTensor(biasIh.clone());
         this.biasHh = biasHh == null ? null : new FloatTensor(biasHh.clone());
+        this.cellClip = Double.POSITIVE_INFINITY;
     }
 
     /** Copies the weights, so later changes to the arrays do not affect the model; sizes are checked. */
@@ -115,6 +120,32 @@ public final class ReferenceLstm {
         this.weightHh = new DoubleTensor(weightHh.clone());
         this.biasIh = biasIh == null ? null : new DoubleTensor(biasIh.clone());
         this.biasHh = biasHh == null ? null : new DoubleTensor(biasHh.clone());
+        this.cellClip = Double.POSITIVE_INFINITY;
+    }
+
+    private ReferenceLstm(ReferenceLstm model, double cellClip) {
+        this.inputSize = model.inputSize;
+        this.hiddenSize = model.hiddenSize;
+        this.weightIh = model.weightIh;
+        this.weightHh = model.weightHh;
+        this.biasIh = model.biasIh;
+        this.biasHh = model.biasHh;
+        this.cellClip = cellClip;
+    }
+
+    /**
+     * This model with ONNX's cell clip: each pre-activation z is clipped to {@code [-cellClip, cellClip]} before
+     * its activation, and h = o tanh(clip(c_t)), while c_t itself is carried unclipped. In the backward, a clipped
+     * value passes no gradient: dz = 0 where |z| &gt; cellClip, and the term of dc through tanh is 0 where
+     * |c_t| &gt; cellClip. {@code Double.POSITIVE_INFINITY} is the model without clip.
+     *
+     * @throws IllegalArgumentException if {@code cellClip} is not &gt; 0
+     */
+    public ReferenceLstm withCellClip(double cellClip) {
+        if (!(cellClip > 0)) {
+            throw new IllegalArgumentException("cellClip must be > 0, got " + cellClip);
+        }
+        return new ReferenceLstm(this, cellClip);
     }
 
     /** I: features per input row. */
@@ -159,11 +190,35 @@ public final class ReferenceLstm {
      * Runs the sequence {@code x [T][B][I]} from {@code h0}, {@code c0} ({@code [B][H]}, null for zeros).
      */
     public Result forward(double[] x, int steps, int batch, double[] h0, double[] c0) {
-        Trace trace = trace(x, steps, batch, h0, c0);
+        return forward(x, steps, batch, null, h0, c0);
+    }
+
+    /**
+     * Variable lengths: runs the time-major batch {@code x [T][B][I]}, padded to T steps, where sequence b has
+     * {@code lengths[b]} steps (0..T; null for all T). Past its end a sequence keeps its state, and its y is zero;
+     * its hT and cT are the state after its last step (h0 and c0 for length 0).
+     */
+    public Result forward(float[] x, int steps, int batch, int[] lengths, float[] h0, float[] c0) {
+        requireCounts(steps, batch);
+        requireLength("x", x, (long) steps * batch * inputSize);
+        return forward(toDouble(x), steps, batch, lengths, toDouble(h0), toDouble(c0));
+    }
+
+    /** As {@link #forward(float[], int, int, int[], float[], float[])}, in doubles. */
+    public Result forward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0) {
+        Trace trace = trace(x, steps, batch, lengths, h0, c0);
         int frame = batch * hiddenSize;
         int last = steps * frame;
-        return new Result(Arrays.copyOfRange(trace.h, frame, last + frame),
-                Arrays.copyOfRange(trace.h, last, last + frame), Arrays.copyOfRange(trace.c, last, last + frame));
+        double[] y = Arrays.copyOfRange(trace.h, frame, last + frame);
+        for (int t = 0; t < steps; t++) {
+            for (int b = 0; b < batch; b++) {
+                if (!runs(lengths, t, b)) {
+                    Arrays.fill(y, (t * batch + b) * hiddenSize, (t * batch + b + 1) * hiddenSize, 0);
+                }
+            }
+        }
+        return new Result(y, Arrays.copyOfRange(trace.h, last, last + frame),
+                Arrays.copyOfRange(trace.c, last, last + frame));
     }
 
     /**
@@ -174,7 +229,18 @@ public final class ReferenceLstm {
      */
     public Gradients backward(double[] x, int steps, int batch, double[] h0, double[] c0, double[] dy, double[] dhT,
                               double[] dcT) {
-        Trace trace = trace(x, steps, batch, h0, c0);
+        return backward(x, steps, batch, null, h0, c0, dy, dhT, dcT);
+    }
+
+    /**
+     * Backpropagation through time of a variable-length batch (see {@link #forward(double[], int, int, int[],
+     * double[], double[])}; {@code lengths} null for all T). Steps past a sequence's end are skipped: its dy there
+     * is ignored, its dx there is zero, and dhT and dcT enter at its last step (unchanged into dh0 and dc0 for
+     * length 0).
+     */
+    public Gradients backward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0, double[] dy,
+                              double[] dhT, double[] dcT) {
+        Trace trace = trace(x, steps, batch, lengths, h0, c0);
         int hidden = hiddenSize;
         int frame = batch * hidden;
         if (dy != null) {
@@ -196,6 +262,9 @@ public final class ReferenceLstm {
         double[] dz = new double[4 * hidden];
         for (int t = steps - 1; t >= 0; t--) {
             for (int b = 0; b < batch; b++) {
+                if (!runs(lengths, t, b)) {
+                    continue;
+                }
                 int sequence = t * batch + b;
                 int previous = sequence * hidden;
                 int current = previous + frame;
@@ -206,9 +275,11 @@ public final class ReferenceLstm {
                     double forgetGate = trace.gates[gates + hidden + u];
                     double candidate = trace.gates[gates + 2 * hidden + u];
                     double outputGate = trace.gates[gates + 3 * hidden + u];
-                    double tanhCell = Math.tanh(trace.c[current + u]);
+                    double cell = trace.c[current + u];
+                    double tanhCell = Math.tanh(clip(cell));
                     double dh = (dy == null ? 0 : dy[previous + u]) + dhNext[state + u];
-                    double dc = dh * outputGate * (1 - tanhCell * tanhCell) + dcNext[state + u];
+                    double throughTanh = Math.abs(cell) > cellClip ? 0 : dh * outputGate * (1 - tanhCell * tanhCell);
+                    double dc = throughTanh + dcNext[state + u];
                     double dOutput = dh * tanhCell;
                     double dInput = dc * candidate;
                     double dCandidate = dc * inputGate;
@@ -217,6 +288,11 @@ public final class ReferenceLstm {
                     dz[hidden + u] = dForget * forgetGate * (1 - forgetGate);
                     dz[2 * hidden + u] = dCandidate * (1 - candidate * candidate);
                     dz[3 * hidden + u] = dOutput * outputGate * (1 - outputGate);
+                    for (int gate = 0; gate < 4; gate++) {
+                        if (Math.abs(trace.preActivations[gates + gate * hidden + u]) > cellClip) {
+                            dz[gate * hidden + u] = 0;
+                        }
+                    }
                     dcNext[state + u] = dc * forgetGate;
                 }
                 // dW += dz x_tᵀ, dU += dz h_{t-1}ᵀ, db += dz; dx_t = Wᵀ dz and δh = Uᵀ dz for step t-1.
@@ -240,15 +316,24 @@ public final class ReferenceLstm {
     }
 
     /**
-     * Every value of a forward: the activated gates i, f, g, o {@code [T][B][4H]}, and h and c {@code [T+1][B][H]}
+     * Every value of a forward: the activated gates i, f, g, o and their unclipped pre-activations
+     * {@code [T][B][4H]}, and h and c {@code [T+1][B][H]}
      * with the initial states at index 0, so step t reads h_{t-1}, c_{t-1} at t - 1 and writes h_t, c_t at t.
      */
-    private record Trace(double[] gates, double[] h, double[] c) {
+    private record Trace(double[] gates, double[] preActivations, double[] h, double[] c) {
     }
 
-    private Trace trace(double[] x, int steps, int batch, double[] h0, double[] c0) {
+    private Trace trace(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0) {
         requireCounts(steps, batch);
         requireLength("x", x, (long) steps * batch * inputSize);
+        if (lengths != null) {
+            requireLength("lengths", lengths.length, batch, "ints");
+            for (int b = 0; b < batch; b++) {
+                if (lengths[b] < 0 || lengths[b] > steps) {
+                    throw new IllegalArgumentException("lengths[" + b + "] = " + lengths[b] + " is outside 0..T=" + steps);
+                }
+            }
+        }
         int hidden = hiddenSize;
         int frame = Math.multiplyExact(batch, hidden);
         double[] h = new double[Math.multiplyExact(steps + 1, frame)];
@@ -262,12 +347,18 @@ public final class ReferenceLstm {
             System.arraycopy(c0, 0, c, 0, frame);
         }
         double[] gates = new double[Math.multiplyExact(4, Math.multiplyExact(steps, frame))];
+        double[] preActivations = new double[gates.length];
         double[] z = new double[4 * hidden];
         for (int t = 0; t < steps; t++) {
             for (int b = 0; b < batch; b++) {
                 int sequence = t * batch + b;
                 int previous = sequence * hidden;
                 int current = previous + frame;
+                if (!runs(lengths, t, b)) {
+                    System.arraycopy(h, previous, h, current, hidden);
+                    System.arraycopy(c, previous, c, current, hidden);
+                    continue;
+                }
                 int xRow = sequence * inputSize;
                 for (int row = 0; row < 4 * hidden; row++) {
                     double sum = 0;
@@ -285,14 +376,15 @@ public final class ReferenceLstm {
                     }
                     z[row] = sum;
                 }
+                System.arraycopy(z, 0, preActivations, 4 * previous, 4 * hidden);
                 for (int u = 0; u < hidden; u++) {
-                    double inputGate = sigmoid(z[u]);
-                    double forgetGate = sigmoid(z[hidden + u]);
-                    double candidate = Math.tanh(z[2 * hidden + u]);
-                    double outputGate = sigmoid(z[3 * hidden + u]);
+                    double inputGate = sigmoid(clip(z[u]));
+                    double forgetGate = sigmoid(clip(z[hidden + u]));
+                    double candidate = Math.tanh(clip(z[2 * hidden + u]));
+                    double outputGate = sigmoid(clip(z[3 * hidden + u]));
                     double cell = forgetGate * c[previous + u] + inputGate * candidate;
                     c[current + u] = cell;
-                    h[current + u] = outputGate * Math.tanh(cell);
+                    h[current + u] = outputGate * Math.tanh(clip(cell));
                     gates[4 * previous + u] = inputGate;
                     gates[4 * previous + hidden + u] = forgetGate;
                     gates[4 * previous + 2 * hidden + u] = candidate;
@@ -300,7 +392,17 @@ public final class ReferenceLstm {
                 }
             }
         }
-        return new Trace(gates, h, c);
+        return new Trace(gates, preActivations, h, c);
+    }
+
+    /** {@code value} clipped to the cell clip (unchanged without one). */
+    private double clip(double value) {
+        return Math.min(Math.max(value, -cellClip), cellClip);
+    }
+
+    /** Whether sequence b runs step t: always without lengths. */
+    private static boolean runs(int[] lengths, int t, int b) {
+        return lengths == null || t < lengths[b];
     }
 
     /** The logistic function {@code 1 / (1 + e^-x)}. */

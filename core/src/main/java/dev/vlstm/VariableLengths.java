@@ -1,0 +1,119 @@
+package dev.vlstm;
+
+/**
+ * The lengths of the sequences of one batch call, and the order in which the kernels run their rows: longest first
+ * (stable among equal lengths), so that the rows still running at step t are always a prefix, of
+ * {@link #activeAt(int)} rows, as in PyTorch's packed sequences. Sorted row r is the caller's row
+ * {@link #callerRow(int)}. Sized once for a maximum batch; {@link #set} allocates nothing.
+ */
+final class VariableLengths {
+
+    private final int[] lengths;
+    private final int[] order;
+    private int batch;
+    private int steps;
+    private boolean full;
+
+    VariableLengths(int maxBatch) {
+        this.lengths = new int[maxBatch];
+        this.order = new int[maxBatch];
+    }
+
+    /**
+     * Checks the caller's lengths: not null, {@code batch} of them, each in 0..steps. Changes nothing.
+     *
+     * @throws IllegalArgumentException naming {@code lengths} and the first bad index
+     */
+    static void check(int[] lengths, int steps, int batch) {
+        if (lengths == null) {
+            throw new IllegalArgumentException("lengths must not be null: give one length per batch row (B=" + batch
+                    + "), each in 0..T=" + steps);
+        }
+        if (lengths.length != batch) {
+            throw new IllegalArgumentException("lengths must hold one length per batch row, B=" + batch + ", but it holds "
+                    + lengths.length);
+        }
+        for (int b = 0; b < batch; b++) {
+            if (lengths[b] < 0 || lengths[b] > steps) {
+                throw new IllegalArgumentException("lengths[" + b + "] = " + lengths[b] + " is outside 0..T=" + steps);
+            }
+        }
+    }
+
+    /** Every row runs all {@code steps} steps, in the caller's order. */
+    void setFull(int steps, int batch) {
+        this.steps = steps;
+        this.batch = batch;
+        this.full = true;
+        for (int b = 0; b < batch; b++) {
+            lengths[b] = steps;
+            order[b] = b;
+        }
+    }
+
+    /** Copies checked lengths (see {@link #check}) and sorts the rows longest first, stably (insertion sort). */
+    void set(int[] callerLengths, int steps, int batch) {
+        this.steps = steps;
+        this.batch = batch;
+        boolean allFull = true;
+        for (int b = 0; b < batch; b++) {
+            int length = callerLengths[b];
+            lengths[b] = length;
+            allFull &= length == steps;
+            int at = b;
+            while (at > 0 && lengths[order[at - 1]] < length) {
+                order[at] = order[at - 1];
+                at--;
+            }
+            order[at] = b;
+        }
+        this.full = allFull;
+    }
+
+    int batch() {
+        return batch;
+    }
+
+    int steps() {
+        return steps;
+    }
+
+    /** True when every row runs every step and the sorted order is the caller's order. */
+    boolean full() {
+        return full;
+    }
+
+    /** The caller's batch row of sorted row {@code sorted}. */
+    int callerRow(int sorted) {
+        return order[sorted];
+    }
+
+    /** Length of the caller's batch row {@code b}. */
+    int length(int b) {
+        return lengths[b];
+    }
+
+    /** How many sorted rows have more than {@code t} steps: the rows that run step t. */
+    int activeAt(int t) {
+        int low = 0;
+        int high = batch;
+        while (low < high) {
+            int middle = (low + high) >>> 1;
+            if (lengths[order[middle]] > t) {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        return low;
+    }
+
+    /** Rows of all steps together: the sum of the lengths. */
+    int totalRows() {
+        int total = 0;
+        for (int b = 0; b < batch; b++) {
+            total += lengths[b];
+        }
+        return total;
+    }
+}
