@@ -71,10 +71,14 @@ public final class LstmTrainer implements AutoCloseable {
     /**
      * A trainer for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
      *
-     * @throws IllegalArgumentException if a size is &lt; 1
+     * @throws IllegalArgumentException if a size is &lt; 1, or the weights are not {@link WeightPrecision#FLOAT32}
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps) {
         Checks.notNull("weights", weights).checkOpen();
+        if (weights.precision() != WeightPrecision.FLOAT32) {
+            throw new IllegalArgumentException("weights: packed as " + weights.precision() + ", but training needs "
+                    + "FLOAT32 weights (it updates float master weights); pack a FLOAT32 copy to train");
+        }
         this.weights = weights;
         this.kernel = weights.kernel();
         this.tensors = kernel.tensors();
