@@ -1,5 +1,7 @@
 package dev.vlstm;
 
+import dev.vlstm.kernel.WeightFormat;
+
 /**
  * The weights of a whole stacked and possibly bidirectional LSTM ({@code nn.LSTM} with {@code num_layers} and
  * {@code bidirectional}): one packed {@link LstmWeights} per layer and direction, in PyTorch's state_dict order
@@ -37,7 +39,8 @@ public final class LstmStackWeights implements AutoCloseable {
             Checks.notNull("layers[" + n + "]", layers[n]).checkOpen();
             inputSizes[n] = layers[n].inputSize();
             hiddenSizes[n] = layers[n].hiddenSize();
-            if (layers[n].kernel() != layers[0].kernel()) {
+            if (layers[n].kernel().withWeightFormat(WeightFormat.FLOAT32)
+                    != layers[0].kernel().withWeightFormat(WeightFormat.FLOAT32)) {
                 throw new IllegalArgumentException("layers[" + n + "] is packed for kernel " + layers[n].kernelName()
                         + ", but layers[0] for " + layers[0].kernelName() + ": pack every layer for the same backend");
             }

@@ -77,7 +77,7 @@ public final class LstmTrainer implements AutoCloseable {
     /**
      * A trainer for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
      *
-     * @throws IllegalArgumentException if a size is &lt; 1
+     * @throws IllegalArgumentException if a size is &lt; 1, or the weights are not {@link WeightPrecision#FLOAT32}
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps) {
         this(weights, maxBatch, maxSteps, LstmRunner.NO_CELL_CLIP);
@@ -94,6 +94,10 @@ public final class LstmTrainer implements AutoCloseable {
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip) {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
+        if (weights.precision() != WeightPrecision.FLOAT32) {
+            throw new IllegalArgumentException("weights: packed as " + weights.precision() + ", but training needs "
+                    + "FLOAT32 weights (it updates float master weights); pack a FLOAT32 copy to train");
+        }
         this.weights = weights;
         this.kernel = weights.kernel();
         this.tensors = kernel.tensors();

@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.WeightFormat;
 
 /**
  * The weights of one LSTM layer, validated and repacked once into the kernel's gate-interleaved blocked layout
@@ -24,21 +25,24 @@ public final class LstmWeights implements AutoCloseable {
     private final OffHeap memory;
     private final LstmKernel kernel;
     private final GateLayout layout;
+    private final WeightPrecision precision;
     private final MemorySegment packedInputWeights;
     private final MemorySegment packedRecurrentWeights;
     private final MemorySegment packedBias;
 
-    private LstmWeights(LstmKernel kernel, int inputSize, int hiddenSize, MemorySegment weightIh,
-                        MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
-        this.kernel = kernel;
+    private LstmWeights(LstmKernel kernel, WeightPrecision precision, int inputSize, int hiddenSize,
+                        MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
+        WeightFormat format = precision.format();
+        this.kernel = kernel.withWeightFormat(format);
+        this.precision = precision;
         this.layout = new GateLayout(inputSize, hiddenSize, kernel.lanes());
         this.memory = OffHeap.open();
         try {
-            packedInputWeights = memory.floats(layout.packedFloats(inputSize));
-            packedRecurrentWeights = memory.floats(layout.packedFloats(hiddenSize));
+            packedInputWeights = memory.floats(format.packedBytes(layout, inputSize) / Float.BYTES);
+            packedRecurrentWeights = memory.floats(format.packedBytes(layout, hiddenSize) / Float.BYTES);
             packedBias = memory.floats(layout.gateRowFloats());
-            layout.packWeights(weightIh, inputSize, packedInputWeights);
-            layout.packWeights(weightHh, hiddenSize, packedRecurrentWeights);
+            format.pack(layout, "weightIh", weightIh, inputSize, packedInputWeights);
+            format.pack(layout, "weightHh", weightHh, hiddenSize, packedRecurrentWeights);
             layout.packBias(biasIh, biasHh, packedBias);
         } catch (RuntimeException | Error e) {
             memory.close();
@@ -66,7 +70,19 @@ public final class LstmWeights implements AutoCloseable {
     /** As {@link #fromPyTorch(int, int, float[], float[], float[], float[])} for the given backend. */
     public static LstmWeights fromPyTorch(Backend backend, int inputSize, int hiddenSize, float[] weightIh,
                                           float[] weightHh, float[] biasIh, float[] biasHh) {
-        return fromPyTorch(backend, inputSize, hiddenSize,
+        return fromPyTorch(backend, WeightPrecision.FLOAT32, inputSize, hiddenSize, weightIh, weightHh, biasIh,
+                biasHh);
+    }
+
+    /**
+     * As {@link #fromPyTorch(int, int, float[], float[], float[], float[])} for the given backend, with W and U
+     * stored in {@code precision} (see {@link WeightPrecision} for the error it brings).
+     *
+     * @throws IllegalArgumentException also for a weight that {@code precision} cannot hold (bfloat16 overflow)
+     */
+    public static LstmWeights fromPyTorch(Backend backend, WeightPrecision precision, int inputSize, int hiddenSize,
+                                          float[] weightIh, float[] weightHh, float[] biasIh, float[] biasHh) {
+        return fromPyTorch(backend, precision, inputSize, hiddenSize,
                 MemorySegment.ofArray(Checks.notNull("weightIh", weightIh)),
                 MemorySegment.ofArray(Checks.notNull("weightHh", weightHh)),
                 biasIh == null ? null : MemorySegment.ofArray(biasIh),
@@ -87,7 +103,21 @@ public final class LstmWeights implements AutoCloseable {
     /** As {@link #fromPyTorch(int, int, MemorySegment, MemorySegment, MemorySegment, MemorySegment)} for the given backend. */
     public static LstmWeights fromPyTorch(Backend backend, int inputSize, int hiddenSize, MemorySegment weightIh,
                                           MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
+        return fromPyTorch(backend, WeightPrecision.FLOAT32, inputSize, hiddenSize, weightIh, weightHh, biasIh,
+                biasHh);
+    }
+
+    /**
+     * As {@link #fromPyTorch(int, int, MemorySegment, MemorySegment, MemorySegment, MemorySegment)} for the given
+     * backend, with W and U stored in {@code precision} (see {@link WeightPrecision} for the error it brings).
+     *
+     * @throws IllegalArgumentException also for a weight that {@code precision} cannot hold (bfloat16 overflow)
+     */
+    public static LstmWeights fromPyTorch(Backend backend, WeightPrecision precision, int inputSize, int hiddenSize,
+                                          MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh,
+                                          MemorySegment biasHh) {
         Checks.notNull("backend", backend);
+        Checks.notNull("precision", precision);
         Checks.positive("inputSize", inputSize);
         Checks.positive("hiddenSize", hiddenSize);
         long gateRows = 4L * hiddenSize;
@@ -107,7 +137,8 @@ public final class LstmWeights implements AutoCloseable {
         if (biasHh != null) {
             Checks.finite("biasHh", biasHh, 0);
         }
-        return new LstmWeights(backend.kernel(), inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+        return new LstmWeights(backend.kernel(), precision, inputSize, hiddenSize, weightIh, weightHh, biasIh,
+                biasHh);
     }
 
     /** Repacks new values in place (see LstmTrainer.updateWeights); checked like weights at load. */
@@ -117,8 +148,8 @@ public final class LstmWeights implements AutoCloseable {
         Checks.finite("weightHh", parameters.weightHh(), hiddenSize());
         Checks.finite("biasIh", parameters.biasIh(), 0);
         Checks.finite("biasHh", parameters.biasHh(), 0);
-        layout.packWeights(parameters.weightIh(), inputSize(), packedInputWeights);
-        layout.packWeights(parameters.weightHh(), hiddenSize(), packedRecurrentWeights);
+        precision.format().pack(layout, "weightIh", parameters.weightIh(), inputSize(), packedInputWeights);
+        precision.format().pack(layout, "weightHh", parameters.weightHh(), hiddenSize(), packedRecurrentWeights);
         layout.packBias(parameters.biasIh(), parameters.biasHh(), packedBias);
     }
 
@@ -137,7 +168,12 @@ public final class LstmWeights implements AutoCloseable {
         return kernel.name();
     }
 
-    /** Off-heap bytes held by the packed weights and bias. */
+    /** How W and U are stored: {@link WeightPrecision#FLOAT32} unless another precision was chosen when packing. */
+    public WeightPrecision precision() {
+        return precision;
+    }
+
+    /** Off-heap bytes held by the packed weights (with INT8's scales) and bias. */
     public long packedBytes() {
         return packedInputWeights.byteSize() + packedRecurrentWeights.byteSize() + packedBias.byteSize();
     }

@@ -1,6 +1,7 @@
 package dev.vlstm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -33,9 +34,35 @@ class ZeroAllocationTest {
     @ParameterizedTest(name = "I={0} H={1} T={2} B={3}")
     @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
     void forwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
+        try (TestModel model = new TestModel(11, inputSize, hiddenSize)) {
+            assertWarmForwardAndStepAllocateNothing(model.weights, model, steps, batch);
+        }
+    }
+
+    /**
+     * The tiles of compressed weights (bfloat16 and int8, widened in registers) allocate nothing either, at 512 and
+     * 256 bits. Not at 128 bits yet (open work): there, in the full suite (after the other tests had run), every
+     * case kept allocating, 3 to 840 MB per 20 calls, so C2 boxes their vectors under some profile; alone, the same
+     * cases passed at all three widths.
+     */
+    @ParameterizedTest(name = "{0} I={1} H={2} T={3} B={4}")
+    @CsvSource({"BFLOAT16, 256, 256, 4, 32", "INT8, 17, 33, 10, 5", "INT8, 64, 128, 20, 1", "BFLOAT16, 64, 128, 20, 1"})
+    void compressedForwardAndStepAllocateNothingOnceWarm(WeightPrecision precision, int inputSize, int hiddenSize,
+                                                         int steps, int batch) {
+        assumeFalse(Backend.PREFERRED.kernelName().equals("vector-128"),
+                "compressed tiles still allocate at 128 bits under some JIT profiles (open work)");
         try (TestModel model = new TestModel(11, inputSize, hiddenSize);
-             LstmRunner runner = new LstmRunner(model.weights, batch);
-             LstmState state = new LstmState(model.weights, batch);
+             LstmWeights weights = CompressedWeightsTest.pack(model, Backend.PREFERRED, precision)) {
+            assertWarmForwardAndStepAllocateNothing(weights, model, steps, batch);
+        }
+    }
+
+    private static void assertWarmForwardAndStepAllocateNothing(LstmWeights weights, TestModel model, int steps,
+                                                                int batch) {
+        int inputSize = model.inputSize;
+        int hiddenSize = model.hiddenSize;
+        try (LstmRunner runner = new LstmRunner(weights, batch);
+             LstmState state = new LstmState(weights, batch);
              Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
             MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -14,6 +15,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 
 import dev.vlstm.Backend;
+import dev.vlstm.WeightPrecision;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.RunnerException;
 import org.openjdk.jmh.runner.options.TimeValue;
@@ -95,14 +97,22 @@ public final class Comparison {
                 + reason));
         SortedSet<Integer> buffers = Roofline.bufferKib(shapes);
         int total = 1 + buffers.size() + shapes.stream()
-                .mapToInt(shape -> shape.training() || onnxMissing.isPresent() ? 2 : 3).sum()
-                + (int) shapes.stream().filter(Shape::streaming).count() * (onnxMissing.isPresent() ? 1 : 2);
+                .mapToInt(shape -> reusesFloatRow(shape, shapes) ? 1
+                        : shape.training() || shape.variableLengths() || onnxMissing.isPresent() ? 2 : 3).sum()
+                + shapes.stream().filter(Shape::streaming)
+                        .mapToInt(shape -> onnxMissing.isEmpty() && shape.precision() == WeightPrecision.FLOAT32 ? 2 : 1)
+                        .sum();
         Path directory = JmhRuns.jarDirectory();
         Comparison comparison = new Comparison(plan, new JmhRuns(directory, total), onnxMissing.isEmpty());
         Roofline roofline = comparison.measureRoofline(buffers);
         List<ComparisonTable.Row> rows = new ArrayList<>();
+        Map<String, ComparisonTable.Row> floatRows = new HashMap<>();
         for (Shape shape : shapes) {
-            rows.add(comparison.compare(shape));
+            ComparisonTable.Row row = comparison.compare(shape, floatRows.get(shape.floatName()));
+            rows.add(row);
+            if (shape.precision() == WeightPrecision.FLOAT32) {
+                floatRows.put(shape.name(), row);
+            }
         }
         List<LatencyTable.Row> latencies = new ArrayList<>();
         for (Shape shape : shapes) {
@@ -131,6 +141,15 @@ public final class Comparison {
         return (int) Math.max(1, Math.min(shape.steps(), flops / shape.flopsPerStep()));
     }
 
+    /**
+     * True for a shape on compressed weights whose float twin runs too: the reference and ORT run on float weights
+     * either way, so the compressed row takes their times from the float row instead of measuring them again.
+     */
+    static boolean reusesFloatRow(Shape shape, List<Shape> shapes) {
+        return shape.precision() != WeightPrecision.FLOAT32
+                && shapes.stream().anyMatch(other -> other.name().equals(shape.floatName()));
+    }
+
     /** The benchmark class that times {@code shape}. */
     static Class<?> benchmarkOf(Shape shape) {
         return shape.streaming() ? StepBenchmark.class
@@ -157,10 +176,19 @@ public final class Comparison {
         return new Roofline(fmaGflops, bandwidth);
     }
 
-    private ComparisonTable.Row compare(Shape shape) throws RunnerException {
+    /**
+     * Times the vector kernel on {@code shape}, and the reference and ORT unless {@code floatRow} (the same problem
+     * on float weights, measured earlier in this run, or null) already has their times.
+     */
+    private ComparisonTable.Row compare(Shape shape, ComparisonTable.Row floatRow) throws RunnerException {
         Class<?> benchmark = benchmarkOf(shape);
         Map<String, String> shapeParam = Map.of("shape", shape.name());
         RunResult vector = runs.run(benchmark, "vector", id(benchmark, "vector", shape), shapeParam, plan.timing());
+        double vectorBytesPerOp = vector.getSecondaryResults().get("gc.alloc.rate.norm").getScore();
+        if (floatRow != null) {
+            return new ComparisonTable.Row(shape, JmhRuns.millis(vector.getPrimaryResult()), floatRow.scalarMillis(),
+                    floatRow.scalarStepsTimed(), floatRow.onnxMillis(), vectorBytesPerOp);
+        }
         int scalarSteps = plan.scaleScalar() ? scaledScalarSteps(shape, QUICK_SCALAR_FLOPS) : shape.steps();
         double scalarSeconds = shape.flopsPerStep() * scalarSteps / SCALAR_FLOPS_PER_SECOND;
         boolean singleShot = scalarSeconds > plan.iterationTime().convertTo(TimeUnit.SECONDS);
@@ -173,7 +201,7 @@ public final class Comparison {
         }
         return new ComparisonTable.Row(shape, JmhRuns.millis(vector.getPrimaryResult()),
                 JmhRuns.millis(scalar.getPrimaryResult()) * shape.steps() / scalarSteps, scalarSteps, onnxMillis,
-                vector.getSecondaryResults().get("gc.alloc.rate.norm").getScore());
+                vectorBytesPerOp);
     }
 
     /** Percentiles of single step calls, vlstm's and (where it runs) ONNX Runtime's. */
@@ -182,7 +210,7 @@ public final class Comparison {
         RunResult vector = runs.run(StepBenchmark.class, "vector", id(StepBenchmark.class, "vector", shape)
                 + "-latency", shapeParam, plan.timing().sampled());
         double[] onnx = {};
-        if (onnxRuntime) {
+        if (onnxRuntime && shape.precision() == WeightPrecision.FLOAT32) {
             onnx = percentilesMicros(runs.run(StepBenchmark.class, "onnxruntime", id(StepBenchmark.class,
                     "onnxruntime", shape) + "-latency", shapeParam, plan.timing().sampled()));
         }

@@ -77,6 +77,9 @@ final class ComparisonTable {
                 + "of a buffer as large as the weights re-read every step (it lives where they do), which is the "
                 + "number after \"of\". Weight bytes per step: step-*, W and U (4·4H·(I+H)); seq-B1-*, U (4·4H·H) "
                 + "plus W once per call (the input projection of all T steps is one GEMM).%n", roofline.describe()));
+        out.append(String.format(Locale.ROOT, "%nRows ending -bf16 or -int8: the same model with W and U packed as "
+                + "WeightPrecision.BFLOAT16 or INT8 (2 or 1 bytes a weight, which the weight bytes per step count); "
+                + "their scalar and ORT times, which run on float weights, are the float row's.%n"));
         List<String> scaled = rows.stream().filter(Row::scalarScaled).map(row -> row.shape().name() + " "
                 + row.scalarStepsTimed() + " of " + row.shape().steps()).toList();
         if (!scaled.isEmpty()) {

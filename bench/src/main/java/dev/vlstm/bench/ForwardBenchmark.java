@@ -41,8 +41,8 @@ public class ForwardBenchmark {
     /** The shape parameter both implementations share. */
     @State(Scope.Thread)
     public abstract static class Problem {
-        @Param({"seq-B1-T100-H256", "seq-B1-T50-H1024", "seq-B4-T50-H1536", "train-B32-T25-H512",
-                "train-B64-T25-H1024", "varlen-B32-T25-H512"})
+        @Param({"seq-B1-T100-H256", "seq-B1-T50-H1024", "seq-B1-T50-H1024-bf16", "seq-B1-T50-H1024-int8",
+                "seq-B4-T50-H1536", "train-B32-T25-H512", "train-B64-T25-H1024", "varlen-B32-T25-H512"})
         public String shape;
     }
 

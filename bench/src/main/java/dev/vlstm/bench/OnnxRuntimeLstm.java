@@ -19,6 +19,7 @@ import ai.onnxruntime.OrtSession.SessionOptions;
 import dev.vlstm.LstmRunner;
 import dev.vlstm.LstmState;
 import dev.vlstm.LstmWeights;
+import dev.vlstm.WeightPrecision;
 
 /**
  * ONNX Runtime's CPU execution provider running a {@link RandomLstm} as an {@link OnnxLstmModel}: the peer in
@@ -101,7 +102,7 @@ final class OnnxRuntimeLstm implements AutoCloseable {
     static OnnxRuntimeLstm sequence(RandomLstm model) throws OrtException {
         Shape shape = model.shape();
         OnnxRuntimeLstm runtime = new OnnxRuntimeLstm(model, shape.steps(), false);
-        try (LstmWeights weights = model.packed(); LstmRunner runner = new LstmRunner(weights, shape.batch())) {
+        try (LstmWeights weights = model.packed(WeightPrecision.FLOAT32); LstmRunner runner = new LstmRunner(weights, shape.batch())) {
             int state = shape.batch() * shape.size();
             float[] y = new float[shape.steps() * state];
             float[] hT = new float[state];
@@ -123,7 +124,7 @@ final class OnnxRuntimeLstm implements AutoCloseable {
     static OnnxRuntimeLstm stream(RandomLstm model) throws OrtException {
         Shape shape = model.shape();
         OnnxRuntimeLstm runtime = new OnnxRuntimeLstm(model, 1, true);
-        try (LstmWeights weights = model.packed(); LstmRunner runner = new LstmRunner(weights, shape.batch());
+        try (LstmWeights weights = model.packed(WeightPrecision.FLOAT32); LstmRunner runner = new LstmRunner(weights, shape.batch());
              LstmState state = new LstmState(weights, shape.batch())) {
             float[] h = new float[shape.batch() * shape.size()];
             for (int step = 0; step < VERIFIED_STREAM_STEPS; step++) {

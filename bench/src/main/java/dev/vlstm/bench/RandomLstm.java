@@ -5,7 +5,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 
+import dev.vlstm.Backend;
 import dev.vlstm.LstmWeights;
+import dev.vlstm.WeightPrecision;
 import dev.vlstm.reference.ReferenceLstm;
 
 /**
@@ -32,9 +34,15 @@ record RandomLstm(Shape shape, float[] weightIh, float[] weightHh, float[] biasI
                 uniform(random, steps * shape.batch() * shape.size(), 1f));
     }
 
-    /** Packs the weights for the preferred (vector) kernel; the caller closes them. */
+    /** Packs the weights for the preferred (vector) kernel in the shape's precision; the caller closes them. */
     LstmWeights packed() {
-        return LstmWeights.fromPyTorch(shape.size(), shape.size(), weightIh, weightHh, biasIh, biasHh);
+        return packed(shape.precision());
+    }
+
+    /** Packs the weights for the preferred (vector) kernel in {@code precision}; the caller closes them. */
+    LstmWeights packed(WeightPrecision precision) {
+        return LstmWeights.fromPyTorch(Backend.PREFERRED, precision, shape.size(), shape.size(), weightIh, weightHh,
+                biasIh, biasHh);
     }
 
     ReferenceLstm reference() {

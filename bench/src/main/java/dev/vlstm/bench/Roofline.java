@@ -55,14 +55,14 @@ record Roofline(double fmaGflops, SortedMap<Integer, Double> readGBsByKib) {
         return recurrentWeightBytes(shape) + (double) chunks * inputWeightBytes(shape) / shape.steps();
     }
 
-    /** W: 4H × I floats (I = H in every shape). */
+    /** W: 4H × I weights (I = H in every shape) of 4, 2 or 1 bytes (the shape's precision). */
     private static long inputWeightBytes(Shape shape) {
-        return 4L * Float.BYTES * shape.size() * shape.size();
+        return 4L * shape.precision().bytesPerWeight() * shape.size() * shape.size();
     }
 
-    /** U: 4H × H floats. */
+    /** U: 4H × H weights of 4, 2 or 1 bytes. */
     private static long recurrentWeightBytes(Shape shape) {
-        return 4L * Float.BYTES * shape.size() * shape.size();
+        return 4L * shape.precision().bytesPerWeight() * shape.size() * shape.size();
     }
 
     /** Buffer sizes to measure: L2, L3 and DRAM, and the resident weights of every bandwidth-bound shape. */

@@ -3,19 +3,29 @@ package dev.vlstm.bench;
 import java.util.List;
 import java.util.SplittableRandom;
 
+import dev.vlstm.WeightPrecision;
+
 /**
  * One benchmarked problem: batch B, time steps T and hidden size H, with input size I = H. The name spells the
- * shape out so that the table, JMH's {@code -p shape=...} and the README all use the same words.
+ * shape out so that the table, JMH's {@code -p shape=...} and the README all use the same words; a suffix
+ * {@code -bf16} or {@code -int8} packs the same model's W and U as {@link WeightPrecision#BFLOAT16} or
+ * {@link WeightPrecision#INT8}.
  */
 record Shape(String name, int batch, int steps, int size) {
 
     /** Every shape the comparison runs, in table order. */
     static final List<Shape> ALL = List.of(
             new Shape("step-H256", 1, 1, 256),
+            new Shape("step-H256-bf16", 1, 1, 256),
+            new Shape("step-H256-int8", 1, 1, 256),
             new Shape("step-H512", 1, 1, 512),
             new Shape("step-H1024", 1, 1, 1024),
+            new Shape("step-H1024-bf16", 1, 1, 1024),
+            new Shape("step-H1024-int8", 1, 1, 1024),
             new Shape("seq-B1-T100-H256", 1, 100, 256),
             new Shape("seq-B1-T50-H1024", 1, 50, 1024),
+            new Shape("seq-B1-T50-H1024-bf16", 1, 50, 1024),
+            new Shape("seq-B1-T50-H1024-int8", 1, 50, 1024),
             new Shape("seq-B4-T50-H1536", 4, 50, 1536),
             new Shape("train-B32-T25-H512", 32, 25, 512),
             new Shape("train-B64-T25-H1024", 64, 25, 1024),
@@ -29,6 +39,20 @@ record Shape(String name, int batch, int steps, int size) {
         return ALL.stream().filter(shape -> shape.name.equals(name)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("unknown shape " + name + "; known: "
                         + ALL.stream().map(Shape::name).toList()));
+    }
+
+    private static final String BFLOAT16_SUFFIX = "-bf16";
+    private static final String INT8_SUFFIX = "-int8";
+
+    /** How the benchmarked weights are packed: from the name's suffix, FLOAT32 without one. */
+    WeightPrecision precision() {
+        return name.endsWith(BFLOAT16_SUFFIX) ? WeightPrecision.BFLOAT16
+                : name.endsWith(INT8_SUFFIX) ? WeightPrecision.INT8 : WeightPrecision.FLOAT32;
+    }
+
+    /** The name of the same problem on float weights: this name without its precision suffix. */
+    String floatName() {
+        return precision() == WeightPrecision.FLOAT32 ? name : name.substring(0, name.lastIndexOf('-'));
     }
 
     /** True for one step of a stream ({@code LstmRunner.step}), false for a whole sequence ({@code forward}). */

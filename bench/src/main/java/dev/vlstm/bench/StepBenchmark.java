@@ -40,7 +40,8 @@ public class StepBenchmark {
     /** The shape parameter both implementations share. */
     @State(Scope.Thread)
     public abstract static class Problem {
-        @Param({"step-H256", "step-H512", "step-H1024"})
+        @Param({"step-H256", "step-H256-bf16", "step-H256-int8", "step-H512", "step-H1024", "step-H1024-bf16",
+                "step-H1024-int8"})
         public String shape;
     }
 

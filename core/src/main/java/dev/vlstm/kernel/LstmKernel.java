@@ -16,6 +16,15 @@ public interface LstmKernel {
     /** Hidden units per packed block; weights must have been packed with this many lanes. */
     int lanes();
 
+    /** How this kernel expects packed weight matrices to store their values. */
+    WeightFormat weightFormat();
+
+    /**
+     * The kernel of the same family (and lanes) for weights packed in {@code format}: this one for its own format.
+     * Only {@link WeightFormat#FLOAT32} kernels run the backward pass.
+     */
+    LstmKernel withWeightFormat(WeightFormat format);
+
     /** The elementwise tensor operations of the same family (vector or scalar). */
     TensorKernel tensors();
 
@@ -36,7 +45,7 @@ public interface LstmKernel {
      * {@code bias} plus the sum over {@code k < layout.inputSize()} of {@code x(r, k)} times the block's panel row
      * k, where {@code x(r, k)} is the float at byte {@code xOffset + r * xRowBytes + k * xColumnBytes}.
      *
-     * @param packedInput W packed as {@code [block][k < I][gate][lane]}
+     * @param packedInput W packed as {@code [block][k < I][gate][lane]} in {@link #weightFormat()}
      * @param packedBias  one gate row added to every output row (zeros for a plain GEMM)
      * @param gates       output, {@code [rows][gateRowFloats]} floats from {@code gatesOffset} bytes
      */
@@ -50,7 +59,7 @@ public interface LstmKernel {
      * {@code hNext[r] = o*tanh(clip(c[r]))} (ONNX's cell clip: the stored c is not clipped). With
      * {@code clip = +∞} the clipping changes no bit.
      *
-     * @param packedRecurrent U packed as {@code [block][k < H][gate][lane]}
+     * @param packedRecurrent U packed as {@code [block][k < H][gate][lane]} in {@link #weightFormat()}
      * @param inputGates      input pre-activations, {@code [batch][gateRowFloats]} floats from
      *                        {@code inputGatesOffset} bytes; replaced by the whole unclipped pre-activations z
      * @param gates           {@code [batch][gateRowFloats]} floats from {@code gatesOffset} bytes; receives the

@@ -6,15 +6,22 @@ import java.lang.foreign.ValueLayout;
 /**
  * Plain-Java fallback on the same packed layout (8 lanes a block), used when the Vector API is absent or its
  * preferred vector is narrower than 128 bits. Float arithmetic and the same activation approximations as the
- * vector kernel, so both agree to rounding.
+ * vector kernel, in the same order (one FMA chain over k per output), so both give the same bits. One instance
+ * per {@link WeightFormat}: compressed weights are widened ({@link WeightFormat#operand}) exactly as the vector
+ * tiles widen them, and INT8 sums are multiplied by their row's scale before the bias or input is added.
  */
 final class ScalarLstmKernel implements LstmKernel {
 
-    static final ScalarLstmKernel INSTANCE = new ScalarLstmKernel();
+    static final ScalarLstmKernel INSTANCE = new ScalarLstmKernel(WeightFormat.FLOAT32);
+    private static final ScalarLstmKernel BFLOAT16 = new ScalarLstmKernel(WeightFormat.BFLOAT16);
+    private static final ScalarLstmKernel INT8 = new ScalarLstmKernel(WeightFormat.INT8);
     private static final int LANES = 8;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
-    private ScalarLstmKernel() {
+    private final WeightFormat format;
+
+    private ScalarLstmKernel(WeightFormat format) {
+        this.format = format;
     }
 
     @Override
@@ -25,6 +32,20 @@ final class ScalarLstmKernel implements LstmKernel {
     @Override
     public int lanes() {
         return LANES;
+    }
+
+    @Override
+    public WeightFormat weightFormat() {
+        return format;
+    }
+
+    @Override
+    public LstmKernel withWeightFormat(WeightFormat weightFormat) {
+        return switch (weightFormat) {
+            case FLOAT32 -> INSTANCE;
+            case BFLOAT16 -> BFLOAT16;
+            case INT8 -> INT8;
+        };
     }
 
     @Override
@@ -42,15 +63,20 @@ final class ScalarLstmKernel implements LstmKernel {
         for (int row = 0; row < rows; row++) {
             long xRow = xOffset + row * xRowBytes;
             for (int block = 0; block < layout.blocks(); block++) {
-                long panel = block * layout.panelFloats(depth);
-                for (int lane = 0; lane < GateLayout.GATES * LANES; lane++) {
-                    long column = (long) block * GateLayout.GATES * LANES + lane;
-                    float sum = packedBias.getAtIndex(FLOAT, column);
-                    for (int k = 0; k < depth; k++) {
-                        float weight = packedInput.getAtIndex(FLOAT, panel + (long) k * GateLayout.GATES * LANES + lane);
-                        sum = Math.fma(x.get(FLOAT, xRow + k * xColumnBytes), weight, sum);
+                for (int gate = 0; gate < GateLayout.GATES; gate++) {
+                    for (int lane = 0; lane < LANES; lane++) {
+                        long column = ((long) block * GateLayout.GATES + gate) * LANES + lane;
+                        float bias = packedBias.getAtIndex(FLOAT, column);
+                        float sum = format.scaled() ? 0f : bias;
+                        for (int k = 0; k < depth; k++) {
+                            float weight = format.operand(packedInput, layout, depth, block, k, gate, lane);
+                            sum = Math.fma(x.get(FLOAT, xRow + k * xColumnBytes), weight, sum);
+                        }
+                        if (format.scaled()) {
+                            sum = sum * format.scale(packedInput, column) + bias;
+                        }
+                        gates.setAtIndex(FLOAT, gatesBase + (long) row * gateRow + column, sum);
                     }
-                    gates.setAtIndex(FLOAT, gatesBase + (long) row * gateRow + column, sum);
                 }
             }
         }
@@ -126,22 +152,24 @@ final class ScalarLstmKernel implements LstmKernel {
     }
 
     /**
-     * Input pre-activation plus {@code hPrev[row] · U}; the sum z is also written back over the input
-     * pre-activation, as the vector kernel does. One FMA chain, k in order.
+     * Input pre-activation plus {@code hPrev[row] · U} for one gate of one hidden unit (one FMA chain, k in order;
+     * INT8: the chain's sum times the row's scale); the sum z is also written back over the input pre-activation,
+     * as the vector kernel does.
      */
-    private static float preActivation(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
-                                       long inputGatesOffset, MemorySegment hPrev, int row, int block, int lane,
-                                       int gate) {
+    private float preActivation(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
+                                long inputGatesOffset, MemorySegment hPrev, int row, int block, int lane,
+                                int gate) {
         int depth = layout.hiddenSize();
-        long panel = block * layout.panelFloats(depth);
         float sum = 0f;
         for (int k = 0; k < depth; k++) {
-            long weight = panel + ((long) k * GateLayout.GATES + gate) * LANES + lane;
             sum = Math.fma(hPrev.getAtIndex(FLOAT, (long) row * layout.paddedHidden() + k),
-                    packedRecurrent.getAtIndex(FLOAT, weight), sum);
+                    format.operand(packedRecurrent, layout, depth, block, k, gate, lane), sum);
         }
-        long column = inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats()
-                + ((long) block * GateLayout.GATES + gate) * LANES + lane;
+        long gateColumn = ((long) block * GateLayout.GATES + gate) * LANES + lane;
+        if (format.scaled()) {
+            sum = sum * format.scale(packedRecurrent, gateColumn);
+        }
+        long column = inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats() + gateColumn;
         float preActivation = sum + inputGates.getAtIndex(FLOAT, column);
         inputGates.setAtIndex(FLOAT, column, preActivation);
         return preActivation;

@@ -26,9 +26,15 @@ final class VectorLstmKernel implements LstmKernel {
     /** Rows per register tile: 4 rows x 4 gates = 16 accumulators, half of AVX-512's registers. */
     private static final int ROW_TILE = 4;
 
+    /** The one instance; use it only where the vector module is known to be present. */
+    static final VectorLstmKernel INSTANCE = new VectorLstmKernel();
+
+    private VectorLstmKernel() {
+    }
+
     /** Called reflectively by {@link Kernels} only once the vector module is known to be present. */
     static LstmKernel createIfUseful() {
-        return SPECIES.vectorBitSize() >= 128 ? new VectorLstmKernel() : null;
+        return SPECIES.vectorBitSize() >= 128 ? INSTANCE : null;
     }
 
     @Override
@@ -39,6 +45,16 @@ final class VectorLstmKernel implements LstmKernel {
     @Override
     public int lanes() {
         return LANES;
+    }
+
+    @Override
+    public WeightFormat weightFormat() {
+        return WeightFormat.FLOAT32;
+    }
+
+    @Override
+    public LstmKernel withWeightFormat(WeightFormat format) {
+        return CompressedVectorKernel.of(this, format);
     }
 
     @Override

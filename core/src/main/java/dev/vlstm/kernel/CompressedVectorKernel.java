@@ -1,0 +1,139 @@
+package dev.vlstm.kernel;
+
+import static dev.vlstm.kernel.VectorLstmKernel.GATE_GROUP_BYTES;
+import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The Vector API kernel on compressed weights ({@link WeightFormat#BFLOAT16} or {@link WeightFormat#INT8}): the
+ * same drivers as {@link VectorLstmKernel} over the tiles of {@link Bfloat16Tiles} or {@link Int8Tiles}. Its
+ * recurrent step runs the GEMM {@code hPrev · Uᵀ} over every block into the gates buffer and then the cell update
+ * ({@link CellPointwise}) block by block: the same operations in the same order as the float kernel, so bfloat16
+ * weights give the float kernel's bits on the rounded weights. Only forward inference: training refuses these
+ * weights before it gets here, so {@link #cellBackward} is the float kernel's (it reads no weights).
+ */
+final class CompressedVectorKernel implements LstmKernel {
+
+    private static final CompressedVectorKernel BFLOAT16 = new CompressedVectorKernel(WeightFormat.BFLOAT16);
+    private static final CompressedVectorKernel INT8 = new CompressedVectorKernel(WeightFormat.INT8);
+    private static final int ROW_TILE = 4;
+
+    private final WeightFormat format;
+
+    private CompressedVectorKernel(WeightFormat format) {
+        this.format = format;
+    }
+
+    /** The kernel for weights in {@code format}: this family's float kernel for {@link WeightFormat#FLOAT32}. */
+    static LstmKernel of(LstmKernel floatKernel, WeightFormat format) {
+        return switch (format) {
+            case FLOAT32 -> floatKernel;
+            case BFLOAT16 -> BFLOAT16;
+            case INT8 -> INT8;
+        };
+    }
+
+    @Override
+    public String name() {
+        return VectorLstmKernel.INSTANCE.name();
+    }
+
+    @Override
+    public int lanes() {
+        return VectorLstmKernel.LANES;
+    }
+
+    @Override
+    public WeightFormat weightFormat() {
+        return format;
+    }
+
+    @Override
+    public LstmKernel withWeightFormat(WeightFormat weightFormat) {
+        return of(VectorLstmKernel.INSTANCE, weightFormat);
+    }
+
+    @Override
+    public TensorKernel tensors() {
+        return VectorTensorKernel.INSTANCE;
+    }
+
+    @Override
+    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
+                             long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
+                             long gatesOffset) {
+        gemm(layout, layout.inputSize(), packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows, gates,
+                gatesOffset);
+    }
+
+    @Override
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
+                              long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
+                              MemorySegment c, MemorySegment hNext, int batch, float clip) {
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        gemm(layout, layout.hiddenSize(), packedRecurrent, null, hPrev, 0, stateRowBytes, Float.BYTES, batch, gates,
+                gatesOffset);
+        for (int row = 0; row < batch; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
+                CellPointwise.update(inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c,
+                        hNext, row * stateRowBytes + block * VECTOR_BYTES, clip);
+            }
+        }
+    }
+
+    @Override
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell,
+                             long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
+                             int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip) {
+        VectorLstmKernel.INSTANCE.cellBackward(layout, gates, gatesOffset, cell, cellOffset, cellPrev, cellPrevOffset,
+                dh, dhRowFloats, dc, scratch, batch, clip);
+    }
+
+    /**
+     * {@code out[r] = bias + x(r, ·) · Sᵀ} over a packed matrix S with {@code depth} columns ({@code bias} null:
+     * no bias), rows in tiles of four, block by block, and the rows left over one at a time over pairs of blocks,
+     * as {@link VectorLstmKernel#projectInput} does.
+     */
+    private void gemm(GateLayout layout, int depth, MemorySegment packed, MemorySegment bias, MemorySegment x,
+                      long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment out, long outOffset) {
+        int blocks = layout.blocks();
+        long panelBytes = format.panelBytes(layout, depth);
+        long panels = format.scaleBytes(layout);
+        long outRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        int tiledRows = rows - rows % ROW_TILE;
+        for (int block = 0; block < blocks; block++) {
+            long panel = panels + block * panelBytes;
+            long column = block * GATE_GROUP_BYTES;
+            for (int row = 0; row < tiledRows; row += ROW_TILE) {
+                long xRow = xOffset + row * xRowBytes;
+                long outRow = outOffset + row * outRowBytes + column;
+                if (format == WeightFormat.BFLOAT16) {
+                    Bfloat16Tiles.rows4(packed, panel, depth, x, xRow, xRowBytes, xColumnBytes, bias, column, out,
+                            outRow, outRowBytes);
+                } else {
+                    Int8Tiles.rows4(packed, panel, column, depth, x, xRow, xRowBytes, xColumnBytes, bias, column,
+                            out, outRow, outRowBytes);
+                }
+            }
+        }
+        for (int row = tiledRows; row < rows; row++) {
+            for (int block = 0; block < blocks; block += 2) {
+                boolean twoBlocks = block + 2 <= blocks;
+                long panel = panels + block * panelBytes;
+                long column = block * GATE_GROUP_BYTES;
+                long xRow = xOffset + row * xRowBytes;
+                long outRow = outOffset + row * outRowBytes + column;
+                if (format == WeightFormat.BFLOAT16) {
+                    Bfloat16Tiles.rows1(packed, panel, panelBytes, twoBlocks, depth, x, xRow, xColumnBytes, bias,
+                            column, out, outRow);
+                } else {
+                    Int8Tiles.rows1(packed, panel, panelBytes, column, twoBlocks, depth, x, xRow, xColumnBytes, bias,
+                            column, out, outRow);
+                }
+            }
+        }
+    }
+}

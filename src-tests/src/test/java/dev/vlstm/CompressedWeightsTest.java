@@ -1,0 +1,290 @@
+package dev.vlstm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import dev.vlstm.kernel.WeightFormat;
+import dev.vlstm.reference.ReferenceLstm;
+
+/**
+ * Forward inference on BFLOAT16 and INT8 weights: the vector kernel gives the scalar kernel's bits on the same
+ * compressed weights, bfloat16 gives the float kernel's bits on rounded weights, both match the double reference
+ * on the dequantised weights, the difference from float weights stays within the bound of {@link WeightPrecision}
+ * for a step and within a stated bound over 100 steps, training refuses them, and they take fewer bytes.
+ */
+class CompressedWeightsTest {
+
+    private static final WeightPrecision[] COMPRESSED = {WeightPrecision.BFLOAT16, WeightPrecision.INT8};
+    private static final int[] ODD_SIZES = {1, 3, 17, 33, 257};
+    /** Largest |h_compressed - h_float| allowed over 100 steps at H = I = 256; measured values in the README. */
+    private static final double BFLOAT16_SEQUENCE_BOUND = 3e-3;
+    private static final double INT8_SEQUENCE_BOUND = 1e-2;
+
+    static Stream<Arguments> shapes() {
+        List<Arguments> shapes = new ArrayList<>();
+        for (WeightPrecision precision : COMPRESSED) {
+            for (int size : ODD_SIZES) {
+                for (int batch = 1; batch <= 5; batch++) {
+                    if (size < 257 || batch == 1 || batch == 5) {
+                        shapes.add(Arguments.of(precision, size == 257 ? 40 : size, size, batch));
+                    }
+                }
+            }
+        }
+        return shapes.stream();
+    }
+
+    /** The model's weights packed in {@code precision} for {@code backend}. */
+    static LstmWeights pack(TestModel model, Backend backend, WeightPrecision precision) {
+        return LstmWeights.fromPyTorch(backend, precision, model.inputSize, model.hiddenSize, model.weightIh,
+                model.weightHh, model.biasIh, model.biasHh);
+    }
+
+    /** The float weights that {@code precision} stands for: bfloat16-rounded, or q * scale row by row. */
+    static float[] dequantised(float[] weights, int depth, WeightPrecision precision) {
+        float[] result = new float[weights.length];
+        for (int row = 0; row < weights.length / depth; row++) {
+            float largest = 0;
+            for (int k = 0; k < depth; k++) {
+                largest = Math.max(largest, Math.abs(weights[row * depth + k]));
+            }
+            float scale = WeightFormat.int8Scale(largest);
+            for (int k = 0; k < depth; k++) {
+                float w = weights[row * depth + k];
+                result[row * depth + k] = switch (precision) {
+                    case FLOAT32 -> w;
+                    case BFLOAT16 -> WeightFormat.fromBfloat16(WeightFormat.toBfloat16(w));
+                    case INT8 -> WeightFormat.quantise(w, scale) * scale;
+                };
+            }
+        }
+        return result;
+    }
+
+    /** y of a sequence and h of a stream stepped over the same input, both on {@code weights}. */
+    static float[][] run(LstmWeights weights, float[] x, int steps, int batch, float[] h0, float[] c0) {
+        int hidden = weights.hiddenSize();
+        float[] y = new float[steps * batch * hidden];
+        float[] cT = new float[batch * hidden];
+        float[] streamed = new float[steps * batch * hidden];
+        try (LstmRunner runner = new LstmRunner(weights, batch, 1 + steps / 3);
+             LstmState state = new LstmState(weights, batch)) {
+            runner.forward(x, steps, batch, h0, c0, y, null, cT);
+            if (h0 != null) {
+                state.setHidden(h0);
+            }
+            if (c0 != null) {
+                state.setCell(c0);
+            }
+            int frame = batch * weights.inputSize();
+            float[] h = new float[batch * hidden];
+            for (int t = 0; t < steps; t++) {
+                runner.step(java.util.Arrays.copyOfRange(x, t * frame, (t + 1) * frame), state, h);
+                System.arraycopy(h, 0, streamed, t * batch * hidden, h.length);
+            }
+        }
+        return new float[][]{y, cT, streamed};
+    }
+
+    @ParameterizedTest(name = "{0} I={1} H={2} B={3}")
+    @MethodSource("shapes")
+    void vectorKernelGivesTheScalarKernelsBitsAndMatchesTheReferenceOnDequantisedWeights(
+            WeightPrecision precision, int inputSize, int hiddenSize, int batch) {
+        int steps = 7;
+        try (TestModel model = new TestModel(41L * inputSize + hiddenSize + batch, inputSize, hiddenSize);
+             LstmWeights vector = pack(model, Backend.PREFERRED, precision);
+             LstmWeights scalar = pack(model, Backend.SCALAR, precision)) {
+            float[] x = model.input(steps, batch);
+            float[] h0 = model.state(batch);
+            float[] c0 = model.state(batch);
+            float[][] fromVector = run(vector, x, steps, batch, h0, c0);
+            float[][] fromScalar = run(scalar, x, steps, batch, h0, c0);
+            assertArrayEquals(fromScalar[0], fromVector[0], "y");
+            assertArrayEquals(fromScalar[1], fromVector[1], "cT");
+            assertArrayEquals(fromVector[0], fromVector[2], "streaming equals the sequence forward");
+            ReferenceLstm onDequantised = new ReferenceLstm(inputSize, hiddenSize,
+                    dequantised(model.weightIh, inputSize, precision),
+                    dequantised(model.weightHh, hiddenSize, precision), model.biasIh, model.biasHh);
+            ReferenceLstm.Result expected = onDequantised.forward(x, steps, batch, h0, c0);
+            double yError = TestModel.maxAbsError(fromVector[0], expected.y());
+            double cError = TestModel.maxAbsError(fromVector[1], expected.cT());
+            assertTrue(yError <= ForwardVsReferenceTest.TOLERANCE, "y off the reference by " + yError);
+            assertTrue(cError <= ForwardVsReferenceTest.TOLERANCE, "cT off the reference by " + cError);
+        }
+    }
+
+    @Test
+    void bfloat16WeightsGiveTheFloatKernelsBitsOnRoundedWeights() {
+        int inputSize = 33;
+        int hiddenSize = 257;
+        int steps = 5;
+        try (TestModel model = new TestModel(3, inputSize, hiddenSize);
+             LstmWeights bfloat16 = pack(model, Backend.PREFERRED, WeightPrecision.BFLOAT16);
+             LstmWeights rounded = LstmWeights.fromPyTorch(inputSize, hiddenSize,
+                     dequantised(model.weightIh, inputSize, WeightPrecision.BFLOAT16),
+                     dequantised(model.weightHh, hiddenSize, WeightPrecision.BFLOAT16), model.biasIh, model.biasHh)) {
+            for (int batch : new int[]{1, 2, 4, 5}) {
+                float[] x = model.input(steps, batch);
+                float[] h0 = model.state(batch);
+                float[] c0 = model.state(batch);
+                float[][] compressed = run(bfloat16, x, steps, batch, h0, c0);
+                float[][] floats = run(rounded, x, steps, batch, h0, c0);
+                assertArrayEquals(floats[0], compressed[0], "y, B=" + batch);
+                assertArrayEquals(floats[1], compressed[1], "cT, B=" + batch);
+            }
+        }
+    }
+
+    /**
+     * One step at H = I = 256 from random h, c and x: every unit's |h_compressed - h_float| is within the bound of
+     * {@link WeightPrecision} computed from that unit's weights and inputs (plus float rounding, 1e-5).
+     */
+    @ParameterizedTest
+    @EnumSource(value = WeightPrecision.class, names = {"BFLOAT16", "INT8"})
+    void oneStepStaysWithinTheDerivedBound(WeightPrecision precision) {
+        int size = 256;
+        for (long seed = 1; seed <= 3; seed++) {
+            try (TestModel model = new TestModel(seed, size, size);
+                 LstmWeights compressed = pack(model, Backend.PREFERRED, precision);
+                 LstmWeights floats = pack(model, Backend.PREFERRED, WeightPrecision.FLOAT32)) {
+                float[] x = model.input(1, 1);
+                float[] h0 = model.state(1);
+                float[] c0 = model.state(1);
+                float[] hCompressed = run(compressed, x, 1, 1, h0, c0)[0];
+                float[] hFloat = run(floats, x, 1, 1, h0, c0)[0];
+                double worst = 0;
+                for (int unit = 0; unit < size; unit++) {
+                    double[] dz = new double[4];
+                    for (int gate = 0; gate < 4; gate++) {
+                        int row = gate * size + unit;
+                        dz[gate] = preActivationBound(model.weightIh, row, size, x, precision)
+                                + preActivationBound(model.weightHh, row, size, h0, precision);
+                    }
+                    double bound = dz[0] / 4 + Math.abs(c0[unit]) * dz[1] / 4 + dz[2] + dz[3] / 4 + 1e-5;
+                    double difference = Math.abs(hCompressed[unit] - hFloat[unit]);
+                    worst = Math.max(worst, difference / bound);
+                    assertTrue(difference <= bound, precision + " unit " + unit + ": |Δh| " + difference
+                            + " > bound " + bound);
+                }
+                assertTrue(worst > 0, "compression changed nothing: the test would prove nothing");
+            }
+        }
+    }
+
+    /** The bound on |Δz| of one gate row: 2^-8 Σ|w v| (bfloat16) or (scale / 2) Σ|v| (int8). */
+    private static double preActivationBound(float[] weights, int row, int depth, float[] v, WeightPrecision precision) {
+        double weighted = 0;
+        double plain = 0;
+        float largest = 0;
+        for (int k = 0; k < depth; k++) {
+            weighted += Math.abs((double) weights[row * depth + k] * v[k]);
+            plain += Math.abs(v[k]);
+            largest = Math.max(largest, Math.abs(weights[row * depth + k]));
+        }
+        return precision == WeightPrecision.BFLOAT16 ? 0x1p-8 * weighted
+                : WeightFormat.int8Scale(largest) / 2.0 * plain;
+    }
+
+    /** 100 steps at H = I = 256, three random models: the largest |y_compressed - y_float| stays below a bound. */
+    @ParameterizedTest
+    @EnumSource(value = WeightPrecision.class, names = {"BFLOAT16", "INT8"})
+    void aHundredStepSequenceStaysWithinTheStatedBound(WeightPrecision precision) {
+        int size = 256;
+        int steps = 100;
+        double worst = 0;
+        for (long seed = 1; seed <= 3; seed++) {
+            try (TestModel model = new TestModel(100 + seed, size, size);
+                 LstmWeights compressed = pack(model, Backend.PREFERRED, precision);
+                 LstmWeights floats = pack(model, Backend.PREFERRED, WeightPrecision.FLOAT32);
+                 LstmRunner onCompressed = new LstmRunner(compressed, 1);
+                 LstmRunner onFloats = new LstmRunner(floats, 1)) {
+                float[] x = model.input(steps, 1);
+                float[] y = new float[steps * size];
+                float[] expected = new float[steps * size];
+                onCompressed.forward(x, steps, 1, null, null, y, null, null);
+                onFloats.forward(x, steps, 1, null, null, expected, null, null);
+                for (int n = 0; n < y.length; n++) {
+                    worst = Math.max(worst, Math.abs(y[n] - expected[n]));
+                }
+            }
+        }
+        System.out.printf("%s: largest |y - y_float32| over 100 steps, H = I = 256, 3 models: %.3g%n", precision, worst);
+        double bound = precision == WeightPrecision.BFLOAT16 ? BFLOAT16_SEQUENCE_BOUND : INT8_SEQUENCE_BOUND;
+        assertTrue(worst > 0 && worst <= bound, precision + ": " + worst + " outside (0, " + bound + "]");
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = WeightPrecision.class, names = {"BFLOAT16", "INT8"})
+    void trainingRefusesCompressedWeightsNamingThePrecision(WeightPrecision precision) {
+        try (TestModel model = new TestModel(9, 5, 7);
+             LstmWeights compressed = pack(model, Backend.PREFERRED, precision)) {
+            IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+                    () -> new LstmTrainer(compressed, 2, 3));
+            assertTrue(error.getMessage().contains(precision.name()), error.getMessage());
+            assertTrue(error.getMessage().contains("FLOAT32"), error.getMessage());
+        }
+    }
+
+    @Test
+    void compressedWeightsTakeHalfAndAQuarterOfTheBytes() {
+        int inputSize = 40;
+        int hiddenSize = 256;
+        try (TestModel model = new TestModel(10, inputSize, hiddenSize);
+             LstmWeights bfloat16 = pack(model, Backend.PREFERRED, WeightPrecision.BFLOAT16);
+             LstmWeights int8 = pack(model, Backend.PREFERRED, WeightPrecision.INT8)) {
+            assertEquals(WeightPrecision.FLOAT32, model.weights.precision());
+            assertEquals(WeightPrecision.BFLOAT16, bfloat16.precision());
+            long gateRowBytes = 4L * hiddenSize * Float.BYTES;   // H is a multiple of every lane count
+            long floatWeights = model.weights.packedBytes() - gateRowBytes;
+            assertEquals(4L * Float.BYTES * hiddenSize * (inputSize + hiddenSize), floatWeights);
+            assertEquals(floatWeights / 2 + gateRowBytes, bfloat16.packedBytes());
+            assertEquals(floatWeights / 4 + 3 * gateRowBytes, int8.packedBytes(), "W, U, two rows of scales, bias");
+        }
+    }
+
+    @Test
+    void aWeightBeyondBfloat16sRangeIsRefusedByName() {
+        try (TestModel model = new TestModel(11, 3, 2)) {
+            float[] weightHh = model.weightHh.clone();
+            weightHh[2 * 2 + 1] = Float.MAX_VALUE;
+            IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+                    () -> LstmWeights.fromPyTorch(Backend.PREFERRED, WeightPrecision.BFLOAT16, 3, 2, model.weightIh,
+                            weightHh, null, null));
+            assertTrue(error.getMessage().startsWith("weightHh[2][1] is 3.4028235E38"), error.getMessage());
+            // INT8 holds any finite weight.
+            LstmWeights.fromPyTorch(Backend.PREFERRED, WeightPrecision.INT8, 3, 2, model.weightIh, weightHh, null,
+                    null).close();
+        }
+    }
+
+    @Test
+    void anAllZeroMatrixGivesTheBiasOnly() {
+        int size = 5;
+        float[] zeros = new float[4 * size * size];
+        float[] bias = new float[4 * size];
+        java.util.Arrays.fill(bias, 0.25f);
+        for (WeightPrecision precision : WeightPrecision.values()) {
+            float[][] results = new float[2][];
+            for (Backend backend : Backend.values()) {
+                try (LstmWeights weights = LstmWeights.fromPyTorch(backend, precision, size, size, zeros, zeros, bias,
+                        null)) {
+                    results[backend.ordinal()] = run(weights, new float[2 * size], 2, 1, null, null)[0];
+                }
+            }
+            assertArrayEquals(results[0], results[1], precision.name());
+            assertTrue(Float.isFinite(results[0][size]) && results[0][size] > 0, precision + ": " + results[0][size]);
+        }
+    }
+}
