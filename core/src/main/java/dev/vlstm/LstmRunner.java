@@ -51,6 +51,10 @@ public final class LstmRunner implements AutoCloseable {
      * A runner for up to {@code maxBatch} sequences at a time, with the default projection chunk:
      * {@link #DEFAULT_PROJECTION_BYTES} of gate pre-activations, at least one and at most
      * {@link #MAX_DEFAULT_PROJECTION_STEPS} steps.
+     *
+     * @param weights  the model to run, open; shared, not owned: closing the runner leaves it open
+     * @param maxBatch largest batch of a call, &ge; 1
+     * @throws IllegalArgumentException if {@code maxBatch} is &lt; 1
      */
     public LstmRunner(LstmWeights weights, int maxBatch) {
         this(weights, maxBatch, NonFiniteInputs.PROPAGATE);
@@ -73,6 +77,9 @@ public final class LstmRunner implements AutoCloseable {
      * {@code projectionSteps * maxBatch * (I + 4H')} floats plus {@code maxBatch * 4H'} for the gates of one step
      * and {@code 3 * maxBatch * H'} for the state, where H' is H rounded up to the kernel's block width.
      *
+     * @param weights         the model to run, open; shared, not owned: closing the runner leaves it open
+     * @param maxBatch        largest batch of a call, &ge; 1
+     * @param projectionSteps time steps whose input projection is computed together, &ge; 1
      * @throws IllegalArgumentException if a size is &lt; 1 or the scratch would exceed 2^31 gate rows
      */
     public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps) {
@@ -143,27 +150,27 @@ public final class LstmRunner implements AutoCloseable {
         return (int) Math.max(1, Math.min(MAX_DEFAULT_PROJECTION_STEPS, DEFAULT_PROJECTION_BYTES / stepBytes));
     }
 
-    /** Largest batch this runner accepts. */
+    /** {@return the largest batch this runner accepts, &ge; 1} */
     public int maxBatch() {
         return maxBatch;
     }
 
-    /** Time steps whose input projection is computed together. */
+    /** {@return the time steps whose input projection is computed together, &ge; 1} */
     public int projectionSteps() {
         return projectionSteps;
     }
 
-    /** What this runner does with NaN and infinite inputs. */
+    /** {@return what this runner does with NaN and infinite inputs} */
     public NonFiniteInputs nonFiniteInputs() {
         return nonFiniteInputs;
     }
 
-    /** The cell clip, {@link #NO_CELL_CLIP} if none. */
+    /** {@return the cell clip, &gt; 0, or {@link #NO_CELL_CLIP} if none} */
     public float cellClip() {
         return cellClip;
     }
 
-    /** The weights this runner runs. */
+    /** {@return the weights this runner runs (not owned by the runner)} */
     public LstmWeights weights() {
         return weights;
     }
@@ -301,6 +308,19 @@ public final class LstmRunner implements AutoCloseable {
     /**
      * Float-array form of {@link #forward(MemorySegment, SequenceLayout, int, int, int[], MemorySegment,
      * MemorySegment, MemorySegment, MemorySegment, MemorySegment)}; same shapes, same nulls allowed.
+     *
+     * @param x       input, {@code [T][B][I]} or {@code [B][T][I]} per {@code layout}, as in the MemorySegment form
+     * @param layout  the order of the time and batch dimensions of x and y
+     * @param steps   T, the padded length, &ge; 1
+     * @param batch   B, sequences, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0      initial cell state {@code [B][H]}, or null for zeros
+     * @param y       output in x's layout, zero past each sequence's end; null if not wanted
+     * @param hT      output, {@code [B][H]}: h after each sequence's last step; null if not wanted
+     * @param cT      output, {@code [B][H]}: c after each sequence's last step; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
      */
     public void forward(float[] x, SequenceLayout layout, int steps, int batch, int[] lengths, float[] h0, float[] c0,
                         float[] y, float[] hT, float[] cT) {
@@ -393,6 +413,17 @@ public final class LstmRunner implements AutoCloseable {
     /**
      * Float-array form of {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment,
      * MemorySegment, MemorySegment)}; same shapes, same nulls allowed.
+     *
+     * @param x     input, {@code [T][B][I]}, as in the MemorySegment form
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0    initial cell state {@code [B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][H]}: h after every step; null if not wanted
+     * @param hT    output, {@code [B][H]}: h after the last step; null if not wanted
+     * @param cT    output, {@code [B][H]}: c after the last step; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
      */
     public void forward(float[] x, int steps, int batch, float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
         forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(c0), wrap(y), wrap(hT), wrap(cT));
@@ -457,7 +488,15 @@ public final class LstmRunner implements AutoCloseable {
         }
     }
 
-    /** Float-array form of {@link #step(MemorySegment, LstmState, MemorySegment)}. */
+    /**
+     * Float-array form of {@link #step(MemorySegment, LstmState, MemorySegment)}.
+     *
+     * @param x     input of this step, {@code [B][I]}, B = {@code state.batch()}
+     * @param state the stream's state, updated in place
+     * @param h     output, {@code [B][H]}: the new hidden state; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
     public void step(float[] x, LstmState state, float[] h) {
         step(MemorySegment.ofArray(Checks.notNull("x", x)), state, wrap(h));
     }

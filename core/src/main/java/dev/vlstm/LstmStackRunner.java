@@ -30,7 +30,11 @@ public final class LstmStackRunner implements AutoCloseable {
     /**
      * A runner for up to {@code maxBatch} sequences of up to {@code maxSteps} steps.
      *
+     * @param weights  the model to run, open; shared, not owned: closing the runner leaves it open
+     * @param maxBatch largest batch of a call, &ge; 1
+     * @param maxSteps longest sequence {@link #forward} accepts, &ge; 1; sizes the scratch
      * @throws IllegalArgumentException if a size is &lt; 1
+     * @throws IllegalStateException    if {@code weights} is closed
      */
     public LstmStackRunner(LstmStackWeights weights, int maxBatch, int maxSteps) {
         Checks.notNull("weights", weights).checkOpen();
@@ -51,17 +55,17 @@ public final class LstmStackRunner implements AutoCloseable {
         }
     }
 
-    /** Largest batch this runner accepts. */
+    /** {@return the largest batch this runner accepts, &ge; 1} */
     public int maxBatch() {
         return sequence.maxBatch();
     }
 
-    /** Longest sequence {@link #forward} accepts. */
+    /** {@return the longest sequence {@link #forward} accepts, in steps, &ge; 1} */
     public int maxSteps() {
         return sequence.maxSteps();
     }
 
-    /** The weights this runner runs. */
+    /** {@return the weights this runner runs (not owned by the runner)} */
     public LstmStackWeights weights() {
         return weights;
     }
@@ -92,8 +96,21 @@ public final class LstmStackRunner implements AutoCloseable {
         sequence.run(forwardPart, null, x, steps, batch, h0, c0, y, hT, cT);
     }
 
-    /** Float-array form of {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment,
-     * MemorySegment, MemorySegment)}; same shapes, same nulls allowed. */
+    /**
+     * Float-array form of {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment,
+     * MemorySegment, MemorySegment)}; same shapes, same nulls allowed.
+     *
+     * @param x     input, {@code [T][B][I]}, as in the MemorySegment form
+     * @param steps T, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch B, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param c0    initial cell states {@code [L·D][B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][D·H]}: the top layer's h after every step; null if not wanted
+     * @param hT    output, {@code [L·D][B][H]}: the final h of every layer and direction; null if not wanted
+     * @param cT    output, {@code [L·D][B][H]}: the final cell states; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
     public void forward(float[] x, int steps, int batch, float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
         forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(c0), wrap(y), wrap(hT),
                 wrap(cT));
@@ -134,7 +151,15 @@ public final class LstmStackRunner implements AutoCloseable {
         }
     }
 
-    /** Float-array form of {@link #step(MemorySegment, LstmStackState, MemorySegment)}. */
+    /**
+     * Float-array form of {@link #step(MemorySegment, LstmStackState, MemorySegment)}.
+     *
+     * @param x     input of this step, {@code [B][I]}, B = {@code state.batch()}
+     * @param state the stream's state, updated in place
+     * @param h     output, {@code [B][H]}: the top layer's new h; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
     public void step(float[] x, LstmStackState state, float[] h) {
         step(MemorySegment.ofArray(Checks.notNull("x", x)), state, wrap(h));
     }

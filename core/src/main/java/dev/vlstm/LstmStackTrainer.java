@@ -43,7 +43,14 @@ public final class LstmStackTrainer implements AutoCloseable {
     private int savedSteps;
     private int savedBatch;
 
-    /** A trainer without dropout, for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows. */
+    /**
+     * A trainer without dropout, for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
+     *
+     * @param weights  the model to train, open, float32; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
+     * @throws IllegalArgumentException if a size is &lt; 1
+     */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps) {
         this(weights, maxBatch, maxSteps, 0, 0, false);
     }
@@ -52,8 +59,11 @@ public final class LstmStackTrainer implements AutoCloseable {
      * A trainer that drops the outputs of every layer but the top one with probability {@code dropout} (no effect on
      * a one-layer model, as in PyTorch).
      *
-     * @param dropout p, in [0, 1)
-     * @param seed    seed of the masks
+     * @param weights  the model to train, open, float32; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
+     * @param dropout  p, in [0, 1)
+     * @param seed     seed of the masks
      * @throws IllegalArgumentException if a size is &lt; 1 or p is outside [0, 1)
      */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed) {
@@ -101,17 +111,17 @@ public final class LstmStackTrainer implements AutoCloseable {
         }
     }
 
-    /** Largest batch this trainer accepts. */
+    /** {@return the largest batch this trainer accepts, &ge; 1} */
     public int maxBatch() {
         return sequence.maxBatch();
     }
 
-    /** Longest sequence this trainer accepts. */
+    /** {@return the longest sequence this trainer accepts, in steps, &ge; 1} */
     public int maxSteps() {
         return sequence.maxSteps();
     }
 
-    /** The dropout probability between layers; 0 without dropout. */
+    /** {@return the dropout probability between layers, in [0, 1); 0 without dropout} */
     public double dropout() {
         return dropout == null ? 0 : dropout.probability();
     }
@@ -120,6 +130,14 @@ public final class LstmStackTrainer implements AutoCloseable {
      * Runs the sequence as {@link LstmStackRunner#forward} does, with the same arguments and shapes, plus dropout
      * between layers if this trainer has it, and keeps what {@link #backward} needs.
      *
+     * @param x     input, {@code [T][B][I]} floats (time-major)
+     * @param steps T, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch B, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param c0    initial cell states {@code [L·D][B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][D·H]}: the top layer's h after every step; null if not wanted
+     * @param hT    output, {@code [L·D][B][H]}: the final h of every layer and direction; null if not wanted
+     * @param cT    output, {@code [L·D][B][H]}: the final cell states; null if not wanted
      * @throws IllegalArgumentException for a size &lt; 1 or above this trainer's limits, a segment whose size does
      *                                  not match its shape, or a read-only output
      * @throws IllegalStateException    if this trainer, its weights, or the arena of an argument is closed
@@ -236,6 +254,8 @@ public final class LstmStackTrainer implements AutoCloseable {
      * allocating. Every value is checked before any layer changes. The weights are shared with whatever else uses
      * them: no runner or trainer may use them during this call. Invalidates the saved forward.
      *
+     * @param parameters the new values of every layer and direction, for a model of this trainer's shape; read
+     *                   during the call only
      * @throws IllegalArgumentException if the shapes differ, or a value is NaN or infinite, naming the layer, tensor
      *                                  and element
      */
@@ -264,6 +284,8 @@ public final class LstmStackTrainer implements AutoCloseable {
      * The multipliers that the last forward applied to the output of {@code layer} (below the top): 0 where an element
      * was dropped, {@code 1/(1-p)} where it was kept, {@code [T][B][D·H]}.
      *
+     * @param layer the layer whose output the mask applies to, 0 &le; layer &lt; L - 1
+     * @return a new array (a copy) of the multipliers, {@code [T][B][D·H]} for the last forward's T and B
      * @throws IllegalStateException     if this trainer has no dropout or has not run a forward
      * @throws IndexOutOfBoundsException for a layer outside [0, L-1)
      */

@@ -77,6 +77,10 @@ public final class LstmTrainer implements AutoCloseable {
     /**
      * A trainer for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
      *
+     * @param weights  the model to train, open, {@link WeightPrecision#FLOAT32}; shared, not owned: closing the
+     *                 trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps most time steps of a forward, &ge; 1; the scratch keeps every step's state
      * @throws IllegalArgumentException if a size is &lt; 1, or the weights are not {@link WeightPrecision#FLOAT32}
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps) {
@@ -88,8 +92,13 @@ public final class LstmTrainer implements AutoCloseable {
      * float)} describes: the forward clips, and the backward passes no gradient through a clipped value (a gate
      * pre-activation or the cell state before tanh with magnitude above {@code cellClip}).
      *
+     * @param weights  the model to train, open, {@link WeightPrecision#FLOAT32}; shared, not owned: closing the
+     *                 trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps most time steps of a forward, &ge; 1; the scratch keeps every step's state
      * @param cellClip the clip threshold, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP}
-     * @throws IllegalArgumentException if a size is &lt; 1 or {@code cellClip} is not &gt; 0 (or is NaN)
+     * @throws IllegalArgumentException if a size is &lt; 1, {@code cellClip} is not &gt; 0 (or is NaN), or the
+     *                                  weights are not {@link WeightPrecision#FLOAT32}
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip) {
         Checks.notNull("weights", weights).checkOpen();
@@ -148,22 +157,22 @@ public final class LstmTrainer implements AutoCloseable {
         }
     }
 
-    /** The weights this trainer trains. */
+    /** {@return the weights this trainer trains (not owned by the trainer)} */
     public LstmWeights weights() {
         return weights;
     }
 
-    /** The cell clip, {@link LstmRunner#NO_CELL_CLIP} if none. */
+    /** {@return the cell clip, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP} if none} */
     public float cellClip() {
         return cellClip;
     }
 
-    /** Largest batch a forward accepts. */
+    /** {@return the largest batch a forward accepts, &ge; 1} */
     public int maxBatch() {
         return maxBatch;
     }
 
-    /** Most time steps a forward accepts: the window of {@link TruncatedBptt}. */
+    /** {@return the most time steps a forward accepts, &ge; 1: the window of {@link TruncatedBptt}} */
     public int maxSteps() {
         return maxSteps;
     }
@@ -172,6 +181,14 @@ public final class LstmTrainer implements AutoCloseable {
      * Runs the sequence as {@link LstmRunner#forward} does, with the same arguments and results, and keeps what
      * {@link #backward} needs. h0 and c0 may be the same memory as hT and cT.
      *
+     * @param x     input, {@code [T][B][I]} floats (time-major)
+     * @param steps T, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch B, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0    initial cell state {@code [B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][H]}: h after every step; null if not wanted
+     * @param hT    output, {@code [B][H]}: h after the last step; null if not wanted
+     * @param cT    output, {@code [B][H]}: c after the last step; null if not wanted
      * @throws IllegalArgumentException for a size &lt; 1, more than {@code maxSteps} steps or {@code maxBatch}
      *                                  rows, a segment whose size does not match its shape, or a read-only output
      * @throws IllegalStateException    if this trainer, its weights, or the arena of an argument is closed
@@ -442,6 +459,8 @@ public final class LstmTrainer implements AutoCloseable {
      * in place, without allocating. The weights are shared with whatever else uses them: no runner or trainer may
      * use them during this call. Invalidates the saved forward.
      *
+     * @param parameters the new W_ih, W_hh, b_ih, b_hh in PyTorch layout, for this trainer's I and H; read during
+     *                   the call only
      * @throws IllegalArgumentException if the sizes differ, or a value is NaN or infinite (a diverged update),
      *                                  naming the tensor and element
      */

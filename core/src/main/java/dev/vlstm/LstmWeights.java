@@ -59,6 +59,7 @@ public final class LstmWeights implements AutoCloseable {
      * @param weightHh   {@code weight_hh_l0}, {@code [4H][H]}
      * @param biasIh     {@code bias_ih_l0}, {@code [4H]}, or null for none
      * @param biasHh     {@code bias_hh_l0}, {@code [4H]}, or null for none
+     * @return the packed weights; the caller owns them and closes them after the last runner built on them
      * @throws IllegalArgumentException for sizes &lt; 1, arrays of the wrong length, or a NaN or infinite weight
      *                                  (the message names the tensor and the element)
      */
@@ -67,7 +68,19 @@ public final class LstmWeights implements AutoCloseable {
         return fromPyTorch(Backend.PREFERRED, inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
     }
 
-    /** As {@link #fromPyTorch(int, int, float[], float[], float[], float[])} for the given backend. */
+    /**
+     * As {@link #fromPyTorch(int, int, float[], float[], float[], float[])} for the given backend.
+     *
+     * @param backend    the kernel family to pack for, not null
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param weightIh   {@code weight_ih_l0}, {@code [4H][I]}
+     * @param weightHh   {@code weight_hh_l0}, {@code [4H][H]}
+     * @param biasIh     {@code bias_ih_l0}, {@code [4H]}, or null for none
+     * @param biasHh     {@code bias_hh_l0}, {@code [4H]}, or null for none
+     * @return the packed weights, owned by the caller
+     * @throws IllegalArgumentException as in the overload without {@code backend}
+     */
     public static LstmWeights fromPyTorch(Backend backend, int inputSize, int hiddenSize, float[] weightIh,
                                           float[] weightHh, float[] biasIh, float[] biasHh) {
         return fromPyTorch(backend, WeightPrecision.FLOAT32, inputSize, hiddenSize, weightIh, weightHh, biasIh,
@@ -78,7 +91,17 @@ public final class LstmWeights implements AutoCloseable {
      * As {@link #fromPyTorch(int, int, float[], float[], float[], float[])} for the given backend, with W and U
      * stored in {@code precision} (see {@link WeightPrecision} for the error it brings).
      *
-     * @throws IllegalArgumentException also for a weight that {@code precision} cannot hold (bfloat16 overflow)
+     * @param backend    the kernel family to pack for, not null
+     * @param precision  storage of W and U, not null; the biases stay float
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param weightIh   {@code weight_ih_l0}, {@code [4H][I]}
+     * @param weightHh   {@code weight_hh_l0}, {@code [4H][H]}
+     * @param biasIh     {@code bias_ih_l0}, {@code [4H]}, or null for none
+     * @param biasHh     {@code bias_hh_l0}, {@code [4H]}, or null for none
+     * @return the packed weights, owned by the caller
+     * @throws IllegalArgumentException as in the float32 overload, and also for a weight that {@code precision}
+     *                                  cannot hold (bfloat16 overflow)
      */
     public static LstmWeights fromPyTorch(Backend backend, WeightPrecision precision, int inputSize, int hiddenSize,
                                           float[] weightIh, float[] weightHh, float[] biasIh, float[] biasHh) {
@@ -93,6 +116,14 @@ public final class LstmWeights implements AutoCloseable {
      * Packs PyTorch-layout weights held in memory segments (heap or native, any alignment) for the preferred
      * kernel. The segments are only read during this call.
      *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param weightIh   {@code weight_ih_l0}, {@code [4H][I]} floats
+     * @param weightHh   {@code weight_hh_l0}, {@code [4H][H]} floats
+     * @param biasIh     {@code bias_ih_l0}, {@code [4H]} floats, or null for none
+     * @param biasHh     {@code bias_hh_l0}, {@code [4H]} floats, or null for none
+     * @return the packed weights, owned by the caller; they do not refer to the segments
+     * @throws IllegalArgumentException for sizes &lt; 1, segments too small, or a NaN or infinite weight
      * @see #fromPyTorch(int, int, float[], float[], float[], float[])
      */
     public static LstmWeights fromPyTorch(int inputSize, int hiddenSize, MemorySegment weightIh,
@@ -100,7 +131,20 @@ public final class LstmWeights implements AutoCloseable {
         return fromPyTorch(Backend.PREFERRED, inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
     }
 
-    /** As {@link #fromPyTorch(int, int, MemorySegment, MemorySegment, MemorySegment, MemorySegment)} for the given backend. */
+    /**
+     * As {@link #fromPyTorch(int, int, MemorySegment, MemorySegment, MemorySegment, MemorySegment)} for the given
+     * backend.
+     *
+     * @param backend    the kernel family to pack for, not null
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param weightIh   {@code weight_ih_l0}, {@code [4H][I]} floats
+     * @param weightHh   {@code weight_hh_l0}, {@code [4H][H]} floats
+     * @param biasIh     {@code bias_ih_l0}, {@code [4H]} floats, or null for none
+     * @param biasHh     {@code bias_hh_l0}, {@code [4H]} floats, or null for none
+     * @return the packed weights, owned by the caller
+     * @throws IllegalArgumentException as in the overload without {@code backend}
+     */
     public static LstmWeights fromPyTorch(Backend backend, int inputSize, int hiddenSize, MemorySegment weightIh,
                                           MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
         return fromPyTorch(backend, WeightPrecision.FLOAT32, inputSize, hiddenSize, weightIh, weightHh, biasIh,
@@ -111,7 +155,17 @@ public final class LstmWeights implements AutoCloseable {
      * As {@link #fromPyTorch(int, int, MemorySegment, MemorySegment, MemorySegment, MemorySegment)} for the given
      * backend, with W and U stored in {@code precision} (see {@link WeightPrecision} for the error it brings).
      *
-     * @throws IllegalArgumentException also for a weight that {@code precision} cannot hold (bfloat16 overflow)
+     * @param backend    the kernel family to pack for, not null
+     * @param precision  storage of W and U, not null; the biases stay float
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param weightIh   {@code weight_ih_l0}, {@code [4H][I]} floats
+     * @param weightHh   {@code weight_hh_l0}, {@code [4H][H]} floats
+     * @param biasIh     {@code bias_ih_l0}, {@code [4H]} floats, or null for none
+     * @param biasHh     {@code bias_hh_l0}, {@code [4H]} floats, or null for none
+     * @return the packed weights, owned by the caller; they do not refer to the segments
+     * @throws IllegalArgumentException as in the float32 overload, and also for a weight that {@code precision}
+     *                                  cannot hold (bfloat16 overflow)
      */
     public static LstmWeights fromPyTorch(Backend backend, WeightPrecision precision, int inputSize, int hiddenSize,
                                           MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh,
@@ -153,27 +207,30 @@ public final class LstmWeights implements AutoCloseable {
         layout.packBias(parameters.biasIh(), parameters.biasHh(), packedBias);
     }
 
-    /** I: features per input row. */
+    /** {@return I: features per input row} */
     public int inputSize() {
         return layout.inputSize();
     }
 
-    /** H: hidden units, the width of h and c. */
+    /** {@return H: hidden units, the width of h and c} */
     public int hiddenSize() {
         return layout.hiddenSize();
     }
 
-    /** Name of the kernel these weights are packed for, e.g. {@code "vector-512"}. */
+    /** {@return the name of the kernel these weights are packed for, e.g. {@code "vector-512"}} */
     public String kernelName() {
         return kernel.name();
     }
 
-    /** How W and U are stored: {@link WeightPrecision#FLOAT32} unless another precision was chosen when packing. */
+    /**
+     * {@return how W and U are stored: {@link WeightPrecision#FLOAT32} unless another precision was chosen when
+     * packing}
+     */
     public WeightPrecision precision() {
         return precision;
     }
 
-    /** Off-heap bytes held by the packed weights (with INT8's scales) and bias. */
+    /** {@return the off-heap bytes held by the packed weights (with INT8's scales) and bias} */
     public long packedBytes() {
         return packedInputWeights.byteSize() + packedRecurrentWeights.byteSize() + packedBias.byteSize();
     }

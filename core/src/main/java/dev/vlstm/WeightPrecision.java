@@ -45,7 +45,7 @@ public enum WeightPrecision {
         this.bytesPerWeight = bytesPerWeight;
     }
 
-    /** Bytes one packed weight takes (scales and padding aside): 4, 2 or 1. */
+    /** {@return the bytes one packed weight takes (scales and padding aside): 4, 2 or 1} */
     public int bytesPerWeight() {
         return bytesPerWeight;
     }

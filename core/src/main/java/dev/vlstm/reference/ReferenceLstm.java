@@ -81,7 +81,17 @@ public final class ReferenceLstm {
         }
     }
 
-    /** Copies the weights (kept as floats, read as doubles); sizes are checked. */
+    /**
+     * Copies the weights (kept as floats, read as doubles); sizes are checked.
+     *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param weightIh   {@code [4H][I]}, row-major
+     * @param weightHh   {@code [4H][H]}, row-major
+     * @param biasIh     {@code [4H]}, or null for none
+     * @param biasHh     {@code [4H]}, or null for none
+     * @throws IllegalArgumentException for a size &lt; 1 or an array of the wrong length
+     */
     public ReferenceLstm(int inputSize, int hiddenSize, float[] weightIh, float[] weightHh, float[] biasIh,
                          float[] biasHh) {
         requireSizes(inputSize, hiddenSize);
@@ -102,7 +112,17 @@ public final class ReferenceLstm {
         this.cellClip = Double.POSITIVE_INFINITY;
     }
 
-    /** Copies the weights, so later changes to the arrays do not affect the model; sizes are checked. */
+    /**
+     * Copies the weights, so later changes to the arrays do not affect the model; sizes are checked.
+     *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param weightIh   {@code [4H][I]}, row-major
+     * @param weightHh   {@code [4H][H]}, row-major
+     * @param biasIh     {@code [4H]}, or null for none
+     * @param biasHh     {@code [4H]}, or null for none
+     * @throws IllegalArgumentException for a size &lt; 1 or an array of the wrong length
+     */
     public ReferenceLstm(int inputSize, int hiddenSize, double[] weightIh, double[] weightHh, double[] biasIh,
                          double[] biasHh) {
         requireSizes(inputSize, hiddenSize);
@@ -139,6 +159,8 @@ public final class ReferenceLstm {
      * value passes no gradient: dz = 0 where |z| &gt; cellClip, and the term of dc through tanh is 0 where
      * |c_t| &gt; cellClip. {@code Double.POSITIVE_INFINITY} is the model without clip.
      *
+     * @param cellClip the clip threshold, &gt; 0, or {@code Double.POSITIVE_INFINITY} for none
+     * @return a new model sharing these (immutable) weights; this one is unchanged
      * @throws IllegalArgumentException if {@code cellClip} is not &gt; 0
      */
     public ReferenceLstm withCellClip(double cellClip) {
@@ -148,17 +170,23 @@ public final class ReferenceLstm {
         return new ReferenceLstm(this, cellClip);
     }
 
-    /** I: features per input row. */
+    /** {@return I: features per input row} */
     public int inputSize() {
         return inputSize;
     }
 
-    /** H: hidden units. */
+    /** {@return H: hidden units} */
     public int hiddenSize() {
         return hiddenSize;
     }
 
-    /** Outputs of a sequence forward in double precision: {@code y [T][B][H]}, {@code hT}, {@code cT [B][H]}. */
+    /**
+     * Outputs of a sequence forward in double precision.
+     *
+     * @param y  h after every step, {@code [T][B][H]}
+     * @param hT h after the last step, {@code [B][H]}
+     * @param cT c after the last step, {@code [B][H]}
+     */
     public record Result(double[] y, double[] hT, double[] cT) {
     }
 
@@ -166,6 +194,14 @@ public final class ReferenceLstm {
      * Gradients of a loss with respect to every parameter and input, in the layouts of those: {@code weightIh [4H][I]},
      * {@code weightHh [4H][H]}, {@code biasIh}, {@code biasHh [4H]} (equal, since both biases enter z as a sum;
      * null where the model has no such bias), {@code x [T][B][I]}, {@code h0}, {@code c0 [B][H]}.
+     *
+     * @param weightIh ∂L/∂W_ih, {@code [4H][I]}
+     * @param weightHh ∂L/∂W_hh, {@code [4H][H]}
+     * @param biasIh   ∂L/∂b_ih, {@code [4H]}, or null if the model has no b_ih
+     * @param biasHh   ∂L/∂b_hh, {@code [4H]}, or null if the model has no b_hh
+     * @param x        ∂L/∂x, {@code [T][B][I]}
+     * @param h0       ∂L/∂h0, {@code [B][H]}
+     * @param c0       ∂L/∂c0, {@code [B][H]}
      */
     public record Gradients(double[] weightIh, double[] weightHh, double[] biasIh, double[] biasHh, double[] x,
                             double[] h0, double[] c0) {
@@ -173,6 +209,13 @@ public final class ReferenceLstm {
 
     /**
      * Runs the sequence {@code x [T][B][I]} from {@code h0}, {@code c0} ({@code [B][H]}, null for zeros).
+     *
+     * @param x     input, {@code [T][B][I]} (time-major)
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, &ge; 1
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0    initial cell state {@code [B][H]}, or null for zeros
+     * @return y, hT and cT, new arrays in double precision
      */
     public Result forward(float[] x, int steps, int batch, float[] h0, float[] c0) {
         requireCounts(steps, batch);
@@ -188,6 +231,13 @@ public final class ReferenceLstm {
 
     /**
      * Runs the sequence {@code x [T][B][I]} from {@code h0}, {@code c0} ({@code [B][H]}, null for zeros).
+     *
+     * @param x     input, {@code [T][B][I]} (time-major)
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, &ge; 1
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0    initial cell state {@code [B][H]}, or null for zeros
+     * @return y, hT and cT, new arrays in double precision
      */
     public Result forward(double[] x, int steps, int batch, double[] h0, double[] c0) {
         return forward(x, steps, batch, null, h0, c0);
@@ -197,6 +247,14 @@ public final class ReferenceLstm {
      * Variable lengths: runs the time-major batch {@code x [T][B][I]}, padded to T steps, where sequence b has
      * {@code lengths[b]} steps (0..T; null for all T). Past its end a sequence keeps its state, and its y is zero;
      * its hT and cT are the state after its last step (h0 and c0 for length 0).
+     *
+     * @param x       input, {@code [T][B][I]} (time-major), padded to T steps
+     * @param steps   T, the padded length, &ge; 1
+     * @param batch   B, sequences, &ge; 1
+     * @param lengths time steps of each sequence, B values in 0..T, or null for all T
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0      initial cell state {@code [B][H]}, or null for zeros
+     * @return y (zero past each sequence's end), hT and cT, new arrays in double precision
      */
     public Result forward(float[] x, int steps, int batch, int[] lengths, float[] h0, float[] c0) {
         requireCounts(steps, batch);
@@ -204,7 +262,17 @@ public final class ReferenceLstm {
         return forward(toDouble(x), steps, batch, lengths, toDouble(h0), toDouble(c0));
     }
 
-    /** As {@link #forward(float[], int, int, int[], float[], float[])}, in doubles. */
+    /**
+     * As {@link #forward(float[], int, int, int[], float[], float[])}, in doubles.
+     *
+     * @param x       input, {@code [T][B][I]} (time-major), padded to T steps
+     * @param steps   T, the padded length, &ge; 1
+     * @param batch   B, sequences, &ge; 1
+     * @param lengths time steps of each sequence, B values in 0..T, or null for all T
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0      initial cell state {@code [B][H]}, or null for zeros
+     * @return y (zero past each sequence's end), hT and cT, new arrays in double precision
+     */
     public Result forward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0) {
         Trace trace = trace(x, steps, batch, lengths, h0, c0);
         int frame = batch * hiddenSize;
@@ -226,6 +294,16 @@ public final class ReferenceLstm {
      * ({@code [B][H]}, null for zeros): recomputes the forward, then runs the equations of the class comment
      * backwards. {@code dy [T][B][H]}, {@code dhT} and {@code dcT [B][H]} are the gradients of the loss with respect
      * to y, hT and cT; null stands for zeros (the loss does not depend on that output).
+     *
+     * @param x     input, {@code [T][B][I]} (time-major)
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, &ge; 1
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0    initial cell state {@code [B][H]}, or null for zeros
+     * @param dy    ∂L/∂y, {@code [T][B][H]}, or null for zeros
+     * @param dhT   ∂L/∂hT, {@code [B][H]}, or null for zeros
+     * @param dcT   ∂L/∂cT, {@code [B][H]}, or null for zeros
+     * @return the gradients of every parameter and of x, h0 and c0, new arrays
      */
     public Gradients backward(double[] x, int steps, int batch, double[] h0, double[] c0, double[] dy, double[] dhT,
                               double[] dcT) {
@@ -237,6 +315,17 @@ public final class ReferenceLstm {
      * double[], double[])}; {@code lengths} null for all T). Steps past a sequence's end are skipped: its dy there
      * is ignored, its dx there is zero, and dhT and dcT enter at its last step (unchanged into dh0 and dc0 for
      * length 0).
+     *
+     * @param x       input, {@code [T][B][I]} (time-major), padded to T steps
+     * @param steps   T, the padded length, &ge; 1
+     * @param batch   B, sequences, &ge; 1
+     * @param lengths time steps of each sequence, B values in 0..T, or null for all T
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @param c0      initial cell state {@code [B][H]}, or null for zeros
+     * @param dy      ∂L/∂y, {@code [T][B][H]}, or null for zeros; ignored past each sequence's end
+     * @param dhT     ∂L/∂hT, {@code [B][H]}, or null for zeros
+     * @param dcT     ∂L/∂cT, {@code [B][H]}, or null for zeros
+     * @return the gradients of every parameter and of x, h0 and c0, new arrays
      */
     public Gradients backward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0, double[] dy,
                               double[] dhT, double[] dcT) {
@@ -405,7 +494,12 @@ public final class ReferenceLstm {
         return lengths == null || t < lengths[b];
     }
 
-    /** The logistic function {@code 1 / (1 + e^-x)}. */
+    /**
+     * The logistic function {@code 1 / (1 + e^-x)}.
+     *
+     * @param x any value; &plusmn;infinity gives 0 or 1
+     * @return σ(x), in [0, 1] (NaN for NaN)
+     */
     public static double sigmoid(double x) {
         return 1.0 / (1.0 + Math.exp(-x));
     }

@@ -32,6 +32,9 @@ public final class ReferenceLstmStack {
      * A stack of the given cells, in PyTorch's order: l0 (, l0_reverse), l1 (, l1_reverse), ... Layer 0's cells read
      * I features, the others D·H; every cell has the same hidden size.
      *
+     * @param bidirectional whether each layer has a reverse direction (D = 2) or not (D = 1)
+     * @param cells         L·D cells, none null; the array is copied, the cells (immutable) are shared
+     * @throws NullPointerException     if {@code cells} or one of them is null
      * @throws IllegalArgumentException naming the first cell that does not fit
      */
     public ReferenceLstmStack(boolean bidirectional, ReferenceLstm... cells) {
@@ -56,19 +59,42 @@ public final class ReferenceLstmStack {
         this.cells = cells.clone();
     }
 
-    /** Outputs of a forward: {@code y [T][B][D·H]}, {@code hT} and {@code cT [L·D][B][H]}. */
+    /**
+     * Outputs of a forward, in double precision.
+     *
+     * @param y  the top layer's h after every step, {@code [T][B][D·H]}, forward direction first
+     * @param hT every cell's final h (h_n), {@code [L·D][B][H]}
+     * @param cT every cell's final c (c_n), {@code [L·D][B][H]}
+     */
     public record Result(double[] y, double[] hT, double[] cT) {
     }
 
     /**
      * Gradients of a loss, per cell in the stack's order (each as {@link ReferenceLstm.Gradients}: null where the
      * cell has no such bias), and of {@code x [T][B][I]}, {@code h0}, {@code c0 [L·D][B][H]}.
+     *
+     * @param weightIh ∂L/∂W_ih of each cell, {@code [4H][I or D·H]}
+     * @param weightHh ∂L/∂W_hh of each cell, {@code [4H][H]}
+     * @param biasIh   ∂L/∂b_ih of each cell, {@code [4H]}, or null where the cell has no b_ih
+     * @param biasHh   ∂L/∂b_hh of each cell, {@code [4H]}, or null where the cell has no b_hh
+     * @param x        ∂L/∂x, {@code [T][B][I]}
+     * @param h0       ∂L/∂h0, {@code [L·D][B][H]}
+     * @param c0       ∂L/∂c0, {@code [L·D][B][H]}
      */
     public record Gradients(double[][] weightIh, double[][] weightHh, double[][] biasIh, double[][] biasHh,
                             double[] x, double[] h0, double[] c0) {
     }
 
-    /** Runs {@code x [T][B][I]} from {@code h0}, {@code c0} ({@code [L·D][B][H]}, null for zeros), no dropout. */
+    /**
+     * Runs {@code x [T][B][I]} from {@code h0}, {@code c0} ({@code [L·D][B][H]}, null for zeros), no dropout.
+     *
+     * @param x     input, {@code [T][B][I]} (time-major)
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, &ge; 1
+     * @param h0    initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param c0    initial cell states {@code [L·D][B][H]}, or null for zeros
+     * @return y, hT and cT, new arrays in double precision
+     */
     public Result forward(float[] x, int steps, int batch, float[] h0, float[] c0) {
         Objects.requireNonNull(x, "x must not be null");
         return forward(ReferenceLstm.toDouble(x), steps, batch, ReferenceLstm.toDouble(h0), ReferenceLstm.toDouble(c0),
@@ -78,8 +104,14 @@ public final class ReferenceLstmStack {
     /**
      * Runs {@code x [T][B][I]} from {@code h0}, {@code c0} ({@code [L·D][B][H]}, null for zeros).
      *
+     * @param x            input, {@code [T][B][I]} (time-major)
+     * @param steps        T, time steps, &ge; 1
+     * @param batch        B, sequences, &ge; 1
+     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param c0           initial cell states {@code [L·D][B][H]}, or null for zeros
      * @param dropoutMasks null, or L-1 arrays {@code [T][B][D·H]}: the multipliers of each layer's output below the
      *                     top
+     * @return y, hT and cT, new arrays in double precision
      */
     public Result forward(double[] x, int steps, int batch, double[] h0, double[] c0, double[][] dropoutMasks) {
         return run(x, steps, batch, h0, c0, dropoutMasks).result();
@@ -89,6 +121,17 @@ public final class ReferenceLstmStack {
      * Backpropagation of the loss whose gradients with respect to {@code y}, {@code hT} and {@code cT} are
      * {@code dy [T][B][D·H]}, {@code dhT} and {@code dcT [L·D][B][H]} (null for zeros), through the forward with the
      * same arguments.
+     *
+     * @param x            input, {@code [T][B][I]} (time-major)
+     * @param steps        T, time steps, &ge; 1
+     * @param batch        B, sequences, &ge; 1
+     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param c0           initial cell states {@code [L·D][B][H]}, or null for zeros
+     * @param dropoutMasks null, or the L-1 masks of that forward, {@code [T][B][D·H]} each
+     * @param dy           ∂L/∂y, {@code [T][B][D·H]}, or null for zeros
+     * @param dhT          ∂L/∂h_n, {@code [L·D][B][H]}, or null for zeros
+     * @param dcT          ∂L/∂c_n, {@code [L·D][B][H]}, or null for zeros
+     * @return the gradients of every cell's parameters and of x, h0 and c0, new arrays
      */
     public Gradients backward(double[] x, int steps, int batch, double[] h0, double[] c0, double[][] dropoutMasks,
                               double[] dy, double[] dhT, double[] dcT) {
