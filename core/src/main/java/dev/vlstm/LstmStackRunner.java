@@ -23,6 +23,8 @@ public final class LstmStackRunner implements AutoCloseable {
     private final LstmStackWeights weights;
     private final LstmStackShape shape;
     private final LstmRunner[] parts;
+    private final ExclusiveUse inUse = new ExclusiveUse(this,
+            "an LstmStackRunner is for one thread at a time; give each thread its own (they may share the weights)");
     private final OffHeap memory;
     private final StackSequence sequence;
     private final StackSequence.Part forwardPart = this::forwardPart;
@@ -91,9 +93,14 @@ public final class LstmStackRunner implements AutoCloseable {
      */
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                         MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        checkOpen();
-        sequence.checkArguments(x, steps, batch, h0, c0, y, hT, cT);
-        sequence.run(forwardPart, null, x, steps, batch, h0, c0, y, hT, cT);
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            sequence.checkArguments(x, steps, batch, h0, c0, y, hT, cT);
+            sequence.run(forwardPart, null, x, steps, batch, h0, c0, y, hT, cT);
+        } finally {
+            inUse.exit();
+        }
     }
 
     /**
@@ -130,8 +137,22 @@ public final class LstmStackRunner implements AutoCloseable {
      * @throws IllegalStateException    if this runner, its weights, the state, or the arena of an argument is closed
      */
     public void step(MemorySegment x, LstmStackState state, MemorySegment h) {
+        inUse.enter("step");
+        try {
+            Checks.notNull("state", state).inUse().enter("step");
+            try {
+                checkedStep(x, state, h);
+            } finally {
+                state.inUse().exit();
+            }
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    private void checkedStep(MemorySegment x, LstmStackState state, MemorySegment h) {
         checkOpen();
-        Checks.notNull("state", state).checkOpen();
+        state.checkOpen();
         if (!state.shape().equals(shape)) {
             throw new IllegalArgumentException("state is for a model of " + state.shape() + ", but this runner's is "
                     + shape);
@@ -167,17 +188,27 @@ public final class LstmStackRunner implements AutoCloseable {
     /** Frees every layer's scratch. Closing twice is harmless. */
     @Override
     public void close() {
-        for (LstmRunner part : parts) {
-            if (part != null) {
-                part.close();
+        inUse.enter("close");
+        try {
+            for (LstmRunner part : parts) {
+                if (part != null) {
+                    part.close();
+                }
             }
+            memory.close();
+        } finally {
+            inUse.exit();
         }
-        memory.close();
     }
 
     private void forwardPart(int index, MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                              MemorySegment y, MemorySegment hT, MemorySegment cT) {
         parts[index].forward(x, steps, batch, h0, c0, y, hT, cT);
+    }
+
+    /** The guard of this runner's public methods: lets tests see which thread is inside. */
+    ExclusiveUse inUse() {
+        return inUse;
     }
 
     private void checkOpen() {

@@ -20,6 +20,8 @@ public final class LstmStackState implements AutoCloseable {
     /** {@code [B][H]} outputs of layers 0 .. L-2 at the last step: the inputs of the layers above. */
     private final MemorySegment[] layerOutputs;
     private final OffHeap memory;
+    private final ExclusiveUse inUse = new ExclusiveUse(this,
+            "an LstmStackState is one stream's state, used by one thread at a time");
 
     /**
      * A zero state for {@code batch} sequences of {@code weights}' model.
@@ -73,9 +75,14 @@ public final class LstmStackState implements AutoCloseable {
 
     /** Sets every layer's h and c back to zero. */
     public void reset() {
-        checkOpen();
-        for (LstmState layer : layers) {
-            layer.reset();
+        inUse.enter("reset");
+        try {
+            checkOpen();
+            for (LstmState layer : layers) {
+                layer.reset();
+            }
+        } finally {
+            inUse.exit();
         }
     }
 
@@ -86,10 +93,15 @@ public final class LstmStackState implements AutoCloseable {
      * @throws IllegalArgumentException if {@code h} holds another number of bytes
      */
     public void setHidden(MemorySegment h) {
-        checkOpen();
-        Checks.floats("h", h, "L", layers.length, "B", batch, "H", shape.hiddenSize());
-        for (int layer = 0; layer < layers.length; layer++) {
-            layers[layer].setHidden(h.asSlice(layer * layerBytes(), layerBytes()));
+        inUse.enter("setHidden");
+        try {
+            checkOpen();
+            Checks.floats("h", h, "L", layers.length, "B", batch, "H", shape.hiddenSize());
+            for (int layer = 0; layer < layers.length; layer++) {
+                layers[layer].setHidden(h.asSlice(layer * layerBytes(), layerBytes()));
+            }
+        } finally {
+            inUse.exit();
         }
     }
 
@@ -100,10 +112,15 @@ public final class LstmStackState implements AutoCloseable {
      * @throws IllegalArgumentException if {@code c} holds another number of bytes
      */
     public void setCell(MemorySegment c) {
-        checkOpen();
-        Checks.floats("c", c, "L", layers.length, "B", batch, "H", shape.hiddenSize());
-        for (int layer = 0; layer < layers.length; layer++) {
-            layers[layer].setCell(c.asSlice(layer * layerBytes(), layerBytes()));
+        inUse.enter("setCell");
+        try {
+            checkOpen();
+            Checks.floats("c", c, "L", layers.length, "B", batch, "H", shape.hiddenSize());
+            for (int layer = 0; layer < layers.length; layer++) {
+                layers[layer].setCell(c.asSlice(layer * layerBytes(), layerBytes()));
+            }
+        } finally {
+            inUse.exit();
         }
     }
 
@@ -132,10 +149,15 @@ public final class LstmStackState implements AutoCloseable {
      * @throws IllegalArgumentException if {@code out} has another size or is read-only
      */
     public void copyHiddenTo(MemorySegment out) {
-        checkOpen();
-        Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
-        for (int layer = 0; layer < layers.length; layer++) {
-            layers[layer].copyHiddenTo(out.asSlice(layer * layerBytes(), layerBytes()));
+        inUse.enter("copyHiddenTo");
+        try {
+            checkOpen();
+            Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
+            for (int layer = 0; layer < layers.length; layer++) {
+                layers[layer].copyHiddenTo(out.asSlice(layer * layerBytes(), layerBytes()));
+            }
+        } finally {
+            inUse.exit();
         }
     }
 
@@ -146,10 +168,15 @@ public final class LstmStackState implements AutoCloseable {
      * @throws IllegalArgumentException if {@code out} has another size or is read-only
      */
     public void copyCellTo(MemorySegment out) {
-        checkOpen();
-        Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
-        for (int layer = 0; layer < layers.length; layer++) {
-            layers[layer].copyCellTo(out.asSlice(layer * layerBytes(), layerBytes()));
+        inUse.enter("copyCellTo");
+        try {
+            checkOpen();
+            Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
+            for (int layer = 0; layer < layers.length; layer++) {
+                layers[layer].copyCellTo(out.asSlice(layer * layerBytes(), layerBytes()));
+            }
+        } finally {
+            inUse.exit();
         }
     }
 
@@ -178,18 +205,28 @@ public final class LstmStackState implements AutoCloseable {
     /** Frees the state. Closing twice is harmless. */
     @Override
     public void close() {
-        for (LstmState layer : layers) {
-            if (layer != null) {
-                layer.close();
+        inUse.enter("close");
+        try {
+            for (LstmState layer : layers) {
+                if (layer != null) {
+                    layer.close();
+                }
             }
+            memory.close();
+        } finally {
+            inUse.exit();
         }
-        memory.close();
     }
 
     void checkOpen() {
         if (!memory.isOpen()) {
             throw new IllegalStateException("this LstmStackState is closed");
         }
+    }
+
+    /** The guard of this state's public methods, which {@link LstmStackRunner#step} enters too. */
+    ExclusiveUse inUse() {
+        return inUse;
     }
 
     LstmState layer(int layer) {

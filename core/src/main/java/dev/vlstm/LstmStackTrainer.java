@@ -26,6 +26,8 @@ public final class LstmStackTrainer implements AutoCloseable {
     private final LstmStackWeights weights;
     private final LstmStackShape shape;
     private final LstmTrainer[] parts;
+    private final ExclusiveUse inUse = new ExclusiveUse(this,
+            "an LstmStackTrainer is for one thread at a time; give each thread its own");
     private final OffHeap memory;
     private final StackSequence sequence;
     private final InterLayerDropout dropout;
@@ -144,12 +146,17 @@ public final class LstmStackTrainer implements AutoCloseable {
      */
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                         MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        checkOpen();
-        sequence.checkArguments(x, steps, batch, h0, c0, y, hT, cT);
-        savedSteps = 0;
-        sequence.run(forwardPart, dropout, x, steps, batch, h0, c0, y, hT, cT);
-        savedSteps = steps;
-        savedBatch = batch;
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            sequence.checkArguments(x, steps, batch, h0, c0, y, hT, cT);
+            savedSteps = 0;
+            sequence.run(forwardPart, dropout, x, steps, batch, h0, c0, y, hT, cT);
+            savedSteps = steps;
+            savedBatch = batch;
+        } finally {
+            inUse.exit();
+        }
     }
 
     /**
@@ -171,81 +178,86 @@ public final class LstmStackTrainer implements AutoCloseable {
      */
     public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, LstmStackGradients gradients,
                          GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
-        checkOpen();
-        if (savedSteps == 0) {
-            throw new IllegalStateException(
-                    "backward needs a forward of this trainer first (and runs once per forward)");
-        }
-        int steps = savedSteps;
-        int batch = savedBatch;
-        int states = shape.stateCount();
-        int hiddenSize = shape.hiddenSize();
-        Checks.notNull("gradients", gradients).checkOpen();
-        Checks.notNull("mode", mode);
-        if (!gradients.shape().equals(shape)) {
-            throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
-                    + ", but this trainer's is " + shape);
-        }
-        Checks.optionalFloats("dy", dy, "T", steps, "B", batch, "D*H", shape.outputSize());
-        Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, "H", hiddenSize);
-        Checks.optionalFloats("dcT", dcT, "L*D", states, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("dx", dx, "T", steps, "B", batch, "I", shape.inputSize());
-        Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("dc0", dc0, "L*D", states, "B", batch, "H", hiddenSize);
-        savedSteps = 0;
+        inUse.enter("backward");
+        try {
+            checkOpen();
+            if (savedSteps == 0) {
+                throw new IllegalStateException(
+                        "backward needs a forward of this trainer first (and runs once per forward)");
+            }
+            int steps = savedSteps;
+            int batch = savedBatch;
+            int states = shape.stateCount();
+            int hiddenSize = shape.hiddenSize();
+            Checks.notNull("gradients", gradients).checkOpen();
+            Checks.notNull("mode", mode);
+            if (!gradients.shape().equals(shape)) {
+                throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
+                        + ", but this trainer's is " + shape);
+            }
+            Checks.optionalFloats("dy", dy, "T", steps, "B", batch, "D*H", shape.outputSize());
+            Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, "H", hiddenSize);
+            Checks.optionalFloats("dcT", dcT, "L*D", states, "B", batch, "H", hiddenSize);
+            Checks.optionalOutput("dx", dx, "T", steps, "B", batch, "I", shape.inputSize());
+            Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, "H", hiddenSize);
+            Checks.optionalOutput("dc0", dc0, "L*D", states, "B", batch, "H", hiddenSize);
+            savedSteps = 0;
 
-        int directions = shape.directions();
-        long rows = (long) steps * batch;
-        long stateFloats = (long) batch * hiddenSize;
-        long stateBytes = stateFloats * Float.BYTES;
-        MemorySegment hIn = hiddenIn.floats(stateFloats);
-        MemorySegment cIn = cellIn.floats(stateFloats);
-        MemorySegment hOut = hiddenOut.floats(stateFloats);
-        MemorySegment cOut = cellOut.floats(stateFloats);
-        MemorySegment outputGradient = dy;
-        for (int layer = shape.layers() - 1; layer >= 0; layer--) {
-            int inputSize = shape.layerInputSize(layer);
-            MemorySegment inputGradient = layer == 0 ? dx : layerGradients[layer % 2].floats(rows * inputSize);
-            for (int direction = 0; direction < directions; direction++) {
-                int index = layer * directions + direction;
-                boolean reverse = direction == LstmStackShape.REVERSE;
-                MemorySegment partOutputGradient = outputGradient;
-                if (directions > 1 && outputGradient != null) {
-                    partOutputGradient = directionOutputGradient.floats(rows * hiddenSize);
-                    DirectionRows.fromLayer(outputGradient, partOutputGradient, steps, batch, hiddenSize, directions,
-                            direction, reverse);
-                }
-                MemorySegment partInputGradient = directions == 1 || inputGradient == null ? inputGradient
-                        : (layer == 0 ? firstInputGradient : upperInputGradient).floats(rows * inputSize);
-                long stateOffset = index * stateBytes;
-                if (dhT != null) {
-                    MemorySegment.copy(dhT, stateOffset, hIn, 0, stateBytes);
-                }
-                if (dcT != null) {
-                    MemorySegment.copy(dcT, stateOffset, cIn, 0, stateBytes);
-                }
-                parts[index].backward(partOutputGradient, dhT == null ? null : hIn, dcT == null ? null : cIn,
-                        gradients.part(index), mode, partInputGradient, dh0 == null ? null : hOut,
-                        dc0 == null ? null : cOut);
-                if (dh0 != null) {
-                    MemorySegment.copy(hOut, 0, dh0, stateOffset, stateBytes);
-                }
-                if (dc0 != null) {
-                    MemorySegment.copy(cOut, 0, dc0, stateOffset, stateBytes);
-                }
-                if (partInputGradient != inputGradient) {
-                    if (reverse) {
-                        DirectionRows.addReversedSteps(partInputGradient, inputGradient, steps,
-                                (long) batch * inputSize);
-                    } else {
-                        MemorySegment.copy(partInputGradient, 0, inputGradient, 0, rows * inputSize * Float.BYTES);
+            int directions = shape.directions();
+            long rows = (long) steps * batch;
+            long stateFloats = (long) batch * hiddenSize;
+            long stateBytes = stateFloats * Float.BYTES;
+            MemorySegment hIn = hiddenIn.floats(stateFloats);
+            MemorySegment cIn = cellIn.floats(stateFloats);
+            MemorySegment hOut = hiddenOut.floats(stateFloats);
+            MemorySegment cOut = cellOut.floats(stateFloats);
+            MemorySegment outputGradient = dy;
+            for (int layer = shape.layers() - 1; layer >= 0; layer--) {
+                int inputSize = shape.layerInputSize(layer);
+                MemorySegment inputGradient = layer == 0 ? dx : layerGradients[layer % 2].floats(rows * inputSize);
+                for (int direction = 0; direction < directions; direction++) {
+                    int index = layer * directions + direction;
+                    boolean reverse = direction == LstmStackShape.REVERSE;
+                    MemorySegment partOutputGradient = outputGradient;
+                    if (directions > 1 && outputGradient != null) {
+                        partOutputGradient = directionOutputGradient.floats(rows * hiddenSize);
+                        DirectionRows.fromLayer(outputGradient, partOutputGradient, steps, batch, hiddenSize, directions,
+                                direction, reverse);
+                    }
+                    MemorySegment partInputGradient = directions == 1 || inputGradient == null ? inputGradient
+                            : (layer == 0 ? firstInputGradient : upperInputGradient).floats(rows * inputSize);
+                    long stateOffset = index * stateBytes;
+                    if (dhT != null) {
+                        MemorySegment.copy(dhT, stateOffset, hIn, 0, stateBytes);
+                    }
+                    if (dcT != null) {
+                        MemorySegment.copy(dcT, stateOffset, cIn, 0, stateBytes);
+                    }
+                    parts[index].backward(partOutputGradient, dhT == null ? null : hIn, dcT == null ? null : cIn,
+                            gradients.part(index), mode, partInputGradient, dh0 == null ? null : hOut,
+                            dc0 == null ? null : cOut);
+                    if (dh0 != null) {
+                        MemorySegment.copy(hOut, 0, dh0, stateOffset, stateBytes);
+                    }
+                    if (dc0 != null) {
+                        MemorySegment.copy(cOut, 0, dc0, stateOffset, stateBytes);
+                    }
+                    if (partInputGradient != inputGradient) {
+                        if (reverse) {
+                            DirectionRows.addReversedSteps(partInputGradient, inputGradient, steps,
+                                    (long) batch * inputSize);
+                        } else {
+                            MemorySegment.copy(partInputGradient, 0, inputGradient, 0, rows * inputSize * Float.BYTES);
+                        }
                     }
                 }
+                if (layer > 0 && dropout != null) {
+                    dropout.backward(layer - 1, inputGradient, rows * inputSize);
+                }
+                outputGradient = inputGradient;
             }
-            if (layer > 0 && dropout != null) {
-                dropout.backward(layer - 1, inputGradient, rows * inputSize);
-            }
-            outputGradient = inputGradient;
+        } finally {
+            inUse.exit();
         }
     }
 
@@ -260,23 +272,28 @@ public final class LstmStackTrainer implements AutoCloseable {
      *                                  and element
      */
     public void updateWeights(LstmStackParameters parameters) {
-        checkOpen();
-        Checks.notNull("parameters", parameters);
-        if (!parameters.shape().equals(shape)) {
-            throw new IllegalArgumentException("parameters are for a model of " + parameters.shape()
-                    + ", but this trainer's is " + shape);
-        }
-        for (int n = 0; n < parts.length; n++) {
-            LstmParameters part = parameters.part(n);
-            String layer = shape.describe(n) + ": ";
-            Checks.finite(layer + "weightIh", part.weightIh(), part.inputSize());
-            Checks.finite(layer + "weightHh", part.weightHh(), part.hiddenSize());
-            Checks.finite(layer + "biasIh", part.biasIh(), 0);
-            Checks.finite(layer + "biasHh", part.biasHh(), 0);
-        }
-        savedSteps = 0;
-        for (int n = 0; n < parts.length; n++) {
-            parts[n].updateWeights(parameters.part(n));
+        inUse.enter("updateWeights");
+        try {
+            checkOpen();
+            Checks.notNull("parameters", parameters);
+            if (!parameters.shape().equals(shape)) {
+                throw new IllegalArgumentException("parameters are for a model of " + parameters.shape()
+                        + ", but this trainer's is " + shape);
+            }
+            for (int n = 0; n < parts.length; n++) {
+                LstmParameters part = parameters.part(n);
+                String layer = shape.describe(n) + ": ";
+                Checks.finite(layer + "weightIh", part.weightIh(), part.inputSize());
+                Checks.finite(layer + "weightHh", part.weightHh(), part.hiddenSize());
+                Checks.finite(layer + "biasIh", part.biasIh(), 0);
+                Checks.finite(layer + "biasHh", part.biasHh(), 0);
+            }
+            savedSteps = 0;
+            for (int n = 0; n < parts.length; n++) {
+                parts[n].updateWeights(parameters.part(n));
+            }
+        } finally {
+            inUse.exit();
         }
     }
 
@@ -290,35 +307,50 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @throws IndexOutOfBoundsException for a layer outside [0, L-1)
      */
     public float[] dropoutMask(int layer) {
-        checkOpen();
-        if (dropout == null) {
-            throw new IllegalStateException("this LstmStackTrainer was made without dropout");
+        inUse.enter("dropoutMask");
+        try {
+            checkOpen();
+            if (dropout == null) {
+                throw new IllegalStateException("this LstmStackTrainer was made without dropout");
+            }
+            if (layer < 0 || layer >= shape.layers() - 1) {
+                throw new IndexOutOfBoundsException("layer " + layer + " is outside [0, " + (shape.layers() - 1)
+                        + "): only the layers below the top one are dropped");
+            }
+            float[] mask = dropout.mask(layer);
+            if (mask.length == 0) {
+                throw new IllegalStateException("no dropout mask before the first forward");
+            }
+            return mask;
+        } finally {
+            inUse.exit();
         }
-        if (layer < 0 || layer >= shape.layers() - 1) {
-            throw new IndexOutOfBoundsException("layer " + layer + " is outside [0, " + (shape.layers() - 1)
-                    + "): only the layers below the top one are dropped");
-        }
-        float[] mask = dropout.mask(layer);
-        if (mask.length == 0) {
-            throw new IllegalStateException("no dropout mask before the first forward");
-        }
-        return mask;
     }
 
     /** Frees the scratch memory of every layer. Closing twice is harmless. */
     @Override
     public void close() {
-        for (LstmTrainer part : parts) {
-            if (part != null) {
-                part.close();
+        inUse.enter("close");
+        try {
+            for (LstmTrainer part : parts) {
+                if (part != null) {
+                    part.close();
+                }
             }
+            memory.close();
+        } finally {
+            inUse.exit();
         }
-        memory.close();
     }
 
     private void forwardPart(int index, MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                              MemorySegment y, MemorySegment hT, MemorySegment cT) {
         parts[index].forward(x, steps, batch, h0, c0, y, hT, cT);
+    }
+
+    /** The guard of this trainer's public methods: lets tests see which thread is inside. */
+    ExclusiveUse inUse() {
+        return inUse;
     }
 
     private void checkOpen() {

@@ -24,7 +24,10 @@ import dev.vlstm.kernel.TensorKernel;
  * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}; the code allocates no buffers per step,
  * but the JIT does not yet reliably keep the projection tiles' vectors in registers when this trainer drives them
  * with its several GEMM shapes, so a training step may allocate boxed vectors. Not thread-safe: one trainer per
- * thread; the weights may be shared.
+ * thread; the weights may be shared (but {@link #updateWeights} changes them for everyone that uses them). Two
+ * threads inside one trainer's {@code forward}, {@code backward}, {@code updateWeights} or {@code close} at once are
+ * detected: the second call throws an {@link IllegalStateException} naming the trainer and both threads, and
+ * changes nothing.
  * Layouts are row-major floats in native byte order.
  */
 public final class LstmTrainer implements AutoCloseable {
@@ -70,6 +73,8 @@ public final class LstmTrainer implements AutoCloseable {
     private final VariableLengths plan;
     /** First packed row of each step of the saved forward, {@code [maxSteps + 1]}; the last entry is the total. */
     private final int[] stepStart;
+    private final ExclusiveUse inUse = new ExclusiveUse(this,
+            "an LstmTrainer is for one thread at a time; give each thread its own");
     /** The GEMMs dW_ih = dzᵀ·X and dW_hh = dzᵀ·H_prev (depth T·B); kept while T·B stays the same. */
     private GateLayout inputWeightGradientLayout;
     private GateLayout hiddenWeightGradientLayout;
@@ -195,11 +200,16 @@ public final class LstmTrainer implements AutoCloseable {
      */
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                         MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        checkOpen();
-        checkSizes(steps, batch);
-        Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, c0, y, hT, cT);
-        plan.setFull(steps, batch);
-        run(x, SequenceLayout.TIME_MAJOR, h0, c0, y, hT, cT);
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            checkSizes(steps, batch);
+            Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, c0, y, hT, cT);
+            plan.setFull(steps, batch);
+            run(x, SequenceLayout.TIME_MAJOR, h0, c0, y, hT, cT);
+        } finally {
+            inUse.exit();
+        }
     }
 
     /**
@@ -226,14 +236,19 @@ public final class LstmTrainer implements AutoCloseable {
      */
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                         MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        checkOpen();
-        Checks.notNull("layout", layout);
-        checkSizes(steps, batch);
-        VariableLengths.check(lengths, steps, batch);
-        Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0, c0,
-                y, hT, cT);
-        plan.set(lengths, steps, batch);
-        run(x, layout, h0, c0, y, hT, cT);
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            Checks.notNull("layout", layout);
+            checkSizes(steps, batch);
+            VariableLengths.check(lengths, steps, batch);
+            Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0, c0,
+                    y, hT, cT);
+            plan.set(lengths, steps, batch);
+            run(x, layout, h0, c0, y, hT, cT);
+        } finally {
+            inUse.exit();
+        }
     }
 
     /**
@@ -345,93 +360,98 @@ public final class LstmTrainer implements AutoCloseable {
      */
     public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, LstmGradients gradients,
                          GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
-        checkOpen();
-        if (savedSteps == 0) {
-            throw new IllegalStateException("backward needs a forward of this trainer first (and runs once per forward)");
-        }
-        int steps = savedSteps;
-        int batch = savedBatch;
-        SequenceLayout order = savedLayout;
-        int inputSize = layout.inputSize();
-        int hiddenSize = layout.hiddenSize();
-        int paddedHidden = layout.paddedHidden();
-        Checks.notNull("gradients", gradients).checkOpen();
-        Checks.notNull("mode", mode);
-        if (gradients.inputSize() != inputSize || gradients.hiddenSize() != hiddenSize) {
-            throw new IllegalArgumentException("gradients are for inputSize " + gradients.inputSize() + ", hiddenSize "
-                    + gradients.hiddenSize() + ", but these weights have inputSize " + inputSize + ", hiddenSize "
-                    + hiddenSize);
-        }
-        boolean timeMajor = order == SequenceLayout.TIME_MAJOR;
-        Checks.optionalFloats("dy", dy, timeMajor ? "T" : "B", timeMajor ? steps : batch, timeMajor ? "B" : "T",
-                timeMajor ? batch : steps, "H", hiddenSize);
-        Checks.optionalFloats("dhT", dhT, "B", batch, "H", hiddenSize);
-        Checks.optionalFloats("dcT", dcT, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("dx", dx, timeMajor ? "T" : "B", timeMajor ? steps : batch, timeMajor ? "B" : "T",
-                timeMajor ? batch : steps, "I", inputSize);
-        Checks.optionalOutput("dh0", dh0, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("dc0", dc0, "B", batch, "H", hiddenSize);
-        savedSteps = 0;
+        inUse.enter("backward");
+        try {
+            checkOpen();
+            if (savedSteps == 0) {
+                throw new IllegalStateException("backward needs a forward of this trainer first (and runs once per forward)");
+            }
+            int steps = savedSteps;
+            int batch = savedBatch;
+            SequenceLayout order = savedLayout;
+            int inputSize = layout.inputSize();
+            int hiddenSize = layout.hiddenSize();
+            int paddedHidden = layout.paddedHidden();
+            Checks.notNull("gradients", gradients).checkOpen();
+            Checks.notNull("mode", mode);
+            if (gradients.inputSize() != inputSize || gradients.hiddenSize() != hiddenSize) {
+                throw new IllegalArgumentException("gradients are for inputSize " + gradients.inputSize() + ", hiddenSize "
+                        + gradients.hiddenSize() + ", but these weights have inputSize " + inputSize + ", hiddenSize "
+                        + hiddenSize);
+            }
+            boolean timeMajor = order == SequenceLayout.TIME_MAJOR;
+            Checks.optionalFloats("dy", dy, timeMajor ? "T" : "B", timeMajor ? steps : batch, timeMajor ? "B" : "T",
+                    timeMajor ? batch : steps, "H", hiddenSize);
+            Checks.optionalFloats("dhT", dhT, "B", batch, "H", hiddenSize);
+            Checks.optionalFloats("dcT", dcT, "B", batch, "H", hiddenSize);
+            Checks.optionalOutput("dx", dx, timeMajor ? "T" : "B", timeMajor ? steps : batch, timeMajor ? "B" : "T",
+                    timeMajor ? batch : steps, "I", inputSize);
+            Checks.optionalOutput("dh0", dh0, "B", batch, "H", hiddenSize);
+            Checks.optionalOutput("dc0", dc0, "B", batch, "H", hiddenSize);
+            savedSteps = 0;
 
-        int hiddenGradientRow = hiddenGradientLayout.gateRowFloats();
-        long hiddenGradientRowBytes = (long) hiddenGradientRow * Float.BYTES;
-        long stateRowBytes = (long) paddedHidden * Float.BYTES;
-        long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
-        hiddenGradient.fill((byte) 0);
-        cellGradient.fill((byte) 0);
-        for (int r = 0; r < batch; r++) {
-            long callerRow = plan.callerRow(r) * hiddenRowBytes;
-            if (dhT != null) {
-                MemorySegment.copy(dhT, callerRow, hiddenGradient, r * hiddenGradientRowBytes, hiddenRowBytes);
-            }
-            if (dcT != null) {
-                MemorySegment.copy(dcT, callerRow, cellGradient, r * stateRowBytes, hiddenRowBytes);
-            }
-        }
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        for (int t = steps - 1; t >= 0; t--) {
-            int active = plan.activeAt(t);
-            if (active == 0) {
-                continue;
-            }
-            if (dy != null) {
-                for (int r = 0; r < active; r++) {
-                    tensors.add(dy, order.row(t, plan.callerRow(r), steps, batch) * hiddenRowBytes, hiddenGradient,
-                            r * hiddenGradientRowBytes, hiddenSize);
+            int hiddenGradientRow = hiddenGradientLayout.gateRowFloats();
+            long hiddenGradientRowBytes = (long) hiddenGradientRow * Float.BYTES;
+            long stateRowBytes = (long) paddedHidden * Float.BYTES;
+            long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
+            hiddenGradient.fill((byte) 0);
+            cellGradient.fill((byte) 0);
+            for (int r = 0; r < batch; r++) {
+                long callerRow = plan.callerRow(r) * hiddenRowBytes;
+                if (dhT != null) {
+                    MemorySegment.copy(dhT, callerRow, hiddenGradient, r * hiddenGradientRowBytes, hiddenRowBytes);
+                }
+                if (dcT != null) {
+                    MemorySegment.copy(dcT, callerRow, cellGradient, r * stateRowBytes, hiddenRowBytes);
                 }
             }
-            long gatesOffset = stepStart[t] * gateRowBytes;
-            kernel.cellBackward(layout, gates, gatesOffset, cellSteps[t + 1], 0, cellSteps[t], 0,
-                    hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, active, cellClip);
-            if (cellClip < LstmRunner.NO_CELL_CLIP) {
-                // The forward left each step's whole pre-activations z in preActivations.
-                tensors.zeroWhereAbove(preActivations, gatesOffset, gates, gatesOffset,
-                        active * layout.gateRowFloats(), cellClip);
+            long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+            for (int t = steps - 1; t >= 0; t--) {
+                int active = plan.activeAt(t);
+                if (active == 0) {
+                    continue;
+                }
+                if (dy != null) {
+                    for (int r = 0; r < active; r++) {
+                        tensors.add(dy, order.row(t, plan.callerRow(r), steps, batch) * hiddenRowBytes, hiddenGradient,
+                                r * hiddenGradientRowBytes, hiddenSize);
+                    }
+                }
+                long gatesOffset = stepStart[t] * gateRowBytes;
+                kernel.cellBackward(layout, gates, gatesOffset, cellSteps[t + 1], 0, cellSteps[t], 0,
+                        hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, active, cellClip);
+                if (cellClip < LstmRunner.NO_CELL_CLIP) {
+                    // The forward left each step's whole pre-activations z in preActivations.
+                    tensors.zeroWhereAbove(preActivations, gatesOffset, gates, gatesOffset,
+                            active * layout.gateRowFloats(), cellClip);
+                }
+                kernel.projectInput(hiddenGradientLayout, transposedRecurrentWeights, zeroBias, gates, gatesOffset,
+                        active, hiddenGradient, 0);
             }
-            kernel.projectInput(hiddenGradientLayout, transposedRecurrentWeights, zeroBias, gates, gatesOffset,
-                    active, hiddenGradient, 0);
+            for (int r = 0; r < batch; r++) {
+                long callerRow = plan.callerRow(r) * hiddenRowBytes;
+                if (dh0 != null) {
+                    MemorySegment.copy(hiddenGradient, r * hiddenGradientRowBytes, dh0, callerRow, hiddenRowBytes);
+                }
+                if (dc0 != null) {
+                    MemorySegment.copy(cellGradient, r * stateRowBytes, dc0, callerRow, hiddenRowBytes);
+                }
+            }
+            int rows = stepStart[steps];
+            if (dx != null) {
+                kernel.projectInput(inputGradientLayout, transposedInputWeights, zeroBias, gates, 0, rows,
+                        inputGradientRows, 0);
+                int inputGradientRow = inputGradientLayout.gateRowFloats();
+                if (plan.full() && timeMajor) {
+                    PaddedRows.copyOut(inputGradientRows, 0, inputGradientRow, dx, 0, inputSize, rows);
+                } else {
+                    writeInputGradients(order, inputGradientRow, dx);
+                }
+            }
+            weightGradients(rows, gradients, mode);
+        } finally {
+            inUse.exit();
         }
-        for (int r = 0; r < batch; r++) {
-            long callerRow = plan.callerRow(r) * hiddenRowBytes;
-            if (dh0 != null) {
-                MemorySegment.copy(hiddenGradient, r * hiddenGradientRowBytes, dh0, callerRow, hiddenRowBytes);
-            }
-            if (dc0 != null) {
-                MemorySegment.copy(cellGradient, r * stateRowBytes, dc0, callerRow, hiddenRowBytes);
-            }
-        }
-        int rows = stepStart[steps];
-        if (dx != null) {
-            kernel.projectInput(inputGradientLayout, transposedInputWeights, zeroBias, gates, 0, rows,
-                    inputGradientRows, 0);
-            int inputGradientRow = inputGradientLayout.gateRowFloats();
-            if (plan.full() && timeMajor) {
-                PaddedRows.copyOut(inputGradientRows, 0, inputGradientRow, dx, 0, inputSize, rows);
-            } else {
-                writeInputGradients(order, inputGradientRow, dx);
-            }
-        }
-        weightGradients(rows, gradients, mode);
     }
 
     /** Scatters the packed rows of dx to the caller's layout, zeros where a sequence has ended. */
@@ -465,17 +485,22 @@ public final class LstmTrainer implements AutoCloseable {
      *                                  naming the tensor and element
      */
     public void updateWeights(LstmParameters parameters) {
-        checkOpen();
-        Checks.notNull("parameters", parameters);
-        if (parameters.inputSize() != layout.inputSize() || parameters.hiddenSize() != layout.hiddenSize()) {
-            throw new IllegalArgumentException("parameters are for inputSize " + parameters.inputSize()
-                    + ", hiddenSize " + parameters.hiddenSize() + ", but these weights have inputSize "
-                    + layout.inputSize() + ", hiddenSize " + layout.hiddenSize());
+        inUse.enter("updateWeights");
+        try {
+            checkOpen();
+            Checks.notNull("parameters", parameters);
+            if (parameters.inputSize() != layout.inputSize() || parameters.hiddenSize() != layout.hiddenSize()) {
+                throw new IllegalArgumentException("parameters are for inputSize " + parameters.inputSize()
+                        + ", hiddenSize " + parameters.hiddenSize() + ", but these weights have inputSize "
+                        + layout.inputSize() + ", hiddenSize " + layout.hiddenSize());
+            }
+            savedSteps = 0;
+            weights.repack(parameters);
+            layout.packTransposed(weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
+            layout.packTransposed(weights.packedRecurrentWeights(), layout.hiddenSize(), transposedRecurrentWeights);
+        } finally {
+            inUse.exit();
         }
-        savedSteps = 0;
-        weights.repack(parameters);
-        layout.packTransposed(weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
-        layout.packTransposed(weights.packedRecurrentWeights(), layout.hiddenSize(), transposedRecurrentWeights);
     }
 
     /**
@@ -565,7 +590,17 @@ public final class LstmTrainer implements AutoCloseable {
     /** Frees the scratch memory. Closing twice is harmless. */
     @Override
     public void close() {
-        memory.close();
+        inUse.enter("close");
+        try {
+            memory.close();
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /** The guard of this trainer's public methods: lets tests see which thread is inside. */
+    ExclusiveUse inUse() {
+        return inUse;
     }
 
     private void checkOpen() {

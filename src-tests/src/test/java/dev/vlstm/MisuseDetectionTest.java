@@ -128,6 +128,80 @@ class MisuseDetectionTest {
     }
 
     @Test
+    void aSecondThreadCallingATrainerInUseIsRefusedAndTheFirstCallsResultStands() throws Exception {
+        try (TestModel model = new TestModel(995, INPUT, HIDDEN);
+             LstmTrainer trainer = new LstmTrainer(model.weights, 1, LONG_STEPS);
+             LstmGradients gradients = new LstmGradients(INPUT, HIDDEN)) {
+            float[] x = model.input(LONG_STEPS, 1);
+            float[] expected = new float[HIDDEN];
+            try (LstmRunner alone = new LstmRunner(model.weights, 1)) {
+                alone.forward(x, LONG_STEPS, 1, null, null, null, expected, null);
+            }
+            float[] hT = new float[HIDDEN];
+            MemorySegment dy = MemorySegment.ofArray(new float[LONG_STEPS * HIDDEN]);
+            IllegalStateException thrown = whileInside(trainer.inUse(),
+                    () -> trainer.forward(MemorySegment.ofArray(x), LONG_STEPS, 1, null, null, null,
+                            MemorySegment.ofArray(hT), null),
+                    () -> trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, null, null, null));
+            assertMessage(thrown, "LstmTrainer@", ".backward called by thread \"second\"", "while thread \"first\"",
+                    "give each thread its own");
+            assertArrayEquals(expected, hT, "the first thread's forward must be undisturbed");
+            trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, null, null, null); // still usable
+        }
+    }
+
+    @Test
+    void stackRunnersStatesAndTrainersInUseRefuseASecondThread() throws Exception {
+        int layers = 2;
+        try (TestStack model = new TestStack(996, INPUT, HIDDEN, layers, false);
+             LstmStackRunner runner = new LstmStackRunner(model.weights, 1, LONG_STEPS);
+             LstmStackState state = new LstmStackState(model.weights, 1);
+             LstmStackTrainer trainer = new LstmStackTrainer(model.weights, 1, LONG_STEPS)) {
+            float[] x = model.input(LONG_STEPS, 1);
+            IllegalStateException byRunner = whileInside(runner.inUse(),
+                    () -> runner.forward(x, LONG_STEPS, 1, null, null, null, null, null),
+                    () -> runner.step(new float[INPUT], state, null));
+            assertMessage(byRunner, "LstmStackRunner@", ".step called by thread \"second\"", "give each thread its own");
+            assertArrayEquals(new float[layers * HIDDEN], state.hidden(), "the refused step must not touch its state");
+
+            // A step is short, so the second thread tries reset() whenever it sees the first one inside the state,
+            // until one attempt overlaps (a reset that comes between two steps is allowed and just zeroes the state).
+            float[] frame = model.input(1, 1);
+            AtomicBoolean caught = new AtomicBoolean();
+            CompletableFuture<Void> stepping = runAs("first", () -> {
+                for (int t = 0; t < 100 * LONG_STEPS && !caught.get(); t++) {
+                    runner.step(frame, state, null);
+                }
+            });
+            IllegalStateException byState = callAs("second", () -> {
+                while (!stepping.isDone()) {
+                    Thread owner = state.inUse().owner();
+                    if (owner == null || !owner.getName().equals("first")) {
+                        Thread.onSpinWait();
+                        continue;
+                    }
+                    try {
+                        state.reset();
+                    } catch (IllegalStateException e) {
+                        caught.set(true);
+                        return e;
+                    }
+                }
+                return null;
+            });
+            stepping.get(60, TimeUnit.SECONDS);
+            assertTrue(byState != null, "the second thread never overlapped one of the first one's steps");
+            assertMessage(byState, "LstmStackState@", ".reset called by thread \"second\"", "one stream's state");
+
+            IllegalStateException byTrainer = whileInside(trainer.inUse(),
+                    () -> trainer.forward(MemorySegment.ofArray(x), LONG_STEPS, 1, null, null, null, null, null),
+                    trainer::close);
+            assertMessage(byTrainer, "LstmStackTrainer@", ".close called by thread \"second\"",
+                    "give each thread its own");
+        }
+    }
+
+    @Test
     void segmentsOfAnotherThreadsConfinedArenaAreNamedForEveryArgument() throws Exception {
         try (TestModel model = new TestModel(993, INPUT, HIDDEN);
              LstmRunner runner = new LstmRunner(model.weights, 1);
@@ -173,10 +247,16 @@ class MisuseDetectionTest {
      */
     private static IllegalStateException whileInside(LstmRunner runner, Runnable longCall, Executable intrusion)
             throws Exception {
+        return whileInside(runner.inUse(), longCall, intrusion);
+    }
+
+    /** As above, for any object guarded by {@code guard}. */
+    private static IllegalStateException whileInside(ExclusiveUse guard, Runnable longCall, Executable intrusion)
+            throws Exception {
         for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
             CompletableFuture<Void> first = runAs("first", longCall);
             IllegalStateException thrown = callAs("second", () -> {
-                while (runner.inUse().owner() == null || !runner.inUse().owner().getName().equals("first")) {
+                while (guard.owner() == null || !guard.owner().getName().equals("first")) {
                     if (first.isDone()) {
                         return null;
                     }

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
@@ -68,7 +69,7 @@ class ReadmeExampleTest {
             requests.add(poisoned);
             long before = NativeMemory.liveBytes();
             List<Future<float[]>> answers = ServiceExample.serve(model.weightIh, model.weightHh, model.biasIh,
-                    model.biasHh, requests, 3, 2);
+                    model.biasHh, requests, 3, Duration.ofMillis(500));
             assertEquals(before, NativeMemory.liveBytes(), "the example frees all it allocated");
             for (int n = 0; n < 5; n++) {
                 ForwardVsReferenceTest.assertWithin("hT of request " + n, answers.get(n).get(),

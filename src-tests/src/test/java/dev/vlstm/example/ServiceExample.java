@@ -1,5 +1,6 @@
 package dev.vlstm.example;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -11,6 +12,7 @@ import java.util.concurrent.Future;
 import dev.vlstm.LstmRunner;
 import dev.vlstm.LstmWeights;
 import dev.vlstm.NonFiniteInputs;
+import dev.vlstm.WarmUp;
 
 /** The README's service example, compiled and run by ReadmeExampleTest; the README quotes the marked region. */
 public final class ServiceExample {
@@ -20,10 +22,10 @@ public final class ServiceExample {
 
     /**
      * Answers each request (x {@code [T=100][B=1][I=40]}) with its hT {@code [1][256]}, on {@code workers} threads
-     * after {@code warmUpCalls} warm-up forwards; a request with a NaN or infinite input fails its future.
+     * after a warm-up of at most {@code warmUpLimit}; a request with a NaN or infinite input fails its future.
      */
     public static List<Future<float[]>> serve(float[] weightIh, float[] weightHh, float[] biasIh, float[] biasHh,
-                                              List<float[]> requests, int workers, int warmUpCalls) {
+                                              List<float[]> requests, int workers, Duration warmUpLimit) {
         int inputSize = 40, hiddenSize = 256, steps = 100;
         // README-BEGIN
         // Once per process: validated, packed, immutable weights that every thread shares.
@@ -34,11 +36,11 @@ public final class ServiceExample {
             for (int n = 0; n < workers; n++) {
                 runners.add(new LstmRunner(weights, 1, NonFiniteInputs.REJECT));
             }
-            // Warm up with the shapes you serve, before taking traffic. The JIT compiles code, not objects:
-            // warming one runner warms them all.
-            float[] silence = new float[steps * inputSize];
-            for (int n = 0; n < warmUpCalls; n++) {
-                runners.peek().forward(silence, steps, 1, null, null, null, null, null);
+            // Before taking traffic, run the kernels until the JIT has compiled them (a few seconds; warmUp() has a
+            // 20 s limit). The JIT compiles code, not objects: warming one runner warms them all.
+            WarmUp warmUp = runners.peek().warmUp(warmUpLimit);
+            if (!warmUp.settled()) {
+                System.getLogger("service").log(System.Logger.Level.WARNING, "still compiling after " + warmUp);
             }
             List<Future<float[]>> answers = new ArrayList<>();
             try (ExecutorService pool = Executors.newFixedThreadPool(workers)) {   // close() waits for the tasks
