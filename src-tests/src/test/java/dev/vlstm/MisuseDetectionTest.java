@@ -12,6 +12,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 
 import org.junit.jupiter.api.Test;
@@ -98,10 +99,18 @@ class MisuseDetectionTest {
             // Each step reads megabytes of weights, so it lasts long enough for the second thread, which waits
             // until it sees the first thread inside the state, to call in before it ends; should the second thread
             // be descheduled past that step, it waits for the next one.
+            // The second thread may also slip in between two steps; then the first thread's next step is the one
+            // refused, and that counts as well.
             AtomicBoolean caught = new AtomicBoolean();
+            AtomicReference<IllegalStateException> refusedFirst = new AtomicReference<>();
             CompletableFuture<Void> first = runAs("first", () -> {
                 for (int t = 0; t < BIG_STEPS && !caught.get(); t++) {
-                    firstRunner.step(x, shared, null);
+                    try {
+                        firstRunner.step(x, shared, null);
+                    } catch (IllegalStateException e) {
+                        refusedFirst.set(e);
+                        caught.set(true);
+                    }
                 }
             });
             IllegalStateException thrown = callAs("second", () -> {
@@ -120,10 +129,11 @@ class MisuseDetectionTest {
                 }
                 return null;
             });
-            assertTrue(thrown != null, "the second thread never overlapped the first one's " + BIG_STEPS + " steps");
-            assertMessage(thrown, "LstmState@", ".step called by thread \"second\"", "while thread \"first\"",
-                    "one stream's state");
             first.get(60, TimeUnit.SECONDS);
+            IllegalStateException refused = thrown != null ? thrown : refusedFirst.get();
+            assertTrue(refused != null, "the second thread never overlapped the first one's " + BIG_STEPS + " steps");
+            assertMessage(refused, "LstmState@", ".step called by thread", "while thread", "\"first\"",
+                    "\"second\"", "one stream's state");
         }
     }
 
@@ -168,9 +178,15 @@ class MisuseDetectionTest {
             // until one attempt overlaps (a reset that comes between two steps is allowed and just zeroes the state).
             float[] frame = model.input(1, 1);
             AtomicBoolean caught = new AtomicBoolean();
+            AtomicReference<IllegalStateException> refusedStep = new AtomicReference<>();
             CompletableFuture<Void> stepping = runAs("first", () -> {
                 for (int t = 0; t < 100 * LONG_STEPS && !caught.get(); t++) {
-                    runner.step(frame, state, null);
+                    try {
+                        runner.step(frame, state, null);
+                    } catch (IllegalStateException e) {   // the reset came first: the step is the one refused
+                        refusedStep.set(e);
+                        caught.set(true);
+                    }
                 }
             });
             IllegalStateException byState = callAs("second", () -> {
@@ -190,8 +206,10 @@ class MisuseDetectionTest {
                 return null;
             });
             stepping.get(60, TimeUnit.SECONDS);
-            assertTrue(byState != null, "the second thread never overlapped one of the first one's steps");
-            assertMessage(byState, "LstmStackState@", ".reset called by thread \"second\"", "one stream's state");
+            IllegalStateException refused = byState != null ? byState : refusedStep.get();
+            assertTrue(refused != null, "the second thread never overlapped one of the first one's steps");
+            assertMessage(refused, "LstmStackState@", "called by thread", "while thread", "\"first\"", "\"second\"",
+                    "one stream's state");
 
             IllegalStateException byTrainer = whileInside(trainer.inUse(),
                     () -> trainer.forward(MemorySegment.ofArray(x), LONG_STEPS, 1, null, null, null, null, null),
