@@ -96,8 +96,8 @@ public final class LstmStackRunner implements AutoCloseable {
         inUse.enter("forward");
         try {
             checkOpen();
-            sequence.checkArguments(x, steps, batch, h0, c0, y, hT, cT);
-            sequence.run(forwardPart, null, x, steps, batch, h0, c0, y, hT, cT);
+            sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
+            sequence.run(forwardPart, null, x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
         } finally {
             inUse.exit();
         }
@@ -121,6 +121,68 @@ public final class LstmStackRunner implements AutoCloseable {
     public void forward(float[] x, int steps, int batch, float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
         forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(c0), wrap(y), wrap(hT),
                 wrap(cT));
+    }
+
+    /**
+     * Runs a batch of sequences of different lengths, padded to {@code steps}, in either layout, through every layer
+     * and direction (PyTorch's {@code nn.LSTM} over a packed sequence, ONNX's {@code sequence_lens}). Sequence b runs
+     * its first {@code lengths[b]} steps in every layer; the reverse direction runs over those steps reversed, so it
+     * starts at the sequence's own last step. y is zero past each sequence's end; hT and cT hold each layer and
+     * direction's state after the sequence's last step (the reverse direction's after its step 0); a length of 0
+     * gives y zero and hT = h0, cT = c0. Each sequence's results are bit for bit those of running it alone with
+     * {@code steps = lengths[b]}. Aliasing and checks as in the time-major {@link #forward(MemorySegment, int, int,
+     * MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment) forward}.
+     *
+     * @param x       input, {@code [T][B][I]} ({@link SequenceLayout#TIME_MAJOR}) or {@code [B][T][I]}
+     *                ({@link SequenceLayout#BATCH_FIRST}) floats; padding steps are never read
+     * @param layout  the order of the time and batch dimensions of x and y
+     * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch   B, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T, in any order; read during the call only
+     * @param h0      initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param c0      initial cell states {@code [L·D][B][H]}, or null for zeros
+     * @param y       output in x's layout, {@code [T][B][D·H]} or {@code [B][T][D·H]}: the top layer's h, zero past
+     *                each sequence's end; null if not wanted
+     * @param hT      output, {@code [L·D][B][H]}: every layer and direction's final h; null if not wanted
+     * @param cT      output, {@code [L·D][B][H]}: the final cell states; null if not wanted
+     * @throws IllegalArgumentException as the time-major forward, and for a null layout, null lengths, lengths of
+     *                                  another size than B, or a length outside 0..T (naming its index)
+     * @throws IllegalStateException    as the time-major forward
+     */
+    public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                        MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            VariableLengths.check(lengths, steps, batch);
+            sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+            sequence.run(forwardPart, null, x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #forward(MemorySegment, SequenceLayout, int, int, int[], MemorySegment,
+     * MemorySegment, MemorySegment, MemorySegment, MemorySegment)}; same shapes, same nulls allowed.
+     *
+     * @param x       input, {@code [T][B][I]} or {@code [B][T][I]} per {@code layout}
+     * @param layout  the order of the time and batch dimensions of x and y
+     * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch   B, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T
+     * @param h0      initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param c0      initial cell states {@code [L·D][B][H]}, or null for zeros
+     * @param y       output in x's layout: the top layer's h, zero past each sequence's end; null if not wanted
+     * @param hT      output, {@code [L·D][B][H]}: every layer and direction's final h; null if not wanted
+     * @param cT      output, {@code [L·D][B][H]}: the final cell states; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void forward(float[] x, SequenceLayout layout, int steps, int batch, int[] lengths, float[] h0, float[] c0,
+                        float[] y, float[] hT, float[] cT) {
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), layout, steps, batch, lengths, wrap(h0), wrap(c0),
+                wrap(y), wrap(hT), wrap(cT));
     }
 
     /**
@@ -201,9 +263,13 @@ public final class LstmStackRunner implements AutoCloseable {
         }
     }
 
-    private void forwardPart(int index, MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
-                             MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        parts[index].forward(x, steps, batch, h0, c0, y, hT, cT);
+    private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
+                             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        if (lengths == null) {
+            parts[index].forward(x, call.steps(), call.batch(), h0, c0, y, hT, cT);
+        } else {
+            parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, c0, y, hT, cT);
+        }
     }
 
     /** The guard of this runner's public methods: lets tests see which thread is inside. */

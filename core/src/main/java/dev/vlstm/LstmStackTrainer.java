@@ -42,8 +42,8 @@ public final class LstmStackTrainer implements AutoCloseable {
     private final ScratchView cellIn;
     private final ScratchView hiddenOut;
     private final ScratchView cellOut;
-    private int savedSteps;
-    private int savedBatch;
+    /** Whether a forward has run since the last backward (its shape is {@code sequence.call()}). */
+    private boolean saved;
 
     /**
      * A trainer without dropout, for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
@@ -149,14 +149,54 @@ public final class LstmStackTrainer implements AutoCloseable {
         inUse.enter("forward");
         try {
             checkOpen();
-            sequence.checkArguments(x, steps, batch, h0, c0, y, hT, cT);
-            savedSteps = 0;
-            sequence.run(forwardPart, dropout, x, steps, batch, h0, c0, y, hT, cT);
-            savedSteps = steps;
-            savedBatch = batch;
+            sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
+            run(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
         } finally {
             inUse.exit();
         }
+    }
+
+    /**
+     * Runs a batch of sequences of different lengths as {@link LstmStackRunner#forward(MemorySegment,
+     * SequenceLayout, int, int, int[], MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment)}
+     * does, with the same arguments and shapes, plus dropout between layers if this trainer has it (its masks in
+     * this call's layout; padding rows stay zero), and keeps what {@link #backward} needs. The backward then takes
+     * dy and writes dx in this layout, ignores dy past each sequence's end (and writes zeros to dx there), and lets
+     * each layer and direction's dhT and dcT enter at the sequence's own last step; padding adds nothing to any
+     * gradient.
+     *
+     * @param x       input, {@code [T][B][I]} or {@code [B][T][I]} floats, as {@code layout} says
+     * @param layout  the order of the time and batch dimensions of x and y (and of dy and dx in the backward)
+     * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch   B, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T, in any order; copied
+     * @param h0      initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param c0      initial cell states {@code [L·D][B][H]}, or null for zeros
+     * @param y       output in x's layout with D·H floats a row, zero past each sequence's end; null if not wanted
+     * @param hT      output, {@code [L·D][B][H]}: every layer and direction's final h; null if not wanted
+     * @param cT      output, {@code [L·D][B][H]}: the final cell states; null if not wanted
+     * @throws IllegalArgumentException as the time-major forward, and for a null layout, null lengths, lengths of
+     *                                  another size than B, or a length outside 0..T (naming its index)
+     * @throws IllegalStateException    if this trainer, its weights, or the arena of an argument is closed
+     */
+    public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                        MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            VariableLengths.check(lengths, steps, batch);
+            sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+            run(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    private void run(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
+                     MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        saved = false;
+        sequence.run(forwardPart, dropout, x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+        saved = true;
     }
 
     /**
@@ -181,12 +221,13 @@ public final class LstmStackTrainer implements AutoCloseable {
         inUse.enter("backward");
         try {
             checkOpen();
-            if (savedSteps == 0) {
+            if (!saved) {
                 throw new IllegalStateException(
                         "backward needs a forward of this trainer first (and runs once per forward)");
             }
-            int steps = savedSteps;
-            int batch = savedBatch;
+            StackBatch call = sequence.call();
+            int steps = call.steps();
+            int batch = call.batch();
             int states = shape.stateCount();
             int hiddenSize = shape.hiddenSize();
             Checks.notNull("gradients", gradients).checkOpen();
@@ -195,13 +236,15 @@ public final class LstmStackTrainer implements AutoCloseable {
                 throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
                         + ", but this trainer's is " + shape);
             }
-            Checks.optionalFloats("dy", dy, "T", steps, "B", batch, "D*H", shape.outputSize());
+            Checks.optionalFloats("dy", dy, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
+                    "D*H", shape.outputSize());
             Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, "H", hiddenSize);
             Checks.optionalFloats("dcT", dcT, "L*D", states, "B", batch, "H", hiddenSize);
-            Checks.optionalOutput("dx", dx, "T", steps, "B", batch, "I", shape.inputSize());
+            Checks.optionalOutput("dx", dx, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
+                    "I", shape.inputSize());
             Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, "H", hiddenSize);
             Checks.optionalOutput("dc0", dc0, "L*D", states, "B", batch, "H", hiddenSize);
-            savedSteps = 0;
+            saved = false;
 
             int directions = shape.directions();
             long rows = (long) steps * batch;
@@ -221,7 +264,7 @@ public final class LstmStackTrainer implements AutoCloseable {
                     MemorySegment partOutputGradient = outputGradient;
                     if (directions > 1 && outputGradient != null) {
                         partOutputGradient = directionOutputGradient.floats(rows * hiddenSize);
-                        DirectionRows.fromLayer(outputGradient, partOutputGradient, steps, batch, hiddenSize, directions,
+                        DirectionRows.fromLayer(outputGradient, partOutputGradient, call, hiddenSize, directions,
                                 direction, reverse);
                     }
                     MemorySegment partInputGradient = directions == 1 || inputGradient == null ? inputGradient
@@ -244,8 +287,7 @@ public final class LstmStackTrainer implements AutoCloseable {
                     }
                     if (partInputGradient != inputGradient) {
                         if (reverse) {
-                            DirectionRows.addReversedSteps(partInputGradient, inputGradient, steps,
-                                    (long) batch * inputSize);
+                            DirectionRows.addReversedSequences(partInputGradient, inputGradient, call, inputSize);
                         } else {
                             MemorySegment.copy(partInputGradient, 0, inputGradient, 0, rows * inputSize * Float.BYTES);
                         }
@@ -288,7 +330,7 @@ public final class LstmStackTrainer implements AutoCloseable {
                 Checks.finite(layer + "biasIh", part.biasIh(), 0);
                 Checks.finite(layer + "biasHh", part.biasHh(), 0);
             }
-            savedSteps = 0;
+            saved = false;
             for (int n = 0; n < parts.length; n++) {
                 parts[n].updateWeights(parameters.part(n));
             }
@@ -303,6 +345,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      *
      * @param layer the layer whose output the mask applies to, 0 &le; layer &lt; L - 1
      * @return a new array (a copy) of the multipliers, {@code [T][B][D·H]} for the last forward's T and B
+     *         ({@code [B][T][D·H]} after a batch-first forward)
      * @throws IllegalStateException     if this trainer has no dropout or has not run a forward
      * @throws IndexOutOfBoundsException for a layer outside [0, L-1)
      */
@@ -343,9 +386,13 @@ public final class LstmStackTrainer implements AutoCloseable {
         }
     }
 
-    private void forwardPart(int index, MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
-                             MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        parts[index].forward(x, steps, batch, h0, c0, y, hT, cT);
+    private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
+                             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        if (lengths == null) {
+            parts[index].forward(x, call.steps(), call.batch(), h0, c0, y, hT, cT);
+        } else {
+            parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, c0, y, hT, cT);
+        }
     }
 
     /** The guard of this trainer's public methods: lets tests see which thread is inside. */

@@ -10,10 +10,13 @@ import java.lang.foreign.MemorySegment;
  */
 final class StackSequence {
 
-    /** One direction of one layer over a whole sequence, with {@link LstmRunner#forward}'s arguments. */
+    /**
+     * One direction of one layer over a whole sequence: {@link LstmRunner}'s plain time-major forward when
+     * {@code lengths} is null, its variable-length forward in {@code call}'s layout otherwise.
+     */
     @FunctionalInterface
     interface Part {
-        void forward(int index, MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+        void forward(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0, MemorySegment c0,
                      MemorySegment y, MemorySegment hT, MemorySegment cT);
     }
 
@@ -30,6 +33,7 @@ final class StackSequence {
     private final ScratchView directionOutput;
     private final ScratchView hidden;
     private final ScratchView cell;
+    private final StackBatch call;
 
     /** @param owner the class that runs sequences, for messages, e.g. "LstmStackRunner" */
     StackSequence(LstmStackShape shape, int maxBatch, int maxSteps, String owner, OffHeap memory) {
@@ -55,6 +59,7 @@ final class StackSequence {
         }
         hidden = new ScratchView(memory.floats((long) maxBatch * shape.hiddenSize()));
         cell = new ScratchView(memory.floats((long) maxBatch * shape.hiddenSize()));
+        call = new StackBatch(maxBatch);
     }
 
     int maxBatch() {
@@ -65,16 +70,33 @@ final class StackSequence {
         return maxSteps;
     }
 
-    /** Checks T and B against the limits, then every segment of a forward against its shape. */
-    void checkArguments(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
-                        MemorySegment hT, MemorySegment cT) {
+    /** The layout, T, B and lengths of the last {@link #run}. */
+    StackBatch call() {
+        return call;
+    }
+
+    /**
+     * Checks T and B against the limits, the lengths (if not null) and then every segment of a forward against its
+     * shape, with x and y in {@code layout}.
+     */
+    void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
+                        MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        Checks.notNull("layout", layout);
         checkSizes(steps, batch);
+        if (lengths != null) {
+            VariableLengths.check(lengths, steps, batch);
+        }
+        boolean timeMajor = layout == SequenceLayout.TIME_MAJOR;
+        String outer = timeMajor ? "T" : "B";
+        String inner = timeMajor ? "B" : "T";
+        int outerSize = timeMajor ? steps : batch;
+        int innerSize = timeMajor ? batch : steps;
         int states = shape.stateCount();
         int hiddenSize = shape.hiddenSize();
-        Checks.floats("x", x, "T", steps, "B", batch, "I", shape.inputSize());
+        Checks.floats("x", x, outer, outerSize, inner, innerSize, "I", shape.inputSize());
         Checks.optionalFloats("h0", h0, "L*D", states, "B", batch, "H", hiddenSize);
         Checks.optionalFloats("c0", c0, "L*D", states, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("y", y, "T", steps, "B", batch, "D*H", shape.outputSize());
+        Checks.optionalOutput("y", y, outer, outerSize, inner, innerSize, "D*H", shape.outputSize());
         Checks.optionalOutput("hT", hT, "L*D", states, "B", batch, "H", hiddenSize);
         Checks.optionalOutput("cT", cT, "L*D", states, "B", batch, "H", hiddenSize);
     }
@@ -92,10 +114,18 @@ final class StackSequence {
 
     /**
      * Runs the checked arguments of a forward through every layer, applying {@code dropout} (if not null) to the
-     * output of every layer but the top one. h0 and c0 may be the same memory as hT and cT.
+     * output of every layer but the top one. Without lengths the call is time-major and every sequence runs T
+     * steps; with them, x, y and every layer's output are in {@code layout}, and each sequence runs its own length
+     * in every layer and direction (the reverse direction over the sequence reversed within that length). h0 and
+     * c0 may be the same memory as hT and cT.
      */
-    void run(Part part, InterLayerDropout dropout, MemorySegment x, int steps, int batch, MemorySegment h0,
-             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+    void run(Part part, InterLayerDropout dropout, MemorySegment x, SequenceLayout layout, int steps, int batch,
+             int[] lengths, MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        if (lengths == null) {
+            call.setFull(steps, batch);
+        } else {
+            call.setVariable(layout, steps, batch, lengths);
+        }
         int hiddenSize = shape.hiddenSize();
         int directions = shape.directions();
         long rows = (long) steps * batch;
@@ -113,7 +143,7 @@ final class StackSequence {
                 MemorySegment partInput = input;
                 if (reverse) {
                     partInput = (layer == 0 ? reversedInput : reversedLayerOutput).floats(rows * inputSize);
-                    DirectionRows.reverseSteps(input, partInput, steps, (long) batch * inputSize * Float.BYTES);
+                    DirectionRows.reverseSequences(input, partInput, call, (long) inputSize * Float.BYTES);
                 }
                 MemorySegment partOutput = directions == 1 || output == null ? output
                         : directionOutput.floats(rows * hiddenSize);
@@ -124,7 +154,7 @@ final class StackSequence {
                 if (c0 != null) {
                     MemorySegment.copy(c0, stateOffset, c, 0, stateBytes);
                 }
-                part.forward(index, partInput, steps, batch, h0 == null ? null : h, c0 == null ? null : c,
+                part.forward(index, partInput, call, lengths, h0 == null ? null : h, c0 == null ? null : c,
                         partOutput, hT == null ? null : h, cT == null ? null : c);
                 if (hT != null) {
                     MemorySegment.copy(h, 0, hT, stateOffset, stateBytes);
@@ -133,8 +163,7 @@ final class StackSequence {
                     MemorySegment.copy(c, 0, cT, stateOffset, stateBytes);
                 }
                 if (partOutput != output) {
-                    DirectionRows.intoLayer(partOutput, output, steps, batch, hiddenSize, directions, direction,
-                            reverse);
+                    DirectionRows.intoLayer(partOutput, output, call, hiddenSize, directions, direction, reverse);
                 }
             }
             if (!top && dropout != null) {

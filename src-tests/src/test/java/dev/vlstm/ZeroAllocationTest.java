@@ -83,7 +83,7 @@ class ZeroAllocationTest {
 
     /**
      * The stacks add copies (time reversal, joining directions, states) around the layers' runners, through views
-     * of their scratch that are re-sliced only when the shape changes.
+     * of their scratch that are re-sliced only when the shape changes; with variable lengths too.
      */
     @ParameterizedTest(name = "I={0} H={1} L={2} T={3} B={4}")
     @CsvSource({"17, 33, 2, 10, 5", "64, 128, 3, 20, 1"})
@@ -102,8 +102,10 @@ class ZeroAllocationTest {
             MemorySegment cT = arena.allocate(states);
             MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
             MemorySegment h = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            int[] lengths = VariableLengthTest.lengths(14, steps, batch);
             assertWarmCallsAllocateNothing(() -> {
                 sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
+                sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
                 streamRunner.step(frame, state, h);
             });
         }

@@ -19,6 +19,11 @@ import java.util.Objects;
  * in time), each cell's {@link ReferenceLstm#backward} gives the gradients of its parameters and of its input, the
  * input gradients (the reverse one reversed back) add up to the gradient of in_l, and times mask_{l-1} that is the
  * gradient of out_{l-1}.
+ *
+ * <p>With per-sequence lengths (PyTorch's packed sequences), every cell runs sequence b for its first L_b steps
+ * only ({@link ReferenceLstm#forward(double[], int, int, int[], double[], double[])}), and "reversed in time" means
+ * reversed within those L_b steps: the reverse direction's step t reads in_l[L_b-1-t] and its output lands in
+ * out_l[L_b-1-t]; every out_l is zero past each sequence's end.
  */
 public final class ReferenceLstmStack {
 
@@ -114,7 +119,27 @@ public final class ReferenceLstmStack {
      * @return y, hT and cT, new arrays in double precision
      */
     public Result forward(double[] x, int steps, int batch, double[] h0, double[] c0, double[][] dropoutMasks) {
-        return run(x, steps, batch, h0, c0, dropoutMasks).result();
+        return run(x, steps, batch, null, h0, c0, dropoutMasks).result();
+    }
+
+    /**
+     * Runs a variable-length batch {@code x [T][B][I]}, padded to T steps, from {@code h0}, {@code c0}
+     * ({@code [L·D][B][H]}, null for zeros): sequence b runs its first {@code lengths[b]} steps in every cell.
+     *
+     * @param x            input, {@code [T][B][I]} (time-major), padded to T steps
+     * @param steps        T, the padded length, &ge; 1
+     * @param batch        B, sequences, &ge; 1
+     * @param lengths      time steps of each sequence, B values in 0..T, or null for all T
+     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param c0           initial cell states {@code [L·D][B][H]}, or null for zeros
+     * @param dropoutMasks null, or L-1 arrays {@code [T][B][D·H]}: the multipliers of each layer's output below the
+     *                     top
+     * @return y (zero past each sequence's end), hT and cT (each cell's state after each sequence's last step), new
+     *         arrays in double precision
+     */
+    public Result forward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0,
+                          double[][] dropoutMasks) {
+        return run(x, steps, batch, lengths, h0, c0, dropoutMasks).result();
     }
 
     /**
@@ -135,7 +160,29 @@ public final class ReferenceLstmStack {
      */
     public Gradients backward(double[] x, int steps, int batch, double[] h0, double[] c0, double[][] dropoutMasks,
                               double[] dy, double[] dhT, double[] dcT) {
-        Pass pass = run(x, steps, batch, h0, c0, dropoutMasks);
+        return backward(x, steps, batch, null, h0, c0, dropoutMasks, dy, dhT, dcT);
+    }
+
+    /**
+     * Backpropagation through the variable-length forward with the same arguments (see
+     * {@link #forward(double[], int, int, int[], double[], double[], double[][])}): dy past each sequence's end is
+     * ignored, dx there is zero, and each cell's dhT and dcT enter at the sequence's last step.
+     *
+     * @param x            input, {@code [T][B][I]} (time-major), padded to T steps
+     * @param steps        T, the padded length, &ge; 1
+     * @param batch        B, sequences, &ge; 1
+     * @param lengths      time steps of each sequence, B values in 0..T, or null for all T
+     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param c0           initial cell states {@code [L·D][B][H]}, or null for zeros
+     * @param dropoutMasks null, or the L-1 masks of that forward, {@code [T][B][D·H]} each
+     * @param dy           ∂L/∂y, {@code [T][B][D·H]}, or null for zeros
+     * @param dhT          ∂L/∂h_n, {@code [L·D][B][H]}, or null for zeros
+     * @param dcT          ∂L/∂c_n, {@code [L·D][B][H]}, or null for zeros
+     * @return the gradients of every cell's parameters and of x, h0 and c0, new arrays
+     */
+    public Gradients backward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0,
+                              double[][] dropoutMasks, double[] dy, double[] dhT, double[] dcT) {
+        Pass pass = run(x, steps, batch, lengths, h0, c0, dropoutMasks);
         int frame = batch * hiddenSize;
         int outputSize = directions * hiddenSize;
         requireLength("dy", dy, (long) steps * batch * outputSize);
@@ -155,16 +202,18 @@ public final class ReferenceLstmStack {
             for (int direction = 0; direction < directions; direction++) {
                 int index = layer * directions + direction;
                 boolean reverse = direction == 1;
-                double[] input = reverse ? reversed(pass.inputs()[layer], steps) : pass.inputs()[layer];
+                double[] input = reverse ? reversed(pass.inputs()[layer], steps, batch, lengths)
+                        : pass.inputs()[layer];
                 double[] directionGradient = fromColumns(outputGradient, steps * batch, direction);
-                ReferenceLstm.Gradients gradients = cells[index].backward(input, steps, batch, slice(h0, index, frame),
-                        slice(c0, index, frame), reverse ? reversed(directionGradient, steps) : directionGradient,
+                ReferenceLstm.Gradients gradients = cells[index].backward(input, steps, batch, lengths,
+                        slice(h0, index, frame), slice(c0, index, frame),
+                        reverse ? reversed(directionGradient, steps, batch, lengths) : directionGradient,
                         slice(dhT, index, frame), slice(dcT, index, frame));
                 weightIh[index] = gradients.weightIh();
                 weightHh[index] = gradients.weightHh();
                 biasIh[index] = gradients.biasIh();
                 biasHh[index] = gradients.biasHh();
-                double[] dx = reverse ? reversed(gradients.x(), steps) : gradients.x();
+                double[] dx = reverse ? reversed(gradients.x(), steps, batch, lengths) : gradients.x();
                 for (int n = 0; n < dx.length; n++) {
                     inputGradient[n] += dx[n];
                 }
@@ -182,7 +231,8 @@ public final class ReferenceLstmStack {
     private record Pass(double[][] inputs, Result result) {
     }
 
-    private Pass run(double[] x, int steps, int batch, double[] h0, double[] c0, double[][] dropoutMasks) {
+    private Pass run(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0,
+                     double[][] dropoutMasks) {
         if (steps < 1 || batch < 1) {
             throw new IllegalArgumentException("counts must be >= 1: steps=" + steps + ", batch=" + batch);
         }
@@ -213,9 +263,11 @@ public final class ReferenceLstmStack {
             for (int direction = 0; direction < directions; direction++) {
                 int index = layer * directions + direction;
                 boolean reverse = direction == 1;
-                ReferenceLstm.Result result = cells[index].forward(reverse ? reversed(input, steps) : input, steps,
-                        batch, slice(h0, index, frame), slice(c0, index, frame));
-                intoColumns(reverse ? reversed(result.y(), steps) : result.y(), output, steps * batch, direction);
+                ReferenceLstm.Result result = cells[index].forward(
+                        reverse ? reversed(input, steps, batch, lengths) : input, steps, batch, lengths,
+                        slice(h0, index, frame), slice(c0, index, frame));
+                intoColumns(reverse ? reversed(result.y(), steps, batch, lengths) : result.y(), output, steps * batch,
+                        direction);
                 System.arraycopy(result.hT(), 0, hT, index * frame, frame);
                 System.arraycopy(result.cT(), 0, cT, index * frame, frame);
             }
@@ -227,12 +279,19 @@ public final class ReferenceLstmStack {
         return new Pass(inputs, new Result(output, hT, cT));
     }
 
-    /** {@code rows} reversed in time: step t of the result is step T-1-t of {@code rows} ({@code [T][...]}). */
-    private static double[] reversed(double[] rows, int steps) {
-        int step = rows.length / steps;
+    /**
+     * {@code rows [T][B][F]} with each sequence reversed within its length: row (t, b) of the result is row
+     * (L_b-1-t, b) for t &lt; L_b, zero past the end ({@code lengths} null: L_b = T).
+     */
+    private static double[] reversed(double[] rows, int steps, int batch, int[] lengths) {
+        int features = rows.length / (steps * batch);
         double[] result = new double[rows.length];
-        for (int t = 0; t < steps; t++) {
-            System.arraycopy(rows, (steps - 1 - t) * step, result, t * step, step);
+        for (int b = 0; b < batch; b++) {
+            int length = lengths == null ? steps : lengths[b];
+            for (int t = 0; t < length; t++) {
+                System.arraycopy(rows, ((length - 1 - t) * batch + b) * features, result, (t * batch + b) * features,
+                        features);
+            }
         }
         return result;
     }
