@@ -4,8 +4,9 @@
 For each case: a model state_dict (model.safetensors, names under 'lstm.'), inputs (x.npy, optional h0.npy and
 c0.npy, upstream gradients dy.npy, dhn.npy, dcn.npy), and what PyTorch computes from them: the outputs
 (expected_y.npy, expected_hn.npy, expected_cn.npy) and the gradient of sum(y*dy) + sum(hn*dhn) + sum(cn*dcn)
-with respect to every parameter and x, h0, c0 (expected_grad.safetensors). The tests read these files; they do
-not need Python.
+with respect to every parameter and x, h0, c0 (expected_grad.safetensors). A case with lengths runs its padded
+batch through pack_padded_sequence (enforce_sorted=False) and pad_packed_sequence, and writes them to lengths.txt
+(comma-separated, the CLI's --lengths). The tests read these files; they do not need Python.
 
 Run from the repository root:  /usr/bin/python3 src-tests/golden/make_golden.py
 """
@@ -19,7 +20,8 @@ import torch
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "test", "resources", "golden")
 
 CASES = [
-    # name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state, num_layers, bidirectional
+    # name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state, num_layers, bidirectional[,
+    # lengths]
     ("i3_h5_t4_b2", 3, 5, 4, 2, False, True, True, 1, False),
     ("i17_h33_t6_b3_batch_first", 17, 33, 6, 3, True, True, False, 1, False),
     ("i1_h1_t1_b1_no_bias", 1, 1, 1, 1, False, False, True, 1, False),
@@ -28,6 +30,8 @@ CASES = [
     ("i4_h3_t5_b2_bidirectional", 4, 3, 5, 2, False, True, True, 1, True),
     ("i5_h6_l3_t4_b3_bidirectional_batch_first", 5, 6, 4, 3, True, True, True, 3, True),
     ("i3_h4_l2_t3_b2_no_bias", 3, 4, 3, 2, False, False, False, 2, False),
+    ("i3_h5_t6_b4_lengths", 3, 5, 6, 4, False, True, True, 1, False, [3, 6, 1, 4]),
+    ("i4_h3_l2_t5_b5_bidirectional_batch_first_lengths", 4, 3, 5, 5, True, True, True, 2, True, [2, 5, 1, 5, 3]),
 ]
 
 
@@ -50,7 +54,8 @@ class Wrapper(torch.nn.Module):
         self.lstm = lstm
 
 
-def make(name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state, num_layers, bidirectional):
+def make(name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state, num_layers, bidirectional,
+         lengths=None):
     torch.manual_seed(sum(map(ord, name)))
     lstm = torch.nn.LSTM(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
                          bidirectional=bidirectional)
@@ -63,10 +68,14 @@ def make(name, input_size, hidden_size, steps, batch, batch_first, bias, initial
     x = torch.randn(x_shape, requires_grad=True)
     h0 = torch.randn(state_shape, requires_grad=True)
     c0 = torch.randn(state_shape, requires_grad=True)
+    packed = x if lengths is None else torch.nn.utils.rnn.pack_padded_sequence(
+        x, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
     if initial_state:
-        y, (hn, cn) = lstm(x, (h0, c0))
+        y, (hn, cn) = lstm(packed, (h0, c0))
     else:
-        y, (hn, cn) = lstm(x)
+        y, (hn, cn) = lstm(packed)
+    if lengths is not None:
+        y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, batch_first=batch_first, total_length=steps)
     dy, dhn, dcn = torch.randn(y.shape), torch.randn(hn.shape), torch.randn(cn.shape)
     ((y * dy).sum() + (hn * dhn).sum() + (cn * dcn).sum()).backward()
 
@@ -79,6 +88,9 @@ def make(name, input_size, hidden_size, steps, batch, batch_first, bias, initial
         arrays.update({"h0": h0, "c0": c0})
     for key, value in arrays.items():
         np.save(os.path.join(folder, key + ".npy"), value.detach().numpy().astype("<f4"))
+    if lengths is not None:
+        with open(os.path.join(folder, "lengths.txt"), "w") as out:
+            out.write(",".join(map(str, lengths)) + "\n")
     grads = {"lstm." + k: p.grad.numpy() for k, p in lstm.named_parameters()}
     grads["x"] = x.grad.numpy()
     # h0 and c0 are inputs of the loss only when given; otherwise PyTorch starts from zeros, whose gradient is the

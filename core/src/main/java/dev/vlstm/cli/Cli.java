@@ -19,6 +19,7 @@ import dev.vlstm.LstmStackRunner;
 import dev.vlstm.LstmStackShape;
 import dev.vlstm.LstmStackTrainer;
 import dev.vlstm.LstmStackWeights;
+import dev.vlstm.SequenceLayout;
 import dev.vlstm.io.FloatTensor;
 import dev.vlstm.io.Npy;
 import dev.vlstm.io.PyTorchLstm;
@@ -27,7 +28,10 @@ import dev.vlstm.io.SafeTensors;
 /**
  * The command-line tool: {@code info}, {@code run} and {@code grad} on a PyTorch {@code nn.LSTM} state_dict in a
  * safetensors file (any number of layers, one or two directions), with .npy inputs and outputs shaped as PyTorch's
- * {@code nn.LSTM} takes and returns them: y {@code [T, B, D·H]}, h_n and c_n {@code [L·D, B, H]}.
+ * {@code nn.LSTM} takes and returns them: y {@code [T, B, D·H]}, h_n and c_n {@code [L·D, B, H]}. With
+ * {@code --lengths}, a padded batch of sequences of different lengths runs as PyTorch runs a packed sequence
+ * (pack_padded_sequence, then pad_packed_sequence with total_length T): y is zero past each sequence's end and
+ * h_n, c_n are each sequence's last states.
  * Exit codes: 0 ok, 2 bad usage, 1 bad input; each failure is one line on stderr (a stack trace with
  * {@code --verbose}).
  */
@@ -36,12 +40,12 @@ public final class Cli {
     static final String USAGE = """
             usage: vlstm info --model M.safetensors [--prefix P]
                    vlstm run  --model M.safetensors [--prefix P] --input x.npy [--h0 h0.npy --c0 c0.npy]
-                              --output DIR [--batch-first]
+                              --output DIR [--batch-first] [--lengths L1,L2,...]
                    vlstm grad (the options of run) --dy dy.npy [--dhn dhn.npy] [--dcn dcn.npy]
                    add --verbose for stack traces""";
     private static final Set<String> FLAGS = Set.of("--batch-first", "--verbose");
     private static final Set<String> OPTIONS = Set.of("--model", "--prefix", "--input", "--h0", "--c0", "--output",
-            "--dy", "--dhn", "--dcn");
+            "--dy", "--dhn", "--dcn", "--lengths");
 
     private Cli() {
     }
@@ -123,6 +127,7 @@ public final class Cli {
                 Sequence x = Sequence.read(Path.of(required(options, "--input")), shape.inputSize(), batchFirst);
                 float[] h0 = optionalState(options.get("--h0"), "--h0", x, shape);
                 float[] c0 = optionalState(options.get("--c0"), "--c0", x, shape);
+                int[] lengths = lengths(options.get("--lengths"));
                 int states = shape.stateCount() * x.batch() * shape.hiddenSize();
                 float[] y = new float[x.steps() * x.batch() * shape.outputSize()];
                 float[] hn = new float[states];
@@ -130,10 +135,15 @@ public final class Cli {
                 Files.createDirectories(output);
                 if (!gradients) {
                     try (LstmStackRunner runner = new LstmStackRunner(weights, x.batch(), x.steps())) {
-                        runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, c0, y, hn, cn);
+                        if (lengths == null) {
+                            runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, c0, y, hn, cn);
+                        } else {
+                            runner.forward(x.timeMajor(), SequenceLayout.TIME_MAJOR, x.steps(), x.batch(), lengths, h0,
+                                    c0, y, hn, cn);
+                        }
                     }
                 } else {
-                    grad(options, output, config, weights, x, h0, c0, y, hn, cn);
+                    grad(options, output, config, weights, x, lengths, h0, c0, y, hn, cn);
                 }
                 Npy.write(output.resolve("y.npy"), x.outputs(y, shape.outputSize()));
                 Npy.write(output.resolve("hn.npy"), x.state(hn, shape.stateCount(), shape.hiddenSize()));
@@ -143,8 +153,8 @@ public final class Cli {
     }
 
     private static void grad(Map<String, String> options, Path output, PyTorchLstm.Config config,
-                             LstmStackWeights weights, Sequence x, float[] h0, float[] c0, float[] y, float[] hn,
-                             float[] cn) throws IOException {
+                             LstmStackWeights weights, Sequence x, int[] lengths, float[] h0, float[] c0, float[] y,
+                             float[] hn, float[] cn) throws IOException {
         LstmStackShape shape = weights.shape();
         int hidden = shape.hiddenSize();
         float[] dy = x.sameLayoutAs(Path.of(required(options, "--dy")), "--dy", shape.outputSize());
@@ -155,8 +165,14 @@ public final class Cli {
         float[] dc0 = new float[cn.length];
         try (LstmStackTrainer trainer = new LstmStackTrainer(weights, x.batch(), x.steps());
              LstmStackGradients gradients = new LstmStackGradients(weights)) {
-            trainer.forward(MemorySegment.ofArray(x.timeMajor()), x.steps(), x.batch(), segment(h0), segment(c0),
-                    MemorySegment.ofArray(y), MemorySegment.ofArray(hn), MemorySegment.ofArray(cn));
+            if (lengths == null) {
+                trainer.forward(MemorySegment.ofArray(x.timeMajor()), x.steps(), x.batch(), segment(h0), segment(c0),
+                        MemorySegment.ofArray(y), MemorySegment.ofArray(hn), MemorySegment.ofArray(cn));
+            } else {
+                trainer.forward(MemorySegment.ofArray(x.timeMajor()), SequenceLayout.TIME_MAJOR, x.steps(), x.batch(),
+                        lengths, segment(h0), segment(c0), MemorySegment.ofArray(y), MemorySegment.ofArray(hn),
+                        MemorySegment.ofArray(cn));
+            }
             trainer.backward(MemorySegment.ofArray(dy), segment(dhn), segment(dcn), gradients, GradientMode.OVERWRITE,
                     MemorySegment.ofArray(dx), MemorySegment.ofArray(dh0), MemorySegment.ofArray(dc0));
             String p = config.prefix();
@@ -183,6 +199,24 @@ public final class Cli {
             SafeTensors.write(output.resolve("grad.safetensors"), tensors, Map.of("loss", "sum(y*dy) + sum(hn*dhn)"
                     + " + sum(cn*dcn)"));
         }
+    }
+
+    /** The comma-separated lengths of {@code --lengths}, or null without it; the runner checks their count and range. */
+    private static int[] lengths(String list) {
+        if (list == null) {
+            return null;
+        }
+        String[] items = list.split(",", -1);
+        int[] lengths = new int[items.length];
+        for (int n = 0; n < items.length; n++) {
+            try {
+                lengths[n] = Integer.parseInt(items[n].strip());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--lengths: '" + items[n] + "' is not an integer (give one length per"
+                        + " sequence, comma-separated, e.g. 5,3,4)");
+            }
+        }
+        return lengths;
     }
 
     private static float[] optionalState(String file, String option, Sequence x, LstmStackShape shape)

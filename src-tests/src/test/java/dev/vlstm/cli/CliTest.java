@@ -112,4 +112,24 @@ class CliTest {
         assertTrue(shape.err().contains("input of shape [4, 2, 4], expected [T, B, 3]"), shape.err());
         assertTrue(shape.err().lines().count() > 1, "--verbose adds the stack trace");
     }
+
+    @Test
+    void badLengthsExitWithOneNamingTheProblemAndWriteNothing() throws IOException {
+        Path x = directory.resolve("x.npy");
+        Npy.write(x, new FloatTensor(new long[]{4, 2, 3}, new float[24]));
+        Path out = directory.resolve("lengths-out");
+        String[][] cases = {
+                {"4,x", "--lengths: 'x' is not an integer"},
+                {"4", "lengths must hold one length per batch row, B=2, but it holds 1"},
+                {"4,5", "lengths[1] = 5 is outside 0..T=4"},
+                {"-1,2", "lengths[0] = -1 is outside 0..T=4"}};
+        for (String[] bad : cases) {
+            Outcome outcome = run("run", "--model", MODEL.toString(), "--input", x.toString(), "--output",
+                    out.toString(), "--lengths", bad[0]);
+            assertEquals(1, outcome.code(), outcome.err());
+            assertEquals(1, outcome.err().lines().count(), "one line: " + outcome.err());
+            assertTrue(outcome.err().contains(bad[1]), outcome.err());
+            assertTrue(!Files.exists(out.resolve("y.npy")), "no output for refused lengths");
+        }
+    }
 }

@@ -23,7 +23,8 @@ import dev.vlstm.io.SafeTensors;
 
 /**
  * The CLI's {@code grad} and {@code run} against PyTorch's nn.LSTM on golden cases made by
- * {@code src-tests/golden/make_golden.py} (PyTorch 1.13, float32; one to three layers, one or two directions): outputs
+ * {@code src-tests/golden/make_golden.py} (PyTorch 1.13, float32; one to three layers, one or two directions; two
+ * cases of padded sequences of different lengths, run by PyTorch as packed sequences and here with {@code --lengths}): outputs
  * y, h_n, c_n and the gradients of every parameter and of x, h0, c0 must match with max |difference| &le; 1e-4 and
  * &le; 1e-3 of the tensor's largest value.
  */
@@ -65,11 +66,11 @@ class PyTorchParityTest {
     static Stream<String> cases() {
         return Stream.of("i3_h5_t4_b2", "i17_h33_t6_b3_batch_first", "i1_h1_t1_b1_no_bias", "i7_h20_t9_unbatched",
                 "i3_h5_l2_t4_b2", "i4_h3_t5_b2_bidirectional", "i5_h6_l3_t4_b3_bidirectional_batch_first",
-                "i3_h4_l2_t3_b2_no_bias");
+                "i3_h4_l2_t3_b2_no_bias", "i3_h5_t6_b4_lengths", "i4_h3_l2_t5_b5_bidirectional_batch_first_lengths");
     }
 
     /** Runs {@code command} on the golden case's model and inputs (with its h0, c0 and layout) into {@link #output}. */
-    private void run(String name, String command, String... extra) {
+    private void run(String name, String command, String... extra) throws IOException {
         Path folder = GOLDEN.resolve(name);
         List<String> args = new ArrayList<>(List.of(command, "--model", folder.resolve("model.safetensors").toString(),
                 "--input", folder.resolve("x.npy").toString(), "--output", output.toString()));
@@ -79,6 +80,10 @@ class PyTorchParityTest {
         }
         if (name.contains("batch_first")) {
             args.add("--batch-first");
+        }
+        Path lengths = folder.resolve("lengths.txt");
+        if (Files.exists(lengths)) {
+            args.addAll(List.of("--lengths", Files.readString(lengths).strip()));
         }
         ByteArrayOutputStream errors = new ByteArrayOutputStream();
         int code = Cli.run(args.toArray(String[]::new), new PrintStream(new ByteArrayOutputStream()), new PrintStream(errors));
