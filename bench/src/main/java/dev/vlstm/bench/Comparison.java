@@ -98,7 +98,7 @@ public final class Comparison {
         SortedSet<Integer> buffers = Roofline.bufferKib(shapes);
         int total = 1 + buffers.size() + shapes.stream()
                 .mapToInt(shape -> reusesFloatRow(shape, shapes) ? 1
-                        : shape.training() || shape.variableLengths() || onnxMissing.isPresent() ? 2 : 3).sum()
+                        : !runsOnnx(shape) || onnxMissing.isPresent() ? 2 : 3).sum()
                 + shapes.stream().filter(Shape::streaming)
                         .mapToInt(shape -> onnxMissing.isEmpty() && shape.precision() == WeightPrecision.FLOAT32 ? 2 : 1)
                         .sum();
@@ -153,7 +153,16 @@ public final class Comparison {
     /** The benchmark class that times {@code shape}. */
     static Class<?> benchmarkOf(Shape shape) {
         return shape.streaming() ? StepBenchmark.class
-                : shape.training() ? TrainingBenchmark.class : ForwardBenchmark.class;
+                : shape.training() ? TrainingBenchmark.class
+                : shape.stacked() ? StackBenchmark.class : ForwardBenchmark.class;
+    }
+
+    /**
+     * True for the shapes ONNX Runtime runs: one layer, inference, every sequence T steps (its Java package does
+     * not train, and a stack or per-sequence lengths would need a graph of several nodes).
+     */
+    static boolean runsOnnx(Shape shape) {
+        return !shape.training() && !shape.variableLengths() && !shape.stacked();
     }
 
     /** JMH parameters for the reference on {@code shape} over {@code scalarSteps} time steps. */
@@ -195,7 +204,7 @@ public final class Comparison {
         RunResult scalar = runs.run(benchmark, "scalar", id(benchmark, "scalar", shape),
                 scalarParams(shape, scalarSteps), singleShot ? SINGLE_SHOT : plan.timing());
         double onnxMillis = Double.NaN;
-        if (onnxRuntime && !shape.training() && !shape.variableLengths()) {
+        if (onnxRuntime && runsOnnx(shape)) {
             onnxMillis = JmhRuns.millis(runs.run(benchmark, "onnxruntime", id(benchmark, "onnxruntime", shape),
                     shapeParam, plan.timing()).getPrimaryResult());
         }

@@ -6,12 +6,17 @@ import java.util.SplittableRandom;
 import dev.vlstm.WeightPrecision;
 
 /**
- * One benchmarked problem: batch B, time steps T and hidden size H, with input size I = H. The name spells the
- * shape out so that the table, JMH's {@code -p shape=...} and the README all use the same words; a suffix
- * {@code -bf16} or {@code -int8} packs the same model's W and U as {@link WeightPrecision#BFLOAT16} or
- * {@link WeightPrecision#INT8}.
+ * One benchmarked problem: batch B, time steps T and hidden size H, with input size I = H, through L layers of D
+ * directions (one layer of one direction but for {@code stack-*} shapes). The name spells the shape out so that the
+ * table, JMH's {@code -p shape=...} and the README all use the same words; a suffix {@code -bf16} or {@code -int8}
+ * packs the same model's W and U as {@link WeightPrecision#BFLOAT16} or {@link WeightPrecision#INT8}.
  */
-record Shape(String name, int batch, int steps, int size) {
+record Shape(String name, int batch, int steps, int size, int layers, int directions) {
+
+    /** One layer, one direction. */
+    Shape(String name, int batch, int steps, int size) {
+        this(name, batch, steps, size, 1, 1);
+    }
 
     /** Every shape the comparison runs, in table order. */
     static final List<Shape> ALL = List.of(
@@ -30,6 +35,8 @@ record Shape(String name, int batch, int steps, int size) {
             new Shape("train-B32-T25-H512", 32, 25, 512),
             new Shape("train-B64-T25-H1024", 64, 25, 1024),
             new Shape("varlen-B32-T25-H512", 32, 25, 512),
+            new Shape("stack-L2-bi-B4-T50-H256", 4, 50, 256, 2, 2),
+            new Shape("stack-varlen-L2-bi-B32-T25-H256", 32, 25, 256, 2, 2),
             new Shape("bptt-seq-B1-T100-H256", 1, 100, 256),
             new Shape("bptt-seq-B4-T50-H1536", 4, 50, 1536),
             new Shape("bptt-train-B32-T25-H512", 32, 25, 512),
@@ -65,7 +72,12 @@ record Shape(String name, int batch, int steps, int size) {
      * to T; see {@link #lengths()}.
      */
     boolean variableLengths() {
-        return name.startsWith("varlen-");
+        return name.contains("varlen-");
+    }
+
+    /** True for a whole model of L layers and D directions ({@code LstmStackRunner}). */
+    boolean stacked() {
+        return name.startsWith("stack-");
     }
 
     /**
@@ -103,19 +115,25 @@ record Shape(String name, int batch, int steps, int size) {
     }
 
     /**
-     * Floating-point operations of one time step: a multiply and an add per weight (4H × (I + H)) per row that
-     * runs, and three times that for forward and backward (the backward's dh, dx and weight-gradient GEMMs). For a
-     * variable-length shape, the average over its T steps: only steps within a sequence's length count.
+     * Floating-point operations of one time step: a multiply and an add per weight (4H × (I + H) per layer and
+     * direction, I = H in layer 0 and D·H above) per row that runs, and three times that for forward and backward
+     * (the backward's dh, dx and weight-gradient GEMMs). For a variable-length shape, the average over its T steps:
+     * only steps within a sequence's length count.
      */
     double flopsPerStep() {
         return flops() / steps;
     }
 
     /**
-     * Floating-point operations of the whole call, 8·H·(I+H)·B·T (times 3 for training); for a variable-length
-     * shape 8·H·(I+H)·Σ lengths, the padding steps counting nothing.
+     * Floating-point operations of the whole call, 8·H·(I+H)·B·T (times 3 for training), summed over layers and
+     * directions; for a variable-length shape Σ lengths instead of B·T, the padding steps counting nothing.
      */
     double flops() {
-        return (training() ? 3 : 1) * 8.0 * size * (size + size) * validRows();
+        double weights = 0;
+        for (int layer = 0; layer < layers; layer++) {
+            int inputSize = layer == 0 ? size : directions * size;
+            weights += directions * 4.0 * size * (inputSize + size);
+        }
+        return (training() ? 3 : 1) * 2 * weights * validRows();
     }
 }

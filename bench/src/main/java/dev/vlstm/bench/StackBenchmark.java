@@ -1,0 +1,150 @@
+package dev.vlstm.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.concurrent.TimeUnit;
+
+import dev.vlstm.LstmParameters;
+import dev.vlstm.LstmStackParameters;
+import dev.vlstm.LstmStackRunner;
+import dev.vlstm.LstmStackShape;
+import dev.vlstm.LstmStackWeights;
+import dev.vlstm.SequenceLayout;
+import dev.vlstm.reference.ReferenceLstm;
+import dev.vlstm.reference.ReferenceLstmStack;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
+
+/**
+ * How long does a whole stacked bidirectional model take? {@link LstmStackRunner#forward} of a {@code stack-*} shape
+ * (x {@code [T][B][I]} to y {@code [T][B][D·H]}, h_n and c_n, with each sequence's length for
+ * {@code stack-varlen-*}) against the double-precision {@link ReferenceLstmStack} on the same model, PyTorch's
+ * initialisation with a fixed seed, and the same input.
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+public class StackBenchmark {
+
+    private static final long SEED = 20_26_11_23L;
+
+    /** The shape parameter both implementations share. */
+    @State(Scope.Thread)
+    public abstract static class Problem {
+        @Param({"stack-L2-bi-B4-T50-H256", "stack-varlen-L2-bi-B32-T25-H256"})
+        public String shape;
+
+        Shape size;
+        int[] lengths;
+        LstmStackParameters parameters;
+        float[] x;
+
+        void createModel(int steps) {
+            size = Shape.named(shape);
+            lengths = size.lengths();
+            parameters = LstmStackParameters.initialize(stackShape(size), SEED);
+            x = RandomLstm.create(size, steps).x();
+        }
+
+        static LstmStackShape stackShape(Shape size) {
+            return new LstmStackShape(size.size(), size.size(), size.layers(), size.directions() == 2);
+        }
+    }
+
+    public static class Vector extends Problem {
+        LstmStackWeights weights;
+        LstmStackRunner runner;
+        Arena arena;
+        MemorySegment input;
+        MemorySegment y;
+        MemorySegment hT;
+        MemorySegment cT;
+
+        @Setup
+        public void setUp() {
+            createModel(Shape.named(shape).steps());
+            weights = parameters.pack();
+            parameters.close();
+            runner = new LstmStackRunner(weights, size.batch(), size.steps());
+            arena = Arena.ofShared();
+            input = RandomLstm.toNative(arena, x);
+            long state = (long) size.batch() * size.size();
+            y = RandomLstm.floats(arena, size.steps() * state * size.directions());
+            hT = RandomLstm.floats(arena, state * size.layers() * size.directions());
+            cT = RandomLstm.floats(arena, state * size.layers() * size.directions());
+        }
+
+        @TearDown
+        public void tearDown() {
+            runner.close();
+            weights.close();
+            arena.close();
+        }
+    }
+
+    public static class Scalar extends Problem {
+        /** Time steps the reference runs; 0 for the shape's T (the comparison's quick mode times fewer and scales). */
+        @Param("0")
+        public int scalarSteps;
+
+        int steps;
+        double[] input;
+        ReferenceLstmStack reference;
+
+        @Setup
+        public void setUp() {
+            Shape named = Shape.named(shape);
+            steps = scalarSteps == 0 ? named.steps() : scalarSteps;
+            createModel(steps);
+            input = new double[x.length];
+            for (int n = 0; n < x.length; n++) {
+                input[n] = x[n];
+            }
+            LstmStackShape stack = stackShape(size);
+            ReferenceLstm[] cells = new ReferenceLstm[stack.stateCount()];
+            for (int n = 0; n < cells.length; n++) {
+                LstmParameters cell = parameters.layer(n / stack.directions(), n % stack.directions());
+                cells[n] = new ReferenceLstm(cell.inputSize(), cell.hiddenSize(), floats(cell.weightIh()),
+                        floats(cell.weightHh()), floats(cell.biasIh()), floats(cell.biasHh()));
+            }
+            reference = new ReferenceLstmStack(stack.bidirectional(), cells);
+            parameters.close();
+        }
+
+        private static float[] floats(MemorySegment segment) {
+            return segment.toArray(ValueLayout.JAVA_FLOAT);
+        }
+    }
+
+    @Benchmark
+    public void vector(Vector state, Blackhole blackhole) {
+        if (state.lengths == null) {
+            state.runner.forward(state.input, state.size.steps(), state.size.batch(), null, null, state.y, state.hT,
+                    state.cT);
+        } else {
+            state.runner.forward(state.input, SequenceLayout.TIME_MAJOR, state.size.steps(), state.size.batch(),
+                    state.lengths, null, null, state.y, state.hT, state.cT);
+        }
+        blackhole.consume(state.hT);
+    }
+
+    @Benchmark
+    public void scalar(Scalar state, Blackhole blackhole) {
+        blackhole.consume(state.reference.forward(state.input, state.steps, state.size.batch(), state.lengths, null,
+                null, null));
+    }
+}
