@@ -494,10 +494,12 @@ public final class LstmTrainer implements AutoCloseable {
         try {
             checkOpen();
             Checks.notNull("parameters", parameters);
-            if (parameters.inputSize() != layout.inputSize() || parameters.hiddenSize() != layout.hiddenSize()) {
+            if (parameters.inputSize() != layout.inputSize() || parameters.hiddenSize() != layout.hiddenSize()
+                    || parameters.projectionSize() != 0) {
                 throw new IllegalArgumentException("parameters are for inputSize " + parameters.inputSize()
-                        + ", hiddenSize " + parameters.hiddenSize() + ", but these weights have inputSize "
-                        + layout.inputSize() + ", hiddenSize " + layout.hiddenSize());
+                        + ", hiddenSize " + parameters.hiddenSize() + ", projectionSize "
+                        + parameters.projectionSize() + ", but these weights have inputSize " + layout.inputSize()
+                        + ", hiddenSize " + layout.hiddenSize() + ", no projection");
             }
             savedSteps = 0;
             weights.repack(parameters);

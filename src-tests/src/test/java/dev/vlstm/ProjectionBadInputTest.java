@@ -9,7 +9,8 @@ import org.junit.jupiter.api.function.Executable;
 /**
  * Bad input to a projected LSTM (PyTorch's proj_size) gets a specific exception naming what is wrong: projection
  * sizes out of range, a missing, superfluous or wrongly sized W_hr, a W_hh of the unprojected shape, h buffers of H
- * values where P are expected, a state of another model, and training, which does not take projection yet.
+ * values where P are expected, a state of another model, and training (trainer, gradients, optimizers), which does
+ * not take projection yet; projected parameters are checked like weights and pack into the same weights.
  */
 class ProjectionBadInputTest {
 
@@ -94,9 +95,56 @@ class ProjectionBadInputTest {
 
     @Test
     void trainingAProjectedModelIsRefusedNamingProjection() {
-        try (ProjectedTestModel model = new ProjectedTestModel(4, I, H, P)) {
+        try (ProjectedTestModel model = new ProjectedTestModel(4, I, H, P);
+             LstmParameters parameters = LstmParameters.fromPyTorch(I, H, P, model.weightIh, model.weightHh,
+                     model.biasIh, model.biasHh, model.weightHr);
+             LstmGradients gradients = new LstmGradients(I, H);
+             TestModel plain = new TestModel(5, I, H);
+             LstmTrainer trainer = new LstmTrainer(plain.weights, 1, 1)) {
             fails(IllegalArgumentException.class, () -> new LstmTrainer(model.weights, 1, 1),
                     "projectionSize 2 (PyTorch's proj_size)", "does not yet train a projected LSTM");
+            fails(IllegalArgumentException.class, () -> new LstmGradients(model.weights),
+                    "projectionSize 2 (PyTorch's proj_size)", "gradients of a projected LSTM");
+            fails(IllegalArgumentException.class, () -> new dev.vlstm.train.Sgd(parameters, gradients, 0.1, 0),
+                    "projectionSize 2 (PyTorch's proj_size)", "optimizers do not yet train a projected LSTM");
+            fails(IllegalArgumentException.class, () -> trainer.updateWeights(parameters),
+                    "projectionSize 2, but these weights have", "no projection");
+        }
+    }
+
+    @Test
+    void projectedParametersAreCheckedLikeWeights() {
+        float[] weightIh = new float[4 * H * I];
+        fails(IllegalArgumentException.class,
+                () -> LstmParameters.fromPyTorch(I, H, H, weightIh, new float[4 * H * H], null, null, new float[25]),
+                "projectionSize must be < hiddenSize");
+        fails(NullPointerException.class,
+                () -> LstmParameters.fromPyTorch(I, H, P, weightIh, new float[4 * H * P], null, null, null),
+                "weightHr must not be null when projectionSize = 2");
+        fails(IllegalArgumentException.class,
+                () -> LstmParameters.fromPyTorch(I, H, P, weightIh, new float[4 * H * P], null, null,
+                        new float[P * H - 1]), "weightHr must hold [P=2][H=5] = 10 floats");
+        fails(IllegalArgumentException.class,
+                () -> LstmParameters.fromPyTorch(I, H, P, weightIh, new float[4 * H * H], null, null,
+                        new float[P * H]), "weightHh must hold [4H=20][P=2] = 40 floats");
+    }
+
+    @Test
+    void projectedParametersPackIntoTheSameWeights() {
+        try (ProjectedTestModel model = new ProjectedTestModel(6, I, H, P);
+             LstmParameters parameters = LstmParameters.fromPyTorch(I, H, P, model.weightIh, model.weightHh,
+                     model.biasIh, model.biasHh, model.weightHr);
+             LstmWeights packed = parameters.pack();
+             LstmRunner direct = new LstmRunner(model.weights, 2);
+             LstmRunner fromParameters = new LstmRunner(packed, 2)) {
+            org.junit.jupiter.api.Assertions.assertEquals(P, parameters.projectionSize());
+            org.junit.jupiter.api.Assertions.assertEquals(P, parameters.outputSize());
+            float[] x = model.input(4, 2);
+            float[] expected = new float[4 * 2 * P];
+            float[] actual = new float[4 * 2 * P];
+            direct.forward(x, 4, 2, null, null, expected, null, null);
+            fromParameters.forward(x, 4, 2, null, null, actual, null, null);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected, actual);
         }
     }
 }
