@@ -83,7 +83,9 @@ public final class LstmRunner implements AutoCloseable {
      * A runner for up to {@code maxBatch} sequences, projecting the input {@code projectionSteps} time steps at
      * a time. More steps reuse each input weight more often; the scratch holds
      * {@code projectionSteps * maxBatch * (I + 4H')} floats plus {@code maxBatch * 4H'} for the gates of one step
-     * and {@code 3 * maxBatch * H'} for the state, where H' is H rounded up to the kernel's block width.
+     * and {@code 3 * maxBatch * H'} for the state, where H' is H rounded up to the kernel's block width (with a
+     * projection: {@code maxBatch * H'} for c and for m, and {@code 2 * maxBatch * P'} for h, P' being P rounded
+     * up to four blocks).
      *
      * @param weights         the model to run, open; shared, not owned: closing the runner leaves it open
      * @param maxBatch        largest batch of a call, &ge; 1
