@@ -10,7 +10,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer and of stacks,
+ * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected)
+ * and of stacks,
  * allocate nothing on the Java heap (DESIGN.md, idea 8): a vector that C2 fails to keep in registers is boxed, and code that keeps being
  * deoptimized runs its vector operations in the interpreter or C1, which box every vector; both show up here as
  * allocated bytes. Includes the shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The
@@ -78,6 +79,35 @@ class ZeroAllocationTest {
                 runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
             };
             assertWarmCallsAllocateNothing(calls);
+        }
+    }
+
+    /**
+     * A projected layer (PyTorch's proj_size) adds one plain GEMM per step, the input projection's tiles over m, and
+     * reads h at its own stride: forward, variable lengths and step, float32 and compressed W and U.
+     */
+    @ParameterizedTest(name = "{0} I={1} H={2} P={3} T={4} B={5}")
+    @CsvSource({"FLOAT32, 256, 256, 64, 4, 32", "FLOAT32, 17, 33, 5, 10, 5", "FLOAT32, 64, 128, 33, 20, 1",
+            "INT8, 17, 33, 16, 10, 5", "BFLOAT16, 64, 128, 17, 20, 1"})
+    void projectedForwardAndStepAllocateNothingOnceWarm(WeightPrecision precision, int inputSize, int hiddenSize,
+                                                        int projectionSize, int steps, int batch) {
+        try (ProjectedTestModel model = new ProjectedTestModel(15, inputSize, hiddenSize, projectionSize,
+                Backend.PREFERRED, precision);
+             LstmRunner runner = new LstmRunner(model.weights, batch);
+             LstmState state = new LstmState(model.weights, batch);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());
+            MemorySegment y = arena.allocate((long) steps * batch * projectionSize * Float.BYTES);
+            MemorySegment hT = arena.allocate((long) batch * projectionSize * Float.BYTES);
+            MemorySegment cT = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
+            int[] lengths = VariableLengthTest.lengths(16, steps, batch);
+            assertWarmCallsAllocateNothing(() -> {
+                runner.forward(x, steps, batch, hT, cT, y, hT, cT);
+                runner.step(frame, state, hT);
+                runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
+            });
         }
     }
 

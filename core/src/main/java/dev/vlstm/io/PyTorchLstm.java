@@ -24,7 +24,9 @@ import dev.vlstm.LstmWeights;
  * {@code bias_ih_l{k}}, {@code bias_hh_l{k}}, the {@code _reverse} suffix and {@code weight_hr_l{k}}, under a module
  * prefix such as {@code lstm.}. The configuration is inferred from the names and shapes; whole models (any number of
  * layers, one or two directions, with or without biases) load as {@link LstmStackParameters}, one-layer
- * unidirectional ones also as {@link LstmParameters}. Projection ({@code proj_size}) is refused, naming it.
+ * unidirectional ones also as {@link LstmParameters}. Projection ({@code proj_size}, {@code weight_hr_l0}) loads and
+ * saves for one unidirectional layer ({@link #loadParameters}, {@link #load}, {@link #save(Path, String,
+ * LstmParameters, Map)}); projected stacks are refused, naming it.
  */
 public final class PyTorchLstm {
 
@@ -113,8 +115,9 @@ public final class PyTorchLstm {
     }
 
     /**
-     * Loads the parameters of a one-layer, unidirectional LSTM without projection (null prefix: inferred); stacked or
-     * bidirectional models are refused with a pointer to {@link #loadStackParameters}.
+     * Loads the parameters of a one-layer, unidirectional LSTM, with or without projection ({@code proj_size}, then
+     * with {@code weight_hr_l0 [P][H]}; null prefix: inferred); stacked or bidirectional models are refused with a
+     * pointer to {@link #loadStackParameters}, projected ones naming the projection.
      *
      * @param file   an open safetensors file; may be closed once this returns
      * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it
@@ -122,11 +125,19 @@ public final class PyTorchLstm {
      */
     public static LstmParameters loadParameters(SafeTensors file, String prefix) {
         Config config = inspect(file, prefix);
-        refuseProjection(file, config);
+        if (config.projectionSize() > 0 && (config.layers() != 1 || config.bidirectional())) {
+            throw new IllegalArgumentException(file.path() + ": this model has projection to "
+                    + config.projectionSize() + " (proj_size, weight_hr_l0) and " + config.layers() + " layer(s)"
+                    + (config.bidirectional() ? ", two directions" : "") + ": vlstm runs projected LSTMs of one"
+                    + " unidirectional layer only, not yet as stacks");
+        }
         if (config.layers() != 1 || config.bidirectional()) {
             throw new IllegalArgumentException(file.path() + ": this model has " + config.layers() + " layer(s)"
                     + (config.bidirectional() ? ", two directions" : "") + "; LstmParameters and LstmWeights hold one "
                     + "unidirectional layer: load the whole model with PyTorchLstm.loadStackParameters or loadStack");
+        }
+        if (config.projectionSize() > 0) {
+            checkProjection(file, config);
         }
         LstmStackShape shape = shape(file, config);
         return loadLayer(file, config, shape, 0, 0);
@@ -194,7 +205,18 @@ public final class PyTorchLstm {
     private static void refuseProjection(SafeTensors file, Config config) {
         if (config.projectionSize() > 0) {
             throw new IllegalArgumentException(file.path() + ": this model has projection to "
-                    + config.projectionSize() + " (proj_size, weight_hr_l0): vlstm does not run projected LSTMs yet");
+                    + config.projectionSize() + " (proj_size, weight_hr_l0): vlstm runs projected LSTMs of one"
+                    + " unidirectional layer only (PyTorchLstm.loadParameters or load), not yet as stacks");
+        }
+    }
+
+    /** Checks that {@code weight_hr_l0} is {@code [proj_size][hidden_size]} with proj_size &lt; hidden_size. */
+    private static void checkProjection(SafeTensors file, Config config) {
+        String name = config.prefix() + "weight_hr_l0";
+        long[] shape = file.tensor(name).shape();
+        if (shape.length != 2 || shape[1] != config.hiddenSize() || shape[0] >= config.hiddenSize()) {
+            throw new IllegalArgumentException(file.path() + ": " + name + " has shape " + Arrays.toString(shape)
+                    + ", not [proj_size, hidden_size] with proj_size < hidden_size " + config.hiddenSize());
         }
     }
 
@@ -207,6 +229,9 @@ public final class PyTorchLstm {
             for (int direction = 0; direction < shape.directions(); direction++) {
                 for (String tensor : config.bias() ? TENSORS : WEIGHTS) {
                     expected.add(shape.pyTorchName(tensor, layer, direction));
+                }
+                if (config.projectionSize() > 0) {
+                    expected.add(shape.pyTorchName("weight_hr", layer, direction));
                 }
             }
         }
@@ -233,13 +258,18 @@ public final class PyTorchLstm {
                 + inputSize + " features, " + shape.directions() + " direction(s) × hidden_size";
         float[] weightIh = floats(file, p + shape.pyTorchName("weight_ih", layer, direction), gateRows, inputSize,
                 input);
+        int projection = config.projectionSize();
         float[] weightHh = floats(file, p + shape.pyTorchName("weight_hh", layer, direction), gateRows,
-                shape.hiddenSize(), hidden);
+                projection > 0 ? projection : shape.hiddenSize(),
+                projection > 0 ? hidden + ", proj_size " + projection : hidden);
+        float[] weightHr = projection > 0 ? floats(file, p + shape.pyTorchName("weight_hr", layer, direction),
+                projection, shape.hiddenSize(), "proj_size " + projection + ", " + hidden) : null;
         float[] biasIh = config.bias() ? floats(file, p + shape.pyTorchName("bias_ih", layer, direction), gateRows,
                 -1, hidden) : null;
         float[] biasHh = config.bias() ? floats(file, p + shape.pyTorchName("bias_hh", layer, direction), gateRows,
                 -1, hidden) : null;
-        return LstmParameters.fromPyTorch(inputSize, shape.hiddenSize(), weightIh, weightHh, biasIh, biasHh);
+        return LstmParameters.fromPyTorch(inputSize, shape.hiddenSize(), projection, weightIh, weightHh, biasIh,
+                biasHh, weightHr);
     }
 
     private static float[] floats(SafeTensors file, String name, int rows, int columns, String sizes) {
@@ -261,7 +291,8 @@ public final class PyTorchLstm {
 
     /**
      * Saves {@code parameters} as a PyTorch-compatible safetensors file: {@code prefix + weight_ih_l0} and the
-     * other three tensors, F32, written atomically. Loading it back gives the same values exactly.
+     * other three tensors (and {@code weight_hr_l0} with projection), F32, written atomically. Loading it back gives
+     * the same values exactly.
      *
      * @param file       the destination, replaced if it exists
      * @param prefix     put before every name, e.g. {@code "lstm."}, or {@code ""} for none
@@ -306,9 +337,13 @@ public final class PyTorchLstm {
         tensors.put(prefix + shape.pyTorchName("weight_ih", layer, direction),
                 tensor(parameters.weightIh(), gateRows, parameters.inputSize()));
         tensors.put(prefix + shape.pyTorchName("weight_hh", layer, direction),
-                tensor(parameters.weightHh(), gateRows, parameters.hiddenSize()));
+                tensor(parameters.weightHh(), gateRows, parameters.outputSize()));
         tensors.put(prefix + shape.pyTorchName("bias_ih", layer, direction), tensor(parameters.biasIh(), gateRows, -1));
         tensors.put(prefix + shape.pyTorchName("bias_hh", layer, direction), tensor(parameters.biasHh(), gateRows, -1));
+        if (parameters.projectionSize() > 0) {
+            tensors.put(prefix + shape.pyTorchName("weight_hr", layer, direction),
+                    tensor(parameters.weightHr(), parameters.projectionSize(), parameters.hiddenSize()));
+        }
     }
 
     private static FloatTensor tensor(MemorySegment values, int rows, int columns) {

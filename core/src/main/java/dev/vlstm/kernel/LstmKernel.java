@@ -69,9 +69,27 @@ public interface LstmKernel {
      * @param hNext           {@code [batch][paddedHidden]} floats, written; must not overlap {@code hPrev}
      * @param clip            the cell clip, &gt; 0; {@code Float.POSITIVE_INFINITY} for none
      */
-    void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates, long inputGatesOffset,
-                       MemorySegment gates, long gatesOffset, MemorySegment hPrev, MemorySegment c,
-                       MemorySegment hNext, int batch, float clip);
+    default void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
+                               long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
+                               MemorySegment c, MemorySegment hNext, int batch, float clip) {
+        recurrentStep(layout, packedRecurrent, layout.hiddenSize(), inputGates, inputGatesOffset, gates, gatesOffset,
+                hPrev, (long) layout.paddedHidden() * Float.BYTES, c, hNext, batch, clip);
+    }
+
+    /**
+     * The recurrent step above with a recurrent input of another width than H, as with PyTorch's projection
+     * ({@code proj_size} = P): {@code hPrev} holds {@code recurrentDepth} floats per row at a stride of
+     * {@code hPrevRowBytes}, U was packed with that depth, and {@code cellOutput} receives
+     * {@code m = o*tanh(clip(c))} (H units, {@code [batch][paddedHidden]}) for the caller to project. With
+     * {@code recurrentDepth = H} and a stride of {@code paddedHidden} floats it is the step above, bit for bit.
+     *
+     * @param recurrentDepth columns of U and values per row of {@code hPrev}, &ge; 1
+     * @param hPrevRowBytes  bytes between rows of {@code hPrev}
+     * @param cellOutput     {@code [batch][paddedHidden]} floats, written; must not overlap {@code hPrev}
+     */
+    void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth, MemorySegment inputGates,
+                       long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
+                       long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput, int batch, float clip);
 
     /**
      * The pointwise part of one backward step for {@code batch} rows: from the saved gate activations, the cell

@@ -95,10 +95,9 @@ final class VectorLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int depth, MemorySegment inputGates,
                               long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                              MemorySegment c, MemorySegment hNext, int batch, float clip) {
-        int depth = layout.hiddenSize();
+                              long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch, float clip) {
         int blocks = layout.blocks();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
@@ -108,8 +107,8 @@ final class VectorLstmKernel implements LstmKernel {
             long gateColumn = block * GATE_GROUP_BYTES;
             long stateColumn = block * VECTOR_BYTES;
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                RecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
-                        stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn,
+                RecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * hPrevRowBytes,
+                        hPrevRowBytes, stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn,
                         gates, gatesOffset + row * gateRowBytes + gateColumn, gateRowBytes, c, hNext,
                         row * stateRowBytes + stateColumn, clip);
             }
@@ -119,13 +118,13 @@ final class VectorLstmKernel implements LstmKernel {
             for (; block + 2 <= blocks; block += 2) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, true, depth, hPrev,
-                        row * stateRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
+                        row * hPrevRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
                         c, hNext,
                         row * stateRowBytes + block * VECTOR_BYTES, clip);
             }
             if (block < blocks) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
-                RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, false, depth, hPrev, row * stateRowBytes,
+                RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, false, depth, hPrev, row * hPrevRowBytes,
                         inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c, hNext,
                         row * stateRowBytes + block * VECTOR_BYTES, clip);
             }
