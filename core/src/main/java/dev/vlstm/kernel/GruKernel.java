@@ -54,4 +54,33 @@ public interface GruKernel {
     void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
                        MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                        MemorySegment hPrev, MemorySegment hNext, int batch);
+
+    /**
+     * {@return the LSTM kernel of the same family and lanes, whose GEMM ({@link LstmKernel#projectInput} on a
+     * {@link GruLayout#transposed} layout or with strides) computes the GRU's backward GEMMs}
+     */
+    LstmKernel gemm();
+
+    /**
+     * The pointwise part of one backward step for {@code batch} rows, from the saved activations r, z, n, the saved
+     * m = U_n h + b_hn, h before the step, and dh = dL/dh after the step:
+     * {@code da_n = dh(1-z)(1-n²)}, {@code da_r = da_n m r(1-r)}, {@code da_z = dh(hPrev-n) z(1-z)},
+     * {@code dm = da_n r}, and the part of dL/dhPrev that bypasses the GEMMs, {@code dh z}.
+     *
+     * @param layout           the packing of the weights
+     * @param gates            r, z, n, {@code [batch][gateRowFloats]} from {@code gatesOffset} bytes; replaced by
+     *                         the input-side gradients {@code (da_r, da_z, da_n)}
+     * @param gatesOffset      byte offset of row 0 in gates
+     * @param inputGates       rows whose n slot holds m, same layout, from {@code inputGatesOffset} bytes; replaced
+     *                         by the recurrent-side gradients {@code (da_r, da_z, dm)}
+     * @param inputGatesOffset byte offset of row 0 in inputGates
+     * @param hPrev            h before the step, {@code [batch][paddedHidden]} from byte 0
+     * @param dh               dL/dh after the step, {@code [batch][dhRowFloats]} floats (read only)
+     * @param dhRowFloats      floats between rows of dh, &ge; paddedHidden
+     * @param direct           receives {@code dh z}, {@code [batch][paddedHidden]}
+     * @param batch            rows, &ge; 1
+     */
+    void cellBackward(GruLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+                      long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
+                      MemorySegment direct, int batch);
 }

@@ -123,6 +123,47 @@ public record GruLayout(int inputSize, int hiddenSize, int lanes) {
     }
 
     /**
+     * The layout of a backward GEMM {@code d[r][k] = Σ_m g[r][m] · S[m][k]} over a gate matrix S {@code [3H][depth]}
+     * for the LSTM kernel's GEMM ({@link LstmKernel#projectInput}), as {@link GateLayout#transposed} is for the LSTM:
+     * its depth is this layout's gate row (m in packed order), its outputs come in tiles of
+     * {@code GateLayout.GATES * lanes} consecutive k, in natural order, zero-padded.
+     *
+     * @param depth columns of S
+     * @return a four-gate layout whose "gate rows" are rows of {@code depth} outputs rounded up to whole tiles
+     */
+    public GateLayout transposed(int depth) {
+        int tileWidth = GateLayout.GATES * lanes;
+        int tiles = (depth + tileWidth - 1) / tileWidth;
+        return new GateLayout(gateRowFloats(), tiles * lanes, lanes);
+    }
+
+    /**
+     * Repacks a gate matrix S {@code [3H][depth]}, given in this layout's packed form ({@link #packWeights}), for
+     * {@link #transposed(int)}: panel {@code tile}, row m (a packed gate-row position), column q holds
+     * {@code S[gate*H + unit][tile * tileWidth + q]}.
+     *
+     * @param packedSource S as {@link #packWeights} wrote it
+     * @param depth        columns of S
+     * @param packed       zero-filled, {@code transposed(depth).packedFloats(gateRowFloats())} floats
+     */
+    public void packTransposed(MemorySegment packedSource, int depth, MemorySegment packed) {
+        int tileWidth = GateLayout.GATES * lanes;
+        int gateRow = gateRowFloats();
+        for (int gate = 0; gate < GATES; gate++) {
+            for (int unit = 0; unit < hiddenSize; unit++) {
+                long sourceBase = (unit / lanes) * panelFloats(depth) + (long) gate * lanes + unit % lanes;
+                long m = gateIndex(gate, unit);
+                for (int k = 0; k < depth; k++) {
+                    float value = packedSource.getAtIndex(ValueLayout.JAVA_FLOAT,
+                            sourceBase + (long) k * GATES * lanes);
+                    long index = ((long) (k / tileWidth) * gateRow + m) * tileWidth + k % tileWidth;
+                    packed.setAtIndex(ValueLayout.JAVA_FLOAT, index, value);
+                }
+            }
+        }
+    }
+
+    /**
      * Index, in floats, of a gate of a hidden unit within a gate row.
      *
      * @param gate 0, 1, 2 for r, z, n

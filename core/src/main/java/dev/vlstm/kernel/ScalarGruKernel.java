@@ -78,6 +78,43 @@ final class ScalarGruKernel implements GruKernel {
         }
     }
 
+    @Override
+    public LstmKernel gemm() {
+        return ScalarLstmKernel.INSTANCE;
+    }
+
+    @Override
+    public void cellBackward(GruLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+                             long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
+                             MemorySegment direct, int batch) {
+        int stateRow = layout.paddedHidden();
+        for (int row = 0; row < batch; row++) {
+            long gateRow = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
+            long inputRow = inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
+            for (int unit = 0; unit < stateRow; unit++) {
+                long reset = layout.gateIndex(0, unit);
+                long update = layout.gateIndex(1, unit);
+                long candidate = layout.gateIndex(2, unit);
+                float r = gates.getAtIndex(FLOAT, gateRow + reset);
+                float z = gates.getAtIndex(FLOAT, gateRow + update);
+                float n = gates.getAtIndex(FLOAT, gateRow + candidate);
+                float m = inputGates.getAtIndex(FLOAT, inputRow + candidate);
+                long state = (long) row * stateRow + unit;
+                float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
+                float candidateGradient = hiddenGradient * (1 - z) * (1 - n * n);
+                float resetGradient = candidateGradient * m * r * (1 - r);
+                float updateGradient = hiddenGradient * (hPrev.getAtIndex(FLOAT, state) - n) * z * (1 - z);
+                gates.setAtIndex(FLOAT, gateRow + reset, resetGradient);
+                gates.setAtIndex(FLOAT, gateRow + update, updateGradient);
+                gates.setAtIndex(FLOAT, gateRow + candidate, candidateGradient);
+                inputGates.setAtIndex(FLOAT, inputRow + reset, resetGradient);
+                inputGates.setAtIndex(FLOAT, inputRow + update, updateGradient);
+                inputGates.setAtIndex(FLOAT, inputRow + candidate, candidateGradient * r);
+                direct.setAtIndex(FLOAT, state, hiddenGradient * z);
+            }
+        }
+    }
+
     /** {@code hPrev[row] · W_hh} for one gate of one hidden unit: one FMA chain, k in order. */
     private static float recurrentSum(GruLayout layout, MemorySegment packedRecurrent, MemorySegment hPrev, int row,
                                       int unit, int gate) {

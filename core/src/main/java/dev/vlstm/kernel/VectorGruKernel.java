@@ -89,4 +89,26 @@ final class VectorGruKernel implements GruKernel {
             }
         }
     }
+
+    @Override
+    public LstmKernel gemm() {
+        return VectorLstmKernel.INSTANCE;
+    }
+
+    @Override
+    public void cellBackward(GruLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+                             long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
+                             MemorySegment direct, int batch) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long dhRowBytes = (long) dhRowFloats * Float.BYTES;
+        for (int row = 0; row < batch; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
+                long state = row * stateRowBytes + block * VECTOR_BYTES;
+                GruBackward.update(gates, gatesOffset + gateColumn, inputGates, inputGatesOffset + gateColumn, hPrev,
+                        state, dh, row * dhRowBytes + block * VECTOR_BYTES, direct, state);
+            }
+        }
+    }
 }
