@@ -21,23 +21,26 @@ import dev.vlstm.LstmStackTrainer;
 import dev.vlstm.LstmStackWeights;
 import dev.vlstm.io.FloatTensor;
 import dev.vlstm.io.Npy;
+import dev.vlstm.io.PyTorchGru;
 import dev.vlstm.io.PyTorchLstm;
 import dev.vlstm.io.SafeTensors;
 
 /**
  * The command-line tool: {@code info}, {@code run} and {@code grad} on a PyTorch {@code nn.LSTM} state_dict in a
  * safetensors file (any number of layers, one or two directions), with .npy inputs and outputs shaped as PyTorch's
- * {@code nn.LSTM} takes and returns them: y {@code [T, B, D·H]}, h_n and c_n {@code [L·D, B, H]}.
+ * {@code nn.LSTM} takes and returns them: y {@code [T, B, D·H]}, h_n and c_n {@code [L·D, B, H]}; or on a one-layer
+ * {@code nn.GRU} state_dict (told apart by the shape of {@code weight_hh_l0}), see {@link GruCommands}.
  * Exit codes: 0 ok, 2 bad usage, 1 bad input; each failure is one line on stderr (a stack trace with
  * {@code --verbose}).
  */
 public final class Cli {
 
     static final String USAGE = """
-            usage: vlstm info --model M.safetensors [--prefix P]
+            usage: vlstm info --model M.safetensors [--prefix P]     (an nn.LSTM, or a one-layer nn.GRU)
                    vlstm run  --model M.safetensors [--prefix P] --input x.npy [--h0 h0.npy --c0 c0.npy]
                               --output DIR [--batch-first]
                    vlstm grad (the options of run) --dy dy.npy [--dhn dhn.npy] [--dcn dcn.npy]
+                   (a GRU takes no --c0 or --dcn, and writes no cn.npy)
                    add --verbose for stack traces""";
     private static final Set<String> FLAGS = Set.of("--batch-first", "--verbose");
     private static final Set<String> OPTIONS = Set.of("--model", "--prefix", "--input", "--h0", "--c0", "--output",
@@ -94,7 +97,7 @@ public final class Cli {
         }
     }
 
-    private static String required(Map<String, String> options, String name) {
+    static String required(Map<String, String> options, String name) {
         String value = options.get(name);
         if (value == null) {
             throw new UsageException(name + " is required");
@@ -104,6 +107,10 @@ public final class Cli {
 
     private static void info(Map<String, String> options, PrintStream out) throws IOException {
         try (SafeTensors file = SafeTensors.open(Path.of(required(options, "--model")))) {
+            if (PyTorchGru.holdsGru(file, options.get("--prefix"))) {
+                GruCommands.info(file, options.get("--prefix"), out);
+                return;
+            }
             PyTorchLstm.Config config = PyTorchLstm.inspect(file, options.get("--prefix"));
             out.printf("prefix '%s': input_size=%d hidden_size=%d num_layers=%d bidirectional=%b proj_size=%d bias=%b%n"
                             + "parameters: %d%n", config.prefix(), config.inputSize(), config.hiddenSize(), config.layers(),
@@ -117,6 +124,10 @@ public final class Cli {
         boolean batchFirst = options.containsKey("--batch-first");
         String prefix = options.get("--prefix");
         try (SafeTensors file = SafeTensors.open(Path.of(required(options, "--model")))) {
+            if (PyTorchGru.holdsGru(file, prefix)) {
+                GruCommands.forward(file, options, output, gradients);
+                return;
+            }
             PyTorchLstm.Config config = PyTorchLstm.inspect(file, prefix);
             try (LstmStackWeights weights = PyTorchLstm.loadStack(file, config.prefix(), Backend.PREFERRED)) {
                 LstmStackShape shape = weights.shape();

@@ -86,6 +86,31 @@ public final class PyTorchGru {
         return new Config(chosen, Math.toIntExact(input[1]), hiddenSize, layers, bidirectional, bias);
     }
 
+    /**
+     * Whether {@code file} holds a GRU rather than an LSTM: its {@code weight_hh_l0} (under {@code prefix}, or under
+     * the one prefix of a {@code weight_ih_l0}) is {@code [3H][H]}. For tools that accept either kind of model.
+     *
+     * @param file   an open safetensors file
+     * @param prefix the module prefix of the names; null to infer it
+     * @return true for a GRU's recurrent weights; false otherwise, including when the prefix cannot be inferred or
+     *         the tensor is missing (loading then says what is wrong)
+     */
+    public static boolean holdsGru(SafeTensors file, String prefix) {
+        String chosen = prefix;
+        if (chosen == null) {
+            List<String> candidates = file.names().stream().filter(name -> name.endsWith(FIRST_WEIGHT)).toList();
+            if (candidates.size() != 1) {
+                return false;
+            }
+            chosen = candidates.getFirst().substring(0, candidates.getFirst().length() - FIRST_WEIGHT.length());
+        }
+        if (!file.names().contains(chosen + "weight_hh_l0")) {
+            return false;
+        }
+        long[] shape = file.tensor(chosen + "weight_hh_l0").shape();
+        return shape.length == 2 && shape[1] > 0 && shape[0] == 3 * shape[1];
+    }
+
     private static String inferPrefix(SafeTensors file) {
         List<String> candidates = file.names().stream().filter(name -> name.endsWith(FIRST_WEIGHT)).toList();
         if (candidates.size() != 1) {
