@@ -308,6 +308,37 @@ public final class GruTrainer implements AutoCloseable {
     }
 
     /**
+     * Loads new parameter values (after an optimizer step) into this trainer's weights and its transposed copies, in
+     * place, without allocating. The weights are shared with whatever else uses them: no runner or trainer may use
+     * them during this call. Invalidates the saved forward.
+     *
+     * @param parameters the new W_ih, W_hh, b_ih, b_hh in PyTorch layout, for this trainer's I and H; read during the
+     *                   call only
+     * @throws IllegalArgumentException if the sizes differ, or a value is NaN or infinite (a diverged update), naming
+     *                                  the tensor and element
+     * @throws IllegalStateException    if this trainer, its weights or the parameters are closed, or another thread is
+     *                                  using this trainer
+     */
+    public void updateWeights(GruParameters parameters) {
+        inUse.enter("updateWeights");
+        try {
+            checkOpen();
+            Checks.notNull("parameters", parameters);
+            if (parameters.inputSize() != layout.inputSize() || parameters.hiddenSize() != layout.hiddenSize()) {
+                throw new IllegalArgumentException("parameters are for inputSize " + parameters.inputSize()
+                        + ", hiddenSize " + parameters.hiddenSize() + ", but these weights have inputSize "
+                        + layout.inputSize() + ", hiddenSize " + layout.hiddenSize());
+            }
+            savedSteps = 0;
+            weights.repack(parameters);
+            layout.packTransposed(weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
+            layout.packTransposed(weights.packedRecurrentWeights(), layout.hiddenSize(), transposedRecurrentWeights);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
      * dW_ih = (input-side gradients)ᵀ·X and dW_hh = (recurrent-side gradients)ᵀ·H_prev, each one GEMM over all
      * {@code T·B} rows reading the gradients down their columns (as {@link LstmTrainer} does), and the bias gradients
      * as column sums.

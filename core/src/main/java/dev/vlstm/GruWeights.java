@@ -14,7 +14,9 @@ import dev.vlstm.kernel.GruLayout;
  * "linear before reset": {@code r = σ(W_r x + b_ir + U_r h + b_hr)}, {@code z = σ(W_z x + b_iz + U_z h + b_hz)},
  * {@code n = tanh(W_n x + b_in + r*(U_n h + b_hn))}, {@code h' = (1 - z)*n + z*h}.
  *
- * <p>Immutable once built and safe to share between any number of threads, each with its own {@link GruRunner}.
+ * <p>Immutable once built and safe to share between any number of threads, each with its own {@link GruRunner}; the
+ * one exception is {@link GruTrainer#updateWeights}, which a training loop calls between steps and which must not
+ * overlap any use of these weights.
  * Owns its off-heap memory: {@link #close()} frees it, after which runners built on it fail with an
  * {@link IllegalStateException}.
  */
@@ -142,6 +144,18 @@ public final class GruWeights implements AutoCloseable {
             Checks.finite("biasHh", biasHh, 0);
         }
         return new GruWeights(backend.gruKernel(), inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+    }
+
+    /** Repacks new values in place (see GruTrainer.updateWeights); checked like weights at load. */
+    void repack(GruParameters parameters) {
+        checkOpen();
+        Checks.finite("weightIh", parameters.weightIh(), inputSize());
+        Checks.finite("weightHh", parameters.weightHh(), hiddenSize());
+        Checks.finite("biasIh", parameters.biasIh(), 0);
+        Checks.finite("biasHh", parameters.biasHh(), 0);
+        layout.packWeights(parameters.weightIh(), inputSize(), packedInputWeights);
+        layout.packWeights(parameters.weightHh(), hiddenSize(), packedRecurrentWeights);
+        layout.packBias(parameters.biasIh(), parameters.biasHh(), packedInputBias, packedRecurrentBias);
     }
 
     /** {@return I: features per input row} */
