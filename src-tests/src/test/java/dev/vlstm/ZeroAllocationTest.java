@@ -82,6 +82,26 @@ class ZeroAllocationTest {
         }
     }
 
+    /** The GRU's sequence forward and streaming step: the same kind of tiles with three gates. */
+    @ParameterizedTest(name = "GRU I={0} H={1} T={2} B={3}")
+    @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
+    void gruForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
+        try (TestGru model = new TestGru(14, inputSize, hiddenSize, Backend.PREFERRED);
+             GruRunner runner = new GruRunner(model.weights, batch);
+             GruState state = new GruState(model.weights, batch);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());
+            MemorySegment y = arena.allocate((long) steps * batch * hiddenSize * Float.BYTES);
+            MemorySegment hT = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
+            assertWarmCallsAllocateNothing(() -> {
+                runner.forward(x, steps, batch, hT, y, hT);
+                runner.step(frame, state, hT);
+            });
+        }
+    }
+
     /**
      * A projected layer (PyTorch's proj_size) adds one plain GEMM per step, the input projection's tiles over m, and
      * reads h at its own stride: forward, variable lengths and step, float32 and compressed W and U.
