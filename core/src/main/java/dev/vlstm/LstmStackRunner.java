@@ -225,7 +225,7 @@ public final class LstmStackRunner implements AutoCloseable {
                     + " exceeds this LstmStackRunner's maxBatch " + maxBatch());
         }
         Checks.floats("x", x, "B", batch, "I", shape.inputSize());
-        Checks.optionalOutput("h", h, "B", batch, "H", shape.hiddenSize());
+        Checks.optionalOutput("h", h, "B", batch, shape.projectionSize() > 0 ? "P" : "H", shape.hiddenStateSize());
         MemorySegment input = x;
         for (int layer = 0; layer < parts.length; layer++) {
             MemorySegment output = layer == parts.length - 1 ? h : state.layerOutput(layer);

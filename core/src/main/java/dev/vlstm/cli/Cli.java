@@ -136,13 +136,13 @@ public final class Cli {
             try (LstmStackWeights weights = PyTorchLstm.loadStack(file, config.prefix(), Backend.PREFERRED)) {
                 LstmStackShape shape = weights.shape();
                 Sequence x = Sequence.read(Path.of(required(options, "--input")), shape.inputSize(), batchFirst);
-                float[] h0 = optionalState(options.get("--h0"), "--h0", x, shape);
-                float[] c0 = optionalState(options.get("--c0"), "--c0", x, shape);
+                float[] h0 = optionalState(options.get("--h0"), "--h0", x, shape, shape.hiddenStateSize());
+                float[] c0 = optionalState(options.get("--c0"), "--c0", x, shape, shape.hiddenSize());
                 int[] lengths = lengths(options.get("--lengths"));
-                int states = shape.stateCount() * x.batch() * shape.hiddenSize();
+                int states = shape.stateCount() * x.batch();
                 float[] y = new float[x.steps() * x.batch() * shape.outputSize()];
-                float[] hn = new float[states];
-                float[] cn = new float[states];
+                float[] hn = new float[states * shape.hiddenStateSize()];
+                float[] cn = new float[states * shape.hiddenSize()];
                 Files.createDirectories(output);
                 if (!gradients) {
                     try (LstmStackRunner runner = new LstmStackRunner(weights, x.batch(), x.steps())) {
@@ -157,7 +157,7 @@ public final class Cli {
                     grad(options, output, config, weights, x, lengths, h0, c0, y, hn, cn);
                 }
                 Npy.write(output.resolve("y.npy"), x.outputs(y, shape.outputSize()));
-                Npy.write(output.resolve("hn.npy"), x.state(hn, shape.stateCount(), shape.hiddenSize()));
+                Npy.write(output.resolve("hn.npy"), x.state(hn, shape.stateCount(), shape.hiddenStateSize()));
                 Npy.write(output.resolve("cn.npy"), x.state(cn, shape.stateCount(), shape.hiddenSize()));
             }
         }
@@ -169,8 +169,8 @@ public final class Cli {
         LstmStackShape shape = weights.shape();
         int hidden = shape.hiddenSize();
         float[] dy = x.sameLayoutAs(Path.of(required(options, "--dy")), "--dy", shape.outputSize());
-        float[] dhn = optionalState(options.get("--dhn"), "--dhn", x, shape);
-        float[] dcn = optionalState(options.get("--dcn"), "--dcn", x, shape);
+        float[] dhn = optionalState(options.get("--dhn"), "--dhn", x, shape, shape.hiddenStateSize());
+        float[] dcn = optionalState(options.get("--dcn"), "--dcn", x, shape, shape.hiddenSize());
         float[] dx = new float[x.timeMajor().length];
         float[] dh0 = new float[hn.length];
         float[] dc0 = new float[cn.length];
@@ -230,9 +230,10 @@ public final class Cli {
         return lengths;
     }
 
-    private static float[] optionalState(String file, String option, Sequence x, LstmStackShape shape)
+    /** An optional h0, c0, dhn or dcn file, {@code [L·D, B, width]}: width S for h, H for c. */
+    private static float[] optionalState(String file, String option, Sequence x, LstmStackShape shape, int width)
             throws IOException {
-        return file == null ? null : x.stateFrom(Path.of(file), option, shape.stateCount(), shape.hiddenSize());
+        return file == null ? null : x.stateFrom(Path.of(file), option, shape.stateCount(), width);
     }
 
     private static MemorySegment segment(float[] values) {

@@ -117,7 +117,7 @@ public final class PyTorchLstm {
     /**
      * Loads the parameters of a one-layer, unidirectional LSTM, with or without projection ({@code proj_size}, then
      * with {@code weight_hr_l0 [P][H]}; null prefix: inferred); stacked or bidirectional models are refused with a
-     * pointer to {@link #loadStackParameters}, projected ones naming the projection.
+     * pointer to {@link #loadStackParameters}.
      *
      * @param file   an open safetensors file; may be closed once this returns
      * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it
@@ -125,12 +125,6 @@ public final class PyTorchLstm {
      */
     public static LstmParameters loadParameters(SafeTensors file, String prefix) {
         Config config = inspect(file, prefix);
-        if (config.projectionSize() > 0 && (config.layers() != 1 || config.bidirectional())) {
-            throw new IllegalArgumentException(file.path() + ": this model has projection to "
-                    + config.projectionSize() + " (proj_size, weight_hr_l0) and " + config.layers() + " layer(s)"
-                    + (config.bidirectional() ? ", two directions" : "") + ": vlstm runs projected LSTMs of one"
-                    + " unidirectional layer only, not yet as stacks");
-        }
         if (config.layers() != 1 || config.bidirectional()) {
             throw new IllegalArgumentException(file.path() + ": this model has " + config.layers() + " layer(s)"
                     + (config.bidirectional() ? ", two directions" : "") + "; LstmParameters and LstmWeights hold one "
@@ -159,18 +153,21 @@ public final class PyTorchLstm {
 
     /**
      * Loads the parameters of a whole {@code nn.LSTM}: every layer ({@code _l0}, {@code _l1}, ...) and direction
-     * ({@code _reverse}), with or without biases (null prefix: inferred). Projection ({@code proj_size}) is refused.
+     * ({@code _reverse}), with or without biases and projection ({@code proj_size}: {@code weight_hr_l0 [P][H]} and
+     * its siblings) (null prefix: inferred).
      *
      * @param file   an open safetensors file; may be closed once this returns
      * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it
      * @return a copy of every layer's and direction's values, owned by the caller
      * @throws IllegalArgumentException naming the file and tensor for a missing tensor, a shape that does not fit
-     *                                  the inferred configuration (layer k &ge; 1 reads D·H features), a non-finite
+     *                                  the inferred configuration (layer k &ge; 1 reads D·S features, S = P or H), a non-finite
      *                                  value, or an LSTM tensor that does not belong to that configuration
      */
     public static LstmStackParameters loadStackParameters(SafeTensors file, String prefix) {
         Config config = inspect(file, prefix);
-        refuseProjection(file, config);
+        if (config.projectionSize() > 0) {
+            checkProjection(file, config);
+        }
         LstmStackShape shape = shape(file, config);
         LstmParameters[] parts = new LstmParameters[shape.stateCount()];
         try {
@@ -202,14 +199,6 @@ public final class PyTorchLstm {
         }
     }
 
-    private static void refuseProjection(SafeTensors file, Config config) {
-        if (config.projectionSize() > 0) {
-            throw new IllegalArgumentException(file.path() + ": this model has projection to "
-                    + config.projectionSize() + " (proj_size, weight_hr_l0): vlstm runs projected LSTMs of one"
-                    + " unidirectional layer only (PyTorchLstm.loadParameters or load), not yet as stacks");
-        }
-    }
-
     /** Checks that {@code weight_hr_l0} is {@code [proj_size][hidden_size]} with proj_size &lt; hidden_size. */
     private static void checkProjection(SafeTensors file, Config config) {
         String name = config.prefix() + "weight_hr_l0";
@@ -223,7 +212,7 @@ public final class PyTorchLstm {
     /** The configuration's shape, after checking that every LSTM tensor under the prefix belongs to it. */
     private static LstmStackShape shape(SafeTensors file, Config config) {
         LstmStackShape shape = new LstmStackShape(config.inputSize(), config.hiddenSize(), config.layers(),
-                config.bidirectional());
+                config.bidirectional(), config.projectionSize());
         Set<String> expected = new HashSet<>();
         for (int layer = 0; layer < shape.layers(); layer++) {
             for (int direction = 0; direction < shape.directions(); direction++) {
@@ -255,7 +244,8 @@ public final class PyTorchLstm {
         int inputSize = shape.layerInputSize(layer);
         String hidden = "hidden_size " + shape.hiddenSize();
         String input = layer == 0 ? "input_size " + inputSize + ", " + hidden : hidden + "; layer " + layer + " reads "
-                + inputSize + " features, " + shape.directions() + " direction(s) × hidden_size";
+                + inputSize + " features, " + shape.directions() + " direction(s) × "
+                + (config.projectionSize() > 0 ? "proj_size" : "hidden_size");
         float[] weightIh = floats(file, p + shape.pyTorchName("weight_ih", layer, direction), gateRows, inputSize,
                 input);
         int projection = config.projectionSize();

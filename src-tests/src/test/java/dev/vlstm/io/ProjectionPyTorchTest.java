@@ -19,6 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 import dev.vlstm.Backend;
 import dev.vlstm.LstmParameters;
 import dev.vlstm.LstmRunner;
+import dev.vlstm.LstmStackParameters;
+import dev.vlstm.LstmStackShape;
 import dev.vlstm.LstmWeights;
 import dev.vlstm.reference.ReferenceLstm;
 
@@ -117,18 +119,25 @@ class ProjectionPyTorchTest {
     }
 
     @Test
-    void projectedStacksAndWrongShapesAreRefusedNamingThem() throws IOException {
+    void projectedStacksLoadAsStacksAndWrongShapesAreRefusedNamingThem() throws IOException {
         Map<String, FloatTensor> stacked = stateDict("");
         stacked.put("weight_ih_l1", tensor(6, 4 * H, P));
         stacked.put("weight_hh_l1", tensor(7, 4 * H, P));
         stacked.put("weight_hr_l1", tensor(8, P, H));
+        stacked.put("bias_ih_l1", tensor(9, 4 * H));
+        stacked.put("bias_hh_l1", tensor(10, 4 * H));
         try (SafeTensors file = SafeTensors.open(write("stacked.safetensors", stacked))) {
-            fails(() -> PyTorchLstm.loadParameters(file, null).close(), "stacked.safetensors", "projection to 3",
-                    "2 layer(s)", "one unidirectional layer only");
+            fails(() -> PyTorchLstm.loadParameters(file, null).close(), "stacked.safetensors", "2 layer(s)",
+                    "loadStackParameters or loadStack");
+            try (LstmStackParameters parameters = PyTorchLstm.loadStackParameters(file, null)) {
+                assertEquals(new LstmStackShape(I, H, 2, false, P), parameters.shape());
+                assertArrayEquals(stacked.get("weight_hr_l1").data(),
+                        parameters.layer(1, 0).weightHr().toArray(ValueLayout.JAVA_FLOAT));
+            }
         }
-        try (SafeTensors file = SafeTensors.open(write("single.safetensors", stateDict("")))) {
-            fails(() -> PyTorchLstm.loadStackParameters(file, null).close(), "single.safetensors",
-                    "projection to 3 (proj_size, weight_hr_l0)", "not yet as stacks");
+        try (SafeTensors file = SafeTensors.open(write("single.safetensors", stateDict("")));
+             LstmStackParameters parameters = PyTorchLstm.loadStackParameters(file, null)) {
+            assertEquals(new LstmStackShape(I, H, 1, false, P), parameters.shape());
         }
         Map<String, FloatTensor> unprojectedHh = stateDict("");
         unprojectedHh.put("weight_hh_l0", tensor(2, 4 * H, H));
