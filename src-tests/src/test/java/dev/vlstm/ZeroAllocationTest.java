@@ -161,6 +161,52 @@ class ZeroAllocationTest {
         }
     }
 
+    /** Projected stacks (proj_size): the same copies with rows of P features, bidirectional, with lengths, streaming. */
+    @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4}")
+    @CsvSource({"17, 33, 5, 10, 5", "64, 128, 32, 20, 1"})
+    void projectedStackForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int projection, int steps,
+                                                             int batch) {
+        try (LstmStackWeights bidirectional = projectedStack(15, inputSize, hiddenSize, projection, true);
+             LstmStackWeights unidirectional = projectedStack(16, inputSize, hiddenSize, projection, false);
+             LstmStackRunner sequenceRunner = new LstmStackRunner(bidirectional, batch, steps);
+             LstmStackRunner streamRunner = new LstmStackRunner(unidirectional, batch, 1);
+             LstmStackState state = new LstmStackState(unidirectional, batch);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
+            MemorySegment y = arena.allocate((long) steps * batch * 2 * projection * Float.BYTES);
+            MemorySegment hT = arena.allocate(4L * batch * projection * Float.BYTES);
+            MemorySegment cT = arena.allocate(4L * batch * hiddenSize * Float.BYTES);
+            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
+            MemorySegment h = arena.allocate((long) batch * projection * Float.BYTES);
+            int[] lengths = VariableLengthTest.lengths(17, steps, batch);
+            assertWarmCallsAllocateNothing(() -> {
+                sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
+                sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
+                streamRunner.step(frame, state, h);
+            });
+        }
+    }
+
+    /** A 2-layer projected stack, PyTorch's initialisation bounds, seeded. */
+    private static LstmStackWeights projectedStack(long seed, int inputSize, int hiddenSize, int projection,
+                                                   boolean bidirectional) {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+        LstmStackShape shape = new LstmStackShape(inputSize, hiddenSize, 2, bidirectional, projection);
+        float bound = (float) (1 / Math.sqrt(hiddenSize));
+        LstmParameters[] parts = new LstmParameters[shape.stateCount()];
+        for (int n = 0; n < parts.length; n++) {
+            int input = shape.layerInputSize(n / shape.directions());
+            parts[n] = LstmParameters.fromPyTorch(input, hiddenSize, projection,
+                    TestModel.uniform(random, 4 * hiddenSize * input, bound),
+                    TestModel.uniform(random, 4 * hiddenSize * projection, bound),
+                    TestModel.uniform(random, 4 * hiddenSize, bound), TestModel.uniform(random, 4 * hiddenSize, bound),
+                    TestModel.uniform(random, projection * hiddenSize, bound));
+        }
+        try (LstmStackParameters parameters = LstmStackParameters.of(bidirectional, parts)) {
+            return parameters.pack();
+        }
+    }
+
     /**
      * Runs {@code calls} for the warm-up time, then in rounds of {@value #MEASURED_CALLS} until
      * {@value #STEADY_ROUNDS} rounds in a row allocate nothing, failing if that does not happen within the limit.
