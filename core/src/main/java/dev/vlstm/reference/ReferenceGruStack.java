@@ -1,0 +1,271 @@
+package dev.vlstm.reference;
+
+import java.util.Objects;
+
+/**
+ * The naive stacked and bidirectional GRU, PyTorch's {@code nn.GRU(num_layers=L, bidirectional=...)}, forward and
+ * backward in double precision, composed of one {@link ReferenceGru} per layer and direction: the oracle for the
+ * library's GRU stacks. Plain loops over plain arrays; every intermediate is a fresh array.
+ *
+ * <p>With D directions (1 or 2) and cells indexed l·D + d (l0, l0_reverse, l1, ...), as {@link ReferenceLstmStack}
+ * but without a cell state:
+ * <pre>
+ *   in_0 = x                                              [T][B][I]
+ *   forward direction:  out_l[t][b][0:H]  = h_t of cell (l, 0) run over in_l
+ *   reverse direction:  out_l[t][b][H:2H] = h_{T-1-t} of cell (l, 1) run over in_l reversed in time
+ *   in_{l+1} = out_l * mask_l                             (dropout; mask_l = 1 without)
+ *   y = out_{L-1};  h_n [L·D][B][H] = the final h of the cells
+ * </pre>
+ * The backward goes down the stack: the gradient of out_l is split into its directions (the reverse half reversed
+ * in time), each cell's {@link ReferenceGru#backward} gives the gradients of its parameters and of its input, the
+ * input gradients (the reverse one reversed back) add up to the gradient of in_l, and times mask_{l-1} that is the
+ * gradient of out_{l-1}.
+ *
+ * <p>Every sequence of a batch runs all T steps (no variable lengths).
+ */
+public final class ReferenceGruStack {
+
+    private final int layers;
+    private final int directions;
+    private final int inputSize;
+    private final int hiddenSize;
+    private final ReferenceGru[] cells;
+
+    /**
+     * A stack of the given cells, in PyTorch's order: l0 (, l0_reverse), l1 (, l1_reverse), ... Layer 0's cells read
+     * I features, the others D·H; every cell has the same hidden size.
+     *
+     * @param bidirectional whether each layer has a reverse direction (D = 2) or not (D = 1)
+     * @param cells         L·D cells, none null; the array is copied, the cells (immutable) are shared
+     * @throws NullPointerException     if {@code cells} or one of them is null
+     * @throws IllegalArgumentException naming the first cell that does not fit
+     */
+    public ReferenceGruStack(boolean bidirectional, ReferenceGru... cells) {
+        Objects.requireNonNull(cells, "cells must not be null");
+        this.directions = bidirectional ? 2 : 1;
+        if (cells.length == 0 || cells.length % directions != 0) {
+            throw new IllegalArgumentException("cells: " + directions + " per layer, got " + cells.length);
+        }
+        for (int n = 0; n < cells.length; n++) {
+            Objects.requireNonNull(cells[n], "cells[" + n + "] must not be null");
+        }
+        this.layers = cells.length / directions;
+        this.inputSize = cells[0].inputSize();
+        this.hiddenSize = cells[0].hiddenSize();
+        for (int n = 0; n < cells.length; n++) {
+            int expectedInput = n < directions ? inputSize : directions * hiddenSize;
+            if (cells[n].hiddenSize() != hiddenSize || cells[n].inputSize() != expectedInput) {
+                throw new IllegalArgumentException("cells[" + n + "] has inputSize " + cells[n].inputSize()
+                        + ", hiddenSize " + cells[n].hiddenSize() + "; expected " + expectedInput + ", " + hiddenSize);
+            }
+        }
+        this.cells = cells.clone();
+    }
+
+    /**
+     * Outputs of a forward, in double precision.
+     *
+     * @param y  the top layer's h after every step, {@code [T][B][D·H]}, forward direction first
+     * @param hT every cell's final h (h_n), {@code [L·D][B][H]}
+     */
+    public record Result(double[] y, double[] hT) {
+    }
+
+    /**
+     * Gradients of a loss, per cell in the stack's order (each as {@link ReferenceGru.Gradients}: null where the
+     * cell has no such bias), and of {@code x [T][B][I]} and {@code h0 [L·D][B][H]}.
+     *
+     * @param weightIh ∂L/∂W_ih of each cell, {@code [3H][I or D·H]}
+     * @param weightHh ∂L/∂W_hh of each cell, {@code [3H][H]}
+     * @param biasIh   ∂L/∂b_ih of each cell, {@code [3H]}, or null where the cell has no b_ih
+     * @param biasHh   ∂L/∂b_hh of each cell, {@code [3H]}, or null where the cell has no b_hh
+     * @param x        ∂L/∂x, {@code [T][B][I]}
+     * @param h0       ∂L/∂h0, {@code [L·D][B][H]}
+     */
+    public record Gradients(double[][] weightIh, double[][] weightHh, double[][] biasIh, double[][] biasHh,
+                            double[] x, double[] h0) {
+    }
+
+    /**
+     * Runs {@code x [T][B][I]} from {@code h0} ({@code [L·D][B][H]}, null for zeros), no dropout.
+     *
+     * @param x     input, {@code [T][B][I]} (time-major)
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, &ge; 1
+     * @param h0    initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @return y and hT, new arrays in double precision
+     */
+    public Result forward(float[] x, int steps, int batch, float[] h0) {
+        Objects.requireNonNull(x, "x must not be null");
+        return forward(ReferenceLstm.toDouble(x), steps, batch, ReferenceLstm.toDouble(h0), null);
+    }
+
+    /**
+     * Runs {@code x [T][B][I]} from {@code h0} ({@code [L·D][B][H]}, null for zeros).
+     *
+     * @param x            input, {@code [T][B][I]} (time-major)
+     * @param steps        T, time steps, &ge; 1
+     * @param batch        B, sequences, &ge; 1
+     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param dropoutMasks null, or L-1 arrays {@code [T][B][D·H]}: the multipliers of each layer's output below the
+     *                     top
+     * @return y and hT, new arrays in double precision
+     */
+    public Result forward(double[] x, int steps, int batch, double[] h0, double[][] dropoutMasks) {
+        return run(x, steps, batch, h0, dropoutMasks).result();
+    }
+
+    /**
+     * Backpropagation of the loss whose gradients with respect to {@code y} and {@code hT} are
+     * {@code dy [T][B][D·H]} and {@code dhT [L·D][B][H]} (null for zeros), through the forward with the same
+     * arguments.
+     *
+     * @param x            input, {@code [T][B][I]} (time-major)
+     * @param steps        T, time steps, &ge; 1
+     * @param batch        B, sequences, &ge; 1
+     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param dropoutMasks null, or the L-1 masks of that forward, {@code [T][B][D·H]} each
+     * @param dy           ∂L/∂y, {@code [T][B][D·H]}, or null for zeros
+     * @param dhT          ∂L/∂h_n, {@code [L·D][B][H]}, or null for zeros
+     * @return the gradients of every cell's parameters and of x and h0, new arrays
+     */
+    public Gradients backward(double[] x, int steps, int batch, double[] h0, double[][] dropoutMasks, double[] dy,
+                              double[] dhT) {
+        Pass pass = run(x, steps, batch, h0, dropoutMasks);
+        int frame = batch * hiddenSize;
+        int outputSize = directions * hiddenSize;
+        requireLength("dy", dy, (long) steps * batch * outputSize);
+        requireLength("dhT", dhT, (long) cells.length * frame);
+        double[][] weightIh = new double[cells.length][];
+        double[][] weightHh = new double[cells.length][];
+        double[][] biasIh = new double[cells.length][];
+        double[][] biasHh = new double[cells.length][];
+        double[] dh0 = new double[cells.length * frame];
+        double[] outputGradient = dy == null ? new double[steps * batch * outputSize] : dy;
+        double[] inputGradient = null;
+        for (int layer = layers - 1; layer >= 0; layer--) {
+            int layerInput = layer == 0 ? inputSize : outputSize;
+            inputGradient = new double[steps * batch * layerInput];
+            for (int direction = 0; direction < directions; direction++) {
+                int index = layer * directions + direction;
+                boolean reverse = direction == 1;
+                double[] input = reverse ? reversed(pass.inputs()[layer], steps, batch) : pass.inputs()[layer];
+                double[] directionGradient = fromColumns(outputGradient, steps * batch, direction);
+                ReferenceGru.Gradients gradients = cells[index].backward(input, steps, batch, slice(h0, index, frame),
+                        reverse ? reversed(directionGradient, steps, batch) : directionGradient,
+                        slice(dhT, index, frame));
+                weightIh[index] = gradients.weightIh();
+                weightHh[index] = gradients.weightHh();
+                biasIh[index] = gradients.biasIh();
+                biasHh[index] = gradients.biasHh();
+                double[] dx = reverse ? reversed(gradients.x(), steps, batch) : gradients.x();
+                for (int n = 0; n < dx.length; n++) {
+                    inputGradient[n] += dx[n];
+                }
+                System.arraycopy(gradients.h0(), 0, dh0, index * frame, frame);
+            }
+            if (layer > 0) {
+                outputGradient = dropoutMasks == null ? inputGradient : times(inputGradient, dropoutMasks[layer - 1]);
+            }
+        }
+        return new Gradients(weightIh, weightHh, biasIh, biasHh, inputGradient, dh0);
+    }
+
+    /** What every layer read ({@code inputs[l]} = in_l), and the outputs. */
+    private record Pass(double[][] inputs, Result result) {
+    }
+
+    private Pass run(double[] x, int steps, int batch, double[] h0, double[][] dropoutMasks) {
+        if (steps < 1 || batch < 1) {
+            throw new IllegalArgumentException("counts must be >= 1: steps=" + steps + ", batch=" + batch);
+        }
+        Objects.requireNonNull(x, "x must not be null");
+        requireLength("x", x, (long) steps * batch * inputSize);
+        int frame = batch * hiddenSize;
+        int outputSize = directions * hiddenSize;
+        requireLength("h0", h0, (long) cells.length * frame);
+        if (dropoutMasks != null) {
+            if (dropoutMasks.length != layers - 1) {
+                throw new IllegalArgumentException("dropoutMasks: one per layer below the top, " + (layers - 1)
+                        + ", got " + dropoutMasks.length);
+            }
+            for (int layer = 0; layer < layers - 1; layer++) {
+                Objects.requireNonNull(dropoutMasks[layer], "dropoutMasks[" + layer + "] must not be null");
+                requireLength("dropoutMasks[" + layer + "]", dropoutMasks[layer], (long) steps * batch * outputSize);
+            }
+        }
+        double[][] inputs = new double[layers][];
+        double[] hT = new double[cells.length * frame];
+        double[] input = x;
+        double[] output = null;
+        for (int layer = 0; layer < layers; layer++) {
+            inputs[layer] = input;
+            output = new double[steps * batch * outputSize];
+            for (int direction = 0; direction < directions; direction++) {
+                int index = layer * directions + direction;
+                boolean reverse = direction == 1;
+                ReferenceGru.Result result = cells[index].forward(reverse ? reversed(input, steps, batch) : input,
+                        steps, batch, slice(h0, index, frame));
+                intoColumns(reverse ? reversed(result.y(), steps, batch) : result.y(), output, steps * batch,
+                        direction);
+                System.arraycopy(result.hT(), 0, hT, index * frame, frame);
+            }
+            if (layer < layers - 1 && dropoutMasks != null) {
+                output = times(output, dropoutMasks[layer]);
+            }
+            input = output;
+        }
+        return new Pass(inputs, new Result(output, hT));
+    }
+
+    /** {@code rows [T][B][F]} reversed in time: row (t, b) of the result is row (T-1-t, b). */
+    private static double[] reversed(double[] rows, int steps, int batch) {
+        int frame = rows.length / steps;
+        double[] result = new double[rows.length];
+        for (int t = 0; t < steps; t++) {
+            System.arraycopy(rows, (steps - 1 - t) * frame, result, t * frame, frame);
+        }
+        return result;
+    }
+
+    /** Writes {@code [rows][H]} into the H columns of direction {@code column} of {@code [rows][D·H]}. */
+    private void intoColumns(double[] direction, double[] layer, int rows, int column) {
+        for (int row = 0; row < rows; row++) {
+            System.arraycopy(direction, row * hiddenSize, layer, (row * directions + column) * hiddenSize, hiddenSize);
+        }
+    }
+
+    /** The H columns of direction {@code column} of {@code [rows][D·H]}, as {@code [rows][H]}. */
+    private double[] fromColumns(double[] layer, int rows, int column) {
+        double[] direction = new double[rows * hiddenSize];
+        for (int row = 0; row < rows; row++) {
+            System.arraycopy(layer, (row * directions + column) * hiddenSize, direction, row * hiddenSize, hiddenSize);
+        }
+        return direction;
+    }
+
+    private static double[] times(double[] values, double[] mask) {
+        double[] result = new double[values.length];
+        for (int n = 0; n < values.length; n++) {
+            result[n] = values[n] * mask[n];
+        }
+        return result;
+    }
+
+    /** The {@code [B][H]} block {@code index} of an {@code [L·D][B][H]} state, or null for null. */
+    private static double[] slice(double[] states, int index, int frame) {
+        if (states == null) {
+            return null;
+        }
+        double[] result = new double[frame];
+        System.arraycopy(states, index * frame, result, 0, frame);
+        return result;
+    }
+
+    /** Null passes (an optional array); otherwise the length must match. */
+    private static void requireLength(String name, double[] array, long length) {
+        if (array != null && array.length != length) {
+            throw new IllegalArgumentException(name + " must hold " + length + " doubles, got " + array.length);
+        }
+    }
+}
