@@ -85,7 +85,7 @@ public final class GruRunner implements AutoCloseable {
         }
     }
 
-    private static int defaultProjectionSteps(GruWeights weights, int maxBatch) {
+    static int defaultProjectionSteps(GruWeights weights, int maxBatch) {
         Checks.notNull("weights", weights).checkOpen();
         Checks.positive("maxBatch", maxBatch);
         long stepBytes = (long) maxBatch * weights.layout().gateRowFloats() * Float.BYTES;

@@ -3,16 +3,19 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 
 /**
- * A whole sequence through every layer and direction of a stack, as {@link LstmStackRunner#forward} and
- * {@link LstmStackTrainer#forward} both run it: layer by layer, each direction by its own single-layer forward
- * ({@link Part}), with the copies that the reverse direction (time-reversed input and output) and the joining of
- * directions ({@code [T][B][D·S]} rows, S = P with projection, else H) need, through scratch allocated up front for {@code maxSteps × maxBatch}.
+ * A whole sequence through every layer and direction of a stack, as {@link LstmStackRunner#forward},
+ * {@link LstmStackTrainer#forward} and their GRU twins ({@link GruStackRunner}, {@code GruStackTrainer}) run it:
+ * layer by layer, each direction by its own single-layer forward ({@link Part}), with the copies that the reverse
+ * direction (time-reversed input and output) and the joining of directions ({@code [T][B][D·S]} rows, S = P with
+ * projection, else H) need, through scratch allocated up front for {@code maxSteps × maxBatch}. A stack without a
+ * cell state (a GRU) has no c: its calls pass null for c0 and cT, and its parts get null for them.
  */
 final class StackSequence {
 
     /**
      * One direction of one layer over a whole sequence: {@link LstmRunner}'s plain time-major forward when
-     * {@code lengths} is null, its variable-length forward in {@code call}'s layout otherwise.
+     * {@code lengths} is null, its variable-length forward in {@code call}'s layout otherwise (or a GRU layer's
+     * forward, whose c0 and cT are null).
      */
     @FunctionalInterface
     interface Part {
@@ -37,6 +40,15 @@ final class StackSequence {
 
     /** @param owner the class that runs sequences, for messages, e.g. "LstmStackRunner" */
     StackSequence(LstmStackShape shape, int maxBatch, int maxSteps, String owner, OffHeap memory) {
+        this(shape, true, maxBatch, maxSteps, owner, memory);
+    }
+
+    /**
+     * @param cellState whether the layers carry a cell state c (LSTM) or only h (GRU: no scratch for c, and every
+     *                  call passes null c0 and cT)
+     * @param owner     the class that runs sequences, for messages, e.g. "GruStackRunner"
+     */
+    StackSequence(LstmStackShape shape, boolean cellState, int maxBatch, int maxSteps, String owner, OffHeap memory) {
         this.shape = shape;
         this.owner = owner;
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
@@ -58,7 +70,7 @@ final class StackSequence {
             directionOutput = null;
         }
         hidden = new ScratchView(memory.floats((long) maxBatch * shape.hiddenStateSize()));
-        cell = new ScratchView(memory.floats((long) maxBatch * shape.hiddenSize()));
+        cell = cellState ? new ScratchView(memory.floats((long) maxBatch * shape.hiddenSize())) : null;
         call = new StackBatch(maxBatch);
     }
 
@@ -135,7 +147,7 @@ final class StackSequence {
         long hiddenBytes = (long) batch * stateSize * Float.BYTES;
         long cellBytes = (long) batch * hiddenSize * Float.BYTES;
         MemorySegment h = hidden.floats((long) batch * stateSize);
-        MemorySegment c = cell.floats((long) batch * hiddenSize);
+        MemorySegment c = cell == null ? null : cell.floats((long) batch * hiddenSize);
         MemorySegment input = x;
         for (int layer = 0; layer < shape.layers(); layer++) {
             boolean top = layer == shape.layers() - 1;

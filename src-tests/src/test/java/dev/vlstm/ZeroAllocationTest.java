@@ -11,7 +11,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected)
- * and of stacks,
+ * and of stacks (LSTM and GRU),
  * allocate nothing on the Java heap (DESIGN.md, idea 8): a vector that C2 fails to keep in registers is boxed, and code that keeps being
  * deoptimized runs its vector operations in the interpreter or C1, which box every vector; both show up here as
  * allocated bytes. Includes the shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The
@@ -156,6 +156,30 @@ class ZeroAllocationTest {
             assertWarmCallsAllocateNothing(() -> {
                 sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
                 sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
+                streamRunner.step(frame, state, h);
+            });
+        }
+    }
+
+    /** GRU stacks: the same copies around GRU layers, with no c; bidirectional sequences and a streamed stack. */
+    @ParameterizedTest(name = "GRU I={0} H={1} L={2} T={3} B={4}")
+    @CsvSource({"17, 33, 2, 10, 5", "64, 128, 3, 20, 1"})
+    void gruStackForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int layers, int steps,
+                                                       int batch) {
+        try (TestGruStack bidirectional = new TestGruStack(18, inputSize, hiddenSize, layers, true);
+             TestGruStack unidirectional = new TestGruStack(19, inputSize, hiddenSize, layers, false);
+             GruStackRunner sequenceRunner = new GruStackRunner(bidirectional.weights, batch, steps);
+             GruStackRunner streamRunner = new GruStackRunner(unidirectional.weights, batch, 1);
+             GruStackState state = new GruStackState(unidirectional.weights, batch);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(bidirectional.input(steps, batch)), 0, x, 0, x.byteSize());
+            MemorySegment y = arena.allocate((long) steps * batch * 2 * hiddenSize * Float.BYTES);
+            MemorySegment hT = arena.allocate(2L * layers * batch * hiddenSize * Float.BYTES);
+            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
+            MemorySegment h = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            assertWarmCallsAllocateNothing(() -> {
+                sequenceRunner.forward(x, steps, batch, hT, y, hT);
                 streamRunner.step(frame, state, h);
             });
         }

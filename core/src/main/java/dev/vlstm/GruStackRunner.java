@@ -1,0 +1,218 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Runs the forward of a whole {@link GruStackWeights} model, as PyTorch's {@code nn.GRU} does in inference: whole
+ * sequences through every layer and direction ({@link #forward}), or, for a unidirectional stack, one step of a
+ * stream at a time through every layer ({@link #step}). No dropout: that is training only ({@code GruStackTrainer}).
+ *
+ * <p>Each layer and direction runs on its own {@link GruRunner}, joined as {@link LstmStackRunner} joins its layers
+ * ({@link StackSequence}): the reverse direction of a bidirectional layer runs over a time-reversed copy of the
+ * layer's input, and its output is reversed back into columns H..2H of the layer's {@code [T][B][2H]} output (forward
+ * first, as PyTorch). Every sequence of a batch runs all T steps: variable lengths (packed sequences) are not taken
+ * by GRU models yet. All scratch is allocated up front for sequences of up to {@code maxSteps} steps of up to
+ * {@code maxBatch} rows; calls allocate nothing once warmed up (with the {@link MemorySegment} overloads). For a
+ * unidirectional model, longer sequences run in windows that carry the state: pass the same segment as h0 and hT.
+ *
+ * <p>Not thread-safe: give each thread its own runner (they may share the weights). Layouts are row-major floats in
+ * native byte order; inputs may be heap or native segments.
+ */
+public final class GruStackRunner implements AutoCloseable {
+
+    private final GruStackWeights weights;
+    private final LstmStackShape shape;
+    private final GruRunner[] parts;
+    private final ExclusiveUse inUse = new ExclusiveUse(this,
+            "a GruStackRunner is for one thread at a time; give each thread its own (they may share the weights)");
+    private final OffHeap memory;
+    private final StackSequence sequence;
+    private final StackSequence.Part forwardPart = this::forwardPart;
+
+    /**
+     * A runner for up to {@code maxBatch} sequences of up to {@code maxSteps} steps.
+     *
+     * @param weights  the model to run, open; shared, not owned: closing the runner leaves it open
+     * @param maxBatch largest batch of a call, &ge; 1
+     * @param maxSteps longest sequence {@link #forward} accepts, &ge; 1; sizes the scratch
+     * @throws IllegalArgumentException if a size is &lt; 1
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public GruStackRunner(GruStackWeights weights, int maxBatch, int maxSteps) {
+        Checks.notNull("weights", weights).checkOpen();
+        this.weights = weights;
+        this.shape = weights.shape();
+        this.memory = OffHeap.open();
+        this.parts = new GruRunner[shape.stateCount()];
+        try {
+            this.sequence = new StackSequence(shape, false, maxBatch, maxSteps, "GruStackRunner", memory);
+            for (int n = 0; n < parts.length; n++) {
+                GruWeights part = weights.part(n);
+                int projectionSteps = Math.min(maxSteps, GruRunner.defaultProjectionSteps(part, maxBatch));
+                parts[n] = new GruRunner(part, maxBatch, projectionSteps);
+            }
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** {@return the largest batch this runner accepts, &ge; 1} */
+    public int maxBatch() {
+        return sequence.maxBatch();
+    }
+
+    /** {@return the longest sequence {@link #forward} accepts, in steps, &ge; 1} */
+    public int maxSteps() {
+        return sequence.maxSteps();
+    }
+
+    /** {@return the weights this runner runs (not owned by the runner)} */
+    public GruStackWeights weights() {
+        return weights;
+    }
+
+    /**
+     * Runs a whole sequence batch through every layer, as {@code nn.GRU} in inference. h0 is read before it is
+     * overwritten, so it may be the same memory as hT; otherwise outputs must not overlap the inputs or each other.
+     * Arguments are checked before anything is computed or written.
+     *
+     * @param x     input, {@code [T][B][I]} floats (time-major)
+     * @param steps T, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch B, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden states {@code [L·D][B][H]} (PyTorch's h_0), or null for zeros
+     * @param y     output, {@code [T][B][D·H]}: the top layer's h after every step, forward direction first; null if
+     *              not wanted
+     * @param hT    output, {@code [L·D][B][H]}: every layer and direction's final h (h_n; the reverse direction's
+     *              is its h after step 0); null if not wanted
+     * @throws IllegalArgumentException for a size &lt; 1 or above this runner's limits, a segment whose size does
+     *                                  not match its shape, or a read-only output
+     * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed
+     */
+    public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y, MemorySegment hT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, null, y, hT, null);
+            sequence.run(forwardPart, null, x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, null, y, hT, null);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment)};
+     * same shapes, same nulls allowed.
+     *
+     * @param x     input, {@code [T][B][I]}, as in the MemorySegment form
+     * @param steps T, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch B, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][D·H]}: the top layer's h after every step; null if not wanted
+     * @param hT    output, {@code [L·D][B][H]}: the final h of every layer and direction; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void forward(float[] x, int steps, int batch, float[] h0, float[] y, float[] hT) {
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(y), wrap(hT));
+    }
+
+    /**
+     * Advances a stream through a unidirectional stack by one time step: every layer's h in {@code state}, and the
+     * top layer's new h into {@code h} if it is not null. Stepping T times gives the same result as {@link #forward}
+     * over T steps, bit for bit. Arguments are checked first: a step that throws has not changed the state.
+     *
+     * @param x     input of this step, {@code [B][I]} floats, B = {@code state.batch()} &le; {@link #maxBatch()}
+     * @param state the stream's state, made for a model of this runner's shape
+     * @param h     output, {@code [B][H]}: the top layer's new h (this step's row of y); null if not wanted
+     * @throws IllegalArgumentException for a state of another model shape, a batch above {@link #maxBatch()}, or a
+     *                                  segment whose size does not match its shape
+     * @throws IllegalStateException    if this runner, its weights, the state, or the arena of an argument is closed
+     */
+    public void step(MemorySegment x, GruStackState state, MemorySegment h) {
+        inUse.enter("step");
+        try {
+            Checks.notNull("state", state).inUse().enter("step");
+            try {
+                checkedStep(x, state, h);
+            } finally {
+                state.inUse().exit();
+            }
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #step(MemorySegment, GruStackState, MemorySegment)}.
+     *
+     * @param x     input of this step, {@code [B][I]}, B = {@code state.batch()}
+     * @param state the stream's state, updated in place
+     * @param h     output, {@code [B][H]}: the top layer's new h; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void step(float[] x, GruStackState state, float[] h) {
+        step(MemorySegment.ofArray(Checks.notNull("x", x)), state, wrap(h));
+    }
+
+    private void checkedStep(MemorySegment x, GruStackState state, MemorySegment h) {
+        checkOpen();
+        state.checkOpen();
+        if (!state.shape().equals(shape)) {
+            throw new IllegalArgumentException("state is for a model of " + state.shape() + ", but this runner's is "
+                    + shape);
+        }
+        int batch = state.batch();
+        if (batch > maxBatch()) {
+            throw new IllegalArgumentException("the state's batch " + batch
+                    + " exceeds this GruStackRunner's maxBatch " + maxBatch());
+        }
+        Checks.floats("x", x, "B", batch, "I", shape.inputSize());
+        Checks.optionalOutput("h", h, "B", batch, "H", shape.hiddenSize());
+        MemorySegment input = x;
+        for (int layer = 0; layer < parts.length; layer++) {
+            MemorySegment output = layer == parts.length - 1 ? h : state.layerOutput(layer);
+            parts[layer].step(input, state.layer(layer), output);
+            input = output;
+        }
+    }
+
+    /** Frees every layer's scratch. Closing twice is harmless. */
+    @Override
+    public void close() {
+        inUse.enter("close");
+        try {
+            for (GruRunner part : parts) {
+                if (part != null) {
+                    part.close();
+                }
+            }
+            memory.close();
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /** One direction of one layer: the GRU's plain time-major forward (no c, no lengths). */
+    private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
+                             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        parts[index].forward(x, call.steps(), call.batch(), h0, y, hT);
+    }
+
+    /** The guard of this runner's public methods: lets tests see which thread is inside. */
+    ExclusiveUse inUse() {
+        return inUse;
+    }
+
+    private void checkOpen() {
+        if (!memory.isOpen()) {
+            throw new IllegalStateException("this GruStackRunner is closed");
+        }
+        weights.checkOpen();
+    }
+
+    private static MemorySegment wrap(float[] array) {
+        return array == null ? null : MemorySegment.ofArray(array);
+    }
+}
