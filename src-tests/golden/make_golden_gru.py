@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Golden cases for vlstm's GRU parity tests, made with PyTorch's nn.GRU (Debian's python3-torch).
 
-For each case: a model state_dict (model.safetensors, names under 'gru.'), inputs (x.npy, time-major [T][B][I],
-optional h0.npy [1][B][H], upstream gradients dy.npy and dhn.npy), and what PyTorch computes from them: the outputs
+For each case: a model state_dict (model.safetensors, names under 'gru.'), inputs (x.npy, time-major [T][B][I] or
+batch-first [B][T][I] for cases named batch_first, optional h0.npy [L*D][B][H], upstream gradients dy.npy and
+dhn.npy), and what PyTorch computes from them: the outputs
 (expected_y.npy, expected_hn.npy) and the gradient of sum(y*dy) + sum(hn*dhn) with respect to every parameter and
 x, h0 (expected_grad.safetensors). The tests read these files; they do not need Python.
 
@@ -18,11 +19,16 @@ from make_golden import save_safetensors
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "test", "resources", "golden-gru")
 
 CASES = [
-    # name, input_size, hidden_size, steps, batch, bias, initial_state
+    # name, input_size, hidden_size, steps, batch, bias, initial_state[, num_layers, bidirectional, batch_first]
     ("i3_h5_t4_b2", 3, 5, 4, 2, True, True),
     ("i17_h33_t6_b3", 17, 33, 6, 3, True, False),
     ("i1_h1_t1_b1_no_bias", 1, 1, 1, 1, False, True),
     ("i7_h20_t9_b9", 7, 20, 9, 9, True, True),
+    ("i3_h5_l2_t4_b2", 3, 5, 4, 2, True, True, 2, False, False),
+    ("i4_h3_t5_b2_bidirectional", 4, 3, 5, 2, True, True, 1, True, False),
+    ("i5_h6_l3_t4_b3_bidirectional_batch_first", 5, 6, 4, 3, True, True, 3, True, True),
+    ("i3_h4_l2_t3_b2_no_bias", 3, 4, 3, 2, False, False, 2, False, False),
+    ("i17_h33_l2_t5_b5_bidirectional_no_bias", 17, 33, 5, 5, False, True, 2, True, False),
 ]
 
 
@@ -32,11 +38,15 @@ class Wrapper(torch.nn.Module):
         self.gru = gru
 
 
-def make(name, input_size, hidden_size, steps, batch, bias, initial_state):
+def make(name, input_size, hidden_size, steps, batch, bias, initial_state, num_layers=1, bidirectional=False,
+         batch_first=False):
     torch.manual_seed(sum(map(ord, name)))
-    gru = torch.nn.GRU(input_size, hidden_size, bias=bias)
-    x = torch.randn((steps, batch, input_size), requires_grad=True)
-    h0 = torch.randn((1, batch, hidden_size), requires_grad=True)
+    gru = torch.nn.GRU(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
+                       bidirectional=bidirectional)
+    states = num_layers * (2 if bidirectional else 1)
+    x_shape = (batch, steps, input_size) if batch_first else (steps, batch, input_size)
+    x = torch.randn(x_shape, requires_grad=True)
+    h0 = torch.randn((states, batch, hidden_size), requires_grad=True)
     y, hn = gru(x, h0) if initial_state else gru(x)
     dy, dhn = torch.randn(y.shape), torch.randn(hn.shape)
     ((y * dy).sum() + (hn * dhn).sum()).backward()

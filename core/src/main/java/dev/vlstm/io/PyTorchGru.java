@@ -1,23 +1,31 @@
 package dev.vlstm.io;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.regex.Pattern;
 
 import dev.vlstm.Backend;
+import dev.vlstm.GruStackWeights;
 import dev.vlstm.GruWeights;
+import dev.vlstm.LstmStackShape;
 
 /**
  * PyTorch {@code nn.GRU} state_dicts in safetensors files: names {@code weight_ih_l0}, {@code weight_hh_l0},
  * {@code bias_ih_l0}, {@code bias_hh_l0} under a module prefix such as {@code gru.}, gate order r, z, n. The names are
  * those of {@code nn.LSTM}; the shapes tell the two apart ({@code weight_hh_l0} is {@code [3H][H]} for a GRU,
- * {@code [4H][H]} for an LSTM), and an LSTM is refused with a pointer to {@link PyTorchLstm}. One layer, one
- * direction: stacked ({@code _l1}) and bidirectional ({@code _reverse}) GRUs are refused, naming what they have.
+ * {@code [4H][H]} for an LSTM), and an LSTM is refused with a pointer to {@link PyTorchLstm}. Whole models
+ * (stacked, {@code _l1}, ...; bidirectional, {@code _reverse}; with or without biases) load with {@link #loadStack};
+ * {@link #load} and {@link #loadTensors} take one unidirectional layer and refuse the others, naming what they have.
  */
 public final class PyTorchGru {
 
     private static final String FIRST_WEIGHT = "weight_ih_l0";
     private static final Pattern RECURRENT_NAME = Pattern.compile("(weight|bias)_(ih|hh|hr)_l[0-9]+(_reverse)?");
+    private static final List<String> WEIGHTS = List.of("weight_ih", "weight_hh");
+    private static final List<String> TENSORS = List.of("weight_ih", "weight_hh", "bias_ih", "bias_hh");
 
     private PyTorchGru() {
     }
@@ -129,37 +137,18 @@ public final class PyTorchGru {
      * @param file   an open safetensors file; may be closed once this returns
      * @param prefix the module prefix of the names, e.g. {@code "gru."} or {@code ""}; null to infer it
      * @return copies of the four tensors (biases null for a model without them)
-     * @throws IllegalArgumentException naming the file and tensor for a stacked or bidirectional model, a missing
-     *                                  tensor, a wrong shape, a non-finite value or a tensor that a one-layer GRU
-     *                                  does not have
+     * @throws IllegalArgumentException naming the file and tensor for a stacked or bidirectional model (pointing to
+     *                                  {@link #loadStack}), a missing tensor, a wrong shape, a non-finite value or a
+     *                                  tensor that a one-layer GRU does not have
      */
     public static Tensors loadTensors(SafeTensors file, String prefix) {
         Config config = inspect(file, prefix);
         if (config.layers() != 1 || config.bidirectional()) {
             throw new IllegalArgumentException(file.path() + ": this GRU has " + config.layers() + " layer(s)"
-                    + (config.bidirectional() ? ", two directions" : "") + "; vlstm runs one unidirectional GRU"
-                    + " layer (num_layers=1, bidirectional=False)");
+                    + (config.bidirectional() ? ", two directions" : "") + "; this loads one unidirectional GRU"
+                    + " layer (num_layers=1, bidirectional=False): load the whole model with PyTorchGru.loadStack");
         }
-        List<String> expected = config.bias()
-                ? List.of("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-                : List.of("weight_ih_l0", "weight_hh_l0");
-        for (String name : file.names()) {
-            if (name.startsWith(config.prefix())) {
-                String local = name.substring(config.prefix().length());
-                if (RECURRENT_NAME.matcher(local).matches() && !expected.contains(local)) {
-                    throw new IllegalArgumentException(file.path() + ": unexpected tensor '" + name + "' in a"
-                            + " one-layer GRU" + (config.bias() ? "" : " without biases"));
-                }
-            }
-        }
-        String p = config.prefix();
-        int gateRows = 3 * config.hiddenSize();
-        String sizes = "input_size " + config.inputSize() + ", hidden_size " + config.hiddenSize();
-        return new Tensors(config.inputSize(), config.hiddenSize(),
-                floats(file, p + "weight_ih_l0", gateRows, config.inputSize(), sizes),
-                floats(file, p + "weight_hh_l0", gateRows, config.hiddenSize(), sizes),
-                config.bias() ? floats(file, p + "bias_ih_l0", gateRows, -1, sizes) : null,
-                config.bias() ? floats(file, p + "bias_hh_l0", gateRows, -1, sizes) : null);
+        return loadStackTensors(file, config.prefix()).getFirst();
     }
 
     /**
@@ -178,14 +167,112 @@ public final class PyTorchGru {
     }
 
     /**
-     * The four tensors of one GRU layer in PyTorch's layout, row-major floats.
+     * The tensors of a whole {@code nn.GRU}: every layer ({@code _l0}, {@code _l1}, ...) and direction
+     * ({@code _reverse}), with or without biases, in PyTorch's layout, checked (shapes, finite values, no stray
+     * tensor); null prefix: inferred.
      *
-     * @param inputSize  I
+     * @param file   an open safetensors file; may be closed once this returns
+     * @param prefix the module prefix of the names, e.g. {@code "gru."} or {@code ""}; null to infer it
+     * @return copies of every layer's and direction's tensors in state_dict order (l0, l0_reverse, l1, ...); layer
+     *         k &ge; 1 has input size D·H
+     * @throws IllegalArgumentException naming the file and tensor for a missing tensor, a shape that does not fit
+     *                                  the configuration inferred from layer 0 (layer k &ge; 1 reads D·H features), a
+     *                                  non-finite value, or a recurrent tensor that does not belong to that
+     *                                  configuration
+     */
+    public static List<Tensors> loadStackTensors(SafeTensors file, String prefix) {
+        Config config = inspect(file, prefix);
+        LstmStackShape shape = shape(file, config);
+        List<Tensors> layers = new ArrayList<>();
+        for (int n = 0; n < shape.stateCount(); n++) {
+            layers.add(loadLayer(file, config, shape, n / shape.directions(), n % shape.directions()));
+        }
+        return layers;
+    }
+
+    /**
+     * Loads and packs a whole {@code nn.GRU} for {@code backend}; see {@link #loadStackTensors}.
+     *
+     * @param file    an open safetensors file; may be closed once this returns
+     * @param prefix  the module prefix of the names, e.g. {@code "gru."} or {@code ""}; null to infer it
+     * @param backend the kernel family to pack every layer for
+     * @return packed weights, owned by the caller
+     * @throws IllegalArgumentException as {@link #loadStackTensors} does
+     */
+    public static GruStackWeights loadStack(SafeTensors file, String prefix, Backend backend) {
+        Config config = inspect(file, prefix);
+        List<Tensors> tensors = loadStackTensors(file, config.prefix());
+        GruWeights[] parts = new GruWeights[tensors.size()];
+        try {
+            for (int n = 0; n < parts.length; n++) {
+                Tensors layer = tensors.get(n);
+                parts[n] = GruWeights.fromPyTorch(backend, layer.inputSize(), layer.hiddenSize(), layer.weightIh(),
+                        layer.weightHh(), layer.biasIh(), layer.biasHh());
+            }
+            return GruStackWeights.of(config.bidirectional(), parts);
+        } catch (RuntimeException | Error e) {
+            for (GruWeights part : parts) {
+                if (part != null) {
+                    part.close();
+                }
+            }
+            throw e;
+        }
+    }
+
+    /** The configuration's shape, after checking that every recurrent tensor under the prefix belongs to it. */
+    private static LstmStackShape shape(SafeTensors file, Config config) {
+        LstmStackShape shape = new LstmStackShape(config.inputSize(), config.hiddenSize(), config.layers(),
+                config.bidirectional());
+        Set<String> expected = new HashSet<>();
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            for (int direction = 0; direction < shape.directions(); direction++) {
+                for (String tensor : config.bias() ? TENSORS : WEIGHTS) {
+                    expected.add(shape.pyTorchName(tensor, layer, direction));
+                }
+            }
+        }
+        String model = shape.layers() == 1 && !shape.bidirectional() ? "a one-layer GRU"
+                : "a GRU of " + shape.layers() + " layer(s)" + (shape.bidirectional() ? ", two directions" : "");
+        for (String name : file.names()) {
+            if (name.startsWith(config.prefix())) {
+                String local = name.substring(config.prefix().length());
+                if (RECURRENT_NAME.matcher(local).matches() && !expected.contains(local)) {
+                    throw new IllegalArgumentException(file.path() + ": unexpected tensor '" + name + "' in " + model
+                            + (config.bias() ? "" : " without biases") + " (inferred from the names of layer 0)");
+                }
+            }
+        }
+        return shape;
+    }
+
+    private static Tensors loadLayer(SafeTensors file, Config config, LstmStackShape shape, int layer,
+                                     int direction) {
+        String p = config.prefix();
+        int gateRows = 3 * shape.hiddenSize();
+        int inputSize = shape.layerInputSize(layer);
+        String hidden = "hidden_size " + shape.hiddenSize();
+        String sizes = layer == 0 ? "input_size " + inputSize + ", " + hidden : hidden + "; layer " + layer + " reads "
+                + inputSize + " features, " + shape.directions() + " direction(s) × hidden_size";
+        return new Tensors(inputSize, shape.hiddenSize(),
+                floats(file, p + shape.pyTorchName("weight_ih", layer, direction), gateRows, inputSize, sizes),
+                floats(file, p + shape.pyTorchName("weight_hh", layer, direction), gateRows, shape.hiddenSize(),
+                        hidden),
+                config.bias() ? floats(file, p + shape.pyTorchName("bias_ih", layer, direction), gateRows, -1, hidden)
+                        : null,
+                config.bias() ? floats(file, p + shape.pyTorchName("bias_hh", layer, direction), gateRows, -1, hidden)
+                        : null);
+    }
+
+    /**
+     * The four tensors of one GRU layer and direction in PyTorch's layout, row-major floats.
+     *
+     * @param inputSize  I for layer 0, D·H above it
      * @param hiddenSize H
-     * @param weightIh   {@code weight_ih_l0}, {@code [3H][I]}
-     * @param weightHh   {@code weight_hh_l0}, {@code [3H][H]}
-     * @param biasIh     {@code bias_ih_l0}, {@code [3H]}, or null
-     * @param biasHh     {@code bias_hh_l0}, {@code [3H]}, or null
+     * @param weightIh   {@code weight_ih_l{k}[_reverse]}, {@code [3H][inputSize]}
+     * @param weightHh   {@code weight_hh_l{k}[_reverse]}, {@code [3H][H]}
+     * @param biasIh     {@code bias_ih_l{k}[_reverse]}, {@code [3H]}, or null
+     * @param biasHh     {@code bias_hh_l{k}[_reverse]}, {@code [3H]}, or null
      */
     public record Tensors(int inputSize, int hiddenSize, float[] weightIh, float[] weightHh, float[] biasIh,
                           float[] biasHh) {

@@ -41,9 +41,11 @@ class PyTorchGruTest {
     @TempDir
     Path folder;
 
+    /** The one-layer unidirectional golden cases; PyTorchGruStackTest takes every case through the stack. */
     static Stream<String> cases() throws IOException {
         try (Stream<Path> list = Files.list(GOLDEN)) {
-            return list.map(path -> path.getFileName().toString()).sorted().toList().stream();
+            return list.map(path -> path.getFileName().toString()).sorted()
+                    .filter(name -> !name.contains("_l") && !name.contains("bidirectional")).toList().stream();
         }
     }
 
