@@ -25,9 +25,13 @@ public final class GruGradients implements AutoCloseable {
      * @throws IllegalStateException if {@code weights} is closed
      */
     public GruGradients(GruWeights weights) {
-        Checks.notNull("weights", weights).checkOpen();
-        this.inputSize = weights.inputSize();
-        this.hiddenSize = weights.hiddenSize();
+        this(open(weights).inputSize(), weights.hiddenSize());
+    }
+
+    /** Zero gradients for a layer of I = {@code inputSize}, H = {@code hiddenSize}, as a stack's layer needs. */
+    GruGradients(int inputSize, int hiddenSize) {
+        this.inputSize = inputSize;
+        this.hiddenSize = hiddenSize;
         long gateRows = 3L * hiddenSize;
         this.memory = OffHeap.open();
         try {
@@ -78,6 +82,11 @@ public final class GruGradients implements AutoCloseable {
     @Override
     public void close() {
         memory.close();
+    }
+
+    private static GruWeights open(GruWeights weights) {
+        Checks.notNull("weights", weights).checkOpen();
+        return weights;
     }
 
     int inputSize() {

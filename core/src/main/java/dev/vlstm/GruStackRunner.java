@@ -5,7 +5,7 @@ import java.lang.foreign.MemorySegment;
 /**
  * Runs the forward of a whole {@link GruStackWeights} model, as PyTorch's {@code nn.GRU} does in inference: whole
  * sequences through every layer and direction ({@link #forward}), or, for a unidirectional stack, one step of a
- * stream at a time through every layer ({@link #step}). No dropout: that is training only ({@code GruStackTrainer}).
+ * stream at a time through every layer ({@link #step}). No dropout: that is training only ({@link GruStackTrainer}).
  *
  * <p>Each layer and direction runs on its own {@link GruRunner}, joined as {@link LstmStackRunner} joins its layers
  * ({@link StackSequence}): the reverse direction of a bidirectional layer runs over a time-reversed copy of the

@@ -8,7 +8,7 @@ package dev.vlstm;
  * has no c.
  *
  * <p>Immutable once built and shareable between threads like {@link GruWeights}, each thread with its own
- * {@link GruStackRunner} or {@code GruStackTrainer}. Owns the layers' weights: {@link #close()} closes them all.
+ * {@link GruStackRunner} or {@link GruStackTrainer}. Owns the layers' weights: {@link #close()} closes them all.
  */
 public final class GruStackWeights implements AutoCloseable {
 

@@ -4,7 +4,7 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * A whole sequence through every layer and direction of a stack, as {@link LstmStackRunner#forward},
- * {@link LstmStackTrainer#forward} and their GRU twins ({@link GruStackRunner}, {@code GruStackTrainer}) run it:
+ * {@link LstmStackTrainer#forward} and their GRU twins ({@link GruStackRunner}, {@link GruStackTrainer}) run it:
  * layer by layer, each direction by its own single-layer forward ({@link Part}), with the copies that the reverse
  * direction (time-reversed input and output) and the joining of directions ({@code [T][B][D·S]} rows, S = P with
  * projection, else H) need, through scratch allocated up front for {@code maxSteps × maxBatch}. A stack without a

@@ -1,0 +1,353 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Backpropagation through time for a whole {@link GruStackWeights} model: a training {@link #forward} that keeps
+ * what the backward needs, optionally with PyTorch's dropout between layers, and a {@link #backward} that yields the
+ * gradient of every layer and direction's parameters (into {@link GruStackGradients}, PyTorch layout) and dx, dh0.
+ *
+ * <p>Organised as {@link LstmStackTrainer} is, with a {@link GruTrainer} per layer and direction: the backward goes
+ * down the stack; the gradient of a layer's output {@code [T][B][D·H]} is split into its directions (the reverse one
+ * time-reversed), each direction's backward yields the gradient of its input, and their sum, through the dropout mask
+ * of the layer below, is the gradient of that layer's output.
+ *
+ * <p>Dropout (probability p, 0 by default) is applied as {@code nn.GRU(dropout=p)} in training: on the output of
+ * every layer but the top one, each element zeroed with probability p and otherwise scaled by {@code 1/(1-p)}.
+ * Masks come from one generator seeded at construction, so the same seed gives the same masks forward after
+ * forward; {@link GruStackRunner} (inference) never drops.
+ *
+ * <p>Time-major sequences of one length only: variable lengths are not taken by GRU models yet. All scratch is
+ * allocated up front for {@code maxSteps × maxBatch}. Not thread-safe: one trainer per thread; the weights may be
+ * shared. Layouts are row-major floats in native byte order.
+ */
+public final class GruStackTrainer implements AutoCloseable {
+
+    private final GruStackWeights weights;
+    private final LstmStackShape shape;
+    private final GruTrainer[] parts;
+    private final ExclusiveUse inUse = new ExclusiveUse(this,
+            "a GruStackTrainer is for one thread at a time; give each thread its own");
+    private final OffHeap memory;
+    private final StackSequence sequence;
+    private final InterLayerDropout dropout;
+    private final StackSequence.Part forwardPart = this::forwardPart;
+    /** The gradient of a layer's output and of its input (the output of the layer below), alternating. */
+    private final ScratchView[] layerGradients = new ScratchView[2];
+    /** One direction's share of a layer's output gradient, {@code [T][B][H]}, and its input gradient. */
+    private final ScratchView directionOutputGradient;
+    private final ScratchView firstInputGradient;
+    private final ScratchView upperInputGradient;
+    private final ScratchView hiddenIn;
+    private final ScratchView hiddenOut;
+    /** Whether a forward has run since the last backward (its shape is {@code sequence.call()}). */
+    private boolean saved;
+
+    /**
+     * A trainer without dropout, for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
+     *
+     * @param weights  the model to train, open; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
+     * @throws IllegalArgumentException if a size is &lt; 1
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public GruStackTrainer(GruStackWeights weights, int maxBatch, int maxSteps) {
+        this(weights, maxBatch, maxSteps, 0, 0, false);
+    }
+
+    /**
+     * A trainer that drops the outputs of every layer but the top one with probability {@code dropout} (no effect on
+     * a one-layer model, as in PyTorch).
+     *
+     * @param weights  the model to train, open; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
+     * @param dropout  p, in [0, 1)
+     * @param seed     seed of the masks
+     * @throws IllegalArgumentException if a size is &lt; 1 or p is outside [0, 1)
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public GruStackTrainer(GruStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed) {
+        this(weights, maxBatch, maxSteps, dropout, seed, true);
+    }
+
+    private GruStackTrainer(GruStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
+                            boolean withDropout) {
+        Checks.notNull("weights", weights).checkOpen();
+        this.weights = weights;
+        this.shape = weights.shape();
+        this.memory = OffHeap.open();
+        this.parts = new GruTrainer[shape.stateCount()];
+        try {
+            this.sequence = new StackSequence(shape, false, maxBatch, maxSteps, "GruStackTrainer", memory);
+            long rows = (long) maxBatch * maxSteps;
+            long layerFloats = rows * shape.outputSize();
+            this.dropout = withDropout
+                    ? new InterLayerDropout(dropout, seed, shape.layers() - 1, layerFloats, memory) : null;
+            if (shape.layers() > 1) {
+                layerGradients[0] = new ScratchView(memory.floats(layerFloats));
+                layerGradients[1] = new ScratchView(memory.floats(layerFloats));
+            }
+            if (shape.bidirectional()) {
+                directionOutputGradient = new ScratchView(memory.floats(rows * shape.hiddenSize()));
+                MemorySegment inputGradient = memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize()));
+                firstInputGradient = new ScratchView(inputGradient);
+                upperInputGradient = new ScratchView(inputGradient);
+            } else {
+                directionOutputGradient = null;
+                firstInputGradient = null;
+                upperInputGradient = null;
+            }
+            long stateFloats = (long) maxBatch * shape.hiddenSize();
+            hiddenIn = new ScratchView(memory.floats(stateFloats));
+            hiddenOut = new ScratchView(memory.floats(stateFloats));
+            for (int n = 0; n < parts.length; n++) {
+                parts[n] = new GruTrainer(weights.part(n), maxBatch, maxSteps);
+            }
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** {@return the largest batch this trainer accepts, &ge; 1} */
+    public int maxBatch() {
+        return sequence.maxBatch();
+    }
+
+    /** {@return the longest sequence this trainer accepts, in steps, &ge; 1} */
+    public int maxSteps() {
+        return sequence.maxSteps();
+    }
+
+    /** {@return the dropout probability between layers, in [0, 1); 0 without dropout} */
+    public double dropout() {
+        return dropout == null ? 0 : dropout.probability();
+    }
+
+    /**
+     * Runs the sequence as {@link GruStackRunner#forward} does, with the same arguments and shapes, plus dropout
+     * between layers if this trainer has it, and keeps what {@link #backward} needs.
+     *
+     * @param x     input, {@code [T][B][I]} floats (time-major)
+     * @param steps T, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch B, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][D·H]}: the top layer's h after every step; null if not wanted
+     * @param hT    output, {@code [L·D][B][H]}: the final h of every layer and direction; null if not wanted
+     * @throws IllegalArgumentException for a size &lt; 1 or above this trainer's limits, a segment whose size does
+     *                                  not match its shape, or a read-only output
+     * @throws IllegalStateException    if this trainer, its weights, or the arena of an argument is closed
+     */
+    public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y, MemorySegment hT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, null, y, hT, null);
+            saved = false;
+            sequence.run(forwardPart, dropout, x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, null, y, hT,
+                    null);
+            saved = true;
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment)}.
+     *
+     * @param x     input, {@code [T][B][I]}
+     * @param steps T, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch B, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][D·H]}, or null
+     * @param hT    output, {@code [L·D][B][H]}, or null
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void forward(float[] x, int steps, int batch, float[] h0, float[] y, float[] hT) {
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(y), wrap(hT));
+    }
+
+    /**
+     * Backpropagates through the last {@link #forward}: given dL/dy and optionally dL/dhT, writes or adds every layer
+     * and direction's weight gradients into {@code gradients} (by {@code mode}) and writes dL/dx and dL/dh0. Once per
+     * forward.
+     *
+     * @param dy        dL/dy, {@code [T][B][D·H]}, or null for zeros
+     * @param dhT       dL/dh_n, {@code [L·D][B][H]}, or null for zeros
+     * @param gradients receives every layer and direction's dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh; for a model of
+     *                  this trainer's shape
+     * @param mode      whether those replace or add to what {@code gradients} holds
+     * @param dx        output dL/dx, {@code [T][B][I]}, or null if not wanted
+     * @param dh0       output dL/dh0, {@code [L·D][B][H]}, or null
+     * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
+     * @throws IllegalArgumentException for gradients of another shape or a segment of the wrong size
+     */
+    public void backward(MemorySegment dy, MemorySegment dhT, GruStackGradients gradients, GradientMode mode,
+                         MemorySegment dx, MemorySegment dh0) {
+        inUse.enter("backward");
+        try {
+            checkOpen();
+            if (!saved) {
+                throw new IllegalStateException(
+                        "backward needs a forward of this trainer first (and runs once per forward)");
+            }
+            StackBatch call = sequence.call();
+            int steps = call.steps();
+            int batch = call.batch();
+            int states = shape.stateCount();
+            int hiddenSize = shape.hiddenSize();
+            Checks.notNull("gradients", gradients).checkOpen();
+            Checks.notNull("mode", mode);
+            if (!gradients.shape().equals(shape)) {
+                throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
+                        + ", but this trainer's is " + shape);
+            }
+            Checks.optionalFloats("dy", dy, "T", steps, "B", batch, "D*H", shape.outputSize());
+            Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, "H", hiddenSize);
+            Checks.optionalOutput("dx", dx, "T", steps, "B", batch, "I", shape.inputSize());
+            Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, "H", hiddenSize);
+            saved = false;
+            backPropagate(call, dy, dhT, gradients, mode, dx, dh0);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #backward(MemorySegment, MemorySegment, GruStackGradients, GradientMode,
+     * MemorySegment, MemorySegment)}.
+     *
+     * @param dy        dL/dy, {@code [T][B][D·H]}, or null for zeros
+     * @param dhT       dL/dh_n, {@code [L·D][B][H]}, or null for zeros
+     * @param gradients receives the weight gradients of every layer and direction
+     * @param mode      whether those replace or add to what {@code gradients} holds
+     * @param dx        output dL/dx, {@code [T][B][I]}, or null
+     * @param dh0       output dL/dh0, {@code [L·D][B][H]}, or null
+     * @throws IllegalStateException    as in the MemorySegment form
+     * @throws IllegalArgumentException as in the MemorySegment form
+     */
+    public void backward(float[] dy, float[] dhT, GruStackGradients gradients, GradientMode mode, float[] dx,
+                         float[] dh0) {
+        backward(wrap(dy), wrap(dhT), gradients, mode, wrap(dx), wrap(dh0));
+    }
+
+    /** Down the stack, each direction's {@link GruTrainer#backward} on its share of the output gradient. */
+    private void backPropagate(StackBatch call, MemorySegment dy, MemorySegment dhT, GruStackGradients gradients,
+                               GradientMode mode, MemorySegment dx, MemorySegment dh0) {
+        int directions = shape.directions();
+        int hiddenSize = shape.hiddenSize();
+        long rows = (long) call.steps() * call.batch();
+        long stateFloats = (long) call.batch() * hiddenSize;
+        long stateBytes = stateFloats * Float.BYTES;
+        MemorySegment hIn = hiddenIn.floats(stateFloats);
+        MemorySegment hOut = hiddenOut.floats(stateFloats);
+        MemorySegment outputGradient = dy;
+        for (int layer = shape.layers() - 1; layer >= 0; layer--) {
+            int inputSize = shape.layerInputSize(layer);
+            MemorySegment inputGradient = layer == 0 ? dx : layerGradients[layer % 2].floats(rows * inputSize);
+            for (int direction = 0; direction < directions; direction++) {
+                int index = layer * directions + direction;
+                boolean reverse = direction == LstmStackShape.REVERSE;
+                MemorySegment partOutputGradient = outputGradient;
+                if (directions > 1 && outputGradient != null) {
+                    partOutputGradient = directionOutputGradient.floats(rows * hiddenSize);
+                    DirectionRows.fromLayer(outputGradient, partOutputGradient, call, hiddenSize, directions,
+                            direction, reverse);
+                }
+                MemorySegment partInputGradient = directions == 1 || inputGradient == null ? inputGradient
+                        : (layer == 0 ? firstInputGradient : upperInputGradient).floats(rows * inputSize);
+                long stateOffset = index * stateBytes;
+                if (dhT != null) {
+                    MemorySegment.copy(dhT, stateOffset, hIn, 0, stateBytes);
+                }
+                parts[index].backward(partOutputGradient, dhT == null ? null : hIn, gradients.part(index), mode,
+                        partInputGradient, dh0 == null ? null : hOut);
+                if (dh0 != null) {
+                    MemorySegment.copy(hOut, 0, dh0, stateOffset, stateBytes);
+                }
+                if (partInputGradient != inputGradient) {
+                    if (reverse) {
+                        DirectionRows.addReversedSequences(partInputGradient, inputGradient, call, inputSize);
+                    } else {
+                        MemorySegment.copy(partInputGradient, 0, inputGradient, 0, rows * inputSize * Float.BYTES);
+                    }
+                }
+            }
+            if (layer > 0 && dropout != null) {
+                dropout.backward(layer - 1, inputGradient, rows * inputSize);
+            }
+            outputGradient = inputGradient;
+        }
+    }
+
+    /**
+     * The multipliers that the last forward applied to the output of {@code layer} (below the top): 0 where an element
+     * was dropped, {@code 1/(1-p)} where it was kept, {@code [T][B][D·H]}.
+     *
+     * @param layer the layer whose output the mask applies to, 0 &le; layer &lt; L - 1
+     * @return a new array (a copy) of the multipliers, {@code [T][B][D·H]} for the last forward's T and B
+     * @throws IllegalStateException     if this trainer has no dropout or has not run a forward
+     * @throws IndexOutOfBoundsException for a layer outside [0, L-1)
+     */
+    public float[] dropoutMask(int layer) {
+        inUse.enter("dropoutMask");
+        try {
+            checkOpen();
+            if (dropout == null) {
+                throw new IllegalStateException("this GruStackTrainer was made without dropout");
+            }
+            if (layer < 0 || layer >= shape.layers() - 1) {
+                throw new IndexOutOfBoundsException("layer " + layer + " is outside [0, " + (shape.layers() - 1)
+                        + "): only the layers below the top one are dropped");
+            }
+            float[] mask = dropout.mask(layer);
+            if (mask.length == 0) {
+                throw new IllegalStateException("no dropout mask before the first forward");
+            }
+            return mask;
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /** Frees the scratch memory of every layer. Closing twice is harmless. */
+    @Override
+    public void close() {
+        inUse.enter("close");
+        try {
+            for (GruTrainer part : parts) {
+                if (part != null) {
+                    part.close();
+                }
+            }
+            memory.close();
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /** One direction of one layer: the GRU trainer's time-major forward (no c, no lengths). */
+    private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
+                             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        parts[index].forward(x, call.steps(), call.batch(), h0, y, hT);
+    }
+
+    /** The guard of this trainer's public methods: lets tests see which thread is inside. */
+    ExclusiveUse inUse() {
+        return inUse;
+    }
+
+    private void checkOpen() {
+        if (!memory.isOpen()) {
+            throw new IllegalStateException("this GruStackTrainer is closed");
+        }
+        weights.checkOpen();
+    }
+
+    private static MemorySegment wrap(float[] array) {
+        return array == null ? null : MemorySegment.ofArray(array);
+    }
+}
