@@ -32,19 +32,19 @@ import dev.vlstm.io.SafeTensors;
  * {@code nn.LSTM} takes and returns them: y {@code [T, B, D·H]}, h_n and c_n {@code [L·D, B, H]}. With
  * {@code --lengths}, a padded batch of sequences of different lengths runs as PyTorch runs a packed sequence
  * (pack_padded_sequence, then pad_packed_sequence with total_length T): y is zero past each sequence's end and
- * h_n, c_n are each sequence's last states. Also on a one-layer {@code nn.GRU} state_dict (told apart by the shape
- * of {@code weight_hh_l0}), see {@link GruCommands}.
+ * h_n, c_n are each sequence's last states. Also on an {@code nn.GRU} state_dict (any number of layers, one or two
+ * directions; told apart by the shape of {@code weight_hh_l0}), see {@link GruCommands}.
  * Exit codes: 0 ok, 2 bad usage, 1 bad input; each failure is one line on stderr (a stack trace with
  * {@code --verbose}).
  */
 public final class Cli {
 
     static final String USAGE = """
-            usage: vlstm info --model M.safetensors [--prefix P]     (an nn.LSTM, or a one-layer nn.GRU)
+            usage: vlstm info --model M.safetensors [--prefix P]     (an nn.LSTM or an nn.GRU)
                    vlstm run  --model M.safetensors [--prefix P] --input x.npy [--h0 h0.npy --c0 c0.npy]
                               --output DIR [--batch-first] [--lengths L1,L2,...]
                    vlstm grad (the options of run) --dy dy.npy [--dhn dhn.npy] [--dcn dcn.npy]
-                   (a GRU takes no --c0 or --dcn, and writes no cn.npy)
+                   (a GRU takes no --c0, --dcn or --lengths, and writes no cn.npy)
                    add --verbose for stack traces""";
     private static final Set<String> FLAGS = Set.of("--batch-first", "--verbose");
     private static final Set<String> OPTIONS = Set.of("--model", "--prefix", "--input", "--h0", "--c0", "--output",

@@ -12,19 +12,22 @@ import java.util.Map;
 import dev.vlstm.Backend;
 import dev.vlstm.GradientMode;
 import dev.vlstm.GruGradients;
-import dev.vlstm.GruRunner;
-import dev.vlstm.GruTrainer;
-import dev.vlstm.GruWeights;
+import dev.vlstm.GruStackGradients;
+import dev.vlstm.GruStackRunner;
+import dev.vlstm.GruStackTrainer;
+import dev.vlstm.GruStackWeights;
+import dev.vlstm.LstmStackShape;
 import dev.vlstm.io.FloatTensor;
 import dev.vlstm.io.Npy;
 import dev.vlstm.io.PyTorchGru;
 import dev.vlstm.io.SafeTensors;
 
 /**
- * {@link Cli}'s commands on a PyTorch {@code nn.GRU} state_dict (one layer, one direction), with .npy files shaped as
- * {@code nn.GRU} takes and returns them: x {@code [T, B, I]} (or {@code [B, T, I]}, or unbatched {@code [T, I]}),
- * y {@code [T, B, H]}, h_n {@code [1, B, H]}; {@code grad} writes the gradients of {@code sum(y*dy) + sum(hn*dhn)}
- * under PyTorch's names, and of x and h0.
+ * {@link Cli}'s commands on a PyTorch {@code nn.GRU} state_dict (any number of layers, one or two directions, with or
+ * without biases), with .npy files shaped as {@code nn.GRU} takes and returns them: x {@code [T, B, I]} (or
+ * {@code [B, T, I]}, or unbatched {@code [T, I]}), y {@code [T, B, D·H]}, h0 and h_n {@code [L·D, B, H]};
+ * {@code grad} writes the gradients of {@code sum(y*dy) + sum(hn*dhn)} under PyTorch's names, and of x and h0.
+ * Sequences of one length only: {@code --lengths} is refused.
  */
 final class GruCommands {
 
@@ -48,54 +51,63 @@ final class GruCommands {
             throw new Cli.UsageException("--lengths is for LSTM models: the GRU runs sequences of one length only");
         }
         PyTorchGru.Config config = PyTorchGru.inspect(file, options.get("--prefix"));
-        try (GruWeights weights = PyTorchGru.load(file, config.prefix(), Backend.PREFERRED)) {
-            int hidden = weights.hiddenSize();
-            Sequence x = Sequence.read(Path.of(Cli.required(options, "--input")), weights.inputSize(),
+        try (GruStackWeights weights = PyTorchGru.loadStack(file, config.prefix(), Backend.PREFERRED)) {
+            LstmStackShape shape = weights.shape();
+            Sequence x = Sequence.read(Path.of(Cli.required(options, "--input")), shape.inputSize(),
                     options.containsKey("--batch-first"));
-            float[] h0 = state(options.get("--h0"), "--h0", x, hidden);
-            float[] y = new float[x.steps() * x.batch() * hidden];
-            float[] hn = new float[x.batch() * hidden];
+            float[] h0 = state(options.get("--h0"), "--h0", x, shape);
+            float[] y = new float[x.steps() * x.batch() * shape.outputSize()];
+            float[] hn = new float[shape.stateCount() * x.batch() * shape.hiddenSize()];
             Files.createDirectories(output);
             if (!gradients) {
-                try (GruRunner runner = new GruRunner(weights, x.batch(), x.steps())) {
+                try (GruStackRunner runner = new GruStackRunner(weights, x.batch(), x.steps())) {
                     runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, y, hn);
                 }
             } else {
                 grad(options, output, config, weights, x, h0, y, hn);
             }
-            Npy.write(output.resolve("y.npy"), x.outputs(y, hidden));
-            Npy.write(output.resolve("hn.npy"), x.state(hn, 1, hidden));
+            Npy.write(output.resolve("y.npy"), x.outputs(y, shape.outputSize()));
+            Npy.write(output.resolve("hn.npy"), x.state(hn, shape.stateCount(), shape.hiddenSize()));
         }
     }
 
-    private static void grad(Map<String, String> options, Path output, PyTorchGru.Config config, GruWeights weights,
-                             Sequence x, float[] h0, float[] y, float[] hn) throws IOException {
-        int hidden = weights.hiddenSize();
-        float[] dy = x.sameLayoutAs(Path.of(Cli.required(options, "--dy")), "--dy", hidden);
-        float[] dhn = state(options.get("--dhn"), "--dhn", x, hidden);
+    private static void grad(Map<String, String> options, Path output, PyTorchGru.Config config,
+                             GruStackWeights weights, Sequence x, float[] h0, float[] y, float[] hn) throws IOException {
+        LstmStackShape shape = weights.shape();
+        int hidden = shape.hiddenSize();
+        float[] dy = x.sameLayoutAs(Path.of(Cli.required(options, "--dy")), "--dy", shape.outputSize());
+        float[] dhn = state(options.get("--dhn"), "--dhn", x, shape);
         float[] dx = new float[x.timeMajor().length];
         float[] dh0 = new float[hn.length];
-        try (GruTrainer trainer = new GruTrainer(weights, x.batch(), x.steps());
-             GruGradients gradients = new GruGradients(weights)) {
+        try (GruStackTrainer trainer = new GruStackTrainer(weights, x.batch(), x.steps());
+             GruStackGradients gradients = new GruStackGradients(weights)) {
             trainer.forward(x.timeMajor(), x.steps(), x.batch(), h0, y, hn);
             trainer.backward(dy, dhn, gradients, GradientMode.OVERWRITE, dx, dh0);
             String p = config.prefix();
             long gateRows = 3L * hidden;
             Map<String, FloatTensor> tensors = new LinkedHashMap<>();
-            tensors.put(p + "weight_ih_l0", tensor(gradients.weightIh(), gateRows, weights.inputSize()));
-            tensors.put(p + "weight_hh_l0", tensor(gradients.weightHh(), gateRows, hidden));
-            if (config.bias()) {
-                tensors.put(p + "bias_ih_l0", tensor(gradients.biasIh(), gateRows));
-                tensors.put(p + "bias_hh_l0", tensor(gradients.biasHh(), gateRows));
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                for (int direction = 0; direction < shape.directions(); direction++) {
+                    GruGradients part = gradients.layer(layer, direction);
+                    tensors.put(p + shape.pyTorchName("weight_ih", layer, direction),
+                            tensor(part.weightIh(), gateRows, shape.layerInputSize(layer)));
+                    tensors.put(p + shape.pyTorchName("weight_hh", layer, direction),
+                            tensor(part.weightHh(), gateRows, hidden));
+                    if (config.bias()) {
+                        tensors.put(p + shape.pyTorchName("bias_ih", layer, direction), tensor(part.biasIh(), gateRows));
+                        tensors.put(p + shape.pyTorchName("bias_hh", layer, direction), tensor(part.biasHh(), gateRows));
+                    }
+                }
             }
             tensors.put("x", x.inputsLike(dx));
-            tensors.put("h0", x.state(dh0, 1, hidden));
+            tensors.put("h0", x.state(dh0, shape.stateCount(), hidden));
             SafeTensors.write(output.resolve("grad.safetensors"), tensors, Map.of("loss", "sum(y*dy) + sum(hn*dhn)"));
         }
     }
 
-    private static float[] state(String file, String option, Sequence x, int hidden) throws IOException {
-        return file == null ? null : x.stateFrom(Path.of(file), option, 1, hidden);
+    /** An optional h0 or dhn file, {@code [L·D, B, H]}. */
+    private static float[] state(String file, String option, Sequence x, LstmStackShape shape) throws IOException {
+        return file == null ? null : x.stateFrom(Path.of(file), option, shape.stateCount(), shape.hiddenSize());
     }
 
     private static FloatTensor tensor(MemorySegment values, long... shape) {

@@ -24,8 +24,10 @@ import dev.vlstm.io.SafeTensors;
 
 /**
  * The CLI's {@code info}, {@code run} and {@code grad} on nn.GRU state_dicts, against PyTorch's outputs and autograd
- * on the golden cases of {@code src-tests/golden/make_golden_gru.py}: y, h_n and the gradients of every parameter and
- * of x and h0 within 1e-4 absolute and 1e-3 of the tensor's largest value, as PyTorchParityTest asks of the LSTM.
+ * on the golden cases of {@code src-tests/golden/make_golden_gru.py} (one to three layers, one or two directions, with
+ * and without biases, time-major and batch-first): y, h_n and the gradients of every parameter of every layer and
+ * direction and of x and h0 within 1e-4 absolute and 1e-3 of the tensor's largest value, as PyTorchParityTest asks of
+ * the LSTM.
  */
 class GruCliTest {
 
@@ -37,7 +39,9 @@ class GruCliTest {
     Path output;
 
     static Stream<String> cases() {
-        return Stream.of("i3_h5_t4_b2", "i17_h33_t6_b3", "i1_h1_t1_b1_no_bias", "i7_h20_t9_b9");
+        return Stream.of("i3_h5_t4_b2", "i17_h33_t6_b3", "i1_h1_t1_b1_no_bias", "i7_h20_t9_b9", "i3_h5_l2_t4_b2",
+                "i4_h3_t5_b2_bidirectional", "i5_h6_l3_t4_b3_bidirectional_batch_first", "i3_h4_l2_t3_b2_no_bias",
+                "i17_h33_l2_t5_b5_bidirectional_no_bias");
     }
 
     @ParameterizedTest
@@ -75,6 +79,12 @@ class GruCliTest {
         assertTrue(out.toString().contains("GRU, prefix 'gru.': input_size=3 hidden_size=5 num_layers=1"),
                 out.toString());
         assertTrue(out.toString().contains("parameters: 150"), out.toString());
+        ByteArrayOutputStream stacked = new ByteArrayOutputStream();
+        assertEquals(0, Cli.run(new String[]{"info", "--model",
+                GOLDEN.resolve("i5_h6_l3_t4_b3_bidirectional_batch_first/model.safetensors").toString()},
+                new PrintStream(stacked), new PrintStream(new ByteArrayOutputStream())));
+        assertTrue(stacked.toString().contains("input_size=5 hidden_size=6 num_layers=3 bidirectional=true bias=true"),
+                stacked.toString());
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int code = Cli.run(new String[]{"run", "--model", model.toString(), "--input",
                 GOLDEN.resolve("i3_h5_t4_b2/x.npy").toString(), "--c0", "c0.npy", "--output", output.toString()},
@@ -96,6 +106,9 @@ class GruCliTest {
         args.addAll(List.of(extra));
         if (Files.exists(folder.resolve("h0.npy"))) {
             args.addAll(List.of("--h0", folder.resolve("h0.npy").toString()));
+        }
+        if (name.contains("batch_first")) {
+            args.add("--batch-first");
         }
         ByteArrayOutputStream errors = new ByteArrayOutputStream();
         int code = Cli.run(args.toArray(String[]::new), new PrintStream(new ByteArrayOutputStream()),
