@@ -284,6 +284,43 @@ public final class GruStackTrainer implements AutoCloseable {
     }
 
     /**
+     * Loads new parameter values (after an optimizer step) into every layer's weights and its trainer's transposed
+     * copies, in place, without allocating. Every value is checked before any layer changes. The weights are shared
+     * with whatever else uses them: no runner or trainer may use them during this call. Invalidates the saved forward.
+     *
+     * @param parameters the new values of every layer and direction, for a model of this trainer's shape; read
+     *                   during the call only
+     * @throws IllegalArgumentException if the shapes differ, or a value is NaN or infinite, naming the layer, tensor
+     *                                  and element
+     * @throws IllegalStateException    if this trainer, its weights or the parameters are closed
+     */
+    public void updateWeights(GruStackParameters parameters) {
+        inUse.enter("updateWeights");
+        try {
+            checkOpen();
+            Checks.notNull("parameters", parameters);
+            if (!parameters.shape().equals(shape)) {
+                throw new IllegalArgumentException("parameters are for a model of " + parameters.shape()
+                        + ", but this trainer's is " + shape);
+            }
+            for (int n = 0; n < parts.length; n++) {
+                GruParameters part = parameters.part(n);
+                String layer = shape.describe(n) + ": ";
+                Checks.finite(layer + "weightIh", part.weightIh(), part.inputSize());
+                Checks.finite(layer + "weightHh", part.weightHh(), part.hiddenSize());
+                Checks.finite(layer + "biasIh", part.biasIh(), 0);
+                Checks.finite(layer + "biasHh", part.biasHh(), 0);
+            }
+            saved = false;
+            for (int n = 0; n < parts.length; n++) {
+                parts[n].updateWeights(parameters.part(n));
+            }
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
      * The multipliers that the last forward applied to the output of {@code layer} (below the top): 0 where an element
      * was dropped, {@code 1/(1-p)} where it was kept, {@code [T][B][D·H]}.
      *
