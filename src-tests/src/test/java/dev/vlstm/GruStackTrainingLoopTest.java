@@ -13,7 +13,8 @@ import org.junit.jupiter.api.Test;
  * A whole training loop on a GRU stack: forward with dropout, backward, plain SGD written out on every layer and
  * direction of {@link GruStackParameters}, {@link GruStackTrainer#updateWeights}. Fitting one fixed batch of random
  * targets must cut the loss, measured in inference (no dropout), below a fifth (measured: about a tenth, with
- * learning rate 0.1 over 300 updates); the updated weights must then run as freshly packed ones do, bit for bit. The gradients have their exact test in GruStackTrainerVsReferenceTest.
+ * learning rate 0.1 over 300 updates); the updated weights must then run as freshly packed ones do, bit for bit.
+ * The gradients have their exact test in GruStackTrainerVsReferenceTest.
  */
 class GruStackTrainingLoopTest {
 
