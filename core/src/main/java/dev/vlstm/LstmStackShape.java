@@ -8,7 +8,7 @@ package dev.vlstm;
  * writes {@code [T][B][D·S]}, the forward direction's h in the first S columns and the reverse direction's in the
  * next S; layer k &ge; 1 reads what layer k-1 wrote. The final states are h_n {@code [L·D][B][S]} and c_n
  * {@code [L·D][B][H]}, one {@code [B][·]} block per layer and direction at index {@code layer·D + direction}, as
- * PyTorch orders them.
+ * PyTorch orders them. A stacked GRU ({@link GruStackWeights}) has the same sizes without projection, and no c_n.
  *
  * @param inputSize      I, features per input row of layer 0, &ge; 1
  * @param hiddenSize     H, cell units of every layer and direction, &ge; 1
