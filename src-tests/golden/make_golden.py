@@ -34,6 +34,8 @@ CASES = [
     ("i4_h3_l2_t5_b5_bidirectional_batch_first_lengths", 4, 3, 5, 5, True, True, True, 2, True, [2, 5, 1, 5, 3]),
     ("i4_h6_p3_l2_t5_b3_bidirectional_proj", 4, 6, 5, 3, False, True, True, 2, True, None, 3),
     ("i3_h7_p2_l2_t6_b4_batch_first_proj_lengths", 3, 7, 6, 4, True, True, True, 2, False, [6, 2, 4, 1], 2),
+    ("i5_h9_p4_l2_t7_b6_bidirectional_batch_first_proj_lengths", 5, 9, 7, 6, True, True, True, 2, True,
+     [7, 3, 1, 5, 7, 2], 4),
 ]
 
 

@@ -38,6 +38,9 @@ public final class GruTrainer implements AutoCloseable {
     private final GateLayout hiddenGradientLayout;
     /** The GEMM dx = g·W_ih: depth 3H', outputs I in tiles. */
     private final GateLayout inputGradientLayout;
+    /** The weight-gradient GEMMs' layouts over the last backward's T·B rows, made again only when that changes. */
+    private GateLayout inputWeightGradientLayout;
+    private GateLayout hiddenWeightGradientLayout;
     private final int maxBatch;
     private final int maxSteps;
     private final OffHeap memory;
@@ -349,12 +352,14 @@ public final class GruTrainer implements AutoCloseable {
         int hiddenSize = layout.hiddenSize();
         long inputRowBytes = (long) inputSize * Float.BYTES;
         packPanels(inputs, batch * inputRowBytes, inputRowBytes, inputSize, steps, batch);
-        weightGradient(new GateLayout(rows, inputGradientLayout.hiddenSize(), layout.lanes()), gates, inputSize,
-                gradients.weightIh(), mode);
+        if (inputWeightGradientLayout == null || inputWeightGradientLayout.inputSize() != rows) {
+            inputWeightGradientLayout = new GateLayout(rows, inputGradientLayout.hiddenSize(), layout.lanes());
+            hiddenWeightGradientLayout = new GateLayout(rows, hiddenGradientLayout.hiddenSize(), layout.lanes());
+        }
+        weightGradient(inputWeightGradientLayout, gates, inputSize, gradients.weightIh(), mode);
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, hiddenSize, steps, batch);
-        weightGradient(new GateLayout(rows, hiddenGradientLayout.hiddenSize(), layout.lanes()), preActivations,
-                hiddenSize, gradients.weightHh(), mode);
+        weightGradient(hiddenWeightGradientLayout, preActivations, hiddenSize, gradients.weightHh(), mode);
         biasGradient(gates, rows, gradients.biasIh(), mode);
         biasGradient(preActivations, rows, gradients.biasHh(), mode);
     }

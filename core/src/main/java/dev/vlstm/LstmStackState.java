@@ -90,7 +90,7 @@ public final class LstmStackState implements AutoCloseable {
     /**
      * Sets h of every layer from {@code h}, {@code [L][B][S]} floats (heap or native segment), as PyTorch's h_0.
      *
-     * @param h exactly L·B·H floats, layer 0 first; only read during this call
+     * @param h exactly L·B·S floats, layer 0 first; only read during this call
      * @throws IllegalArgumentException if {@code h} holds another number of bytes
      */
     public void setHidden(MemorySegment h) {
@@ -128,7 +128,7 @@ public final class LstmStackState implements AutoCloseable {
     /**
      * Sets h of every layer from an {@code [L][B][S]} float array.
      *
-     * @param h exactly L·B·H floats, layer 0 first; copied
+     * @param h exactly L·B·S floats, layer 0 first; copied
      */
     public void setHidden(float[] h) {
         setHidden(MemorySegment.ofArray(Checks.notNull("h", h)));
@@ -146,7 +146,7 @@ public final class LstmStackState implements AutoCloseable {
     /**
      * Copies h of every layer into {@code out}, {@code [L][B][S]} floats, as PyTorch's h_n.
      *
-     * @param out writable, exactly L·B·H floats (heap or native segment)
+     * @param out writable, exactly L·B·S floats (heap or native segment)
      * @throws IllegalArgumentException if {@code out} has another size or is read-only
      */
     public void copyHiddenTo(MemorySegment out) {
@@ -184,7 +184,7 @@ public final class LstmStackState implements AutoCloseable {
     /**
      * Returns h of every layer as a new {@code [L][B][S]} array.
      *
-     * @return a copy of L·B·H floats, layer 0 first; later steps do not change it
+     * @return a copy of L·B·S floats, layer 0 first; later steps do not change it
      */
     public float[] hidden() {
         float[] out = new float[Math.toIntExact(layers.length * hiddenBytes() / Float.BYTES)];

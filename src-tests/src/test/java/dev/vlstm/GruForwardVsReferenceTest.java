@@ -2,6 +2,7 @@ package dev.vlstm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -108,6 +109,8 @@ class GruForwardVsReferenceTest {
     /** The scalar kernel repeats the vector kernel's float operations in the same order, on 8-lane blocks. */
     @Test
     void scalarAndVectorKernelsGiveTheSameBits() {
+        assumeFalse(Backend.PREFERRED.kernelName().equals("scalar"),
+                "the preferred kernel is the scalar one here: it would be compared with itself");
         int inputSize = 19;
         int hiddenSize = 37;
         int steps = 6;

@@ -25,7 +25,7 @@ import dev.vlstm.io.SafeTensors;
  * The CLI's {@code grad} and {@code run} against PyTorch's nn.LSTM on golden cases made by
  * {@code src-tests/golden/make_golden.py} (PyTorch 1.13, float32; one to three layers, one or two directions; two
  * cases of padded sequences of different lengths, run by PyTorch as packed sequences and here with {@code --lengths};
- * two projected ({@code proj_size}) stacks, inference only): outputs
+ * three projected ({@code proj_size}) stacks, inference only): outputs
  * y, h_n, c_n and the gradients of every parameter and of x, h0, c0 must match with max |difference| &le; 1e-4 and
  * &le; 1e-3 of the tensor's largest value.
  */
@@ -81,7 +81,8 @@ class PyTorchParityTest {
     }
 
     static Stream<String> projectedCases() {
-        return Stream.of("i4_h6_p3_l2_t5_b3_bidirectional_proj", "i3_h7_p2_l2_t6_b4_batch_first_proj_lengths");
+        return Stream.of("i4_h6_p3_l2_t5_b3_bidirectional_proj", "i3_h7_p2_l2_t6_b4_batch_first_proj_lengths",
+                "i5_h9_p4_l2_t7_b6_bidirectional_batch_first_proj_lengths");
     }
 
     static Stream<String> inferenceCases() {
