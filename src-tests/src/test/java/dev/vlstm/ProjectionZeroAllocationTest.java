@@ -11,7 +11,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * {@link ZeroAllocationTest}'s check for models with projection (PyTorch's proj_size), in JVMs of their own
  * (src-tests/pom.xml). Measured 2026-11-23: in one JVM, after projected models had run, warm forwards of
- * unprojected stacks allocated 24 bytes a call (and projected ones 48 after unprojected ones): the first switch
+ * unprojected stacks allocated 24 bytes a call (and projected ones 24 to 48 after unprojected ones): the first switch
  * deoptimizes every tile (a dependency of the compiled code is invalidated) and the tiles, recompiled, run some
  * vector operations through the Vector API's boxing fallback. Open work (README, "In a service").
  */
