@@ -154,9 +154,7 @@ public final class LstmRunner implements AutoCloseable {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
         this.nonFiniteInputs = Checks.notNull("nonFiniteInputs", nonFiniteInputs);
-        if (Checks.positive("threads", threads) > MAX_THREADS) {
-            throw new IllegalArgumentException("threads must be <= " + MAX_THREADS + ", got " + threads);
-        }
+        Checks.threads(threads);
         this.weights = weights;
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -24,7 +26,8 @@ import dev.vlstm.reference.ReferenceLstm;
  * thread computes whole blocks of hidden units with the same FMA chain in k order. Checked for 2 and 3 threads
  * (more than this machine's cores still has to be right), on odd sizes where the blocks are fewer than the threads
  * (H = 1, 3, 17 at 512 bits: one or two blocks) or do not divide evenly among them, on batches that fill the
- * 4-row tiles or leave rows over, for sequences, streams, variable lengths, both kernels and compressed weights.
+ * 4-row tiles or leave rows over, for sequences, streams, variable lengths, both kernels and compressed weights,
+ * and for the trainer's forward and backward.
  * The one-thread runner is itself checked against the double reference elsewhere; here the threaded results are
  * also held to that test's tolerance ({@link ForwardVsReferenceTest#TOLERANCE}) against the reference.
  */
@@ -121,6 +124,85 @@ class ThreadsTest {
         float[] variableHT = new float[hT.length];
         runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, h0, c0, variableY, variableHT, null);
         return new float[][] {y, hT, cT, streamed, variableY, variableHT};
+    }
+
+    /**
+     * The trainer splits every GEMM of forward and backward (projection, recurrent steps, dh = dz·U per step, dx,
+     * dW_ih, dW_hh) by output blocks: every output and gradient is the one-thread trainer's, bit for bit, with and
+     * without variable lengths and cell clip.
+     */
+    @ParameterizedTest(name = "I={0} H={1} T={2} B={3} threads={4}")
+    @MethodSource("shapes")
+    void trainerForwardAndBackwardEqualOneThreadBitForBit(int inputSize, int hiddenSize, int steps, int batch,
+                                                          int threads) {
+        try (TestModel model = new TestModel(450 + hiddenSize, inputSize, hiddenSize)) {
+            float[] x = model.input(steps, batch);
+            float[] h0 = model.state(batch);
+            float[] c0 = model.state(batch);
+            float[] dy = model.uniform(steps * batch * hiddenSize, 1f);
+            float[] dhT = model.state(batch);
+            int[] lengths = VariableLengthTest.lengths(steps * 17L + batch, steps, batch);
+            for (int[] callLengths : new int[][] {null, lengths}) {
+                for (float clip : new float[] {LstmRunner.NO_CELL_CLIP, 0.6f}) {
+                    float[][] expected = training(model, 1, clip, x, callLengths, steps, batch, h0, c0, dy, dhT);
+                    float[][] actual = training(model, threads, clip, x, callLengths, steps, batch, h0, c0, dy, dhT);
+                    String[] names = {"y", "hT", "cT", "dx", "dh0", "dc0", "dW_ih", "dW_hh", "db_ih", "db_hh"};
+                    for (int n = 0; n < names.length; n++) {
+                        assertArrayEquals(expected[n], actual[n], names[n] + ", " + threads + " threads, lengths "
+                                + Arrays.toString(callLengths) + ", clip " + clip);
+                    }
+                }
+            }
+        }
+    }
+
+    /** A training forward (batch-first when {@code lengths} is given) and backward: outputs and every gradient. */
+    private static float[][] training(TestModel model, int threads, float clip, float[] x, int[] lengths, int steps,
+                                      int batch, float[] h0, float[] c0, float[] dy, float[] dhT) {
+        int hidden = model.hiddenSize;
+        try (LstmTrainer trainer = new LstmTrainer(model.weights, batch, steps, clip, threads);
+             LstmGradients gradients = new LstmGradients(model.weights)) {
+            assertEquals(threads, trainer.threads());
+            float[] y = new float[steps * batch * hidden];
+            float[] hT = new float[batch * hidden];
+            float[] cT = new float[batch * hidden];
+            float[] dx = new float[x.length];
+            float[] dh0 = new float[batch * hidden];
+            float[] dc0 = new float[batch * hidden];
+            if (lengths == null) {
+                trainer.forward(wrap(x), steps, batch, wrap(h0), wrap(c0), wrap(y), wrap(hT), wrap(cT));
+            } else {
+                trainer.forward(wrap(x), SequenceLayout.BATCH_FIRST, steps, batch, lengths, wrap(h0), wrap(c0),
+                        wrap(y), wrap(hT), wrap(cT));
+            }
+            trainer.backward(wrap(dy), wrap(dhT), null, gradients, GradientMode.OVERWRITE, wrap(dx), wrap(dh0),
+                    wrap(dc0));
+            return new float[][] {y, hT, cT, dx, dh0, dc0, floats(gradients.weightIh()),
+                    floats(gradients.weightHh()), floats(gradients.biasIh()), floats(gradients.biasHh())};
+        }
+    }
+
+    private static MemorySegment wrap(float[] values) {
+        return MemorySegment.ofArray(values);
+    }
+
+    private static float[] floats(MemorySegment segment) {
+        return segment.toArray(ValueLayout.JAVA_FLOAT);
+    }
+
+    @Test
+    void trainerCloseEndsItsWorkerThreads() {
+        try (TestModel model = new TestModel(443, 6, 50)) {
+            LstmTrainer trainer = new LstmTrainer(model.weights, 2, 4, LstmRunner.NO_CELL_CLIP, 2);
+            List<Thread> workers = trainer.workerThreads();
+            assertEquals(1, workers.size());
+            assertTrue(workers.get(0).isAlive());
+            trainer.close();
+            assertFalse(workers.get(0).isAlive(), "the trainer's worker still runs after close()");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new LstmTrainer(model.weights, 2, 4, LstmRunner.NO_CELL_CLIP, 0));
+            assertEquals("threads must be >= 1, got 0", e.getMessage());
+        }
     }
 
     @Test
