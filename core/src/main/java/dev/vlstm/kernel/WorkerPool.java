@@ -2,6 +2,7 @@ package dev.vlstm.kernel;
 
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -11,10 +12,14 @@ import java.util.concurrent.locks.LockSupport;
  * steps of a sequence), where waking a parked thread (10 µs or more) would cost as much as the step.
  *
  * <p>A call publishes itself by incrementing a volatile generation counter (the work's arguments, plain fields
- * written before it, travel with that write); each worker spins on the counter, runs its share, and publishes
- * the generation it finished in its own volatile field, on which the caller spins. Workers spin only while work
- * keeps coming: after {@value #IDLE_SPIN_NANOS} ns without a call they park, and the next call unparks them. Nothing
- * is allocated per call. A worker's exception is caught and rethrown by the caller once every share has finished,
+ * written before it, travel with that write); each worker spins on the counter, claims its share, runs it, and
+ * publishes the generation it finished in its own volatile field, on which the caller spins. A share is claimed
+ * with a compare-and-set, by its worker or, once the caller has run its own share, by the caller: on a busy
+ * machine a worker that is not running (descheduled, or still waking up) costs the call nothing but its share,
+ * which the caller runs itself, instead of a wait for the scheduler. Every share runs the same block range
+ * whichever thread runs it, so results do not depend on who did. Workers spin only while work keeps coming:
+ * after {@value #IDLE_SPIN_NANOS} ns without a call they park, and the next call unparks them. Nothing is
+ * allocated per call. A worker's exception is caught and rethrown by the caller once every share has finished,
  * so a failing share never hangs the call and never leaves a worker writing after it returns.
  *
  * <p>For one calling thread at a time (its owner serializes the calls).
@@ -87,11 +92,12 @@ final class WorkerPool implements AutoCloseable {
                 LockSupport.unpark(worker.thread);
             }
         }
-        Throwable failure = null;
-        try {
-            work.runShare(0);
-        } catch (RuntimeException | Error e) {
-            failure = e;
+        Throwable failure = runShare(0, null);
+        for (Worker worker : workers) {
+            if (worker.claimed.compareAndSet(call - 1, call)) {
+                failure = runShare(worker.share, failure);
+                worker.completed = call;
+            }
         }
         for (Worker worker : workers) {
             awaitCompleted(worker, call);
@@ -111,6 +117,19 @@ final class WorkerPool implements AutoCloseable {
         if (failure != null) {
             throw (Error) failure;
         }
+    }
+
+    /** Runs a share on the calling thread; returns {@code failure}, or the share's failure if it is the first. */
+    private Throwable runShare(int share, Throwable failure) {
+        try {
+            work.runShare(share);
+        } catch (RuntimeException | Error e) {
+            if (failure == null) {
+                return e;
+            }
+            failure.addSuppressed(e);
+        }
+        return failure;
     }
 
     private static void awaitCompleted(Worker worker, long call) {
@@ -160,7 +179,9 @@ final class WorkerPool implements AutoCloseable {
     private final class Worker implements Runnable {
         private final int share;
         private final Thread thread;
-        /** The last call this worker has finished; written only by the worker. */
+        /** The last call whose share has been claimed, by this worker or by the caller. */
+        private final AtomicLong claimed = new AtomicLong();
+        /** The last call whose share has finished; written by whoever claimed it. */
         private volatile long completed;
         /** Set while the worker is parked or about to park: the caller then unparks it. */
         private volatile boolean parked;
@@ -181,12 +202,15 @@ final class WorkerPool implements AutoCloseable {
                     return;
                 }
                 seen = call;
-                try {
-                    work.runShare(share);
-                } catch (Throwable e) {
-                    failure = e;
+                // Each call's share is claimed once, so claimed is call - 1 until someone claims this one.
+                if (claimed.compareAndSet(call - 1, call)) {
+                    try {
+                        work.runShare(share);
+                    } catch (Throwable e) {
+                        failure = e;
+                    }
+                    completed = call;
                 }
-                completed = call;
             }
         }
 
