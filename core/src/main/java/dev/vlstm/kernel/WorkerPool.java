@@ -104,11 +104,7 @@ final class WorkerPool implements AutoCloseable {
             Throwable workerFailure = worker.failure;
             if (workerFailure != null) {
                 worker.failure = null;
-                if (failure == null) {
-                    failure = workerFailure;
-                } else {
-                    failure.addSuppressed(workerFailure);
-                }
+                failure = firstOf(failure, workerFailure);
             }
         }
         if (failure instanceof RuntimeException runtime) {
@@ -123,13 +119,24 @@ final class WorkerPool implements AutoCloseable {
     private Throwable runShare(int share, Throwable failure) {
         try {
             work.runShare(share);
+            return failure;
         } catch (RuntimeException | Error e) {
-            if (failure == null) {
-                return e;
-            }
-            failure.addSuppressed(e);
+            return firstOf(failure, e);
         }
-        return failure;
+    }
+
+    /**
+     * {@code first}, with {@code next} added to it as suppressed, or {@code next} if there is no first. Two shares
+     * may throw the same object (the JVM's preallocated OutOfMemoryError), which cannot suppress itself.
+     */
+    private static Throwable firstOf(Throwable first, Throwable next) {
+        if (first == null) {
+            return next;
+        }
+        if (next != first) {
+            first.addSuppressed(next);
+        }
+        return first;
     }
 
     private static void awaitCompleted(Worker worker, long call) {

@@ -68,6 +68,11 @@ class ParallelKernelTest {
                 OutOfMemoryError error = assertThrows(OutOfMemoryError.class,
                         () -> kernel.projectInput(LAYOUT, null, null, null, 0, 0, 0, 1, null, 0));
                 assertSame(recording.error, error);
+                recording.errorFrom = 0;   // both shares throw the same object, which cannot suppress itself
+                error = assertThrows(OutOfMemoryError.class,
+                        () -> kernel.recurrentStep(LAYOUT, null, null, 0, null, 0, null, null, null, 1, 1f));
+                assertSame(recording.error, error);
+                assertEquals(0, error.getSuppressed().length);
                 recording.error = null;
                 kernel.projectInput(LAYOUT, null, null, null, 0, 0, 0, 1, null, 0);
             }
@@ -93,11 +98,12 @@ class ParallelKernelTest {
     private static final class RecordingKernel implements LstmKernel {
         final AtomicIntegerArray runs = new AtomicIntegerArray(BLOCKS);
         volatile int failFrom = Integer.MAX_VALUE;
-        /** Thrown by the worker's share (the one that does not start at block 0) if not null. */
+        /** Thrown, if not null, by the shares that start at or after block {@code errorFrom}. */
         volatile Error error;
+        volatile int errorFrom = 1;
 
         private void record(int blockFrom, int blockTo) {
-            if (error != null && blockFrom > 0) {
+            if (error != null && blockFrom >= errorFrom) {
                 throw error;
             }
             if (blockFrom >= failFrom) {
