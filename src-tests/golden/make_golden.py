@@ -21,7 +21,7 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "tes
 
 CASES = [
     # name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state, num_layers, bidirectional[,
-    # lengths]
+    # lengths[, proj_size]]
     ("i3_h5_t4_b2", 3, 5, 4, 2, False, True, True, 1, False),
     ("i17_h33_t6_b3_batch_first", 17, 33, 6, 3, True, True, False, 1, False),
     ("i1_h1_t1_b1_no_bias", 1, 1, 1, 1, False, False, True, 1, False),
@@ -32,6 +32,10 @@ CASES = [
     ("i3_h4_l2_t3_b2_no_bias", 3, 4, 3, 2, False, False, False, 2, False),
     ("i3_h5_t6_b4_lengths", 3, 5, 6, 4, False, True, True, 1, False, [3, 6, 1, 4]),
     ("i4_h3_l2_t5_b5_bidirectional_batch_first_lengths", 4, 3, 5, 5, True, True, True, 2, True, [2, 5, 1, 5, 3]),
+    ("i4_h6_p3_l2_t5_b3_bidirectional_proj", 4, 6, 5, 3, False, True, True, 2, True, None, 3),
+    ("i3_h7_p2_l2_t6_b4_batch_first_proj_lengths", 3, 7, 6, 4, True, True, True, 2, False, [6, 2, 4, 1], 2),
+    ("i5_h9_p4_l2_t7_b6_bidirectional_batch_first_proj_lengths", 5, 9, 7, 6, True, True, True, 2, True,
+     [7, 3, 1, 5, 7, 2], 4),
 ]
 
 
@@ -55,18 +59,19 @@ class Wrapper(torch.nn.Module):
 
 
 def make(name, input_size, hidden_size, steps, batch, batch_first, bias, initial_state, num_layers, bidirectional,
-         lengths=None):
+         lengths=None, proj_size=0):
     torch.manual_seed(sum(map(ord, name)))
     lstm = torch.nn.LSTM(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
-                         bidirectional=bidirectional)
+                         bidirectional=bidirectional, proj_size=proj_size)
     states = num_layers * (2 if bidirectional else 1)
+    h_size = proj_size if proj_size > 0 else hidden_size
     if batch is None:
-        x_shape, state_shape = (steps, input_size), (states, hidden_size)
+        x_shape, state_shape, h_shape = (steps, input_size), (states, hidden_size), (states, h_size)
     else:
         x_shape = (batch, steps, input_size) if batch_first else (steps, batch, input_size)
-        state_shape = (states, batch, hidden_size)
+        state_shape, h_shape = (states, batch, hidden_size), (states, batch, h_size)
     x = torch.randn(x_shape, requires_grad=True)
-    h0 = torch.randn(state_shape, requires_grad=True)
+    h0 = torch.randn(h_shape, requires_grad=True)
     c0 = torch.randn(state_shape, requires_grad=True)
     packed = x if lengths is None else torch.nn.utils.rnn.pack_padded_sequence(
         x, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)

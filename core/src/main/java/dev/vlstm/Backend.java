@@ -1,5 +1,6 @@
 package dev.vlstm;
 
+import dev.vlstm.kernel.GruKernel;
 import dev.vlstm.kernel.Kernels;
 import dev.vlstm.kernel.LstmKernel;
 
@@ -25,5 +26,9 @@ public enum Backend {
 
     LstmKernel kernel() {
         return this == SCALAR ? Kernels.scalar() : Kernels.preferred();
+    }
+
+    GruKernel gruKernel() {
+        return this == SCALAR ? Kernels.scalarGru() : Kernels.preferredGru();
     }
 }

@@ -32,6 +32,27 @@ final class Checks {
         return cellClip;
     }
 
+    /**
+     * PyTorch's projection size: 0 (no projection, {@code weightHr} null) or 1..H-1 (with a {@code weightHr}, whose
+     * size the caller checks).
+     */
+    static void projection(int projectionSize, int hiddenSize, Object weightHr) {
+        if (projectionSize < 0) {
+            throw new IllegalArgumentException("projectionSize must be >= 0 (0 for no projection), got "
+                    + projectionSize);
+        }
+        if (projectionSize >= hiddenSize) {
+            throw new IllegalArgumentException("projectionSize must be < hiddenSize (PyTorch's proj_size <"
+                    + " hidden_size): projectionSize=" + projectionSize + ", hiddenSize=" + hiddenSize);
+        }
+        if (projectionSize > 0 && weightHr == null) {
+            throw new NullPointerException("weightHr must not be null when projectionSize = " + projectionSize);
+        }
+        if (projectionSize == 0 && weightHr != null) {
+            throw new IllegalArgumentException("weightHr was given but projectionSize is 0 (no projection)");
+        }
+    }
+
     static <T> T notNull(String name, T value) {
         if (value == null) {
             throw new NullPointerException(name + " must not be null");
@@ -102,16 +123,26 @@ final class Checks {
     static void sequenceArguments(SequenceLayout layout, int inputSize, int hiddenSize, MemorySegment x, int steps,
                                   int batch, MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
                                   MemorySegment cT) {
+        sequenceArguments(layout, inputSize, hiddenSize, "H", hiddenSize, x, steps, batch, h0, c0, y, hT, cT);
+    }
+
+    /**
+     * As the form above, with h0, y and hT of another width than c0 and cT: {@code outputSize} values named
+     * {@code outputName} (P for PyTorch's projection).
+     */
+    static void sequenceArguments(SequenceLayout layout, int inputSize, int hiddenSize, String outputName,
+                                  int outputSize, MemorySegment x, int steps, int batch, MemorySegment h0,
+                                  MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
         boolean timeMajor = layout == SequenceLayout.TIME_MAJOR;
         String outer = timeMajor ? "T" : "B";
         String inner = timeMajor ? "B" : "T";
         int outerSize = timeMajor ? steps : batch;
         int innerSize = timeMajor ? batch : steps;
         floats("x", x, outer, outerSize, inner, innerSize, "I", inputSize);
-        optionalFloats("h0", h0, "B", batch, "H", hiddenSize);
+        optionalFloats("h0", h0, "B", batch, outputName, outputSize);
         optionalFloats("c0", c0, "B", batch, "H", hiddenSize);
-        optionalOutput("y", y, outer, outerSize, inner, innerSize, "H", hiddenSize);
-        optionalOutput("hT", hT, "B", batch, "H", hiddenSize);
+        optionalOutput("y", y, outer, outerSize, inner, innerSize, outputName, outputSize);
+        optionalOutput("hT", hT, "B", batch, outputName, outputSize);
         optionalOutput("cT", cT, "B", batch, "H", hiddenSize);
     }
 

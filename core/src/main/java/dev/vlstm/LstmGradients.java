@@ -17,7 +17,8 @@ public final class LstmGradients implements AutoCloseable {
      * Zero gradients for a layer with {@code weights}' sizes.
      *
      * @param weights open weights whose I and H these gradients take; only their sizes are read
-     * @throws IllegalStateException if {@code weights} is closed
+     * @throws IllegalStateException    if {@code weights} is closed
+     * @throws IllegalArgumentException if {@code weights} have a projection (not trained yet)
      */
     public LstmGradients(LstmWeights weights) {
         this(open(weights).inputSize(), weights.hiddenSize());
@@ -25,6 +26,10 @@ public final class LstmGradients implements AutoCloseable {
 
     private static LstmWeights open(LstmWeights weights) {
         Checks.notNull("weights", weights).checkOpen();
+        if (weights.projectionSize() > 0) {
+            throw new IllegalArgumentException("weights: projectionSize " + weights.projectionSize() + " (PyTorch's"
+                    + " proj_size), but LstmGradients do not yet hold the gradients of a projected LSTM");
+        }
         return weights;
     }
 

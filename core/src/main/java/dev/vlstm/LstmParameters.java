@@ -6,7 +6,9 @@ import java.util.SplittableRandom;
 
 /**
  * The trainable parameters of one LSTM layer, off-heap and writable, in PyTorch's layouts and gate order i, f, g, o:
- * {@code weightIh [4H][I]}, {@code weightHh [4H][H]}, {@code biasIh [4H]}, {@code biasHh [4H]}, row-major floats.
+ * {@code weightIh [4H][I]}, {@code weightHh [4H][H]}, {@code biasIh [4H]}, {@code biasHh [4H]}, row-major floats;
+ * with PyTorch's projection ({@code proj_size} = P, see {@link LstmWeights}) {@code weightHh [4H][P]} and
+ * {@code weightHr [P][H]}. Projected parameters pack and save; {@link LstmTrainer} does not train them yet.
  * Optimizers update them in place; {@link #pack()} and {@link LstmTrainer#updateWeights} turn them into the
  * kernels' packed weights. Not thread-safe; owns its memory.
  */
@@ -17,8 +19,8 @@ public final class LstmParameters implements AutoCloseable {
 
     private final LayerTensors tensors;
 
-    private LstmParameters(int inputSize, int hiddenSize) {
-        this.tensors = new LayerTensors(inputSize, hiddenSize, "LstmParameters");
+    private LstmParameters(int inputSize, int hiddenSize, int projectionSize) {
+        this.tensors = new LayerTensors(inputSize, hiddenSize, projectionSize, "LstmParameters");
     }
 
     /**
@@ -48,7 +50,7 @@ public final class LstmParameters implements AutoCloseable {
      * @throws IllegalArgumentException for a size &lt; 1
      */
     public static LstmParameters initialize(int inputSize, int hiddenSize, long seed, float forgetBias) {
-        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize);
+        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize, 0);
         SplittableRandom random = new SplittableRandom(seed);
         double bound = 1 / Math.sqrt(hiddenSize);
         LayerTensors tensors = parameters.tensors;
@@ -80,11 +82,42 @@ public final class LstmParameters implements AutoCloseable {
      */
     public static LstmParameters fromPyTorch(int inputSize, int hiddenSize, float[] weightIh, float[] weightHh,
                                              float[] biasIh, float[] biasHh) {
-        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize);
+        return fromPyTorch(inputSize, hiddenSize, 0, weightIh, weightHh, biasIh, biasHh, null);
+    }
+
+    /**
+     * A copy of PyTorch-layout parameters with or without PyTorch's projection ({@code proj_size}); a null bias
+     * becomes zeros. Shapes as in {@link LstmWeights}.
+     *
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units (width of c), &ge; 1
+     * @param projectionSize P, width of h ({@code proj_size}), 1 &le; P &lt; H; or 0 for no projection
+     * @param weightIh       {@code weight_ih_l0}, {@code [4H][I]}
+     * @param weightHh       {@code weight_hh_l0}, {@code [4H][P]} ({@code [4H][H]} without projection)
+     * @param biasIh         {@code bias_ih_l0}, {@code [4H]}, or null for zeros
+     * @param biasHh         {@code bias_hh_l0}, {@code [4H]}, or null for zeros
+     * @param weightHr       {@code weight_hr_l0}, {@code [P][H]}; null without projection
+     * @return new parameters, owned by the caller; later changes to the arrays do not reach them
+     * @throws IllegalArgumentException for a size out of range, an array of the wrong length, or a
+     *                                  {@code weightHr} given with P = 0 (values are not checked here:
+     *                                  {@link #pack()} refuses NaN and infinities)
+     * @throws NullPointerException     for a missing weight, or a null {@code weightHr} with P &gt; 0
+     */
+    public static LstmParameters fromPyTorch(int inputSize, int hiddenSize, int projectionSize, float[] weightIh,
+                                             float[] weightHh, float[] biasIh, float[] biasHh, float[] weightHr) {
+        Checks.positive("inputSize", inputSize);
+        Checks.positive("hiddenSize", hiddenSize);
+        Checks.projection(projectionSize, hiddenSize, weightHr);
+        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize, projectionSize);
         try {
             long gateRows = 4L * hiddenSize;
-            copy("weightIh", weightIh, parameters.tensors.weightIh, "I", inputSize);
-            copy("weightHh", weightHh, parameters.tensors.weightHh, "H", hiddenSize);
+            copy("weightIh", weightIh, parameters.tensors.weightIh, "4H", "I", inputSize);
+            if (projectionSize > 0) {
+                copy("weightHh", weightHh, parameters.tensors.weightHh, "4H", "P", projectionSize);
+                copy("weightHr", weightHr, parameters.tensors.weightHr, "P", "H", hiddenSize);
+            } else {
+                copy("weightHh", weightHh, parameters.tensors.weightHh, "4H", "H", hiddenSize);
+            }
             if (biasIh != null) {
                 MemorySegment.copy(Checks.floats("biasIh", MemorySegment.ofArray(biasIh), "4H", gateRows), 0,
                         parameters.tensors.biasIh, 0, gateRows * Float.BYTES);
@@ -100,9 +133,10 @@ public final class LstmParameters implements AutoCloseable {
         }
     }
 
-    private static void copy(String name, float[] source, MemorySegment target, String columns, int columnCount) {
+    private static void copy(String name, float[] source, MemorySegment target, String rows, String columns,
+                             int columnCount) {
         MemorySegment checked = Checks.floats(name, MemorySegment.ofArray(Checks.notNull(name, source)),
-                "4H", target.byteSize() / Float.BYTES / columnCount, columns, columnCount);
+                rows, target.byteSize() / Float.BYTES / columnCount, columns, columnCount);
         MemorySegment.copy(checked, 0, target, 0, target.byteSize());
     }
 
@@ -127,8 +161,9 @@ public final class LstmParameters implements AutoCloseable {
      */
     public LstmWeights pack(Backend backend) {
         tensors.checkOpen();
-        return LstmWeights.fromPyTorch(backend, tensors.inputSize, tensors.hiddenSize, tensors.weightIh,
-                tensors.weightHh, tensors.biasIh, tensors.biasHh);
+        return LstmWeights.fromPyTorch(backend, WeightPrecision.FLOAT32, tensors.inputSize, tensors.hiddenSize,
+                tensors.projectionSize, tensors.weightIh, tensors.weightHh, tensors.biasIh, tensors.biasHh,
+                tensors.weightHr);
     }
 
     /**
@@ -150,6 +185,24 @@ public final class LstmParameters implements AutoCloseable {
     }
 
     /**
+     * P: PyTorch's {@code proj_size}.
+     *
+     * @return the width of h with projection, or 0 without
+     */
+    public int projectionSize() {
+        return tensors.projectionSize;
+    }
+
+    /**
+     * The width of h and the columns of {@link #weightHh()}.
+     *
+     * @return P with projection, H without
+     */
+    public int outputSize() {
+        return tensors.projectionSize > 0 ? tensors.projectionSize : tensors.hiddenSize;
+    }
+
+    /**
      * W_ih, {@code [4H][I]} floats, writable.
      *
      * @return the tensor itself, not a copy: writes change these parameters; valid until {@link #close()}
@@ -160,7 +213,7 @@ public final class LstmParameters implements AutoCloseable {
     }
 
     /**
-     * W_hh, {@code [4H][H]} floats, writable.
+     * W_hh, {@code [4H][H]} floats ({@code [4H][P]} with projection), writable.
      *
      * @return the tensor itself, not a copy: writes change these parameters; valid until {@link #close()}
      */
@@ -187,6 +240,16 @@ public final class LstmParameters implements AutoCloseable {
     public MemorySegment biasHh() {
         tensors.checkOpen();
         return tensors.biasHh;
+    }
+
+    /**
+     * W_hr, {@code [P][H]} floats, writable: the projection {@code h = W_hr m}.
+     *
+     * @return the tensor itself, not a copy, valid until {@link #close()}; null without projection
+     */
+    public MemorySegment weightHr() {
+        tensors.checkOpen();
+        return tensors.weightHr;
     }
 
     /** Frees the parameters. Closing twice is harmless. */

@@ -7,6 +7,7 @@ import java.util.List;
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.LstmKernel;
 import dev.vlstm.kernel.ParallelKernel;
+import dev.vlstm.kernel.WeightFormat;
 
 /**
  * Runs the fused LSTM forward of one {@link LstmWeights}: whole sequences ({@link #forward}) or one step of a
@@ -15,7 +16,10 @@ import dev.vlstm.kernel.ParallelKernel;
  *
  * <p>A sequence is processed in chunks of {@link #projectionSteps()} time steps: first the input projection
  * {@code x · Wᵀ + b} of every row of the chunk as one GEMM (DESIGN.md, idea 3), then, step by step, the
- * recurrent GEMM fused with the cell update.
+ * recurrent GEMM fused with the cell update. With PyTorch's projection ({@link LstmWeights#projectionSize()} = P),
+ * the fused step writes the cell output m = o*tanh(c) and one more GEMM per step makes h = m · W_hrᵀ; h, h0, hT
+ * and y are then {@code [.][P]} wherever the methods below say {@code [.][H]} for them (c0 and cT stay
+ * {@code [B][H]}).
  *
  * <p>Not thread-safe: give each thread its own runner (they may share the weights). Two threads inside one
  * runner's methods at once are detected: the second call throws an {@link IllegalStateException} naming the runner
@@ -37,6 +41,8 @@ public final class LstmRunner implements AutoCloseable {
     private final LstmKernel kernel;
     /** The kernel's threads when {@code threads > 1}, owned; null for one thread. */
     private final ParallelKernel parallelKernel;
+    /** The float32 kernel of the same family, for the projection GEMM (W_hr is always float32). */
+    private final LstmKernel projectionKernel;
     private final GateLayout layout;
     private final int maxBatch;
     private final int projectionSteps;
@@ -48,8 +54,10 @@ public final class LstmRunner implements AutoCloseable {
     private final NonFiniteInputs nonFiniteInputs;
     private final float cellClip;
     private final VariableLengths variableLengths;
-    /** H zeros: y of the steps after a sequence's end. */
+    /** P or H zeros: y of the steps after a sequence's end. */
     private final MemorySegment zeroRow;
+    /** m = o*tanh(c) of one step, {@code [maxBatch][paddedHidden]}, for the projection; null without one. */
+    private final MemorySegment cellOutput;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmRunner is for one thread at a time; give each thread its own (they may share the LstmWeights)");
 
@@ -81,7 +89,9 @@ public final class LstmRunner implements AutoCloseable {
      * A runner for up to {@code maxBatch} sequences, projecting the input {@code projectionSteps} time steps at
      * a time. More steps reuse each input weight more often; the scratch holds
      * {@code projectionSteps * maxBatch * (I + 4H')} floats plus {@code maxBatch * 4H'} for the gates of one step
-     * and {@code 3 * maxBatch * H'} for the state, where H' is H rounded up to the kernel's block width.
+     * and {@code 3 * maxBatch * H'} for the state, where H' is H rounded up to the kernel's block width (with a
+     * projection: {@code maxBatch * H'} for c and for m, and {@code 2 * maxBatch * P'} for h, P' being P rounded
+     * up to four blocks).
      *
      * @param weights         the model to run, open; shared, not owned: closing the runner leaves it open
      * @param maxBatch        largest batch of a call, &ge; 1
@@ -171,13 +181,17 @@ public final class LstmRunner implements AutoCloseable {
             this.gateActivations = memory.floats((long) maxBatch * layout.gateRowFloats());
             this.sequenceState = new LstmState(weights, maxBatch);
             this.variableLengths = new VariableLengths(maxBatch);
-            this.zeroRow = memory.floats(layout.hiddenSize());
+            this.zeroRow = memory.floats(weights.outputSize());
+            this.cellOutput = weights.projectionSize() > 0
+                    ? memory.floats((long) maxBatch * layout.paddedHidden()) : null;
             this.parallelKernel = threads == 1 ? null : new ParallelKernel(weights.kernel(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
         this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
+        // Threads split the projection GEMM too when the weights are float32 (the same pool: one call at a time).
+        this.projectionKernel = kernel.withWeightFormat(WeightFormat.FLOAT32);
     }
 
     /**
@@ -269,7 +283,8 @@ public final class LstmRunner implements AutoCloseable {
         checkOpen();
         Checks.positive("steps", steps);
         checkBatch(batch);
-        Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, c0, y, hT, cT);
+        Checks.sequenceArguments(SequenceLayout.TIME_MAJOR, layout.inputSize(), layout.hiddenSize(),
+                sequenceState.outputName(), weights.outputSize(), x, steps, batch, h0, c0, y, hT, cT);
         if (nonFiniteInputs == NonFiniteInputs.REJECT) {
             rejectNonFinite(x, steps, batch, h0, c0);
         }
@@ -279,18 +294,17 @@ public final class LstmRunner implements AutoCloseable {
     private void runSequence(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                              MemorySegment y, MemorySegment hT, MemorySegment cT) {
         int inputSize = layout.inputSize();
-        int hiddenSize = layout.hiddenSize();
         LstmState state = sequenceState;
         state.reset();
         if (h0 != null) {
-            state.copyIn(h0, state.currentHidden());
+            state.copyHiddenIn(h0);
         }
         if (c0 != null) {
-            state.copyIn(c0, state.cellBuffer());
+            state.copyCellIn(c0);
         }
         long inputRowBytes = (long) inputSize * Float.BYTES;
         long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
-        long outputStepBytes = (long) batch * hiddenSize * Float.BYTES;
+        long outputStepBytes = (long) batch * weights.outputSize() * Float.BYTES;
         for (int start = 0; start < steps; start += projectionSteps) {
             int chunk = Math.min(projectionSteps, steps - start);
             int rows = chunk * batch;
@@ -298,21 +312,39 @@ public final class LstmRunner implements AutoCloseable {
             kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, rows,
                     inputPreActivations, 0);
             for (int step = 0; step < chunk; step++) {
-                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations,
-                        step * gateStepBytes, gateActivations, 0, state.currentHidden(), state.cellBuffer(),
-                        state.nextHidden(), batch, cellClip);
-                state.advance();
+                advance(state, step * gateStepBytes, batch);
                 if (y != null) {
-                    state.copyOut(state.currentHidden(), y, (start + step) * outputStepBytes, batch);
+                    state.copyHiddenOut(y, (start + step) * outputStepBytes, batch);
                 }
             }
         }
         if (hT != null) {
-            state.copyOut(state.currentHidden(), hT, 0, batch);
+            state.copyHiddenOut(hT, 0, batch);
         }
         if (cT != null) {
-            state.copyOut(state.cellBuffer(), cT, 0, batch);
+            state.copyCellOut(cT, 0, batch);
         }
+    }
+
+    /**
+     * One recurrent step of {@code rows} rows of {@code state} from the input pre-activations at
+     * {@code preActivationsOffset} bytes: the fused recurrent GEMM and cell update, writing h directly, or with a
+     * projection writing m and then h = m · W_hrᵀ (one more GEMM); then the state advances.
+     */
+    private void advance(LstmState state, long preActivationsOffset, int rows) {
+        if (cellOutput == null) {
+            kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations, preActivationsOffset,
+                    gateActivations, 0, state.currentHidden(), state.cellBuffer(), state.nextHidden(), rows,
+                    cellClip);
+        } else {
+            kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.projectionSize(),
+                    inputPreActivations, preActivationsOffset, gateActivations, 0, state.currentHidden(),
+                    state.hiddenRowBytes(), state.cellBuffer(), cellOutput, rows, cellClip);
+            projectionKernel.projectInput(weights.projectionLayout(), weights.packedProjectionWeights(),
+                    weights.projectionBias(), cellOutput, 0, (long) layout.paddedHidden() * Float.BYTES,
+                    Float.BYTES, rows, state.nextHidden(), 0);
+        }
+        state.advance();
     }
 
     /**
@@ -351,8 +383,8 @@ public final class LstmRunner implements AutoCloseable {
             Checks.positive("steps", steps);
             checkBatch(batch);
             VariableLengths.check(lengths, steps, batch);
-            Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0,
-                    c0, y, hT, cT);
+            Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(),
+                    sequenceState.outputName(), weights.outputSize(), x, steps, batch, h0, c0, y, hT, cT);
             if (nonFiniteInputs == NonFiniteInputs.REJECT) {
                 rejectNonFinite(x, layout, steps, batch, lengths, h0, c0);
             }
@@ -397,20 +429,22 @@ public final class LstmRunner implements AutoCloseable {
         int steps = plan.steps();
         int batch = plan.batch();
         int inputSize = layout.inputSize();
-        int hiddenSize = layout.hiddenSize();
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
+        LstmState state = sequenceState;
+        long cellStateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long cellRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        long hiddenStateRowBytes = state.hiddenRowBytes();
+        long hiddenRowBytes = (long) weights.outputSize() * Float.BYTES;
         long inputRowBytes = (long) inputSize * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        LstmState state = sequenceState;
         state.reset();
         for (int r = 0; r < batch; r++) {
-            long callerRow = plan.callerRow(r) * hiddenRowBytes;
             if (h0 != null) {
-                MemorySegment.copy(h0, callerRow, state.currentHidden(), r * stateRowBytes, hiddenRowBytes);
+                MemorySegment.copy(h0, plan.callerRow(r) * hiddenRowBytes, state.currentHidden(),
+                        r * hiddenStateRowBytes, hiddenRowBytes);
             }
             if (c0 != null) {
-                MemorySegment.copy(c0, callerRow, state.cellBuffer(), r * stateRowBytes, hiddenRowBytes);
+                MemorySegment.copy(c0, plan.callerRow(r) * cellRowBytes, state.cellBuffer(), r * cellStateRowBytes,
+                        cellRowBytes);
             }
         }
         writeFinalStates(plan, plan.activeAt(0), batch, state, hT, cT);
@@ -431,17 +465,15 @@ public final class LstmRunner implements AutoCloseable {
             for (int step = start; step < start + chunk; step++) {
                 int active = plan.activeAt(step);
                 if (active > 0) {
-                    kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations,
-                            row * gateRowBytes, gateActivations, 0, state.currentHidden(), state.cellBuffer(),
-                            state.nextHidden(), active, cellClip);
-                    state.advance();
+                    advance(state, row * gateRowBytes, active);
                     writeFinalStates(plan, plan.activeAt(step + 1), active, state, hT, cT);
                 }
                 if (y != null) {
                     for (int r = 0; r < batch; r++) {
                         long target = order.row(step, plan.callerRow(r), steps, batch) * hiddenRowBytes;
                         if (r < active) {
-                            MemorySegment.copy(state.currentHidden(), r * stateRowBytes, y, target, hiddenRowBytes);
+                            MemorySegment.copy(state.currentHidden(), r * hiddenStateRowBytes, y, target,
+                                    hiddenRowBytes);
                         } else {
                             MemorySegment.copy(zeroRow, 0, y, target, hiddenRowBytes);
                         }
@@ -455,15 +487,17 @@ public final class LstmRunner implements AutoCloseable {
     /** Copies h and c of the sorted rows {@code from..to-1}, which have just ended, to their caller rows. */
     private void writeFinalStates(VariableLengths plan, int from, int to, LstmState state, MemorySegment hT,
                                   MemorySegment cT) {
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long hiddenRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        long cellStateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long cellRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        long hiddenRowBytes = (long) weights.outputSize() * Float.BYTES;
         for (int r = from; r < to; r++) {
-            long target = plan.callerRow(r) * hiddenRowBytes;
             if (hT != null) {
-                MemorySegment.copy(state.currentHidden(), r * stateRowBytes, hT, target, hiddenRowBytes);
+                MemorySegment.copy(state.currentHidden(), r * state.hiddenRowBytes(), hT,
+                        plan.callerRow(r) * hiddenRowBytes, hiddenRowBytes);
             }
             if (cT != null) {
-                MemorySegment.copy(state.cellBuffer(), r * stateRowBytes, cT, target, hiddenRowBytes);
+                MemorySegment.copy(state.cellBuffer(), r * cellStateRowBytes, cT, plan.callerRow(r) * cellRowBytes,
+                        cellRowBytes);
             }
         }
     }
@@ -526,23 +560,25 @@ public final class LstmRunner implements AutoCloseable {
                     + stateLayout.lanes() + " lanes per block), but these weights have hiddenSize "
                     + layout.hiddenSize() + " (" + layout.lanes() + " lanes per block)");
         }
+        if (state.projectionSize() != weights.projectionSize()) {
+            throw new IllegalArgumentException("state is for projectionSize " + state.projectionSize()
+                    + ", but these weights have projectionSize " + weights.projectionSize() + " (0: none)");
+        }
         int batch = state.batch();
         checkBatch(batch);
         Checks.floats("x", x, "B", batch, "I", layout.inputSize());
-        Checks.optionalOutput("h", h, "B", batch, "H", layout.hiddenSize());
+        Checks.optionalOutput("h", h, "B", batch, state.outputName(), weights.outputSize());
         if (nonFiniteInputs == NonFiniteInputs.REJECT) {
             Checks.finiteInput("x", x, batch, 0, layout.inputSize(), layout.inputSize());
-            Checks.finiteInput("state.h", state.currentHidden(), batch, 0, layout.hiddenSize(), layout.paddedHidden());
+            Checks.finiteInput("state.h", state.currentHidden(), batch, 0, weights.outputSize(), state.hiddenStride());
             Checks.finiteInput("state.c", state.cellBuffer(), batch, 0, layout.hiddenSize(), layout.paddedHidden());
         }
         MemorySegment.copy(x, 0, inputChunk, 0, x.byteSize());
         kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, batch,
                 inputPreActivations, 0);
-        kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations, 0, gateActivations, 0,
-                state.currentHidden(), state.cellBuffer(), state.nextHidden(), batch, cellClip);
-        state.advance();
+        advance(state, 0, batch);
         if (h != null) {
-            state.copyOut(state.currentHidden(), h, 0, batch);
+            state.copyHiddenOut(h, 0, batch);
         }
     }
 
@@ -630,9 +666,10 @@ public final class LstmRunner implements AutoCloseable {
     private void rejectNonFinite(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0) {
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
+        int outputSize = weights.outputSize();
         Checks.finiteInput("x", x, (long) steps * batch, batch, inputSize, inputSize);
         if (h0 != null) {
-            Checks.finiteInput("h0", h0, batch, 0, hiddenSize, hiddenSize);
+            Checks.finiteInput("h0", h0, batch, 0, outputSize, outputSize);
         }
         if (c0 != null) {
             Checks.finiteInput("c0", c0, batch, 0, hiddenSize, hiddenSize);

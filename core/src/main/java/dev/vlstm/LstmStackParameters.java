@@ -23,12 +23,19 @@ public final class LstmStackParameters implements AutoCloseable {
      * in {@code [-1/sqrt(H), 1/sqrt(H))}, forget bias {@link LstmParameters#DEFAULT_FORGET_BIAS}), each from its own
      * seed drawn from {@code seed}.
      *
-     * @param shape the model's sizes
+     * @param shape the model's sizes, without projection
      * @param seed  seeds a {@link SplittableRandom} that draws one seed per layer and direction, in index order
      * @return new parameters, owned by the caller
+     * @throws IllegalArgumentException for a shape with projection: these parameters are for training, which does
+     *                                  not take projection yet
      */
     public static LstmStackParameters initialize(LstmStackShape shape, long seed) {
         Checks.notNull("shape", shape);
+        if (shape.projectionSize() > 0) {
+            throw new IllegalArgumentException("initialize makes parameters to train, and training does not take "
+                    + "projection (proj_size " + shape.projectionSize() + ") yet; build a projected model's "
+                    + "parameters with LstmParameters.fromPyTorch and LstmStackParameters.of");
+        }
         SplittableRandom seeds = new SplittableRandom(seed);
         LstmParameters[] parts = new LstmParameters[shape.stateCount()];
         try {
@@ -56,11 +63,14 @@ public final class LstmStackParameters implements AutoCloseable {
         Checks.notNull("layers", layers);
         int[] inputSizes = new int[layers.length];
         int[] hiddenSizes = new int[layers.length];
+        int[] projectionSizes = new int[layers.length];
         for (int n = 0; n < layers.length; n++) {
             inputSizes[n] = Checks.notNull("layers[" + n + "]", layers[n]).inputSize();
             hiddenSizes[n] = layers[n].hiddenSize();
+            projectionSizes[n] = layers[n].projectionSize();
         }
-        LstmStackShape shape = LstmStackShape.ofParts("layers", bidirectional, layers, inputSizes, hiddenSizes);
+        LstmStackShape shape = LstmStackShape.ofParts("layers", bidirectional, layers, inputSizes, hiddenSizes,
+                projectionSizes);
         return new LstmStackParameters(shape, layers.clone());
     }
 

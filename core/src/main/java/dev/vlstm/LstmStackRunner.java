@@ -15,6 +15,9 @@ import java.lang.foreign.MemorySegment;
  * the {@link MemorySegment} overloads). For a unidirectional model, longer sequences run in windows that carry the
  * state: pass the same segments as h0/c0 and hT/cT.
  *
+ * <p>S below is the width of one direction's h: P for a model with projection
+ * ({@link LstmStackShape#hiddenStateSize()}), H otherwise; c0 and cT are always {@code [L·D][B][H]}.
+ *
  * <p>Not thread-safe: give each thread its own runner (they may share the weights). Layouts are row-major floats in
  * native byte order; inputs may be heap or native segments.
  */
@@ -80,11 +83,11 @@ public final class LstmStackRunner implements AutoCloseable {
      * @param x     input, {@code [T][B][I]} floats (time-major)
      * @param steps T, 1 &le; T &le; {@link #maxSteps()}
      * @param batch B, 1 &le; B &le; {@link #maxBatch()}
-     * @param h0    initial hidden states {@code [L·D][B][H]} (PyTorch's h_0), or null for zeros
+     * @param h0    initial hidden states {@code [L·D][B][S]} (PyTorch's h_0), or null for zeros
      * @param c0    initial cell states {@code [L·D][B][H]}, or null for zeros
-     * @param y     output, {@code [T][B][D·H]}: the top layer's h after every step, forward direction first; null if
+     * @param y     output, {@code [T][B][D·S]}: the top layer's h after every step, forward direction first; null if
      *              not wanted
-     * @param hT    output, {@code [L·D][B][H]}: every layer and direction's final h (h_n; the reverse direction's
+     * @param hT    output, {@code [L·D][B][S]}: every layer and direction's final h (h_n; the reverse direction's
      *              is its h after step 0); null if not wanted
      * @param cT    output, {@code [L·D][B][H]}: the final cell states (c_n); null if not wanted
      * @throws IllegalArgumentException for a size &lt; 1 or above this runner's limits, a segment whose size does
@@ -110,10 +113,10 @@ public final class LstmStackRunner implements AutoCloseable {
      * @param x     input, {@code [T][B][I]}, as in the MemorySegment form
      * @param steps T, 1 &le; T &le; {@link #maxSteps()}
      * @param batch B, 1 &le; B &le; {@link #maxBatch()}
-     * @param h0    initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param h0    initial hidden states {@code [L·D][B][S]}, or null for zeros
      * @param c0    initial cell states {@code [L·D][B][H]}, or null for zeros
-     * @param y     output, {@code [T][B][D·H]}: the top layer's h after every step; null if not wanted
-     * @param hT    output, {@code [L·D][B][H]}: the final h of every layer and direction; null if not wanted
+     * @param y     output, {@code [T][B][D·S]}: the top layer's h after every step; null if not wanted
+     * @param hT    output, {@code [L·D][B][S]}: the final h of every layer and direction; null if not wanted
      * @param cT    output, {@code [L·D][B][H]}: the final cell states; null if not wanted
      * @throws IllegalArgumentException as in the MemorySegment form
      * @throws IllegalStateException    as in the MemorySegment form
@@ -139,11 +142,11 @@ public final class LstmStackRunner implements AutoCloseable {
      * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
      * @param batch   B, 1 &le; B &le; {@link #maxBatch()}
      * @param lengths time steps of each sequence, B values in 0..T, in any order; read during the call only
-     * @param h0      initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param h0      initial hidden states {@code [L·D][B][S]}, or null for zeros
      * @param c0      initial cell states {@code [L·D][B][H]}, or null for zeros
-     * @param y       output in x's layout, {@code [T][B][D·H]} or {@code [B][T][D·H]}: the top layer's h, zero past
+     * @param y       output in x's layout, {@code [T][B][D·S]} or {@code [B][T][D·S]}: the top layer's h, zero past
      *                each sequence's end; null if not wanted
-     * @param hT      output, {@code [L·D][B][H]}: every layer and direction's final h; null if not wanted
+     * @param hT      output, {@code [L·D][B][S]}: every layer and direction's final h; null if not wanted
      * @param cT      output, {@code [L·D][B][H]}: the final cell states; null if not wanted
      * @throws IllegalArgumentException as the time-major forward, and for a null layout, null lengths, lengths of
      *                                  another size than B, or a length outside 0..T (naming its index)
@@ -171,10 +174,10 @@ public final class LstmStackRunner implements AutoCloseable {
      * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
      * @param batch   B, 1 &le; B &le; {@link #maxBatch()}
      * @param lengths time steps of each sequence, B values in 0..T
-     * @param h0      initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param h0      initial hidden states {@code [L·D][B][S]}, or null for zeros
      * @param c0      initial cell states {@code [L·D][B][H]}, or null for zeros
      * @param y       output in x's layout: the top layer's h, zero past each sequence's end; null if not wanted
-     * @param hT      output, {@code [L·D][B][H]}: every layer and direction's final h; null if not wanted
+     * @param hT      output, {@code [L·D][B][S]}: every layer and direction's final h; null if not wanted
      * @param cT      output, {@code [L·D][B][H]}: the final cell states; null if not wanted
      * @throws IllegalArgumentException as in the MemorySegment form
      * @throws IllegalStateException    as in the MemorySegment form
@@ -193,7 +196,7 @@ public final class LstmStackRunner implements AutoCloseable {
      *
      * @param x     input of this step, {@code [B][I]} floats, B = {@code state.batch()} &le; {@link #maxBatch()}
      * @param state the stream's state, made for a model of this runner's shape
-     * @param h     output, {@code [B][H]}: the top layer's new h (this step's row of y); null if not wanted
+     * @param h     output, {@code [B][S]}: the top layer's new h (this step's row of y); null if not wanted
      * @throws IllegalArgumentException for a state of another model shape, a batch above {@link #maxBatch()}, or a
      *                                  segment whose size does not match its shape
      * @throws IllegalStateException    if this runner, its weights, the state, or the arena of an argument is closed
@@ -225,7 +228,7 @@ public final class LstmStackRunner implements AutoCloseable {
                     + " exceeds this LstmStackRunner's maxBatch " + maxBatch());
         }
         Checks.floats("x", x, "B", batch, "I", shape.inputSize());
-        Checks.optionalOutput("h", h, "B", batch, "H", shape.hiddenSize());
+        Checks.optionalOutput("h", h, "B", batch, shape.projectionSize() > 0 ? "P" : "H", shape.hiddenStateSize());
         MemorySegment input = x;
         for (int layer = 0; layer < parts.length; layer++) {
             MemorySegment output = layer == parts.length - 1 ? h : state.layerOutput(layer);
@@ -239,7 +242,7 @@ public final class LstmStackRunner implements AutoCloseable {
      *
      * @param x     input of this step, {@code [B][I]}, B = {@code state.batch()}
      * @param state the stream's state, updated in place
-     * @param h     output, {@code [B][H]}: the top layer's new h; null if not wanted
+     * @param h     output, {@code [B][S]}: the top layer's new h; null if not wanted
      * @throws IllegalArgumentException as in the MemorySegment form
      * @throws IllegalStateException    as in the MemorySegment form
      */

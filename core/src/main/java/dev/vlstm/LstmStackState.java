@@ -3,7 +3,8 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The recurrent state of a stream through a unidirectional stack: h and c of every layer ({@code [L][B][H]} each,
+ * The recurrent state of a stream through a unidirectional stack: h and c of every layer ({@code [L][B][S]} and
+ * {@code [L][B][H]}, S = P with projection, else H;
  * as PyTorch's h_n and c_n), carried from one {@link LstmStackRunner#step} to the next, and the hidden output of
  * each layer below the top, which the layer above reads. Starts at zero.
  *
@@ -17,7 +18,7 @@ public final class LstmStackState implements AutoCloseable {
     private final LstmStackShape shape;
     private final int batch;
     private final LstmState[] layers;
-    /** {@code [B][H]} outputs of layers 0 .. L-2 at the last step: the inputs of the layers above. */
+    /** {@code [B][S]} outputs of layers 0 .. L-2 at the last step: the inputs of the layers above. */
     private final MemorySegment[] layerOutputs;
     private final OffHeap memory;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
@@ -47,7 +48,7 @@ public final class LstmStackState implements AutoCloseable {
                 layers[layer] = new LstmState(weights.part(layer), batch);
             }
             for (int layer = 0; layer < layerOutputs.length; layer++) {
-                layerOutputs[layer] = memory.floats((long) batch * shape.hiddenSize());
+                layerOutputs[layer] = memory.floats((long) batch * shape.hiddenStateSize());
             }
         } catch (RuntimeException | Error e) {
             close();
@@ -87,18 +88,18 @@ public final class LstmStackState implements AutoCloseable {
     }
 
     /**
-     * Sets h of every layer from {@code h}, {@code [L][B][H]} floats (heap or native segment), as PyTorch's h_0.
+     * Sets h of every layer from {@code h}, {@code [L][B][S]} floats (heap or native segment), as PyTorch's h_0.
      *
-     * @param h exactly L·B·H floats, layer 0 first; only read during this call
+     * @param h exactly L·B·S floats, layer 0 first; only read during this call
      * @throws IllegalArgumentException if {@code h} holds another number of bytes
      */
     public void setHidden(MemorySegment h) {
         inUse.enter("setHidden");
         try {
             checkOpen();
-            Checks.floats("h", h, "L", layers.length, "B", batch, "H", shape.hiddenSize());
+            Checks.floats("h", h, "L", layers.length, "B", batch, stateName(), shape.hiddenStateSize());
             for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer].setHidden(h.asSlice(layer * layerBytes(), layerBytes()));
+                layers[layer].setHidden(h.asSlice(layer * hiddenBytes(), hiddenBytes()));
             }
         } finally {
             inUse.exit();
@@ -117,7 +118,7 @@ public final class LstmStackState implements AutoCloseable {
             checkOpen();
             Checks.floats("c", c, "L", layers.length, "B", batch, "H", shape.hiddenSize());
             for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer].setCell(c.asSlice(layer * layerBytes(), layerBytes()));
+                layers[layer].setCell(c.asSlice(layer * cellBytes(), cellBytes()));
             }
         } finally {
             inUse.exit();
@@ -125,9 +126,9 @@ public final class LstmStackState implements AutoCloseable {
     }
 
     /**
-     * Sets h of every layer from an {@code [L][B][H]} float array.
+     * Sets h of every layer from an {@code [L][B][S]} float array.
      *
-     * @param h exactly L·B·H floats, layer 0 first; copied
+     * @param h exactly L·B·S floats, layer 0 first; copied
      */
     public void setHidden(float[] h) {
         setHidden(MemorySegment.ofArray(Checks.notNull("h", h)));
@@ -143,18 +144,18 @@ public final class LstmStackState implements AutoCloseable {
     }
 
     /**
-     * Copies h of every layer into {@code out}, {@code [L][B][H]} floats, as PyTorch's h_n.
+     * Copies h of every layer into {@code out}, {@code [L][B][S]} floats, as PyTorch's h_n.
      *
-     * @param out writable, exactly L·B·H floats (heap or native segment)
+     * @param out writable, exactly L·B·S floats (heap or native segment)
      * @throws IllegalArgumentException if {@code out} has another size or is read-only
      */
     public void copyHiddenTo(MemorySegment out) {
         inUse.enter("copyHiddenTo");
         try {
             checkOpen();
-            Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
+            Checks.output("out", out, "L", layers.length, "B", batch, stateName(), shape.hiddenStateSize());
             for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer].copyHiddenTo(out.asSlice(layer * layerBytes(), layerBytes()));
+                layers[layer].copyHiddenTo(out.asSlice(layer * hiddenBytes(), hiddenBytes()));
             }
         } finally {
             inUse.exit();
@@ -173,7 +174,7 @@ public final class LstmStackState implements AutoCloseable {
             checkOpen();
             Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
             for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer].copyCellTo(out.asSlice(layer * layerBytes(), layerBytes()));
+                layers[layer].copyCellTo(out.asSlice(layer * cellBytes(), cellBytes()));
             }
         } finally {
             inUse.exit();
@@ -181,12 +182,12 @@ public final class LstmStackState implements AutoCloseable {
     }
 
     /**
-     * Returns h of every layer as a new {@code [L][B][H]} array.
+     * Returns h of every layer as a new {@code [L][B][S]} array.
      *
-     * @return a copy of L·B·H floats, layer 0 first; later steps do not change it
+     * @return a copy of L·B·S floats, layer 0 first; later steps do not change it
      */
     public float[] hidden() {
-        float[] out = new float[Math.toIntExact(layers.length * layerBytes() / Float.BYTES)];
+        float[] out = new float[Math.toIntExact(layers.length * hiddenBytes() / Float.BYTES)];
         copyHiddenTo(MemorySegment.ofArray(out));
         return out;
     }
@@ -197,7 +198,7 @@ public final class LstmStackState implements AutoCloseable {
      * @return a copy of L·B·H floats, layer 0 first; later steps do not change it
      */
     public float[] cell() {
-        float[] out = new float[Math.toIntExact(layers.length * layerBytes() / Float.BYTES)];
+        float[] out = new float[Math.toIntExact(layers.length * cellBytes() / Float.BYTES)];
         copyCellTo(MemorySegment.ofArray(out));
         return out;
     }
@@ -233,12 +234,23 @@ public final class LstmStackState implements AutoCloseable {
         return layers[layer];
     }
 
-    /** What layer {@code layer} (below the top) output at the last step, {@code [B][H]}. */
+    /** What layer {@code layer} (below the top) output at the last step, {@code [B][S]}. */
     MemorySegment layerOutput(int layer) {
         return layerOutputs[layer];
     }
 
-    private long layerBytes() {
+    /** Bytes of one layer's h, {@code [B][S]}. */
+    private long hiddenBytes() {
+        return (long) batch * shape.hiddenStateSize() * Float.BYTES;
+    }
+
+    /** Bytes of one layer's c, {@code [B][H]}. */
+    private long cellBytes() {
         return (long) batch * shape.hiddenSize() * Float.BYTES;
+    }
+
+    /** The name of h's last dimension in messages: P with projection, else H. */
+    private String stateName() {
+        return shape.projectionSize() > 0 ? "P" : "H";
     }
 }

@@ -51,7 +51,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @param weights  the model to train, open, float32; shared, not owned: closing the trainer leaves it open
      * @param maxBatch largest batch of a forward, &ge; 1
      * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
-     * @throws IllegalArgumentException if a size is &lt; 1
+     * @throws IllegalArgumentException if a size is &lt; 1, or the model has projection (not trained yet)
      */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps) {
         this(weights, maxBatch, maxSteps, 0, 0, false);
@@ -66,7 +66,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
      * @param dropout  p, in [0, 1)
      * @param seed     seed of the masks
-     * @throws IllegalArgumentException if a size is &lt; 1 or p is outside [0, 1)
+     * @throws IllegalArgumentException if a size is &lt; 1, p is outside [0, 1), or the model has projection
      */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed) {
         this(weights, maxBatch, maxSteps, dropout, seed, true);
@@ -75,6 +75,7 @@ public final class LstmStackTrainer implements AutoCloseable {
     private LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
                              boolean withDropout) {
         Checks.notNull("weights", weights).checkOpen();
+        refuseProjection("weights", weights.shape());
         this.weights = weights;
         this.shape = weights.shape();
         this.memory = OffHeap.open();
@@ -392,6 +393,14 @@ public final class LstmStackTrainer implements AutoCloseable {
             parts[index].forward(x, call.steps(), call.batch(), h0, c0, y, hT, cT);
         } else {
             parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, c0, y, hT, cT);
+        }
+    }
+
+    /** Training does not take projection yet: refuses a projected model's shape by name. */
+    static void refuseProjection(String argument, LstmStackShape shape) {
+        if (shape.projectionSize() > 0) {
+            throw new IllegalArgumentException(argument + ": a model with projection (proj_size "
+                    + shape.projectionSize() + ") runs in inference (LstmStackRunner) but does not train yet");
         }
     }
 

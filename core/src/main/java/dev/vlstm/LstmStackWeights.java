@@ -26,7 +26,8 @@ public final class LstmStackWeights implements AutoCloseable {
      *
      * @param bidirectional whether each layer has a reverse direction
      * @param layers        l0 (, l0_reverse), l1 (, l1_reverse), ...: layer 0 reads I features, every layer above
-     *                      reads D·H; all have the same hidden size and kernel, and each is a distinct object
+     *                      reads D·S (S = P with projection, else H); all have the same hidden size, projection
+     *                      size and kernel, and each is a distinct object
      * @return the new stack; its {@link #close()} closes {@code layers}
      * @throws IllegalArgumentException naming the first layer that does not fit, and why
      * @throws IllegalStateException    if a layer is closed
@@ -35,17 +36,20 @@ public final class LstmStackWeights implements AutoCloseable {
         Checks.notNull("layers", layers);
         int[] inputSizes = new int[layers.length];
         int[] hiddenSizes = new int[layers.length];
+        int[] projectionSizes = new int[layers.length];
         for (int n = 0; n < layers.length; n++) {
             Checks.notNull("layers[" + n + "]", layers[n]).checkOpen();
             inputSizes[n] = layers[n].inputSize();
             hiddenSizes[n] = layers[n].hiddenSize();
+            projectionSizes[n] = layers[n].projectionSize();
             if (layers[n].kernel().withWeightFormat(WeightFormat.FLOAT32)
                     != layers[0].kernel().withWeightFormat(WeightFormat.FLOAT32)) {
                 throw new IllegalArgumentException("layers[" + n + "] is packed for kernel " + layers[n].kernelName()
                         + ", but layers[0] for " + layers[0].kernelName() + ": pack every layer for the same backend");
             }
         }
-        LstmStackShape shape = LstmStackShape.ofParts("layers", bidirectional, layers, inputSizes, hiddenSizes);
+        LstmStackShape shape = LstmStackShape.ofParts("layers", bidirectional, layers, inputSizes, hiddenSizes,
+                projectionSizes);
         return new LstmStackWeights(shape, layers.clone());
     }
 

@@ -6,7 +6,8 @@ import dev.vlstm.kernel.GateLayout;
 
 /**
  * The recurrent state (h and c, {@code [B][H]} each) that a stream carries from one {@link LstmRunner#step}
- * to the next, off-heap and padded to the kernel's block width. Starts at zero.
+ * to the next, off-heap and padded to the kernel's block width. Starts at zero. For weights with PyTorch's
+ * projection ({@link LstmWeights#projectionSize()} = P), h is {@code [B][P]} and c stays {@code [B][H]}.
  *
  * <p>Belongs to one stream; not thread-safe. Two threads inside its methods at once (including
  * {@link LstmRunner#step} with this state) are detected: the second call throws an {@link IllegalStateException}
@@ -17,6 +18,12 @@ public final class LstmState implements AutoCloseable {
     private final OffHeap memory;
     private final GateLayout layout;
     private final int batch;
+    /** P of the weights, or 0 without projection. */
+    private final int projectionSize;
+    /** Values per row of h: P or H. */
+    private final int outputSize;
+    /** Floats between rows of h: the projection GEMM's output row, or paddedHidden without projection. */
+    private final int hiddenStride;
     private final MemorySegment cell;
     private final MemorySegment[] hidden = new MemorySegment[2];
     private int current;
@@ -34,12 +41,14 @@ public final class LstmState implements AutoCloseable {
         Checks.notNull("weights", weights).checkOpen();
         this.layout = weights.layout();
         this.batch = Checks.positive("batch", batch);
+        this.projectionSize = weights.projectionSize();
+        this.outputSize = weights.outputSize();
+        this.hiddenStride = projectionSize > 0 ? weights.projectionLayout().gateRowFloats() : layout.paddedHidden();
         this.memory = OffHeap.open();
         try {
-            long floats = (long) batch * layout.paddedHidden();
-            this.cell = memory.floats(floats);
-            this.hidden[0] = memory.floats(floats);
-            this.hidden[1] = memory.floats(floats);
+            this.cell = memory.floats((long) batch * layout.paddedHidden());
+            this.hidden[0] = memory.floats((long) batch * hiddenStride);
+            this.hidden[1] = memory.floats((long) batch * hiddenStride);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -56,12 +65,30 @@ public final class LstmState implements AutoCloseable {
     }
 
     /**
-     * H: hidden units per sequence.
+     * H: hidden units per sequence, the width of c.
      *
      * @return H of the weights this state was made for, &ge; 1
      */
     public int hiddenSize() {
         return layout.hiddenSize();
+    }
+
+    /**
+     * The width of h: P for weights with projection, H without.
+     *
+     * @return values per row of h, &ge; 1
+     */
+    public int outputSize() {
+        return outputSize;
+    }
+
+    /**
+     * P: PyTorch's {@code proj_size} of the weights this state was made for.
+     *
+     * @return P, or 0 without projection
+     */
+    public int projectionSize() {
+        return projectionSize;
     }
 
     /** Sets h and c back to zero. */
@@ -77,16 +104,16 @@ public final class LstmState implements AutoCloseable {
     }
 
     /**
-     * Sets h from {@code h}, {@code [B][H]} floats (heap or native segment).
+     * Sets h from {@code h}, {@code [B][H]} floats ({@code [B][P]} with projection; heap or native segment).
      *
-     * @param h exactly B·H floats, one row per sequence; only read during this call
+     * @param h exactly B·{@link #outputSize()} floats, one row per sequence; only read during this call
      * @throws IllegalArgumentException if {@code h} holds another number of bytes
      */
     public void setHidden(MemorySegment h) {
         inUse.enter("setHidden");
         try {
             checkOpen();
-            copyIn(Checks.floats("h", h, "B", batch, "H", hiddenSize()), hidden[current]);
+            copyHiddenIn(Checks.floats("h", h, "B", batch, outputName(), outputSize));
         } finally {
             inUse.exit();
         }
@@ -102,16 +129,16 @@ public final class LstmState implements AutoCloseable {
         inUse.enter("setCell");
         try {
             checkOpen();
-            copyIn(Checks.floats("c", c, "B", batch, "H", hiddenSize()), cell);
+            copyCellIn(Checks.floats("c", c, "B", batch, "H", hiddenSize()));
         } finally {
             inUse.exit();
         }
     }
 
     /**
-     * Sets h from a {@code [B][H]} float array.
+     * Sets h from a {@code [B][H]} float array ({@code [B][P]} with projection).
      *
-     * @param h exactly B·H floats, one row per sequence; copied
+     * @param h exactly B·{@link #outputSize()} floats, one row per sequence; copied
      */
     public void setHidden(float[] h) {
         setHidden(MemorySegment.ofArray(Checks.notNull("h", h)));
@@ -127,16 +154,16 @@ public final class LstmState implements AutoCloseable {
     }
 
     /**
-     * Copies h into {@code out}, {@code [B][H]} floats.
+     * Copies h into {@code out}, {@code [B][H]} floats ({@code [B][P]} with projection).
      *
-     * @param out writable, exactly B·H floats (heap or native segment)
+     * @param out writable, exactly B·{@link #outputSize()} floats (heap or native segment)
      * @throws IllegalArgumentException if {@code out} has another size or is read-only
      */
     public void copyHiddenTo(MemorySegment out) {
         inUse.enter("copyHiddenTo");
         try {
             checkOpen();
-            copyOut(hidden[current], Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
+            copyHiddenOut(Checks.output("out", out, "B", batch, outputName(), outputSize), 0, batch);
         } finally {
             inUse.exit();
         }
@@ -152,19 +179,19 @@ public final class LstmState implements AutoCloseable {
         inUse.enter("copyCellTo");
         try {
             checkOpen();
-            copyOut(cell, Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
+            copyCellOut(Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
         } finally {
             inUse.exit();
         }
     }
 
     /**
-     * Returns h as a new {@code [B][H]} array.
+     * Returns h as a new {@code [B][H]} array ({@code [B][P]} with projection).
      *
-     * @return a copy of B·H floats; later steps do not change it
+     * @return a copy of B·{@link #outputSize()} floats; later steps do not change it
      */
     public float[] hidden() {
-        float[] out = new float[Math.multiplyExact(batch, hiddenSize())];
+        float[] out = new float[Math.multiplyExact(batch, outputSize)];
         copyHiddenTo(MemorySegment.ofArray(out));
         return out;
     }
@@ -210,7 +237,22 @@ public final class LstmState implements AutoCloseable {
         return layout;
     }
 
-    /** h at the current time, {@code [B][paddedHidden]}. */
+    /** The name of h's width in messages: "P" with projection, "H" without. */
+    String outputName() {
+        return projectionSize > 0 ? "P" : "H";
+    }
+
+    /** Bytes between rows of h. */
+    long hiddenRowBytes() {
+        return (long) hiddenStride * Float.BYTES;
+    }
+
+    /** Floats between rows of h: the stride of {@link #currentHidden()}. */
+    int hiddenStride() {
+        return hiddenStride;
+    }
+
+    /** h at the current time, {@code [B][hiddenStride]}. */
     MemorySegment currentHidden() {
         return hidden[current];
     }
@@ -230,14 +272,25 @@ public final class LstmState implements AutoCloseable {
         current = 1 - current;
     }
 
-    /** Copies {@code [rows][H]} floats (all of {@code source}) into the first rows of a padded state buffer. */
-    void copyIn(MemorySegment source, MemorySegment padded) {
-        int rows = (int) (source.byteSize() / Float.BYTES / hiddenSize());
-        PaddedRows.copyIn(source, 0, hiddenSize(), padded, 0, layout.paddedHidden(), rows);
+    /** Copies {@code [rows][P or H]} floats (all of {@code source}) into the first rows of the current h. */
+    void copyHiddenIn(MemorySegment source) {
+        int rows = (int) (source.byteSize() / Float.BYTES / outputSize);
+        PaddedRows.copyIn(source, 0, outputSize, hidden[current], 0, hiddenStride, rows);
     }
 
-    /** Copies the first {@code rows} rows of a padded state buffer to {@code [rows][H]} floats at {@code offset}. */
-    void copyOut(MemorySegment padded, MemorySegment target, long offset, int rows) {
-        PaddedRows.copyOut(padded, 0, layout.paddedHidden(), target, offset, hiddenSize(), rows);
+    /** Copies {@code [rows][H]} floats (all of {@code source}) into the first rows of c. */
+    void copyCellIn(MemorySegment source) {
+        int rows = (int) (source.byteSize() / Float.BYTES / hiddenSize());
+        PaddedRows.copyIn(source, 0, hiddenSize(), cell, 0, layout.paddedHidden(), rows);
+    }
+
+    /** Copies the first {@code rows} rows of the current h to {@code [rows][P or H]} floats at {@code offset}. */
+    void copyHiddenOut(MemorySegment target, long offset, int rows) {
+        PaddedRows.copyOut(hidden[current], 0, hiddenStride, target, offset, outputSize, rows);
+    }
+
+    /** Copies the first {@code rows} rows of c to {@code [rows][H]} floats at {@code offset}. */
+    void copyCellOut(MemorySegment target, long offset, int rows) {
+        PaddedRows.copyOut(cell, 0, layout.paddedHidden(), target, offset, hiddenSize(), rows);
     }
 }

@@ -91,6 +91,7 @@ public final class LstmTrainer implements AutoCloseable {
      * @param maxBatch largest batch of a forward, &ge; 1
      * @param maxSteps most time steps of a forward, &ge; 1; the scratch keeps every step's state
      * @throws IllegalArgumentException if a size is &lt; 1, or the weights are not {@link WeightPrecision#FLOAT32}
+     *                                  or have a projection ({@link LstmWeights#projectionSize()} &gt; 0)
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps) {
         this(weights, maxBatch, maxSteps, LstmRunner.NO_CELL_CLIP);
@@ -107,7 +108,7 @@ public final class LstmTrainer implements AutoCloseable {
      * @param maxSteps most time steps of a forward, &ge; 1; the scratch keeps every step's state
      * @param cellClip the clip threshold, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP}
      * @throws IllegalArgumentException if a size is &lt; 1, {@code cellClip} is not &gt; 0 (or is NaN), or the
-     *                                  weights are not {@link WeightPrecision#FLOAT32}
+     *                                  weights are not {@link WeightPrecision#FLOAT32} or have a projection
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip) {
         this(weights, maxBatch, maxSteps, cellClip, 1);
@@ -137,6 +138,10 @@ public final class LstmTrainer implements AutoCloseable {
         if (weights.precision() != WeightPrecision.FLOAT32) {
             throw new IllegalArgumentException("weights: packed as " + weights.precision() + ", but training needs "
                     + "FLOAT32 weights (it updates float master weights); pack a FLOAT32 copy to train");
+        }
+        if (weights.projectionSize() > 0) {
+            throw new IllegalArgumentException("weights: projectionSize " + weights.projectionSize() + " (PyTorch's"
+                    + " proj_size), but LstmTrainer does not yet train a projected LSTM; LstmRunner runs it");
         }
         this.weights = weights;
         this.tensors = weights.kernel().tensors();
@@ -521,10 +526,12 @@ public final class LstmTrainer implements AutoCloseable {
         try {
             checkOpen();
             Checks.notNull("parameters", parameters);
-            if (parameters.inputSize() != layout.inputSize() || parameters.hiddenSize() != layout.hiddenSize()) {
+            if (parameters.inputSize() != layout.inputSize() || parameters.hiddenSize() != layout.hiddenSize()
+                    || parameters.projectionSize() != 0) {
                 throw new IllegalArgumentException("parameters are for inputSize " + parameters.inputSize()
-                        + ", hiddenSize " + parameters.hiddenSize() + ", but these weights have inputSize "
-                        + layout.inputSize() + ", hiddenSize " + layout.hiddenSize());
+                        + ", hiddenSize " + parameters.hiddenSize() + ", projectionSize "
+                        + parameters.projectionSize() + ", but these weights have inputSize " + layout.inputSize()
+                        + ", hiddenSize " + layout.hiddenSize() + ", no projection");
             }
             savedSteps = 0;
             weights.repack(parameters);

@@ -15,6 +15,13 @@ import dev.vlstm.kernel.WeightFormat;
  * The cell is {@code i,f,o = σ(W x + b_ih + U h + b_hh)}, {@code g = tanh(...)}, {@code c' = f*c + i*g},
  * {@code h' = o*tanh(c')}.
  *
+ * <p>With PyTorch's projection ({@code proj_size} = P, 0 &lt; P &lt; H; the {@code fromPyTorch} overloads that take
+ * {@code projectionSize}), the cell output {@code m = o*tanh(c')} is projected to {@code h' = W_hr m}
+ * ({@code weight_hr [P][H]}, no bias), which is the output y and the next step's recurrent input, so
+ * {@code weight_hh} is {@code [4H][P]}; h is {@code [B][P]}, c stays {@code [B][H]}. W_hr is packed once in the
+ * blocked layout of a plain GEMM and always stored as float32, whatever the {@link WeightPrecision} of W and U.
+ * {@link LstmRunner} runs such weights; {@link LstmTrainer} and the stack classes do not yet.
+ *
  * <p>Immutable once built and safe to share between any number of threads, each with its own
  * {@link LstmRunner}; the one exception is {@link LstmTrainer#updateWeights}, which a training loop calls between
  * steps and which must not overlap any use of these weights. Owns its off-heap memory: {@link #close()} frees it,
@@ -29,21 +36,42 @@ public final class LstmWeights implements AutoCloseable {
     private final MemorySegment packedInputWeights;
     private final MemorySegment packedRecurrentWeights;
     private final MemorySegment packedBias;
+    /** P, or 0 without projection. */
+    private final int projectionSize;
+    /** The plain GEMM of the projection, depth H and P outputs; null without projection. */
+    private final GateLayout projectionLayout;
+    /** W_hr packed for {@link #projectionLayout}, float32; null without projection. */
+    private final MemorySegment packedProjectionWeights;
+    /** A zero bias row for the projection GEMM; null without projection. */
+    private final MemorySegment projectionBias;
 
     private LstmWeights(LstmKernel kernel, WeightPrecision precision, int inputSize, int hiddenSize,
-                        MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
+                        int projectionSize, MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh,
+                        MemorySegment biasHh, MemorySegment weightHr) {
         WeightFormat format = precision.format();
         this.kernel = kernel.withWeightFormat(format);
         this.precision = precision;
         this.layout = new GateLayout(inputSize, hiddenSize, kernel.lanes());
+        this.projectionSize = projectionSize;
+        this.projectionLayout = projectionSize > 0 ? GateLayout.plain(hiddenSize, projectionSize, kernel.lanes())
+                : null;
+        int recurrentDepth = projectionSize > 0 ? projectionSize : hiddenSize;
         this.memory = OffHeap.open();
         try {
             packedInputWeights = memory.floats(format.packedBytes(layout, inputSize) / Float.BYTES);
-            packedRecurrentWeights = memory.floats(format.packedBytes(layout, hiddenSize) / Float.BYTES);
+            packedRecurrentWeights = memory.floats(format.packedBytes(layout, recurrentDepth) / Float.BYTES);
             packedBias = memory.floats(layout.gateRowFloats());
             format.pack(layout, "weightIh", weightIh, inputSize, packedInputWeights);
-            format.pack(layout, "weightHh", weightHh, hiddenSize, packedRecurrentWeights);
+            format.pack(layout, "weightHh", weightHh, recurrentDepth, packedRecurrentWeights);
             layout.packBias(biasIh, biasHh, packedBias);
+            if (projectionLayout != null) {
+                packedProjectionWeights = memory.floats(projectionLayout.packedFloats(hiddenSize));
+                projectionBias = memory.floats(projectionLayout.gateRowFloats());
+                projectionLayout.packPlain(weightHr, projectionSize, packedProjectionWeights);
+            } else {
+                packedProjectionWeights = null;
+                projectionBias = null;
+            }
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -170,13 +198,72 @@ public final class LstmWeights implements AutoCloseable {
     public static LstmWeights fromPyTorch(Backend backend, WeightPrecision precision, int inputSize, int hiddenSize,
                                           MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh,
                                           MemorySegment biasHh) {
+        return fromPyTorch(backend, precision, inputSize, hiddenSize, 0, weightIh, weightHh, biasIh, biasHh, null);
+    }
+
+    /**
+     * Packs PyTorch-layout weights given as float arrays, with or without PyTorch's projection
+     * ({@code proj_size}; see the class comment).
+     *
+     * @param backend        the kernel family to pack for, not null
+     * @param precision      storage of W and U, not null; the biases and W_hr stay float
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units (width of c), &ge; 1
+     * @param projectionSize P, width of h ({@code proj_size}), 1 &le; P &lt; H; or 0 for no projection
+     * @param weightIh       {@code weight_ih_l0}, {@code [4H][I]}
+     * @param weightHh       {@code weight_hh_l0}, {@code [4H][P]} ({@code [4H][H]} without projection)
+     * @param biasIh         {@code bias_ih_l0}, {@code [4H]}, or null for none
+     * @param biasHh         {@code bias_hh_l0}, {@code [4H]}, or null for none
+     * @param weightHr       {@code weight_hr_l0}, {@code [P][H]}; null without projection
+     * @return the packed weights, owned by the caller
+     * @throws IllegalArgumentException as in the overloads without projection, and for P &lt; 0, P &ge; H, a
+     *                                  {@code weightHr} of the wrong length, or a {@code weightHr} given with P = 0
+     */
+    public static LstmWeights fromPyTorch(Backend backend, WeightPrecision precision, int inputSize, int hiddenSize,
+                                          int projectionSize, float[] weightIh, float[] weightHh, float[] biasIh,
+                                          float[] biasHh, float[] weightHr) {
+        return fromPyTorch(backend, precision, inputSize, hiddenSize, projectionSize,
+                MemorySegment.ofArray(Checks.notNull("weightIh", weightIh)),
+                MemorySegment.ofArray(Checks.notNull("weightHh", weightHh)),
+                biasIh == null ? null : MemorySegment.ofArray(biasIh),
+                biasHh == null ? null : MemorySegment.ofArray(biasHh),
+                weightHr == null ? null : MemorySegment.ofArray(weightHr));
+    }
+
+    /**
+     * Packs PyTorch-layout weights held in memory segments (heap or native, any alignment, only read during this
+     * call), with or without PyTorch's projection ({@code proj_size}; see the class comment).
+     *
+     * @param backend        the kernel family to pack for, not null
+     * @param precision      storage of W and U, not null; the biases and W_hr stay float
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units (width of c), &ge; 1
+     * @param projectionSize P, width of h ({@code proj_size}), 1 &le; P &lt; H; or 0 for no projection
+     * @param weightIh       {@code weight_ih_l0}, {@code [4H][I]} floats
+     * @param weightHh       {@code weight_hh_l0}, {@code [4H][P]} floats ({@code [4H][H]} without projection)
+     * @param biasIh         {@code bias_ih_l0}, {@code [4H]} floats, or null for none
+     * @param biasHh         {@code bias_hh_l0}, {@code [4H]} floats, or null for none
+     * @param weightHr       {@code weight_hr_l0}, {@code [P][H]} floats; null without projection
+     * @return the packed weights, owned by the caller; they do not refer to the segments
+     * @throws IllegalArgumentException as in the overloads without projection, and for P &lt; 0, P &ge; H, a
+     *                                  {@code weightHr} of the wrong size, or a {@code weightHr} given with P = 0
+     */
+    public static LstmWeights fromPyTorch(Backend backend, WeightPrecision precision, int inputSize, int hiddenSize,
+                                          int projectionSize, MemorySegment weightIh, MemorySegment weightHh,
+                                          MemorySegment biasIh, MemorySegment biasHh, MemorySegment weightHr) {
         Checks.notNull("backend", backend);
         Checks.notNull("precision", precision);
         Checks.positive("inputSize", inputSize);
         Checks.positive("hiddenSize", hiddenSize);
+        Checks.projection(projectionSize, hiddenSize, weightHr);
+        boolean projected = projectionSize > 0;
+        int recurrentDepth = projected ? projectionSize : hiddenSize;
         long gateRows = 4L * hiddenSize;
         Checks.floats("weightIh", weightIh, "4H", gateRows, "I", inputSize);
-        Checks.floats("weightHh", weightHh, "4H", gateRows, "H", hiddenSize);
+        Checks.floats("weightHh", weightHh, "4H", gateRows, projected ? "P" : "H", recurrentDepth);
+        if (projected) {
+            Checks.floats("weightHr", weightHr, "P", projectionSize, "H", hiddenSize);
+        }
         if (biasIh != null) {
             Checks.floats("biasIh", biasIh, "4H", gateRows);
         }
@@ -184,15 +271,18 @@ public final class LstmWeights implements AutoCloseable {
             Checks.floats("biasHh", biasHh, "4H", gateRows);
         }
         Checks.finite("weightIh", weightIh, inputSize);
-        Checks.finite("weightHh", weightHh, hiddenSize);
+        Checks.finite("weightHh", weightHh, recurrentDepth);
         if (biasIh != null) {
             Checks.finite("biasIh", biasIh, 0);
         }
         if (biasHh != null) {
             Checks.finite("biasHh", biasHh, 0);
         }
-        return new LstmWeights(backend.kernel(), precision, inputSize, hiddenSize, weightIh, weightHh, biasIh,
-                biasHh);
+        if (projected) {
+            Checks.finite("weightHr", weightHr, hiddenSize);
+        }
+        return new LstmWeights(backend.kernel(), precision, inputSize, hiddenSize, projectionSize, weightIh, weightHh,
+                biasIh, biasHh, weightHr);
     }
 
     /** Repacks new values in place (see LstmTrainer.updateWeights); checked like weights at load. */
@@ -212,9 +302,19 @@ public final class LstmWeights implements AutoCloseable {
         return layout.inputSize();
     }
 
-    /** {@return H: hidden units, the width of h and c} */
+    /** {@return H: hidden units, the width of c (and of h without projection)} */
     public int hiddenSize() {
         return layout.hiddenSize();
+    }
+
+    /** {@return P: PyTorch's {@code proj_size}, the width of h with projection; 0 without} */
+    public int projectionSize() {
+        return projectionSize;
+    }
+
+    /** {@return the width of h, y and the recurrent input: P with projection, H without} */
+    public int outputSize() {
+        return projectionSize > 0 ? projectionSize : layout.hiddenSize();
     }
 
     /** {@return the name of the kernel these weights are packed for, e.g. {@code "vector-512"}} */
@@ -230,9 +330,11 @@ public final class LstmWeights implements AutoCloseable {
         return precision;
     }
 
-    /** {@return the off-heap bytes held by the packed weights (with INT8's scales) and bias} */
+    /** {@return the off-heap bytes held by the packed weights (with INT8's scales), bias and projection} */
     public long packedBytes() {
-        return packedInputWeights.byteSize() + packedRecurrentWeights.byteSize() + packedBias.byteSize();
+        long projection = projectionLayout == null ? 0
+                : packedProjectionWeights.byteSize() + projectionBias.byteSize();
+        return packedInputWeights.byteSize() + packedRecurrentWeights.byteSize() + packedBias.byteSize() + projection;
     }
 
     /** Frees the packed weights. Closing twice is harmless. */
@@ -265,6 +367,21 @@ public final class LstmWeights implements AutoCloseable {
 
     MemorySegment packedBias() {
         return packedBias;
+    }
+
+    /** The projection GEMM's layout ({@link GateLayout#plain}), or null without projection. */
+    GateLayout projectionLayout() {
+        return projectionLayout;
+    }
+
+    /** W_hr packed for {@link #projectionLayout()} in float32, or null without projection. */
+    MemorySegment packedProjectionWeights() {
+        return packedProjectionWeights;
+    }
+
+    /** The projection GEMM's zero bias row, or null without projection. */
+    MemorySegment projectionBias() {
+        return projectionBias;
     }
 
 }

@@ -61,14 +61,16 @@ final class RunnerWarmUp {
         int rows = batches[count - 1];
         int inputSize = runner.weights().inputSize();
         int hiddenSize = runner.weights().hiddenSize();
+        int outputSize = runner.weights().outputSize();
         long inputRowBytes = (long) inputSize * Float.BYTES;
         long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
+        long outputRowBytes = (long) outputSize * Float.BYTES;
         try {
             MemorySegment x = memory.floats((long) STEPS * rows * inputSize);
-            MemorySegment h0 = memory.floats((long) rows * hiddenSize);
+            MemorySegment h0 = memory.floats((long) rows * outputSize);
             MemorySegment c0 = memory.floats((long) rows * hiddenSize);
-            MemorySegment y = memory.floats((long) STEPS * rows * hiddenSize);
-            MemorySegment hT = memory.floats((long) rows * hiddenSize);
+            MemorySegment y = memory.floats((long) STEPS * rows * outputSize);
+            MemorySegment hT = memory.floats((long) rows * outputSize);
             MemorySegment cT = memory.floats((long) rows * hiddenSize);
             fill(x, SEED);
             fill(h0, SEED + 1);
@@ -78,10 +80,10 @@ final class RunnerWarmUp {
                 states[n] = new LstmState(runner.weights(), batch);
                 sequences[n] = x.asSlice(0, STEPS * batch * inputRowBytes);
                 stepInputs[n] = x.asSlice(0, batch * inputRowBytes);
-                initialHidden[n] = h0.asSlice(0, batch * hiddenRowBytes);
+                initialHidden[n] = h0.asSlice(0, batch * outputRowBytes);
                 initialCell[n] = c0.asSlice(0, batch * hiddenRowBytes);
-                outputs[n] = y.asSlice(0, STEPS * batch * hiddenRowBytes);
-                lastHidden[n] = hT.asSlice(0, batch * hiddenRowBytes);
+                outputs[n] = y.asSlice(0, STEPS * batch * outputRowBytes);
+                lastHidden[n] = hT.asSlice(0, batch * outputRowBytes);
                 lastCell[n] = cT.asSlice(0, batch * hiddenRowBytes);
             }
         } catch (RuntimeException | Error e) {

@@ -6,7 +6,7 @@ import java.lang.foreign.MemorySegment;
  * A whole sequence through every layer and direction of a stack, as {@link LstmStackRunner#forward} and
  * {@link LstmStackTrainer#forward} both run it: layer by layer, each direction by its own single-layer forward
  * ({@link Part}), with the copies that the reverse direction (time-reversed input and output) and the joining of
- * directions ({@code [T][B][D·H]} rows) need, through scratch allocated up front for {@code maxSteps × maxBatch}.
+ * directions ({@code [T][B][D·S]} rows, S = P with projection, else H) need, through scratch allocated up front for {@code maxSteps × maxBatch}.
  */
 final class StackSequence {
 
@@ -29,7 +29,7 @@ final class StackSequence {
     /** The input of a reverse direction, time-reversed: layer 0's {@code [T][B][I]} or a layer output. */
     private final ScratchView reversedInput;
     private final ScratchView reversedLayerOutput;
-    /** One direction's {@code [T][B][H]} output, before it joins the layer's rows. */
+    /** One direction's {@code [T][B][S]} output (S = P or H), before it joins the layer's rows. */
     private final ScratchView directionOutput;
     private final ScratchView hidden;
     private final ScratchView cell;
@@ -51,13 +51,13 @@ final class StackSequence {
             MemorySegment reversed = memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize()));
             reversedInput = new ScratchView(reversed);
             reversedLayerOutput = new ScratchView(reversed);
-            directionOutput = new ScratchView(memory.floats(rows * shape.hiddenSize()));
+            directionOutput = new ScratchView(memory.floats(rows * shape.hiddenStateSize()));
         } else {
             reversedInput = null;
             reversedLayerOutput = null;
             directionOutput = null;
         }
-        hidden = new ScratchView(memory.floats((long) maxBatch * shape.hiddenSize()));
+        hidden = new ScratchView(memory.floats((long) maxBatch * shape.hiddenStateSize()));
         cell = new ScratchView(memory.floats((long) maxBatch * shape.hiddenSize()));
         call = new StackBatch(maxBatch);
     }
@@ -93,11 +93,13 @@ final class StackSequence {
         int innerSize = timeMajor ? batch : steps;
         int states = shape.stateCount();
         int hiddenSize = shape.hiddenSize();
+        String width = shape.projectionSize() > 0 ? "P" : "H";
+        int stateSize = shape.hiddenStateSize();
         Checks.floats("x", x, outer, outerSize, inner, innerSize, "I", shape.inputSize());
-        Checks.optionalFloats("h0", h0, "L*D", states, "B", batch, "H", hiddenSize);
+        Checks.optionalFloats("h0", h0, "L*D", states, "B", batch, width, stateSize);
         Checks.optionalFloats("c0", c0, "L*D", states, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("y", y, outer, outerSize, inner, innerSize, "D*H", shape.outputSize());
-        Checks.optionalOutput("hT", hT, "L*D", states, "B", batch, "H", hiddenSize);
+        Checks.optionalOutput("y", y, outer, outerSize, inner, innerSize, "D*" + width, shape.outputSize());
+        Checks.optionalOutput("hT", hT, "L*D", states, "B", batch, width, stateSize);
         Checks.optionalOutput("cT", cT, "L*D", states, "B", batch, "H", hiddenSize);
     }
 
@@ -127,10 +129,12 @@ final class StackSequence {
             call.setVariable(layout, steps, batch, lengths);
         }
         int hiddenSize = shape.hiddenSize();
+        int stateSize = shape.hiddenStateSize();
         int directions = shape.directions();
         long rows = (long) steps * batch;
-        long stateBytes = (long) batch * hiddenSize * Float.BYTES;
-        MemorySegment h = hidden.floats((long) batch * hiddenSize);
+        long hiddenBytes = (long) batch * stateSize * Float.BYTES;
+        long cellBytes = (long) batch * hiddenSize * Float.BYTES;
+        MemorySegment h = hidden.floats((long) batch * stateSize);
         MemorySegment c = cell.floats((long) batch * hiddenSize);
         MemorySegment input = x;
         for (int layer = 0; layer < shape.layers(); layer++) {
@@ -146,24 +150,23 @@ final class StackSequence {
                     DirectionRows.reverseSequences(input, partInput, call, (long) inputSize * Float.BYTES);
                 }
                 MemorySegment partOutput = directions == 1 || output == null ? output
-                        : directionOutput.floats(rows * hiddenSize);
-                long stateOffset = index * stateBytes;
+                        : directionOutput.floats(rows * stateSize);
                 if (h0 != null) {
-                    MemorySegment.copy(h0, stateOffset, h, 0, stateBytes);
+                    MemorySegment.copy(h0, index * hiddenBytes, h, 0, hiddenBytes);
                 }
                 if (c0 != null) {
-                    MemorySegment.copy(c0, stateOffset, c, 0, stateBytes);
+                    MemorySegment.copy(c0, index * cellBytes, c, 0, cellBytes);
                 }
                 part.forward(index, partInput, call, lengths, h0 == null ? null : h, c0 == null ? null : c,
                         partOutput, hT == null ? null : h, cT == null ? null : c);
                 if (hT != null) {
-                    MemorySegment.copy(h, 0, hT, stateOffset, stateBytes);
+                    MemorySegment.copy(h, 0, hT, index * hiddenBytes, hiddenBytes);
                 }
                 if (cT != null) {
-                    MemorySegment.copy(c, 0, cT, stateOffset, stateBytes);
+                    MemorySegment.copy(c, 0, cT, index * cellBytes, cellBytes);
                 }
                 if (partOutput != output) {
-                    DirectionRows.intoLayer(partOutput, output, call, hiddenSize, directions, direction, reverse);
+                    DirectionRows.intoLayer(partOutput, output, call, stateSize, directions, direction, reverse);
                 }
             }
             if (!top && dropout != null) {

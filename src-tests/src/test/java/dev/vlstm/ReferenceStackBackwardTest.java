@@ -187,7 +187,7 @@ class ReferenceStackBackwardTest {
         assertMessage(() -> new ReferenceLstmStack(true, first, first, first),
                 "cells: 2 per layer, got 3");
         assertMessage(() -> new ReferenceLstmStack(false, first, first),
-                "cells[1] has inputSize 2, hiddenSize 3; expected 3, 3");
+                "cells[1] has inputSize 2, hiddenSize 3, outputSize 3; expected 3, 3, 3");
     }
 
     private static void assertMessage(org.junit.jupiter.api.function.Executable call, String message) {

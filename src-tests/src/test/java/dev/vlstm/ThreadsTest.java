@@ -16,6 +16,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -63,6 +64,40 @@ class ThreadsTest {
         try (TestModel model = new TestModel(431, 17, 100);
              LstmWeights weights = CompressedWeightsTest.pack(model, Backend.PREFERRED, precision)) {
             assertSameBits(model, weights, 6, 5, 2, false);
+        }
+    }
+
+    /**
+     * With projection (proj_size = P) the threads also split the projection GEMM h = m·W_hrᵀ (float32 weights), and
+     * each recurrent step reads h of width P: outputs equal one thread's bit for bit, for float and compressed W, U.
+     */
+    @ParameterizedTest(name = "{0} threads={1}")
+    @CsvSource({"FLOAT32, 2", "FLOAT32, 3", "BFLOAT16, 2"})
+    void projectedModelsEqualOneThreadBitForBit(WeightPrecision precision, int threads) {
+        int steps = 6;
+        int batch = 5;
+        try (ProjectedTestModel model = new ProjectedTestModel(460, 17, 100, 33, Backend.PREFERRED, precision)) {
+            float[] x = model.input(steps, batch);
+            float[] h0 = model.hidden(batch);
+            float[][] expected = projected(model.weights, 1, x, steps, batch, h0);
+            float[][] actual = projected(model.weights, threads, x, steps, batch, h0);
+            String[] names = {"y", "hT", "cT"};
+            for (int n = 0; n < names.length; n++) {
+                assertArrayEquals(expected[n], actual[n], names[n] + ", " + threads + " threads, " + precision);
+            }
+        }
+    }
+
+    private static float[][] projected(LstmWeights weights, int threads, float[] x, int steps, int batch,
+                                       float[] h0) {
+        int output = weights.outputSize();
+        try (LstmRunner runner = new LstmRunner(weights, batch, 4, NonFiniteInputs.PROPAGATE,
+                LstmRunner.NO_CELL_CLIP, threads)) {
+            float[] y = new float[steps * batch * output];
+            float[] hT = new float[batch * output];
+            float[] cT = new float[batch * weights.hiddenSize()];
+            runner.forward(x, steps, batch, h0, null, y, hT, cT);
+            return new float[][] {y, hT, cT};
         }
     }
 

@@ -22,6 +22,7 @@ import dev.vlstm.LstmStackWeights;
 import dev.vlstm.SequenceLayout;
 import dev.vlstm.io.FloatTensor;
 import dev.vlstm.io.Npy;
+import dev.vlstm.io.PyTorchGru;
 import dev.vlstm.io.PyTorchLstm;
 import dev.vlstm.io.SafeTensors;
 
@@ -31,17 +32,19 @@ import dev.vlstm.io.SafeTensors;
  * {@code nn.LSTM} takes and returns them: y {@code [T, B, D·H]}, h_n and c_n {@code [L·D, B, H]}. With
  * {@code --lengths}, a padded batch of sequences of different lengths runs as PyTorch runs a packed sequence
  * (pack_padded_sequence, then pad_packed_sequence with total_length T): y is zero past each sequence's end and
- * h_n, c_n are each sequence's last states.
+ * h_n, c_n are each sequence's last states. Also on a one-layer {@code nn.GRU} state_dict (told apart by the shape
+ * of {@code weight_hh_l0}), see {@link GruCommands}.
  * Exit codes: 0 ok, 2 bad usage, 1 bad input; each failure is one line on stderr (a stack trace with
  * {@code --verbose}).
  */
 public final class Cli {
 
     static final String USAGE = """
-            usage: vlstm info --model M.safetensors [--prefix P]
+            usage: vlstm info --model M.safetensors [--prefix P]     (an nn.LSTM, or a one-layer nn.GRU)
                    vlstm run  --model M.safetensors [--prefix P] --input x.npy [--h0 h0.npy --c0 c0.npy]
                               --output DIR [--batch-first] [--lengths L1,L2,...]
                    vlstm grad (the options of run) --dy dy.npy [--dhn dhn.npy] [--dcn dcn.npy]
+                   (a GRU takes no --c0 or --dcn, and writes no cn.npy)
                    add --verbose for stack traces""";
     private static final Set<String> FLAGS = Set.of("--batch-first", "--verbose");
     private static final Set<String> OPTIONS = Set.of("--model", "--prefix", "--input", "--h0", "--c0", "--output",
@@ -98,7 +101,7 @@ public final class Cli {
         }
     }
 
-    private static String required(Map<String, String> options, String name) {
+    static String required(Map<String, String> options, String name) {
         String value = options.get(name);
         if (value == null) {
             throw new UsageException(name + " is required");
@@ -108,6 +111,10 @@ public final class Cli {
 
     private static void info(Map<String, String> options, PrintStream out) throws IOException {
         try (SafeTensors file = SafeTensors.open(Path.of(required(options, "--model")))) {
+            if (PyTorchGru.holdsGru(file, options.get("--prefix"))) {
+                GruCommands.info(file, options.get("--prefix"), out);
+                return;
+            }
             PyTorchLstm.Config config = PyTorchLstm.inspect(file, options.get("--prefix"));
             out.printf("prefix '%s': input_size=%d hidden_size=%d num_layers=%d bidirectional=%b proj_size=%d bias=%b%n"
                             + "parameters: %d%n", config.prefix(), config.inputSize(), config.hiddenSize(), config.layers(),
@@ -121,17 +128,21 @@ public final class Cli {
         boolean batchFirst = options.containsKey("--batch-first");
         String prefix = options.get("--prefix");
         try (SafeTensors file = SafeTensors.open(Path.of(required(options, "--model")))) {
+            if (PyTorchGru.holdsGru(file, prefix)) {
+                GruCommands.forward(file, options, output, gradients);
+                return;
+            }
             PyTorchLstm.Config config = PyTorchLstm.inspect(file, prefix);
             try (LstmStackWeights weights = PyTorchLstm.loadStack(file, config.prefix(), Backend.PREFERRED)) {
                 LstmStackShape shape = weights.shape();
                 Sequence x = Sequence.read(Path.of(required(options, "--input")), shape.inputSize(), batchFirst);
-                float[] h0 = optionalState(options.get("--h0"), "--h0", x, shape);
-                float[] c0 = optionalState(options.get("--c0"), "--c0", x, shape);
+                float[] h0 = optionalState(options.get("--h0"), "--h0", x, shape, shape.hiddenStateSize());
+                float[] c0 = optionalState(options.get("--c0"), "--c0", x, shape, shape.hiddenSize());
                 int[] lengths = lengths(options.get("--lengths"));
-                int states = shape.stateCount() * x.batch() * shape.hiddenSize();
+                int states = shape.stateCount() * x.batch();
                 float[] y = new float[x.steps() * x.batch() * shape.outputSize()];
-                float[] hn = new float[states];
-                float[] cn = new float[states];
+                float[] hn = new float[states * shape.hiddenStateSize()];
+                float[] cn = new float[states * shape.hiddenSize()];
                 Files.createDirectories(output);
                 if (!gradients) {
                     try (LstmStackRunner runner = new LstmStackRunner(weights, x.batch(), x.steps())) {
@@ -146,7 +157,7 @@ public final class Cli {
                     grad(options, output, config, weights, x, lengths, h0, c0, y, hn, cn);
                 }
                 Npy.write(output.resolve("y.npy"), x.outputs(y, shape.outputSize()));
-                Npy.write(output.resolve("hn.npy"), x.state(hn, shape.stateCount(), shape.hiddenSize()));
+                Npy.write(output.resolve("hn.npy"), x.state(hn, shape.stateCount(), shape.hiddenStateSize()));
                 Npy.write(output.resolve("cn.npy"), x.state(cn, shape.stateCount(), shape.hiddenSize()));
             }
         }
@@ -158,8 +169,8 @@ public final class Cli {
         LstmStackShape shape = weights.shape();
         int hidden = shape.hiddenSize();
         float[] dy = x.sameLayoutAs(Path.of(required(options, "--dy")), "--dy", shape.outputSize());
-        float[] dhn = optionalState(options.get("--dhn"), "--dhn", x, shape);
-        float[] dcn = optionalState(options.get("--dcn"), "--dcn", x, shape);
+        float[] dhn = optionalState(options.get("--dhn"), "--dhn", x, shape, shape.hiddenStateSize());
+        float[] dcn = optionalState(options.get("--dcn"), "--dcn", x, shape, shape.hiddenSize());
         float[] dx = new float[x.timeMajor().length];
         float[] dh0 = new float[hn.length];
         float[] dc0 = new float[cn.length];
@@ -219,9 +230,10 @@ public final class Cli {
         return lengths;
     }
 
-    private static float[] optionalState(String file, String option, Sequence x, LstmStackShape shape)
+    /** An optional h0, c0, dhn or dcn file, {@code [L·D, B, width]}: width S for h, H for c. */
+    private static float[] optionalState(String file, String option, Sequence x, LstmStackShape shape, int width)
             throws IOException {
-        return file == null ? null : x.stateFrom(Path.of(file), option, shape.stateCount(), shape.hiddenSize());
+        return file == null ? null : x.stateFrom(Path.of(file), option, shape.stateCount(), width);
     }
 
     private static MemorySegment segment(float[] values) {

@@ -24,7 +24,9 @@ import dev.vlstm.LstmWeights;
  * {@code bias_ih_l{k}}, {@code bias_hh_l{k}}, the {@code _reverse} suffix and {@code weight_hr_l{k}}, under a module
  * prefix such as {@code lstm.}. The configuration is inferred from the names and shapes; whole models (any number of
  * layers, one or two directions, with or without biases) load as {@link LstmStackParameters}, one-layer
- * unidirectional ones also as {@link LstmParameters}. Projection ({@code proj_size}) is refused, naming it.
+ * unidirectional ones also as {@link LstmParameters}. Projection ({@code proj_size}, {@code weight_hr_l0}) loads and
+ * saves for one unidirectional layer ({@link #loadParameters}, {@link #load}, {@link #save(Path, String,
+ * LstmParameters, Map)}); projected stacks are refused, naming it.
  */
 public final class PyTorchLstm {
 
@@ -113,8 +115,9 @@ public final class PyTorchLstm {
     }
 
     /**
-     * Loads the parameters of a one-layer, unidirectional LSTM without projection (null prefix: inferred); stacked or
-     * bidirectional models are refused with a pointer to {@link #loadStackParameters}.
+     * Loads the parameters of a one-layer, unidirectional LSTM, with or without projection ({@code proj_size}, then
+     * with {@code weight_hr_l0 [P][H]}; null prefix: inferred); stacked or bidirectional models are refused with a
+     * pointer to {@link #loadStackParameters}.
      *
      * @param file   an open safetensors file; may be closed once this returns
      * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it
@@ -122,11 +125,13 @@ public final class PyTorchLstm {
      */
     public static LstmParameters loadParameters(SafeTensors file, String prefix) {
         Config config = inspect(file, prefix);
-        refuseProjection(file, config);
         if (config.layers() != 1 || config.bidirectional()) {
             throw new IllegalArgumentException(file.path() + ": this model has " + config.layers() + " layer(s)"
                     + (config.bidirectional() ? ", two directions" : "") + "; LstmParameters and LstmWeights hold one "
                     + "unidirectional layer: load the whole model with PyTorchLstm.loadStackParameters or loadStack");
+        }
+        if (config.projectionSize() > 0) {
+            checkProjection(file, config);
         }
         LstmStackShape shape = shape(file, config);
         return loadLayer(file, config, shape, 0, 0);
@@ -148,18 +153,21 @@ public final class PyTorchLstm {
 
     /**
      * Loads the parameters of a whole {@code nn.LSTM}: every layer ({@code _l0}, {@code _l1}, ...) and direction
-     * ({@code _reverse}), with or without biases (null prefix: inferred). Projection ({@code proj_size}) is refused.
+     * ({@code _reverse}), with or without biases and projection ({@code proj_size}: {@code weight_hr_l0 [P][H]} and
+     * its siblings) (null prefix: inferred).
      *
      * @param file   an open safetensors file; may be closed once this returns
      * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it
      * @return a copy of every layer's and direction's values, owned by the caller
      * @throws IllegalArgumentException naming the file and tensor for a missing tensor, a shape that does not fit
-     *                                  the inferred configuration (layer k &ge; 1 reads D·H features), a non-finite
+     *                                  the inferred configuration (layer k &ge; 1 reads D·S features, S = P or H), a non-finite
      *                                  value, or an LSTM tensor that does not belong to that configuration
      */
     public static LstmStackParameters loadStackParameters(SafeTensors file, String prefix) {
         Config config = inspect(file, prefix);
-        refuseProjection(file, config);
+        if (config.projectionSize() > 0) {
+            checkProjection(file, config);
+        }
         LstmStackShape shape = shape(file, config);
         LstmParameters[] parts = new LstmParameters[shape.stateCount()];
         try {
@@ -191,22 +199,28 @@ public final class PyTorchLstm {
         }
     }
 
-    private static void refuseProjection(SafeTensors file, Config config) {
-        if (config.projectionSize() > 0) {
-            throw new IllegalArgumentException(file.path() + ": this model has projection to "
-                    + config.projectionSize() + " (proj_size, weight_hr_l0): vlstm does not run projected LSTMs yet");
+    /** Checks that {@code weight_hr_l0} is {@code [proj_size][hidden_size]} with proj_size &lt; hidden_size. */
+    private static void checkProjection(SafeTensors file, Config config) {
+        String name = config.prefix() + "weight_hr_l0";
+        long[] shape = file.tensor(name).shape();
+        if (shape.length != 2 || shape[1] != config.hiddenSize() || shape[0] >= config.hiddenSize()) {
+            throw new IllegalArgumentException(file.path() + ": " + name + " has shape " + Arrays.toString(shape)
+                    + ", not [proj_size, hidden_size] with proj_size < hidden_size " + config.hiddenSize());
         }
     }
 
     /** The configuration's shape, after checking that every LSTM tensor under the prefix belongs to it. */
     private static LstmStackShape shape(SafeTensors file, Config config) {
         LstmStackShape shape = new LstmStackShape(config.inputSize(), config.hiddenSize(), config.layers(),
-                config.bidirectional());
+                config.bidirectional(), config.projectionSize());
         Set<String> expected = new HashSet<>();
         for (int layer = 0; layer < shape.layers(); layer++) {
             for (int direction = 0; direction < shape.directions(); direction++) {
                 for (String tensor : config.bias() ? TENSORS : WEIGHTS) {
                     expected.add(shape.pyTorchName(tensor, layer, direction));
+                }
+                if (config.projectionSize() > 0) {
+                    expected.add(shape.pyTorchName("weight_hr", layer, direction));
                 }
             }
         }
@@ -230,16 +244,22 @@ public final class PyTorchLstm {
         int inputSize = shape.layerInputSize(layer);
         String hidden = "hidden_size " + shape.hiddenSize();
         String input = layer == 0 ? "input_size " + inputSize + ", " + hidden : hidden + "; layer " + layer + " reads "
-                + inputSize + " features, " + shape.directions() + " direction(s) × hidden_size";
+                + inputSize + " features, " + shape.directions() + " direction(s) × "
+                + (config.projectionSize() > 0 ? "proj_size" : "hidden_size");
         float[] weightIh = floats(file, p + shape.pyTorchName("weight_ih", layer, direction), gateRows, inputSize,
                 input);
+        int projection = config.projectionSize();
         float[] weightHh = floats(file, p + shape.pyTorchName("weight_hh", layer, direction), gateRows,
-                shape.hiddenSize(), hidden);
+                projection > 0 ? projection : shape.hiddenSize(),
+                projection > 0 ? hidden + ", proj_size " + projection : hidden);
+        float[] weightHr = projection > 0 ? floats(file, p + shape.pyTorchName("weight_hr", layer, direction),
+                projection, shape.hiddenSize(), "proj_size " + projection + ", " + hidden) : null;
         float[] biasIh = config.bias() ? floats(file, p + shape.pyTorchName("bias_ih", layer, direction), gateRows,
                 -1, hidden) : null;
         float[] biasHh = config.bias() ? floats(file, p + shape.pyTorchName("bias_hh", layer, direction), gateRows,
                 -1, hidden) : null;
-        return LstmParameters.fromPyTorch(inputSize, shape.hiddenSize(), weightIh, weightHh, biasIh, biasHh);
+        return LstmParameters.fromPyTorch(inputSize, shape.hiddenSize(), projection, weightIh, weightHh, biasIh,
+                biasHh, weightHr);
     }
 
     private static float[] floats(SafeTensors file, String name, int rows, int columns, String sizes) {
@@ -261,7 +281,8 @@ public final class PyTorchLstm {
 
     /**
      * Saves {@code parameters} as a PyTorch-compatible safetensors file: {@code prefix + weight_ih_l0} and the
-     * other three tensors, F32, written atomically. Loading it back gives the same values exactly.
+     * other three tensors (and {@code weight_hr_l0} with projection), F32, written atomically. Loading it back gives
+     * the same values exactly.
      *
      * @param file       the destination, replaced if it exists
      * @param prefix     put before every name, e.g. {@code "lstm."}, or {@code ""} for none
@@ -306,9 +327,13 @@ public final class PyTorchLstm {
         tensors.put(prefix + shape.pyTorchName("weight_ih", layer, direction),
                 tensor(parameters.weightIh(), gateRows, parameters.inputSize()));
         tensors.put(prefix + shape.pyTorchName("weight_hh", layer, direction),
-                tensor(parameters.weightHh(), gateRows, parameters.hiddenSize()));
+                tensor(parameters.weightHh(), gateRows, parameters.outputSize()));
         tensors.put(prefix + shape.pyTorchName("bias_ih", layer, direction), tensor(parameters.biasIh(), gateRows, -1));
         tensors.put(prefix + shape.pyTorchName("bias_hh", layer, direction), tensor(parameters.biasHh(), gateRows, -1));
+        if (parameters.projectionSize() > 0) {
+            tensors.put(prefix + shape.pyTorchName("weight_hr", layer, direction),
+                    tensor(parameters.weightHr(), parameters.projectionSize(), parameters.hiddenSize()));
+        }
     }
 
     private static FloatTensor tensor(MemorySegment values, int rows, int columns) {

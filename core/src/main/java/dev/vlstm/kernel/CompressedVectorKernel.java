@@ -68,13 +68,13 @@ final class CompressedVectorKernel implements LstmKernel {
     }
 
     @Override
-    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
-                              long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                              MemorySegment c, MemorySegment hNext, int batch, float clip, int blockFrom,
-                              int blockTo) {
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
+                              MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
+                              MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
+                              float clip, int blockFrom, int blockTo) {
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        gemm(layout, layout.hiddenSize(), packedRecurrent, null, hPrev, 0, stateRowBytes, Float.BYTES, batch, gates,
+        gemm(layout, recurrentDepth, packedRecurrent, null, hPrev, 0, hPrevRowBytes, Float.BYTES, batch, gates,
                 gatesOffset, blockFrom, blockTo);
         for (int row = 0; row < batch; row++) {
             for (int block = blockFrom; block < blockTo; block++) {

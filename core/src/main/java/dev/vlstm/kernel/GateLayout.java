@@ -128,6 +128,43 @@ public record GateLayout(int inputSize, int hiddenSize, int lanes) {
         }
     }
 
+    /**
+     * The layout of a plain GEMM {@code out[r][q] = Σ_k in[r][k] · S[q][k]} with no gates, such as PyTorch's
+     * projection {@code h = m · W_hrᵀ}: its depth is {@code depth}, and its {@code outputs} values come in tiles of
+     * {@code 4 * lanes} consecutive q (the four "gates" of a block are four runs of lanes), so that the projection
+     * kernel computes it unchanged from the panels that {@link #packPlain} writes. Output rows hold q in natural
+     * order, zero-padded to {@link #gateRowFloats()}.
+     *
+     * @param depth   columns of S, &ge; 1
+     * @param outputs rows of S, &ge; 1
+     * @param lanes   the kernel's lanes
+     * @return the layout, with {@code inputSize = depth}
+     */
+    public static GateLayout plain(int depth, int outputs, int lanes) {
+        int tiles = (outputs + GATES * lanes - 1) / (GATES * lanes);
+        return new GateLayout(depth, tiles * lanes, lanes);
+    }
+
+    /**
+     * Packs a row-major {@code [outputs][inputSize]} matrix S for a layout made by {@link #plain}: panel
+     * {@code tile}, row k, column q holds {@code S[tile*4*lanes + q][k]}. The target must be zero-filled and hold
+     * {@code packedFloats(inputSize)} floats.
+     *
+     * @param source  S, {@code [outputs][inputSize]} floats, any alignment
+     * @param outputs rows of S, at most {@link #gateRowFloats()}
+     * @param packed  the zero-filled target
+     */
+    public void packPlain(MemorySegment source, int outputs, MemorySegment packed) {
+        int tileWidth = GATES * lanes;
+        for (int q = 0; q < outputs; q++) {
+            long packedBase = (q / tileWidth) * panelFloats(inputSize) + q % tileWidth;
+            for (int k = 0; k < inputSize; k++) {
+                float value = source.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, (long) q * inputSize + k);
+                packed.setAtIndex(ValueLayout.JAVA_FLOAT, packedBase + (long) k * tileWidth, value);
+            }
+        }
+    }
+
     /** Index, in floats, of gate {@code gate} of hidden unit {@code unit} within a gate row. */
     public long gateIndex(int gate, int unit) {
         return (long) (unit / lanes) * GATES * lanes + (long) gate * lanes + unit % lanes;

@@ -13,6 +13,8 @@ public final class Kernels {
 
     private static final String VECTOR_MODULE = "jdk.incubator.vector";
     private static final LstmKernel PREFERRED = select();
+    /** The GRU kernel of the same family as {@link #PREFERRED}: decided by the same checks, once. */
+    private static final GruKernel PREFERRED_GRU = selectGru();
 
     private Kernels() {
     }
@@ -25,6 +27,37 @@ public final class Kernels {
     /** The plain-Java kernel, always available. */
     public static LstmKernel scalar() {
         return ScalarLstmKernel.INSTANCE;
+    }
+
+    /**
+     * The GRU kernel of the family that {@link #preferred()} chose.
+     *
+     * @return the vector GRU kernel where the vector LSTM kernel runs, the scalar one otherwise
+     */
+    public static GruKernel preferredGru() {
+        return PREFERRED_GRU;
+    }
+
+    /** {@return the plain-Java GRU kernel, always available} */
+    public static GruKernel scalarGru() {
+        return ScalarGruKernel.INSTANCE;
+    }
+
+    private static GruKernel selectGru() {
+        if (PREFERRED == ScalarLstmKernel.INSTANCE) {
+            return ScalarGruKernel.INSTANCE;
+        }
+        try {
+            // Reflectively, as for the LSTM: this class must link without the vector module.
+            return (GruKernel) MethodHandles.lookup()
+                    .findStaticGetter(Class.forName("dev.vlstm.kernel.VectorGruKernel"), "INSTANCE",
+                            Class.forName("dev.vlstm.kernel.VectorGruKernel"))
+                    .invoke();
+        } catch (Throwable e) {
+            System.getLogger(Kernels.class.getName()).log(System.Logger.Level.WARNING,
+                    "The vector GRU kernel failed to load; vlstm runs its scalar GRU kernel.", e);
+            return ScalarGruKernel.INSTANCE;
+        }
     }
 
     private static LstmKernel select() {

@@ -89,23 +89,43 @@ public interface LstmKernel {
     default void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
                                long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
                                MemorySegment c, MemorySegment hNext, int batch, float clip) {
-        recurrentStep(layout, packedRecurrent, inputGates, inputGatesOffset, gates, gatesOffset, hPrev, c, hNext,
-                batch, clip, 0, layout.blocks());
+        recurrentStep(layout, packedRecurrent, layout.hiddenSize(), inputGates, inputGatesOffset, gates, gatesOffset,
+                hPrev, (long) layout.paddedHidden() * Float.BYTES, c, hNext, batch, clip);
     }
 
     /**
-     * {@link #recurrentStep(GateLayout, MemorySegment, MemorySegment, long, MemorySegment, long, MemorySegment,
-     * MemorySegment, MemorySegment, int, float)} for the hidden units of blocks {@code blockFrom..blockTo-1} only:
-     * every row's gates, c and h of those units, reading all of {@code hPrev} but only those blocks' panels of U.
-     * Threads that own disjoint block ranges may run it at once on the same arguments (each writes only its own
-     * units), and each unit gets the same bits as in the whole call.
+     * The recurrent step above with a recurrent input of another width than H, as with PyTorch's projection
+     * ({@code proj_size} = P): {@code hPrev} holds {@code recurrentDepth} floats per row at a stride of
+     * {@code hPrevRowBytes}, U was packed with that depth, and {@code cellOutput} receives
+     * {@code m = o*tanh(clip(c))} (H units, {@code [batch][paddedHidden]}) for the caller to project. With
+     * {@code recurrentDepth = H} and a stride of {@code paddedHidden} floats it is the step above, bit for bit.
+     *
+     * @param recurrentDepth columns of U and values per row of {@code hPrev}, &ge; 1
+     * @param hPrevRowBytes  bytes between rows of {@code hPrev}
+     * @param cellOutput     {@code [batch][paddedHidden]} floats, written; must not overlap {@code hPrev}
+     */
+    default void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
+                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
+                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput,
+                               int batch, float clip) {
+        recurrentStep(layout, packedRecurrent, recurrentDepth, inputGates, inputGatesOffset, gates, gatesOffset, hPrev,
+                hPrevRowBytes, c, cellOutput, batch, clip, 0, layout.blocks());
+    }
+
+    /**
+     * {@link #recurrentStep(GateLayout, MemorySegment, int, MemorySegment, long, MemorySegment, long, MemorySegment,
+     * long, MemorySegment, MemorySegment, int, float)} for the hidden units of blocks {@code blockFrom..blockTo-1}
+     * only: every row's gates, c and output of those units, reading all of {@code hPrev} but only those blocks'
+     * panels of U. Threads that own disjoint block ranges may run it at once on the same arguments (each writes only
+     * its own units), and each unit gets the same bits as in the whole call.
      *
      * @param blockFrom first block, {@code 0 <= blockFrom <= blockTo}
      * @param blockTo   one past the last block, {@code <= layout.blocks()}
      */
-    void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
+    void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth, MemorySegment inputGates,
                        long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                       MemorySegment c, MemorySegment hNext, int batch, float clip, int blockFrom, int blockTo);
+                       long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput, int batch, float clip,
+                       int blockFrom, int blockTo);
 
     /**
      * The pointwise part of one backward step for {@code batch} rows: from the saved gate activations, the cell

@@ -39,7 +39,9 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
     private long inputGatesOffset;
     private MemorySegment gates;
     private long gatesOffset;
+    private int recurrentDepth;
     private MemorySegment hPrev;
+    private long hPrevRowBytes;
     private MemorySegment c;
     private MemorySegment hNext;
     private float clip;
@@ -128,23 +130,25 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
     }
 
     @Override
-    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
-                              long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                              MemorySegment c, MemorySegment hNext, int batch, float clip, int blockFrom,
-                              int blockTo) {
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
+                              MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
+                              MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
+                              float clip, int blockFrom, int blockTo) {
         if (blockTo - blockFrom < 2) {
-            kernel.recurrentStep(layout, packedRecurrent, inputGates, inputGatesOffset, gates, gatesOffset, hPrev, c,
-                    hNext, batch, clip, blockFrom, blockTo);
+            kernel.recurrentStep(layout, packedRecurrent, recurrentDepth, inputGates, inputGatesOffset, gates,
+                    gatesOffset, hPrev, hPrevRowBytes, c, hNext, batch, clip, blockFrom, blockTo);
             return;
         }
         this.operation = RECURRENT_STEP;
         this.layout = layout;
         this.packedWeights = packedRecurrent;
+        this.recurrentDepth = recurrentDepth;
         this.inputGates = inputGates;
         this.inputGatesOffset = inputGatesOffset;
         this.gates = gates;
         this.gatesOffset = gatesOffset;
         this.hPrev = hPrev;
+        this.hPrevRowBytes = hPrevRowBytes;
         this.c = c;
         this.hNext = hNext;
         this.rows = batch;
@@ -181,8 +185,8 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
             kernel.projectInput(layout, packedWeights, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows, gates,
                     gatesOffset, from, to);
         } else {
-            kernel.recurrentStep(layout, packedWeights, inputGates, inputGatesOffset, gates, gatesOffset, hPrev, c,
-                    hNext, rows, clip, from, to);
+            kernel.recurrentStep(layout, packedWeights, recurrentDepth, inputGates, inputGatesOffset, gates,
+                    gatesOffset, hPrev, hPrevRowBytes, c, hNext, rows, clip, from, to);
         }
     }
 

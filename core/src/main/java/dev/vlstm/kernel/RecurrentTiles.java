@@ -38,10 +38,11 @@ final class RecurrentTiles {
     /**
      * Four batch rows: 16 accumulators. Offsets locate the block in row 0: {@code inputGatesOffset} in the inputGates
      * pre-activations {@code inputGates}, {@code gatesOffset} in {@code gates} (same row layout), {@code stateOffset}
-     * in c and hNext. {@code clip} is the cell clip ({@code +∞} for none), see {@link CellPointwise}.
+     * in c and hNext. Rows of hPrev are {@code hRowBytes} apart (narrower than c's {@code stateRowBytes} with a
+     * projection). {@code clip} is the cell clip ({@code +∞} for none), see {@link CellPointwise}.
      */
     static void rows4(MemorySegment panel, long panelOffset, int depth,
-                      MemorySegment hPrev, long hOffset, long stateRowBytes,
+                      MemorySegment hPrev, long hOffset, long hRowBytes, long stateRowBytes,
                       MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset, long gateRowBytes,
                       MemorySegment c, MemorySegment hNext, long stateOffset, float clip) {
         long row0 = gatesOffset;
@@ -61,9 +62,9 @@ final class RecurrentTiles {
             FloatVector wo = fromMemorySegment(SPECIES, panel, w + V3, ORDER);
             long hk = hOffset + (long) k * Float.BYTES;
             FloatVector a0 = broadcast(SPECIES, hPrev.get(FLOAT, hk));
-            FloatVector a1 = broadcast(SPECIES, hPrev.get(FLOAT, hk + stateRowBytes));
-            FloatVector a2 = broadcast(SPECIES, hPrev.get(FLOAT, hk + 2 * stateRowBytes));
-            FloatVector a3 = broadcast(SPECIES, hPrev.get(FLOAT, hk + 3 * stateRowBytes));
+            FloatVector a1 = broadcast(SPECIES, hPrev.get(FLOAT, hk + hRowBytes));
+            FloatVector a2 = broadcast(SPECIES, hPrev.get(FLOAT, hk + 2 * hRowBytes));
+            FloatVector a3 = broadcast(SPECIES, hPrev.get(FLOAT, hk + 3 * hRowBytes));
             i0 = wi.fma(a0, i0); f0 = wf.fma(a0, f0); g0 = wg.fma(a0, g0); o0 = wo.fma(a0, o0);
             i1 = wi.fma(a1, i1); f1 = wf.fma(a1, f1); g1 = wg.fma(a1, g1); o1 = wo.fma(a1, o1);
             i2 = wi.fma(a2, i2); f2 = wf.fma(a2, f2); g2 = wg.fma(a2, g2); o2 = wo.fma(a2, o2);

@@ -83,10 +83,10 @@ final class ScalarLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
-                              long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                              MemorySegment c, MemorySegment hNext, int batch, float clip, int blockFrom,
-                              int blockTo) {
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
+                              MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
+                              MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
+                              float clip, int blockFrom, int blockTo) {
         int stateRow = layout.paddedHidden();
         long gatesBase = gatesOffset / Float.BYTES;
         for (int row = 0; row < batch; row++) {
@@ -94,14 +94,14 @@ final class ScalarLstmKernel implements LstmKernel {
                 for (int lane = 0; lane < LANES; lane++) {
                     long gateColumn = gatesBase + (long) row * layout.gateRowFloats()
                             + (long) block * GateLayout.GATES * LANES + lane;
-                    float inputGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, inputGates,
-                            inputGatesOffset, hPrev, row, block, lane, 0), clip));
-                    float forgetGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, inputGates,
-                            inputGatesOffset, hPrev, row, block, lane, 1), clip));
-                    float candidate = Activations.tanh(clip(preActivation(layout, packedRecurrent, inputGates,
-                            inputGatesOffset, hPrev, row, block, lane, 2), clip));
-                    float outputGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, inputGates,
-                            inputGatesOffset, hPrev, row, block, lane, 3), clip));
+                    float inputGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, recurrentDepth,
+                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 0), clip));
+                    float forgetGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, recurrentDepth,
+                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 1), clip));
+                    float candidate = Activations.tanh(clip(preActivation(layout, packedRecurrent, recurrentDepth,
+                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 2), clip));
+                    float outputGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, recurrentDepth,
+                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 3), clip));
                     gates.setAtIndex(FLOAT, gateColumn, inputGate);
                     gates.setAtIndex(FLOAT, gateColumn + LANES, forgetGate);
                     gates.setAtIndex(FLOAT, gateColumn + 2 * LANES, candidate);
@@ -157,13 +157,12 @@ final class ScalarLstmKernel implements LstmKernel {
      * INT8: the chain's sum times the row's scale); the sum z is also written back over the input pre-activation,
      * as the vector kernel does.
      */
-    private float preActivation(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
-                                long inputGatesOffset, MemorySegment hPrev, int row, int block, int lane,
-                                int gate) {
-        int depth = layout.hiddenSize();
+    private float preActivation(GateLayout layout, MemorySegment packedRecurrent, int depth,
+                                MemorySegment inputGates, long inputGatesOffset, MemorySegment hPrev,
+                                long hPrevRowBytes, int row, int block, int lane, int gate) {
         float sum = 0f;
         for (int k = 0; k < depth; k++) {
-            sum = Math.fma(hPrev.getAtIndex(FLOAT, (long) row * layout.paddedHidden() + k),
+            sum = Math.fma(hPrev.get(FLOAT, row * hPrevRowBytes + (long) k * Float.BYTES),
                     format.operand(packedRecurrent, layout, depth, block, k, gate, lane), sum);
         }
         long gateColumn = ((long) block * GateLayout.GATES + gate) * LANES + lane;

@@ -94,11 +94,10 @@ final class VectorLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int depth, MemorySegment inputGates,
                               long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                              MemorySegment c, MemorySegment hNext, int batch, float clip, int blockFrom,
-                              int blockTo) {
-        int depth = layout.hiddenSize();
+                              long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch, float clip,
+                              int blockFrom, int blockTo) {
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
@@ -107,8 +106,8 @@ final class VectorLstmKernel implements LstmKernel {
             long gateColumn = block * GATE_GROUP_BYTES;
             long stateColumn = block * VECTOR_BYTES;
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                RecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
-                        stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn,
+                RecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * hPrevRowBytes,
+                        hPrevRowBytes, stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn,
                         gates, gatesOffset + row * gateRowBytes + gateColumn, gateRowBytes, c, hNext,
                         row * stateRowBytes + stateColumn, clip);
             }
@@ -118,13 +117,13 @@ final class VectorLstmKernel implements LstmKernel {
             for (; block + 2 <= blockTo; block += 2) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, true, depth, hPrev,
-                        row * stateRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
+                        row * hPrevRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
                         c, hNext,
                         row * stateRowBytes + block * VECTOR_BYTES, clip);
             }
             if (block < blockTo) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
-                RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, false, depth, hPrev, row * stateRowBytes,
+                RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, false, depth, hPrev, row * hPrevRowBytes,
                         inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c, hNext,
                         row * stateRowBytes + block * VECTOR_BYTES, clip);
             }

@@ -29,8 +29,12 @@ import java.util.Objects;
  * </pre>
  * after which δh and δc are ∂L/∂h_0 and ∂L/∂c_0.
  *
- * <p>Options: variable lengths per sequence (the {@code lengths} overloads) and ONNX's cell clip
- * ({@link #withCellClip}).
+ * <p>Options: variable lengths per sequence (the {@code lengths} overloads), ONNX's cell clip
+ * ({@link #withCellClip}) and PyTorch's projection ({@link #projected}, LSTMP with {@code proj_size} = P): the cell
+ * output m_t = o tanh(c_t) ({@code [H]}) is projected to h_t = W_hr m_t ({@code [P]}, W_hr {@code [P][H]}), which is
+ * both the output and the recurrent input, so U is {@code [4H][P]}. Its backward starts each step with
+ * dm = W_hrᵀ dh and dW_hr += dh m_tᵀ, then runs the equations above with dm in place of dh (tanh(c_t) and o still
+ * of H units), and δh = Uᵀ dz has P values.
  *
  * <p>Arguments are checked: a missing array throws NullPointerException ("x must not be null"); sizes below 1,
  * negative counts and arrays whose length does not match their layout throw IllegalArgumentException naming the
@@ -40,10 +44,14 @@ public final class ReferenceLstm {
 
     private final int inputSize;
     private final int hiddenSize;
+    /** P, or 0 without projection. */
+    private final int projectionSize;
     private final Tensor weightIh;
     private final Tensor weightHh;
     private final Tensor biasIh;
     private final Tensor biasHh;
+    /** W_hr {@code [P][H]}, or null without projection. */
+    private final Tensor weightHr;
     private final double cellClip;
 
     /**
@@ -94,22 +102,8 @@ public final class ReferenceLstm {
      */
     public ReferenceLstm(int inputSize, int hiddenSize, float[] weightIh, float[] weightHh, float[] biasIh,
                          float[] biasHh) {
-        requireSizes(inputSize, hiddenSize);
-        requireLength("weightIh", weightIh, 4L * hiddenSize * inputSize);
-        requireLength("weightHh", weightHh, 4L * hiddenSize * hiddenSize);
-        if (biasIh != null) {
-            requireLength("biasIh", biasIh, 4L * hiddenSize);
-        }
-        if (biasHh != null) {
-            requireLength("biasHh", biasHh, 4L * hiddenSize);
-        }
-        this.inputSize = inputSize;
-        this.hiddenSize = hiddenSize;
-        this.weightIh = new FloatTensor(weightIh.clone());
-        this.weightHh = new FloatTensor(weightHh.clone());
-        this.biasIh = biasIh == null ? null : new FloatTensor(biasIh.clone());
-        this.biasHh = biasHh == null ? null : new FloatTensor(biasHh.clone());
-        this.cellClip = Double.POSITIVE_INFINITY;
+        this(inputSize, hiddenSize, 0, floats(weightIh), floats(weightHh),
+                floats(biasIh), floats(biasHh), null);
     }
 
     /**
@@ -125,31 +119,90 @@ public final class ReferenceLstm {
      */
     public ReferenceLstm(int inputSize, int hiddenSize, double[] weightIh, double[] weightHh, double[] biasIh,
                          double[] biasHh) {
+        this(inputSize, hiddenSize, 0, doubles(weightIh), doubles(weightHh),
+                doubles(biasIh), doubles(biasHh), null);
+    }
+
+    /**
+     * A model with PyTorch's projection ({@code proj_size} = P, see the class comment), weights kept as floats.
+     *
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units (width of c and m), &ge; 2
+     * @param projectionSize P, width of h and y, 1 &le; P &lt; H
+     * @param weightIh       {@code [4H][I]}, row-major
+     * @param weightHh       {@code [4H][P]}, row-major
+     * @param biasIh         {@code [4H]}, or null for none
+     * @param biasHh         {@code [4H]}, or null for none
+     * @param weightHr       {@code [P][H]}, row-major
+     * @return the model, holding copies of the arrays
+     * @throws IllegalArgumentException for a size out of range or an array of the wrong length
+     */
+    public static ReferenceLstm projected(int inputSize, int hiddenSize, int projectionSize, float[] weightIh,
+                                          float[] weightHh, float[] biasIh, float[] biasHh, float[] weightHr) {
+        requireProjection(hiddenSize, projectionSize);
+        return new ReferenceLstm(inputSize, hiddenSize, projectionSize, floats(weightIh),
+                floats(weightHh), floats(biasIh), floats(biasHh),
+                floats(weightHr));
+    }
+
+    /**
+     * As {@link #projected(int, int, int, float[], float[], float[], float[], float[])}, weights kept as doubles.
+     *
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units (width of c and m), &ge; 2
+     * @param projectionSize P, width of h and y, 1 &le; P &lt; H
+     * @param weightIh       {@code [4H][I]}, row-major
+     * @param weightHh       {@code [4H][P]}, row-major
+     * @param biasIh         {@code [4H]}, or null for none
+     * @param biasHh         {@code [4H]}, or null for none
+     * @param weightHr       {@code [P][H]}, row-major
+     * @return the model, holding copies of the arrays
+     * @throws IllegalArgumentException for a size out of range or an array of the wrong length
+     */
+    public static ReferenceLstm projected(int inputSize, int hiddenSize, int projectionSize, double[] weightIh,
+                                          double[] weightHh, double[] biasIh, double[] biasHh, double[] weightHr) {
+        requireProjection(hiddenSize, projectionSize);
+        return new ReferenceLstm(inputSize, hiddenSize, projectionSize, doubles(weightIh),
+                doubles(weightHh), doubles(biasIh), doubles(biasHh),
+                doubles(weightHr));
+    }
+
+    /** Checks the sizes and lengths; {@code projectionSize} 0 and a null {@code weightHr} for no projection. */
+    private ReferenceLstm(int inputSize, int hiddenSize, int projectionSize, Tensor weightIh, Tensor weightHh,
+                          Tensor biasIh, Tensor biasHh, Tensor weightHr) {
         requireSizes(inputSize, hiddenSize);
+        int recurrentSize = projectionSize > 0 ? projectionSize : hiddenSize;
         requireLength("weightIh", weightIh, 4L * hiddenSize * inputSize);
-        requireLength("weightHh", weightHh, 4L * hiddenSize * hiddenSize);
+        requireLength("weightHh", weightHh, 4L * hiddenSize * recurrentSize);
         if (biasIh != null) {
             requireLength("biasIh", biasIh, 4L * hiddenSize);
         }
         if (biasHh != null) {
             requireLength("biasHh", biasHh, 4L * hiddenSize);
         }
+        if (projectionSize > 0) {
+            requireLength("weightHr", weightHr, (long) projectionSize * hiddenSize);
+        }
         this.inputSize = inputSize;
         this.hiddenSize = hiddenSize;
-        this.weightIh = new DoubleTensor(weightIh.clone());
-        this.weightHh = new DoubleTensor(weightHh.clone());
-        this.biasIh = biasIh == null ? null : new DoubleTensor(biasIh.clone());
-        this.biasHh = biasHh == null ? null : new DoubleTensor(biasHh.clone());
+        this.projectionSize = projectionSize;
+        this.weightIh = weightIh;
+        this.weightHh = weightHh;
+        this.biasIh = biasIh;
+        this.biasHh = biasHh;
+        this.weightHr = weightHr;
         this.cellClip = Double.POSITIVE_INFINITY;
     }
 
     private ReferenceLstm(ReferenceLstm model, double cellClip) {
         this.inputSize = model.inputSize;
         this.hiddenSize = model.hiddenSize;
+        this.projectionSize = model.projectionSize;
         this.weightIh = model.weightIh;
         this.weightHh = model.weightHh;
         this.biasIh = model.biasIh;
         this.biasHh = model.biasHh;
+        this.weightHr = model.weightHr;
         this.cellClip = cellClip;
     }
 
@@ -175,16 +228,26 @@ public final class ReferenceLstm {
         return inputSize;
     }
 
-    /** {@return H: hidden units} */
+    /** {@return H: hidden units, the width of c} */
     public int hiddenSize() {
         return hiddenSize;
+    }
+
+    /** {@return P: the width of the projected h, or 0 without projection} */
+    public int projectionSize() {
+        return projectionSize;
+    }
+
+    /** {@return the width of h, y and of the recurrent input: P with projection, else H} */
+    public int outputSize() {
+        return projectionSize > 0 ? projectionSize : hiddenSize;
     }
 
     /**
      * Outputs of a sequence forward in double precision.
      *
-     * @param y  h after every step, {@code [T][B][H]}
-     * @param hT h after the last step, {@code [B][H]}
+     * @param y  h after every step, {@code [T][B][H]} ({@code [T][B][P]} with projection)
+     * @param hT h after the last step, {@code [B][H]} ({@code [B][P]} with projection)
      * @param cT c after the last step, {@code [B][H]}
      */
     public record Result(double[] y, double[] hT, double[] cT) {
@@ -193,18 +256,20 @@ public final class ReferenceLstm {
     /**
      * Gradients of a loss with respect to every parameter and input, in the layouts of those: {@code weightIh [4H][I]},
      * {@code weightHh [4H][H]}, {@code biasIh}, {@code biasHh [4H]} (equal, since both biases enter z as a sum;
-     * null where the model has no such bias), {@code x [T][B][I]}, {@code h0}, {@code c0 [B][H]}.
+     * null where the model has no such bias), {@code x [T][B][I]}, {@code h0}, {@code c0 [B][H]}; with projection
+     * {@code weightHh [4H][P]}, {@code h0 [B][P]} and {@code weightHr [P][H]}.
      *
      * @param weightIh ∂L/∂W_ih, {@code [4H][I]}
-     * @param weightHh ∂L/∂W_hh, {@code [4H][H]}
+     * @param weightHh ∂L/∂W_hh, {@code [4H][H]} ({@code [4H][P]} with projection)
      * @param biasIh   ∂L/∂b_ih, {@code [4H]}, or null if the model has no b_ih
      * @param biasHh   ∂L/∂b_hh, {@code [4H]}, or null if the model has no b_hh
      * @param x        ∂L/∂x, {@code [T][B][I]}
-     * @param h0       ∂L/∂h0, {@code [B][H]}
+     * @param h0       ∂L/∂h0, {@code [B][H]} ({@code [B][P]} with projection)
      * @param c0       ∂L/∂c0, {@code [B][H]}
+     * @param weightHr ∂L/∂W_hr, {@code [P][H]}, or null without projection
      */
     public record Gradients(double[] weightIh, double[] weightHh, double[] biasIh, double[] biasHh, double[] x,
-                            double[] h0, double[] c0) {
+                            double[] h0, double[] c0, double[] weightHr) {
     }
 
     /**
@@ -221,7 +286,7 @@ public final class ReferenceLstm {
         requireCounts(steps, batch);
         requireLength("x", x, (long) steps * batch * inputSize);
         if (h0 != null) {
-            requireLength("h0", h0, (long) batch * hiddenSize);
+            requireLength("h0", h0, (long) batch * outputSize());
         }
         if (c0 != null) {
             requireLength("c0", c0, (long) batch * hiddenSize);
@@ -275,24 +340,27 @@ public final class ReferenceLstm {
      */
     public Result forward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0) {
         Trace trace = trace(x, steps, batch, lengths, h0, c0);
-        int frame = batch * hiddenSize;
+        int output = outputSize();
+        int frame = batch * output;
         int last = steps * frame;
         double[] y = Arrays.copyOfRange(trace.h, frame, last + frame);
         for (int t = 0; t < steps; t++) {
             for (int b = 0; b < batch; b++) {
                 if (!runs(lengths, t, b)) {
-                    Arrays.fill(y, (t * batch + b) * hiddenSize, (t * batch + b + 1) * hiddenSize, 0);
+                    Arrays.fill(y, (t * batch + b) * output, (t * batch + b + 1) * output, 0);
                 }
             }
         }
+        int cellFrame = batch * hiddenSize;
+        int lastCell = steps * cellFrame;
         return new Result(y, Arrays.copyOfRange(trace.h, last, last + frame),
-                Arrays.copyOfRange(trace.c, last, last + frame));
+                Arrays.copyOfRange(trace.c, lastCell, lastCell + cellFrame));
     }
 
     /**
      * Backpropagation through time of the sequence {@code x [T][B][I]} from {@code h0}, {@code c0}
      * ({@code [B][H]}, null for zeros): recomputes the forward, then runs the equations of the class comment
-     * backwards. {@code dy [T][B][H]}, {@code dhT} and {@code dcT [B][H]} are the gradients of the loss with respect
+     * backwards. {@code dy [T][B][H]}, {@code dhT} and {@code dcT [B][H]} (dy and dhT of width P with projection) are the gradients of the loss with respect
      * to y, hT and cT; null stands for zeros (the loss does not depend on that output).
      *
      * @param x     input, {@code [T][B][I]} (time-major)
@@ -331,7 +399,9 @@ public final class ReferenceLstm {
                               double[] dhT, double[] dcT) {
         Trace trace = trace(x, steps, batch, lengths, h0, c0);
         int hidden = hiddenSize;
-        int frame = batch * hidden;
+        int output = outputSize();
+        int frame = batch * output;
+        int cellFrame = batch * hidden;
         if (dy != null) {
             requireLength("dy", dy, (long) steps * frame);
         }
@@ -339,40 +409,59 @@ public final class ReferenceLstm {
             requireLength("dhT", dhT, frame);
         }
         if (dcT != null) {
-            requireLength("dcT", dcT, frame);
+            requireLength("dcT", dcT, cellFrame);
         }
         // δh and δc of every sequence: what reaches h_t and c_t from step t+1.
         double[] dhNext = dhT == null ? new double[frame] : dhT.clone();
-        double[] dcNext = dcT == null ? new double[frame] : dcT.clone();
+        double[] dcNext = dcT == null ? new double[cellFrame] : dcT.clone();
         double[] dWeightIh = new double[weightIh.length()];
         double[] dWeightHh = new double[weightHh.length()];
+        double[] dWeightHr = weightHr == null ? null : new double[weightHr.length()];
         double[] dBias = new double[4 * hidden];
         double[] dx = new double[x.length];
         double[] dz = new double[4 * hidden];
+        double[] dh = new double[output];
+        double[] dm = new double[hidden];
         for (int t = steps - 1; t >= 0; t--) {
             for (int b = 0; b < batch; b++) {
                 if (!runs(lengths, t, b)) {
                     continue;
                 }
                 int sequence = t * batch + b;
-                int previous = sequence * hidden;
-                int current = previous + frame;
-                int gates = 4 * previous;
-                int state = b * hidden;
+                int previous = sequence * output;
+                int previousCell = sequence * hidden;
+                int currentCell = previousCell + cellFrame;
+                int gates = 4 * previousCell;
+                int state = b * output;
+                int cellState = b * hidden;
+                for (int p = 0; p < output; p++) {
+                    dh[p] = (dy == null ? 0 : dy[previous + p]) + dhNext[state + p];
+                }
+                if (weightHr == null) {
+                    System.arraycopy(dh, 0, dm, 0, hidden);
+                } else {
+                    // h = W_hr m: dm = W_hrᵀ dh, dW_hr += dh mᵀ.
+                    Arrays.fill(dm, 0);
+                    for (int p = 0; p < output; p++) {
+                        for (int u = 0; u < hidden; u++) {
+                            dm[u] += weightHr.at(p * hidden + u) * dh[p];
+                            dWeightHr[p * hidden + u] += dh[p] * trace.m[previousCell + u];
+                        }
+                    }
+                }
                 for (int u = 0; u < hidden; u++) {
                     double inputGate = trace.gates[gates + u];
                     double forgetGate = trace.gates[gates + hidden + u];
                     double candidate = trace.gates[gates + 2 * hidden + u];
                     double outputGate = trace.gates[gates + 3 * hidden + u];
-                    double cell = trace.c[current + u];
+                    double cell = trace.c[currentCell + u];
                     double tanhCell = Math.tanh(clip(cell));
-                    double dh = (dy == null ? 0 : dy[previous + u]) + dhNext[state + u];
-                    double throughTanh = Math.abs(cell) > cellClip ? 0 : dh * outputGate * (1 - tanhCell * tanhCell);
-                    double dc = throughTanh + dcNext[state + u];
-                    double dOutput = dh * tanhCell;
+                    double throughTanh = Math.abs(cell) > cellClip ? 0 : dm[u] * outputGate * (1 - tanhCell * tanhCell);
+                    double dc = throughTanh + dcNext[cellState + u];
+                    double dOutput = dm[u] * tanhCell;
                     double dInput = dc * candidate;
                     double dCandidate = dc * inputGate;
-                    double dForget = dc * trace.c[previous + u];
+                    double dForget = dc * trace.c[previousCell + u];
                     dz[u] = dInput * inputGate * (1 - inputGate);
                     dz[hidden + u] = dForget * forgetGate * (1 - forgetGate);
                     dz[2 * hidden + u] = dCandidate * (1 - candidate * candidate);
@@ -382,10 +471,10 @@ public final class ReferenceLstm {
                             dz[gate * hidden + u] = 0;
                         }
                     }
-                    dcNext[state + u] = dc * forgetGate;
+                    dcNext[cellState + u] = dc * forgetGate;
                 }
                 // dW += dz x_tᵀ, dU += dz h_{t-1}ᵀ, db += dz; dx_t = Wᵀ dz and δh = Uᵀ dz for step t-1.
-                Arrays.fill(dhNext, state, state + hidden, 0);
+                Arrays.fill(dhNext, state, state + output, 0);
                 int xRow = sequence * inputSize;
                 for (int row = 0; row < 4 * hidden; row++) {
                     dBias[row] += dz[row];
@@ -393,23 +482,24 @@ public final class ReferenceLstm {
                         dWeightIh[row * inputSize + k] += dz[row] * x[xRow + k];
                         dx[xRow + k] += weightIh.at(row * inputSize + k) * dz[row];
                     }
-                    for (int k = 0; k < hidden; k++) {
-                        dWeightHh[row * hidden + k] += dz[row] * trace.h[previous + k];
-                        dhNext[state + k] += weightHh.at(row * hidden + k) * dz[row];
+                    for (int k = 0; k < output; k++) {
+                        dWeightHh[row * output + k] += dz[row] * trace.h[previous + k];
+                        dhNext[state + k] += weightHh.at(row * output + k) * dz[row];
                     }
                 }
             }
         }
         return new Gradients(dWeightIh, dWeightHh, biasIh == null ? null : dBias,
-                biasHh == null ? null : dBias.clone(), dx, dhNext, dcNext);
+                biasHh == null ? null : dBias.clone(), dx, dhNext, dcNext, dWeightHr);
     }
 
     /**
      * Every value of a forward: the activated gates i, f, g, o and their unclipped pre-activations
-     * {@code [T][B][4H]}, and h and c {@code [T+1][B][H]}
-     * with the initial states at index 0, so step t reads h_{t-1}, c_{t-1} at t - 1 and writes h_t, c_t at t.
+     * {@code [T][B][4H]}, h {@code [T+1][B][P or H]} and c {@code [T+1][B][H]} with the initial states at index 0,
+     * so step t reads h_{t-1}, c_{t-1} at t - 1 and writes h_t, c_t at t; with projection also the cell outputs m
+     * {@code [T][B][H]} (null without: m is h).
      */
-    private record Trace(double[] gates, double[] preActivations, double[] h, double[] c) {
+    private record Trace(double[] gates, double[] preActivations, double[] h, double[] c, double[] m) {
     }
 
     private Trace trace(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0) {
@@ -424,28 +514,33 @@ public final class ReferenceLstm {
             }
         }
         int hidden = hiddenSize;
-        int frame = Math.multiplyExact(batch, hidden);
+        int output = outputSize();
+        int frame = Math.multiplyExact(batch, output);
+        int cellFrame = Math.multiplyExact(batch, hidden);
         double[] h = new double[Math.multiplyExact(steps + 1, frame)];
-        double[] c = new double[h.length];
+        double[] c = new double[Math.multiplyExact(steps + 1, cellFrame)];
+        double[] m = weightHr == null ? null : new double[Math.multiplyExact(steps, cellFrame)];
         if (h0 != null) {
             requireLength("h0", h0, frame);
             System.arraycopy(h0, 0, h, 0, frame);
         }
         if (c0 != null) {
-            requireLength("c0", c0, frame);
-            System.arraycopy(c0, 0, c, 0, frame);
+            requireLength("c0", c0, cellFrame);
+            System.arraycopy(c0, 0, c, 0, cellFrame);
         }
-        double[] gates = new double[Math.multiplyExact(4, Math.multiplyExact(steps, frame))];
+        double[] gates = new double[Math.multiplyExact(4, Math.multiplyExact(steps, cellFrame))];
         double[] preActivations = new double[gates.length];
         double[] z = new double[4 * hidden];
         for (int t = 0; t < steps; t++) {
             for (int b = 0; b < batch; b++) {
                 int sequence = t * batch + b;
-                int previous = sequence * hidden;
+                int previous = sequence * output;
                 int current = previous + frame;
+                int previousCell = sequence * hidden;
+                int currentCell = previousCell + cellFrame;
                 if (!runs(lengths, t, b)) {
-                    System.arraycopy(h, previous, h, current, hidden);
-                    System.arraycopy(c, previous, c, current, hidden);
+                    System.arraycopy(h, previous, h, current, output);
+                    System.arraycopy(c, previousCell, c, currentCell, hidden);
                     continue;
                 }
                 int xRow = sequence * inputSize;
@@ -460,28 +555,40 @@ public final class ReferenceLstm {
                     for (int k = 0; k < inputSize; k++) {
                         sum += weightIh.at(row * inputSize + k) * x[xRow + k];
                     }
-                    for (int k = 0; k < hidden; k++) {
-                        sum += weightHh.at(row * hidden + k) * h[previous + k];
+                    for (int k = 0; k < output; k++) {
+                        sum += weightHh.at(row * output + k) * h[previous + k];
                     }
                     z[row] = sum;
                 }
-                System.arraycopy(z, 0, preActivations, 4 * previous, 4 * hidden);
+                System.arraycopy(z, 0, preActivations, 4 * previousCell, 4 * hidden);
+                // m lands in h_t directly without projection, in m to be projected otherwise.
+                double[] cellOutput = m == null ? h : m;
+                int cellOutputAt = m == null ? current : previousCell;
                 for (int u = 0; u < hidden; u++) {
                     double inputGate = sigmoid(clip(z[u]));
                     double forgetGate = sigmoid(clip(z[hidden + u]));
                     double candidate = Math.tanh(clip(z[2 * hidden + u]));
                     double outputGate = sigmoid(clip(z[3 * hidden + u]));
-                    double cell = forgetGate * c[previous + u] + inputGate * candidate;
-                    c[current + u] = cell;
-                    h[current + u] = outputGate * Math.tanh(clip(cell));
-                    gates[4 * previous + u] = inputGate;
-                    gates[4 * previous + hidden + u] = forgetGate;
-                    gates[4 * previous + 2 * hidden + u] = candidate;
-                    gates[4 * previous + 3 * hidden + u] = outputGate;
+                    double cell = forgetGate * c[previousCell + u] + inputGate * candidate;
+                    c[currentCell + u] = cell;
+                    cellOutput[cellOutputAt + u] = outputGate * Math.tanh(clip(cell));
+                    gates[4 * previousCell + u] = inputGate;
+                    gates[4 * previousCell + hidden + u] = forgetGate;
+                    gates[4 * previousCell + 2 * hidden + u] = candidate;
+                    gates[4 * previousCell + 3 * hidden + u] = outputGate;
+                }
+                if (m != null) {
+                    for (int p = 0; p < output; p++) {
+                        double sum = 0;
+                        for (int u = 0; u < hidden; u++) {
+                            sum += weightHr.at(p * hidden + u) * m[previousCell + u];
+                        }
+                        h[current + p] = sum;
+                    }
                 }
             }
         }
-        return new Trace(gates, preActivations, h, c);
+        return new Trace(gates, preActivations, h, c, m);
     }
 
     /** {@code value} clipped to the cell clip (unchanged without one). */
@@ -514,6 +621,26 @@ public final class ReferenceLstm {
             copy[n] = values[n];
         }
         return copy;
+    }
+
+    private static void requireProjection(int hiddenSize, int projectionSize) {
+        if (projectionSize < 1 || projectionSize >= hiddenSize) {
+            throw new IllegalArgumentException("projectionSize must be in 1..hiddenSize-1 (PyTorch's 0 < proj_size"
+                    + " < hidden_size): projectionSize=" + projectionSize + ", hiddenSize=" + hiddenSize);
+        }
+    }
+
+    private static Tensor floats(float[] values) {
+        return values == null ? null : new FloatTensor(values.clone());
+    }
+
+    private static Tensor doubles(double[] values) {
+        return values == null ? null : new DoubleTensor(values.clone());
+    }
+
+    private static void requireLength(String name, Tensor tensor, long length) {
+        Objects.requireNonNull(tensor, () -> name + " must not be null");
+        requireLength(name, tensor.length(), length, tensor instanceof FloatTensor ? "floats" : "doubles");
     }
 
     private static void requireSizes(int inputSize, int hiddenSize) {

@@ -31,11 +31,15 @@ public final class ReferenceLstmStack {
     private final int directions;
     private final int inputSize;
     private final int hiddenSize;
+    /** S, the features of one cell's h: its projection size, or H without projection. */
+    private final int stateSize;
     private final ReferenceLstm[] cells;
 
     /**
      * A stack of the given cells, in PyTorch's order: l0 (, l0_reverse), l1 (, l1_reverse), ... Layer 0's cells read
-     * I features, the others D·H; every cell has the same hidden size.
+     * I features, the others D·S, S being every cell's output size ({@link ReferenceLstm#outputSize()}: its
+     * projection size, or H); every cell has the same hidden and output size. With projection h0, h_n and dh are
+     * {@code [L·D][B][S]} and y {@code [T][B][D·S]} where this class says H for them.
      *
      * @param bidirectional whether each layer has a reverse direction (D = 2) or not (D = 1)
      * @param cells         L·D cells, none null; the array is copied, the cells (immutable) are shared
@@ -54,11 +58,14 @@ public final class ReferenceLstmStack {
         this.layers = cells.length / directions;
         this.inputSize = cells[0].inputSize();
         this.hiddenSize = cells[0].hiddenSize();
+        this.stateSize = cells[0].outputSize();
         for (int n = 0; n < cells.length; n++) {
-            int expectedInput = n < directions ? inputSize : directions * hiddenSize;
-            if (cells[n].hiddenSize() != hiddenSize || cells[n].inputSize() != expectedInput) {
+            int expectedInput = n < directions ? inputSize : directions * stateSize;
+            if (cells[n].hiddenSize() != hiddenSize || cells[n].inputSize() != expectedInput
+                    || cells[n].outputSize() != stateSize) {
                 throw new IllegalArgumentException("cells[" + n + "] has inputSize " + cells[n].inputSize()
-                        + ", hiddenSize " + cells[n].hiddenSize() + "; expected " + expectedInput + ", " + hiddenSize);
+                        + ", hiddenSize " + cells[n].hiddenSize() + ", outputSize " + cells[n].outputSize()
+                        + "; expected " + expectedInput + ", " + hiddenSize + ", " + stateSize);
             }
         }
         this.cells = cells.clone();
@@ -183,17 +190,18 @@ public final class ReferenceLstmStack {
     public Gradients backward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] c0,
                               double[][] dropoutMasks, double[] dy, double[] dhT, double[] dcT) {
         Pass pass = run(x, steps, batch, lengths, h0, c0, dropoutMasks);
-        int frame = batch * hiddenSize;
-        int outputSize = directions * hiddenSize;
+        int frame = batch * stateSize;
+        int cellFrame = batch * hiddenSize;
+        int outputSize = directions * stateSize;
         requireLength("dy", dy, (long) steps * batch * outputSize);
         requireLength("dhT", dhT, (long) cells.length * frame);
-        requireLength("dcT", dcT, (long) cells.length * frame);
+        requireLength("dcT", dcT, (long) cells.length * cellFrame);
         double[][] weightIh = new double[cells.length][];
         double[][] weightHh = new double[cells.length][];
         double[][] biasIh = new double[cells.length][];
         double[][] biasHh = new double[cells.length][];
         double[] dh0 = new double[cells.length * frame];
-        double[] dc0 = new double[cells.length * frame];
+        double[] dc0 = new double[cells.length * cellFrame];
         double[] outputGradient = dy == null ? new double[steps * batch * outputSize] : dy;
         double[] inputGradient = null;
         for (int layer = layers - 1; layer >= 0; layer--) {
@@ -206,9 +214,9 @@ public final class ReferenceLstmStack {
                         : pass.inputs()[layer];
                 double[] directionGradient = fromColumns(outputGradient, steps * batch, direction);
                 ReferenceLstm.Gradients gradients = cells[index].backward(input, steps, batch, lengths,
-                        slice(h0, index, frame), slice(c0, index, frame),
+                        slice(h0, index, frame), slice(c0, index, cellFrame),
                         reverse ? reversed(directionGradient, steps, batch, lengths) : directionGradient,
-                        slice(dhT, index, frame), slice(dcT, index, frame));
+                        slice(dhT, index, frame), slice(dcT, index, cellFrame));
                 weightIh[index] = gradients.weightIh();
                 weightHh[index] = gradients.weightHh();
                 biasIh[index] = gradients.biasIh();
@@ -218,7 +226,7 @@ public final class ReferenceLstmStack {
                     inputGradient[n] += dx[n];
                 }
                 System.arraycopy(gradients.h0(), 0, dh0, index * frame, frame);
-                System.arraycopy(gradients.c0(), 0, dc0, index * frame, frame);
+                System.arraycopy(gradients.c0(), 0, dc0, index * cellFrame, cellFrame);
             }
             if (layer > 0) {
                 outputGradient = dropoutMasks == null ? inputGradient : times(inputGradient, dropoutMasks[layer - 1]);
@@ -238,10 +246,11 @@ public final class ReferenceLstmStack {
         }
         Objects.requireNonNull(x, "x must not be null");
         requireLength("x", x, (long) steps * batch * inputSize);
-        int frame = batch * hiddenSize;
-        int outputSize = directions * hiddenSize;
+        int frame = batch * stateSize;
+        int cellFrame = batch * hiddenSize;
+        int outputSize = directions * stateSize;
         requireLength("h0", h0, (long) cells.length * frame);
-        requireLength("c0", c0, (long) cells.length * frame);
+        requireLength("c0", c0, (long) cells.length * cellFrame);
         if (dropoutMasks != null) {
             if (dropoutMasks.length != layers - 1) {
                 throw new IllegalArgumentException("dropoutMasks: one per layer below the top, " + (layers - 1)
@@ -254,7 +263,7 @@ public final class ReferenceLstmStack {
         }
         double[][] inputs = new double[layers][];
         double[] hT = new double[cells.length * frame];
-        double[] cT = new double[cells.length * frame];
+        double[] cT = new double[cells.length * cellFrame];
         double[] input = x;
         double[] output = null;
         for (int layer = 0; layer < layers; layer++) {
@@ -265,11 +274,11 @@ public final class ReferenceLstmStack {
                 boolean reverse = direction == 1;
                 ReferenceLstm.Result result = cells[index].forward(
                         reverse ? reversed(input, steps, batch, lengths) : input, steps, batch, lengths,
-                        slice(h0, index, frame), slice(c0, index, frame));
+                        slice(h0, index, frame), slice(c0, index, cellFrame));
                 intoColumns(reverse ? reversed(result.y(), steps, batch, lengths) : result.y(), output, steps * batch,
                         direction);
                 System.arraycopy(result.hT(), 0, hT, index * frame, frame);
-                System.arraycopy(result.cT(), 0, cT, index * frame, frame);
+                System.arraycopy(result.cT(), 0, cT, index * cellFrame, cellFrame);
             }
             if (layer < layers - 1 && dropoutMasks != null) {
                 output = times(output, dropoutMasks[layer]);
@@ -296,18 +305,18 @@ public final class ReferenceLstmStack {
         return result;
     }
 
-    /** Writes {@code [rows][H]} into the H columns of direction {@code direction} of {@code [rows][D·H]}. */
+    /** Writes {@code [rows][S]} into the S columns of direction {@code direction} of {@code [rows][D·S]}. */
     private void intoColumns(double[] direction, double[] layer, int rows, int column) {
         for (int row = 0; row < rows; row++) {
-            System.arraycopy(direction, row * hiddenSize, layer, (row * directions + column) * hiddenSize, hiddenSize);
+            System.arraycopy(direction, row * stateSize, layer, (row * directions + column) * stateSize, stateSize);
         }
     }
 
-    /** The H columns of direction {@code column} of {@code [rows][D·H]}, as {@code [rows][H]}. */
+    /** The S columns of direction {@code column} of {@code [rows][D·S]}, as {@code [rows][S]}. */
     private double[] fromColumns(double[] layer, int rows, int column) {
-        double[] direction = new double[rows * hiddenSize];
+        double[] direction = new double[rows * stateSize];
         for (int row = 0; row < rows; row++) {
-            System.arraycopy(layer, (row * directions + column) * hiddenSize, direction, row * hiddenSize, hiddenSize);
+            System.arraycopy(layer, (row * directions + column) * stateSize, direction, row * stateSize, stateSize);
         }
         return direction;
     }

@@ -18,6 +18,10 @@ final class ParameterPairs {
         if (parameters == null || gradients == null) {
             throw new NullPointerException("parameters and gradients must not be null");
         }
+        if (parameters.projectionSize() > 0) {
+            throw new IllegalArgumentException("parameters have projectionSize " + parameters.projectionSize()
+                    + " (PyTorch's proj_size): optimizers do not yet train a projected LSTM");
+        }
         this.parameters = new MemorySegment[]{parameters.weightIh(), parameters.weightHh(), parameters.biasIh(),
                 parameters.biasHh()};
         this.gradients = of(gradients);

@@ -122,9 +122,9 @@ class PyTorchLstmTest {
     void modelsItCannotRunYetOrThatDoNotFitAreRefusedClearly() throws IOException {
         refused("stacked.safetensors", stateDict("lstm.", "weight_ih_l1"), null, "2 layer(s)");
         refused("bidirectional.safetensors", stateDict("lstm.", "weight_ih_l0_reverse"), null, "two directions");
-        Map<String, FloatTensor> projected = stateDict("lstm.");
+        Map<String, FloatTensor> projected = stateDict("lstm.", "weight_ih_l1");
         projected.put("lstm.weight_hr_l0", new FloatTensor(new long[]{2, H}, random(2 * H, 6)));
-        refused("projected.safetensors", projected, null, "projection to 2");
+        refused("projected.safetensors", projected, null, "2 layer(s)");
         Map<String, FloatTensor> two = stateDict("a.");
         two.putAll(stateDict("b."));
         refused("two.safetensors", two, null, "several LSTMs");

@@ -188,7 +188,8 @@ class PyTorchStackTest {
 
         Map<String, FloatTensor> projected = stateDict("lstm.", 2, true, true);
         projected.put("lstm.weight_hr_l0", tensor(new SplittableRandom(5), 2, H));
-        refused("projected.safetensors", projected, "projection to 2 (proj_size, weight_hr_l0)");
+        refused("projected.safetensors", projected,
+                "lstm.weight_hh_l0 has shape [20, 5], expected [20, 2] (hidden_size 5, proj_size 2)");
     }
 
     @Test

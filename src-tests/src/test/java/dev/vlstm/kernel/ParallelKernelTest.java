@@ -147,10 +147,10 @@ class ParallelKernelTest {
         }
 
         @Override
-        public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment inputGates,
-                                  long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                                  MemorySegment c, MemorySegment hNext, int batch, float clip, int blockFrom,
-                                  int blockTo) {
+        public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
+                                  MemorySegment inputGates, long inputGatesOffset, MemorySegment gates,
+                                  long gatesOffset, MemorySegment hPrev, long hPrevRowBytes, MemorySegment c,
+                                  MemorySegment hNext, int batch, float clip, int blockFrom, int blockTo) {
             record(blockFrom, blockTo);
         }
 

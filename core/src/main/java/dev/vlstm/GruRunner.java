@@ -1,0 +1,290 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+
+import dev.vlstm.kernel.GruKernel;
+import dev.vlstm.kernel.GruLayout;
+
+/**
+ * Runs the fused GRU forward of one {@link GruWeights}: whole sequences ({@link #forward}) or one step of a stream
+ * at a time ({@link #step}). Holds all scratch memory, allocated up front, so that neither call allocates once
+ * warmed up (with the {@link MemorySegment} overloads).
+ *
+ * <p>As {@link LstmRunner} does, a sequence runs in chunks of {@link #projectionSteps()} time steps: first the input
+ * projection {@code x · W_ihᵀ + b} of every row of the chunk as one GEMM, then, step by step, the recurrent GEMM
+ * fused with the GRU update.
+ *
+ * <p>Not thread-safe: give each thread its own runner (they may share the weights). Two threads inside one runner's
+ * methods at once are detected: the second call throws an {@link IllegalStateException} and changes nothing.
+ * Layouts are row-major floats in native byte order; inputs may be heap or native segments. NaN and infinite inputs
+ * propagate.
+ */
+public final class GruRunner implements AutoCloseable {
+
+    private final GruWeights weights;
+    private final GruKernel kernel;
+    private final GruLayout layout;
+    private final int maxBatch;
+    private final int projectionSteps;
+    private final OffHeap memory;
+    private final MemorySegment inputChunk;
+    private final MemorySegment inputPreActivations;
+    private final MemorySegment gateActivations;
+    private final MemorySegment[] hidden = new MemorySegment[2];
+    private final ExclusiveUse inUse = new ExclusiveUse(this,
+            "a GruRunner is for one thread at a time; give each thread its own (they may share the GruWeights)");
+
+    /**
+     * A runner for up to {@code maxBatch} sequences at a time, with a projection chunk of
+     * {@link LstmRunner#DEFAULT_PROJECTION_BYTES} of gate pre-activations (at least one and at most
+     * {@link LstmRunner#MAX_DEFAULT_PROJECTION_STEPS} steps).
+     *
+     * @param weights  the model to run, open; shared, not owned: closing the runner leaves it open
+     * @param maxBatch largest batch of a call, &ge; 1
+     * @throws IllegalArgumentException if {@code maxBatch} is &lt; 1
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public GruRunner(GruWeights weights, int maxBatch) {
+        this(weights, maxBatch, defaultProjectionSteps(weights, maxBatch));
+    }
+
+    /**
+     * A runner for up to {@code maxBatch} sequences, projecting the input {@code projectionSteps} time steps at a
+     * time. The scratch holds {@code projectionSteps * maxBatch * (I + 3H')} floats plus {@code maxBatch * 3H'} for
+     * the gates of one step and {@code 2 * maxBatch * H'} for the state, where H' is H rounded up to the kernel's
+     * block width.
+     *
+     * @param weights         the model to run, open; shared, not owned: closing the runner leaves it open
+     * @param maxBatch        largest batch of a call, &ge; 1
+     * @param projectionSteps time steps whose input projection is computed together, &ge; 1
+     * @throws IllegalArgumentException if a size is &lt; 1 or the scratch would exceed 2^31 gate rows
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public GruRunner(GruWeights weights, int maxBatch, int projectionSteps) {
+        Checks.notNull("weights", weights).checkOpen();
+        this.weights = weights;
+        this.kernel = weights.kernel();
+        this.layout = weights.layout();
+        this.maxBatch = Checks.positive("maxBatch", maxBatch);
+        this.projectionSteps = Checks.positive("projectionSteps", projectionSteps);
+        long rows = (long) maxBatch * projectionSteps;
+        if (rows > Integer.MAX_VALUE / layout.gateRowFloats()) {
+            throw new IllegalArgumentException("maxBatch * projectionSteps = " + rows + " rows of "
+                    + layout.gateRowFloats() + " gate floats is too large for one projection chunk");
+        }
+        this.memory = OffHeap.open();
+        try {
+            this.inputChunk = memory.floats(rows * layout.inputSize());
+            this.inputPreActivations = memory.floats(rows * layout.gateRowFloats());
+            this.gateActivations = memory.floats((long) maxBatch * layout.gateRowFloats());
+            this.hidden[0] = memory.floats((long) maxBatch * layout.paddedHidden());
+            this.hidden[1] = memory.floats((long) maxBatch * layout.paddedHidden());
+        } catch (RuntimeException | Error e) {
+            memory.close();
+            throw e;
+        }
+    }
+
+    private static int defaultProjectionSteps(GruWeights weights, int maxBatch) {
+        Checks.notNull("weights", weights).checkOpen();
+        Checks.positive("maxBatch", maxBatch);
+        long stepBytes = (long) maxBatch * weights.layout().gateRowFloats() * Float.BYTES;
+        return (int) Math.max(1, Math.min(LstmRunner.MAX_DEFAULT_PROJECTION_STEPS,
+                LstmRunner.DEFAULT_PROJECTION_BYTES / stepBytes));
+    }
+
+    /** {@return the largest batch this runner accepts, &ge; 1} */
+    public int maxBatch() {
+        return maxBatch;
+    }
+
+    /** {@return the time steps whose input projection is computed together, &ge; 1} */
+    public int projectionSteps() {
+        return projectionSteps;
+    }
+
+    /** {@return the weights this runner runs (not owned by the runner)} */
+    public GruWeights weights() {
+        return weights;
+    }
+
+    /**
+     * Runs a whole sequence batch. h0 is read before any output is written, so it may be the same memory as hT (to
+     * carry state from call to call); otherwise outputs must not overlap the inputs or each other. Arguments are
+     * checked before anything is computed or written.
+     *
+     * @param x     input, {@code [T][B][I]} floats (time-major)
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][H]}: the hidden state after every step; null if not wanted
+     * @param hT    output, {@code [B][H]}: the hidden state after the last step; null if not wanted
+     * @throws IllegalArgumentException for a size &lt; 1, a batch above {@link #maxBatch()}, a segment whose size
+     *                                  does not match its shape, or a read-only output
+     * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed, a
+     *                                  segment belongs to another thread's confined arena, or another thread is
+     *                                  using this runner
+     */
+    public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y, MemorySegment hT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            Checks.positive("steps", steps);
+            checkBatch(batch);
+            Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, null, y, hT,
+                    null);
+            runSequence(x, steps, batch, h0, y, hT);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment)};
+     * same shapes, same nulls allowed.
+     *
+     * @param x     input, {@code [T][B][I]}
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][H]}: h after every step; null if not wanted
+     * @param hT    output, {@code [B][H]}: h after the last step; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void forward(float[] x, int steps, int batch, float[] h0, float[] y, float[] hT) {
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(y), wrap(hT));
+    }
+
+    private void runSequence(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y,
+                             MemorySegment hT) {
+        int hiddenSize = layout.hiddenSize();
+        int paddedHidden = layout.paddedHidden();
+        int current = 0;
+        hidden[current].asSlice(0, (long) batch * paddedHidden * Float.BYTES).fill((byte) 0);
+        if (h0 != null) {
+            PaddedRows.copyIn(h0, 0, hiddenSize, hidden[current], 0, paddedHidden, batch);
+        }
+        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
+        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
+        long outputStepBytes = (long) batch * hiddenSize * Float.BYTES;
+        for (int start = 0; start < steps; start += projectionSteps) {
+            int chunk = Math.min(projectionSteps, steps - start);
+            int rows = chunk * batch;
+            MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
+            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedInputBias(), inputChunk, 0, rows,
+                    inputPreActivations, 0);
+            for (int step = 0; step < chunk; step++) {
+                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.packedRecurrentBias(),
+                        inputPreActivations, step * gateStepBytes, gateActivations, 0, hidden[current],
+                        hidden[1 - current], batch);
+                current = 1 - current;
+                if (y != null) {
+                    PaddedRows.copyOut(hidden[current], 0, paddedHidden, y, (start + step) * outputStepBytes,
+                            hiddenSize, batch);
+                }
+            }
+        }
+        if (hT != null) {
+            PaddedRows.copyOut(hidden[current], 0, paddedHidden, hT, 0, hiddenSize, batch);
+        }
+    }
+
+    /**
+     * Advances a stream by one time step: reads {@code x}, updates {@code state}'s h, and writes the new h to
+     * {@code h} if it is not null. Stepping T times gives the same result as {@link #forward} over T steps, bit for
+     * bit. Arguments are checked first: a step that throws has not changed the state.
+     *
+     * @param x     input of this step, {@code [B][I]} floats, B = {@code state.batch()} &le; {@link #maxBatch()}
+     * @param state the stream's state, made for weights with the same hidden size and kernel
+     * @param h     output, {@code [B][H]}: the new hidden state; null if not wanted; may overlap {@code x}
+     * @throws IllegalArgumentException for a segment whose size does not match its shape, a read-only output, a
+     *                                  state for another hidden size, or a batch above {@link #maxBatch()}
+     * @throws IllegalStateException    if this runner, its weights, the state, or the arena of an argument is
+     *                                  closed, a segment belongs to another thread's confined arena, or another
+     *                                  thread is using this runner or this state
+     */
+    public void step(MemorySegment x, GruState state, MemorySegment h) {
+        inUse.enter("step");
+        try {
+            Checks.notNull("state", state).inUse().enter("step");
+            try {
+                checkedStep(x, state, h);
+            } finally {
+                state.inUse().exit();
+            }
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #step(MemorySegment, GruState, MemorySegment)}.
+     *
+     * @param x     input of this step, {@code [B][I]}, B = {@code state.batch()}
+     * @param state the stream's state, updated in place
+     * @param h     output, {@code [B][H]}: the new hidden state; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void step(float[] x, GruState state, float[] h) {
+        step(MemorySegment.ofArray(Checks.notNull("x", x)), state, wrap(h));
+    }
+
+    private void checkedStep(MemorySegment x, GruState state, MemorySegment h) {
+        checkOpen();
+        state.checkOpen();
+        GruLayout stateLayout = state.layout();
+        if (stateLayout.hiddenSize() != layout.hiddenSize() || stateLayout.lanes() != layout.lanes()) {
+            throw new IllegalArgumentException("state is for hiddenSize " + stateLayout.hiddenSize() + " ("
+                    + stateLayout.lanes() + " lanes per block), but these weights have hiddenSize "
+                    + layout.hiddenSize() + " (" + layout.lanes() + " lanes per block)");
+        }
+        int batch = state.batch();
+        checkBatch(batch);
+        Checks.floats("x", x, "B", batch, "I", layout.inputSize());
+        Checks.optionalOutput("h", h, "B", batch, "H", layout.hiddenSize());
+        MemorySegment.copy(x, 0, inputChunk, 0, x.byteSize());
+        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedInputBias(), inputChunk, 0, batch,
+                inputPreActivations, 0);
+        kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.packedRecurrentBias(),
+                inputPreActivations, 0, gateActivations, 0, state.currentHidden(), state.nextHidden(), batch);
+        state.advance();
+        if (h != null) {
+            state.copyOut(h, 0);
+        }
+    }
+
+    /**
+     * Frees the scratch memory. Closing twice is harmless.
+     *
+     * @throws IllegalStateException if another thread is using this runner
+     */
+    @Override
+    public void close() {
+        inUse.enter("close");
+        try {
+            memory.close();
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    private void checkOpen() {
+        if (!memory.isOpen()) {
+            throw new IllegalStateException("this GruRunner is closed");
+        }
+        weights.checkOpen();
+    }
+
+    private void checkBatch(int batch) {
+        Checks.positive("batch", batch);
+        if (batch > maxBatch) {
+            throw new IllegalArgumentException("batch " + batch + " exceeds this GruRunner's maxBatch " + maxBatch);
+        }
+    }
+
+    private static MemorySegment wrap(float[] array) {
+        return array == null ? null : MemorySegment.ofArray(array);
+    }
+}

@@ -1,0 +1,460 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import dev.vlstm.kernel.GateLayout;
+import dev.vlstm.kernel.GruKernel;
+import dev.vlstm.kernel.GruLayout;
+import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.TensorKernel;
+
+/**
+ * Backpropagation through time for one {@link GruWeights}: a training {@link #forward} that keeps what the backward
+ * pass needs (the activations r, z, n, the recurrent candidate m = U_n h + b_hn, every h), and a {@link #backward}
+ * that yields every gradient.
+ *
+ * <p>Organised as {@link LstmTrainer} is: per step in reverse, one pointwise pass makes the input-side gate
+ * gradients {@code (da_r, da_z, da_n)}, the recurrent-side ones {@code (da_r, da_z, dm)} (they differ in the n gate,
+ * which linear-before-reset multiplies by r) and the direct part {@code dh z}; {@code dh_{t-1} = dh z +
+ * (da_r, da_z, dm)·W_hh} runs the LSTM kernel's GEMM on a transposed packing of W_hh. After the loop, dW_ih, dW_hh
+ * and dx are each one GEMM over all T·B rows, and the bias gradients are sums of the gate gradients.
+ *
+ * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}. Time-major sequences of equal length only.
+ * Not thread-safe: one trainer per thread; two threads inside one trainer's methods at once are detected (the second
+ * call throws an {@link IllegalStateException} and changes nothing). Layouts are row-major floats in native byte
+ * order.
+ */
+public final class GruTrainer implements AutoCloseable {
+
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+
+    private final GruWeights weights;
+    private final GruKernel kernel;
+    private final LstmKernel gemm;
+    private final TensorKernel tensors;
+    private final GruLayout layout;
+    /** The GEMM dh = g·W_hh: depth 3H', outputs H in tiles. */
+    private final GateLayout hiddenGradientLayout;
+    /** The GEMM dx = g·W_ih: depth 3H', outputs I in tiles. */
+    private final GateLayout inputGradientLayout;
+    /** The weight-gradient GEMMs' layouts over the last backward's T·B rows, made again only when that changes. */
+    private GateLayout inputWeightGradientLayout;
+    private GateLayout hiddenWeightGradientLayout;
+    private final int maxBatch;
+    private final int maxSteps;
+    private final OffHeap memory;
+    private final MemorySegment transposedInputWeights;
+    private final MemorySegment transposedRecurrentWeights;
+    private final MemorySegment zeroBias;
+    private final MemorySegment inputs;
+    /** Input pre-activations with m in the n slots after the forward; recurrent-side gradients after the backward. */
+    private final MemorySegment preActivations;
+    /** r, z, n after the forward; input-side gradients after the backward; {@code [T·B][3H']}. */
+    private final MemorySegment gates;
+    /** h before and after every step, {@code [T+1][maxBatch][H']}, viewed per step through slices. */
+    private final MemorySegment hiddens;
+    private final MemorySegment[] hiddenSteps;
+    private final MemorySegment hiddenGradient;
+    private final MemorySegment directGradient;
+    private final MemorySegment weightGradientPanels;
+    private final MemorySegment weightGradientRows;
+    private final MemorySegment biasGradientSums;
+    private final MemorySegment inputGradientRows;
+    private int savedSteps;
+    private int savedBatch;
+    private final ExclusiveUse inUse = new ExclusiveUse(this,
+            "a GruTrainer is for one thread at a time; give each thread its own");
+
+    /**
+     * A trainer for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
+     *
+     * @param weights  the model to train, open; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps most time steps of a forward, &ge; 1; the scratch keeps every step's state
+     * @throws IllegalArgumentException if a size is &lt; 1
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public GruTrainer(GruWeights weights, int maxBatch, int maxSteps) {
+        Checks.notNull("weights", weights).checkOpen();
+        this.weights = weights;
+        this.kernel = weights.kernel();
+        this.gemm = kernel.gemm();
+        this.tensors = gemm.tensors();
+        this.layout = weights.layout();
+        this.maxBatch = Checks.positive("maxBatch", maxBatch);
+        this.maxSteps = Checks.positive("maxSteps", maxSteps);
+        int inputSize = layout.inputSize();
+        int hiddenSize = layout.hiddenSize();
+        this.hiddenGradientLayout = layout.transposed(hiddenSize);
+        this.inputGradientLayout = layout.transposed(inputSize);
+        long rows = Math.multiplyExact((long) maxBatch, maxSteps);
+        int gateRow = layout.gateRowFloats();
+        long stepFloats = (long) maxBatch * layout.paddedHidden();
+        int widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(), hiddenGradientLayout.gateRowFloats());
+        this.memory = OffHeap.open();
+        try {
+            transposedInputWeights = memory.floats(inputGradientLayout.packedFloats(gateRow));
+            transposedRecurrentWeights = memory.floats(hiddenGradientLayout.packedFloats(gateRow));
+            layout.packTransposed(weights.packedInputWeights(), inputSize, transposedInputWeights);
+            layout.packTransposed(weights.packedRecurrentWeights(), hiddenSize, transposedRecurrentWeights);
+            zeroBias = memory.floats(Math.max(gateRow, widestGradientRow));
+            inputs = memory.floats(rows * inputSize);
+            preActivations = memory.floats(rows * gateRow);
+            gates = memory.floats(rows * gateRow);
+            hiddens = memory.floats((maxSteps + 1) * stepFloats);
+            hiddenSteps = new MemorySegment[maxSteps + 1];
+            for (int t = 0; t <= maxSteps; t++) {
+                hiddenSteps[t] = hiddens.asSlice(t * stepFloats * Float.BYTES, stepFloats * Float.BYTES);
+            }
+            hiddenGradient = memory.floats((long) maxBatch * hiddenGradientLayout.gateRowFloats());
+            directGradient = memory.floats(stepFloats);
+            weightGradientPanels = memory.floats(rows * widestGradientRow);
+            weightGradientRows = memory.floats((long) gateRow * widestGradientRow);
+            biasGradientSums = memory.floats(gateRow);
+            inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
+        } catch (RuntimeException | Error e) {
+            memory.close();
+            throw e;
+        }
+    }
+
+    /** {@return the weights this trainer trains (not owned by the trainer)} */
+    public GruWeights weights() {
+        return weights;
+    }
+
+    /** {@return the largest batch of a forward, &ge; 1} */
+    public int maxBatch() {
+        return maxBatch;
+    }
+
+    /** {@return the most time steps of a forward, &ge; 1} */
+    public int maxSteps() {
+        return maxSteps;
+    }
+
+    /**
+     * The forward of {@link GruRunner#forward} (same arithmetic, same results), keeping what {@link #backward} needs.
+     *
+     * @param x     input, {@code [T][B][I]} floats (time-major)
+     * @param steps T, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch B, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][H]}, or null if not wanted
+     * @param hT    output, {@code [B][H]}, or null if not wanted
+     * @throws IllegalArgumentException for a size out of range, a segment whose size does not match its shape, or a
+     *                                  read-only output
+     * @throws IllegalStateException    if this trainer, its weights or an argument's arena is closed, or another
+     *                                  thread is using this trainer
+     */
+    public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y, MemorySegment hT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            checkSizes(steps, batch);
+            Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, null, y, hT,
+                    null);
+            savedSteps = 0;
+            run(x, steps, batch, h0, y, hT);
+            savedSteps = steps;
+            savedBatch = batch;
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment)}.
+     *
+     * @param x     input, {@code [T][B][I]}
+     * @param steps T, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch B, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param y     output, {@code [T][B][H]}, or null
+     * @param hT    output, {@code [B][H]}, or null
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void forward(float[] x, int steps, int batch, float[] h0, float[] y, float[] hT) {
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(y), wrap(hT));
+    }
+
+    private void run(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y, MemorySegment hT) {
+        int hiddenSize = layout.hiddenSize();
+        int paddedHidden = layout.paddedHidden();
+        int rows = steps * batch;
+        MemorySegment.copy(x, 0, inputs, 0, (long) rows * layout.inputSize() * Float.BYTES);
+        hiddenSteps[0].fill((byte) 0);
+        if (h0 != null) {
+            PaddedRows.copyIn(h0, 0, hiddenSize, hiddenSteps[0], 0, paddedHidden, batch);
+        }
+        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedInputBias(), inputs, 0, rows,
+                preActivations, 0);
+        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
+        long outputStepBytes = (long) batch * hiddenSize * Float.BYTES;
+        for (int t = 0; t < steps; t++) {
+            kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.packedRecurrentBias(),
+                    preActivations, t * gateStepBytes, gates, t * gateStepBytes, hiddenSteps[t], hiddenSteps[t + 1],
+                    batch);
+            if (y != null) {
+                PaddedRows.copyOut(hiddenSteps[t + 1], 0, paddedHidden, y, t * outputStepBytes, hiddenSize, batch);
+            }
+        }
+        if (hT != null) {
+            PaddedRows.copyOut(hiddenSteps[steps], 0, paddedHidden, hT, 0, hiddenSize, batch);
+        }
+    }
+
+    /**
+     * Backpropagates through the last {@link #forward}: given dL/dy and optionally dL/dhT, writes or adds the weight
+     * gradients into {@code gradients} (by {@code mode}) and writes dL/dx and dL/dh0. Once per forward: the saved
+     * activations are overwritten by the gate gradients.
+     *
+     * @param dy        dL/dy, {@code [T][B][H]}, or null for zeros
+     * @param dhT       dL/dhT, {@code [B][H]}, or null for zeros
+     * @param gradients receives dL/dW_ih, dL/dW_hh, dL/db_ih and dL/db_hh, for weights of this trainer's sizes
+     * @param mode      whether those replace or add to what {@code gradients} holds
+     * @param dx        output dL/dx, {@code [T][B][I]}, or null if not wanted
+     * @param dh0       output dL/dh0, {@code [B][H]}, or null if not wanted
+     * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
+     * @throws IllegalArgumentException for gradients of other sizes or a segment of the wrong size
+     */
+    public void backward(MemorySegment dy, MemorySegment dhT, GruGradients gradients, GradientMode mode,
+                         MemorySegment dx, MemorySegment dh0) {
+        inUse.enter("backward");
+        try {
+            checkOpen();
+            if (savedSteps == 0) {
+                throw new IllegalStateException("backward needs a forward of this trainer first (and runs once per"
+                        + " forward)");
+            }
+            int steps = savedSteps;
+            int batch = savedBatch;
+            int inputSize = layout.inputSize();
+            int hiddenSize = layout.hiddenSize();
+            Checks.notNull("gradients", gradients).checkOpen();
+            Checks.notNull("mode", mode);
+            if (gradients.inputSize() != inputSize || gradients.hiddenSize() != hiddenSize) {
+                throw new IllegalArgumentException("gradients are for inputSize " + gradients.inputSize()
+                        + ", hiddenSize " + gradients.hiddenSize() + ", but these weights have inputSize " + inputSize
+                        + ", hiddenSize " + hiddenSize);
+            }
+            Checks.optionalFloats("dy", dy, "T", steps, "B", batch, "H", hiddenSize);
+            Checks.optionalFloats("dhT", dhT, "B", batch, "H", hiddenSize);
+            Checks.optionalOutput("dx", dx, "T", steps, "B", batch, "I", inputSize);
+            Checks.optionalOutput("dh0", dh0, "B", batch, "H", hiddenSize);
+            savedSteps = 0;
+            backPropagate(steps, batch, dy, dhT, dh0);
+            int rows = steps * batch;
+            if (dx != null) {
+                gemm.projectInput(inputGradientLayout, transposedInputWeights, zeroBias, gates, 0, rows,
+                        inputGradientRows, 0);
+                PaddedRows.copyOut(inputGradientRows, 0, inputGradientLayout.gateRowFloats(), dx, 0, inputSize, rows);
+            }
+            weightGradients(steps, batch, gradients, mode);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #backward(MemorySegment, MemorySegment, GruGradients, GradientMode, MemorySegment,
+     * MemorySegment)}.
+     *
+     * @param dy        dL/dy, {@code [T][B][H]}, or null for zeros
+     * @param dhT       dL/dhT, {@code [B][H]}, or null for zeros
+     * @param gradients receives the weight gradients
+     * @param mode      whether those replace or add to what {@code gradients} holds
+     * @param dx        output dL/dx, {@code [T][B][I]}, or null
+     * @param dh0       output dL/dh0, {@code [B][H]}, or null
+     * @throws IllegalStateException    as in the MemorySegment form
+     * @throws IllegalArgumentException as in the MemorySegment form
+     */
+    public void backward(float[] dy, float[] dhT, GruGradients gradients, GradientMode mode, float[] dx,
+                         float[] dh0) {
+        backward(wrap(dy), wrap(dhT), gradients, mode, wrap(dx), wrap(dh0));
+    }
+
+    /** The loop back through time: leaves the gate gradients of every step in gates and preActivations. */
+    private void backPropagate(int steps, int batch, MemorySegment dy, MemorySegment dhT, MemorySegment dh0) {
+        int hiddenSize = layout.hiddenSize();
+        int hiddenGradientRow = hiddenGradientLayout.gateRowFloats();
+        long hiddenGradientRowBytes = (long) hiddenGradientRow * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
+        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
+        hiddenGradient.fill((byte) 0);
+        if (dhT != null) {
+            PaddedRows.copyIn(dhT, 0, hiddenSize, hiddenGradient, 0, hiddenGradientRow, batch);
+        }
+        for (int t = steps - 1; t >= 0; t--) {
+            if (dy != null) {
+                for (int r = 0; r < batch; r++) {
+                    tensors.add(dy, ((long) t * batch + r) * hiddenRowBytes, hiddenGradient,
+                            r * hiddenGradientRowBytes, hiddenSize);
+                }
+            }
+            long offset = t * gateStepBytes;
+            kernel.cellBackward(layout, gates, offset, preActivations, offset, hiddenSteps[t], hiddenGradient,
+                    hiddenGradientRow, directGradient, batch);
+            gemm.projectInput(hiddenGradientLayout, transposedRecurrentWeights, zeroBias, preActivations, offset,
+                    batch, hiddenGradient, 0);
+            for (int r = 0; r < batch; r++) {
+                tensors.add(directGradient, r * stateRowBytes, hiddenGradient, r * hiddenGradientRowBytes,
+                        hiddenSize);
+            }
+        }
+        if (dh0 != null) {
+            PaddedRows.copyOut(hiddenGradient, 0, hiddenGradientRow, dh0, 0, hiddenSize, batch);
+        }
+    }
+
+    /**
+     * Loads new parameter values (after an optimizer step) into this trainer's weights and its transposed copies, in
+     * place, without allocating. The weights are shared with whatever else uses them: no runner or trainer may use
+     * them during this call. Invalidates the saved forward.
+     *
+     * @param parameters the new W_ih, W_hh, b_ih, b_hh in PyTorch layout, for this trainer's I and H; read during the
+     *                   call only
+     * @throws IllegalArgumentException if the sizes differ, or a value is NaN or infinite (a diverged update), naming
+     *                                  the tensor and element
+     * @throws IllegalStateException    if this trainer, its weights or the parameters are closed, or another thread is
+     *                                  using this trainer
+     */
+    public void updateWeights(GruParameters parameters) {
+        inUse.enter("updateWeights");
+        try {
+            checkOpen();
+            Checks.notNull("parameters", parameters);
+            if (parameters.inputSize() != layout.inputSize() || parameters.hiddenSize() != layout.hiddenSize()) {
+                throw new IllegalArgumentException("parameters are for inputSize " + parameters.inputSize()
+                        + ", hiddenSize " + parameters.hiddenSize() + ", but these weights have inputSize "
+                        + layout.inputSize() + ", hiddenSize " + layout.hiddenSize());
+            }
+            savedSteps = 0;
+            weights.repack(parameters);
+            layout.packTransposed(weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
+            layout.packTransposed(weights.packedRecurrentWeights(), layout.hiddenSize(), transposedRecurrentWeights);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * dW_ih = (input-side gradients)ᵀ·X and dW_hh = (recurrent-side gradients)ᵀ·H_prev, each one GEMM over all
+     * {@code T·B} rows reading the gradients down their columns (as {@link LstmTrainer} does), and the bias gradients
+     * as column sums.
+     */
+    private void weightGradients(int steps, int batch, GruGradients gradients, GradientMode mode) {
+        int rows = steps * batch;
+        int inputSize = layout.inputSize();
+        int hiddenSize = layout.hiddenSize();
+        long inputRowBytes = (long) inputSize * Float.BYTES;
+        packPanels(inputs, batch * inputRowBytes, inputRowBytes, inputSize, steps, batch);
+        if (inputWeightGradientLayout == null || inputWeightGradientLayout.inputSize() != rows) {
+            inputWeightGradientLayout = new GateLayout(rows, inputGradientLayout.hiddenSize(), layout.lanes());
+            hiddenWeightGradientLayout = new GateLayout(rows, hiddenGradientLayout.hiddenSize(), layout.lanes());
+        }
+        weightGradient(inputWeightGradientLayout, gates, inputSize, gradients.weightIh(), mode);
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, hiddenSize, steps, batch);
+        weightGradient(hiddenWeightGradientLayout, preActivations, hiddenSize, gradients.weightHh(), mode);
+        biasGradient(gates, rows, gradients.biasIh(), mode);
+        biasGradient(preActivations, rows, gradients.biasHh(), mode);
+    }
+
+    /**
+     * Copies {@code rows} rows (step t, batch row r at {@code t * stepBytes + r * rowBytes} of {@code source}) into
+     * the weight-gradient GEMM's panels, {@code [tile][row][4·lanes]}.
+     */
+    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, int width, int steps, int batch) {
+        int tileWidth = GateLayout.GATES * layout.lanes();
+        long tileBytes = (long) tileWidth * Float.BYTES;
+        int rows = steps * batch;
+        for (int tile = 0; tile * tileWidth < width; tile++) {
+            long chunkBytes = (long) Math.min(tileWidth, width - tile * tileWidth) * Float.BYTES;
+            for (int t = 0; t < steps; t++) {
+                for (int r = 0; r < batch; r++) {
+                    MemorySegment.copy(source, t * stepBytes + r * rowBytes + tile * tileBytes,
+                            weightGradientPanels, (tile * (long) rows + (long) t * batch + r) * tileBytes, chunkBytes);
+                }
+            }
+        }
+    }
+
+    /** One weight-gradient GEMM over the packed panels, written or added into PyTorch's {@code [3H][depth]}. */
+    private void weightGradient(GateLayout product, MemorySegment gateGradients, int depth, MemorySegment target,
+                                GradientMode mode) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        gemm.projectInput(product, weightGradientPanels, zeroBias, gateGradients, 0, Float.BYTES, gateRowBytes,
+                layout.gateRowFloats(), weightGradientRows, 0);
+        long resultRowBytes = (long) product.gateRowFloats() * Float.BYTES;
+        long targetRowBytes = (long) depth * Float.BYTES;
+        for (int gate = 0; gate < GruLayout.GATES; gate++) {
+            for (int unit = 0; unit < layout.hiddenSize(); unit++) {
+                long result = layout.gateIndex(gate, unit) * resultRowBytes;
+                long targetRow = (gate * (long) layout.hiddenSize() + unit) * targetRowBytes;
+                if (mode == GradientMode.ACCUMULATE) {
+                    tensors.add(weightGradientRows, result, target, targetRow, depth);
+                } else {
+                    MemorySegment.copy(weightGradientRows, result, target, targetRow, targetRowBytes);
+                }
+            }
+        }
+    }
+
+    /** The sum of {@code rows} gate-gradient rows, written or added into a PyTorch {@code [3H]} bias gradient. */
+    private void biasGradient(MemorySegment gateGradients, int rows, MemorySegment target, GradientMode mode) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        biasGradientSums.fill((byte) 0);
+        for (int row = 0; row < rows; row++) {
+            tensors.add(gateGradients, row * gateRowBytes, biasGradientSums, 0, layout.gateRowFloats());
+        }
+        for (int gate = 0; gate < GruLayout.GATES; gate++) {
+            for (int unit = 0; unit < layout.hiddenSize(); unit++) {
+                float sum = biasGradientSums.getAtIndex(FLOAT, layout.gateIndex(gate, unit));
+                long index = (long) gate * layout.hiddenSize() + unit;
+                float previous = mode == GradientMode.ACCUMULATE ? target.getAtIndex(FLOAT, index) : 0f;
+                target.setAtIndex(FLOAT, index, previous + sum);
+            }
+        }
+    }
+
+    /**
+     * Frees the scratch memory. Closing twice is harmless.
+     *
+     * @throws IllegalStateException if another thread is using this trainer
+     */
+    @Override
+    public void close() {
+        inUse.enter("close");
+        try {
+            memory.close();
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    private void checkOpen() {
+        if (!memory.isOpen()) {
+            throw new IllegalStateException("this GruTrainer is closed");
+        }
+        weights.checkOpen();
+    }
+
+    private void checkSizes(int steps, int batch) {
+        Checks.positive("steps", steps);
+        Checks.positive("batch", batch);
+        if (steps > maxSteps) {
+            throw new IllegalArgumentException("steps " + steps + " exceeds this GruTrainer's maxSteps " + maxSteps);
+        }
+        if (batch > maxBatch) {
+            throw new IllegalArgumentException("batch " + batch + " exceeds this GruTrainer's maxBatch " + maxBatch);
+        }
+    }
+
+    private static MemorySegment wrap(float[] array) {
+        return array == null ? null : MemorySegment.ofArray(array);
+    }
+}

@@ -1,0 +1,130 @@
+package dev.vlstm.kernel;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Plain-Java GRU fallback on the same packed layout (8 lanes a block), used when the Vector API is absent or its
+ * preferred vector is narrower than 128 bits. Float arithmetic and the activation approximations of
+ * {@link Activations}, in the vector kernel's order (one FMA chain over k per output; the same adds and FMAs in the
+ * pointwise part).
+ */
+final class ScalarGruKernel implements GruKernel {
+
+    static final ScalarGruKernel INSTANCE = new ScalarGruKernel();
+    private static final int LANES = 8;
+    private static final int GATES = GruLayout.GATES;
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+
+    private ScalarGruKernel() {
+    }
+
+    @Override
+    public String name() {
+        return "scalar";
+    }
+
+    @Override
+    public int lanes() {
+        return LANES;
+    }
+
+    @Override
+    public void projectInput(GruLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
+                             long xOffset, int rows, MemorySegment gates, long gatesOffset) {
+        int depth = layout.inputSize();
+        int gateRow = layout.gateRowFloats();
+        long xBase = xOffset / Float.BYTES;
+        long gatesBase = gatesOffset / Float.BYTES;
+        for (int row = 0; row < rows; row++) {
+            for (int column = 0; column < gateRow; column++) {
+                long panel = column / (GATES * LANES) * layout.panelFloats(depth) + column % (GATES * LANES);
+                float sum = inputBias.getAtIndex(FLOAT, column);
+                for (int k = 0; k < depth; k++) {
+                    sum = Math.fma(x.getAtIndex(FLOAT, xBase + (long) row * depth + k),
+                            packedInput.getAtIndex(FLOAT, panel + (long) k * GATES * LANES), sum);
+                }
+                gates.setAtIndex(FLOAT, gatesBase + (long) row * gateRow + column, sum);
+            }
+        }
+    }
+
+    @Override
+    public void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
+                              MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
+                              MemorySegment hPrev, MemorySegment hNext, int batch) {
+        int stateRow = layout.paddedHidden();
+        for (int row = 0; row < batch; row++) {
+            long inputRow = inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
+            long gateRow = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
+            for (int unit = 0; unit < stateRow; unit++) {
+                long reset = layout.gateIndex(0, unit);
+                long update = layout.gateIndex(1, unit);
+                long candidate = layout.gateIndex(2, unit);
+                float r = Activations.sigmoid(recurrentSum(layout, packedRecurrent, hPrev, row, unit, 0)
+                        + inputGates.getAtIndex(FLOAT, inputRow + reset));
+                float z = Activations.sigmoid(recurrentSum(layout, packedRecurrent, hPrev, row, unit, 1)
+                        + inputGates.getAtIndex(FLOAT, inputRow + update));
+                float m = recurrentSum(layout, packedRecurrent, hPrev, row, unit, 2)
+                        + recurrentBias.getAtIndex(FLOAT, unit);
+                float n = Activations.tanh(Math.fma(r, m, inputGates.getAtIndex(FLOAT, inputRow + candidate)));
+                inputGates.setAtIndex(FLOAT, inputRow + candidate, m);
+                gates.setAtIndex(FLOAT, gateRow + reset, r);
+                gates.setAtIndex(FLOAT, gateRow + update, z);
+                gates.setAtIndex(FLOAT, gateRow + candidate, n);
+                long state = (long) row * stateRow + unit;
+                hNext.setAtIndex(FLOAT, state, Math.fma(z, hPrev.getAtIndex(FLOAT, state) - n, n));
+            }
+        }
+    }
+
+    @Override
+    public LstmKernel gemm() {
+        return ScalarLstmKernel.INSTANCE;
+    }
+
+    @Override
+    public void cellBackward(GruLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+                             long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
+                             MemorySegment direct, int batch) {
+        int stateRow = layout.paddedHidden();
+        for (int row = 0; row < batch; row++) {
+            long gateRow = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
+            long inputRow = inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
+            for (int unit = 0; unit < stateRow; unit++) {
+                long reset = layout.gateIndex(0, unit);
+                long update = layout.gateIndex(1, unit);
+                long candidate = layout.gateIndex(2, unit);
+                float r = gates.getAtIndex(FLOAT, gateRow + reset);
+                float z = gates.getAtIndex(FLOAT, gateRow + update);
+                float n = gates.getAtIndex(FLOAT, gateRow + candidate);
+                float m = inputGates.getAtIndex(FLOAT, inputRow + candidate);
+                long state = (long) row * stateRow + unit;
+                float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
+                float candidateGradient = hiddenGradient * (1 - z) * (1 - n * n);
+                float resetGradient = candidateGradient * m * r * (1 - r);
+                float updateGradient = hiddenGradient * (hPrev.getAtIndex(FLOAT, state) - n) * z * (1 - z);
+                gates.setAtIndex(FLOAT, gateRow + reset, resetGradient);
+                gates.setAtIndex(FLOAT, gateRow + update, updateGradient);
+                gates.setAtIndex(FLOAT, gateRow + candidate, candidateGradient);
+                inputGates.setAtIndex(FLOAT, inputRow + reset, resetGradient);
+                inputGates.setAtIndex(FLOAT, inputRow + update, updateGradient);
+                inputGates.setAtIndex(FLOAT, inputRow + candidate, candidateGradient * r);
+                direct.setAtIndex(FLOAT, state, hiddenGradient * z);
+            }
+        }
+    }
+
+    /** {@code hPrev[row] · W_hh} for one gate of one hidden unit: one FMA chain, k in order. */
+    private static float recurrentSum(GruLayout layout, MemorySegment packedRecurrent, MemorySegment hPrev, int row,
+                                      int unit, int gate) {
+        int depth = layout.hiddenSize();
+        long panel = (unit / LANES) * layout.panelFloats(depth) + (long) gate * LANES + unit % LANES;
+        float sum = 0f;
+        for (int k = 0; k < depth; k++) {
+            sum = Math.fma(hPrev.getAtIndex(FLOAT, (long) row * layout.paddedHidden() + k),
+                    packedRecurrent.getAtIndex(FLOAT, panel + (long) k * GATES * LANES), sum);
+        }
+        return sum;
+    }
+}

@@ -1,0 +1,114 @@
+package dev.vlstm.kernel;
+
+import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The Vector API GRU kernel: drives the register tiles of {@link GruProjectionTiles} and {@link GruRecurrentTiles}
+ * as {@link VectorLstmKernel} drives the LSTM's. Rows in groups of four run block by block; the rows left over run
+ * one at a time over pairs of blocks. Every tile computes each output lane with the same single FMA chain in k
+ * order, so results do not depend on how rows fall into tiles (a streaming step gives a sequence's bits).
+ */
+final class VectorGruKernel implements GruKernel {
+
+    /** Bytes of one (block, k) step in a packed GRU panel: three gate vectors. */
+    static final long GATE_GROUP_BYTES = GruLayout.GATES * VECTOR_BYTES;
+    private static final int ROW_TILE = 4;
+
+    /** The one instance; {@link Kernels} reaches it only once the vector module is known to be present. */
+    static final VectorGruKernel INSTANCE = new VectorGruKernel();
+
+    private VectorGruKernel() {
+    }
+
+    @Override
+    public String name() {
+        return VectorLstmKernel.INSTANCE.name();
+    }
+
+    @Override
+    public int lanes() {
+        return VectorLstmKernel.LANES;
+    }
+
+    @Override
+    public void projectInput(GruLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
+                             long xOffset, int rows, MemorySegment gates, long gatesOffset) {
+        int depth = layout.inputSize();
+        int blocks = layout.blocks();
+        long panelBytes = layout.panelFloats(depth) * Float.BYTES;
+        long xRowBytes = (long) depth * Float.BYTES;
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        int tiledRows = rows - rows % ROW_TILE;
+        for (int block = 0; block < blocks; block++) {
+            long panel = block * panelBytes;
+            long column = block * GATE_GROUP_BYTES;
+            for (int row = 0; row < tiledRows; row += ROW_TILE) {
+                GruProjectionTiles.rows4(packedInput, panel, depth, x, xOffset + row * xRowBytes, xRowBytes,
+                        inputBias, column, gates, gatesOffset + row * gateRowBytes + column, gateRowBytes);
+            }
+        }
+        for (int row = tiledRows; row < rows; row++) {
+            for (int block = 0; block < blocks; block += 2) {
+                long column = block * GATE_GROUP_BYTES;
+                GruProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, block + 2 <= blocks, depth, x,
+                        xOffset + row * xRowBytes, inputBias, column, gates, gatesOffset + row * gateRowBytes + column);
+            }
+        }
+    }
+
+    @Override
+    public void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
+                              MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
+                              MemorySegment hPrev, MemorySegment hNext, int batch) {
+        int depth = layout.hiddenSize();
+        int blocks = layout.blocks();
+        long panelBytes = layout.panelFloats(depth) * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        int tiledRows = batch - batch % ROW_TILE;
+        for (int block = 0; block < blocks; block++) {
+            long gateColumn = block * GATE_GROUP_BYTES;
+            long stateColumn = block * VECTOR_BYTES;
+            for (int row = 0; row < tiledRows; row += ROW_TILE) {
+                GruRecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
+                        stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn, gates,
+                        gatesOffset + row * gateRowBytes + gateColumn, gateRowBytes, recurrentBias, stateColumn,
+                        hNext, row * stateRowBytes + stateColumn);
+            }
+        }
+        for (int row = tiledRows; row < batch; row++) {
+            for (int block = 0; block < blocks; block += 2) {
+                long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
+                long stateColumn = block * VECTOR_BYTES;
+                GruRecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, block + 2 <= blocks, depth,
+                        hPrev, row * stateRowBytes, inputGates, inputGatesOffset + gateColumn, gates,
+                        gatesOffset + gateColumn, recurrentBias, stateColumn, hNext,
+                        row * stateRowBytes + stateColumn);
+            }
+        }
+    }
+
+    @Override
+    public LstmKernel gemm() {
+        return VectorLstmKernel.INSTANCE;
+    }
+
+    @Override
+    public void cellBackward(GruLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+                             long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
+                             MemorySegment direct, int batch) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long dhRowBytes = (long) dhRowFloats * Float.BYTES;
+        for (int row = 0; row < batch; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
+                long state = row * stateRowBytes + block * VECTOR_BYTES;
+                GruBackward.update(gates, gatesOffset + gateColumn, inputGates, inputGatesOffset + gateColumn, hPrev,
+                        state, dh, row * dhRowBytes + block * VECTOR_BYTES, direct, state);
+            }
+        }
+    }
+}

@@ -1,0 +1,304 @@
+package dev.vlstm.reference;
+
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * The naive GRU, forward and backward, written straight from the equations with plain loops and double arithmetic:
+ * the oracle that tests compare the GRU kernels with. Obviously correct, not fast.
+ *
+ * <p>Weights in PyTorch's {@code nn.GRU} layout and gate order (r, z, n): {@code weightIh [3H][I]},
+ * {@code weightHh [3H][H]}, {@code biasIh [3H]}, {@code biasHh [3H]} (either bias may be null). For each time step
+ * t and sequence b, with "linear before reset" (the recurrent part of n, b_hn included, is multiplied by r):
+ * <pre>
+ *   r = σ(W_r x_t + b_ir + U_r h_{t-1} + b_hr)
+ *   z = σ(W_z x_t + b_iz + U_z h_{t-1} + b_hz)
+ *   m = U_n h_{t-1} + b_hn
+ *   n = tanh(W_n x_t + b_in + r m)
+ *   h_t = (1 - z) n + z h_{t-1}
+ * </pre>
+ *
+ * <p>{@link #backward} takes the gradients dy_t = ∂L/∂y_t of the outputs (y_t = h_t) and ∂L/∂h_T of a loss L and
+ * goes back through time, t = T down to 1, carrying δh, the gradient that reaches h_t through step t+1 (at t = T:
+ * ∂L/∂h_T):
+ * <pre>
+ *   dh = dy_t + δh
+ *   dn = dh (1 - z)   dz = dh (h_{t-1} - n)
+ *   da_n = dn (1 - n²)   da_r = da_n m r (1 - r)   da_z = dz z (1 - z)   dm = da_n r
+ *   dW += (da_r, da_z, da_n) x_tᵀ   db_ih += (da_r, da_z, da_n)
+ *   dU += (da_r, da_z, dm) h_{t-1}ᵀ   db_hh += (da_r, da_z, dm)
+ *   dx_t = Wᵀ (da_r, da_z, da_n)   δh = dh z + Uᵀ (da_r, da_z, dm)
+ * </pre>
+ * after which δh is ∂L/∂h_0.
+ *
+ * <p>Arguments are checked: a missing array throws NullPointerException ("x must not be null"); sizes below 1 and
+ * arrays whose length does not match their layout throw IllegalArgumentException naming the argument.
+ */
+public final class ReferenceGru {
+
+    /** Gates per GRU cell, in PyTorch's order r, z, n. */
+    private static final int GATES = 3;
+
+    private final int inputSize;
+    private final int hiddenSize;
+    private final double[] weightIh;
+    private final double[] weightHh;
+    private final double[] biasIh;
+    private final double[] biasHh;
+
+    /**
+     * Copies the weights (as doubles); sizes are checked.
+     *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param weightIh   {@code [3H][I]}, row-major
+     * @param weightHh   {@code [3H][H]}, row-major
+     * @param biasIh     {@code [3H]}, or null for none
+     * @param biasHh     {@code [3H]}, or null for none
+     * @throws IllegalArgumentException for a size &lt; 1 or an array of the wrong length
+     */
+    public ReferenceGru(int inputSize, int hiddenSize, float[] weightIh, float[] weightHh, float[] biasIh,
+                        float[] biasHh) {
+        this(inputSize, hiddenSize, ReferenceLstm.toDouble(Objects.requireNonNull(weightIh,
+                        "weightIh must not be null")),
+                ReferenceLstm.toDouble(Objects.requireNonNull(weightHh, "weightHh must not be null")),
+                ReferenceLstm.toDouble(biasIh), ReferenceLstm.toDouble(biasHh));
+    }
+
+    /**
+     * Copies the weights, so later changes to the arrays do not affect the model; sizes are checked.
+     *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param weightIh   {@code [3H][I]}, row-major
+     * @param weightHh   {@code [3H][H]}, row-major
+     * @param biasIh     {@code [3H]}, or null for none
+     * @param biasHh     {@code [3H]}, or null for none
+     * @throws IllegalArgumentException for a size &lt; 1 or an array of the wrong length
+     */
+    public ReferenceGru(int inputSize, int hiddenSize, double[] weightIh, double[] weightHh, double[] biasIh,
+                        double[] biasHh) {
+        if (inputSize < 1 || hiddenSize < 1) {
+            throw new IllegalArgumentException("inputSize and hiddenSize must be >= 1, got " + inputSize + " and "
+                    + hiddenSize);
+        }
+        requireLength("weightIh", weightIh, (long) GATES * hiddenSize * inputSize);
+        requireLength("weightHh", weightHh, (long) GATES * hiddenSize * hiddenSize);
+        if (biasIh != null) {
+            requireLength("biasIh", biasIh, (long) GATES * hiddenSize);
+        }
+        if (biasHh != null) {
+            requireLength("biasHh", biasHh, (long) GATES * hiddenSize);
+        }
+        this.inputSize = inputSize;
+        this.hiddenSize = hiddenSize;
+        this.weightIh = weightIh.clone();
+        this.weightHh = weightHh.clone();
+        this.biasIh = biasIh == null ? null : biasIh.clone();
+        this.biasHh = biasHh == null ? null : biasHh.clone();
+    }
+
+    /** {@return I: features per input row} */
+    public int inputSize() {
+        return inputSize;
+    }
+
+    /** {@return H: hidden units} */
+    public int hiddenSize() {
+        return hiddenSize;
+    }
+
+    /**
+     * Outputs of a sequence forward in double precision.
+     *
+     * @param y  h after every step, {@code [T][B][H]}
+     * @param hT h after the last step, {@code [B][H]}
+     */
+    public record Result(double[] y, double[] hT) {
+    }
+
+    /**
+     * Gradients of a loss with respect to every parameter and input, in the layouts of those.
+     *
+     * @param weightIh ∂L/∂W_ih, {@code [3H][I]}
+     * @param weightHh ∂L/∂W_hh, {@code [3H][H]}
+     * @param biasIh   ∂L/∂b_ih, {@code [3H]}, or null if the model has no b_ih
+     * @param biasHh   ∂L/∂b_hh, {@code [3H]}, or null if the model has no b_hh (its n part differs from b_ih's:
+     *                 b_hn sits inside the reset gate's product)
+     * @param x        ∂L/∂x, {@code [T][B][I]}
+     * @param h0       ∂L/∂h0, {@code [B][H]}
+     */
+    public record Gradients(double[] weightIh, double[] weightHh, double[] biasIh, double[] biasHh, double[] x,
+                            double[] h0) {
+    }
+
+    /**
+     * Runs the sequence {@code x [T][B][I]} from {@code h0} ({@code [B][H]}, null for zeros).
+     *
+     * @param x     input, {@code [T][B][I]} (time-major)
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, &ge; 1
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @return y and hT, new arrays in double precision
+     */
+    public Result forward(float[] x, int steps, int batch, float[] h0) {
+        return forward(ReferenceLstm.toDouble(Objects.requireNonNull(x, "x must not be null")), steps, batch,
+                ReferenceLstm.toDouble(h0));
+    }
+
+    /**
+     * Runs the sequence {@code x [T][B][I]} from {@code h0} ({@code [B][H]}, null for zeros).
+     *
+     * @param x     input, {@code [T][B][I]} (time-major)
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, &ge; 1
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @return y and hT, new arrays in double precision
+     */
+    public Result forward(double[] x, int steps, int batch, double[] h0) {
+        Trace trace = trace(x, steps, batch, h0);
+        int frame = batch * hiddenSize;
+        return new Result(Arrays.copyOfRange(trace.h, frame, (steps + 1) * frame),
+                Arrays.copyOfRange(trace.h, steps * frame, (steps + 1) * frame));
+    }
+
+    /**
+     * Backpropagation through time of the sequence {@code x [T][B][I]} from {@code h0} ({@code [B][H]}, null for
+     * zeros): recomputes the forward, then runs the equations of the class comment backwards. {@code dy [T][B][H]}
+     * and {@code dhT [B][H]} are the gradients of the loss with respect to y and hT; null stands for zeros.
+     *
+     * @param x     input, {@code [T][B][I]} (time-major)
+     * @param steps T, time steps, &ge; 1
+     * @param batch B, sequences, &ge; 1
+     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param dy    ∂L/∂y, {@code [T][B][H]}, or null for zeros
+     * @param dhT   ∂L/∂hT, {@code [B][H]}, or null for zeros
+     * @return the gradients of every parameter and of x and h0, new arrays
+     */
+    public Gradients backward(double[] x, int steps, int batch, double[] h0, double[] dy, double[] dhT) {
+        Trace trace = trace(x, steps, batch, h0);
+        int frame = batch * hiddenSize;
+        if (dy != null) {
+            requireLength("dy", dy, (long) steps * frame);
+        }
+        if (dhT != null) {
+            requireLength("dhT", dhT, frame);
+        }
+        int gateRows = GATES * hiddenSize;
+        double[] dWeightIh = new double[gateRows * inputSize];
+        double[] dWeightHh = new double[gateRows * hiddenSize];
+        double[] dBiasIh = new double[gateRows];
+        double[] dBiasHh = new double[gateRows];
+        double[] dx = new double[steps * batch * inputSize];
+        double[] carried = dhT == null ? new double[frame] : dhT.clone();
+        double[] inputGradient = new double[gateRows];
+        double[] recurrentGradient = new double[gateRows];
+        for (int t = steps - 1; t >= 0; t--) {
+            double[] next = new double[frame];
+            for (int b = 0; b < batch; b++) {
+                int row = t * batch + b;
+                int hPrev = row * hiddenSize;
+                for (int j = 0; j < hiddenSize; j++) {
+                    int unit = b * hiddenSize + j;
+                    double dh = carried[unit] + (dy == null ? 0 : dy[t * frame + unit]);
+                    int g = row * gateRows;
+                    double r = trace.gates[g + j];
+                    double z = trace.gates[g + hiddenSize + j];
+                    double n = trace.gates[g + 2 * hiddenSize + j];
+                    double m = trace.recurrentCandidate[row * hiddenSize + j];
+                    double candidate = dh * (1 - z) * (1 - n * n);
+                    double reset = candidate * m * r * (1 - r);
+                    double update = dh * (trace.h[hPrev + j] - n) * z * (1 - z);
+                    inputGradient[j] = reset;
+                    inputGradient[hiddenSize + j] = update;
+                    inputGradient[2 * hiddenSize + j] = candidate;
+                    recurrentGradient[j] = reset;
+                    recurrentGradient[hiddenSize + j] = update;
+                    recurrentGradient[2 * hiddenSize + j] = candidate * r;
+                    next[unit] += dh * z;
+                }
+                int xRow = row * inputSize;
+                for (int m = 0; m < gateRows; m++) {
+                    dBiasIh[m] += inputGradient[m];
+                    dBiasHh[m] += recurrentGradient[m];
+                    for (int k = 0; k < inputSize; k++) {
+                        dWeightIh[m * inputSize + k] += inputGradient[m] * x[xRow + k];
+                        dx[xRow + k] += weightIh[m * inputSize + k] * inputGradient[m];
+                    }
+                    for (int k = 0; k < hiddenSize; k++) {
+                        dWeightHh[m * hiddenSize + k] += recurrentGradient[m] * trace.h[hPrev + k];
+                        next[b * hiddenSize + k] += weightHh[m * hiddenSize + k] * recurrentGradient[m];
+                    }
+                }
+            }
+            carried = next;
+        }
+        return new Gradients(dWeightIh, dWeightHh, biasIh == null ? null : dBiasIh, biasHh == null ? null : dBiasHh,
+                dx, carried);
+    }
+
+    /**
+     * Everything a forward computes: h {@code [T+1][B][H]} (h_0 first), the gate activations r, z, n
+     * {@code [T][B][3H]} and m = U_n h_{t-1} + b_hn {@code [T][B][H]}.
+     */
+    private record Trace(double[] h, double[] gates, double[] recurrentCandidate) {
+    }
+
+    private Trace trace(double[] x, int steps, int batch, double[] h0) {
+        if (steps < 1 || batch < 1) {
+            throw new IllegalArgumentException("steps and batch must be >= 1, got " + steps + " and " + batch);
+        }
+        requireLength("x", x, (long) steps * batch * inputSize);
+        int frame = batch * hiddenSize;
+        if (h0 != null) {
+            requireLength("h0", h0, frame);
+        }
+        int gateRows = GATES * hiddenSize;
+        double[] h = new double[(steps + 1) * frame];
+        if (h0 != null) {
+            System.arraycopy(h0, 0, h, 0, frame);
+        }
+        double[] gates = new double[steps * batch * gateRows];
+        double[] recurrentCandidate = new double[steps * frame];
+        double[] input = new double[gateRows];
+        double[] recurrent = new double[gateRows];
+        for (int t = 0; t < steps; t++) {
+            for (int b = 0; b < batch; b++) {
+                int row = t * batch + b;
+                int hPrev = row * hiddenSize;
+                for (int m = 0; m < gateRows; m++) {
+                    double sumInput = biasIh == null ? 0 : biasIh[m];
+                    for (int k = 0; k < inputSize; k++) {
+                        sumInput += weightIh[m * inputSize + k] * x[row * inputSize + k];
+                    }
+                    double sumRecurrent = biasHh == null ? 0 : biasHh[m];
+                    for (int k = 0; k < hiddenSize; k++) {
+                        sumRecurrent += weightHh[m * hiddenSize + k] * h[hPrev + k];
+                    }
+                    input[m] = sumInput;
+                    recurrent[m] = sumRecurrent;
+                }
+                int g = row * gateRows;
+                for (int j = 0; j < hiddenSize; j++) {
+                    double r = ReferenceLstm.sigmoid(input[j] + recurrent[j]);
+                    double z = ReferenceLstm.sigmoid(input[hiddenSize + j] + recurrent[hiddenSize + j]);
+                    double m = recurrent[2 * hiddenSize + j];
+                    double n = Math.tanh(input[2 * hiddenSize + j] + r * m);
+                    gates[g + j] = r;
+                    gates[g + hiddenSize + j] = z;
+                    gates[g + 2 * hiddenSize + j] = n;
+                    recurrentCandidate[row * hiddenSize + j] = m;
+                    h[frame + row * hiddenSize + j] = (1 - z) * n + z * h[hPrev + j];
+                }
+            }
+        }
+        return new Trace(h, gates, recurrentCandidate);
+    }
+
+    private static void requireLength(String name, double[] array, long length) {
+        Objects.requireNonNull(array, name + " must not be null");
+        if (array.length != length) {
+            throw new IllegalArgumentException(name + " must hold " + length + " doubles, got " + array.length);
+        }
+    }
+}
