@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
+import java.util.List;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -37,7 +38,7 @@ class ZeroAllocationTest {
     @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
     void forwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
         try (TestModel model = new TestModel(11, inputSize, hiddenSize)) {
-            assertWarmForwardAndStepAllocateNothing(model.weights, model, steps, batch);
+            assertWarmForwardAndStepAllocateNothing(model.weights, model, steps, batch, 1);
         }
     }
 
@@ -52,15 +53,27 @@ class ZeroAllocationTest {
                                                          int steps, int batch) {
         try (TestModel model = new TestModel(11, inputSize, hiddenSize);
              LstmWeights weights = CompressedWeightsTest.pack(model, Backend.PREFERRED, precision)) {
-            assertWarmForwardAndStepAllocateNothing(weights, model, steps, batch);
+            assertWarmForwardAndStepAllocateNothing(weights, model, steps, batch, 1);
+        }
+    }
+
+    /**
+     * With two threads, neither the calling thread nor the runner's worker thread allocates: the call's arguments
+     * travel in preallocated fields, and the workers run the same tiles.
+     */
+    @ParameterizedTest(name = "I={0} H={1} T={2} B={3}")
+    @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
+    void twoThreadsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
+        try (TestModel model = new TestModel(11, inputSize, hiddenSize)) {
+            assertWarmForwardAndStepAllocateNothing(model.weights, model, steps, batch, 2);
         }
     }
 
     private static void assertWarmForwardAndStepAllocateNothing(LstmWeights weights, TestModel model, int steps,
-                                                                int batch) {
+                                                                int batch, int threads) {
         int inputSize = model.inputSize;
         int hiddenSize = model.hiddenSize;
-        try (LstmRunner runner = new LstmRunner(weights, batch);
+        try (LstmRunner runner = LstmRunner.withThreads(weights, batch, threads);
              LstmState state = new LstmState(weights, batch);
              Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
@@ -78,7 +91,7 @@ class ZeroAllocationTest {
                 runner.step(frame, state, hT);
                 runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
             };
-            assertWarmCallsAllocateNothing(calls);
+            assertWarmCallsAllocateNothing(calls, runner.workerThreads());
         }
     }
 
@@ -98,7 +111,7 @@ class ZeroAllocationTest {
             assertWarmCallsAllocateNothing(() -> {
                 runner.forward(x, steps, batch, hT, y, hT);
                 runner.step(frame, state, hT);
-            });
+            }, List.of());
         }
     }
 
@@ -128,7 +141,7 @@ class ZeroAllocationTest {
                 sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
                 sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
                 streamRunner.step(frame, state, h);
-            });
+            }, List.of());
         }
     }
 
@@ -140,6 +153,14 @@ class ZeroAllocationTest {
      * into a run).
      */
     static void assertWarmCallsAllocateNothing(Runnable calls) {
+        assertWarmCallsAllocateNothing(calls, List.of());
+    }
+
+    /**
+     * As {@link #assertWarmCallsAllocateNothing(Runnable)}, counting the bytes that {@code workers} (a runner's
+     * worker threads) allocate during the calls too.
+     */
+    static void assertWarmCallsAllocateNothing(Runnable calls, List<Thread> workers) {
         long start = System.nanoTime();
         while (System.nanoTime() - start < WARM_UP_NANOS) {
             calls.run();
@@ -152,17 +173,26 @@ class ZeroAllocationTest {
                         + STEADY_STATE_LIMIT_NANOS / 1_000_000_000L + " s: the last round of " + MEASURED_CALLS
                         + " calls allocated " + lastRound + " bytes");
             }
-            lastRound = allocatedBy(calls);
+            lastRound = allocatedBy(calls, workers);
             quietRounds = lastRound == 0 ? quietRounds + 1 : 0;
         }
         assertEquals(0, lastRound);
     }
 
-    private static long allocatedBy(Runnable calls) {
-        long before = THREADS.getCurrentThreadAllocatedBytes();
+    private static long allocatedBy(Runnable calls, List<Thread> workers) {
+        long before = THREADS.getCurrentThreadAllocatedBytes() + allocatedBy(workers);
         for (int n = 0; n < MEASURED_CALLS; n++) {
             calls.run();
         }
-        return THREADS.getCurrentThreadAllocatedBytes() - before;
+        return THREADS.getCurrentThreadAllocatedBytes() + allocatedBy(workers) - before;
+    }
+
+    /** Bytes allocated so far by the threads (summed without allocating: an indexed loop over a List.of). */
+    private static long allocatedBy(List<Thread> threads) {
+        long bytes = 0;
+        for (int n = 0; n < threads.size(); n++) {
+            bytes += THREADS.getThreadAllocatedBytes(threads.get(n).threadId());
+        }
+        return bytes;
     }
 }
