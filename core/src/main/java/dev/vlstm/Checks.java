@@ -16,6 +16,14 @@ final class Checks {
         return value;
     }
 
+    /** A runner's or trainer's thread count: 1 to {@link LstmRunner#MAX_THREADS}. */
+    static int threads(int threads) {
+        if (positive("threads", threads) > LstmRunner.MAX_THREADS) {
+            throw new IllegalArgumentException("threads must be <= " + LstmRunner.MAX_THREADS + ", got " + threads);
+        }
+        return threads;
+    }
+
     static float cellClip(float cellClip) {
         if (!(cellClip > 0)) {
             throw new IllegalArgumentException("cellClip must be > 0 (Float.POSITIVE_INFINITY for no clip), got "

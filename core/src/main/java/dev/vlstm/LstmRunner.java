@@ -2,9 +2,11 @@ package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
+import java.util.List;
 
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.ParallelKernel;
 import dev.vlstm.kernel.WeightFormat;
 
 /**
@@ -32,9 +34,13 @@ public final class LstmRunner implements AutoCloseable {
     public static final float NO_CELL_CLIP = Float.POSITIVE_INFINITY;
     /** Most time steps a default projection chunk holds, however small the model. */
     public static final int MAX_DEFAULT_PROJECTION_STEPS = 4096;
+    /** Most threads a runner may use; more than any machine this library is meant for has cores. */
+    public static final int MAX_THREADS = 256;
 
     private final LstmWeights weights;
     private final LstmKernel kernel;
+    /** The kernel's threads when {@code threads > 1}, owned; null for one thread. */
+    private final ParallelKernel parallelKernel;
     /** The float32 kernel of the same family, for the projection GEMM (W_hr is always float32). */
     private final LstmKernel projectionKernel;
     private final GateLayout layout;
@@ -126,12 +132,40 @@ public final class LstmRunner implements AutoCloseable {
      */
     public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs,
                       float cellClip) {
+        this(weights, maxBatch, projectionSteps, nonFiniteInputs, cellClip, 1);
+    }
+
+    /**
+     * As {@link #LstmRunner(LstmWeights, int, int, NonFiniteInputs, float)}, running each call's GEMMs on
+     * {@code threads} threads (intra-op parallelism): the runner starts {@code threads - 1} daemon worker threads,
+     * the calling thread does one share of every GEMM itself, and each thread computes the gates of its own
+     * contiguous range of hidden-unit blocks for every row (at batch 1 it reads only its share of the weights).
+     * Every input projection and every recurrent step returns when all threads are done with it. Results are the
+     * same bits for any number of threads. One thread (the default of the other constructors) runs on the calling
+     * thread alone, with no worker threads. Workers spin between the steps of a call and park after about
+     * 0.2 ms without work; {@link #close()} stops them.
+     *
+     * <p>It pays when one call is large enough to split: measured on 2 cores, see the README. A service that already
+     * runs one request per core gains nothing from it.
+     *
+     * @param weights         the model to run
+     * @param maxBatch        largest batch of a call, &ge; 1
+     * @param projectionSteps time steps whose input projection is computed together, &ge; 1
+     * @param nonFiniteInputs {@link NonFiniteInputs#PROPAGATE} (the default) or {@link NonFiniteInputs#REJECT}
+     * @param cellClip        the clip threshold, &gt; 0, or {@link #NO_CELL_CLIP}
+     * @param threads         threads per call, 1 to {@link #MAX_THREADS}; more threads than hidden-unit blocks
+     *                        leave the extra threads idle
+     * @throws IllegalArgumentException if a size is &lt; 1, {@code threads} is above {@link #MAX_THREADS},
+     *                                  {@code cellClip} is not &gt; 0 (or is NaN), or the scratch would exceed
+     *                                  2^31 gate rows
+     */
+    public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs,
+                      float cellClip, int threads) {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
         this.nonFiniteInputs = Checks.notNull("nonFiniteInputs", nonFiniteInputs);
+        Checks.threads(threads);
         this.weights = weights;
-        this.kernel = weights.kernel();
-        this.projectionKernel = kernel.withWeightFormat(WeightFormat.FLOAT32);
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.projectionSteps = Checks.positive("projectionSteps", projectionSteps);
@@ -150,10 +184,30 @@ public final class LstmRunner implements AutoCloseable {
             this.zeroRow = memory.floats(weights.outputSize());
             this.cellOutput = weights.projectionSize() > 0
                     ? memory.floats((long) maxBatch * layout.paddedHidden()) : null;
+            this.parallelKernel = threads == 1 ? null : new ParallelKernel(weights.kernel(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
+        this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
+        // Threads split the projection GEMM too when the weights are float32 (the same pool: one call at a time).
+        this.projectionKernel = kernel.withWeightFormat(WeightFormat.FLOAT32);
+    }
+
+    /**
+     * A runner with the default projection chunk, as {@link #LstmRunner(LstmWeights, int)}, whose calls run on
+     * {@code threads} threads, as {@link #LstmRunner(LstmWeights, int, int, NonFiniteInputs, float, int)} describes.
+     *
+     * @param weights  the model to run, open; shared, not owned
+     * @param maxBatch largest batch of a call, &ge; 1
+     * @param threads  threads per call, 1 to {@link #MAX_THREADS}
+     * @return a new runner, to be closed (which stops its threads)
+     * @throws IllegalArgumentException if {@code maxBatch} or {@code threads} is &lt; 1, or {@code threads} is
+     *                                  above {@link #MAX_THREADS}
+     */
+    public static LstmRunner withThreads(LstmWeights weights, int maxBatch, int threads) {
+        return new LstmRunner(weights, maxBatch, defaultProjectionSteps(weights, maxBatch), NonFiniteInputs.PROPAGATE,
+                NO_CELL_CLIP, threads);
     }
 
     static int defaultProjectionSteps(LstmWeights weights, int maxBatch) {
@@ -161,6 +215,11 @@ public final class LstmRunner implements AutoCloseable {
         Checks.positive("maxBatch", maxBatch);
         long stepBytes = (long) maxBatch * weights.layout().gateRowFloats() * Float.BYTES;
         return (int) Math.max(1, Math.min(MAX_DEFAULT_PROJECTION_STEPS, DEFAULT_PROJECTION_BYTES / stepBytes));
+    }
+
+    /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
+    public int threads() {
+        return parallelKernel == null ? 1 : parallelKernel.threads();
     }
 
     /** {@return the largest batch this runner accepts, &ge; 1} */
@@ -583,7 +642,8 @@ public final class LstmRunner implements AutoCloseable {
     }
 
     /**
-     * Frees the scratch memory. Closing twice is harmless.
+     * Frees the scratch memory and stops the worker threads (if {@link #threads()} &gt; 1), waiting until they have
+     * ended. Closing twice is harmless.
      *
      * @throws IllegalStateException if another thread is using this runner
      */
@@ -594,6 +654,9 @@ public final class LstmRunner implements AutoCloseable {
             if (memory.isOpen()) {
                 memory.close();
                 sequenceState.close();
+                if (parallelKernel != null) {
+                    parallelKernel.close();
+                }
             }
         } finally {
             inUse.exit();
@@ -624,6 +687,11 @@ public final class LstmRunner implements AutoCloseable {
             }
         }
         rejectNonFinite(x, 0, batch, h0, c0);
+    }
+
+    /** The worker threads of this runner (none for one thread), for tests. */
+    List<Thread> workerThreads() {
+        return parallelKernel == null ? List.of() : parallelKernel.workerThreads();
     }
 
     /** The guard of this runner's public methods: lets tests see which thread is inside. */

@@ -2,9 +2,11 @@ package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.ParallelKernel;
 import dev.vlstm.kernel.TensorKernel;
 
 /**
@@ -36,6 +38,8 @@ public final class LstmTrainer implements AutoCloseable {
 
     private final LstmWeights weights;
     private final LstmKernel kernel;
+    /** The kernel's threads when {@code threads > 1}, owned; null for one thread. */
+    private final ParallelKernel parallelKernel;
     private final TensorKernel tensors;
     private final GateLayout layout;
     /** The GEMM dh = dz·U: depth 4H', outputs H in tiles. */
@@ -107,8 +111,30 @@ public final class LstmTrainer implements AutoCloseable {
      *                                  weights are not {@link WeightPrecision#FLOAT32} or have a projection
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip) {
+        this(weights, maxBatch, maxSteps, cellClip, 1);
+    }
+
+    /**
+     * As {@link #LstmTrainer(LstmWeights, int, int, float)}, running the GEMMs of the forward and the backward (the
+     * input projection, each recurrent step, each step's {@code dh = dz·U}, and dx, dW_ih, dW_hh) on
+     * {@code threads} threads, each owning a range of output blocks, as
+     * {@link LstmRunner#LstmRunner(LstmWeights, int, int, NonFiniteInputs, float, int)} describes; the pointwise
+     * backward and the copies stay on the calling thread. Results are the same bits for any number of threads.
+     * {@link #close()} stops the worker threads.
+     *
+     * @param weights  the model to train, open, {@link WeightPrecision#FLOAT32}; shared, not owned
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps most time steps of a forward, &ge; 1
+     * @param cellClip the clip threshold, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP}
+     * @param threads  threads per GEMM, 1 (the calling thread alone, the default) to {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalArgumentException if a size is &lt; 1, {@code threads} is above {@link LstmRunner#MAX_THREADS},
+     *                                  {@code cellClip} is not &gt; 0 (or is NaN), or the weights are not
+     *                                  {@link WeightPrecision#FLOAT32}
+     */
+    public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip, int threads) {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
+        Checks.threads(threads);
         if (weights.precision() != WeightPrecision.FLOAT32) {
             throw new IllegalArgumentException("weights: packed as " + weights.precision() + ", but training needs "
                     + "FLOAT32 weights (it updates float master weights); pack a FLOAT32 copy to train");
@@ -118,8 +144,7 @@ public final class LstmTrainer implements AutoCloseable {
                     + " proj_size), but LstmTrainer does not yet train a projected LSTM; LstmRunner runs it");
         }
         this.weights = weights;
-        this.kernel = weights.kernel();
-        this.tensors = kernel.tensors();
+        this.tensors = weights.kernel().tensors();
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.maxSteps = Checks.positive("maxSteps", maxSteps);
@@ -161,10 +186,12 @@ public final class LstmTrainer implements AutoCloseable {
             weightGradientRows = memory.floats(gateRow * widestGradientRow);
             biasGradientSums = memory.floats(gateRow);
             inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
+            parallelKernel = threads == 1 ? null : new ParallelKernel(weights.kernel(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
+        this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
     }
 
     /** {@return the weights this trainer trains (not owned by the trainer)} */
@@ -175,6 +202,11 @@ public final class LstmTrainer implements AutoCloseable {
     /** {@return the cell clip, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP} if none} */
     public float cellClip() {
         return cellClip;
+    }
+
+    /** {@return the threads each GEMM runs on, the calling thread included; 1 for the calling thread alone} */
+    public int threads() {
+        return parallelKernel == null ? 1 : parallelKernel.threads();
     }
 
     /** {@return the largest batch a forward accepts, &ge; 1} */
@@ -594,15 +626,26 @@ public final class LstmTrainer implements AutoCloseable {
         }
     }
 
-    /** Frees the scratch memory. Closing twice is harmless. */
+    /**
+     * Frees the scratch memory and stops the worker threads (if {@link #threads()} &gt; 1). Closing twice is
+     * harmless.
+     */
     @Override
     public void close() {
         inUse.enter("close");
         try {
             memory.close();
+            if (parallelKernel != null) {
+                parallelKernel.close();
+            }
         } finally {
             inUse.exit();
         }
+    }
+
+    /** The worker threads of this trainer (none for one thread), for tests. */
+    List<Thread> workerThreads() {
+        return parallelKernel == null ? List.of() : parallelKernel.workerThreads();
     }
 
     /** The guard of this trainer's public methods: lets tests see which thread is inside. */

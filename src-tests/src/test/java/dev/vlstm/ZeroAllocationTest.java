@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
+import java.util.List;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -37,7 +38,7 @@ class ZeroAllocationTest {
     @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
     void forwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
         try (TestModel model = new TestModel(11, inputSize, hiddenSize)) {
-            assertWarmForwardAndStepAllocateNothing(model.weights, model, steps, batch);
+            assertWarmForwardAndStepAllocateNothing(model.weights, model, steps, batch, 1);
         }
     }
 
@@ -52,15 +53,27 @@ class ZeroAllocationTest {
                                                          int steps, int batch) {
         try (TestModel model = new TestModel(11, inputSize, hiddenSize);
              LstmWeights weights = CompressedWeightsTest.pack(model, Backend.PREFERRED, precision)) {
-            assertWarmForwardAndStepAllocateNothing(weights, model, steps, batch);
+            assertWarmForwardAndStepAllocateNothing(weights, model, steps, batch, 1);
+        }
+    }
+
+    /**
+     * With two threads, neither the calling thread nor the runner's worker thread allocates: the call's arguments
+     * travel in preallocated fields, and the workers run the same tiles.
+     */
+    @ParameterizedTest(name = "I={0} H={1} T={2} B={3}")
+    @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
+    void twoThreadsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
+        try (TestModel model = new TestModel(11, inputSize, hiddenSize)) {
+            assertWarmForwardAndStepAllocateNothing(model.weights, model, steps, batch, 2);
         }
     }
 
     private static void assertWarmForwardAndStepAllocateNothing(LstmWeights weights, TestModel model, int steps,
-                                                                int batch) {
+                                                                int batch, int threads) {
         int inputSize = model.inputSize;
         int hiddenSize = model.hiddenSize;
-        try (LstmRunner runner = new LstmRunner(weights, batch);
+        try (LstmRunner runner = LstmRunner.withThreads(weights, batch, threads);
              LstmState state = new LstmState(weights, batch);
              Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
@@ -78,7 +91,7 @@ class ZeroAllocationTest {
                 runner.step(frame, state, hT);
                 runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
             };
-            assertWarmCallsAllocateNothing(calls);
+            assertWarmCallsAllocateNothing(calls, runner.workerThreads());
         }
     }
 
@@ -98,36 +111,7 @@ class ZeroAllocationTest {
             assertWarmCallsAllocateNothing(() -> {
                 runner.forward(x, steps, batch, hT, y, hT);
                 runner.step(frame, state, hT);
-            });
-        }
-    }
-
-    /**
-     * A projected layer (PyTorch's proj_size) adds one plain GEMM per step, the input projection's tiles over m, and
-     * reads h at its own stride: forward, variable lengths and step, float32 and compressed W and U.
-     */
-    @ParameterizedTest(name = "{0} I={1} H={2} P={3} T={4} B={5}")
-    @CsvSource({"FLOAT32, 256, 256, 64, 4, 32", "FLOAT32, 17, 33, 5, 10, 5", "FLOAT32, 64, 128, 33, 20, 1",
-            "INT8, 17, 33, 16, 10, 5", "BFLOAT16, 64, 128, 17, 20, 1"})
-    void projectedForwardAndStepAllocateNothingOnceWarm(WeightPrecision precision, int inputSize, int hiddenSize,
-                                                        int projectionSize, int steps, int batch) {
-        try (ProjectedTestModel model = new ProjectedTestModel(15, inputSize, hiddenSize, projectionSize,
-                Backend.PREFERRED, precision);
-             LstmRunner runner = new LstmRunner(model.weights, batch);
-             LstmState state = new LstmState(model.weights, batch);
-             Arena arena = Arena.ofConfined()) {
-            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
-            MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());
-            MemorySegment y = arena.allocate((long) steps * batch * projectionSize * Float.BYTES);
-            MemorySegment hT = arena.allocate((long) batch * projectionSize * Float.BYTES);
-            MemorySegment cT = arena.allocate((long) batch * hiddenSize * Float.BYTES);
-            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
-            int[] lengths = VariableLengthTest.lengths(16, steps, batch);
-            assertWarmCallsAllocateNothing(() -> {
-                runner.forward(x, steps, batch, hT, cT, y, hT, cT);
-                runner.step(frame, state, hT);
-                runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
-            });
+            }, List.of());
         }
     }
 
@@ -157,7 +141,7 @@ class ZeroAllocationTest {
                 sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
                 sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
                 streamRunner.step(frame, state, h);
-            });
+            }, List.of());
         }
     }
 
@@ -185,52 +169,6 @@ class ZeroAllocationTest {
         }
     }
 
-    /** Projected stacks (proj_size): the same copies with rows of P features, bidirectional, with lengths, streaming. */
-    @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4}")
-    @CsvSource({"17, 33, 5, 10, 5", "64, 128, 32, 20, 1"})
-    void projectedStackForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int projection, int steps,
-                                                             int batch) {
-        try (LstmStackWeights bidirectional = projectedStack(15, inputSize, hiddenSize, projection, true);
-             LstmStackWeights unidirectional = projectedStack(16, inputSize, hiddenSize, projection, false);
-             LstmStackRunner sequenceRunner = new LstmStackRunner(bidirectional, batch, steps);
-             LstmStackRunner streamRunner = new LstmStackRunner(unidirectional, batch, 1);
-             LstmStackState state = new LstmStackState(unidirectional, batch);
-             Arena arena = Arena.ofConfined()) {
-            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
-            MemorySegment y = arena.allocate((long) steps * batch * 2 * projection * Float.BYTES);
-            MemorySegment hT = arena.allocate(4L * batch * projection * Float.BYTES);
-            MemorySegment cT = arena.allocate(4L * batch * hiddenSize * Float.BYTES);
-            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
-            MemorySegment h = arena.allocate((long) batch * projection * Float.BYTES);
-            int[] lengths = VariableLengthTest.lengths(17, steps, batch);
-            assertWarmCallsAllocateNothing(() -> {
-                sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
-                sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
-                streamRunner.step(frame, state, h);
-            });
-        }
-    }
-
-    /** A 2-layer projected stack, PyTorch's initialisation bounds, seeded. */
-    private static LstmStackWeights projectedStack(long seed, int inputSize, int hiddenSize, int projection,
-                                                   boolean bidirectional) {
-        java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
-        LstmStackShape shape = new LstmStackShape(inputSize, hiddenSize, 2, bidirectional, projection);
-        float bound = (float) (1 / Math.sqrt(hiddenSize));
-        LstmParameters[] parts = new LstmParameters[shape.stateCount()];
-        for (int n = 0; n < parts.length; n++) {
-            int input = shape.layerInputSize(n / shape.directions());
-            parts[n] = LstmParameters.fromPyTorch(input, hiddenSize, projection,
-                    TestModel.uniform(random, 4 * hiddenSize * input, bound),
-                    TestModel.uniform(random, 4 * hiddenSize * projection, bound),
-                    TestModel.uniform(random, 4 * hiddenSize, bound), TestModel.uniform(random, 4 * hiddenSize, bound),
-                    TestModel.uniform(random, projection * hiddenSize, bound));
-        }
-        try (LstmStackParameters parameters = LstmStackParameters.of(bidirectional, parts)) {
-            return parameters.pack();
-        }
-    }
-
     /**
      * Runs {@code calls} for the warm-up time, then in rounds of {@value #MEASURED_CALLS} until
      * {@value #STEADY_ROUNDS} rounds in a row allocate nothing, failing if that does not happen within the limit.
@@ -238,7 +176,15 @@ class ZeroAllocationTest {
      * re-allocates a frame's scalar-replaced vectors, only resets the count (seen: 48 to 280 bytes, once, seconds
      * into a run).
      */
-    private static void assertWarmCallsAllocateNothing(Runnable calls) {
+    static void assertWarmCallsAllocateNothing(Runnable calls) {
+        assertWarmCallsAllocateNothing(calls, List.of());
+    }
+
+    /**
+     * As {@link #assertWarmCallsAllocateNothing(Runnable)}, counting the bytes that {@code workers} (a runner's
+     * worker threads) allocate during the calls too.
+     */
+    static void assertWarmCallsAllocateNothing(Runnable calls, List<Thread> workers) {
         long start = System.nanoTime();
         while (System.nanoTime() - start < WARM_UP_NANOS) {
             calls.run();
@@ -251,17 +197,26 @@ class ZeroAllocationTest {
                         + STEADY_STATE_LIMIT_NANOS / 1_000_000_000L + " s: the last round of " + MEASURED_CALLS
                         + " calls allocated " + lastRound + " bytes");
             }
-            lastRound = allocatedBy(calls);
+            lastRound = allocatedBy(calls, workers);
             quietRounds = lastRound == 0 ? quietRounds + 1 : 0;
         }
         assertEquals(0, lastRound);
     }
 
-    private static long allocatedBy(Runnable calls) {
-        long before = THREADS.getCurrentThreadAllocatedBytes();
+    private static long allocatedBy(Runnable calls, List<Thread> workers) {
+        long before = THREADS.getCurrentThreadAllocatedBytes() + allocatedBy(workers);
         for (int n = 0; n < MEASURED_CALLS; n++) {
             calls.run();
         }
-        return THREADS.getCurrentThreadAllocatedBytes() - before;
+        return THREADS.getCurrentThreadAllocatedBytes() + allocatedBy(workers) - before;
+    }
+
+    /** Bytes allocated so far by the threads (summed without allocating: an indexed loop over a List.of). */
+    private static long allocatedBy(List<Thread> threads) {
+        long bytes = 0;
+        for (int n = 0; n < threads.size(); n++) {
+            bytes += THREADS.getThreadAllocatedBytes(threads.get(n).threadId());
+        }
+        return bytes;
     }
 }

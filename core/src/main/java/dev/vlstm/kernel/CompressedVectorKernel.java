@@ -62,22 +62,22 @@ final class CompressedVectorKernel implements LstmKernel {
     @Override
     public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
                              long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
-                             long gatesOffset) {
+                             long gatesOffset, int blockFrom, int blockTo) {
         gemm(layout, layout.inputSize(), packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows, gates,
-                gatesOffset);
+                gatesOffset, blockFrom, blockTo);
     }
 
     @Override
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
-                              float clip) {
+                              float clip, int blockFrom, int blockTo) {
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         gemm(layout, recurrentDepth, packedRecurrent, null, hPrev, 0, hPrevRowBytes, Float.BYTES, batch, gates,
-                gatesOffset);
+                gatesOffset, blockFrom, blockTo);
         for (int row = 0; row < batch; row++) {
-            for (int block = 0; block < layout.blocks(); block++) {
+            for (int block = blockFrom; block < blockTo; block++) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 CellPointwise.update(inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c,
                         hNext, row * stateRowBytes + block * VECTOR_BYTES, clip);
@@ -94,18 +94,18 @@ final class CompressedVectorKernel implements LstmKernel {
     }
 
     /**
-     * {@code out[r] = bias + x(r, ·) · Sᵀ} over a packed matrix S with {@code depth} columns ({@code bias} null:
-     * no bias), rows in tiles of four, block by block, and the rows left over one at a time over pairs of blocks,
-     * as {@link VectorLstmKernel#projectInput} does.
+     * {@code out[r] = bias + x(r, ·) · Sᵀ} over the blocks {@code blockFrom..blockTo-1} of a packed matrix S with
+     * {@code depth} columns ({@code bias} null: no bias), rows in tiles of four, block by block, and the rows left
+     * over one at a time over pairs of blocks, as {@link VectorLstmKernel#projectInput} does.
      */
     private void gemm(GateLayout layout, int depth, MemorySegment packed, MemorySegment bias, MemorySegment x,
-                      long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment out, long outOffset) {
-        int blocks = layout.blocks();
+                      long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment out, long outOffset,
+                      int blockFrom, int blockTo) {
         long panelBytes = format.panelBytes(layout, depth);
         long panels = format.scaleBytes(layout);
         long outRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         int tiledRows = rows - rows % ROW_TILE;
-        for (int block = 0; block < blocks; block++) {
+        for (int block = blockFrom; block < blockTo; block++) {
             long panel = panels + block * panelBytes;
             long column = block * GATE_GROUP_BYTES;
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
@@ -121,8 +121,8 @@ final class CompressedVectorKernel implements LstmKernel {
             }
         }
         for (int row = tiledRows; row < rows; row++) {
-            for (int block = 0; block < blocks; block += 2) {
-                boolean twoBlocks = block + 2 <= blocks;
+            for (int block = blockFrom; block < blockTo; block += 2) {
+                boolean twoBlocks = block + 2 <= blockTo;
                 long panel = panels + block * panelBytes;
                 long column = block * GATE_GROUP_BYTES;
                 long xRow = xOffset + row * xRowBytes;

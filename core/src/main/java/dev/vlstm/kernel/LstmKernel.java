@@ -49,9 +49,26 @@ public interface LstmKernel {
      * @param packedBias  one gate row added to every output row (zeros for a plain GEMM)
      * @param gates       output, {@code [rows][gateRowFloats]} floats from {@code gatesOffset} bytes
      */
+    default void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
+                              MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
+                              MemorySegment gates, long gatesOffset) {
+        projectInput(layout, packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows, gates, gatesOffset,
+                0, layout.blocks());
+    }
+
+    /**
+     * {@link #projectInput(GateLayout, MemorySegment, MemorySegment, MemorySegment, long, long, long, int,
+     * MemorySegment, long)} for the blocks {@code blockFrom..blockTo-1} of the layout only: every row's outputs of
+     * those blocks, reading only those blocks' panels; nothing else of {@code gates} is written. Threads that own
+     * disjoint block ranges may run it at once on the same arguments, and each output gets the same bits as in the
+     * whole call (DESIGN.md, idea 7).
+     *
+     * @param blockFrom first block, {@code 0 <= blockFrom <= blockTo}
+     * @param blockTo   one past the last block, {@code <= layout.blocks()}
+     */
     void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
                       long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
-                      long gatesOffset);
+                      long gatesOffset, int blockFrom, int blockTo);
 
     /**
      * One recurrent step for {@code batch} rows: pre-activations {@code z = inputGates[r] + hPrev[r] · Uᵀ}, clipped
@@ -87,9 +104,28 @@ public interface LstmKernel {
      * @param hPrevRowBytes  bytes between rows of {@code hPrev}
      * @param cellOutput     {@code [batch][paddedHidden]} floats, written; must not overlap {@code hPrev}
      */
+    default void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
+                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
+                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput,
+                               int batch, float clip) {
+        recurrentStep(layout, packedRecurrent, recurrentDepth, inputGates, inputGatesOffset, gates, gatesOffset, hPrev,
+                hPrevRowBytes, c, cellOutput, batch, clip, 0, layout.blocks());
+    }
+
+    /**
+     * {@link #recurrentStep(GateLayout, MemorySegment, int, MemorySegment, long, MemorySegment, long, MemorySegment,
+     * long, MemorySegment, MemorySegment, int, float)} for the hidden units of blocks {@code blockFrom..blockTo-1}
+     * only: every row's gates, c and output of those units, reading all of {@code hPrev} but only those blocks'
+     * panels of U. Threads that own disjoint block ranges may run it at once on the same arguments (each writes only
+     * its own units), and each unit gets the same bits as in the whole call.
+     *
+     * @param blockFrom first block, {@code 0 <= blockFrom <= blockTo}
+     * @param blockTo   one past the last block, {@code <= layout.blocks()}
+     */
     void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth, MemorySegment inputGates,
                        long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                       long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput, int batch, float clip);
+                       long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput, int batch, float clip,
+                       int blockFrom, int blockTo);
 
     /**
      * The pointwise part of one backward step for {@code batch} rows: from the saved gate activations, the cell

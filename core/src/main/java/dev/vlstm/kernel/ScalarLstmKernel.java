@@ -56,13 +56,13 @@ final class ScalarLstmKernel implements LstmKernel {
     @Override
     public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
                              long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
-                             long gatesOffset) {
+                             long gatesOffset, int blockFrom, int blockTo) {
         int depth = layout.inputSize();
         int gateRow = layout.gateRowFloats();
         long gatesBase = gatesOffset / Float.BYTES;
         for (int row = 0; row < rows; row++) {
             long xRow = xOffset + row * xRowBytes;
-            for (int block = 0; block < layout.blocks(); block++) {
+            for (int block = blockFrom; block < blockTo; block++) {
                 for (int gate = 0; gate < GateLayout.GATES; gate++) {
                     for (int lane = 0; lane < LANES; lane++) {
                         long column = ((long) block * GateLayout.GATES + gate) * LANES + lane;
@@ -86,11 +86,11 @@ final class ScalarLstmKernel implements LstmKernel {
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
-                              float clip) {
+                              float clip, int blockFrom, int blockTo) {
         int stateRow = layout.paddedHidden();
         long gatesBase = gatesOffset / Float.BYTES;
         for (int row = 0; row < batch; row++) {
-            for (int block = 0; block < layout.blocks(); block++) {
+            for (int block = blockFrom; block < blockTo; block++) {
                 for (int lane = 0; lane < LANES; lane++) {
                     long gateColumn = gatesBase + (long) row * layout.gateRowFloats()
                             + (long) block * GateLayout.GATES * LANES + lane;

@@ -65,13 +65,12 @@ final class VectorLstmKernel implements LstmKernel {
     @Override
     public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
                              long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
-                             long gatesOffset) {
+                             long gatesOffset, int blockFrom, int blockTo) {
         int depth = layout.inputSize();
-        int blocks = layout.blocks();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         int tiledRows = rows - rows % ROW_TILE;
-        for (int block = 0; block < blocks; block++) {
+        for (int block = blockFrom; block < blockTo; block++) {
             long panel = block * panelBytes;
             long column = block * GATE_GROUP_BYTES;
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
@@ -80,13 +79,13 @@ final class VectorLstmKernel implements LstmKernel {
             }
         }
         for (int row = tiledRows; row < rows; row++) {
-            int block = 0;
-            for (; block + 2 <= blocks; block += 2) {
+            int block = blockFrom;
+            for (; block + 2 <= blockTo; block += 2) {
                 long column = block * GATE_GROUP_BYTES;
                 ProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, true, depth, x,
                         xOffset + row * xRowBytes, xColumnBytes, packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
             }
-            if (block < blocks) {
+            if (block < blockTo) {
                 long column = block * GATE_GROUP_BYTES;
                 ProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, false, depth, x,
                         xOffset + row * xRowBytes, xColumnBytes, packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
@@ -97,13 +96,13 @@ final class VectorLstmKernel implements LstmKernel {
     @Override
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int depth, MemorySegment inputGates,
                               long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                              long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch, float clip) {
-        int blocks = layout.blocks();
+                              long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch, float clip,
+                              int blockFrom, int blockTo) {
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         int tiledRows = batch - batch % ROW_TILE;
-        for (int block = 0; block < blocks; block++) {
+        for (int block = blockFrom; block < blockTo; block++) {
             long gateColumn = block * GATE_GROUP_BYTES;
             long stateColumn = block * VECTOR_BYTES;
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
@@ -114,15 +113,15 @@ final class VectorLstmKernel implements LstmKernel {
             }
         }
         for (int row = tiledRows; row < batch; row++) {
-            int block = 0;
-            for (; block + 2 <= blocks; block += 2) {
+            int block = blockFrom;
+            for (; block + 2 <= blockTo; block += 2) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, true, depth, hPrev,
                         row * hPrevRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
                         c, hNext,
                         row * stateRowBytes + block * VECTOR_BYTES, clip);
             }
-            if (block < blocks) {
+            if (block < blockTo) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, false, depth, hPrev, row * hPrevRowBytes,
                         inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c, hNext,

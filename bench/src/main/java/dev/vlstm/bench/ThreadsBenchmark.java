@@ -1,0 +1,89 @@
+package dev.vlstm.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.TimeUnit;
+
+import dev.vlstm.LstmRunner;
+import dev.vlstm.LstmState;
+import dev.vlstm.LstmWeights;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
+
+/**
+ * How does a forward scale with threads? The same call on a runner of 1 and of 2 threads
+ * ({@link LstmRunner#withThreads}): {@link LstmRunner#forward} over a whole {@code [T][B][I]} sequence for the
+ * {@code seq-*} and {@code train-*} shapes, one {@link LstmRunner#step} of a stream for {@code step-*}. The ratio of
+ * the two rows of a shape is the speed-up; the machine's cores bound it (two on the machine this was written on).
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+public class ThreadsBenchmark {
+
+    @State(Scope.Thread)
+    public static class Runner {
+        @Param({"train-B32-T25-H512", "train-B64-T25-H1024", "seq-B1-T50-H1024", "step-H1024", "step-H256"})
+        public String shape;
+
+        @Param({"1", "2"})
+        public int threads;
+
+        Shape size;
+        LstmWeights weights;
+        LstmRunner runner;
+        LstmState stream;
+        Arena arena;
+        MemorySegment x;
+        MemorySegment y;
+        MemorySegment hT;
+        MemorySegment cT;
+
+        @Setup
+        public void setUp() {
+            size = Shape.named(shape);
+            RandomLstm model = RandomLstm.create(size, size.steps());
+            weights = model.packed();
+            runner = LstmRunner.withThreads(weights, size.batch(), threads);
+            stream = new LstmState(weights, size.batch());
+            arena = Arena.ofShared();
+            x = RandomLstm.toNative(arena, model.x());
+            long state = (long) size.batch() * size.size();
+            y = RandomLstm.floats(arena, size.steps() * state);
+            hT = RandomLstm.floats(arena, state);
+            cT = RandomLstm.floats(arena, state);
+        }
+
+        @TearDown
+        public void tearDown() {
+            stream.close();
+            runner.close();
+            weights.close();
+            arena.close();
+        }
+    }
+
+    @Benchmark
+    public void forward(Runner state, Blackhole blackhole) {
+        if (state.size.streaming()) {
+            state.runner.step(state.x, state.stream, state.hT);
+        } else {
+            state.runner.forward(state.x, state.size.steps(), state.size.batch(), null, null, state.y, state.hT,
+                    state.cT);
+        }
+        blackhole.consume(state.hT);
+    }
+}
