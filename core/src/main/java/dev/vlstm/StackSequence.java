@@ -94,11 +94,13 @@ final class StackSequence {
         int states = shape.stateCount();
         int hiddenSize = shape.hiddenSize();
         String width = shape.projectionSize() > 0 ? "P" : "H";
+        // A constant, not "D*" + width: a concatenation allocates a String on every call once C2 stops inlining it.
+        String outputWidth = shape.projectionSize() > 0 ? "D*P" : "D*H";
         int stateSize = shape.hiddenStateSize();
         Checks.floats("x", x, outer, outerSize, inner, innerSize, "I", shape.inputSize());
         Checks.optionalFloats("h0", h0, "L*D", states, "B", batch, width, stateSize);
         Checks.optionalFloats("c0", c0, "L*D", states, "B", batch, "H", hiddenSize);
-        Checks.optionalOutput("y", y, outer, outerSize, inner, innerSize, "D*" + width, shape.outputSize());
+        Checks.optionalOutput("y", y, outer, outerSize, inner, innerSize, outputWidth, shape.outputSize());
         Checks.optionalOutput("hT", hT, "L*D", states, "B", batch, width, stateSize);
         Checks.optionalOutput("cT", cT, "L*D", states, "B", batch, "H", hiddenSize);
     }
