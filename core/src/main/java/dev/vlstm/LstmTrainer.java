@@ -117,6 +117,10 @@ public final class LstmTrainer implements AutoCloseable {
             throw new IllegalArgumentException("weights: projectionSize " + weights.projectionSize() + " (PyTorch's"
                     + " proj_size), but LstmTrainer does not yet train a projected LSTM; LstmRunner runs it");
         }
+        if (weights.hasPeepholes()) {
+            throw new IllegalArgumentException("weights: peephole connections, but LstmTrainer does not yet train"
+                    + " them; LstmRunner runs them");
+        }
         this.weights = weights;
         this.kernel = weights.kernel();
         this.tensors = kernel.tensors();

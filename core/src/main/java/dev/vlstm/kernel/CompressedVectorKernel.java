@@ -71,7 +71,7 @@ final class CompressedVectorKernel implements LstmKernel {
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
-                              float clip) {
+                              float clip, MemorySegment peepholes) {
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         gemm(layout, recurrentDepth, packedRecurrent, null, hPrev, 0, hPrevRowBytes, Float.BYTES, batch, gates,
@@ -79,8 +79,14 @@ final class CompressedVectorKernel implements LstmKernel {
         for (int row = 0; row < batch; row++) {
             for (int block = 0; block < layout.blocks(); block++) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
-                CellPointwise.update(inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c,
-                        hNext, row * stateRowBytes + block * VECTOR_BYTES, clip);
+                long stateColumn = row * stateRowBytes + block * VECTOR_BYTES;
+                if (peepholes == null) {
+                    CellPointwise.update(inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
+                            c, hNext, stateColumn, clip);
+                } else {
+                    CellPointwise.updateWithPeepholes(inputGates, inputGatesOffset + gateColumn, gates,
+                            gatesOffset + gateColumn, c, hNext, stateColumn, clip, peepholes, block * GATE_GROUP_BYTES);
+                }
             }
         }
     }

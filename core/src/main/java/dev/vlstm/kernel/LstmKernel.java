@@ -87,9 +87,28 @@ public interface LstmKernel {
      * @param hPrevRowBytes  bytes between rows of {@code hPrev}
      * @param cellOutput     {@code [batch][paddedHidden]} floats, written; must not overlap {@code hPrev}
      */
+    default void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
+                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
+                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput,
+                               int batch, float clip) {
+        recurrentStep(layout, packedRecurrent, recurrentDepth, inputGates, inputGatesOffset, gates, gatesOffset, hPrev,
+                hPrevRowBytes, c, cellOutput, batch, clip, null);
+    }
+
+    /**
+     * The recurrent step above, with peephole connections if {@code peepholes} is not null (Graves 2012; ONNX's P):
+     * {@code z_i += p_i*c} and {@code z_f += p_f*c} with the cell c before the step, {@code z_o += p_o*c'} with the
+     * cell c' after it, each added to the summed pre-activation by one FMA before the clip and the activation; the
+     * z written back over {@code inputGates} include these terms. With {@code peepholes} null, or all zero, it is the
+     * step without them, bit for bit.
+     *
+     * @param peepholes p_i, p_f, p_o packed as a gate row by {@link GateLayout#packPeepholes} (float32 whatever the
+     *                  weight format), or null for none
+     */
     void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth, MemorySegment inputGates,
                        long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                       long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput, int batch, float clip);
+                       long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput, int batch, float clip,
+                       MemorySegment peepholes);
 
     /**
      * The pointwise part of one backward step for {@code batch} rows: from the saved gate activations, the cell

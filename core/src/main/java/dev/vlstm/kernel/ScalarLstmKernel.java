@@ -86,7 +86,7 @@ final class ScalarLstmKernel implements LstmKernel {
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
-                              float clip) {
+                              float clip, MemorySegment peepholes) {
         int stateRow = layout.paddedHidden();
         long gatesBase = gatesOffset / Float.BYTES;
         for (int row = 0; row < batch; row++) {
@@ -94,20 +94,35 @@ final class ScalarLstmKernel implements LstmKernel {
                 for (int lane = 0; lane < LANES; lane++) {
                     long gateColumn = gatesBase + (long) row * layout.gateRowFloats()
                             + (long) block * GateLayout.GATES * LANES + lane;
-                    float inputGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, recurrentDepth,
-                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 0), clip));
-                    float forgetGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, recurrentDepth,
-                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 1), clip));
-                    float candidate = Activations.tanh(clip(preActivation(layout, packedRecurrent, recurrentDepth,
-                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 2), clip));
-                    float outputGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, recurrentDepth,
-                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 3), clip));
+                    long unit = (long) row * stateRow + (long) block * LANES + lane;
+                    float previousCell = c.getAtIndex(FLOAT, unit);
+                    float inputZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
+                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 0);
+                    float forgetZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
+                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 1);
+                    float candidateZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
+                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 2);
+                    float outputZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
+                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 3);
+                    if (peepholes != null) {
+                        inputZ = peephole(layout, inputGates, inputGatesOffset, peepholes, row, block, lane, 0,
+                                previousCell, inputZ);
+                        forgetZ = peephole(layout, inputGates, inputGatesOffset, peepholes, row, block, lane, 1,
+                                previousCell, forgetZ);
+                    }
+                    float inputGate = Activations.sigmoid(clip(inputZ, clip));
+                    float forgetGate = Activations.sigmoid(clip(forgetZ, clip));
+                    float candidate = Activations.tanh(clip(candidateZ, clip));
+                    float cell = Math.fma(forgetGate, previousCell, inputGate * candidate);
+                    if (peepholes != null) {
+                        outputZ = peephole(layout, inputGates, inputGatesOffset, peepholes, row, block, lane, 3, cell,
+                                outputZ);
+                    }
+                    float outputGate = Activations.sigmoid(clip(outputZ, clip));
                     gates.setAtIndex(FLOAT, gateColumn, inputGate);
                     gates.setAtIndex(FLOAT, gateColumn + LANES, forgetGate);
                     gates.setAtIndex(FLOAT, gateColumn + 2 * LANES, candidate);
                     gates.setAtIndex(FLOAT, gateColumn + 3 * LANES, outputGate);
-                    long unit = (long) row * stateRow + (long) block * LANES + lane;
-                    float cell = Math.fma(forgetGate, c.getAtIndex(FLOAT, unit), inputGate * candidate);
                     c.setAtIndex(FLOAT, unit, cell);
                     hNext.setAtIndex(FLOAT, unit, outputGate * Activations.tanh(clip(cell, clip)));
                 }
@@ -145,6 +160,20 @@ final class ScalarLstmKernel implements LstmKernel {
                 dc.setAtIndex(FLOAT, at, cellGradient * forget);
             }
         }
+    }
+
+    /**
+     * The pre-activation {@code z} of one gate plus its peephole term {@code p*cell}, as one FMA as the vector
+     * kernel does; the sum replaces z in the input pre-activations.
+     */
+    private static float peephole(GateLayout layout, MemorySegment inputGates, long inputGatesOffset,
+                                  MemorySegment peepholes, int row, int block, int lane, int gate, float cell,
+                                  float z) {
+        long gateColumn = ((long) block * GateLayout.GATES + gate) * LANES + lane;
+        float preActivation = Math.fma(peepholes.getAtIndex(FLOAT, gateColumn), cell, z);
+        inputGates.setAtIndex(FLOAT, inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats()
+                + gateColumn, preActivation);
+        return preActivation;
     }
 
     /** {@code value} clipped to {@code [-clip, clip]}, in the vector kernel's order (max, then min). */

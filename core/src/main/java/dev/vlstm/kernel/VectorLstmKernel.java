@@ -97,7 +97,8 @@ final class VectorLstmKernel implements LstmKernel {
     @Override
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int depth, MemorySegment inputGates,
                               long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
-                              long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch, float clip) {
+                              long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch, float clip,
+                              MemorySegment peepholes) {
         int blocks = layout.blocks();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
@@ -110,7 +111,7 @@ final class VectorLstmKernel implements LstmKernel {
                 RecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * hPrevRowBytes,
                         hPrevRowBytes, stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn,
                         gates, gatesOffset + row * gateRowBytes + gateColumn, gateRowBytes, c, hNext,
-                        row * stateRowBytes + stateColumn, clip);
+                        row * stateRowBytes + stateColumn, clip, peepholes, gateColumn);
             }
         }
         for (int row = tiledRows; row < batch; row++) {
@@ -120,13 +121,13 @@ final class VectorLstmKernel implements LstmKernel {
                 RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, true, depth, hPrev,
                         row * hPrevRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
                         c, hNext,
-                        row * stateRowBytes + block * VECTOR_BYTES, clip);
+                        row * stateRowBytes + block * VECTOR_BYTES, clip, peepholes, block * GATE_GROUP_BYTES);
             }
             if (block < blocks) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, false, depth, hPrev, row * hPrevRowBytes,
                         inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c, hNext,
-                        row * stateRowBytes + block * VECTOR_BYTES, clip);
+                        row * stateRowBytes + block * VECTOR_BYTES, clip, peepholes, block * GATE_GROUP_BYTES);
             }
         }
     }
