@@ -370,6 +370,10 @@ public final class LstmWeights implements AutoCloseable {
         precision.format().pack(layout, "weightIh", parameters.weightIh(), inputSize(), packedInputWeights);
         precision.format().pack(layout, "weightHh", parameters.weightHh(), hiddenSize(), packedRecurrentWeights);
         layout.packBias(parameters.biasIh(), parameters.biasHh(), packedBias);
+        if (packedPeepholes != null) {
+            Checks.finite("peepholes", parameters.peepholes(), hiddenSize());
+            layout.packPeepholes(parameters.peepholes(), packedPeepholes);
+        }
     }
 
     /** {@return I: features per input row} */

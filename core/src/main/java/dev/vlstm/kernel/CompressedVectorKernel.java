@@ -99,6 +99,17 @@ final class CompressedVectorKernel implements LstmKernel {
                 dh, dhRowFloats, dc, scratch, batch, clip);
     }
 
+    @Override
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                             long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                             long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                             MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                             MemorySegment peepholeGradients) {
+        VectorLstmKernel.INSTANCE.cellBackward(layout, gates, gatesOffset, preActivations, preActivationsOffset, cell,
+                cellOffset, cellPrev, cellPrevOffset, dh, dhRowFloats, dc, scratch, batch, clip, peepholes,
+                peepholeGradients);
+    }
+
     /**
      * {@code out[r] = bias + x(r, ·) · Sᵀ} over a packed matrix S with {@code depth} columns ({@code bias} null:
      * no bias), rows in tiles of four, block by block, and the rows left over one at a time over pairs of blocks,

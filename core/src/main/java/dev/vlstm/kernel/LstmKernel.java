@@ -132,4 +132,25 @@ public interface LstmKernel {
     void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell, long cellOffset,
                       MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh, int dhRowFloats,
                       MemorySegment dc, MemorySegment scratch, int batch, float clip);
+
+    /**
+     * The pointwise backward step above for a step with peephole connections ({@link #recurrentStep(GateLayout,
+     * MemorySegment, int, MemorySegment, long, MemorySegment, long, MemorySegment, long, MemorySegment,
+     * MemorySegment, int, float, MemorySegment)}): {@code dz_o} is made first and reaches the cell,
+     * {@code dc += dz_o*p_o}; then dz_i, dz_f, dz_g as above; the cell gradient carried back is
+     * {@code dc*f + dz_i*p_i + dz_f*p_f}; and {@code dp_i += dz_i*cPrev}, {@code dp_f += dz_f*cPrev},
+     * {@code dp_o += dz_o*c} are added into {@code peepholeGradients}, rows in order. Since dz_i, dz_f and dz_o feed
+     * the cell gradient, their clip masks are applied here (from {@code preActivations}); dz_g's is still the
+     * caller's.
+     *
+     * @param preActivations    the forward's pre-activations z (peephole terms included), same layout as
+     *                          {@code gates}, from {@code preActivationsOffset} bytes; read only
+     * @param peepholes         p_i, p_f, p_o packed as a gate row ({@link GateLayout#packPeepholes})
+     * @param peepholeGradients a gate row in the same packing, to which dp is added (g's slots untouched)
+     */
+    void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                      long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                      long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                      MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                      MemorySegment peepholeGradients);
 }

@@ -162,6 +162,65 @@ final class ScalarLstmKernel implements LstmKernel {
         }
     }
 
+    @Override
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                             long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                             long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                             MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                             MemorySegment peepholeGradients) {
+        int stateRow = layout.paddedHidden();
+        for (int row = 0; row < batch; row++) {
+            for (int unit = 0; unit < stateRow; unit++) {
+                long at = (long) row * stateRow + unit;
+                long slot = (long) (unit / LANES) * GateLayout.GATES * LANES + unit % LANES;
+                long gate = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
+                long preActivation = preActivationsOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
+                float input = gates.getAtIndex(FLOAT, gate);
+                float forget = gates.getAtIndex(FLOAT, gate + LANES);
+                float candidate = gates.getAtIndex(FLOAT, gate + 2 * LANES);
+                float output = gates.getAtIndex(FLOAT, gate + 3 * LANES);
+                float cellValue = cell.getAtIndex(FLOAT, cellOffset / Float.BYTES + at);
+                float tanhCell = Activations.tanh(clip(cellValue, clip));
+                float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
+                float throughTanh = hiddenGradient * output * (1 - tanhCell * tanhCell);
+                float outputGradient = hiddenGradient * tanhCell * output * (1 - output);
+                if (clip < Float.POSITIVE_INFINITY && Math.abs(cellValue) > clip) {
+                    throughTanh = 0f;
+                }
+                outputGradient = passed(preActivations, preActivation + 3 * LANES, clip, outputGradient);
+                float cellGradient = Math.fma(peepholes.getAtIndex(FLOAT, slot + 3 * LANES), outputGradient,
+                        throughTanh + dc.getAtIndex(FLOAT, at));
+                float previousCell = cellPrev.getAtIndex(FLOAT, cellPrevOffset / Float.BYTES + at);
+                float inputGradient = passed(preActivations, preActivation, clip,
+                        cellGradient * candidate * input * (1 - input));
+                float forgetGradient = passed(preActivations, preActivation + LANES, clip,
+                        cellGradient * previousCell * forget * (1 - forget));
+                gates.setAtIndex(FLOAT, gate, inputGradient);
+                gates.setAtIndex(FLOAT, gate + LANES, forgetGradient);
+                gates.setAtIndex(FLOAT, gate + 2 * LANES, cellGradient * input * (1 - candidate * candidate));
+                gates.setAtIndex(FLOAT, gate + 3 * LANES, outputGradient);
+                float throughForget = Math.fma(peepholes.getAtIndex(FLOAT, slot), inputGradient,
+                        cellGradient * forget);
+                dc.setAtIndex(FLOAT, at, Math.fma(peepholes.getAtIndex(FLOAT, slot + LANES), forgetGradient,
+                        throughForget));
+                accumulate(peepholeGradients, slot, inputGradient, previousCell);
+                accumulate(peepholeGradients, slot + LANES, forgetGradient, previousCell);
+                accumulate(peepholeGradients, slot + 3 * LANES, outputGradient, cellValue);
+            }
+        }
+    }
+
+    /** {@code gradient}, or 0 where the clip held the pre-activation at float {@code index}. */
+    private static float passed(MemorySegment preActivations, long index, float clip, float gradient) {
+        return clip < Float.POSITIVE_INFINITY && Math.abs(preActivations.getAtIndex(FLOAT, index)) > clip
+                ? 0f : gradient;
+    }
+
+    /** {@code sums[index] += gradient * value}, as one FMA like the vector kernel's. */
+    private static void accumulate(MemorySegment sums, long index, float gradient, float value) {
+        sums.setAtIndex(FLOAT, index, Math.fma(gradient, value, sums.getAtIndex(FLOAT, index)));
+    }
+
     /**
      * The pre-activation {@code z} of one gate plus its peephole term {@code p*cell}, as one FMA as the vector
      * kernel does; the sum replaces z in the input pre-activations.

@@ -148,4 +148,25 @@ final class VectorLstmKernel implements LstmKernel {
             }
         }
     }
+
+    @Override
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                             long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                             long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                             MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                             MemorySegment peepholeGradients) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long dhRowBytes = (long) dhRowFloats * Float.BYTES;
+        for (int row = 0; row < batch; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long state = row * stateRowBytes + block * VECTOR_BYTES;
+                long gate = row * gateRowBytes + block * GATE_GROUP_BYTES;
+                CellBackward.updateWithPeepholes(gates, gatesOffset + gate, preActivations,
+                        preActivationsOffset + gate, cell, cellOffset + state, cellPrev, cellPrevOffset + state,
+                        dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip, peepholes,
+                        block * GATE_GROUP_BYTES, peepholeGradients);
+            }
+        }
+    }
 }
