@@ -1,15 +1,24 @@
 package dev.vlstm;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+
+import dev.vlstm.io.PyTorchLstm;
 
 /**
  * Bad peepholes get a specific exception naming what is wrong: a tensor of the wrong length (weights and
  * parameters), a NaN or infinity (naming the peephole row and unit), and a peephole layer given to a stack, which
- * does not run peepholes; a refused layer stays the caller's.
+ * does not run peepholes (a refused layer stays the caller's); and saving as a PyTorch state_dict, which has no
+ * tensor for them.
  */
 class PeepholeBadInputTest {
 
@@ -68,5 +77,16 @@ class PeepholeBadInputTest {
             plain.checkOpen();
             peephole.checkOpen();
         }
+    }
+
+    @Test
+    void savingAsAPyTorchStateDictRefusesPeepholes(@TempDir Path directory) {
+        Path file = directory.resolve("peephole.safetensors");
+        try (LstmParameters parameters = LstmParameters.fromPyTorch(I, H, 0, new float[4 * H * I],
+                new float[4 * H * H], null, null, null, new float[3 * H])) {
+            fails(IllegalArgumentException.class, () -> PyTorchLstm.save(file, "", parameters, Map.of()),
+                    "parameters have peephole connections, which PyTorch's nn.LSTM has no tensor for");
+        }
+        assertFalse(Files.exists(file));
     }
 }
