@@ -5,7 +5,8 @@ import java.lang.foreign.MemorySegment;
 /**
  * The four tensors of one LSTM layer in PyTorch's layouts, off-heap and zeroed at first: {@code weightIh [4H][I]},
  * {@code weightHh [4H][H]}, {@code biasIh [4H]}, {@code biasHh [4H]}; with PyTorch's projection ({@code proj_size}
- * = P) {@code weightHh [4H][P]} and a fifth, {@code weightHr [P][H]}. What {@link LstmParameters} and
+ * = P) {@code weightHh [4H][P]} and a fifth, {@code weightHr [P][H]}; with peephole connections one more,
+ * {@code peepholes [3][H]} (p_i, p_f, p_o). What {@link LstmParameters} and
  * {@link LstmGradients} both are.
  */
 final class LayerTensors implements AutoCloseable {
@@ -20,6 +21,8 @@ final class LayerTensors implements AutoCloseable {
     final MemorySegment biasHh;
     /** W_hr {@code [P][H]}, or null without projection. */
     final MemorySegment weightHr;
+    /** p_i, p_f, p_o {@code [3][H]}, or null without peepholes. */
+    final MemorySegment peepholes;
     private final OffHeap memory;
     private final String owner;
 
@@ -30,6 +33,11 @@ final class LayerTensors implements AutoCloseable {
 
     /** With a projection to {@code projectionSize} (1..H-1, or 0 for none) and its {@code weightHr}. */
     LayerTensors(int inputSize, int hiddenSize, int projectionSize, String owner) {
+        this(inputSize, hiddenSize, projectionSize, false, owner);
+    }
+
+    /** With or without projection, and with a {@code peepholes} tensor if {@code peepholes}. */
+    LayerTensors(int inputSize, int hiddenSize, int projectionSize, boolean peepholes, String owner) {
         this.inputSize = Checks.positive("inputSize", inputSize);
         this.hiddenSize = Checks.positive("hiddenSize", hiddenSize);
         this.projectionSize = projectionSize;
@@ -46,6 +54,7 @@ final class LayerTensors implements AutoCloseable {
             this.biasIh = memory.floats(gateRows);
             this.biasHh = memory.floats(gateRows);
             this.weightHr = projectionSize > 0 ? memory.floats((long) projectionSize * hiddenSize) : null;
+            this.peepholes = peepholes ? memory.floats(3L * hiddenSize) : null;
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -66,6 +75,9 @@ final class LayerTensors implements AutoCloseable {
         biasHh.fill((byte) 0);
         if (weightHr != null) {
             weightHr.fill((byte) 0);
+        }
+        if (peepholes != null) {
+            peepholes.fill((byte) 0);
         }
     }
 

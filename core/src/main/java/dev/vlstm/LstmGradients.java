@@ -6,7 +6,8 @@ import java.lang.foreign.ValueLayout;
 /**
  * Gradients of a loss with respect to one LSTM layer's parameters, off-heap, in PyTorch's layouts and gate order:
  * {@code weightIh [4H][I]}, {@code weightHh [4H][H]}, {@code biasIh [4H]}, {@code biasHh [4H]} (the two bias
- * gradients are equal: both biases enter every pre-activation the same way). Filled by
+ * gradients are equal: both biases enter every pre-activation the same way); for weights with peephole connections
+ * also {@code peepholes [3][H]} (dL/dp_i, dL/dp_f, dL/dp_o). Filled by
  * {@link LstmTrainer#backward}; starts at zero. Not thread-safe; owns its memory.
  */
 public final class LstmGradients implements AutoCloseable {
@@ -16,12 +17,13 @@ public final class LstmGradients implements AutoCloseable {
     /**
      * Zero gradients for a layer with {@code weights}' sizes.
      *
-     * @param weights open weights whose I and H these gradients take; only their sizes are read
+     * @param weights open weights whose I and H these gradients take, and peephole gradients if they have
+     *                peepholes; only their sizes are read
      * @throws IllegalStateException    if {@code weights} is closed
      * @throws IllegalArgumentException if {@code weights} have a projection (not trained yet)
      */
     public LstmGradients(LstmWeights weights) {
-        this(open(weights).inputSize(), weights.hiddenSize());
+        this(open(weights).inputSize(), weights.hiddenSize(), weights.hasPeepholes());
     }
 
     private static LstmWeights open(LstmWeights weights) {
@@ -41,7 +43,19 @@ public final class LstmGradients implements AutoCloseable {
      * @throws IllegalArgumentException for a size &lt; 1, or a weight tensor of more than 2^31 - 1 floats
      */
     public LstmGradients(int inputSize, int hiddenSize) {
-        this.tensors = new LayerTensors(inputSize, hiddenSize, "LstmGradients");
+        this(inputSize, hiddenSize, false);
+    }
+
+    /**
+     * Zero tensors of a layer's shapes, with or without the peephole tensor {@code [3][H]}.
+     *
+     * @param inputSize  I, features per input row, &ge; 1
+     * @param hiddenSize H, hidden units, &ge; 1
+     * @param peepholes  whether to hold the gradients of peephole connections ({@link #peepholes()})
+     * @throws IllegalArgumentException for a size &lt; 1, or a weight tensor of more than 2^31 - 1 floats
+     */
+    public LstmGradients(int inputSize, int hiddenSize, boolean peepholes) {
+        this.tensors = new LayerTensors(inputSize, hiddenSize, 0, peepholes, "LstmGradients");
     }
 
     /**
@@ -82,6 +96,16 @@ public final class LstmGradients implements AutoCloseable {
     public MemorySegment biasHh() {
         tensors.checkOpen();
         return tensors.biasHh;
+    }
+
+    /**
+     * dL/dp_i, dL/dp_f, dL/dp_o, {@code [3][H]} floats: the gradients of the peephole connections.
+     *
+     * @return the tensor itself, writable, valid until {@link #close()}; null for gradients without peepholes
+     */
+    public MemorySegment peepholes() {
+        tensors.checkOpen();
+        return tensors.peepholes;
     }
 
     /** Sets every gradient to zero. */

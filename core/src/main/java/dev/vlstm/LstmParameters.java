@@ -8,7 +8,9 @@ import java.util.SplittableRandom;
  * The trainable parameters of one LSTM layer, off-heap and writable, in PyTorch's layouts and gate order i, f, g, o:
  * {@code weightIh [4H][I]}, {@code weightHh [4H][H]}, {@code biasIh [4H]}, {@code biasHh [4H]}, row-major floats;
  * with PyTorch's projection ({@code proj_size} = P, see {@link LstmWeights}) {@code weightHh [4H][P]} and
- * {@code weightHr [P][H]}. Projected parameters pack and save; {@link LstmTrainer} does not train them yet.
+ * {@code weightHr [P][H]}. Projected parameters pack and save; {@link LstmTrainer} does not train them yet. With
+ * peephole connections (see {@link LstmWeights}) also {@code peepholes [3][H]} (p_i, p_f, p_o), which training
+ * updates like the other tensors.
  * Optimizers update them in place; {@link #pack()} and {@link LstmTrainer#updateWeights} turn them into the
  * kernels' packed weights. Not thread-safe; owns its memory.
  */
@@ -19,8 +21,8 @@ public final class LstmParameters implements AutoCloseable {
 
     private final LayerTensors tensors;
 
-    private LstmParameters(int inputSize, int hiddenSize, int projectionSize) {
-        this.tensors = new LayerTensors(inputSize, hiddenSize, projectionSize, "LstmParameters");
+    private LstmParameters(int inputSize, int hiddenSize, int projectionSize, boolean peepholes) {
+        this.tensors = new LayerTensors(inputSize, hiddenSize, projectionSize, peepholes, "LstmParameters");
     }
 
     /**
@@ -50,7 +52,7 @@ public final class LstmParameters implements AutoCloseable {
      * @throws IllegalArgumentException for a size &lt; 1
      */
     public static LstmParameters initialize(int inputSize, int hiddenSize, long seed, float forgetBias) {
-        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize, 0);
+        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize, 0, false);
         SplittableRandom random = new SplittableRandom(seed);
         double bound = 1 / Math.sqrt(hiddenSize);
         LayerTensors tensors = parameters.tensors;
@@ -105,10 +107,34 @@ public final class LstmParameters implements AutoCloseable {
      */
     public static LstmParameters fromPyTorch(int inputSize, int hiddenSize, int projectionSize, float[] weightIh,
                                              float[] weightHh, float[] biasIh, float[] biasHh, float[] weightHr) {
+        return fromPyTorch(inputSize, hiddenSize, projectionSize, weightIh, weightHh, biasIh, biasHh, weightHr, null);
+    }
+
+    /**
+     * A copy of PyTorch-layout parameters with or without projection and with or without peephole connections
+     * (shapes as in {@link LstmWeights}); a null bias becomes zeros.
+     *
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units (width of c), &ge; 1
+     * @param projectionSize P, width of h ({@code proj_size}), 1 &le; P &lt; H; or 0 for no projection
+     * @param weightIh       {@code weight_ih_l0}, {@code [4H][I]}
+     * @param weightHh       {@code weight_hh_l0}, {@code [4H][P]} ({@code [4H][H]} without projection)
+     * @param biasIh         {@code bias_ih_l0}, {@code [4H]}, or null for zeros
+     * @param biasHh         {@code bias_hh_l0}, {@code [4H]}, or null for zeros
+     * @param weightHr       {@code weight_hr_l0}, {@code [P][H]}; null without projection
+     * @param peepholes      p_i, p_f, p_o, {@code [3][H]}; null without peepholes
+     * @return new parameters, owned by the caller; later changes to the arrays do not reach them
+     * @throws IllegalArgumentException as the overload without {@code peepholes}, and for peepholes of the wrong
+     *                                  length
+     * @throws NullPointerException     for a missing weight, or a null {@code weightHr} with P &gt; 0
+     */
+    public static LstmParameters fromPyTorch(int inputSize, int hiddenSize, int projectionSize, float[] weightIh,
+                                             float[] weightHh, float[] biasIh, float[] biasHh, float[] weightHr,
+                                             float[] peepholes) {
         Checks.positive("inputSize", inputSize);
         Checks.positive("hiddenSize", hiddenSize);
         Checks.projection(projectionSize, hiddenSize, weightHr);
-        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize, projectionSize);
+        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize, projectionSize, peepholes != null);
         try {
             long gateRows = 4L * hiddenSize;
             copy("weightIh", weightIh, parameters.tensors.weightIh, "4H", "I", inputSize);
@@ -125,6 +151,9 @@ public final class LstmParameters implements AutoCloseable {
             if (biasHh != null) {
                 MemorySegment.copy(Checks.floats("biasHh", MemorySegment.ofArray(biasHh), "4H", gateRows), 0,
                         parameters.tensors.biasHh, 0, gateRows * Float.BYTES);
+            }
+            if (peepholes != null) {
+                copy("peepholes", peepholes, parameters.tensors.peepholes, "3", "H", hiddenSize);
             }
             return parameters;
         } catch (RuntimeException e) {
@@ -163,7 +192,7 @@ public final class LstmParameters implements AutoCloseable {
         tensors.checkOpen();
         return LstmWeights.fromPyTorch(backend, WeightPrecision.FLOAT32, tensors.inputSize, tensors.hiddenSize,
                 tensors.projectionSize, tensors.weightIh, tensors.weightHh, tensors.biasIh, tensors.biasHh,
-                tensors.weightHr);
+                tensors.weightHr, tensors.peepholes);
     }
 
     /**
@@ -250,6 +279,16 @@ public final class LstmParameters implements AutoCloseable {
     public MemorySegment weightHr() {
         tensors.checkOpen();
         return tensors.weightHr;
+    }
+
+    /**
+     * p_i, p_f, p_o, {@code [3][H]} floats, writable: the peephole connections (see {@link LstmWeights}).
+     *
+     * @return the tensor itself, not a copy, valid until {@link #close()}; null without peepholes
+     */
+    public MemorySegment peepholes() {
+        tensors.checkOpen();
+        return tensors.peepholes;
     }
 
     /** Frees the parameters. Closing twice is harmless. */

@@ -19,7 +19,8 @@ import dev.vlstm.kernel.WeightFormat;
  * recurrent GEMM fused with the cell update. With PyTorch's projection ({@link LstmWeights#projectionSize()} = P),
  * the fused step writes the cell output m = o*tanh(c) and one more GEMM per step makes h = m · W_hrᵀ; h, h0, hT
  * and y are then {@code [.][P]} wherever the methods below say {@code [.][H]} for them (c0 and cT stay
- * {@code [B][H]}).
+ * {@code [B][H]}). Weights with peephole connections ({@link LstmWeights#hasPeepholes()}) run the same way, the
+ * peephole terms added in the fused step's cell update.
  *
  * <p>Not thread-safe: give each thread its own runner (they may share the weights). Two threads inside one
  * runner's methods at once are detected: the second call throws an {@link IllegalStateException} naming the runner
@@ -333,13 +334,15 @@ public final class LstmRunner implements AutoCloseable {
      */
     private void advance(LstmState state, long preActivationsOffset, int rows) {
         if (cellOutput == null) {
-            kernel.recurrentStep(layout, weights.packedRecurrentWeights(), inputPreActivations, preActivationsOffset,
-                    gateActivations, 0, state.currentHidden(), state.cellBuffer(), state.nextHidden(), rows,
-                    cellClip);
+            kernel.recurrentStep(layout, weights.packedRecurrentWeights(), layout.hiddenSize(), inputPreActivations,
+                    preActivationsOffset, gateActivations, 0, state.currentHidden(),
+                    (long) layout.paddedHidden() * Float.BYTES, state.cellBuffer(), state.nextHidden(), rows,
+                    cellClip, weights.packedPeepholes());
         } else {
             kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.projectionSize(),
                     inputPreActivations, preActivationsOffset, gateActivations, 0, state.currentHidden(),
-                    state.hiddenRowBytes(), state.cellBuffer(), cellOutput, rows, cellClip);
+                    state.hiddenRowBytes(), state.cellBuffer(), cellOutput, rows, cellClip,
+                    weights.packedPeepholes());
             projectionKernel.projectInput(weights.projectionLayout(), weights.packedProjectionWeights(),
                     weights.projectionBias(), cellOutput, 0, (long) layout.paddedHidden() * Float.BYTES,
                     Float.BYTES, rows, state.nextHidden(), 0);

@@ -57,7 +57,8 @@ public final class LstmStackParameters implements AutoCloseable {
      * @param bidirectional whether each layer has a reverse direction (then the layers come in pairs)
      * @param layers        l0 (, l0_reverse), l1 (, l1_reverse), ...: sizes as in {@link LstmStackWeights#of}
      * @return the new stack; its {@link #close()} closes {@code layers}
-     * @throws IllegalArgumentException naming the first layer that does not fit, and why
+     * @throws IllegalArgumentException naming the first layer that does not fit, and why (also a layer with peephole
+     *                                  connections, which stacks do not run)
      */
     public static LstmStackParameters of(boolean bidirectional, LstmParameters... layers) {
         Checks.notNull("layers", layers);
@@ -68,6 +69,10 @@ public final class LstmStackParameters implements AutoCloseable {
             inputSizes[n] = Checks.notNull("layers[" + n + "]", layers[n]).inputSize();
             hiddenSizes[n] = layers[n].hiddenSize();
             projectionSizes[n] = layers[n].projectionSize();
+            if (layers[n].peepholes() != null) {
+                throw new IllegalArgumentException("layers[" + n + "] has peephole connections, which stacks do not"
+                        + " run (PyTorch's nn.LSTM has none); train a peephole layer alone with LstmTrainer");
+            }
         }
         LstmStackShape shape = LstmStackShape.ofParts("layers", bidirectional, layers, inputSizes, hiddenSizes,
                 projectionSizes);

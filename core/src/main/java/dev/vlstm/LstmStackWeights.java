@@ -29,7 +29,8 @@ public final class LstmStackWeights implements AutoCloseable {
      *                      reads D·S (S = P with projection, else H); all have the same hidden size, projection
      *                      size and kernel, and each is a distinct object
      * @return the new stack; its {@link #close()} closes {@code layers}
-     * @throws IllegalArgumentException naming the first layer that does not fit, and why
+     * @throws IllegalArgumentException naming the first layer that does not fit, and why (also a layer with peephole
+     *                                  connections, which stacks do not run)
      * @throws IllegalStateException    if a layer is closed
      */
     public static LstmStackWeights of(boolean bidirectional, LstmWeights... layers) {
@@ -42,6 +43,10 @@ public final class LstmStackWeights implements AutoCloseable {
             inputSizes[n] = layers[n].inputSize();
             hiddenSizes[n] = layers[n].hiddenSize();
             projectionSizes[n] = layers[n].projectionSize();
+            if (layers[n].hasPeepholes()) {
+                throw new IllegalArgumentException("layers[" + n + "] has peephole connections, which stacks do not"
+                        + " run (PyTorch's nn.LSTM has none); run a peephole layer alone with LstmRunner");
+            }
             if (layers[n].kernel().withWeightFormat(WeightFormat.FLOAT32)
                     != layers[0].kernel().withWeightFormat(WeightFormat.FLOAT32)) {
                 throw new IllegalArgumentException("layers[" + n + "] is packed for kernel " + layers[n].kernelName()

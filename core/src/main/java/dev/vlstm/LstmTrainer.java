@@ -16,7 +16,8 @@ import dev.vlstm.kernel.TensorKernel;
  * <p>Organised like the forward (DESIGN.md, idea 5): per step in reverse, one pointwise pass makes the four gate
  * gradients dz and carries dc back; {@code dh_{t-1} = dz·U} runs the forward's GEMM kernel on a transposed packing
  * of U. After the loop, dW_ih = dzᵀ·X, dW_hh = dzᵀ·H_prev and dx = dz·W are each one GEMM over all T·B rows
- * (again the same kernel, on transposed operands), and db = Σ dz.
+ * (again the same kernel, on transposed operands), and db = Σ dz. With peephole connections the pointwise pass also
+ * carries the peephole paths into dc and sums dp_i, dp_f, dp_o over the steps and rows.
  *
  * <p>Truncated BPTT over a long sequence runs it in windows of at most {@code maxSteps} steps ({@link TruncatedBptt}
  * does it for you): each window's forward starts from the previous window's final state (pass the same segments as
@@ -69,6 +70,8 @@ public final class LstmTrainer implements AutoCloseable {
     /** A weight-gradient GEMM's result, {@code [4H'][depth rounded up to 4·lanes]}, rows in packed gate order. */
     private final MemorySegment weightGradientRows;
     private final MemorySegment biasGradientSums;
+    /** dp summed over the backward's steps, a gate row in the peepholes' packing; null without peepholes. */
+    private final MemorySegment peepholeGradientSums;
     private final MemorySegment inputGradientRows;
     private int savedSteps;
     private int savedBatch;
@@ -185,6 +188,7 @@ public final class LstmTrainer implements AutoCloseable {
             weightGradientPanels = memory.floats(rows * widestGradientRow);
             weightGradientRows = memory.floats(gateRow * widestGradientRow);
             biasGradientSums = memory.floats(gateRow);
+            peepholeGradientSums = weights.hasPeepholes() ? memory.floats(gateRow) : null;
             inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
             parallelKernel = threads == 1 ? null : new ParallelKernel(weights.kernel(), threads);
         } catch (RuntimeException | Error e) {
@@ -341,9 +345,10 @@ public final class LstmTrainer implements AutoCloseable {
             int active = plan.activeAt(t);
             if (active > 0) {
                 MemorySegment.copy(cellSteps[t], 0, cellSteps[t + 1], 0, active * stateRowBytes);
-                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), preActivations,
+                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), hiddenSize, preActivations,
                         stepStart[t] * gateRowBytes, gates, stepStart[t] * gateRowBytes, hiddenSteps[t],
-                        cellSteps[t + 1], hiddenSteps[t + 1], active, cellClip);
+                        stateRowBytes, cellSteps[t + 1], hiddenSteps[t + 1], active, cellClip,
+                        weights.packedPeepholes());
                 writeFinalStates(t + 1, plan.activeAt(t + 1), active, hT, cT);
             }
             if (y != null) {
@@ -387,13 +392,15 @@ public final class LstmTrainer implements AutoCloseable {
      *                  for zeros
      * @param dhT       dL/dhT, {@code [B][H]}, or null for zeros
      * @param dcT       dL/dcT, {@code [B][H]}, or null for zeros
-     * @param gradients receives dL/dW_ih, dL/dW_hh, dL/db_ih and dL/db_hh, for weights of this trainer's sizes
+     * @param gradients receives dL/dW_ih, dL/dW_hh, dL/db_ih and dL/db_hh (and dL/dp for weights with peepholes),
+     *                  for weights of this trainer's sizes and peepholes
      * @param mode      whether those replace or add to what {@code gradients} holds
      * @param dx        output dL/dx, shaped as the forward's x, or null if not wanted
      * @param dh0       output dL/dh0, {@code [B][H]}, or null
      * @param dc0       output dL/dc0, {@code [B][H]}, or null
      * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
-     * @throws IllegalArgumentException for gradients of other sizes or a segment of the wrong size
+     * @throws IllegalArgumentException for gradients of other sizes, gradients with peephole gradients for weights
+     *                                  without peepholes or the other way round, or a segment of the wrong size
      */
     public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, LstmGradients gradients,
                          GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
@@ -416,6 +423,12 @@ public final class LstmTrainer implements AutoCloseable {
                         + gradients.hiddenSize() + ", but these weights have inputSize " + inputSize + ", hiddenSize "
                         + hiddenSize);
             }
+            if ((gradients.peepholes() != null) != weights.hasPeepholes()) {
+                throw new IllegalArgumentException(weights.hasPeepholes()
+                        ? "gradients hold no peephole gradients, but these weights have peepholes: make them with"
+                        + " new LstmGradients(weights)"
+                        : "gradients hold peephole gradients, but these weights have no peepholes");
+            }
             boolean timeMajor = order == SequenceLayout.TIME_MAJOR;
             Checks.optionalFloats("dy", dy, timeMajor ? "T" : "B", timeMajor ? steps : batch, timeMajor ? "B" : "T",
                     timeMajor ? batch : steps, "H", hiddenSize);
@@ -433,6 +446,9 @@ public final class LstmTrainer implements AutoCloseable {
             long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
             hiddenGradient.fill((byte) 0);
             cellGradient.fill((byte) 0);
+            if (peepholeGradientSums != null) {
+                peepholeGradientSums.fill((byte) 0);
+            }
             for (int r = 0; r < batch; r++) {
                 long callerRow = plan.callerRow(r) * hiddenRowBytes;
                 if (dhT != null) {
@@ -455,8 +471,14 @@ public final class LstmTrainer implements AutoCloseable {
                     }
                 }
                 long gatesOffset = stepStart[t] * gateRowBytes;
-                kernel.cellBackward(layout, gates, gatesOffset, cellSteps[t + 1], 0, cellSteps[t], 0,
-                        hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, active, cellClip);
+                if (peepholeGradientSums == null) {
+                    kernel.cellBackward(layout, gates, gatesOffset, cellSteps[t + 1], 0, cellSteps[t], 0,
+                            hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, active, cellClip);
+                } else {
+                    kernel.cellBackward(layout, gates, gatesOffset, preActivations, gatesOffset, cellSteps[t + 1], 0,
+                            cellSteps[t], 0, hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, active,
+                            cellClip, weights.packedPeepholes(), peepholeGradientSums);
+                }
                 if (cellClip < LstmRunner.NO_CELL_CLIP) {
                     // The forward left each step's whole pre-activations z in preActivations.
                     tensors.zeroWhereAbove(preActivations, gatesOffset, gates, gatesOffset,
@@ -516,7 +538,8 @@ public final class LstmTrainer implements AutoCloseable {
      * in place, without allocating. The weights are shared with whatever else uses them: no runner or trainer may
      * use them during this call. Invalidates the saved forward.
      *
-     * @param parameters the new W_ih, W_hh, b_ih, b_hh in PyTorch layout, for this trainer's I and H; read during
+     * @param parameters the new W_ih, W_hh, b_ih, b_hh (and peepholes, if the weights have them) in PyTorch layout,
+     *                   for this trainer's I and H; read during
      *                   the call only
      * @throws IllegalArgumentException if the sizes differ, or a value is NaN or infinite (a diverged update),
      *                                  naming the tensor and element
@@ -526,6 +549,11 @@ public final class LstmTrainer implements AutoCloseable {
         try {
             checkOpen();
             Checks.notNull("parameters", parameters);
+            if ((parameters.peepholes() != null) != weights.hasPeepholes()) {
+                throw new IllegalArgumentException(weights.hasPeepholes()
+                        ? "parameters have no peepholes, but these weights have peepholes"
+                        : "parameters have peepholes, but these weights have none");
+            }
             if (parameters.inputSize() != layout.inputSize() || parameters.hiddenSize() != layout.hiddenSize()
                     || parameters.projectionSize() != 0) {
                 throw new IllegalArgumentException("parameters are for inputSize " + parameters.inputSize()
@@ -578,6 +606,16 @@ public final class LstmTrainer implements AutoCloseable {
                 long index = (long) gate * layout.hiddenSize() + unit;
                 LstmGradients.store(gradients.biasIh(), index, sum, mode);
                 LstmGradients.store(gradients.biasHh(), index, sum, mode);
+            }
+        }
+        if (peepholeGradientSums != null) {
+            for (int peephole = 0; peephole < 3; peephole++) {
+                for (int unit = 0; unit < layout.hiddenSize(); unit++) {
+                    float sum = peepholeGradientSums.getAtIndex(FLOAT,
+                            layout.gateIndex(GateLayout.peepholeGate(peephole), unit));
+                    LstmGradients.store(gradients.peepholes(), (long) peephole * layout.hiddenSize() + unit, sum,
+                            mode);
+                }
             }
         }
     }

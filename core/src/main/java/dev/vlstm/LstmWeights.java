@@ -22,6 +22,13 @@ import dev.vlstm.kernel.WeightFormat;
  * blocked layout of a plain GEMM and always stored as float32, whatever the {@link WeightPrecision} of W and U.
  * {@link LstmRunner} runs such weights; {@link LstmTrainer} and the stack classes do not yet.
  *
+ * <p>With peephole connections (Graves 2012; ONNX's P input; the overloads that take {@code peepholes}), the input
+ * and forget gates also see the cell before the step and the output gate the cell after it:
+ * {@code i,f = σ(... + p_{i,f}*c)}, {@code c' = f*c + i*g}, {@code o = σ(... + p_o*c')}. The peepholes are one
+ * tensor {@code [3][H]} holding p_i, p_f, p_o (vlstm's gate order without g; ONNX orders them i, o, f, which
+ * {@link dev.vlstm.io.GateConventions#fromOnnx} reorders), stored as float32 whatever the {@link WeightPrecision}.
+ * {@link LstmRunner} and {@link LstmTrainer} run them, with or without projection; the stack classes do not.
+ *
  * <p>Immutable once built and safe to share between any number of threads, each with its own
  * {@link LstmRunner}; the one exception is {@link LstmTrainer#updateWeights}, which a training loop calls between
  * steps and which must not overlap any use of these weights. Owns its off-heap memory: {@link #close()} frees it,
@@ -44,10 +51,12 @@ public final class LstmWeights implements AutoCloseable {
     private final MemorySegment packedProjectionWeights;
     /** A zero bias row for the projection GEMM; null without projection. */
     private final MemorySegment projectionBias;
+    /** p_i, p_f, p_o packed as a gate row ({@link GateLayout#packPeepholes}); null without peepholes. */
+    private final MemorySegment packedPeepholes;
 
     private LstmWeights(LstmKernel kernel, WeightPrecision precision, int inputSize, int hiddenSize,
                         int projectionSize, MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh,
-                        MemorySegment biasHh, MemorySegment weightHr) {
+                        MemorySegment biasHh, MemorySegment weightHr, MemorySegment peepholes) {
         WeightFormat format = precision.format();
         this.kernel = kernel.withWeightFormat(format);
         this.precision = precision;
@@ -71,6 +80,12 @@ public final class LstmWeights implements AutoCloseable {
             } else {
                 packedProjectionWeights = null;
                 projectionBias = null;
+            }
+            if (peepholes != null) {
+                packedPeepholes = memory.floats(layout.gateRowFloats());
+                layout.packPeepholes(peepholes, packedPeepholes);
+            } else {
+                packedPeepholes = null;
             }
         } catch (RuntimeException | Error e) {
             memory.close();
@@ -222,12 +237,39 @@ public final class LstmWeights implements AutoCloseable {
     public static LstmWeights fromPyTorch(Backend backend, WeightPrecision precision, int inputSize, int hiddenSize,
                                           int projectionSize, float[] weightIh, float[] weightHh, float[] biasIh,
                                           float[] biasHh, float[] weightHr) {
+        return fromPyTorch(backend, precision, inputSize, hiddenSize, projectionSize, weightIh, weightHh, biasIh,
+                biasHh, weightHr, null);
+    }
+
+    /**
+     * Packs PyTorch-layout weights given as float arrays, with or without projection and with or without peephole
+     * connections (see the class comment).
+     *
+     * @param backend        the kernel family to pack for, not null
+     * @param precision      storage of W and U, not null; the biases, W_hr and the peepholes stay float
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units (width of c), &ge; 1
+     * @param projectionSize P, width of h ({@code proj_size}), 1 &le; P &lt; H; or 0 for no projection
+     * @param weightIh       {@code weight_ih_l0}, {@code [4H][I]}
+     * @param weightHh       {@code weight_hh_l0}, {@code [4H][P]} ({@code [4H][H]} without projection)
+     * @param biasIh         {@code bias_ih_l0}, {@code [4H]}, or null for none
+     * @param biasHh         {@code bias_hh_l0}, {@code [4H]}, or null for none
+     * @param weightHr       {@code weight_hr_l0}, {@code [P][H]}; null without projection
+     * @param peepholes      p_i, p_f, p_o, {@code [3][H]}; null without peepholes
+     * @return the packed weights, owned by the caller
+     * @throws IllegalArgumentException as in the overload without {@code peepholes}, and for peepholes of the
+     *                                  wrong length or holding a NaN or infinity
+     */
+    public static LstmWeights fromPyTorch(Backend backend, WeightPrecision precision, int inputSize, int hiddenSize,
+                                          int projectionSize, float[] weightIh, float[] weightHh, float[] biasIh,
+                                          float[] biasHh, float[] weightHr, float[] peepholes) {
         return fromPyTorch(backend, precision, inputSize, hiddenSize, projectionSize,
                 MemorySegment.ofArray(Checks.notNull("weightIh", weightIh)),
                 MemorySegment.ofArray(Checks.notNull("weightHh", weightHh)),
                 biasIh == null ? null : MemorySegment.ofArray(biasIh),
                 biasHh == null ? null : MemorySegment.ofArray(biasHh),
-                weightHr == null ? null : MemorySegment.ofArray(weightHr));
+                weightHr == null ? null : MemorySegment.ofArray(weightHr),
+                peepholes == null ? null : MemorySegment.ofArray(peepholes));
     }
 
     /**
@@ -251,6 +293,33 @@ public final class LstmWeights implements AutoCloseable {
     public static LstmWeights fromPyTorch(Backend backend, WeightPrecision precision, int inputSize, int hiddenSize,
                                           int projectionSize, MemorySegment weightIh, MemorySegment weightHh,
                                           MemorySegment biasIh, MemorySegment biasHh, MemorySegment weightHr) {
+        return fromPyTorch(backend, precision, inputSize, hiddenSize, projectionSize, weightIh, weightHh, biasIh,
+                biasHh, weightHr, null);
+    }
+
+    /**
+     * Packs PyTorch-layout weights held in memory segments (heap or native, any alignment, only read during this
+     * call), with or without projection and with or without peephole connections (see the class comment).
+     *
+     * @param backend        the kernel family to pack for, not null
+     * @param precision      storage of W and U, not null; the biases, W_hr and the peepholes stay float
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units (width of c), &ge; 1
+     * @param projectionSize P, width of h ({@code proj_size}), 1 &le; P &lt; H; or 0 for no projection
+     * @param weightIh       {@code weight_ih_l0}, {@code [4H][I]} floats
+     * @param weightHh       {@code weight_hh_l0}, {@code [4H][P]} floats ({@code [4H][H]} without projection)
+     * @param biasIh         {@code bias_ih_l0}, {@code [4H]} floats, or null for none
+     * @param biasHh         {@code bias_hh_l0}, {@code [4H]} floats, or null for none
+     * @param weightHr       {@code weight_hr_l0}, {@code [P][H]} floats; null without projection
+     * @param peepholes      p_i, p_f, p_o, {@code [3][H]} floats; null without peepholes
+     * @return the packed weights, owned by the caller; they do not refer to the segments
+     * @throws IllegalArgumentException as in the overload without {@code peepholes}, and for peepholes of the
+     *                                  wrong size or holding a NaN or infinity (the message names the element)
+     */
+    public static LstmWeights fromPyTorch(Backend backend, WeightPrecision precision, int inputSize, int hiddenSize,
+                                          int projectionSize, MemorySegment weightIh, MemorySegment weightHh,
+                                          MemorySegment biasIh, MemorySegment biasHh, MemorySegment weightHr,
+                                          MemorySegment peepholes) {
         Checks.notNull("backend", backend);
         Checks.notNull("precision", precision);
         Checks.positive("inputSize", inputSize);
@@ -270,6 +339,9 @@ public final class LstmWeights implements AutoCloseable {
         if (biasHh != null) {
             Checks.floats("biasHh", biasHh, "4H", gateRows);
         }
+        if (peepholes != null) {
+            Checks.floats("peepholes", peepholes, "3", 3, "H", hiddenSize);
+        }
         Checks.finite("weightIh", weightIh, inputSize);
         Checks.finite("weightHh", weightHh, recurrentDepth);
         if (biasIh != null) {
@@ -281,8 +353,11 @@ public final class LstmWeights implements AutoCloseable {
         if (projected) {
             Checks.finite("weightHr", weightHr, hiddenSize);
         }
+        if (peepholes != null) {
+            Checks.finite("peepholes", peepholes, hiddenSize);
+        }
         return new LstmWeights(backend.kernel(), precision, inputSize, hiddenSize, projectionSize, weightIh, weightHh,
-                biasIh, biasHh, weightHr);
+                biasIh, biasHh, weightHr, peepholes);
     }
 
     /** Repacks new values in place (see LstmTrainer.updateWeights); checked like weights at load. */
@@ -295,6 +370,10 @@ public final class LstmWeights implements AutoCloseable {
         precision.format().pack(layout, "weightIh", parameters.weightIh(), inputSize(), packedInputWeights);
         precision.format().pack(layout, "weightHh", parameters.weightHh(), hiddenSize(), packedRecurrentWeights);
         layout.packBias(parameters.biasIh(), parameters.biasHh(), packedBias);
+        if (packedPeepholes != null) {
+            Checks.finite("peepholes", parameters.peepholes(), hiddenSize());
+            layout.packPeepholes(parameters.peepholes(), packedPeepholes);
+        }
     }
 
     /** {@return I: features per input row} */
@@ -317,6 +396,11 @@ public final class LstmWeights implements AutoCloseable {
         return projectionSize > 0 ? projectionSize : layout.hiddenSize();
     }
 
+    /** {@return whether the gates have peephole connections (see the class comment)} */
+    public boolean hasPeepholes() {
+        return packedPeepholes != null;
+    }
+
     /** {@return the name of the kernel these weights are packed for, e.g. {@code "vector-512"}} */
     public String kernelName() {
         return kernel.name();
@@ -330,11 +414,13 @@ public final class LstmWeights implements AutoCloseable {
         return precision;
     }
 
-    /** {@return the off-heap bytes held by the packed weights (with INT8's scales), bias and projection} */
+    /** {@return the off-heap bytes held by the packed weights (with INT8's scales), bias, projection and peepholes} */
     public long packedBytes() {
         long projection = projectionLayout == null ? 0
                 : packedProjectionWeights.byteSize() + projectionBias.byteSize();
-        return packedInputWeights.byteSize() + packedRecurrentWeights.byteSize() + packedBias.byteSize() + projection;
+        long peepholes = packedPeepholes == null ? 0 : packedPeepholes.byteSize();
+        return packedInputWeights.byteSize() + packedRecurrentWeights.byteSize() + packedBias.byteSize() + projection
+                + peepholes;
     }
 
     /** Frees the packed weights. Closing twice is harmless. */
@@ -382,6 +468,11 @@ public final class LstmWeights implements AutoCloseable {
     /** The projection GEMM's zero bias row, or null without projection. */
     MemorySegment projectionBias() {
         return projectionBias;
+    }
+
+    /** p_i, p_f, p_o packed as a gate row for the kernels, or null without peepholes. */
+    MemorySegment packedPeepholes() {
+        return packedPeepholes;
     }
 
 }

@@ -11,8 +11,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected)
- * and of stacks (LSTM and GRU),
+ * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected,
+ * also with peepholes, also on two threads) and of stacks (LSTM, projected, GRU),
  * allocate nothing on the Java heap (DESIGN.md, idea 8): a vector that C2 fails to keep in registers is boxed, and code that keeps being
  * deoptimized runs its vector operations in the interpreter or C1, which box every vector; both show up here as
  * allocated bytes. Includes the shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The
@@ -112,6 +112,39 @@ class ZeroAllocationTest {
                 runner.forward(x, steps, batch, hT, y, hT);
                 runner.step(frame, state, hT);
             }, List.of());
+        }
+    }
+
+    /**
+     * Peephole connections choose another epilogue after the k loop of the same tiles, which reads the packed
+     * peepholes and the cell twice more: forward, variable lengths and step, float32 and compressed W and U, with a
+     * projection and with a cell clip.
+     */
+    @ParameterizedTest(name = "{0} I={1} H={2} P={3} T={4} B={5} clip={6}")
+    @CsvSource({"FLOAT32, 256, 256, 0, 4, 32, Infinity", "FLOAT32, 17, 33, 0, 10, 5, 0.5",
+            "FLOAT32, 64, 128, 0, 20, 1, Infinity", "INT8, 17, 33, 0, 10, 5, Infinity",
+            "BFLOAT16, 64, 128, 0, 20, 1, Infinity", "FLOAT32, 17, 33, 5, 10, 5, Infinity"})
+    void peepholeForwardAndStepAllocateNothingOnceWarm(WeightPrecision precision, int inputSize, int hiddenSize,
+                                                       int projectionSize, int steps, int batch, float cellClip) {
+        try (PeepholeTestModel model = new PeepholeTestModel(17, inputSize, hiddenSize, projectionSize,
+                Backend.PREFERRED, precision);
+             LstmRunner runner = new LstmRunner(model.weights, batch, steps,
+                     NonFiniteInputs.PROPAGATE, cellClip);
+             LstmState state = new LstmState(model.weights, batch);
+             Arena arena = Arena.ofConfined()) {
+            int outputSize = model.outputSize();
+            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());
+            MemorySegment y = arena.allocate((long) steps * batch * outputSize * Float.BYTES);
+            MemorySegment hT = arena.allocate((long) batch * outputSize * Float.BYTES);
+            MemorySegment cT = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
+            int[] lengths = VariableLengthTest.lengths(18, steps, batch);
+            assertWarmCallsAllocateNothing(() -> {
+                runner.forward(x, steps, batch, hT, cT, y, hT, cT);
+                runner.step(frame, state, hT);
+                runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
+            });
         }
     }
 

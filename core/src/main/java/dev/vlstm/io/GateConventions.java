@@ -7,8 +7,8 @@ import dev.vlstm.LstmParameters;
  * {@code U [4H][H]}, two biases), which the rest of vlstm uses.
  * <ul>
  *   <li>ONNX {@code LSTM}: gate order i, o, f, c; {@code W [D][4H][I]}, {@code R [D][4H][H]},
- *       {@code B [D][8H]} = (Wb, Rb), peepholes {@code P [D][3H]} (i, o, f). One direction (D = 1), no peepholes
- *       (an all-zero P is accepted), for now.</li>
+ *       {@code B [D][8H]} = (Wb, Rb), peepholes {@code P [D][3H]} (i, o, f, reordered to vlstm's p_i, p_f, p_o).
+ *       One direction (D = 1) for now.</li>
  *   <li>Keras {@code LSTM}: gate order i, f, c, o; {@code kernel [I][4H]}, {@code recurrent_kernel [H][4H]} (the
  *       transposes of PyTorch's), one {@code bias [4H]} (taken as bias_ih, with bias_hh zero).</li>
  * </ul>
@@ -19,6 +19,8 @@ public final class GateConventions {
 
     /** For each PyTorch gate (i, f, g, o), the index of the same gate in ONNX's order (i, o, f, c). */
     private static final int[] ONNX_GATE = {0, 2, 3, 1};
+    /** For each of vlstm's peepholes (p_i, p_f, p_o), the index of the same peephole in ONNX's P (i, o, f). */
+    private static final int[] ONNX_PEEPHOLE = {0, 2, 1};
 
     private GateConventions() {
     }
@@ -31,9 +33,11 @@ public final class GateConventions {
      * @param w          W, {@code [1][4H][I]}, gates i, o, f, c
      * @param r          R, {@code [1][4H][H]}, gates i, o, f, c
      * @param b          B, {@code [1][8H]}: Wb then Rb, each gates i, o, f, c; or null for zero biases
-     * @param p          P, {@code [1][3H]}, all zero; or null
+     * @param p          P, {@code [1][3H]}: peepholes p_i, p_o, p_f; or null for none. An all-zero P is read as no
+     *                   peepholes (it computes the same, faster); any other becomes the parameters'
+     *                   {@link LstmParameters#peepholes()} in vlstm's order p_i, p_f, p_o
      * @return new parameters in PyTorch's gate order, owned by the caller
-     * @throws IllegalArgumentException for an array of the wrong length or a non-zero peephole
+     * @throws IllegalArgumentException for an array of the wrong length
      */
     public static LstmParameters fromOnnx(int inputSize, int hiddenSize, float[] w, float[] r, float[] b, float[] p) {
         int gateRows = 4 * hiddenSize;
@@ -44,18 +48,32 @@ public final class GateConventions {
         }
         if (p != null) {
             require("P", p, 3L * hiddenSize, "[D=1][3H=" + 3 * hiddenSize + "]");
-            for (int n = 0; n < p.length; n++) {
-                if (p[n] != 0f) {
-                    throw new IllegalArgumentException("P (peepholes) is non-zero at " + n + ": peephole LSTMs are "
-                            + "not supported yet (the model-breadth issue)");
-                }
-            }
         }
         float[] weightIh = reorder(w, inputSize, hiddenSize, 0);
         float[] weightHh = reorder(r, hiddenSize, hiddenSize, 0);
         float[] biasIh = b == null ? null : reorder(b, 1, hiddenSize, 0);
         float[] biasHh = b == null ? null : reorder(b, 1, hiddenSize, gateRows);
-        return LstmParameters.fromPyTorch(inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+        return LstmParameters.fromPyTorch(inputSize, hiddenSize, 0, weightIh, weightHh, biasIh, biasHh, null,
+                peepholes(p, hiddenSize));
+    }
+
+    /** ONNX's P (i, o, f) in vlstm's order (i, f, o), or null for none or all zeros. */
+    private static float[] peepholes(float[] p, int hiddenSize) {
+        if (p == null) {
+            return null;
+        }
+        boolean allZero = true;
+        for (float value : p) {
+            allZero &= value == 0f;
+        }
+        if (allZero) {
+            return null;
+        }
+        float[] peepholes = new float[3 * hiddenSize];
+        for (int peephole = 0; peephole < 3; peephole++) {
+            System.arraycopy(p, ONNX_PEEPHOLE[peephole] * hiddenSize, peepholes, peephole * hiddenSize, hiddenSize);
+        }
+        return peepholes;
     }
 
     /** Rows of ONNX gate blocks (each {@code H} rows of {@code columns}) into PyTorch's gate order. */

@@ -288,10 +288,16 @@ public final class PyTorchLstm {
      * @param prefix     put before every name, e.g. {@code "lstm."}, or {@code ""} for none
      * @param parameters saved as layer 0 of a unidirectional model; only read
      * @param metadata   strings for the header's {@code __metadata__}; empty for none
-     * @throws IOException if writing or moving fails; {@code file} is then as it was
+     * @throws IOException              if writing or moving fails; {@code file} is then as it was
+     * @throws IllegalArgumentException if the parameters have peephole connections, which {@code nn.LSTM} has no
+     *                                  tensor for (nothing is written)
      */
     public static void save(Path file, String prefix, LstmParameters parameters, Map<String, String> metadata)
             throws IOException {
+        if (parameters.peepholes() != null) {
+            throw new IllegalArgumentException("parameters have peephole connections, which PyTorch's nn.LSTM has no"
+                    + " tensor for: saving them as a state_dict would lose them");
+        }
         Map<String, FloatTensor> tensors = new LinkedHashMap<>();
         putLayer(tensors, prefix, new LstmStackShape(parameters.inputSize(), parameters.hiddenSize(), 1, false), 0, 0,
                 parameters);

@@ -51,4 +51,70 @@ final class CellBackward {
                 .intoMemorySegment(gates, gateOffset + 3 * VECTOR_BYTES, ORDER);
         cellGradient.mul(forget).intoMemorySegment(dc, dcOffset, ORDER);
     }
+
+    /**
+     * {@link #update} with peephole connections: dz_o first, masked where the clip held z_o, reaches the cell through
+     * p_o ({@code dc += dz_o*p_o}); dz_i and dz_f, masked likewise, reach the cell before the step through p_i and
+     * p_f ({@code dc_prev = dc*f + dz_i*p_i + dz_f*p_f}); and {@code dp_i += dz_i*cPrev}, {@code dp_f += dz_f*cPrev},
+     * {@code dp_o += dz_o*c} accumulate in a gate row. dz_g's clip is left to the caller, as in {@link #update}.
+     *
+     * @param preActivations the forward's z (peephole terms included) at {@code preActivationOffset}, same layout as
+     *                       the gates, read for the clip
+     * @param peepholes      the packed peepholes of this block, at {@code peepholeOffset} (gate slots i, f, o)
+     * @param peepholeGradients dp accumulated at the same offset as the peepholes
+     */
+    static void updateWithPeepholes(MemorySegment gates, long gateOffset, MemorySegment preActivations,
+                                    long preActivationOffset, MemorySegment cell, long cellOffset,
+                                    MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh, long dhOffset,
+                                    MemorySegment dc, long dcOffset, MemorySegment scratch, float clip,
+                                    MemorySegment peepholes, long peepholeOffset, MemorySegment peepholeGradients) {
+        FloatVector cellValue = fromMemorySegment(SPECIES, cell, cellOffset, ORDER);
+        cellValue.max(-clip).min(clip).intoMemorySegment(scratch, 0, ORDER);
+        VectorActivations.tanh(scratch, 0, scratch, 0);
+        FloatVector tanhCell = fromMemorySegment(SPECIES, scratch, 0, ORDER);
+        cellValue = fromMemorySegment(SPECIES, cell, cellOffset, ORDER);
+        FloatVector input = fromMemorySegment(SPECIES, gates, gateOffset, ORDER);
+        FloatVector forget = fromMemorySegment(SPECIES, gates, gateOffset + VECTOR_BYTES, ORDER);
+        FloatVector candidate = fromMemorySegment(SPECIES, gates, gateOffset + 2 * VECTOR_BYTES, ORDER);
+        FloatVector output = fromMemorySegment(SPECIES, gates, gateOffset + 3 * VECTOR_BYTES, ORDER);
+        FloatVector hiddenGradient = fromMemorySegment(SPECIES, dh, dhOffset, ORDER);
+        FloatVector one = FloatVector.broadcast(SPECIES, 1f);
+        FloatVector zero = FloatVector.zero(SPECIES);
+        FloatVector throughTanh = hiddenGradient.mul(output).mul(one.sub(tanhCell.mul(tanhCell)));
+        FloatVector outputGradient = hiddenGradient.mul(tanhCell).mul(output).mul(one.sub(output));
+        if (clip < Float.POSITIVE_INFINITY) {
+            throughTanh = throughTanh.blend(zero, cellValue.abs().compare(VectorOperators.GT, clip));
+            outputGradient = outputGradient.blend(zero, fromMemorySegment(SPECIES, preActivations,
+                    preActivationOffset + 3 * VECTOR_BYTES, ORDER).abs().compare(VectorOperators.GT, clip));
+        }
+        FloatVector cellGradient = fromMemorySegment(SPECIES, peepholes, peepholeOffset + 3 * VECTOR_BYTES, ORDER)
+                .fma(outputGradient, throughTanh.add(fromMemorySegment(SPECIES, dc, dcOffset, ORDER)));
+        FloatVector previousCell = fromMemorySegment(SPECIES, cellPrev, cellPrevOffset, ORDER);
+        FloatVector inputGradient = cellGradient.mul(candidate).mul(input).mul(one.sub(input));
+        FloatVector forgetGradient = cellGradient.mul(previousCell).mul(forget).mul(one.sub(forget));
+        if (clip < Float.POSITIVE_INFINITY) {
+            inputGradient = inputGradient.blend(zero, fromMemorySegment(SPECIES, preActivations,
+                    preActivationOffset, ORDER).abs().compare(VectorOperators.GT, clip));
+            forgetGradient = forgetGradient.blend(zero, fromMemorySegment(SPECIES, preActivations,
+                    preActivationOffset + VECTOR_BYTES, ORDER).abs().compare(VectorOperators.GT, clip));
+        }
+        inputGradient.intoMemorySegment(gates, gateOffset, ORDER);
+        forgetGradient.intoMemorySegment(gates, gateOffset + VECTOR_BYTES, ORDER);
+        cellGradient.mul(input).mul(one.sub(candidate.mul(candidate)))
+                .intoMemorySegment(gates, gateOffset + 2 * VECTOR_BYTES, ORDER);
+        outputGradient.intoMemorySegment(gates, gateOffset + 3 * VECTOR_BYTES, ORDER);
+        FloatVector throughForget = cellGradient.mul(forget);
+        throughForget = fromMemorySegment(SPECIES, peepholes, peepholeOffset, ORDER).fma(inputGradient, throughForget);
+        throughForget = fromMemorySegment(SPECIES, peepholes, peepholeOffset + VECTOR_BYTES, ORDER)
+                .fma(forgetGradient, throughForget);
+        throughForget.intoMemorySegment(dc, dcOffset, ORDER);
+        inputGradient.fma(previousCell, fromMemorySegment(SPECIES, peepholeGradients, peepholeOffset, ORDER))
+                .intoMemorySegment(peepholeGradients, peepholeOffset, ORDER);
+        forgetGradient.fma(previousCell, fromMemorySegment(SPECIES, peepholeGradients,
+                        peepholeOffset + VECTOR_BYTES, ORDER))
+                .intoMemorySegment(peepholeGradients, peepholeOffset + VECTOR_BYTES, ORDER);
+        outputGradient.fma(cellValue, fromMemorySegment(SPECIES, peepholeGradients,
+                        peepholeOffset + 3 * VECTOR_BYTES, ORDER))
+                .intoMemorySegment(peepholeGradients, peepholeOffset + 3 * VECTOR_BYTES, ORDER);
+    }
 }

@@ -60,4 +60,55 @@ final class CellPointwise {
         output.mul(FloatVector.fromMemorySegment(SPECIES, hNext, stateOffset, ORDER))
                 .intoMemorySegment(hNext, stateOffset, ORDER);
     }
+
+    /**
+     * {@link #update} with peephole connections: {@code z_i += p_i*c}, {@code z_f += p_f*c} before their
+     * activations and {@code z_o += p_o*c'} after the cell update (c the cell before, c' after), each as one FMA onto
+     * the summed pre-activation, so that zero peepholes give {@link #update}'s bits. The stored z include these
+     * terms, and they are what the clip bounds.
+     *
+     * @param peepholes      p_i, p_f, p_o packed as a gate row ({@link GateLayout#packPeepholes}) at
+     *                       {@code peepholeOffset} bytes: the gate slots i, f and o of this block
+     */
+    static void updateWithPeepholes(MemorySegment inputGates, long inputGatesOffset, MemorySegment gates,
+                                    long gateOffset, MemorySegment c, MemorySegment hNext, long stateOffset,
+                                    float clip, MemorySegment peepholes, long peepholeOffset) {
+        long forgetOffset = gateOffset + VECTOR_BYTES;
+        long candidateOffset = gateOffset + 2 * VECTOR_BYTES;
+        long outputOffset = gateOffset + 3 * VECTOR_BYTES;
+        FloatVector previousCell = FloatVector.fromMemorySegment(SPECIES, c, stateOffset, ORDER);
+        for (int gate = 0; gate < GateLayout.GATES; gate++) {
+            long offset = gateOffset + gate * VECTOR_BYTES;
+            long inputOffset = inputGatesOffset + gate * VECTOR_BYTES;
+            FloatVector preActivation = FloatVector.fromMemorySegment(SPECIES, gates, offset, ORDER)
+                    .add(FloatVector.fromMemorySegment(SPECIES, inputGates, inputOffset, ORDER));
+            if (gate < 2) {
+                preActivation = FloatVector.fromMemorySegment(SPECIES, peepholes,
+                        peepholeOffset + gate * VECTOR_BYTES, ORDER).fma(previousCell, preActivation);
+            }
+            preActivation.intoMemorySegment(inputGates, inputOffset, ORDER);
+            preActivation.max(-clip).min(clip).intoMemorySegment(gates, offset, ORDER);
+        }
+        VectorActivations.sigmoid(gates, gateOffset, gates, gateOffset);
+        VectorActivations.sigmoid(gates, forgetOffset, gates, forgetOffset);
+        VectorActivations.tanh(gates, candidateOffset, gates, candidateOffset);
+        FloatVector inputGate = FloatVector.fromMemorySegment(SPECIES, gates, gateOffset, ORDER);
+        FloatVector forget = FloatVector.fromMemorySegment(SPECIES, gates, forgetOffset, ORDER);
+        FloatVector candidate = FloatVector.fromMemorySegment(SPECIES, gates, candidateOffset, ORDER);
+        FloatVector cell = forget.fma(FloatVector.fromMemorySegment(SPECIES, c, stateOffset, ORDER),
+                inputGate.mul(candidate));
+        cell.intoMemorySegment(c, stateOffset, ORDER);
+        cell.max(-clip).min(clip).intoMemorySegment(hNext, stateOffset, ORDER);
+        long outputInput = inputGatesOffset + 3 * VECTOR_BYTES;
+        FloatVector outputPreActivation = FloatVector.fromMemorySegment(SPECIES, peepholes,
+                        peepholeOffset + 3 * VECTOR_BYTES, ORDER)
+                .fma(cell, FloatVector.fromMemorySegment(SPECIES, inputGates, outputInput, ORDER));
+        outputPreActivation.intoMemorySegment(inputGates, outputInput, ORDER);
+        outputPreActivation.max(-clip).min(clip).intoMemorySegment(gates, outputOffset, ORDER);
+        VectorActivations.sigmoid(gates, outputOffset, gates, outputOffset);
+        VectorActivations.tanh(hNext, stateOffset, hNext, stateOffset);
+        FloatVector output = FloatVector.fromMemorySegment(SPECIES, gates, outputOffset, ORDER);
+        output.mul(FloatVector.fromMemorySegment(SPECIES, hNext, stateOffset, ORDER))
+                .intoMemorySegment(hNext, stateOffset, ORDER);
+    }
 }

@@ -71,7 +71,7 @@ final class CompressedVectorKernel implements LstmKernel {
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
-                              float clip, int blockFrom, int blockTo) {
+                              float clip, MemorySegment peepholes, int blockFrom, int blockTo) {
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         gemm(layout, recurrentDepth, packedRecurrent, null, hPrev, 0, hPrevRowBytes, Float.BYTES, batch, gates,
@@ -79,8 +79,14 @@ final class CompressedVectorKernel implements LstmKernel {
         for (int row = 0; row < batch; row++) {
             for (int block = blockFrom; block < blockTo; block++) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
-                CellPointwise.update(inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c,
-                        hNext, row * stateRowBytes + block * VECTOR_BYTES, clip);
+                long stateColumn = row * stateRowBytes + block * VECTOR_BYTES;
+                if (peepholes == null) {
+                    CellPointwise.update(inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
+                            c, hNext, stateColumn, clip);
+                } else {
+                    CellPointwise.updateWithPeepholes(inputGates, inputGatesOffset + gateColumn, gates,
+                            gatesOffset + gateColumn, c, hNext, stateColumn, clip, peepholes, block * GATE_GROUP_BYTES);
+                }
             }
         }
     }
@@ -91,6 +97,17 @@ final class CompressedVectorKernel implements LstmKernel {
                              int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip) {
         VectorLstmKernel.INSTANCE.cellBackward(layout, gates, gatesOffset, cell, cellOffset, cellPrev, cellPrevOffset,
                 dh, dhRowFloats, dc, scratch, batch, clip);
+    }
+
+    @Override
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                             long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                             long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                             MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                             MemorySegment peepholeGradients) {
+        VectorLstmKernel.INSTANCE.cellBackward(layout, gates, gatesOffset, preActivations, preActivationsOffset, cell,
+                cellOffset, cellPrev, cellPrevOffset, dh, dhRowFloats, dc, scratch, batch, clip, peepholes,
+                peepholeGradients);
     }
 
     /**

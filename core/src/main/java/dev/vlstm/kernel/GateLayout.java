@@ -22,6 +22,9 @@ public record GateLayout(int inputSize, int hiddenSize, int lanes) {
     /** Gates per LSTM cell, in PyTorch's order i, f, g, o. */
     public static final int GATES = 4;
 
+    /** The gates that have peepholes, in the row order of a peephole tensor: i, f, o. */
+    private static final int[] PEEPHOLE_GATES = {0, 1, 3};
+
     public GateLayout {
         if (inputSize < 1 || hiddenSize < 1 || lanes < 1) {
             throw new IllegalArgumentException("sizes must be >= 1: inputSize=" + inputSize
@@ -93,6 +96,34 @@ public record GateLayout(int inputSize, int hiddenSize, int lanes) {
                 packed.setAtIndex(ValueLayout.JAVA_FLOAT, gateIndex(gate, unit), sum);
             }
         }
+    }
+
+    /**
+     * Writes peephole weights {@code [3][H]} (p_i, p_f, p_o: vlstm's gate order without g) into {@code packed}, a
+     * zero-filled gate row, at the slots of gates i, f and o; g's slots stay zero. A gate row puts each peephole
+     * vector beside its gate's pre-activations, at the same offset within a block.
+     *
+     * @param source p_i, p_f, p_o, {@code [3][H]} floats, any alignment
+     * @param packed the zero-filled target, {@link #gateRowFloats()} floats
+     */
+    public void packPeepholes(MemorySegment source, MemorySegment packed) {
+        for (int peephole = 0; peephole < PEEPHOLE_GATES.length; peephole++) {
+            for (int unit = 0; unit < hiddenSize; unit++) {
+                float value = source.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, (long) peephole * hiddenSize + unit);
+                packed.setAtIndex(ValueLayout.JAVA_FLOAT, gateIndex(PEEPHOLE_GATES[peephole], unit), value);
+            }
+        }
+    }
+
+    /**
+     * The gate that each row of a peephole tensor {@code [3][H]} belongs to: p_i to i (0), p_f to f (1), p_o to
+     * o (3).
+     *
+     * @param peephole the row, 0..2
+     * @return the gate index in i, f, g, o order
+     */
+    public static int peepholeGate(int peephole) {
+        return PEEPHOLE_GATES[peephole];
     }
 
     /**

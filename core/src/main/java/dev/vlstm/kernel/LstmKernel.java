@@ -109,14 +109,32 @@ public interface LstmKernel {
                                MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput,
                                int batch, float clip) {
         recurrentStep(layout, packedRecurrent, recurrentDepth, inputGates, inputGatesOffset, gates, gatesOffset, hPrev,
-                hPrevRowBytes, c, cellOutput, batch, clip, 0, layout.blocks());
+                hPrevRowBytes, c, cellOutput, batch, clip, null);
+    }
+
+    /**
+     * The recurrent step above, with peephole connections if {@code peepholes} is not null (Graves 2012; ONNX's P):
+     * {@code z_i += p_i*c} and {@code z_f += p_f*c} with the cell c before the step, {@code z_o += p_o*c'} with the
+     * cell c' after it, each added to the summed pre-activation by one FMA before the clip and the activation; the
+     * z written back over {@code inputGates} include these terms. With {@code peepholes} null, or all zero, it is the
+     * step without them, bit for bit.
+     *
+     * @param peepholes p_i, p_f, p_o packed as a gate row by {@link GateLayout#packPeepholes} (float32 whatever the
+     *                  weight format), or null for none
+     */
+    default void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
+                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
+                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput,
+                               int batch, float clip, MemorySegment peepholes) {
+        recurrentStep(layout, packedRecurrent, recurrentDepth, inputGates, inputGatesOffset, gates, gatesOffset, hPrev,
+                hPrevRowBytes, c, cellOutput, batch, clip, peepholes, 0, layout.blocks());
     }
 
     /**
      * {@link #recurrentStep(GateLayout, MemorySegment, int, MemorySegment, long, MemorySegment, long, MemorySegment,
-     * long, MemorySegment, MemorySegment, int, float)} for the hidden units of blocks {@code blockFrom..blockTo-1}
-     * only: every row's gates, c and output of those units, reading all of {@code hPrev} but only those blocks'
-     * panels of U. Threads that own disjoint block ranges may run it at once on the same arguments (each writes only
+     * long, MemorySegment, MemorySegment, int, float, MemorySegment)} for the hidden units of blocks
+     * {@code blockFrom..blockTo-1} only: every row's gates, c and output of those units, reading all of {@code hPrev}
+     * but only those blocks' panels of U. Threads that own disjoint block ranges may run it at once on the same arguments (each writes only
      * its own units), and each unit gets the same bits as in the whole call.
      *
      * @param blockFrom first block, {@code 0 <= blockFrom <= blockTo}
@@ -125,7 +143,7 @@ public interface LstmKernel {
     void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth, MemorySegment inputGates,
                        long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
                        long hPrevRowBytes, MemorySegment c, MemorySegment cellOutput, int batch, float clip,
-                       int blockFrom, int blockTo);
+                       MemorySegment peepholes, int blockFrom, int blockTo);
 
     /**
      * The pointwise part of one backward step for {@code batch} rows: from the saved gate activations, the cell
@@ -149,4 +167,25 @@ public interface LstmKernel {
     void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell, long cellOffset,
                       MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh, int dhRowFloats,
                       MemorySegment dc, MemorySegment scratch, int batch, float clip);
+
+    /**
+     * The pointwise backward step above for a step with peephole connections ({@link #recurrentStep(GateLayout,
+     * MemorySegment, int, MemorySegment, long, MemorySegment, long, MemorySegment, long, MemorySegment,
+     * MemorySegment, int, float, MemorySegment)}): {@code dz_o} is made first and reaches the cell,
+     * {@code dc += dz_o*p_o}; then dz_i, dz_f, dz_g as above; the cell gradient carried back is
+     * {@code dc*f + dz_i*p_i + dz_f*p_f}; and {@code dp_i += dz_i*cPrev}, {@code dp_f += dz_f*cPrev},
+     * {@code dp_o += dz_o*c} are added into {@code peepholeGradients}, rows in order. Since dz_i, dz_f and dz_o feed
+     * the cell gradient, their clip masks are applied here (from {@code preActivations}); dz_g's is still the
+     * caller's.
+     *
+     * @param preActivations    the forward's pre-activations z (peephole terms included), same layout as
+     *                          {@code gates}, from {@code preActivationsOffset} bytes; read only
+     * @param peepholes         p_i, p_f, p_o packed as a gate row ({@link GateLayout#packPeepholes})
+     * @param peepholeGradients a gate row in the same packing, to which dp is added (g's slots untouched)
+     */
+    void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                      long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                      long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                      MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                      MemorySegment peepholeGradients);
 }

@@ -45,6 +45,7 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
     private MemorySegment c;
     private MemorySegment hNext;
     private float clip;
+    private MemorySegment peepholes;
     private int blockFrom;
     private int blockTo;
 
@@ -133,10 +134,10 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
-                              float clip, int blockFrom, int blockTo) {
+                              float clip, MemorySegment peepholes, int blockFrom, int blockTo) {
         if (blockTo - blockFrom < 2) {
             kernel.recurrentStep(layout, packedRecurrent, recurrentDepth, inputGates, inputGatesOffset, gates,
-                    gatesOffset, hPrev, hPrevRowBytes, c, hNext, batch, clip, blockFrom, blockTo);
+                    gatesOffset, hPrev, hPrevRowBytes, c, hNext, batch, clip, peepholes, blockFrom, blockTo);
             return;
         }
         this.operation = RECURRENT_STEP;
@@ -153,6 +154,7 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
         this.hNext = hNext;
         this.rows = batch;
         this.clip = clip;
+        this.peepholes = peepholes;
         this.blockFrom = blockFrom;
         this.blockTo = blockTo;
         pool.run();
@@ -165,6 +167,17 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
                              int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip) {
         kernel.cellBackward(layout, gates, gatesOffset, cell, cellOffset, cellPrev, cellPrevOffset, dh, dhRowFloats,
                 dc, scratch, batch, clip);
+    }
+
+    /** {@inheritDoc} Pointwise and cheap next to the GEMMs: runs on the calling thread. */
+    @Override
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                             long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                             long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                             MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                             MemorySegment peepholeGradients) {
+        kernel.cellBackward(layout, gates, gatesOffset, preActivations, preActivationsOffset, cell, cellOffset,
+                cellPrev, cellPrevOffset, dh, dhRowFloats, dc, scratch, batch, clip, peepholes, peepholeGradients);
     }
 
     /**
@@ -186,7 +199,7 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
                     gatesOffset, from, to);
         } else {
             kernel.recurrentStep(layout, packedWeights, recurrentDepth, inputGates, inputGatesOffset, gates,
-                    gatesOffset, hPrev, hPrevRowBytes, c, hNext, rows, clip, from, to);
+                    gatesOffset, hPrev, hPrevRowBytes, c, hNext, rows, clip, peepholes, from, to);
         }
     }
 

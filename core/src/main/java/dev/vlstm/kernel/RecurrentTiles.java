@@ -39,12 +39,15 @@ final class RecurrentTiles {
      * Four batch rows: 16 accumulators. Offsets locate the block in row 0: {@code inputGatesOffset} in the inputGates
      * pre-activations {@code inputGates}, {@code gatesOffset} in {@code gates} (same row layout), {@code stateOffset}
      * in c and hNext. Rows of hPrev are {@code hRowBytes} apart (narrower than c's {@code stateRowBytes} with a
-     * projection). {@code clip} is the cell clip ({@code +∞} for none), see {@link CellPointwise}.
+     * projection). {@code clip} is the cell clip ({@code +∞} for none), see {@link CellPointwise}. {@code peepholes}
+     * is null without peephole connections, else their gate row, with this block at {@code peepholeOffset}: the
+     * choice of epilogue is made once per tile, after the k loop.
      */
     static void rows4(MemorySegment panel, long panelOffset, int depth,
                       MemorySegment hPrev, long hOffset, long hRowBytes, long stateRowBytes,
                       MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset, long gateRowBytes,
-                      MemorySegment c, MemorySegment hNext, long stateOffset, float clip) {
+                      MemorySegment c, MemorySegment hNext, long stateOffset, float clip, MemorySegment peepholes,
+                      long peepholeOffset) {
         long row0 = gatesOffset;
         long row1 = gatesOffset + gateRowBytes;
         long row2 = gatesOffset + 2 * gateRowBytes;
@@ -78,12 +81,23 @@ final class RecurrentTiles {
         g2.intoMemorySegment(gates, row2 + V2, ORDER); o2.intoMemorySegment(gates, row2 + V3, ORDER);
         i3.intoMemorySegment(gates, row3, ORDER); f3.intoMemorySegment(gates, row3 + V1, ORDER);
         g3.intoMemorySegment(gates, row3 + V2, ORDER); o3.intoMemorySegment(gates, row3 + V3, ORDER);
-        CellPointwise.update(inputGates, inputGatesOffset, gates, row0, c, hNext, stateOffset, clip);
-        CellPointwise.update(inputGates, inputGatesOffset + gateRowBytes, gates, row1, c, hNext, stateOffset + stateRowBytes, clip);
-        CellPointwise.update(inputGates, inputGatesOffset + 2 * gateRowBytes, gates, row2, c, hNext,
-                stateOffset + 2 * stateRowBytes, clip);
-        CellPointwise.update(inputGates, inputGatesOffset + 3 * gateRowBytes, gates, row3, c, hNext,
-                stateOffset + 3 * stateRowBytes, clip);
+        if (peepholes == null) {
+            CellPointwise.update(inputGates, inputGatesOffset, gates, row0, c, hNext, stateOffset, clip);
+            CellPointwise.update(inputGates, inputGatesOffset + gateRowBytes, gates, row1, c, hNext, stateOffset + stateRowBytes, clip);
+            CellPointwise.update(inputGates, inputGatesOffset + 2 * gateRowBytes, gates, row2, c, hNext,
+                    stateOffset + 2 * stateRowBytes, clip);
+            CellPointwise.update(inputGates, inputGatesOffset + 3 * gateRowBytes, gates, row3, c, hNext,
+                    stateOffset + 3 * stateRowBytes, clip);
+            return;
+        }
+        CellPointwise.updateWithPeepholes(inputGates, inputGatesOffset, gates, row0, c, hNext, stateOffset, clip,
+                peepholes, peepholeOffset);
+        CellPointwise.updateWithPeepholes(inputGates, inputGatesOffset + gateRowBytes, gates, row1, c, hNext,
+                stateOffset + stateRowBytes, clip, peepholes, peepholeOffset);
+        CellPointwise.updateWithPeepholes(inputGates, inputGatesOffset + 2 * gateRowBytes, gates, row2, c, hNext,
+                stateOffset + 2 * stateRowBytes, clip, peepholes, peepholeOffset);
+        CellPointwise.updateWithPeepholes(inputGates, inputGatesOffset + 3 * gateRowBytes, gates, row3, c, hNext,
+                stateOffset + 3 * stateRowBytes, clip, peepholes, peepholeOffset);
     }
 
     /**
@@ -91,11 +105,13 @@ final class RecurrentTiles {
      * chains from one broadcast per k; each lane's arithmetic is the same as in {@link #rows4}. Offsets locate the
      * first block; the second block's panel starts {@code panelBytes} later. One method for both cases so that C2
      * never inlines a small tile into the driver, where its vectors were boxed (see {@link ProjectionTiles#rows1}).
+     * Peepholes as in {@link #rows4}; the second block's are {@code GATE_GROUP_BYTES} after the first's.
      */
     static void rows1(MemorySegment panel, long panelOffset, long panelBytes, boolean twoBlocks, int depth,
                       MemorySegment hPrev, long hOffset,
                       MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
-                      MemorySegment c, MemorySegment hNext, long stateOffset, float clip) {
+                      MemorySegment c, MemorySegment hNext, long stateOffset, float clip, MemorySegment peepholes,
+                      long peepholeOffset) {
         if (!twoBlocks) {
             FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
             for (int k = 0; k < depth; k++) {
@@ -110,7 +126,12 @@ final class RecurrentTiles {
             f0.intoMemorySegment(gates, gatesOffset + V1, ORDER);
             g0.intoMemorySegment(gates, gatesOffset + V2, ORDER);
             o0.intoMemorySegment(gates, gatesOffset + V3, ORDER);
-            CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset, clip);
+            if (peepholes == null) {
+                CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset, clip);
+            } else {
+                CellPointwise.updateWithPeepholes(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext,
+                        stateOffset, clip, peepholes, peepholeOffset);
+            }
             return;
         }
         FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
@@ -133,8 +154,15 @@ final class RecurrentTiles {
         g0.intoMemorySegment(gates, gatesOffset + V2, ORDER); o0.intoMemorySegment(gates, gatesOffset + V3, ORDER);
         i1.intoMemorySegment(gates, second, ORDER); f1.intoMemorySegment(gates, second + V1, ORDER);
         g1.intoMemorySegment(gates, second + V2, ORDER); o1.intoMemorySegment(gates, second + V3, ORDER);
-        CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset, clip);
-        CellPointwise.update(inputGates, inputGatesOffset + GATE_GROUP_BYTES, gates, second, c, hNext,
-                stateOffset + VECTOR_BYTES, clip);
+        if (peepholes == null) {
+            CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset, clip);
+            CellPointwise.update(inputGates, inputGatesOffset + GATE_GROUP_BYTES, gates, second, c, hNext,
+                    stateOffset + VECTOR_BYTES, clip);
+            return;
+        }
+        CellPointwise.updateWithPeepholes(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset,
+                clip, peepholes, peepholeOffset);
+        CellPointwise.updateWithPeepholes(inputGates, inputGatesOffset + GATE_GROUP_BYTES, gates, second, c, hNext,
+                stateOffset + VECTOR_BYTES, clip, peepholes, peepholeOffset + GATE_GROUP_BYTES);
     }
 }

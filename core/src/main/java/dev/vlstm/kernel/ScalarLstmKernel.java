@@ -86,7 +86,7 @@ final class ScalarLstmKernel implements LstmKernel {
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
-                              float clip, int blockFrom, int blockTo) {
+                              float clip, MemorySegment peepholes, int blockFrom, int blockTo) {
         int stateRow = layout.paddedHidden();
         long gatesBase = gatesOffset / Float.BYTES;
         for (int row = 0; row < batch; row++) {
@@ -94,20 +94,35 @@ final class ScalarLstmKernel implements LstmKernel {
                 for (int lane = 0; lane < LANES; lane++) {
                     long gateColumn = gatesBase + (long) row * layout.gateRowFloats()
                             + (long) block * GateLayout.GATES * LANES + lane;
-                    float inputGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, recurrentDepth,
-                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 0), clip));
-                    float forgetGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, recurrentDepth,
-                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 1), clip));
-                    float candidate = Activations.tanh(clip(preActivation(layout, packedRecurrent, recurrentDepth,
-                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 2), clip));
-                    float outputGate = Activations.sigmoid(clip(preActivation(layout, packedRecurrent, recurrentDepth,
-                            inputGates, inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 3), clip));
+                    long unit = (long) row * stateRow + (long) block * LANES + lane;
+                    float previousCell = c.getAtIndex(FLOAT, unit);
+                    float inputZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
+                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 0);
+                    float forgetZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
+                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 1);
+                    float candidateZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
+                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 2);
+                    float outputZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
+                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 3);
+                    if (peepholes != null) {
+                        inputZ = peephole(layout, inputGates, inputGatesOffset, peepholes, row, block, lane, 0,
+                                previousCell, inputZ);
+                        forgetZ = peephole(layout, inputGates, inputGatesOffset, peepholes, row, block, lane, 1,
+                                previousCell, forgetZ);
+                    }
+                    float inputGate = Activations.sigmoid(clip(inputZ, clip));
+                    float forgetGate = Activations.sigmoid(clip(forgetZ, clip));
+                    float candidate = Activations.tanh(clip(candidateZ, clip));
+                    float cell = Math.fma(forgetGate, previousCell, inputGate * candidate);
+                    if (peepholes != null) {
+                        outputZ = peephole(layout, inputGates, inputGatesOffset, peepholes, row, block, lane, 3, cell,
+                                outputZ);
+                    }
+                    float outputGate = Activations.sigmoid(clip(outputZ, clip));
                     gates.setAtIndex(FLOAT, gateColumn, inputGate);
                     gates.setAtIndex(FLOAT, gateColumn + LANES, forgetGate);
                     gates.setAtIndex(FLOAT, gateColumn + 2 * LANES, candidate);
                     gates.setAtIndex(FLOAT, gateColumn + 3 * LANES, outputGate);
-                    long unit = (long) row * stateRow + (long) block * LANES + lane;
-                    float cell = Math.fma(forgetGate, c.getAtIndex(FLOAT, unit), inputGate * candidate);
                     c.setAtIndex(FLOAT, unit, cell);
                     hNext.setAtIndex(FLOAT, unit, outputGate * Activations.tanh(clip(cell, clip)));
                 }
@@ -145,6 +160,79 @@ final class ScalarLstmKernel implements LstmKernel {
                 dc.setAtIndex(FLOAT, at, cellGradient * forget);
             }
         }
+    }
+
+    @Override
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                             long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                             long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                             MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                             MemorySegment peepholeGradients) {
+        int stateRow = layout.paddedHidden();
+        for (int row = 0; row < batch; row++) {
+            for (int unit = 0; unit < stateRow; unit++) {
+                long at = (long) row * stateRow + unit;
+                long slot = (long) (unit / LANES) * GateLayout.GATES * LANES + unit % LANES;
+                long gate = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
+                long preActivation = preActivationsOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
+                float input = gates.getAtIndex(FLOAT, gate);
+                float forget = gates.getAtIndex(FLOAT, gate + LANES);
+                float candidate = gates.getAtIndex(FLOAT, gate + 2 * LANES);
+                float output = gates.getAtIndex(FLOAT, gate + 3 * LANES);
+                float cellValue = cell.getAtIndex(FLOAT, cellOffset / Float.BYTES + at);
+                float tanhCell = Activations.tanh(clip(cellValue, clip));
+                float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
+                float throughTanh = hiddenGradient * output * (1 - tanhCell * tanhCell);
+                float outputGradient = hiddenGradient * tanhCell * output * (1 - output);
+                if (clip < Float.POSITIVE_INFINITY && Math.abs(cellValue) > clip) {
+                    throughTanh = 0f;
+                }
+                outputGradient = passed(preActivations, preActivation + 3 * LANES, clip, outputGradient);
+                float cellGradient = Math.fma(peepholes.getAtIndex(FLOAT, slot + 3 * LANES), outputGradient,
+                        throughTanh + dc.getAtIndex(FLOAT, at));
+                float previousCell = cellPrev.getAtIndex(FLOAT, cellPrevOffset / Float.BYTES + at);
+                float inputGradient = passed(preActivations, preActivation, clip,
+                        cellGradient * candidate * input * (1 - input));
+                float forgetGradient = passed(preActivations, preActivation + LANES, clip,
+                        cellGradient * previousCell * forget * (1 - forget));
+                gates.setAtIndex(FLOAT, gate, inputGradient);
+                gates.setAtIndex(FLOAT, gate + LANES, forgetGradient);
+                gates.setAtIndex(FLOAT, gate + 2 * LANES, cellGradient * input * (1 - candidate * candidate));
+                gates.setAtIndex(FLOAT, gate + 3 * LANES, outputGradient);
+                float throughForget = Math.fma(peepholes.getAtIndex(FLOAT, slot), inputGradient,
+                        cellGradient * forget);
+                dc.setAtIndex(FLOAT, at, Math.fma(peepholes.getAtIndex(FLOAT, slot + LANES), forgetGradient,
+                        throughForget));
+                accumulate(peepholeGradients, slot, inputGradient, previousCell);
+                accumulate(peepholeGradients, slot + LANES, forgetGradient, previousCell);
+                accumulate(peepholeGradients, slot + 3 * LANES, outputGradient, cellValue);
+            }
+        }
+    }
+
+    /** {@code gradient}, or 0 where the clip held the pre-activation at float {@code index}. */
+    private static float passed(MemorySegment preActivations, long index, float clip, float gradient) {
+        return clip < Float.POSITIVE_INFINITY && Math.abs(preActivations.getAtIndex(FLOAT, index)) > clip
+                ? 0f : gradient;
+    }
+
+    /** {@code sums[index] += gradient * value}, as one FMA like the vector kernel's. */
+    private static void accumulate(MemorySegment sums, long index, float gradient, float value) {
+        sums.setAtIndex(FLOAT, index, Math.fma(gradient, value, sums.getAtIndex(FLOAT, index)));
+    }
+
+    /**
+     * The pre-activation {@code z} of one gate plus its peephole term {@code p*cell}, as one FMA as the vector
+     * kernel does; the sum replaces z in the input pre-activations.
+     */
+    private static float peephole(GateLayout layout, MemorySegment inputGates, long inputGatesOffset,
+                                  MemorySegment peepholes, int row, int block, int lane, int gate, float cell,
+                                  float z) {
+        long gateColumn = ((long) block * GateLayout.GATES + gate) * LANES + lane;
+        float preActivation = Math.fma(peepholes.getAtIndex(FLOAT, gateColumn), cell, z);
+        inputGates.setAtIndex(FLOAT, inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats()
+                + gateColumn, preActivation);
+        return preActivation;
     }
 
     /** {@code value} clipped to {@code [-clip, clip]}, in the vector kernel's order (max, then min). */

@@ -97,7 +97,7 @@ final class VectorLstmKernel implements LstmKernel {
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int depth, MemorySegment inputGates,
                               long inputGatesOffset, MemorySegment gates, long gatesOffset, MemorySegment hPrev,
                               long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch, float clip,
-                              int blockFrom, int blockTo) {
+                              MemorySegment peepholes, int blockFrom, int blockTo) {
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
@@ -109,7 +109,7 @@ final class VectorLstmKernel implements LstmKernel {
                 RecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * hPrevRowBytes,
                         hPrevRowBytes, stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn,
                         gates, gatesOffset + row * gateRowBytes + gateColumn, gateRowBytes, c, hNext,
-                        row * stateRowBytes + stateColumn, clip);
+                        row * stateRowBytes + stateColumn, clip, peepholes, gateColumn);
             }
         }
         for (int row = tiledRows; row < batch; row++) {
@@ -119,13 +119,13 @@ final class VectorLstmKernel implements LstmKernel {
                 RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, true, depth, hPrev,
                         row * hPrevRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
                         c, hNext,
-                        row * stateRowBytes + block * VECTOR_BYTES, clip);
+                        row * stateRowBytes + block * VECTOR_BYTES, clip, peepholes, block * GATE_GROUP_BYTES);
             }
             if (block < blockTo) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, false, depth, hPrev, row * hPrevRowBytes,
                         inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c, hNext,
-                        row * stateRowBytes + block * VECTOR_BYTES, clip);
+                        row * stateRowBytes + block * VECTOR_BYTES, clip, peepholes, block * GATE_GROUP_BYTES);
             }
         }
     }
@@ -143,6 +143,27 @@ final class VectorLstmKernel implements LstmKernel {
                 CellBackward.update(gates, gatesOffset + row * gateRowBytes + block * GATE_GROUP_BYTES,
                         cell, cellOffset + state, cellPrev, cellPrevOffset + state,
                         dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip);
+            }
+        }
+    }
+
+    @Override
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                             long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                             long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                             MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                             MemorySegment peepholeGradients) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long dhRowBytes = (long) dhRowFloats * Float.BYTES;
+        for (int row = 0; row < batch; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long state = row * stateRowBytes + block * VECTOR_BYTES;
+                long gate = row * gateRowBytes + block * GATE_GROUP_BYTES;
+                CellBackward.updateWithPeepholes(gates, gatesOffset + gate, preActivations,
+                        preActivationsOffset + gate, cell, cellOffset + state, cellPrev, cellPrevOffset + state,
+                        dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip, peepholes,
+                        block * GATE_GROUP_BYTES, peepholeGradients);
             }
         }
     }

@@ -36,6 +36,15 @@ import java.util.Objects;
  * dm = W_hrᵀ dh and dW_hr += dh m_tᵀ, then runs the equations above with dm in place of dh (tanh(c_t) and o still
  * of H units), and δh = Uᵀ dz has P values.
  *
+ * <p>Peephole connections (Graves 2012; ONNX's P input; {@link #withPeepholes}): with p_i, p_f, p_o of H values each,
+ * the input and forget gates see c_{t-1} and the output gate sees c_t, as parts of their pre-activations:
+ * <pre>
+ *   i = σ(z_i + p_i c_{t-1})   f = σ(z_f + p_f c_{t-1})   c_t = f c_{t-1} + i g   o = σ(z_o + p_o c_t)
+ * </pre>
+ * (with a cell clip, these sums are what is clipped). The backward then adds, per unit and with the dz above,
+ * dc += dz_o p_o before dc feeds dz_i, dz_f, dz_g, and δc = dc f + dz_i p_i + dz_f p_f; dp_i += dz_i c_{t-1},
+ * dp_f += dz_f c_{t-1}, dp_o += dz_o c_t.
+ *
  * <p>Arguments are checked: a missing array throws NullPointerException ("x must not be null"); sizes below 1,
  * negative counts and arrays whose length does not match their layout throw IllegalArgumentException naming the
  * argument ("x must hold 18 doubles, got 17", "floats" for the float API).
@@ -52,6 +61,8 @@ public final class ReferenceLstm {
     private final Tensor biasHh;
     /** W_hr {@code [P][H]}, or null without projection. */
     private final Tensor weightHr;
+    /** p_i, p_f, p_o {@code [3][H]}, or null without peepholes. */
+    private final double[] peepholes;
     private final double cellClip;
 
     /**
@@ -191,10 +202,11 @@ public final class ReferenceLstm {
         this.biasIh = biasIh;
         this.biasHh = biasHh;
         this.weightHr = weightHr;
+        this.peepholes = null;
         this.cellClip = Double.POSITIVE_INFINITY;
     }
 
-    private ReferenceLstm(ReferenceLstm model, double cellClip) {
+    private ReferenceLstm(ReferenceLstm model, double[] peepholes, double cellClip) {
         this.inputSize = model.inputSize;
         this.hiddenSize = model.hiddenSize;
         this.projectionSize = model.projectionSize;
@@ -203,6 +215,7 @@ public final class ReferenceLstm {
         this.biasIh = model.biasIh;
         this.biasHh = model.biasHh;
         this.weightHr = model.weightHr;
+        this.peepholes = peepholes;
         this.cellClip = cellClip;
     }
 
@@ -220,7 +233,39 @@ public final class ReferenceLstm {
         if (!(cellClip > 0)) {
             throw new IllegalArgumentException("cellClip must be > 0, got " + cellClip);
         }
-        return new ReferenceLstm(this, cellClip);
+        return new ReferenceLstm(this, peepholes, cellClip);
+    }
+
+    /**
+     * This model with peephole connections (see the class comment), in vlstm's gate order: {@code peepholes [3][H]}
+     * holds p_i, then p_f, then p_o. ONNX's P input holds them as p_i, p_o, p_f.
+     *
+     * @param peepholes p_i, p_f, p_o, {@code [3][H]}; copied
+     * @return a new model sharing these (immutable) weights and this cell clip; this one is unchanged
+     * @throws NullPointerException     if {@code peepholes} is null
+     * @throws IllegalArgumentException if {@code peepholes} does not hold 3H values
+     */
+    public ReferenceLstm withPeepholes(double[] peepholes) {
+        requireLength("peepholes", peepholes, 3L * hiddenSize);
+        return new ReferenceLstm(this, peepholes.clone(), cellClip);
+    }
+
+    /**
+     * As {@link #withPeepholes(double[])}, from floats.
+     *
+     * @param peepholes p_i, p_f, p_o, {@code [3][H]}; copied
+     * @return a new model sharing these (immutable) weights and this cell clip; this one is unchanged
+     * @throws NullPointerException     if {@code peepholes} is null
+     * @throws IllegalArgumentException if {@code peepholes} does not hold 3H values
+     */
+    public ReferenceLstm withPeepholes(float[] peepholes) {
+        requireLength("peepholes", peepholes, 3L * hiddenSize);
+        return new ReferenceLstm(this, toDouble(peepholes), cellClip);
+    }
+
+    /** {@return whether the gates have peephole connections ({@link #withPeepholes})} */
+    public boolean hasPeepholes() {
+        return peepholes != null;
     }
 
     /** {@return I: features per input row} */
@@ -267,9 +312,10 @@ public final class ReferenceLstm {
      * @param h0       ∂L/∂h0, {@code [B][H]} ({@code [B][P]} with projection)
      * @param c0       ∂L/∂c0, {@code [B][H]}
      * @param weightHr ∂L/∂W_hr, {@code [P][H]}, or null without projection
+     * @param peepholes ∂L/∂p_i, ∂L/∂p_f, ∂L/∂p_o, {@code [3][H]}, or null without peepholes
      */
     public record Gradients(double[] weightIh, double[] weightHh, double[] biasIh, double[] biasHh, double[] x,
-                            double[] h0, double[] c0, double[] weightHr) {
+                            double[] h0, double[] c0, double[] weightHr, double[] peepholes) {
     }
 
     /**
@@ -417,6 +463,7 @@ public final class ReferenceLstm {
         double[] dWeightIh = new double[weightIh.length()];
         double[] dWeightHh = new double[weightHh.length()];
         double[] dWeightHr = weightHr == null ? null : new double[weightHr.length()];
+        double[] dPeepholes = peepholes == null ? null : new double[3 * hidden];
         double[] dBias = new double[4 * hidden];
         double[] dx = new double[x.length];
         double[] dz = new double[4 * hidden];
@@ -455,23 +502,31 @@ public final class ReferenceLstm {
                     double candidate = trace.gates[gates + 2 * hidden + u];
                     double outputGate = trace.gates[gates + 3 * hidden + u];
                     double cell = trace.c[currentCell + u];
+                    double cellBefore = trace.c[previousCell + u];
                     double tanhCell = Math.tanh(clip(cell));
                     double throughTanh = Math.abs(cell) > cellClip ? 0 : dm[u] * outputGate * (1 - tanhCell * tanhCell);
-                    double dc = throughTanh + dcNext[cellState + u];
                     double dOutput = dm[u] * tanhCell;
+                    dz[3 * hidden + u] = passed(gates + 3 * hidden + u, trace,
+                            dOutput * outputGate * (1 - outputGate));
+                    double dc = throughTanh + dcNext[cellState + u];
+                    if (peepholes != null) {
+                        // o sees c_t through p_o: that path reaches c_t too.
+                        dc += dz[3 * hidden + u] * peepholes[2 * hidden + u];
+                    }
                     double dInput = dc * candidate;
                     double dCandidate = dc * inputGate;
-                    double dForget = dc * trace.c[previousCell + u];
-                    dz[u] = dInput * inputGate * (1 - inputGate);
-                    dz[hidden + u] = dForget * forgetGate * (1 - forgetGate);
-                    dz[2 * hidden + u] = dCandidate * (1 - candidate * candidate);
-                    dz[3 * hidden + u] = dOutput * outputGate * (1 - outputGate);
-                    for (int gate = 0; gate < 4; gate++) {
-                        if (Math.abs(trace.preActivations[gates + gate * hidden + u]) > cellClip) {
-                            dz[gate * hidden + u] = 0;
-                        }
-                    }
+                    double dForget = dc * cellBefore;
+                    dz[u] = passed(gates + u, trace, dInput * inputGate * (1 - inputGate));
+                    dz[hidden + u] = passed(gates + hidden + u, trace, dForget * forgetGate * (1 - forgetGate));
+                    dz[2 * hidden + u] = passed(gates + 2 * hidden + u, trace,
+                            dCandidate * (1 - candidate * candidate));
                     dcNext[cellState + u] = dc * forgetGate;
+                    if (peepholes != null) {
+                        dcNext[cellState + u] += dz[u] * peepholes[u] + dz[hidden + u] * peepholes[hidden + u];
+                        dPeepholes[u] += dz[u] * cellBefore;
+                        dPeepholes[hidden + u] += dz[hidden + u] * cellBefore;
+                        dPeepholes[2 * hidden + u] += dz[3 * hidden + u] * cell;
+                    }
                 }
                 // dW += dz x_tᵀ, dU += dz h_{t-1}ᵀ, db += dz; dx_t = Wᵀ dz and δh = Uᵀ dz for step t-1.
                 Arrays.fill(dhNext, state, state + output, 0);
@@ -490,7 +545,12 @@ public final class ReferenceLstm {
             }
         }
         return new Gradients(dWeightIh, dWeightHh, biasIh == null ? null : dBias,
-                biasHh == null ? null : dBias.clone(), dx, dhNext, dcNext, dWeightHr);
+                biasHh == null ? null : dBias.clone(), dx, dhNext, dcNext, dWeightHr, dPeepholes);
+    }
+
+    /** {@code gradient}, or 0 where the cell clip held the pre-activation at {@code index} of the trace. */
+    private double passed(int index, Trace trace, double gradient) {
+        return Math.abs(trace.preActivations[index]) > cellClip ? 0 : gradient;
     }
 
     /**
@@ -560,16 +620,23 @@ public final class ReferenceLstm {
                     }
                     z[row] = sum;
                 }
-                System.arraycopy(z, 0, preActivations, 4 * previousCell, 4 * hidden);
                 // m lands in h_t directly without projection, in m to be projected otherwise.
                 double[] cellOutput = m == null ? h : m;
                 int cellOutputAt = m == null ? current : previousCell;
                 for (int u = 0; u < hidden; u++) {
+                    double cellBefore = c[previousCell + u];
+                    if (peepholes != null) {
+                        z[u] += peepholes[u] * cellBefore;
+                        z[hidden + u] += peepholes[hidden + u] * cellBefore;
+                    }
                     double inputGate = sigmoid(clip(z[u]));
                     double forgetGate = sigmoid(clip(z[hidden + u]));
                     double candidate = Math.tanh(clip(z[2 * hidden + u]));
+                    double cell = forgetGate * cellBefore + inputGate * candidate;
+                    if (peepholes != null) {
+                        z[3 * hidden + u] += peepholes[2 * hidden + u] * cell;
+                    }
                     double outputGate = sigmoid(clip(z[3 * hidden + u]));
-                    double cell = forgetGate * c[previousCell + u] + inputGate * candidate;
                     c[currentCell + u] = cell;
                     cellOutput[cellOutputAt + u] = outputGate * Math.tanh(clip(cell));
                     gates[4 * previousCell + u] = inputGate;
@@ -577,6 +644,7 @@ public final class ReferenceLstm {
                     gates[4 * previousCell + 2 * hidden + u] = candidate;
                     gates[4 * previousCell + 3 * hidden + u] = outputGate;
                 }
+                System.arraycopy(z, 0, preActivations, 4 * previousCell, 4 * hidden);
                 if (m != null) {
                     for (int p = 0; p < output; p++) {
                         double sum = 0;

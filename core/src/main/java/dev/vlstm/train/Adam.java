@@ -63,8 +63,10 @@ public final class Adam implements AutoCloseable {
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.epsilon = epsilon;
-        this.firstMomentTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize());
-        this.secondMomentTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize());
+        this.firstMomentTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize(),
+                parameters.peepholes() != null);
+        this.secondMomentTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize(),
+                parameters.peepholes() != null);
         this.firstMoment = ParameterPairs.of(firstMomentTensors);
         this.secondMoment = ParameterPairs.of(secondMomentTensors);
     }

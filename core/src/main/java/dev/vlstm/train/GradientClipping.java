@@ -10,7 +10,8 @@ import dev.vlstm.kernel.TensorKernel;
 
 /**
  * Global gradient-norm clipping, the usual answer to exploding gradients, as PyTorch's
- * {@code clip_grad_norm_}: the norm is taken over all four gradient tensors together (both bias gradients count),
+ * {@code clip_grad_norm_}: the norm is taken over all four gradient tensors together (both bias gradients count;
+ * the peephole gradients too where a layer has them),
  * and if it exceeds {@code maxNorm} every gradient is multiplied by {@code maxNorm / (norm + 1e-6)}.
  */
 public final class GradientClipping {
@@ -79,8 +80,9 @@ public final class GradientClipping {
     }
 
     private static double sumOfSquares(LstmGradients gradients) {
-        return sumOfSquares(gradients.weightIh()) + sumOfSquares(gradients.weightHh())
+        double sum = sumOfSquares(gradients.weightIh()) + sumOfSquares(gradients.weightHh())
                 + sumOfSquares(gradients.biasIh()) + sumOfSquares(gradients.biasHh());
+        return gradients.peepholes() == null ? sum : sum + sumOfSquares(gradients.peepholes());
     }
 
     private static void scale(LstmGradients gradients, double scale) {
@@ -88,6 +90,9 @@ public final class GradientClipping {
         scale(gradients.weightHh(), scale);
         scale(gradients.biasIh(), scale);
         scale(gradients.biasHh(), scale);
+        if (gradients.peepholes() != null) {
+            scale(gradients.peepholes(), scale);
+        }
     }
 
     private static double sumOfSquares(MemorySegment tensor) {

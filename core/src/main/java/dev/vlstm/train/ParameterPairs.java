@@ -6,8 +6,8 @@ import dev.vlstm.LstmGradients;
 import dev.vlstm.LstmParameters;
 
 /**
- * The four (parameter, gradient) tensor pairs of one layer, in a fixed order, fetched once so that optimizer steps
- * allocate nothing.
+ * The four (parameter, gradient) tensor pairs of one layer, five with peephole connections, in a fixed order,
+ * fetched once so that optimizer steps allocate nothing.
  */
 final class ParameterPairs {
 
@@ -22,8 +22,17 @@ final class ParameterPairs {
             throw new IllegalArgumentException("parameters have projectionSize " + parameters.projectionSize()
                     + " (PyTorch's proj_size): optimizers do not yet train a projected LSTM");
         }
-        this.parameters = new MemorySegment[]{parameters.weightIh(), parameters.weightHh(), parameters.biasIh(),
-                parameters.biasHh()};
+        if ((parameters.peepholes() == null) != (gradients.peepholes() == null)) {
+            throw new IllegalArgumentException(parameters.peepholes() == null
+                    ? "gradients hold peephole gradients, but the parameters have no peepholes"
+                    : "parameters have peepholes, but the gradients hold no peephole gradients: make them with "
+                    + "new LstmGradients(weights) from peephole weights, or new LstmGradients(I, H, true)");
+        }
+        this.parameters = parameters.peepholes() == null
+                ? new MemorySegment[]{parameters.weightIh(), parameters.weightHh(), parameters.biasIh(),
+                    parameters.biasHh()}
+                : new MemorySegment[]{parameters.weightIh(), parameters.weightHh(), parameters.biasIh(),
+                    parameters.biasHh(), parameters.peepholes()};
         this.gradients = of(gradients);
         for (int n = 0; n < this.parameters.length; n++) {
             if (this.parameters[n].byteSize() != this.gradients[n].byteSize()) {
@@ -33,9 +42,12 @@ final class ParameterPairs {
         }
     }
 
-    /** The four tensors of {@code tensors} in the order of {@link #parameters}. */
+    /** The four (or five, with peepholes) tensors of {@code tensors} in the order of {@link #parameters}. */
     static MemorySegment[] of(LstmGradients tensors) {
-        return new MemorySegment[]{tensors.weightIh(), tensors.weightHh(), tensors.biasIh(), tensors.biasHh()};
+        return tensors.peepholes() == null
+                ? new MemorySegment[]{tensors.weightIh(), tensors.weightHh(), tensors.biasIh(), tensors.biasHh()}
+                : new MemorySegment[]{tensors.weightIh(), tensors.weightHh(), tensors.biasIh(), tensors.biasHh(),
+                    tensors.peepholes()};
     }
 
     /** Floats in tensor {@code n}. */

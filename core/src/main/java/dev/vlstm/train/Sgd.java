@@ -38,7 +38,8 @@ public final class Sgd implements AutoCloseable {
         this.pairs = new ParameterPairs(parameters, gradients);
         this.learningRate = learningRate;
         this.momentum = momentum;
-        this.velocityTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize());
+        this.velocityTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize(),
+                parameters.peepholes() != null);
         this.velocity = ParameterPairs.of(velocityTensors);
     }
 

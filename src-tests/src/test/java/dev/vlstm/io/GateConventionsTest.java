@@ -1,6 +1,7 @@
 package dev.vlstm.io;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -73,6 +74,37 @@ class GateConventionsTest {
         }
     }
 
+    /**
+     * ONNX's P holds p_i, p_o, p_f; each hand-made entry encodes its gate (1 = i, 2 = f, 4 = o, vlstm's numbering
+     * by gate order i, f, o) and unit, and must land at that gate's row of vlstm's {@code [3][H]} (i, f, o). An
+     * all-zero P, or none, loads as no peepholes.
+     */
+    @Test
+    void onnxPeepholesIofBecomeIfo() {
+        float[] w = new float[4 * H * I];
+        float[] r = new float[4 * H * H];
+        float[] p = new float[3 * H];
+        float[] expected = new float[3 * H];
+        float[] gateCode = {10, 40, 20};
+        for (int onnxRow = 0; onnxRow < 3; onnxRow++) {
+            for (int unit = 0; unit < H; unit++) {
+                p[onnxRow * H + unit] = gateCode[onnxRow] + unit;
+            }
+        }
+        for (int row = 0; row < 3; row++) {
+            for (int unit = 0; unit < H; unit++) {
+                expected[row * H + unit] = 10 * (1 << row) + unit;
+            }
+        }
+        try (LstmParameters parameters = GateConventions.fromOnnx(I, H, w, r, null, p);
+             LstmParameters zero = GateConventions.fromOnnx(I, H, w, r, null, new float[3 * H]);
+             LstmParameters none = GateConventions.fromOnnx(I, H, w, r, null, null)) {
+            assertArrayEquals(expected, array(parameters.peepholes()));
+            assertNull(zero.peepholes());
+            assertNull(none.peepholes());
+        }
+    }
+
     @Test
     void kerasKernelsAreTransposedAndTheBiasGoesToBiasIh() {
         float[] kernel = new float[I * 4 * H];
@@ -98,17 +130,16 @@ class GateConventionsTest {
     }
 
     @Test
-    void wrongLengthsTwoDirectionsAndPeepholesAreRefused() {
+    void wrongLengthsAndTwoDirectionsAreRefused() {
         float[] w = new float[4 * H * I];
         float[] r = new float[4 * H * H];
         IllegalArgumentException twoDirections = assertThrows(IllegalArgumentException.class,
                 () -> GateConventions.fromOnnx(I, H, new float[2 * w.length], r, null, null));
         assertTrue(twoDirections.getMessage().contains("two directions? only D = 1"), twoDirections.getMessage());
-        float[] peepholes = new float[3 * H];
-        peepholes[4] = 0.1f;
         IllegalArgumentException peephole = assertThrows(IllegalArgumentException.class,
-                () -> GateConventions.fromOnnx(I, H, w, r, null, peepholes));
-        assertTrue(peephole.getMessage().contains("peephole LSTMs are not supported yet"), peephole.getMessage());
+                () -> GateConventions.fromOnnx(I, H, w, r, null, new float[3 * H + 1]));
+        assertTrue(peephole.getMessage().contains("P must hold [D=1][3H=9] = 9 floats, got 10"),
+                peephole.getMessage());
         IllegalArgumentException kernel = assertThrows(IllegalArgumentException.class,
                 () -> GateConventions.fromKeras(I, H, new float[5], new float[4 * H * H], null));
         assertTrue(kernel.getMessage().contains("kernel must hold [I=2][4H=12] = 24 floats, got 5"), kernel.getMessage());

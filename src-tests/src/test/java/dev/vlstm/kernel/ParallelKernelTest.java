@@ -150,7 +150,8 @@ class ParallelKernelTest {
         public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
                                   MemorySegment inputGates, long inputGatesOffset, MemorySegment gates,
                                   long gatesOffset, MemorySegment hPrev, long hPrevRowBytes, MemorySegment c,
-                                  MemorySegment hNext, int batch, float clip, int blockFrom, int blockTo) {
+                                  MemorySegment hNext, int batch, float clip, MemorySegment peepholes,
+                                  int blockFrom, int blockTo) {
             record(blockFrom, blockTo);
         }
 
@@ -158,6 +159,15 @@ class ParallelKernelTest {
         public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell,
                                  long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
                                  int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset,
+                                 MemorySegment preActivations, long preActivationsOffset, MemorySegment cell,
+                                 long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
+                                 int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip,
+                                 MemorySegment peepholes, MemorySegment peepholeGradients) {
             throw new UnsupportedOperationException();
         }
     }

@@ -1,0 +1,92 @@
+package dev.vlstm;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+
+import dev.vlstm.io.PyTorchLstm;
+
+/**
+ * Bad peepholes get a specific exception naming what is wrong: a tensor of the wrong length (weights and
+ * parameters), a NaN or infinity (naming the peephole row and unit), and a peephole layer given to a stack, which
+ * does not run peepholes (a refused layer stays the caller's); and saving as a PyTorch state_dict, which has no
+ * tensor for them.
+ */
+class PeepholeBadInputTest {
+
+    private static final int I = 3;
+    private static final int H = 5;
+
+    private static void fails(Class<? extends Throwable> type, Executable call, String... fragments) {
+        Throwable thrown = assertThrows(type, call);
+        for (String fragment : fragments) {
+            assertTrue(thrown.getMessage() != null && thrown.getMessage().contains(fragment),
+                    "message '" + thrown.getMessage() + "' should contain '" + fragment + "'");
+        }
+    }
+
+    private static LstmWeights weights(float[] peepholes) {
+        return LstmWeights.fromPyTorch(Backend.PREFERRED, WeightPrecision.FLOAT32, I, H, 0, new float[4 * H * I],
+                new float[4 * H * H], null, null, null, peepholes);
+    }
+
+    @Test
+    void peepholesOfTheWrongLengthAreNamed() {
+        fails(IllegalArgumentException.class, () -> weights(new float[3 * H - 1]),
+                "peepholes must hold [3=3][H=5] = 15 floats", "holds 14 floats");
+        fails(IllegalArgumentException.class, () -> weights(new float[4 * H]), "peepholes must hold", "20 floats");
+        fails(IllegalArgumentException.class, () -> LstmParameters.fromPyTorch(I, H, 0, new float[4 * H * I],
+                new float[4 * H * H], null, null, null, new float[2 * H]), "peepholes must hold [3=3][H=5]");
+    }
+
+    @Test
+    void nonFinitePeepholesAreNamedByRowAndUnit() {
+        float[] nan = new float[3 * H];
+        nan[H + 2] = Float.NaN;
+        fails(IllegalArgumentException.class, () -> weights(nan), "peepholes[1][2] is NaN");
+        float[] infinite = new float[3 * H];
+        infinite[2 * H + 4] = Float.NEGATIVE_INFINITY;
+        fails(IllegalArgumentException.class, () -> weights(infinite), "peepholes[2][4] is -Infinity");
+        try (LstmParameters parameters = LstmParameters.fromPyTorch(I, H, 0, new float[4 * H * I],
+                new float[4 * H * H], null, null, null, infinite)) {
+            fails(IllegalArgumentException.class, parameters::pack, "peepholes[2][4] is -Infinity");
+        }
+    }
+
+    @Test
+    void stacksRefusePeepholeLayersByName() {
+        try (LstmWeights plain = weights(null);
+             LstmWeights peephole = weights(new float[3 * H]);
+             LstmParameters plainParameters = LstmParameters.fromPyTorch(I, H, new float[4 * H * I],
+                     new float[4 * H * H], null, null);
+             LstmParameters peepholeParameters = LstmParameters.fromPyTorch(H, H, 0, new float[4 * H * H],
+                     new float[4 * H * H], null, null, null, new float[3 * H])) {
+            fails(IllegalArgumentException.class, () -> LstmStackWeights.of(false, plain, peephole),
+                    "layers[1] has peephole connections, which stacks do not run");
+            fails(IllegalArgumentException.class, () -> LstmStackParameters.of(false, plainParameters,
+                    peepholeParameters), "layers[1] has peephole connections, which stacks do not run");
+            // Refused layers stay usable: the stack took nothing.
+            plain.checkOpen();
+            peephole.checkOpen();
+        }
+    }
+
+    @Test
+    void savingAsAPyTorchStateDictRefusesPeepholes(@TempDir Path directory) {
+        Path file = directory.resolve("peephole.safetensors");
+        try (LstmParameters parameters = LstmParameters.fromPyTorch(I, H, 0, new float[4 * H * I],
+                new float[4 * H * H], null, null, null, new float[3 * H])) {
+            fails(IllegalArgumentException.class, () -> PyTorchLstm.save(file, "", parameters, Map.of()),
+                    "parameters have peephole connections, which PyTorch's nn.LSTM has no tensor for");
+        }
+        assertFalse(Files.exists(file));
+    }
+}
