@@ -79,8 +79,8 @@ class ThreadsTest {
         try (ProjectedTestModel model = new ProjectedTestModel(460, 17, 100, 33, Backend.PREFERRED, precision)) {
             float[] x = model.input(steps, batch);
             float[] h0 = model.hidden(batch);
-            float[][] expected = projected(model.weights, 1, x, steps, batch, h0);
-            float[][] actual = projected(model.weights, threads, x, steps, batch, h0);
+            float[][] expected = forwardOutputs(model.weights, 1, x, steps, batch, h0);
+            float[][] actual = forwardOutputs(model.weights, threads, x, steps, batch, h0);
             String[] names = {"y", "hT", "cT"};
             for (int n = 0; n < names.length; n++) {
                 assertArrayEquals(expected[n], actual[n], names[n] + ", " + threads + " threads, " + precision);
@@ -88,7 +88,33 @@ class ThreadsTest {
         }
     }
 
-    private static float[][] projected(LstmWeights weights, int threads, float[] x, int steps, int batch,
+    /** With peepholes the split steps add each block's own peephole terms: outputs equal one thread's bit for bit. */
+    @ParameterizedTest(name = "{0} threads={1}")
+    @CsvSource({"FLOAT32, 2", "FLOAT32, 3", "INT8, 2"})
+    void peepholeModelsEqualOneThreadBitForBit(WeightPrecision precision, int threads) {
+        int steps = 6;
+        int batch = 5;
+        int inputSize = 17;
+        int hiddenSize = 100;
+        java.util.SplittableRandom random = new java.util.SplittableRandom(470);
+        float bound = (float) (1 / Math.sqrt(hiddenSize));
+        try (LstmWeights weights = LstmWeights.fromPyTorch(Backend.PREFERRED, precision, inputSize, hiddenSize, 0,
+                TestModel.uniform(random, 4 * hiddenSize * inputSize, bound),
+                TestModel.uniform(random, 4 * hiddenSize * hiddenSize, bound),
+                TestModel.uniform(random, 4 * hiddenSize, bound), TestModel.uniform(random, 4 * hiddenSize, bound),
+                null, TestModel.uniform(random, 3 * hiddenSize, 1f))) {
+            float[] x = TestModel.uniform(random, steps * batch * inputSize, 1f);
+            float[] h0 = TestModel.uniform(random, batch * hiddenSize, 1f);
+            float[][] expected = forwardOutputs(weights, 1, x, steps, batch, h0);
+            float[][] actual = forwardOutputs(weights, threads, x, steps, batch, h0);
+            String[] names = {"y", "hT", "cT"};
+            for (int n = 0; n < names.length; n++) {
+                assertArrayEquals(expected[n], actual[n], names[n] + ", " + threads + " threads, " + precision);
+            }
+        }
+    }
+
+    private static float[][] forwardOutputs(LstmWeights weights, int threads, float[] x, int steps, int batch,
                                        float[] h0) {
         int output = weights.outputSize();
         try (LstmRunner runner = new LstmRunner(weights, batch, 4, NonFiniteInputs.PROPAGATE,
