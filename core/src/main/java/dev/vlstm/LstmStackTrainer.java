@@ -42,6 +42,11 @@ public final class LstmStackTrainer implements AutoCloseable {
     private final ScratchView cellIn;
     private final ScratchView hiddenOut;
     private final ScratchView cellOut;
+    /**
+     * Each part's tensor names for messages ("layer 1 reverse: weightIh", ...), made once so that a training step's
+     * {@link #updateWeights} builds no strings.
+     */
+    private final String[][] tensorNames;
     /** Whether a forward has run since the last backward (its shape is {@code sequence.call()}). */
     private boolean saved;
 
@@ -80,6 +85,11 @@ public final class LstmStackTrainer implements AutoCloseable {
         this.shape = weights.shape();
         this.memory = OffHeap.open();
         this.parts = new LstmTrainer[shape.stateCount()];
+        this.tensorNames = new String[parts.length][];
+        for (int n = 0; n < parts.length; n++) {
+            String layer = shape.describe(n) + ": ";
+            tensorNames[n] = new String[]{layer + "weightIh", layer + "weightHh", layer + "biasIh", layer + "biasHh"};
+        }
         try {
             this.sequence = new StackSequence(shape, maxBatch, maxSteps, "LstmStackTrainer", memory);
             long rows = (long) maxBatch * maxSteps;
@@ -325,11 +335,11 @@ public final class LstmStackTrainer implements AutoCloseable {
             }
             for (int n = 0; n < parts.length; n++) {
                 LstmParameters part = parameters.part(n);
-                String layer = shape.describe(n) + ": ";
-                Checks.finite(layer + "weightIh", part.weightIh(), part.inputSize());
-                Checks.finite(layer + "weightHh", part.weightHh(), part.hiddenSize());
-                Checks.finite(layer + "biasIh", part.biasIh(), 0);
-                Checks.finite(layer + "biasHh", part.biasHh(), 0);
+                String[] names = tensorNames[n];
+                Checks.finite(names[0], part.weightIh(), part.inputSize());
+                Checks.finite(names[1], part.weightHh(), part.hiddenSize());
+                Checks.finite(names[2], part.biasIh(), 0);
+                Checks.finite(names[3], part.biasHh(), 0);
             }
             saved = false;
             for (int n = 0; n < parts.length; n++) {
