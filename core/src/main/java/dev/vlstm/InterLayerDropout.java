@@ -63,8 +63,20 @@ final class InterLayerDropout {
         }
     }
 
-    /** The multipliers the last forward applied to {@code layer}'s output; empty before any forward. */
+    /**
+     * A copy of the multipliers the last forward applied to {@code layer}'s output.
+     *
+     * @throws IndexOutOfBoundsException for a layer outside [0, L-1): only the layers below the top are dropped
+     * @throws IllegalStateException     before the first forward
+     */
     float[] mask(int layer) {
+        if (layer < 0 || layer >= masks.length) {
+            throw new IndexOutOfBoundsException("layer " + layer + " is outside [0, " + masks.length
+                    + "): only the layers below the top one are dropped");
+        }
+        if (maskFloats == 0) {
+            throw new IllegalStateException("no dropout mask before the first forward");
+        }
         return masks[layer].asSlice(0, maskFloats * Float.BYTES).toArray(FLOAT);
     }
 }

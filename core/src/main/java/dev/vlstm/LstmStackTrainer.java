@@ -367,15 +367,7 @@ public final class LstmStackTrainer implements AutoCloseable {
             if (dropout == null) {
                 throw new IllegalStateException("this LstmStackTrainer was made without dropout");
             }
-            if (layer < 0 || layer >= shape.layers() - 1) {
-                throw new IndexOutOfBoundsException("layer " + layer + " is outside [0, " + (shape.layers() - 1)
-                        + "): only the layers below the top one are dropped");
-            }
-            float[] mask = dropout.mask(layer);
-            if (mask.length == 0) {
-                throw new IllegalStateException("no dropout mask before the first forward");
-            }
-            return mask;
+            return dropout.mask(layer);
         } finally {
             inUse.exit();
         }
