@@ -240,7 +240,8 @@ public final class GruRunner implements AutoCloseable {
         long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         int current = 0;
-        hidden[current].asSlice(0, batch * stateRowBytes).fill((byte) 0);
+        // The whole buffer, not a slice of B rows: a slice is an object that escape analysis does not always remove.
+        hidden[current].fill((byte) 0);
         if (h0 != null) {
             for (int r = 0; r < batch; r++) {
                 MemorySegment.copy(h0, plan.callerRow(r) * hiddenRowBytes, hidden[current], r * stateRowBytes,
