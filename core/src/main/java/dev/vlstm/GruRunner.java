@@ -12,7 +12,8 @@ import dev.vlstm.kernel.GruLayout;
  *
  * <p>As {@link LstmRunner} does, a sequence runs in chunks of {@link #projectionSteps()} time steps: first the input
  * projection {@code x · W_ihᵀ + b} of every row of the chunk as one GEMM, then, step by step, the recurrent GEMM
- * fused with the GRU update.
+ * fused with the GRU update. Batches of sequences of different lengths run as {@link LstmRunner}'s do (the
+ * {@code lengths} overload): rows sorted longest first, each step computing only the rows still running.
  *
  * <p>Not thread-safe: give each thread its own runner (they may share the weights). Two threads inside one runner's
  * methods at once are detected: the second call throws an {@link IllegalStateException} and changes nothing.
@@ -31,6 +32,8 @@ public final class GruRunner implements AutoCloseable {
     private final MemorySegment inputPreActivations;
     private final MemorySegment gateActivations;
     private final MemorySegment[] hidden = new MemorySegment[2];
+    private final MemorySegment zeroRow;
+    private final VariableLengths variableLengths;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "a GruRunner is for one thread at a time; give each thread its own (they may share the GruWeights)");
 
@@ -79,6 +82,8 @@ public final class GruRunner implements AutoCloseable {
             this.gateActivations = memory.floats((long) maxBatch * layout.gateRowFloats());
             this.hidden[0] = memory.floats((long) maxBatch * layout.paddedHidden());
             this.hidden[1] = memory.floats((long) maxBatch * layout.paddedHidden());
+            this.zeroRow = memory.floats(layout.hiddenSize());
+            this.variableLengths = new VariableLengths(maxBatch);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -154,6 +159,144 @@ public final class GruRunner implements AutoCloseable {
      */
     public void forward(float[] x, int steps, int batch, float[] h0, float[] y, float[] hT) {
         forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(y), wrap(hT));
+    }
+
+    /**
+     * Runs a batch of sequences of different lengths, padded to {@code steps}, in either layout (like ONNX's
+     * {@code sequence_lens} and PyTorch's packed sequences). Sequence b runs its first {@code lengths[b]} steps
+     * only: y of its later steps is zero, its hT is h after its own last step (h0 if its length is 0), and its
+     * padding inputs are never read. A sequence's results are bit for bit the same as when it runs alone with
+     * {@code steps = lengths[b]}, whatever the other rows hold. The rows run longest first, and each step computes
+     * only the rows still running, so the work is proportional to the sum of the lengths. Aliasing and checks as in
+     * {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment)}.
+     *
+     * @param x       input, {@code [T][B][I]} ({@link SequenceLayout#TIME_MAJOR}) or {@code [B][T][I]}
+     *                ({@link SequenceLayout#BATCH_FIRST}) floats
+     * @param layout  the order of the time and batch dimensions of x and y
+     * @param steps   T, the padded length, &ge; 1
+     * @param batch   B, sequences, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T, in any order; read during the call only
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @param y       output in x's layout, {@code [T][B][H]} or {@code [B][T][H]}: h after every step, zero past
+     *                each sequence's end; null if not wanted
+     * @param hT      output, {@code [B][H]}: h after each sequence's last step; null if not wanted
+     * @throws IllegalArgumentException as the time-major forward, and for a null layout, null lengths, lengths of
+     *                                  another size than B, or a length outside 0..T (naming its index)
+     * @throws IllegalStateException    as the time-major forward
+     */
+    public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                        MemorySegment h0, MemorySegment y, MemorySegment hT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            Checks.notNull("layout", layout);
+            Checks.positive("steps", steps);
+            checkBatch(batch);
+            VariableLengths.check(lengths, steps, batch);
+            Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0,
+                    null, y, hT, null);
+            variableLengths.set(lengths, steps, batch);
+            runVariableLengths(x, layout, variableLengths, h0, y, hT);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #forward(MemorySegment, SequenceLayout, int, int, int[], MemorySegment,
+     * MemorySegment, MemorySegment)}; same shapes, same nulls allowed.
+     *
+     * @param x       input, {@code [T][B][I]} or {@code [B][T][I]} per {@code layout}, as in the MemorySegment form
+     * @param layout  the order of the time and batch dimensions of x and y
+     * @param steps   T, the padded length, &ge; 1
+     * @param batch   B, sequences, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @param y       output in x's layout, zero past each sequence's end; null if not wanted
+     * @param hT      output, {@code [B][H]}: h after each sequence's last step; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void forward(float[] x, SequenceLayout layout, int steps, int batch, int[] lengths, float[] h0, float[] y,
+                        float[] hT) {
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), layout, steps, batch, lengths, wrap(h0), wrap(y),
+                wrap(hT));
+    }
+
+    /**
+     * The variable-length forward. Rows are kept in the sorted order of {@code plan} (longest first): state row r is
+     * the caller's row {@code plan.callerRow(r)}, and step t runs rows 0..activeAt(t)-1. A projection chunk holds
+     * only the rows that run, step after step (a packed sequence), so padding costs no arithmetic. A row's hT is
+     * written at the step where it ends; its state rows are never read again, so the ping-pong buffers may leave
+     * them stale.
+     */
+    private void runVariableLengths(MemorySegment x, SequenceLayout order, VariableLengths plan, MemorySegment h0,
+                                    MemorySegment y, MemorySegment hT) {
+        int steps = plan.steps();
+        int batch = plan.batch();
+        int hiddenSize = layout.hiddenSize();
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
+        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        int current = 0;
+        // The whole buffer, not a slice of B rows: a slice is an object that escape analysis does not always remove.
+        hidden[current].fill((byte) 0);
+        if (h0 != null) {
+            for (int r = 0; r < batch; r++) {
+                MemorySegment.copy(h0, plan.callerRow(r) * hiddenRowBytes, hidden[current], r * stateRowBytes,
+                        hiddenRowBytes);
+            }
+        }
+        writeFinalStates(plan, plan.activeAt(0), batch, hidden[current], hT);
+        for (int start = 0; start < steps; start += projectionSteps) {
+            int chunk = Math.min(projectionSteps, steps - start);
+            int rows = 0;
+            for (int step = start; step < start + chunk; step++) {
+                int active = plan.activeAt(step);
+                for (int r = 0; r < active; r++) {
+                    long source = order.row(step, plan.callerRow(r), steps, batch) * inputRowBytes;
+                    MemorySegment.copy(x, source, inputChunk, (rows + r) * inputRowBytes, inputRowBytes);
+                }
+                rows += active;
+            }
+            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedInputBias(), inputChunk, 0, rows,
+                    inputPreActivations, 0);
+            int row = 0;
+            for (int step = start; step < start + chunk; step++) {
+                int active = plan.activeAt(step);
+                if (active > 0) {
+                    kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.packedRecurrentBias(),
+                            inputPreActivations, row * gateRowBytes, gateActivations, 0, hidden[current],
+                            hidden[1 - current], active);
+                    current = 1 - current;
+                    writeFinalStates(plan, plan.activeAt(step + 1), active, hidden[current], hT);
+                }
+                if (y != null) {
+                    for (int r = 0; r < batch; r++) {
+                        long target = order.row(step, plan.callerRow(r), steps, batch) * hiddenRowBytes;
+                        if (r < active) {
+                            MemorySegment.copy(hidden[current], r * stateRowBytes, y, target, hiddenRowBytes);
+                        } else {
+                            MemorySegment.copy(zeroRow, 0, y, target, hiddenRowBytes);
+                        }
+                    }
+                }
+                row += active;
+            }
+        }
+    }
+
+    /** Copies h of the sorted rows {@code from..to-1}, which have just ended, to their caller rows of hT. */
+    private void writeFinalStates(VariableLengths plan, int from, int to, MemorySegment state, MemorySegment hT) {
+        if (hT == null) {
+            return;
+        }
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long hiddenRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        for (int r = from; r < to; r++) {
+            MemorySegment.copy(state, r * stateRowBytes, hT, plan.callerRow(r) * hiddenRowBytes, hiddenRowBytes);
+        }
     }
 
     private void runSequence(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y,

@@ -10,8 +10,9 @@ import java.lang.foreign.MemorySegment;
  * <p>Each layer and direction runs on its own {@link GruRunner}, joined as {@link LstmStackRunner} joins its layers
  * ({@link StackSequence}): the reverse direction of a bidirectional layer runs over a time-reversed copy of the
  * layer's input, and its output is reversed back into columns H..2H of the layer's {@code [T][B][2H]} output (forward
- * first, as PyTorch). Every sequence of a batch runs all T steps: variable lengths (packed sequences) are not taken
- * by GRU models yet. All scratch is allocated up front for sequences of up to {@code maxSteps} steps of up to
+ * first, as PyTorch). Batches of sequences of different lengths (packed sequences) run as in
+ * {@link LstmStackRunner}: each sequence its own length in every layer, the reverse direction over each sequence
+ * reversed within its length. All scratch is allocated up front for sequences of up to {@code maxSteps} steps of up to
  * {@code maxBatch} rows; calls allocate nothing once warmed up (with the {@link MemorySegment} overloads). For a
  * unidirectional model, longer sequences run in windows that carry the state: pass the same segment as h0 and hT.
  *
@@ -118,6 +119,64 @@ public final class GruStackRunner implements AutoCloseable {
     }
 
     /**
+     * Runs a batch of sequences of different lengths, padded to {@code steps}, in either layout, through every layer
+     * and direction (PyTorch's {@code nn.GRU} over a packed sequence, ONNX's {@code sequence_lens}). Sequence b runs
+     * its first {@code lengths[b]} steps in every layer; the reverse direction runs over those steps reversed, so it
+     * starts at the sequence's own last step. y is zero past each sequence's end; hT holds each layer and direction's
+     * h after the sequence's last step (the reverse direction's after its step 0); a length of 0 gives y zero and
+     * hT = h0. Each sequence's results are bit for bit those of running it alone with {@code steps = lengths[b]}.
+     * Aliasing and checks as in the time-major {@link #forward(MemorySegment, int, int, MemorySegment,
+     * MemorySegment, MemorySegment) forward}.
+     *
+     * @param x       input, {@code [T][B][I]} ({@link SequenceLayout#TIME_MAJOR}) or {@code [B][T][I]}
+     *                ({@link SequenceLayout#BATCH_FIRST}) floats; padding steps are never read
+     * @param layout  the order of the time and batch dimensions of x and y
+     * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch   B, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T, in any order; read during the call only
+     * @param h0      initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param y       output in x's layout, {@code [T][B][D·H]} or {@code [B][T][D·H]}: the top layer's h, zero past
+     *                each sequence's end; null if not wanted
+     * @param hT      output, {@code [L·D][B][H]}: every layer and direction's final h; null if not wanted
+     * @throws IllegalArgumentException as the time-major forward, and for a null layout, null lengths, lengths of
+     *                                  another size than B, or a length outside 0..T (naming its index)
+     * @throws IllegalStateException    as the time-major forward
+     */
+    public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                        MemorySegment h0, MemorySegment y, MemorySegment hT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            VariableLengths.check(lengths, steps, batch);
+            sequence.checkArguments(x, layout, steps, batch, lengths, h0, null, y, hT, null);
+            sequence.run(forwardPart, null, x, layout, steps, batch, lengths, h0, null, y, hT, null);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
+     * Float-array form of {@link #forward(MemorySegment, SequenceLayout, int, int, int[], MemorySegment,
+     * MemorySegment, MemorySegment)}; same shapes, same nulls allowed.
+     *
+     * @param x       input, {@code [T][B][I]} or {@code [B][T][I]} per {@code layout}
+     * @param layout  the order of the time and batch dimensions of x and y
+     * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch   B, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T
+     * @param h0      initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param y       output in x's layout: the top layer's h, zero past each sequence's end; null if not wanted
+     * @param hT      output, {@code [L·D][B][H]}: every layer and direction's final h; null if not wanted
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void forward(float[] x, SequenceLayout layout, int steps, int batch, int[] lengths, float[] h0, float[] y,
+                        float[] hT) {
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), layout, steps, batch, lengths, wrap(h0), wrap(y),
+                wrap(hT));
+    }
+
+    /**
      * Advances a stream through a unidirectional stack by one time step: every layer's h in {@code state}, and the
      * top layer's new h into {@code h} if it is not null. Stepping T times gives the same result as {@link #forward}
      * over T steps, bit for bit. Arguments are checked first: a step that throws has not changed the state.
@@ -194,10 +253,14 @@ public final class GruStackRunner implements AutoCloseable {
         }
     }
 
-    /** One direction of one layer: the GRU's plain time-major forward (no c, no lengths). */
+    /** One direction of one layer: the GRU's plain time-major forward, or its variable-length one (no c). */
     private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
                              MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        parts[index].forward(x, call.steps(), call.batch(), h0, y, hT);
+        if (lengths == null) {
+            parts[index].forward(x, call.steps(), call.batch(), h0, y, hT);
+        } else {
+            parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, y, hT);
+        }
     }
 
     /** The guard of this runner's public methods: lets tests see which thread is inside. */

@@ -17,8 +17,9 @@ import java.lang.foreign.MemorySegment;
  * Masks come from one generator seeded at construction, so the same seed gives the same masks forward after
  * forward; {@link GruStackRunner} (inference) never drops.
  *
- * <p>Time-major sequences of one length only: variable lengths are not taken by GRU models yet. All scratch is
- * allocated up front for {@code maxSteps × maxBatch}. Not thread-safe: one trainer per thread; the weights may be
+ * <p>Batches of sequences of different lengths (the {@code lengths} forward, either layout) train as in
+ * {@link LstmStackTrainer}: each direction's {@link GruTrainer} runs them packed, the reverse direction over each
+ * sequence reversed within its length, and padding adds nothing to any gradient. All scratch is allocated up front for {@code maxSteps × maxBatch}. Not thread-safe: one trainer per thread; the weights may be
  * shared. Layouts are row-major floats in native byte order.
  */
 public final class GruStackTrainer implements AutoCloseable {
@@ -155,6 +156,41 @@ public final class GruStackTrainer implements AutoCloseable {
     }
 
     /**
+     * Runs a batch of sequences of different lengths as {@link GruStackRunner#forward(MemorySegment, SequenceLayout,
+     * int, int, int[], MemorySegment, MemorySegment, MemorySegment)} does, with the same arguments and shapes, plus
+     * dropout between layers if this trainer has it (its masks in this call's layout; padding rows stay zero), and
+     * keeps what {@link #backward} needs. The backward then takes dy and writes dx in this layout, ignores dy past
+     * each sequence's end (and writes zeros to dx there), and lets each layer and direction's dhT enter at the
+     * sequence's own last step; padding adds nothing to any gradient.
+     *
+     * @param x       input, {@code [T][B][I]} or {@code [B][T][I]} floats, as {@code layout} says
+     * @param layout  the order of the time and batch dimensions of x and y (and of dy and dx in the backward)
+     * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch   B, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T, in any order; copied
+     * @param h0      initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param y       output in x's layout with D·H floats a row, zero past each sequence's end; null if not wanted
+     * @param hT      output, {@code [L·D][B][H]}: every layer and direction's final h; null if not wanted
+     * @throws IllegalArgumentException as the time-major forward, and for a null layout, null lengths, lengths of
+     *                                  another size than B, or a length outside 0..T (naming its index)
+     * @throws IllegalStateException    if this trainer, its weights, or the arena of an argument is closed
+     */
+    public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                        MemorySegment h0, MemorySegment y, MemorySegment hT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            VariableLengths.check(lengths, steps, batch);
+            sequence.checkArguments(x, layout, steps, batch, lengths, h0, null, y, hT, null);
+            saved = false;
+            sequence.run(forwardPart, dropout, x, layout, steps, batch, lengths, h0, null, y, hT, null);
+            saved = true;
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /**
      * Float-array form of {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment)}.
      *
      * @param x     input, {@code [T][B][I]}
@@ -175,12 +211,13 @@ public final class GruStackTrainer implements AutoCloseable {
      * and direction's weight gradients into {@code gradients} (by {@code mode}) and writes dL/dx and dL/dh0. Once per
      * forward.
      *
-     * @param dy        dL/dy, {@code [T][B][D·H]}, or null for zeros
+     * @param dy        dL/dy, shaped as the forward's y ({@code [T][B][D·H]} unless it was batch-first), or null for
+     *                  zeros
      * @param dhT       dL/dh_n, {@code [L·D][B][H]}, or null for zeros
      * @param gradients receives every layer and direction's dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh; for a model of
      *                  this trainer's shape
      * @param mode      whether those replace or add to what {@code gradients} holds
-     * @param dx        output dL/dx, {@code [T][B][I]}, or null if not wanted
+     * @param dx        output dL/dx, shaped as the forward's x, or null if not wanted
      * @param dh0       output dL/dh0, {@code [L·D][B][H]}, or null
      * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
      * @throws IllegalArgumentException for gradients of another shape or a segment of the wrong size
@@ -205,9 +242,11 @@ public final class GruStackTrainer implements AutoCloseable {
                 throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
                         + ", but this trainer's is " + shape);
             }
-            Checks.optionalFloats("dy", dy, "T", steps, "B", batch, "D*H", shape.outputSize());
+            Checks.optionalFloats("dy", dy, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
+                    "D*H", shape.outputSize());
             Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, "H", hiddenSize);
-            Checks.optionalOutput("dx", dx, "T", steps, "B", batch, "I", shape.inputSize());
+            Checks.optionalOutput("dx", dx, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
+                    "I", shape.inputSize());
             Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, "H", hiddenSize);
             saved = false;
             backPropagate(call, dy, dhT, gradients, mode, dx, dh0);
@@ -220,11 +259,11 @@ public final class GruStackTrainer implements AutoCloseable {
      * Float-array form of {@link #backward(MemorySegment, MemorySegment, GruStackGradients, GradientMode,
      * MemorySegment, MemorySegment)}.
      *
-     * @param dy        dL/dy, {@code [T][B][D·H]}, or null for zeros
+     * @param dy        dL/dy, shaped as the forward's y, or null for zeros
      * @param dhT       dL/dh_n, {@code [L·D][B][H]}, or null for zeros
      * @param gradients receives the weight gradients of every layer and direction
      * @param mode      whether those replace or add to what {@code gradients} holds
-     * @param dx        output dL/dx, {@code [T][B][I]}, or null
+     * @param dx        output dL/dx, shaped as the forward's x, or null
      * @param dh0       output dL/dh0, {@code [L·D][B][H]}, or null
      * @throws IllegalStateException    as in the MemorySegment form
      * @throws IllegalArgumentException as in the MemorySegment form
@@ -358,10 +397,14 @@ public final class GruStackTrainer implements AutoCloseable {
         }
     }
 
-    /** One direction of one layer: the GRU trainer's time-major forward (no c, no lengths). */
+    /** One direction of one layer: the GRU trainer's time-major forward, or its variable-length one (no c). */
     private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
                              MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        parts[index].forward(x, call.steps(), call.batch(), h0, y, hT);
+        if (lengths == null) {
+            parts[index].forward(x, call.steps(), call.batch(), h0, y, hT);
+        } else {
+            parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, y, hT);
+        }
     }
 
     /** The guard of this trainer's public methods: lets tests see which thread is inside. */

@@ -20,8 +20,11 @@ import dev.vlstm.kernel.TensorKernel;
  * (da_r, da_z, dm)·W_hh} runs the LSTM kernel's GEMM on a transposed packing of W_hh. After the loop, dW_ih, dW_hh
  * and dx are each one GEMM over all T·B rows, and the bias gradients are sums of the gate gradients.
  *
- * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}. Time-major sequences of equal length only.
- * Not thread-safe: one trainer per thread; two threads inside one trainer's methods at once are detected (the second
+ * <p>Batches of sequences of different lengths (the {@code lengths} forward, either layout) run as
+ * {@link LstmTrainer}'s do: rows sorted longest first, step t computing only the rows still running, packed one step
+ * after the other, so that the backward and the weight-gradient GEMMs see no padding at all.
+ *
+ * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}. Not thread-safe: one trainer per thread; two threads inside one trainer's methods at once are detected (the second
  * call throws an {@link IllegalStateException} and changes nothing). Layouts are row-major floats in native byte
  * order.
  */
@@ -62,7 +65,11 @@ public final class GruTrainer implements AutoCloseable {
     private final MemorySegment biasGradientSums;
     private final MemorySegment inputGradientRows;
     private int savedSteps;
-    private int savedBatch;
+    private SequenceLayout savedLayout = SequenceLayout.TIME_MAJOR;
+    /** The lengths of the saved forward and the order its rows ran in. */
+    private final VariableLengths plan;
+    /** First packed row of each step of the saved forward, {@code [maxSteps + 1]}; the last entry is the total. */
+    private final int[] stepStart;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "a GruTrainer is for one thread at a time; give each thread its own");
 
@@ -92,6 +99,8 @@ public final class GruTrainer implements AutoCloseable {
         int gateRow = layout.gateRowFloats();
         long stepFloats = (long) maxBatch * layout.paddedHidden();
         int widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(), hiddenGradientLayout.gateRowFloats());
+        this.plan = new VariableLengths(maxBatch);
+        this.stepStart = new int[maxSteps + 1];
         this.memory = OffHeap.open();
         try {
             transposedInputWeights = memory.floats(inputGradientLayout.packedFloats(gateRow));
@@ -155,10 +164,8 @@ public final class GruTrainer implements AutoCloseable {
             checkSizes(steps, batch);
             Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, null, y, hT,
                     null);
-            savedSteps = 0;
-            run(x, steps, batch, h0, y, hT);
-            savedSteps = steps;
-            savedBatch = batch;
+            plan.setFull(steps, batch);
+            run(x, SequenceLayout.TIME_MAJOR, h0, y, hT);
         } finally {
             inUse.exit();
         }
@@ -180,42 +187,131 @@ public final class GruTrainer implements AutoCloseable {
         forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(y), wrap(hT));
     }
 
-    private void run(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y, MemorySegment hT) {
-        int hiddenSize = layout.hiddenSize();
-        int paddedHidden = layout.paddedHidden();
-        int rows = steps * batch;
-        MemorySegment.copy(x, 0, inputs, 0, (long) rows * layout.inputSize() * Float.BYTES);
-        hiddenSteps[0].fill((byte) 0);
-        if (h0 != null) {
-            PaddedRows.copyIn(h0, 0, hiddenSize, hiddenSteps[0], 0, paddedHidden, batch);
+    /**
+     * Runs a batch of sequences of different lengths as {@link GruRunner#forward(MemorySegment, SequenceLayout, int,
+     * int, int[], MemorySegment, MemorySegment, MemorySegment)} does, with the same arguments and results, and keeps
+     * what {@link #backward} needs; the backward then reads dy and writes dx in this call's layout, ignores dy past
+     * each sequence's end (and writes zeros to dx there), and lets dhT enter at each sequence's own last step.
+     * Padding steps add nothing to any gradient. The lengths are copied: the array may change after the call.
+     *
+     * @param x       input, {@code [T][B][I]} or {@code [B][T][I]} floats, as {@code layout} says
+     * @param layout  the order of the time and batch dimensions of x and y (and of dy and dx in the backward)
+     * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch   B, sequences, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T, in any order
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @param y       output in x's layout with H floats a row, zero past each sequence's end; null if not wanted
+     * @param hT      output, {@code [B][H]}: h after each sequence's last step; null if not wanted
+     * @throws IllegalArgumentException as the time-major forward, and for a null layout, null lengths, lengths of
+     *                                  another size than B, or a length outside 0..T (naming its index)
+     * @throws IllegalStateException    as the time-major forward
+     */
+    public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                        MemorySegment h0, MemorySegment y, MemorySegment hT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            Checks.notNull("layout", layout);
+            checkSizes(steps, batch);
+            VariableLengths.check(lengths, steps, batch);
+            Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0,
+                    null, y, hT, null);
+            plan.set(lengths, steps, batch);
+            run(x, layout, h0, y, hT);
+        } finally {
+            inUse.exit();
         }
-        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedInputBias(), inputs, 0, rows,
-                preActivations, 0);
-        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
-        long outputStepBytes = (long) batch * hiddenSize * Float.BYTES;
+    }
+
+    /**
+     * The training forward over the rows of {@link #plan}, in its sorted order: step t runs sorted rows
+     * 0..activeAt(t)-1, whose inputs, pre-activations and gates lie packed from row {@code stepStart[t]} (a packed
+     * sequence); h of step t is {@code hiddenSteps[t]}, row r being sorted row r. With every row full the order is
+     * the caller's and the packing is the plain {@code [T][B]} one.
+     */
+    private void run(MemorySegment x, SequenceLayout order, MemorySegment h0, MemorySegment y, MemorySegment hT) {
+        int steps = plan.steps();
+        int batch = plan.batch();
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long hiddenRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        savedSteps = 0;
+        savedLayout = order;
+        int rows = 0;
         for (int t = 0; t < steps; t++) {
-            kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.packedRecurrentBias(),
-                    preActivations, t * gateStepBytes, gates, t * gateStepBytes, hiddenSteps[t], hiddenSteps[t + 1],
-                    batch);
-            if (y != null) {
-                PaddedRows.copyOut(hiddenSteps[t + 1], 0, paddedHidden, y, t * outputStepBytes, hiddenSize, batch);
+            stepStart[t] = rows;
+            rows += plan.activeAt(t);
+        }
+        stepStart[steps] = rows;
+        if (plan.full() && order == SequenceLayout.TIME_MAJOR) {
+            MemorySegment.copy(x, 0, inputs, 0, rows * inputRowBytes);
+        } else {
+            for (int t = 0; t < steps; t++) {
+                for (int r = 0; r < plan.activeAt(t); r++) {
+                    MemorySegment.copy(x, order.row(t, plan.callerRow(r), steps, batch) * inputRowBytes, inputs,
+                            (stepStart[t] + r) * inputRowBytes, inputRowBytes);
+                }
             }
         }
-        if (hT != null) {
-            PaddedRows.copyOut(hiddenSteps[steps], 0, paddedHidden, hT, 0, hiddenSize, batch);
+        hiddenSteps[0].fill((byte) 0);
+        if (h0 != null) {
+            for (int r = 0; r < batch; r++) {
+                MemorySegment.copy(h0, plan.callerRow(r) * hiddenRowBytes, hiddenSteps[0], r * stateRowBytes,
+                        hiddenRowBytes);
+            }
+        }
+        writeFinalStates(0, plan.activeAt(0), batch, hT);
+        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedInputBias(), inputs, 0, rows,
+                preActivations, 0);
+        for (int t = 0; t < steps; t++) {
+            int active = plan.activeAt(t);
+            if (active > 0) {
+                long offset = stepStart[t] * gateRowBytes;
+                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.packedRecurrentBias(),
+                        preActivations, offset, gates, offset, hiddenSteps[t], hiddenSteps[t + 1], active);
+                writeFinalStates(t + 1, plan.activeAt(t + 1), active, hT);
+            }
+            if (y != null) {
+                for (int r = 0; r < batch; r++) {
+                    long target = order.row(t, plan.callerRow(r), steps, batch) * hiddenRowBytes;
+                    if (r < active) {
+                        MemorySegment.copy(hiddenSteps[t + 1], r * stateRowBytes, y, target, hiddenRowBytes);
+                    } else {
+                        MemorySegment.copy(zeroBias, 0, y, target, hiddenRowBytes);
+                    }
+                }
+            }
+        }
+        savedSteps = steps;
+    }
+
+    /** Copies h after step {@code step} of the sorted rows {@code from..to-1}, which end there, to the caller's hT. */
+    private void writeFinalStates(int step, int from, int to, MemorySegment hT) {
+        if (hT == null) {
+            return;
+        }
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long hiddenRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        for (int r = from; r < to; r++) {
+            MemorySegment.copy(hiddenSteps[step], r * stateRowBytes, hT, plan.callerRow(r) * hiddenRowBytes,
+                    hiddenRowBytes);
         }
     }
 
     /**
      * Backpropagates through the last {@link #forward}: given dL/dy and optionally dL/dhT, writes or adds the weight
      * gradients into {@code gradients} (by {@code mode}) and writes dL/dx and dL/dh0. Once per forward: the saved
-     * activations are overwritten by the gate gradients.
+     * activations are overwritten by the gate gradients. After a variable-length forward, dy and dx are in that
+     * forward's layout, dy past each sequence's end is ignored, dx there is zero, and dhT enters at each sequence's
+     * own last step (a sequence of length 0 gets dh0 = dhT).
      *
-     * @param dy        dL/dy, {@code [T][B][H]}, or null for zeros
+     * @param dy        dL/dy, shaped as the forward's y ({@code [T][B][H]} unless it was batch-first), or null for
+     *                  zeros
      * @param dhT       dL/dhT, {@code [B][H]}, or null for zeros
      * @param gradients receives dL/dW_ih, dL/dW_hh, dL/db_ih and dL/db_hh, for weights of this trainer's sizes
      * @param mode      whether those replace or add to what {@code gradients} holds
-     * @param dx        output dL/dx, {@code [T][B][I]}, or null if not wanted
+     * @param dx        output dL/dx, shaped as the forward's x, or null if not wanted
      * @param dh0       output dL/dh0, {@code [B][H]}, or null if not wanted
      * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
      * @throws IllegalArgumentException for gradients of other sizes or a segment of the wrong size
@@ -229,8 +325,10 @@ public final class GruTrainer implements AutoCloseable {
                 throw new IllegalStateException("backward needs a forward of this trainer first (and runs once per"
                         + " forward)");
             }
-            int steps = savedSteps;
-            int batch = savedBatch;
+            int steps = plan.steps();
+            int batch = plan.batch();
+            SequenceLayout order = savedLayout;
+            boolean timeMajor = order == SequenceLayout.TIME_MAJOR;
             int inputSize = layout.inputSize();
             int hiddenSize = layout.hiddenSize();
             Checks.notNull("gradients", gradients).checkOpen();
@@ -240,19 +338,28 @@ public final class GruTrainer implements AutoCloseable {
                         + ", hiddenSize " + gradients.hiddenSize() + ", but these weights have inputSize " + inputSize
                         + ", hiddenSize " + hiddenSize);
             }
-            Checks.optionalFloats("dy", dy, "T", steps, "B", batch, "H", hiddenSize);
+            String outer = timeMajor ? "T" : "B";
+            String inner = timeMajor ? "B" : "T";
+            int outerSize = timeMajor ? steps : batch;
+            int innerSize = timeMajor ? batch : steps;
+            Checks.optionalFloats("dy", dy, outer, outerSize, inner, innerSize, "H", hiddenSize);
             Checks.optionalFloats("dhT", dhT, "B", batch, "H", hiddenSize);
-            Checks.optionalOutput("dx", dx, "T", steps, "B", batch, "I", inputSize);
+            Checks.optionalOutput("dx", dx, outer, outerSize, inner, innerSize, "I", inputSize);
             Checks.optionalOutput("dh0", dh0, "B", batch, "H", hiddenSize);
             savedSteps = 0;
-            backPropagate(steps, batch, dy, dhT, dh0);
-            int rows = steps * batch;
+            backPropagate(order, dy, dhT, dh0);
+            int rows = stepStart[steps];
             if (dx != null) {
                 gemm.projectInput(inputGradientLayout, transposedInputWeights, zeroBias, gates, 0, rows,
                         inputGradientRows, 0);
-                PaddedRows.copyOut(inputGradientRows, 0, inputGradientLayout.gateRowFloats(), dx, 0, inputSize, rows);
+                if (plan.full() && timeMajor) {
+                    PaddedRows.copyOut(inputGradientRows, 0, inputGradientLayout.gateRowFloats(), dx, 0, inputSize,
+                            rows);
+                } else {
+                    writeInputGradients(order, dx);
+                }
             }
-            weightGradients(steps, batch, gradients, mode);
+            weightGradients(rows, gradients, mode);
         } finally {
             inUse.exit();
         }
@@ -262,11 +369,11 @@ public final class GruTrainer implements AutoCloseable {
      * Float-array form of {@link #backward(MemorySegment, MemorySegment, GruGradients, GradientMode, MemorySegment,
      * MemorySegment)}.
      *
-     * @param dy        dL/dy, {@code [T][B][H]}, or null for zeros
+     * @param dy        dL/dy, shaped as the forward's y, or null for zeros
      * @param dhT       dL/dhT, {@code [B][H]}, or null for zeros
      * @param gradients receives the weight gradients
      * @param mode      whether those replace or add to what {@code gradients} holds
-     * @param dx        output dL/dx, {@code [T][B][I]}, or null
+     * @param dx        output dL/dx, shaped as the forward's x, or null
      * @param dh0       output dL/dh0, {@code [B][H]}, or null
      * @throws IllegalStateException    as in the MemorySegment form
      * @throws IllegalArgumentException as in the MemorySegment form
@@ -276,37 +383,72 @@ public final class GruTrainer implements AutoCloseable {
         backward(wrap(dy), wrap(dhT), gradients, mode, wrap(dx), wrap(dh0));
     }
 
-    /** The loop back through time: leaves the gate gradients of every step in gates and preActivations. */
-    private void backPropagate(int steps, int batch, MemorySegment dy, MemorySegment dhT, MemorySegment dh0) {
+    /**
+     * The loop back through time over the packed rows of {@link #plan}: leaves the gate gradients of every step in
+     * gates and preActivations. A row that has ended keeps its dh untouched until its last step comes.
+     */
+    private void backPropagate(SequenceLayout order, MemorySegment dy, MemorySegment dhT, MemorySegment dh0) {
+        int steps = plan.steps();
+        int batch = plan.batch();
         int hiddenSize = layout.hiddenSize();
         int hiddenGradientRow = hiddenGradientLayout.gateRowFloats();
         long hiddenGradientRowBytes = (long) hiddenGradientRow * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
-        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         hiddenGradient.fill((byte) 0);
         if (dhT != null) {
-            PaddedRows.copyIn(dhT, 0, hiddenSize, hiddenGradient, 0, hiddenGradientRow, batch);
+            for (int r = 0; r < batch; r++) {
+                MemorySegment.copy(dhT, plan.callerRow(r) * hiddenRowBytes, hiddenGradient, r * hiddenGradientRowBytes,
+                        hiddenRowBytes);
+            }
         }
         for (int t = steps - 1; t >= 0; t--) {
+            int active = plan.activeAt(t);
+            if (active == 0) {
+                continue;
+            }
             if (dy != null) {
-                for (int r = 0; r < batch; r++) {
-                    tensors.add(dy, ((long) t * batch + r) * hiddenRowBytes, hiddenGradient,
+                for (int r = 0; r < active; r++) {
+                    tensors.add(dy, order.row(t, plan.callerRow(r), steps, batch) * hiddenRowBytes, hiddenGradient,
                             r * hiddenGradientRowBytes, hiddenSize);
                 }
             }
-            long offset = t * gateStepBytes;
+            long offset = stepStart[t] * gateRowBytes;
             kernel.cellBackward(layout, gates, offset, preActivations, offset, hiddenSteps[t], hiddenGradient,
-                    hiddenGradientRow, directGradient, batch);
+                    hiddenGradientRow, directGradient, active);
             gemm.projectInput(hiddenGradientLayout, transposedRecurrentWeights, zeroBias, preActivations, offset,
-                    batch, hiddenGradient, 0);
-            for (int r = 0; r < batch; r++) {
+                    active, hiddenGradient, 0);
+            for (int r = 0; r < active; r++) {
                 tensors.add(directGradient, r * stateRowBytes, hiddenGradient, r * hiddenGradientRowBytes,
                         hiddenSize);
             }
         }
         if (dh0 != null) {
-            PaddedRows.copyOut(hiddenGradient, 0, hiddenGradientRow, dh0, 0, hiddenSize, batch);
+            for (int r = 0; r < batch; r++) {
+                MemorySegment.copy(hiddenGradient, r * hiddenGradientRowBytes, dh0, plan.callerRow(r) * hiddenRowBytes,
+                        hiddenRowBytes);
+            }
+        }
+    }
+
+    /** Scatters the packed rows of dx to the caller's layout, zeros where a sequence has ended. */
+    private void writeInputGradients(SequenceLayout order, MemorySegment dx) {
+        int steps = plan.steps();
+        int batch = plan.batch();
+        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
+        long packedRowBytes = (long) inputGradientLayout.gateRowFloats() * Float.BYTES;
+        for (int t = 0; t < steps; t++) {
+            int active = plan.activeAt(t);
+            for (int r = 0; r < batch; r++) {
+                long target = order.row(t, plan.callerRow(r), steps, batch) * inputRowBytes;
+                if (r < active) {
+                    MemorySegment.copy(inputGradientRows, (stepStart[t] + r) * packedRowBytes, dx, target,
+                            inputRowBytes);
+                } else {
+                    MemorySegment.copy(zeroBias, 0, dx, target, inputRowBytes);
+                }
+            }
         }
     }
 
@@ -343,41 +485,49 @@ public final class GruTrainer implements AutoCloseable {
 
     /**
      * dW_ih = (input-side gradients)ᵀ·X and dW_hh = (recurrent-side gradients)ᵀ·H_prev, each one GEMM over all
-     * {@code T·B} rows reading the gradients down their columns (as {@link LstmTrainer} does), and the bias gradients
-     * as column sums.
+     * {@code rows} packed rows reading the gradients down their columns (as {@link LstmTrainer} does), and the bias
+     * gradients as column sums; zeros if no sequence ran a step.
      */
-    private void weightGradients(int steps, int batch, GruGradients gradients, GradientMode mode) {
-        int rows = steps * batch;
+    private void weightGradients(int rows, GruGradients gradients, GradientMode mode) {
+        if (rows == 0) {
+            if (mode == GradientMode.OVERWRITE) {
+                gradients.zero();
+            }
+            return;
+        }
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
         long inputRowBytes = (long) inputSize * Float.BYTES;
-        packPanels(inputs, batch * inputRowBytes, inputRowBytes, inputSize, steps, batch);
+        packPanels(inputs, 0, inputRowBytes, true, inputSize, rows);
         if (inputWeightGradientLayout == null || inputWeightGradientLayout.inputSize() != rows) {
             inputWeightGradientLayout = new GateLayout(rows, inputGradientLayout.hiddenSize(), layout.lanes());
             hiddenWeightGradientLayout = new GateLayout(rows, hiddenGradientLayout.hiddenSize(), layout.lanes());
         }
         weightGradient(inputWeightGradientLayout, gates, inputSize, gradients.weightIh(), mode);
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, hiddenSize, steps, batch);
+        packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, false, hiddenSize, rows);
         weightGradient(hiddenWeightGradientLayout, preActivations, hiddenSize, gradients.weightHh(), mode);
         biasGradient(gates, rows, gradients.biasIh(), mode);
         biasGradient(preActivations, rows, gradients.biasHh(), mode);
     }
 
     /**
-     * Copies {@code rows} rows (step t, batch row r at {@code t * stepBytes + r * rowBytes} of {@code source}) into
-     * the weight-gradient GEMM's panels, {@code [tile][row][4·lanes]}.
+     * Copies the rows that the forward ran, in its packed order (step t, sorted rows 0..activeAt(t)-1), into the
+     * weight-gradient GEMM's panels, {@code [tile][packed row][4·lanes]}. The source row (t, r) is at
+     * {@code (stepStart[t] + r) * rowBytes} if {@code packed}, else at {@code t * stepBytes + r * rowBytes}.
      */
-    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, int width, int steps, int batch) {
+    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, boolean packed, int width, int rows) {
         int tileWidth = GateLayout.GATES * layout.lanes();
         long tileBytes = (long) tileWidth * Float.BYTES;
-        int rows = steps * batch;
+        int steps = plan.steps();
         for (int tile = 0; tile * tileWidth < width; tile++) {
             long chunkBytes = (long) Math.min(tileWidth, width - tile * tileWidth) * Float.BYTES;
             for (int t = 0; t < steps; t++) {
-                for (int r = 0; r < batch; r++) {
-                    MemorySegment.copy(source, t * stepBytes + r * rowBytes + tile * tileBytes,
-                            weightGradientPanels, (tile * (long) rows + (long) t * batch + r) * tileBytes, chunkBytes);
+                int active = stepStart[t + 1] - stepStart[t];
+                for (int r = 0; r < active; r++) {
+                    long from = packed ? (stepStart[t] + r) * rowBytes : t * stepBytes + r * rowBytes;
+                    MemorySegment.copy(source, from + tile * tileBytes, weightGradientPanels,
+                            (tile * (long) rows + stepStart[t] + r) * tileBytes, chunkBytes);
                 }
             }
         }

@@ -95,7 +95,7 @@ class ZeroAllocationTest {
         }
     }
 
-    /** The GRU's sequence forward and streaming step: the same kind of tiles with three gates. */
+    /** The GRU's sequence forward (also with variable lengths) and streaming step: the same tiles, three gates. */
     @ParameterizedTest(name = "GRU I={0} H={1} T={2} B={3}")
     @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
     void gruForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
@@ -108,9 +108,11 @@ class ZeroAllocationTest {
             MemorySegment y = arena.allocate((long) steps * batch * hiddenSize * Float.BYTES);
             MemorySegment hT = arena.allocate((long) batch * hiddenSize * Float.BYTES);
             MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
+            int[] lengths = VariableLengthTest.lengths(15, steps, batch);
             assertWarmCallsAllocateNothing(() -> {
                 runner.forward(x, steps, batch, hT, y, hT);
                 runner.step(frame, state, hT);
+                runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, y, hT);
             }, List.of());
         }
     }
@@ -178,7 +180,10 @@ class ZeroAllocationTest {
         }
     }
 
-    /** GRU stacks: the same copies around GRU layers, with no c; bidirectional sequences and a streamed stack. */
+    /**
+     * GRU stacks: the same copies around GRU layers, with no c; bidirectional sequences (also with variable lengths)
+     * and a streamed stack.
+     */
     @ParameterizedTest(name = "GRU I={0} H={1} L={2} T={3} B={4}")
     @CsvSource({"17, 33, 2, 10, 5", "64, 128, 3, 20, 1"})
     void gruStackForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int layers, int steps,
@@ -195,8 +200,10 @@ class ZeroAllocationTest {
             MemorySegment hT = arena.allocate(2L * layers * batch * hiddenSize * Float.BYTES);
             MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
             MemorySegment h = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            int[] lengths = VariableLengthTest.lengths(19, steps, batch);
             assertWarmCallsAllocateNothing(() -> {
                 sequenceRunner.forward(x, steps, batch, hT, y, hT);
+                sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, y, hT);
                 streamRunner.step(frame, state, h);
             });
         }

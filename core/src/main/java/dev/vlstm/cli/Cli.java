@@ -44,7 +44,7 @@ public final class Cli {
                    vlstm run  --model M.safetensors [--prefix P] --input x.npy [--h0 h0.npy --c0 c0.npy]
                               --output DIR [--batch-first] [--lengths L1,L2,...]
                    vlstm grad (the options of run) --dy dy.npy [--dhn dhn.npy] [--dcn dcn.npy]
-                   (a GRU takes no --c0, --dcn or --lengths, and writes no cn.npy)
+                   (a GRU takes no --c0 or --dcn, and writes no cn.npy)
                    add --verbose for stack traces""";
     private static final Set<String> FLAGS = Set.of("--batch-first", "--verbose");
     private static final Set<String> OPTIONS = Set.of("--model", "--prefix", "--input", "--h0", "--c0", "--output",
@@ -213,7 +213,7 @@ public final class Cli {
     }
 
     /** The comma-separated lengths of {@code --lengths}, or null without it; the runner checks their count and range. */
-    private static int[] lengths(String list) {
+    static int[] lengths(String list) {
         if (list == null) {
             return null;
         }

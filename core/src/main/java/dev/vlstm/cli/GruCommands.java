@@ -17,6 +17,7 @@ import dev.vlstm.GruStackRunner;
 import dev.vlstm.GruStackTrainer;
 import dev.vlstm.GruStackWeights;
 import dev.vlstm.LstmStackShape;
+import dev.vlstm.SequenceLayout;
 import dev.vlstm.io.FloatTensor;
 import dev.vlstm.io.Npy;
 import dev.vlstm.io.PyTorchGru;
@@ -27,7 +28,8 @@ import dev.vlstm.io.SafeTensors;
  * without biases), with .npy files shaped as {@code nn.GRU} takes and returns them: x {@code [T, B, I]} (or
  * {@code [B, T, I]}, or unbatched {@code [T, I]}), y {@code [T, B, D·H]}, h0 and h_n {@code [L·D, B, H]};
  * {@code grad} writes the gradients of {@code sum(y*dy) + sum(hn*dhn)} under PyTorch's names, and of x and h0.
- * Sequences of one length only: {@code --lengths} is refused.
+ * With {@code --lengths}, a padded batch of sequences of different lengths runs as {@code nn.GRU} runs a packed
+ * sequence (pack_padded_sequence, then pad_packed_sequence with total_length T), as {@link Cli} does for an LSTM.
  */
 final class GruCommands {
 
@@ -47,24 +49,27 @@ final class GruCommands {
         if (options.containsKey("--c0") || options.containsKey("--dcn")) {
             throw new Cli.UsageException("a GRU has no cell state: --c0 and --dcn do not apply");
         }
-        if (options.containsKey("--lengths")) {
-            throw new Cli.UsageException("--lengths is for LSTM models: the GRU runs sequences of one length only");
-        }
         PyTorchGru.Config config = PyTorchGru.inspect(file, options.get("--prefix"));
         try (GruStackWeights weights = PyTorchGru.loadStack(file, config.prefix(), Backend.PREFERRED)) {
             LstmStackShape shape = weights.shape();
             Sequence x = Sequence.read(Path.of(Cli.required(options, "--input")), shape.inputSize(),
                     options.containsKey("--batch-first"));
             float[] h0 = state(options.get("--h0"), "--h0", x, shape);
+            int[] lengths = Cli.lengths(options.get("--lengths"));
             float[] y = new float[x.steps() * x.batch() * shape.outputSize()];
             float[] hn = new float[shape.stateCount() * x.batch() * shape.hiddenSize()];
             Files.createDirectories(output);
             if (!gradients) {
                 try (GruStackRunner runner = new GruStackRunner(weights, x.batch(), x.steps())) {
-                    runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, y, hn);
+                    if (lengths == null) {
+                        runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, y, hn);
+                    } else {
+                        runner.forward(x.timeMajor(), SequenceLayout.TIME_MAJOR, x.steps(), x.batch(), lengths, h0, y,
+                                hn);
+                    }
                 }
             } else {
-                grad(options, output, config, weights, x, h0, y, hn);
+                grad(options, output, config, weights, x, lengths, h0, y, hn);
             }
             Npy.write(output.resolve("y.npy"), x.outputs(y, shape.outputSize()));
             Npy.write(output.resolve("hn.npy"), x.state(hn, shape.stateCount(), shape.hiddenSize()));
@@ -72,7 +77,8 @@ final class GruCommands {
     }
 
     private static void grad(Map<String, String> options, Path output, PyTorchGru.Config config,
-                             GruStackWeights weights, Sequence x, float[] h0, float[] y, float[] hn) throws IOException {
+                             GruStackWeights weights, Sequence x, int[] lengths, float[] h0, float[] y, float[] hn)
+            throws IOException {
         LstmStackShape shape = weights.shape();
         int hidden = shape.hiddenSize();
         float[] dy = x.sameLayoutAs(Path.of(Cli.required(options, "--dy")), "--dy", shape.outputSize());
@@ -81,7 +87,13 @@ final class GruCommands {
         float[] dh0 = new float[hn.length];
         try (GruStackTrainer trainer = new GruStackTrainer(weights, x.batch(), x.steps());
              GruStackGradients gradients = new GruStackGradients(weights)) {
-            trainer.forward(x.timeMajor(), x.steps(), x.batch(), h0, y, hn);
+            if (lengths == null) {
+                trainer.forward(x.timeMajor(), x.steps(), x.batch(), h0, y, hn);
+            } else {
+                trainer.forward(MemorySegment.ofArray(x.timeMajor()), SequenceLayout.TIME_MAJOR, x.steps(), x.batch(),
+                        lengths, h0 == null ? null : MemorySegment.ofArray(h0), MemorySegment.ofArray(y),
+                        MemorySegment.ofArray(hn));
+            }
             trainer.backward(dy, dhn, gradients, GradientMode.OVERWRITE, dx, dh0);
             String p = config.prefix();
             long gateRows = 3L * hidden;

@@ -31,8 +31,14 @@ import java.util.Objects;
  * </pre>
  * after which δh is ∂L/∂h_0.
  *
+ * <p>Variable lengths (the {@code lengths} overloads), as ONNX's {@code sequence_lens} and PyTorch's packed
+ * sequences: sequence b runs its first L_b steps only; past them its h stays h_{L_b}, its y is zero, and its hT is
+ * h_{L_b} (h0 for L_b = 0). The backward skips those steps: dy there is ignored, dx there is zero, and dhT enters at
+ * step L_b (straight into dh0 for L_b = 0).
+ *
  * <p>Arguments are checked: a missing array throws NullPointerException ("x must not be null"); sizes below 1 and
- * arrays whose length does not match their layout throw IllegalArgumentException naming the argument.
+ * arrays whose length does not match their layout throw IllegalArgumentException naming the argument, as does a
+ * length outside 0..T ("lengths[2] = 7 is outside 0..T=5").
  */
 public final class ReferenceGru {
 
@@ -156,10 +162,48 @@ public final class ReferenceGru {
      * @return y and hT, new arrays in double precision
      */
     public Result forward(double[] x, int steps, int batch, double[] h0) {
-        Trace trace = trace(x, steps, batch, h0);
+        return forward(x, steps, batch, null, h0);
+    }
+
+    /**
+     * Variable lengths: runs the time-major batch {@code x [T][B][I]}, padded to T steps, where sequence b has
+     * {@code lengths[b]} steps (0..T; null for all T). Past its end a sequence keeps its h, and its y is zero; its hT
+     * is h after its last step (h0 for length 0).
+     *
+     * @param x       input, {@code [T][B][I]} (time-major), padded to T steps
+     * @param steps   T, the padded length, &ge; 1
+     * @param batch   B, sequences, &ge; 1
+     * @param lengths time steps of each sequence, B values in 0..T, or null for all T
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @return y (zero past each sequence's end) and hT, new arrays in double precision
+     */
+    public Result forward(float[] x, int steps, int batch, int[] lengths, float[] h0) {
+        return forward(ReferenceLstm.toDouble(Objects.requireNonNull(x, "x must not be null")), steps, batch, lengths,
+                ReferenceLstm.toDouble(h0));
+    }
+
+    /**
+     * As {@link #forward(float[], int, int, int[], float[])}, in doubles.
+     *
+     * @param x       input, {@code [T][B][I]} (time-major), padded to T steps
+     * @param steps   T, the padded length, &ge; 1
+     * @param batch   B, sequences, &ge; 1
+     * @param lengths time steps of each sequence, B values in 0..T, or null for all T
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @return y (zero past each sequence's end) and hT, new arrays in double precision
+     */
+    public Result forward(double[] x, int steps, int batch, int[] lengths, double[] h0) {
+        Trace trace = trace(x, steps, batch, lengths, h0);
         int frame = batch * hiddenSize;
-        return new Result(Arrays.copyOfRange(trace.h, frame, (steps + 1) * frame),
-                Arrays.copyOfRange(trace.h, steps * frame, (steps + 1) * frame));
+        double[] y = Arrays.copyOfRange(trace.h, frame, (steps + 1) * frame);
+        for (int t = 0; t < steps; t++) {
+            for (int b = 0; b < batch; b++) {
+                if (!runs(lengths, t, b)) {
+                    Arrays.fill(y, (t * batch + b) * hiddenSize, (t * batch + b + 1) * hiddenSize, 0);
+                }
+            }
+        }
+        return new Result(y, Arrays.copyOfRange(trace.h, steps * frame, (steps + 1) * frame));
     }
 
     /**
@@ -176,7 +220,26 @@ public final class ReferenceGru {
      * @return the gradients of every parameter and of x and h0, new arrays
      */
     public Gradients backward(double[] x, int steps, int batch, double[] h0, double[] dy, double[] dhT) {
-        Trace trace = trace(x, steps, batch, h0);
+        return backward(x, steps, batch, null, h0, dy, dhT);
+    }
+
+    /**
+     * Backpropagation through time of a variable-length batch (see {@link #forward(double[], int, int, int[],
+     * double[])}; {@code lengths} null for all T). Steps past a sequence's end are skipped: its dy there is ignored,
+     * its dx there is zero, and dhT enters at its last step (unchanged into dh0 for length 0).
+     *
+     * @param x       input, {@code [T][B][I]} (time-major), padded to T steps
+     * @param steps   T, the padded length, &ge; 1
+     * @param batch   B, sequences, &ge; 1
+     * @param lengths time steps of each sequence, B values in 0..T, or null for all T
+     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @param dy      ∂L/∂y, {@code [T][B][H]}, or null for zeros; ignored past each sequence's end
+     * @param dhT     ∂L/∂hT, {@code [B][H]}, or null for zeros
+     * @return the gradients of every parameter and of x and h0, new arrays
+     */
+    public Gradients backward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[] dy,
+                              double[] dhT) {
+        Trace trace = trace(x, steps, batch, lengths, h0);
         int frame = batch * hiddenSize;
         if (dy != null) {
             requireLength("dy", dy, (long) steps * frame);
@@ -196,6 +259,11 @@ public final class ReferenceGru {
         for (int t = steps - 1; t >= 0; t--) {
             double[] next = new double[frame];
             for (int b = 0; b < batch; b++) {
+                if (!runs(lengths, t, b)) {
+                    // Past its end the sequence's h is carried unchanged: so is its gradient.
+                    System.arraycopy(carried, b * hiddenSize, next, b * hiddenSize, hiddenSize);
+                    continue;
+                }
                 int row = t * batch + b;
                 int hPrev = row * hiddenSize;
                 for (int j = 0; j < hiddenSize; j++) {
@@ -244,11 +312,22 @@ public final class ReferenceGru {
     private record Trace(double[] h, double[] gates, double[] recurrentCandidate) {
     }
 
-    private Trace trace(double[] x, int steps, int batch, double[] h0) {
+    private Trace trace(double[] x, int steps, int batch, int[] lengths, double[] h0) {
         if (steps < 1 || batch < 1) {
             throw new IllegalArgumentException("steps and batch must be >= 1, got " + steps + " and " + batch);
         }
         requireLength("x", x, (long) steps * batch * inputSize);
+        if (lengths != null) {
+            if (lengths.length != batch) {
+                throw new IllegalArgumentException("lengths must hold " + batch + " ints, got " + lengths.length);
+            }
+            for (int b = 0; b < batch; b++) {
+                if (lengths[b] < 0 || lengths[b] > steps) {
+                    throw new IllegalArgumentException("lengths[" + b + "] = " + lengths[b] + " is outside 0..T="
+                            + steps);
+                }
+            }
+        }
         int frame = batch * hiddenSize;
         if (h0 != null) {
             requireLength("h0", h0, frame);
@@ -266,6 +345,10 @@ public final class ReferenceGru {
             for (int b = 0; b < batch; b++) {
                 int row = t * batch + b;
                 int hPrev = row * hiddenSize;
+                if (!runs(lengths, t, b)) {
+                    System.arraycopy(h, hPrev, h, frame + hPrev, hiddenSize);
+                    continue;
+                }
                 for (int m = 0; m < gateRows; m++) {
                     double sumInput = biasIh == null ? 0 : biasIh[m];
                     for (int k = 0; k < inputSize; k++) {
@@ -293,6 +376,11 @@ public final class ReferenceGru {
             }
         }
         return new Trace(h, gates, recurrentCandidate);
+    }
+
+    /** Whether sequence b runs step t: always without lengths. */
+    private static boolean runs(int[] lengths, int t, int b) {
+        return lengths == null || t < lengths[b];
     }
 
     private static void requireLength(String name, double[] array, long length) {

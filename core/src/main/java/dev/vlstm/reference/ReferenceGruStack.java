@@ -21,7 +21,10 @@ import java.util.Objects;
  * input gradients (the reverse one reversed back) add up to the gradient of in_l, and times mask_{l-1} that is the
  * gradient of out_{l-1}.
  *
- * <p>Every sequence of a batch runs all T steps (no variable lengths).
+ * <p>With per-sequence lengths (PyTorch's packed sequences), every cell runs sequence b for its first L_b steps
+ * only ({@link ReferenceGru#forward(double[], int, int, int[], double[])}), and "reversed in time" means reversed
+ * within those L_b steps: the reverse direction's step t reads in_l[L_b-1-t] and its output lands in
+ * out_l[L_b-1-t]; rows past L_b are zero.
  */
 public final class ReferenceGruStack {
 
@@ -112,7 +115,25 @@ public final class ReferenceGruStack {
      * @return y and hT, new arrays in double precision
      */
     public Result forward(double[] x, int steps, int batch, double[] h0, double[][] dropoutMasks) {
-        return run(x, steps, batch, h0, dropoutMasks).result();
+        return run(x, steps, batch, null, h0, dropoutMasks).result();
+    }
+
+    /**
+     * Runs a variable-length batch {@code x [T][B][I]}, padded to T steps, from {@code h0} ({@code [L·D][B][H]},
+     * null for zeros): sequence b runs its first {@code lengths[b]} steps in every cell.
+     *
+     * @param x            input, {@code [T][B][I]} (time-major), padded to T steps
+     * @param steps        T, the padded length, &ge; 1
+     * @param batch        B, sequences, &ge; 1
+     * @param lengths      time steps of each sequence, B values in 0..T, or null for all T
+     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param dropoutMasks null, or L-1 arrays {@code [T][B][D·H]}: the multipliers of each layer's output below the
+     *                     top
+     * @return y (zero past each sequence's end) and hT (each cell's h after each sequence's last step), new arrays
+     *         in double precision
+     */
+    public Result forward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[][] dropoutMasks) {
+        return run(x, steps, batch, lengths, h0, dropoutMasks).result();
     }
 
     /**
@@ -131,7 +152,27 @@ public final class ReferenceGruStack {
      */
     public Gradients backward(double[] x, int steps, int batch, double[] h0, double[][] dropoutMasks, double[] dy,
                               double[] dhT) {
-        Pass pass = run(x, steps, batch, h0, dropoutMasks);
+        return backward(x, steps, batch, null, h0, dropoutMasks, dy, dhT);
+    }
+
+    /**
+     * Backpropagation through the variable-length forward with the same arguments (see
+     * {@link #forward(double[], int, int, int[], double[], double[][])}): dy past each sequence's end is ignored, dx
+     * there is zero, and each cell's dhT enters at the sequence's last step.
+     *
+     * @param x            input, {@code [T][B][I]} (time-major), padded to T steps
+     * @param steps        T, the padded length, &ge; 1
+     * @param batch        B, sequences, &ge; 1
+     * @param lengths      time steps of each sequence, B values in 0..T, or null for all T
+     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param dropoutMasks null, or the L-1 masks of that forward, {@code [T][B][D·H]} each
+     * @param dy           ∂L/∂y, {@code [T][B][D·H]}, or null for zeros
+     * @param dhT          ∂L/∂h_n, {@code [L·D][B][H]}, or null for zeros
+     * @return the gradients of every cell's parameters and of x and h0, new arrays
+     */
+    public Gradients backward(double[] x, int steps, int batch, int[] lengths, double[] h0, double[][] dropoutMasks,
+                              double[] dy, double[] dhT) {
+        Pass pass = run(x, steps, batch, lengths, h0, dropoutMasks);
         int frame = batch * hiddenSize;
         int outputSize = directions * hiddenSize;
         requireLength("dy", dy, (long) steps * batch * outputSize);
@@ -149,16 +190,18 @@ public final class ReferenceGruStack {
             for (int direction = 0; direction < directions; direction++) {
                 int index = layer * directions + direction;
                 boolean reverse = direction == 1;
-                double[] input = reverse ? reversed(pass.inputs()[layer], steps, batch) : pass.inputs()[layer];
+                double[] input = reverse ? reversed(pass.inputs()[layer], steps, batch, lengths)
+                        : pass.inputs()[layer];
                 double[] directionGradient = fromColumns(outputGradient, steps * batch, direction);
-                ReferenceGru.Gradients gradients = cells[index].backward(input, steps, batch, slice(h0, index, frame),
-                        reverse ? reversed(directionGradient, steps, batch) : directionGradient,
+                ReferenceGru.Gradients gradients = cells[index].backward(input, steps, batch, lengths,
+                        slice(h0, index, frame),
+                        reverse ? reversed(directionGradient, steps, batch, lengths) : directionGradient,
                         slice(dhT, index, frame));
                 weightIh[index] = gradients.weightIh();
                 weightHh[index] = gradients.weightHh();
                 biasIh[index] = gradients.biasIh();
                 biasHh[index] = gradients.biasHh();
-                double[] dx = reverse ? reversed(gradients.x(), steps, batch) : gradients.x();
+                double[] dx = reverse ? reversed(gradients.x(), steps, batch, lengths) : gradients.x();
                 for (int n = 0; n < dx.length; n++) {
                     inputGradient[n] += dx[n];
                 }
@@ -175,7 +218,7 @@ public final class ReferenceGruStack {
     private record Pass(double[][] inputs, Result result) {
     }
 
-    private Pass run(double[] x, int steps, int batch, double[] h0, double[][] dropoutMasks) {
+    private Pass run(double[] x, int steps, int batch, int[] lengths, double[] h0, double[][] dropoutMasks) {
         if (steps < 1 || batch < 1) {
             throw new IllegalArgumentException("counts must be >= 1: steps=" + steps + ", batch=" + batch);
         }
@@ -204,9 +247,10 @@ public final class ReferenceGruStack {
             for (int direction = 0; direction < directions; direction++) {
                 int index = layer * directions + direction;
                 boolean reverse = direction == 1;
-                ReferenceGru.Result result = cells[index].forward(reverse ? reversed(input, steps, batch) : input,
-                        steps, batch, slice(h0, index, frame));
-                intoColumns(reverse ? reversed(result.y(), steps, batch) : result.y(), output, steps * batch,
+                ReferenceGru.Result result = cells[index].forward(
+                        reverse ? reversed(input, steps, batch, lengths) : input, steps, batch, lengths,
+                        slice(h0, index, frame));
+                intoColumns(reverse ? reversed(result.y(), steps, batch, lengths) : result.y(), output, steps * batch,
                         direction);
                 System.arraycopy(result.hT(), 0, hT, index * frame, frame);
             }
@@ -218,12 +262,19 @@ public final class ReferenceGruStack {
         return new Pass(inputs, new Result(output, hT));
     }
 
-    /** {@code rows [T][B][F]} reversed in time: row (t, b) of the result is row (T-1-t, b). */
-    private static double[] reversed(double[] rows, int steps, int batch) {
-        int frame = rows.length / steps;
+    /**
+     * {@code rows [T][B][F]} with each sequence reversed within its length: row (t, b) of the result is row
+     * (L_b-1-t, b) for t &lt; L_b, zero past the end ({@code lengths} null: L_b = T).
+     */
+    private static double[] reversed(double[] rows, int steps, int batch, int[] lengths) {
+        int features = rows.length / (steps * batch);
         double[] result = new double[rows.length];
-        for (int t = 0; t < steps; t++) {
-            System.arraycopy(rows, (steps - 1 - t) * frame, result, t * frame, frame);
+        for (int b = 0; b < batch; b++) {
+            int length = lengths == null ? steps : lengths[b];
+            for (int t = 0; t < length; t++) {
+                System.arraycopy(rows, ((length - 1 - t) * batch + b) * features, result, (t * batch + b) * features,
+                        features);
+            }
         }
         return result;
     }

@@ -25,9 +25,11 @@ import dev.vlstm.io.SafeTensors;
 /**
  * The CLI's {@code info}, {@code run} and {@code grad} on nn.GRU state_dicts, against PyTorch's outputs and autograd
  * on the golden cases of {@code src-tests/golden/make_golden_gru.py} (one to three layers, one or two directions, with
- * and without biases, time-major and batch-first): y, h_n and the gradients of every parameter of every layer and
+ * and without biases, time-major and batch-first; two cases of padded sequences of different lengths, run by PyTorch
+ * as packed sequences and here with {@code --lengths}): y, h_n and the gradients of every parameter of every layer and
  * direction and of x and h0 within 1e-4 absolute and 1e-3 of the tensor's largest value, as PyTorchParityTest asks of
- * the LSTM.
+ * the LSTM. The cases with lengths are also held to 1e-5 absolute on y and h_n and 1e-4 of each gradient tensor's
+ * largest value (the tolerances of the tests against the double reference).
  */
 class GruCliTest {
 
@@ -41,7 +43,55 @@ class GruCliTest {
     static Stream<String> cases() {
         return Stream.of("i3_h5_t4_b2", "i17_h33_t6_b3", "i1_h1_t1_b1_no_bias", "i7_h20_t9_b9", "i3_h5_l2_t4_b2",
                 "i4_h3_t5_b2_bidirectional", "i5_h6_l3_t4_b3_bidirectional_batch_first", "i3_h4_l2_t3_b2_no_bias",
-                "i17_h33_l2_t5_b5_bidirectional_no_bias");
+                "i17_h33_l2_t5_b5_bidirectional_no_bias", "i3_h5_t6_b4_lengths",
+                "i4_h3_l2_t5_b5_bidirectional_batch_first_lengths");
+    }
+
+    static Stream<String> lengthCases() {
+        return Stream.of("i3_h5_t6_b4_lengths", "i4_h3_l2_t5_b5_bidirectional_batch_first_lengths");
+    }
+
+    /** The packed-sequence cases, held to the reference tests' tolerances: outputs 1e-5, gradients 1e-4. */
+    @ParameterizedTest
+    @MethodSource("lengthCases")
+    void lengthsMatchPyTorchClosely(String name) throws IOException {
+        Path folder = GOLDEN.resolve(name);
+        assertEquals(0, run(name, "grad", "--dy", folder.resolve("dy.npy").toString(), "--dhn",
+                folder.resolve("dhn.npy").toString()));
+        for (String tensor : List.of("y", "hn")) {
+            FloatTensor actual = Npy.read(output.resolve(tensor + ".npy"));
+            FloatTensor expected = Npy.read(folder.resolve("expected_" + tensor + ".npy"));
+            assertArrayEquals(expected.shape(), actual.shape(), tensor + " shape");
+            for (int n = 0; n < expected.data().length; n++) {
+                assertEquals(expected.data()[n], actual.data()[n], 1e-5, tensor + "[" + n + "]");
+            }
+        }
+        try (SafeTensors actual = SafeTensors.open(output.resolve("grad.safetensors"));
+             SafeTensors expected = SafeTensors.open(folder.resolve("expected_grad.safetensors"))) {
+            for (String tensor : expected.names()) {
+                float[] reference = expected.tensor(tensor).toFloats();
+                float[] ours = actual.tensor(tensor).toFloats();
+                double scale = 0;
+                for (float value : reference) {
+                    scale = Math.max(scale, Math.abs(value));
+                }
+                for (int n = 0; n < reference.length; n++) {
+                    assertEquals(reference[n], ours[n], 1e-4 * scale, "gradient " + tensor + "[" + n + "]");
+                }
+            }
+        }
+    }
+
+    @Test
+    void badLengthsAreRefusedNamingTheLength() {
+        Path folder = GOLDEN.resolve("i3_h5_t6_b4_lengths");
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Cli.run(new String[]{"run", "--model", folder.resolve("model.safetensors").toString(), "--input",
+                folder.resolve("x.npy").toString(), "--lengths", "3,7,1,4", "--output", output.toString()},
+                new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
+        assertEquals(1, code, err.toString());
+        assertTrue(err.toString().contains("lengths[1] = 7 is outside 0..T=6"), err.toString());
+        assertTrue(Files.notExists(output.resolve("y.npy")), "no output for refused lengths");
     }
 
     @ParameterizedTest
@@ -71,7 +121,7 @@ class GruCliTest {
     }
 
     @Test
-    void infoSaysItIsAGruAndCellStateAndLengthOptionsAreRefused() {
+    void infoSaysItIsAGruAndCellStateOptionsAreRefused() {
         Path model = GOLDEN.resolve("i3_h5_t4_b2/model.safetensors");
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         assertEquals(0, Cli.run(new String[]{"info", "--model", model.toString()}, new PrintStream(out),
@@ -91,15 +141,9 @@ class GruCliTest {
                 new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
         assertEquals(2, code);
         assertTrue(err.toString().contains("a GRU has no cell state"), err.toString());
-        ByteArrayOutputStream lengthsErr = new ByteArrayOutputStream();
-        int lengthsCode = Cli.run(new String[]{"run", "--model", model.toString(), "--input",
-                GOLDEN.resolve("i3_h5_t4_b2/x.npy").toString(), "--lengths", "4,2", "--output", output.toString()},
-                new PrintStream(new ByteArrayOutputStream()), new PrintStream(lengthsErr));
-        assertEquals(2, lengthsCode);
-        assertTrue(lengthsErr.toString().contains("--lengths is for LSTM models"), lengthsErr.toString());
     }
 
-    private int run(String name, String command, String... extra) {
+    private int run(String name, String command, String... extra) throws IOException {
         Path folder = GOLDEN.resolve(name);
         List<String> args = new ArrayList<>(List.of(command, "--model", folder.resolve("model.safetensors").toString(),
                 "--input", folder.resolve("x.npy").toString(), "--output", output.toString()));
@@ -109,6 +153,10 @@ class GruCliTest {
         }
         if (name.contains("batch_first")) {
             args.add("--batch-first");
+        }
+        Path lengths = folder.resolve("lengths.txt");
+        if (Files.exists(lengths)) {
+            args.addAll(List.of("--lengths", Files.readString(lengths).strip()));
         }
         ByteArrayOutputStream errors = new ByteArrayOutputStream();
         int code = Cli.run(args.toArray(String[]::new), new PrintStream(new ByteArrayOutputStream()),

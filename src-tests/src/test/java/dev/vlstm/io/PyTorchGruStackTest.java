@@ -22,14 +22,16 @@ import dev.vlstm.Backend;
 import dev.vlstm.GruStackRunner;
 import dev.vlstm.GruStackWeights;
 import dev.vlstm.LstmStackShape;
+import dev.vlstm.SequenceLayout;
 import dev.vlstm.reference.ReferenceGru;
 import dev.vlstm.reference.ReferenceGruStack;
 
 /**
  * {@link PyTorchGru#loadStack} on state_dicts of PyTorch's nn.GRU with {@code num_layers} and {@code bidirectional}:
  * every golden case of {@code src-tests/golden/make_golden_gru.py} (PyTorch 1.13, float32; one to three layers, one or
- * two directions, with and without biases, time-major and batch-first) loads and runs to PyTorch's outputs, the
- * reference stack's gradients match PyTorch's autograd, and misfit files are refused naming the file and tensor.
+ * two directions, with and without biases, time-major and batch-first; packed sequences of different lengths, whose
+ * lengths.txt this test passes as {@code lengths}) loads and runs to PyTorch's outputs, the reference stack's gradients
+ * match PyTorch's autograd, and misfit files are refused naming the file and tensor.
  *
  * <p>Tolerances as PyTorchGruTest: outputs within 1e-5; gradients within 1e-4 absolute and 1e-3 of the tensor's
  * largest value.
@@ -67,12 +69,27 @@ class PyTorchGruStackTest {
         }
     }
 
+    /** The lengths of a case made from packed sequences (its lengths.txt), or null for a case without. */
+    private static int[] lengths(Path golden) throws IOException {
+        Path file = golden.resolve("lengths.txt");
+        if (!Files.exists(file)) {
+            return null;
+        }
+        String[] items = Files.readString(file).strip().split(",");
+        int[] lengths = new int[items.length];
+        for (int n = 0; n < items.length; n++) {
+            lengths[n] = Integer.parseInt(items[n]);
+        }
+        return lengths;
+    }
+
     @ParameterizedTest
     @MethodSource("cases")
     void goldenModelsRunToPyTorchsOutputs(String name) throws IOException {
         Path golden = GOLDEN.resolve(name);
         Input x = Input.read(golden, name);
         float[] h0 = Files.exists(golden.resolve("h0.npy")) ? Npy.read(golden.resolve("h0.npy")).data() : null;
+        int[] lengths = lengths(golden);
         for (Backend backend : Backend.values()) {
             try (SafeTensors file = SafeTensors.open(golden.resolve("model.safetensors"));
                  GruStackWeights weights = PyTorchGru.loadStack(file, null, backend);
@@ -80,7 +97,12 @@ class PyTorchGruStackTest {
                 LstmStackShape shape = weights.shape();
                 float[] y = new float[x.steps() * x.batch() * shape.outputSize()];
                 float[] hT = new float[shape.stateCount() * x.batch() * shape.hiddenSize()];
-                runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, y, hT);
+                if (lengths == null) {
+                    runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, y, hT);
+                } else {
+                    runner.forward(x.timeMajor(), SequenceLayout.TIME_MAJOR, x.steps(), x.batch(), lengths, h0, y,
+                            hT);
+                }
                 assertClose(backend + " y", y, x.timeMajor(Npy.read(golden.resolve("expected_y.npy")).data()));
                 assertClose(backend + " hT", hT, Npy.read(golden.resolve("expected_hn.npy")).data());
             }
@@ -107,7 +129,7 @@ class PyTorchGruStackTest {
         }
         boolean initialState = Files.exists(golden.resolve("h0.npy"));
         ReferenceGruStack.Gradients gradients = new ReferenceGruStack(config.bidirectional(), cells).backward(
-                doubles(x.timeMajor()), x.steps(), x.batch(),
+                doubles(x.timeMajor()), x.steps(), x.batch(), lengths(golden),
                 initialState ? doubles(Npy.read(golden.resolve("h0.npy")).data()) : null, null,
                 doubles(x.timeMajor(Npy.read(golden.resolve("dy.npy")).data())),
                 doubles(Npy.read(golden.resolve("dhn.npy")).data()));
