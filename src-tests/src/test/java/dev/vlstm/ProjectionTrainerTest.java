@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
+import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
@@ -17,6 +18,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import dev.vlstm.reference.ReferenceLstm;
+import dev.vlstm.train.Adam;
 
 /**
  * Training with PyTorch's projection ({@code proj_size} = P): the trainer's forward and backward against the
@@ -24,7 +26,8 @@ import dev.vlstm.reference.ReferenceLstm;
  * gradient including dW_hr, dx, dh0 (P wide) and dc0 (H wide), on odd shapes (H = 1.. 33, P = 1, 2, 5, 16, B = 1..9),
  * for both kernels, with and without h0, c0, dhT, dcT; variable lengths in both layouts; cell clip and peepholes
  * combined with projection; two threads; accumulate and overwrite; truncated BPTT over one window equals full BPTT;
- * sizes of the wrong width (H where P belongs) are refused by name.
+ * a projected model's loss falls under Adam with {@code updateWeights}; sizes of the wrong width (H where P belongs)
+ * are refused by name.
  *
  * <p>Tolerance: as {@link TrainerVsReferenceTest}, for each gradient tensor max |actual - expected| &le;
  * {@value TrainerVsReferenceTest#RELATIVE_TOLERANCE} times max |expected|; y within the forward tests' bound.
@@ -269,6 +272,69 @@ class ProjectionTrainerTest {
                     + " inputSize 3, hiddenSize 6, projectionSize 2");
             assertMessage(() -> new LstmGradients(3, 6, 6, false), "projectionSize must be < hiddenSize");
             assertMessage(() -> new LstmGradients(3, 6, -1, false), "projectionSize must be >= 0");
+        }
+    }
+
+    /**
+     * A projected LSTM learns: Adam on the mean squared error of y against a target that needs memory (unit 0 copies
+     * the current input, unit 1 the previous step's), with {@code updateWeights} after each step; the loss after 150
+     * steps is below a quarter of the first, and the trainer then matches the reference of the new parameters.
+     */
+    @Test
+    void aProjectedLstmsLossFalls() {
+        int steps = 8;
+        int batch = 4;
+        int inputSize = 2;
+        int projectionSize = 2;
+        try (LstmParameters parameters = LstmParameters.initialize(inputSize, 12, projectionSize, 7);
+             LstmWeights weights = parameters.pack();
+             LstmTrainer trainer = new LstmTrainer(weights, batch, steps);
+             LstmGradients gradients = new LstmGradients(weights);
+             Adam adam = new Adam(parameters, gradients, 0.02)) {
+            SplittableRandom random = new SplittableRandom(8);
+            float[] x = new float[steps * batch * inputSize];
+            for (int n = 0; n < x.length; n++) {
+                x[n] = (float) (random.nextDouble() * 2 - 1);
+            }
+            float[] target = new float[steps * batch * projectionSize];
+            for (int t = 0; t < steps; t++) {
+                for (int b = 0; b < batch; b++) {
+                    int row = (t * batch + b) * projectionSize;
+                    target[row] = 0.5f * x[(t * batch + b) * inputSize];
+                    target[row + 1] = t == 0 ? 0 : 0.5f * x[((t - 1) * batch + b) * inputSize + 1];
+                }
+            }
+            float[] y = new float[target.length];
+            float[] dy = new float[target.length];
+            double first = 0;
+            double last = 0;
+            for (int iteration = 0; iteration < 150; iteration++) {
+                trainer.forward(MemorySegment.ofArray(x), steps, batch, null, null, MemorySegment.ofArray(y), null,
+                        null);
+                double loss = 0;
+                for (int n = 0; n < y.length; n++) {
+                    double error = y[n] - target[n];
+                    loss += error * error / y.length;
+                    dy[n] = (float) (2 * error / y.length);
+                }
+                first = iteration == 0 ? loss : first;
+                last = loss;
+                trainer.backward(MemorySegment.ofArray(dy), null, null, gradients, GradientMode.OVERWRITE, null, null,
+                        null);
+                adam.step();
+                trainer.updateWeights(parameters);
+            }
+            assertTrue(last < first / 4, "loss " + first + " -> " + last);
+            // updateWeights repacked W_hr and its transposed copy: forward and gradients follow the new parameters.
+            ReferenceLstm updated = ReferenceLstm.projected(inputSize, 12, projectionSize,
+                    floats(parameters.weightIh()), floats(parameters.weightHh()), floats(parameters.biasIh()),
+                    floats(parameters.biasHh()), floats(parameters.weightHr()));
+            trainer.forward(MemorySegment.ofArray(x), steps, batch, null, null, MemorySegment.ofArray(y), null, null);
+            ForwardVsReferenceTest.assertWithin("y after training", y, updated.forward(x, steps, batch, null, null).y());
+            trainer.backward(MemorySegment.ofArray(dy), null, null, gradients, GradientMode.OVERWRITE, null, null,
+                    null);
+            assertEveryGradientClose(gradients, updated.backward(doubles(x), steps, batch, null, null, doubles(dy),
+                    null, null));
         }
     }
 
