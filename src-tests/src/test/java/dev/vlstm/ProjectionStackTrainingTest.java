@@ -28,7 +28,8 @@ import dev.vlstm.train.Adam;
  * W_hr included, and x, h0, c0; {@link CentralDifferences}' criterion); {@link LstmStackTrainer} against that
  * reference for every gradient (relative error &le; {@value TrainerVsReferenceTest#RELATIVE_TOLERANCE} of each
  * tensor's largest value, as StackVsReferenceTest), on odd shapes, both kernels, bidirectional, with lengths in both
- * layouts and with dropout; and a training loop from {@link LstmStackParameters#initialize} whose loss falls.
+ * layouts and with dropout; a training loop from {@link LstmStackParameters#initialize} whose loss falls; and
+ * segments of the wrong width named.
  */
 class ProjectionStackTrainingTest {
 
@@ -221,6 +222,31 @@ class ProjectionStackTrainingTest {
                     optimizer.close();
                 }
             }
+        }
+    }
+
+    /** Segments of the unprojected widths (H where P belongs) and gradients of another shape are named. */
+    @Test
+    void wrongWidthsAreRefusedByName() {
+        int steps = 3;
+        int batch = 2;
+        LstmStackShape shape = new LstmStackShape(3, 6, 2, true, 2);
+        try (StackProjectionTest.Model model = StackProjectionTest.Model.random(1360, shape, Backend.PREFERRED);
+             LstmStackTrainer trainer = new LstmStackTrainer(model.weights(), batch, steps);
+             LstmStackGradients unprojected = new LstmStackGradients(new LstmStackShape(3, 6, 2, true));
+             LstmStackGradients gradients = new LstmStackGradients(model.weights())) {
+            MemorySegment x = segment(new float[steps * batch * 3]);
+            MemorySegment hiddenWide = segment(new float[4 * batch * 6]);
+            trainer.forward(x, steps, batch, null, null, null, null, null);
+            ProjectionTrainerTest.assertMessage(() -> trainer.backward(null, hiddenWide, null, gradients,
+                    GradientMode.OVERWRITE, null, null, null), "dhT must hold [L*D=4][B=2][P=2] = 16 floats");
+            ProjectionTrainerTest.assertMessage(() -> trainer.backward(null, null, null, gradients,
+                    GradientMode.OVERWRITE, null, hiddenWide, null), "dh0 must hold [L*D=4][B=2][P=2] = 16 floats");
+            ProjectionTrainerTest.assertMessage(() -> trainer.backward(segment(new float[steps * batch * 12]), null,
+                    null, gradients, GradientMode.OVERWRITE, null, null, null),
+                    "dy must hold [T=3][B=2][D*P=4] = 24 floats");
+            ProjectionTrainerTest.assertMessage(() -> trainer.backward(null, null, null, unprojected,
+                    GradientMode.OVERWRITE, null, null, null), "gradients are for a model of");
         }
     }
 
