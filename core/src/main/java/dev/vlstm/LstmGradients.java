@@ -66,9 +66,7 @@ public final class LstmGradients implements AutoCloseable {
      */
     public LstmGradients(int inputSize, int hiddenSize, int projectionSize, boolean peepholes) {
         Checks.positive("hiddenSize", hiddenSize);
-        if (projectionSize != 0) {
-            Checks.projection(projectionSize, hiddenSize, Boolean.TRUE);
-        }
+        Checks.projectionSize(projectionSize, hiddenSize);
         this.tensors = new LayerTensors(inputSize, hiddenSize, projectionSize, peepholes, "LstmGradients");
     }
 

@@ -87,9 +87,7 @@ public final class LstmParameters implements AutoCloseable {
                                             float forgetBias) {
         Checks.positive("inputSize", inputSize);
         Checks.positive("hiddenSize", hiddenSize);
-        if (projectionSize != 0) {
-            Checks.projection(projectionSize, hiddenSize, Boolean.TRUE);
-        }
+        Checks.projectionSize(projectionSize, hiddenSize);
         LstmParameters parameters = new LstmParameters(inputSize, hiddenSize, projectionSize, false);
         SplittableRandom random = new SplittableRandom(seed);
         double bound = 1 / Math.sqrt(hiddenSize);
