@@ -42,6 +42,24 @@ final class ScalarTensorKernel implements TensorKernel {
     }
 
     @Override
+    public void transpose(MemorySegment source, long sourceOffset, int sourceRowFloats, int rows, int columns,
+                          MemorySegment target, int targetRowFloats) {
+        transposeBlock(source, sourceOffset, sourceRowFloats, 0, rows, 0, columns, target, targetRowFloats);
+    }
+
+    /** {@link #transpose} of the rows {@code rowFrom..rowTo-1} and columns {@code columnFrom..columnTo-1} only. */
+    static void transposeBlock(MemorySegment source, long sourceOffset, int sourceRowFloats, int rowFrom, int rowTo,
+                               int columnFrom, int columnTo, MemorySegment target, int targetRowFloats) {
+        for (int column = columnFrom; column < columnTo; column++) {
+            long targetRow = (long) column * targetRowFloats * Float.BYTES;
+            for (int row = rowFrom; row < rowTo; row++) {
+                target.set(FLOAT, targetRow + (long) row * Float.BYTES,
+                        source.get(FLOAT, sourceOffset + ((long) row * sourceRowFloats + column) * Float.BYTES));
+            }
+        }
+    }
+
+    @Override
     public double sumOfSquares(MemorySegment tensor, int count) {
         return sumOfSquaresFrom(0, tensor, count);
     }

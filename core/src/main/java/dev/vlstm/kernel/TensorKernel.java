@@ -26,6 +26,14 @@ public interface TensorKernel {
     void zeroWhereAbove(MemorySegment values, long valuesOffset, MemorySegment target, long targetOffset, int count,
                         float bound);
 
+    /**
+     * {@code target[c][r] = source[r][c]}: the transpose of a row-major {@code [rows][columns]} block whose rows
+     * are {@code sourceRowFloats} apart from byte {@code sourceOffset}, into target rows {@code targetRowFloats}
+     * apart from byte 0. Only copies, so every implementation gives the same bits.
+     */
+    void transpose(MemorySegment source, long sourceOffset, int sourceRowFloats, int rows, int columns,
+                   MemorySegment target, int targetRowFloats);
+
     /** The sum of {@code tensor[i]²} over the first {@code count} floats, squared and summed in double. */
     double sumOfSquares(MemorySegment tensor, int count);
 

@@ -10,6 +10,7 @@ import java.util.Random;
 import java.util.function.Consumer;
 
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -35,14 +36,14 @@ class TensorKernelTest {
         for (int i = 0; i < count; i++) {
             added[i] = parameter[i] + gradient[i];
         }
-        assertArrayEquals(added, run(count, new float[][]{parameter, gradient}, t ->
+        assertArrayEquals(added, run(new float[][]{parameter, gradient}, t ->
                 KERNEL.add(t[0], 0, t[1], 0, count))[1], "add");
 
         float[] scaled = new float[count];
         for (int i = 0; i < count; i++) {
             scaled[i] = gradient[i] * 0.37f;
         }
-        assertArrayEquals(scaled, run(count, new float[][]{gradient}, t -> KERNEL.scale(t[0], count, 0.37f))[0],
+        assertArrayEquals(scaled, run(new float[][]{gradient}, t -> KERNEL.scale(t[0], count, 0.37f))[0],
                 "scale");
 
         float[] sgdParameter = parameter.clone();
@@ -51,7 +52,7 @@ class TensorKernelTest {
             velocity[i] = Math.fma(0.9f, velocity[i], gradient[i]);
             sgdParameter[i] = Math.fma(-0.05f, velocity[i], sgdParameter[i]);
         }
-        float[][] sgd = run(count, new float[][]{parameter, gradient, first}, t ->
+        float[][] sgd = run(new float[][]{parameter, gradient, first}, t ->
                 KERNEL.sgd(t[0], t[1], t[2], count, 0.05f, 0.9f));
         assertArrayEquals(sgdParameter, sgd[0], "sgd parameter");
         assertArrayEquals(velocity, sgd[2], "sgd velocity");
@@ -65,7 +66,7 @@ class TensorKernelTest {
             float denominator = Math.fma((float) Math.sqrt(v[i]), 1.3f, 1e-8f);
             adamParameter[i] = Math.fma(-0.01f, m[i] / denominator, adamParameter[i]);
         }
-        float[][] adam = run(count, new float[][]{parameter, gradient, first, second}, t ->
+        float[][] adam = run(new float[][]{parameter, gradient, first, second}, t ->
                 KERNEL.adam(t[0], t[1], t[2], t[3], count, 0.9f, 0.999f, 0.01f, 1.3f, 1e-8f));
         assertArrayEquals(adamParameter, adam[0], "adam parameter");
         assertArrayEquals(m, adam[2], "adam first moment");
@@ -95,12 +96,38 @@ class TensorKernelTest {
         assertArrayEquals(expected, target);
     }
 
+    /**
+     * Transposes of blocks whose sides are and are not multiples of the vector kernel's 4x4 unit, wider and
+     * narrower than one pass of its columns, from an offset inside wider source rows into target rows wider than
+     * the block: every element lands where the formula says, and nothing outside the block is written.
+     */
+    @ParameterizedTest(name = "{0}x{1}")
+    @CsvSource({"1,1", "1,9", "3,4", "4,4", "5,67", "8,64", "13,130", "100,1024", "37,260"})
+    void transposeMovesEveryElementAndNothingElse(int rows, int columns) {
+        int sourceRowFloats = columns + 5;
+        int targetRowFloats = rows + 3;
+        int sourceStart = 7;
+        float[] source = values(new Random(rows * 1000L + columns), sourceStart + rows * sourceRowFloats, 1f);
+        float[] target = new float[columns * targetRowFloats];
+        java.util.Arrays.fill(target, Float.NaN);
+        float[] expected = target.clone();
+        for (int row = 0; row < rows; row++) {
+            for (int column = 0; column < columns; column++) {
+                expected[column * targetRowFloats + row] = source[sourceStart + row * sourceRowFloats + column];
+            }
+        }
+        float[][] results = run(new float[][]{source, target}, t -> KERNEL.transpose(t[0],
+                (long) sourceStart * Float.BYTES, sourceRowFloats, rows, columns, t[1], targetRowFloats));
+        assertArrayEquals(expected, results[1]);
+        assertArrayEquals(source, results[0], "the source is unchanged");
+    }
+
     /** Copies each array into native memory, runs the operation and returns the tensors' contents after it. */
-    private static float[][] run(int count, float[][] arrays, Consumer<MemorySegment[]> operation) {
+    private static float[][] run(float[][] arrays, Consumer<MemorySegment[]> operation) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment[] tensors = new MemorySegment[arrays.length];
             for (int n = 0; n < arrays.length; n++) {
-                tensors[n] = arena.allocate((long) count * Float.BYTES, 64);
+                tensors[n] = arena.allocate((long) arrays[n].length * Float.BYTES, 64);
                 MemorySegment.copy(MemorySegment.ofArray(arrays[n]), 0, tensors[n], 0, tensors[n].byteSize());
             }
             operation.accept(tensors);
