@@ -306,8 +306,8 @@ public final class LstmTrainer implements AutoCloseable {
             Checks.notNull("layout", layout);
             checkSizes(steps, batch);
             VariableLengths.check(lengths, steps, batch);
-            Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), outputName(), outputSize,
-                    x, steps, batch, h0, c0, y, hT, cT);
+            Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), outputName(),
+                    outputSize, x, steps, batch, h0, c0, y, hT, cT);
             plan.set(lengths, steps, batch);
             run(x, layout, h0, c0, y, hT, cT);
         } finally {
@@ -459,10 +459,11 @@ public final class LstmTrainer implements AutoCloseable {
             Checks.notNull("mode", mode);
             if (gradients.inputSize() != inputSize || gradients.hiddenSize() != hiddenSize
                     || gradients.projectionSize() != weights.projectionSize()) {
-                throw new IllegalArgumentException("gradients are for inputSize " + gradients.inputSize() + ", hiddenSize "
-                        + gradients.hiddenSize() + ", projectionSize " + gradients.projectionSize() + ", but these weights"
-                        + " have inputSize " + inputSize + ", hiddenSize " + hiddenSize + ", projectionSize "
-                        + weights.projectionSize() + " (0: none); make them with new LstmGradients(weights)");
+                throw new IllegalArgumentException("gradients are for inputSize " + gradients.inputSize()
+                        + ", hiddenSize " + gradients.hiddenSize() + ", projectionSize " + gradients.projectionSize()
+                        + ", but these weights have inputSize " + inputSize + ", hiddenSize " + hiddenSize
+                        + ", projectionSize " + weights.projectionSize() + " (0: none); make them with"
+                        + " new LstmGradients(weights)");
             }
             if ((gradients.peepholes() != null) != weights.hasPeepholes()) {
                 throw new IllegalArgumentException(weights.hasPeepholes()
@@ -589,8 +590,8 @@ public final class LstmTrainer implements AutoCloseable {
      *
      * @param parameters the new W_ih, W_hh, b_ih, b_hh (and W_hr and the peepholes, if the weights have them) in
      *                   PyTorch layout, for this trainer's I, H and P; read during the call only
-     * @throws IllegalArgumentException if the sizes or the projection differ, or a value is NaN or infinite (a diverged update),
-     *                                  naming the tensor and element
+     * @throws IllegalArgumentException if the sizes or the projection differ, or a value is NaN or infinite (a
+     *                                  diverged update), naming the tensor and element
      */
     public void updateWeights(LstmParameters parameters) {
         inUse.enter("updateWeights");
@@ -657,8 +658,9 @@ public final class LstmTrainer implements AutoCloseable {
         if (projection != null) {
             packPanels(projection.cellOutputs(), projection.cellOutputStepBytes(), projection.cellOutputRowBytes(),
                     false, layout.hiddenSize(), rows);
-            projection.weightGradient(kernel, weightGradientPanels, rows, weightGradientRows, gradients.weightHr(),
-                    mode);
+            // dzᵀ in preActivations is read no more: it holds dhᵀ now.
+            projection.weightGradient(kernel, weightGradientPanels, rows, preActivations, weightGradientRows,
+                    gradients.weightHr(), mode);
         }
 
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;

@@ -16,8 +16,8 @@ import dev.vlstm.kernel.TensorKernel;
  *
  * <p>Every GEMM here is the projection kernel's ({@link LstmKernel#projectInput}) on a plain layout
  * ({@link GateLayout#plain}), run on the trainer's kernel (and so on its threads, if any), which each call is given:
- * h and dm read their left operand by rows; dW_hr reads dh down its columns, so that its output rows are the rows of
- * W_hr. Scratch comes from the trainer's memory and is freed with it.
+ * h and dm read their left operand by rows; dW_hr reads dhᵀ by rows, so that its output rows are the rows of W_hr.
+ * Scratch comes from the trainer's memory and is freed with it.
  */
 final class ProjectionTraining {
 
@@ -135,17 +135,22 @@ final class ProjectionTraining {
     /**
      * {@code dW_hr = dhᵀ · M} over all {@code rows} packed rows, written or added into {@code target}
      * ({@code [P][H]}), once the trainer has packed M (the m rows, H wide) into {@code panels} as
-     * {@code [tile][row][4·lanes]}.
+     * {@code [tile][row][4·lanes]}. dh is transposed first and the GEMM reads dhᵀ row by row, as the trainer does
+     * with dz: read down its columns, a stride that is a multiple of 4 KiB (P = 1024) would miss L1 at every
+     * broadcast.
      *
-     * @param result   scratch for the GEMM's result, at least P rows of {@link #widestRow} floats
+     * @param transposed scratch for dhᵀ, at least P·rows floats
+     * @param result     scratch for the GEMM's result, at least P rows of {@link #widestRow} floats
      */
-    void weightGradient(LstmKernel kernel, MemorySegment panels, int rows, MemorySegment result,
-                        MemorySegment target, GradientMode mode) {
+    void weightGradient(LstmKernel kernel, MemorySegment panels, int rows, MemorySegment transposed,
+                        MemorySegment result, MemorySegment target, GradientMode mode) {
         if (weightGradientLayout == null || weightGradientLayout.inputSize() != rows) {
             weightGradientLayout = GateLayout.plain(rows, hiddenSize, cellOutputGradientLayout.lanes());
         }
-        kernel.projectInput(weightGradientLayout, panels, zeroBias, hiddenGradients, 0, Float.BYTES,
-                hiddenGradientRowBytes, projectionSize, result, 0);
+        tensors.transpose(hiddenGradients, 0, (int) (hiddenGradientRowBytes / Float.BYTES), rows, projectionSize,
+                transposed, rows);
+        kernel.projectInput(weightGradientLayout, panels, zeroBias, transposed, 0, (long) rows * Float.BYTES,
+                Float.BYTES, projectionSize, result, 0);
         long resultRowBytes = (long) weightGradientLayout.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) hiddenSize * Float.BYTES;
         for (int q = 0; q < projectionSize; q++) {
