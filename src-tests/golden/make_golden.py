@@ -36,6 +36,7 @@ CASES = [
     ("i3_h7_p2_l2_t6_b4_batch_first_proj_lengths", 3, 7, 6, 4, True, True, True, 2, False, [6, 2, 4, 1], 2),
     ("i5_h9_p4_l2_t7_b6_bidirectional_batch_first_proj_lengths", 5, 9, 7, 6, True, True, True, 2, True,
      [7, 3, 1, 5, 7, 2], 4),
+    ("i6_h17_p5_t6_b3_proj", 6, 17, 6, 3, False, True, True, 1, False, None, 5),
 ]
 
 

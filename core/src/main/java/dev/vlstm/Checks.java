@@ -37,6 +37,17 @@ final class Checks {
      * size the caller checks).
      */
     static void projection(int projectionSize, int hiddenSize, Object weightHr) {
+        projectionSize(projectionSize, hiddenSize);
+        if (projectionSize > 0 && weightHr == null) {
+            throw new NullPointerException("weightHr must not be null when projectionSize = " + projectionSize);
+        }
+        if (projectionSize == 0 && weightHr != null) {
+            throw new IllegalArgumentException("weightHr was given but projectionSize is 0 (no projection)");
+        }
+    }
+
+    /** PyTorch's projection size alone: 0 (no projection) or 1..H-1. */
+    static void projectionSize(int projectionSize, int hiddenSize) {
         if (projectionSize < 0) {
             throw new IllegalArgumentException("projectionSize must be >= 0 (0 for no projection), got "
                     + projectionSize);
@@ -44,12 +55,6 @@ final class Checks {
         if (projectionSize >= hiddenSize) {
             throw new IllegalArgumentException("projectionSize must be < hiddenSize (PyTorch's proj_size <"
                     + " hidden_size): projectionSize=" + projectionSize + ", hiddenSize=" + hiddenSize);
-        }
-        if (projectionSize > 0 && weightHr == null) {
-            throw new NullPointerException("weightHr must not be null when projectionSize = " + projectionSize);
-        }
-        if (projectionSize == 0 && weightHr != null) {
-            throw new IllegalArgumentException("weightHr was given but projectionSize is 0 (no projection)");
         }
     }
 

@@ -8,7 +8,7 @@ import java.util.SplittableRandom;
  * The trainable parameters of one LSTM layer, off-heap and writable, in PyTorch's layouts and gate order i, f, g, o:
  * {@code weightIh [4H][I]}, {@code weightHh [4H][H]}, {@code biasIh [4H]}, {@code biasHh [4H]}, row-major floats;
  * with PyTorch's projection ({@code proj_size} = P, see {@link LstmWeights}) {@code weightHh [4H][P]} and
- * {@code weightHr [P][H]}. Projected parameters pack and save; {@link LstmTrainer} does not train them yet. With
+ * {@code weightHr [P][H]}, which training updates like the other tensors. With
  * peephole connections (see {@link LstmWeights}) also {@code peepholes [3][H]} (p_i, p_f, p_o), which training
  * updates like the other tensors.
  * Optimizers update them in place; {@link #pack()} and {@link LstmTrainer#updateWeights} turn them into the
@@ -52,12 +52,52 @@ public final class LstmParameters implements AutoCloseable {
      * @throws IllegalArgumentException for a size &lt; 1
      */
     public static LstmParameters initialize(int inputSize, int hiddenSize, long seed, float forgetBias) {
-        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize, 0, false);
+        return initialize(inputSize, hiddenSize, 0, seed, forgetBias);
+    }
+
+    /**
+     * As {@link #initialize(int, int, long)}, with or without PyTorch's projection ({@code proj_size} = P): then
+     * {@code weightHh} is {@code [4H][P]} and {@code weightHr [P][H]} is drawn from the same
+     * {@code [-1/sqrt(H), 1/sqrt(H))}, as PyTorch does (its bound is 1/sqrt(hidden_size) for every tensor).
+     *
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units, &ge; 1
+     * @param projectionSize P, 1 &le; P &lt; H, or 0 for no projection (which gives the values of
+     *                       {@link #initialize(int, int, long)})
+     * @param seed           seeds a {@link SplittableRandom}, as in {@link #initialize(int, int, long)}
+     * @return new parameters, owned by the caller
+     * @throws IllegalArgumentException for a size out of range
+     */
+    public static LstmParameters initialize(int inputSize, int hiddenSize, int projectionSize, long seed) {
+        return initialize(inputSize, hiddenSize, projectionSize, seed, DEFAULT_FORGET_BIAS);
+    }
+
+    /**
+     * As {@link #initialize(int, int, int, long)} with the given forget-gate bias.
+     *
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units, &ge; 1
+     * @param projectionSize P, 1 &le; P &lt; H, or 0 for no projection
+     * @param seed           seeds a {@link SplittableRandom}, as in {@link #initialize(int, int, long)}
+     * @param forgetBias     the value of {@code biasIh}'s forget-gate entries (rows H to 2H-1)
+     * @return new parameters, owned by the caller
+     * @throws IllegalArgumentException for a size out of range
+     */
+    public static LstmParameters initialize(int inputSize, int hiddenSize, int projectionSize, long seed,
+                                            float forgetBias) {
+        Checks.positive("inputSize", inputSize);
+        Checks.positive("hiddenSize", hiddenSize);
+        Checks.projectionSize(projectionSize, hiddenSize);
+        LstmParameters parameters = new LstmParameters(inputSize, hiddenSize, projectionSize, false);
         SplittableRandom random = new SplittableRandom(seed);
         double bound = 1 / Math.sqrt(hiddenSize);
         LayerTensors tensors = parameters.tensors;
-        for (MemorySegment tensor : new MemorySegment[]{tensors.weightIh, tensors.weightHh, tensors.biasIh,
-                tensors.biasHh}) {
+        // W_hr last, so that a model without projection draws the values it always drew.
+        MemorySegment[] drawn = tensors.weightHr == null
+                ? new MemorySegment[]{tensors.weightIh, tensors.weightHh, tensors.biasIh, tensors.biasHh}
+                : new MemorySegment[]{tensors.weightIh, tensors.weightHh, tensors.biasIh, tensors.biasHh,
+                    tensors.weightHr};
+        for (MemorySegment tensor : drawn) {
             for (long n = 0; n < tensor.byteSize() / Float.BYTES; n++) {
                 tensor.setAtIndex(ValueLayout.JAVA_FLOAT, n, (float) ((random.nextDouble() * 2 - 1) * bound));
             }

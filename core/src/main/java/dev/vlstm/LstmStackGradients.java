@@ -13,17 +13,16 @@ public final class LstmStackGradients implements AutoCloseable {
     /**
      * Zero gradients for a model of {@code shape}.
      *
-     * @param shape the model's sizes, without projection; one {@link LstmGradients} is allocated per layer and
-     *              direction
-     * @throws IllegalArgumentException for a shape with projection, which training does not take yet
+     * @param shape the model's sizes, with or without projection (then each layer's gradients hold dW_hr); one
+     *              {@link LstmGradients} is allocated per layer and direction
      */
     public LstmStackGradients(LstmStackShape shape) {
         this.shape = Checks.notNull("shape", shape);
-        LstmStackTrainer.refuseProjection("shape", shape);
         this.parts = new LstmGradients[shape.stateCount()];
         try {
             for (int n = 0; n < parts.length; n++) {
-                parts[n] = new LstmGradients(shape.layerInputSize(n / shape.directions()), shape.hiddenSize());
+                parts[n] = new LstmGradients(shape.layerInputSize(n / shape.directions()), shape.hiddenSize(),
+                        shape.projectionSize(), false);
             }
         } catch (RuntimeException | Error e) {
             close();
@@ -35,7 +34,6 @@ public final class LstmStackGradients implements AutoCloseable {
      * Zero gradients for {@code weights}' model.
      *
      * @param weights the model whose {@link LstmStackWeights#shape()} these gradients take; only the shape is read
-     * @throws IllegalArgumentException for a model with projection, which training does not take yet
      */
     public LstmStackGradients(LstmStackWeights weights) {
         this(Checks.notNull("weights", weights).shape());

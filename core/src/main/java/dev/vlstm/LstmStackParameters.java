@@ -19,29 +19,22 @@ public final class LstmStackParameters implements AutoCloseable {
     }
 
     /**
-     * PyTorch's initialisation of every layer and direction ({@link LstmParameters#initialize(int, int, long)}: uniform
-     * in {@code [-1/sqrt(H), 1/sqrt(H))}, forget bias {@link LstmParameters#DEFAULT_FORGET_BIAS}), each from its own
-     * seed drawn from {@code seed}.
+     * PyTorch's initialisation of every layer and direction ({@link LstmParameters#initialize(int, int, int, long)}:
+     * uniform in {@code [-1/sqrt(H), 1/sqrt(H))}, W_hr too with projection, forget bias
+     * {@link LstmParameters#DEFAULT_FORGET_BIAS}), each from its own seed drawn from {@code seed}.
      *
-     * @param shape the model's sizes, without projection
+     * @param shape the model's sizes, with or without projection (layers above the first then read D·P features)
      * @param seed  seeds a {@link SplittableRandom} that draws one seed per layer and direction, in index order
      * @return new parameters, owned by the caller
-     * @throws IllegalArgumentException for a shape with projection: these parameters are for training, which does
-     *                                  not take projection yet
      */
     public static LstmStackParameters initialize(LstmStackShape shape, long seed) {
         Checks.notNull("shape", shape);
-        if (shape.projectionSize() > 0) {
-            throw new IllegalArgumentException("initialize makes parameters to train, and training does not take "
-                    + "projection (proj_size " + shape.projectionSize() + ") yet; build a projected model's "
-                    + "parameters with LstmParameters.fromPyTorch and LstmStackParameters.of");
-        }
         SplittableRandom seeds = new SplittableRandom(seed);
         LstmParameters[] parts = new LstmParameters[shape.stateCount()];
         try {
             for (int n = 0; n < parts.length; n++) {
                 parts[n] = LstmParameters.initialize(shape.layerInputSize(n / shape.directions()), shape.hiddenSize(),
-                        seeds.nextLong());
+                        shape.projectionSize(), seeds.nextLong());
             }
         } catch (RuntimeException | Error e) {
             closeAll(parts);

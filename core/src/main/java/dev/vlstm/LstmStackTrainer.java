@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
  * dh0, dc0.
  *
  * <p>Each layer and direction trains on its own {@link LstmTrainer}. The backward goes down the stack: the gradient
- * of a layer's output {@code [T][B][D·H]} is split into its directions (the reverse one time-reversed), each
+ * of a layer's output {@code [T][B][D·S]} (S = P with projection, else H) is split into its directions (the reverse one time-reversed), each
  * direction's backward yields the gradient of its input, and their sum, through the dropout mask of the layer below,
  * is the gradient of that layer's output.
  *
@@ -56,7 +56,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @param weights  the model to train, open, float32; shared, not owned: closing the trainer leaves it open
      * @param maxBatch largest batch of a forward, &ge; 1
      * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
-     * @throws IllegalArgumentException if a size is &lt; 1, or the model has projection (not trained yet)
+     * @throws IllegalArgumentException if a size is &lt; 1
      */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps) {
         this(weights, maxBatch, maxSteps, 0, 0, false);
@@ -71,7 +71,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
      * @param dropout  p, in [0, 1)
      * @param seed     seed of the masks
-     * @throws IllegalArgumentException if a size is &lt; 1, p is outside [0, 1), or the model has projection
+     * @throws IllegalArgumentException if a size is &lt; 1, or p is outside [0, 1)
      */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed) {
         this(weights, maxBatch, maxSteps, dropout, seed, true);
@@ -80,7 +80,6 @@ public final class LstmStackTrainer implements AutoCloseable {
     private LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
                              boolean withDropout) {
         Checks.notNull("weights", weights).checkOpen();
-        refuseProjection("weights", weights.shape());
         this.weights = weights;
         this.shape = weights.shape();
         this.memory = OffHeap.open();
@@ -88,7 +87,8 @@ public final class LstmStackTrainer implements AutoCloseable {
         this.tensorNames = new String[parts.length][];
         for (int n = 0; n < parts.length; n++) {
             String layer = shape.describe(n) + ": ";
-            tensorNames[n] = new String[]{layer + "weightIh", layer + "weightHh", layer + "biasIh", layer + "biasHh"};
+            tensorNames[n] = new String[]{layer + "weightIh", layer + "weightHh", layer + "biasIh", layer + "biasHh",
+                layer + "weightHr"};
         }
         try {
             this.sequence = new StackSequence(shape, maxBatch, maxSteps, "LstmStackTrainer", memory);
@@ -101,7 +101,7 @@ public final class LstmStackTrainer implements AutoCloseable {
                 layerGradients[1] = new ScratchView(memory.floats(layerFloats));
             }
             if (shape.bidirectional()) {
-                directionOutputGradient = new ScratchView(memory.floats(rows * shape.hiddenSize()));
+                directionOutputGradient = new ScratchView(memory.floats(rows * shape.hiddenStateSize()));
                 MemorySegment inputGradient = memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize()));
                 firstInputGradient = new ScratchView(inputGradient);
                 upperInputGradient = new ScratchView(inputGradient);
@@ -110,11 +110,12 @@ public final class LstmStackTrainer implements AutoCloseable {
                 firstInputGradient = null;
                 upperInputGradient = null;
             }
-            long stateFloats = (long) maxBatch * shape.hiddenSize();
-            hiddenIn = new ScratchView(memory.floats(stateFloats));
-            cellIn = new ScratchView(memory.floats(stateFloats));
-            hiddenOut = new ScratchView(memory.floats(stateFloats));
-            cellOut = new ScratchView(memory.floats(stateFloats));
+            long hiddenFloats = (long) maxBatch * shape.hiddenStateSize();
+            long cellFloats = (long) maxBatch * shape.hiddenSize();
+            hiddenIn = new ScratchView(memory.floats(hiddenFloats));
+            cellIn = new ScratchView(memory.floats(cellFloats));
+            hiddenOut = new ScratchView(memory.floats(hiddenFloats));
+            cellOut = new ScratchView(memory.floats(cellFloats));
             for (int n = 0; n < parts.length; n++) {
                 parts[n] = new LstmTrainer(weights.part(n), maxBatch, maxSteps);
             }
@@ -146,10 +147,12 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @param x     input, {@code [T][B][I]} floats (time-major)
      * @param steps T, 1 &le; T &le; {@link #maxSteps()}
      * @param batch B, 1 &le; B &le; {@link #maxBatch()}
-     * @param h0    initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param h0    initial hidden states {@code [L·D][B][H]} ({@code [L·D][B][P]} with projection), or null for
+     *              zeros
      * @param c0    initial cell states {@code [L·D][B][H]}, or null for zeros
-     * @param y     output, {@code [T][B][D·H]}: the top layer's h after every step; null if not wanted
-     * @param hT    output, {@code [L·D][B][H]}: the final h of every layer and direction; null if not wanted
+     * @param y     output, {@code [T][B][D·H]} ({@code [T][B][D·P]} with projection): the top layer's h after every
+     *              step; null if not wanted
+     * @param hT    output, shaped as h0: the final h of every layer and direction; null if not wanted
      * @param cT    output, {@code [L·D][B][H]}: the final cell states; null if not wanted
      * @throws IllegalArgumentException for a size &lt; 1 or above this trainer's limits, a segment whose size does
      *                                  not match its shape, or a read-only output
@@ -181,10 +184,12 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
      * @param batch   B, 1 &le; B &le; {@link #maxBatch()}
      * @param lengths time steps of each sequence, B values in 0..T, in any order; copied
-     * @param h0      initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param h0      initial hidden states {@code [L·D][B][H]} ({@code [L·D][B][P]} with projection), or null for
+     *                zeros
      * @param c0      initial cell states {@code [L·D][B][H]}, or null for zeros
-     * @param y       output in x's layout with D·H floats a row, zero past each sequence's end; null if not wanted
-     * @param hT      output, {@code [L·D][B][H]}: every layer and direction's final h; null if not wanted
+     * @param y       output in x's layout with D·H floats a row (D·P with projection), zero past each sequence's
+     *                end; null if not wanted
+     * @param hT      output, shaped as h0: every layer and direction's final h; null if not wanted
      * @param cT      output, {@code [L·D][B][H]}: the final cell states; null if not wanted
      * @throws IllegalArgumentException as the time-major forward, and for a null layout, null lengths, lengths of
      *                                  another size than B, or a length outside 0..T (naming its index)
@@ -215,14 +220,15 @@ public final class LstmStackTrainer implements AutoCloseable {
      * every layer and direction's weight gradients into {@code gradients} (by {@code mode}) and writes dL/dx, dL/dh0
      * and dL/dc0. Once per forward.
      *
-     * @param dy        dL/dy, {@code [T][B][D·H]}, or null for zeros
-     * @param dhT       dL/dh_n, {@code [L·D][B][H]}, or null for zeros
+     * @param dy        dL/dy, shaped as the forward's y ({@code [T][B][D·H]}, {@code [T][B][D·P]} with projection),
+     *                  or null for zeros
+     * @param dhT       dL/dh_n, {@code [L·D][B][H]} ({@code [L·D][B][P]} with projection), or null for zeros
      * @param dcT       dL/dc_n, {@code [L·D][B][H]}, or null for zeros
-     * @param gradients receives every layer and direction's dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh; for a model of
-     *                  this trainer's shape
+     * @param gradients receives every layer and direction's dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh (and dL/dW_hr
+     *                  with projection); for a model of this trainer's shape
      * @param mode      whether those replace or add to what {@code gradients} holds
      * @param dx        output dL/dx, {@code [T][B][I]}, or null if not wanted
-     * @param dh0       output dL/dh0, {@code [L·D][B][H]}, or null
+     * @param dh0       output dL/dh0, shaped as dhT, or null
      * @param dc0       output dL/dc0, {@code [L·D][B][H]}, or null
      * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
      * @throws IllegalArgumentException for gradients of another shape or a segment of the wrong size
@@ -241,6 +247,11 @@ public final class LstmStackTrainer implements AutoCloseable {
             int batch = call.batch();
             int states = shape.stateCount();
             int hiddenSize = shape.hiddenSize();
+            int stateSize = shape.hiddenStateSize();
+            boolean projected = shape.projectionSize() > 0;
+            // Constants, not concatenations: a String built per call would allocate on the hot path.
+            String width = projected ? "P" : "H";
+            String outputWidth = projected ? "D*P" : "D*H";
             Checks.notNull("gradients", gradients).checkOpen();
             Checks.notNull("mode", mode);
             if (!gradients.shape().equals(shape)) {
@@ -248,23 +259,25 @@ public final class LstmStackTrainer implements AutoCloseable {
                         + ", but this trainer's is " + shape);
             }
             Checks.optionalFloats("dy", dy, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
-                    "D*H", shape.outputSize());
-            Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, "H", hiddenSize);
+                    outputWidth, shape.outputSize());
+            Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, width, stateSize);
             Checks.optionalFloats("dcT", dcT, "L*D", states, "B", batch, "H", hiddenSize);
             Checks.optionalOutput("dx", dx, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
                     "I", shape.inputSize());
-            Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, "H", hiddenSize);
+            Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, width, stateSize);
             Checks.optionalOutput("dc0", dc0, "L*D", states, "B", batch, "H", hiddenSize);
             saved = false;
 
             int directions = shape.directions();
             long rows = (long) steps * batch;
-            long stateFloats = (long) batch * hiddenSize;
-            long stateBytes = stateFloats * Float.BYTES;
-            MemorySegment hIn = hiddenIn.floats(stateFloats);
-            MemorySegment cIn = cellIn.floats(stateFloats);
-            MemorySegment hOut = hiddenOut.floats(stateFloats);
-            MemorySegment cOut = cellOut.floats(stateFloats);
+            long hiddenFloats = (long) batch * stateSize;
+            long cellFloats = (long) batch * hiddenSize;
+            long hiddenBytes = hiddenFloats * Float.BYTES;
+            long cellBytes = cellFloats * Float.BYTES;
+            MemorySegment hIn = hiddenIn.floats(hiddenFloats);
+            MemorySegment cIn = cellIn.floats(cellFloats);
+            MemorySegment hOut = hiddenOut.floats(hiddenFloats);
+            MemorySegment cOut = cellOut.floats(cellFloats);
             MemorySegment outputGradient = dy;
             for (int layer = shape.layers() - 1; layer >= 0; layer--) {
                 int inputSize = shape.layerInputSize(layer);
@@ -274,27 +287,26 @@ public final class LstmStackTrainer implements AutoCloseable {
                     boolean reverse = direction == LstmStackShape.REVERSE;
                     MemorySegment partOutputGradient = outputGradient;
                     if (directions > 1 && outputGradient != null) {
-                        partOutputGradient = directionOutputGradient.floats(rows * hiddenSize);
-                        DirectionRows.fromLayer(outputGradient, partOutputGradient, call, hiddenSize, directions,
+                        partOutputGradient = directionOutputGradient.floats(rows * stateSize);
+                        DirectionRows.fromLayer(outputGradient, partOutputGradient, call, stateSize, directions,
                                 direction, reverse);
                     }
                     MemorySegment partInputGradient = directions == 1 || inputGradient == null ? inputGradient
                             : (layer == 0 ? firstInputGradient : upperInputGradient).floats(rows * inputSize);
-                    long stateOffset = index * stateBytes;
                     if (dhT != null) {
-                        MemorySegment.copy(dhT, stateOffset, hIn, 0, stateBytes);
+                        MemorySegment.copy(dhT, index * hiddenBytes, hIn, 0, hiddenBytes);
                     }
                     if (dcT != null) {
-                        MemorySegment.copy(dcT, stateOffset, cIn, 0, stateBytes);
+                        MemorySegment.copy(dcT, index * cellBytes, cIn, 0, cellBytes);
                     }
                     parts[index].backward(partOutputGradient, dhT == null ? null : hIn, dcT == null ? null : cIn,
                             gradients.part(index), mode, partInputGradient, dh0 == null ? null : hOut,
                             dc0 == null ? null : cOut);
                     if (dh0 != null) {
-                        MemorySegment.copy(hOut, 0, dh0, stateOffset, stateBytes);
+                        MemorySegment.copy(hOut, 0, dh0, index * hiddenBytes, hiddenBytes);
                     }
                     if (dc0 != null) {
-                        MemorySegment.copy(cOut, 0, dc0, stateOffset, stateBytes);
+                        MemorySegment.copy(cOut, 0, dc0, index * cellBytes, cellBytes);
                     }
                     if (partInputGradient != inputGradient) {
                         if (reverse) {
@@ -337,9 +349,12 @@ public final class LstmStackTrainer implements AutoCloseable {
                 LstmParameters part = parameters.part(n);
                 String[] names = tensorNames[n];
                 Checks.finite(names[0], part.weightIh(), part.inputSize());
-                Checks.finite(names[1], part.weightHh(), part.hiddenSize());
+                Checks.finite(names[1], part.weightHh(), part.outputSize());
                 Checks.finite(names[2], part.biasIh(), 0);
                 Checks.finite(names[3], part.biasHh(), 0);
+                if (part.weightHr() != null) {
+                    Checks.finite(names[4], part.weightHr(), part.hiddenSize());
+                }
             }
             saved = false;
             for (int n = 0; n < parts.length; n++) {
@@ -395,14 +410,6 @@ public final class LstmStackTrainer implements AutoCloseable {
             parts[index].forward(x, call.steps(), call.batch(), h0, c0, y, hT, cT);
         } else {
             parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, c0, y, hT, cT);
-        }
-    }
-
-    /** Training does not take projection yet: refuses a projected model's shape by name. */
-    static void refuseProjection(String argument, LstmStackShape shape) {
-        if (shape.projectionSize() > 0) {
-            throw new IllegalArgumentException(argument + ": a model with projection (proj_size "
-                    + shape.projectionSize() + ") runs in inference (LstmStackRunner) but does not train yet");
         }
     }
 

@@ -19,6 +19,12 @@ import dev.vlstm.kernel.TensorKernel;
  * (again the same kernel, on transposed operands), and db = Σ dz. With peephole connections the pointwise pass also
  * carries the peephole paths into dc and sums dp_i, dp_f, dp_o over the steps and rows.
  *
+ * <p>With PyTorch's projection ({@link LstmWeights#projectionSize()} = P) h, y, h0, hT, dy, dhT and dh0 are P wide
+ * and c, c0, cT, dcT and dc0 stay H wide. The forward keeps every step's cell output m = o*tanh(c) and projects it,
+ * h = m·W_hrᵀ; per step in reverse the backward keeps dh (P), turns it into dm = dh·W_hr (H) for the pointwise pass,
+ * and dh_{t-1} = dz·U is P wide; after the loop dW_hr = Σ dhᵀ·m is one more GEMM over all T·B rows. Weights without
+ * projection run none of this (the choice is made once per step, outside the kernels' loops), bit for bit as before.
+ *
  * <p>Truncated BPTT over a long sequence runs it in windows of at most {@code maxSteps} steps ({@link TruncatedBptt}
  * does it for you): each window's forward starts from the previous window's final state (pass the same segments as
  * h0/c0 and hT/cT), and its backward gets no dhT/dcT, which cuts the gradient at the border;
@@ -58,8 +64,17 @@ public final class LstmTrainer implements AutoCloseable {
     private final MemorySegment preActivations;
     /** Gate activations after the forward, gate gradients dz after the backward; {@code [T·B][4H']}. */
     private final MemorySegment gates;
-    /** h and c before and after every step, {@code [T+1][maxBatch][H']}, viewed per step through slices. */
+    /**
+     * h before and after every step, {@code [T+1][maxBatch][hiddenRowFloats]}, and c likewise with rows of H'
+     * floats, viewed per step through slices.
+     */
     private final MemorySegment hiddens;
+    /** Floats between rows of h: H' without projection, the projection GEMM's output row with it. */
+    private final int hiddenRowFloats;
+    /** P with projection, H without: the width of h, y and the recurrent input. */
+    private final int outputSize;
+    /** The projection's own training state and GEMMs; null without projection. */
+    private final ProjectionTraining projection;
     private final MemorySegment[] hiddenSteps;
     private final MemorySegment[] cellSteps;
     private final MemorySegment hiddenGradient;
@@ -94,7 +109,6 @@ public final class LstmTrainer implements AutoCloseable {
      * @param maxBatch largest batch of a forward, &ge; 1
      * @param maxSteps most time steps of a forward, &ge; 1; the scratch keeps every step's state
      * @throws IllegalArgumentException if a size is &lt; 1, or the weights are not {@link WeightPrecision#FLOAT32}
-     *                                  or have a projection ({@link LstmWeights#projectionSize()} &gt; 0)
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps) {
         this(weights, maxBatch, maxSteps, LstmRunner.NO_CELL_CLIP);
@@ -111,7 +125,7 @@ public final class LstmTrainer implements AutoCloseable {
      * @param maxSteps most time steps of a forward, &ge; 1; the scratch keeps every step's state
      * @param cellClip the clip threshold, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP}
      * @throws IllegalArgumentException if a size is &lt; 1, {@code cellClip} is not &gt; 0 (or is NaN), or the
-     *                                  weights are not {@link WeightPrecision#FLOAT32} or have a projection
+     *                                  weights are not {@link WeightPrecision#FLOAT32}
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip) {
         this(weights, maxBatch, maxSteps, cellClip, 1);
@@ -142,10 +156,6 @@ public final class LstmTrainer implements AutoCloseable {
             throw new IllegalArgumentException("weights: packed as " + weights.precision() + ", but training needs "
                     + "FLOAT32 weights (it updates float master weights); pack a FLOAT32 copy to train");
         }
-        if (weights.projectionSize() > 0) {
-            throw new IllegalArgumentException("weights: projectionSize " + weights.projectionSize() + " (PyTorch's"
-                    + " proj_size), but LstmTrainer does not yet train a projected LSTM; LstmRunner runs it");
-        }
         this.weights = weights;
         this.tensors = weights.kernel().tensors();
         this.layout = weights.layout();
@@ -153,7 +163,10 @@ public final class LstmTrainer implements AutoCloseable {
         this.maxSteps = Checks.positive("maxSteps", maxSteps);
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
-        this.hiddenGradientLayout = layout.transposed(hiddenSize);
+        this.outputSize = weights.outputSize();
+        this.hiddenGradientLayout = layout.transposed(outputSize);
+        this.hiddenRowFloats = weights.projectionSize() > 0 ? weights.projectionLayout().gateRowFloats()
+                : layout.paddedHidden();
         this.inputGradientLayout = layout.transposed(inputSize);
         this.plan = new VariableLengths(maxBatch);
         this.stepStart = new int[maxSteps + 1];
@@ -165,31 +178,36 @@ public final class LstmTrainer implements AutoCloseable {
             transposedInputWeights = memory.floats(inputGradientLayout.packedFloats((int) gateRow));
             transposedRecurrentWeights = memory.floats(hiddenGradientLayout.packedFloats((int) gateRow));
             layout.packTransposed(weights.packedInputWeights(), inputSize, transposedInputWeights);
-            layout.packTransposed(weights.packedRecurrentWeights(), hiddenSize, transposedRecurrentWeights);
-            zeroBias = memory.floats(Math.max(gateRow, Math.max(
-                    hiddenGradientLayout.gateRowFloats(), inputGradientLayout.gateRowFloats())));
+            layout.packTransposed(weights.packedRecurrentWeights(), outputSize, transposedRecurrentWeights);
+            long widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(),
+                    hiddenGradientLayout.gateRowFloats());
+            if (weights.projectionSize() > 0) {
+                widestGradientRow = Math.max(widestGradientRow, ProjectionTraining.widestRow(weights));
+            }
+            zeroBias = memory.floats(Math.max(gateRow, widestGradientRow));
             inputs = memory.floats(rows * inputSize);
             preActivations = memory.floats(rows * gateRow);
             gates = memory.floats(rows * gateRow);
             long stepFloats = maxBatch * paddedHidden;
-            hiddens = memory.floats((maxSteps + 1) * stepFloats);
+            long hiddenStepFloats = (long) maxBatch * hiddenRowFloats;
+            hiddens = memory.floats((maxSteps + 1) * hiddenStepFloats);
             MemorySegment cells = memory.floats((maxSteps + 1) * stepFloats);
             hiddenSteps = new MemorySegment[maxSteps + 1];
             cellSteps = new MemorySegment[maxSteps + 1];
             for (int t = 0; t <= maxSteps; t++) {
-                hiddenSteps[t] = hiddens.asSlice(t * stepFloats * Float.BYTES, stepFloats * Float.BYTES);
+                hiddenSteps[t] = hiddens.asSlice(t * hiddenStepFloats * Float.BYTES, hiddenStepFloats * Float.BYTES);
                 cellSteps[t] = cells.asSlice(t * stepFloats * Float.BYTES, stepFloats * Float.BYTES);
             }
             hiddenGradient = memory.floats((long) maxBatch * hiddenGradientLayout.gateRowFloats());
             cellGradient = memory.floats(stepFloats);
             vectorScratch = memory.floats(layout.lanes());
-            long widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(),
-                    hiddenGradientLayout.gateRowFloats());
             weightGradientPanels = memory.floats(rows * widestGradientRow);
             weightGradientRows = memory.floats(gateRow * widestGradientRow);
             biasGradientSums = memory.floats(gateRow);
             peepholeGradientSums = weights.hasPeepholes() ? memory.floats(gateRow) : null;
             inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
+            projection = weights.projectionSize() > 0 ? new ProjectionTraining(weights, memory, maxBatch, maxSteps,
+                    hiddenGradientLayout.gateRowFloats(), zeroBias) : null;
             parallelKernel = threads == 1 ? null : new ParallelKernel(weights.kernel(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
@@ -230,10 +248,12 @@ public final class LstmTrainer implements AutoCloseable {
      * @param x     input, {@code [T][B][I]} floats (time-major)
      * @param steps T, 1 &le; T &le; {@link #maxSteps()}
      * @param batch B, 1 &le; B &le; {@link #maxBatch()}
-     * @param h0    initial hidden state {@code [B][H]}, or null for zeros
+     * @param h0    initial hidden state {@code [B][H]} ({@code [B][P]} with projection), or null for zeros
      * @param c0    initial cell state {@code [B][H]}, or null for zeros
-     * @param y     output, {@code [T][B][H]}: h after every step; null if not wanted
-     * @param hT    output, {@code [B][H]}: h after the last step; null if not wanted
+     * @param y     output, {@code [T][B][H]} ({@code [T][B][P]} with projection): h after every step; null if not
+     *              wanted
+     * @param hT    output, {@code [B][H]} ({@code [B][P]} with projection): h after the last step; null if not
+     *              wanted
      * @param cT    output, {@code [B][H]}: c after the last step; null if not wanted
      * @throws IllegalArgumentException for a size &lt; 1, more than {@code maxSteps} steps or {@code maxBatch}
      *                                  rows, a segment whose size does not match its shape, or a read-only output
@@ -245,7 +265,8 @@ public final class LstmTrainer implements AutoCloseable {
         try {
             checkOpen();
             checkSizes(steps, batch);
-            Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, c0, y, hT, cT);
+            Checks.sequenceArguments(SequenceLayout.TIME_MAJOR, layout.inputSize(), layout.hiddenSize(), outputName(),
+                    outputSize, x, steps, batch, h0, c0, y, hT, cT);
             plan.setFull(steps, batch);
             run(x, SequenceLayout.TIME_MAJOR, h0, c0, y, hT, cT);
         } finally {
@@ -266,10 +287,12 @@ public final class LstmTrainer implements AutoCloseable {
      * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
      * @param batch   B, sequences, 1 &le; B &le; {@link #maxBatch()}
      * @param lengths time steps of each sequence, B values in 0..T, in any order
-     * @param h0      initial hidden state {@code [B][H]}, or null for zeros
+     * @param h0      initial hidden state {@code [B][H]} ({@code [B][P]} with projection), or null for zeros
      * @param c0      initial cell state {@code [B][H]}, or null for zeros
-     * @param y       output in x's layout with H floats a row, zero past each sequence's end; null if not wanted
-     * @param hT      output, {@code [B][H]}: h after each sequence's last step; null if not wanted
+     * @param y       output in x's layout with H floats a row (P with projection), zero past each sequence's end;
+     *                null if not wanted
+     * @param hT      output, {@code [B][H]} ({@code [B][P]} with projection): h after each sequence's last step;
+     *                null if not wanted
      * @param cT      output, {@code [B][H]}: c after each sequence's last step; null if not wanted
      * @throws IllegalArgumentException as the time-major forward, and for null lengths, lengths of another size
      *                                  than B, or a length outside 0..T (naming its index)
@@ -283,8 +306,8 @@ public final class LstmTrainer implements AutoCloseable {
             Checks.notNull("layout", layout);
             checkSizes(steps, batch);
             VariableLengths.check(lengths, steps, batch);
-            Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0, c0,
-                    y, hT, cT);
+            Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), outputName(),
+                    outputSize, x, steps, batch, h0, c0, y, hT, cT);
             plan.set(lengths, steps, batch);
             run(x, layout, h0, c0, y, hT, cT);
         } finally {
@@ -305,7 +328,9 @@ public final class LstmTrainer implements AutoCloseable {
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
+        long hiddenStrideBytes = (long) hiddenRowFloats * Float.BYTES;
+        long cellRowBytes = (long) hiddenSize * Float.BYTES;
+        long outputRowBytes = (long) outputSize * Float.BYTES;
         long inputRowBytes = (long) inputSize * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
 
@@ -330,12 +355,13 @@ public final class LstmTrainer implements AutoCloseable {
         hiddenSteps[0].fill((byte) 0);
         cellSteps[0].fill((byte) 0);
         for (int r = 0; r < batch; r++) {
-            long callerRow = plan.callerRow(r) * hiddenRowBytes;
             if (h0 != null) {
-                MemorySegment.copy(h0, callerRow, hiddenSteps[0], r * stateRowBytes, hiddenRowBytes);
+                MemorySegment.copy(h0, plan.callerRow(r) * outputRowBytes, hiddenSteps[0], r * hiddenStrideBytes,
+                        outputRowBytes);
             }
             if (c0 != null) {
-                MemorySegment.copy(c0, callerRow, cellSteps[0], r * stateRowBytes, hiddenRowBytes);
+                MemorySegment.copy(c0, plan.callerRow(r) * cellRowBytes, cellSteps[0], r * stateRowBytes,
+                        cellRowBytes);
             }
         }
         writeFinalStates(0, plan.activeAt(0), batch, hT, cT);
@@ -345,19 +371,28 @@ public final class LstmTrainer implements AutoCloseable {
             int active = plan.activeAt(t);
             if (active > 0) {
                 MemorySegment.copy(cellSteps[t], 0, cellSteps[t + 1], 0, active * stateRowBytes);
-                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), hiddenSize, preActivations,
-                        stepStart[t] * gateRowBytes, gates, stepStart[t] * gateRowBytes, hiddenSteps[t],
-                        stateRowBytes, cellSteps[t + 1], hiddenSteps[t + 1], active, cellClip,
-                        weights.packedPeepholes());
+                if (projection == null) {
+                    kernel.recurrentStep(layout, weights.packedRecurrentWeights(), hiddenSize, preActivations,
+                            stepStart[t] * gateRowBytes, gates, stepStart[t] * gateRowBytes, hiddenSteps[t],
+                            stateRowBytes, cellSteps[t + 1], hiddenSteps[t + 1], active, cellClip,
+                            weights.packedPeepholes());
+                } else {
+                    // The fused step writes m = o*tanh(c), which the projection turns into h = m · W_hrᵀ.
+                    kernel.recurrentStep(layout, weights.packedRecurrentWeights(), outputSize, preActivations,
+                            stepStart[t] * gateRowBytes, gates, stepStart[t] * gateRowBytes, hiddenSteps[t],
+                            hiddenStrideBytes, cellSteps[t + 1], projection.cellOutput(t), active, cellClip,
+                            weights.packedPeepholes());
+                    projection.project(kernel, t, active, hiddenSteps[t + 1]);
+                }
                 writeFinalStates(t + 1, plan.activeAt(t + 1), active, hT, cT);
             }
             if (y != null) {
                 for (int r = 0; r < batch; r++) {
-                    long target = order.row(t, plan.callerRow(r), steps, batch) * hiddenRowBytes;
+                    long target = order.row(t, plan.callerRow(r), steps, batch) * outputRowBytes;
                     if (r < active) {
-                        MemorySegment.copy(hiddenSteps[t + 1], r * stateRowBytes, y, target, hiddenRowBytes);
+                        MemorySegment.copy(hiddenSteps[t + 1], r * hiddenStrideBytes, y, target, outputRowBytes);
                     } else {
-                        MemorySegment.copy(zeroBias, 0, y, target, hiddenRowBytes);
+                        MemorySegment.copy(zeroBias, 0, y, target, outputRowBytes);
                     }
                 }
             }
@@ -369,14 +404,16 @@ public final class LstmTrainer implements AutoCloseable {
     /** Copies h and c after step {@code step} of the sorted rows {@code from..to-1}, which end there, to the caller. */
     private void writeFinalStates(int step, int from, int to, MemorySegment hT, MemorySegment cT) {
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long hiddenRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        long cellRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        long outputRowBytes = (long) outputSize * Float.BYTES;
         for (int r = from; r < to; r++) {
-            long target = plan.callerRow(r) * hiddenRowBytes;
+            int callerRow = plan.callerRow(r);
             if (hT != null) {
-                MemorySegment.copy(hiddenSteps[step], r * stateRowBytes, hT, target, hiddenRowBytes);
+                MemorySegment.copy(hiddenSteps[step], r * (long) hiddenRowFloats * Float.BYTES, hT,
+                        callerRow * outputRowBytes, outputRowBytes);
             }
             if (cT != null) {
-                MemorySegment.copy(cellSteps[step], r * stateRowBytes, cT, target, hiddenRowBytes);
+                MemorySegment.copy(cellSteps[step], r * stateRowBytes, cT, callerRow * cellRowBytes, cellRowBytes);
             }
         }
     }
@@ -388,19 +425,21 @@ public final class LstmTrainer implements AutoCloseable {
      * forward, dy and dx are in that forward's layout, dy past each sequence's end is ignored, dx there is zero,
      * and dhT and dcT enter at each sequence's own last step (a sequence of length 0 gets dh0 = dhT, dc0 = dcT).
      *
-     * @param dy        dL/dy, shaped as the forward's y ({@code [T][B][H]} unless it was batch-first), or null
-     *                  for zeros
-     * @param dhT       dL/dhT, {@code [B][H]}, or null for zeros
+     * @param dy        dL/dy, shaped as the forward's y ({@code [T][B][H]}, or {@code [T][B][P]} with projection,
+     *                  unless it was batch-first), or null for zeros
+     * @param dhT       dL/dhT, {@code [B][H]} ({@code [B][P]} with projection), or null for zeros
      * @param dcT       dL/dcT, {@code [B][H]}, or null for zeros
-     * @param gradients receives dL/dW_ih, dL/dW_hh, dL/db_ih and dL/db_hh (and dL/dp for weights with peepholes),
-     *                  for weights of this trainer's sizes and peepholes
+     * @param gradients receives dL/dW_ih, dL/dW_hh, dL/db_ih and dL/db_hh (and dL/dW_hr for weights with
+     *                  projection, dL/dp for weights with peepholes), for weights of this trainer's sizes, projection
+     *                  and peepholes
      * @param mode      whether those replace or add to what {@code gradients} holds
      * @param dx        output dL/dx, shaped as the forward's x, or null if not wanted
-     * @param dh0       output dL/dh0, {@code [B][H]}, or null
+     * @param dh0       output dL/dh0, {@code [B][H]} ({@code [B][P]} with projection), or null
      * @param dc0       output dL/dc0, {@code [B][H]}, or null
      * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
-     * @throws IllegalArgumentException for gradients of other sizes, gradients with peephole gradients for weights
-     *                                  without peepholes or the other way round, or a segment of the wrong size
+     * @throws IllegalArgumentException for gradients of other sizes or another projection, gradients with peephole
+     *                                  gradients for weights without peepholes or the other way round, or a segment
+     *                                  of the wrong size
      */
     public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, LstmGradients gradients,
                          GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
@@ -418,10 +457,13 @@ public final class LstmTrainer implements AutoCloseable {
             int paddedHidden = layout.paddedHidden();
             Checks.notNull("gradients", gradients).checkOpen();
             Checks.notNull("mode", mode);
-            if (gradients.inputSize() != inputSize || gradients.hiddenSize() != hiddenSize) {
-                throw new IllegalArgumentException("gradients are for inputSize " + gradients.inputSize() + ", hiddenSize "
-                        + gradients.hiddenSize() + ", but these weights have inputSize " + inputSize + ", hiddenSize "
-                        + hiddenSize);
+            if (gradients.inputSize() != inputSize || gradients.hiddenSize() != hiddenSize
+                    || gradients.projectionSize() != weights.projectionSize()) {
+                throw new IllegalArgumentException("gradients are for inputSize " + gradients.inputSize()
+                        + ", hiddenSize " + gradients.hiddenSize() + ", projectionSize " + gradients.projectionSize()
+                        + ", but these weights have inputSize " + inputSize + ", hiddenSize " + hiddenSize
+                        + ", projectionSize " + weights.projectionSize() + " (0: none); make them with"
+                        + " new LstmGradients(weights)");
             }
             if ((gradients.peepholes() != null) != weights.hasPeepholes()) {
                 throw new IllegalArgumentException(weights.hasPeepholes()
@@ -431,12 +473,12 @@ public final class LstmTrainer implements AutoCloseable {
             }
             boolean timeMajor = order == SequenceLayout.TIME_MAJOR;
             Checks.optionalFloats("dy", dy, timeMajor ? "T" : "B", timeMajor ? steps : batch, timeMajor ? "B" : "T",
-                    timeMajor ? batch : steps, "H", hiddenSize);
-            Checks.optionalFloats("dhT", dhT, "B", batch, "H", hiddenSize);
+                    timeMajor ? batch : steps, outputName(), outputSize);
+            Checks.optionalFloats("dhT", dhT, "B", batch, outputName(), outputSize);
             Checks.optionalFloats("dcT", dcT, "B", batch, "H", hiddenSize);
             Checks.optionalOutput("dx", dx, timeMajor ? "T" : "B", timeMajor ? steps : batch, timeMajor ? "B" : "T",
                     timeMajor ? batch : steps, "I", inputSize);
-            Checks.optionalOutput("dh0", dh0, "B", batch, "H", hiddenSize);
+            Checks.optionalOutput("dh0", dh0, "B", batch, outputName(), outputSize);
             Checks.optionalOutput("dc0", dc0, "B", batch, "H", hiddenSize);
             savedSteps = 0;
 
@@ -444,18 +486,20 @@ public final class LstmTrainer implements AutoCloseable {
             long hiddenGradientRowBytes = (long) hiddenGradientRow * Float.BYTES;
             long stateRowBytes = (long) paddedHidden * Float.BYTES;
             long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
+            long outputRowBytes = (long) outputSize * Float.BYTES;
             hiddenGradient.fill((byte) 0);
             cellGradient.fill((byte) 0);
             if (peepholeGradientSums != null) {
                 peepholeGradientSums.fill((byte) 0);
             }
             for (int r = 0; r < batch; r++) {
-                long callerRow = plan.callerRow(r) * hiddenRowBytes;
                 if (dhT != null) {
-                    MemorySegment.copy(dhT, callerRow, hiddenGradient, r * hiddenGradientRowBytes, hiddenRowBytes);
+                    MemorySegment.copy(dhT, plan.callerRow(r) * outputRowBytes, hiddenGradient,
+                            r * hiddenGradientRowBytes, outputRowBytes);
                 }
                 if (dcT != null) {
-                    MemorySegment.copy(dcT, callerRow, cellGradient, r * stateRowBytes, hiddenRowBytes);
+                    MemorySegment.copy(dcT, plan.callerRow(r) * hiddenRowBytes, cellGradient, r * stateRowBytes,
+                            hiddenRowBytes);
                 }
             }
             long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
@@ -466,18 +510,23 @@ public final class LstmTrainer implements AutoCloseable {
                 }
                 if (dy != null) {
                     for (int r = 0; r < active; r++) {
-                        tensors.add(dy, order.row(t, plan.callerRow(r), steps, batch) * hiddenRowBytes, hiddenGradient,
-                                r * hiddenGradientRowBytes, hiddenSize);
+                        tensors.add(dy, order.row(t, plan.callerRow(r), steps, batch) * outputRowBytes, hiddenGradient,
+                                r * hiddenGradientRowBytes, outputSize);
                     }
                 }
                 long gatesOffset = stepStart[t] * gateRowBytes;
+                // With projection the cell backward takes dm = dh · W_hr in place of dh.
+                MemorySegment cellOutputGradient = projection == null ? hiddenGradient
+                        : projection.cellOutputGradient(kernel, hiddenGradient, stepStart[t], active);
+                int cellOutputGradientRow = projection == null ? hiddenGradientRow
+                        : projection.cellOutputGradientRow();
                 if (peepholeGradientSums == null) {
                     kernel.cellBackward(layout, gates, gatesOffset, cellSteps[t + 1], 0, cellSteps[t], 0,
-                            hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, active, cellClip);
+                            cellOutputGradient, cellOutputGradientRow, cellGradient, vectorScratch, active, cellClip);
                 } else {
                     kernel.cellBackward(layout, gates, gatesOffset, preActivations, gatesOffset, cellSteps[t + 1], 0,
-                            cellSteps[t], 0, hiddenGradient, hiddenGradientRow, cellGradient, vectorScratch, active,
-                            cellClip, weights.packedPeepholes(), peepholeGradientSums);
+                            cellSteps[t], 0, cellOutputGradient, cellOutputGradientRow, cellGradient, vectorScratch,
+                            active, cellClip, weights.packedPeepholes(), peepholeGradientSums);
                 }
                 if (cellClip < LstmRunner.NO_CELL_CLIP) {
                     // The forward left each step's whole pre-activations z in preActivations.
@@ -488,12 +537,13 @@ public final class LstmTrainer implements AutoCloseable {
                         active, hiddenGradient, 0);
             }
             for (int r = 0; r < batch; r++) {
-                long callerRow = plan.callerRow(r) * hiddenRowBytes;
                 if (dh0 != null) {
-                    MemorySegment.copy(hiddenGradient, r * hiddenGradientRowBytes, dh0, callerRow, hiddenRowBytes);
+                    MemorySegment.copy(hiddenGradient, r * hiddenGradientRowBytes, dh0,
+                            plan.callerRow(r) * outputRowBytes, outputRowBytes);
                 }
                 if (dc0 != null) {
-                    MemorySegment.copy(cellGradient, r * stateRowBytes, dc0, callerRow, hiddenRowBytes);
+                    MemorySegment.copy(cellGradient, r * stateRowBytes, dc0, plan.callerRow(r) * hiddenRowBytes,
+                            hiddenRowBytes);
                 }
             }
             int rows = stepStart[steps];
@@ -538,11 +588,10 @@ public final class LstmTrainer implements AutoCloseable {
      * in place, without allocating. The weights are shared with whatever else uses them: no runner or trainer may
      * use them during this call. Invalidates the saved forward.
      *
-     * @param parameters the new W_ih, W_hh, b_ih, b_hh (and peepholes, if the weights have them) in PyTorch layout,
-     *                   for this trainer's I and H; read during
-     *                   the call only
-     * @throws IllegalArgumentException if the sizes differ, or a value is NaN or infinite (a diverged update),
-     *                                  naming the tensor and element
+     * @param parameters the new W_ih, W_hh, b_ih, b_hh (and W_hr and the peepholes, if the weights have them) in
+     *                   PyTorch layout, for this trainer's I, H and P; read during the call only
+     * @throws IllegalArgumentException if the sizes or the projection differ, or a value is NaN or infinite (a
+     *                                  diverged update), naming the tensor and element
      */
     public void updateWeights(LstmParameters parameters) {
         inUse.enter("updateWeights");
@@ -555,16 +604,20 @@ public final class LstmTrainer implements AutoCloseable {
                         : "parameters have peepholes, but these weights have none");
             }
             if (parameters.inputSize() != layout.inputSize() || parameters.hiddenSize() != layout.hiddenSize()
-                    || parameters.projectionSize() != 0) {
+                    || parameters.projectionSize() != weights.projectionSize()) {
                 throw new IllegalArgumentException("parameters are for inputSize " + parameters.inputSize()
                         + ", hiddenSize " + parameters.hiddenSize() + ", projectionSize "
                         + parameters.projectionSize() + ", but these weights have inputSize " + layout.inputSize()
-                        + ", hiddenSize " + layout.hiddenSize() + ", no projection");
+                        + ", hiddenSize " + layout.hiddenSize() + ", projectionSize " + weights.projectionSize()
+                        + " (0: none)");
             }
             savedSteps = 0;
             weights.repack(parameters);
             layout.packTransposed(weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
-            layout.packTransposed(weights.packedRecurrentWeights(), layout.hiddenSize(), transposedRecurrentWeights);
+            layout.packTransposed(weights.packedRecurrentWeights(), outputSize, transposedRecurrentWeights);
+            if (projection != null) {
+                projection.repack();
+            }
         } finally {
             inUse.exit();
         }
@@ -598,10 +651,17 @@ public final class LstmTrainer implements AutoCloseable {
         long inputRowBytes = (long) inputSize * Float.BYTES;
         packPanels(inputs, 0, inputRowBytes, true, inputSize, rows);
         weightGradient(inputWeightGradientLayout, inputSize, transposedGateGradients, rows, gradients.weightIh(), mode);
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, false, layout.hiddenSize(), rows);
-        weightGradient(hiddenWeightGradientLayout, layout.hiddenSize(), transposedGateGradients, rows,
-                gradients.weightHh(), mode);
+        long hiddenStrideBytes = (long) hiddenRowFloats * Float.BYTES;
+        packPanels(hiddens, maxBatch * hiddenStrideBytes, hiddenStrideBytes, false, outputSize, rows);
+        weightGradient(hiddenWeightGradientLayout, outputSize, transposedGateGradients, rows, gradients.weightHh(),
+                mode);
+        if (projection != null) {
+            packPanels(projection.cellOutputs(), projection.cellOutputStepBytes(), projection.cellOutputRowBytes(),
+                    false, layout.hiddenSize(), rows);
+            // dzᵀ in preActivations is read no more: it holds dhᵀ now.
+            projection.weightGradient(kernel, weightGradientPanels, rows, preActivations, weightGradientRows,
+                    gradients.weightHr(), mode);
+        }
 
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         biasGradientSums.fill((byte) 0);
@@ -700,6 +760,11 @@ public final class LstmTrainer implements AutoCloseable {
     /** The guard of this trainer's public methods: lets tests see which thread is inside. */
     ExclusiveUse inUse() {
         return inUse;
+    }
+
+    /** The name of h's width in messages: P with projection, H without. */
+    private String outputName() {
+        return projection == null ? "H" : "P";
     }
 
     private void checkOpen() {

@@ -20,7 +20,7 @@ import dev.vlstm.kernel.WeightFormat;
  * ({@code weight_hr [P][H]}, no bias), which is the output y and the next step's recurrent input, so
  * {@code weight_hh} is {@code [4H][P]}; h is {@code [B][P]}, c stays {@code [B][H]}. W_hr is packed once in the
  * blocked layout of a plain GEMM and always stored as float32, whatever the {@link WeightPrecision} of W and U.
- * {@link LstmRunner} runs such weights; {@link LstmTrainer} and the stack classes do not yet.
+ * {@link LstmRunner} and {@link LstmTrainer} run such weights, and so do the stack classes.
  *
  * <p>With peephole connections (Graves 2012; ONNX's P input; the overloads that take {@code peepholes}), the input
  * and forget gates also see the cell before the step and the output gate the cell after it:
@@ -364,12 +364,18 @@ public final class LstmWeights implements AutoCloseable {
     void repack(LstmParameters parameters) {
         checkOpen();
         Checks.finite("weightIh", parameters.weightIh(), inputSize());
-        Checks.finite("weightHh", parameters.weightHh(), hiddenSize());
+        Checks.finite("weightHh", parameters.weightHh(), outputSize());
         Checks.finite("biasIh", parameters.biasIh(), 0);
         Checks.finite("biasHh", parameters.biasHh(), 0);
+        if (projectionLayout != null) {
+            Checks.finite("weightHr", parameters.weightHr(), hiddenSize());
+        }
         precision.format().pack(layout, "weightIh", parameters.weightIh(), inputSize(), packedInputWeights);
-        precision.format().pack(layout, "weightHh", parameters.weightHh(), hiddenSize(), packedRecurrentWeights);
+        precision.format().pack(layout, "weightHh", parameters.weightHh(), outputSize(), packedRecurrentWeights);
         layout.packBias(parameters.biasIh(), parameters.biasHh(), packedBias);
+        if (projectionLayout != null) {
+            projectionLayout.packPlain(parameters.weightHr(), projectionSize, packedProjectionWeights);
+        }
         if (packedPeepholes != null) {
             Checks.finite("peepholes", parameters.peepholes(), hiddenSize());
             layout.packPeepholes(parameters.peepholes(), packedPeepholes);

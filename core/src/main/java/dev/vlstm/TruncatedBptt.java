@@ -27,8 +27,9 @@ public final class TruncatedBptt implements AutoCloseable {
          *
          * @param start first time step of the window in the whole sequence
          * @param steps the window's length
-         * @param y     the window's outputs, {@code [steps][B][H]} floats (read only)
-         * @param dy    zeroed on entry; receives dL/dy, {@code [steps][B][H]} floats
+         * @param y     the window's outputs, {@code [steps][B][H]} floats ({@code [steps][B][P]} with projection;
+         *              read only)
+         * @param dy    zeroed on entry; receives dL/dy, shaped as y
          */
         void gradient(int start, int steps, MemorySegment y, MemorySegment dy);
     }
@@ -60,13 +61,13 @@ public final class TruncatedBptt implements AutoCloseable {
      */
     public TruncatedBptt(LstmTrainer trainer) {
         this.trainer = Checks.notNull("trainer", trainer);
-        long state = (long) trainer.maxBatch() * trainer.weights().hiddenSize();
+        long state = (long) trainer.maxBatch() * trainer.weights().outputSize();
         this.memory = OffHeap.open();
         try {
             outputs = memory.floats(trainer.maxSteps() * state);
             outputGradients = memory.floats(trainer.maxSteps() * state);
             hidden = memory.floats(state);
-            cell = memory.floats(state);
+            cell = memory.floats((long) trainer.maxBatch() * trainer.weights().hiddenSize());
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -79,14 +80,15 @@ public final class TruncatedBptt implements AutoCloseable {
      * @param x         input, {@code [T][B][I]} floats, any number of steps T &ge; 1
      * @param steps     T, time steps in {@code x}, &ge; 1
      * @param batch     B, sequences, 1 to the trainer's {@code maxBatch}
-     * @param h0        initial hidden state {@code [B][H]}, or null for zeros
+     * @param h0        initial hidden state {@code [B][H]} ({@code [B][P]} with projection), or null for zeros
      * @param c0        initial cell state {@code [B][H]}, or null for zeros
      * @param loss      writes each window's dL/dy
      * @param gradients receives every window's weight gradients
      * @param mode      how each window's gradients go into {@code gradients}: ACCUMULATE sums the windows;
      *                  OVERWRITE leaves each window's own gradients for {@code afterWindow}
      * @param afterWindow runs after each window's backward, or null
-     * @param hT        output, {@code [B][H]}: the hidden state after the last step; null if not wanted
+     * @param hT        output, {@code [B][H]} ({@code [B][P]} with projection): the hidden state after the last
+     *                  step; null if not wanted
      * @param cT        output, {@code [B][H]}: the cell state after the last step; null if not wanted
      * @throws IllegalArgumentException for a size &lt; 1, a batch above the trainer's maximum, or a segment whose
      *                                  size does not match its shape
@@ -100,27 +102,30 @@ public final class TruncatedBptt implements AutoCloseable {
         }
         int inputSize = trainer.weights().inputSize();
         int hiddenSize = trainer.weights().hiddenSize();
+        int outputSize = trainer.weights().outputSize();
         Checks.positive("steps", steps);
         Checks.positive("batch", batch);
         if (batch > trainer.maxBatch()) {
             throw new IllegalArgumentException("batch " + batch + " exceeds the trainer's maxBatch "
                     + trainer.maxBatch());
         }
-        Checks.sequenceArguments(inputSize, hiddenSize, x, steps, batch, h0, c0, null, hT, cT);
+        Checks.sequenceArguments(SequenceLayout.TIME_MAJOR, inputSize, hiddenSize, outputSize == hiddenSize ? "H" : "P",
+                outputSize, x, steps, batch, h0, c0, null, hT, cT);
         Checks.notNull("loss", loss);
         Checks.notNull("gradients", gradients);
         Checks.notNull("mode", mode);
 
-        long stateBytes = (long) batch * hiddenSize * Float.BYTES;
+        long stateBytes = (long) batch * outputSize * Float.BYTES;
+        long cellStateBytes = (long) batch * hiddenSize * Float.BYTES;
         MemorySegment state = hidden.asSlice(0, stateBytes);
-        MemorySegment cellState = cell.asSlice(0, stateBytes);
+        MemorySegment cellState = cell.asSlice(0, cellStateBytes);
         state.fill((byte) 0);
         cellState.fill((byte) 0);
         if (h0 != null) {
             MemorySegment.copy(h0, 0, state, 0, stateBytes);
         }
         if (c0 != null) {
-            MemorySegment.copy(c0, 0, cellState, 0, stateBytes);
+            MemorySegment.copy(c0, 0, cellState, 0, cellStateBytes);
         }
         long inputStepBytes = (long) batch * inputSize * Float.BYTES;
         for (int start = 0; start < steps; start += trainer.maxSteps()) {
@@ -140,7 +145,7 @@ public final class TruncatedBptt implements AutoCloseable {
             MemorySegment.copy(state, 0, hT, 0, stateBytes);
         }
         if (cT != null) {
-            MemorySegment.copy(cellState, 0, cT, 0, stateBytes);
+            MemorySegment.copy(cellState, 0, cT, 0, cellStateBytes);
         }
     }
 

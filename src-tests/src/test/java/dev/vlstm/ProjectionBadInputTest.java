@@ -3,14 +3,16 @@ package dev.vlstm;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.foreign.MemorySegment;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
 /**
  * Bad input to a projected LSTM (PyTorch's proj_size) gets a specific exception naming what is wrong: projection
  * sizes out of range, a missing, superfluous or wrongly sized W_hr, a W_hh of the unprojected shape, h buffers of H
- * values where P are expected, a state of another model, and training (trainer, gradients, optimizers), which does
- * not take projection yet; projected parameters are checked like weights and pack into the same weights.
+ * values where P are expected, a state of another model, and training with parameters or gradients of a model with
+ * another projection; projected parameters are checked like weights and pack into the same weights.
  */
 class ProjectionBadInputTest {
 
@@ -94,21 +96,25 @@ class ProjectionBadInputTest {
     }
 
     @Test
-    void trainingAProjectedModelIsRefusedNamingProjection() {
+    void trainingMismatchedProjectionsIsRefusedNamingProjection() {
         try (ProjectedTestModel model = new ProjectedTestModel(4, I, H, P);
              LstmParameters parameters = LstmParameters.fromPyTorch(I, H, P, model.weightIh, model.weightHh,
                      model.biasIh, model.biasHh, model.weightHr);
              LstmGradients gradients = new LstmGradients(I, H);
              TestModel plain = new TestModel(5, I, H);
-             LstmTrainer trainer = new LstmTrainer(plain.weights, 1, 1)) {
-            fails(IllegalArgumentException.class, () -> new LstmTrainer(model.weights, 1, 1),
-                    "projectionSize 2 (PyTorch's proj_size)", "does not yet train a projected LSTM");
-            fails(IllegalArgumentException.class, () -> new LstmGradients(model.weights),
-                    "projectionSize 2 (PyTorch's proj_size)", "gradients of a projected LSTM");
-            fails(IllegalArgumentException.class, () -> new dev.vlstm.train.Sgd(parameters, gradients, 0.1, 0),
-                    "projectionSize 2 (PyTorch's proj_size)", "optimizers do not yet train a projected LSTM");
+             LstmParameters plainParameters = LstmParameters.fromPyTorch(I, H, plain.weightIh, plain.weightHh,
+                     plain.biasIh, plain.biasHh);
+             LstmTrainer trainer = new LstmTrainer(plain.weights, 1, 1);
+             LstmTrainer projectedTrainer = new LstmTrainer(model.weights, 1, 1)) {
             fails(IllegalArgumentException.class, () -> trainer.updateWeights(parameters),
-                    "projectionSize 2, but these weights have", "no projection");
+                    "projectionSize 2, but these weights have", "projectionSize 0 (0: none)");
+            fails(IllegalArgumentException.class, () -> projectedTrainer.updateWeights(plainParameters),
+                    "projectionSize 0, but these weights have", "projectionSize 2 (0: none)");
+            projectedTrainer.forward(MemorySegment.ofArray(new float[I]), 1, 1, null, null, null, null,
+                    null);
+            fails(IllegalArgumentException.class, () -> projectedTrainer.backward(null, null, null, gradients,
+                    GradientMode.OVERWRITE, null, null, null), "projectionSize 0, but these weights",
+                    "projectionSize 2 (0: none); make them with new LstmGradients(weights)");
         }
     }
 

@@ -23,13 +23,13 @@ import dev.vlstm.reference.ReferenceLstmStack;
  * so layer k &ge; 1 reads D·P, y is {@code [T][B][D·P]}, h_n {@code [L·D][B][P]} and c_n {@code [L·D][B][H]}.
  * Against the double reference stack of projected cells (each checked by central differences in
  * ProjectionReferenceBackwardTest), max |error| &le; {@value ForwardVsReferenceTest#TOLERANCE} as
- * ForwardVsReferenceTest; streaming bit for bit the sequence forward; training refused by name until it takes
- * projection.
+ * ForwardVsReferenceTest; streaming bit for bit the sequence forward; misfits refused by name. Training is
+ * {@link ProjectionStackTrainingTest}'s.
  */
 class StackProjectionTest {
 
     /** A random projected stack: packed weights and the reference, PyTorch's initialisation. */
-    private record Model(LstmStackShape shape, LstmStackWeights weights, ReferenceLstmStack reference)
+    record Model(LstmStackShape shape, LstmStackWeights weights, ReferenceLstmStack reference)
             implements AutoCloseable {
 
         static Model random(long seed, LstmStackShape shape, Backend backend) {
@@ -135,7 +135,7 @@ class StackProjectionTest {
     }
 
     @Test
-    void misfitsAndTrainingAreRefusedByName() {
+    void misfitsAreRefusedByName() {
         LstmStackShape shape = new LstmStackShape(3, 6, 2, true, 2);
         assertEquals(4, shape.outputSize());
         assertEquals(4, shape.layerInputSize(1));
@@ -145,15 +145,6 @@ class StackProjectionTest {
         try (Model model = Model.random(930, shape, Backend.PREFERRED);
              LstmStackRunner runner = new LstmStackRunner(model.weights(), 2, 3)) {
             assertEquals(shape, model.weights().shape());
-            Throwable trainer = assertThrows(IllegalArgumentException.class,
-                    () -> new LstmStackTrainer(model.weights(), 2, 3));
-            assertTrue(trainer.getMessage().contains("projection (proj_size 2)"), trainer.getMessage());
-            Throwable gradients = assertThrows(IllegalArgumentException.class,
-                    () -> new LstmStackGradients(model.weights()));
-            assertTrue(gradients.getMessage().contains("does not train yet"), gradients.getMessage());
-            Throwable initialize = assertThrows(IllegalArgumentException.class,
-                    () -> LstmStackParameters.initialize(shape, 1));
-            assertTrue(initialize.getMessage().contains("proj_size 2"), initialize.getMessage());
             Throwable hiddenOfH = assertThrows(IllegalArgumentException.class, () -> runner.forward(new float[3 * 2 * 3],
                     3, 2, new float[4 * 2 * 6], null, null, null, null));
             assertTrue(hiddenOfH.getMessage().contains("h0 must hold [L*D=4][B=2][P=2]"), hiddenOfH.getMessage());

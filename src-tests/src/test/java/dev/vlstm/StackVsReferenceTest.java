@@ -122,7 +122,7 @@ class StackVsReferenceTest {
         }
     }
 
-    /** Every parameter gradient of every layer, and dx, dh0, dc0, against the reference's. */
+    /** Every parameter gradient of every layer (dW_hr too with projection), and dx, dh0, dc0, against the reference's. */
     static void assertGradients(LstmStackShape shape, LstmStackGradients gradients, float[] dx, float[] dh0,
                                 float[] dc0, ReferenceLstmStack.Gradients expected) {
         for (int index = 0; index < shape.stateCount(); index++) {
@@ -130,6 +130,10 @@ class StackVsReferenceTest {
             String name = "layer " + index / shape.directions() + " direction " + index % shape.directions() + " ";
             TrainerVsReferenceTest.assertClose(name + "weightIh", floats(layer.weightIh()), expected.weightIh()[index]);
             TrainerVsReferenceTest.assertClose(name + "weightHh", floats(layer.weightHh()), expected.weightHh()[index]);
+            if (expected.weightHr() != null) {
+                TrainerVsReferenceTest.assertClose(name + "weightHr", floats(layer.weightHr()),
+                        expected.weightHr()[index]);
+            }
             if (expected.biasIh()[index] == null) {
                 assertNull(expected.biasHh()[index], "a bias-free model has neither bias");
             } else {

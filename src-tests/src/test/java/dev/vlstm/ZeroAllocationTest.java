@@ -7,22 +7,28 @@ import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.util.List;
 
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected,
- * also with peepholes, also on two threads) and of stacks (LSTM, projected, GRU),
+ * also with peepholes, also on two threads) and of stacks (LSTM, projected, GRU), and projected training steps,
  * allocate nothing on the Java heap (DESIGN.md, idea 8): a vector that C2 fails to keep in registers is boxed, and code that keeps being
  * deoptimized runs its vector operations in the interpreter or C1, which box every vector; both show up here as
  * allocated bytes. Includes the shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The
  * caller's segments come from confined arenas, as a service's would.
  *
- * <p>This class runs in a JVM of its own (src-tests/pom.xml), one that only serves inference. A whole training step
- * is not checked here: in the full suite it sometimes still fell into a deoptimization cycle (one run in three) or
- * allocated a few bytes after quiet rounds; and in one full run that shared a JVM with the training tests, every
- * case below kept allocating for its 90 s. Both are open work (README, "In a service").
+ * <p>This class runs in a JVM of its own (src-tests/pom.xml), one that serves inference until its last cases. A whole
+ * unprojected training step is not checked here: in the full suite it sometimes still fell into a deoptimization
+ * cycle (one run in three) or allocated a few bytes after quiet rounds; and in one full run that shared a JVM with
+ * the training tests, every case below kept allocating for its 90 s. Both are open work (README, "In a service").
+ * Projected training steps (one layer, two threads, a stack) are checked, last (a JVM that has trained can compile
+ * the inference tiles into code that boxes, so no inference case runs after them).
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ZeroAllocationTest {
 
     private static final com.sun.management.ThreadMXBean THREADS =
@@ -262,6 +268,56 @@ class ZeroAllocationTest {
                 streamRunner.step(frame, state, h);
             });
         }
+    }
+
+    /**
+     * A projected training step (forward and backward: m kept, dm = dh·W_hr, dW_hr as one GEMM) of one layer, with
+     * a cell clip, on two threads, with lengths, and of a bidirectional projected stack. Last in this JVM: see the
+     * class comment. The plain and the variable-length steps run on trainers of their own: a trainer makes its
+     * weight-gradient GEMMs' layouts again (a few small objects) whenever the number of rows T·B (or Σ lengths)
+     * changes from one backward to the next.
+     */
+    @Order(Integer.MAX_VALUE)
+    @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4} threads={5}")
+    @CsvSource({"40, 256, 64, 20, 8, 1", "17, 33, 5, 7, 5, 1", "64, 128, 16, 10, 1, 2"})
+    void projectedTrainingStepsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int projectionSize, int steps,
+                                                       int batch, int threads) {
+        try (ProjectedTestModel model = new ProjectedTestModel(18, inputSize, hiddenSize, projectionSize);
+             LstmTrainer trainer = new LstmTrainer(model.weights, batch, steps, 3f, threads);
+             LstmTrainer lengthsTrainer = new LstmTrainer(model.weights, batch, steps, 3f, threads);
+             LstmGradients gradients = new LstmGradients(model.weights);
+             LstmStackWeights stack = projectedStack(19, inputSize, hiddenSize, projectionSize, true);
+             LstmStackTrainer stackTrainer = new LstmStackTrainer(stack, batch, steps);
+             LstmStackGradients stackGradients = new LstmStackGradients(stack);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());
+            MemorySegment dy = arena.allocate((long) steps * batch * projectionSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(model.uniform(steps * batch * projectionSize, 1f)), 0, dy, 0,
+                    dy.byteSize());
+            MemorySegment dx = arena.allocate(x.byteSize());
+            MemorySegment dh0 = arena.allocate((long) batch * projectionSize * Float.BYTES);
+            MemorySegment dc0 = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            MemorySegment stackDy = arena.allocate(2 * dy.byteSize());
+            int[] lengths = VariableLengthTest.lengths(18, steps, batch);
+            assertWarmCallsAllocateNothing(() -> {
+                trainer.forward(x, steps, batch, null, null, null, null, null);
+                trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
+                lengthsTrainer.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, null, null, null, null,
+                        null);
+                lengthsTrainer.backward(dy, dh0, dc0, gradients, GradientMode.ACCUMULATE, dx, null, null);
+                if (threads == 1) {
+                    stackTrainer.forward(x, steps, batch, null, null, null, null, null);
+                    stackTrainer.backward(stackDy, null, null, stackGradients, GradientMode.OVERWRITE, dx, null, null);
+                }
+            }, workers(trainer, lengthsTrainer));
+        }
+    }
+
+    private static List<Thread> workers(LstmTrainer first, LstmTrainer second) {
+        List<Thread> workers = new java.util.ArrayList<>(first.workerThreads());
+        workers.addAll(second.workerThreads());
+        return List.copyOf(workers);
     }
 
     /** A 2-layer projected stack, PyTorch's initialisation bounds, seeded. */

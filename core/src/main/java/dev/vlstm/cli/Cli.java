@@ -29,7 +29,9 @@ import dev.vlstm.io.SafeTensors;
 /**
  * The command-line tool: {@code info}, {@code run} and {@code grad} on a PyTorch {@code nn.LSTM} state_dict in a
  * safetensors file (any number of layers, one or two directions), with .npy inputs and outputs shaped as PyTorch's
- * {@code nn.LSTM} takes and returns them: y {@code [T, B, D·H]}, h_n and c_n {@code [L·D, B, H]}. With
+ * {@code nn.LSTM} takes and returns them: y {@code [T, B, D·H]}, h_n and c_n {@code [L·D, B, H]} (with
+ * {@code proj_size} P, y {@code [T, B, D·P]} and h_n {@code [L·D, B, P]}; {@code grad} then also writes weight_hr's
+ * gradient). With
  * {@code --lengths}, a padded batch of sequences of different lengths runs as PyTorch runs a packed sequence
  * (pack_padded_sequence, then pad_packed_sequence with total_length T): y is zero past each sequence's end and
  * h_n, c_n are each sequence's last states. Also on an {@code nn.GRU} state_dict (any number of layers, one or two
@@ -195,17 +197,21 @@ public final class Cli {
                     tensors.put(p + shape.pyTorchName("weight_ih", layer, direction),
                             tensor(part.weightIh(), gateRows, shape.layerInputSize(layer)));
                     tensors.put(p + shape.pyTorchName("weight_hh", layer, direction),
-                            tensor(part.weightHh(), gateRows, hidden));
+                            tensor(part.weightHh(), gateRows, shape.hiddenStateSize()));
                     if (config.bias()) {
                         tensors.put(p + shape.pyTorchName("bias_ih", layer, direction),
                                 tensor(part.biasIh(), gateRows));
                         tensors.put(p + shape.pyTorchName("bias_hh", layer, direction),
                                 tensor(part.biasHh(), gateRows));
                     }
+                    if (shape.projectionSize() > 0) {
+                        tensors.put(p + shape.pyTorchName("weight_hr", layer, direction),
+                                tensor(part.weightHr(), shape.projectionSize(), hidden));
+                    }
                 }
             }
             tensors.put("x", x.inputsLike(dx));
-            tensors.put("h0", x.state(dh0, shape.stateCount(), hidden));
+            tensors.put("h0", x.state(dh0, shape.stateCount(), shape.hiddenStateSize()));
             tensors.put("c0", x.state(dc0, shape.stateCount(), hidden));
             SafeTensors.write(output.resolve("grad.safetensors"), tensors, Map.of("loss", "sum(y*dy) + sum(hn*dhn)"
                     + " + sum(cn*dcn)"));

@@ -196,6 +196,30 @@ public record GateLayout(int inputSize, int hiddenSize, int lanes) {
         }
     }
 
+    /**
+     * Repacks S {@code [outputs][inputSize]}, given as {@link #packPlain} packed it for this plain layout, into the
+     * panels of the plain layout of Sᵀ, {@code plain(outputs, inputSize, lanes)}: panel {@code tile}, row q, column
+     * j holds {@code S[q][tile*4*lanes + j]}. The backward of a projection {@code h = m · W_hrᵀ} runs
+     * {@code dm = dh · W_hr} through it. The target must be zero-filled and hold
+     * {@code plain(outputs, inputSize, lanes).packedFloats(outputs)} floats.
+     *
+     * @param packedSource S packed by {@link #packPlain} for this layout
+     * @param outputs      rows of S, at most {@link #gateRowFloats()}
+     * @param packed       the zero-filled target
+     */
+    public void packPlainTransposed(MemorySegment packedSource, int outputs, MemorySegment packed) {
+        int tileWidth = GATES * lanes;
+        GateLayout transposed = plain(outputs, inputSize, lanes);
+        for (int q = 0; q < outputs; q++) {
+            long sourceBase = (q / tileWidth) * panelFloats(inputSize) + q % tileWidth;
+            for (int k = 0; k < inputSize; k++) {
+                float value = packedSource.getAtIndex(ValueLayout.JAVA_FLOAT, sourceBase + (long) k * tileWidth);
+                long index = (k / tileWidth) * transposed.panelFloats(outputs) + (long) q * tileWidth + k % tileWidth;
+                packed.setAtIndex(ValueLayout.JAVA_FLOAT, index, value);
+            }
+        }
+    }
+
     /** Index, in floats, of gate {@code gate} of hidden unit {@code unit} within a gate row. */
     public long gateIndex(int gate, int unit) {
         return (long) (unit / lanes) * GATES * lanes + (long) gate * lanes + unit % lanes;

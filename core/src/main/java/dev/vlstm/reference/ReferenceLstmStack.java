@@ -92,9 +92,10 @@ public final class ReferenceLstmStack {
      * @param x        ∂L/∂x, {@code [T][B][I]}
      * @param h0       ∂L/∂h0, {@code [L·D][B][H]}
      * @param c0       ∂L/∂c0, {@code [L·D][B][H]}
+     * @param weightHr ∂L/∂W_hr of each cell, {@code [P][H]}, or null without projection
      */
     public record Gradients(double[][] weightIh, double[][] weightHh, double[][] biasIh, double[][] biasHh,
-                            double[] x, double[] h0, double[] c0) {
+                            double[] x, double[] h0, double[] c0, double[][] weightHr) {
     }
 
     /**
@@ -200,6 +201,7 @@ public final class ReferenceLstmStack {
         double[][] weightHh = new double[cells.length][];
         double[][] biasIh = new double[cells.length][];
         double[][] biasHh = new double[cells.length][];
+        double[][] weightHr = stateSize == hiddenSize ? null : new double[cells.length][];
         double[] dh0 = new double[cells.length * frame];
         double[] dc0 = new double[cells.length * cellFrame];
         double[] outputGradient = dy == null ? new double[steps * batch * outputSize] : dy;
@@ -221,6 +223,9 @@ public final class ReferenceLstmStack {
                 weightHh[index] = gradients.weightHh();
                 biasIh[index] = gradients.biasIh();
                 biasHh[index] = gradients.biasHh();
+                if (weightHr != null) {
+                    weightHr[index] = gradients.weightHr();
+                }
                 double[] dx = reverse ? reversed(gradients.x(), steps, batch, lengths) : gradients.x();
                 for (int n = 0; n < dx.length; n++) {
                     inputGradient[n] += dx[n];
@@ -232,7 +237,7 @@ public final class ReferenceLstmStack {
                 outputGradient = dropoutMasks == null ? inputGradient : times(inputGradient, dropoutMasks[layer - 1]);
             }
         }
-        return new Gradients(weightIh, weightHh, biasIh, biasHh, inputGradient, dh0, dc0);
+        return new Gradients(weightIh, weightHh, biasIh, biasHh, inputGradient, dh0, dc0, weightHr);
     }
 
     /** What every layer read ({@code inputs[l]} = in_l), and the outputs. */

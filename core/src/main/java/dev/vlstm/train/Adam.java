@@ -64,9 +64,9 @@ public final class Adam implements AutoCloseable {
         this.beta2 = beta2;
         this.epsilon = epsilon;
         this.firstMomentTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize(),
-                parameters.peepholes() != null);
+                parameters.projectionSize(), parameters.peepholes() != null);
         this.secondMomentTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize(),
-                parameters.peepholes() != null);
+                parameters.projectionSize(), parameters.peepholes() != null);
         this.firstMoment = ParameterPairs.of(firstMomentTensors);
         this.secondMoment = ParameterPairs.of(secondMomentTensors);
     }

@@ -11,8 +11,7 @@ import dev.vlstm.kernel.TensorKernel;
 /**
  * Global gradient-norm clipping, the usual answer to exploding gradients, as PyTorch's
  * {@code clip_grad_norm_}: the norm is taken over all four gradient tensors together (both bias gradients count;
- * the peephole gradients too where a layer has them),
- * and if it exceeds {@code maxNorm} every gradient is multiplied by {@code maxNorm / (norm + 1e-6)}.
+ * dW_hr too where a layer has a projection, and the peephole gradients where it has peepholes), and if it exceeds {@code maxNorm} every gradient is multiplied by {@code maxNorm / (norm + 1e-6)}.
  */
 public final class GradientClipping {
 
@@ -24,7 +23,8 @@ public final class GradientClipping {
     /**
      * Clips {@code gradients} in place.
      *
-     * @param gradients one layer's four tensors, scaled together if their norm exceeds {@code maxNorm}
+     * @param gradients one layer's tensors (four, and dW_hr and dp where it has them), scaled together if their norm
+     *                  exceeds {@code maxNorm}
      * @param maxNorm   largest allowed L2 norm, &gt; 0
      * @return the norm before clipping (NaN or infinite if a gradient is; then nothing is scaled)
      */
@@ -82,6 +82,9 @@ public final class GradientClipping {
     private static double sumOfSquares(LstmGradients gradients) {
         double sum = sumOfSquares(gradients.weightIh()) + sumOfSquares(gradients.weightHh())
                 + sumOfSquares(gradients.biasIh()) + sumOfSquares(gradients.biasHh());
+        if (gradients.weightHr() != null) {
+            sum += sumOfSquares(gradients.weightHr());
+        }
         return gradients.peepholes() == null ? sum : sum + sumOfSquares(gradients.peepholes());
     }
 
@@ -90,6 +93,9 @@ public final class GradientClipping {
         scale(gradients.weightHh(), scale);
         scale(gradients.biasIh(), scale);
         scale(gradients.biasHh(), scale);
+        if (gradients.weightHr() != null) {
+            scale(gradients.weightHr(), scale);
+        }
         if (gradients.peepholes() != null) {
             scale(gradients.peepholes(), scale);
         }

@@ -6,8 +6,8 @@ import dev.vlstm.LstmGradients;
 import dev.vlstm.LstmParameters;
 
 /**
- * The four (parameter, gradient) tensor pairs of one layer, five with peephole connections, in a fixed order,
- * fetched once so that optimizer steps allocate nothing.
+ * The (parameter, gradient) tensor pairs of one layer in a fixed order: W_ih, W_hh, b_ih, b_hh, then W_hr with
+ * projection and the peepholes with peephole connections; fetched once so that optimizer steps allocate nothing.
  */
 final class ParameterPairs {
 
@@ -18,9 +18,12 @@ final class ParameterPairs {
         if (parameters == null || gradients == null) {
             throw new NullPointerException("parameters and gradients must not be null");
         }
-        if (parameters.projectionSize() > 0) {
-            throw new IllegalArgumentException("parameters have projectionSize " + parameters.projectionSize()
-                    + " (PyTorch's proj_size): optimizers do not yet train a projected LSTM");
+        if ((parameters.weightHr() == null) != (gradients.weightHr() == null)) {
+            throw new IllegalArgumentException(parameters.weightHr() == null
+                    ? "gradients hold dW_hr (a projection), but the parameters have no projection"
+                    : "parameters have projectionSize " + parameters.projectionSize() + " (PyTorch's proj_size), but"
+                    + " the gradients hold no dW_hr: make them with new LstmGradients(weights) from projected"
+                    + " weights, or new LstmGradients(I, H, P, peepholes)");
         }
         if ((parameters.peepholes() == null) != (gradients.peepholes() == null)) {
             throw new IllegalArgumentException(parameters.peepholes() == null
@@ -28,26 +31,41 @@ final class ParameterPairs {
                     : "parameters have peepholes, but the gradients hold no peephole gradients: make them with "
                     + "new LstmGradients(weights) from peephole weights, or new LstmGradients(I, H, true)");
         }
-        this.parameters = parameters.peepholes() == null
-                ? new MemorySegment[]{parameters.weightIh(), parameters.weightHh(), parameters.biasIh(),
-                    parameters.biasHh()}
-                : new MemorySegment[]{parameters.weightIh(), parameters.weightHh(), parameters.biasIh(),
-                    parameters.biasHh(), parameters.peepholes()};
+        this.parameters = ordered(parameters.weightIh(), parameters.weightHh(), parameters.biasIh(),
+                parameters.biasHh(), parameters.weightHr(), parameters.peepholes());
         this.gradients = of(gradients);
         for (int n = 0; n < this.parameters.length; n++) {
             if (this.parameters[n].byteSize() != this.gradients[n].byteSize()) {
-                throw new IllegalArgumentException("gradients are for inputSize/hiddenSize other than the parameters' ("
-                        + parameters.inputSize() + ", " + parameters.hiddenSize() + ")");
+                throw new IllegalArgumentException("gradients are for inputSize/hiddenSize/projectionSize other than"
+                        + " the parameters' (" + parameters.inputSize() + ", " + parameters.hiddenSize() + ", "
+                        + parameters.projectionSize() + ")");
             }
         }
     }
 
-    /** The four (or five, with peepholes) tensors of {@code tensors} in the order of {@link #parameters}. */
+    /** The tensors of {@code tensors} in the order of {@link #parameters}. */
     static MemorySegment[] of(LstmGradients tensors) {
-        return tensors.peepholes() == null
-                ? new MemorySegment[]{tensors.weightIh(), tensors.weightHh(), tensors.biasIh(), tensors.biasHh()}
-                : new MemorySegment[]{tensors.weightIh(), tensors.weightHh(), tensors.biasIh(), tensors.biasHh(),
-                    tensors.peepholes()};
+        return ordered(tensors.weightIh(), tensors.weightHh(), tensors.biasIh(), tensors.biasHh(), tensors.weightHr(),
+                tensors.peepholes());
+    }
+
+    /** The four tensors every layer has, then {@code weightHr} and {@code peepholes} where not null. */
+    private static MemorySegment[] ordered(MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh,
+                                           MemorySegment biasHh, MemorySegment weightHr, MemorySegment peepholes) {
+        int count = 4 + (weightHr == null ? 0 : 1) + (peepholes == null ? 0 : 1);
+        MemorySegment[] tensors = new MemorySegment[count];
+        tensors[0] = weightIh;
+        tensors[1] = weightHh;
+        tensors[2] = biasIh;
+        tensors[3] = biasHh;
+        int next = 4;
+        if (weightHr != null) {
+            tensors[next++] = weightHr;
+        }
+        if (peepholes != null) {
+            tensors[next] = peepholes;
+        }
+        return tensors;
     }
 
     /** Floats in tensor {@code n}. */

@@ -39,7 +39,7 @@ public final class Sgd implements AutoCloseable {
         this.learningRate = learningRate;
         this.momentum = momentum;
         this.velocityTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize(),
-                parameters.peepholes() != null);
+                parameters.projectionSize(), parameters.peepholes() != null);
         this.velocity = ParameterPairs.of(velocityTensors);
     }
 

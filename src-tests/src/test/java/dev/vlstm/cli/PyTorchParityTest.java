@@ -25,8 +25,8 @@ import dev.vlstm.io.SafeTensors;
  * The CLI's {@code grad} and {@code run} against PyTorch's nn.LSTM on golden cases made by
  * {@code src-tests/golden/make_golden.py} (PyTorch 1.13, float32; one to three layers, one or two directions; two
  * cases of padded sequences of different lengths, run by PyTorch as packed sequences and here with {@code --lengths};
- * three projected ({@code proj_size}) stacks, inference only): outputs
- * y, h_n, c_n and the gradients of every parameter and of x, h0, c0 must match with max |difference| &le; 1e-4 and
+ * projected ({@code proj_size}) models: one layer, and three stacks, bidirectional or with lengths): outputs
+ * y, h_n, c_n and the gradients of every parameter (weight_hr too) and of x, h0, c0 must match with max |difference| &le; 1e-4 and
  * &le; 1e-3 of the tensor's largest value.
  */
 class PyTorchParityTest {
@@ -56,43 +56,21 @@ class PyTorchParityTest {
         }
     }
 
-    /**
-     * {@code run} takes the inference path (the runner, not the trainer); its outputs must match too, also for the
-     * projected models ({@code proj_size}), which only run.
-     */
+    /** {@code run} takes the inference path (the runner, not the trainer); its outputs must match too. */
     @ParameterizedTest
-    @MethodSource("inferenceCases")
+    @MethodSource("cases")
     void inferenceOutputsMatchPyTorch(String name) throws IOException {
         run(name, "run");
         compareOutputs(GOLDEN.resolve(name));
     }
 
-    /** Training does not take projection yet: {@code grad} on a projected model fails with exit code 1, naming it. */
-    @ParameterizedTest
-    @MethodSource("projectedCases")
-    void gradRefusesProjectedModelsNamingTheProjection(String name) {
-        Path folder = GOLDEN.resolve(name);
-        ByteArrayOutputStream errors = new ByteArrayOutputStream();
-        int code = Cli.run(new String[]{"grad", "--model", folder.resolve("model.safetensors").toString(), "--input",
-                        folder.resolve("x.npy").toString(), "--dy", folder.resolve("dy.npy").toString(), "--output",
-                        output.toString()}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(errors));
-        assertEquals(1, code, errors.toString());
-        assertTrue(errors.toString().contains("projection (proj_size"), errors.toString());
-    }
-
-    static Stream<String> projectedCases() {
-        return Stream.of("i4_h6_p3_l2_t5_b3_bidirectional_proj", "i3_h7_p2_l2_t6_b4_batch_first_proj_lengths",
-                "i5_h9_p4_l2_t7_b6_bidirectional_batch_first_proj_lengths");
-    }
-
-    static Stream<String> inferenceCases() {
-        return Stream.concat(cases(), projectedCases());
-    }
-
     static Stream<String> cases() {
         return Stream.of("i3_h5_t4_b2", "i17_h33_t6_b3_batch_first", "i1_h1_t1_b1_no_bias", "i7_h20_t9_unbatched",
                 "i3_h5_l2_t4_b2", "i4_h3_t5_b2_bidirectional", "i5_h6_l3_t4_b3_bidirectional_batch_first",
-                "i3_h4_l2_t3_b2_no_bias", "i3_h5_t6_b4_lengths", "i4_h3_l2_t5_b5_bidirectional_batch_first_lengths");
+                "i3_h4_l2_t3_b2_no_bias", "i3_h5_t6_b4_lengths", "i4_h3_l2_t5_b5_bidirectional_batch_first_lengths",
+                "i6_h17_p5_t6_b3_proj", "i4_h6_p3_l2_t5_b3_bidirectional_proj",
+                "i3_h7_p2_l2_t6_b4_batch_first_proj_lengths",
+                "i5_h9_p4_l2_t7_b6_bidirectional_batch_first_proj_lengths");
     }
 
     /** Runs {@code command} on the golden case's model and inputs (with its h0, c0 and layout) into {@link #output}. */
