@@ -251,15 +251,7 @@ public final class GruRunner implements AutoCloseable {
         writeFinalStates(plan, plan.activeAt(0), batch, hidden[current], hT);
         for (int start = 0; start < steps; start += projectionSteps) {
             int chunk = Math.min(projectionSteps, steps - start);
-            int rows = 0;
-            for (int step = start; step < start + chunk; step++) {
-                int active = plan.activeAt(step);
-                for (int r = 0; r < active; r++) {
-                    long source = order.row(step, plan.callerRow(r), steps, batch) * inputRowBytes;
-                    MemorySegment.copy(x, source, inputChunk, (rows + r) * inputRowBytes, inputRowBytes);
-                }
-                rows += active;
-            }
+            int rows = plan.gatherRows(x, order, inputRowBytes, start, start + chunk, inputChunk, 0);
             kernel.projectInput(layout, weights.packedInputWeights(), weights.packedInputBias(), inputChunk, 0, rows,
                     inputPreActivations, 0);
             int row = 0;
@@ -273,14 +265,7 @@ public final class GruRunner implements AutoCloseable {
                     writeFinalStates(plan, plan.activeAt(step + 1), active, hidden[current], hT);
                 }
                 if (y != null) {
-                    for (int r = 0; r < batch; r++) {
-                        long target = order.row(step, plan.callerRow(r), steps, batch) * hiddenRowBytes;
-                        if (r < active) {
-                            MemorySegment.copy(hidden[current], r * stateRowBytes, y, target, hiddenRowBytes);
-                        } else {
-                            MemorySegment.copy(zeroRow, 0, y, target, hiddenRowBytes);
-                        }
-                    }
+                    plan.scatterStep(step, order, hidden[current], stateRowBytes, hiddenRowBytes, zeroRow, y);
                 }
                 row += active;
             }

@@ -247,12 +247,7 @@ public final class GruTrainer implements AutoCloseable {
         if (plan.full() && order == SequenceLayout.TIME_MAJOR) {
             MemorySegment.copy(x, 0, inputs, 0, rows * inputRowBytes);
         } else {
-            for (int t = 0; t < steps; t++) {
-                for (int r = 0; r < plan.activeAt(t); r++) {
-                    MemorySegment.copy(x, order.row(t, plan.callerRow(r), steps, batch) * inputRowBytes, inputs,
-                            (stepStart[t] + r) * inputRowBytes, inputRowBytes);
-                }
-            }
+            plan.gatherRows(x, order, inputRowBytes, 0, steps, inputs, 0);
         }
         hiddenSteps[0].fill((byte) 0);
         if (h0 != null) {
@@ -273,14 +268,7 @@ public final class GruTrainer implements AutoCloseable {
                 writeFinalStates(t + 1, plan.activeAt(t + 1), active, hT);
             }
             if (y != null) {
-                for (int r = 0; r < batch; r++) {
-                    long target = order.row(t, plan.callerRow(r), steps, batch) * hiddenRowBytes;
-                    if (r < active) {
-                        MemorySegment.copy(hiddenSteps[t + 1], r * stateRowBytes, y, target, hiddenRowBytes);
-                    } else {
-                        MemorySegment.copy(zeroBias, 0, y, target, hiddenRowBytes);
-                    }
-                }
+                plan.scatterStep(t, order, hiddenSteps[t + 1], stateRowBytes, hiddenRowBytes, zeroBias, y);
             }
         }
         savedSteps = steps;

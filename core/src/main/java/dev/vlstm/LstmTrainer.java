@@ -345,12 +345,7 @@ public final class LstmTrainer implements AutoCloseable {
         if (plan.full() && order == SequenceLayout.TIME_MAJOR) {
             MemorySegment.copy(x, 0, inputs, 0, x.byteSize());
         } else {
-            for (int t = 0; t < steps; t++) {
-                for (int r = 0; r < plan.activeAt(t); r++) {
-                    MemorySegment.copy(x, order.row(t, plan.callerRow(r), steps, batch) * inputRowBytes, inputs,
-                            (stepStart[t] + r) * inputRowBytes, inputRowBytes);
-                }
-            }
+            plan.gatherRows(x, order, inputRowBytes, 0, steps, inputs, 0);
         }
         hiddenSteps[0].fill((byte) 0);
         cellSteps[0].fill((byte) 0);
@@ -387,14 +382,7 @@ public final class LstmTrainer implements AutoCloseable {
                 writeFinalStates(t + 1, plan.activeAt(t + 1), active, hT, cT);
             }
             if (y != null) {
-                for (int r = 0; r < batch; r++) {
-                    long target = order.row(t, plan.callerRow(r), steps, batch) * outputRowBytes;
-                    if (r < active) {
-                        MemorySegment.copy(hiddenSteps[t + 1], r * hiddenStrideBytes, y, target, outputRowBytes);
-                    } else {
-                        MemorySegment.copy(zeroBias, 0, y, target, outputRowBytes);
-                    }
-                }
+                plan.scatterStep(t, order, hiddenSteps[t + 1], hiddenStrideBytes, outputRowBytes, zeroBias, y);
             }
         }
         savedSteps = steps;

@@ -1,5 +1,7 @@
 package dev.vlstm;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * The lengths of the sequences of one batch call, and the order in which the kernels run their rows: longest first
  * (stable among equal lengths), so that the rows still running at step t are always a prefix, of
@@ -115,5 +117,44 @@ final class VariableLengths {
             total += lengths[b];
         }
         return total;
+    }
+
+    /**
+     * Copies the input rows that run at steps {@code from..to-1} (each step's first {@link #activeAt} sorted rows)
+     * from the caller's {@code x}, laid out as {@code layout} says, to consecutive rows of {@code target} from byte
+     * {@code targetOffset}, step after step: the packed rows that the input projection reads.
+     *
+     * @return the rows copied
+     */
+    int gatherRows(MemorySegment x, SequenceLayout layout, long rowBytes, int from, int to, MemorySegment target,
+                   long targetOffset) {
+        int rows = 0;
+        for (int t = from; t < to; t++) {
+            int active = activeAt(t);
+            for (int r = 0; r < active; r++) {
+                MemorySegment.copy(x, layout.row(t, order[r], steps, batch) * rowBytes, target,
+                        targetOffset + (rows + r) * rowBytes, rowBytes);
+            }
+            rows += active;
+        }
+        return rows;
+    }
+
+    /**
+     * Writes step t's rows of the caller's output {@code y} (laid out as {@code layout} says, {@code rowBytes} a
+     * row): the sorted rows still running from {@code source} (rows {@code sourceRowBytes} apart), zeros from
+     * {@code zeroRow} for the sequences that have ended.
+     */
+    void scatterStep(int t, SequenceLayout layout, MemorySegment source, long sourceRowBytes, long rowBytes,
+                     MemorySegment zeroRow, MemorySegment y) {
+        int active = activeAt(t);
+        for (int r = 0; r < batch; r++) {
+            long target = layout.row(t, order[r], steps, batch) * rowBytes;
+            if (r < active) {
+                MemorySegment.copy(source, r * sourceRowBytes, y, target, rowBytes);
+            } else {
+                MemorySegment.copy(zeroRow, 0, y, target, rowBytes);
+            }
+        }
     }
 }
