@@ -97,7 +97,7 @@ class TensorKernelTest {
     }
 
     /**
-     * Transposes of blocks whose sides are and are not multiples of the vector kernel's 4x4 unit, wider and
+     * Transposes of blocks whose sides are and are not multiples of the 4x4 unit of the copies, wider and
      * narrower than one pass of its columns, from an offset inside wider source rows into target rows wider than
      * the block: every element lands where the formula says, and nothing outside the block is written.
      */
