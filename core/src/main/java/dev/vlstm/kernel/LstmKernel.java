@@ -40,7 +40,7 @@ public interface LstmKernel {
 
     /**
      * The GEMM behind the input projection, with x read through strides. The same GEMM serves the backward pass
-     * through other layouts (transposed packings) and other strides (x read down its columns), which is why it is
+     * through other layouts (transposed packings) and other strides, which is why it is
      * described generally: for each row r and each block of the layout, four vectors of {@code lanes()} outputs are
      * {@code bias} plus the sum over {@code k < layout.inputSize()} of {@code x(r, k)} times the block's panel row
      * k, where {@code x(r, k)} is the float at byte {@code xOffset + r * xRowBytes + k * xColumnBytes}.

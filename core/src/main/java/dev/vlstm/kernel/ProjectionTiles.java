@@ -16,7 +16,9 @@ import jdk.incubator.vector.FloatVector;
  * Register tiles of the input projection {@code gates = bias + x · Wᵀ} for one block of hidden units:
  * each k broadcasts one input value per row and does four FMAs per row against the block's four gate vectors.
  * x is read through strides ({@code x(r, k)} at {@code xOffset + r * xRowBytes + k * xColumnBytes}): a broadcast
- * costs the same wherever its float lies, so the backward GEMMs read dz down its columns without a transpose.
+ * costs the same wherever its float lies as long as its cache line is at hand, so the backward GEMMs read their
+ * operands through strides too (dzᵀ for the weight gradients, transposed once: down dz's columns every broadcast
+ * missed L1).
  *
  * <p>Every vector operation is written out in the tile itself rather than in helpers: these methods are large
  * enough that C2 may refuse to inline further calls (NodeCountInliningCutoff), and a vector passed to or
