@@ -18,14 +18,17 @@ final class InterLayerDropout {
     private final double probability;
     private final float scale;
     private final SplittableRandom random;
-    /** One mask per layer below the top, {@code [T][B][D·H]} multipliers each, for the last forward. */
+    /**
+     * One mask per layer below the top, {@code [T][B][D·S]} multipliers each (S = P with projection, else H), for
+     * the last forward.
+     */
     private final MemorySegment[] masks;
     private long maskFloats;
 
     /**
      * @param probability p, in [0, 1)
      * @param layers      layers whose outputs are dropped: L - 1
-     * @param maxFloats   floats of the largest layer output, {@code maxSteps · maxBatch · D·H}
+     * @param maxFloats   floats of the largest layer output, {@code maxSteps · maxBatch · D·S}
      */
     InterLayerDropout(double probability, long seed, int layers, long maxFloats, OffHeap memory) {
         if (!(probability >= 0 && probability < 1)) {

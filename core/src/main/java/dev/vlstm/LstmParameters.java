@@ -52,11 +52,12 @@ public final class LstmParameters implements AutoCloseable {
      * @throws IllegalArgumentException for a size &lt; 1
      */
     public static LstmParameters initialize(int inputSize, int hiddenSize, long seed, float forgetBias) {
-        return initialize(inputSize, hiddenSize, 0, seed, forgetBias);
+        return initializeProjected(inputSize, hiddenSize, 0, seed, forgetBias);
     }
 
     /**
-     * As {@link #initialize(int, int, long)}, with or without PyTorch's projection ({@code proj_size} = P): then
+     * As {@link #initialize(int, int, long)}, with or without PyTorch's projection ({@code proj_size} = P; a name of
+     * its own, so that no call meant for {@code initialize(I, H, seed, forgetBias)} can land here): then
      * {@code weightHh} is {@code [4H][P]} and {@code weightHr [P][H]} is drawn from the same
      * {@code [-1/sqrt(H), 1/sqrt(H))}, as PyTorch does (its bound is 1/sqrt(hidden_size) for every tensor).
      *
@@ -68,12 +69,12 @@ public final class LstmParameters implements AutoCloseable {
      * @return new parameters, owned by the caller
      * @throws IllegalArgumentException for a size out of range
      */
-    public static LstmParameters initialize(int inputSize, int hiddenSize, int projectionSize, long seed) {
-        return initialize(inputSize, hiddenSize, projectionSize, seed, DEFAULT_FORGET_BIAS);
+    public static LstmParameters initializeProjected(int inputSize, int hiddenSize, int projectionSize, long seed) {
+        return initializeProjected(inputSize, hiddenSize, projectionSize, seed, DEFAULT_FORGET_BIAS);
     }
 
     /**
-     * As {@link #initialize(int, int, int, long)} with the given forget-gate bias.
+     * As {@link #initializeProjected(int, int, int, long)} with the given forget-gate bias.
      *
      * @param inputSize      I, features per input row, &ge; 1
      * @param hiddenSize     H, hidden units, &ge; 1
@@ -83,8 +84,8 @@ public final class LstmParameters implements AutoCloseable {
      * @return new parameters, owned by the caller
      * @throws IllegalArgumentException for a size out of range
      */
-    public static LstmParameters initialize(int inputSize, int hiddenSize, int projectionSize, long seed,
-                                            float forgetBias) {
+    public static LstmParameters initializeProjected(int inputSize, int hiddenSize, int projectionSize, long seed,
+                                                     float forgetBias) {
         Checks.positive("inputSize", inputSize);
         Checks.positive("hiddenSize", hiddenSize);
         Checks.projectionSize(projectionSize, hiddenSize);

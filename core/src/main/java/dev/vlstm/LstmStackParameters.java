@@ -19,7 +19,7 @@ public final class LstmStackParameters implements AutoCloseable {
     }
 
     /**
-     * PyTorch's initialisation of every layer and direction ({@link LstmParameters#initialize(int, int, int, long)}:
+     * PyTorch's initialisation of every layer and direction ({@link LstmParameters#initializeProjected(int, int, int, long)}:
      * uniform in {@code [-1/sqrt(H), 1/sqrt(H))}, W_hr too with projection, forget bias
      * {@link LstmParameters#DEFAULT_FORGET_BIAS}), each from its own seed drawn from {@code seed}.
      *
@@ -33,7 +33,7 @@ public final class LstmStackParameters implements AutoCloseable {
         LstmParameters[] parts = new LstmParameters[shape.stateCount()];
         try {
             for (int n = 0; n < parts.length; n++) {
-                parts[n] = LstmParameters.initialize(shape.layerInputSize(n / shape.directions()), shape.hiddenSize(),
+                parts[n] = LstmParameters.initializeProjected(shape.layerInputSize(n / shape.directions()), shape.hiddenSize(),
                         shape.projectionSize(), seeds.nextLong());
             }
         } catch (RuntimeException | Error e) {

@@ -367,11 +367,11 @@ public final class LstmStackTrainer implements AutoCloseable {
 
     /**
      * The multipliers that the last forward applied to the output of {@code layer} (below the top): 0 where an element
-     * was dropped, {@code 1/(1-p)} where it was kept, {@code [T][B][D·H]}.
+     * was dropped, {@code 1/(1-p)} where it was kept, {@code [T][B][D·S]} (S = P with projection, else H).
      *
      * @param layer the layer whose output the mask applies to, 0 &le; layer &lt; L - 1
-     * @return a new array (a copy) of the multipliers, {@code [T][B][D·H]} for the last forward's T and B
-     *         ({@code [B][T][D·H]} after a batch-first forward)
+     * @return a new array (a copy) of the multipliers, {@code [T][B][D·S]} for the last forward's T and B
+     *         ({@code [B][T][D·S]} after a batch-first forward)
      * @throws IllegalStateException     if this trainer has no dropout or has not run a forward
      * @throws IndexOutOfBoundsException for a layer outside [0, L-1)
      */

@@ -33,7 +33,9 @@ import dev.vlstm.kernel.TensorKernel;
  * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}; the code allocates no buffers per step,
  * but the JIT does not yet reliably keep the projection tiles' vectors in registers when this trainer drives them
  * with its several GEMM shapes, so a training step may allocate boxed vectors. Not thread-safe: one trainer per
- * thread; the weights may be shared (but {@link #updateWeights} changes them for everyone that uses them). Two
+ * thread; the weights may be shared (but {@link #updateWeights} changes them for everyone that uses them, and
+ * only the trainer that calls it refreshes its transposed copies of W, U and W_hr: train one set of weights with
+ * one trainer, or the others compute dx and dh from the old weights). Two
  * threads inside one trainer's {@code forward}, {@code backward}, {@code updateWeights} or {@code close} at once are
  * detected: the second call throws an {@link IllegalStateException} naming the trainer and both threads, and
  * changes nothing.
@@ -49,7 +51,7 @@ public final class LstmTrainer implements AutoCloseable {
     private final ParallelKernel parallelKernel;
     private final TensorKernel tensors;
     private final GateLayout layout;
-    /** The GEMM dh = dz·U: depth 4H', outputs H in tiles. */
+    /** The GEMM dh = dz·U: depth 4H', outputs S in tiles (S = P with projection, else H). */
     private final GateLayout hiddenGradientLayout;
     /** The GEMM dx = dz·W: depth 4H', outputs I in tiles. */
     private final GateLayout inputGradientLayout;
@@ -80,9 +82,12 @@ public final class LstmTrainer implements AutoCloseable {
     private final MemorySegment hiddenGradient;
     private final MemorySegment cellGradient;
     private final MemorySegment vectorScratch;
-    /** The right operand of a weight-gradient GEMM (X or H_prev), {@code [tile][T·B][4·lanes]}. */
+    /** The right operand of a weight-gradient GEMM (X, H_prev, or m for dW_hr), {@code [tile][T·B][4·lanes]}. */
     private final MemorySegment weightGradientPanels;
-    /** A weight-gradient GEMM's result, {@code [4H'][depth rounded up to 4·lanes]}, rows in packed gate order. */
+    /**
+     * A weight-gradient GEMM's result, {@code [4H'][depth rounded up to 4·lanes]}, rows in packed gate order (for
+     * dW_hr: {@code [P][H rounded up]}).
+     */
     private final MemorySegment weightGradientRows;
     private final MemorySegment biasGradientSums;
     /** dp summed over the backward's steps, a gate row in the peepholes' packing; null without peepholes. */

@@ -360,7 +360,10 @@ public final class LstmWeights implements AutoCloseable {
                 biasIh, biasHh, weightHr, peepholes);
     }
 
-    /** Repacks new values in place (see LstmTrainer.updateWeights); checked like weights at load. */
+    /**
+     * Repacks new values in place (see LstmTrainer.updateWeights); checked like weights at load, every tensor
+     * before any is packed, so that a refused update changes nothing.
+     */
     void repack(LstmParameters parameters) {
         checkOpen();
         Checks.finite("weightIh", parameters.weightIh(), inputSize());
@@ -370,6 +373,9 @@ public final class LstmWeights implements AutoCloseable {
         if (projectionLayout != null) {
             Checks.finite("weightHr", parameters.weightHr(), hiddenSize());
         }
+        if (packedPeepholes != null) {
+            Checks.finite("peepholes", parameters.peepholes(), hiddenSize());
+        }
         precision.format().pack(layout, "weightIh", parameters.weightIh(), inputSize(), packedInputWeights);
         precision.format().pack(layout, "weightHh", parameters.weightHh(), outputSize(), packedRecurrentWeights);
         layout.packBias(parameters.biasIh(), parameters.biasHh(), packedBias);
@@ -377,7 +383,6 @@ public final class LstmWeights implements AutoCloseable {
             projectionLayout.packPlain(parameters.weightHr(), projectionSize, packedProjectionWeights);
         }
         if (packedPeepholes != null) {
-            Checks.finite("peepholes", parameters.peepholes(), hiddenSize());
             layout.packPeepholes(parameters.peepholes(), packedPeepholes);
         }
     }

@@ -61,6 +61,38 @@ class PeepholeBadInputTest {
         }
     }
 
+    /**
+     * An update whose peepholes are not finite is refused before anything is repacked: the weights (and so the
+     * runner's output) stay as they were, though the update's other tensors were finite and different.
+     */
+    @Test
+    void aRefusedUpdateLeavesTheWeightsAsTheyWere() {
+        float[] peepholes = new float[3 * H];
+        java.util.Arrays.fill(peepholes, 0.25f);
+        float[] weightIh = new float[4 * H * I];
+        java.util.Arrays.fill(weightIh, 0.1f);
+        float[] x = new float[2 * I];
+        java.util.Arrays.fill(x, 1f);
+        try (LstmWeights weights = LstmWeights.fromPyTorch(Backend.PREFERRED, WeightPrecision.FLOAT32, I, H, 0,
+                weightIh, new float[4 * H * H], null, null, null, peepholes);
+             LstmRunner runner = new LstmRunner(weights, 1);
+             LstmTrainer trainer = new LstmTrainer(weights, 1, 2)) {
+            float[] before = new float[2 * H];
+            runner.forward(x, 2, 1, null, null, before, null, null);
+            float[] nan = peepholes.clone();
+            nan[4] = Float.NaN;
+            float[] otherWeightIh = new float[4 * H * I];
+            java.util.Arrays.fill(otherWeightIh, -0.3f);
+            try (LstmParameters update = LstmParameters.fromPyTorch(I, H, 0, otherWeightIh, new float[4 * H * H],
+                    null, null, null, nan)) {
+                fails(IllegalArgumentException.class, () -> trainer.updateWeights(update), "peepholes[0][4] is NaN");
+            }
+            float[] after = new float[2 * H];
+            runner.forward(x, 2, 1, null, null, after, null, null);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(before, after);
+        }
+    }
+
     @Test
     void stacksRefusePeepholeLayersByName() {
         try (LstmWeights plain = weights(null);

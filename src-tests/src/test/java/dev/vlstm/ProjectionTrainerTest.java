@@ -286,7 +286,7 @@ class ProjectionTrainerTest {
         int batch = 4;
         int inputSize = 2;
         int projectionSize = 2;
-        try (LstmParameters parameters = LstmParameters.initialize(inputSize, 12, projectionSize, 7);
+        try (LstmParameters parameters = LstmParameters.initializeProjected(inputSize, 12, projectionSize, 7);
              LstmWeights weights = parameters.pack();
              LstmTrainer trainer = new LstmTrainer(weights, batch, steps);
              LstmGradients gradients = new LstmGradients(weights);

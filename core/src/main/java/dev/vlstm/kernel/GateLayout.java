@@ -200,7 +200,8 @@ public record GateLayout(int inputSize, int hiddenSize, int lanes) {
      * Repacks S {@code [outputs][inputSize]}, given as {@link #packPlain} packed it for this plain layout, into the
      * panels of the plain layout of Sᵀ, {@code plain(outputs, inputSize, lanes)}: panel {@code tile}, row q, column
      * j holds {@code S[q][tile*4*lanes + j]}. The backward of a projection {@code h = m · W_hrᵀ} runs
-     * {@code dm = dh · W_hr} through it. The target must be zero-filled and hold
+     * {@code dm = dh · W_hr} through it. The positions it does not write must be zero (a zero-filled target, or
+     * one it filled before), and it must hold
      * {@code plain(outputs, inputSize, lanes).packedFloats(outputs)} floats.
      *
      * @param packedSource S packed by {@link #packPlain} for this layout

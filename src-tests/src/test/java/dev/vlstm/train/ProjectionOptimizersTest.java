@@ -110,8 +110,8 @@ class ProjectionOptimizersTest {
 
     @Test
     void projectedInitialisationDrawsWeightHrInPyTorchsBound() {
-        try (LstmParameters projected = LstmParameters.initialize(3, 9, 4, 42);
-             LstmParameters unprojected = LstmParameters.initialize(3, 9, 0, 42);
+        try (LstmParameters projected = LstmParameters.initializeProjected(3, 9, 4, 42);
+             LstmParameters unprojected = LstmParameters.initializeProjected(3, 9, 0, 42);
              LstmParameters classic = LstmParameters.initialize(3, 9, 42)) {
             assertEquals(4, projected.projectionSize());
             assertEquals(4L * 4 * 9 * Float.BYTES, projected.weightHh().byteSize());
@@ -128,7 +128,7 @@ class ProjectionOptimizersTest {
             assertArrayEquals(classic.weightHh().toArray(FLOAT), unprojected.weightHh().toArray(FLOAT));
             assertArrayEquals(classic.biasHh().toArray(FLOAT), unprojected.biasHh().toArray(FLOAT));
             IllegalArgumentException thrown = assertThrows(IllegalArgumentException.class,
-                    () -> LstmParameters.initialize(3, 9, 9, 1));
+                    () -> LstmParameters.initializeProjected(3, 9, 9, 1));
             assertTrue(thrown.getMessage().contains("projectionSize must be < hiddenSize"), thrown.getMessage());
         }
     }
