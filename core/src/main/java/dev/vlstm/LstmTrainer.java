@@ -622,8 +622,8 @@ public final class LstmTrainer implements AutoCloseable {
      * their output rows are gate rows, which map one to one onto PyTorch's {@code [4H][depth]} rows. dz is
      * transposed first: read down its columns instead (a stride of 4H' floats, a multiple of 4 KiB at H = 256,
      * 512, 1024), each broadcast touched a new cache line in the same L1 set. On the quiet 2-core machine the whole
-     * backward of B = 64, T = 25, H = 1024 took 780 ms that way and 530 ms with the transpose; B = 32, H = 512
-     * changed little (69 and 67 ms). The transpose goes into {@code preActivations}, which the backward no longer
+     * backward of B = 64, T = 25, H = 1024 took 780 ms that way and 545 ms with the transpose; B = 32, H = 512
+     * changed little (69 and 66 ms). The transpose goes into {@code preActivations}, which the backward no longer
      * needs after its time loop and the next forward refills.
      */
     private void weightGradients(int rows, LstmGradients gradients, GradientMode mode) {
