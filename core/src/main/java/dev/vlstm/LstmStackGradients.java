@@ -2,7 +2,8 @@ package dev.vlstm;
 
 /**
  * Gradients of a loss with respect to every parameter of a stacked, possibly bidirectional LSTM: one
- * {@link LstmGradients} per layer and direction (PyTorch layouts; l0, l0_reverse, l1, ...), filled by
+ * {@link LstmGradients} per layer and direction (PyTorch layouts; l0, l0_reverse, l1, ...; dp where a part has
+ * peepholes), filled by
  * {@link LstmStackTrainer#backward}; starts at zero. Not thread-safe; owns its memory.
  */
 public final class LstmStackGradients implements AutoCloseable {
@@ -14,15 +15,43 @@ public final class LstmStackGradients implements AutoCloseable {
      * Zero gradients for a model of {@code shape}.
      *
      * @param shape the model's sizes, with or without projection (then each layer's gradients hold dW_hr); one
-     *              {@link LstmGradients} is allocated per layer and direction
+     *              {@link LstmGradients} is allocated per layer and direction, none with peephole gradients (for a
+     *              model with peepholes use {@link #LstmStackGradients(LstmStackWeights)})
      */
     public LstmStackGradients(LstmStackShape shape) {
-        this.shape = Checks.notNull("shape", shape);
+        this(Checks.notNull("shape", shape), new boolean[shape.stateCount()]);
+    }
+
+    /**
+     * Zero gradients for {@code weights}' model: its shape, and peephole gradients ({@link LstmGradients#peepholes()})
+     * for exactly the layers and directions whose weights have peepholes.
+     *
+     * @param weights the model whose {@link LstmStackWeights#shape()} and peepholes these gradients take; only those
+     *                are read
+     * @throws IllegalStateException if {@code weights} is closed
+     */
+    public LstmStackGradients(LstmStackWeights weights) {
+        this(Checks.notNull("weights", weights).shape(), peepholes(weights));
+    }
+
+    /**
+     * Zero gradients for {@code parameters}' model (or an optimizer's state for them): its shape, and peephole
+     * gradients for exactly the layers and directions whose parameters have peepholes.
+     *
+     * @param parameters the model whose {@link LstmStackParameters#shape()} and peepholes these gradients take; only
+     *                   those are read
+     */
+    public LstmStackGradients(LstmStackParameters parameters) {
+        this(Checks.notNull("parameters", parameters).shape(), peepholes(parameters));
+    }
+
+    private LstmStackGradients(LstmStackShape shape, boolean[] peepholes) {
+        this.shape = shape;
         this.parts = new LstmGradients[shape.stateCount()];
         try {
             for (int n = 0; n < parts.length; n++) {
                 parts[n] = new LstmGradients(shape.layerInputSize(n / shape.directions()), shape.hiddenSize(),
-                        shape.projectionSize(), false);
+                        shape.projectionSize(), peepholes[n]);
             }
         } catch (RuntimeException | Error e) {
             close();
@@ -30,13 +59,21 @@ public final class LstmStackGradients implements AutoCloseable {
         }
     }
 
-    /**
-     * Zero gradients for {@code weights}' model.
-     *
-     * @param weights the model whose {@link LstmStackWeights#shape()} these gradients take; only the shape is read
-     */
-    public LstmStackGradients(LstmStackWeights weights) {
-        this(Checks.notNull("weights", weights).shape());
+    private static boolean[] peepholes(LstmStackWeights weights) {
+        weights.checkOpen();
+        boolean[] peepholes = new boolean[weights.shape().stateCount()];
+        for (int n = 0; n < peepholes.length; n++) {
+            peepholes[n] = weights.part(n).hasPeepholes();
+        }
+        return peepholes;
+    }
+
+    private static boolean[] peepholes(LstmStackParameters parameters) {
+        boolean[] peepholes = new boolean[parameters.shape().stateCount()];
+        for (int n = 0; n < peepholes.length; n++) {
+            peepholes[n] = parameters.part(n).peepholes() != null;
+        }
+        return peepholes;
     }
 
     /**

@@ -48,10 +48,10 @@ public final class LstmStackParameters implements AutoCloseable {
      * taken: the caller still owns them.
      *
      * @param bidirectional whether each layer has a reverse direction (then the layers come in pairs)
-     * @param layers        l0 (, l0_reverse), l1 (, l1_reverse), ...: sizes as in {@link LstmStackWeights#of}
+     * @param layers        l0 (, l0_reverse), l1 (, l1_reverse), ...: sizes as in {@link LstmStackWeights#of}; any of
+     *                      them may have peepholes ({@link LstmParameters#peepholes()}), which then train with it
      * @return the new stack; its {@link #close()} closes {@code layers}
-     * @throws IllegalArgumentException naming the first layer that does not fit, and why (also a layer with peephole
-     *                                  connections, which stacks do not run)
+     * @throws IllegalArgumentException naming the first layer that does not fit, and why
      */
     public static LstmStackParameters of(boolean bidirectional, LstmParameters... layers) {
         Checks.notNull("layers", layers);
@@ -62,10 +62,6 @@ public final class LstmStackParameters implements AutoCloseable {
             inputSizes[n] = Checks.notNull("layers[" + n + "]", layers[n]).inputSize();
             hiddenSizes[n] = layers[n].hiddenSize();
             projectionSizes[n] = layers[n].projectionSize();
-            if (layers[n].peepholes() != null) {
-                throw new IllegalArgumentException("layers[" + n + "] has peephole connections, which stacks do not"
-                        + " run (PyTorch's nn.LSTM has none); train a peephole layer alone with LstmTrainer");
-            }
         }
         LstmStackShape shape = LstmStackShape.ofParts("layers", bidirectional, layers, inputSizes, hiddenSizes,
                 projectionSizes);

@@ -15,6 +15,9 @@ import java.lang.foreign.MemorySegment;
  * the {@link MemorySegment} overloads). For a unidirectional model, longer sequences run in windows that carry the
  * state: pass the same segments as h0/c0 and hT/cT.
  *
+ * <p>Layers and directions with peephole connections ({@link LstmWeights#hasPeepholes()}) run them, as one
+ * {@link LstmRunner} does; an optional cell clip applies to every layer and direction.
+ *
  * <p>S below is the width of one direction's h: P for a model with projection
  * ({@link LstmStackShape#hiddenStateSize()}), H otherwise; c0 and cT are always {@code [L·D][B][H]}.
  *
@@ -31,6 +34,7 @@ public final class LstmStackRunner implements AutoCloseable {
     private final OffHeap memory;
     private final StackSequence sequence;
     private final StackSequence.Part forwardPart = this::forwardPart;
+    private final float cellClip;
 
     /**
      * A runner for up to {@code maxBatch} sequences of up to {@code maxSteps} steps.
@@ -42,7 +46,28 @@ public final class LstmStackRunner implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public LstmStackRunner(LstmStackWeights weights, int maxBatch, int maxSteps) {
+        this(weights, maxBatch, maxSteps, LstmRunner.NO_CELL_CLIP);
+    }
+
+    /**
+     * As {@link #LstmStackRunner(LstmStackWeights, int, int)}, with ONNX's cell clip (the LSTM attribute
+     * {@code clip}) in every layer and direction, as {@link LstmRunner#LstmRunner(LstmWeights, int, int,
+     * NonFiniteInputs, float)} applies it: every gate pre-activation (peephole terms included) is clipped to
+     * {@code [-cellClip, cellClip]} before its activation, and the cell state before the tanh that makes h, while
+     * the cell state carried to the next step (and cT) is not clipped. {@link LstmRunner#NO_CELL_CLIP} gives
+     * exactly the results of a runner without it.
+     *
+     * @param weights  the model to run, open; shared, not owned: closing the runner leaves it open
+     * @param maxBatch largest batch of a call, &ge; 1
+     * @param maxSteps longest sequence {@link #forward} accepts, &ge; 1; sizes the scratch
+     * @param cellClip the clip threshold, &gt; 0 (in the units of the pre-activations), or
+     *                 {@link LstmRunner#NO_CELL_CLIP}
+     * @throws IllegalArgumentException if a size is &lt; 1, or {@code cellClip} is not &gt; 0 (or is NaN)
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public LstmStackRunner(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip) {
         Checks.notNull("weights", weights).checkOpen();
+        this.cellClip = Checks.cellClip(cellClip);
         this.weights = weights;
         this.shape = weights.shape();
         this.memory = OffHeap.open();
@@ -52,7 +77,7 @@ public final class LstmStackRunner implements AutoCloseable {
             for (int n = 0; n < parts.length; n++) {
                 LstmWeights part = weights.part(n);
                 int projectionSteps = Math.min(maxSteps, LstmRunner.defaultProjectionSteps(part, maxBatch));
-                parts[n] = new LstmRunner(part, maxBatch, projectionSteps);
+                parts[n] = new LstmRunner(part, maxBatch, projectionSteps, NonFiniteInputs.PROPAGATE, cellClip);
             }
         } catch (RuntimeException | Error e) {
             close();
@@ -68,6 +93,11 @@ public final class LstmStackRunner implements AutoCloseable {
     /** {@return the longest sequence {@link #forward} accepts, in steps, &ge; 1} */
     public int maxSteps() {
         return sequence.maxSteps();
+    }
+
+    /** {@return the cell clip of every layer and direction, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP} if none} */
+    public float cellClip() {
+        return cellClip;
     }
 
     /** {@return the weights this runner runs (not owned by the runner)} */

@@ -18,6 +18,9 @@ import java.lang.foreign.MemorySegment;
  * Masks come from one generator seeded at construction, so the same seed gives the same masks forward after
  * forward; {@link LstmStackRunner} (inference) never drops.
  *
+ * <p>Layers and directions with peephole connections train them ({@link LstmGradients#peepholes()} of their part of
+ * {@link LstmStackGradients}); an optional cell clip applies to every layer and direction.
+ *
  * <p>All scratch is allocated up front for {@code maxSteps × maxBatch}. Not thread-safe: one trainer per thread; the
  * weights may be shared. Layouts are row-major floats in native byte order.
  */
@@ -31,6 +34,7 @@ public final class LstmStackTrainer implements AutoCloseable {
     private final OffHeap memory;
     private final StackSequence sequence;
     private final InterLayerDropout dropout;
+    private final float cellClip;
     private final StackSequence.Part forwardPart = this::forwardPart;
     /** The gradient of a layer's output and of its input (the output of the layer below), alternating. */
     private final ScratchView[] layerGradients = new ScratchView[2];
@@ -59,7 +63,23 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @throws IllegalArgumentException if a size is &lt; 1
      */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps) {
-        this(weights, maxBatch, maxSteps, 0, 0, false);
+        this(weights, maxBatch, maxSteps, 0, 0, false, LstmRunner.NO_CELL_CLIP);
+    }
+
+    /**
+     * A trainer without dropout, with ONNX's cell clip in every layer and direction, as
+     * {@link LstmTrainer#LstmTrainer(LstmWeights, int, int, float)} applies it (and as
+     * {@link LstmStackRunner#LstmStackRunner(LstmStackWeights, int, int, float)} runs it): the backward passes no
+     * gradient through a clipped value.
+     *
+     * @param weights  the model to train, open, float32; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
+     * @param cellClip the clip threshold, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP}
+     * @throws IllegalArgumentException if a size is &lt; 1, or {@code cellClip} is not &gt; 0 (or is NaN)
+     */
+    public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip) {
+        this(weights, maxBatch, maxSteps, 0, 0, false, cellClip);
     }
 
     /**
@@ -74,12 +94,31 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @throws IllegalArgumentException if a size is &lt; 1, or p is outside [0, 1)
      */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed) {
-        this(weights, maxBatch, maxSteps, dropout, seed, true);
+        this(weights, maxBatch, maxSteps, dropout, seed, true, LstmRunner.NO_CELL_CLIP);
+    }
+
+    /**
+     * A trainer with dropout between layers (as {@link #LstmStackTrainer(LstmStackWeights, int, int, double, long)})
+     * and a cell clip in every layer and direction (as {@link #LstmStackTrainer(LstmStackWeights, int, int, float)}).
+     *
+     * @param weights  the model to train, open, float32; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
+     * @param dropout  p, in [0, 1)
+     * @param seed     seed of the masks
+     * @param cellClip the clip threshold, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP}
+     * @throws IllegalArgumentException if a size is &lt; 1, p is outside [0, 1), or {@code cellClip} is not &gt; 0
+     *                                  (or is NaN)
+     */
+    public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
+                            float cellClip) {
+        this(weights, maxBatch, maxSteps, dropout, seed, true, cellClip);
     }
 
     private LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
-                             boolean withDropout) {
+                             boolean withDropout, float cellClip) {
         Checks.notNull("weights", weights).checkOpen();
+        this.cellClip = Checks.cellClip(cellClip);
         this.weights = weights;
         this.shape = weights.shape();
         this.memory = OffHeap.open();
@@ -88,7 +127,7 @@ public final class LstmStackTrainer implements AutoCloseable {
         for (int n = 0; n < parts.length; n++) {
             String layer = shape.describe(n) + ": ";
             tensorNames[n] = new String[]{layer + "weightIh", layer + "weightHh", layer + "biasIh", layer + "biasHh",
-                layer + "weightHr"};
+                layer + "weightHr", layer + "peepholes"};
         }
         try {
             this.sequence = new StackSequence(shape, maxBatch, maxSteps, "LstmStackTrainer", memory);
@@ -117,7 +156,7 @@ public final class LstmStackTrainer implements AutoCloseable {
             hiddenOut = new ScratchView(memory.floats(hiddenFloats));
             cellOut = new ScratchView(memory.floats(cellFloats));
             for (int n = 0; n < parts.length; n++) {
-                parts[n] = new LstmTrainer(weights.part(n), maxBatch, maxSteps);
+                parts[n] = new LstmTrainer(weights.part(n), maxBatch, maxSteps, cellClip);
             }
         } catch (RuntimeException | Error e) {
             close();
@@ -133,6 +172,11 @@ public final class LstmStackTrainer implements AutoCloseable {
     /** {@return the longest sequence this trainer accepts, in steps, &ge; 1} */
     public int maxSteps() {
         return sequence.maxSteps();
+    }
+
+    /** {@return the cell clip of every layer and direction, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP} if none} */
+    public float cellClip() {
+        return cellClip;
     }
 
     /** {@return the dropout probability between layers, in [0, 1); 0 without dropout} */
@@ -225,13 +269,16 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @param dhT       dL/dh_n, {@code [L·D][B][H]} ({@code [L·D][B][P]} with projection), or null for zeros
      * @param dcT       dL/dc_n, {@code [L·D][B][H]}, or null for zeros
      * @param gradients receives every layer and direction's dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh (and dL/dW_hr
-     *                  with projection); for a model of this trainer's shape
+     *                  with projection, dL/dp where the part has peepholes); for a model of this trainer's shape,
+     *                  with peephole gradients for exactly the parts whose weights have peepholes
+     *                  ({@link LstmStackGradients#LstmStackGradients(LstmStackWeights)})
      * @param mode      whether those replace or add to what {@code gradients} holds
      * @param dx        output dL/dx, {@code [T][B][I]}, or null if not wanted
      * @param dh0       output dL/dh0, shaped as dhT, or null
      * @param dc0       output dL/dc0, {@code [L·D][B][H]}, or null
      * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
-     * @throws IllegalArgumentException for gradients of another shape or a segment of the wrong size
+     * @throws IllegalArgumentException for gradients of another shape or whose peephole gradients do not match the
+     *                                  weights' peepholes (naming the layer), or a segment of the wrong size
      */
     public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, LstmStackGradients gradients,
                          GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
@@ -257,6 +304,14 @@ public final class LstmStackTrainer implements AutoCloseable {
             if (!gradients.shape().equals(shape)) {
                 throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
                         + ", but this trainer's is " + shape);
+            }
+            for (int n = 0; n < parts.length; n++) {
+                if ((gradients.part(n).peepholes() != null) != weights.part(n).hasPeepholes()) {
+                    throw new IllegalArgumentException(shape.describe(n) + (weights.part(n).hasPeepholes()
+                            ? ": the gradients hold no peephole gradients, but the weights have peepholes"
+                            : ": the gradients hold peephole gradients, but the weights have none")
+                            + "; make them with new LstmStackGradients(weights)");
+                }
             }
             Checks.optionalFloats("dy", dy, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
                     outputWidth, shape.outputSize());
@@ -331,10 +386,11 @@ public final class LstmStackTrainer implements AutoCloseable {
      * allocating. Every value is checked before any layer changes. The weights are shared with whatever else uses
      * them: no runner or trainer may use them during this call. Invalidates the saved forward.
      *
-     * @param parameters the new values of every layer and direction, for a model of this trainer's shape; read
-     *                   during the call only
-     * @throws IllegalArgumentException if the shapes differ, or a value is NaN or infinite, naming the layer, tensor
-     *                                  and element
+     * @param parameters the new values of every layer and direction (the peepholes too where a part has them), for
+     *                   a model of this trainer's shape; read during the call only
+     * @throws IllegalArgumentException if the shapes differ, a part's parameters have peepholes where its weights
+     *                                  have none or the other way round, or a value is NaN or infinite, naming the
+     *                                  layer, tensor and element
      */
     public void updateWeights(LstmStackParameters parameters) {
         inUse.enter("updateWeights");
@@ -354,6 +410,14 @@ public final class LstmStackTrainer implements AutoCloseable {
                 Checks.finite(names[3], part.biasHh(), 0);
                 if (part.weightHr() != null) {
                     Checks.finite(names[4], part.weightHr(), part.hiddenSize());
+                }
+                if ((part.peepholes() != null) != weights.part(n).hasPeepholes()) {
+                    throw new IllegalArgumentException(shape.describe(n) + (part.peepholes() == null
+                            ? ": parameters have no peepholes, but the weights have peepholes"
+                            : ": parameters have peepholes, but the weights have none"));
+                }
+                if (part.peepholes() != null) {
+                    Checks.finite(names[5], part.peepholes(), part.hiddenSize());
                 }
             }
             saved = false;

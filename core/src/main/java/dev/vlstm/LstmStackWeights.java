@@ -5,7 +5,8 @@ import dev.vlstm.kernel.WeightFormat;
 /**
  * The weights of a whole stacked and possibly bidirectional LSTM ({@code nn.LSTM} with {@code num_layers} and
  * {@code bidirectional}): one packed {@link LstmWeights} per layer and direction, in PyTorch's state_dict order
- * (l0, l0_reverse, l1, l1_reverse, ...; see {@link LstmStackShape}).
+ * (l0, l0_reverse, l1, l1_reverse, ...; see {@link LstmStackShape}). Any layer and direction may have ONNX's
+ * peephole connections ({@link LstmWeights#hasPeepholes()}), each its own; those without run as before.
  *
  * <p>Immutable once built and shareable between threads like {@link LstmWeights}, each thread with its own
  * {@link LstmStackRunner} or {@link LstmStackTrainer}. Owns the layers' weights: {@link #close()} closes them all.
@@ -29,8 +30,7 @@ public final class LstmStackWeights implements AutoCloseable {
      *                      reads D·S (S = P with projection, else H); all have the same hidden size, projection
      *                      size and kernel, and each is a distinct object
      * @return the new stack; its {@link #close()} closes {@code layers}
-     * @throws IllegalArgumentException naming the first layer that does not fit, and why (also a layer with peephole
-     *                                  connections, which stacks do not run)
+     * @throws IllegalArgumentException naming the first layer that does not fit, and why
      * @throws IllegalStateException    if a layer is closed
      */
     public static LstmStackWeights of(boolean bidirectional, LstmWeights... layers) {
@@ -43,10 +43,6 @@ public final class LstmStackWeights implements AutoCloseable {
             inputSizes[n] = layers[n].inputSize();
             hiddenSizes[n] = layers[n].hiddenSize();
             projectionSizes[n] = layers[n].projectionSize();
-            if (layers[n].hasPeepholes()) {
-                throw new IllegalArgumentException("layers[" + n + "] has peephole connections, which stacks do not"
-                        + " run (PyTorch's nn.LSTM has none); run a peephole layer alone with LstmRunner");
-            }
             if (layers[n].kernel().withWeightFormat(WeightFormat.FLOAT32)
                     != layers[0].kernel().withWeightFormat(WeightFormat.FLOAT32)) {
                 throw new IllegalArgumentException("layers[" + n + "] is packed for kernel " + layers[n].kernelName()

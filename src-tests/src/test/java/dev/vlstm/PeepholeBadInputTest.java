@@ -16,9 +16,9 @@ import dev.vlstm.io.PyTorchLstm;
 
 /**
  * Bad peepholes get a specific exception naming what is wrong: a tensor of the wrong length (weights and
- * parameters), a NaN or infinity (naming the peephole row and unit), and a peephole layer given to a stack, which
- * does not run peepholes (a refused layer stays the caller's); and saving as a PyTorch state_dict, which has no
- * tensor for them.
+ * parameters), a NaN or infinity (naming the peephole row and unit), gradients or parameters whose peepholes do not
+ * match a stack's weights (naming the layer and direction); and saving as a PyTorch state_dict, which has no tensor
+ * for them.
  */
 class PeepholeBadInputTest {
 
@@ -93,22 +93,46 @@ class PeepholeBadInputTest {
         }
     }
 
+    /**
+     * Stacks run any mix of layers with and without peepholes, but the gradients and parameters given to a stack's
+     * trainer must have peepholes exactly where its weights do: a mismatch names the layer and direction, before
+     * anything is written or repacked; and a peephole tensor of the wrong length for a stack's layer is refused
+     * when that layer is made.
+     */
     @Test
-    void stacksRefusePeepholeLayersByName() {
-        try (LstmWeights plain = weights(null);
-             LstmWeights peephole = weights(new float[3 * H]);
-             LstmParameters plainParameters = LstmParameters.fromPyTorch(I, H, new float[4 * H * I],
-                     new float[4 * H * H], null, null);
-             LstmParameters peepholeParameters = LstmParameters.fromPyTorch(H, H, 0, new float[4 * H * H],
-                     new float[4 * H * H], null, null, null, new float[3 * H])) {
-            fails(IllegalArgumentException.class, () -> LstmStackWeights.of(false, plain, peephole),
-                    "layers[1] has peephole connections, which stacks do not run");
-            fails(IllegalArgumentException.class, () -> LstmStackParameters.of(false, plainParameters,
-                    peepholeParameters), "layers[1] has peephole connections, which stacks do not run");
-            // Refused layers stay usable: the stack took nothing.
-            plain.checkOpen();
-            peephole.checkOpen();
+    void stacksNameThePartWhosePeepholesDoNotMatch() {
+        LstmStackShape shape = new LstmStackShape(I, H, 2, true);
+        try (PeepholeTestStack model = new PeepholeTestStack(1360, shape, "0100", Double.POSITIVE_INFINITY);
+             PeepholeTestStack other = new PeepholeTestStack(1361, shape, "0010", Double.POSITIVE_INFINITY);
+             LstmStackTrainer trainer = new LstmStackTrainer(model.weights, 2, 3);
+             LstmStackGradients withoutPeepholes = new LstmStackGradients(shape);
+             LstmStackParameters parameters = model.parameters();
+             LstmStackParameters otherParameters = other.parameters();
+             LstmStackGradients otherGradients = new LstmStackGradients(otherParameters)) {
+            trainer.forward(java.lang.foreign.MemorySegment.ofArray(model.input(3, 2)), 3, 2, null, null, null, null,
+                    null);
+            fails(IllegalArgumentException.class, () -> trainer.backward(null, null, null, withoutPeepholes,
+                    GradientMode.OVERWRITE, null, null, null), "layer 0 reverse: the gradients hold no peephole"
+                    + " gradients, but the weights have peepholes", "new LstmStackGradients(weights)");
+            fails(IllegalArgumentException.class, () -> trainer.backward(null, null, null, otherGradients,
+                    GradientMode.OVERWRITE, null, null, null), "layer 0 reverse: the gradients hold no peephole");
+            float[] y = new float[3 * 2 * 2 * H];
+            try (LstmStackRunner runner = new LstmStackRunner(model.weights, 2, 3)) {
+                float[] x = model.input(3, 2);
+                float[] before = new float[y.length];
+                runner.forward(x, 3, 2, null, null, before, null, null);
+                fails(IllegalArgumentException.class, () -> trainer.updateWeights(otherParameters),
+                        "layer 0 reverse: parameters have no peepholes, but the weights have peepholes");
+                runner.forward(x, 3, 2, null, null, y, null, null);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(before, y, "a refused update changes nothing");
+            }
+            fails(IllegalArgumentException.class, () -> new dev.vlstm.train.Adam(parameters.layer(0, 1),
+                    withoutPeepholes.layer(0, 1), 0.1), "parameters have peepholes, but the gradients hold no"
+                    + " peephole gradients");
         }
+        fails(IllegalArgumentException.class, () -> LstmWeights.fromPyTorch(Backend.PREFERRED,
+                WeightPrecision.FLOAT32, 2 * H, H, 0, new float[4 * H * 2 * H], new float[4 * H * H], null, null,
+                null, new float[3 * H + 1]), "peepholes must hold [3=3][H=5] = 15 floats");
     }
 
     @Test

@@ -174,6 +174,25 @@ class StackBadInputTest {
     }
 
     @Test
+    void aCellClipThatIsNotPositiveIsRefusedByName() {
+        try (TestStack model = new TestStack(1106, 3, 5, 2, true)) {
+            for (float clip : new float[]{0f, -1f, Float.NaN, Float.NEGATIVE_INFINITY}) {
+                fails(IllegalArgumentException.class, () -> new LstmStackRunner(model.weights, 1, 1, clip),
+                        "cellClip must be > 0", "got " + clip);
+                fails(IllegalArgumentException.class, () -> new LstmStackTrainer(model.weights, 1, 1, clip),
+                        "cellClip must be > 0", "got " + clip);
+                fails(IllegalArgumentException.class, () -> new LstmStackTrainer(model.weights, 1, 1, 0.1, 3, clip),
+                        "cellClip must be > 0", "got " + clip);
+            }
+            try (LstmStackRunner runner = new LstmStackRunner(model.weights, 1, 1);
+                 LstmStackTrainer trainer = new LstmStackTrainer(model.weights, 1, 1, 0.1, 3)) {
+                assertTrue(runner.cellClip() == LstmRunner.NO_CELL_CLIP, "no clip by default");
+                assertTrue(trainer.cellClip() == LstmRunner.NO_CELL_CLIP, "no clip by default");
+            }
+        }
+    }
+
+    @Test
     void closedObjectsAreRefused() {
         TestStack model = new TestStack(1105, 3, 5, 2, false);
         LstmStackRunner runner = new LstmStackRunner(model.weights, 1, 1);

@@ -20,6 +20,10 @@ import java.util.Objects;
  * input gradients (the reverse one reversed back) add up to the gradient of in_l, and times mask_{l-1} that is the
  * gradient of out_{l-1}.
  *
+ * <p>Each cell may have its own peephole connections and cell clip ({@link ReferenceLstm#withPeepholes},
+ * {@link ReferenceLstm#withCellClip}): the stack only moves rows between cells, so those act inside each cell as
+ * they do alone, and the backward reports each cell's peephole gradients.
+ *
  * <p>With per-sequence lengths (PyTorch's packed sequences), every cell runs sequence b for its first L_b steps
  * only ({@link ReferenceLstm#forward(double[], int, int, int[], double[], double[])}), and "reversed in time" means
  * reversed within those L_b steps: the reverse direction's step t reads in_l[L_b-1-t] and its output lands in
@@ -93,9 +97,11 @@ public final class ReferenceLstmStack {
      * @param h0       ∂L/∂h0, {@code [L·D][B][H]}
      * @param c0       ∂L/∂c0, {@code [L·D][B][H]}
      * @param weightHr ∂L/∂W_hr of each cell, {@code [P][H]}, or null without projection
+     * @param peepholes ∂L/∂p_i, ∂L/∂p_f, ∂L/∂p_o of each cell, {@code [3][H]}, or null where the cell has no
+     *                  peepholes (the array itself is never null)
      */
     public record Gradients(double[][] weightIh, double[][] weightHh, double[][] biasIh, double[][] biasHh,
-                            double[] x, double[] h0, double[] c0, double[][] weightHr) {
+                            double[] x, double[] h0, double[] c0, double[][] weightHr, double[][] peepholes) {
     }
 
     /**
@@ -202,6 +208,7 @@ public final class ReferenceLstmStack {
         double[][] biasIh = new double[cells.length][];
         double[][] biasHh = new double[cells.length][];
         double[][] weightHr = stateSize == hiddenSize ? null : new double[cells.length][];
+        double[][] peepholes = new double[cells.length][];
         double[] dh0 = new double[cells.length * frame];
         double[] dc0 = new double[cells.length * cellFrame];
         double[] outputGradient = dy == null ? new double[steps * batch * outputSize] : dy;
@@ -226,6 +233,7 @@ public final class ReferenceLstmStack {
                 if (weightHr != null) {
                     weightHr[index] = gradients.weightHr();
                 }
+                peepholes[index] = gradients.peepholes();
                 double[] dx = reverse ? reversed(gradients.x(), steps, batch, lengths) : gradients.x();
                 for (int n = 0; n < dx.length; n++) {
                     inputGradient[n] += dx[n];
@@ -237,7 +245,7 @@ public final class ReferenceLstmStack {
                 outputGradient = dropoutMasks == null ? inputGradient : times(inputGradient, dropoutMasks[layer - 1]);
             }
         }
-        return new Gradients(weightIh, weightHh, biasIh, biasHh, inputGradient, dh0, dc0, weightHr);
+        return new Gradients(weightIh, weightHh, biasIh, biasHh, inputGradient, dh0, dc0, weightHr, peepholes);
     }
 
     /** What every layer read ({@code inputs[l]} = in_l), and the outputs. */
