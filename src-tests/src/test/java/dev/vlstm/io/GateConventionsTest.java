@@ -1,6 +1,7 @@
 package dev.vlstm.io;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,10 +11,13 @@ import java.lang.foreign.ValueLayout;
 import org.junit.jupiter.api.Test;
 
 import dev.vlstm.LstmParameters;
+import dev.vlstm.LstmStackParameters;
+import dev.vlstm.LstmStackShape;
 
 /**
  * ONNX and Keras weights, written by hand from known PyTorch weights (each entry's value names its PyTorch gate,
- * row and column), convert back to exactly those PyTorch weights.
+ * row and column), convert back to exactly those PyTorch weights; a bidirectional ONNX node loads direction by
+ * direction, and y converts to ONNX's Y layout. (OnnxRuntimeParityTest runs whole nodes in ONNX Runtime.)
  */
 class GateConventionsTest {
 
@@ -105,6 +109,109 @@ class GateConventionsTest {
         }
     }
 
+    /**
+     * A bidirectional node's direction d is what {@link GateConventions#fromOnnx} makes of its slice d of W, R, B
+     * and P, at layer 0, direction d of a one-layer stack; a direction whose P is all zeros has no peepholes.
+     */
+    @Test
+    void aBidirectionalNodeLoadsEachDirectionAsOneLayer() {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(5);
+        float[] w = random(random, 2 * 4 * H * I);
+        float[] r = random(random, 2 * 4 * H * H);
+        float[] b = random(random, 2 * 8 * H);
+        float[] p = random(random, 2 * 3 * H);
+        java.util.Arrays.fill(p, 3 * H, 6 * H, 0f);
+        try (LstmStackParameters node = GateConventions.fromOnnxNode(I, H, "bidirectional", w, r, b, p);
+             LstmStackParameters forward = GateConventions.fromOnnxNode(I, H, "forward",
+                     java.util.Arrays.copyOf(w, 4 * H * I), java.util.Arrays.copyOf(r, 4 * H * H), null, null)) {
+            assertEquals(new LstmStackShape(I, H, 1, true), node.shape());
+            assertEquals(new LstmStackShape(I, H, 1, false), forward.shape());
+            for (int d = 0; d < 2; d++) {
+                try (LstmParameters expected = GateConventions.fromOnnx(I, H, part(w, d), part(r, d), part(b, d),
+                        part(p, d))) {
+                    LstmParameters actual = node.layer(0, d);
+                    assertArrayEquals(array(expected.weightIh()), array(actual.weightIh()), "W of direction " + d);
+                    assertArrayEquals(array(expected.weightHh()), array(actual.weightHh()), "R of direction " + d);
+                    assertArrayEquals(array(expected.biasIh()), array(actual.biasIh()), "Wb of direction " + d);
+                    assertArrayEquals(array(expected.biasHh()), array(actual.biasHh()), "Rb of direction " + d);
+                    if (d == 0) {
+                        assertArrayEquals(array(expected.peepholes()), array(actual.peepholes()), "P of direction 0");
+                    } else {
+                        assertNull(actual.peepholes(), "an all-zero P loads as no peepholes");
+                    }
+                }
+            }
+            assertNull(forward.layer(0, 0).peepholes());
+        }
+    }
+
+    @Test
+    void aNodeOfTheWrongLengthsOrDirectionIsRefusedByName() {
+        float[] w = new float[2 * 4 * H * I];
+        float[] r = new float[2 * 4 * H * H];
+        refused(() -> GateConventions.fromOnnxNode(I, H, "bidirectional", new float[4 * H * I], r, null, null),
+                "W must hold [D=2][4H=12][I=2] = 48 floats, got 24");
+        refused(() -> GateConventions.fromOnnxNode(I, H, "bidirectional", w, new float[4 * H * H], null, null),
+                "R must hold [D=2][4H=12][H=3] = 72 floats, got 36");
+        refused(() -> GateConventions.fromOnnxNode(I, H, "bidirectional", w, r, new float[8 * H], null),
+                "B must hold [D=2][8H=24] = 48 floats, got 24");
+        refused(() -> GateConventions.fromOnnxNode(I, H, "bidirectional", w, r, null, new float[3 * H]),
+                "P must hold [D=2][3H=9] = 18 floats, got 9");
+        refused(() -> GateConventions.fromOnnxNode(I, H, "forward", w, r, null, null),
+                "W must hold [D=1][4H=12][I=2] = 24 floats, got 48");
+        refused(() -> GateConventions.fromOnnxNode(I, H, "reverse", w, r, null, null),
+                "direction \"reverse\" is not supported", "reverse each sequence");
+        refused(() -> GateConventions.fromOnnxNode(I, H, "Bidirectional", w, r, null, null),
+                "direction must be \"forward\" or \"bidirectional\", got \"Bidirectional\"");
+        assertThrows(NullPointerException.class, () -> GateConventions.fromOnnxNode(I, H, null, w, r, null, null));
+        refused(() -> GateConventions.toOnnxY(new float[5], 2, 1, 2, 1), "y must hold [T=2][B=1][D*H=2] = 4 floats");
+        refused(() -> GateConventions.toOnnxY(new float[4], 2, 1, 3, 1), "directions 1 or 2");
+    }
+
+    /** y {@code [T][B][D·H]} to Y {@code [T][D][B][H]}: each value encodes t, b, d and unit, and must land there. */
+    @Test
+    void toOnnxYPutsTheDirectionsOutsideTheBatch() {
+        int steps = 3;
+        int batch = 2;
+        int units = 4;
+        for (int directions = 1; directions <= 2; directions++) {
+            float[] y = new float[steps * batch * directions * units];
+            float[] expected = new float[y.length];
+            for (int t = 0; t < steps; t++) {
+                for (int b = 0; b < batch; b++) {
+                    for (int d = 0; d < directions; d++) {
+                        for (int unit = 0; unit < units; unit++) {
+                            float code = 1000 * t + 100 * b + 10 * d + unit;
+                            y[((t * batch + b) * directions + d) * units + unit] = code;
+                            expected[((t * directions + d) * batch + b) * units + unit] = code;
+                        }
+                    }
+                }
+            }
+            assertArrayEquals(expected, GateConventions.toOnnxY(y, steps, batch, directions, units), "D=" + directions);
+        }
+    }
+
+    private static float[] random(java.util.SplittableRandom random, int length) {
+        float[] values = new float[length];
+        for (int n = 0; n < length; n++) {
+            values[n] = (float) random.nextDouble(-1, 1);
+        }
+        return values;
+    }
+
+    /** Direction d of a {@code [2][n]} array. */
+    private static float[] part(float[] values, int d) {
+        return java.util.Arrays.copyOfRange(values, d * values.length / 2, (d + 1) * values.length / 2);
+    }
+
+    private static void refused(org.junit.jupiter.api.function.Executable call, String... fragments) {
+        IllegalArgumentException thrown = assertThrows(IllegalArgumentException.class, call);
+        for (String fragment : fragments) {
+            assertTrue(thrown.getMessage().contains(fragment), thrown.getMessage());
+        }
+    }
+
     @Test
     void kerasKernelsAreTransposedAndTheBiasGoesToBiasIh() {
         float[] kernel = new float[I * 4 * H];
@@ -135,7 +242,7 @@ class GateConventionsTest {
         float[] r = new float[4 * H * H];
         IllegalArgumentException twoDirections = assertThrows(IllegalArgumentException.class,
                 () -> GateConventions.fromOnnx(I, H, new float[2 * w.length], r, null, null));
-        assertTrue(twoDirections.getMessage().contains("two directions? only D = 1"), twoDirections.getMessage());
+        assertTrue(twoDirections.getMessage().contains("two directions? load a bidirectional node with fromOnnxNode"), twoDirections.getMessage());
         IllegalArgumentException peephole = assertThrows(IllegalArgumentException.class,
                 () -> GateConventions.fromOnnx(I, H, w, r, null, new float[3 * H + 1]));
         assertTrue(peephole.getMessage().contains("P must hold [D=1][3H=9] = 9 floats, got 10"),
