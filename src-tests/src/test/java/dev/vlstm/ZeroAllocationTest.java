@@ -15,11 +15,12 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected,
- * also with peepholes, also on two threads) and of stacks (LSTM, projected, GRU), and projected training steps,
- * allocate nothing on the Java heap (DESIGN.md, idea 8): a vector that C2 fails to keep in registers is boxed, and code that keeps being
- * deoptimized runs its vector operations in the interpreter or C1, which box every vector; both show up here as
- * allocated bytes. Includes the shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The
- * caller's segments come from confined arenas, as a service's would.
+ * also with peepholes, also on two threads) and of stacks (LSTM, projected, with peepholes and a cell clip, GRU), and
+ * projected training steps (also of a stack with peepholes), allocate nothing on the Java heap (DESIGN.md, idea 8): a
+ * vector that C2 fails to keep in registers is boxed, and code that keeps being deoptimized runs its vector
+ * operations in the interpreter or C1, which box every vector; both show up here as allocated bytes. Includes the
+ * shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The caller's segments come from
+ * confined arenas, as a service's would.
  *
  * <p>This class runs in a JVM of its own (src-tests/pom.xml), one that serves inference until its last cases. A whole
  * unprojected training step is not checked here: in the full suite it sometimes still fell into a deoptimization
@@ -271,6 +272,39 @@ class ZeroAllocationTest {
     }
 
     /**
+     * Stacks in which some layers and directions have peepholes, with a cell clip in all: the same copies around
+     * the peephole epilogue; bidirectional sequences (also with variable lengths) and a streamed stack.
+     */
+    @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4}")
+    @CsvSource({"17, 33, 0, 10, 5", "64, 128, 0, 20, 1", "17, 33, 5, 10, 5"})
+    void peepholeStackForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int projectionSize,
+                                                            int steps, int batch) {
+        LstmStackShape bidirectionalShape = new LstmStackShape(inputSize, hiddenSize, 2, true, projectionSize);
+        LstmStackShape unidirectionalShape = new LstmStackShape(inputSize, hiddenSize, 2, false, projectionSize);
+        try (PeepholeTestStack bidirectional = new PeepholeTestStack(20, bidirectionalShape, "1011", 0.9);
+             PeepholeTestStack unidirectional = new PeepholeTestStack(21, unidirectionalShape, "01", 0.9);
+             LstmStackRunner sequenceRunner = new LstmStackRunner(bidirectional.weights, batch, steps, 0.9f);
+             LstmStackRunner streamRunner = new LstmStackRunner(unidirectional.weights, batch, 1, 0.9f);
+             LstmStackState state = new LstmStackState(unidirectional.weights, batch);
+             Arena arena = Arena.ofConfined()) {
+            int stateSize = bidirectionalShape.hiddenStateSize();
+            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(bidirectional.input(steps, batch)), 0, x, 0, x.byteSize());
+            MemorySegment y = arena.allocate((long) steps * batch * 2 * stateSize * Float.BYTES);
+            MemorySegment hT = arena.allocate(4L * batch * stateSize * Float.BYTES);
+            MemorySegment cT = arena.allocate(4L * batch * hiddenSize * Float.BYTES);
+            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
+            MemorySegment h = arena.allocate((long) batch * stateSize * Float.BYTES);
+            int[] lengths = VariableLengthTest.lengths(20, steps, batch);
+            assertWarmCallsAllocateNothing(() -> {
+                sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
+                sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
+                streamRunner.step(frame, state, h);
+            });
+        }
+    }
+
+    /**
      * A projected training step (forward and backward: m kept, dm = dh·W_hr, dW_hr as one GEMM) of one layer, with
      * a cell clip, on two threads, with lengths, and of a bidirectional projected stack. Last in this JVM: see the
      * class comment. The plain and the variable-length steps run on trainers of their own: a trainer makes its
@@ -311,6 +345,33 @@ class ZeroAllocationTest {
                     stackTrainer.backward(stackDy, null, null, stackGradients, GradientMode.OVERWRITE, dx, null, null);
                 }
             }, workers(trainer, lengthsTrainer));
+        }
+    }
+
+    /**
+     * A training step of a bidirectional projected stack in which some parts have peepholes, with a cell clip: the
+     * peephole backward's extra paths into dc and its dp sums. Projected, like the other training steps checked
+     * here (see the class comment); last in this JVM.
+     */
+    @Order(Integer.MAX_VALUE)
+    @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4}")
+    @CsvSource({"17, 33, 5, 7, 5", "40, 128, 32, 10, 4"})
+    void peepholeStackTrainingStepsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int projectionSize,
+                                                           int steps, int batch) {
+        LstmStackShape shape = new LstmStackShape(inputSize, hiddenSize, 2, true, projectionSize);
+        try (PeepholeTestStack model = new PeepholeTestStack(22, shape, "1101", 3.0);
+             LstmStackTrainer trainer = new LstmStackTrainer(model.weights, batch, steps, 3f);
+             LstmStackGradients gradients = new LstmStackGradients(model.weights);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());
+            MemorySegment dy = arena.allocate((long) steps * batch * shape.outputSize() * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(model.outputGradient(steps, batch)), 0, dy, 0, dy.byteSize());
+            MemorySegment dx = arena.allocate(x.byteSize());
+            assertWarmCallsAllocateNothing(() -> {
+                trainer.forward(x, steps, batch, null, null, null, null, null);
+                trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, dx, null, null);
+            });
         }
     }
 
