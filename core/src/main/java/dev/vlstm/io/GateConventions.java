@@ -73,9 +73,11 @@ public final class GateConventions {
      * Run it with {@link dev.vlstm.LstmStackRunner}, passing the node's {@code clip} attribute, if it has one, as
      * the runner's cell clip.
      *
-     * <p>The node's other tensors map to vlstm's as follows (ONNX's default {@code layout = 0}; with
-     * {@code layout = 1} X is {@code [B][T][I]}, which is {@link dev.vlstm.SequenceLayout#BATCH_FIRST}, and Y, Y_h,
-     * Y_c put B first as well):
+     * <p>The node's other tensors map to vlstm's as follows, for ONNX's default {@code layout = 0} (with
+     * {@code layout = 1}, X {@code [B][T][I]} is {@link dev.vlstm.SequenceLayout#BATCH_FIRST} x, Y
+     * {@code [B][T][D][H]} is batch-first y {@code [B][T][D·H]} as it is, and initial_h, initial_c, Y_h, Y_c
+     * {@code [B][D][H]} are the transposes of h0, c0, hT, cT {@code [D][B][H]}; ONNX Runtime's CPU provider refuses
+     * {@code layout = 1}, so that mapping is the spec's, not checked against it):
      * <ul>
      *   <li>{@code X [T][B][I]} is x as it is; {@code sequence_lens [B]} (int32) is the {@code lengths} argument of
      *       the variable-length forward (ONNX runs the reverse direction of a sequence from its own last step, as
