@@ -143,6 +143,12 @@ class PeepholeBadInputTest {
             fails(IllegalArgumentException.class, () -> PyTorchLstm.save(file, "", parameters, Map.of()),
                     "parameters have peephole connections, which PyTorch's nn.LSTM has no tensor for");
         }
+        try (PeepholeTestStack model = new PeepholeTestStack(1362, new LstmStackShape(I, H, 2, true), "0010",
+                Double.POSITIVE_INFINITY);
+             LstmStackParameters stack = model.parameters()) {
+            fails(IllegalArgumentException.class, () -> PyTorchLstm.save(file, "", stack, Map.of()),
+                    "parameters.layer(1, 0) has peephole connections, which PyTorch's nn.LSTM has no tensor for");
+        }
         assertFalse(Files.exists(file));
     }
 }

@@ -313,11 +313,22 @@ public final class PyTorchLstm {
      * @param prefix     put before every name, e.g. {@code "lstm."}, or {@code ""} for none
      * @param parameters every layer and direction; only read
      * @param metadata   strings for the header's {@code __metadata__}; empty for none
-     * @throws IOException if writing or moving fails; {@code file} is then as it was
+     * @throws IOException              if writing or moving fails; {@code file} is then as it was
+     * @throws IllegalArgumentException if a layer has peephole connections, which {@code nn.LSTM} has no tensor
+     *                                  for (naming the layer; nothing is written)
      */
     public static void save(Path file, String prefix, LstmStackParameters parameters, Map<String, String> metadata)
             throws IOException {
         LstmStackShape shape = parameters.shape();
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            for (int direction = 0; direction < shape.directions(); direction++) {
+                if (parameters.layer(layer, direction).peepholes() != null) {
+                    throw new IllegalArgumentException("parameters.layer(" + layer + ", " + direction + ") has"
+                            + " peephole connections, which PyTorch's nn.LSTM has no tensor for: saving them as a"
+                            + " state_dict would lose them");
+                }
+            }
+        }
         Map<String, FloatTensor> tensors = new LinkedHashMap<>();
         for (int layer = 0; layer < shape.layers(); layer++) {
             for (int direction = 0; direction < shape.directions(); direction++) {
