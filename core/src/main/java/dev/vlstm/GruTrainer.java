@@ -41,9 +41,12 @@ public final class GruTrainer implements AutoCloseable {
     private final GateLayout hiddenGradientLayout;
     /** The GEMM dx = g·W_ih: depth 3H', outputs I in tiles. */
     private final GateLayout inputGradientLayout;
-    /** The weight-gradient GEMMs' layouts over the last backward's T·B rows, made again only when that changes. */
-    private GateLayout inputWeightGradientLayout;
-    private GateLayout hiddenWeightGradientLayout;
+    /**
+     * The weight-gradient GEMMs; their depth, the forward's row count, is given per call (the layouts' input size
+     * is the most rows a forward can have).
+     */
+    private final GateLayout inputWeightGradientLayout;
+    private final GateLayout hiddenWeightGradientLayout;
     private final int maxBatch;
     private final int maxSteps;
     private final OffHeap memory;
@@ -96,6 +99,10 @@ public final class GruTrainer implements AutoCloseable {
         this.hiddenGradientLayout = layout.transposed(hiddenSize);
         this.inputGradientLayout = layout.transposed(inputSize);
         long rows = Math.multiplyExact((long) maxBatch, maxSteps);
+        this.inputWeightGradientLayout = new GateLayout(Math.toIntExact(rows), inputGradientLayout.hiddenSize(),
+                layout.lanes());
+        this.hiddenWeightGradientLayout = new GateLayout(Math.toIntExact(rows), hiddenGradientLayout.hiddenSize(),
+                layout.lanes());
         int gateRow = layout.gateRowFloats();
         long stepFloats = (long) maxBatch * layout.paddedHidden();
         int widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(), hiddenGradientLayout.gateRowFloats());
@@ -489,14 +496,10 @@ public final class GruTrainer implements AutoCloseable {
         int hiddenSize = layout.hiddenSize();
         long inputRowBytes = (long) inputSize * Float.BYTES;
         packPanels(inputs, 0, inputRowBytes, true, inputSize, rows);
-        if (inputWeightGradientLayout == null || inputWeightGradientLayout.inputSize() != rows) {
-            inputWeightGradientLayout = new GateLayout(rows, inputGradientLayout.hiddenSize(), layout.lanes());
-            hiddenWeightGradientLayout = new GateLayout(rows, hiddenGradientLayout.hiddenSize(), layout.lanes());
-        }
-        weightGradient(inputWeightGradientLayout, gates, inputSize, gradients.weightIh(), mode);
+        weightGradient(inputWeightGradientLayout, rows, gates, inputSize, gradients.weightIh(), mode);
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, false, hiddenSize, rows);
-        weightGradient(hiddenWeightGradientLayout, preActivations, hiddenSize, gradients.weightHh(), mode);
+        weightGradient(hiddenWeightGradientLayout, rows, preActivations, hiddenSize, gradients.weightHh(), mode);
         biasGradient(gates, rows, gradients.biasIh(), mode);
         biasGradient(preActivations, rows, gradients.biasHh(), mode);
     }
@@ -524,10 +527,10 @@ public final class GruTrainer implements AutoCloseable {
     }
 
     /** One weight-gradient GEMM over the packed panels, written or added into PyTorch's {@code [3H][depth]}. */
-    private void weightGradient(GateLayout product, MemorySegment gateGradients, int depth, MemorySegment target,
-                                GradientMode mode) {
+    private void weightGradient(GateLayout product, int rows, MemorySegment gateGradients, int depth,
+                                MemorySegment target, GradientMode mode) {
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        gemm.projectInput(product, weightGradientPanels, zeroBias, gateGradients, 0, Float.BYTES, gateRowBytes,
+        gemm.projectInput(product, rows, weightGradientPanels, zeroBias, gateGradients, 0, Float.BYTES, gateRowBytes,
                 layout.gateRowFloats(), weightGradientRows, 0);
         long resultRowBytes = (long) product.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) depth * Float.BYTES;

@@ -102,9 +102,12 @@ public final class LstmTrainer implements AutoCloseable {
     private final int[] stepStart;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmTrainer is for one thread at a time; give each thread its own");
-    /** The GEMMs dW_ih = dzᵀ·X and dW_hh = dzᵀ·H_prev (depth T·B); kept while T·B stays the same. */
-    private GateLayout inputWeightGradientLayout;
-    private GateLayout hiddenWeightGradientLayout;
+    /**
+     * The GEMMs dW_ih = dzᵀ·X and dW_hh = dzᵀ·H_prev; their depth, the forward's row count, is given per call
+     * (the layouts' input size is the most rows a forward can have).
+     */
+    private final GateLayout inputWeightGradientLayout;
+    private final GateLayout hiddenWeightGradientLayout;
 
     /**
      * A trainer for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
@@ -176,6 +179,10 @@ public final class LstmTrainer implements AutoCloseable {
         this.plan = new VariableLengths(maxBatch);
         this.stepStart = new int[maxSteps + 1];
         long rows = Math.multiplyExact((long) maxBatch, maxSteps);
+        this.inputWeightGradientLayout = new GateLayout(Math.toIntExact(rows), inputGradientLayout.hiddenSize(),
+                layout.lanes());
+        this.hiddenWeightGradientLayout = new GateLayout(Math.toIntExact(rows), hiddenGradientLayout.hiddenSize(),
+                layout.lanes());
         long gateRow = layout.gateRowFloats();
         long paddedHidden = layout.paddedHidden();
         this.memory = OffHeap.open();
@@ -633,10 +640,6 @@ public final class LstmTrainer implements AutoCloseable {
             }
             return;
         }
-        if (inputWeightGradientLayout == null || inputWeightGradientLayout.inputSize() != rows) {
-            inputWeightGradientLayout = new GateLayout(rows, inputGradientLayout.hiddenSize(), layout.lanes());
-            hiddenWeightGradientLayout = new GateLayout(rows, hiddenGradientLayout.hiddenSize(), layout.lanes());
-        }
         MemorySegment transposedGateGradients = preActivations;
         tensors.transpose(gates, 0, layout.gateRowFloats(), rows, layout.gateRowFloats(), transposedGateGradients,
                 rows);
@@ -711,7 +714,7 @@ public final class LstmTrainer implements AutoCloseable {
      */
     private void weightGradient(GateLayout gemm, int depth, MemorySegment transposedGateGradients, int rows,
                                 MemorySegment target, GradientMode mode) {
-        kernel.projectInput(gemm, weightGradientPanels, zeroBias, transposedGateGradients, 0,
+        kernel.projectInput(gemm, rows, weightGradientPanels, zeroBias, transposedGateGradients, 0,
                 (long) rows * Float.BYTES, Float.BYTES, layout.gateRowFloats(), weightGradientRows, 0);
         long resultRowBytes = (long) gemm.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) depth * Float.BYTES;

@@ -43,8 +43,8 @@ final class ProjectionTraining {
     /** dh of every step, in the trainer's packed row order, {@code [T·B][hiddenGradientRow]}. */
     private final MemorySegment hiddenGradients;
     private final long hiddenGradientRowBytes;
-    /** The GEMM dW_hr = dhᵀ · M (depth T·B, H outputs); kept while T·B stays the same. */
-    private GateLayout weightGradientLayout;
+    /** The GEMM dW_hr = dhᵀ · M (H outputs); its depth, T·B, is given per call (the layout's is the most rows). */
+    private final GateLayout weightGradientLayout;
 
     /**
      * @param weights           projected float32 weights
@@ -63,6 +63,8 @@ final class ProjectionTraining {
         this.cellOutputRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         this.cellOutputStepBytes = maxBatch * cellOutputRowBytes;
         this.cellOutputGradientLayout = GateLayout.plain(projectionSize, hiddenSize, layout.lanes());
+        this.weightGradientLayout = GateLayout.plain(Math.multiplyExact(maxBatch, maxSteps), hiddenSize,
+                layout.lanes());
         this.transposedProjectionWeights = memory.floats(cellOutputGradientLayout.packedFloats(projectionSize));
         this.cellOutputs = memory.floats(maxSteps * cellOutputStepBytes / Float.BYTES);
         this.cellOutputSteps = new MemorySegment[maxSteps];
@@ -144,12 +146,9 @@ final class ProjectionTraining {
      */
     void weightGradient(LstmKernel kernel, MemorySegment panels, int rows, MemorySegment transposed,
                         MemorySegment result, MemorySegment target, GradientMode mode) {
-        if (weightGradientLayout == null || weightGradientLayout.inputSize() != rows) {
-            weightGradientLayout = GateLayout.plain(rows, hiddenSize, cellOutputGradientLayout.lanes());
-        }
         tensors.transpose(hiddenGradients, 0, (int) (hiddenGradientRowBytes / Float.BYTES), rows, projectionSize,
                 transposed, rows);
-        kernel.projectInput(weightGradientLayout, panels, zeroBias, transposed, 0, (long) rows * Float.BYTES,
+        kernel.projectInput(weightGradientLayout, rows, panels, zeroBias, transposed, 0, (long) rows * Float.BYTES,
                 Float.BYTES, projectionSize, result, 0);
         long resultRowBytes = (long) weightGradientLayout.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) hiddenSize * Float.BYTES;

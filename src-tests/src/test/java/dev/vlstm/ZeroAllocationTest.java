@@ -307,9 +307,8 @@ class ZeroAllocationTest {
     /**
      * A projected training step (forward and backward: m kept, dm = dh·W_hr, dW_hr as one GEMM) of one layer, with
      * a cell clip, on two threads, with lengths, and of a bidirectional projected stack. Last in this JVM: see the
-     * class comment. The plain and the variable-length steps run on trainers of their own: a trainer makes its
-     * weight-gradient GEMMs' layouts again (a few small objects) whenever the number of rows T·B (or Σ lengths)
-     * changes from one backward to the next.
+     * class comment. One trainer takes the plain and the variable-length steps in turn, so that the depth of its
+     * weight-gradient GEMMs (T·B, then Σ lengths) changes at every backward.
      */
     @Order(Integer.MAX_VALUE)
     @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4} threads={5}")
@@ -318,7 +317,6 @@ class ZeroAllocationTest {
                                                        int batch, int threads) {
         try (ProjectedTestModel model = new ProjectedTestModel(18, inputSize, hiddenSize, projectionSize);
              LstmTrainer trainer = new LstmTrainer(model.weights, batch, steps, 3f, threads);
-             LstmTrainer lengthsTrainer = new LstmTrainer(model.weights, batch, steps, 3f, threads);
              LstmGradients gradients = new LstmGradients(model.weights);
              LstmStackWeights stack = projectedStack(19, inputSize, hiddenSize, projectionSize, true);
              LstmStackTrainer stackTrainer = new LstmStackTrainer(stack, batch, steps);
@@ -337,14 +335,13 @@ class ZeroAllocationTest {
             assertWarmCallsAllocateNothing(() -> {
                 trainer.forward(x, steps, batch, null, null, null, null, null);
                 trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
-                lengthsTrainer.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, null, null, null, null,
-                        null);
-                lengthsTrainer.backward(dy, dh0, dc0, gradients, GradientMode.ACCUMULATE, dx, null, null);
+                trainer.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, null, null, null, null, null);
+                trainer.backward(dy, dh0, dc0, gradients, GradientMode.ACCUMULATE, dx, null, null);
                 if (threads == 1) {
                     stackTrainer.forward(x, steps, batch, null, null, null, null, null);
                     stackTrainer.backward(stackDy, null, null, stackGradients, GradientMode.OVERWRITE, dx, null, null);
                 }
-            }, workers(trainer, lengthsTrainer));
+            }, trainer.workerThreads());
         }
     }
 
@@ -373,12 +370,6 @@ class ZeroAllocationTest {
                 trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, dx, null, null);
             });
         }
-    }
-
-    private static List<Thread> workers(LstmTrainer first, LstmTrainer second) {
-        List<Thread> workers = new java.util.ArrayList<>(first.workerThreads());
-        workers.addAll(second.workerThreads());
-        return List.copyOf(workers);
     }
 
     /** A 2-layer projected stack, PyTorch's initialisation bounds, seeded. */

@@ -60,10 +60,10 @@ final class CompressedVectorKernel implements LstmKernel {
     }
 
     @Override
-    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
-                             long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
-                             long gatesOffset, int blockFrom, int blockTo) {
-        gemm(layout, layout.inputSize(), packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows, gates,
+    public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
+                             MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
+                             MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
+        gemm(layout, depth, packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows, gates,
                 gatesOffset, blockFrom, blockTo);
     }
 

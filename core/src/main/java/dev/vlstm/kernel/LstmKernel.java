@@ -52,8 +52,25 @@ public interface LstmKernel {
     default void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
                               MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
                               MemorySegment gates, long gatesOffset) {
-        projectInput(layout, packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows, gates, gatesOffset,
-                0, layout.blocks());
+        projectInput(layout, layout.inputSize(), packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows,
+                gates, gatesOffset, 0, layout.blocks());
+    }
+
+    /**
+     * The same GEMM over a depth given per call instead of the layout's input size: the weight-gradient GEMMs,
+     * whose depth is the forward's row count (T·B, or Σ lengths), which changes from call to call, while their
+     * layout (outputs, lanes) stays; a layout made per call would allocate.
+     *
+     * @param depth       terms per output, &ge; 1: the panels are {@code [block][k < depth][gate][lane]}
+     * @param packedInput the panels, in {@link #weightFormat()}
+     * @param packedBias  one gate row added to every output row (zeros for a plain GEMM)
+     * @param gates       output, {@code [rows][gateRowFloats]} floats from {@code gatesOffset} bytes
+     */
+    default void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
+                              MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
+                              MemorySegment gates, long gatesOffset) {
+        projectInput(layout, depth, packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows, gates,
+                gatesOffset, 0, layout.blocks());
     }
 
     /**
@@ -63,11 +80,13 @@ public interface LstmKernel {
      * disjoint block ranges may run it at once on the same arguments, and each output gets the same bits as in the
      * whole call (DESIGN.md, idea 7).
      *
+     * @param depth     terms per output ({@code layout.inputSize()} for W; see {@link #projectInput(GateLayout, int,
+     *                  MemorySegment, MemorySegment, MemorySegment, long, long, long, int, MemorySegment, long)})
      * @param blockFrom first block, {@code 0 <= blockFrom <= blockTo}
      * @param blockTo   one past the last block, {@code <= layout.blocks()}
      */
-    void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
-                      long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
+    void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
+                      MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
                       long gatesOffset, int blockFrom, int blockTo);
 
     /**

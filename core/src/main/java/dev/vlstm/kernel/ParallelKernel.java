@@ -39,7 +39,8 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
     private long inputGatesOffset;
     private MemorySegment gates;
     private long gatesOffset;
-    private int recurrentDepth;
+    /** Terms per output of the call in progress (its GEMM's depth, or the recurrent step's). */
+    private int depth;
     private MemorySegment hPrev;
     private long hPrevRowBytes;
     private MemorySegment c;
@@ -106,16 +107,17 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
     }
 
     @Override
-    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
+    public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
                              MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
                              MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
         if (blockTo - blockFrom < 2) {
-            kernel.projectInput(layout, packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows, gates,
-                    gatesOffset, blockFrom, blockTo);
+            kernel.projectInput(layout, depth, packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows,
+                    gates, gatesOffset, blockFrom, blockTo);
             return;
         }
         this.operation = PROJECT_INPUT;
         this.layout = layout;
+        this.depth = depth;
         this.packedWeights = packedInput;
         this.packedBias = packedBias;
         this.x = x;
@@ -143,7 +145,7 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
         this.operation = RECURRENT_STEP;
         this.layout = layout;
         this.packedWeights = packedRecurrent;
-        this.recurrentDepth = recurrentDepth;
+        this.depth = recurrentDepth;
         this.inputGates = inputGates;
         this.inputGatesOffset = inputGatesOffset;
         this.gates = gates;
@@ -195,10 +197,10 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
             return;
         }
         if (operation == PROJECT_INPUT) {
-            kernel.projectInput(layout, packedWeights, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows, gates,
-                    gatesOffset, from, to);
+            kernel.projectInput(layout, depth, packedWeights, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows,
+                    gates, gatesOffset, from, to);
         } else {
-            kernel.recurrentStep(layout, packedWeights, recurrentDepth, inputGates, inputGatesOffset, gates,
+            kernel.recurrentStep(layout, packedWeights, depth, inputGates, inputGatesOffset, gates,
                     gatesOffset, hPrev, hPrevRowBytes, c, hNext, rows, clip, peepholes, from, to);
         }
     }

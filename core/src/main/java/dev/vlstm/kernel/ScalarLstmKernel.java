@@ -54,10 +54,9 @@ final class ScalarLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
-                             long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
-                             long gatesOffset, int blockFrom, int blockTo) {
-        int depth = layout.inputSize();
+    public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
+                             MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
+                             MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
         int gateRow = layout.gateRowFloats();
         long gatesBase = gatesOffset / Float.BYTES;
         for (int row = 0; row < rows; row++) {

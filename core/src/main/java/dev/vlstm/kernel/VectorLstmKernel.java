@@ -63,10 +63,9 @@ final class VectorLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias, MemorySegment x,
-                             long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment gates,
-                             long gatesOffset, int blockFrom, int blockTo) {
-        int depth = layout.inputSize();
+    public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
+                             MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
+                             MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         int tiledRows = rows - rows % ROW_TILE;

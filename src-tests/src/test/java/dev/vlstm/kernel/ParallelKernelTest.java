@@ -34,7 +34,11 @@ class ParallelKernelTest {
                         Thread.sleep(2);   // longer than the idle spell: the workers park and must be woken
                     }
                     if (call % 2 == 0) {
-                        kernel.projectInput(LAYOUT, null, null, null, 0, 0, 0, 1, null, 0);
+                        // The depth given per call (a weight-gradient GEMM's row count) reaches every share.
+                        kernel.projectInput(LAYOUT, call, null, null, null, 0, 0, 0, 1, null, 0);
+                        for (int block = 0; block < BLOCKS; block++) {
+                            assertEquals(call, recording.depths.get(block), "depth of block " + block);
+                        }
                     } else {
                         kernel.recurrentStep(LAYOUT, null, null, 0, null, 0, null, null, null, 1, 1f);
                     }
@@ -97,6 +101,8 @@ class ParallelKernelTest {
     /** Counts how often each block runs; the share that starts at or after block {@code failFrom} throws. */
     private static final class RecordingKernel implements LstmKernel {
         final AtomicIntegerArray runs = new AtomicIntegerArray(BLOCKS);
+        /** The depth each block's last GEMM was given. */
+        final AtomicIntegerArray depths = new AtomicIntegerArray(BLOCKS);
         volatile int failFrom = Integer.MAX_VALUE;
         /** Thrown, if not null, by the shares that start at or after block {@code errorFrom}. */
         volatile Error error;
@@ -140,9 +146,12 @@ class ParallelKernelTest {
         }
 
         @Override
-        public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment packedBias,
+        public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
                                  MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
                                  MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
+            for (int block = blockFrom; block < blockTo; block++) {
+                depths.set(block, depth);
+            }
             record(blockFrom, blockTo);
         }
 
