@@ -16,6 +16,20 @@ final class Checks {
         return value;
     }
 
+    /**
+     * A trainer's {@code maxBatch × maxSteps}, the rows it keeps every step of, as an int (its weight-gradient
+     * GEMMs run over that many rows).
+     */
+    static int trainingRows(int maxBatch, int maxSteps) {
+        long rows = (long) maxBatch * maxSteps;
+        if (rows > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("maxBatch × maxSteps = " + maxBatch + " × " + maxSteps + " = " + rows
+                    + " rows, more than a trainer can keep (" + Integer.MAX_VALUE + "): train in shorter windows"
+                    + " (TruncatedBptt) or smaller batches");
+        }
+        return (int) rows;
+    }
+
     /** A runner's or trainer's thread count: 1 to {@link LstmRunner#MAX_THREADS}. */
     static int threads(int threads) {
         if (positive("threads", threads) > LstmRunner.MAX_THREADS) {

@@ -98,11 +98,9 @@ public final class GruTrainer implements AutoCloseable {
         int hiddenSize = layout.hiddenSize();
         this.hiddenGradientLayout = layout.transposed(hiddenSize);
         this.inputGradientLayout = layout.transposed(inputSize);
-        long rows = Math.multiplyExact((long) maxBatch, maxSteps);
-        this.inputWeightGradientLayout = new GateLayout(Math.toIntExact(rows), inputGradientLayout.hiddenSize(),
-                layout.lanes());
-        this.hiddenWeightGradientLayout = new GateLayout(Math.toIntExact(rows), hiddenGradientLayout.hiddenSize(),
-                layout.lanes());
+        long rows = Checks.trainingRows(maxBatch, maxSteps);
+        this.inputWeightGradientLayout = new GateLayout((int) rows, inputGradientLayout.hiddenSize(), layout.lanes());
+        this.hiddenWeightGradientLayout = new GateLayout((int) rows, hiddenGradientLayout.hiddenSize(), layout.lanes());
         int gateRow = layout.gateRowFloats();
         long stepFloats = (long) maxBatch * layout.paddedHidden();
         int widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(), hiddenGradientLayout.gateRowFloats());

@@ -178,11 +178,9 @@ public final class LstmTrainer implements AutoCloseable {
         this.inputGradientLayout = layout.transposed(inputSize);
         this.plan = new VariableLengths(maxBatch);
         this.stepStart = new int[maxSteps + 1];
-        long rows = Math.multiplyExact((long) maxBatch, maxSteps);
-        this.inputWeightGradientLayout = new GateLayout(Math.toIntExact(rows), inputGradientLayout.hiddenSize(),
-                layout.lanes());
-        this.hiddenWeightGradientLayout = new GateLayout(Math.toIntExact(rows), hiddenGradientLayout.hiddenSize(),
-                layout.lanes());
+        long rows = Checks.trainingRows(maxBatch, maxSteps);
+        this.inputWeightGradientLayout = new GateLayout((int) rows, inputGradientLayout.hiddenSize(), layout.lanes());
+        this.hiddenWeightGradientLayout = new GateLayout((int) rows, hiddenGradientLayout.hiddenSize(), layout.lanes());
         long gateRow = layout.gateRowFloats();
         long paddedHidden = layout.paddedHidden();
         this.memory = OffHeap.open();

@@ -42,6 +42,9 @@ class BadInputTest {
             fails(IllegalArgumentException.class, () -> new LstmRunner(model.weights, 1, 0),
                     "projectionSteps must be >= 1, got 0");
             fails(IllegalArgumentException.class, () -> new LstmState(model.weights, -2), "batch must be >= 1, got -2");
+            // More rows than an int counts is refused before any memory is taken.
+            fails(IllegalArgumentException.class, () -> new LstmTrainer(model.weights, 1 << 16, 1 << 15),
+                    "maxBatch × maxSteps = 65536 × 32768 = 2147483648 rows, more than a trainer can keep");
             try (LstmRunner runner = new LstmRunner(model.weights, 2)) {
                 fails(IllegalArgumentException.class,
                         () -> runner.forward(new float[0], 0, 1, null, null, null, null, null), "steps must be >= 1, got 0");

@@ -60,6 +60,8 @@ class GruBadInputTest {
             fails(IllegalArgumentException.class, () -> new GruRunner(model.weights, 1, 0),
                     "projectionSteps must be >= 1");
             fails(IllegalArgumentException.class, () -> new GruState(model.weights, 0), "batch must be >= 1");
+            fails(IllegalArgumentException.class, () -> new GruTrainer(model.weights, 1 << 16, 1 << 15),
+                    "maxBatch × maxSteps = 65536 × 32768 = 2147483648 rows, more than a trainer can keep");
             float[] x = new float[2 * 3 * I];
             fails(IllegalArgumentException.class, () -> runner.forward(new float[17], 2, 3, null, null, null),
                     "x must hold [T=2][B=3][I=3] = 18 floats");
