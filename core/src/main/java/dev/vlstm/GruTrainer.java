@@ -493,35 +493,19 @@ public final class GruTrainer implements AutoCloseable {
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
         long inputRowBytes = (long) inputSize * Float.BYTES;
-        packPanels(inputs, 0, inputRowBytes, true, inputSize, rows);
+        packPanels(inputs, 0, inputRowBytes, true, inputSize);
         weightGradient(inputWeightGradientLayout, rows, gates, inputSize, gradients.weightIh(), mode);
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, false, hiddenSize, rows);
+        packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, false, hiddenSize);
         weightGradient(hiddenWeightGradientLayout, rows, preActivations, hiddenSize, gradients.weightHh(), mode);
         biasGradient(gates, rows, gradients.biasIh(), mode);
         biasGradient(preActivations, rows, gradients.biasHh(), mode);
     }
 
-    /**
-     * Copies the rows that the forward ran, in its packed order (step t, sorted rows 0..activeAt(t)-1), into the
-     * weight-gradient GEMM's panels, {@code [tile][packed row][4·lanes]}. The source row (t, r) is at
-     * {@code (stepStart[t] + r) * rowBytes} if {@code packed}, else at {@code t * stepBytes + r * rowBytes}.
-     */
-    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, boolean packed, int width, int rows) {
-        int tileWidth = GateLayout.GATES * layout.lanes();
-        long tileBytes = (long) tileWidth * Float.BYTES;
-        int steps = plan.steps();
-        for (int tile = 0; tile * tileWidth < width; tile++) {
-            long chunkBytes = (long) Math.min(tileWidth, width - tile * tileWidth) * Float.BYTES;
-            for (int t = 0; t < steps; t++) {
-                int active = stepStart[t + 1] - stepStart[t];
-                for (int r = 0; r < active; r++) {
-                    long from = packed ? (stepStart[t] + r) * rowBytes : t * stepBytes + r * rowBytes;
-                    MemorySegment.copy(source, from + tile * tileBytes, weightGradientPanels,
-                            (tile * (long) rows + stepStart[t] + r) * tileBytes, chunkBytes);
-                }
-            }
-        }
+    /** Packs the forward's rows of {@code source} for a weight-gradient GEMM ({@link WeightGradientPanels#pack}). */
+    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, boolean packed, int width) {
+        WeightGradientPanels.pack(source, stepBytes, rowBytes, packed, width, stepStart, plan.steps(), layout.lanes(),
+                weightGradientPanels);
     }
 
     /** One weight-gradient GEMM over the packed panels, written or added into PyTorch's {@code [3H][depth]}. */

@@ -643,15 +643,15 @@ public final class LstmTrainer implements AutoCloseable {
                 rows);
         int inputSize = layout.inputSize();
         long inputRowBytes = (long) inputSize * Float.BYTES;
-        packPanels(inputs, 0, inputRowBytes, true, inputSize, rows);
+        packPanels(inputs, 0, inputRowBytes, true, inputSize);
         weightGradient(inputWeightGradientLayout, inputSize, transposedGateGradients, rows, gradients.weightIh(), mode);
         long hiddenStrideBytes = (long) hiddenRowFloats * Float.BYTES;
-        packPanels(hiddens, maxBatch * hiddenStrideBytes, hiddenStrideBytes, false, outputSize, rows);
+        packPanels(hiddens, maxBatch * hiddenStrideBytes, hiddenStrideBytes, false, outputSize);
         weightGradient(hiddenWeightGradientLayout, outputSize, transposedGateGradients, rows, gradients.weightHh(),
                 mode);
         if (projection != null) {
             packPanels(projection.cellOutputs(), projection.cellOutputStepBytes(), projection.cellOutputRowBytes(),
-                    false, layout.hiddenSize(), rows);
+                    false, layout.hiddenSize());
             // dzᵀ in preActivations is read no more: it holds dhᵀ now.
             projection.weightGradient(kernel, weightGradientPanels, rows, preActivations, weightGradientRows,
                     gradients.weightHr(), mode);
@@ -682,28 +682,10 @@ public final class LstmTrainer implements AutoCloseable {
         }
     }
 
-    /**
-     * Copies the rows that the forward ran, in its packed order (step t, sorted rows 0..activeAt(t)-1), into the
-     * weight-gradient GEMM's panels, {@code [tile][packed row][4·lanes]}. The source row (t, r) is at
-     * {@code (stepStart[t] + r) * rowBytes} if {@code packed}, else at {@code t * stepBytes + r * rowBytes}.
-     * Columns past {@code width} in the last tile keep whatever they held: they only reach output columns that are
-     * never read.
-     */
-    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, boolean packed, int width, int rows) {
-        int tileWidth = GateLayout.GATES * layout.lanes();
-        long tileBytes = (long) tileWidth * Float.BYTES;
-        int steps = plan.steps();
-        for (int tile = 0; tile * tileWidth < width; tile++) {
-            long chunkBytes = (long) Math.min(tileWidth, width - tile * tileWidth) * Float.BYTES;
-            for (int t = 0; t < steps; t++) {
-                int active = stepStart[t + 1] - stepStart[t];
-                for (int r = 0; r < active; r++) {
-                    long from = packed ? (stepStart[t] + r) * rowBytes : t * stepBytes + r * rowBytes;
-                    MemorySegment.copy(source, from + tile * tileBytes, weightGradientPanels,
-                            (tile * (long) rows + stepStart[t] + r) * tileBytes, chunkBytes);
-                }
-            }
-        }
+    /** Packs the forward's rows of {@code source} for a weight-gradient GEMM ({@link WeightGradientPanels#pack}). */
+    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, boolean packed, int width) {
+        WeightGradientPanels.pack(source, stepBytes, rowBytes, packed, width, stepStart, plan.steps(), layout.lanes(),
+                weightGradientPanels);
     }
 
     /**
