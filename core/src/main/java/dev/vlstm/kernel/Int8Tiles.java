@@ -6,21 +6,20 @@ import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
 import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
 import static jdk.incubator.vector.FloatVector.broadcast;
 import static jdk.incubator.vector.FloatVector.fromMemorySegment;
-import static jdk.incubator.vector.VectorOperators.ASHR;
-import static jdk.incubator.vector.VectorOperators.I2F;
-import static jdk.incubator.vector.VectorOperators.LSHL;
+import static jdk.incubator.vector.VectorOperators.B2F;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The register tiles of {@link ProjectionTiles} on {@link WeightFormat#INT8} panels: per k, one int vector holds
- * the four gates' signed bytes of every lane (gate i in the low byte). Shifting a gate's byte to the top and back
- * (arithmetic) sign-extends it, and a conversion makes q a float, exactly; the FMA chain then sums
+ * The register tiles of {@link ProjectionTiles} on {@link WeightFormat#INT8} panels: per k and gate, one byte
+ * vector holds the gate's signed bytes of every lane, and one conversion (a sign extension and an int-to-float
+ * conversion in AVX-512) widens it to q as floats, exactly; the FMA chain then sums
  * {@code x_k * q_k} in k order and the row's scale multiplies the sum once, before the bias is added:
  * {@code out = (Σ x_k q_k) * scale + bias}, as the scalar kernel computes it. A quarter of the bytes of float
  * weights per FMA.
@@ -33,11 +32,20 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class Int8Tiles {
 
-    /** Ints of the same width as the float species: one holds all four gates of every lane. */
-    private static final VectorSpecies<Integer> QUADS = SPECIES.withLanes(int.class);
-    /** Bytes of one (block, k) group: one int vector. */
-    static final long GROUP_BYTES = VECTOR_BYTES;
-    private static final int BYTE_TO_TOP = 3 * Byte.SIZE;
+    private static final int LANES = SPECIES.length();
+    /**
+     * One gate's bytes, or two gates' where a gate's are fewer than the narrowest byte vector (8 bytes, at 4 float
+     * lanes): a pair's second gate is then the conversion's part 1.
+     */
+    private static final VectorSpecies<Byte> GATE_BYTES =
+            VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(LANES, 8) * Byte.SIZE));
+    private static final boolean PAIRED = LANES < 8;
+    private static final long F_OFFSET = PAIRED ? 0 : LANES;
+    private static final long G_OFFSET = 2L * LANES;
+    private static final long O_OFFSET = PAIRED ? 2L * LANES : 3L * LANES;
+    private static final int SECOND_PART = PAIRED ? 1 : 0;
+    /** Bytes of one (block, k) group: a quarter of a float group. */
+    static final long GROUP_BYTES = 4L * LANES;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
     private static final long V1 = VECTOR_BYTES;
     private static final long V2 = 2 * VECTOR_BYTES;
@@ -60,11 +68,15 @@ final class Int8Tiles {
         FloatVector i2 = i0, f2 = i0, g2 = i0, o2 = i0;
         FloatVector i3 = i0, f3 = i0, g3 = i0, o3 = i0;
         for (int k = 0; k < depth; k++) {
-            IntVector q = IntVector.fromMemorySegment(QUADS, panel, panelOffset + k * GROUP_BYTES, ORDER);
-            FloatVector wi = (FloatVector) q.lanewise(LSHL, BYTE_TO_TOP).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0);
-            FloatVector wf = (FloatVector) q.lanewise(LSHL, 2 * Byte.SIZE).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0);
-            FloatVector wg = (FloatVector) q.lanewise(LSHL, Byte.SIZE).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0);
-            FloatVector wo = (FloatVector) q.lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0);
+            long w = panelOffset + k * GROUP_BYTES;
+            FloatVector wi = (FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w, ORDER)
+                    .convertShape(B2F, SPECIES, 0);
+            FloatVector wf = (FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w + F_OFFSET, ORDER)
+                    .convertShape(B2F, SPECIES, SECOND_PART);
+            FloatVector wg = (FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w + G_OFFSET, ORDER)
+                    .convertShape(B2F, SPECIES, 0);
+            FloatVector wo = (FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w + O_OFFSET, ORDER)
+                    .convertShape(B2F, SPECIES, SECOND_PART);
             long xk = xOffset + k * xColumnBytes;
             FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xk));
             FloatVector a1 = broadcast(SPECIES, x.get(FLOAT, xk + xRowBytes));
@@ -120,36 +132,38 @@ final class Int8Tiles {
         FloatVector i1 = i0, f1 = i0, g1 = i0, o1 = i0;
         if (!twoBlocks) {
             for (int k = 0; k < depth; k++) {
+                long w = panelOffset + k * GROUP_BYTES;
                 FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + k * xColumnBytes));
-                IntVector q = IntVector.fromMemorySegment(QUADS, panel, panelOffset + k * GROUP_BYTES, ORDER);
-                i0 = ((FloatVector) q.lanewise(LSHL, BYTE_TO_TOP).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0))
-                        .fma(a, i0);
-                f0 = ((FloatVector) q.lanewise(LSHL, 2 * Byte.SIZE).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0))
-                        .fma(a, f0);
-                g0 = ((FloatVector) q.lanewise(LSHL, Byte.SIZE).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0))
-                        .fma(a, g0);
-                o0 = ((FloatVector) q.lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0)).fma(a, o0);
+                i0 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w, ORDER)
+                        .convertShape(B2F, SPECIES, 0)).fma(a, i0);
+                f0 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w + F_OFFSET, ORDER)
+                        .convertShape(B2F, SPECIES, SECOND_PART)).fma(a, f0);
+                g0 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w + G_OFFSET, ORDER)
+                        .convertShape(B2F, SPECIES, 0)).fma(a, g0);
+                o0 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w + O_OFFSET, ORDER)
+                        .convertShape(B2F, SPECIES, SECOND_PART)).fma(a, o0);
             }
         } else {
             for (int k = 0; k < depth; k++) {
                 long w = panelOffset + k * GROUP_BYTES;
+                long v = w + panelBytes;
                 FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + k * xColumnBytes));
-                IntVector q = IntVector.fromMemorySegment(QUADS, panel, w, ORDER);
-                IntVector r = IntVector.fromMemorySegment(QUADS, panel, w + panelBytes, ORDER);
-                i0 = ((FloatVector) q.lanewise(LSHL, BYTE_TO_TOP).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0))
-                        .fma(a, i0);
-                f0 = ((FloatVector) q.lanewise(LSHL, 2 * Byte.SIZE).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0))
-                        .fma(a, f0);
-                g0 = ((FloatVector) q.lanewise(LSHL, Byte.SIZE).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0))
-                        .fma(a, g0);
-                o0 = ((FloatVector) q.lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0)).fma(a, o0);
-                i1 = ((FloatVector) r.lanewise(LSHL, BYTE_TO_TOP).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0))
-                        .fma(a, i1);
-                f1 = ((FloatVector) r.lanewise(LSHL, 2 * Byte.SIZE).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0))
-                        .fma(a, f1);
-                g1 = ((FloatVector) r.lanewise(LSHL, Byte.SIZE).lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0))
-                        .fma(a, g1);
-                o1 = ((FloatVector) r.lanewise(ASHR, BYTE_TO_TOP).convert(I2F, 0)).fma(a, o1);
+                i0 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w, ORDER)
+                        .convertShape(B2F, SPECIES, 0)).fma(a, i0);
+                f0 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w + F_OFFSET, ORDER)
+                        .convertShape(B2F, SPECIES, SECOND_PART)).fma(a, f0);
+                g0 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w + G_OFFSET, ORDER)
+                        .convertShape(B2F, SPECIES, 0)).fma(a, g0);
+                o0 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w + O_OFFSET, ORDER)
+                        .convertShape(B2F, SPECIES, SECOND_PART)).fma(a, o0);
+                i1 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, v, ORDER)
+                        .convertShape(B2F, SPECIES, 0)).fma(a, i1);
+                f1 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, v + F_OFFSET, ORDER)
+                        .convertShape(B2F, SPECIES, SECOND_PART)).fma(a, f1);
+                g1 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, v + G_OFFSET, ORDER)
+                        .convertShape(B2F, SPECIES, 0)).fma(a, g1);
+                o1 = ((FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, v + O_OFFSET, ORDER)
+                        .convertShape(B2F, SPECIES, SECOND_PART)).fma(a, o1);
             }
         }
         i0 = i0.mul(fromMemorySegment(SPECIES, panel, scaleOffset, ORDER));

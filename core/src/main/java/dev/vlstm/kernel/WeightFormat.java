@@ -12,12 +12,13 @@ import java.lang.foreign.ValueLayout;
  *   <li>{@link #BFLOAT16}: {@code [gate pair (i,f), (g,o)][lane]} ints, each holding two bfloat16 values: the
  *       first gate of the pair in the low 16 bits, the second in the high 16 bits. A vector load of ints then
  *       widens to the two gates' float vectors with one shift and one mask, no cross-lane shuffle;</li>
- *   <li>{@link #INT8}: {@code [lane]} ints, each holding the four gates' signed bytes, gate i in the low byte up to
- *       gate o in the high byte, so one vector load gives all four gates. The whole matrix is preceded by one gate
- *       row of float scales ({@code [block][gate][lane]}, as a bias), one per gate row of the PyTorch matrix:
+ *   <li>{@link #INT8}: {@code [gate][lane]} signed bytes, so that one gate's bytes load as one byte vector and
+ *       widen in one conversion to the gate's float vector. The whole matrix is preceded by one gate row of float
+ *       scales ({@code [block][gate][lane]}, as a bias), one per gate row of the PyTorch matrix:
  *       {@code w ≈ q * scale}.</li>
  * </ul>
- * Ints are written and read in the platform's byte order, so the bit positions above hold on any platform.
+ * BFLOAT16's ints are written and read in the platform's byte order, so the bit positions above hold on any
+ * platform.
  * Every kernel multiplies its input by the <em>operand</em> ({@link #operand}): the weight itself for
  * {@code FLOAT32}, the weight widened exactly to float for {@code BFLOAT16}, the integer q as a float for
  * {@code INT8}, whose sums are multiplied by the row's scale once at the end ({@link #scaled()}).
@@ -33,6 +34,7 @@ public enum WeightFormat {
     /** Largest |q| of {@link #INT8}: the scale of a row is its largest |w| divided by this. */
     public static final int INT8_LEVELS = 127;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     /** True if sums of operands must be multiplied by the row's scale ({@link #INT8}). */
@@ -120,8 +122,8 @@ public enum WeightFormat {
                 packed.setAtIndex(FLOAT, layout.gateIndex(gate, unit), scale);
                 for (int k = 0; k < depth; k++) {
                     int q = quantise(source.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, row + k), scale);
-                    long at = intIndex(layout, depth, unit / lanes, k, 0, unit % lanes);
-                    packed.setAtIndex(INT, at, packed.getAtIndex(INT, at) | (q & 0xFF) << (Byte.SIZE * gate));
+                    packed.set(BYTE, int8Offset(layout, depth, unit / lanes, k, gate, unit % lanes),
+                            (byte) q);
                 }
             }
         }
@@ -139,8 +141,7 @@ public enum WeightFormat {
                 int pair = packed.getAtIndex(INT, intIndex(layout, depth, block, k, gate / 2, lane));
                 yield fromBfloat16(gate % 2 == 0 ? pair & 0xFFFF : pair >>> Short.SIZE);
             }
-            case INT8 -> (float) (packed.getAtIndex(INT, intIndex(layout, depth, block, k, 0, lane))
-                    << (Byte.SIZE * (3 - gate)) >> (3 * Byte.SIZE));
+            case INT8 -> packed.get(BYTE, int8Offset(layout, depth, block, k, gate, lane));
         };
     }
 
@@ -149,11 +150,16 @@ public enum WeightFormat {
         return packed.getAtIndex(FLOAT, gateIndex);
     }
 
-    /** Index, in ints, of int {@code part} (a gate pair for BFLOAT16, 0 for INT8) of lane {@code lane}. */
-    private long intIndex(GateLayout layout, int depth, int block, int k, int part, int lane) {
-        long parts = groupBytes(layout.lanes()) / ((long) Integer.BYTES * layout.lanes());
-        return (scaleBytes(layout) + block * panelBytes(layout, depth)) / Integer.BYTES
-                + ((long) k * parts + part) * layout.lanes() + lane;
+    /** Index, in ints, of BFLOAT16's int for gate pair {@code pair} of lane {@code lane}. */
+    private long intIndex(GateLayout layout, int depth, int block, int k, int pair, int lane) {
+        long pairs = GateLayout.GATES / 2;
+        return block * panelBytes(layout, depth) / Integer.BYTES + ((long) k * pairs + pair) * layout.lanes() + lane;
+    }
+
+    /** Offset, in bytes, of INT8's q for gate {@code gate} of lane {@code lane}. */
+    private long int8Offset(GateLayout layout, int depth, int block, int k, int gate, int lane) {
+        return scaleBytes(layout) + block * panelBytes(layout, depth) + k * groupBytes(layout.lanes())
+                + (long) gate * layout.lanes() + lane;
     }
 
     /**
