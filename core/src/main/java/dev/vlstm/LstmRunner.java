@@ -40,8 +40,10 @@ public final class LstmRunner implements AutoCloseable {
 
     private final LstmWeights weights;
     private final LstmKernel kernel;
-    /** The kernel's threads when {@code threads > 1}, owned; null for one thread. */
+    /** The kernel's threads when {@code threads > 1}; null for one thread. */
     private final ParallelKernel parallelKernel;
+    /** Whether {@link #close()} stops {@link #parallelKernel}'s threads (false when a stacked model lent them). */
+    private final boolean ownsThreads;
     /** The float32 kernel of the same family, for the projection GEMM (W_hr is always float32). */
     private final LstmKernel projectionKernel;
     private final GateLayout layout;
@@ -162,10 +164,23 @@ public final class LstmRunner implements AutoCloseable {
      */
     public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs,
                       float cellClip, int threads) {
+        this(weights, maxBatch, projectionSteps, nonFiniteInputs, cellClip, Checks.threads(threads), null);
+    }
+
+    /**
+     * A runner of one part of a stacked model on the stack's threads ({@code sharedThreads}, whose family has a
+     * kernel for the part's weight format), which the stack closes; null for one thread.
+     */
+    LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, float cellClip, ParallelKernel sharedThreads) {
+        this(weights, maxBatch, projectionSteps, NonFiniteInputs.PROPAGATE, cellClip, 1, sharedThreads);
+    }
+
+    private LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs,
+                       float cellClip, int threads, ParallelKernel sharedThreads) {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
         this.nonFiniteInputs = Checks.notNull("nonFiniteInputs", nonFiniteInputs);
-        Checks.threads(threads);
+        this.ownsThreads = sharedThreads == null;
         this.weights = weights;
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
@@ -185,13 +200,15 @@ public final class LstmRunner implements AutoCloseable {
             this.zeroRow = memory.floats(weights.outputSize());
             this.cellOutput = weights.projectionSize() > 0
                     ? memory.floats((long) maxBatch * layout.paddedHidden()) : null;
-            this.parallelKernel = threads == 1 ? null : new ParallelKernel(weights.kernel(), threads);
+            this.parallelKernel = sharedThreads != null
+                    ? sharedThreads.withWeightFormat(weights.kernel().weightFormat())
+                    : threads == 1 ? null : new ParallelKernel(weights.kernel(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
         this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
-        // Threads split the projection GEMM too when the weights are float32 (the same pool: one call at a time).
+        // Threads split the projection GEMM too (the family's float32 kernel, on the same threads).
         this.projectionKernel = kernel.withWeightFormat(WeightFormat.FLOAT32);
     }
 
@@ -642,7 +659,7 @@ public final class LstmRunner implements AutoCloseable {
             if (memory.isOpen()) {
                 memory.close();
                 sequenceState.close();
-                if (parallelKernel != null) {
+                if (parallelKernel != null && ownsThreads) {
                     parallelKernel.close();
                 }
             }

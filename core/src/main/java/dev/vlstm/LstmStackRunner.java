@@ -1,6 +1,9 @@
 package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+import dev.vlstm.kernel.ParallelKernel;
 
 /**
  * Runs the forward of a whole {@link LstmStackWeights} model, as PyTorch's {@code nn.LSTM} does in inference: whole
@@ -29,6 +32,8 @@ public final class LstmStackRunner implements AutoCloseable {
     private final LstmStackWeights weights;
     private final LstmStackShape shape;
     private final LstmRunner[] parts;
+    /** The threads every part's GEMMs run on (the parts run one after another), owned; null for one thread. */
+    private final ParallelKernel threadsKernel;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmStackRunner is for one thread at a time; give each thread its own (they may share the weights)");
     private final OffHeap memory;
@@ -66,23 +71,49 @@ public final class LstmStackRunner implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public LstmStackRunner(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip) {
+        this(weights, maxBatch, maxSteps, cellClip, 1);
+    }
+
+    /**
+     * As {@link #LstmStackRunner(LstmStackWeights, int, int, float)}, running every GEMM on {@code threads} threads
+     * as {@link LstmRunner#LstmRunner(LstmWeights, int, int, NonFiniteInputs, float, int)} splits them: the runner
+     * starts {@code threads - 1} daemon worker threads, shared by every layer and direction (they run one after
+     * another), and {@link #close()} stops them. Results are the same bits for any number of threads.
+     *
+     * @param weights  the model to run, open; shared, not owned: closing the runner leaves it open
+     * @param maxBatch largest batch of a call, &ge; 1
+     * @param maxSteps longest sequence {@link #forward} accepts, &ge; 1; sizes the scratch
+     * @param cellClip the clip threshold, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP}
+     * @param threads  threads per call, 1 (the calling thread alone, the default) to {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalArgumentException if a size is &lt; 1, {@code threads} is above {@link LstmRunner#MAX_THREADS},
+     *                                  or {@code cellClip} is not &gt; 0 (or is NaN)
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public LstmStackRunner(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip, int threads) {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
+        Checks.threads(threads);
         this.weights = weights;
         this.shape = weights.shape();
         this.memory = OffHeap.open();
         this.parts = new LstmRunner[shape.stateCount()];
         try {
             this.sequence = new StackSequence(shape, maxBatch, maxSteps, "LstmStackRunner", memory);
+            threadsKernel = threads == 1 ? null : new ParallelKernel(weights.part(0).kernel(), threads);
             for (int n = 0; n < parts.length; n++) {
                 LstmWeights part = weights.part(n);
                 int projectionSteps = Math.min(maxSteps, LstmRunner.defaultProjectionSteps(part, maxBatch));
-                parts[n] = new LstmRunner(part, maxBatch, projectionSteps, NonFiniteInputs.PROPAGATE, cellClip);
+                parts[n] = new LstmRunner(part, maxBatch, projectionSteps, cellClip, threadsKernel);
             }
         } catch (RuntimeException | Error e) {
             close();
             throw e;
         }
+    }
+
+    /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
+    public int threads() {
+        return threadsKernel == null ? 1 : threadsKernel.threads();
     }
 
     /** {@return the largest batch this runner accepts, &ge; 1} */
@@ -280,7 +311,7 @@ public final class LstmStackRunner implements AutoCloseable {
         step(MemorySegment.ofArray(Checks.notNull("x", x)), state, wrap(h));
     }
 
-    /** Frees every layer's scratch. Closing twice is harmless. */
+    /** Frees every layer's scratch and stops the worker threads. Closing twice is harmless. */
     @Override
     public void close() {
         inUse.enter("close");
@@ -289,6 +320,9 @@ public final class LstmStackRunner implements AutoCloseable {
                 if (part != null) {
                     part.close();
                 }
+            }
+            if (threadsKernel != null) {
+                threadsKernel.close();
             }
             memory.close();
         } finally {
@@ -303,6 +337,11 @@ public final class LstmStackRunner implements AutoCloseable {
         } else {
             parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, c0, y, hT, cT);
         }
+    }
+
+    /** The worker threads of this runner, shared by its parts (none for one thread), for tests. */
+    List<Thread> workerThreads() {
+        return threadsKernel == null ? List.of() : threadsKernel.workerThreads();
     }
 
     /** The guard of this runner's public methods: lets tests see which thread is inside. */

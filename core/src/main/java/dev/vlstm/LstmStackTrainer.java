@@ -1,6 +1,9 @@
 package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+import dev.vlstm.kernel.ParallelKernel;
 
 /**
  * Backpropagation through time for a whole {@link LstmStackWeights} model: a training {@link #forward} that keeps
@@ -29,6 +32,8 @@ public final class LstmStackTrainer implements AutoCloseable {
     private final LstmStackWeights weights;
     private final LstmStackShape shape;
     private final LstmTrainer[] parts;
+    /** The threads every part's GEMMs run on (the parts run one after another), owned; null for one thread. */
+    private final ParallelKernel threadsKernel;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmStackTrainer is for one thread at a time; give each thread its own");
     private final OffHeap memory;
@@ -63,7 +68,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @throws IllegalArgumentException if a size is &lt; 1
      */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps) {
-        this(weights, maxBatch, maxSteps, 0, 0, false, LstmRunner.NO_CELL_CLIP);
+        this(weights, maxBatch, maxSteps, 0, 0, false, LstmRunner.NO_CELL_CLIP, 1);
     }
 
     /**
@@ -79,7 +84,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @throws IllegalArgumentException if a size is &lt; 1, or {@code cellClip} is not &gt; 0 (or is NaN)
      */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip) {
-        this(weights, maxBatch, maxSteps, 0, 0, false, cellClip);
+        this(weights, maxBatch, maxSteps, 0, 0, false, cellClip, 1);
     }
 
     /**
@@ -94,7 +99,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @throws IllegalArgumentException if a size is &lt; 1, or p is outside [0, 1)
      */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed) {
-        this(weights, maxBatch, maxSteps, dropout, seed, true, LstmRunner.NO_CELL_CLIP);
+        this(weights, maxBatch, maxSteps, dropout, seed, true, LstmRunner.NO_CELL_CLIP, 1);
     }
 
     /**
@@ -112,13 +117,52 @@ public final class LstmStackTrainer implements AutoCloseable {
      */
     public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
                             float cellClip) {
-        this(weights, maxBatch, maxSteps, dropout, seed, true, cellClip);
+        this(weights, maxBatch, maxSteps, dropout, seed, true, cellClip, 1);
+    }
+
+    /**
+     * A trainer without dropout (as {@link #LstmStackTrainer(LstmStackWeights, int, int, float)}) whose GEMMs run on
+     * {@code threads} threads, as {@link LstmTrainer#LstmTrainer(LstmWeights, int, int, float, int)} splits them:
+     * the trainer starts {@code threads - 1} daemon worker threads, shared by every layer and direction (they run
+     * one after another), and {@link #close()} stops them. Results are the same bits for any number of threads.
+     *
+     * @param weights  the model to train, open, float32; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
+     * @param cellClip the clip threshold, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP}
+     * @param threads  threads per GEMM, 1 (the calling thread alone, the default) to {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalArgumentException if a size is &lt; 1, {@code threads} is above {@link LstmRunner#MAX_THREADS},
+     *                                  or {@code cellClip} is not &gt; 0 (or is NaN)
+     */
+    public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip, int threads) {
+        this(weights, maxBatch, maxSteps, 0, 0, false, cellClip, threads);
+    }
+
+    /**
+     * A trainer with dropout between layers and a cell clip (as
+     * {@link #LstmStackTrainer(LstmStackWeights, int, int, double, long, float)}) whose GEMMs run on {@code threads}
+     * threads (as {@link #LstmStackTrainer(LstmStackWeights, int, int, float, int)}).
+     *
+     * @param weights  the model to train, open, float32; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
+     * @param dropout  p, in [0, 1)
+     * @param seed     seed of the masks
+     * @param cellClip the clip threshold, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP}
+     * @param threads  threads per GEMM, 1 to {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalArgumentException if a size is &lt; 1, p is outside [0, 1), {@code threads} is above
+     *                                  {@link LstmRunner#MAX_THREADS}, or {@code cellClip} is not &gt; 0 (or is NaN)
+     */
+    public LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
+                            float cellClip, int threads) {
+        this(weights, maxBatch, maxSteps, dropout, seed, true, cellClip, threads);
     }
 
     private LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
-                             boolean withDropout, float cellClip) {
+                             boolean withDropout, float cellClip, int threads) {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
+        Checks.threads(threads);
         this.weights = weights;
         this.shape = weights.shape();
         this.memory = OffHeap.open();
@@ -155,13 +199,19 @@ public final class LstmStackTrainer implements AutoCloseable {
             cellIn = new ScratchView(memory.floats(cellFloats));
             hiddenOut = new ScratchView(memory.floats(hiddenFloats));
             cellOut = new ScratchView(memory.floats(cellFloats));
+            threadsKernel = threads == 1 ? null : new ParallelKernel(weights.part(0).kernel(), threads);
             for (int n = 0; n < parts.length; n++) {
-                parts[n] = new LstmTrainer(weights.part(n), maxBatch, maxSteps, cellClip);
+                parts[n] = new LstmTrainer(weights.part(n), maxBatch, maxSteps, cellClip, threadsKernel);
             }
         } catch (RuntimeException | Error e) {
             close();
             throw e;
         }
+    }
+
+    /** {@return the threads each GEMM runs on, the calling thread included; 1 for the calling thread alone} */
+    public int threads() {
+        return threadsKernel == null ? 1 : threadsKernel.threads();
     }
 
     /** {@return the largest batch this trainer accepts, &ge; 1} */
@@ -452,7 +502,7 @@ public final class LstmStackTrainer implements AutoCloseable {
         }
     }
 
-    /** Frees the scratch memory of every layer. Closing twice is harmless. */
+    /** Frees the scratch memory of every layer and stops the worker threads. Closing twice is harmless. */
     @Override
     public void close() {
         inUse.enter("close");
@@ -461,6 +511,9 @@ public final class LstmStackTrainer implements AutoCloseable {
                 if (part != null) {
                     part.close();
                 }
+            }
+            if (threadsKernel != null) {
+                threadsKernel.close();
             }
             memory.close();
         } finally {
@@ -475,6 +528,11 @@ public final class LstmStackTrainer implements AutoCloseable {
         } else {
             parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, c0, y, hT, cT);
         }
+    }
+
+    /** The worker threads of this trainer, shared by its parts (none for one thread), for tests. */
+    List<Thread> workerThreads() {
+        return threadsKernel == null ? List.of() : threadsKernel.workerThreads();
     }
 
     /** The guard of this trainer's public methods: lets tests see which thread is inside. */

@@ -8,6 +8,7 @@ import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.LstmKernel;
 import dev.vlstm.kernel.ParallelKernel;
 import dev.vlstm.kernel.TensorKernel;
+import dev.vlstm.kernel.WeightFormat;
 
 /**
  * Backpropagation through time for one {@link LstmWeights}: a training {@link #forward} that keeps what the
@@ -47,8 +48,10 @@ public final class LstmTrainer implements AutoCloseable {
 
     private final LstmWeights weights;
     private final LstmKernel kernel;
-    /** The kernel's threads when {@code threads > 1}, owned; null for one thread. */
+    /** The kernel's threads when {@code threads > 1}; null for one thread. */
     private final ParallelKernel parallelKernel;
+    /** Whether {@link #close()} stops {@link #parallelKernel}'s threads (false when a stacked model lent them). */
+    private final boolean ownsThreads;
     private final TensorKernel tensors;
     private final GateLayout layout;
     /** The GEMM dh = dz·U: depth 4H', outputs S in tiles (S = P with projection, else H). */
@@ -157,9 +160,22 @@ public final class LstmTrainer implements AutoCloseable {
      *                                  {@link WeightPrecision#FLOAT32}
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip, int threads) {
+        this(weights, maxBatch, maxSteps, cellClip, Checks.threads(threads), null);
+    }
+
+    /**
+     * A trainer of one part of a stacked model on the stack's threads ({@code sharedThreads}), which the stack
+     * closes; null for one thread.
+     */
+    LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip, ParallelKernel sharedThreads) {
+        this(weights, maxBatch, maxSteps, cellClip, 1, sharedThreads);
+    }
+
+    private LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip, int threads,
+                        ParallelKernel sharedThreads) {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
-        Checks.threads(threads);
+        this.ownsThreads = sharedThreads == null;
         if (weights.precision() != WeightPrecision.FLOAT32) {
             throw new IllegalArgumentException("weights: packed as " + weights.precision() + ", but training needs "
                     + "FLOAT32 weights (it updates float master weights); pack a FLOAT32 copy to train");
@@ -218,7 +234,8 @@ public final class LstmTrainer implements AutoCloseable {
             inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
             projection = weights.projectionSize() > 0 ? new ProjectionTraining(weights, memory, maxBatch, maxSteps,
                     hiddenGradientLayout.gateRowFloats(), zeroBias) : null;
-            parallelKernel = threads == 1 ? null : new ParallelKernel(weights.kernel(), threads);
+            parallelKernel = sharedThreads != null ? sharedThreads.withWeightFormat(WeightFormat.FLOAT32)
+                    : threads == 1 ? null : new ParallelKernel(weights.kernel(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -720,7 +737,7 @@ public final class LstmTrainer implements AutoCloseable {
         inUse.enter("close");
         try {
             memory.close();
-            if (parallelKernel != null) {
+            if (parallelKernel != null && ownsThreads) {
                 parallelKernel.close();
             }
         } finally {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.MethodOrderer;
@@ -15,8 +16,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected,
- * also with peepholes, also on two threads) and of stacks (LSTM, projected, with peepholes and a cell clip, GRU), and
- * projected training steps (also of a stack with peepholes), allocate nothing on the Java heap (DESIGN.md, idea 8): a
+ * also with peepholes, also on two threads) and of stacks (LSTM, also on two threads, projected, with peepholes and a
+ * cell clip, GRU), and projected training steps (also of a stack with peepholes, on one and two threads), allocate nothing on the Java heap (DESIGN.md, idea 8): a
  * vector that C2 fails to keep in registers is boxed, and code that keeps being deoptimized runs its vector
  * operations in the interpreter or C1, which box every vector; both show up here as allocated bytes. Includes the
  * shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The caller's segments come from
@@ -159,15 +160,18 @@ class ZeroAllocationTest {
 
     /**
      * The stacks add copies (time reversal, joining directions, states) around the layers' runners, through views
-     * of their scratch that are re-sliced only when the shape changes; with variable lengths too.
+     * of their scratch that are re-sliced only when the shape changes; with variable lengths too; on two threads,
+     * shared by the parts, neither the caller nor the worker allocates.
      */
-    @ParameterizedTest(name = "I={0} H={1} L={2} T={3} B={4}")
-    @CsvSource({"17, 33, 2, 10, 5", "64, 128, 3, 20, 1"})
-    void stackForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int layers, int steps, int batch) {
+    @ParameterizedTest(name = "I={0} H={1} L={2} T={3} B={4} threads={5}")
+    @CsvSource({"17, 33, 2, 10, 5, 1", "64, 128, 3, 20, 1, 1", "64, 128, 2, 20, 3, 2"})
+    void stackForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int layers, int steps, int batch,
+                                                    int threads) {
+        float noClip = LstmRunner.NO_CELL_CLIP;
         try (TestStack bidirectional = new TestStack(12, inputSize, hiddenSize, layers, true);
              TestStack unidirectional = new TestStack(13, inputSize, hiddenSize, layers, false);
-             LstmStackRunner sequenceRunner = new LstmStackRunner(bidirectional.weights, batch, steps);
-             LstmStackRunner streamRunner = new LstmStackRunner(unidirectional.weights, batch, 1);
+             LstmStackRunner sequenceRunner = new LstmStackRunner(bidirectional.weights, batch, steps, noClip, threads);
+             LstmStackRunner streamRunner = new LstmStackRunner(unidirectional.weights, batch, 1, noClip, threads);
              LstmStackState state = new LstmStackState(unidirectional.weights, batch);
              Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
@@ -183,8 +187,14 @@ class ZeroAllocationTest {
                 sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
                 sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
                 streamRunner.step(frame, state, h);
-            }, List.of());
+            }, workers(sequenceRunner.workerThreads(), streamRunner.workerThreads()));
         }
+    }
+
+    private static List<Thread> workers(List<Thread> first, List<Thread> second) {
+        List<Thread> all = new ArrayList<>(first);
+        all.addAll(second);
+        return all;
     }
 
     /**
@@ -351,13 +361,13 @@ class ZeroAllocationTest {
      * here (see the class comment); last in this JVM.
      */
     @Order(Integer.MAX_VALUE)
-    @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4}")
-    @CsvSource({"17, 33, 5, 7, 5", "40, 128, 32, 10, 4"})
+    @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4} threads={5}")
+    @CsvSource({"17, 33, 5, 7, 5, 1", "40, 128, 32, 10, 4, 2"})
     void peepholeStackTrainingStepsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int projectionSize,
-                                                           int steps, int batch) {
+                                                           int steps, int batch, int threads) {
         LstmStackShape shape = new LstmStackShape(inputSize, hiddenSize, 2, true, projectionSize);
         try (PeepholeTestStack model = new PeepholeTestStack(22, shape, "1101", 3.0);
-             LstmStackTrainer trainer = new LstmStackTrainer(model.weights, batch, steps, 3f);
+             LstmStackTrainer trainer = new LstmStackTrainer(model.weights, batch, steps, 3f, threads);
              LstmStackGradients gradients = new LstmStackGradients(model.weights);
              Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
@@ -368,7 +378,7 @@ class ZeroAllocationTest {
             assertWarmCallsAllocateNothing(() -> {
                 trainer.forward(x, steps, batch, null, null, null, null, null);
                 trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, dx, null, null);
-            });
+            }, trainer.workerThreads());
         }
     }
 

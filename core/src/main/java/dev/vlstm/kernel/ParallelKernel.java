@@ -14,45 +14,22 @@ import java.util.List;
  * the next step reads the h that all threads wrote. Calls with a single block, and the pointwise
  * {@link #cellBackward}, run on the calling thread alone.
  *
- * <p>Unlike the stateless kernels it wraps, an instance owns threads and holds the arguments of the call in
- * progress: it belongs to one owner (a runner), which calls it from one thread at a time and closes it.
+ * <p>Unlike the stateless kernels it wraps, a family of these owns threads and holds the arguments of the call in
+ * progress ({@link BlockSplit}): the kernels of one family, one per weight format ({@link #withWeightFormat}),
+ * share one set of threads. A family belongs to one owner (a runner or trainer, or a stacked model whose parts run
+ * one after another), which calls it from one thread at a time and closes it once.
  */
 public final class ParallelKernel implements LstmKernel, AutoCloseable {
 
-    private static final int PROJECT_INPUT = 1;
-    private static final int RECURRENT_STEP = 2;
-
     private final LstmKernel kernel;
-    private final WorkerPool pool;
-
-    // The call being split, written by the calling thread before WorkerPool.run publishes it.
-    private int operation;
-    private GateLayout layout;
-    private MemorySegment packedWeights;
-    private MemorySegment packedBias;
-    private MemorySegment x;
-    private long xOffset;
-    private long xRowBytes;
-    private long xColumnBytes;
-    private int rows;
-    private MemorySegment inputGates;
-    private long inputGatesOffset;
-    private MemorySegment gates;
-    private long gatesOffset;
-    /** Terms per output of the call in progress (its GEMM's depth, or the recurrent step's). */
-    private int depth;
-    private MemorySegment hPrev;
-    private long hPrevRowBytes;
-    private MemorySegment c;
-    private MemorySegment hNext;
-    private float clip;
-    private MemorySegment peepholes;
-    private int blockFrom;
-    private int blockTo;
+    private final BlockSplit split;
+    /** The family, by {@link WeightFormat#ordinal()}: this kernel and its siblings for the other formats. */
+    private final ParallelKernel[] family;
 
     /**
      * Wraps {@code kernel} and starts {@code threads - 1} daemon worker threads (named {@code vlstm-kernel-*}); the
-     * calling thread runs one share of every call itself.
+     * calling thread runs one share of every call itself. The siblings for the other weight formats of the
+     * kernel's family ({@link #withWeightFormat}) are made with it and share its threads.
      *
      * @param kernel  the kernel whose GEMMs are split; stateless, as every kernel but this one
      * @param threads threads per call, &ge; 2
@@ -63,17 +40,28 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
             throw new IllegalArgumentException("a ParallelKernel needs threads >= 2, got " + threads);
         }
         this.kernel = kernel;
-        this.pool = new WorkerPool(threads, this::runShare);
+        this.split = new BlockSplit(threads);
+        this.family = new ParallelKernel[WeightFormat.values().length];
+        for (WeightFormat format : WeightFormat.values()) {
+            family[format.ordinal()] = format == kernel.weightFormat() ? this
+                    : new ParallelKernel(kernel.withWeightFormat(format), split, family);
+        }
+    }
+
+    private ParallelKernel(LstmKernel kernel, BlockSplit split, ParallelKernel[] family) {
+        this.kernel = kernel;
+        this.split = split;
+        this.family = family;
     }
 
     /** {@return the threads that run each call, the calling thread included} */
     public int threads() {
-        return pool.shares();
+        return split.threads();
     }
 
     /** {@return the worker threads (all but the calling thread), for tests} */
     public List<Thread> workerThreads() {
-        return pool.threads();
+        return split.workerThreads();
     }
 
     /** {@return the wrapped kernel's name and the number of threads, e.g. {@code "vector-512 x2"}} */
@@ -93,12 +81,12 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
     }
 
     /**
-     * {@inheritDoc} This one for its own format; for another, the wrapped family's kernel, which runs on the
-     * calling thread (threads belong to one owner).
+     * {@inheritDoc} This one for its own format; for another, the sibling that wraps the wrapped family's kernel
+     * for that format and runs on the same threads.
      */
     @Override
-    public LstmKernel withWeightFormat(WeightFormat format) {
-        return format == weightFormat() ? this : kernel.withWeightFormat(format);
+    public ParallelKernel withWeightFormat(WeightFormat format) {
+        return family[format.ordinal()];
     }
 
     @Override
@@ -115,21 +103,8 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
                     gates, gatesOffset, blockFrom, blockTo);
             return;
         }
-        this.operation = PROJECT_INPUT;
-        this.layout = layout;
-        this.depth = depth;
-        this.packedWeights = packedInput;
-        this.packedBias = packedBias;
-        this.x = x;
-        this.xOffset = xOffset;
-        this.xRowBytes = xRowBytes;
-        this.xColumnBytes = xColumnBytes;
-        this.rows = rows;
-        this.gates = gates;
-        this.gatesOffset = gatesOffset;
-        this.blockFrom = blockFrom;
-        this.blockTo = blockTo;
-        pool.run();
+        split.projectInput(kernel, layout, depth, packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes,
+                rows, gates, gatesOffset, blockFrom, blockTo);
     }
 
     @Override
@@ -142,24 +117,8 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
                     gatesOffset, hPrev, hPrevRowBytes, c, hNext, batch, clip, peepholes, blockFrom, blockTo);
             return;
         }
-        this.operation = RECURRENT_STEP;
-        this.layout = layout;
-        this.packedWeights = packedRecurrent;
-        this.depth = recurrentDepth;
-        this.inputGates = inputGates;
-        this.inputGatesOffset = inputGatesOffset;
-        this.gates = gates;
-        this.gatesOffset = gatesOffset;
-        this.hPrev = hPrev;
-        this.hPrevRowBytes = hPrevRowBytes;
-        this.c = c;
-        this.hNext = hNext;
-        this.rows = batch;
-        this.clip = clip;
-        this.peepholes = peepholes;
-        this.blockFrom = blockFrom;
-        this.blockTo = blockTo;
-        pool.run();
+        split.recurrentStep(kernel, layout, packedRecurrent, recurrentDepth, inputGates, inputGatesOffset, gates,
+                gatesOffset, hPrev, hPrevRowBytes, c, hNext, batch, clip, peepholes, blockFrom, blockTo);
     }
 
     /** {@inheritDoc} Pointwise and cheap next to the GEMMs: runs on the calling thread. */
@@ -183,31 +142,11 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
     }
 
     /**
-     * Runs share {@code share} of the call in progress: blocks {@code [from, to)} of an even split of
-     * {@code blockFrom..blockTo-1}, always the same range for the same share (so a thread keeps its part of the
-     * weights in its cache from step to step); nothing if the split leaves it no block. Share 0 is the calling
-     * thread's.
+     * Stops the family's worker threads (those of every sibling) and waits until they have ended; closing twice is
+     * harmless.
      */
-    private void runShare(int share) {
-        int shares = pool.shares();
-        int blocks = blockTo - blockFrom;
-        int from = blockFrom + (int) ((long) blocks * share / shares);
-        int to = blockFrom + (int) ((long) blocks * (share + 1) / shares);
-        if (from == to) {
-            return;
-        }
-        if (operation == PROJECT_INPUT) {
-            kernel.projectInput(layout, depth, packedWeights, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows,
-                    gates, gatesOffset, from, to);
-        } else {
-            kernel.recurrentStep(layout, packedWeights, depth, inputGates, inputGatesOffset, gates,
-                    gatesOffset, hPrev, hPrevRowBytes, c, hNext, rows, clip, peepholes, from, to);
-        }
-    }
-
-    /** Stops the worker threads and waits until they have ended; closing twice is harmless. */
     @Override
     public void close() {
-        pool.close();
+        split.close();
     }
 }

@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Test;
  * The barrier of {@link ParallelKernel} (and its {@link WorkerPool}): every call runs each block exactly once, split
  * among the threads, and returns only when all are done, also when the workers have parked between calls; a
  * failure in a worker's share reaches the caller as an exception (never a hang) and leaves the pool usable; close()
- * ends the threads. A recording kernel stands in for the real ones, whose bits are checked in ThreadsTest.
+ * ends the threads, which the kernels for the other weight formats share. A recording kernel stands in for the real
+ * ones, whose bits are checked in ThreadsTest.
  */
 class ParallelKernelTest {
 
@@ -96,6 +97,34 @@ class ParallelKernelTest {
         assertThrows(IllegalStateException.class,
                 () -> kernel.projectInput(LAYOUT, null, null, null, 0, 0, 0, 1, null, 0));
         assertThrows(IllegalArgumentException.class, () -> new ParallelKernel(new RecordingKernel(), 1));
+    }
+
+    @Test
+    void theKernelsForOtherFormatsRunOnTheSameThreadsAndCloseTogether() {
+        ParallelKernel kernel = new ParallelKernel(ScalarLstmKernel.INSTANCE, 3);
+        for (WeightFormat format : WeightFormat.values()) {
+            ParallelKernel sibling = kernel.withWeightFormat(format);
+            assertEquals(format, sibling.weightFormat());
+            assertEquals(ScalarLstmKernel.INSTANCE.withWeightFormat(format).name() + " x3", sibling.name());
+            assertEquals(kernel.workerThreads(), sibling.workerThreads());
+            assertSame(kernel, sibling.withWeightFormat(WeightFormat.FLOAT32));
+        }
+        kernel.withWeightFormat(WeightFormat.INT8).close();
+        for (Thread worker : kernel.workerThreads()) {
+            assertFalse(worker.isAlive(), worker.getName() + " still runs after a sibling's close()");
+        }
+        RecordingKernel recording = new RecordingKernel();
+        assertTimeoutPreemptively(NO_HANG, () -> {
+            try (ParallelKernel family = new ParallelKernel(recording, 3)) {
+                family.withWeightFormat(WeightFormat.BFLOAT16).recurrentStep(LAYOUT, null, null, 0, null, 0, null,
+                        null, null, 1, 1f);
+                family.withWeightFormat(WeightFormat.INT8).projectInput(LAYOUT, null, null, null, 0, 0, 0, 1, null,
+                        0);
+                for (int block = 0; block < BLOCKS; block++) {
+                    assertEquals(2, recording.runs.get(block), "block " + block);
+                }
+            }
+        });
     }
 
     /** Counts how often each block runs; the share that starts at or after block {@code failFrom} throws. */
