@@ -15,8 +15,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected,
- * also with peepholes, also on two threads) and of stacks (LSTM, projected, with peepholes and a cell clip, GRU), and
- * projected training steps (also of a stack with peepholes), allocate nothing on the Java heap (DESIGN.md, idea 8): a
+ * also with peepholes, also on two threads; GRUs on one and two threads) and of stacks (LSTM, projected, with
+ * peepholes and a cell clip, GRU), and projected training steps (also of a stack with peepholes), allocate nothing on
+ * the Java heap (DESIGN.md, idea 8): a
  * vector that C2 fails to keep in registers is boxed, and code that keeps being deoptimized runs its vector
  * operations in the interpreter or C1, which box every vector; both show up here as allocated bytes. Includes the
  * shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The caller's segments come from
@@ -106,8 +107,23 @@ class ZeroAllocationTest {
     @ParameterizedTest(name = "GRU I={0} H={1} T={2} B={3}")
     @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
     void gruForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
+        assertWarmGruForwardAndStepAllocateNothing(inputSize, hiddenSize, steps, batch, 1);
+    }
+
+    /**
+     * The GRU on two threads: neither the calling thread nor the runner's worker thread allocates (the call's
+     * arguments travel in the ParallelGruKernel's preallocated fields).
+     */
+    @ParameterizedTest(name = "GRU I={0} H={1} T={2} B={3}")
+    @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
+    void gruTwoThreadsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
+        assertWarmGruForwardAndStepAllocateNothing(inputSize, hiddenSize, steps, batch, 2);
+    }
+
+    private static void assertWarmGruForwardAndStepAllocateNothing(int inputSize, int hiddenSize, int steps,
+                                                                   int batch, int threads) {
         try (TestGru model = new TestGru(14, inputSize, hiddenSize, Backend.PREFERRED);
-             GruRunner runner = new GruRunner(model.weights, batch);
+             GruRunner runner = GruRunner.withThreads(model.weights, batch, threads);
              GruState state = new GruState(model.weights, batch);
              Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
@@ -120,7 +136,7 @@ class ZeroAllocationTest {
                 runner.forward(x, steps, batch, hT, y, hT);
                 runner.step(frame, state, hT);
                 runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, y, hT);
-            }, List.of());
+            }, runner.workerThreads());
         }
     }
 
