@@ -27,8 +27,10 @@ import dev.vlstm.kernel.ParallelGruKernel;
 public final class GruRunner implements AutoCloseable {
 
     private final GruWeights weights;
-    /** The kernel's threads when {@code threads > 1}, owned; null for one thread. */
+    /** The kernel's threads when {@code threads > 1} (owned, or a stack's); null for one thread. */
     private final ParallelGruKernel parallelKernel;
+    /** Whether {@link #close()} stops {@link #parallelKernel}'s threads: false for a stack's, which the stack stops. */
+    private final boolean ownsThreads;
     private final GruKernel kernel;
     private final GruLayout layout;
     private final int maxBatch;
@@ -93,8 +95,20 @@ public final class GruRunner implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public GruRunner(GruWeights weights, int maxBatch, int projectionSteps, int threads) {
+        this(weights, maxBatch, projectionSteps, Checks.threads(threads), null);
+    }
+
+    /**
+     * A part of a stack, running on the stack's threads ({@code stackThreads}, not owned: closing this leaves them
+     * running; null for one thread).
+     */
+    GruRunner(GruWeights weights, int maxBatch, int projectionSteps, ParallelGruKernel stackThreads) {
+        this(weights, maxBatch, projectionSteps, 1, stackThreads);
+    }
+
+    private GruRunner(GruWeights weights, int maxBatch, int projectionSteps, int threads,
+                      ParallelGruKernel stackThreads) {
         Checks.notNull("weights", weights).checkOpen();
-        Checks.threads(threads);
         this.weights = weights;
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
@@ -113,11 +127,13 @@ public final class GruRunner implements AutoCloseable {
             this.hidden[1] = memory.floats((long) maxBatch * layout.paddedHidden());
             this.zeroRow = memory.floats(layout.hiddenSize());
             this.variableLengths = new VariableLengths(maxBatch);
-            this.parallelKernel = threads == 1 ? null : new ParallelGruKernel(weights.kernel(), threads);
+            this.parallelKernel = stackThreads != null ? stackThreads
+                    : threads == 1 ? null : new ParallelGruKernel(weights.kernel(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
+        this.ownsThreads = stackThreads == null;
         this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
     }
 
@@ -447,7 +463,7 @@ public final class GruRunner implements AutoCloseable {
         try {
             if (memory.isOpen()) {
                 memory.close();
-                if (parallelKernel != null) {
+                if (parallelKernel != null && ownsThreads) {
                     parallelKernel.close();
                 }
             }

@@ -37,8 +37,10 @@ public final class GruTrainer implements AutoCloseable {
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     private final GruWeights weights;
-    /** The kernel's threads when {@code threads > 1}, owned; null for one thread. */
+    /** The kernel's threads when {@code threads > 1} (owned, or a stack's); null for one thread. */
     private final ParallelGruKernel parallelKernel;
+    /** Whether {@link #close()} stops {@link #parallelKernel}'s threads: false for a stack's, which the stack stops. */
+    private final boolean ownsThreads;
     private final GruKernel kernel;
     private final LstmKernel gemm;
     private final TensorKernel tensors;
@@ -110,8 +112,19 @@ public final class GruTrainer implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public GruTrainer(GruWeights weights, int maxBatch, int maxSteps, int threads) {
+        this(weights, maxBatch, maxSteps, Checks.threads(threads), null);
+    }
+
+    /**
+     * A part of a stack, running on the stack's threads ({@code stackThreads}, not owned: closing this leaves them
+     * running; null for one thread).
+     */
+    GruTrainer(GruWeights weights, int maxBatch, int maxSteps, ParallelGruKernel stackThreads) {
+        this(weights, maxBatch, maxSteps, 1, stackThreads);
+    }
+
+    private GruTrainer(GruWeights weights, int maxBatch, int maxSteps, int threads, ParallelGruKernel stackThreads) {
         Checks.notNull("weights", weights).checkOpen();
-        Checks.threads(threads);
         this.weights = weights;
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
@@ -149,11 +162,13 @@ public final class GruTrainer implements AutoCloseable {
             weightGradientRows = memory.floats((long) gateRow * widestGradientRow);
             biasGradientSums = memory.floats(gateRow);
             inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
-            parallelKernel = threads == 1 ? null : new ParallelGruKernel(weights.kernel(), threads);
+            parallelKernel = stackThreads != null ? stackThreads
+                    : threads == 1 ? null : new ParallelGruKernel(weights.kernel(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
+        this.ownsThreads = stackThreads == null;
         this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
         // With threads, the backward's GEMMs split on the same threads as the forward's.
         this.gemm = kernel.gemm();
@@ -589,7 +604,7 @@ public final class GruTrainer implements AutoCloseable {
         inUse.enter("close");
         try {
             memory.close();
-            if (parallelKernel != null) {
+            if (parallelKernel != null && ownsThreads) {
                 parallelKernel.close();
             }
         } finally {

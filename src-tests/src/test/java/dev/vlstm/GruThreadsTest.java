@@ -34,7 +34,8 @@ import dev.vlstm.reference.ReferenceGru;
  *
  * <p>The threaded results are also held to the reference within the existing GRU tests' tolerances: outputs to
  * max |error| &le; {@value GruForwardVsReferenceTest#TOLERANCE} ({@link GruForwardVsReferenceTest}), gradients to
- * {@value TrainerVsReferenceTest#RELATIVE_TOLERANCE} times the largest expected value ({@link GruTrainerVsReferenceTest}).
+ * {@value TrainerVsReferenceTest#RELATIVE_TOLERANCE} times the largest expected value
+ * ({@link GruTrainerVsReferenceTest}).
  */
 class GruThreadsTest {
 

@@ -211,10 +211,22 @@ class ZeroAllocationTest {
     @CsvSource({"17, 33, 2, 10, 5", "64, 128, 3, 20, 1"})
     void gruStackForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int layers, int steps,
                                                        int batch) {
+        assertWarmGruStackForwardAndStepAllocateNothing(inputSize, hiddenSize, layers, steps, batch, 1);
+    }
+
+    /** GRU stacks on two threads: the callers and each stack's one worker, shared by its parts, allocate nothing. */
+    @ParameterizedTest(name = "GRU I={0} H={1} L={2} T={3} B={4}")
+    @CsvSource({"17, 33, 2, 10, 5", "64, 128, 3, 20, 1"})
+    void gruStackTwoThreadsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int layers, int steps, int batch) {
+        assertWarmGruStackForwardAndStepAllocateNothing(inputSize, hiddenSize, layers, steps, batch, 2);
+    }
+
+    private static void assertWarmGruStackForwardAndStepAllocateNothing(int inputSize, int hiddenSize, int layers,
+                                                                        int steps, int batch, int threads) {
         try (TestGruStack bidirectional = new TestGruStack(18, inputSize, hiddenSize, layers, true);
              TestGruStack unidirectional = new TestGruStack(19, inputSize, hiddenSize, layers, false);
-             GruStackRunner sequenceRunner = new GruStackRunner(bidirectional.weights, batch, steps);
-             GruStackRunner streamRunner = new GruStackRunner(unidirectional.weights, batch, 1);
+             GruStackRunner sequenceRunner = new GruStackRunner(bidirectional.weights, batch, steps, threads);
+             GruStackRunner streamRunner = new GruStackRunner(unidirectional.weights, batch, 1, threads);
              GruStackState state = new GruStackState(unidirectional.weights, batch);
              Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
@@ -228,8 +240,17 @@ class ZeroAllocationTest {
                 sequenceRunner.forward(x, steps, batch, hT, y, hT);
                 sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, y, hT);
                 streamRunner.step(frame, state, h);
-            });
+            }, workers(sequenceRunner.workerThreads(), streamRunner.workerThreads()));
         }
+    }
+
+    /** Both runners' worker threads in one List.of, which {@link #allocatedBy(List)} walks without allocating. */
+    private static List<Thread> workers(List<Thread> first, List<Thread> second) {
+        Thread[] all = new Thread[first.size() + second.size()];
+        for (int n = 0; n < all.length; n++) {
+            all[n] = n < first.size() ? first.get(n) : second.get(n - first.size());
+        }
+        return List.of(all);
     }
 
     /**
