@@ -6,7 +6,8 @@ import java.lang.foreign.MemorySegment;
  * The two pieces of a forward GRU step, split as {@link LstmKernel}'s are: a GEMM that makes the input
  * pre-activations of many rows at once, and a recurrent GEMM fused with the pointwise GRU update. Implementations
  * work on the {@link GruLayout} of packed weights and on native, 64-byte aligned scratch that the caller owns; they
- * never allocate and keep no state, so one instance serves every thread.
+ * never allocate and keep no state, so one instance serves every thread (all but {@link ParallelGruKernel}, which
+ * owns threads and belongs to one runner or trainer).
  */
 public interface GruKernel {
 

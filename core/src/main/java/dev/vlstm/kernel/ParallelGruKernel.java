@@ -142,8 +142,8 @@ public final class ParallelGruKernel implements GruKernel, AutoCloseable {
     }
 
     /**
-     * {@inheritDoc} This one splits that kernel's {@code projectInput} over output blocks on this kernel's threads;
-     * its other methods run on the calling thread.
+     * {@inheritDoc} Here the wrapped kernel's, with its {@code projectInput} split over output blocks on this
+     * kernel's threads; its other methods run on the calling thread.
      */
     @Override
     public LstmKernel gemm() {
