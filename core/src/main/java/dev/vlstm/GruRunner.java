@@ -1,9 +1,11 @@
 package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 
 import dev.vlstm.kernel.GruKernel;
 import dev.vlstm.kernel.GruLayout;
+import dev.vlstm.kernel.ParallelGruKernel;
 
 /**
  * Runs the fused GRU forward of one {@link GruWeights}: whole sequences ({@link #forward}) or one step of a stream
@@ -13,7 +15,9 @@ import dev.vlstm.kernel.GruLayout;
  * <p>As {@link LstmRunner} does, a sequence runs in chunks of {@link #projectionSteps()} time steps: first the input
  * projection {@code x · W_ihᵀ + b} of every row of the chunk as one GEMM, then, step by step, the recurrent GEMM
  * fused with the GRU update. Batches of sequences of different lengths run as {@link LstmRunner}'s do (the
- * {@code lengths} overload): rows sorted longest first, each step computing only the rows still running.
+ * {@code lengths} overload): rows sorted longest first, each step computing only the rows still running. With
+ * {@code threads > 1} both GEMMs are split over hidden-unit blocks among that many threads, as in
+ * {@link LstmRunner}, with the same results bit for bit.
  *
  * <p>Not thread-safe: give each thread its own runner (they may share the weights). Two threads inside one runner's
  * methods at once are detected: the second call throws an {@link IllegalStateException} and changes nothing.
@@ -23,6 +27,10 @@ import dev.vlstm.kernel.GruLayout;
 public final class GruRunner implements AutoCloseable {
 
     private final GruWeights weights;
+    /** The kernel's threads when {@code threads > 1} (owned, or a stack's); null for one thread. */
+    private final ParallelGruKernel parallelKernel;
+    /** Whether {@link #close()} stops {@link #parallelKernel}'s threads: false for a stack's, which the stack stops. */
+    private final boolean ownsThreads;
     private final GruKernel kernel;
     private final GruLayout layout;
     private final int maxBatch;
@@ -64,9 +72,44 @@ public final class GruRunner implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public GruRunner(GruWeights weights, int maxBatch, int projectionSteps) {
+        this(weights, maxBatch, projectionSteps, 1);
+    }
+
+    /**
+     * As {@link #GruRunner(GruWeights, int, int)}, running each call's GEMMs on {@code threads} threads (intra-op
+     * parallelism, as {@link LstmRunner#LstmRunner(LstmWeights, int, int, NonFiniteInputs, float, int)} describes):
+     * the runner starts {@code threads - 1} daemon worker threads, the calling thread does one share of every GEMM
+     * itself, and each thread computes the gates and h of its own contiguous range of hidden-unit blocks for every
+     * row (at batch 1 it reads only its share of W_ih and W_hh). Every input projection and every recurrent step
+     * returns when all threads are done with it. Results are the same bits for any number of threads. One thread
+     * (the default of the other constructors) runs on the calling thread alone, with no worker threads. Workers spin
+     * between the steps of a call and park after about 0.2 ms without work; {@link #close()} stops them.
+     *
+     * @param weights         the model to run, open; shared, not owned: closing the runner leaves it open
+     * @param maxBatch        largest batch of a call, &ge; 1
+     * @param projectionSteps time steps whose input projection is computed together, &ge; 1
+     * @param threads         threads per call, 1 to {@link LstmRunner#MAX_THREADS}; more threads than hidden-unit
+     *                        blocks leave the extra threads idle
+     * @throws IllegalArgumentException if a size is &lt; 1, {@code threads} is above {@link LstmRunner#MAX_THREADS},
+     *                                  or the scratch would exceed 2^31 gate rows
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public GruRunner(GruWeights weights, int maxBatch, int projectionSteps, int threads) {
+        this(weights, maxBatch, projectionSteps, Checks.threads(threads), null);
+    }
+
+    /**
+     * A part of a stack, running on the stack's threads ({@code stackThreads}, not owned: closing this leaves them
+     * running; null for one thread).
+     */
+    GruRunner(GruWeights weights, int maxBatch, int projectionSteps, ParallelGruKernel stackThreads) {
+        this(weights, maxBatch, projectionSteps, 1, stackThreads);
+    }
+
+    private GruRunner(GruWeights weights, int maxBatch, int projectionSteps, int threads,
+                      ParallelGruKernel stackThreads) {
         Checks.notNull("weights", weights).checkOpen();
         this.weights = weights;
-        this.kernel = weights.kernel();
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.projectionSteps = Checks.positive("projectionSteps", projectionSteps);
@@ -84,10 +127,30 @@ public final class GruRunner implements AutoCloseable {
             this.hidden[1] = memory.floats((long) maxBatch * layout.paddedHidden());
             this.zeroRow = memory.floats(layout.hiddenSize());
             this.variableLengths = new VariableLengths(maxBatch);
+            this.parallelKernel = stackThreads != null ? stackThreads
+                    : threads == 1 ? null : new ParallelGruKernel(weights.kernel(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
+        this.ownsThreads = stackThreads == null;
+        this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
+    }
+
+    /**
+     * A runner with the default projection chunk, as {@link #GruRunner(GruWeights, int)}, whose calls run on
+     * {@code threads} threads, as {@link #GruRunner(GruWeights, int, int, int)} describes.
+     *
+     * @param weights  the model to run, open; shared, not owned
+     * @param maxBatch largest batch of a call, &ge; 1
+     * @param threads  threads per call, 1 to {@link LstmRunner#MAX_THREADS}
+     * @return a new runner, to be closed (which stops its threads)
+     * @throws IllegalArgumentException if {@code maxBatch} or {@code threads} is &lt; 1, or {@code threads} is
+     *                                  above {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public static GruRunner withThreads(GruWeights weights, int maxBatch, int threads) {
+        return new GruRunner(weights, maxBatch, defaultProjectionSteps(weights, maxBatch), threads);
     }
 
     static int defaultProjectionSteps(GruWeights weights, int maxBatch) {
@@ -96,6 +159,11 @@ public final class GruRunner implements AutoCloseable {
         long stepBytes = (long) maxBatch * weights.layout().gateRowFloats() * Float.BYTES;
         return (int) Math.max(1, Math.min(LstmRunner.MAX_DEFAULT_PROJECTION_STEPS,
                 LstmRunner.DEFAULT_PROJECTION_BYTES / stepBytes));
+    }
+
+    /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
+    public int threads() {
+        return parallelKernel == null ? 1 : parallelKernel.threads();
     }
 
     /** {@return the largest batch this runner accepts, &ge; 1} */
@@ -384,7 +452,8 @@ public final class GruRunner implements AutoCloseable {
     }
 
     /**
-     * Frees the scratch memory. Closing twice is harmless.
+     * Frees the scratch memory and stops the worker threads (if {@link #threads()} &gt; 1), waiting until they have
+     * ended. Closing twice is harmless.
      *
      * @throws IllegalStateException if another thread is using this runner
      */
@@ -392,10 +461,20 @@ public final class GruRunner implements AutoCloseable {
     public void close() {
         inUse.enter("close");
         try {
-            memory.close();
+            if (memory.isOpen()) {
+                memory.close();
+                if (parallelKernel != null && ownsThreads) {
+                    parallelKernel.close();
+                }
+            }
         } finally {
             inUse.exit();
         }
+    }
+
+    /** The worker threads of this runner (none for one thread), for tests. */
+    List<Thread> workerThreads() {
+        return parallelKernel == null ? List.of() : parallelKernel.workerThreads();
     }
 
     private void checkOpen() {

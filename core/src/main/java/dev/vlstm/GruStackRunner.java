@@ -1,6 +1,9 @@
 package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+import dev.vlstm.kernel.ParallelGruKernel;
 
 /**
  * Runs the forward of a whole {@link GruStackWeights} model, as PyTorch's {@code nn.GRU} does in inference: whole
@@ -15,6 +18,8 @@ import java.lang.foreign.MemorySegment;
  * reversed within its length. All scratch is allocated up front for sequences of up to {@code maxSteps} steps of up to
  * {@code maxBatch} rows; calls allocate nothing once warmed up (with the {@link MemorySegment} overloads). For a
  * unidirectional model, longer sequences run in windows that carry the state: pass the same segment as h0 and hT.
+ * With {@code threads > 1} every layer's GEMMs are split as in {@link GruRunner}, on one set of threads that the
+ * layers and directions, which run one after another, share.
  *
  * <p>Not thread-safe: give each thread its own runner (they may share the weights). Layouts are row-major floats in
  * native byte order; inputs may be heap or native segments.
@@ -24,6 +29,8 @@ public final class GruStackRunner implements AutoCloseable {
     private final GruStackWeights weights;
     private final LstmStackShape shape;
     private final GruRunner[] parts;
+    /** The threads every part runs on when {@code threads > 1}, owned; null for one thread. */
+    private final ParallelGruKernel threads;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "a GruStackRunner is for one thread at a time; give each thread its own (they may share the weights)");
     private final OffHeap memory;
@@ -40,22 +47,51 @@ public final class GruStackRunner implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public GruStackRunner(GruStackWeights weights, int maxBatch, int maxSteps) {
+        this(weights, maxBatch, maxSteps, 1);
+    }
+
+    /**
+     * A runner for up to {@code maxBatch} sequences of up to {@code maxSteps} steps whose every layer and direction
+     * runs its GEMMs on {@code threads} threads, as {@link GruRunner#GruRunner(GruWeights, int, int, int)} describes:
+     * the stack starts {@code threads - 1} daemon worker threads, which all its parts use in turn. Results are the
+     * same bits for any number of threads; {@link #close()} stops the workers.
+     *
+     * @param weights  the model to run, open; shared, not owned: closing the runner leaves it open
+     * @param maxBatch largest batch of a call, &ge; 1
+     * @param maxSteps longest sequence {@link #forward} accepts, &ge; 1; sizes the scratch
+     * @param threads  threads per call, 1 (the calling thread alone, the default) to {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalArgumentException if a size is &lt; 1 or {@code threads} is above {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public GruStackRunner(GruStackWeights weights, int maxBatch, int maxSteps, int threads) {
         Checks.notNull("weights", weights).checkOpen();
+        Checks.threads(threads);
         this.weights = weights;
         this.shape = weights.shape();
         this.memory = OffHeap.open();
         this.parts = new GruRunner[shape.stateCount()];
+        ParallelGruKernel stackThreads = null;
         try {
             this.sequence = new StackSequence(shape, false, maxBatch, maxSteps, "GruStackRunner", memory);
+            stackThreads = threads == 1 ? null : new ParallelGruKernel(weights.part(0).kernel(), threads);
             for (int n = 0; n < parts.length; n++) {
                 GruWeights part = weights.part(n);
                 int projectionSteps = Math.min(maxSteps, GruRunner.defaultProjectionSteps(part, maxBatch));
-                parts[n] = new GruRunner(part, maxBatch, projectionSteps);
+                parts[n] = new GruRunner(part, maxBatch, projectionSteps, stackThreads);
             }
+            this.threads = stackThreads;
         } catch (RuntimeException | Error e) {
-            close();
+            closeParts();
+            if (stackThreads != null) {
+                stackThreads.close();
+            }
             throw e;
         }
+    }
+
+    /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
+    public int threads() {
+        return threads == null ? 1 : threads.threads();
     }
 
     /** {@return the largest batch this runner accepts, &ge; 1} */
@@ -237,20 +273,35 @@ public final class GruStackRunner implements AutoCloseable {
         }
     }
 
-    /** Frees every layer's scratch. Closing twice is harmless. */
+    /**
+     * Frees every layer's scratch and stops the worker threads (if {@link #threads()} &gt; 1), waiting until they
+     * have ended. Closing twice is harmless.
+     */
     @Override
     public void close() {
         inUse.enter("close");
         try {
-            for (GruRunner part : parts) {
-                if (part != null) {
-                    part.close();
-                }
+            closeParts();
+            if (threads != null) {
+                threads.close();
             }
-            memory.close();
         } finally {
             inUse.exit();
         }
+    }
+
+    private void closeParts() {
+        for (GruRunner part : parts) {
+            if (part != null) {
+                part.close();
+            }
+        }
+        memory.close();
+    }
+
+    /** The worker threads of this runner (none for one thread), for tests. */
+    List<Thread> workerThreads() {
+        return threads == null ? List.of() : threads.workerThreads();
     }
 
     /** One direction of one layer: the GRU's plain time-major forward, or its variable-length one (no c). */

@@ -1,6 +1,9 @@
 package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+import dev.vlstm.kernel.ParallelGruKernel;
 
 /**
  * Backpropagation through time for a whole {@link GruStackWeights} model: a training {@link #forward} that keeps
@@ -19,14 +22,18 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Batches of sequences of different lengths (the {@code lengths} forward, either layout) train as in
  * {@link LstmStackTrainer}: each direction's {@link GruTrainer} runs them packed, the reverse direction over each
- * sequence reversed within its length, and padding adds nothing to any gradient. All scratch is allocated up front for {@code maxSteps × maxBatch}. Not thread-safe: one trainer per thread; the weights may be
- * shared. Layouts are row-major floats in native byte order.
+ * sequence reversed within its length, and padding adds nothing to any gradient. All scratch is allocated up front
+ * for {@code maxSteps × maxBatch}. With {@code threads > 1} every part's GEMMs are split as in {@link GruTrainer}, on
+ * one set of threads that the parts, which run one after another, share. Not thread-safe: one trainer per thread;
+ * the weights may be shared. Layouts are row-major floats in native byte order.
  */
 public final class GruStackTrainer implements AutoCloseable {
 
     private final GruStackWeights weights;
     private final LstmStackShape shape;
     private final GruTrainer[] parts;
+    /** The threads every part runs on when {@code threads > 1}, owned; null for one thread. */
+    private final ParallelGruKernel threads;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "a GruStackTrainer is for one thread at a time; give each thread its own");
     private final OffHeap memory;
@@ -54,7 +61,24 @@ public final class GruStackTrainer implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public GruStackTrainer(GruStackWeights weights, int maxBatch, int maxSteps) {
-        this(weights, maxBatch, maxSteps, 0, 0, false);
+        this(weights, maxBatch, maxSteps, 0, 0, false, 1);
+    }
+
+    /**
+     * A trainer without dropout whose every layer and direction runs the GEMMs of its forward and backward on
+     * {@code threads} threads, as {@link GruTrainer#GruTrainer(GruWeights, int, int, int)} describes: the stack starts
+     * {@code threads - 1} daemon worker threads, which all its parts use in turn. Results are the same bits for any
+     * number of threads; {@link #close()} stops the workers.
+     *
+     * @param weights  the model to train, open; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
+     * @param threads  threads per GEMM, 1 (the calling thread alone, the default) to {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalArgumentException if a size is &lt; 1 or {@code threads} is above {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public GruStackTrainer(GruStackWeights weights, int maxBatch, int maxSteps, int threads) {
+        this(weights, maxBatch, maxSteps, 0, 0, false, Checks.threads(threads));
     }
 
     /**
@@ -70,16 +94,37 @@ public final class GruStackTrainer implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public GruStackTrainer(GruStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed) {
-        this(weights, maxBatch, maxSteps, dropout, seed, true);
+        this(weights, maxBatch, maxSteps, dropout, seed, true, 1);
+    }
+
+    /**
+     * A trainer with dropout between layers, as {@link #GruStackTrainer(GruStackWeights, int, int, double, long)},
+     * on {@code threads} threads, as {@link #GruStackTrainer(GruStackWeights, int, int, int)}; the masks do not depend
+     * on the threads.
+     *
+     * @param weights  the model to train, open; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps longest sequence of a forward, &ge; 1; sizes the scratch
+     * @param dropout  p, in [0, 1)
+     * @param seed     seed of the masks
+     * @param threads  threads per GEMM, 1 to {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalArgumentException if a size is &lt; 1, p is outside [0, 1), or {@code threads} is above
+     *                                  {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public GruStackTrainer(GruStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
+                           int threads) {
+        this(weights, maxBatch, maxSteps, dropout, seed, true, Checks.threads(threads));
     }
 
     private GruStackTrainer(GruStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
-                            boolean withDropout) {
+                            boolean withDropout, int threads) {
         Checks.notNull("weights", weights).checkOpen();
         this.weights = weights;
         this.shape = weights.shape();
         this.memory = OffHeap.open();
         this.parts = new GruTrainer[shape.stateCount()];
+        ParallelGruKernel stackThreads = null;
         try {
             this.sequence = new StackSequence(shape, false, maxBatch, maxSteps, "GruStackTrainer", memory);
             long rows = (long) maxBatch * maxSteps;
@@ -103,13 +148,23 @@ public final class GruStackTrainer implements AutoCloseable {
             long stateFloats = (long) maxBatch * shape.hiddenSize();
             hiddenIn = new ScratchView(memory.floats(stateFloats));
             hiddenOut = new ScratchView(memory.floats(stateFloats));
+            stackThreads = threads == 1 ? null : new ParallelGruKernel(weights.part(0).kernel(), threads);
             for (int n = 0; n < parts.length; n++) {
-                parts[n] = new GruTrainer(weights.part(n), maxBatch, maxSteps);
+                parts[n] = new GruTrainer(weights.part(n), maxBatch, maxSteps, stackThreads);
             }
+            this.threads = stackThreads;
         } catch (RuntimeException | Error e) {
-            close();
+            closeParts();
+            if (stackThreads != null) {
+                stackThreads.close();
+            }
             throw e;
         }
+    }
+
+    /** {@return the threads each GEMM runs on, the calling thread included; 1 for the calling thread alone} */
+    public int threads() {
+        return threads == null ? 1 : threads.threads();
     }
 
     /** {@return the largest batch this trainer accepts, &ge; 1} */
@@ -381,20 +436,35 @@ public final class GruStackTrainer implements AutoCloseable {
         }
     }
 
-    /** Frees the scratch memory of every layer. Closing twice is harmless. */
+    /**
+     * Frees the scratch memory of every layer and stops the worker threads (if {@link #threads()} &gt; 1), waiting
+     * until they have ended. Closing twice is harmless.
+     */
     @Override
     public void close() {
         inUse.enter("close");
         try {
-            for (GruTrainer part : parts) {
-                if (part != null) {
-                    part.close();
-                }
+            closeParts();
+            if (threads != null) {
+                threads.close();
             }
-            memory.close();
         } finally {
             inUse.exit();
         }
+    }
+
+    private void closeParts() {
+        for (GruTrainer part : parts) {
+            if (part != null) {
+                part.close();
+            }
+        }
+        memory.close();
+    }
+
+    /** The worker threads of this trainer (none for one thread), for tests. */
+    List<Thread> workerThreads() {
+        return threads == null ? List.of() : threads.workerThreads();
     }
 
     /** One direction of one layer: the GRU trainer's time-major forward, or its variable-length one (no c). */

@@ -2,11 +2,13 @@ package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.GruKernel;
 import dev.vlstm.kernel.GruLayout;
 import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.ParallelGruKernel;
 import dev.vlstm.kernel.TensorKernel;
 
 /**
@@ -18,7 +20,9 @@ import dev.vlstm.kernel.TensorKernel;
  * gradients {@code (da_r, da_z, da_n)}, the recurrent-side ones {@code (da_r, da_z, dm)} (they differ in the n gate,
  * which linear-before-reset multiplies by r) and the direct part {@code dh z}; {@code dh_{t-1} = dh z +
  * (da_r, da_z, dm)·W_hh} runs the LSTM kernel's GEMM on a transposed packing of W_hh. After the loop, dW_ih, dW_hh
- * and dx are each one GEMM over all T·B rows, and the bias gradients are sums of the gate gradients.
+ * and dx are each one GEMM over all T·B rows, and the bias gradients are sums of the gate gradients. With
+ * {@code threads > 1} every GEMM of both passes is split over output blocks among that many threads, as in
+ * {@link LstmTrainer}, with the same results bit for bit.
  *
  * <p>Batches of sequences of different lengths (the {@code lengths} forward, either layout) run as
  * {@link LstmTrainer}'s do: rows sorted longest first, step t computing only the rows still running, packed one step
@@ -33,6 +37,10 @@ public final class GruTrainer implements AutoCloseable {
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     private final GruWeights weights;
+    /** The kernel's threads when {@code threads > 1} (owned, or a stack's); null for one thread. */
+    private final ParallelGruKernel parallelKernel;
+    /** Whether {@link #close()} stops {@link #parallelKernel}'s threads: false for a stack's, which the stack stops. */
+    private final boolean ownsThreads;
     private final GruKernel kernel;
     private final LstmKernel gemm;
     private final TensorKernel tensors;
@@ -86,11 +94,38 @@ public final class GruTrainer implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public GruTrainer(GruWeights weights, int maxBatch, int maxSteps) {
+        this(weights, maxBatch, maxSteps, 1);
+    }
+
+    /**
+     * As {@link #GruTrainer(GruWeights, int, int)}, running the GEMMs of the forward and the backward (the input
+     * projection, each recurrent step, each step's {@code dh = g·W_hh}, and dx, dW_ih, dW_hh) on {@code threads}
+     * threads, each owning a range of output blocks, as {@link GruRunner#GruRunner(GruWeights, int, int, int)}
+     * describes; the pointwise backward, the bias sums and the copies stay on the calling thread. Results are the
+     * same bits for any number of threads. {@link #close()} stops the worker threads.
+     *
+     * @param weights  the model to train, open; shared, not owned: closing the trainer leaves it open
+     * @param maxBatch largest batch of a forward, &ge; 1
+     * @param maxSteps most time steps of a forward, &ge; 1; the scratch keeps every step's state
+     * @param threads  threads per GEMM, 1 (the calling thread alone, the default) to {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalArgumentException if a size is &lt; 1 or {@code threads} is above {@link LstmRunner#MAX_THREADS}
+     * @throws IllegalStateException    if {@code weights} is closed
+     */
+    public GruTrainer(GruWeights weights, int maxBatch, int maxSteps, int threads) {
+        this(weights, maxBatch, maxSteps, Checks.threads(threads), null);
+    }
+
+    /**
+     * A part of a stack, running on the stack's threads ({@code stackThreads}, not owned: closing this leaves them
+     * running; null for one thread).
+     */
+    GruTrainer(GruWeights weights, int maxBatch, int maxSteps, ParallelGruKernel stackThreads) {
+        this(weights, maxBatch, maxSteps, 1, stackThreads);
+    }
+
+    private GruTrainer(GruWeights weights, int maxBatch, int maxSteps, int threads, ParallelGruKernel stackThreads) {
         Checks.notNull("weights", weights).checkOpen();
         this.weights = weights;
-        this.kernel = weights.kernel();
-        this.gemm = kernel.gemm();
-        this.tensors = gemm.tensors();
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.maxSteps = Checks.positive("maxSteps", maxSteps);
@@ -127,15 +162,27 @@ public final class GruTrainer implements AutoCloseable {
             weightGradientRows = memory.floats((long) gateRow * widestGradientRow);
             biasGradientSums = memory.floats(gateRow);
             inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
+            parallelKernel = stackThreads != null ? stackThreads
+                    : threads == 1 ? null : new ParallelGruKernel(weights.kernel(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
+        this.ownsThreads = stackThreads == null;
+        this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
+        // With threads, the backward's GEMMs split on the same threads as the forward's.
+        this.gemm = kernel.gemm();
+        this.tensors = gemm.tensors();
     }
 
     /** {@return the weights this trainer trains (not owned by the trainer)} */
     public GruWeights weights() {
         return weights;
+    }
+
+    /** {@return the threads each GEMM runs on, the calling thread included; 1 for the calling thread alone} */
+    public int threads() {
+        return parallelKernel == null ? 1 : parallelKernel.threads();
     }
 
     /** {@return the largest batch of a forward, &ge; 1} */
@@ -547,7 +594,8 @@ public final class GruTrainer implements AutoCloseable {
     }
 
     /**
-     * Frees the scratch memory. Closing twice is harmless.
+     * Frees the scratch memory and stops the worker threads (if {@link #threads()} &gt; 1), waiting until they have
+     * ended. Closing twice is harmless.
      *
      * @throws IllegalStateException if another thread is using this trainer
      */
@@ -556,9 +604,17 @@ public final class GruTrainer implements AutoCloseable {
         inUse.enter("close");
         try {
             memory.close();
+            if (parallelKernel != null && ownsThreads) {
+                parallelKernel.close();
+            }
         } finally {
             inUse.exit();
         }
+    }
+
+    /** The worker threads of this trainer (none for one thread), for tests. */
+    List<Thread> workerThreads() {
+        return parallelKernel == null ? List.of() : parallelKernel.workerThreads();
     }
 
     private void checkOpen() {

@@ -16,12 +16,12 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected,
- * also with peepholes, also on two threads) and of stacks (LSTM, also on two threads, projected, with peepholes and a
- * cell clip, GRU), and projected training steps (also of a stack with peepholes, on one and two threads), allocate nothing on the Java heap (DESIGN.md, idea 8): a
- * vector that C2 fails to keep in registers is boxed, and code that keeps being deoptimized runs its vector
- * operations in the interpreter or C1, which box every vector; both show up here as allocated bytes. Includes the
- * shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The caller's segments come from
- * confined arenas, as a service's would.
+ * also with peepholes, also on two threads; GRUs on one and two threads) and of stacks (LSTM and GRU, also on two
+ * threads; LSTM also projected, with peepholes and a cell clip), and projected training steps (also of a stack with
+ * peepholes, on one and two threads), allocate nothing on the Java heap (DESIGN.md, idea 8): a vector that C2 fails to
+ * keep in registers is boxed, and code that keeps being deoptimized runs its vector operations in the interpreter or
+ * C1, which box every vector; both show up here as allocated bytes. Includes the shape (H = 256, B = 32) where an
+ * earlier prototype fell off the "JIT cliff". The caller's segments come from confined arenas, as a service's would.
  *
  * <p>This class runs in a JVM of its own (src-tests/pom.xml), one that serves inference until its last cases. A whole
  * unprojected training step is not checked here: in the full suite it sometimes still fell into a deoptimization
@@ -107,8 +107,23 @@ class ZeroAllocationTest {
     @ParameterizedTest(name = "GRU I={0} H={1} T={2} B={3}")
     @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
     void gruForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
+        assertWarmGruForwardAndStepAllocateNothing(inputSize, hiddenSize, steps, batch, 1);
+    }
+
+    /**
+     * The GRU on two threads: neither the calling thread nor the runner's worker thread allocates (the call's
+     * arguments travel in the ParallelGruKernel's preallocated fields).
+     */
+    @ParameterizedTest(name = "GRU I={0} H={1} T={2} B={3}")
+    @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})
+    void gruTwoThreadsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch) {
+        assertWarmGruForwardAndStepAllocateNothing(inputSize, hiddenSize, steps, batch, 2);
+    }
+
+    private static void assertWarmGruForwardAndStepAllocateNothing(int inputSize, int hiddenSize, int steps,
+                                                                   int batch, int threads) {
         try (TestGru model = new TestGru(14, inputSize, hiddenSize, Backend.PREFERRED);
-             GruRunner runner = new GruRunner(model.weights, batch);
+             GruRunner runner = GruRunner.withThreads(model.weights, batch, threads);
              GruState state = new GruState(model.weights, batch);
              Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
@@ -121,7 +136,7 @@ class ZeroAllocationTest {
                 runner.forward(x, steps, batch, hT, y, hT);
                 runner.step(frame, state, hT);
                 runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, y, hT);
-            }, List.of());
+            }, runner.workerThreads());
         }
     }
 
@@ -205,10 +220,22 @@ class ZeroAllocationTest {
     @CsvSource({"17, 33, 2, 10, 5", "64, 128, 3, 20, 1"})
     void gruStackForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int layers, int steps,
                                                        int batch) {
+        assertWarmGruStackForwardAndStepAllocateNothing(inputSize, hiddenSize, layers, steps, batch, 1);
+    }
+
+    /** GRU stacks on two threads: the callers and each stack's one worker, shared by its parts, allocate nothing. */
+    @ParameterizedTest(name = "GRU I={0} H={1} L={2} T={3} B={4}")
+    @CsvSource({"17, 33, 2, 10, 5", "64, 128, 3, 20, 1"})
+    void gruStackTwoThreadsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int layers, int steps, int batch) {
+        assertWarmGruStackForwardAndStepAllocateNothing(inputSize, hiddenSize, layers, steps, batch, 2);
+    }
+
+    private static void assertWarmGruStackForwardAndStepAllocateNothing(int inputSize, int hiddenSize, int layers,
+                                                                        int steps, int batch, int threads) {
         try (TestGruStack bidirectional = new TestGruStack(18, inputSize, hiddenSize, layers, true);
              TestGruStack unidirectional = new TestGruStack(19, inputSize, hiddenSize, layers, false);
-             GruStackRunner sequenceRunner = new GruStackRunner(bidirectional.weights, batch, steps);
-             GruStackRunner streamRunner = new GruStackRunner(unidirectional.weights, batch, 1);
+             GruStackRunner sequenceRunner = new GruStackRunner(bidirectional.weights, batch, steps, threads);
+             GruStackRunner streamRunner = new GruStackRunner(unidirectional.weights, batch, 1, threads);
              GruStackState state = new GruStackState(unidirectional.weights, batch);
              Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
@@ -222,10 +249,11 @@ class ZeroAllocationTest {
                 sequenceRunner.forward(x, steps, batch, hT, y, hT);
                 sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, y, hT);
                 streamRunner.step(frame, state, h);
-            });
+            }, workers(sequenceRunner.workerThreads(), streamRunner.workerThreads()));
         }
     }
 
+    /** Both runners' worker threads in one List.of, which {@link #allocatedBy(List)} walks without allocating. */
     /**
      * A projected layer (PyTorch's proj_size) adds one plain GEMM per step, the input projection's tiles over m, and
      * reads h at its own stride: forward, variable lengths and step, float32 and compressed W and U.

@@ -6,7 +6,8 @@ import java.lang.foreign.MemorySegment;
  * The two pieces of a forward GRU step, split as {@link LstmKernel}'s are: a GEMM that makes the input
  * pre-activations of many rows at once, and a recurrent GEMM fused with the pointwise GRU update. Implementations
  * work on the {@link GruLayout} of packed weights and on native, 64-byte aligned scratch that the caller owns; they
- * never allocate and keep no state, so one instance serves every thread.
+ * never allocate and keep no state, so one instance serves every thread (all but {@link ParallelGruKernel}, which
+ * owns threads and belongs to one runner or trainer).
  */
 public interface GruKernel {
 
@@ -29,8 +30,29 @@ public interface GruKernel {
      * @param gates       output, {@code [rows][gateRowFloats]} floats from {@code gatesOffset} bytes
      * @param gatesOffset byte offset of row 0 in gates
      */
+    default void projectInput(GruLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
+                              long xOffset, int rows, MemorySegment gates, long gatesOffset) {
+        projectInput(layout, packedInput, inputBias, x, xOffset, rows, gates, gatesOffset, 0, layout.blocks());
+    }
+
+    /**
+     * The input projection of the hidden-unit blocks {@code [blockFrom, blockTo)} only: their gate columns of every
+     * row, reading only their panels of W_ih; the other columns of gates are left as they are. Each output is the
+     * same FMA chain as in the whole projection, so splitting the blocks among threads changes no bit.
+     *
+     * @param layout      the packing of the weights
+     * @param packedInput W_ih packed as {@code [block][k < I][gate][lane]}
+     * @param inputBias   one gate row added to every output row ({@link GruLayout#packBias})
+     * @param x           input rows, read only
+     * @param xOffset     byte offset of row 0 in x
+     * @param rows        rows to project, &ge; 0
+     * @param gates       output, {@code [rows][gateRowFloats]} floats from {@code gatesOffset} bytes
+     * @param gatesOffset byte offset of row 0 in gates
+     * @param blockFrom   first block to compute, 0 &le; blockFrom &le; blockTo
+     * @param blockTo     one past the last block, &le; {@link GruLayout#blocks()}
+     */
     void projectInput(GruLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
-                      long xOffset, int rows, MemorySegment gates, long gatesOffset);
+                      long xOffset, int rows, MemorySegment gates, long gatesOffset, int blockFrom, int blockTo);
 
     /**
      * One recurrent step for {@code batch} rows. With {@code (a_r, a_z, a_n)} the input pre-activations and
@@ -51,9 +73,37 @@ public interface GruKernel {
      * @param hNext            {@code [batch][paddedHidden]} floats, written; must not overlap {@code hPrev}
      * @param batch            rows, &ge; 1
      */
+    default void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
+                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates,
+                               long gatesOffset, MemorySegment hPrev, MemorySegment hNext, int batch) {
+        recurrentStep(layout, packedRecurrent, recurrentBias, inputGates, inputGatesOffset, gates, gatesOffset, hPrev,
+                hNext, batch, 0, layout.blocks());
+    }
+
+    /**
+     * The recurrent step of the hidden-unit blocks {@code [blockFrom, blockTo)} only: their gates, m and h of every
+     * row, reading all of hPrev but only those blocks' panels of W_hh; nothing outside those blocks is written. Each
+     * output is the same FMA chain as in the whole step, so splitting the blocks among threads changes no bit.
+     *
+     * @param layout           the packing of the weights
+     * @param packedRecurrent  W_hh packed as {@code [block][k < H][gate][lane]}
+     * @param recurrentBias    {@code b_hn}, {@code [paddedHidden]} floats
+     * @param inputGates       input pre-activations, {@code [batch][gateRowFloats]} floats from
+     *                         {@code inputGatesOffset} bytes; the n slot of each computed block is replaced by m
+     * @param inputGatesOffset byte offset of row 0 in inputGates
+     * @param gates            {@code [batch][gateRowFloats]} floats from {@code gatesOffset} bytes; receives the
+     *                         activations r, z, n of the computed blocks
+     * @param gatesOffset      byte offset of row 0 in gates
+     * @param hPrev            {@code [batch][paddedHidden]} floats, read only
+     * @param hNext            {@code [batch][paddedHidden]} floats, written in the computed blocks' units; must not
+     *                         overlap {@code hPrev}
+     * @param batch            rows, &ge; 1
+     * @param blockFrom        first block to compute, 0 &le; blockFrom &le; blockTo
+     * @param blockTo          one past the last block, &le; {@link GruLayout#blocks()}
+     */
     void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
                        MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
-                       MemorySegment hPrev, MemorySegment hNext, int batch);
+                       MemorySegment hPrev, MemorySegment hNext, int batch, int blockFrom, int blockTo);
 
     /**
      * {@return the LSTM kernel of the same family and lanes, whose GEMM ({@link LstmKernel#projectInput} on a

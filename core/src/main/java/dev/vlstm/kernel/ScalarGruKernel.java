@@ -31,13 +31,14 @@ final class ScalarGruKernel implements GruKernel {
 
     @Override
     public void projectInput(GruLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
-                             long xOffset, int rows, MemorySegment gates, long gatesOffset) {
+                             long xOffset, int rows, MemorySegment gates, long gatesOffset, int blockFrom,
+                             int blockTo) {
         int depth = layout.inputSize();
         int gateRow = layout.gateRowFloats();
         long xBase = xOffset / Float.BYTES;
         long gatesBase = gatesOffset / Float.BYTES;
         for (int row = 0; row < rows; row++) {
-            for (int column = 0; column < gateRow; column++) {
+            for (int column = blockFrom * GATES * LANES; column < blockTo * GATES * LANES; column++) {
                 long panel = column / (GATES * LANES) * layout.panelFloats(depth) + column % (GATES * LANES);
                 float sum = inputBias.getAtIndex(FLOAT, column);
                 for (int k = 0; k < depth; k++) {
@@ -52,12 +53,12 @@ final class ScalarGruKernel implements GruKernel {
     @Override
     public void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
-                              MemorySegment hPrev, MemorySegment hNext, int batch) {
+                              MemorySegment hPrev, MemorySegment hNext, int batch, int blockFrom, int blockTo) {
         int stateRow = layout.paddedHidden();
         for (int row = 0; row < batch; row++) {
             long inputRow = inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
             long gateRow = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
-            for (int unit = 0; unit < stateRow; unit++) {
+            for (int unit = blockFrom * LANES; unit < blockTo * LANES; unit++) {
                 long reset = layout.gateIndex(0, unit);
                 long update = layout.gateIndex(1, unit);
                 long candidate = layout.gateIndex(2, unit);

@@ -34,14 +34,14 @@ final class VectorGruKernel implements GruKernel {
 
     @Override
     public void projectInput(GruLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
-                             long xOffset, int rows, MemorySegment gates, long gatesOffset) {
+                             long xOffset, int rows, MemorySegment gates, long gatesOffset, int blockFrom,
+                             int blockTo) {
         int depth = layout.inputSize();
-        int blocks = layout.blocks();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long xRowBytes = (long) depth * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         int tiledRows = rows - rows % ROW_TILE;
-        for (int block = 0; block < blocks; block++) {
+        for (int block = blockFrom; block < blockTo; block++) {
             long panel = block * panelBytes;
             long column = block * GATE_GROUP_BYTES;
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
@@ -50,9 +50,9 @@ final class VectorGruKernel implements GruKernel {
             }
         }
         for (int row = tiledRows; row < rows; row++) {
-            for (int block = 0; block < blocks; block += 2) {
+            for (int block = blockFrom; block < blockTo; block += 2) {
                 long column = block * GATE_GROUP_BYTES;
-                GruProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, block + 2 <= blocks, depth, x,
+                GruProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, block + 2 <= blockTo, depth, x,
                         xOffset + row * xRowBytes, inputBias, column, gates, gatesOffset + row * gateRowBytes + column);
             }
         }
@@ -61,14 +61,13 @@ final class VectorGruKernel implements GruKernel {
     @Override
     public void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
-                              MemorySegment hPrev, MemorySegment hNext, int batch) {
+                              MemorySegment hPrev, MemorySegment hNext, int batch, int blockFrom, int blockTo) {
         int depth = layout.hiddenSize();
-        int blocks = layout.blocks();
         long panelBytes = layout.panelFloats(depth) * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         int tiledRows = batch - batch % ROW_TILE;
-        for (int block = 0; block < blocks; block++) {
+        for (int block = blockFrom; block < blockTo; block++) {
             long gateColumn = block * GATE_GROUP_BYTES;
             long stateColumn = block * VECTOR_BYTES;
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
@@ -79,10 +78,10 @@ final class VectorGruKernel implements GruKernel {
             }
         }
         for (int row = tiledRows; row < batch; row++) {
-            for (int block = 0; block < blocks; block += 2) {
+            for (int block = blockFrom; block < blockTo; block += 2) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 long stateColumn = block * VECTOR_BYTES;
-                GruRecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, block + 2 <= blocks, depth,
+                GruRecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, block + 2 <= blockTo, depth,
                         hPrev, row * stateRowBytes, inputGates, inputGatesOffset + gateColumn, gates,
                         gatesOffset + gateColumn, recurrentBias, stateColumn, hNext,
                         row * stateRowBytes + stateColumn);
