@@ -4,7 +4,14 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
+import dev.vlstm.GruParameters;
+import dev.vlstm.GruRunner;
+import dev.vlstm.GruWeights;
 import dev.vlstm.LstmRunner;
+import dev.vlstm.LstmStackParameters;
+import dev.vlstm.LstmStackRunner;
+import dev.vlstm.LstmStackShape;
+import dev.vlstm.LstmStackWeights;
 import dev.vlstm.LstmState;
 import dev.vlstm.LstmWeights;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -26,6 +33,8 @@ import org.openjdk.jmh.infra.Blackhole;
  * ({@link LstmRunner#withThreads}): {@link LstmRunner#forward} over a whole {@code [T][B][I]} sequence for the
  * {@code seq-*} and {@code train-*} shapes, one {@link LstmRunner#step} of a stream for {@code step-*}. The ratio of
  * the two rows of a shape is the speed-up; the machine's cores bound it (two on the machine this was written on).
+ * Also a whole stacked model ({@link LstmStackRunner}, whose layers and directions share one set of threads) and a
+ * GRU ({@link GruRunner}), each over a whole sequence.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -33,6 +42,9 @@ import org.openjdk.jmh.infra.Blackhole;
 @Measurement(iterations = 5, time = 2)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
 public class ThreadsBenchmark {
+
+    /** Seed of the stacked model's and the GRU's initialisation. */
+    private static final long SEED = 20_26_11_24L;
 
     @State(Scope.Thread)
     public static class Runner {
@@ -76,6 +88,88 @@ public class ThreadsBenchmark {
         }
     }
 
+    /** A 2-layer bidirectional LSTM ({@code stack-*} shapes), I = H. */
+    @State(Scope.Thread)
+    public static class Stack {
+        @Param("stack-L2-bi-B4-T50-H256")
+        public String shape;
+
+        @Param({"1", "2"})
+        public int threads;
+
+        Shape size;
+        LstmStackWeights weights;
+        LstmStackRunner runner;
+        Arena arena;
+        MemorySegment x;
+        MemorySegment y;
+        MemorySegment hT;
+        MemorySegment cT;
+
+        @Setup
+        public void setUp() {
+            size = Shape.named(shape);
+            LstmStackShape stackShape = new LstmStackShape(size.size(), size.size(), size.layers(),
+                    size.directions() == 2);
+            try (LstmStackParameters parameters = LstmStackParameters.initialize(stackShape, SEED)) {
+                weights = parameters.pack();
+            }
+            runner = new LstmStackRunner(weights, size.batch(), size.steps(), LstmRunner.NO_CELL_CLIP, threads);
+            arena = Arena.ofShared();
+            x = RandomLstm.toNative(arena, RandomLstm.create(size, size.steps()).x());
+            long state = (long) size.batch() * size.size();
+            y = RandomLstm.floats(arena, size.steps() * state * size.directions());
+            hT = RandomLstm.floats(arena, stackShape.stateCount() * state);
+            cT = RandomLstm.floats(arena, stackShape.stateCount() * state);
+        }
+
+        @TearDown
+        public void tearDown() {
+            runner.close();
+            weights.close();
+            arena.close();
+        }
+    }
+
+    /** A one-layer GRU on an LSTM shape's sizes (B, T, I = H). */
+    @State(Scope.Thread)
+    public static class Gru {
+        @Param({"train-B32-T25-H512", "seq-B1-T50-H1024"})
+        public String shape;
+
+        @Param({"1", "2"})
+        public int threads;
+
+        Shape size;
+        GruWeights weights;
+        GruRunner runner;
+        Arena arena;
+        MemorySegment x;
+        MemorySegment y;
+        MemorySegment hT;
+
+        @Setup
+        public void setUp() {
+            size = Shape.named(shape);
+            try (GruParameters parameters = GruParameters.initialize(size.size(), size.size(), SEED)) {
+                weights = parameters.pack();
+            }
+            runner = GruRunner.withThreads(weights, size.batch(), threads);
+            arena = Arena.ofShared();
+            x = RandomLstm.toNative(arena, RandomLstm.create(size, size.steps()).x());
+            long state = (long) size.batch() * size.size();
+            y = RandomLstm.floats(arena, size.steps() * state);
+            hT = RandomLstm.floats(arena, state);
+        }
+
+        @TearDown
+        public void tearDown() {
+            runner.close();
+            weights.close();
+            arena.close();
+        }
+    }
+
     @Benchmark
     public void forward(Runner state, Blackhole blackhole) {
         if (state.size.streaming()) {
@@ -84,6 +178,18 @@ public class ThreadsBenchmark {
             state.runner.forward(state.x, state.size.steps(), state.size.batch(), null, null, state.y, state.hT,
                     state.cT);
         }
+        blackhole.consume(state.hT);
+    }
+
+    @Benchmark
+    public void stackForward(Stack state, Blackhole blackhole) {
+        state.runner.forward(state.x, state.size.steps(), state.size.batch(), null, null, state.y, state.hT, state.cT);
+        blackhole.consume(state.hT);
+    }
+
+    @Benchmark
+    public void gruForward(Gru state, Blackhole blackhole) {
+        state.runner.forward(state.x, state.size.steps(), state.size.batch(), null, state.y, state.hT);
         blackhole.consume(state.hT);
     }
 }
