@@ -1,6 +1,7 @@
 package dev.vlstm.kernel;
 
 import static dev.vlstm.kernel.VectorLstmKernel.GATE_GROUP_BYTES;
+import static dev.vlstm.kernel.VectorLstmKernel.LANES;
 import static dev.vlstm.kernel.VectorLstmKernel.ORDER;
 import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
 import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
@@ -32,7 +33,6 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class Int8Tiles {
 
-    private static final int LANES = SPECIES.length();
     /**
      * One gate's bytes, or two gates' where a gate's are fewer than the narrowest byte vector (8 bytes, at 4 float
      * lanes): a pair's second gate is then the conversion's part 1.
@@ -55,7 +55,7 @@ final class Int8Tiles {
     }
 
     /**
-     * Four rows: 16 accumulators, one int load widened to 4 weight vectors and a broadcast per row and k. Arguments
+     * Four rows: 16 accumulators, four byte loads widened to 4 weight vectors and a broadcast per row and k. Arguments
      * as in {@link ProjectionTiles#rows4}, plus the block's scales at {@code scaleOffset} of {@code panel};
      * {@code bias} may be null.
      */
