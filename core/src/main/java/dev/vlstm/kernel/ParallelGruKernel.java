@@ -166,10 +166,8 @@ public final class ParallelGruKernel implements GruKernel, AutoCloseable {
      * thread's.
      */
     private void runShare(int share) {
-        int shares = pool.shares();
-        int blocks = blockTo - blockFrom;
-        int from = blockFrom + (int) ((long) blocks * share / shares);
-        int to = blockFrom + (int) ((long) blocks * (share + 1) / shares);
+        int from = pool.splitPoint(share, blockFrom, blockTo);
+        int to = pool.splitPoint(share + 1, blockFrom, blockTo);
         if (from == to) {
             return;
         }

@@ -75,6 +75,18 @@ final class WorkerPool implements AutoCloseable {
     }
 
     /**
+     * The first item of share {@code share} in the even, fixed split of {@code [from, to)} among {@link #shares()}:
+     * share s runs {@code [splitPoint(s), splitPoint(s + 1))}, always the same range for the same share (so a
+     * thread keeps its part of the weights in its cache from call to call), empty where there are fewer items than
+     * shares.
+     *
+     * @param share 0 to {@code shares()}; {@code shares()} gives {@code to}
+     */
+    int splitPoint(int share, int from, int to) {
+        return from + (int) ((long) (to - from) * share / shares());
+    }
+
+    /**
      * Runs every share of the work and returns when all have finished.
      *
      * @throws IllegalStateException if the pool is closed
