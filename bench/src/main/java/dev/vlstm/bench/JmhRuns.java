@@ -22,8 +22,7 @@ import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
  * Runs one benchmark method at a time, each in its own JMH run with the gc profiler, whose log goes to
- * {@code jmh-logs/ID.log}; prints one progress line per run to stderr. What {@link Comparison} and
- * {@link PerformanceGate} share.
+ * {@code jmh-logs/ID.log}; prints one progress line per run to stderr. What {@link Comparison}'s runs share.
  */
 final class JmhRuns {
 

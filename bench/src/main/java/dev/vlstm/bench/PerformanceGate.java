@@ -2,208 +2,231 @@ package dev.vlstm.bench;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.time.ZoneOffset;
-import java.time.ZonedDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
-import java.util.stream.Collectors;
-
-import org.openjdk.jmh.results.RunResult;
-import org.openjdk.jmh.runner.RunnerException;
-import org.openjdk.jmh.runner.options.TimeValue;
+import java.util.regex.Pattern;
 
 /**
- * The CI performance gate: measures, for a few shapes, how many times faster the vector kernel is than the scalar
- * reference in the same run, and fails if one speedup falls below {@link #THRESHOLD} × its committed baseline.
- * Ratios, not times: a slower or busier machine slows both sides, so the ratio moves far less than either.
+ * The CI performance gate, an A/B comparison: the build under test (the candidate, this jar) against a baseline
+ * revision of the same repository, built from git history and measured on the same machine in the same run. It
+ * needs no stored numbers, so it judges on any CPU.
  *
- * <p>Against noise (CI shares its two cores with other work): each shape is measured in {@link #ROUNDS} rounds, a
- * round being one JVM fork of the vector kernel then one of the reference, close together in time (separate forks,
- * because one fork's JIT decisions can differ from another's). A fork's time per call is the CPU time its process
- * spent per call ({@link ProcessCpuTimeProfiler}: waiting for a core does not count) in its best measured
- * iteration, after a warmup long enough for C2 to compile the kernels on a loaded machine. A shape's speedup is
- * the median of its rounds' ratios. A shape below the threshold is measured for {@link #ROUNDS} more rounds and
- * judged on the median of all, so one disturbed round cannot fail the gate. The reference runs on fewer time
- * steps where it is slow ({@link #SCALAR_FLOPS} a call) and is scaled to T, as in the comparison's quick mode.
- * CPU time suits single-threaded kernels only: if vlstm runs a call on several threads, compare wall time.
+ * <p>Per shape, rounds of one JMH fork of each build, in alternating order (A B, then B A, ...) so that neither build
+ * always runs first; each fork's time is its fastest iteration's CPU time per call ({@link JmhFork}). Both builds
+ * run the same benchmark method with the same {@code shape} parameter ({@link Comparison#benchmarkOf}), so those
+ * names must exist in both. The rounds are judged by {@link GateStatistics}: the gate fails a shape only when its
+ * median candidate ÷ baseline ratio exceeds 1 + threshold and its confidence interval lies wholly above 1. An unclear
+ * shape (median above the threshold, interval reaching 1) gets {@link GateStatistics#MORE_ROUNDS} more rounds, up
+ * to {@link GateStatistics#MAX_ROUNDS}. The vector kernel's speedup over the scalar reference is printed as information.
  *
- * <p>Baselines are per machine ({@link GateBaseline}): on a CPU model without one, {@code check} measures, says
- * that it cannot judge, and exits with 0, since a gate that fails whenever CI lands on another CPU would fail at
- * random.
+ * <p>The baseline is the revision named in {@code bench/gate-base.txt} (the main the change started from; see
+ * docs/gate.md), or {@code -Dgate.baseline=REV}. Other properties: {@code gate.threshold} (percent, default 10),
+ * {@code gate.shapes} (a regular expression over the shape names), and, to test the gate itself,
+ * {@code gate.slowdown=SHAPE} with {@code gate.slowdown.every=N}, which makes the candidate repeat every N-th call of
+ * that shape ({@link InjectedSlowdown}).
  *
  * <p>Usage: {@code java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.PerformanceGate
- * check|update BASELINE}: {@code check} compares with this machine's baseline and exits with 1 if a shape fails
- * (2 for bad usage); {@code update} measures and writes this machine's baseline into the file, keeping the
- * others.
+ * REPOSITORY}; exit 0 passed, 1 a shape slower, 2 the gate could not run (bad usage, no baseline, a failed build
+ * or fork).
  */
 public final class PerformanceGate {
 
     /** One shape per kernel path: stream step, batch-1 sequence, batched sequence, training step. */
     static final List<String> SHAPES = List.of("step-H256", "seq-B1-T100-H256", "train-B32-T25-H512",
             "bptt-train-B32-T25-H512");
-    static final int ROUNDS = 3;
-    /** Rounds of a baseline: twice a check's, since every later check is judged against it. */
-    static final int BASELINE_ROUNDS = 2 * ROUNDS;
-    /** A shape fails below this fraction of its baseline speedup. */
-    static final double THRESHOLD = 0.8;
-    /**
-     * The vector kernel's runs. Four warmup seconds: on a loaded machine C2 took more than two to compile the
-     * step, and the kernel boxed vectors until it had.
-     */
-    static final JmhRuns.Timing VECTOR_TIMING = JmhRuns.Timing.of(1, 4, 3, TimeValue.seconds(1));
-    /** The reference's runs: plain loops, compiled within the first second. */
-    static final JmhRuns.Timing SCALAR_TIMING = JmhRuns.Timing.of(1, 2, 3, TimeValue.seconds(1));
-    /** The reference's work per call, about 0.1 s, so that its calls fit well inside an iteration. */
+    /** Four one-second warmup iterations: a loaded machine's C2 took more than two to compile the larger shapes. */
+    static final JmhFork.Timing TIMING = new JmhFork.Timing(4, 3);
+    /** The reference's fork: plain loops, compiled within the first second. */
+    static final JmhFork.Timing SCALAR_TIMING = new JmhFork.Timing(2, 2);
+    /** The reference's work per call, about 0.1 s, timed over fewer steps and scaled to T where it is slower. */
     static final double SCALAR_FLOPS = 3e8;
-    private static final String UPDATE_COMMAND = "./mvnw -B -DskipTests -Pgate verify -Dgate.mode=update";
-    private static final String HEADER = """
-            Performance gate baselines (dev.vlstm.bench.PerformanceGate), one per machine: CPU vendor, family and
-            model, and the kernel vlstm runs there. Per shape, how many times less CPU time a call of the vector
-            kernel took than one of the scalar reference, the median of the rounds listed in its note. The gate
-            fails a shape below %.1f × its baseline; on a machine without a baseline it measures but does not
-            judge. Add or refresh this machine's baseline with %s""".formatted(THRESHOLD, UPDATE_COMMAND);
+    static final String VECTOR = "vector";
 
-    private final JmhRuns runs;
+    private final JmhFork forks;
+    private final Path candidateJar;
+    private final Path baselineJar;
+    private final double threshold;
+    private final String slowedShape;
+    private final int slowdownEvery;
+    private int started;
+    private int total;
 
-    private PerformanceGate(JmhRuns runs) {
-        this.runs = runs;
+    private PerformanceGate(JmhFork forks, Path candidateJar, Path baselineJar, double threshold,
+                            String slowedShape, int slowdownEvery, int shapes) {
+        this.forks = forks;
+        this.candidateJar = candidateJar;
+        this.baselineJar = baselineJar;
+        this.threshold = threshold;
+        this.slowedShape = slowedShape;
+        this.slowdownEvery = slowdownEvery;
+        this.total = shapes * (2 * GateStatistics.FIRST_ROUNDS + 1);
     }
 
-    /** A reason to stop with exit code 1: a shape below its threshold, or a baseline without it. */
-    private static final class GateFailure extends Exception {
-        GateFailure(String message) {
+    /** Bad usage or a gate that cannot run: exit code 2. */
+    private static final class SetupException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        SetupException(String message) {
             super(message);
         }
     }
 
-    public static void main(String[] args) throws IOException, RunnerException {
-        if (args.length != 2 || !(args[0].equals("check") || args[0].equals("update"))) {
-            System.err.println("usage: java --add-modules jdk.incubator.vector -cp vlstm-bench.jar "
-                    + "dev.vlstm.bench.PerformanceGate check|update BASELINE");
+    public static void main(String[] args) throws Exception {
+        try {
+            if (args.length != 1) {
+                throw new SetupException("usage: java --add-modules jdk.incubator.vector -cp vlstm-bench.jar "
+                        + "dev.vlstm.bench.PerformanceGate REPOSITORY");
+            }
+            System.exit(gate(Path.of(args[0]).toAbsolutePath().normalize()) ? 0 : 1);
+        } catch (SetupException | IOException | IllegalArgumentException e) {
+            System.err.println("performance gate could not run: " + e.getMessage());
             System.exit(2);
         }
+    }
+
+    /** Runs the gate; true if no shape is slower. */
+    private static boolean gate(Path repository) throws Exception {
+        double threshold = percent("gate.threshold", 10) / 100;
+        Pattern filter = Pattern.compile(System.getProperty("gate.shapes", ""));
+        List<String> shapes = SHAPES.stream().filter(name -> filter.matcher(name).find()).toList();
+        if (shapes.isEmpty()) {
+            throw new SetupException("gate.shapes=" + filter + " matches none of " + SHAPES);
+        }
+        String slowed = System.getProperty("gate.slowdown", "");
+        if (!slowed.isEmpty() && !shapes.contains(slowed)) {
+            throw new SetupException("gate.slowdown=" + slowed + " is not one of the gate's shapes " + shapes);
+        }
+        int every = Integer.getInteger("gate.slowdown.every", 6);
+        if (every < 1) {
+            throw new SetupException("gate.slowdown.every must be at least 1, got " + every);
+        }
+
+        BaselineBuild builds = new BaselineBuild(repository);
+        Path reference = repository.resolve("bench/gate-base.txt");
+        String named = System.getProperty("gate.baseline", "");
+        String revision = named.isEmpty() ? BaselineBuild.readRevision(reference) : named;
+        String commit = builds.resolve(revision);
+        if (named.isEmpty() && !builds.isAncestorOfHead(commit)) {
+            throw new SetupException(reference + " names " + commit + ", which is not an ancestor of HEAD: point it "
+                    + "at the main this change started from (docs/gate.md)");
+        }
+        Path baselineJar = builds.benchmarkJar(commit);
+        Path candidateJar = JmhRuns.jarDirectory().resolve("vlstm-bench.jar");
+        System.out.printf(Locale.ROOT, "Performance gate: candidate %s (the work tree) against baseline %s%s, on "
+                        + "%s, JDK %s; fails a shape whose median candidate ÷ baseline ratio of CPU time per call "
+                        + "exceeds %.2f with its %.0f %%+ interval above 1%n",
+                candidateJar, commit, named.isEmpty() ? " (" + reference.getFileName() + ", "
+                        + builds.commitsSince(commit) + " commits before HEAD)" : " (-Dgate.baseline=" + named + ")",
+                CpuInfo.describe(), Runtime.version(), 1 + threshold,
+                100 * GateStatistics.coverage(GateStatistics.FIRST_ROUNDS, GateStatistics.intervalRank(GateStatistics.FIRST_ROUNDS,
+                        GateStatistics.ALPHA)));
+        if (!slowed.isEmpty()) {
+            System.out.printf(Locale.ROOT, "Injected slowdown: the candidate repeats every %d. call of %s%n", every,
+                    slowed);
+        }
+        PerformanceGate gate = new PerformanceGate(new JmhFork(JmhRuns.jarDirectory().resolve("gate-logs")),
+                candidateJar, baselineJar, threshold, slowed, every, shapes.size());
+        List<String> lines = new ArrayList<>();
+        int slower = 0;
+        for (String name : shapes) {
+            Shape shape = Shape.named(name);
+            GateStatistics.Judgement judgement = gate.judge(shape);
+            double speedup = gate.scalarNanos(shape) / judgement.candidateMedian();
+            lines.add(row(name, judgement, speedup));
+            if (judgement.verdict() == GateStatistics.Verdict.SLOWER) {
+                slower++;
+            }
+        }
+        System.out.println();
+        System.out.printf(Locale.ROOT, "%-24s %12s %12s  %-28s %6s  %-8s %s%n", "shape", "baseline", "candidate",
+                "ratio [interval] confidence", "rounds", "verdict", "vector ÷ scalar (info)");
+        lines.forEach(System.out::println);
+        if (slower > 0) {
+            System.out.printf(Locale.ROOT, "performance gate FAILED: %d of %d shapes slower than %.0f %% with "
+                            + "confidence. Logs: %s%n", slower, shapes.size(), threshold * 100,
+                    JmhRuns.jarDirectory().resolve("gate-logs"));
+            return false;
+        }
+        System.out.printf(Locale.ROOT, "performance gate passed: no shape slower than %.0f %% with confidence%n",
+                threshold * 100);
+        return true;
+    }
+
+    /** Paired rounds of the two builds on {@code shape}, more of them while the verdict is unclear. */
+    private GateStatistics.Judgement judge(Shape shape) throws Exception {
+        return GateStatistics.judgeSequentially((round, times) -> {
+            boolean baselineFirst = round % 2 == 0;
+            double first = time(shape, baselineFirst, round);
+            double second = time(shape, !baselineFirst, round);
+            times[0] = baselineFirst ? first : second;
+            times[1] = baselineFirst ? second : first;
+        }, threshold, GateStatistics.ALPHA, unclear -> {
+            System.out.printf(Locale.ROOT, "%s: ratio %.3f [%.3f, %.3f] is unclear; %d more rounds%n", shape.name(),
+                    unclear.ratio(), unclear.low(), unclear.high(), GateStatistics.MORE_ROUNDS);
+            total += 2 * GateStatistics.MORE_ROUNDS;
+        });
+    }
+
+    /** One fork of one build on {@code shape}: CPU nanoseconds per call. */
+    private double time(Shape shape, boolean baseline, int round) throws IOException, InterruptedException {
+        String build = baseline ? "baseline" : "candidate";
+        List<String> jvmArgs = !baseline && shape.name().equals(slowedShape)
+                ? List.of("-D" + InjectedSlowdown.PROPERTY + "=" + slowdownEvery) : List.of();
+        return timed(build + " " + shape.name() + " round " + (round + 1), () -> forks.cpuNanosPerCall(
+                baseline ? baselineJar : candidateJar, Comparison.benchmarkOf(shape).getName(), VECTOR,
+                Map.of("shape", shape.name()), TIMING, jvmArgs, shape.name() + "-" + build + "-round" + (round + 1)));
+    }
+
+    /** The candidate's scalar reference on {@code shape}: CPU nanoseconds per call, scaled to T steps. */
+    private double scalarNanos(Shape shape) throws IOException, InterruptedException {
+        int steps = Comparison.scaledScalarSteps(shape, SCALAR_FLOPS);
+        double nanos = timed("scalar " + shape.name(), () -> forks.cpuNanosPerCall(candidateJar,
+                Comparison.benchmarkOf(shape).getName(), "scalar", Comparison.scalarParams(shape, steps),
+                SCALAR_TIMING, List.of(), shape.name() + "-scalar"));
+        return nanos * shape.steps() / steps;
+    }
+
+    private interface Fork {
+        double run() throws IOException, InterruptedException;
+    }
+
+    private double timed(String what, Fork fork) throws IOException, InterruptedException {
+        System.out.printf(Locale.ROOT, "[%2d/%d] %-44s", ++started, total, what);
+        System.out.flush();
+        long start = System.nanoTime();
+        double nanos = fork.run();
+        System.out.printf(Locale.ROOT, " %s  (%.0f s)%n", duration(nanos), (System.nanoTime() - start) / 1e9);
+        return nanos;
+    }
+
+    private static String row(String name, GateStatistics.Judgement judgement, double speedup) {
+        return String.format(Locale.ROOT, "%-24s %12s %12s  %.3f [%.3f, %.3f] %4.1f %%  %6d  %-8s %.1f×", name,
+                duration(judgement.baselineMedian()), duration(judgement.candidateMedian()), judgement.ratio(),
+                judgement.low(), judgement.high(), judgement.confidence() * 100, judgement.rounds(),
+                judgement.verdict().label(), speedup);
+    }
+
+    /** A time in nanoseconds, in the unit that shows it best. */
+    static String duration(double nanos) {
+        return nanos >= 1e6 ? String.format(Locale.ROOT, "%.3f ms", nanos / 1e6)
+                : String.format(Locale.ROOT, "%.2f µs", nanos / 1e3);
+    }
+
+    private static double percent(String property, double fallback) throws SetupException {
+        String value = System.getProperty(property, "");
+        if (value.isEmpty()) {
+            return fallback;
+        }
         try {
-            gate(args[0].equals("update"), Path.of(args[1]));
-        } catch (GateFailure | IllegalArgumentException failure) {
-            System.err.println(failure.getMessage());
-            System.exit(1);
-        }
-    }
-
-    private static void gate(boolean update, Path file) throws IOException, RunnerException, GateFailure {
-        GateBaseline baselines = GateBaseline.read(file);
-        String machine = GateBaseline.currentMachine();
-        Optional<GateBaseline.Machine> baseline = baselines.of(machine);
-        if (!update && baseline.isEmpty()) {
-            System.out.println("performance gate NOT JUDGED: " + file + " has no baseline for this machine ("
-                    + machine + "; " + CpuInfo.describe() + "), " + (baselines.machines().isEmpty() ? "nor for any "
-                    + "other" : "only for " + String.join(", ", baselines.machines())) + ". Speedups "
-                    + "of one CPU model say nothing about another's, so this run measures but cannot judge. To "
-                    + "gate runs on this machine, record its baseline and commit the file: " + UPDATE_COMMAND);
-        }
-        int rounds = update ? BASELINE_ROUNDS : ROUNDS;
-        PerformanceGate gate = new PerformanceGate(new JmhRuns(JmhRuns.jarDirectory(), SHAPES.size() * rounds * 2,
-                ProcessCpuTimeProfiler.class));
-        Map<String, List<Double>> speedups = new LinkedHashMap<>();
-        for (String name : SHAPES) {
-            speedups.put(name, gate.measure(Shape.named(name), 1, rounds));
-        }
-        if (update) {
-            Map<String, Double> medians = new LinkedHashMap<>();
-            speedups.forEach((shape, ratios) -> medians.put(shape, median(ratios)));
-            baselines.with(machine, new GateBaseline.Machine(note(speedups), medians)).write(file, HEADER);
-            System.err.println("Baseline of " + machine + " written to " + file);
-        } else if (baseline.isPresent()) {
-            gate.check(baseline.get(), file, speedups);
-        } else {
-            speedups.forEach((shape, ratios) -> System.out.printf(Locale.ROOT, "%-24s speedup %6.2f× (median of "
-                    + "rounds %s), not judged%n", shape, median(ratios), rounds(ratios)));
-        }
-    }
-
-    /** Compares each shape's speedup with its baseline, re-measuring one that falls below the threshold. */
-    private void check(GateBaseline.Machine baseline, Path file, Map<String, List<Double>> speedups)
-            throws RunnerException, GateFailure {
-        List<String> failures = new ArrayList<>();
-        for (String name : SHAPES) {
-            Double expected = baseline.speedups().get(name);
-            if (expected == null) {
-                throw new GateFailure(file + " has no speedup for " + name + " on this machine ("
-                        + GateBaseline.currentMachine() + "); refresh its baseline: " + UPDATE_COMMAND);
+            double parsed = Double.parseDouble(value);
+            if (parsed > 0 && parsed < 1000) {
+                return parsed;
             }
-            List<Double> measured = speedups.get(name);
-            if (median(measured) < THRESHOLD * expected) {
-                System.err.printf(Locale.ROOT, "%s: %.2f× is below the threshold; measuring %d more rounds%n", name,
-                        median(measured), ROUNDS);
-                runs.expectMore(2 * ROUNDS);
-                measured.addAll(measure(Shape.named(name), ROUNDS + 1, ROUNDS));
-            }
-            boolean ok = median(measured) >= THRESHOLD * expected;
-            String line = String.format(Locale.ROOT, "%-24s speedup %6.2f× (median of rounds %s)  baseline %6.2f×  "
-                            + "threshold %.1f × baseline = %6.2f×  %s", name, median(measured), rounds(measured),
-                    expected, THRESHOLD, THRESHOLD * expected, ok ? "ok" : "FAILED");
-            System.out.println(line);
-            if (!ok) {
-                failures.add(line);
-            }
+        } catch (NumberFormatException ignored) {
+            // refused below, with the value
         }
-        if (!failures.isEmpty()) {
-            throw new GateFailure("performance gate: " + failures.size() + " of " + SHAPES.size() + " shapes fell "
-                    + "below " + THRESHOLD + " × their baseline speedup over the scalar reference:\n  "
-                    + String.join("\n  ", failures) + "\nJMH's logs: " + JmhRuns.jarDirectory().resolve("jmh-logs")
-                    + ". If the change is meant to be slower, refresh the baseline: " + UPDATE_COMMAND);
-        }
-        System.out.printf(Locale.ROOT, "performance gate passed: every shape at or above %.1f × its baseline%n",
-                THRESHOLD);
-    }
-
-    /**
-     * Ratios of the reference's CPU time per call (scaled to T) to the vector kernel's, one per round, for rounds
-     * {@code first} to {@code first + rounds - 1} of one shape. Each time is the fork's best iteration.
-     */
-    private List<Double> measure(Shape shape, int first, int rounds) throws RunnerException {
-        Class<?> benchmark = Comparison.benchmarkOf(shape);
-        int scalarSteps = Comparison.scaledScalarSteps(shape, SCALAR_FLOPS);
-        List<Double> ratios = new ArrayList<>();
-        for (int round = first; round < first + rounds; round++) {
-            String suffix = "-round" + round;
-            double vector = bestCpuNanos(runs.run(benchmark, "vector", Comparison.id(benchmark, "vector", shape)
-                    + suffix, Map.of("shape", shape.name()), VECTOR_TIMING));
-            double scalar = bestCpuNanos(runs.run(benchmark, "scalar", Comparison.id(benchmark, "scalar", shape)
-                    + suffix, Comparison.scalarParams(shape, scalarSteps), SCALAR_TIMING))
-                    * shape.steps() / scalarSteps;
-            ratios.add(scalar / vector);
-        }
-        return ratios;
-    }
-
-    private static double bestCpuNanos(RunResult result) {
-        return result.getSecondaryResults().get(ProcessCpuTimeProfiler.RESULT).getStatistics().getMin();
-    }
-
-    /** When and how a baseline was measured, with every round's ratio. */
-    private static String note(Map<String, List<Double>> speedups) {
-        StringBuilder rounds = new StringBuilder();
-        speedups.forEach((shape, ratios) -> rounds.append(rounds.isEmpty() ? "" : "; ").append(shape).append(' ')
-                .append(rounds(ratios)));
-        return String.format(Locale.ROOT, "%s, JDK %s, %s; rounds: %s",
-                ZonedDateTime.now(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'")),
-                Runtime.version(), CpuInfo.describe(), rounds);
-    }
-
-    private static double median(List<Double> values) {
-        List<Double> sorted = values.stream().sorted().toList();
-        int middle = sorted.size() / 2;
-        return sorted.size() % 2 == 1 ? sorted.get(middle) : (sorted.get(middle - 1) + sorted.get(middle)) / 2;
-    }
-
-    private static String rounds(List<Double> ratios) {
-        return ratios.stream().map(ratio -> String.format(Locale.ROOT, "%.2f", ratio))
-                .collect(Collectors.joining(", "));
+        throw new SetupException(property + " must be a percentage above 0, got " + value);
     }
 }
