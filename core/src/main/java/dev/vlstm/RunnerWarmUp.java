@@ -2,20 +2,13 @@ package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.management.CompilationMXBean;
-import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.SplittableRandom;
 
-import com.sun.management.ThreadMXBean;
+import dev.vlstm.kernel.Settling;
 
 /**
- * Runs a runner's forward and step paths on made-up data until HotSpot has compiled them. Two signals say when:
- * the JIT's total compilation time stops growing, and the calls stop allocating (before C2 compiles a Vector API
- * loop, the interpreter and C1 box every vector: measured at H = 256, 16 KB to 7 MB per step call during the first
- * two thousand calls, and 0 after). Calls are made in windows of at least {@link #WINDOW_NANOS}; the warm-up has
- * settled after {@link #QUIET_WINDOWS} windows in a row without either, and its last window no slower than
- * {@link #SLOWER_THAN_BEST} times its fastest.
+ * Runs a runner's forward and step paths on made-up data until HotSpot has compiled them ({@link Settling}).
  *
  * <p>The warmed paths are the ones a runner's calls take: one batch row (the one-row tiles) and, if the runner takes
  * four or more, four rows (the four-row tiles), each through {@code forward} (with and without initial states
@@ -25,10 +18,6 @@ import com.sun.management.ThreadMXBean;
 final class RunnerWarmUp {
 
     static final Duration DEFAULT_LIMIT = Duration.ofSeconds(20);
-    /** Long enough to see the JIT idle between compilations, short enough not to waste a settled JVM's time. */
-    private static final long WINDOW_NANOS = 200_000_000L;
-    private static final int QUIET_WINDOWS = 3;
-    private static final double SLOWER_THAN_BEST = 1.25;
     /** Time steps of a warm-up sequence: several, so that the sequence loop is compiled as such. */
     private static final int STEPS = 4;
     private static final long SEED = 0x5eedL;
@@ -103,40 +92,12 @@ final class RunnerWarmUp {
     }
 
     private WarmUp until(long deadline) {
-        CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
-        boolean jitObservable = jit != null && jit.isCompilationTimeMonitoringSupported();
-        ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
-        long start = System.nanoTime();
-        long calls = 0;
-        long rounds = 0;
-        int quietWindows = 0;
-        double fastestRound = Double.POSITIVE_INFINITY;
-        long compilationMillis = jitObservable ? jit.getTotalCompilationTime() : 0;
-        while (true) {
-            long windowStart = System.nanoTime();
-            long allocatedBefore = threads.getCurrentThreadAllocatedBytes();
-            long windowRounds = 0;
-            long now;
-            do {
-                calls += round(rounds++);
-                windowRounds++;
-                now = System.nanoTime();
-            } while (now - windowStart < WINDOW_NANOS && now < deadline);
-            boolean allocated = threads.getCurrentThreadAllocatedBytes() != allocatedBefore;
-            long compiled = jitObservable ? jit.getTotalCompilationTime() : compilationMillis;
-            double round = (double) (now - windowStart) / windowRounds;
-            fastestRound = Math.min(fastestRound, round);
-            quietWindows = allocated || compiled != compilationMillis ? 0 : quietWindows + 1;
-            compilationMillis = compiled;
-            boolean settled = quietWindows >= QUIET_WINDOWS && round <= SLOWER_THAN_BEST * fastestRound;
-            if (settled || now >= deadline) {
-                return new WarmUp(calls, Duration.ofNanos(now - start), settled);
-            }
-        }
+        Settling.Outcome outcome = Settling.repeat(this::round, deadline);
+        return new WarmUp(outcome.calls(), Duration.ofNanos(outcome.nanos()), outcome.settled());
     }
 
     /** One forward and one step at each batch size; even rounds pass initial states and take every output. */
-    private int round(long round) {
+    private long round(long round) {
         boolean everything = (round & 1) == 0;
         for (int n = 0; n < batches.length; n++) {
             if (everything) {

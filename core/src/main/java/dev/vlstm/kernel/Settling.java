@@ -1,0 +1,83 @@
+package dev.vlstm.kernel;
+
+import java.lang.management.CompilationMXBean;
+import java.lang.management.ManagementFactory;
+
+import com.sun.management.ThreadMXBean;
+
+/**
+ * Repeats a call until HotSpot runs it compiled. Two signals say when: the JIT's total compilation time stops
+ * growing, and the calls stop allocating (before C2 compiles a Vector API loop, the interpreter and C1 box every
+ * vector, so an uncompiled kernel allocates on every call and a compiled one never does). Rounds run in windows of
+ * at least {@link #WINDOW_NANOS}; the calls have settled after {@link #QUIET_WINDOWS} windows in a row without
+ * either signal, the last of them no slower than {@link #SLOWER_THAN_BEST} times the fastest window.
+ */
+public final class Settling {
+
+    /** Long enough to see the JIT idle between compilations, short enough not to waste a settled JVM's time. */
+    private static final long WINDOW_NANOS = 200_000_000L;
+    private static final int QUIET_WINDOWS = 3;
+    private static final double SLOWER_THAN_BEST = 1.25;
+
+    private Settling() {
+    }
+
+    /** One round of calls; {@code round} counts from 0, so that rounds can vary their arguments. */
+    @FunctionalInterface
+    public interface Round {
+        /**
+         * Makes the round's calls.
+         *
+         * @param round the number of rounds before this one
+         * @return how many calls it made
+         */
+        long run(long round);
+    }
+
+    /**
+     * What the repetition did: the calls made, the nanoseconds spent, and whether it stopped because the calls had
+     * settled (false: the deadline came first).
+     */
+    public record Outcome(long calls, long nanos, boolean settled) {
+    }
+
+    /**
+     * Repeats {@code round} until the calls have settled or {@link System#nanoTime()} passes {@code deadline}.
+     *
+     * @param round    the calls to repeat
+     * @param deadline a {@link System#nanoTime()} value after which to stop, settled or not
+     * @return what the repetition did
+     */
+    public static Outcome repeat(Round round, long deadline) {
+        CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+        boolean jitObservable = jit != null && jit.isCompilationTimeMonitoringSupported();
+        ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
+        long start = System.nanoTime();
+        long calls = 0;
+        long rounds = 0;
+        int quietWindows = 0;
+        double fastestRound = Double.POSITIVE_INFINITY;
+        long compilationMillis = jitObservable ? jit.getTotalCompilationTime() : 0;
+        while (true) {
+            long windowStart = System.nanoTime();
+            long allocatedBefore = threads.getCurrentThreadAllocatedBytes();
+            long windowRounds = 0;
+            long now;
+            do {
+                calls += round.run(rounds++);
+                windowRounds++;
+                now = System.nanoTime();
+            } while (now - windowStart < WINDOW_NANOS && now < deadline);
+            boolean allocated = threads.getCurrentThreadAllocatedBytes() != allocatedBefore;
+            long compiled = jitObservable ? jit.getTotalCompilationTime() : compilationMillis;
+            double roundNanos = (double) (now - windowStart) / windowRounds;
+            fastestRound = Math.min(fastestRound, roundNanos);
+            quietWindows = allocated || compiled != compilationMillis ? 0 : quietWindows + 1;
+            compilationMillis = compiled;
+            boolean settled = quietWindows >= QUIET_WINDOWS && roundNanos <= SLOWER_THAN_BEST * fastestRound;
+            if (settled || now >= deadline) {
+                return new Outcome(calls, now - start, settled);
+            }
+        }
+    }
+}
