@@ -1,4 +1,4 @@
-package dev.vlstm.io;
+package dev.vlstm.internal;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -6,26 +6,45 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A strict, bounded JSON parser for file headers: objects (no duplicate keys), arrays, strings with the standard
- * escapes, and non-negative integers up to 2^63 - 1; nothing else (no floats, negatives, true, false or null, since
- * headers need none). Nesting deeper than {@code maxDepth} and trailing text are refused. Objects become
- * insertion-ordered {@code Map<String, Object>}, arrays {@code List<Object>}, integers {@code Long}.
- * Errors are IllegalArgumentException with the position.
+ * A strict, bounded JSON parser: objects (no duplicate keys), arrays and strings with the standard escapes, and, by
+ * {@link Grammar}, either only non-negative integers up to 2^63 - 1 (file headers, which need nothing else) or every
+ * JSON number and {@code true}, {@code false} and {@code null}. Nesting deeper than {@code maxDepth} and trailing
+ * text are refused. Objects become insertion-ordered {@code Map<String, Object>}, arrays {@code List<Object>},
+ * integers of the header grammar {@code Long}, numbers of the full grammar {@code Double}, literals {@code Boolean}
+ * or null. Errors are IllegalArgumentException with the position.
  */
-final class StrictJson {
+public final class StrictJson {
+
+    /** What values besides objects, arrays and strings a text may hold. */
+    public enum Grammar {
+        /** Non-negative integers only. */
+        HEADER,
+        /** Every JSON number, true, false and null. */
+        FULL
+    }
 
     private final String text;
     private final int maxDepth;
+    private final Grammar grammar;
     private int at;
 
-    private StrictJson(String text, int maxDepth) {
+    private StrictJson(String text, int maxDepth, Grammar grammar) {
         this.text = text;
         this.maxDepth = maxDepth;
+        this.grammar = grammar;
     }
 
-    /** Parses one JSON value filling {@code text} (surrounding spaces allowed). */
-    static Object parse(String text, int maxDepth) {
-        StrictJson parser = new StrictJson(text, maxDepth);
+    /**
+     * Parses one JSON value filling {@code text} (surrounding spaces allowed).
+     *
+     * @param text     the JSON text
+     * @param maxDepth how deeply objects and arrays may nest
+     * @param grammar  which values besides objects, arrays and strings are accepted
+     * @return the value: a map, list, string, number, boolean or null, as the class comment says
+     * @throws IllegalArgumentException for malformed or refused JSON, with the position
+     */
+    public static Object parse(String text, int maxDepth, Grammar grammar) {
+        StrictJson parser = new StrictJson(text, maxDepth, grammar);
         Object value = parser.value(0);
         parser.skipSpace();
         if (parser.at != text.length()) {
@@ -51,6 +70,18 @@ final class StrictJson {
         }
         if (c == '"') {
             return string();
+        }
+        if (grammar == Grammar.FULL) {
+            if (c == '-' || (c >= '0' && c <= '9')) {
+                return number();
+            }
+            for (String literal : LITERALS) {
+                if (text.startsWith(literal, at)) {
+                    at += literal.length();
+                    return literal.equals("null") ? null : Boolean.valueOf(literal);
+                }
+            }
+            throw error("unexpected character '" + c + "'");
         }
         if (c >= '0' && c <= '9') {
             return integer();
@@ -169,6 +200,43 @@ final class StrictJson {
             return Long.parseLong(digits);
         } catch (NumberFormatException e) {
             throw error("integer out of range");
+        }
+    }
+
+    private static final String[] LITERALS = {"true", "false", "null"};
+
+    /** A JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+    private Double number() {
+        int start = at;
+        if (peek('-')) {
+            at++;
+        }
+        int integerStart = at;
+        digits("a digit");
+        if (at - integerStart > 1 && text.charAt(integerStart) == '0') {
+            throw error("leading zero in a number");
+        }
+        if (peek('.')) {
+            at++;
+            digits("a digit after the decimal point");
+        }
+        if (peek('e') || peek('E')) {
+            at++;
+            if (peek('+') || peek('-')) {
+                at++;
+            }
+            digits("a digit in the exponent");
+        }
+        return Double.valueOf(text.substring(start, at));
+    }
+
+    private void digits(String what) {
+        int start = at;
+        while (at < text.length() && text.charAt(at) >= '0' && text.charAt(at) <= '9') {
+            at++;
+        }
+        if (at == start) {
+            throw error("expected " + what);
         }
     }
 

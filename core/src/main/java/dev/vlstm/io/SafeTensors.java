@@ -20,6 +20,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import dev.vlstm.internal.StrictJson;
+
 /**
  * A safetensors file, memory-mapped (no copy of the tensor data before use): an 8-byte little-endian header length,
  * a JSON header naming each tensor's dtype, shape and data offsets (plus an optional {@code __metadata__} map of
@@ -146,7 +148,7 @@ public final class SafeTensors implements AutoCloseable {
                     + size + " bytes)");
         }
         byte[] headerBytes = mapped.asSlice(8, headerLength).toArray(ValueLayout.JAVA_BYTE);
-        Object json = StrictJson.parse(new String(headerBytes, StandardCharsets.UTF_8), 3);
+        Object json = StrictJson.parse(new String(headerBytes, StandardCharsets.UTF_8), 3, StrictJson.Grammar.HEADER);
         if (!(json instanceof Map<?, ?> header)) {
             throw new IllegalArgumentException("the header is not a JSON object");
         }
