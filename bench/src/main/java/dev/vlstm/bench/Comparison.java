@@ -24,7 +24,8 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * Runs {@link StepBenchmark}, {@link ForwardBenchmark} and {@link TrainingBenchmark} for every shape, vector kernel
  * against the scalar reference and (for inference shapes) ONNX Runtime, through JMH with its gc profiler, after
  * measuring the machine's roofline ({@link FmaPeakBenchmark}, {@link BandwidthBenchmark}); prints one Markdown
- * table to stdout (also written to {@code comparison.md} beside the jar). Progress goes to stderr; each JMH
+ * table to stdout (also written to {@code comparison.md} beside the jar, and every run's result in JMH's JSON format
+ * to {@code comparison.json}). Progress goes to stderr; each JMH
  * run's own log goes to {@code jmh-logs/} beside the jar. If ONNX Runtime cannot load here, the comparison says
  * why and leaves its columns blank.
  *
@@ -127,7 +128,9 @@ public final class Comparison {
         System.out.print(table);
         Path markdown = directory.resolve("comparison.md");
         Files.writeString(markdown, table);
-        System.err.println("Table written to " + markdown);
+        Path json = directory.resolve("comparison.json");
+        comparison.runs.writeJson(json);
+        System.err.println("Table written to " + markdown + ", every JMH run's result to " + json);
     }
 
     /**

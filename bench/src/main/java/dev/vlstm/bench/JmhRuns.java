@@ -1,10 +1,13 @@
 package dev.vlstm.bench;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
@@ -14,6 +17,8 @@ import org.openjdk.jmh.profile.GCProfiler;
 import org.openjdk.jmh.profile.Profiler;
 import org.openjdk.jmh.results.Result;
 import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.results.format.ResultFormatFactory;
+import org.openjdk.jmh.results.format.ResultFormatType;
 import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.RunnerException;
 import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
@@ -50,6 +55,7 @@ final class JmhRuns {
 
     private final Path logDirectory;
     private final List<Class<? extends Profiler>> profilers;
+    private final List<RunResult> results = new ArrayList<>();
     private int total;
     private int started;
 
@@ -92,6 +98,7 @@ final class JmhRuns {
         try {
             Files.createDirectories(logDirectory);
             RunResult result = new Runner(options.build()).runSingle();
+            results.add(result);
             System.err.printf(" %10.4g %s  (%.0f s)%n", result.getPrimaryResult().getScore(),
                     result.getPrimaryResult().getScoreUnit(), (System.nanoTime() - start) / 1e9);
             return result;
@@ -100,6 +107,13 @@ final class JmhRuns {
         } catch (RunnerException e) {
             System.err.println(" failed; JMH's log: " + log);
             throw e;
+        }
+    }
+
+    /** Writes every run's result so far to {@code file} in JMH's JSON result format. */
+    void writeJson(Path file) throws IOException {
+        try (PrintStream out = new PrintStream(Files.newOutputStream(file), false, StandardCharsets.UTF_8)) {
+            ResultFormatFactory.getInstance(ResultFormatType.JSON, out).writeOut(results);
         }
     }
 
