@@ -12,8 +12,8 @@ import com.sun.management.ThreadMXBean;
 /**
  * Runs a runner's forward and step paths on made-up data until HotSpot has compiled them. Two signals say when:
  * the JIT's total compilation time stops growing, and the calls stop allocating (before C2 compiles a Vector API
- * loop, the interpreter and C1 box every vector: measured at H = 256, 16 KB to 7 MB per step call during the first
- * two thousand calls, and 0 after). Calls are made in windows of at least {@link #WINDOW_NANOS}; the warm-up has
+ * loop, the interpreter and C1 box every vector).
+ * Calls are made in windows of at least {@link #WINDOW_NANOS}; the warm-up has
  * settled after {@link #QUIET_WINDOWS} windows in a row without either, and its last window no slower than
  * {@link #SLOWER_THAN_BEST} times its fastest.
  *
