@@ -526,8 +526,9 @@ public final class GruTrainer implements AutoCloseable {
     /**
      * dW_ih = (input-side gradients)ᵀ·X and dW_hh = (recurrent-side gradients)ᵀ·H_prev, each one GEMM over all
      * {@code rows} packed rows reading the gradients down their columns, and the bias gradients as column sums; zeros
-     * if no sequence ran a step. {@link LstmTrainer} transposes its dz first, which made its largest backward 1.5
-     * times as fast; here both gradient buffers are still needed at that point, so a transpose needs a buffer of its
+     * if no sequence ran a step. {@link LstmTrainer} transposes its dz first, because reading down the columns misses
+     * L1 at every broadcast; here both gradient buffers are still needed at that point, so a transpose needs a
+     * buffer of its
      * own (not yet done).
      */
     private void weightGradients(int rows, GruGradients gradients, GradientMode mode) {

@@ -15,7 +15,8 @@ import dev.vlstm.kernel.WeightFormat;
  * allocates once warmed up (with the {@link MemorySegment} overloads).
  *
  * <p>A sequence is processed in chunks of {@link #projectionSteps()} time steps: first the input projection
- * {@code x · Wᵀ + b} of every row of the chunk as one GEMM (DESIGN.md, idea 3), then, step by step, the
+ * {@code x · Wᵀ + b} of every row of the chunk as one GEMM, each weight reused by every row (docs/architecture.md,
+ * "The input GEMM over a chunk"), then, step by step, the
  * recurrent GEMM fused with the cell update. With PyTorch's projection ({@link LstmWeights#projectionSize()} = P),
  * the fused step writes the cell output m = o*tanh(c) and one more GEMM per step makes h = m · W_hrᵀ; h, h0, hT
  * and y are then {@code [.][P]} wherever the methods below say {@code [.][H]} for them (c0 and cT stay
@@ -148,7 +149,7 @@ public final class LstmRunner implements AutoCloseable {
      * thread alone, with no worker threads. Workers spin between the steps of a call and park after about
      * 0.2 ms without work; {@link #close()} stops them.
      *
-     * <p>It pays when one call is large enough to split: measured on 2 cores, see the README. A service that already
+     * <p>It pays when one call is large enough to split (docs/threads.md). A service that already
      * runs one request per core gains nothing from it.
      *
      * @param weights         the model to run
@@ -614,14 +615,13 @@ public final class LstmRunner implements AutoCloseable {
 
     /**
      * Brings this runner's kernels to compiled speed before the first request. Until HotSpot has compiled them,
-     * calls are slower by one to two orders of magnitude and allocate (measured at H = 256, batch 1: the first
-     * calls took 2 to 9 ms against 26 µs warm, and the first two thousand allocated); this runs {@link #forward}
+     * calls are slower by one to two orders of magnitude and allocate (docs/performance.md has measurements); this
+     * runs {@link #forward}
      * and {@link #step} on made-up data, at batch 1 and (if {@link #maxBatch()} &ge; 4) at batch 4, the two tile
      * shapes every batch is made of, until the JIT has gone quiet and the calls allocate nothing for about half
      * a second, or until {@code limit}. It changes nothing a caller can see: no state, no output of this runner.
      * The JIT compiles code, not objects, so one warmed runner warms every runner of the same kernel in the JVM,
-     * whatever its sizes (measured: after warming a runner of H = 64, one of H = 256 allocated nothing from its
-     * second call on), and the layers of an {@link LstmStackRunner}.
+     * whatever its sizes, and the layers of an {@link LstmStackRunner}.
      * Warm-up memory (a few sequences of made-up inputs and outputs) is allocated for the call and freed after.
      *
      * @param limit the longest the warm-up may take, positive

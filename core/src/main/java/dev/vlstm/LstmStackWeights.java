@@ -6,7 +6,7 @@ import dev.vlstm.kernel.WeightFormat;
  * The weights of a whole stacked and possibly bidirectional LSTM ({@code nn.LSTM} with {@code num_layers} and
  * {@code bidirectional}): one packed {@link LstmWeights} per layer and direction, in PyTorch's state_dict order
  * (l0, l0_reverse, l1, l1_reverse, ...; see {@link LstmStackShape}). Any layer and direction may have ONNX's
- * peephole connections ({@link LstmWeights#hasPeepholes()}), each its own; those without run as before.
+ * peephole connections ({@link LstmWeights#hasPeepholes()}), each its own; those without run without them.
  *
  * <p>Immutable once built and shareable between threads like {@link LstmWeights}, each thread with its own
  * {@link LstmStackRunner} or {@link LstmStackTrainer}. Owns the layers' weights: {@link #close()} closes them all.

@@ -14,7 +14,8 @@ import dev.vlstm.kernel.WeightFormat;
  * Backpropagation through time for one {@link LstmWeights}: a training {@link #forward} that keeps what the
  * backward pass needs (gate activations, every h and c), and a {@link #backward} that yields every gradient.
  *
- * <p>Organised like the forward (DESIGN.md, idea 5): per step in reverse, one pointwise pass makes the four gate
+ * <p>Organised like the forward (docs/architecture.md, "The backward"): per step in reverse, one pointwise pass
+ * makes the four gate
  * gradients dz and carries dc back; {@code dh_{t-1} = dz·U} runs the forward's GEMM kernel on a transposed packing
  * of U. After the loop, dW_ih = dzᵀ·X, dW_hh = dzᵀ·H_prev and dx = dz·W are each one GEMM over all T·B rows
  * (again the same kernel, on transposed operands), and db = Σ dz. With peephole connections the pointwise pass also
@@ -24,7 +25,7 @@ import dev.vlstm.kernel.WeightFormat;
  * and c, c0, cT, dcT and dc0 stay H wide. The forward keeps every step's cell output m = o*tanh(c) and projects it,
  * h = m·W_hrᵀ; per step in reverse the backward keeps dh (P), turns it into dm = dh·W_hr (H) for the pointwise pass,
  * and dh_{t-1} = dz·U is P wide; after the loop dW_hr = Σ dhᵀ·m is one more GEMM over all T·B rows. Weights without
- * projection run none of this (the choice is made once per step, outside the kernels' loops), bit for bit as before.
+ * projection run none of this (the choice is made once per step, outside the kernels' loops).
  *
  * <p>Truncated BPTT over a long sequence runs it in windows of at most {@code maxSteps} steps ({@link TruncatedBptt}
  * does it for you): each window's forward starts from the previous window's final state (pass the same segments as
@@ -643,9 +644,8 @@ public final class LstmTrainer implements AutoCloseable {
      * {@code gradients} (zeros if no sequence ran a step). The GEMMs read dzᵀ ({@code [4H'][rows]}) row by row, so
      * their output rows are gate rows, which map one to one onto PyTorch's {@code [4H][depth]} rows. dz is
      * transposed first: read down its columns instead (a stride of 4H' floats, a multiple of 4 KiB at H = 256,
-     * 512, 1024), each broadcast touched a new cache line in the same L1 set. On the quiet 2-core machine the whole
-     * backward of B = 64, T = 25, H = 1024 took 780 ms that way and 545 ms with the transpose; B = 32, H = 512
-     * changed little (69 and 66 ms). The transpose goes into {@code preActivations}, which the backward no longer
+     * 512, 1024), each broadcast touched a new cache line in the same L1 set. The transpose goes into
+     * {@code preActivations}, which the backward no longer
      * needs after its time loop and the next forward refills.
      */
     private void weightGradients(int rows, LstmGradients gradients, GradientMode mode) {

@@ -8,7 +8,8 @@ import dev.vlstm.kernel.WeightFormat;
 
 /**
  * The weights of one LSTM layer, validated and repacked once into the kernel's gate-interleaved blocked layout
- * (DESIGN.md, idea 1), off-heap.
+ * ({@code [block][k][gate][lane]}: one broadcast input value and four FMAs give the four gate pre-activations of a
+ * block of hidden units; docs/architecture.md, "Packed weights"), off-heap.
  *
  * <p>Input is PyTorch's {@code nn.LSTM} convention: {@code weight_ih [4H][I]}, {@code weight_hh [4H][H]},
  * {@code bias_ih [4H]}, {@code bias_hh [4H]}, row-major floats in native byte order, gate order i, f, g, o.
@@ -27,7 +28,7 @@ import dev.vlstm.kernel.WeightFormat;
  * {@code i,f = σ(... + p_{i,f}*c)}, {@code c' = f*c + i*g}, {@code o = σ(... + p_o*c')}. The peepholes are one
  * tensor {@code [3][H]} holding p_i, p_f, p_o (vlstm's gate order without g; ONNX orders them i, o, f, which
  * {@link dev.vlstm.io.GateConventions#fromOnnx} reorders), stored as float32 whatever the {@link WeightPrecision}.
- * {@link LstmRunner} and {@link LstmTrainer} run them, with or without projection; the stack classes do not.
+ * {@link LstmRunner} and {@link LstmTrainer} run them, with or without projection, and so do the stack classes.
  *
  * <p>Immutable once built and safe to share between any number of threads, each with its own
  * {@link LstmRunner}; the one exception is {@link LstmTrainer#updateWeights}, which a training loop calls between

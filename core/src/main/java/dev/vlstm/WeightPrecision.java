@@ -19,7 +19,8 @@ import dev.vlstm.kernel.WeightFormat;
  * A gate pre-activation {@code z = Σ_k w_k v_k} (v: the input x, or h, |h| &lt; 1) then moves by at most
  * {@code Δz <= 2^-8 Σ_k |w_k v_k|} (bf16) or {@code (s_r / 2) Σ_k |v_k|} (int8), and one step's output by at most
  * {@code |Δh| <= Δz_i / 4 + |c_prev| Δz_f / 4 + Δz_g + Δz_o / 4} (σ' &le; 1/4, tanh' &le; 1, |σ|, |tanh| &le; 1),
- * to float rounding. Over a sequence the differences are carried through h and c; the README gives measured values.
+ * to float rounding. Over a sequence the differences are carried through h and c; docs/service-guide.md
+ * ("Numerics") gives measured values.
  */
 public enum WeightPrecision {
     /** 4 bytes a weight: the weights as given. The default. */

@@ -1,8 +1,22 @@
 /**
- * One LSTM layer in PyTorch's convention: {@link dev.vlstm.LstmWeights} (validated, packed once, shared between
- * threads), {@link dev.vlstm.LstmRunner} (one per thread: sequence forward and streaming steps) with
- * {@link dev.vlstm.LstmState}, and training: {@link dev.vlstm.LstmTrainer}, {@link dev.vlstm.LstmParameters},
- * {@link dev.vlstm.LstmGradients}. Tensors are row-major floats in native byte order, time-major
- * ({@code [T][B][I]}), in heap or native {@link java.lang.foreign.MemorySegment}s or float arrays.
+ * LSTM and GRU models in PyTorch's convention, one layer or whole stacks (layers and directions, as
+ * {@code nn.LSTM} and {@code nn.GRU}), for inference and training:
+ * <ul>
+ *   <li>weights, validated and packed once, immutable and shared between threads: {@link dev.vlstm.LstmWeights},
+ *       {@link dev.vlstm.LstmStackWeights}, {@link dev.vlstm.GruWeights}, {@link dev.vlstm.GruStackWeights};</li>
+ *   <li>runners, one per thread, for whole sequences (also of different lengths) and streaming steps:
+ *       {@link dev.vlstm.LstmRunner}, {@link dev.vlstm.LstmStackRunner}, {@link dev.vlstm.GruRunner},
+ *       {@link dev.vlstm.GruStackRunner};</li>
+ *   <li>states, one per stream, carried from step to step: {@link dev.vlstm.LstmState},
+ *       {@link dev.vlstm.LstmStackState}, {@link dev.vlstm.GruState}, {@link dev.vlstm.GruStackState};</li>
+ *   <li>trainers (backpropagation through time, every gradient): {@link dev.vlstm.LstmTrainer},
+ *       {@link dev.vlstm.LstmStackTrainer}, {@link dev.vlstm.GruTrainer}, {@link dev.vlstm.GruStackTrainer}, with
+ *       their parameters ({@link dev.vlstm.LstmParameters} and its stack and GRU twins), gradients
+ *       ({@link dev.vlstm.LstmGradients} and its twins) and {@link dev.vlstm.TruncatedBptt}.</li>
+ * </ul>
+ * Tensors are row-major floats in native byte order, time-major ({@code [T][B][I]}) unless a
+ * {@link dev.vlstm.SequenceLayout} says batch-first, in heap or native {@link java.lang.foreign.MemorySegment}s or
+ * float arrays. Objects that hold off-heap memory free it in {@code close()}; {@link dev.vlstm.NativeMemory} counts
+ * what is held.
  */
 package dev.vlstm;

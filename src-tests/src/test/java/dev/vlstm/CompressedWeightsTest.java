@@ -28,7 +28,7 @@ class CompressedWeightsTest {
 
     private static final WeightPrecision[] COMPRESSED = {WeightPrecision.BFLOAT16, WeightPrecision.INT8};
     private static final int[] ODD_SIZES = {1, 3, 17, 33, 257};
-    /** Largest |h_compressed - h_float| allowed over 100 steps at H = I = 256; measured values in the README. */
+    /** Largest |h_compressed - h_float| allowed over 100 steps at H = I = 256 (measured: docs/service-guide.md). */
     private static final double BFLOAT16_SEQUENCE_BOUND = 3e-3;
     private static final double INT8_SEQUENCE_BOUND = 1e-2;
 

@@ -16,7 +16,7 @@ import dev.vlstm.io.Npy;
 import dev.vlstm.io.SafeTensors;
 
 /**
- * The README's GRU example is quoted word for word from {@link GruExample}, which the build compiles, and computes
+ * The docs' GRU example is quoted word for word from {@link GruExample}, which the build compiles, and computes
  * what PyTorch did on a golden case: y within 1e-5, dx within 1e-4; the streamed h equals hT bit for bit.
  */
 class GruReadmeExampleTest {
@@ -25,12 +25,12 @@ class GruReadmeExampleTest {
     private static final Path GOLDEN = Path.of("src/test/resources/golden-gru/i3_h5_t4_b2");
 
     @Test
-    void readmeQuotesTheMarkedRegion() throws IOException {
-        String readme = Files.readString(Path.of(System.getProperty("vlstm.readme", "../README.md")));
+    void theDocsQuoteTheMarkedRegion() throws IOException {
+        String docs = ReadmeExampleTest.documentation();
         List<String> regions = ReadmeExampleTest.regions(Files.readAllLines(SOURCE));
         assertEquals(1, regions.size());
-        assertTrue(readme.contains(regions.getFirst()), "README.md must contain this region of " + SOURCE + ":\n"
-                + regions.getFirst());
+        assertTrue(docs.contains(regions.getFirst()), "README.md or docs/ must contain this region of " + SOURCE
+                + ":\n" + regions.getFirst());
     }
 
     @Test

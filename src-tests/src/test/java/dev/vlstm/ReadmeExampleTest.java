@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
+import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 
@@ -24,9 +25,10 @@ import dev.vlstm.example.TrainingExample;
 import dev.vlstm.io.Npy;
 
 /**
- * Every code example of the README is a marked region of a file that the build compiles, quoted word for word
- * (without the region's common indentation), and the examples compute what they claim. The Java examples are in
- * this module; the packaging examples are the consumer project's, which CI compiles and runs (.ci/run).
+ * Every code example of the documentation (the README and docs/) is a marked region of a file that the build
+ * compiles, quoted word for word (without the region's common indentation), and the examples compute what they
+ * claim. The Java examples are in this module; the packaging examples are the consumer project's, which CI compiles
+ * and runs (.ci/run).
  */
 class ReadmeExampleTest {
 
@@ -39,15 +41,28 @@ class ReadmeExampleTest {
             Path.of("../examples/consumer/src/main/java/module-info.java"));
 
     @Test
-    void readmeQuotesEveryMarkedRegionOfTheCompiledExamples() throws IOException {
-        String readme = Files.readString(Path.of(System.getProperty("vlstm.readme", "../README.md")));
+    void theDocsQuoteEveryMarkedRegionOfTheCompiledExamples() throws IOException {
+        String docs = documentation();
         for (Path source : SOURCES) {
             List<String> regions = regions(Files.readAllLines(source));
             assertTrue(!regions.isEmpty(), source + " has no README-BEGIN ... README-END region");
             for (String region : regions) {
-                assertTrue(readme.contains(region), "README.md must contain this region of " + source + ":\n" + region);
+                assertTrue(docs.contains(region), "README.md or docs/ must contain this region of " + source + ":\n"
+                        + region);
             }
         }
+    }
+
+    /** The README and every page of the docs/ folder beside it, one after another. */
+    static String documentation() throws IOException {
+        Path readme = Path.of(System.getProperty("vlstm.readme", "../README.md"));
+        StringBuilder text = new StringBuilder(Files.readString(readme));
+        try (Stream<Path> pages = Files.list(readme.resolveSibling("docs"))) {
+            for (Path page : pages.filter(page -> page.toString().endsWith(".md")).sorted().toList()) {
+                text.append('\n').append(Files.readString(page));
+            }
+        }
+        return text.toString();
     }
 
     @Test

@@ -18,15 +18,17 @@ import org.junit.jupiter.params.provider.CsvSource;
  * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected,
  * also with peepholes, also on two threads; GRUs on one and two threads) and of stacks (LSTM and GRU, also on two
  * threads; LSTM also projected, with peepholes and a cell clip), and projected training steps (also of a stack with
- * peepholes, on one and two threads), allocate nothing on the Java heap (DESIGN.md, idea 8): a vector that C2 fails to
- * keep in registers is boxed, and code that keeps being deoptimized runs its vector operations in the interpreter or
+ * peepholes, on one and two threads), allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on
+ * the hot path"): a vector that C2 fails to keep in registers is boxed,
+ * and code that keeps being deoptimized runs its vector operations in the interpreter or
  * C1, which box every vector; both show up here as allocated bytes. Includes the shape (H = 256, B = 32) where an
  * earlier prototype fell off the "JIT cliff". The caller's segments come from confined arenas, as a service's would.
  *
  * <p>This class runs in a JVM of its own (src-tests/pom.xml), one that serves inference until its last cases. A whole
  * unprojected training step is not checked here: in the full suite it sometimes still fell into a deoptimization
  * cycle (one run in three) or allocated a few bytes after quiet rounds; and in one full run that shared a JVM with
- * the training tests, every case below kept allocating for its 90 s. Both are open work (README, "In a service").
+ * the training tests, every case below kept allocating for its 90 s. Both are open work (docs/service-guide.md,
+ * "Training and serving in one JVM").
  * Projected training steps (one layer, two threads, a stack) are checked, last (a JVM that has trained can compile
  * the inference tiles into code that boxes, so no inference case runs after them).
  */

@@ -64,7 +64,7 @@ public final class Comparison {
     private static final Plan FULL = new Plan("full", 2, 3, 5, TimeValue.seconds(2), false);
     /** About a third of a second of the reference. */
     private static final double QUICK_SCALAR_FLOPS = 1e9;
-    /** The reference's speed, measured on this machine kind (3 to 4 GFLOP/s), to predict its call times. */
+    /** The reference's speed, roughly, to predict its call times: it only sizes the runs, so an estimate will do. */
     private static final double SCALAR_FLOPS_PER_SECOND = 3e9;
     /** A reference call longer than an iteration is timed call by call, in one fork. */
     private static final JmhRuns.Timing SINGLE_SHOT = JmhRuns.Timing.singleShot(2, 5);

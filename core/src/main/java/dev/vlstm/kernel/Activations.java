@@ -6,8 +6,8 @@ package dev.vlstm.kernel;
  * <p>{@code tanh} is a [13/6] odd rational minimax approximation on [-CLAMP, CLAMP] (the form used by Eigen's
  * fast tanh), and exactly ±1 from |x| &ge; {@value #SATURATION}, where the float nearest to tanh(x) is ±1.
  * {@code sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)}, so exactly 0 and 1 from |x| &ge; 2 * {@value #SATURATION}: a gate
- * held open keeps c exactly (with the rational value of the clamp, 1 - 1.2e-7, a cell adding 1 per step held
- * 943,000 after 10^6 steps).
+ * held open keeps c exactly (at the rational's value at the clamp, 1 - 1.2e-7, a cell adding 1 per step would
+ * leak down to 943,000 after 10^6 steps).
  * Maximum absolute error against {@link Math#tanh} over every float in [-20, 20] (beyond, both are ±1 to float
  * precision), measured: 2.9e-7 for tanh (at x = 5.126) and 1.7e-7 for sigmoid against the exact logistic. The
  * documented bounds, checked by ActivationsTest, are {@value #TANH_MAX_ABS_ERROR} and half of it.

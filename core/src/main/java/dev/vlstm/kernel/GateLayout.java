@@ -4,7 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * The gate-interleaved blocked layout that every kernel works on (DESIGN.md, idea 1).
+ * The gate-interleaved blocked layout that every kernel works on (docs/architecture.md, "Packed weights").
  *
  * <p>Hidden units are grouped in blocks of {@link #lanes()} units (the kernel's vector lane count); the hidden
  * size is padded with zero weights up to {@link #paddedHidden()} so that no kernel masks a load. For a weight

@@ -78,7 +78,7 @@ public interface LstmKernel {
      * MemorySegment, long)} for the blocks {@code blockFrom..blockTo-1} of the layout only: every row's outputs of
      * those blocks, reading only those blocks' panels; nothing else of {@code gates} is written. Threads that own
      * disjoint block ranges may run it at once on the same arguments, and each output gets the same bits as in the
-     * whole call (DESIGN.md, idea 7).
+     * whole call (docs/architecture.md, "Threads", says how threads split a call by blocks).
      *
      * @param depth     terms per output ({@code layout.inputSize()} for W; see {@link #projectInput(GateLayout, int,
      *                  MemorySegment, MemorySegment, MemorySegment, long, long, long, int, MemorySegment, long)})

@@ -5,8 +5,9 @@ import java.util.List;
 
 /**
  * Intra-op parallelism for GRUs, as {@link ParallelKernel} gives it to LSTMs: a kernel that runs another GRU
- * kernel's GEMMs on several threads, each thread owning a contiguous range of hidden-unit blocks (DESIGN.md,
- * idea 7). A thread computes its blocks' gates for every row and reads only its share of the packed weights, so at
+ * kernel's GEMMs on several threads, each thread owning a contiguous range of hidden-unit blocks
+ * (docs/architecture.md, "Threads").
+ * A thread computes its blocks' gates for every row and reads only its share of the packed weights, so at
  * batch 1 each core streams its own part of W_hh, the same part every step. Each output lane is still the wrapped
  * kernel's one FMA chain in k order, so the results are the same bits for any number of threads.
  *

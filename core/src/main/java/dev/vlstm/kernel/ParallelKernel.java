@@ -5,7 +5,8 @@ import java.util.List;
 
 /**
  * Intra-op parallelism: a kernel that runs another kernel's GEMMs on several threads, each thread owning a
- * contiguous range of hidden-unit blocks (DESIGN.md, idea 7). A thread computes its blocks' gates for every row and
+ * contiguous range of hidden-unit blocks (docs/architecture.md, "Threads"). A thread computes its blocks' gates for
+ * every row and
  * reads only its share of the packed weights, so at batch 1 each core streams its own part of U, and with the same
  * blocks every step that part stays in its own L2. Each output lane is still the wrapped kernel's one FMA chain in k
  * order, so the results are the same bits for any number of threads.

@@ -19,7 +19,7 @@ import jdk.incubator.vector.FloatVector;
  *
  * <p>Why the sums pass through L1 instead of going straight from the accumulators into the activations: a tile
  * this large exhausts C2's inlining node budget, so any further call with a vector argument may stay a real
- * call, and its vectors are then boxed (gigabytes a second, 20x slower). Why the accumulators start at zero
+ * call, and its vectors are then boxed (allocating on every step). Why the accumulators start at zero
  * rather than from the inputGates pre-activations: sixteen more loads made the 4-row tile too large for C1's
  * register allocator, the method never reached C2, and ran as allocating C1 code. Going through L1 costs 16
  * stores and 32 loads per tile against {@code 16 * H} FMAs, and no vector ever crosses a call. As in

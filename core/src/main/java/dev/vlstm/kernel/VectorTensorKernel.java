@@ -21,7 +21,7 @@ import jdk.incubator.vector.VectorSpecies;
  * as soon as any code in the JVM had accessed a segment of a confined arena, which a service's own code easily
  * does: each liveness check's owner test is then profiled as sometimes taken, and the predicate that C2 hoists out
  * of the loop fails for ownerless sessions. Adam, the one update that needs four tensors, therefore runs as two
- * passes of three; measured 100 times faster under that pollution, and about as fast without it.
+ * passes of three, which stay out of that cycle.
  */
 final class VectorTensorKernel implements TensorKernel {
 
@@ -71,9 +71,9 @@ final class VectorTensorKernel implements TensorKernel {
 
     /**
      * {@link ScalarTensorKernel}'s copies. A 4x4 transpose in vector registers (two-vector rearranges of 128-bit
-     * quartets) was 2.5 times as fast on its own, but inside the trainer it allocated 32 bytes a block under JMH
-     * and in a plain timing loop, though not in the test suite's zero-allocation runs; with the copies the backward
-     * of B = 32, H = 512 takes about 1 ms longer (66 against 65 ms) and allocates nothing.
+     * quartets) is faster on its own, but inside the trainer it allocated 32 bytes a block under JMH and in a
+     * plain timing loop, though not in the test suite's zero-allocation runs; the copies allocate nothing, and the
+     * transpose is a small part of a backward.
      */
     @Override
     public void transpose(MemorySegment source, long sourceOffset, int sourceRowFloats, int rows, int columns,

@@ -14,7 +14,7 @@ import dev.vlstm.GruWeights;
 import dev.vlstm.io.PyTorchGru;
 import dev.vlstm.io.SafeTensors;
 
-/** The README's GRU example, compiled and run by GruReadmeExampleTest; the README quotes the marked region. */
+/** docs/models.md's GRU example, compiled and run by GruReadmeExampleTest; the page quotes the marked region. */
 public final class GruExample {
 
     private GruExample() {

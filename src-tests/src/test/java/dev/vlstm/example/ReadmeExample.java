@@ -7,7 +7,7 @@ import dev.vlstm.LstmRunner;
 import dev.vlstm.LstmState;
 import dev.vlstm.LstmWeights;
 
-/** The README's API example, compiled and run by ReadmeExampleTest; the README quotes the marked region. */
+/** docs/models.md's one-layer example, compiled and run by ReadmeExampleTest; the page quotes the marked region. */
 public final class ReadmeExample {
 
     private ReadmeExample() {

@@ -14,7 +14,7 @@ import dev.vlstm.LstmWeights;
 import dev.vlstm.NonFiniteInputs;
 import dev.vlstm.WarmUp;
 
-/** The README's service example, compiled and run by ReadmeExampleTest; the README quotes the marked region. */
+/** docs/service-guide.md's example, compiled and run by ReadmeExampleTest; the page quotes the marked region. */
 public final class ServiceExample {
 
     private ServiceExample() {

@@ -10,7 +10,7 @@ import dev.vlstm.LstmStackWeights;
 import dev.vlstm.io.PyTorchLstm;
 import dev.vlstm.io.SafeTensors;
 
-/** The README's stacked-model example, compiled and run by ReadmeExampleTest; the README quotes the marked region. */
+/** docs/models.md's stacked-model example, compiled and run by ReadmeExampleTest; the page quotes the marked region. */
 public final class StackExample {
 
     private StackExample() {

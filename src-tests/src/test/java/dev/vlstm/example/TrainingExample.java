@@ -14,7 +14,7 @@ import dev.vlstm.train.Adam;
 import dev.vlstm.train.GradientClipping;
 
 /**
- * The README's training example, compiled and run by ReadmeExampleTest; the README quotes the marked region. The
+ * docs/training.md's training example, compiled and run by ReadmeExampleTest; the page quotes the marked region. The
  * task: at every step, hidden unit 0 should repeat the previous step's input (a one-step memory), for sequences of
  * T = 20 values in [-0.5, 0.5].
  */

@@ -8,7 +8,10 @@ import java.lang.foreign.ValueLayout;
 
 import org.junit.jupiter.api.Test;
 
-/** The packed layout puts each PyTorch weight where DESIGN.md says: {@code [block][k][gate][lane]}, zero-padded. */
+/**
+ * The packed layout puts each PyTorch weight where docs/architecture.md ("Packed weights") says:
+ * {@code [block][k][gate][lane]}, zero-padded.
+ */
 class GateLayoutTest {
 
     @Test
