@@ -2,55 +2,106 @@ package dev.vlstm.cli;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
+import java.lang.module.ModuleDescriptor;
+import java.net.URISyntaxException;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
-import java.util.Map;
-import java.util.Set;
+import java.security.CodeSource;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.jar.Attributes;
+import java.util.jar.JarFile;
+import java.util.jar.Manifest;
 
-import dev.vlstm.Backend;
-import dev.vlstm.GradientMode;
-import dev.vlstm.LstmGradients;
-import dev.vlstm.LstmStackGradients;
-import dev.vlstm.LstmStackRunner;
-import dev.vlstm.LstmStackShape;
-import dev.vlstm.LstmStackTrainer;
-import dev.vlstm.LstmStackWeights;
-import dev.vlstm.SequenceLayout;
-import dev.vlstm.io.FloatTensor;
-import dev.vlstm.io.Npy;
+import dev.vlstm.WeightPrecision;
 import dev.vlstm.io.PyTorchGru;
-import dev.vlstm.io.PyTorchLstm;
 import dev.vlstm.io.SafeTensors;
 
 /**
- * The command-line tool: {@code info}, {@code run} and {@code grad} on a PyTorch {@code nn.LSTM} state_dict in a
- * safetensors file (any number of layers, one or two directions), with .npy inputs and outputs shaped as PyTorch's
- * {@code nn.LSTM} takes and returns them: y {@code [T, B, D·H]}, h_n and c_n {@code [L·D, B, H]} (with
- * {@code proj_size} P, y {@code [T, B, D·P]} and h_n {@code [L·D, B, P]}; {@code grad} then also writes weight_hr's
- * gradient). With
- * {@code --lengths}, a padded batch of sequences of different lengths runs as PyTorch runs a packed sequence
- * (pack_padded_sequence, then pad_packed_sequence with total_length T): y is zero past each sequence's end and
- * h_n, c_n are each sequence's last states. Also on an {@code nn.GRU} state_dict (any number of layers, one or two
- * directions; told apart by the shape of {@code weight_hh_l0}), see {@link GruCommands}.
+ * The command-line tool: {@code info}, {@code run} and {@code grad} on a PyTorch {@code nn.LSTM} or {@code nn.GRU}
+ * state_dict in a safetensors file, with .npy inputs and outputs shaped as PyTorch takes and returns them
+ * ({@link LstmCommands}, {@link GruCommands}). {@link #COMMANDS} lists the commands: each is a {@link Command} that
+ * holds its help (options, what it writes, an example) and its action. {@code help}, {@code --help}, {@code -h} and
+ * {@code COMMAND --help} print help on stdout; {@code --version} prints the version.
  * Exit codes: 0 ok, 2 bad usage, 1 bad input; each failure is one line on stderr (a stack trace with
- * {@code --verbose}).
+ * {@code --verbose}), a usage error followed by a line that says where the help is.
  */
 public final class Cli {
 
-    static final String USAGE = """
-            usage: vlstm info --model M.safetensors [--prefix P]     (an nn.LSTM or an nn.GRU)
-                   vlstm run  --model M.safetensors [--prefix P] --input x.npy [--h0 h0.npy --c0 c0.npy]
-                              --output DIR [--batch-first] [--lengths L1,L2,...]
-                   vlstm grad (the options of run) --dy dy.npy [--dhn dhn.npy] [--dcn dcn.npy]
-                   (a GRU takes no --c0 or --dcn, and writes no cn.npy)
-                   add --verbose for stack traces""";
-    private static final Set<String> FLAGS = Set.of("--batch-first", "--verbose");
-    private static final Set<String> OPTIONS = Set.of("--model", "--prefix", "--input", "--h0", "--c0", "--output",
-            "--dy", "--dhn", "--dcn", "--lengths");
+    static final Option MODEL = Option.inputFile("--model", "M.safetensors",
+            "a PyTorch nn.LSTM or nn.GRU state_dict (any layers, one or two directions)").asRequired();
+    static final Option PREFIX = Option.text("--prefix", "P",
+            "the module prefix of the tensor names, e.g. lstm. (inferred if not given)");
+    static final Option INPUT = Option.inputFile("--input", "x.npy",
+            "the sequence x: [T, B, I], [B, T, I] with --batch-first, or unbatched [T, I]").asRequired();
+    static final Option OUTPUT = Option.outputDirectory("--output", "DIR",
+            "the directory to write into, created if need be (files in it are replaced)").asRequired();
+    static final Option H0 = Option.inputFile("--h0", "h0.npy",
+            "initial hidden states, shaped as h_n (zeros if not given)");
+    static final Option C0 = Option.inputFile("--c0", "c0.npy",
+            "initial cell states, shaped as c_n (LSTM only; zeros if not given)");
+    static final Option BATCH_FIRST = Option.flag("--batch-first",
+            "x, y and dy are [B, T, ·], as nn.LSTM(batch_first=True) takes them");
+    static final Option LENGTHS = Option.text("--lengths", "L1,L2,...",
+            "each sequence's length, one per batch row: the padded batch runs as if packed");
+    static final Option THREADS = Option.text("--threads", "N",
+            "threads per matrix product, 1 (default) to 256; the same bits for any N");
+    static final Option PRECISION = Option.text("--precision", "f32|bf16|int8",
+            "W and U stored as f32 (default), or bf16 or int8: faster, approximate (LSTM)");
+    static final Option GRAD_PRECISION = Option.text("--precision", "f32",
+            "f32 only: gradients need float32 weights (bf16 and int8 are for run)");
+    static final Option DY = Option.inputFile("--dy", "dy.npy",
+            "the gradient of the loss with respect to y, shaped as y").asRequired();
+    static final Option DHN = Option.inputFile("--dhn", "dhn.npy",
+            "the gradient with respect to h_n, shaped as h_n (zeros if not given)");
+    static final Option DCN = Option.inputFile("--dcn", "dcn.npy",
+            "the gradient with respect to c_n, shaped as c_n (LSTM only; zeros if not given)");
+
+    private static final String SHAPES = "(T steps, B sequences, L layers, D directions, H hidden_size, P proj_size)";
+
+    /** The commands, in the order the help lists them. */
+    static final List<Command> COMMANDS = List.of(
+            new Command("info", "print a model's configuration",
+                    """
+                    Reads the model and prints what it holds: LSTM or GRU, the module prefix, input_size,
+                    hidden_size, num_layers, bidirectional, proj_size (LSTM) and bias, and the number of parameters.
+                    """,
+                    List.of(MODEL, PREFIX),
+                    List.of("no file: two lines on stdout"),
+                    "vlstm info --model lstm.safetensors",
+                    (arguments, out) -> info(arguments, out)),
+            new Command("run", "run a model on a sequence: y, h_n (and c_n)",
+                    """
+                    Runs the model on x as nn.LSTM or nn.GRU does and writes its outputs, shaped as PyTorch returns
+                    them. With --lengths a padded batch runs as PyTorch runs it packed (pack_padded_sequence, then
+                    pad_packed_sequence with total_length T): y is zero past each sequence's end, and h_n, c_n are
+                    each sequence's last states.
+                    """,
+                    List.of(MODEL, INPUT, OUTPUT, PREFIX, H0, C0, BATCH_FIRST, LENGTHS, THREADS, PRECISION),
+                    List.of("DIR/y.npy   y    [T, B, D·H]  ([B, T, D·H] with --batch-first, [T, D·H] for a [T, I] x;"
+                                    + " D·P with proj_size)",
+                            "DIR/hn.npy  h_n  [L·D, B, H]  ([L·D, H] for a [T, I] x; P with proj_size)",
+                            "DIR/cn.npy  c_n  [L·D, B, H]  (LSTM only)",
+                            SHAPES),
+                    "vlstm run --model lstm.safetensors --input x.npy --output out --threads 2",
+                    (arguments, out) -> forward(arguments, false)),
+            new Command("grad", "run forward and backward: y, h_n (c_n) and every gradient",
+                    """
+                    Runs the model on x, then backward: the gradients of sum(y*dy) + sum(hn*dhn) + sum(cn*dcn)
+                    with respect to every parameter, x, h0 and c0, as PyTorch's autograd gives them.
+                    """,
+                    List.of(MODEL, INPUT, DY, OUTPUT, PREFIX, H0, C0, DHN, DCN, BATCH_FIRST, LENGTHS, THREADS,
+                            GRAD_PRECISION),
+                    List.of("DIR/y.npy, DIR/hn.npy, DIR/cn.npy  as run writes them",
+                            "DIR/grad.safetensors  every parameter's gradient under its PyTorch name"
+                                    + " (weight_ih_l0, ...),",
+                            "                      and those of x, h0 and c0 (named x, h0, c0; shaped as x, h_n,"
+                                    + " c_n)",
+                            SHAPES),
+                    "vlstm grad --model lstm.safetensors --input x.npy --dy dy.npy --output out",
+                    (arguments, out) -> forward(arguments, true)));
+
+    private static final List<String> HELP_WORDS = List.of("help", "--help", "-h");
 
     private Cli() {
     }
@@ -64,38 +115,51 @@ public final class Cli {
 
     /** Runs one command; returns the exit code. */
     public static int run(String[] args, PrintStream out, PrintStream err) {
-        Map<String, String> options = new HashMap<>();
+        Command command = null;
         boolean verbose = false;
         try {
             if (args.length == 0) {
-                throw new UsageException("no command");
+                err.println("vlstm: no command");
+                err.print(usage());
+                return 2;
             }
-            for (int n = 1; n < args.length; n++) {
-                if (FLAGS.contains(args[n])) {
-                    options.put(args[n], "true");
-                } else if (OPTIONS.contains(args[n]) && n + 1 < args.length) {
-                    if (options.put(args[n], args[++n]) != null) {
-                        throw new UsageException(args[n - 1] + " given twice");
-                    }
-                } else {
-                    throw new UsageException(OPTIONS.contains(args[n]) ? args[n] + " needs a value"
-                            : "unknown option " + args[n]);
+            List<String> rest = Arrays.asList(args).subList(1, args.length);
+            if (HELP_WORDS.contains(args[0])) {
+                if (rest.size() > 1) {
+                    throw new UsageException("help takes one command at most, got " + String.join(" ", rest));
                 }
+                out.print(rest.isEmpty() ? usage() : command(rest.get(0)).help());
+                return 0;
             }
-            verbose = options.containsKey("--verbose");
-            switch (args[0]) {
-                case "info" -> info(options, out);
-                case "run" -> forward(options, false);
-                case "grad" -> forward(options, true);
-                default -> throw new UsageException("unknown command " + args[0]);
+            if (args[0].equals("--version")) {
+                if (!rest.isEmpty()) {
+                    throw new UsageException("--version takes nothing more, got " + String.join(" ", rest));
+                }
+                out.println("vlstm " + version());
+                return 0;
             }
+            command = command(args[0]);
+            if (rest.contains(Command.HELP.name()) || rest.contains("-h")) {
+                out.print(command.help());
+                return 0;
+            }
+            Arguments arguments = Arguments.parse(command, COMMANDS, rest);
+            verbose = arguments.has(Command.VERBOSE);
+            arguments.checkFiles();
+            command.action().run(arguments, out);
             return 0;
         } catch (UsageException e) {
             err.println("vlstm: " + e.getMessage());
-            err.println(USAGE);
+            err.println(command == null ? "see vlstm --help" : "see vlstm " + command.name() + " --help");
             return 2;
-        } catch (IOException | RuntimeException e) {
-            err.println("vlstm: " + e.getMessage());
+        } catch (IOException e) {
+            err.println("vlstm: " + FileErrors.describe(e));
+            if (verbose) {
+                e.printStackTrace(err);
+            }
+            return 1;
+        } catch (RuntimeException e) {
+            err.println("vlstm: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
             if (verbose) {
                 e.printStackTrace(err);
             }
@@ -103,150 +167,96 @@ public final class Cli {
         }
     }
 
-    static String required(Map<String, String> options, String name) {
-        String value = options.get(name);
-        if (value == null) {
-            throw new UsageException(name + " is required");
-        }
-        return value;
+    private static Command command(String name) {
+        return COMMANDS.stream().filter(command -> command.name().equals(name)).findFirst()
+                .orElseThrow(() -> new UsageException("unknown command " + name));
     }
 
-    private static void info(Map<String, String> options, PrintStream out) throws IOException {
-        try (SafeTensors file = SafeTensors.open(Path.of(required(options, "--model")))) {
-            if (PyTorchGru.holdsGru(file, options.get("--prefix"))) {
-                GruCommands.info(file, options.get("--prefix"), out);
-                return;
-            }
-            PyTorchLstm.Config config = PyTorchLstm.inspect(file, options.get("--prefix"));
-            out.printf("prefix '%s': input_size=%d hidden_size=%d num_layers=%d bidirectional=%b proj_size=%d bias=%b%n"
-                            + "parameters: %d%n", config.prefix(), config.inputSize(), config.hiddenSize(), config.layers(),
-                    config.bidirectional(), config.projectionSize(), config.bias(), config.parameterCount());
+    /** {@return the tool's help: its commands, where each one's help is, the exit codes} */
+    static String usage() {
+        StringBuilder text = new StringBuilder("""
+                usage: vlstm COMMAND [options]
+                       vlstm COMMAND --help | vlstm help COMMAND    a command's options, what it writes, an example
+                       vlstm --help | -h | help                     this help
+                       vlstm --version                              the version
+
+                Runs PyTorch nn.LSTM and nn.GRU models, saved as state_dicts in safetensors files, on sequences in
+                .npy files, and writes outputs and gradients shaped as PyTorch's.
+
+                commands:
+                """);
+        int width = COMMANDS.stream().mapToInt(command -> command.name().length()).max().orElse(0);
+        for (Command command : COMMANDS) {
+            text.append("  ").append(Command.pad(command.name(), width)).append("  ").append(command.summary())
+                    .append('\n');
+        }
+        text.append("""
+
+                Options are --name VALUE or --name=VALUE. Exit codes: 0 done; 1 bad input (a file, a shape or a
+                value), one line on stderr (--verbose adds the stack trace); 2 bad usage (a command or an option).
+                """);
+        return text.toString();
+    }
+
+    /**
+     * The version of vlstm-core: the module's (set by the build) when it runs as a module, else the
+     * Implementation-Version in the manifest of the jar this class came from when it runs on the class path
+     * ({@code java -jar}). The jar's own manifest, not this package's: a package split between the jar and a
+     * directory on the class path (as this one is in the tests) may have been defined without it.
+     *
+     * @return the version, or a sentence saying it is not known (classes run from a directory)
+     */
+    static String version() {
+        return Optional.ofNullable(Cli.class.getModule().getDescriptor())
+                .flatMap(ModuleDescriptor::rawVersion)
+                .or(Cli::manifestVersion)
+                .orElse("(version not known: not run from a vlstm-core jar)");
+    }
+
+    private static Optional<String> manifestVersion() {
+        CodeSource source = Cli.class.getProtectionDomain().getCodeSource();
+        if (source == null) {
+            return Optional.empty();
+        }
+        try (JarFile jar = new JarFile(Path.of(source.getLocation().toURI()).toFile())) {
+            Manifest manifest = jar.getManifest();
+            return Optional.ofNullable(manifest == null ? null
+                    : manifest.getMainAttributes().getValue(Attributes.Name.IMPLEMENTATION_VERSION));
+        } catch (IOException | URISyntaxException | RuntimeException e) {
+            return Optional.empty();
         }
     }
 
-    /** {@code run} (outputs) or {@code grad} (outputs and every gradient). */
-    private static void forward(Map<String, String> options, boolean gradients) throws IOException {
-        Path output = Path.of(required(options, "--output"));
-        boolean batchFirst = options.containsKey("--batch-first");
-        String prefix = options.get("--prefix");
-        try (SafeTensors file = SafeTensors.open(Path.of(required(options, "--model")))) {
+    private static void info(Arguments arguments, PrintStream out) throws IOException {
+        String prefix = arguments.text(PREFIX);
+        try (SafeTensors file = arguments.read(MODEL, SafeTensors::open)) {
             if (PyTorchGru.holdsGru(file, prefix)) {
-                GruCommands.forward(file, options, output, gradients);
-                return;
-            }
-            PyTorchLstm.Config config = PyTorchLstm.inspect(file, prefix);
-            try (LstmStackWeights weights = PyTorchLstm.loadStack(file, config.prefix(), Backend.PREFERRED)) {
-                LstmStackShape shape = weights.shape();
-                Sequence x = Sequence.read(Path.of(required(options, "--input")), shape.inputSize(), batchFirst);
-                float[] h0 = optionalState(options.get("--h0"), "--h0", x, shape, shape.hiddenStateSize());
-                float[] c0 = optionalState(options.get("--c0"), "--c0", x, shape, shape.hiddenSize());
-                int[] lengths = lengths(options.get("--lengths"));
-                int states = shape.stateCount() * x.batch();
-                float[] y = new float[x.steps() * x.batch() * shape.outputSize()];
-                float[] hn = new float[states * shape.hiddenStateSize()];
-                float[] cn = new float[states * shape.hiddenSize()];
-                Files.createDirectories(output);
-                if (!gradients) {
-                    try (LstmStackRunner runner = new LstmStackRunner(weights, x.batch(), x.steps())) {
-                        if (lengths == null) {
-                            runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, c0, y, hn, cn);
-                        } else {
-                            runner.forward(x.timeMajor(), SequenceLayout.TIME_MAJOR, x.steps(), x.batch(), lengths, h0,
-                                    c0, y, hn, cn);
-                        }
-                    }
-                } else {
-                    grad(options, output, config, weights, x, lengths, h0, c0, y, hn, cn);
-                }
-                Npy.write(output.resolve("y.npy"), x.outputs(y, shape.outputSize()));
-                Npy.write(output.resolve("hn.npy"), x.state(hn, shape.stateCount(), shape.hiddenStateSize()));
-                Npy.write(output.resolve("cn.npy"), x.state(cn, shape.stateCount(), shape.hiddenSize()));
-            }
-        }
-    }
-
-    private static void grad(Map<String, String> options, Path output, PyTorchLstm.Config config,
-                             LstmStackWeights weights, Sequence x, int[] lengths, float[] h0, float[] c0, float[] y,
-                             float[] hn, float[] cn) throws IOException {
-        LstmStackShape shape = weights.shape();
-        int hidden = shape.hiddenSize();
-        float[] dy = x.sameLayoutAs(Path.of(required(options, "--dy")), "--dy", shape.outputSize());
-        float[] dhn = optionalState(options.get("--dhn"), "--dhn", x, shape, shape.hiddenStateSize());
-        float[] dcn = optionalState(options.get("--dcn"), "--dcn", x, shape, shape.hiddenSize());
-        float[] dx = new float[x.timeMajor().length];
-        float[] dh0 = new float[hn.length];
-        float[] dc0 = new float[cn.length];
-        try (LstmStackTrainer trainer = new LstmStackTrainer(weights, x.batch(), x.steps());
-             LstmStackGradients gradients = new LstmStackGradients(weights)) {
-            if (lengths == null) {
-                trainer.forward(MemorySegment.ofArray(x.timeMajor()), x.steps(), x.batch(), segment(h0), segment(c0),
-                        MemorySegment.ofArray(y), MemorySegment.ofArray(hn), MemorySegment.ofArray(cn));
+                GruCommands.info(file, prefix, out);
             } else {
-                trainer.forward(MemorySegment.ofArray(x.timeMajor()), SequenceLayout.TIME_MAJOR, x.steps(), x.batch(),
-                        lengths, segment(h0), segment(c0), MemorySegment.ofArray(y), MemorySegment.ofArray(hn),
-                        MemorySegment.ofArray(cn));
+                LstmCommands.info(file, prefix, out);
             }
-            trainer.backward(MemorySegment.ofArray(dy), segment(dhn), segment(dcn), gradients, GradientMode.OVERWRITE,
-                    MemorySegment.ofArray(dx), MemorySegment.ofArray(dh0), MemorySegment.ofArray(dc0));
-            String p = config.prefix();
-            long gateRows = 4L * hidden;
-            Map<String, FloatTensor> tensors = new LinkedHashMap<>();
-            for (int layer = 0; layer < shape.layers(); layer++) {
-                for (int direction = 0; direction < shape.directions(); direction++) {
-                    LstmGradients part = gradients.layer(layer, direction);
-                    tensors.put(p + shape.pyTorchName("weight_ih", layer, direction),
-                            tensor(part.weightIh(), gateRows, shape.layerInputSize(layer)));
-                    tensors.put(p + shape.pyTorchName("weight_hh", layer, direction),
-                            tensor(part.weightHh(), gateRows, shape.hiddenStateSize()));
-                    if (config.bias()) {
-                        tensors.put(p + shape.pyTorchName("bias_ih", layer, direction),
-                                tensor(part.biasIh(), gateRows));
-                        tensors.put(p + shape.pyTorchName("bias_hh", layer, direction),
-                                tensor(part.biasHh(), gateRows));
-                    }
-                    if (shape.projectionSize() > 0) {
-                        tensors.put(p + shape.pyTorchName("weight_hr", layer, direction),
-                                tensor(part.weightHr(), shape.projectionSize(), hidden));
-                    }
+        }
+    }
+
+    /** {@code run} (outputs) or {@code grad} (outputs and every gradient) of an LSTM or a GRU. */
+    private static void forward(Arguments arguments, boolean gradients) throws IOException {
+        int threads = arguments.threads(THREADS);
+        WeightPrecision precision = arguments.precision(PRECISION);
+        if (gradients && precision != WeightPrecision.FLOAT32) {
+            throw new UsageException("grad needs float32 weights: --precision " + arguments.text(PRECISION)
+                    + " compresses them for the forward pass only (use it with run)");
+        }
+        String prefix = arguments.text(PREFIX);
+        try (SafeTensors file = arguments.read(MODEL, SafeTensors::open)) {
+            if (PyTorchGru.holdsGru(file, prefix)) {
+                if (precision != WeightPrecision.FLOAT32) {
+                    throw new UsageException("a GRU runs in f32 only: --precision " + arguments.text(PRECISION)
+                            + " compresses LSTM weights");
                 }
-            }
-            tensors.put("x", x.inputsLike(dx));
-            tensors.put("h0", x.state(dh0, shape.stateCount(), shape.hiddenStateSize()));
-            tensors.put("c0", x.state(dc0, shape.stateCount(), hidden));
-            SafeTensors.write(output.resolve("grad.safetensors"), tensors, Map.of("loss", "sum(y*dy) + sum(hn*dhn)"
-                    + " + sum(cn*dcn)"));
-        }
-    }
-
-    /** The comma-separated lengths of {@code --lengths}, or null without it; the runner checks their count and range. */
-    static int[] lengths(String list) {
-        if (list == null) {
-            return null;
-        }
-        String[] items = list.split(",", -1);
-        int[] lengths = new int[items.length];
-        for (int n = 0; n < items.length; n++) {
-            try {
-                lengths[n] = Integer.parseInt(items[n].strip());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--lengths: '" + items[n] + "' is not an integer (give one length per"
-                        + " sequence, comma-separated, e.g. 5,3,4)");
+                GruCommands.forward(file, arguments, gradients, threads);
+            } else {
+                LstmCommands.forward(file, arguments, gradients, threads, precision);
             }
         }
-        return lengths;
-    }
-
-    /** An optional h0, c0, dhn or dcn file, {@code [L·D, B, width]}: width S for h, H for c. */
-    private static float[] optionalState(String file, String option, Sequence x, LstmStackShape shape, int width)
-            throws IOException {
-        return file == null ? null : x.stateFrom(Path.of(file), option, shape.stateCount(), width);
-    }
-
-    private static MemorySegment segment(float[] values) {
-        return values == null ? null : MemorySegment.ofArray(values);
-    }
-
-    private static FloatTensor tensor(MemorySegment values, long... shape) {
-        return new FloatTensor(shape, values.toArray(ValueLayout.JAVA_FLOAT));
     }
 }

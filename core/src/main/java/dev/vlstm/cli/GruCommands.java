@@ -4,8 +4,6 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -29,7 +27,8 @@ import dev.vlstm.io.SafeTensors;
  * {@code [B, T, I]}, or unbatched {@code [T, I]}), y {@code [T, B, D·H]}, h0 and h_n {@code [L·D, B, H]};
  * {@code grad} writes the gradients of {@code sum(y*dy) + sum(hn*dhn)} under PyTorch's names, and of x and h0.
  * With {@code --lengths}, a padded batch of sequences of different lengths runs as {@code nn.GRU} runs a packed
- * sequence (pack_padded_sequence, then pad_packed_sequence with total_length T), as {@link Cli} does for an LSTM.
+ * sequence (pack_padded_sequence, then pad_packed_sequence with total_length T), as {@link LstmCommands} does for an
+ * LSTM. Weights stay float32 (compressed weights are LSTM-only); a thread count leaves the results' bits as they are.
  */
 final class GruCommands {
 
@@ -43,24 +42,22 @@ final class GruCommands {
                 config.bidirectional(), config.bias(), config.parameterCount());
     }
 
-    /** {@code run} (outputs) or {@code grad} (outputs and every gradient); options as {@link Cli#USAGE} says. */
-    static void forward(SafeTensors file, Map<String, String> options, Path output, boolean gradients)
-            throws IOException {
-        if (options.containsKey("--c0") || options.containsKey("--dcn")) {
+    /** {@code run} (outputs) or {@code grad} (outputs and every gradient); options as {@link Cli#COMMANDS} says. */
+    static void forward(SafeTensors file, Arguments arguments, boolean gradients, int threads) throws IOException {
+        if (arguments.has(Cli.C0) || arguments.has(Cli.DCN)) {
             throw new Cli.UsageException("a GRU has no cell state: --c0 and --dcn do not apply");
         }
-        PyTorchGru.Config config = PyTorchGru.inspect(file, options.get("--prefix"));
+        PyTorchGru.Config config = PyTorchGru.inspect(file, arguments.text(Cli.PREFIX));
         try (GruStackWeights weights = PyTorchGru.loadStack(file, config.prefix(), Backend.PREFERRED)) {
             LstmStackShape shape = weights.shape();
-            Sequence x = Sequence.read(Path.of(Cli.required(options, "--input")), shape.inputSize(),
-                    options.containsKey("--batch-first"));
-            float[] h0 = state(options.get("--h0"), "--h0", x, shape);
-            int[] lengths = Cli.lengths(options.get("--lengths"));
+            Sequence x = arguments.read(Cli.INPUT, path -> Sequence.read(path, shape.inputSize(),
+                    arguments.has(Cli.BATCH_FIRST)));
+            float[] h0 = state(arguments, Cli.H0, x, shape);
+            int[] lengths = arguments.lengths(Cli.LENGTHS);
             float[] y = new float[x.steps() * x.batch() * shape.outputSize()];
             float[] hn = new float[shape.stateCount() * x.batch() * shape.hiddenSize()];
-            Files.createDirectories(output);
             if (!gradients) {
-                try (GruStackRunner runner = new GruStackRunner(weights, x.batch(), x.steps())) {
+                try (GruStackRunner runner = new GruStackRunner(weights, x.batch(), x.steps(), threads)) {
                     if (lengths == null) {
                         runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, y, hn);
                     } else {
@@ -69,23 +66,23 @@ final class GruCommands {
                     }
                 }
             } else {
-                grad(options, output, config, weights, x, lengths, h0, y, hn);
+                grad(arguments, threads, config, weights, x, lengths, h0, y, hn);
             }
-            Npy.write(output.resolve("y.npy"), x.outputs(y, shape.outputSize()));
-            Npy.write(output.resolve("hn.npy"), x.state(hn, shape.stateCount(), shape.hiddenSize()));
+            arguments.write(Cli.OUTPUT, "y.npy", path -> Npy.write(path, x.outputs(y, shape.outputSize())));
+            arguments.write(Cli.OUTPUT, "hn.npy",
+                    path -> Npy.write(path, x.state(hn, shape.stateCount(), shape.hiddenSize())));
         }
     }
 
-    private static void grad(Map<String, String> options, Path output, PyTorchGru.Config config,
-                             GruStackWeights weights, Sequence x, int[] lengths, float[] h0, float[] y, float[] hn)
-            throws IOException {
+    private static void grad(Arguments arguments, int threads, PyTorchGru.Config config, GruStackWeights weights,
+                             Sequence x, int[] lengths, float[] h0, float[] y, float[] hn) throws IOException {
         LstmStackShape shape = weights.shape();
         int hidden = shape.hiddenSize();
-        float[] dy = x.sameLayoutAs(Path.of(Cli.required(options, "--dy")), "--dy", shape.outputSize());
-        float[] dhn = state(options.get("--dhn"), "--dhn", x, shape);
+        float[] dy = arguments.read(Cli.DY, path -> x.sameLayoutAs(path, Cli.DY.name(), shape.outputSize()));
+        float[] dhn = state(arguments, Cli.DHN, x, shape);
         float[] dx = new float[x.timeMajor().length];
         float[] dh0 = new float[hn.length];
-        try (GruStackTrainer trainer = new GruStackTrainer(weights, x.batch(), x.steps());
+        try (GruStackTrainer trainer = new GruStackTrainer(weights, x.batch(), x.steps(), threads);
              GruStackGradients gradients = new GruStackGradients(weights)) {
             if (lengths == null) {
                 trainer.forward(x.timeMajor(), x.steps(), x.batch(), h0, y, hn);
@@ -113,13 +110,16 @@ final class GruCommands {
             }
             tensors.put("x", x.inputsLike(dx));
             tensors.put("h0", x.state(dh0, shape.stateCount(), hidden));
-            SafeTensors.write(output.resolve("grad.safetensors"), tensors, Map.of("loss", "sum(y*dy) + sum(hn*dhn)"));
+            arguments.write(Cli.OUTPUT, "grad.safetensors",
+                    path -> SafeTensors.write(path, tensors, Map.of("loss", "sum(y*dy) + sum(hn*dhn)")));
         }
     }
 
-    /** An optional h0 or dhn file, {@code [L·D, B, H]}. */
-    private static float[] state(String file, String option, Sequence x, LstmStackShape shape) throws IOException {
-        return file == null ? null : x.stateFrom(Path.of(file), option, shape.stateCount(), shape.hiddenSize());
+    /** An optional h0 or dhn file, {@code [L·D, B, H]}; null if not given. */
+    private static float[] state(Arguments arguments, Option option, Sequence x, LstmStackShape shape)
+            throws IOException {
+        return arguments.read(option, path -> x.stateFrom(path, option.name(), shape.stateCount(),
+                shape.hiddenSize()));
     }
 
     private static FloatTensor tensor(MemorySegment values, long... shape) {

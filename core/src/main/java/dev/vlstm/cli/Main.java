@@ -1,6 +1,9 @@
 package dev.vlstm.cli;
 
-/** {@code java --add-modules jdk.incubator.vector -jar vlstm-core.jar COMMAND ...}: see {@link Cli}. */
+/**
+ * The jar's main class: {@code bin/vlstm COMMAND ...}, which runs
+ * {@code java --add-modules jdk.incubator.vector -jar vlstm-core.jar COMMAND ...}; see {@link Cli}.
+ */
 public final class Main {
 
     private Main() {

@@ -87,12 +87,14 @@ class CliTest {
         assertEquals(2, unknown.code());
         assertTrue(unknown.err().startsWith("vlstm: unknown option --colour"), unknown.err());
         assertEquals(2, run("run", "--model", MODEL.toString(), "--input").code());
-        assertTrue(run("run", "--model", MODEL.toString()).err().contains("--output is required"));
+        assertTrue(run("run", "--model", MODEL.toString(), "--input", directory.resolve("x.npy").toString()).err()
+                .contains("--output is required"));
 
         Outcome missing = run("info", "--model", directory.resolve("absent.safetensors").toString());
         assertEquals(1, missing.code());
         assertEquals(1, missing.err().lines().count(), "one line, no stack trace: " + missing.err());
-        assertTrue(missing.err().contains("absent.safetensors"));
+        assertTrue(missing.err().contains("model file not found: " + directory.resolve("absent.safetensors")),
+                missing.err());
 
         Path x = directory.resolve("nan.npy");
         float[] values = new float[24];

@@ -137,7 +137,8 @@ class GruCliTest {
                 stacked.toString());
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int code = Cli.run(new String[]{"run", "--model", model.toString(), "--input",
-                GOLDEN.resolve("i3_h5_t4_b2/x.npy").toString(), "--c0", "c0.npy", "--output", output.toString()},
+                GOLDEN.resolve("i3_h5_t4_b2/x.npy").toString(), "--c0", GOLDEN.resolve("i3_h5_t4_b2/h0.npy").toString(),
+                "--output", output.toString()},
                 new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
         assertEquals(2, code);
         assertTrue(err.toString().contains("a GRU has no cell state"), err.toString());
