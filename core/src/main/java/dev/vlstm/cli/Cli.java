@@ -13,6 +13,7 @@ import java.util.jar.Attributes;
 import java.util.jar.JarFile;
 import java.util.jar.Manifest;
 
+import dev.vlstm.LstmRunner;
 import dev.vlstm.WeightPrecision;
 import dev.vlstm.io.PyTorchGru;
 import dev.vlstm.io.SafeTensors;
@@ -45,7 +46,7 @@ public final class Cli {
     static final Option LENGTHS = Option.text("--lengths", "L1,L2,...",
             "each sequence's length, one per batch row: the padded batch runs as if packed");
     static final Option THREADS = Option.text("--threads", "N",
-            "threads per matrix product, 1 (default) to 256; the same bits for any N");
+            "threads per matrix product, 1 (default) to " + LstmRunner.MAX_THREADS + "; the same bits for any N");
     static final Option PRECISION = Option.text("--precision", "f32|bf16|int8",
             "W and U stored as f32 (default), or bf16 or int8: faster, approximate (LSTM)");
     static final Option GRAD_PRECISION = Option.text("--precision", "f32",
@@ -69,7 +70,7 @@ public final class Cli {
                     List.of(MODEL, PREFIX),
                     List.of("no file: two lines on stdout"),
                     "vlstm info --model lstm.safetensors",
-                    (arguments, out) -> info(arguments, out)),
+                    Cli::info),
             new Command("run", "run a model on a sequence: y, h_n (and c_n)",
                     """
                     Runs the model on x as nn.LSTM or nn.GRU does and writes its outputs, shaped as PyTorch returns
