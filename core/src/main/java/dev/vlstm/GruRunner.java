@@ -357,7 +357,7 @@ public final class GruRunner implements AutoCloseable {
         int hiddenSize = layout.hiddenSize();
         int paddedHidden = layout.paddedHidden();
         int current = 0;
-        hidden[current].asSlice(0, (long) batch * paddedHidden * Float.BYTES).fill((byte) 0);
+        hidden[current].fill((byte) 0);   // all of it: a slice is an object, which C2 does not always remove
         if (h0 != null) {
             PaddedRows.copyIn(h0, 0, hiddenSize, hidden[current], 0, paddedHidden, batch);
         }

@@ -215,8 +215,8 @@ class ZeroAllocationTest {
     }
 
     /**
-     * GRU stacks: the same copies around GRU layers, with no c; bidirectional sequences (also with variable lengths)
-     * and a streamed stack.
+     * GRU stacks: the same copies around GRU layers, with no c; bidirectional sequences (also with variable lengths),
+     * a streamed stack, and a sequence without initial or final states (whose zeroed start once took a slice).
      */
     @ParameterizedTest(name = "GRU I={0} H={1} L={2} T={3} B={4}")
     @CsvSource({"17, 33, 2, 10, 5", "64, 128, 3, 20, 1"})
@@ -251,6 +251,7 @@ class ZeroAllocationTest {
                 sequenceRunner.forward(x, steps, batch, hT, y, hT);
                 sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, y, hT);
                 streamRunner.step(frame, state, h);
+                streamRunner.forward(frame, 1, batch, null, h, null);
             }, workers(sequenceRunner.workerThreads(), streamRunner.workerThreads()));
         }
     }
