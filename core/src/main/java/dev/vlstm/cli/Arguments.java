@@ -84,7 +84,13 @@ final class Arguments {
         List<String> others = commands.stream().filter(other -> other.option(name).isPresent())
                 .map(Command::name).toList();
         return new Cli.UsageException(others.isEmpty() ? "unknown option " + name + " for " + command.name()
-                : name + " is an option of " + String.join(" and ", others) + ", not of " + command.name());
+                : name + " is an option of " + listed(others) + ", not of " + command.name());
+    }
+
+    /** {@return "a", "a and b", "a, b and c"} */
+    private static String listed(List<String> names) {
+        return names.size() == 1 ? names.getFirst()
+                : String.join(", ", names.subList(0, names.size() - 1)) + " and " + names.getLast();
     }
 
     /**

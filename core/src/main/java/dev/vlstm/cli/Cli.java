@@ -85,7 +85,7 @@ public final class Cli {
                             "DIR/cn.npy  c_n  [L·D, B, H]  (LSTM only)",
                             SHAPES),
                     "vlstm run --model lstm.safetensors --input x.npy --output out --threads 2",
-                    (arguments, out) -> forward(arguments, false)),
+                    (arguments, out, err) -> forward(arguments, false)),
             new Command("grad", "run forward and backward: y, h_n (c_n) and every gradient",
                     """
                     Runs the model on x, then backward: the gradients of sum(y*dy) + sum(hn*dhn) + sum(cn*dcn)
@@ -100,7 +100,8 @@ public final class Cli {
                                     + " c_n)",
                             SHAPES),
                     "vlstm grad --model lstm.safetensors --input x.npy --dy dy.npy --output out",
-                    (arguments, out) -> forward(arguments, true)));
+                    (arguments, out, err) -> forward(arguments, true)),
+            BenchCommand.COMMAND);
 
     private static final List<String> HELP_WORDS = List.of("help", "--help", "-h");
 
@@ -111,6 +112,16 @@ public final class Cli {
     static final class UsageException extends RuntimeException {
         UsageException(String message) {
             super(message);
+        }
+    }
+
+    /** A command that ran and failed by its own rule (e.g. a benchmark slower than allowed): its exit code. */
+    static final class Failure extends RuntimeException {
+        private final int exitCode;
+
+        Failure(int exitCode, String message) {
+            super(message);
+            this.exitCode = exitCode;
         }
     }
 
@@ -147,24 +158,27 @@ public final class Cli {
             Arguments arguments = Arguments.parse(command, COMMANDS, rest);
             verbose = arguments.has(Command.VERBOSE);
             arguments.checkFiles();
-            command.action().run(arguments, out);
+            command.action().run(arguments, out, err);
             return 0;
         } catch (UsageException e) {
             err.println("vlstm: " + e.getMessage());
             err.println(command == null ? "see vlstm --help" : "see vlstm " + command.name() + " --help");
             return 2;
+        } catch (Failure e) {
+            err.println("vlstm: " + e.getMessage());
+            return e.exitCode;
         } catch (IOException e) {
             err.println("vlstm: " + FileErrors.describe(e));
             if (verbose) {
                 e.printStackTrace(err);
             }
-            return 1;
+            return command == null ? 1 : command.inputError();
         } catch (RuntimeException e) {
             err.println("vlstm: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
             if (verbose) {
                 e.printStackTrace(err);
             }
-            return 1;
+            return command == null ? 1 : command.inputError();
         }
     }
 
@@ -182,7 +196,7 @@ public final class Cli {
                        vlstm --version                              the version
 
                 Runs PyTorch nn.LSTM and nn.GRU models, saved as state_dicts in safetensors files, on sequences in
-                .npy files, and writes outputs and gradients shaped as PyTorch's.
+                .npy files, and writes outputs and gradients shaped as PyTorch's; times them on this machine.
 
                 commands:
                 """);
@@ -195,6 +209,7 @@ public final class Cli {
 
                 Options are --name VALUE or --name=VALUE. Exit codes: 0 done; 1 bad input (a file, a shape or a
                 value), one line on stderr (--verbose adds the stack trace); 2 bad usage (a command or an option).
+                bench: 1 means a measurement slower than --max-slowdown, and bad input exits with 2.
                 """);
         return text.toString();
     }
@@ -228,7 +243,7 @@ public final class Cli {
         }
     }
 
-    private static void info(Arguments arguments, PrintStream out) throws IOException {
+    private static void info(Arguments arguments, PrintStream out, PrintStream err) throws IOException {
         String prefix = arguments.text(PREFIX);
         try (SafeTensors file = arguments.read(MODEL, SafeTensors::open)) {
             if (PyTorchGru.holdsGru(file, prefix)) {

@@ -17,19 +17,27 @@ import java.util.Optional;
  * @param writes      what it writes (files and their shapes), one line each, for its help
  * @param example     one command line, for its help
  * @param action      the command itself
+ * @param inputError  the exit code when its input is bad (a file missing or malformed): 1, or 2 for a command whose
+ *                    1 means something else
  */
 record Command(String name, String summary, String description, List<Option> options, List<String> writes,
-               String example, Action action) {
+               String example, Action action, int inputError) {
 
     /** The stack trace of an error as well as its line; every command takes it. */
     static final Option VERBOSE = Option.flag("--verbose", "on an error, print its stack trace too");
     /** Every command's help; {@code -h} too. */
     static final Option HELP = Option.flag("--help", "print this help and exit (also -h)");
 
-    /** What a command does with its checked options; output goes to {@code out}. */
+    /** What a command does with its checked options; output goes to {@code out}, progress to {@code err}. */
     @FunctionalInterface
     interface Action {
-        void run(Arguments arguments, PrintStream out) throws IOException;
+        void run(Arguments arguments, PrintStream out, PrintStream err) throws IOException;
+    }
+
+    /** A command whose bad input exits with 1. */
+    Command(String name, String summary, String description, List<Option> options, List<String> writes,
+            String example, Action action) {
+        this(name, summary, description, options, writes, example, action, 1);
     }
 
     Command {

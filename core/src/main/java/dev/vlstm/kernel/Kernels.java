@@ -43,6 +43,26 @@ public final class Kernels {
         return ScalarGruKernel.INSTANCE;
     }
 
+    /**
+     * One core's FMA throughput at the vector kernel's width, in GFLOP/s, measured for about {@code nanos} after a
+     * warm-up until compiled (a few seconds at most); NaN where the scalar kernel runs (the Vector API is off), since then the vector units'
+     * roof is not what bounds vlstm.
+     *
+     * @param nanos how long to measure
+     * @return GFLOP/s of one core, or NaN
+     */
+    public static double fmaPeakGflops(long nanos) {
+        if (PREFERRED == ScalarLstmKernel.INSTANCE) {
+            return Double.NaN;
+        }
+        try {
+            return (double) MethodHandles.lookup().findStatic(Class.forName("dev.vlstm.kernel.VectorFmaProbe"),
+                    "gflops", MethodType.methodType(double.class, long.class)).invoke(nanos);
+        } catch (Throwable e) {
+            throw new IllegalStateException("the FMA probe failed to run", e);
+        }
+    }
+
     private static GruKernel selectGru() {
         if (PREFERRED == ScalarLstmKernel.INSTANCE) {
             return ScalarGruKernel.INSTANCE;

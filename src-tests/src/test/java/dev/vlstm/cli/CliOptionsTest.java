@@ -32,7 +32,7 @@ class CliOptionsTest {
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = {
             "info | --input   | --input is an option of run and grad, not of info",
-            "info | --threads | --threads is an option of run and grad, not of info",
+            "info | --threads | --threads is an option of run, grad and bench, not of info",
             "info | --output  | --output is an option of run and grad, not of info",
             "run  | --dy      | --dy is an option of grad, not of run",
             "run  | --dcn     | --dcn is an option of grad, not of run",

@@ -1,0 +1,315 @@
+package dev.vlstm.cli;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+
+import dev.vlstm.Backend;
+import dev.vlstm.WeightPrecision;
+import dev.vlstm.io.SafeTensors;
+import dev.vlstm.kernel.Kernels;
+
+/**
+ * {@code vlstm bench}: times a user's model on this machine, prints time per call, GFLOP/s and the share of the
+ * measured FMA peak (and a step's latency percentiles), writes the results as JMH JSON, and compares them with an
+ * earlier file of the same machine, failing on a slowdown. See {@link #COMMAND} for its options and exit codes.
+ */
+final class BenchCommand {
+
+    static final Option MODEL = Option.inputFile("--model", "M.safetensors",
+            "the nn.LSTM or nn.GRU state_dict to time").asRequired();
+    static final Option PREFIX = Option.text("--prefix", "P", "the module prefix of its tensors (default: inferred)");
+    static final Option MODE = Option.text("--mode", "step|sequence|train",
+            "what to time, one or several comma-separated (default: step,sequence)");
+    static final Option BATCH = Option.text("--batch", "B",
+            "rows per call (default: 1 for step and sequence, 32 for train)");
+    static final Option STEPS = Option.text("--steps", "T", "time steps of a sequence or a training step "
+            + "(default: 100 for sequence, 25 for train)");
+    static final Option PRECISION = Option.text("--precision", "f32|bf16|int8",
+            "how W and U are stored (default f32; compressed: LSTM inference only)");
+    static final Option THREADS = Option.text("--threads", "N", "threads per call (default 1)");
+    static final Option JSON = Option.text("--json", "FILE", "write the results as JMH JSON to FILE");
+    static final Option COMPARE = Option.inputFile("--compare", "BASE.json",
+            "compare with an earlier --json file of this machine");
+    static final Option MAX_SLOWDOWN = Option.text("--max-slowdown", "PCT",
+            "with --compare: the slowdown in percent that fails (default 10)");
+    static final Option ITERATIONS = Option.text("--iterations", "N", "measured iterations of one second (default 5)");
+
+    static final Command COMMAND = new Command("bench", "time a model on this machine; gate a CI on it",
+            """
+            Loads the model and times each mode on random inputs: a streaming step (the state carried from call to
+            call), a whole sequence, or a training step (forward and backward with every gradient). It warms each
+            mode up until the JIT has compiled it, then measures one-second iterations and prints the time per call
+            (median and spread of the iterations), GFLOP/s, the share of this machine's FMA peak (measured first,
+            one core), and for step the latency percentiles of single calls. Progress goes to stderr.
+            With --compare, each measurement's mean time is divided by the same measurement's in BASE.json (same
+            mode and options, same CPU model and kernel; a file of another CPU is refused).
+            Exit codes: 0 done (and no measurement slower than --max-slowdown), 1 a measurement slower than
+            --max-slowdown, 2 bad usage or input (nothing judged).""",
+            List.of(MODEL, PREFIX, MODE, BATCH, STEPS, PRECISION, THREADS, JSON, COMPARE, MAX_SLOWDOWN, ITERATIONS),
+            List.of("FILE (--json): JMH's JSON result format, one entry per mode; benchmark vlstm.bench.MODE,",
+                    "  params (cell, sizes, batch, steps, precision, threads, cpu, kernel), primaryMetric in us/op",
+                    "  or ms/op, secondaryMetrics gflops, fma.peak.share and, for step, latency percentiles"),
+            "vlstm bench --model lstm.safetensors --mode step,sequence --compare base.json --json new.json",
+            BenchCommand::run, 2);
+
+    private static final long ITERATION_NANOS = 1_000_000_000L;
+    private static final long WARMUP_LIMIT_NANOS = 30_000_000_000L;
+    private static final long FMA_PROBE_NANOS = 300_000_000L;
+
+    private BenchCommand() {
+    }
+
+    private static void run(Arguments arguments, PrintStream out, PrintStream err) throws IOException {
+        List<BenchWorkload.Mode> modes = modes(arguments.text(MODE));
+        WeightPrecision precision = arguments.precision(PRECISION);
+        int threads = arguments.threads(THREADS);
+        int iterations = positive(arguments, ITERATIONS, 5, 1000);
+        if (iterations < 2) {
+            throw new Cli.UsageException(ITERATIONS.name() + ": at least 2 iterations, for a spread");
+        }
+        double maxSlowdown = percent(arguments.text(MAX_SLOWDOWN));
+        Path json = arguments.path(JSON);
+        List<BenchResults.Stored> baseline = arguments.read(COMPARE, BenchResults::read);
+        if (arguments.has(MAX_SLOWDOWN) && baseline == null) {
+            throw new Cli.UsageException(MAX_SLOWDOWN.name() + " applies only with " + COMPARE.name());
+        }
+        Map<String, String> identity = identity();
+        double fmaPeak = fmaPeak();
+        List<BenchResults.Measurement> measurements = new ArrayList<>();
+        String description;
+        try (SafeTensors file = arguments.read(MODEL, SafeTensors::open)) {
+            description = null;
+            for (BenchWorkload.Mode mode : modes) {
+                BenchWorkload.Setup setup = setup(arguments, mode, precision, threads);
+                try (BenchWorkload workload = BenchWorkload.open(file, arguments.text(PREFIX), setup)) {
+                    if (description == null) {
+                        description = workload.describe();
+                        err.printf(Locale.ROOT, "vlstm bench: %s, %s, kernel %s, %s, %d thread%s; FMA peak %s%n",
+                                description, identity.get(BenchResults.CPU), identity.get(BenchResults.KERNEL),
+                                PRECISION_NAMES.get(precision), threads, threads == 1 ? "" : "s",
+                                Double.isFinite(fmaPeak) ? String.format(Locale.ROOT, "%.1f GFLOP/s (one core)",
+                                        fmaPeak) : "not measured (scalar kernel)");
+                    }
+                    measurements.add(measure(workload, setup, iterations, fmaPeak, identity, err));
+                }
+            }
+        }
+        out.printf(Locale.ROOT, "%s on %s, kernel %s, %s, %d thread%s; FMA peak %s%n", description,
+                identity.get(BenchResults.CPU), identity.get(BenchResults.KERNEL), PRECISION_NAMES.get(precision),
+                threads, threads == 1 ? "" : "s", Double.isFinite(fmaPeak)
+                        ? String.format(Locale.ROOT, "%.1f GFLOP/s", fmaPeak) : "n/a");
+        out.printf(Locale.ROOT, "%-9s %5s %5s  %13s  %-19s  %8s  %6s%n", "mode", "B", "T", "time (median)",
+                "spread (min–max)", "GFLOP/s", "peak");
+        for (BenchResults.Measurement measurement : measurements) {
+            out.println(row(measurement, fmaPeak));
+        }
+        if (json != null) {
+            FileErrors.writing("json file", json, file -> Files.writeString(file, BenchResults.toJson(measurements)));
+            out.println("Results written to " + json + " (JMH JSON)");
+        }
+        if (baseline != null) {
+            List<Verdict> verdicts = compare(measurements, baseline, arguments.path(COMPARE), maxSlowdown);
+            int slower = 0;
+            for (Verdict verdict : verdicts) {
+                String mode = verdict.measurement().benchmark().substring("vlstm.bench.".length());
+                if (verdict.baseline().isEmpty()) {
+                    out.printf(Locale.ROOT, "%-9s not in %s: not compared%n", mode, arguments.path(COMPARE));
+                    continue;
+                }
+                out.printf(Locale.ROOT, "%-9s %.3f × the baseline's time%s%n", mode, verdict.ratio(),
+                        verdict.slower() ? String.format(Locale.ROOT, ": SLOWER than the %.0f %% allowed",
+                                maxSlowdown) : "");
+                if (verdict.slower()) {
+                    slower++;
+                }
+            }
+            if (slower > 0) {
+                throw new Cli.Failure(1, slower + " of " + verdicts.size() + " measurements slower than "
+                        + arguments.path(COMPARE) + " by more than " + maxSlowdown + " %");
+            }
+        }
+    }
+
+    /** The setup of one mode: the options given, or the mode's defaults. */
+    private static BenchWorkload.Setup setup(Arguments arguments, BenchWorkload.Mode mode, WeightPrecision precision,
+                                             int threads) {
+        int batch = positive(arguments, BATCH, mode == BenchWorkload.Mode.TRAIN ? 32 : 1, 1 << 16);
+        int steps = mode == BenchWorkload.Mode.STEP ? 1
+                : positive(arguments, STEPS, mode == BenchWorkload.Mode.TRAIN ? 25 : 100, 1 << 20);
+        return new BenchWorkload.Setup(mode, batch, steps, precision, threads);
+    }
+
+    /** --max-slowdown: a percentage above 0, 10 without it. */
+    static double percent(String value) {
+        if (value == null) {
+            return 10;
+        }
+        try {
+            double parsed = Double.parseDouble(value.strip());
+            if (parsed > 0 && parsed < 10_000) {
+                return parsed;
+            }
+        } catch (NumberFormatException e) {
+            // refused below, with the value
+        }
+        throw new Cli.UsageException(MAX_SLOWDOWN.name() + ": '" + value + "' is not a percentage above 0");
+    }
+
+    /** The modes to time, in the order given. */
+    static List<BenchWorkload.Mode> modes(String list) {
+        if (list == null) {
+            return List.of(BenchWorkload.Mode.STEP, BenchWorkload.Mode.SEQUENCE);
+        }
+        List<BenchWorkload.Mode> modes = new ArrayList<>();
+        for (String item : list.split(",", -1)) {
+            BenchWorkload.Mode mode = Arrays.stream(BenchWorkload.Mode.values())
+                    .filter(candidate -> candidate.label().equals(item.strip())).findFirst()
+                    .orElseThrow(() -> new Cli.UsageException("--mode: '" + item + "' is not step, sequence or train"));
+            if (modes.contains(mode)) {
+                throw new Cli.UsageException("--mode: " + item + " given twice");
+            }
+            modes.add(mode);
+        }
+        return modes;
+    }
+
+    /** A positive whole number option, or {@code fallback} without it. */
+    static int positive(Arguments arguments, Option option, int fallback, int max) {
+        String value = arguments.text(option);
+        if (value == null) {
+            return fallback;
+        }
+        try {
+            int parsed = Integer.parseInt(value.strip());
+            if (parsed >= 1 && parsed <= max) {
+                return parsed;
+            }
+        } catch (NumberFormatException e) {
+            // refused below, with the value
+        }
+        throw new Cli.UsageException(option.name() + ": '" + value + "' is not a whole number from 1 to " + max);
+    }
+
+    /** The measurement of one mode, as JMH JSON and as the table's row. */
+    static BenchResults.Measurement measure(BenchWorkload workload, BenchWorkload.Setup setup, int iterations,
+                                            double fmaPeak, Map<String, String> identity, PrintStream progress) {
+        CallTimer.Timing timing = CallTimer.time(setup.mode().label(), workload::call,
+                new CallTimer.Plan(WARMUP_LIMIT_NANOS, iterations, ITERATION_NANOS), progress);
+        double flops = workload.flopsPerCall();
+        boolean micros = timing.meanNanos() < 1e6;
+        double unitNanos = micros ? 1e3 : 1e6;
+        double[] times = Arrays.stream(timing.iterationNanos()).map(nanos -> nanos / unitNanos).toArray();
+        double[] gflops = Arrays.stream(timing.iterationNanos()).map(nanos -> flops / nanos).toArray();
+        Map<String, BenchResults.Metric> secondary = new LinkedHashMap<>();
+        secondary.put("gflops", new BenchResults.Metric("GFLOP/s", gflops, new double[0]));
+        if (Double.isFinite(fmaPeak)) {
+            secondary.put("fma.peak.share", new BenchResults.Metric("%",
+                    Arrays.stream(gflops).map(g -> 100 * g / fmaPeak).toArray(), new double[0]));
+        }
+        if (setup.mode() == BenchWorkload.Mode.STEP) {
+            secondary.put("latency", new BenchResults.Metric("us/op",
+                    Arrays.stream(timing.iterationNanos()).map(nanos -> nanos / 1e3).toArray(),
+                    Arrays.stream(timing.sortedCallNanos()).mapToDouble(nanos -> nanos / 1e3).toArray()));
+        }
+        Map<String, String> params = new LinkedHashMap<>();
+        params.put("cell", workload.cell());
+        params.put("inputSize", Integer.toString(workload.shape().inputSize()));
+        params.put("hiddenSize", Integer.toString(workload.shape().hiddenSize()));
+        params.put("projectionSize", Integer.toString(workload.shape().projectionSize()));
+        params.put("layers", Integer.toString(workload.shape().layers()));
+        params.put("directions", Integer.toString(workload.shape().directions()));
+        params.put("batch", Integer.toString(setup.batch()));
+        params.put("steps", Integer.toString(setup.steps()));
+        params.put("precision", PRECISION_NAMES.get(setup.precision()));
+        params.put("threads", Integer.toString(setup.threads()));
+        params.putAll(identity);
+        return new BenchResults.Measurement("vlstm.bench." + setup.mode().label(), params, 0,
+                timing.warmupNanos() / 1e9, ITERATION_NANOS / 1e9,
+                new BenchResults.Metric(micros ? "us/op" : "ms/op", times, new double[0]), secondary);
+    }
+
+    static final Map<WeightPrecision, String> PRECISION_NAMES = Map.of(WeightPrecision.FLOAT32, "f32",
+            WeightPrecision.BFLOAT16, "bf16", WeightPrecision.INT8, "int8");
+
+    /** This machine's identity in results: the CPU model and the kernel vlstm runs on it. */
+    static Map<String, String> identity() {
+        Map<String, String> identity = new LinkedHashMap<>();
+        identity.put(BenchResults.CPU, CpuModel.current().identity());
+        identity.put(BenchResults.KERNEL, Backend.PREFERRED.kernelName());
+        return identity;
+    }
+
+    /** One measurement's verdict against its baseline. */
+    record Verdict(BenchResults.Measurement measurement, Optional<BenchResults.Stored> baseline, double ratio,
+                   boolean slower) {
+    }
+
+    /**
+     * Pairs each measurement with the baseline entry of the same benchmark and parameters.
+     *
+     * @throws IllegalArgumentException if the baseline was measured on another CPU model or kernel, or holds none
+     *                                  of these measurements
+     */
+    static List<Verdict> compare(List<BenchResults.Measurement> measurements, List<BenchResults.Stored> baseline,
+                                 Path file, double maxSlowdown) {
+        Map<String, String> here = measurements.getFirst().params();
+        for (BenchResults.Stored stored : baseline) {
+            for (String key : List.of(BenchResults.CPU, BenchResults.KERNEL)) {
+                if (!here.get(key).equals(stored.params().get(key))) {
+                    throw new IllegalArgumentException(file + " was measured with " + key + " '"
+                            + stored.params().get(key) + "', this run with '" + here.get(key) + "': times of one "
+                            + "CPU model or kernel say nothing about another's; keep one baseline per machine");
+                }
+            }
+        }
+        List<Verdict> verdicts = new ArrayList<>();
+        for (BenchResults.Measurement measurement : measurements) {
+            Optional<BenchResults.Stored> match = baseline.stream()
+                    .filter(stored -> stored.benchmark().equals(measurement.benchmark())
+                            && stored.params().equals(measurement.params())).findFirst();
+            double nanos = measurement.primary().score() * BenchResults.nanosPer(measurement.primary().unit());
+            double ratio = match.map(stored -> nanos / stored.nanos()).orElse(Double.NaN);
+            verdicts.add(new Verdict(measurement, match, ratio, ratio > 1 + maxSlowdown / 100));
+        }
+        if (verdicts.stream().allMatch(verdict -> verdict.baseline().isEmpty())) {
+            throw new IllegalArgumentException(file + " holds none of these measurements (same mode, model shape, "
+                    + "batch, steps, precision and threads)");
+        }
+        return verdicts;
+    }
+
+    /** The machine's FMA peak, measured now, in GFLOP/s; NaN where the scalar kernel runs. */
+    static double fmaPeak() {
+        return Kernels.fmaPeakGflops(FMA_PROBE_NANOS);
+    }
+
+    static String row(BenchResults.Measurement m, double fmaPeak) {
+        BenchResults.Metric time = m.primary();
+        String unit = time.unit().equals("us/op") ? "µs" : "ms";
+        double[] sorted = time.iterations().clone();
+        Arrays.sort(sorted);
+        double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
+                : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+        BenchResults.Metric gflops = m.secondary().get("gflops");
+        String line = String.format(Locale.ROOT, "%-9s %5s %5s  %10.4g %s  %8.4g–%-8.4g  %8.2f  %6s",
+                m.benchmark().substring("vlstm.bench.".length()), m.params().get("batch"), m.params().get("steps"),
+                median, unit, sorted[0], sorted[sorted.length - 1], gflops.score(),
+                Double.isFinite(fmaPeak) ? String.format(Locale.ROOT, "%.1f %%", 100 * gflops.score() / fmaPeak)
+                        : "n/a");
+        BenchResults.Metric latency = m.secondary().get("latency");
+        if (latency != null) {
+            line += String.format(Locale.ROOT, "  p50 %.1f µs  p99 %.1f µs  p99.9 %.1f µs", latency.percentile(50),
+                    latency.percentile(99), latency.percentile(99.9));
+        }
+        return line;
+    }
+}
