@@ -1,7 +1,7 @@
 package dev.vlstm.kernel;
 
 import static dev.vlstm.kernel.VectorLstmKernel.GATE_GROUP_BYTES;
-import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
+import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 
 import java.lang.foreign.MemorySegment;
 
@@ -41,7 +41,7 @@ final class CompressedVectorKernel implements LstmKernel {
 
     @Override
     public int lanes() {
-        return VectorLstmKernel.LANES;
+        return VectorShape.LANES;
     }
 
     @Override

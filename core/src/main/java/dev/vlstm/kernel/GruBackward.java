@@ -1,8 +1,8 @@
 package dev.vlstm.kernel;
 
-import static dev.vlstm.kernel.VectorLstmKernel.ORDER;
-import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
-import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
+import static dev.vlstm.kernel.VectorShape.ORDER;
+import static dev.vlstm.kernel.VectorShape.SPECIES;
+import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 import static jdk.incubator.vector.FloatVector.fromMemorySegment;
 
 import java.lang.foreign.MemorySegment;

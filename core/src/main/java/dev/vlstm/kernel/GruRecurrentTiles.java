@@ -1,9 +1,9 @@
 package dev.vlstm.kernel;
 
 import static dev.vlstm.kernel.VectorGruKernel.GATE_GROUP_BYTES;
-import static dev.vlstm.kernel.VectorLstmKernel.ORDER;
-import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
-import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
+import static dev.vlstm.kernel.VectorShape.ORDER;
+import static dev.vlstm.kernel.VectorShape.SPECIES;
+import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 import static jdk.incubator.vector.FloatVector.broadcast;
 import static jdk.incubator.vector.FloatVector.fromMemorySegment;
 

@@ -1,7 +1,7 @@
 package dev.vlstm.kernel;
 
-import static dev.vlstm.kernel.VectorLstmKernel.ORDER;
-import static dev.vlstm.kernel.VectorLstmKernel.SPECIES;
+import static dev.vlstm.kernel.VectorShape.ORDER;
+import static dev.vlstm.kernel.VectorShape.SPECIES;
 
 import java.lang.foreign.MemorySegment;
 

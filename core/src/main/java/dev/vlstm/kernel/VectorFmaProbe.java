@@ -51,7 +51,7 @@ public final class VectorFmaProbe {
 
     /** {@return the floating-point operations of one {@link #burst}: 2 per lane per FMA} */
     public static double flopsPerBurst() {
-        return 2.0 * ROUNDS * ACCUMULATORS * VectorLstmKernel.LANES;
+        return 2.0 * ROUNDS * ACCUMULATORS * VectorShape.LANES;
     }
 
     /**
@@ -63,9 +63,9 @@ public final class VectorFmaProbe {
      * @return the chains' sum
      */
     public static float burst(float multiplier, float addend) {
-        FloatVector a = FloatVector.broadcast(VectorLstmKernel.SPECIES, multiplier);
-        FloatVector b = FloatVector.broadcast(VectorLstmKernel.SPECIES, addend);
-        FloatVector acc0 = FloatVector.zero(VectorLstmKernel.SPECIES);
+        FloatVector a = FloatVector.broadcast(VectorShape.SPECIES, multiplier);
+        FloatVector b = FloatVector.broadcast(VectorShape.SPECIES, addend);
+        FloatVector acc0 = FloatVector.zero(VectorShape.SPECIES);
         FloatVector acc1 = acc0.add(0.1f);
         FloatVector acc2 = acc0.add(0.2f);
         FloatVector acc3 = acc0.add(0.3f);

@@ -1,6 +1,6 @@
 package dev.vlstm.kernel;
 
-import static dev.vlstm.kernel.VectorLstmKernel.VECTOR_BYTES;
+import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 
 import java.lang.foreign.MemorySegment;
 
@@ -29,7 +29,7 @@ final class VectorGruKernel implements GruKernel {
 
     @Override
     public int lanes() {
-        return VectorLstmKernel.LANES;
+        return VectorShape.LANES;
     }
 
     @Override

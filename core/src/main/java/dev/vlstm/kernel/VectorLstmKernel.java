@@ -1,10 +1,10 @@
 package dev.vlstm.kernel;
 
-import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
+import static dev.vlstm.kernel.VectorShape.LANES;
+import static dev.vlstm.kernel.VectorShape.SPECIES;
+import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
+import java.lang.foreign.MemorySegment;
 
 /**
  * The Vector API kernel: drives the register tiles of {@link ProjectionTiles} and {@link RecurrentTiles}. Rows in
@@ -15,12 +15,6 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class VectorLstmKernel implements LstmKernel {
 
-    /** The one species every vector kernel uses; constant so that C2 can intrinsify every operation. */
-    static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
-    static final int LANES = SPECIES.length();
-    static final long VECTOR_BYTES = (long) LANES * Float.BYTES;
-    /** Byte order of every vector load and store: the buffers hold floats in the platform's order. */
-    static final ByteOrder ORDER = ByteOrder.nativeOrder();
     /** Bytes of one (block, k) step in a packed panel: four gate vectors. */
     static final long GATE_GROUP_BYTES = GateLayout.GATES * VECTOR_BYTES;
     /** Rows per register tile: 4 rows x 4 gates = 16 accumulators, half of AVX-512's registers. */

@@ -19,7 +19,7 @@ class ActivationsTest {
 
     private static final float LIMIT = 20f;
     private static final int STRIDE = 16;
-    private static final int LANES = VectorLstmKernel.SPECIES.length();
+    private static final int LANES = VectorShape.LANES;
     private static final MemorySegment INPUT = Arena.global().allocate((long) LANES * Float.BYTES, 64);
     private static final MemorySegment TANH = Arena.global().allocate((long) LANES * Float.BYTES, 64);
     private static final MemorySegment SIGMOID = Arena.global().allocate((long) LANES * Float.BYTES, 64);
