@@ -9,7 +9,8 @@ import dev.vlstm.kernel.Settling;
 /**
  * Times a call as JMH's average-time mode does: a warm-up until the call runs compiled ({@link Settling}: the JIT
  * idle and the calls allocation-free), then measured iterations of a fixed length, each giving its mean time per
- * call. Every measured call is also timed on its own, for latency percentiles.
+ * call. Every measured call is also timed on its own, for latency percentiles over the last
+ * {@value #SAMPLES} calls.
  */
 final class CallTimer {
 
@@ -28,7 +29,7 @@ final class CallTimer {
 
     /**
      * What was measured: the warm-up's length and whether it settled, each iteration's mean nanoseconds per call, and
-     * every measured call's nanoseconds, sorted.
+     * the nanoseconds of the measured calls (the last {@link CallTimer#SAMPLES} of them), sorted.
      */
     record Timing(long warmupNanos, boolean settled, double[] iterationNanos, long[] sortedCallNanos) {
 
@@ -43,6 +44,9 @@ final class CallTimer {
             return sortedCallNanos[Math.clamp(rank - 1, 0, sortedCallNanos.length - 1)];
         }
     }
+
+    /** Single calls kept for percentiles: the last this many, 8 MiB. */
+    private static final int SAMPLES = 1 << 20;
 
     private CallTimer() {
     }
@@ -61,8 +65,8 @@ final class CallTimer {
                 plan.iterationNanos() / 1e9);
         progress.flush();
         double[] iterations = new double[plan.iterations()];
-        long[] calls = new long[1024];
-        int count = 0;
+        long[] calls = new long[SAMPLES];
+        long count = 0;
         for (int iteration = 0; iteration < plan.iterations(); iteration++) {
             long start = System.nanoTime();
             long end = start;
@@ -70,10 +74,7 @@ final class CallTimer {
             do {
                 call.run();
                 long now = System.nanoTime();
-                if (count == calls.length) {
-                    calls = Arrays.copyOf(calls, 2 * calls.length);
-                }
-                calls[count++] = now - end;
+                calls[(int) (count++ % SAMPLES)] = now - end;
                 end = now;
                 made++;
             } while (end - start < plan.iterationNanos());
@@ -82,7 +83,7 @@ final class CallTimer {
             progress.flush();
         }
         progress.println();
-        long[] sorted = Arrays.copyOf(calls, count);
+        long[] sorted = Arrays.copyOf(calls, (int) Math.min(count, SAMPLES));
         Arrays.sort(sorted);
         return new Timing(warmup.nanos(), warmup.settled(), iterations, sorted);
     }
