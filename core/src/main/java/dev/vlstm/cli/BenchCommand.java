@@ -78,6 +78,9 @@ final class BenchCommand {
         }
         double maxSlowdown = percent(arguments.text(MAX_SLOWDOWN));
         Path json = arguments.path(JSON);
+        if (json != null) {
+            checkWritable(json);
+        }
         List<BenchResults.Stored> baseline = arguments.read(COMPARE, BenchResults::read);
         if (arguments.has(MAX_SLOWDOWN) && baseline == null) {
             throw new Cli.UsageException(MAX_SLOWDOWN.name() + " applies only with " + COMPARE.name());
@@ -85,28 +88,24 @@ final class BenchCommand {
         Map<String, String> identity = identity();
         double fmaPeak = fmaPeak();
         List<BenchResults.Measurement> measurements = new ArrayList<>();
-        String description;
+        String header = null;
         try (SafeTensors file = arguments.read(MODEL, SafeTensors::open)) {
-            description = null;
             for (BenchWorkload.Mode mode : modes) {
                 BenchWorkload.Setup setup = setup(arguments, mode, precision, threads);
                 try (BenchWorkload workload = BenchWorkload.open(file, arguments.text(PREFIX), setup)) {
-                    if (description == null) {
-                        description = workload.describe();
-                        err.printf(Locale.ROOT, "vlstm bench: %s, %s, kernel %s, %s, %d thread%s; FMA peak %s%n",
-                                description, identity.get(BenchResults.CPU), identity.get(BenchResults.KERNEL),
-                                PRECISION_NAMES.get(precision), threads, threads == 1 ? "" : "s",
-                                Double.isFinite(fmaPeak) ? String.format(Locale.ROOT, "%.1f GFLOP/s (one core)",
-                                        fmaPeak) : "not measured (scalar kernel)");
+                    if (header == null) {
+                        header = String.format(Locale.ROOT, "%s on %s, kernel %s, %s, %d thread%s; FMA peak %s",
+                                workload.describe(), identity.get(BenchResults.CPU),
+                                identity.get(BenchResults.KERNEL), PRECISION_NAMES.get(precision), threads,
+                                threads == 1 ? "" : "s", Double.isFinite(fmaPeak) ? String.format(Locale.ROOT,
+                                        "%.1f GFLOP/s (one core)", fmaPeak) : "n/a (scalar kernel)");
+                        err.println("vlstm bench: " + header);
                     }
                     measurements.add(measure(workload, setup, iterations, fmaPeak, identity, err));
                 }
             }
         }
-        out.printf(Locale.ROOT, "%s on %s, kernel %s, %s, %d thread%s; FMA peak %s%n", description,
-                identity.get(BenchResults.CPU), identity.get(BenchResults.KERNEL), PRECISION_NAMES.get(precision),
-                threads, threads == 1 ? "" : "s", Double.isFinite(fmaPeak)
-                        ? String.format(Locale.ROOT, "%.1f GFLOP/s", fmaPeak) : "n/a");
+        out.println(header);
         out.printf(Locale.ROOT, "%-9s %5s %5s  %13s  %-19s  %8s  %6s%n", "mode", "B", "T", "time (median)",
                 "spread (min–max)", "GFLOP/s", "peak");
         for (BenchResults.Measurement measurement : measurements) {
@@ -136,6 +135,20 @@ final class BenchCommand {
                 throw new Cli.Failure(1, slower + " of " + verdicts.size() + " measurements slower than "
                         + arguments.path(COMPARE) + " by more than " + maxSlowdown + " %");
             }
+        }
+    }
+
+    /** Refuses a --json path that cannot become a file before anything is measured. */
+    private static void checkWritable(Path json) throws IOException {
+        if (Files.isDirectory(json)) {
+            throw new IOException("json file is a directory, not a file: " + json);
+        }
+        Path parent = json.toAbsolutePath().getParent();
+        if (parent != null && !Files.isDirectory(parent)) {
+            throw new IOException("json file cannot be written, its directory does not exist: " + json);
+        }
+        if (Files.exists(json) ? !Files.isWritable(json) : parent != null && !Files.isWritable(parent)) {
+            throw new IOException("json file cannot be written (permission denied): " + json);
         }
     }
 

@@ -161,7 +161,9 @@ class BenchCommandTest {
                 List.of("--max-slowdown", "5"), "applies only with --compare",
                 List.of("--compare", directory.resolve("missing.json").toString()), "not found",
                 List.of("--compare", notJmh.toString()), "is not a JMH result file",
-                List.of("--dy", "x.npy"), "--dy");
+                List.of("--dy", "x.npy"), "--dy",
+                List.of("--json", directory.toString()), "json file is a directory",
+                List.of("--json", directory.resolve("no/such/dir.json").toString()), "directory does not exist");
         cases.forEach((options, message) -> {
             CliOutcome outcome = CliOutcome.of(append(new String[] {"bench", "--model", LSTM.toString()},
                     options.toArray(String[]::new)));
