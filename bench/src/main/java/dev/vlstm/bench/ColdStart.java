@@ -17,6 +17,7 @@ import dev.vlstm.LstmRunner;
 import dev.vlstm.LstmState;
 import dev.vlstm.LstmWeights;
 import dev.vlstm.WarmUp;
+import dev.vlstm.internal.CpuModel;
 
 /**
  * How many calls does a cold JVM need before {@link LstmRunner#step} runs at compiled speed, and what does
@@ -60,7 +61,7 @@ public final class ColdStart {
         StringBuilder out = new StringBuilder(String.format(Locale.ROOT, "Cold start of LstmRunner.step, %s, "
                 + "JDK %s: every call timed from a new JVM's first; warm = median of the last %.0f%% of calls; "
                 + "\"calls to N× warm\" = first call from which the median of %d calls is within N× warm.%n%n",
-                CpuInfo.describe(), Runtime.version(), WARM_SHARE * 100, WINDOW));
+                CpuModel.current().identity(), Runtime.version(), WARM_SHARE * 100, WINDOW));
         ComparisonTable.appendTable(out, cells);
         System.out.print(out);
     }

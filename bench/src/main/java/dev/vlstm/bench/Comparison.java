@@ -29,9 +29,10 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * run's own log goes to {@code jmh-logs/} beside the jar. If ONNX Runtime cannot load here, the comparison says
  * why and leaves its columns blank.
  *
- * <p>Usage: {@code java --add-modules jdk.incubator.vector -jar vlstm-bench.jar [full|quick] [shape-regex]}; without
- * arguments the system properties {@code compare.mode} (default full) and {@code compare.shapes} (default all) decide.
- * The shape regex is searched for in the names, e.g. {@code step} or {@code train-B64}.
+ * <p>Usage: {@code java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.Comparison
+ * [full|quick] [shape-regex]} (the jar's own main class is JMH's runner); without arguments the system properties
+ * {@code compare.mode} (default full) and {@code compare.shapes} (default all) decide. The shape regex is searched
+ * for in the names, e.g. {@code step} or {@code train-B64}.
  */
 public final class Comparison {
 
@@ -85,7 +86,8 @@ public final class Comparison {
             case "quick" -> QUICK;
             case "full" -> FULL;
             default -> throw new IllegalArgumentException("mode must be quick or full, got " + mode
-                    + "\nusage: java --add-modules jdk.incubator.vector -jar vlstm-bench.jar [full|quick] [shape-regex]");
+                    + "\nusage: java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.Comparison "
+                    + "[full|quick] [shape-regex]");
         };
         Pattern filter = Pattern.compile(args.length > 1 ? args[1] : System.getProperty("compare.shapes", ""));
         List<Shape> shapes = Shape.ALL.stream().filter(shape -> filter.matcher(shape.name()).find()).toList();

@@ -7,6 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
+import dev.vlstm.internal.CpuModel;
+
 /**
  * The comparison's one table, as Markdown whose columns are padded so that it also reads well in a terminal:
  * a line saying when and where it was measured, the table, and notes on what the columns mean.
@@ -57,7 +59,7 @@ final class ComparisonTable {
         out.append(String.format(Locale.ROOT, "vlstm comparison (%s mode), %s, JDK %s (%s), %s, kernel %s. "
                         + "Shared machine: expect noise of several percent between runs.%n%n",
                 mode, ZonedDateTime.now(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'")),
-                Runtime.version(), System.getProperty("java.vm.vendor"), CpuInfo.describe(), kernel));
+                Runtime.version(), System.getProperty("java.vm.vendor"), CpuModel.current().identity(), kernel));
         appendTable(out, cells);
         out.append(String.format(Locale.ROOT, "%nvector: LstmRunner on native segments (step-*: LstmRunner.step with "
                 + "a carried LstmState; bptt-*: LstmTrainer.forward then backward with every gradient; others: "

@@ -35,7 +35,8 @@ import org.openjdk.jmh.infra.Blackhole;
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector",
-        "--enable-native-access=ALL-UNNAMED" /* ONNX Runtime loads its native library */})
+        "--enable-native-access=ALL-UNNAMED" /* ONNX Runtime loads its native library */,
+        "--sun-misc-unsafe-memory-access=allow" /* protobuf-java, which writes its model, uses sun.misc.Unsafe */})
 public class ForwardBenchmark {
 
     /** The shape parameter both implementations share. */

@@ -1,12 +1,26 @@
 package dev.vlstm.bench;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import com.google.protobuf.ByteString;
+
 /**
- * A {@link RandomLstm}'s layer as an ONNX model with one {@code LSTM} node, serialised by hand (the bench has no
- * protobuf library): inputs {@code X [T][B][I]}, {@code initial_h} and {@code initial_c [1][B][H]}; the weights
- * {@code W [1][4H][I]}, {@code R [1][4H][H]} and {@code B [1][8H]} as initializers, so that ONNX Runtime knows
- * them constant and may prepack them; outputs {@code Y [T][1][B][H]}, {@code Y_h} and {@code Y_c [1][B][H]}.
- * T and B are fixed by the shape. Opset 14, the first with the LSTM node's {@code layout} attribute (left at 0:
- * time-major, as vlstm).
+ * A {@link RandomLstm}'s layer as an ONNX model with one {@code LSTM} node, built with the ONNX protobuf classes
+ * that Tribuo's {@code tribuo-util-onnx} ships (generated from ONNX's {@code onnx-ml.proto}): inputs
+ * {@code X [T][B][I]}, {@code initial_h} and {@code initial_c [1][B][H]}; the weights {@code W [1][4H][I]},
+ * {@code R [1][4H][H]} and {@code B [1][8H]} as initializers, so that ONNX Runtime knows them constant and may
+ * prepack them; outputs {@code Y [T][1][B][H]}, {@code Y_h} and {@code Y_c [1][B][H]}. T and B are fixed by the
+ * shape. Opset 14, the first with the LSTM node's {@code layout} attribute (left at 0: time-major, as vlstm).
  */
 final class OnnxLstmModel {
 
@@ -17,39 +31,6 @@ final class OnnxLstmModel {
     private static final int[] ONNX_GATE = {0, 2, 3, 1};
     private static final int IR_VERSION = 8;
     private static final int OPSET = 14;
-    private static final int FLOAT = 1;
-
-    // Field numbers from onnx.proto.
-    private static final int MODEL_IR_VERSION = 1;
-    private static final int MODEL_PRODUCER_NAME = 2;
-    private static final int MODEL_GRAPH = 7;
-    private static final int MODEL_OPSET_IMPORT = 8;
-    private static final int OPSET_VERSION = 2;
-    private static final int GRAPH_NODE = 1;
-    private static final int GRAPH_NAME = 2;
-    private static final int GRAPH_INITIALIZER = 5;
-    private static final int GRAPH_INPUT = 11;
-    private static final int GRAPH_OUTPUT = 12;
-    private static final int NODE_INPUT = 1;
-    private static final int NODE_OUTPUT = 2;
-    private static final int NODE_NAME = 3;
-    private static final int NODE_OP_TYPE = 4;
-    private static final int NODE_ATTRIBUTE = 5;
-    private static final int ATTRIBUTE_NAME = 1;
-    private static final int ATTRIBUTE_I = 3;
-    private static final int ATTRIBUTE_TYPE = 20;
-    private static final int ATTRIBUTE_TYPE_INT = 2;
-    private static final int TENSOR_DIMS = 1;
-    private static final int TENSOR_DATA_TYPE = 2;
-    private static final int TENSOR_NAME = 8;
-    private static final int TENSOR_RAW_DATA = 9;
-    private static final int VALUE_NAME = 1;
-    private static final int VALUE_TYPE = 2;
-    private static final int TYPE_TENSOR = 1;
-    private static final int TENSOR_TYPE_ELEM_TYPE = 1;
-    private static final int TENSOR_TYPE_SHAPE = 2;
-    private static final int SHAPE_DIM = 1;
-    private static final int DIM_VALUE = 1;
 
     private OnnxLstmModel() {
     }
@@ -63,32 +44,33 @@ final class OnnxLstmModel {
         System.arraycopy(toOnnxGateOrder(model.biasIh(), 1, hidden), 0, bias, 0, 4 * hidden);
         System.arraycopy(toOnnxGateOrder(model.biasHh(), 1, hidden), 0, bias, 4 * hidden, 4 * hidden);
 
-        ProtobufWriter node = new ProtobufWriter()
-                .string(NODE_INPUT, "X").string(NODE_INPUT, "W").string(NODE_INPUT, "R").string(NODE_INPUT, "B")
-                .string(NODE_INPUT, "").string(NODE_INPUT, "initial_h").string(NODE_INPUT, "initial_c")
-                .string(NODE_OUTPUT, "Y").string(NODE_OUTPUT, "Y_h").string(NODE_OUTPUT, "Y_c")
-                .string(NODE_NAME, "lstm").string(NODE_OP_TYPE, "LSTM")
-                .message(NODE_ATTRIBUTE, new ProtobufWriter().string(ATTRIBUTE_NAME, "hidden_size")
-                        .varint(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT).varint(ATTRIBUTE_I, hidden));
-        ProtobufWriter graph = new ProtobufWriter()
-                .message(GRAPH_NODE, node)
-                .string(GRAPH_NAME, "vlstm-bench-" + model.shape().name())
-                .message(GRAPH_INITIALIZER, tensor("W", toOnnxGateOrder(model.weightIh(), input, hidden),
-                        1, 4 * hidden, input))
-                .message(GRAPH_INITIALIZER, tensor("R", toOnnxGateOrder(model.weightHh(), hidden, hidden),
-                        1, 4 * hidden, hidden))
-                .message(GRAPH_INITIALIZER, tensor("B", bias, 1, 8 * hidden))
-                .message(GRAPH_INPUT, value("X", steps, batch, input))
-                .message(GRAPH_INPUT, value("initial_h", 1, batch, hidden))
-                .message(GRAPH_INPUT, value("initial_c", 1, batch, hidden))
-                .message(GRAPH_OUTPUT, value("Y", steps, 1, batch, hidden))
-                .message(GRAPH_OUTPUT, value("Y_h", 1, batch, hidden))
-                .message(GRAPH_OUTPUT, value("Y_c", 1, batch, hidden));
-        return new ProtobufWriter()
-                .varint(MODEL_IR_VERSION, IR_VERSION)
-                .string(MODEL_PRODUCER_NAME, "vlstm-bench")
-                .message(MODEL_GRAPH, graph)
-                .message(MODEL_OPSET_IMPORT, new ProtobufWriter().varint(OPSET_VERSION, OPSET))
+        NodeProto node = NodeProto.newBuilder()
+                .addInput("X").addInput("W").addInput("R").addInput("B")
+                .addInput("").addInput("initial_h").addInput("initial_c")
+                .addOutput("Y").addOutput("Y_h").addOutput("Y_c")
+                .setName("lstm").setOpType("LSTM")
+                .addAttribute(AttributeProto.newBuilder().setName("hidden_size")
+                        .setType(AttributeProto.AttributeType.INT).setI(hidden))
+                .build();
+        GraphProto graph = GraphProto.newBuilder()
+                .addNode(node)
+                .setName("vlstm-bench-" + model.shape().name())
+                .addInitializer(tensor("W", toOnnxGateOrder(model.weightIh(), input, hidden), 1, 4 * hidden, input))
+                .addInitializer(tensor("R", toOnnxGateOrder(model.weightHh(), hidden, hidden), 1, 4 * hidden, hidden))
+                .addInitializer(tensor("B", bias, 1, 8 * hidden))
+                .addInput(value("X", steps, batch, input))
+                .addInput(value("initial_h", 1, batch, hidden))
+                .addInput(value("initial_c", 1, batch, hidden))
+                .addOutput(value("Y", steps, 1, batch, hidden))
+                .addOutput(value("Y_h", 1, batch, hidden))
+                .addOutput(value("Y_c", 1, batch, hidden))
+                .build();
+        return ModelProto.newBuilder()
+                .setIrVersion(IR_VERSION)
+                .setProducerName("vlstm-bench")
+                .setGraph(graph)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setVersion(OPSET))
+                .build()
                 .toByteArray();
     }
 
@@ -102,24 +84,27 @@ final class OnnxLstmModel {
         return onnx;
     }
 
-    private static ProtobufWriter tensor(String name, float[] values, long... dims) {
-        ProtobufWriter tensor = new ProtobufWriter();
+    /** A float initializer, its values as {@code raw_data}: little-endian IEEE 754, as ONNX stores them. */
+    private static TensorProto tensor(String name, float[] values, long... dims) {
+        ByteBuffer raw = ByteBuffer.allocate(values.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        raw.asFloatBuffer().put(values);
+        TensorProto.Builder tensor = TensorProto.newBuilder().setName(name)
+                .setDataType(TensorProto.DataType.FLOAT_VALUE).setRawData(ByteString.copyFrom(raw.array()));
         for (long dim : dims) {
-            tensor.varint(TENSOR_DIMS, dim);
+            tensor.addDims(dim);
         }
-        return tensor.varint(TENSOR_DATA_TYPE, FLOAT).string(TENSOR_NAME, name)
-                .bytes(TENSOR_RAW_DATA, ProtobufWriter.littleEndian(values));
+        return tensor.build();
     }
 
     /** A graph input or output: a float tensor of fixed shape. */
-    private static ProtobufWriter value(String name, long... dims) {
-        ProtobufWriter shape = new ProtobufWriter();
+    private static ValueInfoProto value(String name, long... dims) {
+        TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
         for (long dim : dims) {
-            shape.message(SHAPE_DIM, new ProtobufWriter().varint(DIM_VALUE, dim));
+            shape.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(dim));
         }
-        ProtobufWriter tensorType = new ProtobufWriter().varint(TENSOR_TYPE_ELEM_TYPE, FLOAT)
-                .message(TENSOR_TYPE_SHAPE, shape);
-        return new ProtobufWriter().string(VALUE_NAME, name)
-                .message(VALUE_TYPE, new ProtobufWriter().message(TYPE_TENSOR, tensorType));
+        return ValueInfoProto.newBuilder().setName(name)
+                .setType(TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder()
+                        .setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(shape)))
+                .build();
     }
 }

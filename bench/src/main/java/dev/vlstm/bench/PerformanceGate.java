@@ -8,6 +8,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Pattern;
 
+import dev.vlstm.internal.CpuModel;
+
 /**
  * The CI performance gate, an A/B comparison: the build under test (the candidate, this jar) against a baseline
  * revision of the same repository, built from git history and measured on the same machine in the same run. It
@@ -119,7 +121,7 @@ public final class PerformanceGate {
                         + "exceeds %.2f with its %.0f %%+ interval above 1%n",
                 candidateJar, commit, named.isEmpty() ? " (" + reference.getFileName() + ", "
                         + builds.commitsSince(commit) + " commits before HEAD)" : " (-Dgate.baseline=" + named + ")",
-                CpuInfo.describe(), Runtime.version(), 1 + threshold,
+                CpuModel.current().identity(), Runtime.version(), 1 + threshold,
                 100 * GateStatistics.coverage(GateStatistics.FIRST_ROUNDS, GateStatistics.intervalRank(GateStatistics.FIRST_ROUNDS,
                         GateStatistics.ALPHA)));
         if (!slowed.isEmpty()) {

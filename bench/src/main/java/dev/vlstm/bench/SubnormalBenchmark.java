@@ -26,8 +26,7 @@ import org.openjdk.jmh.infra.Blackhole;
  * gate pre-activations, c and h are subnormal too (x86 handles some subnormal operands in microcode; native
  * libraries have shown 10–20× slowdowns). Compare the two {@code magnitude} rows of one shape.
  *
- * <p>Run: {@code java --add-modules jdk.incubator.vector -cp bench/target/vlstm-bench.jar org.openjdk.jmh.Main
- * SubnormalBenchmark}.
+ * <p>Run: {@code java --add-modules jdk.incubator.vector -jar bench/target/vlstm-bench.jar SubnormalBenchmark}.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)

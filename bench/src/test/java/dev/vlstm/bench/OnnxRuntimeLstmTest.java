@@ -12,9 +12,9 @@ import dev.vlstm.reference.ReferenceLstm;
 import org.junit.jupiter.api.Test;
 
 /**
- * The benchmark's ONNX peer computes the benchmark's model: the hand-written ONNX model has the gates where ONNX
- * wants them, and ONNX Runtime running it agrees with the double-precision reference, whole sequences and
- * carried streams alike.
+ * The benchmark's ONNX peer computes the benchmark's model: {@link OnnxLstmModel} puts the gates where ONNX wants
+ * them, and ONNX Runtime running it agrees with the double-precision reference, whole sequences and carried streams
+ * alike.
  */
 class OnnxRuntimeLstmTest {
 

@@ -14,6 +14,7 @@ import java.util.Optional;
 
 import dev.vlstm.Backend;
 import dev.vlstm.WeightPrecision;
+import dev.vlstm.internal.CpuModel;
 import dev.vlstm.io.SafeTensors;
 import dev.vlstm.kernel.Kernels;
 
