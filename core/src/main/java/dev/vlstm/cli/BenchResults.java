@@ -141,37 +141,17 @@ final class BenchResults {
     private static String json(Object value, String indent) {
         return switch (value) {
             case null -> "null";
-            case String s -> quote(s);
+            case String s -> StrictJson.quote(s);
             case Integer i -> i.toString();
-            case Double d -> Double.isFinite(d) ? Double.toString(d) : quote(d.toString());
+            case Double d -> Double.isFinite(d) ? Double.toString(d) : StrictJson.quote(d.toString());
             case Map<?, ?> map -> map.isEmpty() ? "{}" : map.entrySet().stream()
-                    .map(e -> indent + "    " + quote(e.getKey().toString()) + " : " + json(e.getValue(), indent + "    "))
+                    .map(e -> indent + "    " + StrictJson.quote(e.getKey().toString()) + " : "
+                            + json(e.getValue(), indent + "    "))
                     .collect(Collectors.joining(",\n", "{\n", "\n" + indent + "}"));
             case List<?> list -> list.stream().map(item -> json(item, indent))
                     .collect(Collectors.joining(", ", "[", "]"));
             default -> throw new IllegalArgumentException("no JSON for " + value.getClass());
         };
-    }
-
-    private static String quote(String s) {
-        StringBuilder out = new StringBuilder("\"");
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"' -> out.append("\\\"");
-                case '\\' -> out.append("\\\\");
-                case '\n' -> out.append("\\n");
-                case '\r' -> out.append("\\r");
-                case '\t' -> out.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        out.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
-                    } else {
-                        out.append(c);
-                    }
-                }
-            }
-        }
-        return out.append('"').toString();
     }
 
     /**

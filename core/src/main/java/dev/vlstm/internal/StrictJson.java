@@ -3,6 +3,7 @@ package dev.vlstm.internal;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -51,6 +52,31 @@ public final class StrictJson {
             throw parser.error("unexpected text after the JSON value");
         }
         return value;
+    }
+
+    /**
+     * Writes {@code text} as a JSON string: quotes around it, {@code "} and {@code \\} escaped, control
+     * characters as {@code \\uXXXX}, everything else as it is.
+     *
+     * @param text any string
+     * @return the JSON string literal
+     */
+    public static String quote(String text) {
+        StringBuilder out = new StringBuilder("\"");
+        for (char c : text.toCharArray()) {
+            switch (c) {
+                case '"' -> out.append("\\\"");
+                case '\\' -> out.append("\\\\");
+                default -> {
+                    if (c < 0x20) {
+                        out.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
+                    } else {
+                        out.append(c);
+                    }
+                }
+            }
+        }
+        return out.append('"').toString();
     }
 
     private Object value(int depth) {

@@ -311,10 +311,11 @@ public final class SafeTensors implements AutoCloseable {
             throws IOException {
         StringBuilder json = new StringBuilder("{");
         if (!metadata.isEmpty()) {
-            json.append(quote(METADATA)).append(":{");
+            json.append(StrictJson.quote(METADATA)).append(":{");
             String separator = "";
             for (Map.Entry<String, String> entry : metadata.entrySet()) {
-                json.append(separator).append(quote(entry.getKey())).append(':').append(quote(entry.getValue()));
+                json.append(separator).append(StrictJson.quote(entry.getKey())).append(':')
+                        .append(StrictJson.quote(entry.getValue()));
                 separator = ",";
             }
             json.append('}');
@@ -326,7 +327,7 @@ public final class SafeTensors implements AutoCloseable {
                 throw new IllegalArgumentException("a tensor cannot be called '" + entry.getKey() + "'");
             }
             long bytes = (long) entry.getValue().data().length * Float.BYTES;
-            json.append(separator).append(quote(entry.getKey())).append(":{\"dtype\":\"F32\",\"shape\":")
+            json.append(separator).append(StrictJson.quote(entry.getKey())).append(":{\"dtype\":\"F32\",\"shape\":")
                     .append(Arrays.toString(entry.getValue().shape()).replace(" ", ""))
                     .append(",\"data_offsets\":[").append(offset).append(',').append(offset + bytes).append("]}");
             offset += bytes;
@@ -346,23 +347,5 @@ public final class SafeTensors implements AutoCloseable {
             }
         }
         AtomicFiles.write(file, out.array());
-    }
-
-    private static String quote(String text) {
-        StringBuilder out = new StringBuilder("\"");
-        for (char c : text.toCharArray()) {
-            switch (c) {
-                case '"' -> out.append("\\\"");
-                case '\\' -> out.append("\\\\");
-                default -> {
-                    if (c < 0x20) {
-                        out.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        out.append(c);
-                    }
-                }
-            }
-        }
-        return out.append('"').toString();
     }
 }
