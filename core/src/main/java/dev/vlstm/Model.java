@@ -21,7 +21,8 @@ public final class Model implements AutoCloseable {
 
     /**
      * Packs an LSTM's parameters (any layers, directions, projection and peepholes) with
-     * {@code options.precision()} for {@code options.backend()}, and keeps {@code options}.
+     * {@code options.precision()} for {@code options.backend()}, and keeps {@code options}. The model's
+     * {@link RnnShape#peepholes()} is true if any layer or direction has peepholes.
      *
      * @param parameters every layer's and direction's values; only read: the caller still owns and closes them
      * @param options    the load-time fields are used now; the run-time fields are the defaults of {@link #runner()}
