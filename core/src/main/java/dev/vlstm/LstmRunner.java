@@ -633,16 +633,68 @@ public final class LstmRunner implements AutoCloseable {
      *                                  runner
      */
     public WarmUp warmUp(Duration limit) {
-        Checks.notNull("limit", limit);
-        if (limit.isNegative() || limit.isZero()) {
-            throw new IllegalArgumentException("limit must be positive, got " + limit);
-        }
+        RunnerWarmUp.checkLimit(limit);
         inUse.enter("warmUp");
         try {
             checkOpen();
-            return RunnerWarmUp.run(this, limit);
+            return RunnerWarmUp.run(new WarmUpTarget(), limit);
         } finally {
             inUse.exit();
+        }
+    }
+
+    /** This runner's checked paths, for {@link RunnerWarmUp}: its guard is held while they run. */
+    private final class WarmUpTarget implements RunnerWarmUp.Target<LstmState> {
+
+        @Override
+        public int maxBatch() {
+            return LstmRunner.this.maxBatch();
+        }
+
+        @Override
+        public int maxSteps() {
+            return Integer.MAX_VALUE;
+        }
+
+        @Override
+        public int inputSize() {
+            return weights.inputSize();
+        }
+
+        @Override
+        public int hiddenFloats() {
+            return weights.outputSize();
+        }
+
+        @Override
+        public int cellFloats() {
+            return weights.hiddenSize();
+        }
+
+        @Override
+        public int outputFloats() {
+            return weights.outputSize();
+        }
+
+        @Override
+        public LstmState newState(int batch) {
+            return new LstmState(weights, batch);
+        }
+
+        @Override
+        public void close(LstmState state) {
+            state.close();
+        }
+
+        @Override
+        public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                            MemorySegment y, MemorySegment hT, MemorySegment cT) {
+            checkedForward(x, steps, batch, h0, c0, y, hT, cT);
+        }
+
+        @Override
+        public void step(MemorySegment x, LstmState state, MemorySegment h) {
+            checkedStep(x, state, h);
         }
     }
 

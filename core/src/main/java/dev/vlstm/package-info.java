@@ -2,6 +2,10 @@
  * LSTM and GRU models in PyTorch's convention, one layer or whole stacks (layers and directions, as
  * {@code nn.LSTM} and {@code nn.GRU}), for inference and training:
  * <ul>
+ *   <li>one API for every model, LSTM or GRU: {@link dev.vlstm.Vlstm#load} reads a PyTorch file into a
+ *       {@link dev.vlstm.Model} (sizes: {@link dev.vlstm.RnnShape}; settings: {@link dev.vlstm.Options}), whose
+ *       {@link dev.vlstm.Runner}s run it and whose {@link dev.vlstm.State}s carry streams; the types below are what
+ *       it runs on today;</li>
  *   <li>weights, validated and packed once, immutable and shared between threads: {@link dev.vlstm.LstmWeights},
  *       {@link dev.vlstm.LstmStackWeights}, {@link dev.vlstm.GruWeights}, {@link dev.vlstm.GruStackWeights};</li>
  *   <li>runners, one per thread, for whole sequences (also of different lengths) and streaming steps:

@@ -18,6 +18,7 @@ import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 
+import dev.vlstm.example.ModelExample;
 import dev.vlstm.example.ReadmeExample;
 import dev.vlstm.example.ServiceExample;
 import dev.vlstm.example.StackExample;
@@ -35,6 +36,7 @@ class ReadmeExampleTest {
     private static final List<Path> SOURCES = List.of(
             Path.of("src/test/java/dev/vlstm/example/ReadmeExample.java"),
             Path.of("src/test/java/dev/vlstm/example/ServiceExample.java"),
+            Path.of("src/test/java/dev/vlstm/example/ModelExample.java"),
             Path.of("src/test/java/dev/vlstm/example/StackExample.java"),
             Path.of("src/test/java/dev/vlstm/example/TrainingExample.java"),
             Path.of("../examples/consumer/pom.xml"),
@@ -119,6 +121,25 @@ class ReadmeExampleTest {
         assertEquals(expected.length, y.length);
         for (int n = 0; n < y.length; n++) {
             assertEquals(expected[n], y[n], 1e-5, "y[" + n + "]");
+        }
+    }
+
+    /** The one-call loading example gives PyTorch's y for an nn.LSTM (bidirectional) and an nn.GRU (two layers). */
+    @Test
+    void theModelExampleComputesWhatPyTorchDid() throws IOException {
+        for (String golden : List.of("golden/i4_h3_t5_b2_bidirectional", "golden-gru/i3_h5_l2_t4_b2")) {
+            Path directory = Path.of("src/test/resources", golden);
+            float[] x = Npy.read(directory.resolve("x.npy")).data();
+            Path c0 = directory.resolve("c0.npy");
+            float[] expected = Npy.read(directory.resolve("expected_y.npy")).data();
+            int steps = golden.startsWith("golden/") ? 5 : 4;
+            float[] y = ModelExample.run(directory.resolve("model.safetensors"), x,
+                    Npy.read(directory.resolve("h0.npy")).data(), Files.exists(c0) ? Npy.read(c0).data() : null, steps,
+                    2, Duration.ofMillis(200));
+            assertEquals(expected.length, y.length, golden);
+            for (int n = 0; n < y.length; n++) {
+                assertEquals(expected[n], y[n], 1e-5, golden + ": y[" + n + "]");
+            }
         }
     }
 

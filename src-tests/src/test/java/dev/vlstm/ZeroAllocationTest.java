@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -17,7 +18,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected,
  * also with peepholes, also on two threads; GRUs on one and two threads) and of stacks (LSTM and GRU, also on two
- * threads; LSTM also projected, with peepholes and a cell clip), and projected training steps (also of a stack with
+ * threads; LSTM also projected, with peepholes and a cell clip; both through the public {@link Model} and
+ * {@link Runner}), and projected training steps (also of a stack with
  * peepholes, on one and two threads), allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on
  * the hot path"): a vector that C2 fails to keep in registers is boxed,
  * and code that keeps being deoptimized runs its vector operations in the interpreter or
@@ -253,6 +255,53 @@ class ZeroAllocationTest {
                 streamRunner.step(frame, state, h);
                 streamRunner.forward(frame, 1, batch, null, h, null);
             }, workers(sequenceRunner.workerThreads(), streamRunner.workerThreads()));
+        }
+    }
+
+    /**
+     * The public API over the stack drivers ({@link Model}, {@link Runner}, {@link State}), LSTM and GRU, one layer
+     * and two: bidirectional sequences (also with variable lengths) and a stream, on one and two threads. Its
+     * checks and its one interface call per call into the drivers add nothing to the heap.
+     */
+    @ParameterizedTest(name = "{0} I={1} H={2} L={3} T={4} B={5} threads={6}")
+    @CsvSource({"LSTM, 17, 33, 1, 10, 5, 1", "LSTM, 64, 128, 2, 20, 3, 2", "GRU, 17, 33, 1, 10, 5, 1",
+            "GRU, 64, 128, 2, 20, 1, 2"})
+    void modelApiForwardAndStepAllocateNothingOnceWarm(Cell cell, int inputSize, int hiddenSize, int layers,
+                                                       int steps, int batch, int threads) {
+        RnnShape shape = RnnShape.of(cell, inputSize, hiddenSize).withLayers(layers);
+        Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps).withThreads(threads);
+        try (Model bidirectional = packed(shape.withDirection(Direction.BIDIRECTIONAL), 23, options);
+             Model unidirectional = packed(shape, 24, options);
+             Runner sequenceRunner = bidirectional.runner();
+             Runner streamRunner = unidirectional.runner();
+             State state = unidirectional.newState(batch);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(ModelApiTest.uniform(new SplittableRandom(25),
+                    steps * batch * inputSize)), 0, x, 0, x.byteSize());
+            MemorySegment y = arena.allocate((long) steps * batch * 2 * hiddenSize * Float.BYTES);
+            long states = 2L * layers * batch * hiddenSize * Float.BYTES;
+            MemorySegment hT = arena.allocate(states);
+            MemorySegment cT = cell == Cell.LSTM ? arena.allocate(states) : null;
+            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
+            MemorySegment h = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            int[] lengths = VariableLengthTest.lengths(26, steps, batch);
+            assertWarmCallsAllocateNothing(() -> {
+                sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
+                sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
+                streamRunner.step(frame, state, h);
+            }, workers(sequenceRunner.workerThreads(), streamRunner.workerThreads()));
+        }
+    }
+
+    private static Model packed(RnnShape shape, long seed, Options options) {
+        if (shape.cell() == Cell.LSTM) {
+            try (LstmStackParameters parameters = LstmStackParameters.initialize(shape.stackShape(), seed)) {
+                return Model.pack(parameters, options);
+            }
+        }
+        try (GruStackParameters parameters = GruStackParameters.initialize(shape.stackShape(), seed)) {
+            return Model.pack(parameters, options);
         }
     }
 

@@ -1,0 +1,116 @@
+package dev.vlstm;
+
+/**
+ * How a {@link Model} is packed and how its {@link Runner}s run. LSTM and GRU models take the same options. The
+ * load-time fields ({@link #precision}, {@link #backend}, {@link #cellClip}, {@link #prefix}) are read when a model is
+ * loaded or packed, and the model keeps them; the run-time fields ({@link #maxBatch}, {@link #maxSteps},
+ * {@link #threads}) are read by {@link Model#runner(Options)}. Start from {@link #DEFAULT} and change fields with
+ * the withers; every value is checked when the record is made.
+ *
+ * @param precision storage of the weight matrices W and U ({@link WeightPrecision}); a GRU takes only
+ *                  {@link WeightPrecision#FLOAT32}
+ * @param backend   the kernel family to pack for
+ * @param cellClip  ONNX's LSTM cell clip, &gt; 0 (in the units of the gate pre-activations), applied in every layer
+ *                  and direction as {@link LstmStackRunner} applies it; {@code Float.POSITIVE_INFINITY} for none (the
+ *                  only value a GRU takes)
+ * @param prefix    the module prefix of the tensor names in a file, e.g. {@code "lstm."} or {@code ""}; null to
+ *                  infer it (the file must then hold exactly one recurrent model)
+ * @param maxBatch  B, the largest batch a runner takes, &ge; 1
+ * @param maxSteps  T, the longest sequence a runner's forward takes, &ge; 1; sizes a runner's scratch (about
+ *                  {@code maxBatch × maxSteps × D·S} floats per layer output a stack keeps); a unidirectional model
+ *                  runs longer sequences in windows that carry the state
+ * @param threads   threads each runner call runs on, the calling thread included, 1 to {@link LstmRunner#MAX_THREADS};
+ *                  results are the same bits for any number
+ */
+public record Options(WeightPrecision precision, Backend backend, float cellClip, String prefix, int maxBatch,
+                      int maxSteps, int threads) {
+
+    /** The default {@link #maxSteps}: sequences of up to 1024 steps. */
+    public static final int DEFAULT_MAX_STEPS = 1024;
+
+    /**
+     * Float32 weights for the preferred kernel, no cell clip, the prefix inferred, batches of 1, sequences of up to
+     * {@link #DEFAULT_MAX_STEPS} steps, one thread.
+     */
+    public static final Options DEFAULT = new Options(WeightPrecision.FLOAT32, Backend.PREFERRED,
+            Float.POSITIVE_INFINITY, null, 1, DEFAULT_MAX_STEPS, 1);
+
+    /**
+     * Checks every field.
+     *
+     * @throws NullPointerException     for a null precision or backend
+     * @throws IllegalArgumentException for a cell clip that is not &gt; 0 (or NaN), a size below 1, or threads above
+     *                                  {@link LstmRunner#MAX_THREADS}, naming the field
+     */
+    public Options {
+        Checks.notNull("precision", precision);
+        Checks.notNull("backend", backend);
+        Checks.cellClip(cellClip);
+        Checks.positive("maxBatch", maxBatch);
+        Checks.positive("maxSteps", maxSteps);
+        Checks.threads(threads);
+    }
+
+    /**
+     * {@return these options with another weight precision}
+     *
+     * @param precision FLOAT32, BFLOAT16 or INT8, not null
+     */
+    public Options withPrecision(WeightPrecision precision) {
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+    }
+
+    /**
+     * {@return these options with another backend}
+     *
+     * @param backend the kernel family, not null
+     */
+    public Options withBackend(Backend backend) {
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+    }
+
+    /**
+     * {@return these options with another cell clip}
+     *
+     * @param cellClip &gt; 0, or {@code Float.POSITIVE_INFINITY} for none; LSTM only
+     */
+    public Options withCellClip(float cellClip) {
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+    }
+
+    /**
+     * {@return these options with another tensor name prefix}
+     *
+     * @param prefix e.g. {@code "lstm."}, {@code ""} for none, or null to infer it
+     */
+    public Options withPrefix(String prefix) {
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+    }
+
+    /**
+     * {@return these options with another largest batch}
+     *
+     * @param maxBatch B, &ge; 1
+     */
+    public Options withMaxBatch(int maxBatch) {
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+    }
+
+    /**
+     * {@return these options with another longest sequence}
+     *
+     * @param maxSteps T, &ge; 1
+     */
+    public Options withMaxSteps(int maxSteps) {
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+    }
+
+    /**
+     * {@return these options with another thread count}
+     *
+     * @param threads 1 to {@link LstmRunner#MAX_THREADS}
+     */
+    public Options withThreads(int threads) {
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+    }
+}

@@ -1,0 +1,313 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * The stack drivers that {@link Model}, {@link Runner} and {@link State} run on ({@link LstmStackWeights},
+ * {@link LstmStackRunner}, {@link LstmStackState} and their GRU twins), behind one interface per role. This is the
+ * one place that tells an LSTM from a GRU: what a GRU lacks (a cell state, compressed weights, a cell clip) is
+ * refused here, with a message naming it.
+ */
+final class StackDrivers {
+
+    private StackDrivers() {
+    }
+
+    /** A model's packed weights, owned. */
+    interface Weights {
+
+        String kernelName();
+
+        long packedBytes();
+
+        /** A new runner; {@code cellClip} is {@link Float#POSITIVE_INFINITY} for none. */
+        Driver runner(int maxBatch, int maxSteps, float cellClip, int threads);
+
+        /** A zero state of {@code batch} streams; refused for a bidirectional model by the stack state. */
+        Stream newState(int batch);
+
+        void close();
+    }
+
+    /** One runner: the stack runner's forward and step, with c0/cT/c that are null for a GRU. */
+    interface Driver {
+
+        void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
+                     MemorySegment hT, MemorySegment cT);
+
+        void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
+                     MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT);
+
+        /** One step of {@code state}, a stream made by the same model's {@link Weights#newState}. */
+        void step(MemorySegment x, Stream state, MemorySegment h);
+
+        int threads();
+
+        List<Thread> workerThreads();
+
+        void close();
+    }
+
+    /** One stream's state: h {@code [L][B][S]} and, for an LSTM, c {@code [L][B][H]}. */
+    interface Stream {
+
+        int batch();
+
+        void reset();
+
+        void setHidden(MemorySegment h);
+
+        void setCell(MemorySegment c);
+
+        void copyHiddenTo(MemorySegment out);
+
+        void copyCellTo(MemorySegment out);
+
+        void close();
+    }
+
+    /** An LSTM stack's weights, owned from then on. */
+    static Weights lstm(LstmStackWeights weights) {
+        return new LstmModel(weights);
+    }
+
+    /**
+     * Refuses the options a GRU cannot honour yet, before anything is loaded or packed.
+     *
+     * @throws IllegalArgumentException for a precision other than FLOAT32 or a cell clip, naming the option
+     */
+    static Options checkGru(Options options) {
+        if (options.precision() != WeightPrecision.FLOAT32) {
+            throw new IllegalArgumentException("Options.precision " + options.precision() + " is for LSTM models:"
+                    + " a GRU packs FLOAT32 weights only");
+        }
+        if (options.cellClip() != Float.POSITIVE_INFINITY) {
+            throw new IllegalArgumentException("Options.cellClip " + options.cellClip() + " is for LSTM models: a GRU"
+                    + " has no cell clip (use Float.POSITIVE_INFINITY)");
+        }
+        return options;
+    }
+
+    /** A GRU stack's weights, owned from then on; the options must have passed {@link #checkGru}. */
+    static Weights gru(GruStackWeights weights) {
+        return new GruModel(weights);
+    }
+
+    private record LstmModel(LstmStackWeights weights) implements Weights {
+
+        @Override
+        public String kernelName() {
+            return weights.kernelName();
+        }
+
+        @Override
+        public long packedBytes() {
+            return weights.packedBytes();
+        }
+
+        @Override
+        public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads) {
+            return new LstmDriver(new LstmStackRunner(weights, maxBatch, maxSteps, cellClip, threads));
+        }
+
+        @Override
+        public Stream newState(int batch) {
+            return new LstmStream(new LstmStackState(weights, batch));
+        }
+
+        @Override
+        public void close() {
+            weights.close();
+        }
+    }
+
+    private record LstmDriver(LstmStackRunner runner) implements Driver {
+
+        @Override
+        public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                            MemorySegment y, MemorySegment hT, MemorySegment cT) {
+            runner.forward(x, steps, batch, h0, c0, y, hT, cT);
+        }
+
+        @Override
+        public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+            runner.forward(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+        }
+
+        @Override
+        public void step(MemorySegment x, Stream state, MemorySegment h) {
+            runner.step(x, ((LstmStream) state).state(), h);
+        }
+
+        @Override
+        public int threads() {
+            return runner.threads();
+        }
+
+        @Override
+        public List<Thread> workerThreads() {
+            return runner.workerThreads();
+        }
+
+        @Override
+        public void close() {
+            runner.close();
+        }
+    }
+
+    private record LstmStream(LstmStackState state) implements Stream {
+
+        @Override
+        public int batch() {
+            return state.batch();
+        }
+
+        @Override
+        public void reset() {
+            state.reset();
+        }
+
+        @Override
+        public void setHidden(MemorySegment h) {
+            state.setHidden(h);
+        }
+
+        @Override
+        public void setCell(MemorySegment c) {
+            state.setCell(c);
+        }
+
+        @Override
+        public void copyHiddenTo(MemorySegment out) {
+            state.copyHiddenTo(out);
+        }
+
+        @Override
+        public void copyCellTo(MemorySegment out) {
+            state.copyCellTo(out);
+        }
+
+        @Override
+        public void close() {
+            state.close();
+        }
+    }
+
+    private record GruModel(GruStackWeights weights) implements Weights {
+
+        @Override
+        public String kernelName() {
+            return weights.kernelName();
+        }
+
+        @Override
+        public long packedBytes() {
+            return weights.packedBytes();
+        }
+
+        @Override
+        public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads) {
+            return new GruDriver(new GruStackRunner(weights, maxBatch, maxSteps, threads));
+        }
+
+        @Override
+        public Stream newState(int batch) {
+            return new GruStream(new GruStackState(weights, batch));
+        }
+
+        @Override
+        public void close() {
+            weights.close();
+        }
+    }
+
+    private record GruDriver(GruStackRunner runner) implements Driver {
+
+        @Override
+        public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                            MemorySegment y, MemorySegment hT, MemorySegment cT) {
+            refuseCellState(c0, cT);
+            runner.forward(x, steps, batch, h0, y, hT);
+        }
+
+        @Override
+        public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+            refuseCellState(c0, cT);
+            runner.forward(x, layout, steps, batch, lengths, h0, y, hT);
+        }
+
+        @Override
+        public void step(MemorySegment x, Stream state, MemorySegment h) {
+            runner.step(x, ((GruStream) state).state(), h);
+        }
+
+        @Override
+        public int threads() {
+            return runner.threads();
+        }
+
+        @Override
+        public List<Thread> workerThreads() {
+            return runner.workerThreads();
+        }
+
+        @Override
+        public void close() {
+            runner.close();
+        }
+
+        private static void refuseCellState(MemorySegment c0, MemorySegment cT) {
+            if (c0 != null) {
+                throw new IllegalArgumentException("c0 must be null for a GRU model: a GRU has no cell state");
+            }
+            if (cT != null) {
+                throw new IllegalArgumentException("cT must be null for a GRU model: a GRU has no cell state");
+            }
+        }
+    }
+
+    private record GruStream(GruStackState state) implements Stream {
+
+        @Override
+        public int batch() {
+            return state.batch();
+        }
+
+        @Override
+        public void reset() {
+            state.reset();
+        }
+
+        @Override
+        public void setHidden(MemorySegment h) {
+            state.setHidden(h);
+        }
+
+        @Override
+        public void setCell(MemorySegment c) {
+            throw noCellState();
+        }
+
+        @Override
+        public void copyHiddenTo(MemorySegment out) {
+            state.copyHiddenTo(out);
+        }
+
+        @Override
+        public void copyCellTo(MemorySegment out) {
+            throw noCellState();
+        }
+
+        @Override
+        public void close() {
+            state.close();
+        }
+
+        private static UnsupportedOperationException noCellState() {
+            return new UnsupportedOperationException("a GRU state has no cell state c, only h");
+        }
+    }
+}
