@@ -203,8 +203,9 @@ public final class BitDigest {
     /** A case's seeded input, initial states, output gradients and output buffers. */
     private static final class Io {
         final Arena arena;
+        /** Directions D and states L·D: 1 and 1 for a layer. */
+        final int directions;
         final int states;
-        final int outputWidth;
         final MemorySegment x;
         final MemorySegment h0;
         final MemorySegment c0;
@@ -214,15 +215,14 @@ public final class BitDigest {
 
         Io(Case c, SplittableRandom random, Arena arena, UnaryOperator<float[]> editInput) {
             this.arena = arena;
-            int directions = c.topology == Topology.STACK_BIDIRECTIONAL ? 2 : 1;
+            this.directions = c.topology == Topology.STACK_BIDIRECTIONAL ? 2 : 1;
             int width = c.cell == Cell.PROJECTION ? PROJECTED : HIDDEN;
             this.states = (c.topology == Topology.LAYER ? 1 : 2) * directions;
-            this.outputWidth = directions * width;
             this.x = RandomLstm.toNative(arena, editInput.apply(
                     RandomLstm.uniform(random, STEPS * c.batch * INPUT, 1f)));
             this.h0 = RandomLstm.toNative(arena, RandomLstm.uniform(random, states * c.batch * width, 1f));
             this.c0 = RandomLstm.toNative(arena, RandomLstm.uniform(random, states * c.batch * HIDDEN, 1f));
-            this.dy = RandomLstm.toNative(arena, RandomLstm.uniform(random, STEPS * c.batch * outputWidth, 1f));
+            this.dy = RandomLstm.toNative(arena, RandomLstm.uniform(random, STEPS * c.batch * directions * width, 1f));
             this.dhT = RandomLstm.toNative(arena, RandomLstm.uniform(random, states * c.batch * width, 1f));
             this.dcT = RandomLstm.toNative(arena, RandomLstm.uniform(random, states * c.batch * HIDDEN, 1f));
         }
@@ -319,201 +319,190 @@ public final class BitDigest {
         return sequence.asSlice(step * bytes, bytes);
     }
 
-    private static void lstmLayer(Case c, SplittableRandom random, Io io, Outputs outputs) {
+    /** An LSTM forward over all T steps, of a runner or trainer, one layer or a stack. */
+    private interface LstmFull {
+        void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
+                     MemorySegment hT, MemorySegment cT);
+    }
+
+    /** An LSTM forward over sequences of different lengths. */
+    private interface LstmVariable {
+        void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
+                     MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT);
+    }
+
+    /** A GRU forward over all T steps. */
+    private interface GruFull {
+        void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y, MemorySegment hT);
+    }
+
+    /** A GRU forward over sequences of different lengths. */
+    private interface GruVariable {
+        void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
+                     MemorySegment y, MemorySegment hT);
+    }
+
+    /** One step of a stream: x {@code [B][I]} in, the new h {@code [B][S]} out. */
+    private interface Step {
+        void step(MemorySegment x, MemorySegment h);
+    }
+
+    private static void lstmForward(Case c, Io io, LstmFull full, LstmVariable variable, Outputs outputs) {
         MemorySegment y = io.like(io.dy);
         MemorySegment hT = io.like(io.h0);
         MemorySegment cT = io.like(io.c0);
-        int[] lengths = c.lengths ? lengths(c.batch) : null;
+        if (c.lengths) {
+            variable.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths(c.batch), io.h0, io.c0, y, hT,
+                    cT);
+        } else {
+            full.forward(io.x, STEPS, c.batch, io.h0, io.c0, y, hT, cT);
+        }
+        outputs.add(y, hT, cT);
+    }
+
+    private static void gruForward(Case c, Io io, GruFull full, GruVariable variable, Outputs outputs) {
+        MemorySegment y = io.like(io.dy);
+        MemorySegment hT = io.like(io.h0);
+        if (c.lengths) {
+            variable.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths(c.batch), io.h0, y, hT);
+        } else {
+            full.forward(io.x, STEPS, c.batch, io.h0, y, hT);
+        }
+        outputs.add(y, hT);
+    }
+
+    /** T steps of a stream whose state starts at h0 (and c0); adds each step's h. */
+    private static void stream(Io io, Step step, Outputs outputs) {
+        MemorySegment h = io.like(io.dy);
+        for (int t = 0; t < STEPS; t++) {
+            step.step(stepOf(io.x, t), stepOf(h, t));
+        }
+        outputs.add(h);
+    }
+
+    private static void lstmLayer(Case c, SplittableRandom random, Io io, Outputs outputs) {
         try (LstmWeights weights = lstmWeights(c, random, INPUT)) {
-            switch (c.mode) {
-                case FORWARD -> {
-                    try (LstmRunner runner = new LstmRunner(weights, c.batch, PROJECTION_STEPS,
-                            NonFiniteInputs.PROPAGATE, clip(c), c.threads)) {
-                        if (lengths == null) {
-                            runner.forward(io.x, STEPS, c.batch, io.h0, io.c0, y, hT, cT);
-                        } else {
-                            runner.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths, io.h0, io.c0, y,
-                                    hT, cT);
-                        }
-                        outputs.add(y, hT, cT);
-                    }
+            if (c.mode == Mode.TRAIN) {
+                try (LstmTrainer trainer = new LstmTrainer(weights, c.batch, STEPS, clip(c), c.threads);
+                     LstmGradients gradients = new LstmGradients(weights)) {
+                    lstmForward(c, io, trainer::forward, trainer::forward, outputs);
+                    MemorySegment dx = io.like(io.x);
+                    MemorySegment dh0 = io.like(io.h0);
+                    MemorySegment dc0 = io.like(io.c0);
+                    trainer.backward(io.dy, io.dhT, io.dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
+                    outputs.add(gradients);
+                    outputs.add(dx, dh0, dc0);
                 }
-                case STREAM -> {
-                    try (LstmRunner runner = new LstmRunner(weights, c.batch, PROJECTION_STEPS,
-                            NonFiniteInputs.PROPAGATE, clip(c), c.threads);
-                         LstmState state = new LstmState(weights, c.batch)) {
-                        state.setHidden(io.h0);
-                        state.setCell(io.c0);
-                        for (int t = 0; t < STEPS; t++) {
-                            runner.step(stepOf(io.x, t), state, stepOf(y, t));
-                        }
-                        state.copyCellTo(cT);
-                        outputs.add(y, cT);
-                    }
+                return;
+            }
+            try (LstmRunner runner = new LstmRunner(weights, c.batch, PROJECTION_STEPS, NonFiniteInputs.PROPAGATE,
+                    clip(c), c.threads)) {
+                if (c.mode == Mode.FORWARD) {
+                    lstmForward(c, io, runner::forward, runner::forward, outputs);
+                    return;
                 }
-                case TRAIN -> {
-                    try (LstmTrainer trainer = new LstmTrainer(weights, c.batch, STEPS, clip(c), c.threads);
-                         LstmGradients gradients = new LstmGradients(weights)) {
-                        if (lengths == null) {
-                            trainer.forward(io.x, STEPS, c.batch, io.h0, io.c0, y, hT, cT);
-                        } else {
-                            trainer.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths, io.h0, io.c0,
-                                    y, hT, cT);
-                        }
-                        MemorySegment dx = io.like(io.x);
-                        MemorySegment dh0 = io.like(io.h0);
-                        MemorySegment dc0 = io.like(io.c0);
-                        trainer.backward(io.dy, io.dhT, io.dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
-                        outputs.add(y, hT, cT);
-                        outputs.add(gradients);
-                        outputs.add(dx, dh0, dc0);
-                    }
+                try (LstmState state = new LstmState(weights, c.batch)) {
+                    state.setHidden(io.h0);
+                    state.setCell(io.c0);
+                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
+                    MemorySegment cT = io.like(io.c0);
+                    state.copyCellTo(cT);
+                    outputs.add(cT);
                 }
             }
         }
     }
 
     private static void lstmStack(Case c, SplittableRandom random, Io io, Outputs outputs) {
-        MemorySegment y = io.like(io.dy);
-        MemorySegment hT = io.like(io.h0);
-        MemorySegment cT = io.like(io.c0);
-        int[] lengths = c.lengths ? lengths(c.batch) : null;
         try (LstmStackWeights weights = lstmStack(c, random)) {
-            switch (c.mode) {
-                case FORWARD, STREAM -> {
-                    try (LstmStackRunner runner = new LstmStackRunner(weights, c.batch, STEPS, clip(c), c.threads)) {
-                        if (c.mode == Mode.STREAM) {
-                            try (LstmStackState state = new LstmStackState(weights, c.batch)) {
-                                state.setHidden(io.h0);
-                                state.setCell(io.c0);
-                                for (int t = 0; t < STEPS; t++) {
-                                    runner.step(stepOf(io.x, t), state, stepOf(y, t));
-                                }
-                                state.copyHiddenTo(hT);
-                                state.copyCellTo(cT);
-                            }
-                        } else if (lengths == null) {
-                            runner.forward(io.x, STEPS, c.batch, io.h0, io.c0, y, hT, cT);
-                        } else {
-                            runner.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths, io.h0, io.c0, y,
-                                    hT, cT);
-                        }
-                        outputs.add(y, hT, cT);
+            if (c.mode == Mode.TRAIN) {
+                try (LstmStackTrainer trainer = new LstmStackTrainer(weights, c.batch, STEPS, clip(c), c.threads);
+                     LstmStackGradients gradients = new LstmStackGradients(weights)) {
+                    lstmForward(c, io, trainer::forward, trainer::forward, outputs);
+                    MemorySegment dx = io.like(io.x);
+                    MemorySegment dh0 = io.like(io.h0);
+                    MemorySegment dc0 = io.like(io.c0);
+                    trainer.backward(io.dy, io.dhT, io.dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
+                    for (int part = 0; part < io.states; part++) {
+                        outputs.add(gradients.layer(part / io.directions, part % io.directions));
                     }
+                    outputs.add(dx, dh0, dc0);
                 }
-                case TRAIN -> {
-                    try (LstmStackTrainer trainer = new LstmStackTrainer(weights, c.batch, STEPS, clip(c), c.threads);
-                         LstmStackGradients gradients = new LstmStackGradients(weights)) {
-                        if (lengths == null) {
-                            trainer.forward(io.x, STEPS, c.batch, io.h0, io.c0, y, hT, cT);
-                        } else {
-                            trainer.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths, io.h0, io.c0,
-                                    y, hT, cT);
-                        }
-                        MemorySegment dx = io.like(io.x);
-                        MemorySegment dh0 = io.like(io.h0);
-                        MemorySegment dc0 = io.like(io.c0);
-                        trainer.backward(io.dy, io.dhT, io.dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
-                        outputs.add(y, hT, cT);
-                        for (int layer = 0; layer < 2; layer++) {
-                            for (int direction = 0; direction < io.states / 2; direction++) {
-                                outputs.add(gradients.layer(layer, direction));
-                            }
-                        }
-                        outputs.add(dx, dh0, dc0);
-                    }
+                return;
+            }
+            try (LstmStackRunner runner = new LstmStackRunner(weights, c.batch, STEPS, clip(c), c.threads)) {
+                if (c.mode == Mode.FORWARD) {
+                    lstmForward(c, io, runner::forward, runner::forward, outputs);
+                    return;
+                }
+                try (LstmStackState state = new LstmStackState(weights, c.batch)) {
+                    state.setHidden(io.h0);
+                    state.setCell(io.c0);
+                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
+                    MemorySegment hT = io.like(io.h0);
+                    MemorySegment cT = io.like(io.c0);
+                    state.copyHiddenTo(hT);
+                    state.copyCellTo(cT);
+                    outputs.add(hT, cT);
                 }
             }
         }
     }
 
     private static void gruLayer(Case c, SplittableRandom random, Io io, Outputs outputs) {
-        MemorySegment y = io.like(io.dy);
-        MemorySegment hT = io.like(io.h0);
-        int[] lengths = c.lengths ? lengths(c.batch) : null;
         try (GruWeights weights = gruWeights(c, random, INPUT)) {
-            switch (c.mode) {
-                case FORWARD, STREAM -> {
-                    try (GruRunner runner = new GruRunner(weights, c.batch, PROJECTION_STEPS, c.threads)) {
-                        if (c.mode == Mode.STREAM) {
-                            try (GruState state = new GruState(weights, c.batch)) {
-                                state.setHidden(io.h0);
-                                for (int t = 0; t < STEPS; t++) {
-                                    runner.step(stepOf(io.x, t), state, stepOf(y, t));
-                                }
-                                state.copyHiddenTo(hT);
-                            }
-                        } else if (lengths == null) {
-                            runner.forward(io.x, STEPS, c.batch, io.h0, y, hT);
-                        } else {
-                            runner.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths, io.h0, y, hT);
-                        }
-                        outputs.add(y, hT);
-                    }
+            if (c.mode == Mode.TRAIN) {
+                try (GruTrainer trainer = new GruTrainer(weights, c.batch, STEPS, c.threads);
+                     GruGradients gradients = new GruGradients(weights)) {
+                    gruForward(c, io, trainer::forward, trainer::forward, outputs);
+                    MemorySegment dx = io.like(io.x);
+                    MemorySegment dh0 = io.like(io.h0);
+                    trainer.backward(io.dy, io.dhT, gradients, GradientMode.OVERWRITE, dx, dh0);
+                    outputs.add(gradients);
+                    outputs.add(dx, dh0);
                 }
-                case TRAIN -> {
-                    try (GruTrainer trainer = new GruTrainer(weights, c.batch, STEPS, c.threads);
-                         GruGradients gradients = new GruGradients(weights)) {
-                        if (lengths == null) {
-                            trainer.forward(io.x, STEPS, c.batch, io.h0, y, hT);
-                        } else {
-                            trainer.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths, io.h0, y, hT);
-                        }
-                        MemorySegment dx = io.like(io.x);
-                        MemorySegment dh0 = io.like(io.h0);
-                        trainer.backward(io.dy, io.dhT, gradients, GradientMode.OVERWRITE, dx, dh0);
-                        outputs.add(y, hT);
-                        outputs.add(gradients);
-                        outputs.add(dx, dh0);
-                    }
+                return;
+            }
+            try (GruRunner runner = new GruRunner(weights, c.batch, PROJECTION_STEPS, c.threads)) {
+                if (c.mode == Mode.FORWARD) {
+                    gruForward(c, io, runner::forward, runner::forward, outputs);
+                    return;
+                }
+                try (GruState state = new GruState(weights, c.batch)) {
+                    state.setHidden(io.h0);
+                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
                 }
             }
         }
     }
 
     private static void gruStack(Case c, SplittableRandom random, Io io, Outputs outputs) {
-        MemorySegment y = io.like(io.dy);
-        MemorySegment hT = io.like(io.h0);
-        int[] lengths = c.lengths ? lengths(c.batch) : null;
         try (GruStackWeights weights = gruStack(c, random)) {
-            switch (c.mode) {
-                case FORWARD, STREAM -> {
-                    try (GruStackRunner runner = new GruStackRunner(weights, c.batch, STEPS, c.threads)) {
-                        if (c.mode == Mode.STREAM) {
-                            try (GruStackState state = new GruStackState(weights, c.batch)) {
-                                state.setHidden(io.h0);
-                                for (int t = 0; t < STEPS; t++) {
-                                    runner.step(stepOf(io.x, t), state, stepOf(y, t));
-                                }
-                                state.copyHiddenTo(hT);
-                            }
-                        } else if (lengths == null) {
-                            runner.forward(io.x, STEPS, c.batch, io.h0, y, hT);
-                        } else {
-                            runner.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths, io.h0, y, hT);
-                        }
-                        outputs.add(y, hT);
+            if (c.mode == Mode.TRAIN) {
+                try (GruStackTrainer trainer = new GruStackTrainer(weights, c.batch, STEPS, c.threads);
+                     GruStackGradients gradients = new GruStackGradients(weights)) {
+                    gruForward(c, io, trainer::forward, trainer::forward, outputs);
+                    MemorySegment dx = io.like(io.x);
+                    MemorySegment dh0 = io.like(io.h0);
+                    trainer.backward(io.dy, io.dhT, gradients, GradientMode.OVERWRITE, dx, dh0);
+                    for (int part = 0; part < io.states; part++) {
+                        outputs.add(gradients.layer(part / io.directions, part % io.directions));
                     }
+                    outputs.add(dx, dh0);
                 }
-                case TRAIN -> {
-                    try (GruStackTrainer trainer = new GruStackTrainer(weights, c.batch, STEPS, c.threads);
-                         GruStackGradients gradients = new GruStackGradients(weights)) {
-                        if (lengths == null) {
-                            trainer.forward(io.x, STEPS, c.batch, io.h0, y, hT);
-                        } else {
-                            trainer.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths, io.h0, y, hT);
-                        }
-                        MemorySegment dx = io.like(io.x);
-                        MemorySegment dh0 = io.like(io.h0);
-                        trainer.backward(io.dy, io.dhT, gradients, GradientMode.OVERWRITE, dx, dh0);
-                        outputs.add(y, hT);
-                        for (int layer = 0; layer < 2; layer++) {
-                            for (int direction = 0; direction < io.states / 2; direction++) {
-                                outputs.add(gradients.layer(layer, direction));
-                            }
-                        }
-                        outputs.add(dx, dh0);
-                    }
+                return;
+            }
+            try (GruStackRunner runner = new GruStackRunner(weights, c.batch, STEPS, c.threads)) {
+                if (c.mode == Mode.FORWARD) {
+                    gruForward(c, io, runner::forward, runner::forward, outputs);
+                    return;
+                }
+                try (GruStackState state = new GruStackState(weights, c.batch)) {
+                    state.setHidden(io.h0);
+                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
+                    MemorySegment hT = io.like(io.h0);
+                    state.copyHiddenTo(hT);
+                    outputs.add(hT);
                 }
             }
         }
