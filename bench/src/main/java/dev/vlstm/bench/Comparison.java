@@ -157,7 +157,8 @@ public final class Comparison {
 
     /** The benchmark class that times {@code shape}. */
     static Class<?> benchmarkOf(Shape shape) {
-        return shape.streaming() ? StepBenchmark.class
+        return shape.gru() ? GruBenchmark.class
+                : shape.streaming() ? StepBenchmark.class
                 : shape.training() ? TrainingBenchmark.class
                 : shape.stacked() ? StackBenchmark.class : ForwardBenchmark.class;
     }

@@ -1,8 +1,11 @@
 package dev.vlstm.bench;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -14,6 +17,10 @@ import dev.vlstm.internal.CpuModel;
  * The CI performance gate, an A/B comparison: the build under test (the candidate, this jar) against a baseline
  * revision of the same repository, built from git history and measured on the same machine in the same run. It
  * needs no stored numbers, so it judges on any CPU.
+ *
+ * <p>Before it times anything, it requires the same bits of both builds: {@link BitDigest} from each jar, at each of
+ * the test suite's vector widths, must print the same digest for every case ({@link DigestComparison}); a difference
+ * fails the gate.
  *
  * <p>Per shape, rounds of one JMH fork of each build, in alternating order (A B, then B A, ...) so that neither build
  * always runs first; each fork's time is its fastest iteration's CPU time per call ({@link JmhFork}). Both builds
@@ -30,14 +37,22 @@ import dev.vlstm.internal.CpuModel;
  * that shape ({@link InjectedSlowdown}).
  *
  * <p>Usage: {@code java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.PerformanceGate
- * REPOSITORY}; exit 0 passed, 1 a shape slower, 2 the gate could not run (bad usage, no baseline, a failed build
- * or fork).
+ * REPOSITORY}; exit 0 passed, 1 a result not bit-identical or a shape slower, 2 the gate could not run (bad usage,
+ * no baseline, a failed build, fork or BitDigest run).
  */
 public final class PerformanceGate {
 
-    /** One shape per kernel path: stream step, batch-1 sequence, batched sequence, training step. */
+    /**
+     * One shape per LSTM kernel path (stream step, batch-1 sequence, batched sequence, training step) and the GRU's
+     * stream step and training step.
+     */
     static final List<String> SHAPES = List.of("step-H256", "seq-B1-T100-H256", "train-B32-T25-H512",
-            "bptt-train-B32-T25-H512");
+            "bptt-train-B32-T25-H512", "gru-step-H256", "gru-bptt-train-B32-T25-H512");
+    /**
+     * The JVM options of the vector widths the test suite runs at (src-tests/pom.xml): the CPU's widest, 256 bits
+     * (AVX2 on x86) and 128 bits. The bits are compared at each, since each width has its own kernel code.
+     */
+    static final Map<String, List<String>> VECTOR_WIDTHS = orderedWidths();
     /** Four one-second warmup iterations: a loaded machine's C2 took more than two to compile the larger shapes. */
     static final JmhFork.Timing TIMING = new JmhFork.Timing(4, 3);
     /** The reference's fork: plain loops, compiled within the first second. */
@@ -54,6 +69,15 @@ public final class PerformanceGate {
     private final int slowdownEvery;
     private int started;
     private int total;
+
+    private static Map<String, List<String>> orderedWidths() {
+        Map<String, List<String>> widths = new LinkedHashMap<>();
+        widths.put("default width", List.of());
+        widths.put("MaxVectorSize=32", List.of("-XX:+IgnoreUnrecognizedVMOptions", "-XX:UseAVX=2",
+                "-XX:MaxVectorSize=32"));
+        widths.put("MaxVectorSize=16", List.of("-XX:MaxVectorSize=16"));
+        return Collections.unmodifiableMap(widths);
+    }
 
     private PerformanceGate(JmhFork forks, Path candidateJar, Path baselineJar, double threshold,
                             String slowedShape, int slowdownEvery, int shapes) {
@@ -124,6 +148,9 @@ public final class PerformanceGate {
                 CpuModel.current().identity(), Runtime.version(), 1 + threshold,
                 100 * GateStatistics.coverage(GateStatistics.FIRST_ROUNDS, GateStatistics.intervalRank(GateStatistics.FIRST_ROUNDS,
                         GateStatistics.ALPHA)));
+        if (!sameBits(baselineJar, candidateJar, JmhRuns.jarDirectory().resolve("gate-logs"))) {
+            return false;
+        }
         if (!slowed.isEmpty()) {
             System.out.printf(Locale.ROOT, "Injected slowdown: the candidate repeats every %d. call of %s%n", every,
                     slowed);
@@ -154,6 +181,65 @@ public final class PerformanceGate {
         System.out.printf(Locale.ROOT, "performance gate passed: no shape slower than %.0f %% with confidence%n",
                 threshold * 100);
         return true;
+    }
+
+    /**
+     * Runs {@link BitDigest} from both jars at each of {@link #VECTOR_WIDTHS} and compares their lines; true if
+     * every case has the same bits in both builds at every width, false (after printing the differing cases) if not.
+     *
+     * @throws IOException if a BitDigest run fails or prints something other than its lines (the message names its
+     *                     log)
+     */
+    static boolean sameBits(Path baselineJar, Path candidateJar, Path logDirectory)
+            throws IOException, InterruptedException {
+        Files.createDirectories(logDirectory);
+        List<String> failures = new ArrayList<>();
+        for (Map.Entry<String, List<String>> width : VECTOR_WIDTHS.entrySet()) {
+            String id = width.getKey().replace('=', '-').replace(' ', '-');
+            long start = System.nanoTime();
+            List<String> baseline = bitDigest(baselineJar, width.getValue(), logDirectory.resolve("bits-baseline-"
+                    + id));
+            List<String> candidate = bitDigest(candidateJar, width.getValue(), logDirectory.resolve("bits-candidate-"
+                    + id));
+            List<String> differences;
+            try {
+                differences = DigestComparison.differences(baseline, candidate);
+            } catch (IllegalArgumentException e) {
+                throw new IOException("BitDigest at " + width.getKey() + ": " + e.getMessage()
+                        + " (outputs in " + logDirectory + ")", e);
+            }
+            System.out.printf(Locale.ROOT, "Bits at %s: %s  (%.0f s)%n", width.getKey(), differences.isEmpty()
+                            ? "all " + baseline.size() + " cases identical in both builds"
+                            : differences.size() + " of " + baseline.size() + " cases differ",
+                    (System.nanoTime() - start) / 1e9);
+            differences.forEach(difference -> failures.add(width.getKey() + ": " + difference));
+        }
+        if (failures.isEmpty()) {
+            return true;
+        }
+        System.out.println("performance gate FAILED: the candidate's results are not bit-identical to the "
+                + "baseline's (dev.vlstm.bench.BitDigest, docs/gate.md):");
+        failures.forEach(failure -> System.out.println("  " + failure));
+        return false;
+    }
+
+    /** BitDigest's lines from {@code jar} with {@code widthArgs}; its output goes to {@code output}.txt and .log. */
+    private static List<String> bitDigest(Path jar, List<String> widthArgs, Path output)
+            throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                .toString(), "--add-modules", "jdk.incubator.vector"));
+        command.addAll(widthArgs);
+        command.addAll(List.of("-cp", jar.toString(), BitDigest.class.getName()));
+        Path lines = Path.of(output + ".txt");
+        Path log = Path.of(output + ".log");
+        int exit = new ProcessBuilder(command).redirectOutput(lines.toFile()).redirectError(log.toFile()).start()
+                .waitFor();
+        if (exit != 0) {
+            throw new IOException("BitDigest " + String.join(" ", widthArgs) + " from " + jar + " failed (exit "
+                    + exit + "; a baseline from before BitDigest cannot be checked: move bench/gate-base.txt, "
+                    + "docs/gate.md); its log: " + log);
+        }
+        return Files.readAllLines(lines);
     }
 
     /** Paired rounds of the two builds on {@code shape}, more of them while the verdict is unclear. */

@@ -19,7 +19,8 @@ import dev.vlstm.reference.ReferenceLstm;
  */
 record RandomLstm(Shape shape, float[] weightIh, float[] weightHh, float[] biasIh, float[] biasHh, float[] x) {
 
-    private static final long SEED = 20_25_11_22L;
+    /** The seed of every random model of the benchmarks: the same problem in every run and both builds. */
+    static final long SEED = 20_25_11_22L;
 
     /** A model of {@code shape} with {@code steps} time steps of input. */
     static RandomLstm create(Shape shape, int steps) {
@@ -61,7 +62,8 @@ record RandomLstm(Shape shape, float[] weightIh, float[] weightHh, float[] biasI
         return arena.allocate(count * Float.BYTES, 64);
     }
 
-    private static float[] uniform(SplittableRandom random, int count, float bound) {
+    /** {@code count} values drawn uniformly from (-bound, bound). */
+    static float[] uniform(SplittableRandom random, int count, float bound) {
         float[] values = new float[count];
         for (int n = 0; n < count; n++) {
             values[n] = (float) random.nextDouble(-bound, bound);

@@ -2,6 +2,7 @@ package dev.vlstm.bench;
 
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.stream.Stream;
 
 import dev.vlstm.WeightPrecision;
 
@@ -9,7 +10,8 @@ import dev.vlstm.WeightPrecision;
  * One benchmarked problem: batch B, time steps T and hidden size H, with input size I = H, through L layers of D
  * directions (one layer of one direction but for {@code stack-*} shapes). The name spells the shape out so that the
  * table, JMH's {@code -p shape=...} and the README all use the same words; a suffix {@code -bf16} or {@code -int8}
- * packs the same model's W and U as {@link WeightPrecision#BFLOAT16} or {@link WeightPrecision#INT8}.
+ * packs the same model's W and U as {@link WeightPrecision#BFLOAT16} or {@link WeightPrecision#INT8}, and a prefix
+ * {@code gru-} makes the cell a GRU ({@link GruBenchmark}) instead of an LSTM.
  */
 record Shape(String name, int batch, int steps, int size, int layers, int directions) {
 
@@ -42,10 +44,37 @@ record Shape(String name, int batch, int steps, int size, int layers, int direct
             new Shape("bptt-train-B32-T25-H512", 32, 25, 512),
             new Shape("bptt-train-B64-T25-H1024", 64, 25, 1024));
 
+    /**
+     * The GRU's shapes, one per kernel path as the gate's LSTM shapes are. The performance gate times them; the
+     * comparison does not, since its peers (ONNX Runtime, oneDNN) are measured on LSTM only.
+     */
+    static final List<Shape> GRU = List.of(
+            new Shape("gru-step-H256", 1, 1, 256),
+            new Shape("gru-seq-B1-T100-H256", 1, 100, 256),
+            new Shape("gru-bptt-train-B32-T25-H512", 32, 25, 512));
+
+    private static final String GRU_PREFIX = "gru-";
+
+    /** The shape of that name, from {@link #ALL} or {@link #GRU}. */
     static Shape named(String name) {
-        return ALL.stream().filter(shape -> shape.name.equals(name)).findFirst()
+        return Stream.concat(ALL.stream(), GRU.stream()).filter(shape -> shape.name.equals(name)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("unknown shape " + name + "; known: "
-                        + ALL.stream().map(Shape::name).toList()));
+                        + Stream.concat(ALL.stream(), GRU.stream()).map(Shape::name).toList()));
+    }
+
+    /** True for a GRU ({@code gru-} prefix), false for an LSTM. */
+    boolean gru() {
+        return name.startsWith(GRU_PREFIX);
+    }
+
+    /** Gates per hidden unit: 3 for a GRU (r, z, n), 4 for an LSTM (i, f, g, o). */
+    int gates() {
+        return gru() ? 3 : 4;
+    }
+
+    /** The name without the cell's prefix: what kind of call the shape times. */
+    private String kind() {
+        return gru() ? name.substring(GRU_PREFIX.length()) : name;
     }
 
     private static final String BFLOAT16_SUFFIX = "-bf16";
@@ -62,9 +91,9 @@ record Shape(String name, int batch, int steps, int size, int layers, int direct
         return precision() == WeightPrecision.FLOAT32 ? name : name.substring(0, name.lastIndexOf('-'));
     }
 
-    /** True for one step of a stream ({@code LstmRunner.step}), false for a whole sequence ({@code forward}). */
+    /** True for one step of a stream ({@code LstmRunner.step}, {@code GruRunner.step}), false for a whole sequence. */
     boolean streaming() {
-        return name.startsWith("step-");
+        return kind().startsWith("step-");
     }
 
     /**
@@ -109,30 +138,30 @@ record Shape(String name, int batch, int steps, int size, int layers, int direct
         return rows;
     }
 
-    /** True for a training step: forward and backward through time ({@code LstmTrainer}). */
+    /** True for a training step: forward and backward through time ({@code LstmTrainer}, {@code GruTrainer}). */
     boolean training() {
-        return name.startsWith("bptt-");
+        return kind().startsWith("bptt-");
     }
 
     /**
-     * Floating-point operations of one time step: a multiply and an add per weight (4H × (I + H) per layer and
-     * direction, I = H in layer 0 and D·H above) per row that runs, and three times that for forward and backward
-     * (the backward's dh, dx and weight-gradient GEMMs). For a variable-length shape, the average over its T steps:
-     * only steps within a sequence's length count.
+     * Floating-point operations of one time step: a multiply and an add per weight (G·H × (I + H) per layer and
+     * direction, G = {@link #gates()}, I = H in layer 0 and D·H above) per row that runs, and three times that for
+     * forward and backward (the backward's dh, dx and weight-gradient GEMMs). For a variable-length shape, the
+     * average over its T steps: only steps within a sequence's length count.
      */
     double flopsPerStep() {
         return flops() / steps;
     }
 
     /**
-     * Floating-point operations of the whole call, 8·H·(I+H)·B·T (times 3 for training), summed over layers and
+     * Floating-point operations of the whole call, 2·G·H·(I+H)·B·T (times 3 for training), summed over layers and
      * directions; for a variable-length shape Σ lengths instead of B·T, the padding steps counting nothing.
      */
     double flops() {
         double weights = 0;
         for (int layer = 0; layer < layers; layer++) {
             int inputSize = layer == 0 ? size : directions * size;
-            weights += directions * 4.0 * size * (inputSize + size);
+            weights += directions * (double) gates() * size * (inputSize + size);
         }
         return (training() ? 3 : 1) * 2 * weights * validRows();
     }

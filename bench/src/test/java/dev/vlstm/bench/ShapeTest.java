@@ -4,7 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.List;
+
 import org.junit.jupiter.api.Test;
+import org.openjdk.jmh.annotations.Param;
 
 /** The shapes' flop counts and kinds, worked out by hand. */
 class ShapeTest {
@@ -42,5 +45,36 @@ class ShapeTest {
         assertTrue(rows < 32 * 25, "some sequences are shorter than T");
         double weights = 2 * 4.0 * 256 * 512 + 2 * 4.0 * 256 * 768;
         assertEquals(2 * weights * rows, stack.flops());
+    }
+
+    @Test
+    void aGruCountsThreeGatesAndIsTimedByItsOwnBenchmark() {
+        Shape step = Shape.named("gru-step-H256");
+        assertTrue(step.gru() && step.streaming() && !step.training());
+        assertEquals(6.0 * 256 * 512, step.flops());
+        Shape train = Shape.named("gru-bptt-train-B32-T25-H512");
+        assertTrue(train.training() && !train.streaming());
+        assertEquals(3 * 6.0 * 512 * 1024 * 32 * 25, train.flops());
+        Shape sequence = Shape.named("gru-seq-B1-T100-H256");
+        assertFalse(sequence.training() || sequence.streaming());
+        for (Shape shape : Shape.GRU) {
+            assertEquals(GruBenchmark.class, Comparison.benchmarkOf(shape), shape.name());
+        }
+        assertFalse(Shape.named("step-H256").gru());
+    }
+
+    @Test
+    void theComparisonLeavesTheGruOut() {
+        assertTrue(Shape.ALL.stream().noneMatch(Shape::gru));
+    }
+
+    @Test
+    void everyGateShapeIsAParameterOfItsBenchmark() throws ReflectiveOperationException {
+        for (String name : PerformanceGate.SHAPES) {
+            Class<?> benchmark = Comparison.benchmarkOf(Shape.named(name));
+            Class<?> problem = Class.forName(benchmark.getName() + "$Problem");
+            Param param = problem.getField("shape").getAnnotation(Param.class);
+            assertTrue(List.of(param.value()).contains(name), name + " is not a shape of " + benchmark);
+        }
     }
 }

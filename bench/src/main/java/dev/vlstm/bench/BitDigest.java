@@ -1,0 +1,510 @@
+package dev.vlstm.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.function.UnaryOperator;
+
+import dev.vlstm.Backend;
+import dev.vlstm.GradientMode;
+import dev.vlstm.GruGradients;
+import dev.vlstm.GruRunner;
+import dev.vlstm.GruStackGradients;
+import dev.vlstm.GruStackRunner;
+import dev.vlstm.GruStackState;
+import dev.vlstm.GruStackTrainer;
+import dev.vlstm.GruStackWeights;
+import dev.vlstm.GruState;
+import dev.vlstm.GruTrainer;
+import dev.vlstm.GruWeights;
+import dev.vlstm.LstmGradients;
+import dev.vlstm.LstmRunner;
+import dev.vlstm.LstmStackGradients;
+import dev.vlstm.LstmStackRunner;
+import dev.vlstm.LstmStackState;
+import dev.vlstm.LstmStackTrainer;
+import dev.vlstm.LstmStackWeights;
+import dev.vlstm.LstmState;
+import dev.vlstm.LstmTrainer;
+import dev.vlstm.LstmWeights;
+import dev.vlstm.NonFiniteInputs;
+import dev.vlstm.SequenceLayout;
+import dev.vlstm.WeightPrecision;
+
+/**
+ * The exact bits of vlstm's results, for proving that a change of the engine computes what the build before it
+ * computed: runs a fixed matrix of seeded cases through the public API and prints one line per case,
+ * {@code NAME SHA256}, the SHA-256 of every output byte of the case in a fixed order (y, hT, cT of a forward; each
+ * step's h and the final state of a stream; for training also every gradient tensor, dx, dh0 and dc0). The cases
+ * cover each cell (LSTM, with peepholes, with projection, with cell clip, GRU), one layer and a two-layer stack
+ * (bidirectional, or unidirectional for streams), batches 1, 3, 4 and 5, full and variable lengths, 1, 2 and 3
+ * threads, float32, bfloat16 and int8 weights, forward, stream and training, on the preferred and the scalar
+ * kernel, combined pairwise rather than as a full product ({@link #CASES}).
+ *
+ * <p>The lines mean nothing alone: the performance gate runs this class from the baseline's jar and from the
+ * candidate's, at each vector width, and requires the same lines ({@link DigestComparison}). No expected digest is
+ * stored anywhere.
+ *
+ * <p>Usage: {@code java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.BitDigest}.
+ */
+public final class BitDigest {
+
+    /** The cell and its options. */
+    enum Cell { LSTM, PEEPHOLES, PROJECTION, CLIP, GRU }
+
+    /** One layer, or two layers of two directions, or (for streams, which run one direction) two of one. */
+    enum Topology { LAYER, STACK_BIDIRECTIONAL, STACK }
+
+    /** A forward over a sequence, T single steps of a stream, or a forward and backward. */
+    enum Mode { FORWARD, STREAM, TRAIN }
+
+    /**
+     * One case of the matrix.
+     *
+     * @param lengths true for sequences of different lengths ({@link #lengths(int)}), false for all T steps
+     */
+    record Case(Cell cell, Topology topology, Mode mode, int batch, boolean lengths, int threads,
+                WeightPrecision precision, Backend backend) {
+
+        /** The name printed before the digest, e.g. {@code gru-stack2bi-train-B3-varlen-t2-float32-preferred}. */
+        String name() {
+            String topologyName = switch (topology) {
+                case LAYER -> "layer";
+                case STACK_BIDIRECTIONAL -> "stack2bi";
+                case STACK -> "stack2";
+            };
+            return String.join("-", cell.name().toLowerCase(Locale.ROOT), topologyName,
+                    mode.name().toLowerCase(Locale.ROOT), "B" + batch, lengths ? "varlen" : "full", "t" + threads,
+                    precision.name().toLowerCase(Locale.ROOT), backend.name().toLowerCase(Locale.ROOT));
+        }
+    }
+
+    /** Input size I. */
+    static final int INPUT = 11;
+    /** Hidden size H: three vector blocks even at 512 bits, so that 2 and 3 threads each get work. */
+    static final int HIDDEN = 37;
+    /** Projection size P. */
+    static final int PROJECTED = 13;
+    /** Time steps T. */
+    static final int STEPS = 7;
+    /** Time steps projected together by a runner: T is not a multiple, so a call has a short last chunk. */
+    static final int PROJECTION_STEPS = 3;
+    /** The clip of {@link Cell#CLIP}, below many of the model's pre-activations so that it acts. */
+    static final float CELL_CLIP = 0.5f;
+
+    private static final WeightPrecision F32 = WeightPrecision.FLOAT32;
+    private static final WeightPrecision BF16 = WeightPrecision.BFLOAT16;
+    private static final WeightPrecision INT8 = WeightPrecision.INT8;
+    private static final Backend VECTOR = Backend.PREFERRED;
+    private static final Backend SCALAR = Backend.SCALAR;
+
+    /** Every case, in print order. */
+    static final List<Case> CASES = List.of(
+            new Case(Cell.LSTM, Topology.LAYER, Mode.FORWARD, 1, false, 1, F32, VECTOR),
+            new Case(Cell.LSTM, Topology.LAYER, Mode.FORWARD, 3, true, 2, BF16, VECTOR),
+            new Case(Cell.LSTM, Topology.LAYER, Mode.FORWARD, 4, false, 3, INT8, VECTOR),
+            new Case(Cell.LSTM, Topology.LAYER, Mode.FORWARD, 5, true, 1, INT8, VECTOR),
+            new Case(Cell.PEEPHOLES, Topology.LAYER, Mode.FORWARD, 5, false, 2, F32, VECTOR),
+            new Case(Cell.PROJECTION, Topology.LAYER, Mode.FORWARD, 3, false, 3, BF16, VECTOR),
+            new Case(Cell.CLIP, Topology.LAYER, Mode.FORWARD, 4, true, 2, F32, VECTOR),
+            new Case(Cell.GRU, Topology.LAYER, Mode.FORWARD, 1, false, 1, F32, VECTOR),
+            new Case(Cell.GRU, Topology.LAYER, Mode.FORWARD, 5, true, 3, F32, VECTOR),
+            new Case(Cell.LSTM, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, true, 2, BF16, VECTOR),
+            new Case(Cell.PEEPHOLES, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 3, false, 1, F32, VECTOR),
+            new Case(Cell.PROJECTION, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 5, true, 3, F32, VECTOR),
+            new Case(Cell.CLIP, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 1, false, 2, INT8, VECTOR),
+            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 3, true, 2, F32, VECTOR),
+            new Case(Cell.LSTM, Topology.LAYER, Mode.STREAM, 3, false, 2, INT8, VECTOR),
+            new Case(Cell.PROJECTION, Topology.LAYER, Mode.STREAM, 1, false, 3, F32, VECTOR),
+            new Case(Cell.GRU, Topology.LAYER, Mode.STREAM, 4, false, 1, F32, VECTOR),
+            new Case(Cell.PEEPHOLES, Topology.STACK, Mode.STREAM, 5, false, 1, BF16, VECTOR),
+            new Case(Cell.GRU, Topology.STACK, Mode.STREAM, 1, false, 2, F32, VECTOR),
+            new Case(Cell.LSTM, Topology.LAYER, Mode.TRAIN, 4, false, 1, F32, VECTOR),
+            new Case(Cell.PEEPHOLES, Topology.LAYER, Mode.TRAIN, 3, true, 2, F32, VECTOR),
+            new Case(Cell.PROJECTION, Topology.LAYER, Mode.TRAIN, 5, false, 3, F32, VECTOR),
+            new Case(Cell.CLIP, Topology.LAYER, Mode.TRAIN, 1, true, 3, F32, VECTOR),
+            new Case(Cell.GRU, Topology.LAYER, Mode.TRAIN, 3, true, 2, F32, VECTOR),
+            new Case(Cell.GRU, Topology.LAYER, Mode.TRAIN, 5, false, 1, F32, VECTOR),
+            new Case(Cell.LSTM, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 3, true, 3, F32, VECTOR),
+            new Case(Cell.PEEPHOLES, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 4, false, 2, F32, VECTOR),
+            new Case(Cell.PROJECTION, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 1, true, 1, F32, VECTOR),
+            new Case(Cell.CLIP, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 5, false, 2, F32, VECTOR),
+            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 4, true, 3, F32, VECTOR),
+            new Case(Cell.LSTM, Topology.LAYER, Mode.FORWARD, 3, true, 1, INT8, SCALAR),
+            new Case(Cell.PEEPHOLES, Topology.LAYER, Mode.TRAIN, 4, true, 1, F32, SCALAR),
+            new Case(Cell.GRU, Topology.LAYER, Mode.TRAIN, 5, true, 1, F32, SCALAR),
+            new Case(Cell.LSTM, Topology.STACK, Mode.STREAM, 5, false, 1, F32, SCALAR),
+            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, false, 1, F32, SCALAR));
+
+    private BitDigest() {
+    }
+
+    public static void main(String[] args) {
+        if (args.length != 0) {
+            System.err.println("usage: java --add-modules jdk.incubator.vector -cp vlstm-bench.jar "
+                    + "dev.vlstm.bench.BitDigest");
+            System.exit(2);
+        }
+        lines().forEach(System.out::println);
+    }
+
+    /** One line per case of {@link #CASES}, in order: {@code NAME SHA256}. */
+    static List<String> lines() {
+        List<String> lines = new ArrayList<>();
+        for (Case c : CASES) {
+            lines.add(c.name() + " " + digest(c, UnaryOperator.identity()));
+        }
+        return lines;
+    }
+
+    /**
+     * The SHA-256 of every output of {@code c}, as lower-case hex; {@code editInput} may change the seeded input x
+     * ({@code [T][B][I]}) before it is used, so that a test can prove the digest sees one element.
+     */
+    static String digest(Case c, UnaryOperator<float[]> editInput) {
+        SplittableRandom random = new SplittableRandom(RandomLstm.SEED);
+        Outputs outputs = new Outputs();
+        try (Arena arena = Arena.ofConfined()) {
+            Io io = new Io(c, random, arena, editInput);
+            if (c.cell == Cell.GRU) {
+                if (c.topology == Topology.LAYER) {
+                    gruLayer(c, random, io, outputs);
+                } else {
+                    gruStack(c, random, io, outputs);
+                }
+            } else if (c.topology == Topology.LAYER) {
+                lstmLayer(c, random, io, outputs);
+            } else {
+                lstmStack(c, random, io, outputs);
+            }
+        }
+        return outputs.hex();
+    }
+
+    /**
+     * The lengths of a variable-length case, not sorted: T for the first sequence (so that x's first element is
+     * always read), then 2, 5, 0 and 3.
+     */
+    static int[] lengths(int batch) {
+        int[] lengths = new int[batch];
+        for (int b = 0; b < batch; b++) {
+            lengths[b] = Math.floorMod(STEPS - 5 * b, STEPS + 1);
+        }
+        return lengths;
+    }
+
+    /** A case's seeded input, initial states, output gradients and output buffers. */
+    private static final class Io {
+        final Arena arena;
+        /** Directions D and states L·D: 1 and 1 for a layer. */
+        final int directions;
+        final int states;
+        final MemorySegment x;
+        final MemorySegment h0;
+        final MemorySegment c0;
+        final MemorySegment dy;
+        final MemorySegment dhT;
+        final MemorySegment dcT;
+
+        Io(Case c, SplittableRandom random, Arena arena, UnaryOperator<float[]> editInput) {
+            this.arena = arena;
+            this.directions = c.topology == Topology.STACK_BIDIRECTIONAL ? 2 : 1;
+            int width = c.cell == Cell.PROJECTION ? PROJECTED : HIDDEN;
+            this.states = (c.topology == Topology.LAYER ? 1 : 2) * directions;
+            this.x = RandomLstm.toNative(arena, editInput.apply(
+                    RandomLstm.uniform(random, STEPS * c.batch * INPUT, 1f)));
+            this.h0 = RandomLstm.toNative(arena, RandomLstm.uniform(random, states * c.batch * width, 1f));
+            this.c0 = RandomLstm.toNative(arena, RandomLstm.uniform(random, states * c.batch * HIDDEN, 1f));
+            this.dy = RandomLstm.toNative(arena, RandomLstm.uniform(random, STEPS * c.batch * directions * width, 1f));
+            this.dhT = RandomLstm.toNative(arena, RandomLstm.uniform(random, states * c.batch * width, 1f));
+            this.dcT = RandomLstm.toNative(arena, RandomLstm.uniform(random, states * c.batch * HIDDEN, 1f));
+        }
+
+        MemorySegment like(MemorySegment segment) {
+            return RandomLstm.floats(arena, segment.byteSize() / Float.BYTES);
+        }
+    }
+
+    /** The bytes of a case's outputs, in the order they are added. */
+    private static final class Outputs {
+        private final MessageDigest sha256;
+
+        Outputs() {
+            try {
+                sha256 = MessageDigest.getInstance("SHA-256");
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException("every Java platform has SHA-256", e);
+            }
+        }
+
+        void add(MemorySegment... segments) {
+            for (MemorySegment segment : segments) {
+                if (segment != null) {
+                    sha256.update(segment.toArray(ValueLayout.JAVA_BYTE));
+                }
+            }
+        }
+
+        void add(LstmGradients gradients) {
+            add(gradients.weightIh(), gradients.weightHh(), gradients.biasIh(), gradients.biasHh(),
+                    gradients.weightHr(), gradients.peepholes());
+        }
+
+        void add(GruGradients gradients) {
+            add(gradients.weightIh(), gradients.weightHh(), gradients.biasIh(), gradients.biasHh());
+        }
+
+        String hex() {
+            return HexFormat.of().formatHex(sha256.digest());
+        }
+    }
+
+    private static LstmWeights lstmWeights(Case c, SplittableRandom random, int inputSize) {
+        boolean projected = c.cell == Cell.PROJECTION;
+        int gateRows = 4 * HIDDEN;
+        float bound = (float) (1 / Math.sqrt(HIDDEN));
+        return LstmWeights.fromPyTorch(c.backend, c.precision, inputSize, HIDDEN, projected ? PROJECTED : 0,
+                RandomLstm.uniform(random, gateRows * inputSize, bound),
+                RandomLstm.uniform(random, gateRows * (projected ? PROJECTED : HIDDEN), bound),
+                RandomLstm.uniform(random, gateRows, bound), RandomLstm.uniform(random, gateRows, bound),
+                projected ? RandomLstm.uniform(random, PROJECTED * HIDDEN, bound) : null,
+                c.cell == Cell.PEEPHOLES ? RandomLstm.uniform(random, 3 * HIDDEN, bound) : null);
+    }
+
+    private static GruWeights gruWeights(Case c, SplittableRandom random, int inputSize) {
+        int gateRows = 3 * HIDDEN;
+        float bound = (float) (1 / Math.sqrt(HIDDEN));
+        return GruWeights.fromPyTorch(c.backend, inputSize, HIDDEN,
+                RandomLstm.uniform(random, gateRows * inputSize, bound),
+                RandomLstm.uniform(random, gateRows * HIDDEN, bound),
+                RandomLstm.uniform(random, gateRows, bound), RandomLstm.uniform(random, gateRows, bound));
+    }
+
+    private static float clip(Case c) {
+        return c.cell == Cell.CLIP ? CELL_CLIP : LstmRunner.NO_CELL_CLIP;
+    }
+
+    /** Layer 0 and, above it, layer 1, each of one direction or two. */
+    private static LstmStackWeights lstmStack(Case c, SplittableRandom random) {
+        boolean bidirectional = c.topology == Topology.STACK_BIDIRECTIONAL;
+        int directions = bidirectional ? 2 : 1;
+        int upperInput = directions * (c.cell == Cell.PROJECTION ? PROJECTED : HIDDEN);
+        LstmWeights[] parts = new LstmWeights[2 * directions];
+        for (int n = 0; n < parts.length; n++) {
+            parts[n] = lstmWeights(c, random, n < directions ? INPUT : upperInput);
+        }
+        return LstmStackWeights.of(bidirectional, parts);
+    }
+
+    private static GruStackWeights gruStack(Case c, SplittableRandom random) {
+        boolean bidirectional = c.topology == Topology.STACK_BIDIRECTIONAL;
+        int directions = bidirectional ? 2 : 1;
+        GruWeights[] parts = new GruWeights[2 * directions];
+        for (int n = 0; n < parts.length; n++) {
+            parts[n] = gruWeights(c, random, n < directions ? INPUT : directions * HIDDEN);
+        }
+        return GruStackWeights.of(bidirectional, parts);
+    }
+
+    /** Row {@code step} of a {@code [T][B][width]} sequence. */
+    private static MemorySegment stepOf(MemorySegment sequence, int step) {
+        long bytes = sequence.byteSize() / STEPS;
+        return sequence.asSlice(step * bytes, bytes);
+    }
+
+    /** An LSTM forward over all T steps, of a runner or trainer, one layer or a stack. */
+    private interface LstmFull {
+        void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
+                     MemorySegment hT, MemorySegment cT);
+    }
+
+    /** An LSTM forward over sequences of different lengths. */
+    private interface LstmVariable {
+        void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
+                     MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT);
+    }
+
+    /** A GRU forward over all T steps. */
+    private interface GruFull {
+        void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y, MemorySegment hT);
+    }
+
+    /** A GRU forward over sequences of different lengths. */
+    private interface GruVariable {
+        void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
+                     MemorySegment y, MemorySegment hT);
+    }
+
+    /** One step of a stream: x {@code [B][I]} in, the new h {@code [B][S]} out. */
+    private interface Step {
+        void step(MemorySegment x, MemorySegment h);
+    }
+
+    private static void lstmForward(Case c, Io io, LstmFull full, LstmVariable variable, Outputs outputs) {
+        MemorySegment y = io.like(io.dy);
+        MemorySegment hT = io.like(io.h0);
+        MemorySegment cT = io.like(io.c0);
+        if (c.lengths) {
+            variable.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths(c.batch), io.h0, io.c0, y, hT,
+                    cT);
+        } else {
+            full.forward(io.x, STEPS, c.batch, io.h0, io.c0, y, hT, cT);
+        }
+        outputs.add(y, hT, cT);
+    }
+
+    private static void gruForward(Case c, Io io, GruFull full, GruVariable variable, Outputs outputs) {
+        MemorySegment y = io.like(io.dy);
+        MemorySegment hT = io.like(io.h0);
+        if (c.lengths) {
+            variable.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths(c.batch), io.h0, y, hT);
+        } else {
+            full.forward(io.x, STEPS, c.batch, io.h0, y, hT);
+        }
+        outputs.add(y, hT);
+    }
+
+    /** T steps of a stream whose state starts at h0 (and c0); adds each step's h. */
+    private static void stream(Io io, Step step, Outputs outputs) {
+        MemorySegment h = io.like(io.dy);
+        for (int t = 0; t < STEPS; t++) {
+            step.step(stepOf(io.x, t), stepOf(h, t));
+        }
+        outputs.add(h);
+    }
+
+    private static void lstmLayer(Case c, SplittableRandom random, Io io, Outputs outputs) {
+        try (LstmWeights weights = lstmWeights(c, random, INPUT)) {
+            if (c.mode == Mode.TRAIN) {
+                try (LstmTrainer trainer = new LstmTrainer(weights, c.batch, STEPS, clip(c), c.threads);
+                     LstmGradients gradients = new LstmGradients(weights)) {
+                    lstmForward(c, io, trainer::forward, trainer::forward, outputs);
+                    MemorySegment dx = io.like(io.x);
+                    MemorySegment dh0 = io.like(io.h0);
+                    MemorySegment dc0 = io.like(io.c0);
+                    trainer.backward(io.dy, io.dhT, io.dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
+                    outputs.add(gradients);
+                    outputs.add(dx, dh0, dc0);
+                }
+                return;
+            }
+            try (LstmRunner runner = new LstmRunner(weights, c.batch, PROJECTION_STEPS, NonFiniteInputs.PROPAGATE,
+                    clip(c), c.threads)) {
+                if (c.mode == Mode.FORWARD) {
+                    lstmForward(c, io, runner::forward, runner::forward, outputs);
+                    return;
+                }
+                try (LstmState state = new LstmState(weights, c.batch)) {
+                    state.setHidden(io.h0);
+                    state.setCell(io.c0);
+                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
+                    MemorySegment cT = io.like(io.c0);
+                    state.copyCellTo(cT);
+                    outputs.add(cT);
+                }
+            }
+        }
+    }
+
+    private static void lstmStack(Case c, SplittableRandom random, Io io, Outputs outputs) {
+        try (LstmStackWeights weights = lstmStack(c, random)) {
+            if (c.mode == Mode.TRAIN) {
+                try (LstmStackTrainer trainer = new LstmStackTrainer(weights, c.batch, STEPS, clip(c), c.threads);
+                     LstmStackGradients gradients = new LstmStackGradients(weights)) {
+                    lstmForward(c, io, trainer::forward, trainer::forward, outputs);
+                    MemorySegment dx = io.like(io.x);
+                    MemorySegment dh0 = io.like(io.h0);
+                    MemorySegment dc0 = io.like(io.c0);
+                    trainer.backward(io.dy, io.dhT, io.dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
+                    for (int part = 0; part < io.states; part++) {
+                        outputs.add(gradients.layer(part / io.directions, part % io.directions));
+                    }
+                    outputs.add(dx, dh0, dc0);
+                }
+                return;
+            }
+            try (LstmStackRunner runner = new LstmStackRunner(weights, c.batch, STEPS, clip(c), c.threads)) {
+                if (c.mode == Mode.FORWARD) {
+                    lstmForward(c, io, runner::forward, runner::forward, outputs);
+                    return;
+                }
+                try (LstmStackState state = new LstmStackState(weights, c.batch)) {
+                    state.setHidden(io.h0);
+                    state.setCell(io.c0);
+                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
+                    MemorySegment hT = io.like(io.h0);
+                    MemorySegment cT = io.like(io.c0);
+                    state.copyHiddenTo(hT);
+                    state.copyCellTo(cT);
+                    outputs.add(hT, cT);
+                }
+            }
+        }
+    }
+
+    private static void gruLayer(Case c, SplittableRandom random, Io io, Outputs outputs) {
+        try (GruWeights weights = gruWeights(c, random, INPUT)) {
+            if (c.mode == Mode.TRAIN) {
+                try (GruTrainer trainer = new GruTrainer(weights, c.batch, STEPS, c.threads);
+                     GruGradients gradients = new GruGradients(weights)) {
+                    gruForward(c, io, trainer::forward, trainer::forward, outputs);
+                    MemorySegment dx = io.like(io.x);
+                    MemorySegment dh0 = io.like(io.h0);
+                    trainer.backward(io.dy, io.dhT, gradients, GradientMode.OVERWRITE, dx, dh0);
+                    outputs.add(gradients);
+                    outputs.add(dx, dh0);
+                }
+                return;
+            }
+            try (GruRunner runner = new GruRunner(weights, c.batch, PROJECTION_STEPS, c.threads)) {
+                if (c.mode == Mode.FORWARD) {
+                    gruForward(c, io, runner::forward, runner::forward, outputs);
+                    return;
+                }
+                try (GruState state = new GruState(weights, c.batch)) {
+                    state.setHidden(io.h0);
+                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
+                }
+            }
+        }
+    }
+
+    private static void gruStack(Case c, SplittableRandom random, Io io, Outputs outputs) {
+        try (GruStackWeights weights = gruStack(c, random)) {
+            if (c.mode == Mode.TRAIN) {
+                try (GruStackTrainer trainer = new GruStackTrainer(weights, c.batch, STEPS, c.threads);
+                     GruStackGradients gradients = new GruStackGradients(weights)) {
+                    gruForward(c, io, trainer::forward, trainer::forward, outputs);
+                    MemorySegment dx = io.like(io.x);
+                    MemorySegment dh0 = io.like(io.h0);
+                    trainer.backward(io.dy, io.dhT, gradients, GradientMode.OVERWRITE, dx, dh0);
+                    for (int part = 0; part < io.states; part++) {
+                        outputs.add(gradients.layer(part / io.directions, part % io.directions));
+                    }
+                    outputs.add(dx, dh0);
+                }
+                return;
+            }
+            try (GruStackRunner runner = new GruStackRunner(weights, c.batch, STEPS, c.threads)) {
+                if (c.mode == Mode.FORWARD) {
+                    gruForward(c, io, runner::forward, runner::forward, outputs);
+                    return;
+                }
+                try (GruStackState state = new GruStackState(weights, c.batch)) {
+                    state.setHidden(io.h0);
+                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
+                    MemorySegment hT = io.like(io.h0);
+                    state.copyHiddenTo(hT);
+                    outputs.add(hT);
+                }
+            }
+        }
+    }
+}

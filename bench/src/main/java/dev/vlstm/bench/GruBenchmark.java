@@ -1,0 +1,171 @@
+package dev.vlstm.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.TimeUnit;
+
+import dev.vlstm.GradientMode;
+import dev.vlstm.GruGradients;
+import dev.vlstm.GruRunner;
+import dev.vlstm.GruState;
+import dev.vlstm.GruTrainer;
+import dev.vlstm.GruWeights;
+import dev.vlstm.reference.ReferenceGru;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.Blackhole;
+
+/**
+ * The GRU's kernel paths, one per {@link Shape#GRU} shape: a stream step ({@link GruRunner#step} with a carried
+ * {@link GruState}), a sequence ({@link GruRunner#forward}, writing y and hT), and a training step
+ * ({@link GruTrainer#forward} then {@link GruTrainer#backward}: every gradient, dx and dh0), as
+ * {@link StepBenchmark}, {@link ForwardBenchmark} and {@link TrainingBenchmark} time the LSTM's; each against the
+ * double-precision {@link ReferenceGru} on the same random model.
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+public class GruBenchmark {
+
+    /** The shape parameter both implementations share. */
+    @State(Scope.Thread)
+    public abstract static class Problem {
+        @Param({"gru-step-H256", "gru-seq-B1-T100-H256", "gru-bptt-train-B32-T25-H512"})
+        public String shape;
+    }
+
+    public static class Vector extends Problem {
+        Shape size;
+        GruWeights weights;
+        /** The runner of a step or sequence shape, null for training. */
+        GruRunner runner;
+        /** The stream of a step shape, null otherwise. */
+        GruState stream;
+        /** The trainer and its gradients of a training shape, null otherwise. */
+        GruTrainer trainer;
+        GruGradients gradients;
+        Arena arena;
+        MemorySegment x;
+        MemorySegment y;
+        MemorySegment hT;
+        MemorySegment dy;
+        MemorySegment dx;
+        MemorySegment dh0;
+        final InjectedSlowdown slowdown = new InjectedSlowdown();
+
+        @Setup
+        public void setUp() {
+            size = Shape.named(shape);
+            RandomGru model = RandomGru.create(size, size.steps());
+            weights = model.packed();
+            arena = Arena.ofShared();
+            x = RandomLstm.toNative(arena, model.x());
+            long state = (long) size.batch() * size.size();
+            y = RandomLstm.floats(arena, size.steps() * state);
+            hT = RandomLstm.floats(arena, state);
+            if (size.training()) {
+                trainer = new GruTrainer(weights, size.batch(), size.steps());
+                gradients = new GruGradients(weights);
+                dy = RandomLstm.toNative(arena, model.x());
+                dx = RandomLstm.floats(arena, x.byteSize() / Float.BYTES);
+                dh0 = RandomLstm.floats(arena, state);
+            } else {
+                runner = new GruRunner(weights, size.batch());
+                stream = size.streaming() ? new GruState(weights, size.batch()) : null;
+            }
+        }
+
+        void call() {
+            if (stream != null) {
+                runner.step(x, stream, hT);
+            } else if (trainer != null) {
+                trainer.forward(x, size.steps(), size.batch(), null, y, null);
+                trainer.backward(dy, null, gradients, GradientMode.OVERWRITE, dx, dh0);
+            } else {
+                runner.forward(x, size.steps(), size.batch(), null, y, hT);
+            }
+        }
+
+        @TearDown
+        public void tearDown() {
+            if (trainer != null) {
+                gradients.close();
+                trainer.close();
+            } else {
+                if (stream != null) {
+                    stream.close();
+                }
+                runner.close();
+            }
+            weights.close();
+            arena.close();
+        }
+    }
+
+    public static class Scalar extends Problem {
+        /** Time steps the reference runs; 0 for the shape's T (see ForwardBenchmark.Scalar). */
+        @Param("0")
+        public int scalarSteps;
+
+        Shape size;
+        int steps;
+        float[] x;
+        /** The carried state of a step shape: each call starts from the last one's h. */
+        float[] h;
+        double[] trainingX;
+        ReferenceGru reference;
+
+        @Setup
+        public void setUp() {
+            size = Shape.named(shape);
+            steps = scalarSteps == 0 ? size.steps() : scalarSteps;
+            RandomGru model = RandomGru.create(size, steps);
+            x = model.x();
+            h = new float[size.batch() * size.size()];
+            trainingX = new double[x.length];
+            for (int n = 0; n < x.length; n++) {
+                trainingX[n] = x[n];
+            }
+            reference = model.reference();
+        }
+
+        Object call() {
+            if (size.training()) {
+                return reference.backward(trainingX, steps, size.batch(), null, trainingX, null);
+            }
+            ReferenceGru.Result result = reference.forward(x, steps, size.batch(), size.streaming() ? h : null);
+            if (size.streaming()) {
+                for (int n = 0; n < h.length; n++) {
+                    h[n] = (float) result.hT()[n];
+                }
+            }
+            return result;
+        }
+    }
+
+    @Benchmark
+    public void vector(Vector state, Blackhole blackhole) {
+        state.call();
+        if (state.slowdown.repeat()) {
+            state.call();
+        }
+        blackhole.consume(state.hT);
+    }
+
+    @Benchmark
+    public void scalar(Scalar state, Blackhole blackhole) {
+        blackhole.consume(state.call());
+    }
+}
