@@ -519,7 +519,8 @@ public final class GruTrainer implements AutoCloseable {
             savedSteps = 0;
             weights.repack(parameters);
             Packing.transposed(layout, weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
-            Packing.transposed(layout, weights.packedRecurrentWeights(), layout.hiddenSize(), transposedRecurrentWeights);
+            Packing.transposed(layout, weights.packedRecurrentWeights(), layout.hiddenSize(),
+                    transposedRecurrentWeights);
         } finally {
             inUse.exit();
         }

@@ -5,8 +5,8 @@ import java.lang.foreign.MemorySegment;
 /**
  * The two pieces of a forward LSTM step, split as in oneDNN: a GEMM that makes gate pre-activations from the
  * inputGates, and a recurrent GEMM fused with the pointwise cell update ("postgemm"). Implementations work on the
- * four-gate {@link GateLayout} ({@link GateLayout#lstm}) of packed weights and on native, 64-byte aligned scratch that the caller owns; they never
- * allocate and keep no state, so one instance serves every thread.
+ * four-gate {@link GateLayout} ({@link GateLayout#lstm}) of packed weights and on native, 64-byte aligned scratch
+ * that the caller owns; they never allocate and keep no state, so one instance serves every thread.
  */
 public interface LstmKernel {
 

@@ -156,31 +156,27 @@ class CompressedWeightFormatTest {
         assertEquals(0, WeightFormat.INT8.packedBytes(layout, 40) % 64, "panels stay cache-line aligned");
     }
 
-    @Test
-    void bfloat16PanelsHoldPairsOfGatesInTheLowAndHighHalvesOfInts() {
-        GateLayout layout = GateLayout.lstm(1, 1, 4);
-        float[] source = {1f, 2f, -3f, 0.5f};   // i, f, g, o of the one unit, depth 1
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment packed = arena.allocate(WeightFormat.BFLOAT16.packedBytes(layout, 1), 64);
-            Packing.gates(layout, WeightFormat.BFLOAT16, "w", MemorySegment.ofArray(source), 1, packed);
-            assertEquals(0x4000_3F80, packed.getAtIndex(ValueLayout.JAVA_INT, 0), "i low, f high");
-            assertEquals(0x3F00_C040, packed.getAtIndex(ValueLayout.JAVA_INT, 4), "g low, o high");
-            assertEquals(0, packed.getAtIndex(ValueLayout.JAVA_INT, 1), "padding lane");
-        }
-    }
-
-    @Test
-    void threeGatePanelsPadTheLastBfloat16PairWithAZeroHighHalf() {
-        GateLayout layout = GateLayout.gru(1, 1, 4);
-        float[] source = {1f, 2f, -3f};   // r, z, n of the one unit, depth 1
+    /**
+     * One unit, depth 1, four lanes: the gates' bfloat16 values 1, 2, -3 (and 0.5 for a fourth gate) are 0x3F80,
+     * 0x4000, 0xC040 and 0x3F00. Three gates leave the last pair's high half zero, even over a dirty target.
+     */
+    @ParameterizedTest(name = "G={0}")
+    @CsvSource({"4, 0x3F00C040", "3, 0x0000C040"})
+    void bfloat16PanelsHoldPairsOfGatesInTheLowAndHighHalvesOfInts(int gates, String secondPair) {
+        GateLayout layout = new GateLayout(gates, 1, 1, 4);
+        float[] source = java.util.Arrays.copyOf(new float[]{1f, 2f, -3f, 0.5f}, gates);
         try (Arena arena = Arena.ofConfined()) {
             assertEquals(2L * 4 * Integer.BYTES, WeightFormat.BFLOAT16.packedBytes(layout, 1), "two pairs of 4 lanes");
             MemorySegment packed = arena.allocate(WeightFormat.BFLOAT16.packedBytes(layout, 1), 64);
             packed.fill((byte) 0x55);
             Packing.gates(layout, WeightFormat.BFLOAT16, "w", MemorySegment.ofArray(source), 1, packed);
-            assertEquals(0x4000_3F80, packed.getAtIndex(ValueLayout.JAVA_INT, 0), "r low, z high");
-            assertEquals(0x0000_C040, packed.getAtIndex(ValueLayout.JAVA_INT, 4), "n low, zero high");
-            assertEquals(0, packed.getAtIndex(ValueLayout.JAVA_INT, 5), "padding lane");
+            assertEquals(0x4000_3F80, packed.getAtIndex(ValueLayout.JAVA_INT, 0), "first gate low, second high");
+            assertEquals(Integer.parseUnsignedInt(secondPair.substring(2), 16),
+                    packed.getAtIndex(ValueLayout.JAVA_INT, 4), "third gate low, fourth or zero high");
+            for (int lane = 1; lane < 4; lane++) {
+                assertEquals(0, packed.getAtIndex(ValueLayout.JAVA_INT, lane), "padding lane " + lane);
+                assertEquals(0, packed.getAtIndex(ValueLayout.JAVA_INT, 4 + lane), "padding lane " + lane);
+            }
         }
     }
 

@@ -69,57 +69,48 @@ class GateLayoutTest {
                 "w", MemorySegment.ofArray(source), depth, packed)));
     }
 
-    @ParameterizedTest(name = "lanes={0}")
-    @CsvSource({"1", "2", "4"})
-    void lstmBiasesAreSummedIntoGateRows(int lanes) {
+    /**
+     * The LSTM sums b_ih + b_hh into its gate row; the GRU does so for r and z, puts only b_in in n's slots and
+     * b_hn in a row of its own. A missing b_hh counts as zero.
+     */
+    @ParameterizedTest(name = "G={0} lanes={1}")
+    @CsvSource({"4, 1", "4, 2", "4, 4", "3, 1", "3, 2", "3, 4"})
+    void biasesAreSummedIntoGateRowsExceptTheGrusRecurrentNewGateBias(int gates, int lanes) {
         int hidden = 3;
-        GateLayout layout = GateLayout.lstm(1, hidden, lanes);
-        float[] biasIh = counting(4 * hidden);
-        float[] biasHh = new float[4 * hidden];
-        for (int n = 0; n < biasHh.length; n++) {
-            biasHh[n] = 100 * (n + 1);
-        }
-        float[] expected = new float[layout.gateRowFloats()];
-        float[] ihOnly = new float[layout.gateRowFloats()];
-        for (int gate = 0; gate < 4; gate++) {
-            for (int unit = 0; unit < hidden; unit++) {
-                expected[gateRowIndex(4, lanes, gate, unit)] = 101 * (gate * hidden + unit + 1);
-                ihOnly[gateRowIndex(4, lanes, gate, unit)] = gate * hidden + unit + 1;
-            }
-        }
-        assertArrayEquals(expected, packed(expected.length, packed -> Packing.summedBias(layout,
-                MemorySegment.ofArray(biasIh), MemorySegment.ofArray(biasHh), packed)));
-        assertArrayEquals(ihOnly, packed(expected.length, packed -> Packing.summedBias(layout,
-                MemorySegment.ofArray(biasIh), null, packed)));
-        assertArrayEquals(new float[expected.length], packed(expected.length, packed -> Packing.summedBias(layout,
-                null, null, packed)));
-    }
-
-    @ParameterizedTest(name = "lanes={0}")
-    @CsvSource({"1", "2", "4"})
-    void gruBiasesSumForResetAndUpdateButKeepTheRecurrentNewGateBiasApart(int lanes) {
-        int hidden = 3;
-        GateLayout layout = GateLayout.gru(1, hidden, lanes);
-        float[] biasIh = counting(3 * hidden);
-        float[] biasHh = new float[3 * hidden];
-        for (int n = 0; n < biasHh.length; n++) {
-            biasHh[n] = 100 * (n + 1);
-        }
+        boolean gru = gates == 3;
+        GateLayout layout = new GateLayout(gates, 1, hidden, lanes);
+        float[] biasIh = counting(gates * hidden);
+        float[] biasHh = counting(gates * hidden, 100);
         float[] expectedInput = new float[layout.gateRowFloats()];
         float[] expectedRecurrent = new float[layout.paddedHidden()];
-        for (int unit = 0; unit < hidden; unit++) {
-            expectedInput[gateRowIndex(3, lanes, 0, unit)] = 101 * (unit + 1);               // b_ir + b_hr
-            expectedInput[gateRowIndex(3, lanes, 1, unit)] = 101 * (hidden + unit + 1);      // b_iz + b_hz
-            expectedInput[gateRowIndex(3, lanes, 2, unit)] = 2 * hidden + unit + 1;          // b_in
-            expectedRecurrent[unit] = 100 * (2 * hidden + unit + 1);                         // b_hn
+        float[] ihOnly = new float[layout.gateRowFloats()];
+        for (int gate = 0; gate < gates; gate++) {
+            for (int unit = 0; unit < hidden; unit++) {
+                int index = gateRowIndex(gates, lanes, gate, unit);
+                int row = gate * hidden + unit;
+                ihOnly[index] = biasIh[row];
+                if (gru && gate == 2) {
+                    expectedInput[index] = biasIh[row];
+                    expectedRecurrent[unit] = biasHh[row];
+                } else {
+                    expectedInput[index] = biasIh[row] + biasHh[row];
+                }
+            }
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment input = arena.allocate((long) layout.gateRowFloats() * Float.BYTES);
-            MemorySegment recurrent = arena.allocate((long) layout.paddedHidden() * Float.BYTES);
-            Packing.linearBeforeResetBias(layout, MemorySegment.ofArray(biasIh), MemorySegment.ofArray(biasHh),
-                    input, recurrent);
-            assertArrayEquals(expectedInput, input.toArray(ValueLayout.JAVA_FLOAT));
-            assertArrayEquals(expectedRecurrent, recurrent.toArray(ValueLayout.JAVA_FLOAT));
+        for (boolean withHh : new boolean[]{true, false}) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment input = arena.allocate((long) layout.gateRowFloats() * Float.BYTES);
+                MemorySegment recurrent = arena.allocate((long) layout.paddedHidden() * Float.BYTES);
+                MemorySegment hh = withHh ? MemorySegment.ofArray(biasHh) : null;
+                if (gru) {
+                    Packing.linearBeforeResetBias(layout, MemorySegment.ofArray(biasIh), hh, input, recurrent);
+                } else {
+                    Packing.summedBias(layout, MemorySegment.ofArray(biasIh), hh, input);
+                }
+                assertArrayEquals(withHh ? expectedInput : ihOnly, input.toArray(ValueLayout.JAVA_FLOAT));
+                assertArrayEquals(withHh ? expectedRecurrent : new float[layout.paddedHidden()],
+                        recurrent.toArray(ValueLayout.JAVA_FLOAT));
+            }
         }
     }
 
@@ -205,9 +196,14 @@ class GateLayoutTest {
 
     /** 1, 2, 3, ...: distinct, exact values, none zero, so a misplaced or missing one shows. */
     private static float[] counting(int length) {
+        return counting(length, 1);
+    }
+
+    /** {@code step}, 2 {@code step}, 3 {@code step}, ... */
+    private static float[] counting(int length, float step) {
         float[] values = new float[length];
         for (int n = 0; n < length; n++) {
-            values[n] = n + 1;
+            values[n] = step * (n + 1);
         }
         return values;
     }
