@@ -4,7 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 import dev.vlstm.kernel.GruKernel;
-import dev.vlstm.kernel.GruLayout;
+import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.ParallelGruKernel;
 
 /**
@@ -32,7 +32,7 @@ public final class GruRunner implements AutoCloseable {
     /** Whether {@link #close()} stops {@link #parallelKernel}'s threads: false for a stack's, which the stack stops. */
     private final boolean ownsThreads;
     private final GruKernel kernel;
-    private final GruLayout layout;
+    private final GateLayout layout;
     private final int maxBatch;
     private final int projectionSteps;
     private final OffHeap memory;
@@ -430,7 +430,7 @@ public final class GruRunner implements AutoCloseable {
     private void checkedStep(MemorySegment x, GruState state, MemorySegment h) {
         checkOpen();
         state.checkOpen();
-        GruLayout stateLayout = state.layout();
+        GateLayout stateLayout = state.layout();
         if (stateLayout.hiddenSize() != layout.hiddenSize() || stateLayout.lanes() != layout.lanes()) {
             throw new IllegalArgumentException("state is for hiddenSize " + stateLayout.hiddenSize() + " ("
                     + stateLayout.lanes() + " lanes per block), but these weights have hiddenSize "

@@ -2,7 +2,7 @@ package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
 
-import dev.vlstm.kernel.GruLayout;
+import dev.vlstm.kernel.GateLayout;
 
 /**
  * The recurrent state (h, {@code [B][H]}) that a GRU stream carries from one {@link GruRunner#step} to the next,
@@ -15,7 +15,7 @@ import dev.vlstm.kernel.GruLayout;
 public final class GruState implements AutoCloseable {
 
     private final OffHeap memory;
-    private final GruLayout layout;
+    private final GateLayout layout;
     private final int batch;
     private final MemorySegment[] hidden = new MemorySegment[2];
     private int current;
@@ -141,7 +141,7 @@ public final class GruState implements AutoCloseable {
         return inUse;
     }
 
-    GruLayout layout() {
+    GateLayout layout() {
         return layout;
     }
 

@@ -6,8 +6,8 @@ import java.util.List;
 
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.GruKernel;
-import dev.vlstm.kernel.GruLayout;
 import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.Packing;
 import dev.vlstm.kernel.ParallelGruKernel;
 import dev.vlstm.kernel.TensorKernel;
 
@@ -44,7 +44,7 @@ public final class GruTrainer implements AutoCloseable {
     private final GruKernel kernel;
     private final LstmKernel gemm;
     private final TensorKernel tensors;
-    private final GruLayout layout;
+    private final GateLayout layout;
     /** The GEMM dh = g·W_hh: depth 3H', outputs H in tiles. */
     private final GateLayout hiddenGradientLayout;
     /** The GEMM dx = g·W_ih: depth 3H', outputs I in tiles. */
@@ -134,8 +134,10 @@ public final class GruTrainer implements AutoCloseable {
         this.hiddenGradientLayout = layout.transposed(hiddenSize);
         this.inputGradientLayout = layout.transposed(inputSize);
         long rows = Checks.trainingRows(maxBatch, maxSteps);
-        this.inputWeightGradientLayout = new GateLayout((int) rows, inputGradientLayout.hiddenSize(), layout.lanes());
-        this.hiddenWeightGradientLayout = new GateLayout((int) rows, hiddenGradientLayout.hiddenSize(), layout.lanes());
+        this.inputWeightGradientLayout = new GateLayout(GateLayout.LSTM_GATES, (int) rows,
+                inputGradientLayout.hiddenSize(), layout.lanes());
+        this.hiddenWeightGradientLayout = new GateLayout(GateLayout.LSTM_GATES, (int) rows,
+                hiddenGradientLayout.hiddenSize(), layout.lanes());
         int gateRow = layout.gateRowFloats();
         long stepFloats = (long) maxBatch * layout.paddedHidden();
         int widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(), hiddenGradientLayout.gateRowFloats());
@@ -145,8 +147,8 @@ public final class GruTrainer implements AutoCloseable {
         try {
             transposedInputWeights = memory.floats(inputGradientLayout.packedFloats(gateRow));
             transposedRecurrentWeights = memory.floats(hiddenGradientLayout.packedFloats(gateRow));
-            layout.packTransposed(weights.packedInputWeights(), inputSize, transposedInputWeights);
-            layout.packTransposed(weights.packedRecurrentWeights(), hiddenSize, transposedRecurrentWeights);
+            Packing.transposed(layout, weights.packedInputWeights(), inputSize, transposedInputWeights);
+            Packing.transposed(layout, weights.packedRecurrentWeights(), hiddenSize, transposedRecurrentWeights);
             zeroBias = memory.floats(Math.max(gateRow, widestGradientRow));
             inputs = memory.floats(rows * inputSize);
             preActivations = memory.floats(rows * gateRow);
@@ -516,8 +518,9 @@ public final class GruTrainer implements AutoCloseable {
             }
             savedSteps = 0;
             weights.repack(parameters);
-            layout.packTransposed(weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
-            layout.packTransposed(weights.packedRecurrentWeights(), layout.hiddenSize(), transposedRecurrentWeights);
+            Packing.transposed(layout, weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
+            Packing.transposed(layout, weights.packedRecurrentWeights(), layout.hiddenSize(),
+                    transposedRecurrentWeights);
         } finally {
             inUse.exit();
         }
@@ -564,7 +567,7 @@ public final class GruTrainer implements AutoCloseable {
                 layout.gateRowFloats(), weightGradientRows, 0);
         long resultRowBytes = (long) product.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) depth * Float.BYTES;
-        for (int gate = 0; gate < GruLayout.GATES; gate++) {
+        for (int gate = 0; gate < GateLayout.GRU_GATES; gate++) {
             for (int unit = 0; unit < layout.hiddenSize(); unit++) {
                 long result = layout.gateIndex(gate, unit) * resultRowBytes;
                 long targetRow = (gate * (long) layout.hiddenSize() + unit) * targetRowBytes;
@@ -584,7 +587,7 @@ public final class GruTrainer implements AutoCloseable {
         for (int row = 0; row < rows; row++) {
             tensors.add(gateGradients, row * gateRowBytes, biasGradientSums, 0, layout.gateRowFloats());
         }
-        for (int gate = 0; gate < GruLayout.GATES; gate++) {
+        for (int gate = 0; gate < GateLayout.GRU_GATES; gate++) {
             for (int unit = 0; unit < layout.hiddenSize(); unit++) {
                 float sum = biasGradientSums.getAtIndex(FLOAT, layout.gateIndex(gate, unit));
                 long index = (long) gate * layout.hiddenSize() + unit;

@@ -2,12 +2,14 @@ package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
 
+import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.GruKernel;
-import dev.vlstm.kernel.GruLayout;
+import dev.vlstm.kernel.Packing;
+import dev.vlstm.kernel.WeightFormat;
 
 /**
  * The weights of one GRU layer, validated and repacked once into the kernel's gate-interleaved blocked layout
- * ({@link GruLayout}: {@code [block][k][gate r,z,n][lane]}), off-heap, in float32.
+ * ({@link GateLayout}: {@code [block][k][gate r,z,n][lane]}), off-heap, in float32.
  *
  * <p>Input is PyTorch's {@code nn.GRU} convention: {@code weight_ih [3H][I]}, {@code weight_hh [3H][H]},
  * {@code bias_ih [3H]}, {@code bias_hh [3H]}, row-major floats in native byte order, gate order r, z, n, with
@@ -24,7 +26,7 @@ public final class GruWeights implements AutoCloseable {
 
     private final OffHeap memory;
     private final GruKernel kernel;
-    private final GruLayout layout;
+    private final GateLayout layout;
     private final MemorySegment packedInputWeights;
     private final MemorySegment packedRecurrentWeights;
     private final MemorySegment packedInputBias;
@@ -33,16 +35,16 @@ public final class GruWeights implements AutoCloseable {
     private GruWeights(GruKernel kernel, int inputSize, int hiddenSize, MemorySegment weightIh,
                        MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
         this.kernel = kernel;
-        this.layout = new GruLayout(inputSize, hiddenSize, kernel.lanes());
+        this.layout = GateLayout.gru(inputSize, hiddenSize, kernel.lanes());
         this.memory = OffHeap.open();
         try {
             packedInputWeights = memory.floats(layout.packedFloats(inputSize));
             packedRecurrentWeights = memory.floats(layout.packedFloats(hiddenSize));
             packedInputBias = memory.floats(layout.gateRowFloats());
             packedRecurrentBias = memory.floats(layout.paddedHidden());
-            layout.packWeights(weightIh, inputSize, packedInputWeights);
-            layout.packWeights(weightHh, hiddenSize, packedRecurrentWeights);
-            layout.packBias(biasIh, biasHh, packedInputBias, packedRecurrentBias);
+            Packing.gates(layout, WeightFormat.FLOAT32, "weightIh", weightIh, inputSize, packedInputWeights);
+            Packing.gates(layout, WeightFormat.FLOAT32, "weightHh", weightHh, hiddenSize, packedRecurrentWeights);
+            Packing.linearBeforeResetBias(layout, biasIh, biasHh, packedInputBias, packedRecurrentBias);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -153,9 +155,12 @@ public final class GruWeights implements AutoCloseable {
         Checks.finite("weightHh", parameters.weightHh(), hiddenSize());
         Checks.finite("biasIh", parameters.biasIh(), 0);
         Checks.finite("biasHh", parameters.biasHh(), 0);
-        layout.packWeights(parameters.weightIh(), inputSize(), packedInputWeights);
-        layout.packWeights(parameters.weightHh(), hiddenSize(), packedRecurrentWeights);
-        layout.packBias(parameters.biasIh(), parameters.biasHh(), packedInputBias, packedRecurrentBias);
+        Packing.gates(layout, WeightFormat.FLOAT32, "weightIh", parameters.weightIh(), inputSize(),
+                packedInputWeights);
+        Packing.gates(layout, WeightFormat.FLOAT32, "weightHh", parameters.weightHh(), hiddenSize(),
+                packedRecurrentWeights);
+        Packing.linearBeforeResetBias(layout, parameters.biasIh(), parameters.biasHh(), packedInputBias,
+                packedRecurrentBias);
     }
 
     /** {@return I: features per input row} */
@@ -195,7 +200,7 @@ public final class GruWeights implements AutoCloseable {
         return kernel;
     }
 
-    GruLayout layout() {
+    GateLayout layout() {
         return layout;
     }
 

@@ -6,6 +6,7 @@ import java.util.List;
 
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.Packing;
 import dev.vlstm.kernel.ParallelKernel;
 import dev.vlstm.kernel.TensorKernel;
 import dev.vlstm.kernel.WeightFormat;
@@ -196,16 +197,18 @@ public final class LstmTrainer implements AutoCloseable {
         this.plan = new VariableLengths(maxBatch);
         this.stepStart = new int[maxSteps + 1];
         long rows = Checks.trainingRows(maxBatch, maxSteps);
-        this.inputWeightGradientLayout = new GateLayout((int) rows, inputGradientLayout.hiddenSize(), layout.lanes());
-        this.hiddenWeightGradientLayout = new GateLayout((int) rows, hiddenGradientLayout.hiddenSize(), layout.lanes());
+        this.inputWeightGradientLayout = new GateLayout(GateLayout.LSTM_GATES, (int) rows,
+                inputGradientLayout.hiddenSize(), layout.lanes());
+        this.hiddenWeightGradientLayout = new GateLayout(GateLayout.LSTM_GATES, (int) rows,
+                hiddenGradientLayout.hiddenSize(), layout.lanes());
         long gateRow = layout.gateRowFloats();
         long paddedHidden = layout.paddedHidden();
         this.memory = OffHeap.open();
         try {
             transposedInputWeights = memory.floats(inputGradientLayout.packedFloats((int) gateRow));
             transposedRecurrentWeights = memory.floats(hiddenGradientLayout.packedFloats((int) gateRow));
-            layout.packTransposed(weights.packedInputWeights(), inputSize, transposedInputWeights);
-            layout.packTransposed(weights.packedRecurrentWeights(), outputSize, transposedRecurrentWeights);
+            Packing.transposed(layout, weights.packedInputWeights(), inputSize, transposedInputWeights);
+            Packing.transposed(layout, weights.packedRecurrentWeights(), outputSize, transposedRecurrentWeights);
             long widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(),
                     hiddenGradientLayout.gateRowFloats());
             if (weights.projectionSize() > 0) {
@@ -629,8 +632,8 @@ public final class LstmTrainer implements AutoCloseable {
             }
             savedSteps = 0;
             weights.repack(parameters);
-            layout.packTransposed(weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
-            layout.packTransposed(weights.packedRecurrentWeights(), outputSize, transposedRecurrentWeights);
+            Packing.transposed(layout, weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
+            Packing.transposed(layout, weights.packedRecurrentWeights(), outputSize, transposedRecurrentWeights);
             if (projection != null) {
                 projection.repack();
             }
@@ -679,7 +682,7 @@ public final class LstmTrainer implements AutoCloseable {
         for (int row = 0; row < rows; row++) {
             tensors.add(gates, row * gateRowBytes, biasGradientSums, 0, layout.gateRowFloats());
         }
-        for (int gate = 0; gate < GateLayout.GATES; gate++) {
+        for (int gate = 0; gate < GateLayout.LSTM_GATES; gate++) {
             for (int unit = 0; unit < layout.hiddenSize(); unit++) {
                 float sum = biasGradientSums.getAtIndex(FLOAT, layout.gateIndex(gate, unit));
                 long index = (long) gate * layout.hiddenSize() + unit;
@@ -691,7 +694,7 @@ public final class LstmTrainer implements AutoCloseable {
             for (int peephole = 0; peephole < 3; peephole++) {
                 for (int unit = 0; unit < layout.hiddenSize(); unit++) {
                     float sum = peepholeGradientSums.getAtIndex(FLOAT,
-                            layout.gateIndex(GateLayout.peepholeGate(peephole), unit));
+                            layout.gateIndex(Packing.peepholeGate(peephole), unit));
                     LstmGradients.store(gradients.peepholes(), (long) peephole * layout.hiddenSize() + unit, sum,
                             mode);
                 }
@@ -715,7 +718,7 @@ public final class LstmTrainer implements AutoCloseable {
                 (long) rows * Float.BYTES, Float.BYTES, layout.gateRowFloats(), weightGradientRows, 0);
         long resultRowBytes = (long) gemm.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) depth * Float.BYTES;
-        for (int gate = 0; gate < GateLayout.GATES; gate++) {
+        for (int gate = 0; gate < GateLayout.LSTM_GATES; gate++) {
             for (int unit = 0; unit < layout.hiddenSize(); unit++) {
                 long result = layout.gateIndex(gate, unit) * resultRowBytes;
                 long targetRow = (gate * (long) layout.hiddenSize() + unit) * targetRowBytes;

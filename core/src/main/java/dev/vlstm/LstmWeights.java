@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.Packing;
 import dev.vlstm.kernel.WeightFormat;
 
 /**
@@ -52,7 +53,7 @@ public final class LstmWeights implements AutoCloseable {
     private final MemorySegment packedProjectionWeights;
     /** A zero bias row for the projection GEMM; null without projection. */
     private final MemorySegment projectionBias;
-    /** p_i, p_f, p_o packed as a gate row ({@link GateLayout#packPeepholes}); null without peepholes. */
+    /** p_i, p_f, p_o packed as a gate row ({@link Packing#peepholes}); null without peepholes. */
     private final MemorySegment packedPeepholes;
 
     private LstmWeights(LstmKernel kernel, WeightPrecision precision, int inputSize, int hiddenSize,
@@ -61,7 +62,7 @@ public final class LstmWeights implements AutoCloseable {
         WeightFormat format = precision.format();
         this.kernel = kernel.withWeightFormat(format);
         this.precision = precision;
-        this.layout = new GateLayout(inputSize, hiddenSize, kernel.lanes());
+        this.layout = GateLayout.lstm(inputSize, hiddenSize, kernel.lanes());
         this.projectionSize = projectionSize;
         this.projectionLayout = projectionSize > 0 ? GateLayout.plain(hiddenSize, projectionSize, kernel.lanes())
                 : null;
@@ -71,20 +72,20 @@ public final class LstmWeights implements AutoCloseable {
             packedInputWeights = memory.floats(format.packedBytes(layout, inputSize) / Float.BYTES);
             packedRecurrentWeights = memory.floats(format.packedBytes(layout, recurrentDepth) / Float.BYTES);
             packedBias = memory.floats(layout.gateRowFloats());
-            format.pack(layout, "weightIh", weightIh, inputSize, packedInputWeights);
-            format.pack(layout, "weightHh", weightHh, recurrentDepth, packedRecurrentWeights);
-            layout.packBias(biasIh, biasHh, packedBias);
+            Packing.gates(layout, format, "weightIh", weightIh, inputSize, packedInputWeights);
+            Packing.gates(layout, format, "weightHh", weightHh, recurrentDepth, packedRecurrentWeights);
+            Packing.summedBias(layout, biasIh, biasHh, packedBias);
             if (projectionLayout != null) {
                 packedProjectionWeights = memory.floats(projectionLayout.packedFloats(hiddenSize));
                 projectionBias = memory.floats(projectionLayout.gateRowFloats());
-                projectionLayout.packPlain(weightHr, projectionSize, packedProjectionWeights);
+                Packing.plain(projectionLayout, weightHr, projectionSize, packedProjectionWeights);
             } else {
                 packedProjectionWeights = null;
                 projectionBias = null;
             }
             if (peepholes != null) {
                 packedPeepholes = memory.floats(layout.gateRowFloats());
-                layout.packPeepholes(peepholes, packedPeepholes);
+                Packing.peepholes(layout, peepholes, packedPeepholes);
             } else {
                 packedPeepholes = null;
             }
@@ -377,14 +378,15 @@ public final class LstmWeights implements AutoCloseable {
         if (packedPeepholes != null) {
             Checks.finite("peepholes", parameters.peepholes(), hiddenSize());
         }
-        precision.format().pack(layout, "weightIh", parameters.weightIh(), inputSize(), packedInputWeights);
-        precision.format().pack(layout, "weightHh", parameters.weightHh(), outputSize(), packedRecurrentWeights);
-        layout.packBias(parameters.biasIh(), parameters.biasHh(), packedBias);
+        Packing.gates(layout, precision.format(), "weightIh", parameters.weightIh(), inputSize(), packedInputWeights);
+        Packing.gates(layout, precision.format(), "weightHh", parameters.weightHh(), outputSize(),
+                packedRecurrentWeights);
+        Packing.summedBias(layout, parameters.biasIh(), parameters.biasHh(), packedBias);
         if (projectionLayout != null) {
-            projectionLayout.packPlain(parameters.weightHr(), projectionSize, packedProjectionWeights);
+            Packing.plain(projectionLayout, parameters.weightHr(), projectionSize, packedProjectionWeights);
         }
         if (packedPeepholes != null) {
-            layout.packPeepholes(parameters.peepholes(), packedPeepholes);
+            Packing.peepholes(layout, parameters.peepholes(), packedPeepholes);
         }
     }
 

@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.Packing;
 import dev.vlstm.kernel.TensorKernel;
 
 /**
@@ -85,7 +86,7 @@ final class ProjectionTraining {
 
     /** Repacks W_hr for dm = dh · W_hr from the weights' packed W_hr (after {@link LstmWeights#repack}). */
     void repack() {
-        weights.projectionLayout().packPlainTransposed(weights.packedProjectionWeights(), projectionSize,
+        Packing.plainTransposed(weights.projectionLayout(), weights.packedProjectionWeights(), projectionSize,
                 transposedProjectionWeights);
     }
 

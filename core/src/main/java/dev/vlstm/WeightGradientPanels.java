@@ -26,7 +26,7 @@ final class WeightGradientPanels {
      */
     static void pack(MemorySegment source, long stepBytes, long rowBytes, boolean packed, int width, int[] stepStart,
                      int steps, int lanes, MemorySegment panels) {
-        int tileWidth = GateLayout.GATES * lanes;
+        int tileWidth = GateLayout.LSTM_GATES * lanes;
         long tileBytes = (long) tileWidth * Float.BYTES;
         long rows = stepStart[steps];
         for (int tile = 0; tile * tileWidth < width; tile++) {

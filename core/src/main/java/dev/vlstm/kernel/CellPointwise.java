@@ -36,7 +36,7 @@ final class CellPointwise {
         long forgetOffset = gateOffset + VECTOR_BYTES;
         long candidateOffset = gateOffset + 2 * VECTOR_BYTES;
         long outputOffset = gateOffset + 3 * VECTOR_BYTES;
-        for (int gate = 0; gate < GateLayout.GATES; gate++) {
+        for (int gate = 0; gate < GateLayout.LSTM_GATES; gate++) {
             long offset = gateOffset + gate * VECTOR_BYTES;
             long inputOffset = inputGatesOffset + gate * VECTOR_BYTES;
             FloatVector preActivation = FloatVector.fromMemorySegment(SPECIES, gates, offset, ORDER)
@@ -67,7 +67,7 @@ final class CellPointwise {
      * the summed pre-activation, so that zero peepholes give {@link #update}'s bits. The stored z include these
      * terms, and they are what the clip bounds.
      *
-     * @param peepholes      p_i, p_f, p_o packed as a gate row ({@link GateLayout#packPeepholes}) at
+     * @param peepholes      p_i, p_f, p_o packed as a gate row ({@link Packing#peepholes}) at
      *                       {@code peepholeOffset} bytes: the gate slots i, f and o of this block
      */
     static void updateWithPeepholes(MemorySegment inputGates, long inputGatesOffset, MemorySegment gates,
@@ -77,7 +77,7 @@ final class CellPointwise {
         long candidateOffset = gateOffset + 2 * VECTOR_BYTES;
         long outputOffset = gateOffset + 3 * VECTOR_BYTES;
         FloatVector previousCell = FloatVector.fromMemorySegment(SPECIES, c, stateOffset, ORDER);
-        for (int gate = 0; gate < GateLayout.GATES; gate++) {
+        for (int gate = 0; gate < GateLayout.LSTM_GATES; gate++) {
             long offset = gateOffset + gate * VECTOR_BYTES;
             long inputOffset = inputGatesOffset + gate * VECTOR_BYTES;
             FloatVector preActivation = FloatVector.fromMemorySegment(SPECIES, gates, offset, ORDER)

@@ -5,9 +5,9 @@ import java.lang.foreign.MemorySegment;
 /**
  * The two pieces of a forward GRU step, split as {@link LstmKernel}'s are: a GEMM that makes the input
  * pre-activations of many rows at once, and a recurrent GEMM fused with the pointwise GRU update. Implementations
- * work on the {@link GruLayout} of packed weights and on native, 64-byte aligned scratch that the caller owns; they
- * never allocate and keep no state, so one instance serves every thread (all but {@link ParallelGruKernel}, which
- * owns threads and belongs to one runner or trainer).
+ * work on the three-gate {@link GateLayout} ({@link GateLayout#gru}) of packed weights and on native, 64-byte
+ * aligned scratch that the caller owns; they never allocate and keep no state, so one instance serves every thread
+ * (all but {@link ParallelGruKernel}, which owns threads and belongs to one runner or trainer).
  */
 public interface GruKernel {
 
@@ -23,14 +23,14 @@ public interface GruKernel {
      *
      * @param layout      the packing of the weights
      * @param packedInput W_ih packed as {@code [block][k < I][gate][lane]}
-     * @param inputBias   one gate row added to every output row ({@link GruLayout#packBias})
+     * @param inputBias   one gate row added to every output row ({@link Packing#linearBeforeResetBias})
      * @param x           input rows, read only
      * @param xOffset     byte offset of row 0 in x
      * @param rows        rows to project, &ge; 0
      * @param gates       output, {@code [rows][gateRowFloats]} floats from {@code gatesOffset} bytes
      * @param gatesOffset byte offset of row 0 in gates
      */
-    default void projectInput(GruLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
+    default void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
                               long xOffset, int rows, MemorySegment gates, long gatesOffset) {
         projectInput(layout, packedInput, inputBias, x, xOffset, rows, gates, gatesOffset, 0, layout.blocks());
     }
@@ -42,16 +42,16 @@ public interface GruKernel {
      *
      * @param layout      the packing of the weights
      * @param packedInput W_ih packed as {@code [block][k < I][gate][lane]}
-     * @param inputBias   one gate row added to every output row ({@link GruLayout#packBias})
+     * @param inputBias   one gate row added to every output row ({@link Packing#linearBeforeResetBias})
      * @param x           input rows, read only
      * @param xOffset     byte offset of row 0 in x
      * @param rows        rows to project, &ge; 0
      * @param gates       output, {@code [rows][gateRowFloats]} floats from {@code gatesOffset} bytes
      * @param gatesOffset byte offset of row 0 in gates
      * @param blockFrom   first block to compute, 0 &le; blockFrom &le; blockTo
-     * @param blockTo     one past the last block, &le; {@link GruLayout#blocks()}
+     * @param blockTo     one past the last block, &le; {@link GateLayout#blocks()}
      */
-    void projectInput(GruLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
+    void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
                       long xOffset, int rows, MemorySegment gates, long gatesOffset, int blockFrom, int blockTo);
 
     /**
@@ -73,7 +73,7 @@ public interface GruKernel {
      * @param hNext            {@code [batch][paddedHidden]} floats, written; must not overlap {@code hPrev}
      * @param batch            rows, &ge; 1
      */
-    default void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
+    default void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
                                MemorySegment inputGates, long inputGatesOffset, MemorySegment gates,
                                long gatesOffset, MemorySegment hPrev, MemorySegment hNext, int batch) {
         recurrentStep(layout, packedRecurrent, recurrentBias, inputGates, inputGatesOffset, gates, gatesOffset, hPrev,
@@ -99,15 +99,15 @@ public interface GruKernel {
      *                         overlap {@code hPrev}
      * @param batch            rows, &ge; 1
      * @param blockFrom        first block to compute, 0 &le; blockFrom &le; blockTo
-     * @param blockTo          one past the last block, &le; {@link GruLayout#blocks()}
+     * @param blockTo          one past the last block, &le; {@link GateLayout#blocks()}
      */
-    void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
+    void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
                        MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                        MemorySegment hPrev, MemorySegment hNext, int batch, int blockFrom, int blockTo);
 
     /**
      * {@return the LSTM kernel of the same family and lanes, whose GEMM ({@link LstmKernel#projectInput} on a
-     * {@link GruLayout#transposed} layout or with strides) computes the GRU's backward GEMMs}
+     * {@link GateLayout#transposed} layout or with strides) computes the GRU's backward GEMMs}
      */
     LstmKernel gemm();
 
@@ -130,7 +130,7 @@ public interface GruKernel {
      * @param direct           receives {@code dh z}, {@code [batch][paddedHidden]}
      * @param batch            rows, &ge; 1
      */
-    void cellBackward(GruLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+    void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
                       long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
                       MemorySegment direct, int batch);
 }

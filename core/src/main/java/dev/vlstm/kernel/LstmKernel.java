@@ -5,8 +5,8 @@ import java.lang.foreign.MemorySegment;
 /**
  * The two pieces of a forward LSTM step, split as in oneDNN: a GEMM that makes gate pre-activations from the
  * inputGates, and a recurrent GEMM fused with the pointwise cell update ("postgemm"). Implementations work on the
- * {@link GateLayout} of packed weights and on native, 64-byte aligned scratch that the caller owns; they never
- * allocate and keep no state, so one instance serves every thread.
+ * four-gate {@link GateLayout} ({@link GateLayout#lstm}) of packed weights and on native, 64-byte aligned scratch
+ * that the caller owns; they never allocate and keep no state, so one instance serves every thread.
  */
 public interface LstmKernel {
 
@@ -138,7 +138,7 @@ public interface LstmKernel {
      * z written back over {@code inputGates} include these terms. With {@code peepholes} null, or all zero, it is the
      * step without them, bit for bit.
      *
-     * @param peepholes p_i, p_f, p_o packed as a gate row by {@link GateLayout#packPeepholes} (float32 whatever the
+     * @param peepholes p_i, p_f, p_o packed as a gate row by {@link Packing#peepholes} (float32 whatever the
      *                  weight format), or null for none
      */
     default void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
@@ -199,7 +199,7 @@ public interface LstmKernel {
      *
      * @param preActivations    the forward's pre-activations z (peephole terms included), same layout as
      *                          {@code gates}, from {@code preActivationsOffset} bytes; read only
-     * @param peepholes         p_i, p_f, p_o packed as a gate row ({@link GateLayout#packPeepholes})
+     * @param peepholes         p_i, p_f, p_o packed as a gate row ({@link Packing#peepholes})
      * @param peepholeGradients a gate row in the same packing, to which dp is added (g's slots untouched)
      */
     void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,

@@ -36,7 +36,7 @@ public final class ParallelGruKernel implements GruKernel, AutoCloseable {
 
     // The call being split, written by the calling thread before WorkerPool.run publishes it.
     private int operation;
-    private GruLayout layout;
+    private GateLayout layout;
     private GateLayout gemmLayout;
     private int depth;
     private MemorySegment packedWeights;
@@ -95,7 +95,7 @@ public final class ParallelGruKernel implements GruKernel, AutoCloseable {
     }
 
     @Override
-    public void projectInput(GruLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
+    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
                              long xOffset, int rows, MemorySegment gates, long gatesOffset, int blockFrom,
                              int blockTo) {
         if (blockTo - blockFrom < 2) {
@@ -118,7 +118,7 @@ public final class ParallelGruKernel implements GruKernel, AutoCloseable {
     }
 
     @Override
-    public void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, MemorySegment hNext, int batch, int blockFrom, int blockTo) {
         if (blockTo - blockFrom < 2) {
@@ -153,7 +153,7 @@ public final class ParallelGruKernel implements GruKernel, AutoCloseable {
 
     /** {@inheritDoc} Pointwise and cheap next to the GEMMs: runs on the calling thread. */
     @Override
-    public void cellBackward(GruLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
                              long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
                              MemorySegment direct, int batch) {
         kernel.cellBackward(layout, gates, gatesOffset, inputGates, inputGatesOffset, hPrev, dh, dhRowFloats, direct,

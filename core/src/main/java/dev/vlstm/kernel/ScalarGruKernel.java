@@ -13,7 +13,7 @@ final class ScalarGruKernel implements GruKernel {
 
     static final ScalarGruKernel INSTANCE = new ScalarGruKernel();
     private static final int LANES = 8;
-    private static final int GATES = GruLayout.GATES;
+    private static final int GATES = GateLayout.GRU_GATES;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     private ScalarGruKernel() {
@@ -30,7 +30,7 @@ final class ScalarGruKernel implements GruKernel {
     }
 
     @Override
-    public void projectInput(GruLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
+    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
                              long xOffset, int rows, MemorySegment gates, long gatesOffset, int blockFrom,
                              int blockTo) {
         int depth = layout.inputSize();
@@ -51,7 +51,7 @@ final class ScalarGruKernel implements GruKernel {
     }
 
     @Override
-    public void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, MemorySegment hNext, int batch, int blockFrom, int blockTo) {
         int stateRow = layout.paddedHidden();
@@ -85,7 +85,7 @@ final class ScalarGruKernel implements GruKernel {
     }
 
     @Override
-    public void cellBackward(GruLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
                              long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
                              MemorySegment direct, int batch) {
         int stateRow = layout.paddedHidden();
@@ -117,7 +117,7 @@ final class ScalarGruKernel implements GruKernel {
     }
 
     /** {@code hPrev[row] · W_hh} for one gate of one hidden unit: one FMA chain, k in order. */
-    private static float recurrentSum(GruLayout layout, MemorySegment packedRecurrent, MemorySegment hPrev, int row,
+    private static float recurrentSum(GateLayout layout, MemorySegment packedRecurrent, MemorySegment hPrev, int row,
                                       int unit, int gate) {
         int depth = layout.hiddenSize();
         long panel = (unit / LANES) * layout.panelFloats(depth) + (long) gate * LANES + unit % LANES;

@@ -62,9 +62,9 @@ final class ScalarLstmKernel implements LstmKernel {
         for (int row = 0; row < rows; row++) {
             long xRow = xOffset + row * xRowBytes;
             for (int block = blockFrom; block < blockTo; block++) {
-                for (int gate = 0; gate < GateLayout.GATES; gate++) {
+                for (int gate = 0; gate < GateLayout.LSTM_GATES; gate++) {
                     for (int lane = 0; lane < LANES; lane++) {
-                        long column = ((long) block * GateLayout.GATES + gate) * LANES + lane;
+                        long column = ((long) block * GateLayout.LSTM_GATES + gate) * LANES + lane;
                         float bias = packedBias.getAtIndex(FLOAT, column);
                         float sum = format.scaled() ? 0f : bias;
                         for (int k = 0; k < depth; k++) {
@@ -92,7 +92,7 @@ final class ScalarLstmKernel implements LstmKernel {
             for (int block = blockFrom; block < blockTo; block++) {
                 for (int lane = 0; lane < LANES; lane++) {
                     long gateColumn = gatesBase + (long) row * layout.gateRowFloats()
-                            + (long) block * GateLayout.GATES * LANES + lane;
+                            + (long) block * GateLayout.LSTM_GATES * LANES + lane;
                     long unit = (long) row * stateRow + (long) block * LANES + lane;
                     float previousCell = c.getAtIndex(FLOAT, unit);
                     float inputZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
@@ -138,7 +138,7 @@ final class ScalarLstmKernel implements LstmKernel {
             for (int unit = 0; unit < stateRow; unit++) {
                 long at = (long) row * stateRow + unit;
                 long gate = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats()
-                        + (long) (unit / LANES) * GateLayout.GATES * LANES + unit % LANES;
+                        + (long) (unit / LANES) * GateLayout.LSTM_GATES * LANES + unit % LANES;
                 float input = gates.getAtIndex(FLOAT, gate);
                 float forget = gates.getAtIndex(FLOAT, gate + LANES);
                 float candidate = gates.getAtIndex(FLOAT, gate + 2 * LANES);
@@ -171,7 +171,7 @@ final class ScalarLstmKernel implements LstmKernel {
         for (int row = 0; row < batch; row++) {
             for (int unit = 0; unit < stateRow; unit++) {
                 long at = (long) row * stateRow + unit;
-                long slot = (long) (unit / LANES) * GateLayout.GATES * LANES + unit % LANES;
+                long slot = (long) (unit / LANES) * GateLayout.LSTM_GATES * LANES + unit % LANES;
                 long gate = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
                 long preActivation = preActivationsOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
                 float input = gates.getAtIndex(FLOAT, gate);
@@ -227,7 +227,7 @@ final class ScalarLstmKernel implements LstmKernel {
     private static float peephole(GateLayout layout, MemorySegment inputGates, long inputGatesOffset,
                                   MemorySegment peepholes, int row, int block, int lane, int gate, float cell,
                                   float z) {
-        long gateColumn = ((long) block * GateLayout.GATES + gate) * LANES + lane;
+        long gateColumn = ((long) block * GateLayout.LSTM_GATES + gate) * LANES + lane;
         float preActivation = Math.fma(peepholes.getAtIndex(FLOAT, gateColumn), cell, z);
         inputGates.setAtIndex(FLOAT, inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats()
                 + gateColumn, preActivation);
@@ -252,7 +252,7 @@ final class ScalarLstmKernel implements LstmKernel {
             sum = Math.fma(hPrev.get(FLOAT, row * hPrevRowBytes + (long) k * Float.BYTES),
                     format.operand(packedRecurrent, layout, depth, block, k, gate, lane), sum);
         }
-        long gateColumn = ((long) block * GateLayout.GATES + gate) * LANES + lane;
+        long gateColumn = ((long) block * GateLayout.LSTM_GATES + gate) * LANES + lane;
         if (format.scaled()) {
             sum = sum * format.scale(packedRecurrent, gateColumn);
         }

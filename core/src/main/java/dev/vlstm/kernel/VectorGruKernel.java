@@ -13,7 +13,7 @@ import java.lang.foreign.MemorySegment;
 final class VectorGruKernel implements GruKernel {
 
     /** Bytes of one (block, k) step in a packed GRU panel: three gate vectors. */
-    static final long GATE_GROUP_BYTES = GruLayout.GATES * VECTOR_BYTES;
+    static final long GATE_GROUP_BYTES = GateLayout.GRU_GATES * VECTOR_BYTES;
     private static final int ROW_TILE = 4;
 
     /** The one instance; {@link Kernels} reaches it only once the vector module is known to be present. */
@@ -33,7 +33,7 @@ final class VectorGruKernel implements GruKernel {
     }
 
     @Override
-    public void projectInput(GruLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
+    public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
                              long xOffset, int rows, MemorySegment gates, long gatesOffset, int blockFrom,
                              int blockTo) {
         int depth = layout.inputSize();
@@ -59,7 +59,7 @@ final class VectorGruKernel implements GruKernel {
     }
 
     @Override
-    public void recurrentStep(GruLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
+    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, MemorySegment hNext, int batch, int blockFrom, int blockTo) {
         int depth = layout.hiddenSize();
@@ -95,7 +95,7 @@ final class VectorGruKernel implements GruKernel {
     }
 
     @Override
-    public void cellBackward(GruLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
                              long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
                              MemorySegment direct, int batch) {
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;

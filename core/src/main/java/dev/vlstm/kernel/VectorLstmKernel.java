@@ -16,7 +16,7 @@ import java.lang.foreign.MemorySegment;
 final class VectorLstmKernel implements LstmKernel {
 
     /** Bytes of one (block, k) step in a packed panel: four gate vectors. */
-    static final long GATE_GROUP_BYTES = GateLayout.GATES * VECTOR_BYTES;
+    static final long GATE_GROUP_BYTES = GateLayout.LSTM_GATES * VECTOR_BYTES;
     /** Rows per register tile: 4 rows x 4 gates = 16 accumulators, half of AVX-512's registers. */
     private static final int ROW_TILE = 4;
 

@@ -5,13 +5,14 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * How a packed weight matrix stores its values, within the blocked layout of {@link GateLayout}
- * ({@code [block][k][gate][lane]}). Each (block, k) group holds the four gates' weights of the block's
- * {@code lanes} hidden units:
+ * ({@code [block][k][gate][lane]}). Each (block, k) group holds the G gates' weights of the block's
+ * {@code lanes} hidden units ({@link Packing#gates} writes them):
  * <ul>
- *   <li>{@link #FLOAT32}: {@code [gate][lane]} floats, as {@link GateLayout#packWeights} writes them;</li>
- *   <li>{@link #BFLOAT16}: {@code [gate pair (i,f), (g,o)][lane]} ints, each holding two bfloat16 values: the
- *       first gate of the pair in the low 16 bits, the second in the high 16 bits. A vector load of ints then
- *       widens to the two gates' float vectors with one shift and one mask, no cross-lane shuffle;</li>
+ *   <li>{@link #FLOAT32}: {@code [gate][lane]} floats;</li>
+ *   <li>{@link #BFLOAT16}: {@code [gate pair][lane]} ints, each holding two bfloat16 values: the first gate of
+ *       the pair in the low 16 bits, the second in the high 16 bits. For the LSTM the pairs are (i,f), (g,o); for
+ *       an odd G the last pair's high half is zero. A vector load of ints then widens to the two gates' float
+ *       vectors with one shift and one mask, no cross-lane shuffle;</li>
  *   <li>{@link #INT8}: {@code [gate][lane]} signed bytes, so that one gate's bytes load as one byte vector and
  *       widen in one conversion to the gate's float vector. The whole matrix is preceded by one gate row of float
  *       scales ({@code [block][gate][lane]}, as a bias), one per gate row of the PyTorch matrix:
@@ -42,12 +43,13 @@ public enum WeightFormat {
         return this == INT8;
     }
 
-    /** Bytes of one (block, k) group: the four gates of {@code lanes} hidden units. */
-    public long groupBytes(int lanes) {
+    /** Bytes of one (block, k) group: the G gates of {@code layout.lanes()} hidden units. */
+    public long groupBytes(GateLayout layout) {
+        long lanes = layout.lanes();
         return switch (this) {
-            case FLOAT32 -> (long) GateLayout.GATES * lanes * Float.BYTES;
-            case BFLOAT16 -> (long) GateLayout.GATES * lanes * Short.BYTES;
-            case INT8 -> (long) GateLayout.GATES * lanes;
+            case FLOAT32 -> layout.gates() * lanes * Float.BYTES;
+            case BFLOAT16 -> gatePairs(layout) * lanes * Integer.BYTES;
+            case INT8 -> layout.gates() * lanes;
         };
     }
 
@@ -58,75 +60,15 @@ public enum WeightFormat {
 
     /** Bytes of one block's panel for a matrix with {@code depth} columns. */
     public long panelBytes(GateLayout layout, int depth) {
-        return depth * groupBytes(layout.lanes());
-    }
-
-    /** Bytes of a whole packed matrix with {@code depth} columns, scales included; a multiple of 4. */
-    public long packedBytes(GateLayout layout, int depth) {
-        return scaleBytes(layout) + layout.blocks() * panelBytes(layout, depth);
+        return depth * groupBytes(layout);
     }
 
     /**
-     * Repacks a PyTorch-layout gate matrix {@code [4H][depth]} (row-major floats, gate order i,f,g,o, all finite)
-     * into {@code packed}, which must hold {@link #packedBytes} bytes (zero-filled for {@link #FLOAT32}).
-     *
-     * @param name tensor name for error messages
-     * @throws IllegalArgumentException for {@link #BFLOAT16}, if a weight is beyond bfloat16's largest finite value
+     * Bytes of a whole packed matrix with {@code depth} columns, scales included; a multiple of 4 unless INT8's
+     * {@code G * lanes} is not.
      */
-    public void pack(GateLayout layout, String name, MemorySegment source, int depth, MemorySegment packed) {
-        switch (this) {
-            case FLOAT32 -> layout.packWeights(source, depth, packed);
-            case BFLOAT16 -> {
-                packed.fill((byte) 0);
-                packBfloat16(layout, name, source, depth, packed);
-            }
-            case INT8 -> {
-                packed.fill((byte) 0);
-                packInt8(layout, source, depth, packed);
-            }
-        }
-    }
-
-    private void packBfloat16(GateLayout layout, String name, MemorySegment source, int depth, MemorySegment packed) {
-        int lanes = layout.lanes();
-        int hidden = layout.hiddenSize();
-        for (int gate = 0; gate < GateLayout.GATES; gate++) {
-            for (int unit = 0; unit < hidden; unit++) {
-                long row = (long) (gate * hidden + unit) * depth;
-                for (int k = 0; k < depth; k++) {
-                    float value = source.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, row + k);
-                    int bits = toBfloat16(value);
-                    if (Float.isInfinite(fromBfloat16(bits))) {
-                        throw new IllegalArgumentException(name + "[" + (gate * hidden + unit) + "][" + k + "] is "
-                                + value + ", beyond bfloat16's largest finite value " + fromBfloat16(0x7F7F));
-                    }
-                    long at = intIndex(layout, depth, unit / lanes, k, gate / 2, unit % lanes);
-                    int shift = gate % 2 == 0 ? 0 : Short.SIZE;
-                    packed.setAtIndex(INT, at, packed.getAtIndex(INT, at) | bits << shift);
-                }
-            }
-        }
-    }
-
-    private void packInt8(GateLayout layout, MemorySegment source, int depth, MemorySegment packed) {
-        int lanes = layout.lanes();
-        int hidden = layout.hiddenSize();
-        for (int gate = 0; gate < GateLayout.GATES; gate++) {
-            for (int unit = 0; unit < hidden; unit++) {
-                long row = (long) (gate * hidden + unit) * depth;
-                float largest = 0;
-                for (int k = 0; k < depth; k++) {
-                    largest = Math.max(largest, Math.abs(source.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, row + k)));
-                }
-                float scale = int8Scale(largest);
-                packed.setAtIndex(FLOAT, layout.gateIndex(gate, unit), scale);
-                for (int k = 0; k < depth; k++) {
-                    int q = quantise(source.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, row + k), scale);
-                    packed.set(BYTE, int8Offset(layout, depth, unit / lanes, k, gate, unit % lanes),
-                            (byte) q);
-                }
-            }
-        }
+    public long packedBytes(GateLayout layout, int depth) {
+        return scaleBytes(layout) + layout.blocks() * panelBytes(layout, depth);
     }
 
     /**
@@ -136,7 +78,7 @@ public enum WeightFormat {
     public float operand(MemorySegment packed, GateLayout layout, int depth, int block, int k, int gate, int lane) {
         return switch (this) {
             case FLOAT32 -> packed.getAtIndex(FLOAT,
-                    block * layout.panelFloats(depth) + ((long) k * GateLayout.GATES + gate) * layout.lanes() + lane);
+                    block * layout.panelFloats(depth) + ((long) k * layout.gates() + gate) * layout.lanes() + lane);
             case BFLOAT16 -> {
                 int pair = packed.getAtIndex(INT, intIndex(layout, depth, block, k, gate / 2, lane));
                 yield fromBfloat16(gate % 2 == 0 ? pair & 0xFFFF : pair >>> Short.SIZE);
@@ -151,15 +93,20 @@ public enum WeightFormat {
     }
 
     /** Index, in ints, of BFLOAT16's int for gate pair {@code pair} of lane {@code lane}. */
-    private long intIndex(GateLayout layout, int depth, int block, int k, int pair, int lane) {
-        long pairs = GateLayout.GATES / 2;
-        return block * panelBytes(layout, depth) / Integer.BYTES + ((long) k * pairs + pair) * layout.lanes() + lane;
+    long intIndex(GateLayout layout, int depth, int block, int k, int pair, int lane) {
+        return block * panelBytes(layout, depth) / Integer.BYTES
+                + ((long) k * gatePairs(layout) + pair) * layout.lanes() + lane;
     }
 
     /** Offset, in bytes, of INT8's q for gate {@code gate} of lane {@code lane}. */
-    private long int8Offset(GateLayout layout, int depth, int block, int k, int gate, int lane) {
-        return scaleBytes(layout) + block * panelBytes(layout, depth) + k * groupBytes(layout.lanes())
+    long int8Offset(GateLayout layout, int depth, int block, int k, int gate, int lane) {
+        return scaleBytes(layout) + block * panelBytes(layout, depth) + k * groupBytes(layout)
                 + (long) gate * layout.lanes() + lane;
+    }
+
+    /** BFLOAT16's ints per lane of a (block, k) group: ceil(G / 2). */
+    private static int gatePairs(GateLayout layout) {
+        return (layout.gates() + 1) / 2;
     }
 
     /**

@@ -15,7 +15,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * The compressed weight formats: bfloat16 rounding (to nearest, ties to even, and its error bound), int8 scales
  * and quantisation (its error bound, all-zero and tiny rows), and packing: every weight's operand lands where the
- * kernels read it, at several lane counts, with zero padding.
+ * kernels read it, for four gates and three, at several lane counts, with zero padding.
  */
 class CompressedWeightFormatTest {
 
@@ -101,12 +101,13 @@ class CompressedWeightFormatTest {
         assertEquals(-2, WeightFormat.quantise(-2.5f, 1f));
     }
 
-    @ParameterizedTest(name = "lanes={0} H={1} depth={2}")
-    @CsvSource({"4, 5, 3", "8, 17, 2", "16, 3, 7", "16, 33, 1"})
-    void packedOperandsAndScalesLandWhereKernelsReadThem(int lanes, int hidden, int depth) {
-        GateLayout layout = new GateLayout(depth, hidden, lanes);
+    @ParameterizedTest(name = "G={0} lanes={1} H={2} depth={3}")
+    @CsvSource({"4, 4, 5, 3", "4, 8, 17, 2", "4, 16, 3, 7", "4, 16, 33, 1", "3, 4, 5, 3", "3, 8, 17, 2",
+            "3, 16, 33, 1"})
+    void packedOperandsAndScalesLandWhereKernelsReadThem(int gates, int lanes, int hidden, int depth) {
+        GateLayout layout = new GateLayout(gates, depth, hidden, lanes);
         SplittableRandom random = new SplittableRandom(lanes * 100 + hidden);
-        float[] source = new float[4 * hidden * depth];
+        float[] source = new float[gates * hidden * depth];
         for (int n = 0; n < source.length; n++) {
             source[n] = (float) random.nextDouble(-1, 1);
         }
@@ -115,8 +116,8 @@ class CompressedWeightFormatTest {
         try (Arena arena = Arena.ofConfined()) {
             for (WeightFormat format : WeightFormat.values()) {
                 MemorySegment packed = arena.allocate(format.packedBytes(layout, depth), 64);
-                format.pack(layout, "w", MemorySegment.ofArray(source), depth, packed);
-                for (int gate = 0; gate < 4; gate++) {
+                Packing.gates(layout, format, "w", MemorySegment.ofArray(source), depth, packed);
+                for (int gate = 0; gate < gates; gate++) {
                     for (int unit = 0; unit < layout.paddedHidden(); unit++) {
                         int row = gate * hidden + unit;
                         float largest = 0;
@@ -146,7 +147,7 @@ class CompressedWeightFormatTest {
 
     @Test
     void compressedPanelsAreHalfAndAQuarterOfFloatPanels() {
-        GateLayout layout = new GateLayout(40, 33, 16);
+        GateLayout layout = GateLayout.lstm(40, 33, 16);
         long floats = WeightFormat.FLOAT32.packedBytes(layout, 40);
         assertEquals(layout.packedFloats(40) * Float.BYTES, floats);
         assertEquals(floats / 2, WeightFormat.BFLOAT16.packedBytes(layout, 40));
@@ -155,16 +156,37 @@ class CompressedWeightFormatTest {
         assertEquals(0, WeightFormat.INT8.packedBytes(layout, 40) % 64, "panels stay cache-line aligned");
     }
 
-    @Test
-    void bfloat16PanelsHoldPairsOfGatesInTheLowAndHighHalvesOfInts() {
-        GateLayout layout = new GateLayout(1, 1, 4);
-        float[] source = {1f, 2f, -3f, 0.5f};   // i, f, g, o of the one unit, depth 1
+    /**
+     * One unit, depth 1, four lanes: the gates' bfloat16 values 1, 2, -3 (and 0.5 for a fourth gate) are 0x3F80,
+     * 0x4000, 0xC040 and 0x3F00. Three gates leave the last pair's high half zero, even over a dirty target.
+     */
+    @ParameterizedTest(name = "G={0}")
+    @CsvSource({"4, 0x3F00C040", "3, 0x0000C040"})
+    void bfloat16PanelsHoldPairsOfGatesInTheLowAndHighHalvesOfInts(int gates, String secondPair) {
+        GateLayout layout = new GateLayout(gates, 1, 1, 4);
+        float[] source = java.util.Arrays.copyOf(new float[]{1f, 2f, -3f, 0.5f}, gates);
         try (Arena arena = Arena.ofConfined()) {
+            assertEquals(2L * 4 * Integer.BYTES, WeightFormat.BFLOAT16.packedBytes(layout, 1), "two pairs of 4 lanes");
             MemorySegment packed = arena.allocate(WeightFormat.BFLOAT16.packedBytes(layout, 1), 64);
-            WeightFormat.BFLOAT16.pack(layout, "w", MemorySegment.ofArray(source), 1, packed);
-            assertEquals(0x4000_3F80, packed.getAtIndex(ValueLayout.JAVA_INT, 0), "i low, f high");
-            assertEquals(0x3F00_C040, packed.getAtIndex(ValueLayout.JAVA_INT, 4), "g low, o high");
-            assertEquals(0, packed.getAtIndex(ValueLayout.JAVA_INT, 1), "padding lane");
+            packed.fill((byte) 0x55);
+            Packing.gates(layout, WeightFormat.BFLOAT16, "w", MemorySegment.ofArray(source), 1, packed);
+            assertEquals(0x4000_3F80, packed.getAtIndex(ValueLayout.JAVA_INT, 0), "first gate low, second high");
+            assertEquals(Integer.parseUnsignedInt(secondPair.substring(2), 16),
+                    packed.getAtIndex(ValueLayout.JAVA_INT, 4), "third gate low, fourth or zero high");
+            for (int lane = 1; lane < 4; lane++) {
+                assertEquals(0, packed.getAtIndex(ValueLayout.JAVA_INT, lane), "padding lane " + lane);
+                assertEquals(0, packed.getAtIndex(ValueLayout.JAVA_INT, 4 + lane), "padding lane " + lane);
+            }
         }
+    }
+
+    @Test
+    void threeGatePanelsAreThreeQuartersOfFourGatePanels() {
+        GateLayout lstm = GateLayout.lstm(40, 33, 16);
+        GateLayout gru = GateLayout.gru(40, 33, 16);
+        assertEquals(WeightFormat.FLOAT32.packedBytes(lstm, 40) / 4 * 3, WeightFormat.FLOAT32.packedBytes(gru, 40));
+        assertEquals(WeightFormat.BFLOAT16.packedBytes(lstm, 40), WeightFormat.BFLOAT16.packedBytes(gru, 40),
+                "ceil(3 / 2) = 2 pairs, as for four gates");
+        assertEquals(WeightFormat.INT8.packedBytes(lstm, 40) / 4 * 3, WeightFormat.INT8.packedBytes(gru, 40));
     }
 }

@@ -23,7 +23,7 @@ class ParallelKernelTest {
 
     private static final Duration NO_HANG = Duration.ofSeconds(60);
     private static final int BLOCKS = 7;
-    private static final GateLayout LAYOUT = new GateLayout(1, BLOCKS, 1);
+    private static final GateLayout LAYOUT = GateLayout.lstm(1, BLOCKS, 1);
 
     @Test
     void everyCallRunsEachBlockOnceAndReturnsWhenAllAreDone() {
