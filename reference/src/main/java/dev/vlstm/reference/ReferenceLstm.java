@@ -45,6 +45,13 @@ import java.util.Objects;
  * dc += dz_o p_o before dc feeds dz_i, dz_f, dz_g, and δc = dc f + dz_i p_i + dz_f p_f; dp_i += dz_i c_{t-1},
  * dp_f += dz_f c_{t-1}, dp_o += dz_o c_t.
  *
+ * <p>The coupled input-forget gate (CIFG; ONNX's {@code input_forget = 1}; {@link #coupledInputForget}) has no forget
+ * weights: f = 1 - i. Its tensors hold three gates in the order (i, g, o): {@code weightIh [3H][I]},
+ * {@code weightHh [3H][H or P]}, {@code biasIh}, {@code biasHh [3H]}, peepholes {@code [2][H]} (p_i, p_o). With
+ * c_t = (1 - i) c_{t-1} + i g, the gradient through i is di = dc (g - c_{t-1}) (both the i g and the f c_{t-1} term
+ * depend on i), and δc = dc (1 - i) (+ dz_i p_i with peepholes); dz_g, dz_o, the projection and the clip are as
+ * above, and there is no dz_f. Its {@link Gradients} have the same three-gate layouts.
+ *
  * <p>Arguments are checked: a missing array throws NullPointerException ("x must not be null"); sizes below 1,
  * negative counts and arrays whose length does not match their layout throw IllegalArgumentException naming the
  * argument ("x must hold 18 doubles, got 17", "floats" for the float API).
@@ -55,13 +62,15 @@ public final class ReferenceLstm {
     private final int hiddenSize;
     /** P, or 0 without projection. */
     private final int projectionSize;
+    /** Whether f = 1 - i (CIFG): the tensors then hold the gates (i, g, o), else (i, f, g, o). */
+    private final boolean coupledInputForget;
     private final Tensor weightIh;
     private final Tensor weightHh;
     private final Tensor biasIh;
     private final Tensor biasHh;
     /** W_hr {@code [P][H]}, or null without projection. */
     private final Tensor weightHr;
-    /** p_i, p_f, p_o {@code [3][H]}, or null without peepholes. */
+    /** p_i, p_f, p_o {@code [3][H]} (CIFG: p_i, p_o {@code [2][H]}), or null without peepholes. */
     private final double[] peepholes;
     private final double cellClip;
 
@@ -113,7 +122,7 @@ public final class ReferenceLstm {
      */
     public ReferenceLstm(int inputSize, int hiddenSize, float[] weightIh, float[] weightHh, float[] biasIh,
                          float[] biasHh) {
-        this(inputSize, hiddenSize, 0, floats(weightIh), floats(weightHh),
+        this(inputSize, hiddenSize, 0, false, floats(weightIh), floats(weightHh),
                 floats(biasIh), floats(biasHh), null);
     }
 
@@ -130,7 +139,7 @@ public final class ReferenceLstm {
      */
     public ReferenceLstm(int inputSize, int hiddenSize, double[] weightIh, double[] weightHh, double[] biasIh,
                          double[] biasHh) {
-        this(inputSize, hiddenSize, 0, doubles(weightIh), doubles(weightHh),
+        this(inputSize, hiddenSize, 0, false, doubles(weightIh), doubles(weightHh),
                 doubles(biasIh), doubles(biasHh), null);
     }
 
@@ -151,7 +160,7 @@ public final class ReferenceLstm {
     public static ReferenceLstm projected(int inputSize, int hiddenSize, int projectionSize, float[] weightIh,
                                           float[] weightHh, float[] biasIh, float[] biasHh, float[] weightHr) {
         requireProjection(hiddenSize, projectionSize);
-        return new ReferenceLstm(inputSize, hiddenSize, projectionSize, floats(weightIh),
+        return new ReferenceLstm(inputSize, hiddenSize, projectionSize, false, floats(weightIh),
                 floats(weightHh), floats(biasIh), floats(biasHh),
                 floats(weightHr));
     }
@@ -173,23 +182,75 @@ public final class ReferenceLstm {
     public static ReferenceLstm projected(int inputSize, int hiddenSize, int projectionSize, double[] weightIh,
                                           double[] weightHh, double[] biasIh, double[] biasHh, double[] weightHr) {
         requireProjection(hiddenSize, projectionSize);
-        return new ReferenceLstm(inputSize, hiddenSize, projectionSize, doubles(weightIh),
+        return new ReferenceLstm(inputSize, hiddenSize, projectionSize, false, doubles(weightIh),
                 doubles(weightHh), doubles(biasIh), doubles(biasHh),
                 doubles(weightHr));
     }
 
-    /** Checks the sizes and lengths; {@code projectionSize} 0 and a null {@code weightHr} for no projection. */
-    private ReferenceLstm(int inputSize, int hiddenSize, int projectionSize, Tensor weightIh, Tensor weightHh,
-                          Tensor biasIh, Tensor biasHh, Tensor weightHr) {
+    /**
+     * A CIFG model (f = 1 - i, see the class comment), weights kept as floats, with PyTorch's projection if
+     * {@code projectionSize} &gt; 0.
+     *
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units (width of c), &ge; 1 (&ge; 2 with projection)
+     * @param projectionSize P, width of h and y, 1 &le; P &lt; H; or 0 for no projection
+     * @param weightIh       {@code [3H][I]}, row-major, gates (i, g, o)
+     * @param weightHh       {@code [3H][H]} ({@code [3H][P]} with projection), row-major, gates (i, g, o)
+     * @param biasIh         {@code [3H]}, or null for none
+     * @param biasHh         {@code [3H]}, or null for none
+     * @param weightHr       {@code [P][H]}, row-major; null without projection
+     * @return the model, holding copies of the arrays
+     * @throws IllegalArgumentException for a size out of range, an array of the wrong length, or a weightHr
+     *                                  without projection
+     */
+    public static ReferenceLstm coupledInputForget(int inputSize, int hiddenSize, int projectionSize,
+                                                   float[] weightIh, float[] weightHh, float[] biasIh,
+                                                   float[] biasHh, float[] weightHr) {
+        requireOptionalProjection(hiddenSize, projectionSize, weightHr == null);
+        return new ReferenceLstm(inputSize, hiddenSize, projectionSize, true, floats(weightIh), floats(weightHh),
+                floats(biasIh), floats(biasHh), floats(weightHr));
+    }
+
+    /**
+     * As {@link #coupledInputForget(int, int, int, float[], float[], float[], float[], float[])}, weights kept as
+     * doubles.
+     *
+     * @param inputSize      I, features per input row, &ge; 1
+     * @param hiddenSize     H, hidden units (width of c), &ge; 1 (&ge; 2 with projection)
+     * @param projectionSize P, width of h and y, 1 &le; P &lt; H; or 0 for no projection
+     * @param weightIh       {@code [3H][I]}, row-major, gates (i, g, o)
+     * @param weightHh       {@code [3H][H]} ({@code [3H][P]} with projection), row-major, gates (i, g, o)
+     * @param biasIh         {@code [3H]}, or null for none
+     * @param biasHh         {@code [3H]}, or null for none
+     * @param weightHr       {@code [P][H]}, row-major; null without projection
+     * @return the model, holding copies of the arrays
+     * @throws IllegalArgumentException for a size out of range, an array of the wrong length, or a weightHr
+     *                                  without projection
+     */
+    public static ReferenceLstm coupledInputForget(int inputSize, int hiddenSize, int projectionSize,
+                                                   double[] weightIh, double[] weightHh, double[] biasIh,
+                                                   double[] biasHh, double[] weightHr) {
+        requireOptionalProjection(hiddenSize, projectionSize, weightHr == null);
+        return new ReferenceLstm(inputSize, hiddenSize, projectionSize, true, doubles(weightIh), doubles(weightHh),
+                doubles(biasIh), doubles(biasHh), doubles(weightHr));
+    }
+
+    /**
+     * Checks the sizes and lengths; {@code projectionSize} 0 and a null {@code weightHr} for no projection;
+     * {@code coupledInputForget} for three gates (i, g, o), else four (i, f, g, o).
+     */
+    private ReferenceLstm(int inputSize, int hiddenSize, int projectionSize, boolean coupledInputForget,
+                          Tensor weightIh, Tensor weightHh, Tensor biasIh, Tensor biasHh, Tensor weightHr) {
         requireSizes(inputSize, hiddenSize);
         int recurrentSize = projectionSize > 0 ? projectionSize : hiddenSize;
-        requireLength("weightIh", weightIh, 4L * hiddenSize * inputSize);
-        requireLength("weightHh", weightHh, 4L * hiddenSize * recurrentSize);
+        long gateRows = (coupledInputForget ? 3L : 4L) * hiddenSize;
+        requireLength("weightIh", weightIh, gateRows * inputSize);
+        requireLength("weightHh", weightHh, gateRows * recurrentSize);
         if (biasIh != null) {
-            requireLength("biasIh", biasIh, 4L * hiddenSize);
+            requireLength("biasIh", biasIh, gateRows);
         }
         if (biasHh != null) {
-            requireLength("biasHh", biasHh, 4L * hiddenSize);
+            requireLength("biasHh", biasHh, gateRows);
         }
         if (projectionSize > 0) {
             requireLength("weightHr", weightHr, (long) projectionSize * hiddenSize);
@@ -197,6 +258,7 @@ public final class ReferenceLstm {
         this.inputSize = inputSize;
         this.hiddenSize = hiddenSize;
         this.projectionSize = projectionSize;
+        this.coupledInputForget = coupledInputForget;
         this.weightIh = weightIh;
         this.weightHh = weightHh;
         this.biasIh = biasIh;
@@ -210,6 +272,7 @@ public final class ReferenceLstm {
         this.inputSize = model.inputSize;
         this.hiddenSize = model.hiddenSize;
         this.projectionSize = model.projectionSize;
+        this.coupledInputForget = model.coupledInputForget;
         this.weightIh = model.weightIh;
         this.weightHh = model.weightHh;
         this.biasIh = model.biasIh;
@@ -238,34 +301,50 @@ public final class ReferenceLstm {
 
     /**
      * This model with peephole connections (see the class comment), in vlstm's gate order: {@code peepholes [3][H]}
-     * holds p_i, then p_f, then p_o. ONNX's P input holds them as p_i, p_o, p_f.
+     * holds p_i, then p_f, then p_o (CIFG: {@code [2][H]}, p_i then p_o). ONNX's P input holds them as p_i, p_o,
+     * p_f.
      *
-     * @param peepholes p_i, p_f, p_o, {@code [3][H]}; copied
+     * @param peepholes p_i, p_f, p_o, {@code [3][H]} (CIFG: p_i, p_o, {@code [2][H]}); copied
      * @return a new model sharing these (immutable) weights and this cell clip; this one is unchanged
      * @throws NullPointerException     if {@code peepholes} is null
-     * @throws IllegalArgumentException if {@code peepholes} does not hold 3H values
+     * @throws IllegalArgumentException if {@code peepholes} does not hold 3H values (CIFG: 2H)
      */
     public ReferenceLstm withPeepholes(double[] peepholes) {
-        requireLength("peepholes", peepholes, 3L * hiddenSize);
+        requireLength("peepholes", peepholes, peepholeCount() * (long) hiddenSize);
         return new ReferenceLstm(this, peepholes.clone(), cellClip);
     }
 
     /**
      * As {@link #withPeepholes(double[])}, from floats.
      *
-     * @param peepholes p_i, p_f, p_o, {@code [3][H]}; copied
+     * @param peepholes p_i, p_f, p_o, {@code [3][H]} (CIFG: p_i, p_o, {@code [2][H]}); copied
      * @return a new model sharing these (immutable) weights and this cell clip; this one is unchanged
      * @throws NullPointerException     if {@code peepholes} is null
-     * @throws IllegalArgumentException if {@code peepholes} does not hold 3H values
+     * @throws IllegalArgumentException if {@code peepholes} does not hold 3H values (CIFG: 2H)
      */
     public ReferenceLstm withPeepholes(float[] peepholes) {
-        requireLength("peepholes", peepholes, 3L * hiddenSize);
+        requireLength("peepholes", peepholes, peepholeCount() * (long) hiddenSize);
         return new ReferenceLstm(this, toDouble(peepholes), cellClip);
     }
 
     /** {@return whether the gates have peephole connections ({@link #withPeepholes})} */
     public boolean hasPeepholes() {
         return peepholes != null;
+    }
+
+    /** {@return whether f = 1 - i, the gates being (i, g, o) ({@link #coupledInputForget})} */
+    public boolean hasCoupledInputForget() {
+        return coupledInputForget;
+    }
+
+    /** {@return the gates with weights: 3 (i, g, o) for CIFG, else 4 (i, f, g, o)} */
+    private int gateCount() {
+        return coupledInputForget ? 3 : 4;
+    }
+
+    /** {@return the peephole vectors: 2 (p_i, p_o) for CIFG, else 3 (p_i, p_f, p_o)} */
+    private int peepholeCount() {
+        return gateCount() - 1;
     }
 
     /** {@return I: features per input row} */
@@ -299,7 +378,8 @@ public final class ReferenceLstm {
     }
 
     /**
-     * Gradients of a loss with respect to every parameter and input, in the layouts of those: {@code weightIh [4H][I]},
+     * Gradients of a loss with respect to every parameter and input, in the layouts of those (for CIFG 3H gate rows
+     * (i, g, o) where 4H is written, and peepholes {@code [2][H]}): {@code weightIh [4H][I]},
      * {@code weightHh [4H][H]}, {@code biasIh}, {@code biasHh [4H]} (equal, since both biases enter z as a sum;
      * null where the model has no such bias), {@code x [T][B][I]}, {@code h0}, {@code c0 [B][H]}; with projection
      * {@code weightHh [4H][P]}, {@code h0 [B][P]} and {@code weightHr [P][H]}.
@@ -463,10 +543,14 @@ public final class ReferenceLstm {
         double[] dWeightIh = new double[weightIh.length()];
         double[] dWeightHh = new double[weightHh.length()];
         double[] dWeightHr = weightHr == null ? null : new double[weightHr.length()];
-        double[] dPeepholes = peepholes == null ? null : new double[3 * hidden];
-        double[] dBias = new double[4 * hidden];
+        int gateRows = gateCount() * hidden;
+        int candidateRow = gateRows - 2 * hidden;
+        int outputRow = gateRows - hidden;
+        int outputPeephole = candidateRow;
+        double[] dPeepholes = peepholes == null ? null : new double[peepholeCount() * hidden];
+        double[] dBias = new double[gateRows];
         double[] dx = new double[x.length];
-        double[] dz = new double[4 * hidden];
+        double[] dz = new double[gateRows];
         double[] dh = new double[output];
         double[] dm = new double[hidden];
         for (int t = steps - 1; t >= 0; t--) {
@@ -479,6 +563,7 @@ public final class ReferenceLstm {
                 int previousCell = sequence * hidden;
                 int currentCell = previousCell + cellFrame;
                 int gates = 4 * previousCell;
+                int preActivations = gateCount() * previousCell;
                 int state = b * output;
                 int cellState = b * hidden;
                 for (int p = 0; p < output; p++) {
@@ -506,32 +591,39 @@ public final class ReferenceLstm {
                     double tanhCell = Math.tanh(clip(cell));
                     double throughTanh = Math.abs(cell) > cellClip ? 0 : dm[u] * outputGate * (1 - tanhCell * tanhCell);
                     double dOutput = dm[u] * tanhCell;
-                    dz[3 * hidden + u] = passed(gates + 3 * hidden + u, trace,
+                    dz[outputRow + u] = passed(preActivations + outputRow + u, trace,
                             dOutput * outputGate * (1 - outputGate));
                     double dc = throughTanh + dcNext[cellState + u];
                     if (peepholes != null) {
                         // o sees c_t through p_o: that path reaches c_t too.
-                        dc += dz[3 * hidden + u] * peepholes[2 * hidden + u];
+                        dc += dz[outputRow + u] * peepholes[outputPeephole + u];
                     }
-                    double dInput = dc * candidate;
+                    // CIFG: c_t = (1 - i) c_{t-1} + i g, so i also scales c_{t-1}, negatively.
+                    double dInput = dc * (coupledInputForget ? candidate - cellBefore : candidate);
                     double dCandidate = dc * inputGate;
-                    double dForget = dc * cellBefore;
-                    dz[u] = passed(gates + u, trace, dInput * inputGate * (1 - inputGate));
-                    dz[hidden + u] = passed(gates + hidden + u, trace, dForget * forgetGate * (1 - forgetGate));
-                    dz[2 * hidden + u] = passed(gates + 2 * hidden + u, trace,
+                    dz[u] = passed(preActivations + u, trace, dInput * inputGate * (1 - inputGate));
+                    dz[candidateRow + u] = passed(preActivations + candidateRow + u, trace,
                             dCandidate * (1 - candidate * candidate));
+                    if (!coupledInputForget) {
+                        double dForget = dc * cellBefore;
+                        dz[hidden + u] = passed(preActivations + hidden + u, trace,
+                                dForget * forgetGate * (1 - forgetGate));
+                    }
                     dcNext[cellState + u] = dc * forgetGate;
                     if (peepholes != null) {
-                        dcNext[cellState + u] += dz[u] * peepholes[u] + dz[hidden + u] * peepholes[hidden + u];
+                        dcNext[cellState + u] += dz[u] * peepholes[u];
                         dPeepholes[u] += dz[u] * cellBefore;
-                        dPeepholes[hidden + u] += dz[hidden + u] * cellBefore;
-                        dPeepholes[2 * hidden + u] += dz[3 * hidden + u] * cell;
+                        if (!coupledInputForget) {
+                            dcNext[cellState + u] += dz[hidden + u] * peepholes[hidden + u];
+                            dPeepholes[hidden + u] += dz[hidden + u] * cellBefore;
+                        }
+                        dPeepholes[outputPeephole + u] += dz[outputRow + u] * cell;
                     }
                 }
                 // dW += dz x_tᵀ, dU += dz h_{t-1}ᵀ, db += dz; dx_t = Wᵀ dz and δh = Uᵀ dz for step t-1.
                 Arrays.fill(dhNext, state, state + output, 0);
                 int xRow = sequence * inputSize;
-                for (int row = 0; row < 4 * hidden; row++) {
+                for (int row = 0; row < gateRows; row++) {
                     dBias[row] += dz[row];
                     for (int k = 0; k < inputSize; k++) {
                         dWeightIh[row * inputSize + k] += dz[row] * x[xRow + k];
@@ -554,8 +646,8 @@ public final class ReferenceLstm {
     }
 
     /**
-     * Every value of a forward: the activated gates i, f, g, o and their unclipped pre-activations
-     * {@code [T][B][4H]}, h {@code [T+1][B][P or H]} and c {@code [T+1][B][H]} with the initial states at index 0,
+     * Every value of a forward: the activated gates i, f, g, o {@code [T][B][4H]} (for CIFG too, with f = 1 - i),
+     * the unclipped pre-activations {@code [T][B][4H]} (CIFG: {@code [T][B][3H]}) in the rows of the weights, h {@code [T+1][B][P or H]} and c {@code [T+1][B][H]} with the initial states at index 0,
      * so step t reads h_{t-1}, c_{t-1} at t - 1 and writes h_t, c_t at t; with projection also the cell outputs m
      * {@code [T][B][H]} (null without: m is h).
      */
@@ -588,9 +680,13 @@ public final class ReferenceLstm {
             requireLength("c0", c0, cellFrame);
             System.arraycopy(c0, 0, c, 0, cellFrame);
         }
+        int gateRows = gateCount() * hidden;
+        int candidateRow = gateRows - 2 * hidden;
+        int outputRow = gateRows - hidden;
+        int outputPeephole = candidateRow;
         double[] gates = new double[Math.multiplyExact(4, Math.multiplyExact(steps, cellFrame))];
-        double[] preActivations = new double[gates.length];
-        double[] z = new double[4 * hidden];
+        double[] preActivations = new double[Math.multiplyExact(gateCount(), Math.multiplyExact(steps, cellFrame))];
+        double[] z = new double[gateRows];
         for (int t = 0; t < steps; t++) {
             for (int b = 0; b < batch; b++) {
                 int sequence = t * batch + b;
@@ -604,7 +700,7 @@ public final class ReferenceLstm {
                     continue;
                 }
                 int xRow = sequence * inputSize;
-                for (int row = 0; row < 4 * hidden; row++) {
+                for (int row = 0; row < gateRows; row++) {
                     double sum = 0;
                     if (biasIh != null) {
                         sum += biasIh.at(row);
@@ -627,16 +723,18 @@ public final class ReferenceLstm {
                     double cellBefore = c[previousCell + u];
                     if (peepholes != null) {
                         z[u] += peepholes[u] * cellBefore;
-                        z[hidden + u] += peepholes[hidden + u] * cellBefore;
+                        if (!coupledInputForget) {
+                            z[hidden + u] += peepholes[hidden + u] * cellBefore;
+                        }
                     }
                     double inputGate = sigmoid(clip(z[u]));
-                    double forgetGate = sigmoid(clip(z[hidden + u]));
-                    double candidate = Math.tanh(clip(z[2 * hidden + u]));
+                    double forgetGate = coupledInputForget ? 1 - inputGate : sigmoid(clip(z[hidden + u]));
+                    double candidate = Math.tanh(clip(z[candidateRow + u]));
                     double cell = forgetGate * cellBefore + inputGate * candidate;
                     if (peepholes != null) {
-                        z[3 * hidden + u] += peepholes[2 * hidden + u] * cell;
+                        z[outputRow + u] += peepholes[outputPeephole + u] * cell;
                     }
-                    double outputGate = sigmoid(clip(z[3 * hidden + u]));
+                    double outputGate = sigmoid(clip(z[outputRow + u]));
                     c[currentCell + u] = cell;
                     cellOutput[cellOutputAt + u] = outputGate * Math.tanh(clip(cell));
                     gates[4 * previousCell + u] = inputGate;
@@ -644,7 +742,7 @@ public final class ReferenceLstm {
                     gates[4 * previousCell + 2 * hidden + u] = candidate;
                     gates[4 * previousCell + 3 * hidden + u] = outputGate;
                 }
-                System.arraycopy(z, 0, preActivations, 4 * previousCell, 4 * hidden);
+                System.arraycopy(z, 0, preActivations, gateCount() * previousCell, gateRows);
                 if (m != null) {
                     for (int p = 0; p < output; p++) {
                         double sum = 0;
@@ -695,6 +793,17 @@ public final class ReferenceLstm {
         if (projectionSize < 1 || projectionSize >= hiddenSize) {
             throw new IllegalArgumentException("projectionSize must be in 1..hiddenSize-1 (PyTorch's 0 < proj_size"
                     + " < hidden_size): projectionSize=" + projectionSize + ", hiddenSize=" + hiddenSize);
+        }
+    }
+
+    /** As {@link #requireProjection}, where {@code projectionSize} 0 with no weightHr means no projection. */
+    private static void requireOptionalProjection(int hiddenSize, int projectionSize, boolean noWeightHr) {
+        if (projectionSize == 0) {
+            if (!noWeightHr) {
+                throw new IllegalArgumentException("weightHr must be null without projection (projectionSize 0)");
+            }
+        } else {
+            requireProjection(hiddenSize, projectionSize);
         }
     }
 

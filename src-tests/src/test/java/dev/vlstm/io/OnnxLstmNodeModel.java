@@ -19,7 +19,8 @@ import com.google.protobuf.ByteString;
  * {@code tribuo-util-onnx} ships (as the bench's OnnxLstmModel), with every optional input ONNX's LSTM has: graph
  * inputs {@code X [T][B][I]}, {@code sequence_lens [B]} (int32), {@code initial_h} and {@code initial_c [D][B][H]};
  * the weights {@code W [D][4H][I]}, {@code R [D][4H][H]}, {@code B [D][8H]} and {@code P [D][3H]} as initializers, in
- * ONNX's gate order; attributes {@code hidden_size}, {@code direction} and, if finite, {@code clip}; outputs
+ * ONNX's gate order; attributes {@code hidden_size}, {@code direction}, {@code input_forget} and, if finite,
+ * {@code clip}; outputs
  * {@code Y [T][D][B][H]}, {@code Y_h} and {@code Y_c [D][B][H]}. Opset 14, default {@code layout} 0 (time-major).
  */
 final class OnnxLstmNodeModel {
@@ -39,9 +40,10 @@ final class OnnxLstmNodeModel {
      * @param b         B, {@code [D][8H]}
      * @param p         P, {@code [D][3H]}
      * @param clip      the clip attribute, or +∞ for none (the attribute left out)
+     * @param inputForget the input_forget attribute: true couples the forget gate to the input gate, f = 1 - i
      */
     static byte[] bytes(int inputSize, int hiddenSize, int steps, int batch, String direction, float[] w, float[] r,
-                        float[] b, float[] p, float clip) {
+                        float[] b, float[] p, float clip, boolean inputForget) {
         int directions = direction.equals("bidirectional") ? 2 : 1;
         NodeProto.Builder node = NodeProto.newBuilder()
                 .addInput("X").addInput("W").addInput("R").addInput("B")
@@ -51,7 +53,9 @@ final class OnnxLstmNodeModel {
                 .addAttribute(AttributeProto.newBuilder().setName("hidden_size")
                         .setType(AttributeProto.AttributeType.INT).setI(hiddenSize))
                 .addAttribute(AttributeProto.newBuilder().setName("direction")
-                        .setType(AttributeProto.AttributeType.STRING).setS(ByteString.copyFromUtf8(direction)));
+                        .setType(AttributeProto.AttributeType.STRING).setS(ByteString.copyFromUtf8(direction)))
+                .addAttribute(AttributeProto.newBuilder().setName("input_forget")
+                        .setType(AttributeProto.AttributeType.INT).setI(inputForget ? 1 : 0));
         if (clip < Float.POSITIVE_INFINITY) {
             node.addAttribute(AttributeProto.newBuilder().setName("clip")
                     .setType(AttributeProto.AttributeType.FLOAT).setF(clip));

@@ -80,7 +80,7 @@ class OnnxRuntimeParityTest {
         float[] c0 = uniform(random, directions * batch * hiddenSize, 1);
 
         float[][] onnx = runOnnxRuntime(OnnxLstmNodeModel.bytes(inputSize, hiddenSize, steps, batch, direction, w, r,
-                b, p, clip), inputSize, hiddenSize, steps, directions, x, lengths, h0, c0);
+                b, p, clip, false), inputSize, hiddenSize, steps, directions, x, lengths, h0, c0);
 
         float[] y = new float[steps * batch * directions * hiddenSize];
         float[] hT = new float[h0.length];
@@ -114,7 +114,7 @@ class OnnxRuntimeParityTest {
     }
 
     /** ORT's Y, Y_h and Y_c for these inputs. */
-    private static float[][] runOnnxRuntime(byte[] model, int inputSize, int hiddenSize, int steps, int directions,
+    static float[][] runOnnxRuntime(byte[] model, int inputSize, int hiddenSize, int steps, int directions,
                                             float[] x, int[] lengths, float[] h0, float[] c0) throws OrtException {
         int batch = lengths.length;
         long[] stateShape = {directions, batch, hiddenSize};
@@ -157,7 +157,7 @@ class OnnxRuntimeParityTest {
         }
     }
 
-    private static void assertClose(String name, float[] expected, float[] actual) {
+    static void assertClose(String name, float[] expected, float[] actual) {
         assertEquals(expected.length, actual.length, name + " length");
         double scale = 0;
         double error = 0;
@@ -170,7 +170,7 @@ class OnnxRuntimeParityTest {
                 + RELATIVE_TOLERANCE + " * " + scale);
     }
 
-    private static float[] uniform(SplittableRandom random, int length, float bound) {
+    static float[] uniform(SplittableRandom random, int length, float bound) {
         float[] values = new float[length];
         for (int n = 0; n < length; n++) {
             values[n] = (float) ((random.nextDouble() * 2 - 1) * bound);
