@@ -3,6 +3,7 @@ package dev.vlstm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.SplittableRandom;
 import java.util.function.DoubleSupplier;
 
 /**
@@ -52,6 +53,24 @@ final class CentralDifferences {
             largest = Math.max(largest, Math.abs(numeric));
         }
         return largest;
+    }
+
+    /**
+     * {@link #check}, and that the gradient holds an element above {@value #SIGNIFICANT}, so that the check does not
+     * pass on zeros alone.
+     */
+    static void checkSignificant(String name, double[] values, double[] analytic, DoubleSupplier loss) {
+        double largest = check(name, values, analytic, loss);
+        assertTrue(largest > SIGNIFICANT, name + ": largest gradient " + largest + " is too small to check");
+    }
+
+    /** {@code length} values drawn uniformly from [-bound, bound). */
+    static double[] uniform(SplittableRandom random, int length, double bound) {
+        double[] values = new double[length];
+        for (int n = 0; n < length; n++) {
+            values[n] = (random.nextDouble() * 2 - 1) * bound;
+        }
+        return values;
     }
 
     /** Σ a·b, or 0 for a null {@code b} (a loss term that is absent). */

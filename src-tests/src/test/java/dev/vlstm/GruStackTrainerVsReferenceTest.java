@@ -14,10 +14,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import dev.vlstm.reference.ReferenceGruStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
- * The GRU stack trainer against the double-precision {@link ReferenceGruStack} (itself checked by central differences
+ * The GRU stack trainer against the double-precision {@link ReferenceStack} (itself checked by central differences
  * in ReferenceGruStackBackwardTest and against PyTorch in PyTorchGruStackTest): every gradient of every layer and
  * direction and dx, dh0, on odd shapes, with and without initial states, final-state gradients, biases and dropout
  * between layers (the reference given the trainer's masks), for both kernels. Without dropout the training forward's
@@ -71,11 +71,11 @@ class GruStackTrainerVsReferenceTest {
                 runner.forward(x, steps, batch, h0, inferred, null);
                 assertArrayEquals(inferred, y, "the training forward is the runner's forward");
             }
-            ReferenceGruStack.Result forward = model.reference.forward(doubles(x), steps, batch, doubles(h0), masks);
+            ReferenceStack.Result forward = model.reference.forward(doubles(x), steps, batch, doubles(h0), null, masks);
             ForwardVsReferenceTest.assertWithin("y", y, forward.y());
             ForwardVsReferenceTest.assertWithin("hT", hT, forward.hT());
             assertGradients(shape, gradients, dx, dh0, model.reference.backward(doubles(x), steps, batch, doubles(h0),
-                    masks, doubles(dy), doubles(dhT)));
+                    null, masks, doubles(dy), doubles(dhT), null));
         }
     }
 
@@ -168,7 +168,7 @@ class GruStackTrainerVsReferenceTest {
 
     /** Every parameter gradient of every layer, and dx, dh0, against the reference's. */
     static void assertGradients(LstmStackShape shape, GruStackGradients gradients, float[] dx, float[] dh0,
-                                ReferenceGruStack.Gradients expected) {
+                                ReferenceStack.Gradients expected) {
         for (int index = 0; index < shape.stateCount(); index++) {
             GruGradients layer = gradients.layer(index / shape.directions(), index % shape.directions());
             String name = "layer " + index / shape.directions() + " direction " + index % shape.directions() + " ";

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import dev.vlstm.reference.ReferenceGruStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * Variable-length batches through stacked and bidirectional GRU models ({@link GruStackRunner},
@@ -52,8 +52,8 @@ class GruStackVariableLengthTest {
             float[] y = new float[steps * batch * outputSize];
             float[] hT = new float[h0.length];
             runner.forward(toLayout(x, layout, steps, batch, inputSize), layout, steps, batch, lengths, h0, y, hT);
-            ReferenceGruStack.Result expected = model.reference.forward(doubles(x), steps, batch, lengths,
-                    doubles(h0), null);
+            ReferenceStack.Result expected = model.reference.forward(doubles(x), steps, batch, lengths,
+                    doubles(h0), null, null);
             ForwardVsReferenceTest.assertWithin("y", fromLayout(y, layout, steps, batch, outputSize), expected.y());
             ForwardVsReferenceTest.assertWithin("hT", hT, expected.hT());
 
@@ -71,8 +71,8 @@ class GruStackVariableLengthTest {
                 assertArrayEquals(y, trainedY, "without dropout the trainer's y is the runner's");
                 assertArrayEquals(hT, trainedHT, "without dropout the trainer's h_n is the runner's");
             }
-            ReferenceGruStack.Result expectedTrained = model.reference.forward(doubles(x), steps, batch, lengths,
-                    doubles(h0), masks);
+            ReferenceStack.Result expectedTrained = model.reference.forward(doubles(x), steps, batch, lengths,
+                    doubles(h0), null, masks);
             ForwardVsReferenceTest.assertWithin("trainer y", fromLayout(trainedY, layout, steps, batch, outputSize),
                     expectedTrained.y());
             ForwardVsReferenceTest.assertWithin("trainer hT", trainedHT, expectedTrained.hT());
@@ -86,7 +86,7 @@ class GruStackVariableLengthTest {
                     gradients, GradientMode.OVERWRITE, segment(dx), segment(dh0));
             GruStackTrainerVsReferenceTest.assertGradients(shape, gradients,
                     fromLayout(dx, layout, steps, batch, inputSize), dh0, model.reference.backward(doubles(x), steps,
-                            batch, lengths, doubles(h0), masks, doubles(dy), doubles(dhT)));
+                            batch, lengths, doubles(h0), null, masks, doubles(dy), doubles(dhT), null));
         }
     }
 

@@ -3,7 +3,7 @@ package dev.vlstm;
 import java.util.SplittableRandom;
 
 import dev.vlstm.reference.ReferenceLstm;
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * A seeded random stacked (possibly bidirectional, possibly projected) LSTM in which the layers and directions named
@@ -25,7 +25,7 @@ final class PeepholeTestStack implements AutoCloseable {
     final float[][] peepholes;
     final LstmStackWeights weights;
     /** The reference of the values the precision stands for (W and U as stored), with the cell clip. */
-    final ReferenceLstmStack reference;
+    final ReferenceStack reference;
     private final SplittableRandom random;
 
     /**
@@ -72,7 +72,7 @@ final class PeepholeTestStack implements AutoCloseable {
             cells[n] = peepholes[n] == null ? cell : cell.withPeepholes(peepholes[n]);
         }
         this.weights = LstmStackWeights.of(shape.bidirectional(), packed);
-        this.reference = new ReferenceLstmStack(shape.bidirectional(), cells);
+        this.reference = new ReferenceStack(shape.bidirectional(), cells);
     }
 
     /** Float32 weights for the preferred kernel. */

@@ -19,7 +19,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.vlstm.reference.ReferenceLstm;
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 import dev.vlstm.train.Adam;
 
 /**
@@ -69,10 +69,10 @@ class ProjectionStackTrainingTest {
         double[] dy = uniform(random, outputs, 1);
         double[] dhT = uniform(random, h0.length, 1);
         double[] dcT = uniform(random, c0.length, 1);
-        ReferenceLstmStack.Gradients gradients = stack(shape, parameters).backward(x, steps, batch, h0, c0, masks, dy,
+        ReferenceStack.Gradients gradients = stack(shape, parameters).backward(x, steps, batch, h0, c0, masks, dy,
                 dhT, dcT);
         DoubleSupplier loss = () -> {
-            ReferenceLstmStack.Result result = stack(shape, parameters).forward(x, steps, batch, h0, c0, fixedMasks);
+            ReferenceStack.Result result = stack(shape, parameters).forward(x, steps, batch, h0, c0, fixedMasks);
             return CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT)
                     + CentralDifferences.dot(result.cT(), dcT);
         };
@@ -138,7 +138,7 @@ class ProjectionStackTrainingTest {
                         segment(dx), segment(dh0), segment(dc0));
                 ForwardVsReferenceTest.assertWithin("y", y, model.reference().forward(x, steps, batch, h0, c0).y());
             }
-            ReferenceLstmStack.Gradients expected = withLengths
+            ReferenceStack.Gradients expected = withLengths
                     ? model.reference().backward(doubles(x), steps, batch, lengths, doubles(h0), doubles(c0), null,
                             doubles(dy), doubles(dhT), doubles(dcT))
                     : model.reference().backward(doubles(x), steps, batch, doubles(h0), doubles(c0), null,
@@ -250,14 +250,14 @@ class ProjectionStackTrainingTest {
         }
     }
 
-    private static ReferenceLstmStack stack(LstmStackShape shape, List<double[]> values) {
+    private static ReferenceStack stack(LstmStackShape shape, List<double[]> values) {
         ReferenceLstm[] cells = new ReferenceLstm[shape.stateCount()];
         for (int n = 0; n < cells.length; n++) {
             cells[n] = ReferenceLstm.projected(shape.layerInputSize(n / shape.directions()), shape.hiddenSize(),
                     shape.projectionSize(), values.get(5 * n), values.get(5 * n + 1), values.get(5 * n + 2),
                     values.get(5 * n + 3), values.get(5 * n + 4));
         }
-        return new ReferenceLstmStack(shape.bidirectional(), cells);
+        return new ReferenceStack(shape.bidirectional(), cells);
     }
 
     private static double[] uniform(SplittableRandom random, int length, double bound) {

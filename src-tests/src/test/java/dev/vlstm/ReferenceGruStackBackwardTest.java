@@ -17,7 +17,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.vlstm.reference.ReferenceGru;
-import dev.vlstm.reference.ReferenceGruStack;
+import dev.vlstm.reference.ReferenceLstm;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * The reference GRU stack's backward against central finite differences of its forward, element by element, for
@@ -69,7 +70,7 @@ class ReferenceGruStackBackwardTest {
         }
 
         /** The stack with the given parameters (four per cell, as {@link #parameters}). */
-        ReferenceGruStack stack(List<double[]> values) {
+        ReferenceStack stack(List<double[]> values) {
             ReferenceGru[] cells = new ReferenceGru[values.size() / 4];
             int directions = bidirectional ? 2 : 1;
             for (int n = 0; n < cells.length; n++) {
@@ -77,16 +78,16 @@ class ReferenceGruStackBackwardTest {
                 cells[n] = new ReferenceGru(input, hiddenSize, values.get(4 * n), values.get(4 * n + 1),
                         values.get(4 * n + 2), values.get(4 * n + 3));
             }
-            return new ReferenceGruStack(bidirectional, cells);
+            return new ReferenceStack(bidirectional, cells);
         }
 
-        ReferenceGruStack.Gradients backward() {
-            return stack(parameters).backward(x, steps, batch, h0, masks, dy, dhT);
+        ReferenceStack.Gradients backward() {
+            return stack(parameters).backward(x, steps, batch, h0, null, masks, dy, dhT, null);
         }
 
         /** L at the given parameters, x and h0. */
         double loss(List<double[]> values, double[] x, double[] h0) {
-            ReferenceGruStack.Result result = stack(values).forward(x, steps, batch, h0, masks);
+            ReferenceStack.Result result = stack(values).forward(x, steps, batch, h0, null, masks);
             return CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT);
         }
     }
@@ -106,7 +107,7 @@ class ReferenceGruStackBackwardTest {
         long seed = 20_000L * inputSize + 1000L * hiddenSize + 100L * layers + 10L * steps + batch;
         Problem problem = Problem.random(seed, inputSize, hiddenSize, layers, bidirectional, steps, batch, bias,
                 initialState, outputGradients, finalStateGradients, dropout);
-        ReferenceGruStack.Gradients gradients = problem.backward();
+        ReferenceStack.Gradients gradients = problem.backward();
         List<double[]> parameters = new ArrayList<>();
         for (double[] tensor : problem.parameters()) {
             parameters.add(tensor == null ? null : tensor.clone());
@@ -136,7 +137,7 @@ class ReferenceGruStackBackwardTest {
         List<double[]> p = problem.parameters();
         ReferenceGru layer = new ReferenceGru(3, 4, p.get(0), p.get(1), p.get(2), p.get(3));
         ReferenceGru.Result expected = layer.forward(problem.x(), 5, 2, problem.h0());
-        ReferenceGruStack.Result actual = problem.stack(p).forward(problem.x(), 5, 2, problem.h0(), null);
+        ReferenceStack.Result actual = problem.stack(p).forward(problem.x(), 5, 2, problem.h0(), null, null);
         assertArrayEquals(expected.y(), actual.y());
         assertArrayEquals(expected.hT(), actual.hT());
     }
@@ -144,12 +145,12 @@ class ReferenceGruStackBackwardTest {
     @Test
     void theReverseDirectionSeesTheFutureAndItsFinalStateIsAtStepZero() {
         Problem problem = Problem.random(4, 2, 3, 1, true, 4, 1, true, false, true, false, 0);
-        ReferenceGruStack stack = problem.stack(problem.parameters());
+        ReferenceStack stack = problem.stack(problem.parameters());
         double[] x = problem.x();
-        ReferenceGruStack.Result before = stack.forward(x, 4, 1, null, null);
+        ReferenceStack.Result before = stack.forward(x, 4, 1, null, null, null);
         double[] changed = x.clone();
         changed[2 * 2] += 0.5;
-        ReferenceGruStack.Result after = stack.forward(changed, 4, 1, null, null);
+        ReferenceStack.Result after = stack.forward(changed, 4, 1, null, null, null);
         for (int t = 0; t < 4; t++) {
             for (int unit = 0; unit < 3; unit++) {
                 boolean forwardMoves = before.y()[t * 6 + unit] != after.y()[t * 6 + unit];
@@ -167,20 +168,29 @@ class ReferenceGruStackBackwardTest {
     @Test
     void badArgumentsAreNamed() {
         Problem problem = Problem.random(5, 2, 3, 2, true, 4, 2, true, true, true, true, 0);
-        ReferenceGruStack stack = problem.stack(problem.parameters());
-        assertMessage(() -> stack.forward(new double[15], 4, 2, null, null), "x must hold 16 doubles, got 15");
-        assertMessage(() -> stack.forward(problem.x(), 4, 2, new double[12], null),
+        ReferenceStack stack = problem.stack(problem.parameters());
+        assertMessage(() -> stack.forward(new double[15], 4, 2, null, null, null), "x must hold 16 doubles, got 15");
+        assertMessage(() -> stack.forward(problem.x(), 4, 2, new double[12], null, null),
                 "h0 must hold 24 doubles, got 12");
-        assertMessage(() -> stack.forward(problem.x(), 4, 2, null, new double[0][]),
+        assertMessage(() -> stack.forward(problem.x(), 4, 2, null, null, new double[0][]),
                 "dropoutMasks: one per layer below the top, 1, got 0");
-        assertMessage(() -> stack.backward(problem.x(), 4, 2, null, null, new double[3], null),
+        assertMessage(() -> stack.backward(problem.x(), 4, 2, null, null, null, new double[3], null, null),
                 "dy must hold 48 doubles, got 3");
-        assertMessage(() -> stack.backward(problem.x(), 4, 2, null, null, null, new double[5]),
+        assertMessage(() -> stack.backward(problem.x(), 4, 2, null, null, null, null, new double[5], null),
                 "dhT must hold 24 doubles, got 5");
         ReferenceGru first = new ReferenceGru(2, 3, new double[18], new double[27], null, null);
-        assertMessage(() -> new ReferenceGruStack(true, first, first, first), "cells: 2 per layer, got 3");
-        assertMessage(() -> new ReferenceGruStack(false, first, first),
-                "cells[1] has inputSize 2, hiddenSize 3; expected 3, 3");
+        assertMessage(() -> new ReferenceStack(true, first, first, first), "cells: 2 per layer, got 3");
+        assertMessage(() -> new ReferenceStack(false, first, first),
+                "cells[1] has inputSize 2, hiddenSize 3, outputSize 3; expected 3, 3, 3");
+        ReferenceLstm lstm = new ReferenceLstm(2, 3, new double[24], new double[36], null, null);
+        assertMessage(() -> new ReferenceStack(true, first, lstm),
+                "cells[1] is a ReferenceLstm, cells[0] a ReferenceGru");
+        assertMessage(() -> stack.forward(problem.x(), 4, 2, null, new double[24], null),
+                "c0 must be null: GRU cells have no cell state");
+        assertMessage(() -> stack.backward(problem.x(), 4, 2, null, null, null, null, null, new double[24]),
+                "dcT must be null: GRU cells have no cell state");
+        assertNull(stack.forward(problem.x(), 4, 2, null, null, null).cT());
+        assertNull(stack.backward(problem.x(), 4, 2, null, null, null, null, null, null).c0());
     }
 
     private static void assertMessage(Executable call, String message) {

@@ -14,10 +14,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.vlstm.reference.ReferenceGru;
-import dev.vlstm.reference.ReferenceGruStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
- * The GRU references' variable-length backward ({@link ReferenceGru}, {@link ReferenceGruStack}) against central
+ * The GRU references' variable-length backward ({@link ReferenceGru}, {@link ReferenceStack}) against central
  * finite differences of their variable-length forward, element by element, for every gradient, on the loss
  * L = Σ y·dy + Σ hT·dhT; lengths include 0 and T, unsorted. Also what the lengths mean on their own: y is zero and dx
  * is zero past each end, a length-0 sequence passes h0 to hT and dhT to dh0, and lengths all T are the plain call.
@@ -144,11 +144,11 @@ class ReferenceGruVariableLengthTest {
             }
         }
         double[][] fixedMasks = masks;
-        ReferenceGruStack.Gradients gradients = stack(shape, parameters).backward(x, steps, batch, lengths, h0, masks,
-                dy, dhT);
+        ReferenceStack.Gradients gradients = stack(shape, parameters).backward(x, steps, batch, lengths, h0, null,
+                masks, dy, dhT, null);
         DoubleSupplier loss = () -> {
-            ReferenceGruStack.Result result = stack(shape, parameters).forward(x, steps, batch, lengths, h0,
-                    fixedMasks);
+            ReferenceStack.Result result = stack(shape, parameters).forward(x, steps, batch, lengths, h0,
+                    null, fixedMasks);
             return CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT);
         };
         for (int n = 0; n < parameters.length; n++) {
@@ -174,21 +174,21 @@ class ReferenceGruVariableLengthTest {
         fails(() -> model.forward(x, 4, 2, new int[]{1, 5}, null), "lengths[1] = 5 is outside 0..T=4");
         fails(() -> model.forward(x, 4, 2, new int[]{-1, 2}, null), "lengths[0] = -1 is outside 0..T=4");
         fails(() -> model.backward(x, 4, 2, new int[]{1, 2, 3}, null, null, null), "lengths must hold 2 ints, got 3");
-        ReferenceGruStack stack = new ReferenceGruStack(true, model, model);
-        fails(() -> stack.forward(x, 4, 2, new int[]{4, 7}, null, null), "lengths[1] = 7 is outside 0..T=4");
+        ReferenceStack stack = new ReferenceStack(true, model, model);
+        fails(() -> stack.forward(x, 4, 2, new int[]{4, 7}, null, null, null), "lengths[1] = 7 is outside 0..T=4");
     }
 
     private static ReferenceGru cell(int inputSize, int hiddenSize, double[][] variables) {
         return new ReferenceGru(inputSize, hiddenSize, variables[0], variables[1], variables[2], variables[3]);
     }
 
-    private static ReferenceGruStack stack(LstmStackShape shape, double[][] parameters) {
+    private static ReferenceStack stack(LstmStackShape shape, double[][] parameters) {
         ReferenceGru[] cells = new ReferenceGru[shape.stateCount()];
         for (int n = 0; n < cells.length; n++) {
             cells[n] = new ReferenceGru(shape.layerInputSize(n / shape.directions()), shape.hiddenSize(),
                     parameters[4 * n], parameters[4 * n + 1], parameters[4 * n + 2], parameters[4 * n + 3]);
         }
-        return new ReferenceGruStack(shape.bidirectional(), cells);
+        return new ReferenceStack(shape.bidirectional(), cells);
     }
 
     private static int[] parse(String list) {

@@ -15,7 +15,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.vlstm.reference.ReferenceLstm;
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * The reference stack's backward against central finite differences of its forward, element by element, for every
@@ -69,7 +69,7 @@ class ReferenceStackBackwardTest {
         }
 
         /** The stack with the given parameters (four per cell, as {@link #parameters}). */
-        ReferenceLstmStack stack(List<double[]> values) {
+        ReferenceStack stack(List<double[]> values) {
             ReferenceLstm[] cells = new ReferenceLstm[values.size() / 4];
             int directions = bidirectional ? 2 : 1;
             for (int n = 0; n < cells.length; n++) {
@@ -77,16 +77,16 @@ class ReferenceStackBackwardTest {
                 cells[n] = new ReferenceLstm(input, hiddenSize, values.get(4 * n), values.get(4 * n + 1),
                         values.get(4 * n + 2), values.get(4 * n + 3));
             }
-            return new ReferenceLstmStack(bidirectional, cells);
+            return new ReferenceStack(bidirectional, cells);
         }
 
-        ReferenceLstmStack.Gradients backward() {
+        ReferenceStack.Gradients backward() {
             return stack(parameters).backward(x, steps, batch, h0, c0, masks, dy, dhT, dcT);
         }
 
         /** L at the given parameters, x, h0 and c0. */
         double loss(List<double[]> values, double[] x, double[] h0, double[] c0) {
-            ReferenceLstmStack.Result result = stack(values).forward(x, steps, batch, h0, c0, masks);
+            ReferenceStack.Result result = stack(values).forward(x, steps, batch, h0, c0, masks);
             return CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT)
                     + CentralDifferences.dot(result.cT(), dcT);
         }
@@ -107,7 +107,7 @@ class ReferenceStackBackwardTest {
         long seed = 10_000L * inputSize + 1000L * hiddenSize + 100L * layers + 10L * steps + batch;
         Problem problem = Problem.random(seed, inputSize, hiddenSize, layers, bidirectional, steps, batch, bias,
                 initialState, outputGradients, finalStateGradients, dropout);
-        ReferenceLstmStack.Gradients gradients = problem.backward();
+        ReferenceStack.Gradients gradients = problem.backward();
         List<double[]> parameters = new ArrayList<>();
         for (double[] tensor : problem.parameters()) {
             parameters.add(tensor == null ? null : tensor.clone());
@@ -140,7 +140,7 @@ class ReferenceStackBackwardTest {
         List<double[]> p = problem.parameters();
         ReferenceLstm layer = new ReferenceLstm(3, 4, p.get(0), p.get(1), p.get(2), p.get(3));
         ReferenceLstm.Result expected = layer.forward(problem.x(), 5, 2, problem.h0(), problem.c0());
-        ReferenceLstmStack.Result actual = problem.stack(p).forward(problem.x(), 5, 2, problem.h0(), problem.c0(),
+        ReferenceStack.Result actual = problem.stack(p).forward(problem.x(), 5, 2, problem.h0(), problem.c0(),
                 null);
         assertArrayEquals(expected.y(), actual.y());
         assertArrayEquals(expected.hT(), actual.hT());
@@ -152,12 +152,12 @@ class ReferenceStackBackwardTest {
         // Bidirectional, one layer: the reverse half of y at step t depends on x at steps t..T-1 only, and its h_n
         // is the reverse half of y at step 0.
         Problem problem = Problem.random(4, 2, 3, 1, true, 4, 1, true, false, true, false, 0);
-        ReferenceLstmStack stack = problem.stack(problem.parameters());
+        ReferenceStack stack = problem.stack(problem.parameters());
         double[] x = problem.x();
-        ReferenceLstmStack.Result before = stack.forward(x, 4, 1, null, null, null);
+        ReferenceStack.Result before = stack.forward(x, 4, 1, null, null, null);
         double[] changed = x.clone();
         changed[2 * 2] += 0.5;
-        ReferenceLstmStack.Result after = stack.forward(changed, 4, 1, null, null, null);
+        ReferenceStack.Result after = stack.forward(changed, 4, 1, null, null, null);
         for (int t = 0; t < 4; t++) {
             for (int unit = 0; unit < 3; unit++) {
                 boolean forwardMoves = before.y()[t * 6 + unit] != after.y()[t * 6 + unit];
@@ -175,7 +175,7 @@ class ReferenceStackBackwardTest {
     @Test
     void badArgumentsAreNamed() {
         Problem problem = Problem.random(5, 2, 3, 2, true, 4, 2, true, true, true, true, 0);
-        ReferenceLstmStack stack = problem.stack(problem.parameters());
+        ReferenceStack stack = problem.stack(problem.parameters());
         assertMessage(() -> stack.forward(new double[15], 4, 2, null, null, null), "x must hold 16 doubles, got 15");
         assertMessage(() -> stack.forward(problem.x(), 4, 2, new double[12], null, null),
                 "h0 must hold 24 doubles, got 12");
@@ -184,9 +184,9 @@ class ReferenceStackBackwardTest {
         assertMessage(() -> stack.backward(problem.x(), 4, 2, null, null, null, new double[3], null, null),
                 "dy must hold 48 doubles, got 3");
         ReferenceLstm first = new ReferenceLstm(2, 3, new double[24], new double[36], null, null);
-        assertMessage(() -> new ReferenceLstmStack(true, first, first, first),
+        assertMessage(() -> new ReferenceStack(true, first, first, first),
                 "cells: 2 per layer, got 3");
-        assertMessage(() -> new ReferenceLstmStack(false, first, first),
+        assertMessage(() -> new ReferenceStack(false, first, first),
                 "cells[1] has inputSize 2, hiddenSize 3, outputSize 3; expected 3, 3, 3");
     }
 

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * Dropout between layers, as {@code nn.LSTM(dropout=p)} in training: p = 0 changes nothing, masks are 0 or
@@ -136,7 +136,7 @@ class StackDropoutTest {
             for (int layer = 0; layer < layers - 1; layer++) {
                 masks[layer] = doubles(trainer.dropoutMask(layer));
             }
-            ReferenceLstmStack.Result expected = model.reference.forward(doubles(x), steps, batch, doubles(h0), null,
+            ReferenceStack.Result expected = model.reference.forward(doubles(x), steps, batch, doubles(h0), null,
                     masks);
             ForwardVsReferenceTest.assertWithin("y", y, expected.y());
             StackVsReferenceTest.assertGradients(shape, gradients, dx, dh0, dc0, model.reference.backward(doubles(x),

@@ -10,13 +10,13 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.vlstm.reference.ReferenceLstm;
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * The reference stack with peephole connections in some of its cells (and a cell clip, and a projection): its
  * backward against central finite differences of its forward for every parameter of every cell (the peepholes
  * included), x, h0 and c0, on the loss L = Σ y·dy + Σ h_n·dh_n + Σ c_n·dc_n, with variable lengths (0 and T among
- * them); {@link ReferenceLstmStack.Gradients#peepholes()} is null exactly for the cells without peepholes.
+ * them); {@link ReferenceStack.Gradients#peepholes()} is null exactly for the cells without peepholes.
  *
  * <p>Criterion: {@link CentralDifferences} (ε = 1e-6, relative error &le; 1e-6 or absolute &le; 1e-8), and every
  * gradient must hold an element above {@value CentralDifferences#SIGNIFICANT}. A clip of 0.9 acts on these values
@@ -71,10 +71,10 @@ class StackPeepholeReferenceBackwardTest {
             }
             assertTrue(largest > 1e-3, "the clip changes y by " + largest + " only");
         }
-        ReferenceLstmStack.Gradients gradients = stack(shape, parameters, clip).backward(x, steps, batch, lengths, h0,
+        ReferenceStack.Gradients gradients = stack(shape, parameters, clip).backward(x, steps, batch, lengths, h0,
                 c0, null, dy, dhT, dcT);
         DoubleSupplier loss = () -> {
-            ReferenceLstmStack.Result result = stack(shape, parameters, clip).forward(x, steps, batch, lengths, h0, c0,
+            ReferenceStack.Result result = stack(shape, parameters, clip).forward(x, steps, batch, lengths, h0, c0,
                     null);
             return CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT)
                     + CentralDifferences.dot(result.cT(), dcT);
@@ -96,7 +96,7 @@ class StackPeepholeReferenceBackwardTest {
         significant("c0", CentralDifferences.check("c0", c0, gradients.c0(), loss));
     }
 
-    private static ReferenceLstmStack stack(LstmStackShape shape, double[][] parameters, double clip) {
+    private static ReferenceStack stack(LstmStackShape shape, double[][] parameters, double clip) {
         ReferenceLstm[] cells = new ReferenceLstm[shape.stateCount()];
         for (int n = 0; n < cells.length; n++) {
             int input = shape.layerInputSize(n / shape.directions());
@@ -109,7 +109,7 @@ class StackPeepholeReferenceBackwardTest {
             cell = cell.withCellClip(clip);
             cells[n] = parameters[at + 4] == null ? cell : cell.withPeepholes(parameters[at + 4]);
         }
-        return new ReferenceLstmStack(shape.bidirectional(), cells);
+        return new ReferenceStack(shape.bidirectional(), cells);
     }
 
     private static void significant(String name, double largest) {

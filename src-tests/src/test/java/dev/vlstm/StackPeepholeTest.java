@@ -15,14 +15,14 @@ import java.lang.foreign.MemorySegment;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 import dev.vlstm.train.Adam;
 import dev.vlstm.train.GradientClipping;
 
 /**
  * Stacks in which some layers and directions have peephole connections (ONNX's P), with and without a cell clip and
  * projection: the runner's y, h_n, c_n and the trainer's every gradient (the peephole gradients of exactly the parts
- * that have peepholes) against the double-precision {@link ReferenceLstmStack} (whose peephole backward
+ * that have peepholes) against the double-precision {@link ReferenceStack} (whose peephole backward
  * StackPeepholeReferenceBackwardTest checks by central differences), plain and with variable lengths (0 and T
  * among them) in both layouts; compressed W and U; streaming bit for bit the sequence; and a training step through
  * clipping, Adam and {@link LstmStackTrainer#updateWeights}.
@@ -70,7 +70,7 @@ class StackPeepholeTest {
                         hT, cT);
                 y = fromLayout(y, layout, steps, batch, outputSize);
             }
-            ReferenceLstmStack.Result expected = model.reference.forward(doubles(x), steps, batch, lengths,
+            ReferenceStack.Result expected = model.reference.forward(doubles(x), steps, batch, lengths,
                     doubles(h0), doubles(c0), null);
             ForwardVsReferenceTest.assertWithin("y", y, expected.y());
             ForwardVsReferenceTest.assertWithin("hT", hT, expected.hT());
@@ -135,7 +135,7 @@ class StackPeepholeTest {
             float[] hT = new float[h0.length];
             float[] cT = new float[c0.length];
             runner.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, lengths, h0, c0, y, hT, cT);
-            ReferenceLstmStack.Result expected = model.reference.forward(doubles(x), steps, batch, lengths,
+            ReferenceStack.Result expected = model.reference.forward(doubles(x), steps, batch, lengths,
                     doubles(h0), doubles(c0), null);
             ForwardVsReferenceTest.assertWithin("y", y, expected.y());
             ForwardVsReferenceTest.assertWithin("hT", hT, expected.hT());
@@ -258,7 +258,7 @@ class StackPeepholeTest {
 
     /** Every parameter gradient of every part (dp exactly where the part has peepholes), dx, dh0 and dc0. */
     static void assertGradients(LstmStackShape shape, LstmStackGradients gradients, float[] dx, float[] dh0,
-                                float[] dc0, ReferenceLstmStack.Gradients expected) {
+                                float[] dc0, ReferenceStack.Gradients expected) {
         StackVsReferenceTest.assertGradients(shape, gradients, dx, dh0, dc0, expected);
         for (int index = 0; index < shape.stateCount(); index++) {
             LstmGradients part = gradients.layer(index / shape.directions(), index % shape.directions());

@@ -16,7 +16,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.vlstm.reference.ReferenceLstm;
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * Stacked and bidirectional models with projection (PyTorch's {@code proj_size} P): every layer's h has P features,
@@ -29,7 +29,7 @@ import dev.vlstm.reference.ReferenceLstmStack;
 class StackProjectionTest {
 
     /** A random projected stack: packed weights and the reference, PyTorch's initialisation. */
-    record Model(LstmStackShape shape, LstmStackWeights weights, ReferenceLstmStack reference)
+    record Model(LstmStackShape shape, LstmStackWeights weights, ReferenceStack reference)
             implements AutoCloseable {
 
         static Model random(long seed, LstmStackShape shape, Backend backend) {
@@ -52,7 +52,7 @@ class StackProjectionTest {
                         weightHr);
             }
             return new Model(shape, LstmStackWeights.of(shape.bidirectional(), packed),
-                    new ReferenceLstmStack(shape.bidirectional(), cells));
+                    new ReferenceStack(shape.bidirectional(), cells));
         }
 
         @Override
@@ -82,14 +82,14 @@ class StackProjectionTest {
             float[] hT = new float[h0.length];
             float[] cT = new float[c0.length];
             runner.forward(x, steps, batch, h0, c0, y, hT, cT);
-            ReferenceLstmStack.Result expected = model.reference().forward(doubles(x), steps, batch, doubles(h0),
+            ReferenceStack.Result expected = model.reference().forward(doubles(x), steps, batch, doubles(h0),
                     doubles(c0), null);
             ForwardVsReferenceTest.assertWithin("y", y, expected.y());
             ForwardVsReferenceTest.assertWithin("hT", hT, expected.hT());
             ForwardVsReferenceTest.assertWithin("cT", cT, expected.cT());
 
             int[] lengths = VariableLengthTest.lengths(batch * 7L + steps, steps, batch);
-            ReferenceLstmStack.Result expectedPacked = model.reference().forward(doubles(x), steps, batch, lengths,
+            ReferenceStack.Result expectedPacked = model.reference().forward(doubles(x), steps, batch, lengths,
                     doubles(h0), doubles(c0), null);
             for (SequenceLayout layout : SequenceLayout.values()) {
                 float[] packedY = new float[y.length];

@@ -18,7 +18,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.vlstm.reference.ReferenceLstm;
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * Variable-length batches through stacked and bidirectional models (runner and trainer, both layouts): against the
@@ -57,7 +57,7 @@ class StackVariableLengthTest {
             float[] cT = new float[states];
             runner.forward(toLayout(x, layout, steps, batch, inputSize), layout, steps, batch, lengths, h0, c0, y, hT,
                     cT);
-            ReferenceLstmStack.Result expected = model.reference.forward(doubles(x), steps, batch, lengths,
+            ReferenceStack.Result expected = model.reference.forward(doubles(x), steps, batch, lengths,
                     doubles(h0), doubles(c0), null);
             ForwardVsReferenceTest.assertWithin("y", fromLayout(y, layout, steps, batch, outputSize), expected.y());
             ForwardVsReferenceTest.assertWithin("hT", hT, expected.hT());
@@ -75,7 +75,7 @@ class StackVariableLengthTest {
             } else {
                 assertArrayEquals(y, trainedY, "without dropout the trainer's y is the runner's");
             }
-            ReferenceLstmStack.Result expectedTrained = model.reference.forward(doubles(x), steps, batch, lengths,
+            ReferenceStack.Result expectedTrained = model.reference.forward(doubles(x), steps, batch, lengths,
                     doubles(h0), doubles(c0), masks);
             ForwardVsReferenceTest.assertWithin("trainer y", fromLayout(trainedY, layout, steps, batch, outputSize),
                     expectedTrained.y());
@@ -301,10 +301,10 @@ class StackVariableLengthTest {
             }
         }
         double[][] fixedMasks = masks;
-        ReferenceLstmStack.Gradients gradients = stack(shape, parameters).backward(x, steps, batch, lengths, h0, c0,
+        ReferenceStack.Gradients gradients = stack(shape, parameters).backward(x, steps, batch, lengths, h0, c0,
                 masks, dy, dhT, dcT);
         java.util.function.DoubleSupplier loss = () -> {
-            ReferenceLstmStack.Result result = stack(shape, parameters).forward(x, steps, batch, lengths, h0, c0,
+            ReferenceStack.Result result = stack(shape, parameters).forward(x, steps, batch, lengths, h0, c0,
                     fixedMasks);
             return CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT)
                     + CentralDifferences.dot(result.cT(), dcT);
@@ -327,13 +327,13 @@ class StackVariableLengthTest {
         }
     }
 
-    private static ReferenceLstmStack stack(LstmStackShape shape, double[][] parameters) {
+    private static ReferenceStack stack(LstmStackShape shape, double[][] parameters) {
         ReferenceLstm[] cells = new ReferenceLstm[shape.stateCount()];
         for (int n = 0; n < cells.length; n++) {
             cells[n] = new ReferenceLstm(shape.layerInputSize(n / shape.directions()), shape.hiddenSize(),
                     parameters[4 * n], parameters[4 * n + 1], parameters[4 * n + 2], parameters[4 * n + 3]);
         }
-        return new ReferenceLstmStack(shape.bidirectional(), cells);
+        return new ReferenceStack(shape.bidirectional(), cells);
     }
 
     private static void significant(String name, double largest) {

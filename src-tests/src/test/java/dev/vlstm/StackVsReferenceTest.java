@@ -13,10 +13,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
- * Stacked and bidirectional models against the double-precision {@link ReferenceLstmStack} (itself checked by finite
+ * Stacked and bidirectional models against the double-precision {@link ReferenceStack} (itself checked by finite
  * differences in ReferenceStackBackwardTest): the runner's y, h_n and c_n, and the trainer's every gradient, on odd
  * shapes, with and without initial states, final-state gradients and biases, for both kernels.
  *
@@ -53,7 +53,7 @@ class StackVsReferenceTest {
             float[] hT = new float[states];
             float[] cT = new float[states];
             runner.forward(x, steps, batch, h0, c0, y, hT, cT);
-            ReferenceLstmStack.Result expected = model.reference.forward(x, steps, batch, h0, c0);
+            ReferenceStack.Result expected = model.reference.forward(x, steps, batch, h0, c0);
             ForwardVsReferenceTest.assertWithin("y", y, expected.y());
             ForwardVsReferenceTest.assertWithin("hT", hT, expected.hT());
             ForwardVsReferenceTest.assertWithin("cT", cT, expected.cT());
@@ -116,7 +116,7 @@ class StackVsReferenceTest {
             int window = 4 * 2 * 5;
             runner.forward(java.util.Arrays.copyOfRange(x, 0, window), 4, 2, null, null, null, hT, cT);
             runner.forward(java.util.Arrays.copyOfRange(x, window, 2 * window), 4, 2, hT, cT, null, hT, cT);
-            ReferenceLstmStack.Result expected = model.reference.forward(x, 8, 2, null, null);
+            ReferenceStack.Result expected = model.reference.forward(x, 8, 2, null, null);
             ForwardVsReferenceTest.assertWithin("hT", hT, expected.hT());
             ForwardVsReferenceTest.assertWithin("cT", cT, expected.cT());
         }
@@ -124,7 +124,7 @@ class StackVsReferenceTest {
 
     /** Every parameter gradient of every layer (dW_hr too with projection), and dx, dh0, dc0, against the reference's. */
     static void assertGradients(LstmStackShape shape, LstmStackGradients gradients, float[] dx, float[] dh0,
-                                float[] dc0, ReferenceLstmStack.Gradients expected) {
+                                float[] dc0, ReferenceStack.Gradients expected) {
         for (int index = 0; index < shape.stateCount(); index++) {
             LstmGradients layer = gradients.layer(index / shape.directions(), index % shape.directions());
             String name = "layer " + index / shape.directions() + " direction " + index % shape.directions() + " ";

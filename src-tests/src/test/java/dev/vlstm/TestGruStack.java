@@ -3,7 +3,7 @@ package dev.vlstm;
 import java.util.SplittableRandom;
 
 import dev.vlstm.reference.ReferenceGru;
-import dev.vlstm.reference.ReferenceGruStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * A seeded random stacked (and possibly bidirectional) GRU in PyTorch's layout, its packed weights and its scalar
@@ -19,7 +19,7 @@ final class TestGruStack implements AutoCloseable {
     final float[][] biasIh;
     final float[][] biasHh;
     final GruStackWeights weights;
-    final ReferenceGruStack reference;
+    final ReferenceStack reference;
     private final SplittableRandom random;
 
     TestGruStack(long seed, LstmStackShape shape, Backend backend, boolean bias) {
@@ -45,7 +45,7 @@ final class TestGruStack implements AutoCloseable {
             cells[n] = new ReferenceGru(inputSize, shape.hiddenSize(), weightIh[n], weightHh[n], biasIh[n], biasHh[n]);
         }
         this.weights = GruStackWeights.of(shape.bidirectional(), packed);
-        this.reference = new ReferenceGruStack(shape.bidirectional(), cells);
+        this.reference = new ReferenceStack(shape.bidirectional(), cells);
     }
 
     TestGruStack(long seed, int inputSize, int hiddenSize, int layers, boolean bidirectional) {

@@ -3,7 +3,7 @@ package dev.vlstm;
 import java.util.SplittableRandom;
 
 import dev.vlstm.reference.ReferenceLstm;
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * A seeded random stacked (and possibly bidirectional) LSTM in PyTorch's layout, its packed weights and its scalar
@@ -19,7 +19,7 @@ final class TestStack implements AutoCloseable {
     final float[][] biasIh;
     final float[][] biasHh;
     final LstmStackWeights weights;
-    final ReferenceLstmStack reference;
+    final ReferenceStack reference;
     private final SplittableRandom random;
 
     TestStack(long seed, LstmStackShape shape, Backend backend, boolean bias) {
@@ -45,7 +45,7 @@ final class TestStack implements AutoCloseable {
             cells[n] = new ReferenceLstm(inputSize, shape.hiddenSize(), weightIh[n], weightHh[n], biasIh[n], biasHh[n]);
         }
         this.weights = LstmStackWeights.of(shape.bidirectional(), packed);
-        this.reference = new ReferenceLstmStack(shape.bidirectional(), cells);
+        this.reference = new ReferenceStack(shape.bidirectional(), cells);
     }
 
     TestStack(long seed, int inputSize, int hiddenSize, int layers, boolean bidirectional) {

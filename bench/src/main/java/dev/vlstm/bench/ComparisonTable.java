@@ -68,7 +68,7 @@ final class ComparisonTable {
                 + "ORT: %s; not for bptt-* (its Java package does not train), varlen-* nor stack-*. varlen-*: B "
                 + "sequences padded to T with lengths drawn uniformly from 1..T (seeded), passed to both. stack-*: a "
                 + "whole model of L layers of D directions (bi: 2), LstmStackRunner.forward against "
-                + "ReferenceLstmStack. Times: JMH score "
+                + "ReferenceStack. Times: JMH score "
                 + "(mean of the measured iterations) per call; speedup = scalar / vector, vs ORT = ORT / vector; "
                 + "GFLOP/s counts 8·H·(I+H)·B·T, three times that for bptt-*, and 8·H·(I+H)·Σ lengths for varlen-* "
                 + "(padding steps count nothing), summed over layers and directions for stack-* (I = D·H above "

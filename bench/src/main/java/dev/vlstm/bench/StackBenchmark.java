@@ -12,7 +12,7 @@ import dev.vlstm.LstmStackShape;
 import dev.vlstm.LstmStackWeights;
 import dev.vlstm.SequenceLayout;
 import dev.vlstm.reference.ReferenceLstm;
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -30,7 +30,7 @@ import org.openjdk.jmh.infra.Blackhole;
 /**
  * How long does a whole stacked bidirectional model take? {@link LstmStackRunner#forward} of a {@code stack-*} shape
  * (x {@code [T][B][I]} to y {@code [T][B][D·H]}, h_n and c_n, with each sequence's length for
- * {@code stack-varlen-*}) against the double-precision {@link ReferenceLstmStack} on the same model, PyTorch's
+ * {@code stack-varlen-*}) against the double-precision {@link ReferenceStack} on the same model, PyTorch's
  * initialisation with a fixed seed, and the same input.
  */
 @BenchmarkMode(Mode.AverageTime)
@@ -103,7 +103,7 @@ public class StackBenchmark {
 
         int steps;
         double[] input;
-        ReferenceLstmStack reference;
+        ReferenceStack reference;
 
         @Setup
         public void setUp() {
@@ -121,7 +121,7 @@ public class StackBenchmark {
                 cells[n] = new ReferenceLstm(cell.inputSize(), cell.hiddenSize(), floats(cell.weightIh()),
                         floats(cell.weightHh()), floats(cell.biasIh()), floats(cell.biasHh()));
             }
-            reference = new ReferenceLstmStack(stack.bidirectional(), cells);
+            reference = new ReferenceStack(stack.bidirectional(), cells);
             parameters.close();
         }
 

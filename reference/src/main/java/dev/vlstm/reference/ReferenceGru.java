@@ -40,7 +40,7 @@ import java.util.Objects;
  * arrays whose length does not match their layout throw IllegalArgumentException naming the argument, as does a
  * length outside 0..T ("lengths[2] = 7 is outside 0..T=5").
  */
-public final class ReferenceGru {
+public final class ReferenceGru implements ReferenceCell {
 
     /** Gates per GRU cell, in PyTorch's order r, z, n. */
     private static final int GATES = 3;
@@ -105,12 +105,20 @@ public final class ReferenceGru {
     }
 
     /** {@return I: features per input row} */
+    @Override
     public int inputSize() {
         return inputSize;
     }
 
     /** {@return H: hidden units} */
+    @Override
     public int hiddenSize() {
+        return hiddenSize;
+    }
+
+    /** {@return H: a GRU's output is its hidden state} */
+    @Override
+    public int outputSize() {
         return hiddenSize;
     }
 

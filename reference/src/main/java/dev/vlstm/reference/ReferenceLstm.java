@@ -56,7 +56,7 @@ import java.util.Objects;
  * negative counts and arrays whose length does not match their layout throw IllegalArgumentException naming the
  * argument ("x must hold 18 doubles, got 17", "floats" for the float API).
  */
-public final class ReferenceLstm {
+public final class ReferenceLstm implements ReferenceCell {
 
     private final int inputSize;
     private final int hiddenSize;
@@ -348,11 +348,13 @@ public final class ReferenceLstm {
     }
 
     /** {@return I: features per input row} */
+    @Override
     public int inputSize() {
         return inputSize;
     }
 
     /** {@return H: hidden units, the width of c} */
+    @Override
     public int hiddenSize() {
         return hiddenSize;
     }
@@ -363,6 +365,7 @@ public final class ReferenceLstm {
     }
 
     /** {@return the width of h, y and of the recurrent input: P with projection, else H} */
+    @Override
     public int outputSize() {
         return projectionSize > 0 ? projectionSize : hiddenSize;
     }

@@ -1,5 +1,7 @@
 /**
- * {@link dev.vlstm.reference.ReferenceLstm}: the naive LSTM in double precision, forward and backward, the oracle
- * that the kernels are tested against and the baseline of the benchmarks.
+ * The naive LSTM ({@link dev.vlstm.reference.ReferenceLstm}, also with peepholes, projection, clip or the coupled
+ * input-forget gate) and GRU ({@link dev.vlstm.reference.ReferenceGru}) in double precision, forward and backward,
+ * one layer or a stack of them ({@link dev.vlstm.reference.ReferenceStack}): the oracle that the kernels are tested
+ * against and the baseline of the benchmarks.
  */
 package dev.vlstm.reference;

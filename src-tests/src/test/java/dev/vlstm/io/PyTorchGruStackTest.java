@@ -24,7 +24,7 @@ import dev.vlstm.GruStackWeights;
 import dev.vlstm.LstmStackShape;
 import dev.vlstm.SequenceLayout;
 import dev.vlstm.reference.ReferenceGru;
-import dev.vlstm.reference.ReferenceGruStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * {@link PyTorchGru#loadStack} on state_dicts of PyTorch's nn.GRU with {@code num_layers} and {@code bidirectional}:
@@ -128,11 +128,11 @@ class PyTorchGruStackTest {
                     t.biasHh());
         }
         boolean initialState = Files.exists(golden.resolve("h0.npy"));
-        ReferenceGruStack.Gradients gradients = new ReferenceGruStack(config.bidirectional(), cells).backward(
+        ReferenceStack.Gradients gradients = new ReferenceStack(config.bidirectional(), cells).backward(
                 doubles(x.timeMajor()), x.steps(), x.batch(), lengths(golden),
-                initialState ? doubles(Npy.read(golden.resolve("h0.npy")).data()) : null, null,
+                initialState ? doubles(Npy.read(golden.resolve("h0.npy")).data()) : null, null, null,
                 doubles(x.timeMajor(Npy.read(golden.resolve("dy.npy")).data())),
-                doubles(Npy.read(golden.resolve("dhn.npy")).data()));
+                doubles(Npy.read(golden.resolve("dhn.npy")).data()), null);
         LstmStackShape shape = new LstmStackShape(config.inputSize(), config.hiddenSize(), config.layers(),
                 config.bidirectional());
         Map<String, double[]> ours = new LinkedHashMap<>();

@@ -21,7 +21,7 @@ import dev.vlstm.LstmStackRunner;
 import dev.vlstm.LstmStackShape;
 import dev.vlstm.LstmStackWeights;
 import dev.vlstm.reference.ReferenceLstm;
-import dev.vlstm.reference.ReferenceLstmStack;
+import dev.vlstm.reference.ReferenceStack;
 
 /** Whole nn.LSTM state_dicts (several layers, two directions, no biases) in safetensors: load, save, refusals. */
 class PyTorchStackTest {
@@ -96,7 +96,7 @@ class PyTorchStackTest {
                 assertEquals(shape, weights.shape());
                 runner.forward(x, 7, 2, null, null, y, hT, null);
             }
-            ReferenceLstmStack.Result expected = new ReferenceLstmStack(true, cells).forward(x, 7, 2, null, null);
+            ReferenceStack.Result expected = new ReferenceStack(true, cells).forward(x, 7, 2, null, null);
             for (int n = 0; n < y.length; n++) {
                 assertEquals(expected.y()[n], y[n], 1e-5, "y[" + n + "]");
             }

@@ -3,33 +3,37 @@ package dev.vlstm.reference;
 import java.util.Objects;
 
 /**
- * The naive stacked and bidirectional LSTM, PyTorch's {@code nn.LSTM(num_layers=L, bidirectional=...)}, forward and
- * backward in double precision, composed of one {@link ReferenceLstm} per layer and direction: the oracle for the
- * library's stacks. Plain loops over plain arrays; every intermediate is a fresh array.
+ * The naive stacked and bidirectional LSTM or GRU, PyTorch's {@code nn.LSTM} or {@code nn.GRU(num_layers=L,
+ * bidirectional=...)}, forward and backward in double precision, composed of one {@link ReferenceCell} per layer and
+ * direction: the oracle for the library's stacks. Plain loops over plain arrays; every intermediate is a fresh
+ * array.
  *
- * <p>With D directions (1 or 2) and layers indexed l·D + d (l0, l0_reverse, l1, ...):
+ * <p>With D directions (1 or 2) and cells indexed l·D + d (l0, l0_reverse, l1, ...):
  * <pre>
  *   in_0 = x                                              [T][B][I]
- *   forward direction:  out_l[t][b][0:H]  = h_t of cell (l, 0) run over in_l
- *   reverse direction:  out_l[t][b][H:2H] = h_{T-1-t} of cell (l, 1) run over in_l reversed in time
+ *   forward direction:  out_l[t][b][0:S]  = h_t of cell (l, 0) run over in_l
+ *   reverse direction:  out_l[t][b][S:2S] = h_{T-1-t} of cell (l, 1) run over in_l reversed in time
  *   in_{l+1} = out_l * mask_l                             (dropout; mask_l = 1 without)
- *   y = out_{L-1};  h_n, c_n [L·D][B][H] = the final states of the cells
+ *   y = out_{L-1};  h_n [L·D][B][S], c_n [L·D][B][H] = the final states of the cells
  * </pre>
- * The backward goes down the stack: the gradient of out_l is split into its directions (the reverse half reversed
- * in time), each cell's {@link ReferenceLstm#backward} gives the gradients of its parameters and of its input, the
- * input gradients (the reverse one reversed back) add up to the gradient of in_l, and times mask_{l-1} that is the
- * gradient of out_{l-1}.
+ * S is every cell's output size ({@link ReferenceCell#outputSize()}): H, or an LSTM's projection size P. A stack of
+ * GRU cells has no cell state: its c0, c_n, dc_n and ∂L/∂c0 are null.
  *
- * <p>Each cell may have its own peephole connections and cell clip ({@link ReferenceLstm#withPeepholes},
- * {@link ReferenceLstm#withCellClip}): the stack only moves rows between cells, so those act inside each cell as
- * they do alone, and the backward reports each cell's peephole gradients.
+ * <p>The backward goes down the stack: the gradient of out_l is split into its directions (the reverse half reversed
+ * in time), each cell's own backward ({@link ReferenceLstm#backward}, {@link ReferenceGru#backward}) gives the
+ * gradients of its parameters and of its input, the input gradients (the reverse one reversed back) add up to the
+ * gradient of in_l, and times mask_{l-1} that is the gradient of out_{l-1}.
+ *
+ * <p>Each LSTM cell may have its own peephole connections, cell clip and coupled input-forget gate
+ * ({@link ReferenceLstm#withPeepholes}, {@link ReferenceLstm#withCellClip}, {@link ReferenceLstm#coupledInputForget}):
+ * the stack only moves rows between cells, so those act inside each cell as they do alone, and the backward reports
+ * each cell's gradients in that cell's layouts.
  *
  * <p>With per-sequence lengths (PyTorch's packed sequences), every cell runs sequence b for its first L_b steps
- * only ({@link ReferenceLstm#forward(double[], int, int, int[], double[], double[])}), and "reversed in time" means
- * reversed within those L_b steps: the reverse direction's step t reads in_l[L_b-1-t] and its output lands in
- * out_l[L_b-1-t]; every out_l is zero past each sequence's end.
+ * only, and "reversed in time" means reversed within those L_b steps: the reverse direction's step t reads
+ * in_l[L_b-1-t] and its output lands in out_l[L_b-1-t]; every out_l is zero past each sequence's end.
  */
-public final class ReferenceLstmStack {
+public final class ReferenceStack {
 
     private final int layers;
     private final int directions;
@@ -37,20 +41,20 @@ public final class ReferenceLstmStack {
     private final int hiddenSize;
     /** S, the features of one cell's h: its projection size, or H without projection. */
     private final int stateSize;
-    private final ReferenceLstm[] cells;
+    /** Whether the cells carry c (LSTM), or h alone (GRU). */
+    private final boolean cellState;
+    private final ReferenceCell[] cells;
 
     /**
      * A stack of the given cells, in PyTorch's order: l0 (, l0_reverse), l1 (, l1_reverse), ... Layer 0's cells read
-     * I features, the others D·S, S being every cell's output size ({@link ReferenceLstm#outputSize()}: its
-     * projection size, or H); every cell has the same hidden and output size. With projection h0, h_n and dh are
-     * {@code [L·D][B][S]} and y {@code [T][B][D·S]} where this class says H for them.
+     * I features, the others D·S; every cell has the same hidden and output size, and all are LSTMs or all GRUs.
      *
      * @param bidirectional whether each layer has a reverse direction (D = 2) or not (D = 1)
      * @param cells         L·D cells, none null; the array is copied, the cells (immutable) are shared
      * @throws NullPointerException     if {@code cells} or one of them is null
      * @throws IllegalArgumentException naming the first cell that does not fit
      */
-    public ReferenceLstmStack(boolean bidirectional, ReferenceLstm... cells) {
+    public ReferenceStack(boolean bidirectional, ReferenceCell... cells) {
         Objects.requireNonNull(cells, "cells must not be null");
         this.directions = bidirectional ? 2 : 1;
         if (cells.length == 0 || cells.length % directions != 0) {
@@ -63,7 +67,12 @@ public final class ReferenceLstmStack {
         this.inputSize = cells[0].inputSize();
         this.hiddenSize = cells[0].hiddenSize();
         this.stateSize = cells[0].outputSize();
+        this.cellState = cells[0] instanceof ReferenceLstm;
         for (int n = 0; n < cells.length; n++) {
+            if (cells[n].getClass() != cells[0].getClass()) {
+                throw new IllegalArgumentException("cells[" + n + "] is a " + cells[n].getClass().getSimpleName()
+                        + ", cells[0] a " + cells[0].getClass().getSimpleName());
+            }
             int expectedInput = n < directions ? inputSize : directions * stateSize;
             if (cells[n].hiddenSize() != hiddenSize || cells[n].inputSize() != expectedInput
                     || cells[n].outputSize() != stateSize) {
@@ -78,26 +87,27 @@ public final class ReferenceLstmStack {
     /**
      * Outputs of a forward, in double precision.
      *
-     * @param y  the top layer's h after every step, {@code [T][B][D·H]}, forward direction first
-     * @param hT every cell's final h (h_n), {@code [L·D][B][H]}
-     * @param cT every cell's final c (c_n), {@code [L·D][B][H]}
+     * @param y  the top layer's h after every step, {@code [T][B][D·S]}, forward direction first
+     * @param hT every cell's final h (h_n), {@code [L·D][B][S]}
+     * @param cT every cell's final c (c_n), {@code [L·D][B][H]}; null for GRU cells
      */
     public record Result(double[] y, double[] hT, double[] cT) {
     }
 
     /**
-     * Gradients of a loss, per cell in the stack's order (each as {@link ReferenceLstm.Gradients}: null where the
-     * cell has no such bias), and of {@code x [T][B][I]}, {@code h0}, {@code c0 [L·D][B][H]}.
+     * Gradients of a loss, per cell in the stack's order (each in that cell's layouts, as
+     * {@link ReferenceLstm.Gradients} or {@link ReferenceGru.Gradients}: null where the cell has no such bias), and
+     * of {@code x [T][B][I]}, {@code h0 [L·D][B][S]} and {@code c0 [L·D][B][H]}.
      *
-     * @param weightIh ∂L/∂W_ih of each cell, {@code [4H][I or D·H]}
-     * @param weightHh ∂L/∂W_hh of each cell, {@code [4H][H]}
-     * @param biasIh   ∂L/∂b_ih of each cell, {@code [4H]}, or null where the cell has no b_ih
-     * @param biasHh   ∂L/∂b_hh of each cell, {@code [4H]}, or null where the cell has no b_hh
-     * @param x        ∂L/∂x, {@code [T][B][I]}
-     * @param h0       ∂L/∂h0, {@code [L·D][B][H]}
-     * @param c0       ∂L/∂c0, {@code [L·D][B][H]}
-     * @param weightHr ∂L/∂W_hr of each cell, {@code [P][H]}, or null without projection
-     * @param peepholes ∂L/∂p_i, ∂L/∂p_f, ∂L/∂p_o of each cell, {@code [3][H]}, or null where the cell has no
+     * @param weightIh  ∂L/∂W_ih of each cell, {@code [G·H][I or D·S]} (G gates: 4 LSTM, 3 CIFG and GRU)
+     * @param weightHh  ∂L/∂W_hh of each cell, {@code [G·H][S]}
+     * @param biasIh    ∂L/∂b_ih of each cell, {@code [G·H]}, or null where the cell has no b_ih
+     * @param biasHh    ∂L/∂b_hh of each cell, {@code [G·H]}, or null where the cell has no b_hh
+     * @param x         ∂L/∂x, {@code [T][B][I]}
+     * @param h0        ∂L/∂h0, {@code [L·D][B][S]}
+     * @param c0        ∂L/∂c0, {@code [L·D][B][H]}; null for GRU cells
+     * @param weightHr  ∂L/∂W_hr of each cell, {@code [P][H]}, or null without projection
+     * @param peepholes ∂L/∂p of each cell ({@code [3][H]}, CIFG {@code [2][H]}), or null where the cell has no
      *                  peepholes (the array itself is never null)
      */
     public record Gradients(double[][] weightIh, double[][] weightHh, double[][] biasIh, double[][] biasHh,
@@ -105,13 +115,13 @@ public final class ReferenceLstmStack {
     }
 
     /**
-     * Runs {@code x [T][B][I]} from {@code h0}, {@code c0} ({@code [L·D][B][H]}, null for zeros), no dropout.
+     * Runs {@code x [T][B][I]} from {@code h0}, {@code c0} (null for zeros), no dropout.
      *
      * @param x     input, {@code [T][B][I]} (time-major)
      * @param steps T, time steps, &ge; 1
      * @param batch B, sequences, &ge; 1
-     * @param h0    initial hidden states {@code [L·D][B][H]}, or null for zeros
-     * @param c0    initial cell states {@code [L·D][B][H]}, or null for zeros
+     * @param h0    initial hidden states {@code [L·D][B][S]}, or null for zeros
+     * @param c0    initial cell states {@code [L·D][B][H]}, or null for zeros (always null for GRU cells)
      * @return y, hT and cT, new arrays in double precision
      */
     public Result forward(float[] x, int steps, int batch, float[] h0, float[] c0) {
@@ -121,14 +131,14 @@ public final class ReferenceLstmStack {
     }
 
     /**
-     * Runs {@code x [T][B][I]} from {@code h0}, {@code c0} ({@code [L·D][B][H]}, null for zeros).
+     * Runs {@code x [T][B][I]} from {@code h0}, {@code c0} (null for zeros).
      *
      * @param x            input, {@code [T][B][I]} (time-major)
      * @param steps        T, time steps, &ge; 1
      * @param batch        B, sequences, &ge; 1
-     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
-     * @param c0           initial cell states {@code [L·D][B][H]}, or null for zeros
-     * @param dropoutMasks null, or L-1 arrays {@code [T][B][D·H]}: the multipliers of each layer's output below the
+     * @param h0           initial hidden states {@code [L·D][B][S]}, or null for zeros
+     * @param c0           initial cell states {@code [L·D][B][H]}, or null for zeros (always null for GRU cells)
+     * @param dropoutMasks null, or L-1 arrays {@code [T][B][D·S]}: the multipliers of each layer's output below the
      *                     top
      * @return y, hT and cT, new arrays in double precision
      */
@@ -137,16 +147,16 @@ public final class ReferenceLstmStack {
     }
 
     /**
-     * Runs a variable-length batch {@code x [T][B][I]}, padded to T steps, from {@code h0}, {@code c0}
-     * ({@code [L·D][B][H]}, null for zeros): sequence b runs its first {@code lengths[b]} steps in every cell.
+     * Runs a variable-length batch {@code x [T][B][I]}, padded to T steps, from {@code h0}, {@code c0} (null for
+     * zeros): sequence b runs its first {@code lengths[b]} steps in every cell.
      *
      * @param x            input, {@code [T][B][I]} (time-major), padded to T steps
      * @param steps        T, the padded length, &ge; 1
      * @param batch        B, sequences, &ge; 1
      * @param lengths      time steps of each sequence, B values in 0..T, or null for all T
-     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
-     * @param c0           initial cell states {@code [L·D][B][H]}, or null for zeros
-     * @param dropoutMasks null, or L-1 arrays {@code [T][B][D·H]}: the multipliers of each layer's output below the
+     * @param h0           initial hidden states {@code [L·D][B][S]}, or null for zeros
+     * @param c0           initial cell states {@code [L·D][B][H]}, or null for zeros (always null for GRU cells)
+     * @param dropoutMasks null, or L-1 arrays {@code [T][B][D·S]}: the multipliers of each layer's output below the
      *                     top
      * @return y (zero past each sequence's end), hT and cT (each cell's state after each sequence's last step), new
      *         arrays in double precision
@@ -158,17 +168,17 @@ public final class ReferenceLstmStack {
 
     /**
      * Backpropagation of the loss whose gradients with respect to {@code y}, {@code hT} and {@code cT} are
-     * {@code dy [T][B][D·H]}, {@code dhT} and {@code dcT [L·D][B][H]} (null for zeros), through the forward with the
-     * same arguments.
+     * {@code dy [T][B][D·S]}, {@code dhT [L·D][B][S]} and {@code dcT [L·D][B][H]} (null for zeros; dcT always null
+     * for GRU cells), through the forward with the same arguments.
      *
      * @param x            input, {@code [T][B][I]} (time-major)
      * @param steps        T, time steps, &ge; 1
      * @param batch        B, sequences, &ge; 1
-     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param h0           initial hidden states {@code [L·D][B][S]}, or null for zeros
      * @param c0           initial cell states {@code [L·D][B][H]}, or null for zeros
-     * @param dropoutMasks null, or the L-1 masks of that forward, {@code [T][B][D·H]} each
-     * @param dy           ∂L/∂y, {@code [T][B][D·H]}, or null for zeros
-     * @param dhT          ∂L/∂h_n, {@code [L·D][B][H]}, or null for zeros
+     * @param dropoutMasks null, or the L-1 masks of that forward, {@code [T][B][D·S]} each
+     * @param dy           ∂L/∂y, {@code [T][B][D·S]}, or null for zeros
+     * @param dhT          ∂L/∂h_n, {@code [L·D][B][S]}, or null for zeros
      * @param dcT          ∂L/∂c_n, {@code [L·D][B][H]}, or null for zeros
      * @return the gradients of every cell's parameters and of x, h0 and c0, new arrays
      */
@@ -186,11 +196,11 @@ public final class ReferenceLstmStack {
      * @param steps        T, the padded length, &ge; 1
      * @param batch        B, sequences, &ge; 1
      * @param lengths      time steps of each sequence, B values in 0..T, or null for all T
-     * @param h0           initial hidden states {@code [L·D][B][H]}, or null for zeros
+     * @param h0           initial hidden states {@code [L·D][B][S]}, or null for zeros
      * @param c0           initial cell states {@code [L·D][B][H]}, or null for zeros
-     * @param dropoutMasks null, or the L-1 masks of that forward, {@code [T][B][D·H]} each
-     * @param dy           ∂L/∂y, {@code [T][B][D·H]}, or null for zeros
-     * @param dhT          ∂L/∂h_n, {@code [L·D][B][H]}, or null for zeros
+     * @param dropoutMasks null, or the L-1 masks of that forward, {@code [T][B][D·S]} each
+     * @param dy           ∂L/∂y, {@code [T][B][D·S]}, or null for zeros
+     * @param dhT          ∂L/∂h_n, {@code [L·D][B][S]}, or null for zeros
      * @param dcT          ∂L/∂c_n, {@code [L·D][B][H]}, or null for zeros
      * @return the gradients of every cell's parameters and of x, h0 and c0, new arrays
      */
@@ -202,7 +212,7 @@ public final class ReferenceLstmStack {
         int outputSize = directions * stateSize;
         requireLength("dy", dy, (long) steps * batch * outputSize);
         requireLength("dhT", dhT, (long) cells.length * frame);
-        requireLength("dcT", dcT, (long) cells.length * cellFrame);
+        requireCellState("dcT", dcT, (long) cells.length * cellFrame);
         double[][] weightIh = new double[cells.length][];
         double[][] weightHh = new double[cells.length][];
         double[][] biasIh = new double[cells.length][];
@@ -210,7 +220,7 @@ public final class ReferenceLstmStack {
         double[][] weightHr = stateSize == hiddenSize ? null : new double[cells.length][];
         double[][] peepholes = new double[cells.length][];
         double[] dh0 = new double[cells.length * frame];
-        double[] dc0 = new double[cells.length * cellFrame];
+        double[] dc0 = cellState ? new double[cells.length * cellFrame] : null;
         double[] outputGradient = dy == null ? new double[steps * batch * outputSize] : dy;
         double[] inputGradient = null;
         for (int layer = layers - 1; layer >= 0; layer--) {
@@ -222,24 +232,44 @@ public final class ReferenceLstmStack {
                 double[] input = reverse ? reversed(pass.inputs()[layer], steps, batch, lengths)
                         : pass.inputs()[layer];
                 double[] directionGradient = fromColumns(outputGradient, steps * batch, direction);
-                ReferenceLstm.Gradients gradients = cells[index].backward(input, steps, batch, lengths,
-                        slice(h0, index, frame), slice(c0, index, cellFrame),
-                        reverse ? reversed(directionGradient, steps, batch, lengths) : directionGradient,
-                        slice(dhT, index, frame), slice(dcT, index, cellFrame));
-                weightIh[index] = gradients.weightIh();
-                weightHh[index] = gradients.weightHh();
-                biasIh[index] = gradients.biasIh();
-                biasHh[index] = gradients.biasHh();
-                if (weightHr != null) {
-                    weightHr[index] = gradients.weightHr();
+                double[] cellGradient = reverse ? reversed(directionGradient, steps, batch, lengths) : directionGradient;
+                double[] dx;
+                double[] cellH0;
+                switch (cells[index]) {
+                    case ReferenceLstm lstm -> {
+                        ReferenceLstm.Gradients gradients = lstm.backward(input, steps, batch, lengths,
+                                slice(h0, index, frame), slice(c0, index, cellFrame), cellGradient,
+                                slice(dhT, index, frame), slice(dcT, index, cellFrame));
+                        weightIh[index] = gradients.weightIh();
+                        weightHh[index] = gradients.weightHh();
+                        biasIh[index] = gradients.biasIh();
+                        biasHh[index] = gradients.biasHh();
+                        if (weightHr != null) {
+                            weightHr[index] = gradients.weightHr();
+                        }
+                        peepholes[index] = gradients.peepholes();
+                        System.arraycopy(gradients.c0(), 0, dc0, index * cellFrame, cellFrame);
+                        dx = gradients.x();
+                        cellH0 = gradients.h0();
+                    }
+                    case ReferenceGru gru -> {
+                        ReferenceGru.Gradients gradients = gru.backward(input, steps, batch, lengths,
+                                slice(h0, index, frame), cellGradient, slice(dhT, index, frame));
+                        weightIh[index] = gradients.weightIh();
+                        weightHh[index] = gradients.weightHh();
+                        biasIh[index] = gradients.biasIh();
+                        biasHh[index] = gradients.biasHh();
+                        dx = gradients.x();
+                        cellH0 = gradients.h0();
+                    }
                 }
-                peepholes[index] = gradients.peepholes();
-                double[] dx = reverse ? reversed(gradients.x(), steps, batch, lengths) : gradients.x();
+                if (reverse) {
+                    dx = reversed(dx, steps, batch, lengths);
+                }
                 for (int n = 0; n < dx.length; n++) {
                     inputGradient[n] += dx[n];
                 }
-                System.arraycopy(gradients.h0(), 0, dh0, index * frame, frame);
-                System.arraycopy(gradients.c0(), 0, dc0, index * cellFrame, cellFrame);
+                System.arraycopy(cellH0, 0, dh0, index * frame, frame);
             }
             if (layer > 0) {
                 outputGradient = dropoutMasks == null ? inputGradient : times(inputGradient, dropoutMasks[layer - 1]);
@@ -263,7 +293,7 @@ public final class ReferenceLstmStack {
         int cellFrame = batch * hiddenSize;
         int outputSize = directions * stateSize;
         requireLength("h0", h0, (long) cells.length * frame);
-        requireLength("c0", c0, (long) cells.length * cellFrame);
+        requireCellState("c0", c0, (long) cells.length * cellFrame);
         if (dropoutMasks != null) {
             if (dropoutMasks.length != layers - 1) {
                 throw new IllegalArgumentException("dropoutMasks: one per layer below the top, " + (layers - 1)
@@ -276,7 +306,7 @@ public final class ReferenceLstmStack {
         }
         double[][] inputs = new double[layers][];
         double[] hT = new double[cells.length * frame];
-        double[] cT = new double[cells.length * cellFrame];
+        double[] cT = cellState ? new double[cells.length * cellFrame] : null;
         double[] input = x;
         double[] output = null;
         for (int layer = 0; layer < layers; layer++) {
@@ -285,13 +315,26 @@ public final class ReferenceLstmStack {
             for (int direction = 0; direction < directions; direction++) {
                 int index = layer * directions + direction;
                 boolean reverse = direction == 1;
-                ReferenceLstm.Result result = cells[index].forward(
-                        reverse ? reversed(input, steps, batch, lengths) : input, steps, batch, lengths,
-                        slice(h0, index, frame), slice(c0, index, cellFrame));
-                intoColumns(reverse ? reversed(result.y(), steps, batch, lengths) : result.y(), output, steps * batch,
-                        direction);
-                System.arraycopy(result.hT(), 0, hT, index * frame, frame);
-                System.arraycopy(result.cT(), 0, cT, index * cellFrame, cellFrame);
+                double[] cellInput = reverse ? reversed(input, steps, batch, lengths) : input;
+                double[] y;
+                double[] cellHT;
+                switch (cells[index]) {
+                    case ReferenceLstm lstm -> {
+                        ReferenceLstm.Result result = lstm.forward(cellInput, steps, batch, lengths,
+                                slice(h0, index, frame), slice(c0, index, cellFrame));
+                        System.arraycopy(result.cT(), 0, cT, index * cellFrame, cellFrame);
+                        y = result.y();
+                        cellHT = result.hT();
+                    }
+                    case ReferenceGru gru -> {
+                        ReferenceGru.Result result = gru.forward(cellInput, steps, batch, lengths,
+                                slice(h0, index, frame));
+                        y = result.y();
+                        cellHT = result.hT();
+                    }
+                }
+                intoColumns(reverse ? reversed(y, steps, batch, lengths) : y, output, steps * batch, direction);
+                System.arraycopy(cellHT, 0, hT, index * frame, frame);
             }
             if (layer < layers - 1 && dropoutMasks != null) {
                 output = times(output, dropoutMasks[layer]);
@@ -299,6 +342,14 @@ public final class ReferenceLstmStack {
             input = output;
         }
         return new Pass(inputs, new Result(output, hT, cT));
+    }
+
+    /** As {@link #requireLength}; a stack of GRU cells has no cell state, so there the array must be null. */
+    private void requireCellState(String name, double[] array, long length) {
+        if (!cellState && array != null) {
+            throw new IllegalArgumentException(name + " must be null: GRU cells have no cell state");
+        }
+        requireLength(name, array, length);
     }
 
     /**
