@@ -23,7 +23,7 @@ import jdk.incubator.vector.VectorSpecies;
  * for bit. Half the bytes of float weights per FMA, which is what a memory-bound step at batch 1 pays for.
  *
  * <p>Serves the recurrent GEMM too: without a bias ({@code bias == null}) the accumulators start at zero, as in
- * {@link RecurrentTiles}, and {@link CellPointwise} adds the input pre-activations afterwards. Every vector
+ * {@link ProjectionTiles}, and {@link CellPointwise} adds the input pre-activations afterwards. Every vector
  * operation is written out in the tile, for the reasons given in {@link ProjectionTiles}.
  */
 final class Bfloat16Tiles {

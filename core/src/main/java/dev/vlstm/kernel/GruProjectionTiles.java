@@ -13,9 +13,12 @@ import java.lang.foreign.ValueLayout;
 import jdk.incubator.vector.FloatVector;
 
 /**
- * Register tiles of the GRU's input projection {@code gates = bias + x · W_ihᵀ} for one block of hidden units: each
- * k broadcasts one input value per row and does three FMAs per row against the block's r, z, n vectors. As in
- * {@link ProjectionTiles} (whose class comment says why), every vector operation is written out in the tile.
+ * Register tiles of the GRU's GEMM {@code out = bias + x · Wᵀ} for one block of hidden units, for both the input
+ * projection and the recurrent step: each k broadcasts one input value per row and does three FMAs per row against
+ * the block's r, z, n vectors. Without a bias ({@code bias == null}) the accumulators start at +0.0: the recurrent
+ * step stores its raw sums {@code hPrev · W_hhᵀ} (r, z and n kept apart, as linear-before-reset needs), and
+ * {@link GruPointwise} finishes each row while both rows are still in L1. As in {@link ProjectionTiles} (whose
+ * class comment says why), every vector operation is written out in the tile.
  */
 final class GruProjectionTiles {
 
@@ -26,12 +29,19 @@ final class GruProjectionTiles {
     private GruProjectionTiles() {
     }
 
-    /** Four rows: 12 accumulators, 3 weight vectors and a broadcast per row and k. */
+    /**
+     * Four rows: 12 accumulators, 3 weight vectors and a broadcast per row and k. x's rows are {@code xRowBytes}
+     * apart, its floats contiguous; {@code bias} is the gate row holding this block at {@code biasOffset}, or null
+     * to start from +0.0.
+     */
     static void rows4(MemorySegment panel, long panelOffset, int depth, MemorySegment x, long xOffset, long xRowBytes,
                       MemorySegment bias, long biasOffset, MemorySegment out, long outOffset, long outRowBytes) {
-        FloatVector biasR = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
-        FloatVector biasZ = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
-        FloatVector biasN = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
+        FloatVector biasR = FloatVector.zero(SPECIES), biasZ = biasR, biasN = biasR;
+        if (bias != null) {
+            biasR = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
+            biasZ = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
+            biasN = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
+        }
         FloatVector r0 = biasR, z0 = biasZ, n0 = biasN;
         FloatVector r1 = biasR, z1 = biasZ, n1 = biasN;
         FloatVector r2 = biasR, z2 = biasZ, n2 = biasN;
@@ -66,16 +76,21 @@ final class GruProjectionTiles {
 
     /**
      * One row over one block, or over two adjacent blocks ({@code twoBlocks}) for six independent FMA chains from
-     * one broadcast per k; each lane's arithmetic is the same as in {@link #rows4}. One method for both cases, as in
+     * one broadcast per k; each lane's arithmetic is the same as in {@link #rows4}. The second block's panel starts
+     * {@code panelBytes} after the first, its bias and output {@code GATE_GROUP_BYTES} after the first's;
+     * {@code bias} may be null as in {@link #rows4}. One method for both cases, as in
      * {@link ProjectionTiles#rows1}, so that C2 never inlines a small tile into the driver.
      */
     static void rows1(MemorySegment panel, long panelOffset, long panelBytes, boolean twoBlocks, int depth,
                       MemorySegment x, long xOffset, MemorySegment bias, long biasOffset, MemorySegment out,
                       long outOffset) {
         if (!twoBlocks) {
-            FloatVector r0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
-            FloatVector z0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
-            FloatVector n0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
+            FloatVector r0 = FloatVector.zero(SPECIES), z0 = r0, n0 = r0;
+            if (bias != null) {
+                r0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
+                z0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
+                n0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
+            }
             for (int k = 0; k < depth; k++) {
                 long w = panelOffset + k * GATE_GROUP_BYTES;
                 FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xOffset + (long) k * Float.BYTES));
@@ -88,13 +103,17 @@ final class GruProjectionTiles {
             n0.intoMemorySegment(out, outOffset + V2, ORDER);
             return;
         }
-        long nextBias = biasOffset + GATE_GROUP_BYTES;
-        FloatVector r0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
-        FloatVector z0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
-        FloatVector n0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
-        FloatVector r1 = fromMemorySegment(SPECIES, bias, nextBias, ORDER);
-        FloatVector z1 = fromMemorySegment(SPECIES, bias, nextBias + V1, ORDER);
-        FloatVector n1 = fromMemorySegment(SPECIES, bias, nextBias + V2, ORDER);
+        FloatVector r0 = FloatVector.zero(SPECIES), z0 = r0, n0 = r0;
+        FloatVector r1 = r0, z1 = r0, n1 = r0;
+        if (bias != null) {
+            long nextBias = biasOffset + GATE_GROUP_BYTES;
+            r0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
+            z0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
+            n0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
+            r1 = fromMemorySegment(SPECIES, bias, nextBias, ORDER);
+            z1 = fromMemorySegment(SPECIES, bias, nextBias + V1, ORDER);
+            n1 = fromMemorySegment(SPECIES, bias, nextBias + V2, ORDER);
+        }
         for (int k = 0; k < depth; k++) {
             long w = panelOffset + k * GATE_GROUP_BYTES;
             long u = w + panelBytes;

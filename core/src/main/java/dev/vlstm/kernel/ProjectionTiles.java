@@ -13,8 +13,11 @@ import java.lang.foreign.ValueLayout;
 import jdk.incubator.vector.FloatVector;
 
 /**
- * Register tiles of the input projection {@code gates = bias + x · Wᵀ} for one block of hidden units:
- * each k broadcasts one input value per row and does four FMAs per row against the block's four gate vectors.
+ * Register tiles of {@code out = bias + x · Wᵀ} for one block of hidden units, the GEMM of both the input
+ * projection and the recurrent step: each k broadcasts one input value per row and does four FMAs per row against
+ * the block's four gate vectors. Without a bias ({@code bias == null}) the accumulators start at +0.0; the
+ * recurrent step uses that for its sums {@code hPrev · Uᵀ}, and {@link CellPointwise} then adds the input
+ * pre-activations and finishes each row's cell while both rows are still in L1.
  * x is read through strides ({@code x(r, k)} at {@code xOffset + r * xRowBytes + k * xColumnBytes}): a broadcast
  * costs the same wherever its float lies as long as its cache line is at hand, so the backward GEMMs read their
  * operands through strides too (dzᵀ for the weight gradients, transposed once: down dz's columns every broadcast
@@ -23,6 +26,13 @@ import jdk.incubator.vector.FloatVector;
  * <p>Every vector operation is written out in the tile itself rather than in helpers: these methods are large
  * enough that C2 may refuse to inline further calls (NodeCountInliningCutoff), and a vector passed to or
  * returned from a call that was not inlined is boxed. The JDK's vector operations are force-inlined.
+ *
+ * <p>Why the recurrent sums pass through L1 instead of going straight from the accumulators into the activations:
+ * for the same reason, a call with a vector argument from a tile this large may stay a real call, and its vectors
+ * are then boxed (allocating on every step). Why they start at zero rather than from the input pre-activations:
+ * sixteen more loads made the 4-row tile too large for C1's register allocator, the method never reached C2, and
+ * ran as allocating C1 code. Going through L1 costs 16 stores and 32 loads per tile against {@code 16 * H} FMAs,
+ * and no vector ever crosses a call.
  */
 final class ProjectionTiles {
 
@@ -34,15 +44,21 @@ final class ProjectionTiles {
     private ProjectionTiles() {
     }
 
-    /** Four rows: 16 accumulators, 4 weight vectors and a broadcast per row and k. */
+    /**
+     * Four rows: 16 accumulators, 4 weight vectors and a broadcast per row and k. {@code bias} is the gate row
+     * holding this block at {@code biasOffset}, or null to start from +0.0.
+     */
     static void rows4(MemorySegment panel, long panelOffset, int depth,
                       MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes,
                       MemorySegment bias, long biasOffset,
                       MemorySegment out, long outOffset, long outRowBytes) {
-        FloatVector biasI = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
-        FloatVector biasF = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
-        FloatVector biasG = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
-        FloatVector biasO = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
+        FloatVector biasI = FloatVector.zero(SPECIES), biasF = biasI, biasG = biasI, biasO = biasI;
+        if (bias != null) {
+            biasI = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
+            biasF = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
+            biasG = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
+            biasO = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
+        }
         FloatVector i0 = biasI, f0 = biasF, g0 = biasG, o0 = biasO;
         FloatVector i1 = biasI, f1 = biasF, g1 = biasG, o1 = biasO;
         FloatVector i2 = biasI, f2 = biasF, g2 = biasG, o2 = biasO;
@@ -80,7 +96,8 @@ final class ProjectionTiles {
      * One row over one block, or over two adjacent blocks ({@code twoBlocks}) for eight independent FMA chains
      * from one broadcast per k; either way each lane has the same arithmetic as in {@link #rows4} (one FMA chain,
      * k in order), so a row's result does not depend on the tile that computed it. The second block's panel starts
-     * {@code panelBytes} after the first.
+     * {@code panelBytes} after the first, its bias and output {@code GATE_GROUP_BYTES} after the first's;
+     * {@code bias} may be null as in {@link #rows4}.
      *
      * <p>Both cases live in one method on purpose: a one-block tile alone is small enough for C2 to inline into the
      * driver, and inlined there its vectors were boxed (a training step allocated megabytes); this method is too
@@ -91,10 +108,13 @@ final class ProjectionTiles {
                       MemorySegment bias, long biasOffset,
                       MemorySegment out, long outOffset) {
         if (!twoBlocks) {
-            FloatVector i0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
-            FloatVector f0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
-            FloatVector g0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
-            FloatVector o0 = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
+            FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
+            if (bias != null) {
+                i0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
+                f0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
+                g0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
+                o0 = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
+            }
             for (int k = 0; k < depth; k++) {
                 long w = panelOffset + k * GATE_GROUP_BYTES;
                 FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xOffset + k * xColumnBytes));
@@ -109,15 +129,19 @@ final class ProjectionTiles {
             o0.intoMemorySegment(out, outOffset + V3, ORDER);
             return;
         }
-        long nextBias = biasOffset + GATE_GROUP_BYTES;
-        FloatVector i0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
-        FloatVector f0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
-        FloatVector g0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
-        FloatVector o0 = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
-        FloatVector i1 = fromMemorySegment(SPECIES, bias, nextBias, ORDER);
-        FloatVector f1 = fromMemorySegment(SPECIES, bias, nextBias + V1, ORDER);
-        FloatVector g1 = fromMemorySegment(SPECIES, bias, nextBias + V2, ORDER);
-        FloatVector o1 = fromMemorySegment(SPECIES, bias, nextBias + V3, ORDER);
+        FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
+        FloatVector i1 = i0, f1 = i0, g1 = i0, o1 = i0;
+        if (bias != null) {
+            long nextBias = biasOffset + GATE_GROUP_BYTES;
+            i0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
+            f0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
+            g0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
+            o0 = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
+            i1 = fromMemorySegment(SPECIES, bias, nextBias, ORDER);
+            f1 = fromMemorySegment(SPECIES, bias, nextBias + V1, ORDER);
+            g1 = fromMemorySegment(SPECIES, bias, nextBias + V2, ORDER);
+            o1 = fromMemorySegment(SPECIES, bias, nextBias + V3, ORDER);
+        }
         for (int k = 0; k < depth; k++) {
             long w = panelOffset + k * GATE_GROUP_BYTES;
             long u = w + panelBytes;

@@ -5,8 +5,9 @@ import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The Vector API GRU kernel: drives the register tiles of {@link GruProjectionTiles} and {@link GruRecurrentTiles}
- * as {@link VectorLstmKernel} drives the LSTM's. Rows in groups of four run block by block; the rows left over run
+ * The Vector API GRU kernel: drives the register tiles of {@link GruProjectionTiles}, for the input projection and,
+ * with the accumulators from zero, the recurrent step, whose tiles are each followed by {@link GruPointwise}, as
+ * {@link VectorLstmKernel} drives the LSTM's. Rows in groups of four run block by block; the rows left over run
  * one at a time over pairs of blocks. Every tile computes each output lane with the same single FMA chain in k
  * order, so results do not depend on how rows fall into tiles (a streaming step gives a sequence's bits).
  */
@@ -71,20 +72,29 @@ final class VectorGruKernel implements GruKernel {
             long gateColumn = block * GATE_GROUP_BYTES;
             long stateColumn = block * VECTOR_BYTES;
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                GruRecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
-                        stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn, gates,
-                        gatesOffset + row * gateRowBytes + gateColumn, gateRowBytes, recurrentBias, stateColumn,
-                        hNext, row * stateRowBytes + stateColumn);
+                GruProjectionTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
+                        stateRowBytes, null, 0, gates, gatesOffset + row * gateRowBytes + gateColumn, gateRowBytes);
+                for (int tileRow = row; tileRow < row + ROW_TILE; tileRow++) {
+                    long gate = tileRow * gateRowBytes + gateColumn;
+                    GruPointwise.update(inputGates, inputGatesOffset + gate, gates, gatesOffset + gate, recurrentBias,
+                            stateColumn, hPrev, hNext, tileRow * stateRowBytes + stateColumn);
+                }
             }
         }
         for (int row = tiledRows; row < batch; row++) {
             for (int block = blockFrom; block < blockTo; block += 2) {
-                long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
+                long gate = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 long stateColumn = block * VECTOR_BYTES;
-                GruRecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, block + 2 <= blockTo, depth,
-                        hPrev, row * stateRowBytes, inputGates, inputGatesOffset + gateColumn, gates,
-                        gatesOffset + gateColumn, recurrentBias, stateColumn, hNext,
-                        row * stateRowBytes + stateColumn);
+                boolean twoBlocks = block + 2 <= blockTo;
+                GruProjectionTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, twoBlocks, depth, hPrev,
+                        row * stateRowBytes, null, 0, gates, gatesOffset + gate);
+                GruPointwise.update(inputGates, inputGatesOffset + gate, gates, gatesOffset + gate, recurrentBias,
+                        stateColumn, hPrev, hNext, row * stateRowBytes + stateColumn);
+                if (twoBlocks) {
+                    GruPointwise.update(inputGates, inputGatesOffset + gate + GATE_GROUP_BYTES, gates,
+                            gatesOffset + gate + GATE_GROUP_BYTES, recurrentBias, stateColumn + VECTOR_BYTES, hPrev,
+                            hNext, row * stateRowBytes + stateColumn + VECTOR_BYTES);
+                }
             }
         }
     }

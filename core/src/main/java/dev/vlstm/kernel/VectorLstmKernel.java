@@ -7,7 +7,8 @@ import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The Vector API kernel: drives the register tiles of {@link ProjectionTiles} and {@link RecurrentTiles}. Rows in
+ * The Vector API kernel: drives the register tiles of {@link ProjectionTiles}, for the input projection and, with
+ * the accumulators from zero, the recurrent step, whose tiles are each followed by {@link CellPointwise}. Rows in
  * groups of four run block by block (outer, so one block's weight panel stays in cache while every row tile uses
  * it); the rows left over run one at a time over pairs of blocks, which keeps eight FMA chains busy at batch 1.
  * Every tile computes each output lane with the same single FMA chain in k order, so results do not depend on
@@ -101,29 +102,55 @@ final class VectorLstmKernel implements LstmKernel {
             long gateColumn = block * GATE_GROUP_BYTES;
             long stateColumn = block * VECTOR_BYTES;
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                RecurrentTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * hPrevRowBytes,
-                        hPrevRowBytes, stateRowBytes, inputGates, inputGatesOffset + row * gateRowBytes + gateColumn,
-                        gates, gatesOffset + row * gateRowBytes + gateColumn, gateRowBytes, c, hNext,
-                        row * stateRowBytes + stateColumn, clip, peepholes, gateColumn);
+                ProjectionTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * hPrevRowBytes,
+                        hPrevRowBytes, Float.BYTES, null, 0, gates, gatesOffset + row * gateRowBytes + gateColumn,
+                        gateRowBytes);
+                for (int tileRow = row; tileRow < row + ROW_TILE; tileRow++) {
+                    long gate = tileRow * gateRowBytes + gateColumn;
+                    cellUpdate(inputGates, inputGatesOffset + gate, gates, gatesOffset + gate, c, hNext,
+                            tileRow * stateRowBytes + stateColumn, clip, peepholes, gateColumn);
+                }
             }
         }
         for (int row = tiledRows; row < batch; row++) {
             boolean descending = descending(inputGatesOffset / gateRowBytes + row);
             for (int pair = 0; pair < (blockTo - blockFrom) / 2; pair++) {
                 int block = pairStart(blockFrom, blockTo, pair, descending);
-                long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
-                RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, true, depth, hPrev,
-                        row * hPrevRowBytes, inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn,
-                        c, hNext,
-                        row * stateRowBytes + block * VECTOR_BYTES, clip, peepholes, block * GATE_GROUP_BYTES);
+                long gate = row * gateRowBytes + block * GATE_GROUP_BYTES;
+                long state = row * stateRowBytes + block * VECTOR_BYTES;
+                ProjectionTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, true, depth, hPrev,
+                        row * hPrevRowBytes, Float.BYTES, null, 0, gates, gatesOffset + gate);
+                cellUpdate(inputGates, inputGatesOffset + gate, gates, gatesOffset + gate, c, hNext, state, clip,
+                        peepholes, block * GATE_GROUP_BYTES);
+                cellUpdate(inputGates, inputGatesOffset + gate + GATE_GROUP_BYTES, gates,
+                        gatesOffset + gate + GATE_GROUP_BYTES, c, hNext, state + VECTOR_BYTES, clip, peepholes,
+                        (block + 1) * GATE_GROUP_BYTES);
             }
             if ((blockTo - blockFrom) % 2 != 0) {
                 int block = blockTo - 1;
-                long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
-                RecurrentTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, false, depth, hPrev, row * hPrevRowBytes,
-                        inputGates, inputGatesOffset + gateColumn, gates, gatesOffset + gateColumn, c, hNext,
+                long gate = row * gateRowBytes + block * GATE_GROUP_BYTES;
+                ProjectionTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, false, depth, hPrev,
+                        row * hPrevRowBytes, Float.BYTES, null, 0, gates, gatesOffset + gate);
+                cellUpdate(inputGates, inputGatesOffset + gate, gates, gatesOffset + gate, c, hNext,
                         row * stateRowBytes + block * VECTOR_BYTES, clip, peepholes, block * GATE_GROUP_BYTES);
             }
+        }
+    }
+
+    /**
+     * The cell of one row over one block, on the recurrent sums a tile has just stored at {@code gatesOffset}
+     * (L1-hot): {@link CellPointwise#update}, or {@link CellPointwise#updateWithPeepholes} with this block's
+     * peepholes at {@code peepholeOffset} when {@code peepholes} is not null. Takes no vectors, so it allocates
+     * nothing whether or not C2 inlines it.
+     */
+    private static void cellUpdate(MemorySegment inputGates, long inputGatesOffset, MemorySegment gates,
+                                   long gatesOffset, MemorySegment c, MemorySegment hNext, long stateOffset,
+                                   float clip, MemorySegment peepholes, long peepholeOffset) {
+        if (peepholes == null) {
+            CellPointwise.update(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext, stateOffset, clip);
+        } else {
+            CellPointwise.updateWithPeepholes(inputGates, inputGatesOffset, gates, gatesOffset, c, hNext,
+                    stateOffset, clip, peepholes, peepholeOffset);
         }
     }
 
