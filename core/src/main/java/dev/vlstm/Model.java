@@ -120,7 +120,8 @@ public final class Model implements AutoCloseable {
 
     /**
      * A runner for up to {@code options.maxBatch()} sequences of up to {@code options.maxSteps()} steps, on
-     * {@code options.threads()} threads. Only these run-time fields are read: the load-time ones (precision,
+     * {@code options.threads()} threads, with {@code options.nonFiniteInputs()} and {@code options.chunkSteps()}.
+     * Only these run-time fields are read: the load-time ones (precision,
      * backend, cell clip, prefix) are this model's, as {@link #options()} gives them.
      *
      * @param options the run-time fields; not null
@@ -132,8 +133,8 @@ public final class Model implements AutoCloseable {
         Checks.notNull("options", options);
         checkOpen();
         StackDrivers.Driver driver = weights.runner(options.maxBatch(), options.maxSteps(), this.options.cellClip(),
-                options.threads());
-        return new Runner(this, driver, options.maxBatch(), options.maxSteps());
+                options.threads(), options.chunkSteps());
+        return new Runner(this, driver, options.maxBatch(), options.maxSteps(), options.nonFiniteInputs());
     }
 
     /**

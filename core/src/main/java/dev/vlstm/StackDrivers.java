@@ -21,8 +21,11 @@ final class StackDrivers {
 
         long packedBytes();
 
-        /** A new runner; {@code cellClip} is {@link Float#POSITIVE_INFINITY} for none. */
-        Driver runner(int maxBatch, int maxSteps, float cellClip, int threads);
+        /**
+         * A new runner; {@code cellClip} is {@link Float#POSITIVE_INFINITY} for none, {@code chunkSteps} 0 for the
+         * default input chunk.
+         */
+        Driver runner(int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps);
 
         /** A zero state of {@code batch} streams; refused for a bidirectional model by the stack state. */
         Stream newState(int batch);
@@ -32,6 +35,13 @@ final class StackDrivers {
 
     /** One runner: the stack runner's forward and step, with c0/cT/c that are null for a GRU. */
     interface Driver {
+
+        /**
+         * Checks the arguments of a forward as {@link #forward} does (a GRU's refusal of c0 and cT first; lengths
+         * null for the time-major form), for a caller that reads them before it runs them.
+         */
+        void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT);
 
         void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
                      MemorySegment hT, MemorySegment cT);
@@ -64,7 +74,21 @@ final class StackDrivers {
 
         void copyCellTo(MemorySegment out);
 
+        /**
+         * For {@link NonFiniteInputs#REJECT}: throws at the first NaN or infinity in h (or, for an LSTM, c), naming
+         * it {@code state.h[l][b][j]} or {@code state.c[l][b][j]} and {@code owner}.
+         */
+        void rejectNonFinite(String owner);
+
         void close();
+    }
+
+    /** Rejects a NaN or infinity in {@code rows} rows of {@code columns} floats, {@code stride} floats apart. */
+    private static void finiteRows(String owner, String name, int layer, MemorySegment segment, int rows, int columns,
+                                   int stride) {
+        for (int row = 0; row < rows; row++) {
+            Checks.finiteRow(owner, name, layer, row, segment, (long) row * stride, columns);
+        }
     }
 
     /** An LSTM stack's weights, owned from then on. */
@@ -107,8 +131,8 @@ final class StackDrivers {
         }
 
         @Override
-        public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads) {
-            return new LstmDriver(new LstmStackRunner(weights, maxBatch, maxSteps, cellClip, threads));
+        public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps) {
+            return new LstmDriver(new LstmStackRunner(weights, maxBatch, maxSteps, cellClip, threads, chunkSteps));
         }
 
         @Override
@@ -123,6 +147,13 @@ final class StackDrivers {
     }
 
     private record LstmDriver(LstmStackRunner runner) implements Driver {
+
+        @Override
+        public void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                                   MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
+                                   MemorySegment cT) {
+            runner.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+        }
 
         @Override
         public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
@@ -190,6 +221,19 @@ final class StackDrivers {
         }
 
         @Override
+        public void rejectNonFinite(String owner) {
+            state.checkOpen();
+            LstmStackShape shape = state.shape();
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                LstmState part = state.layer(layer);
+                finiteRows(owner, "state.h", layer, part.currentHidden(), state.batch(), shape.hiddenStateSize(),
+                        part.hiddenStride());
+                finiteRows(owner, "state.c", layer, part.cellBuffer(), state.batch(), shape.hiddenSize(),
+                        part.layout().paddedHidden());
+            }
+        }
+
+        @Override
         public void close() {
             state.close();
         }
@@ -208,8 +252,8 @@ final class StackDrivers {
         }
 
         @Override
-        public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads) {
-            return new GruDriver(new GruStackRunner(weights, maxBatch, maxSteps, threads));
+        public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps) {
+            return new GruDriver(new GruStackRunner(weights, maxBatch, maxSteps, threads, chunkSteps));
         }
 
         @Override
@@ -224,6 +268,14 @@ final class StackDrivers {
     }
 
     private record GruDriver(GruStackRunner runner) implements Driver {
+
+        @Override
+        public void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                                   MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
+                                   MemorySegment cT) {
+            refuseCellState(c0, cT);
+            runner.checkArguments(x, layout, steps, batch, lengths, h0, y, hT);
+        }
 
         @Override
         public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
@@ -299,6 +351,16 @@ final class StackDrivers {
         @Override
         public void copyCellTo(MemorySegment out) {
             throw noCellState();
+        }
+
+        @Override
+        public void rejectNonFinite(String owner) {
+            state.checkOpen();
+            for (int layer = 0; layer < state.shape().layers(); layer++) {
+                GruState part = state.layer(layer);
+                finiteRows(owner, "state.h", layer, part.currentHidden(), state.batch(), part.hiddenSize(),
+                        part.layout().paddedHidden());
+            }
         }
 
         @Override
