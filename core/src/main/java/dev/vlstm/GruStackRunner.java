@@ -319,6 +319,11 @@ public final class GruStackRunner implements AutoCloseable {
         memory.close();
     }
 
+    /** The time steps of every part's input GEMM ({@code projectionSteps}, the same in every part). */
+    int chunkSteps() {
+        return parts[0].projectionSteps();
+    }
+
     /** The worker threads of this runner (none for one thread), for tests. */
     List<Thread> workerThreads() {
         return threads == null ? List.of() : threads.workerThreads();

@@ -360,6 +360,11 @@ public final class LstmStackRunner implements AutoCloseable {
         }
     }
 
+    /** The time steps of every part's input GEMM ({@code projectionSteps}, the same in every part). */
+    int chunkSteps() {
+        return parts[0].projectionSteps();
+    }
+
     /** The worker threads of this runner, shared by its parts (none for one thread), for tests. */
     List<Thread> workerThreads() {
         return threadsKernel == null ? List.of() : threadsKernel.workerThreads();

@@ -60,6 +60,14 @@ public final class Runner implements AutoCloseable {
         return maxSteps;
     }
 
+    /**
+     * {@return the time steps whose input projection one GEMM computes, in every layer and direction: {@link
+     * Options#chunkSteps()} (at most {@link #maxSteps()}), or what the default rule gave for 0}
+     */
+    public int chunkSteps() {
+        return driver.chunkSteps();
+    }
+
     /** {@return what this runner does with NaN and infinite inputs ({@link Options#nonFiniteInputs()})} */
     public NonFiniteInputs nonFiniteInputs() {
         return nonFiniteInputs;

@@ -54,6 +54,9 @@ final class StackDrivers {
 
         int threads();
 
+        /** The time steps of every layer's and direction's input GEMM. */
+        int chunkSteps();
+
         List<Thread> workerThreads();
 
         void close();
@@ -178,6 +181,11 @@ final class StackDrivers {
         }
 
         @Override
+        public int chunkSteps() {
+            return runner.chunkSteps();
+        }
+
+        @Override
         public List<Thread> workerThreads() {
             return runner.workerThreads();
         }
@@ -299,6 +307,11 @@ final class StackDrivers {
         @Override
         public int threads() {
             return runner.threads();
+        }
+
+        @Override
+        public int chunkSteps() {
+            return runner.chunkSteps();
         }
 
         @Override

@@ -32,14 +32,7 @@ class ModelApiNonFiniteInputsTest {
     private static Model model(Cell cell, int layers, Direction direction, NonFiniteInputs policy) {
         RnnShape shape = RnnShape.of(cell, I, H).withLayers(layers).withDirection(direction);
         Options options = Options.DEFAULT.withMaxBatch(B).withMaxSteps(T).withNonFiniteInputs(policy);
-        if (cell == Cell.LSTM) {
-            try (LstmStackParameters parameters = LstmStackParameters.initialize(shape.stackShape(), 41)) {
-                return Model.pack(parameters, options);
-            }
-        }
-        try (GruStackParameters parameters = GruStackParameters.initialize(shape.stackShape(), 41)) {
-            return Model.pack(parameters, options);
-        }
+        return ZeroAllocationTest.packed(shape, 41, options);
     }
 
     private static float[] filled(int length) {

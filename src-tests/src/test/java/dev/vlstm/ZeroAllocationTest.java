@@ -297,7 +297,8 @@ class ZeroAllocationTest {
         }
     }
 
-    private static Model packed(RnnShape shape, long seed, Options options) {
+    /** A model of {@code shape} with {@code options}, from parameters initialised with {@code seed}. */
+    static Model packed(RnnShape shape, long seed, Options options) {
         if (shape.cell() == Cell.LSTM) {
             try (LstmStackParameters parameters = LstmStackParameters.initialize(shape.stackShape(), seed)) {
                 return Model.pack(parameters, options);
