@@ -275,12 +275,17 @@ public final class Runner implements AutoCloseable {
 
     private void checkCall(int steps, int batch) {
         checkOpen();
+        checkLimits(OWNER, steps, maxSteps, batch, maxBatch);
+    }
+
+    /** Refuses steps or a batch beyond the limits of {@code owner}, a Runner or Trainer, naming the option. */
+    static void checkLimits(String owner, int steps, int maxSteps, int batch, int maxBatch) {
         if (steps > maxSteps) {
-            throw new IllegalArgumentException("steps " + steps + " exceeds this Runner's maxSteps " + maxSteps
+            throw new IllegalArgumentException("steps " + steps + " exceeds this " + owner + "'s maxSteps " + maxSteps
                     + " (Options.maxSteps)");
         }
         if (batch > maxBatch) {
-            throw new IllegalArgumentException("batch " + batch + " exceeds this Runner's maxBatch " + maxBatch
+            throw new IllegalArgumentException("batch " + batch + " exceeds this " + owner + "'s maxBatch " + maxBatch
                     + " (Options.maxBatch)");
         }
     }

@@ -27,6 +27,9 @@ final class StackDrivers {
          */
         Driver runner(int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps);
 
+        /** A new trainer without dropout; refused by the stack trainer for compressed weights. */
+        StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads);
+
         /** A zero state of {@code batch} streams; refused for a bidirectional model by the stack state. */
         Stream newState(int batch);
 
@@ -86,6 +89,13 @@ final class StackDrivers {
         void close();
     }
 
+    /** Refuses a GRU's cell-state argument {@code name} unless it is null. */
+    static void refuseCellState(String name, MemorySegment value) {
+        if (value != null) {
+            throw new IllegalArgumentException(name + " must be null for a GRU model: a GRU has no cell state");
+        }
+    }
+
     /** Rejects a NaN or infinity in {@code rows} rows of {@code columns} floats, {@code stride} floats apart. */
     private static void finiteRows(String owner, String name, int layer, MemorySegment segment, int rows, int columns,
                                    int stride) {
@@ -136,6 +146,11 @@ final class StackDrivers {
         @Override
         public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps) {
             return new LstmDriver(new LstmStackRunner(weights, maxBatch, maxSteps, cellClip, threads, chunkSteps));
+        }
+
+        @Override
+        public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads) {
+            return StackTraining.lstm(new LstmStackTrainer(weights, maxBatch, maxSteps, cellClip, threads));
         }
 
         @Override
@@ -265,6 +280,11 @@ final class StackDrivers {
         }
 
         @Override
+        public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads) {
+            return StackTraining.gru(new GruStackTrainer(weights, maxBatch, maxSteps, threads));
+        }
+
+        @Override
         public Stream newState(int batch) {
             return new GruStream(new GruStackState(weights, batch));
         }
@@ -281,21 +301,24 @@ final class StackDrivers {
         public void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                                    MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
                                    MemorySegment cT) {
-            refuseCellState(c0, cT);
+            refuseCellState("c0", c0);
+            refuseCellState("cT", cT);
             runner.checkArguments(x, layout, steps, batch, lengths, h0, y, hT);
         }
 
         @Override
         public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                             MemorySegment y, MemorySegment hT, MemorySegment cT) {
-            refuseCellState(c0, cT);
+            refuseCellState("c0", c0);
+            refuseCellState("cT", cT);
             runner.forward(x, steps, batch, h0, y, hT);
         }
 
         @Override
         public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                             MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-            refuseCellState(c0, cT);
+            refuseCellState("c0", c0);
+            refuseCellState("cT", cT);
             runner.forward(x, layout, steps, batch, lengths, h0, y, hT);
         }
 
@@ -322,15 +345,6 @@ final class StackDrivers {
         @Override
         public void close() {
             runner.close();
-        }
-
-        private static void refuseCellState(MemorySegment c0, MemorySegment cT) {
-            if (c0 != null) {
-                throw new IllegalArgumentException("c0 must be null for a GRU model: a GRU has no cell state");
-            }
-            if (cT != null) {
-                throw new IllegalArgumentException("cT must be null for a GRU model: a GRU has no cell state");
-            }
         }
     }
 

@@ -1,0 +1,84 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * A whole LSTM's or GRU's parameters as float32 values in PyTorch's layouts (every layer and direction): the master
+ * copy that training changes and {@link Model#pack(Parameters, Options)} or {@link Trainer#updateWeights} packs. Its
+ * tensors go by PyTorch's state_dict names ({@link #names()}): {@code weight_ih_l0} {@code [G·H][I]},
+ * {@code weight_hh_l0} {@code [G·H][S]}, {@code bias_ih_l0} and {@code bias_hh_l0} {@code [G·H]}, with projection
+ * {@code weight_hr_l0} {@code [P][H]}, {@code _reverse} for a second direction, {@code _l1}, ... for further layers
+ * (G = 4 for an LSTM, 3 for a GRU; gates in PyTorch's order). Row-major floats in native byte order, off-heap:
+ * {@link #close()} frees them.
+ *
+ * <p>Not thread-safe: one thread writes them at a time, and nobody packs them meanwhile.
+ */
+public final class Parameters implements AutoCloseable {
+
+    private final RnnShape shape;
+    private final StackTraining.ParameterSet set;
+    private volatile boolean open = true;
+
+    private Parameters(RnnShape shape, StackTraining.ParameterSet set) {
+        this.shape = shape;
+        this.set = set;
+    }
+
+    /**
+     * PyTorch's initialisation of {@code shape}: every value uniform in ±1/√H from a {@link java.util.SplittableRandom}
+     * seeded by {@code seed}, one seed per layer and direction, as {@link LstmStackParameters#initialize} and
+     * {@link GruStackParameters#initialize} draw them (an LSTM's forget-gate bias as there).
+     *
+     * @param shape the model's sizes, without peepholes
+     * @param seed  the seed; the same seed gives the same values
+     * @return new parameters, owned by the caller
+     * @throws NullPointerException     if {@code shape} is null
+     * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
+     */
+    public static Parameters initialize(RnnShape shape, long seed) {
+        return new Parameters(shape, StackTraining.initialize(shape, seed));
+    }
+
+    /** {@return the sizes of the model these parameters are for} */
+    public RnnShape shape() {
+        return shape;
+    }
+
+    /** {@return the names of every tensor, in PyTorch's state_dict order (layer 0 forward first)} */
+    public List<String> names() {
+        return List.copyOf(set.byName().keySet());
+    }
+
+    /**
+     * The tensor named {@code pyTorchName}, e.g. {@code "weight_ih_l1_reverse"}, without a module prefix.
+     *
+     * @param pyTorchName one of {@link #names()}
+     * @return the tensor itself, writable, valid until {@link #close()}; its layout is in the class description
+     * @throws IllegalArgumentException for a name these parameters do not have, listing those they have
+     * @throws IllegalStateException    if these parameters are closed
+     */
+    public MemorySegment tensor(String pyTorchName) {
+        checkOpen();
+        return StackTraining.tensor(set, pyTorchName, "these Parameters");
+    }
+
+    /** Frees the values. Closing twice is harmless. */
+    @Override
+    public void close() {
+        open = false;
+        set.close();
+    }
+
+    /** The values for a driver, checked open. */
+    StackTraining.ParameterSet set() {
+        checkOpen();
+        return set;
+    }
+
+    private void checkOpen() {
+        if (!open) {
+            throw new IllegalStateException("these Parameters are closed");
+        }
+    }
+}

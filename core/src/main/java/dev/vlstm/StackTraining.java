@@ -1,0 +1,299 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.IntFunction;
+
+/**
+ * The training side of {@link StackDrivers}: the stack trainers, parameters and gradients that {@link Trainer},
+ * {@link Parameters} and {@link Gradients} run on ({@link LstmStackTrainer}, {@link LstmStackParameters},
+ * {@link LstmStackGradients} and their GRU twins), behind one interface per role. With {@link StackDrivers}, the one
+ * place that tells an LSTM from a GRU: a GRU's missing cell state is refused here, by name.
+ */
+final class StackTraining {
+
+    private StackTraining() {
+    }
+
+    /** A stack's float tensors by PyTorch state_dict name, in state_dict order; owned. */
+    interface Tensors {
+
+        /** The tensors, unmodifiable; made once, so that a look-up builds nothing. */
+        Map<String, MemorySegment> byName();
+
+        void close();
+    }
+
+    /** A stack's parameters, the float master copy. */
+    interface ParameterSet extends Tensors {
+
+        /** Packs the parameters into a new model; the parameters stay the caller's. */
+        Model pack(Options options);
+    }
+
+    /** A stack's gradients. */
+    interface GradientSet extends Tensors {
+
+        void zero();
+    }
+
+    /** One trainer: the stack trainer's forward, backward and weight update, with c0/cT/dcT/dc0 null for a GRU. */
+    interface Driver {
+
+        /** A forward that keeps what backward needs: time-major for null lengths, else of different lengths. */
+        void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
+                     MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT);
+
+        /** Backward through the last forward into {@code gradients}, made for the same cell and shape. */
+        void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientSet gradients, GradientMode mode,
+                      MemorySegment dx, MemorySegment dh0, MemorySegment dc0);
+
+        /** Repacks the model's weights from {@code parameters}, made for the same cell and shape. */
+        void updateWeights(ParameterSet parameters);
+
+        int threads();
+
+        void close();
+    }
+
+    /**
+     * PyTorch's initialisation of every layer and direction of {@code shape}, as {@link LstmStackParameters#initialize}
+     * and {@link GruStackParameters#initialize} draw it.
+     *
+     * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
+     */
+    static ParameterSet initialize(RnnShape shape, long seed) {
+        refusePeepholes(shape, "Parameters");
+        return switch (shape.cell()) {
+            case LSTM -> new LstmParameterSet(LstmStackParameters.initialize(shape.stackShape(), seed));
+            case GRU -> new GruParameterSet(GruStackParameters.initialize(shape.stackShape(), seed));
+        };
+    }
+
+    /**
+     * Zero gradients for a model of {@code shape}.
+     *
+     * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
+     */
+    static GradientSet gradients(RnnShape shape) {
+        refusePeepholes(shape, "Gradients");
+        return switch (shape.cell()) {
+            case LSTM -> new LstmGradientSet(new LstmStackGradients(shape.stackShape()));
+            case GRU -> new GruGradientSet(new GruStackGradients(shape.stackShape()));
+        };
+    }
+
+    static Driver lstm(LstmStackTrainer trainer) {
+        return new LstmDriver(trainer);
+    }
+
+    static Driver gru(GruStackTrainer trainer) {
+        return new GruDriver(trainer);
+    }
+
+    /** The tensor {@code name} of {@code tensors}, or a refusal naming {@code owner} and listing the names it has. */
+    static MemorySegment tensor(Tensors tensors, String name, String owner) {
+        MemorySegment tensor = tensors.byName().get(Checks.notNull("pyTorchName", name));
+        if (tensor == null) {
+            throw new IllegalArgumentException("no tensor named \"" + name + "\" in " + owner + "; they have "
+                    + tensors.byName().keySet() + " (names without a module prefix)");
+        }
+        return tensor;
+    }
+
+    private static void refusePeepholes(RnnShape shape, String owner) {
+        if (Checks.notNull("shape", shape).peepholes()) {
+            throw new IllegalArgumentException(owner + " of a model with peepholes are not supported: PyTorch's"
+                    + " state_dict has no name for peephole tensors");
+        }
+    }
+
+    /**
+     * The names of every layer's and direction's tensors, {@code weight_ih_l0}, {@code weight_hh_l0},
+     * {@code bias_ih_l0}, {@code bias_hh_l0} (and {@code weight_hr_l0} with projection), then {@code _reverse}, then
+     * the next layer, as PyTorch's state_dict orders them; {@code part} gives part n's tensors in that order (null
+     * where it has none).
+     */
+    private static Map<String, MemorySegment> named(LstmStackShape shape, IntFunction<MemorySegment[]> part) {
+        String[] stems = {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"};
+        Map<String, MemorySegment> tensors = new LinkedHashMap<>();
+        for (int n = 0; n < shape.stateCount(); n++) {
+            MemorySegment[] values = part.apply(n);
+            for (int k = 0; k < values.length; k++) {
+                if (values[k] != null) {
+                    tensors.put(shape.pyTorchName(stems[k], n / shape.directions(), n % shape.directions()),
+                            values[k]);
+                }
+            }
+        }
+        return Collections.unmodifiableMap(tensors);
+    }
+
+    private static Map<String, MemorySegment> lstmTensors(LstmStackShape shape, IntFunction<LstmParameters> parts) {
+        return named(shape, n -> {
+            LstmParameters part = parts.apply(n);
+            return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
+                part.weightHr()};
+        });
+    }
+
+    private record LstmParameterSet(LstmStackParameters parameters, Map<String, MemorySegment> byName)
+            implements ParameterSet {
+
+        LstmParameterSet(LstmStackParameters parameters) {
+            this(parameters, lstmTensors(parameters.shape(), n -> parameters.layer(n / parameters.shape().directions(),
+                    n % parameters.shape().directions())));
+        }
+
+        @Override
+        public Model pack(Options options) {
+            return Model.pack(parameters, options);
+        }
+
+        @Override
+        public void close() {
+            parameters.close();
+        }
+    }
+
+    private record GruParameterSet(GruStackParameters parameters, Map<String, MemorySegment> byName)
+            implements ParameterSet {
+
+        GruParameterSet(GruStackParameters parameters) {
+            this(parameters, named(parameters.shape(), n -> {
+                GruParameters part = parameters.layer(n / parameters.shape().directions(),
+                        n % parameters.shape().directions());
+                return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh()};
+            }));
+        }
+
+        @Override
+        public Model pack(Options options) {
+            return Model.pack(parameters, options);
+        }
+
+        @Override
+        public void close() {
+            parameters.close();
+        }
+    }
+
+    private record LstmGradientSet(LstmStackGradients gradients, Map<String, MemorySegment> byName)
+            implements GradientSet {
+
+        LstmGradientSet(LstmStackGradients gradients) {
+            this(gradients, named(gradients.shape(), n -> {
+                LstmGradients part = gradients.layer(n / gradients.shape().directions(),
+                        n % gradients.shape().directions());
+                return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
+                    part.weightHr()};
+            }));
+        }
+
+        @Override
+        public void zero() {
+            gradients.zero();
+        }
+
+        @Override
+        public void close() {
+            gradients.close();
+        }
+    }
+
+    private record GruGradientSet(GruStackGradients gradients, Map<String, MemorySegment> byName)
+            implements GradientSet {
+
+        GruGradientSet(GruStackGradients gradients) {
+            this(gradients, named(gradients.shape(), n -> {
+                GruGradients part = gradients.layer(n / gradients.shape().directions(),
+                        n % gradients.shape().directions());
+                return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh()};
+            }));
+        }
+
+        @Override
+        public void zero() {
+            gradients.zero();
+        }
+
+        @Override
+        public void close() {
+            gradients.close();
+        }
+    }
+
+    private record LstmDriver(LstmStackTrainer trainer) implements Driver {
+
+        @Override
+        public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+            if (lengths == null) {
+                trainer.forward(x, steps, batch, h0, c0, y, hT, cT);
+            } else {
+                trainer.forward(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+            }
+        }
+
+        @Override
+        public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientSet gradients,
+                             GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
+            trainer.backward(dy, dhT, dcT, ((LstmGradientSet) gradients).gradients(), mode, dx, dh0, dc0);
+        }
+
+        @Override
+        public void updateWeights(ParameterSet parameters) {
+            trainer.updateWeights(((LstmParameterSet) parameters).parameters());
+        }
+
+        @Override
+        public int threads() {
+            return trainer.threads();
+        }
+
+        @Override
+        public void close() {
+            trainer.close();
+        }
+    }
+
+    private record GruDriver(GruStackTrainer trainer) implements Driver {
+
+        @Override
+        public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+            StackDrivers.refuseCellState("c0", c0);
+            StackDrivers.refuseCellState("cT", cT);
+            if (lengths == null) {
+                trainer.forward(x, steps, batch, h0, y, hT);
+            } else {
+                trainer.forward(x, layout, steps, batch, lengths, h0, y, hT);
+            }
+        }
+
+        @Override
+        public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientSet gradients,
+                             GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
+            StackDrivers.refuseCellState("dcT", dcT);
+            StackDrivers.refuseCellState("dc0", dc0);
+            trainer.backward(dy, dhT, ((GruGradientSet) gradients).gradients(), mode, dx, dh0);
+        }
+
+        @Override
+        public void updateWeights(ParameterSet parameters) {
+            trainer.updateWeights(((GruParameterSet) parameters).parameters());
+        }
+
+        @Override
+        public int threads() {
+            return trainer.threads();
+        }
+
+        @Override
+        public void close() {
+            trainer.close();
+        }
+    }
+}
