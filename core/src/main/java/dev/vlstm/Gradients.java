@@ -13,6 +13,7 @@ import java.util.List;
 public final class Gradients implements AutoCloseable {
 
     private final RnnShape shape;
+    private final List<String> names;
     private final StackTraining.GradientSet set;
     private volatile boolean open = true;
 
@@ -26,6 +27,7 @@ public final class Gradients implements AutoCloseable {
     public Gradients(RnnShape shape) {
         this.set = StackTraining.gradients(shape);
         this.shape = shape;
+        this.names = List.copyOf(set.byName().keySet());
     }
 
     /** {@return the sizes of the model these gradients are for} */
@@ -33,9 +35,9 @@ public final class Gradients implements AutoCloseable {
         return shape;
     }
 
-    /** {@return the names of every tensor, as {@link Parameters#names()} gives them for the same shape} */
+    /** {@return the names of every tensor, as {@link Parameters#names()} gives them for the shape; unmodifiable} */
     public List<String> names() {
-        return List.copyOf(set.byName().keySet());
+        return names;
     }
 
     /**

@@ -17,12 +17,14 @@ import java.util.List;
 public final class Parameters implements AutoCloseable {
 
     private final RnnShape shape;
+    private final List<String> names;
     private final StackTraining.ParameterSet set;
     private volatile boolean open = true;
 
     private Parameters(RnnShape shape, StackTraining.ParameterSet set) {
         this.shape = shape;
         this.set = set;
+        this.names = List.copyOf(set.byName().keySet());
     }
 
     /**
@@ -45,9 +47,9 @@ public final class Parameters implements AutoCloseable {
         return shape;
     }
 
-    /** {@return the names of every tensor, in PyTorch's state_dict order (layer 0 forward first)} */
+    /** {@return the names of every tensor, in PyTorch's state_dict order (layer 0 forward first); unmodifiable} */
     public List<String> names() {
-        return List.copyOf(set.byName().keySet());
+        return names;
     }
 
     /**

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -12,11 +13,16 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.DoubleBinaryOperator;
 import java.util.function.Function;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+
+import dev.vlstm.train.Adam;
+import dev.vlstm.train.GradientClipping;
+import dev.vlstm.train.Sgd;
 
 /**
  * The public {@link Trainer}, {@link Parameters} and {@link Gradients} against the old stack trainers
@@ -359,5 +365,104 @@ class ModelApiTrainerTest {
                         + " peephole tensors",
                 assertThrows(IllegalArgumentException.class,
                         () -> Parameters.initialize(lstm.withPeepholes(true), 1)).getMessage());
+    }
+
+    private static void fill(MemorySegment tensor, SplittableRandom random) {
+        for (long k = 0; k < tensor.byteSize() / Float.BYTES; k++) {
+            tensor.setAtIndex(ValueLayout.JAVA_FLOAT, k, (float) random.nextDouble(-2, 2));
+        }
+    }
+
+    /**
+     * Adam, SGD and clipping over the whole model's {@link Parameters} and {@link Gradients} step each tensor as the
+     * old per-layer optimizers step it: one Adam step of a two-layer bidirectional LSTM gives the bits of one
+     * {@link Adam} per layer and direction, and clipping the norm of {@link GradientClipping} over the old stack
+     * gradients.
+     */
+    @Test
+    void theOptimizersStepAStackAsTheOldPerLayerOptimizersDo() {
+        RnnShape shape = RnnShape.of(Cell.LSTM, I, H).withLayers(2).withDirection(Direction.BIDIRECTIONAL);
+        int directions = shape.direction().count();
+        try (LstmStackParameters oldValues = LstmStackParameters.initialize(shape.stackShape(), 65);
+             LstmStackGradients oldGradients = new LstmStackGradients(shape.stackShape());
+             Parameters parameters = Parameters.initialize(shape, 65);
+             Gradients gradients = new Gradients(shape)) {
+            SplittableRandom random = new SplittableRandom(66);
+            for (String name : gradients.names()) {
+                fill(gradients.tensor(name), random);
+            }
+            List<Adam> oldAdams = new ArrayList<>();
+            Map<String, MemorySegment> oldParameterTensors = new LinkedHashMap<>();
+            for (int n = 0; n < shape.stateCount(); n++) {
+                LstmParameters p = oldValues.layer(n / directions, n % directions);
+                LstmGradients g = oldGradients.layer(n / directions, n % directions);
+                Map<String, MemorySegment> gradientTensors = named(shape, n, g.weightIh(), g.weightHh(), g.biasIh(),
+                        g.biasHh());
+                gradientTensors.forEach((name, tensor) -> MemorySegment.copy(gradients.tensor(name), 0, tensor, 0,
+                        tensor.byteSize()));
+                oldParameterTensors.putAll(named(shape, n, p.weightIh(), p.weightHh(), p.biasIh(), p.biasHh()));
+                oldAdams.add(new Adam(p, g, 0.01));
+            }
+            double expectedNorm = GradientClipping.clipGlobalNorm(oldGradients, 1.0);
+            double norm = GradientClipping.clipGlobalNorm(gradients, 1.0);
+            assertEquals(expectedNorm, norm, expectedNorm * 1e-12, "the norm over every tensor");
+            assertTrue(norm > 1.0, "the gradients were clipped");
+            try (Adam adam = new Adam(parameters, gradients, 0.01)) {
+                adam.step();
+                oldAdams.forEach(Adam::step);
+                assertSameTensors(oldParameterTensors, parameters.names(), parameters::tensor, "after one Adam step");
+            } finally {
+                oldAdams.forEach(Adam::close);
+            }
+        }
+    }
+
+    /** A GRU's parameters step by Adam's and SGD's rules, to float rounding (there is no old GRU optimizer). */
+    @Test
+    void theOptimizersStepAGruByTheirRules() {
+        RnnShape shape = RnnShape.of(Cell.GRU, I, H).withLayers(2);
+        try (Parameters parameters = Parameters.initialize(shape, 67);
+             Gradients gradients = new Gradients(shape)) {
+            SplittableRandom random = new SplittableRandom(68);
+            for (String name : gradients.names()) {
+                fill(gradients.tensor(name), random);
+            }
+            Map<String, float[]> before = new LinkedHashMap<>();
+            for (String name : parameters.names()) {
+                before.put(name, values(parameters.tensor(name)));
+            }
+            double rate = 0.01;
+            try (Adam adam = new Adam(parameters, gradients, rate)) {
+                adam.step();
+            }
+            // Adam's first step from zero moments is p - lr·g / (|g| + eps) (bias-corrected).
+            assertStepped(parameters, gradients, before, (p, g) -> p - rate * g / (Math.abs(g) + 1e-8));
+            for (String name : parameters.names()) {
+                before.put(name, values(parameters.tensor(name)));
+            }
+            try (Sgd sgd = new Sgd(parameters, gradients, rate, 0)) {
+                sgd.step();
+            }
+            assertStepped(parameters, gradients, before, (p, g) -> p - rate * g);
+        }
+        try (Parameters parameters = Parameters.initialize(RnnShape.of(Cell.GRU, I, H), 1);
+             Gradients other = new Gradients(RnnShape.of(Cell.LSTM, I, H))) {
+            assertEquals("gradients are for a model of " + other.shape() + ", but the parameters are for "
+                    + parameters.shape(), assertThrows(IllegalArgumentException.class,
+                    () -> new Adam(parameters, other, 0.01)).getMessage());
+        }
+    }
+
+    private static void assertStepped(Parameters parameters, Gradients gradients, Map<String, float[]> before,
+                                      DoubleBinaryOperator rule) {
+        for (String name : parameters.names()) {
+            float[] p = values(parameters.tensor(name));
+            float[] g = values(gradients.tensor(name));
+            float[] old = before.get(name);
+            for (int k = 0; k < p.length; k++) {
+                double expected = rule.applyAsDouble(old[k], g[k]);
+                assertEquals(expected, p[k], 1e-6 * Math.max(1, Math.abs(expected)), name + "[" + k + "]");
+            }
+        }
     }
 }
