@@ -50,7 +50,7 @@ public final class Gradients implements AutoCloseable {
      */
     public MemorySegment tensor(String pyTorchName) {
         checkOpen();
-        return StackTraining.tensor(set, pyTorchName, "these Gradients");
+        return StackTraining.tensor(set.byName(), pyTorchName, "these Gradients");
     }
 
     /**

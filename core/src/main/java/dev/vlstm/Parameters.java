@@ -62,7 +62,7 @@ public final class Parameters implements AutoCloseable {
      */
     public MemorySegment tensor(String pyTorchName) {
         checkOpen();
-        return StackTraining.tensor(set, pyTorchName, "these Parameters");
+        return StackTraining.tensor(set.byName(), pyTorchName, "these Parameters");
     }
 
     /** Frees the values. Closing twice is harmless. */

@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Function;
 import java.util.function.IntFunction;
 
 /**
@@ -17,26 +18,33 @@ final class StackTraining {
     private StackTraining() {
     }
 
-    /** A stack's float tensors by PyTorch state_dict name, in state_dict order; owned. */
-    interface Tensors {
+    /**
+     * A stack's parameters, the float master copy, owned: {@code stack} is the {@link LstmStackParameters} or
+     * {@link GruStackParameters}, {@code byName} its tensors by PyTorch state_dict name in state_dict order (made
+     * once, so that a look-up builds nothing), {@code packer} packs them into a new model.
+     */
+    record ParameterSet(Object stack, Map<String, MemorySegment> byName, Function<Options, Model> packer,
+                        Runnable closer) {
 
-        /** The tensors, unmodifiable; made once, so that a look-up builds nothing. */
-        Map<String, MemorySegment> byName();
+        Model pack(Options options) {
+            return packer.apply(options);
+        }
 
-        void close();
+        void close() {
+            closer.run();
+        }
     }
 
-    /** A stack's parameters, the float master copy. */
-    interface ParameterSet extends Tensors {
+    /** A stack's gradients, owned: {@code stack} is the {@link LstmStackGradients} or {@link GruStackGradients}. */
+    record GradientSet(Object stack, Map<String, MemorySegment> byName, Runnable zeroer, Runnable closer) {
 
-        /** Packs the parameters into a new model; the parameters stay the caller's. */
-        Model pack(Options options);
-    }
+        void zero() {
+            zeroer.run();
+        }
 
-    /** A stack's gradients. */
-    interface GradientSet extends Tensors {
-
-        void zero();
+        void close() {
+            closer.run();
+        }
     }
 
     /** One trainer: the stack trainer's forward, backward and weight update, with c0/cT/dcT/dc0 null for a GRU. */
@@ -67,8 +75,23 @@ final class StackTraining {
     static ParameterSet initialize(RnnShape shape, long seed) {
         refusePeepholes(shape, "Parameters");
         return switch (shape.cell()) {
-            case LSTM -> new LstmParameterSet(LstmStackParameters.initialize(shape.stackShape(), seed));
-            case GRU -> new GruParameterSet(GruStackParameters.initialize(shape.stackShape(), seed));
+            case LSTM -> {
+                LstmStackParameters parameters = LstmStackParameters.initialize(shape.stackShape(), seed);
+                yield new ParameterSet(parameters, named(parameters.shape(), n -> {
+                    LstmParameters part = parameters.layer(n / shape.direction().count(),
+                            n % shape.direction().count());
+                    return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
+                        part.weightHr()};
+                }), options -> Model.pack(parameters, options), parameters::close);
+            }
+            case GRU -> {
+                GruStackParameters parameters = GruStackParameters.initialize(shape.stackShape(), seed);
+                yield new ParameterSet(parameters, named(parameters.shape(), n -> {
+                    GruParameters part = parameters.layer(n / shape.direction().count(),
+                            n % shape.direction().count());
+                    return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh()};
+                }), options -> Model.pack(parameters, options), parameters::close);
+            }
         };
     }
 
@@ -80,8 +103,23 @@ final class StackTraining {
     static GradientSet gradients(RnnShape shape) {
         refusePeepholes(shape, "Gradients");
         return switch (shape.cell()) {
-            case LSTM -> new LstmGradientSet(new LstmStackGradients(shape.stackShape()));
-            case GRU -> new GruGradientSet(new GruStackGradients(shape.stackShape()));
+            case LSTM -> {
+                LstmStackGradients gradients = new LstmStackGradients(shape.stackShape());
+                yield new GradientSet(gradients, named(gradients.shape(), n -> {
+                    LstmGradients part = gradients.layer(n / shape.direction().count(),
+                            n % shape.direction().count());
+                    return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
+                        part.weightHr()};
+                }), gradients::zero, gradients::close);
+            }
+            case GRU -> {
+                GruStackGradients gradients = new GruStackGradients(shape.stackShape());
+                yield new GradientSet(gradients, named(gradients.shape(), n -> {
+                    GruGradients part = gradients.layer(n / shape.direction().count(),
+                            n % shape.direction().count());
+                    return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh()};
+                }), gradients::zero, gradients::close);
+            }
         };
     }
 
@@ -94,11 +132,11 @@ final class StackTraining {
     }
 
     /** The tensor {@code name} of {@code tensors}, or a refusal naming {@code owner} and listing the names it has. */
-    static MemorySegment tensor(Tensors tensors, String name, String owner) {
-        MemorySegment tensor = tensors.byName().get(Checks.notNull("pyTorchName", name));
+    static MemorySegment tensor(Map<String, MemorySegment> tensors, String name, String owner) {
+        MemorySegment tensor = tensors.get(Checks.notNull("pyTorchName", name));
         if (tensor == null) {
             throw new IllegalArgumentException("no tensor named \"" + name + "\" in " + owner + "; they have "
-                    + tensors.byName().keySet() + " (names without a module prefix)");
+                    + tensors.keySet() + " (names without a module prefix)");
         }
         return tensor;
     }
@@ -131,100 +169,6 @@ final class StackTraining {
         return Collections.unmodifiableMap(tensors);
     }
 
-    private static Map<String, MemorySegment> lstmTensors(LstmStackShape shape, IntFunction<LstmParameters> parts) {
-        return named(shape, n -> {
-            LstmParameters part = parts.apply(n);
-            return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
-                part.weightHr()};
-        });
-    }
-
-    private record LstmParameterSet(LstmStackParameters parameters, Map<String, MemorySegment> byName)
-            implements ParameterSet {
-
-        LstmParameterSet(LstmStackParameters parameters) {
-            this(parameters, lstmTensors(parameters.shape(), n -> parameters.layer(n / parameters.shape().directions(),
-                    n % parameters.shape().directions())));
-        }
-
-        @Override
-        public Model pack(Options options) {
-            return Model.pack(parameters, options);
-        }
-
-        @Override
-        public void close() {
-            parameters.close();
-        }
-    }
-
-    private record GruParameterSet(GruStackParameters parameters, Map<String, MemorySegment> byName)
-            implements ParameterSet {
-
-        GruParameterSet(GruStackParameters parameters) {
-            this(parameters, named(parameters.shape(), n -> {
-                GruParameters part = parameters.layer(n / parameters.shape().directions(),
-                        n % parameters.shape().directions());
-                return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh()};
-            }));
-        }
-
-        @Override
-        public Model pack(Options options) {
-            return Model.pack(parameters, options);
-        }
-
-        @Override
-        public void close() {
-            parameters.close();
-        }
-    }
-
-    private record LstmGradientSet(LstmStackGradients gradients, Map<String, MemorySegment> byName)
-            implements GradientSet {
-
-        LstmGradientSet(LstmStackGradients gradients) {
-            this(gradients, named(gradients.shape(), n -> {
-                LstmGradients part = gradients.layer(n / gradients.shape().directions(),
-                        n % gradients.shape().directions());
-                return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
-                    part.weightHr()};
-            }));
-        }
-
-        @Override
-        public void zero() {
-            gradients.zero();
-        }
-
-        @Override
-        public void close() {
-            gradients.close();
-        }
-    }
-
-    private record GruGradientSet(GruStackGradients gradients, Map<String, MemorySegment> byName)
-            implements GradientSet {
-
-        GruGradientSet(GruStackGradients gradients) {
-            this(gradients, named(gradients.shape(), n -> {
-                GruGradients part = gradients.layer(n / gradients.shape().directions(),
-                        n % gradients.shape().directions());
-                return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh()};
-            }));
-        }
-
-        @Override
-        public void zero() {
-            gradients.zero();
-        }
-
-        @Override
-        public void close() {
-            gradients.close();
-        }
-    }
-
     private record LstmDriver(LstmStackTrainer trainer) implements Driver {
 
         @Override
@@ -240,12 +184,12 @@ final class StackTraining {
         @Override
         public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientSet gradients,
                              GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
-            trainer.backward(dy, dhT, dcT, ((LstmGradientSet) gradients).gradients(), mode, dx, dh0, dc0);
+            trainer.backward(dy, dhT, dcT, (LstmStackGradients) gradients.stack(), mode, dx, dh0, dc0);
         }
 
         @Override
         public void updateWeights(ParameterSet parameters) {
-            trainer.updateWeights(((LstmParameterSet) parameters).parameters());
+            trainer.updateWeights((LstmStackParameters) parameters.stack());
         }
 
         @Override
@@ -278,12 +222,12 @@ final class StackTraining {
                              GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
             StackDrivers.refuseCellState("dcT", dcT);
             StackDrivers.refuseCellState("dc0", dc0);
-            trainer.backward(dy, dhT, ((GruGradientSet) gradients).gradients(), mode, dx, dh0);
+            trainer.backward(dy, dhT, (GruStackGradients) gradients.stack(), mode, dx, dh0);
         }
 
         @Override
         public void updateWeights(ParameterSet parameters) {
-            trainer.updateWeights(((GruParameterSet) parameters).parameters());
+            trainer.updateWeights((GruStackParameters) parameters.stack());
         }
 
         @Override

@@ -37,23 +37,37 @@ class ModelApiTrainerTest {
     private static final int B = 3;
     private static final int T = 7;
     private static final float LEARNING_RATE = 0.1f;
+    private static final int[] LENGTHS = {4, T, 0};
 
-    /** The old API: one stack trainer with its parameters and gradients, LSTM or GRU. */
-    private interface OldTrainer extends AutoCloseable {
+    /** One call of the old stack trainer, LSTM or GRU, on float arrays (c0, cT, dcT, dc0 ignored by a GRU). */
+    @FunctionalInterface
+    private interface Call {
+        void run(float[] a, float[] b, float[] c, float[] d, float[] e, float[] f);
+    }
 
-        void forward(float[] x, int[] lengths, float[] h0, float[] c0, float[] y, float[] hT, float[] cT);
+    /**
+     * The old API: one stack trainer (its forward of whole sequences, its forward of {@link #LENGTHS} batch-first,
+     * its backward) with its parameters' and gradients' tensors by PyTorch name, and everything it made, closed in
+     * reverse order.
+     */
+    private record OldTrainer(Call forward, Call forwardWithLengths, Call backward, Map<String, MemorySegment> parameters,
+                              Map<String, MemorySegment> gradients, Runnable updateWeights,
+                              List<AutoCloseable> resources) implements AutoCloseable {
 
-        void backward(float[] dy, float[] dhT, float[] dcT, float[] dx, float[] dh0, float[] dc0);
-
-        /** The parameters' and gradients' tensors by PyTorch name. */
-        Map<String, MemorySegment> parameters();
-
-        Map<String, MemorySegment> gradients();
-
-        void updateWeights();
+        void forward(float[] x, int[] lengths, float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
+            (lengths == null ? forward : forwardWithLengths).run(x, h0, c0, y, hT, cT);
+        }
 
         @Override
-        void close();
+        public void close() {
+            for (int n = resources.size() - 1; n >= 0; n--) {
+                try {
+                    resources.get(n).close();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
     }
 
     private static Map<String, MemorySegment> named(RnnShape shape, int part, MemorySegment... tensors) {
@@ -85,47 +99,15 @@ class ModelApiTrainerTest {
                 parameters.putAll(named(shape, n, p.weightIh(), p.weightHh(), p.biasIh(), p.biasHh()));
                 gradients.putAll(named(shape, n, g.weightIh(), g.weightHh(), g.biasIh(), g.biasHh()));
             }
-            return new OldTrainer() {
-                @Override
-                public void forward(float[] x, int[] lengths, float[] h0, float[] c0, float[] y, float[] hT,
-                                    float[] cT) {
-                    if (lengths == null) {
-                        trainer.forward(wrap(x), T, B, wrap(h0), wrap(c0), wrap(y), wrap(hT), wrap(cT));
-                    } else {
-                        trainer.forward(wrap(x), SequenceLayout.BATCH_FIRST, T, B, lengths, wrap(h0), wrap(c0),
-                                wrap(y), wrap(hT), wrap(cT));
-                    }
-                }
-
-                @Override
-                public void backward(float[] dy, float[] dhT, float[] dcT, float[] dx, float[] dh0, float[] dc0) {
-                    trainer.backward(wrap(dy), wrap(dhT), wrap(dcT), grads, GradientMode.OVERWRITE, wrap(dx), wrap(dh0),
-                            wrap(dc0));
-                }
-
-                @Override
-                public Map<String, MemorySegment> parameters() {
-                    return parameters;
-                }
-
-                @Override
-                public Map<String, MemorySegment> gradients() {
-                    return gradients;
-                }
-
-                @Override
-                public void updateWeights() {
-                    trainer.updateWeights(values);
-                }
-
-                @Override
-                public void close() {
-                    trainer.close();
-                    grads.close();
-                    weights.close();
-                    values.close();
-                }
-            };
+            return new OldTrainer(
+                    (x, h0, c0, y, hT, cT) -> trainer.forward(wrap(x), T, B, wrap(h0), wrap(c0), wrap(y), wrap(hT),
+                            wrap(cT)),
+                    (x, h0, c0, y, hT, cT) -> trainer.forward(wrap(x), SequenceLayout.BATCH_FIRST, T, B, LENGTHS,
+                            wrap(h0), wrap(c0), wrap(y), wrap(hT), wrap(cT)),
+                    (dy, dhT, dcT, dx, dh0, dc0) -> trainer.backward(wrap(dy), wrap(dhT), wrap(dcT), grads,
+                            GradientMode.OVERWRITE, wrap(dx), wrap(dh0), wrap(dc0)),
+                    parameters, gradients, () -> trainer.updateWeights(values),
+                    List.of(values, weights, grads, trainer));
         }
         GruStackParameters values = GruStackParameters.initialize(shape.stackShape(), seed);
         GruStackWeights weights = values.pack();
@@ -137,44 +119,12 @@ class ModelApiTrainerTest {
             parameters.putAll(named(shape, n, p.weightIh(), p.weightHh(), p.biasIh(), p.biasHh()));
             gradients.putAll(named(shape, n, g.weightIh(), g.weightHh(), g.biasIh(), g.biasHh()));
         }
-        return new OldTrainer() {
-            @Override
-            public void forward(float[] x, int[] lengths, float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
-                if (lengths == null) {
-                    trainer.forward(x, T, B, h0, y, hT);
-                } else {
-                    trainer.forward(wrap(x), SequenceLayout.BATCH_FIRST, T, B, lengths, wrap(h0), wrap(y), wrap(hT));
-                }
-            }
-
-            @Override
-            public void backward(float[] dy, float[] dhT, float[] dcT, float[] dx, float[] dh0, float[] dc0) {
-                trainer.backward(dy, dhT, grads, GradientMode.OVERWRITE, dx, dh0);
-            }
-
-            @Override
-            public Map<String, MemorySegment> parameters() {
-                return parameters;
-            }
-
-            @Override
-            public Map<String, MemorySegment> gradients() {
-                return gradients;
-            }
-
-            @Override
-            public void updateWeights() {
-                trainer.updateWeights(values);
-            }
-
-            @Override
-            public void close() {
-                trainer.close();
-                grads.close();
-                weights.close();
-                values.close();
-            }
-        };
+        return new OldTrainer(
+                (x, h0, c0, y, hT, cT) -> trainer.forward(x, T, B, h0, y, hT),
+                (x, h0, c0, y, hT, cT) -> trainer.forward(wrap(x), SequenceLayout.BATCH_FIRST, T, B, LENGTHS,
+                        wrap(h0), wrap(y), wrap(hT)),
+                (dy, dhT, dcT, dx, dh0, dc0) -> trainer.backward(dy, dhT, grads, GradientMode.OVERWRITE, dx, dh0),
+                parameters, gradients, () -> trainer.updateWeights(values), List.of(values, weights, grads, trainer));
     }
 
     /** x, h0, c0, dy, dhT, dcT of one training step; c0 and dcT null for a GRU. */
@@ -219,7 +169,7 @@ class ModelApiTrainerTest {
     private static float[][] step(OldTrainer trainer, RnnShape shape, Inputs in, int[] lengths) {
         float[][] out = outputs(shape);
         trainer.forward(in.x(), lengths, in.h0(), in.c0(), out[0], out[1], orNull(out[2]));
-        trainer.backward(in.dy(), in.dhT(), in.dcT(), out[3], out[4], orNull(out[5]));
+        trainer.backward().run(in.dy(), in.dhT(), in.dcT(), out[3], out[4], orNull(out[5]));
         return out;
     }
 
@@ -254,7 +204,6 @@ class ModelApiTrainerTest {
         RnnShape shape = RnnShape.of(cell, I, H).withLayers(layers).withDirection(direction);
         long seed = 61;
         Options options = Options.DEFAULT.withMaxBatch(B).withMaxSteps(T);
-        int[] lengths = {4, T, 0};
         try (OldTrainer old = oldTrainer(shape, seed);
              Parameters parameters = Parameters.initialize(shape, seed);
              Gradients gradients = new Gradients(shape);
@@ -265,7 +214,7 @@ class ModelApiTrainerTest {
             assertEquals(parameters.names(), gradients.names(), "gradients are named as the parameters");
             Inputs in = Inputs.random(shape, 62);
             for (int round = 0; round < 2; round++) {
-                for (int[] run : new int[][] {null, lengths}) {
+                for (int[] run : new int[][] {null, LENGTHS}) {
                     String what = (run == null ? "whole sequences" : "lengths") + ", round " + round;
                     float[][] expected = step(old, shape, in, run);
                     float[][] actual = step(trainer, gradients, in, run);
@@ -276,7 +225,7 @@ class ModelApiTrainerTest {
                 }
                 gradientStep(parameters.names(), parameters::tensor, gradients::tensor);
                 gradientStep(parameters.names(), old.parameters()::get, old.gradients()::get);
-                old.updateWeights();
+                old.updateWeights().run();
                 trainer.updateWeights(parameters);
             }
             float[] y = new float[T * B * shape.outputSize()];
