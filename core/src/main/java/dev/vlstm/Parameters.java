@@ -1,7 +1,15 @@
 package dev.vlstm;
 
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+
+import dev.vlstm.io.FloatTensor;
+import dev.vlstm.io.SafeTensors;
 
 /**
  * A whole LSTM's or GRU's parameters as float32 values in PyTorch's layouts (every layer and direction): the master
@@ -21,8 +29,8 @@ public final class Parameters implements AutoCloseable {
     private final StackTraining.ParameterSet set;
     private volatile boolean open = true;
 
-    private Parameters(RnnShape shape, StackTraining.ParameterSet set) {
-        this.shape = shape;
+    private Parameters(StackTraining.ParameterSet set) {
+        this.shape = set.shape();
         this.set = set;
         this.names = List.copyOf(set.byName().keySet());
     }
@@ -39,7 +47,53 @@ public final class Parameters implements AutoCloseable {
      * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
      */
     public static Parameters initialize(RnnShape shape, long seed) {
-        return new Parameters(shape, StackTraining.initialize(shape, seed));
+        return new Parameters(StackTraining.initialize(shape, seed));
+    }
+
+    /**
+     * Reads the parameters of the {@code nn.LSTM} or {@code nn.GRU} in a safetensors file, as {@link Vlstm#load}
+     * reads the model (cell, layers, directions and projection from the tensors), and closes the file.
+     *
+     * @param file   a safetensors file of a PyTorch state_dict
+     * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it (the file
+     *               must then hold exactly one recurrent model)
+     * @return new parameters, owned by the caller
+     * @throws IOException              if the file cannot be read or is not a safetensors file (naming the file)
+     * @throws IllegalArgumentException as {@link Vlstm#load(Path, Options)}, naming the file (an LSTM stack with
+     *                                  projection is refused so far)
+     */
+    public static Parameters load(Path file, String prefix) throws IOException {
+        try (SafeTensors tensors = SafeTensors.open(Checks.notNull("file", file))) {
+            return new Parameters(StackTraining.load(tensors, prefix));
+        }
+    }
+
+    /**
+     * Writes every tensor as a safetensors file that PyTorch's {@code load_state_dict} reads (F32, the names of
+     * {@link #names()} under {@code prefix}), atomically, and that {@link #load} and {@link Vlstm#load} read back
+     * (except an LSTM stack with projection, which the loaders refuse so far).
+     *
+     * @param file     the destination, replaced if it exists
+     * @param prefix   put before every name, e.g. {@code "lstm."}, or {@code ""} for none
+     * @param metadata strings for the header's {@code __metadata__}; empty for none
+     * @throws IOException           if writing or moving fails; {@code file} is then as it was
+     * @throws IllegalStateException if these parameters are closed
+     */
+    public void save(Path file, String prefix, Map<String, String> metadata) throws IOException {
+        Checks.notNull("file", file);
+        Checks.notNull("prefix", prefix);
+        Checks.notNull("metadata", metadata);
+        checkOpen();
+        Map<String, FloatTensor> tensors = new LinkedHashMap<>();
+        long gateRows = (long) shape.gates() * shape.hiddenSize();
+        for (String name : names) {
+            float[] values = set.byName().get(name).toArray(ValueLayout.JAVA_FLOAT);
+            long rows = name.startsWith("weight_hr") ? shape.projectionSize() : gateRows;
+            long[] dimensions = name.startsWith("bias") ? new long[] {values.length}
+                    : new long[] {rows, values.length / rows};
+            tensors.put(prefix + name, new FloatTensor(dimensions, values));
+        }
+        SafeTensors.write(file, tensors, metadata);
     }
 
     /** {@return the sizes of the model these parameters are for} */

@@ -3,9 +3,14 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.IntFunction;
+
+import dev.vlstm.io.PyTorchGru;
+import dev.vlstm.io.PyTorchLstm;
+import dev.vlstm.io.SafeTensors;
 
 /**
  * The training side of {@link StackDrivers}: the stack trainers, parameters and gradients that {@link Trainer},
@@ -20,11 +25,11 @@ final class StackTraining {
 
     /**
      * A stack's parameters, the float master copy, owned: {@code stack} is the {@link LstmStackParameters} or
-     * {@link GruStackParameters}, {@code byName} its tensors by PyTorch state_dict name in state_dict order (made
-     * once, so that a look-up builds nothing), {@code packer} packs them into a new model.
+     * {@link GruStackParameters} of {@code shape}, {@code byName} its tensors by PyTorch state_dict name in
+     * state_dict order (made once, so that a look-up builds nothing), {@code packer} packs them into a new model.
      */
-    record ParameterSet(Object stack, Map<String, MemorySegment> byName, Function<Options, Model> packer,
-                        Runnable closer) {
+    record ParameterSet(RnnShape shape, Object stack, Map<String, MemorySegment> byName,
+                        Function<Options, Model> packer, Runnable closer) {
 
         Model pack(Options options) {
             return packer.apply(options);
@@ -75,24 +80,61 @@ final class StackTraining {
     static ParameterSet initialize(RnnShape shape, long seed) {
         refusePeepholes(shape, "Parameters");
         return switch (shape.cell()) {
-            case LSTM -> {
-                LstmStackParameters parameters = LstmStackParameters.initialize(shape.stackShape(), seed);
-                yield new ParameterSet(parameters, named(parameters.shape(), n -> {
-                    LstmParameters part = parameters.layer(n / shape.direction().count(),
-                            n % shape.direction().count());
-                    return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
-                        part.weightHr()};
-                }), options -> Model.pack(parameters, options), parameters::close);
-            }
-            case GRU -> {
-                GruStackParameters parameters = GruStackParameters.initialize(shape.stackShape(), seed);
-                yield new ParameterSet(parameters, named(parameters.shape(), n -> {
-                    GruParameters part = parameters.layer(n / shape.direction().count(),
-                            n % shape.direction().count());
-                    return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh()};
-                }), options -> Model.pack(parameters, options), parameters::close);
-            }
+            case LSTM -> lstmParameters(LstmStackParameters.initialize(shape.stackShape(), seed));
+            case GRU -> gruParameters(GruStackParameters.initialize(shape.stackShape(), seed));
         };
+    }
+
+    /**
+     * The parameters of the {@code nn.LSTM} or {@code nn.GRU} in {@code file} under {@code prefix} (null: inferred),
+     * read as {@link Vlstm#load} reads them.
+     *
+     * @throws IllegalArgumentException as {@link PyTorchLstm#loadStackParameters} and
+     *                                  {@link PyTorchGru#loadStackTensors}
+     */
+    static ParameterSet load(SafeTensors file, String prefix) {
+        if (!PyTorchGru.holdsGru(file, prefix)) {
+            return lstmParameters(PyTorchLstm.loadStackParameters(file, prefix));
+        }
+        boolean bidirectional = PyTorchGru.inspect(file, prefix).bidirectional();
+        List<PyTorchGru.Tensors> layers = PyTorchGru.loadStackTensors(file, prefix);
+        GruParameters[] parts = new GruParameters[layers.size()];
+        try {
+            for (int n = 0; n < parts.length; n++) {
+                PyTorchGru.Tensors part = layers.get(n);
+                parts[n] = GruParameters.fromPyTorch(part.inputSize(), part.hiddenSize(), part.weightIh(),
+                        part.weightHh(), part.biasIh(), part.biasHh());
+            }
+            return gruParameters(GruStackParameters.of(bidirectional, parts));
+        } catch (RuntimeException | Error e) {
+            for (GruParameters part : parts) {
+                if (part != null) {
+                    part.close();
+                }
+            }
+            throw e;
+        }
+    }
+
+    private static ParameterSet lstmParameters(LstmStackParameters parameters) {
+        int directions = parameters.shape().directions();
+        Map<String, MemorySegment> tensors = named(parameters.shape(), n -> {
+            LstmParameters part = parameters.layer(n / directions, n % directions);
+            return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
+                part.weightHr()};
+        });
+        return new ParameterSet(RnnShape.of(Cell.LSTM, parameters.shape(), false), parameters, tensors,
+                options -> Model.pack(parameters, options), parameters::close);
+    }
+
+    private static ParameterSet gruParameters(GruStackParameters parameters) {
+        int directions = parameters.shape().directions();
+        Map<String, MemorySegment> tensors = named(parameters.shape(), n -> {
+            GruParameters part = parameters.layer(n / directions, n % directions);
+            return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh()};
+        });
+        return new ParameterSet(RnnShape.of(Cell.GRU, parameters.shape(), false), parameters, tensors,
+                options -> Model.pack(parameters, options), parameters::close);
     }
 
     /**

@@ -6,8 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -17,6 +19,7 @@ import java.util.function.DoubleBinaryOperator;
 import java.util.function.Function;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -413,5 +416,48 @@ class ModelApiTrainerTest {
                 assertEquals(expected, p[k], 1e-6 * Math.max(1, Math.abs(expected)), name + "[" + k + "]");
             }
         }
+    }
+
+    /**
+     * {@link Parameters#save} writes what {@link Parameters#load} and {@link Vlstm#load} read back: the same tensors,
+     * and a model of the same y; a golden PyTorch file loads as parameters that pack into the model
+     * {@link Vlstm#load} makes of it.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"LSTM, src/test/resources/golden/i3_h5_l2_t4_b2/model.safetensors",
+            "GRU, src/test/resources/golden-gru/i3_h5_l2_t4_b2/model.safetensors"})
+    void parametersSaveAndLoadAsPyTorchStateDicts(Cell cell, Path golden, @TempDir Path directory)
+            throws IOException {
+        RnnShape shape = RnnShape.of(cell, I, H).withLayers(2).withDirection(Direction.BIDIRECTIONAL);
+        Path file = directory.resolve("model.safetensors");
+        Options options = Options.DEFAULT.withMaxBatch(B).withMaxSteps(T);
+        float[] x = ModelApiTest.uniform(new SplittableRandom(69), T * B * I);
+        try (Parameters parameters = Parameters.initialize(shape, 70)) {
+            parameters.save(file, "rnn.", Map.of("note", "test"));
+            try (Parameters loaded = Parameters.load(file, "rnn.");
+                 Model model = Model.pack(parameters, options);
+                 Model fromFile = Vlstm.load(file, options.withPrefix("rnn."))) {
+                assertEquals(shape, loaded.shape());
+                Map<String, MemorySegment> saved = new LinkedHashMap<>();
+                parameters.names().forEach(name -> saved.put(name, parameters.tensor(name)));
+                assertSameTensors(saved, loaded.names(), loaded::tensor, "loaded");
+                assertArrayEquals(forward(model, x), forward(fromFile, x), "Vlstm.load of the saved file");
+            }
+        }
+        try (Parameters parameters = Parameters.load(golden, null);
+             Model model = Model.pack(parameters, options);
+             Model expected = Vlstm.load(golden, options)) {
+            assertEquals(expected.shape(), parameters.shape());
+            float[] input = ModelApiTest.uniform(new SplittableRandom(71), T * B * expected.shape().inputSize());
+            assertArrayEquals(forward(expected, input), forward(model, input), "the golden file's model");
+        }
+    }
+
+    private static float[] forward(Model model, float[] x) {
+        float[] y = new float[T * B * model.shape().outputSize()];
+        try (Runner runner = model.runner()) {
+            runner.forward(x, T, B, null, null, y, null, null);
+        }
+        return y;
     }
 }
