@@ -230,10 +230,11 @@ final class Checks {
     /**
      * For {@link NonFiniteInputs#REJECT}: throws at the first NaN or infinity among {@code rows} rows of
      * {@code columns} floats that start {@code rowStride} floats apart, naming it {@code name[t][b][j]} when
-     * {@code rowsPerStep > 0} (rows of time-major {@code [T][B][.]}) and {@code name[b][j]} otherwise.
+     * {@code rowsPerStep > 0} (rows of {@code [T][B][.]}, or of any {@code [N][B][.]}) and {@code name[b][j]}
+     * otherwise, and the class that rejects it, {@code owner} (e.g. "Runner").
      */
-    static void finiteInput(String name, MemorySegment segment, long rows, int rowsPerStep, int columns,
-                            long rowStride) {
+    static void finiteInput(String owner, String name, MemorySegment segment, long rows, int rowsPerStep,
+                            int columns, long rowStride) {
         for (long row = 0; row < rows; row++) {
             for (int column = 0; column < columns; column++) {
                 float value = segment.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, row * rowStride + column);
@@ -241,7 +242,7 @@ final class Checks {
                     String where = rowsPerStep > 0 ? "[" + row / rowsPerStep + "][" + row % rowsPerStep + "]"
                             : "[" + row + "]";
                     throw new IllegalArgumentException(name + where + "[" + column + "] is " + value
-                            + ": this LstmRunner rejects NaN and infinite inputs (NonFiniteInputs.REJECT)");
+                            + ": this " + owner + " rejects NaN and infinite inputs (NonFiniteInputs.REJECT)");
                 }
             }
         }
@@ -249,14 +250,31 @@ final class Checks {
 
     /**
      * For {@link NonFiniteInputs#REJECT}: throws at the first NaN or infinity among {@code columns} floats from
-     * float index {@code start}, naming it {@code name[outer][inner][j]}.
+     * float index {@code start}, naming it {@code name[outer][inner][j]} and {@code owner}.
      */
-    static void finiteRow(String name, int outer, int inner, MemorySegment segment, long start, int columns) {
+    static void finiteRow(String owner, String name, int outer, int inner, MemorySegment segment, long start,
+                          int columns) {
         for (int column = 0; column < columns; column++) {
             float value = segment.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, start + column);
             if (!Float.isFinite(value)) {
                 throw new IllegalArgumentException(name + "[" + outer + "][" + inner + "][" + column + "] is " + value
-                        + ": this LstmRunner rejects NaN and infinite inputs (NonFiniteInputs.REJECT)");
+                        + ": this " + owner + " rejects NaN and infinite inputs (NonFiniteInputs.REJECT)");
+            }
+        }
+    }
+
+    /**
+     * For {@link NonFiniteInputs#REJECT} in a variable-length forward: checks the rows of x that are read, the first
+     * {@code lengths[b]} steps of each sequence b, with x in {@code order}, naming an element as
+     * {@link #finiteRow} does (in x's own index order).
+     */
+    static void finiteSequences(String owner, MemorySegment x, SequenceLayout order, int steps, int batch,
+                                int[] lengths, int inputSize) {
+        boolean timeMajor = order == SequenceLayout.TIME_MAJOR;
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < lengths[b]; t++) {
+                finiteRow(owner, "x", timeMajor ? t : b, timeMajor ? b : t, x, order.row(t, b, steps, batch)
+                        * inputSize, inputSize);
             }
         }
     }

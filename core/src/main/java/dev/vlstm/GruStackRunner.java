@@ -64,6 +64,15 @@ public final class GruStackRunner implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public GruStackRunner(GruStackWeights weights, int maxBatch, int maxSteps, int threads) {
+        this(weights, maxBatch, maxSteps, threads, 0);
+    }
+
+    /**
+     * As {@link #GruStackRunner(GruStackWeights, int, int, int)}, with every part's input projection computed
+     * {@code chunkSteps} time steps at a time ({@link GruRunner#projectionSteps()}; at most {@code maxSteps}), or by
+     * the default rule for 0. Results are the same bits for any chunk.
+     */
+    GruStackRunner(GruStackWeights weights, int maxBatch, int maxSteps, int threads, int chunkSteps) {
         Checks.notNull("weights", weights).checkOpen();
         Checks.threads(threads);
         this.weights = weights;
@@ -76,7 +85,8 @@ public final class GruStackRunner implements AutoCloseable {
             stackThreads = threads == 1 ? null : new ParallelGruKernel(weights.part(0).kernel(), threads);
             for (int n = 0; n < parts.length; n++) {
                 GruWeights part = weights.part(n);
-                int projectionSteps = Math.min(maxSteps, GruRunner.defaultProjectionSteps(part, maxBatch));
+                int projectionSteps = Math.min(maxSteps,
+                        chunkSteps > 0 ? chunkSteps : GruRunner.defaultProjectionSteps(part, maxBatch));
                 parts[n] = new GruRunner(part, maxBatch, projectionSteps, stackThreads);
             }
             this.threads = stackThreads;
@@ -135,6 +145,16 @@ public final class GruStackRunner implements AutoCloseable {
         } finally {
             inUse.exit();
         }
+    }
+
+    /**
+     * Checks the arguments of a forward as {@link #forward} does (lengths null for the time-major form), for a
+     * caller that reads them before it runs them.
+     */
+    void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                        MemorySegment h0, MemorySegment y, MemorySegment hT) {
+        checkOpen();
+        sequence.checkArguments(x, layout, steps, batch, lengths, h0, null, y, hT, null);
     }
 
     /**
@@ -297,6 +317,11 @@ public final class GruStackRunner implements AutoCloseable {
             }
         }
         memory.close();
+    }
+
+    /** The time steps of every part's input GEMM ({@code projectionSteps}, the same in every part). */
+    int chunkSteps() {
+        return parts[0].projectionSteps();
     }
 
     /** The worker threads of this runner (none for one thread), for tests. */

@@ -30,6 +30,9 @@ import dev.vlstm.kernel.WeightFormat;
  */
 public final class LstmRunner implements AutoCloseable {
 
+    /** This class's name in the messages of {@link NonFiniteInputs#REJECT}. */
+    private static final String OWNER = "LstmRunner";
+
     /** Default size of the chunk of gate pre-activations that the input projection writes ahead: 2 MiB. */
     public static final long DEFAULT_PROJECTION_BYTES = 2L << 20;
     /** The cell clip of a runner or trainer that does not clip: {@code Float.POSITIVE_INFINITY}. */
@@ -575,9 +578,11 @@ public final class LstmRunner implements AutoCloseable {
         Checks.floats("x", x, "B", batch, "I", layout.inputSize());
         Checks.optionalOutput("h", h, "B", batch, state.outputName(), weights.outputSize());
         if (nonFiniteInputs == NonFiniteInputs.REJECT) {
-            Checks.finiteInput("x", x, batch, 0, layout.inputSize(), layout.inputSize());
-            Checks.finiteInput("state.h", state.currentHidden(), batch, 0, weights.outputSize(), state.hiddenStride());
-            Checks.finiteInput("state.c", state.cellBuffer(), batch, 0, layout.hiddenSize(), layout.paddedHidden());
+            Checks.finiteInput(OWNER, "x", x, batch, 0, layout.inputSize(), layout.inputSize());
+            Checks.finiteInput(OWNER, "state.h", state.currentHidden(), batch, 0, weights.outputSize(),
+                    state.hiddenStride());
+            Checks.finiteInput(OWNER, "state.c", state.cellBuffer(), batch, 0, layout.hiddenSize(),
+                    layout.paddedHidden());
         }
         MemorySegment.copy(x, 0, inputChunk, 0, x.byteSize());
         kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, batch,
@@ -724,25 +729,18 @@ public final class LstmRunner implements AutoCloseable {
         int inputSize = layout.inputSize();
         int hiddenSize = layout.hiddenSize();
         int outputSize = weights.outputSize();
-        Checks.finiteInput("x", x, (long) steps * batch, batch, inputSize, inputSize);
+        Checks.finiteInput(OWNER, "x", x, (long) steps * batch, batch, inputSize, inputSize);
         if (h0 != null) {
-            Checks.finiteInput("h0", h0, batch, 0, outputSize, outputSize);
+            Checks.finiteInput(OWNER, "h0", h0, batch, 0, outputSize, outputSize);
         }
         if (c0 != null) {
-            Checks.finiteInput("c0", c0, batch, 0, hiddenSize, hiddenSize);
+            Checks.finiteInput(OWNER, "c0", c0, batch, 0, hiddenSize, hiddenSize);
         }
     }
 
     private void rejectNonFinite(MemorySegment x, SequenceLayout order, int steps, int batch, int[] lengths,
                                  MemorySegment h0, MemorySegment c0) {
-        int inputSize = layout.inputSize();
-        for (int b = 0; b < batch; b++) {
-            for (int t = 0; t < lengths[b]; t++) {
-                Checks.finiteRow("x", order == SequenceLayout.TIME_MAJOR ? t : b,
-                        order == SequenceLayout.TIME_MAJOR ? b : t, x, order.row(t, b, steps, batch) * inputSize,
-                        inputSize);
-            }
-        }
+        Checks.finiteSequences(OWNER, x, order, steps, batch, lengths, layout.inputSize());
         rejectNonFinite(x, 0, batch, h0, c0);
     }
 

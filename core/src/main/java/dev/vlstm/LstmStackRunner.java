@@ -90,6 +90,16 @@ public final class LstmStackRunner implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public LstmStackRunner(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip, int threads) {
+        this(weights, maxBatch, maxSteps, cellClip, threads, 0);
+    }
+
+    /**
+     * As {@link #LstmStackRunner(LstmStackWeights, int, int, float, int)}, with every part's input projection
+     * computed {@code chunkSteps} time steps at a time ({@link LstmRunner#projectionSteps()}; at most
+     * {@code maxSteps}), or by the default rule for 0. Results are the same bits for any chunk.
+     */
+    LstmStackRunner(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip, int threads,
+                    int chunkSteps) {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
         Checks.threads(threads);
@@ -102,7 +112,8 @@ public final class LstmStackRunner implements AutoCloseable {
             threadsKernel = threads == 1 ? null : new ParallelKernel(weights.part(0).kernel(), threads);
             for (int n = 0; n < parts.length; n++) {
                 LstmWeights part = weights.part(n);
-                int projectionSteps = Math.min(maxSteps, LstmRunner.defaultProjectionSteps(part, maxBatch));
+                int projectionSteps = Math.min(maxSteps,
+                        chunkSteps > 0 ? chunkSteps : LstmRunner.defaultProjectionSteps(part, maxBatch));
                 parts[n] = new LstmRunner(part, maxBatch, projectionSteps, cellClip, threadsKernel);
             }
         } catch (RuntimeException | Error e) {
@@ -165,6 +176,16 @@ public final class LstmStackRunner implements AutoCloseable {
         } finally {
             inUse.exit();
         }
+    }
+
+    /**
+     * Checks the arguments of a forward as {@link #forward} does (lengths null for the time-major form), for a
+     * caller that reads them before it runs them.
+     */
+    void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                        MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        checkOpen();
+        sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
     }
 
     /**
@@ -337,6 +358,11 @@ public final class LstmStackRunner implements AutoCloseable {
         } else {
             parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, c0, y, hT, cT);
         }
+    }
+
+    /** The time steps of every part's input GEMM ({@code projectionSteps}, the same in every part). */
+    int chunkSteps() {
+        return parts[0].projectionSteps();
     }
 
     /** The worker threads of this runner, shared by its parts (none for one thread), for tests. */

@@ -73,6 +73,20 @@ public final class Model implements AutoCloseable {
         return gru(parameters.pack(options.backend()), options);
     }
 
+    /**
+     * Packs an LSTM's or GRU's parameters with {@code options}, as the two forms above do.
+     *
+     * @param parameters every layer's and direction's values; only read: the caller still owns and closes them
+     * @param options    the load-time fields are used now; the run-time fields are the defaults of {@link #runner()}
+     * @return the model, owned by the caller
+     * @throws IllegalArgumentException for a NaN or infinite value, a weight beyond what the precision holds, or an
+     *                                  option a GRU does not have
+     * @throws IllegalStateException    if the parameters are closed
+     */
+    public static Model pack(Parameters parameters, Options options) {
+        return Checks.notNull("parameters", parameters).set().pack(options);
+    }
+
     /** A model over a GRU stack's packed weights, which it owns from then on; options checked by the caller. */
     static Model gru(GruStackWeights weights, Options options) {
         return new Model(RnnShape.of(Cell.GRU, weights.shape(), false), options, StackDrivers.gru(weights));
@@ -120,7 +134,8 @@ public final class Model implements AutoCloseable {
 
     /**
      * A runner for up to {@code options.maxBatch()} sequences of up to {@code options.maxSteps()} steps, on
-     * {@code options.threads()} threads. Only these run-time fields are read: the load-time ones (precision,
+     * {@code options.threads()} threads, with {@code options.nonFiniteInputs()} and {@code options.chunkSteps()}.
+     * Only these run-time fields are read: the load-time ones (precision,
      * backend, cell clip, prefix) are this model's, as {@link #options()} gives them.
      *
      * @param options the run-time fields; not null
@@ -132,8 +147,38 @@ public final class Model implements AutoCloseable {
         Checks.notNull("options", options);
         checkOpen();
         StackDrivers.Driver driver = weights.runner(options.maxBatch(), options.maxSteps(), this.options.cellClip(),
+                options.threads(), options.chunkSteps());
+        return new Runner(this, driver, options.maxBatch(), options.maxSteps(), options.nonFiniteInputs());
+    }
+
+    /**
+     * A trainer with this model's options: {@code trainer(options())}.
+     *
+     * @return a new trainer, owned by the caller
+     * @throws IllegalArgumentException for a model of compressed weights (a trainer needs FLOAT32)
+     * @throws IllegalStateException    if this model is closed
+     */
+    public Trainer trainer() {
+        return trainer(options);
+    }
+
+    /**
+     * A trainer for up to {@code options.maxBatch()} sequences of up to {@code options.maxSteps()} steps, on
+     * {@code options.threads()} threads, without dropout; the model's cell clip applies. Only these run-time fields
+     * are read.
+     *
+     * @param options the run-time fields; not null
+     * @return a new trainer, owned by the caller; it starts {@code threads - 1} worker threads, which its
+     *         {@link Trainer#close()} stops
+     * @throws IllegalArgumentException for a model of compressed weights (a trainer needs FLOAT32)
+     * @throws IllegalStateException    if this model is closed
+     */
+    public Trainer trainer(Options options) {
+        Checks.notNull("options", options);
+        checkOpen();
+        StackTraining.Driver driver = weights.trainer(options.maxBatch(), options.maxSteps(), this.options.cellClip(),
                 options.threads());
-        return new Runner(this, driver, options.maxBatch(), options.maxSteps());
+        return new Trainer(this, driver, options.maxBatch(), options.maxSteps());
     }
 
     /**

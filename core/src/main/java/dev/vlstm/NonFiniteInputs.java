@@ -1,9 +1,11 @@
 package dev.vlstm;
 
 /**
- * What an {@link LstmRunner} does with NaN and infinite values in its inputs: x, h0 and c0 of
- * {@link LstmRunner#forward}, x and the state's h and c of {@link LstmRunner#step}. Weights are always checked when
- * they are loaded, whatever this says.
+ * What an {@link LstmRunner}, or a {@link Runner} of an LSTM or GRU ({@link Options#nonFiniteInputs()}), does with
+ * NaN and infinite values in its inputs: x, h0 and c0 of a forward, x and the state's h and c of a step (every
+ * layer's, for a {@link Runner}). Weights are always checked when they are loaded, whatever this says. A GRU has no
+ * c: what is said of c0 below does not apply to it, and a NaN in h0[b] of a GRU reaches every unit of row b at the
+ * first step.
  */
 public enum NonFiniteInputs {
     /**

@@ -4,7 +4,7 @@ package dev.vlstm;
  * How a {@link Model} is packed and how its {@link Runner}s run. LSTM and GRU models take the same options. The
  * load-time fields ({@link #precision}, {@link #backend}, {@link #cellClip}, {@link #prefix}) are read when a model is
  * loaded or packed, and the model keeps them; the run-time fields ({@link #maxBatch}, {@link #maxSteps},
- * {@link #threads}) are read by {@link Model#runner(Options)}. Start from {@link #DEFAULT} and change fields with
+ * {@link #threads}, {@link #nonFiniteInputs}, {@link #chunkSteps}) are read by {@link Model#runner(Options)}. Start from {@link #DEFAULT} and change fields with
  * the withers; every value is checked when the record is made.
  *
  * @param precision storage of the weight matrices W and U ({@link WeightPrecision}); a GRU takes only
@@ -21,26 +21,33 @@ package dev.vlstm;
  *                  runs longer sequences in windows that carry the state
  * @param threads   threads each runner call runs on, the calling thread included, 1 to {@link LstmRunner#MAX_THREADS};
  *                  results are the same bits for any number
+ * @param nonFiniteInputs what a runner does with NaN and infinite inputs (x, h0 and c0 of a forward, x and the
+ *                  state's h and c of a step), for LSTM and GRU alike, as {@link NonFiniteInputs} describes
+ * @param chunkSteps the time steps whose input projection {@code x · Wᵀ + b} a runner computes as one GEMM, &ge; 1,
+ *                  at most {@code maxSteps} of them (a larger value runs as {@code maxSteps}); 0 for the default,
+ *                  as many as fit 2 MiB of gate pre-activations at {@code maxBatch} rows per step. Sizes a runner's
+ *                  scratch (about {@code chunkSteps × maxBatch × (I + G·H)} floats per layer and direction); the
+ *                  results are the same bits for any chunk
  */
 public record Options(WeightPrecision precision, Backend backend, float cellClip, String prefix, int maxBatch,
-                      int maxSteps, int threads) {
+                      int maxSteps, int threads, NonFiniteInputs nonFiniteInputs, int chunkSteps) {
 
     /** The default {@link #maxSteps}: sequences of up to 1024 steps. */
     public static final int DEFAULT_MAX_STEPS = 1024;
 
     /**
      * Float32 weights for the preferred kernel, no cell clip, the prefix inferred, batches of 1, sequences of up to
-     * {@link #DEFAULT_MAX_STEPS} steps, one thread.
+     * {@link #DEFAULT_MAX_STEPS} steps, one thread, non-finite inputs propagated, the default input chunk.
      */
     public static final Options DEFAULT = new Options(WeightPrecision.FLOAT32, Backend.PREFERRED,
-            Float.POSITIVE_INFINITY, null, 1, DEFAULT_MAX_STEPS, 1);
+            Float.POSITIVE_INFINITY, null, 1, DEFAULT_MAX_STEPS, 1, NonFiniteInputs.PROPAGATE, 0);
 
     /**
      * Checks every field.
      *
-     * @throws NullPointerException     for a null precision or backend
-     * @throws IllegalArgumentException for a cell clip that is not &gt; 0 (or NaN), a size below 1, or threads above
-     *                                  {@link LstmRunner#MAX_THREADS}, naming the field
+     * @throws NullPointerException     for a null precision, backend or nonFiniteInputs
+     * @throws IllegalArgumentException for a cell clip that is not &gt; 0 (or NaN), a size below 1, threads above
+     *                                  {@link LstmRunner#MAX_THREADS}, or a negative chunkSteps, naming the field
      */
     public Options {
         Checks.notNull("precision", precision);
@@ -49,6 +56,10 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
         Checks.positive("maxBatch", maxBatch);
         Checks.positive("maxSteps", maxSteps);
         Checks.threads(threads);
+        Checks.notNull("nonFiniteInputs", nonFiniteInputs);
+        if (chunkSteps < 0) {
+            throw new IllegalArgumentException("chunkSteps must be >= 0 (0 for the default), got " + chunkSteps);
+        }
     }
 
     /**
@@ -57,7 +68,8 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      * @param precision FLOAT32, BFLOAT16 or INT8, not null
      */
     public Options withPrecision(WeightPrecision precision) {
-        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
+                chunkSteps);
     }
 
     /**
@@ -66,7 +78,8 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      * @param backend the kernel family, not null
      */
     public Options withBackend(Backend backend) {
-        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
+                chunkSteps);
     }
 
     /**
@@ -75,7 +88,8 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      * @param cellClip &gt; 0, or {@code Float.POSITIVE_INFINITY} for none; LSTM only
      */
     public Options withCellClip(float cellClip) {
-        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
+                chunkSteps);
     }
 
     /**
@@ -84,7 +98,8 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      * @param prefix e.g. {@code "lstm."}, {@code ""} for none, or null to infer it
      */
     public Options withPrefix(String prefix) {
-        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
+                chunkSteps);
     }
 
     /**
@@ -93,7 +108,8 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      * @param maxBatch B, &ge; 1
      */
     public Options withMaxBatch(int maxBatch) {
-        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
+                chunkSteps);
     }
 
     /**
@@ -102,7 +118,8 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      * @param maxSteps T, &ge; 1
      */
     public Options withMaxSteps(int maxSteps) {
-        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
+                chunkSteps);
     }
 
     /**
@@ -111,6 +128,27 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      * @param threads 1 to {@link LstmRunner#MAX_THREADS}
      */
     public Options withThreads(int threads) {
-        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads);
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
+                chunkSteps);
+    }
+
+    /**
+     * {@return these options with another policy for NaN and infinite inputs}
+     *
+     * @param nonFiniteInputs PROPAGATE (the default) or REJECT, not null
+     */
+    public Options withNonFiniteInputs(NonFiniteInputs nonFiniteInputs) {
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
+                chunkSteps);
+    }
+
+    /**
+     * {@return these options with another input chunk}
+     *
+     * @param chunkSteps time steps per input GEMM, &ge; 1, or 0 for the default
+     */
+    public Options withChunkSteps(int chunkSteps) {
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
+                chunkSteps);
     }
 }

@@ -15,23 +15,29 @@ import java.util.List;
  * {@code [T][B][I]}, y {@code [T][B][D·S]} (forward direction first), h0 and hT {@code [L·D][B][S]}, c0 and cT
  * {@code [L·D][B][H]} (one block per layer and direction at {@code layer·D + direction}, as PyTorch). A GRU has no
  * cell state: its c0 and cT must be null. Every tensor is row-major floats in native byte order, in heap or native
- * segments; arguments are checked before anything is computed or written.
+ * segments; arguments are checked before anything is computed or written. NaN and infinite inputs propagate or are
+ * rejected, as {@link Options#nonFiniteInputs()} says ({@link NonFiniteInputs}), for LSTM and GRU alike.
  *
  * <p>Not thread-safe: give each thread its own runner (they may share the model).
  */
 public final class Runner implements AutoCloseable {
 
+    /** This class's name in the messages of {@link NonFiniteInputs#REJECT}. */
+    private static final String OWNER = "Runner";
+
     private final Model model;
     private final StackDrivers.Driver driver;
     private final int maxBatch;
     private final int maxSteps;
+    private final NonFiniteInputs nonFiniteInputs;
     private boolean open = true;
 
-    Runner(Model model, StackDrivers.Driver driver, int maxBatch, int maxSteps) {
+    Runner(Model model, StackDrivers.Driver driver, int maxBatch, int maxSteps, NonFiniteInputs nonFiniteInputs) {
         this.model = model;
         this.driver = driver;
         this.maxBatch = maxBatch;
         this.maxSteps = maxSteps;
+        this.nonFiniteInputs = nonFiniteInputs;
     }
 
     /** {@return the model this runner runs (not owned by the runner)} */
@@ -55,6 +61,19 @@ public final class Runner implements AutoCloseable {
     }
 
     /**
+     * {@return the time steps whose input projection one GEMM computes, in every layer and direction: {@link
+     * Options#chunkSteps()} (at most {@link #maxSteps()}), or what the default rule gave for 0}
+     */
+    public int chunkSteps() {
+        return driver.chunkSteps();
+    }
+
+    /** {@return what this runner does with NaN and infinite inputs ({@link Options#nonFiniteInputs()})} */
+    public NonFiniteInputs nonFiniteInputs() {
+        return nonFiniteInputs;
+    }
+
+    /**
      * Runs a whole batch of sequences of T steps through every layer and direction. h0 and c0 are read before they
      * are overwritten, so they may be the same memory as hT and cT; otherwise outputs must not overlap the inputs or
      * each other.
@@ -69,12 +88,20 @@ public final class Runner implements AutoCloseable {
      *              its h after step 0); null if not wanted
      * @param cT    output, {@code [L·D][B][H]}: the final cell states; null if not wanted; null for a GRU
      * @throws IllegalArgumentException for a size &lt; 1 or above this runner's limits, a segment whose size does
-     *                                  not match its shape, a read-only output, or a c0 or cT given to a GRU
+     *                                  not match its shape, a read-only output, a c0 or cT given to a GRU, or (with
+     *                                  {@link NonFiniteInputs#REJECT}) a NaN or infinite value in x, h0 or c0,
+     *                                  named as in {@code x[t][b][j]} or {@code h0[l·D+d][b][j]}
      * @throws IllegalStateException    if this runner, its model, or the arena of an argument is closed
      */
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                         MemorySegment y, MemorySegment hT, MemorySegment cT) {
         checkCall(steps, batch);
+        if (nonFiniteInputs == NonFiniteInputs.REJECT) {
+            driver.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
+            int inputSize = model.shape().inputSize();
+            Checks.finiteInput(OWNER, "x", x, (long) steps * batch, batch, inputSize, inputSize);
+            rejectNonFiniteStates(batch, h0, c0);
+        }
         driver.forward(x, steps, batch, h0, c0, y, hT, cT);
     }
 
@@ -118,13 +145,22 @@ public final class Runner implements AutoCloseable {
      * @param y       output in x's layout, {@code [T][B][D·S]} or {@code [B][T][D·S]}; null if not wanted
      * @param hT      output, {@code [L·D][B][S]}; null if not wanted
      * @param cT      output, {@code [L·D][B][H]}; null if not wanted; null for a GRU
-     * @throws IllegalArgumentException as the time-major forward, and for a null layout, null lengths, lengths of
+     * @throws IllegalArgumentException as the time-major forward (with {@link NonFiniteInputs#REJECT} only the
+     *                                  values that are read are checked: x within each length, h0, c0; x's elements
+     *                                  are named in x's layout), and for a null layout, null lengths, lengths of
      *                                  another size than B, or a length outside 0..T (naming its index)
      * @throws IllegalStateException    as the time-major forward
      */
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                         MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
         checkCall(steps, batch);
+        if (nonFiniteInputs == NonFiniteInputs.REJECT) {
+            Checks.notNull("layout", layout);
+            VariableLengths.check(lengths, steps, batch);
+            driver.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+            Checks.finiteSequences(OWNER, x, layout, steps, batch, lengths, model.shape().inputSize());
+            rejectNonFiniteStates(batch, h0, c0);
+        }
         driver.forward(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
     }
 
@@ -159,8 +195,10 @@ public final class Runner implements AutoCloseable {
      * @param x     input of this step, {@code [B][I]} floats, B = {@code state.batch()} &le; {@link #maxBatch()}
      * @param state the streams' state, from {@link Model#newState(int)} of a model of this runner's shape
      * @param h     output, {@code [B][S]}: the top layer's new h (this step's row of y); null if not wanted
-     * @throws IllegalArgumentException for a state of another shape, a batch above {@link #maxBatch()}, or a segment
-     *                                  whose size does not match its shape
+     * @throws IllegalArgumentException for a state of another shape, a batch above {@link #maxBatch()}, a segment
+     *                                  whose size does not match its shape, or (with {@link NonFiniteInputs#REJECT})
+     *                                  a NaN or infinite value in x or in the state's h or c, named as in
+     *                                  {@code x[b][j]} or {@code state.c[l][b][j]}
      * @throws IllegalStateException    if this runner, its model, the state, or the arena of an argument is closed
      */
     public void step(MemorySegment x, State state, MemorySegment h) {
@@ -169,6 +207,13 @@ public final class Runner implements AutoCloseable {
         if (!state.shape().equals(model.shape())) {
             throw new IllegalArgumentException("state is for a model of " + state.shape() + ", but this runner's is "
                     + model.shape());
+        }
+        if (nonFiniteInputs == NonFiniteInputs.REJECT) {
+            int inputSize = model.shape().inputSize();
+            int batch = state.batch();
+            Checks.floats("x", x, "B", batch, "I", inputSize);
+            Checks.finiteInput(OWNER, "x", x, batch, 0, inputSize, inputSize);
+            state.stream().rejectNonFinite(OWNER);
         }
         driver.step(x, state.stream(), h);
     }
@@ -230,13 +275,31 @@ public final class Runner implements AutoCloseable {
 
     private void checkCall(int steps, int batch) {
         checkOpen();
+        checkLimits(OWNER, steps, maxSteps, batch, maxBatch);
+    }
+
+    /** Refuses steps or a batch beyond the limits of {@code owner}, a Runner or Trainer, naming the option. */
+    static void checkLimits(String owner, int steps, int maxSteps, int batch, int maxBatch) {
         if (steps > maxSteps) {
-            throw new IllegalArgumentException("steps " + steps + " exceeds this Runner's maxSteps " + maxSteps
+            throw new IllegalArgumentException("steps " + steps + " exceeds this " + owner + "'s maxSteps " + maxSteps
                     + " (Options.maxSteps)");
         }
         if (batch > maxBatch) {
-            throw new IllegalArgumentException("batch " + batch + " exceeds this Runner's maxBatch " + maxBatch
+            throw new IllegalArgumentException("batch " + batch + " exceeds this " + owner + "'s maxBatch " + maxBatch
                     + " (Options.maxBatch)");
+        }
+    }
+
+    /** For {@link NonFiniteInputs#REJECT}: h0 {@code [L·D][B][S]} and c0 {@code [L·D][B][H]}, checked in shape. */
+    private void rejectNonFiniteStates(int batch, MemorySegment h0, MemorySegment c0) {
+        RnnShape shape = model.shape();
+        long rows = (long) shape.stateCount() * batch;
+        if (h0 != null) {
+            int width = shape.hiddenStateSize();
+            Checks.finiteInput(OWNER, "h0", h0, rows, batch, width, width);
+        }
+        if (c0 != null) {
+            Checks.finiteInput(OWNER, "c0", c0, rows, batch, shape.hiddenSize(), shape.hiddenSize());
         }
     }
 

@@ -21,8 +21,14 @@ final class StackDrivers {
 
         long packedBytes();
 
-        /** A new runner; {@code cellClip} is {@link Float#POSITIVE_INFINITY} for none. */
-        Driver runner(int maxBatch, int maxSteps, float cellClip, int threads);
+        /**
+         * A new runner; {@code cellClip} is {@link Float#POSITIVE_INFINITY} for none, {@code chunkSteps} 0 for the
+         * default input chunk.
+         */
+        Driver runner(int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps);
+
+        /** A new trainer without dropout; refused by the stack trainer for compressed weights. */
+        StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads);
 
         /** A zero state of {@code batch} streams; refused for a bidirectional model by the stack state. */
         Stream newState(int batch);
@@ -32,6 +38,13 @@ final class StackDrivers {
 
     /** One runner: the stack runner's forward and step, with c0/cT/c that are null for a GRU. */
     interface Driver {
+
+        /**
+         * Checks the arguments of a forward as {@link #forward} does (a GRU's refusal of c0 and cT first; lengths
+         * null for the time-major form), for a caller that reads them before it runs them.
+         */
+        void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT);
 
         void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
                      MemorySegment hT, MemorySegment cT);
@@ -43,6 +56,9 @@ final class StackDrivers {
         void step(MemorySegment x, Stream state, MemorySegment h);
 
         int threads();
+
+        /** The time steps of every layer's and direction's input GEMM. */
+        int chunkSteps();
 
         List<Thread> workerThreads();
 
@@ -64,7 +80,28 @@ final class StackDrivers {
 
         void copyCellTo(MemorySegment out);
 
+        /**
+         * For {@link NonFiniteInputs#REJECT}: throws at the first NaN or infinity in h (or, for an LSTM, c), naming
+         * it {@code state.h[l][b][j]} or {@code state.c[l][b][j]} and {@code owner}.
+         */
+        void rejectNonFinite(String owner);
+
         void close();
+    }
+
+    /** Refuses a GRU's cell-state argument {@code name} unless it is null. */
+    static void refuseCellState(String name, MemorySegment value) {
+        if (value != null) {
+            throw new IllegalArgumentException(name + " must be null for a GRU model: a GRU has no cell state");
+        }
+    }
+
+    /** Rejects a NaN or infinity in {@code rows} rows of {@code columns} floats, {@code stride} floats apart. */
+    private static void finiteRows(String owner, String name, int layer, MemorySegment segment, int rows, int columns,
+                                   int stride) {
+        for (int row = 0; row < rows; row++) {
+            Checks.finiteRow(owner, name, layer, row, segment, (long) row * stride, columns);
+        }
     }
 
     /** An LSTM stack's weights, owned from then on. */
@@ -107,8 +144,13 @@ final class StackDrivers {
         }
 
         @Override
-        public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads) {
-            return new LstmDriver(new LstmStackRunner(weights, maxBatch, maxSteps, cellClip, threads));
+        public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps) {
+            return new LstmDriver(new LstmStackRunner(weights, maxBatch, maxSteps, cellClip, threads, chunkSteps));
+        }
+
+        @Override
+        public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads) {
+            return StackTraining.lstm(new LstmStackTrainer(weights, maxBatch, maxSteps, cellClip, threads));
         }
 
         @Override
@@ -123,6 +165,13 @@ final class StackDrivers {
     }
 
     private record LstmDriver(LstmStackRunner runner) implements Driver {
+
+        @Override
+        public void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                                   MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
+                                   MemorySegment cT) {
+            runner.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+        }
 
         @Override
         public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
@@ -144,6 +193,11 @@ final class StackDrivers {
         @Override
         public int threads() {
             return runner.threads();
+        }
+
+        @Override
+        public int chunkSteps() {
+            return runner.chunkSteps();
         }
 
         @Override
@@ -190,6 +244,19 @@ final class StackDrivers {
         }
 
         @Override
+        public void rejectNonFinite(String owner) {
+            state.checkOpen();
+            LstmStackShape shape = state.shape();
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                LstmState part = state.layer(layer);
+                finiteRows(owner, "state.h", layer, part.currentHidden(), state.batch(), shape.hiddenStateSize(),
+                        part.hiddenStride());
+                finiteRows(owner, "state.c", layer, part.cellBuffer(), state.batch(), shape.hiddenSize(),
+                        part.layout().paddedHidden());
+            }
+        }
+
+        @Override
         public void close() {
             state.close();
         }
@@ -208,8 +275,13 @@ final class StackDrivers {
         }
 
         @Override
-        public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads) {
-            return new GruDriver(new GruStackRunner(weights, maxBatch, maxSteps, threads));
+        public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps) {
+            return new GruDriver(new GruStackRunner(weights, maxBatch, maxSteps, threads, chunkSteps));
+        }
+
+        @Override
+        public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads) {
+            return StackTraining.gru(new GruStackTrainer(weights, maxBatch, maxSteps, threads));
         }
 
         @Override
@@ -226,16 +298,27 @@ final class StackDrivers {
     private record GruDriver(GruStackRunner runner) implements Driver {
 
         @Override
+        public void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                                   MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
+                                   MemorySegment cT) {
+            refuseCellState("c0", c0);
+            refuseCellState("cT", cT);
+            runner.checkArguments(x, layout, steps, batch, lengths, h0, y, hT);
+        }
+
+        @Override
         public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                             MemorySegment y, MemorySegment hT, MemorySegment cT) {
-            refuseCellState(c0, cT);
+            refuseCellState("c0", c0);
+            refuseCellState("cT", cT);
             runner.forward(x, steps, batch, h0, y, hT);
         }
 
         @Override
         public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                             MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-            refuseCellState(c0, cT);
+            refuseCellState("c0", c0);
+            refuseCellState("cT", cT);
             runner.forward(x, layout, steps, batch, lengths, h0, y, hT);
         }
 
@@ -250,6 +333,11 @@ final class StackDrivers {
         }
 
         @Override
+        public int chunkSteps() {
+            return runner.chunkSteps();
+        }
+
+        @Override
         public List<Thread> workerThreads() {
             return runner.workerThreads();
         }
@@ -257,15 +345,6 @@ final class StackDrivers {
         @Override
         public void close() {
             runner.close();
-        }
-
-        private static void refuseCellState(MemorySegment c0, MemorySegment cT) {
-            if (c0 != null) {
-                throw new IllegalArgumentException("c0 must be null for a GRU model: a GRU has no cell state");
-            }
-            if (cT != null) {
-                throw new IllegalArgumentException("cT must be null for a GRU model: a GRU has no cell state");
-            }
         }
     }
 
@@ -299,6 +378,16 @@ final class StackDrivers {
         @Override
         public void copyCellTo(MemorySegment out) {
             throw noCellState();
+        }
+
+        @Override
+        public void rejectNonFinite(String owner) {
+            state.checkOpen();
+            for (int layer = 0; layer < state.shape().layers(); layer++) {
+                GruState part = state.layer(layer);
+                finiteRows(owner, "state.h", layer, part.currentHidden(), state.batch(), part.hiddenSize(),
+                        part.layout().paddedHidden());
+            }
         }
 
         @Override

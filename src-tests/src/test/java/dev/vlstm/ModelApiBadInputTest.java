@@ -152,6 +152,11 @@ class ModelApiBadInputTest {
                         .getMessage());
         assertEquals("precision must not be null",
                 assertThrows(NullPointerException.class, () -> Options.DEFAULT.withPrecision(null)).getMessage());
+        assertEquals("nonFiniteInputs must not be null",
+                assertThrows(NullPointerException.class, () -> Options.DEFAULT.withNonFiniteInputs(null))
+                        .getMessage());
+        assertEquals("chunkSteps must be >= 0 (0 for the default), got -1",
+                assertThrows(IllegalArgumentException.class, () -> Options.DEFAULT.withChunkSteps(-1)).getMessage());
     }
 
     @Test

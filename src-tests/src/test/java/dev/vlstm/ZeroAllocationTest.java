@@ -260,16 +260,19 @@ class ZeroAllocationTest {
 
     /**
      * The public API over the stack drivers ({@link Model}, {@link Runner}, {@link State}), LSTM and GRU, one layer
-     * and two: bidirectional sequences (also with variable lengths) and a stream, on one and two threads. Its
-     * checks and its one interface call per call into the drivers add nothing to the heap.
+     * and two: bidirectional sequences (also with variable lengths) and a stream, on one and two threads, with
+     * non-finite inputs propagated or rejected. Its checks (the scan of every input for NaN included) and its one
+     * interface call per call into the drivers add nothing to the heap.
      */
-    @ParameterizedTest(name = "{0} I={1} H={2} L={3} T={4} B={5} threads={6}")
-    @CsvSource({"LSTM, 17, 33, 1, 10, 5, 1", "LSTM, 64, 128, 2, 20, 3, 2", "GRU, 17, 33, 1, 10, 5, 1",
-            "GRU, 64, 128, 2, 20, 1, 2"})
+    @ParameterizedTest(name = "{0} I={1} H={2} L={3} T={4} B={5} threads={6} {7}")
+    @CsvSource({"LSTM, 17, 33, 1, 10, 5, 1, PROPAGATE", "LSTM, 64, 128, 2, 20, 3, 2, REJECT",
+            "GRU, 17, 33, 1, 10, 5, 1, REJECT", "GRU, 64, 128, 2, 20, 1, 2, PROPAGATE"})
     void modelApiForwardAndStepAllocateNothingOnceWarm(Cell cell, int inputSize, int hiddenSize, int layers,
-                                                       int steps, int batch, int threads) {
+                                                       int steps, int batch, int threads,
+                                                       NonFiniteInputs nonFiniteInputs) {
         RnnShape shape = RnnShape.of(cell, inputSize, hiddenSize).withLayers(layers);
-        Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps).withThreads(threads);
+        Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps).withThreads(threads)
+                .withNonFiniteInputs(nonFiniteInputs);
         try (Model bidirectional = packed(shape.withDirection(Direction.BIDIRECTIONAL), 23, options);
              Model unidirectional = packed(shape, 24, options);
              Runner sequenceRunner = bidirectional.runner();
@@ -294,7 +297,8 @@ class ZeroAllocationTest {
         }
     }
 
-    private static Model packed(RnnShape shape, long seed, Options options) {
+    /** A model of {@code shape} with {@code options}, from parameters initialised with {@code seed}. */
+    static Model packed(RnnShape shape, long seed, Options options) {
         if (shape.cell() == Cell.LSTM) {
             try (LstmStackParameters parameters = LstmStackParameters.initialize(shape.stackShape(), seed)) {
                 return Model.pack(parameters, options);

@@ -2,8 +2,10 @@ package dev.vlstm.train;
 
 import java.lang.foreign.MemorySegment;
 
+import dev.vlstm.Gradients;
 import dev.vlstm.LstmGradients;
 import dev.vlstm.LstmParameters;
+import dev.vlstm.Parameters;
 import dev.vlstm.kernel.Kernels;
 import dev.vlstm.kernel.TensorKernel;
 
@@ -24,8 +26,8 @@ public final class Adam implements AutoCloseable {
     private final double beta2;
     private final double epsilon;
     /** Off-heap, shaped like the gradients. */
-    private final LstmGradients firstMomentTensors;
-    private final LstmGradients secondMomentTensors;
+    private final ParameterPairs.State firstMomentTensors;
+    private final ParameterPairs.State secondMomentTensors;
     private final MemorySegment[] firstMoment;
     private final MemorySegment[] secondMoment;
     private long steps;
@@ -54,21 +56,44 @@ public final class Adam implements AutoCloseable {
      */
     public Adam(LstmParameters parameters, LstmGradients gradients, double learningRate, double beta1, double beta2,
                 double epsilon) {
-        if (!(learningRate > 0) || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(epsilon > 0)) {
-            throw new IllegalArgumentException("Adam needs learningRate > 0, betas in [0, 1) and epsilon > 0, got "
-                    + learningRate + ", " + beta1 + ", " + beta2 + ", " + epsilon);
-        }
-        this.pairs = new ParameterPairs(parameters, gradients);
+        this(checked(learningRate, beta1, beta2, epsilon), new ParameterPairs(parameters, gradients), beta1, beta2,
+                epsilon);
+    }
+
+    /**
+     * Adam with PyTorch's defaults over a whole LSTM's or GRU's parameters (every layer and direction), as
+     * {@code torch.optim.Adam(module.parameters(), lr)}: each tensor steps as {@link #Adam(LstmParameters,
+     * LstmGradients, double)} steps it.
+     *
+     * @param parameters   updated in place by {@link #step()}, then packed by {@link dev.vlstm.Trainer#updateWeights};
+     *                     not owned
+     * @param gradients    read by each step; for the parameters' shape; not owned
+     * @param learningRate lr, &gt; 0
+     * @throws IllegalArgumentException for a learning rate &le; 0, or gradients of another shape than the parameters
+     */
+    public Adam(Parameters parameters, Gradients gradients, double learningRate) {
+        this(checked(learningRate, 0.9, 0.999, 1e-8), new ParameterPairs(parameters, gradients), 0.9, 0.999, 1e-8);
+    }
+
+    private Adam(double learningRate, ParameterPairs pairs, double beta1, double beta2, double epsilon) {
+        this.pairs = pairs;
         this.learningRate = learningRate;
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.epsilon = epsilon;
-        this.firstMomentTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize(),
-                parameters.projectionSize(), parameters.peepholes() != null);
-        this.secondMomentTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize(),
-                parameters.projectionSize(), parameters.peepholes() != null);
-        this.firstMoment = ParameterPairs.of(firstMomentTensors);
-        this.secondMoment = ParameterPairs.of(secondMomentTensors);
+        this.firstMomentTensors = pairs.newState();
+        this.secondMomentTensors = pairs.newState();
+        this.firstMoment = firstMomentTensors.tensors();
+        this.secondMoment = secondMomentTensors.tensors();
+    }
+
+    /** The learning rate, once the hyperparameters are checked. */
+    private static double checked(double learningRate, double beta1, double beta2, double epsilon) {
+        if (!(learningRate > 0) || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(epsilon > 0)) {
+            throw new IllegalArgumentException("Adam needs learningRate > 0, betas in [0, 1) and epsilon > 0, got "
+                    + learningRate + ", " + beta1 + ", " + beta2 + ", " + epsilon);
+        }
+        return learningRate;
     }
 
     /** One update of every parameter from the current gradients. */
@@ -94,7 +119,7 @@ public final class Adam implements AutoCloseable {
     /** Frees the moments. Closing twice is harmless. */
     @Override
     public void close() {
-        firstMomentTensors.close();
-        secondMomentTensors.close();
+        firstMomentTensors.close().run();
+        secondMomentTensors.close().run();
     }
 }

@@ -1,7 +1,9 @@
 package dev.vlstm.train;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 
+import dev.vlstm.Gradients;
 import dev.vlstm.LstmGradients;
 import dev.vlstm.LstmStackGradients;
 import dev.vlstm.LstmStackShape;
@@ -68,6 +70,35 @@ public final class GradientClipping {
                 for (int direction = 0; direction < shape.directions(); direction++) {
                     scale(gradients.layer(layer, direction), scale);
                 }
+            }
+        }
+        return norm;
+    }
+
+    /**
+     * Clips the gradients of a whole LSTM or GRU in place by one norm over every tensor together, as
+     * {@code clip_grad_norm_(module.parameters(), maxNorm)}.
+     *
+     * @param gradients every layer's and direction's tensors, scaled together if their norm exceeds {@code maxNorm}
+     * @param maxNorm   largest allowed L2 norm, &gt; 0
+     * @return the norm before clipping (NaN or infinite if a gradient is; then nothing is scaled)
+     * @throws IllegalStateException if the gradients are closed
+     */
+    public static double clipGlobalNorm(Gradients gradients, double maxNorm) {
+        if (gradients == null) {
+            throw new NullPointerException("gradients must not be null");
+        }
+        checkMaxNorm(maxNorm);
+        List<String> names = gradients.names();
+        double sum = 0;
+        for (int n = 0; n < names.size(); n++) {
+            sum += sumOfSquares(gradients.tensor(names.get(n)));
+        }
+        double norm = Math.sqrt(sum);
+        if (norm > maxNorm && Double.isFinite(norm)) {
+            double scale = maxNorm / (norm + 1e-6);
+            for (int n = 0; n < names.size(); n++) {
+                scale(gradients.tensor(names.get(n)), scale);
             }
         }
         return norm;

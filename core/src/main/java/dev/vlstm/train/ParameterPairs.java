@@ -1,18 +1,28 @@
 package dev.vlstm.train;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.function.Supplier;
 
+import dev.vlstm.Gradients;
 import dev.vlstm.LstmGradients;
 import dev.vlstm.LstmParameters;
+import dev.vlstm.Parameters;
 
 /**
- * The (parameter, gradient) tensor pairs of one layer in a fixed order: W_ih, W_hh, b_ih, b_hh, then W_hr with
- * projection and the peepholes with peephole connections; fetched once so that optimizer steps allocate nothing.
+ * The (parameter, gradient) tensor pairs in a fixed order, fetched once so that optimizer steps allocate nothing:
+ * of one LSTM layer W_ih, W_hh, b_ih, b_hh, then W_hr with projection and the peepholes with peephole connections;
+ * of a whole model's {@link Parameters}, every tensor in the order of {@link Parameters#names()}.
  */
 final class ParameterPairs {
 
+    /** Tensors shaped as the parameters, zero at first: an optimizer's velocity or moments; freed by close. */
+    record State(MemorySegment[] tensors, Runnable close) {
+    }
+
     final MemorySegment[] parameters;
     final MemorySegment[] gradients;
+    private final Supplier<State> newState;
 
     ParameterPairs(LstmParameters parameters, LstmGradients gradients) {
         if (parameters == null || gradients == null) {
@@ -41,6 +51,47 @@ final class ParameterPairs {
                         + parameters.projectionSize() + ")");
             }
         }
+        this.newState = () -> {
+            LstmGradients tensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize(),
+                    parameters.projectionSize(), parameters.peepholes() != null);
+            return new State(of(tensors), tensors::close);
+        };
+    }
+
+    /** Every tensor of a whole model's parameters and gradients, which must be for the same shape. */
+    ParameterPairs(Parameters parameters, Gradients gradients) {
+        if (parameters == null || gradients == null) {
+            throw new NullPointerException("parameters and gradients must not be null");
+        }
+        if (!gradients.shape().equals(parameters.shape())) {
+            throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
+                    + ", but the parameters are for " + parameters.shape());
+        }
+        List<String> names = parameters.names();
+        this.parameters = new MemorySegment[names.size()];
+        for (int n = 0; n < this.parameters.length; n++) {
+            this.parameters[n] = parameters.tensor(names.get(n));
+        }
+        this.gradients = of(gradients);
+        this.newState = () -> {
+            Gradients tensors = new Gradients(parameters.shape());
+            return new State(of(tensors), tensors::close);
+        };
+    }
+
+    /** Every tensor of {@code tensors}, in the order of their names. */
+    static MemorySegment[] of(Gradients tensors) {
+        List<String> names = tensors.names();
+        MemorySegment[] result = new MemorySegment[names.size()];
+        for (int n = 0; n < result.length; n++) {
+            result[n] = tensors.tensor(names.get(n));
+        }
+        return result;
+    }
+
+    /** New zero tensors shaped as the parameters, owned by the caller. */
+    State newState() {
+        return newState.get();
     }
 
     /** The tensors of {@code tensors} in the order of {@link #parameters}. */

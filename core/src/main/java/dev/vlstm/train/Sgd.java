@@ -2,8 +2,10 @@ package dev.vlstm.train;
 
 import java.lang.foreign.MemorySegment;
 
+import dev.vlstm.Gradients;
 import dev.vlstm.LstmGradients;
 import dev.vlstm.LstmParameters;
+import dev.vlstm.Parameters;
 import dev.vlstm.kernel.Kernels;
 import dev.vlstm.kernel.TensorKernel;
 
@@ -19,7 +21,7 @@ public final class Sgd implements AutoCloseable {
     private final double learningRate;
     private final double momentum;
     /** Off-heap, shaped like the gradients. */
-    private final LstmGradients velocityTensors;
+    private final ParameterPairs.State velocityTensors;
     private final MemorySegment[] velocity;
 
     /**
@@ -31,16 +33,41 @@ public final class Sgd implements AutoCloseable {
      * @param momentum     in [0, 1)
      */
     public Sgd(LstmParameters parameters, LstmGradients gradients, double learningRate, double momentum) {
+        this(checked(learningRate, momentum), new ParameterPairs(parameters, gradients), momentum);
+    }
+
+    /**
+     * SGD over a whole LSTM's or GRU's parameters (every layer and direction), as
+     * {@code torch.optim.SGD(module.parameters(), lr, momentum)}: each tensor steps as
+     * {@link #Sgd(LstmParameters, LstmGradients, double, double)} steps it.
+     *
+     * @param parameters   updated in place by {@link #step()}, then packed by {@link dev.vlstm.Trainer#updateWeights};
+     *                     not owned
+     * @param gradients    read by each step; for the parameters' shape; not owned
+     * @param learningRate step size, &gt; 0
+     * @param momentum     in [0, 1)
+     * @throws IllegalArgumentException for a learning rate &le; 0, a momentum outside [0, 1), or gradients of another
+     *                                  shape than the parameters
+     */
+    public Sgd(Parameters parameters, Gradients gradients, double learningRate, double momentum) {
+        this(checked(learningRate, momentum), new ParameterPairs(parameters, gradients), momentum);
+    }
+
+    private Sgd(double learningRate, ParameterPairs pairs, double momentum) {
+        this.pairs = pairs;
+        this.learningRate = learningRate;
+        this.momentum = momentum;
+        this.velocityTensors = pairs.newState();
+        this.velocity = velocityTensors.tensors();
+    }
+
+    /** The learning rate, once the hyperparameters are checked. */
+    private static double checked(double learningRate, double momentum) {
         if (!(learningRate > 0) || !(momentum >= 0 && momentum < 1)) {
             throw new IllegalArgumentException("learningRate must be > 0 and momentum in [0, 1), got " + learningRate
                     + " and " + momentum);
         }
-        this.pairs = new ParameterPairs(parameters, gradients);
-        this.learningRate = learningRate;
-        this.momentum = momentum;
-        this.velocityTensors = new LstmGradients(parameters.inputSize(), parameters.hiddenSize(),
-                parameters.projectionSize(), parameters.peepholes() != null);
-        this.velocity = ParameterPairs.of(velocityTensors);
+        return learningRate;
     }
 
     /** One update of every parameter from the current gradients, in float arithmetic. */
@@ -54,6 +81,6 @@ public final class Sgd implements AutoCloseable {
     /** Frees the velocity. Closing twice is harmless. */
     @Override
     public void close() {
-        velocityTensors.close();
+        velocityTensors.close().run();
     }
 }

@@ -1,0 +1,84 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * The gradients of a whole LSTM's or GRU's parameters, which {@link Trainer#backward} writes or adds to: one tensor
+ * per tensor of {@link Parameters}, with the same name, shape and layout (dL/d{@code weight_ih_l0}, ...). Zero at
+ * first. Row-major floats in native byte order, off-heap: {@link #close()} frees them.
+ *
+ * <p>Not thread-safe: one trainer or optimizer uses them at a time.
+ */
+public final class Gradients implements AutoCloseable {
+
+    private final RnnShape shape;
+    private final List<String> names;
+    private final StackTraining.GradientSet set;
+    private volatile boolean open = true;
+
+    /**
+     * Zero gradients for a model of {@code shape}.
+     *
+     * @param shape the model's sizes, without peepholes
+     * @throws NullPointerException     if {@code shape} is null
+     * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
+     */
+    public Gradients(RnnShape shape) {
+        this.set = StackTraining.gradients(shape);
+        this.shape = shape;
+        this.names = List.copyOf(set.byName().keySet());
+    }
+
+    /** {@return the sizes of the model these gradients are for} */
+    public RnnShape shape() {
+        return shape;
+    }
+
+    /** {@return the names of every tensor, as {@link Parameters#names()} gives them for the shape; unmodifiable} */
+    public List<String> names() {
+        return names;
+    }
+
+    /**
+     * The gradient of the parameter named {@code pyTorchName}, e.g. {@code "bias_hh_l0"}.
+     *
+     * @param pyTorchName one of {@link #names()}
+     * @return the tensor itself, writable, valid until {@link #close()}; shaped as the parameter
+     * @throws IllegalArgumentException for a name these gradients do not have, listing those they have
+     * @throws IllegalStateException    if these gradients are closed
+     */
+    public MemorySegment tensor(String pyTorchName) {
+        checkOpen();
+        return StackTraining.tensor(set.byName(), pyTorchName, "these Gradients");
+    }
+
+    /**
+     * Sets every gradient to zero, as before an accumulation with {@link GradientMode#ACCUMULATE}.
+     *
+     * @throws IllegalStateException if these gradients are closed
+     */
+    public void zero() {
+        checkOpen();
+        set.zero();
+    }
+
+    /** Frees the values. Closing twice is harmless. */
+    @Override
+    public void close() {
+        open = false;
+        set.close();
+    }
+
+    /** The values for a driver, checked open. */
+    StackTraining.GradientSet set() {
+        checkOpen();
+        return set;
+    }
+
+    private void checkOpen() {
+        if (!open) {
+            throw new IllegalStateException("these Gradients are closed");
+        }
+    }
+}

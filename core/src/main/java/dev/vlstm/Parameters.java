@@ -1,0 +1,140 @@
+package dev.vlstm;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import dev.vlstm.io.FloatTensor;
+import dev.vlstm.io.SafeTensors;
+
+/**
+ * A whole LSTM's or GRU's parameters as float32 values in PyTorch's layouts (every layer and direction): the master
+ * copy that training changes and {@link Model#pack(Parameters, Options)} or {@link Trainer#updateWeights} packs. Its
+ * tensors go by PyTorch's state_dict names ({@link #names()}): {@code weight_ih_l0} {@code [G·H][I]},
+ * {@code weight_hh_l0} {@code [G·H][S]}, {@code bias_ih_l0} and {@code bias_hh_l0} {@code [G·H]}, with projection
+ * {@code weight_hr_l0} {@code [P][H]}, {@code _reverse} for a second direction, {@code _l1}, ... for further layers
+ * (G = 4 for an LSTM, 3 for a GRU; gates in PyTorch's order). Row-major floats in native byte order, off-heap:
+ * {@link #close()} frees them.
+ *
+ * <p>Not thread-safe: one thread writes them at a time, and nobody packs them meanwhile.
+ */
+public final class Parameters implements AutoCloseable {
+
+    private final RnnShape shape;
+    private final List<String> names;
+    private final StackTraining.ParameterSet set;
+    private volatile boolean open = true;
+
+    private Parameters(StackTraining.ParameterSet set) {
+        this.shape = set.shape();
+        this.set = set;
+        this.names = List.copyOf(set.byName().keySet());
+    }
+
+    /**
+     * PyTorch's initialisation of {@code shape}: every value uniform in ±1/√H from a {@link java.util.SplittableRandom}
+     * seeded by {@code seed}, one seed per layer and direction, as {@link LstmStackParameters#initialize} and
+     * {@link GruStackParameters#initialize} draw them (an LSTM's forget-gate bias as there).
+     *
+     * @param shape the model's sizes, without peepholes
+     * @param seed  the seed; the same seed gives the same values
+     * @return new parameters, owned by the caller
+     * @throws NullPointerException     if {@code shape} is null
+     * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
+     */
+    public static Parameters initialize(RnnShape shape, long seed) {
+        return new Parameters(StackTraining.initialize(shape, seed));
+    }
+
+    /**
+     * Reads the parameters of the {@code nn.LSTM} or {@code nn.GRU} in a safetensors file, as {@link Vlstm#load}
+     * reads the model (cell, layers, directions and projection from the tensors), and closes the file.
+     *
+     * @param file   a safetensors file of a PyTorch state_dict
+     * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it (the file
+     *               must then hold exactly one recurrent model)
+     * @return new parameters, owned by the caller
+     * @throws IOException              if the file cannot be read or is not a safetensors file (naming the file)
+     * @throws IllegalArgumentException as {@link Vlstm#load(Path, Options)}, naming the file (an LSTM stack with
+     *                                  projection is refused so far)
+     */
+    public static Parameters load(Path file, String prefix) throws IOException {
+        try (SafeTensors tensors = SafeTensors.open(Checks.notNull("file", file))) {
+            return new Parameters(StackTraining.load(tensors, prefix));
+        }
+    }
+
+    /**
+     * Writes every tensor as a safetensors file that PyTorch's {@code load_state_dict} reads (F32, the names of
+     * {@link #names()} under {@code prefix}), atomically, and that {@link #load} and {@link Vlstm#load} read back
+     * (except an LSTM stack with projection, which the loaders refuse so far).
+     *
+     * @param file     the destination, replaced if it exists
+     * @param prefix   put before every name, e.g. {@code "lstm."}, or {@code ""} for none
+     * @param metadata strings for the header's {@code __metadata__}; empty for none
+     * @throws IOException           if writing or moving fails; {@code file} is then as it was
+     * @throws IllegalStateException if these parameters are closed
+     */
+    public void save(Path file, String prefix, Map<String, String> metadata) throws IOException {
+        Checks.notNull("file", file);
+        Checks.notNull("prefix", prefix);
+        Checks.notNull("metadata", metadata);
+        checkOpen();
+        Map<String, FloatTensor> tensors = new LinkedHashMap<>();
+        long gateRows = (long) shape.gates() * shape.hiddenSize();
+        for (String name : names) {
+            float[] values = set.byName().get(name).toArray(ValueLayout.JAVA_FLOAT);
+            long rows = name.startsWith("weight_hr") ? shape.projectionSize() : gateRows;
+            long[] dimensions = name.startsWith("bias") ? new long[] {values.length}
+                    : new long[] {rows, values.length / rows};
+            tensors.put(prefix + name, new FloatTensor(dimensions, values));
+        }
+        SafeTensors.write(file, tensors, metadata);
+    }
+
+    /** {@return the sizes of the model these parameters are for} */
+    public RnnShape shape() {
+        return shape;
+    }
+
+    /** {@return the names of every tensor, in PyTorch's state_dict order (layer 0 forward first); unmodifiable} */
+    public List<String> names() {
+        return names;
+    }
+
+    /**
+     * The tensor named {@code pyTorchName}, e.g. {@code "weight_ih_l1_reverse"}, without a module prefix.
+     *
+     * @param pyTorchName one of {@link #names()}
+     * @return the tensor itself, writable, valid until {@link #close()}; its layout is in the class description
+     * @throws IllegalArgumentException for a name these parameters do not have, listing those they have
+     * @throws IllegalStateException    if these parameters are closed
+     */
+    public MemorySegment tensor(String pyTorchName) {
+        checkOpen();
+        return StackTraining.tensor(set.byName(), pyTorchName, "these Parameters");
+    }
+
+    /** Frees the values. Closing twice is harmless. */
+    @Override
+    public void close() {
+        open = false;
+        set.close();
+    }
+
+    /** The values for a driver, checked open. */
+    StackTraining.ParameterSet set() {
+        checkOpen();
+        return set;
+    }
+
+    private void checkOpen() {
+        if (!open) {
+            throw new IllegalStateException("these Parameters are closed");
+        }
+    }
+}

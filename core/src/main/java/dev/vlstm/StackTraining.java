@@ -1,0 +1,285 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.function.IntFunction;
+
+import dev.vlstm.io.PyTorchGru;
+import dev.vlstm.io.PyTorchLstm;
+import dev.vlstm.io.SafeTensors;
+
+/**
+ * The training side of {@link StackDrivers}: the stack trainers, parameters and gradients that {@link Trainer},
+ * {@link Parameters} and {@link Gradients} run on ({@link LstmStackTrainer}, {@link LstmStackParameters},
+ * {@link LstmStackGradients} and their GRU twins), behind one interface per role. With {@link StackDrivers}, the one
+ * place that tells an LSTM from a GRU: a GRU's missing cell state is refused here, by name.
+ */
+final class StackTraining {
+
+    private StackTraining() {
+    }
+
+    /**
+     * A stack's parameters, the float master copy, owned: {@code stack} is the {@link LstmStackParameters} or
+     * {@link GruStackParameters} of {@code shape}, {@code byName} its tensors by PyTorch state_dict name in
+     * state_dict order (made once, so that a look-up builds nothing), {@code packer} packs them into a new model.
+     */
+    record ParameterSet(RnnShape shape, Object stack, Map<String, MemorySegment> byName,
+                        Function<Options, Model> packer, Runnable closer) {
+
+        Model pack(Options options) {
+            return packer.apply(options);
+        }
+
+        void close() {
+            closer.run();
+        }
+    }
+
+    /** A stack's gradients, owned: {@code stack} is the {@link LstmStackGradients} or {@link GruStackGradients}. */
+    record GradientSet(Object stack, Map<String, MemorySegment> byName, Runnable zeroer, Runnable closer) {
+
+        void zero() {
+            zeroer.run();
+        }
+
+        void close() {
+            closer.run();
+        }
+    }
+
+    /** One trainer: the stack trainer's forward, backward and weight update, with c0/cT/dcT/dc0 null for a GRU. */
+    interface Driver {
+
+        /** A forward that keeps what backward needs: time-major for null lengths, else of different lengths. */
+        void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
+                     MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT);
+
+        /** Backward through the last forward into {@code gradients}, made for the same cell and shape. */
+        void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientSet gradients, GradientMode mode,
+                      MemorySegment dx, MemorySegment dh0, MemorySegment dc0);
+
+        /** Repacks the model's weights from {@code parameters}, made for the same cell and shape. */
+        void updateWeights(ParameterSet parameters);
+
+        int threads();
+
+        void close();
+    }
+
+    /**
+     * PyTorch's initialisation of every layer and direction of {@code shape}, as {@link LstmStackParameters#initialize}
+     * and {@link GruStackParameters#initialize} draw it.
+     *
+     * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
+     */
+    static ParameterSet initialize(RnnShape shape, long seed) {
+        refusePeepholes(shape, "Parameters");
+        return switch (shape.cell()) {
+            case LSTM -> lstmParameters(LstmStackParameters.initialize(shape.stackShape(), seed));
+            case GRU -> gruParameters(GruStackParameters.initialize(shape.stackShape(), seed));
+        };
+    }
+
+    /**
+     * The parameters of the {@code nn.LSTM} or {@code nn.GRU} in {@code file} under {@code prefix} (null: inferred),
+     * read as {@link Vlstm#load} reads them.
+     *
+     * @throws IllegalArgumentException as {@link PyTorchLstm#loadStackParameters} and
+     *                                  {@link PyTorchGru#loadStackTensors}
+     */
+    static ParameterSet load(SafeTensors file, String prefix) {
+        if (!PyTorchGru.holdsGru(file, prefix)) {
+            return lstmParameters(PyTorchLstm.loadStackParameters(file, prefix));
+        }
+        boolean bidirectional = PyTorchGru.inspect(file, prefix).bidirectional();
+        List<PyTorchGru.Tensors> layers = PyTorchGru.loadStackTensors(file, prefix);
+        GruParameters[] parts = new GruParameters[layers.size()];
+        try {
+            for (int n = 0; n < parts.length; n++) {
+                PyTorchGru.Tensors part = layers.get(n);
+                parts[n] = GruParameters.fromPyTorch(part.inputSize(), part.hiddenSize(), part.weightIh(),
+                        part.weightHh(), part.biasIh(), part.biasHh());
+            }
+            return gruParameters(GruStackParameters.of(bidirectional, parts));
+        } catch (RuntimeException | Error e) {
+            for (GruParameters part : parts) {
+                if (part != null) {
+                    part.close();
+                }
+            }
+            throw e;
+        }
+    }
+
+    private static ParameterSet lstmParameters(LstmStackParameters parameters) {
+        int directions = parameters.shape().directions();
+        Map<String, MemorySegment> tensors = named(parameters.shape(), n -> {
+            LstmParameters part = parameters.layer(n / directions, n % directions);
+            return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
+                part.weightHr()};
+        });
+        return new ParameterSet(RnnShape.of(Cell.LSTM, parameters.shape(), false), parameters, tensors,
+                options -> Model.pack(parameters, options), parameters::close);
+    }
+
+    private static ParameterSet gruParameters(GruStackParameters parameters) {
+        int directions = parameters.shape().directions();
+        Map<String, MemorySegment> tensors = named(parameters.shape(), n -> {
+            GruParameters part = parameters.layer(n / directions, n % directions);
+            return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh()};
+        });
+        return new ParameterSet(RnnShape.of(Cell.GRU, parameters.shape(), false), parameters, tensors,
+                options -> Model.pack(parameters, options), parameters::close);
+    }
+
+    /**
+     * Zero gradients for a model of {@code shape}.
+     *
+     * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
+     */
+    static GradientSet gradients(RnnShape shape) {
+        refusePeepholes(shape, "Gradients");
+        return switch (shape.cell()) {
+            case LSTM -> {
+                LstmStackGradients gradients = new LstmStackGradients(shape.stackShape());
+                yield new GradientSet(gradients, named(gradients.shape(), n -> {
+                    LstmGradients part = gradients.layer(n / shape.direction().count(),
+                            n % shape.direction().count());
+                    return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
+                        part.weightHr()};
+                }), gradients::zero, gradients::close);
+            }
+            case GRU -> {
+                GruStackGradients gradients = new GruStackGradients(shape.stackShape());
+                yield new GradientSet(gradients, named(gradients.shape(), n -> {
+                    GruGradients part = gradients.layer(n / shape.direction().count(),
+                            n % shape.direction().count());
+                    return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh()};
+                }), gradients::zero, gradients::close);
+            }
+        };
+    }
+
+    static Driver lstm(LstmStackTrainer trainer) {
+        return new LstmDriver(trainer);
+    }
+
+    static Driver gru(GruStackTrainer trainer) {
+        return new GruDriver(trainer);
+    }
+
+    /** The tensor {@code name} of {@code tensors}, or a refusal naming {@code owner} and listing the names it has. */
+    static MemorySegment tensor(Map<String, MemorySegment> tensors, String name, String owner) {
+        MemorySegment tensor = tensors.get(Checks.notNull("pyTorchName", name));
+        if (tensor == null) {
+            throw new IllegalArgumentException("no tensor named \"" + name + "\" in " + owner + "; they have "
+                    + tensors.keySet() + " (names without a module prefix)");
+        }
+        return tensor;
+    }
+
+    private static void refusePeepholes(RnnShape shape, String owner) {
+        if (Checks.notNull("shape", shape).peepholes()) {
+            throw new IllegalArgumentException(owner + " of a model with peepholes are not supported: PyTorch's"
+                    + " state_dict has no name for peephole tensors");
+        }
+    }
+
+    /**
+     * The names of every layer's and direction's tensors, {@code weight_ih_l0}, {@code weight_hh_l0},
+     * {@code bias_ih_l0}, {@code bias_hh_l0} (and {@code weight_hr_l0} with projection), then {@code _reverse}, then
+     * the next layer, as PyTorch's state_dict orders them; {@code part} gives part n's tensors in that order (null
+     * where it has none).
+     */
+    private static Map<String, MemorySegment> named(LstmStackShape shape, IntFunction<MemorySegment[]> part) {
+        String[] stems = {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"};
+        Map<String, MemorySegment> tensors = new LinkedHashMap<>();
+        for (int n = 0; n < shape.stateCount(); n++) {
+            MemorySegment[] values = part.apply(n);
+            for (int k = 0; k < values.length; k++) {
+                if (values[k] != null) {
+                    tensors.put(shape.pyTorchName(stems[k], n / shape.directions(), n % shape.directions()),
+                            values[k]);
+                }
+            }
+        }
+        return Collections.unmodifiableMap(tensors);
+    }
+
+    private record LstmDriver(LstmStackTrainer trainer) implements Driver {
+
+        @Override
+        public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+            if (lengths == null) {
+                trainer.forward(x, steps, batch, h0, c0, y, hT, cT);
+            } else {
+                trainer.forward(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+            }
+        }
+
+        @Override
+        public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientSet gradients,
+                             GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
+            trainer.backward(dy, dhT, dcT, (LstmStackGradients) gradients.stack(), mode, dx, dh0, dc0);
+        }
+
+        @Override
+        public void updateWeights(ParameterSet parameters) {
+            trainer.updateWeights((LstmStackParameters) parameters.stack());
+        }
+
+        @Override
+        public int threads() {
+            return trainer.threads();
+        }
+
+        @Override
+        public void close() {
+            trainer.close();
+        }
+    }
+
+    private record GruDriver(GruStackTrainer trainer) implements Driver {
+
+        @Override
+        public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+            StackDrivers.refuseCellState("c0", c0);
+            StackDrivers.refuseCellState("cT", cT);
+            if (lengths == null) {
+                trainer.forward(x, steps, batch, h0, y, hT);
+            } else {
+                trainer.forward(x, layout, steps, batch, lengths, h0, y, hT);
+            }
+        }
+
+        @Override
+        public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientSet gradients,
+                             GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
+            StackDrivers.refuseCellState("dcT", dcT);
+            StackDrivers.refuseCellState("dc0", dc0);
+            trainer.backward(dy, dhT, (GruStackGradients) gradients.stack(), mode, dx, dh0);
+        }
+
+        @Override
+        public void updateWeights(ParameterSet parameters) {
+            trainer.updateWeights((GruStackParameters) parameters.stack());
+        }
+
+        @Override
+        public int threads() {
+            return trainer.threads();
+        }
+
+        @Override
+        public void close() {
+            trainer.close();
+        }
+    }
+}

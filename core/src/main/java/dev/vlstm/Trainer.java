@@ -1,0 +1,235 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Trains a {@link Model} as PyTorch trains an {@code nn.LSTM} or {@code nn.GRU}: a forward that keeps what the
+ * backward needs ({@link #forward}, the same calls and shapes as {@link Runner#forward}), then {@link #backward}
+ * into {@link Gradients}, then, after an optimizer has changed the {@link Parameters}, {@link #updateWeights} to
+ * repack the model's weights. Made by {@link Model#trainer(Options)} for a model of FLOAT32 weights, for up to
+ * {@link #maxBatch()} sequences of up to {@link #maxSteps()} steps; all scratch is allocated then. No dropout.
+ *
+ * <p>Shapes as in {@link Runner}, with L layers, D directions, S the width of one direction's h (P with projection,
+ * else H); the gradients dy, dhT, dcT, dx, dh0 and dc0 are shaped as y, hT, cT, x, h0 and c0. A GRU has no cell
+ * state: its c0, cT, dcT and dc0 must be null. Row-major floats in native byte order, in heap or native segments;
+ * arguments are checked before anything is computed or written.
+ *
+ * <p>Not thread-safe: give each thread its own trainer. {@link #updateWeights} changes the model every runner and
+ * trainer of it reads: none of them may run during it.
+ */
+public final class Trainer implements AutoCloseable {
+
+    private final Model model;
+    private final StackTraining.Driver driver;
+    private final int maxBatch;
+    private final int maxSteps;
+    private boolean open = true;
+
+    Trainer(Model model, StackTraining.Driver driver, int maxBatch, int maxSteps) {
+        this.model = model;
+        this.driver = driver;
+        this.maxBatch = maxBatch;
+        this.maxSteps = maxSteps;
+    }
+
+    /** {@return the model this trainer trains (not owned by the trainer)} */
+    public Model model() {
+        return model;
+    }
+
+    /** {@return the threads each call runs on, the calling thread included} */
+    public int threads() {
+        return driver.threads();
+    }
+
+    /** {@return B, the largest batch a forward takes, &ge; 1} */
+    public int maxBatch() {
+        return maxBatch;
+    }
+
+    /** {@return T, the longest sequence a forward takes, in steps, &ge; 1} */
+    public int maxSteps() {
+        return maxSteps;
+    }
+
+    /**
+     * Runs a whole batch of sequences as {@link Runner#forward(MemorySegment, int, int, MemorySegment, MemorySegment,
+     * MemorySegment, MemorySegment, MemorySegment)} does, same bits, and keeps what {@link #backward} needs.
+     *
+     * @param x     input, {@code [T][B][I]}
+     * @param steps T, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch B, 1 &le; B &le; {@link #maxBatch()}
+     * @param h0    initial hidden states {@code [L·D][B][S]}, or null for zeros
+     * @param c0    initial cell states {@code [L·D][B][H]}, or null for zeros; null for a GRU
+     * @param y     output, {@code [T][B][D·S]}; null if not wanted
+     * @param hT    output, {@code [L·D][B][S]}; null if not wanted
+     * @param cT    output, {@code [L·D][B][H]}; null if not wanted; null for a GRU
+     * @throws IllegalArgumentException for a size &lt; 1 or above this trainer's limits, a segment whose size does
+     *                                  not match its shape, a read-only output, or a c0 or cT given to a GRU
+     * @throws IllegalStateException    if this trainer, its model, or the arena of an argument is closed
+     */
+    public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
+                        MemorySegment hT, MemorySegment cT) {
+        checkCall(steps, batch);
+        driver.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
+    }
+
+    /**
+     * Float-array form of {@link #forward(MemorySegment, int, int, MemorySegment, MemorySegment, MemorySegment,
+     * MemorySegment, MemorySegment)}.
+     *
+     * @param x     input, {@code [T][B][I]}
+     * @param steps T
+     * @param batch B
+     * @param h0    {@code [L·D][B][S]}, or null
+     * @param c0    {@code [L·D][B][H]}, or null; null for a GRU
+     * @param y     output, {@code [T][B][D·S]}, or null
+     * @param hT    output, {@code [L·D][B][S]}, or null
+     * @param cT    output, {@code [L·D][B][H]}, or null; null for a GRU
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void forward(float[] x, int steps, int batch, float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), steps, batch, wrap(h0), wrap(c0), wrap(y), wrap(hT),
+                wrap(cT));
+    }
+
+    /**
+     * Runs sequences of different lengths as {@link Runner#forward(MemorySegment, SequenceLayout, int, int, int[],
+     * MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment)} does, same bits, and keeps what
+     * {@link #backward} needs (whose dy and dx are then in {@code layout} too, zero past each sequence's end).
+     *
+     * @param x       input, {@code [T][B][I]} or {@code [B][T][I]} per {@code layout}
+     * @param layout  the order of the time and batch dimensions of x and y
+     * @param steps   T, the padded length, 1 &le; T &le; {@link #maxSteps()}
+     * @param batch   B, 1 &le; B &le; {@link #maxBatch()}
+     * @param lengths time steps of each sequence, B values in 0..T
+     * @param h0      {@code [L·D][B][S]}, or null for zeros
+     * @param c0      {@code [L·D][B][H]}, or null for zeros; null for a GRU
+     * @param y       output in x's layout, or null
+     * @param hT      output, {@code [L·D][B][S]}, or null
+     * @param cT      output, {@code [L·D][B][H]}, or null; null for a GRU
+     * @throws IllegalArgumentException as the time-major forward, and for a null layout or bad lengths
+     * @throws IllegalStateException    as the time-major forward
+     */
+    public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                        MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        checkCall(steps, batch);
+        driver.forward(x, Checks.notNull("layout", layout), steps, batch, Checks.notNull("lengths", lengths), h0, c0,
+                y, hT, cT);
+    }
+
+    /**
+     * Float-array form of {@link #forward(MemorySegment, SequenceLayout, int, int, int[], MemorySegment,
+     * MemorySegment, MemorySegment, MemorySegment, MemorySegment)}.
+     *
+     * @param x       input in {@code layout}
+     * @param layout  the order of the time and batch dimensions of x and y
+     * @param steps   T
+     * @param batch   B
+     * @param lengths time steps of each sequence
+     * @param h0      {@code [L·D][B][S]}, or null
+     * @param c0      {@code [L·D][B][H]}, or null; null for a GRU
+     * @param y       output in x's layout, or null
+     * @param hT      output, or null
+     * @param cT      output, or null; null for a GRU
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void forward(float[] x, SequenceLayout layout, int steps, int batch, int[] lengths, float[] h0, float[] c0,
+                        float[] y, float[] hT, float[] cT) {
+        forward(MemorySegment.ofArray(Checks.notNull("x", x)), layout, steps, batch, lengths, wrap(h0), wrap(c0),
+                wrap(y), wrap(hT), wrap(cT));
+    }
+
+    /**
+     * Backpropagates through the last forward, once per forward: given dL/dy and optionally dL/dhT and dL/dcT, writes
+     * or adds (by {@code mode}) every parameter's gradient into {@code gradients} and writes dL/dx, dL/dh0 and
+     * dL/dc0. The same bits as the stack trainers ({@link LstmStackTrainer#backward}, {@link GruStackTrainer#backward}).
+     *
+     * @param dy        dL/dy, shaped as the forward's y, or null for zeros
+     * @param dhT       dL/dhT, {@code [L·D][B][S]}, or null for zeros
+     * @param dcT       dL/dcT, {@code [L·D][B][H]}, or null for zeros; null for a GRU
+     * @param gradients receives the parameters' gradients; for a model of this trainer's shape
+     * @param mode      whether those replace or add to what {@code gradients} holds
+     * @param dx        output dL/dx, shaped as the forward's x, or null if not wanted
+     * @param dh0       output dL/dh0, {@code [L·D][B][S]}, or null
+     * @param dc0       output dL/dc0, {@code [L·D][B][H]}, or null; null for a GRU
+     * @throws IllegalArgumentException for gradients of another shape, a segment of the wrong size, or a dcT or dc0
+     *                                  given to a GRU
+     * @throws IllegalStateException    without a forward since the last backward, or if anything is closed
+     */
+    public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, Gradients gradients,
+                         GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
+        checkOpen();
+        Checks.notNull("gradients", gradients);
+        if (!gradients.shape().equals(model.shape())) {
+            throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
+                    + ", but this trainer's is " + model.shape());
+        }
+        driver.backward(dy, dhT, dcT, gradients.set(), mode, dx, dh0, dc0);
+    }
+
+    /**
+     * Float-array form of {@link #backward(MemorySegment, MemorySegment, MemorySegment, Gradients, GradientMode,
+     * MemorySegment, MemorySegment, MemorySegment)}.
+     *
+     * @param dy        dL/dy, or null
+     * @param dhT       dL/dhT, or null
+     * @param dcT       dL/dcT, or null; null for a GRU
+     * @param gradients receives the parameters' gradients
+     * @param mode      OVERWRITE or ACCUMULATE
+     * @param dx        output dL/dx, or null
+     * @param dh0       output dL/dh0, or null
+     * @param dc0       output dL/dc0, or null; null for a GRU
+     * @throws IllegalArgumentException as in the MemorySegment form
+     * @throws IllegalStateException    as in the MemorySegment form
+     */
+    public void backward(float[] dy, float[] dhT, float[] dcT, Gradients gradients, GradientMode mode, float[] dx,
+                         float[] dh0, float[] dc0) {
+        backward(wrap(dy), wrap(dhT), wrap(dcT), gradients, mode, wrap(dx), wrap(dh0), wrap(dc0));
+    }
+
+    /**
+     * Repacks the model's weights from {@code parameters} (after an optimizer step), in place, without allocating;
+     * every value is checked before any layer changes. Every runner and trainer of the model sees the new weights:
+     * none may run during this call. Invalidates the saved forward.
+     *
+     * @param parameters the new values, for a model of this trainer's shape; read during the call only
+     * @throws IllegalArgumentException if the shapes differ, or a value is NaN or infinite (naming the layer, tensor
+     *                                  and element)
+     * @throws IllegalStateException    if this trainer, its model or the parameters are closed
+     */
+    public void updateWeights(Parameters parameters) {
+        checkOpen();
+        Checks.notNull("parameters", parameters);
+        if (!parameters.shape().equals(model.shape())) {
+            throw new IllegalArgumentException("parameters are for a model of " + parameters.shape()
+                    + ", but this trainer's is " + model.shape());
+        }
+        driver.updateWeights(parameters.set());
+    }
+
+    /** Frees the scratch memory and stops the worker threads. Closing twice is harmless. */
+    @Override
+    public void close() {
+        open = false;
+        driver.close();
+    }
+
+    private void checkCall(int steps, int batch) {
+        checkOpen();
+        Runner.checkLimits("Trainer", steps, maxSteps, batch, maxBatch);
+    }
+
+    private void checkOpen() {
+        if (!open) {
+            throw new IllegalStateException("this Trainer is closed");
+        }
+        model.checkOpen();
+    }
+
+    private static MemorySegment wrap(float[] array) {
+        return array == null ? null : MemorySegment.ofArray(array);
+    }
+}
