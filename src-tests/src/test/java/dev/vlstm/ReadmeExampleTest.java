@@ -19,11 +19,15 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 import dev.vlstm.example.ModelExample;
+import dev.vlstm.example.QuickstartExample;
 import dev.vlstm.example.ReadmeExample;
 import dev.vlstm.example.ServiceExample;
 import dev.vlstm.example.StackExample;
 import dev.vlstm.example.TrainingExample;
 import dev.vlstm.io.Npy;
+import dev.vlstm.io.SafeTensors;
+import dev.vlstm.reference.ReferenceGru;
+import dev.vlstm.reference.ReferenceLstm;
 
 /**
  * Every code example of the documentation (the README and docs/) is a marked region of a file that the build
@@ -34,6 +38,7 @@ import dev.vlstm.io.Npy;
 class ReadmeExampleTest {
 
     private static final List<Path> SOURCES = List.of(
+            Path.of("src/test/java/dev/vlstm/example/QuickstartExample.java"),
             Path.of("src/test/java/dev/vlstm/example/ReadmeExample.java"),
             Path.of("src/test/java/dev/vlstm/example/ServiceExample.java"),
             Path.of("src/test/java/dev/vlstm/example/ModelExample.java"),
@@ -109,6 +114,45 @@ class ReadmeExampleTest {
             ExecutionException refused = assertThrows(ExecutionException.class, () -> answers.get(5).get());
             assertInstanceOf(IllegalArgumentException.class, refused.getCause());
             assertTrue(refused.getCause().getMessage().startsWith("x[7][0][3] is NaN"), refused.getCause().getMessage());
+        }
+    }
+
+    /**
+     * The quickstart streams PyTorch's saved nn.LSTM and nn.GRU one frame at a time from zero states; its last h is
+     * the double-precision reference's hT for those frames (batch row 0 of the file's inputs), within 1e-5.
+     */
+    @Test
+    void theQuickstartStreamsWhatTheReferenceComputes() throws IOException {
+        for (String golden : List.of("golden/i7_h20_t9_unbatched", "golden-gru/i3_h5_t4_b2")) {
+            Path directory = Path.of("src/test/resources", golden);
+            Path model = directory.resolve("model.safetensors");
+            float[] x = Npy.read(directory.resolve("x.npy")).data();
+            boolean gru = golden.startsWith("golden-gru/");
+            int inputSize = gru ? 3 : 7, hiddenSize = gru ? 5 : 20, steps = gru ? 4 : 9, batch = gru ? 2 : 1;
+            float[][] frames = new float[steps][inputSize];
+            float[] firstRow = new float[steps * inputSize];
+            for (int t = 0; t < steps; t++) {
+                System.arraycopy(x, t * batch * inputSize, frames[t], 0, inputSize);
+                System.arraycopy(frames[t], 0, firstRow, t * inputSize, inputSize);
+            }
+            double[] expected;
+            try (SafeTensors tensors = SafeTensors.open(model)) {
+                String prefix = gru ? "gru." : "lstm.";
+                float[] weightIh = tensors.tensor(prefix + "weight_ih_l0").toFloats();
+                float[] weightHh = tensors.tensor(prefix + "weight_hh_l0").toFloats();
+                float[] biasIh = tensors.tensor(prefix + "bias_ih_l0").toFloats();
+                float[] biasHh = tensors.tensor(prefix + "bias_hh_l0").toFloats();
+                expected = gru
+                        ? new ReferenceGru(inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh)
+                                .forward(firstRow, steps, 1, null).hT()
+                        : new ReferenceLstm(inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh)
+                                .forward(firstRow, steps, 1, null, null).hT();
+            }
+            float[] h = QuickstartExample.run(model, frames);
+            assertEquals(hiddenSize, h.length, golden);
+            for (int n = 0; n < h.length; n++) {
+                assertEquals(expected[n], h[n], 1e-5, golden + ": h[" + n + "]");
+            }
         }
     }
 
