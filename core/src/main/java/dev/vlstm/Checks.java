@@ -30,10 +30,10 @@ final class Checks {
         return (int) rows;
     }
 
-    /** A runner's or trainer's thread count: 1 to {@link LstmRunner#MAX_THREADS}. */
+    /** A runner's or trainer's thread count: 1 to {@link Options#MAX_THREADS}. */
     static int threads(int threads) {
-        if (positive("threads", threads) > LstmRunner.MAX_THREADS) {
-            throw new IllegalArgumentException("threads must be <= " + LstmRunner.MAX_THREADS + ", got " + threads);
+        if (positive("threads", threads) > Options.MAX_THREADS) {
+            throw new IllegalArgumentException("threads must be <= " + Options.MAX_THREADS + ", got " + threads);
         }
         return threads;
     }
@@ -287,5 +287,17 @@ final class Checks {
     private static String describeSize(long bytes) {
         return bytes % Float.BYTES == 0 ? bytes / Float.BYTES + " floats (" + bytes + " bytes)"
                 : bytes + " bytes, not a whole number of floats";
+    }
+
+    /** Refuses steps or a batch beyond the limits of {@code owner}, a Runner or Trainer, naming the option. */
+    static void limits(String owner, int steps, int maxSteps, int batch, int maxBatch) {
+        if (steps > maxSteps) {
+            throw new IllegalArgumentException("steps " + steps + " exceeds this " + owner + "'s maxSteps " + maxSteps
+                    + " (Options.maxSteps)");
+        }
+        if (batch > maxBatch) {
+            throw new IllegalArgumentException("batch " + batch + " exceeds this " + owner + "'s maxBatch " + maxBatch
+                    + " (Options.maxBatch)");
+        }
     }
 }

@@ -66,8 +66,8 @@ public final class Gradients implements AutoCloseable {
     /** Frees the values. Closing twice is harmless. */
     @Override
     public void close() {
-        open = false;
         set.close();
+        open = false;
     }
 
     /** The values for a driver, checked open. */

@@ -40,7 +40,7 @@ public final class LstmRunner implements AutoCloseable {
     /** Most time steps a default projection chunk holds, however small the model. */
     public static final int MAX_DEFAULT_PROJECTION_STEPS = 4096;
     /** Most threads a runner may use; more than any machine this library is meant for has cores. */
-    public static final int MAX_THREADS = 256;
+    public static final int MAX_THREADS = Options.MAX_THREADS;
 
     private final LstmWeights weights;
     private final LstmKernel kernel;

@@ -1,7 +1,8 @@
 package dev.vlstm;
 
 /**
- * A whole LSTM or GRU (every layer and direction), packed once, immutable and shared between threads: what
+ * A whole LSTM or GRU (every layer and direction), packed once and shared between threads (only
+ * {@link Trainer#updateWeights} changes it, repacking new parameters): what
  * {@link Vlstm#load(java.nio.file.Path, Options)} reads from a file or {@link #pack} makes from parameters. Its
  * {@link #runner()}s run it (one per thread) and its {@link #newState(int)}s carry streams. Holds off-heap memory:
  * {@link #close()} frees it; runners and states made from it must not be used after that.
@@ -89,7 +90,12 @@ public final class Model implements AutoCloseable {
 
     /** A model over a GRU stack's packed weights, which it owns from then on; options checked by the caller. */
     static Model gru(GruStackWeights weights, Options options) {
-        return new Model(RnnShape.of(Cell.GRU, weights.shape(), false), options, StackDrivers.gru(weights));
+        try {
+            return new Model(RnnShape.of(Cell.GRU, weights.shape(), false), options, StackDrivers.gru(weights));
+        } catch (RuntimeException | Error e) {
+            weights.close();
+            throw e;
+        }
     }
 
     /** {@return the sizes of this model} */
@@ -170,12 +176,14 @@ public final class Model implements AutoCloseable {
      * @param options the run-time fields; not null
      * @return a new trainer, owned by the caller; it starts {@code threads - 1} worker threads, which its
      *         {@link Trainer#close()} stops
-     * @throws IllegalArgumentException for a model of compressed weights (a trainer needs FLOAT32)
+     * @throws IllegalArgumentException for a model of compressed weights (a trainer needs FLOAT32), or with
+     *                                  peepholes ({@link Gradients} have no names for them)
      * @throws IllegalStateException    if this model is closed
      */
     public Trainer trainer(Options options) {
         Checks.notNull("options", options);
         checkOpen();
+        StackTraining.refusePeepholes(shape, "Trainers");
         StackTraining.Driver driver = weights.trainer(options.maxBatch(), options.maxSteps(), this.options.cellClip(),
                 options.threads());
         return new Trainer(this, driver, options.maxBatch(), options.maxSteps());
@@ -203,8 +211,8 @@ public final class Model implements AutoCloseable {
     /** Frees the packed weights. Closing twice is harmless. */
     @Override
     public void close() {
-        open = false;
         weights.close();
+        open = false;
     }
 
     void checkOpen() {

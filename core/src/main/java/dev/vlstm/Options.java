@@ -1,25 +1,29 @@
 package dev.vlstm;
 
 /**
- * How a {@link Model} is packed and how its {@link Runner}s run. LSTM and GRU models take the same options. The
- * load-time fields ({@link #precision}, {@link #backend}, {@link #cellClip}, {@link #prefix}) are read when a model is
- * loaded or packed, and the model keeps them; the run-time fields ({@link #maxBatch}, {@link #maxSteps},
- * {@link #threads}, {@link #nonFiniteInputs}, {@link #chunkSteps}) are read by {@link Model#runner(Options)}. Start from {@link #DEFAULT} and change fields with
- * the withers; every value is checked when the record is made.
+ * How a {@link Model} is packed and how its {@link Runner}s and {@link Trainer}s run. LSTM and GRU models take this
+ * one type; what a GRU cannot do yet (compressed weights, a cell clip) it refuses by name when it is loaded or packed,
+ * never silently. The load-time fields ({@link #precision}, {@link #backend}, {@link #cellClip}, {@link #prefix}) are
+ * read when a model is loaded or packed, and the model keeps them; the run-time fields ({@link #maxBatch},
+ * {@link #maxSteps}, {@link #threads}, {@link #nonFiniteInputs}, {@link #chunkSteps}) are read by
+ * {@link Model#runner(Options)}. {@link Model#trainer(Options)} reads {@link #maxBatch}, {@link #maxSteps} and
+ * {@link #threads} only: a trainer checks no input for non-finite values and projects the inputs of its whole
+ * sequence in one GEMM. Start from {@link #DEFAULT} and change fields with the withers; every value is checked when
+ * the record is made.
  *
  * @param precision storage of the weight matrices W and U ({@link WeightPrecision}); a GRU takes only
  *                  {@link WeightPrecision#FLOAT32}
  * @param backend   the kernel family to pack for
  * @param cellClip  ONNX's LSTM cell clip, &gt; 0 (in the units of the gate pre-activations), applied in every layer
- *                  and direction as {@link LstmStackRunner} applies it; {@code Float.POSITIVE_INFINITY} for none (the
- *                  only value a GRU takes)
+ *                  and direction to the inputs of the activations (the gate pre-activations, and c before its tanh);
+ *                  {@code Float.POSITIVE_INFINITY} for none (the only value a GRU takes)
  * @param prefix    the module prefix of the tensor names in a file, e.g. {@code "lstm."} or {@code ""}; null to
  *                  infer it (the file must then hold exactly one recurrent model)
  * @param maxBatch  B, the largest batch a runner takes, &ge; 1
  * @param maxSteps  T, the longest sequence a runner's forward takes, &ge; 1; sizes a runner's scratch (about
- *                  {@code maxBatch × maxSteps × D·S} floats per layer output a stack keeps); a unidirectional model
- *                  runs longer sequences in windows that carry the state
- * @param threads   threads each runner call runs on, the calling thread included, 1 to {@link LstmRunner#MAX_THREADS};
+ *                  {@code maxBatch × maxSteps × D·S} floats per layer output a stack keeps); a longer sequence runs as
+ *                  several calls whose h0 and c0 are the previous call's hT and cT
+ * @param threads   threads each runner call runs on, the calling thread included, 1 to {@link #MAX_THREADS};
  *                  results are the same bits for any number
  * @param nonFiniteInputs what a runner does with NaN and infinite inputs (x, h0 and c0 of a forward, x and the
  *                  state's h and c of a step), for LSTM and GRU alike, as {@link NonFiniteInputs} describes
@@ -35,6 +39,9 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
     /** The default {@link #maxSteps}: sequences of up to 1024 steps. */
     public static final int DEFAULT_MAX_STEPS = 1024;
 
+    /** The most threads a runner or trainer runs one call on, the calling thread included. */
+    public static final int MAX_THREADS = 256;
+
     /**
      * Float32 weights for the preferred kernel, no cell clip, the prefix inferred, batches of 1, sequences of up to
      * {@link #DEFAULT_MAX_STEPS} steps, one thread, non-finite inputs propagated, the default input chunk.
@@ -47,7 +54,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      *
      * @throws NullPointerException     for a null precision, backend or nonFiniteInputs
      * @throws IllegalArgumentException for a cell clip that is not &gt; 0 (or NaN), a size below 1, threads above
-     *                                  {@link LstmRunner#MAX_THREADS}, or a negative chunkSteps, naming the field
+     *                                  {@link #MAX_THREADS}, or a negative chunkSteps, naming the field
      */
     public Options {
         Checks.notNull("precision", precision);
@@ -125,7 +132,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
     /**
      * {@return these options with another thread count}
      *
-     * @param threads 1 to {@link LstmRunner#MAX_THREADS}
+     * @param threads 1 to {@link #MAX_THREADS}
      */
     public Options withThreads(int threads) {
         return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,

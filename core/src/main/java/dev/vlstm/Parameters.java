@@ -59,8 +59,7 @@ public final class Parameters implements AutoCloseable {
      *               must then hold exactly one recurrent model)
      * @return new parameters, owned by the caller
      * @throws IOException              if the file cannot be read or is not a safetensors file (naming the file)
-     * @throws IllegalArgumentException as {@link Vlstm#load(Path, Options)}, naming the file (an LSTM stack with
-     *                                  projection is refused so far)
+     * @throws IllegalArgumentException as {@link Vlstm#load(Path, Options)}, naming the file
      */
     public static Parameters load(Path file, String prefix) throws IOException {
         try (SafeTensors tensors = SafeTensors.open(Checks.notNull("file", file))) {
@@ -70,8 +69,7 @@ public final class Parameters implements AutoCloseable {
 
     /**
      * Writes every tensor as a safetensors file that PyTorch's {@code load_state_dict} reads (F32, the names of
-     * {@link #names()} under {@code prefix}), atomically, and that {@link #load} and {@link Vlstm#load} read back
-     * (except an LSTM stack with projection, which the loaders refuse so far).
+     * {@link #names()} under {@code prefix}), atomically, and that {@link #load} and {@link Vlstm#load} read back.
      *
      * @param file     the destination, replaced if it exists
      * @param prefix   put before every name, e.g. {@code "lstm."}, or {@code ""} for none
@@ -122,8 +120,8 @@ public final class Parameters implements AutoCloseable {
     /** Frees the values. Closing twice is harmless. */
     @Override
     public void close() {
-        open = false;
         set.close();
+        open = false;
     }
 
     /** The values for a driver, checked open. */

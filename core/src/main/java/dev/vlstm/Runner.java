@@ -264,8 +264,8 @@ public final class Runner implements AutoCloseable {
     /** Frees the scratch memory and stops the worker threads. Closing twice is harmless. */
     @Override
     public void close() {
-        open = false;
         driver.close();
+        open = false;
     }
 
     /** The worker threads of this runner (none for one thread), for tests. */
@@ -275,19 +275,7 @@ public final class Runner implements AutoCloseable {
 
     private void checkCall(int steps, int batch) {
         checkOpen();
-        checkLimits(OWNER, steps, maxSteps, batch, maxBatch);
-    }
-
-    /** Refuses steps or a batch beyond the limits of {@code owner}, a Runner or Trainer, naming the option. */
-    static void checkLimits(String owner, int steps, int maxSteps, int batch, int maxBatch) {
-        if (steps > maxSteps) {
-            throw new IllegalArgumentException("steps " + steps + " exceeds this " + owner + "'s maxSteps " + maxSteps
-                    + " (Options.maxSteps)");
-        }
-        if (batch > maxBatch) {
-            throw new IllegalArgumentException("batch " + batch + " exceeds this " + owner + "'s maxBatch " + maxBatch
-                    + " (Options.maxBatch)");
-        }
+        Checks.limits(OWNER, steps, maxSteps, batch, maxBatch);
     }
 
     /** For {@link NonFiniteInputs#REJECT}: h0 {@code [L·D][B][S]} and c0 {@code [L·D][B][H]}, checked in shape. */
@@ -310,7 +298,8 @@ public final class Runner implements AutoCloseable {
         model.checkOpen();
     }
 
-    private static MemorySegment wrap(float[] array) {
+    /** {@return a heap segment over {@code array}, or null for null: the float[] forms' optional arguments} */
+    static MemorySegment wrap(float[] array) {
         return array == null ? null : MemorySegment.ofArray(array);
     }
 

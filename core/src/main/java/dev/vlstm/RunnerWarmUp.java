@@ -26,7 +26,9 @@ final class RunnerWarmUp<S> {
 
     /**
      * The calls a warm-up repeats, with their argument sizes in floats per batch row: a one-layer {@link LstmRunner}
-     * or a whole model's {@link Runner}. The calls are made by the thread that holds the runner's guard.
+     * or a whole model's {@link Runner}. An {@link LstmRunner} holds its guard across the whole warm-up; a
+     * {@link Runner}'s calls each take its driver's guard, so another thread that uses the runner meanwhile is
+     * refused by name, as any concurrent use is.
      *
      * @param <S> the runner's stream state
      */

@@ -94,9 +94,12 @@ final class StackTraining {
      */
     static ParameterSet load(SafeTensors file, String prefix) {
         if (!PyTorchGru.holdsGru(file, prefix)) {
+            refuseNoBias(file, PyTorchLstm.inspect(file, prefix).bias());
             return lstmParameters(PyTorchLstm.loadStackParameters(file, prefix));
         }
-        boolean bidirectional = PyTorchGru.inspect(file, prefix).bidirectional();
+        PyTorchGru.Config config = PyTorchGru.inspect(file, prefix);
+        refuseNoBias(file, config.bias());
+        boolean bidirectional = config.bidirectional();
         List<PyTorchGru.Tensors> layers = PyTorchGru.loadStackTensors(file, prefix);
         GruParameters[] parts = new GruParameters[layers.size()];
         try {
@@ -183,7 +186,19 @@ final class StackTraining {
         return tensor;
     }
 
-    private static void refusePeepholes(RnnShape shape, String owner) {
+    /**
+     * Refuses a model saved with {@code bias=False}: {@link Parameters} always hold biases, which an optimizer would
+     * then train and {@link Parameters#save} would write, and PyTorch's {@code load_state_dict} refuses those names
+     * for such a module. {@link Vlstm#load} runs such models.
+     */
+    private static void refuseNoBias(SafeTensors file, boolean bias) {
+        if (!bias) {
+            throw new IllegalArgumentException(file.path() + ": a model without biases (bias=False) cannot be loaded"
+                    + " as Parameters yet; Vlstm.load runs it");
+        }
+    }
+
+    static void refusePeepholes(RnnShape shape, String owner) {
         if (Checks.notNull("shape", shape).peepholes()) {
             throw new IllegalArgumentException(owner + " of a model with peepholes are not supported: PyTorch's"
                     + " state_dict has no name for peephole tensors");

@@ -1,5 +1,7 @@
 package dev.vlstm;
 
+import static dev.vlstm.Runner.wrap;
+
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -213,13 +215,13 @@ public final class Trainer implements AutoCloseable {
     /** Frees the scratch memory and stops the worker threads. Closing twice is harmless. */
     @Override
     public void close() {
-        open = false;
         driver.close();
+        open = false;
     }
 
     private void checkCall(int steps, int batch) {
         checkOpen();
-        Runner.checkLimits("Trainer", steps, maxSteps, batch, maxBatch);
+        Checks.limits("Trainer", steps, maxSteps, batch, maxBatch);
     }
 
     private void checkOpen() {
@@ -227,9 +229,5 @@ public final class Trainer implements AutoCloseable {
             throw new IllegalStateException("this Trainer is closed");
         }
         model.checkOpen();
-    }
-
-    private static MemorySegment wrap(float[] array) {
-        return array == null ? null : MemorySegment.ofArray(array);
     }
 }

@@ -63,6 +63,40 @@ class ModelApiBadInputTest {
                 clip.getMessage());
     }
 
+    /**
+     * A state_dict saved with bias=False runs through Vlstm.load, but cannot become Parameters, which always hold
+     * biases (an optimizer would train them, and the saved file would not load into the bias-free module).
+     */
+    @Test
+    void parametersRefuseABiasFreeModelWhichVlstmLoadRuns() throws IOException {
+        for (String golden : new String[] {"golden/i3_h4_l2_t3_b2_no_bias", "golden-gru/i3_h4_l2_t3_b2_no_bias"}) {
+            Path file = Path.of("src/test/resources", golden, "model.safetensors");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Parameters.load(file, null));
+            assertEquals(file + ": a model without biases (bias=False) cannot be loaded as Parameters yet;"
+                    + " Vlstm.load runs it", e.getMessage());
+            try (Model model = Vlstm.load(file)) {
+                assertEquals(2, model.shape().layers(), golden);
+            }
+        }
+    }
+
+    /** Trainers of a model with peepholes are refused when made, not at the first backward. */
+    @Test
+    void aTrainerOfAModelWithPeepholesIsRefusedWhenMade() {
+        int inputSize = 3, hiddenSize = 5;
+        LstmParameters layer = LstmParameters.fromPyTorch(inputSize, hiddenSize, 0,
+                new float[4 * hiddenSize * inputSize], new float[4 * hiddenSize * hiddenSize], null, null, null,
+                new float[3 * hiddenSize]);
+        try (LstmStackParameters parameters = LstmStackParameters.of(false, layer);   // owns the layer
+             Model model = Model.pack(parameters, Options.DEFAULT)) {
+            assertTrue(model.shape().peepholes());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, model::trainer);
+            assertEquals("Trainers of a model with peepholes are not supported: PyTorch's state_dict has no name for"
+                    + " peephole tensors", e.getMessage());
+        }
+    }
+
     @Test
     void aGruRefusesCellStates() throws IOException {
         try (Model model = Vlstm.load(GRU, Options.DEFAULT.withMaxBatch(2).withMaxSteps(3));

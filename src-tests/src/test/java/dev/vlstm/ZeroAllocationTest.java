@@ -210,6 +210,7 @@ class ZeroAllocationTest {
         }
     }
 
+    /** Both runners' worker threads in one list, made before the measured calls. */
     private static List<Thread> workers(List<Thread> first, List<Thread> second) {
         List<Thread> all = new ArrayList<>(first);
         all.addAll(second);
@@ -309,7 +310,6 @@ class ZeroAllocationTest {
         }
     }
 
-    /** Both runners' worker threads in one List.of, which {@link #allocatedBy(List)} walks without allocating. */
     /**
      * A projected layer (PyTorch's proj_size) adds one plain GEMM per step, the input projection's tiles over m, and
      * reads h at its own stride: forward, variable lengths and step, float32 and compressed W and U.

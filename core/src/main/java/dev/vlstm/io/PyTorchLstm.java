@@ -24,9 +24,8 @@ import dev.vlstm.LstmWeights;
  * {@code bias_ih_l{k}}, {@code bias_hh_l{k}}, the {@code _reverse} suffix and {@code weight_hr_l{k}}, under a module
  * prefix such as {@code lstm.}. The configuration is inferred from the names and shapes; whole models (any number of
  * layers, one or two directions, with or without biases) load as {@link LstmStackParameters}, one-layer
- * unidirectional ones also as {@link LstmParameters}. Projection ({@code proj_size}, {@code weight_hr_l0}) loads and
- * saves for one unidirectional layer ({@link #loadParameters}, {@link #load}, {@link #save(Path, String,
- * LstmParameters, Map)}); projected stacks are refused, naming it.
+ * unidirectional ones also as {@link LstmParameters}. Projection ({@code proj_size}, {@code weight_hr_l{k}}) loads
+ * and saves like the other tensors, for one layer and for whole models.
  */
 public final class PyTorchLstm {
 

@@ -82,7 +82,12 @@ public final class Adam implements AutoCloseable {
         this.beta2 = beta2;
         this.epsilon = epsilon;
         this.firstMomentTensors = pairs.newState();
-        this.secondMomentTensors = pairs.newState();
+        try {
+            this.secondMomentTensors = pairs.newState();
+        } catch (RuntimeException | Error e) {
+            firstMomentTensors.close();
+            throw e;
+        }
         this.firstMoment = firstMomentTensors.tensors();
         this.secondMoment = secondMomentTensors.tensors();
     }
