@@ -169,7 +169,7 @@ public final class PerformanceGate {
             }
         }
         System.out.println();
-        System.out.printf(Locale.ROOT, "%-24s %12s %12s  %-28s %6s  %-8s %s%n", "shape", "baseline", "candidate",
+        System.out.printf(Locale.ROOT, "%-27s %12s %12s  %-28s %6s  %-8s %s%n", "shape", "baseline", "candidate",
                 "ratio [interval] confidence", "rounds", "verdict", "vector ÷ scalar (info)");
         lines.forEach(System.out::println);
         if (slower > 0) {
@@ -290,7 +290,7 @@ public final class PerformanceGate {
     }
 
     private static String row(String name, GateStatistics.Judgement judgement, double speedup) {
-        return String.format(Locale.ROOT, "%-24s %12s %12s  %.3f [%.3f, %.3f] %4.1f %%  %6d  %-8s %.1f×", name,
+        return String.format(Locale.ROOT, "%-27s %12s %12s  %.3f [%.3f, %.3f] %4.1f %%  %6d  %-8s %.1f×", name,
                 duration(judgement.baselineMedian()), duration(judgement.candidateMedian()), judgement.ratio(),
                 judgement.low(), judgement.high(), judgement.confidence() * 100, judgement.rounds(),
                 judgement.verdict().label(), speedup);
