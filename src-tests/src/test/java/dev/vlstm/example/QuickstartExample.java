@@ -26,7 +26,7 @@ public final class QuickstartExample {
     public static float[] run(Path path, float[][] frames) throws IOException {
         // README-BEGIN
         // Once per process: load and pack the model, an nn.LSTM or nn.GRU state_dict (the cell, layers, directions
-        // and proj_size come from the tensors); it is immutable and every thread shares it.
+        // and proj_size come from the tensors); every thread shares it.
         Model model = Vlstm.load(path, Options.DEFAULT.withNonFiniteInputs(NonFiniteInputs.REJECT));
         int inputSize = model.shape().inputSize(), outputSize = model.shape().outputSize();
 
