@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.GruKernel;
 import dev.vlstm.kernel.Packing;
+import dev.vlstm.kernel.PackedMatrix;
 import dev.vlstm.kernel.WeightFormat;
 
 /**
@@ -27,8 +28,8 @@ public final class GruWeights implements AutoCloseable {
     private final OffHeap memory;
     private final GruKernel kernel;
     private final GateLayout layout;
-    private final MemorySegment packedInputWeights;
-    private final MemorySegment packedRecurrentWeights;
+    private final PackedMatrix inputWeights;
+    private final PackedMatrix recurrentWeights;
     private final MemorySegment packedInputBias;
     private final MemorySegment packedRecurrentBias;
 
@@ -38,12 +39,14 @@ public final class GruWeights implements AutoCloseable {
         this.layout = GateLayout.gru(inputSize, hiddenSize, kernel.lanes());
         this.memory = OffHeap.open();
         try {
-            packedInputWeights = memory.floats(layout.packedFloats(inputSize));
-            packedRecurrentWeights = memory.floats(layout.packedFloats(hiddenSize));
+            inputWeights = new PackedMatrix(memory.floats(layout.packedFloats(inputSize)), WeightFormat.FLOAT32,
+                    layout, inputSize);
+            recurrentWeights = new PackedMatrix(memory.floats(layout.packedFloats(hiddenSize)), WeightFormat.FLOAT32,
+                    layout, hiddenSize);
             packedInputBias = memory.floats(layout.gateRowFloats());
             packedRecurrentBias = memory.floats(layout.paddedHidden());
-            Packing.gates(layout, WeightFormat.FLOAT32, "weightIh", weightIh, inputSize, packedInputWeights);
-            Packing.gates(layout, WeightFormat.FLOAT32, "weightHh", weightHh, hiddenSize, packedRecurrentWeights);
+            Packing.gates(layout, WeightFormat.FLOAT32, "weightIh", weightIh, inputSize, inputWeights.data());
+            Packing.gates(layout, WeightFormat.FLOAT32, "weightHh", weightHh, hiddenSize, recurrentWeights.data());
             Packing.linearBeforeResetBias(layout, biasIh, biasHh, packedInputBias, packedRecurrentBias);
         } catch (RuntimeException | Error e) {
             memory.close();
@@ -156,9 +159,9 @@ public final class GruWeights implements AutoCloseable {
         Checks.finite("biasIh", parameters.biasIh(), 0);
         Checks.finite("biasHh", parameters.biasHh(), 0);
         Packing.gates(layout, WeightFormat.FLOAT32, "weightIh", parameters.weightIh(), inputSize(),
-                packedInputWeights);
+                inputWeights.data());
         Packing.gates(layout, WeightFormat.FLOAT32, "weightHh", parameters.weightHh(), hiddenSize(),
-                packedRecurrentWeights);
+                recurrentWeights.data());
         Packing.linearBeforeResetBias(layout, parameters.biasIh(), parameters.biasHh(), packedInputBias,
                 packedRecurrentBias);
     }
@@ -180,7 +183,7 @@ public final class GruWeights implements AutoCloseable {
 
     /** {@return the off-heap bytes held by the packed weights and biases} */
     public long packedBytes() {
-        return packedInputWeights.byteSize() + packedRecurrentWeights.byteSize() + packedInputBias.byteSize()
+        return inputWeights.data().byteSize() + recurrentWeights.data().byteSize() + packedInputBias.byteSize()
                 + packedRecurrentBias.byteSize();
     }
 
@@ -205,11 +208,11 @@ public final class GruWeights implements AutoCloseable {
     }
 
     MemorySegment packedInputWeights() {
-        return packedInputWeights;
+        return inputWeights.data();
     }
 
     MemorySegment packedRecurrentWeights() {
-        return packedRecurrentWeights;
+        return recurrentWeights.data();
     }
 
     MemorySegment packedInputBias() {

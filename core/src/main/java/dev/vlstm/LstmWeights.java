@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.LstmKernel;
 import dev.vlstm.kernel.Packing;
+import dev.vlstm.kernel.PackedMatrix;
 import dev.vlstm.kernel.WeightFormat;
 
 /**
@@ -42,15 +43,15 @@ public final class LstmWeights implements AutoCloseable {
     private final LstmKernel kernel;
     private final GateLayout layout;
     private final WeightPrecision precision;
-    private final MemorySegment packedInputWeights;
-    private final MemorySegment packedRecurrentWeights;
+    private final PackedMatrix inputWeights;
+    private final PackedMatrix recurrentWeights;
     private final MemorySegment packedBias;
     /** P, or 0 without projection. */
     private final int projectionSize;
     /** The plain GEMM of the projection, depth H and P outputs; null without projection. */
     private final GateLayout projectionLayout;
     /** W_hr packed for {@link #projectionLayout}, float32; null without projection. */
-    private final MemorySegment packedProjectionWeights;
+    private final PackedMatrix projectionWeights;
     /** A zero bias row for the projection GEMM; null without projection. */
     private final MemorySegment projectionBias;
     /** p_i, p_f, p_o packed as a gate row ({@link Packing#peepholes}); null without peepholes. */
@@ -69,18 +70,21 @@ public final class LstmWeights implements AutoCloseable {
         int recurrentDepth = projectionSize > 0 ? projectionSize : hiddenSize;
         this.memory = OffHeap.open();
         try {
-            packedInputWeights = memory.floats(format.packedBytes(layout, inputSize) / Float.BYTES);
-            packedRecurrentWeights = memory.floats(format.packedBytes(layout, recurrentDepth) / Float.BYTES);
+            inputWeights = new PackedMatrix(memory.floats(format.packedBytes(layout, inputSize) / Float.BYTES), format,
+                    layout, inputSize);
+            recurrentWeights = new PackedMatrix(memory.floats(format.packedBytes(layout, recurrentDepth) / Float.BYTES),
+                    format, layout, recurrentDepth);
             packedBias = memory.floats(layout.gateRowFloats());
-            Packing.gates(layout, format, "weightIh", weightIh, inputSize, packedInputWeights);
-            Packing.gates(layout, format, "weightHh", weightHh, recurrentDepth, packedRecurrentWeights);
+            Packing.gates(layout, format, "weightIh", weightIh, inputSize, inputWeights.data());
+            Packing.gates(layout, format, "weightHh", weightHh, recurrentDepth, recurrentWeights.data());
             Packing.summedBias(layout, biasIh, biasHh, packedBias);
             if (projectionLayout != null) {
-                packedProjectionWeights = memory.floats(projectionLayout.packedFloats(hiddenSize));
+                projectionWeights = new PackedMatrix(memory.floats(projectionLayout.packedFloats(hiddenSize)),
+                        WeightFormat.FLOAT32, projectionLayout, hiddenSize);
                 projectionBias = memory.floats(projectionLayout.gateRowFloats());
-                Packing.plain(projectionLayout, weightHr, projectionSize, packedProjectionWeights);
+                Packing.plain(projectionLayout, weightHr, projectionSize, projectionWeights.data());
             } else {
-                packedProjectionWeights = null;
+                projectionWeights = null;
                 projectionBias = null;
             }
             if (peepholes != null) {
@@ -378,12 +382,13 @@ public final class LstmWeights implements AutoCloseable {
         if (packedPeepholes != null) {
             Checks.finite("peepholes", parameters.peepholes(), hiddenSize());
         }
-        Packing.gates(layout, precision.format(), "weightIh", parameters.weightIh(), inputSize(), packedInputWeights);
+        Packing.gates(layout, precision.format(), "weightIh", parameters.weightIh(), inputSize(),
+                inputWeights.data());
         Packing.gates(layout, precision.format(), "weightHh", parameters.weightHh(), outputSize(),
-                packedRecurrentWeights);
+                recurrentWeights.data());
         Packing.summedBias(layout, parameters.biasIh(), parameters.biasHh(), packedBias);
         if (projectionLayout != null) {
-            Packing.plain(projectionLayout, parameters.weightHr(), projectionSize, packedProjectionWeights);
+            Packing.plain(projectionLayout, parameters.weightHr(), projectionSize, projectionWeights.data());
         }
         if (packedPeepholes != null) {
             Packing.peepholes(layout, parameters.peepholes(), packedPeepholes);
@@ -431,9 +436,9 @@ public final class LstmWeights implements AutoCloseable {
     /** {@return the off-heap bytes held by the packed weights (with INT8's scales), bias, projection and peepholes} */
     public long packedBytes() {
         long projection = projectionLayout == null ? 0
-                : packedProjectionWeights.byteSize() + projectionBias.byteSize();
+                : projectionWeights.data().byteSize() + projectionBias.byteSize();
         long peepholes = packedPeepholes == null ? 0 : packedPeepholes.byteSize();
-        return packedInputWeights.byteSize() + packedRecurrentWeights.byteSize() + packedBias.byteSize() + projection
+        return inputWeights.data().byteSize() + recurrentWeights.data().byteSize() + packedBias.byteSize() + projection
                 + peepholes;
     }
 
@@ -458,11 +463,11 @@ public final class LstmWeights implements AutoCloseable {
     }
 
     MemorySegment packedInputWeights() {
-        return packedInputWeights;
+        return inputWeights.data();
     }
 
     MemorySegment packedRecurrentWeights() {
-        return packedRecurrentWeights;
+        return recurrentWeights.data();
     }
 
     MemorySegment packedBias() {
@@ -474,9 +479,9 @@ public final class LstmWeights implements AutoCloseable {
         return projectionLayout;
     }
 
-    /** W_hr packed for {@link #projectionLayout()} in float32, or null without projection. */
+    /** W_hr packed for {@link #projectionLayout()} in float32; only with projection. */
     MemorySegment packedProjectionWeights() {
-        return packedProjectionWeights;
+        return projectionWeights.data();
     }
 
     /** The projection GEMM's zero bias row, or null without projection. */

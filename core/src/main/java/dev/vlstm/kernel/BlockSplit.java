@@ -4,34 +4,32 @@ import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 /**
- * The threads of a {@link ParallelKernel} family and the call they are running: which wrapped kernel the call
- * goes to, its arguments, and the {@link WorkerPool} whose shares each run an even, fixed range of its blocks.
- * One per family, shared by the family's kernels (one per weight format), so that every format's GEMMs, and every
- * part of a stacked model, run on the same few threads; the family's owner makes one call at a time.
+ * The threads of a {@link ParallelKernel} family and the call they are running: a GEMM and its {@link GemmCall}, or
+ * a recurrent step of a wrapped kernel with its arguments, and the {@link WorkerPool} whose shares each run an even,
+ * fixed range of its blocks. One per family, shared by the family's kernels (one per weight format), so that every
+ * format's GEMMs, and every part of a stacked model, run on the same few threads; the family's owner makes one call
+ * at a time.
  */
 final class BlockSplit implements AutoCloseable {
 
-    private static final int PROJECT_INPUT = 1;
+    private static final int MULTIPLY = 1;
     private static final int RECURRENT_STEP = 2;
 
     private final WorkerPool pool;
 
     // The call being split, written by the calling thread before WorkerPool.run publishes it.
     private int operation;
+    private PackedGemm gemm;
+    private GemmCall gemmCall;
     private LstmKernel kernel;
     private GateLayout layout;
     private MemorySegment packedWeights;
-    private MemorySegment packedBias;
-    private MemorySegment x;
-    private long xOffset;
-    private long xRowBytes;
-    private long xColumnBytes;
     private int rows;
     private MemorySegment inputGates;
     private long inputGatesOffset;
     private MemorySegment gates;
     private long gatesOffset;
-    /** Terms per output of the call in progress (its GEMM's depth, or the recurrent step's). */
+    /** Terms per output of the recurrent step in progress. */
     private int depth;
     private MemorySegment hPrev;
     private long hPrevRowBytes;
@@ -55,23 +53,11 @@ final class BlockSplit implements AutoCloseable {
         return pool.threads();
     }
 
-    /** {@link LstmKernel#projectInput} of {@code kernel}, split over blocks {@code [blockFrom, blockTo)}. */
-    void projectInput(LstmKernel kernel, GateLayout layout, int depth, MemorySegment packedInput,
-                      MemorySegment packedBias, MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes,
-                      int rows, MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
-        this.operation = PROJECT_INPUT;
-        this.kernel = kernel;
-        this.layout = layout;
-        this.depth = depth;
-        this.packedWeights = packedInput;
-        this.packedBias = packedBias;
-        this.x = x;
-        this.xOffset = xOffset;
-        this.xRowBytes = xRowBytes;
-        this.xColumnBytes = xColumnBytes;
-        this.rows = rows;
-        this.gates = gates;
-        this.gatesOffset = gatesOffset;
+    /** {@link PackedGemm#multiply} of {@code gemm} on {@code call}, split over blocks {@code [blockFrom, blockTo)}. */
+    void multiply(PackedGemm gemm, GemmCall call, int blockFrom, int blockTo) {
+        this.operation = MULTIPLY;
+        this.gemm = gemm;
+        this.gemmCall = call;
         this.blockFrom = blockFrom;
         this.blockTo = blockTo;
         pool.run();
@@ -115,9 +101,8 @@ final class BlockSplit implements AutoCloseable {
         if (from == to) {
             return;
         }
-        if (operation == PROJECT_INPUT) {
-            kernel.projectInput(layout, depth, packedWeights, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows,
-                    gates, gatesOffset, from, to);
+        if (operation == MULTIPLY) {
+            gemm.multiply(gemmCall, from, to);
         } else {
             kernel.recurrentStep(layout, packedWeights, depth, inputGates, inputGatesOffset, gates,
                     gatesOffset, hPrev, hPrevRowBytes, c, hNext, rows, clip, peepholes, from, to);

@@ -6,9 +6,9 @@ import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The Vector API kernel on compressed weights ({@link WeightFormat#BFLOAT16} or {@link WeightFormat#INT8}): the
- * same drivers as {@link VectorLstmKernel} over the tiles of {@link Bfloat16Tiles} or {@link Int8Tiles}. Its
- * recurrent step runs the GEMM {@code hPrev · Uᵀ} over every block into the gates buffer and then the cell update
+ * The Vector API kernel on compressed weights ({@link WeightFormat#BFLOAT16} or {@link WeightFormat#INT8}): its
+ * GEMM is {@link VectorGemm}'s, over the tiles of {@link Bfloat16Tiles} or {@link Int8Tiles}. Its recurrent step
+ * runs that GEMM, {@code hPrev · Uᵀ} from +0.0, over every block into the gates buffer and then the cell update
  * ({@link CellPointwise}) block by block: the same operations in the same order as the float kernel, so bfloat16
  * weights give the float kernel's bits on the rounded weights. Only forward inference: training refuses these
  * weights before it gets here, so {@link #cellBackward} is the float kernel's (it reads no weights).
@@ -17,7 +17,6 @@ final class CompressedVectorKernel implements LstmKernel {
 
     private static final CompressedVectorKernel BFLOAT16 = new CompressedVectorKernel(WeightFormat.BFLOAT16);
     private static final CompressedVectorKernel INT8 = new CompressedVectorKernel(WeightFormat.INT8);
-    private static final int ROW_TILE = 4;
 
     private final WeightFormat format;
 
@@ -60,11 +59,16 @@ final class CompressedVectorKernel implements LstmKernel {
     }
 
     @Override
+    public PackedGemm packedGemm() {
+        return VectorGemm.INSTANCE;
+    }
+
+    @Override
     public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
                              MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
                              MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
-        gemm(layout, depth, packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows, gates,
-                gatesOffset, blockFrom, blockTo);
+        VectorGemm.multiply(format, layout, packedInput, depth, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows,
+                gates, gatesOffset, blockFrom, blockTo);
     }
 
     @Override
@@ -74,8 +78,8 @@ final class CompressedVectorKernel implements LstmKernel {
                               float clip, MemorySegment peepholes, int blockFrom, int blockTo) {
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        gemm(layout, recurrentDepth, packedRecurrent, null, hPrev, 0, hPrevRowBytes, Float.BYTES, batch, gates,
-                gatesOffset, blockFrom, blockTo);
+        VectorGemm.multiply(format, layout, packedRecurrent, recurrentDepth, null, hPrev, 0, hPrevRowBytes,
+                Float.BYTES, batch, gates, gatesOffset, blockFrom, blockTo);
         for (int row = 0; row < batch; row++) {
             for (int block = blockFrom; block < blockTo; block++) {
                 long gateColumn = row * gateRowBytes + block * GATE_GROUP_BYTES;
@@ -108,50 +112,5 @@ final class CompressedVectorKernel implements LstmKernel {
         VectorLstmKernel.INSTANCE.cellBackward(layout, gates, gatesOffset, preActivations, preActivationsOffset, cell,
                 cellOffset, cellPrev, cellPrevOffset, dh, dhRowFloats, dc, scratch, batch, clip, peepholes,
                 peepholeGradients);
-    }
-
-    /**
-     * {@code out[r] = bias + x(r, ·) · Sᵀ} over the blocks {@code blockFrom..blockTo-1} of a packed matrix S with
-     * {@code depth} columns ({@code bias} null: no bias), rows in tiles of four, block by block, and the rows left
-     * over one at a time over pairs of blocks, as {@link VectorLstmKernel#projectInput} does.
-     */
-    private void gemm(GateLayout layout, int depth, MemorySegment packed, MemorySegment bias, MemorySegment x,
-                      long xOffset, long xRowBytes, long xColumnBytes, int rows, MemorySegment out, long outOffset,
-                      int blockFrom, int blockTo) {
-        long panelBytes = format.panelBytes(layout, depth);
-        long panels = format.scaleBytes(layout);
-        long outRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        int tiledRows = rows - rows % ROW_TILE;
-        for (int block = blockFrom; block < blockTo; block++) {
-            long panel = panels + block * panelBytes;
-            long column = block * GATE_GROUP_BYTES;
-            for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                long xRow = xOffset + row * xRowBytes;
-                long outRow = outOffset + row * outRowBytes + column;
-                if (format == WeightFormat.BFLOAT16) {
-                    Bfloat16Tiles.rows4(packed, panel, depth, x, xRow, xRowBytes, xColumnBytes, bias, column, out,
-                            outRow, outRowBytes);
-                } else {
-                    Int8Tiles.rows4(packed, panel, column, depth, x, xRow, xRowBytes, xColumnBytes, bias, column,
-                            out, outRow, outRowBytes);
-                }
-            }
-        }
-        for (int row = tiledRows; row < rows; row++) {
-            for (int block = blockFrom; block < blockTo; block += 2) {
-                boolean twoBlocks = block + 2 <= blockTo;
-                long panel = panels + block * panelBytes;
-                long column = block * GATE_GROUP_BYTES;
-                long xRow = xOffset + row * xRowBytes;
-                long outRow = outOffset + row * outRowBytes + column;
-                if (format == WeightFormat.BFLOAT16) {
-                    Bfloat16Tiles.rows1(packed, panel, panelBytes, twoBlocks, depth, x, xRow, xColumnBytes, bias,
-                            column, out, outRow);
-                } else {
-                    Int8Tiles.rows1(packed, panel, panelBytes, column, twoBlocks, depth, x, xRow, xColumnBytes, bias,
-                            column, out, outRow);
-                }
-            }
-        }
     }
 }

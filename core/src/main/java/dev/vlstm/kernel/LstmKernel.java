@@ -29,6 +29,12 @@ public interface LstmKernel {
     TensorKernel tensors();
 
     /**
+     * The GEMM of the same family (vector or scalar), which {@link #projectInput} runs for every weight format; it
+     * runs on the calling thread.
+     */
+    PackedGemm packedGemm();
+
+    /**
      * Input projection for {@code rows} rows: {@code gates[r] = bias + x[r] · Wᵀ}, with x read as dense
      * {@code [rows][I]} floats from {@code xOffset} bytes. The strided form below says what is computed.
      */

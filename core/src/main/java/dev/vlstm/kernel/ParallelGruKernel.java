@@ -25,26 +25,22 @@ import java.util.List;
  */
 public final class ParallelGruKernel implements GruKernel, AutoCloseable {
 
-    private static final int PROJECT_INPUT = 1;
+    private static final int MULTIPLY = 1;
     private static final int RECURRENT_STEP = 2;
-    private static final int GEMM = 3;
 
     private final GruKernel kernel;
     private final LstmKernel wrappedGemm;
+    private final PackedGemm packedGemm;
     private final SplitGemm splitGemm;
     private final WorkerPool pool;
+    /** The arguments of the GEMM being split (the input projection's or a backward product's), set per call. */
+    private final GemmCall gemmCall = new GemmCall();
 
     // The call being split, written by the calling thread before WorkerPool.run publishes it.
     private int operation;
     private GateLayout layout;
-    private GateLayout gemmLayout;
-    private int depth;
     private MemorySegment packedWeights;
     private MemorySegment bias;
-    private MemorySegment x;
-    private long xOffset;
-    private long xRowBytes;
-    private long xColumnBytes;
     private int rows;
     private MemorySegment gates;
     private long gatesOffset;
@@ -69,6 +65,7 @@ public final class ParallelGruKernel implements GruKernel, AutoCloseable {
         }
         this.kernel = kernel;
         this.wrappedGemm = kernel.gemm();
+        this.packedGemm = wrappedGemm.packedGemm();
         this.splitGemm = new SplitGemm();
         this.pool = new WorkerPool(threads, this::runShare);
     }
@@ -103,18 +100,9 @@ public final class ParallelGruKernel implements GruKernel, AutoCloseable {
                     blockTo);
             return;
         }
-        this.operation = PROJECT_INPUT;
-        this.layout = layout;
-        this.packedWeights = packedInput;
-        this.bias = inputBias;
-        this.x = x;
-        this.xOffset = xOffset;
-        this.rows = rows;
-        this.gates = gates;
-        this.gatesOffset = gatesOffset;
-        this.blockFrom = blockFrom;
-        this.blockTo = blockTo;
-        pool.run();
+        gemmCall.set(WeightFormat.FLOAT32, layout, packedInput, layout.inputSize(), inputBias, x, xOffset,
+                (long) layout.inputSize() * Float.BYTES, Float.BYTES, rows, gates, gatesOffset);
+        multiply(blockFrom, blockTo);
     }
 
     @Override
@@ -172,15 +160,20 @@ public final class ParallelGruKernel implements GruKernel, AutoCloseable {
         if (from == to) {
             return;
         }
-        if (operation == PROJECT_INPUT) {
-            kernel.projectInput(layout, packedWeights, bias, x, xOffset, rows, gates, gatesOffset, from, to);
-        } else if (operation == RECURRENT_STEP) {
+        if (operation == MULTIPLY) {
+            packedGemm.multiply(gemmCall, from, to);
+        } else {
             kernel.recurrentStep(layout, packedWeights, bias, inputGates, inputGatesOffset, gates, gatesOffset, hPrev,
                     hNext, rows, from, to);
-        } else {
-            wrappedGemm.projectInput(gemmLayout, depth, packedWeights, bias, x, xOffset, xRowBytes, xColumnBytes,
-                    rows, gates, gatesOffset, from, to);
         }
+    }
+
+    /** Runs {@link #gemmCall}, as set, split over blocks {@code [blockFrom, blockTo)}. */
+    private void multiply(int blockFrom, int blockTo) {
+        this.operation = MULTIPLY;
+        this.blockFrom = blockFrom;
+        this.blockTo = blockTo;
+        pool.run();
     }
 
     /** Stops the worker threads and waits until they have ended; closing twice is harmless. */
@@ -221,6 +214,12 @@ public final class ParallelGruKernel implements GruKernel, AutoCloseable {
             return wrappedGemm.tensors();
         }
 
+        /** {@inheritDoc} The wrapped kernel's, unsplit. */
+        @Override
+        public PackedGemm packedGemm() {
+            return packedGemm;
+        }
+
         @Override
         public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
                                  MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
@@ -230,22 +229,9 @@ public final class ParallelGruKernel implements GruKernel, AutoCloseable {
                         rows, gates, gatesOffset, blockFrom, blockTo);
                 return;
             }
-            ParallelGruKernel split = ParallelGruKernel.this;
-            split.operation = GEMM;
-            split.gemmLayout = layout;
-            split.depth = depth;
-            split.packedWeights = packedInput;
-            split.bias = packedBias;
-            split.x = x;
-            split.xOffset = xOffset;
-            split.xRowBytes = xRowBytes;
-            split.xColumnBytes = xColumnBytes;
-            split.rows = rows;
-            split.gates = gates;
-            split.gatesOffset = gatesOffset;
-            split.blockFrom = blockFrom;
-            split.blockTo = blockTo;
-            pool.run();
+            gemmCall.set(weightFormat(), layout, packedInput, depth, packedBias, x, xOffset, xRowBytes, xColumnBytes,
+                    rows, gates, gatesOffset);
+            multiply(blockFrom, blockTo);
         }
 
         @Override

@@ -24,6 +24,8 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
 
     private final LstmKernel kernel;
     private final BlockSplit split;
+    /** The arguments of this kernel's split GEMM calls, set per call. */
+    private final GemmCall gemmCall = new GemmCall();
     /** The family, by {@link WeightFormat#ordinal()}: this kernel and its siblings for the other formats. */
     private final ParallelKernel[] family;
 
@@ -95,6 +97,12 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
         return kernel.tensors();
     }
 
+    /** {@inheritDoc} The wrapped kernel's, unsplit. */
+    @Override
+    public PackedGemm packedGemm() {
+        return kernel.packedGemm();
+    }
+
     @Override
     public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
                              MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
@@ -104,8 +112,8 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
                     gates, gatesOffset, blockFrom, blockTo);
             return;
         }
-        split.projectInput(kernel, layout, depth, packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes,
-                rows, gates, gatesOffset, blockFrom, blockTo);
+        split.multiply(kernel.packedGemm(), gemmCall.set(kernel.weightFormat(), layout, packedInput, depth, packedBias,
+                x, xOffset, xRowBytes, xColumnBytes, rows, gates, gatesOffset), blockFrom, blockTo);
     }
 
     @Override

@@ -12,7 +12,7 @@ import java.lang.foreign.ValueLayout;
 final class ScalarGruKernel implements GruKernel {
 
     static final ScalarGruKernel INSTANCE = new ScalarGruKernel();
-    private static final int LANES = 8;
+    private static final int LANES = ScalarGemm.LANES;
     private static final int GATES = GateLayout.GRU_GATES;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
@@ -33,21 +33,8 @@ final class ScalarGruKernel implements GruKernel {
     public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
                              long xOffset, int rows, MemorySegment gates, long gatesOffset, int blockFrom,
                              int blockTo) {
-        int depth = layout.inputSize();
-        int gateRow = layout.gateRowFloats();
-        long xBase = xOffset / Float.BYTES;
-        long gatesBase = gatesOffset / Float.BYTES;
-        for (int row = 0; row < rows; row++) {
-            for (int column = blockFrom * GATES * LANES; column < blockTo * GATES * LANES; column++) {
-                long panel = column / (GATES * LANES) * layout.panelFloats(depth) + column % (GATES * LANES);
-                float sum = inputBias.getAtIndex(FLOAT, column);
-                for (int k = 0; k < depth; k++) {
-                    sum = Math.fma(x.getAtIndex(FLOAT, xBase + (long) row * depth + k),
-                            packedInput.getAtIndex(FLOAT, panel + (long) k * GATES * LANES), sum);
-                }
-                gates.setAtIndex(FLOAT, gatesBase + (long) row * gateRow + column, sum);
-            }
-        }
+        ScalarGemm.multiply(WeightFormat.FLOAT32, layout, packedInput, layout.inputSize(), inputBias, x, xOffset,
+                (long) layout.inputSize() * Float.BYTES, Float.BYTES, rows, gates, gatesOffset, blockFrom, blockTo);
     }
 
     @Override

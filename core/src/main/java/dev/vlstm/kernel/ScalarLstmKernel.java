@@ -15,7 +15,7 @@ final class ScalarLstmKernel implements LstmKernel {
     static final ScalarLstmKernel INSTANCE = new ScalarLstmKernel(WeightFormat.FLOAT32);
     private static final ScalarLstmKernel BFLOAT16 = new ScalarLstmKernel(WeightFormat.BFLOAT16);
     private static final ScalarLstmKernel INT8 = new ScalarLstmKernel(WeightFormat.INT8);
-    private static final int LANES = 8;
+    private static final int LANES = ScalarGemm.LANES;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     private final WeightFormat format;
@@ -54,31 +54,16 @@ final class ScalarLstmKernel implements LstmKernel {
     }
 
     @Override
+    public PackedGemm packedGemm() {
+        return ScalarGemm.INSTANCE;
+    }
+
+    @Override
     public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
                              MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
                              MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
-        int gateRow = layout.gateRowFloats();
-        long gatesBase = gatesOffset / Float.BYTES;
-        for (int row = 0; row < rows; row++) {
-            long xRow = xOffset + row * xRowBytes;
-            for (int block = blockFrom; block < blockTo; block++) {
-                for (int gate = 0; gate < GateLayout.LSTM_GATES; gate++) {
-                    for (int lane = 0; lane < LANES; lane++) {
-                        long column = ((long) block * GateLayout.LSTM_GATES + gate) * LANES + lane;
-                        float bias = packedBias.getAtIndex(FLOAT, column);
-                        float sum = format.scaled() ? 0f : bias;
-                        for (int k = 0; k < depth; k++) {
-                            float weight = format.operand(packedInput, layout, depth, block, k, gate, lane);
-                            sum = Math.fma(x.get(FLOAT, xRow + k * xColumnBytes), weight, sum);
-                        }
-                        if (format.scaled()) {
-                            sum = sum * format.scale(packedInput, column) + bias;
-                        }
-                        gates.setAtIndex(FLOAT, gatesBase + (long) row * gateRow + column, sum);
-                    }
-                }
-            }
-        }
+        ScalarGemm.multiply(format, layout, packedInput, depth, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows,
+                gates, gatesOffset, blockFrom, blockTo);
     }
 
     @Override

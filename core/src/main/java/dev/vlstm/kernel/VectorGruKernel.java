@@ -5,9 +5,9 @@ import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The Vector API GRU kernel: drives the register tiles of {@link GruProjectionTiles}, for the input projection and,
- * with the accumulators from zero, the recurrent step, whose tiles are each followed by {@link GruPointwise}, as
- * {@link VectorLstmKernel} drives the LSTM's. Rows in groups of four run block by block; the rows left over run
+ * The Vector API GRU kernel: its input projection is {@link VectorGemm}'s; its recurrent step drives the register
+ * tiles of {@link GruProjectionTiles} with the accumulators from zero, each tile followed by {@link GruPointwise},
+ * as {@link VectorLstmKernel} drives the LSTM's. Rows in groups of four run block by block; the rows left over run
  * one at a time over pairs of blocks. Every tile computes each output lane with the same single FMA chain in k
  * order, so results do not depend on how rows fall into tiles (a streaming step gives a sequence's bits).
  */
@@ -37,26 +37,8 @@ final class VectorGruKernel implements GruKernel {
     public void projectInput(GateLayout layout, MemorySegment packedInput, MemorySegment inputBias, MemorySegment x,
                              long xOffset, int rows, MemorySegment gates, long gatesOffset, int blockFrom,
                              int blockTo) {
-        int depth = layout.inputSize();
-        long panelBytes = layout.panelFloats(depth) * Float.BYTES;
-        long xRowBytes = (long) depth * Float.BYTES;
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        int tiledRows = rows - rows % ROW_TILE;
-        for (int block = blockFrom; block < blockTo; block++) {
-            long panel = block * panelBytes;
-            long column = block * GATE_GROUP_BYTES;
-            for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                GruProjectionTiles.rows4(packedInput, panel, depth, x, xOffset + row * xRowBytes, xRowBytes,
-                        inputBias, column, gates, gatesOffset + row * gateRowBytes + column, gateRowBytes);
-            }
-        }
-        for (int row = tiledRows; row < rows; row++) {
-            for (int block = blockFrom; block < blockTo; block += 2) {
-                long column = block * GATE_GROUP_BYTES;
-                GruProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, block + 2 <= blockTo, depth, x,
-                        xOffset + row * xRowBytes, inputBias, column, gates, gatesOffset + row * gateRowBytes + column);
-            }
-        }
+        VectorGemm.multiply(WeightFormat.FLOAT32, layout, packedInput, layout.inputSize(), inputBias, x, xOffset,
+                (long) layout.inputSize() * Float.BYTES, Float.BYTES, rows, gates, gatesOffset, blockFrom, blockTo);
     }
 
     @Override

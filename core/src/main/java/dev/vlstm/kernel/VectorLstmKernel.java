@@ -7,12 +7,12 @@ import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The Vector API kernel: drives the register tiles of {@link ProjectionTiles}, for the input projection and, with
- * the accumulators from zero, the recurrent step, whose tiles are each followed by {@link CellPointwise}. Rows in
+ * The Vector API kernel: its GEMM is {@link VectorGemm}'s; its recurrent step drives the register tiles of
+ * {@link ProjectionTiles} with the accumulators from zero, each tile followed by {@link CellPointwise}. Rows in
  * groups of four run block by block (outer, so one block's weight panel stays in cache while every row tile uses
- * it); the rows left over run one at a time over pairs of blocks, which keeps eight FMA chains busy at batch 1.
- * Every tile computes each output lane with the same single FMA chain in k order, so results do not depend on
- * how rows fall into tiles.
+ * it); the rows left over run one at a time over pairs of blocks, which keeps eight FMA chains busy at batch 1,
+ * in the direction {@link VectorGemm#descending} gives. Every tile computes each output lane with the same single
+ * FMA chain in k order, so results do not depend on how rows fall into tiles.
  */
 final class VectorLstmKernel implements LstmKernel {
 
@@ -58,35 +58,16 @@ final class VectorLstmKernel implements LstmKernel {
     }
 
     @Override
+    public PackedGemm packedGemm() {
+        return VectorGemm.INSTANCE;
+    }
+
+    @Override
     public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
                              MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
                              MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
-        long panelBytes = layout.panelFloats(depth) * Float.BYTES;
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        int tiledRows = rows - rows % ROW_TILE;
-        for (int block = blockFrom; block < blockTo; block++) {
-            long panel = block * panelBytes;
-            long column = block * GATE_GROUP_BYTES;
-            for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                ProjectionTiles.rows4(packedInput, panel, depth, x, xOffset + row * xRowBytes, xRowBytes,
-                        xColumnBytes, packedBias, column, gates, gatesOffset + row * gateRowBytes + column, gateRowBytes);
-            }
-        }
-        for (int row = tiledRows; row < rows; row++) {
-            boolean descending = descending(xOffset / xRowBytes + row);
-            for (int pair = 0; pair < (blockTo - blockFrom) / 2; pair++) {
-                int block = pairStart(blockFrom, blockTo, pair, descending);
-                long column = block * GATE_GROUP_BYTES;
-                ProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, true, depth, x,
-                        xOffset + row * xRowBytes, xColumnBytes, packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
-            }
-            if ((blockTo - blockFrom) % 2 != 0) {
-                int block = blockTo - 1;
-                long column = block * GATE_GROUP_BYTES;
-                ProjectionTiles.rows1(packedInput, block * panelBytes, panelBytes, false, depth, x,
-                        xOffset + row * xRowBytes, xColumnBytes, packedBias, column, gates, gatesOffset + row * gateRowBytes + column);
-            }
-        }
+        VectorGemm.multiply(WeightFormat.FLOAT32, layout, packedInput, depth, packedBias, x, xOffset, xRowBytes,
+                xColumnBytes, rows, gates, gatesOffset, blockFrom, blockTo);
     }
 
     @Override
@@ -113,9 +94,9 @@ final class VectorLstmKernel implements LstmKernel {
             }
         }
         for (int row = tiledRows; row < batch; row++) {
-            boolean descending = descending(inputGatesOffset / gateRowBytes + row);
+            boolean descending = VectorGemm.descending(inputGatesOffset / gateRowBytes + row);
             for (int pair = 0; pair < (blockTo - blockFrom) / 2; pair++) {
-                int block = pairStart(blockFrom, blockTo, pair, descending);
+                int block = VectorGemm.pairStart(blockFrom, blockTo, pair, descending);
                 long gate = row * gateRowBytes + block * GATE_GROUP_BYTES;
                 long state = row * stateRowBytes + block * VECTOR_BYTES;
                 ProjectionTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, true, depth, hPrev,
@@ -190,23 +171,5 @@ final class VectorLstmKernel implements LstmKernel {
                         block * GATE_GROUP_BYTES, peepholeGradients);
             }
         }
-    }
-
-    /**
-     * Whether a single row sweeps the pairs of blocks from the last down. At batch 1 a sequence reads all of U
-     * (1 MiB at H = 256, as large as this machine kind's L2) once per step; sweeping it the same way every step
-     * evicts each block just before it is needed again, while alternating directions starts each step on the
-     * blocks the previous one read last, still in L2. {@code position}
-     * is the row's index in its buffer of pre-activations (or of dz), which at batch 1 is the step; the order
-     * changes no result, as every block is computed on its own.
-     */
-    private static boolean descending(long position) {
-        return (position & 1) != 0;
-    }
-
-    /** The first block of pair {@code pair} of the range, counted from its start or from its end. */
-    private static int pairStart(int blockFrom, int blockTo, int pair, boolean descending) {
-        int pairs = (blockTo - blockFrom) / 2;
-        return blockFrom + 2 * (descending ? pairs - 1 - pair : pair);
     }
 }

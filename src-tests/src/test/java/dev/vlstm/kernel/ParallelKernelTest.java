@@ -128,7 +128,7 @@ class ParallelKernelTest {
     }
 
     /** Counts how often each block runs; the share that starts at or after block {@code failFrom} throws. */
-    private static final class RecordingKernel implements LstmKernel {
+    private static final class RecordingKernel implements LstmKernel, PackedGemm {
         final AtomicIntegerArray runs = new AtomicIntegerArray(BLOCKS);
         /** The depth each block's last GEMM was given. */
         final AtomicIntegerArray depths = new AtomicIntegerArray(BLOCKS);
@@ -172,6 +172,20 @@ class ParallelKernelTest {
         @Override
         public TensorKernel tensors() {
             return ScalarTensorKernel.INSTANCE;
+        }
+
+        /** Itself: the split GEMMs reach {@link #multiply}. */
+        @Override
+        public PackedGemm packedGemm() {
+            return this;
+        }
+
+        @Override
+        public void multiply(GemmCall c, int blockFrom, int blockTo) {
+            for (int block = blockFrom; block < blockTo; block++) {
+                depths.set(block, c.depth);
+            }
+            record(blockFrom, blockTo);
         }
 
         @Override
