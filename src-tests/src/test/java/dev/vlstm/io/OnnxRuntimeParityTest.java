@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
 
@@ -45,7 +46,7 @@ import dev.vlstm.SequenceLayout;
  * </ul>
  * Peepholes, both directions, sequence_lens and the initial states agree with ORT as the spec describes them.
  *
- * <p>The model bytes are written by {@link OnnxLstmNodeModel}; ORT runs it with one thread. Weights and biases are
+ * <p>The model bytes are written by {@link OnnxNodeModel}; ORT runs it with one thread. Weights and biases are
  * U(-w, w) with w given per case, peepholes, inputs and states U(-1, 1).
  */
 class OnnxRuntimeParityTest {
@@ -79,7 +80,7 @@ class OnnxRuntimeParityTest {
         float[] h0 = uniform(random, directions * batch * hiddenSize, 1);
         float[] c0 = uniform(random, directions * batch * hiddenSize, 1);
 
-        float[][] onnx = runOnnxRuntime(OnnxLstmNodeModel.bytes(inputSize, hiddenSize, steps, batch, direction, w, r,
+        float[][] onnx = runOnnxRuntime(OnnxNodeModel.lstm(inputSize, hiddenSize, steps, batch, direction, w, r,
                 b, p, clip, false), inputSize, hiddenSize, steps, directions, x, lengths, h0, c0);
 
         float[] y = new float[steps * batch * directions * hiddenSize];
@@ -113,7 +114,7 @@ class OnnxRuntimeParityTest {
         assertClose("Y_c", onnx[2], cT);
     }
 
-    /** ORT's Y, Y_h and Y_c for these inputs. */
+    /** ORT's Y, Y_h and Y_c for these inputs; a GRU node's Y and Y_h for a null c0. */
     static float[][] runOnnxRuntime(byte[] model, int inputSize, int hiddenSize, int steps, int directions,
                                             float[] x, int[] lengths, float[] h0, float[] c0) throws OrtException {
         int batch = lengths.length;
@@ -128,10 +129,17 @@ class OnnxRuntimeParityTest {
                  OnnxTensor lengthsTensor = OnnxTensor.createTensor(environment, IntBuffer.wrap(lengths),
                          new long[]{batch});
                  OnnxTensor hTensor = OnnxTensor.createTensor(environment, FloatBuffer.wrap(h0), stateShape);
-                 OnnxTensor cTensor = OnnxTensor.createTensor(environment, FloatBuffer.wrap(c0), stateShape);
-                 OrtSession.Result result = session.run(Map.of("X", xTensor, "sequence_lens", lengthsTensor,
-                         "initial_h", hTensor, "initial_c", cTensor))) {
-                return new float[][]{floats(result, "Y"), floats(result, "Y_h"), floats(result, "Y_c")};
+                 OnnxTensor cTensor = c0 == null ? null
+                         : OnnxTensor.createTensor(environment, FloatBuffer.wrap(c0), stateShape)) {
+                Map<String, OnnxTensor> inputs = new HashMap<>(Map.of("X", xTensor, "sequence_lens", lengthsTensor,
+                        "initial_h", hTensor));
+                if (cTensor != null) {
+                    inputs.put("initial_c", cTensor);
+                }
+                try (OrtSession.Result result = session.run(inputs)) {
+                    return c0 == null ? new float[][]{floats(result, "Y"), floats(result, "Y_h")}
+                            : new float[][]{floats(result, "Y"), floats(result, "Y_h"), floats(result, "Y_c")};
+                }
             }
         }
     }
