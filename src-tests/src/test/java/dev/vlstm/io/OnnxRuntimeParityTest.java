@@ -22,12 +22,18 @@ import dev.vlstm.LstmRunner;
 import dev.vlstm.LstmStackParameters;
 import dev.vlstm.LstmStackRunner;
 import dev.vlstm.LstmStackWeights;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.Runner;
 import dev.vlstm.SequenceLayout;
 
 /**
  * Whole ONNX {@code LSTM} nodes (forward and bidirectional, with biases, peepholes, {@code clip},
  * {@code sequence_lens}, {@code initial_h} and {@code initial_c}; odd sizes) run in ONNX Runtime 1.24.2, and the same
- * node loaded with {@link GateConventions#fromOnnxNode} and run by {@link LstmStackRunner}: Y (converted with
+ * node loaded twice: with {@link GateConventions#fromOnnxNode} and run by {@link LstmStackRunner}, and with
+ * {@link GateConventions#onnxLstm} into {@link Parameters}, packed by {@link Model#pack(Parameters, Options)} with
+ * the node's clip as {@link Options#withCellClip} and run by a {@link Runner}: each one's Y (converted with
  * {@link GateConventions#toOnnxY}), Y_h and Y_c must agree within {@value #RELATIVE_TOLERANCE} of each tensor's
  * largest magnitude. ORT's Java package carries its native library; if it cannot load, these tests fail.
  *
@@ -95,7 +101,26 @@ class OnnxRuntimeParityTest {
                 assertClipActs(weights, x, steps, batch, lengths, h0, c0, y);
             }
         }
-        assertClose("Y", onnx[0], GateConventions.toOnnxY(y, steps, batch, directions, hiddenSize));
+        assertMatches("fromOnnxNode", onnx, lengths, directions, hiddenSize, y, hT, cT);
+
+        y = new float[y.length];
+        hT = new float[hT.length];
+        cT = new float[cT.length];
+        try (Parameters parameters = GateConventions.onnxLstm(inputSize, hiddenSize, direction, w, r, b, p);
+             Model model = Model.pack(parameters, Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps)
+                     .withCellClip(clip));
+             Runner runner = model.runner()) {
+            runner.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, lengths, h0, c0, y, hT, cT);
+        }
+        assertMatches("onnxLstm", onnx, lengths, directions, hiddenSize, y, hT, cT);
+    }
+
+    /** vlstm's y, hT and cT against ORT's Y, Y_h and Y_c; y in vlstm's layout, [T][B][D·H]. */
+    private static void assertMatches(String api, float[][] onnx, int[] lengths, int directions, int hiddenSize,
+                                      float[] y, float[] hT, float[] cT) {
+        int batch = lengths.length;
+        int steps = y.length / (batch * directions * hiddenSize);
+        assertClose(api + " Y", onnx[0], GateConventions.toOnnxY(y, steps, batch, directions, hiddenSize));
         // ORT ends a sequence of length 0 in zeros where vlstm keeps its initial state: compare the others.
         for (int d = 0; d < directions; d++) {
             for (int row = 0; row < batch; row++) {
@@ -110,8 +135,8 @@ class OnnxRuntimeParityTest {
                 }
             }
         }
-        assertClose("Y_h", onnx[1], hT);
-        assertClose("Y_c", onnx[2], cT);
+        assertClose(api + " Y_h", onnx[1], hT);
+        assertClose(api + " Y_c", onnx[2], cT);
     }
 
     /** ORT's Y, Y_h and Y_c for these inputs; a GRU node's Y and Y_h for a null c0. */
