@@ -116,7 +116,9 @@ class GateConventionsTest {
 
     /**
      * A bidirectional node's direction d is what {@link GateConventions#fromOnnx} makes of its slice d of W, R, B
-     * and P, at layer 0, direction d of a one-layer stack; a direction whose P is all zeros has no peepholes.
+     * and P, at layer 0, direction d of a one-layer stack; a direction whose P is all zeros has no peepholes there.
+     * {@link GateConventions#onnxLstm} gives the same tensors by their names, and peepholes to every direction
+     * ({@code peephole_l0}, vlstm's own name; zeros for the reverse one) since one direction has them.
      */
     @Test
     void aBidirectionalNodeLoadsEachDirectionAsOneLayer() {
@@ -128,7 +130,11 @@ class GateConventionsTest {
         java.util.Arrays.fill(p, 3 * H, 6 * H, 0f);
         try (LstmStackParameters node = GateConventions.fromOnnxNode(I, H, "bidirectional", w, r, b, p);
              LstmStackParameters forward = GateConventions.fromOnnxNode(I, H, "forward",
-                     java.util.Arrays.copyOf(w, 4 * H * I), java.util.Arrays.copyOf(r, 4 * H * H), null, null)) {
+                     java.util.Arrays.copyOf(w, 4 * H * I), java.util.Arrays.copyOf(r, 4 * H * H), null, null);
+             Parameters named = GateConventions.onnxLstm(I, H, "bidirectional", w, r, b, p)) {
+            assertEquals(List.of("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "peephole_l0",
+                    "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse",
+                    "peephole_l0_reverse"), named.names());
             assertEquals(new LstmStackShape(I, H, 1, true), node.shape());
             assertEquals(new LstmStackShape(I, H, 1, false), forward.shape());
             for (int d = 0; d < 2; d++) {
@@ -144,6 +150,13 @@ class GateConventionsTest {
                     } else {
                         assertNull(actual.peepholes(), "an all-zero P loads as no peepholes");
                     }
+                    String suffix = d == 0 ? "" : "_reverse";
+                    assertArrayEquals(array(expected.weightIh()), array(named.tensor("weight_ih_l0" + suffix)));
+                    assertArrayEquals(array(expected.weightHh()), array(named.tensor("weight_hh_l0" + suffix)));
+                    assertArrayEquals(array(expected.biasIh()), array(named.tensor("bias_ih_l0" + suffix)));
+                    assertArrayEquals(array(expected.biasHh()), array(named.tensor("bias_hh_l0" + suffix)));
+                    assertArrayEquals(d == 0 ? array(expected.peepholes()) : new float[3 * H],
+                            array(named.tensor("peephole_l0" + suffix)), "peephole_l0" + suffix);
                 }
             }
             assertNull(forward.layer(0, 0).peepholes());
@@ -258,34 +271,20 @@ class GateConventionsTest {
         assertThrows(NullPointerException.class, () -> GateConventions.fromOnnx(I, H, w, null, null, null));
     }
 
-    /**
-     * A node's peepholes are the tensors {@code peephole_l0} (and {@code _reverse}), vlstm's own name, holding
-     * p_i, p_f, p_o: what {@link GateConventions#fromOnnx} makes of the same P; an all-zero P gives no such tensor.
-     */
+    /** A node whose P is all zeros has no peephole tensors; parameters with peepholes are not saved. */
     @Test
-    void onnxPeepholesBecomeVlstmsPeepholeTensors() {
-        java.util.SplittableRandom random = new java.util.SplittableRandom(6);
-        float[] w = random(random, 2 * 4 * H * I);
-        float[] r = random(random, 2 * 4 * H * H);
-        float[] p = random(random, 2 * 3 * H);
-        try (Parameters parameters = GateConventions.onnxLstm(I, H, "bidirectional", w, r, null, p);
-             Parameters zero = GateConventions.onnxLstm(I, H, "bidirectional", w, r, null, new float[2 * 3 * H])) {
-            assertEquals(List.of("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "peephole_l0",
-                    "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse",
-                    "peephole_l0_reverse"), parameters.names());
+    void anAllZeroPHasNoPeepholeTensorsAndPeepholesAreNotSaved() {
+        float[] w = new float[2 * 4 * H * I];
+        float[] r = new float[2 * 4 * H * H];
+        float[] p = new float[2 * 3 * H];
+        try (Parameters zero = GateConventions.onnxLstm(I, H, "bidirectional", w, r, null, p)) {
             assertEquals(List.of("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l0_reverse",
                     "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse"), zero.names());
-            for (int d = 0; d < 2; d++) {
-                String suffix = d == 0 ? "" : "_reverse";
-                try (LstmParameters expected = GateConventions.fromOnnx(I, H, part(w, d), part(r, d), null,
-                        part(p, d))) {
-                    assertArrayEquals(array(expected.peepholes()), array(parameters.tensor("peephole_l0" + suffix)));
-                    assertArrayEquals(array(expected.weightIh()), array(parameters.tensor("weight_ih_l0" + suffix)));
-                    assertArrayEquals(array(expected.weightHh()), array(parameters.tensor("weight_hh_l0" + suffix)));
-                }
-            }
+        }
+        p[4] = 0.5f;
+        try (Parameters peepholes = GateConventions.onnxLstm(I, H, "bidirectional", w, r, null, p)) {
             IllegalArgumentException save = assertThrows(IllegalArgumentException.class,
-                    () -> parameters.save(Path.of("never-written.safetensors"), "", Map.of()));
+                    () -> peepholes.save(Path.of("never-written.safetensors"), "", Map.of()));
             assertEquals("parameters with peepholes cannot be saved yet: PyTorch's load_state_dict refuses a peephole"
                     + " tensor, and Parameters.load does not read one back", save.getMessage());
         }
