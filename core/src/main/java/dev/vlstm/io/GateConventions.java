@@ -377,11 +377,10 @@ public final class GateConventions {
      * layer's weights, then its backward layer's), for Keras's default activations ({@code activation="tanh"},
      * {@code recurrent_activation="sigmoid"}; refuse others before loading). The kernels are transposed to
      * PyTorch's {@code [4H][I]} and {@code [4H][H]} (Keras's gate order i, f, c, o is PyTorch's i, f, g, o); the one
-     * bias becomes bias_ih, with bias_hh zero. x {@code [T][B][I]} and y {@code [T][B][D·H]} are the layer's input
-     * and output with the batch and time axes swapped (Keras is batch-first: run x as
-     * {@link dev.vlstm.SequenceLayout#BATCH_FIRST}); a {@code Bidirectional} layer's default
-     * {@code merge_mode="concat"} puts the forward direction's h first, as vlstm does, and its backward layer reads
-     * the sequence from the end, as vlstm's reverse direction does.
+     * bias becomes bias_ih, with bias_hh zero. The layer's input {@code [B][T][I]} and output {@code [B][T][D·H]}
+     * are batch-first: run them as {@link dev.vlstm.SequenceLayout#BATCH_FIRST} x and y. A {@code Bidirectional}
+     * layer's default {@code merge_mode="concat"} puts the forward direction's h first, as vlstm does, and its
+     * backward layer reads the sequence from the end, as vlstm's reverse direction does.
      *
      * @param inputSize       I, features per input row, &ge; 1
      * @param hiddenSize      H, the layer's {@code units}, &ge; 1
