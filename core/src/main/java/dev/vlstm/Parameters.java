@@ -17,8 +17,10 @@ import dev.vlstm.io.SafeTensors;
  * tensors go by PyTorch's state_dict names ({@link #names()}): {@code weight_ih_l0} {@code [G·H][I]},
  * {@code weight_hh_l0} {@code [G·H][S]}, {@code bias_ih_l0} and {@code bias_hh_l0} {@code [G·H]}, with projection
  * {@code weight_hr_l0} {@code [P][H]}, {@code _reverse} for a second direction, {@code _l1}, ... for further layers
- * (G = 4 for an LSTM, 3 for a GRU; gates in PyTorch's order). Row-major floats in native byte order, off-heap:
- * {@link #close()} frees them.
+ * (G = 4 for an LSTM, 3 for a GRU; gates in PyTorch's order). An LSTM with peepholes
+ * ({@link RnnShape#peepholes()}) has one more tensor per layer and direction, {@code peephole_l0} {@code [3H]}:
+ * p_i, p_f, p_o, H each, the weights by which the gates i, f and o read the cell state; PyTorch has no such tensor,
+ * so the name is vlstm's own. Row-major floats in native byte order, off-heap: {@link #close()} frees them.
  *
  * <p>Not thread-safe: one thread writes them at a time, and nobody packs them meanwhile.
  */
@@ -51,6 +53,27 @@ public final class Parameters implements AutoCloseable {
     }
 
     /**
+     * A copy of PyTorch-layout arrays: per layer and direction, in state_dict order (l0, l0_reverse, l1, ...), the
+     * arrays {@code weight_ih}, {@code weight_hh}, {@code bias_ih}, {@code bias_hh}, then with projection
+     * {@code weight_hr}, then with peepholes {@code peephole}; as {@code nn.LSTM}'s and {@code nn.GRU}'s
+     * {@code _flat_weights} order them (with {@code bias=False} too: pass null for its biases). Layouts as in the
+     * class description.
+     *
+     * @param shape       the model's sizes, not null
+     * @param flatWeights the arrays, row-major; a null bias is zeros; later changes to them do not reach the
+     *                    parameters
+     * @return new parameters, owned by the caller
+     * @throws IllegalArgumentException for another count of arrays than {@code shape} has, or an array of the wrong
+     *                                  length, naming its layer and direction (values are checked when packed)
+     * @throws NullPointerException     if {@code shape} or {@code flatWeights} is null
+     */
+    public static Parameters fromPyTorch(RnnShape shape, float[]... flatWeights) {
+        Checks.notNull("shape", shape);
+        Checks.notNull("flatWeights", flatWeights);
+        return new Parameters(StackTraining.fromPyTorch(shape, flatWeights));
+    }
+
+    /**
      * Reads the parameters of the {@code nn.LSTM} or {@code nn.GRU} in a safetensors file, as {@link Vlstm#load}
      * reads the model (cell, layers, directions and projection from the tensors), and closes the file.
      *
@@ -74,14 +97,19 @@ public final class Parameters implements AutoCloseable {
      * @param file     the destination, replaced if it exists
      * @param prefix   put before every name, e.g. {@code "lstm."}, or {@code ""} for none
      * @param metadata strings for the header's {@code __metadata__}; empty for none
-     * @throws IOException           if writing or moving fails; {@code file} is then as it was
-     * @throws IllegalStateException if these parameters are closed
+     * @throws IOException              if writing or moving fails; {@code file} is then as it was
+     * @throws IllegalArgumentException for parameters with peepholes
+     * @throws IllegalStateException    if these parameters are closed
      */
     public void save(Path file, String prefix, Map<String, String> metadata) throws IOException {
         Checks.notNull("file", file);
         Checks.notNull("prefix", prefix);
         Checks.notNull("metadata", metadata);
         checkOpen();
+        if (shape.peepholes()) {
+            throw new IllegalArgumentException("parameters with peepholes cannot be saved yet: PyTorch's"
+                    + " load_state_dict refuses a peephole tensor, and Parameters.load does not read one back");
+        }
         Map<String, FloatTensor> tensors = new LinkedHashMap<>();
         long gateRows = (long) shape.gates() * shape.hiddenSize();
         for (String name : names) {

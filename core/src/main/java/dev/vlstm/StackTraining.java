@@ -1,12 +1,15 @@
 package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.IntFunction;
+import java.util.function.Supplier;
 
 import dev.vlstm.io.PyTorchGru;
 import dev.vlstm.io.PyTorchLstm;
@@ -101,18 +104,74 @@ final class StackTraining {
         refuseNoBias(file, config.bias());
         boolean bidirectional = config.bidirectional();
         List<PyTorchGru.Tensors> layers = PyTorchGru.loadStackTensors(file, prefix);
-        GruParameters[] parts = new GruParameters[layers.size()];
+        return stack(new GruParameters[layers.size()], n -> {
+            PyTorchGru.Tensors part = layers.get(n);
+            return GruParameters.fromPyTorch(part.inputSize(), part.hiddenSize(), part.weightIh(), part.weightHh(),
+                    part.biasIh(), part.biasHh());
+        }, GruParameters::close, parts -> gruParameters(GruStackParameters.of(bidirectional, parts)));
+    }
+
+    /**
+     * Parameters of {@code shape} from PyTorch-layout arrays, as {@link Parameters#fromPyTorch} takes them: per
+     * layer and direction (l0, l0_reverse, l1, ...) weight_ih, weight_hh, bias_ih, bias_hh (null for zeros), then an
+     * LSTM's weight_hr with projection and its peepholes with peepholes.
+     *
+     * @throws IllegalArgumentException for another count of arrays than {@code shape} has, or an array of the wrong
+     *                                  length (naming its layer and direction)
+     */
+    static ParameterSet fromPyTorch(RnnShape shape, float[][] flatWeights) {
+        int perPart = 4 + (shape.projectionSize() > 0 ? 1 : 0) + (shape.peepholes() ? 1 : 0);
+        if (flatWeights.length != shape.stateCount() * perPart) {
+            throw new IllegalArgumentException("a model of " + shape + " has " + shape.stateCount() * perPart
+                    + " flat weights (" + perPart + " per layer and direction), got " + flatWeights.length);
+        }
+        LstmStackShape stack = shape.stackShape();
+        IntFunction<float[][]> part = n -> Arrays.copyOfRange(flatWeights, n * perPart, (n + 1) * perPart);
+        IntFunction<LstmParameters> lstm = n -> inPart(shape, n, () -> {
+            float[][] values = part.apply(n);
+            return LstmParameters.fromPyTorch(stack.layerInputSize(n / stack.directions()), shape.hiddenSize(),
+                    shape.projectionSize(), values[0], values[1], values[2], values[3],
+                    shape.projectionSize() > 0 ? values[4] : null, shape.peepholes() ? values[perPart - 1] : null);
+        });
+        IntFunction<GruParameters> gru = n -> inPart(shape, n, () -> {
+            float[][] values = part.apply(n);
+            return GruParameters.fromPyTorch(stack.layerInputSize(n / stack.directions()), shape.hiddenSize(),
+                    values[0], values[1], values[2], values[3]);
+        });
+        return switch (shape.cell()) {
+            case LSTM -> stack(new LstmParameters[shape.stateCount()], lstm, LstmParameters::close,
+                    parts -> lstmParameters(LstmStackParameters.of(stack.bidirectional(), parts)));
+            case GRU -> stack(new GruParameters[shape.stateCount()], gru, GruParameters::close,
+                    parts -> gruParameters(GruStackParameters.of(stack.bidirectional(), parts)));
+        };
+    }
+
+    /** What {@code make} returns, with its refusal of a bad array prefixed by the part's layer and direction. */
+    private static <T> T inPart(RnnShape shape, int part, Supplier<T> make) {
+        try {
+            return make.get();
+        } catch (IllegalArgumentException | NullPointerException e) {
+            int directions = shape.direction().count();
+            throw new IllegalArgumentException("layer " + part / directions + " direction " + part % directions
+                    + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * {@code stack} of {@code parts} filled with {@code make(n)}, which then owns them; if making one part or the
+     * stack fails, the parts made are closed.
+     */
+    private static <T> ParameterSet stack(T[] parts, IntFunction<T> make, Consumer<T> close,
+                                          Function<T[], ParameterSet> stack) {
         try {
             for (int n = 0; n < parts.length; n++) {
-                PyTorchGru.Tensors part = layers.get(n);
-                parts[n] = GruParameters.fromPyTorch(part.inputSize(), part.hiddenSize(), part.weightIh(),
-                        part.weightHh(), part.biasIh(), part.biasHh());
+                parts[n] = make.apply(n);
             }
-            return gruParameters(GruStackParameters.of(bidirectional, parts));
+            return stack.apply(parts);
         } catch (RuntimeException | Error e) {
-            for (GruParameters part : parts) {
+            for (T part : parts) {
                 if (part != null) {
-                    part.close();
+                    close.accept(part);
                 }
             }
             throw e;
@@ -124,9 +183,10 @@ final class StackTraining {
         Map<String, MemorySegment> tensors = named(parameters.shape(), n -> {
             LstmParameters part = parameters.layer(n / directions, n % directions);
             return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
-                part.weightHr()};
+                part.weightHr(), part.peepholes()};
         });
-        return new ParameterSet(RnnShape.of(Cell.LSTM, parameters.shape(), false), parameters, tensors,
+        boolean peepholes = parameters.layer(0, 0).peepholes() != null;
+        return new ParameterSet(RnnShape.of(Cell.LSTM, parameters.shape(), peepholes), parameters, tensors,
                 options -> Model.pack(parameters, options), parameters::close);
     }
 
@@ -207,12 +267,12 @@ final class StackTraining {
 
     /**
      * The names of every layer's and direction's tensors, {@code weight_ih_l0}, {@code weight_hh_l0},
-     * {@code bias_ih_l0}, {@code bias_hh_l0} (and {@code weight_hr_l0} with projection), then {@code _reverse}, then
-     * the next layer, as PyTorch's state_dict orders them; {@code part} gives part n's tensors in that order (null
-     * where it has none).
+     * {@code bias_ih_l0}, {@code bias_hh_l0} (and {@code weight_hr_l0} with projection, and vlstm's own
+     * {@code peephole_l0} with peepholes), then {@code _reverse}, then the next layer, as PyTorch's state_dict orders
+     * them; {@code part} gives part n's tensors in that order (null where it has none).
      */
     private static Map<String, MemorySegment> named(LstmStackShape shape, IntFunction<MemorySegment[]> part) {
-        String[] stems = {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"};
+        String[] stems = {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "peephole"};
         Map<String, MemorySegment> tensors = new LinkedHashMap<>();
         for (int n = 0; n < shape.stateCount(); n++) {
             MemorySegment[] values = part.apply(n);

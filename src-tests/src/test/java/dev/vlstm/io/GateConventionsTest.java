@@ -7,12 +7,17 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 
+import dev.vlstm.Direction;
 import dev.vlstm.LstmParameters;
 import dev.vlstm.LstmStackParameters;
 import dev.vlstm.LstmStackShape;
+import dev.vlstm.Parameters;
 
 /**
  * ONNX and Keras weights, written by hand from known PyTorch weights (each entry's value names its PyTorch gate,
@@ -111,7 +116,9 @@ class GateConventionsTest {
 
     /**
      * A bidirectional node's direction d is what {@link GateConventions#fromOnnx} makes of its slice d of W, R, B
-     * and P, at layer 0, direction d of a one-layer stack; a direction whose P is all zeros has no peepholes.
+     * and P, at layer 0, direction d of a one-layer stack; a direction whose P is all zeros has no peepholes there.
+     * {@link GateConventions#onnxLstm} gives the same tensors by their names, and peepholes to every direction
+     * ({@code peephole_l0}, vlstm's own name; zeros for the reverse one) since one direction has them.
      */
     @Test
     void aBidirectionalNodeLoadsEachDirectionAsOneLayer() {
@@ -123,7 +130,11 @@ class GateConventionsTest {
         java.util.Arrays.fill(p, 3 * H, 6 * H, 0f);
         try (LstmStackParameters node = GateConventions.fromOnnxNode(I, H, "bidirectional", w, r, b, p);
              LstmStackParameters forward = GateConventions.fromOnnxNode(I, H, "forward",
-                     java.util.Arrays.copyOf(w, 4 * H * I), java.util.Arrays.copyOf(r, 4 * H * H), null, null)) {
+                     java.util.Arrays.copyOf(w, 4 * H * I), java.util.Arrays.copyOf(r, 4 * H * H), null, null);
+             Parameters named = GateConventions.onnxLstm(I, H, "bidirectional", w, r, b, p)) {
+            assertEquals(List.of("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "peephole_l0",
+                    "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse",
+                    "peephole_l0_reverse"), named.names());
             assertEquals(new LstmStackShape(I, H, 1, true), node.shape());
             assertEquals(new LstmStackShape(I, H, 1, false), forward.shape());
             for (int d = 0; d < 2; d++) {
@@ -139,6 +150,13 @@ class GateConventionsTest {
                     } else {
                         assertNull(actual.peepholes(), "an all-zero P loads as no peepholes");
                     }
+                    String suffix = d == 0 ? "" : "_reverse";
+                    assertArrayEquals(array(expected.weightIh()), array(named.tensor("weight_ih_l0" + suffix)));
+                    assertArrayEquals(array(expected.weightHh()), array(named.tensor("weight_hh_l0" + suffix)));
+                    assertArrayEquals(array(expected.biasIh()), array(named.tensor("bias_ih_l0" + suffix)));
+                    assertArrayEquals(array(expected.biasHh()), array(named.tensor("bias_hh_l0" + suffix)));
+                    assertArrayEquals(d == 0 ? array(expected.peepholes()) : new float[3 * H],
+                            array(named.tensor("peephole_l0" + suffix)), "peephole_l0" + suffix);
                 }
             }
             assertNull(forward.layer(0, 0).peepholes());
@@ -251,5 +269,75 @@ class GateConventionsTest {
                 () -> GateConventions.fromKeras(I, H, new float[5], new float[4 * H * H], null));
         assertTrue(kernel.getMessage().contains("kernel must hold [I=2][4H=12] = 24 floats, got 5"), kernel.getMessage());
         assertThrows(NullPointerException.class, () -> GateConventions.fromOnnx(I, H, w, null, null, null));
+    }
+
+    /** A node whose P is all zeros has no peephole tensors; parameters with peepholes are not saved. */
+    @Test
+    void anAllZeroPHasNoPeepholeTensorsAndPeepholesAreNotSaved() {
+        float[] w = new float[2 * 4 * H * I];
+        float[] r = new float[2 * 4 * H * H];
+        float[] p = new float[2 * 3 * H];
+        try (Parameters zero = GateConventions.onnxLstm(I, H, "bidirectional", w, r, null, p)) {
+            assertEquals(List.of("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l0_reverse",
+                    "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse"), zero.names());
+        }
+        p[4] = 0.5f;
+        try (Parameters peepholes = GateConventions.onnxLstm(I, H, "bidirectional", w, r, null, p)) {
+            IllegalArgumentException save = assertThrows(IllegalArgumentException.class,
+                    () -> peepholes.save(Path.of("never-written.safetensors"), "", Map.of()));
+            assertEquals("parameters with peepholes cannot be saved yet: PyTorch's load_state_dict refuses a peephole"
+                    + " tensor, and Parameters.load does not read one back", save.getMessage());
+        }
+    }
+
+    @Test
+    void badOnnxNodesAreRefusedWithTheirReason() {
+        float[] w = new float[2 * 4 * H * I];
+        float[] r = new float[2 * 4 * H * H];
+        refusedExactly(() -> GateConventions.onnxLstm(I, H, "bidirectional", new float[4 * H * I], r, null, null),
+                "W must hold [D=2][4H=12][I=2] = 48 floats, got 24");
+        refusedExactly(() -> GateConventions.onnxLstm(I, H, "forward", new float[4 * H * I], new float[4 * H * H],
+                new float[4 * H], null), "B must hold [D=1][8H=24] = 24 floats, got 12");
+        refusedExactly(() -> GateConventions.onnxLstm(I, H, "bidirectional", w, r, null, new float[3 * H]),
+                "P must hold [D=2][3H=9] = 18 floats, got 9");
+        float[] gruW = new float[2 * 3 * H * I];
+        float[] gruR = new float[2 * 3 * H * H];
+        refusedExactly(() -> GateConventions.onnxGru(I, H, "forward", 1, gruW, gruR, null),
+                "W must hold [D=1][3H=9][I=2] = 18 floats, got 36");
+        refusedExactly(() -> GateConventions.onnxGru(I, H, "bidirectional", 1, gruW, new float[3 * H * H], null),
+                "R must hold [D=2][3H=9][H=3] = 54 floats, got 27");
+        refusedExactly(() -> GateConventions.onnxGru(I, H, "bidirectional", 1, gruW, gruR, new float[6 * H]),
+                "B must hold [D=2][6H=18] = 36 floats, got 18");
+        refusedExactly(() -> GateConventions.onnxGru(I, H, "bidirectional", 0, gruW, gruR, null),
+                "linear_before_reset must be 1, got 0: vlstm's GRU is PyTorch's, which applies the reset gate after"
+                        + " the recurrent weights, r ⊙ (R_h·h + Rb_h), as ONNX does with linear_before_reset = 1;"
+                        + " with 0 ONNX computes R_h·(r ⊙ h) + Rb_h, another function of the same weights");
+        refused(() -> GateConventions.onnxGru(I, H, "reverse", 1, gruW, gruR, null),
+                "direction \"reverse\" is not supported");
+    }
+
+    @Test
+    void badKerasLayersAreRefusedWithTheirReason() {
+        float[] kernel = new float[2 * I * 4 * H];
+        float[] recurrent = new float[2 * H * 4 * H];
+        refusedExactly(() -> GateConventions.kerasLstm(I, H, Direction.BIDIRECTIONAL, new float[I * 4 * H], recurrent,
+                null), "kernel must hold [D=2][I=2][4H=12] = 48 floats, got 24");
+        refusedExactly(() -> GateConventions.kerasLstm(I, H, Direction.FORWARD, new float[I * 4 * H],
+                new float[H * 4 * H + 1], null), "recurrent_kernel must hold [D=1][H=3][4H=12] = 36 floats, got 37");
+        refusedExactly(() -> GateConventions.kerasLstm(I, H, Direction.BIDIRECTIONAL, kernel, recurrent,
+                new float[4 * H]), "bias must hold [D=2][4H=12] = 24 floats, got 12");
+        refusedExactly(() -> GateConventions.kerasGru(I, H, Direction.FORWARD, true, new float[I * 3 * H],
+                new float[H * 3 * H], new float[3 * H]), "bias must hold [D=1][2][3H=9] = 18 floats, got 9");
+        refusedExactly(() -> GateConventions.kerasGru(I, H, Direction.FORWARD, false, new float[I * 3 * H],
+                new float[H * 3 * H], new float[3 * H]), "a Keras GRU with reset_after=False is not supported:"
+                + " vlstm's GRU is PyTorch's, which applies the reset gate after the recurrent kernel,"
+                + " r ⊙ (h·U_h + b'_h), as Keras does with reset_after=True; with False Keras computes (r ⊙ h)·U_h,"
+                + " another function of the same weights");
+        assertThrows(NullPointerException.class, () -> GateConventions.kerasGru(I, H, null, true,
+                new float[I * 3 * H], new float[H * 3 * H], null));
+    }
+
+    private static void refusedExactly(org.junit.jupiter.api.function.Executable call, String message) {
+        assertEquals(message, assertThrows(IllegalArgumentException.class, call).getMessage());
     }
 }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
 
@@ -21,12 +22,18 @@ import dev.vlstm.LstmRunner;
 import dev.vlstm.LstmStackParameters;
 import dev.vlstm.LstmStackRunner;
 import dev.vlstm.LstmStackWeights;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.Runner;
 import dev.vlstm.SequenceLayout;
 
 /**
  * Whole ONNX {@code LSTM} nodes (forward and bidirectional, with biases, peepholes, {@code clip},
  * {@code sequence_lens}, {@code initial_h} and {@code initial_c}; odd sizes) run in ONNX Runtime 1.24.2, and the same
- * node loaded with {@link GateConventions#fromOnnxNode} and run by {@link LstmStackRunner}: Y (converted with
+ * node loaded twice: with {@link GateConventions#fromOnnxNode} and run by {@link LstmStackRunner}, and with
+ * {@link GateConventions#onnxLstm} into {@link Parameters}, packed by {@link Model#pack(Parameters, Options)} with
+ * the node's clip as {@link Options#withCellClip} and run by a {@link Runner}: each one's Y (converted with
  * {@link GateConventions#toOnnxY}), Y_h and Y_c must agree within {@value #RELATIVE_TOLERANCE} of each tensor's
  * largest magnitude. ORT's Java package carries its native library; if it cannot load, these tests fail.
  *
@@ -45,7 +52,7 @@ import dev.vlstm.SequenceLayout;
  * </ul>
  * Peepholes, both directions, sequence_lens and the initial states agree with ORT as the spec describes them.
  *
- * <p>The model bytes are written by {@link OnnxLstmNodeModel}; ORT runs it with one thread. Weights and biases are
+ * <p>The model bytes are written by {@link OnnxNodeModel}; ORT runs it with one thread. Weights and biases are
  * U(-w, w) with w given per case, peepholes, inputs and states U(-1, 1).
  */
 class OnnxRuntimeParityTest {
@@ -79,7 +86,7 @@ class OnnxRuntimeParityTest {
         float[] h0 = uniform(random, directions * batch * hiddenSize, 1);
         float[] c0 = uniform(random, directions * batch * hiddenSize, 1);
 
-        float[][] onnx = runOnnxRuntime(OnnxLstmNodeModel.bytes(inputSize, hiddenSize, steps, batch, direction, w, r,
+        float[][] onnx = runOnnxRuntime(OnnxNodeModel.lstm(inputSize, hiddenSize, steps, batch, direction, w, r,
                 b, p, clip, false), inputSize, hiddenSize, steps, directions, x, lengths, h0, c0);
 
         float[] y = new float[steps * batch * directions * hiddenSize];
@@ -94,7 +101,26 @@ class OnnxRuntimeParityTest {
                 assertClipActs(weights, x, steps, batch, lengths, h0, c0, y);
             }
         }
-        assertClose("Y", onnx[0], GateConventions.toOnnxY(y, steps, batch, directions, hiddenSize));
+        assertMatches("fromOnnxNode", onnx, lengths, directions, hiddenSize, y, hT, cT);
+
+        y = new float[y.length];
+        hT = new float[hT.length];
+        cT = new float[cT.length];
+        try (Parameters parameters = GateConventions.onnxLstm(inputSize, hiddenSize, direction, w, r, b, p);
+             Model model = Model.pack(parameters, Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps)
+                     .withCellClip(clip));
+             Runner runner = model.runner()) {
+            runner.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, lengths, h0, c0, y, hT, cT);
+        }
+        assertMatches("onnxLstm", onnx, lengths, directions, hiddenSize, y, hT, cT);
+    }
+
+    /** vlstm's y, hT and cT against ORT's Y, Y_h and Y_c; y in vlstm's layout, [T][B][D·H]. */
+    private static void assertMatches(String api, float[][] onnx, int[] lengths, int directions, int hiddenSize,
+                                      float[] y, float[] hT, float[] cT) {
+        int batch = lengths.length;
+        int steps = y.length / (batch * directions * hiddenSize);
+        assertClose(api + " Y", onnx[0], GateConventions.toOnnxY(y, steps, batch, directions, hiddenSize));
         // ORT ends a sequence of length 0 in zeros where vlstm keeps its initial state: compare the others.
         for (int d = 0; d < directions; d++) {
             for (int row = 0; row < batch; row++) {
@@ -109,11 +135,11 @@ class OnnxRuntimeParityTest {
                 }
             }
         }
-        assertClose("Y_h", onnx[1], hT);
-        assertClose("Y_c", onnx[2], cT);
+        assertClose(api + " Y_h", onnx[1], hT);
+        assertClose(api + " Y_c", onnx[2], cT);
     }
 
-    /** ORT's Y, Y_h and Y_c for these inputs. */
+    /** ORT's Y, Y_h and Y_c for these inputs; a GRU node's Y and Y_h for a null c0. */
     static float[][] runOnnxRuntime(byte[] model, int inputSize, int hiddenSize, int steps, int directions,
                                             float[] x, int[] lengths, float[] h0, float[] c0) throws OrtException {
         int batch = lengths.length;
@@ -128,10 +154,17 @@ class OnnxRuntimeParityTest {
                  OnnxTensor lengthsTensor = OnnxTensor.createTensor(environment, IntBuffer.wrap(lengths),
                          new long[]{batch});
                  OnnxTensor hTensor = OnnxTensor.createTensor(environment, FloatBuffer.wrap(h0), stateShape);
-                 OnnxTensor cTensor = OnnxTensor.createTensor(environment, FloatBuffer.wrap(c0), stateShape);
-                 OrtSession.Result result = session.run(Map.of("X", xTensor, "sequence_lens", lengthsTensor,
-                         "initial_h", hTensor, "initial_c", cTensor))) {
-                return new float[][]{floats(result, "Y"), floats(result, "Y_h"), floats(result, "Y_c")};
+                 OnnxTensor cTensor = c0 == null ? null
+                         : OnnxTensor.createTensor(environment, FloatBuffer.wrap(c0), stateShape)) {
+                Map<String, OnnxTensor> inputs = new HashMap<>(Map.of("X", xTensor, "sequence_lens", lengthsTensor,
+                        "initial_h", hTensor));
+                if (cTensor != null) {
+                    inputs.put("initial_c", cTensor);
+                }
+                try (OrtSession.Result result = session.run(inputs)) {
+                    return c0 == null ? new float[][]{floats(result, "Y"), floats(result, "Y_h")}
+                            : new float[][]{floats(result, "Y"), floats(result, "Y_h"), floats(result, "Y_c")};
+                }
             }
         }
     }
