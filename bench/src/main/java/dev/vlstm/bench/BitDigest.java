@@ -13,7 +13,9 @@ import java.util.SplittableRandom;
 import java.util.function.UnaryOperator;
 
 import dev.vlstm.Backend;
+import dev.vlstm.Direction;
 import dev.vlstm.GradientMode;
+import dev.vlstm.Gradients;
 import dev.vlstm.GruGradients;
 import dev.vlstm.GruRunner;
 import dev.vlstm.GruStackGradients;
@@ -34,8 +36,15 @@ import dev.vlstm.LstmStackWeights;
 import dev.vlstm.LstmState;
 import dev.vlstm.LstmTrainer;
 import dev.vlstm.LstmWeights;
+import dev.vlstm.Model;
 import dev.vlstm.NonFiniteInputs;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
+import dev.vlstm.Runner;
 import dev.vlstm.SequenceLayout;
+import dev.vlstm.State;
+import dev.vlstm.Trainer;
 import dev.vlstm.WeightPrecision;
 
 /**
@@ -46,7 +55,8 @@ import dev.vlstm.WeightPrecision;
  * cover each cell (LSTM, with peepholes, with projection, with cell clip, GRU), one layer and a two-layer stack
  * (bidirectional, or unidirectional for streams), batches 1, 3, 4 and 5, full and variable lengths, 1, 2 and 3
  * threads, float32, bfloat16 and int8 weights, forward, stream and training, on the preferred and the scalar
- * kernel, combined pairwise rather than as a full product ({@link #CASES}).
+ * kernel, combined pairwise rather than as a full product ({@link #CASES}); most through each cell's own drivers,
+ * some through the one {@link Model} API.
  *
  * <p>The lines mean nothing alone: the performance gate runs this class from the baseline's jar and from the
  * candidate's, at each vector width, and requires the same lines ({@link DigestComparison}). No expected digest is
@@ -65,15 +75,26 @@ public final class BitDigest {
     /** A forward over a sequence, T single steps of a stream, or a forward and backward. */
     enum Mode { FORWARD, STREAM, TRAIN }
 
+    /** The drivers of each cell and topology, or the one {@link Model} API over them. */
+    enum Api { DRIVERS, MODEL }
+
     /**
      * One case of the matrix.
      *
      * @param lengths true for sequences of different lengths ({@link #lengths(int)}), false for all T steps
      */
     record Case(Cell cell, Topology topology, Mode mode, int batch, boolean lengths, int threads,
-                WeightPrecision precision, Backend backend) {
+                WeightPrecision precision, Backend backend, Api api) {
 
-        /** The name printed before the digest, e.g. {@code gru-stack2bi-train-B3-varlen-t2-float32-preferred}. */
+        Case(Cell cell, Topology topology, Mode mode, int batch, boolean lengths, int threads,
+             WeightPrecision precision, Backend backend) {
+            this(cell, topology, mode, batch, lengths, threads, precision, backend, Api.DRIVERS);
+        }
+
+        /**
+         * The name printed before the digest, e.g. {@code gru-stack2bi-train-B3-varlen-t2-float32-preferred}, with
+         * {@code -model} at the end for the {@link Api#MODEL} cases.
+         */
         String name() {
             String topologyName = switch (topology) {
                 case LAYER -> "layer";
@@ -82,7 +103,8 @@ public final class BitDigest {
             };
             return String.join("-", cell.name().toLowerCase(Locale.ROOT), topologyName,
                     mode.name().toLowerCase(Locale.ROOT), "B" + batch, lengths ? "varlen" : "full", "t" + threads,
-                    precision.name().toLowerCase(Locale.ROOT), backend.name().toLowerCase(Locale.ROOT));
+                    precision.name().toLowerCase(Locale.ROOT), backend.name().toLowerCase(Locale.ROOT))
+                    + (api == Api.MODEL ? "-model" : "");
         }
     }
 
@@ -141,7 +163,16 @@ public final class BitDigest {
             new Case(Cell.PEEPHOLES, Topology.LAYER, Mode.TRAIN, 4, true, 1, F32, SCALAR),
             new Case(Cell.GRU, Topology.LAYER, Mode.TRAIN, 5, true, 1, F32, SCALAR),
             new Case(Cell.LSTM, Topology.STACK, Mode.STREAM, 5, false, 1, F32, SCALAR),
-            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, false, 1, F32, SCALAR));
+            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, false, 1, F32, SCALAR),
+            new Case(Cell.LSTM, Topology.LAYER, Mode.FORWARD, 2, false, 1, F32, VECTOR, Api.MODEL),
+            new Case(Cell.PROJECTION, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, true, 2, BF16, VECTOR, Api.MODEL),
+            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, true, 3, F32, VECTOR, Api.MODEL),
+            new Case(Cell.CLIP, Topology.STACK, Mode.STREAM, 3, false, 2, INT8, VECTOR, Api.MODEL),
+            new Case(Cell.PEEPHOLES, Topology.LAYER, Mode.STREAM, 1, false, 1, F32, VECTOR, Api.MODEL),
+            new Case(Cell.GRU, Topology.STACK, Mode.STREAM, 5, false, 2, F32, SCALAR, Api.MODEL),
+            new Case(Cell.LSTM, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 5, true, 2, F32, VECTOR, Api.MODEL),
+            new Case(Cell.PROJECTION, Topology.LAYER, Mode.TRAIN, 4, false, 1, F32, VECTOR, Api.MODEL),
+            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 1, true, 3, F32, VECTOR, Api.MODEL));
 
     private BitDigest() {
     }
@@ -173,7 +204,9 @@ public final class BitDigest {
         Outputs outputs = new Outputs();
         try (Arena arena = Arena.ofConfined()) {
             Io io = new Io(c, random, arena, editInput);
-            if (c.cell == Cell.GRU) {
+            if (c.api == Api.MODEL) {
+                model(c, random, io, outputs);
+            } else if (c.cell == Cell.GRU) {
                 if (c.topology == Topology.LAYER) {
                     gruLayer(c, random, io, outputs);
                 } else {
@@ -503,6 +536,95 @@ public final class BitDigest {
                     MemorySegment hT = io.like(io.h0);
                     state.copyHiddenTo(hT);
                     outputs.add(hT);
+                }
+            }
+        }
+    }
+
+    /** The case's shape in the {@link Model} API: two layers for a stack, P for projection, peepholes. */
+    private static RnnShape shape(Case c) {
+        RnnShape shape = RnnShape.of(c.cell == Cell.GRU ? dev.vlstm.Cell.GRU : dev.vlstm.Cell.LSTM, INPUT, HIDDEN)
+                .withLayers(c.topology == Topology.LAYER ? 1 : 2)
+                .withDirection(c.topology == Topology.STACK_BIDIRECTIONAL ? Direction.BIDIRECTIONAL : Direction.FORWARD)
+                .withPeepholes(c.cell == Cell.PEEPHOLES);
+        return c.cell == Cell.PROJECTION ? shape.withProjection(PROJECTED) : shape;
+    }
+
+    /** Seeded arrays in PyTorch's {@code _flat_weights} order for {@link Parameters#fromPyTorch}. */
+    private static float[][] flatWeights(RnnShape shape, SplittableRandom random) {
+        float bound = (float) (1 / Math.sqrt(HIDDEN));
+        int gateRows = shape.gates() * HIDDEN;
+        int directions = shape.direction() == Direction.BIDIRECTIONAL ? 2 : 1;
+        List<float[]> arrays = new ArrayList<>();
+        for (int part = 0; part < shape.stateCount(); part++) {
+            arrays.add(RandomLstm.uniform(random, gateRows * shape.layerInputSize(part / directions), bound));
+            arrays.add(RandomLstm.uniform(random, gateRows * shape.hiddenStateSize(), bound));
+            arrays.add(RandomLstm.uniform(random, gateRows, bound));
+            arrays.add(RandomLstm.uniform(random, gateRows, bound));
+            if (shape.projectionSize() > 0) {
+                arrays.add(RandomLstm.uniform(random, shape.projectionSize() * HIDDEN, bound));
+            }
+            if (shape.peepholes()) {
+                arrays.add(RandomLstm.uniform(random, 3 * HIDDEN, bound));
+            }
+        }
+        return arrays.toArray(float[][]::new);
+    }
+
+    /** A case through {@link Model}, {@link Runner}, {@link State} and {@link Trainer}, whatever its cell. */
+    private static void model(Case c, SplittableRandom random, Io io, Outputs outputs) {
+        boolean gru = c.cell == Cell.GRU;
+        Options options = Options.DEFAULT.withPrecision(c.precision).withBackend(c.backend).withCellClip(clip(c))
+                .withMaxBatch(c.batch).withMaxSteps(STEPS).withThreads(c.threads).withChunkSteps(PROJECTION_STEPS);
+        try (Parameters parameters = Parameters.fromPyTorch(shape(c), flatWeights(shape(c), random));
+             Model model = Model.pack(parameters, options)) {
+            MemorySegment c0 = gru ? null : io.c0;
+            MemorySegment y = io.like(io.dy);
+            MemorySegment hT = io.like(io.h0);
+            MemorySegment cT = gru ? null : io.like(io.c0);
+            if (c.mode == Mode.TRAIN) {
+                try (Trainer trainer = model.trainer(); Gradients gradients = new Gradients(model.shape())) {
+                    if (c.lengths) {
+                        trainer.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths(c.batch), io.h0, c0,
+                                y, hT, cT);
+                    } else {
+                        trainer.forward(io.x, STEPS, c.batch, io.h0, c0, y, hT, cT);
+                    }
+                    MemorySegment dx = io.like(io.x);
+                    MemorySegment dh0 = io.like(io.h0);
+                    MemorySegment dc0 = gru ? null : io.like(io.c0);
+                    trainer.backward(io.dy, io.dhT, gru ? null : io.dcT, gradients, GradientMode.OVERWRITE, dx, dh0,
+                            dc0);
+                    outputs.add(y, hT, cT);
+                    for (String name : gradients.names()) {
+                        outputs.add(gradients.tensor(name));
+                    }
+                    outputs.add(dx, dh0, dc0);
+                }
+                return;
+            }
+            try (Runner runner = model.runner()) {
+                if (c.mode == Mode.FORWARD) {
+                    if (c.lengths) {
+                        runner.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths(c.batch), io.h0, c0, y,
+                                hT, cT);
+                    } else {
+                        runner.forward(io.x, STEPS, c.batch, io.h0, c0, y, hT, cT);
+                    }
+                    outputs.add(y, hT, cT);
+                    return;
+                }
+                try (State state = model.newState(c.batch)) {
+                    state.setHidden(io.h0);
+                    if (!gru) {
+                        state.setCell(io.c0);
+                    }
+                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
+                    state.copyHiddenTo(hT);
+                    if (!gru) {
+                        state.copyCellTo(cT);
+                    }
+                    outputs.add(hT, cT);
                 }
             }
         }
