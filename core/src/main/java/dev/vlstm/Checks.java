@@ -46,6 +46,14 @@ final class Checks {
         return cellClip;
     }
 
+    /** A dropout probability p: in [0, 1) (p = 1 would drop everything and scale by 1/0). */
+    static double dropout(double dropout) {
+        if (!(dropout >= 0 && dropout < 1)) {
+            throw new IllegalArgumentException("dropout must be in [0, 1), got " + dropout);
+        }
+        return dropout;
+    }
+
     /**
      * PyTorch's projection size: 0 (no projection, {@code weightHr} null) or 1..H-1 (with a {@code weightHr}, whose
      * size the caller checks).

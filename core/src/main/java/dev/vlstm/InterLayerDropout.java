@@ -31,10 +31,7 @@ final class InterLayerDropout {
      * @param maxFloats   floats of the largest layer output, {@code maxSteps · maxBatch · D·S}
      */
     InterLayerDropout(double probability, long seed, int layers, long maxFloats, OffHeap memory) {
-        if (!(probability >= 0 && probability < 1)) {
-            throw new IllegalArgumentException("dropout must be in [0, 1), got " + probability);
-        }
-        this.probability = probability;
+        this.probability = Checks.dropout(probability);
         this.scale = (float) (1 / (1 - probability));
         this.random = new SplittableRandom(seed);
         this.masks = new MemorySegment[layers];

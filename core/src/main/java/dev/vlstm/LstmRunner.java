@@ -615,7 +615,7 @@ public final class LstmRunner implements AutoCloseable {
      *                               runner
      */
     public WarmUp warmUp() {
-        return warmUp(RunnerWarmUp.DEFAULT_LIMIT);
+        return warmUp(WarmUpLoop.DEFAULT_LIMIT);
     }
 
     /**
@@ -638,18 +638,18 @@ public final class LstmRunner implements AutoCloseable {
      *                                  runner
      */
     public WarmUp warmUp(Duration limit) {
-        RunnerWarmUp.checkLimit(limit);
+        WarmUpLoop.checkLimit(limit);
         inUse.enter("warmUp");
         try {
             checkOpen();
-            return RunnerWarmUp.run(new WarmUpTarget(), limit);
+            return WarmUpLoop.run(new WarmUpTarget(), limit);
         } finally {
             inUse.exit();
         }
     }
 
-    /** This runner's checked paths, for {@link RunnerWarmUp}: its guard is held while they run. */
-    private final class WarmUpTarget implements RunnerWarmUp.Target<LstmState> {
+    /** This runner's checked paths, for {@link WarmUpLoop}: its guard is held while they run. */
+    private final class WarmUpTarget implements WarmUpLoop.Target<LstmState> {
 
         @Override
         public int maxBatch() {

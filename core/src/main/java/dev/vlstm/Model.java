@@ -170,8 +170,9 @@ public final class Model implements AutoCloseable {
 
     /**
      * A trainer for up to {@code options.maxBatch()} sequences of up to {@code options.maxSteps()} steps, on
-     * {@code options.threads()} threads, without dropout; the model's cell clip applies. Only these run-time fields
-     * are read.
+     * {@code options.threads()} threads, with dropout {@code options.dropout()} between layers and its masks seeded
+     * by {@code options.seed()} (nothing is dropped for p = 0 or a one-layer model, as the stack trainers do); the
+     * model's cell clip applies. Only these run-time fields are read.
      *
      * @param options the run-time fields; not null
      * @return a new trainer, owned by the caller; it starts {@code threads - 1} worker threads, which its
@@ -185,8 +186,8 @@ public final class Model implements AutoCloseable {
         checkOpen();
         StackTraining.refusePeepholes(shape, "Trainers");
         StackTraining.Driver driver = weights.trainer(options.maxBatch(), options.maxSteps(), this.options.cellClip(),
-                options.threads());
-        return new Trainer(this, driver, options.maxBatch(), options.maxSteps());
+                options.threads(), options.dropout(), options.seed());
+        return new Trainer(this, driver, options);
     }
 
     /**

@@ -6,10 +6,11 @@ package dev.vlstm;
  * never silently. The load-time fields ({@link #precision}, {@link #backend}, {@link #cellClip}, {@link #prefix}) are
  * read when a model is loaded or packed, and the model keeps them; the run-time fields ({@link #maxBatch},
  * {@link #maxSteps}, {@link #threads}, {@link #nonFiniteInputs}, {@link #chunkSteps}) are read by
- * {@link Model#runner(Options)}. {@link Model#trainer(Options)} reads {@link #maxBatch}, {@link #maxSteps} and
- * {@link #threads} only: a trainer checks no input for non-finite values and projects the inputs of its whole
- * sequence in one GEMM. Start from {@link #DEFAULT} and change fields with the withers; every value is checked when
- * the record is made.
+ * {@link Model#runner(Options)}, which ignores the training fields ({@link #dropout}, {@link #seed}: a runner never
+ * drops). {@link Model#trainer(Options)} reads {@link #maxBatch}, {@link #maxSteps}, {@link #threads},
+ * {@link #dropout} and {@link #seed} only: a trainer checks no input for non-finite values and projects the inputs of
+ * its whole sequence in one GEMM. Start from {@link #DEFAULT} and change fields with the withers; every value is
+ * checked when the record is made.
  *
  * @param precision storage of the weight matrices W and U ({@link WeightPrecision}); a GRU takes only
  *                  {@link WeightPrecision#FLOAT32}
@@ -32,9 +33,18 @@ package dev.vlstm;
  *                  as many as fit 2 MiB of gate pre-activations at {@code maxBatch} rows per step. Sizes a runner's
  *                  scratch (about {@code chunkSteps × maxBatch × (I + G·H)} floats per layer and direction); the
  *                  results are the same bits for any chunk
+ * @param dropout   p, the dropout between layers of a trainer, in [0, 1), 0 for none: as {@code nn.LSTM(dropout=p)}
+ *                  and {@code nn.GRU(dropout=p)} in training, the output of every layer but the top one is multiplied
+ *                  element by element by a fresh mask of 0 (probability p) and {@code 1/(1-p)}, and the backward by
+ *                  the same mask. Read by {@link Model#trainer(Options)} only; runners ignore it. A one-layer model
+ *                  has no layer below the top, so nothing is dropped (PyTorch warns; vlstm applies nothing silently,
+ *                  as its stack trainers do)
+ * @param seed      seed of a trainer's dropout masks: two trainers of the same p and seed draw the same masks, forward
+ *                  after forward. Read by {@link Model#trainer(Options)} only, and only if {@link #dropout} &gt; 0
  */
 public record Options(WeightPrecision precision, Backend backend, float cellClip, String prefix, int maxBatch,
-                      int maxSteps, int threads, NonFiniteInputs nonFiniteInputs, int chunkSteps) {
+                      int maxSteps, int threads, NonFiniteInputs nonFiniteInputs, int chunkSteps,
+                      double dropout, long seed) {
 
     /** The default {@link #maxSteps}: sequences of up to 1024 steps. */
     public static final int DEFAULT_MAX_STEPS = 1024;
@@ -44,17 +54,19 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
 
     /**
      * Float32 weights for the preferred kernel, no cell clip, the prefix inferred, batches of 1, sequences of up to
-     * {@link #DEFAULT_MAX_STEPS} steps, one thread, non-finite inputs propagated, the default input chunk.
+     * {@link #DEFAULT_MAX_STEPS} steps, one thread, non-finite inputs propagated, the default input chunk, no dropout
+     * (and seed 0).
      */
     public static final Options DEFAULT = new Options(WeightPrecision.FLOAT32, Backend.PREFERRED,
-            Float.POSITIVE_INFINITY, null, 1, DEFAULT_MAX_STEPS, 1, NonFiniteInputs.PROPAGATE, 0);
+            Float.POSITIVE_INFINITY, null, 1, DEFAULT_MAX_STEPS, 1, NonFiniteInputs.PROPAGATE, 0, 0, 0);
 
     /**
      * Checks every field.
      *
      * @throws NullPointerException     for a null precision, backend or nonFiniteInputs
      * @throws IllegalArgumentException for a cell clip that is not &gt; 0 (or NaN), a size below 1, threads above
-     *                                  {@link #MAX_THREADS}, or a negative chunkSteps, naming the field
+     *                                  {@link #MAX_THREADS}, a negative chunkSteps, or a dropout outside [0, 1)
+     *                                  (or NaN), naming the field
      */
     public Options {
         Checks.notNull("precision", precision);
@@ -67,6 +79,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
         if (chunkSteps < 0) {
             throw new IllegalArgumentException("chunkSteps must be >= 0 (0 for the default), got " + chunkSteps);
         }
+        Checks.dropout(dropout);
     }
 
     /**
@@ -76,7 +89,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      */
     public Options withPrecision(WeightPrecision precision) {
         return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
-                chunkSteps);
+                chunkSteps, dropout, seed);
     }
 
     /**
@@ -86,7 +99,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      */
     public Options withBackend(Backend backend) {
         return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
-                chunkSteps);
+                chunkSteps, dropout, seed);
     }
 
     /**
@@ -96,7 +109,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      */
     public Options withCellClip(float cellClip) {
         return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
-                chunkSteps);
+                chunkSteps, dropout, seed);
     }
 
     /**
@@ -106,7 +119,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      */
     public Options withPrefix(String prefix) {
         return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
-                chunkSteps);
+                chunkSteps, dropout, seed);
     }
 
     /**
@@ -116,7 +129,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      */
     public Options withMaxBatch(int maxBatch) {
         return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
-                chunkSteps);
+                chunkSteps, dropout, seed);
     }
 
     /**
@@ -126,7 +139,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      */
     public Options withMaxSteps(int maxSteps) {
         return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
-                chunkSteps);
+                chunkSteps, dropout, seed);
     }
 
     /**
@@ -136,7 +149,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      */
     public Options withThreads(int threads) {
         return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
-                chunkSteps);
+                chunkSteps, dropout, seed);
     }
 
     /**
@@ -146,7 +159,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      */
     public Options withNonFiniteInputs(NonFiniteInputs nonFiniteInputs) {
         return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
-                chunkSteps);
+                chunkSteps, dropout, seed);
     }
 
     /**
@@ -156,6 +169,17 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
      */
     public Options withChunkSteps(int chunkSteps) {
         return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
-                chunkSteps);
+                chunkSteps, dropout, seed);
+    }
+
+    /**
+     * {@return these options with another dropout between layers, for trainers}
+     *
+     * @param dropout p, the probability that an element of a layer's output is dropped, in [0, 1); 0 for none
+     * @param seed    seed of the masks: the same seed draws the same masks, forward after forward
+     */
+    public Options withDropout(double dropout, long seed) {
+        return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,
+                chunkSteps, dropout, seed);
     }
 }

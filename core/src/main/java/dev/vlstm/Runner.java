@@ -239,7 +239,7 @@ public final class Runner implements AutoCloseable {
      * @throws IllegalStateException if this runner or its model is closed
      */
     public WarmUp warmUp() {
-        return warmUp(RunnerWarmUp.DEFAULT_LIMIT);
+        return warmUp(WarmUpLoop.DEFAULT_LIMIT);
     }
 
     /**
@@ -256,9 +256,9 @@ public final class Runner implements AutoCloseable {
      * @throws IllegalStateException    if this runner or its model is closed
      */
     public WarmUp warmUp(Duration limit) {
-        RunnerWarmUp.checkLimit(limit);
+        WarmUpLoop.checkLimit(limit);
         checkOpen();
-        return RunnerWarmUp.run(new WarmUpTarget(), limit);
+        return WarmUpLoop.run(new WarmUpTarget(), limit);
     }
 
     /** Frees the scratch memory and stops the worker threads. Closing twice is harmless. */
@@ -303,37 +303,11 @@ public final class Runner implements AutoCloseable {
         return array == null ? null : MemorySegment.ofArray(array);
     }
 
-    /** This runner's calls, for {@link RunnerWarmUp}. */
-    private final class WarmUpTarget implements RunnerWarmUp.Target<State> {
+    /** This runner's calls, for {@link WarmUpLoop}. */
+    private final class WarmUpTarget extends WarmUpLoop.ModelTarget<State> {
 
-        @Override
-        public int maxBatch() {
-            return maxBatch;
-        }
-
-        @Override
-        public int maxSteps() {
-            return maxSteps;
-        }
-
-        @Override
-        public int inputSize() {
-            return model.shape().inputSize();
-        }
-
-        @Override
-        public int hiddenFloats() {
-            return model.shape().stateCount() * model.shape().hiddenStateSize();
-        }
-
-        @Override
-        public int cellFloats() {
-            return model.shape().cell() == Cell.LSTM ? model.shape().stateCount() * model.shape().hiddenSize() : 0;
-        }
-
-        @Override
-        public int outputFloats() {
-            return model.shape().outputSize();
+        WarmUpTarget() {
+            super(model.shape(), maxBatch, maxSteps);
         }
 
         @Override

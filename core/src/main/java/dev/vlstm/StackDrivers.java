@@ -27,8 +27,12 @@ final class StackDrivers {
          */
         Driver runner(int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps);
 
-        /** A new trainer without dropout; refused by the stack trainer for compressed weights. */
-        StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads);
+        /**
+         * A new trainer, refused by the stack trainer for compressed weights; {@code dropout} 0 for none (the stack
+         * trainer made without dropout), else p with the masks' {@code seed}.
+         */
+        StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads, double dropout,
+                                     long seed);
 
         /** A zero state of {@code batch} streams; refused for a bidirectional model by the stack state. */
         Stream newState(int batch);
@@ -149,8 +153,11 @@ final class StackDrivers {
         }
 
         @Override
-        public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads) {
-            return StackTraining.lstm(new LstmStackTrainer(weights, maxBatch, maxSteps, cellClip, threads));
+        public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads, double dropout,
+                                            long seed) {
+            return StackTraining.lstm(dropout == 0
+                    ? new LstmStackTrainer(weights, maxBatch, maxSteps, cellClip, threads)
+                    : new LstmStackTrainer(weights, maxBatch, maxSteps, dropout, seed, cellClip, threads));
         }
 
         @Override
@@ -280,8 +287,11 @@ final class StackDrivers {
         }
 
         @Override
-        public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads) {
-            return StackTraining.gru(new GruStackTrainer(weights, maxBatch, maxSteps, threads));
+        public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads, double dropout,
+                                            long seed) {
+            return StackTraining.gru(dropout == 0
+                    ? new GruStackTrainer(weights, maxBatch, maxSteps, threads)
+                    : new GruStackTrainer(weights, maxBatch, maxSteps, dropout, seed, threads));
         }
 
         @Override

@@ -69,6 +69,9 @@ final class StackTraining {
         /** Repacks the model's weights from {@code parameters}, made for the same cell and shape. */
         void updateWeights(ParameterSet parameters);
 
+        /** A copy of the mask the last forward applied to {@code layer}'s output; for a trainer with dropout. */
+        float[] dropoutMask(int layer);
+
         int threads();
 
         void close();
@@ -310,6 +313,11 @@ final class StackTraining {
         }
 
         @Override
+        public float[] dropoutMask(int layer) {
+            return trainer.dropoutMask(layer);
+        }
+
+        @Override
         public int threads() {
             return trainer.threads();
         }
@@ -345,6 +353,11 @@ final class StackTraining {
         @Override
         public void updateWeights(ParameterSet parameters) {
             trainer.updateWeights((GruStackParameters) parameters.stack());
+        }
+
+        @Override
+        public float[] dropoutMask(int layer) {
+            return trainer.dropoutMask(layer);
         }
 
         @Override

@@ -3,13 +3,17 @@ package dev.vlstm;
 import static dev.vlstm.Runner.wrap;
 
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 
 /**
  * Trains a {@link Model} as PyTorch trains an {@code nn.LSTM} or {@code nn.GRU}: a forward that keeps what the
  * backward needs ({@link #forward}, the same calls and shapes as {@link Runner#forward}), then {@link #backward}
  * into {@link Gradients}, then, after an optimizer has changed the {@link Parameters}, {@link #updateWeights} to
  * repack the model's weights. Made by {@link Model#trainer(Options)} for a model of FLOAT32 weights, for up to
- * {@link #maxBatch()} sequences of up to {@link #maxSteps()} steps; all scratch is allocated then. No dropout.
+ * {@link #maxBatch()} sequences of up to {@link #maxSteps()} steps; all scratch is allocated then. With
+ * {@link Options#dropout()} p &gt; 0, every forward drops the output of every layer but the top one as
+ * {@code nn.LSTM(dropout=p)} and {@code nn.GRU(dropout=p)} do in training, with masks drawn from a generator seeded
+ * by {@link Options#seed()} when the trainer is made ({@link #dropoutMask}); a one-layer model drops nothing.
  *
  * <p>Shapes as in {@link Runner}, with L layers, D directions, S the width of one direction's h (P with projection,
  * else H); the gradients dy, dhT, dcT, dx, dh0 and dc0 are shaped as y, hT, cT, x, h0 and c0. A GRU has no cell
@@ -23,15 +27,14 @@ public final class Trainer implements AutoCloseable {
 
     private final Model model;
     private final StackTraining.Driver driver;
-    private final int maxBatch;
-    private final int maxSteps;
+    /** The run-time options the trainer was made with (its maxBatch, maxSteps, threads, dropout and seed). */
+    private final Options options;
     private boolean open = true;
 
-    Trainer(Model model, StackTraining.Driver driver, int maxBatch, int maxSteps) {
+    Trainer(Model model, StackTraining.Driver driver, Options options) {
         this.model = model;
         this.driver = driver;
-        this.maxBatch = maxBatch;
-        this.maxSteps = maxSteps;
+        this.options = options;
     }
 
     /** {@return the model this trainer trains (not owned by the trainer)} */
@@ -46,12 +49,17 @@ public final class Trainer implements AutoCloseable {
 
     /** {@return B, the largest batch a forward takes, &ge; 1} */
     public int maxBatch() {
-        return maxBatch;
+        return options.maxBatch();
     }
 
     /** {@return T, the longest sequence a forward takes, in steps, &ge; 1} */
     public int maxSteps() {
-        return maxSteps;
+        return options.maxSteps();
+    }
+
+    /** {@return p, the dropout probability between layers, in [0, 1); 0 without dropout} */
+    public double dropout() {
+        return options.dropout();
     }
 
     /**
@@ -212,6 +220,68 @@ public final class Trainer implements AutoCloseable {
         driver.updateWeights(parameters.set());
     }
 
+    /**
+     * The multipliers that the last forward applied to the output of {@code layer} (below the top), as
+     * {@link LstmStackTrainer#dropoutMask} and {@link GruStackTrainer#dropoutMask} give them: 0 where an element was
+     * dropped, {@code 1/(1-p)} where it was kept.
+     *
+     * @param layer the layer whose output the mask applies to, 0 &le; layer &lt; L - 1
+     * @return a new array (a copy) of the multipliers, {@code [T][B][D·S]} for the last forward's T and B
+     *         ({@code [B][T][D·S]} after a batch-first forward)
+     * @throws IllegalStateException     if this trainer has no dropout ({@link #dropout()} is 0) or has not run a
+     *                                   forward, or if it or its model is closed
+     * @throws IndexOutOfBoundsException for a layer outside [0, L-1) (a one-layer model has none)
+     */
+    public float[] dropoutMask(int layer) {
+        checkOpen();
+        if (options.dropout() == 0) {
+            throw new IllegalStateException("this Trainer has no dropout (Options.dropout is 0)");
+        }
+        return driver.dropoutMask(layer);
+    }
+
+    /**
+     * Brings the kernels of this trainer's forward and backward to compiled speed before the first step, with a limit
+     * of 20 seconds: see {@link #warmUp(Duration)}.
+     *
+     * @return what the warm-up did; {@link WarmUp#settled()} is false if it ran out of time
+     * @throws IllegalStateException if this trainer or its model is closed
+     */
+    public WarmUp warmUp() {
+        return warmUp(WarmUpLoop.DEFAULT_LIMIT);
+    }
+
+    /**
+     * Brings the kernels of this trainer's forward and backward to compiled speed before the first step, as
+     * {@link Runner#warmUp(Duration)} does for a runner: runs {@link #forward} then {@link #backward} on made-up data,
+     * at batch 1 and (if {@link #maxBatch()} &ge; 4) at batch 4, with and without the optional arguments, until the
+     * JIT has gone quiet and the calls allocate nothing for about half a second, or until {@code limit}. The calls
+     * run on a twin of this trainer (the same model, threads and dropout, sized for those batches and a few steps),
+     * so nothing of this trainer changes: not its saved forward (a backward may follow a forward across a warm-up),
+     * not its dropout masks to come, not the model's weights; its results are the bits of a trainer never warmed up.
+     * The JIT compiles code, not objects: one warmed trainer warms every trainer of the same cell and kernel in the
+     * JVM. {@link #updateWeights} is not warmed (it would change the model). Warm-up memory (the twin's scratch, a few
+     * sequences of made-up data, and gradients of the model's size) is allocated for the call and freed after; the
+     * twin's {@code threads - 1} worker threads are stopped after it too.
+     *
+     * @param limit the longest the warm-up may take, positive
+     * @return what the warm-up did; {@link WarmUp#calls()} counts forwards and backwards; {@link WarmUp#settled()}
+     *         is false if it ran out of time
+     * @throws NullPointerException     if {@code limit} is null
+     * @throws IllegalArgumentException if {@code limit} is zero or negative
+     * @throws IllegalStateException    if this trainer or its model is closed
+     */
+    public WarmUp warmUp(Duration limit) {
+        WarmUpLoop.checkLimit(limit);
+        checkOpen();
+        Options warmed = options.withMaxBatch(Math.min(maxBatch(), WarmUpLoop.WIDE_BATCH))
+                .withMaxSteps(Math.min(maxSteps(), WarmUpLoop.STEPS));
+        try (Trainer twin = model.trainer(warmed);
+             Gradients gradients = new Gradients(model.shape())) {
+            return WarmUpLoop.run(twin.new WarmUpTarget(gradients), limit);
+        }
+    }
+
     /** Frees the scratch memory and stops the worker threads. Closing twice is harmless. */
     @Override
     public void close() {
@@ -221,7 +291,7 @@ public final class Trainer implements AutoCloseable {
 
     private void checkCall(int steps, int batch) {
         checkOpen();
-        Checks.limits("Trainer", steps, maxSteps, batch, maxBatch);
+        Checks.limits("Trainer", steps, maxSteps(), batch, maxBatch());
     }
 
     private void checkOpen() {
@@ -229,5 +299,33 @@ public final class Trainer implements AutoCloseable {
             throw new IllegalStateException("this Trainer is closed");
         }
         model.checkOpen();
+    }
+
+    /** This trainer's forward and backward, for {@link WarmUpLoop}: it cannot be streamed. */
+    private final class WarmUpTarget extends WarmUpLoop.ModelTarget<Void> {
+
+        private final Gradients gradients;
+
+        WarmUpTarget(Gradients gradients) {
+            super(model.shape(), options.maxBatch(), options.maxSteps());
+            this.gradients = gradients;
+        }
+
+        @Override
+        public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
+                            MemorySegment y, MemorySegment hT, MemorySegment cT) {
+            Trainer.this.forward(x, steps, batch, h0, c0, y, hT, cT);
+        }
+
+        @Override
+        public boolean trains() {
+            return true;
+        }
+
+        @Override
+        public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientMode mode,
+                             MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
+            Trainer.this.backward(dy, dhT, dcT, gradients, mode, dx, dh0, dc0);
+        }
     }
 }

@@ -3,9 +3,10 @@ package dev.vlstm;
 import java.time.Duration;
 
 /**
- * What a warm-up ({@link LstmRunner#warmUp(Duration)}) did.
+ * What a warm-up ({@link Runner#warmUp(Duration)}, {@link Trainer#warmUp(Duration)},
+ * {@link LstmRunner#warmUp(Duration)}) did.
  *
- * @param calls   forward and step calls made, over all the batch sizes warmed
+ * @param calls   forward, step and backward calls made, over all the batch sizes warmed
  * @param elapsed wall-clock time the warm-up took
  * @param settled true if it stopped because the kernels ran compiled: the JIT compiled nothing and the calls
  *                allocated nothing for a while; false if the time limit came first (the JIT may still be

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -17,6 +18,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.DoubleBinaryOperator;
 import java.util.function.Function;
+import java.util.function.IntFunction;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,14 +50,19 @@ class ModelApiTrainerTest {
         void run(float[] a, float[] b, float[] c, float[] d, float[] e, float[] f);
     }
 
+    /** An old stack trainer's dropout: p and the masks' seed. */
+    private record Dropout(double p, long seed) {
+    }
+
     /**
      * The old API: one stack trainer (its forward of whole sequences, its forward of {@link #LENGTHS} batch-first,
-     * its backward) with its parameters' and gradients' tensors by PyTorch name, and everything it made, closed in
-     * reverse order.
+     * its backward, its dropout masks) with its parameters' and gradients' tensors by PyTorch name, and everything it
+     * made, closed in reverse order.
      */
-    private record OldTrainer(Call forward, Call forwardWithLengths, Call backward, Map<String, MemorySegment> parameters,
-                              Map<String, MemorySegment> gradients, Runnable updateWeights,
-                              List<AutoCloseable> resources) implements AutoCloseable {
+    private record OldTrainer(Call forward, Call forwardWithLengths, Call backward,
+                              IntFunction<float[]> dropoutMask,
+                              Map<String, MemorySegment> parameters, Map<String, MemorySegment> gradients,
+                              Runnable updateWeights, List<AutoCloseable> resources) implements AutoCloseable {
 
         void forward(float[] x, int[] lengths, float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
             (lengths == null ? forward : forwardWithLengths).run(x, h0, c0, y, hT, cT);
@@ -87,7 +94,8 @@ class ModelApiTrainerTest {
         return values == null ? null : MemorySegment.ofArray(values);
     }
 
-    private static OldTrainer oldTrainer(RnnShape shape, long seed) {
+    /** The old stack trainer of {@code shape}'s cell, initialised from {@code seed}; without dropout for null. */
+    private static OldTrainer oldTrainer(RnnShape shape, long seed, Dropout dropout) {
         Map<String, MemorySegment> parameters = new LinkedHashMap<>();
         Map<String, MemorySegment> gradients = new LinkedHashMap<>();
         int directions = shape.direction().count();
@@ -95,7 +103,9 @@ class ModelApiTrainerTest {
             LstmStackParameters values = LstmStackParameters.initialize(shape.stackShape(), seed);
             LstmStackWeights weights = values.pack();
             LstmStackGradients grads = new LstmStackGradients(shape.stackShape());
-            LstmStackTrainer trainer = new LstmStackTrainer(weights, B, T, LstmRunner.NO_CELL_CLIP, 1);
+            LstmStackTrainer trainer = dropout == null
+                    ? new LstmStackTrainer(weights, B, T, LstmRunner.NO_CELL_CLIP, 1)
+                    : new LstmStackTrainer(weights, B, T, dropout.p(), dropout.seed(), LstmRunner.NO_CELL_CLIP, 1);
             for (int n = 0; n < shape.stateCount(); n++) {
                 LstmParameters p = values.layer(n / directions, n % directions);
                 LstmGradients g = grads.layer(n / directions, n % directions);
@@ -109,13 +119,15 @@ class ModelApiTrainerTest {
                             wrap(h0), wrap(c0), wrap(y), wrap(hT), wrap(cT)),
                     (dy, dhT, dcT, dx, dh0, dc0) -> trainer.backward(wrap(dy), wrap(dhT), wrap(dcT), grads,
                             GradientMode.OVERWRITE, wrap(dx), wrap(dh0), wrap(dc0)),
-                    parameters, gradients, () -> trainer.updateWeights(values),
+                    trainer::dropoutMask, parameters, gradients, () -> trainer.updateWeights(values),
                     List.of(values, weights, grads, trainer));
         }
         GruStackParameters values = GruStackParameters.initialize(shape.stackShape(), seed);
         GruStackWeights weights = values.pack();
         GruStackGradients grads = new GruStackGradients(shape.stackShape());
-        GruStackTrainer trainer = new GruStackTrainer(weights, B, T, 1);
+        GruStackTrainer trainer = dropout == null
+                ? new GruStackTrainer(weights, B, T, 1)
+                : new GruStackTrainer(weights, B, T, dropout.p(), dropout.seed(), 1);
         for (int n = 0; n < shape.stateCount(); n++) {
             GruParameters p = values.layer(n / directions, n % directions);
             GruGradients g = grads.layer(n / directions, n % directions);
@@ -127,7 +139,8 @@ class ModelApiTrainerTest {
                 (x, h0, c0, y, hT, cT) -> trainer.forward(wrap(x), SequenceLayout.BATCH_FIRST, T, B, LENGTHS,
                         wrap(h0), wrap(y), wrap(hT)),
                 (dy, dhT, dcT, dx, dh0, dc0) -> trainer.backward(dy, dhT, grads, GradientMode.OVERWRITE, dx, dh0),
-                parameters, gradients, () -> trainer.updateWeights(values), List.of(values, weights, grads, trainer));
+                trainer::dropoutMask, parameters, gradients, () -> trainer.updateWeights(values),
+                List.of(values, weights, grads, trainer));
     }
 
     /** x, h0, c0, dy, dhT, dcT of one training step; c0 and dcT null for a GRU. */
@@ -157,6 +170,13 @@ class ModelApiTrainerTest {
     }
 
     private static float[][] step(Trainer trainer, Gradients gradients, Inputs in, int[] lengths) {
+        float[][] out = forward(trainer, in, lengths);
+        backward(trainer, gradients, in, out);
+        return out;
+    }
+
+    /** A forward of {@code in} (whole sequences for null lengths), its y, hT and cT in the first three outputs. */
+    private static float[][] forward(Trainer trainer, Inputs in, int[] lengths) {
         float[][] out = outputs(trainer.model().shape());
         if (lengths == null) {
             trainer.forward(in.x(), T, B, in.h0(), in.c0(), out[0], out[1], orNull(out[2]));
@@ -164,9 +184,13 @@ class ModelApiTrainerTest {
             trainer.forward(in.x(), SequenceLayout.BATCH_FIRST, T, B, lengths, in.h0(), in.c0(), out[0], out[1],
                     orNull(out[2]));
         }
+        return out;
+    }
+
+    /** The backward of the last forward, its dx, dh0 and dc0 into the last three of {@code out}. */
+    private static void backward(Trainer trainer, Gradients gradients, Inputs in, float[][] out) {
         trainer.backward(in.dy(), in.dhT(), in.dcT(), gradients, GradientMode.OVERWRITE, out[3], out[4],
                 orNull(out[5]));
-        return out;
     }
 
     private static float[][] step(OldTrainer trainer, RnnShape shape, Inputs in, int[] lengths) {
@@ -207,7 +231,7 @@ class ModelApiTrainerTest {
         RnnShape shape = RnnShape.of(cell, I, H).withLayers(layers).withDirection(direction);
         long seed = 61;
         Options options = Options.DEFAULT.withMaxBatch(B).withMaxSteps(T);
-        try (OldTrainer old = oldTrainer(shape, seed);
+        try (OldTrainer old = oldTrainer(shape, seed, null);
              Parameters parameters = Parameters.initialize(shape, seed);
              Gradients gradients = new Gradients(shape);
              Model model = Model.pack(parameters, options);
@@ -218,13 +242,7 @@ class ModelApiTrainerTest {
             Inputs in = Inputs.random(shape, 62);
             for (int round = 0; round < 2; round++) {
                 for (int[] run : new int[][] {null, LENGTHS}) {
-                    String what = (run == null ? "whole sequences" : "lengths") + ", round " + round;
-                    float[][] expected = step(old, shape, in, run);
-                    float[][] actual = step(trainer, gradients, in, run);
-                    for (int k = 0; k < expected.length; k++) {
-                        assertArrayEquals(expected[k], actual[k], what + ": output " + k);
-                    }
-                    assertSameTensors(old.gradients(), gradients.names(), gradients::tensor, what + ": gradient");
+                    assertSameStep(old, trainer, gradients, in, run, describe(run, round));
                 }
                 gradientStep(parameters.names(), parameters::tensor, gradients::tensor);
                 gradientStep(parameters.names(), old.parameters()::get, old.gradients()::get);
@@ -244,6 +262,161 @@ class ModelApiTrainerTest {
             assertNotEquals(Float.floatToIntBits(initial[0]), Float.floatToIntBits(y[0]),
                     "updateWeights reaches the model's runners");
         }
+    }
+
+    private static String describe(int[] lengths, int round) {
+        return (lengths == null ? "whole sequences" : "lengths") + ", round " + round;
+    }
+
+    /** One training step of each: every output (y, hT, cT, dx, dh0, dc0) and every gradient the same bits. */
+    private static void assertSameStep(OldTrainer old, Trainer trainer, Gradients gradients, Inputs in,
+                                       int[] lengths, String what) {
+        float[][] expected = step(old, trainer.model().shape(), in, lengths);
+        float[][] actual = step(trainer, gradients, in, lengths);
+        assertSameOutputs(expected, actual, what);
+        assertSameTensors(old.gradients(), gradients.names(), gradients::tensor, what + ": gradient");
+    }
+
+    private static void assertSameOutputs(float[][] expected, float[][] actual, String what) {
+        for (int k = 0; k < expected.length; k++) {
+            assertArrayEquals(expected[k], actual[k], what + ": output " + k);
+        }
+    }
+
+    /** A dropout mask of p: both dropped (0) and kept ({@code 1/(1-p)}) elements, and nothing else. */
+    private static void assertDrops(float[] mask, double p, String what) {
+        float keep = (float) (1 / (1 - p));
+        int dropped = 0;
+        for (float m : mask) {
+            assertTrue(m == 0 || m == keep, what + ": a multiplier " + m);
+            dropped += m == 0 ? 1 : 0;
+        }
+        assertTrue(dropped > 0 && dropped < mask.length, what + ": " + dropped + " of " + mask.length + " dropped");
+    }
+
+    /**
+     * Dropout through {@link Options#withDropout} gives the old stack trainer's bits for the same p and seed: y, hT,
+     * cT, dx, dh0, dc0, every gradient and the mask, step after step (the masks are drawn anew each forward).
+     */
+    @ParameterizedTest(name = "{0} L=2 {1}")
+    @CsvSource({"LSTM, FORWARD", "LSTM, BIDIRECTIONAL", "GRU, FORWARD", "GRU, BIDIRECTIONAL"})
+    void dropoutGivesTheOldStackTrainersBits(Cell cell, Direction direction) {
+        RnnShape shape = RnnShape.of(cell, I, H).withLayers(2).withDirection(direction);
+        Dropout dropout = new Dropout(0.4, 72);
+        Options options = Options.DEFAULT.withMaxBatch(B).withMaxSteps(T).withDropout(dropout.p(), dropout.seed());
+        try (OldTrainer old = oldTrainer(shape, 73, dropout);
+             Parameters parameters = Parameters.initialize(shape, 73);
+             Gradients gradients = new Gradients(shape);
+             Model model = Model.pack(parameters, options);
+             Trainer trainer = model.trainer()) {
+            assertEquals(dropout.p(), trainer.dropout());
+            Inputs in = Inputs.random(shape, 74);
+            for (int round = 0; round < 2; round++) {
+                for (int[] run : new int[][] {null, LENGTHS}) {
+                    String what = describe(run, round);
+                    assertSameStep(old, trainer, gradients, in, run, what);
+                    float[] mask = trainer.dropoutMask(0);
+                    assertArrayEquals(old.dropoutMask().apply(0), mask, what + ": mask");
+                    assertDrops(mask, dropout.p(), what);
+                }
+            }
+            assertEquals("layer 1 is outside [0, 1): only the layers below the top one are dropped",
+                    assertThrows(IndexOutOfBoundsException.class, () -> trainer.dropoutMask(1)).getMessage());
+        }
+    }
+
+    /**
+     * p = 0 drops nothing: the bits of the old stack trainer without dropout and of the one with p = 0 (a mask of
+     * ones). A one-layer model with p &gt; 0 drops nothing either (no layer below the top; PyTorch warns), as the old
+     * stack trainer with that p does.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"LSTM", "GRU"})
+    void dropoutZeroAndOneLayerDropNothing(Cell cell) {
+        RnnShape stack = RnnShape.of(cell, I, H).withLayers(2);
+        Options options = Options.DEFAULT.withMaxBatch(B).withMaxSteps(T);
+        try (OldTrainer withoutDropout = oldTrainer(stack, 75, null);
+             OldTrainer zero = oldTrainer(stack, 75, new Dropout(0, 76));
+             Parameters parameters = Parameters.initialize(stack, 75);
+             Gradients gradients = new Gradients(stack);
+             Model model = Model.pack(parameters, options);
+             Trainer trainer = model.trainer(options.withDropout(0, 76))) {
+            Inputs in = Inputs.random(stack, 77);
+            assertSameStep(withoutDropout, trainer, gradients, in, null, "p = 0 against no dropout");
+            assertSameStep(zero, trainer, gradients, in, LENGTHS, "p = 0 against the old p = 0");
+            assertEquals("this Trainer has no dropout (Options.dropout is 0)",
+                    assertThrows(IllegalStateException.class, () -> trainer.dropoutMask(0)).getMessage());
+        }
+        RnnShape layer = RnnShape.of(cell, I, H);
+        Dropout dropout = new Dropout(0.5, 78);
+        try (OldTrainer withoutDropout = oldTrainer(layer, 79, null);
+             OldTrainer old = oldTrainer(layer, 79, dropout);
+             Parameters parameters = Parameters.initialize(layer, 79);
+             Gradients gradients = new Gradients(layer);
+             Model model = Model.pack(parameters, options);
+             Trainer trainer = model.trainer(options.withDropout(dropout.p(), dropout.seed()))) {
+            Inputs in = Inputs.random(layer, 80);
+            assertSameStep(old, trainer, gradients, in, null, "one layer against the old p = 0.5");
+            assertSameStep(withoutDropout, trainer, gradients, in, LENGTHS, "one layer against no dropout");
+            assertEquals("layer 0 is outside [0, 0): only the layers below the top one are dropped",
+                    assertThrows(IndexOutOfBoundsException.class, () -> trainer.dropoutMask(0)).getMessage());
+        }
+    }
+
+    @Test
+    void dropoutOutsideZeroToOneIsRefusedByName() {
+        assertEquals("dropout must be in [0, 1), got 1.0", assertThrows(IllegalArgumentException.class,
+                () -> Options.DEFAULT.withDropout(1, 0)).getMessage());
+        assertEquals("dropout must be in [0, 1), got -0.1", assertThrows(IllegalArgumentException.class,
+                () -> Options.DEFAULT.withDropout(-0.1, 0)).getMessage());
+        assertEquals("dropout must be in [0, 1), got NaN", assertThrows(IllegalArgumentException.class,
+                () -> Options.DEFAULT.withDropout(Double.NaN, 0)).getMessage());
+        assertEquals(0.999, Options.DEFAULT.withDropout(0.999, 3).dropout());
+        assertEquals(3, Options.DEFAULT.withDropout(0.999, 3).seed());
+    }
+
+    /**
+     * A warm-up between a forward and its backward changes nothing: the backward, and the next step (whose dropout
+     * masks are drawn after the warm-up), give the bits of a trainer of another model packed from the same
+     * parameters and never warmed up. The warm-up covers batches 1 and 4 (maxBatch 4) and counts a backward per
+     * forward.
+     */
+    @ParameterizedTest(name = "{0} L=2 {1}")
+    @CsvSource({"LSTM, BIDIRECTIONAL", "GRU, FORWARD"})
+    void warmUpLeavesNoTrace(Cell cell, Direction direction) {
+        RnnShape shape = RnnShape.of(cell, I, H).withLayers(2).withDirection(direction);
+        Options options = Options.DEFAULT.withMaxBatch(4).withMaxSteps(T).withDropout(0.3, 81);
+        try (Parameters parameters = Parameters.initialize(shape, 82);
+             Gradients warmedGradients = new Gradients(shape);
+             Gradients coldGradients = new Gradients(shape);
+             Model warmedModel = Model.pack(parameters, options);
+             Model coldModel = Model.pack(parameters, options);
+             Trainer warmed = warmedModel.trainer();
+             Trainer cold = coldModel.trainer()) {
+            Inputs in = Inputs.random(shape, 83);
+            Map<String, MemorySegment> coldTensors = byName(coldGradients.names(), coldGradients::tensor);
+            float[][] expected = step(cold, coldGradients, in, null);
+            float[][] actual = forward(warmed, in, null);
+            WarmUp warmUp = warmed.warmUp(Duration.ofMillis(300));
+            backward(warmed, warmedGradients, in, actual);
+            assertTrue(warmUp.calls() > 0 && warmUp.calls() % 2 == 0, warmUp.toString());
+            assertSameOutputs(expected, actual, "across the warm-up");
+            assertSameTensors(coldTensors, warmedGradients.names(), warmedGradients::tensor,
+                    "across the warm-up: gradient");
+            assertArrayEquals(cold.dropoutMask(0), warmed.dropoutMask(0), "across the warm-up: mask");
+            assertSameOutputs(step(cold, coldGradients, in, LENGTHS), step(warmed, warmedGradients, in, LENGTHS),
+                    "after the warm-up");
+            assertSameTensors(coldTensors, warmedGradients.names(), warmedGradients::tensor,
+                    "after the warm-up: gradient");
+            assertArrayEquals(cold.dropoutMask(0), warmed.dropoutMask(0), "after the warm-up: mask");
+        }
+    }
+
+    /** The tensors of {@code names}, in their order. */
+    private static Map<String, MemorySegment> byName(List<String> names, Function<String, MemorySegment> tensor) {
+        Map<String, MemorySegment> tensors = new LinkedHashMap<>();
+        names.forEach(name -> tensors.put(name, tensor.apply(name)));
+        return tensors;
     }
 
     @Test
@@ -277,9 +450,15 @@ class ModelApiTrainerTest {
                     assertThrows(IllegalArgumentException.class,
                             () -> trainer.forward(new float[8 * B * I], 8, B, null, null, null, null, null))
                             .getMessage());
+            assertEquals("limit must be positive, got PT0S",
+                    assertThrows(IllegalArgumentException.class, () -> trainer.warmUp(Duration.ZERO)).getMessage());
             trainer.close();
             assertEquals("this Trainer is closed", assertThrows(IllegalStateException.class,
                     () -> trainer.forward(x, T, B, null, null, null, null, null)).getMessage());
+            assertEquals("this Trainer is closed",
+                    assertThrows(IllegalStateException.class, trainer::warmUp).getMessage());
+            assertEquals("this Trainer is closed",
+                    assertThrows(IllegalStateException.class, () -> trainer.dropoutMask(0)).getMessage());
             assertEquals("this Trainer is closed", assertThrows(IllegalStateException.class,
                     () -> trainer.updateWeights(parameters)).getMessage());
         }
@@ -438,9 +617,8 @@ class ModelApiTrainerTest {
                  Model model = Model.pack(parameters, options);
                  Model fromFile = Vlstm.load(file, options.withPrefix("rnn."))) {
                 assertEquals(shape, loaded.shape());
-                Map<String, MemorySegment> saved = new LinkedHashMap<>();
-                parameters.names().forEach(name -> saved.put(name, parameters.tensor(name)));
-                assertSameTensors(saved, loaded.names(), loaded::tensor, "loaded");
+                assertSameTensors(byName(parameters.names(), parameters::tensor), loaded.names(), loaded::tensor,
+                        "loaded");
                 assertArrayEquals(forward(model, x), forward(fromFile, x), "Vlstm.load of the saved file");
             }
         }

@@ -8,27 +8,33 @@ import java.util.SplittableRandom;
 import dev.vlstm.kernel.Settling;
 
 /**
- * Runs a runner's forward and step paths on made-up data until HotSpot has compiled them ({@link Settling}).
+ * Runs a runner's forward and step paths, or a trainer's forward and backward paths, on made-up data until HotSpot
+ * has compiled them ({@link Settling}).
  *
- * <p>The warmed paths are the ones a runner's calls take: one batch row (the one-row tiles) and, if the runner takes
- * four or more, four rows (the four-row tiles), each through {@code forward} (with and without initial states
- * and outputs, so that the JIT sees both branches) and, for a model that can be streamed, through {@code step}. The
- * JIT compiles code, not objects: every runner on the same kernel benefits, whatever its weights.
+ * <p>The warmed paths are the ones a runner's or trainer's calls take: one batch row (the one-row tiles) and, if it
+ * takes {@link #WIDE_BATCH} or more, that many rows (the four-row tiles), each through {@code forward} (with and
+ * without initial states and outputs, so that the JIT sees both branches), then, for a model that can be streamed,
+ * through {@code step}, and for a trainer through {@code backward} (with and without every optional gradient,
+ * overwriting and accumulating). The JIT compiles code, not objects: every runner or trainer on the same kernel
+ * benefits, whatever its weights.
  *
  * @param <S> the runner's stream state
  */
-final class RunnerWarmUp<S> {
+final class WarmUpLoop<S> {
 
     static final Duration DEFAULT_LIMIT = Duration.ofSeconds(20);
     /** Time steps of a warm-up sequence: several, so that the sequence loop is compiled as such. */
-    private static final int STEPS = 4;
+    static final int STEPS = 4;
+    /** The second batch warmed, if the target takes it: the rows of the widest tiles. */
+    static final int WIDE_BATCH = 4;
     private static final long SEED = 0x5eedL;
 
     /**
-     * The calls a warm-up repeats, with their argument sizes in floats per batch row: a one-layer {@link LstmRunner}
-     * or a whole model's {@link Runner}. An {@link LstmRunner} holds its guard across the whole warm-up; a
-     * {@link Runner}'s calls each take its driver's guard, so another thread that uses the runner meanwhile is
-     * refused by name, as any concurrent use is.
+     * The calls a warm-up repeats, with their argument sizes in floats per batch row: a one-layer {@link LstmRunner},
+     * a whole model's {@link Runner}, or a {@link Trainer}'s twin. An {@link LstmRunner} holds its guard across the
+     * whole warm-up; a {@link Runner}'s calls each take its driver's guard, so another thread that uses the runner
+     * meanwhile is refused by name, as any concurrent use is. A runner's target streams (if its model can be) and has
+     * no backward; a trainer's has a backward and no streams.
      *
      * @param <S> the runner's stream state
      */
@@ -52,18 +58,90 @@ final class RunnerWarmUp<S> {
         /** {@return floats of y per step and batch row, D·S} */
         int outputFloats();
 
-        /** {@return a new zero stream state of {@code batch} rows, or null if the model cannot be streamed} */
-        S newState(int batch);
+        /**
+         * {@return a new zero stream state of {@code batch} rows, or null if the target cannot be streamed (the
+         * default: a trainer, or a runner of a model that cannot be)}
+         */
+        default S newState(int batch) {
+            return null;
+        }
 
-        /** Frees a state made by {@link #newState}. */
-        void close(S state);
+        /** Frees a state made by {@link #newState}; never called for a target that made none. */
+        default void close(S state) {
+            throw new UnsupportedOperationException("this warm-up target has no streams");
+        }
 
-        /** A time-major forward, as the runner's public one; c0 and cT are null without a cell state. */
+        /** A time-major forward, as the runner's or trainer's public one; c0 and cT are null without a cell state. */
         void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
                      MemorySegment hT, MemorySegment cT);
 
-        /** One step of a stream; {@code h} is {@code [B][S]} or null. */
-        void step(MemorySegment x, S state, MemorySegment h);
+        /** One step of a stream made by {@link #newState}; {@code h} is {@code [B][S]} or null. */
+        default void step(MemorySegment x, S state, MemorySegment h) {
+            throw new UnsupportedOperationException("this warm-up target has no streams");
+        }
+
+        /** {@return true if each forward is followed by {@link #backward}: a trainer's target; false by default} */
+        default boolean trains() {
+            return false;
+        }
+
+        /**
+         * The trainer's backward through the forward just made, into gradients of the target's own: dy, dhT and dcT
+         * shaped as that forward's y, hT and cT, dx, dh0 and dc0 as its x, h0 and c0, any of them null (dcT and dc0
+         * always, without a cell state). Called only if {@link #trains()}.
+         */
+        default void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientMode mode,
+                              MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
+            throw new UnsupportedOperationException("this warm-up target has no backward");
+        }
+    }
+
+    /**
+     * The sizes of a {@link Model}'s calls, as {@link Runner} and {@link Trainer} take them.
+     *
+     * @param <S> the runner's stream state
+     */
+    abstract static class ModelTarget<S> implements Target<S> {
+
+        private final RnnShape shape;
+        private final int maxBatch;
+        private final int maxSteps;
+
+        ModelTarget(RnnShape shape, int maxBatch, int maxSteps) {
+            this.shape = shape;
+            this.maxBatch = maxBatch;
+            this.maxSteps = maxSteps;
+        }
+
+        @Override
+        public int maxBatch() {
+            return maxBatch;
+        }
+
+        @Override
+        public int maxSteps() {
+            return maxSteps;
+        }
+
+        @Override
+        public int inputSize() {
+            return shape.inputSize();
+        }
+
+        @Override
+        public int hiddenFloats() {
+            return shape.stateCount() * shape.hiddenStateSize();
+        }
+
+        @Override
+        public int cellFloats() {
+            return shape.cell() == Cell.LSTM ? shape.stateCount() * shape.hiddenSize() : 0;
+        }
+
+        @Override
+        public int outputFloats() {
+            return shape.outputSize();
+        }
     }
 
     private final Target<S> target;
@@ -81,11 +159,15 @@ final class RunnerWarmUp<S> {
     private final MemorySegment[] lastHidden;
     private final MemorySegment[] lastCell;
     private final MemorySegment[] stepOutputs;
+    /** A trainer's dx, dh0 and dc0 per warmed batch size (its dy, dhT and dcT are the forward's y, hT and cT). */
+    private final MemorySegment[] inputGradients;
+    private final MemorySegment[] initialHiddenGradients;
+    private final MemorySegment[] initialCellGradients;
 
-    private RunnerWarmUp(Target<S> target) {
+    private WarmUpLoop(Target<S> target) {
         this.target = target;
         this.steps = Math.min(STEPS, target.maxSteps());
-        this.batches = target.maxBatch() >= 4 ? new int[] {1, 4} : new int[] {1};
+        this.batches = target.maxBatch() >= WIDE_BATCH ? new int[] {1, WIDE_BATCH} : new int[] {1};
         int count = batches.length;
         this.states = new Object[count];
         this.sequences = new MemorySegment[count];
@@ -96,6 +178,9 @@ final class RunnerWarmUp<S> {
         this.lastHidden = new MemorySegment[count];
         this.lastCell = new MemorySegment[count];
         this.stepOutputs = new MemorySegment[count];
+        this.inputGradients = new MemorySegment[count];
+        this.initialHiddenGradients = new MemorySegment[count];
+        this.initialCellGradients = new MemorySegment[count];
         int rows = batches[count - 1];
         int inputSize = target.inputSize();
         long inputRowBytes = (long) inputSize * Float.BYTES;
@@ -109,6 +194,10 @@ final class RunnerWarmUp<S> {
             MemorySegment y = memory.floats((long) steps * rows * target.outputFloats());
             MemorySegment hT = memory.floats((long) rows * target.hiddenFloats());
             MemorySegment cT = c0 == null ? null : memory.floats((long) rows * target.cellFloats());
+            boolean trains = target.trains();
+            MemorySegment dx = trains ? memory.floats(x.byteSize() / Float.BYTES) : null;
+            MemorySegment dh0 = trains ? memory.floats(h0.byteSize() / Float.BYTES) : null;
+            MemorySegment dc0 = trains && c0 != null ? memory.floats(c0.byteSize() / Float.BYTES) : null;
             fill(x, SEED);
             fill(h0, SEED + 1);
             if (c0 != null) {
@@ -125,6 +214,9 @@ final class RunnerWarmUp<S> {
                 lastHidden[n] = hT.asSlice(0, batch * hiddenRowBytes);
                 lastCell[n] = cT == null ? null : cT.asSlice(0, batch * cellRowBytes);
                 stepOutputs[n] = y.asSlice(0, batch * outputRowBytes);
+                inputGradients[n] = dx == null ? null : dx.asSlice(0, sequences[n].byteSize());
+                initialHiddenGradients[n] = dh0 == null ? null : dh0.asSlice(0, initialHidden[n].byteSize());
+                initialCellGradients[n] = dc0 == null ? null : dc0.asSlice(0, initialCell[n].byteSize());
             }
         } catch (RuntimeException | Error e) {
             close();
@@ -146,9 +238,9 @@ final class RunnerWarmUp<S> {
         return limit;
     }
 
-    /** Warms {@code target}, whose runner's guard the calling thread holds, for at most {@code limit}. */
+    /** Warms {@code target}, whose runner's guard (if any) the calling thread holds, for at most {@code limit}. */
     static <S> WarmUp run(Target<S> target, Duration limit) {
-        RunnerWarmUp<S> warmUp = new RunnerWarmUp<>(target);
+        WarmUpLoop<S> warmUp = new WarmUpLoop<>(target);
         try {
             return warmUp.until(System.nanoTime() + limit.toNanos());
         } finally {
@@ -161,7 +253,11 @@ final class RunnerWarmUp<S> {
         return new WarmUp(outcome.calls(), Duration.ofNanos(outcome.nanos()), outcome.settled());
     }
 
-    /** One forward and one step at each batch size; even rounds pass initial states and take every output. */
+    /**
+     * One forward and one step (or backward) at each batch size; even rounds pass initial states and take every
+     * output. A backward's dy, dhT and dcT are the forward's y, hT and cT (the gradient of half their squared norm):
+     * values a trained model sees.
+     */
     private long round(long round) {
         boolean everything = (round & 1) == 0;
         long calls = 0;
@@ -174,6 +270,15 @@ final class RunnerWarmUp<S> {
                 target.forward(sequences[n], steps, batches[n], null, null, null, lastHidden[n], null);
             }
             calls++;
+            if (target.trains()) {
+                if (everything) {
+                    target.backward(outputs[n], lastHidden[n], lastCell[n], GradientMode.OVERWRITE,
+                            inputGradients[n], initialHiddenGradients[n], initialCellGradients[n]);
+                } else {
+                    target.backward(null, lastHidden[n], null, GradientMode.ACCUMULATE, null, null, null);
+                }
+                calls++;
+            }
             if (state != null) {
                 target.step(stepInputs[n], state, everything ? stepOutputs[n] : null);
                 calls++;
