@@ -24,7 +24,7 @@ import dev.vlstm.reference.ReferenceStack;
  * checked by central differences in {@link ReferenceGruVariableLengthTest}); every sequence bit for bit the same as
  * when it runs alone with its own T, including the reverse direction, which must start at each sequence's own last
  * step; lengths all T bit for bit the plain call; batch-first bit for bit time-major transposed; bad lengths refused
- * before anything is written. Tolerances are those of GruStackVsReferenceTest: 1e-5 absolute on y and h_n, and 1e-4
+ * before anything is written. Tolerances are those of StackVsReferenceTest: 1e-5 absolute on y and h_n, and 1e-4
  * of each gradient tensor's largest value.
  */
 class GruStackVariableLengthTest {

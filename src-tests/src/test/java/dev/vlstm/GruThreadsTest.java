@@ -33,7 +33,7 @@ import dev.vlstm.reference.ReferenceGru;
  * both kernels, and the trainer's forward and every gradient.
  *
  * <p>The threaded results are also held to the reference within the existing GRU tests' tolerances: outputs to
- * max |error| &le; {@value GruForwardVsReferenceTest#TOLERANCE} ({@link GruForwardVsReferenceTest}), gradients to
+ * max |error| &le; {@value ForwardVsReferenceTest#TOLERANCE} ({@link ForwardVsReferenceTest}), gradients to
  * {@value TrainerVsReferenceTest#RELATIVE_TOLERANCE} times the largest expected value
  * ({@link GruTrainerVsReferenceTest}).
  */
@@ -95,7 +95,7 @@ class GruThreadsTest {
 
     private static void assertWithinTolerance(String name, float[] actual, double[] expected) {
         double error = TestModel.maxAbsError(actual, expected);
-        assertTrue(error <= GruForwardVsReferenceTest.TOLERANCE, name + " error " + error);
+        assertTrue(error <= ForwardVsReferenceTest.TOLERANCE, name + " error " + error);
     }
 
     /**

@@ -29,7 +29,7 @@ import dev.vlstm.reference.ReferenceGru;
  * scalar kernels, against the double reference ({@link ReferenceGru} with lengths) and against themselves: every
  * length equal to T is the plain call bit for bit; a sequence gives the same bits whatever the other rows are, as
  * when it runs alone with its own T; batch-first is time-major transposed, bit for bit; NaN padding is never read.
- * Tolerances are those of {@link GruForwardVsReferenceTest} (1e-5 absolute on y and hT, through
+ * Tolerances are those of {@link ForwardVsReferenceTest} (1e-5 absolute on y and hT, through
  * {@link ForwardVsReferenceTest#assertWithin}) and {@link GruTrainerVsReferenceTest} (1e-4 of each gradient tensor's
  * largest value, through {@link TrainerVsReferenceTest#assertClose}).
  */
