@@ -24,12 +24,12 @@ final class GruPointwise {
      * @param inputGates       a_r, a_z, a_n of this block at {@code inputGatesOffset} bytes; a_n is replaced by m
      * @param gates            s_r, s_z, s_n at {@code gateOffset} bytes; replaced by r, z, n
      * @param recurrentBias    b_hn of this block at {@code biasOffset} bytes
-     * @param hPrev            h before the step at {@code stateOffset} bytes
+     * @param hPrev            h before the step at {@code hPrevOffset} bytes
      * @param hNext            receives h after the step at {@code stateOffset} bytes
      */
     static void update(MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gateOffset,
-                       MemorySegment recurrentBias, long biasOffset, MemorySegment hPrev, MemorySegment hNext,
-                       long stateOffset) {
+                       MemorySegment recurrentBias, long biasOffset, MemorySegment hPrev, long hPrevOffset,
+                       MemorySegment hNext, long stateOffset) {
         long updateOffset = gateOffset + VECTOR_BYTES;
         long candidateOffset = gateOffset + 2 * VECTOR_BYTES;
         long inputCandidateOffset = inputGatesOffset + 2 * VECTOR_BYTES;
@@ -49,7 +49,7 @@ final class GruPointwise {
                 .intoMemorySegment(gates, candidateOffset, ORDER);
         VectorActivations.tanh(gates, candidateOffset, gates, candidateOffset);
         FloatVector candidate = fromMemorySegment(SPECIES, gates, candidateOffset, ORDER);
-        FloatVector previous = fromMemorySegment(SPECIES, hPrev, stateOffset, ORDER);
+        FloatVector previous = fromMemorySegment(SPECIES, hPrev, hPrevOffset, ORDER);
         fromMemorySegment(SPECIES, gates, updateOffset, ORDER).fma(previous.sub(candidate), candidate)
                 .intoMemorySegment(hNext, stateOffset, ORDER);
     }

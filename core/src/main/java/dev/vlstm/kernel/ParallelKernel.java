@@ -4,28 +4,22 @@ import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 /**
- * Intra-op parallelism: a kernel that runs another kernel's GEMMs on several threads, each thread owning a
- * contiguous range of hidden-unit blocks (docs/architecture.md, "Threads"). A thread computes its blocks' gates for
- * every row and
- * reads only its share of the packed weights, so at batch 1 each core streams its own part of U, and with the same
- * blocks every step that part stays in its own L2. Each output lane is still the wrapped kernel's one FMA chain in k
- * order, so the results are the same bits for any number of threads.
- *
- * <p>A call returns when every share has finished (the per-step barrier of {@link WorkerPool}): within a sequence
- * the next step reads the h that all threads wrote. Calls with a single block, and the pointwise
- * {@link #cellBackward}, run on the calling thread alone.
+ * Intra-op parallelism: a kernel that runs another kernel's GEMMs and recurrent steps on the threads of a
+ * {@link Team}, each thread owning a contiguous range of hidden-unit blocks, with the same bits for any number of
+ * threads. The pointwise {@link #cellBackward} runs on the calling thread alone.
  *
  * <p>Unlike the stateless kernels it wraps, a family of these owns threads and holds the arguments of the call in
- * progress ({@link BlockSplit}): the kernels of one family, one per weight format ({@link #withWeightFormat}),
- * share one set of threads. A family belongs to one owner (a runner or trainer, or a stacked model whose parts run
- * one after another), which calls it from one thread at a time and closes it once.
+ * progress: the kernels of one family, one per weight format ({@link #withWeightFormat}), share one team. A family
+ * belongs to one owner (a runner or trainer, or a stacked model whose parts run one after another), which calls it
+ * from one thread at a time and closes it once.
  */
 public final class ParallelKernel implements LstmKernel, AutoCloseable {
 
     private final LstmKernel kernel;
-    private final BlockSplit split;
-    /** The arguments of this kernel's split GEMM calls, set per call. */
+    private final Team team;
+    /** The arguments of this kernel's split calls, set per call. */
     private final GemmCall gemmCall = new GemmCall();
+    private final StepCall stepCall = new StepCall();
     /** The family, by {@link WeightFormat#ordinal()}: this kernel and its siblings for the other formats. */
     private final ParallelKernel[] family;
 
@@ -43,28 +37,33 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
             throw new IllegalArgumentException("a ParallelKernel needs threads >= 2, got " + threads);
         }
         this.kernel = kernel;
-        this.split = new BlockSplit(threads);
+        this.team = new Team(threads);
         this.family = new ParallelKernel[WeightFormat.values().length];
         for (WeightFormat format : WeightFormat.values()) {
             family[format.ordinal()] = format == kernel.weightFormat() ? this
-                    : new ParallelKernel(kernel.withWeightFormat(format), split, family);
+                    : new ParallelKernel(kernel.withWeightFormat(format), team, family);
         }
     }
 
-    private ParallelKernel(LstmKernel kernel, BlockSplit split, ParallelKernel[] family) {
+    private ParallelKernel(LstmKernel kernel, Team team, ParallelKernel[] family) {
         this.kernel = kernel;
-        this.split = split;
+        this.team = team;
         this.family = family;
     }
 
     /** {@return the threads that run each call, the calling thread included} */
     public int threads() {
-        return split.threads();
+        return team.threads();
     }
 
     /** {@return the worker threads (all but the calling thread), for tests} */
     public List<Thread> workerThreads() {
-        return split.workerThreads();
+        return team.workerThreads();
+    }
+
+    /** {@return the family's team, which its kernels' calls run on} */
+    Team team() {
+        return team;
     }
 
     /** {@return the wrapped kernel's name and the number of threads, e.g. {@code "vector-512 x2"}} */
@@ -107,12 +106,7 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
     public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
                              MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
                              MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
-        if (blockTo - blockFrom < 2) {
-            kernel.projectInput(layout, depth, packedInput, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows,
-                    gates, gatesOffset, blockFrom, blockTo);
-            return;
-        }
-        split.multiply(kernel.packedGemm(), gemmCall.set(kernel.weightFormat(), layout, packedInput, depth, packedBias,
+        team.multiply(kernel.packedGemm(), gemmCall.set(kernel.weightFormat(), layout, packedInput, depth, packedBias,
                 x, xOffset, xRowBytes, xColumnBytes, rows, gates, gatesOffset), blockFrom, blockTo);
     }
 
@@ -121,13 +115,9 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
                               float clip, MemorySegment peepholes, int blockFrom, int blockTo) {
-        if (blockTo - blockFrom < 2) {
-            kernel.recurrentStep(layout, packedRecurrent, recurrentDepth, inputGates, inputGatesOffset, gates,
-                    gatesOffset, hPrev, hPrevRowBytes, c, hNext, batch, clip, peepholes, blockFrom, blockTo);
-            return;
-        }
-        split.recurrentStep(kernel, layout, packedRecurrent, recurrentDepth, inputGates, inputGatesOffset, gates,
-                gatesOffset, hPrev, hPrevRowBytes, c, hNext, batch, clip, peepholes, blockFrom, blockTo);
+        team.step(kernel.packedGemm(), stepCall.set(kernel.weightFormat(), layout, packedRecurrent, recurrentDepth,
+                peepholes == null ? Postgemm.LSTM : Postgemm.LSTM_PEEPHOLES, clip, peepholes, inputGates,
+                inputGatesOffset, gates, gatesOffset, hPrev, hPrevRowBytes, c, hNext, batch), blockFrom, blockTo);
     }
 
     /** {@inheritDoc} Pointwise and cheap next to the GEMMs: runs on the calling thread. */
@@ -156,6 +146,6 @@ public final class ParallelKernel implements LstmKernel, AutoCloseable {
      */
     @Override
     public void close() {
-        split.close();
+        team.close();
     }
 }

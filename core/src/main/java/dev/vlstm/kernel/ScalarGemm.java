@@ -4,7 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * The plain-Java {@link PackedGemm}, on the same packed layout with blocks of {@link #LANES} lanes, used when the
+ * The plain-Java {@link PackedGemm} and fused step, on the same packed layout with blocks of {@link #LANES} lanes, used when the
  * Vector API is absent or its preferred vector is narrower than 128 bits. One loop serves every format and gate
  * count: each output is the bias (or +0.0), then one FMA chain over k in order on the matrix's operands
  * ({@link WeightFormat#operand}, widened exactly as the vector tiles widen them); INT8 chains start at +0.0 and
@@ -64,5 +64,25 @@ final class ScalarGemm implements PackedGemm {
     public void multiply(GemmCall c, int blockFrom, int blockTo) {
         multiply(c.format, c.layout, c.b, c.depth, c.bias, c.a, c.aOffset, c.aRowBytes, c.aColumnBytes, c.rows, c.out,
                 c.outOffset, blockFrom, blockTo);
+    }
+
+    @Override
+    public void step(StepCall c, int blockFrom, int blockTo) {
+        step(c.format, c.layout, c.u, c.depth, c.cell, c.clip, c.cellRow, c.inputs, c.inputsOffset, c.sums,
+                c.sumsOffset, c.hPrev, c.hPrevRowBytes, c.c, c.hNext, c.rows, blockFrom, blockTo);
+    }
+
+    /**
+     * {@link #step(StepCall, int, int)} with the call's arguments passed one by one, for the scalar kernels'
+     * adapters: the sums of the blocks' units by {@link #multiply} without a bias, then {@link ScalarPostgemm}.
+     */
+    static void step(WeightFormat format, GateLayout layout, MemorySegment u, int depth, int cell, float clip,
+                     MemorySegment cellRow, MemorySegment inputs, long inputsOffset, MemorySegment sums,
+                     long sumsOffset, MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext,
+                     int rows, int blockFrom, int blockTo) {
+        multiply(format, layout, u, depth, null, hPrev, 0, hPrevRowBytes, Float.BYTES, rows, sums, sumsOffset,
+                blockFrom, blockTo);
+        ScalarPostgemm.forward(cell, layout, inputs, inputsOffset, sums, sumsOffset, hPrev, hPrevRowBytes, c, hNext,
+                clip, cellRow, rows, blockFrom, blockTo);
     }
 }

@@ -13,7 +13,6 @@ final class ScalarGruKernel implements GruKernel {
 
     static final ScalarGruKernel INSTANCE = new ScalarGruKernel();
     private static final int LANES = ScalarGemm.LANES;
-    private static final int GATES = GateLayout.GRU_GATES;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     private ScalarGruKernel() {
@@ -41,29 +40,9 @@ final class ScalarGruKernel implements GruKernel {
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, MemorySegment hNext, int batch, int blockFrom, int blockTo) {
-        int stateRow = layout.paddedHidden();
-        for (int row = 0; row < batch; row++) {
-            long inputRow = inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
-            long gateRow = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
-            for (int unit = blockFrom * LANES; unit < blockTo * LANES; unit++) {
-                long reset = layout.gateIndex(0, unit);
-                long update = layout.gateIndex(1, unit);
-                long candidate = layout.gateIndex(2, unit);
-                float r = Activations.sigmoid(recurrentSum(layout, packedRecurrent, hPrev, row, unit, 0)
-                        + inputGates.getAtIndex(FLOAT, inputRow + reset));
-                float z = Activations.sigmoid(recurrentSum(layout, packedRecurrent, hPrev, row, unit, 1)
-                        + inputGates.getAtIndex(FLOAT, inputRow + update));
-                float m = recurrentSum(layout, packedRecurrent, hPrev, row, unit, 2)
-                        + recurrentBias.getAtIndex(FLOAT, unit);
-                float n = Activations.tanh(Math.fma(r, m, inputGates.getAtIndex(FLOAT, inputRow + candidate)));
-                inputGates.setAtIndex(FLOAT, inputRow + candidate, m);
-                gates.setAtIndex(FLOAT, gateRow + reset, r);
-                gates.setAtIndex(FLOAT, gateRow + update, z);
-                gates.setAtIndex(FLOAT, gateRow + candidate, n);
-                long state = (long) row * stateRow + unit;
-                hNext.setAtIndex(FLOAT, state, Math.fma(z, hPrev.getAtIndex(FLOAT, state) - n, n));
-            }
-        }
+        ScalarGemm.step(WeightFormat.FLOAT32, layout, packedRecurrent, layout.hiddenSize(), Postgemm.GRU,
+                Float.POSITIVE_INFINITY, recurrentBias, inputGates, inputGatesOffset, gates, gatesOffset, hPrev,
+                (long) layout.paddedHidden() * Float.BYTES, null, hNext, batch, blockFrom, blockTo);
     }
 
     @Override
@@ -101,18 +80,5 @@ final class ScalarGruKernel implements GruKernel {
                 direct.setAtIndex(FLOAT, state, hiddenGradient * z);
             }
         }
-    }
-
-    /** {@code hPrev[row] · W_hh} for one gate of one hidden unit: one FMA chain, k in order. */
-    private static float recurrentSum(GateLayout layout, MemorySegment packedRecurrent, MemorySegment hPrev, int row,
-                                      int unit, int gate) {
-        int depth = layout.hiddenSize();
-        long panel = (unit / LANES) * layout.panelFloats(depth) + (long) gate * LANES + unit % LANES;
-        float sum = 0f;
-        for (int k = 0; k < depth; k++) {
-            sum = Math.fma(hPrev.getAtIndex(FLOAT, (long) row * layout.paddedHidden() + k),
-                    packedRecurrent.getAtIndex(FLOAT, panel + (long) k * GATES * LANES), sum);
-        }
-        return sum;
     }
 }

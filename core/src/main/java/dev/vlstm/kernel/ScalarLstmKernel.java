@@ -71,47 +71,9 @@ final class ScalarLstmKernel implements LstmKernel {
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
                               float clip, MemorySegment peepholes, int blockFrom, int blockTo) {
-        int stateRow = layout.paddedHidden();
-        long gatesBase = gatesOffset / Float.BYTES;
-        for (int row = 0; row < batch; row++) {
-            for (int block = blockFrom; block < blockTo; block++) {
-                for (int lane = 0; lane < LANES; lane++) {
-                    long gateColumn = gatesBase + (long) row * layout.gateRowFloats()
-                            + (long) block * GateLayout.LSTM_GATES * LANES + lane;
-                    long unit = (long) row * stateRow + (long) block * LANES + lane;
-                    float previousCell = c.getAtIndex(FLOAT, unit);
-                    float inputZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
-                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 0);
-                    float forgetZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
-                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 1);
-                    float candidateZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
-                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 2);
-                    float outputZ = preActivation(layout, packedRecurrent, recurrentDepth, inputGates,
-                            inputGatesOffset, hPrev, hPrevRowBytes, row, block, lane, 3);
-                    if (peepholes != null) {
-                        inputZ = peephole(layout, inputGates, inputGatesOffset, peepholes, row, block, lane, 0,
-                                previousCell, inputZ);
-                        forgetZ = peephole(layout, inputGates, inputGatesOffset, peepholes, row, block, lane, 1,
-                                previousCell, forgetZ);
-                    }
-                    float inputGate = Activations.sigmoid(clip(inputZ, clip));
-                    float forgetGate = Activations.sigmoid(clip(forgetZ, clip));
-                    float candidate = Activations.tanh(clip(candidateZ, clip));
-                    float cell = Math.fma(forgetGate, previousCell, inputGate * candidate);
-                    if (peepholes != null) {
-                        outputZ = peephole(layout, inputGates, inputGatesOffset, peepholes, row, block, lane, 3, cell,
-                                outputZ);
-                    }
-                    float outputGate = Activations.sigmoid(clip(outputZ, clip));
-                    gates.setAtIndex(FLOAT, gateColumn, inputGate);
-                    gates.setAtIndex(FLOAT, gateColumn + LANES, forgetGate);
-                    gates.setAtIndex(FLOAT, gateColumn + 2 * LANES, candidate);
-                    gates.setAtIndex(FLOAT, gateColumn + 3 * LANES, outputGate);
-                    c.setAtIndex(FLOAT, unit, cell);
-                    hNext.setAtIndex(FLOAT, unit, outputGate * Activations.tanh(clip(cell, clip)));
-                }
-            }
-        }
+        ScalarGemm.step(format, layout, packedRecurrent, recurrentDepth,
+                peepholes == null ? Postgemm.LSTM : Postgemm.LSTM_PEEPHOLES, clip, peepholes, inputGates,
+                inputGatesOffset, gates, gatesOffset, hPrev, hPrevRowBytes, c, hNext, batch, blockFrom, blockTo);
     }
 
     @Override
@@ -129,7 +91,7 @@ final class ScalarLstmKernel implements LstmKernel {
                 float candidate = gates.getAtIndex(FLOAT, gate + 2 * LANES);
                 float output = gates.getAtIndex(FLOAT, gate + 3 * LANES);
                 float cellValue = cell.getAtIndex(FLOAT, cellOffset / Float.BYTES + at);
-                float tanhCell = Activations.tanh(clip(cellValue, clip));
+                float tanhCell = Activations.tanh(ScalarPostgemm.clip(cellValue, clip));
                 float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
                 float throughTanh = hiddenGradient * output * (1 - tanhCell * tanhCell);
                 if (clip < Float.POSITIVE_INFINITY && Math.abs(cellValue) > clip) {
@@ -164,7 +126,7 @@ final class ScalarLstmKernel implements LstmKernel {
                 float candidate = gates.getAtIndex(FLOAT, gate + 2 * LANES);
                 float output = gates.getAtIndex(FLOAT, gate + 3 * LANES);
                 float cellValue = cell.getAtIndex(FLOAT, cellOffset / Float.BYTES + at);
-                float tanhCell = Activations.tanh(clip(cellValue, clip));
+                float tanhCell = Activations.tanh(ScalarPostgemm.clip(cellValue, clip));
                 float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
                 float throughTanh = hiddenGradient * output * (1 - tanhCell * tanhCell);
                 float outputGradient = hiddenGradient * tanhCell * output * (1 - output);
@@ -203,47 +165,5 @@ final class ScalarLstmKernel implements LstmKernel {
     /** {@code sums[index] += gradient * value}, as one FMA like the vector kernel's. */
     private static void accumulate(MemorySegment sums, long index, float gradient, float value) {
         sums.setAtIndex(FLOAT, index, Math.fma(gradient, value, sums.getAtIndex(FLOAT, index)));
-    }
-
-    /**
-     * The pre-activation {@code z} of one gate plus its peephole term {@code p*cell}, as one FMA as the vector
-     * kernel does; the sum replaces z in the input pre-activations.
-     */
-    private static float peephole(GateLayout layout, MemorySegment inputGates, long inputGatesOffset,
-                                  MemorySegment peepholes, int row, int block, int lane, int gate, float cell,
-                                  float z) {
-        long gateColumn = ((long) block * GateLayout.LSTM_GATES + gate) * LANES + lane;
-        float preActivation = Math.fma(peepholes.getAtIndex(FLOAT, gateColumn), cell, z);
-        inputGates.setAtIndex(FLOAT, inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats()
-                + gateColumn, preActivation);
-        return preActivation;
-    }
-
-    /** {@code value} clipped to {@code [-clip, clip]}, in the vector kernel's order (max, then min). */
-    private static float clip(float value, float clip) {
-        return Math.min(Math.max(value, -clip), clip);
-    }
-
-    /**
-     * Input pre-activation plus {@code hPrev[row] · U} for one gate of one hidden unit (one FMA chain, k in order;
-     * INT8: the chain's sum times the row's scale); the sum z is also written back over the input pre-activation,
-     * as the vector kernel does.
-     */
-    private float preActivation(GateLayout layout, MemorySegment packedRecurrent, int depth,
-                                MemorySegment inputGates, long inputGatesOffset, MemorySegment hPrev,
-                                long hPrevRowBytes, int row, int block, int lane, int gate) {
-        float sum = 0f;
-        for (int k = 0; k < depth; k++) {
-            sum = Math.fma(hPrev.get(FLOAT, row * hPrevRowBytes + (long) k * Float.BYTES),
-                    format.operand(packedRecurrent, layout, depth, block, k, gate, lane), sum);
-        }
-        long gateColumn = ((long) block * GateLayout.LSTM_GATES + gate) * LANES + lane;
-        if (format.scaled()) {
-            sum = sum * format.scale(packedRecurrent, gateColumn);
-        }
-        long column = inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats() + gateColumn;
-        float preActivation = sum + inputGates.getAtIndex(FLOAT, column);
-        inputGates.setAtIndex(FLOAT, column, preActivation);
-        return preActivation;
     }
 }

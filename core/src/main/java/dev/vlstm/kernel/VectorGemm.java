@@ -1,19 +1,22 @@
 package dev.vlstm.kernel;
 
 import static dev.vlstm.kernel.VectorShape.LANES;
+import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 
 import java.lang.foreign.MemorySegment;
 
 /**
- * The Vector API {@link PackedGemm}: drives the register tiles of the matrix's (format, gates) family,
- * {@link ProjectionTiles} (float, 4 gates), {@link GruProjectionTiles} (float, 3 gates), {@link Bfloat16Tiles} and
- * {@link Int8Tiles} (4 gates), chosen once per call. Rows in groups of four run block by block (blocks outermost,
- * so one block's panel stays in cache while every row tile uses it); the rows left over run one at a time over
- * pairs of blocks, which keeps eight (or six) FMA chains busy at batch 1. Every tile computes each output lane with
- * the same single FMA chain in k order, so results do not depend on how rows fall into tiles.
+ * The Vector API {@link PackedGemm}: one loop ({@link #sweep}) drives the register tiles of the matrix's (format,
+ * gates) family, {@link ProjectionTiles} (float, 4 gates), {@link GruProjectionTiles} (float, 3 gates),
+ * {@link Bfloat16Tiles} and {@link Int8Tiles} (4 gates), chosen once per call, for every GEMM and, with the cell's
+ * {@link Postgemm} after each tile, for every recurrent step. Rows in groups of four run block by block (blocks
+ * outermost, so one block's panel stays in cache while every row tile uses it); the rows left over run one at a
+ * time over pairs of blocks, which keeps eight (or six) FMA chains busy at batch 1. Every tile computes each output
+ * lane with the same single FMA chain in k order, so results do not depend on how rows fall into tiles.
  *
- * <p>The loops hold no vectors and the tiles are too large to be inlined into them, so no vector crosses a call
- * that might not inline ({@link ProjectionTiles} says why that matters).
+ * <p>The loop holds no vectors and the tiles are too large to be inlined into it, so no vector crosses a call
+ * that might not inline ({@link ProjectionTiles} says why that matters); the postgemm functions take segments and
+ * offsets for the same reason.
  */
 final class VectorGemm implements PackedGemm {
 
@@ -21,6 +24,14 @@ final class VectorGemm implements PackedGemm {
     static final VectorGemm INSTANCE = new VectorGemm();
     /** Rows per register tile: 4 rows x 4 gates = 16 accumulators, half of AVX-512's registers. */
     private static final int ROW_TILE = 4;
+    /** Tile families (format x gates): {@link ProjectionTiles}. */
+    private static final int FLOAT4 = 0;
+    /** {@link GruProjectionTiles}. */
+    private static final int FLOAT3 = 1;
+    /** {@link Bfloat16Tiles}. */
+    private static final int BFLOAT16_4 = 2;
+    /** {@link Int8Tiles}. */
+    private static final int INT8_4 = 3;
 
     private VectorGemm() {
     }
@@ -36,6 +47,12 @@ final class VectorGemm implements PackedGemm {
                 c.outOffset, blockFrom, blockTo);
     }
 
+    @Override
+    public void step(StepCall c, int blockFrom, int blockTo) {
+        step(c.format, c.layout, c.u, c.depth, c.cell, c.clip, c.cellRow, c.inputs, c.inputsOffset, c.sums,
+                c.sumsOffset, c.hPrev, c.hPrevRowBytes, c.c, c.hNext, c.rows, blockFrom, blockTo);
+    }
+
     /**
      * {@link #multiply(GemmCall, int, int)} with the call's arguments ({@link GemmCall#set}) passed one by one, for
      * the kernels' adapters, which are shared by every thread and so own no call object.
@@ -47,91 +64,60 @@ final class VectorGemm implements PackedGemm {
     static void multiply(WeightFormat format, GateLayout layout, MemorySegment b, int depth, MemorySegment bias,
                          MemorySegment a, long aOffset, long aRowBytes, long aColumnBytes, int rows, MemorySegment out,
                          long outOffset, int blockFrom, int blockTo) {
-        int gates = layout.gates();
-        if (format == WeightFormat.FLOAT32 && gates == GateLayout.LSTM_GATES) {
-            float4(layout, b, depth, bias, a, aOffset, aRowBytes, aColumnBytes, rows, out, outOffset, blockFrom,
-                    blockTo);
-        } else if (format == WeightFormat.FLOAT32 && gates == GateLayout.GRU_GATES && aColumnBytes == Float.BYTES) {
-            float3(layout, b, depth, bias, a, aOffset, aRowBytes, rows, out, outOffset, blockFrom, blockTo);
-        } else if (format != WeightFormat.FLOAT32 && gates == GateLayout.LSTM_GATES) {
-            compressed4(format, layout, b, depth, bias, a, aOffset, aRowBytes, aColumnBytes, rows, out, outOffset,
-                    blockFrom, blockTo);
-        } else {
-            throw new IllegalArgumentException("no " + format + " tiles for " + gates + " gates with columns "
-                    + aColumnBytes + " bytes apart");
-        }
+        sweep(family(format, layout.gates(), aColumnBytes), layout, b, format.scaleBytes(layout),
+                format.panelBytes(layout, depth), depth, bias, a, aOffset, aRowBytes, aColumnBytes, rows, out,
+                outOffset, aOffset / aRowBytes, blockFrom, blockTo, Postgemm.NONE, null, 0, null, null, 0f, null);
     }
 
     /**
-     * Float, 4 gates. A row left over from the 4-row tiles sweeps its pairs of blocks in the direction
-     * {@link #descending} gives for its position in its buffer ({@code aOffset / aRowBytes + row}).
+     * {@link #step(StepCall, int, int)} with the call's arguments ({@link StepCall#set}) passed one by one, for the
+     * kernels' adapters.
+     *
+     * @throws IllegalArgumentException for a combination of format and gates that has no tiles
      */
-    private static void float4(GateLayout layout, MemorySegment b, int depth, MemorySegment bias, MemorySegment a,
-                               long aOffset, long aRowBytes, long aColumnBytes, int rows, MemorySegment out,
-                               long outOffset, int blockFrom, int blockTo) {
-        long panelBytes = layout.panelFloats(depth) * Float.BYTES;
-        long outRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        long groupBytes = VectorLstmKernel.GATE_GROUP_BYTES;
-        int tiledRows = rows - rows % ROW_TILE;
-        for (int block = blockFrom; block < blockTo; block++) {
-            long panel = block * panelBytes;
-            long column = block * groupBytes;
-            for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                ProjectionTiles.rows4(b, panel, depth, a, aOffset + row * aRowBytes, aRowBytes, aColumnBytes, bias,
-                        column, out, outOffset + row * outRowBytes + column, outRowBytes);
-            }
-        }
-        for (int row = tiledRows; row < rows; row++) {
-            boolean descending = descending(aOffset / aRowBytes + row);
-            for (int pair = 0; pair < (blockTo - blockFrom) / 2; pair++) {
-                int block = pairStart(blockFrom, blockTo, pair, descending);
-                long column = block * groupBytes;
-                ProjectionTiles.rows1(b, block * panelBytes, panelBytes, true, depth, a, aOffset + row * aRowBytes,
-                        aColumnBytes, bias, column, out, outOffset + row * outRowBytes + column);
-            }
-            if ((blockTo - blockFrom) % 2 != 0) {
-                int block = blockTo - 1;
-                long column = block * groupBytes;
-                ProjectionTiles.rows1(b, block * panelBytes, panelBytes, false, depth, a, aOffset + row * aRowBytes,
-                        aColumnBytes, bias, column, out, outOffset + row * outRowBytes + column);
-            }
-        }
+    static void step(WeightFormat format, GateLayout layout, MemorySegment u, int depth, int cell, float clip,
+                     MemorySegment cellRow, MemorySegment inputs, long inputsOffset, MemorySegment sums,
+                     long sumsOffset, MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext,
+                     int rows, int blockFrom, int blockTo) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        sweep(family(format, layout.gates(), Float.BYTES), layout, u, format.scaleBytes(layout),
+                format.panelBytes(layout, depth), depth, null, hPrev, 0, hPrevRowBytes, Float.BYTES, rows, sums,
+                sumsOffset, inputsOffset / gateRowBytes, blockFrom, blockTo, cell, inputs, inputsOffset - sumsOffset,
+                c, hNext, clip, cellRow);
     }
 
-    /** Float, 3 gates, a's columns contiguous; the rows left over sweep their pairs of blocks upwards. */
-    private static void float3(GateLayout layout, MemorySegment b, int depth, MemorySegment bias, MemorySegment a,
-                               long aOffset, long aRowBytes, int rows, MemorySegment out, long outOffset,
-                               int blockFrom, int blockTo) {
-        long panelBytes = layout.panelFloats(depth) * Float.BYTES;
-        long outRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        long groupBytes = VectorGruKernel.GATE_GROUP_BYTES;
-        int tiledRows = rows - rows % ROW_TILE;
-        for (int block = blockFrom; block < blockTo; block++) {
-            long panel = block * panelBytes;
-            long column = block * groupBytes;
-            for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                GruProjectionTiles.rows4(b, panel, depth, a, aOffset + row * aRowBytes, aRowBytes, bias, column, out,
-                        outOffset + row * outRowBytes + column, outRowBytes);
-            }
+    /** The tile family of a matrix: float with 4 or 3 gates (3: contiguous columns of a only), or compressed. */
+    private static int family(WeightFormat format, int gates, long aColumnBytes) {
+        if (format == WeightFormat.FLOAT32 && gates == GateLayout.LSTM_GATES) {
+            return FLOAT4;
+        } else if (format == WeightFormat.FLOAT32 && gates == GateLayout.GRU_GATES && aColumnBytes == Float.BYTES) {
+            return FLOAT3;
+        } else if (format == WeightFormat.BFLOAT16 && gates == GateLayout.LSTM_GATES) {
+            return BFLOAT16_4;
+        } else if (format == WeightFormat.INT8 && gates == GateLayout.LSTM_GATES) {
+            return INT8_4;
         }
-        for (int row = tiledRows; row < rows; row++) {
-            for (int block = blockFrom; block < blockTo; block += 2) {
-                long column = block * groupBytes;
-                GruProjectionTiles.rows1(b, block * panelBytes, panelBytes, block + 2 <= blockTo, depth, a,
-                        aOffset + row * aRowBytes, bias, column, out, outOffset + row * outRowBytes + column);
-            }
-        }
+        throw new IllegalArgumentException("no " + format + " tiles for " + gates + " gates with columns "
+                + aColumnBytes + " bytes apart");
     }
 
-    /** Bfloat16 or int8, 4 gates; the rows left over sweep their pairs of blocks upwards. */
-    private static void compressed4(WeightFormat format, GateLayout layout, MemorySegment b, int depth,
-                                    MemorySegment bias, MemorySegment a, long aOffset, long aRowBytes,
-                                    long aColumnBytes, int rows, MemorySegment out, long outOffset, int blockFrom,
-                                    int blockTo) {
-        long panelBytes = format.panelBytes(layout, depth);
-        long panels = format.scaleBytes(layout);
+    /**
+     * The one loop of every GEMM and recurrent step. Rows in groups of four run block by block; each row left over
+     * runs over pairs of blocks in the direction {@link #descending} gives for {@code position + row}. With a cell
+     * ({@code cell != Postgemm.NONE}) each tile is followed by {@link Postgemm#forward} on the rows and blocks it
+     * has just stored: then {@code out} holds the step's sums, {@code a} is hPrev, and the input pre-activations
+     * are {@code inputs}, {@code inputsDelta} bytes further than the sums in their own buffer.
+     *
+     * @param panels byte offset of the first panel in b (the INT8 scales come first)
+     */
+    private static void sweep(int family, GateLayout layout, MemorySegment b, long panels, long panelBytes, int depth,
+                              MemorySegment bias, MemorySegment a, long aOffset, long aRowBytes, long aColumnBytes,
+                              int rows, MemorySegment out, long outOffset, long position, int blockFrom, int blockTo,
+                              int cell, MemorySegment inputs, long inputsDelta, MemorySegment c, MemorySegment hNext,
+                              float clip, MemorySegment cellRow) {
         long outRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        long groupBytes = VectorLstmKernel.GATE_GROUP_BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long groupBytes = layout.gates() * VECTOR_BYTES;
         int tiledRows = rows - rows % ROW_TILE;
         for (int block = blockFrom; block < blockTo; block++) {
             long panel = panels + block * panelBytes;
@@ -139,30 +125,64 @@ final class VectorGemm implements PackedGemm {
             for (int row = 0; row < tiledRows; row += ROW_TILE) {
                 long aRow = aOffset + row * aRowBytes;
                 long outRow = outOffset + row * outRowBytes + column;
-                if (format == WeightFormat.BFLOAT16) {
-                    Bfloat16Tiles.rows4(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out, outRow,
-                            outRowBytes);
-                } else {
-                    Int8Tiles.rows4(b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out,
-                            outRow, outRowBytes);
+                tile4(family, b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias, out, outRow,
+                        outRowBytes);
+                for (int tileRow = row; cell != Postgemm.NONE && tileRow < row + ROW_TILE; tileRow++) {
+                    long sum = outOffset + tileRow * outRowBytes + column;
+                    Postgemm.forward(cell, inputs, sum + inputsDelta, out, sum, a,
+                            aOffset + tileRow * aRowBytes + block * VECTOR_BYTES, c, hNext,
+                            tileRow * stateRowBytes + block * VECTOR_BYTES, clip, cellRow, block);
                 }
             }
         }
         for (int row = tiledRows; row < rows; row++) {
-            for (int block = blockFrom; block < blockTo; block += 2) {
-                boolean twoBlocks = block + 2 <= blockTo;
-                long panel = panels + block * panelBytes;
+            boolean descending = descending(position + row);
+            long aRow = aOffset + row * aRowBytes;
+            for (int pair = 0; pair < (blockTo - blockFrom + 1) / 2; pair++) {
+                int block = pairStart(blockFrom, blockTo, pair, descending);
+                boolean twoBlocks = block + 1 < blockTo;
                 long column = block * groupBytes;
-                long aRow = aOffset + row * aRowBytes;
                 long outRow = outOffset + row * outRowBytes + column;
-                if (format == WeightFormat.BFLOAT16) {
-                    Bfloat16Tiles.rows1(b, panel, panelBytes, twoBlocks, depth, a, aRow, aColumnBytes, bias, column,
-                            out, outRow);
-                } else {
-                    Int8Tiles.rows1(b, panel, panelBytes, column, twoBlocks, depth, a, aRow, aColumnBytes, bias,
-                            column, out, outRow);
+                tile1(family, b, panels + block * panelBytes, panelBytes, column, twoBlocks, depth, a, aRow,
+                        aColumnBytes, bias, out, outRow);
+                for (int next = block; cell != Postgemm.NONE && next <= (twoBlocks ? block + 1 : block); next++) {
+                    long sum = outRow + (next - block) * groupBytes;
+                    Postgemm.forward(cell, inputs, sum + inputsDelta, out, sum, a, aRow + next * VECTOR_BYTES, c,
+                            hNext, row * stateRowBytes + next * VECTOR_BYTES, clip, cellRow, next);
                 }
             }
+        }
+    }
+
+    /** Four rows of one block through the family's tile; {@code column} is the block's offset in a gate row. */
+    private static void tile4(int family, MemorySegment b, long panel, long column, int depth, MemorySegment a,
+                              long aRow, long aRowBytes, long aColumnBytes, MemorySegment bias, MemorySegment out,
+                              long outRow, long outRowBytes) {
+        switch (family) {
+            case FLOAT4 -> ProjectionTiles.rows4(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out,
+                    outRow, outRowBytes);
+            case FLOAT3 -> GruProjectionTiles.rows4(b, panel, depth, a, aRow, aRowBytes, bias, column, out, outRow,
+                    outRowBytes);
+            case BFLOAT16_4 -> Bfloat16Tiles.rows4(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column,
+                    out, outRow, outRowBytes);
+            default -> Int8Tiles.rows4(b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out,
+                    outRow, outRowBytes);
+        }
+    }
+
+    /** One row of one block, or of two adjacent ones, through the family's tile. */
+    private static void tile1(int family, MemorySegment b, long panel, long panelBytes, long column,
+                              boolean twoBlocks, int depth, MemorySegment a, long aRow, long aColumnBytes,
+                              MemorySegment bias, MemorySegment out, long outRow) {
+        switch (family) {
+            case FLOAT4 -> ProjectionTiles.rows1(b, panel, panelBytes, twoBlocks, depth, a, aRow, aColumnBytes, bias,
+                    column, out, outRow);
+            case FLOAT3 -> GruProjectionTiles.rows1(b, panel, panelBytes, twoBlocks, depth, a, aRow, bias, column,
+                    out, outRow);
+            case BFLOAT16_4 -> Bfloat16Tiles.rows1(b, panel, panelBytes, twoBlocks, depth, a, aRow, aColumnBytes,
+                    bias, column, out, outRow);
+            default -> Int8Tiles.rows1(b, panel, panelBytes, column, twoBlocks, depth, a, aRow, aColumnBytes, bias,
+                    column, out, outRow);
         }
     }
 
@@ -178,9 +198,12 @@ final class VectorGemm implements PackedGemm {
         return (position & 1) != 0;
     }
 
-    /** The first block of pair {@code pair} of the range, counted from its start or from its end. */
-    static int pairStart(int blockFrom, int blockTo, int pair, boolean descending) {
+    /**
+     * The first block of pair {@code pair} of the range, counted from its start or from its end; with an odd
+     * number of blocks the last pair is the range's last block alone, whichever the direction.
+     */
+    private static int pairStart(int blockFrom, int blockTo, int pair, boolean descending) {
         int pairs = (blockTo - blockFrom) / 2;
-        return blockFrom + 2 * (descending ? pairs - 1 - pair : pair);
+        return blockFrom + 2 * (descending && pair < pairs ? pairs - 1 - pair : pair);
     }
 }

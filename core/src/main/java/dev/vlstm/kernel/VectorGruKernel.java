@@ -5,17 +5,13 @@ import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The Vector API GRU kernel: its input projection is {@link VectorGemm}'s; its recurrent step drives the register
- * tiles of {@link GruProjectionTiles} with the accumulators from zero, each tile followed by {@link GruPointwise},
- * as {@link VectorLstmKernel} drives the LSTM's. Rows in groups of four run block by block; the rows left over run
- * one at a time over pairs of blocks. Every tile computes each output lane with the same single FMA chain in k
- * order, so results do not depend on how rows fall into tiles (a streaming step gives a sequence's bits).
+ * The Vector API GRU kernel: its input projection and its fused recurrent step are {@link VectorGemm}'s (the
+ * step's pointwise part is {@link GruPointwise}); its backward pointwise part is {@link GruBackward}.
  */
 final class VectorGruKernel implements GruKernel {
 
     /** Bytes of one (block, k) step in a packed GRU panel: three gate vectors. */
     static final long GATE_GROUP_BYTES = GateLayout.GRU_GATES * VECTOR_BYTES;
-    private static final int ROW_TILE = 4;
 
     /** The one instance; {@link Kernels} reaches it only once the vector module is known to be present. */
     static final VectorGruKernel INSTANCE = new VectorGruKernel();
@@ -45,40 +41,9 @@ final class VectorGruKernel implements GruKernel {
     public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, MemorySegment recurrentBias,
                               MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
                               MemorySegment hPrev, MemorySegment hNext, int batch, int blockFrom, int blockTo) {
-        int depth = layout.hiddenSize();
-        long panelBytes = layout.panelFloats(depth) * Float.BYTES;
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        int tiledRows = batch - batch % ROW_TILE;
-        for (int block = blockFrom; block < blockTo; block++) {
-            long gateColumn = block * GATE_GROUP_BYTES;
-            long stateColumn = block * VECTOR_BYTES;
-            for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                GruProjectionTiles.rows4(packedRecurrent, block * panelBytes, depth, hPrev, row * stateRowBytes,
-                        stateRowBytes, null, 0, gates, gatesOffset + row * gateRowBytes + gateColumn, gateRowBytes);
-                for (int tileRow = row; tileRow < row + ROW_TILE; tileRow++) {
-                    long gate = tileRow * gateRowBytes + gateColumn;
-                    GruPointwise.update(inputGates, inputGatesOffset + gate, gates, gatesOffset + gate, recurrentBias,
-                            stateColumn, hPrev, hNext, tileRow * stateRowBytes + stateColumn);
-                }
-            }
-        }
-        for (int row = tiledRows; row < batch; row++) {
-            for (int block = blockFrom; block < blockTo; block += 2) {
-                long gate = row * gateRowBytes + block * GATE_GROUP_BYTES;
-                long stateColumn = block * VECTOR_BYTES;
-                boolean twoBlocks = block + 2 <= blockTo;
-                GruProjectionTiles.rows1(packedRecurrent, block * panelBytes, panelBytes, twoBlocks, depth, hPrev,
-                        row * stateRowBytes, null, 0, gates, gatesOffset + gate);
-                GruPointwise.update(inputGates, inputGatesOffset + gate, gates, gatesOffset + gate, recurrentBias,
-                        stateColumn, hPrev, hNext, row * stateRowBytes + stateColumn);
-                if (twoBlocks) {
-                    GruPointwise.update(inputGates, inputGatesOffset + gate + GATE_GROUP_BYTES, gates,
-                            gatesOffset + gate + GATE_GROUP_BYTES, recurrentBias, stateColumn + VECTOR_BYTES, hPrev,
-                            hNext, row * stateRowBytes + stateColumn + VECTOR_BYTES);
-                }
-            }
-        }
+        VectorGemm.step(WeightFormat.FLOAT32, layout, packedRecurrent, layout.hiddenSize(), Postgemm.GRU,
+                Float.POSITIVE_INFINITY, recurrentBias, inputGates, inputGatesOffset, gates, gatesOffset, hPrev,
+                (long) layout.paddedHidden() * Float.BYTES, null, hNext, batch, blockFrom, blockTo);
     }
 
     @Override

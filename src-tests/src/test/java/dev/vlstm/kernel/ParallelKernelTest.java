@@ -189,6 +189,11 @@ class ParallelKernelTest {
         }
 
         @Override
+        public void step(StepCall c, int blockFrom, int blockTo) {
+            record(blockFrom, blockTo);
+        }
+
+        @Override
         public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
                                  MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
                                  MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
