@@ -37,10 +37,11 @@ import java.util.function.Supplier;
  * </ul>
  *
  * <p>Outputs are delivered three ways, by frame: {@link Handle#step(MemorySegment, MemorySegment)} blocks until the
- * output is written; {@link Handle#submit(MemorySegment, FrameCallback)} calls back on the dispatcher thread; and
- * {@link Handle#stepAsync(MemorySegment)} completes a future. Once warm, the blocking and callback forms allocate
- * nothing on the Java heap, on the producer's thread or the batcher's: frames are pooled objects; the future form
- * allocates its future and its output array.
+ * output is written; {@link Handle#submit(MemorySegment, FrameCallback)} calls back on the dispatcher thread (on the
+ * thread calling {@link #close()} for the frames it cancels); and {@link Handle#stepAsync(MemorySegment)} completes a
+ * future. Once warm, the MemorySegment forms of the blocking step and of submit allocate nothing on the Java heap, on
+ * the producer's thread or the batcher's: frames are pooled objects; {@link Handle#step(float[], float[])} allocates
+ * the two segments that wrap its arrays, and the future form allocates its future and its output array.
  *
  * <p>Cost: each stream's h {@code [L][S]} and c {@code [L][H]} live in one off-heap slab of
  * {@link BatcherOptions#maxStreams()} slots. Around each batched step the dispatcher copies every frame's x and state
@@ -56,10 +57,11 @@ import java.util.function.Supplier;
 public final class StreamBatcher implements AutoCloseable {
 
     /**
-     * Receives one frame's output or failure, on the dispatcher thread, for the frames of each stream in their
-     * submission order. It delays every stream while it runs, so it should hand work off rather than do it; it may
-     * submit frames (also to its own stream) but must not block on this batcher. An exception it throws goes to the
-     * dispatcher thread's uncaught exception handler, and the batcher carries on.
+     * Receives one frame's output or failure, for the frames of each stream in their submission order: on the
+     * dispatcher thread, except for the frames {@link StreamBatcher#close()} cancels, whose callbacks run on the
+     * thread calling close(). It delays every stream while it runs, so it should hand work off rather than do it; it
+     * may submit frames (also to its own stream) but must not block on this batcher. An exception it throws goes to
+     * the uncaught exception handler of the thread it runs on, and the batcher carries on.
      */
     @FunctionalInterface
     public interface FrameCallback {
@@ -72,7 +74,8 @@ public final class StreamBatcher implements AutoCloseable {
          *                failure
          * @param failure null on success; else a {@link TimeoutException} (the deadline passed before the step
          *                started), a {@link CancellationException} (the batcher was closed first), or an
-         *                {@link IllegalStateException} whose cause is what the batched step threw
+         *                {@link IllegalStateException} whose cause is what the batched step threw, or the error that
+         *                stopped the dispatcher thread
          */
         void completed(Handle stream, MemorySegment h, Throwable failure);
     }
@@ -81,6 +84,7 @@ public final class StreamBatcher implements AutoCloseable {
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
     /** Longer deadlines and timeouts are cut to this (73 years), so that {@code now + nanos} cannot overflow. */
     private static final long LONGEST_NANOS = Long.MAX_VALUE / 4;
+    private static final Duration LONGEST = Duration.ofNanos(LONGEST_NANOS);
 
     private final Model model;
     private final BatcherOptions options;
@@ -122,15 +126,27 @@ public final class StreamBatcher implements AutoCloseable {
     /** True while frames are left over from the last step: the next step does not wait for maxDelay. */
     private boolean backlog;
     private boolean open = true;
+    /** The error that stopped the dispatcher thread, or null. */
+    private Throwable fatalError;
+
+    /** Held by close() while it frees, so that a concurrent close() returns only once all is freed. */
+    private final Object closing = new Object();
+    // Guarded by closing.
     private boolean freed;
 
     // The dispatcher's own (and, once it has stopped, close()'s).
     private final Frame[] batch;
     private final Handle[] batchStreams;
+    /** The rows of {@link #batch} gathered for the step under way. */
+    private int batchSize;
+    /** The rows of {@link #batch} whose delivery has begun: a delivered frame may already be reused. */
+    private int deliveredRows;
     /** Whether the waiter, not the dispatcher, gives {@code batch[row]} back to the pool. */
     private final boolean[] batchPooledByWaiter;
     private final Frame[] expired;
     private int expiredCount;
+    /** The frames of {@link #expired} whose delivery has begun. */
+    private int deliveredExpired;
     /** Whether the waiter, not the dispatcher, gives {@code expired[n]} back to the pool. */
     private final boolean[] pooledByWaiter;
     /** Written by the dispatcher only. */
@@ -293,11 +309,14 @@ public final class StreamBatcher implements AutoCloseable {
                 throw new RejectedExecutionException("all " + freeSlots.length + " stream slots are in use"
                         + " (BatcherOptions.maxStreams): close a stream, or let one expire, first");
             }
-            stream = new Handle(freeSlots[--freeSlotCount]);
-            long start = stream.slot * slotBytes;
+            int slot = freeSlots[freeSlotCount - 1];
+            long start = slot * slotBytes;
             long hiddenBytes = (long) layers * outputSize * Float.BYTES;
             copyOrZero(h0, start, hiddenBytes);
             copyOrZero(c0, start + hiddenBytes, slotBytes - hiddenBytes);
+            // Taken only once the copies, which throw if the caller's arena has closed meanwhile, are done.
+            freeSlotCount--;
+            stream = new Handle(slot);
             wake = idleTimeoutNanos > 0 && leastActive == null;
             openStreams++;
             touch(stream, System.nanoTime());
@@ -325,7 +344,8 @@ public final class StreamBatcher implements AutoCloseable {
     /**
      * Stops the dispatcher after the batch it is stepping (whose frames finish), fails every frame not yet stepped
      * with a {@link CancellationException} (their callbacks run on this thread), closes every stream, and frees the
-     * runner and all off-heap memory. Closing twice is harmless.
+     * runner and all off-heap memory. Closing twice is harmless; a close() concurrent with another returns once that
+     * one has freed everything.
      *
      * @throws IllegalStateException if called on the dispatcher thread (from a frame callback), which it would wait
      *                               for
@@ -341,21 +361,29 @@ public final class StreamBatcher implements AutoCloseable {
         }
         LockSupport.unpark(dispatcher);
         joinUninterruptibly(dispatcher);
-        int cancelled;
-        synchronized (lock) {
+        synchronized (closing) {
             if (freed) {
                 return;
             }
             freed = true;
-            cancelled = takeQueuedFrames();
-            while (leastActive != null) {
-                closeStream(leastActive);
+            try {
+                int cancelled;
+                synchronized (lock) {
+                    cancelled = takeQueuedFrames(0);
+                    while (leastActive != null) {
+                        closeStream(leastActive);
+                    }
+                }
+                finish(cancelled, () -> new CancellationException("the StreamBatcher was closed before this frame"
+                        + " was stepped"));
+            } finally {
+                try {
+                    runner.close();
+                } finally {
+                    memory.close();
+                }
             }
         }
-        finish(cancelled, () -> new CancellationException("the StreamBatcher was closed before this frame was"
-                + " stepped"));
-        runner.close();
-        memory.close();
     }
 
     /** The dispatcher thread and the runner's workers, for the allocation test. */
@@ -365,20 +393,32 @@ public final class StreamBatcher implements AutoCloseable {
         return List.copyOf(threads);
     }
 
-    /** Every frame still queued, taken out of its stream into {@link #expired}; the dispatcher has stopped. */
-    private int takeQueuedFrames() {
-        int count = 0;
+    /**
+     * Every frame still queued in a ready stream, taken out of it into {@link #expired} from index {@code from}; the
+     * dispatcher has stopped. Under the lock.
+     *
+     * @return the index after the last frame taken
+     */
+    private int takeQueuedFrames(int from) {
+        int count = from;
         for (Handle stream = readyFirst; stream != null; stream = stream.nextReady) {
-            for (Frame frame = stream.first; frame != null; frame = frame.next) {
-                expired[count++] = frame;
-            }
-            stream.first = null;
-            stream.last = null;
+            count = takeFrames(stream, count);
             stream.ready = false;
         }
         readyFirst = null;
         readyLast = null;
         readyCount = 0;
+        return count;
+    }
+
+    /** The frames queued in {@code stream}, taken out of it into {@link #expired} from {@code from}; the end. */
+    private int takeFrames(Handle stream, int from) {
+        int count = from;
+        for (Frame frame = stream.first; frame != null; frame = frame.next) {
+            expired[count++] = frame;
+        }
+        stream.first = null;
+        stream.last = null;
         return count;
     }
 
@@ -404,10 +444,14 @@ public final class StreamBatcher implements AutoCloseable {
                 }
                 if (size > 0 || expiredCount > 0) {
                     stepBatch(size);
-                } else if (parkNanos == Long.MAX_VALUE) {
-                    LockSupport.park(this);
                 } else {
-                    LockSupport.parkNanos(this, parkNanos);
+                    // An interrupt status left set (a callback may restore one) would end every park at once.
+                    Thread.interrupted();
+                    if (parkNanos == Long.MAX_VALUE) {
+                        LockSupport.park(this);
+                    } else {
+                        LockSupport.parkNanos(this, parkNanos);
+                    }
                 }
             }
         } catch (Throwable fatal) {
@@ -423,6 +467,8 @@ public final class StreamBatcher implements AutoCloseable {
     private int gather(long now) {
         backlog = false;
         int size = 0;
+        batchSize = 0;
+        deliveredRows = 0;
         while (size < batch.length && readyFirst != null) {
             Handle stream = readyFirst;
             readyFirst = stream.nextReady;
@@ -445,6 +491,7 @@ public final class StreamBatcher implements AutoCloseable {
                 stream.stepping = true;
                 batch[size] = frame;
                 batchStreams[size++] = stream;
+                batchSize = size;
             } else {
                 stream.first = null;
             }
@@ -472,16 +519,19 @@ public final class StreamBatcher implements AutoCloseable {
             }
         }
         RuntimeException stepFailure = failure;
-        int expiredFrames = expiredCount;
-        expiredCount = 0;
-        for (int n = 0; n < expiredFrames; n++) {
-            Frame frame = expired[n];
-            pooledByWaiter[n] = deliver(frame, frame.stream, new TimeoutException("the frame's deadline passed"
-                    + " before its step started"));
+        while (deliveredExpired < expiredCount) {
+            Frame frame = expired[deliveredExpired];
+            pooledByWaiter[deliveredExpired++] = frame.waiter != null;
+            deliver(frame, frame.stream, new TimeoutException("the frame's deadline passed before its step"
+                    + " started"));
         }
-        releaseDelivered(expired, expiredFrames);
-        for (int row = 0; row < size; row++) {
-            batchPooledByWaiter[row] = deliver(batch[row], batchStreams[row], stepFailure == null ? null
+        releaseDelivered(expiredCount);
+        expiredCount = 0;
+        deliveredExpired = 0;
+        while (deliveredRows < size) {
+            int row = deliveredRows++;
+            batchPooledByWaiter[row] = batch[row].waiter != null;
+            deliver(batch[row], batchStreams[row], stepFailure == null ? null
                     : new IllegalStateException("the batched step failed: " + stepFailure.getMessage(), stepFailure));
         }
         synchronized (lock) {
@@ -497,6 +547,8 @@ public final class StreamBatcher implements AutoCloseable {
                 batch[row] = null;
                 batchStreams[row] = null;
             }
+            batchSize = 0;
+            deliveredRows = 0;
             backlog = readyCount > 0;
         }
     }
@@ -545,17 +597,16 @@ public final class StreamBatcher implements AutoCloseable {
     }
 
     /**
-     * Hands a finished frame its result: wakes its waiter, or calls its callback, or completes its future.
-     *
-     * @return whether the waiter, not the dispatcher, gives the frame back to the pool
+     * Hands a finished frame its result: wakes its waiter, who then gives the frame back to the pool, or calls its
+     * callback, or completes its future. Read whether it has a waiter before: after, the frame may be reused.
      */
-    private boolean deliver(Frame frame, Handle stream, Throwable failure) {
+    private void deliver(Frame frame, Handle stream, Throwable failure) {
         frame.failure = failure;
         Thread waiter = frame.waiter;
         if (waiter != null) {
             frame.finished = true;
             LockSupport.unpark(waiter);
-            return true;
+            return;
         }
         frame.finished = true;
         if (frame.callback != null) {
@@ -570,17 +621,19 @@ public final class StreamBatcher implements AutoCloseable {
         } else {
             frame.future.completeExceptionally(failure);
         }
-        return false;
     }
 
-    /** Gives the first {@code count} delivered {@code frames} back to the pool, but those their waiters give back. */
-    private void releaseDelivered(Frame[] frames, int count) {
+    /**
+     * Gives the first {@code count} frames of {@link #expired}, delivered, back to the pool, but those their waiters
+     * give back.
+     */
+    private void releaseDelivered(int count) {
         synchronized (lock) {
             for (int n = 0; n < count; n++) {
                 if (!pooledByWaiter[n]) {
-                    release(frames[n]);
+                    release(expired[n]);
                 }
-                frames[n] = null;
+                expired[n] = null;
             }
         }
     }
@@ -588,26 +641,47 @@ public final class StreamBatcher implements AutoCloseable {
     /** Delivers a new {@code failure} to each of the first {@code count} frames of {@link #expired}; releases them. */
     private void finish(int count, Supplier<RuntimeException> failure) {
         for (int n = 0; n < count; n++) {
-            pooledByWaiter[n] = deliver(expired[n], expired[n].stream, failure.get());
+            pooledByWaiter[n] = expired[n].waiter != null;
+            deliver(expired[n], expired[n].stream, failure.get());
         }
-        releaseDelivered(expired, count);
+        releaseDelivered(count);
     }
 
     /**
-     * After an error that stopped the dispatcher: no more submissions; the frames of the batch that were not
-     * delivered and every queued frame fail with it as their cause.
+     * After an error that stopped the dispatcher (on its thread): no more submissions; every frame not yet delivered
+     * (expired, in the batch, queued behind a stream of the batch, or queued in a ready stream) fails with it as the
+     * cause. Frames whose delivery had begun are not delivered again, as one may already be reused.
      */
     private void failAfterFatal(Throwable fatal) {
-        int failed;
+        releaseDelivered(deliveredExpired);
+        int failed = 0;
+        for (int n = deliveredExpired; n < expiredCount; n++) {
+            Frame frame = expired[n];
+            expired[n] = null;
+            expired[failed++] = frame;
+        }
+        expiredCount = 0;
+        deliveredExpired = 0;
         synchronized (lock) {
             open = false;
-            failed = takeQueuedFrames();
-        }
-        for (int row = 0; row < batch.length; row++) {
-            if (batch[row] != null && !batch[row].finished) {
-                deliver(batch[row], batchStreams[row], new IllegalStateException("the dispatcher thread failed",
-                        fatal));
+            fatalError = fatal;
+            for (int row = 0; row < batchSize; row++) {
+                if (row >= deliveredRows) {
+                    expired[failed++] = batch[row];
+                } else if (batch[row] != null && !batchPooledByWaiter[row]) {
+                    release(batch[row]);
+                }
+                Handle stream = batchStreams[row];
+                if (stream != null) {
+                    failed = takeFrames(stream, failed);
+                    stream.stepping = false;
+                }
+                batch[row] = null;
+                batchStreams[row] = null;
             }
+            batchSize = 0;
+            deliveredRows = 0;
+            failed = takeQueuedFrames(failed);
         }
         finish(failed, () -> new IllegalStateException("the dispatcher thread failed", fatal));
     }
@@ -637,7 +711,8 @@ public final class StreamBatcher implements AutoCloseable {
             }
             stream = next;
         }
-        return Long.MAX_VALUE;
+        // The streams left, if any, were all touched now.
+        return leastActive == null ? Long.MAX_VALUE : idleTimeoutNanos;
     }
 
     /** Queues one frame for {@code stream}, having copied x; the frame's delivery is set by the caller's arguments. */
@@ -645,9 +720,6 @@ public final class StreamBatcher implements AutoCloseable {
                          CompletableFuture<float[]> future, Thread waiter) {
         Checks.floats("x", x, "I", inputSize);
         long deadlineNanos = deadline == null ? 0 : deadlineNanos(deadline);
-        if (rejectNonFinite) {
-            Checks.finiteInput(OWNER, "x", x, 1, 0, inputSize, inputSize);
-        }
         boolean wake = false;
         Frame frame;
         synchronized (lock) {
@@ -656,9 +728,14 @@ public final class StreamBatcher implements AutoCloseable {
                 throw new RejectedExecutionException("the StreamBatcher's queue is full: " + freeFrames.length
                         + " frames are pending (BatcherOptions.queueCapacity); retry later");
             }
-            frame = freeFrames[--freeFrameCount];
-            freeFrames[freeFrameCount] = null;
+            frame = freeFrames[freeFrameCount - 1];
             MemorySegment.copy(x, FLOAT, 0, frame.x, 0, inputSize);
+            if (rejectNonFinite) {
+                // The copy, which a concurrent writer of x can no longer change.
+                Checks.finiteInput(OWNER, "x", frame.xView, 1, 0, inputSize, inputSize);
+            }
+            // Taken only once the copy (which throws if the caller's arena has closed meanwhile) and the check pass.
+            freeFrames[--freeFrameCount] = null;
             long now = System.nanoTime();
             frame.stream = stream;
             frame.submitted = now;
@@ -793,6 +870,10 @@ public final class StreamBatcher implements AutoCloseable {
     }
 
     private void checkOpen() {
+        if (fatalError != null) {
+            throw new IllegalStateException("this StreamBatcher failed: its dispatcher thread stopped on "
+                    + fatalError, fatalError);
+        }
         if (!open) {
             throw new IllegalStateException("this StreamBatcher is closed");
         }
@@ -826,7 +907,7 @@ public final class StreamBatcher implements AutoCloseable {
     }
 
     private static long nanos(Duration duration) {
-        return duration.compareTo(Duration.ofNanos(LONGEST_NANOS)) >= 0 ? LONGEST_NANOS : duration.toNanos();
+        return duration.compareTo(LONGEST) >= 0 ? LONGEST_NANOS : duration.toNanos();
     }
 
     /** {@code count} slices of {@code buffer}: slice b - 1 holds the first {@code b × rowFloats} floats. */
@@ -855,6 +936,8 @@ public final class StreamBatcher implements AutoCloseable {
     /** One submitted frame, pooled: its input, its output, and how it is delivered. */
     private static final class Frame {
         final float[] x;
+        /** A view of {@link #x}, made once, for the check of non-finite inputs. */
+        final MemorySegment xView;
         final float[] h;
         /** A read-only view of {@link #h}, made once, for callbacks. */
         final MemorySegment hView;
@@ -872,6 +955,7 @@ public final class StreamBatcher implements AutoCloseable {
 
         Frame(int inputSize, int outputSize) {
             x = new float[inputSize];
+            xView = MemorySegment.ofArray(x);
             h = new float[outputSize];
             hView = MemorySegment.ofArray(h).asReadOnly();
         }
@@ -968,7 +1052,8 @@ public final class StreamBatcher implements AutoCloseable {
         }
 
         /**
-         * Submits one frame; {@code callback} receives its output on the dispatcher thread.
+         * Submits one frame; {@code callback} receives its output on the dispatcher thread (or, if
+         * {@link StreamBatcher#close()} cancels the frame, its failure on the thread calling close()).
          *
          * @param x        the frame, {@code [I]} floats; copied before this call returns or throws
          * @param callback called once with the output or the failure; not null
@@ -1001,8 +1086,8 @@ public final class StreamBatcher implements AutoCloseable {
         /**
          * Submits one frame; the future completes with the output, {@code [S]} floats, or with the failure a
          * callback would receive (a frame that {@link StreamBatcher#close()} cancels leaves it cancelled). Its
-         * dependent actions that are not {@code Async} run on the dispatcher thread. Cancelling the future does not
-         * withdraw the frame.
+         * dependent actions that are not {@code Async} run on the dispatcher thread (on the thread calling
+         * close() for a frame it cancels). Cancelling the future does not withdraw the frame.
          *
          * @param x the frame, {@code [I]} floats; copied before this call returns or throws
          * @return the output's future

@@ -5,12 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.reflect.Field;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,6 +24,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 
@@ -32,7 +35,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * {@link StreamBatcher}: every output bit for bit what stepping its stream alone with {@link Runner#step} at batch 1
  * gives, for every kind of model; the three ways of delivery; idle expiry, queue-full refusal, deadlines, close with
- * pending frames; bad input with its messages; and no off-heap memory left after close.
+ * pending frames; an error that stops the dispatcher; an interrupt a callback leaves; a submission whose copy fails;
+ * bad input with its messages; and no off-heap memory left after close.
  */
 class StreamBatcherTest {
 
@@ -290,6 +294,159 @@ class StreamBatcherTest {
             batcher.close();
         }
         assertEquals(nativeAtStart, NativeMemory.liveBytes(), "off-heap bytes after close");
+    }
+
+    /**
+     * An error escapes the dispatcher (the uncaught exception handler that a callback's exception goes to throws it)
+     * while the batch's second row is delivered, after the first row's frame has been given back by its waiter and
+     * reused for a new submission. Every frame not delivered fails with the error as the cause, once: the reused
+     * frame, the frame queued behind the second row's stream, and the frame of a stream left in line; the pool is
+     * whole again, and later submissions say why the batcher stopped.
+     */
+    @Test
+    void anErrorThatStopsTheDispatcherFailsEveryFrameNotDeliveredOnce() throws Exception {
+        long nativeAtStart = NativeMemory.liveBytes();
+        try (Model model = model(Cell.LSTM, 1, 0, false, WeightPrecision.FLOAT32, 101)) {
+            StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withMaxBatch(2));
+            Thread dispatcher = batcher.threads().getLast();
+            RuntimeException thrown = new RuntimeException("a callback's exception");
+            Error fatal = new Error("an error the dispatcher cannot carry on after");
+            dispatcher.setUncaughtExceptionHandler((thread, exception) -> {
+                if (exception == thrown) {
+                    throw fatal;
+                }
+            });
+            StreamBatcher.Handle held = batcher.open();
+            StreamBatcher.Handle waited = batcher.open();
+            StreamBatcher.Handle failing = batcher.open();
+            StreamBatcher.Handle inLine = batcher.open();
+            MemorySegment x = MemorySegment.ofArray(new float[INPUT]);
+            CountDownLatch entered = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            CountDownLatch resubmitted = new CountDownLatch(1);
+            held.submit(x, (stream, h, failure) -> holdDispatcher(entered, release));
+            assertTrue(entered.await(PATIENCE_SECONDS, TimeUnit.SECONDS));
+            AtomicReference<CompletableFuture<float[]>> reused = new AtomicReference<>();
+            Thread waiter = Thread.ofPlatform().start(() -> {
+                waited.step(new float[INPUT], new float[HIDDEN]);   // row 0; its frame is the pool's next
+                reused.set(waited.stepAsync(x));   // queued behind row 0's stream, still in the batch
+                resubmitted.countDown();
+            });
+            awaitTrue(() -> batcher.pendingFrames() == 2, "the blocking frame is queued");
+            AtomicInteger calls = new AtomicInteger();
+            failing.submit(x, (stream, h, failure) -> {   // row 1
+                calls.incrementAndGet();
+                try {
+                    assertTrue(resubmitted.await(PATIENCE_SECONDS, TimeUnit.SECONDS));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                throw thrown;
+            });
+            CompletableFuture<float[]> behind = failing.stepAsync(x);
+            CompletableFuture<float[]> waiting = inLine.stepAsync(x);   // left in line: maxBatch is 2
+            release.countDown();
+            dispatcher.join(TimeUnit.SECONDS.toMillis(PATIENCE_SECONDS));
+            assertFalse(dispatcher.isAlive(), "the dispatcher stopped");
+            waiter.join();
+            assertEquals(1, calls.get(), "row 1's callback runs once");
+            for (CompletableFuture<float[]> future : List.of(reused.get(), behind, waiting)) {
+                assertTrue(future.isDone(), "a frame not delivered fails");
+                Throwable failure = future.handle((output, exception) -> exception).join();
+                assertInstanceOf(IllegalStateException.class, failure);
+                assertEquals("the dispatcher thread failed", failure.getMessage());
+                assertSame(fatal, failure.getCause());
+            }
+            assertEquals(0, batcher.pendingFrames());
+            IllegalStateException later = assertThrows(IllegalStateException.class, () -> inLine.stepAsync(x));
+            assertEquals("this StreamBatcher failed: its dispatcher thread stopped on java.lang.Error: an error the"
+                    + " dispatcher cannot carry on after", later.getMessage());
+            assertSame(fatal, later.getCause());
+            assertSame(fatal, assertThrows(IllegalStateException.class, batcher::open).getCause());
+            batcher.close();
+            assertEquals(0, batcher.openStreams());
+        }
+        assertEquals(nativeAtStart, NativeMemory.liveBytes(), "off-heap bytes after close");
+    }
+
+    /**
+     * A callback that leaves its thread's interrupt status set does not keep the dispatcher from parking: a park
+     * returns at once while the status is set, so the dispatcher must clear it (its thread state alone cannot tell,
+     * as a park that returns at once shows WAITING for a moment).
+     */
+    @Test
+    void anInterruptACallbackLeavesDoesNotKeepTheDispatcherAwake() throws Exception {
+        try (Model model = model(Cell.GRU, 1, 0, false, WeightPrecision.FLOAT32, 111);
+             StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT)) {
+            Thread dispatcher = batcher.threads().getLast();
+            CountDownLatch interrupted = new CountDownLatch(1);
+            batcher.open().submit(MemorySegment.ofArray(new float[INPUT]), (stream, h, failure) -> {
+                Thread.currentThread().interrupt();
+                interrupted.countDown();
+            });
+            assertTrue(interrupted.await(PATIENCE_SECONDS, TimeUnit.SECONDS));
+            awaitTrue(() -> !dispatcher.isInterrupted() && dispatcher.getState() == Thread.State.WAITING,
+                    "the dispatcher clears the interrupt status and parks");
+            float[][] frames = frames(new SplittableRandom(112), 1);
+            float[] h = new float[HIDDEN];
+            batcher.open().step(frames[0], h);
+            assertArrayEquals(alone(model, null, null, frames)[0], h);
+        }
+    }
+
+    /**
+     * A submission and an open whose copy of the caller's segment throws, because its arena closed after the checks
+     * (the test holds the batcher's lock, which the copies are made under, across the close), take no frame and no
+     * slot: the queue of one frame and the second of two slots are still free.
+     */
+    @Test
+    void aCopyThatFailsTakesNoFrameAndNoSlot() throws Exception {
+        try (Model model = model(Cell.LSTM, 1, 0, false, WeightPrecision.FLOAT32, 121);
+             StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withQueueCapacity(1)
+                     .withMaxStreams(2))) {
+            StreamBatcher.Handle stream = batcher.open();
+            Field lockField = StreamBatcher.class.getDeclaredField("lock");
+            lockField.setAccessible(true);
+            Object lock = lockField.get(batcher);
+            Arena arena = Arena.ofShared();
+            MemorySegment x = arena.allocate((long) INPUT * Float.BYTES);
+            MemorySegment h0 = arena.allocate((long) HIDDEN * Float.BYTES);
+            AtomicReference<Throwable> submitFailure = new AtomicReference<>();
+            AtomicReference<Throwable> openFailure = new AtomicReference<>();
+            Thread submitter;
+            Thread opener;
+            synchronized (lock) {
+                submitter = Thread.ofPlatform().start(() -> {
+                    try {
+                        stream.submit(x, (handle, h, failure) -> { });
+                    } catch (RuntimeException e) {
+                        submitFailure.set(e);
+                    }
+                });
+                opener = Thread.ofPlatform().start(() -> {
+                    try {
+                        batcher.open(h0, null);
+                    } catch (RuntimeException e) {
+                        openFailure.set(e);
+                    }
+                });
+                awaitTrue(() -> submitter.getState() == Thread.State.BLOCKED
+                        && opener.getState() == Thread.State.BLOCKED, "both wait for the lock, past the checks");
+                arena.close();
+            }
+            submitter.join();
+            opener.join();
+            assertInstanceOf(IllegalStateException.class, submitFailure.get());
+            assertInstanceOf(IllegalStateException.class, openFailure.get());
+            assertEquals(0, batcher.pendingFrames());
+            assertEquals(1, batcher.openStreams());
+            float[][] frames = frames(new SplittableRandom(122), 1);
+            float[] h = new float[HIDDEN];
+            batcher.open().step(frames[0], h);
+            assertArrayEquals(alone(model, null, null, frames)[0], h);
+            assertEquals(HIDDEN, stream.stepAsync(MemorySegment.ofArray(frames[0]))
+                    .get(PATIENCE_SECONDS, TimeUnit.SECONDS).length);
+        }
     }
 
     @Test
