@@ -103,6 +103,11 @@ final class Checks {
         return check(name, segment, d1, n1, d2, n2, d3, n3);
     }
 
+    /** A one-dimensional output: as {@link #floats(String, MemorySegment, String, long)}, and writable. */
+    static MemorySegment output(String name, MemorySegment segment, String d1, long n1) {
+        return writable(name, check(name, segment, d1, n1, null, 1, null, 1));
+    }
+
     /** An output: as {@link #floats(String, MemorySegment, String, long, String, long)}, and writable. */
     static MemorySegment output(String name, MemorySegment segment, String d1, long n1, String d2, long n2) {
         return writable(name, check(name, segment, d1, n1, d2, n2, null, 1));

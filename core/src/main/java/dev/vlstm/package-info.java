@@ -6,6 +6,8 @@
  *       {@link dev.vlstm.Model} (sizes: {@link dev.vlstm.RnnShape}; settings: {@link dev.vlstm.Options}), whose
  *       {@link dev.vlstm.Runner}s run it and whose {@link dev.vlstm.State}s carry streams; the types below are what
  *       it runs on today;</li>
+ *   <li>many streams of one model served at once, their pending frames stepped together as one batch:
+ *       {@link dev.vlstm.StreamBatcher} (settings: {@link dev.vlstm.BatcherOptions});</li>
  *   <li>weights, validated and packed once, immutable and shared between threads: {@link dev.vlstm.LstmWeights},
  *       {@link dev.vlstm.LstmStackWeights}, {@link dev.vlstm.GruWeights}, {@link dev.vlstm.GruStackWeights};</li>
  *   <li>runners, one per thread, for whole sequences (also of different lengths) and streaming steps:

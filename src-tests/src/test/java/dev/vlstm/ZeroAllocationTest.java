@@ -8,6 +8,7 @@ import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicLong;
 
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -19,8 +20,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * Once warmed up, forward (also with variable lengths) and step with native segments, of one layer (also projected,
  * also with peepholes, also on two threads; GRUs on one and two threads) and of stacks (LSTM and GRU, also on two
  * threads; LSTM also projected, with peepholes and a cell clip; both through the public {@link Model} and
- * {@link Runner}), and projected training steps (also of a stack with
- * peepholes, on one and two threads), allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on
+ * {@link Runner}), a {@link StreamBatcher}'s blocking and callback frames, and projected training steps (also of a
+ * stack with peepholes, on one and two threads), allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on
  * the hot path"): a vector that C2 fails to keep in registers is boxed,
  * and code that keeps being deoptimized runs its vector operations in the interpreter or
  * C1, which box every vector; both show up here as allocated bytes. Includes the shape (H = 256, B = 32) where an
@@ -295,6 +296,43 @@ class ZeroAllocationTest {
                 sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
                 streamRunner.step(frame, state, h);
             }, workers(sequenceRunner.workerThreads(), streamRunner.workerThreads()));
+        }
+    }
+
+    /**
+     * A {@link StreamBatcher}'s blocking and callback paths: three streams submit a frame each with a callback and a
+     * fourth steps and waits, every call; neither the producer (this thread) nor the dispatcher nor the runner's
+     * worker allocates once warm (the frames are pooled, the staging slices made once).
+     */
+    @ParameterizedTest(name = "{0} L={1} threads={2}")
+    @CsvSource({"LSTM, 2, 1", "GRU, 1, 2"})
+    void streamBatcherBlockingAndCallbackFramesAllocateNothingOnceWarm(Cell cell, int layers, int threads) {
+        int inputSize = 17;
+        int hiddenSize = 33;
+        RnnShape shape = RnnShape.of(cell, inputSize, hiddenSize).withLayers(layers);
+        try (Model model = packed(shape, 27, Options.DEFAULT);
+             StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withMaxBatch(4)
+                     .withThreads(threads));
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(ModelApiTest.uniform(new SplittableRandom(28), inputSize)), 0,
+                    x, 0, x.byteSize());
+            MemorySegment h = arena.allocate((long) hiddenSize * Float.BYTES);
+            StreamBatcher.Handle blocking = batcher.open();
+            StreamBatcher.Handle[] called = {batcher.open(), batcher.open(), batcher.open()};
+            AtomicLong delivered = new AtomicLong();
+            StreamBatcher.FrameCallback callback = (stream, output, failure) -> delivered.incrementAndGet();
+            long[] submitted = new long[1];
+            assertWarmCallsAllocateNothing(() -> {
+                for (int n = 0; n < called.length; n++) {
+                    called[n].submit(x, callback);
+                }
+                submitted[0] += called.length;
+                blocking.step(x, h);
+                while (delivered.get() < submitted[0]) {
+                    Thread.onSpinWait();
+                }
+            }, batcher.threads());
         }
     }
 
