@@ -2,11 +2,9 @@ package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
 
+import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.GruKernel;
-import dev.vlstm.kernel.Packing;
-import dev.vlstm.kernel.PackedMatrix;
-import dev.vlstm.kernel.WeightFormat;
 
 /**
  * The weights of one GRU layer, validated and repacked once into the kernel's gate-interleaved blocked layout
@@ -27,27 +25,15 @@ public final class GruWeights implements AutoCloseable {
 
     private final OffHeap memory;
     private final GruKernel kernel;
-    private final GateLayout layout;
-    private final PackedMatrix inputWeights;
-    private final PackedMatrix recurrentWeights;
-    private final MemorySegment packedInputBias;
-    private final MemorySegment packedRecurrentBias;
+    private final PackedLayer layer;
 
     private GruWeights(GruKernel kernel, int inputSize, int hiddenSize, MemorySegment weightIh,
                        MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
         this.kernel = kernel;
-        this.layout = GateLayout.gru(inputSize, hiddenSize, kernel.lanes());
         this.memory = OffHeap.open();
         try {
-            inputWeights = new PackedMatrix(memory.floats(layout.packedFloats(inputSize)), WeightFormat.FLOAT32,
-                    layout, inputSize);
-            recurrentWeights = new PackedMatrix(memory.floats(layout.packedFloats(hiddenSize)), WeightFormat.FLOAT32,
-                    layout, hiddenSize);
-            packedInputBias = memory.floats(layout.gateRowFloats());
-            packedRecurrentBias = memory.floats(layout.paddedHidden());
-            Packing.gates(layout, WeightFormat.FLOAT32, "weightIh", weightIh, inputSize, inputWeights.data());
-            Packing.gates(layout, WeightFormat.FLOAT32, "weightHh", weightHh, hiddenSize, recurrentWeights.data());
-            Packing.linearBeforeResetBias(layout, biasIh, biasHh, packedInputBias, packedRecurrentBias);
+            layer = PackedLayer.gru(memory::floats, kernel.lanes(), inputSize, hiddenSize, weightIh, weightHh, biasIh,
+                    biasHh);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -158,22 +144,17 @@ public final class GruWeights implements AutoCloseable {
         Checks.finite("weightHh", parameters.weightHh(), hiddenSize());
         Checks.finite("biasIh", parameters.biasIh(), 0);
         Checks.finite("biasHh", parameters.biasHh(), 0);
-        Packing.gates(layout, WeightFormat.FLOAT32, "weightIh", parameters.weightIh(), inputSize(),
-                inputWeights.data());
-        Packing.gates(layout, WeightFormat.FLOAT32, "weightHh", parameters.weightHh(), hiddenSize(),
-                recurrentWeights.data());
-        Packing.linearBeforeResetBias(layout, parameters.biasIh(), parameters.biasHh(), packedInputBias,
-                packedRecurrentBias);
+        layer.repackGru(parameters.weightIh(), parameters.weightHh(), parameters.biasIh(), parameters.biasHh());
     }
 
     /** {@return I: features per input row} */
     public int inputSize() {
-        return layout.inputSize();
+        return layer.layout().inputSize();
     }
 
     /** {@return H: hidden units, the width of h} */
     public int hiddenSize() {
-        return layout.hiddenSize();
+        return layer.layout().hiddenSize();
     }
 
     /** {@return the name of the kernel these weights are packed for, e.g. {@code "vector-512"}} */
@@ -183,8 +164,7 @@ public final class GruWeights implements AutoCloseable {
 
     /** {@return the off-heap bytes held by the packed weights and biases} */
     public long packedBytes() {
-        return inputWeights.data().byteSize() + recurrentWeights.data().byteSize() + packedInputBias.byteSize()
-                + packedRecurrentBias.byteSize();
+        return layer.packedBytes();
     }
 
     /** Frees the packed weights. Closing twice is harmless. */
@@ -204,22 +184,22 @@ public final class GruWeights implements AutoCloseable {
     }
 
     GateLayout layout() {
-        return layout;
+        return layer.layout();
     }
 
     MemorySegment packedInputWeights() {
-        return inputWeights.data();
+        return layer.input().data();
     }
 
     MemorySegment packedRecurrentWeights() {
-        return recurrentWeights.data();
+        return layer.recurrent().data();
     }
 
     MemorySegment packedInputBias() {
-        return packedInputBias;
+        return layer.inputBias();
     }
 
     MemorySegment packedRecurrentBias() {
-        return packedRecurrentBias;
+        return layer.cellRow();
     }
 }

@@ -2,11 +2,9 @@ package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
 
+import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.LstmKernel;
-import dev.vlstm.kernel.Packing;
-import dev.vlstm.kernel.PackedMatrix;
-import dev.vlstm.kernel.WeightFormat;
 
 /**
  * The weights of one LSTM layer, validated and repacked once into the kernel's gate-interleaved blocked layout
@@ -41,58 +39,18 @@ public final class LstmWeights implements AutoCloseable {
 
     private final OffHeap memory;
     private final LstmKernel kernel;
-    private final GateLayout layout;
     private final WeightPrecision precision;
-    private final PackedMatrix inputWeights;
-    private final PackedMatrix recurrentWeights;
-    private final MemorySegment packedBias;
-    /** P, or 0 without projection. */
-    private final int projectionSize;
-    /** The plain GEMM of the projection, depth H and P outputs; null without projection. */
-    private final GateLayout projectionLayout;
-    /** W_hr packed for {@link #projectionLayout}, float32; null without projection. */
-    private final PackedMatrix projectionWeights;
-    /** A zero bias row for the projection GEMM; null without projection. */
-    private final MemorySegment projectionBias;
-    /** p_i, p_f, p_o packed as a gate row ({@link Packing#peepholes}); null without peepholes. */
-    private final MemorySegment packedPeepholes;
+    private final PackedLayer layer;
 
     private LstmWeights(LstmKernel kernel, WeightPrecision precision, int inputSize, int hiddenSize,
                         int projectionSize, MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh,
                         MemorySegment biasHh, MemorySegment weightHr, MemorySegment peepholes) {
-        WeightFormat format = precision.format();
-        this.kernel = kernel.withWeightFormat(format);
+        this.kernel = kernel.withWeightFormat(precision.format());
         this.precision = precision;
-        this.layout = GateLayout.lstm(inputSize, hiddenSize, kernel.lanes());
-        this.projectionSize = projectionSize;
-        this.projectionLayout = projectionSize > 0 ? GateLayout.plain(hiddenSize, projectionSize, kernel.lanes())
-                : null;
-        int recurrentDepth = projectionSize > 0 ? projectionSize : hiddenSize;
         this.memory = OffHeap.open();
         try {
-            inputWeights = new PackedMatrix(memory.floats(format.packedBytes(layout, inputSize) / Float.BYTES), format,
-                    layout, inputSize);
-            recurrentWeights = new PackedMatrix(memory.floats(format.packedBytes(layout, recurrentDepth) / Float.BYTES),
-                    format, layout, recurrentDepth);
-            packedBias = memory.floats(layout.gateRowFloats());
-            Packing.gates(layout, format, "weightIh", weightIh, inputSize, inputWeights.data());
-            Packing.gates(layout, format, "weightHh", weightHh, recurrentDepth, recurrentWeights.data());
-            Packing.summedBias(layout, biasIh, biasHh, packedBias);
-            if (projectionLayout != null) {
-                projectionWeights = new PackedMatrix(memory.floats(projectionLayout.packedFloats(hiddenSize)),
-                        WeightFormat.FLOAT32, projectionLayout, hiddenSize);
-                projectionBias = memory.floats(projectionLayout.gateRowFloats());
-                Packing.plain(projectionLayout, weightHr, projectionSize, projectionWeights.data());
-            } else {
-                projectionWeights = null;
-                projectionBias = null;
-            }
-            if (peepholes != null) {
-                packedPeepholes = memory.floats(layout.gateRowFloats());
-                Packing.peepholes(layout, peepholes, packedPeepholes);
-            } else {
-                packedPeepholes = null;
-            }
+            layer = PackedLayer.lstm(memory::floats, kernel.lanes(), precision.format(), inputSize, hiddenSize,
+                    projectionSize, weightIh, weightHh, biasIh, biasHh, weightHr, peepholes);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -376,48 +334,39 @@ public final class LstmWeights implements AutoCloseable {
         Checks.finite("weightHh", parameters.weightHh(), outputSize());
         Checks.finite("biasIh", parameters.biasIh(), 0);
         Checks.finite("biasHh", parameters.biasHh(), 0);
-        if (projectionLayout != null) {
+        if (layer.projection() != null) {
             Checks.finite("weightHr", parameters.weightHr(), hiddenSize());
         }
-        if (packedPeepholes != null) {
+        if (hasPeepholes()) {
             Checks.finite("peepholes", parameters.peepholes(), hiddenSize());
         }
-        Packing.gates(layout, precision.format(), "weightIh", parameters.weightIh(), inputSize(),
-                inputWeights.data());
-        Packing.gates(layout, precision.format(), "weightHh", parameters.weightHh(), outputSize(),
-                recurrentWeights.data());
-        Packing.summedBias(layout, parameters.biasIh(), parameters.biasHh(), packedBias);
-        if (projectionLayout != null) {
-            Packing.plain(projectionLayout, parameters.weightHr(), projectionSize, projectionWeights.data());
-        }
-        if (packedPeepholes != null) {
-            Packing.peepholes(layout, parameters.peepholes(), packedPeepholes);
-        }
+        layer.repackLstm(parameters.weightIh(), parameters.weightHh(), parameters.biasIh(), parameters.biasHh(),
+                parameters.weightHr(), parameters.peepholes());
     }
 
     /** {@return I: features per input row} */
     public int inputSize() {
-        return layout.inputSize();
+        return layer.layout().inputSize();
     }
 
     /** {@return H: hidden units, the width of c (and of h without projection)} */
     public int hiddenSize() {
-        return layout.hiddenSize();
+        return layer.layout().hiddenSize();
     }
 
     /** {@return P: PyTorch's {@code proj_size}, the width of h with projection; 0 without} */
     public int projectionSize() {
-        return projectionSize;
+        return layer.projectionSize();
     }
 
     /** {@return the width of h, y and the recurrent input: P with projection, H without} */
     public int outputSize() {
-        return projectionSize > 0 ? projectionSize : layout.hiddenSize();
+        return layer.recurrent().depth();
     }
 
     /** {@return whether the gates have peephole connections (see the class comment)} */
     public boolean hasPeepholes() {
-        return packedPeepholes != null;
+        return layer.cellRow() != null;
     }
 
     /** {@return the name of the kernel these weights are packed for, e.g. {@code "vector-512"}} */
@@ -435,11 +384,7 @@ public final class LstmWeights implements AutoCloseable {
 
     /** {@return the off-heap bytes held by the packed weights (with INT8's scales), bias, projection and peepholes} */
     public long packedBytes() {
-        long projection = projectionLayout == null ? 0
-                : projectionWeights.data().byteSize() + projectionBias.byteSize();
-        long peepholes = packedPeepholes == null ? 0 : packedPeepholes.byteSize();
-        return inputWeights.data().byteSize() + recurrentWeights.data().byteSize() + packedBias.byteSize() + projection
-                + peepholes;
+        return layer.packedBytes();
     }
 
     /** Frees the packed weights. Closing twice is harmless. */
@@ -459,39 +404,38 @@ public final class LstmWeights implements AutoCloseable {
     }
 
     GateLayout layout() {
-        return layout;
+        return layer.layout();
     }
 
     MemorySegment packedInputWeights() {
-        return inputWeights.data();
+        return layer.input().data();
     }
 
     MemorySegment packedRecurrentWeights() {
-        return recurrentWeights.data();
+        return layer.recurrent().data();
     }
 
     MemorySegment packedBias() {
-        return packedBias;
+        return layer.inputBias();
     }
 
     /** The projection GEMM's layout ({@link GateLayout#plain}), or null without projection. */
     GateLayout projectionLayout() {
-        return projectionLayout;
+        return layer.projection() == null ? null : layer.projection().layout();
     }
 
     /** W_hr packed for {@link #projectionLayout()} in float32; only with projection. */
     MemorySegment packedProjectionWeights() {
-        return projectionWeights.data();
+        return layer.projection().data();
     }
 
     /** The projection GEMM's zero bias row, or null without projection. */
     MemorySegment projectionBias() {
-        return projectionBias;
+        return layer.projectionBias();
     }
 
     /** p_i, p_f, p_o packed as a gate row for the kernels, or null without peepholes. */
     MemorySegment packedPeepholes() {
-        return packedPeepholes;
+        return layer.cellRow();
     }
-
 }
