@@ -1,10 +1,13 @@
 package dev.vlstm;
 
+import static dev.vlstm.TrainerVsReferenceTest.floats;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
-import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Bit-identical results run to run and whatever the chunking: every output value is computed by the same single
@@ -23,26 +26,33 @@ import org.junit.jupiter.api.Test;
  */
 class DeterminismTest {
 
-    @Test
-    void projectionChunkSizeAndRunnerSizeDoNotChangeAnyBit() {
-        try (TestModel model = new TestModel(950, 19, 37)) {
-            float[] x = model.input(23, 3);
-            float[] h0 = model.state(3);
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void chunkSizeAndRunnerSizeDoNotChangeAnyBit(Cell cell) {
+        try (TestRnn rnn = new TestRnn(950, RnnShape.of(cell, 19, 37), Options.DEFAULT)) {
+            float[] x = rnn.input(23, 3);
+            float[] h0 = rnn.hiddenStates(3);
             float[] expected = new float[23 * 3 * 37];
-            try (LstmRunner runner = new LstmRunner(model.weights, 3, 1)) {
+            try (Runner runner = runner(rnn, 3, 23, 1)) {
                 runner.forward(x, 23, 3, h0, null, expected, null, null);
             }
-            for (int[] shape : new int[][]{{3, 5}, {7, 23}, {3, 1000}}) {
+            for (int[] sizes : new int[][] {{3, 5}, {7, 23}, {3, 1000}}) {
                 float[] y = new float[expected.length];
-                try (LstmRunner runner = new LstmRunner(model.weights, shape[0], shape[1])) {
+                try (Runner runner = runner(rnn, sizes[0], 23, sizes[1])) {
                     runner.forward(x, 23, 3, h0, null, y, null, null);
                     float[] again = new float[y.length];
                     runner.forward(x, 23, 3, h0, null, again, null, null);
                     assertArrayEquals(y, again, "run to run");
                 }
-                assertArrayEquals(expected, y, "maxBatch " + shape[0] + ", projectionSteps " + shape[1]);
+                assertArrayEquals(expected, y, "maxBatch " + sizes[0] + ", chunkSteps " + sizes[1]);
             }
         }
+    }
+
+    /** A runner whose input GEMM covers {@code chunkSteps} steps (all {@code maxSteps} when it is more). */
+    private static Runner runner(TestRnn rnn, int maxBatch, int maxSteps, int chunkSteps) {
+        return rnn.model.runner(rnn.model.options().withMaxBatch(maxBatch).withMaxSteps(maxSteps)
+                .withChunkSteps(chunkSteps));
     }
 
     @Test
@@ -65,17 +75,18 @@ class DeterminismTest {
         }
     }
 
-    /** One seeded model on one backend: forward outputs, a streamed final h, and every gradient of a backward. */
+    /** One seeded LSTM on one backend: forward outputs, a streamed final h, and every gradient of a backward. */
     private static float[][] forwardAndBackward(Backend backend, int input, int hidden, int steps, int batch) {
-        try (TestModel model = new TestModel(952, input, hidden, backend);
-             LstmRunner runner = new LstmRunner(model.weights, batch);
-             LstmState state = new LstmState(model.weights, batch);
-             LstmTrainer trainer = new LstmTrainer(model.weights, batch, steps);
-             LstmGradients gradients = new LstmGradients(model.weights)) {
-            float[] x = model.input(steps, batch);
-            float[] h0 = model.state(batch);
-            float[] c0 = model.state(batch);
-            float[] dy = model.uniform(steps * batch * hidden, 1f);
+        RnnShape shape = RnnShape.of(Cell.LSTM, input, hidden);
+        try (TestRnn rnn = new TestRnn(952, shape, Options.DEFAULT.withBackend(backend));
+             Runner runner = rnn.runner(batch, steps);
+             State state = rnn.model.newState(batch);
+             Trainer trainer = rnn.trainer(batch, steps);
+             Gradients gradients = new Gradients(shape)) {
+            float[] x = rnn.input(steps, batch);
+            float[] h0 = rnn.hiddenStates(batch);
+            float[] c0 = rnn.cellStates(batch);
+            float[] dy = rnn.outputGradient(steps, batch);
             float[] y = new float[steps * batch * hidden];
             float[] hT = new float[batch * hidden];
             float[] cT = new float[batch * hidden];
@@ -85,36 +96,32 @@ class DeterminismTest {
             state.setCell(c0);
             float[] streamed = new float[batch * hidden];
             for (int t = 0; t < steps; t++) {
-                float[] frame = java.util.Arrays.copyOfRange(x, t * batch * input, (t + 1) * batch * input);
-                runner.step(frame, state, streamed);
+                runner.step(Arrays.copyOfRange(x, t * batch * input, (t + 1) * batch * input), state, streamed);
             }
 
             float[] dx = new float[x.length];
             float[] dh0 = new float[batch * hidden];
             float[] dc0 = new float[batch * hidden];
-            trainer.forward(MemorySegment.ofArray(x), steps, batch, MemorySegment.ofArray(h0),
-                    MemorySegment.ofArray(c0), null, null, null);
-            trainer.backward(MemorySegment.ofArray(dy), null, null, gradients, GradientMode.OVERWRITE,
-                    MemorySegment.ofArray(dx), MemorySegment.ofArray(dh0), MemorySegment.ofArray(dc0));
-            return new float[][]{y, hT, cT, streamed, dx, dh0, dc0, floats(gradients.weightIh()),
-                    floats(gradients.weightHh()), floats(gradients.biasIh()), floats(gradients.biasHh())};
+            trainer.forward(x, steps, batch, h0, c0, null, null, null);
+            trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
+            return new float[][] {y, hT, cT, streamed, dx, dh0, dc0, floats(gradients.tensor("weight_ih_l0")),
+                    floats(gradients.tensor("weight_hh_l0")), floats(gradients.tensor("bias_ih_l0")),
+                    floats(gradients.tensor("bias_hh_l0"))};
         }
     }
 
-    private static float[] floats(MemorySegment segment) {
-        return segment.toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT);
-    }
-
-    @Test
-    void theTrainersForwardEqualsTheRunnersBitForBit() {
-        try (TestModel model = new TestModel(951, 8, 45);
-             LstmRunner runner = new LstmRunner(model.weights, 5, 2);
-             LstmTrainer trainer = new LstmTrainer(model.weights, 5, 30)) {
-            float[] x = model.input(30, 5);
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void theTrainersForwardEqualsTheRunnersBitForBit(Cell cell) {
+        try (TestRnn rnn = new TestRnn(951, RnnShape.of(cell, 8, 45), Options.DEFAULT);
+             Runner runner = runner(rnn, 5, 30, 2);
+             Trainer trainer = rnn.trainer(5, 30)) {
+            float[] x = rnn.input(30, 5);
             float[] fromRunner = new float[30 * 5 * 45];
             float[] fromTrainer = new float[fromRunner.length];
             runner.forward(x, 30, 5, null, null, fromRunner, null, null);
-            trainer.forward(MemorySegment.ofArray(x), 30, 5, null, null, MemorySegment.ofArray(fromTrainer), null, null);
+            trainer.forward(TrainerVsReferenceTest.segment(x), 30, 5, null, null,
+                    TrainerVsReferenceTest.segment(fromTrainer), null, null);
             assertArrayEquals(fromRunner, fromTrainer);
         }
     }

@@ -13,26 +13,29 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import dev.vlstm.reference.ReferenceCell;
 import dev.vlstm.reference.ReferenceGru;
+import dev.vlstm.reference.ReferenceLstm;
 import dev.vlstm.reference.ReferenceStack;
 
 /**
- * The GRU references' variable-length backward ({@link ReferenceGru}, {@link ReferenceStack}) against central
- * finite differences of their variable-length forward, element by element, for every gradient, on the loss
- * L = Σ y·dy + Σ hT·dhT; lengths include 0 and T, unsorted. Also what the lengths mean on their own: y is zero and dx
- * is zero past each end, a length-0 sequence passes h0 to hT and dhT to dh0, and lengths all T are the plain call.
+ * The references' variable-length backward ({@link ReferenceLstm}, {@link ReferenceGru}, and {@link ReferenceStack}
+ * of either) against central finite differences of their variable-length forward, element by element, for every
+ * gradient, on the loss L = Σ y·dy + Σ hT·dhT (+ Σ cT·dcT for an LSTM); lengths include 0 and T, unsorted. Also what
+ * the lengths mean on their own: y is zero and dx is zero past each end, a length-0 sequence passes h0 to hT and dhT
+ * to dh0, and lengths all T are the plain call.
  *
  * <p>Criterion: {@link CentralDifferences} (ε = 1e-6, relative error &le; 1e-6 or absolute &le; 1e-8), and every
  * checked gradient must hold an element above {@value CentralDifferences#SIGNIFICANT}. Weights U(-2/√H, 2/√H),
  * inputs, states and loss weights U(-1, 1), as in {@link ReferenceGruBackwardTest}.
  */
-class ReferenceGruVariableLengthTest {
+class ReferenceVariableLengthTest {
 
     private static final String[] NAMES = {"weightIh", "weightHh", "biasIh", "biasHh"};
 
     @ParameterizedTest(name = "I={0} H={1} T={2} lengths={3}")
     @CsvSource(delimiter = ';', value = {"3; 4; 5; 2 5 0 3", "2; 3; 4; 4 4 4", "1; 1; 3; 0 3 1", "4; 5; 6; 6 1"})
-    void oneLayerBackwardMatchesCentralDifferences(int inputSize, int hiddenSize, int steps, String lengthList) {
+    void oneGruLayerBackwardMatchesCentralDifferences(int inputSize, int hiddenSize, int steps, String lengthList) {
         int[] lengths = parse(lengthList);
         int batch = lengths.length;
         SplittableRandom random = new SplittableRandom(60L + 7L * hiddenSize + steps);
@@ -68,6 +71,46 @@ class ReferenceGruVariableLengthTest {
                     assertEquals(dhT[b * hiddenSize + u], gradients.h0()[b * hiddenSize + u], "dh0 = dhT, length 0");
                 }
             }
+        }
+    }
+
+    /** One LSTM layer, lengths 2, 5, 0, 3; the length-0 row passes dhT and dcT back untouched. */
+    @Test
+    void oneLstmLayerBackwardMatchesCentralDifferences() {
+        int inputSize = 3;
+        int hiddenSize = 4;
+        int steps = 5;
+        int batch = 4;
+        int[] lengths = {2, 5, 0, 3};
+        SplittableRandom random = new SplittableRandom(46);
+        double bound = 2 / Math.sqrt(hiddenSize);
+        double[][] variables = {
+                uniform(random, 4 * hiddenSize * inputSize, bound), uniform(random, 4 * hiddenSize * hiddenSize, bound),
+                uniform(random, 4 * hiddenSize, bound), uniform(random, 4 * hiddenSize, bound),
+                uniform(random, steps * batch * inputSize, 1), uniform(random, batch * hiddenSize, 1),
+                uniform(random, batch * hiddenSize, 1)};
+        double[] dy = uniform(random, steps * batch * hiddenSize, 1);
+        double[] dhT = uniform(random, batch * hiddenSize, 1);
+        double[] dcT = uniform(random, batch * hiddenSize, 1);
+        ReferenceLstm.Gradients gradients = new ReferenceLstm(inputSize, hiddenSize, variables[0], variables[1],
+                variables[2], variables[3]).backward(variables[4], steps, batch, lengths, variables[5], variables[6], dy,
+                dhT, dcT);
+        double[][] analytic = {gradients.weightIh(), gradients.weightHh(), gradients.biasIh(), gradients.biasHh(),
+                gradients.x(), gradients.h0(), gradients.c0()};
+        String[] names = {"weightIh", "weightHh", "biasIh", "biasHh", "x", "h0", "c0"};
+        for (int n = 0; n < names.length; n++) {
+            significant(names[n], CentralDifferences.check(names[n], variables[n], analytic[n], () -> {
+                ReferenceLstm.Result result = new ReferenceLstm(inputSize, hiddenSize, variables[0], variables[1],
+                        variables[2], variables[3]).forward(variables[4], steps, batch, lengths, variables[5],
+                        variables[6]);
+                return CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT)
+                        + CentralDifferences.dot(result.cT(), dcT);
+            }));
+        }
+        // Row 2 (length 0): its state passes through untouched.
+        for (int u = 0; u < hiddenSize; u++) {
+            assertEquals(dhT[2 * hiddenSize + u], gradients.h0()[2 * hiddenSize + u]);
+            assertEquals(dcT[2 * hiddenSize + u], gradients.c0()[2 * hiddenSize + u]);
         }
     }
 
@@ -107,33 +150,39 @@ class ReferenceGruVariableLengthTest {
         assertArrayEquals(plain.hT(), allT.hT());
     }
 
-    /** The stack reverses each sequence within its length: checked against central differences, as the LSTM's. */
-    @ParameterizedTest(name = "L={0} bidirectional={1} p={2}")
-    @CsvSource({"2, true, 0", "2, true, 0.4", "3, false, 0", "1, true, 0"})
-    void stackBackwardMatchesCentralDifferences(int layers, boolean bidirectional, double dropout) {
+    /** The stack reverses each sequence within its length: checked against central differences, for each cell. */
+    @ParameterizedTest(name = "{0} L={1} bidirectional={2} p={3}")
+    @CsvSource({"LSTM, 2, true, 0", "LSTM, 2, true, 0.4", "LSTM, 3, false, 0", "LSTM, 1, true, 0",
+            "GRU, 2, true, 0", "GRU, 2, true, 0.4", "GRU, 3, false, 0", "GRU, 1, true, 0"})
+    void stackBackwardMatchesCentralDifferences(Cell cellType, int layers, boolean bidirectional, double dropout) {
         int inputSize = 2;
         int hiddenSize = 3;
         int steps = 4;
         int[] lengths = {2, 4, 0, 3};
         int batch = lengths.length;
-        LstmStackShape shape = new LstmStackShape(inputSize, hiddenSize, layers, bidirectional);
+        RnnShape shape = RnnShape.of(cellType, inputSize, hiddenSize).withLayers(layers)
+                .withDirection(bidirectional ? Direction.BIDIRECTIONAL : Direction.FORWARD);
+        boolean lstm = cellType == Cell.LSTM;
         SplittableRandom random = new SplittableRandom(940 + layers);
         double bound = 2 / Math.sqrt(hiddenSize);
         int cells = shape.stateCount();
+        int gateRows = shape.gates() * hiddenSize;
         double[][] parameters = new double[4 * cells][];
         for (int n = 0; n < cells; n++) {
-            int input = shape.layerInputSize(n / shape.directions());
-            parameters[4 * n] = uniform(random, 3 * hiddenSize * input, bound);
-            parameters[4 * n + 1] = uniform(random, 3 * hiddenSize * hiddenSize, bound);
-            parameters[4 * n + 2] = uniform(random, 3 * hiddenSize, bound);
-            parameters[4 * n + 3] = uniform(random, 3 * hiddenSize, bound);
+            int input = shape.layerInputSize(n / shape.direction().count());
+            parameters[4 * n] = uniform(random, gateRows * input, bound);
+            parameters[4 * n + 1] = uniform(random, gateRows * hiddenSize, bound);
+            parameters[4 * n + 2] = uniform(random, gateRows, bound);
+            parameters[4 * n + 3] = uniform(random, gateRows, bound);
         }
         int states = cells * batch * hiddenSize;
         int outputs = steps * batch * shape.outputSize();
         double[] x = uniform(random, steps * batch * inputSize, 1);
         double[] h0 = uniform(random, states, 1);
+        double[] c0 = lstm ? uniform(random, states, 1) : null;
         double[] dy = uniform(random, outputs, 1);
         double[] dhT = uniform(random, states, 1);
+        double[] dcT = lstm ? uniform(random, states, 1) : null;
         double[][] masks = null;
         if (dropout > 0) {
             masks = new double[layers - 1][outputs];
@@ -144,12 +193,13 @@ class ReferenceGruVariableLengthTest {
             }
         }
         double[][] fixedMasks = masks;
-        ReferenceStack.Gradients gradients = stack(shape, parameters).backward(x, steps, batch, lengths, h0, null,
-                masks, dy, dhT, null);
+        ReferenceStack.Gradients gradients = stack(shape, parameters).backward(x, steps, batch, lengths, h0, c0,
+                masks, dy, dhT, dcT);
         DoubleSupplier loss = () -> {
-            ReferenceStack.Result result = stack(shape, parameters).forward(x, steps, batch, lengths, h0,
-                    null, fixedMasks);
-            return CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT);
+            ReferenceStack.Result result = stack(shape, parameters).forward(x, steps, batch, lengths, h0, c0,
+                    fixedMasks);
+            double value = CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT);
+            return lstm ? value + CentralDifferences.dot(result.cT(), dcT) : value;
         };
         for (int n = 0; n < parameters.length; n++) {
             int cell = n / 4;
@@ -160,6 +210,9 @@ class ReferenceGruVariableLengthTest {
         }
         significant("x", CentralDifferences.check("x", x, gradients.x(), loss));
         significant("h0", CentralDifferences.check("h0", h0, gradients.h0(), loss));
+        if (lstm) {
+            significant("c0", CentralDifferences.check("c0", c0, gradients.c0(), loss));
+        }
         for (int t = lengths[0]; t < steps; t++) {
             for (int i = 0; i < inputSize; i++) {
                 assertEquals(0.0, gradients.x()[(t * batch) * inputSize + i], "dx past the end of sequence 0");
@@ -182,13 +235,18 @@ class ReferenceGruVariableLengthTest {
         return new ReferenceGru(inputSize, hiddenSize, variables[0], variables[1], variables[2], variables[3]);
     }
 
-    private static ReferenceStack stack(LstmStackShape shape, double[][] parameters) {
-        ReferenceGru[] cells = new ReferenceGru[shape.stateCount()];
+    /** The reference stack of {@code shape}'s cell with W_ih, W_hh, b_ih, b_hh of each cell in turn. */
+    private static ReferenceStack stack(RnnShape shape, double[][] parameters) {
+        ReferenceCell[] cells = new ReferenceCell[shape.stateCount()];
         for (int n = 0; n < cells.length; n++) {
-            cells[n] = new ReferenceGru(shape.layerInputSize(n / shape.directions()), shape.hiddenSize(),
-                    parameters[4 * n], parameters[4 * n + 1], parameters[4 * n + 2], parameters[4 * n + 3]);
+            int inputSize = shape.layerInputSize(n / shape.direction().count());
+            cells[n] = shape.cell() == Cell.LSTM
+                    ? new ReferenceLstm(inputSize, shape.hiddenSize(), parameters[4 * n], parameters[4 * n + 1],
+                            parameters[4 * n + 2], parameters[4 * n + 3])
+                    : new ReferenceGru(inputSize, shape.hiddenSize(), parameters[4 * n], parameters[4 * n + 1],
+                            parameters[4 * n + 2], parameters[4 * n + 3]);
         }
-        return new ReferenceStack(shape.bidirectional(), cells);
+        return new ReferenceStack(shape.direction() == Direction.BIDIRECTIONAL, cells);
     }
 
     private static int[] parse(String list) {
