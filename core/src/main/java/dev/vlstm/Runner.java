@@ -147,8 +147,9 @@ public final class Runner implements AutoCloseable {
      * @param cT      output, {@code [L·D][B][H]}; null if not wanted; null for a GRU
      * @throws IllegalArgumentException as the time-major forward (with {@link NonFiniteInputs#REJECT} only the
      *                                  values that are read are checked: x within each length, h0, c0; x's elements
-     *                                  are named in x's layout), and for a null layout, null lengths, lengths of
-     *                                  another size than B, or a length outside 0..T (naming its index)
+     *                                  are named in x's layout), and for null lengths, lengths of another size
+     *                                  than B, or a length outside 0..T (naming its index)
+     * @throws NullPointerException     for a null layout
      * @throws IllegalStateException    as the time-major forward
      */
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,

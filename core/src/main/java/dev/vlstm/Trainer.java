@@ -119,14 +119,16 @@ public final class Trainer implements AutoCloseable {
      * @param y       output in x's layout, or null
      * @param hT      output, {@code [L·D][B][S]}, or null
      * @param cT      output, {@code [L·D][B][H]}, or null; null for a GRU
-     * @throws IllegalArgumentException as the time-major forward, and for a null layout or bad lengths
+     * @throws IllegalArgumentException as the time-major forward, and for null or bad lengths
+     * @throws NullPointerException     for a null layout
      * @throws IllegalStateException    as the time-major forward
      */
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                         MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
         checkCall(steps, batch);
-        driver.forward(x, Checks.notNull("layout", layout), steps, batch, Checks.notNull("lengths", lengths), h0, c0,
-                y, hT, cT);
+        Checks.notNull("layout", layout);
+        VariableLengths.check(lengths, steps, batch);
+        driver.forward(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
     }
 
     /**
