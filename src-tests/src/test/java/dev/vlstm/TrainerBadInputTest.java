@@ -1,0 +1,143 @@
+package dev.vlstm;
+
+import static dev.vlstm.ParametersBadInputTest.message;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.lang.foreign.MemorySegment;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import dev.vlstm.train.Adam;
+
+/**
+ * Every refusal of {@link Trainer} and of the optimizer's pairing, for both cells: a one-layer trainer too large
+ * to keep, backward without (or twice after) a forward, gradients and parameters of another shape (other layers,
+ * another projection), tensors of the wrong shape, non-finite parameters (refused before any layer changes), and
+ * closed objects.
+ */
+class TrainerBadInputTest {
+
+    private static final int I = 3;
+    private static final int H = 5;
+
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void trainerArgumentsAreCheckedBeforeAnythingChanges(Cell cell) {
+        RnnShape shape = RnnShape.of(cell, I, H).withLayers(2).withDirection(Direction.BIDIRECTIONAL);
+        RnnShape deeper = shape.withLayers(3);
+        try (TestRnn model = new TestRnn(1103, shape, Options.DEFAULT);
+             TestRnn other = new TestRnn(1104, deeper, Options.DEFAULT);
+             Trainer trainer = model.trainer(2, 4);
+             Runner runner = model.runner(2, 4);
+             Gradients gradients = new Gradients(shape);
+             Gradients wrong = new Gradients(deeper)) {
+            String noForward = "backward needs a forward of this trainer first (and runs once per forward)";
+            assertEquals(noForward, message(IllegalStateException.class, () -> trainer.backward((MemorySegment) null,
+                    null, null, gradients, GradientMode.OVERWRITE, null, null, null)));
+            float[] x = model.input(4, 2);
+            trainer.forward(MemorySegment.ofArray(x), 4, 2, null, null, null, null, null);
+            assertEquals("gradients are for a model of " + deeper + ", but this trainer's is " + shape,
+                    message(IllegalArgumentException.class, () -> trainer.backward((MemorySegment) null, null, null,
+                            wrong, GradientMode.OVERWRITE, null, null, null)));
+            assertEquals("gradients must not be null", message(NullPointerException.class, () -> trainer.backward(
+                    (MemorySegment) null, null, null, null, GradientMode.OVERWRITE, null, null, null)));
+            assertEquals("mode must not be null", message(NullPointerException.class, () -> trainer.backward(
+                    (MemorySegment) null, null, null, gradients, null, null, null, null)));
+            assertEquals("dy must hold [T=4][B=2][D*H=10] = 80 floats (320 bytes), but it holds 40 floats (160 bytes)",
+                    message(IllegalArgumentException.class, () -> trainer.backward(segment(40), null, null,
+                            gradients, GradientMode.OVERWRITE, null, null, null)));
+            assertEquals("dhT must hold [L*D=4][B=2][H=5] = 40 floats (160 bytes), but it holds 10 floats (40 bytes)",
+                    message(IllegalArgumentException.class, () -> trainer.backward(null, segment(10), null,
+                            gradients, GradientMode.OVERWRITE, null, null, null)));
+            String dcT = cell == Cell.LSTM
+                    ? "dcT must hold [L*D=4][B=2][H=5] = 40 floats (160 bytes), but it holds 10 floats (40 bytes)"
+                    : "dcT must be null for a GRU model: a GRU has no cell state";
+            assertEquals(dcT, message(IllegalArgumentException.class, () -> trainer.backward(null, null, segment(10),
+                    gradients, GradientMode.OVERWRITE, null, null, null)));
+            assertEquals("dx must hold [T=4][B=2][I=3] = 24 floats (96 bytes), but it holds 3 floats (12 bytes)",
+                    message(IllegalArgumentException.class, () -> trainer.backward(null, null, null, gradients,
+                            GradientMode.OVERWRITE, segment(3), null, null)));
+            trainer.backward((MemorySegment) null, null, null, gradients, GradientMode.OVERWRITE, null, null, null);
+            assertEquals(noForward, message(IllegalStateException.class, () -> trainer.backward((MemorySegment) null,
+                    null, null, gradients, GradientMode.OVERWRITE, null, null, null)));
+
+            assertEquals("parameters are for a model of " + deeper + ", but this trainer's is " + shape,
+                    message(IllegalArgumentException.class, () -> trainer.updateWeights(other.parameters)));
+            assertEquals("parameters must not be null",
+                    message(NullPointerException.class, () -> trainer.updateWeights(null)));
+            assertEquals("gradients are for a model of " + deeper + ", but the parameters are for " + shape,
+                    message(IllegalArgumentException.class, () -> new Adam(model.parameters, wrong, 0.1)));
+            float[] before = new float[4 * 2 * 10];
+            runner.forward(x, 4, 2, null, null, before, null, null);
+            float[][] flat = model.flatWeights.clone();
+            flat[13] = flat[13].clone();   // layer 1 reverse, weight_hh
+            flat[13][7] = Float.NaN;
+            try (Parameters nan = Parameters.fromPyTorch(shape, flat)) {
+                assertEquals("layer 1 reverse: weightHh[1][2] is NaN: weights must be finite (flat index 7)",
+                        message(IllegalArgumentException.class, () -> trainer.updateWeights(nan)));
+            }
+            float[] after = new float[before.length];
+            runner.forward(x, 4, 2, null, null, after, null, null);
+            assertArrayEquals(before, after, "no layer changed by a refused update");
+        }
+    }
+
+    /** More rows than an int counts is refused before any memory is taken. */
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void aTrainerTooLargeToKeepIsRefused(Cell cell) {
+        try (TestRnn model = new TestRnn(1, RnnShape.of(cell, I, H), Options.DEFAULT)) {
+            assertEquals("maxBatch × maxSteps = 65536 × 32768 = 2147483648 rows, more than a trainer can keep"
+                            + " (2147483647): train in shorter windows (TruncatedBptt) or smaller batches",
+                    message(IllegalArgumentException.class, () -> model.trainer(1 << 16, 1 << 15)));
+        }
+    }
+
+    @Test
+    void trainingMismatchedProjectionsIsRefusedNamingTheShapes() {
+        RnnShape plainShape = RnnShape.of(Cell.LSTM, I, H);
+        RnnShape projected = plainShape.withProjection(2);
+        try (TestRnn model = new TestRnn(4, projected, Options.DEFAULT);
+             TestRnn plain = new TestRnn(5, plainShape, Options.DEFAULT);
+             Trainer trainer = plain.trainer(1, 1);
+             Trainer projectedTrainer = model.trainer(1, 1);
+             Gradients plainGradients = new Gradients(plainShape)) {
+            assertEquals("parameters are for a model of " + projected + ", but this trainer's is " + plainShape,
+                    message(IllegalArgumentException.class, () -> trainer.updateWeights(model.parameters)));
+            assertEquals("parameters are for a model of " + plainShape + ", but this trainer's is " + projected,
+                    message(IllegalArgumentException.class, () -> projectedTrainer.updateWeights(plain.parameters)));
+            projectedTrainer.forward(MemorySegment.ofArray(new float[I]), 1, 1, null, null, null, null, null);
+            assertEquals("gradients are for a model of " + plainShape + ", but this trainer's is " + projected,
+                    message(IllegalArgumentException.class, () -> projectedTrainer.backward((MemorySegment) null,
+                            null, null, plainGradients, GradientMode.OVERWRITE, null, null, null)));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void closedTrainersModelsAndParametersAreRefused(Cell cell) {
+        RnnShape shape = RnnShape.of(cell, I, H).withLayers(2);
+        TestRnn model = new TestRnn(1105, shape, Options.DEFAULT);
+        Trainer trainer = model.trainer(1, 1);
+        Trainer open = model.trainer(1, 1);
+        trainer.close();
+        assertEquals("this Trainer is closed", message(IllegalStateException.class,
+                () -> trainer.forward(new float[I], 1, 1, null, null, null, null, null)));
+        Parameters closed = Parameters.fromPyTorch(shape, model.flatWeights);
+        closed.close();
+        assertEquals("these Parameters are closed",
+                message(IllegalStateException.class, () -> open.updateWeights(closed)));
+        model.close();
+        assertEquals("this Model is closed", message(IllegalStateException.class,
+                () -> open.forward(new float[I], 1, 1, null, null, null, null, null)));
+        assertEquals("this Model is closed", message(IllegalStateException.class, () -> model.model.trainer()));
+        open.close();
+    }
+
+    private static MemorySegment segment(int floats) {
+        return MemorySegment.ofArray(new float[floats]);
+    }
+}
