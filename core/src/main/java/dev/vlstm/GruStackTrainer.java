@@ -126,8 +126,8 @@ public final class GruStackTrainer implements AutoCloseable {
         this.parts = new GruTrainer[shape.stateCount()];
         ParallelGruKernel stackThreads = null;
         try {
+            long rows = Checks.trainingRows(maxBatch, maxSteps);
             this.sequence = new StackSequence(shape, false, maxBatch, maxSteps, "GruStackTrainer", memory);
-            long rows = (long) maxBatch * maxSteps;
             long layerFloats = rows * shape.outputSize();
             this.dropout = withDropout
                     ? new InterLayerDropout(dropout, seed, shape.layers() - 1, layerFloats, memory) : null;

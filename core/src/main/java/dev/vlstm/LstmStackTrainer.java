@@ -174,8 +174,8 @@ public final class LstmStackTrainer implements AutoCloseable {
                 layer + "weightHr", layer + "peepholes"};
         }
         try {
+            long rows = Checks.trainingRows(maxBatch, maxSteps);
             this.sequence = new StackSequence(shape, maxBatch, maxSteps, "LstmStackTrainer", memory);
-            long rows = (long) maxBatch * maxSteps;
             long layerFloats = rows * shape.outputSize();
             this.dropout = withDropout
                     ? new InterLayerDropout(dropout, seed, shape.layers() - 1, layerFloats, memory) : null;

@@ -209,6 +209,7 @@ public final class Runner implements AutoCloseable {
             throw new IllegalArgumentException("state is for a model of " + state.shape() + ", but this runner's is "
                     + model.shape());
         }
+        checkCall(1, state.batch());
         if (nonFiniteInputs == NonFiniteInputs.REJECT) {
             int inputSize = model.shape().inputSize();
             int batch = state.batch();

@@ -15,6 +15,7 @@ public final class State implements AutoCloseable {
 
     private final RnnShape shape;
     private final StackDrivers.Stream stream;
+    private boolean open = true;
 
     State(RnnShape shape, StackDrivers.Stream stream) {
         this.shape = shape;
@@ -37,7 +38,7 @@ public final class State implements AutoCloseable {
      * @throws IllegalStateException if this state is closed
      */
     public void reset() {
-        stream.reset();
+        stream().reset();
     }
 
     /**
@@ -48,7 +49,7 @@ public final class State implements AutoCloseable {
      * @throws IllegalStateException    if this state is closed
      */
     public void setHidden(MemorySegment h) {
-        stream.setHidden(h);
+        stream().setHidden(h);
     }
 
     /**
@@ -71,7 +72,7 @@ public final class State implements AutoCloseable {
      * @throws UnsupportedOperationException for a GRU's state, which has no c
      */
     public void setCell(MemorySegment c) {
-        stream.setCell(c);
+        stream().setCell(c);
     }
 
     /**
@@ -94,7 +95,7 @@ public final class State implements AutoCloseable {
      * @throws IllegalStateException    if this state is closed
      */
     public void copyHiddenTo(MemorySegment out) {
-        stream.copyHiddenTo(out);
+        stream().copyHiddenTo(out);
     }
 
     /**
@@ -106,7 +107,7 @@ public final class State implements AutoCloseable {
      * @throws UnsupportedOperationException for a GRU's state, which has no c
      */
     public void copyCellTo(MemorySegment out) {
-        stream.copyCellTo(out);
+        stream().copyCellTo(out);
     }
 
     /**
@@ -135,10 +136,15 @@ public final class State implements AutoCloseable {
     /** Frees this state's memory. Closing twice is harmless. */
     @Override
     public void close() {
+        open = false;
         stream.close();
     }
 
+    /** The driver's state, for the runner's calls; refuses a closed state in this type's words. */
     StackDrivers.Stream stream() {
+        if (!open) {
+            throw new IllegalStateException("this State is closed");
+        }
         return stream;
     }
 }

@@ -132,7 +132,7 @@ class RunnerBadInputTest {
                         message(IllegalArgumentException.class, () -> runner.step(new float[2 * I], foreign, null)));
                 String tooLarge = message(IllegalArgumentException.class,
                         () -> runner.step(model.input(1, 3), large, null));
-                assertTrue(tooLarge.contains("batch 3 exceeds") && tooLarge.contains("maxBatch 2"), tooLarge);
+                assertEquals("batch 3 exceeds this Runner's maxBatch 2 (Options.maxBatch)", tooLarge);
                 assertEquals(mustHold("h", "[L=" + layers + "][B=2][H=5]", 10 * layers, 3),
                         message(IllegalArgumentException.class, () -> state.setHidden(new float[3])));
                 assertEquals("h must not be null",
@@ -225,8 +225,9 @@ class RunnerBadInputTest {
         assertEquals("x: the arena of this segment is already closed",
                 message(IllegalStateException.class, () -> runner.step(x, state, null)));
         state.close();
-        String closedState = message(IllegalStateException.class, () -> runner.step(new float[I], state, null));
-        assertTrue(closedState.startsWith("this ") && closedState.endsWith("State is closed"), closedState);
+        assertEquals("this State is closed",
+                message(IllegalStateException.class, () -> runner.step(new float[I], state, null)));
+        assertEquals("this State is closed", message(IllegalStateException.class, () -> state.setHidden(new float[H])));
         runner.close();
         assertEquals("this Runner is closed", message(IllegalStateException.class,
                 () -> runner.forward(new float[I], 1, 1, null, null, null, null, null)));

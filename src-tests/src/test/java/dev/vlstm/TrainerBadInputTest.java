@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -13,8 +14,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 import dev.vlstm.train.Adam;
 
 /**
- * Every refusal of {@link Trainer} and of the optimizer's pairing, for both cells: a one-layer trainer too large
- * to keep, backward without (or twice after) a forward, gradients and parameters of another shape (other layers,
+ * Every refusal of {@link Trainer} and of the optimizer's pairing, for both cells: a trainer too large to keep,
+ * backward without (or twice after) a forward, gradients and parameters of another shape (other layers,
  * another projection), tensors of the wrong shape, non-finite parameters (refused before any layer changes), and
  * closed objects.
  */
@@ -85,14 +86,20 @@ class TrainerBadInputTest {
         }
     }
 
-    /** More rows than an int counts is refused before any memory is taken. */
+    /**
+     * More rows than an int counts is refused before any memory is taken, by one layer and by a bidirectional
+     * stack alike (whose layer buffers alone would be tens of gigabytes).
+     */
     @ParameterizedTest
     @EnumSource(Cell.class)
     void aTrainerTooLargeToKeepIsRefused(Cell cell) {
-        try (TestRnn model = new TestRnn(1, RnnShape.of(cell, I, H), Options.DEFAULT)) {
-            assertEquals("maxBatch × maxSteps = 65536 × 32768 = 2147483648 rows, more than a trainer can keep"
-                            + " (2147483647): train in shorter windows (TruncatedBptt) or smaller batches",
-                    message(IllegalArgumentException.class, () -> model.trainer(1 << 16, 1 << 15)));
+        for (RnnShape shape : List.of(RnnShape.of(cell, I, H),
+                RnnShape.of(cell, I, H).withLayers(2).withDirection(Direction.BIDIRECTIONAL))) {
+            try (TestRnn model = new TestRnn(1, shape, Options.DEFAULT)) {
+                assertEquals("maxBatch × maxSteps = 65536 × 32768 = 2147483648 rows, more than a trainer can keep"
+                                + " (2147483647): train in shorter windows (TruncatedBptt) or smaller batches",
+                        message(IllegalArgumentException.class, () -> model.trainer(1 << 16, 1 << 15)), "" + shape);
+            }
         }
     }
 
