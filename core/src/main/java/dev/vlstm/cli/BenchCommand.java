@@ -31,7 +31,7 @@ final class BenchCommand {
     static final Option MODE = Option.text("--mode", "step|sequence|train",
             "what to time, one or several comma-separated (default: step,sequence)");
     static final Option BATCH = Option.text("--batch", "B",
-            "rows per call (default: 1 for step and sequence, 32 for train)");
+            "rows per call (default: 1, 32 for train); with --streams, the largest batch (default: N)");
     static final Option STEPS = Option.text("--steps", "T", "time steps of a sequence or a training step "
             + "(default: 100 for sequence, 25 for train)");
     static final Option PRECISION = Option.text("--precision", "f32|bf16|int8",
@@ -42,7 +42,11 @@ final class BenchCommand {
             "compare with an earlier --json file of this machine");
     static final Option MAX_SLOWDOWN = Option.text("--max-slowdown", "PCT",
             "with --compare: the slowdown in percent that fails (default 10)");
-    static final Option ITERATIONS = Option.text("--iterations", "N", "measured iterations of one second (default 5)");
+    static final Option ITERATIONS = Option.text("--iterations", "N",
+            "measured iterations of one second (default 5); with --streams, seconds per point");
+    static final Option STREAMS = Option.text("--streams", "N[,N...]",
+            "instead of the modes: N streams on a StreamBatcher and each alone, per N (1 to "
+                    + BenchStreams.MAX_STREAMS + ")");
 
     static final Command COMMAND = new Command("bench", "time a model on this machine; gate a CI on it",
             """
@@ -51,11 +55,16 @@ final class BenchCommand {
             mode up until the JIT has compiled it, then measures one-second iterations and prints the time per call
             (median and spread of the iterations), GFLOP/s, the share of this machine's FMA peak (measured first,
             one core), and for step the latency percentiles of single calls. Progress goes to stderr.
+            With --streams, it times a service instead: for each N, N streams in a closed loop (a thread each,
+            sending one frame and waiting for its output) served by a StreamBatcher, then each stepped alone on a
+            runner of its own, on the same cores; it prints steps per second, the mean batch, and the p50, p99 and
+            p99.9 latency from submission to output.
             With --compare, each measurement's mean time is divided by the same measurement's in BASE.json (same
             mode and options, same CPU model and kernel; a file of another CPU is refused).
             Exit codes: 0 done (and no measurement slower than --max-slowdown), 1 a measurement slower than
             --max-slowdown, 2 bad usage or input (nothing judged).""",
-            List.of(MODEL, PREFIX, MODE, BATCH, STEPS, PRECISION, THREADS, JSON, COMPARE, MAX_SLOWDOWN, ITERATIONS),
+            List.of(MODEL, PREFIX, MODE, BATCH, STEPS, PRECISION, THREADS, JSON, COMPARE, MAX_SLOWDOWN, ITERATIONS,
+                    STREAMS),
             List.of("FILE (--json): JMH's JSON result format, one entry per mode; benchmark vlstm.bench.MODE,",
                     "  params (cell, sizes, batch, steps, precision, threads, cpu, kernel), primaryMetric in us/op",
                     "  or ms/op, secondaryMetrics gflops, fma.peak.share and, for step, latency percentiles"),
@@ -70,10 +79,14 @@ final class BenchCommand {
     }
 
     private static void run(Arguments arguments, PrintStream out, PrintStream err) throws IOException {
-        List<BenchWorkload.Mode> modes = modes(arguments.text(MODE));
         WeightPrecision precision = arguments.precision(PRECISION);
         int threads = arguments.threads(THREADS);
         int iterations = positive(arguments, ITERATIONS, 5, 1000);
+        if (arguments.has(STREAMS)) {
+            BenchStreams.run(arguments, precision, threads, iterations, out, err);
+            return;
+        }
+        List<BenchWorkload.Mode> modes = modes(arguments.text(MODE));
         if (iterations < 2) {
             throw new Cli.UsageException(ITERATIONS.name() + ": at least 2 iterations, for a spread");
         }
