@@ -4,6 +4,7 @@ import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.Locale;
 
+import dev.vlstm.internal.NearestRank;
 import dev.vlstm.kernel.Settling;
 
 /**
@@ -38,10 +39,9 @@ final class CallTimer {
             return Arrays.stream(iterationNanos).average().orElseThrow();
         }
 
-        /** The {@code percentile} (0 to 100) of single calls, nearest rank. */
+        /** The {@code percentile} (0 to 100, to a thousandth) of single calls, nearest rank. */
         double percentileNanos(double percentile) {
-            int rank = (int) Math.ceil(percentile / 100 * sortedCallNanos.length);
-            return sortedCallNanos[Math.clamp(rank - 1, 0, sortedCallNanos.length - 1)];
+            return NearestRank.of(sortedCallNanos, percentile);
         }
     }
 

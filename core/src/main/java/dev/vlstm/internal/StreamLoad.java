@@ -107,9 +107,7 @@ public final class StreamLoad {
             if (sortedLatencyNanos.length == 0) {
                 return Double.NaN;
             }
-            // In thousandths of a percent, in integers: percentile / 100 * n in doubles makes p99.9 of 1000 rank 1000.
-            long rank = Math.ceilDiv(Math.round(percentile * 1000) * sortedLatencyNanos.length, 100_000L);
-            return sortedLatencyNanos[(int) Math.clamp(rank - 1, 0, sortedLatencyNanos.length - 1)];
+            return NearestRank.of(sortedLatencyNanos, percentile);
         }
     }
 
