@@ -1,8 +1,7 @@
 package dev.vlstm;
 
-import dev.vlstm.kernel.GruKernel;
 import dev.vlstm.kernel.Kernels;
-import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.Family;
 
 /** Which kernel family packs and runs a model. */
 public enum Backend {
@@ -21,14 +20,10 @@ public enum Backend {
      *         packed for this choice
      */
     public String kernelName() {
-        return kernel().name();
+        return family().name();
     }
 
-    LstmKernel kernel() {
+    Family family() {
         return this == SCALAR ? Kernels.scalar() : Kernels.preferred();
-    }
-
-    GruKernel gruKernel() {
-        return this == SCALAR ? Kernels.scalarGru() : Kernels.preferredGru();
     }
 }

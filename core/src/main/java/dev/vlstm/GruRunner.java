@@ -3,9 +3,12 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import dev.vlstm.kernel.GruKernel;
+import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.ParallelGruKernel;
+import dev.vlstm.kernel.GemmCall;
+import dev.vlstm.kernel.Postgemm;
+import dev.vlstm.kernel.StepCall;
+import dev.vlstm.kernel.Team;
 
 /**
  * Runs the fused GRU forward of one {@link GruWeights}: whole sequences ({@link #forward}) or one step of a stream
@@ -27,11 +30,14 @@ import dev.vlstm.kernel.ParallelGruKernel;
 public final class GruRunner implements AutoCloseable {
 
     private final GruWeights weights;
-    /** The kernel's threads when {@code threads > 1} (owned, or a stack's); null for one thread. */
-    private final ParallelGruKernel parallelKernel;
-    /** Whether {@link #close()} stops {@link #parallelKernel}'s threads: false for a stack's, which the stack stops. */
+    private final PackedLayer layer;
+    /** The threads of every GEMM and step: this runner's own, or a stack's. */
+    private final Team team;
+    /** Whether {@link #close()} stops {@link #team}'s threads: false for a stack's, which the stack stops. */
     private final boolean ownsThreads;
-    private final GruKernel kernel;
+    /** The arguments of this runner's GEMMs and steps, set per call. */
+    private final GemmCall gemmCall = new GemmCall();
+    private final StepCall stepCall = new StepCall();
     private final GateLayout layout;
     private final int maxBatch;
     private final int projectionSteps;
@@ -98,18 +104,15 @@ public final class GruRunner implements AutoCloseable {
         this(weights, maxBatch, projectionSteps, Checks.threads(threads), null);
     }
 
-    /**
-     * A part of a stack, running on the stack's threads ({@code stackThreads}, not owned: closing this leaves them
-     * running; null for one thread).
-     */
-    GruRunner(GruWeights weights, int maxBatch, int projectionSteps, ParallelGruKernel stackThreads) {
-        this(weights, maxBatch, projectionSteps, 1, stackThreads);
+    /** A part of a stack, running on the stack's team ({@code stackTeam}, not owned: closing this leaves it running). */
+    GruRunner(GruWeights weights, int maxBatch, int projectionSteps, Team stackTeam) {
+        this(weights, maxBatch, projectionSteps, 1, stackTeam);
     }
 
-    private GruRunner(GruWeights weights, int maxBatch, int projectionSteps, int threads,
-                      ParallelGruKernel stackThreads) {
+    private GruRunner(GruWeights weights, int maxBatch, int projectionSteps, int threads, Team stackTeam) {
         Checks.notNull("weights", weights).checkOpen();
         this.weights = weights;
+        this.layer = weights.layer();
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.projectionSteps = Checks.positive("projectionSteps", projectionSteps);
@@ -127,14 +130,12 @@ public final class GruRunner implements AutoCloseable {
             this.hidden[1] = memory.floats((long) maxBatch * layout.paddedHidden());
             this.zeroRow = memory.floats(layout.hiddenSize());
             this.variableLengths = new VariableLengths(maxBatch);
-            this.parallelKernel = stackThreads != null ? stackThreads
-                    : threads == 1 ? null : new ParallelGruKernel(weights.kernel(), threads);
+            this.team = stackTeam != null ? stackTeam : new Team(weights.family(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
-        this.ownsThreads = stackThreads == null;
-        this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
+        this.ownsThreads = stackTeam == null;
     }
 
     /**
@@ -163,7 +164,7 @@ public final class GruRunner implements AutoCloseable {
 
     /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return parallelKernel == null ? 1 : parallelKernel.threads();
+        return team.threads();
     }
 
     /** {@return the largest batch this runner accepts, &ge; 1} */
@@ -320,15 +321,12 @@ public final class GruRunner implements AutoCloseable {
         for (int start = 0; start < steps; start += projectionSteps) {
             int chunk = Math.min(projectionSteps, steps - start);
             int rows = plan.gatherRows(x, order, inputRowBytes, start, start + chunk, inputChunk, 0);
-            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedInputBias(), inputChunk, 0, rows,
-                    inputPreActivations, 0);
+            projectInput(rows);
             int row = 0;
             for (int step = start; step < start + chunk; step++) {
                 int active = plan.activeAt(step);
                 if (active > 0) {
-                    kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.packedRecurrentBias(),
-                            inputPreActivations, row * gateRowBytes, gateActivations, 0, hidden[current],
-                            hidden[1 - current], active);
+                    recurrentStep(row * gateRowBytes, hidden[current], hidden[1 - current], active);
                     current = 1 - current;
                     writeFinalStates(plan, plan.activeAt(step + 1), active, hidden[current], hT);
                 }
@@ -368,12 +366,9 @@ public final class GruRunner implements AutoCloseable {
             int chunk = Math.min(projectionSteps, steps - start);
             int rows = chunk * batch;
             MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
-            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedInputBias(), inputChunk, 0, rows,
-                    inputPreActivations, 0);
+            projectInput(rows);
             for (int step = 0; step < chunk; step++) {
-                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.packedRecurrentBias(),
-                        inputPreActivations, step * gateStepBytes, gateActivations, 0, hidden[current],
-                        hidden[1 - current], batch);
+                recurrentStep(step * gateStepBytes, hidden[current], hidden[1 - current], batch);
                 current = 1 - current;
                 if (y != null) {
                     PaddedRows.copyOut(hidden[current], 0, paddedHidden, y, (start + step) * outputStepBytes,
@@ -441,14 +436,24 @@ public final class GruRunner implements AutoCloseable {
         Checks.floats("x", x, "B", batch, "I", layout.inputSize());
         Checks.optionalOutput("h", h, "B", batch, "H", layout.hiddenSize());
         MemorySegment.copy(x, 0, inputChunk, 0, x.byteSize());
-        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedInputBias(), inputChunk, 0, batch,
-                inputPreActivations, 0);
-        kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.packedRecurrentBias(),
-                inputPreActivations, 0, gateActivations, 0, state.currentHidden(), state.nextHidden(), batch);
+        projectInput(batch);
+        recurrentStep(0, state.currentHidden(), state.nextHidden(), batch);
         state.advance();
         if (h != null) {
             state.copyOut(h, 0);
         }
+    }
+
+    /** The input pre-activations of the first {@code rows} rows of the input chunk. */
+    private void projectInput(int rows) {
+        team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputChunk, 0, rows, inputPreActivations, 0));
+    }
+
+    /** The fused step of {@code rows} rows from the pre-activations at {@code preActivationsOffset} bytes. */
+    private void recurrentStep(long preActivationsOffset, MemorySegment hPrev, MemorySegment hNext, int rows) {
+        team.step(stepCall.set(layer.recurrent(), Postgemm.GRU, Float.POSITIVE_INFINITY, layer.cellRow(),
+                inputPreActivations, preActivationsOffset, gateActivations, 0, hPrev,
+                (long) layout.paddedHidden() * Float.BYTES, null, hNext, rows));
     }
 
     /**
@@ -463,8 +468,8 @@ public final class GruRunner implements AutoCloseable {
         try {
             if (memory.isOpen()) {
                 memory.close();
-                if (parallelKernel != null && ownsThreads) {
-                    parallelKernel.close();
+                if (ownsThreads) {
+                    team.close();
                 }
             }
         } finally {
@@ -474,7 +479,7 @@ public final class GruRunner implements AutoCloseable {
 
     /** The worker threads of this runner (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return parallelKernel == null ? List.of() : parallelKernel.workerThreads();
+        return team.workerThreads();
     }
 
     private void checkOpen() {

@@ -3,7 +3,7 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import dev.vlstm.kernel.ParallelGruKernel;
+import dev.vlstm.kernel.Team;
 
 /**
  * Runs the forward of a whole {@link GruStackWeights} model, as PyTorch's {@code nn.GRU} does in inference: whole
@@ -29,8 +29,8 @@ public final class GruStackRunner implements AutoCloseable {
     private final GruStackWeights weights;
     private final LstmStackShape shape;
     private final GruRunner[] parts;
-    /** The threads every part runs on when {@code threads > 1}, owned; null for one thread. */
-    private final ParallelGruKernel threads;
+    /** The threads every part runs on, owned. */
+    private final Team team;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "a GruStackRunner is for one thread at a time; give each thread its own (they may share the weights)");
     private final OffHeap memory;
@@ -79,21 +79,21 @@ public final class GruStackRunner implements AutoCloseable {
         this.shape = weights.shape();
         this.memory = OffHeap.open();
         this.parts = new GruRunner[shape.stateCount()];
-        ParallelGruKernel stackThreads = null;
+        Team stackTeam = null;
         try {
             this.sequence = new StackSequence(shape, false, maxBatch, maxSteps, "GruStackRunner", memory);
-            stackThreads = threads == 1 ? null : new ParallelGruKernel(weights.part(0).kernel(), threads);
+            stackTeam = new Team(weights.part(0).family(), threads);
             for (int n = 0; n < parts.length; n++) {
                 GruWeights part = weights.part(n);
                 int projectionSteps = Math.min(maxSteps,
                         chunkSteps > 0 ? chunkSteps : GruRunner.defaultProjectionSteps(part, maxBatch));
-                parts[n] = new GruRunner(part, maxBatch, projectionSteps, stackThreads);
+                parts[n] = new GruRunner(part, maxBatch, projectionSteps, stackTeam);
             }
-            this.threads = stackThreads;
+            this.team = stackTeam;
         } catch (RuntimeException | Error e) {
             closeParts();
-            if (stackThreads != null) {
-                stackThreads.close();
+            if (stackTeam != null) {
+                stackTeam.close();
             }
             throw e;
         }
@@ -101,7 +101,7 @@ public final class GruStackRunner implements AutoCloseable {
 
     /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return threads == null ? 1 : threads.threads();
+        return team.threads();
     }
 
     /** {@return the largest batch this runner accepts, &ge; 1} */
@@ -302,9 +302,7 @@ public final class GruStackRunner implements AutoCloseable {
         inUse.enter("close");
         try {
             closeParts();
-            if (threads != null) {
-                threads.close();
-            }
+            team.close();
         } finally {
             inUse.exit();
         }
@@ -326,7 +324,7 @@ public final class GruStackRunner implements AutoCloseable {
 
     /** The worker threads of this runner (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return threads == null ? List.of() : threads.workerThreads();
+        return team.workerThreads();
     }
 
     /** One direction of one layer: the GRU's plain time-major forward, or its variable-length one (no c). */

@@ -3,7 +3,7 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import dev.vlstm.kernel.ParallelGruKernel;
+import dev.vlstm.kernel.Team;
 
 /**
  * Backpropagation through time for a whole {@link GruStackWeights} model: a training {@link #forward} that keeps
@@ -32,8 +32,8 @@ public final class GruStackTrainer implements AutoCloseable {
     private final GruStackWeights weights;
     private final LstmStackShape shape;
     private final GruTrainer[] parts;
-    /** The threads every part runs on when {@code threads > 1}, owned; null for one thread. */
-    private final ParallelGruKernel threads;
+    /** The threads every part runs on, owned. */
+    private final Team team;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "a GruStackTrainer is for one thread at a time; give each thread its own");
     private final OffHeap memory;
@@ -124,7 +124,7 @@ public final class GruStackTrainer implements AutoCloseable {
         this.shape = weights.shape();
         this.memory = OffHeap.open();
         this.parts = new GruTrainer[shape.stateCount()];
-        ParallelGruKernel stackThreads = null;
+        Team stackTeam = null;
         try {
             long rows = Checks.trainingRows(maxBatch, maxSteps);
             this.sequence = new StackSequence(shape, false, maxBatch, maxSteps, "GruStackTrainer", memory);
@@ -148,15 +148,15 @@ public final class GruStackTrainer implements AutoCloseable {
             long stateFloats = (long) maxBatch * shape.hiddenSize();
             hiddenIn = new ScratchView(memory.floats(stateFloats));
             hiddenOut = new ScratchView(memory.floats(stateFloats));
-            stackThreads = threads == 1 ? null : new ParallelGruKernel(weights.part(0).kernel(), threads);
+            stackTeam = new Team(weights.part(0).family(), threads);
             for (int n = 0; n < parts.length; n++) {
-                parts[n] = new GruTrainer(weights.part(n), maxBatch, maxSteps, stackThreads);
+                parts[n] = new GruTrainer(weights.part(n), maxBatch, maxSteps, stackTeam);
             }
-            this.threads = stackThreads;
+            this.team = stackTeam;
         } catch (RuntimeException | Error e) {
             closeParts();
-            if (stackThreads != null) {
-                stackThreads.close();
+            if (stackTeam != null) {
+                stackTeam.close();
             }
             throw e;
         }
@@ -164,7 +164,7 @@ public final class GruStackTrainer implements AutoCloseable {
 
     /** {@return the threads each GEMM runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return threads == null ? 1 : threads.threads();
+        return team.threads();
     }
 
     /** {@return the largest batch this trainer accepts, &ge; 1} */
@@ -445,9 +445,7 @@ public final class GruStackTrainer implements AutoCloseable {
         inUse.enter("close");
         try {
             closeParts();
-            if (threads != null) {
-                threads.close();
-            }
+            team.close();
         } finally {
             inUse.exit();
         }
@@ -464,7 +462,7 @@ public final class GruStackTrainer implements AutoCloseable {
 
     /** The worker threads of this trainer (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return threads == null ? List.of() : threads.workerThreads();
+        return team.workerThreads();
     }
 
     /** One direction of one layer: the GRU trainer's time-major forward, or its variable-length one (no c). */

@@ -39,7 +39,7 @@ public final class GruStackWeights implements AutoCloseable {
             Checks.notNull("layers[" + n + "]", layers[n]).checkOpen();
             inputSizes[n] = layers[n].inputSize();
             hiddenSizes[n] = layers[n].hiddenSize();
-            if (!layers[n].kernelName().equals(layers[0].kernelName())) {
+            if (layers[n].family() != layers[0].family()) {
                 throw new IllegalArgumentException("layers[" + n + "] is packed for kernel " + layers[n].kernelName()
                         + ", but layers[0] for " + layers[0].kernelName() + ": pack every layer for the same backend");
             }

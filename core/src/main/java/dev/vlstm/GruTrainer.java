@@ -4,12 +4,17 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 
+import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.GruKernel;
-import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.GemmCall;
+import dev.vlstm.kernel.PackedMatrix;
 import dev.vlstm.kernel.Packing;
-import dev.vlstm.kernel.ParallelGruKernel;
+import dev.vlstm.kernel.Pointwise;
+import dev.vlstm.kernel.Postgemm;
+import dev.vlstm.kernel.StepCall;
+import dev.vlstm.kernel.Team;
 import dev.vlstm.kernel.TensorKernel;
+import dev.vlstm.kernel.WeightFormat;
 
 /**
  * Backpropagation through time for one {@link GruWeights}: a training {@link #forward} that keeps what the backward
@@ -19,7 +24,7 @@ import dev.vlstm.kernel.TensorKernel;
  * <p>Organised as {@link LstmTrainer} is: per step in reverse, one pointwise pass makes the input-side gate
  * gradients {@code (da_r, da_z, da_n)}, the recurrent-side ones {@code (da_r, da_z, dm)} (they differ in the n gate,
  * which linear-before-reset multiplies by r) and the direct part {@code dh z}; {@code dh_{t-1} = dh z +
- * (da_r, da_z, dm)·W_hh} runs the LSTM kernel's GEMM on a transposed packing of W_hh. After the loop, dW_ih, dW_hh
+ * (da_r, da_z, dm)·W_hh} runs the four-gate GEMM on a transposed packing of W_hh. After the loop, dW_ih, dW_hh
  * and dx are each one GEMM over all T·B rows, and the bias gradients are sums of the gate gradients. With
  * {@code threads > 1} every GEMM of both passes is split over output blocks among that many threads, as in
  * {@link LstmTrainer}, with the same results bit for bit.
@@ -37,12 +42,15 @@ public final class GruTrainer implements AutoCloseable {
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     private final GruWeights weights;
-    /** The kernel's threads when {@code threads > 1} (owned, or a stack's); null for one thread. */
-    private final ParallelGruKernel parallelKernel;
-    /** Whether {@link #close()} stops {@link #parallelKernel}'s threads: false for a stack's, which the stack stops. */
+    private final PackedLayer layer;
+    /** The threads of every GEMM and step of both passes: this trainer's own, or a stack's. */
+    private final Team team;
+    /** Whether {@link #close()} stops {@link #team}'s threads: false for a stack's, which the stack stops. */
     private final boolean ownsThreads;
-    private final GruKernel kernel;
-    private final LstmKernel gemm;
+    /** The arguments of this trainer's GEMMs and steps, set per call. */
+    private final GemmCall gemmCall = new GemmCall();
+    private final StepCall stepCall = new StepCall();
+    private final Pointwise pointwise;
     private final TensorKernel tensors;
     private final GateLayout layout;
     /** The GEMM dh = g·W_hh: depth 3H', outputs H in tiles. */
@@ -58,8 +66,10 @@ public final class GruTrainer implements AutoCloseable {
     private final int maxBatch;
     private final int maxSteps;
     private final OffHeap memory;
-    private final MemorySegment transposedInputWeights;
-    private final MemorySegment transposedRecurrentWeights;
+    /** W_ih packed for dx = g·W_ih ({@link #inputGradientLayout}). */
+    private final PackedMatrix transposedInput;
+    /** W_hh packed for dh = g·W_hh ({@link #hiddenGradientLayout}). */
+    private final PackedMatrix transposedRecurrent;
     private final MemorySegment zeroBias;
     private final MemorySegment inputs;
     /** Input pre-activations with m in the n slots after the forward; recurrent-side gradients after the backward. */
@@ -115,17 +125,17 @@ public final class GruTrainer implements AutoCloseable {
         this(weights, maxBatch, maxSteps, Checks.threads(threads), null);
     }
 
-    /**
-     * A part of a stack, running on the stack's threads ({@code stackThreads}, not owned: closing this leaves them
-     * running; null for one thread).
-     */
-    GruTrainer(GruWeights weights, int maxBatch, int maxSteps, ParallelGruKernel stackThreads) {
-        this(weights, maxBatch, maxSteps, 1, stackThreads);
+    /** A part of a stack, running on the stack's team ({@code stackTeam}, not owned: closing this leaves it running). */
+    GruTrainer(GruWeights weights, int maxBatch, int maxSteps, Team stackTeam) {
+        this(weights, maxBatch, maxSteps, 1, stackTeam);
     }
 
-    private GruTrainer(GruWeights weights, int maxBatch, int maxSteps, int threads, ParallelGruKernel stackThreads) {
+    private GruTrainer(GruWeights weights, int maxBatch, int maxSteps, int threads, Team stackTeam) {
         Checks.notNull("weights", weights).checkOpen();
         this.weights = weights;
+        this.layer = weights.layer();
+        this.pointwise = weights.family().pointwise();
+        this.tensors = weights.family().tensors();
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.maxSteps = Checks.positive("maxSteps", maxSteps);
@@ -145,10 +155,11 @@ public final class GruTrainer implements AutoCloseable {
         this.stepStart = new int[maxSteps + 1];
         this.memory = OffHeap.open();
         try {
-            transposedInputWeights = memory.floats(inputGradientLayout.packedFloats(gateRow));
-            transposedRecurrentWeights = memory.floats(hiddenGradientLayout.packedFloats(gateRow));
-            Packing.transposed(layout, weights.packedInputWeights(), inputSize, transposedInputWeights);
-            Packing.transposed(layout, weights.packedRecurrentWeights(), hiddenSize, transposedRecurrentWeights);
+            transposedInput = new PackedMatrix(memory.floats(inputGradientLayout.packedFloats(gateRow)),
+                    WeightFormat.FLOAT32, inputGradientLayout, gateRow);
+            transposedRecurrent = new PackedMatrix(memory.floats(hiddenGradientLayout.packedFloats(gateRow)),
+                    WeightFormat.FLOAT32, hiddenGradientLayout, gateRow);
+            packTransposed();
             zeroBias = memory.floats(Math.max(gateRow, widestGradientRow));
             inputs = memory.floats(rows * inputSize);
             preActivations = memory.floats(rows * gateRow);
@@ -164,17 +175,12 @@ public final class GruTrainer implements AutoCloseable {
             weightGradientRows = memory.floats((long) gateRow * widestGradientRow);
             biasGradientSums = memory.floats(gateRow);
             inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
-            parallelKernel = stackThreads != null ? stackThreads
-                    : threads == 1 ? null : new ParallelGruKernel(weights.kernel(), threads);
+            team = stackTeam != null ? stackTeam : new Team(weights.family(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
-        this.ownsThreads = stackThreads == null;
-        this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
-        // With threads, the backward's GEMMs split on the same threads as the forward's.
-        this.gemm = kernel.gemm();
-        this.tensors = gemm.tensors();
+        this.ownsThreads = stackTeam == null;
     }
 
     /** {@return the weights this trainer trains (not owned by the trainer)} */
@@ -184,7 +190,7 @@ public final class GruTrainer implements AutoCloseable {
 
     /** {@return the threads each GEMM runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return parallelKernel == null ? 1 : parallelKernel.threads();
+        return team.threads();
     }
 
     /** {@return the largest batch of a forward, &ge; 1} */
@@ -311,14 +317,14 @@ public final class GruTrainer implements AutoCloseable {
             }
         }
         writeFinalStates(0, plan.activeAt(0), batch, hT);
-        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedInputBias(), inputs, 0, rows,
-                preActivations, 0);
+        team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputs, 0, rows, preActivations, 0));
         for (int t = 0; t < steps; t++) {
             int active = plan.activeAt(t);
             if (active > 0) {
                 long offset = stepStart[t] * gateRowBytes;
-                kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.packedRecurrentBias(),
-                        preActivations, offset, gates, offset, hiddenSteps[t], hiddenSteps[t + 1], active);
+                team.step(stepCall.set(layer.recurrent(), Postgemm.GRU, Float.POSITIVE_INFINITY, layer.cellRow(),
+                        preActivations, offset, gates, offset, hiddenSteps[t], stateRowBytes, null,
+                        hiddenSteps[t + 1], active));
                 writeFinalStates(t + 1, plan.activeAt(t + 1), active, hT);
             }
             if (y != null) {
@@ -392,8 +398,7 @@ public final class GruTrainer implements AutoCloseable {
             backPropagate(order, dy, dhT, dh0);
             int rows = stepStart[steps];
             if (dx != null) {
-                gemm.projectInput(inputGradientLayout, transposedInputWeights, zeroBias, gates, 0, rows,
-                        inputGradientRows, 0);
+                team.multiply(gemmCall.set(transposedInput, zeroBias, gates, 0, rows, inputGradientRows, 0));
                 if (plan.full() && timeMajor) {
                     PaddedRows.copyOut(inputGradientRows, 0, inputGradientLayout.gateRowFloats(), dx, 0, inputSize,
                             rows);
@@ -457,10 +462,10 @@ public final class GruTrainer implements AutoCloseable {
                 }
             }
             long offset = stepStart[t] * gateRowBytes;
-            kernel.cellBackward(layout, gates, offset, preActivations, offset, hiddenSteps[t], hiddenGradient,
+            pointwise.gruBackward(layout, gates, offset, preActivations, offset, hiddenSteps[t], hiddenGradient,
                     hiddenGradientRow, directGradient, active);
-            gemm.projectInput(hiddenGradientLayout, transposedRecurrentWeights, zeroBias, preActivations, offset,
-                    active, hiddenGradient, 0);
+            team.multiply(gemmCall.set(transposedRecurrent, zeroBias, preActivations, offset, active, hiddenGradient,
+                    0));
             for (int r = 0; r < active; r++) {
                 tensors.add(directGradient, r * stateRowBytes, hiddenGradient, r * hiddenGradientRowBytes,
                         hiddenSize);
@@ -518,9 +523,7 @@ public final class GruTrainer implements AutoCloseable {
             }
             savedSteps = 0;
             weights.repack(parameters);
-            Packing.transposed(layout, weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
-            Packing.transposed(layout, weights.packedRecurrentWeights(), layout.hiddenSize(),
-                    transposedRecurrentWeights);
+            packTransposed();
         } finally {
             inUse.exit();
         }
@@ -559,12 +562,18 @@ public final class GruTrainer implements AutoCloseable {
                 weightGradientPanels);
     }
 
+    /** Packs W_ih and W_hh for the backward's dx and dh GEMMs from the weights' packing ({@link Packing#transposed}). */
+    private void packTransposed() {
+        Packing.transposed(layout, layer.input().data(), layout.inputSize(), transposedInput.data());
+        Packing.transposed(layout, layer.recurrent().data(), layout.hiddenSize(), transposedRecurrent.data());
+    }
+
     /** One weight-gradient GEMM over the packed panels, written or added into PyTorch's {@code [3H][depth]}. */
     private void weightGradient(GateLayout product, int rows, MemorySegment gateGradients, int depth,
                                 MemorySegment target, GradientMode mode) {
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        gemm.projectInput(product, rows, weightGradientPanels, zeroBias, gateGradients, 0, Float.BYTES, gateRowBytes,
-                layout.gateRowFloats(), weightGradientRows, 0);
+        team.multiply(gemmCall.set(WeightFormat.FLOAT32, product, weightGradientPanels, rows, zeroBias, gateGradients,
+                0, Float.BYTES, gateRowBytes, layout.gateRowFloats(), weightGradientRows, 0));
         long resultRowBytes = (long) product.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) depth * Float.BYTES;
         for (int gate = 0; gate < GateLayout.GRU_GATES; gate++) {
@@ -608,8 +617,8 @@ public final class GruTrainer implements AutoCloseable {
         inUse.enter("close");
         try {
             memory.close();
-            if (parallelKernel != null && ownsThreads) {
-                parallelKernel.close();
+            if (ownsThreads) {
+                team.close();
             }
         } finally {
             inUse.exit();
@@ -618,7 +627,7 @@ public final class GruTrainer implements AutoCloseable {
 
     /** The worker threads of this trainer (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return parallelKernel == null ? List.of() : parallelKernel.workerThreads();
+        return team.workerThreads();
     }
 
     private void checkOpen() {

@@ -3,8 +3,8 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.engine.PackedLayer;
+import dev.vlstm.kernel.Family;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.GruKernel;
 
 /**
  * The weights of one GRU layer, validated and repacked once into the kernel's gate-interleaved blocked layout
@@ -24,15 +24,15 @@ import dev.vlstm.kernel.GruKernel;
 public final class GruWeights implements AutoCloseable {
 
     private final OffHeap memory;
-    private final GruKernel kernel;
+    private final Family family;
     private final PackedLayer layer;
 
-    private GruWeights(GruKernel kernel, int inputSize, int hiddenSize, MemorySegment weightIh,
+    private GruWeights(Family family, int inputSize, int hiddenSize, MemorySegment weightIh,
                        MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh) {
-        this.kernel = kernel;
+        this.family = family;
         this.memory = OffHeap.open();
         try {
-            layer = PackedLayer.gru(memory::floats, kernel.lanes(), inputSize, hiddenSize, weightIh, weightHh, biasIh,
+            layer = PackedLayer.gru(memory::floats, family.lanes(), inputSize, hiddenSize, weightIh, weightHh, biasIh,
                     biasHh);
         } catch (RuntimeException | Error e) {
             memory.close();
@@ -134,7 +134,7 @@ public final class GruWeights implements AutoCloseable {
         if (biasHh != null) {
             Checks.finite("biasHh", biasHh, 0);
         }
-        return new GruWeights(backend.gruKernel(), inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
+        return new GruWeights(backend.family(), inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
     }
 
     /** Repacks new values in place (see GruTrainer.updateWeights); checked like weights at load. */
@@ -159,7 +159,7 @@ public final class GruWeights implements AutoCloseable {
 
     /** {@return the name of the kernel these weights are packed for, e.g. {@code "vector-512"}} */
     public String kernelName() {
-        return kernel.name();
+        return family.name();
     }
 
     /** {@return the off-heap bytes held by the packed weights and biases} */
@@ -179,27 +179,15 @@ public final class GruWeights implements AutoCloseable {
         }
     }
 
-    GruKernel kernel() {
-        return kernel;
+    Family family() {
+        return family;
+    }
+
+    PackedLayer layer() {
+        return layer;
     }
 
     GateLayout layout() {
         return layer.layout();
-    }
-
-    MemorySegment packedInputWeights() {
-        return layer.input().data();
-    }
-
-    MemorySegment packedRecurrentWeights() {
-        return layer.recurrent().data();
-    }
-
-    MemorySegment packedInputBias() {
-        return layer.inputBias();
-    }
-
-    MemorySegment packedRecurrentBias() {
-        return layer.cellRow();
     }
 }

@@ -4,10 +4,12 @@ import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.List;
 
+import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.LstmKernel;
-import dev.vlstm.kernel.ParallelKernel;
-import dev.vlstm.kernel.WeightFormat;
+import dev.vlstm.kernel.GemmCall;
+import dev.vlstm.kernel.Postgemm;
+import dev.vlstm.kernel.StepCall;
+import dev.vlstm.kernel.Team;
 
 /**
  * Runs the fused LSTM forward of one {@link LstmWeights}: whole sequences ({@link #forward}) or one step of a
@@ -43,13 +45,16 @@ public final class LstmRunner implements AutoCloseable {
     public static final int MAX_THREADS = Options.MAX_THREADS;
 
     private final LstmWeights weights;
-    private final LstmKernel kernel;
-    /** The kernel's threads when {@code threads > 1}; null for one thread. */
-    private final ParallelKernel parallelKernel;
-    /** Whether {@link #close()} stops {@link #parallelKernel}'s threads (false when a stacked model lent them). */
+    private final PackedLayer layer;
+    /** The threads of every GEMM and step: this runner's own, or a stacked model's. */
+    private final Team team;
+    /** Whether {@link #close()} stops {@link #team}'s threads (false when a stacked model lent them). */
     private final boolean ownsThreads;
-    /** The float32 kernel of the same family, for the projection GEMM (W_hr is always float32). */
-    private final LstmKernel projectionKernel;
+    /** The arguments of this runner's GEMMs and steps, set per call. */
+    private final GemmCall gemmCall = new GemmCall();
+    private final StepCall stepCall = new StepCall();
+    /** The cell's {@link Postgemm} code: with or without peepholes. */
+    private final int cell;
     private final GateLayout layout;
     private final int maxBatch;
     private final int projectionSteps;
@@ -171,21 +176,20 @@ public final class LstmRunner implements AutoCloseable {
         this(weights, maxBatch, projectionSteps, nonFiniteInputs, cellClip, Checks.threads(threads), null);
     }
 
-    /**
-     * A runner of one part of a stacked model on the stack's threads ({@code sharedThreads}, whose family has a
-     * kernel for the part's weight format), which the stack closes; null for one thread.
-     */
-    LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, float cellClip, ParallelKernel sharedThreads) {
-        this(weights, maxBatch, projectionSteps, NonFiniteInputs.PROPAGATE, cellClip, 1, sharedThreads);
+    /** A runner of one part of a stacked model on the stack's team ({@code sharedTeam}), which the stack closes. */
+    LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, float cellClip, Team sharedTeam) {
+        this(weights, maxBatch, projectionSteps, NonFiniteInputs.PROPAGATE, cellClip, 1, sharedTeam);
     }
 
     private LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs,
-                       float cellClip, int threads, ParallelKernel sharedThreads) {
+                       float cellClip, int threads, Team sharedTeam) {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
         this.nonFiniteInputs = Checks.notNull("nonFiniteInputs", nonFiniteInputs);
-        this.ownsThreads = sharedThreads == null;
+        this.ownsThreads = sharedTeam == null;
         this.weights = weights;
+        this.layer = weights.layer();
+        this.cell = layer.cellRow() == null ? Postgemm.LSTM : Postgemm.LSTM_PEEPHOLES;
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.projectionSteps = Checks.positive("projectionSteps", projectionSteps);
@@ -204,16 +208,11 @@ public final class LstmRunner implements AutoCloseable {
             this.zeroRow = memory.floats(weights.outputSize());
             this.cellOutput = weights.projectionSize() > 0
                     ? memory.floats((long) maxBatch * layout.paddedHidden()) : null;
-            this.parallelKernel = sharedThreads != null
-                    ? sharedThreads.withWeightFormat(weights.kernel().weightFormat())
-                    : threads == 1 ? null : new ParallelKernel(weights.kernel(), threads);
+            this.team = sharedTeam != null ? sharedTeam : new Team(weights.family(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
-        this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
-        // Threads split the projection GEMM too (the family's float32 kernel, on the same threads).
-        this.projectionKernel = kernel.withWeightFormat(WeightFormat.FLOAT32);
     }
 
     /**
@@ -241,7 +240,7 @@ public final class LstmRunner implements AutoCloseable {
 
     /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return parallelKernel == null ? 1 : parallelKernel.threads();
+        return team.threads();
     }
 
     /** {@return the largest batch this runner accepts, &ge; 1} */
@@ -331,8 +330,7 @@ public final class LstmRunner implements AutoCloseable {
             int chunk = Math.min(projectionSteps, steps - start);
             int rows = chunk * batch;
             MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
-            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, rows,
-                    inputPreActivations, 0);
+            team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputChunk, 0, rows, inputPreActivations, 0));
             for (int step = 0; step < chunk; step++) {
                 advance(state, step * gateStepBytes, batch);
                 if (y != null) {
@@ -355,18 +353,15 @@ public final class LstmRunner implements AutoCloseable {
      */
     private void advance(LstmState state, long preActivationsOffset, int rows) {
         if (cellOutput == null) {
-            kernel.recurrentStep(layout, weights.packedRecurrentWeights(), layout.hiddenSize(), inputPreActivations,
+            team.step(stepCall.set(layer.recurrent(), cell, cellClip, layer.cellRow(), inputPreActivations,
                     preActivationsOffset, gateActivations, 0, state.currentHidden(),
-                    (long) layout.paddedHidden() * Float.BYTES, state.cellBuffer(), state.nextHidden(), rows,
-                    cellClip, weights.packedPeepholes());
+                    (long) layout.paddedHidden() * Float.BYTES, state.cellBuffer(), state.nextHidden(), rows));
         } else {
-            kernel.recurrentStep(layout, weights.packedRecurrentWeights(), weights.projectionSize(),
-                    inputPreActivations, preActivationsOffset, gateActivations, 0, state.currentHidden(),
-                    state.hiddenRowBytes(), state.cellBuffer(), cellOutput, rows, cellClip,
-                    weights.packedPeepholes());
-            projectionKernel.projectInput(weights.projectionLayout(), weights.packedProjectionWeights(),
-                    weights.projectionBias(), cellOutput, 0, (long) layout.paddedHidden() * Float.BYTES,
-                    Float.BYTES, rows, state.nextHidden(), 0);
+            team.step(stepCall.set(layer.recurrent(), cell, cellClip, layer.cellRow(), inputPreActivations,
+                    preActivationsOffset, gateActivations, 0, state.currentHidden(), state.hiddenRowBytes(),
+                    state.cellBuffer(), cellOutput, rows));
+            team.multiply(gemmCall.set(layer.projection(), layer.projectionBias(), cellOutput, 0,
+                    (long) layout.paddedHidden() * Float.BYTES, Float.BYTES, rows, state.nextHidden(), 0));
         }
         state.advance();
     }
@@ -475,8 +470,7 @@ public final class LstmRunner implements AutoCloseable {
         for (int start = 0; start < steps; start += projectionSteps) {
             int chunk = Math.min(projectionSteps, steps - start);
             int rows = plan.gatherRows(x, order, inputRowBytes, start, start + chunk, inputChunk, 0);
-            kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, rows,
-                    inputPreActivations, 0);
+            team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputChunk, 0, rows, inputPreActivations, 0));
             int row = 0;
             for (int step = start; step < start + chunk; step++) {
                 int active = plan.activeAt(step);
@@ -585,8 +579,7 @@ public final class LstmRunner implements AutoCloseable {
                     layout.paddedHidden());
         }
         MemorySegment.copy(x, 0, inputChunk, 0, x.byteSize());
-        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputChunk, 0, batch,
-                inputPreActivations, 0);
+        team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputChunk, 0, batch, inputPreActivations, 0));
         advance(state, 0, batch);
         if (h != null) {
             state.copyHiddenOut(h, 0, batch);
@@ -716,8 +709,8 @@ public final class LstmRunner implements AutoCloseable {
             if (memory.isOpen()) {
                 memory.close();
                 sequenceState.close();
-                if (parallelKernel != null && ownsThreads) {
-                    parallelKernel.close();
+                if (ownsThreads) {
+                    team.close();
                 }
             }
         } finally {
@@ -746,7 +739,7 @@ public final class LstmRunner implements AutoCloseable {
 
     /** The worker threads of this runner (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return parallelKernel == null ? List.of() : parallelKernel.workerThreads();
+        return team.workerThreads();
     }
 
     /** The guard of this runner's public methods: lets tests see which thread is inside. */

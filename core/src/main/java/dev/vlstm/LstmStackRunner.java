@@ -3,7 +3,7 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import dev.vlstm.kernel.ParallelKernel;
+import dev.vlstm.kernel.Team;
 
 /**
  * Runs the forward of a whole {@link LstmStackWeights} model, as PyTorch's {@code nn.LSTM} does in inference: whole
@@ -32,8 +32,8 @@ public final class LstmStackRunner implements AutoCloseable {
     private final LstmStackWeights weights;
     private final LstmStackShape shape;
     private final LstmRunner[] parts;
-    /** The threads every part's GEMMs run on (the parts run one after another), owned; null for one thread. */
-    private final ParallelKernel threadsKernel;
+    /** The threads every part's GEMMs run on (the parts run one after another), owned. */
+    private final Team team;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmStackRunner is for one thread at a time; give each thread its own (they may share the weights)");
     private final OffHeap memory;
@@ -107,14 +107,14 @@ public final class LstmStackRunner implements AutoCloseable {
         this.shape = weights.shape();
         this.memory = OffHeap.open();
         this.parts = new LstmRunner[shape.stateCount()];
+        this.team = new Team(weights.part(0).family(), threads);
         try {
             this.sequence = new StackSequence(shape, maxBatch, maxSteps, "LstmStackRunner", memory);
-            threadsKernel = threads == 1 ? null : new ParallelKernel(weights.part(0).kernel(), threads);
             for (int n = 0; n < parts.length; n++) {
                 LstmWeights part = weights.part(n);
                 int projectionSteps = Math.min(maxSteps,
                         chunkSteps > 0 ? chunkSteps : LstmRunner.defaultProjectionSteps(part, maxBatch));
-                parts[n] = new LstmRunner(part, maxBatch, projectionSteps, cellClip, threadsKernel);
+                parts[n] = new LstmRunner(part, maxBatch, projectionSteps, cellClip, team);
             }
         } catch (RuntimeException | Error e) {
             close();
@@ -124,7 +124,7 @@ public final class LstmStackRunner implements AutoCloseable {
 
     /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return threadsKernel == null ? 1 : threadsKernel.threads();
+        return team.threads();
     }
 
     /** {@return the largest batch this runner accepts, &ge; 1} */
@@ -342,9 +342,7 @@ public final class LstmStackRunner implements AutoCloseable {
                     part.close();
                 }
             }
-            if (threadsKernel != null) {
-                threadsKernel.close();
-            }
+            team.close();
             memory.close();
         } finally {
             inUse.exit();
@@ -367,7 +365,7 @@ public final class LstmStackRunner implements AutoCloseable {
 
     /** The worker threads of this runner, shared by its parts (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return threadsKernel == null ? List.of() : threadsKernel.workerThreads();
+        return team.workerThreads();
     }
 
     /** The guard of this runner's public methods: lets tests see which thread is inside. */

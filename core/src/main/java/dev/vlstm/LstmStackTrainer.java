@@ -3,7 +3,7 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import dev.vlstm.kernel.ParallelKernel;
+import dev.vlstm.kernel.Team;
 
 /**
  * Backpropagation through time for a whole {@link LstmStackWeights} model: a training {@link #forward} that keeps
@@ -32,8 +32,8 @@ public final class LstmStackTrainer implements AutoCloseable {
     private final LstmStackWeights weights;
     private final LstmStackShape shape;
     private final LstmTrainer[] parts;
-    /** The threads every part's GEMMs run on (the parts run one after another), owned; null for one thread. */
-    private final ParallelKernel threadsKernel;
+    /** The threads every part's GEMMs run on (the parts run one after another), owned. */
+    private final Team team;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmStackTrainer is for one thread at a time; give each thread its own");
     private final OffHeap memory;
@@ -173,6 +173,7 @@ public final class LstmStackTrainer implements AutoCloseable {
             tensorNames[n] = new String[]{layer + "weightIh", layer + "weightHh", layer + "biasIh", layer + "biasHh",
                 layer + "weightHr", layer + "peepholes"};
         }
+        this.team = new Team(weights.part(0).family(), threads);
         try {
             long rows = Checks.trainingRows(maxBatch, maxSteps);
             this.sequence = new StackSequence(shape, maxBatch, maxSteps, "LstmStackTrainer", memory);
@@ -199,9 +200,8 @@ public final class LstmStackTrainer implements AutoCloseable {
             cellIn = new ScratchView(memory.floats(cellFloats));
             hiddenOut = new ScratchView(memory.floats(hiddenFloats));
             cellOut = new ScratchView(memory.floats(cellFloats));
-            threadsKernel = threads == 1 ? null : new ParallelKernel(weights.part(0).kernel(), threads);
             for (int n = 0; n < parts.length; n++) {
-                parts[n] = new LstmTrainer(weights.part(n), maxBatch, maxSteps, cellClip, threadsKernel);
+                parts[n] = new LstmTrainer(weights.part(n), maxBatch, maxSteps, cellClip, team);
             }
         } catch (RuntimeException | Error e) {
             close();
@@ -211,7 +211,7 @@ public final class LstmStackTrainer implements AutoCloseable {
 
     /** {@return the threads each GEMM runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return threadsKernel == null ? 1 : threadsKernel.threads();
+        return team.threads();
     }
 
     /** {@return the largest batch this trainer accepts, &ge; 1} */
@@ -512,9 +512,7 @@ public final class LstmStackTrainer implements AutoCloseable {
                     part.close();
                 }
             }
-            if (threadsKernel != null) {
-                threadsKernel.close();
-            }
+            team.close();
             memory.close();
         } finally {
             inUse.exit();
@@ -532,7 +530,7 @@ public final class LstmStackTrainer implements AutoCloseable {
 
     /** The worker threads of this trainer, shared by its parts (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return threadsKernel == null ? List.of() : threadsKernel.workerThreads();
+        return team.workerThreads();
     }
 
     /** The guard of this trainer's public methods: lets tests see which thread is inside. */

@@ -1,7 +1,5 @@
 package dev.vlstm;
 
-import dev.vlstm.kernel.WeightFormat;
-
 /**
  * The weights of a whole stacked and possibly bidirectional LSTM ({@code nn.LSTM} with {@code num_layers} and
  * {@code bidirectional}): one packed {@link LstmWeights} per layer and direction, in PyTorch's state_dict order
@@ -43,8 +41,7 @@ public final class LstmStackWeights implements AutoCloseable {
             inputSizes[n] = layers[n].inputSize();
             hiddenSizes[n] = layers[n].hiddenSize();
             projectionSizes[n] = layers[n].projectionSize();
-            if (layers[n].kernel().withWeightFormat(WeightFormat.FLOAT32)
-                    != layers[0].kernel().withWeightFormat(WeightFormat.FLOAT32)) {
+            if (layers[n].family() != layers[0].family()) {
                 throw new IllegalArgumentException("layers[" + n + "] is packed for kernel " + layers[n].kernelName()
                         + ", but layers[0] for " + layers[0].kernelName() + ": pack every layer for the same backend");
             }

@@ -4,10 +4,15 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 
+import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.GemmCall;
+import dev.vlstm.kernel.PackedMatrix;
 import dev.vlstm.kernel.Packing;
-import dev.vlstm.kernel.ParallelKernel;
+import dev.vlstm.kernel.Pointwise;
+import dev.vlstm.kernel.Postgemm;
+import dev.vlstm.kernel.StepCall;
+import dev.vlstm.kernel.Team;
 import dev.vlstm.kernel.TensorKernel;
 import dev.vlstm.kernel.WeightFormat;
 
@@ -49,11 +54,17 @@ public final class LstmTrainer implements AutoCloseable {
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     private final LstmWeights weights;
-    private final LstmKernel kernel;
-    /** The kernel's threads when {@code threads > 1}; null for one thread. */
-    private final ParallelKernel parallelKernel;
-    /** Whether {@link #close()} stops {@link #parallelKernel}'s threads (false when a stacked model lent them). */
+    private final PackedLayer layer;
+    /** The threads of every GEMM and step: this trainer's own, or a stacked model's. */
+    private final Team team;
+    /** Whether {@link #close()} stops {@link #team}'s threads (false when a stacked model lent them). */
     private final boolean ownsThreads;
+    /** The arguments of this trainer's GEMMs and steps, set per call. */
+    private final GemmCall gemmCall = new GemmCall();
+    private final StepCall stepCall = new StepCall();
+    /** The cell's {@link Postgemm} code: with or without peepholes. */
+    private final int cell;
+    private final Pointwise pointwise;
     private final TensorKernel tensors;
     private final GateLayout layout;
     /** The GEMM dh = dz·U: depth 4H', outputs S in tiles (S = P with projection, else H). */
@@ -64,8 +75,10 @@ public final class LstmTrainer implements AutoCloseable {
     private final int maxSteps;
     private final float cellClip;
     private final OffHeap memory;
-    private final MemorySegment transposedInputWeights;
-    private final MemorySegment transposedRecurrentWeights;
+    /** W packed for dx = dz·W ({@link #inputGradientLayout}). */
+    private final PackedMatrix transposedInput;
+    /** U packed for dh = dz·U ({@link #hiddenGradientLayout}). */
+    private final PackedMatrix transposedRecurrent;
     private final MemorySegment zeroBias;
     private final MemorySegment inputs;
     private final MemorySegment preActivations;
@@ -165,25 +178,25 @@ public final class LstmTrainer implements AutoCloseable {
         this(weights, maxBatch, maxSteps, cellClip, Checks.threads(threads), null);
     }
 
-    /**
-     * A trainer of one part of a stacked model on the stack's threads ({@code sharedThreads}), which the stack
-     * closes; null for one thread.
-     */
-    LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip, ParallelKernel sharedThreads) {
-        this(weights, maxBatch, maxSteps, cellClip, 1, sharedThreads);
+    /** A trainer of one part of a stacked model on the stack's team ({@code sharedTeam}), which the stack closes. */
+    LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip, Team sharedTeam) {
+        this(weights, maxBatch, maxSteps, cellClip, 1, sharedTeam);
     }
 
     private LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip, int threads,
-                        ParallelKernel sharedThreads) {
+                        Team sharedTeam) {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
-        this.ownsThreads = sharedThreads == null;
+        this.ownsThreads = sharedTeam == null;
         if (weights.precision() != WeightPrecision.FLOAT32) {
             throw new IllegalArgumentException("weights: packed as " + weights.precision() + ", but training needs "
                     + "FLOAT32 weights (it updates float master weights); pack a FLOAT32 copy to train");
         }
         this.weights = weights;
-        this.tensors = weights.kernel().tensors();
+        this.layer = weights.layer();
+        this.cell = layer.cellRow() == null ? Postgemm.LSTM : Postgemm.LSTM_PEEPHOLES;
+        this.pointwise = weights.family().pointwise();
+        this.tensors = weights.family().tensors();
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.maxSteps = Checks.positive("maxSteps", maxSteps);
@@ -205,10 +218,11 @@ public final class LstmTrainer implements AutoCloseable {
         long paddedHidden = layout.paddedHidden();
         this.memory = OffHeap.open();
         try {
-            transposedInputWeights = memory.floats(inputGradientLayout.packedFloats((int) gateRow));
-            transposedRecurrentWeights = memory.floats(hiddenGradientLayout.packedFloats((int) gateRow));
-            Packing.transposed(layout, weights.packedInputWeights(), inputSize, transposedInputWeights);
-            Packing.transposed(layout, weights.packedRecurrentWeights(), outputSize, transposedRecurrentWeights);
+            transposedInput = new PackedMatrix(memory.floats(inputGradientLayout.packedFloats((int) gateRow)),
+                    WeightFormat.FLOAT32, inputGradientLayout, (int) gateRow);
+            transposedRecurrent = new PackedMatrix(memory.floats(hiddenGradientLayout.packedFloats((int) gateRow)),
+                    WeightFormat.FLOAT32, hiddenGradientLayout, (int) gateRow);
+            packTransposed();
             long widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(),
                     hiddenGradientLayout.gateRowFloats());
             if (weights.projectionSize() > 0) {
@@ -238,13 +252,11 @@ public final class LstmTrainer implements AutoCloseable {
             inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
             projection = weights.projectionSize() > 0 ? new ProjectionTraining(weights, memory, maxBatch, maxSteps,
                     hiddenGradientLayout.gateRowFloats(), zeroBias) : null;
-            parallelKernel = sharedThreads != null ? sharedThreads.withWeightFormat(WeightFormat.FLOAT32)
-                    : threads == 1 ? null : new ParallelKernel(weights.kernel(), threads);
+            team = sharedTeam != null ? sharedTeam : new Team(weights.family(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
-        this.kernel = parallelKernel == null ? weights.kernel() : parallelKernel;
     }
 
     /** {@return the weights this trainer trains (not owned by the trainer)} */
@@ -259,7 +271,7 @@ public final class LstmTrainer implements AutoCloseable {
 
     /** {@return the threads each GEMM runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return parallelKernel == null ? 1 : parallelKernel.threads();
+        return team.threads();
     }
 
     /** {@return the largest batch a forward accepts, &ge; 1} */
@@ -391,24 +403,21 @@ public final class LstmTrainer implements AutoCloseable {
             }
         }
         writeFinalStates(0, plan.activeAt(0), batch, hT, cT);
-        kernel.projectInput(layout, weights.packedInputWeights(), weights.packedBias(), inputs, 0, rows,
-                preActivations, 0);
+        team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputs, 0, rows, preActivations, 0));
         for (int t = 0; t < steps; t++) {
             int active = plan.activeAt(t);
             if (active > 0) {
                 MemorySegment.copy(cellSteps[t], 0, cellSteps[t + 1], 0, active * stateRowBytes);
                 if (projection == null) {
-                    kernel.recurrentStep(layout, weights.packedRecurrentWeights(), hiddenSize, preActivations,
+                    team.step(stepCall.set(layer.recurrent(), cell, cellClip, layer.cellRow(), preActivations,
                             stepStart[t] * gateRowBytes, gates, stepStart[t] * gateRowBytes, hiddenSteps[t],
-                            stateRowBytes, cellSteps[t + 1], hiddenSteps[t + 1], active, cellClip,
-                            weights.packedPeepholes());
+                            stateRowBytes, cellSteps[t + 1], hiddenSteps[t + 1], active));
                 } else {
                     // The fused step writes m = o*tanh(c), which the projection turns into h = m · W_hrᵀ.
-                    kernel.recurrentStep(layout, weights.packedRecurrentWeights(), outputSize, preActivations,
+                    team.step(stepCall.set(layer.recurrent(), cell, cellClip, layer.cellRow(), preActivations,
                             stepStart[t] * gateRowBytes, gates, stepStart[t] * gateRowBytes, hiddenSteps[t],
-                            hiddenStrideBytes, cellSteps[t + 1], projection.cellOutput(t), active, cellClip,
-                            weights.packedPeepholes());
-                    projection.project(kernel, t, active, hiddenSteps[t + 1]);
+                            hiddenStrideBytes, cellSteps[t + 1], projection.cellOutput(t), active));
+                    projection.project(team, t, active, hiddenSteps[t + 1]);
                 }
                 writeFinalStates(t + 1, plan.activeAt(t + 1), active, hT, cT);
             }
@@ -536,24 +545,24 @@ public final class LstmTrainer implements AutoCloseable {
                 long gatesOffset = stepStart[t] * gateRowBytes;
                 // With projection the cell backward takes dm = dh · W_hr in place of dh.
                 MemorySegment cellOutputGradient = projection == null ? hiddenGradient
-                        : projection.cellOutputGradient(kernel, hiddenGradient, stepStart[t], active);
+                        : projection.cellOutputGradient(team, hiddenGradient, stepStart[t], active);
                 int cellOutputGradientRow = projection == null ? hiddenGradientRow
                         : projection.cellOutputGradientRow();
                 if (peepholeGradientSums == null) {
-                    kernel.cellBackward(layout, gates, gatesOffset, cellSteps[t + 1], 0, cellSteps[t], 0,
+                    pointwise.lstmBackward(layout, gates, gatesOffset, cellSteps[t + 1], 0, cellSteps[t], 0,
                             cellOutputGradient, cellOutputGradientRow, cellGradient, vectorScratch, active, cellClip);
                 } else {
-                    kernel.cellBackward(layout, gates, gatesOffset, preActivations, gatesOffset, cellSteps[t + 1], 0,
-                            cellSteps[t], 0, cellOutputGradient, cellOutputGradientRow, cellGradient, vectorScratch,
-                            active, cellClip, weights.packedPeepholes(), peepholeGradientSums);
+                    pointwise.lstmPeepholeBackward(layout, gates, gatesOffset, preActivations, gatesOffset,
+                            cellSteps[t + 1], 0, cellSteps[t], 0, cellOutputGradient, cellOutputGradientRow,
+                            cellGradient, vectorScratch, active, cellClip, layer.cellRow(), peepholeGradientSums);
                 }
                 if (cellClip < LstmRunner.NO_CELL_CLIP) {
                     // The forward left each step's whole pre-activations z in preActivations.
                     tensors.zeroWhereAbove(preActivations, gatesOffset, gates, gatesOffset,
                             active * layout.gateRowFloats(), cellClip);
                 }
-                kernel.projectInput(hiddenGradientLayout, transposedRecurrentWeights, zeroBias, gates, gatesOffset,
-                        active, hiddenGradient, 0);
+                team.multiply(gemmCall.set(transposedRecurrent, zeroBias, gates, gatesOffset, active, hiddenGradient,
+                        0));
             }
             for (int r = 0; r < batch; r++) {
                 if (dh0 != null) {
@@ -567,8 +576,7 @@ public final class LstmTrainer implements AutoCloseable {
             }
             int rows = stepStart[steps];
             if (dx != null) {
-                kernel.projectInput(inputGradientLayout, transposedInputWeights, zeroBias, gates, 0, rows,
-                        inputGradientRows, 0);
+                team.multiply(gemmCall.set(transposedInput, zeroBias, gates, 0, rows, inputGradientRows, 0));
                 int inputGradientRow = inputGradientLayout.gateRowFloats();
                 if (plan.full() && timeMajor) {
                     PaddedRows.copyOut(inputGradientRows, 0, inputGradientRow, dx, 0, inputSize, rows);
@@ -632,8 +640,7 @@ public final class LstmTrainer implements AutoCloseable {
             }
             savedSteps = 0;
             weights.repack(parameters);
-            Packing.transposed(layout, weights.packedInputWeights(), layout.inputSize(), transposedInputWeights);
-            Packing.transposed(layout, weights.packedRecurrentWeights(), outputSize, transposedRecurrentWeights);
+            packTransposed();
             if (projection != null) {
                 projection.repack();
             }
@@ -673,7 +680,7 @@ public final class LstmTrainer implements AutoCloseable {
             packPanels(projection.cellOutputs(), projection.cellOutputStepBytes(), projection.cellOutputRowBytes(),
                     false, layout.hiddenSize());
             // dzᵀ in preActivations is read no more: it holds dhᵀ now.
-            projection.weightGradient(kernel, weightGradientPanels, rows, preActivations, weightGradientRows,
+            projection.weightGradient(team, weightGradientPanels, rows, preActivations, weightGradientRows,
                     gradients.weightHr(), mode);
         }
 
@@ -702,6 +709,12 @@ public final class LstmTrainer implements AutoCloseable {
         }
     }
 
+    /** Packs W and U for the backward's dx and dh GEMMs from the weights' packing ({@link Packing#transposed}). */
+    private void packTransposed() {
+        Packing.transposed(layout, layer.input().data(), layout.inputSize(), transposedInput.data());
+        Packing.transposed(layout, layer.recurrent().data(), outputSize, transposedRecurrent.data());
+    }
+
     /** Packs the forward's rows of {@code source} for a weight-gradient GEMM ({@link WeightGradientPanels#pack}). */
     private void packPanels(MemorySegment source, long stepBytes, long rowBytes, boolean packed, int width) {
         WeightGradientPanels.pack(source, stepBytes, rowBytes, packed, width, stepStart, plan.steps(), layout.lanes(),
@@ -714,8 +727,9 @@ public final class LstmTrainer implements AutoCloseable {
      */
     private void weightGradient(GateLayout gemm, int depth, MemorySegment transposedGateGradients, int rows,
                                 MemorySegment target, GradientMode mode) {
-        kernel.projectInput(gemm, rows, weightGradientPanels, zeroBias, transposedGateGradients, 0,
-                (long) rows * Float.BYTES, Float.BYTES, layout.gateRowFloats(), weightGradientRows, 0);
+        team.multiply(gemmCall.set(WeightFormat.FLOAT32, gemm, weightGradientPanels, rows, zeroBias,
+                transposedGateGradients, 0, (long) rows * Float.BYTES, Float.BYTES, layout.gateRowFloats(),
+                weightGradientRows, 0));
         long resultRowBytes = (long) gemm.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) depth * Float.BYTES;
         for (int gate = 0; gate < GateLayout.LSTM_GATES; gate++) {
@@ -740,8 +754,8 @@ public final class LstmTrainer implements AutoCloseable {
         inUse.enter("close");
         try {
             memory.close();
-            if (parallelKernel != null && ownsThreads) {
-                parallelKernel.close();
+            if (ownsThreads) {
+                team.close();
             }
         } finally {
             inUse.exit();
@@ -750,7 +764,7 @@ public final class LstmTrainer implements AutoCloseable {
 
     /** The worker threads of this trainer (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return parallelKernel == null ? List.of() : parallelKernel.workerThreads();
+        return team.workerThreads();
     }
 
     /** The guard of this trainer's public methods: lets tests see which thread is inside. */

@@ -3,8 +3,8 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.engine.PackedLayer;
+import dev.vlstm.kernel.Family;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.LstmKernel;
 
 /**
  * The weights of one LSTM layer, validated and repacked once into the kernel's gate-interleaved blocked layout
@@ -38,18 +38,18 @@ import dev.vlstm.kernel.LstmKernel;
 public final class LstmWeights implements AutoCloseable {
 
     private final OffHeap memory;
-    private final LstmKernel kernel;
+    private final Family family;
     private final WeightPrecision precision;
     private final PackedLayer layer;
 
-    private LstmWeights(LstmKernel kernel, WeightPrecision precision, int inputSize, int hiddenSize,
+    private LstmWeights(Family family, WeightPrecision precision, int inputSize, int hiddenSize,
                         int projectionSize, MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh,
                         MemorySegment biasHh, MemorySegment weightHr, MemorySegment peepholes) {
-        this.kernel = kernel.withWeightFormat(precision.format());
+        this.family = family;
         this.precision = precision;
         this.memory = OffHeap.open();
         try {
-            layer = PackedLayer.lstm(memory::floats, kernel.lanes(), precision.format(), inputSize, hiddenSize,
+            layer = PackedLayer.lstm(memory::floats, family.lanes(), precision.format(), inputSize, hiddenSize,
                     projectionSize, weightIh, weightHh, biasIh, biasHh, weightHr, peepholes);
         } catch (RuntimeException | Error e) {
             memory.close();
@@ -320,7 +320,7 @@ public final class LstmWeights implements AutoCloseable {
         if (peepholes != null) {
             Checks.finite("peepholes", peepholes, hiddenSize);
         }
-        return new LstmWeights(backend.kernel(), precision, inputSize, hiddenSize, projectionSize, weightIh, weightHh,
+        return new LstmWeights(backend.family(), precision, inputSize, hiddenSize, projectionSize, weightIh, weightHh,
                 biasIh, biasHh, weightHr, peepholes);
     }
 
@@ -371,7 +371,7 @@ public final class LstmWeights implements AutoCloseable {
 
     /** {@return the name of the kernel these weights are packed for, e.g. {@code "vector-512"}} */
     public String kernelName() {
-        return kernel.name();
+        return family.name();
     }
 
     /**
@@ -399,24 +399,16 @@ public final class LstmWeights implements AutoCloseable {
         }
     }
 
-    LstmKernel kernel() {
-        return kernel;
+    Family family() {
+        return family;
+    }
+
+    PackedLayer layer() {
+        return layer;
     }
 
     GateLayout layout() {
         return layer.layout();
-    }
-
-    MemorySegment packedInputWeights() {
-        return layer.input().data();
-    }
-
-    MemorySegment packedRecurrentWeights() {
-        return layer.recurrent().data();
-    }
-
-    MemorySegment packedBias() {
-        return layer.inputBias();
     }
 
     /** The projection GEMM's layout ({@link GateLayout#plain}), or null without projection. */
@@ -432,10 +424,5 @@ public final class LstmWeights implements AutoCloseable {
     /** The projection GEMM's zero bias row, or null without projection. */
     MemorySegment projectionBias() {
         return layer.projectionBias();
-    }
-
-    /** p_i, p_f, p_o packed as a gate row for the kernels, or null without peepholes. */
-    MemorySegment packedPeepholes() {
-        return layer.cellRow();
     }
 }

@@ -3,9 +3,11 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.LstmKernel;
+import dev.vlstm.kernel.GemmCall;
 import dev.vlstm.kernel.Packing;
+import dev.vlstm.kernel.Team;
 import dev.vlstm.kernel.TensorKernel;
+import dev.vlstm.kernel.WeightFormat;
 
 /**
  * What {@link LstmTrainer} adds for PyTorch's projection ({@code proj_size} = P, LSTMP): the forward keeps the cell
@@ -15,8 +17,8 @@ import dev.vlstm.kernel.TensorKernel;
  * gradients. A trainer holds one of these only for projected weights, so a model without projection runs none of
  * this code and allocates none of this scratch.
  *
- * <p>Every GEMM here is the projection kernel's ({@link LstmKernel#projectInput}) on a plain layout
- * ({@link GateLayout#plain}), run on the trainer's kernel (and so on its threads, if any), which each call is given:
+ * <p>Every GEMM here is a {@link dev.vlstm.kernel.PackedGemm#multiply} on a plain layout ({@link GateLayout#plain}),
+ * run on the trainer's {@link Team} (and so on its threads, if any), which each call is given:
  * h and dm read their left operand by rows; dW_hr reads dhᵀ by rows, so that its output rows are the rows of W_hr.
  * Scratch comes from the trainer's memory and is freed with it.
  */
@@ -24,6 +26,8 @@ final class ProjectionTraining {
 
     private final LstmWeights weights;
     private final TensorKernel tensors;
+    /** The arguments of this part's GEMMs, set per call. */
+    private final GemmCall call = new GemmCall();
     /** A zero row for the GEMMs without bias, at least {@link #widestRow} floats. */
     private final MemorySegment zeroBias;
     private final int hiddenSize;
@@ -58,7 +62,7 @@ final class ProjectionTraining {
         GateLayout layout = weights.layout();
         this.weights = weights;
         this.zeroBias = zeroBias;
-        this.tensors = weights.kernel().tensors();
+        this.tensors = weights.family().tensors();
         this.hiddenSize = layout.hiddenSize();
         this.projectionSize = weights.projectionSize();
         this.cellOutputRowBytes = (long) layout.paddedHidden() * Float.BYTES;
@@ -96,9 +100,9 @@ final class ProjectionTraining {
     }
 
     /** {@code h = m · W_hrᵀ} for the first {@code rows} rows of step {@code step}, into {@code hidden} (P' a row). */
-    void project(LstmKernel kernel, int step, int rows, MemorySegment hidden) {
-        kernel.projectInput(weights.projectionLayout(), weights.packedProjectionWeights(), weights.projectionBias(),
-                cellOutputSteps[step], 0, cellOutputRowBytes, Float.BYTES, rows, hidden, 0);
+    void project(Team team, int step, int rows, MemorySegment hidden) {
+        team.multiply(call.set(weights.layer().projection(), weights.projectionBias(), cellOutputSteps[step], 0,
+                cellOutputRowBytes, Float.BYTES, rows, hidden, 0));
     }
 
     /**
@@ -107,11 +111,12 @@ final class ProjectionTraining {
      *
      * @return dm, {@code [rows][cellOutputGradientRow()]}, valid until the next call
      */
-    MemorySegment cellOutputGradient(LstmKernel kernel, MemorySegment hiddenGradient, int firstRow, int rows) {
+    MemorySegment cellOutputGradient(Team team, MemorySegment hiddenGradient, int firstRow, int rows) {
         MemorySegment.copy(hiddenGradient, 0, hiddenGradients, firstRow * hiddenGradientRowBytes,
                 rows * hiddenGradientRowBytes);
-        kernel.projectInput(cellOutputGradientLayout, transposedProjectionWeights, zeroBias,
-                hiddenGradient, 0, hiddenGradientRowBytes, Float.BYTES, rows, cellOutputGradient, 0);
+        team.multiply(call.set(WeightFormat.FLOAT32, cellOutputGradientLayout, transposedProjectionWeights,
+                projectionSize, zeroBias, hiddenGradient, 0, hiddenGradientRowBytes, Float.BYTES, rows,
+                cellOutputGradient, 0));
         return cellOutputGradient;
     }
 
@@ -145,12 +150,12 @@ final class ProjectionTraining {
      * @param transposed scratch for dhᵀ, at least P·rows floats
      * @param result     scratch for the GEMM's result, at least P rows of {@link #widestRow} floats
      */
-    void weightGradient(LstmKernel kernel, MemorySegment panels, int rows, MemorySegment transposed,
+    void weightGradient(Team team, MemorySegment panels, int rows, MemorySegment transposed,
                         MemorySegment result, MemorySegment target, GradientMode mode) {
         tensors.transpose(hiddenGradients, 0, (int) (hiddenGradientRowBytes / Float.BYTES), rows, projectionSize,
                 transposed, rows);
-        kernel.projectInput(weightGradientLayout, rows, panels, zeroBias, transposed, 0, (long) rows * Float.BYTES,
-                Float.BYTES, projectionSize, result, 0);
+        team.multiply(call.set(WeightFormat.FLOAT32, weightGradientLayout, panels, rows, zeroBias, transposed, 0,
+                (long) rows * Float.BYTES, Float.BYTES, projectionSize, result, 0));
         long resultRowBytes = (long) weightGradientLayout.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) hiddenSize * Float.BYTES;
         for (int q = 0; q < projectionSize; q++) {

@@ -117,7 +117,7 @@ class ZeroAllocationTest {
 
     /**
      * The GRU on two threads: neither the calling thread nor the runner's worker thread allocates (the call's
-     * arguments travel in the ParallelGruKernel's preallocated fields).
+     * arguments travel in the runner's preallocated call objects, which its Team publishes).
      */
     @ParameterizedTest(name = "GRU I={0} H={1} T={2} B={3}")
     @CsvSource({"256, 256, 4, 32", "17, 33, 10, 5", "64, 128, 20, 1"})

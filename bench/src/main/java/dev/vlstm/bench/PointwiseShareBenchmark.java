@@ -7,9 +7,11 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 import dev.vlstm.kernel.GateLayout;
+import dev.vlstm.kernel.Family;
 import dev.vlstm.kernel.Kernels;
-import dev.vlstm.kernel.LstmKernel;
 import dev.vlstm.kernel.Packing;
+import dev.vlstm.kernel.Postgemm;
+import dev.vlstm.kernel.StepCall;
 import dev.vlstm.kernel.WeightFormat;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -27,8 +29,8 @@ import org.openjdk.jmh.infra.Blackhole;
 
 /**
  * What share of a recurrent step is its pointwise part (the four activations and the cell update, oneDNN's
- * "postgemm")? The preferred kernel's {@link LstmKernel#recurrentStep} for B rows of the shape, once over the
- * recurrent depth H ({@code wholeStep}: {@code h·Uᵀ} in register tiles, then the pointwise part on the tiles' gate
+ * "postgemm")? The preferred family's fused step ({@link dev.vlstm.kernel.PackedGemm#step}) for B rows of the
+ * shape, once over the recurrent depth H ({@code wholeStep}: {@code h·Uᵀ} in register tiles, then the pointwise part on the tiles' gate
  * rows) and once over depth 0 ({@code pointwiseOnly}: the same tiles and the same pointwise part with no
  * multiply-adds). Their ratio is the pointwise share. h_prev is zero, so that the pre-activations z, which a step
  * writes over its input pre-activations, stay the same from call to call; the multiply-adds run all the same.
@@ -47,7 +49,8 @@ public class PointwiseShareBenchmark {
         @Param({"step-H256", "step-H1024", "train-B32-T25-H512", "train-B64-T25-H1024"})
         public String shape;
 
-        LstmKernel kernel;
+        Family family;
+        final StepCall call = new StepCall();
         GateLayout layout;
         int batch;
         Arena arena;
@@ -61,9 +64,9 @@ public class PointwiseShareBenchmark {
         @Setup
         public void setUp() {
             Shape size = Shape.named(shape);
-            kernel = Kernels.preferred();
+            family = Kernels.preferred();
             int hidden = size.size();
-            layout = GateLayout.lstm(hidden, hidden, kernel.lanes());
+            layout = GateLayout.lstm(hidden, hidden, family.lanes());
             batch = size.batch();
             arena = Arena.ofShared();
             SplittableRandom random = new SplittableRandom(SEED);
@@ -89,9 +92,9 @@ public class PointwiseShareBenchmark {
         }
 
         void run(int depth) {
-            kernel.recurrentStep(layout, packedRecurrent, depth, inputGates, 0, gates, 0, hPrev,
-                    (long) layout.paddedHidden() * Float.BYTES, c, hNext, batch, Float.POSITIVE_INFINITY, null, 0,
-                    layout.blocks());
+            family.gemm().step(call.set(WeightFormat.FLOAT32, layout, packedRecurrent, depth, Postgemm.LSTM,
+                    Float.POSITIVE_INFINITY, null, inputGates, 0, gates, 0, hPrev,
+                    (long) layout.paddedHidden() * Float.BYTES, c, hNext, batch), 0, layout.blocks());
         }
 
         @TearDown

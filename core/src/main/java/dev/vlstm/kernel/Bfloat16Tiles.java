@@ -1,6 +1,6 @@
 package dev.vlstm.kernel;
 
-import static dev.vlstm.kernel.VectorLstmKernel.GATE_GROUP_BYTES;
+import static dev.vlstm.kernel.VectorShape.GROUP4_BYTES;
 import static dev.vlstm.kernel.VectorShape.ORDER;
 import static dev.vlstm.kernel.VectorShape.SPECIES;
 import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
@@ -104,7 +104,7 @@ final class Bfloat16Tiles {
         FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
         FloatVector i1 = i0, f1 = i0, g1 = i0, o1 = i0;
         if (bias != null) {
-            long nextBias = biasOffset + GATE_GROUP_BYTES;
+            long nextBias = biasOffset + GROUP4_BYTES;
             i0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
             f0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
             g0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
@@ -150,7 +150,7 @@ final class Bfloat16Tiles {
             g1 = fourth.lanewise(LSHL, Short.SIZE).reinterpretAsFloats().fma(a, g1);
             o1 = fourth.and(HIGH_HALF).reinterpretAsFloats().fma(a, o1);
         }
-        long second = outOffset + GATE_GROUP_BYTES;
+        long second = outOffset + GROUP4_BYTES;
         i0.intoMemorySegment(out, outOffset, ORDER); f0.intoMemorySegment(out, outOffset + V1, ORDER);
         g0.intoMemorySegment(out, outOffset + V2, ORDER); o0.intoMemorySegment(out, outOffset + V3, ORDER);
         i1.intoMemorySegment(out, second, ORDER); f1.intoMemorySegment(out, second + V1, ORDER);

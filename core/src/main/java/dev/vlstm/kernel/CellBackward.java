@@ -11,9 +11,10 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
- * The pointwise part of one backward step on one vector of hidden units (see
- * {@link LstmKernel#cellBackward}), with the forward's cell clip ({@code +∞} for none). Like {@link CellPointwise}, it takes no vector arguments: tanh(c) goes
- * through a one-vector scratch, so nothing is boxed whether or not C2 inlines it.
+ * The pointwise part of one LSTM backward step on one vector of hidden units (see {@link Pointwise#lstmBackward}
+ * and {@link Pointwise#lstmPeepholeBackward}), with the forward's cell clip ({@code +∞} for none). Like
+ * {@link CellPointwise}, it takes no vector arguments: tanh(c) goes through a one-vector scratch, so nothing is boxed
+ * whether or not C2 inlines it.
  */
 final class CellBackward {
 

@@ -60,4 +60,37 @@ public final class GemmCall {
         this.outOffset = outOffset;
         return this;
     }
+
+    /**
+     * Sets the next call to multiply the rows of a by the packed matrix {@code b}, over its depth.
+     *
+     * @param b            B, its format, layout and depth
+     * @param bias         one gate row added to every output row, or null to start every output at +0.0
+     * @param a            the left operand: {@code a(r, k)} is the float at byte
+     *                     {@code aOffset + r * aRowBytes + k * aColumnBytes}
+     * @param aOffset      byte offset of {@code a(0, 0)}
+     * @param aRowBytes    bytes between rows of a
+     * @param aColumnBytes bytes between columns of a
+     * @param rows         rows of a and of out, &ge; 0
+     * @param out          output, {@code [rows][gateRowFloats]} floats of b's layout from {@code outOffset} bytes
+     * @param outOffset    byte offset of row 0 of out
+     * @return this call
+     */
+    public GemmCall set(PackedMatrix b, MemorySegment bias, MemorySegment a, long aOffset, long aRowBytes,
+                        long aColumnBytes, int rows, MemorySegment out, long outOffset) {
+        return set(b.format(), b.layout(), b.data(), b.depth(), bias, a, aOffset, aRowBytes, aColumnBytes, rows, out,
+                outOffset);
+    }
+
+    /**
+     * Sets the next call to multiply dense rows of a ({@code [rows][depth]} floats from {@code aOffset} bytes) by the
+     * packed matrix {@code b}; the other arguments as {@link #set(PackedMatrix, MemorySegment, MemorySegment, long,
+     * long, long, int, MemorySegment, long)}.
+     *
+     * @return this call
+     */
+    public GemmCall set(PackedMatrix b, MemorySegment bias, MemorySegment a, long aOffset, int rows, MemorySegment out,
+                        long outOffset) {
+        return set(b, bias, a, aOffset, (long) b.depth() * Float.BYTES, Float.BYTES, rows, out, outOffset);
+    }
 }

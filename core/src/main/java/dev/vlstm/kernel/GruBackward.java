@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 
 /**
- * The pointwise part of one GRU backward step on one vector of hidden units (see {@link GruKernel#cellBackward}).
+ * The pointwise part of one GRU backward step on one vector of hidden units (see {@link Pointwise#gruBackward}).
  * Like {@link CellBackward}, it takes no vector arguments, so nothing is boxed whether or not C2 inlines it.
  */
 final class GruBackward {

@@ -1,6 +1,6 @@
 package dev.vlstm.kernel;
 
-import static dev.vlstm.kernel.VectorGruKernel.GATE_GROUP_BYTES;
+import static dev.vlstm.kernel.VectorShape.GROUP3_BYTES;
 import static dev.vlstm.kernel.VectorShape.ORDER;
 import static dev.vlstm.kernel.VectorShape.SPECIES;
 import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
@@ -47,7 +47,7 @@ final class GruProjectionTiles {
         FloatVector r2 = biasR, z2 = biasZ, n2 = biasN;
         FloatVector r3 = biasR, z3 = biasZ, n3 = biasN;
         for (int k = 0; k < depth; k++) {
-            long w = panelOffset + k * GATE_GROUP_BYTES;
+            long w = panelOffset + k * GROUP3_BYTES;
             FloatVector wr = fromMemorySegment(SPECIES, panel, w, ORDER);
             FloatVector wz = fromMemorySegment(SPECIES, panel, w + V1, ORDER);
             FloatVector wn = fromMemorySegment(SPECIES, panel, w + V2, ORDER);
@@ -77,7 +77,7 @@ final class GruProjectionTiles {
     /**
      * One row over one block, or over two adjacent blocks ({@code twoBlocks}) for six independent FMA chains from
      * one broadcast per k; each lane's arithmetic is the same as in {@link #rows4}. The second block's panel starts
-     * {@code panelBytes} after the first, its bias and output {@code GATE_GROUP_BYTES} after the first's;
+     * {@code panelBytes} after the first, its bias and output {@code GROUP3_BYTES} after the first's;
      * {@code bias} may be null as in {@link #rows4}. One method for both cases, as in
      * {@link ProjectionTiles#rows1}, so that C2 never inlines a small tile into the driver.
      */
@@ -92,7 +92,7 @@ final class GruProjectionTiles {
                 n0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
             }
             for (int k = 0; k < depth; k++) {
-                long w = panelOffset + k * GATE_GROUP_BYTES;
+                long w = panelOffset + k * GROUP3_BYTES;
                 FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xOffset + (long) k * Float.BYTES));
                 r0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a0, r0);
                 z0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a0, z0);
@@ -106,7 +106,7 @@ final class GruProjectionTiles {
         FloatVector r0 = FloatVector.zero(SPECIES), z0 = r0, n0 = r0;
         FloatVector r1 = r0, z1 = r0, n1 = r0;
         if (bias != null) {
-            long nextBias = biasOffset + GATE_GROUP_BYTES;
+            long nextBias = biasOffset + GROUP3_BYTES;
             r0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
             z0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
             n0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
@@ -115,7 +115,7 @@ final class GruProjectionTiles {
             n1 = fromMemorySegment(SPECIES, bias, nextBias + V2, ORDER);
         }
         for (int k = 0; k < depth; k++) {
-            long w = panelOffset + k * GATE_GROUP_BYTES;
+            long w = panelOffset + k * GROUP3_BYTES;
             long u = w + panelBytes;
             FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + (long) k * Float.BYTES));
             r0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a, r0);
@@ -125,7 +125,7 @@ final class GruProjectionTiles {
             z1 = fromMemorySegment(SPECIES, panel, u + V1, ORDER).fma(a, z1);
             n1 = fromMemorySegment(SPECIES, panel, u + V2, ORDER).fma(a, n1);
         }
-        long second = outOffset + GATE_GROUP_BYTES;
+        long second = outOffset + GROUP3_BYTES;
         r0.intoMemorySegment(out, outOffset, ORDER); z0.intoMemorySegment(out, outOffset + V1, ORDER);
         n0.intoMemorySegment(out, outOffset + V2, ORDER);
         r1.intoMemorySegment(out, second, ORDER); z1.intoMemorySegment(out, second + V1, ORDER);

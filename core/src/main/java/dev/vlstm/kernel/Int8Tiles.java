@@ -1,6 +1,6 @@
 package dev.vlstm.kernel;
 
-import static dev.vlstm.kernel.VectorLstmKernel.GATE_GROUP_BYTES;
+import static dev.vlstm.kernel.VectorShape.GROUP4_BYTES;
 import static dev.vlstm.kernel.VectorShape.LANES;
 import static dev.vlstm.kernel.VectorShape.ORDER;
 import static dev.vlstm.kernel.VectorShape.SPECIES;
@@ -27,7 +27,7 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Without a bias ({@code bias == null}, the recurrent GEMM) the output is the scaled sum alone and
  * {@link CellPointwise} adds the input pre-activations. The scales of block j lie at
- * {@code scaleOffset + j * GATE_GROUP_BYTES} in the same segment as the panels (read outside the loop, so the loop
+ * {@code scaleOffset + j * GROUP4_BYTES} in the same segment as the panels (read outside the loop, so the loop
  * reads two tensors). Every vector operation is written out in the tile, for the reasons given in
  * {@link ProjectionTiles}.
  */
@@ -120,7 +120,7 @@ final class Int8Tiles {
 
     /**
      * One row over one block, or over two adjacent blocks ({@code twoBlocks}, the second's panel
-     * {@code panelBytes} after the first's and its scales {@code GATE_GROUP_BYTES} after the first's); arguments as
+     * {@code panelBytes} after the first's and its scales {@code GROUP4_BYTES} after the first's); arguments as
      * in {@link #rows4} and {@link ProjectionTiles#rows1}. One method for both cases so that C2 never inlines a
      * small tile into the driver, where its vectors were boxed.
      */
@@ -181,19 +181,19 @@ final class Int8Tiles {
         if (!twoBlocks) {
             return;
         }
-        long scale1 = scaleOffset + GATE_GROUP_BYTES;
+        long scale1 = scaleOffset + GROUP4_BYTES;
         i1 = i1.mul(fromMemorySegment(SPECIES, panel, scale1, ORDER));
         f1 = f1.mul(fromMemorySegment(SPECIES, panel, scale1 + V1, ORDER));
         g1 = g1.mul(fromMemorySegment(SPECIES, panel, scale1 + V2, ORDER));
         o1 = o1.mul(fromMemorySegment(SPECIES, panel, scale1 + V3, ORDER));
         if (bias != null) {
-            long bias1 = biasOffset + GATE_GROUP_BYTES;
+            long bias1 = biasOffset + GROUP4_BYTES;
             i1 = i1.add(fromMemorySegment(SPECIES, bias, bias1, ORDER));
             f1 = f1.add(fromMemorySegment(SPECIES, bias, bias1 + V1, ORDER));
             g1 = g1.add(fromMemorySegment(SPECIES, bias, bias1 + V2, ORDER));
             o1 = o1.add(fromMemorySegment(SPECIES, bias, bias1 + V3, ORDER));
         }
-        long second = outOffset + GATE_GROUP_BYTES;
+        long second = outOffset + GROUP4_BYTES;
         i1.intoMemorySegment(out, second, ORDER); f1.intoMemorySegment(out, second + V1, ORDER);
         g1.intoMemorySegment(out, second + V2, ORDER); o1.intoMemorySegment(out, second + V3, ORDER);
     }

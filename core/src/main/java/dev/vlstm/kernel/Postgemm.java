@@ -1,5 +1,6 @@
 package dev.vlstm.kernel;
 
+import static dev.vlstm.kernel.VectorShape.GROUP4_BYTES;
 import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 
 import java.lang.foreign.MemorySegment;
@@ -10,16 +11,16 @@ import java.lang.foreign.MemorySegment;
  * an interface call per tile would turn megamorphic once several cells run in one JVM, and C2 would then inline
  * none of them. The codes are compile-time constants, so the scalar family names them without loading this class.
  */
-final class Postgemm {
+public final class Postgemm {
 
     /** No pointwise part: the plain GEMM of {@link PackedGemm#multiply}. */
-    static final int NONE = 0;
+    public static final int NONE = 0;
     /** {@link CellPointwise#update}. */
-    static final int LSTM = 1;
+    public static final int LSTM = 1;
     /** {@link CellPointwise#updateWithPeepholes}, the peepholes in the call's cell row. */
-    static final int LSTM_PEEPHOLES = 2;
+    public static final int LSTM_PEEPHOLES = 2;
     /** {@link GruPointwise#update}, b_hn in the call's cell row. */
-    static final int GRU = 3;
+    public static final int GRU = 3;
 
     private Postgemm() {
     }
@@ -39,7 +40,7 @@ final class Postgemm {
         switch (cell) {
             case LSTM -> CellPointwise.update(inputs, inputsOffset, sums, sumsOffset, c, hNext, stateOffset, clip);
             case LSTM_PEEPHOLES -> CellPointwise.updateWithPeepholes(inputs, inputsOffset, sums, sumsOffset, c, hNext,
-                    stateOffset, clip, cellRow, block * VectorLstmKernel.GATE_GROUP_BYTES);
+                    stateOffset, clip, cellRow, block * GROUP4_BYTES);
             case GRU -> GruPointwise.update(inputs, inputsOffset, sums, sumsOffset, cellRow, block * VECTOR_BYTES,
                     hPrev, hPrevOffset, hNext, stateOffset);
             default -> throw new IllegalArgumentException("no pointwise forward for cell code " + cell);

@@ -1,6 +1,6 @@
 package dev.vlstm.kernel;
 
-import static dev.vlstm.kernel.VectorLstmKernel.GATE_GROUP_BYTES;
+import static dev.vlstm.kernel.VectorShape.GROUP4_BYTES;
 import static dev.vlstm.kernel.VectorShape.ORDER;
 import static dev.vlstm.kernel.VectorShape.SPECIES;
 import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
@@ -64,7 +64,7 @@ final class ProjectionTiles {
         FloatVector i2 = biasI, f2 = biasF, g2 = biasG, o2 = biasO;
         FloatVector i3 = biasI, f3 = biasF, g3 = biasG, o3 = biasO;
         for (int k = 0; k < depth; k++) {
-            long w = panelOffset + k * GATE_GROUP_BYTES;
+            long w = panelOffset + k * GROUP4_BYTES;
             FloatVector wi = fromMemorySegment(SPECIES, panel, w, ORDER);
             FloatVector wf = fromMemorySegment(SPECIES, panel, w + V1, ORDER);
             FloatVector wg = fromMemorySegment(SPECIES, panel, w + V2, ORDER);
@@ -96,7 +96,7 @@ final class ProjectionTiles {
      * One row over one block, or over two adjacent blocks ({@code twoBlocks}) for eight independent FMA chains
      * from one broadcast per k; either way each lane has the same arithmetic as in {@link #rows4} (one FMA chain,
      * k in order), so a row's result does not depend on the tile that computed it. The second block's panel starts
-     * {@code panelBytes} after the first, its bias and output {@code GATE_GROUP_BYTES} after the first's;
+     * {@code panelBytes} after the first, its bias and output {@code GROUP4_BYTES} after the first's;
      * {@code bias} may be null as in {@link #rows4}.
      *
      * <p>Both cases live in one method on purpose: a one-block tile alone is small enough for C2 to inline into the
@@ -116,7 +116,7 @@ final class ProjectionTiles {
                 o0 = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
             }
             for (int k = 0; k < depth; k++) {
-                long w = panelOffset + k * GATE_GROUP_BYTES;
+                long w = panelOffset + k * GROUP4_BYTES;
                 FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xOffset + k * xColumnBytes));
                 i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a0, i0);
                 f0 = fromMemorySegment(SPECIES, panel, w + V1, ORDER).fma(a0, f0);
@@ -132,7 +132,7 @@ final class ProjectionTiles {
         FloatVector i0 = FloatVector.zero(SPECIES), f0 = i0, g0 = i0, o0 = i0;
         FloatVector i1 = i0, f1 = i0, g1 = i0, o1 = i0;
         if (bias != null) {
-            long nextBias = biasOffset + GATE_GROUP_BYTES;
+            long nextBias = biasOffset + GROUP4_BYTES;
             i0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
             f0 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
             g0 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
@@ -143,7 +143,7 @@ final class ProjectionTiles {
             o1 = fromMemorySegment(SPECIES, bias, nextBias + V3, ORDER);
         }
         for (int k = 0; k < depth; k++) {
-            long w = panelOffset + k * GATE_GROUP_BYTES;
+            long w = panelOffset + k * GROUP4_BYTES;
             long u = w + panelBytes;
             FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + k * xColumnBytes));
             i0 = fromMemorySegment(SPECIES, panel, w, ORDER).fma(a, i0);
@@ -155,7 +155,7 @@ final class ProjectionTiles {
             g1 = fromMemorySegment(SPECIES, panel, u + V2, ORDER).fma(a, g1);
             o1 = fromMemorySegment(SPECIES, panel, u + V3, ORDER).fma(a, o1);
         }
-        long second = outOffset + GATE_GROUP_BYTES;
+        long second = outOffset + GROUP4_BYTES;
         i0.intoMemorySegment(out, outOffset, ORDER); f0.intoMemorySegment(out, outOffset + V1, ORDER);
         g0.intoMemorySegment(out, outOffset + V2, ORDER); o0.intoMemorySegment(out, outOffset + V3, ORDER);
         i1.intoMemorySegment(out, second, ORDER); f1.intoMemorySegment(out, second + V1, ORDER);

@@ -20,12 +20,8 @@ final class ScalarGemm implements PackedGemm {
     private ScalarGemm() {
     }
 
-    /**
-     * {@link #multiply(GemmCall, int, int)} with the call's arguments passed one by one, as
-     * {@link VectorGemm#multiply(WeightFormat, GateLayout, MemorySegment, int, MemorySegment, MemorySegment, long,
-     * long, long, int, MemorySegment, long, int, int)} takes them, for the scalar kernels' adapters.
-     */
-    static void multiply(WeightFormat format, GateLayout layout, MemorySegment b, int depth, MemorySegment bias,
+    /** {@link #multiply(GemmCall, int, int)} with the call's arguments passed one by one, which the step reuses. */
+    private static void multiply(WeightFormat format, GateLayout layout, MemorySegment b, int depth, MemorySegment bias,
                          MemorySegment a, long aOffset, long aRowBytes, long aColumnBytes, int rows, MemorySegment out,
                          long outOffset, int blockFrom, int blockTo) {
         int gateRow = layout.gateRowFloats();
@@ -66,23 +62,12 @@ final class ScalarGemm implements PackedGemm {
                 c.outOffset, blockFrom, blockTo);
     }
 
+    /** {@inheritDoc} The sums of the blocks' units by {@link #multiply} without a bias, then {@link ScalarPostgemm}. */
     @Override
     public void step(StepCall c, int blockFrom, int blockTo) {
-        step(c.format, c.layout, c.u, c.depth, c.cell, c.clip, c.cellRow, c.inputs, c.inputsOffset, c.sums,
-                c.sumsOffset, c.hPrev, c.hPrevRowBytes, c.c, c.hNext, c.rows, blockFrom, blockTo);
-    }
-
-    /**
-     * {@link #step(StepCall, int, int)} with the call's arguments passed one by one, for the scalar kernels'
-     * adapters: the sums of the blocks' units by {@link #multiply} without a bias, then {@link ScalarPostgemm}.
-     */
-    static void step(WeightFormat format, GateLayout layout, MemorySegment u, int depth, int cell, float clip,
-                     MemorySegment cellRow, MemorySegment inputs, long inputsOffset, MemorySegment sums,
-                     long sumsOffset, MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext,
-                     int rows, int blockFrom, int blockTo) {
-        multiply(format, layout, u, depth, null, hPrev, 0, hPrevRowBytes, Float.BYTES, rows, sums, sumsOffset,
-                blockFrom, blockTo);
-        ScalarPostgemm.forward(cell, layout, inputs, inputsOffset, sums, sumsOffset, hPrev, hPrevRowBytes, c, hNext,
-                clip, cellRow, rows, blockFrom, blockTo);
+        multiply(c.format, c.layout, c.u, c.depth, null, c.hPrev, 0, c.hPrevRowBytes, Float.BYTES, c.rows, c.sums,
+                c.sumsOffset, blockFrom, blockTo);
+        ScalarPostgemm.forward(c.cell, c.layout, c.inputs, c.inputsOffset, c.sums, c.sumsOffset, c.hPrev,
+                c.hPrevRowBytes, c.c, c.hNext, c.clip, c.cellRow, c.rows, blockFrom, blockTo);
     }
 }

@@ -79,4 +79,18 @@ public final class StepCall {
         this.rows = rows;
         return this;
     }
+
+    /**
+     * Sets the next call to step with the packed recurrent matrix {@code u} (its format, layout and depth); the
+     * other arguments as {@link #set(WeightFormat, GateLayout, MemorySegment, int, int, float, MemorySegment,
+     * MemorySegment, long, MemorySegment, long, MemorySegment, long, MemorySegment, MemorySegment, int)}.
+     *
+     * @return this call
+     */
+    public StepCall set(PackedMatrix u, int cell, float clip, MemorySegment cellRow, MemorySegment inputs,
+                        long inputsOffset, MemorySegment sums, long sumsOffset, MemorySegment hPrev, long hPrevRowBytes,
+                        MemorySegment c, MemorySegment hNext, int rows) {
+        return set(u.format(), u.layout(), u.data(), u.depth(), cell, clip, cellRow, inputs, inputsOffset, sums,
+                sumsOffset, hPrev, hPrevRowBytes, c, hNext, rows);
+    }
 }

@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Each element goes through the same float operations in the same order in every implementation, so the vector
  * and scalar forms give the same bits element by element; only {@link #sumOfSquares}, a reduction, may differ in
- * its last bits. Like {@link LstmKernel}, implementations keep no state and allocate nothing.
+ * its last bits. Like {@link PackedGemm}, implementations keep no state and allocate nothing.
  */
 public interface TensorKernel {
 

@@ -36,54 +36,48 @@ final class VectorGemm implements PackedGemm {
     private VectorGemm() {
     }
 
+    /**
+     * The Vector API family, or null if this CPU's preferred vector is narrower than 128 bits; called reflectively by
+     * {@link Kernels} only once the vector module is known to be present.
+     */
+    static Family familyIfUseful() {
+        int bits = VectorShape.SPECIES.vectorBitSize();
+        return bits < 128 ? null : new Family("vector-" + bits, LANES, INSTANCE, VectorPointwise.INSTANCE,
+                VectorTensorKernel.INSTANCE);
+    }
+
     @Override
     public int lanes() {
         return LANES;
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException for a combination of format and gates that has no tiles (compressed formats
+     *                                  have 4 gates only), or 3 gates with columns of a other than
+     *                                  {@code Float.BYTES} apart
+     */
     @Override
     public void multiply(GemmCall c, int blockFrom, int blockTo) {
-        multiply(c.format, c.layout, c.b, c.depth, c.bias, c.a, c.aOffset, c.aRowBytes, c.aColumnBytes, c.rows, c.out,
-                c.outOffset, blockFrom, blockTo);
-    }
-
-    @Override
-    public void step(StepCall c, int blockFrom, int blockTo) {
-        step(c.format, c.layout, c.u, c.depth, c.cell, c.clip, c.cellRow, c.inputs, c.inputsOffset, c.sums,
-                c.sumsOffset, c.hPrev, c.hPrevRowBytes, c.c, c.hNext, c.rows, blockFrom, blockTo);
+        sweep(family(c.format, c.layout.gates(), c.aColumnBytes), c.layout, c.b, c.format.scaleBytes(c.layout),
+                c.format.panelBytes(c.layout, c.depth), c.depth, c.bias, c.a, c.aOffset, c.aRowBytes, c.aColumnBytes,
+                c.rows, c.out, c.outOffset, c.aOffset / c.aRowBytes, blockFrom, blockTo, Postgemm.NONE, null, 0, null,
+                null, 0f, null);
     }
 
     /**
-     * {@link #multiply(GemmCall, int, int)} with the call's arguments ({@link GemmCall#set}) passed one by one, for
-     * the kernels' adapters, which are shared by every thread and so own no call object.
-     *
-     * @throws IllegalArgumentException for a combination of format and gates that has no tiles (compressed
-     *                                  formats have 4 gates only), or 3 gates with {@code aColumnBytes} other than
-     *                                  {@code Float.BYTES}
-     */
-    static void multiply(WeightFormat format, GateLayout layout, MemorySegment b, int depth, MemorySegment bias,
-                         MemorySegment a, long aOffset, long aRowBytes, long aColumnBytes, int rows, MemorySegment out,
-                         long outOffset, int blockFrom, int blockTo) {
-        sweep(family(format, layout.gates(), aColumnBytes), layout, b, format.scaleBytes(layout),
-                format.panelBytes(layout, depth), depth, bias, a, aOffset, aRowBytes, aColumnBytes, rows, out,
-                outOffset, aOffset / aRowBytes, blockFrom, blockTo, Postgemm.NONE, null, 0, null, null, 0f, null);
-    }
-
-    /**
-     * {@link #step(StepCall, int, int)} with the call's arguments ({@link StepCall#set}) passed one by one, for the
-     * kernels' adapters.
+     * {@inheritDoc}
      *
      * @throws IllegalArgumentException for a combination of format and gates that has no tiles
      */
-    static void step(WeightFormat format, GateLayout layout, MemorySegment u, int depth, int cell, float clip,
-                     MemorySegment cellRow, MemorySegment inputs, long inputsOffset, MemorySegment sums,
-                     long sumsOffset, MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext,
-                     int rows, int blockFrom, int blockTo) {
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        sweep(family(format, layout.gates(), Float.BYTES), layout, u, format.scaleBytes(layout),
-                format.panelBytes(layout, depth), depth, null, hPrev, 0, hPrevRowBytes, Float.BYTES, rows, sums,
-                sumsOffset, inputsOffset / gateRowBytes, blockFrom, blockTo, cell, inputs, inputsOffset - sumsOffset,
-                c, hNext, clip, cellRow);
+    @Override
+    public void step(StepCall c, int blockFrom, int blockTo) {
+        long gateRowBytes = (long) c.layout.gateRowFloats() * Float.BYTES;
+        sweep(family(c.format, c.layout.gates(), Float.BYTES), c.layout, c.u, c.format.scaleBytes(c.layout),
+                c.format.panelBytes(c.layout, c.depth), c.depth, null, c.hPrev, 0, c.hPrevRowBytes, Float.BYTES, c.rows,
+                c.sums, c.sumsOffset, c.inputsOffset / gateRowBytes, blockFrom, blockTo, c.cell, c.inputs,
+                c.inputsOffset - c.sumsOffset, c.c, c.hNext, c.clip, c.cellRow);
     }
 
     /** The tile family of a matrix: float with 4 or 3 gates (3: contiguous columns of a only), or compressed. */

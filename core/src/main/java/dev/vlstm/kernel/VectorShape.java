@@ -17,6 +17,10 @@ final class VectorShape {
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     static final int LANES = SPECIES.length();
     static final long VECTOR_BYTES = (long) LANES * Float.BYTES;
+    /** Bytes of one (block, k) group of a four-gate panel (LSTM): four gate vectors. */
+    static final long GROUP4_BYTES = GateLayout.LSTM_GATES * VECTOR_BYTES;
+    /** Bytes of one (block, k) group of a three-gate panel (GRU): three gate vectors. */
+    static final long GROUP3_BYTES = GateLayout.GRU_GATES * VECTOR_BYTES;
     /** Byte order of every vector load and store: the buffers hold floats in the platform's order. */
     static final ByteOrder ORDER = ByteOrder.nativeOrder();
 

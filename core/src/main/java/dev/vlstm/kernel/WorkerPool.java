@@ -8,7 +8,7 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * A fixed team of threads that runs one piece of work in {@code shares} parts and returns when all are done: the
  * calling thread runs share 0, one daemon worker thread each of shares 1 to {@code shares - 1}. It is the
- * per-step barrier of {@link ParallelKernel}, built for calls of a few microseconds that come back to back (the
+ * per-step barrier of {@link Team}, built for calls of a few microseconds that come back to back (the
  * steps of a sequence), where waking a parked thread would cost about as much as the step.
  *
  * <p>A call publishes itself by incrementing a volatile generation counter (the work's arguments, plain fields

@@ -50,9 +50,9 @@ class PackedGemmStepTest {
             float[] c = floats(random, MAX_ROWS * HIDDEN, 2);
             for (int rows = 1; rows <= MAX_ROWS; rows++) {
                 for (int position = 0; position < 2; position++) {
-                    Step vector = new Step(arena, Kernels.preferred().packedGemm(), format, gates, cell, clip, weights,
+                    Step vector = new Step(arena, Kernels.preferred().gemm(), format, gates, cell, clip, weights,
                             cellRow, position);
-                    Step plain = new Step(arena, Kernels.scalar().packedGemm(), format, gates, cell, clip, weights,
+                    Step plain = new Step(arena, Kernels.scalar().gemm(), format, gates, cell, clip, weights,
                             cellRow, position);
                     vector.run(inputs, hPrev, c, rows, 0, vector.layout.blocks());
                     plain.run(inputs, hPrev, c, rows, 0, plain.layout.blocks());
@@ -60,7 +60,7 @@ class PackedGemmStepTest {
                             + position;
                     vector.assertSameValues(plain, rows, where + ": vector vs scalar");
                     vector.assertNearDouble(inputs, hPrev, c, rows, where);
-                    Step split = new Step(arena, Kernels.preferred().packedGemm(), format, gates, cell, clip, weights,
+                    Step split = new Step(arena, Kernels.preferred().gemm(), format, gates, cell, clip, weights,
                             cellRow, position);
                     int mid = split.layout.blocks() / 2;
                     split.run(inputs, hPrev, c, rows, 0, mid);

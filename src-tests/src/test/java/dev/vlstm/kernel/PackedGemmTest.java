@@ -31,8 +31,8 @@ class PackedGemmTest {
     @CsvSource({"FLOAT32, 4, false", "FLOAT32, 4, true", "FLOAT32, 3, false", "BFLOAT16, 4, false",
             "BFLOAT16, 4, true", "INT8, 4, false", "INT8, 4, true"})
     void everyOutputIsTheOperandsSumAndBothFamiliesAgreeBitForBit(WeightFormat format, int gates, boolean columns) {
-        PackedGemm preferred = Kernels.preferred().packedGemm();
-        PackedGemm scalar = Kernels.scalar().packedGemm();
+        PackedGemm preferred = Kernels.preferred().gemm();
+        PackedGemm scalar = Kernels.scalar().gemm();
         SplittableRandom random = new SplittableRandom(17 + format.ordinal() * 8L + gates);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment weights = floats(arena, random, gates * HIDDEN * INPUTS);
@@ -74,7 +74,7 @@ class PackedGemmTest {
             GemmCall call = new GemmCall().set(format, layout, packed, INPUTS, null, x, 0, (long) INPUTS * Float.BYTES,
                     Float.BYTES, 1, out, 0);
             assertThrows(IllegalArgumentException.class,
-                    () -> Kernels.preferred().packedGemm().multiply(call, 0, layout.blocks()));
+                    () -> Kernels.preferred().gemm().multiply(call, 0, layout.blocks()));
         }
     }
 

@@ -4,80 +4,21 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * Plain-Java fallback on the same packed layout (8 lanes a block), used when the Vector API is absent or its
- * preferred vector is narrower than 128 bits. Float arithmetic and the same activation approximations as the
- * vector kernel, in the same order (one FMA chain over k per output), so both give the same bits. One instance
- * per {@link WeightFormat}: compressed weights are widened ({@link WeightFormat#operand}) exactly as the vector
- * tiles widen them, and INT8 sums are multiplied by their row's scale before the bias or input is added.
+ * The plain-Java {@link Pointwise}, on the scalar family's packing (blocks of {@link ScalarGemm#LANES} lanes): the
+ * same float operations as {@link VectorPointwise}, in the same order, with the activation approximations of
+ * {@link Activations}, so both give the same bits.
  */
-final class ScalarLstmKernel implements LstmKernel {
+final class ScalarPointwise implements Pointwise {
 
-    static final ScalarLstmKernel INSTANCE = new ScalarLstmKernel(WeightFormat.FLOAT32);
-    private static final ScalarLstmKernel BFLOAT16 = new ScalarLstmKernel(WeightFormat.BFLOAT16);
-    private static final ScalarLstmKernel INT8 = new ScalarLstmKernel(WeightFormat.INT8);
+    static final ScalarPointwise INSTANCE = new ScalarPointwise();
     private static final int LANES = ScalarGemm.LANES;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
-    private final WeightFormat format;
-
-    private ScalarLstmKernel(WeightFormat format) {
-        this.format = format;
+    private ScalarPointwise() {
     }
 
     @Override
-    public String name() {
-        return "scalar";
-    }
-
-    @Override
-    public int lanes() {
-        return LANES;
-    }
-
-    @Override
-    public WeightFormat weightFormat() {
-        return format;
-    }
-
-    @Override
-    public LstmKernel withWeightFormat(WeightFormat weightFormat) {
-        return switch (weightFormat) {
-            case FLOAT32 -> INSTANCE;
-            case BFLOAT16 -> BFLOAT16;
-            case INT8 -> INT8;
-        };
-    }
-
-    @Override
-    public TensorKernel tensors() {
-        return ScalarTensorKernel.INSTANCE;
-    }
-
-    @Override
-    public PackedGemm packedGemm() {
-        return ScalarGemm.INSTANCE;
-    }
-
-    @Override
-    public void projectInput(GateLayout layout, int depth, MemorySegment packedInput, MemorySegment packedBias,
-                             MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes, int rows,
-                             MemorySegment gates, long gatesOffset, int blockFrom, int blockTo) {
-        ScalarGemm.multiply(format, layout, packedInput, depth, packedBias, x, xOffset, xRowBytes, xColumnBytes, rows,
-                gates, gatesOffset, blockFrom, blockTo);
-    }
-
-    @Override
-    public void recurrentStep(GateLayout layout, MemorySegment packedRecurrent, int recurrentDepth,
-                              MemorySegment inputGates, long inputGatesOffset, MemorySegment gates, long gatesOffset,
-                              MemorySegment hPrev, long hPrevRowBytes, MemorySegment c, MemorySegment hNext, int batch,
-                              float clip, MemorySegment peepholes, int blockFrom, int blockTo) {
-        ScalarGemm.step(format, layout, packedRecurrent, recurrentDepth,
-                peepholes == null ? Postgemm.LSTM : Postgemm.LSTM_PEEPHOLES, clip, peepholes, inputGates,
-                inputGatesOffset, gates, gatesOffset, hPrev, hPrevRowBytes, c, hNext, batch, blockFrom, blockTo);
-    }
-
-    @Override
-    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell,
+    public void lstmBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell,
                              long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
                              int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip) {
         int stateRow = layout.paddedHidden();
@@ -109,11 +50,11 @@ final class ScalarLstmKernel implements LstmKernel {
     }
 
     @Override
-    public void cellBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
-                             long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
-                             long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
-                             MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
-                             MemorySegment peepholeGradients) {
+    public void lstmPeepholeBackward(GateLayout layout, MemorySegment gates, long gatesOffset,
+                                     MemorySegment preActivations, long preActivationsOffset, MemorySegment cell,
+                                     long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
+                                     int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip,
+                                     MemorySegment peepholes, MemorySegment peepholeGradients) {
         int stateRow = layout.paddedHidden();
         for (int row = 0; row < batch; row++) {
             for (int unit = 0; unit < stateRow; unit++) {
@@ -152,6 +93,38 @@ final class ScalarLstmKernel implements LstmKernel {
                 accumulate(peepholeGradients, slot, inputGradient, previousCell);
                 accumulate(peepholeGradients, slot + LANES, forgetGradient, previousCell);
                 accumulate(peepholeGradients, slot + 3 * LANES, outputGradient, cellValue);
+            }
+        }
+    }
+
+    @Override
+    public void gruBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+                            long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
+                            MemorySegment direct, int batch) {
+        int stateRow = layout.paddedHidden();
+        for (int row = 0; row < batch; row++) {
+            long gateRow = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
+            long inputRow = inputGatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
+            for (int unit = 0; unit < stateRow; unit++) {
+                long reset = layout.gateIndex(0, unit);
+                long update = layout.gateIndex(1, unit);
+                long candidate = layout.gateIndex(2, unit);
+                float r = gates.getAtIndex(FLOAT, gateRow + reset);
+                float z = gates.getAtIndex(FLOAT, gateRow + update);
+                float n = gates.getAtIndex(FLOAT, gateRow + candidate);
+                float m = inputGates.getAtIndex(FLOAT, inputRow + candidate);
+                long state = (long) row * stateRow + unit;
+                float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
+                float candidateGradient = hiddenGradient * (1 - z) * (1 - n * n);
+                float resetGradient = candidateGradient * m * r * (1 - r);
+                float updateGradient = hiddenGradient * (hPrev.getAtIndex(FLOAT, state) - n) * z * (1 - z);
+                gates.setAtIndex(FLOAT, gateRow + reset, resetGradient);
+                gates.setAtIndex(FLOAT, gateRow + update, updateGradient);
+                gates.setAtIndex(FLOAT, gateRow + candidate, candidateGradient);
+                inputGates.setAtIndex(FLOAT, inputRow + reset, resetGradient);
+                inputGates.setAtIndex(FLOAT, inputRow + update, updateGradient);
+                inputGates.setAtIndex(FLOAT, inputRow + candidate, candidateGradient * r);
+                direct.setAtIndex(FLOAT, state, hiddenGradient * z);
             }
         }
     }

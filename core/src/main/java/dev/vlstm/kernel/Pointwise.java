@@ -1,0 +1,74 @@
+package dev.vlstm.kernel;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The cells' pointwise backward of one step, over every block of {@code batch} rows, on the calling thread: cheap
+ * next to the step's GEMMs, which a {@link Team} splits. Implementations work on the packed gate rows of a
+ * {@link GateLayout} and on native scratch the caller owns; they never allocate and keep no state.
+ */
+public interface Pointwise {
+
+    /**
+     * The LSTM's pointwise backward: from the saved gate activations, the cell states before and after the step and
+     * the incoming gradients, makes the gate pre-activation gradients {@code dz} (written over the activations) and
+     * carries the cell gradient back through the forget gate. With {@code tc = tanh(clip(c))}:
+     * {@code dc += dh*o*(1 - tc²)} where {@code |c| <= clip} (nothing where the clip held c);
+     * {@code dz_i = dc*g*i(1-i)}, {@code dz_f = dc*cPrev*f(1-f)}, {@code dz_g = dc*i*(1-g²)},
+     * {@code dz_o = dh*tc*o(1-o)}; then {@code dc = dc*f}.
+     *
+     * @param layout   the four-gate packing
+     * @param gates    activations i, f, g, o, {@code [batch][gateRowFloats]} from {@code gatesOffset} bytes;
+     *                 replaced by dz
+     * @param cell     c after the step, {@code [batch][paddedHidden]} from {@code cellOffset} bytes
+     * @param cellPrev c before the step, same layout, from {@code cellPrevOffset} bytes
+     * @param dh       dL/dh of this step's output, {@code [batch][dhRowFloats]} floats (read only)
+     * @param dc       dL/dc after the step, {@code [batch][paddedHidden]}; replaced by dL/dc before the step
+     * @param scratch  one vector of the family's lanes, 64-byte aligned, for intermediate values
+     * @param clip     the forward's cell clip, {@code Float.POSITIVE_INFINITY} for none; the gate pre-activations'
+     *                 clip is undone separately ({@link TensorKernel#zeroWhereAbove})
+     */
+    void lstmBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell, long cellOffset,
+                      MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh, int dhRowFloats,
+                      MemorySegment dc, MemorySegment scratch, int batch, float clip);
+
+    /**
+     * {@link #lstmBackward} for a step with peephole connections ({@link Postgemm#LSTM_PEEPHOLES}): {@code dz_o} is
+     * made first and reaches the cell, {@code dc += dz_o*p_o}; then dz_i, dz_f, dz_g as above; the cell gradient
+     * carried back is {@code dc*f + dz_i*p_i + dz_f*p_f}; and {@code dp_i += dz_i*cPrev}, {@code dp_f += dz_f*cPrev},
+     * {@code dp_o += dz_o*c} are added into {@code peepholeGradients}, rows in order. Since dz_i, dz_f and dz_o feed
+     * the cell gradient, their clip masks are applied here (from {@code preActivations}); dz_g's is still the
+     * caller's.
+     *
+     * @param preActivations    the forward's pre-activations z (peephole terms included), same layout as
+     *                          {@code gates}, from {@code preActivationsOffset} bytes; read only
+     * @param peepholes         p_i, p_f, p_o packed as a gate row ({@link Packing#peepholes})
+     * @param peepholeGradients a gate row in the same packing, to which dp is added (g's slots untouched)
+     */
+    void lstmPeepholeBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                              long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                              long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                              MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                              MemorySegment peepholeGradients);
+
+    /**
+     * The GRU's pointwise backward, from the saved activations r, z, n, the saved m = U_n h + b_hn, h before the step
+     * and dh = dL/dh after it: {@code da_n = dh(1-z)(1-n²)}, {@code da_r = da_n m r(1-r)},
+     * {@code da_z = dh(hPrev-n) z(1-z)}, {@code dm = da_n r}, and the part of dL/dhPrev that bypasses the GEMMs,
+     * {@code dh z}.
+     *
+     * @param layout           the three-gate packing
+     * @param gates            r, z, n, {@code [batch][gateRowFloats]} from {@code gatesOffset} bytes; replaced by
+     *                         the input-side gradients {@code (da_r, da_z, da_n)}
+     * @param inputGates       rows whose n slot holds m, same layout, from {@code inputGatesOffset} bytes; replaced
+     *                         by the recurrent-side gradients {@code (da_r, da_z, dm)}
+     * @param hPrev            h before the step, {@code [batch][paddedHidden]} from byte 0
+     * @param dh               dL/dh after the step, {@code [batch][dhRowFloats]} floats (read only)
+     * @param dhRowFloats      floats between rows of dh, &ge; paddedHidden
+     * @param direct           receives {@code dh z}, {@code [batch][paddedHidden]}
+     * @param batch            rows, &ge; 1
+     */
+    void gruBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+                     long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
+                     MemorySegment direct, int batch);
+}

@@ -1,0 +1,75 @@
+package dev.vlstm.kernel;
+
+import static dev.vlstm.kernel.VectorShape.GROUP3_BYTES;
+import static dev.vlstm.kernel.VectorShape.GROUP4_BYTES;
+import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The Vector API {@link Pointwise}: each row and block of a step through {@link CellBackward} (LSTM) or
+ * {@link GruBackward}, one vector of hidden units at a time.
+ */
+final class VectorPointwise implements Pointwise {
+
+    /** The one instance; use it only where the vector module is known to be present. */
+    static final VectorPointwise INSTANCE = new VectorPointwise();
+
+    private VectorPointwise() {
+    }
+
+    @Override
+    public void lstmBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell,
+                             long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
+                             int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long dhRowBytes = (long) dhRowFloats * Float.BYTES;
+        for (int row = 0; row < batch; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long state = row * stateRowBytes + block * VECTOR_BYTES;
+                CellBackward.update(gates, gatesOffset + row * gateRowBytes + block * GROUP4_BYTES,
+                        cell, cellOffset + state, cellPrev, cellPrevOffset + state,
+                        dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip);
+            }
+        }
+    }
+
+    @Override
+    public void lstmPeepholeBackward(GateLayout layout, MemorySegment gates, long gatesOffset,
+                                     MemorySegment preActivations, long preActivationsOffset, MemorySegment cell,
+                                     long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
+                                     int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip,
+                                     MemorySegment peepholes, MemorySegment peepholeGradients) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long dhRowBytes = (long) dhRowFloats * Float.BYTES;
+        for (int row = 0; row < batch; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long state = row * stateRowBytes + block * VECTOR_BYTES;
+                long gate = row * gateRowBytes + block * GROUP4_BYTES;
+                CellBackward.updateWithPeepholes(gates, gatesOffset + gate, preActivations,
+                        preActivationsOffset + gate, cell, cellOffset + state, cellPrev, cellPrevOffset + state,
+                        dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip, peepholes,
+                        block * GROUP4_BYTES, peepholeGradients);
+            }
+        }
+    }
+
+    @Override
+    public void gruBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
+                            long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
+                            MemorySegment direct, int batch) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long dhRowBytes = (long) dhRowFloats * Float.BYTES;
+        for (int row = 0; row < batch; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long gateColumn = row * gateRowBytes + block * GROUP3_BYTES;
+                long state = row * stateRowBytes + block * VECTOR_BYTES;
+                GruBackward.update(gates, gatesOffset + gateColumn, inputGates, inputGatesOffset + gateColumn, hPrev,
+                        state, dh, row * dhRowBytes + block * VECTOR_BYTES, direct, state);
+            }
+        }
+    }
+}
