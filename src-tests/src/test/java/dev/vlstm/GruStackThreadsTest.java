@@ -22,7 +22,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * layer. Checked for 2 and 3 threads on bidirectional and unidirectional stacks of odd sizes: sequences (plain and
  * variable lengths, batch-first), streams, and the trainer's outputs and every gradient, with dropout between
  * layers. The one-thread stacks are held to the reference in {@link StackVsReferenceTest} and
- * {@link GruStackTrainerVsReferenceTest}; equal bits carry that over.
+ * {@link TrainerVsReferenceTest}; equal bits carry that over.
  */
 class GruStackThreadsTest {
 

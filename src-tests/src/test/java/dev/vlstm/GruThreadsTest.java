@@ -35,7 +35,7 @@ import dev.vlstm.reference.ReferenceGru;
  * <p>The threaded results are also held to the reference within the existing GRU tests' tolerances: outputs to
  * max |error| &le; {@value ForwardVsReferenceTest#TOLERANCE} ({@link ForwardVsReferenceTest}), gradients to
  * {@value TrainerVsReferenceTest#RELATIVE_TOLERANCE} times the largest expected value
- * ({@link GruTrainerVsReferenceTest}).
+ * ({@link TrainerVsReferenceTest}).
  */
 class GruThreadsTest {
 

@@ -16,8 +16,8 @@ import dev.vlstm.train.Adam;
 /**
  * Every refusal of {@link Trainer} and of the optimizer's pairing, for both cells: a trainer too large to keep,
  * backward without (or twice after) a forward, gradients and parameters of another shape (other layers,
- * another projection), tensors of the wrong shape, non-finite parameters (refused before any layer changes), and
- * closed objects.
+ * another projection), calls above its limits, tensors of the wrong shape, non-finite parameters (refused before any
+ * layer changes), and closed objects.
  */
 class TrainerBadInputTest {
 
@@ -38,6 +38,12 @@ class TrainerBadInputTest {
             String noForward = "backward needs a forward of this trainer first (and runs once per forward)";
             assertEquals(noForward, message(IllegalStateException.class, () -> trainer.backward((MemorySegment) null,
                     null, null, gradients, GradientMode.OVERWRITE, null, null, null)));
+            assertEquals("steps 5 exceeds this Trainer's maxSteps 4 (Options.maxSteps)", message(
+                    IllegalArgumentException.class, () -> trainer.forward(model.input(5, 2), 5, 2, null, null, null,
+                            null, null)));
+            assertEquals("batch 3 exceeds this Trainer's maxBatch 2 (Options.maxBatch)", message(
+                    IllegalArgumentException.class, () -> trainer.forward(model.input(1, 3), 1, 3, null, null, null,
+                            null, null)));
             float[] x = model.input(4, 2);
             trainer.forward(MemorySegment.ofArray(x), 4, 2, null, null, null, null, null);
             assertEquals("gradients are for a model of " + deeper + ", but this trainer's is " + shape,
@@ -61,6 +67,9 @@ class TrainerBadInputTest {
             assertEquals("dx must hold [T=4][B=2][I=3] = 24 floats (96 bytes), but it holds 3 floats (12 bytes)",
                     message(IllegalArgumentException.class, () -> trainer.backward(null, null, null, gradients,
                             GradientMode.OVERWRITE, segment(3), null, null)));
+            assertEquals("dh0 must hold [L*D=4][B=2][H=5] = 40 floats (160 bytes), but it holds 3 floats (12 bytes)",
+                    message(IllegalArgumentException.class, () -> trainer.backward(null, null, null, gradients,
+                            GradientMode.OVERWRITE, null, segment(3), null)));
             trainer.backward((MemorySegment) null, null, null, gradients, GradientMode.OVERWRITE, null, null, null);
             assertEquals(noForward, message(IllegalStateException.class, () -> trainer.backward((MemorySegment) null,
                     null, null, gradients, GradientMode.OVERWRITE, null, null, null)));

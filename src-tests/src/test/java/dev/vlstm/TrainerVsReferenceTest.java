@@ -1,127 +1,151 @@
 package dev.vlstm;
 
-import static dev.vlstm.TestModel.doubles;
+import static dev.vlstm.TestRnn.doubles;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.stream.Stream;
 
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
-import dev.vlstm.reference.ReferenceLstm;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
- * The trainer's forward and backward against the double-precision reference backward (itself checked by finite
- * differences in ReferenceBackwardTest), for every gradient, on odd shapes, with and without initial states and
- * final-state gradients, for both kernels.
+ * The {@link Trainer} of LSTMs and GRUs against the double-precision reference backward (itself checked by finite
+ * differences in ReferenceBackwardTest, ReferenceGruBackwardTest and, through dropout masks, ReferenceStackBackwardTest
+ * and ReferenceGruStackBackwardTest): y, hT, every gradient and dx, dh0 and (LSTM) dc0, on odd shapes, with and without
+ * initial states, final-state gradients and biases, for both kernels, in calls smaller than the trainer's limits: one
+ * layer, and stacks with dropout between layers (the reference given the trainer's masks). Without dropout the
+ * training forward's y is the runner's, bit for bit; the runner never drops. Stacks without dropout are in
+ * StackVsReferenceTest.
  *
  * <p>Tolerance: for each gradient tensor, max |actual - expected| &le; {@value #RELATIVE_TOLERANCE} times
- * max |expected| (float accumulation over up to T·B = 150 rows and the activation approximation).
+ * max |expected| (float accumulation over up to T·B = 150 rows and the activation approximation); y and hT within
+ * ForwardVsReferenceTest's {@value ForwardVsReferenceTest#TOLERANCE}.
  */
 class TrainerVsReferenceTest {
 
     static final double RELATIVE_TOLERANCE = 1e-4;
 
-    @ParameterizedTest(name = "{6} I={0} H={1} T={2} B={3} initialState={4} finalGradients={5}")
-    @CsvSource({
-            "3, 5, 4, 2, false, false, PREFERRED",
-            "1, 1, 1, 1, true, true, PREFERRED",
-            "17, 33, 7, 5, true, true, PREFERRED",
-            "33, 17, 12, 3, false, true, PREFERRED",
-            "100, 40, 3, 9, true, false, PREFERRED",
-            "5, 70, 30, 5, true, true, PREFERRED",
-            "3, 5, 4, 2, true, true, SCALAR",
-            "17, 33, 7, 5, false, false, SCALAR"})
-    void everyGradientMatchesTheReference(int inputSize, int hiddenSize, int steps, int batch, boolean initialState,
-                                          boolean finalGradients, Backend backend) {
-        try (TestModel model = new TestModel(500 + hiddenSize, inputSize, hiddenSize, backend);
-             LstmTrainer trainer = new LstmTrainer(model.weights, batch + 1, steps + 2);
-             LstmGradients gradients = new LstmGradients(model.weights)) {
-            float[] x = model.input(steps, batch);
-            float[] h0 = initialState ? model.state(batch) : null;
-            float[] c0 = initialState ? model.state(batch) : null;
-            float[] dy = model.uniform(steps * batch * hiddenSize, 1f);
-            float[] dhT = finalGradients ? model.state(batch) : null;
-            float[] dcT = finalGradients ? model.state(batch) : null;
-            float[] y = new float[steps * batch * hiddenSize];
-            float[] dx = new float[x.length];
-            float[] dh0 = new float[batch * hiddenSize];
-            float[] dc0 = new float[batch * hiddenSize];
-            trainer.forward(MemorySegment.ofArray(x), steps, batch, segment(h0), segment(c0), MemorySegment.ofArray(y),
-                    null, null);
-            trainer.backward(MemorySegment.ofArray(dy), segment(dhT), segment(dcT), gradients, GradientMode.OVERWRITE,
-                    MemorySegment.ofArray(dx), MemorySegment.ofArray(dh0), MemorySegment.ofArray(dc0));
+    static Stream<Arguments> cases() {
+        return TestRnn.forEveryCell(Stream.of(
+                Arguments.of(3, 5, 1, false, 4, 2, false, false, true, 0.0, Backend.PREFERRED),
+                Arguments.of(1, 1, 1, false, 1, 1, true, true, true, 0.0, Backend.PREFERRED),
+                Arguments.of(17, 33, 1, false, 7, 5, true, true, true, 0.0, Backend.PREFERRED),
+                Arguments.of(33, 17, 1, false, 12, 3, false, true, true, 0.0, Backend.PREFERRED),
+                Arguments.of(100, 40, 1, false, 3, 9, true, false, true, 0.0, Backend.PREFERRED),
+                Arguments.of(5, 70, 1, false, 30, 5, true, true, true, 0.0, Backend.PREFERRED),
+                Arguments.of(7, 3, 1, false, 6, 8, true, true, true, 0.0, Backend.PREFERRED),
+                Arguments.of(3, 5, 1, false, 4, 2, true, true, true, 0.0, Backend.SCALAR),
+                Arguments.of(17, 33, 1, false, 7, 5, false, false, true, 0.0, Backend.SCALAR),
+                Arguments.of(3, 5, 2, false, 4, 2, true, true, true, 0.4, Backend.PREFERRED),
+                Arguments.of(7, 9, 3, true, 6, 3, true, true, true, 0.25, Backend.PREFERRED),
+                Arguments.of(17, 33, 2, true, 5, 5, true, true, true, 0.6, Backend.PREFERRED),
+                Arguments.of(33, 17, 3, false, 6, 3, false, false, true, 0.3, Backend.PREFERRED),
+                Arguments.of(5, 3, 3, true, 9, 4, true, true, false, 0.5, Backend.PREFERRED),
+                Arguments.of(2, 33, 2, true, 4, 9, true, true, false, 0.2, Backend.PREFERRED),
+                Arguments.of(3, 5, 2, true, 4, 2, true, true, true, 0.4, Backend.SCALAR)));
+    }
 
-            ForwardVsReferenceTest.assertWithin("y", y, model.reference.forward(x, steps, batch, h0, c0).y());
-            ReferenceLstm.Gradients expected = model.reference.backward(doubles(x), steps, batch, doubles(h0),
-                    doubles(c0), doubles(dy), doubles(dhT), doubles(dcT));
-            assertClose("weightIh", floats(gradients.weightIh()), expected.weightIh());
-            assertClose("weightHh", floats(gradients.weightHh()), expected.weightHh());
-            assertClose("biasIh", floats(gradients.biasIh()), expected.biasIh());
-            assertClose("biasHh", floats(gradients.biasHh()), expected.biasHh());
-            assertClose("x", dx, expected.x());
-            assertClose("h0", dh0, expected.h0());
-            assertClose("c0", dc0, expected.c0());
+    @ParameterizedTest(name = "{0} {11} I={1} H={2} L={3} bidirectional={4} T={5} B={6} initialState={7}"
+            + " finalGradients={8} bias={9} p={10}")
+    @MethodSource("cases")
+    void everyGradientMatchesTheReference(Cell cell, int inputSize, int hiddenSize, int layers, boolean bidirectional,
+                                          int steps, int batch, boolean initialState, boolean finalGradients,
+                                          boolean bias, double dropout, Backend backend) {
+        RnnShape shape = RnnShape.of(cell, inputSize, hiddenSize).withLayers(layers)
+                .withDirection(bidirectional ? Direction.BIDIRECTIONAL : Direction.FORWARD);
+        try (TestRnn rnn = new TestRnn(500 + 10L * hiddenSize + layers, shape, Options.DEFAULT.withBackend(backend),
+                bias, 1f);
+             Trainer trainer = rnn.model.trainer(rnn.model.options().withMaxBatch(batch + 1).withMaxSteps(steps + 2)
+                     .withDropout(dropout, 5));
+             Runner runner = rnn.runner(batch, steps);
+             Gradients gradients = new Gradients(shape)) {
+            float[] x = rnn.input(steps, batch);
+            float[] h0 = initialState ? rnn.hiddenStates(batch) : null;
+            float[] c0 = initialState ? rnn.cellStates(batch) : null;
+            float[] dy = rnn.outputGradient(steps, batch);
+            float[] dhT = finalGradients ? rnn.hiddenStates(batch) : null;
+            float[] dcT = finalGradients ? rnn.cellStates(batch) : null;
+            int states = shape.stateCount() * batch * hiddenSize;
+            float[] y = new float[dy.length];
+            float[] hT = new float[states];
+            float[] dx = new float[x.length];
+            float[] dh0 = new float[states];
+            float[] dc0 = cell == Cell.LSTM ? new float[states] : null;
+            trainer.forward(x, steps, batch, h0, c0, y, hT, null);
+            trainer.backward(dy, dhT, dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
+
+            float[] inferred = new float[y.length];
+            runner.forward(x, steps, batch, h0, c0, inferred, null, null);
+            ForwardVsReferenceTest.assertWithin("inference y (no dropout)", inferred,
+                    rnn.reference.forward(x, steps, batch, h0, c0).y());
+            double[][] masks = null;
+            if (dropout > 0) {
+                masks = new double[layers - 1][];
+                for (int layer = 0; layer < layers - 1; layer++) {
+                    masks[layer] = doubles(trainer.dropoutMask(layer));
+                }
+            } else {
+                assertArrayEquals(inferred, y, "the training forward is the runner's forward");
+            }
+            ReferenceStack.Result expected = rnn.reference.forward(doubles(x), steps, batch, doubles(h0),
+                    doubles(c0), masks);
+            ForwardVsReferenceTest.assertWithin("y", y, expected.y());
+            ForwardVsReferenceTest.assertWithin("hT", hT, expected.hT());
+            StackVsReferenceTest.assertGradients(shape, gradients, dx, dh0, dc0, rnn.reference.backward(doubles(x),
+                    steps, batch, doubles(h0), doubles(c0), masks, doubles(dy), doubles(dhT), doubles(dcT)));
         }
     }
 
-    @Test
-    void accumulateAddsAndOverwriteReplaces() {
-        try (TestModel model = new TestModel(600, 4, 9);
-             LstmTrainer trainer = new LstmTrainer(model.weights, 2, 5);
-             LstmGradients once = new LstmGradients(model.weights);
-             LstmGradients twice = new LstmGradients(model.weights)) {
-            MemorySegment x = MemorySegment.ofArray(model.input(5, 2));
-            MemorySegment dy = MemorySegment.ofArray(model.uniform(5 * 2 * 9, 1f));
+    /**
+     * ACCUMULATE adds a backward's gradients to what is there (two equal backwards give twice one), OVERWRITE
+     * replaces them (every tensor as after one backward), and {@link Gradients#zero} clears them, in every layer and
+     * direction. An LSTM's two bias gradients are one sum of the gates' gradients, so they are equal.
+     */
+    @ParameterizedTest(name = "{0} H={1} L={2}")
+    @CsvSource({"LSTM, 9, 1", "LSTM, 6, 2", "GRU, 9, 1", "GRU, 6, 2"})
+    void accumulateAddsAndOverwriteReplaces(Cell cell, int hiddenSize, int layers) {
+        RnnShape shape = RnnShape.of(cell, 4, hiddenSize).withLayers(layers)
+                .withDirection(layers > 1 ? Direction.BIDIRECTIONAL : Direction.FORWARD);
+        try (TestRnn rnn = new TestRnn(600 + layers, shape, Options.DEFAULT);
+             Trainer trainer = rnn.trainer(2, 5);
+             Gradients once = new Gradients(shape);
+             Gradients twice = new Gradients(shape)) {
+            float[] x = rnn.input(5, 2);
+            float[] dy = rnn.outputGradient(5, 2);
             trainer.forward(x, 5, 2, null, null, null, null, null);
             trainer.backward(dy, null, null, once, GradientMode.OVERWRITE, null, null, null);
             for (int n = 0; n < 2; n++) {
                 trainer.forward(x, 5, 2, null, null, null, null, null);
                 trainer.backward(dy, null, null, twice, GradientMode.ACCUMULATE, null, null, null);
             }
-            float[] single = floats(once.weightHh());
-            float[] doubled = floats(twice.weightHh());
-            for (int n = 0; n < single.length; n++) {
-                assertTrue(Math.abs(doubled[n] - 2 * single[n]) <= 1e-6f * (1 + Math.abs(single[n])), "element " + n);
+            for (String name : once.names()) {
+                float[] single = floats(once.tensor(name));
+                float[] doubled = floats(twice.tensor(name));
+                for (int n = 0; n < single.length; n++) {
+                    assertTrue(Math.abs(doubled[n] - 2 * single[n]) <= 1e-6f * (1 + Math.abs(single[n])),
+                            name + " element " + n);
+                }
             }
             trainer.forward(x, 5, 2, null, null, null, null, null);
             trainer.backward(dy, null, null, twice, GradientMode.OVERWRITE, null, null, null);
-            assertArrayEquals(single, floats(twice.weightHh()));
-            assertArrayEquals(floats(once.biasIh()), floats(twice.biasHh()));
+            for (String name : once.names()) {
+                assertArrayEquals(floats(once.tensor(name)), floats(twice.tensor(name)), name);
+                if (cell == Cell.LSTM && name.startsWith("bias_ih")) {
+                    assertArrayEquals(floats(once.tensor(name)), floats(once.tensor(name.replace("_ih", "_hh"))));
+                }
+            }
             once.zero();
-            assertArrayEquals(new float[single.length], floats(once.weightHh()));
-        }
-    }
-
-    @Test
-    void backwardNeedsAForwardAndMatchingGradients() {
-        try (TestModel model = new TestModel(601, 4, 9);
-             TestModel other = new TestModel(602, 4, 10);
-             LstmTrainer trainer = new LstmTrainer(model.weights, 2, 5);
-             LstmGradients gradients = new LstmGradients(model.weights);
-             LstmGradients wrong = new LstmGradients(other.weights)) {
-            Throwable thrown = assertThrows(IllegalStateException.class,
-                    () -> trainer.backward(null, null, null, gradients, GradientMode.OVERWRITE, null, null, null));
-            assertTrue(thrown.getMessage().contains("backward needs a forward"), thrown.getMessage());
-            MemorySegment x = MemorySegment.ofArray(model.input(5, 2));
-            trainer.forward(x, 5, 2, null, null, null, null, null);
-            thrown = assertThrows(IllegalArgumentException.class,
-                    () -> trainer.backward(null, null, null, wrong, GradientMode.OVERWRITE, null, null, null));
-            assertTrue(thrown.getMessage().contains("gradients are for inputSize 4, hiddenSize 10"), thrown.getMessage());
-            thrown = assertThrows(IllegalArgumentException.class, () -> trainer.backward(
-                    MemorySegment.ofArray(new float[3]), null, null, gradients, GradientMode.OVERWRITE, null, null, null));
-            assertTrue(thrown.getMessage().contains("dy must hold [T=5][B=2][H=9]"), thrown.getMessage());
-            trainer.backward(null, null, null, gradients, GradientMode.OVERWRITE, null, null, null);
-            thrown = assertThrows(IllegalStateException.class,
-                    () -> trainer.backward(null, null, null, gradients, GradientMode.OVERWRITE, null, null, null));
-            assertTrue(thrown.getMessage().contains("runs once per forward"), thrown.getMessage());
-            thrown = assertThrows(IllegalArgumentException.class,
-                    () -> trainer.forward(MemorySegment.ofArray(model.input(6, 2)), 6, 2, null, null, null, null, null));
-            assertTrue(thrown.getMessage().contains("steps 6 exceeds this trainer's maxSteps 5"), thrown.getMessage());
+            for (String name : once.names()) {
+                assertArrayEquals(new float[(int) (once.tensor(name).byteSize() / Float.BYTES)],
+                        floats(once.tensor(name)), name);
+            }
         }
     }
 
@@ -130,7 +154,7 @@ class TrainerVsReferenceTest {
         for (double value : expected) {
             scale = Math.max(scale, Math.abs(value));
         }
-        double error = TestModel.maxAbsError(actual, expected);
+        double error = TestRnn.maxAbsError(actual, expected);
         assertTrue(error <= RELATIVE_TOLERANCE * scale, name + ": max abs error " + error + " > "
                 + RELATIVE_TOLERANCE + " * " + scale);
     }
