@@ -40,7 +40,8 @@ public final class Parameters implements AutoCloseable {
     /**
      * PyTorch's initialisation of {@code shape}: every value uniform in ±1/√H from a {@link java.util.SplittableRandom}
      * seeded by {@code seed}, one seed per layer and direction, as {@link LstmStackParameters#initialize} and
-     * {@link GruStackParameters#initialize} draw them (an LSTM's forget-gate bias as there).
+     * {@link GruStackParameters#initialize} draw them; then an LSTM's forget-gate entries of {@code bias_ih} are
+     * 1 and those of {@code bias_hh} 0, so that their sum is exactly 1.
      *
      * @param shape the model's sizes, without peepholes
      * @param seed  the seed; the same seed gives the same values
