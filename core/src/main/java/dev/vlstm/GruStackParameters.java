@@ -102,14 +102,14 @@ public final class GruStackParameters implements AutoCloseable {
      *
      * @param backend the kernel family to pack every layer for, not null
      * @return new weights of every layer and direction, owned by the caller; later updates do not reach them
-     * @throws IllegalArgumentException for a NaN or infinite value, naming the tensor and the element
+     * @throws IllegalArgumentException for a NaN or infinite value, naming the layer, the tensor and the element
      */
     public GruStackWeights pack(Backend backend) {
         Checks.notNull("backend", backend);
         GruWeights[] packed = new GruWeights[parts.length];
         try {
             for (int n = 0; n < parts.length; n++) {
-                packed[n] = parts[n].pack(backend);
+                packed[n] = packPart(n, backend);
             }
             return GruStackWeights.of(shape.bidirectional(), packed);
         } catch (RuntimeException | Error e) {
@@ -119,6 +119,15 @@ public final class GruStackParameters implements AutoCloseable {
                 }
             }
             throw e;
+        }
+    }
+
+    /** Packs part {@code n}; a value it refuses is named with its layer and direction. */
+    private GruWeights packPart(int n, Backend backend) {
+        try {
+            return parts[n].pack(backend);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(shape.describe(n) + ": " + e.getMessage(), e);
         }
     }
 

@@ -105,19 +105,28 @@ public final class LstmStackParameters implements AutoCloseable {
      *
      * @param backend the kernel family to pack every layer for, not null
      * @return new weights of every layer and direction, owned by the caller; later updates do not reach them
-     * @throws IllegalArgumentException for a NaN or infinite value, naming the tensor and the element
+     * @throws IllegalArgumentException for a NaN or infinite value, naming the layer, the tensor and the element
      */
     public LstmStackWeights pack(Backend backend) {
         Checks.notNull("backend", backend);
         LstmWeights[] packed = new LstmWeights[parts.length];
         try {
             for (int n = 0; n < parts.length; n++) {
-                packed[n] = parts[n].pack(backend);
+                packed[n] = packPart(n, backend);
             }
             return LstmStackWeights.of(shape.bidirectional(), packed);
         } catch (RuntimeException | Error e) {
             closeAll(packed);
             throw e;
+        }
+    }
+
+    /** Packs part {@code n}; a value it refuses is named with its layer and direction. */
+    private LstmWeights packPart(int n, Backend backend) {
+        try {
+            return parts[n].pack(backend);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(shape.describe(n) + ": " + e.getMessage(), e);
         }
     }
 

@@ -28,7 +28,8 @@ public final class Model implements AutoCloseable {
      * @param parameters every layer's and direction's values; only read: the caller still owns and closes them
      * @param options    the load-time fields are used now; the run-time fields are the defaults of {@link #runner()}
      * @return the model, owned by the caller
-     * @throws IllegalArgumentException for a NaN or infinite value, or a weight beyond what the precision holds
+     * @throws IllegalArgumentException for a NaN or infinite value, or a weight beyond what the precision holds,
+     *                                  naming its layer, tensor and element
      * @throws IllegalStateException    if the parameters are closed
      */
     public static Model pack(LstmStackParameters parameters, Options options) {
@@ -41,9 +42,13 @@ public final class Model implements AutoCloseable {
             for (int n = 0; n < packed.length; n++) {
                 LstmParameters part = parameters.layer(n / stack.directions(), n % stack.directions());
                 peepholes |= part.peepholes() != null;
-                packed[n] = LstmWeights.fromPyTorch(options.backend(), options.precision(), part.inputSize(),
-                        part.hiddenSize(), part.projectionSize(), part.weightIh(), part.weightHh(), part.biasIh(),
-                        part.biasHh(), part.weightHr(), part.peepholes());
+                try {
+                    packed[n] = LstmWeights.fromPyTorch(options.backend(), options.precision(), part.inputSize(),
+                            part.hiddenSize(), part.projectionSize(), part.weightIh(), part.weightHh(),
+                            part.biasIh(), part.biasHh(), part.weightHr(), part.peepholes());
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(stack.describe(n) + ": " + e.getMessage(), e);
+                }
             }
             LstmStackWeights weights = LstmStackWeights.of(stack.bidirectional(), packed);
             return new Model(RnnShape.of(Cell.LSTM, stack, peepholes), options, StackDrivers.lstm(weights));
@@ -65,7 +70,8 @@ public final class Model implements AutoCloseable {
      * @param options    the load-time fields are used now (a GRU takes FLOAT32 weights and no cell clip); the
      *                   run-time fields are the defaults of {@link #runner()}
      * @return the model, owned by the caller
-     * @throws IllegalArgumentException for a NaN or infinite value, or an option a GRU does not have, naming it
+     * @throws IllegalArgumentException for a NaN or infinite value (naming its layer, tensor and element), or an
+     *                                  option a GRU does not have (naming it)
      * @throws IllegalStateException    if the parameters are closed
      */
     public static Model pack(GruStackParameters parameters, Options options) {

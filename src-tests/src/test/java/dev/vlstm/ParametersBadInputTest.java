@@ -133,7 +133,7 @@ class ParametersBadInputTest {
 
     @ParameterizedTest
     @EnumSource(Cell.class)
-    void nonFiniteWeightsAreRefusedWhenPackedNamingTensorAndElement(Cell cell) {
+    void nonFiniteWeightsAreRefusedWhenPackedNamingLayerTensorAndElement(Cell cell) {
         RnnShape shape = RnnShape.of(cell, I, H);
         int g = cell.gates();
         float[] weightIh = new float[g * H * I];
@@ -141,18 +141,25 @@ class ParametersBadInputTest {
         float[] bias = new float[g * H];
         float[] nanHh = weightHh.clone();
         nanHh[2 * H + 3] = Float.NaN;
-        assertEquals("weightHh[2][3] is NaN: weights must be finite (flat index 13)",
+        assertEquals("layer 0: weightHh[2][3] is NaN: weights must be finite (flat index 13)",
                 message(IllegalArgumentException.class, () -> pack(shape, weightIh, nanHh, bias, bias)));
         float[] infiniteIh = weightIh.clone();
         infiniteIh[4 * I + 1] = Float.POSITIVE_INFINITY;
-        assertEquals("weightIh[4][1] is Infinity: weights must be finite (flat index 13)",
+        assertEquals("layer 0: weightIh[4][1] is Infinity: weights must be finite (flat index 13)",
                 message(IllegalArgumentException.class, () -> pack(shape, infiniteIh, weightHh, bias, bias)));
         float[] badBias = bias.clone();
         badBias[g * H - 1] = Float.NEGATIVE_INFINITY;
-        assertEquals("biasHh[" + (g * H - 1) + "] is -Infinity: weights must be finite (flat index " + (g * H - 1)
-                + ")", message(IllegalArgumentException.class, () -> pack(shape, weightIh, weightHh, bias, badBias)));
-        assertEquals("biasIh[" + (g * H - 1) + "] is -Infinity: weights must be finite (flat index " + (g * H - 1)
-                + ")", message(IllegalArgumentException.class, () -> pack(shape, weightIh, weightHh, badBias, null)));
+        assertEquals("layer 0: biasHh[" + (g * H - 1) + "] is -Infinity: weights must be finite (flat index "
+                + (g * H - 1) + ")",
+                message(IllegalArgumentException.class, () -> pack(shape, weightIh, weightHh, bias, badBias)));
+        assertEquals("layer 0: biasIh[" + (g * H - 1) + "] is -Infinity: weights must be finite (flat index "
+                + (g * H - 1) + ")",
+                message(IllegalArgumentException.class, () -> pack(shape, weightIh, weightHh, badBias, null)));
+        RnnShape stack = shape.withLayers(2).withDirection(Direction.BIDIRECTIONAL);
+        float[] deepIh = new float[g * H * 2 * H];
+        assertEquals("layer 1 reverse: weightHh[2][3] is NaN: weights must be finite (flat index 13)",
+                message(IllegalArgumentException.class, () -> pack(stack, weightIh, weightHh, bias, bias, weightIh,
+                        weightHh, bias, bias, deepIh, weightHh, bias, bias, deepIh, nanHh, bias, bias)));
     }
 
     @ParameterizedTest
@@ -220,7 +227,7 @@ class ParametersBadInputTest {
                         new float[P * H])));
         float[] weightHr = new float[P * H];
         weightHr[7] = Float.NaN;
-        assertEquals("weightHr[1][2] is NaN: weights must be finite (flat index 7)",
+        assertEquals("layer 0: weightHr[1][2] is NaN: weights must be finite (flat index 7)",
                 message(IllegalArgumentException.class,
                         () -> pack(projected, weightIh, weightHh, null, null, weightHr)));
     }
@@ -243,11 +250,11 @@ class ParametersBadInputTest {
                         weightHh, weightHh, null, null, new float[3 * H + 1])));
         float[] nan = new float[3 * H];
         nan[H + 2] = Float.NaN;
-        assertEquals("peepholes[1][2] is NaN: weights must be finite (flat index 7)",
+        assertEquals("layer 0: peepholes[1][2] is NaN: weights must be finite (flat index 7)",
                 message(IllegalArgumentException.class, () -> pack(shape, weightIh, weightHh, null, null, nan)));
         float[] infinite = new float[3 * H];
         infinite[2 * H + 4] = Float.NEGATIVE_INFINITY;
-        assertEquals("peepholes[2][4] is -Infinity: weights must be finite (flat index 14)",
+        assertEquals("layer 0: peepholes[2][4] is -Infinity: weights must be finite (flat index 14)",
                 message(IllegalArgumentException.class, () -> pack(shape, weightIh, weightHh, null, null, infinite)));
     }
 
