@@ -25,7 +25,8 @@ import java.util.function.Supplier;
  *       two frames in one batch.</li>
  *   <li>The dispatcher takes ready streams oldest first, up to {@code maxBatch}; it waits at most
  *       {@link BatcherOptions#maxDelay()} from the submission of the oldest pending frame for a full batch, and not at
- *       all while frames are left over from the previous step.</li>
+ *       all while frames are left over from the previous step or once every open stream has a frame pending (no
+ *       other stream could join the batch: a lone stream, or a closed loop of N streams, is stepped at once).</li>
  *   <li>At most {@link BatcherOptions#queueCapacity()} frames are submitted and not finished; a submission beyond
  *       that is refused at once with a {@link RejectedExecutionException}, never blocking the producer.</li>
  *   <li>A frame may have a deadline: if its step has not started by then, it fails with a {@link TimeoutException}
@@ -435,7 +436,8 @@ public final class StreamBatcher implements AutoCloseable {
                     parkNanos = expireIdleStreams(now);
                     if (readyCount > 0) {
                         long waited = now - readyFirst.first.submitted;
-                        if (backlog || readyCount >= batch.length || waited >= maxDelayNanos) {
+                        if (backlog || readyCount >= batch.length || readyCount >= openStreams
+                                || waited >= maxDelayNanos) {
                             size = gather(now);
                         } else {
                             parkNanos = Math.min(parkNanos, maxDelayNanos - waited);
@@ -757,7 +759,7 @@ public final class StreamBatcher implements AutoCloseable {
             touch(stream, now);
             if (!stream.stepping && !stream.ready) {
                 addReady(stream);
-                wake = readyCount == 1 || readyCount == batch.length;
+                wake = readyCount == 1 || readyCount == batch.length || readyCount >= openStreams;
             }
         }
         if (wake) {
@@ -1126,10 +1128,16 @@ public final class StreamBatcher implements AutoCloseable {
          */
         @Override
         public void close() {
+            boolean wake = false;
             synchronized (lock) {
                 if (!closed) {
                     closeStream(this);
+                    // The pending frames may now be those of every open stream: no reason left to wait.
+                    wake = readyCount > 0 && readyCount >= openStreams;
                 }
+            }
+            if (wake) {
+                LockSupport.unpark(dispatcher);
             }
         }
     }

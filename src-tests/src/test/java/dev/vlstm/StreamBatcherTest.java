@@ -80,10 +80,15 @@ class StreamBatcherTest {
             BatcherOptions options = BatcherOptions.DEFAULT.withMaxBatch(streams)
                     .withMaxDelay(Duration.ofMinutes(10)).withThreads(threads);
             try (StreamBatcher batcher = StreamBatcher.start(model, options)) {
+                // Every stream is open before the first frame: the dispatcher waits for the full batch.
+                StreamBatcher.Handle[] handles = new StreamBatcher.Handle[streams];
+                for (int s = 0; s < streams; s++) {
+                    handles[s] = batcher.open(h0[s], c0[s]);
+                }
                 for (int s = streams - 1; s >= 0; s--) {
                     int index = s;
                     outputs[s] = new float[frames[s].length][];
-                    StreamBatcher.Handle stream = batcher.open(h0[s], c0[s]);
+                    StreamBatcher.Handle stream = handles[s];
                     for (float[] x : frames[s]) {
                         stream.submit(MemorySegment.ofArray(x), (handle, h, failure) -> {
                             if (failure != null) {
@@ -154,6 +159,41 @@ class StreamBatcherTest {
             segments.close();
             assertFalse(segments.isOpen());
             assertEquals(3, batcher.openStreams());
+        }
+    }
+
+    /**
+     * maxDelay is ten minutes, yet no frame waits for it when no other stream could join its batch: a lone stream's
+     * frame runs at once; with a second stream open and idle the frame waits, until that stream closes; two streams
+     * with a frame each run as one batch of two.
+     */
+    @Test
+    void noFrameWaitsForAStreamThatCannotJoinItsBatch() throws Exception {
+        float[][] frames = frames(new SplittableRandom(71), 4);
+        float[] h = new float[HIDDEN];
+        try (Model model = model(Cell.LSTM, 1, 0, false, WeightPrecision.FLOAT32, 70);
+             StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withMaxBatch(4)
+                     .withMaxDelay(Duration.ofMinutes(10)))) {
+            StreamBatcher.Handle lone = batcher.open();
+            CompletableFuture<float[]> first = lone.stepAsync(MemorySegment.ofArray(frames[0]));
+            assertArrayEquals(alone(model, null, null, frames)[0], first.get(PATIENCE_SECONDS, TimeUnit.SECONDS));
+            assertEquals(1, batcher.batchedSteps());
+
+            StreamBatcher.Handle idle = batcher.open();
+            CompletableFuture<float[]> second = lone.stepAsync(MemorySegment.ofArray(frames[1]));
+            Thread.sleep(200);
+            assertFalse(second.isDone(), "a frame waits for the batch while another open stream may join it");
+            idle.close();
+            assertArrayEquals(alone(model, null, null, frames)[1], second.get(PATIENCE_SECONDS, TimeUnit.SECONDS));
+            assertEquals(2, batcher.batchedSteps());
+
+            StreamBatcher.Handle other = batcher.open();
+            CompletableFuture<float[]> third = lone.stepAsync(MemorySegment.ofArray(frames[2]));
+            other.step(frames[3], h);
+            assertArrayEquals(alone(model, null, null, frames)[2], third.get(PATIENCE_SECONDS, TimeUnit.SECONDS));
+            assertArrayEquals(alone(model, null, null, new float[][]{frames[3]})[0], h);
+            assertEquals(3, batcher.batchedSteps(), "the two streams' frames in one batch");
+            assertEquals(4, batcher.steppedFrames());
         }
     }
 
