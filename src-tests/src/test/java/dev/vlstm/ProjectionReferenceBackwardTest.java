@@ -1,5 +1,6 @@
 package dev.vlstm;
 
+import static dev.vlstm.CentralDifferences.uniform;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -183,16 +184,7 @@ class ProjectionReferenceBackwardTest {
             parameters.add(uniform(random, projectionSize * hiddenSize, bound));
         }
         int outputs = steps * batch * shape.outputSize();
-        double[][] masks = null;
-        if (dropout > 0) {
-            masks = new double[layers - 1][outputs];
-            for (double[] mask : masks) {
-                for (int n = 0; n < outputs; n++) {
-                    mask[n] = random.nextDouble() < dropout ? 0 : 1 / (1 - dropout);
-                }
-            }
-        }
-        double[][] fixedMasks = masks;
+        double[][] masks = CentralDifferences.dropoutMasks(random, layers - 1, outputs, dropout);
         double[] x = uniform(random, steps * batch * inputSize, 1);
         double[] h0 = uniform(random, shape.stateCount() * batch * projectionSize, 1);
         double[] c0 = uniform(random, shape.stateCount() * batch * hiddenSize, 1);
@@ -202,7 +194,7 @@ class ProjectionReferenceBackwardTest {
         ReferenceStack.Gradients gradients = stack(shape, parameters).backward(x, steps, batch, h0, c0, masks, dy,
                 dhT, dcT);
         DoubleSupplier loss = () -> {
-            ReferenceStack.Result result = stack(shape, parameters).forward(x, steps, batch, h0, c0, fixedMasks);
+            ReferenceStack.Result result = stack(shape, parameters).forward(x, steps, batch, h0, c0, masks);
             return CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT)
                     + CentralDifferences.dot(result.cT(), dcT);
         };
@@ -212,11 +204,11 @@ class ProjectionReferenceBackwardTest {
             double[][] analytic = {gradients.weightIh()[cell], gradients.weightHh()[cell], gradients.biasIh()[cell],
                 gradients.biasHh()[cell], gradients.weightHr()[cell]};
             String name = "cell " + cell + " " + names[n % 5];
-            significant(name, CentralDifferences.check(name, parameters.get(n), analytic[n % 5], loss));
+            CentralDifferences.checkSignificant(name, parameters.get(n), analytic[n % 5], loss);
         }
-        significant("x", CentralDifferences.check("x", x, gradients.x(), loss));
-        significant("h0", CentralDifferences.check("h0", h0, gradients.h0(), loss));
-        significant("c0", CentralDifferences.check("c0", c0, gradients.c0(), loss));
+        CentralDifferences.checkSignificant("x", x, gradients.x(), loss);
+        CentralDifferences.checkSignificant("h0", h0, gradients.h0(), loss);
+        CentralDifferences.checkSignificant("c0", c0, gradients.c0(), loss);
     }
 
     /** The reference stack of projected cells of {@code shape}, five tensors per cell in state_dict order. */
@@ -231,11 +223,6 @@ class ProjectionReferenceBackwardTest {
         return new ReferenceStack(directions == 2, cells);
     }
 
-    private static void significant(String name, double largest) {
-        assertTrue(largest > CentralDifferences.SIGNIFICANT, name + ": largest gradient " + largest
-                + " is too small to check");
-    }
-
     private static void checkGradients(Problem problem) {
         ReferenceLstm.Gradients gradients = problem.backward();
         double[][] analytic = {gradients.weightIh(), gradients.weightHh(), gradients.biasIh(), gradients.biasHh(),
@@ -248,13 +235,5 @@ class ProjectionReferenceBackwardTest {
             assertTrue(largest > CentralDifferences.SIGNIFICANT, name + ": largest gradient " + largest
                     + " is too small to check");
         }
-    }
-
-    private static double[] uniform(SplittableRandom random, int length, double bound) {
-        double[] values = new double[length];
-        for (int n = 0; n < length; n++) {
-            values[n] = (random.nextDouble() * 2 - 1) * bound;
-        }
-        return values;
     }
 }
