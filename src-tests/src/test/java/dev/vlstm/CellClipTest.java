@@ -1,12 +1,12 @@
 package dev.vlstm;
 
-import static dev.vlstm.TestModel.doubles;
+import static dev.vlstm.TestRnn.doubles;
+import static dev.vlstm.TrainerVsReferenceTest.floats;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.Test;
@@ -14,12 +14,13 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.vlstm.reference.ReferenceLstm;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
- * ONNX's cell clip (gate pre-activations and the cell state before tanh clipped to [-clip, clip]) in the runner and
- * the trainer, against the double reference with the same clip, with the tolerances of
- * {@link ForwardVsReferenceTest} and {@link TrainerVsReferenceTest}; a clip that never acts changes no bit; the
- * reference's clipped backward is checked by central differences.
+ * ONNX's cell clip (gate pre-activations and the cell state before tanh clipped to [-clip, clip], {@link
+ * Options#withCellClip}) in the runner and the trainer, against the double reference with the same clip, with the
+ * tolerances of {@link ForwardVsReferenceTest} and {@link TrainerVsReferenceTest}; a clip that never acts changes no
+ * bit; the reference's clipped backward is checked by central differences.
  */
 class CellClipTest {
 
@@ -32,21 +33,27 @@ class CellClipTest {
             "6, 17, 5, 4, 0.3, true, SCALAR"})
     void clippedRunnerAndTrainerMatchTheReference(int inputSize, int hiddenSize, int steps, int batch, float clip,
                                                   boolean variableLengths, Backend backend) {
-        try (TestModel model = new TestModel(1200 + hiddenSize, inputSize, hiddenSize, backend);
-             LstmRunner runner = new LstmRunner(model.weights, batch, 2, NonFiniteInputs.PROPAGATE, clip);
-             LstmTrainer trainer = new LstmTrainer(model.weights, batch, steps, clip);
-             LstmGradients gradients = new LstmGradients(model.weights)) {
-            int[] lengths = variableLengths ? VariableLengthTest.lengths(steps + batch, steps, batch) : full(steps, batch);
-            float[] x = TestModel.uniform(new SplittableRandom(batch), steps * batch * inputSize, 3f);
-            float[] h0 = model.state(batch);
-            float[] c0 = TestModel.uniform(new SplittableRandom(steps), batch * hiddenSize, 3f);
-            float[] dy = model.uniform(steps * batch * hiddenSize, 1f);
-            float[] dhT = model.state(batch);
-            float[] dcT = model.state(batch);
-            ReferenceLstm clipped = model.reference.withCellClip(clip);
-            ReferenceLstm.Result expected = clipped.forward(x, steps, batch, lengths, h0, c0);
-            ReferenceLstm.Result unclipped = model.reference.forward(x, steps, batch, lengths, h0, c0);
-            assertTrue(TestModel.maxAbsError(toFloats(unclipped.y()), expected.y()) > 1e-2, "the clip acts");
+        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize);
+        Options options = Options.DEFAULT.withBackend(backend);
+        try (TestRnn rnn = new TestRnn(1200 + hiddenSize, shape, options.withCellClip(clip));
+             TestRnn unclipped = new TestRnn(1200 + hiddenSize, shape, options);
+             Runner runner = rnn.model.runner(rnn.model.options().withMaxBatch(batch).withMaxSteps(steps)
+                     .withChunkSteps(2));
+             Trainer trainer = rnn.trainer(batch, steps);
+             Gradients gradients = new Gradients(shape)) {
+            int[] lengths = variableLengths ? VariableLengthTest.lengths(steps + batch, steps, batch)
+                    : full(steps, batch);
+            float[] x = rnn.uniform(steps * batch * inputSize, 3f);
+            float[] h0 = rnn.hiddenStates(batch);
+            float[] c0 = rnn.uniform(batch * hiddenSize, 3f);
+            float[] dy = rnn.outputGradient(steps, batch);
+            float[] dhT = rnn.hiddenStates(batch);
+            float[] dcT = rnn.cellStates(batch);
+            ReferenceStack.Result expected = rnn.reference.forward(doubles(x), steps, batch, lengths, doubles(h0),
+                    doubles(c0), null);
+            ReferenceStack.Result unclippedResult = unclipped.reference.forward(doubles(x), steps, batch, lengths,
+                    doubles(h0), doubles(c0), null);
+            assertTrue(TestRnn.maxAbsError(toFloats(unclippedResult.y()), expected.y()) > 1e-2, "the clip acts");
 
             float[] y = new float[steps * batch * hiddenSize];
             float[] hT = new float[batch * hiddenSize];
@@ -59,22 +66,10 @@ class CellClipTest {
             float[] dx = new float[x.length];
             float[] dh0 = new float[h0.length];
             float[] dc0 = new float[c0.length];
-            trainer.forward(MemorySegment.ofArray(x), SequenceLayout.TIME_MAJOR, steps, batch, lengths,
-                    MemorySegment.ofArray(h0), MemorySegment.ofArray(c0), null, null, null);
-            trainer.backward(MemorySegment.ofArray(dy), MemorySegment.ofArray(dhT), MemorySegment.ofArray(dcT),
-                    gradients, GradientMode.OVERWRITE, MemorySegment.ofArray(dx), MemorySegment.ofArray(dh0),
-                    MemorySegment.ofArray(dc0));
-            ReferenceLstm.Gradients expectedGradients = clipped.backward(doubles(x), steps, batch, lengths,
-                    doubles(h0), doubles(c0), doubles(dy), doubles(dhT), doubles(dcT));
-            TrainerVsReferenceTest.assertClose("weightIh", TrainerVsReferenceTest.floats(gradients.weightIh()),
-                    expectedGradients.weightIh());
-            TrainerVsReferenceTest.assertClose("weightHh", TrainerVsReferenceTest.floats(gradients.weightHh()),
-                    expectedGradients.weightHh());
-            TrainerVsReferenceTest.assertClose("biasHh", TrainerVsReferenceTest.floats(gradients.biasHh()),
-                    expectedGradients.biasHh());
-            TrainerVsReferenceTest.assertClose("x", dx, expectedGradients.x());
-            TrainerVsReferenceTest.assertClose("h0", dh0, expectedGradients.h0());
-            TrainerVsReferenceTest.assertClose("c0", dc0, expectedGradients.c0());
+            trainer.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, lengths, h0, c0, null, null, null);
+            trainer.backward(dy, dhT, dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
+            StackVsReferenceTest.assertGradients(shape, gradients, dx, dh0, dc0, rnn.reference.backward(doubles(x),
+                    steps, batch, lengths, doubles(h0), doubles(c0), null, doubles(dy), doubles(dhT), doubles(dcT)));
         }
     }
 
@@ -84,44 +79,42 @@ class CellClipTest {
         int steps = 6;
         int batch = 5;
         int hiddenSize = 33;
-        try (TestModel model = new TestModel(1300, 7, hiddenSize);
-             LstmRunner plainRunner = new LstmRunner(model.weights, batch);
-             LstmRunner clipRunner = new LstmRunner(model.weights, batch, 64, NonFiniteInputs.PROPAGATE, 1e30f);
-             LstmTrainer plainTrainer = new LstmTrainer(model.weights, batch, steps);
-             LstmTrainer clipTrainer = new LstmTrainer(model.weights, batch, steps, 1e30f);
-             LstmGradients plain = new LstmGradients(model.weights);
-             LstmGradients clipped = new LstmGradients(model.weights)) {
-            float[] x = model.input(steps, batch);
-            float[] h0 = model.state(batch);
-            float[] dy = model.uniform(steps * batch * hiddenSize, 1f);
-            float[][] outputs = new float[4][];
+        RnnShape shape = RnnShape.of(Cell.LSTM, 7, hiddenSize);
+        try (TestRnn rnn = new TestRnn(1300, shape, Options.DEFAULT);
+             Model clippedModel = Model.pack(rnn.parameters, Options.DEFAULT.withCellClip(1e30f));
+             Gradients plain = new Gradients(shape);
+             Gradients clipped = new Gradients(shape)) {
+            assertEquals(Float.POSITIVE_INFINITY, rnn.model.options().cellClip());
+            assertEquals(1e30f, clippedModel.options().cellClip());
+            float[] x = rnn.input(steps, batch);
+            float[] h0 = rnn.hiddenStates(batch);
+            float[] dy = rnn.outputGradient(steps, batch);
+            Model[] models = {rnn.model, clippedModel};
+            Gradients[] results = {plain, clipped};
+            float[][] outputs = new float[8][];
             for (int n = 0; n < 2; n++) {
-                float[] y = new float[steps * batch * hiddenSize];
-                float[] cT = new float[batch * hiddenSize];
-                (n == 0 ? plainRunner : clipRunner).forward(x, steps, batch, h0, null, y, null, cT);
-                outputs[2 * n] = y;
-                outputs[2 * n + 1] = cT;
+                Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps);
+                try (Runner runner = models[n].runner(options.withChunkSteps(n == 0 ? 0 : 64));
+                     Trainer trainer = models[n].trainer(options)) {
+                    float[] y = new float[steps * batch * hiddenSize];
+                    float[] cT = new float[batch * hiddenSize];
+                    float[] dx = new float[x.length];
+                    float[] dc0 = new float[batch * hiddenSize];
+                    runner.forward(x, steps, batch, h0, null, y, null, cT);
+                    trainer.forward(x, steps, batch, h0, null, null, null, null);
+                    trainer.backward(dy, null, null, results[n], GradientMode.OVERWRITE, dx, null, dc0);
+                    outputs[4 * n] = y;
+                    outputs[4 * n + 1] = cT;
+                    outputs[4 * n + 2] = dx;
+                    outputs[4 * n + 3] = dc0;
+                }
             }
-            assertArrayEquals(outputs[0], outputs[2]);
-            assertArrayEquals(outputs[1], outputs[3]);
-            float[][] dx = {new float[x.length], new float[x.length]};
-            float[][] dc0 = {new float[batch * hiddenSize], new float[batch * hiddenSize]};
-            LstmTrainer[] trainers = {plainTrainer, clipTrainer};
-            LstmGradients[] results = {plain, clipped};
-            for (int n = 0; n < 2; n++) {
-                trainers[n].forward(MemorySegment.ofArray(x), steps, batch, MemorySegment.ofArray(h0), null, null,
-                        null, null);
-                trainers[n].backward(MemorySegment.ofArray(dy), null, null, results[n], GradientMode.OVERWRITE,
-                        MemorySegment.ofArray(dx[n]), null, MemorySegment.ofArray(dc0[n]));
+            for (int n = 0; n < 4; n++) {
+                assertArrayEquals(outputs[n], outputs[4 + n], new String[] {"y", "cT", "dx", "dc0"}[n]);
             }
-            assertArrayEquals(dx[0], dx[1]);
-            assertArrayEquals(dc0[0], dc0[1]);
-            assertArrayEquals(TrainerVsReferenceTest.floats(plain.weightHh()),
-                    TrainerVsReferenceTest.floats(clipped.weightHh()));
-            assertArrayEquals(TrainerVsReferenceTest.floats(plain.biasIh()),
-                    TrainerVsReferenceTest.floats(clipped.biasIh()));
-            assertEquals(LstmRunner.NO_CELL_CLIP, plainRunner.cellClip());
-            assertEquals(1e30f, clipTrainer.cellClip());
+            for (String name : plain.names()) {
+                assertArrayEquals(floats(plain.tensor(name)), floats(clipped.tensor(name)), name);
+            }
         }
     }
 
@@ -169,17 +162,12 @@ class CellClipTest {
         assertTrue(difference > 1e-2, "the clip changes the gradients: " + difference);
     }
 
+    /** Options.withCellClip's refusals are ParametersBadInputTest's; the reference refuses a clip that is not > 0. */
     @Test
-    void aClipThatIsNotPositiveIsRefusedByName() {
-        try (TestModel model = new TestModel(1302, 3, 5)) {
-            for (float clip : new float[]{0f, -1f, Float.NaN, Float.NEGATIVE_INFINITY}) {
-                Throwable thrown = assertThrows(IllegalArgumentException.class,
-                        () -> new LstmRunner(model.weights, 1, 1, NonFiniteInputs.PROPAGATE, clip));
-                assertTrue(thrown.getMessage().startsWith("cellClip must be > 0"), thrown.getMessage());
-                thrown = assertThrows(IllegalArgumentException.class, () -> new LstmTrainer(model.weights, 1, 1, clip));
-                assertTrue(thrown.getMessage().startsWith("cellClip must be > 0"), thrown.getMessage());
-            }
-            assertThrows(IllegalArgumentException.class, () -> model.reference.withCellClip(0));
+    void theReferenceRefusesAClipThatIsNotPositive() {
+        ReferenceLstm reference = new ReferenceLstm(3, 5, new float[60], new float[100], null, null);
+        for (double clip : new double[] {0, -1, Double.NaN, Double.NEGATIVE_INFINITY}) {
+            assertThrows(IllegalArgumentException.class, () -> reference.withCellClip(clip), "clip " + clip);
         }
     }
 

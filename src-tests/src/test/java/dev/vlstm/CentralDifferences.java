@@ -64,6 +64,23 @@ final class CentralDifferences {
         assertTrue(largest > SIGNIFICANT, name + ": largest gradient " + largest + " is too small to check");
     }
 
+    /**
+     * {@code count} inverted-dropout masks of {@code outputs} values each: 0 with probability {@code dropout}, else
+     * 1 / (1 - dropout); null for {@code dropout} = 0, as the reference stack takes no masks.
+     */
+    static double[][] dropoutMasks(SplittableRandom random, int count, int outputs, double dropout) {
+        if (dropout == 0) {
+            return null;
+        }
+        double[][] masks = new double[count][outputs];
+        for (double[] mask : masks) {
+            for (int n = 0; n < outputs; n++) {
+                mask[n] = random.nextDouble() < dropout ? 0 : 1 / (1 - dropout);
+            }
+        }
+        return masks;
+    }
+
     /** {@code length} values drawn uniformly from [-bound, bound). */
     static double[] uniform(SplittableRandom random, int length, double bound) {
         double[] values = new double[length];

@@ -67,12 +67,6 @@ final class PeepholeTestModel implements AutoCloseable {
                 biasIh, biasHh, weightHr, null);
     }
 
-    /** The same layer packed with all-zero peepholes, for the caller to close. */
-    LstmWeights withZeroPeepholes(Backend backend, WeightPrecision precision) {
-        return LstmWeights.fromPyTorch(backend, precision, inputSize, hiddenSize, projectionSize, weightIh, weightHh,
-                biasIh, biasHh, weightHr, new float[3 * hiddenSize]);
-    }
-
     float[] uniform(int length, float bound) {
         return TestModel.uniform(random, length, bound);
     }

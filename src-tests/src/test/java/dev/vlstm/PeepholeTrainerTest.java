@@ -27,9 +27,10 @@ import dev.vlstm.train.Sgd;
 /**
  * Training with peephole connections: the trainer's forward and backward against the reference backward (itself
  * checked by central differences in {@link PeepholeReferenceBackwardTest}) for every gradient including dp_i, dp_f,
- * dp_o, on odd shapes, for both kernels, with variable lengths in both layouts and with a cell clip; accumulate and
- * overwrite; the optimizers update the peepholes and {@code updateWeights} repacks them; mismatched gradients and
- * parameters are refused by name.
+ * dp_o, on odd shapes, for both kernels, with variable lengths in both layouts and with a cell clip (also with
+ * projection); accumulate and overwrite; the optimizers update the peepholes and {@code updateWeights} repacks them;
+ * mismatched gradients and parameters are refused by name. {@link Gradients} have no peephole tensors yet, so
+ * {@link Trainer} refuses models with peepholes and these tests drive an {@link LstmTrainer}.
  *
  * <p>Tolerance: as {@link TrainerVsReferenceTest}, for each gradient tensor max |actual - expected| &le;
  * {@value TrainerVsReferenceTest#RELATIVE_TOLERANCE} times max |expected|.
@@ -136,6 +137,43 @@ class PeepholeTrainerTest {
                     doubles(dy), null, null);
             assertTrue(TestModel.maxAbsError(floats(gradients.peepholes()), unclipped.peepholes()) > 1e-3,
                     "the clip must change dp here");
+        }
+    }
+
+    /** Cell clip and peepholes with PyTorch's projection, on both kernels: the code paths compose. */
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(value = Backend.class, names = {"PREFERRED", "SCALAR"})
+    void cellClipAndPeepholesComposeWithProjection(Backend backend) {
+        int steps = 6;
+        int batch = 3;
+        int inputSize = 4;
+        int hiddenSize = 17;
+        int projectionSize = 5;
+        float clip = 0.75f;
+        try (ProjectedTestModel model = new ProjectedTestModel(1220, inputSize, hiddenSize, projectionSize, backend,
+                WeightPrecision.FLOAT32)) {
+            float[] peepholes = model.uniform(3 * hiddenSize, 0.5f);
+            try (LstmWeights weights = LstmWeights.fromPyTorch(backend, WeightPrecision.FLOAT32, inputSize,
+                    hiddenSize, projectionSize, model.weightIh, model.weightHh, model.biasIh, model.biasHh,
+                    model.weightHr, peepholes);
+                 LstmTrainer trainer = new LstmTrainer(weights, batch, steps, clip);
+                 LstmGradients gradients = new LstmGradients(weights)) {
+                float[] x = model.uniform(steps * batch * inputSize, 3f);
+                float[] c0 = model.uniform(batch * hiddenSize, 2f);
+                float[] dy = model.uniform(steps * batch * projectionSize, 1f);
+                float[] dh0 = new float[batch * projectionSize];
+                float[] dc0 = new float[batch * hiddenSize];
+                trainer.forward(MemorySegment.ofArray(x), steps, batch, null, segment(c0), null, null, null);
+                trainer.backward(MemorySegment.ofArray(dy), null, null, gradients, GradientMode.OVERWRITE, null,
+                        MemorySegment.ofArray(dh0), MemorySegment.ofArray(dc0));
+                ReferenceLstm reference = model.reference.withPeepholes(peepholes).withCellClip(clip);
+                ReferenceLstm.Gradients expected = reference.backward(doubles(x), steps, batch, null, doubles(c0),
+                        doubles(dy), null, null);
+                assertEveryGradientClose(gradients, expected);
+                assertClose("weightHr", floats(gradients.weightHr()), expected.weightHr());
+                assertClose("h0", dh0, expected.h0());
+                assertClose("c0", dc0, expected.c0());
+            }
         }
     }
 

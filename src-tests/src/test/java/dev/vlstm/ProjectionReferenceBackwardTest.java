@@ -1,5 +1,6 @@
 package dev.vlstm;
 
+import static dev.vlstm.CentralDifferences.uniform;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -9,20 +10,24 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.DoubleSupplier;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import dev.vlstm.reference.ReferenceLstm;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * The projected reference (LSTMP, PyTorch's {@code proj_size}): its backward against central finite differences of its
  * forward for every gradient (W_ih, W_hh {@code [4H][P]}, W_hr {@code [P][H]}, both biases, x, h0 {@code [B][P]},
  * c0), on the loss L = Σ y·dy + Σ hT·dhT + Σ cT·dcT, with and without dhT/dcT, with and without variable lengths;
- * and its forward against the equations written once more by hand for one step.
+ * and its forward against the equations written once more by hand for one step. The same for stacks of projected
+ * cells (layers above the first read D·P), bidirectional and with dropout masks between layers.
  *
  * <p>Criterion: {@link CentralDifferences} (ε = 1e-6, relative error &le; 1e-6 or absolute &le; 1e-8), and every
  * gradient must hold an element above {@value CentralDifferences#SIGNIFICANT}. Weights U(-2/√H, 2/√H), the rest
@@ -160,6 +165,64 @@ class ProjectionReferenceBackwardTest {
                 () -> model.backward(new double[3], 1, 1, null, null, null, new double[5], null)).getMessage());
     }
 
+    @ParameterizedTest(name = "I={0} H={1} P={2} L={3} bidirectional={4} T={5} B={6} p={7}")
+    @CsvSource({"3, 4, 2, 2, false, 3, 2, 0", "2, 3, 1, 2, true, 4, 2, 0.4", "2, 5, 3, 1, true, 3, 3, 0"})
+    void theProjectedReferenceStackMatchesCentralDifferences(int inputSize, int hiddenSize, int projectionSize,
+                                                            int layers, boolean bidirectional, int steps, int batch,
+                                                            double dropout) {
+        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize).withProjection(projectionSize)
+                .withLayers(layers).withDirection(bidirectional ? Direction.BIDIRECTIONAL : Direction.FORWARD);
+        int directions = shape.direction().count();
+        SplittableRandom random = new SplittableRandom(1000L * hiddenSize + 10L * projectionSize + layers);
+        double bound = 2 / Math.sqrt(hiddenSize);
+        List<double[]> parameters = new ArrayList<>();
+        for (int n = 0; n < shape.stateCount(); n++) {
+            parameters.add(uniform(random, 4 * hiddenSize * shape.layerInputSize(n / directions), bound));
+            parameters.add(uniform(random, 4 * hiddenSize * projectionSize, bound));
+            parameters.add(uniform(random, 4 * hiddenSize, bound));
+            parameters.add(uniform(random, 4 * hiddenSize, bound));
+            parameters.add(uniform(random, projectionSize * hiddenSize, bound));
+        }
+        int outputs = steps * batch * shape.outputSize();
+        double[][] masks = CentralDifferences.dropoutMasks(random, layers - 1, outputs, dropout);
+        double[] x = uniform(random, steps * batch * inputSize, 1);
+        double[] h0 = uniform(random, shape.stateCount() * batch * projectionSize, 1);
+        double[] c0 = uniform(random, shape.stateCount() * batch * hiddenSize, 1);
+        double[] dy = uniform(random, outputs, 1);
+        double[] dhT = uniform(random, h0.length, 1);
+        double[] dcT = uniform(random, c0.length, 1);
+        ReferenceStack.Gradients gradients = stack(shape, parameters).backward(x, steps, batch, h0, c0, masks, dy,
+                dhT, dcT);
+        DoubleSupplier loss = () -> {
+            ReferenceStack.Result result = stack(shape, parameters).forward(x, steps, batch, h0, c0, masks);
+            return CentralDifferences.dot(result.y(), dy) + CentralDifferences.dot(result.hT(), dhT)
+                    + CentralDifferences.dot(result.cT(), dcT);
+        };
+        String[] names = {"weightIh", "weightHh", "biasIh", "biasHh", "weightHr"};
+        for (int n = 0; n < parameters.size(); n++) {
+            int cell = n / 5;
+            double[][] analytic = {gradients.weightIh()[cell], gradients.weightHh()[cell], gradients.biasIh()[cell],
+                gradients.biasHh()[cell], gradients.weightHr()[cell]};
+            String name = "cell " + cell + " " + names[n % 5];
+            CentralDifferences.checkSignificant(name, parameters.get(n), analytic[n % 5], loss);
+        }
+        CentralDifferences.checkSignificant("x", x, gradients.x(), loss);
+        CentralDifferences.checkSignificant("h0", h0, gradients.h0(), loss);
+        CentralDifferences.checkSignificant("c0", c0, gradients.c0(), loss);
+    }
+
+    /** The reference stack of projected cells of {@code shape}, five tensors per cell in state_dict order. */
+    private static ReferenceStack stack(RnnShape shape, List<double[]> values) {
+        int directions = shape.direction().count();
+        ReferenceLstm[] cells = new ReferenceLstm[shape.stateCount()];
+        for (int n = 0; n < cells.length; n++) {
+            cells[n] = ReferenceLstm.projected(shape.layerInputSize(n / directions), shape.hiddenSize(),
+                    shape.projectionSize(), values.get(5 * n), values.get(5 * n + 1), values.get(5 * n + 2),
+                    values.get(5 * n + 3), values.get(5 * n + 4));
+        }
+        return new ReferenceStack(directions == 2, cells);
+    }
+
     private static void checkGradients(Problem problem) {
         ReferenceLstm.Gradients gradients = problem.backward();
         double[][] analytic = {gradients.weightIh(), gradients.weightHh(), gradients.biasIh(), gradients.biasHh(),
@@ -172,13 +235,5 @@ class ProjectionReferenceBackwardTest {
             assertTrue(largest > CentralDifferences.SIGNIFICANT, name + ": largest gradient " + largest
                     + " is too small to check");
         }
-    }
-
-    private static double[] uniform(SplittableRandom random, int length, double bound) {
-        double[] values = new double[length];
-        for (int n = 0; n < length; n++) {
-            values[n] = (random.nextDouble() * 2 - 1) * bound;
-        }
-        return values;
     }
 }

@@ -1,364 +1,244 @@
 package dev.vlstm;
 
-import static dev.vlstm.TestModel.doubles;
-import static dev.vlstm.TrainerVsReferenceTest.assertClose;
+import static dev.vlstm.TestRnn.doubles;
 import static dev.vlstm.TrainerVsReferenceTest.floats;
-import static dev.vlstm.TrainerVsReferenceTest.segment;
+import static dev.vlstm.VariableLengthTest.fromLayout;
+import static dev.vlstm.VariableLengthTest.toLayout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.params.provider.EnumSource;
 
 import dev.vlstm.reference.ReferenceLstm;
+import dev.vlstm.reference.ReferenceStack;
 import dev.vlstm.train.Adam;
 
 /**
- * Training with PyTorch's projection ({@code proj_size} = P): the trainer's forward and backward against the
- * reference backward (itself checked by central differences in {@link ProjectionReferenceBackwardTest}) for every
- * gradient including dW_hr, dx, dh0 (P wide) and dc0 (H wide), on odd shapes (H = 1.. 33, P = 1, 2, 5, 16, B = 1..9),
- * for both kernels, with and without h0, c0, dhT, dcT; variable lengths in both layouts; cell clip and peepholes
- * combined with projection; two threads; accumulate and overwrite; truncated BPTT over one window equals full BPTT;
- * a projected model's loss falls under Adam with {@code updateWeights}; sizes of the wrong width (H where P belongs)
- * are refused by name.
+ * Training LSTMs with PyTorch's projection ({@code proj_size} = P; h is P wide, c is H wide, layers above the first
+ * read D·P): the {@link Trainer} against the reference backward (whose projected cells and stacks
+ * ProjectionReferenceBackwardTest checks by central differences) for y, h_n, c_n and every gradient including dW_hr,
+ * dx, dh0 (P wide) and dc0 (H wide), on odd shapes (H = 2 to 40, P = 1 to 16, B = 1..9, L = 1..3), one and two
+ * directions, for both kernels, with and without initial states and final-state gradients, with lengths in both
+ * layouts and with dropout (the reference given the trainer's masks); two threads give one thread's bits; a projected
+ * layer's and a projected stack's loss fall under Adam with {@link Trainer#updateWeights}.
  *
  * <p>Tolerance: as {@link TrainerVsReferenceTest}, for each gradient tensor max |actual - expected| &le;
- * {@value TrainerVsReferenceTest#RELATIVE_TOLERANCE} times max |expected|; y within the forward tests' bound.
+ * {@value TrainerVsReferenceTest#RELATIVE_TOLERANCE} times max |expected|; y, h_n and c_n within
+ * {@value ForwardVsReferenceTest#TOLERANCE}.
  */
 class ProjectionTrainerTest {
 
-    @ParameterizedTest(name = "{7} I={0} H={1} P={2} T={3} B={4} initialState={5} finalGradients={6}")
+    @ParameterizedTest(name = "{12} I={0} H={1} P={2} L={3} bidirectional={4} T={5} B={6} initialState={7}"
+            + " finalGradients={8} lengths={9} {10} p={11}")
     @CsvSource({
-            "3, 3, 1, 4, 2, false, false, PREFERRED",
-            "1, 2, 1, 1, 1, true, true, PREFERRED",
-            "2, 3, 2, 6, 9, true, true, PREFERRED",
-            "17, 17, 5, 7, 5, true, true, PREFERRED",
-            "5, 33, 16, 5, 3, false, true, PREFERRED",
-            "33, 17, 16, 6, 4, true, false, PREFERRED",
-            "4, 40, 5, 9, 7, true, true, PREFERRED",
-            "3, 3, 2, 4, 2, true, true, SCALAR",
-            "2, 17, 5, 6, 9, true, false, SCALAR",
-            "17, 33, 16, 5, 5, false, true, SCALAR"})
-    void everyGradientMatchesTheReference(int inputSize, int hiddenSize, int projectionSize, int steps, int batch,
-                                          boolean initialState, boolean finalGradients, Backend backend) {
-        try (ProjectedTestModel model = new ProjectedTestModel(1200 + hiddenSize + projectionSize, inputSize,
-                hiddenSize, projectionSize, backend, WeightPrecision.FLOAT32);
-             LstmTrainer trainer = new LstmTrainer(model.weights, batch + 1, steps + 2);
-             LstmGradients gradients = new LstmGradients(model.weights)) {
-            float[] x = model.input(steps, batch);
-            float[] h0 = initialState ? model.hidden(batch) : null;
-            float[] c0 = initialState ? model.cell(batch) : null;
-            float[] dy = model.uniform(steps * batch * projectionSize, 1f);
-            float[] dhT = finalGradients ? model.hidden(batch) : null;
-            float[] dcT = finalGradients ? model.cell(batch) : null;
-            float[] y = new float[steps * batch * projectionSize];
-            float[] hT = new float[batch * projectionSize];
-            float[] cT = new float[batch * hiddenSize];
+            "3, 3, 1, 1, false, 4, 2, false, false, false, TIME_MAJOR, 0, PREFERRED",
+            "1, 2, 1, 1, false, 1, 1, true, true, false, TIME_MAJOR, 0, PREFERRED",
+            "2, 3, 2, 1, false, 6, 9, true, true, false, TIME_MAJOR, 0, PREFERRED",
+            "17, 17, 5, 1, false, 7, 5, true, true, false, TIME_MAJOR, 0, PREFERRED",
+            "5, 33, 16, 1, false, 5, 3, false, true, false, TIME_MAJOR, 0, PREFERRED",
+            "33, 17, 16, 1, false, 6, 4, true, false, false, TIME_MAJOR, 0, PREFERRED",
+            "4, 40, 5, 1, false, 9, 7, true, true, false, TIME_MAJOR, 0, PREFERRED",
+            "3, 3, 2, 1, false, 4, 2, true, true, false, TIME_MAJOR, 0, SCALAR",
+            "2, 17, 5, 1, false, 6, 9, true, false, false, TIME_MAJOR, 0, SCALAR",
+            "17, 33, 16, 1, false, 5, 5, false, true, false, TIME_MAJOR, 0, SCALAR",
+            "4, 19, 5, 1, false, 6, 7, true, true, true, TIME_MAJOR, 0, PREFERRED",
+            "4, 19, 5, 1, false, 6, 7, true, true, true, BATCH_FIRST, 0, PREFERRED",
+            "3, 5, 2, 2, true, 6, 4, true, true, false, TIME_MAJOR, 0, PREFERRED",
+            "17, 33, 16, 2, true, 5, 7, true, true, false, TIME_MAJOR, 0, PREFERRED",
+            "5, 20, 1, 3, false, 4, 3, true, true, false, TIME_MAJOR, 0, PREFERRED",
+            "4, 17, 5, 2, true, 6, 9, true, true, true, BATCH_FIRST, 0, PREFERRED",
+            "4, 17, 5, 2, false, 6, 5, true, true, true, TIME_MAJOR, 0, PREFERRED",
+            "3, 3, 2, 2, true, 4, 1, true, true, false, TIME_MAJOR, 0, SCALAR",
+            "6, 9, 5, 2, true, 5, 4, true, true, true, BATCH_FIRST, 0, SCALAR",
+            "4, 11, 3, 3, true, 5, 3, false, false, false, TIME_MAJOR, 0.3, PREFERRED"})
+    void everyGradientMatchesTheReference(int inputSize, int hiddenSize, int projectionSize, int layers,
+                                          boolean bidirectional, int steps, int batch, boolean initialState,
+                                          boolean finalGradients, boolean withLengths, SequenceLayout layout,
+                                          double dropout, Backend backend) {
+        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize).withProjection(projectionSize)
+                .withLayers(layers).withDirection(bidirectional ? Direction.BIDIRECTIONAL : Direction.FORWARD);
+        try (TestRnn rnn = new TestRnn(1200 + 10L * hiddenSize + projectionSize, shape,
+                Options.DEFAULT.withBackend(backend));
+             Trainer trainer = rnn.model.trainer(rnn.model.options().withMaxBatch(batch + 1).withMaxSteps(steps + 2)
+                     .withDropout(dropout, 77));
+             Gradients gradients = new Gradients(shape)) {
+            int[] lengths = withLengths ? VariableLengthTest.lengths(31L * steps + batch, steps, batch) : null;
+            float[] x = rnn.input(steps, batch);
+            float[] h0 = initialState ? rnn.hiddenStates(batch) : null;
+            float[] c0 = initialState ? rnn.cellStates(batch) : null;
+            float[] dy = rnn.outputGradient(steps, batch);
+            float[] dhT = finalGradients ? rnn.hiddenStates(batch) : null;
+            float[] dcT = finalGradients ? rnn.cellStates(batch) : null;
+            int outputSize = shape.outputSize();
+            float[] y = new float[dy.length];
+            float[] hT = new float[shape.stateCount() * batch * projectionSize];
+            float[] cT = new float[shape.stateCount() * batch * hiddenSize];
             float[] dx = new float[x.length];
-            float[] dh0 = new float[batch * projectionSize];
-            float[] dc0 = new float[batch * hiddenSize];
-            trainer.forward(MemorySegment.ofArray(x), steps, batch, segment(h0), segment(c0), MemorySegment.ofArray(y),
-                    MemorySegment.ofArray(hT), MemorySegment.ofArray(cT));
-            trainer.backward(MemorySegment.ofArray(dy), segment(dhT), segment(dcT), gradients, GradientMode.OVERWRITE,
-                    MemorySegment.ofArray(dx), MemorySegment.ofArray(dh0), MemorySegment.ofArray(dc0));
-
-            ReferenceLstm.Result forward = model.reference.forward(x, steps, batch, h0, c0);
-            ForwardVsReferenceTest.assertWithin("y", y, forward.y());
-            ForwardVsReferenceTest.assertWithin("hT", hT, forward.hT());
-            ForwardVsReferenceTest.assertWithin("cT", cT, forward.cT());
-            ReferenceLstm.Gradients expected = model.reference.backward(doubles(x), steps, batch, doubles(h0),
-                    doubles(c0), doubles(dy), doubles(dhT), doubles(dcT));
-            assertEveryGradientClose(gradients, expected);
-            assertClose("x", dx, expected.x());
-            assertClose("h0", dh0, expected.h0());
-            assertClose("c0", dc0, expected.c0());
-        }
-    }
-
-    @ParameterizedTest(name = "{0}")
-    @EnumSource(SequenceLayout.class)
-    void variableLengthsMatchTheReference(SequenceLayout layout) {
-        int steps = 6;
-        int batch = 7;
-        int inputSize = 4;
-        int hiddenSize = 19;
-        int projectionSize = 5;
-        int[] lengths = {6, 0, 3, 1, 6, 5, 2};
-        try (ProjectedTestModel model = new ProjectedTestModel(1210, inputSize, hiddenSize, projectionSize);
-             LstmTrainer trainer = new LstmTrainer(model.weights, batch, steps);
-             LstmGradients gradients = new LstmGradients(model.weights)) {
-            float[] x = model.input(steps, batch);
-            float[] h0 = model.hidden(batch);
-            float[] c0 = model.cell(batch);
-            float[] dy = model.uniform(steps * batch * projectionSize, 1f);
-            float[] dhT = model.hidden(batch);
-            float[] dcT = model.cell(batch);
-            boolean timeMajor = layout == SequenceLayout.TIME_MAJOR;
-            float[] dx = new float[x.length];
-            float[] dh0 = new float[batch * projectionSize];
-            float[] dc0 = new float[batch * hiddenSize];
-            float[] hT = new float[batch * projectionSize];
-            trainer.forward(MemorySegment.ofArray(timeMajor ? x : transpose(x, steps, batch, inputSize)), layout,
-                    steps, batch, lengths, segment(h0), segment(c0), null, MemorySegment.ofArray(hT), null);
-            trainer.backward(MemorySegment.ofArray(timeMajor ? dy : transpose(dy, steps, batch, projectionSize)),
-                    segment(dhT), segment(dcT), gradients, GradientMode.OVERWRITE, MemorySegment.ofArray(dx),
-                    MemorySegment.ofArray(dh0), MemorySegment.ofArray(dc0));
-            ForwardVsReferenceTest.assertWithin("hT", hT,
-                    model.reference.forward(x, steps, batch, lengths, h0, c0).hT());
-            ReferenceLstm.Gradients expected = model.reference.backward(doubles(x), steps, batch, lengths, doubles(h0),
-                    doubles(c0), doubles(dy), doubles(dhT), doubles(dcT));
-            assertEveryGradientClose(gradients, expected);
-            assertClose("x", timeMajor ? dx : transpose(dx, batch, steps, inputSize), expected.x());
-            assertClose("h0", dh0, expected.h0());
-            assertClose("c0", dc0, expected.c0());
-        }
-    }
-
-    /** Cell clip and peepholes with projection, on both kernels: the code paths compose. */
-    @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Backend.class, names = {"PREFERRED", "SCALAR"})
-    void cellClipAndPeepholesComposeWithProjection(Backend backend) {
-        int steps = 6;
-        int batch = 3;
-        int inputSize = 4;
-        int hiddenSize = 17;
-        int projectionSize = 5;
-        float clip = 0.75f;
-        try (ProjectedTestModel model = new ProjectedTestModel(1220, inputSize, hiddenSize, projectionSize, backend,
-                WeightPrecision.FLOAT32)) {
-            float[] peepholes = model.uniform(3 * hiddenSize, 0.5f);
-            try (LstmWeights weights = LstmWeights.fromPyTorch(backend, WeightPrecision.FLOAT32, inputSize,
-                    hiddenSize, projectionSize, model.weightIh, model.weightHh, model.biasIh, model.biasHh,
-                    model.weightHr, peepholes);
-                 LstmTrainer trainer = new LstmTrainer(weights, batch, steps, clip);
-                 LstmGradients gradients = new LstmGradients(weights)) {
-                float[] x = model.uniform(steps * batch * inputSize, 3f);
-                float[] c0 = model.uniform(batch * hiddenSize, 2f);
-                float[] dy = model.uniform(steps * batch * projectionSize, 1f);
-                float[] dh0 = new float[batch * projectionSize];
-                float[] dc0 = new float[batch * hiddenSize];
-                trainer.forward(MemorySegment.ofArray(x), steps, batch, null, segment(c0), null, null, null);
-                trainer.backward(MemorySegment.ofArray(dy), null, null, gradients, GradientMode.OVERWRITE, null,
-                        MemorySegment.ofArray(dh0), MemorySegment.ofArray(dc0));
-                ReferenceLstm reference = model.reference.withPeepholes(peepholes).withCellClip(clip);
-                ReferenceLstm.Gradients expected = reference.backward(doubles(x), steps, batch, null, doubles(c0),
-                        doubles(dy), null, null);
-                assertEveryGradientClose(gradients, expected);
-                assertClose("peepholes", floats(gradients.peepholes()), expected.peepholes());
-                assertClose("h0", dh0, expected.h0());
-                assertClose("c0", dc0, expected.c0());
+            float[] dh0 = new float[hT.length];
+            float[] dc0 = new float[cT.length];
+            if (withLengths) {
+                trainer.forward(toLayout(x, layout, steps, batch, inputSize), layout, steps, batch, lengths, h0, c0,
+                        y, hT, cT);
+                trainer.backward(toLayout(dy, layout, steps, batch, outputSize), dhT, dcT, gradients,
+                        GradientMode.OVERWRITE, dx, dh0, dc0);
+                y = fromLayout(y, layout, steps, batch, outputSize);
+                dx = fromLayout(dx, layout, steps, batch, inputSize);
+            } else {
+                trainer.forward(x, steps, batch, h0, c0, y, hT, cT);
+                trainer.backward(dy, dhT, dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
             }
+            double[][] masks = null;
+            if (dropout > 0) {
+                masks = new double[layers - 1][];
+                for (int layer = 0; layer < layers - 1; layer++) {
+                    masks[layer] = doubles(trainer.dropoutMask(layer));
+                }
+            }
+            ReferenceStack.Result expected = rnn.reference.forward(doubles(x), steps, batch, lengths, doubles(h0),
+                    doubles(c0), masks);
+            ForwardVsReferenceTest.assertWithin("y", y, expected.y());
+            ForwardVsReferenceTest.assertWithin("hT", hT, expected.hT());
+            ForwardVsReferenceTest.assertWithin("cT", cT, expected.cT());
+            StackVsReferenceTest.assertGradients(shape, gradients, dx, dh0, dc0, rnn.reference.backward(doubles(x),
+                    steps, batch, lengths, doubles(h0), doubles(c0), masks, doubles(dy), doubles(dhT),
+                    doubles(dcT)));
         }
     }
 
-    /** Two threads give one thread's bits, every gradient. */
     @Test
     void twoThreadsGiveOneThreadsBits() {
         int steps = 5;
         int batch = 4;
-        try (ProjectedTestModel model = new ProjectedTestModel(1230, 6, 40, 7);
-             LstmTrainer one = new LstmTrainer(model.weights, batch, steps);
-             LstmTrainer two = new LstmTrainer(model.weights, batch, steps, LstmRunner.NO_CELL_CLIP, 2);
-             LstmGradients first = new LstmGradients(model.weights);
-             LstmGradients second = new LstmGradients(model.weights)) {
-            MemorySegment x = MemorySegment.ofArray(model.input(steps, batch));
-            MemorySegment dy = MemorySegment.ofArray(model.uniform(steps * batch * 7, 1f));
+        RnnShape shape = RnnShape.of(Cell.LSTM, 6, 40).withProjection(7);
+        try (TestRnn rnn = new TestRnn(1230, shape, Options.DEFAULT);
+             Trainer one = rnn.trainer(batch, steps);
+             Trainer two = rnn.model.trainer(rnn.model.options().withMaxBatch(batch).withMaxSteps(steps)
+                     .withThreads(2));
+             Gradients first = new Gradients(shape);
+             Gradients second = new Gradients(shape)) {
+            float[] x = rnn.input(steps, batch);
+            float[] dy = rnn.outputGradient(steps, batch);
             one.forward(x, steps, batch, null, null, null, null, null);
             one.backward(dy, null, null, first, GradientMode.OVERWRITE, null, null, null);
             two.forward(x, steps, batch, null, null, null, null, null);
             two.backward(dy, null, null, second, GradientMode.OVERWRITE, null, null, null);
-            assertArrayEquals(floats(first.weightIh()), floats(second.weightIh()));
-            assertArrayEquals(floats(first.weightHh()), floats(second.weightHh()));
-            assertArrayEquals(floats(first.weightHr()), floats(second.weightHr()));
-            assertArrayEquals(floats(first.biasIh()), floats(second.biasIh()));
-        }
-    }
-
-    @Test
-    void accumulateAddsAndOverwriteReplaces() {
-        try (ProjectedTestModel model = new ProjectedTestModel(1240, 4, 9, 3);
-             LstmTrainer trainer = new LstmTrainer(model.weights, 2, 5);
-             LstmGradients once = new LstmGradients(model.weights);
-             LstmGradients twice = new LstmGradients(model.weights)) {
-            MemorySegment x = MemorySegment.ofArray(model.input(5, 2));
-            MemorySegment dy = MemorySegment.ofArray(model.uniform(5 * 2 * 3, 1f));
-            trainer.forward(x, 5, 2, null, null, null, null, null);
-            trainer.backward(dy, null, null, once, GradientMode.OVERWRITE, null, null, null);
-            for (int n = 0; n < 2; n++) {
-                trainer.forward(x, 5, 2, null, null, null, null, null);
-                trainer.backward(dy, null, null, twice, GradientMode.ACCUMULATE, null, null, null);
+            for (String name : first.names()) {
+                assertArrayEquals(floats(first.tensor(name)), floats(second.tensor(name)), name);
             }
-            float[] single = floats(once.weightHr());
-            float[] doubled = floats(twice.weightHr());
-            for (int n = 0; n < single.length; n++) {
-                assertTrue(Math.abs(doubled[n] - 2 * single[n]) <= 1e-6f * (1 + Math.abs(single[n])), "element " + n);
-            }
-            trainer.forward(x, 5, 2, null, null, null, null, null);
-            trainer.backward(dy, null, null, twice, GradientMode.OVERWRITE, null, null, null);
-            assertArrayEquals(single, floats(twice.weightHr()));
-            assertArrayEquals(floats(once.weightHh()), floats(twice.weightHh()));
-            once.zero();
-            assertArrayEquals(new float[single.length], floats(once.weightHr()));
-        }
-    }
-
-    /** One window of truncated BPTT is full BPTT, bit for bit, with h of width P and c of width H carried. */
-    @Test
-    void truncatedBpttOverOneWindowIsFullBptt() {
-        int steps = 6;
-        int batch = 3;
-        try (ProjectedTestModel model = new ProjectedTestModel(1250, 4, 9, 4);
-             LstmTrainer trainer = new LstmTrainer(model.weights, batch, steps);
-             TruncatedBptt truncated = new TruncatedBptt(trainer);
-             LstmGradients windowed = new LstmGradients(model.weights);
-             LstmGradients full = new LstmGradients(model.weights)) {
-            MemorySegment x = MemorySegment.ofArray(model.input(steps, batch));
-            MemorySegment h0 = MemorySegment.ofArray(model.hidden(batch));
-            MemorySegment c0 = MemorySegment.ofArray(model.cell(batch));
-            float[] dy = model.uniform(steps * batch * 4, 1f);
-            float[] hT = new float[batch * 4];
-            float[] cT = new float[batch * 9];
-            truncated.run(x, steps, batch, h0, c0, (start, length, y, windowDy) ->
-                    MemorySegment.copy(MemorySegment.ofArray(dy), 0, windowDy, 0, windowDy.byteSize()),
-                    windowed, GradientMode.OVERWRITE, null, MemorySegment.ofArray(hT), MemorySegment.ofArray(cT));
-            float[] fullHT = new float[batch * 4];
-            float[] fullCT = new float[batch * 9];
-            trainer.forward(x, steps, batch, h0, c0, null, MemorySegment.ofArray(fullHT),
-                    MemorySegment.ofArray(fullCT));
-            trainer.backward(MemorySegment.ofArray(dy), null, null, full, GradientMode.OVERWRITE, null, null, null);
-            assertArrayEquals(fullHT, hT);
-            assertArrayEquals(fullCT, cT);
-            assertArrayEquals(floats(full.weightIh()), floats(windowed.weightIh()));
-            assertArrayEquals(floats(full.weightHh()), floats(windowed.weightHh()));
-            assertArrayEquals(floats(full.weightHr()), floats(windowed.weightHr()));
-            assertArrayEquals(floats(full.biasHh()), floats(windowed.biasHh()));
-        }
-    }
-
-    /** Segments sized for H where P belongs (and the other way round) and mismatched gradients are named. */
-    @Test
-    void wrongWidthsAreRefusedByName() {
-        int batch = 2;
-        int steps = 3;
-        try (ProjectedTestModel model = new ProjectedTestModel(1260, 3, 6, 2);
-             TestModel plain = new TestModel(1261, 3, 6);
-             LstmTrainer trainer = new LstmTrainer(model.weights, batch, steps);
-             LstmGradients projected = new LstmGradients(model.weights);
-             LstmGradients unprojected = new LstmGradients(plain.weights)) {
-            MemorySegment x = MemorySegment.ofArray(model.input(steps, batch));
-            MemorySegment hiddenWide = MemorySegment.ofArray(new float[batch * 6]);
-            assertMessage(() -> trainer.forward(x, steps, batch, hiddenWide, null, null, null, null),
-                    "h0 must hold [B=2][P=2] = 4 floats");
-            assertMessage(() -> trainer.forward(x, steps, batch, null, null, null, hiddenWide, null),
-                    "hT must hold [B=2][P=2] = 4 floats");
-            assertMessage(() -> trainer.forward(x, steps, batch, null, MemorySegment.ofArray(new float[batch * 2]),
-                    null, null, null), "c0 must hold [B=2][H=6] = 12 floats");
-            trainer.forward(x, steps, batch, null, null, null, null, null);
-            assertMessage(() -> trainer.backward(null, hiddenWide, null, projected, GradientMode.OVERWRITE, null,
-                    null, null), "dhT must hold [B=2][P=2] = 4 floats");
-            assertMessage(() -> trainer.backward(MemorySegment.ofArray(new float[steps * batch * 6]), null, null,
-                    projected, GradientMode.OVERWRITE, null, null, null), "dy must hold [T=3][B=2][P=2] = 12 floats");
-            assertMessage(() -> trainer.backward(null, null, null, projected, GradientMode.OVERWRITE, null,
-                    hiddenWide, null), "dh0 must hold [B=2][P=2] = 4 floats");
-            assertMessage(() -> trainer.backward(null, null, null, unprojected, GradientMode.OVERWRITE, null, null,
-                    null), "gradients are for inputSize 3, hiddenSize 6, projectionSize 0, but these weights have"
-                    + " inputSize 3, hiddenSize 6, projectionSize 2");
-            assertMessage(() -> new LstmGradients(3, 6, 6, false), "projectionSize must be < hiddenSize");
-            assertMessage(() -> new LstmGradients(3, 6, -1, false), "projectionSize must be >= 0");
         }
     }
 
     /**
      * A projected LSTM learns: Adam on the mean squared error of y against a target that needs memory (unit 0 copies
      * the current input, unit 1 the previous step's), with {@code updateWeights} after each step; the loss after 150
-     * steps is below a quarter of the first, and the trainer then matches the reference of the new parameters.
+     * steps is below a quarter of the first, and the trainer then matches the reference of the new parameters (so
+     * updateWeights repacked W_hr and its transposed copy).
      */
     @Test
     void aProjectedLstmsLossFalls() {
         int steps = 8;
         int batch = 4;
-        int inputSize = 2;
-        int projectionSize = 2;
-        try (LstmParameters parameters = LstmParameters.initializeProjected(inputSize, 12, projectionSize, 7);
-             LstmWeights weights = parameters.pack();
-             LstmTrainer trainer = new LstmTrainer(weights, batch, steps);
-             LstmGradients gradients = new LstmGradients(weights);
+        RnnShape shape = RnnShape.of(Cell.LSTM, 2, 12).withProjection(2);
+        try (Parameters parameters = Parameters.initialize(shape, 7);
+             Model model = Model.pack(parameters, Options.DEFAULT);
+             Trainer trainer = model.trainer(model.options().withMaxBatch(batch).withMaxSteps(steps));
+             Gradients gradients = new Gradients(shape);
              Adam adam = new Adam(parameters, gradients, 0.02)) {
             SplittableRandom random = new SplittableRandom(8);
-            float[] x = new float[steps * batch * inputSize];
+            float[] x = new float[steps * batch * 2];
             for (int n = 0; n < x.length; n++) {
                 x[n] = (float) (random.nextDouble() * 2 - 1);
             }
-            float[] target = new float[steps * batch * projectionSize];
+            float[] target = new float[steps * batch * 2];
             for (int t = 0; t < steps; t++) {
                 for (int b = 0; b < batch; b++) {
-                    int row = (t * batch + b) * projectionSize;
-                    target[row] = 0.5f * x[(t * batch + b) * inputSize];
-                    target[row + 1] = t == 0 ? 0 : 0.5f * x[((t - 1) * batch + b) * inputSize + 1];
+                    int row = (t * batch + b) * 2;
+                    target[row] = 0.5f * x[row];
+                    target[row + 1] = t == 0 ? 0 : 0.5f * x[((t - 1) * batch + b) * 2 + 1];
                 }
             }
-            float[] y = new float[target.length];
             float[] dy = new float[target.length];
-            double first = 0;
-            double last = 0;
-            for (int iteration = 0; iteration < 150; iteration++) {
-                trainer.forward(MemorySegment.ofArray(x), steps, batch, null, null, MemorySegment.ofArray(y), null,
-                        null);
-                double loss = 0;
-                for (int n = 0; n < y.length; n++) {
-                    double error = y[n] - target[n];
-                    loss += error * error / y.length;
-                    dy[n] = (float) (2 * error / y.length);
-                }
-                first = iteration == 0 ? loss : first;
-                last = loss;
-                trainer.backward(MemorySegment.ofArray(dy), null, null, gradients, GradientMode.OVERWRITE, null, null,
-                        null);
-                adam.step();
-                trainer.updateWeights(parameters);
-            }
-            assertTrue(last < first / 4, "loss " + first + " -> " + last);
-            // updateWeights repacked W_hr and its transposed copy: forward and gradients follow the new parameters.
-            ReferenceLstm updated = ReferenceLstm.projected(inputSize, 12, projectionSize,
-                    floats(parameters.weightIh()), floats(parameters.weightHh()), floats(parameters.biasIh()),
-                    floats(parameters.biasHh()), floats(parameters.weightHr()));
-            trainer.forward(MemorySegment.ofArray(x), steps, batch, null, null, MemorySegment.ofArray(y), null, null);
+            double[] losses = train(trainer, adam, parameters, gradients, x, steps, batch, target, dy, 150);
+            assertTrue(losses[1] < losses[0] / 4, "loss " + losses[0] + " -> " + losses[1]);
+            ReferenceStack updated = new ReferenceStack(false, ReferenceLstm.projected(2, 12, 2,
+                    floats(parameters.tensor("weight_ih_l0")), floats(parameters.tensor("weight_hh_l0")),
+                    floats(parameters.tensor("bias_ih_l0")), floats(parameters.tensor("bias_hh_l0")),
+                    floats(parameters.tensor("weight_hr_l0"))));
+            float[] y = new float[target.length];
+            float[] dx = new float[x.length];
+            float[] dh0 = new float[batch * 2];
+            float[] dc0 = new float[batch * 12];
+            trainer.forward(x, steps, batch, null, null, y, null, null);
+            trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
             ForwardVsReferenceTest.assertWithin("y after training", y, updated.forward(x, steps, batch, null, null).y());
-            trainer.backward(MemorySegment.ofArray(dy), null, null, gradients, GradientMode.OVERWRITE, null, null,
-                    null);
-            assertEveryGradientClose(gradients, updated.backward(doubles(x), steps, batch, null, null, doubles(dy),
-                    null, null));
+            StackVsReferenceTest.assertGradients(shape, gradients, dx, dh0, dc0, updated.backward(doubles(x), steps,
+                    batch, null, null, null, doubles(dy), null, null));
         }
     }
 
-    static void assertEveryGradientClose(LstmGradients gradients, ReferenceLstm.Gradients expected) {
-        assertClose("weightIh", floats(gradients.weightIh()), expected.weightIh());
-        assertClose("weightHh", floats(gradients.weightHh()), expected.weightHh());
-        assertClose("weightHr", floats(gradients.weightHr()), expected.weightHr());
-        assertClose("biasIh", floats(gradients.biasIh()), expected.biasIh());
-        assertClose("biasHh", floats(gradients.biasHh()), expected.biasHh());
-    }
-
-    static void assertMessage(Executable call, String expected) {
-        IllegalArgumentException thrown = assertThrows(IllegalArgumentException.class, call);
-        assertTrue(thrown.getMessage().contains(expected), thrown.getMessage());
-    }
-
-    /** {@code [A][B][F]} to {@code [B][A][F]}. */
-    static float[] transpose(float[] values, int outer, int inner, int features) {
-        float[] result = new float[values.length];
-        for (int a = 0; a < outer; a++) {
-            for (int b = 0; b < inner; b++) {
-                System.arraycopy(values, (a * inner + b) * features, result, (b * outer + a) * features, features);
+    /**
+     * A projected two-layer bidirectional stack from {@link Parameters#initialize} learns a fixed target under Adam
+     * with {@code updateWeights}: the loss after 100 steps is below half the first.
+     */
+    @Test
+    void aProjectedStacksLossFalls() {
+        int steps = 6;
+        int batch = 3;
+        RnnShape shape = RnnShape.of(Cell.LSTM, 3, 10).withLayers(2).withDirection(Direction.BIDIRECTIONAL)
+                .withProjection(2);
+        try (Parameters parameters = Parameters.initialize(shape, 31);
+             Model model = Model.pack(parameters, Options.DEFAULT);
+             Trainer trainer = model.trainer(model.options().withMaxBatch(batch).withMaxSteps(steps));
+             Gradients gradients = new Gradients(shape);
+             Adam adam = new Adam(parameters, gradients, 0.02)) {
+            assertEquals(2 * 10 * Float.BYTES, parameters.tensor("weight_hr_l1_reverse").byteSize());
+            assertEquals(2 * 10 * Float.BYTES, gradients.tensor("weight_hr_l1_reverse").byteSize());
+            SplittableRandom random = new SplittableRandom(32);
+            float[] x = new float[steps * batch * 3];
+            float[] target = new float[steps * batch * shape.outputSize()];
+            for (int n = 0; n < x.length; n++) {
+                x[n] = (float) (random.nextDouble() * 2 - 1);
             }
+            for (int n = 0; n < target.length; n++) {
+                target[n] = (float) ((random.nextDouble() * 2 - 1) * 0.5);
+            }
+            double[] losses = train(trainer, adam, parameters, gradients, x, steps, batch, target,
+                    new float[target.length], 100);
+            assertTrue(losses[1] < losses[0] / 2, "loss " + losses[0] + " -> " + losses[1]);
         }
-        return result;
+    }
+
+    /**
+     * {@code iterations} steps of Adam (over {@code parameters} and {@code gradients}) on the mean squared error of y
+     * against {@code target}, each followed by {@code updateWeights}; {@code dy} is left holding the last loss's
+     * gradient.
+     *
+     * @return the first and the last loss
+     */
+    private static double[] train(Trainer trainer, Adam adam, Parameters parameters, Gradients gradients, float[] x,
+                                  int steps, int batch, float[] target, float[] dy, int iterations) {
+        float[] y = new float[target.length];
+        double first = 0;
+        double last = 0;
+        for (int iteration = 0; iteration < iterations; iteration++) {
+            trainer.forward(x, steps, batch, null, null, y, null, null);
+            double loss = 0;
+            for (int n = 0; n < y.length; n++) {
+                double error = y[n] - target[n];
+                loss += error * error / y.length;
+                dy[n] = (float) (2 * error / y.length);
+            }
+            first = iteration == 0 ? loss : first;
+            last = loss;
+            trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, null, null, null);
+            adam.step();
+            trainer.updateWeights(parameters);
+        }
+        return new double[] {first, last};
     }
 }

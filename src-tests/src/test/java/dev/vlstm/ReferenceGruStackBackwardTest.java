@@ -52,15 +52,7 @@ class ReferenceGruStackBackwardTest {
             }
             int states = shape.stateCount() * batch * hiddenSize;
             int outputs = steps * batch * shape.outputSize();
-            double[][] masks = null;
-            if (dropout > 0) {
-                masks = new double[layers - 1][outputs];
-                for (double[] mask : masks) {
-                    for (int n = 0; n < outputs; n++) {
-                        mask[n] = random.nextDouble() < dropout ? 0 : 1 / (1 - dropout);
-                    }
-                }
-            }
+            double[][] masks = CentralDifferences.dropoutMasks(random, layers - 1, outputs, dropout);
             return new Problem(inputSize, hiddenSize, layers, bidirectional, steps, batch, parameters,
                     uniform(random, steps * batch * inputSize, 1),
                     initialState ? uniform(random, states, 1) : null,

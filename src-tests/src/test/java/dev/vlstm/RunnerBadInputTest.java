@@ -24,7 +24,8 @@ class RunnerBadInputTest {
     private static final int I = 3;
     private static final int H = 5;
 
-    private static String mustHold(String name, String shape, int floats, int given) {
+    /** The refusal of an argument {@code name} of {@code shape} ({@code floats} floats) given {@code given}. */
+    static String mustHold(String name, String shape, int floats, int given) {
         return name + " must hold " + shape + " = " + floats + " floats (" + 4 * floats + " bytes), but it holds "
                 + given + " floats (" + 4 * given + " bytes)";
     }

@@ -56,26 +56,28 @@ class SaturationTest {
     @MethodSource("cases")
     void hugePreActivationsSaturateLikeTheReference(Backend backend, Large large, float scale) {
         SplittableRandom random = new SplittableRandom(970 + large.ordinal());
-        float[] weightIh = TestModel.uniform(random, 4 * HIDDEN * INPUT,
+        float[] weightIh = TestRnn.uniform(random, 4 * HIDDEN * INPUT,
                 BOUND * (large == Large.INPUT_WEIGHTS ? scale : 1));
-        float[] weightHh = TestModel.uniform(random, 4 * HIDDEN * HIDDEN,
+        float[] weightHh = TestRnn.uniform(random, 4 * HIDDEN * HIDDEN,
                 BOUND * (large == Large.RECURRENT_WEIGHTS ? scale : 1));
-        float[] biasIh = TestModel.uniform(random, 4 * HIDDEN, BOUND * (large == Large.BIASES ? scale : 1));
-        float[] biasHh = TestModel.uniform(random, 4 * HIDDEN, BOUND);
+        float[] biasIh = TestRnn.uniform(random, 4 * HIDDEN, BOUND * (large == Large.BIASES ? scale : 1));
+        float[] biasHh = TestRnn.uniform(random, 4 * HIDDEN, BOUND);
         float[] x = large == Large.INPUT_WEIGHTS || large == Large.INPUTS
                 ? oneHot(random, large == Large.INPUTS ? scale : 1)
-                : TestModel.uniform(random, STEPS * BATCH * INPUT, 1);
+                : TestRnn.uniform(random, STEPS * BATCH * INPUT, 1);
         float[] y = new float[STEPS * BATCH * HIDDEN];
         float[] cT = new float[BATCH * HIDDEN];
-        try (LstmWeights weights = LstmWeights.fromPyTorch(backend, INPUT, HIDDEN, weightIh, weightHh, biasIh, biasHh);
-             LstmRunner runner = new LstmRunner(weights, BATCH)) {
+        try (Parameters parameters = Parameters.fromPyTorch(RnnShape.of(Cell.LSTM, INPUT, HIDDEN), weightIh, weightHh,
+                biasIh, biasHh);
+             Model model = Model.pack(parameters, Options.DEFAULT.withBackend(backend));
+             Runner runner = model.runner(model.options().withMaxBatch(BATCH).withMaxSteps(STEPS))) {
             runner.forward(x, STEPS, BATCH, null, null, y, null, cT);
         }
         ReferenceLstm.Result expected = new ReferenceLstm(INPUT, HIDDEN, weightIh, weightHh, biasIh, biasHh)
                 .forward(x, STEPS, BATCH, null, null);
         double tolerance = tolerance(large, scale);
-        double yError = TestModel.maxAbsError(y, expected.y());
-        double cError = TestModel.maxAbsError(cT, expected.cT());
+        double yError = TestRnn.maxAbsError(y, expected.y());
+        double cError = TestRnn.maxAbsError(cT, expected.cT());
         assertTrue(yError <= tolerance && cError <= tolerance,
                 "max abs error: y " + yError + ", cT " + cError + "; tolerance " + tolerance);
         for (float h : y) {

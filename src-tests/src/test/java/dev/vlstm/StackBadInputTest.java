@@ -66,6 +66,13 @@ class StackBadInputTest {
             }
             fails(IllegalStateException.class, () -> LstmStackWeights.of(false, first), "these LstmWeights are closed");
         }
+        try (LstmWeights projected = LstmWeights.fromPyTorch(Backend.PREFERRED, WeightPrecision.FLOAT32, 3, 6, 2,
+                new float[24 * 3], new float[24 * 2], null, null, new float[2 * 6]);
+             LstmWeights other = LstmWeights.fromPyTorch(Backend.PREFERRED, WeightPrecision.FLOAT32, 2, 6, 3,
+                     new float[24 * 2], new float[24 * 3], null, null, new float[3 * 6])) {
+            fails(IllegalArgumentException.class, () -> LstmStackWeights.of(false, projected, other),
+                    "layers[1] has projectionSize 3, but layers[0] has 2");
+        }
     }
 
     @Test

@@ -36,14 +36,16 @@ class StackPeepholeReferenceBackwardTest {
         int steps = 4;
         int[] lengths = {2, 4, 0};
         int batch = lengths.length;
-        LstmStackShape shape = new LstmStackShape(inputSize, hiddenSize, layers, bidirectional, projectionSize);
+        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize).withProjection(projectionSize)
+                .withLayers(layers).withDirection(bidirectional ? Direction.BIDIRECTIONAL : Direction.FORWARD);
+        int directions = shape.direction().count();
         SplittableRandom random = new SplittableRandom(1350 + layers + projectionSize);
         double bound = 2 / Math.sqrt(hiddenSize);
         int cells = shape.stateCount();
         int stateSize = shape.hiddenStateSize();
         double[][] parameters = new double[NAMES.length * cells][];
         for (int n = 0; n < cells; n++) {
-            int input = shape.layerInputSize(n / shape.directions());
+            int input = shape.layerInputSize(n / directions);
             parameters[NAMES.length * n] = uniform(random, 4 * hiddenSize * input, bound);
             parameters[NAMES.length * n + 1] = uniform(random, 4 * hiddenSize * stateSize, bound);
             parameters[NAMES.length * n + 2] = uniform(random, 4 * hiddenSize, bound);
@@ -96,10 +98,11 @@ class StackPeepholeReferenceBackwardTest {
         significant("c0", CentralDifferences.check("c0", c0, gradients.c0(), loss));
     }
 
-    private static ReferenceStack stack(LstmStackShape shape, double[][] parameters, double clip) {
+    private static ReferenceStack stack(RnnShape shape, double[][] parameters, double clip) {
+        int directions = shape.direction().count();
         ReferenceLstm[] cells = new ReferenceLstm[shape.stateCount()];
         for (int n = 0; n < cells.length; n++) {
-            int input = shape.layerInputSize(n / shape.directions());
+            int input = shape.layerInputSize(n / directions);
             int at = NAMES.length * n;
             ReferenceLstm cell = shape.projectionSize() > 0
                     ? ReferenceLstm.projected(input, shape.hiddenSize(), shape.projectionSize(), parameters[at],
@@ -109,7 +112,7 @@ class StackPeepholeReferenceBackwardTest {
             cell = cell.withCellClip(clip);
             cells[n] = parameters[at + 4] == null ? cell : cell.withPeepholes(parameters[at + 4]);
         }
-        return new ReferenceStack(shape.bidirectional(), cells);
+        return new ReferenceStack(directions == 2, cells);
     }
 
     private static void significant(String name, double largest) {

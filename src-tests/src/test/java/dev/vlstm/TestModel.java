@@ -50,13 +50,9 @@ final class TestModel implements AutoCloseable {
         return uniform(random, length, bound);
     }
 
-    /** {@code length} floats drawn uniformly from [-bound, bound). */
+    /** {@code length} floats drawn uniformly from [-bound, bound), as {@link TestRnn#uniform} draws them. */
     static float[] uniform(SplittableRandom random, int length, float bound) {
-        float[] values = new float[length];
-        for (int n = 0; n < length; n++) {
-            values[n] = (float) ((random.nextDouble() * 2 - 1) * bound);
-        }
-        return values;
+        return TestRnn.uniform(random, length, bound);
     }
 
     float[] input(int steps, int batch) {

@@ -16,10 +16,12 @@ import dev.vlstm.reference.ReferenceStack;
 /**
  * A seeded random LSTM or GRU of any {@link RnnShape} (layers, directions, projection, peepholes), for tests: its
  * arrays in PyTorch's {@code _flat_weights} order, the {@link Parameters} made from them, the {@link Model} packed
- * from those, and the double-precision {@link ReferenceStack} of the same values (with the model's cell clip). Weights
- * are PyTorch's initialisation U(-1/sqrt(H), 1/sqrt(H)) times a scale; inputs, states and gradients are U(-1, 1).
- * Every layer and direction draws, in order, weight_ih, weight_hh, bias_ih, bias_hh, then weight_hr and peephole
- * where the shape has them.
+ * from those, and the double-precision {@link ReferenceStack} of the values the model's precision stands for (W and U
+ * as {@link WeightPrecision#BFLOAT16} or {@link WeightPrecision#INT8} store them, the rest float32) with the model's
+ * cell clip. Weights are PyTorch's initialisation U(-1/sqrt(H), 1/sqrt(H)) times a scale; peepholes are U(-1, 1)
+ * times that scale, so that the peephole terms weigh as much as the others; inputs, states and gradients are
+ * U(-1, 1). Every layer and direction draws, in order, weight_ih, weight_hh, bias_ih, bias_hh, then weight_hr and
+ * peephole where the shape has them.
  */
 final class TestRnn implements AutoCloseable {
 
@@ -38,7 +40,7 @@ final class TestRnn implements AutoCloseable {
 
     /**
      * @param bias        whether the model has biases; without, their arrays are null
-     * @param weightScale times PyTorch's bound: large scales saturate the gates
+     * @param weightScale times PyTorch's bound (and the peepholes' bound 1): large scales saturate the gates
      */
     TestRnn(long seed, RnnShape shape, Options options, boolean bias, float weightScale) {
         this.shape = shape;
@@ -55,21 +57,24 @@ final class TestRnn implements AutoCloseable {
             float[] biasIh = bias ? uniform(gateRows, bound) : null;
             float[] biasHh = bias ? uniform(gateRows, bound) : null;
             flat.addAll(Arrays.asList(weightIh, weightHh, biasIh, biasHh));
+            float[] storedIh = CompressedWeightsTest.dequantised(weightIh, inputSize, options.precision());
+            float[] storedHh = CompressedWeightsTest.dequantised(weightHh, shape.hiddenStateSize(),
+                    options.precision());
             if (shape.cell() == Cell.GRU) {
-                cells[n] = new ReferenceGru(inputSize, hidden, weightIh, weightHh, biasIh, biasHh);
+                cells[n] = new ReferenceGru(inputSize, hidden, storedIh, storedHh, biasIh, biasHh);
                 continue;
             }
             ReferenceLstm cell;
             if (shape.projectionSize() > 0) {
                 float[] weightHr = uniform(shape.projectionSize() * hidden, bound);
                 flat.add(weightHr);
-                cell = ReferenceLstm.projected(inputSize, hidden, shape.projectionSize(), weightIh, weightHh, biasIh,
+                cell = ReferenceLstm.projected(inputSize, hidden, shape.projectionSize(), storedIh, storedHh, biasIh,
                         biasHh, weightHr);
             } else {
-                cell = new ReferenceLstm(inputSize, hidden, weightIh, weightHh, biasIh, biasHh);
+                cell = new ReferenceLstm(inputSize, hidden, storedIh, storedHh, biasIh, biasHh);
             }
             if (shape.peepholes()) {
-                float[] peepholes = uniform(3 * hidden, bound);
+                float[] peepholes = uniform(3 * hidden, weightScale);
                 flat.add(peepholes);
                 cell = cell.withPeepholes(peepholes);
             }
@@ -109,6 +114,11 @@ final class TestRnn implements AutoCloseable {
 
     /** {@code length} values drawn uniformly from [-bound, bound). */
     float[] uniform(int length, float bound) {
+        return uniform(random, length, bound);
+    }
+
+    /** {@code length} values drawn from {@code random} uniformly from [-bound, bound). */
+    static float[] uniform(SplittableRandom random, int length, float bound) {
         float[] values = new float[length];
         for (int n = 0; n < length; n++) {
             values[n] = (float) ((random.nextDouble() * 2 - 1) * bound);

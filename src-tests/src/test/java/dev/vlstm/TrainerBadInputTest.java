@@ -1,6 +1,7 @@
 package dev.vlstm;
 
 import static dev.vlstm.ParametersBadInputTest.message;
+import static dev.vlstm.RunnerBadInputTest.mustHold;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -16,8 +17,8 @@ import dev.vlstm.train.Adam;
 /**
  * Every refusal of {@link Trainer} and of the optimizer's pairing, for both cells: a trainer too large to keep,
  * backward without (or twice after) a forward, gradients and parameters of another shape (other layers,
- * another projection), calls above its limits, tensors of the wrong shape, non-finite parameters (refused before any
- * layer changes), and closed objects.
+ * another projection), calls above its limits, tensors of the wrong shape (also H where a projected model's P
+ * belongs), non-finite parameters (refused before any layer changes), and closed objects.
  */
 class TrainerBadInputTest {
 
@@ -129,6 +130,42 @@ class TrainerBadInputTest {
             assertEquals("gradients are for a model of " + plainShape + ", but this trainer's is " + projected,
                     message(IllegalArgumentException.class, () -> projectedTrainer.backward((MemorySegment) null,
                             null, null, plainGradients, GradientMode.OVERWRITE, null, null, null)));
+        }
+    }
+
+    /** A projected trainer's h-shaped arguments hold P features and c-shaped ones H: H where P belongs is named. */
+    @Test
+    void aProjectedTrainerNamesHWherePBelongs() {
+        RnnShape layer = RnnShape.of(Cell.LSTM, I, H).withProjection(2);
+        try (TestRnn model = new TestRnn(1106, layer, Options.DEFAULT);
+             Trainer trainer = model.trainer(2, 3)) {
+            float[] x = model.input(3, 2);
+            assertEquals(mustHold("h0", "[L*D=1][B=2][P=2]", 4, 10), message(IllegalArgumentException.class,
+                    () -> trainer.forward(x, 3, 2, new float[2 * H], null, null, null, null)));
+            assertEquals(mustHold("hT", "[L*D=1][B=2][P=2]", 4, 10), message(IllegalArgumentException.class,
+                    () -> trainer.forward(x, 3, 2, null, null, null, new float[2 * H], null)));
+            assertEquals(mustHold("c0", "[L*D=1][B=2][H=5]", 10, 4), message(IllegalArgumentException.class,
+                    () -> trainer.forward(x, 3, 2, null, new float[4], null, null, null)));
+        }
+        for (RnnShape shape : List.of(layer, layer.withLayers(2).withDirection(Direction.BIDIRECTIONAL))) {
+            int states = shape.stateCount();
+            int outputs = shape.direction().count() * 2;
+            try (TestRnn model = new TestRnn(1107, shape, Options.DEFAULT);
+                 Trainer trainer = model.trainer(2, 3);
+                 Gradients gradients = new Gradients(shape)) {
+                trainer.forward(model.input(3, 2), 3, 2, null, null, null, null, null);
+                String hidden = "[L*D=" + states + "][B=2][P=2]";
+                assertEquals(mustHold("dhT", hidden, states * 4, states * 2 * H), message(
+                        IllegalArgumentException.class, () -> trainer.backward(null, new float[states * 2 * H], null,
+                                gradients, GradientMode.OVERWRITE, null, null, null)));
+                assertEquals(mustHold("dh0", hidden, states * 4, states * 2 * H), message(
+                        IllegalArgumentException.class, () -> trainer.backward(null, null, null, gradients,
+                                GradientMode.OVERWRITE, null, new float[states * 2 * H], null)));
+                assertEquals(mustHold("dy", "[T=3][B=2][D*P=" + outputs + "]", 6 * outputs, 6 * outputs / 2 * H),
+                        message(IllegalArgumentException.class, () -> trainer.backward(
+                                new float[6 * outputs / 2 * H], null, null, gradients, GradientMode.OVERWRITE, null,
+                                null, null)));
+            }
         }
     }
 

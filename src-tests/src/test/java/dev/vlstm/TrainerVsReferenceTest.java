@@ -106,12 +106,13 @@ class TrainerVsReferenceTest {
     /**
      * ACCUMULATE adds a backward's gradients to what is there (two equal backwards give twice one), OVERWRITE
      * replaces them (every tensor as after one backward), and {@link Gradients#zero} clears them, in every layer and
-     * direction. An LSTM's two bias gradients are one sum of the gates' gradients, so they are equal.
+     * direction (dW_hr too with projection). An LSTM's two bias gradients are one sum of the gates' gradients, so they
+     * are equal.
      */
-    @ParameterizedTest(name = "{0} H={1} L={2}")
-    @CsvSource({"LSTM, 9, 1", "LSTM, 6, 2", "GRU, 9, 1", "GRU, 6, 2"})
-    void accumulateAddsAndOverwriteReplaces(Cell cell, int hiddenSize, int layers) {
-        RnnShape shape = RnnShape.of(cell, 4, hiddenSize).withLayers(layers)
+    @ParameterizedTest(name = "{0} H={1} L={2} P={3}")
+    @CsvSource({"LSTM, 9, 1, 0", "LSTM, 6, 2, 0", "LSTM, 9, 1, 3", "GRU, 9, 1, 0", "GRU, 6, 2, 0"})
+    void accumulateAddsAndOverwriteReplaces(Cell cell, int hiddenSize, int layers, int projectionSize) {
+        RnnShape shape = RnnShape.of(cell, 4, hiddenSize).withLayers(layers).withProjection(projectionSize)
                 .withDirection(layers > 1 ? Direction.BIDIRECTIONAL : Direction.FORWARD);
         try (TestRnn rnn = new TestRnn(600 + layers, shape, Options.DEFAULT);
              Trainer trainer = rnn.trainer(2, 5);

@@ -18,8 +18,9 @@ import dev.vlstm.reference.ReferenceLstm;
 
 /**
  * Truncated BPTT windows ({@link TruncatedBptt}) over an {@link LstmTrainer}, against the reference of each window
- * alone from the carried state; one window is full backpropagation through time, bit for bit. TruncatedBptt takes an
- * {@link LstmTrainer}, not a {@link Trainer}, so these tests drive one.
+ * alone from the carried state; one window is full backpropagation through time, bit for bit, also with PyTorch's
+ * projection (h of width P, c of width H carried). TruncatedBptt takes an {@link LstmTrainer}, not a
+ * {@link Trainer}, so these tests drive one.
  */
 class TruncatedBpttTest {
 
@@ -88,6 +89,39 @@ class TruncatedBpttTest {
             trainer.backward(MemorySegment.ofArray(dy), null, null, full, GradientMode.OVERWRITE, null, null, null);
             assertArrayEquals(floats(full.weightIh()), floats(windowed.weightIh()));
             assertArrayEquals(floats(full.weightHh()), floats(windowed.weightHh()));
+            assertArrayEquals(floats(full.biasHh()), floats(windowed.biasHh()));
+        }
+    }
+
+    /** One window of truncated BPTT is full BPTT, bit for bit, with h of width P and c of width H carried. */
+    @Test
+    void oneWindowOfAProjectedLstmIsFullBackpropagationThroughTime() {
+        int steps = 6;
+        int batch = 3;
+        try (ProjectedTestModel model = new ProjectedTestModel(1250, 4, 9, 4);
+             LstmTrainer trainer = new LstmTrainer(model.weights, batch, steps);
+             TruncatedBptt truncated = new TruncatedBptt(trainer);
+             LstmGradients windowed = new LstmGradients(model.weights);
+             LstmGradients full = new LstmGradients(model.weights)) {
+            MemorySegment x = MemorySegment.ofArray(model.input(steps, batch));
+            MemorySegment h0 = MemorySegment.ofArray(model.hidden(batch));
+            MemorySegment c0 = MemorySegment.ofArray(model.cell(batch));
+            float[] dy = model.uniform(steps * batch * 4, 1f);
+            float[] hT = new float[batch * 4];
+            float[] cT = new float[batch * 9];
+            truncated.run(x, steps, batch, h0, c0, (start, length, y, windowDy) ->
+                    MemorySegment.copy(MemorySegment.ofArray(dy), 0, windowDy, 0, windowDy.byteSize()),
+                    windowed, GradientMode.OVERWRITE, null, MemorySegment.ofArray(hT), MemorySegment.ofArray(cT));
+            float[] fullHT = new float[batch * 4];
+            float[] fullCT = new float[batch * 9];
+            trainer.forward(x, steps, batch, h0, c0, null, MemorySegment.ofArray(fullHT),
+                    MemorySegment.ofArray(fullCT));
+            trainer.backward(MemorySegment.ofArray(dy), null, null, full, GradientMode.OVERWRITE, null, null, null);
+            assertArrayEquals(fullHT, hT);
+            assertArrayEquals(fullCT, cT);
+            assertArrayEquals(floats(full.weightIh()), floats(windowed.weightIh()));
+            assertArrayEquals(floats(full.weightHh()), floats(windowed.weightHh()));
+            assertArrayEquals(floats(full.weightHr()), floats(windowed.weightHr()));
             assertArrayEquals(floats(full.biasHh()), floats(windowed.biasHh()));
         }
     }
