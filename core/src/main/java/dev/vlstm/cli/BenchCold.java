@@ -185,7 +185,9 @@ final class BenchCold {
     }
 
     /**
-     * Runs one new JVM and reads its report; its stderr (but the Vector API's incubator warning) goes to {@code err}.
+     * Runs one new JVM and reads its report; what else it wrote (the JVM's own warnings and logs, on stdout or
+     * stderr, but the Vector API's incubator warning) goes to {@code err}, so that a cache or archive the JVM refused
+     * is not missed.
      *
      * @throws IllegalArgumentException if the JVM fails (e.g. for an option it does not know), with what it said
      * @throws IllegalStateException    if its stdout holds no well-formed report
@@ -213,11 +215,13 @@ final class BenchCold {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while a new JVM ran", e);
             }
-            List<String> said = Files.readAllLines(stderr, StandardCharsets.UTF_8).stream()
-                    .filter(line -> !line.equals(INCUBATOR_WARNING)).toList();
+            List<String> said = new ArrayList<>(stdout.stream().filter(line -> !line.startsWith(ColdJvm.PREFIX))
+                    .toList());
+            Files.readAllLines(stderr, StandardCharsets.UTF_8).stream()
+                    .filter(line -> !line.equals(INCUBATOR_WARNING)).forEach(said::add);
             if (exit != 0) {
                 throw new IllegalArgumentException("a new JVM failed (exit " + exit + "): "
-                        + (said.isEmpty() ? "it wrote nothing on stderr" : String.join(" / ", said))
+                        + (said.isEmpty() ? "it wrote nothing else" : String.join(" / ", said))
                         + "; its command: " + String.join(" ", command));
             }
             said.forEach(err::println);
@@ -231,18 +235,10 @@ final class BenchCold {
         }
     }
 
+    /** The JMH params of a mode's JVMs: the warm bench's, whether they warmed up, their options and the CPU. */
     private static Map<String, String> params(BenchWorkload workload, BenchWorkload.Setup setup,
                                               List<String> jvmOptions, boolean warmUp) {
-        Map<String, String> params = new LinkedHashMap<>();
-        params.put("cell", workload.cell());
-        params.put("inputSize", Integer.toString(workload.shape().inputSize()));
-        params.put("hiddenSize", Integer.toString(workload.shape().hiddenSize()));
-        params.put("layers", Integer.toString(workload.shape().layers()));
-        params.put("directions", Integer.toString(workload.shape().directions()));
-        params.put("batch", Integer.toString(setup.batch()));
-        params.put("steps", Integer.toString(setup.steps()));
-        params.put("precision", BenchCommand.PRECISION_NAMES.get(setup.precision()));
-        params.put("threads", Integer.toString(setup.threads()));
+        Map<String, String> params = BenchCommand.params(workload, setup);
         params.put("warmUp", Boolean.toString(warmUp));
         params.put("jvmOptions", String.join(" ", jvmOptions));
         params.put(BenchResults.CPU, BenchCommand.identity().get(BenchResults.CPU));

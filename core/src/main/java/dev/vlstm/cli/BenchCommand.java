@@ -271,6 +271,15 @@ final class BenchCommand {
                     Arrays.stream(timing.iterationNanos()).map(nanos -> nanos / 1e3).toArray(),
                     Arrays.stream(timing.sortedCallNanos()).mapToDouble(nanos -> nanos / 1e3).toArray()));
         }
+        Map<String, String> params = params(workload, setup);
+        params.putAll(identity);
+        return new BenchResults.Measurement("vlstm.bench." + setup.mode().label(), "avgt", params, 0,
+                timing.warmupNanos() / 1e9, ITERATION_NANOS / 1e9,
+                new BenchResults.Metric(micros ? "us/op" : "ms/op", times, new double[0]), secondary);
+    }
+
+    /** A measurement's JMH params: the model's shape and the call's batch, steps, precision and threads. */
+    static Map<String, String> params(BenchWorkload workload, BenchWorkload.Setup setup) {
         Map<String, String> params = new LinkedHashMap<>();
         params.put("cell", workload.cell());
         params.put("inputSize", Integer.toString(workload.shape().inputSize()));
@@ -282,10 +291,7 @@ final class BenchCommand {
         params.put("steps", Integer.toString(setup.steps()));
         params.put("precision", PRECISION_NAMES.get(setup.precision()));
         params.put("threads", Integer.toString(setup.threads()));
-        params.putAll(identity);
-        return new BenchResults.Measurement("vlstm.bench." + setup.mode().label(), "avgt", params, 0,
-                timing.warmupNanos() / 1e9, ITERATION_NANOS / 1e9,
-                new BenchResults.Metric(micros ? "us/op" : "ms/op", times, new double[0]), secondary);
+        return params;
     }
 
     static final Map<WeightPrecision, String> PRECISION_NAMES = Map.of(WeightPrecision.FLOAT32, "f32",

@@ -107,6 +107,8 @@ class BenchColdTest {
             "--cold --jvms=many           | --jvms: 'many' is not a whole number from 1 to 100",
             "--cold --streams=2           | --streams does not apply with --cold",
             "--cold --max-slowdown=5      | --max-slowdown does not apply with --cold",
+            "--cold --compare=src/test/resources/golden/i3_h5_t4_b2/model.safetensors | --compare does not apply "
+                    + "with --cold",
             "--cold --iterations=3        | --iterations does not apply with --cold: give the number of new JVMs "
                     + "with --jvms",
             "--cold --mode=fast           | --mode: 'fast' is not step, sequence or train",
@@ -121,20 +123,7 @@ class BenchColdTest {
             "--jvm-options=-Xmx1g         | --jvm-options applies only with --cold",
             "--cold=yes                   | --cold takes no value, got '--cold=yes'"})
     void badValuesExitWithTwoAndTheirLine(String options, String message) {
-        List<String> args = new ArrayList<>(List.of("bench", "--model", LSTM.toString()));
-        args.addAll(List.of(options.strip().split(" +")));
-        CliOutcome outcome = CliOutcome.of(args.toArray(String[]::new));
-        assertEquals(2, outcome.code(), outcome.describe());
-        assertEquals("vlstm: " + message, outcome.err().lines().findFirst().orElseThrow(), outcome.describe());
-        assertEquals("", outcome.out());
-    }
-
-    @Test
-    void compareIsRefusedBeforeAnyJvmStarts() {
-        CliOutcome outcome = CliOutcome.of("bench", "--model", LSTM.toString(), "--cold", "--compare",
-                LSTM.toString());
-        assertEquals(2, outcome.code(), outcome.describe());
-        assertEquals("vlstm: --compare does not apply with --cold", outcome.err().lines().findFirst().orElseThrow());
+        CliOutcome.assertRefused(options, message, "bench", "--model", LSTM.toString());
     }
 
     @Test
