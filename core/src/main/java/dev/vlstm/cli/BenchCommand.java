@@ -47,9 +47,10 @@ final class BenchCommand {
     static final Option STREAMS = Option.text("--streams", "N[,N...]",
             "instead of the modes: N streams on a StreamBatcher and each alone, per N (1 to "
                     + BenchStreams.MAX_STREAMS + ")");
-    static final Option COLD = Option.flag("--cold", "instead: start new JVMs and time each one's first calls "
-            + "(see below)");
-    static final Option JVMS = Option.text("--jvms", "N", "with --cold: new JVMs per mode (default 5)");
+    static final Option COLD = Option.flag("--cold",
+            "instead of warm calls: time new JVMs' first calls (above)");
+    static final Option JVMS = Option.text("--jvms", "N",
+            "with --cold: new JVMs per mode, 1 to " + BenchCold.MAX_JVMS + " (default 5)");
     static final Option JVM_OPTIONS = Option.text("--jvm-options", "'OPT ...'",
             "with --cold: options for the new JVMs, space-separated, e.g. '-XX:AOTCache=app.aot'");
     static final Option WARM_UP = Option.flag("--warm-up", "with --cold: each new JVM calls warmUp() before its "

@@ -178,7 +178,7 @@ final class ColdJvm {
         boolean warmUpFirst = Boolean.parseBoolean(args[7]);
         Options options = Options.DEFAULT.withPrecision(precision).withPrefix(prefix).withMaxBatch(batch)
                 .withMaxSteps(steps).withThreads(threads);
-        int[] kept = new int[KEPT_CALLS];
+        long[] kept = new long[KEPT_CALLS];
         long[] ends = new long[KEPT_CALLS];
         try (Arena arena = Arena.ofConfined()) {
             long loadStart = System.nanoTime();
@@ -199,7 +199,7 @@ final class ColdJvm {
                 for (int n = 0; n < FIRST_CALLS; n++) {
                     call.run();
                     long now = System.nanoTime();
-                    kept[n] = (int) Math.min(now - previous, Integer.MAX_VALUE);
+                    kept[n] = now - previous;
                     ends[n] = now;
                     previous = System.nanoTime();
                 }
@@ -209,16 +209,13 @@ final class ColdJvm {
                     call.run();
                     long now = System.nanoTime();
                     if (count[0] < KEPT_CALLS) {
-                        kept[count[0]] = (int) Math.min(now - start, Integer.MAX_VALUE);
+                        kept[count[0]] = now - start;
                         ends[count[0]++] = now;
                     }
                     return 1;
                 }, System.nanoTime() + COLD_LIMIT_SECONDS * 1_000_000_000L);
                 long warm = warmMedian(call);
-                long[] first = new long[FIRST_CALLS];
-                for (int n = 0; n < FIRST_CALLS; n++) {
-                    first[n] = kept[n];
-                }
+                long[] first = Arrays.copyOf(kept, FIRST_CALLS);
                 long firstCall = first[0];
                 Arrays.sort(first);
                 int reached = reachedWarm(kept, count[0], warm);
@@ -262,7 +259,7 @@ final class ColdJvm {
      * the {@code WINDOW / 2}-th fastest) is at most {@value #WITHIN} × {@code warm}, or -1 if none of the kept calls
      * ends one}
      */
-    static int reachedWarm(int[] calls, int count, long warm) {
+    static int reachedWarm(long[] calls, int count, long warm) {
         double limit = WITHIN * warm;
         int fast = 0;
         for (int n = 0; n < count; n++) {

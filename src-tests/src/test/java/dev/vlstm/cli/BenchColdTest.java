@@ -163,14 +163,14 @@ class BenchColdTest {
 
     @Test
     void warmIsReachedAtTheEndOfTheFirstWindowWhoseMedianIsWithinTheLimit() {
-        int[] calls = new int[300];
+        long[] calls = new long[300];
         Arrays.fill(calls, 0, 100, 1000);
         Arrays.fill(calls, 100, 300, 10);
         assertEquals(124, ColdJvm.reachedWarm(calls, calls.length, 10), "25 of the 50 calls fast: the median");
         assertEquals(124, ColdJvm.reachedWarm(calls, calls.length, 9), "10 is within 1.2 × 9");
         assertEquals(-1, ColdJvm.reachedWarm(calls, calls.length, 8), "10 is not within 1.2 × 8");
         assertEquals(-1, ColdJvm.reachedWarm(calls, 124, 10), "only the kept calls count");
-        int[] alternating = new int[100];
+        long[] alternating = new long[100];
         for (int n = 0; n < alternating.length; n++) {
             alternating[n] = n % 2 == 0 ? 1000 : 10;
         }
