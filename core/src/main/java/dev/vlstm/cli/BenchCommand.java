@@ -47,6 +47,14 @@ final class BenchCommand {
     static final Option STREAMS = Option.text("--streams", "N[,N...]",
             "instead of the modes: N streams on a StreamBatcher and each alone, per N (1 to "
                     + BenchStreams.MAX_STREAMS + ")");
+    static final Option COLD = Option.flag("--cold",
+            "instead of warm calls: time new JVMs' first calls (above)");
+    static final Option JVMS = Option.text("--jvms", "N",
+            "with --cold: new JVMs per mode, 1 to " + BenchCold.MAX_JVMS + " (default 5)");
+    static final Option JVM_OPTIONS = Option.text("--jvm-options", "'OPT ...'",
+            "with --cold: options for the new JVMs, space-separated, e.g. '-XX:AOTCache=app.aot'");
+    static final Option WARM_UP = Option.flag("--warm-up", "with --cold: each new JVM calls warmUp() before its "
+            + "first call");
 
     static final Command COMMAND = new Command("bench", "time a model on this machine; gate a CI on it",
             """
@@ -59,15 +67,23 @@ final class BenchCommand {
             sending one frame and waiting for its output) served by a StreamBatcher, then each stepped alone on a
             runner of its own, on the same cores; it prints steps per second, the mean batch, and the p50, p99 and
             p99.9 latency from submission to output.
+            With --cold, it times a new JVM's first calls instead: for each mode, --jvms new JVMs (this JVM's java and
+            class path, the Vector API module, and --jvm-options) each load the model through the public API
+            (Vlstm.load, Model.runner or trainer), call warmUp() first with --warm-up, and time every call: the
+            first, the p50, p99 and max of the first 1,000, the warm median (once the JIT has settled, at most 30 s),
+            and how many calls and how long from loading (and from the JVM's start) until the median of 50 calls in a
+            row is within 1.2× of warm. It prints each measure's median and range over the JVMs.
             With --compare, each measurement's mean time is divided by the same measurement's in BASE.json (same
             mode and options, same CPU model and kernel; a file of another CPU is refused).
             Exit codes: 0 done (and no measurement slower than --max-slowdown), 1 a measurement slower than
             --max-slowdown, 2 bad usage or input (nothing judged).""",
             List.of(MODEL, PREFIX, MODE, BATCH, STEPS, PRECISION, THREADS, JSON, COMPARE, MAX_SLOWDOWN, ITERATIONS,
-                    STREAMS),
+                    STREAMS, COLD, JVMS, JVM_OPTIONS, WARM_UP),
             List.of("FILE (--json): JMH's JSON result format, one entry per mode; benchmark vlstm.bench.MODE,",
                     "  params (cell, sizes, batch, steps, precision, threads, cpu, kernel), primaryMetric in us/op",
-                    "  or ms/op, secondaryMetrics gflops, fma.peak.share and, for step, latency percentiles"),
+                    "  or ms/op, secondaryMetrics gflops, fma.peak.share and, for step, latency percentiles;",
+                    "  with --cold, benchmark vlstm.bench.cold.MODE in mode ss, one raw value per JVM: primaryMetric",
+                    "  the first call, secondaryMetrics the other measures"),
             "vlstm bench --model lstm.safetensors --mode step,sequence --compare base.json --json new.json",
             BenchCommand::run, 2);
 
@@ -81,6 +97,15 @@ final class BenchCommand {
     private static void run(Arguments arguments, PrintStream out, PrintStream err) throws IOException {
         WeightPrecision precision = arguments.precision(PRECISION);
         int threads = arguments.threads(THREADS);
+        if (arguments.has(COLD)) {
+            BenchCold.run(arguments, precision, threads, out, err);
+            return;
+        }
+        for (Option option : BenchCold.ONLY_WITH_COLD) {
+            if (arguments.has(option)) {
+                throw new Cli.UsageException(option.name() + " applies only with " + COLD.name());
+            }
+        }
         int iterations = positive(arguments, ITERATIONS, 5, 1000);
         if (arguments.has(STREAMS)) {
             BenchStreams.run(arguments, precision, threads, iterations, out, err);
@@ -153,7 +178,7 @@ final class BenchCommand {
     }
 
     /** Refuses a --json path that cannot become a file before anything is measured. */
-    private static void checkWritable(Path json) throws IOException {
+    static void checkWritable(Path json) throws IOException {
         if (Files.isDirectory(json)) {
             throw new IOException("json file is a directory, not a file: " + json);
         }
@@ -167,7 +192,7 @@ final class BenchCommand {
     }
 
     /** The setup of one mode: the options given, or the mode's defaults. */
-    private static BenchWorkload.Setup setup(Arguments arguments, BenchWorkload.Mode mode, WeightPrecision precision,
+    static BenchWorkload.Setup setup(Arguments arguments, BenchWorkload.Mode mode, WeightPrecision precision,
                                              int threads) {
         int batch = positive(arguments, BATCH, mode == BenchWorkload.Mode.TRAIN ? 32 : 1, 1 << 16);
         int steps = mode == BenchWorkload.Mode.STEP ? 1
@@ -247,6 +272,15 @@ final class BenchCommand {
                     Arrays.stream(timing.iterationNanos()).map(nanos -> nanos / 1e3).toArray(),
                     Arrays.stream(timing.sortedCallNanos()).mapToDouble(nanos -> nanos / 1e3).toArray()));
         }
+        Map<String, String> params = params(workload, setup);
+        params.putAll(identity);
+        return new BenchResults.Measurement("vlstm.bench." + setup.mode().label(), "avgt", params, 0,
+                timing.warmupNanos() / 1e9, ITERATION_NANOS / 1e9,
+                new BenchResults.Metric(micros ? "us/op" : "ms/op", times, new double[0]), secondary);
+    }
+
+    /** A measurement's JMH params: the model's shape and the call's batch, steps, precision and threads. */
+    static Map<String, String> params(BenchWorkload workload, BenchWorkload.Setup setup) {
         Map<String, String> params = new LinkedHashMap<>();
         params.put("cell", workload.cell());
         params.put("inputSize", Integer.toString(workload.shape().inputSize()));
@@ -258,10 +292,7 @@ final class BenchCommand {
         params.put("steps", Integer.toString(setup.steps()));
         params.put("precision", PRECISION_NAMES.get(setup.precision()));
         params.put("threads", Integer.toString(setup.threads()));
-        params.putAll(identity);
-        return new BenchResults.Measurement("vlstm.bench." + setup.mode().label(), params, 0,
-                timing.warmupNanos() / 1e9, ITERATION_NANOS / 1e9,
-                new BenchResults.Metric(micros ? "us/op" : "ms/op", times, new double[0]), secondary);
+        return params;
     }
 
     static final Map<WeightPrecision, String> PRECISION_NAMES = Map.of(WeightPrecision.FLOAT32, "f32",

@@ -69,10 +69,11 @@ final class BenchResults {
     }
 
     /**
-     * One measurement: its benchmark name (e.g. {@code vlstm.bench.step}), parameters, run settings and metrics.
-     * {@code primary} is the time per call.
+     * One measurement: its benchmark name (e.g. {@code vlstm.bench.step}), JMH mode ({@code avgt}: the mean time per
+     * call; {@code ss}: single shots, one per iteration), parameters, run settings and metrics. {@code primary} is the
+     * time per call.
      */
-    record Measurement(String benchmark, Map<String, String> params, int warmupIterations, double warmupSeconds,
+    record Measurement(String benchmark, String mode, Map<String, String> params, int warmupIterations, double warmupSeconds,
                        double iterationSeconds, Metric primary, Map<String, Metric> secondary) {
     }
 
@@ -92,7 +93,7 @@ final class BenchResults {
             Map<String, Object> entry = new LinkedHashMap<>();
             entry.put("jmhVersion", "1.37");
             entry.put("benchmark", m.benchmark());
-            entry.put("mode", "avgt");
+            entry.put("mode", m.mode());
             entry.put("threads", 1);
             entry.put("forks", 1);
             entry.put("jvm", launcher);

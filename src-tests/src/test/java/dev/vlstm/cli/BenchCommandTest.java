@@ -133,7 +133,7 @@ class BenchCommandTest {
         params.put("batch", "1");
         params.put(BenchResults.CPU, "a CPU");
         params.put(BenchResults.KERNEL, "vector-512");
-        return new BenchResults.Measurement(benchmark, params, 0, 1, 1,
+        return new BenchResults.Measurement(benchmark, "avgt", params, 0, 1, 1,
                 new BenchResults.Metric("us/op", micros, new double[0]), Map.of());
     }
 

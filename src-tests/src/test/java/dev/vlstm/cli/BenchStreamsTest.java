@@ -50,12 +50,7 @@ class BenchStreamsTest {
             "--streams=8 --iterations=-1 | --iterations: '-1' is not a whole number from 1 to 1000",
             "--streams=8 --threads=0     | --threads: '0' is not a number of threads from 1 to 256"})
     void badValuesExitWithTwoAndTheirLine(String options, String message) {
-        List<String> args = new java.util.ArrayList<>(List.of("bench", "--model", LSTM.toString()));
-        args.addAll(List.of(options.strip().split(" +")));
-        CliOutcome outcome = CliOutcome.of(args.toArray(String[]::new));
-        assertEquals(2, outcome.code(), outcome.describe());
-        assertEquals("vlstm: " + message, outcome.err().lines().findFirst().orElseThrow(), outcome.describe());
-        assertEquals("", outcome.out());
+        CliOutcome.assertRefused(options, message, "bench", "--model", LSTM.toString());
     }
 
     @Test
