@@ -300,7 +300,8 @@ public final class LstmStackRunner implements AutoCloseable {
     private void checkedStep(MemorySegment x, LstmStackState state, MemorySegment h) {
         checkOpen();
         state.checkOpen();
-        if (!state.shape().equals(shape)) {
+        // Identity first, as in Runner.step: a record's first equals() is slow in a new JVM.
+        if (state.shape() != shape && !state.shape().equals(shape)) {
             throw new IllegalArgumentException("state is for a model of " + state.shape() + ", but this runner's is "
                     + shape);
         }

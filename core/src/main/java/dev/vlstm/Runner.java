@@ -205,7 +205,9 @@ public final class Runner implements AutoCloseable {
     public void step(MemorySegment x, State state, MemorySegment h) {
         checkOpen();
         Checks.notNull("state", state);
-        if (!state.shape().equals(model.shape())) {
+        // Identity first: a state made by this model shares its shape, and a record's first equals() spins up its
+        // method handles, a cost the first step of a new JVM would pay.
+        if (state.shape() != model.shape() && !state.shape().equals(model.shape())) {
             throw new IllegalArgumentException("state is for a model of " + state.shape() + ", but this runner's is "
                     + model.shape());
         }
