@@ -3,11 +3,8 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.GemmCall;
 import dev.vlstm.kernel.Postgemm;
-import dev.vlstm.kernel.StepCall;
 import dev.vlstm.kernel.Team;
 
 /**
@@ -30,23 +27,18 @@ import dev.vlstm.kernel.Team;
 public final class GruRunner implements AutoCloseable {
 
     private final GruWeights weights;
-    private final PackedLayer layer;
     /** The threads of every GEMM and step: this runner's own, or a stack's. */
     private final Team team;
     /** Whether {@link #close()} stops {@link #team}'s threads: false for a stack's, which the stack stops. */
     private final boolean ownsThreads;
-    /** The arguments of this runner's GEMMs and steps, set per call. */
-    private final GemmCall gemmCall = new GemmCall();
-    private final StepCall stepCall = new StepCall();
     private final GateLayout layout;
     private final int maxBatch;
     private final int projectionSteps;
     private final OffHeap memory;
-    private final MemorySegment inputChunk;
-    private final MemorySegment inputPreActivations;
-    private final MemorySegment gateActivations;
-    private final MemorySegment[] hidden = new MemorySegment[2];
-    private final MemorySegment zeroRow;
+    /** The time loop, with its scratch. */
+    private final LayerDriver driver;
+    /** The state of {@link #forward}'s rows. */
+    private final LayerState sequenceState;
     private final VariableLengths variableLengths;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "a GruRunner is for one thread at a time; give each thread its own (they may share the GruWeights)");
@@ -112,7 +104,6 @@ public final class GruRunner implements AutoCloseable {
     private GruRunner(GruWeights weights, int maxBatch, int projectionSteps, int threads, Team stackTeam) {
         Checks.notNull("weights", weights).checkOpen();
         this.weights = weights;
-        this.layer = weights.layer();
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.projectionSteps = Checks.positive("projectionSteps", projectionSteps);
@@ -121,21 +112,22 @@ public final class GruRunner implements AutoCloseable {
             throw new IllegalArgumentException("maxBatch * projectionSteps = " + rows + " rows of "
                     + layout.gateRowFloats() + " gate floats is too large for one projection chunk");
         }
+        this.ownsThreads = stackTeam == null;
         this.memory = OffHeap.open();
+        this.team = stackTeam != null ? stackTeam : new Team(weights.family(), threads);
         try {
-            this.inputChunk = memory.floats(rows * layout.inputSize());
-            this.inputPreActivations = memory.floats(rows * layout.gateRowFloats());
-            this.gateActivations = memory.floats((long) maxBatch * layout.gateRowFloats());
-            this.hidden[0] = memory.floats((long) maxBatch * layout.paddedHidden());
-            this.hidden[1] = memory.floats((long) maxBatch * layout.paddedHidden());
-            this.zeroRow = memory.floats(layout.hiddenSize());
+            this.driver = new LayerDriver(weights.layer(), Postgemm.GRU, Float.POSITIVE_INFINITY, team, maxBatch,
+                    projectionSteps, memory);
+            this.sequenceState = new LayerState(memory, maxBatch, false, layout.hiddenSize(), layout.paddedHidden(),
+                    layout.hiddenSize(), layout.paddedHidden());
             this.variableLengths = new VariableLengths(maxBatch);
-            this.team = stackTeam != null ? stackTeam : new Team(weights.family(), threads);
         } catch (RuntimeException | Error e) {
             memory.close();
+            if (ownsThreads) {
+                team.close();
+            }
             throw e;
         }
-        this.ownsThreads = stackTeam == null;
     }
 
     /**
@@ -207,7 +199,7 @@ public final class GruRunner implements AutoCloseable {
             checkBatch(batch);
             Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, null, y, hT,
                     null);
-            runSequence(x, steps, batch, h0, y, hT);
+            driver.forward(x, steps, batch, sequenceState, h0, null, y, hT, null);
         } finally {
             inUse.exit();
         }
@@ -265,7 +257,7 @@ public final class GruRunner implements AutoCloseable {
             Checks.sequenceArguments(layout, this.layout.inputSize(), this.layout.hiddenSize(), x, steps, batch, h0,
                     null, y, hT, null);
             variableLengths.set(lengths, steps, batch);
-            runVariableLengths(x, layout, variableLengths, h0, y, hT);
+            driver.forward(x, layout, variableLengths, sequenceState, h0, null, y, hT, null);
         } finally {
             inUse.exit();
         }
@@ -290,95 +282,6 @@ public final class GruRunner implements AutoCloseable {
                         float[] hT) {
         forward(MemorySegment.ofArray(Checks.notNull("x", x)), layout, steps, batch, lengths, wrap(h0), wrap(y),
                 wrap(hT));
-    }
-
-    /**
-     * The variable-length forward. Rows are kept in the sorted order of {@code plan} (longest first): state row r is
-     * the caller's row {@code plan.callerRow(r)}, and step t runs rows 0..activeAt(t)-1. A projection chunk holds
-     * only the rows that run, step after step (a packed sequence), so padding costs no arithmetic. A row's hT is
-     * written at the step where it ends; its state rows are never read again, so the ping-pong buffers may leave
-     * them stale.
-     */
-    private void runVariableLengths(MemorySegment x, SequenceLayout order, VariableLengths plan, MemorySegment h0,
-                                    MemorySegment y, MemorySegment hT) {
-        int steps = plan.steps();
-        int batch = plan.batch();
-        int hiddenSize = layout.hiddenSize();
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
-        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        int current = 0;
-        // The whole buffer, not a slice of B rows: a slice is an object that escape analysis does not always remove.
-        hidden[current].fill((byte) 0);
-        if (h0 != null) {
-            for (int r = 0; r < batch; r++) {
-                MemorySegment.copy(h0, plan.callerRow(r) * hiddenRowBytes, hidden[current], r * stateRowBytes,
-                        hiddenRowBytes);
-            }
-        }
-        writeFinalStates(plan, plan.activeAt(0), batch, hidden[current], hT);
-        for (int start = 0; start < steps; start += projectionSteps) {
-            int chunk = Math.min(projectionSteps, steps - start);
-            int rows = plan.gatherRows(x, order, inputRowBytes, start, start + chunk, inputChunk, 0);
-            projectInput(rows);
-            int row = 0;
-            for (int step = start; step < start + chunk; step++) {
-                int active = plan.activeAt(step);
-                if (active > 0) {
-                    recurrentStep(row * gateRowBytes, hidden[current], hidden[1 - current], active);
-                    current = 1 - current;
-                    writeFinalStates(plan, plan.activeAt(step + 1), active, hidden[current], hT);
-                }
-                if (y != null) {
-                    plan.scatterStep(step, order, hidden[current], stateRowBytes, hiddenRowBytes, zeroRow, y);
-                }
-                row += active;
-            }
-        }
-    }
-
-    /** Copies h of the sorted rows {@code from..to-1}, which have just ended, to their caller rows of hT. */
-    private void writeFinalStates(VariableLengths plan, int from, int to, MemorySegment state, MemorySegment hT) {
-        if (hT == null) {
-            return;
-        }
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long hiddenRowBytes = (long) layout.hiddenSize() * Float.BYTES;
-        for (int r = from; r < to; r++) {
-            MemorySegment.copy(state, r * stateRowBytes, hT, plan.callerRow(r) * hiddenRowBytes, hiddenRowBytes);
-        }
-    }
-
-    private void runSequence(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y,
-                             MemorySegment hT) {
-        int hiddenSize = layout.hiddenSize();
-        int paddedHidden = layout.paddedHidden();
-        int current = 0;
-        hidden[current].fill((byte) 0);   // all of it: a slice is an object, which C2 does not always remove
-        if (h0 != null) {
-            PaddedRows.copyIn(h0, 0, hiddenSize, hidden[current], 0, paddedHidden, batch);
-        }
-        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
-        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
-        long outputStepBytes = (long) batch * hiddenSize * Float.BYTES;
-        for (int start = 0; start < steps; start += projectionSteps) {
-            int chunk = Math.min(projectionSteps, steps - start);
-            int rows = chunk * batch;
-            MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
-            projectInput(rows);
-            for (int step = 0; step < chunk; step++) {
-                recurrentStep(step * gateStepBytes, hidden[current], hidden[1 - current], batch);
-                current = 1 - current;
-                if (y != null) {
-                    PaddedRows.copyOut(hidden[current], 0, paddedHidden, y, (start + step) * outputStepBytes,
-                            hiddenSize, batch);
-                }
-            }
-        }
-        if (hT != null) {
-            PaddedRows.copyOut(hidden[current], 0, paddedHidden, hT, 0, hiddenSize, batch);
-        }
     }
 
     /**
@@ -435,25 +338,7 @@ public final class GruRunner implements AutoCloseable {
         checkBatch(batch);
         Checks.floats("x", x, "B", batch, "I", layout.inputSize());
         Checks.optionalOutput("h", h, "B", batch, "H", layout.hiddenSize());
-        MemorySegment.copy(x, 0, inputChunk, 0, x.byteSize());
-        projectInput(batch);
-        recurrentStep(0, state.currentHidden(), state.nextHidden(), batch);
-        state.advance();
-        if (h != null) {
-            state.copyOut(h, 0);
-        }
-    }
-
-    /** The input pre-activations of the first {@code rows} rows of the input chunk. */
-    private void projectInput(int rows) {
-        team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputChunk, 0, rows, inputPreActivations, 0));
-    }
-
-    /** The fused step of {@code rows} rows from the pre-activations at {@code preActivationsOffset} bytes. */
-    private void recurrentStep(long preActivationsOffset, MemorySegment hPrev, MemorySegment hNext, int rows) {
-        team.step(stepCall.set(layer.recurrent(), Postgemm.GRU, Float.POSITIVE_INFINITY, layer.cellRow(),
-                inputPreActivations, preActivationsOffset, gateActivations, 0, hPrev,
-                (long) layout.paddedHidden() * Float.BYTES, null, hNext, rows));
+        driver.step(x, batch, state.buffers(), h);
     }
 
     /**

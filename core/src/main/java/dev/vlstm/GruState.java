@@ -17,8 +17,7 @@ public final class GruState implements AutoCloseable {
     private final OffHeap memory;
     private final GateLayout layout;
     private final int batch;
-    private final MemorySegment[] hidden = new MemorySegment[2];
-    private int current;
+    private final LayerState state;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "a GruState is one stream's state, used by one thread at a time");
 
@@ -36,9 +35,8 @@ public final class GruState implements AutoCloseable {
         this.batch = Checks.positive("batch", batch);
         this.memory = OffHeap.open();
         try {
-            long floats = (long) batch * layout.paddedHidden();
-            this.hidden[0] = memory.floats(floats);
-            this.hidden[1] = memory.floats(floats);
+            this.state = new LayerState(memory, batch, false, layout.hiddenSize(), layout.paddedHidden(),
+                    layout.hiddenSize(), layout.paddedHidden());
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -60,7 +58,7 @@ public final class GruState implements AutoCloseable {
         inUse.enter("reset");
         try {
             checkOpen();
-            hidden[current].fill((byte) 0);
+            state.reset();
         } finally {
             inUse.exit();
         }
@@ -76,8 +74,7 @@ public final class GruState implements AutoCloseable {
         inUse.enter("setHidden");
         try {
             checkOpen();
-            Checks.floats("h", h, "B", batch, "H", hiddenSize());
-            PaddedRows.copyIn(h, 0, hiddenSize(), hidden[current], 0, layout.paddedHidden(), batch);
+            state.copyHiddenIn(Checks.floats("h", h, "B", batch, "H", hiddenSize()), batch);
         } finally {
             inUse.exit();
         }
@@ -103,7 +100,7 @@ public final class GruState implements AutoCloseable {
         inUse.enter("copyHiddenTo");
         try {
             checkOpen();
-            copyOut(Checks.output("out", out, "B", batch, "H", hiddenSize()), 0);
+            state.copyHiddenOut(Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
         } finally {
             inUse.exit();
         }
@@ -145,23 +142,8 @@ public final class GruState implements AutoCloseable {
         return layout;
     }
 
-    /** h at the current time, {@code [B][paddedHidden]}. */
-    MemorySegment currentHidden() {
-        return hidden[current];
-    }
-
-    /** Buffer that the next step writes h into. */
-    MemorySegment nextHidden() {
-        return hidden[1 - current];
-    }
-
-    /** Makes the buffer the last step wrote the current h. */
-    void advance() {
-        current = 1 - current;
-    }
-
-    /** Copies the B rows of the current h to {@code [B][H]} floats at {@code offset} bytes of {@code target}. */
-    void copyOut(MemorySegment target, long offset) {
-        PaddedRows.copyOut(hidden[current], 0, layout.paddedHidden(), target, offset, hiddenSize(), batch);
+    /** The buffers the runner's steps read and write. */
+    LayerState buffers() {
+        return state;
     }
 }

@@ -4,11 +4,8 @@ import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.List;
 
-import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.GemmCall;
 import dev.vlstm.kernel.Postgemm;
-import dev.vlstm.kernel.StepCall;
 import dev.vlstm.kernel.Team;
 
 /**
@@ -45,31 +42,20 @@ public final class LstmRunner implements AutoCloseable {
     public static final int MAX_THREADS = Options.MAX_THREADS;
 
     private final LstmWeights weights;
-    private final PackedLayer layer;
     /** The threads of every GEMM and step: this runner's own, or a stacked model's. */
     private final Team team;
     /** Whether {@link #close()} stops {@link #team}'s threads (false when a stacked model lent them). */
     private final boolean ownsThreads;
-    /** The arguments of this runner's GEMMs and steps, set per call. */
-    private final GemmCall gemmCall = new GemmCall();
-    private final StepCall stepCall = new StepCall();
-    /** The cell's {@link Postgemm} code: with or without peepholes. */
-    private final int cell;
     private final GateLayout layout;
     private final int maxBatch;
     private final int projectionSteps;
     private final OffHeap memory;
-    private final MemorySegment inputChunk;
-    private final MemorySegment inputPreActivations;
-    private final MemorySegment gateActivations;
+    /** The time loop, with its scratch. */
+    private final LayerDriver driver;
     private final LstmState sequenceState;
     private final NonFiniteInputs nonFiniteInputs;
     private final float cellClip;
     private final VariableLengths variableLengths;
-    /** P or H zeros: y of the steps after a sequence's end. */
-    private final MemorySegment zeroRow;
-    /** m = o*tanh(c) of one step, {@code [maxBatch][paddedHidden]}, for the projection; null without one. */
-    private final MemorySegment cellOutput;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmRunner is for one thread at a time; give each thread its own (they may share the LstmWeights)");
 
@@ -188,8 +174,6 @@ public final class LstmRunner implements AutoCloseable {
         this.nonFiniteInputs = Checks.notNull("nonFiniteInputs", nonFiniteInputs);
         this.ownsThreads = sharedTeam == null;
         this.weights = weights;
-        this.layer = weights.layer();
-        this.cell = layer.cellRow() == null ? Postgemm.LSTM : Postgemm.LSTM_PEEPHOLES;
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.projectionSteps = Checks.positive("projectionSteps", projectionSteps);
@@ -199,18 +183,17 @@ public final class LstmRunner implements AutoCloseable {
                     + layout.gateRowFloats() + " gate floats is too large for one projection chunk");
         }
         this.memory = OffHeap.open();
+        this.team = sharedTeam != null ? sharedTeam : new Team(weights.family(), threads);
         try {
-            this.inputChunk = memory.floats(rows * layout.inputSize());
-            this.inputPreActivations = memory.floats(rows * layout.gateRowFloats());
-            this.gateActivations = memory.floats((long) maxBatch * layout.gateRowFloats());
             this.sequenceState = new LstmState(weights, maxBatch);
             this.variableLengths = new VariableLengths(maxBatch);
-            this.zeroRow = memory.floats(weights.outputSize());
-            this.cellOutput = weights.projectionSize() > 0
-                    ? memory.floats((long) maxBatch * layout.paddedHidden()) : null;
-            this.team = sharedTeam != null ? sharedTeam : new Team(weights.family(), threads);
+            this.driver = new LayerDriver(weights.layer(), weights.hasPeepholes() ? Postgemm.LSTM_PEEPHOLES
+                    : Postgemm.LSTM, this.cellClip, team, maxBatch, projectionSteps, memory);
         } catch (RuntimeException | Error e) {
             memory.close();
+            if (ownsThreads) {
+                team.close();
+            }
             throw e;
         }
     }
@@ -309,61 +292,7 @@ public final class LstmRunner implements AutoCloseable {
         if (nonFiniteInputs == NonFiniteInputs.REJECT) {
             rejectNonFinite(x, steps, batch, h0, c0);
         }
-        runSequence(x, steps, batch, h0, c0, y, hT, cT);
-    }
-
-    private void runSequence(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
-                             MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        int inputSize = layout.inputSize();
-        LstmState state = sequenceState;
-        state.reset();
-        if (h0 != null) {
-            state.copyHiddenIn(h0);
-        }
-        if (c0 != null) {
-            state.copyCellIn(c0);
-        }
-        long inputRowBytes = (long) inputSize * Float.BYTES;
-        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
-        long outputStepBytes = (long) batch * weights.outputSize() * Float.BYTES;
-        for (int start = 0; start < steps; start += projectionSteps) {
-            int chunk = Math.min(projectionSteps, steps - start);
-            int rows = chunk * batch;
-            MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
-            team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputChunk, 0, rows, inputPreActivations, 0));
-            for (int step = 0; step < chunk; step++) {
-                advance(state, step * gateStepBytes, batch);
-                if (y != null) {
-                    state.copyHiddenOut(y, (start + step) * outputStepBytes, batch);
-                }
-            }
-        }
-        if (hT != null) {
-            state.copyHiddenOut(hT, 0, batch);
-        }
-        if (cT != null) {
-            state.copyCellOut(cT, 0, batch);
-        }
-    }
-
-    /**
-     * One recurrent step of {@code rows} rows of {@code state} from the input pre-activations at
-     * {@code preActivationsOffset} bytes: the fused recurrent GEMM and cell update, writing h directly, or with a
-     * projection writing m and then h = m · W_hrᵀ (one more GEMM); then the state advances.
-     */
-    private void advance(LstmState state, long preActivationsOffset, int rows) {
-        if (cellOutput == null) {
-            team.step(stepCall.set(layer.recurrent(), cell, cellClip, layer.cellRow(), inputPreActivations,
-                    preActivationsOffset, gateActivations, 0, state.currentHidden(),
-                    (long) layout.paddedHidden() * Float.BYTES, state.cellBuffer(), state.nextHidden(), rows));
-        } else {
-            team.step(stepCall.set(layer.recurrent(), cell, cellClip, layer.cellRow(), inputPreActivations,
-                    preActivationsOffset, gateActivations, 0, state.currentHidden(), state.hiddenRowBytes(),
-                    state.cellBuffer(), cellOutput, rows));
-            team.multiply(gemmCall.set(layer.projection(), layer.projectionBias(), cellOutput, 0,
-                    (long) layout.paddedHidden() * Float.BYTES, Float.BYTES, rows, state.nextHidden(), 0));
-        }
-        state.advance();
+        driver.forward(x, steps, batch, sequenceState.buffers(), h0, c0, y, hT, cT);
     }
 
     /**
@@ -408,7 +337,7 @@ public final class LstmRunner implements AutoCloseable {
                 rejectNonFinite(x, layout, steps, batch, lengths, h0, c0);
             }
             variableLengths.set(lengths, steps, batch);
-            runVariableLengths(x, layout, variableLengths, h0, c0, y, hT, cT);
+            driver.forward(x, layout, variableLengths, sequenceState.buffers(), h0, c0, y, hT, cT);
         } finally {
             inUse.exit();
         }
@@ -435,74 +364,6 @@ public final class LstmRunner implements AutoCloseable {
                         float[] y, float[] hT, float[] cT) {
         forward(MemorySegment.ofArray(Checks.notNull("x", x)), layout, steps, batch, lengths, wrap(h0), wrap(c0),
                 wrap(y), wrap(hT), wrap(cT));
-    }
-
-    /**
-     * The variable-length forward. Rows are kept in the sorted order of {@code plan} (longest first): the state's
-     * row r is the caller's row {@code plan.callerRow(r)}, and step t runs rows 0..activeAt(t)-1. A projection
-     * chunk holds only the rows that run, step after step (a packed sequence), so padding costs no arithmetic.
-     * A row's hT and cT are written at the step where it ends; its state rows are never touched again.
-     */
-    private void runVariableLengths(MemorySegment x, SequenceLayout order, VariableLengths plan, MemorySegment h0,
-                                    MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        int steps = plan.steps();
-        int batch = plan.batch();
-        int inputSize = layout.inputSize();
-        LstmState state = sequenceState;
-        long cellStateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long cellRowBytes = (long) layout.hiddenSize() * Float.BYTES;
-        long hiddenStateRowBytes = state.hiddenRowBytes();
-        long hiddenRowBytes = (long) weights.outputSize() * Float.BYTES;
-        long inputRowBytes = (long) inputSize * Float.BYTES;
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        state.reset();
-        for (int r = 0; r < batch; r++) {
-            if (h0 != null) {
-                MemorySegment.copy(h0, plan.callerRow(r) * hiddenRowBytes, state.currentHidden(),
-                        r * hiddenStateRowBytes, hiddenRowBytes);
-            }
-            if (c0 != null) {
-                MemorySegment.copy(c0, plan.callerRow(r) * cellRowBytes, state.cellBuffer(), r * cellStateRowBytes,
-                        cellRowBytes);
-            }
-        }
-        writeFinalStates(plan, plan.activeAt(0), batch, state, hT, cT);
-        for (int start = 0; start < steps; start += projectionSteps) {
-            int chunk = Math.min(projectionSteps, steps - start);
-            int rows = plan.gatherRows(x, order, inputRowBytes, start, start + chunk, inputChunk, 0);
-            team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputChunk, 0, rows, inputPreActivations, 0));
-            int row = 0;
-            for (int step = start; step < start + chunk; step++) {
-                int active = plan.activeAt(step);
-                if (active > 0) {
-                    advance(state, row * gateRowBytes, active);
-                    writeFinalStates(plan, plan.activeAt(step + 1), active, state, hT, cT);
-                }
-                if (y != null) {
-                    plan.scatterStep(step, order, state.currentHidden(), hiddenStateRowBytes, hiddenRowBytes, zeroRow,
-                            y);
-                }
-                row += active;
-            }
-        }
-    }
-
-    /** Copies h and c of the sorted rows {@code from..to-1}, which have just ended, to their caller rows. */
-    private void writeFinalStates(VariableLengths plan, int from, int to, LstmState state, MemorySegment hT,
-                                  MemorySegment cT) {
-        long cellStateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long cellRowBytes = (long) layout.hiddenSize() * Float.BYTES;
-        long hiddenRowBytes = (long) weights.outputSize() * Float.BYTES;
-        for (int r = from; r < to; r++) {
-            if (hT != null) {
-                MemorySegment.copy(state.currentHidden(), r * state.hiddenRowBytes(), hT,
-                        plan.callerRow(r) * hiddenRowBytes, hiddenRowBytes);
-            }
-            if (cT != null) {
-                MemorySegment.copy(state.cellBuffer(), r * cellStateRowBytes, cT, plan.callerRow(r) * cellRowBytes,
-                        cellRowBytes);
-            }
-        }
     }
 
     /**
@@ -573,17 +434,12 @@ public final class LstmRunner implements AutoCloseable {
         Checks.optionalOutput("h", h, "B", batch, state.outputName(), weights.outputSize());
         if (nonFiniteInputs == NonFiniteInputs.REJECT) {
             Checks.finiteInput(OWNER, "x", x, batch, 0, layout.inputSize(), layout.inputSize());
-            Checks.finiteInput(OWNER, "state.h", state.currentHidden(), batch, 0, weights.outputSize(),
-                    state.hiddenStride());
-            Checks.finiteInput(OWNER, "state.c", state.cellBuffer(), batch, 0, layout.hiddenSize(),
+            Checks.finiteInput(OWNER, "state.h", state.buffers().currentHidden(), batch, 0, weights.outputSize(),
+                    state.buffers().hiddenStride());
+            Checks.finiteInput(OWNER, "state.c", state.buffers().cell(), batch, 0, layout.hiddenSize(),
                     layout.paddedHidden());
         }
-        MemorySegment.copy(x, 0, inputChunk, 0, x.byteSize());
-        team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputChunk, 0, batch, inputPreActivations, 0));
-        advance(state, 0, batch);
-        if (h != null) {
-            state.copyHiddenOut(h, 0, batch);
-        }
+        driver.step(x, batch, state.buffers(), h);
     }
 
     /**

@@ -23,10 +23,7 @@ public final class LstmState implements AutoCloseable {
     /** Values per row of h: P or H. */
     private final int outputSize;
     /** Floats between rows of h: the projection GEMM's output row, or paddedHidden without projection. */
-    private final int hiddenStride;
-    private final MemorySegment cell;
-    private final MemorySegment[] hidden = new MemorySegment[2];
-    private int current;
+    private final LayerState state;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmState is one stream's state, used by one thread at a time");
 
@@ -43,12 +40,11 @@ public final class LstmState implements AutoCloseable {
         this.batch = Checks.positive("batch", batch);
         this.projectionSize = weights.projectionSize();
         this.outputSize = weights.outputSize();
-        this.hiddenStride = projectionSize > 0 ? weights.projectionLayout().gateRowFloats() : layout.paddedHidden();
         this.memory = OffHeap.open();
         try {
-            this.cell = memory.floats((long) batch * layout.paddedHidden());
-            this.hidden[0] = memory.floats((long) batch * hiddenStride);
-            this.hidden[1] = memory.floats((long) batch * hiddenStride);
+            this.state = new LayerState(memory, batch, true, outputSize,
+                    projectionSize > 0 ? weights.projectionLayout().gateRowFloats() : layout.paddedHidden(),
+                    layout.hiddenSize(), layout.paddedHidden());
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -96,8 +92,7 @@ public final class LstmState implements AutoCloseable {
         inUse.enter("reset");
         try {
             checkOpen();
-            cell.fill((byte) 0);
-            hidden[current].fill((byte) 0);
+            state.reset();
         } finally {
             inUse.exit();
         }
@@ -113,7 +108,7 @@ public final class LstmState implements AutoCloseable {
         inUse.enter("setHidden");
         try {
             checkOpen();
-            copyHiddenIn(Checks.floats("h", h, "B", batch, outputName(), outputSize));
+            state.copyHiddenIn(Checks.floats("h", h, "B", batch, outputName(), outputSize), batch);
         } finally {
             inUse.exit();
         }
@@ -129,7 +124,7 @@ public final class LstmState implements AutoCloseable {
         inUse.enter("setCell");
         try {
             checkOpen();
-            copyCellIn(Checks.floats("c", c, "B", batch, "H", hiddenSize()));
+            state.copyCellIn(Checks.floats("c", c, "B", batch, "H", hiddenSize()), batch);
         } finally {
             inUse.exit();
         }
@@ -163,7 +158,7 @@ public final class LstmState implements AutoCloseable {
         inUse.enter("copyHiddenTo");
         try {
             checkOpen();
-            copyHiddenOut(Checks.output("out", out, "B", batch, outputName(), outputSize), 0, batch);
+            state.copyHiddenOut(Checks.output("out", out, "B", batch, outputName(), outputSize), 0, batch);
         } finally {
             inUse.exit();
         }
@@ -179,7 +174,7 @@ public final class LstmState implements AutoCloseable {
         inUse.enter("copyCellTo");
         try {
             checkOpen();
-            copyCellOut(Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
+            state.copyCellOut(Checks.output("out", out, "B", batch, "H", hiddenSize()), 0, batch);
         } finally {
             inUse.exit();
         }
@@ -242,55 +237,8 @@ public final class LstmState implements AutoCloseable {
         return projectionSize > 0 ? "P" : "H";
     }
 
-    /** Bytes between rows of h. */
-    long hiddenRowBytes() {
-        return (long) hiddenStride * Float.BYTES;
-    }
-
-    /** Floats between rows of h: the stride of {@link #currentHidden()}. */
-    int hiddenStride() {
-        return hiddenStride;
-    }
-
-    /** h at the current time, {@code [B][hiddenStride]}. */
-    MemorySegment currentHidden() {
-        return hidden[current];
-    }
-
-    /** Buffer that the next step writes h into. */
-    MemorySegment nextHidden() {
-        return hidden[1 - current];
-    }
-
-    /** c, updated in place by each step. */
-    MemorySegment cellBuffer() {
-        return cell;
-    }
-
-    /** Makes the buffer the last step wrote the current h. */
-    void advance() {
-        current = 1 - current;
-    }
-
-    /** Copies {@code [rows][P or H]} floats (all of {@code source}) into the first rows of the current h. */
-    void copyHiddenIn(MemorySegment source) {
-        int rows = (int) (source.byteSize() / Float.BYTES / outputSize);
-        PaddedRows.copyIn(source, 0, outputSize, hidden[current], 0, hiddenStride, rows);
-    }
-
-    /** Copies {@code [rows][H]} floats (all of {@code source}) into the first rows of c. */
-    void copyCellIn(MemorySegment source) {
-        int rows = (int) (source.byteSize() / Float.BYTES / hiddenSize());
-        PaddedRows.copyIn(source, 0, hiddenSize(), cell, 0, layout.paddedHidden(), rows);
-    }
-
-    /** Copies the first {@code rows} rows of the current h to {@code [rows][P or H]} floats at {@code offset}. */
-    void copyHiddenOut(MemorySegment target, long offset, int rows) {
-        PaddedRows.copyOut(hidden[current], 0, hiddenStride, target, offset, outputSize, rows);
-    }
-
-    /** Copies the first {@code rows} rows of c to {@code [rows][H]} floats at {@code offset}. */
-    void copyCellOut(MemorySegment target, long offset, int rows) {
-        PaddedRows.copyOut(cell, 0, layout.paddedHidden(), target, offset, hiddenSize(), rows);
+    /** The buffers the runner's steps read and write. */
+    LayerState buffers() {
+        return state;
     }
 }

@@ -256,9 +256,9 @@ final class StackDrivers {
             LstmStackShape shape = state.shape();
             for (int layer = 0; layer < shape.layers(); layer++) {
                 LstmState part = state.layer(layer);
-                finiteRows(owner, "state.h", layer, part.currentHidden(), state.batch(), shape.hiddenStateSize(),
-                        part.hiddenStride());
-                finiteRows(owner, "state.c", layer, part.cellBuffer(), state.batch(), shape.hiddenSize(),
+                finiteRows(owner, "state.h", layer, part.buffers().currentHidden(), state.batch(), shape.hiddenStateSize(),
+                        part.buffers().hiddenStride());
+                finiteRows(owner, "state.c", layer, part.buffers().cell(), state.batch(), shape.hiddenSize(),
                         part.layout().paddedHidden());
             }
         }
@@ -395,7 +395,7 @@ final class StackDrivers {
             state.checkOpen();
             for (int layer = 0; layer < state.shape().layers(); layer++) {
                 GruState part = state.layer(layer);
-                finiteRows(owner, "state.h", layer, part.currentHidden(), state.batch(), part.hiddenSize(),
+                finiteRows(owner, "state.h", layer, part.buffers().currentHidden(), state.batch(), part.hiddenSize(),
                         part.layout().paddedHidden());
             }
         }

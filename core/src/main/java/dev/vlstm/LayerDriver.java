@@ -1,0 +1,194 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+
+import dev.vlstm.engine.PackedLayer;
+import dev.vlstm.kernel.GateLayout;
+import dev.vlstm.kernel.GemmCall;
+import dev.vlstm.kernel.StepCall;
+import dev.vlstm.kernel.Team;
+
+/**
+ * The forward time loop of one layer and direction, for every cell (its {@link dev.vlstm.kernel.Postgemm} code and,
+ * for an LSTM, a c in the state and an optional projection): a whole time-major sequence, sequences of different
+ * lengths, and one streaming step. Per chunk of time steps one GEMM makes the input pre-activations of every row
+ * ({@code x·Wᵀ + b}); per step one fused recurrent step ({@code h·Uᵀ} and the cell, per tile) advances the state,
+ * and with a projection one more GEMM makes {@code h = m·W_hrᵀ}. Arguments are the caller's to check: this class
+ * computes. Its scratch comes from the owner's memory; one thread at a time (the owner's guard).
+ */
+final class LayerDriver {
+
+    private final PackedLayer layer;
+    private final GateLayout layout;
+    private final int cell;
+    private final float clip;
+    private final Team team;
+    private final GemmCall gemmCall = new GemmCall();
+    private final StepCall stepCall = new StepCall();
+    private final int chunkSteps;
+    /** x of one chunk, {@code [chunkSteps·maxBatch][I]}. */
+    private final MemorySegment inputChunk;
+    /** The chunk's input pre-activations, {@code [chunkSteps·maxBatch][gateRow]}. */
+    private final MemorySegment preActivations;
+    /** One step's sums, then activations, {@code [maxBatch][gateRow]}. */
+    private final MemorySegment gates;
+    /** m = o*tanh(c) of one step for the projection, {@code [maxBatch][paddedHidden]}; null without one. */
+    private final MemorySegment cellOutput;
+    /** S zeros: y of the steps after a sequence's end. */
+    private final MemorySegment zeroRow;
+
+    /**
+     * @param cell       the cell's {@link dev.vlstm.kernel.Postgemm} code
+     * @param clip       the LSTM cell clip, {@code Float.POSITIVE_INFINITY} for none (and for a GRU)
+     * @param team       the threads of every GEMM and step, not owned
+     * @param maxBatch   most rows of a call
+     * @param chunkSteps time steps whose input GEMM runs as one; {@code maxBatch · chunkSteps · gateRow} fits an int
+     * @param memory     the owner's memory, which holds the scratch
+     */
+    LayerDriver(PackedLayer layer, int cell, float clip, Team team, int maxBatch, int chunkSteps, OffHeap memory) {
+        this.layer = layer;
+        this.layout = layer.layout();
+        this.cell = cell;
+        this.clip = clip;
+        this.team = team;
+        this.chunkSteps = chunkSteps;
+        long rows = (long) maxBatch * chunkSteps;
+        this.inputChunk = memory.floats(rows * layout.inputSize());
+        this.preActivations = memory.floats(rows * layout.gateRowFloats());
+        this.gates = memory.floats((long) maxBatch * layout.gateRowFloats());
+        this.cellOutput = layer.projection() != null ? memory.floats((long) maxBatch * layout.paddedHidden()) : null;
+        this.zeroRow = memory.floats(layer.projectionSize() > 0 ? layer.projectionSize() : layout.hiddenSize());
+    }
+
+    /**
+     * A whole time-major sequence batch: {@code x [T][B][I]}, every row running all T steps, from h0 and c0 (null:
+     * zeros), writing y {@code [T][B][S]}, hT and cT (each null if not wanted). h0 and c0 are read before any output
+     * is written, so they may alias hT and cT.
+     */
+    void forward(MemorySegment x, int steps, int batch, LayerState state, MemorySegment h0, MemorySegment c0,
+                 MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        state.reset();
+        if (h0 != null) {
+            state.copyHiddenIn(h0, batch);
+        }
+        if (c0 != null) {
+            state.copyCellIn(c0, batch);
+        }
+        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
+        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
+        long outputStepBytes = (long) batch * state.outputSize() * Float.BYTES;
+        for (int start = 0; start < steps; start += chunkSteps) {
+            int chunk = Math.min(chunkSteps, steps - start);
+            int rows = chunk * batch;
+            MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
+            projectInput(rows);
+            for (int step = 0; step < chunk; step++) {
+                advance(state, step * gateStepBytes, batch);
+                if (y != null) {
+                    state.copyHiddenOut(y, (start + step) * outputStepBytes, batch);
+                }
+            }
+        }
+        if (hT != null) {
+            state.copyHiddenOut(hT, 0, batch);
+        }
+        if (cT != null) {
+            state.copyCellOut(cT, 0, batch);
+        }
+    }
+
+    /**
+     * Sequences of different lengths, in {@code order}, as {@code plan} sorted them (longest first): the state's row
+     * r is the caller's row {@code plan.callerRow(r)}, and step t runs rows 0..activeAt(t)-1. A chunk's input GEMM
+     * holds only the rows that run, step after step (a packed sequence), so padding costs no arithmetic. A row's hT
+     * and cT are written at the step where it ends; y is zero past each sequence's end.
+     */
+    void forward(MemorySegment x, SequenceLayout order, VariableLengths plan, LayerState state, MemorySegment h0,
+                 MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        int steps = plan.steps();
+        int batch = plan.batch();
+        long cellStateRowBytes = state.cellRowBytes();
+        long cellRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        long hiddenStateRowBytes = state.hiddenRowBytes();
+        long hiddenRowBytes = (long) state.outputSize() * Float.BYTES;
+        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        state.reset();
+        for (int r = 0; r < batch; r++) {
+            if (h0 != null) {
+                MemorySegment.copy(h0, plan.callerRow(r) * hiddenRowBytes, state.currentHidden(),
+                        r * hiddenStateRowBytes, hiddenRowBytes);
+            }
+            if (c0 != null) {
+                MemorySegment.copy(c0, plan.callerRow(r) * cellRowBytes, state.cell(), r * cellStateRowBytes,
+                        cellRowBytes);
+            }
+        }
+        writeFinalStates(plan, plan.activeAt(0), batch, state, hT, cT);
+        for (int start = 0; start < steps; start += chunkSteps) {
+            int chunk = Math.min(chunkSteps, steps - start);
+            projectInput(plan.gatherRows(x, order, inputRowBytes, start, start + chunk, inputChunk, 0));
+            int row = 0;
+            for (int step = start; step < start + chunk; step++) {
+                int active = plan.activeAt(step);
+                if (active > 0) {
+                    advance(state, row * gateRowBytes, active);
+                    writeFinalStates(plan, plan.activeAt(step + 1), active, state, hT, cT);
+                }
+                if (y != null) {
+                    plan.scatterStep(step, order, state.currentHidden(), hiddenStateRowBytes, hiddenRowBytes, zeroRow,
+                            y);
+                }
+                row += active;
+            }
+        }
+    }
+
+    /** One streaming step of the state's first {@code batch} rows from {@code x [B][I]}, writing h (null: not). */
+    void step(MemorySegment x, int batch, LayerState state, MemorySegment h) {
+        MemorySegment.copy(x, 0, inputChunk, 0, (long) batch * layout.inputSize() * Float.BYTES);
+        projectInput(batch);
+        advance(state, 0, batch);
+        if (h != null) {
+            state.copyHiddenOut(h, 0, batch);
+        }
+    }
+
+    /** The input pre-activations of the first {@code rows} rows of the input chunk. */
+    private void projectInput(int rows) {
+        team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputChunk, 0, rows, preActivations, 0));
+    }
+
+    /**
+     * One recurrent step of {@code rows} rows of {@code state} from the input pre-activations at
+     * {@code preActivationsOffset} bytes: the fused recurrent GEMM and cell update, writing h directly, or with a
+     * projection writing m and then h = m · W_hrᵀ (one more GEMM); then the state advances.
+     */
+    private void advance(LayerState state, long preActivationsOffset, int rows) {
+        MemorySegment output = cellOutput == null ? state.nextHidden() : cellOutput;
+        team.step(stepCall.set(layer.recurrent(), cell, clip, layer.cellRow(), preActivations, preActivationsOffset,
+                gates, 0, state.currentHidden(), state.hiddenRowBytes(), state.cell(), output, rows));
+        if (cellOutput != null) {
+            team.multiply(gemmCall.set(layer.projection(), layer.projectionBias(), cellOutput, 0,
+                    (long) layout.paddedHidden() * Float.BYTES, Float.BYTES, rows, state.nextHidden(), 0));
+        }
+        state.advance();
+    }
+
+    /** Copies h and c of the sorted rows {@code from..to-1}, which have just ended, to their caller rows. */
+    private void writeFinalStates(VariableLengths plan, int from, int to, LayerState state, MemorySegment hT,
+                                  MemorySegment cT) {
+        long cellRowBytes = (long) layout.hiddenSize() * Float.BYTES;
+        long hiddenRowBytes = (long) state.outputSize() * Float.BYTES;
+        for (int r = from; r < to; r++) {
+            if (hT != null) {
+                MemorySegment.copy(state.currentHidden(), r * state.hiddenRowBytes(), hT,
+                        plan.callerRow(r) * hiddenRowBytes, hiddenRowBytes);
+            }
+            if (cT != null) {
+                MemorySegment.copy(state.cell(), r * state.cellRowBytes(), cT, plan.callerRow(r) * cellRowBytes,
+                        cellRowBytes);
+            }
+        }
+    }
+}
