@@ -18,7 +18,6 @@ import java.util.List;
  */
 public final class Team implements AutoCloseable {
 
-    private final Family family;
     private final PackedGemm gemm;
     /** The worker threads; null for a team of one. */
     private final WorkerPool pool;
@@ -40,14 +39,8 @@ public final class Team implements AutoCloseable {
         if (threads < 1) {
             throw new IllegalArgumentException("a Team needs threads >= 1, got " + threads);
         }
-        this.family = family;
         this.gemm = family.gemm();
         this.pool = threads == 1 ? null : new WorkerPool(threads, this::runShare);
-    }
-
-    /** {@return the family whose GEMM runs this team's calls} */
-    public Family family() {
-        return family;
     }
 
     /** {@return the threads that run each call, the calling thread included} */
