@@ -81,7 +81,7 @@ final class LayerDriver {
             int chunk = Math.min(chunkSteps, steps - start);
             int rows = chunk * batch;
             MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
-            projectInput(rows);
+            inputGemm(rows);
             for (int step = 0; step < chunk; step++) {
                 advance(state, step * gateStepBytes, batch);
                 if (y != null) {
@@ -127,7 +127,7 @@ final class LayerDriver {
         writeFinalStates(plan, plan.activeAt(0), batch, state, hT, cT);
         for (int start = 0; start < steps; start += chunkSteps) {
             int chunk = Math.min(chunkSteps, steps - start);
-            projectInput(plan.gatherRows(x, order, inputRowBytes, start, start + chunk, inputChunk, 0));
+            inputGemm(plan.gatherRows(x, order, inputRowBytes, start, start + chunk, inputChunk, 0));
             int row = 0;
             for (int step = start; step < start + chunk; step++) {
                 int active = plan.activeAt(step);
@@ -147,7 +147,7 @@ final class LayerDriver {
     /** One streaming step of the state's first {@code batch} rows from {@code x [B][I]}, writing h (null: not). */
     void step(MemorySegment x, int batch, LayerState state, MemorySegment h) {
         MemorySegment.copy(x, 0, inputChunk, 0, (long) batch * layout.inputSize() * Float.BYTES);
-        projectInput(batch);
+        inputGemm(batch);
         advance(state, 0, batch);
         if (h != null) {
             state.copyHiddenOut(h, 0, batch);
@@ -155,7 +155,7 @@ final class LayerDriver {
     }
 
     /** The input pre-activations of the first {@code rows} rows of the input chunk. */
-    private void projectInput(int rows) {
+    private void inputGemm(int rows) {
         team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputChunk, 0, rows, preActivations, 0));
     }
 
