@@ -199,7 +199,8 @@ public final class GruRunner implements AutoCloseable {
             checkBatch(batch);
             Checks.sequenceArguments(layout.inputSize(), layout.hiddenSize(), x, steps, batch, h0, null, y, hT,
                     null);
-            driver.forward(x, steps, batch, sequenceState, h0, null, y, hT, null);
+            variableLengths.setFull(steps, batch);
+            driver.forward(x, SequenceLayout.TIME_MAJOR, variableLengths, sequenceState, h0, null, y, hT, null);
         } finally {
             inUse.exit();
         }

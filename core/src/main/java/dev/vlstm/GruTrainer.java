@@ -1,20 +1,12 @@
 package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.List;
 
 import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.GemmCall;
-import dev.vlstm.kernel.PackedMatrix;
-import dev.vlstm.kernel.Packing;
-import dev.vlstm.kernel.Pointwise;
 import dev.vlstm.kernel.Postgemm;
-import dev.vlstm.kernel.StepCall;
 import dev.vlstm.kernel.Team;
-import dev.vlstm.kernel.TensorKernel;
-import dev.vlstm.kernel.WeightFormat;
 
 /**
  * Backpropagation through time for one {@link GruWeights}: a training {@link #forward} that keeps what the backward
@@ -39,58 +31,24 @@ import dev.vlstm.kernel.WeightFormat;
  */
 public final class GruTrainer implements AutoCloseable {
 
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
-
     private final GruWeights weights;
-    private final PackedLayer layer;
     /** The threads of every GEMM and step of both passes: this trainer's own, or a stack's. */
     private final Team team;
     /** Whether {@link #close()} stops {@link #team}'s threads: false for a stack's, which the stack stops. */
     private final boolean ownsThreads;
-    /** The arguments of this trainer's GEMMs and steps, set per call. */
-    private final GemmCall gemmCall = new GemmCall();
-    private final StepCall stepCall = new StepCall();
-    private final Pointwise pointwise;
-    private final TensorKernel tensors;
     private final GateLayout layout;
-    /** The GEMM dh = g·W_hh: depth 3H', outputs H in tiles. */
-    private final GateLayout hiddenGradientLayout;
-    /** The GEMM dx = g·W_ih: depth 3H', outputs I in tiles. */
-    private final GateLayout inputGradientLayout;
-    /**
-     * The weight-gradient GEMMs; their depth, the forward's row count, is given per call (the layouts' input size
-     * is the most rows a forward can have).
-     */
-    private final GateLayout inputWeightGradientLayout;
-    private final GateLayout hiddenWeightGradientLayout;
     private final int maxBatch;
     private final int maxSteps;
     private final OffHeap memory;
-    /** W_ih packed for dx = g·W_ih ({@link #inputGradientLayout}). */
-    private final PackedMatrix transposedInput;
-    /** W_hh packed for dh = g·W_hh ({@link #hiddenGradientLayout}). */
-    private final PackedMatrix transposedRecurrent;
-    private final MemorySegment zeroBias;
-    private final MemorySegment inputs;
-    /** Input pre-activations with m in the n slots after the forward; recurrent-side gradients after the backward. */
-    private final MemorySegment preActivations;
-    /** r, z, n after the forward; input-side gradients after the backward; {@code [T·B][3H']}. */
-    private final MemorySegment gates;
-    /** h before and after every step, {@code [T+1][maxBatch][H']}, viewed per step through slices. */
-    private final MemorySegment hiddens;
-    private final MemorySegment[] hiddenSteps;
-    private final MemorySegment hiddenGradient;
-    private final MemorySegment directGradient;
-    private final MemorySegment weightGradientPanels;
-    private final MemorySegment weightGradientRows;
-    private final MemorySegment biasGradientSums;
-    private final MemorySegment inputGradientRows;
+    /** The training forward, which keeps every step's rows for {@link #backward}. */
+    private final LayerDriver forwardDriver;
+    private final BackwardDriver backwardDriver;
+    /** h before and after every step of the saved forward. */
+    private final LayerState state;
     private int savedSteps;
     private SequenceLayout savedLayout = SequenceLayout.TIME_MAJOR;
     /** The lengths of the saved forward and the order its rows ran in. */
     private final VariableLengths plan;
-    /** First packed row of each step of the saved forward, {@code [maxSteps + 1]}; the last entry is the total. */
-    private final int[] stepStart;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "a GruTrainer is for one thread at a time; give each thread its own");
 
@@ -133,51 +91,28 @@ public final class GruTrainer implements AutoCloseable {
     private GruTrainer(GruWeights weights, int maxBatch, int maxSteps, int threads, Team stackTeam) {
         Checks.notNull("weights", weights).checkOpen();
         this.weights = weights;
-        this.layer = weights.layer();
-        this.pointwise = weights.family().pointwise();
-        this.tensors = weights.family().tensors();
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.maxSteps = Checks.positive("maxSteps", maxSteps);
-        int inputSize = layout.inputSize();
-        int hiddenSize = layout.hiddenSize();
-        this.hiddenGradientLayout = layout.transposed(hiddenSize);
-        this.inputGradientLayout = layout.transposed(inputSize);
-        long rows = Checks.trainingRows(maxBatch, maxSteps);
-        this.inputWeightGradientLayout = new GateLayout(GateLayout.LSTM_GATES, (int) rows,
-                inputGradientLayout.hiddenSize(), layout.lanes());
-        this.hiddenWeightGradientLayout = new GateLayout(GateLayout.LSTM_GATES, (int) rows,
-                hiddenGradientLayout.hiddenSize(), layout.lanes());
-        int gateRow = layout.gateRowFloats();
-        long stepFloats = (long) maxBatch * layout.paddedHidden();
-        int widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(), hiddenGradientLayout.gateRowFloats());
+        Checks.trainingRows(maxBatch, maxSteps);
         this.plan = new VariableLengths(maxBatch);
-        this.stepStart = new int[maxSteps + 1];
+        PackedLayer layer = weights.layer();
         this.memory = OffHeap.open();
+        Team ownTeam = null;
         try {
-            transposedInput = new PackedMatrix(memory.floats(inputGradientLayout.packedFloats(gateRow)),
-                    WeightFormat.FLOAT32, inputGradientLayout, gateRow);
-            transposedRecurrent = new PackedMatrix(memory.floats(hiddenGradientLayout.packedFloats(gateRow)),
-                    WeightFormat.FLOAT32, hiddenGradientLayout, gateRow);
-            packTransposed();
-            zeroBias = memory.floats(Math.max(gateRow, widestGradientRow));
-            inputs = memory.floats(rows * inputSize);
-            preActivations = memory.floats(rows * gateRow);
-            gates = memory.floats(rows * gateRow);
-            hiddens = memory.floats((maxSteps + 1) * stepFloats);
-            hiddenSteps = new MemorySegment[maxSteps + 1];
-            for (int t = 0; t <= maxSteps; t++) {
-                hiddenSteps[t] = hiddens.asSlice(t * stepFloats * Float.BYTES, stepFloats * Float.BYTES);
-            }
-            hiddenGradient = memory.floats((long) maxBatch * hiddenGradientLayout.gateRowFloats());
-            directGradient = memory.floats(stepFloats);
-            weightGradientPanels = memory.floats(rows * widestGradientRow);
-            weightGradientRows = memory.floats((long) gateRow * widestGradientRow);
-            biasGradientSums = memory.floats(gateRow);
-            inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
-            team = stackTeam != null ? stackTeam : new Team(weights.family(), threads);
+            this.team = stackTeam != null ? stackTeam : (ownTeam = new Team(weights.family(), threads));
+            LayerState state = LayerState.history(memory, maxBatch, maxSteps, false, layout.hiddenSize(),
+                    layout.paddedHidden(), layout.hiddenSize(), layout.paddedHidden());
+            this.forwardDriver = LayerDriver.training(layer, Postgemm.GRU, Float.POSITIVE_INFINITY, team, maxBatch,
+                    maxSteps, memory);
+            this.backwardDriver = new BackwardDriver(layer, weights.family(), Postgemm.GRU, Float.POSITIVE_INFINITY,
+                    team, forwardDriver, state, plan, maxBatch, maxSteps, memory);
+            this.state = state;
         } catch (RuntimeException | Error e) {
             memory.close();
+            if (ownTeam != null) {
+                ownTeam.close();
+            }
             throw e;
         }
         this.ownsThreads = stackTeam == null;
@@ -283,68 +218,12 @@ public final class GruTrainer implements AutoCloseable {
         }
     }
 
-    /**
-     * The training forward over the rows of {@link #plan}, in its sorted order: step t runs sorted rows
-     * 0..activeAt(t)-1, whose inputs, pre-activations and gates lie packed from row {@code stepStart[t]} (a packed
-     * sequence); h of step t is {@code hiddenSteps[t]}, row r being sorted row r. With every row full the order is
-     * the caller's and the packing is the plain {@code [T][B]} one.
-     */
+    /** The training forward over the rows of {@link #plan}, kept for {@link #backward}. */
     private void run(MemorySegment x, SequenceLayout order, MemorySegment h0, MemorySegment y, MemorySegment hT) {
-        int steps = plan.steps();
-        int batch = plan.batch();
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long hiddenRowBytes = (long) layout.hiddenSize() * Float.BYTES;
-        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         savedSteps = 0;
         savedLayout = order;
-        int rows = 0;
-        for (int t = 0; t < steps; t++) {
-            stepStart[t] = rows;
-            rows += plan.activeAt(t);
-        }
-        stepStart[steps] = rows;
-        if (plan.full() && order == SequenceLayout.TIME_MAJOR) {
-            MemorySegment.copy(x, 0, inputs, 0, rows * inputRowBytes);
-        } else {
-            plan.gatherRows(x, order, inputRowBytes, 0, steps, inputs, 0);
-        }
-        hiddenSteps[0].fill((byte) 0);
-        if (h0 != null) {
-            for (int r = 0; r < batch; r++) {
-                MemorySegment.copy(h0, plan.callerRow(r) * hiddenRowBytes, hiddenSteps[0], r * stateRowBytes,
-                        hiddenRowBytes);
-            }
-        }
-        writeFinalStates(0, plan.activeAt(0), batch, hT);
-        team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputs, 0, rows, preActivations, 0));
-        for (int t = 0; t < steps; t++) {
-            int active = plan.activeAt(t);
-            if (active > 0) {
-                long offset = stepStart[t] * gateRowBytes;
-                team.step(stepCall.set(layer.recurrent(), Postgemm.GRU, Float.POSITIVE_INFINITY, layer.cellRow(),
-                        preActivations, offset, gates, offset, hiddenSteps[t], stateRowBytes, null,
-                        hiddenSteps[t + 1], active));
-                writeFinalStates(t + 1, plan.activeAt(t + 1), active, hT);
-            }
-            if (y != null) {
-                plan.scatterStep(t, order, hiddenSteps[t + 1], stateRowBytes, hiddenRowBytes, zeroBias, y);
-            }
-        }
-        savedSteps = steps;
-    }
-
-    /** Copies h after step {@code step} of the sorted rows {@code from..to-1}, which end there, to the caller's hT. */
-    private void writeFinalStates(int step, int from, int to, MemorySegment hT) {
-        if (hT == null) {
-            return;
-        }
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long hiddenRowBytes = (long) layout.hiddenSize() * Float.BYTES;
-        for (int r = from; r < to; r++) {
-            MemorySegment.copy(hiddenSteps[step], r * stateRowBytes, hT, plan.callerRow(r) * hiddenRowBytes,
-                    hiddenRowBytes);
-        }
+        forwardDriver.forward(x, order, plan, state, h0, null, y, hT, null);
+        savedSteps = plan.steps();
     }
 
     /**
@@ -395,18 +274,12 @@ public final class GruTrainer implements AutoCloseable {
             Checks.optionalOutput("dx", dx, outer, outerSize, inner, innerSize, "I", inputSize);
             Checks.optionalOutput("dh0", dh0, "B", batch, "H", hiddenSize);
             savedSteps = 0;
-            backPropagate(order, dy, dhT, dh0);
-            int rows = stepStart[steps];
+            backwardDriver.backward(order, dy, dhT, null, dh0, null);
             if (dx != null) {
-                team.multiply(gemmCall.set(transposedInput, zeroBias, gates, 0, rows, inputGradientRows, 0));
-                if (plan.full() && timeMajor) {
-                    PaddedRows.copyOut(inputGradientRows, 0, inputGradientLayout.gateRowFloats(), dx, 0, inputSize,
-                            rows);
-                } else {
-                    writeInputGradients(order, dx);
-                }
+                backwardDriver.inputGradient(order, dx);
             }
-            weightGradients(rows, gradients, mode);
+            backwardDriver.weightGradients(mode, gradients.weightIh(), gradients.weightHh(), gradients.biasIh(),
+                    gradients.biasHh(), null, null);
         } finally {
             inUse.exit();
         }
@@ -428,75 +301,6 @@ public final class GruTrainer implements AutoCloseable {
     public void backward(float[] dy, float[] dhT, GruGradients gradients, GradientMode mode, float[] dx,
                          float[] dh0) {
         backward(wrap(dy), wrap(dhT), gradients, mode, wrap(dx), wrap(dh0));
-    }
-
-    /**
-     * The loop back through time over the packed rows of {@link #plan}: leaves the gate gradients of every step in
-     * gates and preActivations. A row that has ended keeps its dh untouched until its last step comes.
-     */
-    private void backPropagate(SequenceLayout order, MemorySegment dy, MemorySegment dhT, MemorySegment dh0) {
-        int steps = plan.steps();
-        int batch = plan.batch();
-        int hiddenSize = layout.hiddenSize();
-        int hiddenGradientRow = hiddenGradientLayout.gateRowFloats();
-        long hiddenGradientRowBytes = (long) hiddenGradientRow * Float.BYTES;
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        hiddenGradient.fill((byte) 0);
-        if (dhT != null) {
-            for (int r = 0; r < batch; r++) {
-                MemorySegment.copy(dhT, plan.callerRow(r) * hiddenRowBytes, hiddenGradient, r * hiddenGradientRowBytes,
-                        hiddenRowBytes);
-            }
-        }
-        for (int t = steps - 1; t >= 0; t--) {
-            int active = plan.activeAt(t);
-            if (active == 0) {
-                continue;
-            }
-            if (dy != null) {
-                for (int r = 0; r < active; r++) {
-                    tensors.add(dy, order.row(t, plan.callerRow(r), steps, batch) * hiddenRowBytes, hiddenGradient,
-                            r * hiddenGradientRowBytes, hiddenSize);
-                }
-            }
-            long offset = stepStart[t] * gateRowBytes;
-            pointwise.gruBackward(layout, gates, offset, preActivations, offset, hiddenSteps[t], hiddenGradient,
-                    hiddenGradientRow, directGradient, active);
-            team.multiply(gemmCall.set(transposedRecurrent, zeroBias, preActivations, offset, active, hiddenGradient,
-                    0));
-            for (int r = 0; r < active; r++) {
-                tensors.add(directGradient, r * stateRowBytes, hiddenGradient, r * hiddenGradientRowBytes,
-                        hiddenSize);
-            }
-        }
-        if (dh0 != null) {
-            for (int r = 0; r < batch; r++) {
-                MemorySegment.copy(hiddenGradient, r * hiddenGradientRowBytes, dh0, plan.callerRow(r) * hiddenRowBytes,
-                        hiddenRowBytes);
-            }
-        }
-    }
-
-    /** Scatters the packed rows of dx to the caller's layout, zeros where a sequence has ended. */
-    private void writeInputGradients(SequenceLayout order, MemorySegment dx) {
-        int steps = plan.steps();
-        int batch = plan.batch();
-        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
-        long packedRowBytes = (long) inputGradientLayout.gateRowFloats() * Float.BYTES;
-        for (int t = 0; t < steps; t++) {
-            int active = plan.activeAt(t);
-            for (int r = 0; r < batch; r++) {
-                long target = order.row(t, plan.callerRow(r), steps, batch) * inputRowBytes;
-                if (r < active) {
-                    MemorySegment.copy(inputGradientRows, (stepStart[t] + r) * packedRowBytes, dx, target,
-                            inputRowBytes);
-                } else {
-                    MemorySegment.copy(zeroBias, 0, dx, target, inputRowBytes);
-                }
-            }
-        }
     }
 
     /**
@@ -523,86 +327,9 @@ public final class GruTrainer implements AutoCloseable {
             }
             savedSteps = 0;
             weights.repack(parameters);
-            packTransposed();
+            backwardDriver.packTransposed();
         } finally {
             inUse.exit();
-        }
-    }
-
-    /**
-     * dW_ih = (input-side gradients)ᵀ·X and dW_hh = (recurrent-side gradients)ᵀ·H_prev, each one GEMM over all
-     * {@code rows} packed rows reading the gradients down their columns, and the bias gradients as column sums; zeros
-     * if no sequence ran a step. {@link LstmTrainer} transposes its dz first, because reading down the columns misses
-     * L1 at every broadcast; here both gradient buffers are still needed at that point, so a transpose needs a
-     * buffer of its
-     * own (not yet done).
-     */
-    private void weightGradients(int rows, GruGradients gradients, GradientMode mode) {
-        if (rows == 0) {
-            if (mode == GradientMode.OVERWRITE) {
-                gradients.zero();
-            }
-            return;
-        }
-        int inputSize = layout.inputSize();
-        int hiddenSize = layout.hiddenSize();
-        long inputRowBytes = (long) inputSize * Float.BYTES;
-        packPanels(inputs, 0, inputRowBytes, true, inputSize);
-        weightGradient(inputWeightGradientLayout, rows, gates, inputSize, gradients.weightIh(), mode);
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        packPanels(hiddens, maxBatch * stateRowBytes, stateRowBytes, false, hiddenSize);
-        weightGradient(hiddenWeightGradientLayout, rows, preActivations, hiddenSize, gradients.weightHh(), mode);
-        biasGradient(gates, rows, gradients.biasIh(), mode);
-        biasGradient(preActivations, rows, gradients.biasHh(), mode);
-    }
-
-    /** Packs the forward's rows of {@code source} for a weight-gradient GEMM ({@link WeightGradientPanels#pack}). */
-    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, boolean packed, int width) {
-        WeightGradientPanels.pack(source, stepBytes, rowBytes, packed, width, stepStart, plan.steps(), layout.lanes(),
-                weightGradientPanels);
-    }
-
-    /** Packs W_ih and W_hh for the backward's dx and dh GEMMs from the weights' packing ({@link Packing#transposed}). */
-    private void packTransposed() {
-        Packing.transposed(layout, layer.input().data(), layout.inputSize(), transposedInput.data());
-        Packing.transposed(layout, layer.recurrent().data(), layout.hiddenSize(), transposedRecurrent.data());
-    }
-
-    /** One weight-gradient GEMM over the packed panels, written or added into PyTorch's {@code [3H][depth]}. */
-    private void weightGradient(GateLayout product, int rows, MemorySegment gateGradients, int depth,
-                                MemorySegment target, GradientMode mode) {
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        team.multiply(gemmCall.set(WeightFormat.FLOAT32, product, weightGradientPanels, rows, zeroBias, gateGradients,
-                0, Float.BYTES, gateRowBytes, layout.gateRowFloats(), weightGradientRows, 0));
-        long resultRowBytes = (long) product.gateRowFloats() * Float.BYTES;
-        long targetRowBytes = (long) depth * Float.BYTES;
-        for (int gate = 0; gate < GateLayout.GRU_GATES; gate++) {
-            for (int unit = 0; unit < layout.hiddenSize(); unit++) {
-                long result = layout.gateIndex(gate, unit) * resultRowBytes;
-                long targetRow = (gate * (long) layout.hiddenSize() + unit) * targetRowBytes;
-                if (mode == GradientMode.ACCUMULATE) {
-                    tensors.add(weightGradientRows, result, target, targetRow, depth);
-                } else {
-                    MemorySegment.copy(weightGradientRows, result, target, targetRow, targetRowBytes);
-                }
-            }
-        }
-    }
-
-    /** The sum of {@code rows} gate-gradient rows, written or added into a PyTorch {@code [3H]} bias gradient. */
-    private void biasGradient(MemorySegment gateGradients, int rows, MemorySegment target, GradientMode mode) {
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        biasGradientSums.fill((byte) 0);
-        for (int row = 0; row < rows; row++) {
-            tensors.add(gateGradients, row * gateRowBytes, biasGradientSums, 0, layout.gateRowFloats());
-        }
-        for (int gate = 0; gate < GateLayout.GRU_GATES; gate++) {
-            for (int unit = 0; unit < layout.hiddenSize(); unit++) {
-                float sum = biasGradientSums.getAtIndex(FLOAT, layout.gateIndex(gate, unit));
-                long index = (long) gate * layout.hiddenSize() + unit;
-                float previous = mode == GradientMode.ACCUMULATE ? target.getAtIndex(FLOAT, index) : 0f;
-                target.setAtIndex(FLOAT, index, previous + sum);
-            }
         }
     }
 

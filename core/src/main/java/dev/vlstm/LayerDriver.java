@@ -10,11 +10,16 @@ import dev.vlstm.kernel.Team;
 
 /**
  * The forward time loop of one layer and direction, for every cell (its {@link dev.vlstm.kernel.Postgemm} code and,
- * for an LSTM, a c in the state and an optional projection): a whole time-major sequence, sequences of different
- * lengths, and one streaming step. Per chunk of time steps one GEMM makes the input pre-activations of every row
+ * for an LSTM, a c in the state and an optional projection): sequences of equal or different lengths, and one
+ * streaming step. Per chunk of time steps one GEMM makes the input pre-activations of every row that runs
  * ({@code x·Wᵀ + b}); per step one fused recurrent step ({@code h·Uᵀ} and the cell, per tile) advances the state,
- * and with a projection one more GEMM makes {@code h = m·W_hrᵀ}. Arguments are the caller's to check: this class
- * computes. Its scratch comes from the owner's memory; one thread at a time (the owner's guard).
+ * and with a projection one more GEMM makes {@code h = m·W_hrᵀ}.
+ *
+ * <p>Training is the same forward with a workspace ({@link #training}): one chunk holds the whole sequence, and
+ * the inputs, pre-activations, gate activations and (with a projection) the cell outputs m of every step stay in
+ * place for the backward, each step's rows packed after the previous step's (row {@code stepStart[t]} onwards),
+ * beside a {@link LayerState#history} state. Arguments are the caller's to check: this class computes. Its scratch
+ * comes from the owner's memory; one thread at a time (the owner's guard).
  */
 final class LayerDriver {
 
@@ -26,18 +31,29 @@ final class LayerDriver {
     private final GemmCall gemmCall = new GemmCall();
     private final StepCall stepCall = new StepCall();
     private final int chunkSteps;
+    /** Whether each step keeps its gates and cell outputs (training) rather than overwriting one step's. */
+    private final boolean keep;
     /** x of one chunk, {@code [chunkSteps·maxBatch][I]}. */
     private final MemorySegment inputChunk;
     /** The chunk's input pre-activations, {@code [chunkSteps·maxBatch][gateRow]}. */
     private final MemorySegment preActivations;
-    /** One step's sums, then activations, {@code [maxBatch][gateRow]}. */
+    /** One step's sums, then activations, {@code [maxBatch][gateRow]}; every step's when training. */
     private final MemorySegment gates;
-    /** m = o*tanh(c) of one step for the projection, {@code [maxBatch][paddedHidden]}; null without one. */
-    private final MemorySegment cellOutput;
+    /**
+     * m = o*tanh(c) of one step for the projection, {@code [maxBatch][paddedHidden]}, or of every step when
+     * training, {@code [chunkSteps][maxBatch][paddedHidden]}; null without a projection.
+     */
+    private final MemorySegment cellOutputs;
+    /** {@link #cellOutputs} per step: one slice, or one per step when training; null without a projection. */
+    private final MemorySegment[] cellOutputSteps;
+    /** Bytes between the steps of {@link #cellOutputs}. */
+    private final long cellOutputStepBytes;
     /** S zeros: y of the steps after a sequence's end. */
     private final MemorySegment zeroRow;
 
     /**
+     * An inference driver.
+     *
      * @param cell       the cell's {@link dev.vlstm.kernel.Postgemm} code
      * @param clip       the LSTM cell clip, {@code Float.POSITIVE_INFINITY} for none (and for a GRU)
      * @param team       the threads of every GEMM and step, not owned
@@ -46,100 +62,114 @@ final class LayerDriver {
      * @param memory     the owner's memory, which holds the scratch
      */
     LayerDriver(PackedLayer layer, int cell, float clip, Team team, int maxBatch, int chunkSteps, OffHeap memory) {
+        this(layer, cell, clip, team, maxBatch, chunkSteps, false, memory);
+    }
+
+    private LayerDriver(PackedLayer layer, int cell, float clip, Team team, int maxBatch, int chunkSteps,
+                        boolean keep, OffHeap memory) {
         this.layer = layer;
         this.layout = layer.layout();
         this.cell = cell;
         this.clip = clip;
         this.team = team;
         this.chunkSteps = chunkSteps;
+        this.keep = keep;
         long rows = (long) maxBatch * chunkSteps;
         this.inputChunk = memory.floats(rows * layout.inputSize());
         this.preActivations = memory.floats(rows * layout.gateRowFloats());
-        this.gates = memory.floats((long) maxBatch * layout.gateRowFloats());
-        this.cellOutput = layer.projection() != null ? memory.floats((long) maxBatch * layout.paddedHidden()) : null;
+        this.gates = memory.floats((keep ? rows : maxBatch) * layout.gateRowFloats());
+        this.cellOutputStepBytes = (long) maxBatch * layout.paddedHidden() * Float.BYTES;
+        this.cellOutputs = layer.projection() == null ? null
+                : memory.floats((keep ? rows : maxBatch) * layout.paddedHidden());
+        this.cellOutputSteps = cellOutputs == null ? null : new MemorySegment[keep ? chunkSteps : 1];
+        for (int step = 0; cellOutputSteps != null && step < cellOutputSteps.length; step++) {
+            cellOutputSteps[step] = cellOutputs.asSlice(step * cellOutputStepBytes, cellOutputStepBytes);
+        }
         this.zeroRow = memory.floats(layer.projectionSize() > 0 ? layer.projectionSize() : layout.hiddenSize());
     }
 
     /**
-     * A whole time-major sequence batch: {@code x [T][B][I]}, every row running all T steps, from h0 and c0 (null:
-     * zeros), writing y {@code [T][B][S]}, hT and cT (each null if not wanted). h0 and c0 are read before any output
-     * is written, so they may alias hT and cT.
+     * A training driver: the forward keeps every step of up to {@code maxSteps} steps for the backward (with a
+     * {@link LayerState#history} state of as many steps). The other parameters are the inference driver's.
      */
-    void forward(MemorySegment x, int steps, int batch, LayerState state, MemorySegment h0, MemorySegment c0,
-                 MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        state.reset();
-        if (h0 != null) {
-            state.copyHiddenIn(h0, batch);
-        }
-        if (c0 != null) {
-            state.copyCellIn(c0, batch);
-        }
-        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
-        long gateStepBytes = (long) batch * layout.gateRowFloats() * Float.BYTES;
-        long outputStepBytes = (long) batch * state.outputSize() * Float.BYTES;
-        for (int start = 0; start < steps; start += chunkSteps) {
-            int chunk = Math.min(chunkSteps, steps - start);
-            int rows = chunk * batch;
-            MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
-            inputGemm(rows);
-            for (int step = 0; step < chunk; step++) {
-                advance(state, step * gateStepBytes, batch);
-                if (y != null) {
-                    state.copyHiddenOut(y, (start + step) * outputStepBytes, batch);
-                }
-            }
-        }
-        if (hT != null) {
-            state.copyHiddenOut(hT, 0, batch);
-        }
-        if (cT != null) {
-            state.copyCellOut(cT, 0, batch);
-        }
+    static LayerDriver training(PackedLayer layer, int cell, float clip, Team team, int maxBatch, int maxSteps,
+                                OffHeap memory) {
+        return new LayerDriver(layer, cell, clip, team, maxBatch, maxSteps, true, memory);
     }
 
     /**
-     * Sequences of different lengths, in {@code order}, as {@code plan} sorted them (longest first): the state's row
-     * r is the caller's row {@code plan.callerRow(r)}, and step t runs rows 0..activeAt(t)-1. A chunk's input GEMM
-     * holds only the rows that run, step after step (a packed sequence), so padding costs no arithmetic. A row's hT
-     * and cT are written at the step where it ends; y is zero past each sequence's end.
+     * Sequences of equal or different lengths, in {@code order}, as {@code plan} sorted them (longest first): the
+     * state's row r is the caller's row {@code plan.callerRow(r)}, and step t runs rows 0..activeAt(t)-1. A chunk's
+     * input GEMM holds only the rows that run, step after step (a packed sequence), so padding costs no arithmetic.
+     * A row's hT and cT are written at the step where it ends; y is zero past each sequence's end. When every row
+     * runs every step of a time-major x, the rows are copied in and out as whole blocks. h0 and c0 are read before
+     * any output is written, so they may alias hT and cT.
      */
     void forward(MemorySegment x, SequenceLayout order, VariableLengths plan, LayerState state, MemorySegment h0,
                  MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
         int steps = plan.steps();
         int batch = plan.batch();
-        long cellStateRowBytes = state.cellRowBytes();
+        boolean blocks = plan.full() && order == SequenceLayout.TIME_MAJOR;
         long cellRowBytes = (long) layout.hiddenSize() * Float.BYTES;
-        long hiddenStateRowBytes = state.hiddenRowBytes();
         long hiddenRowBytes = (long) state.outputSize() * Float.BYTES;
         long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         state.reset();
-        for (int r = 0; r < batch; r++) {
+        if (blocks) {
             if (h0 != null) {
-                MemorySegment.copy(h0, plan.callerRow(r) * hiddenRowBytes, state.currentHidden(),
-                        r * hiddenStateRowBytes, hiddenRowBytes);
+                state.copyHiddenIn(h0, batch);
             }
             if (c0 != null) {
-                MemorySegment.copy(c0, plan.callerRow(r) * cellRowBytes, state.cell(), r * cellStateRowBytes,
-                        cellRowBytes);
+                state.copyCellIn(c0, batch);
             }
+        } else {
+            for (int r = 0; r < batch; r++) {
+                if (h0 != null) {
+                    MemorySegment.copy(h0, plan.callerRow(r) * hiddenRowBytes, state.currentHidden(),
+                            r * state.hiddenRowBytes(), hiddenRowBytes);
+                }
+                if (c0 != null) {
+                    MemorySegment.copy(c0, plan.callerRow(r) * cellRowBytes, state.cell(), r * state.cellRowBytes(),
+                            cellRowBytes);
+                }
+            }
+            writeFinalStates(plan, plan.activeAt(0), batch, state, hT, cT);
         }
-        writeFinalStates(plan, plan.activeAt(0), batch, state, hT, cT);
         for (int start = 0; start < steps; start += chunkSteps) {
             int chunk = Math.min(chunkSteps, steps - start);
-            inputGemm(plan.gatherRows(x, order, inputRowBytes, start, start + chunk, inputChunk, 0));
+            if (blocks) {
+                int rows = chunk * batch;
+                MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
+                inputGemm(rows);
+            } else {
+                inputGemm(plan.gatherRows(x, order, inputRowBytes, start, start + chunk, inputChunk, 0));
+            }
             int row = 0;
             for (int step = start; step < start + chunk; step++) {
                 int active = plan.activeAt(step);
                 if (active > 0) {
-                    advance(state, row * gateRowBytes, active);
-                    writeFinalStates(plan, plan.activeAt(step + 1), active, state, hT, cT);
+                    advance(state, step - start, row * gateRowBytes, active);
+                    if (!blocks) {
+                        writeFinalStates(plan, plan.activeAt(step + 1), active, state, hT, cT);
+                    }
                 }
                 if (y != null) {
-                    plan.scatterStep(step, order, state.currentHidden(), hiddenStateRowBytes, hiddenRowBytes, zeroRow,
-                            y);
+                    if (blocks) {
+                        state.copyHiddenOut(y, (long) step * batch * hiddenRowBytes, batch);
+                    } else {
+                        plan.scatterStep(step, order, state.currentHidden(), state.hiddenRowBytes(), hiddenRowBytes,
+                                zeroRow, y);
+                    }
                 }
                 row += active;
+            }
+        }
+        if (blocks) {
+            if (hT != null) {
+                state.copyHiddenOut(hT, 0, batch);
+            }
+            if (cT != null) {
+                state.copyCellOut(cT, 0, batch);
             }
         }
     }
@@ -148,10 +178,38 @@ final class LayerDriver {
     void step(MemorySegment x, int batch, LayerState state, MemorySegment h) {
         MemorySegment.copy(x, 0, inputChunk, 0, (long) batch * layout.inputSize() * Float.BYTES);
         inputGemm(batch);
-        advance(state, 0, batch);
+        advance(state, 0, 0, batch);
         if (h != null) {
             state.copyHiddenOut(h, 0, batch);
         }
+    }
+
+    /** {@return the inputs of the last training forward, its packed rows, {@code [rows][I]}} */
+    MemorySegment inputs() {
+        return inputChunk;
+    }
+
+    /**
+     * {@return the last training forward's input pre-activations per packed row, {@code [rows][gateRow]}}; with a
+     * cell clip, the whole pre-activations z (input and recurrent sums) of each row
+     */
+    MemorySegment preActivations() {
+        return preActivations;
+    }
+
+    /** {@return the last training forward's gate activations per packed row, {@code [rows][gateRow]}} */
+    MemorySegment gates() {
+        return gates;
+    }
+
+    /** {@return m of every step of the last training forward, {@code [step][maxBatch][paddedHidden]}; null without a projection} */
+    MemorySegment cellOutputs() {
+        return cellOutputs;
+    }
+
+    /** {@return bytes between the steps of {@link #cellOutputs()}} */
+    long cellOutputStepBytes() {
+        return cellOutputStepBytes;
     }
 
     /** The input pre-activations of the first {@code rows} rows of the input chunk. */
@@ -160,14 +218,17 @@ final class LayerDriver {
     }
 
     /**
-     * One recurrent step of {@code rows} rows of {@code state} from the input pre-activations at
-     * {@code preActivationsOffset} bytes: the fused recurrent GEMM and cell update, writing h directly, or with a
-     * projection writing m and then h = m · W_hrᵀ (one more GEMM); then the state advances.
+     * One recurrent step of {@code rows} rows of {@code state}, step {@code step} of its chunk, from the input
+     * pre-activations at {@code preActivationsOffset} bytes: the fused recurrent GEMM and cell update, writing h
+     * directly, or with a projection writing m and then h = m · W_hrᵀ (one more GEMM); then the state advances.
+     * Training keeps the gates at the pre-activations' offset and m per step.
      */
-    private void advance(LayerState state, long preActivationsOffset, int rows) {
-        MemorySegment output = cellOutput == null ? state.nextHidden() : cellOutput;
+    private void advance(LayerState state, int step, long preActivationsOffset, int rows) {
+        long gatesOffset = keep ? preActivationsOffset : 0;
+        MemorySegment cellOutput = cellOutputSteps == null ? null : cellOutputSteps[keep ? step : 0];
         team.step(stepCall.set(layer.recurrent(), cell, clip, layer.cellRow(), preActivations, preActivationsOffset,
-                gates, 0, state.currentHidden(), state.hiddenRowBytes(), state.cell(), output, rows));
+                gates, gatesOffset, state.currentHidden(), state.hiddenRowBytes(), state.nextCell(rows),
+                cellOutput == null ? state.nextHidden() : cellOutput, rows));
         if (cellOutput != null) {
             team.multiply(gemmCall.set(layer.projection(), layer.projectionBias(), cellOutput, 0,
                     (long) layout.paddedHidden() * Float.BYTES, Float.BYTES, rows, state.nextHidden(), 0));

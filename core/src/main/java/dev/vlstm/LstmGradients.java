@@ -1,7 +1,6 @@
 package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * Gradients of a loss with respect to one LSTM layer's parameters, off-heap, in PyTorch's layouts and gate order:
@@ -155,11 +154,5 @@ public final class LstmGradients implements AutoCloseable {
 
     void checkOpen() {
         tensors.checkOpen();
-    }
-
-    /** Writes or adds {@code value} at {@code index} of {@code tensor}. */
-    static void store(MemorySegment tensor, long index, float value, GradientMode mode) {
-        float previous = mode == GradientMode.ACCUMULATE ? tensor.getAtIndex(ValueLayout.JAVA_FLOAT, index) : 0f;
-        tensor.setAtIndex(ValueLayout.JAVA_FLOAT, index, previous + value);
     }
 }

@@ -292,7 +292,8 @@ public final class LstmRunner implements AutoCloseable {
         if (nonFiniteInputs == NonFiniteInputs.REJECT) {
             rejectNonFinite(x, steps, batch, h0, c0);
         }
-        driver.forward(x, steps, batch, sequenceState.buffers(), h0, c0, y, hT, cT);
+        variableLengths.setFull(steps, batch);
+        driver.forward(x, SequenceLayout.TIME_MAJOR, variableLengths, sequenceState.buffers(), h0, c0, y, hT, cT);
     }
 
     /**

@@ -1,20 +1,12 @@
 package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.List;
 
 import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.GemmCall;
-import dev.vlstm.kernel.PackedMatrix;
-import dev.vlstm.kernel.Packing;
-import dev.vlstm.kernel.Pointwise;
 import dev.vlstm.kernel.Postgemm;
-import dev.vlstm.kernel.StepCall;
 import dev.vlstm.kernel.Team;
-import dev.vlstm.kernel.TensorKernel;
-import dev.vlstm.kernel.WeightFormat;
 
 /**
  * Backpropagation through time for one {@link LstmWeights}: a training {@link #forward} that keeps what the
@@ -51,81 +43,30 @@ import dev.vlstm.kernel.WeightFormat;
  */
 public final class LstmTrainer implements AutoCloseable {
 
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
-
     private final LstmWeights weights;
-    private final PackedLayer layer;
     /** The threads of every GEMM and step: this trainer's own, or a stacked model's. */
     private final Team team;
     /** Whether {@link #close()} stops {@link #team}'s threads (false when a stacked model lent them). */
     private final boolean ownsThreads;
-    /** The arguments of this trainer's GEMMs and steps, set per call. */
-    private final GemmCall gemmCall = new GemmCall();
-    private final StepCall stepCall = new StepCall();
-    /** The cell's {@link Postgemm} code: with or without peepholes. */
-    private final int cell;
-    private final Pointwise pointwise;
-    private final TensorKernel tensors;
     private final GateLayout layout;
-    /** The GEMM dh = dz·U: depth 4H', outputs S in tiles (S = P with projection, else H). */
-    private final GateLayout hiddenGradientLayout;
-    /** The GEMM dx = dz·W: depth 4H', outputs I in tiles. */
-    private final GateLayout inputGradientLayout;
     private final int maxBatch;
     private final int maxSteps;
     private final float cellClip;
-    private final OffHeap memory;
-    /** W packed for dx = dz·W ({@link #inputGradientLayout}). */
-    private final PackedMatrix transposedInput;
-    /** U packed for dh = dz·U ({@link #hiddenGradientLayout}). */
-    private final PackedMatrix transposedRecurrent;
-    private final MemorySegment zeroBias;
-    private final MemorySegment inputs;
-    private final MemorySegment preActivations;
-    /** Gate activations after the forward, gate gradients dz after the backward; {@code [T·B][4H']}. */
-    private final MemorySegment gates;
-    /**
-     * h before and after every step, {@code [T+1][maxBatch][hiddenRowFloats]}, and c likewise with rows of H'
-     * floats, viewed per step through slices.
-     */
-    private final MemorySegment hiddens;
-    /** Floats between rows of h: H' without projection, the projection GEMM's output row with it. */
-    private final int hiddenRowFloats;
     /** P with projection, H without: the width of h, y and the recurrent input. */
     private final int outputSize;
-    /** The projection's own training state and GEMMs; null without projection. */
-    private final ProjectionTraining projection;
-    private final MemorySegment[] hiddenSteps;
-    private final MemorySegment[] cellSteps;
-    private final MemorySegment hiddenGradient;
-    private final MemorySegment cellGradient;
-    private final MemorySegment vectorScratch;
-    /** The right operand of a weight-gradient GEMM (X, H_prev, or m for dW_hr), {@code [tile][T·B][4·lanes]}. */
-    private final MemorySegment weightGradientPanels;
-    /**
-     * A weight-gradient GEMM's result, {@code [4H'][depth rounded up to 4·lanes]}, rows in packed gate order (for
-     * dW_hr: {@code [P][H rounded up]}).
-     */
-    private final MemorySegment weightGradientRows;
-    private final MemorySegment biasGradientSums;
-    /** dp summed over the backward's steps, a gate row in the peepholes' packing; null without peepholes. */
-    private final MemorySegment peepholeGradientSums;
-    private final MemorySegment inputGradientRows;
+    private final OffHeap memory;
+    /** The training forward, which keeps every step's rows for {@link #backward}. */
+    private final LayerDriver forwardDriver;
+    private final BackwardDriver backwardDriver;
+    /** h and c before and after every step of the saved forward. */
+    private final LayerState state;
     private int savedSteps;
     private int savedBatch;
     private SequenceLayout savedLayout = SequenceLayout.TIME_MAJOR;
     /** The lengths of the saved forward and the order its rows ran in. */
     private final VariableLengths plan;
-    /** First packed row of each step of the saved forward, {@code [maxSteps + 1]}; the last entry is the total. */
-    private final int[] stepStart;
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmTrainer is for one thread at a time; give each thread its own");
-    /**
-     * The GEMMs dW_ih = dzᵀ·X and dW_hh = dzᵀ·H_prev; their depth, the forward's row count, is given per call
-     * (the layouts' input size is the most rows a forward can have).
-     */
-    private final GateLayout inputWeightGradientLayout;
-    private final GateLayout hiddenWeightGradientLayout;
 
     /**
      * A trainer for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
@@ -193,68 +134,31 @@ public final class LstmTrainer implements AutoCloseable {
                     + "FLOAT32 weights (it updates float master weights); pack a FLOAT32 copy to train");
         }
         this.weights = weights;
-        this.layer = weights.layer();
-        this.cell = layer.cellRow() == null ? Postgemm.LSTM : Postgemm.LSTM_PEEPHOLES;
-        this.pointwise = weights.family().pointwise();
-        this.tensors = weights.family().tensors();
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
         this.maxSteps = Checks.positive("maxSteps", maxSteps);
-        int inputSize = layout.inputSize();
-        int hiddenSize = layout.hiddenSize();
+        Checks.trainingRows(maxBatch, maxSteps);
         this.outputSize = weights.outputSize();
-        this.hiddenGradientLayout = layout.transposed(outputSize);
-        this.hiddenRowFloats = weights.projectionSize() > 0 ? weights.projectionLayout().gateRowFloats()
-                : layout.paddedHidden();
-        this.inputGradientLayout = layout.transposed(inputSize);
         this.plan = new VariableLengths(maxBatch);
-        this.stepStart = new int[maxSteps + 1];
-        long rows = Checks.trainingRows(maxBatch, maxSteps);
-        this.inputWeightGradientLayout = new GateLayout(GateLayout.LSTM_GATES, (int) rows,
-                inputGradientLayout.hiddenSize(), layout.lanes());
-        this.hiddenWeightGradientLayout = new GateLayout(GateLayout.LSTM_GATES, (int) rows,
-                hiddenGradientLayout.hiddenSize(), layout.lanes());
-        long gateRow = layout.gateRowFloats();
-        long paddedHidden = layout.paddedHidden();
+        PackedLayer layer = weights.layer();
+        int cell = layer.cellRow() == null ? Postgemm.LSTM : Postgemm.LSTM_PEEPHOLES;
+        int hiddenStride = weights.projectionSize() > 0 ? weights.projectionLayout().gateRowFloats()
+                : layout.paddedHidden();
         this.memory = OffHeap.open();
+        Team ownTeam = null;
         try {
-            transposedInput = new PackedMatrix(memory.floats(inputGradientLayout.packedFloats((int) gateRow)),
-                    WeightFormat.FLOAT32, inputGradientLayout, (int) gateRow);
-            transposedRecurrent = new PackedMatrix(memory.floats(hiddenGradientLayout.packedFloats((int) gateRow)),
-                    WeightFormat.FLOAT32, hiddenGradientLayout, (int) gateRow);
-            packTransposed();
-            long widestGradientRow = Math.max(inputGradientLayout.gateRowFloats(),
-                    hiddenGradientLayout.gateRowFloats());
-            if (weights.projectionSize() > 0) {
-                widestGradientRow = Math.max(widestGradientRow, ProjectionTraining.widestRow(weights));
-            }
-            zeroBias = memory.floats(Math.max(gateRow, widestGradientRow));
-            inputs = memory.floats(rows * inputSize);
-            preActivations = memory.floats(rows * gateRow);
-            gates = memory.floats(rows * gateRow);
-            long stepFloats = maxBatch * paddedHidden;
-            long hiddenStepFloats = (long) maxBatch * hiddenRowFloats;
-            hiddens = memory.floats((maxSteps + 1) * hiddenStepFloats);
-            MemorySegment cells = memory.floats((maxSteps + 1) * stepFloats);
-            hiddenSteps = new MemorySegment[maxSteps + 1];
-            cellSteps = new MemorySegment[maxSteps + 1];
-            for (int t = 0; t <= maxSteps; t++) {
-                hiddenSteps[t] = hiddens.asSlice(t * hiddenStepFloats * Float.BYTES, hiddenStepFloats * Float.BYTES);
-                cellSteps[t] = cells.asSlice(t * stepFloats * Float.BYTES, stepFloats * Float.BYTES);
-            }
-            hiddenGradient = memory.floats((long) maxBatch * hiddenGradientLayout.gateRowFloats());
-            cellGradient = memory.floats(stepFloats);
-            vectorScratch = memory.floats(layout.lanes());
-            weightGradientPanels = memory.floats(rows * widestGradientRow);
-            weightGradientRows = memory.floats(gateRow * widestGradientRow);
-            biasGradientSums = memory.floats(gateRow);
-            peepholeGradientSums = weights.hasPeepholes() ? memory.floats(gateRow) : null;
-            inputGradientRows = memory.floats(rows * inputGradientLayout.gateRowFloats());
-            projection = weights.projectionSize() > 0 ? new ProjectionTraining(weights, memory, maxBatch, maxSteps,
-                    hiddenGradientLayout.gateRowFloats(), zeroBias) : null;
-            team = sharedTeam != null ? sharedTeam : new Team(weights.family(), threads);
+            this.team = sharedTeam != null ? sharedTeam : (ownTeam = new Team(weights.family(), threads));
+            LayerState state = LayerState.history(memory, maxBatch, maxSteps, true, outputSize, hiddenStride,
+                    layout.hiddenSize(), layout.paddedHidden());
+            this.forwardDriver = LayerDriver.training(layer, cell, this.cellClip, team, maxBatch, maxSteps, memory);
+            this.backwardDriver = new BackwardDriver(layer, weights.family(), cell, this.cellClip, team,
+                    forwardDriver, state, plan, maxBatch, maxSteps, memory);
+            this.state = state;
         } catch (RuntimeException | Error e) {
             memory.close();
+            if (ownTeam != null) {
+                ownTeam.close();
+            }
             throw e;
         }
     }
@@ -358,92 +262,14 @@ public final class LstmTrainer implements AutoCloseable {
         }
     }
 
-    /**
-     * The training forward over the rows of {@link #plan}, in its sorted order: step t runs sorted rows
-     * 0..activeAt(t)-1, whose inputs, pre-activations and gates lie packed from row {@code stepStart[t]} (a packed
-     * sequence); h and c of step t are {@code hiddenSteps[t]} and {@code cellSteps[t]}, row r being sorted row r.
-     * With every row full the order is the caller's and the packing is the plain {@code [T][B]} one.
-     */
+    /** The training forward over the rows of {@link #plan}, kept for {@link #backward}. */
     private void run(MemorySegment x, SequenceLayout order, MemorySegment h0, MemorySegment c0, MemorySegment y,
                      MemorySegment hT, MemorySegment cT) {
-        int steps = plan.steps();
-        int batch = plan.batch();
-        int inputSize = layout.inputSize();
-        int hiddenSize = layout.hiddenSize();
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long hiddenStrideBytes = (long) hiddenRowFloats * Float.BYTES;
-        long cellRowBytes = (long) hiddenSize * Float.BYTES;
-        long outputRowBytes = (long) outputSize * Float.BYTES;
-        long inputRowBytes = (long) inputSize * Float.BYTES;
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-
         savedSteps = 0;
         savedLayout = order;
-        int rows = 0;
-        for (int t = 0; t < steps; t++) {
-            stepStart[t] = rows;
-            rows += plan.activeAt(t);
-        }
-        stepStart[steps] = rows;
-        if (plan.full() && order == SequenceLayout.TIME_MAJOR) {
-            MemorySegment.copy(x, 0, inputs, 0, x.byteSize());
-        } else {
-            plan.gatherRows(x, order, inputRowBytes, 0, steps, inputs, 0);
-        }
-        hiddenSteps[0].fill((byte) 0);
-        cellSteps[0].fill((byte) 0);
-        for (int r = 0; r < batch; r++) {
-            if (h0 != null) {
-                MemorySegment.copy(h0, plan.callerRow(r) * outputRowBytes, hiddenSteps[0], r * hiddenStrideBytes,
-                        outputRowBytes);
-            }
-            if (c0 != null) {
-                MemorySegment.copy(c0, plan.callerRow(r) * cellRowBytes, cellSteps[0], r * stateRowBytes,
-                        cellRowBytes);
-            }
-        }
-        writeFinalStates(0, plan.activeAt(0), batch, hT, cT);
-        team.multiply(gemmCall.set(layer.input(), layer.inputBias(), inputs, 0, rows, preActivations, 0));
-        for (int t = 0; t < steps; t++) {
-            int active = plan.activeAt(t);
-            if (active > 0) {
-                MemorySegment.copy(cellSteps[t], 0, cellSteps[t + 1], 0, active * stateRowBytes);
-                if (projection == null) {
-                    team.step(stepCall.set(layer.recurrent(), cell, cellClip, layer.cellRow(), preActivations,
-                            stepStart[t] * gateRowBytes, gates, stepStart[t] * gateRowBytes, hiddenSteps[t],
-                            stateRowBytes, cellSteps[t + 1], hiddenSteps[t + 1], active));
-                } else {
-                    // The fused step writes m = o*tanh(c), which the projection turns into h = m · W_hrᵀ.
-                    team.step(stepCall.set(layer.recurrent(), cell, cellClip, layer.cellRow(), preActivations,
-                            stepStart[t] * gateRowBytes, gates, stepStart[t] * gateRowBytes, hiddenSteps[t],
-                            hiddenStrideBytes, cellSteps[t + 1], projection.cellOutput(t), active));
-                    projection.project(team, t, active, hiddenSteps[t + 1]);
-                }
-                writeFinalStates(t + 1, plan.activeAt(t + 1), active, hT, cT);
-            }
-            if (y != null) {
-                plan.scatterStep(t, order, hiddenSteps[t + 1], hiddenStrideBytes, outputRowBytes, zeroBias, y);
-            }
-        }
-        savedSteps = steps;
-        savedBatch = batch;
-    }
-
-    /** Copies h and c after step {@code step} of the sorted rows {@code from..to-1}, which end there, to the caller. */
-    private void writeFinalStates(int step, int from, int to, MemorySegment hT, MemorySegment cT) {
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long cellRowBytes = (long) layout.hiddenSize() * Float.BYTES;
-        long outputRowBytes = (long) outputSize * Float.BYTES;
-        for (int r = from; r < to; r++) {
-            int callerRow = plan.callerRow(r);
-            if (hT != null) {
-                MemorySegment.copy(hiddenSteps[step], r * (long) hiddenRowFloats * Float.BYTES, hT,
-                        callerRow * outputRowBytes, outputRowBytes);
-            }
-            if (cT != null) {
-                MemorySegment.copy(cellSteps[step], r * stateRowBytes, cT, callerRow * cellRowBytes, cellRowBytes);
-            }
-        }
+        forwardDriver.forward(x, order, plan, state, h0, c0, y, hT, cT);
+        savedSteps = plan.steps();
+        savedBatch = plan.batch();
     }
 
     /**
@@ -482,7 +308,6 @@ public final class LstmTrainer implements AutoCloseable {
             SequenceLayout order = savedLayout;
             int inputSize = layout.inputSize();
             int hiddenSize = layout.hiddenSize();
-            int paddedHidden = layout.paddedHidden();
             Checks.notNull("gradients", gradients).checkOpen();
             Checks.notNull("mode", mode);
             if (gradients.inputSize() != inputSize || gradients.hiddenSize() != hiddenSize
@@ -509,104 +334,14 @@ public final class LstmTrainer implements AutoCloseable {
             Checks.optionalOutput("dh0", dh0, "B", batch, outputName(), outputSize);
             Checks.optionalOutput("dc0", dc0, "B", batch, "H", hiddenSize);
             savedSteps = 0;
-
-            int hiddenGradientRow = hiddenGradientLayout.gateRowFloats();
-            long hiddenGradientRowBytes = (long) hiddenGradientRow * Float.BYTES;
-            long stateRowBytes = (long) paddedHidden * Float.BYTES;
-            long hiddenRowBytes = (long) hiddenSize * Float.BYTES;
-            long outputRowBytes = (long) outputSize * Float.BYTES;
-            hiddenGradient.fill((byte) 0);
-            cellGradient.fill((byte) 0);
-            if (peepholeGradientSums != null) {
-                peepholeGradientSums.fill((byte) 0);
-            }
-            for (int r = 0; r < batch; r++) {
-                if (dhT != null) {
-                    MemorySegment.copy(dhT, plan.callerRow(r) * outputRowBytes, hiddenGradient,
-                            r * hiddenGradientRowBytes, outputRowBytes);
-                }
-                if (dcT != null) {
-                    MemorySegment.copy(dcT, plan.callerRow(r) * hiddenRowBytes, cellGradient, r * stateRowBytes,
-                            hiddenRowBytes);
-                }
-            }
-            long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-            for (int t = steps - 1; t >= 0; t--) {
-                int active = plan.activeAt(t);
-                if (active == 0) {
-                    continue;
-                }
-                if (dy != null) {
-                    for (int r = 0; r < active; r++) {
-                        tensors.add(dy, order.row(t, plan.callerRow(r), steps, batch) * outputRowBytes, hiddenGradient,
-                                r * hiddenGradientRowBytes, outputSize);
-                    }
-                }
-                long gatesOffset = stepStart[t] * gateRowBytes;
-                // With projection the cell backward takes dm = dh · W_hr in place of dh.
-                MemorySegment cellOutputGradient = projection == null ? hiddenGradient
-                        : projection.cellOutputGradient(team, hiddenGradient, stepStart[t], active);
-                int cellOutputGradientRow = projection == null ? hiddenGradientRow
-                        : projection.cellOutputGradientRow();
-                if (peepholeGradientSums == null) {
-                    pointwise.lstmBackward(layout, gates, gatesOffset, cellSteps[t + 1], 0, cellSteps[t], 0,
-                            cellOutputGradient, cellOutputGradientRow, cellGradient, vectorScratch, active, cellClip);
-                } else {
-                    pointwise.lstmPeepholeBackward(layout, gates, gatesOffset, preActivations, gatesOffset,
-                            cellSteps[t + 1], 0, cellSteps[t], 0, cellOutputGradient, cellOutputGradientRow,
-                            cellGradient, vectorScratch, active, cellClip, layer.cellRow(), peepholeGradientSums);
-                }
-                if (cellClip < LstmRunner.NO_CELL_CLIP) {
-                    // The forward left each step's whole pre-activations z in preActivations.
-                    tensors.zeroWhereAbove(preActivations, gatesOffset, gates, gatesOffset,
-                            active * layout.gateRowFloats(), cellClip);
-                }
-                team.multiply(gemmCall.set(transposedRecurrent, zeroBias, gates, gatesOffset, active, hiddenGradient,
-                        0));
-            }
-            for (int r = 0; r < batch; r++) {
-                if (dh0 != null) {
-                    MemorySegment.copy(hiddenGradient, r * hiddenGradientRowBytes, dh0,
-                            plan.callerRow(r) * outputRowBytes, outputRowBytes);
-                }
-                if (dc0 != null) {
-                    MemorySegment.copy(cellGradient, r * stateRowBytes, dc0, plan.callerRow(r) * hiddenRowBytes,
-                            hiddenRowBytes);
-                }
-            }
-            int rows = stepStart[steps];
+            backwardDriver.backward(order, dy, dhT, dcT, dh0, dc0);
             if (dx != null) {
-                team.multiply(gemmCall.set(transposedInput, zeroBias, gates, 0, rows, inputGradientRows, 0));
-                int inputGradientRow = inputGradientLayout.gateRowFloats();
-                if (plan.full() && timeMajor) {
-                    PaddedRows.copyOut(inputGradientRows, 0, inputGradientRow, dx, 0, inputSize, rows);
-                } else {
-                    writeInputGradients(order, inputGradientRow, dx);
-                }
+                backwardDriver.inputGradient(order, dx);
             }
-            weightGradients(rows, gradients, mode);
+            backwardDriver.weightGradients(mode, gradients.weightIh(), gradients.weightHh(), gradients.biasIh(),
+                    gradients.biasHh(), gradients.weightHr(), gradients.peepholes());
         } finally {
             inUse.exit();
-        }
-    }
-
-    /** Scatters the packed rows of dx to the caller's layout, zeros where a sequence has ended. */
-    private void writeInputGradients(SequenceLayout order, int inputGradientRow, MemorySegment dx) {
-        int steps = plan.steps();
-        int batch = plan.batch();
-        long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
-        long packedRowBytes = (long) inputGradientRow * Float.BYTES;
-        for (int t = 0; t < steps; t++) {
-            int active = plan.activeAt(t);
-            for (int r = 0; r < batch; r++) {
-                long target = order.row(t, plan.callerRow(r), steps, batch) * inputRowBytes;
-                if (r < active) {
-                    MemorySegment.copy(inputGradientRows, (stepStart[t] + r) * packedRowBytes, dx, target,
-                            inputRowBytes);
-                } else {
-                    MemorySegment.copy(zeroBias, 0, dx, target, inputRowBytes);
-                }
-            }
         }
     }
 
@@ -640,108 +375,9 @@ public final class LstmTrainer implements AutoCloseable {
             }
             savedSteps = 0;
             weights.repack(parameters);
-            packTransposed();
-            if (projection != null) {
-                projection.repack();
-            }
+            backwardDriver.packTransposed();
         } finally {
             inUse.exit();
-        }
-    }
-
-    /**
-     * dW_ih = dzᵀ·X and dW_hh = dzᵀ·H_prev, each one GEMM over all {@code rows} packed rows, and db = Σ dz, into
-     * {@code gradients} (zeros if no sequence ran a step). The GEMMs read dzᵀ ({@code [4H'][rows]}) row by row, so
-     * their output rows are gate rows, which map one to one onto PyTorch's {@code [4H][depth]} rows. dz is
-     * transposed first: read down its columns instead (a stride of 4H' floats, a multiple of 4 KiB at H = 256,
-     * 512, 1024), each broadcast touched a new cache line in the same L1 set. The transpose goes into
-     * {@code preActivations}, which the backward no longer
-     * needs after its time loop and the next forward refills.
-     */
-    private void weightGradients(int rows, LstmGradients gradients, GradientMode mode) {
-        if (rows == 0) {
-            if (mode == GradientMode.OVERWRITE) {
-                gradients.zero();
-            }
-            return;
-        }
-        MemorySegment transposedGateGradients = preActivations;
-        tensors.transpose(gates, 0, layout.gateRowFloats(), rows, layout.gateRowFloats(), transposedGateGradients,
-                rows);
-        int inputSize = layout.inputSize();
-        long inputRowBytes = (long) inputSize * Float.BYTES;
-        packPanels(inputs, 0, inputRowBytes, true, inputSize);
-        weightGradient(inputWeightGradientLayout, inputSize, transposedGateGradients, rows, gradients.weightIh(), mode);
-        long hiddenStrideBytes = (long) hiddenRowFloats * Float.BYTES;
-        packPanels(hiddens, maxBatch * hiddenStrideBytes, hiddenStrideBytes, false, outputSize);
-        weightGradient(hiddenWeightGradientLayout, outputSize, transposedGateGradients, rows, gradients.weightHh(),
-                mode);
-        if (projection != null) {
-            packPanels(projection.cellOutputs(), projection.cellOutputStepBytes(), projection.cellOutputRowBytes(),
-                    false, layout.hiddenSize());
-            // dzᵀ in preActivations is read no more: it holds dhᵀ now.
-            projection.weightGradient(team, weightGradientPanels, rows, preActivations, weightGradientRows,
-                    gradients.weightHr(), mode);
-        }
-
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        biasGradientSums.fill((byte) 0);
-        for (int row = 0; row < rows; row++) {
-            tensors.add(gates, row * gateRowBytes, biasGradientSums, 0, layout.gateRowFloats());
-        }
-        for (int gate = 0; gate < GateLayout.LSTM_GATES; gate++) {
-            for (int unit = 0; unit < layout.hiddenSize(); unit++) {
-                float sum = biasGradientSums.getAtIndex(FLOAT, layout.gateIndex(gate, unit));
-                long index = (long) gate * layout.hiddenSize() + unit;
-                LstmGradients.store(gradients.biasIh(), index, sum, mode);
-                LstmGradients.store(gradients.biasHh(), index, sum, mode);
-            }
-        }
-        if (peepholeGradientSums != null) {
-            for (int peephole = 0; peephole < 3; peephole++) {
-                for (int unit = 0; unit < layout.hiddenSize(); unit++) {
-                    float sum = peepholeGradientSums.getAtIndex(FLOAT,
-                            layout.gateIndex(Packing.peepholeGate(peephole), unit));
-                    LstmGradients.store(gradients.peepholes(), (long) peephole * layout.hiddenSize() + unit, sum,
-                            mode);
-                }
-            }
-        }
-    }
-
-    /** Packs W and U for the backward's dx and dh GEMMs from the weights' packing ({@link Packing#transposed}). */
-    private void packTransposed() {
-        Packing.transposed(layout, layer.input().data(), layout.inputSize(), transposedInput.data());
-        Packing.transposed(layout, layer.recurrent().data(), outputSize, transposedRecurrent.data());
-    }
-
-    /** Packs the forward's rows of {@code source} for a weight-gradient GEMM ({@link WeightGradientPanels#pack}). */
-    private void packPanels(MemorySegment source, long stepBytes, long rowBytes, boolean packed, int width) {
-        WeightGradientPanels.pack(source, stepBytes, rowBytes, packed, width, stepStart, plan.steps(), layout.lanes(),
-                weightGradientPanels);
-    }
-
-    /**
-     * One weight-gradient GEMM of dzᵀ ({@code [4H'][rows]}) with the packed panels, written or added into PyTorch's
-     * {@code [4H][depth]}.
-     */
-    private void weightGradient(GateLayout gemm, int depth, MemorySegment transposedGateGradients, int rows,
-                                MemorySegment target, GradientMode mode) {
-        team.multiply(gemmCall.set(WeightFormat.FLOAT32, gemm, weightGradientPanels, rows, zeroBias,
-                transposedGateGradients, 0, (long) rows * Float.BYTES, Float.BYTES, layout.gateRowFloats(),
-                weightGradientRows, 0));
-        long resultRowBytes = (long) gemm.gateRowFloats() * Float.BYTES;
-        long targetRowBytes = (long) depth * Float.BYTES;
-        for (int gate = 0; gate < GateLayout.LSTM_GATES; gate++) {
-            for (int unit = 0; unit < layout.hiddenSize(); unit++) {
-                long result = layout.gateIndex(gate, unit) * resultRowBytes;
-                long targetRow = (gate * (long) layout.hiddenSize() + unit) * targetRowBytes;
-                if (mode == GradientMode.ACCUMULATE) {
-                    tensors.add(weightGradientRows, result, target, targetRow, depth);
-                } else {
-                    MemorySegment.copy(weightGradientRows, result, target, targetRow, targetRowBytes);
-                }
-            }
         }
     }
 
@@ -774,7 +410,7 @@ public final class LstmTrainer implements AutoCloseable {
 
     /** The name of h's width in messages: P with projection, H without. */
     private String outputName() {
-        return projection == null ? "H" : "P";
+        return weights.projectionSize() > 0 ? "P" : "H";
     }
 
     private void checkOpen() {

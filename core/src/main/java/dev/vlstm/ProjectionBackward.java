@@ -5,26 +5,27 @@ import java.lang.foreign.MemorySegment;
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.GemmCall;
 import dev.vlstm.kernel.Packing;
+import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.Team;
 import dev.vlstm.kernel.TensorKernel;
 import dev.vlstm.kernel.WeightFormat;
 
 /**
- * What {@link LstmTrainer} adds for PyTorch's projection ({@code proj_size} = P, LSTMP): the forward keeps the cell
- * output {@code m_t = o*tanh(c_t)} of every step and projects it, {@code h_t = m_t · W_hrᵀ}; the backward keeps
- * every step's {@code dh_t} (P wide), turns it into {@code dm_t = dh_t · W_hr} (H wide) for the cell backward, and
- * after the time loop makes {@code dW_hr = Σ_t dh_tᵀ · m_t} as one GEMM over all T·B rows, like the other weight
- * gradients. A trainer holds one of these only for projected weights, so a model without projection runs none of
- * this code and allocates none of this scratch.
+ * The backward of PyTorch's projection ({@code proj_size} = P, LSTMP), whose forward {@link LayerDriver} runs
+ * ({@code h_t = m_t · W_hrᵀ}, keeping every step's cell output {@code m_t = o*tanh(c_t)}): the backward keeps every
+ * step's {@code dh_t} (P wide), turns it into {@code dm_t = dh_t · W_hr} (H wide) for the cell backward, and after
+ * the time loop makes {@code dW_hr = Σ_t dh_tᵀ · m_t} as one GEMM over all T·B rows, like the other weight
+ * gradients. A {@link BackwardDriver} holds one of these only for a projected layer, so a layer without projection
+ * runs none of this code and allocates none of this scratch.
  *
  * <p>Every GEMM here is a {@link dev.vlstm.kernel.PackedGemm#multiply} on a plain layout ({@link GateLayout#plain}),
- * run on the trainer's {@link Team} (and so on its threads, if any), which each call is given:
- * h and dm read their left operand by rows; dW_hr reads dhᵀ by rows, so that its output rows are the rows of W_hr.
- * Scratch comes from the trainer's memory and is freed with it.
+ * run on the driver's {@link Team} (and so on its threads, if any), which each call is given: dm reads its left
+ * operand by rows; dW_hr reads dhᵀ by rows, so that its output rows are the rows of W_hr. Scratch comes from the
+ * owner's memory and is freed with it.
  */
-final class ProjectionTraining {
+final class ProjectionBackward {
 
-    private final LstmWeights weights;
+    private final PackedLayer layer;
     private final TensorKernel tensors;
     /** The arguments of this part's GEMMs, set per call. */
     private final GemmCall call = new GemmCall();
@@ -32,50 +33,36 @@ final class ProjectionTraining {
     private final MemorySegment zeroBias;
     private final int hiddenSize;
     private final int projectionSize;
-    /** Bytes between rows of m, a cell row: {@code paddedHidden} floats. */
-    private final long cellOutputRowBytes;
-    /** Bytes between steps of m: {@code maxBatch} rows. */
-    private final long cellOutputStepBytes;
     /** The GEMM dm = dh · W_hr: depth P, H outputs. */
     private final GateLayout cellOutputGradientLayout;
     /** W_hr packed for {@link #cellOutputGradientLayout} (the panels of W_hrᵀ). */
     private final MemorySegment transposedProjectionWeights;
-    /** m of every step, {@code [maxSteps][maxBatch][paddedHidden]}, viewed per step through slices. */
-    private final MemorySegment cellOutputs;
-    private final MemorySegment[] cellOutputSteps;
     /** dm of the current backward step, {@code [maxBatch][cellOutputGradientLayout.gateRowFloats()]}. */
     private final MemorySegment cellOutputGradient;
-    /** dh of every step, in the trainer's packed row order, {@code [T·B][hiddenGradientRow]}. */
+    /** dh of every step, in the packed row order, {@code [T·B][hiddenGradientRow]}. */
     private final MemorySegment hiddenGradients;
     private final long hiddenGradientRowBytes;
     /** The GEMM dW_hr = dhᵀ · M (H outputs); its depth, T·B, is given per call (the layout's is the most rows). */
     private final GateLayout weightGradientLayout;
 
     /**
-     * @param weights           projected float32 weights
-     * @param memory            the trainer's memory, which owns the scratch
-     * @param hiddenGradientRow floats between rows of the trainer's dh rows (its {@code dz·U} layout's gate row)
+     * @param layer             a projected float32 layer
+     * @param memory            the owner's memory, which owns the scratch
+     * @param hiddenGradientRow floats between rows of the driver's dh rows (its {@code dz·U} layout's gate row)
      * @param zeroBias          a zero row of at least {@link #widestRow} floats, the GEMMs' bias
      */
-    ProjectionTraining(LstmWeights weights, OffHeap memory, int maxBatch, int maxSteps,
+    ProjectionBackward(PackedLayer layer, TensorKernel tensors, OffHeap memory, int maxBatch, int maxSteps,
                        int hiddenGradientRow, MemorySegment zeroBias) {
-        GateLayout layout = weights.layout();
-        this.weights = weights;
+        GateLayout layout = layer.layout();
+        this.layer = layer;
         this.zeroBias = zeroBias;
-        this.tensors = weights.family().tensors();
+        this.tensors = tensors;
         this.hiddenSize = layout.hiddenSize();
-        this.projectionSize = weights.projectionSize();
-        this.cellOutputRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        this.cellOutputStepBytes = maxBatch * cellOutputRowBytes;
+        this.projectionSize = layer.projectionSize();
         this.cellOutputGradientLayout = GateLayout.plain(projectionSize, hiddenSize, layout.lanes());
         this.weightGradientLayout = GateLayout.plain(Math.multiplyExact(maxBatch, maxSteps), hiddenSize,
                 layout.lanes());
         this.transposedProjectionWeights = memory.floats(cellOutputGradientLayout.packedFloats(projectionSize));
-        this.cellOutputs = memory.floats(maxSteps * cellOutputStepBytes / Float.BYTES);
-        this.cellOutputSteps = new MemorySegment[maxSteps];
-        for (int t = 0; t < maxSteps; t++) {
-            cellOutputSteps[t] = cellOutputs.asSlice(t * cellOutputStepBytes, cellOutputStepBytes);
-        }
         this.cellOutputGradient = memory.floats((long) maxBatch * cellOutputGradientLayout.gateRowFloats());
         this.hiddenGradientRowBytes = (long) hiddenGradientRow * Float.BYTES;
         this.hiddenGradients = memory.floats(Math.multiplyExact((long) maxBatch * maxSteps, hiddenGradientRow));
@@ -83,30 +70,19 @@ final class ProjectionTraining {
     }
 
     /** Floats that the GEMMs here need of a zero bias row and of a weight-gradient panel row. */
-    static int widestRow(LstmWeights weights) {
-        return GateLayout.plain(weights.projectionSize(), weights.hiddenSize(), weights.layout().lanes())
+    static int widestRow(PackedLayer layer) {
+        return GateLayout.plain(layer.projectionSize(), layer.layout().hiddenSize(), layer.layout().lanes())
                 .gateRowFloats();
     }
 
-    /** Repacks W_hr for dm = dh · W_hr from the weights' packed W_hr (after {@link LstmWeights#repack}). */
+    /** Repacks W_hr for dm = dh · W_hr from the layer's packed W_hr (after it changed). */
     void repack() {
-        Packing.plainTransposed(weights.projectionLayout(), weights.packedProjectionWeights(), projectionSize,
+        Packing.plainTransposed(layer.projection().layout(), layer.projection().data(), projectionSize,
                 transposedProjectionWeights);
     }
 
-    /** The buffer that the fused step writes m of step {@code step} into, {@code [maxBatch][paddedHidden]}. */
-    MemorySegment cellOutput(int step) {
-        return cellOutputSteps[step];
-    }
-
-    /** {@code h = m · W_hrᵀ} for the first {@code rows} rows of step {@code step}, into {@code hidden} (P' a row). */
-    void project(Team team, int step, int rows, MemorySegment hidden) {
-        team.multiply(call.set(weights.layer().projection(), weights.projectionBias(), cellOutputSteps[step], 0,
-                cellOutputRowBytes, Float.BYTES, rows, hidden, 0));
-    }
-
     /**
-     * Keeps the {@code rows} rows of dh (the step's whole dL/dh, P wide, at the trainer's dh stride) as packed rows
+     * Keeps the {@code rows} rows of dh (the step's whole dL/dh, P wide, at the driver's dh stride) as packed rows
      * {@code firstRow..} for dW_hr, and makes {@code dm = dh · W_hr} of those rows.
      *
      * @return dm, {@code [rows][cellOutputGradientRow()]}, valid until the next call
@@ -125,25 +101,10 @@ final class ProjectionTraining {
         return cellOutputGradientLayout.gateRowFloats();
     }
 
-    /** m of every step, for the trainer to pack as the right operand of dW_hr. */
-    MemorySegment cellOutputs() {
-        return cellOutputs;
-    }
-
-    /** Bytes between steps of {@link #cellOutputs()}. */
-    long cellOutputStepBytes() {
-        return cellOutputStepBytes;
-    }
-
-    /** Bytes between rows of {@link #cellOutputs()}. */
-    long cellOutputRowBytes() {
-        return cellOutputRowBytes;
-    }
-
     /**
      * {@code dW_hr = dhᵀ · M} over all {@code rows} packed rows, written or added into {@code target}
-     * ({@code [P][H]}), once the trainer has packed M (the m rows, H wide) into {@code panels} as
-     * {@code [tile][row][4·lanes]}. dh is transposed first and the GEMM reads dhᵀ row by row, as the trainer does
+     * ({@code [P][H]}), once the driver has packed M (the m rows, H wide) into {@code panels} as
+     * {@code [tile][row][4·lanes]}. dh is transposed first and the GEMM reads dhᵀ row by row, as the driver does
      * with dz: read down its columns, a stride that is a multiple of 4 KiB (P = 1024) would miss L1 at every
      * broadcast.
      *
