@@ -12,11 +12,12 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * One set of packed weights shared by many threads, each with its own runner and states: every result of a
- * bounded stress run (8 threads, mixed sequence and streaming jobs of mixed shapes) equals the single-threaded
+ * One {@link Model} (LSTM and GRU) shared by many threads, each with its own {@link Runner} and states: every result
+ * of a bounded stress run (8 threads, mixed sequence and streaming jobs of mixed shapes) equals the single-threaded
  * result bit for bit.
  */
 class ConcurrencyTest {
@@ -26,17 +27,18 @@ class ConcurrencyTest {
     private static final int INPUT = 24;
     private static final int HIDDEN = 40;
     private static final int MAX_BATCH = 6;
+    private static final int MAX_STEPS = 12;
 
     /** One call: a sequence forward ({@code streaming == false}) or T streaming steps; returns all outputs. */
     private record Job(float[] x, int steps, int batch, boolean streaming) {
 
-        float[] run(LstmWeights weights, LstmRunner runner) {
+        float[] run(Model model, Runner runner) {
             float[] y = new float[steps * batch * HIDDEN];
             if (!streaming) {
                 runner.forward(x, steps, batch, null, null, y, null, null);
                 return y;
             }
-            try (LstmState state = new LstmState(weights, batch)) {
+            try (State state = model.newState(batch)) {
                 float[] h = new float[batch * HIDDEN];
                 for (int t = 0; t < steps; t++) {
                     runner.step(Arrays.copyOfRange(x, t * batch * INPUT, (t + 1) * batch * INPUT), state, h);
@@ -47,20 +49,22 @@ class ConcurrencyTest {
         }
     }
 
-    @Test
-    void sharedWeightsGiveEveryThreadTheSingleThreadedResultBitForBit() throws Exception {
-        try (TestModel model = new TestModel(900, INPUT, HIDDEN)) {
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void aSharedModelGivesEveryThreadTheSingleThreadedResultBitForBit(Cell cell) throws Exception {
+        try (TestRnn rnn = new TestRnn(900, RnnShape.of(cell, INPUT, HIDDEN), Options.DEFAULT)) {
+            Model model = rnn.model;
             SplittableRandom random = new SplittableRandom(901);
             List<Job> jobs = new ArrayList<>();
             for (int n = 0; n < JOBS; n++) {
-                int steps = 1 + random.nextInt(12);
+                int steps = 1 + random.nextInt(MAX_STEPS);
                 int batch = 1 + random.nextInt(MAX_BATCH);
-                jobs.add(new Job(model.input(steps, batch), steps, batch, random.nextInt(3) == 0));
+                jobs.add(new Job(rnn.input(steps, batch), steps, batch, random.nextInt(3) == 0));
             }
             List<float[]> expected = new ArrayList<>();
-            try (LstmRunner runner = new LstmRunner(model.weights, MAX_BATCH)) {
+            try (Runner runner = rnn.runner(MAX_BATCH, MAX_STEPS)) {
                 for (Job job : jobs) {
-                    expected.add(job.run(model.weights, runner));
+                    expected.add(job.run(model, runner));
                 }
             }
             ExecutorService pool = Executors.newFixedThreadPool(THREADS);
@@ -71,10 +75,10 @@ class ConcurrencyTest {
                     results.add(pool.submit(() -> {
                         int checked = 0;
                         // Each thread runs every job, starting at a different one, with its own runner.
-                        try (LstmRunner runner = new LstmRunner(model.weights, MAX_BATCH)) {
+                        try (Runner runner = rnn.runner(MAX_BATCH, MAX_STEPS)) {
                             for (int n = 0; n < JOBS; n++) {
                                 int index = (first * 53 + n) % JOBS;
-                                float[] actual = jobs.get(index).run(model.weights, runner);
+                                float[] actual = jobs.get(index).run(model, runner);
                                 if (!Arrays.equals(expected.get(index), actual)) {
                                     throw new AssertionError("job " + index + " differs on thread " + first);
                                 }

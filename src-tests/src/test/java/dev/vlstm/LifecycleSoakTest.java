@@ -3,9 +3,9 @@ package dev.vlstm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryMXBean;
+import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.Test;
 
@@ -13,9 +13,9 @@ import dev.vlstm.train.Adam;
 import dev.vlstm.train.Sgd;
 
 /**
- * Thousands of create, use and close cycles of every off-heap owner leave no native memory behind (the library's
- * own accounting, {@link NativeMemory#liveBytes()}, returns to where it started, exactly) and do not grow the
- * Java heap.
+ * Thousands of create, use and close cycles of every off-heap owner of the public API, LSTM and GRU in turn, leave no
+ * native memory behind (the library's own accounting, {@link NativeMemory#liveBytes()}, returns to where it started,
+ * exactly) and do not grow the Java heap.
  */
 class LifecycleSoakTest {
 
@@ -28,23 +28,26 @@ class LifecycleSoakTest {
         long nativeAtStart = NativeMemory.liveBytes();
         long heapAfterWarmUp = 0;
         for (int cycle = 1; cycle <= CYCLES; cycle++) {
-            try (TestModel model = new TestModel(cycle, 5, 16);
-                 LstmRunner runner = new LstmRunner(model.weights, 2);
-                 LstmState state = new LstmState(model.weights, 2);
-                 LstmTrainer trainer = new LstmTrainer(model.weights, 2, 3);
-                 LstmGradients gradients = new LstmGradients(model.weights);
-                 LstmParameters parameters = LstmParameters.initialize(5, 16, cycle);
+            RnnShape shape = RnnShape.of(cycle % 2 == 0 ? Cell.LSTM : Cell.GRU, 5, 16);
+            SplittableRandom random = new SplittableRandom(cycle);
+            try (Parameters parameters = Parameters.initialize(shape, cycle);
+                 Model model = Model.pack(parameters, Options.DEFAULT.withMaxBatch(2).withMaxSteps(3));
+                 Runner runner = model.runner();
+                 State state = model.newState(2);
+                 Trainer trainer = model.trainer();
+                 Gradients gradients = new Gradients(shape);
                  Adam adam = new Adam(parameters, gradients, 1e-3);
                  Sgd sgd = new Sgd(parameters, gradients, 1e-3, 0.9)) {
                 assertTrue(NativeMemory.liveBytes() > nativeAtStart, "open objects hold native memory");
-                float[] x = model.input(3, 2);
+                float[] x = TestRnn.uniform(random, 3 * 2 * 5, 1f);
                 runner.forward(x, 3, 2, null, null, null, null, null);
                 runner.step(new float[2 * 5], state, null);
-                trainer.forward(MemorySegment.ofArray(x), 3, 2, null, null, null, null, null);
-                trainer.backward(null, MemorySegment.ofArray(model.state(2)), null, gradients, GradientMode.OVERWRITE,
+                trainer.forward(x, 3, 2, null, null, null, null, null);
+                trainer.backward(null, TestRnn.uniform(random, 2 * 16, 1f), null, gradients, GradientMode.OVERWRITE,
                         null, null, null);
                 adam.step();
                 sgd.step();
+                trainer.updateWeights(parameters);
             }
             if (cycle % 500 == 0) {
                 assertEquals(nativeAtStart, NativeMemory.liveBytes(), "native bytes after " + cycle + " cycles");

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -19,11 +20,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
 /**
- * A runner or a state used by two threads at once is reported, clearly and without damage. To make the overlap
- * certain rather than likely, a first thread runs a long forward (tens of milliseconds) and the second thread
- * calls in only once it has seen the first one inside the runner's guard; the second call then fails within
- * microseconds, long before the first one can end. Confined-arena segments passed to another thread are named.
- * Weights closed under a running forward are not detected by vlstm, but the JDK fails that forward cleanly.
+ * A {@link Runner}, {@link Trainer} or {@link State} used by two threads at once is reported, clearly and without
+ * damage. To make the overlap certain rather than likely, a first thread runs a long forward (tens of milliseconds)
+ * into a y filled with NaN, and the second thread calls in only once it has seen the first one write y's first
+ * step, so from inside the call; the second call then fails within microseconds, long before the first one can end.
+ * A state stepped or reset by two threads is tried until the two overlap. Confined-arena segments passed to another
+ * thread are named. A model closed under a running forward is not detected by vlstm, but the JDK fails that forward
+ * cleanly.
  */
 class MisuseDetectionTest {
 
@@ -36,21 +39,27 @@ class MisuseDetectionTest {
     private static final int BIG_HIDDEN = 1024;
     private static final int BIG_STEPS = 2_000;
 
+    private static TestRnn lstm(long seed, int inputSize, int hiddenSize, int layers) {
+        return new TestRnn(seed, RnnShape.of(Cell.LSTM, inputSize, hiddenSize).withLayers(layers), Options.DEFAULT);
+    }
+
     @Test
     void aSecondThreadCallingARunnerInUseIsToldWhoHoldsItAndChangesNothing() throws Exception {
-        try (TestModel model = new TestModel(990, INPUT, HIDDEN);
-             LstmRunner runner = new LstmRunner(model.weights, 1);
-             LstmState ownState = new LstmState(model.weights, 1)) {
-            float[] x = model.input(LONG_STEPS, 1);
+        try (TestRnn rnn = lstm(990, INPUT, HIDDEN, 1);
+             Runner runner = rnn.runner(1, LONG_STEPS);
+             State ownState = rnn.model.newState(1);
+             Output y = new Output(LONG_STEPS * HIDDEN)) {
+            float[] x = rnn.input(LONG_STEPS, 1);
             float[] expected = new float[HIDDEN];
-            try (LstmRunner alone = new LstmRunner(model.weights, 1)) {
+            try (Runner alone = rnn.runner(1, LONG_STEPS)) {
                 alone.forward(x, LONG_STEPS, 1, null, null, null, expected, null);
             }
             float[] hT = new float[HIDDEN];
-            IllegalStateException thrown = whileInside(runner,
-                    () -> runner.forward(x, LONG_STEPS, 1, null, null, null, hT, null),
+            IllegalStateException thrown = whileInside(y,
+                    () -> runner.forward(MemorySegment.ofArray(x), LONG_STEPS, 1, null, null, y.segment,
+                            MemorySegment.ofArray(hT), null),
                     () -> runner.step(new float[INPUT], ownState, null));
-            assertMessage(thrown, "LstmRunner@", ".step called by thread \"second\"", "while thread \"first\"",
+            assertMessage(thrown, "Runner@", ".step called by thread \"second\"", "while thread \"first\"",
                     "give each thread its own");
             assertArrayEquals(expected, hT, "the first thread's forward must be undisturbed");
             assertArrayEquals(new float[HIDDEN], ownState.hidden(), "the refused step must not touch its state");
@@ -59,30 +68,32 @@ class MisuseDetectionTest {
 
     @Test
     void closingARunnerThatAnotherThreadIsUsingIsRefused() throws Exception {
-        try (TestModel model = new TestModel(991, INPUT, HIDDEN);
-             LstmRunner runner = new LstmRunner(model.weights, 1)) {
-            float[] x = model.input(LONG_STEPS, 1);
-            IllegalStateException thrown = whileInside(runner,
-                    () -> runner.forward(x, LONG_STEPS, 1, null, null, null, null, null), runner::close);
+        try (TestRnn rnn = lstm(991, INPUT, HIDDEN, 1);
+             Runner runner = rnn.runner(1, LONG_STEPS);
+             Output y = new Output(LONG_STEPS * HIDDEN)) {
+            MemorySegment x = MemorySegment.ofArray(rnn.input(LONG_STEPS, 1));
+            IllegalStateException thrown = whileInside(y,
+                    () -> runner.forward(x, LONG_STEPS, 1, null, null, y.segment, null, null), runner::close);
             assertMessage(thrown, ".close called by thread \"second\"", "while thread \"first\"");
-            runner.forward(java.util.Arrays.copyOf(x, INPUT), 1, 1, null, null, null, null, null); // still open
+            runner.forward(new float[INPUT], 1, 1, null, null, null, null, null); // still open
         }
     }
 
     @Test
-    void weightsClosedUnderARunningForwardFailThatForwardCleanly() throws Exception {
-        TestModel model = new TestModel(994, INPUT, HIDDEN);
-        try (LstmRunner runner = new LstmRunner(model.weights, 1)) {
-            // Ten times the other tests' forward (a few hundred milliseconds): it cannot be tried again once the
-            // weights are closed, so it must still be running when this thread gets to close them.
-            int steps = 10 * LONG_STEPS;
-            float[] x = model.input(steps, 1);
-            CompletableFuture<Void> first = runAs("first", () -> runner.forward(x, steps, 1, null, null, null,
+    void aModelClosedUnderARunningForwardFailsThatForwardCleanly() throws Exception {
+        // Ten times the other tests' forward (a few hundred milliseconds): it cannot be tried again once the
+        // model is closed, so it must still be running when this thread gets to close it.
+        int steps = 10 * LONG_STEPS;
+        try (TestRnn rnn = lstm(994, INPUT, HIDDEN, 1);
+             Runner runner = rnn.runner(1, steps);
+             Output y = new Output((long) steps * HIDDEN)) {
+            MemorySegment x = MemorySegment.ofArray(rnn.input(steps, 1));
+            CompletableFuture<Void> first = runAs("first", () -> runner.forward(x, steps, 1, null, null, y.segment,
                     null, null));
-            while (runner.inUse().owner() == null && !first.isDone()) {
+            while (!y.written() && !first.isDone()) {
                 Thread.onSpinWait();
             }
-            model.close();
+            rnn.model.close();
             ExecutionException failed = assertThrows(ExecutionException.class, () -> first.get(60, TimeUnit.SECONDS));
             assertInstanceOf(IllegalStateException.class, failed.getCause(), "the JDK's closed-arena exception");
         }
@@ -90,17 +101,16 @@ class MisuseDetectionTest {
 
     @Test
     void aStateSteppedByTwoThreadsAtOnceIsReported() throws Exception {
-        try (TestModel model = new TestModel(992, BIG_INPUT, BIG_HIDDEN);
-             LstmRunner firstRunner = new LstmRunner(model.weights, 1);
-             LstmRunner secondRunner = new LstmRunner(model.weights, 1);
-             LstmState shared = new LstmState(model.weights, 1);
+        try (TestRnn rnn = lstm(992, BIG_INPUT, BIG_HIDDEN, 1);
+             Runner firstRunner = rnn.runner(1, 1);
+             Runner secondRunner = rnn.runner(1, 1);
+             State shared = rnn.model.newState(1);
              Arena arena = Arena.ofShared()) {
             MemorySegment x = arena.allocate((long) BIG_INPUT * Float.BYTES);
-            // Each step reads megabytes of weights, so it lasts long enough for the second thread, which waits
-            // until it sees the first thread inside the state, to call in before it ends; should the second thread
-            // be descheduled past that step, it waits for the next one.
-            // The second thread may also slip in between two steps; then the first thread's next step is the one
-            // refused, and that counts as well.
+            // Each step reads megabytes of weights, so it lasts long enough for the second thread, which steps the
+            // same state again and again, to call in while the first thread is inside it. The second thread may
+            // also be inside when the first one calls; then the first thread's step is the one refused, and that
+            // counts as well.
             AtomicBoolean caught = new AtomicBoolean();
             AtomicReference<IllegalStateException> refusedFirst = new AtomicReference<>();
             CompletableFuture<Void> first = runAs("first", () -> {
@@ -114,12 +124,7 @@ class MisuseDetectionTest {
                 }
             });
             IllegalStateException thrown = callAs("second", () -> {
-                while (!first.isDone()) {
-                    Thread owner = shared.inUse().owner();
-                    if (owner == null || !owner.getName().equals("first")) {
-                        Thread.onSpinWait();
-                        continue;
-                    }
+                while (!first.isDone() && !caught.get()) {
                     try {
                         secondRunner.step(x, shared, null);
                     } catch (IllegalStateException e) {
@@ -132,28 +137,29 @@ class MisuseDetectionTest {
             first.get(60, TimeUnit.SECONDS);
             IllegalStateException refused = thrown != null ? thrown : refusedFirst.get();
             assertTrue(refused != null, "the second thread never overlapped the first one's " + BIG_STEPS + " steps");
-            assertMessage(refused, "LstmState@", ".step called by thread", "while thread", "\"first\"",
-                    "\"second\"", "one stream's state");
+            assertMessage(refused, "State@", ".step called by thread", "while thread", "\"first\"", "\"second\"",
+                    "one stream's state");
         }
     }
 
     @Test
     void aSecondThreadCallingATrainerInUseIsRefusedAndTheFirstCallsResultStands() throws Exception {
-        try (TestModel model = new TestModel(995, INPUT, HIDDEN);
-             LstmTrainer trainer = new LstmTrainer(model.weights, 1, LONG_STEPS);
-             LstmGradients gradients = new LstmGradients(INPUT, HIDDEN)) {
-            float[] x = model.input(LONG_STEPS, 1);
+        try (TestRnn rnn = lstm(995, INPUT, HIDDEN, 1);
+             Trainer trainer = rnn.trainer(1, LONG_STEPS);
+             Gradients gradients = new Gradients(rnn.shape);
+             Output y = new Output(LONG_STEPS * HIDDEN)) {
+            float[] x = rnn.input(LONG_STEPS, 1);
             float[] expected = new float[HIDDEN];
-            try (LstmRunner alone = new LstmRunner(model.weights, 1)) {
+            try (Runner alone = rnn.runner(1, LONG_STEPS)) {
                 alone.forward(x, LONG_STEPS, 1, null, null, null, expected, null);
             }
             float[] hT = new float[HIDDEN];
             MemorySegment dy = MemorySegment.ofArray(new float[LONG_STEPS * HIDDEN]);
-            IllegalStateException thrown = whileInside(trainer.inUse(),
-                    () -> trainer.forward(MemorySegment.ofArray(x), LONG_STEPS, 1, null, null, null,
+            IllegalStateException thrown = whileInside(y,
+                    () -> trainer.forward(MemorySegment.ofArray(x), LONG_STEPS, 1, null, null, y.segment,
                             MemorySegment.ofArray(hT), null),
                     () -> trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, null, null, null));
-            assertMessage(thrown, "LstmTrainer@", ".backward called by thread \"second\"", "while thread \"first\"",
+            assertMessage(thrown, "Trainer@", ".backward called by thread \"second\"", "while thread \"first\"",
                     "give each thread its own");
             assertArrayEquals(expected, hT, "the first thread's forward must be undisturbed");
             trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, null, null, null); // still usable
@@ -163,20 +169,22 @@ class MisuseDetectionTest {
     @Test
     void stackRunnersStatesAndTrainersInUseRefuseASecondThread() throws Exception {
         int layers = 2;
-        try (TestStack model = new TestStack(996, INPUT, HIDDEN, layers, false);
-             LstmStackRunner runner = new LstmStackRunner(model.weights, 1, LONG_STEPS);
-             LstmStackState state = new LstmStackState(model.weights, 1);
-             LstmStackTrainer trainer = new LstmStackTrainer(model.weights, 1, LONG_STEPS)) {
-            float[] x = model.input(LONG_STEPS, 1);
-            IllegalStateException byRunner = whileInside(runner.inUse(),
-                    () -> runner.forward(x, LONG_STEPS, 1, null, null, null, null, null),
+        try (TestRnn rnn = lstm(996, INPUT, HIDDEN, layers);
+             Runner runner = rnn.runner(1, LONG_STEPS);
+             State state = rnn.model.newState(1);
+             Trainer trainer = rnn.trainer(1, LONG_STEPS);
+             Output y = new Output(LONG_STEPS * HIDDEN)) {
+            MemorySegment x = MemorySegment.ofArray(rnn.input(LONG_STEPS, 1));
+            // The top layer writes y, so the forward that y shows to be inside still has a whole layer to run.
+            IllegalStateException byRunner = whileInside(y,
+                    () -> runner.forward(x, LONG_STEPS, 1, null, null, y.segment, null, null),
                     () -> runner.step(new float[INPUT], state, null));
-            assertMessage(byRunner, "LstmStackRunner@", ".step called by thread \"second\"", "give each thread its own");
+            assertMessage(byRunner, "Runner@", ".step called by thread \"second\"", "give each thread its own");
             assertArrayEquals(new float[layers * HIDDEN], state.hidden(), "the refused step must not touch its state");
 
-            // A step is short, so the second thread tries reset() whenever it sees the first one inside the state,
-            // until one attempt overlaps (a reset that comes between two steps is allowed and just zeroes the state).
-            float[] frame = model.input(1, 1);
+            // A step is short, so the second thread tries reset() again and again until one attempt overlaps a step
+            // (a reset that comes between two steps is allowed and just zeroes the state).
+            float[] frame = rnn.input(1, 1);
             AtomicBoolean caught = new AtomicBoolean();
             AtomicReference<IllegalStateException> refusedStep = new AtomicReference<>();
             CompletableFuture<Void> stepping = runAs("first", () -> {
@@ -190,12 +198,7 @@ class MisuseDetectionTest {
                 }
             });
             IllegalStateException byState = callAs("second", () -> {
-                while (!stepping.isDone()) {
-                    Thread owner = state.inUse().owner();
-                    if (owner == null || !owner.getName().equals("first")) {
-                        Thread.onSpinWait();
-                        continue;
-                    }
+                while (!stepping.isDone() && !caught.get()) {
                     try {
                         state.reset();
                     } catch (IllegalStateException e) {
@@ -208,22 +211,20 @@ class MisuseDetectionTest {
             stepping.get(60, TimeUnit.SECONDS);
             IllegalStateException refused = byState != null ? byState : refusedStep.get();
             assertTrue(refused != null, "the second thread never overlapped one of the first one's steps");
-            assertMessage(refused, "LstmStackState@", "called by thread", "while thread", "\"first\"", "\"second\"",
+            assertMessage(refused, "State@", "called by thread", "while thread", "\"first\"", "\"second\"",
                     "one stream's state");
 
-            IllegalStateException byTrainer = whileInside(trainer.inUse(),
-                    () -> trainer.forward(MemorySegment.ofArray(x), LONG_STEPS, 1, null, null, null, null, null),
-                    trainer::close);
-            assertMessage(byTrainer, "LstmStackTrainer@", ".close called by thread \"second\"",
-                    "give each thread its own");
+            IllegalStateException byTrainer = whileInside(y,
+                    () -> trainer.forward(x, LONG_STEPS, 1, null, null, y.segment, null, null), trainer::close);
+            assertMessage(byTrainer, "Trainer@", ".close called by thread \"second\"", "give each thread its own");
         }
     }
 
     @Test
     void segmentsOfAnotherThreadsConfinedArenaAreNamedForEveryArgument() throws Exception {
-        try (TestModel model = new TestModel(993, INPUT, HIDDEN);
-             LstmRunner runner = new LstmRunner(model.weights, 1);
-             LstmState state = new LstmState(model.weights, 1);
+        try (TestRnn rnn = lstm(993, INPUT, HIDDEN, 1);
+             Runner runner = rnn.runner(1, 1);
+             State state = rnn.model.newState(1);
              Arena confined = Arena.ofConfined()) {
             MemorySegment x = confined.allocate((long) INPUT * Float.BYTES);
             MemorySegment h = confined.allocate((long) HIDDEN * Float.BYTES);
@@ -258,27 +259,53 @@ class MisuseDetectionTest {
     }
 
     /**
-     * Starts {@code longCall} on a thread named "first", waits until that thread is inside {@code runner}, then
-     * runs {@code intrusion} on a thread named "second" and returns what it threw; the first call must succeed.
-     * On a loaded machine the second thread may not run at all before the first call ends: then the pair is tried
-     * again, up to {@value #ATTEMPTS} times.
+     * A forward's y in a shared arena, filled with NaN, so that another thread can see when the forward has written
+     * its first step (no step of finite inputs gives NaN).
      */
-    private static IllegalStateException whileInside(LstmRunner runner, Runnable longCall, Executable intrusion)
-            throws Exception {
-        return whileInside(runner.inUse(), longCall, intrusion);
+    private static final class Output implements AutoCloseable {
+
+        private final Arena arena = Arena.ofShared();
+        final MemorySegment segment;
+
+        Output(long floats) {
+            segment = arena.allocate(floats * Float.BYTES);
+            rearm();
+        }
+
+        void rearm() {
+            segment.fill((byte) 0xFF);
+        }
+
+        boolean written() {
+            return !Float.isNaN(segment.getAtIndex(ValueLayout.JAVA_FLOAT, 0));
+        }
+
+        @Override
+        public void close() {
+            arena.close();
+        }
     }
 
-    /** As above, for any object guarded by {@code guard}. */
-    private static IllegalStateException whileInside(ExclusiveUse guard, Runnable longCall, Executable intrusion)
+    /**
+     * Starts {@code longCall}, which writes {@code y}, on a thread named "first", waits until that thread has written
+     * y's first step, then runs {@code intrusion} on a thread named "second" and returns what it threw; the first
+     * call must succeed. On a loaded machine the second thread may not run at all before the first call ends: then
+     * the pair is tried again, up to {@value #ATTEMPTS} times.
+     */
+    private static IllegalStateException whileInside(Output y, Runnable longCall, Executable intrusion)
             throws Exception {
         for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+            y.rearm();
             CompletableFuture<Void> first = runAs("first", longCall);
             IllegalStateException thrown = callAs("second", () -> {
-                while (guard.owner() == null || !guard.owner().getName().equals("first")) {
+                while (!y.written()) {
                     if (first.isDone()) {
                         return null;
                     }
                     Thread.onSpinWait();
+                }
+                if (first.isDone()) {
+                    return null;
                 }
                 return assertThrows(IllegalStateException.class, intrusion);
             });
