@@ -27,10 +27,8 @@ import dev.vlstm.kernel.Team;
 public final class GruRunner implements AutoCloseable {
 
     private final GruWeights weights;
-    /** The threads of every GEMM and step: this runner's own, or a stack's. */
+    /** The threads of every GEMM and step, owned. */
     private final Team team;
-    /** Whether {@link #close()} stops {@link #team}'s threads: false for a stack's, which the stack stops. */
-    private final boolean ownsThreads;
     private final GateLayout layout;
     private final int maxBatch;
     private final int projectionSteps;
@@ -93,15 +91,7 @@ public final class GruRunner implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public GruRunner(GruWeights weights, int maxBatch, int projectionSteps, int threads) {
-        this(weights, maxBatch, projectionSteps, Checks.threads(threads), null);
-    }
-
-    /** A part of a stack, running on the stack's team ({@code stackTeam}, not owned: closing this leaves it running). */
-    GruRunner(GruWeights weights, int maxBatch, int projectionSteps, Team stackTeam) {
-        this(weights, maxBatch, projectionSteps, 1, stackTeam);
-    }
-
-    private GruRunner(GruWeights weights, int maxBatch, int projectionSteps, int threads, Team stackTeam) {
+        Checks.threads(threads);
         Checks.notNull("weights", weights).checkOpen();
         this.weights = weights;
         this.layout = weights.layout();
@@ -112,9 +102,8 @@ public final class GruRunner implements AutoCloseable {
             throw new IllegalArgumentException("maxBatch * projectionSteps = " + rows + " rows of "
                     + layout.gateRowFloats() + " gate floats is too large for one projection chunk");
         }
-        this.ownsThreads = stackTeam == null;
         this.memory = OffHeap.open();
-        this.team = stackTeam != null ? stackTeam : new Team(weights.family(), threads);
+        this.team = new Team(weights.family(), threads);
         try {
             this.driver = new LayerDriver(weights.layer(), Postgemm.GRU, Float.POSITIVE_INFINITY, team, maxBatch,
                     projectionSteps, memory);
@@ -123,9 +112,7 @@ public final class GruRunner implements AutoCloseable {
             this.variableLengths = new VariableLengths(maxBatch);
         } catch (RuntimeException | Error e) {
             memory.close();
-            if (ownsThreads) {
-                team.close();
-            }
+            team.close();
             throw e;
         }
     }
@@ -148,10 +135,7 @@ public final class GruRunner implements AutoCloseable {
 
     static int defaultProjectionSteps(GruWeights weights, int maxBatch) {
         Checks.notNull("weights", weights).checkOpen();
-        Checks.positive("maxBatch", maxBatch);
-        long stepBytes = (long) maxBatch * weights.layout().gateRowFloats() * Float.BYTES;
-        return (int) Math.max(1, Math.min(LstmRunner.MAX_DEFAULT_PROJECTION_STEPS,
-                LstmRunner.DEFAULT_PROJECTION_BYTES / stepBytes));
+        return StackRunner.defaultChunkSteps(weights.layout(), Checks.positive("maxBatch", maxBatch));
     }
 
     /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
@@ -354,9 +338,7 @@ public final class GruRunner implements AutoCloseable {
         try {
             if (memory.isOpen()) {
                 memory.close();
-                if (ownsThreads) {
-                    team.close();
-                }
+                team.close();
             }
         } finally {
             inUse.exit();

@@ -3,14 +3,13 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import dev.vlstm.kernel.Team;
 
 /**
  * Runs the forward of a whole {@link GruStackWeights} model, as PyTorch's {@code nn.GRU} does in inference: whole
  * sequences through every layer and direction ({@link #forward}), or, for a unidirectional stack, one step of a
  * stream at a time through every layer ({@link #step}). No dropout: that is training only ({@link GruStackTrainer}).
  *
- * <p>Each layer and direction runs on its own {@link GruRunner}, joined as {@link LstmStackRunner} joins its layers
+ * <p>Each layer and direction runs as one {@link GruRunner} would, joined as {@link LstmStackRunner} joins its layers
  * ({@link StackSequence}): the reverse direction of a bidirectional layer runs over a time-reversed copy of the
  * layer's input, and its output is reversed back into columns H..2H of the layer's {@code [T][B][2H]} output (forward
  * first, as PyTorch). Batches of sequences of different lengths (packed sequences) run as in
@@ -27,15 +26,8 @@ import dev.vlstm.kernel.Team;
 public final class GruStackRunner implements AutoCloseable {
 
     private final GruStackWeights weights;
-    private final LstmStackShape shape;
-    private final GruRunner[] parts;
-    /** The threads every part runs on, owned. */
-    private final Team team;
-    private final ExclusiveUse inUse = new ExclusiveUse(this,
-            "a GruStackRunner is for one thread at a time; give each thread its own (they may share the weights)");
-    private final OffHeap memory;
-    private final StackSequence sequence;
-    private final StackSequence.Part forwardPart = this::forwardPart;
+    /** The engine's stack runner, which this class's guard and messages name. */
+    private final StackRunner runner;
 
     /**
      * A runner for up to {@code maxBatch} sequences of up to {@code maxSteps} steps.
@@ -74,44 +66,24 @@ public final class GruStackRunner implements AutoCloseable {
      */
     GruStackRunner(GruStackWeights weights, int maxBatch, int maxSteps, int threads, int chunkSteps) {
         Checks.notNull("weights", weights).checkOpen();
-        Checks.threads(threads);
         this.weights = weights;
-        this.shape = weights.shape();
-        this.memory = OffHeap.open();
-        this.parts = new GruRunner[shape.stateCount()];
-        Team stackTeam = null;
-        try {
-            this.sequence = new StackSequence(shape, false, maxBatch, maxSteps, "GruStackRunner", memory);
-            stackTeam = new Team(weights.part(0).family(), threads);
-            for (int n = 0; n < parts.length; n++) {
-                GruWeights part = weights.part(n);
-                int projectionSteps = Math.min(maxSteps,
-                        chunkSteps > 0 ? chunkSteps : GruRunner.defaultProjectionSteps(part, maxBatch));
-                parts[n] = new GruRunner(part, maxBatch, projectionSteps, stackTeam);
-            }
-            this.team = stackTeam;
-        } catch (RuntimeException | Error e) {
-            closeParts();
-            if (stackTeam != null) {
-                stackTeam.close();
-            }
-            throw e;
-        }
+        this.runner = StackRunner.gru(weights, maxBatch, maxSteps, threads, chunkSteps, "GruStackRunner", this,
+                "a GruStackRunner is for one thread at a time; give each thread its own (they may share the weights)");
     }
 
     /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return team.threads();
+        return runner.threads();
     }
 
     /** {@return the largest batch this runner accepts, &ge; 1} */
     public int maxBatch() {
-        return sequence.maxBatch();
+        return runner.maxBatch();
     }
 
     /** {@return the longest sequence {@link #forward} accepts, in steps, &ge; 1} */
     public int maxSteps() {
-        return sequence.maxSteps();
+        return runner.maxSteps();
     }
 
     /** {@return the weights this runner runs (not owned by the runner)} */
@@ -137,24 +109,7 @@ public final class GruStackRunner implements AutoCloseable {
      * @throws IllegalStateException    if this runner, its weights, or the arena of an argument is closed
      */
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y, MemorySegment hT) {
-        inUse.enter("forward");
-        try {
-            checkOpen();
-            sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, null, y, hT, null);
-            sequence.run(forwardPart, null, x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, null, y, hT, null);
-        } finally {
-            inUse.exit();
-        }
-    }
-
-    /**
-     * Checks the arguments of a forward as {@link #forward} does (lengths null for the time-major form), for a
-     * caller that reads them before it runs them.
-     */
-    void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
-                        MemorySegment h0, MemorySegment y, MemorySegment hT) {
-        checkOpen();
-        sequence.checkArguments(x, layout, steps, batch, lengths, h0, null, y, hT, null);
+        runner.forward(x, steps, batch, h0, null, y, hT, null);
     }
 
     /**
@@ -200,15 +155,7 @@ public final class GruStackRunner implements AutoCloseable {
      */
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                         MemorySegment h0, MemorySegment y, MemorySegment hT) {
-        inUse.enter("forward");
-        try {
-            checkOpen();
-            VariableLengths.check(lengths, steps, batch);
-            sequence.checkArguments(x, layout, steps, batch, lengths, h0, null, y, hT, null);
-            sequence.run(forwardPart, null, x, layout, steps, batch, lengths, h0, null, y, hT, null);
-        } finally {
-            inUse.exit();
-        }
+        runner.forward(x, layout, steps, batch, lengths, h0, null, y, hT, null);
     }
 
     /**
@@ -245,17 +192,7 @@ public final class GruStackRunner implements AutoCloseable {
      * @throws IllegalStateException    if this runner, its weights, the state, or the arena of an argument is closed
      */
     public void step(MemorySegment x, GruStackState state, MemorySegment h) {
-        inUse.enter("step");
-        try {
-            Checks.notNull("state", state).inUse().enter("step");
-            try {
-                checkedStep(x, state, h);
-            } finally {
-                state.inUse().exit();
-            }
-        } finally {
-            inUse.exit();
-        }
+        runner.step(x, Checks.notNull("state", state).stream(), h);
     }
 
     /**
@@ -271,83 +208,28 @@ public final class GruStackRunner implements AutoCloseable {
         step(MemorySegment.ofArray(Checks.notNull("x", x)), state, wrap(h));
     }
 
-    private void checkedStep(MemorySegment x, GruStackState state, MemorySegment h) {
-        checkOpen();
-        state.checkOpen();
-        // Identity first, as in Runner.step: a record's first equals() is slow in a new JVM.
-        if (state.shape() != shape && !state.shape().equals(shape)) {
-            throw new IllegalArgumentException("state is for a model of " + state.shape() + ", but this runner's is "
-                    + shape);
-        }
-        int batch = state.batch();
-        if (batch > maxBatch()) {
-            throw new IllegalArgumentException("the state's batch " + batch
-                    + " exceeds this GruStackRunner's maxBatch " + maxBatch());
-        }
-        Checks.floats("x", x, "B", batch, "I", shape.inputSize());
-        Checks.optionalOutput("h", h, "B", batch, "H", shape.hiddenSize());
-        MemorySegment input = x;
-        for (int layer = 0; layer < parts.length; layer++) {
-            MemorySegment output = layer == parts.length - 1 ? h : state.layerOutput(layer);
-            parts[layer].step(input, state.layer(layer), output);
-            input = output;
-        }
-    }
-
     /**
      * Frees every layer's scratch and stops the worker threads (if {@link #threads()} &gt; 1), waiting until they
      * have ended. Closing twice is harmless.
      */
     @Override
     public void close() {
-        inUse.enter("close");
-        try {
-            closeParts();
-            team.close();
-        } finally {
-            inUse.exit();
-        }
-    }
-
-    private void closeParts() {
-        for (GruRunner part : parts) {
-            if (part != null) {
-                part.close();
-            }
-        }
-        memory.close();
+        runner.close();
     }
 
     /** The time steps of every part's input GEMM ({@code projectionSteps}, the same in every part). */
     int chunkSteps() {
-        return parts[0].projectionSteps();
+        return runner.chunkSteps();
     }
 
     /** The worker threads of this runner (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return team.workerThreads();
-    }
-
-    /** One direction of one layer: the GRU's plain time-major forward, or its variable-length one (no c). */
-    private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
-                             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        if (lengths == null) {
-            parts[index].forward(x, call.steps(), call.batch(), h0, y, hT);
-        } else {
-            parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, y, hT);
-        }
+        return runner.workerThreads();
     }
 
     /** The guard of this runner's public methods: lets tests see which thread is inside. */
     ExclusiveUse inUse() {
-        return inUse;
-    }
-
-    private void checkOpen() {
-        if (!memory.isOpen()) {
-            throw new IllegalStateException("this GruStackRunner is closed");
-        }
-        weights.checkOpen();
+        return runner.inUse();
     }
 
     private static MemorySegment wrap(float[] array) {

@@ -20,6 +20,7 @@ public final class GruStackState implements AutoCloseable {
     /** {@code [B][H]} outputs of layers 0 .. L-2 at the last step: the inputs of the layers above. */
     private final MemorySegment[] layerOutputs;
     private final OffHeap memory;
+    private final StackDrivers.Stream stream = new StackDrivers.GruStream(this);
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "a GruStackState is one stream's state, used by one thread at a time");
 
@@ -157,6 +158,11 @@ public final class GruStackState implements AutoCloseable {
     }
 
     /** The guard of this state's public methods, which {@link GruStackRunner#step} enters too. */
+    /** {@return this state as the engine's stack runner steps it, one view per state} */
+    StackDrivers.Stream stream() {
+        return stream;
+    }
+
     ExclusiveUse inUse() {
         return inUse;
     }

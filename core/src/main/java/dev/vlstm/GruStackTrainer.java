@@ -127,7 +127,7 @@ public final class GruStackTrainer implements AutoCloseable {
         Team stackTeam = null;
         try {
             long rows = Checks.trainingRows(maxBatch, maxSteps);
-            this.sequence = new StackSequence(shape, false, maxBatch, maxSteps, "GruStackTrainer", memory);
+            this.sequence = new StackSequence(shape, false, true, maxBatch, maxSteps, "GruStackTrainer", memory);
             long layerFloats = rows * shape.outputSize();
             this.dropout = withDropout
                     ? new InterLayerDropout(dropout, seed, shape.layers() - 1, layerFloats, memory) : null;

@@ -42,10 +42,8 @@ public final class LstmRunner implements AutoCloseable {
     public static final int MAX_THREADS = Options.MAX_THREADS;
 
     private final LstmWeights weights;
-    /** The threads of every GEMM and step: this runner's own, or a stacked model's. */
+    /** The threads of every GEMM and step, owned. */
     private final Team team;
-    /** Whether {@link #close()} stops {@link #team}'s threads (false when a stacked model lent them). */
-    private final boolean ownsThreads;
     private final GateLayout layout;
     private final int maxBatch;
     private final int projectionSteps;
@@ -159,20 +157,10 @@ public final class LstmRunner implements AutoCloseable {
      */
     public LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs,
                       float cellClip, int threads) {
-        this(weights, maxBatch, projectionSteps, nonFiniteInputs, cellClip, Checks.threads(threads), null);
-    }
-
-    /** A runner of one part of a stacked model on the stack's team ({@code sharedTeam}), which the stack closes. */
-    LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, float cellClip, Team sharedTeam) {
-        this(weights, maxBatch, projectionSteps, NonFiniteInputs.PROPAGATE, cellClip, 1, sharedTeam);
-    }
-
-    private LstmRunner(LstmWeights weights, int maxBatch, int projectionSteps, NonFiniteInputs nonFiniteInputs,
-                       float cellClip, int threads, Team sharedTeam) {
+        Checks.threads(threads);
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
         this.nonFiniteInputs = Checks.notNull("nonFiniteInputs", nonFiniteInputs);
-        this.ownsThreads = sharedTeam == null;
         this.weights = weights;
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
@@ -183,7 +171,7 @@ public final class LstmRunner implements AutoCloseable {
                     + layout.gateRowFloats() + " gate floats is too large for one projection chunk");
         }
         this.memory = OffHeap.open();
-        this.team = sharedTeam != null ? sharedTeam : new Team(weights.family(), threads);
+        this.team = new Team(weights.family(), threads);
         try {
             this.sequenceState = new LstmState(weights, maxBatch);
             this.variableLengths = new VariableLengths(maxBatch);
@@ -191,9 +179,7 @@ public final class LstmRunner implements AutoCloseable {
                     : Postgemm.LSTM, this.cellClip, team, maxBatch, projectionSteps, memory);
         } catch (RuntimeException | Error e) {
             memory.close();
-            if (ownsThreads) {
-                team.close();
-            }
+            team.close();
             throw e;
         }
     }
@@ -216,9 +202,7 @@ public final class LstmRunner implements AutoCloseable {
 
     static int defaultProjectionSteps(LstmWeights weights, int maxBatch) {
         Checks.notNull("weights", weights).checkOpen();
-        Checks.positive("maxBatch", maxBatch);
-        long stepBytes = (long) maxBatch * weights.layout().gateRowFloats() * Float.BYTES;
-        return (int) Math.max(1, Math.min(MAX_DEFAULT_PROJECTION_STEPS, DEFAULT_PROJECTION_BYTES / stepBytes));
+        return StackRunner.defaultChunkSteps(weights.layout(), Checks.positive("maxBatch", maxBatch));
     }
 
     /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
@@ -566,9 +550,7 @@ public final class LstmRunner implements AutoCloseable {
             if (memory.isOpen()) {
                 memory.close();
                 sequenceState.close();
-                if (ownsThreads) {
-                    team.close();
-                }
+                team.close();
             }
         } finally {
             inUse.exit();

@@ -3,7 +3,6 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import dev.vlstm.kernel.Team;
 
 /**
  * Runs the forward of a whole {@link LstmStackWeights} model, as PyTorch's {@code nn.LSTM} does in inference: whole
@@ -11,14 +10,14 @@ import dev.vlstm.kernel.Team;
  * stream at a time through every layer ({@link #step}). No dropout: that is training only
  * ({@link LstmStackTrainer}).
  *
- * <p>Each layer and direction runs on its own {@link LstmRunner}; the reverse direction of a bidirectional layer runs
+ * <p>Each layer and direction runs as one {@link LstmRunner} would; the reverse direction of a bidirectional layer runs
  * over a time-reversed copy of the layer's input, and its output is reversed back into columns H..2H of the layer's
  * {@code [T][B][2H]} output (forward first, as PyTorch). All scratch is allocated up front for sequences of up to
  * {@code maxSteps} steps of up to {@code maxBatch} rows; calls allocate nothing once warmed up with one shape (with
  * the {@link MemorySegment} overloads). For a unidirectional model, longer sequences run in windows that carry the
  * state: pass the same segments as h0/c0 and hT/cT.
  *
- * <p>Layers and directions with peephole connections ({@link LstmWeights#hasPeepholes()}) run them, as one
+ * <p>Layers and directions with peephole connections ({@link LstmWeights#hasPeepholes()}) run them, as an
  * {@link LstmRunner} does; an optional cell clip applies to every layer and direction.
  *
  * <p>S below is the width of one direction's h: P for a model with projection
@@ -30,15 +29,8 @@ import dev.vlstm.kernel.Team;
 public final class LstmStackRunner implements AutoCloseable {
 
     private final LstmStackWeights weights;
-    private final LstmStackShape shape;
-    private final LstmRunner[] parts;
-    /** The threads every part's GEMMs run on (the parts run one after another), owned. */
-    private final Team team;
-    private final ExclusiveUse inUse = new ExclusiveUse(this,
-            "an LstmStackRunner is for one thread at a time; give each thread its own (they may share the weights)");
-    private final OffHeap memory;
-    private final StackSequence sequence;
-    private final StackSequence.Part forwardPart = this::forwardPart;
+    /** The engine's stack runner, which this class's guard and messages name. */
+    private final StackRunner runner;
     private final float cellClip;
 
     /**
@@ -102,39 +94,25 @@ public final class LstmStackRunner implements AutoCloseable {
                     int chunkSteps) {
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
-        Checks.threads(threads);
         this.weights = weights;
-        this.shape = weights.shape();
-        this.memory = OffHeap.open();
-        this.parts = new LstmRunner[shape.stateCount()];
-        this.team = new Team(weights.part(0).family(), threads);
-        try {
-            this.sequence = new StackSequence(shape, maxBatch, maxSteps, "LstmStackRunner", memory);
-            for (int n = 0; n < parts.length; n++) {
-                LstmWeights part = weights.part(n);
-                int projectionSteps = Math.min(maxSteps,
-                        chunkSteps > 0 ? chunkSteps : LstmRunner.defaultProjectionSteps(part, maxBatch));
-                parts[n] = new LstmRunner(part, maxBatch, projectionSteps, cellClip, team);
-            }
-        } catch (RuntimeException | Error e) {
-            close();
-            throw e;
-        }
+        this.runner = StackRunner.lstm(weights, maxBatch, maxSteps, cellClip, threads, chunkSteps, "LstmStackRunner",
+                this, "an LstmStackRunner is for one thread at a time; give each thread its own (they may share the"
+                        + " weights)");
     }
 
     /** {@return the threads each call runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return team.threads();
+        return runner.threads();
     }
 
     /** {@return the largest batch this runner accepts, &ge; 1} */
     public int maxBatch() {
-        return sequence.maxBatch();
+        return runner.maxBatch();
     }
 
     /** {@return the longest sequence {@link #forward} accepts, in steps, &ge; 1} */
     public int maxSteps() {
-        return sequence.maxSteps();
+        return runner.maxSteps();
     }
 
     /** {@return the cell clip of every layer and direction, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP} if none} */
@@ -168,14 +146,7 @@ public final class LstmStackRunner implements AutoCloseable {
      */
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                         MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        inUse.enter("forward");
-        try {
-            checkOpen();
-            sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
-            sequence.run(forwardPart, null, x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
-        } finally {
-            inUse.exit();
-        }
+        runner.forward(x, steps, batch, h0, c0, y, hT, cT);
     }
 
     /**
@@ -184,8 +155,7 @@ public final class LstmStackRunner implements AutoCloseable {
      */
     void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                         MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        checkOpen();
-        sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+        runner.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
     }
 
     /**
@@ -236,15 +206,7 @@ public final class LstmStackRunner implements AutoCloseable {
      */
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                         MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        inUse.enter("forward");
-        try {
-            checkOpen();
-            VariableLengths.check(lengths, steps, batch);
-            sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
-            sequence.run(forwardPart, null, x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
-        } finally {
-            inUse.exit();
-        }
+        runner.forward(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
     }
 
     /**
@@ -284,40 +246,7 @@ public final class LstmStackRunner implements AutoCloseable {
      * @throws IllegalStateException    if this runner, its weights, the state, or the arena of an argument is closed
      */
     public void step(MemorySegment x, LstmStackState state, MemorySegment h) {
-        inUse.enter("step");
-        try {
-            Checks.notNull("state", state).inUse().enter("step");
-            try {
-                checkedStep(x, state, h);
-            } finally {
-                state.inUse().exit();
-            }
-        } finally {
-            inUse.exit();
-        }
-    }
-
-    private void checkedStep(MemorySegment x, LstmStackState state, MemorySegment h) {
-        checkOpen();
-        state.checkOpen();
-        // Identity first, as in Runner.step: a record's first equals() is slow in a new JVM.
-        if (state.shape() != shape && !state.shape().equals(shape)) {
-            throw new IllegalArgumentException("state is for a model of " + state.shape() + ", but this runner's is "
-                    + shape);
-        }
-        int batch = state.batch();
-        if (batch > maxBatch()) {
-            throw new IllegalArgumentException("the state's batch " + batch
-                    + " exceeds this LstmStackRunner's maxBatch " + maxBatch());
-        }
-        Checks.floats("x", x, "B", batch, "I", shape.inputSize());
-        Checks.optionalOutput("h", h, "B", batch, shape.projectionSize() > 0 ? "P" : "H", shape.hiddenStateSize());
-        MemorySegment input = x;
-        for (int layer = 0; layer < parts.length; layer++) {
-            MemorySegment output = layer == parts.length - 1 ? h : state.layerOutput(layer);
-            parts[layer].step(input, state.layer(layer), output);
-            input = output;
-        }
+        runner.step(x, Checks.notNull("state", state).stream(), h);
     }
 
     /**
@@ -336,49 +265,22 @@ public final class LstmStackRunner implements AutoCloseable {
     /** Frees every layer's scratch and stops the worker threads. Closing twice is harmless. */
     @Override
     public void close() {
-        inUse.enter("close");
-        try {
-            for (LstmRunner part : parts) {
-                if (part != null) {
-                    part.close();
-                }
-            }
-            team.close();
-            memory.close();
-        } finally {
-            inUse.exit();
-        }
-    }
-
-    private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
-                             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        if (lengths == null) {
-            parts[index].forward(x, call.steps(), call.batch(), h0, c0, y, hT, cT);
-        } else {
-            parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, c0, y, hT, cT);
-        }
+        runner.close();
     }
 
     /** The time steps of every part's input GEMM ({@code projectionSteps}, the same in every part). */
     int chunkSteps() {
-        return parts[0].projectionSteps();
+        return runner.chunkSteps();
     }
 
     /** The worker threads of this runner, shared by its parts (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return team.workerThreads();
+        return runner.workerThreads();
     }
 
     /** The guard of this runner's public methods: lets tests see which thread is inside. */
     ExclusiveUse inUse() {
-        return inUse;
-    }
-
-    private void checkOpen() {
-        if (!memory.isOpen()) {
-            throw new IllegalStateException("this LstmStackRunner is closed");
-        }
-        weights.checkOpen();
+        return runner.inUse();
     }
 
     private static MemorySegment wrap(float[] array) {

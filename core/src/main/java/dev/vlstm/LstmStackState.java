@@ -21,6 +21,7 @@ public final class LstmStackState implements AutoCloseable {
     /** {@code [B][S]} outputs of layers 0 .. L-2 at the last step: the inputs of the layers above. */
     private final MemorySegment[] layerOutputs;
     private final OffHeap memory;
+    private final StackDrivers.Stream stream = new StackDrivers.LstmStream(this);
     private final ExclusiveUse inUse = new ExclusiveUse(this,
             "an LstmStackState is one stream's state, used by one thread at a time");
 
@@ -226,6 +227,11 @@ public final class LstmStackState implements AutoCloseable {
     }
 
     /** The guard of this state's public methods, which {@link LstmStackRunner#step} enters too. */
+    /** {@return this state as the engine's stack runner steps it, one view per state} */
+    StackDrivers.Stream stream() {
+        return stream;
+    }
+
     ExclusiveUse inUse() {
         return inUse;
     }

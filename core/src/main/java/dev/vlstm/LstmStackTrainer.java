@@ -176,7 +176,7 @@ public final class LstmStackTrainer implements AutoCloseable {
         this.team = new Team(weights.part(0).family(), threads);
         try {
             long rows = Checks.trainingRows(maxBatch, maxSteps);
-            this.sequence = new StackSequence(shape, maxBatch, maxSteps, "LstmStackTrainer", memory);
+            this.sequence = new StackSequence(shape, true, true, maxBatch, maxSteps, "LstmStackTrainer", memory);
             long layerFloats = rows * shape.outputSize();
             this.dropout = withDropout
                     ? new InterLayerDropout(dropout, seed, shape.layers() - 1, layerFloats, memory) : null;

@@ -11,6 +11,11 @@ import java.util.List;
  */
 final class StackDrivers {
 
+    /** The public type the runners serve, named in their messages. */
+    private static final String RUNNER = "Runner";
+    private static final String RUNNER_ADVICE = "a Runner is for one thread at a time; give each thread its own (they"
+            + " may share the Model)";
+
     private StackDrivers() {
     }
 
@@ -91,6 +96,21 @@ final class StackDrivers {
         void rejectNonFinite(String owner);
 
         void close();
+
+        /** The model shape the state was made for. */
+        LstmStackShape shape();
+
+        /** The state's one-thread guard, which a step enters after the runner's. */
+        ExclusiveUse inUse();
+
+        /** Throws if the state is closed. */
+        void checkOpen();
+
+        /** Layer {@code layer}'s h (and c) buffers. */
+        LayerState layer(int layer);
+
+        /** What layer {@code layer} (below the top) output at the last step, {@code [B][S]}. */
+        MemorySegment layerOutput(int layer);
     }
 
     /** Refuses a GRU's cell-state argument {@code name} unless it is null. */
@@ -149,7 +169,8 @@ final class StackDrivers {
 
         @Override
         public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps) {
-            return new LstmDriver(new LstmStackRunner(weights, maxBatch, maxSteps, cellClip, threads, chunkSteps));
+            return StackRunner.lstm(weights, maxBatch, maxSteps, cellClip, threads, chunkSteps, RUNNER, null,
+                    RUNNER_ADVICE);
         }
 
         @Override
@@ -162,7 +183,7 @@ final class StackDrivers {
 
         @Override
         public Stream newState(int batch) {
-            return new LstmStream(new LstmStackState(weights, batch));
+            return new LstmStackState(weights, batch).stream();
         }
 
         @Override
@@ -171,54 +192,8 @@ final class StackDrivers {
         }
     }
 
-    private record LstmDriver(LstmStackRunner runner) implements Driver {
-
-        @Override
-        public void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
-                                   MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
-                                   MemorySegment cT) {
-            runner.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
-        }
-
-        @Override
-        public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
-                            MemorySegment y, MemorySegment hT, MemorySegment cT) {
-            runner.forward(x, steps, batch, h0, c0, y, hT, cT);
-        }
-
-        @Override
-        public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
-                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-            runner.forward(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
-        }
-
-        @Override
-        public void step(MemorySegment x, Stream state, MemorySegment h) {
-            runner.step(x, ((LstmStream) state).state(), h);
-        }
-
-        @Override
-        public int threads() {
-            return runner.threads();
-        }
-
-        @Override
-        public int chunkSteps() {
-            return runner.chunkSteps();
-        }
-
-        @Override
-        public List<Thread> workerThreads() {
-            return runner.workerThreads();
-        }
-
-        @Override
-        public void close() {
-            runner.close();
-        }
-    }
-
-    private record LstmStream(LstmStackState state) implements Stream {
+    /** The {@link Stream} view of an LSTM stack state; made once per state ({@link LstmStackState#stream()}). */
+    record LstmStream(LstmStackState state) implements Stream {
 
         @Override
         public int batch() {
@@ -267,6 +242,31 @@ final class StackDrivers {
         public void close() {
             state.close();
         }
+
+        @Override
+        public LstmStackShape shape() {
+            return state.shape();
+        }
+
+        @Override
+        public ExclusiveUse inUse() {
+            return state.inUse();
+        }
+
+        @Override
+        public void checkOpen() {
+            state.checkOpen();
+        }
+
+        @Override
+        public LayerState layer(int layer) {
+            return state.layer(layer).buffers();
+        }
+
+        @Override
+        public MemorySegment layerOutput(int layer) {
+            return state.layerOutput(layer);
+        }
     }
 
     private record GruModel(GruStackWeights weights) implements Weights {
@@ -283,7 +283,7 @@ final class StackDrivers {
 
         @Override
         public Driver runner(int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps) {
-            return new GruDriver(new GruStackRunner(weights, maxBatch, maxSteps, threads, chunkSteps));
+            return StackRunner.gru(weights, maxBatch, maxSteps, threads, chunkSteps, RUNNER, null, RUNNER_ADVICE);
         }
 
         @Override
@@ -296,7 +296,7 @@ final class StackDrivers {
 
         @Override
         public Stream newState(int batch) {
-            return new GruStream(new GruStackState(weights, batch));
+            return new GruStackState(weights, batch).stream();
         }
 
         @Override
@@ -305,60 +305,8 @@ final class StackDrivers {
         }
     }
 
-    private record GruDriver(GruStackRunner runner) implements Driver {
-
-        @Override
-        public void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
-                                   MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
-                                   MemorySegment cT) {
-            refuseCellState("c0", c0);
-            refuseCellState("cT", cT);
-            runner.checkArguments(x, layout, steps, batch, lengths, h0, y, hT);
-        }
-
-        @Override
-        public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
-                            MemorySegment y, MemorySegment hT, MemorySegment cT) {
-            refuseCellState("c0", c0);
-            refuseCellState("cT", cT);
-            runner.forward(x, steps, batch, h0, y, hT);
-        }
-
-        @Override
-        public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
-                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-            refuseCellState("c0", c0);
-            refuseCellState("cT", cT);
-            runner.forward(x, layout, steps, batch, lengths, h0, y, hT);
-        }
-
-        @Override
-        public void step(MemorySegment x, Stream state, MemorySegment h) {
-            runner.step(x, ((GruStream) state).state(), h);
-        }
-
-        @Override
-        public int threads() {
-            return runner.threads();
-        }
-
-        @Override
-        public int chunkSteps() {
-            return runner.chunkSteps();
-        }
-
-        @Override
-        public List<Thread> workerThreads() {
-            return runner.workerThreads();
-        }
-
-        @Override
-        public void close() {
-            runner.close();
-        }
-    }
-
-    private record GruStream(GruStackState state) implements Stream {
+    /** The {@link Stream} view of a GRU stack state; made once per state ({@link GruStackState#stream()}). */
+    record GruStream(GruStackState state) implements Stream {
 
         @Override
         public int batch() {
@@ -403,6 +351,31 @@ final class StackDrivers {
         @Override
         public void close() {
             state.close();
+        }
+
+        @Override
+        public LstmStackShape shape() {
+            return state.shape();
+        }
+
+        @Override
+        public ExclusiveUse inUse() {
+            return state.inUse();
+        }
+
+        @Override
+        public void checkOpen() {
+            state.checkOpen();
+        }
+
+        @Override
+        public LayerState layer(int layer) {
+            return state.layer(layer).buffers();
+        }
+
+        @Override
+        public MemorySegment layerOutput(int layer) {
+            return state.layerOutput(layer);
         }
 
         private static UnsupportedOperationException noCellState() {

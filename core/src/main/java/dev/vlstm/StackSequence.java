@@ -38,17 +38,16 @@ final class StackSequence {
     private final ScratchView cell;
     private final StackBatch call;
 
-    /** @param owner the class that runs sequences, for messages, e.g. "LstmStackRunner" */
-    StackSequence(LstmStackShape shape, int maxBatch, int maxSteps, String owner, OffHeap memory) {
-        this(shape, true, maxBatch, maxSteps, owner, memory);
-    }
-
     /**
-     * @param cellState whether the layers carry a cell state c (LSTM) or only h (GRU: no scratch for c, and every
-     *                  call passes null c0 and cT)
-     * @param owner     the class that runs sequences, for messages, e.g. "GruStackRunner"
+     * @param cellState  whether the layers carry a cell state c (LSTM) or only h (GRU: no scratch for c, and every
+     *                   call passes null c0 and cT)
+     * @param exactViews whether the parts get their scratch at exactly each call's size (parts that check sizes
+     *                   against the call's) or as whole buffers (parts that use only the sizes they are given; no
+     *                   call then allocates, whatever its shape)
+     * @param owner      the class that runs sequences, for messages, e.g. "GruStackRunner"
      */
-    StackSequence(LstmStackShape shape, boolean cellState, int maxBatch, int maxSteps, String owner, OffHeap memory) {
+    StackSequence(LstmStackShape shape, boolean cellState, boolean exactViews, int maxBatch, int maxSteps,
+                  String owner, OffHeap memory) {
         this.shape = shape;
         this.owner = owner;
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
@@ -56,21 +55,21 @@ final class StackSequence {
         long rows = Math.multiplyExact((long) maxBatch, maxSteps);
         long layerFloats = Math.multiplyExact(rows, shape.outputSize());
         if (shape.layers() > 1) {
-            layerOutputs[0] = new ScratchView(memory.floats(layerFloats));
-            layerOutputs[1] = new ScratchView(memory.floats(layerFloats));
+            layerOutputs[0] = new ScratchView(memory.floats(layerFloats), exactViews);
+            layerOutputs[1] = new ScratchView(memory.floats(layerFloats), exactViews);
         }
         if (shape.bidirectional()) {
             MemorySegment reversed = memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize()));
-            reversedInput = new ScratchView(reversed);
-            reversedLayerOutput = new ScratchView(reversed);
-            directionOutput = new ScratchView(memory.floats(rows * shape.hiddenStateSize()));
+            reversedInput = new ScratchView(reversed, exactViews);
+            reversedLayerOutput = new ScratchView(reversed, exactViews);
+            directionOutput = new ScratchView(memory.floats(rows * shape.hiddenStateSize()), exactViews);
         } else {
             reversedInput = null;
             reversedLayerOutput = null;
             directionOutput = null;
         }
-        hidden = new ScratchView(memory.floats((long) maxBatch * shape.hiddenStateSize()));
-        cell = cellState ? new ScratchView(memory.floats((long) maxBatch * shape.hiddenSize())) : null;
+        hidden = new ScratchView(memory.floats((long) maxBatch * shape.hiddenStateSize()), exactViews);
+        cell = cellState ? new ScratchView(memory.floats((long) maxBatch * shape.hiddenSize()), exactViews) : null;
         call = new StackBatch(maxBatch);
     }
 

@@ -25,10 +25,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * anything: until C2 compiles a Vector API loop, the interpreter and C1 box every vector, so the bytes a thread
  * allocates over its calls tell compiled (0) from not yet compiled. Each check runs in a new JVM, since this one's
  * kernels are warm from the other tests; the control case shows that a cold JVM's first calls do allocate. The
- * cold-JVM checks run {@link LstmRunner#warmUp}, on the old API: {@link Runner#warmUp} alternates batches 1 and 4,
- * and the stack drivers under {@link Runner} re-slice their scratch (allocating) at every change of batch, so it
- * does not settle yet. {@link Runner#warmUp}'s report, its invisibility and its refusals are checked for LSTMs and
- * GRUs.
+ * report, its invisibility and its refusals are checked for LSTMs and GRUs.
  */
 class WarmUpTest {
 
@@ -49,9 +46,9 @@ class WarmUpTest {
             boolean warmUp = Boolean.parseBoolean(args[0]);
             com.sun.management.ThreadMXBean threads =
                     (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-            try (TestModel model = new TestModel(5, INPUT_SIZE, HIDDEN_SIZE);
-                 LstmRunner runner = new LstmRunner(model.weights, BATCH);
-                 LstmState state = new LstmState(model.weights, BATCH);
+            try (TestRnn model = new TestRnn(5, RnnShape.of(Cell.LSTM, INPUT_SIZE, HIDDEN_SIZE), Options.DEFAULT);
+                 Runner runner = model.runner(BATCH, STEPS);
+                 State state = model.model.newState(BATCH);
                  Arena arena = Arena.ofConfined()) {
                 if (warmUp) {
                     System.out.println("warmUp=" + runner.warmUp(Duration.ofMinutes(2)));

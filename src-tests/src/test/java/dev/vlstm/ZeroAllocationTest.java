@@ -115,10 +115,10 @@ class ZeroAllocationTest {
     }
 
     /**
-     * Stacks add copies (time reversal, joining directions, states) around the layers, through views of their
-     * scratch that are re-sliced only when the shape changes: bidirectional sequences (also with variable lengths),
-     * a streamed unidirectional stack, and a sequence without initial or final states (whose zeroed start once took a
-     * slice); projected (rows of P features) and with peepholes and a cell clip in every part. On two threads the
+     * Stacks add copies (time reversal, joining directions, states) around the layers, through their scratch:
+     * bidirectional sequences (also with variable lengths, and a batch of one row between full batches, as a
+     * service's batch varies), a streamed unidirectional stack, and a sequence without initial or final states (whose
+     * zeroed start once took a slice); projected (rows of P features) and with peepholes and a cell clip in every part. On two threads the
      * parts share the workers, and neither the callers nor the workers allocate. The public API's checks (with
      * {@link NonFiniteInputs#REJECT}, the scan of every input for NaN) add nothing to the heap either.
      */
@@ -164,8 +164,12 @@ class ZeroAllocationTest {
             MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
             MemorySegment h = arena.allocate((long) batch * shape.hiddenStateSize() * Float.BYTES);
             int[] lengths = VariableLengthTest.lengths(14, steps, batch);
+            // A batch of one row between the full batches: a service's batch varies from call to call.
+            MemorySegment oneRowX = x.asSlice(0, (long) steps * inputSize * Float.BYTES);
+            MemorySegment oneRowY = y.asSlice(0, (long) steps * bidirectionalShape.outputSize() * Float.BYTES);
             assertWarmCallsAllocateNothing(() -> {
                 sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
+                sequenceRunner.forward(oneRowX, steps, 1, null, null, oneRowY, null, null);
                 sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
                 streamRunner.step(frame, state, h);
                 streamRunner.forward(frame, 1, batch, null, null, h, null, null);

@@ -1,0 +1,265 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+import dev.vlstm.engine.PackedLayer;
+import dev.vlstm.kernel.Family;
+import dev.vlstm.kernel.GateLayout;
+import dev.vlstm.kernel.Postgemm;
+import dev.vlstm.kernel.Team;
+
+/**
+ * The inference driver of a whole model, for every cell: one {@link LayerDriver} and one sequence
+ * {@link LayerState} per layer and direction (index {@code layer·D + direction}), run layer by layer by
+ * {@link StackSequence} over whole sequences, and layer by layer over a stream's state for a step. One team of threads
+ * serves every part. Arguments are checked here (the layout, sizes and segments; a cell without c refuses c0 and cT),
+ * and one thread at a time may call it (the guard names {@code guarded}).
+ */
+final class StackRunner implements StackDrivers.Driver {
+
+    private final LstmStackShape shape;
+    /** Checks that the packed weights are still open. */
+    private final Runnable checkWeightsOpen;
+    private final String owner;
+    private final boolean cellState;
+    private final Team team;
+    private final OffHeap memory;
+    private final StackSequence sequence;
+    private final LayerDriver[] drivers;
+    private final LayerState[] states;
+    /** The lengths of the current call and the order its rows run in, the same for every part. */
+    private final VariableLengths plan;
+    private final int chunkSteps;
+    private final StackSequence.Part forwardPart = this::forwardPart;
+    private final ExclusiveUse inUse;
+
+    /**
+     * @param parts            the packed layers, {@code [layer·D + direction]}, open, of one kernel family
+     * @param checkWeightsOpen throws if the weights that own {@code parts} are closed
+     * @param cellClip         the LSTM cell clip, {@code Float.POSITIVE_INFINITY} for none (and for a GRU)
+     * @param chunkSteps       time steps of each part's input GEMM, or 0 for a default of about 2 MiB of gate rows
+     * @param owner            the name of the caller's class in messages, e.g. "LstmStackRunner"
+     * @param guarded          the object the one-thread guard names in its message; null: this runner
+     * @param advice           the sentence that ends the guard's message
+     */
+    private StackRunner(LstmStackShape shape, PackedLayer[] parts, Family family, Runnable checkWeightsOpen,
+                        int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps, String owner,
+                        Object guarded, String advice) {
+        checkWeightsOpen.run();
+        Checks.cellClip(cellClip);
+        this.shape = shape;
+        this.checkWeightsOpen = checkWeightsOpen;
+        this.owner = owner;
+        this.cellState = parts[0].layout().gates() == GateLayout.LSTM_GATES;
+        this.inUse = new ExclusiveUse(guarded == null ? this : guarded, advice);
+        this.plan = new VariableLengths(Checks.positive("maxBatch", maxBatch));
+        this.memory = OffHeap.open();
+        this.drivers = new LayerDriver[parts.length];
+        this.states = new LayerState[parts.length];
+        this.team = new Team(family, Checks.threads(threads));
+        int firstChunk = 0;
+        try {
+            this.sequence = new StackSequence(shape, cellState, false, maxBatch, maxSteps, owner, memory);
+            for (int n = 0; n < parts.length; n++) {
+                PackedLayer part = parts[n];
+                GateLayout layout = part.layout();
+                int partChunk = Math.min(maxSteps, chunkSteps > 0 ? chunkSteps : defaultChunkSteps(layout, maxBatch));
+                if (n == 0) {
+                    firstChunk = partChunk;
+                }
+                if ((long) maxBatch * partChunk > Integer.MAX_VALUE / layout.gateRowFloats()) {
+                    throw new IllegalArgumentException("maxBatch * chunkSteps = " + (long) maxBatch * partChunk
+                            + " rows of " + layout.gateRowFloats() + " gate floats is too large for one input chunk");
+                }
+                int hiddenStride = part.projection() != null ? part.projection().layout().gateRowFloats()
+                        : layout.paddedHidden();
+                drivers[n] = new LayerDriver(part, cellCode(part), cellClip, team, maxBatch, partChunk, memory);
+                states[n] = new LayerState(memory, maxBatch, cellState, shape.hiddenStateSize(), hiddenStride,
+                        layout.hiddenSize(), layout.paddedHidden());
+            }
+            this.chunkSteps = firstChunk;
+        } catch (RuntimeException | Error e) {
+            team.close();
+            memory.close();
+            throw e;
+        }
+    }
+
+    /** A runner of an LSTM model, with the parameters of the constructor. */
+    static StackRunner lstm(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip, int threads,
+                            int chunkSteps, String owner, Object guarded, String advice) {
+        PackedLayer[] parts = new PackedLayer[weights.shape().stateCount()];
+        for (int n = 0; n < parts.length; n++) {
+            parts[n] = weights.part(n).layer();
+        }
+        return new StackRunner(weights.shape(), parts, weights.part(0).family(), weights::checkOpen, maxBatch,
+                maxSteps, cellClip, threads, chunkSteps, owner, guarded, advice);
+    }
+
+    /** A runner of a GRU model, with the parameters of the constructor. */
+    static StackRunner gru(GruStackWeights weights, int maxBatch, int maxSteps, int threads, int chunkSteps,
+                           String owner, Object guarded, String advice) {
+        PackedLayer[] parts = new PackedLayer[weights.shape().stateCount()];
+        for (int n = 0; n < parts.length; n++) {
+            parts[n] = weights.part(n).layer();
+        }
+        return new StackRunner(weights.shape(), parts, weights.part(0).family(), weights::checkOpen, maxBatch,
+                maxSteps, Float.POSITIVE_INFINITY, threads, chunkSteps, owner, guarded, advice);
+    }
+
+    /** The time steps of a default input chunk: about 2 MiB of gate rows at {@code maxBatch}, 1 to 4096. */
+    static int defaultChunkSteps(GateLayout layout, int maxBatch) {
+        long stepBytes = (long) maxBatch * layout.gateRowFloats() * Float.BYTES;
+        return (int) Math.max(1, Math.min(LstmRunner.MAX_DEFAULT_PROJECTION_STEPS,
+                LstmRunner.DEFAULT_PROJECTION_BYTES / stepBytes));
+    }
+
+    /** The {@link Postgemm} code of a packed layer: GRU by its three gates, LSTM with or without peepholes. */
+    static int cellCode(PackedLayer layer) {
+        if (layer.layout().gates() != GateLayout.LSTM_GATES) {
+            return Postgemm.GRU;
+        }
+        return layer.cellRow() == null ? Postgemm.LSTM : Postgemm.LSTM_PEEPHOLES;
+    }
+
+    int maxBatch() {
+        return sequence.maxBatch();
+    }
+
+    int maxSteps() {
+        return sequence.maxSteps();
+    }
+
+    ExclusiveUse inUse() {
+        return inUse;
+    }
+
+    @Override
+    public void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
+                               MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
+                               MemorySegment cT) {
+        checkOpen();
+        refuseCellState(c0, cT);
+        sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+    }
+
+    @Override
+    public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
+                        MemorySegment hT, MemorySegment cT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            refuseCellState(c0, cT);
+            sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
+            sequence.run(forwardPart, null, x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    @Override
+    public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
+                        MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            refuseCellState(c0, cT);
+            VariableLengths.check(lengths, steps, batch);
+            sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+            sequence.run(forwardPart, null, x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    @Override
+    public void step(MemorySegment x, StackDrivers.Stream state, MemorySegment h) {
+        inUse.enter("step");
+        try {
+            Checks.notNull("state", state).inUse().enter("step");
+            try {
+                checkedStep(x, state, h);
+            } finally {
+                state.inUse().exit();
+            }
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    private void checkedStep(MemorySegment x, StackDrivers.Stream state, MemorySegment h) {
+        checkOpen();
+        state.checkOpen();
+        // Identity first: a record's first equals() is slow in a new JVM.
+        if (state.shape() != shape && !state.shape().equals(shape)) {
+            throw new IllegalArgumentException("state is for a model of " + state.shape() + ", but this runner's is "
+                    + shape);
+        }
+        int batch = state.batch();
+        if (batch > maxBatch()) {
+            throw new IllegalArgumentException("the state's batch " + batch + " exceeds this " + owner
+                    + "'s maxBatch " + maxBatch());
+        }
+        Checks.floats("x", x, "B", batch, "I", shape.inputSize());
+        Checks.optionalOutput("h", h, "B", batch, shape.projectionSize() > 0 ? "P" : "H", shape.hiddenStateSize());
+        MemorySegment input = x;
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            MemorySegment output = layer == shape.layers() - 1 ? h : state.layerOutput(layer);
+            drivers[layer].step(input, batch, state.layer(layer), output);
+            input = output;
+        }
+    }
+
+    @Override
+    public int threads() {
+        return team.threads();
+    }
+
+    @Override
+    public int chunkSteps() {
+        return chunkSteps;
+    }
+
+    @Override
+    public List<Thread> workerThreads() {
+        return team.workerThreads();
+    }
+
+    @Override
+    public void close() {
+        inUse.enter("close");
+        try {
+            team.close();
+            memory.close();
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
+                             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        SequenceLayout order = SequenceLayout.TIME_MAJOR;
+        if (lengths == null) {
+            plan.setFull(call.steps(), call.batch());
+        } else {
+            plan.set(lengths, call.steps(), call.batch());
+            order = call.layout();
+        }
+        drivers[index].forward(x, order, plan, states[index], h0, c0, y, hT, cT);
+    }
+
+    private void refuseCellState(MemorySegment c0, MemorySegment cT) {
+        if (!cellState) {
+            StackDrivers.refuseCellState("c0", c0);
+            StackDrivers.refuseCellState("cT", cT);
+        }
+    }
+
+    private void checkOpen() {
+        if (!memory.isOpen()) {
+            throw new IllegalStateException("this " + owner + " is closed");
+        }
+        checkWeightsOpen.run();
+    }
+}
