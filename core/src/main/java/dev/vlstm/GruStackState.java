@@ -14,15 +14,8 @@ import java.lang.foreign.MemorySegment;
  */
 public final class GruStackState implements AutoCloseable {
 
-    private final LstmStackShape shape;
-    private final int batch;
-    private final GruState[] layers;
-    /** {@code [B][H]} outputs of layers 0 .. L-2 at the last step: the inputs of the layers above. */
-    private final MemorySegment[] layerOutputs;
-    private final OffHeap memory;
-    private final StackDrivers.Stream stream = new StackDrivers.GruStream(this);
-    private final ExclusiveUse inUse = new ExclusiveUse(this,
-            "a GruStackState is one stream's state, used by one thread at a time");
+    /** The engine's stream state, which this class's guard and messages name. */
+    private final StreamState state;
 
     /**
      * A zero state for {@code batch} sequences of {@code weights}' model.
@@ -34,50 +27,23 @@ public final class GruStackState implements AutoCloseable {
      */
     public GruStackState(GruStackWeights weights, int batch) {
         Checks.notNull("weights", weights).checkOpen();
-        this.shape = weights.shape();
-        if (shape.bidirectional()) {
-            throw new IllegalArgumentException("a bidirectional model cannot be streamed step by step: its reverse "
-                    + "direction reads the sequence from the last step back, so it needs the whole sequence (use "
-                    + "GruStackRunner.forward)");
-        }
-        this.batch = Checks.positive("batch", batch);
-        this.layers = new GruState[shape.layers()];
-        this.layerOutputs = new MemorySegment[shape.layers() - 1];
-        this.memory = OffHeap.open();
-        try {
-            for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer] = new GruState(weights.part(layer), batch);
-            }
-            for (int layer = 0; layer < layerOutputs.length; layer++) {
-                layerOutputs[layer] = memory.floats((long) batch * shape.hiddenSize());
-            }
-        } catch (RuntimeException | Error e) {
-            close();
-            throw e;
-        }
+        this.state = StreamState.gru(weights, batch, "GruStackState", this, "a GruStackState is one stream's state, used by one thread at"
+                + " a time", "GruStackRunner");
     }
 
     /** {@return B: sequences in this state, &ge; 1} */
     public int batch() {
-        return batch;
+        return state.batch();
     }
 
     /** {@return the sizes of the model this state is for; always unidirectional} */
     public LstmStackShape shape() {
-        return shape;
+        return state.shape();
     }
 
     /** Sets every layer's h back to zero. */
     public void reset() {
-        inUse.enter("reset");
-        try {
-            checkOpen();
-            for (GruState layer : layers) {
-                layer.reset();
-            }
-        } finally {
-            inUse.exit();
-        }
+        state.reset();
     }
 
     /**
@@ -87,16 +53,7 @@ public final class GruStackState implements AutoCloseable {
      * @throws IllegalArgumentException if {@code h} holds another number of bytes
      */
     public void setHidden(MemorySegment h) {
-        inUse.enter("setHidden");
-        try {
-            checkOpen();
-            Checks.floats("h", h, "L", layers.length, "B", batch, "H", shape.hiddenSize());
-            for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer].setHidden(h.asSlice(layer * hiddenBytes(), hiddenBytes()));
-            }
-        } finally {
-            inUse.exit();
-        }
+        state.setHidden(h);
     }
 
     /**
@@ -116,21 +73,13 @@ public final class GruStackState implements AutoCloseable {
      * @throws IllegalArgumentException if {@code out} has another size or is read-only
      */
     public void copyHiddenTo(MemorySegment out) {
-        inUse.enter("copyHiddenTo");
-        try {
-            checkOpen();
-            Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
-            for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer].copyHiddenTo(out.asSlice(layer * hiddenBytes(), hiddenBytes()));
-            }
-        } finally {
-            inUse.exit();
-        }
+        state.copyHiddenTo(out);
     }
 
     /** {@return h of every layer as a new {@code [L][B][H]} array, a copy that later steps do not change} */
     public float[] hidden() {
-        float[] out = new float[Math.toIntExact(layers.length * hiddenBytes() / Float.BYTES)];
+        float[] out = new float[Math.toIntExact((long) state.shape().layers() * state.batch()
+                * state.shape().hiddenStateSize())];
         copyHiddenTo(MemorySegment.ofArray(out));
         return out;
     }
@@ -138,46 +87,11 @@ public final class GruStackState implements AutoCloseable {
     /** Frees the state. Closing twice is harmless. */
     @Override
     public void close() {
-        inUse.enter("close");
-        try {
-            for (GruState layer : layers) {
-                if (layer != null) {
-                    layer.close();
-                }
-            }
-            memory.close();
-        } finally {
-            inUse.exit();
-        }
+        state.close();
     }
 
-    void checkOpen() {
-        if (!memory.isOpen()) {
-            throw new IllegalStateException("this GruStackState is closed");
-        }
-    }
-
-    /** The guard of this state's public methods, which {@link GruStackRunner#step} enters too. */
-    /** {@return this state as the engine's stack runner steps it, one view per state} */
-    StackDrivers.Stream stream() {
-        return stream;
-    }
-
-    ExclusiveUse inUse() {
-        return inUse;
-    }
-
-    GruState layer(int layer) {
-        return layers[layer];
-    }
-
-    /** What layer {@code layer} (below the top) output at the last step, {@code [B][H]}. */
-    MemorySegment layerOutput(int layer) {
-        return layerOutputs[layer];
-    }
-
-    /** Bytes of one layer's h, {@code [B][H]}. */
-    private long hiddenBytes() {
-        return (long) batch * shape.hiddenSize() * Float.BYTES;
+    /** {@return the engine's state of this stream, which the stack runners step} */
+    StreamState stream() {
+        return state;
     }
 }

@@ -74,7 +74,7 @@ public final class GruState implements AutoCloseable {
         inUse.enter("setHidden");
         try {
             checkOpen();
-            state.copyHiddenIn(Checks.floats("h", h, "B", batch, "H", hiddenSize()), batch);
+            state.copyHiddenIn(Checks.floats("h", h, "B", batch, "H", hiddenSize()), 0, batch);
         } finally {
             inUse.exit();
         }

@@ -117,10 +117,10 @@ final class LayerDriver {
         state.reset();
         if (blocks) {
             if (h0 != null) {
-                state.copyHiddenIn(h0, batch);
+                state.copyHiddenIn(h0, 0, batch);
             }
             if (c0 != null) {
-                state.copyCellIn(c0, batch);
+                state.copyCellIn(c0, 0, batch);
             }
         } else {
             for (int r = 0; r < batch; r++) {

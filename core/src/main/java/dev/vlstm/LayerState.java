@@ -162,14 +162,14 @@ final class LayerState {
         return hiddenHistory;
     }
 
-    /** Copies dense {@code [rows][S]} h rows from {@code source} into the first rows. */
-    void copyHiddenIn(MemorySegment source, int rows) {
-        PaddedRows.copyIn(source, 0, outputSize, hidden[current], 0, hiddenStride, rows);
+    /** Copies dense {@code [rows][S]} h rows from {@code source}, from {@code offset} bytes, into the first rows. */
+    void copyHiddenIn(MemorySegment source, long offset, int rows) {
+        PaddedRows.copyIn(source, offset, outputSize, hidden[current], 0, hiddenStride, rows);
     }
 
-    /** Copies dense {@code [rows][H]} c rows from {@code source} into the first rows. */
-    void copyCellIn(MemorySegment source, int rows) {
-        PaddedRows.copyIn(source, 0, hiddenSize, cell(), 0, paddedHidden, rows);
+    /** Copies dense {@code [rows][H]} c rows from {@code source}, from {@code offset} bytes, into the first rows. */
+    void copyCellIn(MemorySegment source, long offset, int rows) {
+        PaddedRows.copyIn(source, offset, hiddenSize, cell(), 0, paddedHidden, rows);
     }
 
     /** Copies the first {@code rows} h rows, dense {@code [rows][S]}, to {@code target} from {@code offset} bytes. */

@@ -15,15 +15,8 @@ import java.lang.foreign.MemorySegment;
  */
 public final class LstmStackState implements AutoCloseable {
 
-    private final LstmStackShape shape;
-    private final int batch;
-    private final LstmState[] layers;
-    /** {@code [B][S]} outputs of layers 0 .. L-2 at the last step: the inputs of the layers above. */
-    private final MemorySegment[] layerOutputs;
-    private final OffHeap memory;
-    private final StackDrivers.Stream stream = new StackDrivers.LstmStream(this);
-    private final ExclusiveUse inUse = new ExclusiveUse(this,
-            "an LstmStackState is one stream's state, used by one thread at a time");
+    /** The engine's stream state, which this class's guard and messages name. */
+    private final StreamState state;
 
     /**
      * A zero state for {@code batch} sequences of {@code weights}' model.
@@ -34,27 +27,8 @@ public final class LstmStackState implements AutoCloseable {
      */
     public LstmStackState(LstmStackWeights weights, int batch) {
         Checks.notNull("weights", weights).checkOpen();
-        this.shape = weights.shape();
-        if (shape.bidirectional()) {
-            throw new IllegalArgumentException("a bidirectional model cannot be streamed step by step: its reverse "
-                    + "direction reads the sequence from the last step back, so it needs the whole sequence (use "
-                    + "LstmStackRunner.forward)");
-        }
-        this.batch = Checks.positive("batch", batch);
-        this.layers = new LstmState[shape.layers()];
-        this.layerOutputs = new MemorySegment[shape.layers() - 1];
-        this.memory = OffHeap.open();
-        try {
-            for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer] = new LstmState(weights.part(layer), batch);
-            }
-            for (int layer = 0; layer < layerOutputs.length; layer++) {
-                layerOutputs[layer] = memory.floats((long) batch * shape.hiddenStateSize());
-            }
-        } catch (RuntimeException | Error e) {
-            close();
-            throw e;
-        }
+        this.state = StreamState.lstm(weights, batch, "LstmStackState", this, "an LstmStackState is one stream's state, used by one thread at"
+                + " a time", "LstmStackRunner");
     }
 
     /**
@@ -63,7 +37,7 @@ public final class LstmStackState implements AutoCloseable {
      * @return B as given at construction, &ge; 1
      */
     public int batch() {
-        return batch;
+        return state.batch();
     }
 
     /**
@@ -72,20 +46,12 @@ public final class LstmStackState implements AutoCloseable {
      * @return the weights' shape, always unidirectional
      */
     public LstmStackShape shape() {
-        return shape;
+        return state.shape();
     }
 
     /** Sets every layer's h and c back to zero. */
     public void reset() {
-        inUse.enter("reset");
-        try {
-            checkOpen();
-            for (LstmState layer : layers) {
-                layer.reset();
-            }
-        } finally {
-            inUse.exit();
-        }
+        state.reset();
     }
 
     /**
@@ -95,16 +61,7 @@ public final class LstmStackState implements AutoCloseable {
      * @throws IllegalArgumentException if {@code h} holds another number of bytes
      */
     public void setHidden(MemorySegment h) {
-        inUse.enter("setHidden");
-        try {
-            checkOpen();
-            Checks.floats("h", h, "L", layers.length, "B", batch, stateName(), shape.hiddenStateSize());
-            for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer].setHidden(h.asSlice(layer * hiddenBytes(), hiddenBytes()));
-            }
-        } finally {
-            inUse.exit();
-        }
+        state.setHidden(h);
     }
 
     /**
@@ -114,16 +71,7 @@ public final class LstmStackState implements AutoCloseable {
      * @throws IllegalArgumentException if {@code c} holds another number of bytes
      */
     public void setCell(MemorySegment c) {
-        inUse.enter("setCell");
-        try {
-            checkOpen();
-            Checks.floats("c", c, "L", layers.length, "B", batch, "H", shape.hiddenSize());
-            for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer].setCell(c.asSlice(layer * cellBytes(), cellBytes()));
-            }
-        } finally {
-            inUse.exit();
-        }
+        state.setCell(c);
     }
 
     /**
@@ -151,16 +99,7 @@ public final class LstmStackState implements AutoCloseable {
      * @throws IllegalArgumentException if {@code out} has another size or is read-only
      */
     public void copyHiddenTo(MemorySegment out) {
-        inUse.enter("copyHiddenTo");
-        try {
-            checkOpen();
-            Checks.output("out", out, "L", layers.length, "B", batch, stateName(), shape.hiddenStateSize());
-            for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer].copyHiddenTo(out.asSlice(layer * hiddenBytes(), hiddenBytes()));
-            }
-        } finally {
-            inUse.exit();
-        }
+        state.copyHiddenTo(out);
     }
 
     /**
@@ -170,16 +109,7 @@ public final class LstmStackState implements AutoCloseable {
      * @throws IllegalArgumentException if {@code out} has another size or is read-only
      */
     public void copyCellTo(MemorySegment out) {
-        inUse.enter("copyCellTo");
-        try {
-            checkOpen();
-            Checks.output("out", out, "L", layers.length, "B", batch, "H", shape.hiddenSize());
-            for (int layer = 0; layer < layers.length; layer++) {
-                layers[layer].copyCellTo(out.asSlice(layer * cellBytes(), cellBytes()));
-            }
-        } finally {
-            inUse.exit();
-        }
+        state.copyCellTo(out);
     }
 
     /**
@@ -188,7 +118,8 @@ public final class LstmStackState implements AutoCloseable {
      * @return a copy of L·B·S floats, layer 0 first; later steps do not change it
      */
     public float[] hidden() {
-        float[] out = new float[Math.toIntExact(layers.length * hiddenBytes() / Float.BYTES)];
+        float[] out = new float[Math.toIntExact((long) state.shape().layers() * state.batch()
+                * state.shape().hiddenStateSize())];
         copyHiddenTo(MemorySegment.ofArray(out));
         return out;
     }
@@ -199,7 +130,8 @@ public final class LstmStackState implements AutoCloseable {
      * @return a copy of L·B·H floats, layer 0 first; later steps do not change it
      */
     public float[] cell() {
-        float[] out = new float[Math.toIntExact(layers.length * cellBytes() / Float.BYTES)];
+        float[] out = new float[Math.toIntExact((long) state.shape().layers() * state.batch()
+                * state.shape().hiddenSize())];
         copyCellTo(MemorySegment.ofArray(out));
         return out;
     }
@@ -207,56 +139,11 @@ public final class LstmStackState implements AutoCloseable {
     /** Frees the state. Closing twice is harmless. */
     @Override
     public void close() {
-        inUse.enter("close");
-        try {
-            for (LstmState layer : layers) {
-                if (layer != null) {
-                    layer.close();
-                }
-            }
-            memory.close();
-        } finally {
-            inUse.exit();
-        }
+        state.close();
     }
 
-    void checkOpen() {
-        if (!memory.isOpen()) {
-            throw new IllegalStateException("this LstmStackState is closed");
-        }
-    }
-
-    /** The guard of this state's public methods, which {@link LstmStackRunner#step} enters too. */
-    /** {@return this state as the engine's stack runner steps it, one view per state} */
-    StackDrivers.Stream stream() {
-        return stream;
-    }
-
-    ExclusiveUse inUse() {
-        return inUse;
-    }
-
-    LstmState layer(int layer) {
-        return layers[layer];
-    }
-
-    /** What layer {@code layer} (below the top) output at the last step, {@code [B][S]}. */
-    MemorySegment layerOutput(int layer) {
-        return layerOutputs[layer];
-    }
-
-    /** Bytes of one layer's h, {@code [B][S]}. */
-    private long hiddenBytes() {
-        return (long) batch * shape.hiddenStateSize() * Float.BYTES;
-    }
-
-    /** Bytes of one layer's c, {@code [B][H]}. */
-    private long cellBytes() {
-        return (long) batch * shape.hiddenSize() * Float.BYTES;
-    }
-
-    /** The name of h's last dimension in messages: P with projection, else H. */
-    private String stateName() {
-        return shape.projectionSize() > 0 ? "P" : "H";
+    /** {@return the engine's state of this stream, which the stack runners step} */
+    StreamState stream() {
+        return state;
     }
 }

@@ -108,7 +108,7 @@ public final class LstmState implements AutoCloseable {
         inUse.enter("setHidden");
         try {
             checkOpen();
-            state.copyHiddenIn(Checks.floats("h", h, "B", batch, outputName(), outputSize), batch);
+            state.copyHiddenIn(Checks.floats("h", h, "B", batch, outputName(), outputSize), 0, batch);
         } finally {
             inUse.exit();
         }
@@ -124,7 +124,7 @@ public final class LstmState implements AutoCloseable {
         inUse.enter("setCell");
         try {
             checkOpen();
-            state.copyCellIn(Checks.floats("c", c, "B", batch, "H", hiddenSize()), batch);
+            state.copyCellIn(Checks.floats("c", c, "B", batch, "H", hiddenSize()), 0, batch);
         } finally {
             inUse.exit();
         }

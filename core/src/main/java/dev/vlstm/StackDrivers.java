@@ -15,6 +15,9 @@ final class StackDrivers {
     private static final String RUNNER = "Runner";
     private static final String RUNNER_ADVICE = "a Runner is for one thread at a time; give each thread its own (they"
             + " may share the Model)";
+    /** The public type the stream states serve, named in their messages. */
+    private static final String STATE = "State";
+    private static final String STATE_ADVICE = "a State is one stream's state, used by one thread at a time";
 
     private StackDrivers() {
     }
@@ -120,14 +123,6 @@ final class StackDrivers {
         }
     }
 
-    /** Rejects a NaN or infinity in {@code rows} rows of {@code columns} floats, {@code stride} floats apart. */
-    private static void finiteRows(String owner, String name, int layer, MemorySegment segment, int rows, int columns,
-                                   int stride) {
-        for (int row = 0; row < rows; row++) {
-            Checks.finiteRow(owner, name, layer, row, segment, (long) row * stride, columns);
-        }
-    }
-
     /** An LSTM stack's weights, owned from then on. */
     static Weights lstm(LstmStackWeights weights) {
         return new LstmModel(weights);
@@ -183,7 +178,7 @@ final class StackDrivers {
 
         @Override
         public Stream newState(int batch) {
-            return new LstmStackState(weights, batch).stream();
+            return StreamState.lstm(weights, batch, STATE, null, STATE_ADVICE, RUNNER);
         }
 
         @Override
@@ -191,84 +186,6 @@ final class StackDrivers {
             weights.close();
         }
     }
-
-    /** The {@link Stream} view of an LSTM stack state; made once per state ({@link LstmStackState#stream()}). */
-    record LstmStream(LstmStackState state) implements Stream {
-
-        @Override
-        public int batch() {
-            return state.batch();
-        }
-
-        @Override
-        public void reset() {
-            state.reset();
-        }
-
-        @Override
-        public void setHidden(MemorySegment h) {
-            state.setHidden(h);
-        }
-
-        @Override
-        public void setCell(MemorySegment c) {
-            state.setCell(c);
-        }
-
-        @Override
-        public void copyHiddenTo(MemorySegment out) {
-            state.copyHiddenTo(out);
-        }
-
-        @Override
-        public void copyCellTo(MemorySegment out) {
-            state.copyCellTo(out);
-        }
-
-        @Override
-        public void rejectNonFinite(String owner) {
-            state.checkOpen();
-            LstmStackShape shape = state.shape();
-            for (int layer = 0; layer < shape.layers(); layer++) {
-                LstmState part = state.layer(layer);
-                finiteRows(owner, "state.h", layer, part.buffers().currentHidden(), state.batch(), shape.hiddenStateSize(),
-                        part.buffers().hiddenStride());
-                finiteRows(owner, "state.c", layer, part.buffers().cell(), state.batch(), shape.hiddenSize(),
-                        part.layout().paddedHidden());
-            }
-        }
-
-        @Override
-        public void close() {
-            state.close();
-        }
-
-        @Override
-        public LstmStackShape shape() {
-            return state.shape();
-        }
-
-        @Override
-        public ExclusiveUse inUse() {
-            return state.inUse();
-        }
-
-        @Override
-        public void checkOpen() {
-            state.checkOpen();
-        }
-
-        @Override
-        public LayerState layer(int layer) {
-            return state.layer(layer).buffers();
-        }
-
-        @Override
-        public MemorySegment layerOutput(int layer) {
-            return state.layerOutput(layer);
-        }
-    }
-
     private record GruModel(GruStackWeights weights) implements Weights {
 
         @Override
@@ -296,90 +213,12 @@ final class StackDrivers {
 
         @Override
         public Stream newState(int batch) {
-            return new GruStackState(weights, batch).stream();
+            return StreamState.gru(weights, batch, STATE, null, STATE_ADVICE, RUNNER);
         }
 
         @Override
         public void close() {
             weights.close();
-        }
-    }
-
-    /** The {@link Stream} view of a GRU stack state; made once per state ({@link GruStackState#stream()}). */
-    record GruStream(GruStackState state) implements Stream {
-
-        @Override
-        public int batch() {
-            return state.batch();
-        }
-
-        @Override
-        public void reset() {
-            state.reset();
-        }
-
-        @Override
-        public void setHidden(MemorySegment h) {
-            state.setHidden(h);
-        }
-
-        @Override
-        public void setCell(MemorySegment c) {
-            throw noCellState();
-        }
-
-        @Override
-        public void copyHiddenTo(MemorySegment out) {
-            state.copyHiddenTo(out);
-        }
-
-        @Override
-        public void copyCellTo(MemorySegment out) {
-            throw noCellState();
-        }
-
-        @Override
-        public void rejectNonFinite(String owner) {
-            state.checkOpen();
-            for (int layer = 0; layer < state.shape().layers(); layer++) {
-                GruState part = state.layer(layer);
-                finiteRows(owner, "state.h", layer, part.buffers().currentHidden(), state.batch(), part.hiddenSize(),
-                        part.layout().paddedHidden());
-            }
-        }
-
-        @Override
-        public void close() {
-            state.close();
-        }
-
-        @Override
-        public LstmStackShape shape() {
-            return state.shape();
-        }
-
-        @Override
-        public ExclusiveUse inUse() {
-            return state.inUse();
-        }
-
-        @Override
-        public void checkOpen() {
-            state.checkOpen();
-        }
-
-        @Override
-        public LayerState layer(int layer) {
-            return state.layer(layer).buffers();
-        }
-
-        @Override
-        public MemorySegment layerOutput(int layer) {
-            return state.layerOutput(layer);
-        }
-
-        private static UnsupportedOperationException noCellState() {
-            return new UnsupportedOperationException("a GRU state has no cell state c, only h");
         }
     }
 }
