@@ -2,8 +2,12 @@ package com.example.consumer;
 
 import java.util.SplittableRandom;
 
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Cell;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
+import dev.vlstm.Runner;
 import dev.vlstm.reference.ReferenceLstm;
 
 /**
@@ -30,10 +34,13 @@ public final class Consumer {
         float[] x = uniform(random, STEPS * BATCH * INPUT, 1);
         float[] y = new float[STEPS * BATCH * HIDDEN];
         String kernel;
-        try (LstmWeights weights = LstmWeights.fromPyTorch(INPUT, HIDDEN, weightIh, weightHh, biasIh, biasHh);
-             LstmRunner runner = new LstmRunner(weights, BATCH)) {
+        RnnShape shape = RnnShape.of(Cell.LSTM, INPUT, HIDDEN);
+        Options options = Options.DEFAULT.withMaxBatch(BATCH).withMaxSteps(STEPS);
+        try (Parameters parameters = Parameters.fromPyTorch(shape, weightIh, weightHh, biasIh, biasHh);
+             Model model = Model.pack(parameters, options);
+             Runner runner = model.runner()) {
             runner.forward(x, STEPS, BATCH, null, null, y, null, null);
-            kernel = weights.kernelName();
+            kernel = model.kernelName();
         }
         double[] expected = new ReferenceLstm(INPUT, HIDDEN, weightIh, weightHh, biasIh, biasHh)
                 .forward(x, STEPS, BATCH, null, null).y();
