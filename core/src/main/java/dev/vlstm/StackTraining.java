@@ -10,7 +10,6 @@ import java.util.function.Function;
 import java.util.function.IntFunction;
 import java.util.function.Supplier;
 
-
 /**
  * The training side of {@link StackDrivers}: the stack trainers, parameters and gradients that {@link Trainer},
  * {@link Parameters} and {@link Gradients} run on ({@link LstmStackTrainer}, {@link LstmStackParameters},

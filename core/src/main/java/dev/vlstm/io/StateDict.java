@@ -66,8 +66,8 @@ public record StateDict(String prefix, RnnShape shape, boolean bias) {
                 || (input[0] != 4 * hidden && input[0] != 3 * hidden)) {
             throw new IllegalArgumentException(file.path() + ": " + chosen + FIRST_WEIGHT + " has shape "
                     + Arrays.toString(input) + ", not [4*hidden_size, input_size] (LSTM) or [3*hidden_size,"
-                    + " input_size] (GRU) with hidden_size " + hidden + " (the columns of " + chosen
-                    + (projected ? "weight_hr_l0" : "weight_hh_l0") + ")");
+                    + " input_size] (GRU) with hidden_size " + hidden + ", the columns of " + chosen
+                    + (projected ? "weight_hr_l0 " : "weight_hh_l0 ") + Arrays.toString(hiddenSource));
         }
         int projectionSize = 0;
         if (projected) {
