@@ -95,7 +95,7 @@ public final class Model implements AutoCloseable {
     }
 
     /** A model over a GRU stack's packed weights, which it owns from then on; options checked by the caller. */
-    static Model gru(GruStackWeights weights, Options options) {
+    private static Model gru(GruStackWeights weights, Options options) {
         try {
             return new Model(RnnShape.of(Cell.GRU, weights.shape(), false), options, StackDrivers.gru(weights));
         } catch (RuntimeException | Error e) {

@@ -10,6 +10,7 @@ import java.util.Map;
 
 import dev.vlstm.io.FloatTensor;
 import dev.vlstm.io.SafeTensors;
+import dev.vlstm.io.StateDict;
 
 /**
  * A whole LSTM's or GRU's parameters as float32 values in PyTorch's layouts (every layer and direction): the master
@@ -76,49 +77,51 @@ public final class Parameters implements AutoCloseable {
 
     /**
      * Reads the parameters of the {@code nn.LSTM} or {@code nn.GRU} in a safetensors file, as {@link Vlstm#load}
-     * reads the model (cell, layers, directions and projection from the tensors), and closes the file.
+     * reads the model (cell, layers, directions, projection and peepholes from the tensors, see {@link StateDict}),
+     * and closes the file.
      *
-     * @param file   a safetensors file of a PyTorch state_dict
+     * @param file   a safetensors file of a PyTorch state_dict, or one that {@link #save} wrote
      * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it (the file
      *               must then hold exactly one recurrent model)
      * @return new parameters, owned by the caller
      * @throws IOException              if the file cannot be read or is not a safetensors file (naming the file)
-     * @throws IllegalArgumentException as {@link Vlstm#load(Path, Options)}, naming the file
+     * @throws IllegalArgumentException as {@link Vlstm#load(Path, Options)}, naming the file; and for a model
+     *                                  without biases ({@code bias=False}): parameters always hold biases, which an
+     *                                  optimizer would then train and {@link #save} would write, and PyTorch's
+     *                                  {@code load_state_dict} refuses those names for such a module
      */
     public static Parameters load(Path file, String prefix) throws IOException {
         try (SafeTensors tensors = SafeTensors.open(Checks.notNull("file", file))) {
-            return new Parameters(StackTraining.load(tensors, prefix));
+            StateDict stateDict = StateDict.inspect(tensors, prefix);
+            if (!stateDict.bias()) {
+                throw new IllegalArgumentException(tensors.path() + ": a model without biases (bias=False) cannot be"
+                        + " loaded as Parameters yet; Vlstm.load runs it");
+            }
+            return stateDict.read(tensors);
         }
     }
 
     /**
-     * Writes every tensor as a safetensors file that PyTorch's {@code load_state_dict} reads (F32, the names of
-     * {@link #names()} under {@code prefix}), atomically, and that {@link #load} and {@link Vlstm#load} read back.
+     * Writes every tensor as a safetensors file (F32, the names of {@link #names()} under {@code prefix}, the shapes
+     * of the class description), atomically, that {@link #load} and {@link Vlstm#load} read back exactly and, for a
+     * model without peepholes, PyTorch's {@code load_state_dict} reads (it refuses the {@code peephole_l0} names,
+     * which no PyTorch module has).
      *
      * @param file     the destination, replaced if it exists
      * @param prefix   put before every name, e.g. {@code "lstm."}, or {@code ""} for none
      * @param metadata strings for the header's {@code __metadata__}; empty for none
-     * @throws IOException              if writing or moving fails; {@code file} is then as it was
-     * @throws IllegalArgumentException for parameters with peepholes
-     * @throws IllegalStateException    if these parameters are closed
+     * @throws IOException           if writing or moving fails; {@code file} is then as it was
+     * @throws IllegalStateException if these parameters are closed
      */
     public void save(Path file, String prefix, Map<String, String> metadata) throws IOException {
         Checks.notNull("file", file);
         Checks.notNull("prefix", prefix);
         Checks.notNull("metadata", metadata);
         checkOpen();
-        if (shape.peepholes()) {
-            throw new IllegalArgumentException("parameters with peepholes cannot be saved yet: PyTorch's"
-                    + " load_state_dict refuses a peephole tensor, and Parameters.load does not read one back");
-        }
         Map<String, FloatTensor> tensors = new LinkedHashMap<>();
-        long gateRows = (long) shape.gates() * shape.hiddenSize();
         for (String name : names) {
-            float[] values = set.byName().get(name).toArray(ValueLayout.JAVA_FLOAT);
-            long rows = name.startsWith("weight_hr") ? shape.projectionSize() : gateRows;
-            long[] dimensions = name.startsWith("bias") ? new long[] {values.length}
-                    : new long[] {rows, values.length / rows};
-            tensors.put(prefix + name, new FloatTensor(dimensions, values));
+            tensors.put(prefix + name, new FloatTensor(StateDict.dimensions(shape, name),
+                    set.byName().get(name).toArray(ValueLayout.JAVA_FLOAT)));
         }
         SafeTensors.write(file, tensors, metadata);
     }

@@ -4,16 +4,11 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.IntFunction;
 import java.util.function.Supplier;
-
-import dev.vlstm.io.PyTorchGru;
-import dev.vlstm.io.PyTorchLstm;
-import dev.vlstm.io.SafeTensors;
 
 /**
  * The training side of {@link StackDrivers}: the stack trainers, parameters and gradients that {@link Trainer},
@@ -89,29 +84,6 @@ final class StackTraining {
             case LSTM -> lstmParameters(LstmStackParameters.initialize(shape.stackShape(), seed));
             case GRU -> gruParameters(GruStackParameters.initialize(shape.stackShape(), seed));
         };
-    }
-
-    /**
-     * The parameters of the {@code nn.LSTM} or {@code nn.GRU} in {@code file} under {@code prefix} (null: inferred),
-     * read as {@link Vlstm#load} reads them.
-     *
-     * @throws IllegalArgumentException as {@link PyTorchLstm#loadStackParameters} and
-     *                                  {@link PyTorchGru#loadStackTensors}
-     */
-    static ParameterSet load(SafeTensors file, String prefix) {
-        if (!PyTorchGru.holdsGru(file, prefix)) {
-            refuseNoBias(file, PyTorchLstm.inspect(file, prefix).bias());
-            return lstmParameters(PyTorchLstm.loadStackParameters(file, prefix));
-        }
-        PyTorchGru.Config config = PyTorchGru.inspect(file, prefix);
-        refuseNoBias(file, config.bias());
-        boolean bidirectional = config.bidirectional();
-        List<PyTorchGru.Tensors> layers = PyTorchGru.loadStackTensors(file, prefix);
-        return stack(new GruParameters[layers.size()], n -> {
-            PyTorchGru.Tensors part = layers.get(n);
-            return GruParameters.fromPyTorch(part.inputSize(), part.hiddenSize(), part.weightIh(), part.weightHh(),
-                    part.biasIh(), part.biasHh());
-        }, GruParameters::close, parts -> gruParameters(GruStackParameters.of(bidirectional, parts)));
     }
 
     /**
@@ -247,18 +219,6 @@ final class StackTraining {
                     + tensors.keySet() + " (names without a module prefix)");
         }
         return tensor;
-    }
-
-    /**
-     * Refuses a model saved with {@code bias=False}: {@link Parameters} always hold biases, which an optimizer would
-     * then train and {@link Parameters#save} would write, and PyTorch's {@code load_state_dict} refuses those names
-     * for such a module. {@link Vlstm#load} runs such models.
-     */
-    private static void refuseNoBias(SafeTensors file, boolean bias) {
-        if (!bias) {
-            throw new IllegalArgumentException(file.path() + ": a model without biases (bias=False) cannot be loaded"
-                    + " as Parameters yet; Vlstm.load runs it");
-        }
     }
 
     static void refusePeepholes(RnnShape shape, String owner) {

@@ -3,18 +3,17 @@ package dev.vlstm;
 import java.io.IOException;
 import java.nio.file.Path;
 
-import dev.vlstm.io.PyTorchGru;
-import dev.vlstm.io.PyTorchLstm;
 import dev.vlstm.io.SafeTensors;
+import dev.vlstm.io.StateDict;
 
 /**
  * Loads models in one call from safetensors files of PyTorch state_dicts ({@code nn.LSTM} or {@code nn.GRU}, as
- * {@code safetensors.torch.save_file(module.state_dict(), path)} writes them, or as {@link PyTorchLstm#save} writes
- * them), under a module prefix such as {@code "lstm."}. The cell, layers, directions and projection are read from
- * the tensors' names and shapes: {@code weight_hh_l0} of {@code [3H][H]} is a GRU, else an LSTM (whose
- * {@code weight_ih_l0} is {@code [4H][I]}); {@code _l1}, {@code _l2}, ... are layers, {@code _reverse} a second
- * direction, {@code weight_hr_l0} an LSTM's projection. A state_dict has no peephole tensors, so a loaded model has
- * none. With a null prefix the file must hold exactly one model (one name ending in {@code weight_ih_l0}).
+ * {@code safetensors.torch.save_file(module.state_dict(), path)} writes them, or as {@link Parameters#save} writes
+ * them), under a module prefix such as {@code "lstm."}. The cell, layers, directions, biases, projection and
+ * peepholes are read from the tensors' names and shapes as {@link StateDict} says: the rows of {@code weight_ih_l0}
+ * are 4H for an LSTM, 3H for a GRU; {@code _l1}, {@code _l2}, ... are layers, {@code _reverse} a second direction,
+ * {@code weight_hr_l0} an LSTM's projection, vlstm's {@code peephole_l0} its peepholes. With a null prefix the file
+ * must hold exactly one model (one name ending in {@code weight_ih_l0}).
  */
 public final class Vlstm {
 
@@ -51,12 +50,11 @@ public final class Vlstm {
         Checks.notNull("file", file);
         Checks.notNull("options", options);
         try (SafeTensors tensors = SafeTensors.open(file)) {
-            String prefix = options.prefix();
-            if (PyTorchGru.holdsGru(tensors, prefix)) {
+            StateDict stateDict = StateDict.inspect(tensors, options.prefix());
+            if (stateDict.shape().cell() == Cell.GRU) {
                 StackDrivers.checkGru(options);
-                return Model.gru(PyTorchGru.loadStack(tensors, prefix, options.backend()), options);
             }
-            try (LstmStackParameters parameters = PyTorchLstm.loadStackParameters(tensors, prefix)) {
+            try (Parameters parameters = stateDict.read(tensors)) {
                 return Model.pack(parameters, options);
             }
         }
@@ -67,7 +65,7 @@ public final class Vlstm {
      *
      * @param file   a safetensors file
      * @param prefix the module prefix of the names, e.g. {@code "lstm."} or {@code ""}; null to infer it
-     * @return the model's shape (without peepholes: a state_dict has none)
+     * @return the model's shape, as {@link StateDict#inspect} reads it
      * @throws IOException              if the file cannot be read or is not a safetensors file (naming the file)
      * @throws IllegalArgumentException naming the file, if it holds no recurrent model, several with a null prefix,
      *                                  or a layer-0 weight of the wrong shape
@@ -75,18 +73,7 @@ public final class Vlstm {
     public static RnnShape inspect(Path file, String prefix) throws IOException {
         Checks.notNull("file", file);
         try (SafeTensors tensors = SafeTensors.open(file)) {
-            if (PyTorchGru.holdsGru(tensors, prefix)) {
-                PyTorchGru.Config config = PyTorchGru.inspect(tensors, prefix);
-                return new RnnShape(Cell.GRU, config.inputSize(), config.hiddenSize(), config.layers(),
-                        direction(config.bidirectional()), 0, false);
-            }
-            PyTorchLstm.Config config = PyTorchLstm.inspect(tensors, prefix);
-            return new RnnShape(Cell.LSTM, config.inputSize(), config.hiddenSize(), config.layers(),
-                    direction(config.bidirectional()), config.projectionSize(), false);
+            return StateDict.inspect(tensors, prefix).shape();
         }
-    }
-
-    private static Direction direction(boolean bidirectional) {
-        return bidirectional ? Direction.BIDIRECTIONAL : Direction.FORWARD;
     }
 }

@@ -47,7 +47,7 @@ class ModelApiBadInputTest {
         Path file = directory.resolve("dense.safetensors");
         SafeTensors.write(file, Map.of("dense.weight", new FloatTensor(new long[] {2, 2}, new float[4])), Map.of());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Vlstm.load(file));
-        assertEquals(file + ": no LSTM weights (no name ends with weight_ih_l0; the file has [dense.weight])",
+        assertEquals(file + ": no LSTM or GRU weights (no name ends with weight_ih_l0; the file has [dense.weight])",
                 e.getMessage());
     }
 

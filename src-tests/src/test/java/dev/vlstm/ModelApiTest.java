@@ -15,8 +15,6 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import dev.vlstm.io.PyTorchGru;
-import dev.vlstm.io.PyTorchLstm;
 import dev.vlstm.io.SafeTensors;
 
 /**
@@ -46,8 +44,8 @@ class ModelApiTest {
     private static OldApi oldApi(Path file, int maxBatch, int maxSteps, float cellClip, int threads)
             throws IOException {
         try (SafeTensors tensors = SafeTensors.open(file)) {
-            if (PyTorchGru.holdsGru(tensors, null)) {
-                GruStackWeights weights = PyTorchGru.loadStack(tensors, null, Backend.PREFERRED);
+            if (OldStackFiles.holdsGru(tensors)) {
+                GruStackWeights weights = OldStackFiles.gru(tensors);
                 GruStackRunner runner = new GruStackRunner(weights, maxBatch, maxSteps, threads);
                 return new OldApi() {
                     @Override
@@ -85,7 +83,10 @@ class ModelApiTest {
                     }
                 };
             }
-            LstmStackWeights weights = PyTorchLstm.loadStack(tensors, null, Backend.PREFERRED);
+            LstmStackWeights weights;
+            try (LstmStackParameters parameters = OldStackFiles.lstm(tensors)) {
+                weights = parameters.pack(Backend.PREFERRED);
+            }
             LstmStackRunner runner = new LstmStackRunner(weights, maxBatch, maxSteps, cellClip, threads);
             return new OldApi() {
                 @Override
@@ -182,7 +183,7 @@ class ModelApiTest {
              Model full = Vlstm.load(file, options);
              Runner runner = compressed.runner();
              SafeTensors tensors = SafeTensors.open(file);
-             LstmStackParameters parameters = PyTorchLstm.loadStackParameters(tensors, null);
+             LstmStackParameters parameters = OldStackFiles.lstm(tensors);
              LstmStackWeights old = pack(parameters, precision);
              LstmStackRunner oldRunner = new LstmStackRunner(old, batch, steps)) {
             assertEquals(precision, compressed.options().precision());

@@ -1,24 +1,15 @@
 package dev.vlstm;
 
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Map;
-
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
-import org.junit.jupiter.api.io.TempDir;
-
-import dev.vlstm.io.PyTorchLstm;
 
 /**
  * Bad peepholes get a specific exception naming what is wrong: a tensor of the wrong length (weights and
  * parameters), a NaN or infinity (naming the peephole row and unit), gradients or parameters whose peepholes do not
- * match a stack's weights (naming the layer and direction); and saving as a PyTorch state_dict, which has no tensor
- * for them.
+ * match a stack's weights (naming the layer and direction).
  */
 class PeepholeBadInputTest {
 
@@ -133,22 +124,5 @@ class PeepholeBadInputTest {
         fails(IllegalArgumentException.class, () -> LstmWeights.fromPyTorch(Backend.PREFERRED,
                 WeightPrecision.FLOAT32, 2 * H, H, 0, new float[4 * H * 2 * H], new float[4 * H * H], null, null,
                 null, new float[3 * H + 1]), "peepholes must hold [3=3][H=5] = 15 floats");
-    }
-
-    @Test
-    void savingAsAPyTorchStateDictRefusesPeepholes(@TempDir Path directory) {
-        Path file = directory.resolve("peephole.safetensors");
-        try (LstmParameters parameters = LstmParameters.fromPyTorch(I, H, 0, new float[4 * H * I],
-                new float[4 * H * H], null, null, null, new float[3 * H])) {
-            fails(IllegalArgumentException.class, () -> PyTorchLstm.save(file, "", parameters, Map.of()),
-                    "parameters have peephole connections, which PyTorch's nn.LSTM has no tensor for");
-        }
-        try (PeepholeTestStack model = new PeepholeTestStack(1362, new LstmStackShape(I, H, 2, true), "0010",
-                Double.POSITIVE_INFINITY);
-             LstmStackParameters stack = model.parameters()) {
-            fails(IllegalArgumentException.class, () -> PyTorchLstm.save(file, "", stack, Map.of()),
-                    "parameters.layer(1, 0) has peephole connections, which PyTorch's nn.LSTM has no tensor for");
-        }
-        assertFalse(Files.exists(file));
     }
 }

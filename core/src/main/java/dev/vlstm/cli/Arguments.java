@@ -8,7 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-import dev.vlstm.LstmRunner;
+import dev.vlstm.Options;
 import dev.vlstm.WeightPrecision;
 
 /**
@@ -165,9 +165,9 @@ final class Arguments {
         } catch (NumberFormatException e) {
             threads = 0;
         }
-        if (threads < 1 || threads > LstmRunner.MAX_THREADS) {
+        if (threads < 1 || threads > Options.MAX_THREADS) {
             throw new Cli.UsageException(option.name() + ": '" + value + "' is not a number of threads from 1 to "
-                    + LstmRunner.MAX_THREADS);
+                    + Options.MAX_THREADS);
         }
         return threads;
     }

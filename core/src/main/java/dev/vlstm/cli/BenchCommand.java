@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.Optional;
 
 import dev.vlstm.Backend;
+import dev.vlstm.RnnShape;
 import dev.vlstm.WeightPrecision;
 import dev.vlstm.internal.CpuModel;
 import dev.vlstm.io.SafeTensors;
@@ -282,12 +283,13 @@ final class BenchCommand {
     /** A measurement's JMH params: the model's shape and the call's batch, steps, precision and threads. */
     static Map<String, String> params(BenchWorkload workload, BenchWorkload.Setup setup) {
         Map<String, String> params = new LinkedHashMap<>();
-        params.put("cell", workload.cell());
-        params.put("inputSize", Integer.toString(workload.shape().inputSize()));
-        params.put("hiddenSize", Integer.toString(workload.shape().hiddenSize()));
-        params.put("projectionSize", Integer.toString(workload.shape().projectionSize()));
-        params.put("layers", Integer.toString(workload.shape().layers()));
-        params.put("directions", Integer.toString(workload.shape().directions()));
+        RnnShape shape = workload.model().shape();
+        params.put("cell", shape.cell().name());
+        params.put("inputSize", Integer.toString(shape.inputSize()));
+        params.put("hiddenSize", Integer.toString(shape.hiddenSize()));
+        params.put("projectionSize", Integer.toString(shape.projectionSize()));
+        params.put("layers", Integer.toString(shape.layers()));
+        params.put("directions", Integer.toString(shape.direction().count()));
         params.put("batch", Integer.toString(setup.batch()));
         params.put("steps", Integer.toString(setup.steps()));
         params.put("precision", PRECISION_NAMES.get(setup.precision()));

@@ -3,34 +3,32 @@ package dev.vlstm.cli;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
 import java.util.Locale;
 import java.util.SplittableRandom;
 
-import dev.vlstm.Backend;
+import dev.vlstm.Cell;
+import dev.vlstm.Direction;
 import dev.vlstm.GradientMode;
-import dev.vlstm.GruStackGradients;
-import dev.vlstm.GruStackRunner;
-import dev.vlstm.GruStackState;
-import dev.vlstm.GruStackTrainer;
-import dev.vlstm.GruStackWeights;
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmStackGradients;
-import dev.vlstm.LstmStackRunner;
-import dev.vlstm.LstmStackShape;
-import dev.vlstm.LstmStackState;
-import dev.vlstm.LstmStackTrainer;
-import dev.vlstm.LstmStackWeights;
+import dev.vlstm.Gradients;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
+import dev.vlstm.Runner;
+import dev.vlstm.State;
+import dev.vlstm.Trainer;
+import dev.vlstm.WarmUp;
 import dev.vlstm.WeightPrecision;
-import dev.vlstm.io.PyTorchGru;
 import dev.vlstm.io.SafeTensors;
+import dev.vlstm.io.StateDict;
 
 /**
  * One call that {@code vlstm bench} times, on a model loaded from a file with random inputs in [-1, 1): a streaming
  * step ({@code [B][I]} in, the state carried), a whole sequence ({@code [T][B][I]} in, y out), or a training step
- * (that forward, then the backward with every gradient). Made and closed by {@link BenchCommand}.
+ * (that forward, then the backward with every gradient), through the public API for an LSTM and a GRU alike. Made and
+ * closed by {@link BenchCommand}, and by {@link ColdJvm} in a new JVM.
  */
-abstract class BenchWorkload implements AutoCloseable {
+final class BenchWorkload implements AutoCloseable {
 
     /** What a call does. */
     enum Mode {
@@ -45,27 +43,31 @@ abstract class BenchWorkload implements AutoCloseable {
     record Setup(Mode mode, int batch, int steps, WeightPrecision precision, int threads) {
     }
 
-    private final String cell;
-    private final LstmStackShape shape;
-    private final int gates;
-    protected final Setup setup;
+    private final Model model;
+    private final Setup setup;
     private final Arena arena = Arena.ofShared();
     /** x {@code [T][B][I]}, y {@code [T][B][D·S]}, and dL/dy shaped as y; random but y. */
-    protected final MemorySegment x;
-    protected final MemorySegment y;
-    protected final MemorySegment dy;
-    /** What to close after the driver: the weights, owned by the workload. */
-    private final AutoCloseable weights;
+    private final MemorySegment x;
+    private final MemorySegment y;
+    private final MemorySegment dy;
+    private Runner runner;
+    private State state;
+    private Trainer trainer;
+    private Gradients gradients;
 
-    /** Checks that the model can run {@code setup} and allocates the call's buffers; closes the weights if not. */
-    private BenchWorkload(String cell, LstmStackShape shape, int gates, Setup setup, AutoCloseable weights) {
-        this.cell = cell;
-        this.shape = shape;
-        this.gates = gates;
+    /**
+     * Makes the runner (and state) or trainer (and gradients) of {@code model} that {@code setup} asks for, with
+     * {@code setup}'s batch, steps and threads; owns {@code model} from then on, and closes it if this fails.
+     *
+     * @throws IllegalArgumentException for a step of a bidirectional model, or as {@link Model#runner(Options)} and
+     *                                  {@link Model#trainer(Options)} refuse the setup
+     */
+    BenchWorkload(Model model, Setup setup) {
+        this.model = model;
         this.setup = setup;
-        this.weights = weights;
-        if (setup.mode() == Mode.STEP && shape.bidirectional()) {
-            closeAll(weights, arena);
+        RnnShape shape = model.shape();
+        if (setup.mode() == Mode.STEP && shape.direction() == Direction.BIDIRECTIONAL) {
+            close();
             throw new IllegalArgumentException("a bidirectional model cannot be stepped (its reverse direction needs "
                     + "the whole sequence): use --mode sequence");
         }
@@ -73,22 +75,20 @@ abstract class BenchWorkload implements AutoCloseable {
         x = random(rows * shape.inputSize(), 1);
         y = arena.allocate(rows * shape.outputSize() * Float.BYTES, 64);
         dy = random(rows * shape.outputSize(), 2);
-    }
-
-    /** The call; runs on the calling thread (and the runner's workers). */
-    abstract void call();
-
-    /** The runner or trainer and its state, for {@link #close()} to close first. */
-    abstract AutoCloseable[] drivers();
-
-    /** Frees the runner or trainer, the model and the buffers. */
-    @Override
-    public void close() {
-        AutoCloseable[] drivers = drivers();
-        AutoCloseable[] all = Arrays.copyOf(drivers, drivers.length + 2);
-        all[drivers.length] = weights;
-        all[drivers.length + 1] = arena;
-        closeAll(all);
+        Options options = model.options().withMaxBatch(setup.batch()).withMaxSteps(setup.steps())
+                .withThreads(setup.threads());
+        try {
+            if (setup.mode() == Mode.TRAIN) {
+                trainer = model.trainer(options);
+                gradients = new Gradients(shape);
+            } else {
+                runner = model.runner(options);
+                state = setup.mode() == Mode.STEP ? model.newState(setup.batch()) : null;
+            }
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
     }
 
     /**
@@ -104,30 +104,58 @@ abstract class BenchWorkload implements AutoCloseable {
             throw new IllegalArgumentException("training runs on float32 weights only: use --precision f32 with "
                     + "--mode train");
         }
-        if (PyTorchGru.holdsGru(file, prefix)) {
-            if (compressed) {
-                throw new IllegalArgumentException("GRU weights are float32 only: use --precision f32");
-            }
-            GruStackWeights weights = PyTorchGru.loadStack(file, PyTorchGru.inspect(file, prefix).prefix(),
-                    Backend.PREFERRED);
-            return new Gru(weights, setup);
+        StateDict stateDict = StateDict.inspect(file, prefix);
+        if (compressed && stateDict.shape().cell() == Cell.GRU) {
+            throw new IllegalArgumentException("GRU weights are float32 only: use --precision f32");
         }
-        return new Lstm(LstmCommands.load(file, prefix, setup.precision()), setup);
+        try (Parameters parameters = stateDict.read(file)) {
+            return new BenchWorkload(Model.pack(parameters, Options.DEFAULT.withPrecision(setup.precision())),
+                    setup);
+        }
+    }
+
+    /** The call; runs on the calling thread (and the runner's or trainer's workers). */
+    void call() {
+        switch (setup.mode()) {
+            case STEP -> runner.step(x, state, y);
+            case SEQUENCE -> runner.forward(x, setup.steps(), setup.batch(), null, null, y, null, null);
+            case TRAIN -> {
+                trainer.forward(x, setup.steps(), setup.batch(), null, null, y, null, null);
+                trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, null, null, null);
+            }
+        }
+    }
+
+    /** {@return the runner's or trainer's own warm-up, as {@link Runner#warmUp()} and {@link Trainer#warmUp()}} */
+    WarmUp warmUp() {
+        return trainer != null ? trainer.warmUp() : runner.warmUp();
+    }
+
+    /** Frees the state, runner or trainer, gradients, the model and the buffers. */
+    @Override
+    public void close() {
+        for (AutoCloseable resource : new AutoCloseable[] {state, runner, gradients, trainer, model, arena}) {
+            if (resource != null) {
+                try {
+                    resource.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException("closing " + resource.getClass().getSimpleName() + " failed", e);
+                }
+            }
+        }
     }
 
     /** The model, for people: e.g. {@code LSTM I=40 H=256 L=2 bidirectional}. */
     String describe() {
-        return cell + " I=" + shape.inputSize() + " H=" + shape.hiddenSize() + " L=" + shape.layers()
-                + (shape.bidirectional() ? " bidirectional" : "")
+        RnnShape shape = model.shape();
+        return shape.cell() + " I=" + shape.inputSize() + " H=" + shape.hiddenSize() + " L=" + shape.layers()
+                + (shape.direction() == Direction.BIDIRECTIONAL ? " bidirectional" : "")
                 + (shape.projectionSize() > 0 ? " P=" + shape.projectionSize() : "");
     }
 
-    String cell() {
-        return cell;
-    }
-
-    LstmStackShape shape() {
-        return shape;
+    /** {@return the model, owned by this workload} */
+    Model model() {
+        return model;
     }
 
     /**
@@ -136,14 +164,15 @@ abstract class BenchWorkload implements AutoCloseable {
      * three times its forward (the forward, then dz · U and dz · W for the input gradients, and the weight gradients).
      */
     double flopsPerCall() {
+        RnnShape shape = model.shape();
         int hidden = shape.hiddenSize();
         int projection = shape.projectionSize();
         int recurrent = shape.hiddenStateSize();
         double perRow = 0;
         for (int layer = 0; layer < shape.layers(); layer++) {
-            double gemm = 2.0 * gates * hidden * (shape.layerInputSize(layer) + recurrent)
+            double gemm = 2.0 * shape.gates() * hidden * (shape.layerInputSize(layer) + recurrent)
                     + (projection > 0 ? 2.0 * projection * hidden : 0);
-            perRow += shape.directions() * gemm;
+            perRow += shape.direction().count() * gemm;
         }
         double forward = perRow * setup.batch() * setup.steps();
         return setup.mode() == Mode.TRAIN ? 3 * forward : forward;
@@ -156,99 +185,5 @@ abstract class BenchWorkload implements AutoCloseable {
             segment.setAtIndex(ValueLayout.JAVA_FLOAT, n, (float) (2 * random.nextDouble() - 1));
         }
         return segment;
-    }
-
-    private static final class Lstm extends BenchWorkload {
-        private LstmStackRunner runner;
-        private LstmStackState state;
-        private LstmStackTrainer trainer;
-        private LstmStackGradients gradients;
-
-        Lstm(LstmStackWeights weights, Setup setup) {
-            super("LSTM", weights.shape(), 4, setup, weights);
-            try {
-                if (setup.mode() == Mode.TRAIN) {
-                    trainer = new LstmStackTrainer(weights, setup.batch(), setup.steps(), LstmRunner.NO_CELL_CLIP,
-                            setup.threads());
-                    gradients = new LstmStackGradients(weights);
-                } else {
-                    runner = new LstmStackRunner(weights, setup.batch(), setup.steps(), LstmRunner.NO_CELL_CLIP,
-                            setup.threads());
-                    state = setup.mode() == Mode.STEP ? new LstmStackState(weights, setup.batch()) : null;
-                }
-            } catch (RuntimeException | Error e) {
-                close();
-                throw e;
-            }
-        }
-
-        @Override
-        void call() {
-            switch (setup.mode()) {
-                case STEP -> runner.step(x, state, y);
-                case SEQUENCE -> runner.forward(x, setup.steps(), setup.batch(), null, null, y, null, null);
-                case TRAIN -> {
-                    trainer.forward(x, setup.steps(), setup.batch(), null, null, y, null, null);
-                    trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, null, null, null);
-                }
-            }
-        }
-
-        @Override
-        AutoCloseable[] drivers() {
-            return new AutoCloseable[] {state, runner, gradients, trainer};
-        }
-    }
-
-    private static final class Gru extends BenchWorkload {
-        private GruStackRunner runner;
-        private GruStackState state;
-        private GruStackTrainer trainer;
-        private GruStackGradients gradients;
-
-        Gru(GruStackWeights weights, Setup setup) {
-            super("GRU", weights.shape(), 3, setup, weights);
-            try {
-                if (setup.mode() == Mode.TRAIN) {
-                    trainer = new GruStackTrainer(weights, setup.batch(), setup.steps(), setup.threads());
-                    gradients = new GruStackGradients(weights);
-                } else {
-                    runner = new GruStackRunner(weights, setup.batch(), setup.steps(), setup.threads());
-                    state = setup.mode() == Mode.STEP ? new GruStackState(weights, setup.batch()) : null;
-                }
-            } catch (RuntimeException | Error e) {
-                close();
-                throw e;
-            }
-        }
-
-        @Override
-        void call() {
-            switch (setup.mode()) {
-                case STEP -> runner.step(x, state, y);
-                case SEQUENCE -> runner.forward(x, setup.steps(), setup.batch(), null, y, null);
-                case TRAIN -> {
-                    trainer.forward(x, setup.steps(), setup.batch(), null, y, null);
-                    trainer.backward(dy, null, gradients, GradientMode.OVERWRITE, null, null);
-                }
-            }
-        }
-
-        @Override
-        AutoCloseable[] drivers() {
-            return new AutoCloseable[] {state, runner, gradients, trainer};
-        }
-    }
-
-    private static void closeAll(AutoCloseable... resources) {
-        for (AutoCloseable resource : resources) {
-            if (resource != null) {
-                try {
-                    resource.close();
-                } catch (Exception e) {
-                    throw new IllegalStateException("closing " + resource.getClass().getSimpleName() + " failed", e);
-                }
-            }
-        }
     }
 }

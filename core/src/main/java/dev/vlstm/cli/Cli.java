@@ -13,15 +13,12 @@ import java.util.jar.Attributes;
 import java.util.jar.JarFile;
 import java.util.jar.Manifest;
 
-import dev.vlstm.LstmRunner;
-import dev.vlstm.WeightPrecision;
-import dev.vlstm.io.PyTorchGru;
-import dev.vlstm.io.SafeTensors;
+import dev.vlstm.Options;
 
 /**
  * The command-line tool: {@code info}, {@code run} and {@code grad} on a PyTorch {@code nn.LSTM} or {@code nn.GRU}
  * state_dict in a safetensors file, with .npy inputs and outputs shaped as PyTorch takes and returns them
- * ({@link LstmCommands}, {@link GruCommands}). {@link #COMMANDS} lists the commands: each is a {@link Command} that
+ * ({@link ModelCommands}). {@link #COMMANDS} lists the commands: each is a {@link Command} that
  * holds its help (options, what it writes, an example) and its action. {@code help}, {@code --help}, {@code -h} and
  * {@code COMMAND --help} print help on stdout; {@code --version} prints the version.
  * Exit codes: 0 ok, 2 bad usage, 1 bad input; each failure is one line on stderr (a stack trace with
@@ -46,7 +43,7 @@ public final class Cli {
     static final Option LENGTHS = Option.text("--lengths", "L1,L2,...",
             "each sequence's length, one per batch row: the padded batch runs as if packed");
     static final Option THREADS = Option.text("--threads", "N",
-            "threads per matrix product, 1 (default) to " + LstmRunner.MAX_THREADS + "; the same bits for any N");
+            "threads per matrix product, 1 (default) to " + Options.MAX_THREADS + "; the same bits for any N");
     static final Option PRECISION = Option.text("--precision", "f32|bf16|int8",
             "W and U stored as f32 (default), or bf16 or int8: faster, approximate (LSTM)");
     static final Option GRAD_PRECISION = Option.text("--precision", "f32",
@@ -70,7 +67,7 @@ public final class Cli {
                     List.of(MODEL, PREFIX),
                     List.of("no file: two lines on stdout"),
                     "vlstm info --model lstm.safetensors",
-                    Cli::info),
+                    (arguments, out, err) -> ModelCommands.info(arguments, out)),
             new Command("run", "run a model on a sequence: y, h_n (and c_n)",
                     """
                     Runs the model on x as nn.LSTM or nn.GRU does and writes its outputs, shaped as PyTorch returns
@@ -85,7 +82,7 @@ public final class Cli {
                             "DIR/cn.npy  c_n  [L·D, B, H]  (LSTM only)",
                             SHAPES),
                     "vlstm run --model lstm.safetensors --input x.npy --output out --threads 2",
-                    (arguments, out, err) -> forward(arguments, false)),
+                    (arguments, out, err) -> ModelCommands.forward(arguments, false)),
             new Command("grad", "run forward and backward: y, h_n (c_n) and every gradient",
                     """
                     Runs the model on x, then backward: the gradients of sum(y*dy) + sum(hn*dhn) + sum(cn*dcn)
@@ -100,7 +97,7 @@ public final class Cli {
                                     + " c_n)",
                             SHAPES),
                     "vlstm grad --model lstm.safetensors --input x.npy --dy dy.npy --output out",
-                    (arguments, out, err) -> forward(arguments, true)),
+                    (arguments, out, err) -> ModelCommands.forward(arguments, true)),
             BenchCommand.COMMAND);
 
     private static final List<String> HELP_WORDS = List.of("help", "--help", "-h");
@@ -240,39 +237,6 @@ public final class Cli {
                     : manifest.getMainAttributes().getValue(Attributes.Name.IMPLEMENTATION_VERSION));
         } catch (IOException | URISyntaxException | RuntimeException e) {
             return Optional.empty();
-        }
-    }
-
-    private static void info(Arguments arguments, PrintStream out, PrintStream err) throws IOException {
-        String prefix = arguments.text(PREFIX);
-        try (SafeTensors file = arguments.read(MODEL, SafeTensors::open)) {
-            if (PyTorchGru.holdsGru(file, prefix)) {
-                GruCommands.info(file, prefix, out);
-            } else {
-                LstmCommands.info(file, prefix, out);
-            }
-        }
-    }
-
-    /** {@code run} (outputs) or {@code grad} (outputs and every gradient) of an LSTM or a GRU. */
-    private static void forward(Arguments arguments, boolean gradients) throws IOException {
-        int threads = arguments.threads(THREADS);
-        WeightPrecision precision = arguments.precision(PRECISION);
-        if (gradients && precision != WeightPrecision.FLOAT32) {
-            throw new UsageException("grad needs float32 weights: --precision " + arguments.text(PRECISION)
-                    + " compresses them for the forward pass only (use it with run)");
-        }
-        String prefix = arguments.text(PREFIX);
-        try (SafeTensors file = arguments.read(MODEL, SafeTensors::open)) {
-            if (PyTorchGru.holdsGru(file, prefix)) {
-                if (precision != WeightPrecision.FLOAT32) {
-                    throw new UsageException("a GRU runs in f32 only: --precision " + arguments.text(PRECISION)
-                            + " compresses LSTM weights");
-                }
-                GruCommands.forward(file, arguments, gradients, threads);
-            } else {
-                LstmCommands.forward(file, arguments, gradients, threads, precision);
-            }
         }
     }
 }

@@ -1,9 +1,6 @@
 package dev.vlstm.cli;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -11,14 +8,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.SplittableRandom;
 
-import dev.vlstm.GradientMode;
-import dev.vlstm.Gradients;
 import dev.vlstm.Model;
 import dev.vlstm.Options;
 import dev.vlstm.Runner;
-import dev.vlstm.State;
 import dev.vlstm.Trainer;
 import dev.vlstm.Vlstm;
 import dev.vlstm.WarmUp;
@@ -176,76 +169,74 @@ final class ColdJvm {
                 .filter(entry -> entry.getValue().equals(args[5])).findFirst().orElseThrow().getKey();
         int threads = Integer.parseInt(args[6]);
         boolean warmUpFirst = Boolean.parseBoolean(args[7]);
-        Options options = Options.DEFAULT.withPrecision(precision).withPrefix(prefix).withMaxBatch(batch)
-                .withMaxSteps(steps).withThreads(threads);
+        Options options = Options.DEFAULT.withPrecision(precision).withPrefix(prefix);
         long[] kept = new long[KEPT_CALLS];
         long[] ends = new long[KEPT_CALLS];
-        try (Arena arena = Arena.ofConfined()) {
-            long loadStart = System.nanoTime();
-            try (Model model = Vlstm.load(file, options); Call call = Call.of(model, mode, batch, steps, arena)) {
-                long loaded = System.nanoTime();
-                Map<String, Long> values = new LinkedHashMap<>();
-                values.put("load", loaded - loadStart);
-                long warmUpNanos = -1;
-                long warmUpSettled = -1;
-                if (warmUpFirst) {
-                    WarmUp warmUp = call.warmUp();
-                    warmUpNanos = warmUp.elapsed().toNanos();
-                    warmUpSettled = warmUp.settled() ? 1 : 0;
-                }
-                values.put("warmUp", warmUpNanos);
-                values.put("warmUpSettled", warmUpSettled);
-                long previous = System.nanoTime();
-                for (int n = 0; n < FIRST_CALLS; n++) {
-                    call.run();
-                    long now = System.nanoTime();
-                    kept[n] = now - previous;
-                    ends[n] = now;
-                    previous = System.nanoTime();
-                }
-                int[] count = {FIRST_CALLS};
-                Settling.Outcome cold = Settling.repeat(round -> {
-                    long start = System.nanoTime();
-                    call.run();
-                    long now = System.nanoTime();
-                    if (count[0] < KEPT_CALLS) {
-                        kept[count[0]] = now - start;
-                        ends[count[0]++] = now;
-                    }
-                    return 1;
-                }, System.nanoTime() + COLD_LIMIT_SECONDS * 1_000_000_000L);
-                long warm = warmMedian(call);
-                long[] first = Arrays.copyOf(kept, FIRST_CALLS);
-                long firstCall = first[0];
-                Arrays.sort(first);
-                int reached = reachedWarm(kept, count[0], warm);
-                long jvmToLoaded = (mainMillis - ManagementFactory.getRuntimeMXBean().getStartTime()) * 1_000_000L
-                        + loaded - mainNanos;
-                values.put("jvmToLoaded", jvmToLoaded);
-                values.put("first", firstCall);
-                values.put("p50", NearestRank.of(first, 50));
-                values.put("p99", NearestRank.of(first, 99));
-                values.put("max", first[FIRST_CALLS - 1]);
-                values.put("warm", warm);
-                values.put("settled", cold.settled() ? 1L : 0L);
-                values.put("warmCalls", reached < 0 ? -1L : reached + 1L);
-                values.put("loadedToWarm", reached < 0 ? -1L : ends[reached] - loaded);
-                Map<String, Long> ordered = new LinkedHashMap<>();
-                Report.KEYS.forEach(key -> ordered.put(key, values.get(key)));
-                return new Report(model.kernelName(), ordered);
+        BenchWorkload.Setup setup = new BenchWorkload.Setup(mode, batch, steps, precision, threads);
+        long loadStart = System.nanoTime();
+        try (BenchWorkload workload = new BenchWorkload(Vlstm.load(file, options), setup)) {
+            long loaded = System.nanoTime();
+            Map<String, Long> values = new LinkedHashMap<>();
+            values.put("load", loaded - loadStart);
+            long warmUpNanos = -1;
+            long warmUpSettled = -1;
+            if (warmUpFirst) {
+                WarmUp warmUp = workload.warmUp();
+                warmUpNanos = warmUp.elapsed().toNanos();
+                warmUpSettled = warmUp.settled() ? 1 : 0;
             }
+            values.put("warmUp", warmUpNanos);
+            values.put("warmUpSettled", warmUpSettled);
+            long previous = System.nanoTime();
+            for (int n = 0; n < FIRST_CALLS; n++) {
+                workload.call();
+                long now = System.nanoTime();
+                kept[n] = now - previous;
+                ends[n] = now;
+                previous = System.nanoTime();
+            }
+            int[] count = {FIRST_CALLS};
+            Settling.Outcome cold = Settling.repeat(round -> {
+                long start = System.nanoTime();
+                workload.call();
+                long now = System.nanoTime();
+                if (count[0] < KEPT_CALLS) {
+                    kept[count[0]] = now - start;
+                    ends[count[0]++] = now;
+                }
+                return 1;
+            }, System.nanoTime() + COLD_LIMIT_SECONDS * 1_000_000_000L);
+            long warm = warmMedian(workload);
+            long[] first = Arrays.copyOf(kept, FIRST_CALLS);
+            long firstCall = first[0];
+            Arrays.sort(first);
+            int reached = reachedWarm(kept, count[0], warm);
+            long jvmToLoaded = (mainMillis - ManagementFactory.getRuntimeMXBean().getStartTime()) * 1_000_000L
+                    + loaded - mainNanos;
+            values.put("jvmToLoaded", jvmToLoaded);
+            values.put("first", firstCall);
+            values.put("p50", NearestRank.of(first, 50));
+            values.put("p99", NearestRank.of(first, 99));
+            values.put("max", first[FIRST_CALLS - 1]);
+            values.put("warm", warm);
+            values.put("settled", cold.settled() ? 1L : 0L);
+            values.put("warmCalls", reached < 0 ? -1L : reached + 1L);
+            values.put("loadedToWarm", reached < 0 ? -1L : ends[reached] - loaded);
+            Map<String, Long> ordered = new LinkedHashMap<>();
+            Report.KEYS.forEach(key -> ordered.put(key, values.get(key)));
+            return new Report(workload.model().kernelName(), ordered);
         }
     }
 
     /** The median nanoseconds of the calls of {@value #WARM_SECONDS} s (at least {@value #WINDOW} calls). */
-    private static long warmMedian(Call call) {
+    private static long warmMedian(BenchWorkload workload) {
         long[] calls = new long[KEPT_CALLS];
         int count = 0;
         long deadline = System.nanoTime() + WARM_SECONDS * 1_000_000_000L;
         long now;
         do {
             long start = System.nanoTime();
-            call.run();
+            workload.call();
             now = System.nanoTime();
             calls[count++] = now - start;
         } while (count < KEPT_CALLS && (count < WINDOW || now < deadline));
@@ -274,81 +265,5 @@ final class ColdJvm {
             }
         }
         return -1;
-    }
-
-    /** The call a mode times, made through the public API, with random inputs in [-1, 1). */
-    private abstract static class Call implements AutoCloseable {
-
-        abstract void run();
-
-        abstract WarmUp warmUp();
-
-        @Override
-        public abstract void close();
-
-        static Call of(Model model, BenchWorkload.Mode mode, int batch, int steps, Arena arena) {
-            int input = model.shape().inputSize();
-            int output = model.shape().outputSize();
-            MemorySegment x = random(arena, (long) steps * batch * input, 1);
-            MemorySegment y = arena.allocate((long) steps * batch * output * Float.BYTES, 64);
-            if (mode == BenchWorkload.Mode.TRAIN) {
-                MemorySegment dy = random(arena, (long) steps * batch * output, 2);
-                return new Call() {
-                    private final Trainer trainer = model.trainer();
-                    private final Gradients gradients = new Gradients(model.shape());
-
-                    @Override
-                    void run() {
-                        trainer.forward(x, steps, batch, null, null, y, null, null);
-                        trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, null, null, null);
-                    }
-
-                    @Override
-                    WarmUp warmUp() {
-                        return trainer.warmUp();
-                    }
-
-                    @Override
-                    public void close() {
-                        trainer.close();
-                        gradients.close();
-                    }
-                };
-            }
-            Runner runner = model.runner();
-            State state = mode == BenchWorkload.Mode.STEP ? model.newState(batch) : null;
-            return new Call() {
-                @Override
-                void run() {
-                    if (state != null) {
-                        runner.step(x, state, y);
-                    } else {
-                        runner.forward(x, steps, batch, null, null, y, null, null);
-                    }
-                }
-
-                @Override
-                WarmUp warmUp() {
-                    return runner.warmUp();
-                }
-
-                @Override
-                public void close() {
-                    runner.close();
-                    if (state != null) {
-                        state.close();
-                    }
-                }
-            };
-        }
-
-        private static MemorySegment random(Arena arena, long floats, long seed) {
-            MemorySegment segment = arena.allocate(floats * Float.BYTES, 64);
-            SplittableRandom random = new SplittableRandom(seed);
-            for (long n = 0; n < floats; n++) {
-                segment.setAtIndex(ValueLayout.JAVA_FLOAT, n, (float) (2 * random.nextDouble() - 1));
-            }
-            return segment;
-        }
     }
 }

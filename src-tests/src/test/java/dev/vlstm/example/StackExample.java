@@ -3,12 +3,11 @@ package dev.vlstm.example;
 import java.io.IOException;
 import java.nio.file.Path;
 
-import dev.vlstm.Backend;
-import dev.vlstm.LstmStackRunner;
-import dev.vlstm.LstmStackShape;
-import dev.vlstm.LstmStackWeights;
-import dev.vlstm.io.PyTorchLstm;
-import dev.vlstm.io.SafeTensors;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.RnnShape;
+import dev.vlstm.Runner;
+import dev.vlstm.Vlstm;
 
 /** docs/models.md's stacked-model example, compiled and run by ReadmeExampleTest; the page quotes the marked region. */
 public final class StackExample {
@@ -21,10 +20,9 @@ public final class StackExample {
         // README-BEGIN
         // A state_dict of nn.LSTM(input_size, hidden_size, num_layers=L, bidirectional=True), e.g. from
         // safetensors.torch.save_file(lstm.state_dict(), path); the configuration is read from the names.
-        try (SafeTensors file = SafeTensors.open(model);
-             LstmStackWeights weights = PyTorchLstm.loadStack(file, null, Backend.PREFERRED);
-             LstmStackRunner runner = new LstmStackRunner(weights, batch, steps)) {   // up to B rows of T steps
-            LstmStackShape shape = weights.shape();
+        try (Model lstm = Vlstm.load(model, Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps));
+             Runner runner = lstm.runner()) {                                       // up to B rows of T steps
+            RnnShape shape = lstm.shape();
             // y [T][B][D·H]: each row holds the forward direction's h, then the reverse direction's.
             float[] y = new float[steps * batch * shape.outputSize()];
             // h0, c0, h_n, c_n [L·D][B][H]: layer by layer, forward then reverse, as PyTorch's h_n.

@@ -6,12 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import dev.vlstm.Direction;
 import dev.vlstm.LstmParameters;
@@ -271,9 +273,9 @@ class GateConventionsTest {
         assertThrows(NullPointerException.class, () -> GateConventions.fromOnnx(I, H, w, null, null, null));
     }
 
-    /** A node whose P is all zeros has no peephole tensors; parameters with peepholes are not saved. */
+    /** A node whose P is all zeros has no peephole tensors; one with peepholes saves them and loads them back. */
     @Test
-    void anAllZeroPHasNoPeepholeTensorsAndPeepholesAreNotSaved() {
+    void anAllZeroPHasNoPeepholeTensorsAndPeepholesAreSaved(@TempDir Path directory) throws IOException {
         float[] w = new float[2 * 4 * H * I];
         float[] r = new float[2 * 4 * H * H];
         float[] p = new float[2 * 3 * H];
@@ -282,11 +284,17 @@ class GateConventionsTest {
                     "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse"), zero.names());
         }
         p[4] = 0.5f;
+        Path file = directory.resolve("peepholes.safetensors");
         try (Parameters peepholes = GateConventions.onnxLstm(I, H, "bidirectional", w, r, null, p)) {
-            IllegalArgumentException save = assertThrows(IllegalArgumentException.class,
-                    () -> peepholes.save(Path.of("never-written.safetensors"), "", Map.of()));
-            assertEquals("parameters with peepholes cannot be saved yet: PyTorch's load_state_dict refuses a peephole"
-                    + " tensor, and Parameters.load does not read one back", save.getMessage());
+            peepholes.save(file, "", Map.of());
+            try (Parameters loaded = Parameters.load(file, null)) {
+                assertEquals(peepholes.names(), loaded.names());
+                assertTrue(loaded.names().contains("peephole_l0_reverse"), loaded.names().toString());
+                for (String name : peepholes.names()) {
+                    assertArrayEquals(peepholes.tensor(name).toArray(ValueLayout.JAVA_FLOAT),
+                            loaded.tensor(name).toArray(ValueLayout.JAVA_FLOAT), name);
+                }
+            }
         }
     }
 

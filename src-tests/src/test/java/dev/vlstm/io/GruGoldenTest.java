@@ -2,49 +2,48 @@ package dev.vlstm.io;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import dev.vlstm.Backend;
-import dev.vlstm.GruStackRunner;
-import dev.vlstm.GruStackWeights;
-import dev.vlstm.LstmStackShape;
+import dev.vlstm.Cell;
+import dev.vlstm.Direction;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.RnnShape;
+import dev.vlstm.Runner;
 import dev.vlstm.SequenceLayout;
+import dev.vlstm.Vlstm;
 import dev.vlstm.reference.ReferenceGru;
 import dev.vlstm.reference.ReferenceStack;
 
 /**
- * {@link PyTorchGru#loadStack} on state_dicts of PyTorch's nn.GRU with {@code num_layers} and {@code bidirectional}:
+ * {@link Vlstm#load} and {@link StateDict} on state_dicts of PyTorch's nn.GRU with {@code num_layers} and
+ * {@code bidirectional}:
  * every golden case of {@code src-tests/golden/make_golden_gru.py} (PyTorch 1.13, float32; one to three layers, one or
  * two directions, with and without biases, time-major and batch-first; packed sequences of different lengths, whose
  * lengths.txt this test passes as {@code lengths}) loads and runs to PyTorch's outputs, the reference stack's gradients
- * match PyTorch's autograd, and misfit files are refused naming the file and tensor.
+ * match PyTorch's autograd (StateDictTest checks the misfit files).
  *
- * <p>Tolerances as PyTorchGruTest: outputs within 1e-5; gradients within 1e-4 absolute and 1e-3 of the tensor's
- * largest value.
+ * <p>Tolerances: outputs within 1e-5 (ForwardVsReferenceTest's bound; PyTorch computes in float32 too); gradients
+ * within 1e-4 absolute and 1e-3 of the tensor's largest value, as in PyTorchParityTest.
  */
-class PyTorchGruStackTest {
+class GruGoldenTest {
 
     private static final Path GOLDEN = Path.of("src/test/resources/golden-gru");
     private static final double OUTPUT_TOLERANCE = 1e-5;
     private static final double GRADIENT_ABSOLUTE = 1e-4;
     private static final double GRADIENT_RELATIVE = 1e-3;
-
-    @TempDir
-    Path folder;
 
     static Stream<String> cases() throws IOException {
         try (Stream<Path> list = Files.list(GOLDEN)) {
@@ -91,17 +90,17 @@ class PyTorchGruStackTest {
         float[] h0 = Files.exists(golden.resolve("h0.npy")) ? Npy.read(golden.resolve("h0.npy")).data() : null;
         int[] lengths = lengths(golden);
         for (Backend backend : Backend.values()) {
-            try (SafeTensors file = SafeTensors.open(golden.resolve("model.safetensors"));
-                 GruStackWeights weights = PyTorchGru.loadStack(file, null, backend);
-                 GruStackRunner runner = new GruStackRunner(weights, x.batch(), x.steps())) {
-                LstmStackShape shape = weights.shape();
+            Options options = Options.DEFAULT.withBackend(backend).withMaxBatch(x.batch()).withMaxSteps(x.steps());
+            try (Model model = Vlstm.load(golden.resolve("model.safetensors"), options);
+                 Runner runner = model.runner()) {
+                RnnShape shape = model.shape();
                 float[] y = new float[x.steps() * x.batch() * shape.outputSize()];
                 float[] hT = new float[shape.stateCount() * x.batch() * shape.hiddenSize()];
                 if (lengths == null) {
-                    runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, y, hT);
+                    runner.forward(x.timeMajor(), x.steps(), x.batch(), h0, null, y, hT, null);
                 } else {
-                    runner.forward(x.timeMajor(), SequenceLayout.TIME_MAJOR, x.steps(), x.batch(), lengths, h0, y,
-                            hT);
+                    runner.forward(x.timeMajor(), SequenceLayout.TIME_MAJOR, x.steps(), x.batch(), lengths, h0, null,
+                            y, hT, null);
                 }
                 assertClose(backend + " y", y, x.timeMajor(Npy.read(golden.resolve("expected_y.npy")).data()));
                 assertClose(backend + " hT", hT, Npy.read(golden.resolve("expected_hn.npy")).data());
@@ -115,34 +114,36 @@ class PyTorchGruStackTest {
     void referenceStackGradientsMatchPyTorchsAutograd(String name) throws IOException {
         Path golden = GOLDEN.resolve(name);
         Input x = Input.read(golden, name);
-        PyTorchGru.Config config;
-        List<PyTorchGru.Tensors> tensors;
+        RnnShape shape;
+        ReferenceGru[] cells;
         try (SafeTensors file = SafeTensors.open(golden.resolve("model.safetensors"))) {
-            config = PyTorchGru.inspect(file, "gru.");
-            tensors = PyTorchGru.loadStackTensors(file, "gru.");
-        }
-        ReferenceGru[] cells = new ReferenceGru[tensors.size()];
-        for (int n = 0; n < cells.length; n++) {
-            PyTorchGru.Tensors t = tensors.get(n);
-            cells[n] = new ReferenceGru(t.inputSize(), t.hiddenSize(), t.weightIh(), t.weightHh(), t.biasIh(),
-                    t.biasHh());
+            shape = StateDict.inspect(file, "gru.").shape();
+            cells = new ReferenceGru[shape.stateCount()];
+            for (int n = 0; n < cells.length; n++) {
+                int layer = n / shape.direction().count();
+                int direction = n % shape.direction().count();
+                cells[n] = new ReferenceGru(shape.layerInputSize(layer), shape.hiddenSize(),
+                        tensor(file, shape.tensorName("weight_ih", layer, direction)),
+                        tensor(file, shape.tensorName("weight_hh", layer, direction)),
+                        tensor(file, shape.tensorName("bias_ih", layer, direction)),
+                        tensor(file, shape.tensorName("bias_hh", layer, direction)));
+            }
         }
         boolean initialState = Files.exists(golden.resolve("h0.npy"));
-        ReferenceStack.Gradients gradients = new ReferenceStack(config.bidirectional(), cells).backward(
+        ReferenceStack.Gradients gradients = new ReferenceStack(shape.direction() == Direction.BIDIRECTIONAL, cells)
+                .backward(
                 doubles(x.timeMajor()), x.steps(), x.batch(), lengths(golden),
                 initialState ? doubles(Npy.read(golden.resolve("h0.npy")).data()) : null, null, null,
                 doubles(x.timeMajor(Npy.read(golden.resolve("dy.npy")).data())),
                 doubles(Npy.read(golden.resolve("dhn.npy")).data()), null);
-        LstmStackShape shape = new LstmStackShape(config.inputSize(), config.hiddenSize(), config.layers(),
-                config.bidirectional());
         Map<String, double[]> ours = new LinkedHashMap<>();
         for (int n = 0; n < cells.length; n++) {
-            int layer = n / shape.directions();
-            int direction = n % shape.directions();
-            ours.put("gru." + shape.pyTorchName("weight_ih", layer, direction), gradients.weightIh()[n]);
-            ours.put("gru." + shape.pyTorchName("weight_hh", layer, direction), gradients.weightHh()[n]);
-            ours.put("gru." + shape.pyTorchName("bias_ih", layer, direction), gradients.biasIh()[n]);
-            ours.put("gru." + shape.pyTorchName("bias_hh", layer, direction), gradients.biasHh()[n]);
+            int layer = n / shape.direction().count();
+            int direction = n % shape.direction().count();
+            ours.put("gru." + shape.tensorName("weight_ih", layer, direction), gradients.weightIh()[n]);
+            ours.put("gru." + shape.tensorName("weight_hh", layer, direction), gradients.weightHh()[n]);
+            ours.put("gru." + shape.tensorName("bias_ih", layer, direction), gradients.biasIh()[n]);
+            ours.put("gru." + shape.tensorName("bias_hh", layer, direction), gradients.biasHh()[n]);
         }
         ours.put("h0", gradients.h0());
         try (SafeTensors expected = SafeTensors.open(golden.resolve("expected_grad.safetensors"))) {
@@ -172,84 +173,20 @@ class PyTorchGruStackTest {
     void inspectReadsTheConfigurationOfAWholeModel() throws IOException {
         Path model = GOLDEN.resolve("i5_h6_l3_t4_b3_bidirectional_batch_first/model.safetensors");
         try (SafeTensors file = SafeTensors.open(model)) {
-            PyTorchGru.Config config = PyTorchGru.inspect(file, null);
-            assertEquals(new PyTorchGru.Config("gru.", 5, 6, 3, true, true), config);
+            StateDict stateDict = StateDict.inspect(file, null);
+            assertEquals(new StateDict("gru.", new RnnShape(Cell.GRU, 5, 6, 3, Direction.BIDIRECTIONAL, 0, false),
+                    true), stateDict);
             long elements = 0;
-            for (PyTorchGru.Tensors layer : PyTorchGru.loadStackTensors(file, null)) {
-                elements += layer.weightIh().length + layer.weightHh().length + layer.biasIh().length
-                        + layer.biasHh().length;
+            for (String name : file.names()) {
+                elements += file.tensor(name).toFloats().length;
             }
-            assertEquals(elements, config.parameterCount());
+            assertEquals(elements, stateDict.parameterCount(), "every element of the file, as PyTorch counts them");
         }
     }
 
-    @Test
-    void misfitsAreRefusedNamingFileAndTensor() throws IOException {
-        int input = 2;
-        int hidden = 3;
-        Map<String, FloatTensor> model = new LinkedHashMap<>();
-        model.putAll(layer(0, "", input, hidden, true));
-        model.putAll(layer(0, "_reverse", input, hidden, true));
-        model.putAll(layer(1, "", 2 * hidden, hidden, true));
-        model.putAll(layer(1, "_reverse", 2 * hidden, hidden, true));
-        refusedUnless(model, null);
-
-        Map<String, FloatTensor> missing = new LinkedHashMap<>(model);
-        missing.remove("weight_hh_l1_reverse");
-        refusedUnless(missing, "no tensor 'weight_hh_l1_reverse'");
-
-        Map<String, FloatTensor> narrow = new LinkedHashMap<>(model);
-        narrow.putAll(layer(1, "", hidden, hidden, true));
-        refusedUnless(narrow, "weight_ih_l1 has shape [9, 3], expected [9, 6] (hidden_size 3; layer 1 reads 6 "
-                + "features, 2 direction(s) × hidden_size)");
-
-        Map<String, FloatTensor> stray = new LinkedHashMap<>(model);
-        stray.put("weight_hh_l2", new FloatTensor(new long[]{3 * hidden, hidden}, new float[9 * hidden]));
-        refusedUnless(stray, "unexpected tensor 'weight_hh_l2' in a GRU of 2 layer(s), two directions");
-
-        Map<String, FloatTensor> biasFree = new LinkedHashMap<>();
-        biasFree.putAll(layer(0, "", input, hidden, false));
-        biasFree.putAll(layer(1, "", hidden, hidden, false));
-        refusedUnless(biasFree, null);
-        biasFree.put("bias_ih_l1", new FloatTensor(new long[]{3 * hidden}, new float[3 * hidden]));
-        refusedUnless(biasFree, "unexpected tensor 'bias_ih_l1' in a GRU of 2 layer(s) without biases");
-
-        Map<String, FloatTensor> nan = new LinkedHashMap<>(model);
-        float[] weights = new float[3 * hidden * hidden];
-        weights[5] = Float.NaN;
-        nan.put("weight_hh_l1_reverse", new FloatTensor(new long[]{3 * hidden, hidden}, weights));
-        refusedUnless(nan, "weight_hh_l1_reverse holds NaN at flat index 5 ([1][2])");
-    }
-
-    /** Writes the tensors and loads them as a stack: refused with {@code fragment} in the message, or loaded if null. */
-    private void refusedUnless(Map<String, FloatTensor> tensors, String fragment) throws IOException {
-        Path path = folder.resolve("model.safetensors");
-        SafeTensors.write(path, tensors, Map.of());
-        try (SafeTensors file = SafeTensors.open(path)) {
-            if (fragment == null) {
-                PyTorchGru.loadStack(file, null, Backend.PREFERRED).close();
-                return;
-            }
-            IllegalArgumentException thrown = assertThrows(IllegalArgumentException.class,
-                    () -> PyTorchGru.loadStack(file, null, Backend.PREFERRED).close());
-            assertTrue(thrown.getMessage().contains(fragment) && thrown.getMessage().contains(path.toString()),
-                    "message \"" + thrown.getMessage() + "\" should name " + path + " and contain \"" + fragment
-                            + "\"");
-        }
-    }
-
-    private static Map<String, FloatTensor> layer(int layer, String suffix, int input, int hidden, boolean bias) {
-        int gateRows = 3 * hidden;
-        Map<String, FloatTensor> tensors = new LinkedHashMap<>();
-        tensors.put("weight_ih_l" + layer + suffix,
-                new FloatTensor(new long[]{gateRows, input}, new float[gateRows * input]));
-        tensors.put("weight_hh_l" + layer + suffix,
-                new FloatTensor(new long[]{gateRows, hidden}, new float[gateRows * hidden]));
-        if (bias) {
-            tensors.put("bias_ih_l" + layer + suffix, new FloatTensor(new long[]{gateRows}, new float[gateRows]));
-            tensors.put("bias_hh_l" + layer + suffix, new FloatTensor(new long[]{gateRows}, new float[gateRows]));
-        }
-        return tensors;
+    /** The tensor {@code gru.name} of the file, or null if it has none (a model without biases). */
+    private static float[] tensor(SafeTensors file, String name) {
+        return file.names().contains("gru." + name) ? file.tensor("gru." + name).toFloats() : null;
     }
 
     /** {@code [outer][inner][F]} as {@code [inner][outer][F]}. */
