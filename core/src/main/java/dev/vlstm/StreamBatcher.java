@@ -124,7 +124,11 @@ public final class StreamBatcher implements AutoCloseable {
     private Handle leastActive;
     private Handle mostActive;
     private int openStreams;
-    /** True while frames are left over from the last step: the next step does not wait for maxDelay. */
+    /**
+     * True while frames submitted before the last step ended are left over: the next step does not wait for
+     * maxDelay. A frame submitted after it ended (a closed loop's next frame, even before the dispatcher has put its
+     * stream back in line) is not backlog: it waits for its batch as any new frame does.
+     */
     private boolean backlog;
     private boolean open = true;
     /** The error that stopped the dispatcher thread, or null. */
@@ -520,6 +524,7 @@ public final class StreamBatcher implements AutoCloseable {
                 failure = e;
             }
         }
+        long stepEnded = System.nanoTime();
         RuntimeException stepFailure = failure;
         while (deliveredExpired < expiredCount) {
             Frame frame = expired[deliveredExpired];
@@ -537,11 +542,14 @@ public final class StreamBatcher implements AutoCloseable {
                     : new IllegalStateException("the batched step failed: " + stepFailure.getMessage(), stepFailure));
         }
         synchronized (lock) {
+            // The oldest frame of a stream not in this batch, then each batch stream's next frame.
+            boolean leftOver = readyFirst != null && readyFirst.first.submitted - stepEnded <= 0;
             for (int row = 0; row < size; row++) {
                 Handle stream = batchStreams[row];
                 stream.stepping = false;
                 if (stream.first != null) {
                     addReady(stream);
+                    leftOver |= stream.first.submitted - stepEnded <= 0;
                 }
                 if (!batchPooledByWaiter[row]) {
                     release(batch[row]);
@@ -551,7 +559,7 @@ public final class StreamBatcher implements AutoCloseable {
             }
             batchSize = 0;
             deliveredRows = 0;
-            backlog = readyCount > 0;
+            backlog = leftOver;
         }
     }
 
