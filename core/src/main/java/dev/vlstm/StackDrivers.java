@@ -15,6 +15,9 @@ final class StackDrivers {
     private static final String RUNNER = "Runner";
     private static final String RUNNER_ADVICE = "a Runner is for one thread at a time; give each thread its own (they"
             + " may share the Model)";
+    /** The public type the trainers serve, named in their messages. */
+    private static final String TRAINER = "Trainer";
+    private static final String TRAINER_ADVICE = "a Trainer is for one thread at a time; give each thread its own";
 
     private StackDrivers() {
     }
@@ -176,9 +179,8 @@ final class StackDrivers {
         @Override
         public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads, double dropout,
                                             long seed) {
-            return StackTraining.lstm(dropout == 0
-                    ? new LstmStackTrainer(weights, maxBatch, maxSteps, cellClip, threads)
-                    : new LstmStackTrainer(weights, maxBatch, maxSteps, dropout, seed, cellClip, threads));
+            return StackTrainer.lstm(weights, maxBatch, maxSteps, cellClip, threads, dropout != 0, dropout, seed,
+                    TRAINER, null, TRAINER_ADVICE);
         }
 
         @Override
@@ -289,9 +291,8 @@ final class StackDrivers {
         @Override
         public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads, double dropout,
                                             long seed) {
-            return StackTraining.gru(dropout == 0
-                    ? new GruStackTrainer(weights, maxBatch, maxSteps, threads)
-                    : new GruStackTrainer(weights, maxBatch, maxSteps, dropout, seed, threads));
+            return StackTrainer.gru(weights, maxBatch, maxSteps, threads, dropout != 0, dropout, seed, TRAINER, null,
+                    TRAINER_ADVICE);
         }
 
         @Override
