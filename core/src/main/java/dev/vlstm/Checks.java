@@ -38,6 +38,14 @@ final class Checks {
         return threads;
     }
 
+    /** Refuses weights a trainer cannot update: training needs float master weights. */
+    static void trainable(WeightPrecision precision) {
+        if (precision != WeightPrecision.FLOAT32) {
+            throw new IllegalArgumentException("weights: packed as " + precision + ", but training needs "
+                    + "FLOAT32 weights (it updates float master weights); pack a FLOAT32 copy to train");
+        }
+    }
+
     static float cellClip(float cellClip) {
         if (!(cellClip > 0)) {
             throw new IllegalArgumentException("cellClip must be > 0 (Float.POSITIVE_INFINITY for no clip), got "

@@ -3,17 +3,16 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import dev.vlstm.kernel.Team;
-
 /**
  * Backpropagation through time for a whole {@link GruStackWeights} model: a training {@link #forward} that keeps
  * what the backward needs, optionally with PyTorch's dropout between layers, and a {@link #backward} that yields the
  * gradient of every layer and direction's parameters (into {@link GruStackGradients}, PyTorch layout) and dx, dh0.
  *
- * <p>Organised as {@link LstmStackTrainer} is, with a {@link GruTrainer} per layer and direction: the backward goes
- * down the stack; the gradient of a layer's output {@code [T][B][D·H]} is split into its directions (the reverse one
- * time-reversed), each direction's backward yields the gradient of its input, and their sum, through the dropout mask
- * of the layer below, is the gradient of that layer's output.
+ * <p>Organised as {@link LstmStackTrainer} is, each layer and direction training as a {@link GruTrainer} does: the
+ * backward goes
+ * down the stack; the gradient of a layer's output {@code [T][B][D·H]} is split into its directions (the reverse
+ * one time-reversed), each direction's backward yields the gradient of its input, and their sum, through the dropout
+ * mask of the layer below, is the gradient of that layer's output.
  *
  * <p>Dropout (probability p, 0 by default) is applied as {@code nn.GRU(dropout=p)} in training: on the output of
  * every layer but the top one, each element zeroed with probability p and otherwise scaled by {@code 1/(1-p)}.
@@ -21,7 +20,7 @@ import dev.vlstm.kernel.Team;
  * forward; {@link GruStackRunner} (inference) never drops.
  *
  * <p>Batches of sequences of different lengths (the {@code lengths} forward, either layout) train as in
- * {@link LstmStackTrainer}: each direction's {@link GruTrainer} runs them packed, the reverse direction over each
+ * {@link LstmStackTrainer}: each direction runs them packed, the reverse direction over each
  * sequence reversed within its length, and padding adds nothing to any gradient. All scratch is allocated up front
  * for {@code maxSteps × maxBatch}. With {@code threads > 1} every part's GEMMs are split as in {@link GruTrainer}, on
  * one set of threads that the parts, which run one after another, share. Not thread-safe: one trainer per thread;
@@ -29,27 +28,7 @@ import dev.vlstm.kernel.Team;
  */
 public final class GruStackTrainer implements AutoCloseable {
 
-    private final GruStackWeights weights;
-    private final LstmStackShape shape;
-    private final GruTrainer[] parts;
-    /** The threads every part runs on, owned. */
-    private final Team team;
-    private final ExclusiveUse inUse = new ExclusiveUse(this,
-            "a GruStackTrainer is for one thread at a time; give each thread its own");
-    private final OffHeap memory;
-    private final StackSequence sequence;
-    private final InterLayerDropout dropout;
-    private final StackSequence.Part forwardPart = this::forwardPart;
-    /** The gradient of a layer's output and of its input (the output of the layer below), alternating. */
-    private final ScratchView[] layerGradients = new ScratchView[2];
-    /** One direction's share of a layer's output gradient, {@code [T][B][H]}, and its input gradient. */
-    private final ScratchView directionOutputGradient;
-    private final ScratchView firstInputGradient;
-    private final ScratchView upperInputGradient;
-    private final ScratchView hiddenIn;
-    private final ScratchView hiddenOut;
-    /** Whether a forward has run since the last backward (its shape is {@code sequence.call()}). */
-    private boolean saved;
+    private final StackTrainer trainer;
 
     /**
      * A trainer without dropout, for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
@@ -119,67 +98,29 @@ public final class GruStackTrainer implements AutoCloseable {
 
     private GruStackTrainer(GruStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
                             boolean withDropout, int threads) {
-        Checks.notNull("weights", weights).checkOpen();
-        this.weights = weights;
-        this.shape = weights.shape();
-        this.memory = OffHeap.open();
-        this.parts = new GruTrainer[shape.stateCount()];
-        Team stackTeam = null;
-        try {
-            long rows = Checks.trainingRows(maxBatch, maxSteps);
-            this.sequence = new StackSequence(shape, false, true, maxBatch, maxSteps, "GruStackTrainer", memory);
-            long layerFloats = rows * shape.outputSize();
-            this.dropout = withDropout
-                    ? new InterLayerDropout(dropout, seed, shape.layers() - 1, layerFloats, memory) : null;
-            if (shape.layers() > 1) {
-                layerGradients[0] = new ScratchView(memory.floats(layerFloats));
-                layerGradients[1] = new ScratchView(memory.floats(layerFloats));
-            }
-            if (shape.bidirectional()) {
-                directionOutputGradient = new ScratchView(memory.floats(rows * shape.hiddenSize()));
-                MemorySegment inputGradient = memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize()));
-                firstInputGradient = new ScratchView(inputGradient);
-                upperInputGradient = new ScratchView(inputGradient);
-            } else {
-                directionOutputGradient = null;
-                firstInputGradient = null;
-                upperInputGradient = null;
-            }
-            long stateFloats = (long) maxBatch * shape.hiddenSize();
-            hiddenIn = new ScratchView(memory.floats(stateFloats));
-            hiddenOut = new ScratchView(memory.floats(stateFloats));
-            stackTeam = new Team(weights.part(0).family(), threads);
-            for (int n = 0; n < parts.length; n++) {
-                parts[n] = new GruTrainer(weights.part(n), maxBatch, maxSteps, stackTeam);
-            }
-            this.team = stackTeam;
-        } catch (RuntimeException | Error e) {
-            closeParts();
-            if (stackTeam != null) {
-                stackTeam.close();
-            }
-            throw e;
-        }
+        this.trainer = StackTrainer.gru(Checks.notNull("weights", weights), maxBatch, maxSteps, threads, withDropout,
+                dropout, seed, "GruStackTrainer", this,
+                "a GruStackTrainer is for one thread at a time; give each thread its own");
     }
 
     /** {@return the threads each GEMM runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return team.threads();
+        return trainer.threads();
     }
 
     /** {@return the largest batch this trainer accepts, &ge; 1} */
     public int maxBatch() {
-        return sequence.maxBatch();
+        return trainer.maxBatch();
     }
 
     /** {@return the longest sequence this trainer accepts, in steps, &ge; 1} */
     public int maxSteps() {
-        return sequence.maxSteps();
+        return trainer.maxSteps();
     }
 
     /** {@return the dropout probability between layers, in [0, 1); 0 without dropout} */
     public double dropout() {
-        return dropout == null ? 0 : dropout.probability();
+        return trainer.dropout();
     }
 
     /**
@@ -197,17 +138,7 @@ public final class GruStackTrainer implements AutoCloseable {
      * @throws IllegalStateException    if this trainer, its weights, or the arena of an argument is closed
      */
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y, MemorySegment hT) {
-        inUse.enter("forward");
-        try {
-            checkOpen();
-            sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, null, y, hT, null);
-            saved = false;
-            sequence.run(forwardPart, dropout, x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, null, y, hT,
-                    null);
-            saved = true;
-        } finally {
-            inUse.exit();
-        }
+        trainer.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, false, null, h0, null, y, hT, null);
     }
 
     /**
@@ -232,17 +163,7 @@ public final class GruStackTrainer implements AutoCloseable {
      */
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                         MemorySegment h0, MemorySegment y, MemorySegment hT) {
-        inUse.enter("forward");
-        try {
-            checkOpen();
-            VariableLengths.check(lengths, steps, batch);
-            sequence.checkArguments(x, layout, steps, batch, lengths, h0, null, y, hT, null);
-            saved = false;
-            sequence.run(forwardPart, dropout, x, layout, steps, batch, lengths, h0, null, y, hT, null);
-            saved = true;
-        } finally {
-            inUse.exit();
-        }
+        trainer.forward(x, layout, steps, batch, true, lengths, h0, null, y, hT, null);
     }
 
     /**
@@ -279,35 +200,7 @@ public final class GruStackTrainer implements AutoCloseable {
      */
     public void backward(MemorySegment dy, MemorySegment dhT, GruStackGradients gradients, GradientMode mode,
                          MemorySegment dx, MemorySegment dh0) {
-        inUse.enter("backward");
-        try {
-            checkOpen();
-            if (!saved) {
-                throw new IllegalStateException(
-                        "backward needs a forward of this trainer first (and runs once per forward)");
-            }
-            StackBatch call = sequence.call();
-            int steps = call.steps();
-            int batch = call.batch();
-            int states = shape.stateCount();
-            int hiddenSize = shape.hiddenSize();
-            Checks.notNull("gradients", gradients).checkOpen();
-            Checks.notNull("mode", mode);
-            if (!gradients.shape().equals(shape)) {
-                throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
-                        + ", but this trainer's is " + shape);
-            }
-            Checks.optionalFloats("dy", dy, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
-                    "D*H", shape.outputSize());
-            Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, "H", hiddenSize);
-            Checks.optionalOutput("dx", dx, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
-                    "I", shape.inputSize());
-            Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, "H", hiddenSize);
-            saved = false;
-            backPropagate(call, dy, dhT, gradients, mode, dx, dh0);
-        } finally {
-            inUse.exit();
-        }
+        trainer.backward(dy, dhT, null, gradients, mode, dx, dh0, null);
     }
 
     /**
@@ -328,55 +221,6 @@ public final class GruStackTrainer implements AutoCloseable {
         backward(wrap(dy), wrap(dhT), gradients, mode, wrap(dx), wrap(dh0));
     }
 
-    /** Down the stack, each direction's {@link GruTrainer#backward} on its share of the output gradient. */
-    private void backPropagate(StackBatch call, MemorySegment dy, MemorySegment dhT, GruStackGradients gradients,
-                               GradientMode mode, MemorySegment dx, MemorySegment dh0) {
-        int directions = shape.directions();
-        int hiddenSize = shape.hiddenSize();
-        long rows = (long) call.steps() * call.batch();
-        long stateFloats = (long) call.batch() * hiddenSize;
-        long stateBytes = stateFloats * Float.BYTES;
-        MemorySegment hIn = hiddenIn.floats(stateFloats);
-        MemorySegment hOut = hiddenOut.floats(stateFloats);
-        MemorySegment outputGradient = dy;
-        for (int layer = shape.layers() - 1; layer >= 0; layer--) {
-            int inputSize = shape.layerInputSize(layer);
-            MemorySegment inputGradient = layer == 0 ? dx : layerGradients[layer % 2].floats(rows * inputSize);
-            for (int direction = 0; direction < directions; direction++) {
-                int index = layer * directions + direction;
-                boolean reverse = direction == LstmStackShape.REVERSE;
-                MemorySegment partOutputGradient = outputGradient;
-                if (directions > 1 && outputGradient != null) {
-                    partOutputGradient = directionOutputGradient.floats(rows * hiddenSize);
-                    DirectionRows.fromLayer(outputGradient, partOutputGradient, call, hiddenSize, directions,
-                            direction, reverse);
-                }
-                MemorySegment partInputGradient = directions == 1 || inputGradient == null ? inputGradient
-                        : (layer == 0 ? firstInputGradient : upperInputGradient).floats(rows * inputSize);
-                long stateOffset = index * stateBytes;
-                if (dhT != null) {
-                    MemorySegment.copy(dhT, stateOffset, hIn, 0, stateBytes);
-                }
-                parts[index].backward(partOutputGradient, dhT == null ? null : hIn, gradients.part(index), mode,
-                        partInputGradient, dh0 == null ? null : hOut);
-                if (dh0 != null) {
-                    MemorySegment.copy(hOut, 0, dh0, stateOffset, stateBytes);
-                }
-                if (partInputGradient != inputGradient) {
-                    if (reverse) {
-                        DirectionRows.addReversedSequences(partInputGradient, inputGradient, call, inputSize);
-                    } else {
-                        MemorySegment.copy(partInputGradient, 0, inputGradient, 0, rows * inputSize * Float.BYTES);
-                    }
-                }
-            }
-            if (layer > 0 && dropout != null) {
-                dropout.backward(layer - 1, inputGradient, rows * inputSize);
-            }
-            outputGradient = inputGradient;
-        }
-    }
-
     /**
      * Loads new parameter values (after an optimizer step) into every layer's weights and its trainer's transposed
      * copies, in place, without allocating. Every value is checked before any layer changes. The weights are shared
@@ -389,29 +233,7 @@ public final class GruStackTrainer implements AutoCloseable {
      * @throws IllegalStateException    if this trainer, its weights or the parameters are closed
      */
     public void updateWeights(GruStackParameters parameters) {
-        inUse.enter("updateWeights");
-        try {
-            checkOpen();
-            Checks.notNull("parameters", parameters);
-            if (!parameters.shape().equals(shape)) {
-                throw new IllegalArgumentException("parameters are for a model of " + parameters.shape()
-                        + ", but this trainer's is " + shape);
-            }
-            for (int n = 0; n < parts.length; n++) {
-                GruParameters part = parameters.part(n);
-                String layer = shape.describe(n) + ": ";
-                Checks.finite(layer + "weightIh", part.weightIh(), part.inputSize());
-                Checks.finite(layer + "weightHh", part.weightHh(), part.hiddenSize());
-                Checks.finite(layer + "biasIh", part.biasIh(), 0);
-                Checks.finite(layer + "biasHh", part.biasHh(), 0);
-            }
-            saved = false;
-            for (int n = 0; n < parts.length; n++) {
-                parts[n].updateWeights(parameters.part(n));
-            }
-        } finally {
-            inUse.exit();
-        }
+        trainer.updateWeights(parameters);
     }
 
     /**
@@ -424,16 +246,7 @@ public final class GruStackTrainer implements AutoCloseable {
      * @throws IndexOutOfBoundsException for a layer outside [0, L-1)
      */
     public float[] dropoutMask(int layer) {
-        inUse.enter("dropoutMask");
-        try {
-            checkOpen();
-            if (dropout == null) {
-                throw new IllegalStateException("this GruStackTrainer was made without dropout");
-            }
-            return dropout.mask(layer);
-        } finally {
-            inUse.exit();
-        }
+        return trainer.dropoutMask(layer);
     }
 
     /**
@@ -442,49 +255,17 @@ public final class GruStackTrainer implements AutoCloseable {
      */
     @Override
     public void close() {
-        inUse.enter("close");
-        try {
-            closeParts();
-            team.close();
-        } finally {
-            inUse.exit();
-        }
-    }
-
-    private void closeParts() {
-        for (GruTrainer part : parts) {
-            if (part != null) {
-                part.close();
-            }
-        }
-        memory.close();
+        trainer.close();
     }
 
     /** The worker threads of this trainer (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return team.workerThreads();
-    }
-
-    /** One direction of one layer: the GRU trainer's time-major forward, or its variable-length one (no c). */
-    private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
-                             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        if (lengths == null) {
-            parts[index].forward(x, call.steps(), call.batch(), h0, y, hT);
-        } else {
-            parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, y, hT);
-        }
+        return trainer.workerThreads();
     }
 
     /** The guard of this trainer's public methods: lets tests see which thread is inside. */
     ExclusiveUse inUse() {
-        return inUse;
-    }
-
-    private void checkOpen() {
-        if (!memory.isOpen()) {
-            throw new IllegalStateException("this GruStackTrainer is closed");
-        }
-        weights.checkOpen();
+        return trainer.inUse();
     }
 
     private static MemorySegment wrap(float[] array) {

@@ -32,10 +32,8 @@ import dev.vlstm.kernel.Team;
 public final class GruTrainer implements AutoCloseable {
 
     private final GruWeights weights;
-    /** The threads of every GEMM and step of both passes: this trainer's own, or a stack's. */
+    /** The threads of every GEMM and step of both passes, owned. */
     private final Team team;
-    /** Whether {@link #close()} stops {@link #team}'s threads: false for a stack's, which the stack stops. */
-    private final boolean ownsThreads;
     private final GateLayout layout;
     private final int maxBatch;
     private final int maxSteps;
@@ -80,15 +78,7 @@ public final class GruTrainer implements AutoCloseable {
      * @throws IllegalStateException    if {@code weights} is closed
      */
     public GruTrainer(GruWeights weights, int maxBatch, int maxSteps, int threads) {
-        this(weights, maxBatch, maxSteps, Checks.threads(threads), null);
-    }
-
-    /** A part of a stack, running on the stack's team ({@code stackTeam}, not owned: closing this leaves it running). */
-    GruTrainer(GruWeights weights, int maxBatch, int maxSteps, Team stackTeam) {
-        this(weights, maxBatch, maxSteps, 1, stackTeam);
-    }
-
-    private GruTrainer(GruWeights weights, int maxBatch, int maxSteps, int threads, Team stackTeam) {
+        Checks.threads(threads);
         Checks.notNull("weights", weights).checkOpen();
         this.weights = weights;
         this.layout = weights.layout();
@@ -98,9 +88,8 @@ public final class GruTrainer implements AutoCloseable {
         this.plan = new VariableLengths(maxBatch);
         PackedLayer layer = weights.layer();
         this.memory = OffHeap.open();
-        Team ownTeam = null;
+        this.team = new Team(weights.family(), threads);
         try {
-            this.team = stackTeam != null ? stackTeam : (ownTeam = new Team(weights.family(), threads));
             LayerState state = LayerState.history(memory, maxBatch, maxSteps, false, layout.hiddenSize(),
                     layout.paddedHidden(), layout.hiddenSize(), layout.paddedHidden());
             this.forwardDriver = LayerDriver.training(layer, Postgemm.GRU, Float.POSITIVE_INFINITY, team, maxBatch,
@@ -110,12 +99,9 @@ public final class GruTrainer implements AutoCloseable {
             this.state = state;
         } catch (RuntimeException | Error e) {
             memory.close();
-            if (ownTeam != null) {
-                ownTeam.close();
-            }
+            team.close();
             throw e;
         }
-        this.ownsThreads = stackTeam == null;
     }
 
     /** {@return the weights this trainer trains (not owned by the trainer)} */
@@ -344,9 +330,7 @@ public final class GruTrainer implements AutoCloseable {
         inUse.enter("close");
         try {
             memory.close();
-            if (ownsThreads) {
-                team.close();
-            }
+            team.close();
         } finally {
             inUse.exit();
         }

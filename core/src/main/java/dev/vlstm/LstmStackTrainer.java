@@ -3,18 +3,16 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
-import dev.vlstm.kernel.Team;
-
 /**
  * Backpropagation through time for a whole {@link LstmStackWeights} model: a training {@link #forward} that keeps
  * what the backward needs, optionally with PyTorch's dropout between layers, and a {@link #backward} that yields the
  * gradient of every layer and direction's parameters (into {@link LstmStackGradients}, PyTorch layout) and dx,
  * dh0, dc0.
  *
- * <p>Each layer and direction trains on its own {@link LstmTrainer}. The backward goes down the stack: the gradient
- * of a layer's output {@code [T][B][D·S]} (S = P with projection, else H) is split into its directions (the reverse one time-reversed), each
- * direction's backward yields the gradient of its input, and their sum, through the dropout mask of the layer below,
- * is the gradient of that layer's output.
+ * <p>Each layer and direction trains as an {@link LstmTrainer} does. The backward goes down the stack: the gradient
+ * of a layer's output {@code [T][B][D·S]} (S = P with projection, else H) is split into its directions (the reverse
+ * one time-reversed), each direction's backward yields the gradient of its input, and their sum, through the dropout
+ * mask of the layer below, is the gradient of that layer's output.
  *
  * <p>Dropout (probability p, 0 by default) is applied as {@code nn.LSTM(dropout=p)} in training: on the output of
  * every layer but the top one, each element zeroed with probability p and otherwise scaled by {@code 1/(1-p)}.
@@ -29,35 +27,7 @@ import dev.vlstm.kernel.Team;
  */
 public final class LstmStackTrainer implements AutoCloseable {
 
-    private final LstmStackWeights weights;
-    private final LstmStackShape shape;
-    private final LstmTrainer[] parts;
-    /** The threads every part's GEMMs run on (the parts run one after another), owned. */
-    private final Team team;
-    private final ExclusiveUse inUse = new ExclusiveUse(this,
-            "an LstmStackTrainer is for one thread at a time; give each thread its own");
-    private final OffHeap memory;
-    private final StackSequence sequence;
-    private final InterLayerDropout dropout;
-    private final float cellClip;
-    private final StackSequence.Part forwardPart = this::forwardPart;
-    /** The gradient of a layer's output and of its input (the output of the layer below), alternating. */
-    private final ScratchView[] layerGradients = new ScratchView[2];
-    /** One direction's share of a layer's output gradient, {@code [T][B][H]}, and its input gradient. */
-    private final ScratchView directionOutputGradient;
-    private final ScratchView firstInputGradient;
-    private final ScratchView upperInputGradient;
-    private final ScratchView hiddenIn;
-    private final ScratchView cellIn;
-    private final ScratchView hiddenOut;
-    private final ScratchView cellOut;
-    /**
-     * Each part's tensor names for messages ("layer 1 reverse: weightIh", ...), made once so that a training step's
-     * {@link #updateWeights} builds no strings.
-     */
-    private final String[][] tensorNames;
-    /** Whether a forward has run since the last backward (its shape is {@code sequence.call()}). */
-    private boolean saved;
+    private final StackTrainer trainer;
 
     /**
      * A trainer without dropout, for sequences of up to {@code maxSteps} steps of up to {@code maxBatch} rows.
@@ -160,78 +130,34 @@ public final class LstmStackTrainer implements AutoCloseable {
 
     private LstmStackTrainer(LstmStackWeights weights, int maxBatch, int maxSteps, double dropout, long seed,
                              boolean withDropout, float cellClip, int threads) {
-        Checks.notNull("weights", weights).checkOpen();
-        this.cellClip = Checks.cellClip(cellClip);
-        Checks.threads(threads);
-        this.weights = weights;
-        this.shape = weights.shape();
-        this.memory = OffHeap.open();
-        this.parts = new LstmTrainer[shape.stateCount()];
-        this.tensorNames = new String[parts.length][];
-        for (int n = 0; n < parts.length; n++) {
-            String layer = shape.describe(n) + ": ";
-            tensorNames[n] = new String[]{layer + "weightIh", layer + "weightHh", layer + "biasIh", layer + "biasHh",
-                layer + "weightHr", layer + "peepholes"};
-        }
-        this.team = new Team(weights.part(0).family(), threads);
-        try {
-            long rows = Checks.trainingRows(maxBatch, maxSteps);
-            this.sequence = new StackSequence(shape, true, true, maxBatch, maxSteps, "LstmStackTrainer", memory);
-            long layerFloats = rows * shape.outputSize();
-            this.dropout = withDropout
-                    ? new InterLayerDropout(dropout, seed, shape.layers() - 1, layerFloats, memory) : null;
-            if (shape.layers() > 1) {
-                layerGradients[0] = new ScratchView(memory.floats(layerFloats));
-                layerGradients[1] = new ScratchView(memory.floats(layerFloats));
-            }
-            if (shape.bidirectional()) {
-                directionOutputGradient = new ScratchView(memory.floats(rows * shape.hiddenStateSize()));
-                MemorySegment inputGradient = memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize()));
-                firstInputGradient = new ScratchView(inputGradient);
-                upperInputGradient = new ScratchView(inputGradient);
-            } else {
-                directionOutputGradient = null;
-                firstInputGradient = null;
-                upperInputGradient = null;
-            }
-            long hiddenFloats = (long) maxBatch * shape.hiddenStateSize();
-            long cellFloats = (long) maxBatch * shape.hiddenSize();
-            hiddenIn = new ScratchView(memory.floats(hiddenFloats));
-            cellIn = new ScratchView(memory.floats(cellFloats));
-            hiddenOut = new ScratchView(memory.floats(hiddenFloats));
-            cellOut = new ScratchView(memory.floats(cellFloats));
-            for (int n = 0; n < parts.length; n++) {
-                parts[n] = new LstmTrainer(weights.part(n), maxBatch, maxSteps, cellClip, team);
-            }
-        } catch (RuntimeException | Error e) {
-            close();
-            throw e;
-        }
+        this.trainer = StackTrainer.lstm(Checks.notNull("weights", weights), maxBatch, maxSteps, cellClip, threads,
+                withDropout, dropout, seed, "LstmStackTrainer", this,
+                "an LstmStackTrainer is for one thread at a time; give each thread its own");
     }
 
     /** {@return the threads each GEMM runs on, the calling thread included; 1 for the calling thread alone} */
     public int threads() {
-        return team.threads();
+        return trainer.threads();
     }
 
     /** {@return the largest batch this trainer accepts, &ge; 1} */
     public int maxBatch() {
-        return sequence.maxBatch();
+        return trainer.maxBatch();
     }
 
     /** {@return the longest sequence this trainer accepts, in steps, &ge; 1} */
     public int maxSteps() {
-        return sequence.maxSteps();
+        return trainer.maxSteps();
     }
 
     /** {@return the cell clip of every layer and direction, &gt; 0, or {@link LstmRunner#NO_CELL_CLIP} if none} */
     public float cellClip() {
-        return cellClip;
+        return trainer.cellClip();
     }
 
     /** {@return the dropout probability between layers, in [0, 1); 0 without dropout} */
     public double dropout() {
-        return dropout == null ? 0 : dropout.probability();
+        return trainer.dropout();
     }
 
     /**
@@ -254,14 +180,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      */
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0,
                         MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        inUse.enter("forward");
-        try {
-            checkOpen();
-            sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
-            run(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
-        } finally {
-            inUse.exit();
-        }
+        trainer.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, false, null, h0, c0, y, hT, cT);
     }
 
     /**
@@ -291,22 +210,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      */
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                         MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        inUse.enter("forward");
-        try {
-            checkOpen();
-            VariableLengths.check(lengths, steps, batch);
-            sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
-            run(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
-        } finally {
-            inUse.exit();
-        }
-    }
-
-    private void run(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
-                     MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        saved = false;
-        sequence.run(forwardPart, dropout, x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
-        saved = true;
+        trainer.forward(x, layout, steps, batch, true, lengths, h0, c0, y, hT, cT);
     }
 
     /**
@@ -332,103 +236,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      */
     public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, LstmStackGradients gradients,
                          GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
-        inUse.enter("backward");
-        try {
-            checkOpen();
-            if (!saved) {
-                throw new IllegalStateException(
-                        "backward needs a forward of this trainer first (and runs once per forward)");
-            }
-            StackBatch call = sequence.call();
-            int steps = call.steps();
-            int batch = call.batch();
-            int states = shape.stateCount();
-            int hiddenSize = shape.hiddenSize();
-            int stateSize = shape.hiddenStateSize();
-            boolean projected = shape.projectionSize() > 0;
-            // Constants, not concatenations: a String built per call would allocate on the hot path.
-            String width = projected ? "P" : "H";
-            String outputWidth = projected ? "D*P" : "D*H";
-            Checks.notNull("gradients", gradients).checkOpen();
-            Checks.notNull("mode", mode);
-            if (!gradients.shape().equals(shape)) {
-                throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
-                        + ", but this trainer's is " + shape);
-            }
-            for (int n = 0; n < parts.length; n++) {
-                if ((gradients.part(n).peepholes() != null) != weights.part(n).hasPeepholes()) {
-                    throw new IllegalArgumentException(shape.describe(n) + (weights.part(n).hasPeepholes()
-                            ? ": the gradients hold no peephole gradients, but the weights have peepholes"
-                            : ": the gradients hold peephole gradients, but the weights have none")
-                            + "; make them with new LstmStackGradients(weights)");
-                }
-            }
-            Checks.optionalFloats("dy", dy, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
-                    outputWidth, shape.outputSize());
-            Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, width, stateSize);
-            Checks.optionalFloats("dcT", dcT, "L*D", states, "B", batch, "H", hiddenSize);
-            Checks.optionalOutput("dx", dx, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
-                    "I", shape.inputSize());
-            Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, width, stateSize);
-            Checks.optionalOutput("dc0", dc0, "L*D", states, "B", batch, "H", hiddenSize);
-            saved = false;
-
-            int directions = shape.directions();
-            long rows = (long) steps * batch;
-            long hiddenFloats = (long) batch * stateSize;
-            long cellFloats = (long) batch * hiddenSize;
-            long hiddenBytes = hiddenFloats * Float.BYTES;
-            long cellBytes = cellFloats * Float.BYTES;
-            MemorySegment hIn = hiddenIn.floats(hiddenFloats);
-            MemorySegment cIn = cellIn.floats(cellFloats);
-            MemorySegment hOut = hiddenOut.floats(hiddenFloats);
-            MemorySegment cOut = cellOut.floats(cellFloats);
-            MemorySegment outputGradient = dy;
-            for (int layer = shape.layers() - 1; layer >= 0; layer--) {
-                int inputSize = shape.layerInputSize(layer);
-                MemorySegment inputGradient = layer == 0 ? dx : layerGradients[layer % 2].floats(rows * inputSize);
-                for (int direction = 0; direction < directions; direction++) {
-                    int index = layer * directions + direction;
-                    boolean reverse = direction == LstmStackShape.REVERSE;
-                    MemorySegment partOutputGradient = outputGradient;
-                    if (directions > 1 && outputGradient != null) {
-                        partOutputGradient = directionOutputGradient.floats(rows * stateSize);
-                        DirectionRows.fromLayer(outputGradient, partOutputGradient, call, stateSize, directions,
-                                direction, reverse);
-                    }
-                    MemorySegment partInputGradient = directions == 1 || inputGradient == null ? inputGradient
-                            : (layer == 0 ? firstInputGradient : upperInputGradient).floats(rows * inputSize);
-                    if (dhT != null) {
-                        MemorySegment.copy(dhT, index * hiddenBytes, hIn, 0, hiddenBytes);
-                    }
-                    if (dcT != null) {
-                        MemorySegment.copy(dcT, index * cellBytes, cIn, 0, cellBytes);
-                    }
-                    parts[index].backward(partOutputGradient, dhT == null ? null : hIn, dcT == null ? null : cIn,
-                            gradients.part(index), mode, partInputGradient, dh0 == null ? null : hOut,
-                            dc0 == null ? null : cOut);
-                    if (dh0 != null) {
-                        MemorySegment.copy(hOut, 0, dh0, index * hiddenBytes, hiddenBytes);
-                    }
-                    if (dc0 != null) {
-                        MemorySegment.copy(cOut, 0, dc0, index * cellBytes, cellBytes);
-                    }
-                    if (partInputGradient != inputGradient) {
-                        if (reverse) {
-                            DirectionRows.addReversedSequences(partInputGradient, inputGradient, call, inputSize);
-                        } else {
-                            MemorySegment.copy(partInputGradient, 0, inputGradient, 0, rows * inputSize * Float.BYTES);
-                        }
-                    }
-                }
-                if (layer > 0 && dropout != null) {
-                    dropout.backward(layer - 1, inputGradient, rows * inputSize);
-                }
-                outputGradient = inputGradient;
-            }
-        } finally {
-            inUse.exit();
-        }
+        trainer.backward(dy, dhT, dcT, gradients, mode, dx, dh0, dc0);
     }
 
     /**
@@ -443,40 +251,7 @@ public final class LstmStackTrainer implements AutoCloseable {
      *                                  layer, tensor and element
      */
     public void updateWeights(LstmStackParameters parameters) {
-        inUse.enter("updateWeights");
-        try {
-            checkOpen();
-            Checks.notNull("parameters", parameters);
-            if (!parameters.shape().equals(shape)) {
-                throw new IllegalArgumentException("parameters are for a model of " + parameters.shape()
-                        + ", but this trainer's is " + shape);
-            }
-            for (int n = 0; n < parts.length; n++) {
-                LstmParameters part = parameters.part(n);
-                String[] names = tensorNames[n];
-                Checks.finite(names[0], part.weightIh(), part.inputSize());
-                Checks.finite(names[1], part.weightHh(), part.outputSize());
-                Checks.finite(names[2], part.biasIh(), 0);
-                Checks.finite(names[3], part.biasHh(), 0);
-                if (part.weightHr() != null) {
-                    Checks.finite(names[4], part.weightHr(), part.hiddenSize());
-                }
-                if ((part.peepholes() != null) != weights.part(n).hasPeepholes()) {
-                    throw new IllegalArgumentException(shape.describe(n) + (part.peepholes() == null
-                            ? ": parameters have no peepholes, but the weights have peepholes"
-                            : ": parameters have peepholes, but the weights have none"));
-                }
-                if (part.peepholes() != null) {
-                    Checks.finite(names[5], part.peepholes(), part.hiddenSize());
-                }
-            }
-            saved = false;
-            for (int n = 0; n < parts.length; n++) {
-                parts[n].updateWeights(parameters.part(n));
-            }
-        } finally {
-            inUse.exit();
-        }
+        trainer.updateWeights(parameters);
     }
 
     /**
@@ -490,58 +265,22 @@ public final class LstmStackTrainer implements AutoCloseable {
      * @throws IndexOutOfBoundsException for a layer outside [0, L-1)
      */
     public float[] dropoutMask(int layer) {
-        inUse.enter("dropoutMask");
-        try {
-            checkOpen();
-            if (dropout == null) {
-                throw new IllegalStateException("this LstmStackTrainer was made without dropout");
-            }
-            return dropout.mask(layer);
-        } finally {
-            inUse.exit();
-        }
+        return trainer.dropoutMask(layer);
     }
 
     /** Frees the scratch memory of every layer and stops the worker threads. Closing twice is harmless. */
     @Override
     public void close() {
-        inUse.enter("close");
-        try {
-            for (LstmTrainer part : parts) {
-                if (part != null) {
-                    part.close();
-                }
-            }
-            team.close();
-            memory.close();
-        } finally {
-            inUse.exit();
-        }
-    }
-
-    private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
-                             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        if (lengths == null) {
-            parts[index].forward(x, call.steps(), call.batch(), h0, c0, y, hT, cT);
-        } else {
-            parts[index].forward(x, call.layout(), call.steps(), call.batch(), lengths, h0, c0, y, hT, cT);
-        }
+        trainer.close();
     }
 
     /** The worker threads of this trainer, shared by its parts (none for one thread), for tests. */
     List<Thread> workerThreads() {
-        return team.workerThreads();
+        return trainer.workerThreads();
     }
 
     /** The guard of this trainer's public methods: lets tests see which thread is inside. */
     ExclusiveUse inUse() {
-        return inUse;
-    }
-
-    private void checkOpen() {
-        if (!memory.isOpen()) {
-            throw new IllegalStateException("this LstmStackTrainer is closed");
-        }
-        weights.checkOpen();
+        return trainer.inUse();
     }
 }

@@ -44,10 +44,8 @@ import dev.vlstm.kernel.Team;
 public final class LstmTrainer implements AutoCloseable {
 
     private final LstmWeights weights;
-    /** The threads of every GEMM and step: this trainer's own, or a stacked model's. */
+    /** The threads of every GEMM and step, owned. */
     private final Team team;
-    /** Whether {@link #close()} stops {@link #team}'s threads (false when a stacked model lent them). */
-    private final boolean ownsThreads;
     private final GateLayout layout;
     private final int maxBatch;
     private final int maxSteps;
@@ -116,23 +114,10 @@ public final class LstmTrainer implements AutoCloseable {
      *                                  {@link WeightPrecision#FLOAT32}
      */
     public LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip, int threads) {
-        this(weights, maxBatch, maxSteps, cellClip, Checks.threads(threads), null);
-    }
-
-    /** A trainer of one part of a stacked model on the stack's team ({@code sharedTeam}), which the stack closes. */
-    LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip, Team sharedTeam) {
-        this(weights, maxBatch, maxSteps, cellClip, 1, sharedTeam);
-    }
-
-    private LstmTrainer(LstmWeights weights, int maxBatch, int maxSteps, float cellClip, int threads,
-                        Team sharedTeam) {
+        Checks.threads(threads);
         Checks.notNull("weights", weights).checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
-        this.ownsThreads = sharedTeam == null;
-        if (weights.precision() != WeightPrecision.FLOAT32) {
-            throw new IllegalArgumentException("weights: packed as " + weights.precision() + ", but training needs "
-                    + "FLOAT32 weights (it updates float master weights); pack a FLOAT32 copy to train");
-        }
+        Checks.trainable(weights.precision());
         this.weights = weights;
         this.layout = weights.layout();
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
@@ -145,9 +130,8 @@ public final class LstmTrainer implements AutoCloseable {
         int hiddenStride = weights.projectionSize() > 0 ? weights.projectionLayout().gateRowFloats()
                 : layout.paddedHidden();
         this.memory = OffHeap.open();
-        Team ownTeam = null;
+        this.team = new Team(weights.family(), threads);
         try {
-            this.team = sharedTeam != null ? sharedTeam : (ownTeam = new Team(weights.family(), threads));
             LayerState state = LayerState.history(memory, maxBatch, maxSteps, true, outputSize, hiddenStride,
                     layout.hiddenSize(), layout.paddedHidden());
             this.forwardDriver = LayerDriver.training(layer, cell, this.cellClip, team, maxBatch, maxSteps, memory);
@@ -156,9 +140,7 @@ public final class LstmTrainer implements AutoCloseable {
             this.state = state;
         } catch (RuntimeException | Error e) {
             memory.close();
-            if (ownTeam != null) {
-                ownTeam.close();
-            }
+            team.close();
             throw e;
         }
     }
@@ -390,9 +372,7 @@ public final class LstmTrainer implements AutoCloseable {
         inUse.enter("close");
         try {
             memory.close();
-            if (ownsThreads) {
-                team.close();
-            }
+            team.close();
         } finally {
             inUse.exit();
         }

@@ -18,6 +18,9 @@ final class StackDrivers {
     /** The public type the stream states serve, named in their messages. */
     private static final String STATE = "State";
     private static final String STATE_ADVICE = "a State is one stream's state, used by one thread at a time";
+    /** The public type the trainers serve, named in their messages. */
+    private static final String TRAINER = "Trainer";
+    private static final String TRAINER_ADVICE = "a Trainer is for one thread at a time; give each thread its own";
 
     private StackDrivers() {
     }
@@ -171,9 +174,8 @@ final class StackDrivers {
         @Override
         public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads, double dropout,
                                             long seed) {
-            return StackTraining.lstm(dropout == 0
-                    ? new LstmStackTrainer(weights, maxBatch, maxSteps, cellClip, threads)
-                    : new LstmStackTrainer(weights, maxBatch, maxSteps, dropout, seed, cellClip, threads));
+            return StackTrainer.lstm(weights, maxBatch, maxSteps, cellClip, threads, dropout != 0, dropout, seed,
+                    TRAINER, null, TRAINER_ADVICE);
         }
 
         @Override
@@ -206,9 +208,8 @@ final class StackDrivers {
         @Override
         public StackTraining.Driver trainer(int maxBatch, int maxSteps, float cellClip, int threads, double dropout,
                                             long seed) {
-            return StackTraining.gru(dropout == 0
-                    ? new GruStackTrainer(weights, maxBatch, maxSteps, threads)
-                    : new GruStackTrainer(weights, maxBatch, maxSteps, dropout, seed, threads));
+            return StackTrainer.gru(weights, maxBatch, maxSteps, threads, dropout != 0, dropout, seed, TRAINER, null,
+                    TRAINER_ADVICE);
         }
 
         @Override

@@ -12,9 +12,10 @@ import dev.vlstm.kernel.Team;
 /**
  * The inference driver of a whole model, for every cell: one {@link LayerDriver} and one sequence
  * {@link LayerState} per layer and direction (index {@code layer·D + direction}), run layer by layer by
- * {@link StackSequence} over whole sequences, and layer by layer over a stream's state for a step. One team of threads
- * serves every part. Arguments are checked here (the layout, sizes and segments; a cell without c refuses c0 and cT),
- * and one thread at a time may call it (the guard names {@code guarded}).
+ * {@link StackSequence} (with one {@link VariableLengths} for every part) over whole sequences, and layer by layer
+ * over a stream's state for a step. One team of threads serves every part. Arguments are checked here (the layout,
+ * sizes and segments; a cell without c refuses c0 and cT), and one thread at a time may call it (the guard names
+ * {@code guarded}).
  */
 final class StackRunner implements StackDrivers.Driver {
 
@@ -28,10 +29,7 @@ final class StackRunner implements StackDrivers.Driver {
     private final StackSequence sequence;
     private final LayerDriver[] drivers;
     private final LayerState[] states;
-    /** The lengths of the current call and the order its rows run in, the same for every part. */
-    private final VariableLengths plan;
     private final int chunkSteps;
-    private final StackSequence.Part forwardPart = this::forwardPart;
     private final ExclusiveUse inUse;
 
     /**
@@ -53,14 +51,13 @@ final class StackRunner implements StackDrivers.Driver {
         this.owner = owner;
         this.cellState = parts[0].layout().gates() == GateLayout.LSTM_GATES;
         this.inUse = new ExclusiveUse(guarded == null ? this : guarded, advice);
-        this.plan = new VariableLengths(Checks.positive("maxBatch", maxBatch));
         this.memory = OffHeap.open();
         this.drivers = new LayerDriver[parts.length];
         this.states = new LayerState[parts.length];
         this.team = new Team(family, Checks.threads(threads));
         int firstChunk = 0;
         try {
-            this.sequence = new StackSequence(shape, cellState, false, maxBatch, maxSteps, owner, memory);
+            this.sequence = new StackSequence(shape, cellState, maxBatch, maxSteps, owner, memory);
             for (int n = 0; n < parts.length; n++) {
                 PackedLayer part = parts[n];
                 GateLayout layout = part.layout();
@@ -152,7 +149,7 @@ final class StackRunner implements StackDrivers.Driver {
             checkOpen();
             refuseCellState(c0, cT);
             sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
-            sequence.run(forwardPart, null, x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
+            sequence.run(drivers, states, null, x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
         } finally {
             inUse.exit();
         }
@@ -167,7 +164,7 @@ final class StackRunner implements StackDrivers.Driver {
             refuseCellState(c0, cT);
             VariableLengths.check(lengths, steps, batch);
             sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
-            sequence.run(forwardPart, null, x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
+            sequence.run(drivers, states, null, x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
         } finally {
             inUse.exit();
         }
@@ -235,18 +232,6 @@ final class StackRunner implements StackDrivers.Driver {
         } finally {
             inUse.exit();
         }
-    }
-
-    private void forwardPart(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0,
-                             MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        SequenceLayout order = SequenceLayout.TIME_MAJOR;
-        if (lengths == null) {
-            plan.setFull(call.steps(), call.batch());
-        } else {
-            plan.set(lengths, call.steps(), call.batch());
-            order = call.layout();
-        }
-        drivers[index].forward(x, order, plan, states[index], h0, c0, y, hT, cT);
     }
 
     private void refuseCellState(MemorySegment c0, MemorySegment cT) {

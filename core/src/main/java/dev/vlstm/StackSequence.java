@@ -3,51 +3,38 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 
 /**
- * A whole sequence through every layer and direction of a stack, as {@link LstmStackRunner#forward},
- * {@link LstmStackTrainer#forward} and their GRU twins ({@link GruStackRunner}, {@link GruStackTrainer}) run it:
- * layer by layer, each direction by its own single-layer forward ({@link Part}), with the copies that the reverse
- * direction (time-reversed input and output) and the joining of directions ({@code [T][B][D·S]} rows, S = P with
- * projection, else H) need, through scratch allocated up front for {@code maxSteps × maxBatch}. A stack without a
- * cell state (a GRU) has no c: its calls pass null for c0 and cT, and its parts get null for them.
+ * A whole sequence through every layer and direction of a stack, as {@link StackRunner} and {@link StackTrainer}
+ * run it: layer by layer, each direction by its own {@link LayerDriver} and {@link LayerState} on one
+ * {@link VariableLengths} for every part, with the copies that the reverse direction (time-reversed input and
+ * output) and the joining of directions ({@code [T][B][D·S]} rows, S = P with projection, else H) need, through
+ * scratch allocated up front for {@code maxSteps × maxBatch}. The parts get whole scratch buffers and use only the
+ * sizes they are given, so no call allocates, whatever its shape. A stack without a cell state (a GRU) has no c:
+ * its calls pass null for c0 and cT, and its parts get null for them.
  */
 final class StackSequence {
-
-    /**
-     * One direction of one layer over a whole sequence: {@link LstmRunner}'s plain time-major forward when
-     * {@code lengths} is null, its variable-length forward in {@code call}'s layout otherwise (or a GRU layer's
-     * forward, whose c0 and cT are null).
-     */
-    @FunctionalInterface
-    interface Part {
-        void forward(int index, MemorySegment x, StackBatch call, int[] lengths, MemorySegment h0, MemorySegment c0,
-                     MemorySegment y, MemorySegment hT, MemorySegment cT);
-    }
 
     private final LstmStackShape shape;
     private final String owner;
     private final int maxBatch;
     private final int maxSteps;
     /** Outputs of the layers below the top, alternating: layer k writes one while it reads layer k-1's. */
-    private final ScratchView[] layerOutputs = new ScratchView[2];
+    private final MemorySegment[] layerOutputs = new MemorySegment[2];
     /** The input of a reverse direction, time-reversed: layer 0's {@code [T][B][I]} or a layer output. */
-    private final ScratchView reversedInput;
-    private final ScratchView reversedLayerOutput;
+    private final MemorySegment reversedInput;
     /** One direction's {@code [T][B][S]} output (S = P or H), before it joins the layer's rows. */
-    private final ScratchView directionOutput;
-    private final ScratchView hidden;
-    private final ScratchView cell;
+    private final MemorySegment directionOutput;
+    private final MemorySegment hidden;
+    private final MemorySegment cell;
     private final StackBatch call;
+    /** The lengths of the last {@link #run} and the order its rows ran in, the same for every part. */
+    private final VariableLengths plan;
 
     /**
-     * @param cellState  whether the layers carry a cell state c (LSTM) or only h (GRU: no scratch for c, and every
-     *                   call passes null c0 and cT)
-     * @param exactViews whether the parts get their scratch at exactly each call's size (parts that check sizes
-     *                   against the call's) or as whole buffers (parts that use only the sizes they are given; no
-     *                   call then allocates, whatever its shape)
-     * @param owner      the class that runs sequences, for messages, e.g. "GruStackRunner"
+     * @param cellState whether the layers carry a cell state c (LSTM) or only h (GRU: no scratch for c, and every
+     *                  call passes null c0 and cT)
+     * @param owner     the class that runs sequences, for messages, e.g. "GruStackRunner"
      */
-    StackSequence(LstmStackShape shape, boolean cellState, boolean exactViews, int maxBatch, int maxSteps,
-                  String owner, OffHeap memory) {
+    StackSequence(LstmStackShape shape, boolean cellState, int maxBatch, int maxSteps, String owner, OffHeap memory) {
         this.shape = shape;
         this.owner = owner;
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
@@ -55,22 +42,20 @@ final class StackSequence {
         long rows = Math.multiplyExact((long) maxBatch, maxSteps);
         long layerFloats = Math.multiplyExact(rows, shape.outputSize());
         if (shape.layers() > 1) {
-            layerOutputs[0] = new ScratchView(memory.floats(layerFloats), exactViews);
-            layerOutputs[1] = new ScratchView(memory.floats(layerFloats), exactViews);
+            layerOutputs[0] = memory.floats(layerFloats);
+            layerOutputs[1] = memory.floats(layerFloats);
         }
         if (shape.bidirectional()) {
-            MemorySegment reversed = memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize()));
-            reversedInput = new ScratchView(reversed, exactViews);
-            reversedLayerOutput = new ScratchView(reversed, exactViews);
-            directionOutput = new ScratchView(memory.floats(rows * shape.hiddenStateSize()), exactViews);
+            reversedInput = memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize()));
+            directionOutput = memory.floats(rows * shape.hiddenStateSize());
         } else {
             reversedInput = null;
-            reversedLayerOutput = null;
             directionOutput = null;
         }
-        hidden = new ScratchView(memory.floats((long) maxBatch * shape.hiddenStateSize()), exactViews);
-        cell = cellState ? new ScratchView(memory.floats((long) maxBatch * shape.hiddenSize()), exactViews) : null;
+        hidden = memory.floats((long) maxBatch * shape.hiddenStateSize());
+        cell = cellState ? memory.floats((long) maxBatch * shape.hiddenSize()) : null;
         call = new StackBatch(maxBatch);
+        plan = new VariableLengths(maxBatch);
     }
 
     int maxBatch() {
@@ -79,6 +64,11 @@ final class StackSequence {
 
     int maxSteps() {
         return maxSteps;
+    }
+
+    /** The plan of the last {@link #run}, which its parts ran and a training backward reads. */
+    VariableLengths plan() {
+        return plan;
     }
 
     /** The layout, T, B and lengths of the last {@link #run}. */
@@ -134,12 +124,17 @@ final class StackSequence {
      * in every layer and direction (the reverse direction over the sequence reversed within that length). h0 and
      * c0 may be the same memory as hT and cT.
      */
-    void run(Part part, InterLayerDropout dropout, MemorySegment x, SequenceLayout layout, int steps, int batch,
-             int[] lengths, MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+    void run(LayerDriver[] drivers, LayerState[] states, InterLayerDropout dropout, MemorySegment x,
+             SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0, MemorySegment c0,
+             MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        SequenceLayout order = SequenceLayout.TIME_MAJOR;
         if (lengths == null) {
             call.setFull(steps, batch);
+            plan.setFull(steps, batch);
         } else {
             call.setVariable(layout, steps, batch, lengths);
+            plan.set(lengths, steps, batch);
+            order = layout;
         }
         int hiddenSize = shape.hiddenSize();
         int stateSize = shape.hiddenStateSize();
@@ -147,36 +142,33 @@ final class StackSequence {
         long rows = (long) steps * batch;
         long hiddenBytes = (long) batch * stateSize * Float.BYTES;
         long cellBytes = (long) batch * hiddenSize * Float.BYTES;
-        MemorySegment h = hidden.floats((long) batch * stateSize);
-        MemorySegment c = cell == null ? null : cell.floats((long) batch * hiddenSize);
         MemorySegment input = x;
         for (int layer = 0; layer < shape.layers(); layer++) {
             boolean top = layer == shape.layers() - 1;
-            MemorySegment output = top ? y : layerOutputs[layer % 2].floats(rows * shape.outputSize());
+            MemorySegment output = top ? y : layerOutputs[layer % 2];
             int inputSize = shape.layerInputSize(layer);
             for (int direction = 0; direction < directions; direction++) {
                 int index = layer * directions + direction;
                 boolean reverse = direction == LstmStackShape.REVERSE;
                 MemorySegment partInput = input;
                 if (reverse) {
-                    partInput = (layer == 0 ? reversedInput : reversedLayerOutput).floats(rows * inputSize);
+                    partInput = reversedInput;
                     DirectionRows.reverseSequences(input, partInput, call, (long) inputSize * Float.BYTES);
                 }
-                MemorySegment partOutput = directions == 1 || output == null ? output
-                        : directionOutput.floats(rows * stateSize);
+                MemorySegment partOutput = directions == 1 || output == null ? output : directionOutput;
                 if (h0 != null) {
-                    MemorySegment.copy(h0, index * hiddenBytes, h, 0, hiddenBytes);
+                    MemorySegment.copy(h0, index * hiddenBytes, hidden, 0, hiddenBytes);
                 }
                 if (c0 != null) {
-                    MemorySegment.copy(c0, index * cellBytes, c, 0, cellBytes);
+                    MemorySegment.copy(c0, index * cellBytes, cell, 0, cellBytes);
                 }
-                part.forward(index, partInput, call, lengths, h0 == null ? null : h, c0 == null ? null : c,
-                        partOutput, hT == null ? null : h, cT == null ? null : c);
+                drivers[index].forward(partInput, order, plan, states[index], h0 == null ? null : hidden,
+                        c0 == null ? null : cell, partOutput, hT == null ? null : hidden, cT == null ? null : cell);
                 if (hT != null) {
-                    MemorySegment.copy(h, 0, hT, index * hiddenBytes, hiddenBytes);
+                    MemorySegment.copy(hidden, 0, hT, index * hiddenBytes, hiddenBytes);
                 }
                 if (cT != null) {
-                    MemorySegment.copy(c, 0, cT, index * cellBytes, cellBytes);
+                    MemorySegment.copy(cell, 0, cT, index * cellBytes, cellBytes);
                 }
                 if (partOutput != output) {
                     DirectionRows.intoLayer(partOutput, output, call, stateSize, directions, direction, reverse);

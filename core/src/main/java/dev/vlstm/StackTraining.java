@@ -11,10 +11,10 @@ import java.util.function.IntFunction;
 import java.util.function.Supplier;
 
 /**
- * The training side of {@link StackDrivers}: the stack trainers, parameters and gradients that {@link Trainer},
- * {@link Parameters} and {@link Gradients} run on ({@link LstmStackTrainer}, {@link LstmStackParameters},
+ * The training side of {@link StackDrivers}: the trainer, parameters and gradients that {@link Trainer},
+ * {@link Parameters} and {@link Gradients} run on ({@link StackTrainer} for both cells, {@link LstmStackParameters},
  * {@link LstmStackGradients} and their GRU twins), behind one interface per role. With {@link StackDrivers}, the one
- * place that tells an LSTM from a GRU: a GRU's missing cell state is refused here, by name.
+ * place that tells an LSTM from a GRU (besides the trainer's c and its parameter and gradient types).
  */
 final class StackTraining {
 
@@ -203,14 +203,6 @@ final class StackTraining {
         };
     }
 
-    static Driver lstm(LstmStackTrainer trainer) {
-        return new LstmDriver(trainer);
-    }
-
-    static Driver gru(GruStackTrainer trainer) {
-        return new GruDriver(trainer);
-    }
-
     /** The tensor {@code name} of {@code tensors}, or a refusal naming {@code owner} and listing the names it has. */
     static MemorySegment tensor(Map<String, MemorySegment> tensors, String name, String owner) {
         MemorySegment tensor = tensors.get(Checks.notNull("pyTorchName", name));
@@ -247,87 +239,5 @@ final class StackTraining {
             }
         }
         return Collections.unmodifiableMap(tensors);
-    }
-
-    private record LstmDriver(LstmStackTrainer trainer) implements Driver {
-
-        @Override
-        public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
-                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-            if (lengths == null) {
-                trainer.forward(x, steps, batch, h0, c0, y, hT, cT);
-            } else {
-                trainer.forward(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
-            }
-        }
-
-        @Override
-        public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientSet gradients,
-                             GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
-            trainer.backward(dy, dhT, dcT, (LstmStackGradients) gradients.stack(), mode, dx, dh0, dc0);
-        }
-
-        @Override
-        public void updateWeights(ParameterSet parameters) {
-            trainer.updateWeights((LstmStackParameters) parameters.stack());
-        }
-
-        @Override
-        public float[] dropoutMask(int layer) {
-            return trainer.dropoutMask(layer);
-        }
-
-        @Override
-        public int threads() {
-            return trainer.threads();
-        }
-
-        @Override
-        public void close() {
-            trainer.close();
-        }
-    }
-
-    private record GruDriver(GruStackTrainer trainer) implements Driver {
-
-        @Override
-        public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
-                            MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-            StackDrivers.refuseCellState("c0", c0);
-            StackDrivers.refuseCellState("cT", cT);
-            if (lengths == null) {
-                trainer.forward(x, steps, batch, h0, y, hT);
-            } else {
-                trainer.forward(x, layout, steps, batch, lengths, h0, y, hT);
-            }
-        }
-
-        @Override
-        public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientSet gradients,
-                             GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
-            StackDrivers.refuseCellState("dcT", dcT);
-            StackDrivers.refuseCellState("dc0", dc0);
-            trainer.backward(dy, dhT, (GruStackGradients) gradients.stack(), mode, dx, dh0);
-        }
-
-        @Override
-        public void updateWeights(ParameterSet parameters) {
-            trainer.updateWeights((GruStackParameters) parameters.stack());
-        }
-
-        @Override
-        public float[] dropoutMask(int layer) {
-            return trainer.dropoutMask(layer);
-        }
-
-        @Override
-        public int threads() {
-            return trainer.threads();
-        }
-
-        @Override
-        public void close() {
-            trainer.close();
-        }
     }
 }

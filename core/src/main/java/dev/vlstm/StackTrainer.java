@@ -1,0 +1,493 @@
+package dev.vlstm;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+import dev.vlstm.engine.PackedLayer;
+import dev.vlstm.kernel.Family;
+import dev.vlstm.kernel.GateLayout;
+import dev.vlstm.kernel.Team;
+
+/**
+ * The training driver of a whole model, for every cell: per layer and direction (index {@code layer·D + direction})
+ * a training {@link LayerDriver}, a {@link LayerState#history} and a {@link BackwardDriver}, with one
+ * {@link VariableLengths} for every part (its {@link StackSequence}'s) and one team of threads. The forward runs
+ * layer by layer through {@link StackSequence}, with {@link InterLayerDropout} on the output of every layer but the
+ * top one; the backward goes down the stack: the gradient of a layer's output {@code [T][B][D·S]} (S = P with
+ * projection, else H) is split into its directions (the reverse one time-reversed), each direction's backward yields
+ * the gradient of its input, and their sum, through the dropout mask of the layer below, is the gradient of that
+ * layer's output.
+ *
+ * <p>The cells differ in c (an LSTM's c0, cT, dcT and dc0; a cell without c refuses them), in their parameters and
+ * gradients ({@link LstmStackParameters} and {@link LstmStackGradients}, or their GRU twins) and in peepholes.
+ * Arguments are checked here; one thread at a time may call it (the guard names {@code guarded}). The parts get
+ * whole scratch buffers and read only the sizes they are given, so no change of shape allocates.
+ */
+final class StackTrainer implements StackTraining.Driver {
+
+    private static final String[] TENSORS = {"weightIh", "weightHh", "biasIh", "biasHh", "weightHr", "peepholes"};
+
+    private final LstmStackShape shape;
+    private final PackedLayer[] parts;
+    /** Checks that the packed weights are still open. */
+    private final Runnable checkWeightsOpen;
+    private final String owner;
+    private final boolean cellState;
+    private final float cellClip;
+    private final Team team;
+    private final OffHeap memory;
+    private final StackSequence sequence;
+    private final LayerDriver[] forwards;
+    private final LayerState[] states;
+    private final BackwardDriver[] backwards;
+    private final InterLayerDropout dropout;
+    /** The gradient of a layer's output and of its input (the output of the layer below), alternating. */
+    private final MemorySegment[] layerGradients = new MemorySegment[2];
+    /** One direction's share of a layer's output gradient, {@code [T][B][S]}, and its input gradient. */
+    private final MemorySegment directionOutputGradient;
+    private final MemorySegment directionInputGradient;
+    private final MemorySegment hiddenIn;
+    private final MemorySegment cellIn;
+    private final MemorySegment hiddenOut;
+    private final MemorySegment cellOut;
+    /**
+     * Each part's tensor names for messages ("layer 1 reverse: weightIh", ...), made once so that a training step's
+     * {@link #updateWeights} builds no strings.
+     */
+    private final String[][] tensorNames;
+    private final ExclusiveUse inUse;
+    /** Whether a forward has run since the last backward (its shape is {@code sequence.call()}). */
+    private boolean saved;
+
+    /**
+     * @param parts            the packed layers, {@code [layer·D + direction]}, open, float32, of one kernel family
+     * @param checkWeightsOpen throws if the weights that own {@code parts} are closed
+     * @param cellClip         the LSTM cell clip, {@code Float.POSITIVE_INFINITY} for none (and for a GRU)
+     * @param withDropout      whether the trainer drops (p = {@code dropout}, masks seeded by {@code seed})
+     * @param dropout          p, in [0, 1); not read without dropout
+     * @param owner            the name of the caller's class in messages, e.g. "LstmStackTrainer"
+     * @param guarded          the object the one-thread guard names in its message; null: this trainer
+     * @param advice           the sentence that ends the guard's message
+     */
+    private StackTrainer(LstmStackShape shape, PackedLayer[] parts, Family family, Runnable checkWeightsOpen,
+                         int maxBatch, int maxSteps, float cellClip, int threads, boolean withDropout, double dropout,
+                         long seed, String owner, Object guarded, String advice) {
+        checkWeightsOpen.run();
+        this.cellClip = Checks.cellClip(cellClip);
+        Checks.threads(threads);
+        this.shape = shape;
+        this.parts = parts;
+        this.checkWeightsOpen = checkWeightsOpen;
+        this.owner = owner;
+        this.cellState = parts[0].layout().gates() == GateLayout.LSTM_GATES;
+        this.inUse = new ExclusiveUse(guarded == null ? this : guarded, advice);
+        this.tensorNames = new String[parts.length][TENSORS.length];
+        for (int n = 0; n < parts.length; n++) {
+            for (int k = 0; k < TENSORS.length; k++) {
+                tensorNames[n][k] = shape.describe(n) + ": " + TENSORS[k];
+            }
+        }
+        this.forwards = new LayerDriver[parts.length];
+        this.states = new LayerState[parts.length];
+        this.backwards = new BackwardDriver[parts.length];
+        this.memory = OffHeap.open();
+        this.team = new Team(family, threads);
+        try {
+            long rows = Checks.trainingRows(maxBatch, maxSteps);
+            this.sequence = new StackSequence(shape, cellState, maxBatch, maxSteps, owner, memory);
+            long layerFloats = rows * shape.outputSize();
+            this.dropout = withDropout
+                    ? new InterLayerDropout(dropout, seed, shape.layers() - 1, layerFloats, memory) : null;
+            if (shape.layers() > 1) {
+                layerGradients[0] = memory.floats(layerFloats);
+                layerGradients[1] = memory.floats(layerFloats);
+            }
+            boolean bidirectional = shape.bidirectional();
+            directionOutputGradient = bidirectional ? memory.floats(rows * shape.hiddenStateSize()) : null;
+            directionInputGradient = bidirectional
+                    ? memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize())) : null;
+            long hiddenFloats = (long) maxBatch * shape.hiddenStateSize();
+            long cellFloats = (long) maxBatch * shape.hiddenSize();
+            hiddenIn = memory.floats(hiddenFloats);
+            hiddenOut = memory.floats(hiddenFloats);
+            cellIn = cellState ? memory.floats(cellFloats) : null;
+            cellOut = cellState ? memory.floats(cellFloats) : null;
+            for (int n = 0; n < parts.length; n++) {
+                PackedLayer part = parts[n];
+                GateLayout layout = part.layout();
+                int cell = StackRunner.cellCode(part);
+                int hiddenStride = part.projection() != null ? part.projection().layout().gateRowFloats()
+                        : layout.paddedHidden();
+                states[n] = LayerState.history(memory, maxBatch, maxSteps, cellState, shape.hiddenStateSize(),
+                        hiddenStride, layout.hiddenSize(), layout.paddedHidden());
+                forwards[n] = LayerDriver.training(part, cell, this.cellClip, team, maxBatch, maxSteps, memory);
+                backwards[n] = new BackwardDriver(part, family, cell, this.cellClip, team, forwards[n], states[n],
+                        sequence.plan(), maxBatch, maxSteps, memory);
+            }
+        } catch (RuntimeException | Error e) {
+            team.close();
+            memory.close();
+            throw e;
+        }
+    }
+
+    /**
+     * A trainer of an LSTM model, with the parameters of the constructor.
+     *
+     * @throws IllegalArgumentException for weights not packed as {@link WeightPrecision#FLOAT32}, and as the
+     *                                  constructor
+     */
+    static StackTrainer lstm(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip, int threads,
+                             boolean withDropout, double dropout, long seed, String owner, Object guarded,
+                             String advice) {
+        weights.checkOpen();
+        PackedLayer[] parts = new PackedLayer[weights.shape().stateCount()];
+        for (int n = 0; n < parts.length; n++) {
+            Checks.trainable(weights.part(n).precision());
+            parts[n] = weights.part(n).layer();
+        }
+        return new StackTrainer(weights.shape(), parts, weights.part(0).family(), weights::checkOpen, maxBatch,
+                maxSteps, cellClip, threads, withDropout, dropout, seed, owner, guarded, advice);
+    }
+
+    /** A trainer of a GRU model, with the parameters of the constructor. */
+    static StackTrainer gru(GruStackWeights weights, int maxBatch, int maxSteps, int threads,
+                            boolean withDropout, double dropout, long seed, String owner, Object guarded,
+                            String advice) {
+        weights.checkOpen();
+        PackedLayer[] parts = new PackedLayer[weights.shape().stateCount()];
+        for (int n = 0; n < parts.length; n++) {
+            parts[n] = weights.part(n).layer();
+        }
+        return new StackTrainer(weights.shape(), parts, weights.part(0).family(), weights::checkOpen, maxBatch,
+                maxSteps, Float.POSITIVE_INFINITY, threads, withDropout, dropout, seed, owner, guarded, advice);
+    }
+
+    int maxBatch() {
+        return sequence.maxBatch();
+    }
+
+    int maxSteps() {
+        return sequence.maxSteps();
+    }
+
+    float cellClip() {
+        return cellClip;
+    }
+
+    /** The dropout probability between layers, 0 without dropout. */
+    double dropout() {
+        return dropout == null ? 0 : dropout.probability();
+    }
+
+    ExclusiveUse inUse() {
+        return inUse;
+    }
+
+    List<Thread> workerThreads() {
+        return team.workerThreads();
+    }
+
+    @Override
+    public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
+                        MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        forward(x, layout, steps, batch, lengths != null, lengths, h0, c0, y, hT, cT);
+    }
+
+    /**
+     * A training forward that keeps what {@link #backward} needs: of sequences of different lengths in
+     * {@code layout} if {@code variable} (null lengths refused), else time-major ({@code layout} and {@code lengths}
+     * not read).
+     */
+    void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, boolean variable, int[] lengths,
+                 MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+        inUse.enter("forward");
+        try {
+            checkOpen();
+            refuseCellState("c0", c0, "cT", cT);
+            SequenceLayout order = variable ? layout : SequenceLayout.TIME_MAJOR;
+            int[] checkedLengths = variable ? lengths : null;
+            if (variable) {
+                VariableLengths.check(lengths, steps, batch);
+            }
+            sequence.checkArguments(x, order, steps, batch, checkedLengths, h0, c0, y, hT, cT);
+            saved = false;
+            sequence.run(forwards, states, dropout, x, order, steps, batch, checkedLengths, h0, c0, y, hT, cT);
+            saved = true;
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    @Override
+    public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, StackTraining.GradientSet gradients,
+                         GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
+        backward(dy, dhT, dcT, gradients.stack(), mode, dx, dh0, dc0);
+    }
+
+    /**
+     * The backward through the last forward, into {@code gradients}: the {@link LstmStackGradients} or
+     * {@link GruStackGradients} of this trainer's cell, checked against its shape (and an LSTM's peepholes).
+     */
+    void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, Object gradients, GradientMode mode,
+                  MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
+        inUse.enter("backward");
+        try {
+            checkOpen();
+            refuseCellState("dcT", dcT, "dc0", dc0);
+            if (!saved) {
+                throw new IllegalStateException(
+                        "backward needs a forward of this trainer first (and runs once per forward)");
+            }
+            checkGradients(gradients, mode);
+            StackBatch call = sequence.call();
+            int states = shape.stateCount();
+            int batch = call.batch();
+            int hiddenSize = shape.hiddenSize();
+            int stateSize = shape.hiddenStateSize();
+            boolean projected = shape.projectionSize() > 0;
+            // Constants, not concatenations: a String built per call would allocate on the hot path.
+            String width = projected ? "P" : "H";
+            String outputWidth = projected ? "D*P" : "D*H";
+            Checks.optionalFloats("dy", dy, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
+                    outputWidth, shape.outputSize());
+            Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, width, stateSize);
+            Checks.optionalFloats("dcT", dcT, "L*D", states, "B", batch, "H", hiddenSize);
+            Checks.optionalOutput("dx", dx, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
+                    "I", shape.inputSize());
+            Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, width, stateSize);
+            Checks.optionalOutput("dc0", dc0, "L*D", states, "B", batch, "H", hiddenSize);
+            saved = false;
+            backPropagate(call, dy, dhT, dcT, gradients, mode, dx, dh0, dc0);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /** Down the stack, each part's backward on its direction's share of its layer's output gradient. */
+    private void backPropagate(StackBatch call, MemorySegment dy, MemorySegment dhT, MemorySegment dcT,
+                               Object gradients, GradientMode mode, MemorySegment dx, MemorySegment dh0,
+                               MemorySegment dc0) {
+        SequenceLayout order = call.variable() ? call.layout() : SequenceLayout.TIME_MAJOR;
+        int directions = shape.directions();
+        int stateSize = shape.hiddenStateSize();
+        long rows = (long) call.steps() * call.batch();
+        long hiddenBytes = (long) call.batch() * stateSize * Float.BYTES;
+        long cellBytes = (long) call.batch() * shape.hiddenSize() * Float.BYTES;
+        MemorySegment outputGradient = dy;
+        for (int layer = shape.layers() - 1; layer >= 0; layer--) {
+            int inputSize = shape.layerInputSize(layer);
+            MemorySegment inputGradient = layer == 0 ? dx : layerGradients[layer % 2];
+            for (int direction = 0; direction < directions; direction++) {
+                int index = layer * directions + direction;
+                boolean reverse = direction == LstmStackShape.REVERSE;
+                MemorySegment partOutputGradient = outputGradient;
+                if (directions > 1 && outputGradient != null) {
+                    partOutputGradient = directionOutputGradient;
+                    DirectionRows.fromLayer(outputGradient, partOutputGradient, call, stateSize, directions,
+                            direction, reverse);
+                }
+                MemorySegment partInputGradient = directions == 1 || inputGradient == null ? inputGradient
+                        : directionInputGradient;
+                if (dhT != null) {
+                    MemorySegment.copy(dhT, index * hiddenBytes, hiddenIn, 0, hiddenBytes);
+                }
+                if (dcT != null) {
+                    MemorySegment.copy(dcT, index * cellBytes, cellIn, 0, cellBytes);
+                }
+                BackwardDriver part = backwards[index];
+                part.backward(order, partOutputGradient, dhT == null ? null : hiddenIn, dcT == null ? null : cellIn,
+                        dh0 == null ? null : hiddenOut, dc0 == null ? null : cellOut);
+                if (partInputGradient != null) {
+                    part.inputGradient(order, partInputGradient);
+                }
+                weightGradients(part, index, gradients, mode);
+                if (dh0 != null) {
+                    MemorySegment.copy(hiddenOut, 0, dh0, index * hiddenBytes, hiddenBytes);
+                }
+                if (dc0 != null) {
+                    MemorySegment.copy(cellOut, 0, dc0, index * cellBytes, cellBytes);
+                }
+                if (partInputGradient != inputGradient) {
+                    if (reverse) {
+                        DirectionRows.addReversedSequences(partInputGradient, inputGradient, call, inputSize);
+                    } else {
+                        MemorySegment.copy(partInputGradient, 0, inputGradient, 0, rows * inputSize * Float.BYTES);
+                    }
+                }
+            }
+            if (layer > 0 && dropout != null) {
+                dropout.backward(layer - 1, inputGradient, rows * inputSize);
+            }
+            outputGradient = inputGradient;
+        }
+    }
+
+    /** Part {@code index}'s weight gradients into its share of {@code gradients}. */
+    private void weightGradients(BackwardDriver part, int index, Object gradients, GradientMode mode) {
+        if (cellState) {
+            LstmGradients target = ((LstmStackGradients) gradients).part(index);
+            part.weightGradients(mode, target.weightIh(), target.weightHh(), target.biasIh(), target.biasHh(),
+                    target.weightHr(), target.peepholes());
+        } else {
+            GruGradients target = ((GruStackGradients) gradients).part(index);
+            part.weightGradients(mode, target.weightIh(), target.weightHh(), target.biasIh(), target.biasHh(), null,
+                    null);
+        }
+    }
+
+    /** Checks that {@code gradients} are open and for this model, after the null checks of them and {@code mode}. */
+    private void checkGradients(Object gradients, GradientMode mode) {
+        Checks.notNull("gradients", gradients);
+        LstmStackShape gradientShape;
+        if (cellState) {
+            ((LstmStackGradients) gradients).checkOpen();
+            gradientShape = ((LstmStackGradients) gradients).shape();
+        } else {
+            ((GruStackGradients) gradients).checkOpen();
+            gradientShape = ((GruStackGradients) gradients).shape();
+        }
+        Checks.notNull("mode", mode);
+        if (!gradientShape.equals(shape)) {
+            throw new IllegalArgumentException("gradients are for a model of " + gradientShape
+                    + ", but this trainer's is " + shape);
+        }
+        for (int n = 0; cellState && n < parts.length; n++) {
+            boolean peepholes = parts[n].cellRow() != null;
+            if ((((LstmStackGradients) gradients).part(n).peepholes() != null) != peepholes) {
+                throw new IllegalArgumentException(shape.describe(n) + (peepholes
+                        ? ": the gradients hold no peephole gradients, but the weights have peepholes"
+                        : ": the gradients hold peephole gradients, but the weights have none")
+                        + "; make them with new LstmStackGradients(weights)");
+            }
+        }
+    }
+
+    @Override
+    public void updateWeights(StackTraining.ParameterSet parameters) {
+        updateWeights(parameters.stack());
+    }
+
+    /**
+     * Repacks every part from {@code parameters}, the {@link LstmStackParameters} or {@link GruStackParameters} of
+     * this trainer's cell, after checking every value (so that a refused update changes nothing), then its
+     * transposed copies. Invalidates the saved forward.
+     */
+    void updateWeights(Object parameters) {
+        inUse.enter("updateWeights");
+        try {
+            checkOpen();
+            Checks.notNull("parameters", parameters);
+            if (cellState) {
+                updateLstm((LstmStackParameters) parameters);
+            } else {
+                updateGru((GruStackParameters) parameters);
+            }
+            for (BackwardDriver part : backwards) {
+                part.packTransposed();
+            }
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    private void updateLstm(LstmStackParameters parameters) {
+        checkShape(parameters.shape());
+        for (int n = 0; n < parts.length; n++) {
+            LstmParameters part = parameters.part(n);
+            String[] names = tensorNames[n];
+            Checks.finite(names[0], part.weightIh(), part.inputSize());
+            Checks.finite(names[1], part.weightHh(), part.outputSize());
+            Checks.finite(names[2], part.biasIh(), 0);
+            Checks.finite(names[3], part.biasHh(), 0);
+            if (part.weightHr() != null) {
+                Checks.finite(names[4], part.weightHr(), part.hiddenSize());
+            }
+            boolean peepholes = parts[n].cellRow() != null;
+            if ((part.peepholes() != null) != peepholes) {
+                throw new IllegalArgumentException(shape.describe(n) + (part.peepholes() == null
+                        ? ": parameters have no peepholes, but the weights have peepholes"
+                        : ": parameters have peepholes, but the weights have none"));
+            }
+            if (part.peepholes() != null) {
+                Checks.finite(names[5], part.peepholes(), part.hiddenSize());
+            }
+        }
+        saved = false;
+        for (int n = 0; n < parts.length; n++) {
+            LstmParameters part = parameters.part(n);
+            parts[n].repackLstm(part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(), part.weightHr(),
+                    part.peepholes());
+        }
+    }
+
+    private void updateGru(GruStackParameters parameters) {
+        checkShape(parameters.shape());
+        for (int n = 0; n < parts.length; n++) {
+            GruParameters part = parameters.part(n);
+            String[] names = tensorNames[n];
+            Checks.finite(names[0], part.weightIh(), part.inputSize());
+            Checks.finite(names[1], part.weightHh(), part.hiddenSize());
+            Checks.finite(names[2], part.biasIh(), 0);
+            Checks.finite(names[3], part.biasHh(), 0);
+        }
+        saved = false;
+        for (int n = 0; n < parts.length; n++) {
+            GruParameters part = parameters.part(n);
+            parts[n].repackGru(part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh());
+        }
+    }
+
+    private void checkShape(LstmStackShape parameterShape) {
+        if (!parameterShape.equals(shape)) {
+            throw new IllegalArgumentException("parameters are for a model of " + parameterShape
+                    + ", but this trainer's is " + shape);
+        }
+    }
+
+    @Override
+    public float[] dropoutMask(int layer) {
+        inUse.enter("dropoutMask");
+        try {
+            checkOpen();
+            if (dropout == null) {
+                throw new IllegalStateException("this " + owner + " was made without dropout");
+            }
+            return dropout.mask(layer);
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    @Override
+    public int threads() {
+        return team.threads();
+    }
+
+    /** Frees the scratch memory and stops the worker threads. Closing twice is harmless. */
+    @Override
+    public void close() {
+        inUse.enter("close");
+        try {
+            team.close();
+            memory.close();
+        } finally {
+            inUse.exit();
+        }
+    }
+
+    /** A cell without c refuses the two c segments of a call, by name. */
+    private void refuseCellState(String firstName, MemorySegment first, String secondName, MemorySegment second) {
+        if (!cellState) {
+            StackDrivers.refuseCellState(firstName, first);
+            StackDrivers.refuseCellState(secondName, second);
+        }
+    }
+
+    private void checkOpen() {
+        if (!memory.isOpen()) {
+            throw new IllegalStateException("this " + owner + " is closed");
+        }
+        checkWeightsOpen.run();
+    }
+}
