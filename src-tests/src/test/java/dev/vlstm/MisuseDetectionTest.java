@@ -13,6 +13,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 
@@ -289,14 +290,20 @@ class MisuseDetectionTest {
     /**
      * Starts {@code longCall}, which writes {@code y}, on a thread named "first", waits until that thread has written
      * y's first step, then runs {@code intrusion} on a thread named "second" and returns what it threw; the first
-     * call must succeed. On a loaded machine the second thread may not run at all before the first call ends: then
-     * the pair is tried again, up to {@value #ATTEMPTS} times.
+     * call must succeed. On a loaded machine the second thread may not run at all before the first call ends, or may
+     * be descheduled between seeing it running and calling: an intrusion that started after the first call had
+     * returned proves nothing, and the pair is tried again, up to {@value #ATTEMPTS} times. An intrusion that started
+     * before and was not refused fails the test.
      */
     private static IllegalStateException whileInside(Output y, Runnable longCall, Executable intrusion)
             throws Exception {
         for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
             y.rearm();
-            CompletableFuture<Void> first = runAs("first", longCall);
+            AtomicLong firstReturned = new AtomicLong(Long.MAX_VALUE);
+            CompletableFuture<Void> first = runAs("first", () -> {
+                longCall.run();
+                firstReturned.set(System.nanoTime());
+            });
             IllegalStateException thrown = callAs("second", () -> {
                 while (!y.written()) {
                     if (first.isDone()) {
@@ -304,10 +311,18 @@ class MisuseDetectionTest {
                     }
                     Thread.onSpinWait();
                 }
-                if (first.isDone()) {
+                long started = System.nanoTime();
+                try {
+                    intrusion.execute();
+                } catch (IllegalStateException refused) {
+                    return refused;
+                } catch (Throwable other) {
+                    throw new AssertionError("expected IllegalStateException, got " + other, other);
+                }
+                if (started - firstReturned.get() >= 0) {
                     return null;
                 }
-                return assertThrows(IllegalStateException.class, intrusion);
+                throw new AssertionError("a second thread's call was not refused while the first call was running");
             });
             first.get(60, TimeUnit.SECONDS);
             if (thrown != null) {
