@@ -110,15 +110,6 @@ final class VariableLengths {
         return low;
     }
 
-    /** Rows of all steps together: the sum of the lengths. */
-    int totalRows() {
-        int total = 0;
-        for (int b = 0; b < batch; b++) {
-            total += lengths[b];
-        }
-        return total;
-    }
-
     /**
      * Copies the input rows that run at steps {@code from..to-1} (each step's first {@link #activeAt} sorted rows)
      * from the caller's {@code x}, laid out as {@code layout} says, to consecutive rows of {@code target} from byte
