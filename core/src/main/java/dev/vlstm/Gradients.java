@@ -18,11 +18,10 @@ public final class Gradients implements AutoCloseable {
     private volatile boolean open = true;
 
     /**
-     * Zero gradients for a model of {@code shape}.
+     * Zero gradients for a model of {@code shape}: with peepholes, {@code peephole_l0} and the like too.
      *
-     * @param shape the model's sizes, without peepholes
-     * @throws NullPointerException     if {@code shape} is null
-     * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
+     * @param shape the model's sizes
+     * @throws NullPointerException if {@code shape} is null
      */
     public Gradients(RnnShape shape) {
         this.set = StackTraining.gradients(shape);

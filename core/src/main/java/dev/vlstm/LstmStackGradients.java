@@ -45,7 +45,8 @@ public final class LstmStackGradients implements AutoCloseable {
         this(Checks.notNull("parameters", parameters).shape(), peepholes(parameters));
     }
 
-    private LstmStackGradients(LstmStackShape shape, boolean[] peepholes) {
+    /** Zero gradients of {@code shape}, with peephole gradients for the parts n where {@code peepholes[n]}. */
+    LstmStackGradients(LstmStackShape shape, boolean[] peepholes) {
         this.shape = shape;
         this.parts = new LstmGradients[shape.stateCount()];
         try {

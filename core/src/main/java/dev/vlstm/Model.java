@@ -183,14 +183,12 @@ public final class Model implements AutoCloseable {
      * @param options the run-time fields; not null
      * @return a new trainer, owned by the caller; it starts {@code threads - 1} worker threads, which its
      *         {@link Trainer#close()} stops
-     * @throws IllegalArgumentException for a model of compressed weights (a trainer needs FLOAT32), or with
-     *                                  peepholes ({@link Gradients} have no names for them)
+     * @throws IllegalArgumentException for a model of compressed weights (a trainer needs FLOAT32)
      * @throws IllegalStateException    if this model is closed
      */
     public Trainer trainer(Options options) {
         Checks.notNull("options", options);
         checkOpen();
-        StackTraining.refusePeepholes(shape, "Trainers");
         StackTraining.Driver driver = weights.trainer(options.maxBatch(), options.maxSteps(), this.options.cellClip(),
                 options.threads(), options.dropout(), options.seed());
         return new Trainer(this, driver, options);

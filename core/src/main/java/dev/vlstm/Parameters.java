@@ -42,13 +42,13 @@ public final class Parameters implements AutoCloseable {
      * PyTorch's initialisation of {@code shape}: every value uniform in ±1/√H from a {@link java.util.SplittableRandom}
      * seeded by {@code seed}, one seed per layer and direction, as {@link LstmStackParameters#initialize} and
      * {@link GruStackParameters#initialize} draw them; then an LSTM's forget-gate entries of {@code bias_ih} are
-     * 1 and those of {@code bias_hh} 0, so that their sum is exactly 1.
+     * 1 and those of {@code bias_hh} 0, so that their sum is exactly 1. Peepholes, which PyTorch has not, start at
+     * zero: the model starts as the same LSTM without them, and training moves them.
      *
-     * @param shape the model's sizes, without peepholes
+     * @param shape the model's sizes
      * @param seed  the seed; the same seed gives the same values
      * @return new parameters, owned by the caller
-     * @throws NullPointerException     if {@code shape} is null
-     * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
+     * @throws NullPointerException if {@code shape} is null
      */
     public static Parameters initialize(RnnShape shape, long seed) {
         return new Parameters(StackTraining.initialize(shape, seed));

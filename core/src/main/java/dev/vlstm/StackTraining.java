@@ -1,6 +1,7 @@
 package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -74,16 +75,35 @@ final class StackTraining {
 
     /**
      * PyTorch's initialisation of every layer and direction of {@code shape}, as {@link LstmStackParameters#initialize}
-     * and {@link GruStackParameters#initialize} draw it.
-     *
-     * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
+     * and {@link GruStackParameters#initialize} draw it; peepholes, which PyTorch has not, start at zero, so that the
+     * model starts as the same LSTM without them.
      */
     static ParameterSet initialize(RnnShape shape, long seed) {
-        refusePeepholes(shape, "Parameters");
+        Checks.notNull("shape", shape);
         return switch (shape.cell()) {
-            case LSTM -> lstmParameters(LstmStackParameters.initialize(shape.stackShape(), seed));
+            case LSTM -> shape.peepholes() ? withZeroPeepholes(shape, seed)
+                    : lstmParameters(LstmStackParameters.initialize(shape.stackShape(), seed));
             case GRU -> gruParameters(GruStackParameters.initialize(shape.stackShape(), seed));
         };
+    }
+
+    /** The initialisation of {@code shape} without peepholes, copied with a zero peephole tensor per part. */
+    private static ParameterSet withZeroPeepholes(RnnShape shape, long seed) {
+        try (LstmStackParameters plain = LstmStackParameters.initialize(shape.stackShape(), seed)) {
+            boolean projected = shape.projectionSize() > 0;
+            int perPart = projected ? 6 : 5;
+            float[][] flat = new float[shape.stateCount() * perPart][];
+            for (int n = 0; n < shape.stateCount(); n++) {
+                LstmParameters part = plain.part(n);
+                MemorySegment[] tensors = {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
+                    part.weightHr()};
+                for (int k = 0; k < perPart - 1; k++) {
+                    flat[n * perPart + k] = tensors[k].toArray(ValueLayout.JAVA_FLOAT);
+                }
+                flat[(n + 1) * perPart - 1] = new float[3 * shape.hiddenSize()];
+            }
+            return fromPyTorch(shape, flat);
+        }
     }
 
     /**
@@ -175,21 +195,19 @@ final class StackTraining {
                 options -> Model.pack(parameters, options), parameters::close);
     }
 
-    /**
-     * Zero gradients for a model of {@code shape}.
-     *
-     * @throws IllegalArgumentException for a shape with peepholes (a state_dict has no name for them)
-     */
+    /** Zero gradients for a model of {@code shape}, with peephole gradients for a model with peepholes. */
     static GradientSet gradients(RnnShape shape) {
-        refusePeepholes(shape, "Gradients");
+        Checks.notNull("shape", shape);
         return switch (shape.cell()) {
             case LSTM -> {
-                LstmStackGradients gradients = new LstmStackGradients(shape.stackShape());
+                boolean[] peepholes = new boolean[shape.stateCount()];
+                Arrays.fill(peepholes, shape.peepholes());
+                LstmStackGradients gradients = new LstmStackGradients(shape.stackShape(), peepholes);
                 yield new GradientSet(gradients, named(gradients.shape(), n -> {
                     LstmGradients part = gradients.layer(n / shape.direction().count(),
                             n % shape.direction().count());
                     return new MemorySegment[] {part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
-                        part.weightHr()};
+                        part.weightHr(), part.peepholes()};
                 }), gradients::zero, gradients::close);
             }
             case GRU -> {
@@ -211,13 +229,6 @@ final class StackTraining {
                     + tensors.keySet() + " (names without a module prefix)");
         }
         return tensor;
-    }
-
-    static void refusePeepholes(RnnShape shape, String owner) {
-        if (Checks.notNull("shape", shape).peepholes()) {
-            throw new IllegalArgumentException(owner + " of a model with peepholes are not supported: PyTorch's"
-                    + " state_dict has no name for peephole tensors");
-        }
     }
 
     /**

@@ -3,15 +3,18 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Truncated backpropagation through time over a sequence longer than an {@link LstmTrainer}'s {@code maxSteps}, as
+ * Truncated backpropagation through time over a sequence longer than a {@link Trainer}'s {@code maxSteps}, as
  * the 1997 LSTM trained and as DL4J's tBPTT does: the sequence runs in windows of {@code maxSteps} steps (the last
  * one may be shorter); each window's forward starts from the state the previous window ended in, and its backward
  * stops at the window's first step, so no gradient crosses a border.
  *
  * <p>The loss comes in per window: after each window's forward, {@link WindowLoss#gradient} reads that window's
  * outputs and writes dL/dy for them. After each window's backward, an optional {@link WindowEnd} runs, for example
- * to clip, step an optimizer and {@link LstmTrainer#updateWeights} (an update per window, DL4J's way); without one,
+ * to clip, step an optimizer and {@link Trainer#updateWeights} (an update per window, DL4J's way); without one,
  * {@link GradientMode#ACCUMULATE} sums every window's gradients for one update after the whole sequence.
+ *
+ * <p>For a unidirectional model of any cell, layers, projection and peepholes; a bidirectional one is refused,
+ * because its reverse direction would start each window from the window's end instead of the sequence's.
  *
  * <p>Owns scratch for one window's y and dy and the carried state, allocated up front. Not thread-safe, like its
  * trainer; layouts are row-major floats in native byte order.
@@ -27,8 +30,8 @@ public final class TruncatedBptt implements AutoCloseable {
          *
          * @param start first time step of the window in the whole sequence
          * @param steps the window's length
-         * @param y     the window's outputs, {@code [steps][B][H]} floats ({@code [steps][B][P]} with projection;
-         *              read only)
+         * @param y     the window's outputs, {@code [steps][B][S]} floats (S = P with projection, else H; read
+         *              only)
          * @param dy    zeroed on entry; receives dL/dy, shaped as y
          */
         void gradient(int start, int steps, MemorySegment y, MemorySegment dy);
@@ -47,7 +50,8 @@ public final class TruncatedBptt implements AutoCloseable {
         void accept(int start, int steps);
     }
 
-    private final LstmTrainer trainer;
+    private final Trainer trainer;
+    private final RnnShape shape;
     private final OffHeap memory;
     private final MemorySegment outputs;
     private final MemorySegment outputGradients;
@@ -58,16 +62,22 @@ public final class TruncatedBptt implements AutoCloseable {
      * Truncated BPTT in windows of {@code trainer.maxSteps()} steps, for batches up to {@code trainer.maxBatch()}.
      *
      * @param trainer runs each window's forward and backward; not owned: {@link #close()} leaves it open
+     * @throws IllegalArgumentException for a trainer of a bidirectional model
      */
-    public TruncatedBptt(LstmTrainer trainer) {
+    public TruncatedBptt(Trainer trainer) {
         this.trainer = Checks.notNull("trainer", trainer);
-        long state = (long) trainer.maxBatch() * trainer.weights().outputSize();
+        this.shape = trainer.model().shape();
+        if (shape.direction() != Direction.FORWARD) {
+            throw new IllegalArgumentException("truncated BPTT needs a unidirectional model: the reverse direction of a"
+                    + " bidirectional one reads each window from its end, not the sequence's");
+        }
+        long rows = (long) shape.stateCount() * trainer.maxBatch();
         this.memory = OffHeap.open();
         try {
-            outputs = memory.floats(trainer.maxSteps() * state);
-            outputGradients = memory.floats(trainer.maxSteps() * state);
-            hidden = memory.floats(state);
-            cell = memory.floats((long) trainer.maxBatch() * trainer.weights().hiddenSize());
+            outputs = memory.floats((long) trainer.maxSteps() * trainer.maxBatch() * shape.outputSize());
+            outputGradients = memory.floats((long) trainer.maxSteps() * trainer.maxBatch() * shape.outputSize());
+            hidden = memory.floats(rows * shape.hiddenStateSize());
+            cell = shape.cell() == Cell.GRU ? null : memory.floats(rows * shape.hiddenSize());
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -75,63 +85,61 @@ public final class TruncatedBptt implements AutoCloseable {
     }
 
     /**
-     * Trains over a whole sequence, window by window.
+     * Trains over a whole sequence, window by window. Shapes as in {@link Trainer}, with L layers and S = P with
+     * projection, else H.
      *
      * @param x         input, {@code [T][B][I]} floats, any number of steps T &ge; 1
      * @param steps     T, time steps in {@code x}, &ge; 1
      * @param batch     B, sequences, 1 to the trainer's {@code maxBatch}
-     * @param h0        initial hidden state {@code [B][H]} ({@code [B][P]} with projection), or null for zeros
-     * @param c0        initial cell state {@code [B][H]}, or null for zeros
+     * @param h0        initial hidden states {@code [L][B][S]}, or null for zeros
+     * @param c0        initial cell states {@code [L][B][H]}, or null for zeros; null for a GRU
      * @param loss      writes each window's dL/dy
      * @param gradients receives every window's weight gradients
      * @param mode      how each window's gradients go into {@code gradients}: ACCUMULATE sums the windows;
      *                  OVERWRITE leaves each window's own gradients for {@code afterWindow}
      * @param afterWindow runs after each window's backward, or null
-     * @param hT        output, {@code [B][H]} ({@code [B][P]} with projection): the hidden state after the last
-     *                  step; null if not wanted
-     * @param cT        output, {@code [B][H]}: the cell state after the last step; null if not wanted
-     * @throws IllegalArgumentException for a size &lt; 1, a batch above the trainer's maximum, or a segment whose
-     *                                  size does not match its shape
-     * @throws IllegalStateException    if this object, its trainer or the trainer's weights are closed
+     * @param hT        output, {@code [L][B][S]}: the hidden states after the last step; null if not wanted
+     * @param cT        output, {@code [L][B][H]}: the cell states after the last step; null if not wanted; null for
+     *                  a GRU
+     * @throws IllegalArgumentException for a size &lt; 1, a batch above the trainer's maximum, a segment whose size
+     *                                  does not match its shape, or a c0 or cT given for a GRU
+     * @throws IllegalStateException    if this object, its trainer or its model are closed
      */
     public void run(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, WindowLoss loss,
-                    LstmGradients gradients, GradientMode mode, WindowEnd afterWindow, MemorySegment hT,
+                    Gradients gradients, GradientMode mode, WindowEnd afterWindow, MemorySegment hT,
                     MemorySegment cT) {
         if (!memory.isOpen()) {
             throw new IllegalStateException("this TruncatedBptt is closed");
         }
-        int inputSize = trainer.weights().inputSize();
-        int hiddenSize = trainer.weights().hiddenSize();
-        int outputSize = trainer.weights().outputSize();
         Checks.positive("steps", steps);
         Checks.positive("batch", batch);
         if (batch > trainer.maxBatch()) {
             throw new IllegalArgumentException("batch " + batch + " exceeds the trainer's maxBatch "
                     + trainer.maxBatch());
         }
-        Checks.sequenceArguments(SequenceLayout.TIME_MAJOR, inputSize, hiddenSize, outputSize == hiddenSize ? "H" : "P",
-                outputSize, x, steps, batch, h0, c0, null, hT, cT);
+        if (cell == null) {
+            StackDrivers.refuseCellState("c0", c0);
+            StackDrivers.refuseCellState("cT", cT);
+        }
+        int states = shape.stateCount();
+        String width = shape.projectionSize() > 0 ? "P" : "H";
+        Checks.floats("x", x, "T", steps, "B", batch, "I", shape.inputSize());
+        Checks.optionalFloats("h0", h0, "L", states, "B", batch, width, shape.hiddenStateSize());
+        Checks.optionalFloats("c0", c0, "L", states, "B", batch, "H", shape.hiddenSize());
+        Checks.optionalOutput("hT", hT, "L", states, "B", batch, width, shape.hiddenStateSize());
+        Checks.optionalOutput("cT", cT, "L", states, "B", batch, "H", shape.hiddenSize());
         Checks.notNull("loss", loss);
         Checks.notNull("gradients", gradients);
         Checks.notNull("mode", mode);
 
-        long stateBytes = (long) batch * outputSize * Float.BYTES;
-        long cellStateBytes = (long) batch * hiddenSize * Float.BYTES;
-        MemorySegment state = hidden.asSlice(0, stateBytes);
-        MemorySegment cellState = cell.asSlice(0, cellStateBytes);
-        state.fill((byte) 0);
-        cellState.fill((byte) 0);
-        if (h0 != null) {
-            MemorySegment.copy(h0, 0, state, 0, stateBytes);
-        }
-        if (c0 != null) {
-            MemorySegment.copy(c0, 0, cellState, 0, cellStateBytes);
-        }
-        long inputStepBytes = (long) batch * inputSize * Float.BYTES;
+        MemorySegment state = carried(hidden, h0, (long) states * batch * shape.hiddenStateSize());
+        MemorySegment cellState = cell == null ? null : carried(cell, c0, (long) states * batch * shape.hiddenSize());
+        long outputStepBytes = (long) batch * shape.outputSize() * Float.BYTES;
+        long inputStepBytes = (long) batch * shape.inputSize() * Float.BYTES;
         for (int start = 0; start < steps; start += trainer.maxSteps()) {
             int window = Math.min(trainer.maxSteps(), steps - start);
-            MemorySegment y = outputs.asSlice(0, window * stateBytes);
-            MemorySegment dy = outputGradients.asSlice(0, window * stateBytes);
+            MemorySegment y = outputs.asSlice(0, window * outputStepBytes);
+            MemorySegment dy = outputGradients.asSlice(0, window * outputStepBytes);
             trainer.forward(x.asSlice(start * inputStepBytes, window * inputStepBytes), window, batch, state,
                     cellState, y, state, cellState);
             dy.fill((byte) 0);
@@ -142,11 +150,22 @@ public final class TruncatedBptt implements AutoCloseable {
             }
         }
         if (hT != null) {
-            MemorySegment.copy(state, 0, hT, 0, stateBytes);
+            MemorySegment.copy(state, 0, hT, 0, state.byteSize());
         }
         if (cT != null) {
-            MemorySegment.copy(cellState, 0, cT, 0, cellStateBytes);
+            MemorySegment.copy(cellState, 0, cT, 0, cellState.byteSize());
         }
+    }
+
+    /** The first {@code floats} of {@code scratch}, holding {@code initial}, or zeros for null. */
+    private static MemorySegment carried(MemorySegment scratch, MemorySegment initial, long floats) {
+        MemorySegment state = scratch.asSlice(0, floats * Float.BYTES);
+        if (initial == null) {
+            state.fill((byte) 0);
+        } else {
+            MemorySegment.copy(initial, 0, state, 0, state.byteSize());
+        }
+        return state;
     }
 
     /** Frees the scratch (not the trainer). Closing twice is harmless. */

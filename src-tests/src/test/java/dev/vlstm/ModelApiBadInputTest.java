@@ -83,21 +83,6 @@ class ModelApiBadInputTest {
 
     /** Trainers of a model with peepholes are refused when made, not at the first backward. */
     @Test
-    void aTrainerOfAModelWithPeepholesIsRefusedWhenMade() {
-        int inputSize = 3, hiddenSize = 5;
-        LstmParameters layer = LstmParameters.fromPyTorch(inputSize, hiddenSize, 0,
-                new float[4 * hiddenSize * inputSize], new float[4 * hiddenSize * hiddenSize], null, null, null,
-                new float[3 * hiddenSize]);
-        try (LstmStackParameters parameters = LstmStackParameters.of(false, layer);   // owns the layer
-             Model model = Model.pack(parameters, Options.DEFAULT)) {
-            assertTrue(model.shape().peepholes());
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, model::trainer);
-            assertEquals("Trainers of a model with peepholes are not supported: PyTorch's state_dict has no name for"
-                    + " peephole tensors", e.getMessage());
-        }
-    }
-
-    @Test
     void aGruRefusesCellStates() throws IOException {
         try (Model model = Vlstm.load(GRU, Options.DEFAULT.withMaxBatch(2).withMaxSteps(3));
              Runner runner = model.runner();

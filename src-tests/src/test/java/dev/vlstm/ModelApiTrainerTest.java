@@ -1,5 +1,6 @@
 package dev.vlstm;
 
+import static dev.vlstm.TrainerVsReferenceTest.floats;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -488,14 +489,19 @@ class ModelApiTrainerTest {
         gradients.close();
         assertEquals("these Gradients are closed", assertThrows(IllegalStateException.class, gradients::zero)
                 .getMessage());
-        assertEquals("Gradients of a model with peepholes are not supported: PyTorch's state_dict has no name for"
-                        + " peephole tensors",
-                assertThrows(IllegalArgumentException.class, () -> new Gradients(lstm.withPeepholes(true)))
-                        .getMessage());
-        assertEquals("Parameters of a model with peepholes are not supported: PyTorch's state_dict has no name for"
-                        + " peephole tensors",
-                assertThrows(IllegalArgumentException.class,
-                        () -> Parameters.initialize(lstm.withPeepholes(true), 1)).getMessage());
+        try (Gradients peepholes = new Gradients(lstm.withPeepholes(true));
+             Parameters initialized = Parameters.initialize(lstm.withPeepholes(true), 1);
+             Parameters plain = Parameters.initialize(lstm, 1)) {
+            assertEquals(List.of("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "peephole_l0"),
+                    peepholes.names());
+            assertEquals(3L * H * Float.BYTES, peepholes.tensor("peephole_l0").byteSize(), "dL/dp is [3][H]");
+            assertEquals(peepholes.names(), initialized.names());
+            assertArrayEquals(new float[3 * H], floats(initialized.tensor("peephole_l0")), "peepholes start at zero");
+            for (String name : plain.names()) {
+                assertArrayEquals(floats(plain.tensor(name)), floats(initialized.tensor(name)),
+                        name + " is drawn as without peepholes");
+            }
+        }
     }
 
     private static void fill(MemorySegment tensor, SplittableRandom random) {

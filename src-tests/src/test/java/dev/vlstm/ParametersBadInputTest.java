@@ -249,14 +249,4 @@ class ParametersBadInputTest {
         assertEquals("layer 0: peepholes[2][4] is -Infinity: weights must be finite (flat index 14)",
                 message(IllegalArgumentException.class, () -> pack(shape, weightIh, weightHh, null, null, infinite)));
     }
-
-    /** PyTorch's state_dict has no peephole tensor: initialising peepholes and their gradients are refused. */
-    @Test
-    void peepholesHaveNoPyTorchStateDict() {
-        RnnShape shape = RnnShape.of(Cell.LSTM, I, H).withPeepholes(true);
-        assertEquals("Parameters of a model with peepholes are not supported: PyTorch's state_dict has no name for"
-                + " peephole tensors", message(IllegalArgumentException.class, () -> Parameters.initialize(shape, 3)));
-        assertEquals("Gradients of a model with peepholes are not supported: PyTorch's state_dict has no name for"
-                + " peephole tensors", message(IllegalArgumentException.class, () -> new Gradients(shape)));
-    }
 }

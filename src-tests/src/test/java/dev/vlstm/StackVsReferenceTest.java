@@ -172,6 +172,10 @@ class StackVsReferenceTest {
                 TrainerVsReferenceTest.assertClose(name + "biasHh", actual.get("bias_hh", layer, direction),
                         expected.biasHh()[index]);
             }
+            if (expected.peepholes()[index] != null) {
+                TrainerVsReferenceTest.assertClose(name + "peepholes", actual.get("peephole", layer, direction),
+                        expected.peepholes()[index]);
+            }
         }
         TrainerVsReferenceTest.assertClose("x", dx, expected.x());
         TrainerVsReferenceTest.assertClose("h0", dh0, expected.h0());

@@ -104,6 +104,41 @@ class TrainerVsReferenceTest {
     }
 
     /**
+     * An LSTM with peepholes trains: every gradient, dL/dp_i, dL/dp_f and dL/dp_o ({@code peephole_l0}) included,
+     * against the reference, with projection, a cell clip, stacks and both directions, for both kernels.
+     */
+    @ParameterizedTest(name = "{6} I={0} H={1} P={2} L={3} bidirectional={4} clip={5}")
+    @CsvSource({"3, 5, 0, 1, false, Infinity, PREFERRED", "17, 33, 0, 2, true, 0.5, PREFERRED",
+        "5, 9, 4, 2, false, Infinity, PREFERRED", "7, 9, 4, 1, true, 0.8, SCALAR", "4, 6, 0, 2, true, Infinity, SCALAR"})
+    void peepholeGradientsMatchTheReference(int inputSize, int hiddenSize, int projectionSize, int layers,
+                                            boolean bidirectional, float clip, Backend backend) {
+        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize).withLayers(layers).withProjection(projectionSize)
+                .withDirection(bidirectional ? Direction.BIDIRECTIONAL : Direction.FORWARD).withPeepholes(true);
+        int steps = 5;
+        int batch = 3;
+        try (TestRnn rnn = new TestRnn(590 + hiddenSize, shape, Options.DEFAULT.withBackend(backend)
+                .withCellClip(clip).withMaxBatch(batch).withMaxSteps(steps));
+             Trainer trainer = rnn.model.trainer();
+             Gradients gradients = new Gradients(shape)) {
+            float[] x = rnn.input(steps, batch);
+            float[] h0 = rnn.hiddenStates(batch);
+            float[] c0 = rnn.cellStates(batch);
+            float[] dy = rnn.outputGradient(steps, batch);
+            float[] dhT = rnn.hiddenStates(batch);
+            float[] dcT = rnn.cellStates(batch);
+            float[] y = new float[dy.length];
+            float[] dx = new float[x.length];
+            float[] dh0 = new float[h0.length];
+            float[] dc0 = new float[c0.length];
+            trainer.forward(x, steps, batch, h0, c0, y, null, null);
+            trainer.backward(dy, dhT, dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
+            ForwardVsReferenceTest.assertWithin("y", y, rnn.reference.forward(x, steps, batch, h0, c0).y());
+            StackVsReferenceTest.assertGradients(shape, gradients, dx, dh0, dc0, rnn.reference.backward(doubles(x),
+                    steps, batch, doubles(h0), doubles(c0), null, doubles(dy), doubles(dhT), doubles(dcT)));
+        }
+    }
+
+    /**
      * ACCUMULATE adds a backward's gradients to what is there (two equal backwards give twice one), OVERWRITE
      * replaces them (every tensor as after one backward), and {@link Gradients#zero} clears them, in every layer and
      * direction (dW_hr too with projection). An LSTM's two bias gradients are one sum of the gates' gradients, so they

@@ -75,6 +75,26 @@ public final class Adam implements AutoCloseable {
         this(checked(learningRate, 0.9, 0.999, 1e-8), new ParameterPairs(parameters, gradients), 0.9, 0.999, 1e-8);
     }
 
+    /**
+     * Adam over a whole LSTM's or GRU's parameters with the given hyperparameters, as
+     * {@code torch.optim.Adam(module.parameters(), lr, betas=(beta1, beta2), eps=epsilon)}.
+     *
+     * @param parameters   updated in place by {@link #step()}, then packed by {@link dev.vlstm.Trainer#updateWeights};
+     *                     not owned
+     * @param gradients    read by each step; for the parameters' shape; not owned
+     * @param learningRate lr, &gt; 0
+     * @param beta1        in [0, 1)
+     * @param beta2        in [0, 1)
+     * @param epsilon      &gt; 0
+     * @throws IllegalArgumentException for a hyperparameter out of its range, or gradients of another shape than the
+     *                                  parameters
+     */
+    public Adam(Parameters parameters, Gradients gradients, double learningRate, double beta1, double beta2,
+                double epsilon) {
+        this(checked(learningRate, beta1, beta2, epsilon), new ParameterPairs(parameters, gradients), beta1, beta2,
+                epsilon);
+    }
+
     private Adam(double learningRate, ParameterPairs pairs, double beta1, double beta2, double epsilon) {
         this.pairs = pairs;
         this.learningRate = learningRate;
