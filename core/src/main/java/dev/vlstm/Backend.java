@@ -16,7 +16,7 @@ public enum Backend {
     /**
      * The name of the kernel this choice resolves to on this JVM, e.g. {@code "vector-512"}.
      *
-     * @return {@code "scalar"} or {@code "vector-<bits>"}: what {@link LstmWeights#kernelName()} reports for weights
+     * @return {@code "scalar"} or {@code "vector-<bits>"}: what {@link Model#kernelName()} reports for weights
      *         packed for this choice
      */
     public String kernelName() {

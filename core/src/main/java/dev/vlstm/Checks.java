@@ -38,6 +38,13 @@ final class Checks {
         return threads;
     }
 
+    /** Refuses a GRU's cell-state argument {@code name} unless it is null. */
+    static void refuseCellState(String name, MemorySegment value) {
+        if (value != null) {
+            throw new IllegalArgumentException(name + " must be null for a GRU model: a GRU has no cell state");
+        }
+    }
+
     /** Refuses weights a trainer cannot update: training needs float master weights. */
     static void trainable(WeightPrecision precision) {
         if (precision != WeightPrecision.FLOAT32) {
@@ -60,20 +67,6 @@ final class Checks {
             throw new IllegalArgumentException("dropout must be in [0, 1), got " + dropout);
         }
         return dropout;
-    }
-
-    /**
-     * PyTorch's projection size: 0 (no projection, {@code weightHr} null) or 1..H-1 (with a {@code weightHr}, whose
-     * size the caller checks).
-     */
-    static void projection(int projectionSize, int hiddenSize, Object weightHr) {
-        projectionSize(projectionSize, hiddenSize);
-        if (projectionSize > 0 && weightHr == null) {
-            throw new NullPointerException("weightHr must not be null when projectionSize = " + projectionSize);
-        }
-        if (projectionSize == 0 && weightHr != null) {
-            throw new IllegalArgumentException("weightHr was given but projectionSize is 0 (no projection)");
-        }
     }
 
     /** PyTorch's projection size alone: 0 (no projection) or 1..H-1. */
@@ -147,43 +140,6 @@ final class Checks {
     static MemorySegment optionalFloats(String name, MemorySegment segment, String d1, long n1, String d2, long n2,
                                         String d3, long n3) {
         return segment == null ? null : check(name, segment, d1, n1, d2, n2, d3, n3);
-    }
-
-    /**
-     * The segments of a sequence forward ({@code LstmRunner.forward}, {@code LstmTrainer.forward}): x
-     * {@code [T][B][I]}, optional h0, c0 {@code [B][H]}, optional writable y {@code [T][B][H]}, hT and cT.
-     */
-    static void sequenceArguments(int inputSize, int hiddenSize, MemorySegment x, int steps, int batch,
-                                  MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
-                                  MemorySegment cT) {
-        sequenceArguments(SequenceLayout.TIME_MAJOR, inputSize, hiddenSize, x, steps, batch, h0, c0, y, hT, cT);
-    }
-
-    /** As the time-major form, with x and y in {@code layout}: {@code [T][B][.]} or {@code [B][T][.]}. */
-    static void sequenceArguments(SequenceLayout layout, int inputSize, int hiddenSize, MemorySegment x, int steps,
-                                  int batch, MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
-                                  MemorySegment cT) {
-        sequenceArguments(layout, inputSize, hiddenSize, "H", hiddenSize, x, steps, batch, h0, c0, y, hT, cT);
-    }
-
-    /**
-     * As the form above, with h0, y and hT of another width than c0 and cT: {@code outputSize} values named
-     * {@code outputName} (P for PyTorch's projection).
-     */
-    static void sequenceArguments(SequenceLayout layout, int inputSize, int hiddenSize, String outputName,
-                                  int outputSize, MemorySegment x, int steps, int batch, MemorySegment h0,
-                                  MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        boolean timeMajor = layout == SequenceLayout.TIME_MAJOR;
-        String outer = timeMajor ? "T" : "B";
-        String inner = timeMajor ? "B" : "T";
-        int outerSize = timeMajor ? steps : batch;
-        int innerSize = timeMajor ? batch : steps;
-        floats("x", x, outer, outerSize, inner, innerSize, "I", inputSize);
-        optionalFloats("h0", h0, "B", batch, outputName, outputSize);
-        optionalFloats("c0", c0, "B", batch, "H", hiddenSize);
-        optionalOutput("y", y, outer, outerSize, inner, innerSize, outputName, outputSize);
-        optionalOutput("hT", hT, "B", batch, outputName, outputSize);
-        optionalOutput("cT", cT, "B", batch, "H", hiddenSize);
     }
 
     /**

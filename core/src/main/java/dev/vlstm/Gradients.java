@@ -14,7 +14,7 @@ public final class Gradients implements AutoCloseable {
 
     private final RnnShape shape;
     private final List<String> names;
-    private final StackTraining.GradientSet set;
+    private final ModelTensors tensors;
     private volatile boolean open = true;
 
     /**
@@ -24,9 +24,9 @@ public final class Gradients implements AutoCloseable {
      * @throws NullPointerException if {@code shape} is null
      */
     public Gradients(RnnShape shape) {
-        this.set = StackTraining.gradients(shape);
+        this.tensors = new ModelTensors(shape);
         this.shape = shape;
-        this.names = List.copyOf(set.byName().keySet());
+        this.names = List.copyOf(tensors.byName().keySet());
     }
 
     /** {@return the sizes of the model these gradients are for} */
@@ -49,7 +49,7 @@ public final class Gradients implements AutoCloseable {
      */
     public MemorySegment tensor(String pyTorchName) {
         checkOpen();
-        return StackTraining.tensor(set.byName(), pyTorchName, "these Gradients");
+        return ModelTensors.tensor(tensors.byName(), pyTorchName, "these Gradients");
     }
 
     /**
@@ -59,20 +59,20 @@ public final class Gradients implements AutoCloseable {
      */
     public void zero() {
         checkOpen();
-        set.zero();
+        tensors.zero();
     }
 
     /** Frees the values. Closing twice is harmless. */
     @Override
     public void close() {
-        set.close();
+        tensors.close();
         open = false;
     }
 
     /** The values for a driver, checked open. */
-    StackTraining.GradientSet set() {
+    ModelTensors tensors() {
         checkOpen();
-        return set;
+        return tensors;
     }
 
     private void checkOpen() {

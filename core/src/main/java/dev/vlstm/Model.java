@@ -9,99 +9,65 @@ package dev.vlstm;
  */
 public final class Model implements AutoCloseable {
 
+    /** The public type the runners serve, named in their messages. */
+    private static final String RUNNER = "Runner";
+    private static final String RUNNER_ADVICE = "a Runner is for one thread at a time; give each thread its own (they"
+            + " may share the Model)";
+    /** The public type the stream states serve, named in their messages. */
+    private static final String STATE = "State";
+    private static final String STATE_ADVICE = "a State is one stream's state, used by one thread at a time";
+    /** The public type the trainers serve, named in their messages. */
+    private static final String TRAINER = "Trainer";
+    private static final String TRAINER_ADVICE = "a Trainer is for one thread at a time; give each thread its own";
+
     private final RnnShape shape;
     private final Options options;
-    private final StackDrivers.Weights weights;
+    private final PackedModel weights;
     private volatile boolean open = true;
 
-    private Model(RnnShape shape, Options options, StackDrivers.Weights weights) {
-        this.shape = shape;
+    private Model(Options options, PackedModel weights) {
+        this.shape = weights.shape();
         this.options = options;
         this.weights = weights;
     }
 
     /**
-     * Packs an LSTM's parameters (any layers, directions, projection and peepholes) with
-     * {@code options.precision()} for {@code options.backend()}, and keeps {@code options}. The model's
-     * {@link RnnShape#peepholes()} is true if any layer or direction has peepholes.
-     *
-     * @param parameters every layer's and direction's values; only read: the caller still owns and closes them
-     * @param options    the load-time fields are used now; the run-time fields are the defaults of {@link #runner()}
-     * @return the model, owned by the caller
-     * @throws IllegalArgumentException for a NaN or infinite value, or a weight beyond what the precision holds,
-     *                                  naming its layer, tensor and element
-     * @throws IllegalStateException    if the parameters are closed
-     */
-    public static Model pack(LstmStackParameters parameters, Options options) {
-        Checks.notNull("parameters", parameters);
-        Checks.notNull("options", options);
-        LstmStackShape stack = parameters.shape();
-        LstmWeights[] packed = new LstmWeights[stack.stateCount()];
-        boolean peepholes = false;
-        try {
-            for (int n = 0; n < packed.length; n++) {
-                LstmParameters part = parameters.layer(n / stack.directions(), n % stack.directions());
-                peepholes |= part.peepholes() != null;
-                try {
-                    packed[n] = LstmWeights.fromPyTorch(options.backend(), options.precision(), part.inputSize(),
-                            part.hiddenSize(), part.projectionSize(), part.weightIh(), part.weightHh(),
-                            part.biasIh(), part.biasHh(), part.weightHr(), part.peepholes());
-                } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException(stack.describe(n) + ": " + e.getMessage(), e);
-                }
-            }
-            LstmStackWeights weights = LstmStackWeights.of(stack.bidirectional(), packed);
-            return new Model(RnnShape.of(Cell.LSTM, stack, peepholes), options, StackDrivers.lstm(weights));
-        } catch (RuntimeException | Error e) {
-            for (LstmWeights part : packed) {
-                if (part != null) {
-                    part.close();
-                }
-            }
-            throw e;
-        }
-    }
-
-    /**
-     * Packs a GRU's parameters (any layers and directions) for {@code options.backend()}, and keeps
-     * {@code options}.
+     * Packs an LSTM's or GRU's parameters (any layers, directions, projection and peepholes) with
+     * {@code options.precision()} for {@code options.backend()}, and keeps {@code options}.
      *
      * @param parameters every layer's and direction's values; only read: the caller still owns and closes them
      * @param options    the load-time fields are used now (a GRU takes FLOAT32 weights and no cell clip); the
      *                   run-time fields are the defaults of {@link #runner()}
      * @return the model, owned by the caller
-     * @throws IllegalArgumentException for a NaN or infinite value (naming its layer, tensor and element), or an
-     *                                  option a GRU does not have (naming it)
-     * @throws IllegalStateException    if the parameters are closed
-     */
-    public static Model pack(GruStackParameters parameters, Options options) {
-        Checks.notNull("parameters", parameters);
-        StackDrivers.checkGru(Checks.notNull("options", options));
-        return gru(parameters.pack(options.backend()), options);
-    }
-
-    /**
-     * Packs an LSTM's or GRU's parameters with {@code options}, as the two forms above do.
-     *
-     * @param parameters every layer's and direction's values; only read: the caller still owns and closes them
-     * @param options    the load-time fields are used now; the run-time fields are the defaults of {@link #runner()}
-     * @return the model, owned by the caller
-     * @throws IllegalArgumentException for a NaN or infinite value, a weight beyond what the precision holds, or an
-     *                                  option a GRU does not have
+     * @throws IllegalArgumentException for a NaN or infinite value, or a weight beyond what the precision holds,
+     *                                  naming its layer, tensor and element; or an option a GRU does not have
+     *                                  (naming it)
      * @throws IllegalStateException    if the parameters are closed
      */
     public static Model pack(Parameters parameters, Options options) {
-        return Checks.notNull("parameters", parameters).set().pack(options);
+        Checks.notNull("parameters", parameters);
+        Checks.notNull("options", options);
+        if (parameters.shape().cell() == Cell.GRU) {
+            checkGru(options);
+        }
+        return new Model(options, PackedModel.pack(parameters.tensors(), options.backend(), options.precision()));
     }
 
-    /** A model over a GRU stack's packed weights, which it owns from then on; options checked by the caller. */
-    private static Model gru(GruStackWeights weights, Options options) {
-        try {
-            return new Model(RnnShape.of(Cell.GRU, weights.shape(), false), options, StackDrivers.gru(weights));
-        } catch (RuntimeException | Error e) {
-            weights.close();
-            throw e;
+    /**
+     * Refuses the options a GRU cannot honour yet, before anything is loaded or packed.
+     *
+     * @throws IllegalArgumentException for a precision other than FLOAT32 or a cell clip, naming the option
+     */
+    static Options checkGru(Options options) {
+        if (options.precision() != WeightPrecision.FLOAT32) {
+            throw new IllegalArgumentException("Options.precision " + options.precision() + " is for LSTM models:"
+                    + " a GRU packs FLOAT32 weights only");
         }
+        if (options.cellClip() != Float.POSITIVE_INFINITY) {
+            throw new IllegalArgumentException("Options.cellClip " + options.cellClip() + " is for LSTM models: a GRU"
+                    + " has no cell clip (use Float.POSITIVE_INFINITY)");
+        }
+        return options;
     }
 
     /** {@return the sizes of this model} */
@@ -121,7 +87,7 @@ public final class Model implements AutoCloseable {
      */
     public String kernelName() {
         checkOpen();
-        return weights.kernelName();
+        return weights.family().name();
     }
 
     /**
@@ -158,8 +124,8 @@ public final class Model implements AutoCloseable {
     public Runner runner(Options options) {
         Checks.notNull("options", options);
         checkOpen();
-        StackDrivers.Driver driver = weights.runner(options.maxBatch(), options.maxSteps(), this.options.cellClip(),
-                options.threads(), options.chunkSteps());
+        StackRunner driver = new StackRunner(weights, options.maxBatch(), options.maxSteps(), this.options.cellClip(),
+                options.threads(), options.chunkSteps(), RUNNER, null, RUNNER_ADVICE);
         return new Runner(this, driver, options.maxBatch(), options.maxSteps(), options.nonFiniteInputs());
     }
 
@@ -189,8 +155,10 @@ public final class Model implements AutoCloseable {
     public Trainer trainer(Options options) {
         Checks.notNull("options", options);
         checkOpen();
-        StackTraining.Driver driver = weights.trainer(options.maxBatch(), options.maxSteps(), this.options.cellClip(),
-                options.threads(), options.dropout(), options.seed());
+        Checks.trainable(weights.precision());
+        StackTrainer driver = new StackTrainer(weights, options.maxBatch(), options.maxSteps(),
+                this.options.cellClip(), options.threads(), options.dropout() != 0, options.dropout(), options.seed(),
+                TRAINER, null, TRAINER_ADVICE);
         return new Trainer(this, driver, options);
     }
 
@@ -210,7 +178,7 @@ public final class Model implements AutoCloseable {
                     + " direction reads the sequence from the last step back (use Runner.forward)");
         }
         Checks.positive("batch", batch);
-        return new State(shape, weights.newState(batch));
+        return new State(shape, new StreamState(weights, batch, STATE, null, STATE_ADVICE, RUNNER));
     }
 
     /** Frees the packed weights. Closing twice is harmless. */
@@ -226,7 +194,7 @@ public final class Model implements AutoCloseable {
         }
     }
 
-    StackDrivers.Weights weights() {
+    PackedModel weights() {
         return weights;
     }
 }

@@ -1,9 +1,8 @@
 package dev.vlstm;
 
 /**
- * What an {@link LstmRunner}, or a {@link Runner} of an LSTM or GRU ({@link Options#nonFiniteInputs()}), does with
- * NaN and infinite values in its inputs: x, h0 and c0 of a forward, x and the state's h and c of a step (every
- * layer's, for a {@link Runner}). Weights are always checked when they are loaded, whatever this says. A GRU has no
+ * What a {@link Runner} of an LSTM or GRU ({@link Options#nonFiniteInputs()}) does with NaN and infinite values in
+ * its inputs: x, h0 and c0 of a forward, x and every layer's h and c in the state of a step. Weights are always checked when they are loaded, whatever this says. A GRU has no
  * c: what is said of c0 below does not apply to it, and a NaN in h0[b] of a GRU reaches every unit of row b at the
  * first step.
  */

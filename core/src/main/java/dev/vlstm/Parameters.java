@@ -29,19 +29,19 @@ public final class Parameters implements AutoCloseable {
 
     private final RnnShape shape;
     private final List<String> names;
-    private final StackTraining.ParameterSet set;
+    private final ModelTensors tensors;
     private volatile boolean open = true;
 
-    private Parameters(StackTraining.ParameterSet set) {
-        this.shape = set.shape();
-        this.set = set;
-        this.names = List.copyOf(set.byName().keySet());
+    private Parameters(ModelTensors tensors) {
+        this.shape = tensors.shape();
+        this.tensors = tensors;
+        this.names = List.copyOf(tensors.byName().keySet());
     }
 
     /**
-     * PyTorch's initialisation of {@code shape}: every value uniform in ±1/√H from a {@link java.util.SplittableRandom}
-     * seeded by {@code seed}, one seed per layer and direction, as {@link LstmStackParameters#initialize} and
-     * {@link GruStackParameters#initialize} draw them; then an LSTM's forget-gate entries of {@code bias_ih} are
+     * PyTorch's initialisation of {@code shape}: every value uniform in ±1/√H, drawn per layer and direction (in
+     * state_dict order) from a {@link java.util.SplittableRandom} seeded by the next value of one seeded by
+     * {@code seed}, W_ih, W_hh, b_ih, b_hh and then W_hr; then an LSTM's forget-gate entries of {@code bias_ih} are
      * 1 and those of {@code bias_hh} 0, so that their sum is exactly 1. Peepholes, which PyTorch has not, start at
      * zero: the model starts as the same LSTM without them, and training moves them.
      *
@@ -51,7 +51,7 @@ public final class Parameters implements AutoCloseable {
      * @throws NullPointerException if {@code shape} is null
      */
     public static Parameters initialize(RnnShape shape, long seed) {
-        return new Parameters(StackTraining.initialize(shape, seed));
+        return new Parameters(ModelTensors.initialize(shape, seed));
     }
 
     /**
@@ -72,7 +72,7 @@ public final class Parameters implements AutoCloseable {
     public static Parameters fromPyTorch(RnnShape shape, float[]... flatWeights) {
         Checks.notNull("shape", shape);
         Checks.notNull("flatWeights", flatWeights);
-        return new Parameters(StackTraining.fromPyTorch(shape, flatWeights));
+        return new Parameters(ModelTensors.fromPyTorch(shape, flatWeights));
     }
 
     /**
@@ -118,12 +118,12 @@ public final class Parameters implements AutoCloseable {
         Checks.notNull("prefix", prefix);
         Checks.notNull("metadata", metadata);
         checkOpen();
-        Map<String, FloatTensor> tensors = new LinkedHashMap<>();
+        Map<String, FloatTensor> named = new LinkedHashMap<>();
         for (String name : names) {
-            tensors.put(prefix + name, new FloatTensor(StateDict.dimensions(shape, name),
-                    set.byName().get(name).toArray(ValueLayout.JAVA_FLOAT)));
+            named.put(prefix + name, new FloatTensor(StateDict.dimensions(shape, name),
+                    tensors.byName().get(name).toArray(ValueLayout.JAVA_FLOAT)));
         }
-        SafeTensors.write(file, tensors, metadata);
+        SafeTensors.write(file, named, metadata);
     }
 
     /** {@return the sizes of the model these parameters are for} */
@@ -146,20 +146,20 @@ public final class Parameters implements AutoCloseable {
      */
     public MemorySegment tensor(String pyTorchName) {
         checkOpen();
-        return StackTraining.tensor(set.byName(), pyTorchName, "these Parameters");
+        return ModelTensors.tensor(tensors.byName(), pyTorchName, "these Parameters");
     }
 
     /** Frees the values. Closing twice is harmless. */
     @Override
     public void close() {
-        set.close();
+        tensors.close();
         open = false;
     }
 
     /** The values for a driver, checked open. */
-    StackTraining.ParameterSet set() {
+    ModelTensors tensors() {
         checkOpen();
-        return set;
+        return tensors;
     }
 
     private void checkOpen() {

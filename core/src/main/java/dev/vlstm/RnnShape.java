@@ -119,7 +119,8 @@ public record RnnShape(Cell cell, int inputSize, int hiddenSize, int layers, Dir
      * @throws IndexOutOfBoundsException for a layer outside [0, L)
      */
     public int layerInputSize(int layer) {
-        return stackShape().layerInputSize(layer);
+        checkLayer(layer);
+        return layer == 0 ? inputSize : outputSize();
     }
 
     /**
@@ -133,19 +134,18 @@ public record RnnShape(Cell cell, int inputSize, int hiddenSize, int layers, Dir
      * @throws IndexOutOfBoundsException for a layer or direction outside this shape
      */
     public String tensorName(String tensor, int layer, int direction) {
-        return stackShape().pyTorchName(tensor, layer, direction);
+        checkLayer(layer);
+        if (direction < 0 || direction >= this.direction.count()) {
+            throw new IndexOutOfBoundsException("direction " + direction + " is outside [0, " + this.direction.count()
+                    + ") for a " + (this.direction == Direction.BIDIRECTIONAL ? "bidirectional" : "unidirectional")
+                    + " model");
+        }
+        return tensor + "_l" + layer + (direction == 1 ? "_reverse" : "");
     }
 
-    /** The same sizes as the stack drivers take them. */
-    LstmStackShape stackShape() {
-        return new LstmStackShape(inputSize, hiddenSize, layers, direction == Direction.BIDIRECTIONAL,
-                projectionSize);
-    }
-
-    /** The shape of stack drivers' sizes for {@code cell}. */
-    static RnnShape of(Cell cell, LstmStackShape shape, boolean peepholes) {
-        return new RnnShape(cell, shape.inputSize(), shape.hiddenSize(), shape.layers(),
-                shape.bidirectional() ? Direction.BIDIRECTIONAL : Direction.FORWARD, shape.projectionSize(),
-                peepholes);
+    private void checkLayer(int layer) {
+        if (layer < 0 || layer >= layers) {
+            throw new IndexOutOfBoundsException("layer " + layer + " is outside [0, " + layers + ")");
+        }
     }
 }

@@ -26,13 +26,13 @@ public final class Runner implements AutoCloseable {
     private static final String OWNER = "Runner";
 
     private final Model model;
-    private final StackDrivers.Driver driver;
+    private final StackRunner driver;
     private final int maxBatch;
     private final int maxSteps;
     private final NonFiniteInputs nonFiniteInputs;
     private boolean open = true;
 
-    Runner(Model model, StackDrivers.Driver driver, int maxBatch, int maxSteps, NonFiniteInputs nonFiniteInputs) {
+    Runner(Model model, StackRunner driver, int maxBatch, int maxSteps, NonFiniteInputs nonFiniteInputs) {
         this.model = model;
         this.driver = driver;
         this.maxBatch = maxBatch;

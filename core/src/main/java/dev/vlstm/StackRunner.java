@@ -17,11 +17,15 @@ import dev.vlstm.kernel.Team;
  * sizes and segments; a cell without c refuses c0 and cT), and one thread at a time may call it (the guard names
  * {@code guarded}).
  */
-final class StackRunner implements StackDrivers.Driver {
+final class StackRunner {
 
-    private final LstmStackShape shape;
-    /** Checks that the packed weights are still open. */
-    private final Runnable checkWeightsOpen;
+    /** The gate pre-activations a default input chunk holds: 2 MiB. */
+    private static final long DEFAULT_CHUNK_BYTES = 2L << 20;
+    /** Most time steps a default input chunk holds, however small the model. */
+    private static final int MAX_DEFAULT_CHUNK_STEPS = 4096;
+
+    private final RnnShape shape;
+    private final PackedModel weights;
     private final String owner;
     private final boolean cellState;
     private final Team team;
@@ -33,28 +37,27 @@ final class StackRunner implements StackDrivers.Driver {
     private final ExclusiveUse inUse;
 
     /**
-     * @param parts            the packed layers, {@code [layer·D + direction]}, open, of one kernel family
-     * @param checkWeightsOpen throws if the weights that own {@code parts} are closed
+     * @param weights          the model's packed weights, open
      * @param cellClip         the LSTM cell clip, {@code Float.POSITIVE_INFINITY} for none (and for a GRU)
      * @param chunkSteps       time steps of each part's input GEMM, or 0 for a default of about 2 MiB of gate rows
-     * @param owner            the name of the caller's class in messages, e.g. "LstmStackRunner"
+     * @param owner            the name of the caller's class in messages, e.g. "Runner"
      * @param guarded          the object the one-thread guard names in its message; null: this runner
      * @param advice           the sentence that ends the guard's message
      */
-    private StackRunner(LstmStackShape shape, PackedLayer[] parts, Family family, Runnable checkWeightsOpen,
-                        int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps, String owner,
-                        Object guarded, String advice) {
-        checkWeightsOpen.run();
+    StackRunner(PackedModel weights, int maxBatch, int maxSteps, float cellClip, int threads, int chunkSteps,
+                String owner, Object guarded, String advice) {
+        weights.checkOpen();
         Checks.cellClip(cellClip);
-        this.shape = shape;
-        this.checkWeightsOpen = checkWeightsOpen;
+        this.shape = weights.shape();
+        this.weights = weights;
         this.owner = owner;
-        this.cellState = parts[0].layout().gates() == GateLayout.LSTM_GATES;
+        this.cellState = shape.cell() == Cell.LSTM;
+        PackedLayer[] parts = weights.parts();
         this.inUse = new ExclusiveUse(guarded == null ? this : guarded, advice);
         this.memory = OffHeap.open();
         this.drivers = new LayerDriver[parts.length];
         this.states = new LayerState[parts.length];
-        this.team = new Team(family, Checks.threads(threads));
+        this.team = new Team(weights.family(), Checks.threads(threads));
         int firstChunk = 0;
         try {
             this.sequence = new StackSequence(shape, cellState, maxBatch, maxSteps, owner, memory);
@@ -83,33 +86,10 @@ final class StackRunner implements StackDrivers.Driver {
         }
     }
 
-    /** A runner of an LSTM model, with the parameters of the constructor. */
-    static StackRunner lstm(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip, int threads,
-                            int chunkSteps, String owner, Object guarded, String advice) {
-        PackedLayer[] parts = new PackedLayer[weights.shape().stateCount()];
-        for (int n = 0; n < parts.length; n++) {
-            parts[n] = weights.part(n).layer();
-        }
-        return new StackRunner(weights.shape(), parts, weights.part(0).family(), weights::checkOpen, maxBatch,
-                maxSteps, cellClip, threads, chunkSteps, owner, guarded, advice);
-    }
-
-    /** A runner of a GRU model, with the parameters of the constructor. */
-    static StackRunner gru(GruStackWeights weights, int maxBatch, int maxSteps, int threads, int chunkSteps,
-                           String owner, Object guarded, String advice) {
-        PackedLayer[] parts = new PackedLayer[weights.shape().stateCount()];
-        for (int n = 0; n < parts.length; n++) {
-            parts[n] = weights.part(n).layer();
-        }
-        return new StackRunner(weights.shape(), parts, weights.part(0).family(), weights::checkOpen, maxBatch,
-                maxSteps, Float.POSITIVE_INFINITY, threads, chunkSteps, owner, guarded, advice);
-    }
-
     /** The time steps of a default input chunk: about 2 MiB of gate rows at {@code maxBatch}, 1 to 4096. */
     static int defaultChunkSteps(GateLayout layout, int maxBatch) {
         long stepBytes = (long) maxBatch * layout.gateRowFloats() * Float.BYTES;
-        return (int) Math.max(1, Math.min(LstmRunner.MAX_DEFAULT_PROJECTION_STEPS,
-                LstmRunner.DEFAULT_PROJECTION_BYTES / stepBytes));
+        return (int) Math.max(1, Math.min(MAX_DEFAULT_CHUNK_STEPS, DEFAULT_CHUNK_BYTES / stepBytes));
     }
 
     /** The {@link Postgemm} code of a packed layer: GRU by its three gates, LSTM with or without peepholes. */
@@ -132,7 +112,6 @@ final class StackRunner implements StackDrivers.Driver {
         return inUse;
     }
 
-    @Override
     public void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                                MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
                                MemorySegment cT) {
@@ -141,7 +120,6 @@ final class StackRunner implements StackDrivers.Driver {
         sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
     }
 
-    @Override
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
                         MemorySegment hT, MemorySegment cT) {
         inUse.enter("forward");
@@ -155,7 +133,6 @@ final class StackRunner implements StackDrivers.Driver {
         }
     }
 
-    @Override
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
                         MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
         inUse.enter("forward");
@@ -170,8 +147,7 @@ final class StackRunner implements StackDrivers.Driver {
         }
     }
 
-    @Override
-    public void step(MemorySegment x, StackDrivers.Stream state, MemorySegment h) {
+    public void step(MemorySegment x, StreamState state, MemorySegment h) {
         inUse.enter("step");
         try {
             Checks.notNull("state", state).inUse().enter("step");
@@ -185,7 +161,7 @@ final class StackRunner implements StackDrivers.Driver {
         }
     }
 
-    private void checkedStep(MemorySegment x, StackDrivers.Stream state, MemorySegment h) {
+    private void checkedStep(MemorySegment x, StreamState state, MemorySegment h) {
         checkOpen();
         state.checkOpen();
         // Identity first: a record's first equals() is slow in a new JVM.
@@ -208,22 +184,18 @@ final class StackRunner implements StackDrivers.Driver {
         }
     }
 
-    @Override
     public int threads() {
         return team.threads();
     }
 
-    @Override
     public int chunkSteps() {
         return chunkSteps;
     }
 
-    @Override
     public List<Thread> workerThreads() {
         return team.workerThreads();
     }
 
-    @Override
     public void close() {
         inUse.enter("close");
         try {
@@ -236,8 +208,8 @@ final class StackRunner implements StackDrivers.Driver {
 
     private void refuseCellState(MemorySegment c0, MemorySegment cT) {
         if (!cellState) {
-            StackDrivers.refuseCellState("c0", c0);
-            StackDrivers.refuseCellState("cT", cT);
+            Checks.refuseCellState("c0", c0);
+            Checks.refuseCellState("cT", cT);
         }
     }
 
@@ -245,6 +217,6 @@ final class StackRunner implements StackDrivers.Driver {
         if (!memory.isOpen()) {
             throw new IllegalStateException("this " + owner + " is closed");
         }
-        checkWeightsOpen.run();
+        weights.checkOpen();
     }
 }

@@ -13,7 +13,7 @@ import java.lang.foreign.MemorySegment;
  */
 final class StackSequence {
 
-    private final LstmStackShape shape;
+    private final RnnShape shape;
     private final String owner;
     private final int maxBatch;
     private final int maxSteps;
@@ -32,9 +32,9 @@ final class StackSequence {
     /**
      * @param cellState whether the layers carry a cell state c (LSTM) or only h (GRU: no scratch for c, and every
      *                  call passes null c0 and cT)
-     * @param owner     the class that runs sequences, for messages, e.g. "GruStackRunner"
+     * @param owner     the class that runs sequences, for messages, e.g. "Runner"
      */
-    StackSequence(LstmStackShape shape, boolean cellState, int maxBatch, int maxSteps, String owner, OffHeap memory) {
+    StackSequence(RnnShape shape, boolean cellState, int maxBatch, int maxSteps, String owner, OffHeap memory) {
         this.shape = shape;
         this.owner = owner;
         this.maxBatch = Checks.positive("maxBatch", maxBatch);
@@ -45,7 +45,7 @@ final class StackSequence {
             layerOutputs[0] = memory.floats(layerFloats);
             layerOutputs[1] = memory.floats(layerFloats);
         }
-        if (shape.bidirectional()) {
+        if (shape.direction() == Direction.BIDIRECTIONAL) {
             reversedInput = memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize()));
             directionOutput = memory.floats(rows * shape.hiddenStateSize());
         } else {
@@ -138,7 +138,7 @@ final class StackSequence {
         }
         int hiddenSize = shape.hiddenSize();
         int stateSize = shape.hiddenStateSize();
-        int directions = shape.directions();
+        int directions = shape.direction().count();
         long rows = (long) steps * batch;
         long hiddenBytes = (long) batch * stateSize * Float.BYTES;
         long cellBytes = (long) batch * hiddenSize * Float.BYTES;
@@ -149,7 +149,7 @@ final class StackSequence {
             int inputSize = shape.layerInputSize(layer);
             for (int direction = 0; direction < directions; direction++) {
                 int index = layer * directions + direction;
-                boolean reverse = direction == LstmStackShape.REVERSE;
+                boolean reverse = direction == 1;
                 MemorySegment partInput = input;
                 if (reverse) {
                     partInput = reversedInput;

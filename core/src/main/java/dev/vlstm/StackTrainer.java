@@ -18,19 +18,13 @@ import dev.vlstm.kernel.Team;
  * the gradient of its input, and their sum, through the dropout mask of the layer below, is the gradient of that
  * layer's output.
  *
- * <p>The cells differ in c (an LSTM's c0, cT, dcT and dc0; a cell without c refuses them), in their parameters and
- * gradients ({@link LstmStackParameters} and {@link LstmStackGradients}, or their GRU twins) and in peepholes.
- * Arguments are checked here; one thread at a time may call it (the guard names {@code guarded}). The parts get
+ * <p>The cells differ only in c (an LSTM's c0, cT, dcT and dc0; a cell without c refuses them). Arguments are checked here; one thread at a time may call it (the guard names {@code guarded}). The parts get
  * whole scratch buffers and read only the sizes they are given, so no change of shape allocates.
  */
-final class StackTrainer implements StackTraining.Driver {
+final class StackTrainer {
 
-    private static final String[] TENSORS = {"weightIh", "weightHh", "biasIh", "biasHh", "weightHr", "peepholes"};
-
-    private final LstmStackShape shape;
-    private final PackedLayer[] parts;
-    /** Checks that the packed weights are still open. */
-    private final Runnable checkWeightsOpen;
+    private final RnnShape shape;
+    private final PackedModel weights;
     private final String owner;
     private final boolean cellState;
     private final float cellClip;
@@ -50,43 +44,31 @@ final class StackTrainer implements StackTraining.Driver {
     private final MemorySegment cellIn;
     private final MemorySegment hiddenOut;
     private final MemorySegment cellOut;
-    /**
-     * Each part's tensor names for messages ("layer 1 reverse: weightIh", ...), made once so that a training step's
-     * {@link #updateWeights} builds no strings.
-     */
-    private final String[][] tensorNames;
     private final ExclusiveUse inUse;
     /** Whether a forward has run since the last backward (its shape is {@code sequence.call()}). */
     private boolean saved;
 
     /**
-     * @param parts            the packed layers, {@code [layer·D + direction]}, open, float32, of one kernel family
-     * @param checkWeightsOpen throws if the weights that own {@code parts} are closed
+     * @param weights          the model's packed weights, open, float32
      * @param cellClip         the LSTM cell clip, {@code Float.POSITIVE_INFINITY} for none (and for a GRU)
      * @param withDropout      whether the trainer drops (p = {@code dropout}, masks seeded by {@code seed})
      * @param dropout          p, in [0, 1); not read without dropout
-     * @param owner            the name of the caller's class in messages, e.g. "LstmStackTrainer"
+     * @param owner            the name of the caller's class in messages, e.g. "Trainer"
      * @param guarded          the object the one-thread guard names in its message; null: this trainer
      * @param advice           the sentence that ends the guard's message
      */
-    private StackTrainer(LstmStackShape shape, PackedLayer[] parts, Family family, Runnable checkWeightsOpen,
-                         int maxBatch, int maxSteps, float cellClip, int threads, boolean withDropout, double dropout,
-                         long seed, String owner, Object guarded, String advice) {
-        checkWeightsOpen.run();
+    StackTrainer(PackedModel weights, int maxBatch, int maxSteps, float cellClip, int threads, boolean withDropout,
+                 double dropout, long seed, String owner, Object guarded, String advice) {
+        weights.checkOpen();
         this.cellClip = Checks.cellClip(cellClip);
         Checks.threads(threads);
-        this.shape = shape;
-        this.parts = parts;
-        this.checkWeightsOpen = checkWeightsOpen;
+        this.shape = weights.shape();
+        this.weights = weights;
         this.owner = owner;
-        this.cellState = parts[0].layout().gates() == GateLayout.LSTM_GATES;
+        this.cellState = shape.cell() == Cell.LSTM;
         this.inUse = new ExclusiveUse(guarded == null ? this : guarded, advice);
-        this.tensorNames = new String[parts.length][TENSORS.length];
-        for (int n = 0; n < parts.length; n++) {
-            for (int k = 0; k < TENSORS.length; k++) {
-                tensorNames[n][k] = shape.describe(n) + ": " + TENSORS[k];
-            }
-        }
+        PackedLayer[] parts = weights.parts();
+        Family family = weights.family();
         this.forwards = new LayerDriver[parts.length];
         this.states = new LayerState[parts.length];
         this.backwards = new BackwardDriver[parts.length];
@@ -102,7 +84,7 @@ final class StackTrainer implements StackTraining.Driver {
                 layerGradients[0] = memory.floats(layerFloats);
                 layerGradients[1] = memory.floats(layerFloats);
             }
-            boolean bidirectional = shape.bidirectional();
+            boolean bidirectional = shape.direction() == Direction.BIDIRECTIONAL;
             directionOutputGradient = bidirectional ? memory.floats(rows * shape.hiddenStateSize()) : null;
             directionInputGradient = bidirectional
                     ? memory.floats(rows * Math.max(shape.inputSize(), shape.outputSize())) : null;
@@ -131,38 +113,6 @@ final class StackTrainer implements StackTraining.Driver {
         }
     }
 
-    /**
-     * A trainer of an LSTM model, with the parameters of the constructor.
-     *
-     * @throws IllegalArgumentException for weights not packed as {@link WeightPrecision#FLOAT32}, and as the
-     *                                  constructor
-     */
-    static StackTrainer lstm(LstmStackWeights weights, int maxBatch, int maxSteps, float cellClip, int threads,
-                             boolean withDropout, double dropout, long seed, String owner, Object guarded,
-                             String advice) {
-        weights.checkOpen();
-        PackedLayer[] parts = new PackedLayer[weights.shape().stateCount()];
-        for (int n = 0; n < parts.length; n++) {
-            Checks.trainable(weights.part(n).precision());
-            parts[n] = weights.part(n).layer();
-        }
-        return new StackTrainer(weights.shape(), parts, weights.part(0).family(), weights::checkOpen, maxBatch,
-                maxSteps, cellClip, threads, withDropout, dropout, seed, owner, guarded, advice);
-    }
-
-    /** A trainer of a GRU model, with the parameters of the constructor. */
-    static StackTrainer gru(GruStackWeights weights, int maxBatch, int maxSteps, int threads,
-                            boolean withDropout, double dropout, long seed, String owner, Object guarded,
-                            String advice) {
-        weights.checkOpen();
-        PackedLayer[] parts = new PackedLayer[weights.shape().stateCount()];
-        for (int n = 0; n < parts.length; n++) {
-            parts[n] = weights.part(n).layer();
-        }
-        return new StackTrainer(weights.shape(), parts, weights.part(0).family(), weights::checkOpen, maxBatch,
-                maxSteps, Float.POSITIVE_INFINITY, threads, withDropout, dropout, seed, owner, guarded, advice);
-    }
-
     int maxBatch() {
         return sequence.maxBatch();
     }
@@ -188,7 +138,6 @@ final class StackTrainer implements StackTraining.Driver {
         return team.workerThreads();
     }
 
-    @Override
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
                         MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
         forward(x, layout, steps, batch, lengths != null, lengths, h0, c0, y, hT, cT);
@@ -219,17 +168,11 @@ final class StackTrainer implements StackTraining.Driver {
         }
     }
 
-    @Override
-    public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, StackTraining.GradientSet gradients,
-                         GradientMode mode, MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
-        backward(dy, dhT, dcT, gradients.stack(), mode, dx, dh0, dc0);
-    }
-
     /**
-     * The backward through the last forward, into {@code gradients}: the {@link LstmStackGradients} or
-     * {@link GruStackGradients} of this trainer's cell, checked against its shape (and an LSTM's peepholes).
+     * The backward through the last forward, into {@code gradients}, open and of this trainer's shape (which the
+     * caller has checked).
      */
-    void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, Object gradients, GradientMode mode,
+    void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, ModelTensors gradients, GradientMode mode,
                   MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
         inUse.enter("backward");
         try {
@@ -239,7 +182,7 @@ final class StackTrainer implements StackTraining.Driver {
                 throw new IllegalStateException(
                         "backward needs a forward of this trainer first (and runs once per forward)");
             }
-            checkGradients(gradients, mode);
+            Checks.notNull("mode", mode);
             StackBatch call = sequence.call();
             int states = shape.stateCount();
             int batch = call.batch();
@@ -266,10 +209,10 @@ final class StackTrainer implements StackTraining.Driver {
 
     /** Down the stack, each part's backward on its direction's share of its layer's output gradient. */
     private void backPropagate(StackBatch call, MemorySegment dy, MemorySegment dhT, MemorySegment dcT,
-                               Object gradients, GradientMode mode, MemorySegment dx, MemorySegment dh0,
+                               ModelTensors gradients, GradientMode mode, MemorySegment dx, MemorySegment dh0,
                                MemorySegment dc0) {
         SequenceLayout order = call.variable() ? call.layout() : SequenceLayout.TIME_MAJOR;
-        int directions = shape.directions();
+        int directions = shape.direction().count();
         int stateSize = shape.hiddenStateSize();
         long rows = (long) call.steps() * call.batch();
         long hiddenBytes = (long) call.batch() * stateSize * Float.BYTES;
@@ -280,7 +223,7 @@ final class StackTrainer implements StackTraining.Driver {
             MemorySegment inputGradient = layer == 0 ? dx : layerGradients[layer % 2];
             for (int direction = 0; direction < directions; direction++) {
                 int index = layer * directions + direction;
-                boolean reverse = direction == LstmStackShape.REVERSE;
+                boolean reverse = direction == 1;
                 MemorySegment partOutputGradient = outputGradient;
                 if (directions > 1 && outputGradient != null) {
                     partOutputGradient = directionOutputGradient;
@@ -324,65 +267,23 @@ final class StackTrainer implements StackTraining.Driver {
     }
 
     /** Part {@code index}'s weight gradients into its share of {@code gradients}. */
-    private void weightGradients(BackwardDriver part, int index, Object gradients, GradientMode mode) {
-        if (cellState) {
-            LstmGradients target = ((LstmStackGradients) gradients).part(index);
-            part.weightGradients(mode, target.weightIh(), target.weightHh(), target.biasIh(), target.biasHh(),
-                    target.weightHr(), target.peepholes());
-        } else {
-            GruGradients target = ((GruStackGradients) gradients).part(index);
-            part.weightGradients(mode, target.weightIh(), target.weightHh(), target.biasIh(), target.biasHh(), null,
-                    null);
-        }
-    }
-
-    /** Checks that {@code gradients} are open and for this model, after the null checks of them and {@code mode}. */
-    private void checkGradients(Object gradients, GradientMode mode) {
-        Checks.notNull("gradients", gradients);
-        LstmStackShape gradientShape;
-        if (cellState) {
-            ((LstmStackGradients) gradients).checkOpen();
-            gradientShape = ((LstmStackGradients) gradients).shape();
-        } else {
-            ((GruStackGradients) gradients).checkOpen();
-            gradientShape = ((GruStackGradients) gradients).shape();
-        }
-        Checks.notNull("mode", mode);
-        if (!gradientShape.equals(shape)) {
-            throw new IllegalArgumentException("gradients are for a model of " + gradientShape
-                    + ", but this trainer's is " + shape);
-        }
-        for (int n = 0; cellState && n < parts.length; n++) {
-            boolean peepholes = parts[n].cellRow() != null;
-            if ((((LstmStackGradients) gradients).part(n).peepholes() != null) != peepholes) {
-                throw new IllegalArgumentException(shape.describe(n) + (peepholes
-                        ? ": the gradients hold no peephole gradients, but the weights have peepholes"
-                        : ": the gradients hold peephole gradients, but the weights have none")
-                        + "; make them with new LstmStackGradients(weights)");
-            }
-        }
-    }
-
-    @Override
-    public void updateWeights(StackTraining.ParameterSet parameters) {
-        updateWeights(parameters.stack());
+    private static void weightGradients(BackwardDriver part, int index, ModelTensors gradients, GradientMode mode) {
+        ModelTensors.Part target = gradients.part(index);
+        part.weightGradients(mode, target.weightIh(), target.weightHh(), target.biasIh(), target.biasHh(),
+                target.weightHr(), target.peepholes());
     }
 
     /**
-     * Repacks every part from {@code parameters}, the {@link LstmStackParameters} or {@link GruStackParameters} of
-     * this trainer's cell, after checking every value (so that a refused update changes nothing), then its
-     * transposed copies. Invalidates the saved forward.
+     * Repacks the model from {@code parameters}, open and of this trainer's shape (which the caller has checked),
+     * after checking every value (so that a refused update changes nothing), then its transposed copies.
+     * Invalidates the saved forward.
      */
-    void updateWeights(Object parameters) {
+    void updateWeights(ModelTensors parameters) {
         inUse.enter("updateWeights");
         try {
             checkOpen();
-            Checks.notNull("parameters", parameters);
-            if (cellState) {
-                updateLstm((LstmStackParameters) parameters);
-            } else {
-                updateGru((GruStackParameters) parameters);
-            }
+            weights.repack(parameters);
+            saved = false;
             for (BackwardDriver part : backwards) {
                 part.packTransposed();
             }
@@ -391,61 +292,6 @@ final class StackTrainer implements StackTraining.Driver {
         }
     }
 
-    private void updateLstm(LstmStackParameters parameters) {
-        checkShape(parameters.shape());
-        for (int n = 0; n < parts.length; n++) {
-            LstmParameters part = parameters.part(n);
-            String[] names = tensorNames[n];
-            Checks.finite(names[0], part.weightIh(), part.inputSize());
-            Checks.finite(names[1], part.weightHh(), part.outputSize());
-            Checks.finite(names[2], part.biasIh(), 0);
-            Checks.finite(names[3], part.biasHh(), 0);
-            if (part.weightHr() != null) {
-                Checks.finite(names[4], part.weightHr(), part.hiddenSize());
-            }
-            boolean peepholes = parts[n].cellRow() != null;
-            if ((part.peepholes() != null) != peepholes) {
-                throw new IllegalArgumentException(shape.describe(n) + (part.peepholes() == null
-                        ? ": parameters have no peepholes, but the weights have peepholes"
-                        : ": parameters have peepholes, but the weights have none"));
-            }
-            if (part.peepholes() != null) {
-                Checks.finite(names[5], part.peepholes(), part.hiddenSize());
-            }
-        }
-        saved = false;
-        for (int n = 0; n < parts.length; n++) {
-            LstmParameters part = parameters.part(n);
-            parts[n].repackLstm(part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(), part.weightHr(),
-                    part.peepholes());
-        }
-    }
-
-    private void updateGru(GruStackParameters parameters) {
-        checkShape(parameters.shape());
-        for (int n = 0; n < parts.length; n++) {
-            GruParameters part = parameters.part(n);
-            String[] names = tensorNames[n];
-            Checks.finite(names[0], part.weightIh(), part.inputSize());
-            Checks.finite(names[1], part.weightHh(), part.hiddenSize());
-            Checks.finite(names[2], part.biasIh(), 0);
-            Checks.finite(names[3], part.biasHh(), 0);
-        }
-        saved = false;
-        for (int n = 0; n < parts.length; n++) {
-            GruParameters part = parameters.part(n);
-            parts[n].repackGru(part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh());
-        }
-    }
-
-    private void checkShape(LstmStackShape parameterShape) {
-        if (!parameterShape.equals(shape)) {
-            throw new IllegalArgumentException("parameters are for a model of " + parameterShape
-                    + ", but this trainer's is " + shape);
-        }
-    }
-
-    @Override
     public float[] dropoutMask(int layer) {
         inUse.enter("dropoutMask");
         try {
@@ -459,13 +305,11 @@ final class StackTrainer implements StackTraining.Driver {
         }
     }
 
-    @Override
     public int threads() {
         return team.threads();
     }
 
     /** Frees the scratch memory and stops the worker threads. Closing twice is harmless. */
-    @Override
     public void close() {
         inUse.enter("close");
         try {
@@ -479,8 +323,8 @@ final class StackTrainer implements StackTraining.Driver {
     /** A cell without c refuses the two c segments of a call, by name. */
     private void refuseCellState(String firstName, MemorySegment first, String secondName, MemorySegment second) {
         if (!cellState) {
-            StackDrivers.refuseCellState(firstName, first);
-            StackDrivers.refuseCellState(secondName, second);
+            Checks.refuseCellState(firstName, first);
+            Checks.refuseCellState(secondName, second);
         }
     }
 
@@ -488,6 +332,6 @@ final class StackTrainer implements StackTraining.Driver {
         if (!memory.isOpen()) {
             throw new IllegalStateException("this " + owner + " is closed");
         }
-        checkWeightsOpen.run();
+        weights.checkOpen();
     }
 }

@@ -14,10 +14,10 @@ import java.lang.foreign.MemorySegment;
 public final class State implements AutoCloseable {
 
     private final RnnShape shape;
-    private final StackDrivers.Stream stream;
+    private final StreamState stream;
     private boolean open = true;
 
-    State(RnnShape shape, StackDrivers.Stream stream) {
+    State(RnnShape shape, StreamState stream) {
         this.shape = shape;
         this.stream = stream;
     }
@@ -141,7 +141,7 @@ public final class State implements AutoCloseable {
     }
 
     /** The driver's state, for the runner's calls; refuses a closed state in this type's words. */
-    StackDrivers.Stream stream() {
+    StreamState stream() {
         if (!open) {
             throw new IllegalStateException("this State is closed");
         }

@@ -294,7 +294,7 @@ public final class StreamBatcher implements AutoCloseable {
             Checks.floats("h0", h0, "L", layers, "S", outputSize);
         }
         if (cellSize == 0) {
-            StackDrivers.refuseCellState("c0", c0);
+            Checks.refuseCellState("c0", c0);
         } else if (c0 != null) {
             Checks.floats("c0", c0, "L", layers, "H", cellSize);
         }

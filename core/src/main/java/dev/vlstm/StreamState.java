@@ -12,11 +12,11 @@ import dev.vlstm.kernel.GateLayout;
  * projection, else H) and c {@code [L][B][H]}. Starts at zero. Belongs to one stream; one thread at a time (the
  * guard names {@code guarded}). Owns its memory: {@link #close()} frees it.
  */
-final class StreamState implements StackDrivers.Stream {
+final class StreamState {
 
-    private final LstmStackShape shape;
+    private final RnnShape shape;
     private final int batch;
-    /** The name of the public type in messages, e.g. "LstmStackState". */
+    /** The name of the public type in messages, e.g. "State". */
     private final String owner;
     private final LayerState[] layers;
     /** {@code [B][S]} outputs of layers 0 .. L-2 at the last step. */
@@ -25,15 +25,16 @@ final class StreamState implements StackDrivers.Stream {
     private final ExclusiveUse inUse;
 
     /**
-     * @param layers  the packed layers of the forward direction, one per layer, open
+     * @param weights the model's packed weights, open
      * @param guarded the object the one-thread guard names in its message; null: this state
      * @param advice  the sentence that ends the guard's message
      * @param runner  the public runner type to name in the refusal of a bidirectional model
      * @throws IllegalArgumentException if the model is bidirectional, or {@code batch} &lt; 1
      */
-    StreamState(LstmStackShape shape, PackedLayer[] layers, int batch, String owner, Object guarded, String advice,
-                String runner) {
-        if (shape.bidirectional()) {
+    StreamState(PackedModel weights, int batch, String owner, Object guarded, String advice, String runner) {
+        weights.checkOpen();
+        RnnShape shape = weights.shape();
+        if (shape.direction() == Direction.BIDIRECTIONAL) {
             throw new IllegalArgumentException("a bidirectional model cannot be streamed step by step: its reverse "
                     + "direction reads the sequence from the last step back, so it needs the whole sequence (use "
                     + runner + ".forward)");
@@ -47,7 +48,7 @@ final class StreamState implements StackDrivers.Stream {
         this.memory = OffHeap.open();
         try {
             for (int layer = 0; layer < this.layers.length; layer++) {
-                PackedLayer part = layers[layer];
+                PackedLayer part = weights.part(layer);
                 GateLayout layout = part.layout();
                 int hiddenStride = part.projection() != null ? part.projection().layout().gateRowFloats()
                         : layout.paddedHidden();
@@ -63,37 +64,11 @@ final class StreamState implements StackDrivers.Stream {
         }
     }
 
-    /** A zero state of an LSTM model, with the parameters of the constructor. */
-    static StreamState lstm(LstmStackWeights weights, int batch, String owner, Object guarded, String advice,
-                            String runner) {
-        LstmStackShape shape = Checks.notNull("weights", weights).shape();
-        weights.checkOpen();
-        PackedLayer[] layers = new PackedLayer[shape.layers()];
-        for (int layer = 0; layer < layers.length; layer++) {
-            layers[layer] = weights.layer(layer, 0).layer();
-        }
-        return new StreamState(shape, layers, batch, owner, guarded, advice, runner);
-    }
-
-    /** A zero state of a GRU model, with the parameters of the constructor. */
-    static StreamState gru(GruStackWeights weights, int batch, String owner, Object guarded, String advice,
-                           String runner) {
-        LstmStackShape shape = Checks.notNull("weights", weights).shape();
-        weights.checkOpen();
-        PackedLayer[] layers = new PackedLayer[shape.layers()];
-        for (int layer = 0; layer < layers.length; layer++) {
-            layers[layer] = weights.layer(layer, 0).layer();
-        }
-        return new StreamState(shape, layers, batch, owner, guarded, advice, runner);
-    }
-
-    @Override
     public int batch() {
         return batch;
     }
 
-    @Override
-    public LstmStackShape shape() {
+    public RnnShape shape() {
         return shape;
     }
 
@@ -102,7 +77,6 @@ final class StreamState implements StackDrivers.Stream {
         return layers[0].cell() != null;
     }
 
-    @Override
     public void reset() {
         inUse.enter("reset");
         try {
@@ -115,7 +89,6 @@ final class StreamState implements StackDrivers.Stream {
         }
     }
 
-    @Override
     public void setHidden(MemorySegment h) {
         inUse.enter("setHidden");
         try {
@@ -129,7 +102,6 @@ final class StreamState implements StackDrivers.Stream {
         }
     }
 
-    @Override
     public void setCell(MemorySegment c) {
         refuseWithoutCell();
         inUse.enter("setCell");
@@ -144,7 +116,6 @@ final class StreamState implements StackDrivers.Stream {
         }
     }
 
-    @Override
     public void copyHiddenTo(MemorySegment out) {
         inUse.enter("copyHiddenTo");
         try {
@@ -158,7 +129,6 @@ final class StreamState implements StackDrivers.Stream {
         }
     }
 
-    @Override
     public void copyCellTo(MemorySegment out) {
         refuseWithoutCell();
         inUse.enter("copyCellTo");
@@ -173,7 +143,6 @@ final class StreamState implements StackDrivers.Stream {
         }
     }
 
-    @Override
     public void rejectNonFinite(String caller) {
         checkOpen();
         for (int layer = 0; layer < layers.length; layer++) {
@@ -189,7 +158,6 @@ final class StreamState implements StackDrivers.Stream {
         }
     }
 
-    @Override
     public void close() {
         inUse.enter("close");
         try {
@@ -199,24 +167,20 @@ final class StreamState implements StackDrivers.Stream {
         }
     }
 
-    @Override
     public void checkOpen() {
         if (!memory.isOpen()) {
             throw new IllegalStateException("this " + owner + " is closed");
         }
     }
 
-    @Override
     public ExclusiveUse inUse() {
         return inUse;
     }
 
-    @Override
     public LayerState layer(int layer) {
         return layers[layer];
     }
 
-    @Override
     public MemorySegment layerOutput(int layer) {
         return layerOutputs[layer];
     }

@@ -26,12 +26,12 @@ import java.time.Duration;
 public final class Trainer implements AutoCloseable {
 
     private final Model model;
-    private final StackTraining.Driver driver;
+    private final StackTrainer driver;
     /** The run-time options the trainer was made with (its maxBatch, maxSteps, threads, dropout and seed). */
     private final Options options;
     private boolean open = true;
 
-    Trainer(Model model, StackTraining.Driver driver, Options options) {
+    Trainer(Model model, StackTrainer driver, Options options) {
         this.model = model;
         this.driver = driver;
         this.options = options;
@@ -157,7 +157,7 @@ public final class Trainer implements AutoCloseable {
     /**
      * Backpropagates through the last forward, once per forward: given dL/dy and optionally dL/dhT and dL/dcT, writes
      * or adds (by {@code mode}) every parameter's gradient into {@code gradients} and writes dL/dx, dL/dh0 and
-     * dL/dc0. The same bits as the stack trainers ({@link LstmStackTrainer#backward}, {@link GruStackTrainer#backward}).
+     * dL/dc0.
      *
      * @param dy        dL/dy, shaped as the forward's y, or null for zeros
      * @param dhT       dL/dhT, {@code [L·D][B][S]}, or null for zeros
@@ -179,7 +179,7 @@ public final class Trainer implements AutoCloseable {
             throw new IllegalArgumentException("gradients are for a model of " + gradients.shape()
                     + ", but this trainer's is " + model.shape());
         }
-        driver.backward(dy, dhT, dcT, gradients.set(), mode, dx, dh0, dc0);
+        driver.backward(dy, dhT, dcT, gradients.tensors(), mode, dx, dh0, dc0);
     }
 
     /**
@@ -219,13 +219,12 @@ public final class Trainer implements AutoCloseable {
             throw new IllegalArgumentException("parameters are for a model of " + parameters.shape()
                     + ", but this trainer's is " + model.shape());
         }
-        driver.updateWeights(parameters.set());
+        driver.updateWeights(parameters.tensors());
     }
 
     /**
-     * The multipliers that the last forward applied to the output of {@code layer} (below the top), as
-     * {@link LstmStackTrainer#dropoutMask} and {@link GruStackTrainer#dropoutMask} give them: 0 where an element was
-     * dropped, {@code 1/(1-p)} where it was kept.
+     * The multipliers that the last forward applied to the output of {@code layer} (below the top): 0 where an
+     * element was dropped, {@code 1/(1-p)} where it was kept.
      *
      * @param layer the layer whose output the mask applies to, 0 &le; layer &lt; L - 1
      * @return a new array (a copy) of the multipliers, {@code [T][B][D·S]} for the last forward's T and B

@@ -118,8 +118,8 @@ public final class TruncatedBptt implements AutoCloseable {
                     + trainer.maxBatch());
         }
         if (cell == null) {
-            StackDrivers.refuseCellState("c0", c0);
-            StackDrivers.refuseCellState("cT", cT);
+            Checks.refuseCellState("c0", c0);
+            Checks.refuseCellState("cT", cT);
         }
         int states = shape.stateCount();
         String width = shape.projectionSize() > 0 ? "P" : "H";

@@ -52,7 +52,7 @@ public final class Vlstm {
         try (SafeTensors tensors = SafeTensors.open(file)) {
             StateDict stateDict = StateDict.inspect(tensors, options.prefix());
             if (stateDict.shape().cell() == Cell.GRU) {
-                StackDrivers.checkGru(options);
+                Model.checkGru(options);
             }
             try (Parameters parameters = stateDict.read(tensors)) {
                 return Model.pack(parameters, options);

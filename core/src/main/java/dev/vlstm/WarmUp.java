@@ -3,8 +3,7 @@ package dev.vlstm;
 import java.time.Duration;
 
 /**
- * What a warm-up ({@link Runner#warmUp(Duration)}, {@link Trainer#warmUp(Duration)},
- * {@link LstmRunner#warmUp(Duration)}) did.
+ * What a warm-up ({@link Runner#warmUp(Duration)}, {@link Trainer#warmUp(Duration)}) did.
  *
  * @param calls   forward, step and backward calls made, over all the batch sizes warmed
  * @param elapsed wall-clock time the warm-up took

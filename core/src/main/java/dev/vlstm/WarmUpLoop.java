@@ -30,10 +30,9 @@ final class WarmUpLoop<S> {
     private static final long SEED = 0x5eedL;
 
     /**
-     * The calls a warm-up repeats, with their argument sizes in floats per batch row: a one-layer {@link LstmRunner},
-     * a whole model's {@link Runner}, or a {@link Trainer}'s twin. An {@link LstmRunner} holds its guard across the
-     * whole warm-up; a {@link Runner}'s calls each take its driver's guard, so another thread that uses the runner
-     * meanwhile is refused by name, as any concurrent use is. A runner's target streams (if its model can be) and has
+     * The calls a warm-up repeats, with their argument sizes in floats per batch row: a {@link Runner}, or a
+     * {@link Trainer}'s twin. A {@link Runner}'s calls each take its driver's guard, so another thread that uses the
+     * runner meanwhile is refused by name, as any concurrent use is. A runner's target streams (if its model can be) and has
      * no backward; a trainer's has a backward and no streams.
      *
      * @param <S> the runner's stream state

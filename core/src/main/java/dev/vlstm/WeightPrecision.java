@@ -3,11 +3,11 @@ package dev.vlstm;
 import dev.vlstm.kernel.WeightFormat;
 
 /**
- * How {@link LstmWeights} store the weight matrices W and U once packed, chosen when packing. Compressed weights
- * serve forward inference ({@link LstmRunner}: sequences and steps, any batch); they are widened to float in
+ * How an LSTM {@link Model} stores the weight matrices W and U once packed ({@link Options#precision()}). Compressed
+ * weights serve forward inference ({@link Runner}: sequences and steps, any batch); they are widened to float in
  * registers and every sum is accumulated in float. At batch 1 a step reads every weight once, so its time is
  * about the bytes of its weights ÷ the memory bandwidth: half or a quarter of the bytes is up to 2× or 4×
- * faster. The biases stay float. {@link LstmTrainer} refuses compressed weights (training updates float master
+ * faster. The biases stay float. {@link Model#trainer} refuses compressed weights (training updates float master
  * weights).
  *
  * <p>Error against the float weights, per weight w of a gate row r (bounds are exact, tested):

@@ -6,8 +6,6 @@ import java.util.function.IntFunction;
 
 import dev.vlstm.Cell;
 import dev.vlstm.Direction;
-import dev.vlstm.LstmParameters;
-import dev.vlstm.LstmStackParameters;
 import dev.vlstm.Parameters;
 import dev.vlstm.RnnShape;
 
@@ -28,8 +26,7 @@ import dev.vlstm.RnnShape;
  *       {@code recurrent_kernel [H][3H]}, {@code bias [2][3H]} (input bias, then recurrent bias): {@link #kerasGru}.
  *       </li>
  * </ul>
- * {@link #fromOnnx}, {@link #fromOnnxNode} and {@link #fromKeras} load ONNX and Keras LSTMs as the older
- * {@link LstmParameters} and {@link LstmStackParameters}. All arrays are row-major floats; a wrong length or an
+ * All arrays are row-major floats; a wrong length or an
  * unsupported feature is an IllegalArgumentException saying which.
  */
 public final class GateConventions {
@@ -44,76 +41,6 @@ public final class GateConventions {
     private static final int[] ONNX_PEEPHOLE = {0, 2, 1};
 
     private GateConventions() {
-    }
-
-    /**
-     * Parameters from an ONNX LSTM node's inputs W, R and optional B and P (null for absent).
-     *
-     * @param inputSize  I, features per input row, &ge; 1
-     * @param hiddenSize H, the node's {@code hidden_size}, &ge; 1
-     * @param w          W, {@code [1][4H][I]}, gates i, o, f, c
-     * @param r          R, {@code [1][4H][H]}, gates i, o, f, c
-     * @param b          B, {@code [1][8H]}: Wb then Rb, each gates i, o, f, c; or null for zero biases
-     * @param p          P, {@code [1][3H]}: peepholes p_i, p_o, p_f; or null for none. An all-zero P is read as no
-     *                   peepholes (it computes the same, faster); any other becomes the parameters'
-     *                   {@link LstmParameters#peepholes()} in vlstm's order p_i, p_f, p_o
-     * @return new parameters in PyTorch's gate order, owned by the caller
-     * @throws IllegalArgumentException for an array of the wrong length
-     */
-    public static LstmParameters fromOnnx(int inputSize, int hiddenSize, float[] w, float[] r, float[] b, float[] p) {
-        int gateRows = 4 * hiddenSize;
-        if (w != null && w.length == 2L * gateRows * inputSize) {
-            throw new IllegalArgumentException("W must hold [D=1][4H=" + gateRows + "][I=" + inputSize + "] = "
-                    + (long) gateRows * inputSize + " floats, got " + w.length + " (two directions? load a"
-                    + " bidirectional node with fromOnnxNode)");
-        }
-        requireOnnxLstm(inputSize, hiddenSize, 1, w, r, b, p);
-        float[][] tensors = onnxTensors(ONNX_LSTM_GATE, inputSize, hiddenSize, 0, w, r, b);
-        return LstmParameters.fromPyTorch(inputSize, hiddenSize, 0, tensors[0], tensors[1], tensors[2], tensors[3],
-                null, p == null || allZero(p) ? null : reorder(p, 0, ONNX_PEEPHOLE, hiddenSize));
-    }
-
-    /**
-     * Parameters from a whole ONNX {@code LSTM} node (opset 7 to 22): its {@code direction} attribute and its inputs
-     * W, R and optional B and P, as a one-layer stack of D directions; each direction's gates and peepholes are
-     * reordered as {@link #fromOnnx} reorders them (an all-zero P of a direction loads as no peepholes there).
-     * Run it with {@link dev.vlstm.LstmStackRunner}, passing the node's {@code clip} attribute, if it has one, as
-     * the runner's cell clip. The node's other tensors and attributes map to vlstm's as {@link #onnxLstm} describes.
-     *
-     * @param inputSize  I, features per input row, &ge; 1
-     * @param hiddenSize H, the node's {@code hidden_size}, &ge; 1
-     * @param direction  the node's {@code direction} attribute: {@code "forward"} (ONNX's default; D = 1) or
-     *                   {@code "bidirectional"} (D = 2)
-     * @param w          W, {@code [D][4H][I]}, gates i, o, f, c
-     * @param r          R, {@code [D][4H][H]}, gates i, o, f, c
-     * @param b          B, {@code [D][8H]}: per direction Wb then Rb, each gates i, o, f, c; or null for zero biases
-     * @param p          P, {@code [D][3H]}: per direction p_i, p_o, p_f; or null for none
-     * @return new parameters of one layer with D directions (forward first, as ONNX's direction index), owned by
-     *         the caller; {@link LstmStackParameters#pack()} makes the weights to run
-     * @throws IllegalArgumentException for an unknown direction, {@code "reverse"} (vlstm's stacks run a reverse
-     *                                  direction only inside a bidirectional layer), or an array of the wrong length
-     *                                  for D, naming it
-     * @throws NullPointerException     if {@code direction}, {@code w} or {@code r} is null
-     */
-    public static LstmStackParameters fromOnnxNode(int inputSize, int hiddenSize, String direction, float[] w,
-                                                   float[] r, float[] b, float[] p) {
-        int directions = onnxDirections(direction);
-        requireOnnxLstm(inputSize, hiddenSize, directions, w, r, b, p);
-        LstmParameters[] parts = new LstmParameters[directions];
-        try {
-            for (int n = 0; n < directions; n++) {
-                parts[n] = fromOnnx(inputSize, hiddenSize, slice(w, n, directions), slice(r, n, directions),
-                        slice(b, n, directions), slice(p, n, directions));
-            }
-            return LstmStackParameters.of(directions == 2, parts);
-        } catch (RuntimeException | Error e) {
-            for (LstmParameters part : parts) {
-                if (part != null) {
-                    part.close();
-                }
-            }
-            throw e;
-        }
     }
 
     /**
@@ -213,7 +140,7 @@ public final class GateConventions {
 
     /**
      * vlstm's output y of a stack with D directions, {@code [T][B][D·H]}, in ONNX's layout of Y,
-     * {@code [T][D][B][H]} (see {@link #fromOnnxNode}); with D = 1 the floats are the same.
+     * {@code [T][D][B][H]} (see {@link #onnxLstm}); with D = 1 the floats are the same.
      *
      * @param y          the top layer's output, {@code [T][B][D·H]} row-major floats (time-major)
      * @param steps      T, &ge; 1
@@ -296,15 +223,6 @@ public final class GateConventions {
             b == null ? null : reorder(b, (2 * d + 1) * gateRows, sourceGate, hiddenSize)};
     }
 
-    /** Direction {@code index} of a {@code [D][n]} array (its n = length / D floats), or null for null. */
-    private static float[] slice(float[] values, int index, int directions) {
-        if (values == null) {
-            return null;
-        }
-        int length = values.length / directions;
-        return Arrays.copyOfRange(values, index * length, (index + 1) * length);
-    }
-
     private static boolean allZero(float[] values) {
         for (float value : values) {
             if (value != 0f) {
@@ -345,31 +263,6 @@ public final class GateConventions {
         float[][] both = Arrays.copyOf(first, first.length + second.length);
         System.arraycopy(second, 0, both, first.length, second.length);
         return both;
-    }
-
-    /**
-     * Parameters from a Keras LSTM layer's kernel, recurrent_kernel and optional bias.
-     *
-     * @param inputSize       I, features per input row, &ge; 1
-     * @param hiddenSize      H, the layer's {@code units}, &ge; 1
-     * @param kernel          {@code kernel}, {@code [I][4H]}, gates i, f, c, o
-     * @param recurrentKernel {@code recurrent_kernel}, {@code [H][4H]}, gates i, f, c, o
-     * @param bias            {@code bias}, {@code [4H]}, or null for zeros; becomes {@code biasIh}, with
-     *                        {@code biasHh} zero
-     * @return new parameters in PyTorch's layouts, owned by the caller
-     * @throws IllegalArgumentException for an array of the wrong length
-     */
-    public static LstmParameters fromKeras(int inputSize, int hiddenSize, float[] kernel, float[] recurrentKernel,
-                                           float[] bias) {
-        int gateRows = 4 * hiddenSize;
-        require("kernel", kernel, (long) inputSize * gateRows, "[I=" + inputSize + "][4H=" + gateRows + "]");
-        require("recurrent_kernel", recurrentKernel, (long) hiddenSize * gateRows,
-                "[H=" + hiddenSize + "][4H=" + gateRows + "]");
-        if (bias != null) {
-            require("bias", bias, gateRows, "[4H=" + gateRows + "]");
-        }
-        float[][] tensors = kerasTensors(KERAS_LSTM_GATE, 1, inputSize, hiddenSize, 0, kernel, recurrentKernel, bias);
-        return LstmParameters.fromPyTorch(inputSize, hiddenSize, tensors[0], tensors[1], tensors[2], tensors[3]);
     }
 
     /**

@@ -5,7 +5,7 @@ import java.lang.foreign.MemorySegment;
 /**
  * Elementwise operations over whole float tensors, for training: accumulating gradients, the optimizers' updates
  * and gradient clipping. Tensors are native or heap segments of floats in native byte order; counts are in floats
- * (a layer's tensors hold fewer than 2^31 floats each: LstmParameters and LstmGradients refuse larger ones).
+ * (a layer's tensors hold fewer than 2^31 floats each: Parameters and Gradients refuse larger ones).
  *
  * <p>Each element goes through the same float operations in the same order in every implementation, so the vector
  * and scalar forms give the same bits element by element; only {@link #sumOfSquares}, a reduction, may differ in

@@ -3,8 +3,6 @@ package dev.vlstm.train;
 import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.Gradients;
-import dev.vlstm.LstmGradients;
-import dev.vlstm.LstmParameters;
 import dev.vlstm.Parameters;
 import dev.vlstm.kernel.Kernels;
 import dev.vlstm.kernel.TensorKernel;
@@ -33,37 +31,9 @@ public final class Adam implements AutoCloseable {
     private long steps;
 
     /**
-     * Adam with PyTorch's defaults: betas (0.9, 0.999), eps 1e-8.
-     *
-     * @param parameters   updated in place by {@link #step()}; not owned (closing this leaves them open)
-     * @param gradients    read by each step; of the same sizes as {@code parameters}; not owned
-     * @param learningRate lr, &gt; 0
-     * @throws IllegalArgumentException for a learning rate &le; 0, or gradients of other sizes than the parameters
-     */
-    public Adam(LstmParameters parameters, LstmGradients gradients, double learningRate) {
-        this(parameters, gradients, learningRate, 0.9, 0.999, 1e-8);
-    }
-
-    /**
-     * Adam over {@code parameters}, stepping with {@code gradients}; its moment estimates start at zero, off-heap.
-     *
-     * @param parameters   updated in place by {@link #step()}; not owned (closing this leaves them open)
-     * @param gradients    read by each step; of the same sizes as {@code parameters}; not owned
-     * @param learningRate &gt; 0
-     * @param beta1        in [0, 1)
-     * @param beta2        in [0, 1)
-     * @param epsilon      &gt; 0
-     */
-    public Adam(LstmParameters parameters, LstmGradients gradients, double learningRate, double beta1, double beta2,
-                double epsilon) {
-        this(checked(learningRate, beta1, beta2, epsilon), new ParameterPairs(parameters, gradients), beta1, beta2,
-                epsilon);
-    }
-
-    /**
      * Adam with PyTorch's defaults over a whole LSTM's or GRU's parameters (every layer and direction), as
-     * {@code torch.optim.Adam(module.parameters(), lr)}: each tensor steps as {@link #Adam(LstmParameters,
-     * LstmGradients, double)} steps it.
+     * {@code torch.optim.Adam(module.parameters(), lr)}: every tensor steps by
+     * its own moments.
      *
      * @param parameters   updated in place by {@link #step()}, then packed by {@link dev.vlstm.Trainer#updateWeights};
      *                     not owned

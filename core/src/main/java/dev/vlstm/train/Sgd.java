@@ -3,8 +3,6 @@ package dev.vlstm.train;
 import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.Gradients;
-import dev.vlstm.LstmGradients;
-import dev.vlstm.LstmParameters;
 import dev.vlstm.Parameters;
 import dev.vlstm.kernel.Kernels;
 import dev.vlstm.kernel.TensorKernel;
@@ -25,21 +23,9 @@ public final class Sgd implements AutoCloseable {
     private final MemorySegment[] velocity;
 
     /**
-     * SGD over {@code parameters}, stepping with {@code gradients}; its velocity starts at zero, off-heap.
-     *
-     * @param parameters   updated in place by {@link #step()}; not owned (closing this leaves them open)
-     * @param gradients    read by each step; of the same sizes as {@code parameters}; not owned
-     * @param learningRate step size, &gt; 0
-     * @param momentum     in [0, 1)
-     */
-    public Sgd(LstmParameters parameters, LstmGradients gradients, double learningRate, double momentum) {
-        this(checked(learningRate, momentum), new ParameterPairs(parameters, gradients), momentum);
-    }
-
-    /**
      * SGD over a whole LSTM's or GRU's parameters (every layer and direction), as
-     * {@code torch.optim.SGD(module.parameters(), lr, momentum)}: each tensor steps as
-     * {@link #Sgd(LstmParameters, LstmGradients, double, double)} steps it.
+     * {@code torch.optim.SGD(module.parameters(), lr, momentum)}: every tensor steps by its
+     * own velocity.
      *
      * @param parameters   updated in place by {@link #step()}, then packed by {@link dev.vlstm.Trainer#updateWeights};
      *                     not owned
