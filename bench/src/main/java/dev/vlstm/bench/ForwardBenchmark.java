@@ -25,8 +25,8 @@ import org.openjdk.jmh.infra.Blackhole;
 
 /**
  * How long does a whole sequence take? {@link Runner#forward} of a one-layer {@link Model} over a
- * {@code [T][B][I]} native input, writing y, hT and cT, against the double-precision {@link ReferenceLstm} on the same random model;
- * {@code varlen-*} shapes pass each sequence's length ({@link Shape#lengths()}) to both.
+ * {@code [T][B][I]} native input, writing y, hT and cT, against the double-precision {@link ReferenceLstm} on the
+ * same random model; {@code varlen-*} shapes pass each sequence's length ({@link Shape#lengths()}) to both.
  * Each implementation has its own state, so a run builds only what it measures; {@code onnxruntime} is ONNX
  * Runtime's LSTM node on the same weights and input ({@link OnnxRuntimeLstm}).
  */

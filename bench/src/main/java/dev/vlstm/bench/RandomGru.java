@@ -2,6 +2,7 @@ package dev.vlstm.bench;
 
 import java.util.SplittableRandom;
 
+import dev.vlstm.Cell;
 import dev.vlstm.Model;
 import dev.vlstm.WeightPrecision;
 import dev.vlstm.reference.ReferenceGru;
@@ -30,7 +31,7 @@ record RandomGru(Shape shape, float[] weightIh, float[] weightHh, float[] biasIh
 
     /** The one-layer model of these weights for the preferred (vector) kernel; the caller closes it. */
     Model model() {
-        return RandomLstm.pack(shape, WeightPrecision.FLOAT32, weightIh, weightHh, biasIh, biasHh);
+        return RandomLstm.pack(Cell.GRU, shape, WeightPrecision.FLOAT32, weightIh, weightHh, biasIh, biasHh);
     }
 
     ReferenceGru reference() {

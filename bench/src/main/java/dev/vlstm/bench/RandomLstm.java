@@ -5,9 +5,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 
+import dev.vlstm.Cell;
 import dev.vlstm.Model;
 import dev.vlstm.Options;
 import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
 import dev.vlstm.WeightPrecision;
 import dev.vlstm.reference.ReferenceLstm;
 
@@ -41,17 +43,22 @@ record RandomLstm(Shape shape, float[] weightIh, float[] weightHh, float[] biasI
         return model(shape.precision());
     }
 
-    /** The one-layer model of these weights for the preferred (vector) kernel in {@code precision}; caller closes it. */
+    /**
+     * The one-layer model of these weights for the preferred (vector) kernel in {@code precision}; the caller closes
+     * it.
+     */
     Model model(WeightPrecision precision) {
-        return pack(shape, precision, weightIh, weightHh, biasIh, biasHh);
+        return pack(Cell.LSTM, shape, precision, weightIh, weightHh, biasIh, biasHh);
     }
 
     /**
-     * The model of {@link Shape#rnnShape()} from {@code flatWeights} (in {@link Parameters#fromPyTorch}'s order),
-     * packed for the preferred kernel in {@code precision}; the caller closes it.
+     * The one-layer, one-direction model of {@code cell}, I = H = {@code shape.size()}, of {@code flatWeights} (in
+     * {@link Parameters#fromPyTorch}'s order), packed for the preferred kernel in {@code precision}; the caller
+     * closes it.
      */
-    static Model pack(Shape shape, WeightPrecision precision, float[]... flatWeights) {
-        try (Parameters parameters = Parameters.fromPyTorch(shape.rnnShape(), flatWeights)) {
+    static Model pack(Cell cell, Shape shape, WeightPrecision precision, float[]... flatWeights) {
+        try (Parameters parameters = Parameters.fromPyTorch(RnnShape.of(cell, shape.size(), shape.size()),
+                flatWeights)) {
             return Model.pack(parameters, Options.DEFAULT.withPrecision(precision));
         }
     }

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
+import dev.vlstm.Cell;
 import dev.vlstm.Model;
 import dev.vlstm.Runner;
 import dev.vlstm.WeightPrecision;
@@ -63,7 +64,8 @@ public class SubnormalBenchmark {
         for (int n = 0; n < input.length; n++) {
             input[n] *= scale;
         }
-        model = RandomLstm.pack(size, WeightPrecision.FLOAT32, random.weightIh(), random.weightHh(), null, null);
+        model = RandomLstm.pack(Cell.LSTM, size, WeightPrecision.FLOAT32, random.weightIh(), random.weightHh(), null,
+                null);
         runner = model.runner(size.options());
         arena = Arena.ofShared();
         x = RandomLstm.toNative(arena, input);
