@@ -16,28 +16,7 @@ import dev.vlstm.Backend;
 import dev.vlstm.Direction;
 import dev.vlstm.GradientMode;
 import dev.vlstm.Gradients;
-import dev.vlstm.GruGradients;
-import dev.vlstm.GruRunner;
-import dev.vlstm.GruStackGradients;
-import dev.vlstm.GruStackRunner;
-import dev.vlstm.GruStackState;
-import dev.vlstm.GruStackTrainer;
-import dev.vlstm.GruStackWeights;
-import dev.vlstm.GruState;
-import dev.vlstm.GruTrainer;
-import dev.vlstm.GruWeights;
-import dev.vlstm.LstmGradients;
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmStackGradients;
-import dev.vlstm.LstmStackRunner;
-import dev.vlstm.LstmStackState;
-import dev.vlstm.LstmStackTrainer;
-import dev.vlstm.LstmStackWeights;
-import dev.vlstm.LstmState;
-import dev.vlstm.LstmTrainer;
-import dev.vlstm.LstmWeights;
 import dev.vlstm.Model;
-import dev.vlstm.NonFiniteInputs;
 import dev.vlstm.Options;
 import dev.vlstm.Parameters;
 import dev.vlstm.RnnShape;
@@ -54,9 +33,10 @@ import dev.vlstm.WeightPrecision;
  * step's h and the final state of a stream; for training also every gradient tensor, dx, dh0 and dc0). The cases
  * cover each cell (LSTM, with peepholes, with projection, with cell clip, GRU), one layer and a two-layer stack
  * (bidirectional, or unidirectional for streams), batches 1, 3, 4 and 5, full and variable lengths, 1, 2 and 3
- * threads, float32, bfloat16 and int8 weights, forward, stream and training, on the preferred and the scalar
- * kernel, combined pairwise rather than as a full product ({@link #CASES}); most through each cell's own drivers,
- * some through the one {@link Model} API.
+ * threads, float32, bfloat16 and int8 weights, forward, stream and training (but for peepholes, which
+ * {@link Gradients} has no tensors for), on the preferred and the scalar kernel, combined pairwise rather than as a
+ * full product ({@link #CASES}), every case through {@link Model}, {@link Runner}, {@link State} and
+ * {@link Trainer}.
  *
  * <p>The lines mean nothing alone: the performance gate runs this class from the baseline's jar and from the
  * candidate's, at each vector width, and requires the same lines ({@link DigestComparison}). No expected digest is
@@ -75,8 +55,13 @@ public final class BitDigest {
     /** A forward over a sequence, T single steps of a stream, or a forward and backward. */
     enum Mode { FORWARD, STREAM, TRAIN }
 
-    /** The drivers of each cell and topology, or the one {@link Model} API over them. */
-    enum Api { DRIVERS, MODEL }
+    /**
+     * Which outputs a case digests and how its runner chunks its input. {@link #MODEL} (named with a {@code -model}
+     * suffix): every output, and a runner that projects {@link #PROJECTION_STEPS} steps at a time. {@link #PLAIN}: a
+     * one-layer stream digests no final h (it is the last step's h, digested already), and a stack's runner
+     * projects its whole sequence at once.
+     */
+    enum Variant { PLAIN, MODEL }
 
     /**
      * One case of the matrix.
@@ -84,16 +69,16 @@ public final class BitDigest {
      * @param lengths true for sequences of different lengths ({@link #lengths(int)}), false for all T steps
      */
     record Case(Cell cell, Topology topology, Mode mode, int batch, boolean lengths, int threads,
-                WeightPrecision precision, Backend backend, Api api) {
+                WeightPrecision precision, Backend backend, Variant variant) {
 
         Case(Cell cell, Topology topology, Mode mode, int batch, boolean lengths, int threads,
              WeightPrecision precision, Backend backend) {
-            this(cell, topology, mode, batch, lengths, threads, precision, backend, Api.DRIVERS);
+            this(cell, topology, mode, batch, lengths, threads, precision, backend, Variant.PLAIN);
         }
 
         /**
          * The name printed before the digest, e.g. {@code gru-stack2bi-train-B3-varlen-t2-float32-preferred}, with
-         * {@code -model} at the end for the {@link Api#MODEL} cases.
+         * {@code -model} at the end for the {@link Variant#MODEL} cases.
          */
         String name() {
             String topologyName = switch (topology) {
@@ -104,7 +89,7 @@ public final class BitDigest {
             return String.join("-", cell.name().toLowerCase(Locale.ROOT), topologyName,
                     mode.name().toLowerCase(Locale.ROOT), "B" + batch, lengths ? "varlen" : "full", "t" + threads,
                     precision.name().toLowerCase(Locale.ROOT), backend.name().toLowerCase(Locale.ROOT))
-                    + (api == Api.MODEL ? "-model" : "");
+                    + (variant == Variant.MODEL ? "-model" : "");
         }
     }
 
@@ -149,30 +134,28 @@ public final class BitDigest {
             new Case(Cell.PEEPHOLES, Topology.STACK, Mode.STREAM, 5, false, 1, BF16, VECTOR),
             new Case(Cell.GRU, Topology.STACK, Mode.STREAM, 1, false, 2, F32, VECTOR),
             new Case(Cell.LSTM, Topology.LAYER, Mode.TRAIN, 4, false, 1, F32, VECTOR),
-            new Case(Cell.PEEPHOLES, Topology.LAYER, Mode.TRAIN, 3, true, 2, F32, VECTOR),
             new Case(Cell.PROJECTION, Topology.LAYER, Mode.TRAIN, 5, false, 3, F32, VECTOR),
             new Case(Cell.CLIP, Topology.LAYER, Mode.TRAIN, 1, true, 3, F32, VECTOR),
             new Case(Cell.GRU, Topology.LAYER, Mode.TRAIN, 3, true, 2, F32, VECTOR),
             new Case(Cell.GRU, Topology.LAYER, Mode.TRAIN, 5, false, 1, F32, VECTOR),
             new Case(Cell.LSTM, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 3, true, 3, F32, VECTOR),
-            new Case(Cell.PEEPHOLES, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 4, false, 2, F32, VECTOR),
             new Case(Cell.PROJECTION, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 1, true, 1, F32, VECTOR),
             new Case(Cell.CLIP, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 5, false, 2, F32, VECTOR),
             new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 4, true, 3, F32, VECTOR),
             new Case(Cell.LSTM, Topology.LAYER, Mode.FORWARD, 3, true, 1, INT8, SCALAR),
-            new Case(Cell.PEEPHOLES, Topology.LAYER, Mode.TRAIN, 4, true, 1, F32, SCALAR),
             new Case(Cell.GRU, Topology.LAYER, Mode.TRAIN, 5, true, 1, F32, SCALAR),
             new Case(Cell.LSTM, Topology.STACK, Mode.STREAM, 5, false, 1, F32, SCALAR),
             new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, false, 1, F32, SCALAR),
-            new Case(Cell.LSTM, Topology.LAYER, Mode.FORWARD, 2, false, 1, F32, VECTOR, Api.MODEL),
-            new Case(Cell.PROJECTION, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, true, 2, BF16, VECTOR, Api.MODEL),
-            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, true, 3, F32, VECTOR, Api.MODEL),
-            new Case(Cell.CLIP, Topology.STACK, Mode.STREAM, 3, false, 2, INT8, VECTOR, Api.MODEL),
-            new Case(Cell.PEEPHOLES, Topology.LAYER, Mode.STREAM, 1, false, 1, F32, VECTOR, Api.MODEL),
-            new Case(Cell.GRU, Topology.STACK, Mode.STREAM, 5, false, 2, F32, SCALAR, Api.MODEL),
-            new Case(Cell.LSTM, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 5, true, 2, F32, VECTOR, Api.MODEL),
-            new Case(Cell.PROJECTION, Topology.LAYER, Mode.TRAIN, 4, false, 1, F32, VECTOR, Api.MODEL),
-            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 1, true, 3, F32, VECTOR, Api.MODEL));
+            new Case(Cell.LSTM, Topology.LAYER, Mode.FORWARD, 2, false, 1, F32, VECTOR, Variant.MODEL),
+            new Case(Cell.PROJECTION, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, true, 2, BF16, VECTOR,
+                    Variant.MODEL),
+            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, true, 3, F32, VECTOR, Variant.MODEL),
+            new Case(Cell.CLIP, Topology.STACK, Mode.STREAM, 3, false, 2, INT8, VECTOR, Variant.MODEL),
+            new Case(Cell.PEEPHOLES, Topology.LAYER, Mode.STREAM, 1, false, 1, F32, VECTOR, Variant.MODEL),
+            new Case(Cell.GRU, Topology.STACK, Mode.STREAM, 5, false, 2, F32, SCALAR, Variant.MODEL),
+            new Case(Cell.LSTM, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 5, true, 2, F32, VECTOR, Variant.MODEL),
+            new Case(Cell.PROJECTION, Topology.LAYER, Mode.TRAIN, 4, false, 1, F32, VECTOR, Variant.MODEL),
+            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 1, true, 3, F32, VECTOR, Variant.MODEL));
 
     private BitDigest() {
     }
@@ -204,19 +187,7 @@ public final class BitDigest {
         Outputs outputs = new Outputs();
         try (Arena arena = Arena.ofConfined()) {
             Io io = new Io(c, random, arena, editInput);
-            if (c.api == Api.MODEL) {
-                model(c, random, io, outputs);
-            } else if (c.cell == Cell.GRU) {
-                if (c.topology == Topology.LAYER) {
-                    gruLayer(c, random, io, outputs);
-                } else {
-                    gruStack(c, random, io, outputs);
-                }
-            } else if (c.topology == Topology.LAYER) {
-                lstmLayer(c, random, io, outputs);
-            } else {
-                lstmStack(c, random, io, outputs);
-            }
+            run(c, random, io, outputs);
         }
         return outputs.hex();
     }
@@ -236,9 +207,6 @@ public final class BitDigest {
     /** A case's seeded input, initial states, output gradients and output buffers. */
     private static final class Io {
         final Arena arena;
-        /** Directions D and states L·D: 1 and 1 for a layer. */
-        final int directions;
-        final int states;
         final MemorySegment x;
         final MemorySegment h0;
         final MemorySegment c0;
@@ -248,9 +216,9 @@ public final class BitDigest {
 
         Io(Case c, SplittableRandom random, Arena arena, UnaryOperator<float[]> editInput) {
             this.arena = arena;
-            this.directions = c.topology == Topology.STACK_BIDIRECTIONAL ? 2 : 1;
+            int directions = c.topology == Topology.STACK_BIDIRECTIONAL ? 2 : 1;
             int width = c.cell == Cell.PROJECTION ? PROJECTED : HIDDEN;
-            this.states = (c.topology == Topology.LAYER ? 1 : 2) * directions;
+            int states = (c.topology == Topology.LAYER ? 1 : 2) * directions;
             this.x = RandomLstm.toNative(arena, editInput.apply(
                     RandomLstm.uniform(random, STEPS * c.batch * INPUT, 1f)));
             this.h0 = RandomLstm.toNative(arena, RandomLstm.uniform(random, states * c.batch * width, 1f));
@@ -285,65 +253,13 @@ public final class BitDigest {
             }
         }
 
-        void add(LstmGradients gradients) {
-            add(gradients.weightIh(), gradients.weightHh(), gradients.biasIh(), gradients.biasHh(),
-                    gradients.weightHr(), gradients.peepholes());
-        }
-
-        void add(GruGradients gradients) {
-            add(gradients.weightIh(), gradients.weightHh(), gradients.biasIh(), gradients.biasHh());
-        }
-
         String hex() {
             return HexFormat.of().formatHex(sha256.digest());
         }
     }
 
-    private static LstmWeights lstmWeights(Case c, SplittableRandom random, int inputSize) {
-        boolean projected = c.cell == Cell.PROJECTION;
-        int gateRows = 4 * HIDDEN;
-        float bound = (float) (1 / Math.sqrt(HIDDEN));
-        return LstmWeights.fromPyTorch(c.backend, c.precision, inputSize, HIDDEN, projected ? PROJECTED : 0,
-                RandomLstm.uniform(random, gateRows * inputSize, bound),
-                RandomLstm.uniform(random, gateRows * (projected ? PROJECTED : HIDDEN), bound),
-                RandomLstm.uniform(random, gateRows, bound), RandomLstm.uniform(random, gateRows, bound),
-                projected ? RandomLstm.uniform(random, PROJECTED * HIDDEN, bound) : null,
-                c.cell == Cell.PEEPHOLES ? RandomLstm.uniform(random, 3 * HIDDEN, bound) : null);
-    }
-
-    private static GruWeights gruWeights(Case c, SplittableRandom random, int inputSize) {
-        int gateRows = 3 * HIDDEN;
-        float bound = (float) (1 / Math.sqrt(HIDDEN));
-        return GruWeights.fromPyTorch(c.backend, inputSize, HIDDEN,
-                RandomLstm.uniform(random, gateRows * inputSize, bound),
-                RandomLstm.uniform(random, gateRows * HIDDEN, bound),
-                RandomLstm.uniform(random, gateRows, bound), RandomLstm.uniform(random, gateRows, bound));
-    }
-
     private static float clip(Case c) {
-        return c.cell == Cell.CLIP ? CELL_CLIP : LstmRunner.NO_CELL_CLIP;
-    }
-
-    /** Layer 0 and, above it, layer 1, each of one direction or two. */
-    private static LstmStackWeights lstmStack(Case c, SplittableRandom random) {
-        boolean bidirectional = c.topology == Topology.STACK_BIDIRECTIONAL;
-        int directions = bidirectional ? 2 : 1;
-        int upperInput = directions * (c.cell == Cell.PROJECTION ? PROJECTED : HIDDEN);
-        LstmWeights[] parts = new LstmWeights[2 * directions];
-        for (int n = 0; n < parts.length; n++) {
-            parts[n] = lstmWeights(c, random, n < directions ? INPUT : upperInput);
-        }
-        return LstmStackWeights.of(bidirectional, parts);
-    }
-
-    private static GruStackWeights gruStack(Case c, SplittableRandom random) {
-        boolean bidirectional = c.topology == Topology.STACK_BIDIRECTIONAL;
-        int directions = bidirectional ? 2 : 1;
-        GruWeights[] parts = new GruWeights[2 * directions];
-        for (int n = 0; n < parts.length; n++) {
-            parts[n] = gruWeights(c, random, n < directions ? INPUT : directions * HIDDEN);
-        }
-        return GruStackWeights.of(bidirectional, parts);
+        return c.cell == Cell.CLIP ? CELL_CLIP : Float.POSITIVE_INFINITY;
     }
 
     /** Row {@code step} of a {@code [T][B][width]} sequence. */
@@ -352,196 +268,7 @@ public final class BitDigest {
         return sequence.asSlice(step * bytes, bytes);
     }
 
-    /** An LSTM forward over all T steps, of a runner or trainer, one layer or a stack. */
-    private interface LstmFull {
-        void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
-                     MemorySegment hT, MemorySegment cT);
-    }
-
-    /** An LSTM forward over sequences of different lengths. */
-    private interface LstmVariable {
-        void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
-                     MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT);
-    }
-
-    /** A GRU forward over all T steps. */
-    private interface GruFull {
-        void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment y, MemorySegment hT);
-    }
-
-    /** A GRU forward over sequences of different lengths. */
-    private interface GruVariable {
-        void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
-                     MemorySegment y, MemorySegment hT);
-    }
-
-    /** One step of a stream: x {@code [B][I]} in, the new h {@code [B][S]} out. */
-    private interface Step {
-        void step(MemorySegment x, MemorySegment h);
-    }
-
-    private static void lstmForward(Case c, Io io, LstmFull full, LstmVariable variable, Outputs outputs) {
-        MemorySegment y = io.like(io.dy);
-        MemorySegment hT = io.like(io.h0);
-        MemorySegment cT = io.like(io.c0);
-        if (c.lengths) {
-            variable.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths(c.batch), io.h0, io.c0, y, hT,
-                    cT);
-        } else {
-            full.forward(io.x, STEPS, c.batch, io.h0, io.c0, y, hT, cT);
-        }
-        outputs.add(y, hT, cT);
-    }
-
-    private static void gruForward(Case c, Io io, GruFull full, GruVariable variable, Outputs outputs) {
-        MemorySegment y = io.like(io.dy);
-        MemorySegment hT = io.like(io.h0);
-        if (c.lengths) {
-            variable.forward(io.x, SequenceLayout.TIME_MAJOR, STEPS, c.batch, lengths(c.batch), io.h0, y, hT);
-        } else {
-            full.forward(io.x, STEPS, c.batch, io.h0, y, hT);
-        }
-        outputs.add(y, hT);
-    }
-
-    /** T steps of a stream whose state starts at h0 (and c0); adds each step's h. */
-    private static void stream(Io io, Step step, Outputs outputs) {
-        MemorySegment h = io.like(io.dy);
-        for (int t = 0; t < STEPS; t++) {
-            step.step(stepOf(io.x, t), stepOf(h, t));
-        }
-        outputs.add(h);
-    }
-
-    private static void lstmLayer(Case c, SplittableRandom random, Io io, Outputs outputs) {
-        try (LstmWeights weights = lstmWeights(c, random, INPUT)) {
-            if (c.mode == Mode.TRAIN) {
-                try (LstmTrainer trainer = new LstmTrainer(weights, c.batch, STEPS, clip(c), c.threads);
-                     LstmGradients gradients = new LstmGradients(weights)) {
-                    lstmForward(c, io, trainer::forward, trainer::forward, outputs);
-                    MemorySegment dx = io.like(io.x);
-                    MemorySegment dh0 = io.like(io.h0);
-                    MemorySegment dc0 = io.like(io.c0);
-                    trainer.backward(io.dy, io.dhT, io.dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
-                    outputs.add(gradients);
-                    outputs.add(dx, dh0, dc0);
-                }
-                return;
-            }
-            try (LstmRunner runner = new LstmRunner(weights, c.batch, PROJECTION_STEPS, NonFiniteInputs.PROPAGATE,
-                    clip(c), c.threads)) {
-                if (c.mode == Mode.FORWARD) {
-                    lstmForward(c, io, runner::forward, runner::forward, outputs);
-                    return;
-                }
-                try (LstmState state = new LstmState(weights, c.batch)) {
-                    state.setHidden(io.h0);
-                    state.setCell(io.c0);
-                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
-                    MemorySegment cT = io.like(io.c0);
-                    state.copyCellTo(cT);
-                    outputs.add(cT);
-                }
-            }
-        }
-    }
-
-    private static void lstmStack(Case c, SplittableRandom random, Io io, Outputs outputs) {
-        try (LstmStackWeights weights = lstmStack(c, random)) {
-            if (c.mode == Mode.TRAIN) {
-                try (LstmStackTrainer trainer = new LstmStackTrainer(weights, c.batch, STEPS, clip(c), c.threads);
-                     LstmStackGradients gradients = new LstmStackGradients(weights)) {
-                    lstmForward(c, io, trainer::forward, trainer::forward, outputs);
-                    MemorySegment dx = io.like(io.x);
-                    MemorySegment dh0 = io.like(io.h0);
-                    MemorySegment dc0 = io.like(io.c0);
-                    trainer.backward(io.dy, io.dhT, io.dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
-                    for (int part = 0; part < io.states; part++) {
-                        outputs.add(gradients.layer(part / io.directions, part % io.directions));
-                    }
-                    outputs.add(dx, dh0, dc0);
-                }
-                return;
-            }
-            try (LstmStackRunner runner = new LstmStackRunner(weights, c.batch, STEPS, clip(c), c.threads)) {
-                if (c.mode == Mode.FORWARD) {
-                    lstmForward(c, io, runner::forward, runner::forward, outputs);
-                    return;
-                }
-                try (LstmStackState state = new LstmStackState(weights, c.batch)) {
-                    state.setHidden(io.h0);
-                    state.setCell(io.c0);
-                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
-                    MemorySegment hT = io.like(io.h0);
-                    MemorySegment cT = io.like(io.c0);
-                    state.copyHiddenTo(hT);
-                    state.copyCellTo(cT);
-                    outputs.add(hT, cT);
-                }
-            }
-        }
-    }
-
-    private static void gruLayer(Case c, SplittableRandom random, Io io, Outputs outputs) {
-        try (GruWeights weights = gruWeights(c, random, INPUT)) {
-            if (c.mode == Mode.TRAIN) {
-                try (GruTrainer trainer = new GruTrainer(weights, c.batch, STEPS, c.threads);
-                     GruGradients gradients = new GruGradients(weights)) {
-                    gruForward(c, io, trainer::forward, trainer::forward, outputs);
-                    MemorySegment dx = io.like(io.x);
-                    MemorySegment dh0 = io.like(io.h0);
-                    trainer.backward(io.dy, io.dhT, gradients, GradientMode.OVERWRITE, dx, dh0);
-                    outputs.add(gradients);
-                    outputs.add(dx, dh0);
-                }
-                return;
-            }
-            try (GruRunner runner = new GruRunner(weights, c.batch, PROJECTION_STEPS, c.threads)) {
-                if (c.mode == Mode.FORWARD) {
-                    gruForward(c, io, runner::forward, runner::forward, outputs);
-                    return;
-                }
-                try (GruState state = new GruState(weights, c.batch)) {
-                    state.setHidden(io.h0);
-                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
-                }
-            }
-        }
-    }
-
-    private static void gruStack(Case c, SplittableRandom random, Io io, Outputs outputs) {
-        try (GruStackWeights weights = gruStack(c, random)) {
-            if (c.mode == Mode.TRAIN) {
-                try (GruStackTrainer trainer = new GruStackTrainer(weights, c.batch, STEPS, c.threads);
-                     GruStackGradients gradients = new GruStackGradients(weights)) {
-                    gruForward(c, io, trainer::forward, trainer::forward, outputs);
-                    MemorySegment dx = io.like(io.x);
-                    MemorySegment dh0 = io.like(io.h0);
-                    trainer.backward(io.dy, io.dhT, gradients, GradientMode.OVERWRITE, dx, dh0);
-                    for (int part = 0; part < io.states; part++) {
-                        outputs.add(gradients.layer(part / io.directions, part % io.directions));
-                    }
-                    outputs.add(dx, dh0);
-                }
-                return;
-            }
-            try (GruStackRunner runner = new GruStackRunner(weights, c.batch, STEPS, c.threads)) {
-                if (c.mode == Mode.FORWARD) {
-                    gruForward(c, io, runner::forward, runner::forward, outputs);
-                    return;
-                }
-                try (GruStackState state = new GruStackState(weights, c.batch)) {
-                    state.setHidden(io.h0);
-                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
-                    MemorySegment hT = io.like(io.h0);
-                    state.copyHiddenTo(hT);
-                    outputs.add(hT);
-                }
-            }
-        }
-    }
-
-    /** The case's shape in the {@link Model} API: two layers for a stack, P for projection, peepholes. */
+    /** The case's shape: two layers for a stack, P for projection, peepholes. */
     private static RnnShape shape(Case c) {
         RnnShape shape = RnnShape.of(c.cell == Cell.GRU ? dev.vlstm.Cell.GRU : dev.vlstm.Cell.LSTM, INPUT, HIDDEN)
                 .withLayers(c.topology == Topology.LAYER ? 1 : 2)
@@ -550,11 +277,14 @@ public final class BitDigest {
         return c.cell == Cell.PROJECTION ? shape.withProjection(PROJECTED) : shape;
     }
 
-    /** Seeded arrays in PyTorch's {@code _flat_weights} order for {@link Parameters#fromPyTorch}. */
+    /**
+     * Seeded arrays in PyTorch's {@code _flat_weights} order for {@link Parameters#fromPyTorch}: per layer and
+     * direction W, U, b_ih, b_hh, W_hr and the peepholes, each U(-1/√H, 1/√H).
+     */
     private static float[][] flatWeights(RnnShape shape, SplittableRandom random) {
         float bound = (float) (1 / Math.sqrt(HIDDEN));
         int gateRows = shape.gates() * HIDDEN;
-        int directions = shape.direction() == Direction.BIDIRECTIONAL ? 2 : 1;
+        int directions = shape.direction().count();
         List<float[]> arrays = new ArrayList<>();
         for (int part = 0; part < shape.stateCount(); part++) {
             arrays.add(RandomLstm.uniform(random, gateRows * shape.layerInputSize(part / directions), bound));
@@ -571,11 +301,19 @@ public final class BitDigest {
         return arrays.toArray(float[][]::new);
     }
 
+    /**
+     * The time steps a case's runner projects its input in: {@link #PROJECTION_STEPS} but for the stacks of the
+     * {@link Variant#PLAIN} cases, which take the default chunk (all T steps).
+     */
+    private static int chunkSteps(Case c) {
+        return c.variant == Variant.PLAIN && c.topology != Topology.LAYER ? 0 : PROJECTION_STEPS;
+    }
+
     /** A case through {@link Model}, {@link Runner}, {@link State} and {@link Trainer}, whatever its cell. */
-    private static void model(Case c, SplittableRandom random, Io io, Outputs outputs) {
+    private static void run(Case c, SplittableRandom random, Io io, Outputs outputs) {
         boolean gru = c.cell == Cell.GRU;
         Options options = Options.DEFAULT.withPrecision(c.precision).withBackend(c.backend).withCellClip(clip(c))
-                .withMaxBatch(c.batch).withMaxSteps(STEPS).withThreads(c.threads).withChunkSteps(PROJECTION_STEPS);
+                .withMaxBatch(c.batch).withMaxSteps(STEPS).withThreads(c.threads).withChunkSteps(chunkSteps(c));
         try (Parameters parameters = Parameters.fromPyTorch(shape(c), flatWeights(shape(c), random));
              Model model = Model.pack(parameters, options)) {
             MemorySegment c0 = gru ? null : io.c0;
@@ -619,12 +357,16 @@ public final class BitDigest {
                     if (!gru) {
                         state.setCell(io.c0);
                     }
-                    stream(io, (x, h) -> runner.step(x, state, h), outputs);
+                    MemorySegment h = io.like(io.dy);
+                    for (int t = 0; t < STEPS; t++) {
+                        runner.step(stepOf(io.x, t), state, stepOf(h, t));
+                    }
                     state.copyHiddenTo(hT);
                     if (!gru) {
                         state.copyCellTo(cT);
                     }
-                    outputs.add(hT, cT);
+                    boolean lastStepOnly = c.variant == Variant.PLAIN && c.topology == Topology.LAYER;
+                    outputs.add(h, lastStepOnly ? null : hT, cT);
                 }
             }
         }

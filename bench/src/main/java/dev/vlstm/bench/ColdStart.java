@@ -13,15 +13,15 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmState;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Model;
+import dev.vlstm.Runner;
+import dev.vlstm.State;
 import dev.vlstm.WarmUp;
 import dev.vlstm.internal.CpuModel;
 
 /**
- * How many calls does a cold JVM need before {@link LstmRunner#step} runs at compiled speed, and what does
- * {@link LstmRunner#warmUp()} change? For each streaming shape, two new JVMs time every step call from the first:
+ * How many calls does a cold JVM need before {@link Runner#step} runs at compiled speed, and what does
+ * {@link Runner#warmUp()} change? For each streaming shape, two new JVMs time every step call from the first:
  * one without a warm-up, one after {@code warmUp()}. Prints a Markdown table.
  *
  * <p>Usage: {@code java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.ColdStart [shape...]}
@@ -58,7 +58,7 @@ public final class ColdStart {
                     cold.get("secondsTo1.2x") + " s", cold.get("callsTo0B"), warm.get("warmUpSeconds") + " s",
                     warm.get("warmUpCalls"), warm.get("firstMicros"), warm.get("firstMedianMicros")});
         }
-        StringBuilder out = new StringBuilder(String.format(Locale.ROOT, "Cold start of LstmRunner.step, %s, "
+        StringBuilder out = new StringBuilder(String.format(Locale.ROOT, "Cold start of Runner.step, %s, "
                 + "JDK %s: every call timed from a new JVM's first; warm = median of the last %.0f%% of calls; "
                 + "\"calls to N× warm\" = first call from which the median of %d calls is within N× warm.%n%n",
                 CpuModel.current().identity(), Runtime.version(), WARM_SHARE * 100, WINDOW));
@@ -93,18 +93,18 @@ public final class ColdStart {
     private static void child(Shape shape, boolean warmUp, int calls) {
         com.sun.management.ThreadMXBean threads =
                 (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        RandomLstm model = RandomLstm.create(shape, 1);
+        RandomLstm random = RandomLstm.create(shape, 1);
         long start = System.nanoTime();
-        try (LstmWeights weights = model.packed();
-             LstmRunner runner = new LstmRunner(weights, shape.batch());
-             LstmState state = new LstmState(weights, shape.batch());
+        try (Model model = random.model();
+             Runner runner = model.runner(shape.options());
+             State state = model.newState(shape.batch());
              Arena arena = Arena.ofConfined()) {
             if (warmUp) {
                 WarmUp report = runner.warmUp();
                 System.out.printf(Locale.ROOT, "warmUpSeconds=%.2f%nwarmUpCalls=%d%nsettled=%b%n",
                         report.elapsed().toNanos() / 1e9, report.calls(), report.settled());
             }
-            MemorySegment x = RandomLstm.toNative(arena, model.x());
+            MemorySegment x = RandomLstm.toNative(arena, random.x());
             MemorySegment h = RandomLstm.floats(arena, (long) shape.batch() * shape.size());
             long[] nanos = new long[calls];
             long[] ends = new long[calls];

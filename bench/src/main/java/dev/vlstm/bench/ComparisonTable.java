@@ -61,13 +61,13 @@ final class ComparisonTable {
                 mode, ZonedDateTime.now(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'")),
                 Runtime.version(), System.getProperty("java.vm.vendor"), CpuModel.current().identity(), kernel));
         appendTable(out, cells);
-        out.append(String.format(Locale.ROOT, "%nvector: LstmRunner on native segments (step-*: LstmRunner.step with "
-                + "a carried LstmState; bptt-*: LstmTrainer.forward then backward with every gradient; others: "
-                + "LstmRunner.forward writing y, hT, cT). scalar: ReferenceLstm, plain "
+        out.append(String.format(Locale.ROOT, "%nvector: a one-layer Model's Runner on native segments (step-*: "
+                + "Runner.step with a carried State; bptt-*: Trainer.forward then backward with every gradient; "
+                + "others: Runner.forward writing y, hT, cT). scalar: ReferenceLstm, plain "
                 + "Java in double precision (step-*: one step from carried h, c; bptt-*: ReferenceLstm.backward). "
                 + "ORT: %s; not for bptt-* (its Java package does not train), varlen-* nor stack-*. varlen-*: B "
                 + "sequences padded to T with lengths drawn uniformly from 1..T (seeded), passed to both. stack-*: a "
-                + "whole model of L layers of D directions (bi: 2), LstmStackRunner.forward against "
+                + "whole model of L layers of D directions (bi: 2), Runner.forward against "
                 + "ReferenceStack. Times: JMH score "
                 + "(mean of the measured iterations) per call; speedup = scalar / vector, vs ORT = ORT / vector; "
                 + "GFLOP/s counts 8·H·(I+H)·B·T, three times that for bptt-*, and 8·H·(I+H)·Σ lengths for varlen-* "

@@ -5,8 +5,8 @@ import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
 import ai.onnxruntime.OrtException;
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Model;
+import dev.vlstm.Runner;
 import dev.vlstm.SequenceLayout;
 import dev.vlstm.reference.ReferenceLstm;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -24,9 +24,9 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * How long does a whole sequence take? {@link LstmRunner#forward} over a {@code [T][B][I]} native input,
- * writing y, hT and cT, against the double-precision {@link ReferenceLstm} on the same random model;
- * {@code varlen-*} shapes pass each sequence's length ({@link Shape#lengths()}) to both.
+ * How long does a whole sequence take? {@link Runner#forward} of a one-layer {@link Model} over a
+ * {@code [T][B][I]} native input, writing y, hT and cT, against the double-precision {@link ReferenceLstm} on the
+ * same random model; {@code varlen-*} shapes pass each sequence's length ({@link Shape#lengths()}) to both.
  * Each implementation has its own state, so a run builds only what it measures; {@code onnxruntime} is ONNX
  * Runtime's LSTM node on the same weights and input ({@link OnnxRuntimeLstm}).
  */
@@ -50,8 +50,8 @@ public class ForwardBenchmark {
     public static class Vector extends Problem {
         Shape size;
         int[] lengths;
-        LstmWeights weights;
-        LstmRunner runner;
+        Model model;
+        Runner runner;
         Arena arena;
         MemorySegment x;
         MemorySegment y;
@@ -63,11 +63,11 @@ public class ForwardBenchmark {
         public void setUp() {
             size = Shape.named(shape);
             lengths = size.lengths();
-            RandomLstm model = RandomLstm.create(size, size.steps());
-            weights = model.packed();
-            runner = new LstmRunner(weights, size.batch());
+            RandomLstm random = RandomLstm.create(size, size.steps());
+            model = random.model();
+            runner = model.runner(size.options());
             arena = Arena.ofShared();
-            x = RandomLstm.toNative(arena, model.x());
+            x = RandomLstm.toNative(arena, random.x());
             long state = (long) size.batch() * size.size();
             y = RandomLstm.floats(arena, size.steps() * state);
             hT = RandomLstm.floats(arena, state);
@@ -86,7 +86,7 @@ public class ForwardBenchmark {
         @TearDown
         public void tearDown() {
             runner.close();
-            weights.close();
+            model.close();
             arena.close();
         }
     }

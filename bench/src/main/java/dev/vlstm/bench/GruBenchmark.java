@@ -5,11 +5,10 @@ import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
 import dev.vlstm.GradientMode;
-import dev.vlstm.GruGradients;
-import dev.vlstm.GruRunner;
-import dev.vlstm.GruState;
-import dev.vlstm.GruTrainer;
-import dev.vlstm.GruWeights;
+import dev.vlstm.Gradients;
+import dev.vlstm.Model;
+import dev.vlstm.Runner;
+import dev.vlstm.Trainer;
 import dev.vlstm.reference.ReferenceGru;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -26,9 +25,9 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * The GRU's kernel paths, one per {@link Shape#GRU} shape: a stream step ({@link GruRunner#step} with a carried
- * {@link GruState}), a sequence ({@link GruRunner#forward}, writing y and hT), and a training step
- * ({@link GruTrainer#forward} then {@link GruTrainer#backward}: every gradient, dx and dh0), as
+ * The GRU's kernel paths, one per {@link Shape#GRU} shape, through a one-layer GRU {@link Model}: a stream step
+ * ({@link Runner#step} with a carried {@link dev.vlstm.State}), a sequence ({@link Runner#forward}, writing y and
+ * hT), and a training step ({@link Trainer#forward} then {@link Trainer#backward}: every gradient, dx and dh0), as
  * {@link StepBenchmark}, {@link ForwardBenchmark} and {@link TrainingBenchmark} time the LSTM's; each against the
  * double-precision {@link ReferenceGru} on the same random model.
  */
@@ -48,14 +47,14 @@ public class GruBenchmark {
 
     public static class Vector extends Problem {
         Shape size;
-        GruWeights weights;
+        Model model;
         /** The runner of a step or sequence shape, null for training. */
-        GruRunner runner;
+        Runner runner;
         /** The stream of a step shape, null otherwise. */
-        GruState stream;
+        dev.vlstm.State stream;
         /** The trainer and its gradients of a training shape, null otherwise. */
-        GruTrainer trainer;
-        GruGradients gradients;
+        Trainer trainer;
+        Gradients gradients;
         Arena arena;
         MemorySegment x;
         MemorySegment y;
@@ -68,22 +67,22 @@ public class GruBenchmark {
         @Setup
         public void setUp() {
             size = Shape.named(shape);
-            RandomGru model = RandomGru.create(size, size.steps());
-            weights = model.packed();
+            RandomGru random = RandomGru.create(size, size.steps());
+            model = random.model();
             arena = Arena.ofShared();
-            x = RandomLstm.toNative(arena, model.x());
+            x = RandomLstm.toNative(arena, random.x());
             long state = (long) size.batch() * size.size();
             y = RandomLstm.floats(arena, size.steps() * state);
             hT = RandomLstm.floats(arena, state);
             if (size.training()) {
-                trainer = new GruTrainer(weights, size.batch(), size.steps());
-                gradients = new GruGradients(weights);
-                dy = RandomLstm.toNative(arena, model.x());
+                trainer = model.trainer(size.options());
+                gradients = new Gradients(model.shape());
+                dy = RandomLstm.toNative(arena, random.x());
                 dx = RandomLstm.floats(arena, x.byteSize() / Float.BYTES);
                 dh0 = RandomLstm.floats(arena, state);
             } else {
-                runner = new GruRunner(weights, size.batch());
-                stream = size.streaming() ? new GruState(weights, size.batch()) : null;
+                runner = model.runner(size.options());
+                stream = size.streaming() ? model.newState(size.batch()) : null;
             }
         }
 
@@ -91,10 +90,10 @@ public class GruBenchmark {
             if (stream != null) {
                 runner.step(x, stream, hT);
             } else if (trainer != null) {
-                trainer.forward(x, size.steps(), size.batch(), null, y, null);
-                trainer.backward(dy, null, gradients, GradientMode.OVERWRITE, dx, dh0);
+                trainer.forward(x, size.steps(), size.batch(), null, null, y, null, null);
+                trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, dx, dh0, null);
             } else {
-                runner.forward(x, size.steps(), size.batch(), null, y, hT);
+                runner.forward(x, size.steps(), size.batch(), null, null, y, hT, null);
             }
         }
 
@@ -109,7 +108,7 @@ public class GruBenchmark {
                 }
                 runner.close();
             }
-            weights.close();
+            model.close();
             arena.close();
         }
     }

@@ -16,9 +16,9 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions;
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmState;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Model;
+import dev.vlstm.Runner;
+import dev.vlstm.State;
 import dev.vlstm.WeightPrecision;
 
 /**
@@ -97,12 +97,12 @@ final class OnnxRuntimeLstm implements AutoCloseable {
 
     /**
      * ORT running {@code model}'s whole sequence from zero state per {@link #run()}, checked against
-     * {@link LstmRunner#forward}: y, hT and cT.
+     * {@link Runner#forward} of its float32 model: y, hT and cT.
      */
     static OnnxRuntimeLstm sequence(RandomLstm model) throws OrtException {
         Shape shape = model.shape();
         OnnxRuntimeLstm runtime = new OnnxRuntimeLstm(model, shape.steps(), false);
-        try (LstmWeights weights = model.packed(WeightPrecision.FLOAT32); LstmRunner runner = new LstmRunner(weights, shape.batch())) {
+        try (Model packed = model.model(WeightPrecision.FLOAT32); Runner runner = packed.runner(shape.options())) {
             int state = shape.batch() * shape.size();
             float[] y = new float[shape.steps() * state];
             float[] hT = new float[state];
@@ -119,13 +119,13 @@ final class OnnxRuntimeLstm implements AutoCloseable {
 
     /**
      * ORT advancing a stream of {@code model} (whose input holds one step) by one step per {@link #run()},
-     * checked against {@link LstmRunner#step} after a few steps of both.
+     * checked against {@link Runner#step} of its float32 model after a few steps of both.
      */
     static OnnxRuntimeLstm stream(RandomLstm model) throws OrtException {
         Shape shape = model.shape();
         OnnxRuntimeLstm runtime = new OnnxRuntimeLstm(model, 1, true);
-        try (LstmWeights weights = model.packed(WeightPrecision.FLOAT32); LstmRunner runner = new LstmRunner(weights, shape.batch());
-             LstmState state = new LstmState(weights, shape.batch())) {
+        try (Model packed = model.model(WeightPrecision.FLOAT32); Runner runner = packed.runner(shape.options());
+             State state = packed.newState(shape.batch())) {
             float[] h = new float[shape.batch() * shape.size()];
             for (int step = 0; step < VERIFIED_STREAM_STEPS; step++) {
                 runner.step(model.x(), state, h);

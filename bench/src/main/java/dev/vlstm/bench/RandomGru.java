@@ -2,8 +2,9 @@ package dev.vlstm.bench;
 
 import java.util.SplittableRandom;
 
-import dev.vlstm.Backend;
-import dev.vlstm.GruWeights;
+import dev.vlstm.Cell;
+import dev.vlstm.Model;
+import dev.vlstm.WeightPrecision;
 import dev.vlstm.reference.ReferenceGru;
 
 /**
@@ -28,10 +29,9 @@ record RandomGru(Shape shape, float[] weightIh, float[] weightHh, float[] biasIh
                 RandomLstm.uniform(random, steps * shape.batch() * shape.size(), 1f));
     }
 
-    /** Packs the weights for the preferred (vector) kernel; the caller closes them. */
-    GruWeights packed() {
-        return GruWeights.fromPyTorch(Backend.PREFERRED, shape.size(), shape.size(), weightIh, weightHh, biasIh,
-                biasHh);
+    /** The one-layer model of these weights for the preferred (vector) kernel; the caller closes it. */
+    Model model() {
+        return RandomLstm.pack(Cell.GRU, shape, WeightPrecision.FLOAT32, weightIh, weightHh, biasIh, biasHh);
     }
 
     ReferenceGru reference() {

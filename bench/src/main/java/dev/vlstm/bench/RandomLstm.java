@@ -5,8 +5,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 
-import dev.vlstm.Backend;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Cell;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
 import dev.vlstm.WeightPrecision;
 import dev.vlstm.reference.ReferenceLstm;
 
@@ -35,15 +38,29 @@ record RandomLstm(Shape shape, float[] weightIh, float[] weightHh, float[] biasI
                 uniform(random, steps * shape.batch() * shape.size(), 1f));
     }
 
-    /** Packs the weights for the preferred (vector) kernel in the shape's precision; the caller closes them. */
-    LstmWeights packed() {
-        return packed(shape.precision());
+    /** The one-layer model of these weights for the preferred (vector) kernel in the shape's precision. */
+    Model model() {
+        return model(shape.precision());
     }
 
-    /** Packs the weights for the preferred (vector) kernel in {@code precision}; the caller closes them. */
-    LstmWeights packed(WeightPrecision precision) {
-        return LstmWeights.fromPyTorch(Backend.PREFERRED, precision, shape.size(), shape.size(), weightIh, weightHh,
-                biasIh, biasHh);
+    /**
+     * The one-layer model of these weights for the preferred (vector) kernel in {@code precision}; the caller closes
+     * it.
+     */
+    Model model(WeightPrecision precision) {
+        return pack(Cell.LSTM, shape, precision, weightIh, weightHh, biasIh, biasHh);
+    }
+
+    /**
+     * The one-layer, one-direction model of {@code cell}, I = H = {@code shape.size()}, of {@code flatWeights} (in
+     * {@link Parameters#fromPyTorch}'s order), packed for the preferred kernel in {@code precision}; the caller
+     * closes it.
+     */
+    static Model pack(Cell cell, Shape shape, WeightPrecision precision, float[]... flatWeights) {
+        try (Parameters parameters = Parameters.fromPyTorch(RnnShape.of(cell, shape.size(), shape.size()),
+                flatWeights)) {
+            return Model.pack(parameters, Options.DEFAULT.withPrecision(precision));
+        }
     }
 
     ReferenceLstm reference() {

@@ -6,8 +6,6 @@ import java.util.SortedMap;
 import java.util.SortedSet;
 import java.util.TreeSet;
 
-import dev.vlstm.LstmRunner;
-
 /**
  * The limits one thread of this machine reached in the same run ({@link FmaPeakBenchmark},
  * {@link BandwidthBenchmark}), and each shape's place under them: batched shapes against the FMA peak, batch-1
@@ -26,6 +24,8 @@ record Roofline(double fmaGflops, SortedMap<Integer, Double> readGBsByKib) {
     static final int L3_KIB = 8 << 10;
     /** Far larger than every cache: DRAM. */
     static final int DRAM_KIB = 512 << 10;
+    /** The gate pre-activations of a runner's default input chunk, as {@link dev.vlstm.Options#chunkSteps()} states. */
+    static final long DEFAULT_CHUNK_BYTES = 2L << 20;
 
     /** True for shapes whose time is bounded by reading the weights: batch-1 inference, steps or sequences. */
     static boolean bandwidthBound(Shape shape) {
@@ -41,16 +41,16 @@ record Roofline(double fmaGflops, SortedMap<Integer, Double> readGBsByKib) {
     }
 
     /**
-     * Weight bytes read per step: for a sequence, U every step plus W once per projection chunk of
-     * {@link LstmRunner#DEFAULT_PROJECTION_BYTES} of gate pre-activations, spread over the steps.
+     * Weight bytes read per step: for a sequence, U every step plus W once per input chunk of a runner whose
+     * maxSteps is T ({@link dev.vlstm.Options#chunkSteps()}'s default: {@link #DEFAULT_CHUNK_BYTES} of gate
+     * pre-activations, at most T steps), spread over the steps.
      */
     static double weightBytesPerStep(Shape shape) {
         if (shape.streaming()) {
             return residentWeightBytes(shape);
         }
         long gateStepBytes = 4L * Float.BYTES * shape.size() * shape.batch();
-        long chunkSteps = Math.max(1, Math.min(LstmRunner.MAX_DEFAULT_PROJECTION_STEPS,
-                LstmRunner.DEFAULT_PROJECTION_BYTES / gateStepBytes));
+        long chunkSteps = Math.max(1, Math.min(shape.steps(), DEFAULT_CHUNK_BYTES / gateStepBytes));
         long chunks = (shape.steps() + chunkSteps - 1) / chunkSteps;
         return recurrentWeightBytes(shape) + (double) chunks * inputWeightBytes(shape) / shape.steps();
     }

@@ -4,6 +4,10 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 
+import dev.vlstm.Cell;
+import dev.vlstm.Direction;
+import dev.vlstm.Options;
+import dev.vlstm.RnnShape;
 import dev.vlstm.WeightPrecision;
 
 /**
@@ -91,20 +95,20 @@ record Shape(String name, int batch, int steps, int size, int layers, int direct
         return precision() == WeightPrecision.FLOAT32 ? name : name.substring(0, name.lastIndexOf('-'));
     }
 
-    /** True for one step of a stream ({@code LstmRunner.step}, {@code GruRunner.step}), false for a whole sequence. */
+    /** True for one step of a stream ({@code Runner.step}), false for a whole sequence. */
     boolean streaming() {
         return kind().startsWith("step-");
     }
 
     /**
-     * True for a batch of sequences of different lengths ({@code LstmRunner.forward} with {@code lengths}), padded
+     * True for a batch of sequences of different lengths ({@code Runner.forward} with {@code lengths}), padded
      * to T; see {@link #lengths()}.
      */
     boolean variableLengths() {
         return name.contains("varlen-");
     }
 
-    /** True for a whole model of L layers and D directions ({@code LstmStackRunner}). */
+    /** True for a whole model of L layers and D directions. */
     boolean stacked() {
         return name.startsWith("stack-");
     }
@@ -138,9 +142,23 @@ record Shape(String name, int batch, int steps, int size, int layers, int direct
         return rows;
     }
 
-    /** True for a training step: forward and backward through time ({@code LstmTrainer}, {@code GruTrainer}). */
+    /** True for a training step: forward and backward through time ({@code Trainer}). */
     boolean training() {
         return kind().startsWith("bptt-");
+    }
+
+    /** {@return the model's sizes: its cell, I = H = {@link #size()}, L layers of D directions, no projection} */
+    RnnShape rnnShape() {
+        return new RnnShape(gru() ? Cell.GRU : Cell.LSTM, size, size, layers,
+                directions == 2 ? Direction.BIDIRECTIONAL : Direction.FORWARD, 0, false);
+    }
+
+    /**
+     * {@return the run-time options of a runner or trainer for this shape: B = {@link #batch()}, T =
+     * {@link #steps()}, one thread}
+     */
+    Options options() {
+        return Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps);
     }
 
     /**

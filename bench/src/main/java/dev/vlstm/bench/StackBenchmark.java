@@ -5,11 +5,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.TimeUnit;
 
-import dev.vlstm.LstmParameters;
-import dev.vlstm.LstmStackParameters;
-import dev.vlstm.LstmStackRunner;
-import dev.vlstm.LstmStackShape;
-import dev.vlstm.LstmStackWeights;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
+import dev.vlstm.Runner;
 import dev.vlstm.SequenceLayout;
 import dev.vlstm.reference.ReferenceLstm;
 import dev.vlstm.reference.ReferenceStack;
@@ -28,7 +28,7 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * How long does a whole stacked bidirectional model take? {@link LstmStackRunner#forward} of a {@code stack-*} shape
+ * How long does a whole stacked bidirectional model take? {@link Runner#forward} of a {@code stack-*} shape
  * (x {@code [T][B][I]} to y {@code [T][B][D·H]}, h_n and c_n, with each sequence's length for
  * {@code stack-varlen-*}) against the double-precision {@link ReferenceStack} on the same model, PyTorch's
  * initialisation with a fixed seed, and the same input.
@@ -50,24 +50,20 @@ public class StackBenchmark {
 
         Shape size;
         int[] lengths;
-        LstmStackParameters parameters;
+        Parameters parameters;
         float[] x;
 
         void createModel(int steps) {
             size = Shape.named(shape);
             lengths = size.lengths();
-            parameters = LstmStackParameters.initialize(stackShape(size), SEED);
+            parameters = Parameters.initialize(size.rnnShape(), SEED);
             x = RandomLstm.create(size, steps).x();
-        }
-
-        static LstmStackShape stackShape(Shape size) {
-            return new LstmStackShape(size.size(), size.size(), size.layers(), size.directions() == 2);
         }
     }
 
     public static class Vector extends Problem {
-        LstmStackWeights weights;
-        LstmStackRunner runner;
+        Model model;
+        Runner runner;
         Arena arena;
         MemorySegment input;
         MemorySegment y;
@@ -77,9 +73,9 @@ public class StackBenchmark {
         @Setup
         public void setUp() {
             createModel(Shape.named(shape).steps());
-            weights = parameters.pack();
+            model = Model.pack(parameters, Options.DEFAULT);
             parameters.close();
-            runner = new LstmStackRunner(weights, size.batch(), size.steps());
+            runner = model.runner(size.options());
             arena = Arena.ofShared();
             input = RandomLstm.toNative(arena, x);
             long state = (long) size.batch() * size.size();
@@ -91,7 +87,7 @@ public class StackBenchmark {
         @TearDown
         public void tearDown() {
             runner.close();
-            weights.close();
+            model.close();
             arena.close();
         }
     }
@@ -114,19 +110,22 @@ public class StackBenchmark {
             for (int n = 0; n < x.length; n++) {
                 input[n] = x[n];
             }
-            LstmStackShape stack = stackShape(size);
+            RnnShape stack = parameters.shape();
+            int directions = stack.direction().count();
             ReferenceLstm[] cells = new ReferenceLstm[stack.stateCount()];
             for (int n = 0; n < cells.length; n++) {
-                LstmParameters cell = parameters.layer(n / stack.directions(), n % stack.directions());
-                cells[n] = new ReferenceLstm(cell.inputSize(), cell.hiddenSize(), floats(cell.weightIh()),
-                        floats(cell.weightHh()), floats(cell.biasIh()), floats(cell.biasHh()));
+                int layer = n / directions;
+                int direction = n % directions;
+                cells[n] = new ReferenceLstm(stack.layerInputSize(layer), stack.hiddenSize(),
+                        floats(stack, "weight_ih", layer, direction), floats(stack, "weight_hh", layer, direction),
+                        floats(stack, "bias_ih", layer, direction), floats(stack, "bias_hh", layer, direction));
             }
-            reference = new ReferenceStack(stack.bidirectional(), cells);
+            reference = new ReferenceStack(directions == 2, cells);
             parameters.close();
         }
 
-        private static float[] floats(MemorySegment segment) {
-            return segment.toArray(ValueLayout.JAVA_FLOAT);
+        private float[] floats(RnnShape stack, String tensor, int layer, int direction) {
+            return parameters.tensor(stack.tensorName(tensor, layer, direction)).toArray(ValueLayout.JAVA_FLOAT);
         }
     }
 

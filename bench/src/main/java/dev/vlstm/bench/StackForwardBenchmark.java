@@ -6,11 +6,12 @@ import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmStackParameters;
-import dev.vlstm.LstmStackRunner;
-import dev.vlstm.LstmStackShape;
-import dev.vlstm.LstmStackWeights;
+import dev.vlstm.Cell;
+import dev.vlstm.Direction;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
+import dev.vlstm.Runner;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -26,10 +27,10 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * What does a stacked bidirectional forward cost beyond its layers? {@link LstmStackRunner#forward} of a 2-layer
+ * What does a stacked bidirectional forward cost beyond its layers? {@link Runner#forward} of a 2-layer
  * bidirectional model (x {@code [T][B][I]} to y {@code [T][B][2H]}, h_n and c_n) against the four
- * {@link LstmRunner#forward} calls of its layers and directions on inputs made in advance: the difference is the
- * stack's copies (time reversal, joining the directions' rows, states). I = H.
+ * {@link Runner#forward} calls of one-layer models of its layers' and directions' weights on inputs made in advance:
+ * the difference is the stack's copies (time reversal, joining the directions' rows, states). I = H.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -50,9 +51,11 @@ public class StackForwardBenchmark {
         @Param("256")
         public int size;
 
-        LstmStackWeights weights;
-        LstmStackRunner stack;
-        LstmRunner[] parts;
+        dev.vlstm.Model model;
+        Runner stack;
+        /** One-layer models of each layer's and direction's weights, and their runners. */
+        dev.vlstm.Model[] partModels;
+        Runner[] parts;
         Arena arena;
         MemorySegment x;
         MemorySegment y;
@@ -66,11 +69,16 @@ public class StackForwardBenchmark {
 
         @Setup
         public void setUp() {
-            LstmStackShape shape = new LstmStackShape(size, size, LAYERS, true);
-            try (LstmStackParameters parameters = LstmStackParameters.initialize(shape, SEED)) {
-                weights = parameters.pack();
+            RnnShape shape = new RnnShape(Cell.LSTM, size, size, LAYERS, Direction.BIDIRECTIONAL, 0, false);
+            Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps);
+            partModels = new dev.vlstm.Model[shape.stateCount()];
+            try (Parameters parameters = Parameters.initialize(shape, SEED)) {
+                model = dev.vlstm.Model.pack(parameters, options);
+                for (int n = 0; n < partModels.length; n++) {
+                    partModels[n] = part(parameters, n / 2, n % 2, options);
+                }
             }
-            stack = new LstmStackRunner(weights, batch, steps);
+            stack = model.runner(options);
             arena = Arena.ofShared();
             SplittableRandom random = new SplittableRandom(SEED);
             x = uniform(arena, random, (long) steps * batch * size);
@@ -79,17 +87,32 @@ public class StackForwardBenchmark {
             hT = RandomLstm.floats(arena, shape.stateCount() * state);
             cT = RandomLstm.floats(arena, shape.stateCount() * state);
             MemorySegment upperInput = uniform(arena, random, steps * state * 2);
-            parts = new LstmRunner[shape.stateCount()];
+            parts = new Runner[shape.stateCount()];
             partInputs = new MemorySegment[parts.length];
             partOutputs = new MemorySegment[parts.length];
             partHidden = new MemorySegment[parts.length];
             partCells = new MemorySegment[parts.length];
             for (int n = 0; n < parts.length; n++) {
-                parts[n] = new LstmRunner(weights.layer(n / 2, n % 2), batch);
+                parts[n] = partModels[n].runner(options);
                 partInputs[n] = n < 2 ? x : upperInput;
                 partOutputs[n] = RandomLstm.floats(arena, steps * state);
                 partHidden[n] = RandomLstm.floats(arena, state);
                 partCells[n] = RandomLstm.floats(arena, state);
+            }
+        }
+
+        /** A one-layer model of the weights of {@code (layer, direction)} of {@code parameters}. */
+        private static dev.vlstm.Model part(Parameters parameters, int layer, int direction, Options options) {
+            RnnShape shape = parameters.shape();
+            float[][] flatWeights = new float[4][];
+            String[] tensors = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+            for (int n = 0; n < tensors.length; n++) {
+                flatWeights[n] = parameters.tensor(shape.tensorName(tensors[n], layer, direction))
+                        .toArray(ValueLayout.JAVA_FLOAT);
+            }
+            try (Parameters part = Parameters.fromPyTorch(
+                    RnnShape.of(Cell.LSTM, shape.layerInputSize(layer), shape.hiddenSize()), flatWeights)) {
+                return dev.vlstm.Model.pack(part, options);
             }
         }
 
@@ -103,11 +126,12 @@ public class StackForwardBenchmark {
 
         @TearDown
         public void tearDown() {
-            for (LstmRunner part : parts) {
-                part.close();
+            for (int n = 0; n < parts.length; n++) {
+                parts[n].close();
+                partModels[n].close();
             }
             stack.close();
-            weights.close();
+            model.close();
             arena.close();
         }
     }

@@ -5,9 +5,8 @@ import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
 import ai.onnxruntime.OrtException;
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmState;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Model;
+import dev.vlstm.Runner;
 import dev.vlstm.reference.ReferenceLstm;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -24,10 +23,10 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * How long does one step of a stream take, the latency a per-request service sees? {@link LstmRunner#step}
- * with a carried {@link LstmState}, against {@link ReferenceLstm} run for one step from carried h and c, and
- * against ONNX Runtime's LSTM node run for one step with Y_h and Y_c fed back as the next initial state
- * ({@link OnnxRuntimeLstm}).
+ * How long does one step of a stream take, the latency a per-request service sees? {@link Runner#step} of a
+ * one-layer {@link Model} with a carried {@link dev.vlstm.State}, against {@link ReferenceLstm} run for one step from
+ * carried h and c, and against ONNX Runtime's LSTM node run for one step with Y_h and Y_c fed back as the next
+ * initial state ({@link OnnxRuntimeLstm}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -47,9 +46,9 @@ public class StepBenchmark {
     }
 
     public static class Vector extends Problem {
-        LstmWeights weights;
-        LstmRunner runner;
-        LstmState stream;
+        Model model;
+        Runner runner;
+        dev.vlstm.State stream;
         Arena arena;
         MemorySegment x;
         MemorySegment h;
@@ -58,12 +57,12 @@ public class StepBenchmark {
         @Setup
         public void setUp() {
             Shape size = Shape.named(shape);
-            RandomLstm model = RandomLstm.create(size, 1);
-            weights = model.packed();
-            runner = new LstmRunner(weights, size.batch());
-            stream = new LstmState(weights, size.batch());
+            RandomLstm random = RandomLstm.create(size, 1);
+            model = random.model();
+            runner = model.runner(size.options());
+            stream = model.newState(size.batch());
             arena = Arena.ofShared();
-            x = RandomLstm.toNative(arena, model.x());
+            x = RandomLstm.toNative(arena, random.x());
             h = RandomLstm.floats(arena, (long) size.batch() * size.size());
         }
 
@@ -75,7 +74,7 @@ public class StepBenchmark {
         public void tearDown() {
             stream.close();
             runner.close();
-            weights.close();
+            model.close();
             arena.close();
         }
     }

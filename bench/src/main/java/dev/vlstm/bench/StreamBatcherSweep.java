@@ -10,10 +10,11 @@ import java.util.Map;
 
 import dev.vlstm.Backend;
 import dev.vlstm.BatcherOptions;
-import dev.vlstm.LstmStackParameters;
-import dev.vlstm.LstmStackShape;
+import dev.vlstm.Cell;
 import dev.vlstm.Model;
 import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
 import dev.vlstm.StreamBatcher;
 import dev.vlstm.WeightPrecision;
 import dev.vlstm.internal.CpuModel;
@@ -121,8 +122,7 @@ public final class StreamBatcherSweep {
     }
 
     private static Model model(int size, WeightPrecision precision) {
-        try (LstmStackParameters parameters = LstmStackParameters.initialize(
-                new LstmStackShape(size, size, 1, false), SEED)) {
+        try (Parameters parameters = Parameters.initialize(RnnShape.of(Cell.LSTM, size, size), SEED)) {
             return Model.pack(parameters, Options.DEFAULT.withPrecision(precision));
         }
     }

@@ -4,8 +4,10 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Cell;
+import dev.vlstm.Model;
+import dev.vlstm.Runner;
+import dev.vlstm.WeightPrecision;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -46,8 +48,8 @@ public class SubnormalBenchmark {
     public String magnitude;
 
     Shape size;
-    LstmWeights weights;
-    LstmRunner runner;
+    Model model;
+    Runner runner;
     Arena arena;
     MemorySegment x;
     MemorySegment y;
@@ -56,14 +58,15 @@ public class SubnormalBenchmark {
     @Setup
     public void setUp() {
         size = Shape.named(shape);
-        RandomLstm model = RandomLstm.create(size, size.steps());
+        RandomLstm random = RandomLstm.create(size, size.steps());
         float scale = magnitude.equals("subnormal") ? SUBNORMAL_SCALE : 1f;
-        float[] input = model.x().clone();
+        float[] input = random.x().clone();
         for (int n = 0; n < input.length; n++) {
             input[n] *= scale;
         }
-        weights = LstmWeights.fromPyTorch(size.size(), size.size(), model.weightIh(), model.weightHh(), null, null);
-        runner = new LstmRunner(weights, size.batch());
+        model = RandomLstm.pack(Cell.LSTM, size, WeightPrecision.FLOAT32, random.weightIh(), random.weightHh(), null,
+                null);
+        runner = model.runner(size.options());
         arena = Arena.ofShared();
         x = RandomLstm.toNative(arena, input);
         long state = (long) size.batch() * size.size();
@@ -83,7 +86,7 @@ public class SubnormalBenchmark {
     @TearDown
     public void tearDown() {
         runner.close();
-        weights.close();
+        model.close();
         arena.close();
     }
 

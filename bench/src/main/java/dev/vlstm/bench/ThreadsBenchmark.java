@@ -4,16 +4,11 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
-import dev.vlstm.GruParameters;
-import dev.vlstm.GruRunner;
-import dev.vlstm.GruWeights;
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmStackParameters;
-import dev.vlstm.LstmStackRunner;
-import dev.vlstm.LstmStackShape;
-import dev.vlstm.LstmStackWeights;
-import dev.vlstm.LstmState;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Cell;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -30,11 +25,11 @@ import org.openjdk.jmh.infra.Blackhole;
 
 /**
  * How does a forward scale with threads? The same call on a runner of 1 and of 2 threads
- * ({@link LstmRunner#withThreads}): {@link LstmRunner#forward} over a whole {@code [T][B][I]} sequence for the
- * {@code seq-*} and {@code train-*} shapes, one {@link LstmRunner#step} of a stream for {@code step-*}. The ratio of
- * the two rows of a shape is the speed-up; the machine's cores bound it (two on the machine this was written on).
- * Also a whole stacked model ({@link LstmStackRunner}, whose layers and directions share one set of threads) and a
- * GRU ({@link GruRunner}), each over a whole sequence.
+ * ({@link Options#withThreads}) of a one-layer LSTM {@link Model}: {@link dev.vlstm.Runner#forward} over a whole
+ * {@code [T][B][I]} sequence for the {@code seq-*} and {@code train-*} shapes, one {@link dev.vlstm.Runner#step} of a
+ * stream for {@code step-*}. The ratio of the two rows of a shape is the speed-up; the machine's cores bound it (two
+ * on the machine this was written on). Also a whole stacked model (whose layers and directions share one set of
+ * threads) and a one-layer GRU, each over a whole sequence.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -55,9 +50,9 @@ public class ThreadsBenchmark {
         public int threads;
 
         Shape size;
-        LstmWeights weights;
-        LstmRunner runner;
-        LstmState stream;
+        Model model;
+        dev.vlstm.Runner runner;
+        dev.vlstm.State stream;
         Arena arena;
         MemorySegment x;
         MemorySegment y;
@@ -67,12 +62,12 @@ public class ThreadsBenchmark {
         @Setup
         public void setUp() {
             size = Shape.named(shape);
-            RandomLstm model = RandomLstm.create(size, size.steps());
-            weights = model.packed();
-            runner = LstmRunner.withThreads(weights, size.batch(), threads);
-            stream = new LstmState(weights, size.batch());
+            RandomLstm random = RandomLstm.create(size, size.steps());
+            model = random.model();
+            runner = model.runner(size.options().withThreads(threads));
+            stream = model.newState(size.batch());
             arena = Arena.ofShared();
-            x = RandomLstm.toNative(arena, model.x());
+            x = RandomLstm.toNative(arena, random.x());
             long state = (long) size.batch() * size.size();
             y = RandomLstm.floats(arena, size.steps() * state);
             hT = RandomLstm.floats(arena, state);
@@ -83,7 +78,7 @@ public class ThreadsBenchmark {
         public void tearDown() {
             stream.close();
             runner.close();
-            weights.close();
+            model.close();
             arena.close();
         }
     }
@@ -98,8 +93,8 @@ public class ThreadsBenchmark {
         public int threads;
 
         Shape size;
-        LstmStackWeights weights;
-        LstmStackRunner runner;
+        Model model;
+        dev.vlstm.Runner runner;
         Arena arena;
         MemorySegment x;
         MemorySegment y;
@@ -109,12 +104,11 @@ public class ThreadsBenchmark {
         @Setup
         public void setUp() {
             size = Shape.named(shape);
-            LstmStackShape stackShape = new LstmStackShape(size.size(), size.size(), size.layers(),
-                    size.directions() == 2);
-            try (LstmStackParameters parameters = LstmStackParameters.initialize(stackShape, SEED)) {
-                weights = parameters.pack();
+            RnnShape stackShape = size.rnnShape();
+            try (Parameters parameters = Parameters.initialize(stackShape, SEED)) {
+                model = Model.pack(parameters, Options.DEFAULT);
             }
-            runner = new LstmStackRunner(weights, size.batch(), size.steps(), LstmRunner.NO_CELL_CLIP, threads);
+            runner = model.runner(size.options().withThreads(threads));
             arena = Arena.ofShared();
             x = RandomLstm.toNative(arena, RandomLstm.create(size, size.steps()).x());
             long state = (long) size.batch() * size.size();
@@ -126,7 +120,7 @@ public class ThreadsBenchmark {
         @TearDown
         public void tearDown() {
             runner.close();
-            weights.close();
+            model.close();
             arena.close();
         }
     }
@@ -141,8 +135,8 @@ public class ThreadsBenchmark {
         public int threads;
 
         Shape size;
-        GruWeights weights;
-        GruRunner runner;
+        Model model;
+        dev.vlstm.Runner runner;
         Arena arena;
         MemorySegment x;
         MemorySegment y;
@@ -151,10 +145,10 @@ public class ThreadsBenchmark {
         @Setup
         public void setUp() {
             size = Shape.named(shape);
-            try (GruParameters parameters = GruParameters.initialize(size.size(), size.size(), SEED)) {
-                weights = parameters.pack();
+            try (Parameters parameters = Parameters.initialize(RnnShape.of(Cell.GRU, size.size(), size.size()), SEED)) {
+                model = Model.pack(parameters, Options.DEFAULT);
             }
-            runner = GruRunner.withThreads(weights, size.batch(), threads);
+            runner = model.runner(size.options().withThreads(threads));
             arena = Arena.ofShared();
             x = RandomLstm.toNative(arena, RandomLstm.create(size, size.steps()).x());
             long state = (long) size.batch() * size.size();
@@ -165,7 +159,7 @@ public class ThreadsBenchmark {
         @TearDown
         public void tearDown() {
             runner.close();
-            weights.close();
+            model.close();
             arena.close();
         }
     }
@@ -189,7 +183,7 @@ public class ThreadsBenchmark {
 
     @Benchmark
     public void gruForward(Gru state, Blackhole blackhole) {
-        state.runner.forward(state.x, state.size.steps(), state.size.batch(), null, state.y, state.hT);
+        state.runner.forward(state.x, state.size.steps(), state.size.batch(), null, null, state.y, state.hT, null);
         blackhole.consume(state.hT);
     }
 }

@@ -5,9 +5,9 @@ import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
 import dev.vlstm.GradientMode;
-import dev.vlstm.LstmGradients;
-import dev.vlstm.LstmTrainer;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Gradients;
+import dev.vlstm.Model;
+import dev.vlstm.Trainer;
 import dev.vlstm.reference.ReferenceLstm;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -24,7 +24,7 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * How long does a training step take? {@link LstmTrainer#forward} then {@link LstmTrainer#backward} (every
+ * How long does a training step take? {@link Trainer#forward} then {@link Trainer#backward} (every
  * gradient: weights, biases, x, h0, c0) against the double-precision {@link ReferenceLstm#backward}, which runs
  * its own forward first.
  */
@@ -45,9 +45,9 @@ public class TrainingBenchmark {
 
     public static class Vector extends Problem {
         Shape size;
-        LstmWeights weights;
-        LstmTrainer trainer;
-        LstmGradients gradients;
+        Model model;
+        Trainer trainer;
+        Gradients gradients;
         Arena arena;
         MemorySegment x;
         MemorySegment y;
@@ -60,15 +60,15 @@ public class TrainingBenchmark {
         @Setup
         public void setUp() {
             size = Shape.named(shape);
-            RandomLstm model = RandomLstm.create(size, size.steps());
-            weights = model.packed();
-            trainer = new LstmTrainer(weights, size.batch(), size.steps());
-            gradients = new LstmGradients(weights);
+            RandomLstm random = RandomLstm.create(size, size.steps());
+            model = random.model();
+            trainer = model.trainer(size.options());
+            gradients = new Gradients(model.shape());
             arena = Arena.ofShared();
-            x = RandomLstm.toNative(arena, model.x());
+            x = RandomLstm.toNative(arena, random.x());
             long state = (long) size.batch() * size.size();
             y = RandomLstm.floats(arena, size.steps() * state);
-            dy = RandomLstm.toNative(arena, model.x());
+            dy = RandomLstm.toNative(arena, random.x());
             dx = RandomLstm.floats(arena, x.byteSize() / Float.BYTES);
             dh0 = RandomLstm.floats(arena, state);
             dc0 = RandomLstm.floats(arena, state);
@@ -83,7 +83,7 @@ public class TrainingBenchmark {
         public void tearDown() {
             gradients.close();
             trainer.close();
-            weights.close();
+            model.close();
             arena.close();
         }
     }

@@ -6,12 +6,15 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.SplittableRandom;
 
+import dev.vlstm.Cell;
 import dev.vlstm.GradientMode;
-import dev.vlstm.LstmGradients;
-import dev.vlstm.LstmParameters;
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmTrainer;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Gradients;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
+import dev.vlstm.Runner;
+import dev.vlstm.Trainer;
 import dev.vlstm.train.Adam;
 import dev.vlstm.train.GradientClipping;
 
@@ -136,22 +139,22 @@ public final class AddingProblem {
     /** vlstm's LSTM with a linear readout of the last hidden state, trained with Adam and clipping. */
     static final class LstmLearner implements AutoCloseable {
 
-        private final LstmParameters parameters;
-        private final LstmWeights weights;
-        private final LstmTrainer trainer;
-        private final LstmRunner runner;
-        private final LstmGradients gradients;
+        private final Parameters parameters;
+        private final Model model;
+        private final Trainer trainer;
+        private final Runner runner;
+        private final Gradients gradients;
         private final Adam adam;
         private final Readout readout;
         private final float[] hT = new float[BATCH * HIDDEN];
         private final float[] dhT = new float[BATCH * HIDDEN];
 
         LstmLearner(long seed) {
-            parameters = LstmParameters.initialize(INPUTS, HIDDEN, seed);
-            weights = parameters.pack();
-            trainer = new LstmTrainer(weights, BATCH, STEPS);
-            runner = new LstmRunner(weights, TEST_SEQUENCES);
-            gradients = new LstmGradients(weights);
+            parameters = Parameters.initialize(RnnShape.of(Cell.LSTM, INPUTS, HIDDEN), seed);
+            model = Model.pack(parameters, Options.DEFAULT);
+            trainer = model.trainer(Options.DEFAULT.withMaxBatch(BATCH).withMaxSteps(STEPS));
+            runner = model.runner(Options.DEFAULT.withMaxBatch(TEST_SEQUENCES).withMaxSteps(STEPS));
+            gradients = new Gradients(model.shape());
             adam = new Adam(parameters, gradients, LEARNING_RATE);
             readout = new Readout(HIDDEN, seed, LEARNING_RATE);
         }
@@ -181,7 +184,7 @@ public final class AddingProblem {
                     MemorySegment.ofArray(hT), null);
             readout.lossGradient(hT, batch.targets(), dhT);
             readout.discardGradient();
-            try (LstmGradients scratch = new LstmGradients(weights)) {
+            try (Gradients scratch = new Gradients(model.shape())) {
                 trainer.backward(null, MemorySegment.ofArray(dhT), null, scratch, GradientMode.OVERWRITE,
                         MemorySegment.ofArray(dx), null, null);
             }
@@ -194,7 +197,7 @@ public final class AddingProblem {
             gradients.close();
             runner.close();
             trainer.close();
-            weights.close();
+            model.close();
             parameters.close();
         }
     }

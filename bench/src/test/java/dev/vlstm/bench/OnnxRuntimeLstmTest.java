@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.lang.foreign.ValueLayout;
 
 import ai.onnxruntime.OrtException;
-import dev.vlstm.LstmParameters;
+import dev.vlstm.Parameters;
 import dev.vlstm.io.GateConventions;
 import dev.vlstm.reference.ReferenceLstm;
 import org.junit.jupiter.api.Test;
@@ -30,13 +30,13 @@ class OnnxRuntimeLstmTest {
         float[] bias = new float[8 * hidden];
         System.arraycopy(OnnxLstmModel.toOnnxGateOrder(model.biasIh(), 1, hidden), 0, bias, 0, 4 * hidden);
         System.arraycopy(OnnxLstmModel.toOnnxGateOrder(model.biasHh(), 1, hidden), 0, bias, 4 * hidden, 4 * hidden);
-        try (LstmParameters loaded = GateConventions.fromOnnx(hidden, hidden,
+        try (Parameters loaded = GateConventions.onnxLstm(hidden, hidden, "forward",
                 OnnxLstmModel.toOnnxGateOrder(model.weightIh(), hidden, hidden),
                 OnnxLstmModel.toOnnxGateOrder(model.weightHh(), hidden, hidden), bias, null)) {
-            assertArrayEquals(model.weightIh(), loaded.weightIh().toArray(ValueLayout.JAVA_FLOAT));
-            assertArrayEquals(model.weightHh(), loaded.weightHh().toArray(ValueLayout.JAVA_FLOAT));
-            assertArrayEquals(model.biasIh(), loaded.biasIh().toArray(ValueLayout.JAVA_FLOAT));
-            assertArrayEquals(model.biasHh(), loaded.biasHh().toArray(ValueLayout.JAVA_FLOAT));
+            assertArrayEquals(model.weightIh(), loaded.tensor("weight_ih_l0").toArray(ValueLayout.JAVA_FLOAT));
+            assertArrayEquals(model.weightHh(), loaded.tensor("weight_hh_l0").toArray(ValueLayout.JAVA_FLOAT));
+            assertArrayEquals(model.biasIh(), loaded.tensor("bias_ih_l0").toArray(ValueLayout.JAVA_FLOAT));
+            assertArrayEquals(model.biasHh(), loaded.tensor("bias_hh_l0").toArray(ValueLayout.JAVA_FLOAT));
         }
     }
 
