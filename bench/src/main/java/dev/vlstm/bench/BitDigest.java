@@ -33,10 +33,9 @@ import dev.vlstm.WeightPrecision;
  * step's h and the final state of a stream; for training also every gradient tensor, dx, dh0 and dc0). The cases
  * cover each cell (LSTM, with peepholes, with projection, with cell clip, GRU), one layer and a two-layer stack
  * (bidirectional, or unidirectional for streams), batches 1, 3, 4 and 5, full and variable lengths, 1, 2 and 3
- * threads, float32, bfloat16 and int8 weights, forward, stream and training (but for peepholes, which
- * {@link Gradients} has no tensors for), on the preferred and the scalar kernel, combined pairwise rather than as a
- * full product ({@link #CASES}), every case through {@link Model}, {@link Runner}, {@link State} and
- * {@link Trainer}.
+ * threads, float32, bfloat16 and int8 weights, forward, stream and training, on the preferred and the scalar
+ * kernel, combined pairwise rather than as a full product ({@link #CASES}), every case through {@link Model},
+ * {@link Runner}, {@link State} and {@link Trainer}.
  *
  * <p>The lines mean nothing alone: the performance gate runs this class from the baseline's jar and from the
  * candidate's, at each vector width, and requires the same lines ({@link DigestComparison}). No expected digest is
@@ -134,15 +133,18 @@ public final class BitDigest {
             new Case(Cell.PEEPHOLES, Topology.STACK, Mode.STREAM, 5, false, 1, BF16, VECTOR),
             new Case(Cell.GRU, Topology.STACK, Mode.STREAM, 1, false, 2, F32, VECTOR),
             new Case(Cell.LSTM, Topology.LAYER, Mode.TRAIN, 4, false, 1, F32, VECTOR),
+            new Case(Cell.PEEPHOLES, Topology.LAYER, Mode.TRAIN, 3, true, 2, F32, VECTOR),
             new Case(Cell.PROJECTION, Topology.LAYER, Mode.TRAIN, 5, false, 3, F32, VECTOR),
             new Case(Cell.CLIP, Topology.LAYER, Mode.TRAIN, 1, true, 3, F32, VECTOR),
             new Case(Cell.GRU, Topology.LAYER, Mode.TRAIN, 3, true, 2, F32, VECTOR),
             new Case(Cell.GRU, Topology.LAYER, Mode.TRAIN, 5, false, 1, F32, VECTOR),
             new Case(Cell.LSTM, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 3, true, 3, F32, VECTOR),
+            new Case(Cell.PEEPHOLES, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 4, false, 2, F32, VECTOR),
             new Case(Cell.PROJECTION, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 1, true, 1, F32, VECTOR),
             new Case(Cell.CLIP, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 5, false, 2, F32, VECTOR),
             new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 4, true, 3, F32, VECTOR),
             new Case(Cell.LSTM, Topology.LAYER, Mode.FORWARD, 3, true, 1, INT8, SCALAR),
+            new Case(Cell.PEEPHOLES, Topology.LAYER, Mode.TRAIN, 4, true, 1, F32, SCALAR),
             new Case(Cell.GRU, Topology.LAYER, Mode.TRAIN, 5, true, 1, F32, SCALAR),
             new Case(Cell.LSTM, Topology.STACK, Mode.STREAM, 5, false, 1, F32, SCALAR),
             new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 4, false, 1, F32, SCALAR),
