@@ -28,7 +28,8 @@ import dev.vlstm.reference.ReferenceStack;
  * golden models (src-tests/golden) and seeded parameters: y, hT and cT through whole sequences and batch-first
  * sequences of different lengths are the double-precision reference's of the same tensors within
  * ForwardVsReferenceTest's {@value ForwardVsReferenceTest#TOLERANCE}, with the options the model takes (threads, cell
- * clip, compressed weights); more threads give one thread's bits, and streaming steps the sequence forward's bits.
+ * clip); more threads give one thread's bits, streaming steps the sequence forward's bits, and a compressed precision
+ * the bits of {@link Model#pack} at that precision.
  */
 class ModelApiTest {
 
