@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -17,7 +18,10 @@ import org.junit.jupiter.api.io.TempDir;
 import dev.vlstm.io.FloatTensor;
 import dev.vlstm.io.SafeTensors;
 
-/** Every refusal of the new API ({@link Vlstm}, {@link Options}, {@link RnnShape}, {@link Model}, {@link Runner}). */
+/**
+ * Every refusal of the new API ({@link Vlstm}, {@link Options}, {@link RnnShape}, {@link Model}, {@link Runner})
+ * that RunnerBadInputTest, TrainerBadInputTest and ParametersBadInputTest do not check.
+ */
 class ModelApiBadInputTest {
 
     private static final Path LSTM = Path.of("src/test/resources/golden/i3_h5_l2_t4_b2/model.safetensors");
@@ -104,7 +108,7 @@ class ModelApiBadInputTest {
     }
 
     @Test
-    void callsBeyondTheRunnersLimitsAreRefused() throws IOException {
+    void callsBeyondTheRunnersLimitsAndRaggedSegmentsAreRefused() throws IOException {
         try (Model model = Vlstm.load(LSTM, Options.DEFAULT.withMaxBatch(2).withMaxSteps(3));
              Runner runner = model.runner()) {
             float[] x = new float[4 * 3 * model.shape().inputSize()];
@@ -114,6 +118,15 @@ class ModelApiBadInputTest {
             assertEquals("steps 4 exceeds this Runner's maxSteps 3 (Options.maxSteps)",
                     assertThrows(IllegalArgumentException.class,
                             () -> runner.forward(x, 4, 1, null, null, null, null, null)).getMessage());
+            float[] frames = new float[3 * model.shape().inputSize()];
+            try (State wide = model.newState(3)) {
+                assertEquals("batch 3 exceeds this Runner's maxBatch 2 (Options.maxBatch)", assertThrows(
+                        IllegalArgumentException.class, () -> runner.step(frames, wide, null)).getMessage());
+            }
+            MemorySegment ragged = MemorySegment.ofArray(new byte[model.shape().inputSize() * Float.BYTES + 2]);
+            assertEquals("x must hold [T=1][B=1][I=3] = 3 floats (12 bytes), but it holds 14 bytes, not a whole number"
+                    + " of floats", assertThrows(IllegalArgumentException.class,
+                    () -> runner.forward(ragged, 1, 1, null, null, null, null, null)).getMessage());
         }
     }
 
@@ -164,7 +177,7 @@ class ModelApiBadInputTest {
                 assertThrows(IllegalArgumentException.class, () -> Options.DEFAULT.withMaxBatch(0)).getMessage());
         assertEquals("maxSteps must be >= 1, got -1",
                 assertThrows(IllegalArgumentException.class, () -> Options.DEFAULT.withMaxSteps(-1)).getMessage());
-        assertEquals("threads must be <= " + LstmRunner.MAX_THREADS + ", got 1000",
+        assertEquals("threads must be <= " + Options.MAX_THREADS + ", got 1000",
                 assertThrows(IllegalArgumentException.class, () -> Options.DEFAULT.withThreads(1000)).getMessage());
         assertEquals("cellClip must be > 0 (Float.POSITIVE_INFINITY for no clip), got NaN",
                 assertThrows(IllegalArgumentException.class, () -> Options.DEFAULT.withCellClip(Float.NaN))

@@ -11,167 +11,90 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.vlstm.io.SafeTensors;
+import dev.vlstm.io.StateDict;
+import dev.vlstm.reference.ReferenceCell;
+import dev.vlstm.reference.ReferenceGru;
+import dev.vlstm.reference.ReferenceLstm;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
- * {@link Vlstm#load} and the new API ({@link Model}, {@link Runner}, {@link State}) against the old stack API built
- * from the same file in the same run: PyTorch's golden models (src-tests/golden) give bit-identical y, hT and cT
- * through whole sequences, sequences of different lengths and streaming steps, with the options they take.
+ * {@link Vlstm#load}, {@link Model#pack} and the runner ({@link Model}, {@link Runner}, {@link State}) on PyTorch's
+ * golden models (src-tests/golden) and seeded parameters: y, hT and cT through whole sequences and batch-first
+ * sequences of different lengths are the double-precision reference's of the same tensors within
+ * ForwardVsReferenceTest's {@value ForwardVsReferenceTest#TOLERANCE}, with the options the model takes (threads, cell
+ * clip); more threads give one thread's bits, streaming steps the sequence forward's bits, and a compressed precision
+ * the bits of {@link Model#pack} at that precision.
  */
 class ModelApiTest {
 
     private static final Path GOLDEN = Path.of("src/test/resources/golden");
-
-    /** The old API's model and runner, built from the file as before {@link Vlstm} (LSTM or GRU). */
-    private interface OldApi extends AutoCloseable {
-
-        void forward(float[] x, int steps, int batch, float[] h0, float[] c0, float[] y, float[] hT, float[] cT);
-
-        void forward(float[] x, SequenceLayout layout, int steps, int batch, int[] lengths, float[] h0, float[] c0,
-                     float[] y, float[] hT, float[] cT);
-
-        /** Steps a fresh state through x's T steps; returns y, then the final h and (LSTM) c, concatenated. */
-        float[] stream(float[] x, int steps, int batch);
-
-        @Override
-        void close();
-    }
-
-    private static OldApi oldApi(Path file, int maxBatch, int maxSteps, float cellClip, int threads)
-            throws IOException {
-        try (SafeTensors tensors = SafeTensors.open(file)) {
-            if (OldStackFiles.holdsGru(tensors)) {
-                GruStackWeights weights = OldStackFiles.gru(tensors);
-                GruStackRunner runner = new GruStackRunner(weights, maxBatch, maxSteps, threads);
-                return new OldApi() {
-                    @Override
-                    public void forward(float[] x, int steps, int batch, float[] h0, float[] c0, float[] y,
-                                        float[] hT, float[] cT) {
-                        runner.forward(x, steps, batch, h0, y, hT);
-                    }
-
-                    @Override
-                    public void forward(float[] x, SequenceLayout layout, int steps, int batch, int[] lengths,
-                                        float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
-                        runner.forward(x, layout, steps, batch, lengths, h0, y, hT);
-                    }
-
-                    @Override
-                    public float[] stream(float[] x, int steps, int batch) {
-                        LstmStackShape shape = weights.shape();
-                        int inputRow = batch * shape.inputSize();
-                        int outputRow = batch * shape.hiddenSize();
-                        float[] out = new float[steps * outputRow];
-                        try (GruStackState state = new GruStackState(weights, batch)) {
-                            for (int t = 0; t < steps; t++) {
-                                float[] h = new float[outputRow];
-                                runner.step(slice(x, t * inputRow, inputRow), state, h);
-                                System.arraycopy(h, 0, out, t * outputRow, outputRow);
-                            }
-                            return concat(out, state.hidden(), new float[0]);
-                        }
-                    }
-
-                    @Override
-                    public void close() {
-                        runner.close();
-                        weights.close();
-                    }
-                };
-            }
-            LstmStackWeights weights;
-            try (LstmStackParameters parameters = OldStackFiles.lstm(tensors)) {
-                weights = parameters.pack(Backend.PREFERRED);
-            }
-            LstmStackRunner runner = new LstmStackRunner(weights, maxBatch, maxSteps, cellClip, threads);
-            return new OldApi() {
-                @Override
-                public void forward(float[] x, int steps, int batch, float[] h0, float[] c0, float[] y, float[] hT,
-                                    float[] cT) {
-                    runner.forward(x, steps, batch, h0, c0, y, hT, cT);
-                }
-
-                @Override
-                public void forward(float[] x, SequenceLayout layout, int steps, int batch, int[] lengths,
-                                    float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
-                    runner.forward(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
-                }
-
-                @Override
-                public float[] stream(float[] x, int steps, int batch) {
-                    LstmStackShape shape = weights.shape();
-                    int inputRow = batch * shape.inputSize();
-                    int outputRow = batch * shape.hiddenStateSize();
-                    float[] out = new float[steps * outputRow];
-                    try (LstmStackState state = new LstmStackState(weights, batch)) {
-                        for (int t = 0; t < steps; t++) {
-                            float[] h = new float[outputRow];
-                            runner.step(slice(x, t * inputRow, inputRow), state, h);
-                            System.arraycopy(h, 0, out, t * outputRow, outputRow);
-                        }
-                        return concat(out, state.hidden(), state.cell());
-                    }
-                }
-
-                @Override
-                public void close() {
-                    runner.close();
-                    weights.close();
-                }
-            };
-        }
-    }
 
     @ParameterizedTest(name = "{0}/{1} threads={2}")
     @CsvSource({"golden, i3_h5_t4_b2, 1", "golden, i4_h6_p3_l2_t5_b3_bidirectional_proj, 1",
             "golden, i4_h6_p3_l2_t5_b3_bidirectional_proj, 2", "golden, i3_h5_l2_t4_b2, 2",
             "golden-gru, i3_h5_t4_b2, 1", "golden-gru, i4_h3_l2_t5_b5_bidirectional_batch_first_lengths, 1",
             "golden-gru, i4_h3_l2_t5_b5_bidirectional_batch_first_lengths, 2", "golden-gru, i3_h5_l2_t4_b2, 1"})
-    void loadGivesTheOldApisBits(String directory, String golden, int threads) throws IOException {
+    void loadRunsTheFilesTensorsLikeTheReference(String directory, String golden, int threads) throws IOException {
         Path file = Path.of("src/test/resources", directory, golden, "model.safetensors");
         int steps = 7;
         int batch = 5;
         Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps).withThreads(threads);
         try (Model model = Vlstm.load(file, options);
              Runner runner = model.runner();
-             OldApi old = oldApi(file, batch, steps, LstmRunner.NO_CELL_CLIP, threads)) {
+             Runner oneThread = model.runner(options.withThreads(1))) {
             RnnShape shape = model.shape();
             assertEquals(Vlstm.inspect(file, null), shape);
             assertEquals(directory.equals("golden") ? Cell.LSTM : Cell.GRU, shape.cell());
             assertEquals(threads, runner.threads());
             assertEquals(threads - 1, runner.workerThreads().size());
+            ReferenceStack reference = reference(file, Float.POSITIVE_INFINITY);
             boolean lstm = shape.cell() == Cell.LSTM;
             SplittableRandom random = new SplittableRandom(golden.hashCode());
             float[] x = uniform(random, steps * batch * shape.inputSize());
             float[] h0 = uniform(random, shape.stateCount() * batch * shape.hiddenStateSize());
             float[] c0 = lstm ? uniform(random, shape.stateCount() * batch * shape.hiddenSize()) : null;
 
-            float[][] expected = outputs(shape, steps, batch);
             float[][] actual = outputs(shape, steps, batch);
-            old.forward(x, steps, batch, h0, c0, expected[0], expected[1], expected[2]);
             runner.forward(x, steps, batch, h0, c0, actual[0], actual[1], actual[2]);
-            assertOutputsEqual(expected, actual);
+            assertOutputsWithin(reference.forward(x, steps, batch, h0, c0), actual);
+            float[][] single = outputs(shape, steps, batch);
+            oneThread.forward(x, steps, batch, h0, c0, single[0], single[1], single[2]);
+            assertOutputsEqual(single, actual);
 
             int[] lengths = {steps, 0, 3, steps - 1, 1};
-            expected = outputs(shape, steps, batch);
+            float[] batchFirst = VariableLengthTest.toLayout(x, SequenceLayout.BATCH_FIRST, steps, batch,
+                    shape.inputSize());
             actual = outputs(shape, steps, batch);
-            old.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, h0, c0, expected[0], expected[1],
-                    expected[2]);
-            runner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, h0, c0, actual[0], actual[1],
-                    actual[2]);
-            assertOutputsEqual(expected, actual);
+            runner.forward(batchFirst, SequenceLayout.BATCH_FIRST, steps, batch, lengths, h0, c0, actual[0],
+                    actual[1], actual[2]);
+            single = outputs(shape, steps, batch);
+            oneThread.forward(batchFirst, SequenceLayout.BATCH_FIRST, steps, batch, lengths, h0, c0, single[0],
+                    single[1], single[2]);
+            assertOutputsEqual(single, actual);
+            actual[0] = VariableLengthTest.fromLayout(actual[0], SequenceLayout.BATCH_FIRST, steps, batch,
+                    shape.outputSize());
+            assertOutputsWithin(reference.forward(TestRnn.doubles(x), steps, batch, lengths, TestRnn.doubles(h0),
+                    TestRnn.doubles(c0), null), actual);
 
             if (shape.direction() == Direction.FORWARD) {
-                assertArrayEquals(old.stream(x, steps, batch), stream(model, runner, x, steps, batch));
+                float[][] sequence = outputs(shape, steps, batch);
+                runner.forward(x, steps, batch, null, null, sequence[0], sequence[1], sequence[2]);
+                assertArrayEquals(concat(sequence[0], sequence[1], lstm ? sequence[2] : new float[0]),
+                        stream(model, runner, x, steps, batch), "steps from zero states give the forward's bits");
             }
         }
     }
 
-    /** BFLOAT16 weights through {@link Vlstm#load} are those of the old per-layer packing at that precision. */
+    /**
+     * {@link Vlstm#load} at a compressed precision packs the bits of {@link Model#pack} of the file's parameters at
+     * that precision, in fewer bytes than float32 (the compressed kernels' error is CompressedWeightsTest's).
+     */
     @ParameterizedTest(name = "{0}")
     @CsvSource({"BFLOAT16", "INT8"})
     void loadPacksAtTheOptionsPrecision(WeightPrecision precision) throws IOException {
@@ -182,19 +105,18 @@ class ModelApiTest {
         try (Model compressed = Vlstm.load(file, options.withPrecision(precision));
              Model full = Vlstm.load(file, options);
              Runner runner = compressed.runner();
-             SafeTensors tensors = SafeTensors.open(file);
-             LstmStackParameters parameters = OldStackFiles.lstm(tensors);
-             LstmStackWeights old = pack(parameters, precision);
-             LstmStackRunner oldRunner = new LstmStackRunner(old, batch, steps)) {
+             Parameters parameters = Parameters.load(file, null);
+             Model packed = Model.pack(parameters, options.withPrecision(precision));
+             Runner packedRunner = packed.runner()) {
             assertEquals(precision, compressed.options().precision());
-            assertEquals(old.packedBytes(), compressed.packedBytes());
+            assertEquals(packed.packedBytes(), compressed.packedBytes());
             assertTrue(compressed.packedBytes() < full.packedBytes(),
                     compressed.packedBytes() + " bytes, float32 " + full.packedBytes());
             RnnShape shape = compressed.shape();
             float[] x = uniform(new SplittableRandom(3), steps * batch * shape.inputSize());
             float[][] expected = outputs(shape, steps, batch);
             float[][] actual = outputs(shape, steps, batch);
-            oldRunner.forward(x, steps, batch, null, null, expected[0], expected[1], expected[2]);
+            packedRunner.forward(x, steps, batch, null, null, expected[0], expected[1], expected[2]);
             runner.forward(x, steps, batch, null, null, actual[0], actual[1], actual[2]);
             assertOutputsEqual(expected, actual);
         }
@@ -209,58 +131,40 @@ class ModelApiTest {
         try (Model model = Vlstm.load(file, Options.DEFAULT.withCellClip(cellClip).withMaxBatch(batch));
              Runner runner = model.runner(Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps));
              Model unclipped = Vlstm.load(file, Options.DEFAULT.withMaxBatch(batch));
-             Runner unclippedRunner = unclipped.runner();
-             OldApi old = oldApi(file, batch, steps, cellClip, 1)) {
+             Runner unclippedRunner = unclipped.runner()) {
             RnnShape shape = model.shape();
             float[] x = uniform(new SplittableRandom(4), steps * batch * shape.inputSize());
-            float[][] expected = outputs(shape, steps, batch);
             float[][] actual = outputs(shape, steps, batch);
             float[][] plain = outputs(shape, steps, batch);
-            old.forward(x, steps, batch, null, null, expected[0], expected[1], expected[2]);
             runner.forward(x, steps, batch, null, null, actual[0], actual[1], actual[2]);
             unclippedRunner.forward(x, steps, batch, null, null, plain[0], plain[1], plain[2]);
-            assertOutputsEqual(expected, actual);
+            assertOutputsWithin(reference(file, cellClip).forward(x, steps, batch, null, null), actual);
             if (cellClip < 0.1f) {
                 assertFalse(Arrays.equals(plain[0], actual[0]), "a clip of 0.05 changes y");
             }
         }
     }
 
-    /** {@link Model#pack} from parameters gives the bits of the old stack packed from the same parameters. */
+    /** {@link Model#pack} runs the parameters' tensors as the reference does. */
     @ParameterizedTest(name = "{0} L={1} bidirectional={2}")
     @CsvSource({"LSTM, 1, false", "LSTM, 2, true", "GRU, 1, false", "GRU, 2, true"})
-    void packGivesTheOldApisBits(Cell cell, int layers, boolean bidirectional) {
-        LstmStackShape stack = new LstmStackShape(6, 9, layers, bidirectional);
+    void packRunsTheParametersLikeTheReference(Cell cell, int layers, boolean bidirectional) {
         int steps = 6;
         int batch = 4;
         Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps);
         RnnShape shape = RnnShape.of(cell, 6, 9).withLayers(layers)
                 .withDirection(bidirectional ? Direction.BIDIRECTIONAL : Direction.FORWARD);
         float[] x = uniform(new SplittableRandom(5), steps * batch * shape.inputSize());
-        float[][] expected = outputs(shape, steps, batch);
         float[][] actual = outputs(shape, steps, batch);
-        if (cell == Cell.LSTM) {
-            try (LstmStackParameters parameters = LstmStackParameters.initialize(stack, 7);
-                 Model model = Model.pack(parameters, options);
-                 Runner runner = model.runner();
-                 LstmStackWeights old = parameters.pack();
-                 LstmStackRunner oldRunner = new LstmStackRunner(old, batch, steps)) {
-                assertEquals(shape, model.shape());
-                oldRunner.forward(x, steps, batch, null, null, expected[0], expected[1], expected[2]);
-                runner.forward(x, steps, batch, null, null, actual[0], actual[1], actual[2]);
-            }
-        } else {
-            try (GruStackParameters parameters = GruStackParameters.initialize(stack, 7);
-                 Model model = Model.pack(parameters, options);
-                 Runner runner = model.runner();
-                 GruStackWeights old = parameters.pack();
-                 GruStackRunner oldRunner = new GruStackRunner(old, batch, steps)) {
-                assertEquals(shape, model.shape());
-                oldRunner.forward(x, steps, batch, null, expected[0], expected[1]);
-                runner.forward(x, steps, batch, null, null, actual[0], actual[1], null);
-            }
+        try (Parameters parameters = Parameters.initialize(shape, 7);
+             Model model = Model.pack(parameters, options);
+             Runner runner = model.runner()) {
+            assertEquals(shape, model.shape());
+            runner.forward(x, steps, batch, null, null, actual[0], actual[1], actual[2]);
+            ReferenceStack reference = reference(shape, name -> TrainerVsReferenceTest.floats(
+                    parameters.tensor(name)), Float.POSITIVE_INFINITY);
+            assertOutputsWithin(reference.forward(x, steps, batch, null, null), actual);
         }
-        assertOutputsEqual(expected, actual);
     }
 
     /** A warm-up of an LSTM or GRU stack returns, and changes no output of the runner. */
@@ -302,16 +206,45 @@ class ModelApiTest {
         }
     }
 
-    static LstmStackWeights pack(LstmStackParameters parameters, WeightPrecision precision) {
-        LstmStackShape shape = parameters.shape();
-        LstmWeights[] parts = new LstmWeights[shape.stateCount()];
-        for (int n = 0; n < parts.length; n++) {
-            LstmParameters part = parameters.layer(n / shape.directions(), n % shape.directions());
-            parts[n] = LstmWeights.fromPyTorch(Backend.PREFERRED, precision, part.inputSize(), part.hiddenSize(),
-                    part.projectionSize(), part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
-                    part.weightHr());
+    /**
+     * The reference of the nn.LSTM or nn.GRU in {@code file}: its tensors as float32 read them (a model without biases
+     * has null biases), with {@code cellClip}.
+     */
+    private static ReferenceStack reference(Path file, float cellClip) throws IOException {
+        try (SafeTensors tensors = SafeTensors.open(file)) {
+            StateDict stateDict = StateDict.inspect(tensors, null);
+            return reference(stateDict.shape(), name -> tensors.names().contains(stateDict.prefix() + name)
+                    ? tensors.tensor(stateDict.prefix() + name).toFloats() : null, cellClip);
         }
-        return LstmStackWeights.of(shape.bidirectional(), parts);
+    }
+
+    /**
+     * The reference of a model of {@code shape} (without peepholes) whose tensors by state_dict name (e.g.
+     * {@code "weight_ih_l0_reverse"}) {@code tensors} gives, null for an absent bias; with {@code cellClip}.
+     */
+    static ReferenceStack reference(RnnShape shape, Function<String, float[]> tensors, float cellClip) {
+        ReferenceCell[] cells = new ReferenceCell[shape.stateCount()];
+        int directions = shape.direction().count();
+        for (int n = 0; n < cells.length; n++) {
+            int layer = n / directions;
+            int direction = n % directions;
+            int inputSize = shape.layerInputSize(layer);
+            float[] weightIh = tensors.apply(shape.tensorName("weight_ih", layer, direction));
+            float[] weightHh = tensors.apply(shape.tensorName("weight_hh", layer, direction));
+            float[] biasIh = tensors.apply(shape.tensorName("bias_ih", layer, direction));
+            float[] biasHh = tensors.apply(shape.tensorName("bias_hh", layer, direction));
+            if (shape.cell() == Cell.GRU) {
+                cells[n] = new ReferenceGru(inputSize, shape.hiddenSize(), weightIh, weightHh, biasIh, biasHh);
+            } else if (shape.projectionSize() > 0) {
+                cells[n] = ReferenceLstm.projected(inputSize, shape.hiddenSize(), shape.projectionSize(), weightIh,
+                        weightHh, biasIh, biasHh, tensors.apply(shape.tensorName("weight_hr", layer, direction)))
+                        .withCellClip(cellClip);
+            } else {
+                cells[n] = new ReferenceLstm(inputSize, shape.hiddenSize(), weightIh, weightHh, biasIh, biasHh)
+                        .withCellClip(cellClip);
+            }
+        }
+        return new ReferenceStack(shape.direction() == Direction.BIDIRECTIONAL, cells);
     }
 
     /** y, hT and (LSTM) cT, or null for cT of a GRU. */
@@ -321,6 +254,15 @@ class ModelApiTest {
                 shape.cell() == Cell.LSTM ? new float[shape.stateCount() * batch * shape.hiddenSize()] : null};
     }
 
+    /** y, hT and (LSTM) cT within ForwardVsReferenceTest's tolerance of the reference's. */
+    private static void assertOutputsWithin(ReferenceStack.Result expected, float[][] actual) {
+        ForwardVsReferenceTest.assertWithin("y", actual[0], expected.y());
+        ForwardVsReferenceTest.assertWithin("hT", actual[1], expected.hT());
+        if (actual[2] != null) {
+            ForwardVsReferenceTest.assertWithin("cT", actual[2], expected.cT());
+        }
+    }
+
     private static void assertOutputsEqual(float[][] expected, float[][] actual) {
         assertArrayEquals(expected[0], actual[0], "y");
         assertArrayEquals(expected[1], actual[1], "hT");
@@ -328,7 +270,7 @@ class ModelApiTest {
     }
 
     static float[] uniform(SplittableRandom random, int length) {
-        return TestModel.uniform(random, length, 1f);
+        return TestRnn.uniform(random, length, 1f);
     }
 
     private static float[] slice(float[] values, int from, int length) {

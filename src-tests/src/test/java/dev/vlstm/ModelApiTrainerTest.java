@@ -1,5 +1,6 @@
 package dev.vlstm;
 
+import static dev.vlstm.TestRnn.doubles;
 import static dev.vlstm.TrainerVsReferenceTest.floats;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -19,22 +20,23 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.DoubleBinaryOperator;
 import java.util.function.Function;
-import java.util.function.IntFunction;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import dev.vlstm.reference.ReferenceStack;
 import dev.vlstm.train.Adam;
 import dev.vlstm.train.GradientClipping;
 import dev.vlstm.train.Sgd;
 
 /**
- * The public {@link Trainer}, {@link Parameters} and {@link Gradients} against the old stack trainers
- * ({@link LstmStackTrainer}, {@link GruStackTrainer}) built from the same seed in the same run: y, hT, cT, every
- * parameter's gradient, dx, dh0 and dc0 bit-identical, for whole sequences and sequences of different lengths, and
- * again after the same gradient step repacked by {@link Trainer#updateWeights}; and every refusal, by its message.
+ * The public {@link Trainer}, {@link Parameters} and {@link Gradients}: y, hT, cT, every parameter's gradient, dx,
+ * dh0 and dc0 against the double-precision reference of the parameters' tensors (TrainerVsReferenceTest's
+ * tolerances), for whole sequences and batch-first sequences of different lengths, and again after a gradient step
+ * repacked by {@link Trainer#updateWeights}; dropout that drops nothing; the optimizers' rules over a whole model;
+ * saving and loading; and every refusal, by its message.
  */
 class ModelApiTrainerTest {
 
@@ -44,105 +46,6 @@ class ModelApiTrainerTest {
     private static final int T = 7;
     private static final float LEARNING_RATE = 0.1f;
     private static final int[] LENGTHS = {4, T, 0};
-
-    /** One call of the old stack trainer, LSTM or GRU, on float arrays (c0, cT, dcT, dc0 ignored by a GRU). */
-    @FunctionalInterface
-    private interface Call {
-        void run(float[] a, float[] b, float[] c, float[] d, float[] e, float[] f);
-    }
-
-    /** An old stack trainer's dropout: p and the masks' seed. */
-    private record Dropout(double p, long seed) {
-    }
-
-    /**
-     * The old API: one stack trainer (its forward of whole sequences, its forward of {@link #LENGTHS} batch-first,
-     * its backward, its dropout masks) with its parameters' and gradients' tensors by PyTorch name, and everything it
-     * made, closed in reverse order.
-     */
-    private record OldTrainer(Call forward, Call forwardWithLengths, Call backward,
-                              IntFunction<float[]> dropoutMask,
-                              Map<String, MemorySegment> parameters, Map<String, MemorySegment> gradients,
-                              Runnable updateWeights, List<AutoCloseable> resources) implements AutoCloseable {
-
-        void forward(float[] x, int[] lengths, float[] h0, float[] c0, float[] y, float[] hT, float[] cT) {
-            (lengths == null ? forward : forwardWithLengths).run(x, h0, c0, y, hT, cT);
-        }
-
-        @Override
-        public void close() {
-            for (int n = resources.size() - 1; n >= 0; n--) {
-                try {
-                    resources.get(n).close();
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            }
-        }
-    }
-
-    private static Map<String, MemorySegment> named(RnnShape shape, int part, MemorySegment... tensors) {
-        String[] stems = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
-        Map<String, MemorySegment> map = new LinkedHashMap<>();
-        int directions = shape.direction().count();
-        for (int k = 0; k < stems.length; k++) {
-            map.put(shape.tensorName(stems[k], part / directions, part % directions), tensors[k]);
-        }
-        return map;
-    }
-
-    private static MemorySegment wrap(float[] values) {
-        return values == null ? null : MemorySegment.ofArray(values);
-    }
-
-    /** The old stack trainer of {@code shape}'s cell, initialised from {@code seed}; without dropout for null. */
-    private static OldTrainer oldTrainer(RnnShape shape, long seed, Dropout dropout) {
-        Map<String, MemorySegment> parameters = new LinkedHashMap<>();
-        Map<String, MemorySegment> gradients = new LinkedHashMap<>();
-        int directions = shape.direction().count();
-        if (shape.cell() == Cell.LSTM) {
-            LstmStackParameters values = LstmStackParameters.initialize(shape.stackShape(), seed);
-            LstmStackWeights weights = values.pack();
-            LstmStackGradients grads = new LstmStackGradients(shape.stackShape());
-            LstmStackTrainer trainer = dropout == null
-                    ? new LstmStackTrainer(weights, B, T, LstmRunner.NO_CELL_CLIP, 1)
-                    : new LstmStackTrainer(weights, B, T, dropout.p(), dropout.seed(), LstmRunner.NO_CELL_CLIP, 1);
-            for (int n = 0; n < shape.stateCount(); n++) {
-                LstmParameters p = values.layer(n / directions, n % directions);
-                LstmGradients g = grads.layer(n / directions, n % directions);
-                parameters.putAll(named(shape, n, p.weightIh(), p.weightHh(), p.biasIh(), p.biasHh()));
-                gradients.putAll(named(shape, n, g.weightIh(), g.weightHh(), g.biasIh(), g.biasHh()));
-            }
-            return new OldTrainer(
-                    (x, h0, c0, y, hT, cT) -> trainer.forward(wrap(x), T, B, wrap(h0), wrap(c0), wrap(y), wrap(hT),
-                            wrap(cT)),
-                    (x, h0, c0, y, hT, cT) -> trainer.forward(wrap(x), SequenceLayout.BATCH_FIRST, T, B, LENGTHS,
-                            wrap(h0), wrap(c0), wrap(y), wrap(hT), wrap(cT)),
-                    (dy, dhT, dcT, dx, dh0, dc0) -> trainer.backward(wrap(dy), wrap(dhT), wrap(dcT), grads,
-                            GradientMode.OVERWRITE, wrap(dx), wrap(dh0), wrap(dc0)),
-                    trainer::dropoutMask, parameters, gradients, () -> trainer.updateWeights(values),
-                    List.of(values, weights, grads, trainer));
-        }
-        GruStackParameters values = GruStackParameters.initialize(shape.stackShape(), seed);
-        GruStackWeights weights = values.pack();
-        GruStackGradients grads = new GruStackGradients(shape.stackShape());
-        GruStackTrainer trainer = dropout == null
-                ? new GruStackTrainer(weights, B, T, 1)
-                : new GruStackTrainer(weights, B, T, dropout.p(), dropout.seed(), 1);
-        for (int n = 0; n < shape.stateCount(); n++) {
-            GruParameters p = values.layer(n / directions, n % directions);
-            GruGradients g = grads.layer(n / directions, n % directions);
-            parameters.putAll(named(shape, n, p.weightIh(), p.weightHh(), p.biasIh(), p.biasHh()));
-            gradients.putAll(named(shape, n, g.weightIh(), g.weightHh(), g.biasIh(), g.biasHh()));
-        }
-        return new OldTrainer(
-                (x, h0, c0, y, hT, cT) -> trainer.forward(x, T, B, h0, y, hT),
-                (x, h0, c0, y, hT, cT) -> trainer.forward(wrap(x), SequenceLayout.BATCH_FIRST, T, B, LENGTHS,
-                        wrap(h0), wrap(y), wrap(hT)),
-                (dy, dhT, dcT, dx, dh0, dc0) -> trainer.backward(dy, dhT, grads, GradientMode.OVERWRITE, dx, dh0),
-                trainer::dropoutMask, parameters, gradients, () -> trainer.updateWeights(values),
-                List.of(values, weights, grads, trainer));
-    }
 
     /** x, h0, c0, dy, dhT, dcT of one training step; c0 and dcT null for a GRU. */
     private record Inputs(float[] x, float[] h0, float[] c0, float[] dy, float[] dhT, float[] dcT) {
@@ -194,13 +97,6 @@ class ModelApiTrainerTest {
                 orNull(out[5]));
     }
 
-    private static float[][] step(OldTrainer trainer, RnnShape shape, Inputs in, int[] lengths) {
-        float[][] out = outputs(shape);
-        trainer.forward(in.x(), lengths, in.h0(), in.c0(), out[0], out[1], orNull(out[2]));
-        trainer.backward().run(in.dy(), in.dhT(), in.dcT(), out[3], out[4], orNull(out[5]));
-        return out;
-    }
-
     private static float[] values(MemorySegment tensor) {
         return tensor.toArray(ValueLayout.JAVA_FLOAT);
     }
@@ -228,26 +124,24 @@ class ModelApiTrainerTest {
 
     @ParameterizedTest(name = "{0} L={1} {2}")
     @CsvSource({"LSTM, 1, FORWARD", "LSTM, 2, BIDIRECTIONAL", "GRU, 1, FORWARD", "GRU, 2, BIDIRECTIONAL"})
-    void theTrainerMatchesTheOldStackTrainerBitForBit(Cell cell, int layers, Direction direction) {
+    void theTrainerMatchesTheReferenceBeforeAndAfterUpdateWeights(Cell cell, int layers, Direction direction) {
         RnnShape shape = RnnShape.of(cell, I, H).withLayers(layers).withDirection(direction);
         long seed = 61;
         Options options = Options.DEFAULT.withMaxBatch(B).withMaxSteps(T);
-        try (OldTrainer old = oldTrainer(shape, seed, null);
-             Parameters parameters = Parameters.initialize(shape, seed);
+        try (Parameters parameters = Parameters.initialize(shape, seed);
              Gradients gradients = new Gradients(shape);
              Model model = Model.pack(parameters, options);
              Trainer trainer = model.trainer()) {
             assertEquals(shape, parameters.shape());
-            assertSameTensors(old.parameters(), parameters.names(), parameters::tensor, "parameter");
             assertEquals(parameters.names(), gradients.names(), "gradients are named as the parameters");
             Inputs in = Inputs.random(shape, 62);
             for (int round = 0; round < 2; round++) {
+                ReferenceStack reference = ModelApiTest.reference(shape, name -> floats(parameters.tensor(name)),
+                        Float.POSITIVE_INFINITY);
                 for (int[] run : new int[][] {null, LENGTHS}) {
-                    assertSameStep(old, trainer, gradients, in, run, describe(run, round));
+                    assertStepMatchesReference(reference, trainer, gradients, in, run, describe(run, round));
                 }
                 gradientStep(parameters.names(), parameters::tensor, gradients::tensor);
-                gradientStep(parameters.names(), old.parameters()::get, old.gradients()::get);
-                old.updateWeights().run();
                 trainer.updateWeights(parameters);
             }
             float[] y = new float[T * B * shape.outputSize()];
@@ -269,13 +163,29 @@ class ModelApiTrainerTest {
         return (lengths == null ? "whole sequences" : "lengths") + ", round " + round;
     }
 
-    /** One training step of each: every output (y, hT, cT, dx, dh0, dc0) and every gradient the same bits. */
-    private static void assertSameStep(OldTrainer old, Trainer trainer, Gradients gradients, Inputs in,
-                                       int[] lengths, String what) {
-        float[][] expected = step(old, trainer.model().shape(), in, lengths);
-        float[][] actual = step(trainer, gradients, in, lengths);
-        assertSameOutputs(expected, actual, what);
-        assertSameTensors(old.gradients(), gradients.names(), gradients::tensor, what + ": gradient");
+    /**
+     * One training step (whole sequences for null lengths, else batch-first of those lengths): y, hT and cT within
+     * ForwardVsReferenceTest's tolerance of the reference's, every gradient, dx, dh0 and dc0 as
+     * StackVsReferenceTest holds them.
+     */
+    private static void assertStepMatchesReference(ReferenceStack reference, Trainer trainer, Gradients gradients,
+                                                   Inputs in, int[] lengths, String what) {
+        RnnShape shape = trainer.model().shape();
+        float[][] out = step(trainer, gradients, in, lengths);
+        SequenceLayout layout = lengths == null ? SequenceLayout.TIME_MAJOR : SequenceLayout.BATCH_FIRST;
+        double[] x = doubles(VariableLengthTest.fromLayout(in.x(), layout, T, B, I));
+        double[] dy = doubles(VariableLengthTest.fromLayout(in.dy(), layout, T, B, shape.outputSize()));
+        ReferenceStack.Result expected = reference.forward(x, T, B, lengths, doubles(in.h0()), doubles(in.c0()),
+                null);
+        ForwardVsReferenceTest.assertWithin(what + ": y",
+                VariableLengthTest.fromLayout(out[0], layout, T, B, shape.outputSize()), expected.y());
+        ForwardVsReferenceTest.assertWithin(what + ": hT", out[1], expected.hT());
+        if (shape.cell() == Cell.LSTM) {
+            ForwardVsReferenceTest.assertWithin(what + ": cT", out[2], expected.cT());
+        }
+        StackVsReferenceTest.assertGradients(shape, gradients, VariableLengthTest.fromLayout(out[3], layout, T, B, I),
+                out[4], orNull(out[5]), reference.backward(x, T, B, lengths, doubles(in.h0()), doubles(in.c0()),
+                        null, dy, doubles(in.dhT()), doubles(in.dcT())));
     }
 
     private static void assertSameOutputs(float[][] expected, float[][] actual, String what) {
@@ -296,72 +206,57 @@ class ModelApiTrainerTest {
     }
 
     /**
-     * Dropout through {@link Options#withDropout} gives the old stack trainer's bits for the same p and seed: y, hT,
-     * cT, dx, dh0, dc0, every gradient and the mask, step after step (the masks are drawn anew each forward).
-     */
-    @ParameterizedTest(name = "{0} L=2 {1}")
-    @CsvSource({"LSTM, FORWARD", "LSTM, BIDIRECTIONAL", "GRU, FORWARD", "GRU, BIDIRECTIONAL"})
-    void dropoutGivesTheOldStackTrainersBits(Cell cell, Direction direction) {
-        RnnShape shape = RnnShape.of(cell, I, H).withLayers(2).withDirection(direction);
-        Dropout dropout = new Dropout(0.4, 72);
-        Options options = Options.DEFAULT.withMaxBatch(B).withMaxSteps(T).withDropout(dropout.p(), dropout.seed());
-        try (OldTrainer old = oldTrainer(shape, 73, dropout);
-             Parameters parameters = Parameters.initialize(shape, 73);
-             Gradients gradients = new Gradients(shape);
-             Model model = Model.pack(parameters, options);
-             Trainer trainer = model.trainer()) {
-            assertEquals(dropout.p(), trainer.dropout());
-            Inputs in = Inputs.random(shape, 74);
-            for (int round = 0; round < 2; round++) {
-                for (int[] run : new int[][] {null, LENGTHS}) {
-                    String what = describe(run, round);
-                    assertSameStep(old, trainer, gradients, in, run, what);
-                    float[] mask = trainer.dropoutMask(0);
-                    assertArrayEquals(old.dropoutMask().apply(0), mask, what + ": mask");
-                    assertDrops(mask, dropout.p(), what);
-                }
-            }
-            assertEquals("layer 1 is outside [0, 1): only the layers below the top one are dropped",
-                    assertThrows(IndexOutOfBoundsException.class, () -> trainer.dropoutMask(1)).getMessage());
-        }
-    }
-
-    /**
-     * p = 0 drops nothing: the bits of the old stack trainer without dropout and of the one with p = 0 (a mask of
-     * ones). A one-layer model with p &gt; 0 drops nothing either (no layer below the top; PyTorch warns), as the old
-     * stack trainer with that p does.
+     * p = 0 drops nothing: the bits of a trainer without dropout, and no mask. A one-layer model with p &gt; 0 drops
+     * nothing either (no layer below the top; PyTorch warns): the bits of a trainer without dropout, and no mask;
+     * a two-layer model has a mask of layer 0 that drops some and scales the rest, and none of layer 1.
      */
     @ParameterizedTest(name = "{0}")
     @CsvSource({"LSTM", "GRU"})
     void dropoutZeroAndOneLayerDropNothing(Cell cell) {
         RnnShape stack = RnnShape.of(cell, I, H).withLayers(2);
         Options options = Options.DEFAULT.withMaxBatch(B).withMaxSteps(T);
-        try (OldTrainer withoutDropout = oldTrainer(stack, 75, null);
-             OldTrainer zero = oldTrainer(stack, 75, new Dropout(0, 76));
-             Parameters parameters = Parameters.initialize(stack, 75);
+        try (Parameters parameters = Parameters.initialize(stack, 75);
+             Gradients plainGradients = new Gradients(stack);
              Gradients gradients = new Gradients(stack);
              Model model = Model.pack(parameters, options);
-             Trainer trainer = model.trainer(options.withDropout(0, 76))) {
+             Trainer plain = model.trainer();
+             Trainer trainer = model.trainer(options.withDropout(0, 76));
+             Trainer dropping = model.trainer(options.withDropout(0.4, 76))) {
             Inputs in = Inputs.random(stack, 77);
-            assertSameStep(withoutDropout, trainer, gradients, in, null, "p = 0 against no dropout");
-            assertSameStep(zero, trainer, gradients, in, LENGTHS, "p = 0 against the old p = 0");
+            for (int[] run : new int[][] {null, LENGTHS}) {
+                assertSameStep(plain, plainGradients, trainer, gradients, in, run, "p = 0, " + describe(run, 0));
+            }
             assertEquals("this Trainer has no dropout (Options.dropout is 0)",
                     assertThrows(IllegalStateException.class, () -> trainer.dropoutMask(0)).getMessage());
+            assertEquals(0.4, dropping.dropout());
+            step(dropping, gradients, in, null);
+            assertDrops(dropping.dropoutMask(0), 0.4, "two layers, p = 0.4");
+            assertEquals("layer 1 is outside [0, 1): only the layers below the top one are dropped",
+                    assertThrows(IndexOutOfBoundsException.class, () -> dropping.dropoutMask(1)).getMessage());
         }
         RnnShape layer = RnnShape.of(cell, I, H);
-        Dropout dropout = new Dropout(0.5, 78);
-        try (OldTrainer withoutDropout = oldTrainer(layer, 79, null);
-             OldTrainer old = oldTrainer(layer, 79, dropout);
-             Parameters parameters = Parameters.initialize(layer, 79);
+        try (Parameters parameters = Parameters.initialize(layer, 79);
+             Gradients plainGradients = new Gradients(layer);
              Gradients gradients = new Gradients(layer);
              Model model = Model.pack(parameters, options);
-             Trainer trainer = model.trainer(options.withDropout(dropout.p(), dropout.seed()))) {
+             Trainer plain = model.trainer();
+             Trainer trainer = model.trainer(options.withDropout(0.5, 78))) {
             Inputs in = Inputs.random(layer, 80);
-            assertSameStep(old, trainer, gradients, in, null, "one layer against the old p = 0.5");
-            assertSameStep(withoutDropout, trainer, gradients, in, LENGTHS, "one layer against no dropout");
+            for (int[] run : new int[][] {null, LENGTHS}) {
+                assertSameStep(plain, plainGradients, trainer, gradients, in, run, "one layer, " + describe(run, 0));
+            }
             assertEquals("layer 0 is outside [0, 0): only the layers below the top one are dropped",
                     assertThrows(IndexOutOfBoundsException.class, () -> trainer.dropoutMask(0)).getMessage());
         }
+    }
+
+    /** One training step of each: every output (y, hT, cT, dx, dh0, dc0) and every gradient the same bits. */
+    private static void assertSameStep(Trainer expectedTrainer, Gradients expectedGradients, Trainer trainer,
+                                       Gradients gradients, Inputs in, int[] lengths, String what) {
+        assertSameOutputs(step(expectedTrainer, expectedGradients, in, lengths), step(trainer, gradients, in, lengths),
+                what);
+        assertSameTensors(byName(expectedGradients.names(), expectedGradients::tensor), gradients.names(),
+                gradients::tensor, what + ": gradient");
     }
 
     @Test
@@ -511,58 +406,38 @@ class ModelApiTrainerTest {
     }
 
     /**
-     * Adam, SGD and clipping over the whole model's {@link Parameters} and {@link Gradients} step each tensor as the
-     * old per-layer optimizers step it: one Adam step of a two-layer bidirectional LSTM gives the bits of one
-     * {@link Adam} per layer and direction, and clipping the norm of {@link GradientClipping} over the old stack
-     * gradients.
+     * Adam, SGD and clipping step every tensor of a whole model's {@link Parameters} and {@link Gradients} by their
+     * rules, to float rounding: a two-layer bidirectional LSTM and a two-layer GRU. The global norm is that of every
+     * tensor together, in double precision, and clipping scales every gradient by {@code maxNorm / norm}.
      */
-    @Test
-    void theOptimizersStepAStackAsTheOldPerLayerOptimizersDo() {
-        RnnShape shape = RnnShape.of(Cell.LSTM, I, H).withLayers(2).withDirection(Direction.BIDIRECTIONAL);
-        int directions = shape.direction().count();
-        try (LstmStackParameters oldValues = LstmStackParameters.initialize(shape.stackShape(), 65);
-             LstmStackGradients oldGradients = new LstmStackGradients(shape.stackShape());
-             Parameters parameters = Parameters.initialize(shape, 65);
-             Gradients gradients = new Gradients(shape)) {
-            SplittableRandom random = new SplittableRandom(66);
-            for (String name : gradients.names()) {
-                fill(gradients.tensor(name), random);
-            }
-            List<Adam> oldAdams = new ArrayList<>();
-            Map<String, MemorySegment> oldParameterTensors = new LinkedHashMap<>();
-            for (int n = 0; n < shape.stateCount(); n++) {
-                LstmParameters p = oldValues.layer(n / directions, n % directions);
-                LstmGradients g = oldGradients.layer(n / directions, n % directions);
-                Map<String, MemorySegment> gradientTensors = named(shape, n, g.weightIh(), g.weightHh(), g.biasIh(),
-                        g.biasHh());
-                gradientTensors.forEach((name, tensor) -> MemorySegment.copy(gradients.tensor(name), 0, tensor, 0,
-                        tensor.byteSize()));
-                oldParameterTensors.putAll(named(shape, n, p.weightIh(), p.weightHh(), p.biasIh(), p.biasHh()));
-                oldAdams.add(new Adam(p, g, 0.01));
-            }
-            double expectedNorm = GradientClipping.clipGlobalNorm(oldGradients, 1.0);
-            double norm = GradientClipping.clipGlobalNorm(gradients, 1.0);
-            assertEquals(expectedNorm, norm, expectedNorm * 1e-12, "the norm over every tensor");
-            assertTrue(norm > 1.0, "the gradients were clipped");
-            try (Adam adam = new Adam(parameters, gradients, 0.01)) {
-                adam.step();
-                oldAdams.forEach(Adam::step);
-                assertSameTensors(oldParameterTensors, parameters.names(), parameters::tensor, "after one Adam step");
-            } finally {
-                oldAdams.forEach(Adam::close);
-            }
-        }
-    }
-
-    /** A GRU's parameters step by Adam's and SGD's rules, to float rounding (there is no old GRU optimizer). */
-    @Test
-    void theOptimizersStepAGruByTheirRules() {
-        RnnShape shape = RnnShape.of(Cell.GRU, I, H).withLayers(2);
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"LSTM, BIDIRECTIONAL", "GRU, FORWARD"})
+    void theOptimizersStepAWholeModelByTheirRules(Cell cell, Direction direction) {
+        RnnShape shape = RnnShape.of(cell, I, H).withLayers(2).withDirection(direction);
         try (Parameters parameters = Parameters.initialize(shape, 67);
              Gradients gradients = new Gradients(shape)) {
             SplittableRandom random = new SplittableRandom(68);
+            Map<String, float[]> unclipped = new LinkedHashMap<>();
+            double sumOfSquares = 0;
             for (String name : gradients.names()) {
                 fill(gradients.tensor(name), random);
+                float[] g = values(gradients.tensor(name));
+                unclipped.put(name, g);
+                for (float v : g) {
+                    sumOfSquares += (double) v * v;
+                }
+            }
+            double expectedNorm = Math.sqrt(sumOfSquares);
+            double norm = GradientClipping.clipGlobalNorm(gradients, 1.0);
+            assertEquals(expectedNorm, norm, expectedNorm * 1e-12, "the norm over every tensor");
+            assertTrue(norm > 1.0, "the gradients were clipped");
+            for (String name : gradients.names()) {
+                float[] clipped = values(gradients.tensor(name));
+                for (int k = 0; k < clipped.length; k++) {
+                    double expected = unclipped.get(name)[k] / norm;
+                    assertEquals(expected, clipped[k], 1e-6 * Math.max(1e-3, Math.abs(expected)),
+                            "clipped " + name + "[" + k + "]");
+                }
             }
             Map<String, float[]> before = new LinkedHashMap<>();
             for (String name : parameters.names()) {

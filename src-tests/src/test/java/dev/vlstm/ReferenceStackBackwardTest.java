@@ -37,12 +37,13 @@ class ReferenceStackBackwardTest {
                               int batch, boolean bias, boolean initialState, boolean outputGradients,
                               boolean finalStateGradients, double dropout) {
             SplittableRandom random = new SplittableRandom(seed);
-            LstmStackShape shape = new LstmStackShape(inputSize, hiddenSize, layers, bidirectional);
+            RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize).withLayers(layers)
+                    .withDirection(bidirectional ? Direction.BIDIRECTIONAL : Direction.FORWARD);
             double bound = 2 / Math.sqrt(hiddenSize);
             int gates = 4 * hiddenSize;
             List<double[]> parameters = new ArrayList<>();
             for (int n = 0; n < shape.stateCount(); n++) {
-                parameters.add(uniform(random, gates * shape.layerInputSize(n / shape.directions()), bound));
+                parameters.add(uniform(random, gates * shape.layerInputSize(n / shape.direction().count()), bound));
                 parameters.add(uniform(random, gates * hiddenSize, bound));
                 parameters.add(bias ? uniform(random, gates, bound) : null);
                 parameters.add(bias ? uniform(random, gates, bound) : null);

@@ -3,9 +3,13 @@ package dev.vlstm.example;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmState;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Cell;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
+import dev.vlstm.Runner;
+import dev.vlstm.State;
 
 /** docs/models.md's one-layer example, compiled and run by ReadmeExampleTest; the page quotes the marked region. */
 public final class ReadmeExample {
@@ -18,8 +22,11 @@ public final class ReadmeExample {
         // README-BEGIN
         int inputSize = 40, hiddenSize = 256, steps = 100, batch = 1;
         // PyTorch nn.LSTM layout: weight_ih_l0 [4H][I], weight_hh_l0 [4H][H], bias_ih_l0/bias_hh_l0 [4H].
-        try (LstmWeights weights = LstmWeights.fromPyTorch(inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh);
-             LstmRunner runner = new LstmRunner(weights, batch);    // one per thread; weights are shared
+        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize);
+        Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps);
+        try (Parameters parameters = Parameters.fromPyTorch(shape, weightIh, weightHh, biasIh, biasHh);
+             Model model = Model.pack(parameters, options);   // packed once, shared by all threads
+             Runner runner = model.runner();                  // one per thread: scratch for B rows of T steps
              Arena arena = Arena.ofConfined()) {
             // A whole sequence: x [T][B][I] -> y [T][B][H], hT and cT [B][H] (row-major floats).
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
@@ -29,7 +36,7 @@ public final class ReadmeExample {
             runner.forward(x, steps, batch, null, null, y, hT, null);   // null h0/c0: zeros
 
             // A stream, one frame per request: the state carries h and c between calls.
-            try (LstmState state = new LstmState(weights, batch)) {
+            try (State state = model.newState(batch)) {
                 MemorySegment h = arena.allocate((long) batch * hiddenSize * Float.BYTES);
                 for (int t = 0; t < steps; t++) {
                     runner.step(x.asSlice((long) t * batch * inputSize * Float.BYTES,

@@ -9,9 +9,13 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Cell;
+import dev.vlstm.Model;
 import dev.vlstm.NonFiniteInputs;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
+import dev.vlstm.Runner;
 import dev.vlstm.WarmUp;
 
 /** docs/service-guide.md's example, compiled and run by ReadmeExampleTest; the page quotes the marked region. */
@@ -29,12 +33,15 @@ public final class ServiceExample {
         int inputSize = 40, hiddenSize = 256, steps = 100;
         // README-BEGIN
         // Once per process: validated, packed, immutable weights that every thread shares.
-        try (LstmWeights weights = LstmWeights.fromPyTorch(inputSize, hiddenSize, weightIh, weightHh, biasIh, biasHh)) {
+        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize);
+        Options options = Options.DEFAULT.withMaxSteps(steps).withNonFiniteInputs(NonFiniteInputs.REJECT);
+        try (Parameters parameters = Parameters.fromPyTorch(shape, weightIh, weightHh, biasIh, biasHh);
+             Model model = Model.pack(parameters, options)) {
             // One runner per worker thread, its scratch allocated up front. REJECT: an input with NaN or infinity
             // fails with its name and index ("x[7][0][3] is NaN") instead of answering NaN.
-            BlockingQueue<LstmRunner> runners = new ArrayBlockingQueue<>(workers);
+            BlockingQueue<Runner> runners = new ArrayBlockingQueue<>(workers);
             for (int n = 0; n < workers; n++) {
-                runners.add(new LstmRunner(weights, 1, NonFiniteInputs.REJECT));
+                runners.add(model.runner());
             }
             // Before taking traffic, run the kernels until the JIT has compiled them (a few seconds; warmUp() has a
             // 20 s limit). The JIT compiles code, not objects: warming one runner warms them all.
@@ -46,7 +53,7 @@ public final class ServiceExample {
             try (ExecutorService pool = Executors.newFixedThreadPool(workers)) {   // close() waits for the tasks
                 for (float[] x : requests) {                                       // x [T][B=1][I]
                     answers.add(pool.submit(() -> {
-                        LstmRunner runner = runners.take();   // a runner serves one thread at a time
+                        Runner runner = runners.take();   // a runner serves one thread at a time
                         try {
                             float[] hT = new float[hiddenSize];
                             runner.forward(x, steps, 1, null, null, null, hT, null);
@@ -57,7 +64,7 @@ public final class ServiceExample {
                     }));
                 }
             } finally {
-                runners.forEach(LstmRunner::close);   // off-heap memory is freed by close(), never by the GC
+                runners.forEach(Runner::close);   // off-heap memory is freed by close(), never by the GC
             }
             return answers;
         }

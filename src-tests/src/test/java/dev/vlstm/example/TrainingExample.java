@@ -5,11 +5,14 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 
+import dev.vlstm.Cell;
 import dev.vlstm.GradientMode;
-import dev.vlstm.LstmGradients;
-import dev.vlstm.LstmParameters;
-import dev.vlstm.LstmTrainer;
-import dev.vlstm.LstmWeights;
+import dev.vlstm.Gradients;
+import dev.vlstm.Model;
+import dev.vlstm.Options;
+import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
+import dev.vlstm.Trainer;
 import dev.vlstm.train.Adam;
 import dev.vlstm.train.GradientClipping;
 
@@ -32,10 +35,11 @@ public final class TrainingExample {
         SplittableRandom random = new SplittableRandom(7);
         // README-BEGIN
         // Parameters in PyTorch's layout, initialised as nn.LSTM does (forget-gate bias +1), and packed once.
-        try (LstmParameters parameters = LstmParameters.initialize(inputSize, hiddenSize, 42);
-             LstmWeights weights = parameters.pack();
-             LstmTrainer trainer = new LstmTrainer(weights, batch, steps);   // up to B rows of T steps
-             LstmGradients gradients = new LstmGradients(weights);           // dW_ih, dW_hh, db_ih, db_hh
+        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize);
+        try (Parameters parameters = Parameters.initialize(shape, 42);
+             Model model = Model.pack(parameters, Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps));
+             Trainer trainer = model.trainer();                         // up to B rows of T steps
+             Gradients gradients = new Gradients(shape);                // weight_ih_l0, ..., bias_hh_l0
              Adam adam = new Adam(parameters, gradients, 0.01);
              Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);   // [T][B][I]

@@ -2,7 +2,7 @@ package dev.vlstm.io;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,11 +15,10 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import dev.vlstm.Cell;
 import dev.vlstm.Direction;
-import dev.vlstm.LstmParameters;
-import dev.vlstm.LstmStackParameters;
-import dev.vlstm.LstmStackShape;
 import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
 
 /**
  * ONNX and Keras weights, written by hand from known PyTorch weights (each entry's value names its PyTorch gate,
@@ -71,11 +70,11 @@ class GateConventionsTest {
                 b[4 * H + onnxGate * H + unit] = pytorch(gate, unit, 8, false);
             }
         }
-        try (LstmParameters parameters = GateConventions.fromOnnx(I, H, w, r, b, new float[3 * H])) {
-            assertArrayEquals(pytorchMatrix(I, false), array(parameters.weightIh()));
-            assertArrayEquals(pytorchMatrix(H, true), array(parameters.weightHh()));
-            float[] biasIh = array(parameters.biasIh());
-            float[] biasHh = array(parameters.biasHh());
+        try (Parameters parameters = GateConventions.onnxLstm(I, H, "forward", w, r, b, new float[3 * H])) {
+            assertArrayEquals(pytorchMatrix(I, false), array(parameters.tensor("weight_ih_l0")));
+            assertArrayEquals(pytorchMatrix(H, true), array(parameters.tensor("weight_hh_l0")));
+            float[] biasIh = array(parameters.tensor("bias_ih_l0"));
+            float[] biasHh = array(parameters.tensor("bias_hh_l0"));
             for (int gate = 0; gate < 4; gate++) {
                 for (int unit = 0; unit < H; unit++) {
                     assertTrue(biasIh[gate * H + unit] == pytorch(gate, unit, 7, false), "Wb gate " + gate);
@@ -107,20 +106,21 @@ class GateConventionsTest {
                 expected[row * H + unit] = 10 * (1 << row) + unit;
             }
         }
-        try (LstmParameters parameters = GateConventions.fromOnnx(I, H, w, r, null, p);
-             LstmParameters zero = GateConventions.fromOnnx(I, H, w, r, null, new float[3 * H]);
-             LstmParameters none = GateConventions.fromOnnx(I, H, w, r, null, null)) {
-            assertArrayEquals(expected, array(parameters.peepholes()));
-            assertNull(zero.peepholes());
-            assertNull(none.peepholes());
+        try (Parameters parameters = GateConventions.onnxLstm(I, H, "forward", w, r, null, p);
+             Parameters zero = GateConventions.onnxLstm(I, H, "forward", w, r, null, new float[3 * H]);
+             Parameters none = GateConventions.onnxLstm(I, H, "forward", w, r, null, null)) {
+            assertArrayEquals(expected, array(parameters.tensor("peephole_l0")));
+            assertFalse(zero.shape().peepholes(), "an all-zero P loads as no peepholes");
+            assertFalse(zero.names().contains("peephole_l0"), zero.names().toString());
+            assertFalse(none.shape().peepholes(), "no P loads as no peepholes");
         }
     }
 
     /**
-     * A bidirectional node's direction d is what {@link GateConventions#fromOnnx} makes of its slice d of W, R, B
-     * and P, at layer 0, direction d of a one-layer stack; a direction whose P is all zeros has no peepholes there.
-     * {@link GateConventions#onnxLstm} gives the same tensors by their names, and peepholes to every direction
-     * ({@code peephole_l0}, vlstm's own name; zeros for the reverse one) since one direction has them.
+     * A bidirectional node's direction d is what {@link GateConventions#onnxLstm} makes of its slice d of W, R, B
+     * and P as a forward node, under the names of direction d ({@code _reverse} for d = 1); since one direction has
+     * peepholes, every direction has them ({@code peephole_l0}, vlstm's own name; zeros for the reverse one, whose P
+     * is all zeros and which loads as a forward node without peepholes).
      */
     @Test
     void aBidirectionalNodeLoadsEachDirectionAsOneLayer() {
@@ -130,38 +130,25 @@ class GateConventionsTest {
         float[] b = random(random, 2 * 8 * H);
         float[] p = random(random, 2 * 3 * H);
         java.util.Arrays.fill(p, 3 * H, 6 * H, 0f);
-        try (LstmStackParameters node = GateConventions.fromOnnxNode(I, H, "bidirectional", w, r, b, p);
-             LstmStackParameters forward = GateConventions.fromOnnxNode(I, H, "forward",
-                     java.util.Arrays.copyOf(w, 4 * H * I), java.util.Arrays.copyOf(r, 4 * H * H), null, null);
-             Parameters named = GateConventions.onnxLstm(I, H, "bidirectional", w, r, b, p)) {
+        try (Parameters named = GateConventions.onnxLstm(I, H, "bidirectional", w, r, b, p)) {
             assertEquals(List.of("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "peephole_l0",
                     "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse",
                     "peephole_l0_reverse"), named.names());
-            assertEquals(new LstmStackShape(I, H, 1, true), node.shape());
-            assertEquals(new LstmStackShape(I, H, 1, false), forward.shape());
+            assertEquals(RnnShape.of(Cell.LSTM, I, H).withDirection(Direction.BIDIRECTIONAL).withPeepholes(true),
+                    named.shape());
             for (int d = 0; d < 2; d++) {
-                try (LstmParameters expected = GateConventions.fromOnnx(I, H, part(w, d), part(r, d), part(b, d),
-                        part(p, d))) {
-                    LstmParameters actual = node.layer(0, d);
-                    assertArrayEquals(array(expected.weightIh()), array(actual.weightIh()), "W of direction " + d);
-                    assertArrayEquals(array(expected.weightHh()), array(actual.weightHh()), "R of direction " + d);
-                    assertArrayEquals(array(expected.biasIh()), array(actual.biasIh()), "Wb of direction " + d);
-                    assertArrayEquals(array(expected.biasHh()), array(actual.biasHh()), "Rb of direction " + d);
-                    if (d == 0) {
-                        assertArrayEquals(array(expected.peepholes()), array(actual.peepholes()), "P of direction 0");
-                    } else {
-                        assertNull(actual.peepholes(), "an all-zero P loads as no peepholes");
-                    }
+                try (Parameters expected = GateConventions.onnxLstm(I, H, "forward", part(w, d), part(r, d),
+                        part(b, d), part(p, d))) {
+                    assertEquals(RnnShape.of(Cell.LSTM, I, H).withPeepholes(d == 0), expected.shape());
                     String suffix = d == 0 ? "" : "_reverse";
-                    assertArrayEquals(array(expected.weightIh()), array(named.tensor("weight_ih_l0" + suffix)));
-                    assertArrayEquals(array(expected.weightHh()), array(named.tensor("weight_hh_l0" + suffix)));
-                    assertArrayEquals(array(expected.biasIh()), array(named.tensor("bias_ih_l0" + suffix)));
-                    assertArrayEquals(array(expected.biasHh()), array(named.tensor("bias_hh_l0" + suffix)));
-                    assertArrayEquals(d == 0 ? array(expected.peepholes()) : new float[3 * H],
+                    for (String stem : List.of("weight_ih", "weight_hh", "bias_ih", "bias_hh")) {
+                        assertArrayEquals(array(expected.tensor(stem + "_l0")), array(named.tensor(stem + "_l0"
+                                + suffix)), stem + " of direction " + d);
+                    }
+                    assertArrayEquals(d == 0 ? array(expected.tensor("peephole_l0")) : new float[3 * H],
                             array(named.tensor("peephole_l0" + suffix)), "peephole_l0" + suffix);
                 }
             }
-            assertNull(forward.layer(0, 0).peepholes());
         }
     }
 
@@ -169,21 +156,17 @@ class GateConventionsTest {
     void aNodeOfTheWrongLengthsOrDirectionIsRefusedByName() {
         float[] w = new float[2 * 4 * H * I];
         float[] r = new float[2 * 4 * H * H];
-        refused(() -> GateConventions.fromOnnxNode(I, H, "bidirectional", new float[4 * H * I], r, null, null),
-                "W must hold [D=2][4H=12][I=2] = 48 floats, got 24");
-        refused(() -> GateConventions.fromOnnxNode(I, H, "bidirectional", w, new float[4 * H * H], null, null),
+        refused(() -> GateConventions.onnxLstm(I, H, "bidirectional", w, new float[4 * H * H], null, null),
                 "R must hold [D=2][4H=12][H=3] = 72 floats, got 36");
-        refused(() -> GateConventions.fromOnnxNode(I, H, "bidirectional", w, r, new float[8 * H], null),
+        refused(() -> GateConventions.onnxLstm(I, H, "bidirectional", w, r, new float[8 * H], null),
                 "B must hold [D=2][8H=24] = 48 floats, got 24");
-        refused(() -> GateConventions.fromOnnxNode(I, H, "bidirectional", w, r, null, new float[3 * H]),
-                "P must hold [D=2][3H=9] = 18 floats, got 9");
-        refused(() -> GateConventions.fromOnnxNode(I, H, "forward", w, r, null, null),
+        refused(() -> GateConventions.onnxLstm(I, H, "forward", w, r, null, null),
                 "W must hold [D=1][4H=12][I=2] = 24 floats, got 48");
-        refused(() -> GateConventions.fromOnnxNode(I, H, "reverse", w, r, null, null),
+        refused(() -> GateConventions.onnxLstm(I, H, "reverse", w, r, null, null),
                 "direction \"reverse\" is not supported", "reverse each sequence");
-        refused(() -> GateConventions.fromOnnxNode(I, H, "Bidirectional", w, r, null, null),
+        refused(() -> GateConventions.onnxLstm(I, H, "Bidirectional", w, r, null, null),
                 "direction must be \"forward\" or \"bidirectional\", got \"Bidirectional\"");
-        assertThrows(NullPointerException.class, () -> GateConventions.fromOnnxNode(I, H, null, w, r, null, null));
+        assertThrows(NullPointerException.class, () -> GateConventions.onnxLstm(I, H, null, w, r, null, null));
         refused(() -> GateConventions.toOnnxY(new float[5], 2, 1, 2, 1), "y must hold [T=2][B=1][D*H=2] = 4 floats");
         refused(() -> GateConventions.toOnnxY(new float[4], 2, 1, 3, 1), "directions 1 or 2");
     }
@@ -248,29 +231,24 @@ class GateConventionsTest {
                 bias[gate * H + unit] = pytorch(gate, unit, 9, false);
             }
         }
-        try (LstmParameters parameters = GateConventions.fromKeras(I, H, kernel, recurrent, bias)) {
-            assertArrayEquals(pytorchMatrix(I, false), array(parameters.weightIh()));
-            assertArrayEquals(pytorchMatrix(H, true), array(parameters.weightHh()));
-            assertArrayEquals(bias, array(parameters.biasIh()));
-            assertArrayEquals(new float[4 * H], array(parameters.biasHh()));
+        try (Parameters parameters = GateConventions.kerasLstm(I, H, Direction.FORWARD, kernel, recurrent, bias)) {
+            assertArrayEquals(pytorchMatrix(I, false), array(parameters.tensor("weight_ih_l0")));
+            assertArrayEquals(pytorchMatrix(H, true), array(parameters.tensor("weight_hh_l0")));
+            assertArrayEquals(bias, array(parameters.tensor("bias_ih_l0")));
+            assertArrayEquals(new float[4 * H], array(parameters.tensor("bias_hh_l0")));
         }
     }
 
     @Test
-    void wrongLengthsAndTwoDirectionsAreRefused() {
+    void wrongLengthsAreRefused() {
         float[] w = new float[4 * H * I];
         float[] r = new float[4 * H * H];
-        IllegalArgumentException twoDirections = assertThrows(IllegalArgumentException.class,
-                () -> GateConventions.fromOnnx(I, H, new float[2 * w.length], r, null, null));
-        assertTrue(twoDirections.getMessage().contains("two directions? load a bidirectional node with fromOnnxNode"), twoDirections.getMessage());
-        IllegalArgumentException peephole = assertThrows(IllegalArgumentException.class,
-                () -> GateConventions.fromOnnx(I, H, w, r, null, new float[3 * H + 1]));
-        assertTrue(peephole.getMessage().contains("P must hold [D=1][3H=9] = 9 floats, got 10"),
-                peephole.getMessage());
-        IllegalArgumentException kernel = assertThrows(IllegalArgumentException.class,
-                () -> GateConventions.fromKeras(I, H, new float[5], new float[4 * H * H], null));
-        assertTrue(kernel.getMessage().contains("kernel must hold [I=2][4H=12] = 24 floats, got 5"), kernel.getMessage());
-        assertThrows(NullPointerException.class, () -> GateConventions.fromOnnx(I, H, w, null, null, null));
+        refusedExactly(() -> GateConventions.onnxLstm(I, H, "forward", w, r, null, new float[3 * H + 1]),
+                "P must hold [D=1][3H=9] = 9 floats, got 10");
+        refusedExactly(() -> GateConventions.kerasLstm(I, H, Direction.FORWARD, new float[5], new float[4 * H * H],
+                null), "kernel must hold [D=1][I=2][4H=12] = 24 floats, got 5");
+        assertThrows(NullPointerException.class, () -> GateConventions.onnxLstm(I, H, "forward", w, null, null,
+                null));
     }
 
     /** A node whose P is all zeros has no peephole tensors; one with peepholes saves them and loads them back. */

@@ -18,10 +18,6 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import dev.vlstm.LstmRunner;
-import dev.vlstm.LstmStackParameters;
-import dev.vlstm.LstmStackRunner;
-import dev.vlstm.LstmStackWeights;
 import dev.vlstm.Model;
 import dev.vlstm.Options;
 import dev.vlstm.Parameters;
@@ -31,11 +27,11 @@ import dev.vlstm.SequenceLayout;
 /**
  * Whole ONNX {@code LSTM} nodes (forward and bidirectional, with biases, peepholes, {@code clip},
  * {@code sequence_lens}, {@code initial_h} and {@code initial_c}; odd sizes) run in ONNX Runtime 1.24.2, and the same
- * node loaded twice: with {@link GateConventions#fromOnnxNode} and run by {@link LstmStackRunner}, and with
- * {@link GateConventions#onnxLstm} into {@link Parameters}, packed by {@link Model#pack(Parameters, Options)} with
- * the node's clip as {@link Options#withCellClip} and run by a {@link Runner}: each one's Y (converted with
- * {@link GateConventions#toOnnxY}), Y_h and Y_c must agree within {@value #RELATIVE_TOLERANCE} of each tensor's
- * largest magnitude. ORT's Java package carries its native library; if it cannot load, these tests fail.
+ * node loaded with {@link GateConventions#onnxLstm} into {@link Parameters}, packed by
+ * {@link Model#pack(Parameters, Options)} with the node's clip as {@link Options#withCellClip} and run by a
+ * {@link Runner}: its Y (converted with {@link GateConventions#toOnnxY}), Y_h and Y_c must agree with ORT's within
+ * {@value #RELATIVE_TOLERANCE} of each tensor's largest magnitude. ORT's Java package carries its native library;
+ * if it cannot load, these tests fail.
  *
  * <p>Two differences from ONNX's spec (or from what it leaves open) were found here, and the cases are chosen around
  * them:
@@ -92,25 +88,14 @@ class OnnxRuntimeParityTest {
         float[] y = new float[steps * batch * directions * hiddenSize];
         float[] hT = new float[h0.length];
         float[] cT = new float[c0.length];
-        try (LstmStackParameters parameters = GateConventions.fromOnnxNode(inputSize, hiddenSize, direction, w, r, b,
-                p);
-             LstmStackWeights weights = parameters.pack();
-             LstmStackRunner runner = new LstmStackRunner(weights, batch, steps, clip)) {
-            runner.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, lengths, h0, c0, y, hT, cT);
-            if (clip < LstmRunner.NO_CELL_CLIP) {
-                assertClipActs(weights, x, steps, batch, lengths, h0, c0, y);
-            }
-        }
-        assertMatches("fromOnnxNode", onnx, lengths, directions, hiddenSize, y, hT, cT);
-
-        y = new float[y.length];
-        hT = new float[hT.length];
-        cT = new float[cT.length];
+        Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps);
         try (Parameters parameters = GateConventions.onnxLstm(inputSize, hiddenSize, direction, w, r, b, p);
-             Model model = Model.pack(parameters, Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps)
-                     .withCellClip(clip));
+             Model model = Model.pack(parameters, options.withCellClip(clip));
              Runner runner = model.runner()) {
             runner.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, lengths, h0, c0, y, hT, cT);
+            if (clip < Float.POSITIVE_INFINITY) {
+                assertClipActs(parameters, options, x, steps, batch, lengths, h0, c0, y);
+            }
         }
         assertMatches("onnxLstm", onnx, lengths, directions, hiddenSize, y, hT, cT);
     }
@@ -177,9 +162,10 @@ class OnnxRuntimeParityTest {
     }
 
     /** A finite clip must change y here, or agreeing with ORT would not show that both apply it alike. */
-    private static void assertClipActs(LstmStackWeights weights, float[] x, int steps, int batch, int[] lengths,
-                                       float[] h0, float[] c0, float[] clipped) {
-        try (LstmStackRunner unclipped = new LstmStackRunner(weights, batch, steps)) {
+    private static void assertClipActs(Parameters parameters, Options options, float[] x, int steps, int batch,
+                                       int[] lengths, float[] h0, float[] c0, float[] clipped) {
+        try (Model model = Model.pack(parameters, options);
+             Runner unclipped = model.runner()) {
             float[] y = new float[clipped.length];
             unclipped.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, lengths, h0, c0, y, null, null);
             double largest = 0;
