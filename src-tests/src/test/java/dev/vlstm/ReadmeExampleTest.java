@@ -74,9 +74,10 @@ class ReadmeExampleTest {
 
     @Test
     void theExampleStreamsToTheReferenceResult() {
-        try (TestModel model = new TestModel(40, 40, 256)) {
+        try (TestRnn model = new TestRnn(40, RnnShape.of(Cell.LSTM, 40, 256), Options.DEFAULT)) {
             float[] frames = model.input(100, 1);
-            float[] h = ReadmeExample.run(model.weightIh, model.weightHh, model.biasIh, model.biasHh, frames);
+            float[][] weights = model.flatWeights;
+            float[] h = ReadmeExample.run(weights[0], weights[1], weights[2], weights[3], frames);
             ForwardVsReferenceTest.assertWithin("h", h, model.reference.forward(frames, 100, 1, null, null).hT());
         }
     }
@@ -95,7 +96,7 @@ class ReadmeExampleTest {
 
     @Test
     void theServiceAnswersEveryRequestLikeTheReferenceAndRefusesANaNByName() throws Exception {
-        try (TestModel model = new TestModel(41, 40, 256)) {
+        try (TestRnn model = new TestRnn(41, RnnShape.of(Cell.LSTM, 40, 256), Options.DEFAULT)) {
             List<float[]> requests = new ArrayList<>();
             for (int n = 0; n < 5; n++) {
                 requests.add(model.input(100, 1));
@@ -104,8 +105,9 @@ class ReadmeExampleTest {
             poisoned[7 * 40 + 3] = Float.NaN;
             requests.add(poisoned);
             long before = NativeMemory.liveBytes();
-            List<Future<float[]>> answers = ServiceExample.serve(model.weightIh, model.weightHh, model.biasIh,
-                    model.biasHh, requests, 3, Duration.ofMillis(500));
+            float[][] weights = model.flatWeights;
+            List<Future<float[]>> answers = ServiceExample.serve(weights[0], weights[1], weights[2], weights[3],
+                    requests, 3, Duration.ofMillis(500));
             assertEquals(before, NativeMemory.liveBytes(), "the example frees all it allocated");
             for (int n = 0; n < 5; n++) {
                 ForwardVsReferenceTest.assertWithin("hT of request " + n, answers.get(n).get(),

@@ -127,11 +127,11 @@ class ReferenceBackwardTest {
     @Test
     void theFloatForwardIsTheDoubleForwardOfTheSameValues() {
         SplittableRandom random = new SplittableRandom(9);
-        float[] weightIh = TestModel.uniform(random, 4 * 5 * 3, 0.5f);
-        float[] weightHh = TestModel.uniform(random, 4 * 5 * 5, 0.5f);
-        float[] bias = TestModel.uniform(random, 4 * 5, 0.5f);
-        float[] x = TestModel.uniform(random, 4 * 2 * 3, 1f);
-        float[] h0 = TestModel.uniform(random, 2 * 5, 1f);
+        float[] weightIh = TestRnn.uniform(random, 4 * 5 * 3, 0.5f);
+        float[] weightHh = TestRnn.uniform(random, 4 * 5 * 5, 0.5f);
+        float[] bias = TestRnn.uniform(random, 4 * 5, 0.5f);
+        float[] x = TestRnn.uniform(random, 4 * 2 * 3, 1f);
+        float[] h0 = TestRnn.uniform(random, 2 * 5, 1f);
         ReferenceLstm.Result fromFloats = new ReferenceLstm(3, 5, weightIh, weightHh, bias, null)
                 .forward(x, 4, 2, h0, null);
         ReferenceLstm.Result fromDoubles = new ReferenceLstm(3, 5, toDouble(weightIh), toDouble(weightHh),

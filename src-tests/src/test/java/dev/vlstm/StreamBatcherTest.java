@@ -618,9 +618,9 @@ class StreamBatcherTest {
         SplittableRandom random = new SplittableRandom(seed);
         float bound = (float) (1 / Math.sqrt(HIDDEN));
         try (Parameters parameters = Parameters.fromPyTorch(shape.withPeepholes(true),
-                TestModel.uniform(random, 4 * HIDDEN * INPUT, bound), TestModel.uniform(random, 4 * HIDDEN * HIDDEN,
-                        bound), TestModel.uniform(random, 4 * HIDDEN, bound),
-                TestModel.uniform(random, 4 * HIDDEN, bound), TestModel.uniform(random, 3 * HIDDEN, bound))) {
+                TestRnn.uniform(random, 4 * HIDDEN * INPUT, bound), TestRnn.uniform(random, 4 * HIDDEN * HIDDEN,
+                        bound), TestRnn.uniform(random, 4 * HIDDEN, bound),
+                TestRnn.uniform(random, 4 * HIDDEN, bound), TestRnn.uniform(random, 3 * HIDDEN, bound))) {
             return Model.pack(parameters, options);
         }
     }
