@@ -47,7 +47,7 @@ class CompressedWeightsTest {
         return shapes.stream();
     }
 
-    /** A seeded LSTM layer of {@code inputSize} and {@code hiddenSize}, packed in {@code precision} for {@code backend}. */
+    /** A seeded LSTM layer with its weights packed in {@code precision} for {@code backend}. */
     private static TestRnn layer(long seed, int inputSize, int hiddenSize, Backend backend,
                                  WeightPrecision precision) {
         return new TestRnn(seed, RnnShape.of(Cell.LSTM, inputSize, hiddenSize),
@@ -76,8 +76,8 @@ class CompressedWeightsTest {
     }
 
     /**
-     * y and c_n of a sequence (its input GEMM in chunks of a third of the steps) and h of a stream stepped over the same
-     * input, both on {@code model}.
+     * y and c_n of a sequence (its input GEMM in chunks of a third of the steps) and h of a stream stepped over the
+     * same input, both on {@code model}.
      */
     static float[][] run(Model model, float[] x, int steps, int batch, float[] h0, float[] c0) {
         int hidden = model.shape().hiddenSize();
