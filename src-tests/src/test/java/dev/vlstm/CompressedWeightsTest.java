@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -16,7 +17,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import dev.vlstm.kernel.WeightFormat;
-import dev.vlstm.reference.ReferenceLstm;
+import dev.vlstm.reference.ReferenceStack;
 
 /**
  * Forward inference on BFLOAT16 and INT8 weights: the vector kernel gives the scalar kernel's bits on the same
@@ -46,10 +47,11 @@ class CompressedWeightsTest {
         return shapes.stream();
     }
 
-    /** The model's weights packed in {@code precision} for {@code backend}. */
-    static LstmWeights pack(TestModel model, Backend backend, WeightPrecision precision) {
-        return LstmWeights.fromPyTorch(backend, precision, model.inputSize, model.hiddenSize, model.weightIh,
-                model.weightHh, model.biasIh, model.biasHh);
+    /** A seeded LSTM layer with its weights packed in {@code precision} for {@code backend}. */
+    private static TestRnn layer(long seed, int inputSize, int hiddenSize, Backend backend,
+                                 WeightPrecision precision) {
+        return new TestRnn(seed, RnnShape.of(Cell.LSTM, inputSize, hiddenSize),
+                Options.DEFAULT.withBackend(backend).withPrecision(precision));
     }
 
     /** The float weights that {@code precision} stands for: bfloat16-rounded, or q * scale row by row. */
@@ -73,14 +75,18 @@ class CompressedWeightsTest {
         return result;
     }
 
-    /** y of a sequence and h of a stream stepped over the same input, both on {@code weights}. */
-    static float[][] run(LstmWeights weights, float[] x, int steps, int batch, float[] h0, float[] c0) {
-        int hidden = weights.hiddenSize();
+    /**
+     * y and c_n of a sequence (its input GEMM in chunks of a third of the steps) and h of a stream stepped over the
+     * same input, both on {@code model}.
+     */
+    static float[][] run(Model model, float[] x, int steps, int batch, float[] h0, float[] c0) {
+        int hidden = model.shape().hiddenSize();
         float[] y = new float[steps * batch * hidden];
         float[] cT = new float[batch * hidden];
         float[] streamed = new float[steps * batch * hidden];
-        try (LstmRunner runner = new LstmRunner(weights, batch, 1 + steps / 3);
-             LstmState state = new LstmState(weights, batch)) {
+        try (Runner runner = model.runner(model.options().withMaxBatch(batch).withMaxSteps(steps)
+                .withChunkSteps(1 + steps / 3));
+             State state = model.newState(batch)) {
             runner.forward(x, steps, batch, h0, c0, y, null, cT);
             if (h0 != null) {
                 state.setHidden(h0);
@@ -88,10 +94,10 @@ class CompressedWeightsTest {
             if (c0 != null) {
                 state.setCell(c0);
             }
-            int frame = batch * weights.inputSize();
+            int frame = batch * model.shape().inputSize();
             float[] h = new float[batch * hidden];
             for (int t = 0; t < steps; t++) {
-                runner.step(java.util.Arrays.copyOfRange(x, t * frame, (t + 1) * frame), state, h);
+                runner.step(Arrays.copyOfRange(x, t * frame, (t + 1) * frame), state, h);
                 System.arraycopy(h, 0, streamed, t * batch * hidden, h.length);
             }
         }
@@ -103,23 +109,21 @@ class CompressedWeightsTest {
     void vectorKernelGivesTheScalarKernelsBitsAndMatchesTheReferenceOnDequantisedWeights(
             WeightPrecision precision, int inputSize, int hiddenSize, int batch) {
         int steps = 7;
-        try (TestModel model = new TestModel(41L * inputSize + hiddenSize + batch, inputSize, hiddenSize);
-             LstmWeights vector = pack(model, Backend.PREFERRED, precision);
-             LstmWeights scalar = pack(model, Backend.SCALAR, precision)) {
-            float[] x = model.input(steps, batch);
-            float[] h0 = model.state(batch);
-            float[] c0 = model.state(batch);
-            float[][] fromVector = run(vector, x, steps, batch, h0, c0);
-            float[][] fromScalar = run(scalar, x, steps, batch, h0, c0);
+        long seed = 41L * inputSize + hiddenSize + batch;
+        try (TestRnn vector = layer(seed, inputSize, hiddenSize, Backend.PREFERRED, precision);
+             TestRnn scalar = layer(seed, inputSize, hiddenSize, Backend.SCALAR, precision)) {
+            float[] x = vector.input(steps, batch);
+            float[] h0 = vector.hiddenStates(batch);
+            float[] c0 = vector.cellStates(batch);
+            float[][] fromVector = run(vector.model, x, steps, batch, h0, c0);
+            float[][] fromScalar = run(scalar.model, x, steps, batch, h0, c0);
             assertArrayEquals(fromScalar[0], fromVector[0], "y");
             assertArrayEquals(fromScalar[1], fromVector[1], "cT");
             assertArrayEquals(fromVector[0], fromVector[2], "streaming equals the sequence forward");
-            ReferenceLstm onDequantised = new ReferenceLstm(inputSize, hiddenSize,
-                    dequantised(model.weightIh, inputSize, precision),
-                    dequantised(model.weightHh, hiddenSize, precision), model.biasIh, model.biasHh);
-            ReferenceLstm.Result expected = onDequantised.forward(x, steps, batch, h0, c0);
-            double yError = TestModel.maxAbsError(fromVector[0], expected.y());
-            double cError = TestModel.maxAbsError(fromVector[1], expected.cT());
+            // TestRnn's reference runs on the dequantised W and U.
+            ReferenceStack.Result expected = vector.reference.forward(x, steps, batch, h0, c0);
+            double yError = TestRnn.maxAbsError(fromVector[0], expected.y());
+            double cError = TestRnn.maxAbsError(fromVector[1], expected.cT());
             assertTrue(yError <= ForwardVsReferenceTest.TOLERANCE, "y off the reference by " + yError);
             assertTrue(cError <= ForwardVsReferenceTest.TOLERANCE, "cT off the reference by " + cError);
         }
@@ -130,16 +134,17 @@ class CompressedWeightsTest {
         int inputSize = 33;
         int hiddenSize = 257;
         int steps = 5;
-        try (TestModel model = new TestModel(3, inputSize, hiddenSize);
-             LstmWeights bfloat16 = pack(model, Backend.PREFERRED, WeightPrecision.BFLOAT16);
-             LstmWeights rounded = LstmWeights.fromPyTorch(inputSize, hiddenSize,
-                     dequantised(model.weightIh, inputSize, WeightPrecision.BFLOAT16),
-                     dequantised(model.weightHh, hiddenSize, WeightPrecision.BFLOAT16), model.biasIh, model.biasHh)) {
+        try (TestRnn model = layer(3, inputSize, hiddenSize, Backend.PREFERRED, WeightPrecision.BFLOAT16);
+             Parameters roundedParameters = Parameters.fromPyTorch(model.shape,
+                     dequantised(model.flatWeights[0], inputSize, WeightPrecision.BFLOAT16),
+                     dequantised(model.flatWeights[1], hiddenSize, WeightPrecision.BFLOAT16), model.flatWeights[2],
+                     model.flatWeights[3]);
+             Model rounded = Model.pack(roundedParameters, Options.DEFAULT)) {
             for (int batch : new int[]{1, 2, 4, 5}) {
                 float[] x = model.input(steps, batch);
-                float[] h0 = model.state(batch);
-                float[] c0 = model.state(batch);
-                float[][] compressed = run(bfloat16, x, steps, batch, h0, c0);
+                float[] h0 = model.hiddenStates(batch);
+                float[] c0 = model.cellStates(batch);
+                float[][] compressed = run(model.model, x, steps, batch, h0, c0);
                 float[][] floats = run(rounded, x, steps, batch, h0, c0);
                 assertArrayEquals(floats[0], compressed[0], "y, B=" + batch);
                 assertArrayEquals(floats[1], compressed[1], "cT, B=" + batch);
@@ -156,21 +161,22 @@ class CompressedWeightsTest {
     void oneStepStaysWithinTheDerivedBound(WeightPrecision precision) {
         int size = 256;
         for (long seed = 1; seed <= 3; seed++) {
-            try (TestModel model = new TestModel(seed, size, size);
-                 LstmWeights compressed = pack(model, Backend.PREFERRED, precision);
-                 LstmWeights floats = pack(model, Backend.PREFERRED, WeightPrecision.FLOAT32)) {
+            try (TestRnn model = layer(seed, size, size, Backend.PREFERRED, precision);
+                 Model floats = Model.pack(model.parameters, Options.DEFAULT)) {
+                float[] weightIh = model.flatWeights[0];
+                float[] weightHh = model.flatWeights[1];
                 float[] x = model.input(1, 1);
-                float[] h0 = model.state(1);
-                float[] c0 = model.state(1);
-                float[] hCompressed = run(compressed, x, 1, 1, h0, c0)[0];
+                float[] h0 = model.hiddenStates(1);
+                float[] c0 = model.cellStates(1);
+                float[] hCompressed = run(model.model, x, 1, 1, h0, c0)[0];
                 float[] hFloat = run(floats, x, 1, 1, h0, c0)[0];
                 double worst = 0;
                 for (int unit = 0; unit < size; unit++) {
                     double[] dz = new double[4];
                     for (int gate = 0; gate < 4; gate++) {
                         int row = gate * size + unit;
-                        dz[gate] = preActivationBound(model.weightIh, row, size, x, precision)
-                                + preActivationBound(model.weightHh, row, size, h0, precision);
+                        dz[gate] = preActivationBound(weightIh, row, size, x, precision)
+                                + preActivationBound(weightHh, row, size, h0, precision);
                     }
                     double bound = dz[0] / 4 + Math.abs(c0[unit]) * dz[1] / 4 + dz[2] + dz[3] / 4 + 1e-5;
                     double difference = Math.abs(hCompressed[unit] - hFloat[unit]);
@@ -205,11 +211,10 @@ class CompressedWeightsTest {
         int steps = 100;
         double worst = 0;
         for (long seed = 1; seed <= 3; seed++) {
-            try (TestModel model = new TestModel(100 + seed, size, size);
-                 LstmWeights compressed = pack(model, Backend.PREFERRED, precision);
-                 LstmWeights floats = pack(model, Backend.PREFERRED, WeightPrecision.FLOAT32);
-                 LstmRunner onCompressed = new LstmRunner(compressed, 1);
-                 LstmRunner onFloats = new LstmRunner(floats, 1)) {
+            try (TestRnn model = layer(100 + seed, size, size, Backend.PREFERRED, precision);
+                 Model floats = Model.pack(model.parameters, Options.DEFAULT);
+                 Runner onCompressed = model.runner(1, steps);
+                 Runner onFloats = floats.runner(Options.DEFAULT.withMaxBatch(1).withMaxSteps(steps))) {
                 float[] x = model.input(steps, 1);
                 float[] y = new float[steps * size];
                 float[] expected = new float[steps * size];
@@ -228,10 +233,9 @@ class CompressedWeightsTest {
     @ParameterizedTest
     @EnumSource(value = WeightPrecision.class, names = {"BFLOAT16", "INT8"})
     void trainingRefusesCompressedWeightsNamingThePrecision(WeightPrecision precision) {
-        try (TestModel model = new TestModel(9, 5, 7);
-             LstmWeights compressed = pack(model, Backend.PREFERRED, precision)) {
+        try (TestRnn model = layer(9, 5, 7, Backend.PREFERRED, precision)) {
             IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
-                    () -> new LstmTrainer(compressed, 2, 3));
+                    () -> model.trainer(2, 3));
             assertTrue(error.getMessage().contains(precision.name()), error.getMessage());
             assertTrue(error.getMessage().contains("FLOAT32"), error.getMessage());
         }
@@ -241,13 +245,13 @@ class CompressedWeightsTest {
     void compressedWeightsTakeHalfAndAQuarterOfTheBytes() {
         int inputSize = 40;
         int hiddenSize = 256;
-        try (TestModel model = new TestModel(10, inputSize, hiddenSize);
-             LstmWeights bfloat16 = pack(model, Backend.PREFERRED, WeightPrecision.BFLOAT16);
-             LstmWeights int8 = pack(model, Backend.PREFERRED, WeightPrecision.INT8)) {
-            assertEquals(WeightPrecision.FLOAT32, model.weights.precision());
-            assertEquals(WeightPrecision.BFLOAT16, bfloat16.precision());
+        try (TestRnn model = layer(10, inputSize, hiddenSize, Backend.PREFERRED, WeightPrecision.FLOAT32);
+             Model bfloat16 = Model.pack(model.parameters, Options.DEFAULT.withPrecision(WeightPrecision.BFLOAT16));
+             Model int8 = Model.pack(model.parameters, Options.DEFAULT.withPrecision(WeightPrecision.INT8))) {
+            assertEquals(WeightPrecision.FLOAT32, model.model.options().precision());
+            assertEquals(WeightPrecision.BFLOAT16, bfloat16.options().precision());
             long gateRowBytes = 4L * hiddenSize * Float.BYTES;   // H is a multiple of every lane count
-            long floatWeights = model.weights.packedBytes() - gateRowBytes;
+            long floatWeights = model.model.packedBytes() - gateRowBytes;
             assertEquals(4L * Float.BYTES * hiddenSize * (inputSize + hiddenSize), floatWeights);
             assertEquals(floatWeights / 2 + gateRowBytes, bfloat16.packedBytes());
             assertEquals(floatWeights / 4 + 3 * gateRowBytes, int8.packedBytes(), "W, U, two rows of scales, bias");
@@ -256,16 +260,18 @@ class CompressedWeightsTest {
 
     @Test
     void aWeightBeyondBfloat16sRangeIsRefusedByName() {
-        try (TestModel model = new TestModel(11, 3, 2)) {
-            float[] weightHh = model.weightHh.clone();
-            weightHh[2 * 2 + 1] = Float.MAX_VALUE;
-            IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
-                    () -> LstmWeights.fromPyTorch(Backend.PREFERRED, WeightPrecision.BFLOAT16, 3, 2, model.weightIh,
-                            weightHh, null, null));
-            assertTrue(error.getMessage().startsWith("weightHh[2][1] is 3.4028235E38"), error.getMessage());
-            // INT8 holds any finite weight.
-            LstmWeights.fromPyTorch(Backend.PREFERRED, WeightPrecision.INT8, 3, 2, model.weightIh, weightHh, null,
-                    null).close();
+        try (TestRnn model = layer(11, 3, 2, Backend.PREFERRED, WeightPrecision.FLOAT32)) {
+            float[][] flat = model.flatWeights.clone();
+            flat[1] = flat[1].clone();
+            flat[1][2 * 2 + 1] = Float.MAX_VALUE;
+            try (Parameters parameters = Parameters.fromPyTorch(model.shape, flat)) {
+                IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+                        () -> Model.pack(parameters, Options.DEFAULT.withPrecision(WeightPrecision.BFLOAT16)));
+                assertTrue(error.getMessage().startsWith("layer 0: weightHh[2][1] is 3.4028235E38"),
+                        error.getMessage());
+                // INT8 holds any finite weight.
+                Model.pack(parameters, Options.DEFAULT.withPrecision(WeightPrecision.INT8)).close();
+            }
         }
     }
 
@@ -274,17 +280,21 @@ class CompressedWeightsTest {
         int size = 5;
         float[] zeros = new float[4 * size * size];
         float[] bias = new float[4 * size];
-        java.util.Arrays.fill(bias, 0.25f);
-        for (WeightPrecision precision : WeightPrecision.values()) {
-            float[][] results = new float[2][];
-            for (Backend backend : Backend.values()) {
-                try (LstmWeights weights = LstmWeights.fromPyTorch(backend, precision, size, size, zeros, zeros, bias,
-                        null)) {
-                    results[backend.ordinal()] = run(weights, new float[2 * size], 2, 1, null, null)[0];
+        Arrays.fill(bias, 0.25f);
+        RnnShape shape = RnnShape.of(Cell.LSTM, size, size);
+        try (Parameters parameters = Parameters.fromPyTorch(shape, zeros, zeros, bias, null)) {
+            for (WeightPrecision precision : WeightPrecision.values()) {
+                float[][] results = new float[2][];
+                for (Backend backend : Backend.values()) {
+                    try (Model model = Model.pack(parameters,
+                            Options.DEFAULT.withBackend(backend).withPrecision(precision))) {
+                        results[backend.ordinal()] = run(model, new float[2 * size], 2, 1, null, null)[0];
+                    }
                 }
+                assertArrayEquals(results[0], results[1], precision.name());
+                assertTrue(Float.isFinite(results[0][size]) && results[0][size] > 0,
+                        precision + ": " + results[0][size]);
             }
-            assertArrayEquals(results[0], results[1], precision.name());
-            assertTrue(Float.isFinite(results[0][size]) && results[0][size] > 0, precision + ": " + results[0][size]);
         }
     }
 }

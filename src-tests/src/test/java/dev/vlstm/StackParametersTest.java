@@ -1,7 +1,6 @@
 package dev.vlstm;
 
 import static dev.vlstm.TrainerVsReferenceTest.floats;
-import static dev.vlstm.TrainerVsReferenceTest.segment;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -10,76 +9,111 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
+import java.util.SplittableRandom;
 
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
-/** The trainable parameters of a stack: seeded initialisation, packing, in-place updates, ownership of the layers. */
+/**
+ * The trainable {@link Parameters} of a stack (two bidirectional layers), for both cells: seeded initialisation,
+ * repacking in place after an update, and freeing every layer on close.
+ */
 class StackParametersTest {
 
-    private static final LstmStackShape SHAPE = new LstmStackShape(3, 5, 2, true);
+    private static RnnShape shape(Cell cell) {
+        return RnnShape.of(cell, 3, 5).withLayers(2).withDirection(Direction.BIDIRECTIONAL);
+    }
 
-    @Test
-    void initialisationIsSeededPerLayerWithPyTorchsShapesAndBound() {
-        try (LstmStackParameters a = LstmStackParameters.initialize(SHAPE, 9);
-             LstmStackParameters b = LstmStackParameters.initialize(SHAPE, 9);
-             LstmStackParameters c = LstmStackParameters.initialize(SHAPE, 10)) {
-            assertEquals(SHAPE, a.shape());
+    /**
+     * Every value uniform in ±1/√H, seeded: the same seed gives the same values, another seed others, and each layer
+     * and direction draws its own; layer 1 reads the 2H features of the two directions below; an LSTM's forget-gate
+     * biases sum to 1 (bias_ih 1, bias_hh 0); peepholes start at zero on top of the same values.
+     */
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void initialisationIsSeededPerLayerWithPyTorchsShapesAndBound(Cell cell) {
+        RnnShape shape = shape(cell);
+        int gateRows = cell.gates() * 5;
+        try (Parameters a = Parameters.initialize(shape, 9);
+             Parameters b = Parameters.initialize(shape, 9);
+             Parameters c = Parameters.initialize(shape, 10)) {
+            assertEquals(shape, a.shape());
             double bound = 1 / Math.sqrt(5);
             for (int layer = 0; layer < 2; layer++) {
                 for (int direction = 0; direction < 2; direction++) {
-                    LstmParameters part = a.layer(layer, direction);
-                    assertEquals(layer == 0 ? 3 : 10, part.inputSize());
-                    float[] weights = floats(part.weightIh());
-                    assertArrayEquals(weights, floats(b.layer(layer, direction).weightIh()), "same seed");
-                    assertFalse(Arrays.equals(weights, floats(c.layer(layer, direction).weightIh())), "other seed");
+                    String weightIh = shape.tensorName("weight_ih", layer, direction);
+                    float[] weights = floats(a.tensor(weightIh));
+                    assertEquals(gateRows * (layer == 0 ? 3 : 10), weights.length, weightIh);
+                    assertArrayEquals(weights, floats(b.tensor(weightIh)), "same seed");
+                    assertFalse(Arrays.equals(weights, floats(c.tensor(weightIh))), "other seed");
                     for (float value : weights) {
                         assertTrue(Math.abs(value) <= bound, "U(-1/sqrt(H), 1/sqrt(H)): " + value);
                     }
-                    assertEquals(LstmParameters.DEFAULT_FORGET_BIAS,
-                            part.biasIh().getAtIndex(ValueLayout.JAVA_FLOAT, 5), "forget bias of unit 0");
+                    if (cell == Cell.LSTM) {
+                        for (int unit = 0; unit < 5; unit++) {
+                            assertEquals(1f, a.tensor(shape.tensorName("bias_ih", layer, direction))
+                                    .getAtIndex(ValueLayout.JAVA_FLOAT, 5 + unit), "forget bias_ih of unit " + unit);
+                            assertEquals(0f, a.tensor(shape.tensorName("bias_hh", layer, direction))
+                                    .getAtIndex(ValueLayout.JAVA_FLOAT, 5 + unit), "forget bias_hh of unit " + unit);
+                        }
+                    }
                 }
             }
-            assertFalse(Arrays.equals(floats(a.layer(0, 0).weightHh()), floats(a.layer(0, 1).weightHh())),
+            assertFalse(Arrays.equals(floats(a.tensor("weight_hh_l0")), floats(a.tensor("weight_hh_l0_reverse"))),
                     "each layer and direction draws its own values");
+            if (cell == Cell.LSTM) {
+                try (Parameters peepholes = Parameters.initialize(shape.withPeepholes(true), 9)) {
+                    for (String name : a.names()) {
+                        assertArrayEquals(floats(a.tensor(name)), floats(peepholes.tensor(name)), name);
+                    }
+                    assertEquals(a.names().size() + 4, peepholes.names().size());
+                    assertArrayEquals(new float[15], floats(peepholes.tensor("peephole_l1_reverse")));
+                }
+            }
         }
     }
 
-    @Test
-    void updatingWeightsInPlaceEqualsPackingAnew() {
-        try (LstmStackParameters parameters = LstmStackParameters.initialize(SHAPE, 11);
-             LstmStackWeights weights = parameters.pack();
-             LstmStackTrainer trainer = new LstmStackTrainer(weights, 2, 4);
-             LstmStackRunner runner = new LstmStackRunner(weights, 2, 4)) {
-            float[] x = TestModel.uniform(new java.util.SplittableRandom(2), 4 * 2 * 3, 1f);
+    /** After {@link Trainer#updateWeights}, the model's runner gives the bits of a model packed afresh. */
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void updatingWeightsInPlaceEqualsPackingAnew(Cell cell) {
+        Options options = Options.DEFAULT.withMaxBatch(2).withMaxSteps(4);
+        try (Parameters parameters = Parameters.initialize(shape(cell), 11);
+             Model model = Model.pack(parameters, options);
+             Trainer trainer = model.trainer();
+             Runner runner = model.runner()) {
+            float[] x = TestRnn.uniform(new SplittableRandom(2), 4 * 2 * 3, 1f);
+            float[] before = new float[4 * 2 * 10];
+            runner.forward(x, 4, 2, null, null, before, null, null);
             for (int layer = 0; layer < 2; layer++) {
-                parameters.layer(layer, 1).weightHh().setAtIndex(ValueLayout.JAVA_FLOAT, 3, 0.75f);
-                parameters.layer(layer, 0).biasHh().setAtIndex(ValueLayout.JAVA_FLOAT, 0, -0.5f);
+                parameters.tensor("weight_hh_l" + layer + "_reverse").setAtIndex(ValueLayout.JAVA_FLOAT, 3, 0.75f);
+                parameters.tensor("bias_hh_l" + layer).setAtIndex(ValueLayout.JAVA_FLOAT, 0, -0.5f);
             }
             trainer.updateWeights(parameters);
-            float[] updated = new float[4 * 2 * 10];
+            float[] updated = new float[before.length];
             runner.forward(x, 4, 2, null, null, updated, null, null);
+            assertFalse(Arrays.equals(before, updated), "the update changes y");
             float[] trained = new float[updated.length];
-            trainer.forward(segment(x), 4, 2, null, null, segment(trained), null, null);
-            try (LstmStackWeights fresh = parameters.pack();
-                 LstmStackRunner freshRunner = new LstmStackRunner(fresh, 2, 4)) {
+            trainer.forward(x, 4, 2, null, null, trained, null, null);
+            try (Model fresh = Model.pack(parameters, options);
+                 Runner freshRunner = fresh.runner()) {
                 float[] expected = new float[updated.length];
                 freshRunner.forward(x, 4, 2, null, null, expected, null, null);
                 assertArrayEquals(expected, updated, "runner on the updated weights");
                 ForwardVsReferenceTest.assertWithin("trainer on the updated weights", trained,
-                        TestModel.doubles(expected));
+                        TestRnn.doubles(expected));
             }
         }
     }
 
-    @Test
-    void aStackOwnsItsLayersAndClosesThem() {
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void closingFreesEveryLayer(Cell cell) {
         long before = NativeMemory.liveBytes();
-        LstmParameters first = LstmParameters.initialize(3, 5, 1);
-        LstmParameters second = LstmParameters.initialize(5, 5, 2);
-        LstmStackParameters stack = LstmStackParameters.of(false, first, second);
-        assertEquals(new LstmStackShape(3, 5, 2, false), stack.shape());
-        stack.close();
-        assertEquals(before, NativeMemory.liveBytes(), "closing the stack frees every layer");
-        assertThrows(IllegalStateException.class, first::weightIh);
+        Parameters parameters = Parameters.initialize(shape(cell), 1);
+        assertTrue(NativeMemory.liveBytes() > before, "parameters hold native memory");
+        parameters.close();
+        assertEquals(before, NativeMemory.liveBytes(), "closing frees every layer");
+        assertThrows(IllegalStateException.class, () -> parameters.tensor("weight_ih_l1_reverse"));
     }
 }

@@ -11,14 +11,17 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import dev.vlstm.train.Adam;
+import dev.vlstm.train.Sgd;
 
 /**
  * Every refusal of {@link Trainer} and of the optimizer's pairing, for both cells: a trainer too large to keep,
  * backward without (or twice after) a forward, gradients and parameters of another shape (other layers,
- * another projection), calls above its limits, tensors of the wrong shape (also H where a projected model's P
- * belongs), non-finite parameters (refused before any layer changes), and closed objects.
+ * another projection, with or without peepholes), calls above its limits, tensors of the wrong shape (also H where
+ * a projected model's P belongs), non-finite parameters (peepholes too; refused before any layer changes), and
+ * closed objects.
  */
 class TrainerBadInputTest {
 
@@ -166,6 +169,61 @@ class TrainerBadInputTest {
                                 new float[6 * outputs / 2 * H], null, null, gradients, GradientMode.OVERWRITE, null,
                                 null, null)));
             }
+        }
+    }
+
+    /**
+     * Peepholes are part of the shape: gradients and parameters given to a peephole trainer must have them in every
+     * layer and direction, and those of a plain one none, as must the optimizer's pair; a mismatch is refused before
+     * anything is written or repacked. A peephole update that is not finite is refused naming its layer, row and unit,
+     * and leaves the weights (so the runner's output) as they were, though the update's other tensors differ.
+     */
+    @ParameterizedTest(name = "L={0}")
+    @ValueSource(ints = {1, 2})
+    void peepholesThatDoNotMatchTheModelAreRefused(int layers) {
+        RnnShape plainShape = RnnShape.of(Cell.LSTM, I, H).withLayers(layers)
+                .withDirection(layers > 1 ? Direction.BIDIRECTIONAL : Direction.FORWARD);
+        RnnShape shape = plainShape.withPeepholes(true);
+        try (TestRnn model = new TestRnn(1360, shape, Options.DEFAULT);
+             TestRnn plain = new TestRnn(1361, plainShape, Options.DEFAULT);
+             Trainer trainer = model.trainer(2, 3);
+             Trainer plainTrainer = plain.trainer(2, 3);
+             Runner runner = model.runner(2, 3);
+             Gradients withPeepholes = new Gradients(shape);
+             Gradients without = new Gradients(plainShape)) {
+            float[] x = model.input(3, 2);
+            trainer.forward(x, 3, 2, null, null, null, null, null);
+            assertEquals("gradients are for a model of " + plainShape + ", but this trainer's is " + shape,
+                    message(IllegalArgumentException.class, () -> trainer.backward((MemorySegment) null, null, null,
+                            without, GradientMode.OVERWRITE, null, null, null)));
+            plainTrainer.forward(x, 3, 2, null, null, null, null, null);
+            assertEquals("gradients are for a model of " + shape + ", but this trainer's is " + plainShape,
+                    message(IllegalArgumentException.class, () -> plainTrainer.backward((MemorySegment) null, null,
+                            null, withPeepholes, GradientMode.OVERWRITE, null, null, null)));
+            assertEquals("parameters are for a model of " + plainShape + ", but this trainer's is " + shape,
+                    message(IllegalArgumentException.class, () -> trainer.updateWeights(plain.parameters)));
+            assertEquals("parameters are for a model of " + shape + ", but this trainer's is " + plainShape,
+                    message(IllegalArgumentException.class, () -> plainTrainer.updateWeights(model.parameters)));
+            assertEquals("gradients are for a model of " + plainShape + ", but the parameters are for " + shape,
+                    message(IllegalArgumentException.class, () -> new Adam(model.parameters, without, 0.1)));
+            assertEquals("gradients are for a model of " + shape + ", but the parameters are for " + plainShape,
+                    message(IllegalArgumentException.class, () -> new Sgd(plain.parameters, withPeepholes, 0.1, 0)));
+
+            float[] before = new float[3 * 2 * shape.outputSize()];
+            runner.forward(x, 3, 2, null, null, before, null, null);
+            float[][] flat = model.flatWeights.clone();
+            int last = flat.length - 1;   // the top layer's last direction's peepholes
+            flat[last] = flat[last].clone();
+            flat[last][4] = Float.NaN;
+            flat[0] = new float[flat[0].length];   // a finite change that must not reach the weights either
+            String part = layers > 1 ? "layer 1 reverse" : "layer 0";
+            try (Parameters update = Parameters.fromPyTorch(shape, flat)) {
+                assertEquals(part + ": peepholes[0][4] is NaN: weights must be finite (flat index 4)",
+                        message(IllegalArgumentException.class, () -> trainer.updateWeights(update)));
+            }
+            float[] after = new float[before.length];
+            runner.forward(x, 3, 2, null, null, after, null, null);
+            assertArrayEquals(before, after, "a refused update changes nothing");
         }
     }
 

@@ -17,26 +17,27 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import dev.vlstm.train.Adam;
+
 /**
  * Once warmed up, a {@link Runner}'s forward (also with variable lengths) and step with native segments, of one
  * layer (LSTM and GRU, on one and two threads; LSTM also with compressed weights, projected, with peepholes and a
  * cell clip) and of stacks (LSTM and GRU, on one and two threads, with non-finite inputs propagated or rejected; LSTM
  * also projected, with peepholes and a cell clip), a {@link StreamBatcher}'s blocking and callback frames, and
- * projected training steps of a {@link Trainer} (one layer with a cell clip on one and two threads, a stack)
- * allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on the hot path"): a vector that C2
- * fails to keep in registers is boxed, and code that keeps being deoptimized runs its vector operations in the
- * interpreter or C1, which box every vector; both show up here as allocated bytes. Includes the shape (H = 256,
- * B = 32) where an earlier prototype fell off the "JIT cliff". The caller's segments come from confined arenas, as a
- * service's would. Two cases stay on the old API, which the public one cannot express yet: a stack in which only
- * some parts have peepholes, and peephole training ({@link Gradients} has no peepholes).
+ * projected training steps of a {@link Trainer} (one layer with a cell clip on one and two threads, a stack, a stack
+ * with peepholes followed by Adam's step) allocate nothing on the Java heap (docs/architecture.md, "Nothing
+ * allocates on the hot path"): a vector that C2 fails to keep in registers is boxed, and code that keeps being
+ * deoptimized runs its vector operations in the interpreter or C1, which box every vector; both show up here as
+ * allocated bytes. Includes the shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The
+ * caller's segments come from confined arenas, as a service's would.
  *
  * <p>This class runs in a JVM of its own (src-tests/pom.xml), one that serves inference until its last cases. A whole
  * unprojected training step is not checked here: in the full suite it sometimes still fell into a deoptimization
  * cycle (one run in three) or allocated a few bytes after quiet rounds; and in one full run that shared a JVM with
  * the training tests, every case below kept allocating for its 90 s. Both are open work (docs/service-guide.md,
  * "Training and serving in one JVM").
- * Projected training steps (one layer, two threads, a stack) are checked, last (a JVM that has trained can compile
- * the inference tiles into code that boxes, so no inference case runs after them).
+ * Projected training steps (one layer, two threads, a stack, a peephole stack with Adam) are checked, last (a JVM
+ * that has trained can compile the inference tiles into code that boxes, so no inference case runs after them).
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ZeroAllocationTest {
@@ -229,40 +230,6 @@ class ZeroAllocationTest {
     }
 
     /**
-     * Old API: a stack in which only some layers and directions have peepholes, with a cell clip in all (an
-     * {@link RnnShape} gives peepholes to every part or none): bidirectional sequences (also with variable lengths)
-     * and a streamed stack.
-     */
-    @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4}")
-    @CsvSource({"17, 33, 0, 10, 5", "64, 128, 0, 20, 1", "17, 33, 5, 10, 5"})
-    void peepholeStackForwardAndStepAllocateNothingOnceWarm(int inputSize, int hiddenSize, int projectionSize,
-                                                            int steps, int batch) {
-        LstmStackShape bidirectionalShape = new LstmStackShape(inputSize, hiddenSize, 2, true, projectionSize);
-        LstmStackShape unidirectionalShape = new LstmStackShape(inputSize, hiddenSize, 2, false, projectionSize);
-        try (PeepholeTestStack bidirectional = new PeepholeTestStack(20, bidirectionalShape, "1011", 0.9);
-             PeepholeTestStack unidirectional = new PeepholeTestStack(21, unidirectionalShape, "01", 0.9);
-             LstmStackRunner sequenceRunner = new LstmStackRunner(bidirectional.weights, batch, steps, 0.9f);
-             LstmStackRunner streamRunner = new LstmStackRunner(unidirectional.weights, batch, 1, 0.9f);
-             LstmStackState state = new LstmStackState(unidirectional.weights, batch);
-             Arena arena = Arena.ofConfined()) {
-            int stateSize = bidirectionalShape.hiddenStateSize();
-            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
-            MemorySegment.copy(MemorySegment.ofArray(bidirectional.input(steps, batch)), 0, x, 0, x.byteSize());
-            MemorySegment y = arena.allocate((long) steps * batch * 2 * stateSize * Float.BYTES);
-            MemorySegment hT = arena.allocate(4L * batch * stateSize * Float.BYTES);
-            MemorySegment cT = arena.allocate(4L * batch * hiddenSize * Float.BYTES);
-            MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
-            MemorySegment h = arena.allocate((long) batch * stateSize * Float.BYTES);
-            int[] lengths = VariableLengthTest.lengths(20, steps, batch);
-            assertWarmCallsAllocateNothing(() -> {
-                sequenceRunner.forward(x, steps, batch, hT, cT, y, hT, cT);
-                sequenceRunner.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, hT, cT, y, hT, cT);
-                streamRunner.step(frame, state, h);
-            });
-        }
-    }
-
-    /**
      * A projected training step (forward and backward: m kept, dm = dh·W_hr, dW_hr as one GEMM) of one layer, with
      * a cell clip, on two threads, with lengths, and of a bidirectional projected stack. Last in this JVM: see the
      * class comment. One trainer takes the plain and the variable-length steps in turn, so that the depth of its
@@ -310,20 +277,26 @@ class ZeroAllocationTest {
     }
 
     /**
-     * Old API ({@link Gradients} has no peepholes): a training step of a bidirectional projected stack in which some
-     * parts have peepholes, with a cell clip: the peephole backward's extra paths into dc and its dp sums. Projected,
-     * like the other training steps checked here (see the class comment); last in this JVM.
+     * A training step of a bidirectional projected stack with peepholes in every part and a cell clip, then Adam's
+     * step on every tensor (the peepholes' too): the peephole backward's extra paths into dc and its dp sums.
+     * Projected, like the other training steps checked here (see the class comment); last in this JVM.
      */
     @Order(Integer.MAX_VALUE)
     @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4} threads={5}")
     @CsvSource({"17, 33, 5, 7, 5, 1", "40, 128, 32, 10, 4, 2"})
     void peepholeStackTrainingStepsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int projectionSize,
                                                            int steps, int batch, int threads) {
-        LstmStackShape shape = new LstmStackShape(inputSize, hiddenSize, 2, true, projectionSize);
-        try (PeepholeTestStack model = new PeepholeTestStack(22, shape, "1101", 3.0);
-             LstmStackTrainer trainer = new LstmStackTrainer(model.weights, batch, steps, 3f, threads);
-             LstmStackGradients gradients = new LstmStackGradients(model.weights);
+        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize).withLayers(2)
+                .withDirection(Direction.BIDIRECTIONAL).withProjection(projectionSize).withPeepholes(true);
+        Set<Thread> before = ThreadsTest.workerThreads();
+        try (TestRnn model = new TestRnn(22, shape, Options.DEFAULT.withCellClip(3f));
+             Trainer trainer = model.model.trainer(model.model.options().withMaxBatch(batch).withMaxSteps(steps)
+                     .withThreads(threads));
+             Gradients gradients = new Gradients(shape);
+             Adam adam = new Adam(model.parameters, gradients, 1e-6);
              Arena arena = Arena.ofConfined()) {
+            List<Thread> trainerWorkers = ThreadsTest.startedSince(before);
+            assertEquals(threads - 1, trainerWorkers.size(), "the trainer's workers");
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
             MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());
             MemorySegment dy = arena.allocate((long) steps * batch * shape.outputSize() * Float.BYTES);
@@ -332,24 +305,17 @@ class ZeroAllocationTest {
             assertWarmCallsAllocateNothing(() -> {
                 trainer.forward(x, steps, batch, null, null, null, null, null);
                 trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, dx, null, null);
-            }, trainer.workerThreads());
+                adam.step();
+            }, trainerWorkers);
         }
     }
 
     /**
      * Runs {@code calls} for the warm-up time, then in rounds of {@value #MEASURED_CALLS} until
-     * {@value #STEADY_ROUNDS} rounds in a row allocate nothing, failing if that does not happen within the limit.
-     * Code that boxes vectors allocates in every round and never gets there; a one-off deoptimization, which
-     * re-allocates a frame's scalar-replaced vectors, only resets the count (seen: 48 to 280 bytes, once, seconds
-     * into a run).
-     */
-    private static void assertWarmCallsAllocateNothing(Runnable calls) {
-        assertWarmCallsAllocateNothing(calls, List.of());
-    }
-
-    /**
-     * As {@link #assertWarmCallsAllocateNothing(Runnable)}, counting the bytes that {@code workers} (a runner's
-     * worker threads) allocate during the calls too.
+     * {@value #STEADY_ROUNDS} rounds in a row allocate nothing, on this thread or on {@code workers} (a runner's or
+     * trainer's worker threads), failing if that does not happen within the limit. Code that boxes vectors allocates
+     * in every round and never gets there; a one-off deoptimization, which re-allocates a frame's scalar-replaced
+     * vectors, only resets the count (seen: 48 to 280 bytes, once, seconds into a run).
      */
     static void assertWarmCallsAllocateNothing(Runnable calls, List<Thread> workers) {
         long start = System.nanoTime();

@@ -9,23 +9,21 @@ import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.SplittableRandom;
 
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import dev.vlstm.Cell;
 import dev.vlstm.Direction;
 import dev.vlstm.Gradients;
-import dev.vlstm.LstmGradients;
-import dev.vlstm.LstmParameters;
-import dev.vlstm.LstmWeights;
 import dev.vlstm.Parameters;
 import dev.vlstm.RnnShape;
 
 /**
  * SGD, Adam and clipping against updates computed by hand (in double) for a tiny LSTM or GRU layer, I = 1 and H = 1
  * (each of its four tensors G values, G the gate count); and clipping a whole stack by one norm over every layer and
- * direction, as clip_grad_norm_ does on nn.LSTM and nn.GRU.
+ * direction, as clip_grad_norm_ does on nn.LSTM and nn.GRU. Adam follows the formula with PyTorch's betas and eps and
+ * with others, and refuses them out of range.
  */
 class OptimizersTest {
 
@@ -84,12 +82,17 @@ class OptimizersTest {
         }
     }
 
-    @ParameterizedTest
-    @EnumSource(Cell.class)
-    void adamFollowsTheFormulaWithBiasCorrection(Cell cell) {
+    /** With PyTorch's defaults (betas 0.9 and 0.999, eps 1e-8), and with betas and eps of its own. */
+    @ParameterizedTest(name = "{0} defaults={1}")
+    @CsvSource({"LSTM, true", "GRU, true", "LSTM, false", "GRU, false"})
+    void adamFollowsTheFormulaWithBiasCorrection(Cell cell, boolean defaults) {
+        double beta1 = defaults ? 0.9 : 0.5;
+        double beta2 = defaults ? 0.999 : 0.75;
+        double epsilon = defaults ? 1e-8 : 1e-3;
         try (Parameters parameters = Parameters.initialize(tiny(cell), 4);
              Gradients gradients = new Gradients(tiny(cell));
-             Adam adam = new Adam(parameters, gradients, 0.01)) {
+             Adam adam = defaults ? new Adam(parameters, gradients, 0.01)
+                     : new Adam(parameters, gradients, 0.01, beta1, beta2, epsilon)) {
             double[][] expected = values(parameters);
             double[][] m = new double[expected.length][expected[0].length];
             double[][] v = new double[expected.length][expected[0].length];
@@ -100,11 +103,11 @@ class OptimizersTest {
                 for (int t = 0; t < expected.length; t++) {
                     for (int i = 0; i < expected[t].length; i++) {
                         double g = gradient(0.5 - step, t, i);
-                        m[t][i] = 0.9 * m[t][i] + 0.1 * g;
-                        v[t][i] = 0.999 * v[t][i] + 0.001 * g * g;
-                        double mHat = m[t][i] / (1 - Math.pow(0.9, step));
-                        double vHat = v[t][i] / (1 - Math.pow(0.999, step));
-                        expected[t][i] -= 0.01 * mHat / (Math.sqrt(vHat) + 1e-8);
+                        m[t][i] = beta1 * m[t][i] + (1 - beta1) * g;
+                        v[t][i] = beta2 * v[t][i] + (1 - beta2) * g * g;
+                        double mHat = m[t][i] / (1 - Math.pow(beta1, step));
+                        double vHat = v[t][i] / (1 - Math.pow(beta2, step));
+                        expected[t][i] -= 0.01 * mHat / (Math.sqrt(vHat) + epsilon);
                         assertEquals(expected[t][i], actual[t][i], 1e-6, "step " + step);
                     }
                 }
@@ -189,13 +192,18 @@ class OptimizersTest {
         }
     }
 
-    /** Adam's betas are set through its constructor of {@link LstmParameters} only. */
-    @Test
-    void adamRefusesABetaOfOne() {
-        try (LstmParameters parameters = LstmParameters.initialize(1, 1, 6);
-             LstmWeights weights = parameters.pack();
-             LstmGradients gradients = new LstmGradients(weights)) {
-            assertThrows(IllegalArgumentException.class, () -> new Adam(parameters, gradients, 0.1, 1, 0.9, 1e-8));
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void adamRefusesHyperparametersOutOfRange(Cell cell) {
+        try (Parameters parameters = Parameters.initialize(tiny(cell), 6);
+             Gradients gradients = new Gradients(tiny(cell))) {
+            assertEquals("Adam needs learningRate > 0, betas in [0, 1) and epsilon > 0, got 0.1, 1.0, 0.9, 1.0E-8",
+                    assertThrows(IllegalArgumentException.class,
+                            () -> new Adam(parameters, gradients, 0.1, 1, 0.9, 1e-8)).getMessage());
+            assertThrows(IllegalArgumentException.class, () -> new Adam(parameters, gradients, 0.1, 0.9, 1, 1e-8));
+            assertThrows(IllegalArgumentException.class, () -> new Adam(parameters, gradients, 0.1, -0.1, 0.9, 1e-8));
+            assertThrows(IllegalArgumentException.class, () -> new Adam(parameters, gradients, 0.1, 0.9, 0.999, 0));
+            assertThrows(IllegalArgumentException.class, () -> new Adam(parameters, gradients, 0, 0.9, 0.999, 1e-8));
         }
     }
 }
