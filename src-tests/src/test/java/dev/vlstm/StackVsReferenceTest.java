@@ -115,43 +115,14 @@ class StackVsReferenceTest {
     }
 
     /**
-     * Every parameter gradient of every layer and direction (dW_hr too with projection), and dx, dh0 and (LSTM)
-     * dc0, against the reference's.
+     * Every parameter gradient of every layer and direction (dW_hr too with projection, dp with peepholes), and dx,
+     * dh0 and (LSTM) dc0, against the reference's.
      */
     static void assertGradients(RnnShape shape, Gradients gradients, float[] dx, float[] dh0, float[] dc0,
                                 ReferenceStack.Gradients expected) {
-        assertGradients(shape.direction().count(),
-                (stem, layer, direction) -> floats(gradients.tensor(shape.tensorName(stem, layer, direction))),
-                dx, dh0, dc0, expected);
-    }
-
-    /**
-     * As {@link #assertGradients(RnnShape, Gradients, float[], float[], float[], ReferenceStack.Gradients)}, for the
-     * old stack trainer's gradients, which the tests not yet on {@link Trainer} still check.
-     */
-    static void assertGradients(LstmStackShape shape, LstmStackGradients gradients, float[] dx, float[] dh0,
-                                float[] dc0, ReferenceStack.Gradients expected) {
-        assertGradients(shape.directions(), (stem, layer, direction) -> {
-            LstmGradients part = gradients.layer(layer, direction);
-            return floats(switch (stem) {
-                case "weight_ih" -> part.weightIh();
-                case "weight_hh" -> part.weightHh();
-                case "weight_hr" -> part.weightHr();
-                case "bias_ih" -> part.biasIh();
-                case "bias_hh" -> part.biasHh();
-                default -> throw new IllegalArgumentException(stem);
-            });
-        }, dx, dh0, dc0, expected);
-    }
-
-    /** A gradient tensor by its state_dict stem, layer and direction. */
-    private interface GradientTensors {
-
-        float[] get(String stem, int layer, int direction);
-    }
-
-    private static void assertGradients(int directions, GradientTensors actual, float[] dx, float[] dh0, float[] dc0,
-                                        ReferenceStack.Gradients expected) {
+        int directions = shape.direction().count();
+        TensorByStem actual = (stem, layer, direction) -> floats(gradients.tensor(shape.tensorName(stem, layer,
+                direction)));
         for (int index = 0; index < expected.weightIh().length; index++) {
             int layer = index / directions;
             int direction = index % directions;
@@ -184,5 +155,11 @@ class StackVsReferenceTest {
         } else {
             TrainerVsReferenceTest.assertClose("c0", dc0, expected.c0());
         }
+    }
+
+    /** A gradient tensor by its state_dict stem, layer and direction. */
+    private interface TensorByStem {
+
+        float[] get(String stem, int layer, int direction);
     }
 }
