@@ -12,10 +12,7 @@ import java.util.List;
  */
 public final class Gradients implements AutoCloseable {
 
-    private final RnnShape shape;
-    private final List<String> names;
     private final ModelTensors tensors;
-    private volatile boolean open = true;
 
     /**
      * Zero gradients for a model of {@code shape}: with peepholes, {@code peephole_l0} and the like too.
@@ -24,19 +21,17 @@ public final class Gradients implements AutoCloseable {
      * @throws NullPointerException if {@code shape} is null
      */
     public Gradients(RnnShape shape) {
-        this.tensors = new ModelTensors(shape);
-        this.shape = shape;
-        this.names = List.copyOf(tensors.byName().keySet());
+        this.tensors = new ModelTensors(shape, "Gradients");
     }
 
     /** {@return the sizes of the model these gradients are for} */
     public RnnShape shape() {
-        return shape;
+        return tensors.shape();
     }
 
     /** {@return the names of every tensor, as {@link Parameters#names()} gives them for the shape; unmodifiable} */
     public List<String> names() {
-        return names;
+        return tensors.names();
     }
 
     /**
@@ -48,8 +43,7 @@ public final class Gradients implements AutoCloseable {
      * @throws IllegalStateException    if these gradients are closed
      */
     public MemorySegment tensor(String pyTorchName) {
-        checkOpen();
-        return ModelTensors.tensor(tensors.byName(), pyTorchName, "these Gradients");
+        return tensors.tensor(pyTorchName);
     }
 
     /**
@@ -58,7 +52,7 @@ public final class Gradients implements AutoCloseable {
      * @throws IllegalStateException if these gradients are closed
      */
     public void zero() {
-        checkOpen();
+        tensors.checkOpen();
         tensors.zero();
     }
 
@@ -66,18 +60,11 @@ public final class Gradients implements AutoCloseable {
     @Override
     public void close() {
         tensors.close();
-        open = false;
     }
 
     /** The values for a driver, checked open. */
     ModelTensors tensors() {
-        checkOpen();
+        tensors.checkOpen();
         return tensors;
-    }
-
-    private void checkOpen() {
-        if (!open) {
-            throw new IllegalStateException("these Gradients are closed");
-        }
     }
 }

@@ -4,18 +4,21 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
  * Every float tensor of a whole model in PyTorch's layouts, one {@link Part} per layer and direction (part n is layer
  * n / D, direction n % D), off-heap and zero at first: what {@link Parameters} and {@link Gradients} both are. The
- * tensors go by their state_dict names ({@link #byName()}) in state_dict order.
+ * tensors go by their state_dict names ({@link #tensor}) in state_dict order ({@link #names()}).
  */
 final class ModelTensors implements AutoCloseable {
 
     /** The forget-gate bias that {@link #initialize} sets in {@code bias_ih}, so that cells start by remembering. */
     private static final float FORGET_BIAS = 1f;
+    /** The owner of initialised or copied tensors. */
+    private static final String PARAMETERS = "Parameters";
     /** The state_dict stems of a part's tensors, in the order of {@link Part}'s components. */
     private static final String[] STEMS = {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "peephole"};
 
@@ -34,13 +37,17 @@ final class ModelTensors implements AutoCloseable {
     }
 
     private final RnnShape shape;
+    /** The public type these tensors are, in messages: "Parameters" or "Gradients". */
+    private final String owner;
     private final Part[] parts;
     private final Map<String, MemorySegment> byName;
+    private final List<String> names;
     private final OffHeap memory;
 
-    /** Zero tensors for a model of {@code shape}. */
-    ModelTensors(RnnShape shape) {
+    /** Zero tensors for a model of {@code shape}, which messages call {@code owner}, e.g. "Gradients". */
+    ModelTensors(RnnShape shape, String owner) {
         this.shape = Checks.notNull("shape", shape);
+        this.owner = owner;
         this.parts = new Part[shape.stateCount()];
         this.memory = OffHeap.open();
         try {
@@ -67,6 +74,7 @@ final class ModelTensors implements AutoCloseable {
                 }
             }
             this.byName = Collections.unmodifiableMap(named);
+            this.names = List.copyOf(named.keySet());
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -79,7 +87,7 @@ final class ModelTensors implements AutoCloseable {
      * order; an LSTM's forget-gate entries of b_ih are then 1 and those of b_hh 0. Peepholes stay zero.
      */
     static ModelTensors initialize(RnnShape shape, long seed) {
-        ModelTensors tensors = new ModelTensors(shape);
+        ModelTensors tensors = new ModelTensors(shape, PARAMETERS);
         SplittableRandom seeds = new SplittableRandom(seed);
         double bound = 1 / Math.sqrt(shape.hiddenSize());
         int hiddenSize = shape.hiddenSize();
@@ -116,7 +124,7 @@ final class ModelTensors implements AutoCloseable {
         }
         String gates = shape.gates() + "H";
         String depth = shape.projectionSize() > 0 ? "P" : "H";
-        ModelTensors tensors = new ModelTensors(shape);
+        ModelTensors tensors = new ModelTensors(shape, PARAMETERS);
         try {
             for (int n = 0; n < tensors.parts.length; n++) {
                 Part part = tensors.parts[n];
@@ -128,6 +136,10 @@ final class ModelTensors implements AutoCloseable {
                     copyBias("biasIh", flatWeights[at + 2], part.biasIh, gates);
                     copyBias("biasHh", flatWeights[at + 3], part.biasHh, gates);
                     if (part.weightHr != null) {
+                        if (flatWeights[at + 4] == null) {
+                            throw new NullPointerException("weightHr must not be null when projectionSize = "
+                                    + shape.projectionSize());
+                        }
                         copy("weightHr", flatWeights[at + 4], part.weightHr, "P", "H", shape.hiddenSize());
                     }
                     if (part.peepholes != null) {
@@ -171,9 +183,25 @@ final class ModelTensors implements AutoCloseable {
         return parts[n];
     }
 
-    /** Every tensor by its state_dict name, in state_dict order; unmodifiable. */
-    Map<String, MemorySegment> byName() {
-        return byName;
+    /** The state_dict names of every tensor, in state_dict order; unmodifiable. */
+    List<String> names() {
+        return names;
+    }
+
+    /**
+     * The tensor named {@code name}, checked open.
+     *
+     * @throws IllegalArgumentException for a name these tensors do not have, listing those they have
+     * @throws IllegalStateException    if these tensors are closed
+     */
+    MemorySegment tensor(String name) {
+        checkOpen();
+        MemorySegment tensor = byName.get(Checks.notNull("pyTorchName", name));
+        if (tensor == null) {
+            throw new IllegalArgumentException("no tensor named \"" + name + "\" in these " + owner + "; they have "
+                    + names + " (names without a module prefix)");
+        }
+        return tensor;
     }
 
     /**
@@ -184,24 +212,17 @@ final class ModelTensors implements AutoCloseable {
         return "layer " + part / directions + (part % directions == 1 ? " reverse" : "");
     }
 
-    /** The tensor {@code name} of {@code tensors}, or a refusal naming {@code owner} and listing the names it has. */
-    static MemorySegment tensor(Map<String, MemorySegment> tensors, String name, String owner) {
-        MemorySegment tensor = tensors.get(Checks.notNull("pyTorchName", name));
-        if (tensor == null) {
-            throw new IllegalArgumentException("no tensor named \"" + name + "\" in " + owner + "; they have "
-                    + tensors.keySet() + " (names without a module prefix)");
-        }
-        return tensor;
-    }
-
     void zero() {
         for (MemorySegment tensor : byName.values()) {
             tensor.fill((byte) 0);
         }
     }
 
-    boolean isOpen() {
-        return memory.isOpen();
+    /** Throws if these tensors are closed, naming their owner. */
+    void checkOpen() {
+        if (!memory.isOpen()) {
+            throw new IllegalStateException("these " + owner + " are closed");
+        }
     }
 
     /** Frees every tensor. Closing twice is harmless. */

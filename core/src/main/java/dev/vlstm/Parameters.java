@@ -27,15 +27,10 @@ import dev.vlstm.io.StateDict;
  */
 public final class Parameters implements AutoCloseable {
 
-    private final RnnShape shape;
-    private final List<String> names;
     private final ModelTensors tensors;
-    private volatile boolean open = true;
 
     private Parameters(ModelTensors tensors) {
-        this.shape = tensors.shape();
         this.tensors = tensors;
-        this.names = List.copyOf(tensors.byName().keySet());
     }
 
     /**
@@ -117,23 +112,23 @@ public final class Parameters implements AutoCloseable {
         Checks.notNull("file", file);
         Checks.notNull("prefix", prefix);
         Checks.notNull("metadata", metadata);
-        checkOpen();
+        tensors.checkOpen();
         Map<String, FloatTensor> named = new LinkedHashMap<>();
-        for (String name : names) {
-            named.put(prefix + name, new FloatTensor(StateDict.dimensions(shape, name),
-                    tensors.byName().get(name).toArray(ValueLayout.JAVA_FLOAT)));
+        for (String name : tensors.names()) {
+            named.put(prefix + name, new FloatTensor(StateDict.dimensions(shape(), name),
+                    tensors.tensor(name).toArray(ValueLayout.JAVA_FLOAT)));
         }
         SafeTensors.write(file, named, metadata);
     }
 
     /** {@return the sizes of the model these parameters are for} */
     public RnnShape shape() {
-        return shape;
+        return tensors.shape();
     }
 
     /** {@return the names of every tensor, in PyTorch's state_dict order (layer 0 forward first); unmodifiable} */
     public List<String> names() {
-        return names;
+        return tensors.names();
     }
 
     /**
@@ -145,26 +140,18 @@ public final class Parameters implements AutoCloseable {
      * @throws IllegalStateException    if these parameters are closed
      */
     public MemorySegment tensor(String pyTorchName) {
-        checkOpen();
-        return ModelTensors.tensor(tensors.byName(), pyTorchName, "these Parameters");
+        return tensors.tensor(pyTorchName);
     }
 
     /** Frees the values. Closing twice is harmless. */
     @Override
     public void close() {
         tensors.close();
-        open = false;
     }
 
     /** The values for a driver, checked open. */
     ModelTensors tensors() {
-        checkOpen();
+        tensors.checkOpen();
         return tensors;
-    }
-
-    private void checkOpen() {
-        if (!open) {
-            throw new IllegalStateException("these Parameters are closed");
-        }
     }
 }
