@@ -2,9 +2,8 @@
  * vlstm: fused LSTM kernels for the JVM on the Vector API, over off-heap memory.
  *
  * <p>Exported: the API ({@link dev.vlstm}), loaders and savers of trained models ({@link dev.vlstm.io}) and
- * optimizers and clipping ({@link dev.vlstm.train}). The engine ({@code dev.vlstm.engine}), the kernels
- * ({@code dev.vlstm.kernel}) and the command-line tool ({@code dev.vlstm.cli}, this module's main class) are
- * internal. The double-precision scalar oracle is a module of its own, {@code dev.vlstm.reference} (artifact
+ * optimizers and clipping ({@link dev.vlstm.train}). The engine ({@code dev.vlstm.engine}) and the kernels
+ * ({@code dev.vlstm.kernel}) are internal; the command-line tool is an application of its own (artifact vlstm-cli). The double-precision scalar oracle is a module of its own, {@code dev.vlstm.reference} (artifact
  * vlstm-reference), which shares no code with this one.
  *
  * <p>The Vector API is an optional dependency: with {@code --add-modules jdk.incubator.vector} the vector kernel

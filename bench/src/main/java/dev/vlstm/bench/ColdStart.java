@@ -17,7 +17,7 @@ import dev.vlstm.Model;
 import dev.vlstm.Runner;
 import dev.vlstm.State;
 import dev.vlstm.WarmUp;
-import dev.vlstm.internal.CpuModel;
+import dev.vlstm.cli.CpuModel;
 
 /**
  * How many calls does a cold JVM need before {@link Runner#step} runs at compiled speed, and what does

@@ -7,7 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
-import dev.vlstm.internal.CpuModel;
+import dev.vlstm.cli.CpuModel;
 
 /**
  * The comparison's one table, as Markdown whose columns are padded so that it also reads well in a terminal:

@@ -11,7 +11,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Pattern;
 
-import dev.vlstm.internal.CpuModel;
+import dev.vlstm.cli.CpuModel;
 
 /**
  * The CI performance gate, an A/B comparison: the build under test (the candidate, this jar) against a baseline

@@ -17,8 +17,8 @@ import dev.vlstm.Parameters;
 import dev.vlstm.RnnShape;
 import dev.vlstm.StreamBatcher;
 import dev.vlstm.WeightPrecision;
-import dev.vlstm.internal.CpuModel;
-import dev.vlstm.internal.StreamLoad;
+import dev.vlstm.cli.CpuModel;
+import dev.vlstm.cli.StreamLoad;
 
 /**
  * What does a {@link StreamBatcher} give N streams that each send one frame and wait for its output, against the same

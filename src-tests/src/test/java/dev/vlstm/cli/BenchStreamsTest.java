@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import dev.vlstm.internal.StreamLoad;
+import dev.vlstm.cli.StreamLoad;
 
 /**
  * {@code vlstm bench --streams}: the parsing of its stream counts and the options it refuses, each with its exact

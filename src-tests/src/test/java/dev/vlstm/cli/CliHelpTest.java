@@ -100,7 +100,7 @@ class CliHelpTest {
         assertEquals("", outcome.err());
         String location = Cli.class.getProtectionDomain().getCodeSource().getLocation().getPath();
         String expected = location.endsWith(".jar") ? System.getProperty("vlstm.version")
-                : "(version not known: not run from a vlstm-core jar)";
+                : "(version not known: not run from a vlstm-cli jar)";
         assertEquals("vlstm " + expected + "\n", outcome.out(), "classes from " + location);
     }
 

@@ -22,7 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The launcher, bin/vlstm, run as a user runs it: it finds a JDK 25, runs the core jar, keeps the JVM's incubator
  * warning out of stderr and passes the exit code through, from any directory and through a symlink. Needs the core
- * jar (core/target/vlstm-core-*.jar, which the build packages before these tests run) and bash; skipped without them.
+ * jars (cli/target/vlstm-cli-*.jar and core/target/vlstm-core-*.jar, which the build packages before these tests
+ * run) and bash; skipped without them.
  */
 class LauncherTest {
 
@@ -44,12 +45,14 @@ class LauncherTest {
     @BeforeAll
     static void needsTheJarAndBash() throws IOException {
         assumeTrue(Files.isExecutable(LAUNCHER), "bin/vlstm at " + LAUNCHER);
-        try (Stream<Path> jars = Files.list(ROOT.resolve("core/target"))) {
-            assumeTrue(jars.map(jar -> jar.getFileName().toString()).anyMatch(name -> name.startsWith("vlstm-core-")
-                    && name.endsWith(".jar") && !name.endsWith("-sources.jar") && !name.endsWith("-javadoc.jar")),
-                    "the core jar has been packaged");
-        } catch (IOException e) {
-            assumeTrue(false, "no core/target: the core jar has not been packaged");
+        for (String module : List.of("core", "cli")) {
+            try (Stream<Path> jars = Files.list(ROOT.resolve(module + "/target"))) {
+                assumeTrue(jars.map(jar -> jar.getFileName().toString()).anyMatch(name -> name.startsWith("vlstm-"
+                        + module + "-") && name.endsWith(".jar") && !name.endsWith("-sources.jar")
+                        && !name.endsWith("-javadoc.jar")), "the " + module + " jar has been packaged");
+            } catch (IOException e) {
+                assumeTrue(false, "no " + module + "/target: the " + module + " jar has not been packaged");
+            }
         }
         assumeTrue(Stream.of(System.getenv("PATH").split(File.pathSeparator))
                 .anyMatch(folder -> Files.isExecutable(Path.of(folder, "bash"))), "bash on the PATH");

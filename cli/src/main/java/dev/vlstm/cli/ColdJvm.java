@@ -16,7 +16,6 @@ import dev.vlstm.Trainer;
 import dev.vlstm.Vlstm;
 import dev.vlstm.WarmUp;
 import dev.vlstm.WeightPrecision;
-import dev.vlstm.internal.NearestRank;
 import dev.vlstm.kernel.Settling;
 
 /**

@@ -1,4 +1,4 @@
-package dev.vlstm.internal;
+package dev.vlstm.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

@@ -212,9 +212,8 @@ public final class Cli {
     }
 
     /**
-     * The version of vlstm-core: the module's (set by the build) when it runs as a module, else the
-     * Implementation-Version in the manifest of the jar this class came from when it runs on the class path
-     * ({@code java -jar}). The jar's own manifest, not this package's: a package split between the jar and a
+     * The version of vlstm (vlstm-cli's and vlstm-core's are one): the module's when it runs as a module, else the
+     * Implementation-Version in the manifest of the jar this class came from. The jar's own manifest, not this package's: a package split between the jar and a
      * directory on the class path (as this one is in the tests) may have been defined without it.
      *
      * @return the version, or a sentence saying it is not known (classes run from a directory)
@@ -223,7 +222,7 @@ public final class Cli {
         return Optional.ofNullable(Cli.class.getModule().getDescriptor())
                 .flatMap(ModuleDescriptor::rawVersion)
                 .or(Cli::manifestVersion)
-                .orElse("(version not known: not run from a vlstm-core jar)");
+                .orElse("(version not known: not run from a vlstm-cli jar)");
     }
 
     private static Optional<String> manifestVersion() {

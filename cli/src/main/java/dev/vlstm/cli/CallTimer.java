@@ -4,7 +4,6 @@ import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.Locale;
 
-import dev.vlstm.internal.NearestRank;
 import dev.vlstm.kernel.Settling;
 
 /**

@@ -16,7 +16,6 @@ import dev.vlstm.RnnShape;
 import dev.vlstm.StreamBatcher;
 import dev.vlstm.Vlstm;
 import dev.vlstm.WeightPrecision;
-import dev.vlstm.internal.StreamLoad;
 
 /**
  * {@code vlstm bench --streams N[,N...]}: for each N, N closed-loop streams of the user's model (each a producer

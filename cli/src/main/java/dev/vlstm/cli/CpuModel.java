@@ -1,4 +1,4 @@
-package dev.vlstm.internal;
+package dev.vlstm.cli;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

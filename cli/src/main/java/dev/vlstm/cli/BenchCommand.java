@@ -15,7 +15,6 @@ import java.util.Optional;
 import dev.vlstm.Backend;
 import dev.vlstm.RnnShape;
 import dev.vlstm.WeightPrecision;
-import dev.vlstm.internal.CpuModel;
 import dev.vlstm.io.SafeTensors;
 import dev.vlstm.kernel.Kernels;
 

@@ -1,4 +1,4 @@
-package dev.vlstm.internal;
+package dev.vlstm.cli;
 
 /** Percentiles of measured times by the nearest-rank method, shared by the CLI's timers and bench. */
 public final class NearestRank {

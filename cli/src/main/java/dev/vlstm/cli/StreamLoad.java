@@ -1,4 +1,4 @@
-package dev.vlstm.internal;
+package dev.vlstm.cli;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
