@@ -1,5 +1,6 @@
 /**
- * Internal: the command-line tool ({@code info}, {@code run}, {@code grad}) that this module's jar runs. Not an
- * API; not exported from the module.
+ * The command-line tool ({@code info}, {@code run}, {@code grad}, {@code bench}), the main class of the vlstm-cli
+ * jar, which {@code bin/vlstm} runs with the vlstm-core jar. An application of vlstm-core's public API, not an API
+ * itself.
  */
 package dev.vlstm.cli;
