@@ -104,7 +104,7 @@ class ZeroAllocationTest {
             MemorySegment.copy(MemorySegment.ofArray(rnn.input(steps, batch)), 0, x, 0, x.byteSize());
             MemorySegment y = arena.allocate((long) steps * batch * shape.outputSize() * Float.BYTES);
             MemorySegment hT = arena.allocate((long) batch * shape.hiddenStateSize() * Float.BYTES);
-            MemorySegment cT = cell == Cell.LSTM ? arena.allocate((long) batch * hiddenSize * Float.BYTES) : null;
+            MemorySegment cT = cell.hasCellState() ? arena.allocate((long) batch * hiddenSize * Float.BYTES) : null;
             MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
             int[] lengths = VariableLengthTest.lengths(15, steps, batch);
             assertWarmCallsAllocateNothing(() -> {
@@ -160,7 +160,7 @@ class ZeroAllocationTest {
             MemorySegment y = arena.allocate((long) steps * batch * bidirectionalShape.outputSize() * Float.BYTES);
             int stateCount = bidirectionalShape.stateCount();
             MemorySegment hT = arena.allocate((long) stateCount * batch * shape.hiddenStateSize() * Float.BYTES);
-            MemorySegment cT = cell == Cell.LSTM
+            MemorySegment cT = cell.hasCellState()
                     ? arena.allocate((long) stateCount * batch * hiddenSize * Float.BYTES) : null;
             MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
             MemorySegment h = arena.allocate((long) batch * shape.hiddenStateSize() * Float.BYTES);
