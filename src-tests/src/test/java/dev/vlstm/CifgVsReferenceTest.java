@@ -3,16 +3,21 @@ package dev.vlstm;
 import static dev.vlstm.TestRnn.doubles;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -313,6 +318,18 @@ class CifgVsReferenceTest {
             assertEquals(10, parameters.tensor("peephole_l0").byteSize() / Float.BYTES);
             assertEquals(45, parameters.tensor("weight_ih_l0").byteSize() / Float.BYTES);
         }
+    }
+
+    /** Parameters.save refuses a CIFG by name and writes nothing: a state_dict's 3H rows would load as a GRU. */
+    @Test
+    void saveRefusesACifgModel(@TempDir Path directory) {
+        Path file = directory.resolve("cifg.safetensors");
+        try (Parameters parameters = Parameters.initialize(RnnShape.of(Cell.CIFG, 3, 4), 5)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> parameters.save(file, "", Map.of()));
+            assertTrue(e.getMessage().startsWith("a CIFG model cannot be saved as a state_dict"), e.getMessage());
+        }
+        assertFalse(Files.exists(file), "nothing written");
     }
 
     /** Parameters.initialize has no forget-gate bias to set: every bias of a CIFG is drawn like the weights. */
