@@ -269,9 +269,9 @@ final class BackwardDriver {
     /**
      * The weight gradients, in PyTorch's layouts, written or added ({@code mode}) into the targets: W_ih
      * {@code [G·H][I]}, W_hh {@code [G·H][S]}, b_ih and b_hh {@code [G·H]}, W_hr {@code [P][H]} (null without a
-     * projection) and the peepholes {@code [3][H]} (CIFG: {@code [2][H]}; null without); after {@link #backward}, whose dz it reads
-     * (zeros if no sequence ran a step). An LSTM's dz serves both sides and both biases get Σdz; a GRU's input and
-     * recurrent sides differ.
+     * projection) and the peepholes {@code [3][H]} (CIFG: {@code [2][H]}; null without); after {@link #backward}, whose
+     * dz it reads (zeros if no sequence ran a step). An LSTM's dz serves both sides and both biases get Σdz; a GRU's
+     * input and recurrent sides differ.
      *
      * <p>The GEMMs read dzᵀ ({@code [G·H'][rows]}) row by row, so that their output rows are gate rows, which map one
      * to one onto PyTorch's {@code [G·H][depth]} rows. An LSTM's dz is transposed first (into the pre-activations,

@@ -3,9 +3,9 @@ package dev.vlstm;
 /**
  * The sizes of a whole {@code nn.LSTM}, {@code nn.GRU} or CIFG model ({@link Cell}): L stacked layers of D directions
  * ({@link Direction#count()}), each with H hidden units. S is the width of one direction's h
- * ({@link #hiddenStateSize()}): the projection size P when an LSTM or CIFG has one ({@code proj_size}), else H. Layer 0 reads
- * the input, {@code [T][B][I]}; every layer writes {@code [T][B][D·S]} (forward direction first); layer k &ge; 1 reads
- * what layer k-1 wrote. The states are h {@code [L·D][B][S]} and, for an LSTM or CIFG, c {@code [L·D][B][H]}, one
+ * ({@link #hiddenStateSize()}): the projection size P when an LSTM or CIFG has one ({@code proj_size}), else H. Layer 0
+ * reads the input, {@code [T][B][I]}; every layer writes {@code [T][B][D·S]} (forward direction first); layer k &ge; 1
+ * reads what layer k-1 wrote. The states are h {@code [L·D][B][S]} and, for an LSTM or CIFG, c {@code [L·D][B][H]}, one
  * {@code [B][·]} block per layer and direction at index {@code layer·D + direction}, as PyTorch orders them.
  *
  * @param cell           the recurrent cell, not null

@@ -138,6 +138,15 @@ class CifgVsReferenceTest {
         }
     }
 
+    /** x, h0, c0 and the gradients dy, dhT, dcT of one training call, drawn in that order. */
+    private record Inputs(float[] x, float[] h0, float[] c0, float[] dy, float[] dhT, float[] dcT) {
+
+        static Inputs draw(TestRnn rnn, int steps, int batch) {
+            return new Inputs(rnn.input(steps, batch), rnn.hiddenStates(batch), rnn.cellStates(batch),
+                    rnn.outputGradient(steps, batch), rnn.hiddenStates(batch), rnn.cellStates(batch));
+        }
+    }
+
     /** y, hT and cT of one sequence forward. */
     private static float[][] forward(Runner runner, RnnShape shape, float[] x, int steps, int batch, float[] h0,
                                      float[] c0) {
@@ -166,19 +175,15 @@ class CifgVsReferenceTest {
              Trainer trainer = rnn.model.trainer(rnn.model.options().withMaxBatch(batch).withMaxSteps(steps)
                      .withDropout(dropout, 11));
              Gradients gradients = new Gradients(shape)) {
-            float[] x = rnn.input(steps, batch);
-            float[] h0 = rnn.hiddenStates(batch);
-            float[] c0 = rnn.cellStates(batch);
-            float[] dy = rnn.outputGradient(steps, batch);
-            float[] dhT = rnn.hiddenStates(batch);
-            float[] dcT = rnn.cellStates(batch);
+            Inputs in = Inputs.draw(rnn, steps, batch);
             for (int[] lengths : new int[][] {{5, 5, 5}, {5, 1, 3}}) {
-                float[] y = new float[dy.length];
-                float[] dx = new float[x.length];
-                float[] dh0 = new float[h0.length];
-                float[] dc0 = new float[c0.length];
-                trainer.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, lengths, h0, c0, y, null, null);
-                trainer.backward(dy, dhT, dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
+                float[] y = new float[in.dy().length];
+                float[] dx = new float[in.x().length];
+                float[] dh0 = new float[in.h0().length];
+                float[] dc0 = new float[in.c0().length];
+                trainer.forward(in.x(), SequenceLayout.TIME_MAJOR, steps, batch, lengths, in.h0(), in.c0(), y, null,
+                        null);
+                trainer.backward(in.dy(), in.dhT(), in.dcT(), gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
                 double[][] masks = null;
                 if (dropout > 0) {
                     masks = new double[layers - 1][];
@@ -186,11 +191,11 @@ class CifgVsReferenceTest {
                         masks[layer] = doubles(trainer.dropoutMask(layer));
                     }
                 }
-                ForwardVsReferenceTest.assertWithin("y", y, rnn.reference.forward(doubles(x), steps, batch, lengths,
-                        doubles(h0), doubles(c0), masks).y());
+                ForwardVsReferenceTest.assertWithin("y", y, rnn.reference.forward(doubles(in.x()), steps, batch,
+                        lengths, doubles(in.h0()), doubles(in.c0()), masks).y());
                 StackVsReferenceTest.assertGradients(shape, gradients, dx, dh0, dc0, rnn.reference.backward(
-                        doubles(x), steps, batch, lengths, doubles(h0), doubles(c0), masks, doubles(dy),
-                        doubles(dhT), doubles(dcT)));
+                        doubles(in.x()), steps, batch, lengths, doubles(in.h0()), doubles(in.c0()), masks,
+                        doubles(in.dy()), doubles(in.dhT()), doubles(in.dcT())));
             }
         }
     }
@@ -202,7 +207,7 @@ class CifgVsReferenceTest {
      * with each value moved by ±ε, ε = {@value #FLOAT_EPSILON}.
      *
      * <p>Bound: |d - a| &le; {@value #FLOAT_ABSOLUTE} + {@value #FLOAT_RELATIVE}·|a|. The difference's rounding error
-     * is the float rounding of the outputs (about 6e-8 relative on values below 1, times the 30 terms of L whose
+     * is the float rounding of the outputs (about 6e-8 relative on values below 1, times the 32 terms of L whose
      * weights are below 1) over 2ε, below 1e-4; its truncation error ε²|L'''|/6 is below 1e-5 for these weights.
      * A wrong or missing term moves a gradient by that term's size, tenths here.
      */
@@ -216,22 +221,17 @@ class CifgVsReferenceTest {
                 .withMaxSteps(steps));
              Trainer trainer = rnn.model.trainer();
              Gradients gradients = new Gradients(shape)) {
-            float[] x = rnn.input(steps, batch);
-            float[] h0 = rnn.hiddenStates(batch);
-            float[] c0 = rnn.cellStates(batch);
-            float[] dy = rnn.outputGradient(steps, batch);
-            float[] dhT = rnn.hiddenStates(batch);
-            float[] dcT = rnn.cellStates(batch);
-            float[] dx = new float[x.length];
-            float[] dh0 = new float[h0.length];
-            float[] dc0 = new float[c0.length];
-            trainer.forward(x, steps, batch, h0, c0, null, null, null);
-            trainer.backward(dy, dhT, dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
+            Inputs in = Inputs.draw(rnn, steps, batch);
+            float[] dx = new float[in.x().length];
+            float[] dh0 = new float[in.h0().length];
+            float[] dc0 = new float[in.c0().length];
+            trainer.forward(in.x(), steps, batch, in.h0(), in.c0(), null, null, null);
+            trainer.backward(in.dy(), in.dhT(), in.dcT(), gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
             Loss loss = () -> {
                 try (Model model = Model.pack(rnn.parameters, rnn.model.options());
                      Runner runner = model.runner()) {
-                    float[][] out = forward(runner, shape, x, steps, batch, h0, c0);
-                    return dot(dy, out[0]) + dot(dhT, out[1]) + dot(dcT, out[2]);
+                    float[][] out = forward(runner, shape, in.x(), steps, batch, in.h0(), in.c0());
+                    return dot(in.dy(), out[0]) + dot(in.dhT(), out[1]) + dot(in.dcT(), out[2]);
                 }
             };
             double largest = 0;
@@ -239,9 +239,9 @@ class CifgVsReferenceTest {
                 float[] analytic = TrainerVsReferenceTest.floats(gradients.tensor(name));
                 largest = Math.max(largest, checkFloat(name, rnn.parameters.tensor(name), analytic, loss));
             }
-            largest = Math.max(largest, checkFloat("x", MemorySegment.ofArray(x), dx, loss));
-            largest = Math.max(largest, checkFloat("h0", MemorySegment.ofArray(h0), dh0, loss));
-            largest = Math.max(largest, checkFloat("c0", MemorySegment.ofArray(c0), dc0, loss));
+            largest = Math.max(largest, checkFloat("x", MemorySegment.ofArray(in.x()), dx, loss));
+            largest = Math.max(largest, checkFloat("h0", MemorySegment.ofArray(in.h0()), dh0, loss));
+            largest = Math.max(largest, checkFloat("c0", MemorySegment.ofArray(in.c0()), dc0, loss));
             assertTrue(largest > 0.05, "largest gradient " + largest + " is too small to check");
         }
     }
@@ -256,8 +256,7 @@ class CifgVsReferenceTest {
     }
 
     /** Checks each float of {@code values} (moved by ±ε and restored) and returns the largest |difference|. */
-    private static double checkFloat(String name, MemorySegment values, float[] analytic,
-                                     Loss loss) {
+    private static double checkFloat(String name, MemorySegment values, float[] analytic, Loss loss) {
         ValueLayout.OfFloat layout = ValueLayout.JAVA_FLOAT;
         assertEquals(values.byteSize() / Float.BYTES, analytic.length, name + " gradient length");
         double largest = 0;

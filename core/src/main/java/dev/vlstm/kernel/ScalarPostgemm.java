@@ -6,8 +6,8 @@ import java.lang.foreign.ValueLayout;
 /**
  * The cells' pointwise forward of the scalar family, one hidden unit at a time, on the recurrent sums
  * {@link ScalarGemm#step} has just stored: the operations of {@link CellPointwise}, {@link GruPointwise} and
- * {@link CifgPointwise} in the same order, with the same activation approximations ({@link Activations}), so the scalar family gives the
- * vector family's bits.
+ * {@link CifgPointwise} in the same order, with the same activation approximations ({@link Activations}), so the scalar
+ * family gives the vector family's bits.
  */
 final class ScalarPostgemm {
 
