@@ -16,8 +16,8 @@ import dev.vlstm.kernel.WeightFormat;
  * in the layout of a plain GEMM. Made from PyTorch-layout tensors (row-major floats, gate order i, f, g, o; r, z, n;
  * or CIFG's i, g, o) by {@link #lstm}, {@link #gru} or {@link #cifg}, which also fix the layer's {@link Postgemm}
  * code ({@link #cellCode()}); {@link #repackLstm} (LSTM and CIFG) and {@link #repackGru} write new values in place,
- * so that what a runner or trainer holds
- * stays valid. Checks no values: its callers check the tensors' sizes and finiteness first.
+ * so that what a runner or trainer holds stays valid. Checks no values: its callers check the tensors' sizes and
+ * finiteness first.
  *
  * <p>Holds no memory of its own: the buffers come from its owner's allocator and live as long as the owner's.
  */
