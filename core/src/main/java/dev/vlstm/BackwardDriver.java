@@ -21,10 +21,10 @@ import dev.vlstm.kernel.WeightFormat;
  * {@link LayerState#history} state. Three pieces, called in order once per forward:
  * <ol>
  *   <li>{@link #backward}, the time loop in reverse: per step, the cell's pointwise backward turns dL/dh (and an
- *       LSTM's carried dL/dc) into gate gradients dz, and {@code dh_{t-1} = dz·U} runs the forward's GEMM on a
- *       transposed packing of U. An LSTM's dz serves both weight sides and carries dc; a GRU's input side
- *       (da_r, da_z, da_n) replaces the gates and its recurrent side (da_r, da_z, dm) the pre-activations, and its
- *       direct part {@code dh⊙z} is added to dh_{t-1}. With a projection dh is turned into dm = dh·W_hr first.</li>
+ *       LSTM's or CIFG's carried dL/dc) into gate gradients dz, and {@code dh_{t-1} = dz·U} runs the forward's GEMM
+ *       on a transposed packing of U. An LSTM's or CIFG's dz serves both weight sides and carries dc; a GRU's input
+ *       side (da_r, da_z, da_n) replaces the gates and its recurrent side (da_r, da_z, dm) the pre-activations, and
+ *       its direct part {@code dh⊙z} is added to dh_{t-1}. With a projection dh is turned into dm = dh·W_hr first.</li>
  *   <li>{@link #inputGradient}: dx = dz·W, one GEMM over all packed rows.</li>
  *   <li>{@link #weightGradients}: dW_ih = dzᵀ·X, dW_hh = dzᵀ·H_prev (and dW_hr) as one GEMM each over all packed
  *       rows, the bias gradients as sums of dz, and the peephole gradients the pointwise passes summed.</li>
@@ -67,7 +67,7 @@ final class BackwardDriver {
     private final MemorySegment zeroBias;
     /** dL/dh of the current step's rows, {@code [maxBatch][hiddenGradientLayout.gateRowFloats()]}. */
     private final MemorySegment hiddenGradient;
-    /** An LSTM's dL/dc carried back, or a GRU's direct part dh⊙z, {@code [maxBatch][paddedHidden]}. */
+    /** An LSTM's or CIFG's dL/dc carried back, or a GRU's direct part dh⊙z, {@code [maxBatch][paddedHidden]}. */
     private final MemorySegment carriedGradient;
     private final MemorySegment vectorScratch;
     /** The right operand of a weight-gradient GEMM (X, H_prev, or m for dW_hr), {@code [tile][rows][4·lanes]}. */
@@ -135,7 +135,8 @@ final class BackwardDriver {
         this.weightGradientPanels = memory.floats(rows * widestGradientRow);
         this.weightGradientRows = memory.floats(gateRow * widestGradientRow);
         this.biasGradientSums = memory.floats(gateRow);
-        this.peepholeGradientSums = cell == Postgemm.LSTM_PEEPHOLES ? memory.floats(gateRow) : null;
+        this.peepholeGradientSums = cell == Postgemm.LSTM_PEEPHOLES || cell == Postgemm.CIFG_PEEPHOLES
+                ? memory.floats(gateRow) : null;
         this.inputGradientRows = memory.floats((long) rows * inputGradientLayout.gateRowFloats());
         this.projection = layer.projection() == null ? null
                 : new ProjectionBackward(layer, tensors, memory, maxBatch, maxSteps,
@@ -207,7 +208,11 @@ final class BackwardDriver {
             MemorySegment cellOutputGradient = projection == null ? hiddenGradient
                     : projection.cellOutputGradient(team, hiddenGradient, stepStart[t], active);
             int cellOutputGradientRow = projection == null ? hiddenGradientRow : projection.cellOutputGradientRow();
-            if (peepholeGradientSums == null) {
+            if (cell == Postgemm.CIFG || cell == Postgemm.CIFG_PEEPHOLES) {
+                pointwise.cifgBackward(layout, gates, offset, preActivations, offset, state.cellAt(t + 1), 0,
+                        state.cellAt(t), 0, cellOutputGradient, cellOutputGradientRow, carriedGradient,
+                        vectorScratch, active, clip, layer.cellRow(), peepholeGradientSums);
+            } else if (peepholeGradientSums == null) {
                 pointwise.lstmBackward(layout, gates, offset, state.cellAt(t + 1), 0, state.cellAt(t), 0,
                         cellOutputGradient, cellOutputGradientRow, carriedGradient, vectorScratch, active, clip);
             } else {
@@ -264,9 +269,9 @@ final class BackwardDriver {
     /**
      * The weight gradients, in PyTorch's layouts, written or added ({@code mode}) into the targets: W_ih
      * {@code [G·H][I]}, W_hh {@code [G·H][S]}, b_ih and b_hh {@code [G·H]}, W_hr {@code [P][H]} (null without a
-     * projection) and the peepholes {@code [3][H]} (null without); after {@link #backward}, whose dz it reads
-     * (zeros if no sequence ran a step). An LSTM's dz serves both sides and both biases get Σdz; a GRU's input and
-     * recurrent sides differ.
+     * projection) and the peepholes {@code [3][H]} (CIFG: {@code [2][H]}; null without); after {@link #backward}, whose
+     * dz it reads (zeros if no sequence ran a step). An LSTM's dz serves both sides and both biases get Σdz; a GRU's
+     * input and recurrent sides differ.
      *
      * <p>The GEMMs read dzᵀ ({@code [G·H'][rows]}) row by row, so that their output rows are gate rows, which map one
      * to one onto PyTorch's {@code [G·H][depth]} rows. An LSTM's dz is transposed first (into the pre-activations,
@@ -312,10 +317,10 @@ final class BackwardDriver {
                     mode);
         }
         if (peepholeGradientSums != null) {
-            for (int peephole = 0; peephole < 3; peephole++) {
+            for (int peephole = 0; peephole < Packing.peepholeVectors(layout); peephole++) {
                 for (int unit = 0; unit < layout.hiddenSize(); unit++) {
                     float sum = peepholeGradientSums.getAtIndex(FLOAT,
-                            layout.gateIndex(Packing.peepholeGate(peephole), unit));
+                            layout.gateIndex(Packing.peepholeGate(layout, peephole), unit));
                     store(peepholes, (long) peephole * layout.hiddenSize() + unit, sum, mode);
                 }
             }

@@ -25,7 +25,8 @@ final class ModelTensors implements AutoCloseable {
     /**
      * One layer's and direction's tensors: {@code weightIh [G·H][I']}, {@code weightHh [G·H][S]}, {@code biasIh} and
      * {@code biasHh [G·H]}, {@code weightHr [P][H]} or null without projection, {@code peepholes [3][H]} (p_i, p_f,
-     * p_o) or null without peepholes; I' is the layer's input width, S = P with projection, else H.
+     * p_o; CIFG: {@code [2][H]}, p_i, p_o) or null without peepholes; I' is the layer's input width, S = P with
+     * projection, else H.
      */
     record Part(MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh,
                 MemorySegment weightHr, MemorySegment peepholes) {
@@ -65,7 +66,8 @@ final class ModelTensors implements AutoCloseable {
                         memory.floats(gateRows),
                         shape.projectionSize() > 0
                                 ? memory.floats((long) shape.projectionSize() * shape.hiddenSize()) : null,
-                        shape.peepholes() ? memory.floats(3L * shape.hiddenSize()) : null);
+                        shape.peepholes()
+                                ? memory.floats((long) shape.cell().peepholeVectors() * shape.hiddenSize()) : null);
                 MemorySegment[] tensors = parts[n].all();
                 for (int k = 0; k < tensors.length; k++) {
                     if (tensors[k] != null) {
@@ -84,7 +86,8 @@ final class ModelTensors implements AutoCloseable {
     /**
      * PyTorch's initialisation of {@code shape}: per layer and direction a {@link SplittableRandom} seeded by the next
      * value of one seeded by {@code seed}, drawing U(-1/√H, 1/√H) for W_ih, W_hh, b_ih, b_hh and then W_hr, in that
-     * order; an LSTM's forget-gate entries of b_ih are then 1 and those of b_hh 0. Peepholes stay zero.
+     * order; an LSTM's forget-gate entries of b_ih are then 1 and those of b_hh 0 (a CIFG has no forget gate rows).
+     * Peepholes stay zero.
      */
     static ModelTensors initialize(RnnShape shape, long seed) {
         ModelTensors tensors = new ModelTensors(shape, PARAMETERS);
@@ -143,8 +146,8 @@ final class ModelTensors implements AutoCloseable {
                         copy("weightHr", flatWeights[at + 4], part.weightHr, "P", "H", shape.hiddenSize());
                     }
                     if (part.peepholes != null) {
-                        copy("peepholes", flatWeights[at + perPart - 1], part.peepholes, "3", "H",
-                                shape.hiddenSize());
+                        copy("peepholes", flatWeights[at + perPart - 1], part.peepholes,
+                                Integer.toString(shape.cell().peepholeVectors()), "H", shape.hiddenSize());
                     }
                 } catch (IllegalArgumentException | NullPointerException e) {
                     int directions = shape.direction().count();

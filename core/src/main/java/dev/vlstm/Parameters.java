@@ -105,14 +105,20 @@ public final class Parameters implements AutoCloseable {
      * @param file     the destination, replaced if it exists
      * @param prefix   put before every name, e.g. {@code "lstm."}, or {@code ""} for none
      * @param metadata strings for the header's {@code __metadata__}; empty for none
-     * @throws IOException           if writing or moving fails; {@code file} is then as it was
-     * @throws IllegalStateException if these parameters are closed
+     * @throws IOException              if writing or moving fails; {@code file} is then as it was
+     * @throws IllegalStateException    if these parameters are closed
+     * @throws IllegalArgumentException for a {@link Cell#CIFG} model: a state_dict tells cells by the rows of
+     *                                  {@code weight_ih_l0}, and its 3H rows would be read back as a GRU's
      */
     public void save(Path file, String prefix, Map<String, String> metadata) throws IOException {
         Checks.notNull("file", file);
         Checks.notNull("prefix", prefix);
         Checks.notNull("metadata", metadata);
         tensors.checkOpen();
+        if (shape().cell() == Cell.CIFG) {
+            throw new IllegalArgumentException("a CIFG model cannot be saved as a state_dict: its 3H gate rows would"
+                    + " be read back as a GRU's (no PyTorch module has a coupled input-forget gate)");
+        }
         Map<String, FloatTensor> named = new LinkedHashMap<>();
         for (String name : tensors.names()) {
             named.put(prefix + name, new FloatTensor(StateDict.dimensions(shape(), name),

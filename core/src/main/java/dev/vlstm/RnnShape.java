@@ -1,11 +1,11 @@
 package dev.vlstm;
 
 /**
- * The sizes of a whole {@code nn.LSTM} or {@code nn.GRU}: L stacked layers of D directions
+ * The sizes of a whole {@code nn.LSTM}, {@code nn.GRU} or CIFG model ({@link Cell}): L stacked layers of D directions
  * ({@link Direction#count()}), each with H hidden units. S is the width of one direction's h
- * ({@link #hiddenStateSize()}): the projection size P when an LSTM has one ({@code proj_size}), else H. Layer 0 reads
- * the input, {@code [T][B][I]}; every layer writes {@code [T][B][D·S]} (forward direction first); layer k &ge; 1 reads
- * what layer k-1 wrote. The states are h {@code [L·D][B][S]} and, for an LSTM, c {@code [L·D][B][H]}, one
+ * ({@link #hiddenStateSize()}): the projection size P when an LSTM or CIFG has one ({@code proj_size}), else H. Layer 0
+ * reads the input, {@code [T][B][I]}; every layer writes {@code [T][B][D·S]} (forward direction first); layer k &ge; 1
+ * reads what layer k-1 wrote. The states are h {@code [L·D][B][S]} and, for an LSTM or CIFG, c {@code [L·D][B][H]}, one
  * {@code [B][·]} block per layer and direction at index {@code layer·D + direction}, as PyTorch orders them.
  *
  * @param cell           the recurrent cell, not null
@@ -13,8 +13,9 @@ package dev.vlstm;
  * @param hiddenSize     H, hidden units of every layer and direction, &ge; 1
  * @param layers         L, stacked layers, &ge; 1
  * @param direction      whether each layer also runs over the time-reversed sequence, not null
- * @param projectionSize P, the features an LSTM's h is projected to ({@code proj_size}), 0 &le; P &lt; H; 0 for none
- * @param peepholes      whether an LSTM's gates also read the cell state (peephole connections)
+ * @param projectionSize P, the features an LSTM's or CIFG's h is projected to ({@code proj_size}), 0 &le; P &lt; H; 0
+ *                       for none
+ * @param peepholes      whether an LSTM's or CIFG's gates also read the cell state (peephole connections)
  */
 public record RnnShape(Cell cell, int inputSize, int hiddenSize, int layers, Direction direction, int projectionSize,
                        boolean peepholes) {
@@ -77,7 +78,7 @@ public record RnnShape(Cell cell, int inputSize, int hiddenSize, int layers, Dir
     /**
      * {@return this shape with P = {@code projectionSize}}
      *
-     * @param projectionSize P, 0 &le; P &lt; H (0: none); LSTM only
+     * @param projectionSize P, 0 &le; P &lt; H (0: none); LSTM or CIFG only
      */
     public RnnShape withProjection(int projectionSize) {
         return new RnnShape(cell, inputSize, hiddenSize, layers, direction, projectionSize, peepholes);
@@ -86,13 +87,13 @@ public record RnnShape(Cell cell, int inputSize, int hiddenSize, int layers, Dir
     /**
      * {@return this shape with or without peephole connections}
      *
-     * @param peepholes whether the gates read the cell state; LSTM only
+     * @param peepholes whether the gates read the cell state; LSTM or CIFG only
      */
     public RnnShape withPeepholes(boolean peepholes) {
         return new RnnShape(cell, inputSize, hiddenSize, layers, direction, projectionSize, peepholes);
     }
 
-    /** {@return G, the cell's gates: 4 for an LSTM, 3 for a GRU} */
+    /** {@return G, the cell's gates: 4 for an LSTM, 3 for a GRU or CIFG} */
     public int gates() {
         return cell.gates();
     }

@@ -6,7 +6,6 @@ import java.util.List;
 import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.Family;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.Postgemm;
 import dev.vlstm.kernel.Team;
 
 /**
@@ -51,7 +50,7 @@ final class StackRunner {
         this.shape = weights.shape();
         this.weights = weights;
         this.owner = owner;
-        this.cellState = shape.cell() == Cell.LSTM;
+        this.cellState = shape.cell().hasCellState();
         PackedLayer[] parts = weights.parts();
         this.inUse = new ExclusiveUse(guarded == null ? this : guarded, advice);
         this.memory = OffHeap.open();
@@ -74,7 +73,7 @@ final class StackRunner {
                 }
                 int hiddenStride = part.projection() != null ? part.projection().layout().gateRowFloats()
                         : layout.paddedHidden();
-                drivers[n] = new LayerDriver(part, cellCode(part), cellClip, team, maxBatch, partChunk, memory);
+                drivers[n] = new LayerDriver(part, part.cellCode(), cellClip, team, maxBatch, partChunk, memory);
                 states[n] = new LayerState(memory, maxBatch, cellState, shape.hiddenStateSize(), hiddenStride,
                         layout.hiddenSize(), layout.paddedHidden());
             }
@@ -90,14 +89,6 @@ final class StackRunner {
     static int defaultChunkSteps(GateLayout layout, int maxBatch) {
         long stepBytes = (long) maxBatch * layout.gateRowFloats() * Float.BYTES;
         return (int) Math.max(1, Math.min(MAX_DEFAULT_CHUNK_STEPS, DEFAULT_CHUNK_BYTES / stepBytes));
-    }
-
-    /** The {@link Postgemm} code of a packed layer: GRU by its three gates, LSTM with or without peepholes. */
-    static int cellCode(PackedLayer layer) {
-        if (layer.layout().gates() != GateLayout.LSTM_GATES) {
-            return Postgemm.GRU;
-        }
-        return layer.cellRow() == null ? Postgemm.LSTM : Postgemm.LSTM_PEEPHOLES;
     }
 
     int maxBatch() {

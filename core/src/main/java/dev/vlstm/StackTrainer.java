@@ -65,7 +65,7 @@ final class StackTrainer {
         this.shape = weights.shape();
         this.weights = weights;
         this.owner = owner;
-        this.cellState = shape.cell() == Cell.LSTM;
+        this.cellState = shape.cell().hasCellState();
         this.inUse = new ExclusiveUse(guarded == null ? this : guarded, advice);
         PackedLayer[] parts = weights.parts();
         Family family = weights.family();
@@ -97,7 +97,7 @@ final class StackTrainer {
             for (int n = 0; n < parts.length; n++) {
                 PackedLayer part = parts[n];
                 GateLayout layout = part.layout();
-                int cell = StackRunner.cellCode(part);
+                int cell = part.cellCode();
                 int hiddenStride = part.projection() != null ? part.projection().layout().gateRowFloats()
                         : layout.paddedHidden();
                 states[n] = LayerState.history(memory, maxBatch, maxSteps, cellState, shape.hiddenStateSize(),

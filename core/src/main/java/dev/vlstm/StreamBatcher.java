@@ -166,7 +166,7 @@ public final class StreamBatcher implements AutoCloseable {
         this.memory = memory;
         inputSize = shape.inputSize();
         outputSize = shape.hiddenStateSize();
-        cellSize = shape.cell() == Cell.LSTM ? shape.hiddenSize() : 0;
+        cellSize = shape.cell().hasCellState() ? shape.hiddenSize() : 0;
         layers = shape.layers();
         slotBytes = (long) layers * (outputSize + cellSize) * Float.BYTES;
         rejectNonFinite = model.options().nonFiniteInputs() == NonFiniteInputs.REJECT;

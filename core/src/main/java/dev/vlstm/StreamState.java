@@ -52,7 +52,7 @@ final class StreamState {
                 GateLayout layout = part.layout();
                 int hiddenStride = part.projection() != null ? part.projection().layout().gateRowFloats()
                         : layout.paddedHidden();
-                this.layers[layer] = new LayerState(memory, batch, layout.gates() == GateLayout.LSTM_GATES,
+                this.layers[layer] = new LayerState(memory, batch, shape.cell().hasCellState(),
                         shape.hiddenStateSize(), hiddenStride, layout.hiddenSize(), layout.paddedHidden());
             }
             for (int layer = 0; layer < layerOutputs.length; layer++) {
@@ -72,7 +72,7 @@ final class StreamState {
         return shape;
     }
 
-    /** Whether the layers carry a c (LSTM) or only h (GRU). */
+    /** Whether the layers carry a c (LSTM, CIFG) or only h (GRU). */
     boolean hasCell() {
         return layers[0].cell() != null;
     }

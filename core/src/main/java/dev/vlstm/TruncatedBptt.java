@@ -77,7 +77,7 @@ public final class TruncatedBptt implements AutoCloseable {
             outputs = memory.floats((long) trainer.maxSteps() * trainer.maxBatch() * shape.outputSize());
             outputGradients = memory.floats((long) trainer.maxSteps() * trainer.maxBatch() * shape.outputSize());
             hidden = memory.floats(rows * shape.hiddenStateSize());
-            cell = shape.cell() == Cell.GRU ? null : memory.floats(rows * shape.hiddenSize());
+            cell = shape.cell().hasCellState() ? memory.floats(rows * shape.hiddenSize()) : null;
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;

@@ -134,7 +134,7 @@ final class WarmUpLoop<S> {
 
         @Override
         public int cellFloats() {
-            return shape.cell() == Cell.LSTM ? shape.stateCount() * shape.hiddenSize() : 0;
+            return shape.cell().hasCellState() ? shape.stateCount() * shape.hiddenSize() : 0;
         }
 
         @Override

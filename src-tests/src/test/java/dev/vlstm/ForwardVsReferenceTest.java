@@ -210,7 +210,7 @@ class ForwardVsReferenceTest {
         RnnShape shape = rnn.shape;
         float[] y = new float[steps * batch * shape.outputSize()];
         float[] hT = new float[shape.stateCount() * batch * shape.hiddenStateSize()];
-        float[] cT = shape.cell() == Cell.LSTM ? new float[shape.stateCount() * batch * shape.hiddenSize()] : null;
+        float[] cT = shape.cell().hasCellState() ? new float[shape.stateCount() * batch * shape.hiddenSize()] : null;
         runner.forward(x, steps, batch, h0, c0, y, hT, cT);
         ReferenceStack.Result expected = rnn.reference.forward(x, steps, batch, h0, c0);
         String call = " (B=" + batch + ", T=" + steps + ")";

@@ -82,7 +82,7 @@ class LongRunTest {
      * each.
      */
     private static void run(Model model, float[] frames) {
-        boolean lstm = model.shape().cell() == Cell.LSTM;
+        boolean lstm = model.shape().cell().hasCellState();
         try (Runner runner = model.runner();
              State state = model.newState(1);
              Arena arena = Arena.ofConfined()) {

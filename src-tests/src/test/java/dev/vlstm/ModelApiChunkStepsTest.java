@@ -27,7 +27,7 @@ class ModelApiChunkStepsTest {
             assertEquals(expectedChunk, runner.chunkSteps(), "the chunk the runner's layers use");
             RnnShape shape = model.shape();
             int states = shape.stateCount() * B * H;
-            boolean lstm = shape.cell() == Cell.LSTM;
+            boolean lstm = shape.cell().hasCellState();
             float[][] out = {new float[T * B * shape.outputSize()], new float[states], new float[lstm ? states : 0],
                     new float[T * B * shape.outputSize()], new float[states], new float[lstm ? states : 0]};
             runner.forward(x, T, B, h0, c0, out[0], out[1], lstm ? out[2] : null);
@@ -45,7 +45,7 @@ class ModelApiChunkStepsTest {
             SplittableRandom random = new SplittableRandom(51);
             float[] x = ModelApiTest.uniform(random, T * B * I);
             float[] h0 = ModelApiTest.uniform(random, shape.stateCount() * B * H);
-            float[] c0 = cell == Cell.LSTM ? ModelApiTest.uniform(random, shape.stateCount() * B * H) : null;
+            float[] c0 = cell.hasCellState() ? ModelApiTest.uniform(random, shape.stateCount() * B * H) : null;
             int[] lengths = {T, 5, 11};
             float[][] byDefault = run(model, 0, T, x, h0, c0, lengths);
             float[][] one = run(model, 1, 1, x, h0, c0, lengths);

@@ -54,7 +54,7 @@ class ModelApiTest {
             assertEquals(threads, runner.threads());
             assertEquals(threads - 1, runner.workerThreads().size());
             ReferenceStack reference = reference(file, Float.POSITIVE_INFINITY);
-            boolean lstm = shape.cell() == Cell.LSTM;
+            boolean lstm = shape.cell().hasCellState();
             SplittableRandom random = new SplittableRandom(golden.hashCode());
             float[] x = uniform(random, steps * batch * shape.inputSize());
             float[] h0 = uniform(random, shape.stateCount() * batch * shape.hiddenStateSize());
@@ -202,7 +202,7 @@ class ModelApiTest {
                 runner.step(slice(x, t * inputRow, inputRow), state, h);
                 System.arraycopy(h, 0, out, t * outputRow, outputRow);
             }
-            return concat(out, state.hidden(), shape.cell() == Cell.LSTM ? state.cell() : new float[0]);
+            return concat(out, state.hidden(), shape.cell().hasCellState() ? state.cell() : new float[0]);
         }
     }
 
@@ -251,7 +251,7 @@ class ModelApiTest {
     static float[][] outputs(RnnShape shape, int steps, int batch) {
         return new float[][] {new float[steps * batch * shape.outputSize()],
                 new float[shape.stateCount() * batch * shape.hiddenStateSize()],
-                shape.cell() == Cell.LSTM ? new float[shape.stateCount() * batch * shape.hiddenSize()] : null};
+                shape.cell().hasCellState() ? new float[shape.stateCount() * batch * shape.hiddenSize()] : null};
     }
 
     /** y, hT and (LSTM) cT within ForwardVsReferenceTest's tolerance of the reference's. */

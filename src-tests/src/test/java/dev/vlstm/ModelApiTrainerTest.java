@@ -53,7 +53,7 @@ class ModelApiTrainerTest {
         static Inputs random(RnnShape shape, long seed) {
             SplittableRandom random = new SplittableRandom(seed);
             int states = shape.stateCount() * B * H;
-            boolean lstm = shape.cell() == Cell.LSTM;
+            boolean lstm = shape.cell().hasCellState();
             return new Inputs(ModelApiTest.uniform(random, T * B * I), ModelApiTest.uniform(random, states),
                     lstm ? ModelApiTest.uniform(random, states) : null,
                     ModelApiTest.uniform(random, T * B * shape.outputSize()), ModelApiTest.uniform(random, states),
@@ -64,7 +64,7 @@ class ModelApiTrainerTest {
     /** y, hT, cT, dx, dh0, dc0 of one step (cT and dc0 empty for a GRU). */
     private static float[][] outputs(RnnShape shape) {
         int states = shape.stateCount() * B * H;
-        int cells = shape.cell() == Cell.LSTM ? states : 0;
+        int cells = shape.cell().hasCellState() ? states : 0;
         return new float[][] {new float[T * B * shape.outputSize()], new float[states], new float[cells],
             new float[T * B * I], new float[states], new float[cells]};
     }
@@ -180,7 +180,7 @@ class ModelApiTrainerTest {
         ForwardVsReferenceTest.assertWithin(what + ": y",
                 VariableLengthTest.fromLayout(out[0], layout, T, B, shape.outputSize()), expected.y());
         ForwardVsReferenceTest.assertWithin(what + ": hT", out[1], expected.hT());
-        if (shape.cell() == Cell.LSTM) {
+        if (shape.cell().hasCellState()) {
             ForwardVsReferenceTest.assertWithin(what + ": cT", out[2], expected.cT());
         }
         StackVsReferenceTest.assertGradients(shape, gradients, VariableLengthTest.fromLayout(out[3], layout, T, B, I),

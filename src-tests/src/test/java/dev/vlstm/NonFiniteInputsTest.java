@@ -69,7 +69,7 @@ class NonFiniteInputsTest {
              Runner runner = model.runner()) {
             assertEquals(NonFiniteInputs.REJECT, runner.nonFiniteInputs());
             RnnShape shape = model.shape();
-            boolean lstm = cell == Cell.LSTM;
+            boolean lstm = cell.hasCellState();
             SplittableRandom random = new SplittableRandom(42);
             float[] x = ModelApiTest.uniform(random, T * B * I);
             float[] h0 = ModelApiTest.uniform(random, shape.stateCount() * B * H);
@@ -128,7 +128,7 @@ class NonFiniteInputsTest {
         try (Model model = model(cell, layers, Direction.FORWARD, NonFiniteInputs.REJECT, backend);
              Runner runner = model.runner();
              State state = model.newState(B)) {
-            boolean lstm = cell == Cell.LSTM;
+            boolean lstm = cell.hasCellState();
             SplittableRandom random = new SplittableRandom(43);
             float[] x = ModelApiTest.uniform(random, B * I);
             runner.step(x, state, null);
@@ -205,7 +205,7 @@ class NonFiniteInputsTest {
 
     private static Outputs forward(TestRnn rnn, Runner runner, float[] x, float[] h0, float[] c0) {
         Outputs out = new Outputs(new float[T * B * LAYER_H], new float[B * LAYER_H],
-                rnn.shape.cell() == Cell.LSTM ? new float[B * LAYER_H] : null);
+                rnn.shape.cell().hasCellState() ? new float[B * LAYER_H] : null);
         runner.forward(x, T, B, h0, c0, out.y(), out.hT(), out.cT());
         return out;
     }
@@ -237,7 +237,7 @@ class NonFiniteInputsTest {
                 }
             }
             assertRowsNaNOnlyAt(row, clean.hT(), dirty.hT(), "hT");
-            if (cell == Cell.LSTM) {
+            if (cell.hasCellState()) {
                 assertRowsNaNOnlyAt(row, clean.cT(), dirty.cT(), "cT");
             }
         }
@@ -261,7 +261,7 @@ class NonFiniteInputsTest {
                 assertAllNaN(slice(fromH0.y(), t * B + 2), "y[" + t + "][2] after a NaN in h0[2]");
                 assertArrayEquals(slice(clean.y(), t * B), slice(fromH0.y(), t * B), "y[" + t + "][0]");
             }
-            if (cell != Cell.LSTM) {
+            if (!cell.hasCellState()) {
                 return;
             }
             float[] badC0 = c0.clone();
@@ -294,7 +294,7 @@ class NonFiniteInputsTest {
             ReferenceStack.Result expected = rnn.reference.forward(x, T, B, null, null);
             ForwardVsReferenceTest.assertWithin("y", out.y(), expected.y());
             ForwardVsReferenceTest.assertWithin("hT", out.hT(), expected.hT());
-            if (cell == Cell.LSTM) {
+            if (cell.hasCellState()) {
                 ForwardVsReferenceTest.assertWithin("cT", out.cT(), expected.cT());
             }
         }

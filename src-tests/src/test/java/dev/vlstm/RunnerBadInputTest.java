@@ -48,7 +48,7 @@ class RunnerBadInputTest {
                     () -> runner.forward(x, 2, 3, null, null, new float[29], null, null)));
             assertEquals(mustHold("hT", "[L*D=1][B=3][H=5]", 15, 1), message(IllegalArgumentException.class,
                     () -> runner.forward(x, 2, 3, null, null, null, new float[1], null)));
-            if (cell == Cell.LSTM) {
+            if (cell.hasCellState()) {
                 assertEquals(mustHold("c0", "[L*D=1][B=3][H=5]", 15, 16), message(IllegalArgumentException.class,
                         () -> runner.forward(x, 2, 3, null, new float[16], null, null, null)));
                 assertEquals(mustHold("cT", "[L*D=1][B=3][H=5]", 15, 1), message(IllegalArgumentException.class,
@@ -66,7 +66,7 @@ class RunnerBadInputTest {
                     () -> runner.forward(one, 1, 1, null, null, readOnly(H), null, null)));
             assertEquals("hT is an output but the segment is read-only", message(IllegalArgumentException.class,
                     () -> runner.forward(one, 1, 1, null, null, null, readOnly(H), null)));
-            if (cell == Cell.LSTM) {
+            if (cell.hasCellState()) {
                 assertEquals("cT is an output but the segment is read-only", message(IllegalArgumentException.class,
                         () -> runner.forward(one, 1, 1, null, null, null, null, readOnly(H))));
             }
@@ -83,7 +83,7 @@ class RunnerBadInputTest {
                     () -> runner.forward(new float[35], 4, 3, null, null, null, null, null)));
             assertEquals(mustHold("h0", "[L*D=4][B=3][H=5]", 60, 15), message(IllegalArgumentException.class,
                     () -> runner.forward(x, 4, 3, new float[15], null, null, null, null)));
-            if (cell == Cell.LSTM) {
+            if (cell.hasCellState()) {
                 assertEquals(mustHold("c0", "[L*D=4][B=3][H=5]", 60, 30), message(IllegalArgumentException.class,
                         () -> runner.forward(x, 4, 3, null, new float[30], null, null, null)));
             }
@@ -116,7 +116,7 @@ class RunnerBadInputTest {
                  State foreign = other.model.newState(2)) {
                 runner.step(model.input(1, 2), state, null);
                 float[] hidden = state.hidden();
-                float[] cell0 = cell == Cell.LSTM ? state.cell() : null;
+                float[] cell0 = cell.hasCellState() ? state.cell() : null;
                 assertEquals(mustHold("h", "[B=2][H=5]", 10, 9), message(IllegalArgumentException.class,
                         () -> runner.step(model.input(1, 2), state, new float[9])));
                 assertEquals(mustHold("x", "[B=2][I=3]", 6, 5), message(IllegalArgumentException.class,
@@ -143,7 +143,7 @@ class RunnerBadInputTest {
                                 () -> state.copyHiddenTo(MemorySegment.ofArray(new float[10 * layers + 1]))));
                 assertEquals("out is an output but the segment is read-only", message(IllegalArgumentException.class,
                         () -> state.copyHiddenTo(readOnly(10 * layers))));
-                if (cell == Cell.LSTM) {
+                if (cell.hasCellState()) {
                     assertEquals(mustHold("c", "[L=" + layers + "][B=2][H=5]", 10 * layers, 10 * layers - 1),
                             message(IllegalArgumentException.class, () -> state.setCell(new float[10 * layers - 1])));
                     assertEquals("out is an output but the segment is read-only",

@@ -72,7 +72,7 @@ class StackVsReferenceTest {
             float[] trainedY = new float[y.length];
             float[] dx = new float[x.length];
             float[] dh0 = new float[shape.stateCount() * batch * hiddenSize];
-            float[] dc0 = cell == Cell.LSTM ? new float[dh0.length] : null;
+            float[] dc0 = cell.hasCellState() ? new float[dh0.length] : null;
             trainer.forward(x, steps, batch, h0, c0, trainedY, null, null);
             trainer.backward(dy, dhT, dcT, gradients, GradientMode.OVERWRITE, dx, dh0, dc0);
             assertArrayEquals(y, trainedY, "the training forward is the runner's forward");
@@ -89,7 +89,7 @@ class StackVsReferenceTest {
              Runner runner = rnn.runner(2, 4)) {
             float[] x = rnn.input(8, 2);
             float[] hT = new float[layers * 2 * hiddenSize];
-            float[] cT = cell == Cell.LSTM ? new float[hT.length] : null;
+            float[] cT = cell.hasCellState() ? new float[hT.length] : null;
             int window = 4 * 2 * inputSize;
             runner.forward(Arrays.copyOfRange(x, 0, window), 4, 2, null, null, null, hT, cT);
             runner.forward(Arrays.copyOfRange(x, window, 2 * window), 4, 2, hT, cT, null, hT, cT);

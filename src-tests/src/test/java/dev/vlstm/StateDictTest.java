@@ -144,7 +144,7 @@ class StateDictTest {
         SplittableRandom random = new SplittableRandom(7);
         float[] x = TestRnn.uniform(random, STEPS * BATCH * I, 1f);
         float[] h0 = TestRnn.uniform(random, shape.stateCount() * BATCH * shape.hiddenStateSize(), 1f);
-        float[] c0 = shape.cell() == Cell.LSTM
+        float[] c0 = shape.cell().hasCellState()
                 ? TestRnn.uniform(random, shape.stateCount() * BATCH * H, 1f) : null;
         float[][] loaded = outputs(shape);
         float[][] packed = outputs(shape);
@@ -165,7 +165,7 @@ class StateDictTest {
     private static float[][] outputs(RnnShape shape) {
         return new float[][] {new float[STEPS * BATCH * shape.outputSize()],
             new float[shape.stateCount() * BATCH * shape.hiddenStateSize()],
-            shape.cell() == Cell.LSTM ? new float[shape.stateCount() * BATCH * H] : null};
+            shape.cell().hasCellState() ? new float[shape.stateCount() * BATCH * H] : null};
     }
 
     /** Parameters.save writes PyTorch's names and shapes (and peepholes) that Parameters.load reads back exactly. */

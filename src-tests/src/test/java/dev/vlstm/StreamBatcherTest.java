@@ -70,7 +70,7 @@ class StreamBatcherTest {
                 frames[s] = frames(random, s + 1);
                 if (s % 2 == 1) {
                     h0[s] = ModelApiTest.uniform(random, layers * shape.hiddenStateSize());
-                    c0[s] = cell == Cell.LSTM ? ModelApiTest.uniform(random, layers * HIDDEN) : null;
+                    c0[s] = cell.hasCellState() ? ModelApiTest.uniform(random, layers * HIDDEN) : null;
                 }
             }
             float[][][] outputs = new float[streams][][];

@@ -62,7 +62,7 @@ class StreamingTest {
             float[] c0 = initialState ? rnn.cellStates(batch) : null;
             float[] y = new float[steps * batch * hiddenSize];
             float[] hT = new float[layers * batch * hiddenSize];
-            float[] cT = cell == Cell.LSTM ? new float[hT.length] : null;
+            float[] cT = cell.hasCellState() ? new float[hT.length] : null;
             runner.forward(x, steps, batch, h0, c0, y, hT, cT);
 
             if (h0 != null) {
@@ -112,7 +112,7 @@ class StreamingTest {
             segments.copyHiddenTo(hidden);
             assertArrayEquals(arrays.hidden(), hidden.toArray(ValueLayout.JAVA_FLOAT));
             ForwardVsReferenceTest.assertWithin("h_n", hidden.toArray(ValueLayout.JAVA_FLOAT), reference.hT());
-            if (cell == Cell.LSTM) {
+            if (cell.hasCellState()) {
                 MemorySegment cells = arena.allocate((long) layers * batch * hiddenSize * Float.BYTES);
                 segments.copyCellTo(cells);
                 assertArrayEquals(arrays.cell(), cells.toArray(ValueLayout.JAVA_FLOAT));
@@ -133,7 +133,7 @@ class StreamingTest {
             runner.step(x, state, null);
             state.reset();
             assertArrayEquals(new float[layers * 2 * hiddenSize], state.hidden());
-            if (cell == Cell.LSTM) {
+            if (cell.hasCellState()) {
                 assertArrayEquals(new float[layers * 2 * hiddenSize], state.cell());
             }
             float[] again = new float[2 * hiddenSize];

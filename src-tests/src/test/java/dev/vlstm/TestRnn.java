@@ -14,7 +14,7 @@ import dev.vlstm.reference.ReferenceLstm;
 import dev.vlstm.reference.ReferenceStack;
 
 /**
- * A seeded random LSTM or GRU of any {@link RnnShape} (layers, directions, projection, peepholes), for tests: its
+ * A seeded random LSTM, GRU or CIFG of any {@link RnnShape} (layers, directions, projection, peepholes), for tests: its
  * arrays in PyTorch's {@code _flat_weights} order, the {@link Parameters} made from them, the {@link Model} packed
  * from those, and the double-precision {@link ReferenceStack} of the values the model's precision stands for (W and U
  * as {@link WeightPrecision#BFLOAT16} or {@link WeightPrecision#INT8} store them, the rest float32) with the model's
@@ -64,17 +64,23 @@ final class TestRnn implements AutoCloseable {
                 cells[n] = new ReferenceGru(inputSize, hidden, storedIh, storedHh, biasIh, biasHh);
                 continue;
             }
-            ReferenceLstm cell;
+            float[] weightHr = null;
             if (shape.projectionSize() > 0) {
-                float[] weightHr = uniform(shape.projectionSize() * hidden, bound);
+                weightHr = uniform(shape.projectionSize() * hidden, bound);
                 flat.add(weightHr);
+            }
+            ReferenceLstm cell;
+            if (shape.cell() == Cell.CIFG) {
+                cell = ReferenceLstm.coupledInputForget(inputSize, hidden, shape.projectionSize(), storedIh, storedHh,
+                        biasIh, biasHh, weightHr);
+            } else if (weightHr != null) {
                 cell = ReferenceLstm.projected(inputSize, hidden, shape.projectionSize(), storedIh, storedHh, biasIh,
                         biasHh, weightHr);
             } else {
                 cell = new ReferenceLstm(inputSize, hidden, storedIh, storedHh, biasIh, biasHh);
             }
             if (shape.peepholes()) {
-                float[] peepholes = uniform(3 * hidden, weightScale);
+                float[] peepholes = uniform(shape.cell().peepholeVectors() * hidden, weightScale);
                 flat.add(peepholes);
                 cell = cell.withPeepholes(peepholes);
             }
@@ -101,7 +107,7 @@ final class TestRnn implements AutoCloseable {
         return model.trainer(model.options().withMaxBatch(maxBatch).withMaxSteps(maxSteps));
     }
 
-    /** {@return each of {@code cases} once per {@link Cell}, the cell put first: LSTM cases, then GRU cases} */
+    /** {@return each of {@code cases} once per {@link Cell}, the cell put first: LSTM, then GRU, then CIFG cases} */
     static Stream<Arguments> forEveryCell(Stream<Arguments> cases) {
         List<Arguments> list = cases.toList();
         return Stream.of(Cell.values()).flatMap(cell -> list.stream().map(arguments -> {
@@ -136,9 +142,9 @@ final class TestRnn implements AutoCloseable {
         return uniform(shape.stateCount() * batch * shape.hiddenStateSize(), 1f);
     }
 
-    /** An LSTM's initial c or its gradient, {@code [L·D][B][H]}; null for a GRU, which has no c. */
+    /** An LSTM's or CIFG's initial c or its gradient, {@code [L·D][B][H]}; null for a GRU, which has no c. */
     float[] cellStates(int batch) {
-        return shape.cell() == Cell.LSTM ? uniform(shape.stateCount() * batch * shape.hiddenSize(), 1f) : null;
+        return shape.cell().hasCellState() ? uniform(shape.stateCount() * batch * shape.hiddenSize(), 1f) : null;
     }
 
     /** dy, {@code [T][B][D·S]}. */

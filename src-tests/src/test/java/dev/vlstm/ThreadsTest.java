@@ -99,7 +99,7 @@ class ThreadsTest {
                         lengths(steps, batch), TestRnn.doubles(h0), TestRnn.doubles(c0), null);
                 assertWithinTolerance("variable-length y", expected[5], variable.y());
                 assertWithinTolerance("variable-length hT", expected[6], variable.hT());
-                if (cell == Cell.LSTM) {
+                if (cell.hasCellState()) {
                     assertWithinTolerance("cT", expected[2], reference.cT());
                     assertWithinTolerance("variable-length cT", expected[7], variable.cT());
                 }
@@ -224,7 +224,7 @@ class ThreadsTest {
     private static void forward(RnnShape shape, float[][] outputs, int first, int steps, int batch, ForwardCall call) {
         float[] y = new float[steps * batch * shape.outputSize()];
         float[] hT = new float[shape.stateCount() * batch * shape.hiddenStateSize()];
-        float[] cT = shape.cell() == Cell.LSTM ? new float[shape.stateCount() * batch * shape.hiddenSize()] : null;
+        float[] cT = shape.cell().hasCellState() ? new float[shape.stateCount() * batch * shape.hiddenSize()] : null;
         call.run(y, hT, cT);
         outputs[first] = y;
         outputs[first + 1] = hT;
@@ -258,7 +258,7 @@ class ThreadsTest {
                                               int threads) {
         List<Backend> backends = hiddenSize == 33 ? List.of(Backend.PREFERRED, Backend.SCALAR)
                 : List.of(Backend.PREFERRED);
-        List<Float> clips = cell == Cell.LSTM ? List.of(Float.POSITIVE_INFINITY, 0.6f)
+        List<Float> clips = cell.hasCellState() ? List.of(Float.POSITIVE_INFINITY, 0.6f)
                 : List.of(Float.POSITIVE_INFINITY);
         for (Backend backend : backends) {
             for (float clip : clips) {
@@ -279,7 +279,7 @@ class ThreadsTest {
     void stackTrainerEqualsOneThreadBitForBit(Cell cell, int inputSize, int hiddenSize, int layers,
                                               Direction direction, int steps, int batch, int threads) {
         RnnShape shape = RnnShape.of(cell, inputSize, hiddenSize).withLayers(layers).withDirection(direction);
-        Options options = cell == Cell.LSTM ? Options.DEFAULT.withCellClip(0.9f) : Options.DEFAULT;
+        Options options = cell.hasCellState() ? Options.DEFAULT.withCellClip(0.9f) : Options.DEFAULT;
         try (TestRnn rnn = new TestRnn(970 + hiddenSize, shape, options)) {
             assertTrainersAgree(rnn, steps, batch, threads, 0.25, "stack", false);
         }
@@ -349,7 +349,7 @@ class ThreadsTest {
                                      int steps, int batch, float[] h0, float[] c0, float[] dy, float[] dhT,
                                      float[] dcT) {
         RnnShape shape = rnn.shape;
-        boolean lstm = shape.cell() == Cell.LSTM;
+        boolean lstm = shape.cell().hasCellState();
         int states = shape.stateCount() * batch * shape.hiddenStateSize();
         int cells = shape.stateCount() * batch * shape.hiddenSize();
         float[] y = new float[steps * batch * shape.outputSize()];
@@ -385,7 +385,7 @@ class ThreadsTest {
         ReferenceStack.Gradients expected = rnn.reference.backward(TestRnn.doubles(x), steps, batch, lengths,
                 TestRnn.doubles(h0), TestRnn.doubles(c0), null, TestRnn.doubles(dy), TestRnn.doubles(dhT),
                 TestRnn.doubles(dcT));
-        boolean lstm = rnn.shape.cell() == Cell.LSTM;
+        boolean lstm = rnn.shape.cell().hasCellState();
         TrainerVsReferenceTest.assertClose("weightIh", actual.gradients().get("weight_ih_l0"), expected.weightIh()[0]);
         TrainerVsReferenceTest.assertClose("weightHh", actual.gradients().get("weight_hh_l0"), expected.weightHh()[0]);
         TrainerVsReferenceTest.assertClose("biasIh", actual.gradients().get("bias_ih_l0"), expected.biasIh()[0]);

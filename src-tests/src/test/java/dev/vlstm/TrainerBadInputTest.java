@@ -63,7 +63,7 @@ class TrainerBadInputTest {
             assertEquals("dhT must hold [L*D=4][B=2][H=5] = 40 floats (160 bytes), but it holds 10 floats (40 bytes)",
                     message(IllegalArgumentException.class, () -> trainer.backward(null, segment(10), null,
                             gradients, GradientMode.OVERWRITE, null, null, null)));
-            String dcT = cell == Cell.LSTM
+            String dcT = cell.hasCellState()
                     ? "dcT must hold [L*D=4][B=2][H=5] = 40 floats (160 bytes), but it holds 10 floats (40 bytes)"
                     : "dcT must be null for a GRU model: a GRU has no cell state";
             assertEquals(dcT, message(IllegalArgumentException.class, () -> trainer.backward(null, null, segment(10),

@@ -90,9 +90,12 @@ class TrainingLoopTest {
                 updated[n] = floats(rnn.parameters.tensor(rnn.parameters.names().get(n)));
             }
             assertFalse(Arrays.equals(rnn.flatWeights[1], updated[1]), "Adam changed the weights");
-            ReferenceCell layer = cell == Cell.LSTM
-                    ? new ReferenceLstm(5, 11, updated[0], updated[1], updated[2], updated[3])
-                    : new ReferenceGru(5, 11, updated[0], updated[1], updated[2], updated[3]);
+            ReferenceCell layer = switch (cell) {
+                case LSTM -> new ReferenceLstm(5, 11, updated[0], updated[1], updated[2], updated[3]);
+                case GRU -> new ReferenceGru(5, 11, updated[0], updated[1], updated[2], updated[3]);
+                case CIFG -> ReferenceLstm.coupledInputForget(5, 11, 0, updated[0], updated[1], updated[2],
+                        updated[3], null);
+            };
             ReferenceStack expected = new ReferenceStack(false, layer);
             try (Model packed = Model.pack(rnn.parameters, Options.DEFAULT);
                  Runner fresh = packed.runner(rnn.model.options().withMaxBatch(2).withMaxSteps(6))) {

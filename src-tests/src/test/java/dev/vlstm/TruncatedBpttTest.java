@@ -35,7 +35,7 @@ class TruncatedBpttTest {
         int window = 4;
         int steps = 10;
         RnnShape shape = RnnShape.of(cell, INPUT, HIDDEN).withLayers(2);
-        boolean lstm = cell == Cell.LSTM;
+        boolean lstm = cell.hasCellState();
         try (TestRnn rnn = new TestRnn(701, shape, Options.DEFAULT.withMaxBatch(BATCH).withMaxSteps(window));
              Trainer trainer = rnn.model.trainer();
              TruncatedBptt truncated = new TruncatedBptt(trainer);
@@ -90,7 +90,7 @@ class TruncatedBpttTest {
         int steps = 6;
         int batch = 3;
         RnnShape shape = model.shape;
-        boolean lstm = shape.cell() == Cell.LSTM;
+        boolean lstm = shape.cell().hasCellState();
         try (TestRnn rnn = new TestRnn(702, shape, Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps));
              Trainer trainer = rnn.model.trainer();
              TruncatedBptt truncated = new TruncatedBptt(trainer);

@@ -468,7 +468,7 @@ class VariableLengthTest {
 
     /** Zeros shaped as an LSTM's c0 or cT, {@code [L·D][B][H]}; null for a GRU. */
     static float[] cellZeros(RnnShape shape, int batch) {
-        return shape.cell() == Cell.LSTM ? new float[shape.stateCount() * batch * shape.hiddenSize()] : null;
+        return shape.cell().hasCellState() ? new float[shape.stateCount() * batch * shape.hiddenSize()] : null;
     }
 
     /** Row b of every {@code [B][W]} block of an {@code [L·D][B][W]} state, as {@code [L·D][1][W]}; null for null. */

@@ -20,16 +20,16 @@ import org.junit.jupiter.params.provider.CsvSource;
 import dev.vlstm.train.Adam;
 
 /**
- * Once warmed up, a {@link Runner}'s forward (also with variable lengths) and step with native segments, of one
- * layer (LSTM and GRU, on one and two threads; LSTM also with compressed weights, projected, with peepholes and a
- * cell clip) and of stacks (LSTM and GRU, on one and two threads, with non-finite inputs propagated or rejected; LSTM
- * also projected, with peepholes and a cell clip), a {@link StreamBatcher}'s blocking and callback frames, and
- * projected training steps of a {@link Trainer} (one layer with a cell clip on one and two threads, a stack, a stack
- * with peepholes followed by Adam's step) allocate nothing on the Java heap (docs/architecture.md, "Nothing
- * allocates on the hot path"): a vector that C2 fails to keep in registers is boxed, and code that keeps being
- * deoptimized runs its vector operations in the interpreter or C1, which box every vector; both show up here as
- * allocated bytes. Includes the shape (H = 256, B = 32) where an earlier prototype fell off the "JIT cliff". The
- * caller's segments come from confined arenas, as a service's would.
+ * Once warmed up, a {@link Runner}'s forward (also with variable lengths) and step with native segments, of one layer
+ * (LSTM and GRU, on one and two threads; LSTM also with compressed weights, projected, with peepholes and a cell clip;
+ * CIFG with peepholes, a clip, projected and on two threads) and of stacks (LSTM and GRU, on one and two threads, with
+ * non-finite inputs propagated or rejected; LSTM also projected, with peepholes and a cell clip), a
+ * {@link StreamBatcher}'s blocking and callback frames, and projected training steps of a {@link Trainer} (one layer
+ * with a cell clip on one and two threads, a stack, a stack with peepholes, LSTM and CIFG, followed by Adam's step)
+ * allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on the hot path"): a vector that C2 fails
+ * to keep in registers is boxed, and code that keeps being deoptimized runs its vector operations in the interpreter or
+ * C1, which box every vector; both show up here as allocated bytes. Includes the shape (H = 256, B = 32) where an
+ * earlier prototype fell off the "JIT cliff". The caller's segments come from confined arenas, as a service's would.
  *
  * <p>This class runs in a JVM of its own (src-tests/pom.xml), one that serves inference until its last cases. A whole
  * unprojected training step is not checked here: in the full suite it sometimes still fell into a deoptimization
@@ -89,7 +89,10 @@ class ZeroAllocationTest {
             "LSTM, FLOAT32, 17, 33, 5, false, 10, 5, Infinity, 1",
             "LSTM, FLOAT32, 64, 128, 33, false, 20, 1, Infinity, 1",
             "LSTM, INT8, 17, 33, 16, false, 10, 5, Infinity, 1",
-            "LSTM, BFLOAT16, 64, 128, 17, false, 20, 1, Infinity, 1"})
+            "LSTM, BFLOAT16, 64, 128, 17, false, 20, 1, Infinity, 1",
+            "CIFG, FLOAT32, 17, 33, 0, true, 10, 5, 0.5, 1",
+            "CIFG, FLOAT32, 64, 128, 0, false, 20, 1, Infinity, 1",
+            "CIFG, FLOAT32, 64, 128, 16, true, 20, 1, Infinity, 2"})
     void layerForwardAndStepAllocateNothingOnceWarm(Cell cell, WeightPrecision precision, int inputSize,
                                                     int hiddenSize, int projectionSize, boolean peepholes,
                                                     int steps, int batch, float cellClip, int threads) {
@@ -104,7 +107,7 @@ class ZeroAllocationTest {
             MemorySegment.copy(MemorySegment.ofArray(rnn.input(steps, batch)), 0, x, 0, x.byteSize());
             MemorySegment y = arena.allocate((long) steps * batch * shape.outputSize() * Float.BYTES);
             MemorySegment hT = arena.allocate((long) batch * shape.hiddenStateSize() * Float.BYTES);
-            MemorySegment cT = cell == Cell.LSTM ? arena.allocate((long) batch * hiddenSize * Float.BYTES) : null;
+            MemorySegment cT = cell.hasCellState() ? arena.allocate((long) batch * hiddenSize * Float.BYTES) : null;
             MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
             int[] lengths = VariableLengthTest.lengths(15, steps, batch);
             assertWarmCallsAllocateNothing(() -> {
@@ -160,7 +163,7 @@ class ZeroAllocationTest {
             MemorySegment y = arena.allocate((long) steps * batch * bidirectionalShape.outputSize() * Float.BYTES);
             int stateCount = bidirectionalShape.stateCount();
             MemorySegment hT = arena.allocate((long) stateCount * batch * shape.hiddenStateSize() * Float.BYTES);
-            MemorySegment cT = cell == Cell.LSTM
+            MemorySegment cT = cell.hasCellState()
                     ? arena.allocate((long) stateCount * batch * hiddenSize * Float.BYTES) : null;
             MemorySegment frame = x.asSlice(0, (long) batch * inputSize * Float.BYTES);
             MemorySegment h = arena.allocate((long) batch * shape.hiddenStateSize() * Float.BYTES);
@@ -278,15 +281,16 @@ class ZeroAllocationTest {
 
     /**
      * A training step of a bidirectional projected stack with peepholes in every part and a cell clip, then Adam's
-     * step on every tensor (the peepholes' too): the peephole backward's extra paths into dc and its dp sums.
-     * Projected, like the other training steps checked here (see the class comment); last in this JVM.
+     * step on every tensor (the peepholes' too): the peephole backward's extra paths into dc and its dp sums, of an
+     * LSTM and of a CIFG (its own forward and backward arms). Projected, like the other training steps checked here
+     * (see the class comment); last in this JVM.
      */
     @Order(Integer.MAX_VALUE)
-    @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4} threads={5}")
-    @CsvSource({"17, 33, 5, 7, 5, 1", "40, 128, 32, 10, 4, 2"})
-    void peepholeStackTrainingStepsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int projectionSize,
-                                                           int steps, int batch, int threads) {
-        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize).withLayers(2)
+    @ParameterizedTest(name = "{0} I={1} H={2} P={3} T={4} B={5} threads={6}")
+    @CsvSource({"LSTM, 17, 33, 5, 7, 5, 1", "LSTM, 40, 128, 32, 10, 4, 2", "CIFG, 17, 33, 5, 7, 5, 1"})
+    void peepholeStackTrainingStepsAllocateNothingOnceWarm(Cell cell, int inputSize, int hiddenSize,
+                                                           int projectionSize, int steps, int batch, int threads) {
+        RnnShape shape = RnnShape.of(cell, inputSize, hiddenSize).withLayers(2)
                 .withDirection(Direction.BIDIRECTIONAL).withProjection(projectionSize).withPeepholes(true);
         Set<Thread> before = ThreadsTest.workerThreads();
         try (TestRnn model = new TestRnn(22, shape, Options.DEFAULT.withCellClip(3f));

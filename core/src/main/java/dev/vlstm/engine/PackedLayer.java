@@ -6,25 +6,33 @@ import java.util.function.LongFunction;
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.PackedMatrix;
 import dev.vlstm.kernel.Packing;
+import dev.vlstm.kernel.Postgemm;
 import dev.vlstm.kernel.WeightFormat;
 
 /**
  * One direction of one layer, packed once for a kernel family: W and U in the gate-interleaved blocked layout of
  * the cell's {@link GateLayout} ({@code [block][k][gate][lane]}), the input bias row the input GEMM adds, the
- * cell's extra row (LSTM peepholes, the GRU's b_hn) and, for an LSTM with PyTorch's projection, W_hr in the layout
- * of a plain GEMM. Made from PyTorch-layout tensors (row-major floats, gate order i, f, g, o or r, z, n) by
- * {@link #lstm} or {@link #gru}; {@link #repackLstm} and {@link #repackGru} write new values in place, so that what a runner or trainer holds
- * stays valid. Checks no values: its callers check the tensors' sizes and finiteness first.
+ * cell's extra row (LSTM or CIFG peepholes, the GRU's b_hn) and, for an LSTM or CIFG with PyTorch's projection, W_hr
+ * in the layout of a plain GEMM. Made from PyTorch-layout tensors (row-major floats, gate order i, f, g, o; r, z, n;
+ * or CIFG's i, g, o) by {@link #lstm}, {@link #gru} or {@link #cifg}, which also fix the layer's {@link Postgemm}
+ * code ({@link #cellCode()}); {@link #repackLstm} (LSTM and CIFG) and {@link #repackGru} write new values in place,
+ * so that what a runner or trainer holds stays valid. Checks no values: its callers check the tensors' sizes and
+ * finiteness first.
  *
  * <p>Holds no memory of its own: the buffers come from its owner's allocator and live as long as the owner's.
  */
 public final class PackedLayer {
 
     private final GateLayout layout;
+    /** The layer's {@link Postgemm} code. */
+    private final int cellCode;
     private final PackedMatrix input;
     private final PackedMatrix recurrent;
     private final MemorySegment inputBias;
-    /** LSTM: p_i, p_f, p_o as a gate row ({@link Packing#peepholes}), or null; GRU: b_hn, {@code [paddedHidden]}. */
+    /**
+     * LSTM and CIFG: the peepholes as a gate row ({@link Packing#peepholes}), or null; GRU: b_hn,
+     * {@code [paddedHidden]}.
+     */
     private final MemorySegment cellRow;
     /** The projection's plain GEMM (depth H, P outputs), W_hr packed for it, and its zero bias; null without. */
     private final PackedMatrix projection;
@@ -32,10 +40,11 @@ public final class PackedLayer {
     /** P, or 0 without projection. */
     private final int projectionSize;
 
-    private PackedLayer(GateLayout layout, PackedMatrix input, PackedMatrix recurrent, MemorySegment inputBias,
-                        MemorySegment cellRow, PackedMatrix projection, MemorySegment projectionBias,
-                        int projectionSize) {
+    private PackedLayer(GateLayout layout, int cellCode, PackedMatrix input, PackedMatrix recurrent,
+                        MemorySegment inputBias, MemorySegment cellRow, PackedMatrix projection,
+                        MemorySegment projectionBias, int projectionSize) {
         this.layout = layout;
+        this.cellCode = cellCode;
         this.input = input;
         this.recurrent = recurrent;
         this.inputBias = inputBias;
@@ -66,20 +75,56 @@ public final class PackedLayer {
                                    int hiddenSize, int projectionSize, MemorySegment weightIh, MemorySegment weightHh,
                                    MemorySegment biasIh, MemorySegment biasHh, MemorySegment weightHr,
                                    MemorySegment peepholes) {
-        GateLayout layout = GateLayout.lstm(inputSize, hiddenSize, lanes);
-        PackedMatrix input = matrix(floats, format, layout, inputSize);
+        return withCellState(floats, GateLayout.lstm(inputSize, hiddenSize, lanes),
+                peepholes == null ? Postgemm.LSTM : Postgemm.LSTM_PEEPHOLES, format, projectionSize, weightIh,
+                weightHh, biasIh, biasHh, weightHr, peepholes);
+    }
+
+    /**
+     * Allocates a CIFG layer (float32: there are no compressed three-gate tiles) and packs its tensors into it: the
+     * LSTM's packing on three gates i, g, o, the summed bias, and p_i, p_o at the slots of i and o.
+     *
+     * @param floats         the owner's allocator of zeroed, 64-byte aligned buffers of that many floats
+     * @param lanes          hidden units per block of the kernel family
+     * @param inputSize      I
+     * @param hiddenSize     H
+     * @param projectionSize P, or 0 without projection
+     * @param weightIh       {@code [3H][I]}
+     * @param weightHh       {@code [3H][P]} with projection, else {@code [3H][H]}
+     * @param biasIh         {@code [3H]}, or null for zeros
+     * @param biasHh         {@code [3H]}, or null for zeros
+     * @param weightHr       {@code [P][H]}, or null without projection
+     * @param peepholes      {@code [2][H]} (p_i, p_o), or null for none
+     * @return the packed layer
+     */
+    public static PackedLayer cifg(LongFunction<MemorySegment> floats, int lanes, int inputSize, int hiddenSize,
+                                   int projectionSize, MemorySegment weightIh, MemorySegment weightHh,
+                                   MemorySegment biasIh, MemorySegment biasHh, MemorySegment weightHr,
+                                   MemorySegment peepholes) {
+        return withCellState(floats, GateLayout.cifg(inputSize, hiddenSize, lanes),
+                peepholes == null ? Postgemm.CIFG : Postgemm.CIFG_PEEPHOLES, WeightFormat.FLOAT32, projectionSize,
+                weightIh, weightHh, biasIh, biasHh, weightHr, peepholes);
+    }
+
+    /** An LSTM or CIFG layer of {@code layout}: allocated, then packed by {@link #repackLstm}. */
+    private static PackedLayer withCellState(LongFunction<MemorySegment> floats, GateLayout layout, int cellCode,
+                                             WeightFormat format, int projectionSize, MemorySegment weightIh,
+                                             MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh,
+                                             MemorySegment weightHr, MemorySegment peepholes) {
+        int hiddenSize = layout.hiddenSize();
+        PackedMatrix input = matrix(floats, format, layout, layout.inputSize());
         PackedMatrix recurrent = matrix(floats, format, layout, projectionSize > 0 ? projectionSize : hiddenSize);
         MemorySegment inputBias = floats.apply(layout.gateRowFloats());
         PackedMatrix projection = null;
         MemorySegment projectionBias = null;
         if (projectionSize > 0) {
-            GateLayout plain = GateLayout.plain(hiddenSize, projectionSize, lanes);
+            GateLayout plain = GateLayout.plain(hiddenSize, projectionSize, layout.lanes());
             projection = matrix(floats, WeightFormat.FLOAT32, plain, hiddenSize);
             projectionBias = floats.apply(plain.gateRowFloats());
         }
         MemorySegment packedPeepholes = peepholes == null ? null : floats.apply(layout.gateRowFloats());
-        PackedLayer layer = new PackedLayer(layout, input, recurrent, inputBias, packedPeepholes, projection,
-                projectionBias, projectionSize);
+        PackedLayer layer = new PackedLayer(layout, cellCode, input, recurrent, inputBias, packedPeepholes,
+                projection, projectionBias, projectionSize);
         layer.repackLstm(weightIh, weightHh, biasIh, biasHh, weightHr, peepholes);
         return layer;
     }
@@ -105,8 +150,8 @@ public final class PackedLayer {
         PackedMatrix input = matrix(floats, WeightFormat.FLOAT32, layout, inputSize);
         PackedMatrix recurrent = matrix(floats, WeightFormat.FLOAT32, layout, hiddenSize);
         MemorySegment inputBias = floats.apply(layout.gateRowFloats());
-        PackedLayer layer = new PackedLayer(layout, input, recurrent, inputBias, floats.apply(layout.paddedHidden()),
-                null, null, 0);
+        PackedLayer layer = new PackedLayer(layout, Postgemm.GRU, input, recurrent, inputBias,
+                floats.apply(layout.paddedHidden()), null, null, 0);
         layer.repackGru(weightIh, weightHh, biasIh, biasHh);
         return layer;
     }
@@ -117,14 +162,14 @@ public final class PackedLayer {
     }
 
     /**
-     * Packs new LSTM values over the old, with the shapes this layer was made for.
+     * Packs new LSTM or CIFG values over the old, with the shapes this layer was made for.
      *
-     * @param weightIh  as in {@link #lstm}
-     * @param weightHh  as in {@link #lstm}
-     * @param biasIh    as in {@link #lstm}
-     * @param biasHh    as in {@link #lstm}
-     * @param weightHr  as in {@link #lstm}; read only with projection
-     * @param peepholes as in {@link #lstm}; read only if the layer was made with peepholes
+     * @param weightIh  as in {@link #lstm} or {@link #cifg}
+     * @param weightHh  as in {@link #lstm} or {@link #cifg}
+     * @param biasIh    as in {@link #lstm} or {@link #cifg}
+     * @param biasHh    as in {@link #lstm} or {@link #cifg}
+     * @param weightHr  as in {@link #lstm} or {@link #cifg}; read only with projection
+     * @param peepholes as in {@link #lstm} or {@link #cifg}; read only if the layer was made with peepholes
      */
     public void repackLstm(MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh, MemorySegment biasHh,
                            MemorySegment weightHr, MemorySegment peepholes) {
@@ -156,6 +201,14 @@ public final class PackedLayer {
         Packing.gates(layout, recurrent.format(), "weightHh", weightHh, recurrent.depth(), recurrent.data());
     }
 
+    /**
+     * {@return the cell's pointwise forward, a {@link Postgemm} code: LSTM or LSTM_PEEPHOLES, GRU, CIFG or
+     * CIFG_PEEPHOLES}
+     */
+    public int cellCode() {
+        return cellCode;
+    }
+
     /** {@return the gate layout of W, U and the gate rows} */
     public GateLayout layout() {
         return layout;
@@ -171,12 +224,14 @@ public final class PackedLayer {
         return recurrent;
     }
 
-    /** {@return the gate row the input GEMM adds: LSTM b_ih + b_hh; GRU b_ih + b_hh for r and z, b_in for n} */
+    /**
+     * {@return the gate row the input GEMM adds: LSTM and CIFG b_ih + b_hh; GRU b_ih + b_hh for r and z, b_in for n}
+     */
     public MemorySegment inputBias() {
         return inputBias;
     }
 
-    /** {@return the LSTM's packed peepholes (null without), or the GRU's b_hn} */
+    /** {@return the LSTM's or CIFG's packed peepholes (null without), or the GRU's b_hn} */
     public MemorySegment cellRow() {
         return cellRow;
     }

@@ -39,6 +39,10 @@ public final class GateConventions {
     private static final int[] ZRH_GRU_GATE = {1, 0, 2};
     /** For each of vlstm's peepholes (p_i, p_f, p_o), the index of the same peephole in ONNX's P (i, o, f). */
     private static final int[] ONNX_PEEPHOLE = {0, 2, 1};
+    /** For each CIFG gate (i, g, o), the index of the same gate in ONNX's LSTM order (i, o, f, c); f is dropped. */
+    private static final int[] ONNX_CIFG_GATE = {0, 3, 1};
+    /** For each CIFG peephole (p_i, p_o), the index of the same peephole in ONNX's P (i, o, f); p_f is dropped. */
+    private static final int[] ONNX_CIFG_PEEPHOLE = {0, 1};
 
     private GateConventions() {
     }
@@ -65,8 +69,10 @@ public final class GateConventions {
      *   <li>{@code Y [T][D][B][H]} holds the directions outside the batch, while vlstm's y {@code [T][B][D·H]} puts
      *       each row's directions side by side: {@link #toOnnxY} converts y into Y (the same floats for D = 1).</li>
      * </ul>
-     * The attributes {@code activations}, {@code activation_alpha}, {@code activation_beta} (other activations
-     * than σ, tanh, tanh) and {@code input_forget = 1} are not supported: refuse such a node before loading it.
+     * The attributes {@code activations}, {@code activation_alpha} and {@code activation_beta} (other activations
+     * than σ, tanh, tanh) are not supported: refuse such a node before loading it. A node with
+     * {@code input_forget = 1} loads with {@link #onnxLstm(int, int, String, long, float[], float[], float[],
+     * float[])}.
      *
      * <p>Two cases where vlstm and ONNX Runtime (1.24.2, checked) differ: vlstm's cell clip also bounds C_t before
      * the tanh of h, as the spec's "applied to the input of activations" says, while ORT clips only the gate
@@ -95,8 +101,54 @@ public final class GateConventions {
         boolean peepholes = p != null && !allZero(p);
         RnnShape shape = shape(Cell.LSTM, inputSize, hiddenSize, directions).withPeepholes(peepholes);
         return parameters(shape, d -> {
-            float[][] tensors = onnxTensors(ONNX_LSTM_GATE, inputSize, hiddenSize, d, w, r, b);
+            float[][] tensors = onnxTensors(Cell.LSTM.gates(), ONNX_LSTM_GATE, inputSize, hiddenSize, d, w, r, b);
             return peepholes ? append(tensors, reorder(p, 3 * d * hiddenSize, ONNX_PEEPHOLE, hiddenSize)) : tensors;
+        });
+    }
+
+    /**
+     * {@link Parameters} of a whole ONNX {@code LSTM} node with its {@code input_forget} attribute: 0 (ONNX's
+     * default) gives {@link #onnxLstm(int, int, String, float[], float[], float[], float[])}'s LSTM; 1, the coupled
+     * input-forget gate (f = 1 - i), gives a {@link Cell#CIFG} of one layer, D directions: the i, c and o blocks of
+     * W, R and B become its gates i, g, o and P's p_i, p_o its {@code peephole_l0} {@code [2H]}, while the f blocks
+     * and p_f, which no gate reads with {@code input_forget = 1}, are dropped. A P whose p_i and p_o are all zeros
+     * (or a null P) loads as no peepholes. The other tensors, attributes and the clip map as for the LSTM; pack with
+     * FLOAT32 weights (a CIFG has no compressed ones).
+     *
+     * @param inputSize   I, &ge; 1
+     * @param hiddenSize  H, the node's {@code hidden_size}, &ge; 1
+     * @param direction   {@code "forward"} (D = 1) or {@code "bidirectional"} (D = 2)
+     * @param inputForget the node's {@code input_forget} attribute, 0 or 1
+     * @param w           W, {@code [D][4H][I]}, gates i, o, f, c
+     * @param r           R, {@code [D][4H][H]}, gates i, o, f, c
+     * @param b           B, {@code [D][8H]}: per direction Wb then Rb, each gates i, o, f, c; or null for zero biases
+     * @param p           P, {@code [D][3H]}: per direction p_i, p_o, p_f; or null for none
+     * @return new parameters, owned by the caller
+     * @throws IllegalArgumentException for {@code inputForget} other than 0 and 1, or as the other
+     *                                  {@code onnxLstm}
+     * @throws NullPointerException     if {@code direction}, {@code w} or {@code r} is null
+     */
+    public static Parameters onnxLstm(int inputSize, int hiddenSize, String direction, long inputForget, float[] w,
+                                      float[] r, float[] b, float[] p) {
+        if (inputForget == 0) {
+            return onnxLstm(inputSize, hiddenSize, direction, w, r, b, p);
+        }
+        if (inputForget != 1) {
+            throw new IllegalArgumentException("input_forget must be 0 or 1, got " + inputForget);
+        }
+        int directions = onnxDirections(direction);
+        requireOnnxLstm(inputSize, hiddenSize, directions, w, r, b, p);
+        float[][] coupledPeepholes = new float[directions][];
+        boolean peepholes = false;
+        for (int d = 0; d < directions && p != null; d++) {
+            coupledPeepholes[d] = reorder(p, 3 * d * hiddenSize, ONNX_CIFG_PEEPHOLE, hiddenSize);
+            peepholes |= !allZero(coupledPeepholes[d]);
+        }
+        RnnShape shape = shape(Cell.CIFG, inputSize, hiddenSize, directions).withPeepholes(peepholes);
+        boolean withPeepholes = peepholes;
+        return parameters(shape, d -> {
+            float[][] tensors = onnxTensors(Cell.LSTM.gates(), ONNX_CIFG_GATE, inputSize, hiddenSize, d, w, r, b);
+            return withPeepholes ? append(tensors, coupledPeepholes[d]) : tensors;
         });
     }
 
@@ -135,7 +187,7 @@ public final class GateConventions {
         int directions = onnxDirections(direction);
         requireOnnx(3, inputSize, hiddenSize, directions, w, r, b);
         return parameters(shape(Cell.GRU, inputSize, hiddenSize, directions),
-                d -> onnxTensors(ZRH_GRU_GATE, inputSize, hiddenSize, d, w, r, b));
+                d -> onnxTensors(Cell.GRU.gates(), ZRH_GRU_GATE, inputSize, hiddenSize, d, w, r, b));
     }
 
     /**
@@ -211,11 +263,12 @@ public final class GateConventions {
 
     /**
      * Direction d of an ONNX node's W, R and B (null for none) in PyTorch's order: weight_ih, weight_hh, bias_ih,
-     * bias_hh (both biases null without B); {@code sourceGate} maps PyTorch's gates to ONNX's.
+     * bias_hh (both biases null without B); the node has {@code nodeGates} gates per direction, and
+     * {@code sourceGate} maps the cell's gates to the node's (dropping those it does not list).
      */
-    private static float[][] onnxTensors(int[] sourceGate, int inputSize, int hiddenSize, int d, float[] w,
-                                         float[] r, float[] b) {
-        int gateRows = sourceGate.length * hiddenSize;
+    private static float[][] onnxTensors(int nodeGates, int[] sourceGate, int inputSize, int hiddenSize, int d,
+                                         float[] w, float[] r, float[] b) {
+        int gateRows = nodeGates * hiddenSize;
         return new float[][] {
             reorder(w, d * gateRows * inputSize, sourceGate, hiddenSize * inputSize),
             reorder(r, d * gateRows * hiddenSize, sourceGate, hiddenSize * hiddenSize),

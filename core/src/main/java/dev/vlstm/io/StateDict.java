@@ -145,7 +145,7 @@ public record StateDict(String prefix, RnnShape shape, boolean bias) {
             case "weight_ih" -> new long[] {gateRows, shape.layerInputSize(Integer.parseInt(matcher.group(2)))};
             case "weight_hh" -> new long[] {gateRows, shape.hiddenStateSize()};
             case "weight_hr" -> new long[] {shape.projectionSize(), shape.hiddenSize()};
-            case "peephole" -> new long[] {3L * shape.hiddenSize()};
+            case "peephole" -> new long[] {(long) shape.cell().peepholeVectors() * shape.hiddenSize()};
             default -> new long[] {gateRows};
         };
     }

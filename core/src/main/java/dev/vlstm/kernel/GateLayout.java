@@ -2,7 +2,8 @@ package dev.vlstm.kernel;
 
 /**
  * The gate-interleaved blocked layout that every kernel works on (docs/architecture.md, "Packed weights"), for a
- * cell of {@link #gates()} gates: 4 for the LSTM (i, f, g, o) and 3 for the GRU (r, z, n), in PyTorch's order.
+ * cell of {@link #gates()} gates: 4 for the LSTM (i, f, g, o), 3 for the GRU (r, z, n) in PyTorch's order, and 3 for
+ * the CIFG (i, g, o).
  *
  * <p>Hidden units are grouped in blocks of {@link #lanes()} units (the kernel's vector lane count); the hidden
  * size is padded with zero weights up to {@link #paddedHidden()} so that no kernel masks a load. For a weight
@@ -23,6 +24,9 @@ public record GateLayout(int gates, int inputSize, int hiddenSize, int lanes) {
 
     /** Gates per GRU cell, in PyTorch's order r, z, n. */
     public static final int GRU_GATES = 3;
+
+    /** Gates per CIFG cell (an LSTM whose forget gate is 1 - i), in the order i, g, o. */
+    public static final int CIFG_GATES = 3;
 
     /**
      * Checks the sizes.
@@ -48,6 +52,11 @@ public record GateLayout(int gates, int inputSize, int hiddenSize, int lanes) {
     /** {@return the layout of a GRU cell's weights: three gates r, z, n} */
     public static GateLayout gru(int inputSize, int hiddenSize, int lanes) {
         return new GateLayout(GRU_GATES, inputSize, hiddenSize, lanes);
+    }
+
+    /** {@return the layout of a CIFG cell's weights: three gates i, g, o} */
+    public static GateLayout cifg(int inputSize, int hiddenSize, int lanes) {
+        return new GateLayout(CIFG_GATES, inputSize, hiddenSize, lanes);
     }
 
     /** Number of hidden-unit blocks. */

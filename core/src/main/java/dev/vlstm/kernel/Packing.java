@@ -16,7 +16,9 @@ public final class Packing {
     private static final ValueLayout.OfFloat SOURCE = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
     /** The LSTM gates that have peepholes, in the row order of a peephole tensor: i, f, o. */
-    private static final int[] PEEPHOLE_GATES = {0, 1, 3};
+    private static final int[] LSTM_PEEPHOLE_GATES = {0, 1, 3};
+    /** The CIFG gates (i, g, o) that have peepholes, in the row order of a peephole tensor: i, o. */
+    private static final int[] CIFG_PEEPHOLE_GATES = {0, 2};
 
     private Packing() {
     }
@@ -162,33 +164,48 @@ public final class Packing {
     }
 
     /**
-     * Writes LSTM peephole weights {@code [3][H]} (p_i, p_f, p_o: vlstm's gate order without g) into
-     * {@code packed}, a zero-filled gate row, at the slots of gates i, f and o; g's slots stay zero. A gate row puts
-     * each peephole vector beside its gate's pre-activations, at the same offset within a block.
+     * Writes peephole weights into {@code packed}, a zero-filled gate row, at the slots of the gates they belong to
+     * ({@link #peepholeGate}); the other slots stay zero. A gate row puts each peephole vector beside its gate's
+     * pre-activations, at the same offset within a block. A four-gate layout is an LSTM's, whose peepholes are
+     * {@code [3][H]} (p_i, p_f, p_o: vlstm's gate order without g); a three-gate layout with peepholes is a CIFG's
+     * (gates i, g, o), whose peepholes are {@code [2][H]} (p_i, p_o).
      *
-     * @param layout the LSTM's four-gate layout
-     * @param source p_i, p_f, p_o, {@code [3][H]} floats
+     * @param layout the cell's layout
+     * @param source the peepholes, {@code [peepholeVectors(layout)][H]} floats
      * @param packed the zero-filled target, {@code layout.gateRowFloats()} floats
      */
     public static void peepholes(GateLayout layout, MemorySegment source, MemorySegment packed) {
         int hidden = layout.hiddenSize();
-        for (int peephole = 0; peephole < PEEPHOLE_GATES.length; peephole++) {
+        for (int peephole = 0; peephole < peepholeVectors(layout); peephole++) {
             for (int unit = 0; unit < hidden; unit++) {
                 float value = source.getAtIndex(SOURCE, (long) peephole * hidden + unit);
-                packed.setAtIndex(FLOAT, layout.gateIndex(PEEPHOLE_GATES[peephole], unit), value);
+                packed.setAtIndex(FLOAT, layout.gateIndex(peepholeGate(layout, peephole), unit), value);
             }
         }
     }
 
     /**
-     * The gate that each row of a peephole tensor {@code [3][H]} belongs to: p_i to i (0), p_f to f (1), p_o to
-     * o (3).
-     *
-     * @param peephole the row, 0..2
-     * @return the gate index in i, f, g, o order
+     * {@return the rows of a peephole tensor in {@code layout}: 3 (p_i, p_f, p_o) for an LSTM's four gates, 2
+     * (p_i, p_o) for a CIFG's three}
      */
-    public static int peepholeGate(int peephole) {
-        return PEEPHOLE_GATES[peephole];
+    public static int peepholeVectors(GateLayout layout) {
+        return peepholeGates(layout).length;
+    }
+
+    /**
+     * The gate that each row of a peephole tensor belongs to: for an LSTM p_i to i (0), p_f to f (1), p_o to o (3);
+     * for a CIFG (gates i, g, o) p_i to i (0), p_o to o (2).
+     *
+     * @param layout   the cell's layout
+     * @param peephole the row, 0 to {@code peepholeVectors(layout) - 1}
+     * @return the gate index in the layout's gate order
+     */
+    public static int peepholeGate(GateLayout layout, int peephole) {
+        return peepholeGates(layout)[peephole];
+    }
+
+    private static int[] peepholeGates(GateLayout layout) {
+        return layout.gates() == GateLayout.LSTM_GATES ? LSTM_PEEPHOLE_GATES : CIFG_PEEPHOLE_GATES;
     }
 
     /**

@@ -52,6 +52,34 @@ public interface Pointwise {
                               MemorySegment peepholeGradients);
 
     /**
+     * The CIFG's pointwise backward (gates i, g, o; f = 1 - i), as {@link #lstmPeepholeBackward} with the forget
+     * gate coupled: with {@code tc = tanh(clip(c))}, {@code dz_o = dh*tc*o(1-o)}; {@code dc += dh*o*(1 - tc²)} where
+     * {@code |c| <= clip}, plus {@code dz_o*p_o} with peepholes; {@code dz_i = dc*(g - cPrev)*i(1-i)},
+     * {@code dz_g = dc*i*(1-g²)}; the cell gradient carried back is {@code dc*(1-i)}, plus {@code dz_i*p_i} with
+     * peepholes; and {@code dp_i += dz_i*cPrev}, {@code dp_o += dz_o*c} are added into {@code peepholeGradients}.
+     * dz_i's and dz_o's clip masks are applied here (from {@code preActivations}); dz_g's is still the caller's.
+     *
+     * @param layout            the three-gate packing
+     * @param gates             activations i, g, o, {@code [batch][gateRowFloats]} from {@code gatesOffset} bytes;
+     *                          replaced by dz
+     * @param preActivations    the forward's pre-activations z (peephole terms included), same layout as
+     *                          {@code gates}, from {@code preActivationsOffset} bytes; read only
+     * @param cell              c after the step, {@code [batch][paddedHidden]} from {@code cellOffset} bytes
+     * @param cellPrev          c before the step, same layout, from {@code cellPrevOffset} bytes
+     * @param dh                dL/dh of this step's output, {@code [batch][dhRowFloats]} floats (read only)
+     * @param dc                dL/dc after the step, {@code [batch][paddedHidden]}; replaced by dL/dc before the step
+     * @param scratch           one vector of the family's lanes, 64-byte aligned, for intermediate values
+     * @param clip              the forward's cell clip, {@code Float.POSITIVE_INFINITY} for none
+     * @param peepholes         p_i, p_o packed as a gate row ({@link Packing#peepholes}), or null for none
+     * @param peepholeGradients a gate row in the same packing, to which dp is added (g's slots untouched); unused
+     *                          without peepholes
+     */
+    void cifgBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                      long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                      long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc, MemorySegment scratch,
+                      int batch, float clip, MemorySegment peepholes, MemorySegment peepholeGradients);
+
+    /**
      * The GRU's pointwise backward, from the saved activations r, z, n, the saved m = U_n h + b_hn, h before the step
      * and dh = dL/dh after it: {@code da_n = dh(1-z)(1-n²)}, {@code da_r = da_n m r(1-r)},
      * {@code da_z = dh(hPrev-n) z(1-z)}, {@code dm = da_n r}, and the part of dL/dhPrev that bypasses the GEMMs,

@@ -1,5 +1,6 @@
 package dev.vlstm.kernel;
 
+import static dev.vlstm.kernel.VectorShape.GROUP3_BYTES;
 import static dev.vlstm.kernel.VectorShape.GROUP4_BYTES;
 import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 
@@ -21,6 +22,10 @@ public final class Postgemm {
     public static final int LSTM_PEEPHOLES = 2;
     /** {@link GruPointwise#update}, b_hn in the call's cell row. */
     public static final int GRU = 3;
+    /** {@link CifgPointwise#update} without peepholes. */
+    public static final int CIFG = 4;
+    /** {@link CifgPointwise#update}, p_i and p_o in the call's cell row. */
+    public static final int CIFG_PEEPHOLES = 5;
 
     private Postgemm() {
     }
@@ -43,6 +48,10 @@ public final class Postgemm {
                     stateOffset, clip, cellRow, block * GROUP4_BYTES);
             case GRU -> GruPointwise.update(inputs, inputsOffset, sums, sumsOffset, cellRow, block * VECTOR_BYTES,
                     hPrev, hPrevOffset, hNext, stateOffset);
+            case CIFG -> CifgPointwise.update(inputs, inputsOffset, sums, sumsOffset, c, hNext, stateOffset, clip,
+                    null, 0);
+            case CIFG_PEEPHOLES -> CifgPointwise.update(inputs, inputsOffset, sums, sumsOffset, c, hNext,
+                    stateOffset, clip, cellRow, block * GROUP3_BYTES);
             default -> throw new IllegalArgumentException("no pointwise forward for cell code " + cell);
         }
     }

@@ -98,6 +98,55 @@ final class ScalarPointwise implements Pointwise {
     }
 
     @Override
+    public void cifgBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                             long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                             long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                             MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                             MemorySegment peepholeGradients) {
+        int stateRow = layout.paddedHidden();
+        for (int row = 0; row < batch; row++) {
+            for (int unit = 0; unit < stateRow; unit++) {
+                long at = (long) row * stateRow + unit;
+                long slot = (long) (unit / LANES) * GateLayout.CIFG_GATES * LANES + unit % LANES;
+                long gate = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
+                long preActivation = preActivationsOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
+                float input = gates.getAtIndex(FLOAT, gate);
+                float candidate = gates.getAtIndex(FLOAT, gate + LANES);
+                float output = gates.getAtIndex(FLOAT, gate + 2 * LANES);
+                float cellValue = cell.getAtIndex(FLOAT, cellOffset / Float.BYTES + at);
+                float tanhCell = Activations.tanh(ScalarPostgemm.clip(cellValue, clip));
+                float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
+                float throughTanh = hiddenGradient * output * (1 - tanhCell * tanhCell);
+                float outputGradient = hiddenGradient * tanhCell * output * (1 - output);
+                if (clip < Float.POSITIVE_INFINITY && Math.abs(cellValue) > clip) {
+                    throughTanh = 0f;
+                }
+                outputGradient = passed(preActivations, preActivation + 2 * LANES, clip, outputGradient);
+                float cellGradient = throughTanh + dc.getAtIndex(FLOAT, at);
+                if (peepholes != null) {
+                    cellGradient = Math.fma(peepholes.getAtIndex(FLOAT, slot + 2 * LANES), outputGradient,
+                            cellGradient);
+                }
+                float previousCell = cellPrev.getAtIndex(FLOAT, cellPrevOffset / Float.BYTES + at);
+                float forget = 1 - input;
+                float inputGradient = passed(preActivations, preActivation, clip,
+                        cellGradient * (candidate - previousCell) * input * forget);
+                gates.setAtIndex(FLOAT, gate, inputGradient);
+                gates.setAtIndex(FLOAT, gate + LANES, cellGradient * input * (1 - candidate * candidate));
+                gates.setAtIndex(FLOAT, gate + 2 * LANES, outputGradient);
+                float throughForget = cellGradient * forget;
+                if (peepholes == null) {
+                    dc.setAtIndex(FLOAT, at, throughForget);
+                    continue;
+                }
+                dc.setAtIndex(FLOAT, at, Math.fma(peepholes.getAtIndex(FLOAT, slot), inputGradient, throughForget));
+                accumulate(peepholeGradients, slot, inputGradient, previousCell);
+                accumulate(peepholeGradients, slot + 2 * LANES, outputGradient, cellValue);
+            }
+        }
+    }
+
+    @Override
     public void gruBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
                             long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
                             MemorySegment direct, int batch) {

@@ -5,9 +5,9 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * The cells' pointwise forward of the scalar family, one hidden unit at a time, on the recurrent sums
- * {@link ScalarGemm#step} has just stored: the operations of {@link CellPointwise} and {@link GruPointwise} in the
- * same order, with the same activation approximations ({@link Activations}), so the scalar family gives the
- * vector family's bits.
+ * {@link ScalarGemm#step} has just stored: the operations of {@link CellPointwise}, {@link GruPointwise} and
+ * {@link CifgPointwise} in the same order, with the same activation approximations ({@link Activations}), so the scalar
+ * family gives the vector family's bits.
  */
 final class ScalarPostgemm {
 
@@ -32,6 +32,9 @@ final class ScalarPostgemm {
                 if (cell == Postgemm.GRU) {
                     gru(layout, inputs, inputRow, sums, sumRow, hPrev.get(FLOAT, row * hPrevRowBytes
                             + (long) unit * Float.BYTES), hNext, state, cellRow, unit);
+                } else if (cell == Postgemm.CIFG || cell == Postgemm.CIFG_PEEPHOLES) {
+                    cifg(layout, inputs, inputRow, sums, sumRow, c, hNext, state, clip,
+                            cell == Postgemm.CIFG_PEEPHOLES ? cellRow : null, unit);
                 } else {
                     lstm(layout, inputs, inputRow, sums, sumRow, c, hNext, state, clip,
                             cell == Postgemm.LSTM_PEEPHOLES ? cellRow : null, unit);
@@ -65,6 +68,31 @@ final class ScalarPostgemm {
         sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(1, unit), forgetGate);
         sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(2, unit), candidate);
         sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(3, unit), outputGate);
+        c.setAtIndex(FLOAT, state, cell);
+        hNext.setAtIndex(FLOAT, state, outputGate * Activations.tanh(clip(cell, clip)));
+    }
+
+    /** {@link CifgPointwise#update} on one unit; {@code peepholes} null for none. */
+    private static void cifg(GateLayout layout, MemorySegment inputs, long inputRow, MemorySegment sums, long sumRow,
+                             MemorySegment c, MemorySegment hNext, long state, float clip, MemorySegment peepholes,
+                             int unit) {
+        float previousCell = c.getAtIndex(FLOAT, state);
+        float inputZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, 0);
+        float candidateZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, 1);
+        float outputZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, 2);
+        if (peepholes != null) {
+            inputZ = peephole(layout, inputs, inputRow, peepholes, unit, 0, previousCell, inputZ);
+        }
+        float inputGate = Activations.sigmoid(clip(inputZ, clip));
+        float candidate = Activations.tanh(clip(candidateZ, clip));
+        float cell = Math.fma(1f - inputGate, previousCell, inputGate * candidate);
+        if (peepholes != null) {
+            outputZ = peephole(layout, inputs, inputRow, peepholes, unit, 2, cell, outputZ);
+        }
+        float outputGate = Activations.sigmoid(clip(outputZ, clip));
+        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(0, unit), inputGate);
+        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(1, unit), candidate);
+        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(2, unit), outputGate);
         c.setAtIndex(FLOAT, state, cell);
         hNext.setAtIndex(FLOAT, state, outputGate * Activations.tanh(clip(cell, clip)));
     }

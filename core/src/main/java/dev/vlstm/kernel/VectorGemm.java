@@ -7,7 +7,7 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The Vector API {@link PackedGemm}: one loop ({@link #sweep}) drives the register tiles of the matrix's (format,
- * gates) family, {@link ProjectionTiles} (float, 4 gates), {@link GruProjectionTiles} (float, 3 gates),
+ * gates) family, {@link ProjectionTiles} (float, 4 gates), {@link GruProjectionTiles} (float, 3 gates: GRU and CIFG),
  * {@link Bfloat16Tiles} and {@link Int8Tiles} (4 gates), chosen once per call, for every GEMM and, with the cell's
  * {@link Postgemm} after each tile, for every recurrent step. Rows in groups of four run block by block (blocks
  * outermost, so one block's panel stays in cache while every row tile uses it); the rows left over run one at a
@@ -26,7 +26,7 @@ final class VectorGemm implements PackedGemm {
     private static final int ROW_TILE = 4;
     /** Tile families (format x gates): {@link ProjectionTiles}. */
     private static final int FLOAT4 = 0;
-    /** {@link GruProjectionTiles}. */
+    /** {@link GruProjectionTiles}: the three gates of a GRU or a CIFG. */
     private static final int FLOAT3 = 1;
     /** {@link Bfloat16Tiles}. */
     private static final int BFLOAT16_4 = 2;

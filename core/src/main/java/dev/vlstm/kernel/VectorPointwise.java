@@ -7,8 +7,8 @@ import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The Vector API {@link Pointwise}: each row and block of a step through {@link CellBackward} (LSTM) or
- * {@link GruBackward}, one vector of hidden units at a time.
+ * The Vector API {@link Pointwise}: each row and block of a step through {@link CellBackward} (LSTM),
+ * {@link CifgBackward} or {@link GruBackward}, one vector of hidden units at a time.
  */
 final class VectorPointwise implements Pointwise {
 
@@ -52,6 +52,27 @@ final class VectorPointwise implements Pointwise {
                         preActivationsOffset + gate, cell, cellOffset + state, cellPrev, cellPrevOffset + state,
                         dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip, peepholes,
                         block * GROUP4_BYTES, peepholeGradients);
+            }
+        }
+    }
+
+    @Override
+    public void cifgBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+                             long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
+                             long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
+                             MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
+                             MemorySegment peepholeGradients) {
+        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
+        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
+        long dhRowBytes = (long) dhRowFloats * Float.BYTES;
+        for (int row = 0; row < batch; row++) {
+            for (int block = 0; block < layout.blocks(); block++) {
+                long state = row * stateRowBytes + block * VECTOR_BYTES;
+                long gate = row * gateRowBytes + block * GROUP3_BYTES;
+                CifgBackward.update(gates, gatesOffset + gate, preActivations, preActivationsOffset + gate, cell,
+                        cellOffset + state, cellPrev, cellPrevOffset + state, dh,
+                        row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip, peepholes,
+                        block * GROUP3_BYTES, peepholeGradients);
             }
         }
     }

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -114,6 +115,75 @@ class GateConventionsTest {
             assertFalse(zero.names().contains("peephole_l0"), zero.names().toString());
             assertFalse(none.shape().peepholes(), "no P loads as no peepholes");
         }
+    }
+
+    /**
+     * With {@code input_forget = 1} a node loads as a CIFG: each entry of W, R, B and P encodes its ONNX block and
+     * unit, and the i, c and o blocks must land at the CIFG's gate rows i, g, o, P's p_i and p_o at its peephole
+     * rows; the f blocks and p_f are dropped. input_forget = 0 is the LSTM's load, and another value is refused.
+     */
+    @Test
+    void anInputForgetNodeLoadsAsACifgWithoutItsForgetBlocks() {
+        float[] w = new float[4 * H * I];
+        float[] r = new float[4 * H * H];
+        float[] b = new float[8 * H];
+        float[] p = new float[3 * H];
+        for (int block = 0; block < 4; block++) {
+            for (int unit = 0; unit < H; unit++) {
+                for (int column = 0; column < I; column++) {
+                    w[(block * H + unit) * I + column] = 100 * block + 10 * unit + column;
+                }
+                for (int column = 0; column < H; column++) {
+                    r[(block * H + unit) * H + column] = -(100 * block + 10 * unit + column);
+                }
+                b[block * H + unit] = 1000 + 100 * block + unit;
+                b[4 * H + block * H + unit] = 2000 + 100 * block + unit;
+                if (block < 3) {
+                    p[block * H + unit] = 3000 + 100 * block + unit;
+                }
+            }
+        }
+        int[] onnxBlockOfGate = {0, 3, 1};
+        float[] expectedIh = new float[3 * H * I];
+        float[] expectedHh = new float[3 * H * H];
+        float[] expectedBiasIh = new float[3 * H];
+        float[] expectedBiasHh = new float[3 * H];
+        float[] expectedPeepholes = new float[2 * H];
+        for (int gate = 0; gate < 3; gate++) {
+            int block = onnxBlockOfGate[gate];
+            for (int unit = 0; unit < H; unit++) {
+                for (int column = 0; column < I; column++) {
+                    expectedIh[(gate * H + unit) * I + column] = 100 * block + 10 * unit + column;
+                }
+                for (int column = 0; column < H; column++) {
+                    expectedHh[(gate * H + unit) * H + column] = -(100 * block + 10 * unit + column);
+                }
+                expectedBiasIh[gate * H + unit] = 1000 + 100 * block + unit;
+                expectedBiasHh[gate * H + unit] = 2000 + 100 * block + unit;
+            }
+        }
+        for (int peephole = 0; peephole < 2; peephole++) {
+            for (int unit = 0; unit < H; unit++) {
+                expectedPeepholes[peephole * H + unit] = 3000 + 100 * peephole + unit;
+            }
+        }
+        float[] forgetPeepholeOnly = new float[3 * H];
+        Arrays.fill(forgetPeepholeOnly, 2 * H, 3 * H, 5f);
+        try (Parameters cifg = GateConventions.onnxLstm(I, H, "forward", 1, w, r, b, p);
+             Parameters lstm = GateConventions.onnxLstm(I, H, "forward", 0, w, r, b, p);
+             Parameters onlyForgetPeephole = GateConventions.onnxLstm(I, H, "forward", 1, w, r, b,
+                     forgetPeepholeOnly)) {
+            assertEquals(RnnShape.of(Cell.CIFG, I, H).withPeepholes(true), cifg.shape());
+            assertArrayEquals(expectedIh, array(cifg.tensor("weight_ih_l0")));
+            assertArrayEquals(expectedHh, array(cifg.tensor("weight_hh_l0")));
+            assertArrayEquals(expectedBiasIh, array(cifg.tensor("bias_ih_l0")));
+            assertArrayEquals(expectedBiasHh, array(cifg.tensor("bias_hh_l0")));
+            assertArrayEquals(expectedPeepholes, array(cifg.tensor("peephole_l0")));
+            assertEquals(Cell.LSTM, lstm.shape().cell());
+            assertFalse(onlyForgetPeephole.shape().peepholes(), "p_i and p_o all zero: no peepholes");
+        }
+        refusedExactly(() -> GateConventions.onnxLstm(I, H, "forward", 2, w, r, b, p),
+                "input_forget must be 0 or 1, got 2");
     }
 
     /**

@@ -18,9 +18,12 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import dev.vlstm.Cell;
+import dev.vlstm.Direction;
 import dev.vlstm.Model;
 import dev.vlstm.Options;
 import dev.vlstm.Parameters;
+import dev.vlstm.RnnShape;
 import dev.vlstm.Runner;
 import dev.vlstm.SequenceLayout;
 
@@ -98,6 +101,61 @@ class OnnxRuntimeParityTest {
             }
         }
         assertMatches("onnxLstm", onnx, lengths, directions, hiddenSize, y, hT, cT);
+    }
+
+    /**
+     * A node with {@code input_forget = 1} loaded as a {@link dev.vlstm.Cell#CIFG} (the f blocks of W, R, B and p_f
+     * dropped) and run by vlstm's engine, against ORT on the same node. The f blocks are random, so keeping any of
+     * them would show; and the node with {@code input_forget = 0} must give ORT another Y, or agreeing would prove
+     * nothing about the coupled gate. |C_t| &le; max(|C_0|, 1) = 1 for a CIFG, so the clip of 1.5 acts on the gates
+     * only, as ORT applies it (see the class comment).
+     */
+    @ParameterizedTest(name = "{0} I={1} H={2} T={3} lengths={4} clip={5} peepholes={6} weights={7}")
+    @CsvSource(delimiter = ';', value = {
+            "forward; 5; 7; 6; 6 6 6; Infinity; false; 0.75",
+            "bidirectional; 5; 7; 6; 6 2 4; Infinity; true; 0.75",
+            "bidirectional; 3; 9; 5; 5 1 3; 1.5; true; 4",
+            "forward; 17; 33; 5; 5 1 3 2; 1.5; true; 2"})
+    void aCifgNodeMatchesOnnxRuntime(String direction, int inputSize, int hiddenSize, int steps, String lengthList,
+                                     float clip, boolean peepholes, float bound) throws OrtException {
+        int[] lengths = Arrays.stream(lengthList.split(" ")).mapToInt(Integer::parseInt).toArray();
+        int batch = lengths.length;
+        int directions = direction.equals("bidirectional") ? 2 : 1;
+        SplittableRandom random = new SplittableRandom(1450 + 10L * hiddenSize + batch);
+        float[] w = uniform(random, directions * 4 * hiddenSize * inputSize, bound);
+        float[] r = uniform(random, directions * 4 * hiddenSize * hiddenSize, bound);
+        float[] b = uniform(random, directions * 8 * hiddenSize, bound);
+        float[] p = peepholes ? uniform(random, directions * 3 * hiddenSize, 1) : null;
+        float[] x = uniform(random, steps * batch * inputSize, 1);
+        float[] h0 = uniform(random, directions * batch * hiddenSize, 1);
+        float[] c0 = uniform(random, directions * batch * hiddenSize, 1);
+        float[] nodeP = p == null ? new float[directions * 3 * hiddenSize] : p;
+
+        float[][] onnx = runOnnxRuntime(OnnxNodeModel.lstm(inputSize, hiddenSize, steps, batch, direction, w, r,
+                b, nodeP, clip, true), inputSize, hiddenSize, steps, directions, x, lengths, h0, c0);
+        float[][] uncoupled = runOnnxRuntime(OnnxNodeModel.lstm(inputSize, hiddenSize, steps, batch, direction, w,
+                r, b, nodeP, clip, false), inputSize, hiddenSize, steps, directions, x, lengths, h0, c0);
+        double change = 0;
+        for (int n = 0; n < onnx[0].length; n++) {
+            change = Math.max(change, Math.abs(onnx[0][n] - uncoupled[0][n]));
+        }
+        assertTrue(change > 10 * RELATIVE_TOLERANCE, "ORT's Y does not change with input_forget: " + change);
+
+        float[] y = new float[steps * batch * directions * hiddenSize];
+        float[] hT = new float[h0.length];
+        float[] cT = new float[c0.length];
+        Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps);
+        try (Parameters parameters = GateConventions.onnxLstm(inputSize, hiddenSize, direction, 1, w, r, b, p);
+             Model model = Model.pack(parameters, options.withCellClip(clip));
+             Runner runner = model.runner()) {
+            assertEquals(RnnShape.of(Cell.CIFG, inputSize, hiddenSize).withPeepholes(peepholes)
+                    .withDirection(directions == 2 ? Direction.BIDIRECTIONAL : Direction.FORWARD), model.shape());
+            runner.forward(x, SequenceLayout.TIME_MAJOR, steps, batch, lengths, h0, c0, y, hT, cT);
+            if (clip < Float.POSITIVE_INFINITY) {
+                assertClipActs(parameters, options, x, steps, batch, lengths, h0, c0, y);
+            }
+        }
+        assertMatches("onnxLstm input_forget", onnx, lengths, directions, hiddenSize, y, hT, cT);
     }
 
     /** vlstm's y, hT and cT against ORT's Y, Y_h and Y_c; y in vlstm's layout, [T][B][D·H]. */

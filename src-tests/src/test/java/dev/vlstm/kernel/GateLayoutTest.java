@@ -12,6 +12,7 @@ import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The packed layouts put each PyTorch value where docs/architecture.md ("Packed weights") says, for the LSTM's four
@@ -114,18 +115,21 @@ class GateLayoutTest {
         }
     }
 
-    @Test
-    void peepholesSitAtTheSlotsOfGatesIFAndO() {
+    /** An LSTM's p_i, p_f, p_o at the slots of i, f and o; a CIFG's p_i, p_o at those of i and o (gates i, g, o). */
+    @ParameterizedTest(name = "G={0}")
+    @ValueSource(ints = {4, 3})
+    void peepholesSitAtTheSlotsOfTheirGates(int gates) {
         int hidden = 3;
         int lanes = 2;
-        GateLayout layout = GateLayout.lstm(1, hidden, lanes);
-        float[] source = counting(3 * hidden);
-        int[] gateOfRow = {0, 1, 3};
+        GateLayout layout = new GateLayout(gates, 1, hidden, lanes);
+        int[] gateOfRow = gates == 4 ? new int[] {0, 1, 3} : new int[] {0, 2};
+        float[] source = counting(gateOfRow.length * hidden);
         float[] expected = new float[layout.gateRowFloats()];
-        for (int row = 0; row < 3; row++) {
-            assertEquals(gateOfRow[row], Packing.peepholeGate(row));
+        assertEquals(gateOfRow.length, Packing.peepholeVectors(layout));
+        for (int row = 0; row < gateOfRow.length; row++) {
+            assertEquals(gateOfRow[row], Packing.peepholeGate(layout, row));
             for (int unit = 0; unit < hidden; unit++) {
-                expected[gateRowIndex(4, lanes, gateOfRow[row], unit)] = source[row * hidden + unit];
+                expected[gateRowIndex(gates, lanes, gateOfRow[row], unit)] = source[row * hidden + unit];
             }
         }
         assertArrayEquals(expected, packed(expected.length, packed -> Packing.peepholes(layout,

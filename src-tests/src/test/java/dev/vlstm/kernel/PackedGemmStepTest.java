@@ -33,14 +33,19 @@ class PackedGemmStepTest {
     @ParameterizedTest
     @CsvSource({"LSTM, FLOAT32, Infinity", "LSTM, FLOAT32, 0.5", "LSTM_PEEPHOLES, FLOAT32, Infinity",
             "LSTM_PEEPHOLES, FLOAT32, 0.5", "GRU, FLOAT32, Infinity", "LSTM, BFLOAT16, Infinity",
-            "LSTM_PEEPHOLES, BFLOAT16, 0.5", "LSTM, INT8, Infinity", "LSTM_PEEPHOLES, INT8, Infinity"})
+            "LSTM_PEEPHOLES, BFLOAT16, 0.5", "LSTM, INT8, Infinity", "LSTM_PEEPHOLES, INT8, Infinity",
+            "CIFG, FLOAT32, Infinity", "CIFG, FLOAT32, 0.5", "CIFG_PEEPHOLES, FLOAT32, Infinity",
+            "CIFG_PEEPHOLES, FLOAT32, 0.5"})
     void everyValueIsTheCellInDoubleAndBothFamiliesAgreeBitForBit(String cellName, WeightFormat format, float clip) {
         int cell = switch (cellName) {
             case "LSTM" -> Postgemm.LSTM;
             case "LSTM_PEEPHOLES" -> Postgemm.LSTM_PEEPHOLES;
+            case "CIFG" -> Postgemm.CIFG;
+            case "CIFG_PEEPHOLES" -> Postgemm.CIFG_PEEPHOLES;
             default -> Postgemm.GRU;
         };
-        int gates = cell == Postgemm.GRU ? GateLayout.GRU_GATES : GateLayout.LSTM_GATES;
+        int gates = cell == Postgemm.LSTM || cell == Postgemm.LSTM_PEEPHOLES ? GateLayout.LSTM_GATES
+                : GateLayout.GRU_GATES;
         SplittableRandom random = new SplittableRandom(31L * cell + format.ordinal());
         try (Arena arena = Arena.ofConfined()) {
             float[] weights = floats(random, gates * HIDDEN * HIDDEN, 0.3);
@@ -126,7 +131,8 @@ class PackedGemmStepTest {
         }
 
         void call(int rows) {
-            call.set(format, layout, u, HIDDEN, cell, clip, cell == Postgemm.LSTM ? null : cellRow, inputs,
+            call.set(format, layout, u, HIDDEN, cell, clip,
+                    cell == Postgemm.LSTM || cell == Postgemm.CIFG ? null : cellRow, inputs,
                     inputsOffset, sums, 0, hPrev, (long) layout.paddedHidden() * Float.BYTES,
                     cell == Postgemm.GRU ? null : c, hNext, rows);
         }
@@ -213,6 +219,29 @@ class PackedGemmStepTest {
                     double[] preActivation = new double[gates];
                     for (int gate = 0; gate < gates; gate++) {
                         preActivation[gate] = a[gate] + s[gate];
+                    }
+                    if (cell == Postgemm.CIFG || cell == Postgemm.CIFG_PEEPHOLES) {
+                        boolean peepholes = cell == Postgemm.CIFG_PEEPHOLES;
+                        if (peepholes) {
+                            preActivation[0] += cellRow.getAtIndex(FLOAT, layout.gateIndex(0, unit)) * previous;
+                        }
+                        double i = sigmoid(clipped(preActivation[0]));
+                        double g = Math.tanh(clipped(preActivation[1]));
+                        double next = (1 - i) * previous + i * g;
+                        if (peepholes) {
+                            preActivation[2] += cellRow.getAtIndex(FLOAT, layout.gateIndex(2, unit)) * next;
+                        }
+                        double o = sigmoid(clipped(preActivation[2]));
+                        for (int gate = 0; gate < gates; gate++) {
+                            near(preActivation[gate], inputs.getAtIndex(FLOAT, input(row, gate, unit)),
+                                    at + " z" + gate);
+                        }
+                        near(i, sum(row, 0, unit), at + " i");
+                        near(g, sum(row, 1, unit), at + " g");
+                        near(o, sum(row, 2, unit), at + " o");
+                        near(next, state(c, row, unit), at + " c");
+                        near(o * Math.tanh(clipped(next)), state(hNext, row, unit), at + " h");
+                        continue;
                     }
                     if (cell == Postgemm.LSTM_PEEPHOLES) {
                         preActivation[0] += cellRow.getAtIndex(FLOAT, layout.gateIndex(0, unit)) * previous;
