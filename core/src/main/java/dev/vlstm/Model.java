@@ -158,7 +158,7 @@ public final class Model implements AutoCloseable {
     /**
      * A trainer for up to {@code options.maxBatch()} sequences of up to {@code options.maxSteps()} steps, on
      * {@code options.threads()} threads, with dropout {@code options.dropout()} between layers and its masks seeded
-     * by {@code options.seed()} (nothing is dropped for p = 0 or a one-layer model, as the stack trainers do); the
+     * by {@code options.seed()} (nothing is dropped for p = 0 or a one-layer model, which has no layer below the top); the
      * model's cell clip applies. Only these run-time fields are read.
      *
      * @param options the run-time fields; not null

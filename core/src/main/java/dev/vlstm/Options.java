@@ -37,8 +37,7 @@ package dev.vlstm;
  *                  and {@code nn.GRU(dropout=p)} in training, the output of every layer but the top one is multiplied
  *                  element by element by a fresh mask of 0 (probability p) and {@code 1/(1-p)}, and the backward by
  *                  the same mask. Read by {@link Model#trainer(Options)} only; runners ignore it. A one-layer model
- *                  has no layer below the top, so nothing is dropped (PyTorch warns; vlstm applies nothing silently,
- *                  as its stack trainers do)
+ *                  has no layer below the top, so nothing is dropped (PyTorch warns; vlstm applies nothing silently)
  * @param seed      seed of a trainer's dropout masks: two trainers of the same p and seed draw the same masks, forward
  *                  after forward. Read by {@link Model#trainer(Options)} only, and only if {@link #dropout} &gt; 0
  */
