@@ -209,7 +209,4 @@ public final class Model implements AutoCloseable {
         }
     }
 
-    PackedModel weights() {
-        return weights;
-    }
 }

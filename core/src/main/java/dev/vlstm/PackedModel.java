@@ -1,6 +1,5 @@
 package dev.vlstm;
 
-import java.lang.foreign.MemorySegment;
 
 import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.Family;

@@ -4,7 +4,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 import dev.vlstm.engine.PackedLayer;
-import dev.vlstm.kernel.Family;
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.Team;
 
@@ -93,14 +92,6 @@ final class StackRunner {
 
     int maxBatch() {
         return sequence.maxBatch();
-    }
-
-    int maxSteps() {
-        return sequence.maxSteps();
-    }
-
-    ExclusiveUse inUse() {
-        return inUse;
     }
 
     public void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,

@@ -1,7 +1,6 @@
 package dev.vlstm;
 
 import java.lang.foreign.MemorySegment;
-import java.util.List;
 
 import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.Family;
@@ -111,31 +110,6 @@ final class StackTrainer {
             memory.close();
             throw e;
         }
-    }
-
-    int maxBatch() {
-        return sequence.maxBatch();
-    }
-
-    int maxSteps() {
-        return sequence.maxSteps();
-    }
-
-    float cellClip() {
-        return cellClip;
-    }
-
-    /** The dropout probability between layers, 0 without dropout. */
-    double dropout() {
-        return dropout == null ? 0 : dropout.probability();
-    }
-
-    ExclusiveUse inUse() {
-        return inUse;
-    }
-
-    List<Thread> workerThreads() {
-        return team.workerThreads();
     }
 
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
