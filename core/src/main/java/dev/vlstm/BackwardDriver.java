@@ -78,6 +78,8 @@ final class BackwardDriver {
      */
     private final MemorySegment weightGradientRows;
     private final MemorySegment biasGradientSums;
+    /** The layer's packed peepholes, or null without. */
+    private final MemorySegment peepholes;
     /** dp summed over the backward's steps, a gate row in the peepholes' packing; null without peepholes. */
     private final MemorySegment peepholeGradientSums;
     private final MemorySegment inputGradientRows;
@@ -135,8 +137,9 @@ final class BackwardDriver {
         this.weightGradientPanels = memory.floats(rows * widestGradientRow);
         this.weightGradientRows = memory.floats(gateRow * widestGradientRow);
         this.biasGradientSums = memory.floats(gateRow);
-        this.peepholeGradientSums = cell == Postgemm.LSTM_PEEPHOLES || cell == Postgemm.CIFG_PEEPHOLES
-                ? memory.floats(gateRow) : null;
+        boolean peepholed = cell == Postgemm.LSTM_PEEPHOLES || cell == Postgemm.CIFG_PEEPHOLES;
+        this.peepholes = peepholed ? layer.cellRow() : null;
+        this.peepholeGradientSums = peepholed ? memory.floats(gateRow) : null;
         this.inputGradientRows = memory.floats((long) rows * inputGradientLayout.gateRowFloats());
         this.projection = layer.projection() == null ? null
                 : new ProjectionBackward(layer, tensors, memory, maxBatch, maxSteps,
@@ -208,22 +211,9 @@ final class BackwardDriver {
             MemorySegment cellOutputGradient = projection == null ? hiddenGradient
                     : projection.cellOutputGradient(team, hiddenGradient, stepStart[t], active);
             int cellOutputGradientRow = projection == null ? hiddenGradientRow : projection.cellOutputGradientRow();
-            if (cell == Postgemm.CIFG || cell == Postgemm.CIFG_PEEPHOLES) {
-                pointwise.cifgBackward(layout, gates, offset, preActivations, offset, state.cellAt(t + 1), 0,
-                        state.cellAt(t), 0, cellOutputGradient, cellOutputGradientRow, carriedGradient,
-                        vectorScratch, active, clip, layer.cellRow(), peepholeGradientSums);
-            } else if (peepholeGradientSums == null) {
-                pointwise.lstmBackward(layout, gates, offset, state.cellAt(t + 1), 0, state.cellAt(t), 0,
-                        cellOutputGradient, cellOutputGradientRow, carriedGradient, vectorScratch, active, clip);
-            } else {
-                pointwise.lstmPeepholeBackward(layout, gates, offset, preActivations, offset, state.cellAt(t + 1), 0,
-                        state.cellAt(t), 0, cellOutputGradient, cellOutputGradientRow, carriedGradient,
-                        vectorScratch, active, clip, layer.cellRow(), peepholeGradientSums);
-            }
-            if (clip < Float.POSITIVE_INFINITY) {
-                // The forward left each step's whole pre-activations z in preActivations.
-                tensors.zeroWhereAbove(preActivations, offset, gates, offset, active * layout.gateRowFloats(), clip);
-            }
+            pointwise.lstmBackward(layout, gates, offset, preActivations, offset, state.cellAt(t + 1), 0,
+                    state.cellAt(t), 0, cellOutputGradient, cellOutputGradientRow, carriedGradient, vectorScratch,
+                    active, clip, peepholes, peepholeGradientSums);
             team.multiply(gemmCall.set(transposedRecurrent, zeroBias, gates, offset, active, hiddenGradient, 0));
         }
         for (int r = 0; r < batch; r++) {

@@ -10,71 +10,34 @@ import java.lang.foreign.MemorySegment;
 public interface Pointwise {
 
     /**
-     * The LSTM's pointwise backward: from the saved gate activations, the cell states before and after the step and
-     * the incoming gradients, makes the gate pre-activation gradients {@code dz} (written over the activations) and
-     * carries the cell gradient back through the forget gate. With {@code tc = tanh(clip(c))}:
-     * {@code dc += dh*o*(1 - tc²)} where {@code |c| <= clip} (nothing where the clip held c);
-     * {@code dz_i = dc*g*i(1-i)}, {@code dz_f = dc*cPrev*f(1-f)}, {@code dz_g = dc*i*(1-g²)},
-     * {@code dz_o = dh*tc*o(1-o)}; then {@code dc = dc*f}.
+     * The pointwise backward of the LSTM ({@code layout} of 4 gates, i, f, g, o) and of the CIFG (3 gates, i, g, o,
+     * with f = 1 - i): from the saved gate activations, the cell states before and after the step and the incoming
+     * gradients, makes the gate pre-activation gradients {@code dz} (written over the activations) and carries the
+     * cell gradient back. With {@code tc = tanh(clip(c))}: {@code dz_o = dh*tc*o(1-o)};
+     * {@code dc += dh*o*(1 - tc²)} where {@code |c| <= clip} (nothing where the clip held c), plus {@code dz_o*p_o}
+     * with peepholes; {@code dz_i = dc*g*i(1-i)} (the CIFG's {@code dc*(g - cPrev)*i(1-i)}),
+     * {@code dz_f = dc*cPrev*f(1-f)}, {@code dz_g = dc*i*(1-g²)}; the cell gradient carried back is {@code dc*f},
+     * plus {@code dz_i*p_i + dz_f*p_f} with peepholes; and {@code dp_i += dz_i*cPrev}, {@code dp_f += dz_f*cPrev},
+     * {@code dp_o += dz_o*c} are added into {@code peepholeGradients}. Every dz is zero where the forward's clip held
+     * its pre-activation, before it reaches the cell gradient.
      *
-     * @param layout   the four-gate packing
-     * @param gates    activations i, f, g, o, {@code [batch][gateRowFloats]} from {@code gatesOffset} bytes;
-     *                 replaced by dz
-     * @param cell     c after the step, {@code [batch][paddedHidden]} from {@code cellOffset} bytes
-     * @param cellPrev c before the step, same layout, from {@code cellPrevOffset} bytes
-     * @param dh       dL/dh of this step's output, {@code [batch][dhRowFloats]} floats (read only)
-     * @param dc       dL/dc after the step, {@code [batch][paddedHidden]}; replaced by dL/dc before the step
-     * @param scratch  one vector of the family's lanes, 64-byte aligned, for intermediate values
-     * @param clip     the forward's cell clip, {@code Float.POSITIVE_INFINITY} for none; the gate pre-activations'
-     *                 clip is undone separately ({@link TensorKernel#zeroWhereAbove})
-     */
-    void lstmBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell, long cellOffset,
-                      MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh, int dhRowFloats,
-                      MemorySegment dc, MemorySegment scratch, int batch, float clip);
-
-    /**
-     * {@link #lstmBackward} for a step with peephole connections ({@link Postgemm#LSTM_PEEPHOLES}): {@code dz_o} is
-     * made first and reaches the cell, {@code dc += dz_o*p_o}; then dz_i, dz_f, dz_g as above; the cell gradient
-     * carried back is {@code dc*f + dz_i*p_i + dz_f*p_f}; and {@code dp_i += dz_i*cPrev}, {@code dp_f += dz_f*cPrev},
-     * {@code dp_o += dz_o*c} are added into {@code peepholeGradients}, rows in order. Since dz_i, dz_f and dz_o feed
-     * the cell gradient, their clip masks are applied here (from {@code preActivations}); dz_g's is still the
-     * caller's.
-     *
+     * @param layout            the four-gate (LSTM) or three-gate (CIFG) packing
+     * @param gates             activations, {@code [batch][gateRowFloats]} from {@code gatesOffset} bytes; replaced
+     *                          by dz
      * @param preActivations    the forward's pre-activations z (peephole terms included), same layout as
-     *                          {@code gates}, from {@code preActivationsOffset} bytes; read only
-     * @param peepholes         p_i, p_f, p_o packed as a gate row ({@link Packing#peepholes})
-     * @param peepholeGradients a gate row in the same packing, to which dp is added (g's slots untouched)
-     */
-    void lstmPeepholeBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
-                              long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
-                              long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
-                              MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
-                              MemorySegment peepholeGradients);
-
-    /**
-     * The CIFG's pointwise backward (gates i, g, o; f = 1 - i), as {@link #lstmPeepholeBackward} with the forget
-     * gate coupled: with {@code tc = tanh(clip(c))}, {@code dz_o = dh*tc*o(1-o)}; {@code dc += dh*o*(1 - tc²)} where
-     * {@code |c| <= clip}, plus {@code dz_o*p_o} with peepholes; {@code dz_i = dc*(g - cPrev)*i(1-i)},
-     * {@code dz_g = dc*i*(1-g²)}; the cell gradient carried back is {@code dc*(1-i)}, plus {@code dz_i*p_i} with
-     * peepholes; and {@code dp_i += dz_i*cPrev}, {@code dp_o += dz_o*c} are added into {@code peepholeGradients}.
-     * dz_i's and dz_o's clip masks are applied here (from {@code preActivations}); dz_g's is still the caller's.
-     *
-     * @param layout            the three-gate packing
-     * @param gates             activations i, g, o, {@code [batch][gateRowFloats]} from {@code gatesOffset} bytes;
-     *                          replaced by dz
-     * @param preActivations    the forward's pre-activations z (peephole terms included), same layout as
-     *                          {@code gates}, from {@code preActivationsOffset} bytes; read only
+     *                          {@code gates}, from {@code preActivationsOffset} bytes; read only, and only with a
+     *                          finite clip
      * @param cell              c after the step, {@code [batch][paddedHidden]} from {@code cellOffset} bytes
      * @param cellPrev          c before the step, same layout, from {@code cellPrevOffset} bytes
      * @param dh                dL/dh of this step's output, {@code [batch][dhRowFloats]} floats (read only)
      * @param dc                dL/dc after the step, {@code [batch][paddedHidden]}; replaced by dL/dc before the step
      * @param scratch           one vector of the family's lanes, 64-byte aligned, for intermediate values
      * @param clip              the forward's cell clip, {@code Float.POSITIVE_INFINITY} for none
-     * @param peepholes         p_i, p_o packed as a gate row ({@link Packing#peepholes}), or null for none
+     * @param peepholes         the peepholes packed as a gate row ({@link Packing#peepholes}), or null for none
      * @param peepholeGradients a gate row in the same packing, to which dp is added (g's slots untouched); unused
      *                          without peepholes
      */
-    void cifgBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+    void lstmBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
                       long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
                       long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc, MemorySegment scratch,
                       int batch, float clip, MemorySegment peepholes, MemorySegment peepholeGradients);

@@ -18,130 +18,64 @@ final class ScalarPointwise implements Pointwise {
     }
 
     @Override
-    public void lstmBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell,
-                             long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
-                             int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip) {
-        int stateRow = layout.paddedHidden();
-        for (int row = 0; row < batch; row++) {
-            for (int unit = 0; unit < stateRow; unit++) {
-                long at = (long) row * stateRow + unit;
-                long gate = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats()
-                        + (long) (unit / LANES) * GateLayout.LSTM_GATES * LANES + unit % LANES;
-                float input = gates.getAtIndex(FLOAT, gate);
-                float forget = gates.getAtIndex(FLOAT, gate + LANES);
-                float candidate = gates.getAtIndex(FLOAT, gate + 2 * LANES);
-                float output = gates.getAtIndex(FLOAT, gate + 3 * LANES);
-                float cellValue = cell.getAtIndex(FLOAT, cellOffset / Float.BYTES + at);
-                float tanhCell = Activations.tanh(ScalarPostgemm.clip(cellValue, clip));
-                float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
-                float throughTanh = hiddenGradient * output * (1 - tanhCell * tanhCell);
-                if (clip < Float.POSITIVE_INFINITY && Math.abs(cellValue) > clip) {
-                    throughTanh = 0f;
-                }
-                float cellGradient = throughTanh + dc.getAtIndex(FLOAT, at);
-                float previousCell = cellPrev.getAtIndex(FLOAT, cellPrevOffset / Float.BYTES + at);
-                gates.setAtIndex(FLOAT, gate, cellGradient * candidate * input * (1 - input));
-                gates.setAtIndex(FLOAT, gate + LANES, cellGradient * previousCell * forget * (1 - forget));
-                gates.setAtIndex(FLOAT, gate + 2 * LANES, cellGradient * input * (1 - candidate * candidate));
-                gates.setAtIndex(FLOAT, gate + 3 * LANES, hiddenGradient * tanhCell * output * (1 - output));
-                dc.setAtIndex(FLOAT, at, cellGradient * forget);
-            }
-        }
-    }
-
-    @Override
-    public void lstmPeepholeBackward(GateLayout layout, MemorySegment gates, long gatesOffset,
-                                     MemorySegment preActivations, long preActivationsOffset, MemorySegment cell,
-                                     long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
-                                     int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip,
-                                     MemorySegment peepholes, MemorySegment peepholeGradients) {
-        int stateRow = layout.paddedHidden();
-        for (int row = 0; row < batch; row++) {
-            for (int unit = 0; unit < stateRow; unit++) {
-                long at = (long) row * stateRow + unit;
-                long slot = (long) (unit / LANES) * GateLayout.LSTM_GATES * LANES + unit % LANES;
-                long gate = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
-                long preActivation = preActivationsOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
-                float input = gates.getAtIndex(FLOAT, gate);
-                float forget = gates.getAtIndex(FLOAT, gate + LANES);
-                float candidate = gates.getAtIndex(FLOAT, gate + 2 * LANES);
-                float output = gates.getAtIndex(FLOAT, gate + 3 * LANES);
-                float cellValue = cell.getAtIndex(FLOAT, cellOffset / Float.BYTES + at);
-                float tanhCell = Activations.tanh(ScalarPostgemm.clip(cellValue, clip));
-                float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
-                float throughTanh = hiddenGradient * output * (1 - tanhCell * tanhCell);
-                float outputGradient = hiddenGradient * tanhCell * output * (1 - output);
-                if (clip < Float.POSITIVE_INFINITY && Math.abs(cellValue) > clip) {
-                    throughTanh = 0f;
-                }
-                outputGradient = passed(preActivations, preActivation + 3 * LANES, clip, outputGradient);
-                float cellGradient = Math.fma(peepholes.getAtIndex(FLOAT, slot + 3 * LANES), outputGradient,
-                        throughTanh + dc.getAtIndex(FLOAT, at));
-                float previousCell = cellPrev.getAtIndex(FLOAT, cellPrevOffset / Float.BYTES + at);
-                float inputGradient = passed(preActivations, preActivation, clip,
-                        cellGradient * candidate * input * (1 - input));
-                float forgetGradient = passed(preActivations, preActivation + LANES, clip,
-                        cellGradient * previousCell * forget * (1 - forget));
-                gates.setAtIndex(FLOAT, gate, inputGradient);
-                gates.setAtIndex(FLOAT, gate + LANES, forgetGradient);
-                gates.setAtIndex(FLOAT, gate + 2 * LANES, cellGradient * input * (1 - candidate * candidate));
-                gates.setAtIndex(FLOAT, gate + 3 * LANES, outputGradient);
-                float throughForget = Math.fma(peepholes.getAtIndex(FLOAT, slot), inputGradient,
-                        cellGradient * forget);
-                dc.setAtIndex(FLOAT, at, Math.fma(peepholes.getAtIndex(FLOAT, slot + LANES), forgetGradient,
-                        throughForget));
-                accumulate(peepholeGradients, slot, inputGradient, previousCell);
-                accumulate(peepholeGradients, slot + LANES, forgetGradient, previousCell);
-                accumulate(peepholeGradients, slot + 3 * LANES, outputGradient, cellValue);
-            }
-        }
-    }
-
-    @Override
-    public void cifgBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+    public void lstmBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
                              long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
                              long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
                              MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
                              MemorySegment peepholeGradients) {
+        boolean coupled = layout.gates() == GateLayout.CIFG_GATES;
+        int candidateSlot = (coupled ? 1 : 2) * LANES;
+        int outputSlot = candidateSlot + LANES;
         int stateRow = layout.paddedHidden();
         for (int row = 0; row < batch; row++) {
             for (int unit = 0; unit < stateRow; unit++) {
                 long at = (long) row * stateRow + unit;
-                long slot = (long) (unit / LANES) * GateLayout.CIFG_GATES * LANES + unit % LANES;
+                long slot = (long) (unit / LANES) * layout.gates() * LANES + unit % LANES;
                 long gate = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
                 long preActivation = preActivationsOffset / Float.BYTES + (long) row * layout.gateRowFloats() + slot;
                 float input = gates.getAtIndex(FLOAT, gate);
-                float candidate = gates.getAtIndex(FLOAT, gate + LANES);
-                float output = gates.getAtIndex(FLOAT, gate + 2 * LANES);
+                float candidate = gates.getAtIndex(FLOAT, gate + candidateSlot);
+                float output = gates.getAtIndex(FLOAT, gate + outputSlot);
+                float forget = coupled ? 1 - input : gates.getAtIndex(FLOAT, gate + LANES);
                 float cellValue = cell.getAtIndex(FLOAT, cellOffset / Float.BYTES + at);
                 float tanhCell = Activations.tanh(ScalarPostgemm.clip(cellValue, clip));
                 float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
                 float throughTanh = hiddenGradient * output * (1 - tanhCell * tanhCell);
-                float outputGradient = hiddenGradient * tanhCell * output * (1 - output);
                 if (clip < Float.POSITIVE_INFINITY && Math.abs(cellValue) > clip) {
                     throughTanh = 0f;
                 }
-                outputGradient = passed(preActivations, preActivation + 2 * LANES, clip, outputGradient);
+                float outputGradient = passed(preActivations, preActivation + outputSlot, clip,
+                        hiddenGradient * tanhCell * output * (1 - output));
                 float cellGradient = throughTanh + dc.getAtIndex(FLOAT, at);
                 if (peepholes != null) {
-                    cellGradient = Math.fma(peepholes.getAtIndex(FLOAT, slot + 2 * LANES), outputGradient,
+                    cellGradient = Math.fma(peepholes.getAtIndex(FLOAT, slot + outputSlot), outputGradient,
                             cellGradient);
                 }
                 float previousCell = cellPrev.getAtIndex(FLOAT, cellPrevOffset / Float.BYTES + at);
-                float forget = 1 - input;
-                float inputGradient = passed(preActivations, preActivation, clip,
-                        cellGradient * (candidate - previousCell) * input * forget);
+                float inputGradient = passed(preActivations, preActivation, clip, coupled
+                        ? cellGradient * (candidate - previousCell) * input * forget
+                        : cellGradient * candidate * input * (1 - input));
                 gates.setAtIndex(FLOAT, gate, inputGradient);
-                gates.setAtIndex(FLOAT, gate + LANES, cellGradient * input * (1 - candidate * candidate));
-                gates.setAtIndex(FLOAT, gate + 2 * LANES, outputGradient);
+                gates.setAtIndex(FLOAT, gate + candidateSlot, passed(preActivations, preActivation + candidateSlot,
+                        clip, cellGradient * input * (1 - candidate * candidate)));
+                gates.setAtIndex(FLOAT, gate + outputSlot, outputGradient);
                 float throughForget = cellGradient * forget;
-                if (peepholes == null) {
-                    dc.setAtIndex(FLOAT, at, throughForget);
-                    continue;
+                if (peepholes != null) {
+                    throughForget = Math.fma(peepholes.getAtIndex(FLOAT, slot), inputGradient, throughForget);
+                    accumulate(peepholeGradients, slot, inputGradient, previousCell);
+                    accumulate(peepholeGradients, slot + outputSlot, outputGradient, cellValue);
                 }
-                dc.setAtIndex(FLOAT, at, Math.fma(peepholes.getAtIndex(FLOAT, slot), inputGradient, throughForget));
-                accumulate(peepholeGradients, slot, inputGradient, previousCell);
-                accumulate(peepholeGradients, slot + 2 * LANES, outputGradient, cellValue);
+                if (!coupled) {
+                    float forgetGradient = passed(preActivations, preActivation + LANES, clip,
+                            cellGradient * previousCell * forget * (1 - forget));
+                    gates.setAtIndex(FLOAT, gate + LANES, forgetGradient);
+                    if (peepholes != null) {
+                        throughForget = Math.fma(peepholes.getAtIndex(FLOAT, slot + LANES), forgetGradient,
+                                throughForget);
+                        accumulate(peepholeGradients, slot + LANES, forgetGradient, previousCell);
+                    }
+                }
+                dc.setAtIndex(FLOAT, at, throughForget);
             }
         }
     }

@@ -5,9 +5,9 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * The cells' pointwise forward of the scalar family, one hidden unit at a time, on the recurrent sums
- * {@link ScalarGemm#step} has just stored: the operations of {@link CellPointwise}, {@link GruPointwise} and
- * {@link CifgPointwise} in the same order, with the same activation approximations ({@link Activations}), so the scalar
- * family gives the vector family's bits.
+ * {@link ScalarGemm#step} has just stored: the operations of {@link CellPointwise} and {@link GruPointwise} in the
+ * same order, with the same activation approximations ({@link Activations}), so the scalar family gives the vector
+ * family's bits.
  */
 final class ScalarPostgemm {
 
@@ -32,69 +32,51 @@ final class ScalarPostgemm {
                 if (cell == Postgemm.GRU) {
                     gru(layout, inputs, inputRow, sums, sumRow, hPrev.get(FLOAT, row * hPrevRowBytes
                             + (long) unit * Float.BYTES), hNext, state, cellRow, unit);
-                } else if (cell == Postgemm.CIFG || cell == Postgemm.CIFG_PEEPHOLES) {
-                    cifg(layout, inputs, inputRow, sums, sumRow, c, hNext, state, clip,
-                            cell == Postgemm.CIFG_PEEPHOLES ? cellRow : null, unit);
                 } else {
-                    lstm(layout, inputs, inputRow, sums, sumRow, c, hNext, state, clip,
-                            cell == Postgemm.LSTM_PEEPHOLES ? cellRow : null, unit);
+                    lstm(cell == Postgemm.CIFG || cell == Postgemm.CIFG_PEEPHOLES, layout, inputs, inputRow, sums,
+                            sumRow, c, hNext, state, clip,
+                            cell == Postgemm.LSTM_PEEPHOLES || cell == Postgemm.CIFG_PEEPHOLES ? cellRow : null, unit);
                 }
             }
         }
     }
 
-    /** {@link CellPointwise#update} (peepholes null) or {@link CellPointwise#updateWithPeepholes} on one unit. */
-    private static void lstm(GateLayout layout, MemorySegment inputs, long inputRow, MemorySegment sums, long sumRow,
-                             MemorySegment c, MemorySegment hNext, long state, float clip, MemorySegment peepholes,
-                             int unit) {
+    /**
+     * {@link CellPointwise#update} on one unit: the LSTM, or with {@code coupled} the CIFG; {@code peepholes} null
+     * for none.
+     */
+    private static void lstm(boolean coupled, GateLayout layout, MemorySegment inputs, long inputRow,
+                             MemorySegment sums, long sumRow, MemorySegment c, MemorySegment hNext, long state,
+                             float clip, MemorySegment peepholes, int unit) {
+        int candidateGate = coupled ? 1 : 2;
+        int outputGate = candidateGate + 1;
         float previousCell = c.getAtIndex(FLOAT, state);
         float inputZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, 0);
-        float forgetZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, 1);
-        float candidateZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, 2);
-        float outputZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, 3);
+        float forgetZ = coupled ? 0f : preActivation(layout, inputs, inputRow, sums, sumRow, unit, 1);
+        float candidateZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, candidateGate);
+        float outputZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, outputGate);
         if (peepholes != null) {
             inputZ = peephole(layout, inputs, inputRow, peepholes, unit, 0, previousCell, inputZ);
-            forgetZ = peephole(layout, inputs, inputRow, peepholes, unit, 1, previousCell, forgetZ);
+            if (!coupled) {
+                forgetZ = peephole(layout, inputs, inputRow, peepholes, unit, 1, previousCell, forgetZ);
+            }
         }
-        float inputGate = Activations.sigmoid(clip(inputZ, clip));
-        float forgetGate = Activations.sigmoid(clip(forgetZ, clip));
+        float input = Activations.sigmoid(clip(inputZ, clip));
+        float forget = coupled ? 1f - input : Activations.sigmoid(clip(forgetZ, clip));
         float candidate = Activations.tanh(clip(candidateZ, clip));
-        float cell = Math.fma(forgetGate, previousCell, inputGate * candidate);
+        float cell = Math.fma(forget, previousCell, input * candidate);
         if (peepholes != null) {
-            outputZ = peephole(layout, inputs, inputRow, peepholes, unit, 3, cell, outputZ);
+            outputZ = peephole(layout, inputs, inputRow, peepholes, unit, outputGate, cell, outputZ);
         }
-        float outputGate = Activations.sigmoid(clip(outputZ, clip));
-        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(0, unit), inputGate);
-        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(1, unit), forgetGate);
-        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(2, unit), candidate);
-        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(3, unit), outputGate);
+        float output = Activations.sigmoid(clip(outputZ, clip));
+        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(0, unit), input);
+        if (!coupled) {
+            sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(1, unit), forget);
+        }
+        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(candidateGate, unit), candidate);
+        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(outputGate, unit), output);
         c.setAtIndex(FLOAT, state, cell);
-        hNext.setAtIndex(FLOAT, state, outputGate * Activations.tanh(clip(cell, clip)));
-    }
-
-    /** {@link CifgPointwise#update} on one unit; {@code peepholes} null for none. */
-    private static void cifg(GateLayout layout, MemorySegment inputs, long inputRow, MemorySegment sums, long sumRow,
-                             MemorySegment c, MemorySegment hNext, long state, float clip, MemorySegment peepholes,
-                             int unit) {
-        float previousCell = c.getAtIndex(FLOAT, state);
-        float inputZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, 0);
-        float candidateZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, 1);
-        float outputZ = preActivation(layout, inputs, inputRow, sums, sumRow, unit, 2);
-        if (peepholes != null) {
-            inputZ = peephole(layout, inputs, inputRow, peepholes, unit, 0, previousCell, inputZ);
-        }
-        float inputGate = Activations.sigmoid(clip(inputZ, clip));
-        float candidate = Activations.tanh(clip(candidateZ, clip));
-        float cell = Math.fma(1f - inputGate, previousCell, inputGate * candidate);
-        if (peepholes != null) {
-            outputZ = peephole(layout, inputs, inputRow, peepholes, unit, 2, cell, outputZ);
-        }
-        float outputGate = Activations.sigmoid(clip(outputZ, clip));
-        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(0, unit), inputGate);
-        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(1, unit), candidate);
-        sums.setAtIndex(FLOAT, sumRow + layout.gateIndex(2, unit), outputGate);
-        c.setAtIndex(FLOAT, state, cell);
-        hNext.setAtIndex(FLOAT, state, outputGate * Activations.tanh(clip(cell, clip)));
+        hNext.setAtIndex(FLOAT, state, output * Activations.tanh(clip(cell, clip)));
     }
 
     /** {@link GruPointwise#update} on one unit, b_hn in {@code recurrentBias}. */

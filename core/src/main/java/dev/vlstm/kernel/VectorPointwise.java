@@ -1,14 +1,13 @@
 package dev.vlstm.kernel;
 
 import static dev.vlstm.kernel.VectorShape.GROUP3_BYTES;
-import static dev.vlstm.kernel.VectorShape.GROUP4_BYTES;
 import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 
 import java.lang.foreign.MemorySegment;
 
 /**
- * The Vector API {@link Pointwise}: each row and block of a step through {@link CellBackward} (LSTM),
- * {@link CifgBackward} or {@link GruBackward}, one vector of hidden units at a time.
+ * The Vector API {@link Pointwise}: each row and block of a step through {@link CellBackward} (LSTM and CIFG) or
+ * {@link GruBackward}, one vector of hidden units at a time.
  */
 final class VectorPointwise implements Pointwise {
 
@@ -19,60 +18,24 @@ final class VectorPointwise implements Pointwise {
     }
 
     @Override
-    public void lstmBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment cell,
-                             long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
-                             int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip) {
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long dhRowBytes = (long) dhRowFloats * Float.BYTES;
-        for (int row = 0; row < batch; row++) {
-            for (int block = 0; block < layout.blocks(); block++) {
-                long state = row * stateRowBytes + block * VECTOR_BYTES;
-                CellBackward.update(gates, gatesOffset + row * gateRowBytes + block * GROUP4_BYTES,
-                        cell, cellOffset + state, cellPrev, cellPrevOffset + state,
-                        dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip);
-            }
-        }
-    }
-
-    @Override
-    public void lstmPeepholeBackward(GateLayout layout, MemorySegment gates, long gatesOffset,
-                                     MemorySegment preActivations, long preActivationsOffset, MemorySegment cell,
-                                     long cellOffset, MemorySegment cellPrev, long cellPrevOffset, MemorySegment dh,
-                                     int dhRowFloats, MemorySegment dc, MemorySegment scratch, int batch, float clip,
-                                     MemorySegment peepholes, MemorySegment peepholeGradients) {
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
-        long dhRowBytes = (long) dhRowFloats * Float.BYTES;
-        for (int row = 0; row < batch; row++) {
-            for (int block = 0; block < layout.blocks(); block++) {
-                long state = row * stateRowBytes + block * VECTOR_BYTES;
-                long gate = row * gateRowBytes + block * GROUP4_BYTES;
-                CellBackward.updateWithPeepholes(gates, gatesOffset + gate, preActivations,
-                        preActivationsOffset + gate, cell, cellOffset + state, cellPrev, cellPrevOffset + state,
-                        dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip, peepholes,
-                        block * GROUP4_BYTES, peepholeGradients);
-            }
-        }
-    }
-
-    @Override
-    public void cifgBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
+    public void lstmBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment preActivations,
                              long preActivationsOffset, MemorySegment cell, long cellOffset, MemorySegment cellPrev,
                              long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
                              MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
                              MemorySegment peepholeGradients) {
+        boolean coupled = layout.gates() == GateLayout.CIFG_GATES;
+        long groupBytes = (long) layout.gates() * VECTOR_BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long dhRowBytes = (long) dhRowFloats * Float.BYTES;
         for (int row = 0; row < batch; row++) {
             for (int block = 0; block < layout.blocks(); block++) {
                 long state = row * stateRowBytes + block * VECTOR_BYTES;
-                long gate = row * gateRowBytes + block * GROUP3_BYTES;
-                CifgBackward.update(gates, gatesOffset + gate, preActivations, preActivationsOffset + gate, cell,
-                        cellOffset + state, cellPrev, cellPrevOffset + state, dh,
+                long gate = row * gateRowBytes + block * groupBytes;
+                CellBackward.update(coupled, gates, gatesOffset + gate, preActivations, preActivationsOffset + gate,
+                        cell, cellOffset + state, cellPrev, cellPrevOffset + state, dh,
                         row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip, peepholes,
-                        block * GROUP3_BYTES, peepholeGradients);
+                        block * groupBytes, peepholeGradients);
             }
         }
     }
