@@ -48,8 +48,10 @@ import java.util.function.Function;
  * output is written; {@link Handle#submit(MemorySegment, FrameCallback)} calls back on the dispatcher thread (on the
  * thread calling {@link #close()} for the frames it cancels); and {@link Handle#stepAsync(MemorySegment)} completes a
  * future; each has a chunk form. Once warm, the MemorySegment forms of the blocking steps and of submit (frames and
- * chunks) allocate nothing on the Java heap, on the producer's thread or the batcher's: frames are pooled objects; {@link Handle#step(float[], float[])} allocates
- * the two segments that wrap its arrays, and the future form allocates its future and its output array.
+ * chunks) allocate nothing on the Java heap, on the producer's thread or the batcher's: frames are pooled objects;
+ * {@link Handle#step(float[], float[])} allocates the two segments that wrap its arrays, and the future forms
+ * allocate their future and output array. A chunk's callback gets its outputs gathered into one heap buffer, grown
+ * to the longest chunk called back.
  *
  * <p>Cost: each stream's h {@code [L][S]} and c {@code [L][H]} live in one off-heap slab of
  * {@link BatcherOptions#maxStreams()} slots. Around each batched step the dispatcher copies every frame's x and state
@@ -713,7 +715,7 @@ public final class StreamBatcher implements AutoCloseable {
         return count + 1;
     }
 
-    /** Takes the frames after {@code frame} of its chunk, which has failed, out of its stream's queue. Under the lock. */
+    /** Takes the frames after {@code frame} of its chunk, which failed, out of its stream's queue. Under the lock. */
     private static void dropRestOfChunk(Frame frame, Handle stream) {
         for (int t = frame.chunkIndex + 1; t < frame.chunkLength; t++) {
             stream.first = stream.first.next;

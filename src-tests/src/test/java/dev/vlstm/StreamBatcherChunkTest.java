@@ -211,7 +211,8 @@ class StreamBatcherChunkTest {
             assertEquals(1, failures.size(), "the chunk fails once");
             assertInstanceOf(TimeoutException.class, failures.getFirst());
             assertEquals("the frame's deadline passed before its step started (frame 1 of a chunk of 3: its first"
-                    + " frame was stepped, and the stream's state has advanced by it)", failures.getFirst().getMessage());
+                    + " frame was stepped, and the stream's state has advanced by it)",
+                    failures.getFirst().getMessage());
             held.close();
             CompletableFuture<float[]> next = stream.stepAsync(MemorySegment.ofArray(frames[3]));
             CompletableFuture<float[]> first = other.stepAsync(MemorySegment.ofArray(frames[3]));
@@ -318,7 +319,8 @@ class StreamBatcherChunkTest {
             MemorySegment h = MemorySegment.ofArray(new float[3 * 5]);
             StreamBatcher.FrameCallback ignored = (s, out, failure) -> { };
             assertMessage(IllegalArgumentException.class, "steps must be >= 1, got 0",
-                    () -> stream.stepChunk(0, MemorySegment.ofArray(new float[0]), MemorySegment.ofArray(new float[0])));
+                    () -> stream.stepChunk(0, MemorySegment.ofArray(new float[0]),
+                            MemorySegment.ofArray(new float[0])));
             assertMessage(IllegalArgumentException.class, "steps must be >= 1, got -1",
                     () -> stream.submitChunk(-1, x, ignored));
             assertMessage(IllegalArgumentException.class, "a chunk of 5 frames can never fit the queue of 4 frames"
@@ -378,7 +380,8 @@ class StreamBatcherChunkTest {
         int width = expected[0].length;
         assertEquals(expected.length * width, actual.length, what + ": floats");
         for (int t = 0; t < expected.length; t++) {
-            assertArrayEquals(expected[t], Arrays.copyOfRange(actual, t * width, (t + 1) * width), what + ", frame " + t);
+            assertArrayEquals(expected[t], Arrays.copyOfRange(actual, t * width, (t + 1) * width),
+                    what + ", frame " + t);
         }
     }
 }

@@ -24,8 +24,8 @@ import dev.vlstm.train.Adam;
  * (LSTM and GRU, on one and two threads; LSTM also with compressed weights, projected, with peepholes and a cell clip;
  * CIFG with peepholes, a clip, projected and on two threads) and of stacks (LSTM and GRU, on one and two threads, with
  * non-finite inputs propagated or rejected; LSTM also projected, with peepholes and a cell clip), a
- * {@link StreamBatcher}'s blocking and callback frames and chunks, and projected training steps of a {@link Trainer} (one layer
- * with a cell clip on one and two threads, a stack, a stack with peepholes, LSTM and CIFG, followed by Adam's step)
+ * {@link StreamBatcher}'s blocking and callback frames and chunks, and projected training steps of a {@link Trainer}
+ * (one layer with a cell clip on one and two threads, a stack, a stack with peepholes, LSTM and CIFG, followed by Adam's step)
  * allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on the hot path"): a vector that C2 fails
  * to keep in registers is boxed, and code that keeps being deoptimized runs its vector operations in the interpreter or
  * C1, which box every vector; both show up here as allocated bytes. Includes the shape (H = 256, B = 32) where an
