@@ -12,7 +12,8 @@ import java.time.Duration;
  *                      {@code maxBatch} frames to gather before it steps what is pending, &ge; 0; zero steps whatever
  *                      is pending at once (batches then form only from frames that arrive while a step runs)
  * @param queueCapacity the most frames submitted and not yet finished, over all streams, &ge; 1: a submission beyond
- *                      it is refused; also the number of pooled frame objects, each holding I + S floats on the heap
+ *                      it is refused (a chunk of T frames counts T, and is never longer); also the number of pooled
+ *                      frame objects, each holding I + S floats on the heap
  * @param maxStreams    the most streams open at once, &ge; 1: the state slots allocated up front, one off-heap slab of
  *                      {@code maxStreams × L × (S + H)} floats for an LSTM ({@code L × S} for a GRU)
  * @param idleTimeout   how long a stream with no pending frame may go without a submission before the batcher closes

@@ -231,13 +231,38 @@ final class Checks {
      */
     static void finiteRow(String owner, String name, int outer, int inner, MemorySegment segment, long start,
                           int columns) {
+        int column = firstNonFinite(segment, start, columns);
+        if (column >= 0) {
+            throw nonFinite(owner, name + "[" + outer + "][" + inner + "][" + column + "]",
+                    segment.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, start + column));
+        }
+    }
+
+    /**
+     * For {@link NonFiniteInputs#REJECT}: throws at the first NaN or infinity among the {@code columns} floats of
+     * {@code segment}, row {@code row} of a tensor {@code name}, naming it {@code name[row][j]} and {@code owner}.
+     */
+    static void finiteRow(String owner, String name, int row, MemorySegment segment, int columns) {
+        int column = firstNonFinite(segment, 0, columns);
+        if (column >= 0) {
+            throw nonFinite(owner, name + "[" + row + "][" + column + "]",
+                    segment.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, column));
+        }
+    }
+
+    /** {@return the first of {@code columns} floats from float index {@code start} that is NaN or infinite, or -1} */
+    private static int firstNonFinite(MemorySegment segment, long start, int columns) {
         for (int column = 0; column < columns; column++) {
-            float value = segment.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, start + column);
-            if (!Float.isFinite(value)) {
-                throw new IllegalArgumentException(name + "[" + outer + "][" + inner + "][" + column + "] is " + value
-                        + ": this " + owner + " rejects NaN and infinite inputs (NonFiniteInputs.REJECT)");
+            if (!Float.isFinite(segment.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, start + column))) {
+                return column;
             }
         }
+        return -1;
+    }
+
+    private static IllegalArgumentException nonFinite(String owner, String element, float value) {
+        return new IllegalArgumentException(element + " is " + value + ": this " + owner
+                + " rejects NaN and infinite inputs (NonFiniteInputs.REJECT)");
     }
 
     /**

@@ -4,33 +4,40 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.Supplier;
+import java.util.function.Function;
 
 /**
  * Serves many streams of one unidirectional {@link Model} at once, as NVIDIA Triton's sequence batcher does
- * in-process: each stream ({@link Handle}, from {@link #open()}) sends one frame at a time, and one dispatcher thread
- * steps the pending frames of different streams together as one batch, so that the weights are read once for up to
- * {@link BatcherOptions#maxBatch()} frames instead of once per frame.
+ * in-process: each stream ({@link Handle}, from {@link #open()}) sends one frame at a time, or a chunk of T frames,
+ * and one dispatcher thread steps the pending frames of different streams together as one batch, so that the weights
+ * are read once for up to {@link BatcherOptions#maxBatch()} frames instead of once per frame.
  *
  * <p>Semantics:
  * <ul>
  *   <li>Per stream, frames run in submission order, and each output is bit for bit what stepping that stream alone
  *       with {@link Runner#step} at batch 1 gives (rows of a batch are computed independently). A stream never has
- *       two frames in one batch.</li>
+ *       two frames in one batch: a chunk's frames run one per batched step, in order, and the chunk is delivered
+ *       once, when its last frame has been stepped.</li>
  *   <li>The dispatcher takes ready streams oldest first, up to {@code maxBatch}; it waits at most
  *       {@link BatcherOptions#maxDelay()} from the submission of the oldest pending frame for a full batch, and not at
  *       all while frames are left over from the previous step or once every open stream has a frame pending (no
  *       other stream could join the batch: a lone stream, or a closed loop of N streams, is stepped at once).</li>
- *   <li>At most {@link BatcherOptions#queueCapacity()} frames are submitted and not finished; a submission beyond
- *       that is refused at once with a {@link RejectedExecutionException}, never blocking the producer.</li>
+ *   <li>At most {@link BatcherOptions#queueCapacity()} frames are submitted and not finished (a chunk of T counts T
+ *       until it is delivered); a submission beyond that is refused at once with a
+ *       {@link RejectedExecutionException}, never blocking the producer.</li>
  *   <li>A frame may have a deadline: if its step has not started by then, it fails with a {@link TimeoutException}
- *       (delivered when the dispatcher reaches it), and the stream's state is as if it had not been submitted.</li>
+ *       (delivered when the dispatcher reaches it), and the stream's state is as if it had not been submitted. A
+ *       chunk's deadline holds for each of its frames.</li>
+ *   <li>A chunk fails as a whole, once, at the first of its frames that fails (deadline, failed step, close): the
+ *       frames after it are not stepped, no output is delivered, and the failure's message says how many of its
+ *       frames were stepped, which the stream's state has advanced by.</li>
  *   <li>Any number of threads may open streams and submit frames; a stream's frames may come from several threads,
  *       in the order of their submissions.</li>
  *   <li>{@link #close()} lets the batch being stepped finish, fails every frame not yet stepped with a
@@ -40,9 +47,11 @@ import java.util.function.Supplier;
  * <p>Outputs are delivered three ways, by frame: {@link Handle#step(MemorySegment, MemorySegment)} blocks until the
  * output is written; {@link Handle#submit(MemorySegment, FrameCallback)} calls back on the dispatcher thread (on the
  * thread calling {@link #close()} for the frames it cancels); and {@link Handle#stepAsync(MemorySegment)} completes a
- * future. Once warm, the MemorySegment forms of the blocking step and of submit allocate nothing on the Java heap, on
- * the producer's thread or the batcher's: frames are pooled objects; {@link Handle#step(float[], float[])} allocates
- * the two segments that wrap its arrays, and the future form allocates its future and its output array.
+ * future; each has a chunk form. Once warm, the MemorySegment forms of the blocking steps and of submit (frames and
+ * chunks) allocate nothing on the Java heap, on the producer's thread or the batcher's: frames are pooled objects;
+ * {@link Handle#step(float[], float[])} allocates the two segments that wrap its arrays, and the future forms
+ * allocate their future and output array. A chunk's callback gets its outputs gathered into one heap buffer, grown
+ * to the longest chunk called back.
  *
  * <p>Cost: each stream's h {@code [L][S]} and c {@code [L][H]} live in one off-heap slab of
  * {@link BatcherOptions#maxStreams()} slots. Around each batched step the dispatcher copies every frame's x and state
@@ -71,8 +80,8 @@ public final class StreamBatcher implements AutoCloseable {
          * Receives the output or the failure of one frame.
          *
          * @param stream  the stream the frame was submitted to
-         * @param h       the top layer's new h, {@code [S]} floats, read-only and valid only during this call; null on
-         *                failure
+         * @param h       the top layer's new h, {@code [S]} floats (for a chunk of T frames, {@code [T][S]}: the h
+         *                after each frame), read-only and valid only during this call; null on failure
          * @param failure null on success; else a {@link TimeoutException} (the deadline passed before the step
          *                started), a {@link CancellationException} (the batcher was closed first), or an
          *                {@link IllegalStateException} whose cause is what the batched step threw, or the error that
@@ -146,14 +155,23 @@ public final class StreamBatcher implements AutoCloseable {
     private int batchSize;
     /** The rows of {@link #batch} whose delivery has begun: a delivered frame may already be reused. */
     private int deliveredRows;
-    /** Whether the waiter, not the dispatcher, gives {@code batch[row]} back to the pool. */
-    private final boolean[] batchPooledByWaiter;
+    /**
+     * Whether the dispatcher gives {@code batch[row]}'s chunk back to the pool: false when a waiter does, or when the
+     * row is a chunk's frame stepped before its last, kept until the chunk is delivered.
+     */
+    private final boolean[] batchReleasedHere;
     private final Frame[] expired;
     private int expiredCount;
     /** The frames of {@link #expired} whose delivery has begun. */
     private int deliveredExpired;
     /** Whether the waiter, not the dispatcher, gives {@code expired[n]} back to the pool. */
     private final boolean[] pooledByWaiter;
+    /**
+     * A chunk's outputs {@code [T][S]} gathered for its callback, grown to the longest chunk called back so far, and
+     * its read-only views, index T - 1, each made on first use.
+     */
+    private float[] callbackOutputs = new float[0];
+    private final MemorySegment[] callbackOutputViews;
     /** Written by the dispatcher only. */
     private volatile long batchedSteps;
     private volatile long steppedFrames;
@@ -191,9 +209,10 @@ public final class StreamBatcher implements AutoCloseable {
         freeSlotCount = freeSlots.length;
         batch = new Frame[maxBatch];
         batchStreams = new Handle[maxBatch];
-        batchPooledByWaiter = new boolean[maxBatch];
+        batchReleasedHere = new boolean[maxBatch];
         expired = new Frame[options.queueCapacity()];
         pooledByWaiter = new boolean[options.queueCapacity()];
+        callbackOutputViews = new MemorySegment[options.queueCapacity()];
         dispatcher = new Thread(this::dispatch, "vlstm-stream-batcher");
         dispatcher.setDaemon(true);
     }
@@ -379,8 +398,8 @@ public final class StreamBatcher implements AutoCloseable {
                         closeStream(leastActive);
                     }
                 }
-                finish(cancelled, () -> new CancellationException("the StreamBatcher was closed before this frame"
-                        + " was stepped"));
+                finish(cancelled, frame -> new CancellationException("the StreamBatcher was closed before this"
+                        + " frame was stepped" + chunkProgress(frame)));
             } finally {
                 try {
                     runner.close();
@@ -416,11 +435,14 @@ public final class StreamBatcher implements AutoCloseable {
         return count;
     }
 
-    /** The frames queued in {@code stream}, taken out of it into {@link #expired} from {@code from}; the end. */
+    /**
+     * The frames queued in {@code stream}, taken out of it into {@link #expired} from {@code from}, one per chunk; the
+     * end.
+     */
     private int takeFrames(Handle stream, int from) {
         int count = from;
         for (Frame frame = stream.first; frame != null; frame = frame.next) {
-            expired[count++] = frame;
+            count = addExpired(frame, count);
         }
         stream.first = null;
         stream.last = null;
@@ -468,7 +490,8 @@ public final class StreamBatcher implements AutoCloseable {
 
     /**
      * Takes up to maxBatch ready streams, oldest first, and the first frame of each into {@link #batch}; frames whose
-     * deadline has passed go to {@link #expired} instead, and the stream's next frame is taken.
+     * deadline has passed go to {@link #expired} instead (one per chunk: a chunk's later frames share its deadline, so
+     * they expire with it), and the stream's next frame is taken.
      */
     private int gather(long now) {
         backlog = false;
@@ -486,7 +509,7 @@ public final class StreamBatcher implements AutoCloseable {
             readyCount--;
             Frame frame = stream.first;
             while (frame != null && frame.hasDeadline && now - frame.deadline > 0) {
-                expired[expiredCount++] = frame;
+                expiredCount = addExpired(frame, expiredCount);
                 Frame next = frame.next;
                 frame.next = null;
                 frame = next;
@@ -510,8 +533,8 @@ public final class StreamBatcher implements AutoCloseable {
 
     /**
      * Steps the {@code size} gathered frames as one batch, delivers the expired frames' failures and then the
-     * batch's outputs (a stream's expired frames precede its stepped one), and puts streams with more frames back in
-     * line.
+     * batch's outputs (a stream's expired frames precede its stepped one; a chunk's frame before its last is kept
+     * with the chunk, and a failed one fails its chunk), and puts streams with more frames back in line.
      */
     private void stepBatch(int size) {
         RuntimeException failure = null;
@@ -526,20 +549,32 @@ public final class StreamBatcher implements AutoCloseable {
         }
         long stepEnded = System.nanoTime();
         RuntimeException stepFailure = failure;
+        if (stepFailure != null) {
+            synchronized (lock) {
+                for (int row = 0; row < size; row++) {
+                    dropRestOfChunk(batch[row], batchStreams[row]);
+                }
+            }
+        }
         while (deliveredExpired < expiredCount) {
             Frame frame = expired[deliveredExpired];
-            pooledByWaiter[deliveredExpired++] = frame.waiter != null;
+            pooledByWaiter[deliveredExpired++] = frame.head.waiter != null;
             deliver(frame, frame.stream, new TimeoutException("the frame's deadline passed before its step"
-                    + " started"));
+                    + " started" + chunkProgress(frame)));
         }
         releaseDelivered(expiredCount);
         expiredCount = 0;
         deliveredExpired = 0;
         while (deliveredRows < size) {
             int row = deliveredRows++;
-            batchPooledByWaiter[row] = batch[row].waiter != null;
-            deliver(batch[row], batchStreams[row], stepFailure == null ? null
-                    : new IllegalStateException("the batched step failed: " + stepFailure.getMessage(), stepFailure));
+            Frame frame = batch[row];
+            if (stepFailure == null && frame.chunkIndex < frame.chunkLength - 1) {
+                batchReleasedHere[row] = false;
+                continue;
+            }
+            batchReleasedHere[row] = frame.head.waiter == null;
+            deliver(frame, batchStreams[row], stepFailure == null ? null : new IllegalStateException(
+                    "the batched step failed" + chunkProgress(frame) + ": " + stepFailure.getMessage(), stepFailure));
         }
         synchronized (lock) {
             // The oldest frame of a stream not in this batch, then each batch stream's next frame.
@@ -551,8 +586,8 @@ public final class StreamBatcher implements AutoCloseable {
                     addReady(stream);
                     leftOver |= stream.first.submitted - stepEnded <= 0;
                 }
-                if (!batchPooledByWaiter[row]) {
-                    release(batch[row]);
+                if (batchReleasedHere[row]) {
+                    release(batch[row].head);
                 }
                 batch[row] = null;
                 batchStreams[row] = null;
@@ -607,30 +642,104 @@ public final class StreamBatcher implements AutoCloseable {
     }
 
     /**
-     * Hands a finished frame its result: wakes its waiter, who then gives the frame back to the pool, or calls its
-     * callback, or completes its future. Read whether it has a waiter before: after, the frame may be reused.
+     * Hands the chunk of a finished frame (the frame itself, if lone) its result: wakes its waiter, who then gives
+     * the chunk back to the pool, or calls its callback, or completes its future. Read whether it has a waiter
+     * before: after, the chunk's frames may be reused. Success is delivered on the dispatcher thread only.
      */
     private void deliver(Frame frame, Handle stream, Throwable failure) {
-        frame.failure = failure;
-        Thread waiter = frame.waiter;
+        Frame head = frame.head;
+        head.failure = failure;
+        Thread waiter = head.waiter;
         if (waiter != null) {
-            frame.finished = true;
+            head.finished = true;
             LockSupport.unpark(waiter);
             return;
         }
-        frame.finished = true;
-        if (frame.callback != null) {
+        head.finished = true;
+        if (head.callback != null) {
             try {
-                frame.callback.completed(stream, failure == null ? frame.hView : null, failure);
+                head.callback.completed(stream, failure == null ? outputView(head) : null, failure);
             } catch (Throwable thrown) {
                 Thread current = Thread.currentThread();
                 current.getUncaughtExceptionHandler().uncaughtException(current, thrown);
             }
         } else if (failure == null) {
-            frame.future.complete(frame.h.clone());
+            float[] outputs = new float[head.chunkLength * outputSize];
+            copyOutputs(head, outputs);
+            head.future.complete(outputs);
         } else {
-            frame.future.completeExceptionally(failure);
+            head.future.completeExceptionally(failure);
         }
+    }
+
+    /**
+     * The outputs of the chunk that starts at {@code head}, {@code [T][S]}, as a read-only view for its callback: the
+     * frame's own for a lone frame, else gathered into {@link #callbackOutputs}. On the dispatcher thread.
+     */
+    private MemorySegment outputView(Frame head) {
+        if (head.chunkLength == 1) {
+            return head.hView;
+        }
+        int floats = head.chunkLength * outputSize;
+        if (callbackOutputs.length < floats) {
+            callbackOutputs = new float[floats];
+            Arrays.fill(callbackOutputViews, null);
+        }
+        copyOutputs(head, callbackOutputs);
+        MemorySegment view = callbackOutputViews[head.chunkLength - 1];
+        if (view == null) {
+            view = MemorySegment.ofArray(callbackOutputs).asSlice(0, (long) floats * Float.BYTES).asReadOnly();
+            callbackOutputViews[head.chunkLength - 1] = view;
+        }
+        return view;
+    }
+
+    /** Copies the outputs of the chunk that starts at {@code head} into {@code outputs}, {@code [T][S]}. */
+    private void copyOutputs(Frame head, float[] outputs) {
+        int offset = 0;
+        for (Frame frame = head; frame != null; frame = frame.chunkNext) {
+            System.arraycopy(frame.h, 0, outputs, offset, outputSize);
+            offset += outputSize;
+        }
+    }
+
+    /**
+     * Puts {@code frame} at {@code expired[count]}, unless the frame before it there is of its chunk: a chunk fails
+     * once, at its first frame that fails. {@return the count after}
+     */
+    private int addExpired(Frame frame, int count) {
+        if (count > 0 && expired[count - 1].head == frame.head) {
+            return count;
+        }
+        expired[count] = frame;
+        return count + 1;
+    }
+
+    /** Takes the frames after {@code frame} of its chunk, which failed, out of its stream's queue. Under the lock. */
+    private static void dropRestOfChunk(Frame frame, Handle stream) {
+        for (int t = frame.chunkIndex + 1; t < frame.chunkLength; t++) {
+            stream.first = stream.first.next;
+        }
+        if (stream.first == null) {
+            stream.last = null;
+        }
+    }
+
+    /**
+     * For a chunk's frame that failed, what the chunk did to its stream's state, in parentheses; empty for a lone
+     * frame.
+     */
+    private static String chunkProgress(Frame frame) {
+        if (frame.chunkLength == 1) {
+            return "";
+        }
+        int stepped = frame.chunkIndex;
+        String done = switch (stepped) {
+            case 0 -> "no frame of the chunk was stepped, and the stream's state is unchanged";
+            case 1 -> "its first frame was stepped, and the stream's state has advanced by it";
+            default -> "its first " + stepped + " frames were stepped, and the stream's state has advanced by them";
+        };
+        return " (frame " + stepped + " of a chunk of " + frame.chunkLength + ": " + done + ")";
     }
 
     /**
@@ -641,18 +750,22 @@ public final class StreamBatcher implements AutoCloseable {
         synchronized (lock) {
             for (int n = 0; n < count; n++) {
                 if (!pooledByWaiter[n]) {
-                    release(expired[n]);
+                    release(expired[n].head);
                 }
                 expired[n] = null;
             }
         }
     }
 
-    /** Delivers a new {@code failure} to each of the first {@code count} frames of {@link #expired}; releases them. */
-    private void finish(int count, Supplier<RuntimeException> failure) {
+    /**
+     * Delivers {@code failure} of each of the first {@code count} frames of {@link #expired} to its chunk; releases
+     * them.
+     */
+    private void finish(int count, Function<Frame, RuntimeException> failure) {
         for (int n = 0; n < count; n++) {
-            pooledByWaiter[n] = expired[n].waiter != null;
-            deliver(expired[n], expired[n].stream, failure.get());
+            Frame frame = expired[n];
+            pooledByWaiter[n] = frame.head.waiter != null;
+            deliver(frame, frame.stream, failure.apply(frame));
         }
         releaseDelivered(count);
     }
@@ -677,9 +790,9 @@ public final class StreamBatcher implements AutoCloseable {
             fatalError = fatal;
             for (int row = 0; row < batchSize; row++) {
                 if (row >= deliveredRows) {
-                    expired[failed++] = batch[row];
-                } else if (batch[row] != null && !batchPooledByWaiter[row]) {
-                    release(batch[row]);
+                    failed = addExpired(batch[row], failed);
+                } else if (batch[row] != null && batchReleasedHere[row]) {
+                    release(batch[row].head);
                 }
                 Handle stream = batchStreams[row];
                 if (stream != null) {
@@ -693,7 +806,7 @@ public final class StreamBatcher implements AutoCloseable {
             deliveredRows = 0;
             failed = takeQueuedFrames(failed);
         }
-        finish(failed, () -> new IllegalStateException("the dispatcher thread failed", fatal));
+        finish(failed, frame -> new IllegalStateException("the dispatcher thread failed", fatal));
     }
 
     /**
@@ -725,45 +838,76 @@ public final class StreamBatcher implements AutoCloseable {
         return leastActive == null ? Long.MAX_VALUE : idleTimeoutNanos;
     }
 
-    /** Queues one frame for {@code stream}, having copied x; the frame's delivery is set by the caller's arguments. */
-    private Frame enqueue(Handle stream, MemorySegment x, Duration deadline, FrameCallback callback,
-                         CompletableFuture<float[]> future, Thread waiter) {
-        Checks.floats("x", x, "I", inputSize);
+    /**
+     * Checks a chunk's length and its x {@code [T][I]}: T from 1 to the queue's capacity, which a longer chunk could
+     * never fit.
+     */
+    private MemorySegment chunkInput(int steps, MemorySegment x) {
+        Checks.positive("steps", steps);
+        if (steps > freeFrames.length) {
+            throw new IllegalArgumentException("a chunk of " + steps + " frames can never fit the queue of "
+                    + freeFrames.length + " frames (BatcherOptions.queueCapacity): submit it in parts, or raise the"
+                    + " capacity");
+        }
+        return Checks.floats("x", x, "T", steps, "I", inputSize);
+    }
+
+    /**
+     * Queues the {@code steps} frames of x {@code [steps][I]}, checked, for {@code stream} as one chunk, having copied
+     * them; the chunk's delivery is set by the caller's arguments.
+     *
+     * @return the chunk's first frame, which carries its delivery
+     */
+    private Frame enqueue(Handle stream, int steps, MemorySegment x, Duration deadline, FrameCallback callback,
+                          CompletableFuture<float[]> future, Thread waiter) {
         long deadlineNanos = deadline == null ? 0 : deadlineNanos(deadline);
         boolean wake = false;
-        Frame frame;
+        Frame head;
         synchronized (lock) {
             checkSubmittable(stream);
-            if (freeFrameCount == 0) {
-                throw new RejectedExecutionException("the StreamBatcher's queue is full: " + freeFrames.length
-                        + " frames are pending (BatcherOptions.queueCapacity); retry later");
+            if (freeFrameCount < steps) {
+                throw new RejectedExecutionException(queueFull(steps));
             }
-            frame = freeFrames[freeFrameCount - 1];
-            MemorySegment.copy(x, FLOAT, 0, frame.x, 0, inputSize);
-            if (rejectNonFinite) {
-                // The copy, which a concurrent writer of x can no longer change.
-                Checks.finiteInput(OWNER, "x", frame.xView, 1, 0, inputSize, inputSize);
+            for (int t = 0; t < steps; t++) {
+                Frame frame = freeFrames[freeFrameCount - 1 - t];
+                MemorySegment.copy(x, FLOAT, (long) t * inputSize * Float.BYTES, frame.x, 0, inputSize);
+                if (rejectNonFinite) {
+                    // The copy, which a concurrent writer of x can no longer change.
+                    Checks.finiteRow(OWNER, "x", t, frame.xView, inputSize);
+                }
             }
-            // Taken only once the copy (which throws if the caller's arena has closed meanwhile) and the check pass.
-            freeFrames[--freeFrameCount] = null;
+            // Taken only once the copies (which throw if the caller's arena has closed meanwhile) and the checks pass.
             long now = System.nanoTime();
-            frame.stream = stream;
-            frame.submitted = now;
-            frame.hasDeadline = deadline != null;
-            frame.deadline = now + deadlineNanos;
-            frame.callback = callback;
-            frame.future = future;
-            frame.waiter = waiter;
-            frame.failure = null;
-            frame.next = null;
-            frame.finished = false;
-            if (stream.last == null) {
-                stream.first = frame;
-            } else {
-                stream.last.next = frame;
+            head = freeFrames[freeFrameCount - 1];
+            head.callback = callback;
+            head.future = future;
+            head.waiter = waiter;
+            head.failure = null;
+            head.finished = false;
+            Frame previous = null;
+            for (int t = 0; t < steps; t++) {
+                Frame frame = freeFrames[--freeFrameCount];
+                freeFrames[freeFrameCount] = null;
+                frame.stream = stream;
+                frame.head = head;
+                frame.chunkIndex = t;
+                frame.chunkLength = steps;
+                frame.submitted = now;
+                frame.hasDeadline = deadline != null;
+                frame.deadline = now + deadlineNanos;
+                frame.next = null;
+                if (previous != null) {
+                    previous.chunkNext = frame;
+                }
+                previous = frame;
+                if (stream.last == null) {
+                    stream.first = frame;
+                } else {
+                    stream.last.next = frame;
+                }
+                stream.last = frame;
             }
-            stream.last = frame;
-            stream.unfinished++;
+            stream.unfinished += steps;
             touch(stream, now);
             if (!stream.stepping && !stream.ready) {
                 addReady(stream);
@@ -773,27 +917,46 @@ public final class StreamBatcher implements AutoCloseable {
         if (wake) {
             LockSupport.unpark(dispatcher);
         }
-        return frame;
+        return head;
     }
 
-    private void step(Handle stream, MemorySegment x, MemorySegment h, Duration deadline) throws TimeoutException {
+    private String queueFull(int steps) {
+        int pending = freeFrames.length - freeFrameCount;
+        if (steps == 1) {
+            return "the StreamBatcher's queue is full: " + pending + " frames are pending"
+                    + " (BatcherOptions.queueCapacity); retry later";
+        }
+        return "the StreamBatcher's queue has room for " + freeFrameCount + " more frames, not for this chunk of "
+                + steps + ": " + pending + " of its " + freeFrames.length + " frames are pending"
+                + " (BatcherOptions.queueCapacity); retry later";
+    }
+
+    /**
+     * Queues the checked chunk x {@code [steps][I]} and waits for its outputs, which it copies into the checked h
+     * {@code [steps][S]}.
+     */
+    private void step(Handle stream, int steps, MemorySegment x, MemorySegment h, Duration deadline)
+            throws TimeoutException {
         if (Thread.currentThread() == dispatcher) {
             throw new IllegalStateException("a blocking step cannot run in a frame callback, on the dispatcher thread"
                     + " that it would wait for: use submit or stepAsync");
         }
-        Checks.output("h", h, "S", outputSize);
-        Frame frame = enqueue(stream, x, deadline, null, null, Thread.currentThread());
+        Frame head = enqueue(stream, steps, x, deadline, null, null, Thread.currentThread());
         boolean interrupted = false;
-        while (!frame.finished) {
+        while (!head.finished) {
             LockSupport.park(this);
             interrupted |= Thread.interrupted();
         }
-        Throwable failure = frame.failure;
+        Throwable failure = head.failure;
         if (failure == null) {
-            MemorySegment.copy(frame.h, 0, h, FLOAT, 0, outputSize);
+            long offset = 0;
+            for (Frame frame = head; frame != null; frame = frame.chunkNext) {
+                MemorySegment.copy(frame.h, 0, h, FLOAT, offset, outputSize);
+                offset += (long) outputSize * Float.BYTES;
+            }
         }
         synchronized (lock) {
-            release(frame);
+            release(head);
         }
         if (interrupted) {
             Thread.currentThread().interrupt();
@@ -806,16 +969,27 @@ public final class StreamBatcher implements AutoCloseable {
         }
     }
 
-    /** Gives a finished frame back to the pool; its stream may then free its slot. Under the lock. */
-    private void release(Frame frame) {
-        Handle stream = frame.stream;
-        frame.stream = null;
-        frame.callback = null;
-        frame.future = null;
-        frame.waiter = null;
-        frame.failure = null;
-        freeFrames[freeFrameCount++] = frame;
-        stream.unfinished--;
+    /**
+     * Gives a delivered chunk (a lone frame is a chunk of one), from its first frame, back to the pool; its stream
+     * may then free its slot. Under the lock.
+     */
+    private void release(Frame head) {
+        Handle stream = head.stream;
+        int frames = head.chunkLength;
+        Frame frame = head;
+        while (frame != null) {
+            Frame next = frame.chunkNext;
+            frame.stream = null;
+            frame.head = null;
+            frame.chunkNext = null;
+            frame.callback = null;
+            frame.future = null;
+            frame.waiter = null;
+            frame.failure = null;
+            freeFrames[freeFrameCount++] = frame;
+            frame = next;
+        }
+        stream.unfinished -= frames;
         if (stream.closed) {
             if (stream.unfinished == 0) {
                 freeSlots[freeSlotCount++] = stream.slot;
@@ -877,6 +1051,18 @@ public final class StreamBatcher implements AutoCloseable {
         }
         stream.lessActive = null;
         stream.moreActive = null;
+    }
+
+    private MemorySegment frameInput(MemorySegment x) {
+        return Checks.floats("x", x, "I", inputSize);
+    }
+
+    private MemorySegment frameOutput(MemorySegment h) {
+        return Checks.output("h", h, "S", outputSize);
+    }
+
+    private MemorySegment chunkOutput(int steps, MemorySegment h) {
+        return Checks.output("h", h, "T", steps, "S", outputSize);
     }
 
     private void checkOpen() {
@@ -943,7 +1129,10 @@ public final class StreamBatcher implements AutoCloseable {
         }
     }
 
-    /** One submitted frame, pooled: its input, its output, and how it is delivered. */
+    /**
+     * One submitted frame, pooled: its input, its output, and where it stands in its chunk (a lone frame is a chunk of
+     * one); the chunk's first frame holds how the chunk is delivered, and its result.
+     */
     private static final class Frame {
         final float[] x;
         /** A view of {@link #x}, made once, for the check of non-finite inputs. */
@@ -952,7 +1141,16 @@ public final class StreamBatcher implements AutoCloseable {
         /** A read-only view of {@link #h}, made once, for callbacks. */
         final MemorySegment hView;
         Handle stream;
+        /** The next frame queued in {@link #stream}. */
         Frame next;
+        /** The chunk's first frame (this one for a lone frame). */
+        Frame head;
+        /** The chunk's next frame, null for its last; kept until the chunk is given back to the pool. */
+        Frame chunkNext;
+        /** t, this frame's index in its chunk. */
+        int chunkIndex;
+        /** T, its chunk's length. */
+        int chunkLength;
         long submitted;
         long deadline;
         boolean hasDeadline;
@@ -1021,7 +1219,7 @@ public final class StreamBatcher implements AutoCloseable {
          */
         public void step(MemorySegment x, MemorySegment h) {
             try {
-                StreamBatcher.this.step(this, x, h, null);
+                StreamBatcher.this.step(this, 1, frameInput(x), frameOutput(h), null);
             } catch (TimeoutException e) {
                 throw new AssertionError("a frame without a deadline timed out", e);
             }
@@ -1043,7 +1241,7 @@ public final class StreamBatcher implements AutoCloseable {
          * @throws CancellationException      if the batcher was closed before the frame was stepped
          */
         public void step(MemorySegment x, MemorySegment h, Duration deadline) throws TimeoutException {
-            StreamBatcher.this.step(this, x, h, Checks.notNull("deadline", deadline));
+            StreamBatcher.this.step(this, 1, frameInput(x), frameOutput(h), Checks.notNull("deadline", deadline));
         }
 
         /**
@@ -1074,7 +1272,7 @@ public final class StreamBatcher implements AutoCloseable {
          * @throws IllegalStateException      if this stream or the batcher is closed or expired
          */
         public void submit(MemorySegment x, FrameCallback callback) {
-            enqueue(this, x, null, Checks.notNull("callback", callback), null, null);
+            enqueue(this, 1, frameInput(x), null, Checks.notNull("callback", callback), null, null);
         }
 
         /**
@@ -1090,7 +1288,8 @@ public final class StreamBatcher implements AutoCloseable {
          * @throws IllegalStateException      if this stream or the batcher is closed or expired
          */
         public void submit(MemorySegment x, Duration deadline, FrameCallback callback) {
-            enqueue(this, x, Checks.notNull("deadline", deadline), Checks.notNull("callback", callback), null, null);
+            enqueue(this, 1, frameInput(x), Checks.notNull("deadline", deadline), Checks.notNull("callback", callback),
+                    null, null);
         }
 
         /**
@@ -1108,7 +1307,7 @@ public final class StreamBatcher implements AutoCloseable {
          */
         public CompletableFuture<float[]> stepAsync(MemorySegment x) {
             CompletableFuture<float[]> future = new CompletableFuture<>();
-            enqueue(this, x, null, null, future, null);
+            enqueue(this, 1, frameInput(x), null, null, future, null);
             return future;
         }
 
@@ -1126,7 +1325,129 @@ public final class StreamBatcher implements AutoCloseable {
          */
         public CompletableFuture<float[]> stepAsync(MemorySegment x, Duration deadline) {
             CompletableFuture<float[]> future = new CompletableFuture<>();
-            enqueue(this, x, Checks.notNull("deadline", deadline), null, future, null);
+            enqueue(this, 1, frameInput(x), Checks.notNull("deadline", deadline), null, future, null);
+            return future;
+        }
+
+        /**
+         * Steps this stream by a chunk of T frames, one per batched step in order (each output bit for bit what
+         * stepping the stream alone gives), and waits for all their outputs, without a deadline. The wait ignores
+         * interrupts (the thread's interrupt status is kept).
+         *
+         * @param steps T, the chunk's frames, 1 to {@link BatcherOptions#queueCapacity()}
+         * @param x     the frames, {@code [T][I]} floats, row-major; copied before this call returns or throws
+         * @param h     output, {@code [T][S]} floats: the top layer's new h after each frame; written by this thread,
+         *              only on success
+         * @throws NullPointerException       for a null x or h
+         * @throws IllegalArgumentException   for steps below 1 or above the queue capacity, a segment of another size,
+         *                                    a read-only h, or (with {@link NonFiniteInputs#REJECT}) a NaN or infinity
+         *                                    in x, named as in {@code x[t][j]}
+         * @throws RejectedExecutionException if the queue has room for fewer than T frames
+         * @throws IllegalStateException      as {@link #step(MemorySegment, MemorySegment)}; if a step failed, its
+         *                                    message says how many of the chunk's frames were stepped
+         * @throws CancellationException      if the batcher was closed before the chunk's last frame was stepped; the
+         *                                    message says how many were
+         */
+        public void stepChunk(int steps, MemorySegment x, MemorySegment h) {
+            try {
+                StreamBatcher.this.step(this, steps, chunkInput(steps, x), chunkOutput(steps, h), null);
+            } catch (TimeoutException e) {
+                throw new AssertionError("a chunk without a deadline timed out", e);
+            }
+        }
+
+        /**
+         * As {@link #stepChunk(int, MemorySegment, MemorySegment)}, unless a frame's step has not started within
+         * {@code deadline} from this call.
+         *
+         * @param steps    T, 1 to {@link BatcherOptions#queueCapacity()}
+         * @param x        the frames, {@code [T][I]} floats; copied before this call returns or throws
+         * @param h        output, {@code [T][S]} floats; written only on success
+         * @param deadline the longest each of the chunk's frames may wait for its step to start, positive
+         * @throws TimeoutException           if the deadline passed first; the message says how many of the chunk's
+         *                                    frames were stepped, which the stream's state has advanced by
+         * @throws NullPointerException       for a null argument
+         * @throws IllegalArgumentException   as the form without a deadline, and for a deadline that is not positive
+         * @throws RejectedExecutionException if the queue has room for fewer than T frames
+         * @throws IllegalStateException      as the form without a deadline
+         * @throws CancellationException      as the form without a deadline
+         */
+        public void stepChunk(int steps, MemorySegment x, MemorySegment h, Duration deadline)
+                throws TimeoutException {
+            StreamBatcher.this.step(this, steps, chunkInput(steps, x), chunkOutput(steps, h),
+                    Checks.notNull("deadline", deadline));
+        }
+
+        /**
+         * Submits a chunk of T frames, stepped one per batched step in order; {@code callback} is called once, with
+         * the outputs {@code [T][S]} when the last frame has been stepped, or with the failure of the first frame
+         * that failed (then the frames after it are not stepped).
+         *
+         * @param steps    T, 1 to {@link BatcherOptions#queueCapacity()}
+         * @param x        the frames, {@code [T][I]} floats; copied before this call returns or throws
+         * @param callback called once with the chunk's outputs or its failure; not null
+         * @throws NullPointerException       for a null argument
+         * @throws IllegalArgumentException   for steps below 1 or above the queue capacity, an x of another size, or a
+         *                                    NaN or infinity in it with {@link NonFiniteInputs#REJECT}
+         * @throws RejectedExecutionException if the queue has room for fewer than T frames
+         * @throws IllegalStateException      if this stream or the batcher is closed or expired
+         */
+        public void submitChunk(int steps, MemorySegment x, FrameCallback callback) {
+            enqueue(this, steps, chunkInput(steps, x), null, Checks.notNull("callback", callback), null, null);
+        }
+
+        /**
+         * As {@link #submitChunk(int, MemorySegment, FrameCallback)}, with a deadline for each of the chunk's frames:
+         * if one's step has not started within it from this call, the callback receives a {@link TimeoutException}
+         * saying how many frames were stepped.
+         *
+         * @param steps    T, 1 to {@link BatcherOptions#queueCapacity()}
+         * @param x        the frames, {@code [T][I]} floats; copied before this call returns or throws
+         * @param deadline the longest each frame may wait for its step to start, positive
+         * @param callback called once with the chunk's outputs or its failure; not null
+         * @throws NullPointerException       for a null argument
+         * @throws IllegalArgumentException   as the form without a deadline, and for a deadline that is not positive
+         * @throws RejectedExecutionException if the queue has room for fewer than T frames
+         * @throws IllegalStateException      if this stream or the batcher is closed or expired
+         */
+        public void submitChunk(int steps, MemorySegment x, Duration deadline, FrameCallback callback) {
+            enqueue(this, steps, chunkInput(steps, x), Checks.notNull("deadline", deadline),
+                    Checks.notNull("callback", callback), null, null);
+        }
+
+        /**
+         * Submits a chunk of T frames; the future completes with the outputs, {@code [T][S]} floats, or with the
+         * failure a chunk callback would receive, as {@link #stepAsync(MemorySegment)} does for one frame.
+         *
+         * @param steps T, 1 to {@link BatcherOptions#queueCapacity()}
+         * @param x     the frames, {@code [T][I]} floats; copied before this call returns or throws
+         * @return the outputs' future
+         * @throws NullPointerException       for a null x
+         * @throws IllegalArgumentException   as {@link #submitChunk(int, MemorySegment, FrameCallback)}
+         * @throws RejectedExecutionException if the queue has room for fewer than T frames
+         * @throws IllegalStateException      if this stream or the batcher is closed or expired
+         */
+        public CompletableFuture<float[]> stepChunkAsync(int steps, MemorySegment x) {
+            CompletableFuture<float[]> future = new CompletableFuture<>();
+            enqueue(this, steps, chunkInput(steps, x), null, null, future, null);
+            return future;
+        }
+
+        /**
+         * As {@link #stepChunkAsync(int, MemorySegment)}, with a deadline for each of the chunk's frames.
+         *
+         * @param steps    T, 1 to {@link BatcherOptions#queueCapacity()}
+         * @param x        the frames, {@code [T][I]} floats; copied before this call returns or throws
+         * @param deadline the longest each frame may wait for its step to start, positive
+         * @return the outputs' future
+         * @throws NullPointerException       for a null argument
+         * @throws IllegalArgumentException   as the form without a deadline, and for a deadline that is not positive
+         * @throws RejectedExecutionException if the queue has room for fewer than T frames
+         * @throws IllegalStateException      if this stream or the batcher is closed or expired
+         */
+        public CompletableFuture<float[]> stepChunkAsync(int steps, MemorySegment x, Duration deadline) {
+            CompletableFuture<float[]> future = new CompletableFuture<>();
+            enqueue(this, steps, chunkInput(steps, x), Checks.notNull("deadline", deadline), null, future, null);
             return future;
         }
 

@@ -40,10 +40,10 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class StreamBatcherTest {
 
-    private static final int INPUT = 11;
-    private static final int HIDDEN = 24;
+    static final int INPUT = 11;
+    static final int HIDDEN = 24;
     /** The longest any test waits for the dispatcher: a guard against a hang, not a timing assertion. */
-    private static final long PATIENCE_SECONDS = 60;
+    static final long PATIENCE_SECONDS = 60;
 
     /**
      * Eight streams of 1 to 8 frames, all queued before the first step (the last one submitted is the only frame of
@@ -652,7 +652,7 @@ class StreamBatcherTest {
     }
 
     /** In a callback: tells the test the dispatcher is here, and keeps it here until released. */
-    private static void holdDispatcher(CountDownLatch entered, CountDownLatch release) {
+    static void holdDispatcher(CountDownLatch entered, CountDownLatch release) {
         entered.countDown();
         try {
             assertTrue(release.await(PATIENCE_SECONDS, TimeUnit.SECONDS));
@@ -666,7 +666,7 @@ class StreamBatcherTest {
         assertEquals("the StreamBatcher was closed before this frame was stepped", failure.getMessage());
     }
 
-    private static void awaitTrue(BooleanSupplier condition, String what) throws InterruptedException {
+    static void awaitTrue(BooleanSupplier condition, String what) throws InterruptedException {
         long start = System.nanoTime();
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() - start > TimeUnit.SECONDS.toNanos(PATIENCE_SECONDS)) {
@@ -676,7 +676,7 @@ class StreamBatcherTest {
         }
     }
 
-    private static void assertMessage(Class<? extends Throwable> type, String message,
+    static void assertMessage(Class<? extends Throwable> type, String message,
                                       org.junit.jupiter.api.function.Executable call) {
         assertEquals(message, assertThrows(type, call).getMessage());
     }

@@ -24,8 +24,8 @@ import dev.vlstm.train.Adam;
  * (LSTM and GRU, on one and two threads; LSTM also with compressed weights, projected, with peepholes and a cell clip;
  * CIFG with peepholes, a clip, projected and on two threads) and of stacks (LSTM and GRU, on one and two threads, with
  * non-finite inputs propagated or rejected; LSTM also projected, with peepholes and a cell clip), a
- * {@link StreamBatcher}'s blocking and callback frames, and projected training steps of a {@link Trainer} (one layer
- * with a cell clip on one and two threads, a stack, a stack with peepholes, LSTM and CIFG, followed by Adam's step)
+ * {@link StreamBatcher}'s blocking and callback frames and chunks, and projected training steps of a {@link Trainer}
+ * (one layer with a cell clip on one and two threads, a stack, a stack with peepholes, LSTM and CIFG, followed by Adam's step)
  * allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on the hot path"): a vector that C2 fails
  * to keep in registers is boxed, and code that keeps being deoptimized runs its vector operations in the interpreter or
  * C1, which box every vector; both show up here as allocated bytes. Includes the shape (H = 256, B = 32) where an
@@ -218,6 +218,44 @@ class ZeroAllocationTest {
                 }
                 submitted[0] += called.length;
                 blocking.step(x, h);
+                while (delivered.get() < submitted[0]) {
+                    Thread.onSpinWait();
+                }
+            }, batcher.threads());
+        }
+    }
+
+    /**
+     * A {@link StreamBatcher}'s chunks: two streams submit a chunk of 3 frames each with a callback and a third steps
+     * a chunk of 4 and waits, every call; neither the producer nor the dispatcher nor the runner's worker allocates
+     * once warm (the chunk's frames are pooled, its callback's output view made once per length).
+     */
+    @ParameterizedTest(name = "{0} L={1} threads={2}")
+    @CsvSource({"LSTM, 2, 1", "GRU, 1, 2"})
+    void streamBatcherBlockingAndCallbackChunksAllocateNothingOnceWarm(Cell cell, int layers, int threads) {
+        int inputSize = 17;
+        int hiddenSize = 33;
+        RnnShape shape = RnnShape.of(cell, inputSize, hiddenSize).withLayers(layers);
+        try (Model model = packed(shape, 29, Options.DEFAULT);
+             StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withMaxBatch(4)
+                     .withThreads(threads));
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate(4L * inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(ModelApiTest.uniform(new SplittableRandom(30), 4 * inputSize)),
+                    0, x, 0, x.byteSize());
+            MemorySegment calledX = x.asSlice(0, 3L * inputSize * Float.BYTES);
+            MemorySegment h = arena.allocate(4L * hiddenSize * Float.BYTES);
+            StreamBatcher.Handle blocking = batcher.open();
+            StreamBatcher.Handle[] called = {batcher.open(), batcher.open()};
+            AtomicLong delivered = new AtomicLong();
+            StreamBatcher.FrameCallback callback = (stream, output, failure) -> delivered.incrementAndGet();
+            long[] submitted = new long[1];
+            assertWarmCallsAllocateNothing(() -> {
+                for (int n = 0; n < called.length; n++) {
+                    called[n].submitChunk(3, calledX, callback);
+                }
+                submitted[0] += called.length;
+                blocking.stepChunk(4, x, h);
                 while (delivered.get() < submitted[0]) {
                     Thread.onSpinWait();
                 }
