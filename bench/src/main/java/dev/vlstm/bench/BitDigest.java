@@ -31,7 +31,8 @@ import dev.vlstm.WeightPrecision;
  * computed: runs a fixed matrix of seeded cases through the public API and prints one line per case,
  * {@code NAME SHA256}, the SHA-256 of every output byte of the case in a fixed order (y, hT, cT of a forward; each
  * step's h and the final state of a stream; for training also every gradient tensor, dx, dh0 and dc0). The cases
- * cover each cell (LSTM, with peepholes, with projection, with cell clip, GRU), one layer and a two-layer stack
+ * cover each cell (LSTM, with peepholes, with projection, with cell clip, with peepholes and a clip, GRU, CIFG, CIFG
+ * with peepholes and a clip), one layer and a two-layer stack
  * (bidirectional, or unidirectional for streams), batches 1, 3, 4 and 5, full and variable lengths, 1, 2 and 3
  * threads, float32, bfloat16 and int8 weights, forward, stream and training, on the preferred and the scalar
  * kernel, combined pairwise rather than as a full product ({@link #CASES}), every case through {@link Model},
@@ -46,7 +47,25 @@ import dev.vlstm.WeightPrecision;
 public final class BitDigest {
 
     /** The cell and its options. */
-    enum Cell { LSTM, PEEPHOLES, PROJECTION, CLIP, GRU }
+    enum Cell {
+        LSTM, PEEPHOLES, PROJECTION, CLIP, GRU, PEEPHOLES_CLIP, CIFG, CIFG_PEEPHOLES_CLIP;
+
+        boolean clipped() {
+            return this == CLIP || this == PEEPHOLES_CLIP || this == CIFG_PEEPHOLES_CLIP;
+        }
+
+        boolean peepholes() {
+            return this == PEEPHOLES || this == PEEPHOLES_CLIP || this == CIFG_PEEPHOLES_CLIP;
+        }
+
+        dev.vlstm.Cell engineCell() {
+            return switch (this) {
+                case GRU -> dev.vlstm.Cell.GRU;
+                case CIFG, CIFG_PEEPHOLES_CLIP -> dev.vlstm.Cell.CIFG;
+                default -> dev.vlstm.Cell.LSTM;
+            };
+        }
+    }
 
     /** One layer, or two layers of two directions, or (for streams, which run one direction) two of one. */
     enum Topology { LAYER, STACK_BIDIRECTIONAL, STACK }
@@ -102,7 +121,7 @@ public final class BitDigest {
     static final int STEPS = 7;
     /** Time steps projected together by a runner: T is not a multiple, so a call has a short last chunk. */
     static final int PROJECTION_STEPS = 3;
-    /** The clip of {@link Cell#CLIP}, below many of the model's pre-activations so that it acts. */
+    /** The clip of the {@link Cell#clipped} cells, below many of the model's pre-activations so that it acts. */
     static final float CELL_CLIP = 0.5f;
 
     private static final WeightPrecision F32 = WeightPrecision.FLOAT32;
@@ -157,7 +176,17 @@ public final class BitDigest {
             new Case(Cell.GRU, Topology.STACK, Mode.STREAM, 5, false, 2, F32, SCALAR, Variant.MODEL),
             new Case(Cell.LSTM, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 5, true, 2, F32, VECTOR, Variant.MODEL),
             new Case(Cell.PROJECTION, Topology.LAYER, Mode.TRAIN, 4, false, 1, F32, VECTOR, Variant.MODEL),
-            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 1, true, 3, F32, VECTOR, Variant.MODEL));
+            new Case(Cell.GRU, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 1, true, 3, F32, VECTOR, Variant.MODEL),
+            new Case(Cell.CIFG, Topology.LAYER, Mode.FORWARD, 3, true, 2, F32, VECTOR),
+            new Case(Cell.CIFG_PEEPHOLES_CLIP, Topology.LAYER, Mode.FORWARD, 4, false, 1, F32, VECTOR),
+            new Case(Cell.CIFG, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 3, true, 2, F32, VECTOR),
+            new Case(Cell.CIFG_PEEPHOLES_CLIP, Topology.LAYER, Mode.TRAIN, 5, true, 3, F32, VECTOR),
+            new Case(Cell.CIFG_PEEPHOLES_CLIP, Topology.STACK, Mode.STREAM, 2, false, 2, F32, VECTOR),
+            new Case(Cell.PEEPHOLES_CLIP, Topology.LAYER, Mode.TRAIN, 4, true, 2, F32, VECTOR),
+            new Case(Cell.PEEPHOLES_CLIP, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 3, false, 1, F32, VECTOR),
+            new Case(Cell.CIFG_PEEPHOLES_CLIP, Topology.LAYER, Mode.TRAIN, 3, true, 1, F32, SCALAR),
+            new Case(Cell.PEEPHOLES_CLIP, Topology.LAYER, Mode.TRAIN, 2, false, 1, F32, SCALAR),
+            new Case(Cell.CLIP, Topology.LAYER, Mode.TRAIN, 3, true, 1, F32, SCALAR));
 
     private BitDigest() {
     }
@@ -261,7 +290,7 @@ public final class BitDigest {
     }
 
     private static float clip(Case c) {
-        return c.cell == Cell.CLIP ? CELL_CLIP : Float.POSITIVE_INFINITY;
+        return c.cell.clipped() ? CELL_CLIP : Float.POSITIVE_INFINITY;
     }
 
     /** Row {@code step} of a {@code [T][B][width]} sequence. */
@@ -272,10 +301,10 @@ public final class BitDigest {
 
     /** The case's shape: two layers for a stack, P for projection, peepholes. */
     private static RnnShape shape(Case c) {
-        RnnShape shape = RnnShape.of(c.cell == Cell.GRU ? dev.vlstm.Cell.GRU : dev.vlstm.Cell.LSTM, INPUT, HIDDEN)
+        RnnShape shape = RnnShape.of(c.cell.engineCell(), INPUT, HIDDEN)
                 .withLayers(c.topology == Topology.LAYER ? 1 : 2)
                 .withDirection(c.topology == Topology.STACK_BIDIRECTIONAL ? Direction.BIDIRECTIONAL : Direction.FORWARD)
-                .withPeepholes(c.cell == Cell.PEEPHOLES);
+                .withPeepholes(c.cell.peepholes());
         return c.cell == Cell.PROJECTION ? shape.withProjection(PROJECTED) : shape;
     }
 
@@ -297,7 +326,7 @@ public final class BitDigest {
                 arrays.add(RandomLstm.uniform(random, shape.projectionSize() * HIDDEN, bound));
             }
             if (shape.peepholes()) {
-                arrays.add(RandomLstm.uniform(random, 3 * HIDDEN, bound));
+                arrays.add(RandomLstm.uniform(random, shape.cell().peepholeVectors() * HIDDEN, bound));
             }
         }
         return arrays.toArray(float[][]::new);
