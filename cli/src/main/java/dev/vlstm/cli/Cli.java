@@ -213,8 +213,9 @@ public final class Cli {
 
     /**
      * The version of vlstm (vlstm-cli's and vlstm-core's are one): the module's when it runs as a module, else the
-     * Implementation-Version in the manifest of the jar this class came from. The jar's own manifest, not this package's: a package split between the jar and a
-     * directory on the class path (as this one is in the tests) may have been defined without it.
+     * Implementation-Version in the manifest of the jar this class came from. The jar's own manifest, not this
+     * package's: a package split between the jar and a directory on the class path (as this one is in the tests) may
+     * have been defined without it.
      *
      * @return the version, or a sentence saying it is not known (classes run from a directory)
      */

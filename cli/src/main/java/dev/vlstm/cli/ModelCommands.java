@@ -44,8 +44,8 @@ final class ModelCommands {
             StateDict stateDict = StateDict.inspect(file, arguments.text(Cli.PREFIX));
             RnnShape shape = stateDict.shape();
             boolean lstm = shape.cell() == Cell.LSTM;
-            out.printf("%sprefix '%s': input_size=%d hidden_size=%d num_layers=%d bidirectional=%b%s bias=%b%s%n"
-                            + "parameters: %d%n", lstm ? "" : "GRU, ", stateDict.prefix(), shape.inputSize(),
+            out.printf("%s, prefix '%s': input_size=%d hidden_size=%d num_layers=%d bidirectional=%b%s bias=%b%s%n"
+                            + "parameters: %d%n", shape.cell(), stateDict.prefix(), shape.inputSize(),
                     shape.hiddenSize(), shape.layers(), shape.direction().count() == 2,
                     lstm ? " proj_size=" + shape.projectionSize() : "", stateDict.bias(),
                     shape.peepholes() ? " peepholes=true" : "", stateDict.parameterCount());

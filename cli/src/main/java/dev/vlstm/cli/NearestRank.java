@@ -16,6 +16,6 @@ public final class NearestRank {
      */
     public static long of(long[] sorted, double percentile) {
         long rank = Math.ceilDiv(Math.round(percentile * 1000) * sorted.length, 100_000L);
-        return sorted[(int) Math.clamp(rank - 1, 0, sorted.length - 1)];
+        return sorted[Math.clamp(rank - 1, 0, sorted.length - 1)];
     }
 }

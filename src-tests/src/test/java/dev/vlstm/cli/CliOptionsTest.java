@@ -71,7 +71,7 @@ class CliOptionsTest {
         }
         CliOutcome info = CliOutcome.of("info", "--model=" + MODEL, "--prefix=lstm.");
         assertEquals(0, info.code(), info.describe());
-        assertTrue(info.out().startsWith("prefix 'lstm.': input_size=3"), info.out());
+        assertTrue(info.out().startsWith("LSTM, prefix 'lstm.': input_size=3"), info.out());
     }
 
     @Test

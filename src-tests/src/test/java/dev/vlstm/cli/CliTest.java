@@ -37,7 +37,7 @@ class CliTest {
     void infoPrintsTheInferredConfiguration() {
         Outcome outcome = run("info", "--model", MODEL.toString());
         assertEquals(0, outcome.code(), outcome.err());
-        assertTrue(outcome.out().contains("prefix 'lstm.': input_size=3 hidden_size=5 num_layers=1"), outcome.out());
+        assertTrue(outcome.out().startsWith("LSTM, prefix 'lstm.': input_size=3 hidden_size=5 num_layers=1"), outcome.out());
         assertTrue(outcome.out().contains("parameters: 200"), outcome.out());
     }
 

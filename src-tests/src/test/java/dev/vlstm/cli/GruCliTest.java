@@ -126,7 +126,7 @@ class GruCliTest {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         assertEquals(0, Cli.run(new String[]{"info", "--model", model.toString()}, new PrintStream(out),
                 new PrintStream(new ByteArrayOutputStream())));
-        assertTrue(out.toString().contains("GRU, prefix 'gru.': input_size=3 hidden_size=5 num_layers=1"),
+        assertTrue(out.toString().startsWith("GRU, prefix 'gru.': input_size=3 hidden_size=5 num_layers=1"),
                 out.toString());
         assertTrue(out.toString().contains("parameters: 150"), out.toString());
         ByteArrayOutputStream stacked = new ByteArrayOutputStream();

@@ -106,7 +106,7 @@ class LauncherTest {
         for (Path launcher : List.of(link, chained)) {
             Result info = launch(launcher, links, "info", "--model", MODEL.toString());
             assertEquals(0, info.code(), info.describe());
-            assertTrue(info.out().startsWith("prefix 'lstm.': input_size=3 hidden_size=5"), info.describe());
+            assertTrue(info.out().startsWith("LSTM, prefix 'lstm.': input_size=3 hidden_size=5"), info.describe());
             assertFalse(info.err().contains(WARNING), info.describe());
             assertEquals("", info.err());
         }
