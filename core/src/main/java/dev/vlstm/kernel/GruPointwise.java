@@ -11,7 +11,7 @@ import jdk.incubator.vector.FloatVector;
 
 /**
  * The GRU's pointwise part on one vector of hidden units of one batch row, on the gate rows that a tile of
- * {@link GruProjectionTiles} has just written (L1-hot): {@code r = σ(a_r + s_r)}, {@code z = σ(a_z + s_z)},
+ * {@link FloatTiles} has just written (L1-hot): {@code r = σ(a_r + s_r)}, {@code z = σ(a_z + s_z)},
  * {@code m = s_n + b_hn}, {@code n = tanh(a_n + r*m)}, {@code h' = n + z*(h - n)}. Like {@link CellPointwise} it
  * takes no vector arguments, so it stays allocation-free whether or not C2 inlines it.
  */

@@ -7,15 +7,15 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The Vector API {@link PackedGemm}: one loop ({@link #sweep}) drives the register tiles of the matrix's (format,
- * gates) family, {@link ProjectionTiles} (float, 4 gates), {@link GruProjectionTiles} (float, 3 gates: GRU and CIFG),
- * {@link Bfloat16Tiles} and {@link Int8Tiles} (4 gates), chosen once per call, for every GEMM and, with the cell's
+ * gates) family, {@link FloatTiles}, {@link Bfloat16Tiles} or {@link Int8Tiles}, each for 4 gates (LSTM) and 3 (GRU,
+ * CIFG), chosen once per call, for every GEMM and, with the cell's
  * {@link Postgemm} after each tile, for every recurrent step. Rows in groups of four run block by block (blocks
  * outermost, so one block's panel stays in cache while every row tile uses it); the rows left over run one at a
  * time over pairs of blocks, which keeps eight (or six) FMA chains busy at batch 1. Every tile computes each output
  * lane with the same single FMA chain in k order, so results do not depend on how rows fall into tiles.
  *
  * <p>The loop holds no vectors and the tiles are too large to be inlined into it, so no vector crosses a call
- * that might not inline ({@link ProjectionTiles} says why that matters); the postgemm functions take segments and
+ * that might not inline ({@link FloatTiles} says why that matters); the postgemm functions take segments and
  * offsets for the same reason.
  */
 final class VectorGemm implements PackedGemm {
@@ -24,14 +24,18 @@ final class VectorGemm implements PackedGemm {
     static final VectorGemm INSTANCE = new VectorGemm();
     /** Rows per register tile: 4 rows x 4 gates = 16 accumulators, half of AVX-512's registers. */
     private static final int ROW_TILE = 4;
-    /** Tile families (format x gates): {@link ProjectionTiles}. */
+    /** Tile families, format x gates: {@link FloatTiles} on blocks of 4 gates. */
     private static final int FLOAT4 = 0;
-    /** {@link GruProjectionTiles}: the three gates of a GRU or a CIFG. */
+    /** {@link FloatTiles} on blocks of 3 gates (GRU, CIFG). */
     private static final int FLOAT3 = 1;
-    /** {@link Bfloat16Tiles}. */
+    /** {@link Bfloat16Tiles} on blocks of 4 gates. */
     private static final int BFLOAT16_4 = 2;
-    /** {@link Int8Tiles}. */
-    private static final int INT8_4 = 3;
+    /** {@link Bfloat16Tiles} on blocks of 3 gates. */
+    private static final int BFLOAT16_3 = 3;
+    /** {@link Int8Tiles} on blocks of 4 gates. */
+    private static final int INT8_4 = 4;
+    /** {@link Int8Tiles} on blocks of 3 gates. */
+    private static final int INT8_3 = 5;
 
     private VectorGemm() {
     }
@@ -60,7 +64,7 @@ final class VectorGemm implements PackedGemm {
      */
     @Override
     public void multiply(GemmCall c, int blockFrom, int blockTo) {
-        sweep(family(c.format, c.layout.gates(), c.aColumnBytes), c.layout, c.b, c.format.scaleBytes(c.layout),
+        sweep(family(c.format, c.layout.gates()), c.layout, c.b, c.format.scaleBytes(c.layout),
                 c.format.panelBytes(c.layout, c.depth), c.depth, c.bias, c.a, c.aOffset, c.aRowBytes, c.aColumnBytes,
                 c.rows, c.out, c.outOffset, c.aOffset / c.aRowBytes, blockFrom, blockTo, Postgemm.NONE, null, 0, null,
                 null, 0f, null);
@@ -74,25 +78,23 @@ final class VectorGemm implements PackedGemm {
     @Override
     public void step(StepCall c, int blockFrom, int blockTo) {
         long gateRowBytes = (long) c.layout.gateRowFloats() * Float.BYTES;
-        sweep(family(c.format, c.layout.gates(), Float.BYTES), c.layout, c.u, c.format.scaleBytes(c.layout),
+        sweep(family(c.format, c.layout.gates()), c.layout, c.u, c.format.scaleBytes(c.layout),
                 c.format.panelBytes(c.layout, c.depth), c.depth, null, c.hPrev, 0, c.hPrevRowBytes, Float.BYTES, c.rows,
                 c.sums, c.sumsOffset, c.inputsOffset / gateRowBytes, blockFrom, blockTo, c.cell, c.inputs,
                 c.inputsOffset - c.sumsOffset, c.c, c.hNext, c.clip, c.cellRow);
     }
 
-    /** The tile family of a matrix: float with 4 or 3 gates (3: contiguous columns of a only), or compressed. */
-    private static int family(WeightFormat format, int gates, long aColumnBytes) {
-        if (format == WeightFormat.FLOAT32 && gates == GateLayout.LSTM_GATES) {
-            return FLOAT4;
-        } else if (format == WeightFormat.FLOAT32 && gates == GateLayout.GRU_GATES && aColumnBytes == Float.BYTES) {
-            return FLOAT3;
-        } else if (format == WeightFormat.BFLOAT16 && gates == GateLayout.LSTM_GATES) {
-            return BFLOAT16_4;
-        } else if (format == WeightFormat.INT8 && gates == GateLayout.LSTM_GATES) {
-            return INT8_4;
+    /** The tile family of a matrix: its format and its gates per block, 4 or 3. */
+    private static int family(WeightFormat format, int gates) {
+        if (gates != GateLayout.LSTM_GATES && gates != GateLayout.GRU_GATES) {
+            throw new IllegalArgumentException("no tiles for " + gates + " gates");
         }
-        throw new IllegalArgumentException("no " + format + " tiles for " + gates + " gates with columns "
-                + aColumnBytes + " bytes apart");
+        boolean four = gates == GateLayout.LSTM_GATES;
+        return switch (format) {
+            case FLOAT32 -> four ? FLOAT4 : FLOAT3;
+            case BFLOAT16 -> four ? BFLOAT16_4 : BFLOAT16_3;
+            case INT8 -> four ? INT8_4 : INT8_3;
+        };
     }
 
     /**
@@ -153,14 +155,18 @@ final class VectorGemm implements PackedGemm {
                               long aRow, long aRowBytes, long aColumnBytes, MemorySegment bias, MemorySegment out,
                               long outRow, long outRowBytes) {
         switch (family) {
-            case FLOAT4 -> ProjectionTiles.rows4(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out,
+            case FLOAT4 -> FloatTiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out,
                     outRow, outRowBytes);
-            case FLOAT3 -> GruProjectionTiles.rows4(b, panel, depth, a, aRow, aRowBytes, bias, column, out, outRow,
-                    outRowBytes);
-            case BFLOAT16_4 -> Bfloat16Tiles.rows4(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column,
-                    out, outRow, outRowBytes);
-            default -> Int8Tiles.rows4(b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out,
+            case FLOAT3 -> FloatTiles.rows4Gates3(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out,
                     outRow, outRowBytes);
+            case BFLOAT16_4 -> Bfloat16Tiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias,
+                    column, out, outRow, outRowBytes);
+            case BFLOAT16_3 -> Bfloat16Tiles.rows4Gates3(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias,
+                    column, out, outRow, outRowBytes);
+            case INT8_4 -> Int8Tiles.rows4Gates4(b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias,
+                    column, out, outRow, outRowBytes);
+            default -> Int8Tiles.rows4Gates3(b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias,
+                    column, out, outRow, outRowBytes);
         }
     }
 
@@ -169,14 +175,18 @@ final class VectorGemm implements PackedGemm {
                               boolean twoBlocks, int depth, MemorySegment a, long aRow, long aColumnBytes,
                               MemorySegment bias, MemorySegment out, long outRow) {
         switch (family) {
-            case FLOAT4 -> ProjectionTiles.rows1(b, panel, panelBytes, twoBlocks, depth, a, aRow, aColumnBytes, bias,
-                    column, out, outRow);
-            case FLOAT3 -> GruProjectionTiles.rows1(b, panel, panelBytes, twoBlocks, depth, a, aRow, bias, column,
-                    out, outRow);
-            case BFLOAT16_4 -> Bfloat16Tiles.rows1(b, panel, panelBytes, twoBlocks, depth, a, aRow, aColumnBytes,
+            case FLOAT4 -> FloatTiles.rows1Gates4(b, panel, panelBytes, twoBlocks, depth, a, aRow, aColumnBytes,
                     bias, column, out, outRow);
-            default -> Int8Tiles.rows1(b, panel, panelBytes, column, twoBlocks, depth, a, aRow, aColumnBytes, bias,
-                    column, out, outRow);
+            case FLOAT3 -> FloatTiles.rows1Gates3(b, panel, panelBytes, twoBlocks, depth, a, aRow, aColumnBytes,
+                    bias, column, out, outRow);
+            case BFLOAT16_4 -> Bfloat16Tiles.rows1Gates4(b, panel, panelBytes, twoBlocks, depth, a, aRow,
+                    aColumnBytes, bias, column, out, outRow);
+            case BFLOAT16_3 -> Bfloat16Tiles.rows1Gates3(b, panel, panelBytes, twoBlocks, depth, a, aRow,
+                    aColumnBytes, bias, column, out, outRow);
+            case INT8_4 -> Int8Tiles.rows1Gates4(b, panel, panelBytes, column, twoBlocks, depth, a, aRow,
+                    aColumnBytes, bias, column, out, outRow);
+            default -> Int8Tiles.rows1Gates3(b, panel, panelBytes, column, twoBlocks, depth, a, aRow,
+                    aColumnBytes, bias, column, out, outRow);
         }
     }
 
