@@ -2,7 +2,7 @@ package dev.vlstm;
 
 /**
  * How a {@link Model} is packed and how its {@link Runner}s and {@link Trainer}s run. LSTM and GRU models take this
- * one type; what a GRU cannot do yet (compressed weights, a cell clip) it refuses by name when it is loaded or packed,
+ * one type; what a GRU cannot do yet (a cell clip) it refuses by name when it is loaded or packed,
  * never silently. The load-time fields ({@link #precision}, {@link #backend}, {@link #cellClip}, {@link #prefix}) are
  * read when a model is loaded or packed, and the model keeps them; the run-time fields ({@link #maxBatch},
  * {@link #maxSteps}, {@link #threads}, {@link #nonFiniteInputs}, {@link #chunkSteps}) are read by
@@ -12,8 +12,7 @@ package dev.vlstm;
  * its whole sequence in one GEMM. Start from {@link #DEFAULT} and change fields with the withers; every value is
  * checked when the record is made.
  *
- * @param precision storage of the weight matrices W and U ({@link WeightPrecision}); a GRU takes only
- *                  {@link WeightPrecision#FLOAT32}
+ * @param precision storage of the weight matrices W and U ({@link WeightPrecision}), for every cell
  * @param backend   the kernel family to pack for
  * @param cellClip  ONNX's LSTM cell clip, &gt; 0 (in the units of the gate pre-activations), applied in every layer
  *                  and direction to the inputs of the activations (the gate pre-activations, and c before its tanh);

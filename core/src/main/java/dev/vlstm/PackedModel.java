@@ -40,10 +40,10 @@ final class PackedModel implements AutoCloseable {
                 int inputSize = shape.layerInputSize(n / shape.direction().count());
                 try {
                     parts[n] = switch (shape.cell()) {
-                        case GRU -> PackedLayer.gru(memory::floats, family.lanes(), inputSize, shape.hiddenSize(),
-                                part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh());
-                        case CIFG -> PackedLayer.cifg(memory::floats, family.lanes(), inputSize, shape.hiddenSize(),
-                                shape.projectionSize(), part.weightIh(), part.weightHh(), part.biasIh(),
+                        case GRU -> PackedLayer.gru(memory::floats, family.lanes(), precision.format(), inputSize,
+                                shape.hiddenSize(), part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh());
+                        case CIFG -> PackedLayer.cifg(memory::floats, family.lanes(), precision.format(), inputSize,
+                                shape.hiddenSize(), shape.projectionSize(), part.weightIh(), part.weightHh(), part.biasIh(),
                                 part.biasHh(), part.weightHr(), part.peepholes());
                         case LSTM -> PackedLayer.lstm(memory::floats, family.lanes(), precision.format(), inputSize,
                                 shape.hiddenSize(), shape.projectionSize(), part.weightIh(), part.weightHh(),
@@ -60,8 +60,7 @@ final class PackedModel implements AutoCloseable {
     }
 
     /**
-     * Packs {@code tensors} with {@code precision} (FLOAT32 for a GRU or CIFG, which pack float32 whatever it says:
-     * {@link Model#pack} refuses others) for {@code backend}'s kernels.
+     * Packs {@code tensors} with {@code precision} for {@code backend}'s kernels.
      *
      * @throws IllegalArgumentException for a NaN or infinite value, or a weight beyond what the precision holds,
      *                                  naming its layer, tensor and element

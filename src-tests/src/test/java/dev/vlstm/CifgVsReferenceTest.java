@@ -286,18 +286,6 @@ class CifgVsReferenceTest {
         return sum;
     }
 
-    /** Compressed weights are refused by name: a CIFG's three gates have float32 tiles only. */
-    @ParameterizedTest
-    @EnumSource(value = WeightPrecision.class, names = {"BFLOAT16", "INT8"})
-    void compressedPrecisionsAreRefusedByName(WeightPrecision precision) {
-        try (Parameters parameters = Parameters.initialize(RnnShape.of(Cell.CIFG, 3, 5).withPeepholes(true), 1)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> Model.pack(parameters, Options.DEFAULT.withPrecision(precision)));
-            assertEquals("Options.precision " + precision + " is for LSTM models: a CIFG packs FLOAT32 weights only",
-                    e.getMessage());
-        }
-    }
-
     /** Peepholes are p_i and p_o, {@code [2][H]}: an LSTM's three vectors are refused, naming the tensor. */
     @Test
     void parametersOfTheWrongSizeAreRefused() {

@@ -57,10 +57,6 @@ class ModelApiBadInputTest {
 
     @Test
     void aGruRefusesTheOptionsItDoesNotHave() {
-        IllegalArgumentException precision = assertThrows(IllegalArgumentException.class,
-                () -> Vlstm.load(GRU, Options.DEFAULT.withPrecision(WeightPrecision.BFLOAT16)));
-        assertEquals("Options.precision BFLOAT16 is for LSTM models: a GRU packs FLOAT32 weights only",
-                precision.getMessage());
         IllegalArgumentException clip = assertThrows(IllegalArgumentException.class,
                 () -> Vlstm.load(GRU, Options.DEFAULT.withCellClip(3f)));
         assertEquals("Options.cellClip 3.0 is for LSTM models: a GRU has no cell clip (use Float.POSITIVE_INFINITY)",

@@ -92,7 +92,11 @@ class ZeroAllocationTest {
             "LSTM, BFLOAT16, 64, 128, 17, false, 20, 1, Infinity, 1",
             "CIFG, FLOAT32, 17, 33, 0, true, 10, 5, 0.5, 1",
             "CIFG, FLOAT32, 64, 128, 0, false, 20, 1, Infinity, 1",
-            "CIFG, FLOAT32, 64, 128, 16, true, 20, 1, Infinity, 2"})
+            "CIFG, FLOAT32, 64, 128, 16, true, 20, 1, Infinity, 2",
+            "GRU, INT8, 17, 33, 0, false, 10, 5, Infinity, 1",
+            "GRU, BFLOAT16, 64, 128, 0, false, 20, 1, Infinity, 2",
+            "CIFG, INT8, 64, 128, 0, true, 20, 1, Infinity, 1",
+            "CIFG, BFLOAT16, 17, 33, 0, false, 10, 5, Infinity, 1"})
     void layerForwardAndStepAllocateNothingOnceWarm(Cell cell, WeightPrecision precision, int inputSize,
                                                     int hiddenSize, int projectionSize, boolean peepholes,
                                                     int steps, int batch, float cellClip, int threads) {

@@ -81,11 +81,12 @@ public final class PackedLayer {
     }
 
     /**
-     * Allocates a CIFG layer (float32: there are no compressed three-gate tiles) and packs its tensors into it: the
-     * LSTM's packing on three gates i, g, o, the summed bias, and p_i, p_o at the slots of i and o.
+     * Allocates a CIFG layer and packs its tensors into it: the LSTM's packing on three gates i, g, o, the summed
+     * bias, and p_i, p_o at the slots of i and o.
      *
      * @param floats         the owner's allocator of zeroed, 64-byte aligned buffers of that many floats
      * @param lanes          hidden units per block of the kernel family
+     * @param format         how W and U are stored (W_hr and the peepholes are always float32)
      * @param inputSize      I
      * @param hiddenSize     H
      * @param projectionSize P, or 0 without projection
@@ -97,12 +98,12 @@ public final class PackedLayer {
      * @param peepholes      {@code [2][H]} (p_i, p_o), or null for none
      * @return the packed layer
      */
-    public static PackedLayer cifg(LongFunction<MemorySegment> floats, int lanes, int inputSize, int hiddenSize,
-                                   int projectionSize, MemorySegment weightIh, MemorySegment weightHh,
+    public static PackedLayer cifg(LongFunction<MemorySegment> floats, int lanes, WeightFormat format, int inputSize,
+                                   int hiddenSize, int projectionSize, MemorySegment weightIh, MemorySegment weightHh,
                                    MemorySegment biasIh, MemorySegment biasHh, MemorySegment weightHr,
                                    MemorySegment peepholes) {
         return withCellState(floats, GateLayout.cifg(inputSize, hiddenSize, lanes),
-                peepholes == null ? Postgemm.CIFG : Postgemm.CIFG_PEEPHOLES, WeightFormat.FLOAT32, projectionSize,
+                peepholes == null ? Postgemm.CIFG : Postgemm.CIFG_PEEPHOLES, format, projectionSize,
                 weightIh, weightHh, biasIh, biasHh, weightHr, peepholes);
     }
 
@@ -130,11 +131,12 @@ public final class PackedLayer {
     }
 
     /**
-     * Allocates a GRU layer (float32) and packs its tensors into it. b_hn goes to the cell row, the other biases into
+     * Allocates a GRU layer and packs its tensors into it. b_hn goes to the cell row, the other biases into
      * the input bias row ({@link Packing#linearBeforeResetBias}).
      *
      * @param floats     the owner's allocator of zeroed, 64-byte aligned buffers of that many floats
      * @param lanes      hidden units per block of the kernel family
+     * @param format     how W and U are stored
      * @param inputSize  I
      * @param hiddenSize H
      * @param weightIh   {@code [3H][I]}
@@ -143,12 +145,12 @@ public final class PackedLayer {
      * @param biasHh     {@code [3H]}, or null for zeros
      * @return the packed layer
      */
-    public static PackedLayer gru(LongFunction<MemorySegment> floats, int lanes, int inputSize, int hiddenSize,
-                                  MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh,
-                                  MemorySegment biasHh) {
+    public static PackedLayer gru(LongFunction<MemorySegment> floats, int lanes, WeightFormat format, int inputSize,
+                                  int hiddenSize, MemorySegment weightIh, MemorySegment weightHh,
+                                  MemorySegment biasIh, MemorySegment biasHh) {
         GateLayout layout = GateLayout.gru(inputSize, hiddenSize, lanes);
-        PackedMatrix input = matrix(floats, WeightFormat.FLOAT32, layout, inputSize);
-        PackedMatrix recurrent = matrix(floats, WeightFormat.FLOAT32, layout, hiddenSize);
+        PackedMatrix input = matrix(floats, format, layout, inputSize);
+        PackedMatrix recurrent = matrix(floats, format, layout, hiddenSize);
         MemorySegment inputBias = floats.apply(layout.gateRowFloats());
         PackedLayer layer = new PackedLayer(layout, Postgemm.GRU, input, recurrent, inputBias,
                 floats.apply(layout.paddedHidden()), null, null, 0);
