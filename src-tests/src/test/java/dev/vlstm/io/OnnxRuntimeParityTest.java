@@ -226,7 +226,8 @@ class OnnxRuntimeParityTest {
         }
     }
 
-    private static float[] floats(OrtSession.Result result, String name) {
+    /** The float output {@code name} of an ORT run. */
+    static float[] floats(OrtSession.Result result, String name) {
         FloatBuffer buffer = ((OnnxTensor) result.get(name).orElseThrow()).getFloatBuffer();
         float[] values = new float[buffer.remaining()];
         buffer.get(values);
