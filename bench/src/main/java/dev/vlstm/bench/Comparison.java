@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -13,6 +14,7 @@ import java.util.SortedSet;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 import dev.vlstm.Backend;
 import dev.vlstm.WeightPrecision;
@@ -32,7 +34,8 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * <p>Usage: {@code java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.Comparison
  * [full|quick] [shape-regex]} (the jar's own main class is JMH's runner); without arguments the system properties
  * {@code compare.mode} (default full) and {@code compare.shapes} (default all) decide. The shape regex is searched
- * for in the names, e.g. {@code step} or {@code train-B64}.
+ * for in the names, e.g. {@code step} or {@code train-B64}. {@code --help}, {@code -h} or {@code help} prints the
+ * usage and exits 0; a bad argument prints one line on stderr and exits 2.
  */
 public final class Comparison {
 
@@ -40,7 +43,7 @@ public final class Comparison {
      * How much measuring a mode does. In quick mode the reference is timed over at most
      * {@link #QUICK_SCALAR_FLOPS} per call (fewer time steps, {@link #scaledScalarSteps}) and scaled to the full T.
      */
-    private record Plan(String name, int forks, int warmups, int iterations, TimeValue iterationTime,
+    record Plan(String name, int forks, int warmups, int iterations, TimeValue iterationTime,
                         boolean scaleScalar) {
 
         JmhRuns.Timing timing() {
@@ -50,6 +53,12 @@ public final class Comparison {
         /** The roofline's runs: one fork of one-second iterations, as many as the plan's. */
         JmhRuns.Timing rooflineTiming() {
             return JmhRuns.Timing.of(1, warmups, iterations, TimeValue.seconds(1));
+        }
+
+        /** The plan in a few words, for the usage. */
+        String brief() {
+            return forks + (forks == 1 ? " fork" : " forks") + ", " + warmups + " warmup and " + iterations
+                    + " measured iterations of " + iterationTime + " per benchmark";
         }
 
         String describe() {
@@ -70,6 +79,24 @@ public final class Comparison {
     /** A reference call longer than an iteration is timed call by call, in one fork. */
     private static final JmhRuns.Timing SINGLE_SHOT = JmhRuns.Timing.singleShot(2, 5);
 
+    /** The widest line of the usage's list of shapes, in characters. */
+    private static final int USAGE_WIDTH = 100;
+    /** The arguments that print the usage, wherever they stand. */
+    static final List<String> HELP = List.of("--help", "-h", "help");
+
+    /** A mode and the shapes it compares. */
+    record Selection(Plan plan, List<Shape> shapes) {
+    }
+
+    /** A bad argument, said in one line. */
+    static final class UsageException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        UsageException(String message) {
+            super(message);
+        }
+    }
+
     private final Plan plan;
     private final JmhRuns runs;
     private final boolean onnxRuntime;
@@ -81,20 +108,21 @@ public final class Comparison {
     }
 
     public static void main(String[] args) throws RunnerException, IOException {
-        String mode = args.length > 0 ? args[0] : System.getProperty("compare.mode", "full");
-        Plan plan = switch (mode) {
-            case "quick" -> QUICK;
-            case "full" -> FULL;
-            default -> throw new IllegalArgumentException("mode must be quick or full, got " + mode
-                    + "\nusage: java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.Comparison "
-                    + "[full|quick] [shape-regex]");
-        };
-        Pattern filter = Pattern.compile(args.length > 1 ? args[1] : System.getProperty("compare.shapes", ""));
-        List<Shape> shapes = Shape.ALL.stream().filter(shape -> filter.matcher(shape.name()).find()).toList();
-        if (shapes.isEmpty()) {
-            throw new IllegalArgumentException("no shape matches " + filter + "; shapes: "
-                    + Shape.ALL.stream().map(Shape::name).toList());
+        if (Arrays.stream(args).anyMatch(HELP::contains)) {
+            System.out.print(usage());
+            return;
         }
+        Selection selection;
+        try {
+            selection = select(args, System.getProperty("compare.mode", "full"),
+                    System.getProperty("compare.shapes", ""));
+        } catch (UsageException e) {
+            System.err.println("comparison: " + e.getMessage() + " (--help prints the usage)");
+            System.exit(2);
+            return;
+        }
+        Plan plan = selection.plan();
+        List<Shape> shapes = selection.shapes();
         Optional<String> onnxMissing = OnnxRuntimeLstm.unavailableReason();
         onnxMissing.ifPresent(reason -> System.err.println("ONNX Runtime cannot run here, so its columns stay blank: "
                 + reason));
@@ -133,6 +161,68 @@ public final class Comparison {
         Path json = directory.resolve("comparison.json");
         comparison.runs.writeJson(json);
         System.err.println("Table written to " + markdown + ", every JMH run's result to " + json);
+    }
+
+    /**
+     * The run that {@code args} ({@code [full|quick] [shape-regex]}) ask for; a missing argument takes
+     * {@code defaultMode} or {@code defaultShapes}.
+     *
+     * @throws UsageException an unknown mode, a regex that does not compile or matches no shape, or a third argument
+     */
+    static Selection select(String[] args, String defaultMode, String defaultShapes) throws UsageException {
+        if (args.length > 2) {
+            throw new UsageException("at most two arguments, [full|quick] [shape-regex]; got " + args.length);
+        }
+        String mode = args.length > 0 ? args[0] : defaultMode;
+        Plan plan = switch (mode) {
+            case "quick" -> QUICK;
+            case "full" -> FULL;
+            default -> throw new UsageException("the mode must be full or quick, not " + mode);
+        };
+        String regex = args.length > 1 ? args[1] : defaultShapes;
+        Pattern filter;
+        try {
+            filter = Pattern.compile(regex);
+        } catch (PatternSyntaxException e) {
+            throw new UsageException("the shape regex " + regex + " does not compile: " + e.getDescription()
+                    + " at index " + e.getIndex());
+        }
+        List<Shape> shapes = Shape.ALL.stream().filter(shape -> filter.matcher(shape.name()).find()).toList();
+        if (shapes.isEmpty()) {
+            throw new UsageException("no shape name contains a match of " + regex + "; the shapes are "
+                    + String.join(" ", shapeNames()));
+        }
+        return new Selection(plan, shapes);
+    }
+
+    /** What {@code --help} prints: the arguments, the modes, the outputs and the shapes. */
+    static String usage() {
+        StringBuilder shapes = new StringBuilder();
+        int lineStart = 0;
+        for (String name : shapeNames()) {
+            if (shapes.length() - lineStart + 2 + name.length() > USAGE_WIDTH) {
+                shapes.append('\n');
+                lineStart = shapes.length();
+            }
+            shapes.append("  ").append(name);
+        }
+        return """
+                usage: java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.Comparison
+                         [full|quick] [shape-regex]
+                Times vlstm's vector kernels against the scalar reference and ONNX Runtime, shape by shape.
+                  full         %s (the default)
+                  quick        %s: a first look
+                  shape-regex  compares the shapes whose names contain a match, e.g. step or train-B64 (default: all)
+                Without arguments the system properties compare.mode and compare.shapes decide.
+                Prints a Markdown table on stdout and writes comparison.md, comparison.json and jmh-logs/ beside
+                the jar; progress goes to stderr. Exits 0 when done, 2 on a bad argument.
+                Shapes:
+                %s
+                """.formatted(FULL.brief(), QUICK.brief(), shapes);
+    }
+
+    private static List<String> shapeNames() {
+        return Shape.ALL.stream().map(Shape::name).toList();
     }
 
     /**

@@ -20,13 +20,14 @@ import dev.vlstm.Model;
 import dev.vlstm.Runner;
 import dev.vlstm.State;
 import dev.vlstm.WeightPrecision;
+import dev.vlstm.onnxmodels.OnnxRnnModel;
 
 /**
- * ONNX Runtime's CPU execution provider running a {@link RandomLstm} as an {@link OnnxLstmModel}: the peer in
- * the comparison. One intra-op and one inter-op thread (vlstm uses one), sequential execution, every graph
- * optimisation. Inputs and outputs are tensors over native buffers made once (direct FloatBuffers, which ORT
- * uses without copying) and the outputs are pinned, so a call allocates only the Java API's small per-call
- * bookkeeping.
+ * ONNX Runtime's CPU execution provider running a {@link RandomLstm} as an ONNX model of one forward {@code LSTM}
+ * node ({@link #onnxModel}): the peer in the comparison. One intra-op and one inter-op thread (vlstm uses one),
+ * sequential execution, every graph optimisation. Inputs and outputs are tensors over native buffers made once
+ * (direct FloatBuffers, which ORT uses without copying) and the outputs are pinned, so a call allocates only the
+ * Java API's small per-call bookkeeping.
  *
  * <p>A stream carries its state as a service would: {@code Y_h} and {@code Y_c} of one call are
  * {@code initial_h} and {@code initial_c} of the next. Two pairs of state buffers take turns, so no call reads
@@ -72,7 +73,7 @@ final class OnnxRuntimeLstm implements AutoCloseable {
                 options.setInterOpNumThreads(1);
                 options.setExecutionMode(SessionOptions.ExecutionMode.SEQUENTIAL);
                 options.setOptimizationLevel(SessionOptions.OptLevel.ALL_OPT);
-                session = environment.createSession(OnnxLstmModel.bytes(model, steps), options);
+                session = environment.createSession(onnxModel(model, steps), options);
             }
             OnnxTensor x = tensor(RandomLstm.toNative(arena, model.x()), steps, batch, size);
             y = RandomLstm.floats(arena, steps * batch * size);
@@ -154,6 +155,22 @@ final class OnnxRuntimeLstm implements AutoCloseable {
             }
             return Optional.of(reason.toString());
         }
+    }
+
+    /**
+     * {@code model}'s layer over {@code steps} time steps as an ONNX model: inputs {@code X [T][B][I]},
+     * {@code initial_h} and {@code initial_c [1][B][H]}; the weights, in ONNX's gate order, as initializers; outputs
+     * {@code Y [T][1][B][H]}, {@code Y_h} and {@code Y_c [1][B][H]}. No {@code sequence_lens} and no {@code P}: every
+     * sequence runs to T, as the comparison's vlstm calls do.
+     */
+    private static byte[] onnxModel(RandomLstm model, int steps) {
+        int input = model.shape().size();
+        int hidden = model.shape().size();
+        return OnnxRnnModel.lstm(input, hidden, steps, model.shape().batch())
+                .weights(OnnxRnnModel.toOnnxLstmGateOrder(model.weightIh(), input, hidden),
+                        OnnxRnnModel.toOnnxLstmGateOrder(model.weightHh(), hidden, hidden),
+                        OnnxRnnModel.toOnnxLstmBias(model.biasIh(), model.biasHh(), hidden))
+                .bytes("vlstm-bench", "vlstm-bench-" + model.shape().name());
     }
 
     /** What runs and how, for the comparison's notes. */

@@ -8,11 +8,12 @@ import java.lang.foreign.ValueLayout;
 import ai.onnxruntime.OrtException;
 import dev.vlstm.Parameters;
 import dev.vlstm.io.GateConventions;
+import dev.vlstm.onnxmodels.OnnxRnnModel;
 import dev.vlstm.reference.ReferenceLstm;
 import org.junit.jupiter.api.Test;
 
 /**
- * The benchmark's ONNX peer computes the benchmark's model: {@link OnnxLstmModel} puts the gates where ONNX wants
+ * The benchmark's ONNX peer computes the benchmark's model: {@link OnnxRnnModel} puts the gates where ONNX wants
  * them, and ONNX Runtime running it agrees with the double-precision reference, whole sequences and carried streams
  * alike.
  */
@@ -27,12 +28,10 @@ class OnnxRuntimeLstmTest {
     void gateOrderIsWhatTheCoreOnnxLoaderUndoes() {
         RandomLstm model = RandomLstm.create(SMALL, SMALL.steps());
         int hidden = SMALL.size();
-        float[] bias = new float[8 * hidden];
-        System.arraycopy(OnnxLstmModel.toOnnxGateOrder(model.biasIh(), 1, hidden), 0, bias, 0, 4 * hidden);
-        System.arraycopy(OnnxLstmModel.toOnnxGateOrder(model.biasHh(), 1, hidden), 0, bias, 4 * hidden, 4 * hidden);
         try (Parameters loaded = GateConventions.onnxLstm(hidden, hidden, "forward",
-                OnnxLstmModel.toOnnxGateOrder(model.weightIh(), hidden, hidden),
-                OnnxLstmModel.toOnnxGateOrder(model.weightHh(), hidden, hidden), bias, null)) {
+                OnnxRnnModel.toOnnxLstmGateOrder(model.weightIh(), hidden, hidden),
+                OnnxRnnModel.toOnnxLstmGateOrder(model.weightHh(), hidden, hidden),
+                OnnxRnnModel.toOnnxLstmBias(model.biasIh(), model.biasHh(), hidden), null)) {
             assertArrayEquals(model.weightIh(), loaded.tensor("weight_ih_l0").toArray(ValueLayout.JAVA_FLOAT));
             assertArrayEquals(model.weightHh(), loaded.tensor("weight_hh_l0").toArray(ValueLayout.JAVA_FLOAT));
             assertArrayEquals(model.biasIh(), loaded.tensor("bias_ih_l0").toArray(ValueLayout.JAVA_FLOAT));

@@ -20,6 +20,7 @@ import dev.vlstm.Parameters;
 import dev.vlstm.RnnShape;
 import dev.vlstm.Runner;
 import dev.vlstm.SequenceLayout;
+import dev.vlstm.onnxmodels.OnnxRnnModel;
 
 /**
  * ONNX {@code GRU} nodes with {@code linear_before_reset = 1} (forward and bidirectional, with B,
@@ -50,7 +51,9 @@ class OnnxRuntimeGruParityTest {
         float[] x = uniform(random, steps * batch * inputSize, 1);
         float[] h0 = uniform(random, directions * batch * hiddenSize, 1);
 
-        float[][] onnx = runOnnxRuntime(OnnxNodeModel.gru(inputSize, hiddenSize, steps, batch, direction, 1, w, r, b),
+        float[][] onnx = runOnnxRuntime(OnnxRnnModel.gru(inputSize, hiddenSize, steps, batch).direction(direction)
+                        .linearBeforeReset(1).weights(w, r, b).sequenceLengths()
+                        .bytes("vlstm-tests", "vlstm-test-GRU-" + direction),
                 inputSize, hiddenSize, steps, directions, x, lengths, h0, null);
 
         float[] y = new float[steps * batch * directions * hiddenSize];

@@ -26,6 +26,7 @@ import dev.vlstm.Parameters;
 import dev.vlstm.RnnShape;
 import dev.vlstm.Runner;
 import dev.vlstm.SequenceLayout;
+import dev.vlstm.onnxmodels.OnnxRnnModel;
 
 /**
  * Whole ONNX {@code LSTM} nodes (forward and bidirectional, with biases, peepholes, {@code clip},
@@ -51,8 +52,8 @@ import dev.vlstm.SequenceLayout;
  * </ul>
  * Peepholes, both directions, sequence_lens and the initial states agree with ORT as the spec describes them.
  *
- * <p>The model bytes are written by {@link OnnxNodeModel}; ORT runs it with one thread. Weights and biases are
- * U(-w, w) with w given per case, peepholes, inputs and states U(-1, 1).
+ * <p>The model bytes are written by {@link OnnxRnnModel} ({@link #lstmNode}); ORT runs it with one thread. Weights
+ * and biases are U(-w, w) with w given per case, peepholes, inputs and states U(-1, 1).
  */
 class OnnxRuntimeParityTest {
 
@@ -85,7 +86,7 @@ class OnnxRuntimeParityTest {
         float[] h0 = uniform(random, directions * batch * hiddenSize, 1);
         float[] c0 = uniform(random, directions * batch * hiddenSize, 1);
 
-        float[][] onnx = runOnnxRuntime(OnnxNodeModel.lstm(inputSize, hiddenSize, steps, batch, direction, w, r,
+        float[][] onnx = runOnnxRuntime(lstmNode(inputSize, hiddenSize, steps, batch, direction, w, r,
                 b, p, clip, false), inputSize, hiddenSize, steps, directions, x, lengths, h0, c0);
 
         float[] y = new float[steps * batch * directions * hiddenSize];
@@ -131,9 +132,9 @@ class OnnxRuntimeParityTest {
         float[] c0 = uniform(random, directions * batch * hiddenSize, 1);
         float[] nodeP = p == null ? new float[directions * 3 * hiddenSize] : p;
 
-        float[][] onnx = runOnnxRuntime(OnnxNodeModel.lstm(inputSize, hiddenSize, steps, batch, direction, w, r,
+        float[][] onnx = runOnnxRuntime(lstmNode(inputSize, hiddenSize, steps, batch, direction, w, r,
                 b, nodeP, clip, true), inputSize, hiddenSize, steps, directions, x, lengths, h0, c0);
-        float[][] uncoupled = runOnnxRuntime(OnnxNodeModel.lstm(inputSize, hiddenSize, steps, batch, direction, w,
+        float[][] uncoupled = runOnnxRuntime(lstmNode(inputSize, hiddenSize, steps, batch, direction, w,
                 r, b, nodeP, clip, false), inputSize, hiddenSize, steps, directions, x, lengths, h0, c0);
         double change = 0;
         for (int n = 0; n < onnx[0].length; n++) {
@@ -182,6 +183,19 @@ class OnnxRuntimeParityTest {
         assertClose(api + " Y_c", onnx[2], cT);
     }
 
+    /**
+     * The tests' ONNX model of an {@code LSTM} node with every optional input ({@code sequence_lens},
+     * {@code initial_h}, {@code initial_c}, {@code P}) and the {@code direction}, {@code input_forget} and (if
+     * finite) {@code clip} attributes; arrays as {@link OnnxRnnModel.Builder#weights} and
+     * {@link OnnxRnnModel.Builder#peepholes} take them.
+     */
+    static byte[] lstmNode(int inputSize, int hiddenSize, int steps, int batch, String direction, float[] w,
+                           float[] r, float[] b, float[] p, float clip, boolean inputForget) {
+        return OnnxRnnModel.lstm(inputSize, hiddenSize, steps, batch).direction(direction).weights(w, r, b)
+                .peepholes(p).sequenceLengths().clip(clip).inputForget(inputForget)
+                .bytes("vlstm-tests", "vlstm-test-LSTM-" + direction);
+    }
+
     /** ORT's Y, Y_h and Y_c for these inputs; a GRU node's Y and Y_h for a null c0. */
     static float[][] runOnnxRuntime(byte[] model, int inputSize, int hiddenSize, int steps, int directions,
                                             float[] x, int[] lengths, float[] h0, float[] c0) throws OrtException {
@@ -212,7 +226,8 @@ class OnnxRuntimeParityTest {
         }
     }
 
-    private static float[] floats(OrtSession.Result result, String name) {
+    /** The float output {@code name} of an ORT run. */
+    static float[] floats(OrtSession.Result result, String name) {
         FloatBuffer buffer = ((OnnxTensor) result.get(name).orElseThrow()).getFloatBuffer();
         float[] values = new float[buffer.remaining()];
         buffer.get(values);

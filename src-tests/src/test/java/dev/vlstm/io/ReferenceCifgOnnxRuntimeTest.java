@@ -56,10 +56,10 @@ class ReferenceCifgOnnxRuntimeTest {
         float[] h0 = OnnxRuntimeParityTest.uniform(random, batch * hidden, 1);
         float[] c0 = OnnxRuntimeParityTest.uniform(random, batch * hidden, 1);
 
-        float[][] onnx = OnnxRuntimeParityTest.runOnnxRuntime(OnnxNodeModel.lstm(inputSize, hidden, steps, batch,
-                "forward", w, r, b, p, clip, true), inputSize, hidden, steps, 1, x, lengths, h0, c0);
-        float[][] uncoupled = OnnxRuntimeParityTest.runOnnxRuntime(OnnxNodeModel.lstm(inputSize, hidden, steps,
-                batch, "forward", w, r, b, p, clip, false), inputSize, hidden, steps, 1, x, lengths, h0, c0);
+        float[][] onnx = OnnxRuntimeParityTest.runOnnxRuntime(OnnxRuntimeParityTest.lstmNode(inputSize, hidden,
+                steps, batch, "forward", w, r, b, p, clip, true), inputSize, hidden, steps, 1, x, lengths, h0, c0);
+        float[][] uncoupled = OnnxRuntimeParityTest.runOnnxRuntime(OnnxRuntimeParityTest.lstmNode(inputSize, hidden,
+                steps, batch, "forward", w, r, b, p, clip, false), inputSize, hidden, steps, 1, x, lengths, h0, c0);
         assertTrue(largestDifference(onnx[0], uncoupled[0]) > 10 * OnnxRuntimeParityTest.RELATIVE_TOLERANCE,
                 "ORT's Y does not change with input_forget: it ignores the attribute");
 
