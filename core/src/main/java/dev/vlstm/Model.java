@@ -218,8 +218,10 @@ public final class Model implements AutoCloseable {
      * after loading, then serves requests (on runners of its own, unaffected) while the JIT compiles the kernels
      * those runners take (the same cell, weight precision and kernel, one-row and, for {@code options.maxBatch()}
      * &ge; 4, four-row tiles, forward and step, on {@code options.threads()} threads), and reports ready when the
-     * future completes. The warm-up stops as soon as the calls have settled, and holds no thread or memory after
-     * it has ended: later calls on this thread allocate nothing. Its made-up data change nothing a caller can see.
+     * future completes. The warm-up stops as soon as the calls have settled; by the time the future completes its
+     * runner and states are freed, and its thread ends right after (so nothing of it allocates any more). Its
+     * made-up data change nothing a caller can see. Requests sent before it completes compete with it for the
+     * cores: a readiness probe should wait for it.
      *
      * <p>The future completes with the report ({@link WarmUp#settled()} false if {@code limit} came first), or
      * exceptionally with what the warm-up threw (e.g. an {@link OutOfMemoryError} making the runner's scratch).
