@@ -224,10 +224,10 @@ public final class Model implements AutoCloseable {
      * cores: a readiness probe should wait for it.
      *
      * <p>The future completes with the report ({@link WarmUp#settled()} false if {@code limit} came first), or
-     * exceptionally with what the warm-up threw (e.g. an {@link OutOfMemoryError} making the runner's scratch).
-     * Cancelling it, or completing it by hand, stops the warm-up before its next call; {@link #close()} cancels it
-     * and waits for it to stop. Actions chained to it without an executor run on the warm-up's thread once it has
-     * freed its runner; they may close this model.
+     * exceptionally with what the warm-up threw (e.g. what {@link #runner(Options)} throws for options whose
+     * scratch cannot be allocated). Cancelling it, or completing it by hand, stops the warm-up before its next call;
+     * {@link #close()} cancels it and waits for it to stop. Actions chained to it without an executor run on the
+     * warm-up's thread once it has freed its runner; they may close this model.
      *
      * @param options the run-time fields of the runners to warm, as {@link #runner(Options)} reads them; not null
      * @param limit   the longest the warm-up may take, positive
