@@ -1,5 +1,9 @@
 package dev.vlstm;
 
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
 /**
  * A whole LSTM or GRU (every layer and direction), packed once and shared between threads (only
  * {@link Trainer#updateWeights} changes it, repacking new parameters): what
@@ -23,6 +27,7 @@ public final class Model implements AutoCloseable {
     private final RnnShape shape;
     private final Options options;
     private final PackedModel weights;
+    private final BackgroundWarmUps warmUps = new BackgroundWarmUps();
     private volatile boolean open = true;
 
     private Model(Options options, PackedModel weights) {
@@ -177,9 +182,60 @@ public final class Model implements AutoCloseable {
         return new State(shape, new StreamState(weights, batch, STATE, null, STATE_ADVICE, RUNNER));
     }
 
-    /** Frees the packed weights. Closing twice is harmless. */
+    /**
+     * Warms the kernels a runner with this model's options will use, in the background:
+     * {@code warmUpInBackground(options(), limit)} with a limit of 20 seconds.
+     *
+     * @return the warm-up's report once it has ended, as {@link #warmUpInBackground(Options, Duration)} says
+     * @throws IllegalStateException if this model is closed
+     */
+    public CompletableFuture<WarmUp> warmUpInBackground() {
+        return warmUpInBackground(options, WarmUpLoop.DEFAULT_LIMIT);
+    }
+
+    /**
+     * Starts {@link Runner#warmUp(Duration)} of a runner of its own, made with {@code options} as
+     * {@link #runner(Options)} makes one, on a new daemon thread, and returns at once: what a service calls right
+     * after loading, then serves requests (on runners of its own, unaffected) while the JIT compiles the kernels
+     * those runners take (the same cell, weight precision and kernel, one-row and, for {@code options.maxBatch()}
+     * &ge; 4, four-row tiles, forward and step, on {@code options.threads()} threads), and reports ready when the
+     * future completes. The warm-up stops as soon as the calls have settled; by the time the future completes its
+     * runner and states are freed, and its thread ends right after (so nothing of it allocates any more). Its
+     * made-up data change nothing a caller can see. Requests sent before it completes compete with it for the
+     * cores: a readiness probe should wait for it.
+     *
+     * <p>The future completes with the report ({@link WarmUp#settled()} false if {@code limit} came first), or
+     * exceptionally with what the warm-up threw (e.g. what {@link #runner(Options)} throws for options whose
+     * scratch cannot be allocated). Cancelling it, or completing it by hand, stops the warm-up before its next call;
+     * {@link #close()} cancels it and waits for it to stop. Actions chained to it without an executor run on the
+     * warm-up's thread once it has freed its runner; they may close this model.
+     *
+     * @param options the run-time fields of the runners to warm, as {@link #runner(Options)} reads them; not null
+     * @param limit   the longest the warm-up may take, positive
+     * @return the warm-up's report once it has ended
+     * @throws NullPointerException     if {@code options} or {@code limit} is null
+     * @throws IllegalArgumentException if {@code limit} is zero or negative
+     * @throws IllegalStateException    if this model is closed
+     */
+    public CompletableFuture<WarmUp> warmUpInBackground(Options options, Duration limit) {
+        Checks.notNull("options", options);
+        WarmUpLoop.checkLimit(limit);
+        checkOpen();
+        return warmUps.start(this, options, limit);
+    }
+
+    /** The threads of the background warm-ups not yet ended, for tests. */
+    List<Thread> warmUpThreads() {
+        return warmUps.threads();
+    }
+
+    /**
+     * Frees the packed weights, after cancelling any background warm-up and waiting for it to stop using them.
+     * Closing twice is harmless.
+     */
     @Override
     public void close() {
+        warmUps.close();
         weights.close();
         open = false;
     }

@@ -3,6 +3,7 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.BooleanSupplier;
 
 /**
  * Runs a {@link Model}'s forward in inference, as PyTorch's {@code nn.LSTM} or {@code nn.GRU}: whole sequences
@@ -263,6 +264,16 @@ public final class Runner implements AutoCloseable {
         WarmUpLoop.checkLimit(limit);
         checkOpen();
         return WarmUpLoop.run(new WarmUpTarget(), limit);
+    }
+
+    /**
+     * {@link #warmUp(Duration)} that asks {@code stopped} before every call, for {@link BackgroundWarmUps}.
+     *
+     * @throws java.util.concurrent.CancellationException as soon as {@code stopped} says true
+     */
+    WarmUp warmUp(Duration limit, BooleanSupplier stopped) {
+        checkOpen();
+        return WarmUpLoop.run(new WarmUpTarget(), limit, stopped);
     }
 
     /** Frees the scratch memory and stops the worker threads. Closing twice is harmless. */

@@ -4,6 +4,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.SplittableRandom;
+import java.util.concurrent.CancellationException;
+import java.util.function.BooleanSupplier;
 
 import dev.vlstm.kernel.Settling;
 
@@ -144,6 +146,8 @@ final class WarmUpLoop<S> {
     }
 
     private final Target<S> target;
+    /** Checked before every call: true stops the warm-up with a {@link CancellationException}. */
+    private final BooleanSupplier stopped;
     /** Time steps of each warm-up sequence: {@link #STEPS}, or fewer if the runner takes no more. */
     private final int steps;
     private final OffHeap memory = OffHeap.open();
@@ -163,8 +167,9 @@ final class WarmUpLoop<S> {
     private final MemorySegment[] initialHiddenGradients;
     private final MemorySegment[] initialCellGradients;
 
-    private WarmUpLoop(Target<S> target) {
+    private WarmUpLoop(Target<S> target, BooleanSupplier stopped) {
         this.target = target;
+        this.stopped = stopped;
         this.steps = Math.min(STEPS, target.maxSteps());
         this.batches = target.maxBatch() >= WIDE_BATCH ? new int[] {1, WIDE_BATCH} : new int[] {1};
         int count = batches.length;
@@ -239,7 +244,16 @@ final class WarmUpLoop<S> {
 
     /** Warms {@code target}, whose runner's guard (if any) the calling thread holds, for at most {@code limit}. */
     static <S> WarmUp run(Target<S> target, Duration limit) {
-        WarmUpLoop<S> warmUp = new WarmUpLoop<>(target);
+        return run(target, limit, () -> false);
+    }
+
+    /**
+     * Warms {@code target} as {@link #run(Target, Duration)}, asking {@code stopped} before every call.
+     *
+     * @throws CancellationException as soon as {@code stopped} says true, after freeing the warm-up's memory
+     */
+    static <S> WarmUp run(Target<S> target, Duration limit, BooleanSupplier stopped) {
+        WarmUpLoop<S> warmUp = new WarmUpLoop<>(target, stopped);
         try {
             return warmUp.until(System.nanoTime() + limit.toNanos());
         } finally {
@@ -262,6 +276,7 @@ final class WarmUpLoop<S> {
         long calls = 0;
         for (int n = 0; n < batches.length; n++) {
             S state = state(n);
+            proceed();
             if (everything) {
                 target.forward(sequences[n], steps, batches[n], initialHidden[n], initialCell[n], outputs[n],
                         lastHidden[n], lastCell[n]);
@@ -270,6 +285,7 @@ final class WarmUpLoop<S> {
             }
             calls++;
             if (target.trains()) {
+                proceed();
                 if (everything) {
                     target.backward(outputs[n], lastHidden[n], lastCell[n], GradientMode.OVERWRITE,
                             inputGradients[n], initialHiddenGradients[n], initialCellGradients[n]);
@@ -279,11 +295,19 @@ final class WarmUpLoop<S> {
                 calls++;
             }
             if (state != null) {
+                proceed();
                 target.step(stepInputs[n], state, everything ? stepOutputs[n] : null);
                 calls++;
             }
         }
         return calls;
+    }
+
+    /** Throws if the warm-up is to stop: between calls, so that no call is cut short. */
+    private void proceed() {
+        if (stopped.getAsBoolean()) {
+            throw new CancellationException("the warm-up was stopped");
+        }
     }
 
     /** The state made for the n-th batch size, of the type {@link Target#newState} gave. */

@@ -37,33 +37,50 @@ class WarmUpTest {
     /** What a few deoptimizations of tiles may re-materialize: vectors of up to 64 bytes, a few at a time. */
     private static final long FEW_DEOPTIMIZATIONS_BYTES = 2048;
 
+    /** How a child JVM warms up before its first calls. */
+    enum Before {
+        /** No warm-up: the control. */
+        NOTHING,
+        /** {@link Runner#warmUp(Duration)} of the runner that then serves. */
+        WARM_UP,
+        /**
+         * {@link Model#warmUpInBackground(Options, Duration)}, waited for; the serving runner and state are made
+         * before it starts, as a service's are, and are not the ones it warms.
+         */
+        WARM_UP_IN_BACKGROUND
+    }
+
     /**
      * Run in a child JVM: prints the bytes allocated by the first {@link #CALLS} forward and step calls of a new runner (on
-     * segments of a confined arena, as a service's), after a warm-up or not.
+     * segments of a confined arena, as a service's), after the warm-up its argument names ({@link Before}).
      */
     public static final class FirstCalls {
-        public static void main(String[] args) {
-            boolean warmUp = Boolean.parseBoolean(args[0]);
+        public static void main(String[] args) throws Exception {
+            Before before = Before.valueOf(args[0]);
             com.sun.management.ThreadMXBean threads =
                     (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
             try (TestRnn model = new TestRnn(5, RnnShape.of(Cell.LSTM, INPUT_SIZE, HIDDEN_SIZE), Options.DEFAULT);
                  Runner runner = model.runner(BATCH, STEPS);
                  State state = model.model.newState(BATCH);
                  Arena arena = Arena.ofConfined()) {
-                if (warmUp) {
-                    System.out.println("warmUp=" + runner.warmUp(Duration.ofMinutes(2)));
+                switch (before) {
+                    case NOTHING -> { }
+                    case WARM_UP -> System.out.println("warmUp=" + runner.warmUp(Duration.ofMinutes(2)));
+                    case WARM_UP_IN_BACKGROUND -> System.out.println("warmUp=" + model.model.warmUpInBackground(
+                            model.model.options().withMaxBatch(BATCH).withMaxSteps(STEPS), Duration.ofMinutes(2))
+                            .get());
                 }
                 MemorySegment x = arena.allocate((long) STEPS * BATCH * INPUT_SIZE * Float.BYTES);
                 MemorySegment.copy(MemorySegment.ofArray(model.input(STEPS, BATCH)), 0, x, 0, x.byteSize());
                 MemorySegment y = arena.allocate((long) STEPS * BATCH * HIDDEN_SIZE * Float.BYTES);
                 MemorySegment h = arena.allocate((long) BATCH * HIDDEN_SIZE * Float.BYTES);
                 MemorySegment frame = x.asSlice(0, (long) BATCH * INPUT_SIZE * Float.BYTES);
-                long before = threads.getCurrentThreadAllocatedBytes();
+                long allocatedBefore = threads.getCurrentThreadAllocatedBytes();
                 for (int call = 0; call < CALLS; call++) {
                     runner.forward(x, STEPS, BATCH, null, null, y, h, null);
                     runner.step(frame, state, h);
                 }
-                System.out.println("allocated=" + (threads.getCurrentThreadAllocatedBytes() - before));
+                System.out.println("allocated=" + (threads.getCurrentThreadAllocatedBytes() - allocatedBefore));
             }
         }
     }
@@ -74,16 +91,18 @@ class WarmUpTest {
      * registers (192 and 280 bytes measured, in one of the first calls or in a later one). Code that is not yet
      * compiled allocates megabytes over the same calls (the control below).
      */
-    @Test
-    void afterAWarmUpTheFirstCallsOfAColdJvmRunCompiledCode() throws Exception {
-        String output = childJvm(true);
+    @ParameterizedTest
+    @EnumSource(value = Before.class, names = {"WARM_UP", "WARM_UP_IN_BACKGROUND"})
+    void afterAWarmUpTheFirstCallsOfAColdJvmRunCompiledCode(Before before) throws Exception {
+        String output = childJvm(before);
         assertTrue(output.contains("settled=true"), "the warm-up should settle within its limit: " + output);
-        assertTrue(allocated(output) <= FEW_DEOPTIMIZATIONS_BYTES, "the first calls after warmUp() allocated: " + output);
+        assertTrue(allocated(output) <= FEW_DEOPTIMIZATIONS_BYTES, "the first calls after " + before + " allocated: "
+                + output);
     }
 
     @Test
     void withoutAWarmUpTheFirstCallsOfAColdJvmAllocate() throws Exception {
-        String output = childJvm(false);
+        String output = childJvm(Before.NOTHING);
         assertTrue(allocated(output) > 100 * FEW_DEOPTIMIZATIONS_BYTES,
                 "control: cold calls should box vectors: " + output);
     }
@@ -148,7 +167,7 @@ class WarmUpTest {
     }
 
     /** Runs {@link FirstCalls} in a new JVM with this JVM's vector options; returns its output. */
-    private static String childJvm(boolean warmUp) throws IOException, InterruptedException {
+    private static String childJvm(Before before) throws IOException, InterruptedException {
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<String> command = new ArrayList<>(List.of(java));
         command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
@@ -156,7 +175,7 @@ class WarmUpTest {
                         || option.startsWith("-Dvlstm."))
                 .toList());
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), FirstCalls.class.getName(),
-                Boolean.toString(warmUp)));
+                before.name()));
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(process.waitFor(3, TimeUnit.MINUTES), "child JVM timed out");

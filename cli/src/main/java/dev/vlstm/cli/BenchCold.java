@@ -27,7 +27,7 @@ final class BenchCold {
 
     /** The options that mean something only with --cold, refused without it. */
     static final List<Option> ONLY_WITH_COLD = List.of(BenchCommand.JVMS, BenchCommand.JVM_OPTIONS,
-            BenchCommand.WARM_UP);
+            BenchCommand.WARM_UP, BenchCommand.BACKGROUND_WARM_UP);
     /** The options of the warm bench that mean nothing to new JVMs, refused with --cold. */
     static final List<Option> NOT_WITH_COLD = List.of(BenchCommand.STREAMS, BenchCommand.COMPARE,
             BenchCommand.MAX_SLOWDOWN, BenchCommand.ITERATIONS);
@@ -50,7 +50,7 @@ final class BenchCold {
     private static final List<Measure> MEASURES = List.of(
             new Measure("jvmToLoaded", "JVM start to loaded", "jvmStartToLoaded", Unit.NANOS),
             new Measure("load", "load (file, pack, runner)", "load", Unit.NANOS),
-            new Measure("warmUp", "warmUp()", "warmUp", Unit.NANOS),
+            new Measure("warmUp", "warm-up (its own duration)", "warmUp", Unit.NANOS),
             new Measure("first", "first call", "firstCall", Unit.NANOS),
             new Measure("p50", "p50 of the first 1000 calls", "first1000.p50", Unit.NANOS),
             new Measure("p99", "p99 of the first 1000 calls", "first1000.p99", Unit.NANOS),
@@ -77,7 +77,7 @@ final class BenchCold {
         int jvms = BenchCommand.positive(arguments, BenchCommand.JVMS, 5, MAX_JVMS);
         List<String> jvmOptions = jvmOptions(arguments.text(BenchCommand.JVM_OPTIONS));
         List<BenchWorkload.Mode> modes = BenchCommand.modes(arguments.text(BenchCommand.MODE));
-        boolean warmUp = arguments.has(BenchCommand.WARM_UP);
+        ColdJvm.WarmUpMode warmUp = warmUpMode(arguments, modes);
         Path json = arguments.path(BenchCommand.JSON);
         if (json != null) {
             BenchCommand.checkWritable(json);
@@ -100,7 +100,7 @@ final class BenchCold {
         String header = String.format(Locale.ROOT, "%s on %s, %s, %d thread%s; %d new JVM%s per mode%s, JVM options: "
                         + "%s", description, BenchCommand.identity().get(BenchResults.CPU),
                 BenchCommand.PRECISION_NAMES.get(precision), threads, threads == 1 ? "" : "s", jvms,
-                jvms == 1 ? "" : "s", warmUp ? ", warmUp() first" : "",
+                jvms == 1 ? "" : "s", warmUp.description(),
                 jvmOptions.isEmpty() ? "none" : String.join(" ", jvmOptions));
         err.println("vlstm bench --cold: " + header);
         Map<BenchWorkload.Mode, List<ColdJvm.Report>> reports = new LinkedHashMap<>();
@@ -132,6 +132,26 @@ final class BenchCold {
     }
 
     /**
+     * What the new JVMs do to warm up: --warm-up, --background-warm-up (step and sequence only) or neither.
+     *
+     * @throws Cli.UsageException for both options, or --background-warm-up with the train mode
+     */
+    private static ColdJvm.WarmUpMode warmUpMode(Arguments arguments, List<BenchWorkload.Mode> modes) {
+        if (!arguments.has(BenchCommand.BACKGROUND_WARM_UP)) {
+            return arguments.has(BenchCommand.WARM_UP) ? ColdJvm.WarmUpMode.FIRST : ColdJvm.WarmUpMode.NONE;
+        }
+        if (arguments.has(BenchCommand.WARM_UP)) {
+            throw new Cli.UsageException(BenchCommand.WARM_UP.name() + " and "
+                    + BenchCommand.BACKGROUND_WARM_UP.name() + " exclude each other: give one");
+        }
+        if (modes.contains(BenchWorkload.Mode.TRAIN)) {
+            throw new Cli.UsageException(BenchCommand.BACKGROUND_WARM_UP.name() + " warms runners: use --mode step "
+                    + "or sequence");
+        }
+        return ColdJvm.WarmUpMode.BACKGROUND;
+    }
+
+    /**
      * The words of --jvm-options, each a JVM option (starting with -) that keeps the class path this JVM gives.
      *
      * @throws Cli.UsageException for a word that is no option, or one that sets the class or module path or the
@@ -158,7 +178,7 @@ final class BenchCold {
 
     /** The new JVM's command line: this JVM's java, the Vector API module if this JVM has it, the options, ColdJvm. */
     static List<String> command(List<String> jvmOptions, Path model, String prefix, BenchWorkload.Setup setup,
-                                boolean warmUp) {
+                                ColdJvm.WarmUpMode warmUp) {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         if (ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
@@ -180,7 +200,7 @@ final class BenchCold {
         command.addAll(List.of(model.toString(), prefix == null ? ColdJvm.NO_PREFIX : prefix, setup.mode().label(),
                 Integer.toString(setup.batch()), Integer.toString(setup.steps()),
                 BenchCommand.PRECISION_NAMES.get(setup.precision()), Integer.toString(setup.threads()),
-                Boolean.toString(warmUp)));
+                warmUp.label()));
         return command;
     }
 
@@ -235,11 +255,11 @@ final class BenchCold {
         }
     }
 
-    /** The JMH params of a mode's JVMs: the warm bench's, whether they warmed up, their options and the CPU. */
+    /** The JMH params of a mode's JVMs: the warm bench's, how they warmed up, their options and the CPU. */
     private static Map<String, String> params(BenchWorkload workload, BenchWorkload.Setup setup,
-                                              List<String> jvmOptions, boolean warmUp) {
+                                              List<String> jvmOptions, ColdJvm.WarmUpMode warmUp) {
         Map<String, String> params = BenchCommand.params(workload, setup);
-        params.put("warmUp", Boolean.toString(warmUp));
+        params.put("warmUp", warmUp.label());
         params.put("jvmOptions", String.join(" ", jvmOptions));
         params.put(BenchResults.CPU, BenchCommand.identity().get(BenchResults.CPU));
         return params;

@@ -6,8 +6,10 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 
 import dev.vlstm.Model;
 import dev.vlstm.Options;
@@ -21,7 +23,8 @@ import dev.vlstm.kernel.Settling;
 /**
  * The main class of one new JVM that {@code vlstm bench --cold} starts ({@link BenchCold}): it loads the model
  * through the public API ({@link Vlstm#load}, {@link Model#runner}, {@link Model#trainer}) as a service would, calls
- * {@link Runner#warmUp()} or {@link Trainer#warmUp()} first if asked, then times every call from the first: the first
+ * {@link Runner#warmUp()} or {@link Trainer#warmUp()} first or starts {@link Model#warmUpInBackground()} as it loads,
+ * if asked ({@link WarmUpMode}), then times every call from the first: the first
  * {@value #FIRST_CALLS} calls always, then on until the calls have settled ({@link Settling}) or
  * {@value #COLD_LIMIT_SECONDS} s have passed, then {@value #WARM_SECONDS} s more of calls whose median is the warm
  * latency. It writes its results to stdout as {@link #PREFIX} lines ({@link Report}) and exits 0; on any failure it
@@ -47,11 +50,47 @@ final class ColdJvm {
     /** What the prefix argument is when no prefix was given. */
     static final String NO_PREFIX = "-";
 
+    /** What a new JVM does to warm up; its argument is the {@link #label()}. */
+    enum WarmUpMode {
+        /** Nothing: the first calls are cold. */
+        NONE(""),
+        /** {@link Runner#warmUp()} or {@link Trainer#warmUp()} before the first call. */
+        FIRST(", warmUp() first"),
+        /** {@link Model#warmUpInBackground()} started as loading returns; the calls start at once. */
+        BACKGROUND(", warmUpInBackground() at load");
+
+        private final String description;
+
+        WarmUpMode(String description) {
+            this.description = description;
+        }
+
+        /** {@return the argument and JSON param: {@code none}, {@code first} or {@code background}} */
+        String label() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+
+        /** {@return what the table's header adds: empty, or a comma and the warm-up} */
+        String description() {
+            return description;
+        }
+
+        static WarmUpMode of(String label) {
+            for (WarmUpMode mode : values()) {
+                if (mode.label().equals(label)) {
+                    return mode;
+                }
+            }
+            throw new IllegalArgumentException("no warm-up mode " + label);
+        }
+    }
+
     /**
      * The results of one JVM, in nanoseconds, -1 where there is none. {@code jvmToLoaded}: from the JVM's start
      * ({@link java.lang.management.RuntimeMXBean#getStartTime()}, milliseconds) until loading returned;
-     * {@code load}: loading (file, packing, runner or trainer); {@code warmUp}: the warm-up, and whether it settled
-     * (1, 0, -1 without one); {@code first}, {@code p50}, {@code p99}, {@code max}: the first call and the first
+     * {@code load}: loading (file, packing, runner or trainer, starting a background warm-up); {@code warmUp}: the
+     * warm-up's own {@link WarmUp#elapsed()} (in the background, while the calls ran), and whether it settled (1, 0,
+     * -1 without one); {@code first}, {@code p50}, {@code p99}, {@code max}: the first call and the first
      * {@value #FIRST_CALLS} calls' nearest-rank percentiles; {@code warm}: the median after the calls settled (or
      * the limit came, {@code settled} 0); {@code warmCalls}: calls from the first until a window's median was within
      * {@value #WITHIN} × warm, and {@code loadedToWarm}: from the end of loading until the end of that window's last
@@ -167,25 +206,20 @@ final class ColdJvm {
         WeightPrecision precision = BenchCommand.PRECISION_NAMES.entrySet().stream()
                 .filter(entry -> entry.getValue().equals(args[5])).findFirst().orElseThrow().getKey();
         int threads = Integer.parseInt(args[6]);
-        boolean warmUpFirst = Boolean.parseBoolean(args[7]);
-        Options options = Options.DEFAULT.withPrecision(precision).withPrefix(prefix);
+        WarmUpMode warmUpMode = WarmUpMode.of(args[7]);
+        Options options = Options.DEFAULT.withPrecision(precision).withPrefix(prefix).withMaxBatch(batch)
+                .withMaxSteps(steps).withThreads(threads);
         long[] kept = new long[KEPT_CALLS];
         long[] ends = new long[KEPT_CALLS];
         BenchWorkload.Setup setup = new BenchWorkload.Setup(mode, batch, steps, precision, threads);
         long loadStart = System.nanoTime();
         try (BenchWorkload workload = new BenchWorkload(Vlstm.load(file, options), setup)) {
+            CompletableFuture<WarmUp> background = warmUpMode == WarmUpMode.BACKGROUND
+                    ? workload.model().warmUpInBackground() : null;
             long loaded = System.nanoTime();
             Map<String, Long> values = new LinkedHashMap<>();
             values.put("load", loaded - loadStart);
-            long warmUpNanos = -1;
-            long warmUpSettled = -1;
-            if (warmUpFirst) {
-                WarmUp warmUp = workload.warmUp();
-                warmUpNanos = warmUp.elapsed().toNanos();
-                warmUpSettled = warmUp.settled() ? 1 : 0;
-            }
-            values.put("warmUp", warmUpNanos);
-            values.put("warmUpSettled", warmUpSettled);
+            WarmUp warmUp = warmUpMode == WarmUpMode.FIRST ? workload.warmUp() : null;
             long previous = System.nanoTime();
             for (int n = 0; n < FIRST_CALLS; n++) {
                 workload.call();
@@ -206,6 +240,11 @@ final class ColdJvm {
                 return 1;
             }, System.nanoTime() + COLD_LIMIT_SECONDS * 1_000_000_000L);
             long warm = warmMedian(workload);
+            if (background != null) {
+                warmUp = background.join();
+            }
+            values.put("warmUp", warmUp == null ? -1L : warmUp.elapsed().toNanos());
+            values.put("warmUpSettled", warmUp == null ? -1L : warmUp.settled() ? 1L : 0L);
             long[] first = Arrays.copyOf(kept, FIRST_CALLS);
             long firstCall = first[0];
             Arrays.sort(first);

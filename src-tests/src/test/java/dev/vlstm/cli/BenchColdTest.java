@@ -39,15 +39,17 @@ class BenchColdTest {
     @TempDir
     Path directory;
 
-    @Test
-    void oneNewJvmReportsEveryMeasureAndItsJson() throws IOException {
+    /** Each warm-up a new JVM can do before (or while) its calls: named in the header and in the JSON params. */
+    @ParameterizedTest
+    @CsvSource({"--warm-up, warmUp() first, first", "--background-warm-up, warmUpInBackground() at load, background"})
+    void oneNewJvmReportsEveryMeasureAndItsJson(String warmUpOption, String header, String param) throws IOException {
         Path json = directory.resolve("cold.json");
         CliOutcome outcome = CliOutcome.of("bench", "--model", LSTM.toString(), "--cold", "--jvms", "1", "--mode",
-                "step", "--warm-up", "--jvm-options", "-Xmx256m -Dvlstm.cold.test=1", "--json", json.toString());
+                "step", warmUpOption, "--jvm-options", "-Xmx256m -Dvlstm.cold.test=1", "--json", json.toString());
         assertEquals(0, outcome.code(), outcome.describe());
         List<String> lines = outcome.out().lines().toList();
         assertTrue(lines.getFirst().startsWith("LSTM I=3 H=5 L=1 on "), outcome.out());
-        assertTrue(lines.getFirst().contains("1 new JVM per mode, warmUp() first, JVM options: -Xmx256m "
+        assertTrue(lines.getFirst().contains("1 new JVM per mode, " + header + ", JVM options: -Xmx256m "
                 + "-Dvlstm.cold.test=1; kernel "), outcome.out());
         Map<String, String[]> rows = new LinkedHashMap<>();
         for (String line : lines.subList(2, lines.size() - 1)) {
@@ -55,7 +57,8 @@ class BenchColdTest {
             assertEquals("step", cells[0], line);
             rows.put(cells[1], cells);
         }
-        assertEquals(List.of("JVM start to loaded", "load (file, pack, runner)", "warmUp()", "first call",
+        assertEquals(List.of("JVM start to loaded", "load (file, pack, runner)", "warm-up (its own duration)",
+                "first call",
                 "p50 of the first 1000 calls", "p99 of the first 1000 calls", "max of the first 1000 calls",
                 "warm (median once settled)", "calls to 1.2× warm", "load to 1.2× warm", "JVM start to 1.2× warm"),
                 List.copyOf(rows.keySet()), outcome.out());
@@ -88,7 +91,7 @@ class BenchColdTest {
         assertEquals("ss", entry.get("mode"));
         Map<?, ?> params = (Map<?, ?>) entry.get("params");
         assertEquals("5", params.get("hiddenSize"));
-        assertEquals("true", params.get("warmUp"));
+        assertEquals(param, params.get("warmUp"));
         assertEquals("-Xmx256m -Dvlstm.cold.test=1", params.get("jvmOptions"));
         assertTrue(lines.getFirst().endsWith("; kernel " + params.get("kernel")), outcome.out());
         Map<?, ?> primary = (Map<?, ?>) entry.get("primaryMetric");
@@ -120,6 +123,10 @@ class BenchColdTest {
                     + "vlstm from this JVM's class path",
             "--jvms=2                     | --jvms applies only with --cold",
             "--warm-up                    | --warm-up applies only with --cold",
+            "--background-warm-up         | --background-warm-up applies only with --cold",
+            "--cold --warm-up --background-warm-up | --warm-up and --background-warm-up exclude each other: give one",
+            "--cold --mode=step,train --background-warm-up | --background-warm-up warms runners: use --mode step or "
+                    + "sequence",
             "--jvm-options=-Xmx1g         | --jvm-options applies only with --cold",
             "--cold=yes                   | --cold takes no value, got '--cold=yes'"})
     void badValuesExitWithTwoAndTheirLine(String options, String message) {
@@ -192,7 +199,7 @@ class BenchColdTest {
                 List.of(rows.get("calls to 1.2× warm")));
         assertEquals(List.of("step", "JVM start to 1.2× warm", "1.30 s", "1.20 s–1.40 s",
                 "not reached in 1 of 3 JVMs"), List.of(rows.get("JVM start to 1.2× warm")));
-        assertTrue(!rows.containsKey("warmUp()"), "no warm-up row without one");
+        assertTrue(!rows.containsKey("warm-up (its own duration)"), "no warm-up row without one");
     }
 
     /** A made-up report: the first call, the calls to warm (-1: not reached) at 1 ms each after 0.5 s to load. */

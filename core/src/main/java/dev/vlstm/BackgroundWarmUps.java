@@ -1,0 +1,105 @@
+package dev.vlstm;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * A model's warm-ups on daemon threads of their own ({@link Model#warmUpInBackground(Options, Duration)}). Each
+ * thread makes a runner of its own, so that no runner or state a caller holds is ever used by it, runs
+ * {@link Runner#warmUp(Duration, java.util.function.BooleanSupplier)} until it settles, its limit passes or its
+ * future is completed by anyone else (a caller's {@code cancel}, or {@link #close()}), frees the runner, then
+ * completes the future. {@link #close()} waits for every thread to have stopped reading the model's weights, so the
+ * model may free them right after.
+ */
+final class BackgroundWarmUps {
+
+    /** The name of every warm-up thread, for thread dumps. */
+    static final String THREAD_NAME = "vlstm-warm-up";
+
+    /** A warm-up thread and the future it completes. */
+    private record Running(Thread thread, CompletableFuture<WarmUp> future) {
+    }
+
+    /** The warm-ups started and not yet ended; guarded by this. */
+    private final List<Running> running = new ArrayList<>();
+    /** True once {@link #close()} began: no warm-up starts after; guarded by this. */
+    private boolean closed;
+
+    /**
+     * Starts warming a runner of {@code model} with {@code options} on a new daemon thread.
+     *
+     * @return the future of its report; completed exceptionally with what the warm-up threw, or cancelled
+     * @throws IllegalStateException if the model is closed or closing
+     */
+    synchronized CompletableFuture<WarmUp> start(Model model, Options options, Duration limit) {
+        if (closed) {
+            throw new IllegalStateException("this Model is closed");
+        }
+        CompletableFuture<WarmUp> future = new CompletableFuture<>();
+        Thread thread = Thread.ofPlatform().daemon().name(THREAD_NAME)
+                .unstarted(() -> warmUp(model, options, limit, future));
+        running.add(new Running(thread, future));
+        thread.start();
+        return future;
+    }
+
+    /**
+     * The warm-up thread's body. The future is completed after the runner is closed and this warm-up is no longer
+     * listed: actions a caller chained to it without an executor run on this thread, and may close the model.
+     */
+    private void warmUp(Model model, Options options, Duration limit, CompletableFuture<WarmUp> future) {
+        WarmUp report = null;
+        Throwable failure = null;
+        try (Runner runner = model.runner(options)) {
+            report = runner.warmUp(limit, future::isDone);
+        } catch (Throwable e) {
+            failure = e;
+        } finally {
+            synchronized (this) {
+                running.removeIf(warmUp -> warmUp.thread() == Thread.currentThread());
+            }
+        }
+        if (failure == null) {
+            future.complete(report);
+        } else {
+            future.completeExceptionally(failure);
+        }
+    }
+
+    /**
+     * Cancels every running warm-up and waits until their threads have stopped using the model (each finishes the
+     * call it is in: one forward or step on made-up data). Starting one afterwards is refused. If interrupted, it
+     * still waits, and keeps the thread's interrupt status.
+     */
+    void close() {
+        List<Running> stopping;
+        synchronized (this) {
+            closed = true;
+            stopping = List.copyOf(running);
+        }
+        for (Running warmUp : stopping) {
+            warmUp.future().cancel(false);
+        }
+        boolean interrupted = false;
+        for (Running warmUp : stopping) {
+            while (true) {
+                try {
+                    warmUp.thread().join();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** The threads of the warm-ups not yet ended, for tests. */
+    synchronized List<Thread> threads() {
+        return running.stream().map(Running::thread).toList();
+    }
+}

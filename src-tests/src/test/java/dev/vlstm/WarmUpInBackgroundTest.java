@@ -1,0 +1,179 @@
+package dev.vlstm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import dev.vlstm.reference.ReferenceStack;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * {@link Model#warmUpInBackground(Options, Duration)}: its future completes with the report, or with the warm-up's
+ * failure; cancelling it or closing the model stops the warm-up's thread before the weights are freed, leaking no
+ * memory; requests on the caller's own runners during the warm-up are refused nothing and match the double-precision
+ * reference. That the calls after it run compiled code is {@link WarmUpTest}'s check in a new JVM.
+ */
+class WarmUpInBackgroundTest {
+
+    private static final int INPUT_SIZE = 11;
+    private static final int HIDDEN_SIZE = 37;
+    private static final int STEPS = 5;
+    private static final int BATCH = 4;
+    /** Far longer than any wait here: a warm-up that must be stopped would otherwise run past the test. */
+    private static final Duration LONG = Duration.ofMinutes(2);
+
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void theFutureCompletesWithTheReportAndTheThreadEnds(Cell cell) throws Exception {
+        try (TestRnn rnn = new TestRnn(31, RnnShape.of(cell, INPUT_SIZE, HIDDEN_SIZE), Options.DEFAULT)) {
+            CompletableFuture<WarmUp> future = rnn.model.warmUpInBackground(options(), Duration.ofSeconds(1));
+            List<Thread> threads = rnn.model.warmUpThreads();
+            WarmUp report = future.get(1, TimeUnit.MINUTES);
+            assertTrue(report.calls() >= 4, "a forward and a step at batches 1 and 4: " + report);
+            assertTrue(report.elapsed().compareTo(Duration.ZERO) > 0, "elapsed: " + report);
+            assertEquals(List.of(), rnn.model.warmUpThreads());
+            for (Thread thread : threads) {
+                assertEquals(BackgroundWarmUps.THREAD_NAME, thread.getName());
+                assertTrue(thread.isDaemon(), "a warm-up must not keep the JVM alive");
+                thread.join(Duration.ofSeconds(30));
+                assertFalse(thread.isAlive(), "the warm-up's thread should end with it");
+            }
+        }
+    }
+
+    /**
+     * Closing the model at once (the thread may not have made its runner yet) or while the warm-up calls: close waits
+     * for the thread, the future is cancelled, and every byte of the warm-up's runner and states is freed.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {0, 200})
+    void closingTheModelDuringTheWarmUpStopsItAndFreesEverything(int delayMillis) throws Exception {
+        long liveBefore = NativeMemory.liveBytes();
+        TestRnn rnn = new TestRnn(32, RnnShape.of(Cell.LSTM, INPUT_SIZE, HIDDEN_SIZE).withLayers(2),
+                Options.DEFAULT);
+        CompletableFuture<WarmUp> future = rnn.model.warmUpInBackground(options().withThreads(2), LONG);
+        List<Thread> threads = rnn.model.warmUpThreads();
+        Thread.sleep(delayMillis);
+        rnn.close();
+        assertTrue(future.isCancelled(), "closing the model cancels its warm-up: " + future);
+        assertThrows(CancellationException.class, future::join);
+        for (Thread thread : threads) {
+            assertFalse(thread.isAlive(), "close returned while the warm-up's thread ran");
+        }
+        assertEquals(List.of(), rnn.model.warmUpThreads());
+        assertEquals(liveBefore, NativeMemory.liveBytes(), "off-heap bytes left after closing");
+        assertTrue(assertThrows(IllegalStateException.class, () -> rnn.model.warmUpInBackground())
+                .getMessage().contains("closed"));
+    }
+
+    @Test
+    void cancellingTheFutureStopsTheWarmUpAndLeavesTheModelUsable() throws Exception {
+        try (TestRnn rnn = new TestRnn(33, RnnShape.of(Cell.GRU, INPUT_SIZE, HIDDEN_SIZE), Options.DEFAULT);
+             Runner runner = rnn.runner(BATCH, STEPS)) {
+            long liveBefore = NativeMemory.liveBytes();
+            CompletableFuture<WarmUp> future = rnn.model.warmUpInBackground(options(), LONG);
+            List<Thread> threads = rnn.model.warmUpThreads();
+            assertTrue(future.cancel(false));
+            for (Thread thread : threads) {
+                thread.join(Duration.ofSeconds(30));
+                assertFalse(thread.isAlive(), "a cancelled warm-up should stop before its next call");
+            }
+            assertEquals(liveBefore, NativeMemory.liveBytes(), "off-heap bytes left after the cancelled warm-up");
+            float[] x = rnn.input(STEPS, BATCH);
+            float[] y = new float[STEPS * BATCH * HIDDEN_SIZE];
+            runner.forward(x, STEPS, BATCH, null, null, y, null, null);
+            ForwardVsReferenceTest.assertWithin("y", y, rnn.reference.forward(x, STEPS, BATCH, null, null).y());
+        }
+    }
+
+    /** Options whose runner cannot be made: the failure on the warm-up's thread is the one a caller would get. */
+    @Test
+    void aFailureSurfacesThroughTheFuture() {
+        try (TestRnn rnn = new TestRnn(34, RnnShape.of(Cell.LSTM, INPUT_SIZE, HIDDEN_SIZE), Options.DEFAULT)) {
+            Options impossible = Options.DEFAULT.withMaxBatch(Integer.MAX_VALUE).withMaxSteps(Integer.MAX_VALUE);
+            Throwable direct = assertThrows(Throwable.class, () -> rnn.model.runner(impossible).close());
+            CompletableFuture<WarmUp> future = rnn.model.warmUpInBackground(impossible, LONG);
+            ExecutionException failure = assertThrows(ExecutionException.class,
+                    () -> future.get(1, TimeUnit.MINUTES));
+            assertSame(direct.getClass(), failure.getCause().getClass());
+            assertEquals(direct.getMessage(), failure.getCause().getMessage());
+            assertTrue(future.isCompletedExceptionally());
+        }
+    }
+
+    /**
+     * The caller's runner and state serve while the warm-up's thread warms runners of its own: no exclusive-use
+     * refusal, and every forward and step matches the reference within {@link ForwardVsReferenceTest#TOLERANCE}.
+     */
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void requestsDuringTheWarmUpMatchTheReference(Cell cell) throws Exception {
+        RnnShape shape = RnnShape.of(cell, INPUT_SIZE, HIDDEN_SIZE).withLayers(2);
+        try (TestRnn rnn = new TestRnn(35, shape, Options.DEFAULT);
+             Runner runner = rnn.runner(BATCH, STEPS)) {
+            float[] x = rnn.input(STEPS, BATCH);
+            float[] h0 = rnn.hiddenStates(BATCH);
+            float[] c0 = rnn.cellStates(BATCH);
+            ReferenceStack.Result expected = rnn.reference.forward(x, STEPS, BATCH, h0, c0);
+            ReferenceStack.Result fromZero = rnn.reference.forward(x, STEPS, BATCH, null, null);
+            int frame = BATCH * INPUT_SIZE;
+            int outputs = BATCH * HIDDEN_SIZE;
+            CompletableFuture<WarmUp> future = rnn.model.warmUpInBackground(options(), Duration.ofSeconds(3));
+            int rounds = 0;
+            while (rounds < 3 || !future.isDone()) {
+                float[] y = new float[STEPS * outputs];
+                float[] hT = new float[h0.length];
+                float[] cT = c0 == null ? null : new float[c0.length];
+                runner.forward(x, STEPS, BATCH, h0, c0, y, hT, cT);
+                ForwardVsReferenceTest.assertWithin("y, round " + rounds, y, expected.y());
+                ForwardVsReferenceTest.assertWithin("hT, round " + rounds, hT, expected.hT());
+                if (cT != null) {
+                    ForwardVsReferenceTest.assertWithin("cT, round " + rounds, cT, expected.cT());
+                }
+                try (State state = rnn.model.newState(BATCH)) {
+                    float[] h = new float[outputs];
+                    float[] stepped = new float[STEPS * outputs];
+                    for (int t = 0; t < STEPS; t++) {
+                        float[] input = new float[frame];
+                        System.arraycopy(x, t * frame, input, 0, frame);
+                        runner.step(input, state, h);
+                        System.arraycopy(h, 0, stepped, t * outputs, outputs);
+                    }
+                    ForwardVsReferenceTest.assertWithin("stepped y, round " + rounds, stepped, fromZero.y());
+                }
+                rounds++;
+            }
+            assertTrue(future.get().calls() > 0, "the warm-up ran: " + future.get());
+        }
+    }
+
+    @Test
+    void badArgumentsAreRefusedAtOnce() {
+        try (TestRnn rnn = new TestRnn(36, RnnShape.of(Cell.LSTM, 3, 5), Options.DEFAULT)) {
+            assertTrue(assertThrows(NullPointerException.class, () -> rnn.model.warmUpInBackground(null, LONG))
+                    .getMessage().contains("options"));
+            assertTrue(assertThrows(NullPointerException.class,
+                    () -> rnn.model.warmUpInBackground(options(), null)).getMessage().contains("limit"));
+            assertTrue(assertThrows(IllegalArgumentException.class,
+                    () -> rnn.model.warmUpInBackground(options(), Duration.ZERO)).getMessage().contains("limit"));
+            assertEquals(List.of(), rnn.model.warmUpThreads());
+        }
+    }
+
+    /** The runners the tests warm: batches up to {@link #BATCH}, so that the four-row tiles are warmed too. */
+    private static Options options() {
+        return Options.DEFAULT.withMaxBatch(BATCH).withMaxSteps(STEPS);
+    }
+}
