@@ -36,8 +36,8 @@ public final class Model implements AutoCloseable {
      * {@code options.precision()} for {@code options.backend()}, and keeps {@code options}.
      *
      * @param parameters every layer's and direction's values; only read: the caller still owns and closes them
-     * @param options    the load-time fields are used now (a GRU takes FLOAT32 weights and no cell clip, a CIFG
-     *                   FLOAT32 weights); the run-time fields are the defaults of {@link #runner()}
+     * @param options    the load-time fields are used now (a GRU or a CIFG takes FLOAT32 weights only); the
+     *                   run-time fields are the defaults of {@link #runner()}
      * @return the model, owned by the caller
      * @throws IllegalArgumentException for a NaN or infinite value, or a weight beyond what the precision holds,
      *                                  naming its layer, tensor and element; or an option a GRU or CIFG does not
@@ -58,16 +58,12 @@ public final class Model implements AutoCloseable {
     /**
      * Refuses the options a GRU cannot honour yet, before anything is loaded or packed.
      *
-     * @throws IllegalArgumentException for a precision other than FLOAT32 or a cell clip, naming the option
+     * @throws IllegalArgumentException for a precision other than FLOAT32, naming the option
      */
     static Options checkGru(Options options) {
         if (options.precision() != WeightPrecision.FLOAT32) {
             throw new IllegalArgumentException("Options.precision " + options.precision() + " is for LSTM models:"
                     + " a GRU packs FLOAT32 weights only");
-        }
-        if (options.cellClip() != Float.POSITIVE_INFINITY) {
-            throw new IllegalArgumentException("Options.cellClip " + options.cellClip() + " is for LSTM models: a GRU"
-                    + " has no cell clip (use Float.POSITIVE_INFINITY)");
         }
         return options;
     }

@@ -44,7 +44,7 @@ public final class Vlstm {
      * @throws IllegalArgumentException naming the file, if it holds no recurrent model, several with a null prefix,
      *                                  a tensor of the wrong shape, a missing or unexpected tensor, a non-finite
      *                                  value, or if {@code options} ask a GRU for what it does not have (a precision
-     *                                  other than FLOAT32, a cell clip)
+     *                                  other than FLOAT32)
      */
     public static Model load(Path file, Options options) throws IOException {
         Checks.notNull("file", file);

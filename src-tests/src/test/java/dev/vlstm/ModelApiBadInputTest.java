@@ -61,10 +61,14 @@ class ModelApiBadInputTest {
                 () -> Vlstm.load(GRU, Options.DEFAULT.withPrecision(WeightPrecision.BFLOAT16)));
         assertEquals("Options.precision BFLOAT16 is for LSTM models: a GRU packs FLOAT32 weights only",
                 precision.getMessage());
-        IllegalArgumentException clip = assertThrows(IllegalArgumentException.class,
-                () -> Vlstm.load(GRU, Options.DEFAULT.withCellClip(3f)));
-        assertEquals("Options.cellClip 3.0 is for LSTM models: a GRU has no cell clip (use Float.POSITIVE_INFINITY)",
-                clip.getMessage());
+    }
+
+    /** A GRU takes ONNX's clip (GruClipTest checks what it computes) and keeps it. */
+    @Test
+    void aGruLoadsWithAClip() throws IOException {
+        try (Model model = Vlstm.load(GRU, Options.DEFAULT.withCellClip(3f))) {
+            assertEquals(3f, model.options().cellClip());
+        }
     }
 
     /**

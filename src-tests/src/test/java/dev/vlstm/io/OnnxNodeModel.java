@@ -20,8 +20,8 @@ import com.google.protobuf.ByteString;
  * inputs {@code X [T][B][I]}, {@code sequence_lens [B]} (int32), {@code initial_h} (and an LSTM's
  * {@code initial_c}) {@code [D][B][H]}; the weights {@code W [D][G·H][I]}, {@code R [D][G·H][H]},
  * {@code B [D][2G·H]} (and an LSTM's {@code P [D][3H]}) as initializers, in ONNX's gate order; attributes
- * {@code hidden_size}, {@code direction}, an LSTM's {@code input_forget} and, if finite, {@code clip}, a GRU's
- * {@code linear_before_reset}; outputs {@code Y [T][D][B][H]}, {@code Y_h} (and an LSTM's {@code Y_c})
+ * {@code hidden_size}, {@code direction}, an LSTM's {@code input_forget}, a GRU's {@code linear_before_reset}
+ * and, if finite, {@code clip}; outputs {@code Y [T][D][B][H]}, {@code Y_h} (and an LSTM's {@code Y_c})
  * {@code [D][B][H]}. Opset 14, default {@code layout} 0 (time-major).
  */
 final class OnnxNodeModel {
@@ -52,10 +52,7 @@ final class OnnxNodeModel {
                 .addOutput("Y").addOutput("Y_h").addOutput("Y_c")
                 .addAttribute(AttributeProto.newBuilder().setName("input_forget")
                         .setType(AttributeProto.AttributeType.INT).setI(inputForget ? 1 : 0));
-        if (clip < Float.POSITIVE_INFINITY) {
-            node.addAttribute(AttributeProto.newBuilder().setName("clip")
-                    .setType(AttributeProto.AttributeType.FLOAT).setF(clip));
-        }
+        clip(node, clip);
         GraphProto.Builder graph = graph(node, 4, inputSize, hiddenSize, steps, batch, directions, w, r, b)
                 .addInitializer(tensor("P", p, directions, 3 * hiddenSize))
                 .addInput(value("initial_c", TensorProto.DataType.FLOAT, directions, batch, hiddenSize))
@@ -71,16 +68,26 @@ final class OnnxNodeModel {
      * @param w                 W, {@code [D][3H][I]}, ONNX's gate order z, r, h
      * @param r                 R, {@code [D][3H][H]}
      * @param b                 B, {@code [D][6H]}
+     * @param clip              the clip attribute, or +∞ for none (the attribute left out)
      */
     static byte[] gru(int inputSize, int hiddenSize, int steps, int batch, String direction, int linearBeforeReset,
-                      float[] w, float[] r, float[] b) {
+                      float[] w, float[] r, float[] b, float clip) {
         NodeProto.Builder node = node("GRU", hiddenSize, direction)
                 .addInput("X").addInput("W").addInput("R").addInput("B")
                 .addInput("sequence_lens").addInput("initial_h")
                 .addOutput("Y").addOutput("Y_h")
                 .addAttribute(AttributeProto.newBuilder().setName("linear_before_reset")
                         .setType(AttributeProto.AttributeType.INT).setI(linearBeforeReset));
+        clip(node, clip);
         return model(graph(node, 3, inputSize, hiddenSize, steps, batch, directions(direction), w, r, b));
+    }
+
+    /** Adds the {@code clip} attribute to {@code node} if {@code clip} is finite. */
+    private static void clip(NodeProto.Builder node, float clip) {
+        if (clip < Float.POSITIVE_INFINITY) {
+            node.addAttribute(AttributeProto.newBuilder().setName("clip")
+                    .setType(AttributeProto.AttributeType.FLOAT).setF(clip));
+        }
     }
 
     private static int directions(String direction) {
