@@ -32,7 +32,7 @@ import dev.vlstm.WeightPrecision;
  * {@code NAME SHA256}, the SHA-256 of every output byte of the case in a fixed order (y, hT, cT of a forward; each
  * step's h and the final state of a stream; for training also every gradient tensor, dx, dh0 and dc0). The cases
  * cover each cell (LSTM, with peepholes, with projection, with cell clip, with peepholes and a clip, GRU, CIFG, CIFG
- * with peepholes and a clip), one layer and a two-layer stack
+ * with peepholes and a clip, GRU with a clip), one layer and a two-layer stack
  * (bidirectional, or unidirectional for streams), batches 1, 3, 4 and 5, full and variable lengths, 1, 2 and 3
  * threads, float32, bfloat16 and int8 weights, forward, stream and training, on the preferred and the scalar
  * kernel, combined pairwise rather than as a full product ({@link #CASES}), every case through {@link Model},
@@ -48,10 +48,10 @@ public final class BitDigest {
 
     /** The cell and its options. */
     enum Cell {
-        LSTM, PEEPHOLES, PROJECTION, CLIP, GRU, PEEPHOLES_CLIP, CIFG, CIFG_PEEPHOLES_CLIP;
+        LSTM, PEEPHOLES, PROJECTION, CLIP, GRU, PEEPHOLES_CLIP, CIFG, CIFG_PEEPHOLES_CLIP, GRU_CLIP;
 
         boolean clipped() {
-            return this == CLIP || this == PEEPHOLES_CLIP || this == CIFG_PEEPHOLES_CLIP;
+            return this == CLIP || this == PEEPHOLES_CLIP || this == CIFG_PEEPHOLES_CLIP || this == GRU_CLIP;
         }
 
         boolean peepholes() {
@@ -60,7 +60,7 @@ public final class BitDigest {
 
         dev.vlstm.Cell engineCell() {
             return switch (this) {
-                case GRU -> dev.vlstm.Cell.GRU;
+                case GRU, GRU_CLIP -> dev.vlstm.Cell.GRU;
                 case CIFG, CIFG_PEEPHOLES_CLIP -> dev.vlstm.Cell.CIFG;
                 default -> dev.vlstm.Cell.LSTM;
             };
@@ -186,7 +186,13 @@ public final class BitDigest {
             new Case(Cell.PEEPHOLES_CLIP, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 3, false, 1, F32, VECTOR),
             new Case(Cell.CIFG_PEEPHOLES_CLIP, Topology.LAYER, Mode.TRAIN, 3, true, 1, F32, SCALAR),
             new Case(Cell.PEEPHOLES_CLIP, Topology.LAYER, Mode.TRAIN, 2, false, 1, F32, SCALAR),
-            new Case(Cell.CLIP, Topology.LAYER, Mode.TRAIN, 3, true, 1, F32, SCALAR));
+            new Case(Cell.CLIP, Topology.LAYER, Mode.TRAIN, 3, true, 1, F32, SCALAR),
+            new Case(Cell.GRU_CLIP, Topology.LAYER, Mode.FORWARD, 3, true, 2, F32, VECTOR),
+            new Case(Cell.GRU_CLIP, Topology.STACK, Mode.STREAM, 4, false, 1, F32, VECTOR),
+            new Case(Cell.GRU_CLIP, Topology.LAYER, Mode.TRAIN, 5, true, 3, F32, VECTOR),
+            new Case(Cell.GRU_CLIP, Topology.STACK_BIDIRECTIONAL, Mode.TRAIN, 3, false, 2, F32, VECTOR),
+            new Case(Cell.GRU_CLIP, Topology.LAYER, Mode.TRAIN, 4, true, 1, F32, SCALAR),
+            new Case(Cell.GRU_CLIP, Topology.STACK_BIDIRECTIONAL, Mode.FORWARD, 3, true, 1, F32, SCALAR));
 
     private BitDigest() {
     }
@@ -342,7 +348,7 @@ public final class BitDigest {
 
     /** A case through {@link Model}, {@link Runner}, {@link State} and {@link Trainer}, whatever its cell. */
     private static void run(Case c, SplittableRandom random, Io io, Outputs outputs) {
-        boolean gru = c.cell == Cell.GRU;
+        boolean gru = c.cell.engineCell() == dev.vlstm.Cell.GRU;
         Options options = Options.DEFAULT.withPrecision(c.precision).withBackend(c.backend).withCellClip(clip(c))
                 .withMaxBatch(c.batch).withMaxSteps(STEPS).withThreads(c.threads).withChunkSteps(chunkSteps(c));
         try (Parameters parameters = Parameters.fromPyTorch(shape(c), flatWeights(shape(c), random));
