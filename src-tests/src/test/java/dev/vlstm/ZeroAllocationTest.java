@@ -24,9 +24,9 @@ import dev.vlstm.train.Adam;
  * (LSTM and GRU, on one and two threads; LSTM also with compressed weights, projected, with peepholes and a cell clip;
  * GRU with a clip; CIFG with peepholes, a clip, projected and on two threads) and of stacks (LSTM and GRU, on one and
  * two threads, with non-finite inputs propagated or rejected; LSTM also projected, with peepholes and a cell clip; GRU
- * with a clip), a {@link StreamBatcher}'s blocking and callback frames, projected training steps of a {@link Trainer}
- * (one layer with a cell clip on one and two threads, a stack, a stack with peepholes, LSTM and CIFG, followed by
- * Adam's step) and clipped GRU training steps (one layer on one and two threads, a bidirectional stack)
+ * with a clip), a {@link StreamBatcher}'s blocking and callback frames, and training steps of a {@link Trainer} with a
+ * clip (LSTM projected and GRU: one layer on one and two threads, a stack; a projected stack with peepholes, LSTM
+ * and CIFG, followed by Adam's step)
  * allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on the hot path"): a vector that C2 fails
  * to keep in registers is boxed, and code that keeps being deoptimized runs its vector operations in the interpreter or
  * C1, which box every vector; both show up here as allocated bytes. Includes the shape (H = 256, B = 32) where an
@@ -238,25 +238,26 @@ class ZeroAllocationTest {
     }
 
     /**
-     * A projected training step (forward and backward: m kept, dm = dh·W_hr, dW_hr as one GEMM) of one layer, with
-     * a cell clip, on two threads, with lengths, and of a bidirectional projected stack. Last in this JVM: see the
-     * class comment. One trainer takes the plain and the variable-length steps in turn, so that the depth of its
-     * weight-gradient GEMMs (T·B, then Σ lengths) changes at every backward. The trainer's workers are the worker
-     * threads its making started.
+     * Training steps of one layer, on one and two threads, with lengths, and of a bidirectional stack, each with a
+     * clip: an LSTM's projected (forward and backward: m kept, dm = dh·W_hr, dW_hr as one GEMM), and a GRU's, which
+     * keeps the pre-activations its backward masks with. Last in this JVM: see the class comment. One trainer takes
+     * the plain and the variable-length steps in turn, so that the depth of its weight-gradient GEMMs (T·B, then
+     * Σ lengths) changes at every backward. The trainer's workers are the worker threads its making started.
      */
     @Order(Integer.MAX_VALUE)
-    @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4} threads={5}")
-    @CsvSource({"40, 256, 64, 20, 8, 1", "17, 33, 5, 7, 5, 1", "64, 128, 16, 10, 1, 2"})
-    void projectedTrainingStepsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int projectionSize, int steps,
-                                                       int batch, int threads) {
-        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize).withProjection(projectionSize);
+    @ParameterizedTest(name = "{0} I={1} H={2} P={3} T={4} B={5} threads={6} clip={7}")
+    @CsvSource({"LSTM, 40, 256, 64, 20, 8, 1, 3", "LSTM, 17, 33, 5, 7, 5, 1, 3", "LSTM, 64, 128, 16, 10, 1, 2, 3",
+            "GRU, 17, 33, 0, 7, 5, 1, 0.5", "GRU, 64, 128, 0, 10, 1, 2, 0.5"})
+    void trainingStepsAllocateNothingOnceWarm(Cell cell, int inputSize, int hiddenSize, int projectionSize, int steps,
+                                              int batch, int threads, float clip) {
+        RnnShape shape = RnnShape.of(cell, inputSize, hiddenSize).withProjection(projectionSize);
         RnnShape stackShape = shape.withLayers(2).withDirection(Direction.BIDIRECTIONAL);
-        Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps);
+        Options options = Options.DEFAULT.withCellClip(clip).withMaxBatch(batch).withMaxSteps(steps);
         Set<Thread> before = ThreadsTest.workerThreads();
-        try (TestRnn model = new TestRnn(18, shape, Options.DEFAULT.withCellClip(3f));
-             Trainer trainer = model.model.trainer(options.withCellClip(3f).withThreads(threads));
+        try (TestRnn model = new TestRnn(18, shape, options);
+             Trainer trainer = model.model.trainer(options.withThreads(threads));
              Gradients gradients = new Gradients(shape);
-             TestRnn stack = new TestRnn(19, stackShape, Options.DEFAULT);
+             TestRnn stack = new TestRnn(19, stackShape, options);
              Trainer stackTrainer = stack.model.trainer(options);
              Gradients stackGradients = new Gradients(stackShape);
              Arena arena = Arena.ofConfined()) {
@@ -264,11 +265,11 @@ class ZeroAllocationTest {
             assertEquals(threads - 1, trainerWorkers.size(), "the trainer's workers");
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
             MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());
-            MemorySegment dy = arena.allocate((long) steps * batch * projectionSize * Float.BYTES);
+            MemorySegment dy = arena.allocate((long) steps * batch * shape.outputSize() * Float.BYTES);
             MemorySegment.copy(MemorySegment.ofArray(model.outputGradient(steps, batch)), 0, dy, 0, dy.byteSize());
             MemorySegment dx = arena.allocate(x.byteSize());
-            MemorySegment dh0 = arena.allocate((long) batch * projectionSize * Float.BYTES);
-            MemorySegment dc0 = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            MemorySegment dh0 = arena.allocate((long) batch * shape.hiddenStateSize() * Float.BYTES);
+            MemorySegment dc0 = cell.hasCellState() ? arena.allocate((long) batch * hiddenSize * Float.BYTES) : null;
             MemorySegment stackDy = arena.allocate(2 * dy.byteSize());
             int[] lengths = VariableLengthTest.lengths(18, steps, batch);
             assertWarmCallsAllocateNothing(() -> {
@@ -279,51 +280,6 @@ class ZeroAllocationTest {
                 if (threads == 1) {
                     stackTrainer.forward(x, steps, batch, null, null, null, null, null);
                     stackTrainer.backward(stackDy, null, null, stackGradients, GradientMode.OVERWRITE, dx, null, null);
-                }
-            }, trainerWorkers);
-        }
-    }
-
-    /**
-     * Training steps of a GRU with a clip, which keep the pre-activations its backward masks with: one layer, full
-     * and variable lengths in turn (so the depth of the weight-gradient GEMMs changes at every backward), on one and
-     * two threads, and on one thread a bidirectional two-layer stack. Last in this JVM, like the other training steps.
-     */
-    @Order(Integer.MAX_VALUE)
-    @ParameterizedTest(name = "I={0} H={1} T={2} B={3} threads={4}")
-    @CsvSource({"17, 33, 7, 5, 1", "64, 128, 10, 1, 2"})
-    void clippedGruTrainingStepsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int steps, int batch,
-                                                        int threads) {
-        RnnShape shape = RnnShape.of(Cell.GRU, inputSize, hiddenSize);
-        RnnShape stackShape = shape.withLayers(2).withDirection(Direction.BIDIRECTIONAL);
-        Options options = Options.DEFAULT.withCellClip(0.5f).withMaxBatch(batch).withMaxSteps(steps);
-        Set<Thread> before = ThreadsTest.workerThreads();
-        try (TestRnn model = new TestRnn(23, shape, options);
-             Trainer trainer = model.model.trainer(options.withThreads(threads));
-             Gradients gradients = new Gradients(shape);
-             TestRnn stack = new TestRnn(24, stackShape, options);
-             Trainer stackTrainer = stack.model.trainer(options);
-             Gradients stackGradients = new Gradients(stackShape);
-             Arena arena = Arena.ofConfined()) {
-            List<Thread> trainerWorkers = ThreadsTest.startedSince(before);
-            assertEquals(threads - 1, trainerWorkers.size(), "the trainer's workers");
-            MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
-            MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());
-            MemorySegment dy = arena.allocate((long) steps * batch * hiddenSize * Float.BYTES);
-            MemorySegment.copy(MemorySegment.ofArray(model.outputGradient(steps, batch)), 0, dy, 0, dy.byteSize());
-            MemorySegment dx = arena.allocate(x.byteSize());
-            MemorySegment dh0 = arena.allocate((long) batch * hiddenSize * Float.BYTES);
-            MemorySegment stackDy = arena.allocate(2 * dy.byteSize());
-            int[] lengths = VariableLengthTest.lengths(25, steps, batch);
-            assertWarmCallsAllocateNothing(() -> {
-                trainer.forward(x, steps, batch, null, null, null, null, null);
-                trainer.backward(dy, null, null, gradients, GradientMode.OVERWRITE, dx, dh0, null);
-                trainer.forward(x, SequenceLayout.BATCH_FIRST, steps, batch, lengths, dh0, null, null, null, null);
-                trainer.backward(dy, dh0, null, gradients, GradientMode.ACCUMULATE, dx, null, null);
-                if (threads == 1) {
-                    stackTrainer.forward(x, steps, batch, null, null, null, null, null);
-                    stackTrainer.backward(stackDy, null, null, stackGradients, GradientMode.OVERWRITE, dx, null,
-                            null);
                 }
             }, trainerWorkers);
         }
