@@ -17,8 +17,8 @@ import dev.vlstm.kernel.WeightFormat;
 
 /**
  * Backpropagation through time of one layer and direction, for every cell, over what a training
- * {@link LayerDriver} forward kept (its packed rows: inputs, pre-activations, gate activations, m) and its
- * {@link LayerState#history} state. Three pieces, called in order once per forward:
+ * {@link LayerDriver} forward kept (its packed rows: inputs, pre-activations, gate activations, m; a clipped GRU's
+ * n pre-activations) and its {@link LayerState#history} state. Three pieces, called in order once per forward:
  * <ol>
  *   <li>{@link #backward}, the time loop in reverse: per step, the cell's pointwise backward turns dL/dh (and an
  *       LSTM's or CIFG's carried dL/dc) into gate gradients dz, and {@code dh_{t-1} = dz·U} runs the forward's GEMM
@@ -91,7 +91,8 @@ final class BackwardDriver {
     /**
      * @param family the layer's kernels, whose pointwise backward and tensor operations this runs
      * @param cell   the cell's {@link Postgemm} code, as the forward's
-     * @param clip   the LSTM cell clip, {@code Float.POSITIVE_INFINITY} for none (and for a GRU)
+     * @param clip   the forward's clip (an LSTM's or CIFG's cell clip, a GRU's clip), {@code Float.POSITIVE_INFINITY}
+     *               for none
      * @param team   the threads of every GEMM, not owned
      * @param plan   the lengths and row order of the saved forward, set by the owner before each forward
      * @param memory the owner's memory, which holds the scratch
@@ -198,7 +199,8 @@ final class BackwardDriver {
             long offset = stepStart[t] * gateRowBytes;
             if (cell == Postgemm.GRU) {
                 pointwise.gruBackward(layout, gates, offset, preActivations, offset, state.hiddenAt(t),
-                        hiddenGradient, hiddenGradientRow, carriedGradient, active);
+                        forward.candidatePreActivations(t), hiddenGradient, hiddenGradientRow, carriedGradient, active,
+                        clip);
                 team.multiply(gemmCall.set(transposedRecurrent, zeroBias, preActivations, offset, active,
                         hiddenGradient, 0));
                 for (int r = 0; r < active; r++) {

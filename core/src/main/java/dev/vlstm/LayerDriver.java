@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
 import dev.vlstm.kernel.GemmCall;
+import dev.vlstm.kernel.Postgemm;
 import dev.vlstm.kernel.StepCall;
 import dev.vlstm.kernel.Team;
 
@@ -48,6 +49,11 @@ final class LayerDriver {
     private final MemorySegment[] cellOutputSteps;
     /** Bytes between the steps of {@link #cellOutputs}. */
     private final long cellOutputStepBytes;
+    /**
+     * A GRU's n pre-activations {@code a_n + r*m} of every step, {@code [chunkSteps][maxBatch][paddedHidden]} as one
+     * slice per step, which the backward of a clip reads: kept by a training GRU with a finite clip, else null.
+     */
+    private final MemorySegment[] candidatePreActivationSteps;
     /** S zeros: y of the steps after a sequence's end. */
     private final MemorySegment zeroRow;
 
@@ -55,7 +61,8 @@ final class LayerDriver {
      * An inference driver.
      *
      * @param cell       the cell's {@link dev.vlstm.kernel.Postgemm} code
-     * @param clip       the LSTM cell clip, {@code Float.POSITIVE_INFINITY} for none (and for a GRU)
+     * @param clip       the clip of the activations' inputs (an LSTM's or CIFG's cell clip, a GRU's clip),
+     *                   {@code Float.POSITIVE_INFINITY} for none
      * @param team       the threads of every GEMM and step, not owned
      * @param maxBatch   most rows of a call
      * @param chunkSteps time steps whose input GEMM runs as one; {@code maxBatch · chunkSteps · gateRow} fits an int
@@ -84,6 +91,15 @@ final class LayerDriver {
         this.cellOutputSteps = cellOutputs == null ? null : new MemorySegment[keep ? chunkSteps : 1];
         for (int step = 0; cellOutputSteps != null && step < cellOutputSteps.length; step++) {
             cellOutputSteps[step] = cellOutputs.asSlice(step * cellOutputStepBytes, cellOutputStepBytes);
+        }
+        boolean keepCandidates = keep && cell == Postgemm.GRU && clip < Float.POSITIVE_INFINITY;
+        this.candidatePreActivationSteps = keepCandidates ? new MemorySegment[chunkSteps] : null;
+        if (keepCandidates) {
+            MemorySegment candidates = memory.floats(rows * layout.paddedHidden());
+            for (int step = 0; step < chunkSteps; step++) {
+                candidatePreActivationSteps[step] = candidates.asSlice(step * cellOutputStepBytes,
+                        cellOutputStepBytes);
+            }
         }
         this.zeroRow = memory.floats(layer.projectionSize() > 0 ? layer.projectionSize() : layout.hiddenSize());
     }
@@ -190,8 +206,9 @@ final class LayerDriver {
     }
 
     /**
-     * {@return the last training forward's input pre-activations per packed row, {@code [rows][gateRow]}}; with a
-     * cell clip, the whole pre-activations z (input and recurrent sums) of each row
+     * {@return the last training forward's input pre-activations per packed row, {@code [rows][gateRow]}}, as the
+     * steps left them: an LSTM's or CIFG's whole pre-activations z (input and recurrent sums); a GRU's m in the n
+     * slots, and with a finite clip its whole pre-activations of r and z in theirs
      */
     MemorySegment preActivations() {
         return preActivations;
@@ -205,6 +222,14 @@ final class LayerDriver {
     /** {@return m of every step of the last training forward, {@code [step][maxBatch][paddedHidden]}; null without a projection} */
     MemorySegment cellOutputs() {
         return cellOutputs;
+    }
+
+    /**
+     * {@return a GRU's n pre-activations of step {@code step} of the last training forward, {@code [rows of the
+     * step][paddedHidden]}}; null unless the forward kept them (a training GRU with a finite clip)
+     */
+    MemorySegment candidatePreActivations(int step) {
+        return candidatePreActivationSteps == null ? null : candidatePreActivationSteps[step];
     }
 
     /** {@return bytes between the steps of {@link #cellOutputs()}} */
@@ -221,13 +246,16 @@ final class LayerDriver {
      * One recurrent step of {@code rows} rows of {@code state}, step {@code step} of its chunk, from the input
      * pre-activations at {@code preActivationsOffset} bytes: the fused recurrent GEMM and cell update, writing h
      * directly, or with a projection writing m and then h = m · W_hrᵀ (one more GEMM); then the state advances.
-     * Training keeps the gates at the pre-activations' offset and m per step.
+     * Training keeps the gates at the pre-activations' offset, and per step m, or a clipped GRU's n
+     * pre-activations (in place of the c a GRU does not have).
      */
     private void advance(LayerState state, int step, long preActivationsOffset, int rows) {
         long gatesOffset = keep ? preActivationsOffset : 0;
         MemorySegment cellOutput = cellOutputSteps == null ? null : cellOutputSteps[keep ? step : 0];
+        MemorySegment c = candidatePreActivationSteps == null ? state.nextCell(rows)
+                : candidatePreActivationSteps[step];
         team.step(stepCall.set(layer.recurrent(), cell, clip, layer.cellRow(), preActivations, preActivationsOffset,
-                gates, gatesOffset, state.currentHidden(), state.hiddenRowBytes(), state.nextCell(rows),
+                gates, gatesOffset, state.currentHidden(), state.hiddenRowBytes(), c,
                 cellOutput == null ? state.nextHidden() : cellOutput, rows));
         if (cellOutput != null) {
             team.multiply(gemmCall.set(layer.projection(), layer.projectionBias(), cellOutput, 0,

@@ -41,8 +41,8 @@ public final class Model implements AutoCloseable {
      * {@code options.precision()} for {@code options.backend()}, and keeps {@code options}.
      *
      * @param parameters every layer's and direction's values; only read: the caller still owns and closes them
-     * @param options    the load-time fields are used now (a GRU takes no cell clip); the run-time fields are the
-     *                   defaults of {@link #runner()}
+     * @param options    the load-time fields are used now; the run-time fields are the defaults of
+     *                   {@link #runner()}
      * @return the model, owned by the caller
      * @throws IllegalArgumentException for a NaN or infinite value, or a weight beyond what the precision holds,
      *                                  naming its layer, tensor and element; or an option a GRU does not have
@@ -52,23 +52,7 @@ public final class Model implements AutoCloseable {
     public static Model pack(Parameters parameters, Options options) {
         Checks.notNull("parameters", parameters);
         Checks.notNull("options", options);
-        if (parameters.shape().cell() == Cell.GRU) {
-            checkGru(options);
-        }
         return new Model(options, PackedModel.pack(parameters.tensors(), options.backend(), options.precision()));
-    }
-
-    /**
-     * Refuses the options a GRU cannot honour yet, before anything is loaded or packed.
-     *
-     * @throws IllegalArgumentException for a cell clip, naming the option
-     */
-    static Options checkGru(Options options) {
-        if (options.cellClip() != Float.POSITIVE_INFINITY) {
-            throw new IllegalArgumentException("Options.cellClip " + options.cellClip() + " is for LSTM models: a GRU"
-                    + " has no cell clip (use Float.POSITIVE_INFINITY)");
-        }
-        return options;
     }
 
     /** {@return the sizes of this model} */

@@ -2,21 +2,21 @@ package dev.vlstm;
 
 /**
  * How a {@link Model} is packed and how its {@link Runner}s and {@link Trainer}s run. LSTM and GRU models take this
- * one type; what a GRU cannot do yet (a cell clip) it refuses by name when it is loaded or packed,
- * never silently. The load-time fields ({@link #precision}, {@link #backend}, {@link #cellClip}, {@link #prefix}) are
- * read when a model is loaded or packed, and the model keeps them; the run-time fields ({@link #maxBatch},
- * {@link #maxSteps}, {@link #threads}, {@link #nonFiniteInputs}, {@link #chunkSteps}) are read by
- * {@link Model#runner(Options)}, which ignores the training fields ({@link #dropout}, {@link #seed}: a runner never
- * drops). {@link Model#trainer(Options)} reads {@link #maxBatch}, {@link #maxSteps}, {@link #threads},
+ * one type, and every option serves every cell. The load-time fields ({@link #precision}, {@link #backend},
+ * {@link #cellClip}, {@link #prefix}) are read when a model is loaded or packed, and the model keeps them; the
+ * run-time fields ({@link #maxBatch}, {@link #maxSteps}, {@link #threads}, {@link #nonFiniteInputs},
+ * {@link #chunkSteps}) are read by {@link Model#runner(Options)}, which ignores the training fields
+ * ({@link #dropout}, {@link #seed}: a runner never drops). {@link Model#trainer(Options)} reads {@link #maxBatch}, {@link #maxSteps}, {@link #threads},
  * {@link #dropout} and {@link #seed} only: a trainer checks no input for non-finite values and projects the inputs of
  * its whole sequence in one GEMM. Start from {@link #DEFAULT} and change fields with the withers; every value is
  * checked when the record is made.
  *
  * @param precision storage of the weight matrices W and U ({@link WeightPrecision}), for every cell
  * @param backend   the kernel family to pack for
- * @param cellClip  ONNX's LSTM cell clip, &gt; 0 (in the units of the gate pre-activations), applied in every layer
- *                  and direction to the inputs of the activations (the gate pre-activations, and c before its tanh);
- *                  {@code Float.POSITIVE_INFINITY} for none (the only value a GRU takes)
+ * @param cellClip  ONNX's clip, &gt; 0 (in the units of the gate pre-activations), applied in every layer and
+ *                  direction to the inputs of the activations: an LSTM's or CIFG's gate pre-activations and c before
+ *                  its tanh (its cell clip), a GRU's pre-activations of r, z and n ({@code a_n + r*(U_n h + b_hn)},
+ *                  as ONNX's GRU with {@code linear_before_reset = 1}); {@code Float.POSITIVE_INFINITY} for none
  * @param prefix    the module prefix of the tensor names in a file, e.g. {@code "lstm."} or {@code ""}; null to
  *                  infer it (the file must then hold exactly one recurrent model)
  * @param maxBatch  B, the largest batch a runner takes, &ge; 1
@@ -103,7 +103,7 @@ public record Options(WeightPrecision precision, Backend backend, float cellClip
     /**
      * {@return these options with another cell clip}
      *
-     * @param cellClip &gt; 0, or {@code Float.POSITIVE_INFINITY} for none; LSTM only
+     * @param cellClip &gt; 0, or {@code Float.POSITIVE_INFINITY} for none; for LSTM, CIFG and GRU models alike
      */
     public Options withCellClip(float cellClip) {
         return new Options(precision, backend, cellClip, prefix, maxBatch, maxSteps, threads, nonFiniteInputs,

@@ -36,7 +36,7 @@ final class StackRunner {
 
     /**
      * @param weights          the model's packed weights, open
-     * @param cellClip         the LSTM cell clip, {@code Float.POSITIVE_INFINITY} for none (and for a GRU)
+     * @param cellClip         the clip of the activations' inputs, {@code Float.POSITIVE_INFINITY} for none
      * @param chunkSteps       time steps of each part's input GEMM, or 0 for a default of about 2 MiB of gate rows
      * @param owner            the name of the caller's class in messages, e.g. "Runner"
      * @param guarded          the object the one-thread guard names in its message; null: this runner

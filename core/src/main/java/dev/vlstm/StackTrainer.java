@@ -49,7 +49,7 @@ final class StackTrainer {
 
     /**
      * @param weights          the model's packed weights, open, float32
-     * @param cellClip         the LSTM cell clip, {@code Float.POSITIVE_INFINITY} for none (and for a GRU)
+     * @param cellClip         the clip of the activations' inputs, {@code Float.POSITIVE_INFINITY} for none
      * @param withDropout      whether the trainer drops (p = {@code dropout}, masks seeded by {@code seed})
      * @param dropout          p, in [0, 1); not read without dropout
      * @param owner            the name of the caller's class in messages, e.g. "Trainer"

@@ -42,18 +42,14 @@ public final class Vlstm {
      * @return the packed model, owned by the caller
      * @throws IOException              if the file cannot be read or is not a safetensors file (naming the file)
      * @throws IllegalArgumentException naming the file, if it holds no recurrent model, several with a null prefix,
-     *                                  a tensor of the wrong shape, a missing or unexpected tensor, a non-finite
-     *                                  value, or if {@code options} ask a GRU for what it does not have (a cell
-     *                                  clip)
+     *                                  a tensor of the wrong shape, a missing or unexpected tensor, or a non-finite
+     *                                  value
      */
     public static Model load(Path file, Options options) throws IOException {
         Checks.notNull("file", file);
         Checks.notNull("options", options);
         try (SafeTensors tensors = SafeTensors.open(file)) {
             StateDict stateDict = StateDict.inspect(tensors, options.prefix());
-            if (stateDict.shape().cell() == Cell.GRU) {
-                Model.checkGru(options);
-            }
             try (Parameters parameters = stateDict.read(tensors)) {
                 return Model.pack(parameters, options);
             }

@@ -171,7 +171,8 @@ class CellClipTest {
         }
     }
 
-    private static int[] full(int steps, int batch) {
+    /** {@code batch} lengths of {@code steps} each: every sequence runs every step. */
+    static int[] full(int steps, int batch) {
         int[] lengths = new int[batch];
         java.util.Arrays.fill(lengths, steps);
         return lengths;

@@ -55,12 +55,12 @@ class ModelApiBadInputTest {
                 e.getMessage());
     }
 
+    /** A GRU takes ONNX's clip (GruClipTest checks what it computes) and keeps it. */
     @Test
-    void aGruRefusesTheOptionsItDoesNotHave() {
-        IllegalArgumentException clip = assertThrows(IllegalArgumentException.class,
-                () -> Vlstm.load(GRU, Options.DEFAULT.withCellClip(3f)));
-        assertEquals("Options.cellClip 3.0 is for LSTM models: a GRU has no cell clip (use Float.POSITIVE_INFINITY)",
-                clip.getMessage());
+    void aGruLoadsWithAClip() throws IOException {
+        try (Model model = Vlstm.load(GRU, Options.DEFAULT.withCellClip(3f))) {
+            assertEquals(3f, model.options().cellClip());
+        }
     }
 
     /**

@@ -18,7 +18,7 @@ import dev.vlstm.reference.ReferenceStack;
  * arrays in PyTorch's {@code _flat_weights} order, the {@link Parameters} made from them, the {@link Model} packed
  * from those, and the double-precision {@link ReferenceStack} of the values the model's precision stands for (W and U
  * as {@link WeightPrecision#BFLOAT16} or {@link WeightPrecision#INT8} store them, the rest float32) with the model's
- * cell clip. Weights are PyTorch's initialisation U(-1/sqrt(H), 1/sqrt(H)) times a scale; peepholes are U(-1, 1)
+ * clip. Weights are PyTorch's initialisation U(-1/sqrt(H), 1/sqrt(H)) times a scale; peepholes are U(-1, 1)
  * times that scale, so that the peephole terms weigh as much as the others; inputs, states and gradients are
  * U(-1, 1). Every layer and direction draws, in order, weight_ih, weight_hh, bias_ih, bias_hh, then weight_hr and
  * peephole where the shape has them.
@@ -61,7 +61,8 @@ final class TestRnn implements AutoCloseable {
             float[] storedHh = CompressedWeightsTest.dequantised(weightHh, shape.hiddenStateSize(),
                     options.precision());
             if (shape.cell() == Cell.GRU) {
-                cells[n] = new ReferenceGru(inputSize, hidden, storedIh, storedHh, biasIh, biasHh);
+                cells[n] = new ReferenceGru(inputSize, hidden, storedIh, storedHh, biasIh, biasHh)
+                        .withCellClip(options.cellClip());
                 continue;
             }
             float[] weightHr = null;

@@ -249,7 +249,7 @@ class ThreadsTest {
     /**
      * The trainer splits every GEMM of forward and backward (input projection, recurrent steps, dh = dz·U per step,
      * dx, dW_ih, dW_hh) by output blocks: every output and gradient of one layer is the one-thread trainer's, bit for
-     * bit, without and with variable lengths (time-major and batch-first), with and without an LSTM's cell clip; the
+     * bit, without and with variable lengths (time-major and batch-first), with and without a clip; the
      * time-major ones also match the reference. H = 33 runs on both kernels.
      */
     @ParameterizedTest(name = "{0} I={1} H={2} T={3} B={4} threads={5}")
@@ -258,10 +258,8 @@ class ThreadsTest {
                                               int threads) {
         List<Backend> backends = hiddenSize == 33 ? List.of(Backend.PREFERRED, Backend.SCALAR)
                 : List.of(Backend.PREFERRED);
-        List<Float> clips = cell.hasCellState() ? List.of(Float.POSITIVE_INFINITY, 0.6f)
-                : List.of(Float.POSITIVE_INFINITY);
         for (Backend backend : backends) {
-            for (float clip : clips) {
+            for (float clip : List.of(Float.POSITIVE_INFINITY, 0.6f)) {
                 try (TestRnn rnn = new TestRnn(450 + hiddenSize, RnnShape.of(cell, inputSize, hiddenSize),
                         Options.DEFAULT.withBackend(backend).withCellClip(clip))) {
                     assertTrainersAgree(rnn, steps, batch, threads, 0, backend + ", clip " + clip, true);
@@ -272,14 +270,14 @@ class ThreadsTest {
 
     /**
      * Stacks: the trainer's outputs and every part's gradients, with dropout between layers (the same seeded masks)
-     * and, for an LSTM, a cell clip.
+     * and a clip.
      */
     @ParameterizedTest(name = "{0} I={1} H={2} L={3} {4} T={5} B={6} threads={7}")
     @MethodSource("stackShapes")
     void stackTrainerEqualsOneThreadBitForBit(Cell cell, int inputSize, int hiddenSize, int layers,
                                               Direction direction, int steps, int batch, int threads) {
         RnnShape shape = RnnShape.of(cell, inputSize, hiddenSize).withLayers(layers).withDirection(direction);
-        Options options = cell.hasCellState() ? Options.DEFAULT.withCellClip(0.9f) : Options.DEFAULT;
+        Options options = Options.DEFAULT.withCellClip(0.9f);
         try (TestRnn rnn = new TestRnn(970 + hiddenSize, shape, options)) {
             assertTrainersAgree(rnn, steps, batch, threads, 0.25, "stack", false);
         }

@@ -22,22 +22,24 @@ import dev.vlstm.train.Adam;
 /**
  * Once warmed up, a {@link Runner}'s forward (also with variable lengths) and step with native segments, of one layer
  * (LSTM and GRU, on one and two threads; LSTM also with compressed weights, projected, with peepholes and a cell clip;
- * CIFG with peepholes, a clip, projected and on two threads) and of stacks (LSTM and GRU, on one and two threads, with
- * non-finite inputs propagated or rejected; LSTM also projected, with peepholes and a cell clip), a
- * {@link StreamBatcher}'s blocking and callback frames and chunks, and projected training steps of a {@link Trainer}
- * (one layer with a cell clip on one and two threads, a stack, a stack with peepholes, LSTM and CIFG, followed by Adam's step)
+ * GRU with a clip; CIFG with peepholes, a clip, projected and on two threads) and of stacks (LSTM and GRU, on one and
+ * two threads, with non-finite inputs propagated or rejected; LSTM also projected, with peepholes and a cell clip; GRU
+ * with a clip), a {@link StreamBatcher}'s blocking and callback frames and chunks, and training steps of a {@link Trainer} with a
+ * clip (LSTM projected and GRU: one layer on one and two threads, a stack; a projected stack with peepholes, LSTM
+ * and CIFG, followed by Adam's step)
  * allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on the hot path"): a vector that C2 fails
  * to keep in registers is boxed, and code that keeps being deoptimized runs its vector operations in the interpreter or
  * C1, which box every vector; both show up here as allocated bytes. Includes the shape (H = 256, B = 32) where an
  * earlier prototype fell off the "JIT cliff". The caller's segments come from confined arenas, as a service's would.
  *
  * <p>This class runs in a JVM of its own (src-tests/pom.xml), one that serves inference until its last cases. A whole
- * unprojected training step is not checked here: in the full suite it sometimes still fell into a deoptimization
+ * unprojected LSTM training step is not checked here: in the full suite it sometimes still fell into a deoptimization
  * cycle (one run in three) or allocated a few bytes after quiet rounds; and in one full run that shared a JVM with
  * the training tests, every case below kept allocating for its 90 s. Both are open work (docs/service-guide.md,
  * "Training and serving in one JVM").
- * Projected training steps (one layer, two threads, a stack, a peephole stack with Adam) are checked, last (a JVM
- * that has trained can compile the inference tiles into code that boxes, so no inference case runs after them).
+ * Projected training steps (one layer, two threads, a stack, a peephole stack with Adam) and clipped GRU training
+ * steps are checked, last (a JVM that has trained can compile the inference tiles into code that boxes, so no
+ * inference case runs after them).
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ZeroAllocationTest {
@@ -79,6 +81,8 @@ class ZeroAllocationTest {
             "GRU, FLOAT32, 256, 256, 0, false, 4, 32, Infinity, 2",
             "GRU, FLOAT32, 17, 33, 0, false, 10, 5, Infinity, 2",
             "GRU, FLOAT32, 64, 128, 0, false, 20, 1, Infinity, 2",
+            "GRU, FLOAT32, 17, 33, 0, false, 10, 5, 0.5, 1",
+            "GRU, FLOAT32, 64, 128, 0, false, 20, 1, 0.5, 2",
             "LSTM, FLOAT32, 256, 256, 0, true, 4, 32, Infinity, 1",
             "LSTM, FLOAT32, 17, 33, 0, true, 10, 5, 0.5, 1",
             "LSTM, FLOAT32, 64, 128, 0, true, 20, 1, Infinity, 1",
@@ -139,6 +143,7 @@ class ZeroAllocationTest {
             "GRU, 64, 128, 3, 0, false, Infinity, 20, 1, 1, PROPAGATE",
             "GRU, 17, 33, 2, 0, false, Infinity, 10, 5, 2, PROPAGATE",
             "GRU, 64, 128, 3, 0, false, Infinity, 20, 1, 2, PROPAGATE",
+            "GRU, 17, 33, 2, 0, false, 0.9, 10, 5, 2, PROPAGATE",
             "LSTM, 17, 33, 2, 5, false, Infinity, 10, 5, 1, PROPAGATE",
             "LSTM, 64, 128, 2, 32, false, Infinity, 20, 1, 1, PROPAGATE",
             "LSTM, 17, 33, 2, 0, true, 0.9, 10, 5, 1, PROPAGATE",
@@ -275,25 +280,26 @@ class ZeroAllocationTest {
     }
 
     /**
-     * A projected training step (forward and backward: m kept, dm = dh·W_hr, dW_hr as one GEMM) of one layer, with
-     * a cell clip, on two threads, with lengths, and of a bidirectional projected stack. Last in this JVM: see the
-     * class comment. One trainer takes the plain and the variable-length steps in turn, so that the depth of its
-     * weight-gradient GEMMs (T·B, then Σ lengths) changes at every backward. The trainer's workers are the worker
-     * threads its making started.
+     * Training steps of one layer, on one and two threads, with lengths, and of a bidirectional stack, each with a
+     * clip: an LSTM's projected (forward and backward: m kept, dm = dh·W_hr, dW_hr as one GEMM), and a GRU's, which
+     * keeps the pre-activations its backward masks with. Last in this JVM: see the class comment. One trainer takes
+     * the plain and the variable-length steps in turn, so that the depth of its weight-gradient GEMMs (T·B, then
+     * Σ lengths) changes at every backward. The trainer's workers are the worker threads its making started.
      */
     @Order(Integer.MAX_VALUE)
-    @ParameterizedTest(name = "I={0} H={1} P={2} T={3} B={4} threads={5}")
-    @CsvSource({"40, 256, 64, 20, 8, 1", "17, 33, 5, 7, 5, 1", "64, 128, 16, 10, 1, 2"})
-    void projectedTrainingStepsAllocateNothingOnceWarm(int inputSize, int hiddenSize, int projectionSize, int steps,
-                                                       int batch, int threads) {
-        RnnShape shape = RnnShape.of(Cell.LSTM, inputSize, hiddenSize).withProjection(projectionSize);
+    @ParameterizedTest(name = "{0} I={1} H={2} P={3} T={4} B={5} threads={6} clip={7}")
+    @CsvSource({"LSTM, 40, 256, 64, 20, 8, 1, 3", "LSTM, 17, 33, 5, 7, 5, 1, 3", "LSTM, 64, 128, 16, 10, 1, 2, 3",
+            "GRU, 17, 33, 0, 7, 5, 1, 0.5", "GRU, 64, 128, 0, 10, 1, 2, 0.5"})
+    void trainingStepsAllocateNothingOnceWarm(Cell cell, int inputSize, int hiddenSize, int projectionSize, int steps,
+                                              int batch, int threads, float clip) {
+        RnnShape shape = RnnShape.of(cell, inputSize, hiddenSize).withProjection(projectionSize);
         RnnShape stackShape = shape.withLayers(2).withDirection(Direction.BIDIRECTIONAL);
-        Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps);
+        Options options = Options.DEFAULT.withCellClip(clip).withMaxBatch(batch).withMaxSteps(steps);
         Set<Thread> before = ThreadsTest.workerThreads();
-        try (TestRnn model = new TestRnn(18, shape, Options.DEFAULT.withCellClip(3f));
-             Trainer trainer = model.model.trainer(options.withCellClip(3f).withThreads(threads));
+        try (TestRnn model = new TestRnn(18, shape, options);
+             Trainer trainer = model.model.trainer(options.withThreads(threads));
              Gradients gradients = new Gradients(shape);
-             TestRnn stack = new TestRnn(19, stackShape, Options.DEFAULT);
+             TestRnn stack = new TestRnn(19, stackShape, options);
              Trainer stackTrainer = stack.model.trainer(options);
              Gradients stackGradients = new Gradients(stackShape);
              Arena arena = Arena.ofConfined()) {
@@ -301,11 +307,11 @@ class ZeroAllocationTest {
             assertEquals(threads - 1, trainerWorkers.size(), "the trainer's workers");
             MemorySegment x = arena.allocate((long) steps * batch * inputSize * Float.BYTES);
             MemorySegment.copy(MemorySegment.ofArray(model.input(steps, batch)), 0, x, 0, x.byteSize());
-            MemorySegment dy = arena.allocate((long) steps * batch * projectionSize * Float.BYTES);
+            MemorySegment dy = arena.allocate((long) steps * batch * shape.outputSize() * Float.BYTES);
             MemorySegment.copy(MemorySegment.ofArray(model.outputGradient(steps, batch)), 0, dy, 0, dy.byteSize());
             MemorySegment dx = arena.allocate(x.byteSize());
-            MemorySegment dh0 = arena.allocate((long) batch * projectionSize * Float.BYTES);
-            MemorySegment dc0 = arena.allocate((long) batch * hiddenSize * Float.BYTES);
+            MemorySegment dh0 = arena.allocate((long) batch * shape.hiddenStateSize() * Float.BYTES);
+            MemorySegment dc0 = cell.hasCellState() ? arena.allocate((long) batch * hiddenSize * Float.BYTES) : null;
             MemorySegment stackDy = arena.allocate(2 * dy.byteSize());
             int[] lengths = VariableLengthTest.lengths(18, steps, batch);
             assertWarmCallsAllocateNothing(() -> {

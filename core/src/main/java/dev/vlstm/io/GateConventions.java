@@ -158,9 +158,11 @@ public final class GateConventions {
      * direction's gates reordered from ONNX's z, r, h to PyTorch's r, z, n and B split into bias_ih (Wb) and bias_hh
      * (Rb). With {@code linear_before_reset = 1} ONNX's GRU is PyTorch's: h̃ = tanh(W_h·x + Wb_h + r ⊙ (R_h·h +
      * Rb_h)), h' = (1 - z) ⊙ h̃ + z ⊙ h. X, {@code sequence_lens}, {@code initial_h}, Y and Y_h map to vlstm's
-     * tensors as for {@link #onnxLstm} (a GRU has no c). The attributes {@code activations},
-     * {@code activation_alpha}, {@code activation_beta} (other activations than σ, tanh) and {@code clip} are not
-     * supported: refuse such a node before loading it.
+     * tensors as for {@link #onnxLstm} (a GRU has no c), and the node's {@code clip} attribute, if it has one, is
+     * {@link dev.vlstm.Options#withCellClip} (ONNX clips the inputs of r's, z's and n's activations, n's being
+     * {@code W_h·x + Wb_h + r ⊙ (R_h·h + Rb_h)}, as vlstm does). The attributes {@code activations},
+     * {@code activation_alpha} and {@code activation_beta} (other activations than σ, tanh) are not supported:
+     * refuse such a node before loading it.
      *
      * @param inputSize         I, features per input row, &ge; 1
      * @param hiddenSize        H, the node's {@code hidden_size}, &ge; 1

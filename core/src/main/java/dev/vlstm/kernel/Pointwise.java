@@ -46,20 +46,25 @@ public interface Pointwise {
      * The GRU's pointwise backward, from the saved activations r, z, n, the saved m = U_n h + b_hn, h before the step
      * and dh = dL/dh after it: {@code da_n = dh(1-z)(1-n²)}, {@code da_r = da_n m r(1-r)},
      * {@code da_z = dh(hPrev-n) z(1-z)}, {@code dm = da_n r}, and the part of dL/dhPrev that bypasses the GEMMs,
-     * {@code dh z}.
+     * {@code dh z}. With a finite clip, each of da_r, da_z and da_n is zero where the forward's clip held its
+     * pre-activation ({@code |pre-activation| > clip}), da_n before it reaches da_r and dm.
      *
      * @param layout           the three-gate packing
      * @param gates            r, z, n, {@code [batch][gateRowFloats]} from {@code gatesOffset} bytes; replaced by
      *                         the input-side gradients {@code (da_r, da_z, da_n)}
-     * @param inputGates       rows whose n slot holds m, same layout, from {@code inputGatesOffset} bytes; replaced
-     *                         by the recurrent-side gradients {@code (da_r, da_z, dm)}
+     * @param inputGates       rows whose n slot holds m, same layout, from {@code inputGatesOffset} bytes, and with a
+     *                         finite clip the pre-activations of r and z in their slots; replaced by the
+     *                         recurrent-side gradients {@code (da_r, da_z, dm)}
      * @param hPrev            h before the step, {@code [batch][paddedHidden]} from byte 0
+     * @param candidatePreActivations n's pre-activations {@code a_n + r m}, {@code [batch][paddedHidden]} from byte
+     *                         0; read only, and only with a finite clip (null without)
      * @param dh               dL/dh after the step, {@code [batch][dhRowFloats]} floats (read only)
      * @param dhRowFloats      floats between rows of dh, &ge; paddedHidden
      * @param direct           receives {@code dh z}, {@code [batch][paddedHidden]}
      * @param batch            rows, &ge; 1
+     * @param clip             the forward's clip, {@code Float.POSITIVE_INFINITY} for none
      */
     void gruBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
-                     long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
-                     MemorySegment direct, int batch);
+                     long inputGatesOffset, MemorySegment hPrev, MemorySegment candidatePreActivations,
+                     MemorySegment dh, int dhRowFloats, MemorySegment direct, int batch, float clip);
 }

@@ -20,7 +20,7 @@ public final class Postgemm {
     public static final int LSTM = 1;
     /** {@link CellPointwise#update}, uncoupled, p_i, p_f and p_o in the call's cell row. */
     public static final int LSTM_PEEPHOLES = 2;
-    /** {@link GruPointwise#update}, b_hn in the call's cell row. */
+    /** {@link GruPointwise#update}, b_hn in the call's cell row, its n pre-activations kept in c unless null. */
     public static final int GRU = 3;
     /** {@link CellPointwise#update}, coupled, without peepholes. */
     public static final int CIFG = 4;
@@ -37,6 +37,7 @@ public final class Postgemm {
      * @param sumsOffset   byte offset of this row's block in {@code sums}
      * @param hPrevOffset  byte offset of this row's block in {@code hPrev} (read by the GRU only)
      * @param stateOffset  byte offset of this row's block in {@code c} and {@code hNext}
+     * @param c            an LSTM's or CIFG's cell state; a GRU's n pre-activations to keep, or null
      * @param block        the block, which locates it in {@code cellRow}
      */
     static void forward(int cell, MemorySegment inputs, long inputsOffset, MemorySegment sums, long sumsOffset,
@@ -48,7 +49,7 @@ public final class Postgemm {
             case LSTM_PEEPHOLES -> CellPointwise.update(false, inputs, inputsOffset, sums, sumsOffset, c, hNext,
                     stateOffset, clip, cellRow, block * GROUP4_BYTES);
             case GRU -> GruPointwise.update(inputs, inputsOffset, sums, sumsOffset, cellRow, block * VECTOR_BYTES,
-                    hPrev, hPrevOffset, hNext, stateOffset);
+                    hPrev, hPrevOffset, c, hNext, stateOffset, clip);
             case CIFG -> CellPointwise.update(true, inputs, inputsOffset, sums, sumsOffset, c, hNext, stateOffset,
                     clip, null, 0);
             case CIFG_PEEPHOLES -> CellPointwise.update(true, inputs, inputsOffset, sums, sumsOffset, c, hNext,

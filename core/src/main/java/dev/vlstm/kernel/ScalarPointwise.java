@@ -82,8 +82,8 @@ final class ScalarPointwise implements Pointwise {
 
     @Override
     public void gruBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
-                            long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
-                            MemorySegment direct, int batch) {
+                            long inputGatesOffset, MemorySegment hPrev, MemorySegment candidatePreActivations,
+                            MemorySegment dh, int dhRowFloats, MemorySegment direct, int batch, float clip) {
         int stateRow = layout.paddedHidden();
         for (int row = 0; row < batch; row++) {
             long gateRow = gatesOffset / Float.BYTES + (long) row * layout.gateRowFloats();
@@ -98,9 +98,11 @@ final class ScalarPointwise implements Pointwise {
                 float m = inputGates.getAtIndex(FLOAT, inputRow + candidate);
                 long state = (long) row * stateRow + unit;
                 float hiddenGradient = dh.getAtIndex(FLOAT, (long) row * dhRowFloats + unit);
-                float candidateGradient = hiddenGradient * (1 - z) * (1 - n * n);
-                float resetGradient = candidateGradient * m * r * (1 - r);
-                float updateGradient = hiddenGradient * (hPrev.getAtIndex(FLOAT, state) - n) * z * (1 - z);
+                float candidateGradient = passed(candidatePreActivations, state, clip,
+                        hiddenGradient * (1 - z) * (1 - n * n));
+                float resetGradient = passed(inputGates, inputRow + reset, clip, candidateGradient * m * r * (1 - r));
+                float updateGradient = passed(inputGates, inputRow + update, clip,
+                        hiddenGradient * (hPrev.getAtIndex(FLOAT, state) - n) * z * (1 - z));
                 gates.setAtIndex(FLOAT, gateRow + reset, resetGradient);
                 gates.setAtIndex(FLOAT, gateRow + update, updateGradient);
                 gates.setAtIndex(FLOAT, gateRow + candidate, candidateGradient);

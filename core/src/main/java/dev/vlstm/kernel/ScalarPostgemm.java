@@ -31,7 +31,7 @@ final class ScalarPostgemm {
                 long state = (long) row * layout.paddedHidden() + unit;
                 if (cell == Postgemm.GRU) {
                     gru(layout, inputs, inputRow, sums, sumRow, hPrev.get(FLOAT, row * hPrevRowBytes
-                            + (long) unit * Float.BYTES), hNext, state, cellRow, unit);
+                            + (long) unit * Float.BYTES), c, hNext, state, clip, cellRow, unit);
                 } else {
                     lstm(cell == Postgemm.CIFG || cell == Postgemm.CIFG_PEEPHOLES, layout, inputs, inputRow, sums,
                             sumRow, c, hNext, state, clip,
@@ -79,18 +79,31 @@ final class ScalarPostgemm {
         hNext.setAtIndex(FLOAT, state, output * Activations.tanh(clip(cell, clip)));
     }
 
-    /** {@link GruPointwise#update} on one unit, b_hn in {@code recurrentBias}. */
+    /**
+     * {@link GruPointwise#update} on one unit, b_hn in {@code recurrentBias}; with {@code candidatePreActivations}
+     * (null: none kept) the pre-activations of r and z over their inputs and n's into it.
+     */
     private static void gru(GateLayout layout, MemorySegment inputs, long inputRow, MemorySegment sums, long sumRow,
-                            float previous, MemorySegment hNext, long state, MemorySegment recurrentBias, int unit) {
+                            float previous, MemorySegment candidatePreActivations, MemorySegment hNext, long state,
+                            float clip, MemorySegment recurrentBias, int unit) {
         long reset = layout.gateIndex(0, unit);
         long update = layout.gateIndex(1, unit);
         long candidate = layout.gateIndex(2, unit);
-        float r = Activations.sigmoid(sums.getAtIndex(FLOAT, sumRow + reset)
-                + inputs.getAtIndex(FLOAT, inputRow + reset));
-        float z = Activations.sigmoid(sums.getAtIndex(FLOAT, sumRow + update)
-                + inputs.getAtIndex(FLOAT, inputRow + update));
+        boolean keep = candidatePreActivations != null;
+        float resetZ = sums.getAtIndex(FLOAT, sumRow + reset) + inputs.getAtIndex(FLOAT, inputRow + reset);
+        float updateZ = sums.getAtIndex(FLOAT, sumRow + update) + inputs.getAtIndex(FLOAT, inputRow + update);
+        if (keep) {
+            inputs.setAtIndex(FLOAT, inputRow + reset, resetZ);
+            inputs.setAtIndex(FLOAT, inputRow + update, updateZ);
+        }
+        float r = Activations.sigmoid(clip(resetZ, clip));
+        float z = Activations.sigmoid(clip(updateZ, clip));
         float m = sums.getAtIndex(FLOAT, sumRow + candidate) + recurrentBias.getAtIndex(FLOAT, unit);
-        float n = Activations.tanh(Math.fma(r, m, inputs.getAtIndex(FLOAT, inputRow + candidate)));
+        float candidateZ = Math.fma(r, m, inputs.getAtIndex(FLOAT, inputRow + candidate));
+        if (keep) {
+            candidatePreActivations.setAtIndex(FLOAT, state, candidateZ);
+        }
+        float n = Activations.tanh(clip(candidateZ, clip));
         inputs.setAtIndex(FLOAT, inputRow + candidate, m);
         sums.setAtIndex(FLOAT, sumRow + reset, r);
         sums.setAtIndex(FLOAT, sumRow + update, z);

@@ -37,13 +37,14 @@ public final class StepCall {
      * @param depth         columns of U and floats per row of {@code hPrev}, &ge; 1 (H, or P with a projection)
      * @param cell          the cell's pointwise forward: {@link Postgemm#LSTM}, {@link Postgemm#LSTM_PEEPHOLES},
      *                      {@link Postgemm#GRU}, {@link Postgemm#CIFG} or {@link Postgemm#CIFG_PEEPHOLES}
-     * @param clip          the LSTM or CIFG cell clip, &gt; 0, {@code Float.POSITIVE_INFINITY} for none; unused by
-     *                      a GRU
+     * @param clip          the clip of the activations' inputs (an LSTM's or CIFG's cell clip, a GRU's clip), &gt; 0,
+     *                      {@code Float.POSITIVE_INFINITY} for none
      * @param cellRow       the cell's extra row: LSTM or CIFG peepholes packed as a gate row
      *                      ({@link Packing#peepholes}), the GRU's b_hn as {@code [paddedHidden]} floats
      *                      ({@link Packing#linearBeforeResetBias}), or null for an LSTM or CIFG without peepholes
      * @param inputs        input pre-activations, {@code [rows][gateRowFloats]} from {@code inputsOffset} bytes;
-     *                      left holding what the backward reads (LSTM and CIFG: z; GRU: m in the n slots)
+     *                      left holding what the backward reads (LSTM and CIFG: z; GRU: m in the n slots, and
+     *                      with a {@code c} the summed pre-activations of r and z in their slots)
      * @param inputsOffset  byte offset of row 0 of {@code inputs}; at batch 1 its row index decides the sweep's
      *                      direction ({@link VectorGemm#descending})
      * @param sums          {@code [rows][gateRowFloats]} floats from {@code sumsOffset} bytes: receives the
@@ -53,7 +54,8 @@ public final class StepCall {
      *                      apart from byte 0, read only
      * @param hPrevRowBytes bytes between rows of {@code hPrev}
      * @param c             LSTM and CIFG: the cell state, {@code [rows][paddedHidden]}, updated in place; GRU:
-     *                      null
+     *                      null, or {@code [rows][paddedHidden]} receiving n's pre-activation {@code a_n + r*m}
+     *                      (what a training forward with a finite clip keeps for the backward)
      * @param hNext         h after the step (with a projection: m, to be projected), {@code [rows][paddedHidden]};
      *                      must not overlap {@code hPrev}
      * @param rows          rows, &ge; 0

@@ -42,8 +42,8 @@ final class VectorPointwise implements Pointwise {
 
     @Override
     public void gruBackward(GateLayout layout, MemorySegment gates, long gatesOffset, MemorySegment inputGates,
-                            long inputGatesOffset, MemorySegment hPrev, MemorySegment dh, int dhRowFloats,
-                            MemorySegment direct, int batch) {
+                            long inputGatesOffset, MemorySegment hPrev, MemorySegment candidatePreActivations,
+                            MemorySegment dh, int dhRowFloats, MemorySegment direct, int batch, float clip) {
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long dhRowBytes = (long) dhRowFloats * Float.BYTES;
@@ -52,7 +52,7 @@ final class VectorPointwise implements Pointwise {
                 long gateColumn = row * gateRowBytes + block * GROUP3_BYTES;
                 long state = row * stateRowBytes + block * VECTOR_BYTES;
                 GruBackward.update(gates, gatesOffset + gateColumn, inputGates, inputGatesOffset + gateColumn, hPrev,
-                        state, dh, row * dhRowBytes + block * VECTOR_BYTES, direct, state);
+                        state, candidatePreActivations, dh, row * dhRowBytes + block * VECTOR_BYTES, direct, clip);
             }
         }
     }

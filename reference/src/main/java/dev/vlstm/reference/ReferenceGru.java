@@ -18,6 +18,10 @@ import java.util.Objects;
  *   h_t = (1 - z) n + z h_{t-1}
  * </pre>
  *
+ * <p>With ONNX's clip ({@link #withCellClip}), the input of each activation is clipped to [-clip, clip]:
+ * {@code r = σ(clip(z_r))}, {@code z = σ(clip(z_z))}, {@code n = tanh(clip(z_n))} with z_r, z_z, z_n the sums
+ * inside σ and tanh above (m itself is not clipped), as ONNX Runtime's GRU with linear_before_reset = 1.
+ *
  * <p>{@link #backward} takes the gradients dy_t = ∂L/∂y_t of the outputs (y_t = h_t) and ∂L/∂h_T of a loss L and
  * goes back through time, t = T down to 1, carrying δh, the gradient that reaches h_t through step t+1 (at t = T:
  * ∂L/∂h_T):
@@ -25,6 +29,7 @@ import java.util.Objects;
  *   dh = dy_t + δh
  *   dn = dh (1 - z)   dz = dh (h_{t-1} - n)
  *   da_n = dn (1 - n²)   da_r = da_n m r (1 - r)   da_z = dz z (1 - z)   dm = da_n r
+ *   (with a clip, each of da_n, da_r, da_z is 0 where |z_n|, |z_r|, |z_z| &gt; clip; da_n first)
  *   dW += (da_r, da_z, da_n) x_tᵀ   db_ih += (da_r, da_z, da_n)
  *   dU += (da_r, da_z, dm) h_{t-1}ᵀ   db_hh += (da_r, da_z, dm)
  *   dx_t = Wᵀ (da_r, da_z, da_n)   δh = dh z + Uᵀ (da_r, da_z, dm)
@@ -51,6 +56,7 @@ public final class ReferenceGru implements ReferenceCell {
     private final double[] weightHh;
     private final double[] biasIh;
     private final double[] biasHh;
+    private final double clip;
 
     /**
      * Copies the weights (as doubles); sizes are checked.
@@ -102,6 +108,33 @@ public final class ReferenceGru implements ReferenceCell {
         this.weightHh = weightHh.clone();
         this.biasIh = biasIh == null ? null : biasIh.clone();
         this.biasHh = biasHh == null ? null : biasHh.clone();
+        this.clip = Double.POSITIVE_INFINITY;
+    }
+
+    private ReferenceGru(ReferenceGru model, double clip) {
+        this.inputSize = model.inputSize;
+        this.hiddenSize = model.hiddenSize;
+        this.weightIh = model.weightIh;
+        this.weightHh = model.weightHh;
+        this.biasIh = model.biasIh;
+        this.biasHh = model.biasHh;
+        this.clip = clip;
+    }
+
+    /**
+     * This model with ONNX's clip: the pre-activations z_r, z_z and z_n are clipped to {@code [-clip, clip]} before
+     * their activations. In the backward, a clipped value passes no gradient: its da is 0 where its |z| &gt; clip.
+     * {@code Double.POSITIVE_INFINITY} is the model without clip.
+     *
+     * @param clip the clip threshold, &gt; 0, or {@code Double.POSITIVE_INFINITY} for none
+     * @return a new model sharing these (immutable) weights; this one is unchanged
+     * @throws IllegalArgumentException if {@code clip} is not &gt; 0
+     */
+    public ReferenceGru withCellClip(double clip) {
+        if (!(clip > 0)) {
+            throw new IllegalArgumentException("clip must be > 0, got " + clip);
+        }
+        return new ReferenceGru(this, clip);
     }
 
     /** {@return I: features per input row} */
@@ -282,9 +315,11 @@ public final class ReferenceGru implements ReferenceCell {
                     double z = trace.gates[g + hiddenSize + j];
                     double n = trace.gates[g + 2 * hiddenSize + j];
                     double m = trace.recurrentCandidate[row * hiddenSize + j];
-                    double candidate = dh * (1 - z) * (1 - n * n);
-                    double reset = candidate * m * r * (1 - r);
-                    double update = dh * (trace.h[hPrev + j] - n) * z * (1 - z);
+                    double candidate = passed(trace.preActivations[g + 2 * hiddenSize + j],
+                            dh * (1 - z) * (1 - n * n));
+                    double reset = passed(trace.preActivations[g + j], candidate * m * r * (1 - r));
+                    double update = passed(trace.preActivations[g + hiddenSize + j],
+                            dh * (trace.h[hPrev + j] - n) * z * (1 - z));
                     inputGradient[j] = reset;
                     inputGradient[hiddenSize + j] = update;
                     inputGradient[2 * hiddenSize + j] = candidate;
@@ -314,10 +349,10 @@ public final class ReferenceGru implements ReferenceCell {
     }
 
     /**
-     * Everything a forward computes: h {@code [T+1][B][H]} (h_0 first), the gate activations r, z, n
-     * {@code [T][B][3H]} and m = U_n h_{t-1} + b_hn {@code [T][B][H]}.
+     * Everything a forward computes: h {@code [T+1][B][H]} (h_0 first), the gate activations r, z, n and their
+     * unclipped pre-activations z_r, z_z, z_n {@code [T][B][3H]}, and m = U_n h_{t-1} + b_hn {@code [T][B][H]}.
      */
-    private record Trace(double[] h, double[] gates, double[] recurrentCandidate) {
+    private record Trace(double[] h, double[] gates, double[] preActivations, double[] recurrentCandidate) {
     }
 
     private Trace trace(double[] x, int steps, int batch, int[] lengths, double[] h0) {
@@ -346,6 +381,7 @@ public final class ReferenceGru implements ReferenceCell {
             System.arraycopy(h0, 0, h, 0, frame);
         }
         double[] gates = new double[steps * batch * gateRows];
+        double[] preActivations = new double[steps * batch * gateRows];
         double[] recurrentCandidate = new double[steps * frame];
         double[] input = new double[gateRows];
         double[] recurrent = new double[gateRows];
@@ -371,10 +407,16 @@ public final class ReferenceGru implements ReferenceCell {
                 }
                 int g = row * gateRows;
                 for (int j = 0; j < hiddenSize; j++) {
-                    double r = ReferenceLstm.sigmoid(input[j] + recurrent[j]);
-                    double z = ReferenceLstm.sigmoid(input[hiddenSize + j] + recurrent[hiddenSize + j]);
+                    double resetZ = input[j] + recurrent[j];
+                    double updateZ = input[hiddenSize + j] + recurrent[hiddenSize + j];
+                    double r = ReferenceLstm.sigmoid(clip(resetZ));
+                    double z = ReferenceLstm.sigmoid(clip(updateZ));
                     double m = recurrent[2 * hiddenSize + j];
-                    double n = Math.tanh(input[2 * hiddenSize + j] + r * m);
+                    double candidateZ = input[2 * hiddenSize + j] + r * m;
+                    double n = Math.tanh(clip(candidateZ));
+                    preActivations[g + j] = resetZ;
+                    preActivations[g + hiddenSize + j] = updateZ;
+                    preActivations[g + 2 * hiddenSize + j] = candidateZ;
                     gates[g + j] = r;
                     gates[g + hiddenSize + j] = z;
                     gates[g + 2 * hiddenSize + j] = n;
@@ -383,7 +425,17 @@ public final class ReferenceGru implements ReferenceCell {
                 }
             }
         }
-        return new Trace(h, gates, recurrentCandidate);
+        return new Trace(h, gates, preActivations, recurrentCandidate);
+    }
+
+    /** {@code value} clipped to the clip (unchanged without one). */
+    private double clip(double value) {
+        return Math.min(Math.max(value, -clip), clip);
+    }
+
+    /** {@code gradient}, or 0 where the clip held the pre-activation {@code preActivation}. */
+    private double passed(double preActivation, double gradient) {
+        return Math.abs(preActivation) > clip ? 0 : gradient;
     }
 
     /** Whether sequence b runs step t: always without lengths. */

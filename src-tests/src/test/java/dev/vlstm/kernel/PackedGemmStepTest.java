@@ -32,7 +32,7 @@ class PackedGemmStepTest {
 
     @ParameterizedTest
     @CsvSource({"LSTM, FLOAT32, Infinity", "LSTM, FLOAT32, 0.5", "LSTM_PEEPHOLES, FLOAT32, Infinity",
-            "LSTM_PEEPHOLES, FLOAT32, 0.5", "GRU, FLOAT32, Infinity", "LSTM, BFLOAT16, Infinity",
+            "LSTM_PEEPHOLES, FLOAT32, 0.5", "GRU, FLOAT32, Infinity", "GRU, FLOAT32, 0.5", "LSTM, BFLOAT16, Infinity",
             "LSTM_PEEPHOLES, BFLOAT16, 0.5", "LSTM, INT8, Infinity", "LSTM_PEEPHOLES, INT8, Infinity",
             "CIFG, FLOAT32, Infinity", "CIFG, FLOAT32, 0.5", "CIFG_PEEPHOLES, FLOAT32, Infinity",
             "CIFG_PEEPHOLES, FLOAT32, 0.5"})
@@ -134,7 +134,7 @@ class PackedGemmStepTest {
             call.set(format, layout, u, HIDDEN, cell, clip,
                     cell == Postgemm.LSTM || cell == Postgemm.CIFG ? null : cellRow, inputs,
                     inputsOffset, sums, 0, hPrev, (long) layout.paddedHidden() * Float.BYTES,
-                    cell == Postgemm.GRU ? null : c, hNext, rows);
+                    cell == Postgemm.GRU && clip == Float.POSITIVE_INFINITY ? null : c, hNext, rows);
         }
 
         /** Loads the operands into this layout and runs the blocks {@code [from, to)}. */
@@ -204,10 +204,15 @@ class PackedGemmStepTest {
                     }
                     String at = where + ", row " + row + ", unit " + unit;
                     if (cell == Postgemm.GRU) {
-                        double r = sigmoid(a[0] + s[0]);
-                        double z = sigmoid(a[1] + s[1]);
+                        double r = sigmoid(clipped(a[0] + s[0]));
+                        double z = sigmoid(clipped(a[1] + s[1]));
                         double m = s[2] + cellRow.getAtIndex(FLOAT, unit);
-                        double n = Math.tanh(a[2] + r * m);
+                        double n = Math.tanh(clipped(a[2] + r * m));
+                        if (clip < Float.POSITIVE_INFINITY) {
+                            near(a[0] + s[0], inputs.getAtIndex(FLOAT, input(row, 0, unit)), at + " z_r");
+                            near(a[1] + s[1], inputs.getAtIndex(FLOAT, input(row, 1, unit)), at + " z_z");
+                            near(a[2] + r * m, state(c, row, unit), at + " z_n");
+                        }
                         near(m, inputs.getAtIndex(FLOAT, input(row, 2, unit)), at + " m");
                         near(r, sum(row, 0, unit), at + " r");
                         near(z, sum(row, 1, unit), at + " z");
