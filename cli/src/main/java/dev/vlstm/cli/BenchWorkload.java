@@ -6,7 +6,6 @@ import java.lang.foreign.ValueLayout;
 import java.util.Locale;
 import java.util.SplittableRandom;
 
-import dev.vlstm.Cell;
 import dev.vlstm.Direction;
 import dev.vlstm.GradientMode;
 import dev.vlstm.Gradients;
@@ -95,8 +94,8 @@ final class BenchWorkload implements AutoCloseable {
      * Loads the model in {@code file} (an {@code nn.LSTM} or {@code nn.GRU} state_dict under {@code prefix}, null to
      * infer it) and makes the call {@code setup} asks for.
      *
-     * @throws IllegalArgumentException for a setup the model cannot run: a step of a bidirectional model, training
-     *                                  on compressed weights, or compressed GRU weights
+     * @throws IllegalArgumentException for a setup the model cannot run: a step of a bidirectional model, or training
+     *                                  on compressed weights
      */
     static BenchWorkload open(SafeTensors file, String prefix, Setup setup) {
         boolean compressed = setup.precision() != WeightPrecision.FLOAT32;
@@ -105,9 +104,6 @@ final class BenchWorkload implements AutoCloseable {
                     + "--mode train");
         }
         StateDict stateDict = StateDict.inspect(file, prefix);
-        if (compressed && stateDict.shape().cell() == Cell.GRU) {
-            throw new IllegalArgumentException("GRU weights are float32 only: use --precision f32");
-        }
         try (Parameters parameters = stateDict.read(file)) {
             return new BenchWorkload(Model.pack(parameters, Options.DEFAULT.withPrecision(setup.precision())),
                     setup);

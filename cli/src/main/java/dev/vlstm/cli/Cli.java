@@ -45,7 +45,7 @@ public final class Cli {
     static final Option THREADS = Option.text("--threads", "N",
             "threads per matrix product, 1 (default) to " + Options.MAX_THREADS + "; the same bits for any N");
     static final Option PRECISION = Option.text("--precision", "f32|bf16|int8",
-            "W and U stored as f32 (default), or bf16 or int8: faster, approximate (LSTM)");
+            "W and U stored as f32 (default), or bf16 or int8: faster, approximate");
     static final Option GRAD_PRECISION = Option.text("--precision", "f32",
             "f32 only: gradients need float32 weights (bf16 and int8 are for run)");
     static final Option DY = Option.inputFile("--dy", "dy.npy",

@@ -31,7 +31,7 @@ import dev.vlstm.io.StateDict;
  * {@code sum(y*dy) + sum(hn*dhn) (+ sum(cn*dcn))} under PyTorch's names, and of x, h0 (and c0). With
  * {@code --lengths}, a padded batch of sequences of different lengths runs as PyTorch runs a packed sequence
  * (pack_padded_sequence, then pad_packed_sequence with total_length T): y is zero past each sequence's end and h_n, c_n
- * are each sequence's last states. {@code run} takes an LSTM's compressed weights ({@code --precision bf16|int8});
+ * are each sequence's last states. {@code run} takes compressed weights ({@code --precision bf16|int8});
  * both take a thread count, which leaves the results' bits as they are.
  */
 final class ModelCommands {
@@ -63,10 +63,6 @@ final class ModelCommands {
         try (SafeTensors file = arguments.read(Cli.MODEL, SafeTensors::open)) {
             StateDict stateDict = StateDict.inspect(file, arguments.text(Cli.PREFIX));
             if (stateDict.shape().cell() == Cell.GRU) {
-                if (precision != WeightPrecision.FLOAT32) {
-                    throw new Cli.UsageException("a GRU runs in f32 only: --precision " + arguments.text(Cli.PRECISION)
-                            + " compresses LSTM weights");
-                }
                 if (arguments.has(Cli.C0) || arguments.has(Cli.DCN)) {
                     throw new Cli.UsageException("a GRU has no cell state: --c0 and --dcn do not apply");
                 }

@@ -170,9 +170,6 @@ class BenchCommandTest {
             assertEquals(2, outcome.code(), options + ": " + outcome.describe());
             assertTrue(outcome.err().contains(message), options + ": " + outcome.err());
         });
-        CliOutcome gruCompressed = CliOutcome.of("bench", "--model", GRU.toString(), "--precision", "int8");
-        assertEquals(2, gruCompressed.code(), gruCompressed.describe());
-        assertTrue(gruCompressed.err().contains("GRU weights are float32 only"), gruCompressed.err());
         CliOutcome bidirectionalStep = CliOutcome.of("bench", "--model", BIDIRECTIONAL.toString(), "--mode", "step");
         assertEquals(2, bidirectionalStep.code(), bidirectionalStep.describe());
         assertTrue(bidirectionalStep.err().contains("cannot be stepped"), bidirectionalStep.err());
