@@ -216,6 +216,10 @@ final class BackwardDriver {
             pointwise.lstmBackward(layout, gates, offset, preActivations, offset, state.cellAt(t + 1), 0,
                     state.cellAt(t), 0, cellOutputGradient, cellOutputGradientRow, carriedGradient, vectorScratch,
                     active, clip, peepholes, peepholeGradientSums);
+            if (clip < Float.POSITIVE_INFINITY) {
+                // The forward left each step's whole pre-activations z in preActivations.
+                tensors.zeroWhereAbove(preActivations, offset, gates, offset, active * layout.gateRowFloats(), clip);
+            }
             team.multiply(gemmCall.set(transposedRecurrent, zeroBias, gates, offset, active, hiddenGradient, 0));
         }
         for (int r = 0; r < batch; r++) {

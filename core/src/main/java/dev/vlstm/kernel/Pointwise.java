@@ -18,8 +18,10 @@ public interface Pointwise {
      * with peepholes; {@code dz_i = dc*g*i(1-i)} (the CIFG's {@code dc*(g - cPrev)*i(1-i)}),
      * {@code dz_f = dc*cPrev*f(1-f)}, {@code dz_g = dc*i*(1-g²)}; the cell gradient carried back is {@code dc*f},
      * plus {@code dz_i*p_i + dz_f*p_f} with peepholes; and {@code dp_i += dz_i*cPrev}, {@code dp_f += dz_f*cPrev},
-     * {@code dp_o += dz_o*c} are added into {@code peepholeGradients}. Every dz is zero where the forward's clip held
-     * its pre-activation, before it reaches the cell gradient.
+     * {@code dp_o += dz_o*c} are added into {@code peepholeGradients}. Where a dz feeds the cell gradient (dz_o, dz_i
+     * and dz_f with peepholes, dz_i of the CIFG), it is zero where the forward's clip held its pre-activation; the
+     * others' clip is undone by the caller afterwards ({@link TensorKernel#zeroWhereAbove}), which changes nothing
+     * already masked.
      *
      * @param layout            the four-gate (LSTM) or three-gate (CIFG) packing
      * @param gates             activations, {@code [batch][gateRowFloats]} from {@code gatesOffset} bytes; replaced

@@ -16,15 +16,15 @@ public final class Postgemm {
 
     /** No pointwise part: the plain GEMM of {@link PackedGemm#multiply}. */
     public static final int NONE = 0;
-    /** {@link CellPointwise#update}, uncoupled, without peepholes. */
+    /** {@link CellPointwise#update}. */
     public static final int LSTM = 1;
-    /** {@link CellPointwise#update}, uncoupled, p_i, p_f and p_o in the call's cell row. */
+    /** {@link CellPointwise#updateWithPeepholes}, the peepholes in the call's cell row. */
     public static final int LSTM_PEEPHOLES = 2;
     /** {@link GruPointwise#update}, b_hn in the call's cell row, its n pre-activations kept in c unless null. */
     public static final int GRU = 3;
-    /** {@link CellPointwise#update}, coupled, without peepholes. */
+    /** {@link CifgPointwise#update} without peepholes. */
     public static final int CIFG = 4;
-    /** {@link CellPointwise#update}, coupled, p_i and p_o in the call's cell row. */
+    /** {@link CifgPointwise#update}, p_i and p_o in the call's cell row. */
     public static final int CIFG_PEEPHOLES = 5;
 
     private Postgemm() {
@@ -44,15 +44,14 @@ public final class Postgemm {
                         MemorySegment hPrev, long hPrevOffset, MemorySegment c, MemorySegment hNext, long stateOffset,
                         float clip, MemorySegment cellRow, int block) {
         switch (cell) {
-            case LSTM -> CellPointwise.update(false, inputs, inputsOffset, sums, sumsOffset, c, hNext, stateOffset,
-                    clip, null, 0);
-            case LSTM_PEEPHOLES -> CellPointwise.update(false, inputs, inputsOffset, sums, sumsOffset, c, hNext,
+            case LSTM -> CellPointwise.update(inputs, inputsOffset, sums, sumsOffset, c, hNext, stateOffset, clip);
+            case LSTM_PEEPHOLES -> CellPointwise.updateWithPeepholes(inputs, inputsOffset, sums, sumsOffset, c, hNext,
                     stateOffset, clip, cellRow, block * GROUP4_BYTES);
             case GRU -> GruPointwise.update(inputs, inputsOffset, sums, sumsOffset, cellRow, block * VECTOR_BYTES,
                     hPrev, hPrevOffset, c, hNext, stateOffset, clip);
-            case CIFG -> CellPointwise.update(true, inputs, inputsOffset, sums, sumsOffset, c, hNext, stateOffset,
-                    clip, null, 0);
-            case CIFG_PEEPHOLES -> CellPointwise.update(true, inputs, inputsOffset, sums, sumsOffset, c, hNext,
+            case CIFG -> CifgPointwise.update(inputs, inputsOffset, sums, sumsOffset, c, hNext, stateOffset, clip,
+                    null, 0);
+            case CIFG_PEEPHOLES -> CifgPointwise.update(inputs, inputsOffset, sums, sumsOffset, c, hNext,
                     stateOffset, clip, cellRow, block * GROUP3_BYTES);
             default -> throw new IllegalArgumentException("no pointwise forward for cell code " + cell);
         }

@@ -27,6 +27,22 @@ final class ScalarTensorKernel implements TensorKernel {
         scaleFrom(0, tensor, count, factor);
     }
 
+    @Override
+    public void zeroWhereAbove(MemorySegment values, long valuesOffset, MemorySegment target, long targetOffset,
+                               int count, float bound) {
+        zeroWhereAboveFrom(0, values, valuesOffset, target, targetOffset, count, bound);
+    }
+
+    /** {@link #zeroWhereAbove} from element {@code start} on: the vector kernel's tail. */
+    static void zeroWhereAboveFrom(int start, MemorySegment values, long valuesOffset, MemorySegment target,
+                                   long targetOffset, int count, float bound) {
+        for (int n = start; n < count; n++) {
+            if (Math.abs(values.get(ValueLayout.JAVA_FLOAT, valuesOffset + (long) n * Float.BYTES)) > bound) {
+                target.set(ValueLayout.JAVA_FLOAT, targetOffset + (long) n * Float.BYTES, 0f);
+            }
+        }
+    }
+
     /**
      * Sixteen floats at a time: a 4x4 block read row by row into locals and written column by column, over
      * strips of {@value #TRANSPOSE_COLUMNS} source columns so that the target rows being written stay in L1 until

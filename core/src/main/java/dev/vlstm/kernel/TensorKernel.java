@@ -20,6 +20,13 @@ public interface TensorKernel {
     void scale(MemorySegment tensor, int count, float factor);
 
     /**
+     * {@code target[n] = 0} where {@code |values[n]| > bound}, for {@code count} floats from the byte offsets: the
+     * gradient of a clip to {@code [-bound, bound]}, which passes nothing where the clip held its input.
+     */
+    void zeroWhereAbove(MemorySegment values, long valuesOffset, MemorySegment target, long targetOffset, int count,
+                        float bound);
+
+    /**
      * {@code target[c][r] = source[r][c]}: the transpose of a row-major {@code [rows][columns]} block whose rows
      * are {@code sourceRowFloats} apart from byte {@code sourceOffset}, into target rows {@code targetRowFloats}
      * apart from byte 0. Only copies, so every implementation gives the same bits.

@@ -8,11 +8,11 @@ import java.lang.foreign.MemorySegment;
 /**
  * The Vector API {@link PackedGemm}: one loop ({@link #sweep}) drives the register tiles of the matrix's (format,
  * gates) family, {@link FloatTiles}, {@link Bfloat16Tiles} or {@link Int8Tiles}, each for 4 gates (LSTM) and 3 (GRU,
- * CIFG), chosen once per call, for every GEMM and, with the cell's
- * {@link Postgemm} after each tile, for every recurrent step. Rows in groups of four run block by block (blocks
- * outermost, so one block's panel stays in cache while every row tile uses it); the rows left over run one at a
- * time over pairs of blocks, which keeps eight (or six) FMA chains busy at batch 1. Every tile computes each output
- * lane with the same single FMA chain in k order, so results do not depend on how rows fall into tiles.
+ * CIFG), chosen once per call, for every GEMM and, with the cell's {@link Postgemm} after each tile, for every
+ * recurrent step. Rows in groups of four run block by block (blocks outermost, so one block's panel stays in cache
+ * while every row tile uses it); the rows left over run one at a time over pairs of blocks, which keeps eight (or
+ * six) FMA chains busy at batch 1. Every tile computes each output lane with the same single FMA chain in k order,
+ * so results do not depend on how rows fall into tiles.
  *
  * <p>The loop holds no vectors and the tiles are too large to be inlined into it, so no vector crosses a call
  * that might not inline ({@link FloatTiles} says why that matters); the postgemm functions take segments and

@@ -6,8 +6,8 @@ import static dev.vlstm.kernel.VectorShape.VECTOR_BYTES;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The Vector API {@link Pointwise}: each row and block of a step through {@link CellBackward} (LSTM and CIFG) or
- * {@link GruBackward}, one vector of hidden units at a time.
+ * The Vector API {@link Pointwise}: each row and block of a step through {@link CellBackward} (LSTM),
+ * {@link CifgBackward} or {@link GruBackward}, one vector of hidden units at a time.
  */
 final class VectorPointwise implements Pointwise {
 
@@ -23,19 +23,42 @@ final class VectorPointwise implements Pointwise {
                              long cellPrevOffset, MemorySegment dh, int dhRowFloats, MemorySegment dc,
                              MemorySegment scratch, int batch, float clip, MemorySegment peepholes,
                              MemorySegment peepholeGradients) {
-        boolean coupled = layout.gates() == GateLayout.CIFG_GATES;
         long groupBytes = (long) layout.gates() * VECTOR_BYTES;
         long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long dhRowBytes = (long) dhRowFloats * Float.BYTES;
-        for (int row = 0; row < batch; row++) {
-            for (int block = 0; block < layout.blocks(); block++) {
-                long state = row * stateRowBytes + block * VECTOR_BYTES;
-                long gate = row * gateRowBytes + block * groupBytes;
-                CellBackward.update(coupled, gates, gatesOffset + gate, preActivations, preActivationsOffset + gate,
-                        cell, cellOffset + state, cellPrev, cellPrevOffset + state, dh,
-                        row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip, peepholes,
-                        block * groupBytes, peepholeGradients);
+        // One loop per cell variant, each calling its own method: one method for all of them would see every
+        // variant in its profile once a JVM runs several, and C2 then boxed vectors in it.
+        if (layout.gates() == GateLayout.CIFG_GATES) {
+            for (int row = 0; row < batch; row++) {
+                for (int block = 0; block < layout.blocks(); block++) {
+                    long state = row * stateRowBytes + block * VECTOR_BYTES;
+                    long gate = row * gateRowBytes + block * groupBytes;
+                    CifgBackward.update(gates, gatesOffset + gate, preActivations, preActivationsOffset + gate, cell,
+                            cellOffset + state, cellPrev, cellPrevOffset + state, dh,
+                            row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip, peepholes,
+                            block * groupBytes, peepholeGradients);
+                }
+            }
+        } else if (peepholes == null) {
+            for (int row = 0; row < batch; row++) {
+                for (int block = 0; block < layout.blocks(); block++) {
+                    long state = row * stateRowBytes + block * VECTOR_BYTES;
+                    CellBackward.update(gates, gatesOffset + row * gateRowBytes + block * groupBytes,
+                            cell, cellOffset + state, cellPrev, cellPrevOffset + state,
+                            dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip);
+                }
+            }
+        } else {
+            for (int row = 0; row < batch; row++) {
+                for (int block = 0; block < layout.blocks(); block++) {
+                    long state = row * stateRowBytes + block * VECTOR_BYTES;
+                    long gate = row * gateRowBytes + block * groupBytes;
+                    CellBackward.updateWithPeepholes(gates, gatesOffset + gate, preActivations,
+                            preActivationsOffset + gate, cell, cellOffset + state, cellPrev, cellPrevOffset + state,
+                            dh, row * dhRowBytes + block * VECTOR_BYTES, dc, state, scratch, clip, peepholes,
+                            block * groupBytes, peepholeGradients);
+                }
             }
         }
     }

@@ -54,6 +54,21 @@ final class VectorTensorKernel implements TensorKernel {
         ScalarTensorKernel.scaleFrom(end, tensor, count, factor);
     }
 
+    @Override
+    public void zeroWhereAbove(MemorySegment values, long valuesOffset, MemorySegment target, long targetOffset,
+                               int count, float bound) {
+        int end = count - count % LANES;
+        FloatVector zero = FloatVector.zero(SPECIES);
+        for (int i = 0; i < end; i += LANES) {
+            long v = valuesOffset + (long) i * Float.BYTES;
+            long t = targetOffset + (long) i * Float.BYTES;
+            FloatVector gradient = fromMemorySegment(SPECIES, target, t, ORDER);
+            gradient.blend(zero, fromMemorySegment(SPECIES, values, v, ORDER).abs().compare(VectorOperators.GT, bound))
+                    .intoMemorySegment(target, t, ORDER);
+        }
+        ScalarTensorKernel.zeroWhereAboveFrom(end, values, valuesOffset, target, targetOffset, count, bound);
+    }
+
     /**
      * {@link ScalarTensorKernel}'s copies. A 4x4 transpose in vector registers (two-vector rearranges of 128-bit
      * quartets) is faster on its own, but inside the trainer it allocated 32 bytes a block under JMH and in a
