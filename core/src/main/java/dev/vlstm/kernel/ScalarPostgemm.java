@@ -5,9 +5,9 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * The cells' pointwise forward of the scalar family, one hidden unit at a time, on the recurrent sums
- * {@link ScalarGemm#step} has just stored: the operations of {@link CellPointwise} and {@link GruPointwise} in the
- * same order, with the same activation approximations ({@link Activations}), so the scalar family gives the vector
- * family's bits.
+ * {@link ScalarGemm#step} has just stored: the operations of {@link CellPointwise}, {@link CifgPointwise} and
+ * {@link GruPointwise} in the same order, with the same activation approximations ({@link Activations}), so the
+ * scalar family gives the vector family's bits.
  */
 final class ScalarPostgemm {
 
@@ -42,7 +42,7 @@ final class ScalarPostgemm {
     }
 
     /**
-     * {@link CellPointwise#update} on one unit: the LSTM, or with {@code coupled} the CIFG; {@code peepholes} null
+     * {@link CellPointwise} on one unit, or with {@code coupled} {@link CifgPointwise}; {@code peepholes} null
      * for none.
      */
     private static void lstm(boolean coupled, GateLayout layout, MemorySegment inputs, long inputRow,
