@@ -45,8 +45,7 @@ public final class Model implements AutoCloseable {
      *                   {@link #runner()}
      * @return the model, owned by the caller
      * @throws IllegalArgumentException for a NaN or infinite value, or a weight beyond what the precision holds,
-     *                                  naming its layer, tensor and element; or an option a GRU does not have
-     *                                  (naming it)
+     *                                  naming its layer, tensor and element
      * @throws IllegalStateException    if the parameters are closed
      */
     public static Model pack(Parameters parameters, Options options) {
