@@ -25,6 +25,8 @@ class Format:
     """What a weight format changes in a tile: the class, its constants, the weight loads and the epilogue."""
 
     scaled = False
+    # The gate count whose tiles also come with a column stride of x (the GRU's weight gradients), if any.
+    strided_gates = None
 
     def group_bytes(self, gates):
         raise NotImplementedError
@@ -40,6 +42,7 @@ class Format:
 
 class Float32(Format):
     name = "FloatTiles"
+    strided_gates = 4
     imports = []
     static_imports = []
 
@@ -207,18 +210,18 @@ def store(w, names, base):
         w.line(text)
 
 
-def rows4(w, fmt, gates):
+def rows4(w, fmt, gates, strided):
     scale = "long scaleOffset, " if fmt.scaled else ""
     w.line("/**")
     w.line(f" * Four rows of one block of {gates} gates: {4 * gates} accumulators, {gates} weight vectors and a"
            " broadcast per")
-    w.line(" * row and k. x(r, k) is at {@code xOffset + r * xRowBytes + k * xColumnBytes}; {@code bias} is the gate"
-           " row")
+    w.line(f" * row and k. x(r, k) is at {{@code xOffset + r * xRowBytes + k * {column_bytes(strided)}}};"
+           " {@code bias} is the gate row")
     w.line(" * holding this block at {@code biasOffset}, or null for none"
            + ("; the block's scales are at {@code scaleOffset}" if fmt.scaled else "") + ".")
     w.line(" */")
-    w.open(f"static void rows4Gates{gates}(MemorySegment panel, long panelOffset, {scale}int depth,\n"
-           "   MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes,\n"
+    w.open(f"static void rows4Gates{gates}{suffix(strided)}(MemorySegment panel, long panelOffset, {scale}int depth,\n"
+           f"   MemorySegment x, long xOffset, long xRowBytes,{column_parameter(strided)}\n"
            "   MemorySegment bias, long biasOffset, MemorySegment out, long outOffset, long outRowBytes)")
     biases = [f"b{g}" for g in range(gates)]
     if fmt.scaled:
@@ -239,7 +242,7 @@ def rows4(w, fmt, gates):
     weights = [f"w{g}" for g in range(gates)]
     for text in fmt.weight_lines(gates, "w", weights):
         w.line(text)
-    w.line("long xk = xOffset + k * xColumnBytes;")
+    w.line(f"long xk = xOffset + {column_offset(strided)};")
     for row in range(4):
         w.line(f"FloatVector a{row} = broadcast(SPECIES, x.get(FLOAT, {offset('xk', row_bytes(row))}));")
     for row in range(4):
@@ -263,11 +266,28 @@ def rows4(w, fmt, gates):
     w.close()
 
 
+def suffix(strided):
+    return "Strided" if strided else ""
+
+
+def column_bytes(strided):
+    """Bytes between x's columns: a parameter, or a constant so that C2 hoists the bounds checks out of the k loop."""
+    return "xColumnBytes" if strided else "Float.BYTES"
+
+
+def column_parameter(strided):
+    return " long xColumnBytes," if strided else ""
+
+
+def column_offset(strided):
+    return "k * xColumnBytes" if strided else "(long) k * Float.BYTES"
+
+
 def row_bytes(row, name="xRowBytes"):
     return "0" if row == 0 else (name if row == 1 else f"{row} * {name}")
 
 
-def rows1(w, fmt, gates):
+def rows1(w, fmt, gates, strided):
     group = f"GROUP{gates}_BYTES"
     scale = "long scaleOffset, " if fmt.scaled else ""
     w.line("/**")
@@ -284,9 +304,10 @@ def rows1(w, fmt, gates):
            " into")
     w.line(" * the driver, and inlined there its vectors were boxed; this method is too large to be inlined.")
     w.line(" */")
-    w.open(f"static void rows1Gates{gates}(MemorySegment panel, long panelOffset, long panelBytes, {scale}"
-           "boolean twoBlocks,\n"
-           "   int depth, MemorySegment x, long xOffset, long xColumnBytes, MemorySegment bias, long biasOffset,\n"
+    w.open(f"static void rows1Gates{gates}{suffix(strided)}(MemorySegment panel, long panelOffset, long panelBytes,"
+           f" {scale}boolean twoBlocks,\n"
+           f"   int depth, MemorySegment x, long xOffset,{column_parameter(strided)} MemorySegment bias,"
+           " long biasOffset,\n"
            "   MemorySegment out, long outOffset)")
     names = [[acc(g, b) for g in range(gates)] for b in range(2)]
     if isinstance(fmt, Float32):
@@ -298,7 +319,7 @@ def rows1(w, fmt, gates):
             for b in range(blocks):
                 load_bias(w, fmt, gates, names[b], second(w, b, "nextBias", "biasOffset", group), False)
             w.close()
-            depth_loop(w, fmt, gates, names[:blocks])
+            depth_loop(w, fmt, gates, names[:blocks], strided)
             for b in range(blocks):
                 store(w, names[b], second(w, b, "second", "outOffset", group))
             if blocks == 1:
@@ -313,20 +334,20 @@ def rows1(w, fmt, gates):
         w.close()
         w.close()
         w.open("if (!twoBlocks)")
-        depth_loop(w, fmt, gates, names[:1])
+        depth_loop(w, fmt, gates, names[:1], strided)
         store(w, names[0], "outOffset")
         w.line("return;")
         w.close()
-        depth_loop(w, fmt, gates, names)
+        depth_loop(w, fmt, gates, names, strided)
         for b in range(2):
             store(w, names[b], second(w, b, "second", "outOffset", group))
     else:
         zero_accumulators(w, names)
         w.open("if (!twoBlocks)")
-        depth_loop(w, fmt, gates, names[:1])
+        depth_loop(w, fmt, gates, names[:1], strided)
         w.close(" else {")
         w.depth += 1
-        depth_loop(w, fmt, gates, names)
+        depth_loop(w, fmt, gates, names, strided)
         w.close()
         for b in range(2):
             scale_and_bias(w, gates, names[b], second(w, b, "nextScale", "scaleOffset", group),
@@ -354,13 +375,13 @@ def zero_accumulators(w, names):
         w.line("FloatVector " + ", ".join(f"{n} = {first}" for n in block) + ";")
 
 
-def depth_loop(w, fmt, gates, names):
+def depth_loop(w, fmt, gates, names, strided):
     """The k loop of a one-row tile over len(names) blocks, one broadcast per k."""
     w.open("for (int k = 0; k < depth; k++)")
     w.line(f"long w = panelOffset + k * {fmt.group_bytes(gates)};")
     if len(names) == 2:
         w.line("long u = w + panelBytes;")
-    w.line("FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + k * xColumnBytes));")
+    w.line(f"FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + {column_offset(strided)}));")
     for b in range(len(names)):
         base = "w" if b == 0 else "u"
         if isinstance(fmt, Bfloat16):
@@ -381,10 +402,10 @@ HEADER = {
  * and does one FMA per gate and row against the block's gate vectors. Without a bias ({@code bias == null}) the
  * accumulators start at +0.0; the recurrent step uses that for its sums {@code hPrev · Uᵀ}, and {@link Postgemm}
  * then adds the input pre-activations and finishes each row's cell while both rows are still in L1.
- * x is read through strides ({@code x(r, k)} at {@code xOffset + r * xRowBytes + k * xColumnBytes}): a broadcast
- * costs the same wherever its float lies as long as its cache line is at hand, so the backward GEMMs read their
- * operands through strides too (dzᵀ for the weight gradients, transposed once: down dz's columns every broadcast
- * missed L1).
+ * x's rows are {@code xRowBytes} apart and its columns contiguous, a constant stride in k that lets C2 prove the
+ * bounds of every x load once, before the k loop; with a column stride passed in, each load of the loop kept its
+ * own bounds check. Only the weight gradients of a GRU read x (dz, down its columns) through a column stride, and
+ * for them the 4-gate tiles come once more, named {@code Strided}, taking {@code xColumnBytes}.
  *
  * <p>Every vector operation is written out in the tile itself rather than in helpers: these methods are large
  * enough that C2 may refuse to inline further calls (NodeCountInliningCutoff), and a vector passed to or
@@ -451,10 +472,11 @@ def java(fmt):
     w.open(f"private {fmt.name}()")
     w.close()
     for gates in GATE_COUNTS:
-        w.line()
-        rows4(w, fmt, gates)
-        w.line()
-        rows1(w, fmt, gates)
+        for strided in (False, True) if fmt.strided_gates == gates else (False,):
+            w.line()
+            rows4(w, fmt, gates, strided)
+            w.line()
+            rows1(w, fmt, gates, strided)
     w.close()
     return "\n".join(w.lines) + "\n"
 
