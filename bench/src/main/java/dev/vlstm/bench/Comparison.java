@@ -63,7 +63,10 @@ public final class Comparison {
 
         String describe() {
             return forks + (forks == 1 ? " fork" : " forks") + " × (" + warmups + " × " + iterationTime
-                    + " warmup, " + iterations + " × " + iterationTime + " measured); a scalar call longer than an "
+                    + " warmup, " + iterations + " × " + iterationTime + " measured), the vector run again with "
+                    + WARMUP_GROWTH + " times the warmup (at most " + WARMUP_RETRIES + " times) while the JIT "
+                    + "compiled for over " + Math.round(SETTLED_COMPILE_SHARE * 100) + " % of the measured time (JMH's "
+                    + "comp profiler); a scalar call longer than an "
                     + "iteration: 1 fork, " + SINGLE_SHOT.warmups() + " warmup and " + SINGLE_SHOT.iterations()
                     + " measured calls; roofline: 1 fork, 1 s iterations";
         }
@@ -72,6 +75,12 @@ public final class Comparison {
     /** Two warmup seconds: after one, C2 was still compiling the H = 1024 step and the allocation showed it. */
     private static final Plan QUICK = new Plan("quick", 1, 2, 3, TimeValue.seconds(1), true);
     private static final Plan FULL = new Plan("full", 2, 3, 5, TimeValue.seconds(2), false);
+    /** The JIT's share of the measured time below which a vector run counts as warmed up. */
+    static final double SETTLED_COMPILE_SHARE = 0.01;
+    /** How many times more warmup iterations a vector run gets when the JIT was still compiling. */
+    static final int WARMUP_GROWTH = 3;
+    /** How many times a vector run is repeated at the most for its warmup. */
+    static final int WARMUP_RETRIES = 2;
     /** About a third of a second of the reference. */
     private static final double QUICK_SCALAR_FLOPS = 1e9;
     /** The reference's speed, roughly, to predict its call times: it only sizes the runs, so an estimate will do. */
@@ -153,8 +162,9 @@ public final class Comparison {
         }
         String peer = onnxMissing.map(reason -> "ONNX Runtime did not load, so it was not run: " + reason)
                 .orElseGet(OnnxRuntimeLstm::describe);
-        String table = ComparisonTable.render(plan.name(), plan.describe(), Backend.PREFERRED.kernelName(), roofline,
-                peer, rows) + (latencies.isEmpty() ? "" : LatencyTable.render(latencies));
+        String table = ComparisonTable.render(plan.name(), plan.describe(), plan.warmups(),
+                Backend.PREFERRED.kernelName(), roofline, peer, rows)
+                + (latencies.isEmpty() ? "" : LatencyTable.render(latencies));
         System.out.print(table);
         Path markdown = directory.resolve("comparison.md");
         Files.writeString(markdown, table);
@@ -288,11 +298,12 @@ public final class Comparison {
     private ComparisonTable.Row compare(Shape shape, ComparisonTable.Row floatRow) throws RunnerException {
         Class<?> benchmark = benchmarkOf(shape);
         Map<String, String> shapeParam = Map.of("shape", shape.name());
-        RunResult vector = runs.run(benchmark, "vector", id(benchmark, "vector", shape), shapeParam, plan.timing());
-        double vectorBytesPerOp = vector.getSecondaryResults().get("gc.alloc.rate.norm").getScore();
+        Warmed vector = warmedVectorRun(benchmark, shape, shapeParam);
+        double vectorBytesPerOp = vector.result().getSecondaryResults().get("gc.alloc.rate.norm").getScore();
+        double vectorMillis = JmhRuns.millis(vector.result().getPrimaryResult());
         if (floatRow != null) {
-            return new ComparisonTable.Row(shape, JmhRuns.millis(vector.getPrimaryResult()), floatRow.scalarMillis(),
-                    floatRow.scalarStepsTimed(), floatRow.onnxMillis(), vectorBytesPerOp);
+            return new ComparisonTable.Row(shape, vectorMillis, floatRow.scalarMillis(), floatRow.scalarStepsTimed(),
+                    floatRow.onnxMillis(), vectorBytesPerOp, vector.warmups(), vector.settled());
         }
         int scalarSteps = plan.scaleScalar() ? scaledScalarSteps(shape, QUICK_SCALAR_FLOPS) : shape.steps();
         double scalarSeconds = shape.flopsPerStep() * scalarSteps / SCALAR_FLOPS_PER_SECOND;
@@ -304,9 +315,38 @@ public final class Comparison {
             onnxMillis = JmhRuns.millis(runs.run(benchmark, "onnxruntime", id(benchmark, "onnxruntime", shape),
                     shapeParam, plan.timing()).getPrimaryResult());
         }
-        return new ComparisonTable.Row(shape, JmhRuns.millis(vector.getPrimaryResult()),
+        return new ComparisonTable.Row(shape, vectorMillis,
                 JmhRuns.millis(scalar.getPrimaryResult()) * shape.steps() / scalarSteps, scalarSteps, onnxMillis,
-                vectorBytesPerOp);
+                vectorBytesPerOp, vector.warmups(), vector.settled());
+    }
+
+    /** A vector run, the warmup iterations it was given, and whether the JIT was done before its measurement. */
+    record Warmed(RunResult result, int warmups, boolean settled) {
+    }
+
+    /**
+     * Times the vector kernel, warming it up until the JIT is done with it: while the compilers worked for more than
+     * {@link #SETTLED_COMPILE_SHARE} of the measured time, the run is repeated with {@link #WARMUP_GROWTH} times the
+     * warmup iterations, at most {@link #WARMUP_RETRIES} times. A large shape's first C2 compilations can take
+     * longer than a fixed warmup, and a run measured while they ran reports the interpreter's and C1's code, and
+     * a compiler thread on the second core.
+     */
+    private Warmed warmedVectorRun(Class<?> benchmark, Shape shape, Map<String, String> shapeParam)
+            throws RunnerException {
+        JmhRuns.Timing timing = plan.timing();
+        for (int retry = 0; ; retry++) {
+            RunResult run = runs.run(benchmark, "vector", id(benchmark, "vector", shape)
+                    + (retry == 0 ? "" : "-warmup" + timing.warmups()), shapeParam, timing);
+            double compileMillis = JmhRuns.compileMillis(run);
+            boolean settled = !(compileMillis > SETTLED_COMPILE_SHARE * timing.measuredMillis());
+            if (settled || retry == WARMUP_RETRIES) {
+                return new Warmed(run, timing.warmups(), settled);
+            }
+            timing = timing.withWarmups(timing.warmups() * WARMUP_GROWTH);
+            runs.expectMore(1);
+            System.err.printf("       the JIT compiled for %.0f ms of the measured %.0f s: again with %d warmup "
+                    + "iterations%n", compileMillis, timing.measuredMillis() / 1e3, timing.warmups());
+        }
     }
 
     /** Percentiles of single step calls, vlstm's and (where it runs) ONNX Runtime's. */

@@ -22,9 +22,11 @@ final class ComparisonTable {
      * @param scalarStepsTimed  time steps the reference actually ran per call
      * @param onnxMillis        ONNX Runtime's time, NaN where it did not run
      * @param vectorBytesPerOp  JMH gc profiler's {@code gc.alloc.rate.norm} for the vector kernel
+     * @param vectorWarmups     warmup iterations the vector kernel's measured run had
+     * @param vectorSettled     false if the JIT still compiled during that run's measured iterations
      */
     record Row(Shape shape, double vectorMillis, double scalarMillis, int scalarStepsTimed, double onnxMillis,
-               double vectorBytesPerOp) {
+               double vectorBytesPerOp, int vectorWarmups, boolean vectorSettled) {
 
         boolean scalarScaled() {
             return scalarStepsTimed < shape.steps();
@@ -34,17 +36,23 @@ final class ComparisonTable {
     private static final String[] HEADER = {"shape", "vector ms", "scalar ms", "speedup", "ORT ms", "vs ORT",
             "vector GFLOP/s", "of FMA peak", "of read GB/s", "vector B/op"};
     private static final String SCALED = " †";
+    private static final String UNSETTLED = " ‡";
 
     private ComparisonTable() {
     }
 
-    static String render(String mode, String plan, String kernel, Roofline roofline, String peer, List<Row> rows) {
+    /**
+     * The table and its notes; {@code warmups} is the plan's warmup iterations, which a row's vector run exceeds
+     * where the JIT needed longer.
+     */
+    static String render(String mode, String plan, int warmups, String kernel, Roofline roofline, String peer,
+                         List<Row> rows) {
         List<String[]> cells = new ArrayList<>();
         cells.add(HEADER);
         for (Row row : rows) {
             cells.add(new String[]{
                     row.shape().name(),
-                    number(row.vectorMillis()),
+                    number(row.vectorMillis()) + (row.vectorSettled() ? "" : UNSETTLED),
                     number(row.scalarMillis()) + (row.scalarScaled() ? SCALED : ""),
                     String.format(Locale.ROOT, "%.1f×", row.scalarMillis() / row.vectorMillis()),
                     Double.isNaN(row.onnxMillis()) ? "" : number(row.onnxMillis()),
@@ -90,6 +98,17 @@ final class ComparisonTable {
         if (!scaled.isEmpty()) {
             out.append(String.format(Locale.ROOT, "%n†Scalar timed over fewer time steps and scaled to T (its cost "
                     + "is linear in T; quick mode only): %s.%n", String.join(", ", scaled)));
+        }
+        List<String> warmedLonger = rows.stream().filter(row -> row.vectorWarmups() > warmups)
+                .map(row -> row.shape().name() + " " + row.vectorWarmups()).toList();
+        if (!warmedLonger.isEmpty()) {
+            out.append(String.format(Locale.ROOT, "%nVector warmed up longer, as the JIT was still compiling after "
+                    + "%d warmup iterations (shape and the warmup iterations of its measured run): %s.%n", warmups,
+                    String.join(", ", warmedLonger)));
+        }
+        if (rows.stream().anyMatch(row -> !row.vectorSettled())) {
+            out.append(String.format(Locale.ROOT, "%n‡The JIT still compiled during the measured iterations after "
+                    + "the longest warmup: this time may be higher than the warmed kernel's.%n"));
         }
         return out.toString();
     }

@@ -10,9 +10,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 
 import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.profile.CompilerProfiler;
 import org.openjdk.jmh.profile.GCProfiler;
 import org.openjdk.jmh.profile.Profiler;
 import org.openjdk.jmh.results.Result;
@@ -26,7 +28,7 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
- * Runs one benchmark method at a time, each in its own JMH run with the gc profiler, whose log goes to
+ * Runs one benchmark method at a time, each in its own JMH run with the gc and comp profilers, whose log goes to
  * {@code jmh-logs/ID.log}; prints one progress line per run to stderr. What {@link Comparison}'s runs share.
  */
 final class JmhRuns {
@@ -50,6 +52,16 @@ final class JmhRuns {
         /** The same runs, timing calls one by one for a distribution of latencies (JMH's sample mode). */
         Timing sampled() {
             return new Timing(forks, warmups, iterations, iterationTime, Mode.SampleTime);
+        }
+
+        /** The same runs with {@code warmups} warmup iterations. */
+        Timing withWarmups(int warmups) {
+            return new Timing(forks, warmups, iterations, iterationTime, mode);
+        }
+
+        /** Milliseconds of all measured iterations of all forks ({@link Mode#SingleShotTime}: 0). */
+        double measuredMillis() {
+            return (double) forks * iterations * iterationTime.convertTo(TimeUnit.MILLISECONDS);
         }
     }
 
@@ -87,6 +99,7 @@ final class JmhRuns {
                 .warmupIterations(timing.warmups())
                 .measurementIterations(timing.iterations())
                 .addProfiler(GCProfiler.class)
+                .addProfiler(CompilerProfiler.class)
                 .shouldFailOnError(true)
                 .output(log.toString());
         profilers.forEach(options::addProfiler);
@@ -115,6 +128,15 @@ final class JmhRuns {
         try (PrintStream out = new PrintStream(Files.newOutputStream(file), false, StandardCharsets.UTF_8)) {
             ResultFormatFactory.getInstance(ResultFormatType.JSON, out).writeOut(results);
         }
+    }
+
+    /**
+     * Milliseconds the JIT compilers spent during the run's measured iterations, all forks together (JMH's comp
+     * profiler), or NaN where the JVM does not report it.
+     */
+    static double compileMillis(RunResult result) {
+        Result<?> compile = result.getSecondaryResults().get("compiler.time.profiled");
+        return compile == null ? Double.NaN : compile.getScore();
     }
 
     /** A time score in milliseconds per call, whatever unit the benchmark reports in. */

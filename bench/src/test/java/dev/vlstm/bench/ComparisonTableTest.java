@@ -1,0 +1,62 @@
+package dev.vlstm.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.TreeMap;
+
+import org.junit.jupiter.api.Test;
+import org.openjdk.jmh.runner.options.TimeValue;
+
+/** What the table says about a vector run that needed a longer warmup, or never finished compiling. */
+class ComparisonTableTest {
+
+    private static final Roofline ROOFLINE = new Roofline(100, new TreeMap<>());
+    private static final int PLAN_WARMUPS = 2;
+
+    private static ComparisonTable.Row row(String shape, int warmups, boolean settled) {
+        return new ComparisonTable.Row(Shape.named(shape), 10, 500, Shape.named(shape).steps(), Double.NaN, 0,
+                warmups, settled);
+    }
+
+    private static String render(ComparisonTable.Row... rows) {
+        return ComparisonTable.render("quick", "plan", PLAN_WARMUPS, "kernel", ROOFLINE, "peer", List.of(rows));
+    }
+
+    private static String tableLine(String table, String shape) {
+        return table.lines().filter(line -> line.startsWith("| " + shape + " ")).findFirst().orElseThrow();
+    }
+
+    @Test
+    void rowsWarmedUpAsPlannedAndSettledCarryNoNote() {
+        String table = render(row("train-B32-T25-H512", PLAN_WARMUPS, true));
+        assertFalse(table.contains("Vector warmed up longer"), table);
+        assertFalse(table.contains("‡"), table);
+    }
+
+    @Test
+    void aLongerWarmupIsListedWithItsIterations() {
+        String table = render(row("train-B32-T25-H512", PLAN_WARMUPS, true), row("train-B64-T25-H1024", 6, true));
+        assertTrue(table.contains("still compiling after 2 warmup iterations (shape and the warmup iterations of its"
+                + " measured run): train-B64-T25-H1024 6."), table);
+        assertFalse(table.contains("train-B32-T25-H512 2"), table);
+    }
+
+    @Test
+    void aRunTheJitNeverFinishedIsMarkedInItsCellAndExplained() {
+        String table = render(row("train-B32-T25-H512", PLAN_WARMUPS, true), row("train-B64-T25-H1024", 18, false));
+        assertTrue(tableLine(table, "train-B64-T25-H1024").contains("10.0 ‡"), table);
+        assertFalse(tableLine(table, "train-B32-T25-H512").contains("‡"), table);
+        assertTrue(table.contains("‡The JIT still compiled during the measured iterations"), table);
+    }
+
+    @Test
+    void aLongerWarmupKeepsTheRestOfTheTiming() {
+        JmhRuns.Timing timing = JmhRuns.Timing.of(2, 3, 5, TimeValue.seconds(2));
+        JmhRuns.Timing longer = timing.withWarmups(9);
+        assertEquals(JmhRuns.Timing.of(2, 9, 5, TimeValue.seconds(2)), longer);
+        assertEquals(2 * 5 * 2000.0, longer.measuredMillis());
+    }
+}
