@@ -45,11 +45,11 @@ final class Bfloat16Tiles {
 
     /**
      * Four rows of one block of 4 gates: 16 accumulators, 4 weight vectors and a broadcast per
-     * row and k. x(r, k) is at {@code xOffset + r * xRowBytes + k * Float.BYTES}; {@code bias} is the gate row
+     * row and k. x(r, k) is at {@code xOffset + r * xRowBytes + k * xColumnBytes}; {@code bias} is the gate row
      * holding this block at {@code biasOffset}, or null for none.
      */
     static void rows4Gates4(MemorySegment panel, long panelOffset, int depth,
-               MemorySegment x, long xOffset, long xRowBytes,
+               MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes,
                MemorySegment bias, long biasOffset, MemorySegment out, long outOffset, long outRowBytes) {
         FloatVector b0 = FloatVector.zero(SPECIES), b1 = b0, b2 = b0, b3 = b0;
         if (bias != null) {
@@ -70,7 +70,7 @@ final class Bfloat16Tiles {
             FloatVector w1 = pair0.and(HIGH_HALF).reinterpretAsFloats();
             FloatVector w2 = pair1.lanewise(LSHL, Short.SIZE).reinterpretAsFloats();
             FloatVector w3 = pair1.and(HIGH_HALF).reinterpretAsFloats();
-            long xk = xOffset + (long) k * Float.BYTES;
+            long xk = xOffset + k * xColumnBytes;
             FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xk));
             FloatVector a1 = broadcast(SPECIES, x.get(FLOAT, xk + xRowBytes));
             FloatVector a2 = broadcast(SPECIES, x.get(FLOAT, xk + 2 * xRowBytes));
@@ -103,7 +103,7 @@ final class Bfloat16Tiles {
      * the driver, and inlined there its vectors were boxed; this method is too large to be inlined.
      */
     static void rows1Gates4(MemorySegment panel, long panelOffset, long panelBytes, boolean twoBlocks,
-               int depth, MemorySegment x, long xOffset, MemorySegment bias, long biasOffset,
+               int depth, MemorySegment x, long xOffset, long xColumnBytes, MemorySegment bias, long biasOffset,
                MemorySegment out, long outOffset) {
         FloatVector s00 = FloatVector.zero(SPECIES), s10 = s00, s20 = s00, s30 = s00;
         FloatVector s01 = s00, s11 = s00, s21 = s00, s31 = s00;
@@ -123,7 +123,7 @@ final class Bfloat16Tiles {
         if (!twoBlocks) {
             for (int k = 0; k < depth; k++) {
                 long w = panelOffset + k * PAIRS4_BYTES;
-                FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + (long) k * Float.BYTES));
+                FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + k * xColumnBytes));
                 IntVector p0 = IntVector.fromMemorySegment(PAIRS, panel, w, ORDER);
                 IntVector p1 = IntVector.fromMemorySegment(PAIRS, panel, w + V1, ORDER);
                 s00 = p0.lanewise(LSHL, Short.SIZE).reinterpretAsFloats().fma(a, s00);
@@ -138,7 +138,7 @@ final class Bfloat16Tiles {
         for (int k = 0; k < depth; k++) {
             long w = panelOffset + k * PAIRS4_BYTES;
             long u = w + panelBytes;
-            FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + (long) k * Float.BYTES));
+            FloatVector a = broadcast(SPECIES, x.get(FLOAT, xOffset + k * xColumnBytes));
             IntVector p0 = IntVector.fromMemorySegment(PAIRS, panel, w, ORDER);
             IntVector p1 = IntVector.fromMemorySegment(PAIRS, panel, w + V1, ORDER);
             s00 = p0.lanewise(LSHL, Short.SIZE).reinterpretAsFloats().fma(a, s00);

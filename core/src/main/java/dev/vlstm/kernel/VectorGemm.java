@@ -36,8 +36,6 @@ final class VectorGemm implements PackedGemm {
     private static final int INT8_4 = 4;
     /** {@link Int8Tiles} on blocks of 3 gates. */
     private static final int INT8_3 = 5;
-    /** {@link FloatTiles} on blocks of 4 gates, a's columns {@code aColumnBytes} apart (a GRU's weight gradients). */
-    private static final int FLOAT4_STRIDED = 6;
 
     private VectorGemm() {
     }
@@ -66,7 +64,7 @@ final class VectorGemm implements PackedGemm {
      */
     @Override
     public void multiply(GemmCall c, int blockFrom, int blockTo) {
-        sweep(family(c.format, c.layout.gates(), c.aColumnBytes), c.layout, c.b, c.format.scaleBytes(c.layout),
+        sweep(family(c.format, c.layout.gates()), c.layout, c.b, c.format.scaleBytes(c.layout),
                 c.format.panelBytes(c.layout, c.depth), c.depth, c.bias, c.a, c.aOffset, c.aRowBytes, c.aColumnBytes,
                 c.rows, c.out, c.outOffset, c.aOffset / c.aRowBytes, blockFrom, blockTo, Postgemm.NONE, null, 0, null,
                 null, 0f, null);
@@ -80,22 +78,16 @@ final class VectorGemm implements PackedGemm {
     @Override
     public void step(StepCall c, int blockFrom, int blockTo) {
         long gateRowBytes = (long) c.layout.gateRowFloats() * Float.BYTES;
-        sweep(family(c.format, c.layout.gates(), Float.BYTES), c.layout, c.u, c.format.scaleBytes(c.layout),
+        sweep(family(c.format, c.layout.gates()), c.layout, c.u, c.format.scaleBytes(c.layout),
                 c.format.panelBytes(c.layout, c.depth), c.depth, null, c.hPrev, 0, c.hPrevRowBytes, Float.BYTES, c.rows,
                 c.sums, c.sumsOffset, c.inputsOffset / gateRowBytes, blockFrom, blockTo, c.cell, c.inputs,
                 c.inputsOffset - c.sumsOffset, c.c, c.hNext, c.clip, c.cellRow);
     }
 
-    /**
-     * The tile family of a matrix: its format and its gates per block, 4 or 3, with a's columns contiguous, or
-     * {@link #FLOAT4_STRIDED}, the one family that {@link GemmCall#set} lets read a's columns through a stride.
-     */
-    private static int family(WeightFormat format, int gates, long aColumnBytes) {
+    /** The tile family of a matrix: its format and its gates per block, 4 or 3. */
+    private static int family(WeightFormat format, int gates) {
         if (gates != GateLayout.LSTM_GATES && gates != GateLayout.GRU_GATES) {
             throw new IllegalArgumentException("no tiles for " + gates + " gates");
-        }
-        if (aColumnBytes != Float.BYTES) {
-            return FLOAT4_STRIDED;
         }
         boolean four = gates == GateLayout.LSTM_GATES;
         return switch (format) {
@@ -163,20 +155,18 @@ final class VectorGemm implements PackedGemm {
                               long aRow, long aRowBytes, long aColumnBytes, MemorySegment bias, MemorySegment out,
                               long outRow, long outRowBytes) {
         switch (family) {
-            case FLOAT4 -> FloatTiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, bias, column, out, outRow,
-                    outRowBytes);
+            case FLOAT4 -> FloatTiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out,
+                    outRow, outRowBytes);
             case FLOAT3 -> FloatTiles.rows4Gates3(b, panel, depth, a, aRow, aRowBytes, bias, column, out, outRow,
                     outRowBytes);
-            case BFLOAT16_4 -> Bfloat16Tiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, bias, column, out,
-                    outRow, outRowBytes);
+            case BFLOAT16_4 -> Bfloat16Tiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias,
+                    column, out, outRow, outRowBytes);
             case BFLOAT16_3 -> Bfloat16Tiles.rows4Gates3(b, panel, depth, a, aRow, aRowBytes, bias, column, out,
                     outRow, outRowBytes);
-            case INT8_4 -> Int8Tiles.rows4Gates4(b, panel, column, depth, a, aRow, aRowBytes, bias, column, out,
+            case INT8_4 -> Int8Tiles.rows4Gates4(b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias,
+                    column, out, outRow, outRowBytes);
+            default -> Int8Tiles.rows4Gates3(b, panel, column, depth, a, aRow, aRowBytes, bias, column, out,
                     outRow, outRowBytes);
-            case INT8_3 -> Int8Tiles.rows4Gates3(b, panel, column, depth, a, aRow, aRowBytes, bias, column, out,
-                    outRow, outRowBytes);
-            default -> FloatTiles.rows4Gates4Strided(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column,
-                    out, outRow, outRowBytes);
         }
     }
 
@@ -185,20 +175,18 @@ final class VectorGemm implements PackedGemm {
                               boolean twoBlocks, int depth, MemorySegment a, long aRow, long aColumnBytes,
                               MemorySegment bias, MemorySegment out, long outRow) {
         switch (family) {
-            case FLOAT4 -> FloatTiles.rows1Gates4(b, panel, panelBytes, twoBlocks, depth, a, aRow, bias, column, out,
-                    outRow);
+            case FLOAT4 -> FloatTiles.rows1Gates4(b, panel, panelBytes, twoBlocks, depth, a, aRow, aColumnBytes,
+                    bias, column, out, outRow);
             case FLOAT3 -> FloatTiles.rows1Gates3(b, panel, panelBytes, twoBlocks, depth, a, aRow, bias, column, out,
                     outRow);
-            case BFLOAT16_4 -> Bfloat16Tiles.rows1Gates4(b, panel, panelBytes, twoBlocks, depth, a, aRow, bias, column,
-                    out, outRow);
+            case BFLOAT16_4 -> Bfloat16Tiles.rows1Gates4(b, panel, panelBytes, twoBlocks, depth, a, aRow,
+                    aColumnBytes, bias, column, out, outRow);
             case BFLOAT16_3 -> Bfloat16Tiles.rows1Gates3(b, panel, panelBytes, twoBlocks, depth, a, aRow, bias, column,
                     out, outRow);
-            case INT8_4 -> Int8Tiles.rows1Gates4(b, panel, panelBytes, column, twoBlocks, depth, a, aRow, bias, column,
+            case INT8_4 -> Int8Tiles.rows1Gates4(b, panel, panelBytes, column, twoBlocks, depth, a, aRow,
+                    aColumnBytes, bias, column, out, outRow);
+            default -> Int8Tiles.rows1Gates3(b, panel, panelBytes, column, twoBlocks, depth, a, aRow, bias, column,
                     out, outRow);
-            case INT8_3 -> Int8Tiles.rows1Gates3(b, panel, panelBytes, column, twoBlocks, depth, a, aRow, bias, column,
-                    out, outRow);
-            default -> FloatTiles.rows1Gates4Strided(b, panel, panelBytes, twoBlocks, depth, a, aRow, aColumnBytes,
-                    bias, column, out, outRow);
         }
     }
 

@@ -14,6 +14,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GATE_COUNTS = (4, 3)
+# The gate count whose tiles take x's column stride as a parameter (the 3-gate tiles read contiguous columns).
+STRIDED_GATES = 4
 INDENT = "    "
 
 
@@ -25,8 +27,6 @@ class Format:
     """What a weight format changes in a tile: the class, its constants, the weight loads and the epilogue."""
 
     scaled = False
-    # The gate count whose tiles also come with a column stride of x (the GRU's weight gradients), if any.
-    strided_gates = None
 
     def group_bytes(self, gates):
         raise NotImplementedError
@@ -42,7 +42,6 @@ class Format:
 
 class Float32(Format):
     name = "FloatTiles"
-    strided_gates = 4
     imports = []
     static_imports = []
 
@@ -220,7 +219,7 @@ def rows4(w, fmt, gates, strided):
     w.line(" * holding this block at {@code biasOffset}, or null for none"
            + ("; the block's scales are at {@code scaleOffset}" if fmt.scaled else "") + ".")
     w.line(" */")
-    w.open(f"static void rows4Gates{gates}{suffix(strided)}(MemorySegment panel, long panelOffset, {scale}int depth,\n"
+    w.open(f"static void rows4Gates{gates}(MemorySegment panel, long panelOffset, {scale}int depth,\n"
            f"   MemorySegment x, long xOffset, long xRowBytes,{column_parameter(strided)}\n"
            "   MemorySegment bias, long biasOffset, MemorySegment out, long outOffset, long outRowBytes)")
     biases = [f"b{g}" for g in range(gates)]
@@ -266,10 +265,6 @@ def rows4(w, fmt, gates, strided):
     w.close()
 
 
-def suffix(strided):
-    return "Strided" if strided else ""
-
-
 def column_bytes(strided):
     """Bytes between x's columns: a parameter, or a constant so that C2 hoists the bounds checks out of the k loop."""
     return "xColumnBytes" if strided else "Float.BYTES"
@@ -304,7 +299,7 @@ def rows1(w, fmt, gates, strided):
            " into")
     w.line(" * the driver, and inlined there its vectors were boxed; this method is too large to be inlined.")
     w.line(" */")
-    w.open(f"static void rows1Gates{gates}{suffix(strided)}(MemorySegment panel, long panelOffset, long panelBytes,"
+    w.open(f"static void rows1Gates{gates}(MemorySegment panel, long panelOffset, long panelBytes,"
            f" {scale}boolean twoBlocks,\n"
            f"   int depth, MemorySegment x, long xOffset,{column_parameter(strided)} MemorySegment bias,"
            " long biasOffset,\n"
@@ -402,10 +397,12 @@ HEADER = {
  * and does one FMA per gate and row against the block's gate vectors. Without a bias ({@code bias == null}) the
  * accumulators start at +0.0; the recurrent step uses that for its sums {@code hPrev · Uᵀ}, and {@link Postgemm}
  * then adds the input pre-activations and finishes each row's cell while both rows are still in L1.
- * x's rows are {@code xRowBytes} apart and its columns contiguous, a constant stride in k that lets C2 prove the
- * bounds of every x load once, before the k loop; with a column stride passed in, each load of the loop kept its
- * own bounds check. Only the weight gradients of a GRU read x (dz, down its columns) through a column stride, and
- * for them the 4-gate tiles come once more, named {@code Strided}, taking {@code xColumnBytes}.
+ * x's rows are {@code xRowBytes} apart. The 4-gate tiles take its column stride too ({@code x(r, k)} at
+ * {@code xOffset + r * xRowBytes + k * xColumnBytes}), so that the backward GEMMs read their operands through
+ * strides (a GRU's weight gradients read dz down its columns). The 3-gate tiles read contiguous columns: a constant
+ * stride lets C2 check the bounds of x's loads once, before the k loop, where a stride passed in left a check on
+ * every load, which cost the GRU's batched GEMMs measurably; the 4-gate tiles, measured both ways, were not faster
+ * at batch 1 with the constant stride.
  *
  * <p>Every vector operation is written out in the tile itself rather than in helpers: these methods are large
  * enough that C2 may refuse to inline further calls (NodeCountInliningCutoff), and a vector passed to or
@@ -472,11 +469,10 @@ def java(fmt):
     w.open(f"private {fmt.name}()")
     w.close()
     for gates in GATE_COUNTS:
-        for strided in (False, True) if fmt.strided_gates == gates else (False,):
-            w.line()
-            rows4(w, fmt, gates, strided)
-            w.line()
-            rows1(w, fmt, gates, strided)
+        w.line()
+        rows4(w, fmt, gates, gates == STRIDED_GATES)
+        w.line()
+        rows1(w, fmt, gates, gates == STRIDED_GATES)
     w.close()
     return "\n".join(w.lines) + "\n"
 
