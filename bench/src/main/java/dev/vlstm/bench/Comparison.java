@@ -76,11 +76,11 @@ public final class Comparison {
     private static final Plan QUICK = new Plan("quick", 1, 2, 3, TimeValue.seconds(1), true);
     private static final Plan FULL = new Plan("full", 2, 3, 5, TimeValue.seconds(2), false);
     /** The JIT's share of the measured time below which a vector run counts as warmed up. */
-    static final double SETTLED_COMPILE_SHARE = 0.01;
+    private static final double SETTLED_COMPILE_SHARE = 0.01;
     /** How many times more warmup iterations a vector run gets when the JIT was still compiling. */
-    static final int WARMUP_GROWTH = 3;
+    private static final int WARMUP_GROWTH = 3;
     /** How many times a vector run is repeated at the most for its warmup. */
-    static final int WARMUP_RETRIES = 2;
+    private static final int WARMUP_RETRIES = 2;
     /** About a third of a second of the reference. */
     private static final double QUICK_SCALAR_FLOPS = 1e9;
     /** The reference's speed, roughly, to predict its call times: it only sizes the runs, so an estimate will do. */
