@@ -24,7 +24,7 @@ import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
  * Runs {@link StepBenchmark}, {@link ForwardBenchmark} and {@link TrainingBenchmark} for every shape, vector kernel
- * against the scalar reference and (for inference shapes) ONNX Runtime, through JMH with its gc profiler, after
+ * against the scalar reference and (for inference shapes) ONNX Runtime, through JMH with its gc and comp profilers, after
  * measuring the machine's roofline ({@link FmaPeakBenchmark}, {@link BandwidthBenchmark}); prints one Markdown
  * table to stdout (also written to {@code comparison.md} beside the jar, and every run's result in JMH's JSON format
  * to {@code comparison.json}). Progress goes to stderr; each JMH
@@ -338,7 +338,7 @@ public final class Comparison {
             RunResult run = runs.run(benchmark, "vector", id(benchmark, "vector", shape)
                     + (retry == 0 ? "" : "-warmup" + timing.warmups()), shapeParam, timing);
             double compileMillis = JmhRuns.compileMillis(run);
-            boolean settled = !(compileMillis > SETTLED_COMPILE_SHARE * timing.measuredMillis());
+            boolean settled = settled(compileMillis, timing);
             if (settled || retry == WARMUP_RETRIES) {
                 return new Warmed(run, timing.warmups(), settled);
             }
@@ -347,6 +347,15 @@ public final class Comparison {
             System.err.printf("       the JIT compiled for %.0f ms of the measured %.0f s: again with %d warmup "
                     + "iterations%n", compileMillis, timing.measuredMillis() / 1e3, timing.warmups());
         }
+    }
+
+    /**
+     * Whether a run counts as warmed up: the JIT compiled for at most {@link #SETTLED_COMPILE_SHARE} of its measured
+     * time. A JVM that does not report compilation time ({@code compileMillis} NaN) cannot be waited on, so its runs
+     * count as warmed up.
+     */
+    static boolean settled(double compileMillis, JmhRuns.Timing timing) {
+        return !(compileMillis > SETTLED_COMPILE_SHARE * timing.measuredMillis());
     }
 
     /** Percentiles of single step calls, vlstm's and (where it runs) ONNX Runtime's. */

@@ -72,7 +72,8 @@ final class JmhRuns {
     private int started;
 
     /**
-     * Runs whose logs go to {@code directory/jmh-logs}, with JMH's gc profiler and {@code profilers}; {@code total}
+     * Runs whose logs go to {@code directory/jmh-logs}, with JMH's gc and comp profilers and {@code profilers};
+     * {@code total}
      * is for the progress lines.
      */
     @SafeVarargs

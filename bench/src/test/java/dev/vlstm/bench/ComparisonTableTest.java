@@ -10,7 +10,7 @@ import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 import org.openjdk.jmh.runner.options.TimeValue;
 
-/** What the table says about a vector run that needed a longer warmup, or never finished compiling. */
+/** When a vector run counts as warmed up, and what the table says about one that needed longer or never was. */
 class ComparisonTableTest {
 
     private static final Roofline ROOFLINE = new Roofline(100, new TreeMap<>());
@@ -50,6 +50,19 @@ class ComparisonTableTest {
         assertTrue(tableLine(table, "train-B64-T25-H1024").contains("10.0 ‡"), table);
         assertFalse(tableLine(table, "train-B32-T25-H512").contains("‡"), table);
         assertTrue(table.contains("‡The JIT still compiled during the measured iterations"), table);
+    }
+
+    @Test
+    void aRunIsWarmedUpWhileTheJitCompiledForAtMostOnePercentOfItsMeasuredTime() {
+        JmhRuns.Timing quick = JmhRuns.Timing.of(1, 2, 3, TimeValue.seconds(1));
+        assertTrue(Comparison.settled(0, quick));
+        assertTrue(Comparison.settled(30, quick));
+        assertFalse(Comparison.settled(31, quick));
+        assertFalse(Comparison.settled(179, quick));
+        assertTrue(Comparison.settled(Double.NaN, quick), "a JVM without compilation time is not waited on");
+        JmhRuns.Timing full = JmhRuns.Timing.of(2, 3, 5, TimeValue.seconds(2));
+        assertTrue(Comparison.settled(200, full));
+        assertFalse(Comparison.settled(201, full));
     }
 
     @Test

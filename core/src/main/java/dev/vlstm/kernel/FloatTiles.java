@@ -22,10 +22,9 @@ import jdk.incubator.vector.FloatVector;
  * then adds the input pre-activations and finishes each row's cell while both rows are still in L1.
  * x's rows are {@code xRowBytes} apart. The 4-gate tiles take its column stride too ({@code x(r, k)} at
  * {@code xOffset + r * xRowBytes + k * xColumnBytes}), so that the backward GEMMs read their operands through
- * strides (a GRU's weight gradients read dz down its columns). The 3-gate tiles read contiguous columns: a constant
- * stride lets C2 check the bounds of x's loads once, before the k loop, where a stride passed in left a check on
- * every load, which cost the GRU's batched GEMMs measurably; the 4-gate tiles, measured both ways, were not faster
- * at batch 1 with the constant stride.
+ * strides (a GRU's weight gradients read dz down its columns). The 3-gate tiles read contiguous columns: with a
+ * constant stride C2 checks the bounds of x's loads once, before the k loop, rather than on every load (the
+ * measurements behind both choices are in docs/architecture.md).
  *
  * <p>Every vector operation is written out in the tile itself rather than in helpers: these methods are large
  * enough that C2 may refuse to inline further calls (NodeCountInliningCutoff), and a vector passed to or

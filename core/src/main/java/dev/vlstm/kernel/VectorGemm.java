@@ -58,9 +58,7 @@ final class VectorGemm implements PackedGemm {
     /**
      * {@inheritDoc}
      *
-     * @throws IllegalArgumentException for a combination of format and gates that has no tiles (compressed formats
-     *                                  have 4 gates only), or 3 gates with columns of a other than
-     *                                  {@code Float.BYTES} apart
+     * @throws IllegalArgumentException for a layout of other than 4 or 3 gates
      */
     @Override
     public void multiply(GemmCall c, int blockFrom, int blockTo) {
