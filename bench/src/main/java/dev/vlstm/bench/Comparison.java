@@ -23,8 +23,9 @@ import org.openjdk.jmh.runner.RunnerException;
 import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
- * Runs {@link StepBenchmark}, {@link ForwardBenchmark} and {@link TrainingBenchmark} for every shape, vector kernel
- * against the scalar reference and (for inference shapes) ONNX Runtime, through JMH with its gc and comp profilers, after
+ * Runs {@link StepBenchmark}, {@link ForwardBenchmark}, {@link TrainingBenchmark}, {@link StackBenchmark} and
+ * {@link GruBenchmark} for every shape, vector kernel against the scalar reference and (for inference shapes)
+ * ONNX Runtime, through JMH with its gc and comp profilers, after
  * measuring the machine's roofline ({@link FmaPeakBenchmark}, {@link BandwidthBenchmark}); prints one Markdown
  * table to stdout (also written to {@code comparison.md} beside the jar, and every run's result in JMH's JSON format
  * to {@code comparison.json}). Progress goes to stderr; each JMH
@@ -135,7 +136,7 @@ public final class Comparison {
         }
         Plan plan = selection.plan();
         List<Shape> shapes = selection.shapes();
-        Optional<String> onnxMissing = OnnxRuntimeLstm.unavailableReason();
+        Optional<String> onnxMissing = OnnxRuntimeRnn.unavailableReason();
         onnxMissing.ifPresent(reason -> System.err.println("ONNX Runtime cannot run here, so its columns stay blank: "
                 + reason));
         SortedSet<Integer> buffers = Roofline.bufferKib(shapes);
@@ -164,7 +165,7 @@ public final class Comparison {
             }
         }
         String peer = onnxMissing.map(reason -> "ONNX Runtime did not load, so it was not run: " + reason)
-                .orElseGet(OnnxRuntimeLstm::describe);
+                .orElseGet(OnnxRuntimeRnn::describe);
         String table = ComparisonTable.render(plan.name(), plan.describe(), plan.warmups(),
                 Backend.PREFERRED.kernelName(), roofline, peer, rows)
                 + (latencies.isEmpty() ? "" : LatencyTable.render(latencies));
@@ -364,12 +365,13 @@ public final class Comparison {
     /** Percentiles of single step calls, vlstm's and (where it runs) ONNX Runtime's. */
     private LatencyTable.Row sampleLatency(Shape shape) throws RunnerException {
         Map<String, String> shapeParam = Map.of("shape", shape.name());
-        RunResult vector = runs.run(StepBenchmark.class, "vector", id(StepBenchmark.class, "vector", shape)
-                + "-latency", shapeParam, plan.timing().sampled());
+        Class<?> benchmark = benchmarkOf(shape);
+        RunResult vector = runs.run(benchmark, "vector", id(benchmark, "vector", shape) + "-latency", shapeParam,
+                plan.timing().sampled());
         double[] onnx = {};
         if (onnxRuntime && shape.precision() == WeightPrecision.FLOAT32) {
-            onnx = percentilesMicros(runs.run(StepBenchmark.class, "onnxruntime", id(StepBenchmark.class,
-                    "onnxruntime", shape) + "-latency", shapeParam, plan.timing().sampled()));
+            onnx = percentilesMicros(runs.run(benchmark, "onnxruntime", id(benchmark, "onnxruntime", shape)
+                    + "-latency", shapeParam, plan.timing().sampled()));
         }
         return new LatencyTable.Row(shape, percentilesMicros(vector), onnx,
                 vector.getPrimaryResult().getSampleCount());

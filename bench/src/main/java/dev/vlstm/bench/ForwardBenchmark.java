@@ -28,7 +28,7 @@ import org.openjdk.jmh.infra.Blackhole;
  * {@code [T][B][I]} native input, writing y, hT and cT, against the double-precision {@link ReferenceLstm} on the
  * same random model; {@code varlen-*} shapes pass each sequence's length ({@link Shape#lengths()}) to both.
  * Each implementation has its own state, so a run builds only what it measures; {@code onnxruntime} is ONNX
- * Runtime's LSTM node on the same weights and input ({@link OnnxRuntimeLstm}).
+ * Runtime's LSTM node on the same weights and input ({@link OnnxRuntimeRnn}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -119,12 +119,12 @@ public class ForwardBenchmark {
 
     /** ONNX Runtime on the same model and input, checked against vlstm before it is timed. */
     public static class Onnx extends Problem {
-        OnnxRuntimeLstm runtime;
+        OnnxRuntimeRnn runtime;
 
         @Setup
         public void setUp() throws OrtException {
             Shape size = Shape.named(shape);
-            runtime = OnnxRuntimeLstm.sequence(RandomLstm.create(size, size.steps()));
+            runtime = OnnxRuntimeRnn.sequence(RandomLstm.create(size, size.steps()));
         }
 
         @TearDown

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 
+import ai.onnxruntime.OrtException;
 import dev.vlstm.GradientMode;
 import dev.vlstm.Gradients;
 import dev.vlstm.Model;
@@ -29,7 +30,8 @@ import org.openjdk.jmh.infra.Blackhole;
  * ({@link Runner#step} with a carried {@link dev.vlstm.State}), a sequence ({@link Runner#forward}, writing y and
  * hT), and a training step ({@link Trainer#forward} then {@link Trainer#backward}: every gradient, dx and dh0), as
  * {@link StepBenchmark}, {@link ForwardBenchmark} and {@link TrainingBenchmark} time the LSTM's; each against the
- * double-precision {@link ReferenceGru} on the same random model.
+ * double-precision {@link ReferenceGru} on the same random model, and the step and the sequence against ONNX
+ * Runtime's GRU node ({@link OnnxRuntimeRnn}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -154,6 +156,27 @@ public class GruBenchmark {
         }
     }
 
+    /** ONNX Runtime on the same model and input, checked against vlstm before it is timed; inference shapes only. */
+    public static class Onnx extends Problem {
+        OnnxRuntimeRnn runtime;
+
+        @Setup
+        public void setUp() throws OrtException {
+            Shape size = Shape.named(shape);
+            if (size.training()) {
+                throw new IllegalArgumentException("ONNX Runtime's Java package does not train, so it cannot run "
+                        + shape);
+            }
+            runtime = size.streaming() ? OnnxRuntimeRnn.stream(RandomGru.create(size, 1))
+                    : OnnxRuntimeRnn.sequence(RandomGru.create(size, size.steps()));
+        }
+
+        @TearDown
+        public void tearDown() {
+            runtime.close();
+        }
+    }
+
     @Benchmark
     public void vector(Vector state, Blackhole blackhole) {
         state.call();
@@ -166,5 +189,11 @@ public class GruBenchmark {
     @Benchmark
     public void scalar(Scalar state, Blackhole blackhole) {
         blackhole.consume(state.call());
+    }
+
+    @Benchmark
+    public void onnxruntime(Onnx state, Blackhole blackhole) throws OrtException {
+        state.runtime.run();
+        blackhole.consume(state.runtime);
     }
 }

@@ -49,20 +49,20 @@ record Roofline(double fmaGflops, SortedMap<Integer, Double> readGBsByKib) {
         if (shape.streaming()) {
             return residentWeightBytes(shape);
         }
-        long gateStepBytes = 4L * Float.BYTES * shape.size() * shape.batch();
+        long gateStepBytes = (long) shape.gates() * Float.BYTES * shape.size() * shape.batch();
         long chunkSteps = Math.max(1, Math.min(shape.steps(), DEFAULT_CHUNK_BYTES / gateStepBytes));
         long chunks = (shape.steps() + chunkSteps - 1) / chunkSteps;
         return recurrentWeightBytes(shape) + (double) chunks * inputWeightBytes(shape) / shape.steps();
     }
 
-    /** W: 4H × I weights (I = H in every shape) of 4, 2 or 1 bytes (the shape's precision). */
+    /** W: G·H × I weights (G gates; I = H in every shape) of 4, 2 or 1 bytes (the shape's precision). */
     private static long inputWeightBytes(Shape shape) {
-        return 4L * shape.precision().bytesPerWeight() * shape.size() * shape.size();
+        return (long) shape.gates() * shape.precision().bytesPerWeight() * shape.size() * shape.size();
     }
 
-    /** U: 4H × H weights of 4, 2 or 1 bytes. */
+    /** U: G·H × H weights of 4, 2 or 1 bytes. */
     private static long recurrentWeightBytes(Shape shape) {
-        return 4L * shape.precision().bytesPerWeight() * shape.size() * shape.size();
+        return (long) shape.gates() * shape.precision().bytesPerWeight() * shape.size() * shape.size();
     }
 
     /** Buffer sizes to measure: L2, L3 and DRAM, and the resident weights of every bandwidth-bound shape. */

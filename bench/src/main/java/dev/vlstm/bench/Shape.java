@@ -24,8 +24,8 @@ record Shape(String name, int batch, int steps, int size, int layers, int direct
         this(name, batch, steps, size, 1, 1);
     }
 
-    /** Every shape the comparison runs, in table order. */
-    static final List<Shape> ALL = List.of(
+    /** The LSTM's shapes, in table order. */
+    static final List<Shape> LSTM = List.of(
             new Shape("step-H256", 1, 1, 256),
             new Shape("step-H256-bf16", 1, 1, 256),
             new Shape("step-H256-int8", 1, 1, 256),
@@ -48,22 +48,22 @@ record Shape(String name, int batch, int steps, int size, int layers, int direct
             new Shape("bptt-train-B32-T25-H512", 32, 25, 512),
             new Shape("bptt-train-B64-T25-H1024", 64, 25, 1024));
 
-    /**
-     * The GRU's shapes, one per kernel path as the gate's LSTM shapes are. The performance gate times them; the
-     * comparison does not, since its peers (ONNX Runtime, oneDNN) are measured on LSTM only.
-     */
+    /** The GRU's shapes, one per kernel path as the gate's LSTM shapes are. */
     static final List<Shape> GRU = List.of(
             new Shape("gru-step-H256", 1, 1, 256),
             new Shape("gru-seq-B1-T100-H256", 1, 100, 256),
             new Shape("gru-bptt-train-B32-T25-H512", 32, 25, 512));
 
+    /** Every shape the comparison runs, in table order: the LSTM's, then the GRU's. */
+    static final List<Shape> ALL = Stream.concat(LSTM.stream(), GRU.stream()).toList();
+
     private static final String GRU_PREFIX = "gru-";
 
-    /** The shape of that name, from {@link #ALL} or {@link #GRU}. */
+    /** The shape of that name, from {@link #ALL}. */
     static Shape named(String name) {
-        return Stream.concat(ALL.stream(), GRU.stream()).filter(shape -> shape.name.equals(name)).findFirst()
+        return ALL.stream().filter(shape -> shape.name.equals(name)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("unknown shape " + name + "; known: "
-                        + Stream.concat(ALL.stream(), GRU.stream()).map(Shape::name).toList()));
+                        + ALL.stream().map(Shape::name).toList()));
     }
 
     /** True for a GRU ({@code gru-} prefix), false for an LSTM. */

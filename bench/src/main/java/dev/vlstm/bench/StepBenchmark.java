@@ -26,7 +26,7 @@ import org.openjdk.jmh.infra.Blackhole;
  * How long does one step of a stream take, the latency a per-request service sees? {@link Runner#step} of a
  * one-layer {@link Model} with a carried {@link dev.vlstm.State}, against {@link ReferenceLstm} run for one step from
  * carried h and c, and against ONNX Runtime's LSTM node run for one step with Y_h and Y_c fed back as the next
- * initial state ({@link OnnxRuntimeLstm}).
+ * initial state ({@link OnnxRuntimeRnn}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -108,12 +108,12 @@ public class StepBenchmark {
 
     /** ONNX Runtime on the same model and input, checked against vlstm before it is timed. */
     public static class Onnx extends Problem {
-        OnnxRuntimeLstm runtime;
+        OnnxRuntimeRnn runtime;
 
         @Setup
         public void setUp() throws OrtException {
             Shape size = Shape.named(shape);
-            runtime = OnnxRuntimeLstm.stream(RandomLstm.create(size, 1));
+            runtime = OnnxRuntimeRnn.stream(RandomLstm.create(size, 1));
         }
 
         @TearDown

@@ -31,6 +31,16 @@ class RooflineTest {
     }
 
     @Test
+    void aGruReadsThreeGatesOfWeights() {
+        // 3H × (I + H) floats at H = I = 256: 768 × 512 × 4 bytes; a sequence's U alone is 768 × 256 × 4 bytes.
+        Shape step = Shape.named("gru-step-H256");
+        assertEquals(3 * MIB / 2, Roofline.residentWeightBytes(step));
+        Shape sequence = Shape.named("gru-seq-B1-T100-H256");
+        assertEquals(3 * MIB / 4, Roofline.residentWeightBytes(sequence));
+        assertEquals(3 * MIB / 4 * 1.01, Roofline.weightBytesPerStep(sequence), 1e-6);
+    }
+
+    @Test
     void onlyBatchOneInferenceIsBandwidthBound() {
         assertTrue(Roofline.bandwidthBound(Shape.named("step-H1024")));
         assertTrue(Roofline.bandwidthBound(Shape.named("seq-B1-T50-H1024")));

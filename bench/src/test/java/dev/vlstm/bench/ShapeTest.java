@@ -64,8 +64,11 @@ class ShapeTest {
     }
 
     @Test
-    void theComparisonLeavesTheGruOut() {
-        assertTrue(Shape.ALL.stream().noneMatch(Shape::gru));
+    void theComparisonRunsTheLstmsShapesThenTheGrus() {
+        assertTrue(Shape.LSTM.stream().noneMatch(Shape::gru));
+        assertTrue(Shape.GRU.stream().allMatch(Shape::gru));
+        assertEquals(Shape.LSTM, Shape.ALL.subList(0, Shape.LSTM.size()));
+        assertEquals(Shape.GRU, Shape.ALL.subList(Shape.LSTM.size(), Shape.ALL.size()));
     }
 
     @Test

@@ -107,6 +107,8 @@ public final class Cli {
 
     /** Bad usage: exit code 2. */
     static final class UsageException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
         UsageException(String message) {
             super(message);
         }

@@ -37,6 +37,8 @@ public final class OnnxRnnModel {
      * {@code dev.vlstm.io.GateConventions} applies when it loads an ONNX LSTM.
      */
     private static final int[] ONNX_LSTM_GATE = {0, 2, 3, 1};
+    /** For each PyTorch GRU gate (r, z, n), its index in ONNX's order (z, r, h). */
+    private static final int[] ONNX_GRU_GATE = {1, 0, 2};
     private static final int IR_VERSION = 8;
     private static final int OPSET = 14;
 
@@ -54,27 +56,39 @@ public final class OnnxRnnModel {
     }
 
     /**
-     * PyTorch's LSTM gate blocks (i, f, g, o; each {@code hidden} rows of {@code columns}) in ONNX's order
-     * (i, o, f, c), for one direction: {@code columns} = I for W, H for R, 1 for either half of B.
+     * PyTorch's gate blocks of one direction (LSTM: {@code gates} = 4, i, f, g, o; GRU: 3, r, z, n; each
+     * {@code hidden} rows of {@code columns}) in ONNX's order (LSTM i, o, f, c; GRU z, r, h): {@code columns} = I
+     * for W, H for R, 1 for either half of B.
+     *
+     * @throws IllegalArgumentException {@code gates} neither 4 nor 3
      */
-    public static float[] toOnnxLstmGateOrder(float[] pytorch, int columns, int hidden) {
+    public static float[] toOnnxGateOrder(float[] pytorch, int gates, int columns, int hidden) {
+        int[] onnxGate = onnxGateOrder(gates);
         float[] onnx = new float[pytorch.length];
         int block = hidden * columns;
-        for (int gate = 0; gate < 4; gate++) {
-            System.arraycopy(pytorch, gate * block, onnx, ONNX_LSTM_GATE[gate] * block, block);
+        for (int gate = 0; gate < gates; gate++) {
+            System.arraycopy(pytorch, gate * block, onnx, onnxGate[gate] * block, block);
         }
         return onnx;
     }
 
     /**
-     * One direction's ONNX LSTM bias B {@code [8H]}: PyTorch's {@code bias_ih} then {@code bias_hh} ({@code [4H]}
-     * each, gates i, f, g, o), each in ONNX's gate order.
+     * One direction's ONNX bias B {@code [2G·H]}: PyTorch's {@code bias_ih} then {@code bias_hh} ({@code [G·H]}
+     * each), each in ONNX's gate order.
      */
-    public static float[] toOnnxLstmBias(float[] biasIh, float[] biasHh, int hidden) {
-        float[] bias = new float[8 * hidden];
-        System.arraycopy(toOnnxLstmGateOrder(biasIh, 1, hidden), 0, bias, 0, 4 * hidden);
-        System.arraycopy(toOnnxLstmGateOrder(biasHh, 1, hidden), 0, bias, 4 * hidden, 4 * hidden);
+    public static float[] toOnnxBias(float[] biasIh, float[] biasHh, int gates, int hidden) {
+        float[] bias = new float[2 * gates * hidden];
+        System.arraycopy(toOnnxGateOrder(biasIh, gates, 1, hidden), 0, bias, 0, gates * hidden);
+        System.arraycopy(toOnnxGateOrder(biasHh, gates, 1, hidden), 0, bias, gates * hidden, gates * hidden);
         return bias;
+    }
+
+    private static int[] onnxGateOrder(int gates) {
+        return switch (gates) {
+            case 4 -> ONNX_LSTM_GATE;
+            case 3 -> ONNX_GRU_GATE;
+            default -> throw new IllegalArgumentException("an LSTM has 4 gates and a GRU 3, not " + gates);
+        };
     }
 
     /** A node's weights, inputs and attributes; {@link #bytes} writes the model. */

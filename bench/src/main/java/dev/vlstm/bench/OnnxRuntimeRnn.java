@@ -23,20 +23,20 @@ import dev.vlstm.WeightPrecision;
 import dev.vlstm.onnxmodels.OnnxRnnModel;
 
 /**
- * ONNX Runtime's CPU execution provider running a {@link RandomLstm} as an ONNX model of one forward {@code LSTM}
- * node ({@link #onnxModel}): the peer in the comparison. One intra-op and one inter-op thread (vlstm uses one),
- * sequential execution, every graph optimisation. Inputs and outputs are tensors over native buffers made once
- * (direct FloatBuffers, which ORT uses without copying) and the outputs are pinned, so a call allocates only the
- * Java API's small per-call bookkeeping.
+ * ONNX Runtime's CPU execution provider running a {@link RandomLstm} or {@link RandomGru} as an ONNX model of one
+ * forward {@code LSTM} or {@code GRU} node ({@code linear_before_reset = 1}, PyTorch's GRU): the peer in the
+ * comparison. One intra-op and one inter-op thread (vlstm uses one), sequential execution, every graph optimisation.
+ * Inputs and outputs are tensors over native buffers made once (direct FloatBuffers, which ORT uses without copying)
+ * and the outputs are pinned, so a call allocates only the Java API's small per-call bookkeeping.
  *
- * <p>A stream carries its state as a service would: {@code Y_h} and {@code Y_c} of one call are
- * {@code initial_h} and {@code initial_c} of the next. Two pairs of state buffers take turns, so no call reads
- * and writes the same memory.
+ * <p>A stream carries its state as a service would: {@code Y_h} (and an LSTM's {@code Y_c}) of one call are
+ * {@code initial_h} (and {@code initial_c}) of the next. Two pairs of state buffers take turns, so no call reads and
+ * writes the same memory.
  *
- * <p>Both factories check ORT's outputs against vlstm's on the same input before returning (see
+ * <p>Every factory checks ORT's outputs against vlstm's on the same input before returning (see
  * {@link #TOLERANCE}), so a benchmark never times a model that computes something else.
  */
-final class OnnxRuntimeLstm implements AutoCloseable {
+final class OnnxRuntimeRnn implements AutoCloseable {
 
     /**
      * Largest accepted {@code |ORT − vlstm| / max(1, |vlstm|)} over every output element. Both compute in float
@@ -53,6 +53,7 @@ final class OnnxRuntimeLstm implements AutoCloseable {
     private final List<OnnxTensor> tensors = new ArrayList<>();
     private final MemorySegment y;
     private final MemorySegment[] hidden = new MemorySegment[2];
+    /** An LSTM's c pair; nulls for a GRU. */
     private final MemorySegment[] cell = new MemorySegment[2];
     private final List<Map<String, OnnxTensor>> inputs = new ArrayList<>();
     private final List<Map<String, OnnxTensor>> outputs = new ArrayList<>();
@@ -60,8 +61,12 @@ final class OnnxRuntimeLstm implements AutoCloseable {
     /** Which state pair the next call reads. */
     private int current;
 
-    private OnnxRuntimeLstm(RandomLstm model, int steps, boolean carry) throws OrtException {
-        this.shape = model.shape();
+    /**
+     * A session of {@code onnxModel} (the shape's cell over {@code steps} steps) with input {@code x}; {@code carry}
+     * feeds each call's final state to the next.
+     */
+    private OnnxRuntimeRnn(Shape shape, byte[] onnxModel, float[] x, int steps, boolean carry) throws OrtException {
+        this.shape = shape;
         this.carry = carry;
         long batch = shape.batch();
         long size = shape.size();
@@ -73,22 +78,26 @@ final class OnnxRuntimeLstm implements AutoCloseable {
                 options.setInterOpNumThreads(1);
                 options.setExecutionMode(SessionOptions.ExecutionMode.SEQUENTIAL);
                 options.setOptimizationLevel(SessionOptions.OptLevel.ALL_OPT);
-                session = environment.createSession(onnxModel(model, steps), options);
+                session = environment.createSession(onnxModel, options);
             }
-            OnnxTensor x = tensor(RandomLstm.toNative(arena, model.x()), steps, batch, size);
+            OnnxTensor xTensor = tensor(RandomLstm.toNative(arena, x), steps, batch, size);
             y = RandomLstm.floats(arena, steps * batch * size);
             OnnxTensor yTensor = tensor(y, steps, 1, batch, size);
             OnnxTensor[] hiddenTensors = new OnnxTensor[2];
             OnnxTensor[] cellTensors = new OnnxTensor[2];
             for (int pair = 0; pair < 2; pair++) {
                 hidden[pair] = RandomLstm.floats(arena, batch * size);
-                cell[pair] = RandomLstm.floats(arena, batch * size);
                 hiddenTensors[pair] = tensor(hidden[pair], stateShape);
-                cellTensors[pair] = tensor(cell[pair], stateShape);
+                if (!shape.gru()) {
+                    cell[pair] = RandomLstm.floats(arena, batch * size);
+                    cellTensors[pair] = tensor(cell[pair], stateShape);
+                }
             }
             for (int pair = 0; pair < 2; pair++) {
-                inputs.add(Map.of("X", x, "initial_h", hiddenTensors[pair], "initial_c", cellTensors[pair]));
-                outputs.add(Map.of("Y", yTensor, "Y_h", hiddenTensors[1 - pair], "Y_c", cellTensors[1 - pair]));
+                inputs.add(shape.gru() ? Map.of("X", xTensor, "initial_h", hiddenTensors[pair])
+                        : Map.of("X", xTensor, "initial_h", hiddenTensors[pair], "initial_c", cellTensors[pair]));
+                outputs.add(shape.gru() ? Map.of("Y", yTensor, "Y_h", hiddenTensors[1 - pair])
+                        : Map.of("Y", yTensor, "Y_h", hiddenTensors[1 - pair], "Y_c", cellTensors[1 - pair]));
             }
         } catch (OrtException | RuntimeException | Error e) {
             close();
@@ -100,15 +109,43 @@ final class OnnxRuntimeLstm implements AutoCloseable {
      * ORT running {@code model}'s whole sequence from zero state per {@link #run()}, checked against
      * {@link Runner#forward} of its float32 model: y, hT and cT.
      */
-    static OnnxRuntimeLstm sequence(RandomLstm model) throws OrtException {
+    static OnnxRuntimeRnn sequence(RandomLstm model) throws OrtException {
         Shape shape = model.shape();
-        OnnxRuntimeLstm runtime = new OnnxRuntimeLstm(model, shape.steps(), false);
-        try (Model packed = model.model(WeightPrecision.FLOAT32); Runner runner = packed.runner(shape.options())) {
+        return sequence(new OnnxRuntimeRnn(shape, lstmNode(model, shape.steps()), model.x(), shape.steps(), false),
+                model.x(), model.model(WeightPrecision.FLOAT32));
+    }
+
+    /** ORT running a GRU's whole sequence, checked against {@link Runner#forward} of its model: y and hT. */
+    static OnnxRuntimeRnn sequence(RandomGru model) throws OrtException {
+        Shape shape = model.shape();
+        return sequence(new OnnxRuntimeRnn(shape, gruNode(model, shape.steps()), model.x(), shape.steps(), false),
+                model.x(), model.model());
+    }
+
+    /**
+     * ORT advancing a stream of {@code model} (whose input holds one step) by one step per {@link #run()},
+     * checked against {@link Runner#step} of its float32 model after a few steps of both.
+     */
+    static OnnxRuntimeRnn stream(RandomLstm model) throws OrtException {
+        return stream(new OnnxRuntimeRnn(model.shape(), lstmNode(model, 1), model.x(), 1, true), model.x(),
+                model.model(WeightPrecision.FLOAT32));
+    }
+
+    /** A GRU stream, as {@link #stream(RandomLstm)}. */
+    static OnnxRuntimeRnn stream(RandomGru model) throws OrtException {
+        return stream(new OnnxRuntimeRnn(model.shape(), gruNode(model, 1), model.x(), 1, true), model.x(),
+                model.model());
+    }
+
+    /** Checks {@code runtime}'s sequence against {@code packed}'s on {@code x}, closing {@code packed}. */
+    private static OnnxRuntimeRnn sequence(OnnxRuntimeRnn runtime, float[] x, Model packed) throws OrtException {
+        Shape shape = runtime.shape;
+        try (packed; Runner runner = packed.runner(shape.options())) {
             int state = shape.batch() * shape.size();
             float[] y = new float[shape.steps() * state];
             float[] hT = new float[state];
-            float[] cT = new float[state];
-            runner.forward(model.x(), shape.steps(), shape.batch(), null, null, y, hT, cT);
+            float[] cT = shape.gru() ? null : new float[state];
+            runner.forward(x, shape.steps(), shape.batch(), null, null, y, hT, cT);
             runtime.run();
             runtime.verify(y, hT, cT, "a forward over " + shape.steps() + " steps");
         } catch (OrtException | RuntimeException | Error e) {
@@ -118,21 +155,17 @@ final class OnnxRuntimeLstm implements AutoCloseable {
         return runtime;
     }
 
-    /**
-     * ORT advancing a stream of {@code model} (whose input holds one step) by one step per {@link #run()},
-     * checked against {@link Runner#step} of its float32 model after a few steps of both.
-     */
-    static OnnxRuntimeLstm stream(RandomLstm model) throws OrtException {
-        Shape shape = model.shape();
-        OnnxRuntimeLstm runtime = new OnnxRuntimeLstm(model, 1, true);
-        try (Model packed = model.model(WeightPrecision.FLOAT32); Runner runner = packed.runner(shape.options());
-             State state = packed.newState(shape.batch())) {
+    /** Checks {@code runtime}'s stream against {@code packed}'s on {@code x}, closing {@code packed}. */
+    private static OnnxRuntimeRnn stream(OnnxRuntimeRnn runtime, float[] x, Model packed) throws OrtException {
+        Shape shape = runtime.shape;
+        try (packed; Runner runner = packed.runner(shape.options()); State state = packed.newState(shape.batch())) {
             float[] h = new float[shape.batch() * shape.size()];
             for (int step = 0; step < VERIFIED_STREAM_STEPS; step++) {
-                runner.step(model.x(), state, h);
+                runner.step(x, state, h);
                 runtime.run();
             }
-            runtime.verify(h, state.hidden(), state.cell(), VERIFIED_STREAM_STEPS + " carried steps");
+            runtime.verify(h, state.hidden(), shape.gru() ? null : state.cell(),
+                    VERIFIED_STREAM_STEPS + " carried steps");
         } catch (OrtException | RuntimeException | Error e) {
             runtime.close();
             throw e;
@@ -163,13 +196,22 @@ final class OnnxRuntimeLstm implements AutoCloseable {
      * {@code Y [T][1][B][H]}, {@code Y_h} and {@code Y_c [1][B][H]}. No {@code sequence_lens} and no {@code P}: every
      * sequence runs to T, as the comparison's vlstm calls do.
      */
-    private static byte[] onnxModel(RandomLstm model, int steps) {
-        int input = model.shape().size();
-        int hidden = model.shape().size();
-        return OnnxRnnModel.lstm(input, hidden, steps, model.shape().batch())
-                .weights(OnnxRnnModel.toOnnxLstmGateOrder(model.weightIh(), input, hidden),
-                        OnnxRnnModel.toOnnxLstmGateOrder(model.weightHh(), hidden, hidden),
-                        OnnxRnnModel.toOnnxLstmBias(model.biasIh(), model.biasHh(), hidden))
+    private static byte[] lstmNode(RandomLstm model, int steps) {
+        int size = model.shape().size();
+        return OnnxRnnModel.lstm(size, size, steps, model.shape().batch())
+                .weights(OnnxRnnModel.toOnnxGateOrder(model.weightIh(), 4, size, size),
+                        OnnxRnnModel.toOnnxGateOrder(model.weightHh(), 4, size, size),
+                        OnnxRnnModel.toOnnxBias(model.biasIh(), model.biasHh(), 4, size))
+                .bytes("vlstm-bench", "vlstm-bench-" + model.shape().name());
+    }
+
+    /** A GRU's layer as {@link #lstmNode}'s, with {@code linear_before_reset = 1} and no {@code initial_c}. */
+    private static byte[] gruNode(RandomGru model, int steps) {
+        int size = model.shape().size();
+        return OnnxRnnModel.gru(size, size, steps, model.shape().batch()).linearBeforeReset(1)
+                .weights(OnnxRnnModel.toOnnxGateOrder(model.weightIh(), 3, size, size),
+                        OnnxRnnModel.toOnnxGateOrder(model.weightHh(), 3, size, size),
+                        OnnxRnnModel.toOnnxBias(model.biasIh(), model.biasHh(), 3, size))
                 .bytes("vlstm-bench", "vlstm-bench-" + model.shape().name());
     }
 
@@ -177,8 +219,9 @@ final class OnnxRuntimeLstm implements AutoCloseable {
     static String describe() {
         return "ONNX Runtime " + OrtEnvironment.getEnvironment().getVersion() + " (its Java package, CPU execution "
                 + "provider; one intra-op and one inter-op thread, sequential execution, all graph optimisations; "
-                + "an ONNX LSTM node (opset 14) with the same weights as initializers; inputs and pinned outputs "
-                + "over native buffers made once; step-*: Y_h and Y_c fed back as the next initial_h and initial_c), "
+                + "an ONNX LSTM or GRU node (opset 14; GRU: linear_before_reset = 1) with the same weights as "
+                + "initializers; inputs and pinned outputs over native buffers made once; step-*: Y_h (and Y_c) fed "
+                + "back as the next initial_h (and initial_c)), "
                 + String.format(Locale.ROOT, "checked against vlstm within a relative %.0g before timing", TOLERANCE);
     }
 
@@ -200,7 +243,7 @@ final class OnnxRuntimeLstm implements AutoCloseable {
         return hidden[latest()].toArray(ValueLayout.JAVA_FLOAT);
     }
 
-    /** The latest call's {@code Y_c}, {@code [1][B][H]}. */
+    /** The latest call's {@code Y_c}, {@code [1][B][H]}; an LSTM's only. */
     float[] cell() {
         return cell[latest()].toArray(ValueLayout.JAVA_FLOAT);
     }
@@ -211,13 +254,16 @@ final class OnnxRuntimeLstm implements AutoCloseable {
     }
 
     /**
-     * Compares this runtime's latest outputs with vlstm's, throwing if one element is outside the tolerance. Silent
-     * otherwise: a forked JMH VM's output lands in the middle of the comparison's table.
+     * Compares this runtime's latest outputs with vlstm's ({@code expectedCell} null for a GRU), throwing if one
+     * element is outside the tolerance. Silent otherwise: a forked JMH VM's output lands in the middle of the
+     * comparison's table.
      */
     private void verify(float[] expectedY, float[] expectedHidden, float[] expectedCell, String what) {
         verify("Y", y(), expectedY, what);
         verify("Y_h", hidden(), expectedHidden, what);
-        verify("Y_c", cell(), expectedCell, what);
+        if (expectedCell != null) {
+            verify("Y_c", cell(), expectedCell, what);
+        }
     }
 
     private void verify(String output, float[] actual, float[] expected, String what) {
