@@ -18,7 +18,8 @@ import java.time.Duration;
  *                      {@code maxStreams × L × (S + H)} floats for an LSTM ({@code L × S} for a GRU)
  * @param idleTimeout   how long a stream with no pending frame may go without a submission before the batcher closes
  *                      it, &ge; 0; zero for never
- * @param threads       the threads each batched step runs on, the dispatcher thread included, 1 to
+ * @param threads       the threads each batched step runs on, the dispatcher thread (or the caller of a blocking
+ *                      step that finds the batcher idle, see {@link StreamBatcher}) included, 1 to
  *                      {@link Options#MAX_THREADS}; results are the same bits for any number
  */
 public record BatcherOptions(int maxBatch, Duration maxDelay, int queueCapacity, int maxStreams, Duration idleTimeout,

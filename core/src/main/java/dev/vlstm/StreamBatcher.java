@@ -40,6 +40,11 @@ import java.util.function.Function;
  *       frames were stepped, which the stream's state has advanced by.</li>
  *   <li>Any number of threads may open streams and submit frames; a stream's frames may come from several threads,
  *       in the order of their submissions.</li>
+ *   <li>A blocking step of one frame that finds the batcher idle (no frame pending, no step under way, and either
+ *       no maxDelay or no other open stream, so the dispatcher would step it alone at once) is stepped on the calling
+ *       thread, which waits either way, as a batch of one: the same bits, without the two thread hand-offs (to the
+ *       dispatcher and back) that would add to its latency. Frames submitted meanwhile wait for it, as they would
+ *       for a batch; {@link #directSteps()} counts these steps.</li>
  *   <li>{@link #close()} lets the batch being stepped finish, fails every frame not yet stepped with a
  *       {@link CancellationException}, and frees all off-heap memory.</li>
  * </ul>
@@ -139,6 +144,10 @@ public final class StreamBatcher implements AutoCloseable {
      * stream back in line) is not backlog: it waits for its batch as any new frame does.
      */
     private boolean backlog;
+    /** True from the dispatcher's gather until its batch (or its expired frames) is delivered. */
+    private boolean dispatcherStepping;
+    /** True while a blocking step's caller steps its frame itself ({@link #stepDirectly}). */
+    private boolean directStepping;
     private boolean open = true;
     /** The error that stopped the dispatcher thread, or null. */
     private Throwable fatalError;
@@ -147,6 +156,10 @@ public final class StreamBatcher implements AutoCloseable {
     private final Object closing = new Object();
     // Guarded by closing.
     private boolean freed;
+
+    // A direct step's own, while directStepping.
+    private final Frame[] directFrame = new Frame[1];
+    private final Handle[] directStream = new Handle[1];
 
     // The dispatcher's own (and, once it has stopped, close()'s).
     private final Frame[] batch;
@@ -172,9 +185,13 @@ public final class StreamBatcher implements AutoCloseable {
      */
     private float[] callbackOutputs = new float[0];
     private final MemorySegment[] callbackOutputViews;
-    /** Written by the dispatcher only. */
+    /**
+     * Written by the thread that steps, the dispatcher or a direct step's caller: one at a time, each after the
+     * other's step has ended under the lock.
+     */
     private volatile long batchedSteps;
     private volatile long steppedFrames;
+    private volatile long directSteps;
 
     private StreamBatcher(Model model, BatcherOptions options, Runner runner, OffHeap memory) {
         RnnShape shape = model.shape();
@@ -274,7 +291,10 @@ public final class StreamBatcher implements AutoCloseable {
         }
     }
 
-    /** {@return the batched steps run so far; {@link #steppedFrames()} over it is the mean batch} */
+    /**
+     * {@return the batched steps run so far, the direct ones included; {@link #steppedFrames()} over it is the mean
+     * batch}
+     */
     public long batchedSteps() {
         return batchedSteps;
     }
@@ -282,6 +302,14 @@ public final class StreamBatcher implements AutoCloseable {
     /** {@return the frames stepped so far, over all streams (frames that failed are not counted)} */
     public long steppedFrames() {
         return steppedFrames;
+    }
+
+    /**
+     * {@return the steps of one frame run so far on the thread of a blocking step that found the batcher idle, of
+     * {@link #batchedSteps()}}
+     */
+    public long directSteps() {
+        return directSteps;
     }
 
     /**
@@ -385,6 +413,7 @@ public final class StreamBatcher implements AutoCloseable {
         }
         LockSupport.unpark(dispatcher);
         joinUninterruptibly(dispatcher);
+        awaitDirectStep();
         synchronized (closing) {
             if (freed) {
                 return;
@@ -410,7 +439,7 @@ public final class StreamBatcher implements AutoCloseable {
         }
     }
 
-    /** The dispatcher thread and the runner's workers, for the allocation test. */
+    /** The runner's workers, then the dispatcher thread, for the tests. */
     List<Thread> threads() {
         List<Thread> threads = new ArrayList<>(runner.workerThreads());
         threads.add(dispatcher);
@@ -460,11 +489,12 @@ public final class StreamBatcher implements AutoCloseable {
                     }
                     long now = System.nanoTime();
                     parkNanos = expireIdleStreams(now);
-                    if (readyCount > 0) {
+                    if (readyCount > 0 && !directStepping) {
                         long waited = now - readyFirst.first.submitted;
                         if (backlog || readyCount >= batch.length || readyCount >= openStreams
                                 || waited >= maxDelayNanos) {
                             size = gather(now);
+                            dispatcherStepping = size > 0 || expiredCount > 0;
                         } else {
                             parkNanos = Math.min(parkNanos, maxDelayNanos - waited);
                         }
@@ -540,7 +570,7 @@ public final class StreamBatcher implements AutoCloseable {
         RuntimeException failure = null;
         if (size > 0) {
             try {
-                stepRows(size);
+                stepRows(size, batch, batchStreams);
                 batchedSteps = batchedSteps + 1;
                 steppedFrames = steppedFrames + size;
             } catch (RuntimeException e) {
@@ -595,26 +625,28 @@ public final class StreamBatcher implements AutoCloseable {
             batchSize = 0;
             deliveredRows = 0;
             backlog = leftOver;
+            dispatcherStepping = false;
         }
     }
 
     /**
-     * Copies the frames' x and their streams' state rows into the staging buffers of a batch of {@code size}, runs
-     * one step, and copies the new state rows back into the slots and the output rows into the frames.
+     * Copies the first {@code size} frames' x and their streams' state rows into the staging buffers of a batch of
+     * {@code size}, runs one step, and copies the new state rows back into the slots and the output rows into the
+     * frames.
      */
-    private void stepRows(int size) {
+    private void stepRows(int size, Frame[] frames, Handle[] streams) {
         MemorySegment x = stagingX[size - 1];
         MemorySegment h = stagingH[size - 1];
         MemorySegment c = stagingC == null ? null : stagingC[size - 1];
         MemorySegment y = stagingY[size - 1];
         for (int row = 0; row < size; row++) {
-            MemorySegment.copy(batch[row].x, 0, x, FLOAT, (long) row * inputSize * Float.BYTES, inputSize);
-            copyStateRow(batchStreams[row].slot * slotBytes, h, c, size, row, true);
+            MemorySegment.copy(frames[row].x, 0, x, FLOAT, (long) row * inputSize * Float.BYTES, inputSize);
+            copyStateRow(streams[row].slot * slotBytes, h, c, size, row, true);
         }
         runner.forward(x, 1, size, h, c, y, h, c);
         for (int row = 0; row < size; row++) {
-            copyStateRow(batchStreams[row].slot * slotBytes, h, c, size, row, false);
-            MemorySegment.copy(y, FLOAT, (long) row * outputSize * Float.BYTES, batch[row].h, 0, outputSize);
+            copyStateRow(streams[row].slot * slotBytes, h, c, size, row, false);
+            MemorySegment.copy(y, FLOAT, (long) row * outputSize * Float.BYTES, frames[row].h, 0, outputSize);
         }
     }
 
@@ -868,38 +900,14 @@ public final class StreamBatcher implements AutoCloseable {
             if (freeFrameCount < steps) {
                 throw new RejectedExecutionException(queueFull(steps));
             }
-            for (int t = 0; t < steps; t++) {
-                Frame frame = freeFrames[freeFrameCount - 1 - t];
-                MemorySegment.copy(x, FLOAT, (long) t * inputSize * Float.BYTES, frame.x, 0, inputSize);
-                if (rejectNonFinite) {
-                    // The copy, which a concurrent writer of x can no longer change.
-                    Checks.finiteRow(OWNER, "x", t, frame.xView, inputSize);
-                }
-            }
-            // Taken only once the copies (which throw if the caller's arena has closed meanwhile) and the checks pass.
             long now = System.nanoTime();
-            head = freeFrames[freeFrameCount - 1];
+            head = takeFromPool(stream, steps, x, now);
             head.callback = callback;
             head.future = future;
             head.waiter = waiter;
-            head.failure = null;
-            head.finished = false;
-            Frame previous = null;
-            for (int t = 0; t < steps; t++) {
-                Frame frame = freeFrames[--freeFrameCount];
-                freeFrames[freeFrameCount] = null;
-                frame.stream = stream;
-                frame.head = head;
-                frame.chunkIndex = t;
-                frame.chunkLength = steps;
-                frame.submitted = now;
+            for (Frame frame = head; frame != null; frame = frame.chunkNext) {
                 frame.hasDeadline = deadline != null;
                 frame.deadline = now + deadlineNanos;
-                frame.next = null;
-                if (previous != null) {
-                    previous.chunkNext = frame;
-                }
-                previous = frame;
                 if (stream.last == null) {
                     stream.first = frame;
                 } else {
@@ -907,8 +915,6 @@ public final class StreamBatcher implements AutoCloseable {
                 }
                 stream.last = frame;
             }
-            stream.unfinished += steps;
-            touch(stream, now);
             if (!stream.stepping && !stream.ready) {
                 addReady(stream);
                 wake = readyCount == 1 || readyCount == batch.length || readyCount >= openStreams;
@@ -918,6 +924,119 @@ public final class StreamBatcher implements AutoCloseable {
             LockSupport.unpark(dispatcher);
         }
         return head;
+    }
+
+    /**
+     * Takes {@code steps} frames from the pool (the caller has checked there are as many) for a chunk of
+     * {@code stream}, with x {@code [steps][I]} copied into them and checked, and counts them unfinished; no
+     * delivery, no deadline, queued nowhere. Under the lock.
+     *
+     * @return the chunk's first frame
+     */
+    private Frame takeFromPool(Handle stream, int steps, MemorySegment x, long now) {
+        for (int t = 0; t < steps; t++) {
+            Frame frame = freeFrames[freeFrameCount - 1 - t];
+            MemorySegment.copy(x, FLOAT, (long) t * inputSize * Float.BYTES, frame.x, 0, inputSize);
+            if (rejectNonFinite) {
+                // The copy, which a concurrent writer of x can no longer change.
+                Checks.finiteRow(OWNER, "x", t, frame.xView, inputSize);
+            }
+        }
+        // Taken only once the copies (which throw if the caller's arena has closed meanwhile) and the checks pass.
+        Frame head = freeFrames[freeFrameCount - 1];
+        head.failure = null;
+        head.finished = false;
+        Frame previous = null;
+        for (int t = 0; t < steps; t++) {
+            Frame frame = freeFrames[--freeFrameCount];
+            freeFrames[freeFrameCount] = null;
+            frame.stream = stream;
+            frame.head = head;
+            frame.chunkIndex = t;
+            frame.chunkLength = steps;
+            frame.submitted = now;
+            frame.hasDeadline = false;
+            frame.next = null;
+            if (previous != null) {
+                previous.chunkNext = frame;
+            }
+            previous = frame;
+        }
+        stream.unfinished += steps;
+        touch(stream, now);
+        return head;
+    }
+
+    /**
+     * Steps one frame of {@code stream} on this thread, as a batch of one, if the batcher is idle: no frame is
+     * pending, neither the dispatcher nor another caller is stepping, and the dispatcher would not wait for another
+     * stream's frame (maxDelay is zero, or no other stream is open). Frames submitted meanwhile queue, this stream's
+     * too, and the dispatcher steps them once this step has ended. A deadline cannot pass: the step starts now.
+     *
+     * @return the frame, finished (its failure set if the step threw), to be read and released as a delivered one;
+     *         null if the batcher was not idle, having done nothing
+     */
+    private Frame stepDirectly(Handle stream, MemorySegment x) {
+        Frame frame;
+        synchronized (lock) {
+            checkSubmittable(stream);
+            if (dispatcherStepping || directStepping || readyCount > 0 || freeFrameCount == 0
+                    || maxDelayNanos > 0 && openStreams > 1) {
+                return null;
+            }
+            frame = takeFromPool(stream, 1, x, System.nanoTime());
+            stream.stepping = true;
+            directStepping = true;
+        }
+        RuntimeException failure = null;
+        directFrame[0] = frame;
+        directStream[0] = stream;
+        try {
+            stepRows(1, directFrame, directStream);
+            batchedSteps = batchedSteps + 1;
+            steppedFrames = steppedFrames + 1;
+            directSteps = directSteps + 1;
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        directFrame[0] = null;
+        directStream[0] = null;
+        boolean wake;
+        synchronized (lock) {
+            stream.stepping = false;
+            if (stream.first != null) {
+                addReady(stream);
+            }
+            // Frames that arrived during this step have waited for it, as for a batch: the dispatcher takes them now.
+            backlog |= readyCount > 0;
+            wake = readyCount > 0;
+            directStepping = false;
+            lock.notifyAll();
+        }
+        if (wake) {
+            LockSupport.unpark(dispatcher);
+        }
+        frame.failure = failure == null ? null
+                : new IllegalStateException("the batched step failed: " + failure.getMessage(), failure);
+        frame.finished = true;
+        return frame;
+    }
+
+    /** Waits, ignoring interrupts (and keeping the status), until no caller is stepping directly. */
+    private void awaitDirectStep() {
+        boolean interrupted = false;
+        synchronized (lock) {
+            while (directStepping) {
+                try {
+                    lock.wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     private String queueFull(int steps) {
@@ -941,7 +1060,13 @@ public final class StreamBatcher implements AutoCloseable {
             throw new IllegalStateException("a blocking step cannot run in a frame callback, on the dispatcher thread"
                     + " that it would wait for: use submit or stepAsync");
         }
-        Frame head = enqueue(stream, steps, x, deadline, null, null, Thread.currentThread());
+        if (deadline != null) {
+            deadlineNanos(deadline);
+        }
+        Frame head = steps == 1 ? stepDirectly(stream, x) : null;
+        if (head == null) {
+            head = enqueue(stream, steps, x, deadline, null, null, Thread.currentThread());
+        }
         boolean interrupted = false;
         while (!head.finished) {
             LockSupport.park(this);

@@ -197,6 +197,112 @@ class StreamBatcherTest {
         }
     }
 
+    /**
+     * A blocking step that finds the batcher idle is stepped by its caller, as a batch of one, with the same bits: a
+     * lone stream's steps, whatever maxDelay. With a second stream open that could join its batch within maxDelay,
+     * the step waits for the dispatcher as before; alone again, the next is direct again.
+     */
+    @Test
+    void aBlockingStepOnAnIdleBatcherIsSteppedByItsCaller() throws Exception {
+        float[][] frames = frames(new SplittableRandom(111), 5);
+        try (Model model = model(Cell.LSTM, 2, 0, false, WeightPrecision.FLOAT32, 110);
+             StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withMaxBatch(4)
+                     .withMaxDelay(Duration.ofMinutes(10)))) {
+            float[][] expected = alone(model, null, null, frames);
+            StreamBatcher.Handle stream = batcher.open();
+            float[] h = new float[HIDDEN];
+            for (int t = 0; t < 3; t++) {
+                stream.step(frames[t], h);
+                assertArrayEquals(expected[t], h, "frame " + t);
+            }
+            assertEquals(3, batcher.directSteps());
+            assertEquals(3, batcher.batchedSteps());
+
+            StreamBatcher.Handle idle = batcher.open();
+            CompletableFuture<Void> waiting = CompletableFuture.runAsync(() -> stream.step(frames[3], h));
+            Thread.sleep(200);
+            assertFalse(waiting.isDone(), "a frame waits for the batch while another open stream may join it");
+            idle.close();
+            waiting.get(PATIENCE_SECONDS, TimeUnit.SECONDS);
+            assertArrayEquals(expected[3], h, "frame 3, stepped by the dispatcher");
+            assertEquals(3, batcher.directSteps());
+
+            // The dispatcher wakes a waiter before it ends its batch; parked, it is idle.
+            Thread dispatcher = batcher.threads().getLast();
+            awaitTrue(() -> dispatcher.getState() == Thread.State.WAITING, "the dispatcher has parked");
+            stream.step(frames[4], h);
+            assertArrayEquals(expected[4], h, "frame 4");
+            assertEquals(4, batcher.directSteps());
+            assertEquals(5, batcher.steppedFrames());
+        }
+    }
+
+    /**
+     * A blocking step never overtakes its stream's queued frames, nor runs beside the dispatcher's batch: submitted
+     * while the dispatcher is busy and the stream has two frames queued, it waits for them, and the three outputs are
+     * those of stepping the stream alone, in order.
+     */
+    @Test
+    void aBlockingStepWaitsForItsStreamsQueuedFrames() throws Exception {
+        float[][] frames = frames(new SplittableRandom(121), 3);
+        try (Model model = model(Cell.GRU, 1, 0, false, WeightPrecision.FLOAT32, 120);
+             StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withMaxBatch(4))) {
+            StreamBatcher.Handle held = batcher.open();
+            StreamBatcher.Handle stream = batcher.open();
+            CountDownLatch entered = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            held.submit(MemorySegment.ofArray(new float[INPUT]), (handle, out, failure) ->
+                    holdDispatcher(entered, release));
+            assertTrue(entered.await(PATIENCE_SECONDS, TimeUnit.SECONDS));
+            CompletableFuture<float[]> first = stream.stepAsync(MemorySegment.ofArray(frames[0]));
+            CompletableFuture<float[]> second = stream.stepAsync(MemorySegment.ofArray(frames[1]));
+            float[] third = new float[HIDDEN];
+            CompletableFuture<Void> blocking = CompletableFuture.runAsync(() -> stream.step(frames[2], third));
+            awaitTrue(() -> batcher.pendingFrames() == 4, "the blocking frame is queued");
+            release.countDown();
+            blocking.get(PATIENCE_SECONDS, TimeUnit.SECONDS);
+            float[][] expected = alone(model, null, null, frames);
+            assertArrayEquals(expected[0], first.get(PATIENCE_SECONDS, TimeUnit.SECONDS));
+            assertArrayEquals(expected[1], second.get(PATIENCE_SECONDS, TimeUnit.SECONDS));
+            assertArrayEquals(expected[2], third);
+            assertEquals(0, batcher.directSteps());
+        }
+    }
+
+    /**
+     * close() while a caller steps its frames directly, one after the other: every step before the close succeeds,
+     * the first after it is refused as on a closed batcher, and all off-heap memory is freed.
+     */
+    @Test
+    void closeWaitsForADirectStep() throws Exception {
+        long nativeAtStart = NativeMemory.liveBytes();
+        try (Model model = model(Cell.LSTM, 2, 7, false, WeightPrecision.FLOAT32, 130)) {
+            StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT);
+            StreamBatcher.Handle stream = batcher.open();
+            float[] x = frames(new SplittableRandom(131), 1)[0];
+            AtomicInteger steps = new AtomicInteger();
+            AtomicReference<Throwable> ended = new AtomicReference<>();
+            Thread stepper = Thread.ofPlatform().start(() -> {
+                float[] h = new float[7];
+                try {
+                    while (true) {
+                        stream.step(x, h);
+                        steps.incrementAndGet();
+                    }
+                } catch (Throwable e) {
+                    ended.set(e);
+                }
+            });
+            awaitTrue(() -> steps.get() >= 100, "the caller has stepped");
+            batcher.close();
+            stepper.join();
+            assertInstanceOf(IllegalStateException.class, ended.get());
+            assertEquals("this StreamBatcher is closed", ended.get().getMessage());
+            assertTrue(batcher.directSteps() >= 100);
+        }
+        assertEquals(nativeAtStart, NativeMemory.liveBytes(), "off-heap bytes after close");
+    }
+
     @Test
     void anIdleStreamExpiresAndFreesItsSlot() throws Exception {
         try (Model model = model(Cell.GRU, 1, 0, false, WeightPrecision.FLOAT32, 51);

@@ -24,9 +24,9 @@ import dev.vlstm.train.Adam;
  * (LSTM and GRU, on one and two threads; LSTM also with compressed weights, projected, with peepholes and a cell clip;
  * GRU with a clip; CIFG with peepholes, a clip, projected and on two threads) and of stacks (LSTM and GRU, on one and
  * two threads, with non-finite inputs propagated or rejected; LSTM also projected, with peepholes and a cell clip; GRU
- * with a clip), a {@link StreamBatcher}'s blocking and callback frames and chunks, and training steps of a {@link Trainer} with a
- * clip (LSTM projected and GRU: one layer on one and two threads, a stack; a projected stack with peepholes, LSTM
- * and CIFG, followed by Adam's step)
+ * with a clip), a {@link StreamBatcher}'s blocking and callback frames and chunks and its direct steps, and training
+ * steps of a {@link Trainer} with a clip (LSTM projected and GRU: one layer on one and two threads, a stack; a
+ * projected stack with peepholes, LSTM and CIFG, followed by Adam's step)
  * allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on the hot path"): a vector that C2 fails
  * to keep in registers is boxed, and code that keeps being deoptimized runs its vector operations in the interpreter or
  * C1, which box every vector; both show up here as allocated bytes. Includes the shape (H = 256, B = 32) where an
@@ -269,6 +269,28 @@ class ZeroAllocationTest {
                     Thread.onSpinWait();
                 }
             }, batcher.threads());
+        }
+    }
+
+    /**
+     * A {@link StreamBatcher}'s direct steps: a lone stream's blocking step, which its caller steps itself (nothing
+     * else is pending), every call; neither the caller nor the batcher's threads allocate once warm.
+     */
+    @ParameterizedTest(name = "{0} threads={1}")
+    @CsvSource({"LSTM, 1", "GRU, 2"})
+    void streamBatcherDirectStepsAllocateNothingOnceWarm(Cell cell, int threads) {
+        int inputSize = 17;
+        int hiddenSize = 33;
+        try (Model model = packed(RnnShape.of(cell, inputSize, hiddenSize).withLayers(2), 31, Options.DEFAULT);
+             StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withThreads(threads));
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) inputSize * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(ModelApiTest.uniform(new SplittableRandom(32), inputSize)), 0,
+                    x, 0, x.byteSize());
+            MemorySegment h = arena.allocate((long) hiddenSize * Float.BYTES);
+            StreamBatcher.Handle lone = batcher.open();
+            assertWarmCallsAllocateNothing(() -> lone.step(x, h), batcher.threads());
+            assertEquals(batcher.batchedSteps(), batcher.directSteps(), "every step direct");
         }
     }
 
