@@ -28,14 +28,16 @@ import org.openjdk.jmh.infra.Blackhole;
  * {@code [T][B][I]} native input, writing y, hT and cT, against the double-precision {@link ReferenceLstm} on the
  * same random model; {@code varlen-*} shapes pass each sequence's length ({@link Shape#lengths()}) to both.
  * Each implementation has its own state, so a run builds only what it measures; {@code onnxruntime} is ONNX
- * Runtime's LSTM node on the same weights and input ({@link OnnxRuntimeRnn}).
+ * Runtime's LSTM node on the same weights and input ({@link OnnxRuntimeRnn}), {@code onednn} oneDNN's LSTM
+ * primitive in forward_inference ({@link OneDnnRnn}), which refuses the {@code varlen-*} shapes (it runs every
+ * sequence for T steps).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector",
-        "--enable-native-access=ALL-UNNAMED" /* ONNX Runtime loads its native library */,
+        "--enable-native-access=ALL-UNNAMED" /* ONNX Runtime loads its native library, oneDNN's is bound by FFM */,
         "--sun-misc-unsafe-memory-access=allow" /* protobuf-java, which writes its model, uses sun.misc.Unsafe */})
 public class ForwardBenchmark {
 
@@ -133,6 +135,22 @@ public class ForwardBenchmark {
         }
     }
 
+    /** oneDNN on the same model and input, checked against vlstm before it is timed. */
+    public static class Dnnl extends Problem {
+        OneDnnRnn rnn;
+
+        @Setup
+        public void setUp() {
+            Shape size = Shape.named(shape);
+            rnn = OneDnnRnn.sequence(RandomLstm.create(size, size.steps()));
+        }
+
+        @TearDown
+        public void tearDown() {
+            rnn.close();
+        }
+    }
+
     @Benchmark
     public void vector(Vector state, Blackhole blackhole) {
         state.call();
@@ -152,5 +170,11 @@ public class ForwardBenchmark {
     public void onnxruntime(Onnx state, Blackhole blackhole) throws OrtException {
         state.runtime.run();
         blackhole.consume(state.runtime);
+    }
+
+    @Benchmark
+    public void onednn(Dnnl state, Blackhole blackhole) {
+        state.rnn.run();
+        blackhole.consume(state.rnn);
     }
 }

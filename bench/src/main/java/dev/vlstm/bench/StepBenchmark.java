@@ -25,15 +25,16 @@ import org.openjdk.jmh.infra.Blackhole;
 /**
  * How long does one step of a stream take, the latency a per-request service sees? {@link Runner#step} of a
  * one-layer {@link Model} with a carried {@link dev.vlstm.State}, against {@link ReferenceLstm} run for one step from
- * carried h and c, and against ONNX Runtime's LSTM node run for one step with Y_h and Y_c fed back as the next
- * initial state ({@link OnnxRuntimeRnn}).
+ * carried h and c, against ONNX Runtime's LSTM node run for one step with Y_h and Y_c fed back as the next
+ * initial state ({@link OnnxRuntimeRnn}), and against oneDNN's LSTM primitive run for one step with dst_iter fed
+ * back as the next src_iter ({@link OneDnnRnn}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector",
-        "--enable-native-access=ALL-UNNAMED" /* ONNX Runtime loads its native library */,
+        "--enable-native-access=ALL-UNNAMED" /* ONNX Runtime loads its native library, oneDNN's is bound by FFM */,
         "--sun-misc-unsafe-memory-access=allow" /* protobuf-java, which writes its model, uses sun.misc.Unsafe */})
 public class StepBenchmark {
 
@@ -122,6 +123,21 @@ public class StepBenchmark {
         }
     }
 
+    /** oneDNN on the same model and input, checked against vlstm before it is timed. */
+    public static class Dnnl extends Problem {
+        OneDnnRnn rnn;
+
+        @Setup
+        public void setUp() {
+            rnn = OneDnnRnn.stream(RandomLstm.create(Shape.named(shape), 1));
+        }
+
+        @TearDown
+        public void tearDown() {
+            rnn.close();
+        }
+    }
+
     @Benchmark
     public void vector(Vector state, Blackhole blackhole) {
         state.call();
@@ -142,5 +158,11 @@ public class StepBenchmark {
     public void onnxruntime(Onnx state, Blackhole blackhole) throws OrtException {
         state.runtime.run();
         blackhole.consume(state.runtime);
+    }
+
+    @Benchmark
+    public void onednn(Dnnl state, Blackhole blackhole) {
+        state.rnn.run();
+        blackhole.consume(state.rnn);
     }
 }

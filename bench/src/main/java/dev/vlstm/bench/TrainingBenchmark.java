@@ -26,13 +26,15 @@ import org.openjdk.jmh.infra.Blackhole;
 /**
  * How long does a training step take? {@link Trainer#forward} then {@link Trainer#backward} (every
  * gradient: weights, biases, x, h0, c0) against the double-precision {@link ReferenceLstm#backward}, which runs
- * its own forward first.
+ * its own forward first, and against oneDNN's LSTM primitives, forward_training then backward, on the same model,
+ * input and dL/dy ({@link OneDnnRnn}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector",
+        "--enable-native-access=ALL-UNNAMED" /* oneDNN's functions are bound by FFM */})
 public class TrainingBenchmark {
 
     /** The shape parameter both implementations share. */
@@ -114,6 +116,22 @@ public class TrainingBenchmark {
         }
     }
 
+    /** oneDNN on the same model, input and dL/dy, checked against vlstm before it is timed. */
+    public static class Dnnl extends Problem {
+        OneDnnRnn rnn;
+
+        @Setup
+        public void setUp() {
+            Shape size = Shape.named(shape);
+            rnn = OneDnnRnn.training(RandomLstm.create(size, size.steps()));
+        }
+
+        @TearDown
+        public void tearDown() {
+            rnn.close();
+        }
+    }
+
     @Benchmark
     public void vector(Vector state, Blackhole blackhole) {
         state.call();
@@ -126,5 +144,11 @@ public class TrainingBenchmark {
     @Benchmark
     public void scalar(Scalar state, Blackhole blackhole) {
         blackhole.consume(state.reference.backward(state.x, state.steps, state.batch, null, null, state.dy, null, null));
+    }
+
+    @Benchmark
+    public void onednn(Dnnl state, Blackhole blackhole) {
+        state.rnn.run();
+        blackhole.consume(state.rnn);
     }
 }
