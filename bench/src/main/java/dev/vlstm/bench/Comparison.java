@@ -24,13 +24,13 @@ import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
  * Runs {@link StepBenchmark}, {@link ForwardBenchmark}, {@link TrainingBenchmark}, {@link StackBenchmark} and
- * {@link GruBenchmark} for every shape, vector kernel against the scalar reference and (for inference shapes)
+ * {@link GruBenchmark} for every shape, vector kernel against the scalar reference, oneDNN and (for inference shapes)
  * ONNX Runtime, through JMH with its gc and comp profilers, after
  * measuring the machine's roofline ({@link FmaPeakBenchmark}, {@link BandwidthBenchmark}); prints one Markdown
  * table to stdout (also written to {@code comparison.md} beside the jar, and every run's result in JMH's JSON format
  * to {@code comparison.json}). Progress goes to stderr; each JMH
- * run's own log goes to {@code jmh-logs/} beside the jar. If ONNX Runtime cannot load here, the comparison says
- * why and leaves its columns blank.
+ * run's own log goes to {@code jmh-logs/} beside the jar. If a peer cannot load here, the comparison says why and
+ * leaves its columns blank.
  *
  * <p>Usage: {@code java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.Comparison
  * [full|quick] [shape-regex]} (the jar's own main class is JMH's runner); without arguments the system properties
@@ -113,11 +113,13 @@ public final class Comparison {
     private final Plan plan;
     private final JmhRuns runs;
     private final boolean onnxRuntime;
+    private final boolean oneDnn;
 
-    private Comparison(Plan plan, JmhRuns runs, boolean onnxRuntime) {
+    private Comparison(Plan plan, JmhRuns runs, boolean onnxRuntime, boolean oneDnn) {
         this.plan = plan;
         this.runs = runs;
         this.onnxRuntime = onnxRuntime;
+        this.oneDnn = oneDnn;
     }
 
     public static void main(String[] args) throws RunnerException, IOException {
@@ -139,15 +141,20 @@ public final class Comparison {
         Optional<String> onnxMissing = OnnxRuntimeRnn.unavailableReason();
         onnxMissing.ifPresent(reason -> System.err.println("ONNX Runtime cannot run here, so its columns stay blank: "
                 + reason));
+        Optional<String> oneDnnMissing = OneDnnRnn.unavailableReason();
+        oneDnnMissing.ifPresent(reason -> System.err.println("oneDNN cannot run here, so its columns stay blank: "
+                + reason));
         SortedSet<Integer> buffers = Roofline.bufferKib(shapes);
         int total = 1 + buffers.size() + shapes.stream()
                 .mapToInt(shape -> reusesFloatRow(shape, shapes) ? 1
-                        : !runsOnnx(shape) || onnxMissing.isPresent() ? 2 : 3).sum()
+                        : 2 + (runsOnnx(shape) && onnxMissing.isEmpty() ? 1 : 0)
+                                + (runsOneDnn(shape) && oneDnnMissing.isEmpty() ? 1 : 0)).sum()
                 + shapes.stream().filter(Shape::streaming)
                         .mapToInt(shape -> onnxMissing.isEmpty() && shape.precision() == WeightPrecision.FLOAT32 ? 2 : 1)
                         .sum();
         Path directory = JmhRuns.jarDirectory();
-        Comparison comparison = new Comparison(plan, new JmhRuns(directory, total), onnxMissing.isEmpty());
+        Comparison comparison = new Comparison(plan, new JmhRuns(directory, total), onnxMissing.isEmpty(),
+                oneDnnMissing.isEmpty());
         Roofline roofline = comparison.measureRoofline(buffers);
         List<ComparisonTable.Row> rows = new ArrayList<>();
         Map<String, ComparisonTable.Row> floatRows = new HashMap<>();
@@ -164,10 +171,12 @@ public final class Comparison {
                 latencies.add(comparison.sampleLatency(shape));
             }
         }
-        String peer = onnxMissing.map(reason -> "ONNX Runtime did not load, so it was not run: " + reason)
+        String onnxPeer = onnxMissing.map(reason -> "ONNX Runtime did not load, so it was not run: " + reason)
                 .orElseGet(OnnxRuntimeRnn::describe);
+        String oneDnnPeer = oneDnnMissing.map(reason -> "oneDNN did not load, so it was not run: " + reason)
+                .orElseGet(OneDnnRnn::describe);
         String table = ComparisonTable.render(plan.name(), plan.describe(), plan.warmups(),
-                Backend.PREFERRED.kernelName(), roofline, peer, rows)
+                Backend.PREFERRED.kernelName(), roofline, onnxPeer, oneDnnPeer, rows)
                 + (latencies.isEmpty() ? "" : LatencyTable.render(latencies));
         System.out.print(table);
         Path markdown = directory.resolve("comparison.md");
@@ -223,7 +232,7 @@ public final class Comparison {
         return """
                 usage: java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.Comparison
                          [full|quick] [shape-regex]
-                Times vlstm's vector kernels against the scalar reference and ONNX Runtime, shape by shape.
+                Times vlstm's vector kernels against the scalar reference, ONNX Runtime and oneDNN, shape by shape.
                   full         %s (the default)
                   quick        %s: a first look
                   shape-regex  compares the shapes whose names contain a match, e.g. step or train-B64 (default: all)
@@ -275,6 +284,14 @@ public final class Comparison {
         return !shape.training() && !shape.variableLengths() && !shape.stacked();
     }
 
+    /**
+     * True for the shapes oneDNN runs: one layer, every sequence T steps (the bench binds one layer's primitive, with
+     * no per-sequence lengths), inference and training.
+     */
+    static boolean runsOneDnn(Shape shape) {
+        return !shape.variableLengths() && !shape.stacked();
+    }
+
     /** JMH parameters for the reference on {@code shape} over {@code scalarSteps} time steps. */
     static Map<String, String> scalarParams(Shape shape, int scalarSteps) {
         return shape.streaming() ? Map.of("shape", shape.name())
@@ -296,8 +313,8 @@ public final class Comparison {
     }
 
     /**
-     * Times the vector kernel on {@code shape}, and the reference and ORT unless {@code floatRow} (the same problem
-     * on float weights, measured earlier in this run, or null) already has their times.
+     * Times the vector kernel on {@code shape}, and the reference and the peers unless {@code floatRow} (the same
+     * problem on float weights, measured earlier in this run, or null) already has their times.
      */
     private ComparisonTable.Row compare(Shape shape, ComparisonTable.Row floatRow) throws RunnerException {
         Class<?> benchmark = benchmarkOf(shape);
@@ -307,7 +324,8 @@ public final class Comparison {
         double vectorMillis = JmhRuns.millis(vector.result().getPrimaryResult());
         if (floatRow != null) {
             return new ComparisonTable.Row(shape, vectorMillis, floatRow.scalarMillis(), floatRow.scalarStepsTimed(),
-                    floatRow.onnxMillis(), vectorBytesPerOp, vector.warmups(), vector.settled());
+                    floatRow.onnxMillis(), floatRow.oneDnnMillis(), vectorBytesPerOp, vector.warmups(),
+                    vector.settled());
         }
         int scalarSteps = plan.scaleScalar() ? scaledScalarSteps(shape, QUICK_SCALAR_FLOPS) : shape.steps();
         double scalarSeconds = shape.flopsPerStep() * scalarSteps / SCALAR_FLOPS_PER_SECOND;
@@ -319,9 +337,14 @@ public final class Comparison {
             onnxMillis = JmhRuns.millis(runs.run(benchmark, "onnxruntime", id(benchmark, "onnxruntime", shape),
                     shapeParam, plan.timing()).getPrimaryResult());
         }
+        double oneDnnMillis = Double.NaN;
+        if (oneDnn && runsOneDnn(shape)) {
+            oneDnnMillis = JmhRuns.millis(runs.run(benchmark, "onednn", id(benchmark, "onednn", shape), shapeParam,
+                    plan.timing()).getPrimaryResult());
+        }
         return new ComparisonTable.Row(shape, vectorMillis,
                 JmhRuns.millis(scalar.getPrimaryResult()) * shape.steps() / scalarSteps, scalarSteps, onnxMillis,
-                vectorBytesPerOp, vector.warmups(), vector.settled());
+                oneDnnMillis, vectorBytesPerOp, vector.warmups(), vector.settled());
     }
 
     /** A vector run, the warmup iterations it was given, and whether the JIT was done before its measurement. */

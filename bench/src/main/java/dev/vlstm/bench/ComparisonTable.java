@@ -21,12 +21,13 @@ final class ComparisonTable {
      * @param scalarMillis      the reference's time for all T steps (scaled if it was timed over fewer)
      * @param scalarStepsTimed  time steps the reference actually ran per call
      * @param onnxMillis        ONNX Runtime's time, NaN where it did not run
+     * @param oneDnnMillis      oneDNN's time, NaN where it did not run
      * @param vectorBytesPerOp  JMH gc profiler's {@code gc.alloc.rate.norm} for the vector kernel
      * @param vectorWarmups     warmup iterations the vector kernel's measured run had
      * @param vectorSettled     false if the JIT still compiled during that run's measured iterations
      */
     record Row(Shape shape, double vectorMillis, double scalarMillis, int scalarStepsTimed, double onnxMillis,
-               double vectorBytesPerOp, int vectorWarmups, boolean vectorSettled) {
+               double oneDnnMillis, double vectorBytesPerOp, int vectorWarmups, boolean vectorSettled) {
 
         boolean scalarScaled() {
             return scalarStepsTimed < shape.steps();
@@ -34,7 +35,7 @@ final class ComparisonTable {
     }
 
     private static final String[] HEADER = {"shape", "vector ms", "scalar ms", "speedup", "ORT ms", "vs ORT",
-            "vector GFLOP/s", "of FMA peak", "of read GB/s", "vector B/op"};
+            "oneDNN ms", "vs oneDNN", "vector GFLOP/s", "of FMA peak", "of read GB/s", "vector B/op"};
     private static final String SCALED = " †";
     private static final String UNSETTLED = " ‡";
 
@@ -43,10 +44,10 @@ final class ComparisonTable {
 
     /**
      * The table and its notes; {@code warmups} is the plan's warmup iterations, which a row's vector run exceeds
-     * where the JIT needed longer.
+     * where the JIT needed longer; {@code onnxRuntime} and {@code oneDnn} say what each peer ran, or why it did not.
      */
-    static String render(String mode, String plan, int warmups, String kernel, Roofline roofline, String peer,
-                         List<Row> rows) {
+    static String render(String mode, String plan, int warmups, String kernel, Roofline roofline, String onnxRuntime,
+                         String oneDnn, List<Row> rows) {
         List<String[]> cells = new ArrayList<>();
         cells.add(HEADER);
         for (Row row : rows) {
@@ -55,9 +56,10 @@ final class ComparisonTable {
                     number(row.vectorMillis()) + (row.vectorSettled() ? "" : UNSETTLED),
                     number(row.scalarMillis()) + (row.scalarScaled() ? SCALED : ""),
                     String.format(Locale.ROOT, "%.1f×", row.scalarMillis() / row.vectorMillis()),
-                    Double.isNaN(row.onnxMillis()) ? "" : number(row.onnxMillis()),
-                    Double.isNaN(row.onnxMillis()) ? ""
-                            : String.format(Locale.ROOT, "%.1f×", row.onnxMillis() / row.vectorMillis()),
+                    peerTime(row.onnxMillis()),
+                    peerRatio(row.onnxMillis(), row.vectorMillis()),
+                    peerTime(row.oneDnnMillis()),
+                    peerRatio(row.oneDnnMillis(), row.vectorMillis()),
                     String.format(Locale.ROOT, "%.1f", row.shape().flops() / (row.vectorMillis() * 1e6)),
                     roofline.fmaCell(row.shape(), row.vectorMillis()),
                     roofline.bandwidthCell(row.shape(), row.vectorMillis()),
@@ -74,18 +76,21 @@ final class ComparisonTable {
                 + "others: Runner.forward writing y, hT, cT; gru-*: the same calls on a GRU). scalar: ReferenceLstm "
                 + "(gru-*: ReferenceGru), plain Java in double precision (step-*: one step from carried h, c; "
                 + "bptt-*: the reference's backward). "
-                + "ORT: %s; not for bptt-* (its Java package does not train), varlen-* nor stack-*. varlen-*: B "
+                + "ORT: %s; not for bptt-* (its Java package does not train), varlen-* nor stack-*. oneDNN: %s; "
+                + "not for varlen-* nor stack-*. varlen-*: B "
                 + "sequences padded to T with lengths drawn uniformly from 1..T (seeded), passed to both. stack-*: a "
                 + "whole model of L layers of D directions (bi: 2), Runner.forward against "
                 + "ReferenceStack. Times: JMH score "
-                + "(mean of the measured iterations) per call; speedup = scalar / vector, vs ORT = ORT / vector; "
+                + "(mean of the measured iterations) per call; speedup = scalar / vector, vs ORT = ORT / vector, vs "
+                + "oneDNN = oneDNN / vector; "
                 + "GFLOP/s counts 2·G·H·(I+H)·B·T (G gates: 4, for gru-* 3), three times that for bptt-*, and "
                 + "2·G·H·(I+H)·Σ lengths for varlen-* "
                 + "(padding steps count nothing), summed over layers and directions for stack-* (I = D·H above "
                 + "layer 0). B/op: "
                 + "JMH gc profiler's gc.alloc.rate.norm, which includes JMH's own few KB per iteration spread over "
                 + "that iteration's calls, so slow calls show some hundred bytes even when the kernel allocates "
-                + "nothing. Measured: %s; every iteration and JMH's error bounds are in jmh-logs/.%n", peer, plan));
+                + "nothing. Measured: %s; every iteration and JMH's error bounds are in jmh-logs/.%n", onnxRuntime,
+                oneDnn, plan));
         out.append(String.format(Locale.ROOT, "%nRoofline, one thread, measured in this run (the best of each "
                 + "benchmark's one-second iterations): %s. of FMA peak = vector GFLOP/s ÷ the FMA peak. of read GB/s, for "
                 + "batch-1 inference only: weight bytes per step ÷ time per step, as a share of the read bandwidth "
@@ -94,7 +99,7 @@ final class ComparisonTable {
                 + "plus W once per call (the input projection of all T steps is one GEMM).%n", roofline.describe()));
         out.append(String.format(Locale.ROOT, "%nRows ending -bf16 or -int8: the same model with W and U packed as "
                 + "WeightPrecision.BFLOAT16 or INT8 (2 or 1 bytes a weight, which the weight bytes per step count); "
-                + "their scalar and ORT times, which run on float weights, are the float row's.%n"));
+                + "their scalar, ORT and oneDNN times, which run on float weights, are the float row's.%n"));
         List<String> scaled = rows.stream().filter(Row::scalarScaled).map(row -> row.shape().name() + " "
                 + row.scalarStepsTimed() + " of " + row.shape().steps()).toList();
         if (!scaled.isEmpty()) {
@@ -113,6 +118,16 @@ final class ComparisonTable {
                     + "the longest warmup: this time may be higher than the warmed kernel's.%n"));
         }
         return out.toString();
+    }
+
+    /** A peer's time, blank where it did not run. */
+    private static String peerTime(double millis) {
+        return Double.isNaN(millis) ? "" : number(millis);
+    }
+
+    /** A peer's time over vlstm's, blank where it did not run. */
+    private static String peerRatio(double peerMillis, double vectorMillis) {
+        return Double.isNaN(peerMillis) ? "" : String.format(Locale.ROOT, "%.1f×", peerMillis / vectorMillis);
     }
 
     /** Appends {@code cells} (the first line is the header) as a padded Markdown table. */

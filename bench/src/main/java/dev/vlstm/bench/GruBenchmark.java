@@ -30,14 +30,17 @@ import org.openjdk.jmh.infra.Blackhole;
  * ({@link Runner#step} with a carried {@link dev.vlstm.State}), a sequence ({@link Runner#forward}, writing y and
  * hT), and a training step ({@link Trainer#forward} then {@link Trainer#backward}: every gradient, dx and dh0), as
  * {@link StepBenchmark}, {@link ForwardBenchmark} and {@link TrainingBenchmark} time the LSTM's; each against the
- * double-precision {@link ReferenceGru} on the same random model, and the step and the sequence against ONNX
- * Runtime's GRU node ({@link OnnxRuntimeRnn}).
+ * double-precision {@link ReferenceGru} on the same random model, against oneDNN's {@code lbr_gru} primitive
+ * ({@link OneDnnRnn}: forward_inference, or forward_training then backward), and the step and the sequence
+ * against ONNX Runtime's GRU node ({@link OnnxRuntimeRnn}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector",
+        "--enable-native-access=ALL-UNNAMED" /* ONNX Runtime loads its native library, oneDNN's is bound by FFM */,
+        "--sun-misc-unsafe-memory-access=allow" /* protobuf-java, which writes its model, uses sun.misc.Unsafe */})
 public class GruBenchmark {
 
     /** The shape parameter both implementations share. */
@@ -177,6 +180,24 @@ public class GruBenchmark {
         }
     }
 
+    /** oneDNN on the same model and input, checked against vlstm before it is timed. */
+    public static class Dnnl extends Problem {
+        OneDnnRnn rnn;
+
+        @Setup
+        public void setUp() {
+            Shape size = Shape.named(shape);
+            rnn = size.streaming() ? OneDnnRnn.stream(RandomGru.create(size, 1))
+                    : size.training() ? OneDnnRnn.training(RandomGru.create(size, size.steps()))
+                    : OneDnnRnn.sequence(RandomGru.create(size, size.steps()));
+        }
+
+        @TearDown
+        public void tearDown() {
+            rnn.close();
+        }
+    }
+
     @Benchmark
     public void vector(Vector state, Blackhole blackhole) {
         state.call();
@@ -195,5 +216,11 @@ public class GruBenchmark {
     public void onnxruntime(Onnx state, Blackhole blackhole) throws OrtException {
         state.runtime.run();
         blackhole.consume(state.runtime);
+    }
+
+    @Benchmark
+    public void onednn(Dnnl state, Blackhole blackhole) {
+        state.rnn.run();
+        blackhole.consume(state.rnn);
     }
 }

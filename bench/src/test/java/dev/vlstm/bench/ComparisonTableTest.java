@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.TreeMap;
 
@@ -17,16 +18,42 @@ class ComparisonTableTest {
     private static final int PLAN_WARMUPS = 2;
 
     private static ComparisonTable.Row row(String shape, int warmups, boolean settled) {
-        return new ComparisonTable.Row(Shape.named(shape), 10, 500, Shape.named(shape).steps(), Double.NaN, 0,
-                warmups, settled);
+        return new ComparisonTable.Row(Shape.named(shape), 10, 500, Shape.named(shape).steps(), Double.NaN,
+                Double.NaN, 0, warmups, settled);
     }
 
     private static String render(ComparisonTable.Row... rows) {
-        return ComparisonTable.render("quick", "plan", PLAN_WARMUPS, "kernel", ROOFLINE, "peer", List.of(rows));
+        return ComparisonTable.render("quick", "plan", PLAN_WARMUPS, "kernel", ROOFLINE, "the ORT peer",
+                "the oneDNN peer", List.of(rows));
     }
 
     private static String tableLine(String table, String shape) {
         return table.lines().filter(line -> line.startsWith("| " + shape + " ")).findFirst().orElseThrow();
+    }
+
+    /**
+     * Each peer's time and its ratio to vlstm's (peer ÷ vector: above 1 when vlstm is faster) in its own columns,
+     * blank where that peer did not run; the notes say what each peer ran.
+     */
+    @Test
+    void eachPeerHasItsTimeAndRatioOrBlankCells() {
+        ComparisonTable.Row both = new ComparisonTable.Row(Shape.named("train-B32-T25-H512"), 0.02, 0.5, 25, 0.03, 0.026, 0,
+                PLAN_WARMUPS, true);
+        ComparisonTable.Row oneDnnOnly = new ComparisonTable.Row(Shape.named("bptt-train-B32-T25-H512"), 60, 3000, 25,
+                Double.NaN, 48, 0, PLAN_WARMUPS, true);
+        String table = render(both, oneDnnOnly);
+        List<String> stepCells = cells(tableLine(table, "train-B32-T25-H512"));
+        assertEquals(List.of("0.0300", "1.5×", "0.0260", "1.3×"), stepCells.subList(4, 8), table);
+        List<String> trainCells = cells(tableLine(table, "bptt-train-B32-T25-H512"));
+        assertEquals(List.of("", "", "48.0", "0.8×"), trainCells.subList(4, 8), table);
+        assertTrue(table.contains("ORT: the ORT peer;"), table);
+        assertTrue(table.contains("oneDNN: the oneDNN peer;"), table);
+    }
+
+    /** A table line's cells, trimmed. */
+    private static List<String> cells(String line) {
+        String[] parts = line.split("\\|", -1);
+        return Arrays.stream(parts, 1, parts.length - 1).map(String::trim).toList();
     }
 
     @Test
