@@ -45,8 +45,8 @@ import java.util.function.Function;
  *       thread, which waits either way, as a batch of one: the same bits, without the two thread hand-offs (to the
  *       dispatcher and back) that would add to its latency. Frames submitted meanwhile wait for it, as they would
  *       for a batch; {@link #directSteps()} counts these steps.</li>
- *   <li>{@link #close()} lets the batch being stepped finish, fails every frame not yet stepped with a
- *       {@link CancellationException}, and frees all off-heap memory.</li>
+ *   <li>{@link #close()} lets the batch being stepped (or a caller's direct step) finish, fails every frame not yet
+ *       stepped with a {@link CancellationException}, and frees all off-heap memory.</li>
  * </ul>
  *
  * <p>Outputs are delivered three ways, by frame: {@link Handle#step(MemorySegment, MemorySegment)} blocks until the
@@ -394,10 +394,10 @@ public final class StreamBatcher implements AutoCloseable {
     }
 
     /**
-     * Stops the dispatcher after the batch it is stepping (whose frames finish), fails every frame not yet stepped
-     * with a {@link CancellationException} (their callbacks run on this thread), closes every stream, and frees the
-     * runner and all off-heap memory. Closing twice is harmless; a close() concurrent with another returns once that
-     * one has freed everything.
+     * Stops the dispatcher after the batch it is stepping (whose frames finish), waits for a caller's direct step under
+     * way, fails every frame not yet stepped with a {@link CancellationException} (their callbacks run on this
+     * thread), closes every stream, and frees the runner and all off-heap memory. Closing twice is harmless; a
+     * close() concurrent with another returns once that one has freed everything.
      *
      * @throws IllegalStateException if called on the dispatcher thread (from a frame callback), which it would wait
      *                               for
@@ -820,6 +820,8 @@ public final class StreamBatcher implements AutoCloseable {
         synchronized (lock) {
             open = false;
             fatalError = fatal;
+            // A caller stepping directly puts its stream's queued frames in line when it ends: wait, then take them.
+            awaitDirectStep();
             for (int row = 0; row < batchSize; row++) {
                 if (row >= deliveredRows) {
                     failed = addExpired(batch[row], failed);
@@ -973,8 +975,9 @@ public final class StreamBatcher implements AutoCloseable {
      * stream's frame (maxDelay is zero, or no other stream is open). Frames submitted meanwhile queue, this stream's
      * too, and the dispatcher steps them once this step has ended. A deadline cannot pass: the step starts now.
      *
-     * @return the frame, finished (its failure set if the step threw), to be read and released as a delivered one;
-     *         null if the batcher was not idle, having done nothing
+     * @return the frame, finished (its failure set if the step threw an exception), to be read and released as a
+     *         delivered one; null if the batcher was not idle, having done nothing
+     * @throws Error what the step threw, once the batcher is left as after any step and the frame is released
      */
     private Frame stepDirectly(Handle stream, MemorySegment x) {
         Frame frame;
@@ -988,7 +991,7 @@ public final class StreamBatcher implements AutoCloseable {
             stream.stepping = true;
             directStepping = true;
         }
-        RuntimeException failure = null;
+        Throwable failure = null;
         directFrame[0] = frame;
         directStream[0] = stream;
         try {
@@ -996,7 +999,7 @@ public final class StreamBatcher implements AutoCloseable {
             batchedSteps = batchedSteps + 1;
             steppedFrames = steppedFrames + 1;
             directSteps = directSteps + 1;
-        } catch (RuntimeException e) {
+        } catch (Throwable e) {
             failure = e;
         }
         directFrame[0] = null;
@@ -1012,9 +1015,15 @@ public final class StreamBatcher implements AutoCloseable {
             wake = readyCount > 0;
             directStepping = false;
             lock.notifyAll();
+            if (failure instanceof Error) {
+                release(frame);
+            }
         }
         if (wake) {
             LockSupport.unpark(dispatcher);
+        }
+        if (failure instanceof Error error) {
+            throw error;
         }
         frame.failure = failure == null ? null
                 : new IllegalStateException("the batched step failed: " + failure.getMessage(), failure);

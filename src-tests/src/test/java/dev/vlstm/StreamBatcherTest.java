@@ -220,6 +220,7 @@ class StreamBatcherTest {
 
             StreamBatcher.Handle idle = batcher.open();
             CompletableFuture<Void> waiting = CompletableFuture.runAsync(() -> stream.step(frames[3], h));
+            awaitTrue(() -> batcher.pendingFrames() == 1, "the frame is queued");
             Thread.sleep(200);
             assertFalse(waiting.isDone(), "a frame waits for the batch while another open stream may join it");
             idle.close();
@@ -270,35 +271,93 @@ class StreamBatcherTest {
     }
 
     /**
-     * close() while a caller steps its frames directly, one after the other: every step before the close succeeds,
-     * the first after it is refused as on a closed batcher, and all off-heap memory is freed.
+     * One thread submits a stream's frames with stepAsync while another steps the same stream with blocking steps, in
+     * an order the test fixes (each submission under its own lock): a blocking step that arrives while the other
+     * thread's frames wait in line, not yet taken by the dispatcher, must not be stepped before them. Every output is
+     * that of stepping the stream alone in that order.
+     */
+    @Test
+    void aBlockingStepNeverOvertakesItsStreamsQueuedFrames() throws Exception {
+        int count = 400;
+        float[][] frames = frames(new SplittableRandom(141), count);
+        try (Model model = model(Cell.LSTM, 1, 0, false, WeightPrecision.FLOAT32, 140);
+             StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withQueueCapacity(count))) {
+            StreamBatcher.Handle stream = batcher.open();
+            Object order = new Object();
+            int[] next = {0};
+            float[][] outputs = new float[count][];
+            List<CompletableFuture<float[]>> futures = new ArrayList<>();
+            List<Integer> futureFrames = new ArrayList<>();
+            Thread async = Thread.ofPlatform().start(() -> {
+                while (true) {
+                    synchronized (order) {
+                        if (next[0] == count) {
+                            return;
+                        }
+                        int t = next[0]++;
+                        futures.add(stream.stepAsync(MemorySegment.ofArray(frames[t])));
+                        futureFrames.add(t);
+                    }
+                    Thread.yield();
+                }
+            });
+            while (true) {
+                synchronized (order) {
+                    if (next[0] == count) {
+                        break;
+                    }
+                    int t = next[0]++;
+                    outputs[t] = new float[HIDDEN];
+                    stream.step(frames[t], outputs[t]);
+                }
+                Thread.yield();
+            }
+            async.join();
+            for (int n = 0; n < futures.size(); n++) {
+                outputs[futureFrames.get(n)] = futures.get(n).get(PATIENCE_SECONDS, TimeUnit.SECONDS);
+            }
+            float[][] expected = alone(model, null, null, frames);
+            for (int t = 0; t < count; t++) {
+                assertArrayEquals(expected[t], outputs[t], "frame " + t);
+            }
+        }
+    }
+
+    /**
+     * close() while a caller steps its frames directly, one after the other (a model large enough that the close
+     * most likely lands in a step), three times: every step before the close succeeds, the first after it is refused
+     * as on a closed batcher, and all off-heap memory is freed.
      */
     @Test
     void closeWaitsForADirectStep() throws Exception {
         long nativeAtStart = NativeMemory.liveBytes();
-        try (Model model = model(Cell.LSTM, 2, 7, false, WeightPrecision.FLOAT32, 130)) {
-            StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT);
-            StreamBatcher.Handle stream = batcher.open();
-            float[] x = frames(new SplittableRandom(131), 1)[0];
-            AtomicInteger steps = new AtomicInteger();
-            AtomicReference<Throwable> ended = new AtomicReference<>();
-            Thread stepper = Thread.ofPlatform().start(() -> {
-                float[] h = new float[7];
-                try {
-                    while (true) {
-                        stream.step(x, h);
-                        steps.incrementAndGet();
+        int inputSize = 64;
+        try (Parameters parameters = Parameters.initialize(RnnShape.of(Cell.LSTM, inputSize, 512).withLayers(2), 130);
+             Model model = Model.pack(parameters, Options.DEFAULT)) {
+            float[] x = ModelApiTest.uniform(new SplittableRandom(131), inputSize);
+            for (int round = 0; round < 3; round++) {
+                StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT);
+                StreamBatcher.Handle stream = batcher.open();
+                AtomicInteger steps = new AtomicInteger();
+                AtomicReference<Throwable> ended = new AtomicReference<>();
+                Thread stepper = Thread.ofPlatform().start(() -> {
+                    float[] h = new float[512];
+                    try {
+                        while (true) {
+                            stream.step(x, h);
+                            steps.incrementAndGet();
+                        }
+                    } catch (Throwable e) {
+                        ended.set(e);
                     }
-                } catch (Throwable e) {
-                    ended.set(e);
-                }
-            });
-            awaitTrue(() -> steps.get() >= 100, "the caller has stepped");
-            batcher.close();
-            stepper.join();
-            assertInstanceOf(IllegalStateException.class, ended.get());
-            assertEquals("this StreamBatcher is closed", ended.get().getMessage());
-            assertTrue(batcher.directSteps() >= 100);
+                });
+                awaitTrue(() -> steps.get() >= 20, "the caller has stepped");
+                batcher.close();
+                stepper.join();
+                assertInstanceOf(IllegalStateException.class, ended.get());
+                assertEquals("this StreamBatcher is closed", ended.get().getMessage());
+                assertTrue(batcher.directSteps() >= 20);
+            }
         }
         assertEquals(nativeAtStart, NativeMemory.liveBytes(), "off-heap bytes after close");
     }
