@@ -212,20 +212,7 @@ final class OneDnn {
 
     /** The outcome of loading and binding, computed once. */
     private static final class Availability {
-        static final Optional<String> REASON = check();
-
-        private static Optional<String> check() {
-            try {
-                useOneThread();
-                return Optional.empty();
-            } catch (LinkageError | RuntimeException e) {
-                StringBuilder reason = new StringBuilder(e.toString());
-                for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) {
-                    reason.append(", caused by ").append(cause);
-                }
-                return Optional.of(reason.toString());
-            }
-        }
+        static final Optional<String> REASON = Peers.unavailableReason(OneDnn::useOneThread);
     }
 
     /**

@@ -178,16 +178,7 @@ final class OnnxRuntimeRnn implements AutoCloseable {
      * empty if it can.
      */
     static Optional<String> unavailableReason() {
-        try {
-            OrtEnvironment.getEnvironment();
-            return Optional.empty();
-        } catch (LinkageError | RuntimeException e) {
-            StringBuilder reason = new StringBuilder(e.toString());
-            for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) {
-                reason.append(", caused by ").append(cause);
-            }
-            return Optional.of(reason.toString());
-        }
+        return Peers.unavailableReason(OrtEnvironment::getEnvironment);
     }
 
     /**
