@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.function.Supplier;
 
 import dev.vlstm.GradientMode;
 import dev.vlstm.Gradients;
@@ -285,40 +286,14 @@ final class OneDnnRnn implements AutoCloseable {
      */
     static OneDnnRnn sequence(RandomLstm model) {
         Objects.requireNonNull(model, "model");
-        Shape shape = model.shape();
-        OneDnnRnn rnn = lstm(model, Mode.SEQUENCE, shape.steps());
-        try (Model packed = model.model(WeightPrecision.FLOAT32); Runner runner = packed.runner(shape.options())) {
-            int state = shape.batch() * shape.size();
-            float[] y = new float[shape.steps() * state];
-            float[] hT = new float[state];
-            float[] cT = new float[state];
-            runner.forward(model.x(), shape.steps(), shape.batch(), null, null, y, hT, cT);
-            rnn.run();
-            rnn.verifyForward(y, hT, cT, "a forward over " + shape.steps() + " steps");
-        } catch (RuntimeException | Error e) {
-            rnn.close();
-            throw e;
-        }
-        return rnn;
+        return verifiedSequence(lstm(model, Mode.SEQUENCE, model.shape().steps()), model.x(),
+                () -> model.model(WeightPrecision.FLOAT32));
     }
 
     /** {@link #sequence(RandomLstm)} for a GRU: y and hT checked. */
     static OneDnnRnn sequence(RandomGru model) {
         Objects.requireNonNull(model, "model");
-        Shape shape = model.shape();
-        OneDnnRnn rnn = gru(model, Mode.SEQUENCE, shape.steps());
-        try (Model packed = model.model(); Runner runner = packed.runner(shape.options())) {
-            int state = shape.batch() * shape.size();
-            float[] y = new float[shape.steps() * state];
-            float[] hT = new float[state];
-            runner.forward(model.x(), shape.steps(), shape.batch(), null, null, y, hT, null);
-            rnn.run();
-            rnn.verifyForward(y, hT, null, "a forward over " + shape.steps() + " steps");
-        } catch (RuntimeException | Error e) {
-            rnn.close();
-            throw e;
-        }
-        return rnn;
+        return verifiedSequence(gru(model, Mode.SEQUENCE, model.shape().steps()), model.x(), model::model);
     }
 
     /**
@@ -330,41 +305,13 @@ final class OneDnnRnn implements AutoCloseable {
      */
     static OneDnnRnn stream(RandomLstm model) {
         Objects.requireNonNull(model, "model");
-        Shape shape = model.shape();
-        OneDnnRnn rnn = lstm(model, Mode.STREAM, 1);
-        try (Model packed = model.model(WeightPrecision.FLOAT32); Runner runner = packed.runner(shape.options());
-             State state = packed.newState(shape.batch())) {
-            float[] h = new float[shape.batch() * shape.size()];
-            for (int step = 0; step < VERIFIED_STREAM_STEPS; step++) {
-                runner.step(model.x(), state, h);
-                rnn.run();
-            }
-            rnn.verifyForward(h, state.hidden(), state.cell(), VERIFIED_STREAM_STEPS + " carried steps");
-        } catch (RuntimeException | Error e) {
-            rnn.close();
-            throw e;
-        }
-        return rnn;
+        return verifiedStream(lstm(model, Mode.STREAM, 1), model.x(), () -> model.model(WeightPrecision.FLOAT32));
     }
 
     /** {@link #stream(RandomLstm)} for a GRU: y and h checked. */
     static OneDnnRnn stream(RandomGru model) {
         Objects.requireNonNull(model, "model");
-        Shape shape = model.shape();
-        OneDnnRnn rnn = gru(model, Mode.STREAM, 1);
-        try (Model packed = model.model(); Runner runner = packed.runner(shape.options());
-             State state = packed.newState(shape.batch())) {
-            float[] h = new float[shape.batch() * shape.size()];
-            for (int step = 0; step < VERIFIED_STREAM_STEPS; step++) {
-                runner.step(model.x(), state, h);
-                rnn.run();
-            }
-            rnn.verifyForward(h, state.hidden(), null, VERIFIED_STREAM_STEPS + " carried steps");
-        } catch (RuntimeException | Error e) {
-            rnn.close();
-            throw e;
-        }
-        return rnn;
+        return verifiedStream(gru(model, Mode.STREAM, 1), model.x(), model::model);
     }
 
     /**
@@ -377,9 +324,30 @@ final class OneDnnRnn implements AutoCloseable {
      */
     static OneDnnRnn training(RandomLstm model) {
         Objects.requireNonNull(model, "model");
-        OneDnnRnn rnn = lstm(model, Mode.TRAINING, model.shape().steps());
-        try (Model packed = model.model(WeightPrecision.FLOAT32)) {
-            rnn.verifyTraining(packed, model.x());
+        return verifiedTraining(lstm(model, Mode.TRAINING, model.shape().steps()), model.x(),
+                () -> model.model(WeightPrecision.FLOAT32));
+    }
+
+    /** {@link #training(RandomLstm)} for a GRU (no dL/dc0). */
+    static OneDnnRnn training(RandomGru model) {
+        Objects.requireNonNull(model, "model");
+        return verifiedTraining(gru(model, Mode.TRAINING, model.shape().steps()), model.x(), model::model);
+    }
+
+    /**
+     * {@code rnn} after one call checked against {@link Runner#forward} of the model {@code packed} makes on
+     * {@code x}: y, hT and (an LSTM's) cT; closed if the check fails.
+     */
+    private static OneDnnRnn verifiedSequence(OneDnnRnn rnn, float[] x, Supplier<Model> packed) {
+        Shape shape = rnn.shape;
+        try (Model model = packed.get(); Runner runner = model.runner(shape.options())) {
+            int state = shape.batch() * shape.size();
+            float[] y = new float[shape.steps() * state];
+            float[] hT = new float[state];
+            float[] cT = model.shape().cell().hasCellState() ? new float[state] : null;
+            runner.forward(x, shape.steps(), shape.batch(), null, null, y, hT, cT);
+            rnn.run();
+            rnn.verifyForward(y, hT, cT, "a forward over " + shape.steps() + " steps");
         } catch (RuntimeException | Error e) {
             rnn.close();
             throw e;
@@ -387,12 +355,32 @@ final class OneDnnRnn implements AutoCloseable {
         return rnn;
     }
 
-    /** {@link #training(RandomLstm)} for a GRU (no dL/dc0). */
-    static OneDnnRnn training(RandomGru model) {
-        Objects.requireNonNull(model, "model");
-        OneDnnRnn rnn = gru(model, Mode.TRAINING, model.shape().steps());
-        try (Model packed = model.model()) {
-            rnn.verifyTraining(packed, model.x());
+    /**
+     * {@code rnn} after {@link #VERIFIED_STREAM_STEPS} carried steps checked against as many {@link Runner#step}s of
+     * the model {@code packed} makes on {@code x}: h and (an LSTM's) c; closed if the check fails.
+     */
+    private static OneDnnRnn verifiedStream(OneDnnRnn rnn, float[] x, Supplier<Model> packed) {
+        Shape shape = rnn.shape;
+        try (Model model = packed.get(); Runner runner = model.runner(shape.options());
+             State state = model.newState(shape.batch())) {
+            float[] h = new float[shape.batch() * shape.size()];
+            for (int step = 0; step < VERIFIED_STREAM_STEPS; step++) {
+                runner.step(x, state, h);
+                rnn.run();
+            }
+            rnn.verifyForward(h, state.hidden(), model.shape().cell().hasCellState() ? state.cell() : null,
+                    VERIFIED_STREAM_STEPS + " carried steps");
+        } catch (RuntimeException | Error e) {
+            rnn.close();
+            throw e;
+        }
+        return rnn;
+    }
+
+    /** {@code rnn}'s training step checked against the model {@code packed} makes on {@code x}; closed if not. */
+    private static OneDnnRnn verifiedTraining(OneDnnRnn rnn, float[] x, Supplier<Model> packed) {
+        try (Model model = packed.get()) {
+            rnn.verifyTraining(model, x);
         } catch (RuntimeException | Error e) {
             rnn.close();
             throw e;
