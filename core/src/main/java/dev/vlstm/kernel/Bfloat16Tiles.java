@@ -45,11 +45,11 @@ final class Bfloat16Tiles {
 
     /**
      * Four rows of one block of 4 gates: 16 accumulators, 4 weight vectors and a broadcast per
-     * row and k. x(r, k) is at {@code xOffset + r * xRowBytes + k * xColumnBytes}; {@code bias} is the gate row
+     * row and k. x(r, k) is at {@code xOffset + r * xRowBytes + k * Float.BYTES}; {@code bias} is the gate row
      * holding this block at {@code biasOffset}, or null for none.
      */
     static void rows4Gates4(MemorySegment panel, long panelOffset, int depth,
-               MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes,
+               MemorySegment x, long xOffset, long xRowBytes,
                MemorySegment bias, long biasOffset, MemorySegment out, long outOffset, long outRowBytes) {
         FloatVector b0 = FloatVector.zero(SPECIES), b1 = b0, b2 = b0, b3 = b0;
         if (bias != null) {
@@ -70,7 +70,7 @@ final class Bfloat16Tiles {
             FloatVector w1 = pair0.and(HIGH_HALF).reinterpretAsFloats();
             FloatVector w2 = pair1.lanewise(LSHL, Short.SIZE).reinterpretAsFloats();
             FloatVector w3 = pair1.and(HIGH_HALF).reinterpretAsFloats();
-            long xk = xOffset + k * xColumnBytes;
+            long xk = xOffset + (long) k * Float.BYTES;
             FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xk));
             FloatVector a1 = broadcast(SPECIES, x.get(FLOAT, xk + xRowBytes));
             FloatVector a2 = broadcast(SPECIES, x.get(FLOAT, xk + 2 * xRowBytes));

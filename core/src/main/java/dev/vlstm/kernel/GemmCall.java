@@ -37,20 +37,21 @@ public final class GemmCall {
      *                     {@code aOffset + r * aRowBytes + k * aColumnBytes}
      * @param aOffset      byte offset of {@code a(0, 0)}
      * @param aRowBytes    bytes between rows of a
-     * @param aColumnBytes bytes between columns of a: {@code Float.BYTES}, or any other stride for a B of 4 gates
-     *                     (the only tiles that take one)
+     * @param aColumnBytes bytes between columns of a: {@code Float.BYTES}, or any other stride for a
+     *                     {@link WeightFormat#FLOAT32} B of 4 gates (the only tiles that take one)
      * @param rows         rows of a and of out, &ge; 0
      * @param out          output, {@code [rows][layout.gateRowFloats()]} floats from {@code outOffset} bytes
      * @param outOffset    byte offset of row 0 of out
      * @return this call
-     * @throws IllegalArgumentException if a's columns are not contiguous for a B of another gate count
+     * @throws IllegalArgumentException if a's columns are not contiguous for a B of another format or gate count
      */
     public GemmCall set(WeightFormat format, GateLayout layout, MemorySegment b, int depth, MemorySegment bias,
                         MemorySegment a, long aOffset, long aRowBytes, long aColumnBytes, int rows, MemorySegment out,
                         long outOffset) {
-        if (aColumnBytes != Float.BYTES && layout.gates() != GateLayout.LSTM_GATES) {
-            throw new IllegalArgumentException("a's columns must be contiguous for " + layout.gates() + " gates, not "
-                    + aColumnBytes + " bytes apart");
+        if (aColumnBytes != Float.BYTES
+                && (format != WeightFormat.FLOAT32 || layout.gates() != GateLayout.LSTM_GATES)) {
+            throw new IllegalArgumentException("a's columns must be contiguous for " + format + " with "
+                    + layout.gates() + " gates, not " + aColumnBytes + " bytes apart");
         }
         this.format = format;
         this.layout = layout;

@@ -153,16 +153,22 @@ final class VectorGemm implements PackedGemm {
                               long aRow, long aRowBytes, long aColumnBytes, MemorySegment bias, MemorySegment out,
                               long outRow, long outRowBytes) {
         switch (family) {
-            case FLOAT4 -> FloatTiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out,
-                    outRow, outRowBytes);
+            case FLOAT4 -> {
+                if (aColumnBytes == Float.BYTES) {
+                    FloatTiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, bias, column, out, outRow, outRowBytes);
+                } else {
+                    FloatTiles.rows4Gates4Strided(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out,
+                            outRow, outRowBytes);
+                }
+            }
             case FLOAT3 -> FloatTiles.rows4Gates3(b, panel, depth, a, aRow, aRowBytes, bias, column, out, outRow,
                     outRowBytes);
-            case BFLOAT16_4 -> Bfloat16Tiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias,
-                    column, out, outRow, outRowBytes);
+            case BFLOAT16_4 -> Bfloat16Tiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, bias, column, out,
+                    outRow, outRowBytes);
             case BFLOAT16_3 -> Bfloat16Tiles.rows4Gates3(b, panel, depth, a, aRow, aRowBytes, bias, column, out,
                     outRow, outRowBytes);
-            case INT8_4 -> Int8Tiles.rows4Gates4(b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias,
-                    column, out, outRow, outRowBytes);
+            case INT8_4 -> Int8Tiles.rows4Gates4(b, panel, column, depth, a, aRow, aRowBytes, bias, column, out,
+                    outRow, outRowBytes);
             default -> Int8Tiles.rows4Gates3(b, panel, column, depth, a, aRow, aRowBytes, bias, column, out,
                     outRow, outRowBytes);
         }

@@ -14,7 +14,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GATE_COUNTS = (4, 3)
-# The gate count whose tiles take x's column stride as a parameter (the 3-gate tiles read contiguous columns).
+# The gate count whose one-row tiles, and whose float four-row tile's strided copy, take x's column stride as a
+# parameter; every other tile reads contiguous columns.
 STRIDED_GATES = 4
 INDENT = "    "
 
@@ -218,8 +219,11 @@ def rows4(w, fmt, gates, strided):
            " {@code bias} is the gate row")
     w.line(" * holding this block at {@code biasOffset}, or null for none"
            + ("; the block's scales are at {@code scaleOffset}" if fmt.scaled else "") + ".")
+    if strided:
+        w.line(f" * The same arithmetic as {{@link #rows4Gates{gates}}}, for x read down its columns.")
     w.line(" */")
-    w.open(f"static void rows4Gates{gates}(MemorySegment panel, long panelOffset, {scale}int depth,\n"
+    suffix = "Strided" if strided else ""
+    w.open(f"static void rows4Gates{gates}{suffix}(MemorySegment panel, long panelOffset, {scale}int depth,\n"
            f"   MemorySegment x, long xOffset, long xRowBytes,{column_parameter(strided)}\n"
            "   MemorySegment bias, long biasOffset, MemorySegment out, long outOffset, long outRowBytes)")
     biases = [f"b{g}" for g in range(gates)]
@@ -397,11 +401,12 @@ HEADER = {
  * and does one FMA per gate and row against the block's gate vectors. Without a bias ({@code bias == null}) the
  * accumulators start at +0.0; the recurrent step uses that for its sums {@code hPrev · Uᵀ}, and {@link Postgemm}
  * then adds the input pre-activations and finishes each row's cell while both rows are still in L1.
- * x's rows are {@code xRowBytes} apart. The 4-gate tiles take its column stride too ({@code x(r, k)} at
+ * x's rows are {@code xRowBytes} apart. The four-row tiles read x's columns contiguous: with a constant stride C2
+ * checks the bounds of x's loads once, before the k loop, rather than on every load. {@link #rows4Gates4Strided}
+ * and the one-row 4-gate tiles take the column stride too ({@code x(r, k)} at
  * {@code xOffset + r * xRowBytes + k * xColumnBytes}), so that the backward GEMMs read their operands through
- * strides (a GRU's weight gradients read dz down its columns). The 3-gate tiles read contiguous columns: with a
- * constant stride C2 checks the bounds of x's loads once, before the k loop, rather than on every load (the
- * measurements behind both choices are in docs/architecture.md).
+ * strides (a GRU's weight gradients read dz down its columns); the measurements behind these choices are in
+ * docs/architecture.md.
  *
  * <p>Every vector operation is written out in the tile itself rather than in helpers: these methods are large
  * enough that C2 may refuse to inline further calls (NodeCountInliningCutoff), and a vector passed to or
@@ -469,7 +474,10 @@ def java(fmt):
     w.close()
     for gates in GATE_COUNTS:
         w.line()
-        rows4(w, fmt, gates, gates == STRIDED_GATES)
+        rows4(w, fmt, gates, False)
+        if isinstance(fmt, Float32) and gates == STRIDED_GATES:
+            w.line()
+            rows4(w, fmt, gates, True)
         w.line()
         rows1(w, fmt, gates, gates == STRIDED_GATES)
     w.close()

@@ -20,7 +20,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * and writes nothing outside its blocks. Without a bias the reference has no bias term (the sums start at +0.0).
  * Rows 1 to 9 cover the 4-row tiles and the rows left over; a hidden size of 37 leaves an odd block at some widths
  * and an even count at others; a is read row by row, and down its columns (the backward's transposed reads) where
- * the tiles take a column stride: with 4 gates. A call on 3 gates refuses a column stride when it is set.
+ * the tiles take a column stride: float32 with 4 gates. Every other call refuses a column stride when it is set.
  */
 class PackedGemmTest {
 
@@ -31,7 +31,7 @@ class PackedGemmTest {
 
     @ParameterizedTest
     @CsvSource({"FLOAT32, 4, false", "FLOAT32, 4, true", "FLOAT32, 3, false", "BFLOAT16, 4, false",
-            "BFLOAT16, 4, true", "BFLOAT16, 3, false", "INT8, 4, false", "INT8, 4, true", "INT8, 3, false"})
+            "BFLOAT16, 3, false", "INT8, 4, false", "INT8, 3, false"})
     void everyOutputIsTheOperandsSumAndBothFamiliesAgreeBitForBit(WeightFormat format, int gates, boolean columns) {
         PackedGemm preferred = Kernels.preferred().gemm();
         PackedGemm scalar = Kernels.scalar().gemm();
@@ -66,7 +66,7 @@ class PackedGemmTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"FLOAT32, 3", "BFLOAT16, 3", "INT8, 3"})
+    @CsvSource({"FLOAT32, 3", "BFLOAT16, 3", "INT8, 3", "BFLOAT16, 4", "INT8, 4"})
     void aColumnStrideIsRefusedWhereNoTileTakesOne(WeightFormat format, int gates) {
         GateLayout layout = new GateLayout(gates, INPUTS, HIDDEN, Kernels.preferred().gemm().lanes());
         try (Arena arena = Arena.ofConfined()) {
@@ -74,8 +74,8 @@ class PackedGemmTest {
             GemmCall call = new GemmCall();
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> call.set(format, layout,
                     any, INPUTS, null, any, 0, Float.BYTES, 2L * Float.BYTES, 2, any, 0));
-            assertEquals("a's columns must be contiguous for " + gates + " gates, not 8 bytes apart",
-                    e.getMessage());
+            assertEquals("a's columns must be contiguous for " + format + " with " + gates
+                    + " gates, not 8 bytes apart", e.getMessage());
             assertSame(call, call.set(format, layout, any, INPUTS, null, any, 0, (long) INPUTS * Float.BYTES,
                     Float.BYTES, 2, any, 0));
         }
