@@ -405,7 +405,8 @@ HEADER = {
  * checks the bounds of x's loads once, before the k loop, rather than on every load. {@link #rows4Gates4Strided}
  * and the one-row 4-gate tiles take the column stride too ({@code x(r, k)} at
  * {@code xOffset + r * xRowBytes + k * xColumnBytes}), so that the backward GEMMs read their operands through
- * strides (a GRU's weight gradients read dz down its columns); the measurements behind these choices are in
+ * strides (a GRU's weight gradients read dz down its columns), and because the one-row tiles, which run the steps
+ * at batch 1, measured slower at a constant stride; the measurements behind these choices are in
  * docs/architecture.md.
  *
  * <p>Every vector operation is written out in the tile itself rather than in helpers: these methods are large
