@@ -57,11 +57,11 @@ final class Int8Tiles {
 
     /**
      * Four rows of one block of 4 gates: 16 accumulators, 4 weight vectors and a broadcast per
-     * row and k. x(r, k) is at {@code xOffset + r * xRowBytes + k * Float.BYTES}; {@code bias} is the gate row
+     * row and k. x(r, k) is at {@code xOffset + r * xRowBytes + k * xColumnBytes}; {@code bias} is the gate row
      * holding this block at {@code biasOffset}, or null for none; the block's scales are at {@code scaleOffset}.
      */
     static void rows4Gates4(MemorySegment panel, long panelOffset, long scaleOffset, int depth,
-               MemorySegment x, long xOffset, long xRowBytes,
+               MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes,
                MemorySegment bias, long biasOffset, MemorySegment out, long outOffset, long outRowBytes) {
         FloatVector s00 = FloatVector.zero(SPECIES);
         FloatVector s10 = s00, s20 = s00, s30 = s00;
@@ -78,7 +78,7 @@ final class Int8Tiles {
                     .convertShape(B2F, SPECIES, 0);
             FloatVector w3 = (FloatVector) ByteVector.fromMemorySegment(GATE_BYTES, panel, w + LAST_OF_FOUR, ORDER)
                     .convertShape(B2F, SPECIES, SECOND_PART);
-            long xk = xOffset + (long) k * Float.BYTES;
+            long xk = xOffset + k * xColumnBytes;
             FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xk));
             FloatVector a1 = broadcast(SPECIES, x.get(FLOAT, xk + xRowBytes));
             FloatVector a2 = broadcast(SPECIES, x.get(FLOAT, xk + 2 * xRowBytes));

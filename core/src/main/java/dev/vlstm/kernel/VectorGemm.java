@@ -167,8 +167,8 @@ final class VectorGemm implements PackedGemm {
                     outRow, outRowBytes);
             case BFLOAT16_3 -> Bfloat16Tiles.rows4Gates3(b, panel, depth, a, aRow, aRowBytes, bias, column, out,
                     outRow, outRowBytes);
-            case INT8_4 -> Int8Tiles.rows4Gates4(b, panel, column, depth, a, aRow, aRowBytes, bias, column, out,
-                    outRow, outRowBytes);
+            case INT8_4 -> Int8Tiles.rows4Gates4(b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias,
+                    column, out, outRow, outRowBytes);
             default -> Int8Tiles.rows4Gates3(b, panel, column, depth, a, aRow, aRowBytes, bias, column, out,
                     outRow, outRowBytes);
         }

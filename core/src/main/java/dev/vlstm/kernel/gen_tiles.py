@@ -14,8 +14,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GATE_COUNTS = (4, 3)
-# The gate count whose one-row tiles, and whose float four-row tile's strided copy, take x's column stride as a
-# parameter; every other tile reads contiguous columns.
+# The gate count whose one-row tiles, whose float four-row tile's strided copy and whose INT8 four-row tile take x's
+# column stride as a parameter; every other tile reads contiguous columns. The INT8 four-row tile at a constant stride
+# allocated on every call at 128-bit vectors (C2 never settled on it), so it keeps the stride, always Float.BYTES.
 STRIDED_GATES = 4
 INDENT = "    "
 
@@ -219,10 +220,11 @@ def rows4(w, fmt, gates, strided):
            " {@code bias} is the gate row")
     w.line(" * holding this block at {@code biasOffset}, or null for none"
            + ("; the block's scales are at {@code scaleOffset}" if fmt.scaled else "") + ".")
-    if strided:
+    copy = strided and isinstance(fmt, Float32)
+    if copy:
         w.line(f" * The same arithmetic as {{@link #rows4Gates{gates}}}, for x read down its columns.")
     w.line(" */")
-    suffix = "Strided" if strided else ""
+    suffix = "Strided" if copy else ""
     w.open(f"static void rows4Gates{gates}{suffix}(MemorySegment panel, long panelOffset, {scale}int depth,\n"
            f"   MemorySegment x, long xOffset, long xRowBytes,{column_parameter(strided)}\n"
            "   MemorySegment bias, long biasOffset, MemorySegment out, long outOffset, long outRowBytes)")
@@ -475,7 +477,7 @@ def java(fmt):
     w.close()
     for gates in GATE_COUNTS:
         w.line()
-        rows4(w, fmt, gates, False)
+        rows4(w, fmt, gates, isinstance(fmt, Int8) and gates == STRIDED_GATES)
         if isinstance(fmt, Float32) and gates == STRIDED_GATES:
             w.line()
             rows4(w, fmt, gates, True)
