@@ -38,8 +38,8 @@ public final class GemmCall {
      * @param aOffset      byte offset of {@code a(0, 0)}
      * @param aRowBytes    bytes between rows of a
      * @param aColumnBytes bytes between columns of a: {@code Float.BYTES}, or any other stride for a
-     *                     {@link WeightFormat#FLOAT32} B of 4 gates (the only format and gate count whose
-     *                     every tile takes one)
+     *                     {@link WeightFormat#FLOAT32} B of 4 gates (the only format and gate count with a
+     *                     strided tile for every row count)
      * @param rows         rows of a and of out, &ge; 0
      * @param out          output, {@code [rows][layout.gateRowFloats()]} floats from {@code outOffset} bytes
      * @param outOffset    byte offset of row 0 of out
