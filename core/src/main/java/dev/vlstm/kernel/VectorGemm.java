@@ -9,9 +9,11 @@ import java.lang.foreign.MemorySegment;
  * The Vector API {@link PackedGemm}: one loop ({@link #sweep}) drives the register tiles of the matrix's (format,
  * gates) family, {@link FloatTiles}, {@link Bfloat16Tiles} or {@link Int8Tiles}, each for 4 gates (LSTM) and 3 (GRU,
  * CIFG), chosen once per call, for every GEMM and, with the cell's {@link Postgemm} after each tile, for every
- * recurrent step. Rows in groups of four run block by block (blocks outermost, so one block's panel stays in cache
- * while every row tile uses it); the rows left over run one at a time over pairs of blocks, which keeps eight (or
- * six) FMA chains busy at batch 1. Every tile computes each output lane with the same single FMA chain in k order,
+ * recurrent step. Rows in groups of four run block by block, blocks outermost in pairs, so that a pair's panels stay
+ * in cache while every row tile uses them; the rows left over (fewer than four) run one at a time on each pair right
+ * after its tiles, while its panels are still in cache. With fewer than four rows in all, each row runs over every
+ * pair of blocks in turn. A one-row tile spans a pair of blocks, which keeps eight (or six) FMA chains busy at
+ * batch 1. Every tile computes each output lane with the same single FMA chain in k order,
  * so results do not depend on how rows fall into tiles.
  *
  * <p>The loop holds no vectors and the tiles are too large to be inlined into it, so no vector crosses a call
@@ -96,8 +98,9 @@ final class VectorGemm implements PackedGemm {
     }
 
     /**
-     * The one loop of every GEMM and recurrent step. Rows in groups of four run block by block; each row left over
-     * runs over pairs of blocks in the direction {@link #descending} gives for {@code position + row}. With a cell
+     * The one loop of every GEMM and recurrent step. Rows in groups of four run block by block, pair of blocks by pair,
+     * each pair's rows left over right after its tiles; with fewer than four rows, each row runs over the pairs of
+     * blocks in the direction {@link #descending} gives for {@code position + row}. With a cell
      * ({@code cell != Postgemm.NONE}) each tile is followed by {@link Postgemm#forward} on the rows and blocks it
      * has just stored: then {@code out} holds the step's sums, {@code a} is hPrev, and the input pre-activations
      * are {@code inputs}, {@code inputsDelta} bytes further than the sums in their own buffer.
@@ -113,38 +116,65 @@ final class VectorGemm implements PackedGemm {
         long stateRowBytes = (long) layout.paddedHidden() * Float.BYTES;
         long groupBytes = layout.gates() * VECTOR_BYTES;
         int tiledRows = rows - rows % ROW_TILE;
-        for (int block = blockFrom; block < blockTo; block++) {
-            long panel = panels + block * panelBytes;
-            long column = block * groupBytes;
-            for (int row = 0; row < tiledRows; row += ROW_TILE) {
-                long aRow = aOffset + row * aRowBytes;
-                long outRow = outOffset + row * outRowBytes + column;
-                tile4(family, b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias, out, outRow,
-                        outRowBytes);
-                for (int tileRow = row; cell != Postgemm.NONE && tileRow < row + ROW_TILE; tileRow++) {
-                    long sum = outOffset + tileRow * outRowBytes + column;
-                    Postgemm.forward(cell, inputs, sum + inputsDelta, out, sum, a,
-                            aOffset + tileRow * aRowBytes + block * VECTOR_BYTES, c, hNext,
-                            tileRow * stateRowBytes + block * VECTOR_BYTES, clip, cellRow, block);
+        int pairs = (blockTo - blockFrom + 1) / 2;
+        if (tiledRows == 0) {
+            for (int row = 0; row < rows; row++) {
+                boolean descending = descending(position + row);
+                for (int pair = 0; pair < pairs; pair++) {
+                    int block = pairStart(blockFrom, blockTo, pair, descending);
+                    oneRow(family, b, panels, panelBytes, depth, bias, a, aOffset, aRowBytes, aColumnBytes, row,
+                            out, outOffset, outRowBytes, groupBytes, stateRowBytes, block, block + 1 < blockTo, cell,
+                            inputs, inputsDelta, c, hNext, clip, cellRow);
                 }
+            }
+            return;
+        }
+        for (int pair = 0; pair < pairs; pair++) {
+            int first = blockFrom + 2 * pair;
+            boolean twoBlocks = first + 1 < blockTo;
+            for (int block = first; block <= (twoBlocks ? first + 1 : first); block++) {
+                long panel = panels + block * panelBytes;
+                long column = block * groupBytes;
+                for (int row = 0; row < tiledRows; row += ROW_TILE) {
+                    long aRow = aOffset + row * aRowBytes;
+                    long outRow = outOffset + row * outRowBytes + column;
+                    tile4(family, b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias, out, outRow,
+                            outRowBytes);
+                    for (int tileRow = row; cell != Postgemm.NONE && tileRow < row + ROW_TILE; tileRow++) {
+                        long sum = outOffset + tileRow * outRowBytes + column;
+                        Postgemm.forward(cell, inputs, sum + inputsDelta, out, sum, a,
+                                aOffset + tileRow * aRowBytes + block * VECTOR_BYTES, c, hNext,
+                                tileRow * stateRowBytes + block * VECTOR_BYTES, clip, cellRow, block);
+                    }
+                }
+            }
+            for (int row = tiledRows; row < rows; row++) {
+                oneRow(family, b, panels, panelBytes, depth, bias, a, aOffset, aRowBytes, aColumnBytes, row, out,
+                        outOffset, outRowBytes, groupBytes, stateRowBytes, first, twoBlocks, cell, inputs,
+                        inputsDelta, c, hNext, clip, cellRow);
             }
         }
-        for (int row = tiledRows; row < rows; row++) {
-            boolean descending = descending(position + row);
-            long aRow = aOffset + row * aRowBytes;
-            for (int pair = 0; pair < (blockTo - blockFrom + 1) / 2; pair++) {
-                int block = pairStart(blockFrom, blockTo, pair, descending);
-                boolean twoBlocks = block + 1 < blockTo;
-                long column = block * groupBytes;
-                long outRow = outOffset + row * outRowBytes + column;
-                tile1(family, b, panels + block * panelBytes, panelBytes, column, twoBlocks, depth, a, aRow,
-                        aColumnBytes, bias, out, outRow);
-                for (int next = block; cell != Postgemm.NONE && next <= (twoBlocks ? block + 1 : block); next++) {
-                    long sum = outRow + (next - block) * groupBytes;
-                    Postgemm.forward(cell, inputs, sum + inputsDelta, out, sum, a, aRow + next * VECTOR_BYTES, c,
-                            hNext, row * stateRowBytes + next * VECTOR_BYTES, clip, cellRow, next);
-                }
-            }
+    }
+
+    /**
+     * Row {@code row} of {@code block} (and of the next block, with {@code twoBlocks}) through the family's one-row
+     * tile, then the cell's postgemm on what it stored, as {@link #sweep} does for a tile of four rows.
+     */
+    private static void oneRow(int family, MemorySegment b, long panels, long panelBytes, int depth,
+                               MemorySegment bias, MemorySegment a, long aOffset, long aRowBytes, long aColumnBytes,
+                               int row, MemorySegment out, long outOffset, long outRowBytes, long groupBytes,
+                               long stateRowBytes, int block, boolean twoBlocks, int cell, MemorySegment inputs,
+                               long inputsDelta, MemorySegment c, MemorySegment hNext, float clip,
+                               MemorySegment cellRow) {
+        long aRow = aOffset + row * aRowBytes;
+        long column = block * groupBytes;
+        long outRow = outOffset + row * outRowBytes + column;
+        tile1(family, b, panels + block * panelBytes, panelBytes, column, twoBlocks, depth, a, aRow, aColumnBytes,
+                bias, out, outRow);
+        for (int next = block; cell != Postgemm.NONE && next <= (twoBlocks ? block + 1 : block); next++) {
+            long sum = outRow + (next - block) * groupBytes;
+            Postgemm.forward(cell, inputs, sum + inputsDelta, out, sum, a, aRow + next * VECTOR_BYTES, c, hNext,
+                    row * stateRowBytes + next * VECTOR_BYTES, clip, cellRow, next);
         }
     }
 
