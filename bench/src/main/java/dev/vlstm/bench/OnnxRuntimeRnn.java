@@ -48,18 +48,12 @@ final class OnnxRuntimeRnn implements AutoCloseable {
     static final int VERIFIED_STREAM_STEPS = 3;
 
     private final Shape shape;
+    private final int steps;
     private final boolean carry;
-    private final Arena arena = Arena.ofShared();
-    private final List<OnnxTensor> tensors = new ArrayList<>();
-    private final MemorySegment y;
-    private final MemorySegment[] hidden = new MemorySegment[2];
-    /** An LSTM's c pair; nulls for a GRU. */
-    private final MemorySegment[] cell = new MemorySegment[2];
-    private final List<Map<String, OnnxTensor>> inputs = new ArrayList<>();
-    private final List<Map<String, OnnxTensor>> outputs = new ArrayList<>();
+    private final List<Calls> streams = new ArrayList<>();
     private OrtSession session;
-    /** Which state pair the next call reads. */
-    private int current;
+    /** The input and outputs {@link #run()} uses. */
+    private Calls calls;
 
     /**
      * A session of {@code onnxModel} (the shape's cell over {@code steps} steps) with input {@code x}; {@code carry}
@@ -67,38 +61,17 @@ final class OnnxRuntimeRnn implements AutoCloseable {
      */
     private OnnxRuntimeRnn(Shape shape, byte[] onnxModel, float[] x, int steps, boolean carry) throws OrtException {
         this.shape = shape;
+        this.steps = steps;
         this.carry = carry;
-        long batch = shape.batch();
-        long size = shape.size();
-        long[] stateShape = {1, batch, size};
         try {
-            OrtEnvironment environment = OrtEnvironment.getEnvironment();
             try (SessionOptions options = new SessionOptions()) {
                 options.setIntraOpNumThreads(1);
                 options.setInterOpNumThreads(1);
                 options.setExecutionMode(SessionOptions.ExecutionMode.SEQUENTIAL);
                 options.setOptimizationLevel(SessionOptions.OptLevel.ALL_OPT);
-                session = environment.createSession(onnxModel, options);
+                session = OrtEnvironment.getEnvironment().createSession(onnxModel, options);
             }
-            OnnxTensor xTensor = tensor(RandomLstm.toNative(arena, x), steps, batch, size);
-            y = RandomLstm.floats(arena, steps * batch * size);
-            OnnxTensor yTensor = tensor(y, steps, 1, batch, size);
-            OnnxTensor[] hiddenTensors = new OnnxTensor[2];
-            OnnxTensor[] cellTensors = new OnnxTensor[2];
-            for (int pair = 0; pair < 2; pair++) {
-                hidden[pair] = RandomLstm.floats(arena, batch * size);
-                hiddenTensors[pair] = tensor(hidden[pair], stateShape);
-                if (!shape.gru()) {
-                    cell[pair] = RandomLstm.floats(arena, batch * size);
-                    cellTensors[pair] = tensor(cell[pair], stateShape);
-                }
-            }
-            for (int pair = 0; pair < 2; pair++) {
-                inputs.add(shape.gru() ? Map.of("X", xTensor, "initial_h", hiddenTensors[pair])
-                        : Map.of("X", xTensor, "initial_h", hiddenTensors[pair], "initial_c", cellTensors[pair]));
-                outputs.add(shape.gru() ? Map.of("Y", yTensor, "Y_h", hiddenTensors[1 - pair])
-                        : Map.of("Y", yTensor, "Y_h", hiddenTensors[1 - pair], "Y_c", cellTensors[1 - pair]));
-            }
+            calls = new Calls(x);
         } catch (OrtException | RuntimeException | Error e) {
             close();
             throw e;
@@ -218,30 +191,39 @@ final class OnnxRuntimeRnn implements AutoCloseable {
 
     /** One call: the whole sequence, or one step of the stream. */
     void run() throws OrtException {
-        session.run(inputs.get(current), outputs.get(current)).close();
-        if (carry) {
-            current = 1 - current;
+        calls.run();
+    }
+
+    /**
+     * Another stream of this runtime's model, from zero state, on the same session (ORT runs a session's calls from
+     * several threads at once): the peer's way of serving many streams, one call per stream and step. Closed with this
+     * runtime.
+     *
+     * @param x the stream's input, {@code [1][B][I]}, the same at every step
+     * @return the stream; its {@link Calls#run()} advances it by one step
+     */
+    Calls newStream(float[] x) throws OrtException {
+        if (!carry) {
+            throw new IllegalStateException("a sequence runtime has no streams");
         }
+        Calls stream = new Calls(x);
+        streams.add(stream);
+        return stream;
     }
 
     /** The latest call's {@code Y}, {@code [T][1][B][H]}. */
     float[] y() {
-        return y.toArray(ValueLayout.JAVA_FLOAT);
+        return calls.y.toArray(ValueLayout.JAVA_FLOAT);
     }
 
     /** The latest call's {@code Y_h}, {@code [1][B][H]}: the state the next step of a stream starts from. */
     float[] hidden() {
-        return hidden[latest()].toArray(ValueLayout.JAVA_FLOAT);
+        return calls.hidden[calls.latest()].toArray(ValueLayout.JAVA_FLOAT);
     }
 
     /** The latest call's {@code Y_c}, {@code [1][B][H]}; an LSTM's only. */
     float[] cell() {
-        return cell[latest()].toArray(ValueLayout.JAVA_FLOAT);
-    }
-
-    /** The state pair the latest call wrote. */
-    private int latest() {
-        return carry ? current : 1;
+        return calls.cell[calls.latest()].toArray(ValueLayout.JAVA_FLOAT);
     }
 
     /**
@@ -269,13 +251,6 @@ final class OnnxRuntimeRnn implements AutoCloseable {
         }
     }
 
-    private OnnxTensor tensor(MemorySegment segment, long... dims) throws OrtException {
-        FloatBuffer buffer = segment.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
-        OnnxTensor tensor = OnnxTensor.createTensor(OrtEnvironment.getEnvironment(), buffer, dims);
-        tensors.add(tensor);
-        return tensor;
-    }
-
     @Override
     public void close() {
         try {
@@ -285,6 +260,82 @@ final class OnnxRuntimeRnn implements AutoCloseable {
         } catch (OrtException e) {
             throw new IllegalStateException("closing the ONNX Runtime session", e);
         } finally {
+            streams.forEach(Calls::close);
+            if (calls != null) {
+                calls.close();
+            }
+        }
+    }
+
+    /**
+     * One caller's input, outputs and carried state over native buffers made once (direct FloatBuffers, which ORT
+     * uses without copying), with pinned outputs: a call allocates only the Java API's small per-call bookkeeping.
+     */
+    final class Calls implements AutoCloseable {
+
+        private final Arena arena = Arena.ofShared();
+        private final List<OnnxTensor> tensors = new ArrayList<>();
+        private final MemorySegment y;
+        private final MemorySegment[] hidden = new MemorySegment[2];
+        /** An LSTM's c pair; nulls for a GRU. */
+        private final MemorySegment[] cell = new MemorySegment[2];
+        private final List<Map<String, OnnxTensor>> inputs = new ArrayList<>();
+        private final List<Map<String, OnnxTensor>> outputs = new ArrayList<>();
+        /** Which state pair the next call reads. */
+        private int current;
+
+        private Calls(float[] x) throws OrtException {
+            long batch = shape.batch();
+            long size = shape.size();
+            long[] stateShape = {1, batch, size};
+            try {
+                OnnxTensor xTensor = tensor(RandomLstm.toNative(arena, x), steps, batch, size);
+                y = RandomLstm.floats(arena, steps * batch * size);
+                OnnxTensor yTensor = tensor(y, steps, 1, batch, size);
+                OnnxTensor[] hiddenTensors = new OnnxTensor[2];
+                OnnxTensor[] cellTensors = new OnnxTensor[2];
+                for (int pair = 0; pair < 2; pair++) {
+                    hidden[pair] = RandomLstm.floats(arena, batch * size);
+                    hiddenTensors[pair] = tensor(hidden[pair], stateShape);
+                    if (!shape.gru()) {
+                        cell[pair] = RandomLstm.floats(arena, batch * size);
+                        cellTensors[pair] = tensor(cell[pair], stateShape);
+                    }
+                }
+                for (int pair = 0; pair < 2; pair++) {
+                    inputs.add(shape.gru() ? Map.of("X", xTensor, "initial_h", hiddenTensors[pair])
+                            : Map.of("X", xTensor, "initial_h", hiddenTensors[pair], "initial_c", cellTensors[pair]));
+                    outputs.add(shape.gru() ? Map.of("Y", yTensor, "Y_h", hiddenTensors[1 - pair])
+                            : Map.of("Y", yTensor, "Y_h", hiddenTensors[1 - pair], "Y_c", cellTensors[1 - pair]));
+                }
+            } catch (OrtException | RuntimeException | Error e) {
+                close();
+                throw e;
+            }
+        }
+
+        /** One call: the whole sequence, or one step of the stream. */
+        void run() throws OrtException {
+            session.run(inputs.get(current), outputs.get(current)).close();
+            if (carry) {
+                current = 1 - current;
+            }
+        }
+
+        /** The state pair the latest call wrote. */
+        private int latest() {
+            return carry ? current : 1;
+        }
+
+        private OnnxTensor tensor(MemorySegment segment, long... dims) throws OrtException {
+            FloatBuffer buffer = segment.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+            OnnxTensor tensor = OnnxTensor.createTensor(OrtEnvironment.getEnvironment(), buffer, dims);
+            tensors.add(tensor);
+            return tensor;
+        }
+
+        @Override
+        public void close() {
             tensors.forEach(OnnxTensor::close);
             tensors.clear();
             if (arena.scope().isAlive()) {

@@ -7,11 +7,14 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.LongSupplier;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongSupplier;
 
 import dev.vlstm.BatcherOptions;
 import dev.vlstm.Model;
@@ -22,19 +25,25 @@ import dev.vlstm.StreamBatcher;
 import dev.vlstm.kernel.Settling;
 
 /**
- * A closed-loop offered load of N streams on one {@link Model}, as N connections of a service each waiting for its
- * reply: N producer threads, each owning one stream, submit one frame of random input and wait for its output before
- * submitting the next. The streams are served one of two ways:
+ * Offered loads of N streams on one {@link Model}, two kinds:
  * <ul>
- *   <li>{@link Serving#BATCHER}: by one {@link StreamBatcher}; each producer calls its stream's blocking
- *       {@link StreamBatcher.Handle#step(MemorySegment, MemorySegment)}.</li>
- *   <li>{@link Serving#ALONE}: each producer steps its own stream with {@link Runner#step} at batch 1, on a runner
- *       of its own (one thread) over the same model.</li>
+ *   <li>A <em>closed loop</em>, as N connections of a service each waiting for its reply: N producer threads, each
+ *       owning one stream, submit one frame of random input and wait for its output before submitting the next. The
+ *       streams are served by one {@link StreamBatcher} ({@link Serving#BATCHER}: each producer calls its stream's
+ *       blocking {@link StreamBatcher.Handle#step(MemorySegment, MemorySegment)}), each alone
+ *       ({@link Serving#ALONE}: each producer steps its own stream with {@link Runner#step} at batch 1, on a runner
+ *       of its own, one thread, over the same model), or by a caller's {@link Step}s ({@link Serving#PEER}: another
+ *       library). A closed loop measures capacity: it offers exactly as many frames as the server finishes.</li>
+ *   <li>An <em>open loop</em> ({@link #offered}) at a fixed mean rate, as N independent clients that do not wait for
+ *       each other: each stream receives frames as a Poisson process of rate R / N (together: arrivals of rate R,
+ *       each to a stream chosen uniformly at random), submitted by one generator thread to one batcher with a
+ *       callback. Each latency runs from the frame's scheduled arrival, not from when the generator got to submit
+ *       it, so a late generator or a full queue adds to the latencies instead of hiding them.</li>
  * </ul>
- * Both run on whatever cores the JVM has. A run warms up for {@link Plan#warmUp()}, then measures for
+ * Everything runs on whatever cores the JVM has. A run warms up for {@link Plan#warmUp()}, then measures for
  * {@link Plan#measured()}: the frames whose output arrived within the measured window, and each one's latency from
- * submission to output. Used by {@code vlstm bench --streams} and the bench module's stream sweep, so that both
- * measure the same way.
+ * submission (a closed loop) or arrival (an open loop) to output. Used by {@code vlstm bench --streams} and the bench
+ * module's stream sweep, so that both measure the same way.
  */
 public final class StreamLoad {
 
@@ -43,7 +52,9 @@ public final class StreamLoad {
         /** Every stream's frames stepped together by one {@link StreamBatcher}. */
         BATCHER("batcher"),
         /** Every stream stepped alone, at batch 1, on its producer's own runner. */
-        ALONE("alone");
+        ALONE("alone"),
+        /** Every stream stepped by another library, through the caller's {@link Step}s. */
+        PEER("peer");
 
         private final String label;
 
@@ -88,9 +99,13 @@ public final class StreamLoad {
      * @param sortedLatencyNanos the latencies from submission to output of those frames (of the last
      *                           {@link StreamLoad#SAMPLES}{@code / N} of each stream's, if there were more), sorted
      * @param meanBatch          the frames per batched step in the window (1 when every stream is stepped alone)
+     * @param offeredPerSecond   an open loop's mean arrival rate over all streams, frames per second; NaN for a
+     *                           closed loop
+     * @param refused            an open loop's frames that arrived in the measured window and were refused because
+     *                           the batcher's queue was full; 0 for a closed loop
      */
     public record Result(Serving serving, int streams, long frames, long windowNanos, long[] sortedLatencyNanos,
-                         double meanBatch) {
+                         double meanBatch, double offeredPerSecond, long refused) {
 
         /** {@return frames stepped per second, over all streams} */
         public double stepsPerSecond() {
@@ -116,6 +131,9 @@ public final class StreamLoad {
     /** The fewest latencies kept per stream, however many streams there are. */
     private static final int MIN_SAMPLES_PER_STREAM = 1024;
     private static final long RANDOM_SEED = 19;
+    /** How long an open loop waits after its window for the frames still queued before it calls the run failed. */
+    public static final Duration DRAIN_LIMIT = Duration.ofSeconds(60);
+    private static final long DRAIN_POLL_NANOS = 100_000;
 
     private StreamLoad() {
     }
@@ -183,6 +201,86 @@ public final class StreamLoad {
     }
 
     /**
+     * Runs N streams served by a {@link StreamBatcher} of {@code options} over {@code model} in an open loop: frames
+     * arrive at a mean {@code framesPerSecond} over all streams, each stream a Poisson process of an equal share (the
+     * class comment says how), and are submitted with a callback. Frames that find the queue full are refused and
+     * counted, not retried. After the measured window no frame arrives, and the run ends once every submitted frame
+     * has been delivered.
+     *
+     * @param model           a unidirectional LSTM or GRU; not owned
+     * @param options         the batcher's; {@code maxStreams} must be at least {@code streams}
+     * @param streams         N &ge; 1
+     * @param framesPerSecond R, the mean arrival rate over all streams, positive
+     * @param plan            the warm-up (arrivals not counted) and the measured window
+     * @return what was measured: the frames delivered in the window, their latencies from arrival, the refusals
+     * @throws IllegalArgumentException for a bidirectional model, too few slots, or a rate that is not positive
+     * @throws IllegalStateException    if a step failed (with its exception as cause), or the frames submitted were
+     *                                  not all delivered within {@link #DRAIN_LIMIT} of the window's end
+     */
+    public static Result offered(Model model, BatcherOptions options, int streams, double framesPerSecond,
+                                 Plan plan) {
+        checkStreams(streams);
+        if (options.maxStreams() < streams) {
+            throw new IllegalArgumentException(streams + " streams need maxStreams of at least " + streams + ", got "
+                    + options);
+        }
+        if (!(framesPerSecond > 0) || Double.isInfinite(framesPerSecond)) {
+            throw new IllegalArgumentException("the offered rate must be a positive number of frames per second, got "
+                    + framesPerSecond);
+        }
+        try (StreamBatcher batcher = StreamBatcher.start(model, options); Arena arena = Arena.ofShared()) {
+            OpenLoop loop = new OpenLoop(batcher, arena, model.shape().inputSize(), streams, options.queueCapacity());
+            long from = System.nanoTime() + plan.warmUp().toNanos();
+            long to = from + plan.measured().toNanos();
+            loop.start(framesPerSecond, from, to);
+            sleepUntil(from);
+            long batchesBefore = batcher.batchedSteps();
+            long framesBefore = batcher.steppedFrames();
+            sleepUntil(to);
+            long batches = batcher.batchedSteps() - batchesBefore;
+            long frames = batcher.steppedFrames() - framesBefore;
+            return loop.finish((double) frames / Math.max(1, batches));
+        }
+    }
+
+    /**
+     * The speed of {@code model}'s batched step itself at {@code batch} rows: {@link Runner#step} of all rows at once
+     * on one runner of {@code threads}, back to back for {@code plan}'s warm-up, then timed for its measured window,
+     * with nothing around it. What a batcher whose steps are all this big could reach at best.
+     *
+     * @param model   a unidirectional LSTM or GRU; not owned
+     * @param batch   the rows of each step, &ge; 1
+     * @param threads the runner's threads
+     * @param plan    the warm-up and the measured window
+     * @return rows stepped per second
+     * @throws IllegalArgumentException for a bidirectional model or a batch below 1
+     */
+    public static double kernelStepsPerSecond(Model model, int batch, int threads, Plan plan) {
+        if (batch < 1) {
+            throw new IllegalArgumentException("the batch must be >= 1, got " + batch);
+        }
+        Options options = model.options().withMaxBatch(batch).withMaxSteps(1).withThreads(threads);
+        try (Runner runner = model.runner(options); State state = model.newState(batch);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = random(arena, batch * model.shape().inputSize(), 0);
+            MemorySegment h = arena.allocate((long) batch * model.shape().hiddenStateSize() * Float.BYTES, 64);
+            long from = System.nanoTime() + plan.warmUp().toNanos();
+            long to = from + plan.measured().toNanos();
+            long now = System.nanoTime();
+            while (now < from) {
+                runner.step(x, state, h);
+                now = System.nanoTime();
+            }
+            long calls = 0;
+            for (; now < to; now = System.nanoTime()) {
+                runner.step(x, state, h);
+                calls++;
+            }
+            return (double) calls * batch * 1e9 / (now - from);
+        }
+    }
+
+    /**
      * Runs N closed-loop streams, each stepped alone on its producer's own one-thread runner of {@code model}.
      *
      * @param model   a unidirectional LSTM or GRU; not owned
@@ -221,9 +319,26 @@ public final class StreamLoad {
         }
     }
 
-    /** One frame of one stream: submit it and wait for its output. */
+    /**
+     * Runs N closed-loop streams each stepped by one of {@code steps}, on a producer thread of its own: how
+     * {@link Serving#PEER} measures another library's streams the same way as the batcher's and alone's.
+     *
+     * @param steps one per stream, each stepping its stream by one frame and returning once the output is there
+     * @param plan  the warm-up and the measured window
+     * @return what was measured, as {@link Serving#PEER}
+     * @throws IllegalArgumentException for no steps
+     * @throws IllegalStateException    if a step threw (with what it threw as cause)
+     */
+    public static Result peer(Step[] steps, Plan plan) {
+        checkStreams(steps.length);
+        return drive(Serving.PEER, steps.clone(), plan, null);
+    }
+
+    /** One frame of one stream: submit it and return once its output is there. */
     @FunctionalInterface
-    private interface Step {
+    public interface Step {
+
+        /** Steps the stream by one frame; an exception it throws ends the run. */
         void run();
     }
 
@@ -291,7 +406,7 @@ public final class StreamLoad {
         Arrays.sort(sorted);
         double meanBatch = counters == null ? 1
                 : (double) (framesAfter - framesBefore) / Math.max(1, batchesAfter - batchesBefore);
-        return new Result(serving, streams, total, window[1] - window[0], sorted, meanBatch);
+        return new Result(serving, streams, total, window[1] - window[0], sorted, meanBatch, Double.NaN, 0);
     }
 
     /**
@@ -308,6 +423,126 @@ public final class StreamLoad {
             }
         }
         return measured;
+    }
+
+    /**
+     * One open loop's streams, arrivals and deliveries. The generator thread schedules and submits frames; the
+     * callbacks run on the batcher's dispatcher thread. Each stream keeps the arrival times of its frames submitted and
+     * not yet delivered in a ring: written by the generator before it submits a frame, read by the callback, ordered by
+     * the batcher's own hand-off of the frame.
+     */
+    private static final class OpenLoop {
+
+        private final StreamBatcher.Handle[] handles;
+        private final MemorySegment[] inputs;
+        private final StreamBatcher.FrameCallback[] callbacks;
+        /** Per stream, a ring one longer than the queue's capacity, so a refused frame never overwrites a live one. */
+        private final long[][] arrivals;
+        /** The generator's next slot per stream. */
+        private final int[] tails;
+        /** The dispatcher's next slot per stream. */
+        private final int[] heads;
+        /** The dispatcher's: the latencies of the frames delivered in the window, the last {@link #SAMPLES}. */
+        private final long[] latencies = new long[SAMPLES];
+        private final AtomicLong completed = new AtomicLong();
+        private final AtomicReference<Throwable> failure = new AtomicReference<>();
+        /** The dispatcher's: frames delivered in the window. */
+        private long delivered;
+        /** The generator's: frames submitted, and those refused that arrived in the window. */
+        private long submitted;
+        private long refused;
+        private long from;
+        private long to;
+        private double framesPerSecond;
+        private Thread generator;
+
+        OpenLoop(StreamBatcher batcher, Arena arena, int inputSize, int streams, int queueCapacity) {
+            handles = new StreamBatcher.Handle[streams];
+            inputs = new MemorySegment[streams];
+            callbacks = new StreamBatcher.FrameCallback[streams];
+            arrivals = new long[streams][queueCapacity + 1];
+            tails = new int[streams];
+            heads = new int[streams];
+            for (int n = 0; n < streams; n++) {
+                int stream = n;
+                handles[n] = batcher.open();
+                inputs[n] = random(arena, inputSize, n);
+                callbacks[n] = (handle, h, failed) -> delivered(stream, failed);
+            }
+        }
+
+        /** Starts the generator: frames arrive from now until {@code to}; those delivered from {@code from} count. */
+        void start(double rate, long windowFrom, long windowTo) {
+            framesPerSecond = rate;
+            from = windowFrom;
+            to = windowTo;
+            generator = new Thread(this::generate, "vlstm-open-loop-generator");
+            generator.setDaemon(true);
+            generator.start();
+        }
+
+        private void generate() {
+            SplittableRandom random = new SplittableRandom(RANDOM_SEED);
+            double meanGap = 1e9 / framesPerSecond;
+            double next = System.nanoTime();
+            try {
+                for (long arrival = (long) next; arrival < to; arrival = (long) next) {
+                    long wait = arrival - System.nanoTime();
+                    if (wait > 0) {
+                        LockSupport.parkNanos(wait);
+                        continue;
+                    }
+                    int stream = random.nextInt(handles.length);
+                    int slot = tails[stream];
+                    arrivals[stream][slot] = arrival;
+                    try {
+                        handles[stream].submit(inputs[stream], callbacks[stream]);
+                        tails[stream] = slot + 1 == arrivals[stream].length ? 0 : slot + 1;
+                        submitted++;
+                    } catch (RejectedExecutionException e) {
+                        if (arrival >= from) {
+                            refused++;
+                        }
+                    }
+                    next -= Math.log(1 - random.nextDouble()) * meanGap;
+                }
+            } catch (RuntimeException | Error e) {
+                failure.compareAndSet(null, e);
+            }
+        }
+
+        private void delivered(int stream, Throwable failed) {
+            long now = System.nanoTime();
+            int slot = heads[stream];
+            heads[stream] = slot + 1 == arrivals[stream].length ? 0 : slot + 1;
+            if (failed != null) {
+                failure.compareAndSet(null, failed);
+            } else if (now >= from && now <= to) {
+                latencies[(int) (delivered++ % latencies.length)] = now - arrivals[stream][slot];
+            }
+            completed.incrementAndGet();
+        }
+
+        /** Waits for the generator and for every frame it submitted, then gathers what was measured. */
+        Result finish(double meanBatch) {
+            uninterruptibly(generator::join);
+            long deadline = System.nanoTime() + DRAIN_LIMIT.toNanos();
+            while (completed.get() < submitted && failure.get() == null) {
+                if (System.nanoTime() - deadline > 0) {
+                    throw new IllegalStateException(String.format(Locale.ROOT, "%d of %d frames submitted were not "
+                            + "delivered within %d s of the window's end", submitted - completed.get(), submitted,
+                            DRAIN_LIMIT.toSeconds()));
+                }
+                LockSupport.parkNanos(DRAIN_POLL_NANOS);
+            }
+            if (failure.get() != null) {
+                throw new IllegalStateException("an open-loop frame failed", failure.get());
+            }
+            long[] sorted = Arrays.copyOf(latencies, (int) Math.min(delivered, latencies.length));
+            Arrays.sort(sorted);
+            return new Result(Serving.BATCHER, handles.length, delivered, to - from, sorted, meanBatch,
+                    framesPerSecond, refused);
+        }
     }
 
     private static MemorySegment random(Arena arena, int floats, long stream) {

@@ -1,0 +1,128 @@
+package dev.vlstm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import dev.vlstm.BatcherOptions;
+import dev.vlstm.Model;
+import dev.vlstm.NativeMemory;
+import dev.vlstm.Options;
+import dev.vlstm.Vlstm;
+
+/**
+ * {@link StreamLoad}'s open loop, its peer closed loop and its timing of the batched step alone, on a small nn.LSTM
+ * from the golden cases: what each counts, and the inputs each refuses. Speed itself is not asserted; rates are held
+ * only to what a model of I = 3, H = 5 delivers on any machine.
+ */
+class StreamLoadTest {
+
+    private static final Path LSTM = Path.of("src/test/resources/golden/i3_h5_t4_b2/model.safetensors");
+    private static final StreamLoad.Plan SHORT = new StreamLoad.Plan(Duration.ofMillis(200), Duration.ofMillis(500));
+
+    private static Model model;
+    private static long memoryBefore;
+
+    @BeforeAll
+    static void load() throws IOException {
+        memoryBefore = NativeMemory.liveBytes();
+        model = Vlstm.load(LSTM, Options.DEFAULT);
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+        assertEquals(memoryBefore, NativeMemory.liveBytes(), "every batcher and runner freed its memory");
+    }
+
+    @Test
+    void anOpenLoopBelowCapacityDeliversWhatArrivesAndRefusesNothing() {
+        double rate = 2000;
+        BatcherOptions options = BatcherOptions.DEFAULT.withMaxBatch(4).withMaxStreams(4).withQueueCapacity(256);
+        StreamLoad.Result result = StreamLoad.offered(model, options, 4, rate, SHORT);
+        assertSame(StreamLoad.Serving.BATCHER, result.serving());
+        assertEquals(4, result.streams());
+        assertEquals(rate, result.offeredPerSecond());
+        assertEquals(0, result.refused(), "a queue of 256 frames holds a load of 2,000 frames/s for I = 3, H = 5");
+        double expected = rate * SHORT.measured().toNanos() / 1e9;
+        assertTrue(Math.abs(result.frames() - expected) < 0.25 * expected, "Poisson arrivals of mean " + expected
+                + " in the window (σ ≈ 32), delivered: " + result.frames());
+        assertEquals(result.frames(), result.sortedLatencyNanos().length, "one latency per frame delivered");
+        assertTrue(result.latencyNanos(0.001) > 0 && result.latencyNanos(50) <= result.latencyNanos(99.9),
+                "latencies from arrival, positive and sorted");
+        assertTrue(result.meanBatch() >= 1 && result.meanBatch() <= 4, "mean batch " + result.meanBatch());
+    }
+
+    @Test
+    void anOpenLoopBeyondItsQueueCountsTheFramesRefused() {
+        BatcherOptions options = BatcherOptions.DEFAULT.withMaxBatch(1).withMaxStreams(1).withQueueCapacity(1);
+        StreamLoad.Result result = StreamLoad.offered(model, options, 1, 5e6, SHORT);
+        assertTrue(result.refused() > 0, "five million frames a second into a queue of one: some are refused");
+        assertTrue(result.frames() > 0, "and those accepted are delivered");
+    }
+
+    @Test
+    void aPeerClosedLoopRunsEachStreamsStepsOnItsOwnThread() {
+        AtomicLong[] calls = {new AtomicLong(), new AtomicLong(), new AtomicLong()};
+        StreamLoad.Step[] steps = new StreamLoad.Step[calls.length];
+        for (int n = 0; n < steps.length; n++) {
+            AtomicLong count = calls[n];
+            steps[n] = () -> {
+                count.incrementAndGet();
+                Thread.onSpinWait();
+            };
+        }
+        StreamLoad.Result result = StreamLoad.peer(steps, SHORT);
+        assertSame(StreamLoad.Serving.PEER, result.serving());
+        assertEquals(3, result.streams());
+        assertTrue(Double.isNaN(result.offeredPerSecond()), "a closed loop has no offered rate");
+        long total = calls[0].get() + calls[1].get() + calls[2].get();
+        assertTrue(result.frames() > 0 && result.frames() <= total, result.frames() + " frames measured of "
+                + total + " steps run (warm-up included)");
+        for (AtomicLong count : calls) {
+            assertTrue(count.get() > 0, "every stream stepped");
+        }
+    }
+
+    @Test
+    void aPeerStepThatThrowsFailsTheRunWithItAsCause() {
+        IllegalStateException thrown = new IllegalStateException("the peer broke");
+        StreamLoad.Step[] steps = {() -> {
+            throw thrown;
+        }};
+        IllegalStateException failure = assertThrows(IllegalStateException.class, () -> StreamLoad.peer(steps, SHORT));
+        assertEquals("a peer step failed", failure.getMessage());
+        assertSame(thrown, failure.getCause());
+    }
+
+    @Test
+    void theBatchedStepAloneIsTimedInRowsPerSecond() {
+        assertTrue(StreamLoad.kernelStepsPerSecond(model, 4, 1, SHORT) > 0);
+    }
+
+    @Test
+    void badInputsAreRefusedBeforeAnythingRuns() {
+        BatcherOptions two = BatcherOptions.DEFAULT.withMaxStreams(2);
+        assertEquals("3 streams need maxStreams of at least 3, got " + two, assertThrows(
+                IllegalArgumentException.class, () -> StreamLoad.offered(model, two, 3, 100, SHORT)).getMessage());
+        for (double rate : new double[] {0, -1, Double.NaN, Double.POSITIVE_INFINITY}) {
+            assertEquals("the offered rate must be a positive number of frames per second, got " + rate,
+                    assertThrows(IllegalArgumentException.class,
+                            () -> StreamLoad.offered(model, two, 2, rate, SHORT)).getMessage());
+        }
+        assertEquals("streams must be >= 1, got 0", assertThrows(IllegalArgumentException.class,
+                () -> StreamLoad.peer(new StreamLoad.Step[0], SHORT)).getMessage());
+        assertEquals("the batch must be >= 1, got 0", assertThrows(IllegalArgumentException.class,
+                () -> StreamLoad.kernelStepsPerSecond(model, 0, 1, SHORT)).getMessage());
+    }
+}
