@@ -51,8 +51,6 @@ public final class StreamBatcherSweep {
     private static final Duration WARM_UP_LIMIT = Duration.ofSeconds(20);
     private static final Map<String, WeightPrecision> PRECISIONS = Map.of("f32", WeightPrecision.FLOAT32,
             "bf16", WeightPrecision.BFLOAT16, "int8", WeightPrecision.INT8);
-    /** An open loop's queue: this many frames per stream, so that only a load beyond capacity is refused. */
-    private static final int OPEN_LOOP_QUEUE_PER_STREAM = 64;
 
     private StreamBatcherSweep() {
     }
@@ -149,8 +147,8 @@ public final class StreamBatcherSweep {
         if (open.size() > 1) {
             out.append(String.format(Locale.ROOT, "%nOpen loops: frames arrive as a Poisson process at the offered "
                     + "rate, each to a stream chosen at random (N independent Poisson streams), submitted with a "
-                    + "callback; latency from each frame's arrival to its output; queue %d frames per stream, a frame "
-                    + "that finds it full is refused and counted.%n%n", OPEN_LOOP_QUEUE_PER_STREAM));
+                    + "callback; latency from each frame's arrival to its output; queue 64 frames per stream (at most "
+                    + "4,096), a frame that finds it full is refused and counted.%n%n"));
             ComparisonTable.appendTable(out, open);
         }
         System.out.print(out);
@@ -191,14 +189,14 @@ public final class StreamBatcherSweep {
         closed.add(new String[]{Integer.toString(size), name, Integer.toString(streams),
                 rate(batcher.stepsPerSecond()), String.format(Locale.ROOT, "%.1f", batcher.meanBatch()),
                 micros(batcher, 50), micros(batcher, 99), micros(batcher, 99.9), rate(alone.stepsPerSecond()),
-                micros(alone, 99), ort == null ? "—" : rate(ort.stepsPerSecond()), ort == null ? "—" : micros(ort, 99),
-                rate(kernel), ratio(batcher.stepsPerSecond() / alone.stepsPerSecond()),
+                micros(alone, 99), ort == null ? "—" : rate(ort.stepsPerSecond()),
+                ort == null ? "—" : micros(ort, 99), rate(kernel), ratio(batcher.stepsPerSecond() / alone.stepsPerSecond()),
                 ort == null ? "—" : ratio(batcher.stepsPerSecond() / ort.stepsPerSecond()),
                 ratio(batcher.stepsPerSecond() / kernel)});
         if (streams < 2) {
             return;
         }
-        BatcherOptions openLoop = batching.withQueueCapacity(streams * OPEN_LOOP_QUEUE_PER_STREAM);
+        BatcherOptions openLoop = batching.withQueueCapacity(StreamLoad.openLoopQueue(streams));
         for (double multiple : plan.offered()) {
             double offered = multiple * alone.stepsPerSecond();
             System.err.printf(Locale.ROOT, "H=%d %s, %d streams: open loop at %.0f steps/s (%.1f × alone)...%n", size,

@@ -29,7 +29,7 @@ final class BenchCold {
     static final List<Option> ONLY_WITH_COLD = List.of(BenchCommand.JVMS, BenchCommand.JVM_OPTIONS,
             BenchCommand.WARM_UP, BenchCommand.BACKGROUND_WARM_UP);
     /** The options of the warm bench that mean nothing to new JVMs, refused with --cold. */
-    static final List<Option> NOT_WITH_COLD = List.of(BenchCommand.STREAMS, BenchCommand.COMPARE,
+    static final List<Option> NOT_WITH_COLD = List.of(BenchCommand.STREAMS, BenchCommand.RATE, BenchCommand.COMPARE,
             BenchCommand.MAX_SLOWDOWN, BenchCommand.ITERATIONS);
     static final int MAX_JVMS = 100;
     /** JVM options that would run something other than this class path's {@link ColdJvm}. */

@@ -47,6 +47,8 @@ final class BenchCommand {
     static final Option STREAMS = Option.text("--streams", "N[,N...]",
             "instead of the modes: N streams on a StreamBatcher and each alone, per N (1 to "
                     + BenchStreams.MAX_STREAMS + ")");
+    static final Option RATE = Option.text("--rate", "R[,R...]", "with --streams: also an open loop of R frames/s "
+            + "over all N streams, per R (above)");
     static final Option COLD = Option.flag("--cold",
             "instead of warm calls: time new JVMs' first calls (above)");
     static final Option JVMS = Option.text("--jvms", "N",
@@ -68,7 +70,10 @@ final class BenchCommand {
             With --streams, it times a service instead: for each N, N streams in a closed loop (a thread each,
             sending one frame and waiting for its output) served by a StreamBatcher, then each stepped alone on a
             runner of its own, on the same cores; it prints steps per second, the mean batch, and the p50, p99 and
-            p99.9 latency from submission to output.
+            p99.9 latency from submission to output. With --rate, each N also gets an open loop per rate R: frames
+            arrive at R per second over all N streams as independent Poisson streams (they do not wait for their
+            outputs), go to the batcher with a callback, and their latency runs from arrival; frames refused by the
+            full queue are counted.
             With --cold, it times a new JVM's first calls instead: for each mode, --jvms new JVMs (this JVM's java and
             class path, the Vector API module, and --jvm-options) each load the model through the public API
             (Vlstm.load, Model.runner or trainer), call warmUp() first with --warm-up (or start
@@ -81,7 +86,7 @@ final class BenchCommand {
             Exit codes: 0 done (and no measurement slower than --max-slowdown), 1 a measurement slower than
             --max-slowdown, 2 bad usage or input (nothing judged).""",
             List.of(MODEL, PREFIX, MODE, BATCH, STEPS, PRECISION, THREADS, JSON, COMPARE, MAX_SLOWDOWN, ITERATIONS,
-                    STREAMS, COLD, JVMS, JVM_OPTIONS, WARM_UP, BACKGROUND_WARM_UP),
+                    STREAMS, RATE, COLD, JVMS, JVM_OPTIONS, WARM_UP, BACKGROUND_WARM_UP),
             List.of("FILE (--json): JMH's JSON result format, one entry per mode; benchmark vlstm.bench.MODE,",
                     "  params (cell, sizes, batch, steps, precision, threads, cpu, kernel), primaryMetric in us/op",
                     "  or ms/op, secondaryMetrics gflops, fma.peak.share and, for step, latency percentiles;",
@@ -113,6 +118,9 @@ final class BenchCommand {
         if (arguments.has(STREAMS)) {
             BenchStreams.run(arguments, precision, threads, iterations, out, err);
             return;
+        }
+        if (arguments.has(RATE)) {
+            throw new Cli.UsageException(RATE.name() + " applies only with " + STREAMS.name());
         }
         List<BenchWorkload.Mode> modes = modes(arguments.text(MODE));
         if (iterations < 2) {

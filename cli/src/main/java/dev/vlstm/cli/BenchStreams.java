@@ -18,15 +18,18 @@ import dev.vlstm.Vlstm;
 import dev.vlstm.WeightPrecision;
 
 /**
- * {@code vlstm bench --streams N[,N...]}: for each N, N closed-loop streams of the user's model (each a producer
- * thread that submits one frame and waits for its output) served by a {@link StreamBatcher}, then the same streams
- * each stepped alone on a runner of their own; prints steps per second and the latency percentiles from submission
- * to output of both ({@link StreamLoad} measures them).
+ * {@code vlstm bench --streams N[,N...] [--rate R[,R...]]}: for each N, N closed-loop streams of the user's model
+ * (each a producer thread that submits one frame and waits for its output) served by a {@link StreamBatcher}, then
+ * the same streams each stepped alone on a runner of their own, then an open loop at each rate R on a batcher; prints
+ * steps per second and the latency percentiles of each ({@link StreamLoad} measures them).
  */
 final class BenchStreams {
 
     /** The most streams one point may have: each is a thread. */
     static final int MAX_STREAMS = 1024;
+    /** The highest rate of {@code --rate}, frames per second over all streams. */
+    static final double MAX_RATE = 10_000_000;
+
     /** The closed loop's warm-up at each point, after the runner's own warm-up. */
     private static final Duration POINT_WARM_UP = Duration.ofSeconds(1);
     /** The longest each of the runner's and the batcher's warm-ups may take. */
@@ -68,6 +71,26 @@ final class BenchStreams {
         return counts;
     }
 
+    /** The rates of {@code --rate}, frames per second over all streams, in the order given. */
+    static double[] rates(String list) {
+        String[] items = list.split(",", -1);
+        double[] rates = new double[items.length];
+        for (int n = 0; n < items.length; n++) {
+            double rate;
+            try {
+                rate = Double.parseDouble(items[n].strip());
+            } catch (NumberFormatException e) {
+                rate = Double.NaN;
+            }
+            if (!(rate > 0 && rate <= MAX_RATE)) {
+                throw new Cli.UsageException(String.format(Locale.ROOT, "%s: '%s' is not a rate in frames per second "
+                        + "above 0 and at most %.0f", BenchCommand.RATE.name(), items[n], MAX_RATE));
+            }
+            rates[n] = rate;
+        }
+        return rates;
+    }
+
     /** Runs the sweep: {@code seconds} measured per point and serving. */
     static void run(Arguments arguments, WeightPrecision precision, int threads, int seconds, PrintStream out,
                     PrintStream err) throws IOException {
@@ -78,6 +101,7 @@ final class BenchStreams {
             }
         }
         int[] counts = counts(arguments.text(BenchCommand.STREAMS));
+        double[] rates = arguments.has(BenchCommand.RATE) ? rates(arguments.text(BenchCommand.RATE)) : new double[0];
         Integer maxBatch = arguments.has(BenchCommand.BATCH)
                 ? BenchCommand.positive(arguments, BenchCommand.BATCH, 1, MAX_STREAMS) : null;
         Options loading = Options.DEFAULT.withPrecision(precision).withPrefix(arguments.text(BenchCommand.PREFIX));
@@ -91,10 +115,11 @@ final class BenchStreams {
                         + "needs the whole sequence): use --mode sequence");
             }
             header = String.format(Locale.ROOT, "%s on %s, kernel %s, %s, %d thread%s per batched step; N streams in"
-                            + " a closed loop (one producer thread each), %d s measured per point after %d s of "
+                            + " a closed loop (one producer thread each)%s, %d s measured per point after %d s of "
                             + "warm-up", describe(model.shape()), identity.get(BenchResults.CPU),
                     identity.get(BenchResults.KERNEL), BenchCommand.PRECISION_NAMES.get(precision), threads,
-                    threads == 1 ? "" : "s", seconds, POINT_WARM_UP.toSeconds());
+                    threads == 1 ? "" : "s", rates.length == 0 ? "" : " and in open loops (Poisson arrivals, a "
+                            + "queue of 64 frames per stream, at most 4,096)", seconds, POINT_WARM_UP.toSeconds());
             err.println("vlstm bench: " + header);
             warmUp(model, threads, err);
             for (int streams : counts) {
@@ -108,6 +133,12 @@ final class BenchStreams {
                 err.print(" alone...");
                 err.flush();
                 results.add(StreamLoad.alone(model, streams, plan));
+                for (double rate : rates) {
+                    err.printf(Locale.ROOT, " open loop at %.0f/s...", rate);
+                    err.flush();
+                    results.add(StreamLoad.offered(model, batching.withQueueCapacity(
+                            StreamLoad.openLoopQueue(streams)), streams, rate, plan));
+                }
                 err.println(" done");
             }
         }
@@ -125,16 +156,24 @@ final class BenchStreams {
                 settled ? "" : " (not settled: the JIT was still compiling)");
     }
 
-    /** The results as one row per point and serving; a batcher row also gives its speed over alone's. */
+    /**
+     * The results as one row per point and serving: a closed loop on the batcher ("batcher"), each stream alone
+     * ("alone"), or an open loop on the batcher ("open", with its offered rate and the frames refused); a batcher or
+     * open row also gives its steps per second over alone's.
+     */
     static String table(List<StreamLoad.Result> results) {
-        StringBuilder table = new StringBuilder(String.format(Locale.ROOT, "%7s  %-8s %12s %10s %10s %10s %10s  %s%n",
-                "streams", "served", "steps/s", "mean batch", "p50 µs", "p99 µs", "p99.9 µs", "vs alone"));
+        StringBuilder table = new StringBuilder(String.format(Locale.ROOT,
+                "%7s  %-8s %10s %12s %10s %10s %10s %10s %8s  %s%n", "streams", "served", "offered/s", "steps/s",
+                "mean batch", "p50 µs", "p99 µs", "p99.9 µs", "refused", "vs alone"));
         for (StreamLoad.Result result : results) {
-            table.append(String.format(Locale.ROOT, "%7d  %-8s %12.0f %10.1f", result.streams(),
-                    result.serving().label(), result.stepsPerSecond(), result.meanBatch()));
+            boolean open = !Double.isNaN(result.offeredPerSecond());
+            table.append(String.format(Locale.ROOT, "%7d  %-8s %10s %12.0f %10.1f", result.streams(),
+                    open ? "open" : result.serving().label(), open ? String.format(Locale.ROOT, "%.0f",
+                            result.offeredPerSecond()) : "-", result.stepsPerSecond(), result.meanBatch()));
             for (double percentile : PERCENTILES) {
                 table.append(String.format(Locale.ROOT, " %10.1f", result.latencyNanos(percentile) / 1e3));
             }
+            table.append(String.format(Locale.ROOT, " %8s", open ? Long.toString(result.refused()) : "-"));
             StreamLoad.Result alone = results.stream().filter(other -> other.streams() == result.streams()
                     && other.serving() == StreamLoad.Serving.ALONE).findFirst().orElse(null);
             if (result.serving() == StreamLoad.Serving.BATCHER && alone != null) {

@@ -131,6 +131,10 @@ public final class StreamLoad {
     /** The fewest latencies kept per stream, however many streams there are. */
     private static final int MIN_SAMPLES_PER_STREAM = 1024;
     private static final long RANDOM_SEED = 19;
+    /** An open loop's queue: frames per stream, up to {@link #OPEN_LOOP_QUEUE_MAX} in all. */
+    private static final int OPEN_LOOP_QUEUE_PER_STREAM = 64;
+    /** The most frames an open loop's queue holds (each is {@code I + S} pooled floats). */
+    private static final int OPEN_LOOP_QUEUE_MAX = 4096;
     /** How long an open loop waits after its window for the frames still queued before it calls the run failed. */
     public static final Duration DRAIN_LIMIT = Duration.ofSeconds(60);
     private static final long DRAIN_POLL_NANOS = 100_000;
@@ -198,6 +202,16 @@ public final class StreamLoad {
             return drive(Serving.BATCHER, steps, plan,
                     new Counters(batcher::batchedSteps, batcher::steppedFrames));
         }
+    }
+
+    /**
+     * {@return the queue capacity an open loop of {@code streams} is given: 64 frames per stream, at most 4,096 in all,
+     * deep enough that mostly a load beyond the batcher's capacity is refused}
+     *
+     * @param streams N &ge; 1
+     */
+    public static int openLoopQueue(int streams) {
+        return Math.min(OPEN_LOOP_QUEUE_MAX, streams * OPEN_LOOP_QUEUE_PER_STREAM);
     }
 
     /**

@@ -48,7 +48,17 @@ class BenchStreamsTest {
                     + "StreamBatcher",
             "--streams=8 --batch=0       | --batch: '0' is not a whole number from 1 to 1024",
             "--streams=8 --iterations=-1 | --iterations: '-1' is not a whole number from 1 to 1000",
-            "--streams=8 --threads=0     | --threads: '0' is not a number of threads from 1 to 256"})
+            "--streams=8 --threads=0     | --threads: '0' is not a number of threads from 1 to 256",
+            "--streams=8 --rate=0        | --rate: '0' is not a rate in frames per second above 0 and at most "
+                    + "10000000",
+            "--streams=8 --rate=fast     | --rate: 'fast' is not a rate in frames per second above 0 and at most "
+                    + "10000000",
+            "--streams=8 --rate=100,,200 | --rate: '' is not a rate in frames per second above 0 and at most "
+                    + "10000000",
+            "--streams=8 --rate=2e7      | --rate: '2e7' is not a rate in frames per second above 0 and at most "
+                    + "10000000",
+            "--rate=100                  | --rate applies only with --streams",
+            "--cold --rate=100           | --rate does not apply with --cold"})
     void badValuesExitWithTwoAndTheirLine(String options, String message) {
         CliOutcome.assertRefused(options, message, "bench", "--model", LSTM.toString());
     }
@@ -71,30 +81,36 @@ class BenchStreamsTest {
                 latencies, 7.5, Double.NaN, 0);
         StreamLoad.Result alone = new StreamLoad.Result(StreamLoad.Serving.ALONE, 8, 1000, 500_000_000L,
                 new long[] {5000}, 1, Double.NaN, 0);
-        List<String> lines = BenchStreams.table(List.of(batcher, alone)).lines().toList();
-        assertEquals(3, lines.size(), String.join("\n", lines));
-        assertEquals(List.of("8", "batcher", "3000", "7.5", "500.0", "990.0", "999.0", "1.50×", "the", "steps/s"),
-                List.of(lines.get(1).strip().split(" +")));
-        assertEquals(List.of("8", "alone", "2000", "1.0", "5.0", "5.0", "5.0"),
+        StreamLoad.Result open = new StreamLoad.Result(StreamLoad.Serving.BATCHER, 8, 5000, 1_000_000_000L,
+                new long[] {1000, 2000}, 3.5, 6000, 17);
+        List<String> lines = BenchStreams.table(List.of(batcher, alone, open)).lines().toList();
+        assertEquals(4, lines.size(), String.join("\n", lines));
+        assertEquals(List.of("8", "batcher", "-", "3000", "7.5", "500.0", "990.0", "999.0", "-", "1.50×", "the",
+                "steps/s"), List.of(lines.get(1).strip().split(" +")));
+        assertEquals(List.of("8", "alone", "-", "2000", "1.0", "5.0", "5.0", "5.0", "-"),
                 List.of(lines.get(2).strip().split(" +")));
+        assertEquals(List.of("8", "open", "6000", "5000", "3.5", "1.0", "2.0", "2.0", "17", "2.50×", "the",
+                "steps/s"), List.of(lines.get(3).strip().split(" +")));
     }
 
     @Test
     void aShortRunPrintsBothServingsForEachCount() {
-        CliOutcome outcome = CliOutcome.of("bench", "--model", LSTM.toString(), "--streams", "1,3", "--iterations",
-                "1");
+        CliOutcome outcome = CliOutcome.of("bench", "--model", LSTM.toString(), "--streams", "1,3", "--rate", "500",
+                "--iterations", "1");
         assertEquals(0, outcome.code(), outcome.describe());
         List<String> lines = outcome.out().lines().toList();
         assertTrue(lines.getFirst().startsWith("LSTM I=3 H=5 L=1 on "), outcome.out());
+        assertTrue(lines.getFirst().contains("and in open loops (Poisson arrivals"), outcome.out());
         assertTrue(lines.getFirst().contains("1 s measured per point"), outcome.out());
-        assertEquals(6, lines.size(), outcome.out());
-        List<String> served = List.of("1 batcher", "1 alone", "3 batcher", "3 alone");
+        assertEquals(8, lines.size(), outcome.out());
+        List<String> served = List.of("1 batcher", "1 alone", "1 open", "3 batcher", "3 alone", "3 open");
         for (int n = 0; n < served.size(); n++) {
             String[] cells = lines.get(n + 2).strip().split(" +");
             assertEquals(served.get(n), cells[0] + " " + cells[1], outcome.out());
-            assertTrue(Double.parseDouble(cells[2]) > 0, "steps/s: " + outcome.out());
-            double p50 = Double.parseDouble(cells[4]);
-            double p999 = Double.parseDouble(cells[6]);
+            assertEquals(cells[1].equals("open") ? "500" : "-", cells[2], "offered/s: " + outcome.out());
+            assertTrue(Double.parseDouble(cells[3]) > 0, "steps/s: " + outcome.out());
+            double p50 = Double.parseDouble(cells[5]);
+            double p999 = Double.parseDouble(cells[7]);
             assertTrue(p50 > 0 && p50 <= p999, "p50 ≤ p99.9: " + outcome.out());
         }
         assertTrue(outcome.err().contains("warming up"), "progress on stderr: " + outcome.err());
