@@ -255,8 +255,8 @@ public final class Trainer implements AutoCloseable {
     /**
      * Brings the kernels of this trainer's forward and backward to compiled speed before the first step, as
      * {@link Runner#warmUp(Duration)} does for a runner: runs {@link #forward} then {@link #backward} on made-up data,
-     * at batch 1 and (if {@link #maxBatch()} &ge; 4) at batch 4, with and without the optional arguments, until the
-     * JIT has gone quiet and the calls allocate nothing for about half a second, or until {@code limit}. The calls
+     * at batch 1 and (if {@link #maxBatch()} &ge; 4) at batch 5, or 4 if it takes no more, with and without the
+     * optional arguments, until the JIT has gone quiet and the calls allocate nothing for about half a second, or until {@code limit}. The calls
      * run on a twin of this trainer (the same model, threads and dropout, sized for those batches and a few steps),
      * so nothing of this trainer changes: not its saved forward (a backward may follow a forward across a warm-up),
      * not its dropout masks to come, not the model's weights; its results are the bits of a trainer never warmed up.
@@ -275,7 +275,7 @@ public final class Trainer implements AutoCloseable {
     public WarmUp warmUp(Duration limit) {
         WarmUpLoop.checkLimit(limit);
         checkOpen();
-        Options warmed = options.withMaxBatch(Math.min(maxBatch(), WarmUpLoop.WIDE_BATCH))
+        Options warmed = options.withMaxBatch(WarmUpLoop.wideBatch(maxBatch()))
                 .withMaxSteps(Math.min(maxSteps(), WarmUpLoop.STEPS));
         try (Trainer twin = model.trainer(warmed);
              Gradients gradients = new Gradients(model.shape())) {

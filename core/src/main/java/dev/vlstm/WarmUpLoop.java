@@ -13,8 +13,11 @@ import dev.vlstm.kernel.Settling;
  * Runs a runner's forward and step paths, or a trainer's forward and backward paths, on made-up data until HotSpot
  * has compiled them ({@link Settling}).
  *
- * <p>The warmed paths are the ones a runner's or trainer's calls take: one batch row (the one-row tiles) and, if it
- * takes {@link #WIDE_BATCH} or more, that many rows (the four-row tiles), each through {@code forward} (with and
+ * <p>The warmed paths are the ones a runner's or trainer's calls take: one batch row (the one-row tiles over every
+ * block) and, if it takes four rows or more, {@link #wideBatch} rows: a tile of four and, if it takes five or more, a
+ * row left over, which runs among the tile's blocks (a branch of the GEMM loop that batches of 5, 6, 7, 9, ... rows
+ * take and that C2 would otherwise compile as a trap, throwing away the loop's code at the first such batch); each
+ * through {@code forward} (with and
  * without initial states and outputs, so that the JIT sees both branches), then, for a model that can be streamed,
  * through {@code step}, and for a trainer through {@code backward} (with and without every optional gradient,
  * overwriting and accumulating). The JIT compiles code, not objects: every runner or trainer on the same kernel
@@ -27,9 +30,17 @@ final class WarmUpLoop<S> {
     static final Duration DEFAULT_LIMIT = Duration.ofSeconds(20);
     /** Time steps of a warm-up sequence: several, so that the sequence loop is compiled as such. */
     static final int STEPS = 4;
-    /** The second batch warmed, if the target takes it: the rows of the widest tiles. */
-    static final int WIDE_BATCH = 4;
+    /** The rows of the widest tiles. */
+    private static final int TILE_ROWS = 4;
     private static final long SEED = 0x5eedL;
+
+    /**
+     * {@return the second batch warmed for a target of up to {@code maxBatch} rows: 5 (a tile of four rows and one row
+     * left over), 4 if it takes exactly 4, or 1 (no second batch) below that}
+     */
+    static int wideBatch(int maxBatch) {
+        return maxBatch > TILE_ROWS ? TILE_ROWS + 1 : maxBatch == TILE_ROWS ? TILE_ROWS : 1;
+    }
 
     /**
      * The calls a warm-up repeats, with their argument sizes in floats per batch row: a {@link Runner}, or a
@@ -171,7 +182,8 @@ final class WarmUpLoop<S> {
         this.target = target;
         this.stopped = stopped;
         this.steps = Math.min(STEPS, target.maxSteps());
-        this.batches = target.maxBatch() >= WIDE_BATCH ? new int[] {1, WIDE_BATCH} : new int[] {1};
+        int wide = wideBatch(target.maxBatch());
+        this.batches = wide > 1 ? new int[] {1, wide} : new int[] {1};
         int count = batches.length;
         this.states = new Object[count];
         this.sequences = new MemorySegment[count];

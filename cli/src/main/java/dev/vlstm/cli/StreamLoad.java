@@ -144,7 +144,7 @@ public final class StreamLoad {
 
     /**
      * Brings both servings to compiled speed before any run is timed: {@link Runner#warmUp(Duration)} (the kernels,
-     * at batch 1 and 4), then one stream's frames through a batcher of up to 4 rows until the JIT has gone quiet and
+     * at batch 1 and 5), then one stream's frames through a batcher of up to 4 rows until the JIT has gone quiet and
      * the producer's calls allocate nothing ({@link Settling}). Without it, the first point measures the interpreter:
      * a batcher's path is more than the runner's step.
      *
@@ -155,7 +155,7 @@ public final class StreamLoad {
      */
     public static boolean warmUp(Model model, int threads, Duration limit) {
         boolean settled;
-        try (Runner runner = model.runner(model.options().withMaxBatch(4).withMaxSteps(1).withThreads(threads))) {
+        try (Runner runner = model.runner(model.options().withMaxBatch(5).withMaxSteps(1).withThreads(threads))) {
             settled = runner.warmUp(limit).settled();
         }
         BatcherOptions options = BatcherOptions.DEFAULT.withMaxBatch(4).withMaxStreams(1).withQueueCapacity(1)
