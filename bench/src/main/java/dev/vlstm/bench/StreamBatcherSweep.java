@@ -40,7 +40,7 @@ import dev.vlstm.cli.StreamLoad;
  *
  * <p>Usage: {@code java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.StreamBatcherSweep
  * [--streams 1,8,64,256] [--sizes 256,1024] [--precisions f32,bf16] [--seconds 3] [--warm-up 1] [--threads 1]
- * [--max-batch B] [--offered 2,5,8]}: seconds measured and warmed up per point and serving; threads of each batched
+ * [--max-batch B] [--offered 1,2,3,5]}: seconds measured and warmed up per point and serving; threads of each batched
  * step; the batcher's largest batch (default: N, as many frames as a closed loop of N streams can have pending); the
  * open loops' rates as multiples of alone's steps per second at the same N ({@code none}: no open loops).
  */
@@ -67,7 +67,7 @@ public final class StreamBatcherSweep {
             double warmUp = 1;
             int threads = 1;
             int maxBatch = 0;
-            double[] offered = {2, 5, 8};
+            double[] offered = {1, 2, 3, 5};
             for (int n = 0; n < args.length; n += 2) {
                 if (n + 1 >= args.length) {
                     throw new IllegalArgumentException(args[n] + " needs a value");
@@ -119,7 +119,7 @@ public final class StreamBatcherSweep {
                 "kernel steps/s at the mean batch", "batcher / alone", "batcher / ORT", "batcher / kernel"});
         List<String[]> open = new ArrayList<>();
         open.add(new String[]{"H", "weights", "streams", "offered steps/s", "offered / alone", "delivered steps/s",
-                "refused", "mean batch", "p50 µs", "p99 µs", "p99.9 µs"});
+                "refused", "mean batch", "p50 µs", "p99 µs", "p99.9 µs", "generator lag p99 µs"});
         for (int size : plan.sizes()) {
             for (WeightPrecision precision : plan.precisions()) {
                 try (Model model = model(size, precision)) {
@@ -147,8 +147,9 @@ public final class StreamBatcherSweep {
         if (open.size() > 1) {
             out.append(String.format(Locale.ROOT, "%nOpen loops: frames arrive as a Poisson process at the offered "
                     + "rate, each to a stream chosen at random (N independent Poisson streams), submitted with a "
-                    + "callback; latency from each frame's arrival to its output; queue 64 frames per stream (at most "
-                    + "4,096), a frame that finds it full is refused and counted.%n%n"));
+                    + "callback; latency from each frame's arrival to its output; generator lag: from arrival to "
+                    + "submission, part of the latency; queue 64 frames per stream (at most 4,096), a frame that "
+                    + "finds it full is refused and counted.%n%n"));
             ComparisonTable.appendTable(out, open);
         }
         System.out.print(out);
@@ -190,7 +191,8 @@ public final class StreamBatcherSweep {
                 rate(batcher.stepsPerSecond()), String.format(Locale.ROOT, "%.1f", batcher.meanBatch()),
                 micros(batcher, 50), micros(batcher, 99), micros(batcher, 99.9), rate(alone.stepsPerSecond()),
                 micros(alone, 99), ort == null ? "—" : rate(ort.stepsPerSecond()),
-                ort == null ? "—" : micros(ort, 99), rate(kernel), ratio(batcher.stepsPerSecond() / alone.stepsPerSecond()),
+                ort == null ? "—" : micros(ort, 99), rate(kernel),
+                ratio(batcher.stepsPerSecond() / alone.stepsPerSecond()),
                 ort == null ? "—" : ratio(batcher.stepsPerSecond() / ort.stepsPerSecond()),
                 ratio(batcher.stepsPerSecond() / kernel)});
         if (streams < 2) {
@@ -205,7 +207,8 @@ public final class StreamBatcherSweep {
             open.add(new String[]{Integer.toString(size), name, Integer.toString(streams), rate(offered),
                     String.format(Locale.ROOT, "%.1f×", multiple), rate(result.stepsPerSecond()),
                     Long.toString(result.refused()), String.format(Locale.ROOT, "%.1f", result.meanBatch()),
-                    micros(result, 50), micros(result, 99), micros(result, 99.9)});
+                    micros(result, 50), micros(result, 99), micros(result, 99.9),
+                    ComparisonTable.number(result.submitLagNanosP99() / 1e3)});
         }
     }
 

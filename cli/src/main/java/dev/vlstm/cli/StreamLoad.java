@@ -103,9 +103,13 @@ public final class StreamLoad {
      *                           closed loop
      * @param refused            an open loop's frames that arrived in the measured window and were refused because
      *                           the batcher's queue was full; 0 for a closed loop
+     * @param submitLagNanosP99  an open loop's 99th percentile, over the frames that arrived in the measured window,
+     *                           of the time from a frame's arrival to its submission (how late the generator
+     *                           thread got to it: part of every latency, and of the machine rather than the
+     *                           batcher); NaN for a closed loop
      */
     public record Result(Serving serving, int streams, long frames, long windowNanos, long[] sortedLatencyNanos,
-                         double meanBatch, double offeredPerSecond, long refused) {
+                         double meanBatch, double offeredPerSecond, long refused, double submitLagNanosP99) {
 
         /** {@return frames stepped per second, over all streams} */
         public double stepsPerSecond() {
@@ -420,7 +424,8 @@ public final class StreamLoad {
         Arrays.sort(sorted);
         double meanBatch = counters == null ? 1
                 : (double) (framesAfter - framesBefore) / Math.max(1, batchesAfter - batchesBefore);
-        return new Result(serving, streams, total, window[1] - window[0], sorted, meanBatch, Double.NaN, 0);
+        return new Result(serving, streams, total, window[1] - window[0], sorted, meanBatch, Double.NaN, 0,
+                Double.NaN);
     }
 
     /**
@@ -458,6 +463,9 @@ public final class StreamLoad {
         private final int[] heads;
         /** The dispatcher's: the latencies of the frames delivered in the window, the last {@link #SAMPLES}. */
         private final long[] latencies = new long[SAMPLES];
+        /** The generator's: from arrival to submission, of the frames that arrived in the window, the last ones. */
+        private final long[] lags = new long[SAMPLES];
+        private long lagged;
         private final AtomicLong completed = new AtomicLong();
         private final AtomicReference<Throwable> failure = new AtomicReference<>();
         /** The dispatcher's: frames delivered in the window. */
@@ -505,6 +513,9 @@ public final class StreamLoad {
                     if (wait > 0) {
                         LockSupport.parkNanos(wait);
                         continue;
+                    }
+                    if (arrival >= from) {
+                        lags[(int) (lagged++ % lags.length)] = System.nanoTime() - arrival;
                     }
                     int stream = random.nextInt(handles.length);
                     int slot = tails[stream];
@@ -554,8 +565,10 @@ public final class StreamLoad {
             }
             long[] sorted = Arrays.copyOf(latencies, (int) Math.min(delivered, latencies.length));
             Arrays.sort(sorted);
+            long[] sortedLags = Arrays.copyOf(lags, (int) Math.min(lagged, lags.length));
+            Arrays.sort(sortedLags);
             return new Result(Serving.BATCHER, handles.length, delivered, to - from, sorted, meanBatch,
-                    framesPerSecond, refused);
+                    framesPerSecond, refused, sortedLags.length == 0 ? Double.NaN : NearestRank.of(sortedLags, 99));
         }
     }
 

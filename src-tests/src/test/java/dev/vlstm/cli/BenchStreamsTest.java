@@ -78,11 +78,11 @@ class BenchStreamsTest {
             latencies[n] = (n + 1) * 1000L;   // 1 µs to 1000 µs
         }
         StreamLoad.Result batcher = new StreamLoad.Result(StreamLoad.Serving.BATCHER, 8, 3000, 1_000_000_000L,
-                latencies, 7.5, Double.NaN, 0);
+                latencies, 7.5, Double.NaN, 0, Double.NaN);
         StreamLoad.Result alone = new StreamLoad.Result(StreamLoad.Serving.ALONE, 8, 1000, 500_000_000L,
-                new long[] {5000}, 1, Double.NaN, 0);
+                new long[] {5000}, 1, Double.NaN, 0, Double.NaN);
         StreamLoad.Result open = new StreamLoad.Result(StreamLoad.Serving.BATCHER, 8, 5000, 1_000_000_000L,
-                new long[] {1000, 2000}, 3.5, 6000, 17);
+                new long[] {1000, 2000}, 3.5, 6000, 17, 500);
         List<String> lines = BenchStreams.table(List.of(batcher, alone, open)).lines().toList();
         assertEquals(4, lines.size(), String.join("\n", lines));
         assertEquals(List.of("8", "batcher", "-", "3000", "7.5", "500.0", "990.0", "999.0", "-", "1.50×", "the",

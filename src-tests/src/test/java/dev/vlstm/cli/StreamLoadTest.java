@@ -61,6 +61,8 @@ class StreamLoadTest {
         assertTrue(result.latencyNanos(0.001) > 0 && result.latencyNanos(50) <= result.latencyNanos(99.9),
                 "latencies from arrival, positive and sorted");
         assertTrue(result.meanBatch() >= 1 && result.meanBatch() <= 4, "mean batch " + result.meanBatch());
+        assertTrue(result.submitLagNanosP99() >= 0 && result.submitLagNanosP99() <= result.latencyNanos(100),
+                "the generator's lateness is part of the latency: " + result.submitLagNanosP99());
     }
 
     @Test
@@ -86,6 +88,7 @@ class StreamLoadTest {
         assertSame(StreamLoad.Serving.PEER, result.serving());
         assertEquals(3, result.streams());
         assertTrue(Double.isNaN(result.offeredPerSecond()), "a closed loop has no offered rate");
+        assertTrue(Double.isNaN(result.submitLagNanosP99()), "nor a generator");
         long total = calls[0].get() + calls[1].get() + calls[2].get();
         assertTrue(result.frames() > 0 && result.frames() <= total, result.frames() + " frames measured of "
                 + total + " steps run (warm-up included)");
