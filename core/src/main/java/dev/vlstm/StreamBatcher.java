@@ -894,12 +894,24 @@ public final class StreamBatcher implements AutoCloseable {
      */
     private Frame enqueue(Handle stream, int steps, MemorySegment x, Duration deadline, FrameCallback callback,
                           CompletableFuture<float[]> future, Thread waiter) {
+        return enqueue(stream, steps, x, deadline, callback, future, waiter, true);
+    }
+
+    /**
+     * As {@link #enqueue(Handle, int, MemorySegment, Duration, FrameCallback, CompletableFuture, Thread)}; with
+     * {@code refuseByException} false a full queue returns null instead of throwing, and nothing is queued.
+     */
+    private Frame enqueue(Handle stream, int steps, MemorySegment x, Duration deadline, FrameCallback callback,
+                          CompletableFuture<float[]> future, Thread waiter, boolean refuseByException) {
         long deadlineNanos = deadline == null ? 0 : deadlineNanos(deadline);
         boolean wake = false;
         Frame head;
         synchronized (lock) {
             checkSubmittable(stream);
             if (freeFrameCount < steps) {
+                if (!refuseByException) {
+                    return null;
+                }
                 throw new RejectedExecutionException(queueFull(steps));
             }
             long now = System.nanoTime();
@@ -1407,6 +1419,24 @@ public final class StreamBatcher implements AutoCloseable {
          */
         public void submit(MemorySegment x, FrameCallback callback) {
             enqueue(this, 1, frameInput(x), null, Checks.notNull("callback", callback), null, null);
+        }
+
+        /**
+         * As {@link #submit(MemorySegment, FrameCallback)}, but a full queue is answered with false instead of a
+         * {@link RejectedExecutionException}: for a producer that sheds load when the batcher is saturated, at the
+         * cost of the check alone (once warm, neither answer allocates).
+         *
+         * @param x        the frame, {@code [I]} floats; copied before this call returns true, not read if it
+         *                 returns false
+         * @param callback called once with the output or the failure if this returns true; never if it returns false
+         * @return true if the frame was queued; false if the queue was full, and then nothing changed
+         * @throws NullPointerException     for a null argument
+         * @throws IllegalArgumentException as {@link #submit(MemorySegment, FrameCallback)}
+         * @throws IllegalStateException    if this stream or the batcher is closed or expired
+         */
+        public boolean trySubmit(MemorySegment x, FrameCallback callback) {
+            return enqueue(this, 1, frameInput(x), null, Checks.notNull("callback", callback), null, null, false)
+                    != null;
         }
 
         /**

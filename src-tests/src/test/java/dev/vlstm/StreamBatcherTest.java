@@ -24,6 +24,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
@@ -404,6 +405,56 @@ class StreamBatcherTest {
             assertEquals(HIDDEN, third.get(PATIENCE_SECONDS, TimeUnit.SECONDS).length);
             assertTrue(second.isDone());
             assertEquals(HIDDEN, other.stepAsync(x).get(PATIENCE_SECONDS, TimeUnit.SECONDS).length);
+        }
+    }
+
+    /**
+     * trySubmit answers a full queue with false, queues nothing and never calls that frame's callback; with room it
+     * queues the frame as submit does, whose output is that of stepping the stream alone; closed streams still throw.
+     */
+    @Test
+    void trySubmitAnswersAFullQueueWithFalseAndQueuesOtherwise() throws Exception {
+        SplittableRandom random = new SplittableRandom(63);
+        float[][] frames = frames(random, 2);
+        try (Model model = model(Cell.LSTM, 1, 0, false, WeightPrecision.FLOAT32, 64);
+             StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withQueueCapacity(2))) {
+            StreamBatcher.Handle held = batcher.open();
+            StreamBatcher.Handle stream = batcher.open();
+            CountDownLatch entered = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            held.submit(MemorySegment.ofArray(new float[INPUT]), (handle, h, failure) -> holdDispatcher(entered,
+                    release));
+            assertTrue(entered.await(PATIENCE_SECONDS, TimeUnit.SECONDS));
+            List<float[]> outputs = new CopyOnWriteArrayList<>();
+            AtomicInteger calls = new AtomicInteger();
+            StreamBatcher.FrameCallback record = (handle, h, failure) -> {
+                calls.incrementAndGet();
+                assertSame(stream, handle);
+                assertNull(failure);
+                outputs.add(h.toArray(ValueLayout.JAVA_FLOAT));
+            };
+            assertTrue(stream.trySubmit(MemorySegment.ofArray(frames[0]), record), "one slot of two is free");
+            assertEquals(2, batcher.pendingFrames());
+            float[] ignored = {Float.NaN};
+            assertFalse(stream.trySubmit(MemorySegment.ofArray(frames[1]), record), "the queue is full");
+            assertFalse(stream.trySubmit(MemorySegment.ofArray(frames[1]), (handle, h, failure) -> ignored[0] = 0));
+            assertEquals(2, batcher.pendingFrames(), "nothing was queued");
+            release.countDown();
+            awaitTrue(() -> calls.get() == 1, "the queued frame is delivered");
+            assertTrue(stream.trySubmit(MemorySegment.ofArray(frames[1]), record), "room again");
+            awaitTrue(() -> calls.get() == 2, "and delivered");
+            assertArrayEquals(alone(model, null, null, frames)[0], outputs.get(0));
+            assertArrayEquals(alone(model, null, null, frames)[1], outputs.get(1),
+                    "the refused frames left the stream's state as it was");
+            assertTrue(Float.isNaN(ignored[0]), "a refused frame's callback is never called");
+            MemorySegment wrongSize = MemorySegment.ofArray(new float[1]);
+            assertEquals(assertThrows(IllegalArgumentException.class, () -> stream.submit(wrongSize, record))
+                            .getMessage(),
+                    assertThrows(IllegalArgumentException.class, () -> stream.trySubmit(wrongSize, record))
+                            .getMessage(), "a frame of another size, refused as submit refuses it");
+            stream.close();
+            assertEquals("this stream is closed", assertThrows(IllegalStateException.class,
+                    () -> stream.trySubmit(MemorySegment.ofArray(frames[0]), record)).getMessage());
         }
     }
 

@@ -1,10 +1,12 @@
 package dev.vlstm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -13,6 +15,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -24,9 +27,9 @@ import dev.vlstm.train.Adam;
  * (LSTM and GRU, on one and two threads; LSTM also with compressed weights, projected, with peepholes and a cell clip;
  * GRU with a clip; CIFG with peepholes, a clip, projected and on two threads) and of stacks (LSTM and GRU, on one and
  * two threads, with non-finite inputs propagated or rejected; LSTM also projected, with peepholes and a cell clip; GRU
- * with a clip), a {@link StreamBatcher}'s blocking and callback frames and chunks and its direct steps, and training
- * steps of a {@link Trainer} with a clip (LSTM projected and GRU: one layer on one and two threads, a stack; a
- * projected stack with peepholes, LSTM and CIFG, followed by Adam's step)
+ * with a clip), a {@link StreamBatcher}'s blocking and callback frames and chunks, its direct steps and its
+ * {@code trySubmit} refusals, and training steps of a {@link Trainer} with a clip (LSTM projected and GRU: one layer
+ * on one and two threads, a stack; a projected stack with peepholes, LSTM and CIFG, followed by Adam's step)
  * allocate nothing on the Java heap (docs/architecture.md, "Nothing allocates on the hot path"): a vector that C2 fails
  * to keep in registers is boxed, and code that keeps being deoptimized runs its vector operations in the interpreter or
  * C1, which box every vector; both show up here as allocated bytes. Includes the shape (H = 256, B = 32) where an
@@ -229,6 +232,30 @@ class ZeroAllocationTest {
                 blocking.step(x, h);
                 while (delivered.get() < submitted[0]) {
                     Thread.onSpinWait();
+                }
+            }, batcher.threads());
+        }
+    }
+
+    /**
+     * A {@link StreamBatcher}'s refusals by {@code trySubmit}: with the queue held full (its one frame waits for a
+     * batch of two that the other open stream never completes), each call answers false, allocating nothing once warm.
+     */
+    @Test
+    void streamBatcherTrySubmitRefusalsAllocateNothingOnceWarm() {
+        int inputSize = 17;
+        try (Model model = packed(RnnShape.of(Cell.LSTM, inputSize, 33), 29, Options.DEFAULT);
+             StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withMaxBatch(2)
+                     .withQueueCapacity(1).withMaxDelay(Duration.ofHours(1)));
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) inputSize * Float.BYTES);
+            StreamBatcher.Handle stream = batcher.open();
+            batcher.open();
+            StreamBatcher.FrameCallback callback = (handle, output, failure) -> { };
+            assertTrue(stream.trySubmit(x, callback), "the queue's one frame");
+            assertWarmCallsAllocateNothing(() -> {
+                if (stream.trySubmit(x, callback)) {
+                    throw new AssertionError("a full queue accepted a frame");
                 }
             }, batcher.threads());
         }
