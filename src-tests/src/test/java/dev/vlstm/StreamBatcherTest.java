@@ -418,13 +418,8 @@ class StreamBatcherTest {
         float[][] frames = frames(random, 2);
         try (Model model = model(Cell.LSTM, 1, 0, false, WeightPrecision.FLOAT32, 64);
              StreamBatcher batcher = StreamBatcher.start(model, BatcherOptions.DEFAULT.withQueueCapacity(2))) {
-            StreamBatcher.Handle held = batcher.open();
+            CountDownLatch release = holdTheDispatcher(batcher);
             StreamBatcher.Handle stream = batcher.open();
-            CountDownLatch entered = new CountDownLatch(1);
-            CountDownLatch release = new CountDownLatch(1);
-            held.submit(MemorySegment.ofArray(new float[INPUT]), (handle, h, failure) -> holdDispatcher(entered,
-                    release));
-            assertTrue(entered.await(PATIENCE_SECONDS, TimeUnit.SECONDS));
             List<float[]> outputs = new CopyOnWriteArrayList<>();
             AtomicInteger calls = new AtomicInteger();
             StreamBatcher.FrameCallback record = (handle, h, failure) -> {
@@ -880,6 +875,19 @@ class StreamBatcherTest {
     private static void assertCancelled(Throwable failure) {
         assertInstanceOf(CancellationException.class, failure);
         assertEquals("the StreamBatcher was closed before this frame was stepped", failure.getMessage());
+    }
+
+    /**
+     * Opens a stream and submits one frame whose callback holds the dispatcher thread until the returned latch is
+     * counted down; returns once the dispatcher is held. That stream's frame takes one place in the queue.
+     */
+    static CountDownLatch holdTheDispatcher(StreamBatcher batcher) throws InterruptedException {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        batcher.open().submit(MemorySegment.ofArray(new float[INPUT]), (handle, h, failure) -> holdDispatcher(entered,
+                release));
+        assertTrue(entered.await(PATIENCE_SECONDS, TimeUnit.SECONDS));
+        return release;
     }
 
     static void awaitTrue(BooleanSupplier condition, String what) throws InterruptedException {
