@@ -250,9 +250,10 @@ public final class Runner implements AutoCloseable {
     /**
      * Brings the kernels to compiled speed before the first request: runs {@link #forward} and (for a
      * unidirectional model) {@link #step} on made-up data, at batch 1 and (if {@link #maxBatch()} &ge; 4) at batch 5,
-     * or 4 if it takes no more (a tile of four rows and a row left over: every path a batch takes), until the JIT has gone quiet and the calls allocate nothing for about half a second, or until {@code limit}.
-     * It changes nothing a caller can see. The JIT compiles code, not objects: one warmed runner warms every runner
-     * of the same cell and kernel in the JVM. Warm-up memory is allocated for the call and freed after.
+     * or 4 if it takes no more (a tile of four rows and a row left over: every path a batch takes), until the JIT has
+     * gone quiet and the calls allocate nothing for about half a second, or until {@code limit}. It changes nothing a
+     * caller can see. The JIT compiles code, not objects: one warmed runner warms every runner of the same cell and
+     * kernel in the JVM. Warm-up memory is allocated for the call and freed after.
      *
      * @param limit the longest the warm-up may take, positive
      * @return what the warm-up did; {@link WarmUp#settled()} is false if it ran out of time

@@ -1429,9 +1429,11 @@ public final class StreamBatcher implements AutoCloseable {
          * @param x        the frame, {@code [I]} floats; copied before this call returns true, not read if it
          *                 returns false
          * @param callback called once with the output or the failure if this returns true; never if it returns false
-         * @return true if the frame was queued; false if the queue was full, and then nothing changed
+         * @return true if the frame was queued; false if the queue was full, and then nothing changed (not even the
+         *         stream's idle time: a stream whose frames are all refused can expire)
          * @throws NullPointerException     for a null argument
-         * @throws IllegalArgumentException as {@link #submit(MemorySegment, FrameCallback)}
+         * @throws IllegalArgumentException for an x of another size; with {@link NonFiniteInputs#REJECT}, for a NaN
+         *                                  or infinity in x if the queue has room (a full queue answers false first)
          * @throws IllegalStateException    if this stream or the batcher is closed or expired
          */
         public boolean trySubmit(MemorySegment x, FrameCallback callback) {

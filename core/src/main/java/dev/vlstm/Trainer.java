@@ -256,14 +256,14 @@ public final class Trainer implements AutoCloseable {
      * Brings the kernels of this trainer's forward and backward to compiled speed before the first step, as
      * {@link Runner#warmUp(Duration)} does for a runner: runs {@link #forward} then {@link #backward} on made-up data,
      * at batch 1 and (if {@link #maxBatch()} &ge; 4) at batch 5, or 4 if it takes no more, with and without the
-     * optional arguments, until the JIT has gone quiet and the calls allocate nothing for about half a second, or until {@code limit}. The calls
-     * run on a twin of this trainer (the same model, threads and dropout, sized for those batches and a few steps),
-     * so nothing of this trainer changes: not its saved forward (a backward may follow a forward across a warm-up),
-     * not its dropout masks to come, not the model's weights; its results are the bits of a trainer never warmed up.
-     * The JIT compiles code, not objects: one warmed trainer warms every trainer of the same cell and kernel in the
-     * JVM. {@link #updateWeights} is not warmed (it would change the model). Warm-up memory (the twin's scratch, a few
-     * sequences of made-up data, and gradients of the model's size) is allocated for the call and freed after; the
-     * twin's {@code threads - 1} worker threads are stopped after it too.
+     * optional arguments, until the JIT has gone quiet and the calls allocate nothing for about half a second, or until
+     * {@code limit}. The calls run on a twin of this trainer (the same model, threads and dropout, sized for those
+     * batches and a few steps), so nothing of this trainer changes: not its saved forward (a backward may follow a
+     * forward across a warm-up), not its dropout masks to come, not the model's weights; its results are the bits of a
+     * trainer never warmed up. The JIT compiles code, not objects: one warmed trainer warms every trainer of the same
+     * cell and kernel in the JVM. {@link #updateWeights} is not warmed (it would change the model). Warm-up memory (the
+     * twin's scratch, a few sequences of made-up data, and gradients of the model's size) is allocated for the call and
+     * freed after; the twin's {@code threads - 1} worker threads are stopped after it too.
      *
      * @param limit the longest the warm-up may take, positive
      * @return what the warm-up did; {@link WarmUp#calls()} counts forwards and backwards; {@link WarmUp#settled()}

@@ -41,8 +41,9 @@ import dev.vlstm.kernel.Settling;
  *       it, so a late generator or a full queue adds to the latencies instead of hiding them.</li>
  * </ul>
  * Everything runs on whatever cores the JVM has. A run warms up for {@link Plan#warmUp()}, then measures for
- * {@link Plan#measured()}: the frames whose output arrived within the measured window, and each one's latency from
- * submission (a closed loop) or arrival (an open loop) to output. Used by {@code vlstm bench --streams} and the bench
+ * {@link Plan#measured()}: the frames whose output arrived within the measured window, and latencies: a closed loop's
+ * from submission to output of those frames, an open loop's from arrival to output of the frames that arrived within
+ * the window, however late their output came. Used by {@code vlstm bench --streams} and the bench
  * module's stream sweep, so that both measure the same way.
  */
 public final class StreamLoad {
@@ -93,18 +94,20 @@ public final class StreamLoad {
      * What one run measured.
      *
      * @param serving            how the streams were served
-     * @param streams            N, the streams and producer threads
+     * @param streams            N, the streams (and a closed loop's producer threads)
      * @param frames             the frames whose output arrived within the measured window, over all streams
      * @param windowNanos        the measured window's length
-     * @param sortedLatencyNanos the latencies from submission to output of those frames (of the last
-     *                           {@link StreamLoad#SAMPLES}{@code / N} of each stream's, if there were more), sorted
+     * @param sortedLatencyNanos sorted latencies: a closed loop's from submission to output of those frames (of the
+     *                           last {@link StreamLoad#SAMPLES}{@code / N} of each stream's, if there were more); an
+     *                           open loop's from arrival to output of the frames that arrived in the window and were
+     *                           queued, however late their output came (the last {@link StreamLoad#SAMPLES})
      * @param meanBatch          the frames per batched step in the window (1 when every stream is stepped alone)
      * @param offeredPerSecond   an open loop's mean arrival rate over all streams, frames per second; NaN for a
      *                           closed loop
      * @param refused            an open loop's frames that arrived in the measured window and were refused because
      *                           the batcher's queue was full; 0 for a closed loop
-     * @param submitLagNanosP99  an open loop's 99th percentile, over the frames that arrived in the measured window,
-     *                           of the time from a frame's arrival to its submission (how late the generator
+     * @param submitLagNanosP99  an open loop's 99th percentile, over the frames that arrived in the measured window
+     *                           and were queued, of the time from a frame's arrival to its submission (how late the generator
      *                           thread got to it: part of every latency, and of the machine rather than the
      *                           batcher); NaN for a closed loop
      */
@@ -215,7 +218,7 @@ public final class StreamLoad {
      * @param streams N &ge; 1
      */
     public static int openLoopQueue(int streams) {
-        return Math.min(OPEN_LOOP_QUEUE_MAX, streams * OPEN_LOOP_QUEUE_PER_STREAM);
+        return (int) Math.min(OPEN_LOOP_QUEUE_MAX, (long) streams * OPEN_LOOP_QUEUE_PER_STREAM);
     }
 
     /**
@@ -223,14 +226,16 @@ public final class StreamLoad {
      * arrive at a mean {@code framesPerSecond} over all streams, each stream a Poisson process of an equal share (the
      * class comment says how), and are submitted with a callback. Frames that find the queue full are refused and
      * counted, not retried. After the measured window no frame arrives, and the run ends once every submitted frame
-     * has been delivered.
+     * has been delivered, so that the frames of the window that a stall or a long queue delayed are measured too. It
+     * holds {@code N × (queueCapacity + 1)} arrival times, 8 bytes each.
      *
      * @param model           a unidirectional LSTM or GRU; not owned
      * @param options         the batcher's; {@code maxStreams} must be at least {@code streams}
      * @param streams         N &ge; 1
      * @param framesPerSecond R, the mean arrival rate over all streams, positive
      * @param plan            the warm-up (arrivals not counted) and the measured window
-     * @return what was measured: the frames delivered in the window, their latencies from arrival, the refusals
+     * @return what was measured: the frames delivered in the window, the latencies from arrival of the frames that
+     *         arrived in it, the refusals
      * @throws IllegalArgumentException for a bidirectional model, too few slots, or a rate that is not positive
      * @throws IllegalStateException    if a step failed (with its exception as cause), or the frames submitted were
      *                                  not all delivered within {@link #DRAIN_LIMIT} of the window's end
@@ -461,15 +466,16 @@ public final class StreamLoad {
         private final int[] tails;
         /** The dispatcher's next slot per stream. */
         private final int[] heads;
-        /** The dispatcher's: the latencies of the frames delivered in the window, the last {@link #SAMPLES}. */
+        /** The dispatcher's: the latencies of the frames that arrived in the window, the last {@link #SAMPLES}. */
         private final long[] latencies = new long[SAMPLES];
-        /** The generator's: from arrival to submission, of the frames that arrived in the window, the last ones. */
+        /** The generator's: from arrival to submission, of those frames that were queued, the last ones. */
         private final long[] lags = new long[SAMPLES];
         private long lagged;
         private final AtomicLong completed = new AtomicLong();
         private final AtomicReference<Throwable> failure = new AtomicReference<>();
-        /** The dispatcher's: frames delivered in the window. */
+        /** The dispatcher's: frames delivered in the window, and frames that arrived in it (whenever delivered). */
         private long delivered;
+        private long measured;
         /** The generator's: frames submitted, and those refused that arrived in the window. */
         private long submitted;
         private long refused;
@@ -514,15 +520,19 @@ public final class StreamLoad {
                         LockSupport.parkNanos(wait);
                         continue;
                     }
-                    if (arrival >= from) {
-                        lags[(int) (lagged++ % lags.length)] = System.nanoTime() - arrival;
+                    if (failure.get() != null) {
+                        return;
                     }
                     int stream = random.nextInt(handles.length);
                     int slot = tails[stream];
                     arrivals[stream][slot] = arrival;
+                    long lag = System.nanoTime() - arrival;
                     if (handles[stream].trySubmit(inputs[stream], callbacks[stream])) {
                         tails[stream] = slot + 1 == arrivals[stream].length ? 0 : slot + 1;
                         submitted++;
+                        if (arrival >= from) {
+                            lags[(int) (lagged++ % lags.length)] = lag;
+                        }
                     } else if (arrival >= from) {
                         refused++;
                     }
@@ -537,10 +547,16 @@ public final class StreamLoad {
             long now = System.nanoTime();
             int slot = heads[stream];
             heads[stream] = slot + 1 == arrivals[stream].length ? 0 : slot + 1;
+            long arrival = arrivals[stream][slot];
             if (failed != null) {
                 failure.compareAndSet(null, failed);
-            } else if (now >= from && now <= to) {
-                latencies[(int) (delivered++ % latencies.length)] = now - arrivals[stream][slot];
+            } else {
+                if (now >= from && now <= to) {
+                    delivered++;
+                }
+                if (arrival >= from && arrival < to) {
+                    latencies[(int) (measured++ % latencies.length)] = now - arrival;
+                }
             }
             completed.incrementAndGet();
         }
@@ -560,7 +576,7 @@ public final class StreamLoad {
             if (failure.get() != null) {
                 throw new IllegalStateException("an open-loop frame failed", failure.get());
             }
-            long[] sorted = Arrays.copyOf(latencies, (int) Math.min(delivered, latencies.length));
+            long[] sorted = Arrays.copyOf(latencies, (int) Math.min(measured, latencies.length));
             Arrays.sort(sorted);
             long[] sortedLags = Arrays.copyOf(lags, (int) Math.min(lagged, lags.length));
             Arrays.sort(sortedLags);
