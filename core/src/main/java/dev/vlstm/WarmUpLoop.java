@@ -18,9 +18,9 @@ import dev.vlstm.kernel.Settling;
  * row left over, which runs among the tile's blocks (a branch of the GEMM loop that batches of 5, 6, 7, 9, ... rows
  * take and that C2 would otherwise compile as a trap, throwing away the loop's code at the first such batch); each
  * through {@code forward} (with and without initial states and outputs, so that the JIT sees both branches), then,
- * for a model that can be streamed, through {@code step}, and for a trainer through {@code backward} (with and without every optional gradient,
- * overwriting and accumulating). The JIT compiles code, not objects: every runner or trainer on the same kernel
- * benefits, whatever its weights.
+ * for a model that can be streamed, through {@code step}, and for a trainer through {@code backward} (with and
+ * without every optional gradient, overwriting and accumulating). The JIT compiles code, not objects: every runner
+ * or trainer on the same kernel benefits, whatever its weights.
  *
  * @param <S> the runner's stream state
  */

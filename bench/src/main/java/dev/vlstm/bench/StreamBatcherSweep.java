@@ -125,7 +125,7 @@ public final class StreamBatcherSweep {
                 try (Model model = model(size, precision)) {
                     warmUp(model, plan.threads());
                     for (int streams : plan.streams()) {
-                        closedLoops(model, size, precision, streams, plan, noPeer.isEmpty(), closed, open);
+                        point(model, size, precision, streams, plan, noPeer.isEmpty(), closed, open);
                     }
                 }
             }
@@ -168,8 +168,8 @@ public final class StreamBatcherSweep {
     }
 
     /** Runs one point's closed loops into a row of {@code closed}, then its open loops into rows of {@code open}. */
-    private static void closedLoops(Model model, int size, WeightPrecision precision, int streams, Plan plan,
-                                    boolean peer, List<String[]> closed, List<String[]> open) throws OrtException {
+    private static void point(Model model, int size, WeightPrecision precision, int streams, Plan plan,
+                              boolean peer, List<String[]> closed, List<String[]> open) throws OrtException {
         BatcherOptions batching = BatcherOptions.DEFAULT.withMaxBatch(plan.maxBatch(streams)).withMaxStreams(streams)
                 .withQueueCapacity(streams).withThreads(plan.threads());
         String name = PRECISIONS.entrySet().stream().filter(entry -> entry.getValue() == precision).findFirst()

@@ -29,7 +29,6 @@ final class BenchStreams {
     static final int MAX_STREAMS = 1024;
     /** The highest rate of {@code --rate}, frames per second over all streams. */
     static final double MAX_RATE = 10_000_000;
-
     /** The closed loop's warm-up at each point, after the runner's own warm-up. */
     private static final Duration POINT_WARM_UP = Duration.ofSeconds(1);
     /** The longest each of the runner's and the batcher's warm-ups may take. */

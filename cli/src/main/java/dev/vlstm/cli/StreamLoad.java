@@ -13,7 +13,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.LongSupplier;
 
 import dev.vlstm.BatcherOptions;
 import dev.vlstm.Model;
@@ -37,14 +36,14 @@ import dev.vlstm.kernel.Settling;
  *       each other: each stream receives frames as a Poisson process of rate R / N (together: arrivals of rate R,
  *       each to a stream chosen uniformly at random), submitted by one generator thread to one batcher with a
  *       callback ({@link StreamBatcher.Handle#trySubmit}, so that refusing a frame costs the generator no exception).
- *       Each latency runs from the frame's scheduled arrival, not from when the generator got to submit
- *       it, so a late generator or a full queue adds to the latencies instead of hiding them.</li>
+ *       Each latency runs from the frame's scheduled arrival, not from when the generator got to submit it, so a
+ *       late generator or a full queue adds to the latencies instead of hiding them.</li>
  * </ul>
  * Everything runs on whatever cores the JVM has. A run warms up for {@link Plan#warmUp()}, then measures for
  * {@link Plan#measured()}: the frames whose output arrived within the measured window, and latencies: a closed loop's
  * from submission to output of those frames, an open loop's from arrival to output of the frames that arrived within
- * the window, however late their output came. Used by {@code vlstm bench --streams} and the bench
- * module's stream sweep, so that both measure the same way.
+ * the window, however late their output came. Used by {@code vlstm bench --streams} and the bench module's stream
+ * sweep, so that both measure the same way.
  */
 public final class StreamLoad {
 
@@ -107,9 +106,9 @@ public final class StreamLoad {
      * @param refused            an open loop's frames that arrived in the measured window and were refused because
      *                           the batcher's queue was full; 0 for a closed loop
      * @param submitLagNanosP99  an open loop's 99th percentile, over the frames that arrived in the measured window
-     *                           and were queued, of the time from a frame's arrival to its submission (how late the generator
-     *                           thread got to it: part of every latency, and of the machine rather than the
-     *                           batcher); NaN for a closed loop
+     *                           and were queued, of the time from a frame's arrival to its submission (how late the
+     *                           generator thread got to it: part of every latency, and of the machine rather than
+     *                           the batcher); NaN for a closed loop
      */
     public record Result(Serving serving, int streams, long frames, long windowNanos, long[] sortedLatencyNanos,
                          double meanBatch, double offeredPerSecond, long refused, double submitLagNanosP99) {
@@ -206,8 +205,7 @@ public final class StreamLoad {
                 MemorySegment h = arena.allocate((long) outputSize * Float.BYTES, 64);
                 steps[n] = () -> stream.step(x, h);
             }
-            return drive(Serving.BATCHER, steps, plan,
-                    new Counters(batcher::batchedSteps, batcher::steppedFrames));
+            return drive(Serving.BATCHER, steps, plan, batcher);
         }
     }
 
@@ -256,13 +254,7 @@ public final class StreamLoad {
             long from = System.nanoTime() + plan.warmUp().toNanos();
             long to = from + plan.measured().toNanos();
             loop.start(framesPerSecond, from, to);
-            sleepUntil(from);
-            long batchesBefore = batcher.batchedSteps();
-            long framesBefore = batcher.steppedFrames();
-            sleepUntil(to);
-            long batches = batcher.batchedSteps() - batchesBefore;
-            long frames = batcher.steppedFrames() - framesBefore;
-            return loop.finish((double) frames / Math.max(1, batches));
+            return loop.finish(meanBatchOver(batcher, from, to));
         }
     }
 
@@ -365,12 +357,23 @@ public final class StreamLoad {
         void run();
     }
 
-    /** The batcher's counters, read at the window's edges for the mean batch. */
-    private record Counters(LongSupplier batches, LongSupplier frames) {
+    /**
+     * Sleeps until {@code to}, reading {@code batcher}'s counters at {@code from} and {@code to}: the frames per
+     * batched step within that window.
+     */
+    private static double meanBatchOver(StreamBatcher batcher, long from, long to) {
+        sleepUntil(from);
+        long batchesBefore = batcher.batchedSteps();
+        long framesBefore = batcher.steppedFrames();
+        sleepUntil(to);
+        return (double) (batcher.steppedFrames() - framesBefore) / Math.max(1, batcher.batchedSteps() - batchesBefore);
     }
 
-    /** Runs one producer thread per step until the window closes, then gathers what they measured. */
-    private static Result drive(Serving serving, Step[] steps, Plan plan, Counters counters) {
+    /**
+     * Runs one producer thread per step until the window closes, then gathers what they measured; the mean batch from
+     * {@code batcher}'s counters, or 1 without one.
+     */
+    private static Result drive(Serving serving, Step[] steps, Plan plan, StreamBatcher batcher) {
         int streams = steps.length;
         int capacity = Math.max(MIN_SAMPLES_PER_STREAM, SAMPLES / streams);
         long[][] latencies = new long[streams][capacity];
@@ -400,18 +403,7 @@ public final class StreamLoad {
         window[0] = System.nanoTime() + plan.warmUp().toNanos();
         window[1] = window[0] + plan.measured().toNanos();
         go.countDown();
-        long batchesBefore = 0;
-        long framesBefore = 0;
-        long batchesAfter = 0;
-        long framesAfter = 0;
-        if (counters != null) {
-            sleepUntil(window[0]);
-            batchesBefore = counters.batches().getAsLong();
-            framesBefore = counters.frames().getAsLong();
-            sleepUntil(window[1]);
-            batchesAfter = counters.batches().getAsLong();
-            framesAfter = counters.frames().getAsLong();
-        }
+        double meanBatch = batcher == null ? 1 : meanBatchOver(batcher, window[0], window[1]);
         for (Thread producer : producers) {
             uninterruptibly(producer::join);
         }
@@ -427,8 +419,6 @@ public final class StreamLoad {
             at += kept;
         }
         Arrays.sort(sorted);
-        double meanBatch = counters == null ? 1
-                : (double) (framesAfter - framesBefore) / Math.max(1, batchesAfter - batchesBefore);
         return new Result(serving, streams, total, window[1] - window[0], sorted, meanBatch, Double.NaN, 0,
                 Double.NaN);
     }
@@ -499,7 +489,10 @@ public final class StreamLoad {
             }
         }
 
-        /** Starts the generator: frames arrive from now until {@code to}; those delivered from {@code from} count. */
+        /**
+         * Starts the generator: frames arrive from now until {@code windowTo}; those that arrive from
+         * {@code windowFrom} are measured, and those delivered within the window count as its throughput.
+         */
         void start(double rate, long windowFrom, long windowTo) {
             framesPerSecond = rate;
             from = windowFrom;
