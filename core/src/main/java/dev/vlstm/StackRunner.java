@@ -5,7 +5,6 @@ import java.util.List;
 
 import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.GateLayout;
-import dev.vlstm.kernel.Team;
 
 /**
  * The inference driver of a whole model, for every cell: one {@link LayerDriver} and one sequence
@@ -23,16 +22,11 @@ final class StackRunner {
     private static final int MAX_DEFAULT_CHUNK_STEPS = 4096;
 
     private final RnnShape shape;
-    private final PackedModel weights;
-    private final String owner;
-    private final boolean cellState;
-    private final Team team;
-    private final OffHeap memory;
+    private final Session session;
     private final StackSequence sequence;
     private final LayerDriver[] drivers;
     private final LayerState[] states;
     private final int chunkSteps;
-    private final ExclusiveUse inUse;
 
     /**
      * @param weights          the model's packed weights, open
@@ -47,15 +41,12 @@ final class StackRunner {
         weights.checkOpen();
         Checks.cellClip(cellClip);
         this.shape = weights.shape();
-        this.weights = weights;
-        this.owner = owner;
-        this.cellState = shape.cell().hasCellState();
         PackedLayer[] parts = weights.parts();
-        this.inUse = new ExclusiveUse(guarded == null ? this : guarded, advice);
-        this.memory = OffHeap.open();
         this.drivers = new LayerDriver[parts.length];
         this.states = new LayerState[parts.length];
-        this.team = new Team(weights.family(), Checks.threads(threads));
+        this.session = new Session(weights, threads, owner, guarded == null ? this : guarded, advice);
+        OffHeap memory = session.memory();
+        boolean cellState = shape.cell().hasCellState();
         int firstChunk = 0;
         try {
             this.sequence = new StackSequence(shape, cellState, maxBatch, maxSteps, owner, memory);
@@ -72,14 +63,14 @@ final class StackRunner {
                 }
                 int hiddenStride = part.projection() != null ? part.projection().layout().gateRowFloats()
                         : layout.paddedHidden();
-                drivers[n] = new LayerDriver(part, part.cellCode(), cellClip, team, maxBatch, partChunk, memory);
+                drivers[n] = new LayerDriver(part, part.cellCode(), cellClip, session.team(), maxBatch, partChunk,
+                        memory);
                 states[n] = new LayerState(memory, maxBatch, cellState, shape.hiddenStateSize(), hiddenStride,
                         layout.hiddenSize(), layout.paddedHidden());
             }
             this.chunkSteps = firstChunk;
         } catch (RuntimeException | Error e) {
-            team.close();
-            memory.close();
+            session.release();
             throw e;
         }
     }
@@ -97,40 +88,40 @@ final class StackRunner {
     public void checkArguments(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths,
                                MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT,
                                MemorySegment cT) {
-        checkOpen();
-        refuseCellState(c0, cT);
+        session.checkOpen();
+        session.refuseCellState("c0", c0, "cT", cT);
         sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
     }
 
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
                         MemorySegment hT, MemorySegment cT) {
-        inUse.enter("forward");
+        session.enter("forward");
         try {
-            checkOpen();
-            refuseCellState(c0, cT);
+            session.checkOpen();
+            session.refuseCellState("c0", c0, "cT", cT);
             sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
             sequence.run(drivers, states, null, x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
         } finally {
-            inUse.exit();
+            session.exit();
         }
     }
 
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
                         MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        inUse.enter("forward");
+        session.enter("forward");
         try {
-            checkOpen();
-            refuseCellState(c0, cT);
+            session.checkOpen();
+            session.refuseCellState("c0", c0, "cT", cT);
             VariableLengths.check(lengths, steps, batch);
             sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
             sequence.run(drivers, states, null, x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
         } finally {
-            inUse.exit();
+            session.exit();
         }
     }
 
     public void step(MemorySegment x, StreamState state, MemorySegment h) {
-        inUse.enter("step");
+        session.enter("step");
         try {
             Checks.notNull("state", state).inUse().enter("step");
             try {
@@ -139,12 +130,12 @@ final class StackRunner {
                 state.inUse().exit();
             }
         } finally {
-            inUse.exit();
+            session.exit();
         }
     }
 
     private void checkedStep(MemorySegment x, StreamState state, MemorySegment h) {
-        checkOpen();
+        session.checkOpen();
         state.checkOpen();
         // Identity first: a record's first equals() is slow in a new JVM.
         if (state.shape() != shape && !state.shape().equals(shape)) {
@@ -153,7 +144,7 @@ final class StackRunner {
         }
         int batch = state.batch();
         if (batch > maxBatch()) {
-            throw new IllegalArgumentException("the state's batch " + batch + " exceeds this " + owner
+            throw new IllegalArgumentException("the state's batch " + batch + " exceeds this " + session.owner()
                     + "'s maxBatch " + maxBatch());
         }
         Checks.floats("x", x, "B", batch, "I", shape.inputSize());
@@ -167,7 +158,7 @@ final class StackRunner {
     }
 
     public int threads() {
-        return team.threads();
+        return session.threads();
     }
 
     public int chunkSteps() {
@@ -175,30 +166,10 @@ final class StackRunner {
     }
 
     public List<Thread> workerThreads() {
-        return team.workerThreads();
+        return session.workerThreads();
     }
 
     public void close() {
-        inUse.enter("close");
-        try {
-            team.close();
-            memory.close();
-        } finally {
-            inUse.exit();
-        }
-    }
-
-    private void refuseCellState(MemorySegment c0, MemorySegment cT) {
-        if (!cellState) {
-            Checks.refuseCellState("c0", c0);
-            Checks.refuseCellState("cT", cT);
-        }
-    }
-
-    private void checkOpen() {
-        if (!memory.isOpen()) {
-            throw new IllegalStateException("this " + owner + " is closed");
-        }
-        weights.checkOpen();
+        session.close();
     }
 }

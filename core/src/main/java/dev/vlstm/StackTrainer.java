@@ -24,11 +24,7 @@ final class StackTrainer {
 
     private final RnnShape shape;
     private final PackedModel weights;
-    private final String owner;
-    private final boolean cellState;
-    private final float cellClip;
-    private final Team team;
-    private final OffHeap memory;
+    private final Session session;
     private final StackSequence sequence;
     private final LayerDriver[] forwards;
     private final LayerState[] states;
@@ -43,7 +39,6 @@ final class StackTrainer {
     private final MemorySegment cellIn;
     private final MemorySegment hiddenOut;
     private final MemorySegment cellOut;
-    private final ExclusiveUse inUse;
     /** Whether a forward has run since the last backward (its shape is {@code sequence.call()}). */
     private boolean saved;
 
@@ -59,20 +54,18 @@ final class StackTrainer {
     StackTrainer(PackedModel weights, int maxBatch, int maxSteps, float cellClip, int threads, boolean withDropout,
                  double dropout, long seed, String owner, Object guarded, String advice) {
         weights.checkOpen();
-        this.cellClip = Checks.cellClip(cellClip);
-        Checks.threads(threads);
+        Checks.cellClip(cellClip);
         this.shape = weights.shape();
         this.weights = weights;
-        this.owner = owner;
-        this.cellState = shape.cell().hasCellState();
-        this.inUse = new ExclusiveUse(guarded == null ? this : guarded, advice);
         PackedLayer[] parts = weights.parts();
         Family family = weights.family();
         this.forwards = new LayerDriver[parts.length];
         this.states = new LayerState[parts.length];
         this.backwards = new BackwardDriver[parts.length];
-        this.memory = OffHeap.open();
-        this.team = new Team(family, threads);
+        this.session = new Session(weights, threads, owner, guarded == null ? this : guarded, advice);
+        OffHeap memory = session.memory();
+        Team team = session.team();
+        boolean cellState = shape.cell().hasCellState();
         try {
             long rows = Checks.trainingRows(maxBatch, maxSteps);
             this.sequence = new StackSequence(shape, cellState, maxBatch, maxSteps, owner, memory);
@@ -101,13 +94,12 @@ final class StackTrainer {
                         : layout.paddedHidden();
                 states[n] = LayerState.history(memory, maxBatch, maxSteps, cellState, shape.hiddenStateSize(),
                         hiddenStride, layout.hiddenSize(), layout.paddedHidden());
-                forwards[n] = LayerDriver.training(part, cell, this.cellClip, team, maxBatch, maxSteps, memory);
-                backwards[n] = new BackwardDriver(part, family, cell, this.cellClip, team, forwards[n], states[n],
+                forwards[n] = LayerDriver.training(part, cell, cellClip, team, maxBatch, maxSteps, memory);
+                backwards[n] = new BackwardDriver(part, family, cell, cellClip, team, forwards[n], states[n],
                         sequence.plan(), maxBatch, maxSteps, memory);
             }
         } catch (RuntimeException | Error e) {
-            team.close();
-            memory.close();
+            session.release();
             throw e;
         }
     }
@@ -124,10 +116,10 @@ final class StackTrainer {
      */
     void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, boolean variable, int[] lengths,
                  MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        inUse.enter("forward");
+        session.enter("forward");
         try {
-            checkOpen();
-            refuseCellState("c0", c0, "cT", cT);
+            session.checkOpen();
+            session.refuseCellState("c0", c0, "cT", cT);
             SequenceLayout order = variable ? layout : SequenceLayout.TIME_MAJOR;
             int[] checkedLengths = variable ? lengths : null;
             if (variable) {
@@ -138,7 +130,7 @@ final class StackTrainer {
             sequence.run(forwards, states, dropout, x, order, steps, batch, checkedLengths, h0, c0, y, hT, cT);
             saved = true;
         } finally {
-            inUse.exit();
+            session.exit();
         }
     }
 
@@ -148,10 +140,10 @@ final class StackTrainer {
      */
     void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, ModelTensors gradients, GradientMode mode,
                   MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
-        inUse.enter("backward");
+        session.enter("backward");
         try {
-            checkOpen();
-            refuseCellState("dcT", dcT, "dc0", dc0);
+            session.checkOpen();
+            session.refuseCellState("dcT", dcT, "dc0", dc0);
             if (!saved) {
                 throw new IllegalStateException(
                         "backward needs a forward of this trainer first (and runs once per forward)");
@@ -177,7 +169,7 @@ final class StackTrainer {
             saved = false;
             backPropagate(call, dy, dhT, dcT, gradients, mode, dx, dh0, dc0);
         } finally {
-            inUse.exit();
+            session.exit();
         }
     }
 
@@ -253,59 +245,38 @@ final class StackTrainer {
      * Invalidates the saved forward.
      */
     void updateWeights(ModelTensors parameters) {
-        inUse.enter("updateWeights");
+        session.enter("updateWeights");
         try {
-            checkOpen();
+            session.checkOpen();
             weights.repack(parameters);
             saved = false;
             for (BackwardDriver part : backwards) {
                 part.packTransposed();
             }
         } finally {
-            inUse.exit();
+            session.exit();
         }
     }
 
     public float[] dropoutMask(int layer) {
-        inUse.enter("dropoutMask");
+        session.enter("dropoutMask");
         try {
-            checkOpen();
+            session.checkOpen();
             if (dropout == null) {
-                throw new IllegalStateException("this " + owner + " was made without dropout");
+                throw new IllegalStateException("this " + session.owner() + " was made without dropout");
             }
             return dropout.mask(layer);
         } finally {
-            inUse.exit();
+            session.exit();
         }
     }
 
     public int threads() {
-        return team.threads();
+        return session.threads();
     }
 
     /** Frees the scratch memory and stops the worker threads. Closing twice is harmless. */
     public void close() {
-        inUse.enter("close");
-        try {
-            team.close();
-            memory.close();
-        } finally {
-            inUse.exit();
-        }
-    }
-
-    /** A cell without c refuses the two c segments of a call, by name. */
-    private void refuseCellState(String firstName, MemorySegment first, String secondName, MemorySegment second) {
-        if (!cellState) {
-            Checks.refuseCellState(firstName, first);
-            Checks.refuseCellState(secondName, second);
-        }
-    }
-
-    private void checkOpen() {
-        if (!memory.isOpen()) {
-            throw new IllegalStateException("this " + owner + " is closed");
-        }
-        weights.checkOpen();
+        session.close();
     }
 }
