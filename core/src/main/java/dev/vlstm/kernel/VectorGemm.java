@@ -11,8 +11,8 @@ import java.lang.foreign.MemorySegment;
  * CIFG), chosen once per call, for every GEMM and, with the cell's {@link Postgemm} after each tile, for every
  * recurrent step. Rows in groups of four run block by block, blocks outermost in pairs, so that a pair's panels stay
  * in cache while every row tile uses them; the rows left over (fewer than four) run one at a time on each pair right
- * after its tiles, while its panels are still in cache. With fewer than four rows in all, each row runs over every
- * pair of blocks in turn. A one-row tile spans a pair of blocks, which keeps eight (or six) FMA chains busy at
+ * after its tiles, while its panels are still in cache. With fewer than four rows in all, every row runs on a pair
+ * of blocks before the next pair, so each panel comes from memory once per call. A one-row tile spans a pair of blocks, which keeps eight (or six) FMA chains busy at
  * batch 1. Every tile computes each output lane with the same single FMA chain in k order,
  * so results do not depend on how rows fall into tiles.
  *
@@ -99,8 +99,8 @@ final class VectorGemm implements PackedGemm {
 
     /**
      * The one loop of every GEMM and recurrent step. Rows in groups of four run block by block, pair of blocks by pair,
-     * each pair's rows left over right after its tiles; with fewer than four rows, each row runs over the pairs of
-     * blocks in the direction {@link #descending} gives for {@code position + row}. With a cell
+     * each pair's rows left over right after its tiles; with fewer than four rows, every row runs on each pair in
+     * turn, the pairs in the direction {@link #descending} gives for {@code position / rows}. With a cell
      * ({@code cell != Postgemm.NONE}) each tile is followed by {@link Postgemm#forward} on the rows and blocks it
      * has just stored: then {@code out} holds the step's sums, {@code a} is hPrev, and the input pre-activations
      * are {@code inputs}, {@code inputsDelta} bytes further than the sums in their own buffer.
@@ -118,10 +118,10 @@ final class VectorGemm implements PackedGemm {
         int tiledRows = rows - rows % ROW_TILE;
         int pairs = (blockTo - blockFrom + 1) / 2;
         if (tiledRows == 0) {
-            for (int row = 0; row < rows; row++) {
-                boolean descending = descending(position + row);
-                for (int pair = 0; pair < pairs; pair++) {
-                    int block = pairStart(blockFrom, blockTo, pair, descending);
+            boolean descending = descending(rows == 0 ? 0 : position / rows);
+            for (int pair = 0; pair < pairs; pair++) {
+                int block = pairStart(blockFrom, blockTo, pair, descending);
+                for (int row = 0; row < rows; row++) {
                     oneRow(family, b, panels, panelBytes, depth, bias, a, aOffset, aRowBytes, aColumnBytes, row,
                             out, outOffset, outRowBytes, groupBytes, stateRowBytes, block, block + 1 < blockTo, cell,
                             inputs, inputsDelta, c, hNext, clip, cellRow);
@@ -225,14 +225,14 @@ final class VectorGemm implements PackedGemm {
     }
 
     /**
-     * Whether a single row sweeps the pairs of blocks from the last down. At batch 1 a sequence reads all of U
-     * (1 MiB at H = 256, as large as this machine kind's L2) once per step; sweeping it the same way every step
-     * evicts each block just before it is needed again, while alternating directions starts each step on the
-     * blocks the previous one read last, still in L2. {@code position}
-     * is the row's index in its buffer of pre-activations (or of dz), which at batch 1 is the step; the order
-     * changes no result, as every block is computed on its own.
+     * Whether a call of fewer than four rows sweeps the pairs of blocks from the last down. At batch 1 a sequence
+     * reads all of U (1 MiB at H = 256, as large as this machine kind's L2) once per step; sweeping it the same way
+     * every step evicts each block just before it is needed again, while alternating directions starts each step on
+     * the blocks the previous one read last, still in L2. {@code position} is the step's index among the steps of
+     * its buffer of pre-activations (or of dz): its first row's index divided by its rows, in a sequence the step.
+     * The order changes no result, as every block is computed on its own.
      */
-    static boolean descending(long position) {
+    private static boolean descending(long position) {
         return (position & 1) != 0;
     }
 
