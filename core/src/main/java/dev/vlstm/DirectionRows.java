@@ -4,7 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * The copies that join the directions of a layer, in the call's layout ({@link StackBatch}): each sequence reversed
+ * The copies that join the directions of a layer, in the call's layout ({@link VariableLengths}): each sequence reversed
  * in time within its own length, for the reverse direction (as PyTorch reverses each packed sequence, so that the
  * reverse direction starts at the sequence's last valid step, not in the padding); and a direction's rows of H
  * floats into its H columns of the layer's rows of D·H floats and back, in time order or reversed. Rows past a
@@ -18,7 +18,7 @@ final class DirectionRows {
     }
 
     /** {@code target(t, b) = source(L_b-1-t, b)} for t &lt; L_b, rows of {@code rowBytes}; padding rows untouched. */
-    static void reverseSequences(MemorySegment source, MemorySegment target, StackBatch call, long rowBytes) {
+    static void reverseSequences(MemorySegment source, MemorySegment target, VariableLengths call, long rowBytes) {
         for (int b = 0; b < call.batch(); b++) {
             int length = call.length(b);
             for (int t = 0; t < length; t++) {
@@ -29,7 +29,7 @@ final class DirectionRows {
     }
 
     /** {@code target(t, b) += source(L_b-1-t, b)} for t &lt; L_b, element by element, rows of {@code rowFloats}. */
-    static void addReversedSequences(MemorySegment source, MemorySegment target, StackBatch call, long rowFloats) {
+    static void addReversedSequences(MemorySegment source, MemorySegment target, VariableLengths call, long rowFloats) {
         for (int b = 0; b < call.batch(); b++) {
             int length = call.length(b);
             for (int t = 0; t < length; t++) {
@@ -47,7 +47,7 @@ final class DirectionRows {
      * Copies a direction's rows of H floats into columns {@code [column·H, (column+1)·H)} of the layer's rows of
      * D·H floats, each sequence reversed within its length if {@code reversed}; zeros past each sequence's end.
      */
-    static void intoLayer(MemorySegment direction, MemorySegment layer, StackBatch call, int hidden, int directions,
+    static void intoLayer(MemorySegment direction, MemorySegment layer, VariableLengths call, int hidden, int directions,
                           int column, boolean reversed) {
         long rowBytes = (long) hidden * Float.BYTES;
         for (int b = 0; b < call.batch(); b++) {
@@ -70,7 +70,7 @@ final class DirectionRows {
      * The inverse of {@link #intoLayer} within each sequence's length: a direction's columns of the layer's rows
      * into rows of H floats. Rows past a sequence's end are not written.
      */
-    static void fromLayer(MemorySegment layer, MemorySegment direction, StackBatch call, int hidden, int directions,
+    static void fromLayer(MemorySegment layer, MemorySegment direction, VariableLengths call, int hidden, int directions,
                           int column, boolean reversed) {
         long rowBytes = (long) hidden * Float.BYTES;
         for (int b = 0; b < call.batch(); b++) {

@@ -25,8 +25,7 @@ final class StackSequence {
     private final MemorySegment directionOutput;
     private final MemorySegment hidden;
     private final MemorySegment cell;
-    private final StackBatch call;
-    /** The lengths of the last {@link #run} and the order its rows ran in, the same for every part. */
+    /** The layout, T, B and lengths of the last {@link #run} and the order its rows ran in, the same for every part. */
     private final VariableLengths plan;
 
     /**
@@ -54,7 +53,6 @@ final class StackSequence {
         }
         hidden = memory.floats((long) maxBatch * shape.hiddenStateSize());
         cell = cellState ? memory.floats((long) maxBatch * shape.hiddenSize()) : null;
-        call = new StackBatch(maxBatch);
         plan = new VariableLengths(maxBatch);
     }
 
@@ -66,14 +64,9 @@ final class StackSequence {
         return maxSteps;
     }
 
-    /** The plan of the last {@link #run}, which its parts ran and a training backward reads. */
+    /** The call and plan of the last {@link #run}, which its parts ran and a training backward reads. */
     VariableLengths plan() {
         return plan;
-    }
-
-    /** The layout, T, B and lengths of the last {@link #run}. */
-    StackBatch call() {
-        return call;
     }
 
     /**
@@ -127,15 +120,12 @@ final class StackSequence {
     void run(LayerDriver[] drivers, LayerState[] states, InterLayerDropout dropout, MemorySegment x,
              SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0, MemorySegment c0,
              MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        SequenceLayout order = SequenceLayout.TIME_MAJOR;
         if (lengths == null) {
-            call.setFull(steps, batch);
             plan.setFull(steps, batch);
         } else {
-            call.setVariable(layout, steps, batch, lengths);
-            plan.set(lengths, steps, batch);
-            order = layout;
+            plan.set(layout, lengths, steps, batch);
         }
+        SequenceLayout order = plan.layout();
         int hiddenSize = shape.hiddenSize();
         int stateSize = shape.hiddenStateSize();
         int directions = shape.direction().count();
@@ -153,7 +143,7 @@ final class StackSequence {
                 MemorySegment partInput = input;
                 if (reverse) {
                     partInput = reversedInput;
-                    DirectionRows.reverseSequences(input, partInput, call, (long) inputSize * Float.BYTES);
+                    DirectionRows.reverseSequences(input, partInput, plan, (long) inputSize * Float.BYTES);
                 }
                 MemorySegment partOutput = directions == 1 || output == null ? output : directionOutput;
                 if (h0 != null) {
@@ -171,7 +161,7 @@ final class StackSequence {
                     MemorySegment.copy(cell, 0, cT, index * cellBytes, cellBytes);
                 }
                 if (partOutput != output) {
-                    DirectionRows.intoLayer(partOutput, output, call, stateSize, directions, direction, reverse);
+                    DirectionRows.intoLayer(partOutput, output, plan, stateSize, directions, direction, reverse);
                 }
             }
             if (!top && dropout != null) {

@@ -39,7 +39,7 @@ final class StackTrainer {
     private final MemorySegment cellIn;
     private final MemorySegment hiddenOut;
     private final MemorySegment cellOut;
-    /** Whether a forward has run since the last backward (its shape is {@code sequence.call()}). */
+    /** Whether a forward has run since the last backward (its shape is {@code sequence.plan()}). */
     private boolean saved;
 
     /**
@@ -149,7 +149,7 @@ final class StackTrainer {
                         "backward needs a forward of this trainer first (and runs once per forward)");
             }
             Checks.notNull("mode", mode);
-            StackBatch call = sequence.call();
+            VariableLengths call = sequence.plan();
             int states = shape.stateCount();
             int batch = call.batch();
             int hiddenSize = shape.hiddenSize();
@@ -174,10 +174,10 @@ final class StackTrainer {
     }
 
     /** Down the stack, each part's backward on its direction's share of its layer's output gradient. */
-    private void backPropagate(StackBatch call, MemorySegment dy, MemorySegment dhT, MemorySegment dcT,
+    private void backPropagate(VariableLengths call, MemorySegment dy, MemorySegment dhT, MemorySegment dcT,
                                ModelTensors gradients, GradientMode mode, MemorySegment dx, MemorySegment dh0,
                                MemorySegment dc0) {
-        SequenceLayout order = call.variable() ? call.layout() : SequenceLayout.TIME_MAJOR;
+        SequenceLayout order = call.layout();
         int directions = shape.direction().count();
         int stateSize = shape.hiddenStateSize();
         long rows = (long) call.steps() * call.batch();

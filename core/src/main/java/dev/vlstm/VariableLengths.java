@@ -3,15 +3,16 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The lengths of the sequences of one batch call, and the order in which the kernels run their rows: longest first
- * (stable among equal lengths), so that the rows still running at step t are always a prefix, of
- * {@link #activeAt(int)} rows, as in PyTorch's packed sequences. Sorted row r is the caller's row
- * {@link #callerRow(int)}. Sized once for a maximum batch; {@link #set} allocates nothing.
+ * One batch call of a stack: its layout, T, B and the lengths of its sequences, and the order in which the kernels
+ * run its rows: longest first (stable among equal lengths), so that the rows still running at step t are always a
+ * prefix, of {@link #activeAt(int)} rows, as in PyTorch's packed sequences. Sorted row r is the caller's row
+ * {@link #callerRow(int)}. Sized once for a maximum batch; {@link #set} and {@link #setFull} allocate nothing.
  */
 final class VariableLengths {
 
     private final int[] lengths;
     private final int[] order;
+    private SequenceLayout layout = SequenceLayout.TIME_MAJOR;
     private int batch;
     private int steps;
     private boolean full;
@@ -42,8 +43,9 @@ final class VariableLengths {
         }
     }
 
-    /** Every row runs all {@code steps} steps, in the caller's order. */
+    /** A time-major call without lengths: every row runs all {@code steps} steps, in the caller's order. */
     void setFull(int steps, int batch) {
+        this.layout = SequenceLayout.TIME_MAJOR;
         this.steps = steps;
         this.batch = batch;
         this.full = true;
@@ -53,8 +55,12 @@ final class VariableLengths {
         }
     }
 
-    /** Copies checked lengths (see {@link #check}) and sorts the rows longest first, stably (insertion sort). */
-    void set(int[] callerLengths, int steps, int batch) {
+    /**
+     * A call with lengths, in {@code layout}: copies the checked lengths (see {@link #check}) and sorts the rows
+     * longest first, stably (insertion sort).
+     */
+    void set(SequenceLayout layout, int[] callerLengths, int steps, int batch) {
+        this.layout = layout;
         this.steps = steps;
         this.batch = batch;
         boolean allFull = true;
@@ -70,6 +76,11 @@ final class VariableLengths {
             order[at] = b;
         }
         this.full = allFull;
+    }
+
+    /** {@return the layout of the call's x and y: time-major for a call without lengths} */
+    SequenceLayout layout() {
+        return layout;
     }
 
     int batch() {
@@ -93,6 +104,28 @@ final class VariableLengths {
     /** Length of the caller's batch row {@code b}. */
     int length(int b) {
         return lengths[b];
+    }
+
+    /** Index of the row of step {@code t} of sequence {@code b} among the call's T·B rows, in its layout. */
+    long row(int t, int b) {
+        return layout.row(t, b, steps, batch);
+    }
+
+    /** Names and sizes of a sequence tensor's outer and inner dimensions, for messages: T, B or B, T. */
+    String outerName() {
+        return layout == SequenceLayout.TIME_MAJOR ? "T" : "B";
+    }
+
+    String innerName() {
+        return layout == SequenceLayout.TIME_MAJOR ? "B" : "T";
+    }
+
+    int outerSize() {
+        return layout == SequenceLayout.TIME_MAJOR ? steps : batch;
+    }
+
+    int innerSize() {
+        return layout == SequenceLayout.TIME_MAJOR ? batch : steps;
     }
 
     /** How many sorted rows have more than {@code t} steps: the rows that run step t. */
