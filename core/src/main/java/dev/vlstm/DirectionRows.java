@@ -4,10 +4,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * The copies that join the directions of a layer, in the call's layout ({@link VariableLengths}): each sequence reversed
- * in time within its own length, for the reverse direction (as PyTorch reverses each packed sequence, so that the
- * reverse direction starts at the sequence's last valid step, not in the padding); and a direction's rows of H
- * floats into its H columns of the layer's rows of D·H floats and back, in time order or reversed. Rows past a
+ * The copies that join the directions of a layer, in the call's layout ({@link VariableLengths}): each sequence
+ * reversed in time within its own length, for the reverse direction (as PyTorch reverses each packed sequence, so
+ * that the reverse direction starts at the sequence's last valid step, not in the padding); and a direction's rows
+ * of H floats into its H columns of the layer's rows of D·H floats and back, in time order or reversed. Rows past a
  * sequence's end are zero in the layer's output and never read elsewhere.
  */
 final class DirectionRows {
@@ -47,8 +47,8 @@ final class DirectionRows {
      * Copies a direction's rows of H floats into columns {@code [column·H, (column+1)·H)} of the layer's rows of
      * D·H floats, each sequence reversed within its length if {@code reversed}; zeros past each sequence's end.
      */
-    static void intoLayer(MemorySegment direction, MemorySegment layer, VariableLengths call, int hidden, int directions,
-                          int column, boolean reversed) {
+    static void intoLayer(MemorySegment direction, MemorySegment layer, VariableLengths call, int hidden,
+                          int directions, int column, boolean reversed) {
         long rowBytes = (long) hidden * Float.BYTES;
         for (int b = 0; b < call.batch(); b++) {
             int length = call.length(b);
@@ -70,8 +70,8 @@ final class DirectionRows {
      * The inverse of {@link #intoLayer} within each sequence's length: a direction's columns of the layer's rows
      * into rows of H floats. Rows past a sequence's end are not written.
      */
-    static void fromLayer(MemorySegment layer, MemorySegment direction, VariableLengths call, int hidden, int directions,
-                          int column, boolean reversed) {
+    static void fromLayer(MemorySegment layer, MemorySegment direction, VariableLengths call, int hidden,
+                          int directions, int column, boolean reversed) {
         long rowBytes = (long) hidden * Float.BYTES;
         for (int b = 0; b < call.batch(); b++) {
             int length = call.length(b);

@@ -17,8 +17,9 @@ import dev.vlstm.kernel.Team;
  * the gradient of its input, and their sum, through the dropout mask of the layer below, is the gradient of that
  * layer's output.
  *
- * <p>The cells differ only in c (an LSTM's c0, cT, dcT and dc0; a cell without c refuses them). Arguments are checked here; one thread at a time may call it (the guard names {@code guarded}). The parts get
- * whole scratch buffers and read only the sizes they are given, so no change of shape allocates.
+ * <p>The cells differ only in c (an LSTM's c0, cT, dcT and dc0; a cell without c refuses them). Arguments are
+ * checked here; one thread at a time may call it (the guard names {@code guarded}). The parts get whole scratch
+ * buffers and read only the sizes they are given, so no change of shape allocates.
  */
 final class StackTrainer {
 

@@ -33,8 +33,8 @@ final class VariableLengths {
                     + "), each in 0..T=" + steps);
         }
         if (lengths.length != batch) {
-            throw new IllegalArgumentException("lengths must hold one length per batch row, B=" + batch + ", but it holds "
-                    + lengths.length);
+            throw new IllegalArgumentException("lengths must hold one length per batch row, B=" + batch
+                    + ", but it holds " + lengths.length);
         }
         for (int b = 0; b < batch; b++) {
             if (lengths[b] < 0 || lengths[b] > steps) {

@@ -45,8 +45,8 @@ public final class StepCall {
      * @param inputs        input pre-activations, {@code [rows][gateRowFloats]} from {@code inputsOffset} bytes;
      *                      left holding what the backward reads (LSTM and CIFG: z; GRU: m in the n slots, and
      *                      with a {@code c} the summed pre-activations of r and z in their slots)
-     * @param inputsOffset  byte offset of row 0 of {@code inputs}; at batch 1 its row index decides the sweep's
-     *                      direction ({@link VectorGemm#descending})
+     * @param inputsOffset  byte offset of row 0 of {@code inputs}; below four rows its row index, divided by the
+     *                      rows, decides the sweep's direction ({@link VectorGemm#descending})
      * @param sums          {@code [rows][gateRowFloats]} floats from {@code sumsOffset} bytes: receives the
      *                      recurrent sums, then the gate activations
      * @param sumsOffset    byte offset of row 0 of {@code sums}

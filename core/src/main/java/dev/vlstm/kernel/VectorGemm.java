@@ -12,9 +12,9 @@ import java.lang.foreign.MemorySegment;
  * recurrent step. Rows in groups of four run block by block, blocks outermost in pairs, so that a pair's panels stay
  * in cache while every row tile uses them; the rows left over (fewer than four) run one at a time on each pair right
  * after its tiles, while its panels are still in cache. With fewer than four rows in all, every row runs on a pair
- * of blocks before the next pair, so each panel comes from memory once per call. A one-row tile spans a pair of blocks, which keeps eight (or six) FMA chains busy at
- * batch 1. Every tile computes each output lane with the same single FMA chain in k order,
- * so results do not depend on how rows fall into tiles.
+ * of blocks before the next pair, so each panel comes from memory once per call. A one-row tile spans a pair of
+ * blocks, which keeps eight (or six) FMA chains busy at batch 1. Every tile computes each output lane with the same
+ * single FMA chain in k order, so results do not depend on how rows fall into tiles.
  *
  * <p>The loop holds no vectors and the tiles are too large to be inlined into it, so no vector crosses a call
  * that might not inline ({@link FloatTiles} says why that matters); the postgemm functions take segments and
@@ -228,11 +228,12 @@ final class VectorGemm implements PackedGemm {
      * Whether a call of fewer than four rows sweeps the pairs of blocks from the last down. At batch 1 a sequence
      * reads all of U (1 MiB at H = 256, as large as this machine kind's L2) once per step; sweeping it the same way
      * every step evicts each block just before it is needed again, while alternating directions starts each step on
-     * the blocks the previous one read last, still in L2. {@code position} is the step's index among the steps of
-     * its buffer of pre-activations (or of dz): its first row's index divided by its rows, in a sequence the step.
-     * The order changes no result, as every block is computed on its own.
+     * the blocks the previous one read last, still in L2. {@code position} is the call's first row's index in its
+     * buffer of pre-activations (or of dz) divided by its rows: the step within the input chunk when every step has
+     * the same rows (with variable lengths the directions need not alternate). The order changes no result, as
+     * every block is computed on its own.
      */
-    private static boolean descending(long position) {
+    static boolean descending(long position) {
         return (position & 1) != 0;
     }
 
