@@ -34,9 +34,13 @@ import dev.vlstm.cli.StreamLoad;
  *       goes in and out as tensors); then the batched step alone ({@link StreamLoad#kernelStepsPerSecond}) at the
  *       batcher's mean batch, which the batcher's steps per second are held against;</li>
  *   <li>open loops ({@link StreamLoad#offered}; N &ge; 2): Poisson arrivals at multiples of alone's steps per
- *       second, on one batcher, latency counted from each frame's arrival.</li>
+ *       second, on one batcher, latency counted from each frame's arrival;</li>
+ *   <li>a backlog ({@link StreamLoad#backlog}; N &ge; 2): every stream's frames queued before the batcher steps them,
+ *       no producer running meanwhile, against the batched step alone at its mean batch: the batcher's own ceiling,
+ *       apart from the loops' producers, which share its cores.</li>
  * </ul>
- * Prints two Markdown tables: steps per second, the mean batch and the p50, p99 and p99.9 latency.
+ * Prints three Markdown tables: steps per second, the mean batch and the p50, p99 and p99.9 latency; the backlog's
+ * steps per second against the kernel's.
  *
  * <p>Usage: {@code java --add-modules jdk.incubator.vector -cp vlstm-bench.jar dev.vlstm.bench.StreamBatcherSweep
  * [--streams 1,8,64,256] [--sizes 256,1024] [--precisions f32,bf16] [--seconds 3] [--warm-up 1] [--threads 1]
@@ -117,6 +121,9 @@ public final class StreamBatcherSweep {
         closed.add(new String[]{"H", "weights", "streams", "batcher steps/s", "mean batch", "batcher p50 µs",
                 "batcher p99 µs", "batcher p99.9 µs", "alone steps/s", "alone p99 µs", "ORT steps/s", "ORT p99 µs",
                 "kernel steps/s at the mean batch", "batcher / alone", "batcher / ORT", "batcher / kernel"});
+        List<String[]> backlog = new ArrayList<>();
+        backlog.add(new String[]{"H", "weights", "streams", "backlog steps/s", "mean batch",
+                "kernel steps/s at the mean batch", "backlog / kernel"});
         List<String[]> open = new ArrayList<>();
         open.add(new String[]{"H", "weights", "streams", "offered steps/s", "offered / alone", "delivered steps/s",
                 "refused", "mean batch", "p50 µs", "p99 µs", "p99.9 µs", "generator lag p99 µs"});
@@ -125,7 +132,7 @@ public final class StreamBatcherSweep {
                 try (Model model = model(size, precision)) {
                     warmUp(model, plan.threads());
                     for (int streams : plan.streams()) {
-                        point(model, size, precision, streams, plan, noPeer.isEmpty(), closed, open);
+                        point(model, size, precision, streams, plan, noPeer.isEmpty(), closed, backlog, open);
                     }
                 }
             }
@@ -144,6 +151,13 @@ public final class StreamBatcherSweep {
                 : "absent (" + noPeer.get() + ")").append(". kernel: Runner.step of the mean batch's rows (rounded) "
                 + "back to back on one runner of the batcher's threads.\n\n");
         ComparisonTable.appendTable(out, closed);
+        if (backlog.size() > 1) {
+            out.append(String.format(Locale.ROOT, "%nBacklog: each round, every stream submits a chunk of frames "
+                    + "(64, or fewer so that all fit a queue of at most 4,096) and the round ends when all are "
+                    + "delivered; no producer runs while the batcher steps. kernel as above, at the backlog's mean "
+                    + "batch.%n%n"));
+            ComparisonTable.appendTable(out, backlog);
+        }
         if (open.size() > 1) {
             out.append(String.format(Locale.ROOT, "%nOpen loops: frames arrive as a Poisson process at the offered "
                     + "rate, each to a stream chosen at random (N independent Poisson streams), submitted with a "
@@ -167,9 +181,13 @@ public final class StreamBatcherSweep {
         }
     }
 
-    /** Runs one point's closed loops into a row of {@code closed}, then its open loops into rows of {@code open}. */
+    /**
+     * Runs one point's closed loops into a row of {@code closed}, then its backlog into a row of {@code backlog} and
+     * its open loops into rows of {@code open}.
+     */
     private static void point(Model model, int size, WeightPrecision precision, int streams, Plan plan,
-                              boolean peer, List<String[]> closed, List<String[]> open) throws OrtException {
+                              boolean peer, List<String[]> closed, List<String[]> backlog, List<String[]> open)
+            throws OrtException {
         BatcherOptions batching = BatcherOptions.DEFAULT.withMaxBatch(plan.maxBatch(streams)).withMaxStreams(streams)
                 .withQueueCapacity(streams).withThreads(plan.threads());
         String name = PRECISIONS.entrySet().stream().filter(entry -> entry.getValue() == precision).findFirst()
@@ -198,12 +216,21 @@ public final class StreamBatcherSweep {
         if (streams < 2) {
             return;
         }
-        BatcherOptions openLoop = batching.withQueueCapacity(StreamLoad.openLoopQueue(streams));
+        BatcherOptions queued = batching.withQueueCapacity(StreamLoad.openLoopQueue(streams));
+        System.err.printf(Locale.ROOT, "H=%d %s, %d streams: backlog...", size, name, streams);
+        StreamLoad.Backlog drained = StreamLoad.backlog(model, queued, streams, plan.load());
+        int drainedBatch = Math.max(1, (int) Math.round(drained.meanBatch()));
+        double drainedKernel = drainedBatch == kernelBatch ? kernel
+                : StreamLoad.kernelStepsPerSecond(model, drainedBatch, plan.threads(), plan.load());
+        System.err.println(" done");
+        backlog.add(new String[]{Integer.toString(size), name, Integer.toString(streams),
+                rate(drained.stepsPerSecond()), String.format(Locale.ROOT, "%.1f", drained.meanBatch()),
+                rate(drainedKernel), ratio(drained.stepsPerSecond() / drainedKernel)});
         for (double multiple : plan.offered()) {
             double offered = multiple * alone.stepsPerSecond();
             System.err.printf(Locale.ROOT, "H=%d %s, %d streams: open loop at %.0f steps/s (%.1f × alone)...%n", size,
                     name, streams, offered, multiple);
-            StreamLoad.Result result = StreamLoad.offered(model, openLoop, streams, offered, plan.load());
+            StreamLoad.Result result = StreamLoad.offered(model, queued, streams, offered, plan.load());
             open.add(new String[]{Integer.toString(size), name, Integer.toString(streams), rate(offered),
                     String.format(Locale.ROOT, "%.1f×", multiple), rate(result.stepsPerSecond()),
                     Long.toString(result.refused()), String.format(Locale.ROOT, "%.1f", result.meanBatch()),

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
@@ -132,6 +133,15 @@ public final class StreamLoad {
         }
     }
 
+    /**
+     * What {@link #backlog} measured: the batcher draining queued frames with no producer running.
+     *
+     * @param stepsPerSecond frames stepped per second over the measured rounds, all streams together
+     * @param meanBatch      the frames per batched step in those rounds
+     */
+    public record Backlog(double stepsPerSecond, double meanBatch) {
+    }
+
     /** Latencies kept over all streams: at most this many (16 MiB), shared out equally between the streams. */
     public static final int SAMPLES = 1 << 21;
     /** The fewest latencies kept per stream, however many streams there are. */
@@ -139,6 +149,8 @@ public final class StreamLoad {
     private static final long RANDOM_SEED = 19;
     /** An open loop's queue: frames per stream, up to {@link #OPEN_LOOP_QUEUE_MAX} in all. */
     private static final int OPEN_LOOP_QUEUE_PER_STREAM = 64;
+    /** The most frames a stream submits per round of {@link #backlog}, as one chunk. */
+    private static final int BACKLOG_CHUNK = 64;
     /** The most frames an open loop's queue holds (each is {@code I + S} pooled floats). */
     private static final int OPEN_LOOP_QUEUE_MAX = 4096;
     /** How long an open loop waits after its window for the frames still queued before it calls the run failed. */
@@ -207,6 +219,90 @@ public final class StreamLoad {
             }
             return drive(Serving.BATCHER, steps, plan, batcher);
         }
+    }
+
+    /**
+     * The batcher's own ceiling: its steps per second when every stream already has frames queued and no producer
+     * runs while it steps. Each round, every one of N streams submits one chunk of frames (as many as the queue holds
+     * per stream, at most 64) with a callback, and the round ends when the last chunk has been delivered; rounds
+     * repeat through {@code plan}'s warm-up, then are timed, whole, until the measured window has passed. A closed or
+     * open loop's producers run on the same cores as the batcher; this measures the batcher alone, against which
+     * {@link #kernelStepsPerSecond} at the same batch is the bound.
+     *
+     * @param model   a unidirectional LSTM or GRU; not owned
+     * @param options the batcher's; {@code maxStreams} and {@code queueCapacity} must be at least {@code streams}
+     * @param streams N &ge; 1
+     * @param plan    the warm-up and the measured window
+     * @return the frames per second and the mean batch of the timed rounds
+     * @throws IllegalArgumentException for a bidirectional model or too few slots or frames in {@code options}
+     * @throws IllegalStateException    if a step failed (with its exception as cause), or a round was not delivered
+     *                                  within {@link #DRAIN_LIMIT}
+     */
+    public static Backlog backlog(Model model, BatcherOptions options, int streams, Plan plan) {
+        checkStreams(streams);
+        if (options.maxStreams() < streams || options.queueCapacity() < streams) {
+            throw new IllegalArgumentException(streams + " streams need maxStreams and queueCapacity of at least "
+                    + streams + ", got " + options);
+        }
+        int chunk = Math.min(BACKLOG_CHUNK, options.queueCapacity() / streams);
+        try (StreamBatcher batcher = StreamBatcher.start(model, options); Arena arena = Arena.ofShared()) {
+            StreamBatcher.Handle[] handles = new StreamBatcher.Handle[streams];
+            MemorySegment[] inputs = new MemorySegment[streams];
+            for (int n = 0; n < streams; n++) {
+                handles[n] = batcher.open();
+                inputs[n] = random(arena, chunk * model.shape().inputSize(), n);
+            }
+            long from = System.nanoTime() + plan.warmUp().toNanos();
+            while (System.nanoTime() < from) {
+                backlogRound(batcher, handles, inputs, chunk);
+            }
+            long batchesBefore = batcher.batchedSteps();
+            long framesBefore = batcher.steppedFrames();
+            long timed = 0;
+            long frames = 0;
+            while (timed < plan.measured().toNanos()) {
+                timed += backlogRound(batcher, handles, inputs, chunk);
+                frames += (long) chunk * streams;
+            }
+            double meanBatch = (double) (batcher.steppedFrames() - framesBefore)
+                    / Math.max(1, batcher.batchedSteps() - batchesBefore);
+            return new Backlog(frames * 1e9 / timed, meanBatch);
+        }
+    }
+
+    /**
+     * One round of {@link #backlog}: a chunk per stream, until all are delivered and the batcher has finished them
+     * (a chunk is delivered before its frames return to the queue); returns its nanoseconds.
+     */
+    private static long backlogRound(StreamBatcher batcher, StreamBatcher.Handle[] handles, MemorySegment[] inputs,
+                                     int chunk) {
+        CountDownLatch delivered = new CountDownLatch(handles.length);
+        AtomicReference<Throwable> failed = new AtomicReference<>();
+        long start = System.nanoTime();
+        for (int n = 0; n < handles.length; n++) {
+            handles[n].submitChunk(chunk, inputs[n], (stream, h, failure) -> {
+                if (failure != null) {
+                    failed.compareAndSet(null, failure);
+                }
+                delivered.countDown();
+            });
+        }
+        boolean[] drained = new boolean[1];
+        uninterruptibly(() -> drained[0] = delivered.await(DRAIN_LIMIT.toNanos(), TimeUnit.NANOSECONDS));
+        long limit = System.nanoTime() + DRAIN_LIMIT.toNanos();
+        while (drained[0] && batcher.pendingFrames() > 0) {
+            drained[0] = System.nanoTime() < limit;
+            Thread.onSpinWait();
+        }
+        long elapsed = System.nanoTime() - start;
+        if (failed.get() != null) {
+            throw new IllegalStateException("a batched step failed: " + failed.get().getMessage(), failed.get());
+        }
+        if (!drained[0]) {
+            throw new IllegalStateException("a round of " + handles.length + " chunks of " + chunk
+                    + " frames was not delivered within " + DRAIN_LIMIT);
+        }
+        return elapsed;
     }
 
     /**

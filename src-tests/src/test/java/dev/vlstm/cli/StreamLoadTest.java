@@ -21,9 +21,9 @@ import dev.vlstm.Options;
 import dev.vlstm.Vlstm;
 
 /**
- * {@link StreamLoad}'s open loop, its peer closed loop and its timing of the batched step alone, on a small nn.LSTM
- * from the golden cases: what each counts, and the inputs each refuses. Speed itself is not asserted; rates are held
- * only to what a model of I = 3, H = 5 delivers on any machine.
+ * {@link StreamLoad}'s open loop, its backlog, its peer closed loop and its timing of the batched step alone, on a
+ * small nn.LSTM from the golden cases: what each counts, and the inputs each refuses. Speed itself is not asserted;
+ * rates are held only to what a model of I = 3, H = 5 delivers on any machine.
  */
 class StreamLoadTest {
 
@@ -78,6 +78,23 @@ class StreamLoadTest {
     }
 
     @Test
+    void aBacklogStepsTheQueuedFramesOfSeveralStreamsInBatches() {
+        BatcherOptions options = BatcherOptions.DEFAULT.withMaxBatch(4).withMaxStreams(4).withQueueCapacity(256);
+        StreamLoad.Backlog backlog = StreamLoad.backlog(model, options, 4, SHORT);
+        assertTrue(backlog.stepsPerSecond() > 0, "frames per second: " + backlog.stepsPerSecond());
+        assertTrue(backlog.meanBatch() > 1 && backlog.meanBatch() <= 4, "four streams with 64 frames queued each are "
+                + "stepped together, at most four at a time: mean batch " + backlog.meanBatch());
+    }
+
+    @Test
+    void aBacklogOfOneRowBatchesStepsOneFrameAtATime() {
+        BatcherOptions options = BatcherOptions.DEFAULT.withMaxBatch(1).withMaxStreams(2).withQueueCapacity(2);
+        StreamLoad.Backlog backlog = StreamLoad.backlog(model, options, 2, SHORT);
+        assertEquals(1.0, backlog.meanBatch(), "a queue of two frames for two streams: chunks of one frame each");
+        assertTrue(backlog.stepsPerSecond() > 0);
+    }
+
+    @Test
     void aPeerClosedLoopRunsEachStreamsStepsOnItsOwnThread() {
         AtomicLong[] calls = {new AtomicLong(), new AtomicLong(), new AtomicLong()};
         StreamLoad.Step[] steps = new StreamLoad.Step[calls.length];
@@ -129,6 +146,11 @@ class StreamLoadTest {
         }
         assertEquals("streams must be >= 1, got 0", assertThrows(IllegalArgumentException.class,
                 () -> StreamLoad.peer(new StreamLoad.Step[0], SHORT)).getMessage());
+        BatcherOptions oneFrame = BatcherOptions.DEFAULT.withQueueCapacity(1);
+        assertEquals("2 streams need maxStreams and queueCapacity of at least 2, got " + oneFrame, assertThrows(
+                IllegalArgumentException.class, () -> StreamLoad.backlog(model, oneFrame, 2, SHORT)).getMessage());
+        assertEquals("streams must be >= 1, got 0", assertThrows(IllegalArgumentException.class,
+                () -> StreamLoad.backlog(model, BatcherOptions.DEFAULT, 0, SHORT)).getMessage());
         assertEquals("the batch must be >= 1, got 0", assertThrows(IllegalArgumentException.class,
                 () -> StreamLoad.kernelStepsPerSecond(model, 0, 1, SHORT)).getMessage());
     }
