@@ -7,18 +7,18 @@ import dev.vlstm.kernel.Team;
 
 /**
  * What a runner's and a trainer's driver own besides their parts: the one-thread guard, the scratch memory and the
- * team of threads, opened together and closed together, and the checks every call makes first (both open, no c for a
- * cell without one). A driver brackets each call with {@link #enter} and {@link #exit}, and frees everything with
- * {@link #close}, or with {@link #release} if its own constructor fails after this was made.
+ * team of threads, opened together ({@link #open}) and closed together, and the checks every call makes first (both
+ * open, no c for a cell without one). A driver brackets each call with {@code inUse().enter} and
+ * {@code inUse().exit}, and frees everything with {@link #close}, or with {@link #release} if its own constructor
+ * fails after this was opened.
+ *
+ * @param weights the model's packed weights, not owned
+ * @param owner   the name of the driver's public class in messages, e.g. "Runner"
+ * @param inUse   the one-thread guard of the driver's calls
+ * @param memory  the driver's scratch memory
+ * @param team    the threads each call runs on
  */
-final class Session {
-
-    private final PackedModel weights;
-    private final String owner;
-    private final boolean cellState;
-    private final ExclusiveUse inUse;
-    private final OffHeap memory;
-    private final Team team;
+record Session(PackedModel weights, String owner, ExclusiveUse inUse, OffHeap memory, Team team) {
 
     /**
      * @param weights the model's packed weights, open
@@ -29,41 +29,17 @@ final class Session {
      * @throws IllegalStateException    if the weights are closed
      * @throws IllegalArgumentException for threads outside 1 to {@link Options#MAX_THREADS}
      */
-    Session(PackedModel weights, int threads, String owner, Object guarded, String advice) {
+    static Session open(PackedModel weights, int threads, String owner, Object guarded, String advice) {
         weights.checkOpen();
         Checks.threads(threads);
-        this.weights = weights;
-        this.owner = owner;
-        this.cellState = weights.shape().cell().hasCellState();
-        this.inUse = new ExclusiveUse(guarded, advice);
-        this.memory = OffHeap.open();
+        OffHeap memory = OffHeap.open();
         try {
-            this.team = new Team(weights.family(), threads);
+            return new Session(weights, owner, new ExclusiveUse(guarded, advice), memory,
+                    new Team(weights.family(), threads));
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
         }
-    }
-
-    OffHeap memory() {
-        return memory;
-    }
-
-    Team team() {
-        return team;
-    }
-
-    String owner() {
-        return owner;
-    }
-
-    /** Marks the calling thread as inside {@code method}; refuses a second thread, as {@link ExclusiveUse#enter}. */
-    void enter(String method) {
-        inUse.enter(method);
-    }
-
-    void exit() {
-        inUse.exit();
     }
 
     /** @throws IllegalStateException if this session or its model is closed */
@@ -76,7 +52,7 @@ final class Session {
 
     /** A cell without c refuses the two c segments of a call, by name; a cell with c takes any. */
     void refuseCellState(String firstName, MemorySegment first, String secondName, MemorySegment second) {
-        if (!cellState) {
+        if (!weights.shape().cell().hasCellState()) {
             Checks.refuseCellState(firstName, first);
             Checks.refuseCellState(secondName, second);
         }

@@ -44,7 +44,7 @@ final class StackRunner {
         PackedLayer[] parts = weights.parts();
         this.drivers = new LayerDriver[parts.length];
         this.states = new LayerState[parts.length];
-        this.session = new Session(weights, threads, owner, guarded == null ? this : guarded, advice);
+        this.session = Session.open(weights, threads, owner, guarded == null ? this : guarded, advice);
         OffHeap memory = session.memory();
         boolean cellState = shape.cell().hasCellState();
         int firstChunk = 0;
@@ -95,20 +95,20 @@ final class StackRunner {
 
     public void forward(MemorySegment x, int steps, int batch, MemorySegment h0, MemorySegment c0, MemorySegment y,
                         MemorySegment hT, MemorySegment cT) {
-        session.enter("forward");
+        session.inUse().enter("forward");
         try {
             session.checkOpen();
             session.refuseCellState("c0", c0, "cT", cT);
             sequence.checkArguments(x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
             sequence.run(drivers, states, null, x, SequenceLayout.TIME_MAJOR, steps, batch, null, h0, c0, y, hT, cT);
         } finally {
-            session.exit();
+            session.inUse().exit();
         }
     }
 
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,
                         MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        session.enter("forward");
+        session.inUse().enter("forward");
         try {
             session.checkOpen();
             session.refuseCellState("c0", c0, "cT", cT);
@@ -116,12 +116,12 @@ final class StackRunner {
             sequence.checkArguments(x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
             sequence.run(drivers, states, null, x, layout, steps, batch, lengths, h0, c0, y, hT, cT);
         } finally {
-            session.exit();
+            session.inUse().exit();
         }
     }
 
     public void step(MemorySegment x, StreamState state, MemorySegment h) {
-        session.enter("step");
+        session.inUse().enter("step");
         try {
             Checks.notNull("state", state).inUse().enter("step");
             try {
@@ -130,7 +130,7 @@ final class StackRunner {
                 state.inUse().exit();
             }
         } finally {
-            session.exit();
+            session.inUse().exit();
         }
     }
 

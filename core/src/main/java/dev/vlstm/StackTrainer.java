@@ -63,7 +63,7 @@ final class StackTrainer {
         this.forwards = new LayerDriver[parts.length];
         this.states = new LayerState[parts.length];
         this.backwards = new BackwardDriver[parts.length];
-        this.session = new Session(weights, threads, owner, guarded == null ? this : guarded, advice);
+        this.session = Session.open(weights, threads, owner, guarded == null ? this : guarded, advice);
         OffHeap memory = session.memory();
         Team team = session.team();
         boolean cellState = shape.cell().hasCellState();
@@ -117,7 +117,7 @@ final class StackTrainer {
      */
     void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, boolean variable, int[] lengths,
                  MemorySegment h0, MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
-        session.enter("forward");
+        session.inUse().enter("forward");
         try {
             session.checkOpen();
             session.refuseCellState("c0", c0, "cT", cT);
@@ -131,7 +131,7 @@ final class StackTrainer {
             sequence.run(forwards, states, dropout, x, order, steps, batch, checkedLengths, h0, c0, y, hT, cT);
             saved = true;
         } finally {
-            session.exit();
+            session.inUse().exit();
         }
     }
 
@@ -141,7 +141,7 @@ final class StackTrainer {
      */
     void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, ModelTensors gradients, GradientMode mode,
                   MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
-        session.enter("backward");
+        session.inUse().enter("backward");
         try {
             session.checkOpen();
             session.refuseCellState("dcT", dcT, "dc0", dc0);
@@ -170,7 +170,7 @@ final class StackTrainer {
             saved = false;
             backPropagate(call, dy, dhT, dcT, gradients, mode, dx, dh0, dc0);
         } finally {
-            session.exit();
+            session.inUse().exit();
         }
     }
 
@@ -246,7 +246,7 @@ final class StackTrainer {
      * Invalidates the saved forward.
      */
     void updateWeights(ModelTensors parameters) {
-        session.enter("updateWeights");
+        session.inUse().enter("updateWeights");
         try {
             session.checkOpen();
             weights.repack(parameters);
@@ -255,12 +255,12 @@ final class StackTrainer {
                 part.packTransposed();
             }
         } finally {
-            session.exit();
+            session.inUse().exit();
         }
     }
 
     public float[] dropoutMask(int layer) {
-        session.enter("dropoutMask");
+        session.inUse().enter("dropoutMask");
         try {
             session.checkOpen();
             if (dropout == null) {
@@ -268,7 +268,7 @@ final class StackTrainer {
             }
             return dropout.mask(layer);
         } finally {
-            session.exit();
+            session.inUse().exit();
         }
     }
 
