@@ -148,11 +148,11 @@ final class BackwardDriver {
     }
 
     /**
-     * The time loop of the backward of the saved forward (in {@code order}): dy (null: zeros) enters at each step,
+     * The time loop of the backward of the saved forward (in its layout): dy (null: zeros) enters at each step,
      * dhT and dcT (null: zeros; dcT an LSTM's) at each sequence's own last step; leaves dz in the forward's buffers
      * and writes dh0 and dc0 (null: not wanted) to the caller's rows.
      */
-    void backward(SequenceLayout order, MemorySegment dy, MemorySegment dhT, MemorySegment dcT, MemorySegment dh0,
+    void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, MemorySegment dh0,
                   MemorySegment dc0) {
         int steps = plan.steps();
         int batch = plan.batch();
@@ -192,7 +192,7 @@ final class BackwardDriver {
             }
             if (dy != null) {
                 for (int r = 0; r < active; r++) {
-                    tensors.add(dy, order.row(t, plan.callerRow(r), steps, batch) * outputRowBytes, hiddenGradient,
+                    tensors.add(dy, plan.row(t, plan.callerRow(r)) * outputRowBytes, hiddenGradient,
                             r * hiddenGradientRowBytes, outputSize);
                 }
             }
@@ -234,15 +234,15 @@ final class BackwardDriver {
         }
     }
 
-    /** dx = dz·W of the saved forward, in its {@code order}, zeros where a sequence has ended; after {@link #backward}. */
-    void inputGradient(SequenceLayout order, MemorySegment dx) {
+    /** dx = dz·W of the saved forward, in its layout, zeros where a sequence has ended; after {@link #backward}. */
+    void inputGradient(MemorySegment dx) {
         int steps = plan.steps();
         int batch = plan.batch();
         int rows = stepStart[steps];
         team.multiply(gemmCall.set(transposedInput, zeroBias, forward.gates(), 0, rows, inputGradientRows, 0));
         int inputSize = layout.inputSize();
         int inputGradientRow = inputGradientLayout.gateRowFloats();
-        if (plan.full() && order == SequenceLayout.TIME_MAJOR) {
+        if (plan.contiguous()) {
             PaddedRows.copyOut(inputGradientRows, 0, inputGradientRow, dx, 0, inputSize, rows);
             return;
         }
@@ -251,7 +251,7 @@ final class BackwardDriver {
         for (int t = 0; t < steps; t++) {
             int active = plan.activeAt(t);
             for (int r = 0; r < batch; r++) {
-                long target = order.row(t, plan.callerRow(r), steps, batch) * inputRowBytes;
+                long target = plan.row(t, plan.callerRow(r)) * inputRowBytes;
                 if (r < active) {
                     MemorySegment.copy(inputGradientRows, (stepStart[t] + r) * packedRowBytes, dx, target,
                             inputRowBytes);

@@ -114,18 +114,18 @@ final class LayerDriver {
     }
 
     /**
-     * Sequences of equal or different lengths, in {@code order}, as {@code plan} sorted them (longest first): the
+     * Sequences of equal or different lengths, in the call's layout, as {@code plan} sorted them (longest first): the
      * state's row r is the caller's row {@code plan.callerRow(r)}, and step t runs rows 0..activeAt(t)-1. A chunk's
      * input GEMM holds only the rows that run, step after step (a packed sequence), so padding costs no arithmetic.
      * A row's hT and cT are written at the step where it ends; y is zero past each sequence's end. When every row
      * runs every step of a time-major x, the rows are copied in and out as whole blocks. h0 and c0 are read before
      * any output is written, so they may alias hT and cT.
      */
-    void forward(MemorySegment x, SequenceLayout order, VariableLengths plan, LayerState state, MemorySegment h0,
-                 MemorySegment c0, MemorySegment y, MemorySegment hT, MemorySegment cT) {
+    void forward(MemorySegment x, VariableLengths plan, LayerState state, MemorySegment h0, MemorySegment c0,
+                 MemorySegment y, MemorySegment hT, MemorySegment cT) {
         int steps = plan.steps();
         int batch = plan.batch();
-        boolean blocks = plan.full() && order == SequenceLayout.TIME_MAJOR;
+        boolean blocks = plan.contiguous();
         long cellRowBytes = (long) layout.hiddenSize() * Float.BYTES;
         long hiddenRowBytes = (long) state.outputSize() * Float.BYTES;
         long inputRowBytes = (long) layout.inputSize() * Float.BYTES;
@@ -158,7 +158,7 @@ final class LayerDriver {
                 MemorySegment.copy(x, (long) start * batch * inputRowBytes, inputChunk, 0, rows * inputRowBytes);
                 inputGemm(rows);
             } else {
-                inputGemm(plan.gatherRows(x, order, inputRowBytes, start, start + chunk, inputChunk, 0));
+                inputGemm(plan.gatherRows(x, inputRowBytes, start, start + chunk, inputChunk, 0));
             }
             int row = 0;
             for (int step = start; step < start + chunk; step++) {
@@ -173,7 +173,7 @@ final class LayerDriver {
                     if (blocks) {
                         state.copyHiddenOut(y, (long) step * batch * hiddenRowBytes, batch);
                     } else {
-                        plan.scatterStep(step, order, state.currentHidden(), state.hiddenRowBytes(), hiddenRowBytes,
+                        plan.scatterStep(step, state.currentHidden(), state.hiddenRowBytes(), hiddenRowBytes,
                                 zeroRow, y);
                     }
                 }

@@ -15,4 +15,21 @@ public enum SequenceLayout {
     long row(int t, int b, int steps, int batch) {
         return this == TIME_MAJOR ? (long) t * batch + b : (long) b * steps + t;
     }
+
+    /** Names and sizes of a sequence tensor's outer and inner dimensions, for messages: T, B or B, T. */
+    String outerName() {
+        return this == TIME_MAJOR ? "T" : "B";
+    }
+
+    String innerName() {
+        return this == TIME_MAJOR ? "B" : "T";
+    }
+
+    int outerSize(int steps, int batch) {
+        return this == TIME_MAJOR ? steps : batch;
+    }
+
+    int innerSize(int steps, int batch) {
+        return this == TIME_MAJOR ? batch : steps;
+    }
 }

@@ -80,11 +80,10 @@ final class StackSequence {
         if (lengths != null) {
             VariableLengths.check(lengths, steps, batch);
         }
-        boolean timeMajor = layout == SequenceLayout.TIME_MAJOR;
-        String outer = timeMajor ? "T" : "B";
-        String inner = timeMajor ? "B" : "T";
-        int outerSize = timeMajor ? steps : batch;
-        int innerSize = timeMajor ? batch : steps;
+        String outer = layout.outerName();
+        String inner = layout.innerName();
+        int outerSize = layout.outerSize(steps, batch);
+        int innerSize = layout.innerSize(steps, batch);
         int states = shape.stateCount();
         int hiddenSize = shape.hiddenSize();
         String width = shape.projectionSize() > 0 ? "P" : "H";
@@ -125,7 +124,6 @@ final class StackSequence {
         } else {
             plan.set(layout, lengths, steps, batch);
         }
-        SequenceLayout order = plan.layout();
         int hiddenSize = shape.hiddenSize();
         int stateSize = shape.hiddenStateSize();
         int directions = shape.direction().count();
@@ -152,7 +150,7 @@ final class StackSequence {
                 if (c0 != null) {
                     MemorySegment.copy(c0, index * cellBytes, cell, 0, cellBytes);
                 }
-                drivers[index].forward(partInput, order, plan, states[index], h0 == null ? null : hidden,
+                drivers[index].forward(partInput, plan, states[index], h0 == null ? null : hidden,
                         c0 == null ? null : cell, partOutput, hT == null ? null : hidden, cT == null ? null : cell);
                 if (hT != null) {
                     MemorySegment.copy(hidden, 0, hT, index * hiddenBytes, hiddenBytes);

@@ -159,12 +159,15 @@ final class StackTrainer {
             // Constants, not concatenations: a String built per call would allocate on the hot path.
             String width = projected ? "P" : "H";
             String outputWidth = projected ? "D*P" : "D*H";
-            Checks.optionalFloats("dy", dy, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
-                    outputWidth, shape.outputSize());
+            SequenceLayout layout = call.layout();
+            String outer = layout.outerName();
+            String inner = layout.innerName();
+            int outerSize = layout.outerSize(call.steps(), batch);
+            int innerSize = layout.innerSize(call.steps(), batch);
+            Checks.optionalFloats("dy", dy, outer, outerSize, inner, innerSize, outputWidth, shape.outputSize());
             Checks.optionalFloats("dhT", dhT, "L*D", states, "B", batch, width, stateSize);
             Checks.optionalFloats("dcT", dcT, "L*D", states, "B", batch, "H", hiddenSize);
-            Checks.optionalOutput("dx", dx, call.outerName(), call.outerSize(), call.innerName(), call.innerSize(),
-                    "I", shape.inputSize());
+            Checks.optionalOutput("dx", dx, outer, outerSize, inner, innerSize, "I", shape.inputSize());
             Checks.optionalOutput("dh0", dh0, "L*D", states, "B", batch, width, stateSize);
             Checks.optionalOutput("dc0", dc0, "L*D", states, "B", batch, "H", hiddenSize);
             saved = false;
@@ -178,7 +181,6 @@ final class StackTrainer {
     private void backPropagate(VariableLengths call, MemorySegment dy, MemorySegment dhT, MemorySegment dcT,
                                ModelTensors gradients, GradientMode mode, MemorySegment dx, MemorySegment dh0,
                                MemorySegment dc0) {
-        SequenceLayout order = call.layout();
         int directions = shape.direction().count();
         int stateSize = shape.hiddenStateSize();
         long rows = (long) call.steps() * call.batch();
@@ -206,10 +208,10 @@ final class StackTrainer {
                     MemorySegment.copy(dcT, index * cellBytes, cellIn, 0, cellBytes);
                 }
                 BackwardDriver part = backwards[index];
-                part.backward(order, partOutputGradient, dhT == null ? null : hiddenIn, dcT == null ? null : cellIn,
+                part.backward(partOutputGradient, dhT == null ? null : hiddenIn, dcT == null ? null : cellIn,
                         dh0 == null ? null : hiddenOut, dc0 == null ? null : cellOut);
                 if (partInputGradient != null) {
-                    part.inputGradient(order, partInputGradient);
+                    part.inputGradient(partInputGradient);
                 }
                 weightGradients(part, index, gradients, mode);
                 if (dh0 != null) {

@@ -91,9 +91,12 @@ final class VariableLengths {
         return steps;
     }
 
-    /** True when every row runs every step and the sorted order is the caller's order. */
-    boolean full() {
-        return full;
+    /**
+     * True when every row runs every step of a time-major call, so that the sorted order is the caller's and its
+     * T·B rows are the packed rows themselves: they can be copied as whole blocks.
+     */
+    boolean contiguous() {
+        return full && layout == SequenceLayout.TIME_MAJOR;
     }
 
     /** The caller's batch row of sorted row {@code sorted}. */
@@ -109,23 +112,6 @@ final class VariableLengths {
     /** Index of the row of step {@code t} of sequence {@code b} among the call's T·B rows, in its layout. */
     long row(int t, int b) {
         return layout.row(t, b, steps, batch);
-    }
-
-    /** Names and sizes of a sequence tensor's outer and inner dimensions, for messages: T, B or B, T. */
-    String outerName() {
-        return layout == SequenceLayout.TIME_MAJOR ? "T" : "B";
-    }
-
-    String innerName() {
-        return layout == SequenceLayout.TIME_MAJOR ? "B" : "T";
-    }
-
-    int outerSize() {
-        return layout == SequenceLayout.TIME_MAJOR ? steps : batch;
-    }
-
-    int innerSize() {
-        return layout == SequenceLayout.TIME_MAJOR ? batch : steps;
     }
 
     /** How many sorted rows have more than {@code t} steps: the rows that run step t. */
@@ -145,18 +131,17 @@ final class VariableLengths {
 
     /**
      * Copies the input rows that run at steps {@code from..to-1} (each step's first {@link #activeAt} sorted rows)
-     * from the caller's {@code x}, laid out as {@code layout} says, to consecutive rows of {@code target} from byte
+     * from the caller's {@code x}, in the call's layout, to consecutive rows of {@code target} from byte
      * {@code targetOffset}, step after step: the packed rows that the input projection reads.
      *
      * @return the rows copied
      */
-    int gatherRows(MemorySegment x, SequenceLayout layout, long rowBytes, int from, int to, MemorySegment target,
-                   long targetOffset) {
+    int gatherRows(MemorySegment x, long rowBytes, int from, int to, MemorySegment target, long targetOffset) {
         int rows = 0;
         for (int t = from; t < to; t++) {
             int active = activeAt(t);
             for (int r = 0; r < active; r++) {
-                MemorySegment.copy(x, layout.row(t, order[r], steps, batch) * rowBytes, target,
+                MemorySegment.copy(x, row(t, order[r]) * rowBytes, target,
                         targetOffset + (rows + r) * rowBytes, rowBytes);
             }
             rows += active;
@@ -165,15 +150,15 @@ final class VariableLengths {
     }
 
     /**
-     * Writes step t's rows of the caller's output {@code y} (laid out as {@code layout} says, {@code rowBytes} a
-     * row): the sorted rows still running from {@code source} (rows {@code sourceRowBytes} apart), zeros from
-     * {@code zeroRow} for the sequences that have ended.
+     * Writes step t's rows of the caller's output {@code y} (in the call's layout, {@code rowBytes} a row): the
+     * sorted rows still running from {@code source} (rows {@code sourceRowBytes} apart), zeros from {@code zeroRow}
+     * for the sequences that have ended.
      */
-    void scatterStep(int t, SequenceLayout layout, MemorySegment source, long sourceRowBytes, long rowBytes,
-                     MemorySegment zeroRow, MemorySegment y) {
+    void scatterStep(int t, MemorySegment source, long sourceRowBytes, long rowBytes, MemorySegment zeroRow,
+                     MemorySegment y) {
         int active = activeAt(t);
         for (int r = 0; r < batch; r++) {
-            long target = layout.row(t, order[r], steps, batch) * rowBytes;
+            long target = row(t, order[r]) * rowBytes;
             if (r < active) {
                 MemorySegment.copy(source, r * sourceRowBytes, y, target, rowBytes);
             } else {
