@@ -256,7 +256,8 @@ public final class Trainer implements AutoCloseable {
      * Brings the kernels of this trainer's forward and backward to compiled speed before the first step, as
      * {@link Runner#warmUp(Duration)} does for a runner: runs {@link #forward} then {@link #backward} on made-up data,
      * at batch 1 and (if {@link #maxBatch()} &ge; 4) at batch 5, or 4 if it takes no more, with and without the
-     * optional arguments, until the JIT has gone quiet and the calls allocate nothing for about half a second, or until
+     * optional arguments, with off-heap and float-array arguments in turn, first on a miniature of the model as a
+     * runner's warm-up does, until the JIT has gone quiet and the calls allocate nothing for about 0.4 s, or until
      * {@code limit}. The calls run on a twin of this trainer (the same model, threads and dropout, sized for those
      * batches and a few steps), so nothing of this trainer changes: not its saved forward (a backward may follow a
      * forward across a warm-up), not its dropout masks to come, not the model's weights; its results are the bits of a
@@ -327,6 +328,32 @@ public final class Trainer implements AutoCloseable {
         public void backward(MemorySegment dy, MemorySegment dhT, MemorySegment dcT, GradientMode mode,
                              MemorySegment dx, MemorySegment dh0, MemorySegment dc0) {
             Trainer.this.backward(dy, dhT, dcT, gradients, mode, dx, dh0, dc0);
+        }
+
+        /** A trainer of this one's run-time options on a miniature of the model, with gradients of its own. */
+        @Override
+        public WarmUpLoop.Miniature<Void> miniature() {
+            Model small = WarmUpLoop.miniatureOf(model);
+            if (small == null) {
+                return null;
+            }
+            Trainer trainer = null;
+            try {
+                trainer = small.trainer(options);
+                Trainer smallTrainer = trainer;
+                Gradients smallGradients = new Gradients(small.shape());
+                return new WarmUpLoop.Miniature<>(smallTrainer.new WarmUpTarget(smallGradients), () -> {
+                    smallGradients.close();
+                    smallTrainer.close();
+                    small.close();
+                });
+            } catch (RuntimeException | Error e) {
+                if (trainer != null) {
+                    trainer.close();
+                }
+                small.close();
+                throw e;
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.SplittableRandom;
 import java.util.concurrent.CancellationException;
 import java.util.function.BooleanSupplier;
+import java.util.function.LongFunction;
 
 import dev.vlstm.kernel.Settling;
 
@@ -19,8 +20,15 @@ import dev.vlstm.kernel.Settling;
  * take and that C2 would otherwise compile as a trap, throwing away the loop's code at the first such batch); each
  * through {@code forward} (with and without initial states and outputs, so that the JIT sees both branches), then,
  * for a model that can be streamed, through {@code step}, and for a trainer through {@code backward} (with and
- * without every optional gradient, overwriting and accumulating). The JIT compiles code, not objects: every runner
- * or trainer on the same kernel benefits, whatever its weights.
+ * without every optional gradient, overwriting and accumulating). Rounds alternate between off-heap segments and
+ * segments over float arrays, the public API's two forms: after a warm-up on off-heap segments alone, the first calls
+ * on float arrays ran the kernels at C1 again, boxing vectors, until C2 had compiled them anew.
+ *
+ * <p>The JIT compiles code, not objects: every runner or trainer on the same kernel benefits, whatever its weights
+ * and sizes. So a large model is warmed in two passes: first a {@link #miniature} of it (the same cell, layers,
+ * directions, options and kernel branches, a few blocks wide), whose calls are cheap enough, while the kernels still
+ * run interpreted, to reach the JIT's thresholds in a fraction of the time; then the model itself, whose calls now
+ * run compiled code, until the calls have settled on its sizes too.
  *
  * @param <S> the runner's stream state
  */
@@ -32,6 +40,31 @@ final class WarmUpLoop<S> {
     /** The rows of the widest tiles. */
     private static final int TILE_ROWS = 4;
     private static final long SEED = 0x5eedL;
+    /**
+     * A miniature keeps at most this many blocks of lanes per size, as the model's blocks are even or odd: enough
+     * for every branch of the GEMM's pairs of blocks and of a split between two threads.
+     */
+    private static final int MINIATURE_EVEN_BLOCKS = 4;
+    private static final int MINIATURE_ODD_BLOCKS = 3;
+    /**
+     * Quiet windows ({@link Settling}) that end the miniature's pass: its calls only have to get the kernels
+     * compiled; the model's own pass, which follows, waits for the JIT to go quiet on the model's sizes.
+     */
+    private static final int MINIATURE_QUIET_WINDOWS = 1;
+    private static final int MODEL_QUIET_WINDOWS = 2;
+
+    /**
+     * A target on a miniature of a model, and what closing it frees (its runner or trainer, then its model).
+     *
+     * @param <S> the runner's stream state
+     */
+    record Miniature<S>(Target<S> target, Runnable closer) implements AutoCloseable {
+
+        @Override
+        public void close() {
+            closer.run();
+        }
+    }
 
     /**
      * {@return the second batch warmed for a target of up to {@code maxBatch} rows: 5 (a tile of four rows and one row
@@ -89,6 +122,14 @@ final class WarmUpLoop<S> {
         /** One step of a stream made by {@link #newState}; {@code h} is {@code [B][S]} or null. */
         default void step(MemorySegment x, S state, MemorySegment h) {
             throw new UnsupportedOperationException("this warm-up target has no streams");
+        }
+
+        /**
+         * {@return a target of the same kind on a {@link #miniatureOf miniature} of the model, owned by the caller;
+         * null (the default) to warm the model alone}
+         */
+        default Miniature<S> miniature() {
+            return null;
         }
 
         /** {@return true if each forward is followed by {@link #backward}: a trainer's target; false by default} */
@@ -161,21 +202,23 @@ final class WarmUpLoop<S> {
     /** Time steps of each warm-up sequence: {@link #STEPS}, or fewer if the runner takes no more. */
     private final int steps;
     private final OffHeap memory = OffHeap.open();
-    /** Per warmed batch size: a state, and slices of the shared buffers made once (a slice is an object). */
+    /** The warmed batch sizes. */
     private final int[] batches;
+    /** Per warmed batch size: a state, or null for a target that cannot be streamed. */
     private final Object[] states;
-    private final MemorySegment[] sequences;
-    private final MemorySegment[] stepInputs;
-    private final MemorySegment[] initialHidden;
-    private final MemorySegment[] initialCell;
-    private final MemorySegment[] outputs;
-    private final MemorySegment[] lastHidden;
-    private final MemorySegment[] lastCell;
-    private final MemorySegment[] stepOutputs;
-    /** A trainer's dx, dh0 and dc0 per warmed batch size (its dy, dhT and dcT are the forward's y, hT and cT). */
-    private final MemorySegment[] inputGradients;
-    private final MemorySegment[] initialHiddenGradients;
-    private final MemorySegment[] initialCellGradients;
+    /** {@code [memory kind][batch size]}: off-heap segments, then segments over float arrays. */
+    private final Arguments[][] arguments;
+
+    /**
+     * One batch size's arguments in one kind of memory: slices of whole buffers made once (a slice is an object). A
+     * trainer's dx, dh0 and dc0 are null for a runner (its dy, dhT and dcT are the forward's y, hT and cT); c0, cT
+     * and dc0 are null without a cell state.
+     */
+    private record Arguments(MemorySegment sequence, MemorySegment stepInput, MemorySegment initialHidden,
+                             MemorySegment initialCell, MemorySegment output, MemorySegment lastHidden,
+                             MemorySegment lastCell, MemorySegment stepOutput, MemorySegment inputGradient,
+                             MemorySegment initialHiddenGradient, MemorySegment initialCellGradient) {
+    }
 
     private WarmUpLoop(Target<S> target, BooleanSupplier stopped) {
         this.target = target;
@@ -183,60 +226,58 @@ final class WarmUpLoop<S> {
         this.steps = Math.min(STEPS, target.maxSteps());
         int wide = wideBatch(target.maxBatch());
         this.batches = wide > 1 ? new int[] {1, wide} : new int[] {1};
-        int count = batches.length;
-        this.states = new Object[count];
-        this.sequences = new MemorySegment[count];
-        this.stepInputs = new MemorySegment[count];
-        this.initialHidden = new MemorySegment[count];
-        this.initialCell = new MemorySegment[count];
-        this.outputs = new MemorySegment[count];
-        this.lastHidden = new MemorySegment[count];
-        this.lastCell = new MemorySegment[count];
-        this.stepOutputs = new MemorySegment[count];
-        this.inputGradients = new MemorySegment[count];
-        this.initialHiddenGradients = new MemorySegment[count];
-        this.initialCellGradients = new MemorySegment[count];
-        int rows = batches[count - 1];
-        int inputSize = target.inputSize();
-        long inputRowBytes = (long) inputSize * Float.BYTES;
-        long hiddenRowBytes = (long) target.hiddenFloats() * Float.BYTES;
-        long cellRowBytes = (long) target.cellFloats() * Float.BYTES;
-        long outputRowBytes = (long) target.outputFloats() * Float.BYTES;
+        this.states = new Object[batches.length];
+        this.arguments = new Arguments[2][];
         try {
-            MemorySegment x = memory.floats((long) steps * rows * inputSize);
-            MemorySegment h0 = memory.floats((long) rows * target.hiddenFloats());
-            MemorySegment c0 = target.cellFloats() == 0 ? null : memory.floats((long) rows * target.cellFloats());
-            MemorySegment y = memory.floats((long) steps * rows * target.outputFloats());
-            MemorySegment hT = memory.floats((long) rows * target.hiddenFloats());
-            MemorySegment cT = c0 == null ? null : memory.floats((long) rows * target.cellFloats());
-            boolean trains = target.trains();
-            MemorySegment dx = trains ? memory.floats(x.byteSize() / Float.BYTES) : null;
-            MemorySegment dh0 = trains ? memory.floats(h0.byteSize() / Float.BYTES) : null;
-            MemorySegment dc0 = trains && c0 != null ? memory.floats(c0.byteSize() / Float.BYTES) : null;
-            fill(x, SEED);
-            fill(h0, SEED + 1);
-            if (c0 != null) {
-                fill(c0, SEED + 2);
-            }
-            for (int n = 0; n < count; n++) {
-                int batch = batches[n];
-                states[n] = target.newState(batch);
-                sequences[n] = x.asSlice(0, steps * batch * inputRowBytes);
-                stepInputs[n] = x.asSlice(0, batch * inputRowBytes);
-                initialHidden[n] = h0.asSlice(0, batch * hiddenRowBytes);
-                initialCell[n] = c0 == null ? null : c0.asSlice(0, batch * cellRowBytes);
-                outputs[n] = y.asSlice(0, steps * batch * outputRowBytes);
-                lastHidden[n] = hT.asSlice(0, batch * hiddenRowBytes);
-                lastCell[n] = cT == null ? null : cT.asSlice(0, batch * cellRowBytes);
-                stepOutputs[n] = y.asSlice(0, batch * outputRowBytes);
-                inputGradients[n] = dx == null ? null : dx.asSlice(0, sequences[n].byteSize());
-                initialHiddenGradients[n] = dh0 == null ? null : dh0.asSlice(0, initialHidden[n].byteSize());
-                initialCellGradients[n] = dc0 == null ? null : dc0.asSlice(0, initialCell[n].byteSize());
+            arguments[0] = arguments(memory::floats);
+            arguments[1] = arguments(floats -> MemorySegment.ofArray(new float[Math.toIntExact(floats)]));
+            for (int n = 0; n < batches.length; n++) {
+                states[n] = target.newState(batches[n]);
             }
         } catch (RuntimeException | Error e) {
             close();
             throw e;
         }
+    }
+
+    /** Whole buffers for the widest batch from {@code floats}, the inputs filled, sliced for every batch size. */
+    private Arguments[] arguments(LongFunction<MemorySegment> floats) {
+        int rows = batches[batches.length - 1];
+        int inputSize = target.inputSize();
+        long inputRowBytes = (long) inputSize * Float.BYTES;
+        long hiddenRowBytes = (long) target.hiddenFloats() * Float.BYTES;
+        long cellRowBytes = (long) target.cellFloats() * Float.BYTES;
+        long outputRowBytes = (long) target.outputFloats() * Float.BYTES;
+        boolean cell = target.cellFloats() != 0;
+        boolean trains = target.trains();
+        MemorySegment x = floats.apply((long) steps * rows * inputSize);
+        MemorySegment h0 = floats.apply((long) rows * target.hiddenFloats());
+        MemorySegment c0 = cell ? floats.apply((long) rows * target.cellFloats()) : null;
+        MemorySegment y = floats.apply((long) steps * rows * target.outputFloats());
+        MemorySegment hT = floats.apply((long) rows * target.hiddenFloats());
+        MemorySegment cT = cell ? floats.apply((long) rows * target.cellFloats()) : null;
+        MemorySegment dx = trains ? floats.apply(x.byteSize() / Float.BYTES) : null;
+        MemorySegment dh0 = trains ? floats.apply(h0.byteSize() / Float.BYTES) : null;
+        MemorySegment dc0 = trains && cell ? floats.apply(c0.byteSize() / Float.BYTES) : null;
+        fill(x, SEED);
+        fill(h0, SEED + 1);
+        if (cell) {
+            fill(c0, SEED + 2);
+        }
+        Arguments[] sliced = new Arguments[batches.length];
+        for (int n = 0; n < batches.length; n++) {
+            int batch = batches[n];
+            long sequenceBytes = steps * batch * inputRowBytes;
+            long hiddenBytes = batch * hiddenRowBytes;
+            long cellBytes = batch * cellRowBytes;
+            sliced[n] = new Arguments(x.asSlice(0, sequenceBytes), x.asSlice(0, batch * inputRowBytes),
+                    h0.asSlice(0, hiddenBytes), cell ? c0.asSlice(0, cellBytes) : null,
+                    y.asSlice(0, steps * batch * outputRowBytes), hT.asSlice(0, hiddenBytes),
+                    cell ? cT.asSlice(0, cellBytes) : null, y.asSlice(0, batch * outputRowBytes),
+                    trains ? dx.asSlice(0, sequenceBytes) : null, trains ? dh0.asSlice(0, hiddenBytes) : null,
+                    trains && cell ? dc0.asSlice(0, cellBytes) : null);
+        }
+        return sliced;
     }
 
     /**
@@ -264,50 +305,100 @@ final class WarmUpLoop<S> {
      * @throws CancellationException as soon as {@code stopped} says true, after freeing the warm-up's memory
      */
     static <S> WarmUp run(Target<S> target, Duration limit, BooleanSupplier stopped) {
+        long start = System.nanoTime();
+        long deadline = start + limit.toNanos();
+        long calls = 0;
+        Miniature<S> miniature = target.miniature();
+        if (miniature != null) {
+            try (miniature) {
+                calls += warm(miniature.target(), deadline, stopped, MINIATURE_QUIET_WINDOWS).calls();
+            }
+        }
+        Settling.Outcome outcome = warm(target, deadline, stopped, MODEL_QUIET_WINDOWS);
+        return new WarmUp(calls + outcome.calls(), Duration.ofNanos(System.nanoTime() - start), outcome.settled());
+    }
+
+    /** Repeats rounds of {@code target}'s calls until they settle or {@code deadline} passes. */
+    private static <S> Settling.Outcome warm(Target<S> target, long deadline, BooleanSupplier stopped, int quiet) {
         WarmUpLoop<S> warmUp = new WarmUpLoop<>(target, stopped);
         try {
-            return warmUp.until(System.nanoTime() + limit.toNanos());
+            return Settling.repeat(warmUp::round, deadline, quiet);
         } finally {
             warmUp.close();
         }
     }
 
-    private WarmUp until(long deadline) {
-        Settling.Outcome outcome = Settling.repeat(this::round, deadline);
-        return new WarmUp(outcome.calls(), Duration.ofNanos(outcome.nanos()), outcome.settled());
+    /**
+     * A model of {@code model}'s cell, layers, directions, peepholes and options whose sizes keep their block
+     * structure but few blocks: each of I, H and P (the projection) with more than {@link #MINIATURE_EVEN_BLOCKS}
+     * blocks of lanes keeps its last, partial or whole, block and is cut to {@link #MINIATURE_EVEN_BLOCKS} or
+     * {@link #MINIATURE_ODD_BLOCKS} blocks as its count is even or odd. Its weights are made up.
+     *
+     * @return the miniature, owned by the caller; null if it would not be smaller than {@code model}, or if its
+     *         projection would not be narrower than its hidden size
+     */
+    static Model miniatureOf(Model model) {
+        RnnShape shape = model.shape();
+        int lanes = model.options().backend().family().lanes();
+        int hidden = miniature(shape.hiddenSize(), lanes);
+        int projection = miniature(shape.projectionSize(), lanes);
+        if (projection >= hidden) {
+            return null;
+        }
+        RnnShape small = new RnnShape(shape.cell(), miniature(shape.inputSize(), lanes), hidden, shape.layers(),
+                shape.direction(), projection, shape.peepholes());
+        if (small.equals(shape)) {
+            return null;
+        }
+        try (Parameters parameters = Parameters.initialize(small, SEED)) {
+            return Model.pack(parameters, model.options());
+        }
+    }
+
+    /** {@code size} cut to a few blocks of {@code lanes}, as {@link #miniatureOf} describes; 0 stays 0. */
+    static int miniature(int size, int lanes) {
+        int blocks = (size + lanes - 1) / lanes;
+        if (blocks <= MINIATURE_EVEN_BLOCKS) {
+            return size;
+        }
+        int kept = blocks % 2 == 0 ? MINIATURE_EVEN_BLOCKS : MINIATURE_ODD_BLOCKS;
+        return size - (blocks - kept) * lanes;
     }
 
     /**
      * One forward and one step (or backward) at each batch size; even rounds pass initial states and take every
-     * output. A backward's dy, dhT and dcT are the forward's y, hT and cT (the gradient of half their squared norm):
+     * output, and rounds alternate between off-heap and float-array segments two by two (so that each kind meets
+     * both). A backward's dy, dhT and dcT are the forward's y, hT and cT (the gradient of half their squared norm):
      * values a trained model sees.
      */
     private long round(long round) {
         boolean everything = (round & 1) == 0;
+        Arguments[] kind = arguments[(int) (round >> 1) & 1];
         long calls = 0;
         for (int n = 0; n < batches.length; n++) {
+            Arguments a = kind[n];
             S state = state(n);
             proceed();
             if (everything) {
-                target.forward(sequences[n], steps, batches[n], initialHidden[n], initialCell[n], outputs[n],
-                        lastHidden[n], lastCell[n]);
+                target.forward(a.sequence(), steps, batches[n], a.initialHidden(), a.initialCell(), a.output(),
+                        a.lastHidden(), a.lastCell());
             } else {
-                target.forward(sequences[n], steps, batches[n], null, null, null, lastHidden[n], null);
+                target.forward(a.sequence(), steps, batches[n], null, null, null, a.lastHidden(), null);
             }
             calls++;
             if (target.trains()) {
                 proceed();
                 if (everything) {
-                    target.backward(outputs[n], lastHidden[n], lastCell[n], GradientMode.OVERWRITE,
-                            inputGradients[n], initialHiddenGradients[n], initialCellGradients[n]);
+                    target.backward(a.output(), a.lastHidden(), a.lastCell(), GradientMode.OVERWRITE,
+                            a.inputGradient(), a.initialHiddenGradient(), a.initialCellGradient());
                 } else {
-                    target.backward(null, lastHidden[n], null, GradientMode.ACCUMULATE, null, null, null);
+                    target.backward(null, a.lastHidden(), null, GradientMode.ACCUMULATE, null, null, null);
                 }
                 calls++;
             }
             if (state != null) {
                 proceed();
-                target.step(stepInputs[n], state, everything ? stepOutputs[n] : null);
+                target.step(a.stepInput(), state, everything ? a.stepOutput() : null);
                 calls++;
             }
         }

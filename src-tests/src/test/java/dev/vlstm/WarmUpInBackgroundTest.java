@@ -16,8 +16,8 @@ import java.util.concurrent.TimeUnit;
 import dev.vlstm.reference.ReferenceStack;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@link Model#warmUpInBackground(Options, Duration)}: its future completes with the report, or with the warm-up's
@@ -29,6 +29,8 @@ class WarmUpInBackgroundTest {
 
     private static final int INPUT_SIZE = 11;
     private static final int HIDDEN_SIZE = 37;
+    /** Wide enough at every vector width for the warm-up to begin on a miniature of the model (its memory too). */
+    private static final int WIDE_HIDDEN_SIZE = 300;
     private static final int STEPS = 5;
     private static final int BATCH = 4;
     /** Far longer than any wait here: a warm-up that must be stopped would otherwise run past the test. */
@@ -55,13 +57,14 @@ class WarmUpInBackgroundTest {
 
     /**
      * Closing the model at once (the thread may not have made its runner yet) or while the warm-up calls: close waits
-     * for the thread, the future is cancelled, and every byte of the warm-up's runner and states is freed.
+     * for the thread, the future is cancelled, and every byte of the warm-up's runner and states is freed, and of its
+     * miniature model for a wide one.
      */
     @ParameterizedTest
-    @ValueSource(ints = {0, 200})
-    void closingTheModelDuringTheWarmUpStopsItAndFreesEverything(int delayMillis) throws Exception {
+    @CsvSource({"0, " + HIDDEN_SIZE, "200, " + HIDDEN_SIZE, "0, " + WIDE_HIDDEN_SIZE, "200, " + WIDE_HIDDEN_SIZE})
+    void closingTheModelDuringTheWarmUpStopsItAndFreesEverything(int delayMillis, int hiddenSize) throws Exception {
         long liveBefore = NativeMemory.liveBytes();
-        TestRnn rnn = new TestRnn(32, RnnShape.of(Cell.LSTM, INPUT_SIZE, HIDDEN_SIZE).withLayers(2),
+        TestRnn rnn = new TestRnn(32, RnnShape.of(Cell.LSTM, INPUT_SIZE, hiddenSize).withLayers(2),
                 Options.DEFAULT);
         CompletableFuture<WarmUp> future = rnn.model.warmUpInBackground(options().withThreads(2), LONG);
         List<Thread> threads = rnn.model.warmUpThreads();

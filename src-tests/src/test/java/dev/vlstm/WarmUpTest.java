@@ -11,13 +11,21 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import jdk.jfr.Recording;
+import jdk.jfr.consumer.RecordedMethod;
+import jdk.jfr.consumer.RecordingFile;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
@@ -29,7 +37,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 class WarmUpTest {
 
-    private static final int INPUT_SIZE = 48;
+    private static final int INPUT_SIZE = 96;
     private static final int HIDDEN_SIZE = 96;
     private static final int STEPS = 6;
     private static final int BATCH = 5;
@@ -50,61 +58,128 @@ class WarmUpTest {
         WARM_UP_IN_BACKGROUND
     }
 
+    /** The arguments a child JVM's calls take: the public API's two forms. */
+    enum Arguments {
+        /** Segments of a confined arena, as a service's. */
+        SEGMENTS,
+        /** Float arrays. */
+        ARRAYS
+    }
+
     /**
-     * Run in a child JVM: prints the bytes allocated by the first {@link #CALLS} forward and step calls of a new runner (on
-     * segments of a confined arena, as a service's), after the warm-up its argument names ({@link Before}).
+     * Run in a child JVM: after the warm-up its first argument names ({@link Before}), prints the bytes allocated by
+     * the first {@link #CALLS} rounds of a step of one row, a forward and a step of a runner (made with the model
+     * before the warm-up, as a service's is) on the arguments its second names ({@link Arguments}), and the kernel
+     * methods the JIT compiled with C1's profiling (tiers 2 and 3) during them, from a JFR recording of
+     * {@code jdk.Compilation}: methods that had been running interpreted or had lost their C2 code (a trivial
+     * method's tier 1 and a C2 compilation are not counted); then, after two seconds of the same calls, the bytes the
+     * next {@link #CALLS} allocate. The model is loaded through the public API alone, as a service's.
      */
     public static final class FirstCalls {
         public static void main(String[] args) throws Exception {
             Before before = Before.valueOf(args[0]);
-            com.sun.management.ThreadMXBean threads =
-                    (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-            try (TestRnn model = new TestRnn(5, RnnShape.of(Cell.LSTM, INPUT_SIZE, HIDDEN_SIZE), Options.DEFAULT);
-                 Runner runner = model.runner(BATCH, STEPS);
-                 State state = model.model.newState(BATCH);
+            Arguments arguments = Arguments.valueOf(args[1]);
+            Options options = Options.DEFAULT.withMaxBatch(BATCH).withMaxSteps(STEPS);
+            try (Parameters parameters = Parameters.initialize(RnnShape.of(Cell.LSTM, INPUT_SIZE, HIDDEN_SIZE), 5);
+                 Model model = Model.pack(parameters, options);
+                 Runner runner = model.runner();
+                 State state = model.newState(BATCH);
+                 State single = model.newState(1);
                  Arena arena = Arena.ofConfined()) {
                 switch (before) {
                     case NOTHING -> { }
                     case WARM_UP -> System.out.println("warmUp=" + runner.warmUp(Duration.ofMinutes(2)));
-                    case WARM_UP_IN_BACKGROUND -> System.out.println("warmUp=" + model.model.warmUpInBackground(
-                            model.model.options().withMaxBatch(BATCH).withMaxSteps(STEPS), Duration.ofMinutes(2))
-                            .get());
+                    case WARM_UP_IN_BACKGROUND -> System.out.println("warmUp=" + model.warmUpInBackground(options,
+                            Duration.ofMinutes(2)).get());
                 }
-                MemorySegment x = arena.allocate((long) STEPS * BATCH * INPUT_SIZE * Float.BYTES);
-                MemorySegment.copy(MemorySegment.ofArray(model.input(STEPS, BATCH)), 0, x, 0, x.byteSize());
-                MemorySegment y = arena.allocate((long) STEPS * BATCH * HIDDEN_SIZE * Float.BYTES);
-                MemorySegment h = arena.allocate((long) BATCH * HIDDEN_SIZE * Float.BYTES);
-                MemorySegment frame = x.asSlice(0, (long) BATCH * INPUT_SIZE * Float.BYTES);
-                long allocatedBefore = threads.getCurrentThreadAllocatedBytes();
-                for (int call = 0; call < CALLS; call++) {
+                float[] input = new float[STEPS * BATCH * INPUT_SIZE];
+                for (int n = 0; n < input.length; n++) {
+                    input[n] = (float) Math.sin(n);
+                }
+                float[] output = new float[STEPS * BATCH * HIDDEN_SIZE];
+                float[] hidden = new float[BATCH * HIDDEN_SIZE];
+                float[] frame = Arrays.copyOf(input, BATCH * INPUT_SIZE);
+                MemorySegment x = arena.allocate((long) input.length * Float.BYTES);
+                MemorySegment.copy(MemorySegment.ofArray(input), 0, x, 0, x.byteSize());
+                MemorySegment y = arena.allocate((long) output.length * Float.BYTES);
+                MemorySegment h = arena.allocate((long) hidden.length * Float.BYTES);
+                MemorySegment frameSegment = x.asSlice(0, (long) frame.length * Float.BYTES);
+                float[] row = Arrays.copyOf(input, INPUT_SIZE);
+                float[] rowHidden = new float[HIDDEN_SIZE];
+                MemorySegment rowSegment = x.asSlice(0, (long) INPUT_SIZE * Float.BYTES);
+                MemorySegment rowHiddenSegment = h.asSlice(0, (long) HIDDEN_SIZE * Float.BYTES);
+                Runnable calls = arguments == Arguments.SEGMENTS ? () -> {
+                    runner.step(rowSegment, single, rowHiddenSegment);
                     runner.forward(x, STEPS, BATCH, null, null, y, h, null);
-                    runner.step(frame, state, h);
+                    runner.step(frameSegment, state, h);
+                } : () -> {
+                    runner.step(row, single, rowHidden);
+                    runner.forward(input, STEPS, BATCH, null, null, output, hidden, null);
+                    runner.step(frame, state, hidden);
+                };
+                Path events = Files.createTempFile("vlstm-first-calls", ".jfr");
+                try (Recording recording = new Recording()) {
+                    recording.enable("jdk.Compilation").withThreshold(Duration.ZERO);
+                    recording.start();
+                    System.out.println("allocated=" + allocatedBy(calls));
+                    recording.stop();
+                    recording.dump(events);
+                    System.out.println("kernelsCompiled=" + RecordingFile.readAllEvents(events).stream()
+                            .filter(event -> event.getInt("compileLevel") == 2 || event.getInt("compileLevel") == 3)
+                            .map(event -> event.<RecordedMethod>getValue("method"))
+                            .filter(method -> method.getType().getName().startsWith("dev.vlstm.kernel."))
+                            .map(method -> method.getType().getName() + "." + method.getName()).toList());
+                } finally {
+                    Files.delete(events);
                 }
-                System.out.println("allocated=" + (threads.getCurrentThreadAllocatedBytes() - allocatedBefore));
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+                while (System.nanoTime() < end) {
+                    calls.run();
+                }
+                System.out.println("later=" + allocatedBy(calls));
             }
+        }
+
+        private static long allocatedBy(Runnable calls) {
+            com.sun.management.ThreadMXBean threads =
+                    (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+            long before = threads.getCurrentThreadAllocatedBytes();
+            for (int call = 0; call < CALLS; call++) {
+                calls.run();
+            }
+            return threads.getCurrentThreadAllocatedBytes() - before;
         }
     }
 
     /**
-     * The first calls after a warm-up may allocate a few hundred bytes: compiled code that meets something new (here,
-     * other segments) may be deoptimized and recompiled once, which re-materializes the vectors that C2 had kept in
-     * registers (192 and 280 bytes measured, in one of the first calls or in a later one). Code that is not yet
-     * compiled allocates megabytes over the same calls (the control below).
+     * The first calls after a warm-up allocate what the same calls allocate once the JVM has settled (nothing on
+     * segments), plus at most a few hundred bytes: compiled code that meets something new (here, other segments) may
+     * be deoptimized and recompiled once, which re-materializes the vectors that C2 had kept in registers (192 and
+     * 280 bytes measured, in one of the first calls or in a later one). Code that is not yet compiled allocates
+     * megabytes over the same calls (the control below). And no kernel method needs C1's profiling during them: after a
+     * warm-up on segments alone, the first calls on float arrays threw away the kernels' C2 code and ran them at C1
+     * again until recompiled, which allocation did not show at this size but a JFR recording did.
      */
     @ParameterizedTest
-    @EnumSource(value = Before.class, names = {"WARM_UP", "WARM_UP_IN_BACKGROUND"})
-    void afterAWarmUpTheFirstCallsOfAColdJvmRunCompiledCode(Before before) throws Exception {
-        String output = childJvm(before);
+    @CsvSource({"WARM_UP, SEGMENTS", "WARM_UP, ARRAYS", "WARM_UP_IN_BACKGROUND, SEGMENTS",
+                "WARM_UP_IN_BACKGROUND, ARRAYS"})
+    void afterAWarmUpTheFirstCallsOfAColdJvmRunCompiledCode(Before before, Arguments arguments) throws Exception {
+        String output = childJvm(before, arguments);
         assertTrue(output.contains("settled=true"), "the warm-up should settle within its limit: " + output);
-        assertTrue(allocated(output) <= FEW_DEOPTIMIZATIONS_BYTES, "the first calls after " + before + " allocated: "
-                + output);
+        assertTrue(value(output, "allocated=") <= value(output, "later=") + FEW_DEOPTIMIZATIONS_BYTES,
+                "the first calls after " + before + " on " + arguments + " allocated more than later ones: " + output);
+        assertTrue(output.contains("kernelsCompiled=[]"), "the first calls after " + before + " on " + arguments
+                + " ran kernels that the JIT then compiled: " + output);
     }
 
-    @Test
-    void withoutAWarmUpTheFirstCallsOfAColdJvmAllocate() throws Exception {
-        String output = childJvm(Before.NOTHING);
-        assertTrue(allocated(output) > 100 * FEW_DEOPTIMIZATIONS_BYTES,
+    @ParameterizedTest
+    @EnumSource(Arguments.class)
+    void withoutAWarmUpTheFirstCallsOfAColdJvmAllocate(Arguments arguments) throws Exception {
+        String output = childJvm(Before.NOTHING, arguments);
+        assertTrue(value(output, "allocated=") > value(output, "later=") + 100 * FEW_DEOPTIMIZATIONS_BYTES,
                 "control: cold calls should box vectors: " + output);
+        assertFalse(output.contains("kernelsCompiled=[]"), "control: cold calls should get kernels compiled: "
+                + output);
     }
 
     @ParameterizedTest
@@ -127,6 +202,70 @@ class WarmUpTest {
             runner.forward(x, 9, 6, null, null, after, null, null);
             assertArrayEquals(before, after);
             assertArrayEquals(stateBefore, state.hidden());
+        }
+    }
+
+    /**
+     * A wide model is warmed through a miniature first: two threads, projection, peepholes and a cell clip on one,
+     * two layers of a GRU on the other. The model's results are the bits they were, and the miniature's memory and
+     * threads are gone after.
+     */
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void aWideModelsWarmUpLeavesNothingBehind(Cell cell) {
+        RnnShape shape = cell == Cell.GRU ? RnnShape.of(cell, 70, 300).withLayers(2)
+                : RnnShape.of(cell, 70, 300).withProjection(130).withPeepholes(true);
+        Options options = Options.DEFAULT.withCellClip(3f).withThreads(2);
+        try (TestRnn model = new TestRnn(10, shape, options);
+             Runner runner = model.runner(6, 9)) {
+            float[] x = model.input(9, 6);
+            float[] before = new float[9 * 6 * shape.outputSize()];
+            runner.forward(x, 9, 6, null, null, before, null, null);
+            long liveBefore = NativeMemory.liveBytes();
+            int threadsBefore = Thread.activeCount();
+
+            WarmUp report = runner.warmUp(Duration.ofSeconds(1));
+
+            assertTrue(report.calls() > 4, "calls: " + report);
+            assertEquals(liveBefore, NativeMemory.liveBytes(), "off-heap bytes left by the warm-up");
+            assertTrue(Thread.activeCount() <= threadsBefore, "threads left by the warm-up: " + Thread.activeCount()
+                    + " against " + threadsBefore);
+            float[] after = new float[before.length];
+            runner.forward(x, 9, 6, null, null, after, null, null);
+            assertArrayEquals(before, after);
+        }
+    }
+
+    /** Sizes cut to a few blocks keep their last block and the parity of their block count; small ones stay. */
+    @Test
+    void aMiniatureKeepsTheBlockStructureOfEachSize() {
+        assertEquals(0, WarmUpLoop.miniature(0, 16));
+        assertEquals(64, WarmUpLoop.miniature(64, 16));
+        assertEquals(33, WarmUpLoop.miniature(65, 16));
+        assertEquals(64, WarmUpLoop.miniature(256, 16));
+        assertEquals(58, WarmUpLoop.miniature(250, 16));
+        assertEquals(32, WarmUpLoop.miniature(1024, 8));
+        assertEquals(12, WarmUpLoop.miniature(100, 4));
+        try (TestRnn wide = new TestRnn(11, new RnnShape(Cell.LSTM, 200, 256, 2, Direction.BIDIRECTIONAL, 250, true),
+                Options.DEFAULT.withPrecision(WeightPrecision.BFLOAT16));
+             Model small = WarmUpLoop.miniatureOf(wide.model);
+             TestRnn narrow = new TestRnn(12, RnnShape.of(Cell.GRU, 3, 5), Options.DEFAULT)) {
+            int lanes = wide.model.options().backend().family().lanes();
+            RnnShape shape = small.shape();
+            assertEquals(Cell.LSTM, shape.cell());
+            assertEquals(2, shape.layers());
+            assertEquals(Direction.BIDIRECTIONAL, shape.direction());
+            assertTrue(shape.peepholes());
+            assertEquals(wide.model.options(), small.options());
+            for (int[] sizes : new int[][] {{200, shape.inputSize()}, {256, shape.hiddenSize()},
+                                            {250, shape.projectionSize()}}) {
+                int blocks = (sizes[0] + lanes - 1) / lanes;
+                int smallBlocks = (sizes[1] + lanes - 1) / lanes;
+                assertTrue(smallBlocks <= Math.min(blocks, 4), sizes[0] + " -> " + sizes[1] + " at " + lanes);
+                assertEquals(sizes[0] % lanes, sizes[1] % lanes, sizes[0] + " -> " + sizes[1] + " at " + lanes);
+                assertEquals(blocks % 2, smallBlocks % 2, sizes[0] + " -> " + sizes[1] + " at " + lanes);
+            }
+            assertEquals(null, WarmUpLoop.miniatureOf(narrow.model), "a model of a few blocks is warmed as it is");
         }
     }
 
@@ -157,17 +296,17 @@ class WarmUpTest {
         }
     }
 
-    private static long allocated(String output) {
+    private static long value(String output, String prefix) {
         for (String line : output.split("\n")) {
-            if (line.startsWith("allocated=")) {
-                return Long.parseLong(line.substring("allocated=".length()).trim());
+            if (line.startsWith(prefix)) {
+                return Long.parseLong(line.substring(prefix.length()).trim());
             }
         }
-        throw new AssertionError("no allocation line in: " + output);
+        throw new AssertionError("no line " + prefix + " in: " + output);
     }
 
     /** Runs {@link FirstCalls} in a new JVM with this JVM's vector options; returns its output. */
-    private static String childJvm(Before before) throws IOException, InterruptedException {
+    private static String childJvm(Before before, Arguments arguments) throws IOException, InterruptedException {
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<String> command = new ArrayList<>(List.of(java));
         command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
@@ -175,7 +314,7 @@ class WarmUpTest {
                         || option.startsWith("-Dvlstm."))
                 .toList());
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), FirstCalls.class.getName(),
-                before.name()));
+                before.name(), arguments.name()));
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(process.waitFor(3, TimeUnit.MINUTES), "child JVM timed out");

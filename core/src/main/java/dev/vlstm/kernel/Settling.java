@@ -49,13 +49,26 @@ public final class Settling {
      * @return what the repetition did
      */
     public static Outcome repeat(Round round, long deadline) {
+        return repeat(round, deadline, QUIET_WINDOWS);
+    }
+
+    /**
+     * Repeats {@code round} as {@link #repeat(Round, long)} does, but settles after {@code quietWindows} quiet
+     * windows in a row instead of {@link #QUIET_WINDOWS}: for calls whose code is to be compiled, not yet timed.
+     *
+     * @param round        the calls to repeat
+     * @param deadline     a {@link System#nanoTime()} value after which to stop, settled or not
+     * @param quietWindows windows without compilation or allocation that settle the calls, &ge; 1
+     * @return what the repetition did
+     */
+    public static Outcome repeat(Round round, long deadline, int quietWindows) {
         CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
         boolean jitObservable = jit != null && jit.isCompilationTimeMonitoringSupported();
         ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
         long start = System.nanoTime();
         long calls = 0;
         long rounds = 0;
-        int quietWindows = 0;
+        int quiet = 0;
         double fastestRound = Double.POSITIVE_INFINITY;
         long compilationMillis = jitObservable ? jit.getTotalCompilationTime() : 0;
         while (true) {
@@ -72,9 +85,9 @@ public final class Settling {
             long compiled = jitObservable ? jit.getTotalCompilationTime() : compilationMillis;
             double roundNanos = (double) (now - windowStart) / windowRounds;
             fastestRound = Math.min(fastestRound, roundNanos);
-            quietWindows = allocated || compiled != compilationMillis ? 0 : quietWindows + 1;
+            quiet = allocated || compiled != compilationMillis ? 0 : quiet + 1;
             compilationMillis = compiled;
-            boolean settled = quietWindows >= QUIET_WINDOWS && roundNanos <= SLOWER_THAN_BEST * fastestRound;
+            boolean settled = quiet >= quietWindows && roundNanos <= SLOWER_THAN_BEST * fastestRound;
             if (settled || now >= deadline) {
                 return new Outcome(calls, now - start, settled);
             }
