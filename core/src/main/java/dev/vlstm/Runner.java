@@ -252,11 +252,12 @@ public final class Runner implements AutoCloseable {
      * unidirectional model) {@link #step} on made-up data, at batch 1 and (if {@link #maxBatch()} &ge; 4) at batch 5,
      * or 4 if it takes no more (a tile of four rows and a row left over: every path a batch takes), with off-heap and
      * float-array arguments in turn, until the JIT has gone quiet and the calls allocate nothing for about 0.4 s, or
-     * until {@code limit}. A model wider than a few blocks of vector lanes is first warmed through a runner of the
-     * same options on a miniature of it (the same cell, layers, directions and kernel, made-up weights), whose cheap
-     * calls get the kernels compiled sooner than the model's own would. It changes nothing a caller can see. The JIT
-     * compiles code, not objects: one warmed runner warms every runner of the same cell and kernel in the JVM.
-     * Warm-up memory (and the miniature) is allocated for the call and freed after.
+     * until {@code limit}. A model any of whose sizes is wider than four blocks of vector lanes is first warmed, for
+     * at most half the limit, through a runner of the same options (on at most two threads) on a miniature of it
+     * (the same cell, layers, directions and kernel, made-up weights), whose cheap calls get the kernels compiled
+     * sooner than the model's own would. It changes nothing a caller can see. The JIT compiles code, not objects: one
+     * warmed runner warms every runner of the same cell and kernel in the JVM. Warm-up memory (and the miniature) is
+     * allocated for the call and freed after.
      *
      * @param limit the longest the warm-up may take, positive
      * @return what the warm-up did; {@link WarmUp#settled()} is false if it ran out of time
@@ -359,11 +360,15 @@ public final class Runner implements AutoCloseable {
             }
             try {
                 Runner runner = small.runner(small.options().withMaxBatch(WarmUpLoop.wideBatch(maxBatch))
-                        .withMaxSteps(Math.min(maxSteps, WarmUpLoop.STEPS)).withThreads(threads())
-                        .withChunkSteps(chunkSteps()).withNonFiniteInputs(nonFiniteInputs));
+                        .withMaxSteps(Math.min(maxSteps, WarmUpLoop.STEPS))
+                        .withThreads(WarmUpLoop.miniatureThreads(threads())).withChunkSteps(chunkSteps())
+                        .withNonFiniteInputs(nonFiniteInputs));
                 return new WarmUpLoop.Miniature<>(runner.new WarmUpTarget(), () -> {
-                    runner.close();
-                    small.close();
+                    try {
+                        runner.close();
+                    } finally {
+                        small.close();
+                    }
                 });
             } catch (RuntimeException | Error e) {
                 small.close();

@@ -263,8 +263,9 @@ public final class Trainer implements AutoCloseable {
      * forward across a warm-up), not its dropout masks to come, not the model's weights; its results are the bits of a
      * trainer never warmed up. The JIT compiles code, not objects: one warmed trainer warms every trainer of the same
      * cell and kernel in the JVM. {@link #updateWeights} is not warmed (it would change the model). Warm-up memory (the
-     * twin's scratch, a few sequences of made-up data, and gradients of the model's size) is allocated for the call and
-     * freed after; the twin's {@code threads - 1} worker threads are stopped after it too.
+     * twin's scratch, a few sequences of made-up data, gradients of the model's size, and for a wide model the
+     * miniature's weights, trainer and gradients) is allocated for the call and freed after; the worker threads of the
+     * twin and of the miniature's trainer are stopped after it too.
      *
      * @param limit the longest the warm-up may take, positive
      * @return what the warm-up did; {@link WarmUp#calls()} counts forwards and backwards; {@link WarmUp#settled()}
@@ -339,13 +340,16 @@ public final class Trainer implements AutoCloseable {
             }
             Trainer trainer = null;
             try {
-                trainer = small.trainer(options);
+                trainer = small.trainer(options.withThreads(WarmUpLoop.miniatureThreads(threads())));
                 Trainer smallTrainer = trainer;
                 Gradients smallGradients = new Gradients(small.shape());
                 return new WarmUpLoop.Miniature<>(smallTrainer.new WarmUpTarget(smallGradients), () -> {
-                    smallGradients.close();
-                    smallTrainer.close();
-                    small.close();
+                    try {
+                        smallGradients.close();
+                        smallTrainer.close();
+                    } finally {
+                        small.close();
+                    }
                 });
             } catch (RuntimeException | Error e) {
                 if (trainer != null) {

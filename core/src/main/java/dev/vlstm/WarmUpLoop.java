@@ -42,13 +42,15 @@ final class WarmUpLoop<S> {
     private static final long SEED = 0x5eedL;
     /**
      * A miniature keeps at most this many blocks of lanes per size, as the model's blocks are even or odd: enough
-     * for every branch of the GEMM's pairs of blocks and of a split between two threads.
+     * for every branch of the GEMM's pairs of blocks and of a split between two threads, the most a miniature runs
+     * on ({@link #miniatureThreads}).
      */
     private static final int MINIATURE_EVEN_BLOCKS = 4;
     private static final int MINIATURE_ODD_BLOCKS = 3;
     /**
      * Quiet windows ({@link Settling}) that end the miniature's pass: its calls only have to get the kernels
-     * compiled; the model's own pass, which follows, waits for the JIT to go quiet on the model's sizes.
+     * compiled; the model's own pass, which follows, waits for the JIT to go quiet on the model's sizes. The
+     * miniature's pass takes at most half the warm-up's limit, so that the model's has time to settle.
      */
     private static final int MINIATURE_QUIET_WINDOWS = 1;
     private static final int MODEL_QUIET_WINDOWS = 2;
@@ -77,8 +79,8 @@ final class WarmUpLoop<S> {
     /**
      * The calls a warm-up repeats, with their argument sizes in floats per batch row: a {@link Runner}, or a
      * {@link Trainer}'s twin. A {@link Runner}'s calls each take its driver's guard, so another thread that uses the
-     * runner meanwhile is refused by name, as any concurrent use is. A runner's target streams (if its model can be) and has
-     * no backward; a trainer's has a backward and no streams.
+     * runner meanwhile is refused by name, as any concurrent use is. A runner's target streams (if its model can be)
+     * and has no backward; a trainer's has a backward and no streams.
      *
      * @param <S> the runner's stream state
      */
@@ -308,10 +310,12 @@ final class WarmUpLoop<S> {
         long start = System.nanoTime();
         long deadline = start + limit.toNanos();
         long calls = 0;
+        proceed(stopped);
         Miniature<S> miniature = target.miniature();
         if (miniature != null) {
             try (miniature) {
-                calls += warm(miniature.target(), deadline, stopped, MINIATURE_QUIET_WINDOWS).calls();
+                calls += warm(miniature.target(), start + limit.toNanos() / 2, stopped, MINIATURE_QUIET_WINDOWS)
+                        .calls();
             }
         }
         Settling.Outcome outcome = warm(target, deadline, stopped, MODEL_QUIET_WINDOWS);
@@ -332,18 +336,18 @@ final class WarmUpLoop<S> {
      * A model of {@code model}'s cell, layers, directions, peepholes and options whose sizes keep their block
      * structure but few blocks: each of I, H and P (the projection) with more than {@link #MINIATURE_EVEN_BLOCKS}
      * blocks of lanes keeps its last, partial or whole, block and is cut to {@link #MINIATURE_EVEN_BLOCKS} or
-     * {@link #MINIATURE_ODD_BLOCKS} blocks as its count is even or odd. Its weights are made up.
+     * {@link #MINIATURE_ODD_BLOCKS} blocks as its count is even or odd; H then gets two blocks back at a time while it
+     * is not wider than P (it never passes the model's H, which is). Its weights are made up.
      *
-     * @return the miniature, owned by the caller; null if it would not be smaller than {@code model}, or if its
-     *         projection would not be narrower than its hidden size
+     * @return the miniature, owned by the caller; null if it would not be smaller than {@code model}
      */
     static Model miniatureOf(Model model) {
         RnnShape shape = model.shape();
         int lanes = model.options().backend().family().lanes();
         int hidden = miniature(shape.hiddenSize(), lanes);
         int projection = miniature(shape.projectionSize(), lanes);
-        if (projection >= hidden) {
-            return null;
+        while (projection >= hidden) {
+            hidden += 2 * lanes;
         }
         RnnShape small = new RnnShape(shape.cell(), miniature(shape.inputSize(), lanes), hidden, shape.layers(),
                 shape.direction(), projection, shape.peepholes());
@@ -353,6 +357,14 @@ final class WarmUpLoop<S> {
         try (Parameters parameters = Parameters.initialize(small, SEED)) {
             return Model.pack(parameters, model.options());
         }
+    }
+
+    /**
+     * {@return the threads a miniature runs on for a runner or trainer of {@code threads}: at most two, so that each
+     * thread's share of its few blocks still holds a pair of blocks, as a share of the model's many does}
+     */
+    static int miniatureThreads(int threads) {
+        return Math.min(threads, 2);
     }
 
     /** {@code size} cut to a few blocks of {@code lanes}, as {@link #miniatureOf} describes; 0 stays 0. */
@@ -407,6 +419,10 @@ final class WarmUpLoop<S> {
 
     /** Throws if the warm-up is to stop: between calls, so that no call is cut short. */
     private void proceed() {
+        proceed(stopped);
+    }
+
+    private static void proceed(BooleanSupplier stopped) {
         if (stopped.getAsBoolean()) {
             throw new CancellationException("the warm-up was stopped");
         }

@@ -2,6 +2,7 @@ package dev.vlstm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -66,6 +67,11 @@ class WarmUpInBackgroundTest {
         long liveBefore = NativeMemory.liveBytes();
         TestRnn rnn = new TestRnn(32, RnnShape.of(Cell.LSTM, INPUT_SIZE, hiddenSize).withLayers(2),
                 Options.DEFAULT);
+        if (hiddenSize == WIDE_HIDDEN_SIZE) {
+            try (Model miniature = WarmUpLoop.miniatureOf(rnn.model)) {
+                assertNotNull(miniature, "a miniature of " + rnn.model.shape());
+            }
+        }
         CompletableFuture<WarmUp> future = rnn.model.warmUpInBackground(options().withThreads(2), LONG);
         List<Thread> threads = rnn.model.warmUpThreads();
         Thread.sleep(delayMillis);

@@ -9,8 +9,9 @@ import com.sun.management.ThreadMXBean;
  * Repeats a call until HotSpot runs it compiled. Two signals say when: the JIT's total compilation time stops
  * growing, and the calls stop allocating (before C2 compiles a Vector API loop, the interpreter and C1 box every
  * vector, so an uncompiled kernel allocates on every call and a compiled one never does). Rounds run in windows of
- * at least {@link #WINDOW_NANOS}; the calls have settled after {@link #QUIET_WINDOWS} windows in a row without
- * either signal, the last of them no slower than {@link #SLOWER_THAN_BEST} times the fastest window.
+ * at least {@link #WINDOW_NANOS}; the calls have settled after {@link #QUIET_WINDOWS} windows in a row (or as many as
+ * the caller asks) without either signal, the last of them no slower than {@link #SLOWER_THAN_BEST} times the
+ * fastest window.
  */
 public final class Settling {
 
@@ -60,8 +61,12 @@ public final class Settling {
      * @param deadline     a {@link System#nanoTime()} value after which to stop, settled or not
      * @param quietWindows windows without compilation or allocation that settle the calls, &ge; 1
      * @return what the repetition did
+     * @throws IllegalArgumentException if {@code quietWindows} &lt; 1
      */
     public static Outcome repeat(Round round, long deadline, int quietWindows) {
+        if (quietWindows < 1) {
+            throw new IllegalArgumentException("quietWindows must be >= 1, got " + quietWindows);
+        }
         CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
         boolean jitObservable = jit != null && jit.isCompilationTimeMonitoringSupported();
         ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
