@@ -354,26 +354,13 @@ public final class Runner implements AutoCloseable {
         /** A runner of this one's run-time options on a miniature of the model, sized for the warm-up's calls. */
         @Override
         public WarmUpLoop.Miniature<State> miniature() {
-            Model small = WarmUpLoop.miniatureOf(model);
-            if (small == null) {
-                return null;
-            }
-            try {
+            return WarmUpLoop.openMiniature(model, small -> {
                 Runner runner = small.runner(small.options().withMaxBatch(WarmUpLoop.wideBatch(maxBatch))
                         .withMaxSteps(Math.min(maxSteps, WarmUpLoop.STEPS))
                         .withThreads(WarmUpLoop.miniatureThreads(threads())).withChunkSteps(chunkSteps())
                         .withNonFiniteInputs(nonFiniteInputs));
-                return new WarmUpLoop.Miniature<>(runner.new WarmUpTarget(), () -> {
-                    try {
-                        runner.close();
-                    } finally {
-                        small.close();
-                    }
-                });
-            } catch (RuntimeException | Error e) {
-                small.close();
-                throw e;
-            }
+                return new WarmUpLoop.Miniature<>(runner.new WarmUpTarget(), runner::close);
+            });
         }
     }
 }

@@ -334,30 +334,17 @@ public final class Trainer implements AutoCloseable {
         /** A trainer of this one's run-time options on a miniature of the model, with gradients of its own. */
         @Override
         public WarmUpLoop.Miniature<Void> miniature() {
-            Model small = WarmUpLoop.miniatureOf(model);
-            if (small == null) {
-                return null;
-            }
-            Trainer trainer = null;
-            try {
-                trainer = small.trainer(options.withThreads(WarmUpLoop.miniatureThreads(threads())));
-                Trainer smallTrainer = trainer;
-                Gradients smallGradients = new Gradients(small.shape());
-                return new WarmUpLoop.Miniature<>(smallTrainer.new WarmUpTarget(smallGradients), () -> {
-                    try {
-                        smallGradients.close();
-                        smallTrainer.close();
-                    } finally {
-                        small.close();
-                    }
-                });
-            } catch (RuntimeException | Error e) {
-                if (trainer != null) {
+            return WarmUpLoop.openMiniature(model, small -> {
+                Trainer trainer = small.trainer(options.withThreads(WarmUpLoop.miniatureThreads(threads())));
+                try {
+                    Gradients smallGradients = new Gradients(small.shape());
+                    return new WarmUpLoop.Miniature<>(trainer.new WarmUpTarget(smallGradients),
+                            WarmUpLoop.inTurn(smallGradients::close, trainer::close));
+                } catch (RuntimeException | Error e) {
                     trainer.close();
+                    throw e;
                 }
-                small.close();
-                throw e;
-            }
+            });
         }
     }
 }

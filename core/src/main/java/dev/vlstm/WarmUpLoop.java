@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.SplittableRandom;
 import java.util.concurrent.CancellationException;
 import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 import java.util.function.LongFunction;
 
 import dev.vlstm.kernel.Settling;
@@ -357,6 +358,40 @@ final class WarmUpLoop<S> {
         try (Parameters parameters = Parameters.initialize(small, SEED)) {
             return Model.pack(parameters, model.options());
         }
+    }
+
+    /**
+     * Opens a target on a {@link #miniatureOf miniature} of {@code model} with {@code open}, and closes the miniature
+     * model after what {@code open} made, or at once if {@code open} throws.
+     *
+     * @param <S>   the runner's stream state
+     * @param model the model warmed
+     * @param open  makes the runner's or trainer's target on the miniature model and what closing it frees
+     * @return the target, owned by the caller; null if the miniature would not be smaller than {@code model}
+     */
+    static <S> Miniature<S> openMiniature(Model model, Function<Model, Miniature<S>> open) {
+        Model small = miniatureOf(model);
+        if (small == null) {
+            return null;
+        }
+        try {
+            Miniature<S> opened = open.apply(small);
+            return new Miniature<>(opened.target(), inTurn(opened::close, small::close));
+        } catch (RuntimeException | Error e) {
+            small.close();
+            throw e;
+        }
+    }
+
+    /** {@return a closer that runs {@code first}, then {@code second} even if {@code first} throws} */
+    static Runnable inTurn(Runnable first, Runnable second) {
+        return () -> {
+            try {
+                first.run();
+            } finally {
+                second.run();
+            }
+        };
     }
 
     /**
