@@ -18,6 +18,9 @@ final class BackgroundWarmUps {
     /** The name of every warm-up thread, for thread dumps. */
     static final String THREAD_NAME = "vlstm-warm-up";
 
+    /** The copies of a cold start may take at most this share of the heap's maximum: a quarter. */
+    private static final long COLD_HEAP_SHARE = 4;
+
     /** A warm-up thread and the future it completes. */
     private record Running(Thread thread, CompletableFuture<WarmUp> future) {
     }
@@ -28,35 +31,51 @@ final class BackgroundWarmUps {
     private boolean closed;
 
     /**
-     * Starts warming a runner of {@code model} with {@code options} on a new daemon thread.
+     * Starts warming a runner of {@code model} with {@code options} on a new daemon thread; with
+     * {@link CallsDuringWarmUp#COLD_KERNEL}, the model's runners run the cold kernel from now until it ends.
      *
      * @return the future of its report; completed exceptionally with what the warm-up threw, or cancelled
      * @throws IllegalStateException if the model is closed or closing
      */
-    synchronized CompletableFuture<WarmUp> start(Model model, Options options, Duration limit) {
+    synchronized CompletableFuture<WarmUp> start(Model model, Options options, Duration limit,
+                                                 CallsDuringWarmUp calls) {
         if (closed) {
             throw new IllegalStateException("this Model is closed");
         }
-        CompletableFuture<WarmUp> future = new CompletableFuture<>();
-        Thread thread = Thread.ofPlatform().daemon().name(THREAD_NAME)
-                .unstarted(() -> warmUp(model, options, limit, future));
-        running.add(new Running(thread, future));
-        thread.start();
-        return future;
+        boolean cold = calls == CallsDuringWarmUp.COLD_KERNEL;
+        try {
+            if (cold && model.beginColdStart(Runtime.getRuntime().maxMemory() / COLD_HEAP_SHARE)) {
+                model.primeColdKernel(options);
+            }
+            CompletableFuture<WarmUp> future = new CompletableFuture<>();
+            Thread thread = Thread.ofPlatform().daemon().name(THREAD_NAME)
+                    .unstarted(() -> warmUp(model, options, limit, cold, future));
+            running.add(new Running(thread, future));
+            thread.start();
+            return future;
+        } catch (RuntimeException | Error e) {
+            if (cold) {
+                model.endColdStart();
+            }
+            throw e;
+        }
     }
 
     /**
      * The warm-up thread's body. The future is completed after the runner is closed and this warm-up is no longer
      * listed: actions a caller chained to it without an executor run on this thread, and may close the model.
      */
-    private void warmUp(Model model, Options options, Duration limit, CompletableFuture<WarmUp> future) {
+    private void warmUp(Model model, Options options, Duration limit, boolean cold,
+                        CompletableFuture<WarmUp> future) {
         WarmUp report = null;
         Throwable failure = null;
+        Runnable endColdStart = cold ? new Once(model::endColdStart) : () -> { };
         try (Runner runner = model.runner(options)) {
-            report = runner.warmUp(limit, future::isDone);
+            report = runner.warmUp(limit, future::isDone, endColdStart);
         } catch (Throwable e) {
             failure = e;
         } finally {
+            endColdStart.run();
             synchronized (this) {
                 running.removeIf(warmUp -> warmUp.thread() == Thread.currentThread());
             }
@@ -95,6 +114,25 @@ final class BackgroundWarmUps {
         }
         if (interrupted) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Runs an action the first time it is run, and never again; on one thread. */
+    private static final class Once implements Runnable {
+
+        private Runnable action;
+
+        Once(Runnable action) {
+            this.action = action;
+        }
+
+        @Override
+        public void run() {
+            Runnable first = action;
+            action = null;
+            if (first != null) {
+                first.run();
+            }
         }
     }
 

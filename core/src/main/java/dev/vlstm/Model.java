@@ -4,6 +4,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
+import dev.vlstm.kernel.ColdStart;
+
 /**
  * A whole LSTM or GRU (every layer and direction), packed once and shared between threads (only
  * {@link Trainer#updateWeights} changes it, repacking new parameters): what
@@ -21,6 +23,8 @@ public final class Model implements AutoCloseable {
     private static final String STATE = "State";
     private static final String STATE_ADVICE = "a State is one stream's state, used by one thread at a time";
     /** The public type the trainers serve, named in their messages. */
+    /** Rounds of calls that prime the cold kernel ({@link #primeColdKernel}). */
+    static final int PRIMING_ROUNDS = 150;
     private static final String TRAINER = "Trainer";
     private static final String TRAINER_ADVICE = "a Trainer is for one thread at a time; give each thread its own";
 
@@ -201,10 +205,67 @@ public final class Model implements AutoCloseable {
      * @throws IllegalStateException    if this model is closed
      */
     public CompletableFuture<WarmUp> warmUpInBackground(Options options, Duration limit) {
+        return warmUpInBackground(options, limit, CallsDuringWarmUp.COLD_KERNEL);
+    }
+
+    /**
+     * {@link #warmUpInBackground(Options, Duration)}, choosing the kernel that this model's runners run until the
+     * warm-up ends.
+     *
+     * @param options the run-time fields of the runners to warm; not null
+     * @param limit   the longest the warm-up may take, positive
+     * @param calls   what the runners' calls run on meanwhile; not null
+     * @return the warm-up's report once it has ended
+     * @throws NullPointerException     if {@code options}, {@code limit} or {@code calls} is null
+     * @throws IllegalArgumentException if {@code limit} is zero or negative
+     * @throws IllegalStateException    if this model is closed
+     */
+    public CompletableFuture<WarmUp> warmUpInBackground(Options options, Duration limit, CallsDuringWarmUp calls) {
         Checks.notNull("options", options);
         WarmUpLoop.checkLimit(limit);
+        Checks.notNull("calls", calls);
         checkOpen();
-        return warmUps.start(this, options, limit);
+        return warmUps.start(this, options, limit, calls);
+    }
+
+    /**
+     * Gets the cold kernel's calls compiled by the JIT's first tier before the first request, through a runner made
+     * with {@code options} on a primer of this model ({@link WarmUpLoop#primerOf}: the same cell, layers,
+     * directions, peepholes and load-time options, a block of each size, made-up weights) whose calls run the cold
+     * kernel: {@link #PRIMING_ROUNDS} rounds of {@link Runner#warmUp}'s calls, a few hundred small calls.
+     */
+    void primeColdKernel(Options options) {
+        RnnShape primer = WarmUpLoop.primerOf(shape, weights.family().lanes());
+        try (Model small = WarmUpLoop.madeUp(primer, this.options)) {
+            small.beginColdStart(Long.MAX_VALUE);
+            try (Runner runner = small.runner(options.withMaxBatch(WarmUpLoop.wideBatch(options.maxBatch()))
+                    .withMaxSteps(Math.min(options.maxSteps(), WarmUpLoop.STEPS)).withThreads(1))) {
+                runner.runRounds(PRIMING_ROUNDS);
+            } finally {
+                small.endColdStart();
+            }
+        }
+    }
+
+    /**
+     * Sends this model's runners' calls to the cold kernel until the matching {@link #endColdStart()}, as
+     * {@link ColdStart#begin} says, copying the weights to the heap unless they would take more than
+     * {@code maxHeapBytes}.
+     *
+     * @return whether the calls now go to the cold kernel
+     */
+    boolean beginColdStart(long maxHeapBytes) {
+        return weights.coldStart().begin(weights::matrices, maxHeapBytes);
+    }
+
+    /** {@return whether this model's runners' calls go to the cold kernel now} */
+    boolean coldStartActive() {
+        return weights.coldStart().active();
+    }
+
+    /** Ends one {@link #beginColdStart}. */
+    void endColdStart() {
+        weights.coldStart().end();
     }
 
     /** The threads of the background warm-ups not yet ended, for tests. */

@@ -1,8 +1,13 @@
 package dev.vlstm;
 
 
+import java.util.ArrayList;
+import java.util.List;
+
 import dev.vlstm.engine.PackedLayer;
+import dev.vlstm.kernel.ColdStart;
 import dev.vlstm.kernel.Family;
+import dev.vlstm.kernel.PackedMatrix;
 
 /**
  * A whole model's weights packed once for one kernel family: one {@link PackedLayer} per layer and direction
@@ -25,6 +30,8 @@ final class PackedModel implements AutoCloseable {
      */
     private final String[][] tensorNames;
     private final OffHeap memory;
+    /** When the runners' teams run the cold kernel: while a background warm-up runs ({@link BackgroundWarmUps}). */
+    private final ColdStart coldStart = new ColdStart();
 
     private PackedModel(ModelTensors tensors, Backend backend, WeightPrecision precision) {
         this.shape = tensors.shape();
@@ -109,6 +116,7 @@ final class PackedModel implements AutoCloseable {
     void repack(ModelTensors tensors) {
         checkOpen();
         checkFinite(tensors);
+        coldStart.invalidate();
         for (int n = 0; n < parts.length; n++) {
             ModelTensors.Part part = tensors.part(n);
             if (shape.cell() == Cell.GRU) {
@@ -135,6 +143,23 @@ final class PackedModel implements AutoCloseable {
     /** The packed layers, {@code [layer·D + direction]}; the array itself, not to be changed. */
     PackedLayer[] parts() {
         return parts;
+    }
+
+    ColdStart coldStart() {
+        return coldStart;
+    }
+
+    /** {@return every matrix a forward multiplies by: each part's W, U and (with a projection) W_hr} */
+    List<PackedMatrix> matrices() {
+        List<PackedMatrix> matrices = new ArrayList<>();
+        for (PackedLayer part : parts) {
+            matrices.add(part.input());
+            matrices.add(part.recurrent());
+            if (part.projection() != null) {
+                matrices.add(part.projection());
+            }
+        }
+        return matrices;
     }
 
     /** Part {@code n}'s packed layer. */

@@ -267,18 +267,33 @@ public final class Runner implements AutoCloseable {
      */
     public WarmUp warmUp(Duration limit) {
         WarmUpLoop.checkLimit(limit);
-        checkOpen();
-        return WarmUpLoop.run(new WarmUpTarget(), limit);
+        return warmUp(limit, () -> false, () -> { });
     }
 
     /**
-     * {@link #warmUp(Duration)} that asks {@code stopped} before every call, for {@link BackgroundWarmUps}.
+     * {@link #warmUp(Duration)} that asks {@code stopped} before every call and runs {@code compiled} once its calls
+     * on the model run compiled code ({@link WarmUpLoop#run(WarmUpLoop.Target, Duration, BooleanSupplier,
+     * Runnable)}), for {@link BackgroundWarmUps}.
      *
      * @throws java.util.concurrent.CancellationException as soon as {@code stopped} says true
      */
-    WarmUp warmUp(Duration limit, BooleanSupplier stopped) {
+    WarmUp warmUp(Duration limit, BooleanSupplier stopped, Runnable compiled) {
         checkOpen();
-        return WarmUpLoop.run(new WarmUpTarget(), limit, stopped);
+        driver.warmingUp(true);
+        try {
+            return WarmUpLoop.run(new WarmUpTarget(), limit, stopped, compiled);
+        } finally {
+            driver.warmingUp(false);
+        }
+    }
+
+    /**
+     * Runs {@code rounds} rounds of {@link #warmUp}'s calls as any caller's calls run, however long they take: a
+     * primer model's, through the cold kernel.
+     */
+    void runRounds(int rounds) {
+        checkOpen();
+        WarmUpLoop.rounds(new WarmUpTarget(), rounds);
     }
 
     /** Frees the scratch memory and stops the worker threads. Closing twice is harmless. */
@@ -286,6 +301,11 @@ public final class Runner implements AutoCloseable {
     public void close() {
         driver.close();
         open = false;
+    }
+
+    /** The GEMM and step calls this runner has run on the cold kernel, for tests. */
+    long coldCalls() {
+        return driver.coldCalls();
     }
 
     /** The worker threads of this runner (none for one thread), for tests. */

@@ -3,6 +3,7 @@ package dev.vlstm;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
+import dev.vlstm.kernel.ColdStart;
 import dev.vlstm.kernel.Team;
 
 /**
@@ -26,16 +27,19 @@ record Session(PackedModel weights, String owner, ExclusiveUse inUse, OffHeap me
      * @param owner   the name of the caller's class in messages, e.g. "Runner"
      * @param guarded the object the one-thread guard names in its message
      * @param advice  the sentence that ends the guard's message
+     * @param coldStart when the team runs the cold kernel ({@link Team#Team(dev.vlstm.kernel.Family, int,
+     *                ColdStart)}); null for never
      * @throws IllegalStateException    if the weights are closed
      * @throws IllegalArgumentException for threads outside 1 to {@link Options#MAX_THREADS}
      */
-    static Session open(PackedModel weights, int threads, String owner, Object guarded, String advice) {
+    static Session open(PackedModel weights, int threads, String owner, Object guarded, String advice,
+                        ColdStart coldStart) {
         weights.checkOpen();
         Checks.threads(threads);
         OffHeap memory = OffHeap.open();
         try {
             return new Session(weights, owner, new ExclusiveUse(guarded, advice), memory,
-                    new Team(weights.family(), threads));
+                    new Team(weights.family(), threads, coldStart));
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;

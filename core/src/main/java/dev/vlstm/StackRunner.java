@@ -44,7 +44,8 @@ final class StackRunner {
         PackedLayer[] parts = weights.parts();
         this.drivers = new LayerDriver[parts.length];
         this.states = new LayerState[parts.length];
-        this.session = Session.open(weights, threads, owner, guarded == null ? this : guarded, advice);
+        this.session = Session.open(weights, threads, owner, guarded == null ? this : guarded, advice,
+                weights.coldStart());
         OffHeap memory = session.memory();
         boolean cellState = shape.cell().hasCellState();
         int firstChunk = 0;
@@ -155,6 +156,16 @@ final class StackRunner {
             drivers[layer].step(input, batch, state.layer(layer), output);
             input = output;
         }
+    }
+
+    /** {@return the GEMM and step calls run on the cold kernel so far} */
+    long coldCalls() {
+        return session.team().coldCalls();
+    }
+
+    /** While {@code warmingUp}, calls run on the family's GEMM even while a cold start is active. */
+    void warmingUp(boolean warmingUp) {
+        session.team().warmingUp(warmingUp);
     }
 
     public int threads() {

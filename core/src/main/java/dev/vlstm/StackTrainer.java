@@ -63,7 +63,7 @@ final class StackTrainer {
         this.forwards = new LayerDriver[parts.length];
         this.states = new LayerState[parts.length];
         this.backwards = new BackwardDriver[parts.length];
-        this.session = Session.open(weights, threads, owner, guarded == null ? this : guarded, advice);
+        this.session = Session.open(weights, threads, owner, guarded == null ? this : guarded, advice, null);
         OffHeap memory = session.memory();
         Team team = session.team();
         boolean cellState = shape.cell().hasCellState();

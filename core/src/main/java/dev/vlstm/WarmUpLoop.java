@@ -308,6 +308,15 @@ final class WarmUpLoop<S> {
      * @throws CancellationException as soon as {@code stopped} says true, after freeing the warm-up's memory
      */
     static <S> WarmUp run(Target<S> target, Duration limit, BooleanSupplier stopped) {
+        return run(target, limit, stopped, () -> { });
+    }
+
+    /**
+     * Warms {@code target} as {@link #run(Target, Duration, BooleanSupplier)}, and runs {@code compiled} once the
+     * model's own calls run compiled code ({@link Settling#repeat(Settling.Round, long, int, Runnable)}), which may
+     * be well before they settle; not at all if they never do.
+     */
+    static <S> WarmUp run(Target<S> target, Duration limit, BooleanSupplier stopped, Runnable compiled) {
         long start = System.nanoTime();
         long deadline = start + limit.toNanos();
         long calls = 0;
@@ -315,19 +324,56 @@ final class WarmUpLoop<S> {
         Miniature<S> miniature = target.miniature();
         if (miniature != null) {
             try (miniature) {
-                calls += warm(miniature.target(), start + limit.toNanos() / 2, stopped, MINIATURE_QUIET_WINDOWS)
-                        .calls();
+                calls += warm(miniature.target(), start + limit.toNanos() / 2, stopped, MINIATURE_QUIET_WINDOWS,
+                        compiled).calls();
             }
         }
-        Settling.Outcome outcome = warm(target, deadline, stopped, MODEL_QUIET_WINDOWS);
+        Settling.Outcome outcome = warm(target, deadline, stopped, MODEL_QUIET_WINDOWS, compiled);
         return new WarmUp(calls + outcome.calls(), Duration.ofNanos(System.nanoTime() - start), outcome.settled());
     }
 
+    /**
+     * Runs {@code rounds} rounds of {@code target}'s calls, however long they take and without waiting for anything to
+     * settle: {@link Model}'s priming of the cold kernel.
+     *
+     * @return the calls made
+     */
+    static <S> long rounds(Target<S> target, int rounds) {
+        WarmUpLoop<S> loop = new WarmUpLoop<>(target, () -> false);
+        try {
+            long calls = 0;
+            for (int round = 0; round < rounds; round++) {
+                calls += loop.round(round);
+            }
+            return calls;
+        } finally {
+            loop.close();
+        }
+    }
+
+    /**
+     * {@return the shape of the model that primes the cold kernel for {@code shape}: the same cell, layers, directions
+     * and peepholes, I cut to one block of {@code lanes} and H to one block (two, and P to one, with a projection)}
+     */
+    static RnnShape primerOf(RnnShape shape, int lanes) {
+        boolean projected = shape.projectionSize() > 0;
+        return new RnnShape(shape.cell(), Math.min(shape.inputSize(), lanes), projected ? 2 * lanes : lanes,
+                shape.layers(), shape.direction(), projected ? lanes : 0, shape.peepholes());
+    }
+
+    /** {@return made-up weights of {@code shape}, packed with {@code options}, the same on every call} */
+    static Model madeUp(RnnShape shape, Options options) {
+        try (Parameters parameters = Parameters.initialize(shape, SEED)) {
+            return Model.pack(parameters, options);
+        }
+    }
+
     /** Repeats rounds of {@code target}'s calls until they settle or {@code deadline} passes. */
-    private static <S> Settling.Outcome warm(Target<S> target, long deadline, BooleanSupplier stopped, int quiet) {
+    private static <S> Settling.Outcome warm(Target<S> target, long deadline, BooleanSupplier stopped, int quiet,
+                                             Runnable compiled) {
         WarmUpLoop<S> warmUp = new WarmUpLoop<>(target, stopped);
         try {
-            return Settling.repeat(warmUp::round, deadline, quiet);
+            return Settling.repeat(warmUp::round, deadline, quiet, compiled);
         } finally {
             warmUp.close();
         }
@@ -355,9 +401,7 @@ final class WarmUpLoop<S> {
         if (small.equals(shape)) {
             return null;
         }
-        try (Parameters parameters = Parameters.initialize(small, SEED)) {
-            return Model.pack(parameters, model.options());
-        }
+        return madeUp(small, model.options());
     }
 
     /**

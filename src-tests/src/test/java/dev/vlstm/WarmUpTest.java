@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -249,6 +250,42 @@ class WarmUpTest {
         }
     }
 
+    /**
+     * A trainer's warm-up on a model wide enough for a miniature: it runs, frees the miniature's memory and threads,
+     * and leaves the trainer's forward and backward as they were, bit for bit.
+     */
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void aWideModelsTrainerWarmUpLeavesNothingBehind(Cell cell) {
+        RnnShape shape = RnnShape.of(cell, 70, 300).withLayers(2);
+        try (TestRnn model = new TestRnn(14, shape, Options.DEFAULT.withThreads(2));
+             Trainer trainer = model.trainer(6, 9);
+             Gradients first = new Gradients(shape);
+             Gradients second = new Gradients(shape)) {
+            float[] x = model.input(9, 6);
+            float[] dy = model.outputGradient(9, 6);
+            float[] before = new float[9 * 6 * shape.outputSize()];
+            trainer.forward(x, 9, 6, null, null, before, null, null);
+            trainer.backward(dy, null, null, first, GradientMode.OVERWRITE, null, null, null);
+            long liveBefore = NativeMemory.liveBytes();
+            List<String> workersBefore = workerThreads();
+
+            WarmUp report = trainer.warmUp(Duration.ofSeconds(1));
+
+            assertTrue(report.calls() > 4, "calls: " + report);
+            assertEquals(liveBefore, NativeMemory.liveBytes(), "off-heap bytes left by the warm-up");
+            assertEquals(workersBefore, workerThreads(), "worker threads left by the warm-up");
+            float[] after = new float[before.length];
+            trainer.forward(x, 9, 6, null, null, after, null, null);
+            trainer.backward(dy, null, null, second, GradientMode.OVERWRITE, null, null, null);
+            assertArrayEquals(before, after);
+            for (String name : first.names()) {
+                assertArrayEquals(first.tensor(name).toArray(ValueLayout.JAVA_FLOAT),
+                        second.tensor(name).toArray(ValueLayout.JAVA_FLOAT), name);
+            }
+        }
+    }
+
     /** A warm-up stopped during its miniature's pass frees the miniature's memory and threads too. */
     @ParameterizedTest
     @ValueSource(ints = {1, 7})
@@ -259,7 +296,7 @@ class WarmUpTest {
             List<String> workersBefore = workerThreads();
             int[] asked = {0};
             assertThrows(CancellationException.class,
-                    () -> runner.warmUp(Duration.ofMinutes(1), () -> asked[0]++ > callsBeforeStop));
+                    () -> runner.warmUp(Duration.ofMinutes(1), () -> asked[0]++ > callsBeforeStop, () -> { }));
             assertEquals(callsBeforeStop + 2, asked[0], "asked before the warm-up and before each call");
             assertEquals(liveBefore, NativeMemory.liveBytes(), "off-heap bytes left by the stopped warm-up");
             assertEquals(workersBefore, workerThreads(), "worker threads left by the stopped warm-up");

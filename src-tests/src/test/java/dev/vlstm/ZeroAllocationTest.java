@@ -193,6 +193,41 @@ class ZeroAllocationTest {
         }
     }
 
+    /**
+     * A runner that served calls on the cold kernel while a background warm-up ran ({@link CallsDuringWarmUp}) goes
+     * back to its own kernel when the warm-up ends, and then allocates nothing, on one thread and on two.
+     */
+    @ParameterizedTest(name = "{0} threads={1}")
+    @CsvSource({"LSTM, 1", "LSTM, 2", "GRU, 1"})
+    void aRunnerThatServedColdAllocatesNothingOnceTheWarmUpHasEnded(Cell cell, int threads) throws Exception {
+        int steps = 6;
+        int batch = 5;
+        RnnShape shape = RnnShape.of(cell, 64, 128);
+        Options options = Options.DEFAULT.withMaxBatch(batch).withMaxSteps(steps).withThreads(threads);
+        try (TestRnn rnn = new TestRnn(16, shape, options);
+             Runner runner = rnn.model.runner(options);
+             State state = rnn.model.newState(batch);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) steps * batch * shape.inputSize() * Float.BYTES);
+            MemorySegment.copy(MemorySegment.ofArray(rnn.input(steps, batch)), 0, x, 0, x.byteSize());
+            MemorySegment y = arena.allocate((long) steps * batch * shape.outputSize() * Float.BYTES);
+            MemorySegment frame = x.asSlice(0, (long) batch * shape.inputSize() * Float.BYTES);
+            MemorySegment h = arena.allocate((long) batch * shape.hiddenStateSize() * Float.BYTES);
+            var warmUp = rnn.model.warmUpInBackground(options, Duration.ofSeconds(30),
+                    CallsDuringWarmUp.COLD_KERNEL);
+            runner.forward(x, steps, batch, null, null, y, null, null);
+            runner.step(frame, state, h);
+            assertTrue(runner.coldCalls() > 0, "calls ran on the cold kernel during the warm-up");
+            warmUp.get();
+            long cold = runner.coldCalls();
+            assertWarmCallsAllocateNothing(() -> {
+                runner.forward(x, steps, batch, null, null, y, null, null);
+                runner.step(frame, state, h);
+            }, runner.workerThreads());
+            assertEquals(cold, runner.coldCalls(), "calls after the warm-up ran on the runner's own kernel");
+        }
+    }
+
     /** Both runners' worker threads in one list, made before the measured calls. */
     private static List<Thread> workers(List<Thread> first, List<Thread> second) {
         List<Thread> all = new ArrayList<>(first);

@@ -27,7 +27,7 @@ final class BenchCold {
 
     /** The options that mean something only with --cold, refused without it. */
     static final List<Option> ONLY_WITH_COLD = List.of(BenchCommand.JVMS, BenchCommand.JVM_OPTIONS,
-            BenchCommand.WARM_UP, BenchCommand.BACKGROUND_WARM_UP);
+            BenchCommand.WARM_UP, BenchCommand.BACKGROUND_WARM_UP, BenchCommand.WARMING_KERNEL);
     /** The options of the warm bench that mean nothing to new JVMs, refused with --cold. */
     static final List<Option> NOT_WITH_COLD = List.of(BenchCommand.STREAMS, BenchCommand.RATE, BenchCommand.COMPARE,
             BenchCommand.MAX_SLOWDOWN, BenchCommand.ITERATIONS);
@@ -132,11 +132,17 @@ final class BenchCold {
     }
 
     /**
-     * What the new JVMs do to warm up: --warm-up, --background-warm-up (step and sequence only) or neither.
+     * What the new JVMs do to warm up: --warm-up, --background-warm-up (step and sequence only; with
+     * --warming-kernel, its calls meanwhile on the kernels it warms) or neither.
      *
-     * @throws Cli.UsageException for both options, or --background-warm-up with the train mode
+     * @throws Cli.UsageException for both options, --background-warm-up with the train mode, or --warming-kernel
+     *                            without --background-warm-up
      */
     private static ColdJvm.WarmUpMode warmUpMode(Arguments arguments, List<BenchWorkload.Mode> modes) {
+        if (arguments.has(BenchCommand.WARMING_KERNEL) && !arguments.has(BenchCommand.BACKGROUND_WARM_UP)) {
+            throw new Cli.UsageException(BenchCommand.WARMING_KERNEL.name() + " applies only with "
+                    + BenchCommand.BACKGROUND_WARM_UP.name());
+        }
         if (!arguments.has(BenchCommand.BACKGROUND_WARM_UP)) {
             return arguments.has(BenchCommand.WARM_UP) ? ColdJvm.WarmUpMode.FIRST : ColdJvm.WarmUpMode.NONE;
         }
@@ -148,7 +154,8 @@ final class BenchCold {
             throw new Cli.UsageException(BenchCommand.BACKGROUND_WARM_UP.name() + " warms runners: use --mode step "
                     + "or sequence");
         }
-        return ColdJvm.WarmUpMode.BACKGROUND;
+        return arguments.has(BenchCommand.WARMING_KERNEL) ? ColdJvm.WarmUpMode.BACKGROUND_WARMING
+                : ColdJvm.WarmUpMode.BACKGROUND;
     }
 
     /**

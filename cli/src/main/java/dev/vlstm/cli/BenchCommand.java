@@ -59,6 +59,8 @@ final class BenchCommand {
             + "first call");
     static final Option BACKGROUND_WARM_UP = Option.flag("--background-warm-up", "with --cold, step and sequence: "
             + "each new JVM starts warmUpInBackground() at load");
+    static final Option WARMING_KERNEL = Option.flag("--warming-kernel", "with --background-warm-up: the calls "
+            + "meanwhile run the kernels being warmed, not the cold kernel (CallsDuringWarmUp.WARMING_KERNEL)");
 
     static final Command COMMAND = new Command("bench", "time a model on this machine; gate a CI on it",
             """
@@ -77,7 +79,8 @@ final class BenchCommand {
             With --cold, it times a new JVM's first calls instead: for each mode, --jvms new JVMs (this JVM's java and
             class path, the Vector API module, and --jvm-options) each load the model through the public API
             (Vlstm.load, Model.runner or trainer), call warmUp() first with --warm-up (or start
-            Model.warmUpInBackground() as they load with --background-warm-up), and time every call: the
+            Model.warmUpInBackground() as they load with --background-warm-up, its calls meanwhile on the cold
+            kernel or, with --warming-kernel, on the kernels it warms), and time every call: the
             first, the p50, p99 and max of the first 1,000, the warm median (once the JIT has settled, at most 30 s),
             and how many calls and how long from loading (and from the JVM's start) until the median of 50 calls in a
             row is within 1.2× of warm. It prints each measure's median and range over the JVMs.
@@ -86,7 +89,7 @@ final class BenchCommand {
             Exit codes: 0 done (and no measurement slower than --max-slowdown), 1 a measurement slower than
             --max-slowdown, 2 bad usage or input (nothing judged).""",
             List.of(MODEL, PREFIX, MODE, BATCH, STEPS, PRECISION, THREADS, JSON, COMPARE, MAX_SLOWDOWN, ITERATIONS,
-                    STREAMS, RATE, COLD, JVMS, JVM_OPTIONS, WARM_UP, BACKGROUND_WARM_UP),
+                    STREAMS, RATE, COLD, JVMS, JVM_OPTIONS, WARM_UP, BACKGROUND_WARM_UP, WARMING_KERNEL),
             List.of("FILE (--json): JMH's JSON result format, one entry per mode; benchmark vlstm.bench.MODE,",
                     "  params (cell, sizes, batch, steps, precision, threads, cpu, kernel), primaryMetric in us/op",
                     "  or ms/op, secondaryMetrics gflops, fma.peak.share and, for step, latency percentiles;",

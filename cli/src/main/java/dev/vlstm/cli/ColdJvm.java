@@ -3,6 +3,7 @@ package dev.vlstm.cli;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -11,6 +12,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 
+import dev.vlstm.CallsDuringWarmUp;
 import dev.vlstm.Model;
 import dev.vlstm.Options;
 import dev.vlstm.Runner;
@@ -41,6 +43,8 @@ final class ColdJvm {
     /** How far above the warm median the window's median counts as warm. */
     static final double WITHIN = 1.2;
     private static final int COLD_LIMIT_SECONDS = 30;
+    /** The limit {@link Model#warmUpInBackground()} gives itself, for the warm-up that chooses its calls' kernel. */
+    private static final Duration WARM_UP_LIMIT = Duration.ofSeconds(20);
     private static final int WARM_SECONDS = 1;
     /** Calls whose times are kept, the first {@value #FIRST_CALLS} included; later calls are timed but not kept. */
     private static final int KEPT_CALLS = 1 << 21;
@@ -56,8 +60,13 @@ final class ColdJvm {
         NONE(""),
         /** {@link Runner#warmUp()} or {@link Trainer#warmUp()} before the first call. */
         FIRST(", warmUp() first"),
-        /** {@link Model#warmUpInBackground()} started as loading returns; the calls start at once. */
-        BACKGROUND(", warmUpInBackground() at load");
+        /**
+         * {@link Model#warmUpInBackground()} started as loading returns; the calls start at once, on the cold kernel
+         * until it ends.
+         */
+        BACKGROUND(", warmUpInBackground() at load"),
+        /** As {@link #BACKGROUND}, the calls on the kernels being warmed ({@link CallsDuringWarmUp#WARMING_KERNEL}). */
+        BACKGROUND_WARMING(", warmUpInBackground() at load, calls on the warming kernel");
 
         private final String description;
 
@@ -65,9 +74,12 @@ final class ColdJvm {
             this.description = description;
         }
 
-        /** {@return the argument and JSON param: {@code none}, {@code first} or {@code background}} */
+        /**
+         * {@return the argument and JSON param: {@code none}, {@code first}, {@code background} or
+         * {@code background-warming}}
+         */
         String label() {
-            return name().toLowerCase(Locale.ROOT);
+            return name().toLowerCase(Locale.ROOT).replace('_', '-');
         }
 
         /** {@return what the table's header adds: empty, or a comma and the warm-up} */
@@ -214,8 +226,12 @@ final class ColdJvm {
         BenchWorkload.Setup setup = new BenchWorkload.Setup(mode, batch, steps, precision, threads);
         long loadStart = System.nanoTime();
         try (BenchWorkload workload = new BenchWorkload(Vlstm.load(file, options), setup)) {
-            CompletableFuture<WarmUp> background = warmUpMode == WarmUpMode.BACKGROUND
-                    ? workload.model().warmUpInBackground() : null;
+            CompletableFuture<WarmUp> background = switch (warmUpMode) {
+                case BACKGROUND -> workload.model().warmUpInBackground();
+                case BACKGROUND_WARMING -> workload.model().warmUpInBackground(workload.model().options(),
+                        WARM_UP_LIMIT, CallsDuringWarmUp.WARMING_KERNEL);
+                case NONE, FIRST -> null;
+            };
             long loaded = System.nanoTime();
             Map<String, Long> values = new LinkedHashMap<>();
             values.put("load", loaded - loadStart);

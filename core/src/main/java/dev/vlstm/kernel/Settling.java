@@ -64,6 +64,22 @@ public final class Settling {
      * @throws IllegalArgumentException if {@code quietWindows} &lt; 1
      */
     public static Outcome repeat(Round round, long deadline, int quietWindows) {
+        return repeat(round, deadline, quietWindows, () -> { });
+    }
+
+    /**
+     * Repeats {@code round} as {@link #repeat(Round, long, int)} does, and runs {@code runCompiled} once, after the
+     * first window whose calls allocated nothing: from then on the calls run compiled code, though the JIT may
+     * still be busy (the repetition goes on until it is quiet).
+     *
+     * @param round        the calls to repeat
+     * @param deadline     a {@link System#nanoTime()} value after which to stop, settled or not
+     * @param quietWindows windows without compilation or allocation that settle the calls, &ge; 1
+     * @param runCompiled  what to do once the calls run compiled; not run if they never do before the deadline
+     * @return what the repetition did
+     * @throws IllegalArgumentException if {@code quietWindows} &lt; 1
+     */
+    public static Outcome repeat(Round round, long deadline, int quietWindows, Runnable runCompiled) {
         if (quietWindows < 1) {
             throw new IllegalArgumentException("quietWindows must be >= 1, got " + quietWindows);
         }
@@ -75,6 +91,7 @@ public final class Settling {
         long rounds = 0;
         int quiet = 0;
         double fastestRound = Double.POSITIVE_INFINITY;
+        boolean allocatedInEveryWindow = true;
         long compilationMillis = jitObservable ? jit.getTotalCompilationTime() : 0;
         while (true) {
             long windowStart = System.nanoTime();
@@ -87,6 +104,10 @@ public final class Settling {
                 now = System.nanoTime();
             } while (now - windowStart < WINDOW_NANOS && now < deadline);
             boolean allocated = threads.getCurrentThreadAllocatedBytes() != allocatedBefore;
+            if (!allocated && allocatedInEveryWindow) {
+                allocatedInEveryWindow = false;
+                runCompiled.run();
+            }
             long compiled = jitObservable ? jit.getTotalCompilationTime() : compilationMillis;
             double roundNanos = (double) (now - windowStart) / windowRounds;
             fastestRound = Math.min(fastestRound, roundNanos);

@@ -21,6 +21,14 @@ public final class Team implements AutoCloseable {
     private final PackedGemm gemm;
     /** The worker threads; null for a team of one. */
     private final WorkerPool pool;
+    /** Whether calls go to {@link #cold} instead (its {@link ColdStart#weights()}); null for never. */
+    private final ColdStart coldStart;
+    /** The cold kernel's scratch, made on the first cold call. */
+    private ColdGemm cold;
+    /** Whether calls stay on the family's GEMM whatever {@link #coldStart} says: a warm-up's own calls. */
+    private boolean warmingUp;
+    /** Calls run on the cold kernel so far. */
+    private long coldCalls;
 
     // The call being split, written by the calling thread before WorkerPool.run publishes it.
     private GemmCall gemmCall;
@@ -36,11 +44,33 @@ public final class Team implements AutoCloseable {
      * @throws IllegalArgumentException if {@code threads} is &lt; 1
      */
     public Team(Family family, int threads) {
+        this(family, threads, null);
+    }
+
+    /**
+     * A team that runs {@code family}'s calls on {@code threads} threads, except while {@code coldStart} is active:
+     * then each call runs on the calling thread alone, on {@link ColdGemm}, with the same bits.
+     *
+     * @param family    the kernel family whose GEMM runs the calls
+     * @param threads   threads per call, &ge; 1
+     * @param coldStart when to run calls on the cold kernel; null for never
+     * @throws IllegalArgumentException if {@code threads} is &lt; 1
+     */
+    public Team(Family family, int threads, ColdStart coldStart) {
         if (threads < 1) {
             throw new IllegalArgumentException("a Team needs threads >= 1, got " + threads);
         }
         this.gemm = family.gemm();
+        this.coldStart = coldStart;
         this.pool = threads == 1 ? null : new WorkerPool(threads, this::runShare);
+    }
+
+    /**
+     * Keeps the calls on the family's GEMM while {@code warmingUp}, whatever the cold start says: a warm-up's calls
+     * are there to compile that GEMM.
+     */
+    public void warmingUp(boolean warmingUp) {
+        this.warmingUp = warmingUp;
     }
 
     /** {@return the threads that run each call, the calling thread included} */
@@ -55,6 +85,11 @@ public final class Team implements AutoCloseable {
 
     /** {@link PackedGemm#multiply} on {@code call}, over every block of its layout. */
     public void multiply(GemmCall call) {
+        ColdWeights weights = coldWeights();
+        if (weights != null) {
+            cold().multiply(weights, call);
+            return;
+        }
         int blocks = call.layout.blocks();
         if (pool == null || blocks < 2) {
             gemm.multiply(call, 0, blocks);
@@ -67,6 +102,11 @@ public final class Team implements AutoCloseable {
 
     /** {@link PackedGemm#step} on {@code call}, over every block of its layout. */
     public void step(StepCall call) {
+        ColdWeights weights = coldWeights();
+        if (weights != null) {
+            cold().step(weights, call);
+            return;
+        }
         int blocks = call.layout.blocks();
         if (pool == null || blocks < 2) {
             gemm.step(call, 0, blocks);
@@ -75,6 +115,24 @@ public final class Team implements AutoCloseable {
         this.stepCall = call;
         this.gemmCall = null;
         run(blocks);
+    }
+
+    /** {@return the weights this call runs on in the cold kernel, or null to run it on the family's GEMM} */
+    private ColdWeights coldWeights() {
+        return coldStart == null || warmingUp ? null : coldStart.weights();
+    }
+
+    private ColdGemm cold() {
+        if (cold == null) {
+            cold = new ColdGemm();
+        }
+        coldCalls++;
+        return cold;
+    }
+
+    /** {@return the GEMM and step calls this team has run on the cold kernel} */
+    public long coldCalls() {
+        return coldCalls;
     }
 
     private void run(int blocks) {

@@ -41,11 +41,16 @@ class BenchColdTest {
 
     /** Each warm-up a new JVM can do before (or while) its calls: named in the header and in the JSON params. */
     @ParameterizedTest
-    @CsvSource({"--warm-up, warmUp() first, first", "--background-warm-up, warmUpInBackground() at load, background"})
-    void oneNewJvmReportsEveryMeasureAndItsJson(String warmUpOption, String header, String param) throws IOException {
+    @CsvSource({"--warm-up, warmUp() first, first", "--background-warm-up, warmUpInBackground() at load, background",
+            "--background-warm-up --warming-kernel, 'warmUpInBackground() at load, calls on the warming kernel', "
+                    + "background-warming"})
+    void oneNewJvmReportsEveryMeasureAndItsJson(String warmUpOptions, String header, String param) throws IOException {
         Path json = directory.resolve("cold.json");
-        CliOutcome outcome = CliOutcome.of("bench", "--model", LSTM.toString(), "--cold", "--jvms", "1", "--mode",
-                "step", warmUpOption, "--jvm-options", "-Xmx256m -Dvlstm.cold.test=1", "--json", json.toString());
+        List<String> arguments = new ArrayList<>(List.of("bench", "--model", LSTM.toString(), "--cold", "--jvms", "1",
+                "--mode", "step"));
+        arguments.addAll(List.of(warmUpOptions.split(" ")));
+        arguments.addAll(List.of("--jvm-options", "-Xmx256m -Dvlstm.cold.test=1", "--json", json.toString()));
+        CliOutcome outcome = CliOutcome.of(arguments.toArray(String[]::new));
         assertEquals(0, outcome.code(), outcome.describe());
         List<String> lines = outcome.out().lines().toList();
         assertTrue(lines.getFirst().startsWith("LSTM I=3 H=5 L=1 on "), outcome.out());
@@ -127,6 +132,8 @@ class BenchColdTest {
             "--cold --warm-up --background-warm-up | --warm-up and --background-warm-up exclude each other: give one",
             "--cold --mode=step,train --background-warm-up | --background-warm-up warms runners: use --mode step or "
                     + "sequence",
+            "--warming-kernel             | --warming-kernel applies only with --cold",
+            "--cold --warming-kernel      | --warming-kernel applies only with --background-warm-up",
             "--jvm-options=-Xmx1g         | --jvm-options applies only with --cold",
             "--cold=yes                   | --cold takes no value, got '--cold=yes'"})
     void badValuesExitWithTwoAndTheirLine(String options, String message) {
