@@ -24,7 +24,7 @@ public final class Model implements AutoCloseable {
     private static final String STATE_ADVICE = "a State is one stream's state, used by one thread at a time";
     /** The public type the trainers serve, named in their messages. */
     /** Rounds of calls that prime the cold kernel ({@link #primeColdKernel}). */
-    static final int PRIMING_ROUNDS = 150;
+    static final int PRIMING_ROUNDS = 100;
     private static final String TRAINER = "Trainer";
     private static final String TRAINER_ADVICE = "a Trainer is for one thread at a time; give each thread its own";
 

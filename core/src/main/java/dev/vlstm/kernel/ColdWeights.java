@@ -48,7 +48,7 @@ public final class ColdWeights {
 
     /**
      * {@return the heap bytes {@link #of} keeps for {@code matrices}: four for each operand (a gate row rounded up to
-     * whole panels, times the depth) and scale; making them takes as many again for a while}
+     * whole panels, times the depth) and scale}
      */
     public static long bytes(List<PackedMatrix> matrices) {
         long floats = 0;
@@ -73,61 +73,88 @@ public final class ColdWeights {
 
     private static Copy copy(PackedMatrix matrix) {
         GateLayout layout = matrix.layout();
-        if ((long) outputs(layout) * matrix.depth() > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("a matrix of " + layout.gateRowFloats() + " x " + matrix.depth()
+        int depth = matrix.depth();
+        if ((long) outputs(layout) * depth > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("a matrix of " + layout.gateRowFloats() + " x " + depth
                     + " weights is too large for a heap copy");
         }
-        float[] operands = new float[(int) layout.packedFloats(matrix.depth())];
-        MemorySegment data = matrix.data();
-        float[] scales = null;
-        switch (matrix.format()) {
-            case FLOAT32 -> MemorySegment.copy(data, ValueLayout.JAVA_FLOAT, 0, operands, 0, operands.length);
-            case BFLOAT16 -> widenBfloat16(data, layout, matrix.depth(), operands);
-            case INT8 -> {
-                long scaleBytes = WeightFormat.INT8.scaleBytes(layout);
-                byte[] quanta = new byte[operands.length];
-                MemorySegment.copy(data, ValueLayout.JAVA_BYTE, scaleBytes, quanta, 0, quanta.length);
-                for (int n = 0; n < quanta.length; n++) {
-                    operands[n] = quanta[n];
-                }
-                scales = new float[layout.gateRowFloats()];
-                MemorySegment.copy(data, ValueLayout.JAVA_FLOAT, 0, scales, 0, scales.length);
-            }
-        }
-        return new Copy(panels(operands, layout, matrix.depth()), scales);
-    }
-
-    /** The operands of the packed order {@code [block][k][gate][lane]} in panels, {@code [panel][k][PANEL]}. */
-    private static float[] panels(float[] packed, GateLayout layout, int depth) {
         int group = layout.gates() * layout.lanes();
         float[] panels = new float[outputs(layout) * depth];
-        int from = 0;
-        for (int block = 0; block < layout.blocks(); block++) {
+        BlockReader reader = new BlockReader(matrix);
+        float[] block = new float[depth * group];
+        for (int b = 0; b < layout.blocks(); b++) {
+            reader.read(b, block);
+            int from = 0;
             for (int k = 0; k < depth; k++) {
-                for (int q = block * group; q < (block + 1) * group; q++) {
-                    panels[(q / PANEL * depth + k) * PANEL + q % PANEL] = packed[from++];
+                for (int q = b * group; q < (b + 1) * group; q++) {
+                    panels[(q / PANEL * depth + k) * PANEL + q % PANEL] = block[from++];
                 }
             }
         }
-        return panels;
+        float[] scales = null;
+        if (matrix.format().scaled()) {
+            scales = new float[layout.gateRowFloats()];
+            MemorySegment.copy(matrix.data(), ValueLayout.JAVA_FLOAT, 0, scales, 0, scales.length);
+        }
+        return new Copy(panels, scales);
     }
 
-    /** BFLOAT16's ints hold the gate pairs (2p, 2p + 1) of a lane in their low and high halves. */
-    private static void widenBfloat16(MemorySegment data, GateLayout layout, int depth, float[] operands) {
-        int gates = layout.gates();
-        int lanes = layout.lanes();
-        int pairs = (gates + 1) / 2;
-        int[] packed = new int[operands.length / gates * pairs];
-        MemorySegment.copy(data, ValueLayout.JAVA_INT, 0, packed, 0, packed.length);
-        int from = 0;
-        for (int group = 0; group < layout.blocks() * depth; group++) {
-            int to = group * gates * lanes;
-            for (int pair = 0; pair < pairs; pair++) {
-                for (int lane = 0; lane < lanes; lane++) {
-                    int bits = packed[from++];
-                    operands[to + 2 * pair * lanes + lane] = WeightFormat.fromBfloat16(bits & 0xFFFF);
-                    if (2 * pair + 1 < gates) {
-                        operands[to + (2 * pair + 1) * lanes + lane] = WeightFormat.fromBfloat16(bits >>> Short.SIZE);
+    /**
+     * Reads one block's operands at a time, widened, in the packed order {@code [k][gate][lane]}, through one bulk
+     * copy of its panel: the copies are made right after loading, before the JIT has compiled much, so no
+     * element-wise segment access, and no heap array bigger than a block's besides the copy itself.
+     */
+    private static final class BlockReader {
+
+        private final PackedMatrix matrix;
+        private final int gates;
+        private final int lanes;
+        private final long panelBytes;
+        /** BFLOAT16's ints or INT8's bytes of one panel; null for FLOAT32. */
+        private final int[] pairs;
+        private final byte[] quanta;
+
+        BlockReader(PackedMatrix matrix) {
+            this.matrix = matrix;
+            GateLayout layout = matrix.layout();
+            this.gates = layout.gates();
+            this.lanes = layout.lanes();
+            this.panelBytes = matrix.format().panelBytes(layout, matrix.depth());
+            this.pairs = matrix.format() == WeightFormat.BFLOAT16 ? new int[(int) (panelBytes / Integer.BYTES)] : null;
+            this.quanta = matrix.format() == WeightFormat.INT8 ? new byte[(int) panelBytes] : null;
+        }
+
+        void read(int block, float[] operands) {
+            MemorySegment data = matrix.data();
+            long offset = matrix.format().scaleBytes(matrix.layout()) + block * panelBytes;
+            switch (matrix.format()) {
+                case FLOAT32 -> MemorySegment.copy(data, ValueLayout.JAVA_FLOAT, offset, operands, 0, operands.length);
+                case INT8 -> {
+                    MemorySegment.copy(data, ValueLayout.JAVA_BYTE, offset, quanta, 0, quanta.length);
+                    for (int n = 0; n < quanta.length; n++) {
+                        operands[n] = quanta[n];
+                    }
+                }
+                case BFLOAT16 -> {
+                    MemorySegment.copy(data, ValueLayout.JAVA_INT, offset, pairs, 0, pairs.length);
+                    widenBfloat16(operands);
+                }
+            }
+        }
+
+        /** BFLOAT16's ints hold the gate pairs (2p, 2p + 1) of a lane in their low and high halves. */
+        private void widenBfloat16(float[] operands) {
+            int perK = (gates + 1) / 2;
+            int from = 0;
+            for (int to = 0; to < operands.length; to += gates * lanes) {
+                for (int pair = 0; pair < perK; pair++) {
+                    for (int lane = 0; lane < lanes; lane++) {
+                        int bits = pairs[from++];
+                        operands[to + 2 * pair * lanes + lane] = WeightFormat.fromBfloat16(bits & 0xFFFF);
+                        if (2 * pair + 1 < gates) {
+                            operands[to + (2 * pair + 1) * lanes + lane] =
+                                    WeightFormat.fromBfloat16(bits >>> Short.SIZE);
+                        }
                     }
                 }
             }
