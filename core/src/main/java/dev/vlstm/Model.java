@@ -182,14 +182,20 @@ public final class Model implements AutoCloseable {
 
     /**
      * Starts {@link Runner#warmUp(Duration)} of a runner of its own, made with {@code options} as
-     * {@link #runner(Options)} makes one, on a new daemon thread, and returns at once: what a service calls right
-     * after loading, then serves requests (on runners of its own, unaffected) while the JIT compiles the kernels
-     * those runners take (the same cell, weight precision and kernel, one-row and, for {@code options.maxBatch()}
-     * &ge; 4, four-row tiles, forward and step, on {@code options.threads()} threads), and reports ready when the
-     * future completes. The warm-up stops as soon as the calls have settled; by the time the future completes its
-     * runner and states are freed, and its thread ends right after (so nothing of it allocates any more). Its
-     * made-up data change nothing a caller can see. Requests sent before it completes compete with it for the
-     * cores: a readiness probe should wait for it.
+     * {@link #runner(Options)} makes one, on a new daemon thread: what a service calls right after loading, then
+     * serves requests (on runners of its own) while the JIT compiles the kernels those runners take (the same cell,
+     * weight precision and kernel, one-row and, for {@code options.maxBatch()} &ge; 4, four-row tiles, forward and
+     * step, on {@code options.threads()} threads), and reports ready when the future completes. The warm-up stops as
+     * soon as the calls have settled; by the time the future completes its runner and states are freed, and its
+     * thread ends right after (so nothing of it allocates any more). Its made-up data change nothing a caller can
+     * see.
+     *
+     * <p>Until the warm-up's own calls run compiled code, the calls of this model's runners run on the calling
+     * thread alone in a cold kernel ({@link CallsDuringWarmUp#COLD_KERNEL}): plain loops over heap copies of the
+     * weight matrices, fast without the JIT's second tier, with the same bits. Before returning, this method makes
+     * those copies (four bytes of heap per weight, freed when the warm-up ends; none if they would take more than a
+     * quarter of the heap's maximum) and gets the cold kernel compiled on a one-block primer of the model: a tenth of
+     * a second or two. Requests sent before the future completes still share the cores with the warm-up.
      *
      * <p>The future completes with the report ({@link WarmUp#settled()} false if {@code limit} came first), or
      * exceptionally with what the warm-up threw (e.g. what {@link #runner(Options)} throws for options whose

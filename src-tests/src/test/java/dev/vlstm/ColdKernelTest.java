@@ -24,11 +24,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The cold kernel that serves a model's runners while a background warm-up compiles the vector kernels
  * ({@link CallsDuringWarmUp#COLD_KERNEL}): every call it runs gives the bits the runner's own kernel gives, for every
- * cell, weight precision, projection, peepholes, clip, stack, direction, batch, variable lengths and thread count, and
- * a stream crosses from one kernel to the other with the same bits; a trainer's update drops its heap copies so no
- * stale weight serves a call; a background warm-up begins it before returning and ends it before its future
- * completes, also when cancelled; {@link CallsDuringWarmUp#WARMING_KERNEL} leaves it off. Each test first checks that
- * the calls it compares did run on the cold kernel ({@code Runner.coldCalls()}).
+ * cell, weight precision, projection, peepholes, clip, stack, direction, batch, variable lengths, thread count and
+ * kernel family (the scalar one's 8 lanes too), and a stream crosses from one kernel to the other with the same bits;
+ * a trainer's update drops its heap copies so no stale weight serves a call; a background warm-up begins it before
+ * returning and ends it before its future completes, also when cancelled; {@link CallsDuringWarmUp#WARMING_KERNEL}
+ * leaves it off. Each test checks that the calls it compares did run on the cold kernel ({@code Runner.coldCalls()}).
  */
 class ColdKernelTest {
 
@@ -45,12 +45,14 @@ class ColdKernelTest {
         for (Cell cell : Cell.values()) {
             for (WeightPrecision precision : WeightPrecision.values()) {
                 RnnShape one = RnnShape.of(cell, INPUT_SIZE, HIDDEN_SIZE);
-                cases.add(Arguments.of(one, precision, Float.POSITIVE_INFINITY, 1));
-                cases.add(Arguments.of(one.withLayers(2).withDirection(Direction.BIDIRECTIONAL), precision, 0.75f, 2));
+                cases.add(Arguments.of(one, precision, Float.POSITIVE_INFINITY, 1, Backend.PREFERRED));
+                cases.add(Arguments.of(one.withLayers(2).withDirection(Direction.BIDIRECTIONAL), precision, 0.75f, 2,
+                        Backend.PREFERRED));
                 if (cell != Cell.GRU) {
                     cases.add(Arguments.of(one.withLayers(2).withProjection(PROJECTION_SIZE).withPeepholes(true),
-                            precision, 0.75f, 1));
+                            precision, 0.75f, 1, Backend.PREFERRED));
                 }
+                cases.add(Arguments.of(one.withLayers(2), precision, 0.75f, 1, Backend.SCALAR));
             }
         }
         return cases.stream();
@@ -59,8 +61,9 @@ class ColdKernelTest {
     @ParameterizedTest
     @MethodSource("models")
     void coldCallsGiveTheBitsOfTheRunnersOwnKernel(RnnShape shape, WeightPrecision precision, float clip,
-                                                   int threads) {
-        Options options = Options.DEFAULT.withPrecision(precision).withCellClip(clip).withThreads(threads);
+                                                   int threads, Backend backend) {
+        Options options = Options.DEFAULT.withPrecision(precision).withCellClip(clip).withThreads(threads)
+                .withBackend(backend);
         try (TestRnn rnn = new TestRnn(71, shape, options);
              Runner runner = rnn.model.runner(options.withMaxBatch(BATCH).withMaxSteps(STEPS))) {
             float[] x = rnn.input(STEPS, BATCH);
