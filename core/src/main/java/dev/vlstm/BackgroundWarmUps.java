@@ -8,7 +8,7 @@ import java.util.concurrent.CompletableFuture;
 /**
  * A model's warm-ups on daemon threads of their own ({@link Model#warmUpInBackground(Options, Duration)}). Each
  * thread makes a runner of its own, so that no runner or state a caller holds is ever used by it, runs
- * {@link Runner#warmUp(Duration, java.util.function.BooleanSupplier)} until it settles, its limit passes or its
+ * {@link Runner#warmUp(Duration, java.util.function.BooleanSupplier, Runnable)} until it settles, its limit passes or its
  * future is completed by anyone else (a caller's {@code cancel}, or {@link #close()}), frees the runner, then
  * completes the future. {@link #close()} waits for every thread to have stopped reading the model's weights, so the
  * model may free them right after.
@@ -18,8 +18,8 @@ final class BackgroundWarmUps {
     /** The name of every warm-up thread, for thread dumps. */
     static final String THREAD_NAME = "vlstm-warm-up";
 
-    /** The copies of a cold start may take at most this share of the heap's maximum: a quarter. */
-    private static final long COLD_HEAP_SHARE = 4;
+    /** The copies of a cold start may take at most the heap's maximum divided by this: a quarter of it. */
+    private static final long COLD_HEAP_DIVISOR = 4;
 
     /** A warm-up thread and the future it completes. */
     private record Running(Thread thread, CompletableFuture<WarmUp> future) {
@@ -42,11 +42,8 @@ final class BackgroundWarmUps {
         if (closed) {
             throw new IllegalStateException("this Model is closed");
         }
-        boolean cold = calls == CallsDuringWarmUp.COLD_KERNEL;
+        boolean cold = calls == CallsDuringWarmUp.COLD_KERNEL && beginColdStart(model, options);
         try {
-            if (cold && model.beginColdStart(Runtime.getRuntime().maxMemory() / COLD_HEAP_SHARE)) {
-                model.primeColdKernel(options);
-            }
             CompletableFuture<WarmUp> future = new CompletableFuture<>();
             Thread thread = Thread.ofPlatform().daemon().name(THREAD_NAME)
                     .unstarted(() -> warmUp(model, options, limit, cold, future));
@@ -58,6 +55,28 @@ final class BackgroundWarmUps {
                 model.endColdStart();
             }
             throw e;
+        }
+    }
+
+    /**
+     * Begins the model's cold start and primes the cold kernel. If either fails (the heap copies' memory, the
+     * primer's model or runner), it ends the cold start again and logs why: the warm-up goes on, and the requests
+     * meanwhile run the warming kernels.
+     *
+     * @return whether a cold start was begun, which the warm-up's thread ends
+     */
+    private static boolean beginColdStart(Model model, Options options) {
+        try {
+            if (model.beginColdStart(Runtime.getRuntime().maxMemory() / COLD_HEAP_DIVISOR)) {
+                model.primeColdKernel(options);
+            }
+            return true;
+        } catch (RuntimeException | OutOfMemoryError e) {
+            model.endColdStart();
+            System.getLogger(BackgroundWarmUps.class.getName()).log(System.Logger.Level.WARNING,
+                    "The cold kernel could not be prepared; requests run the warming kernels until the warm-up ends.",
+                    e);
+            return false;
         }
     }
 

@@ -23,10 +23,10 @@ public final class Model implements AutoCloseable {
     private static final String STATE = "State";
     private static final String STATE_ADVICE = "a State is one stream's state, used by one thread at a time";
     /** The public type the trainers serve, named in their messages. */
-    /** Rounds of calls that prime the cold kernel ({@link #primeColdKernel}). */
-    static final int PRIMING_ROUNDS = 100;
     private static final String TRAINER = "Trainer";
     private static final String TRAINER_ADVICE = "a Trainer is for one thread at a time; give each thread its own";
+    /** Rounds of calls that prime the cold kernel ({@link #primeColdKernel}). */
+    private static final int PRIMING_ROUNDS = 100;
 
     private final RnnShape shape;
     private final Options options;
@@ -193,9 +193,11 @@ public final class Model implements AutoCloseable {
      * <p>Until the warm-up's own calls run compiled code, the calls of this model's runners run on the calling
      * thread alone in a cold kernel ({@link CallsDuringWarmUp#COLD_KERNEL}): plain loops over heap copies of the
      * weight matrices, fast without the JIT's second tier, with the same bits. Before returning, this method makes
-     * those copies (four bytes of heap per weight, freed when the warm-up ends; none if they would take more than a
-     * quarter of the heap's maximum) and gets the cold kernel compiled on a one-block primer of the model: a tenth of
-     * a second or two. Requests sent before the future completes still share the cores with the warm-up.
+     * those copies (four bytes of heap per weight, freed at that switch, at the latest when the warm-up ends; none if
+     * they would take more than a quarter of the heap's maximum or cannot be made, and then the requests run the
+     * warming kernels) and gets the cold kernel compiled on a one-block primer of the model: a tenth of a second or
+     * two, which {@link #close()} on another thread waits for. Requests sent before the future completes still share
+     * the cores with the warm-up.
      *
      * <p>The future completes with the report ({@link WarmUp#settled()} false if {@code limit} came first), or
      * exceptionally with what the warm-up threw (e.g. what {@link #runner(Options)} throws for options whose
@@ -264,7 +266,7 @@ public final class Model implements AutoCloseable {
         return weights.coldStart().begin(weights::matrices, maxHeapBytes);
     }
 
-    /** {@return whether this model's runners' calls go to the cold kernel now} */
+    /** {@return whether this model's runners' calls go to the cold kernel now, for tests} */
     boolean coldStartActive() {
         return weights.coldStart().active();
     }

@@ -116,14 +116,16 @@ final class PackedModel implements AutoCloseable {
     void repack(ModelTensors tensors) {
         checkOpen();
         checkFinite(tensors);
-        coldStart.invalidate();
-        for (int n = 0; n < parts.length; n++) {
-            ModelTensors.Part part = tensors.part(n);
-            if (shape.cell() == Cell.GRU) {
-                parts[n].repackGru(part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh());
-            } else {
-                parts[n].repackLstm(part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(), part.weightHr(),
-                        part.peepholes());
+        synchronized (coldStart) {
+            coldStart.invalidate();
+            for (int n = 0; n < parts.length; n++) {
+                ModelTensors.Part part = tensors.part(n);
+                if (shape.cell() == Cell.GRU) {
+                    parts[n].repackGru(part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh());
+                } else {
+                    parts[n].repackLstm(part.weightIh(), part.weightHh(), part.biasIh(), part.biasHh(),
+                            part.weightHr(), part.peepholes());
+                }
             }
         }
     }

@@ -272,7 +272,7 @@ public final class Runner implements AutoCloseable {
 
     /**
      * {@link #warmUp(Duration)} that asks {@code stopped} before every call and runs {@code compiled} once its calls
-     * on the model run compiled code ({@link WarmUpLoop#run(WarmUpLoop.Target, Duration, BooleanSupplier,
+     * run compiled code ({@link WarmUpLoop#run(WarmUpLoop.Target, Duration, BooleanSupplier,
      * Runnable)}), for {@link BackgroundWarmUps}.
      *
      * @throws java.util.concurrent.CancellationException as soon as {@code stopped} says true

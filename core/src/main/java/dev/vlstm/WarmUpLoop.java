@@ -313,8 +313,9 @@ final class WarmUpLoop<S> {
 
     /**
      * Warms {@code target} as {@link #run(Target, Duration, BooleanSupplier)}, and runs {@code compiled} once the
-     * model's own calls run compiled code ({@link Settling#repeat(Settling.Round, long, int, Runnable)}), which may
-     * be well before they settle; not at all if they never do.
+     * warm-up's calls (the miniature's, whose code is the model's, or the model's own) run compiled code
+     * ({@link Settling#repeat(Settling.Round, long, int, Runnable)}), which may be well before they settle; not at
+     * all if they never do.
      */
     static <S> WarmUp run(Target<S> target, Duration limit, BooleanSupplier stopped, Runnable compiled) {
         long start = System.nanoTime();
@@ -335,17 +336,13 @@ final class WarmUpLoop<S> {
     /**
      * Runs {@code rounds} rounds of {@code target}'s calls, however long they take and without waiting for anything to
      * settle: {@link Model}'s priming of the cold kernel.
-     *
-     * @return the calls made
      */
-    static <S> long rounds(Target<S> target, int rounds) {
+    static <S> void rounds(Target<S> target, int rounds) {
         WarmUpLoop<S> loop = new WarmUpLoop<>(target, () -> false);
         try {
-            long calls = 0;
             for (int round = 0; round < rounds; round++) {
-                calls += loop.round(round);
+                loop.round(round);
             }
-            return calls;
         } finally {
             loop.close();
         }

@@ -39,6 +39,8 @@ class ColdKernelTest {
     private static final int STEPS = 6;
     private static final int BATCH = 5;
     private static final Duration LONG = Duration.ofMinutes(2);
+    /** The shortest window in which {@code Settling} watches the calls: 0.2 s. */
+    private static final long SETTLING_WINDOW_NANOS = 200_000_000L;
 
     static Stream<Arguments> models() {
         List<Arguments> cases = new ArrayList<>();
@@ -138,13 +140,50 @@ class ColdKernelTest {
                 rnn.model.endColdStart();
             }
             assertTrue(rnn.model.beginColdStart(Long.MAX_VALUE), "a later begin copies the new weights");
+            float[] cold;
             try {
-                float[] cold = forward(runner, x);
-                rnn.model.endColdStart();
-                assertArrayEquals(forward(runner, x), cold, "copies of the updated weights");
+                cold = forward(runner, x);
             } finally {
                 rnn.model.endColdStart();
             }
+            assertArrayEquals(forward(runner, x), cold, "copies of the updated weights");
+        }
+    }
+
+    /**
+     * A runner's own warm-up runs its own kernel while a cold start sends every other call to the cold one, and says
+     * when its calls run compiled code at least a whole settling window (0.2 s) before it has settled: the moment a
+     * background warm-up ends the cold start.
+     */
+    @Test
+    void aRunnersOwnWarmUpRunsItsOwnKernelAndSaysWhenItIsCompiled() {
+        try (TestRnn rnn = new TestRnn(78, RnnShape.of(Cell.LSTM, INPUT_SIZE, HIDDEN_SIZE), Options.DEFAULT);
+             Runner runner = rnn.runner(BATCH, STEPS)) {
+            assertTrue(rnn.model.beginColdStart(Long.MAX_VALUE));
+            try {
+                long[] compiledAt = {0};
+                WarmUp report = runner.warmUp(LONG, () -> false, () -> compiledAt[0] = System.nanoTime());
+                long returnedAt = System.nanoTime();
+                assertTrue(report.settled(), "settled: " + report);
+                assertEquals(0, runner.coldCalls(), "the warm-up's calls ran on the runner's own kernel");
+                assertTrue(compiledAt[0] != 0, "the warm-up said when its calls ran compiled");
+                assertTrue(returnedAt - compiledAt[0] >= SETTLING_WINDOW_NANOS,
+                        "said " + (returnedAt - compiledAt[0]) + " ns before it returned");
+                forward(runner, rnn.input(STEPS, BATCH));
+                assertTrue(runner.coldCalls() > 0, "after its warm-up, the runner's calls go to the cold kernel");
+            } finally {
+                rnn.model.endColdStart();
+            }
+        }
+    }
+
+    @Test
+    void aColdStartEndedMoreOftenThanItBeganIsRefused() {
+        try (TestRnn rnn = new TestRnn(79, RnnShape.of(Cell.GRU, 3, 5), Options.DEFAULT)) {
+            assertThrows(IllegalStateException.class, rnn.model::endColdStart);
+            assertTrue(rnn.model.beginColdStart(Long.MAX_VALUE));
+            rnn.model.endColdStart();
+            assertThrows(IllegalStateException.class, rnn.model::endColdStart);
         }
     }
 
@@ -181,6 +220,28 @@ class ColdKernelTest {
             long before = runner.coldCalls();
             forward(runner, rnn.input(STEPS, 1));
             assertEquals(before, runner.coldCalls(), "calls after the warm-up");
+        }
+    }
+
+    /**
+     * The cold start of a background warm-up ends once the warm-up's calls run compiled code, at least a settling
+     * window before its future completes, not when it ends.
+     */
+    @Test
+    void aBackgroundWarmUpEndsTheColdCallsBeforeItSettles() throws Exception {
+        try (TestRnn rnn = new TestRnn(80, RnnShape.of(Cell.LSTM, INPUT_SIZE, HIDDEN_SIZE), Options.DEFAULT)) {
+            CompletableFuture<WarmUp> future = rnn.model.warmUpInBackground(Options.DEFAULT, LONG,
+                    CallsDuringWarmUp.COLD_KERNEL);
+            boolean endedFirst = false;
+            while (!future.isDone()) {
+                if (!rnn.model.coldStartActive()) {
+                    endedFirst = !future.isDone();
+                    break;
+                }
+                Thread.sleep(1);
+            }
+            assertTrue(future.get(LONG.toSeconds(), TimeUnit.SECONDS).settled());
+            assertTrue(endedFirst, "the cold calls ended while the warm-up went on");
         }
     }
 

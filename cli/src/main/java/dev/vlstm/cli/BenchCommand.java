@@ -59,8 +59,8 @@ final class BenchCommand {
             + "first call");
     static final Option BACKGROUND_WARM_UP = Option.flag("--background-warm-up", "with --cold, step and sequence: "
             + "each new JVM starts warmUpInBackground() at load");
-    static final Option WARMING_KERNEL = Option.flag("--warming-kernel", "with --background-warm-up: the calls "
-            + "meanwhile run the kernels being warmed, not the cold kernel (CallsDuringWarmUp.WARMING_KERNEL)");
+    static final Option WARMING_KERNEL = Option.flag("--warming-kernel", "with --background-warm-up: calls meanwhile "
+            + "run the kernels being warmed");
 
     static final Command COMMAND = new Command("bench", "time a model on this machine; gate a CI on it",
             """

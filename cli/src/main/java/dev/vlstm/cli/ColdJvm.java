@@ -43,7 +43,10 @@ final class ColdJvm {
     /** How far above the warm median the window's median counts as warm. */
     static final double WITHIN = 1.2;
     private static final int COLD_LIMIT_SECONDS = 30;
-    /** The limit {@link Model#warmUpInBackground()} gives itself, for the warm-up that chooses its calls' kernel. */
+    /**
+     * The limit of the warm-up that chooses its calls' kernel: 20 s, what {@link Model#warmUpInBackground()} gives
+     * itself, so that both background variants run alike.
+     */
     private static final Duration WARM_UP_LIMIT = Duration.ofSeconds(20);
     private static final int WARM_SECONDS = 1;
     /** Calls whose times are kept, the first {@value #FIRST_CALLS} included; later calls are timed but not kept. */

@@ -8,7 +8,9 @@ import java.util.function.Supplier;
  * from {@link #begin} to the matching {@link #end} (a background warm-up compiling the vector kernels meanwhile),
  * with the heap copies of the model's matrices ({@link ColdWeights}) made by the first begin and dropped by the
  * last end. A team reads {@link #weights()} once per call, so each call runs on one kernel or the other, and both
- * give the same bits. Thread-safe.
+ * give the same bits. Thread-safe. Its monitor also guards changes to the packed weights: whoever changes them
+ * holds it ({@code synchronized (coldStart)}) and calls {@link #invalidate()} first, so that no begin copies them
+ * half-changed.
  */
 public final class ColdStart {
 
@@ -35,9 +37,16 @@ public final class ColdStart {
         return weights != null;
     }
 
-    /** Ends one {@link #begin}: the last end sends calls back to the family's GEMM and drops the copies. */
+    /**
+     * Ends one {@link #begin}: the last end sends calls back to the family's GEMM and drops the copies.
+     *
+     * @throws IllegalStateException if every begin has already ended
+     */
     public synchronized void end() {
-        if (begun > 0 && --begun == 0) {
+        if (begun == 0) {
+            throw new IllegalStateException("a cold start ended more often than it began");
+        }
+        if (--begun == 0) {
             weights = null;
         }
     }
@@ -50,7 +59,7 @@ public final class ColdStart {
         weights = null;
     }
 
-    /** {@return whether calls go to the cold kernel now} */
+    /** {@return whether calls go to the cold kernel now, for tests} */
     public boolean active() {
         return weights != null;
     }

@@ -48,12 +48,17 @@ public final class ColdWeights {
 
     /**
      * {@return the heap bytes {@link #of} keeps for {@code matrices}: four for each operand (a gate row rounded up to
-     * whole panels, times the depth) and scale}
+     * whole panels, times the depth) and scale; {@code Long.MAX_VALUE} if a matrix has more operands than a Java
+     * array holds}
      */
     public static long bytes(List<PackedMatrix> matrices) {
         long floats = 0;
         for (PackedMatrix matrix : matrices) {
-            floats += (long) outputs(matrix.layout()) * matrix.depth();
+            long operands = (long) outputs(matrix.layout()) * matrix.depth();
+            if (operands > Integer.MAX_VALUE) {
+                return Long.MAX_VALUE;
+            }
+            floats += operands;
             if (matrix.format().scaled()) {
                 floats += matrix.layout().gateRowFloats();
             }

@@ -23,7 +23,7 @@ public final class Team implements AutoCloseable {
     private final WorkerPool pool;
     /** Whether calls go to {@link #cold} instead (its {@link ColdStart#weights()}); null for never. */
     private final ColdStart coldStart;
-    /** The cold kernel's scratch, made on the first cold call. */
+    /** The cold kernel's scratch, made on the first cold call and dropped on the first call after the cold start. */
     private ColdGemm cold;
     /** Whether calls stay on the family's GEMM whatever {@link #coldStart} says: a warm-up's own calls. */
     private boolean warmingUp;
@@ -119,7 +119,11 @@ public final class Team implements AutoCloseable {
 
     /** {@return the weights this call runs on in the cold kernel, or null to run it on the family's GEMM} */
     private ColdWeights coldWeights() {
-        return coldStart == null || warmingUp ? null : coldStart.weights();
+        ColdWeights weights = coldStart == null || warmingUp ? null : coldStart.weights();
+        if (weights == null && cold != null && !warmingUp) {
+            cold = null;
+        }
+        return weights;
     }
 
     private ColdGemm cold() {
@@ -130,7 +134,7 @@ public final class Team implements AutoCloseable {
         return cold;
     }
 
-    /** {@return the GEMM and step calls this team has run on the cold kernel} */
+    /** {@return the GEMM and step calls this team has run on the cold kernel, for tests} */
     public long coldCalls() {
         return coldCalls;
     }
