@@ -21,6 +21,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 import jdk.jfr.Recording;
 import jdk.jfr.consumer.RecordedMethod;
@@ -236,14 +237,7 @@ class WarmUpTest {
             float[] x = model.input(9, 6);
             float[] before = new float[9 * 6 * shape.outputSize()];
             runner.forward(x, 9, 6, null, null, before, null, null);
-            long liveBefore = NativeMemory.liveBytes();
-            List<String> workersBefore = workerThreads();
-
-            WarmUp report = runner.warmUp(Duration.ofSeconds(1));
-
-            assertTrue(report.calls() > 4, "calls: " + report);
-            assertEquals(liveBefore, NativeMemory.liveBytes(), "off-heap bytes left by the warm-up");
-            assertEquals(workersBefore, workerThreads(), "worker threads left by the warm-up");
+            assertWarmUpLeavesNothingBehind(() -> runner.warmUp(Duration.ofSeconds(1)));
             float[] after = new float[before.length];
             runner.forward(x, 9, 6, null, null, after, null, null);
             assertArrayEquals(before, after);
@@ -267,14 +261,7 @@ class WarmUpTest {
             float[] before = new float[9 * 6 * shape.outputSize()];
             trainer.forward(x, 9, 6, null, null, before, null, null);
             trainer.backward(dy, null, null, first, GradientMode.OVERWRITE, null, null, null);
-            long liveBefore = NativeMemory.liveBytes();
-            List<String> workersBefore = workerThreads();
-
-            WarmUp report = trainer.warmUp(Duration.ofSeconds(1));
-
-            assertTrue(report.calls() > 4, "calls: " + report);
-            assertEquals(liveBefore, NativeMemory.liveBytes(), "off-heap bytes left by the warm-up");
-            assertEquals(workersBefore, workerThreads(), "worker threads left by the warm-up");
+            assertWarmUpLeavesNothingBehind(() -> trainer.warmUp(Duration.ofSeconds(1)));
             float[] after = new float[before.length];
             trainer.forward(x, 9, 6, null, null, after, null, null);
             trainer.backward(dy, null, null, second, GradientMode.OVERWRITE, null, null, null);
@@ -284,6 +271,16 @@ class WarmUpTest {
                         second.tensor(name).toArray(ValueLayout.JAVA_FLOAT), name);
             }
         }
+    }
+
+    /** Runs {@code warmUp}, which must make calls and leave no off-heap bytes and no worker thread behind. */
+    private static void assertWarmUpLeavesNothingBehind(Supplier<WarmUp> warmUp) {
+        long liveBefore = NativeMemory.liveBytes();
+        List<String> workersBefore = workerThreads();
+        WarmUp report = warmUp.get();
+        assertTrue(report.calls() > 4, "calls: " + report);
+        assertEquals(liveBefore, NativeMemory.liveBytes(), "off-heap bytes left by the warm-up");
+        assertEquals(workersBefore, workerThreads(), "worker threads left by the warm-up");
     }
 
     /** A warm-up stopped during its miniature's pass frees the miniature's memory and threads too. */
