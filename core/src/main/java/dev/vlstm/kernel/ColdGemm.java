@@ -23,7 +23,7 @@ final class ColdGemm {
 
     /** One row of the left operand. */
     private float[] row = new float[0];
-    /** One row of the outputs, a gate row. */
+    /** One row of the outputs: a gate row, rounded up to whole panels. */
     private float[] out = new float[0];
     /** The bias's gate row. */
     private float[] bias = new float[0];
