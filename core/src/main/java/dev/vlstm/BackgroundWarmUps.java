@@ -6,7 +6,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * A model's warm-ups on daemon threads of their own ({@link Model#warmUpInBackground(Options, Duration)}). Each
+ * A model's warm-ups on daemon threads of their own ({@link Model#warmUpInBackground(Options, Duration)}), each at
+ * the lowest priority ({@link LowPriority}), so that it runs on what CPU time the requests leave. Each
  * thread makes a runner of its own, so that no runner or state a caller holds is ever used by it, runs
  * {@link Runner#warmUp(Duration, java.util.function.BooleanSupplier, Runnable)} until it settles, its limit passes
  * or its future is completed by anyone else (a caller's {@code cancel}, or {@link #close()}), frees the runner, then
@@ -89,6 +90,7 @@ final class BackgroundWarmUps {
         WarmUp report = null;
         Throwable failure = null;
         Runnable endColdStart = cold ? new Once(model::endColdStart) : () -> { };
+        LowPriority.lowerCurrentThread();
         try (Runner runner = model.runner(options)) {
             report = runner.warmUp(limit, future::isDone, endColdStart);
         } catch (Throwable e) {

@@ -197,7 +197,9 @@ public final class Model implements AutoCloseable {
      * they would take more than a quarter of the heap's maximum or cannot be made, and then the requests run the
      * warming kernels) and gets the cold kernel compiled on a one-block primer of the model: a tenth of a second or
      * two, which {@link #close()} on another thread waits for. Requests sent before the future completes still share
-     * the cores with the warm-up.
+     * the cores with the warm-up, which runs at the lowest priority: on Linux at nice 19 where this module may call
+     * native code ({@code --enable-native-access}), so that a request thread takes a core back from it at once;
+     * otherwise at the lowest Java priority, which HotSpot ignores on Linux.
      *
      * <p>The future completes with the report ({@link WarmUp#settled()} false if {@code limit} came first), or
      * exceptionally with what the warm-up threw (e.g. what {@link #runner(Options)} throws for options whose

@@ -7,7 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -166,6 +172,56 @@ class WarmUpInBackgroundTest {
             }
             assertTrue(future.get().calls() > 0, "the warm-up ran: " + future.get());
         }
+    }
+
+    /**
+     * The warm-up's thread runs at the lowest Java priority and, on Linux (this suite enables native access), at nice
+     * {@link LowPriority#NICENESS}; the thread that started it keeps its own nice value.
+     */
+    @Test
+    void theWarmUpThreadRunsAtTheLowestPriority() throws Exception {
+        boolean linux = "Linux".equals(System.getProperty("os.name"));
+        try (TestRnn rnn = new TestRnn(37, RnnShape.of(Cell.LSTM, INPUT_SIZE, WIDE_HIDDEN_SIZE), Options.DEFAULT)) {
+            int callerNice = linux ? niceness(Path.of("/proc/thread-self/stat")) : 0;
+            CompletableFuture<WarmUp> future = rnn.model.warmUpInBackground(options(), LONG);
+            Thread thread = rnn.model.warmUpThreads().getFirst();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (thread.getPriority() != Thread.MIN_PRIORITY
+                    || linux && !warmUpThreadNiceness().equals(List.of(LowPriority.NICENESS))) {
+                assertTrue(System.nanoTime() < deadline && !future.isDone(), "the warm-up's thread at Java priority "
+                        + thread.getPriority() + (linux ? ", nice " + warmUpThreadNiceness() : ""));
+                Thread.sleep(1);
+            }
+            if (linux) {
+                assertEquals(callerNice, niceness(Path.of("/proc/thread-self/stat")), "the caller's nice value");
+                assertEquals(0, callerNice, "this suite's threads run at nice 0");
+            }
+            future.cancel(false);
+        }
+    }
+
+    /** The nice values of this process's threads named as warm-up threads, from Linux's /proc. */
+    private static List<Integer> warmUpThreadNiceness() throws IOException {
+        List<Integer> niceness = new ArrayList<>();
+        try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc/self/task"))) {
+            for (Path task : tasks) {
+                try {
+                    if (Files.readString(task.resolve("comm")).strip().equals(BackgroundWarmUps.THREAD_NAME)) {
+                        niceness.add(niceness(task.resolve("stat")));
+                    }
+                } catch (NoSuchFileException ended) {
+                    // the thread ended between listing and reading: it is no warm-up thread to check
+                }
+            }
+        }
+        return niceness;
+    }
+
+    /** Field 19 of a /proc stat line, the nice value, counted after the command name in parentheses. */
+    private static int niceness(Path stat) throws IOException {
+        String line = Files.readString(stat);
+        String[] fields = line.substring(line.lastIndexOf(')') + 2).split(" ");
+        return Integer.parseInt(fields[19 - 3]);
     }
 
     @Test
