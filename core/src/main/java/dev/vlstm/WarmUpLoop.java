@@ -55,6 +55,8 @@ final class WarmUpLoop<S> {
      */
     private static final int MINIATURE_QUIET_WINDOWS = 1;
     private static final int MODEL_QUIET_WINDOWS = 2;
+    /** Rounds until {@link #round} has passed every variant of its arguments: with and without states, both kinds. */
+    private static final int ROUND_VARIANTS = 4;
 
     /**
      * A target on a miniature of a model, and what closing it frees (its runner or trainer, then its model).
@@ -314,7 +316,8 @@ final class WarmUpLoop<S> {
     /**
      * Warms {@code target} as {@link #run(Target, Duration, BooleanSupplier)}, and runs {@code compiled} once the
      * warm-up's calls (the miniature's, whose code is the model's, or the model's own) run compiled code
-     * ({@link Settling#repeat(Settling.Round, long, int, Runnable)}), which may be well before they settle; not at
+     * ({@link Settling#repeat(Settling.Round, long, int, int, Runnable)}: a pass through every variant of a round
+     * allocated nothing), which may be well before they settle; not at
      * all if they never do.
      */
     static <S> WarmUp run(Target<S> target, Duration limit, BooleanSupplier stopped, Runnable compiled) {
@@ -370,7 +373,7 @@ final class WarmUpLoop<S> {
                                              Runnable compiled) {
         WarmUpLoop<S> warmUp = new WarmUpLoop<>(target, stopped);
         try {
-            return Settling.repeat(warmUp::round, deadline, quiet, compiled);
+            return Settling.repeat(warmUp::round, deadline, quiet, ROUND_VARIANTS, compiled);
         } finally {
             warmUp.close();
         }

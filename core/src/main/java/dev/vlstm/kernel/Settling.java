@@ -64,24 +64,28 @@ public final class Settling {
      * @throws IllegalArgumentException if {@code quietWindows} &lt; 1
      */
     public static Outcome repeat(Round round, long deadline, int quietWindows) {
-        return repeat(round, deadline, quietWindows, () -> { });
+        return repeat(round, deadline, quietWindows, 1, () -> { });
     }
 
     /**
      * Repeats {@code round} as {@link #repeat(Round, long, int)} does, and runs {@code runCompiled} once, after the
-     * first window whose calls allocated nothing: from then on the calls run compiled code, though the JIT may
-     * still be busy (the repetition goes on until it is quiet).
+     * first {@code compiledRounds} rounds in a row that allocated nothing: from then on the calls run compiled code,
+     * though the JIT may still be busy (the repetition goes on until it is quiet). Rounds whose arguments vary must
+     * go through every variant within {@code compiledRounds} rounds, so that none of their paths still runs boxed.
      *
-     * @param round        the calls to repeat
-     * @param deadline     a {@link System#nanoTime()} value after which to stop, settled or not
-     * @param quietWindows windows without compilation or allocation that settle the calls, &ge; 1
-     * @param runCompiled  what to do once the calls run compiled; not run if they never do before the deadline
+     * @param round          the calls to repeat
+     * @param deadline       a {@link System#nanoTime()} value after which to stop, settled or not
+     * @param quietWindows   windows without compilation or allocation that settle the calls, &ge; 1
+     * @param compiledRounds rounds in a row without allocation that show the calls compiled, &ge; 1
+     * @param runCompiled    what to do once the calls run compiled; not run if they never do before the deadline
      * @return what the repetition did
-     * @throws IllegalArgumentException if {@code quietWindows} &lt; 1
+     * @throws IllegalArgumentException if {@code quietWindows} or {@code compiledRounds} &lt; 1
      */
-    public static Outcome repeat(Round round, long deadline, int quietWindows, Runnable runCompiled) {
-        if (quietWindows < 1) {
-            throw new IllegalArgumentException("quietWindows must be >= 1, got " + quietWindows);
+    public static Outcome repeat(Round round, long deadline, int quietWindows, int compiledRounds,
+                                 Runnable runCompiled) {
+        if (quietWindows < 1 || compiledRounds < 1) {
+            throw new IllegalArgumentException("quietWindows and compiledRounds must be >= 1, got " + quietWindows
+                    + " and " + compiledRounds);
         }
         CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
         boolean jitObservable = jit != null && jit.isCompilationTimeMonitoringSupported();
@@ -91,23 +95,28 @@ public final class Settling {
         long rounds = 0;
         int quiet = 0;
         double fastestRound = Double.POSITIVE_INFINITY;
-        boolean allocatedInEveryWindow = true;
+        int cleanRounds = 0;
         long compilationMillis = jitObservable ? jit.getTotalCompilationTime() : 0;
         while (true) {
             long windowStart = System.nanoTime();
             long allocatedBefore = threads.getCurrentThreadAllocatedBytes();
+            long allocatedAtRound = allocatedBefore;
             long windowRounds = 0;
             long now;
             do {
                 calls += round.run(rounds++);
                 windowRounds++;
+                if (cleanRounds < compiledRounds) {
+                    long allocatedNow = threads.getCurrentThreadAllocatedBytes();
+                    cleanRounds = allocatedNow == allocatedAtRound ? cleanRounds + 1 : 0;
+                    allocatedAtRound = allocatedNow;
+                    if (cleanRounds == compiledRounds) {
+                        runCompiled.run();
+                    }
+                }
                 now = System.nanoTime();
             } while (now - windowStart < WINDOW_NANOS && now < deadline);
             boolean allocated = threads.getCurrentThreadAllocatedBytes() != allocatedBefore;
-            if (!allocated && allocatedInEveryWindow) {
-                allocatedInEveryWindow = false;
-                runCompiled.run();
-            }
             long compiled = jitObservable ? jit.getTotalCompilationTime() : compilationMillis;
             double roundNanos = (double) (now - windowStart) / windowRounds;
             fastestRound = Math.min(fastestRound, roundNanos);
