@@ -6,18 +6,20 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * A model's warm-ups on daemon threads of their own ({@link Model#warmUpInBackground(Options, Duration)}), each at
- * the lowest priority ({@link LowPriority}), so that it runs on what CPU time the requests leave. Each
- * thread makes a runner of its own, so that no runner or state a caller holds is ever used by it, runs
- * {@link Runner#warmUp(Duration, java.util.function.BooleanSupplier, Runnable)} until it settles, its limit passes
- * or its future is completed by anyone else (a caller's {@code cancel}, or {@link #close()}), frees the runner, then
- * completes the future. {@link #close()} waits for every thread to have stopped reading the model's weights, so the
+ * A model's warm-ups on daemon threads of their own ({@link Model#warmUpInBackground(Options, Duration)}), each
+ * running its calls on a second thread at the lowest priority ({@link LowPriority}), so that they take what CPU time
+ * the requests leave. Each warm-up makes a runner of its own, so that no runner or state a caller holds is ever used
+ * by it, runs {@link Runner#warmUp(Duration, java.util.function.BooleanSupplier, Runnable)} until it settles, its
+ * limit passes or its future is completed by anyone else (a caller's {@code cancel}, or {@link #close()}), frees the
+ * runner, then completes the future. {@link #close()} waits for every thread to have stopped reading the model's weights, so the
  * model may free them right after.
  */
 final class BackgroundWarmUps {
 
     /** The name of every warm-up thread, for thread dumps. */
     static final String THREAD_NAME = "vlstm-warm-up";
+    /** The name of the thread each warm-up thread runs its calls on, at the lowest priority. */
+    static final String CALLS_THREAD_NAME = "vlstm-warming";
 
     /** The copies of a cold start may take at most the heap's maximum divided by this: a quarter of it. */
     private static final long COLD_HEAP_DIVISOR = 4;
@@ -82,29 +84,82 @@ final class BackgroundWarmUps {
     }
 
     /**
-     * The warm-up thread's body. The future is completed after the runner is closed and this warm-up is no longer
-     * listed: actions a caller chained to it without an executor run on this thread, and may close the model.
+     * The warm-up thread's body: it runs the calls on a thread of its own at the lowest priority, waits for it, then
+     * completes the future. The future is completed after the runner is closed and this warm-up is no longer listed,
+     * on this thread, whose priority is the caller's: actions a caller chained to it without an executor run here
+     * (and threads they start inherit this thread's priority, not the lowered one), and may close the model.
      */
     private void warmUp(Model model, Options options, Duration limit, boolean cold,
                         CompletableFuture<WarmUp> future) {
-        WarmUp report = null;
-        Throwable failure = null;
-        Runnable endColdStart = cold ? new Once(model::endColdStart) : () -> { };
-        LowPriority.lowerCurrentThread();
-        try (Runner runner = model.runner(options)) {
-            report = runner.warmUp(limit, future::isDone, endColdStart);
+        Calls calls = new Calls(model, options, limit, future, cold ? new Once(model::endColdStart) : () -> { });
+        try {
+            Thread thread = Thread.ofPlatform().daemon().name(CALLS_THREAD_NAME).unstarted(calls);
+            thread.start();
+            joinUninterruptibly(thread);
         } catch (Throwable e) {
-            failure = e;
+            calls.failure = e;
         } finally {
-            endColdStart.run();
+            calls.endColdStart.run();
             synchronized (this) {
                 running.removeIf(warmUp -> warmUp.thread() == Thread.currentThread());
             }
         }
-        if (failure == null) {
-            future.complete(report);
+        if (calls.failure == null) {
+            future.complete(calls.report);
         } else {
-            future.completeExceptionally(failure);
+            future.completeExceptionally(calls.failure);
+        }
+    }
+
+    /**
+     * The warm-up's calls, on a thread that first lowers its own priority ({@link LowPriority}). Its cold start ends
+     * once the calls run compiled where the kernels box vectors until then; where they never box (the scalar family),
+     * an allocation-free call says nothing of the JIT, and the cold start ends with the warm-up. Its fields are read
+     * after the thread has been joined.
+     */
+    private static final class Calls implements Runnable {
+
+        private final Model model;
+        private final Options options;
+        private final Duration limit;
+        private final CompletableFuture<WarmUp> future;
+        private final Runnable endColdStart;
+        private WarmUp report;
+        private Throwable failure;
+
+        Calls(Model model, Options options, Duration limit, CompletableFuture<WarmUp> future, Runnable endColdStart) {
+            this.model = model;
+            this.options = options;
+            this.limit = limit;
+            this.future = future;
+            this.endColdStart = endColdStart;
+        }
+
+        @Override
+        public void run() {
+            LowPriority.lowerCurrentThread();
+            Runnable compiled = model.kernelsBoxUntilCompiled() ? endColdStart : () -> { };
+            try (Runner runner = model.runner(options)) {
+                report = runner.warmUp(limit, future::isDone, compiled);
+            } catch (Throwable e) {
+                failure = e;
+            }
+        }
+    }
+
+    /** Waits for {@code thread} to end, through interrupts, keeping the interrupt status. */
+    private static void joinUninterruptibly(Thread thread) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                thread.join();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -122,23 +177,12 @@ final class BackgroundWarmUps {
         for (Running warmUp : stopping) {
             warmUp.future().cancel(false);
         }
-        boolean interrupted = false;
         for (Running warmUp : stopping) {
-            while (true) {
-                try {
-                    warmUp.thread().join();
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
+            joinUninterruptibly(warmUp.thread());
         }
     }
 
-    /** Runs an action the first time it is run, and never again; on one thread. */
+    /** Runs an action the first time it is run, and never again; by one thread at a time, each run after the last. */
     private static final class Once implements Runnable {
 
         private Runnable action;

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 import dev.vlstm.kernel.ColdStart;
+import dev.vlstm.kernel.Kernels;
 
 /**
  * A whole LSTM or GRU (every layer and direction), packed once and shared between threads (only
@@ -190,22 +191,25 @@ public final class Model implements AutoCloseable {
      * thread ends right after (so nothing of it allocates any more). Its made-up data change nothing a caller can
      * see.
      *
-     * <p>Until the warm-up's own calls run compiled code, the calls of this model's runners run on the calling
+     * <p>Until the warm-up's own calls run compiled code (with the scalar kernel, until the warm-up ends), the calls
+     * of this model's runners run on the calling
      * thread alone in a cold kernel ({@link CallsDuringWarmUp#COLD_KERNEL}): plain loops over heap copies of the
      * weight matrices, fast without the JIT's second tier, with the same bits. Before returning, this method makes
      * those copies (four bytes of heap per weight, freed at that switch, at the latest when the warm-up ends; none if
      * they would take more than a quarter of the heap's maximum or cannot be made, and then the requests run the
      * warming kernels) and gets the cold kernel compiled on a one-block primer of the model: a tenth of a second or
      * two, which {@link #close()} on another thread waits for. Requests sent before the future completes still share
-     * the cores with the warm-up, which runs at the lowest priority: on Linux at nice 19 where this module may call
-     * native code ({@code --enable-native-access}), so that a request thread takes a core back from it at once;
-     * otherwise at the lowest Java priority, which HotSpot ignores on Linux.
+     * the cores with the warm-up's calls, which run on a thread at the lowest priority: on Linux at nice 19 where this
+     * module has native access ({@code --enable-native-access}), so that a request thread takes a core back from it
+     * at once (and so does any other busy process: on a saturated host the warm-up may run to its limit); otherwise
+     * at the lowest Java priority, which HotSpot ignores on Linux.
      *
      * <p>The future completes with the report ({@link WarmUp#settled()} false if {@code limit} came first), or
      * exceptionally with what the warm-up threw (e.g. what {@link #runner(Options)} throws for options whose
      * scratch cannot be allocated). Cancelling it, or completing it by hand, stops the warm-up before its next call;
      * {@link #close()} cancels it and waits for it to stop. Actions chained to it without an executor run on the
-     * warm-up's thread once it has freed its runner; they may close this model.
+     * warm-up's thread (named {@code vlstm-warm-up}, at the priority of the thread that called this method, not the
+     * lowered one) once it has freed its runner; they may close this model.
      *
      * @param options the run-time fields of the runners to warm, as {@link #runner(Options)} reads them; not null
      * @param limit   the longest the warm-up may take, positive
@@ -266,6 +270,14 @@ public final class Model implements AutoCloseable {
      */
     boolean beginColdStart(long maxHeapBytes) {
         return weights.coldStart().begin(weights::matrices, maxHeapBytes);
+    }
+
+    /**
+     * {@return whether this model's kernels allocate (box vectors) until the JIT's second tier has compiled them, so
+     * that calls that allocate nothing run compiled code: the vector family's, not the scalar family's}
+     */
+    boolean kernelsBoxUntilCompiled() {
+        return weights.family() != Kernels.scalar();
     }
 
     /** {@return whether this model's runners' calls go to the cold kernel now, for tests} */

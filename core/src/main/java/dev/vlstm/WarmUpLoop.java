@@ -317,8 +317,7 @@ final class WarmUpLoop<S> {
      * Warms {@code target} as {@link #run(Target, Duration, BooleanSupplier)}, and runs {@code compiled} once the
      * warm-up's calls (the miniature's, whose code is the model's, or the model's own) run compiled code
      * ({@link Settling#repeat(Settling.Round, long, int, int, Runnable)}: a pass through every variant of a round
-     * allocated nothing), which may be well before they settle; not at
-     * all if they never do.
+     * allocated nothing), which may be well before they settle; not at all if they never do.
      */
     static <S> WarmUp run(Target<S> target, Duration limit, BooleanSupplier stopped, Runnable compiled) {
         long start = System.nanoTime();

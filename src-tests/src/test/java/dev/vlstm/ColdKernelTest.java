@@ -245,6 +245,27 @@ class ColdKernelTest {
         }
     }
 
+    /**
+     * With the scalar kernel, which never boxes, calls that allocate nothing say nothing of the JIT: the cold start
+     * lasts until the warm-up's calls have ended (its calls' thread is gone when the cold start ends).
+     */
+    @Test
+    void withTheScalarKernelTheColdCallsLastAsLongAsTheWarmUpsCalls() throws Exception {
+        Options scalar = Options.DEFAULT.withBackend(Backend.SCALAR);
+        try (TestRnn rnn = new TestRnn(81, RnnShape.of(Cell.LSTM, INPUT_SIZE, HIDDEN_SIZE), scalar)) {
+            CompletableFuture<WarmUp> future = rnn.model.warmUpInBackground(scalar, LONG,
+                    CallsDuringWarmUp.COLD_KERNEL);
+            assertTrue(rnn.model.coldStartActive());
+            while (rnn.model.coldStartActive()) {
+                Thread.sleep(1);
+            }
+            boolean callsRunning = Thread.getAllStackTraces().keySet().stream()
+                    .anyMatch(thread -> thread.getName().equals(BackgroundWarmUps.CALLS_THREAD_NAME));
+            assertFalse(callsRunning, "the cold start ended while the warm-up's calls went on");
+            assertTrue(future.get(LONG.toSeconds(), TimeUnit.SECONDS).calls() > 0);
+        }
+    }
+
     @Test
     void aCancelledWarmUpEndsTheColdCalls() throws Exception {
         try (TestRnn rnn = new TestRnn(76, RnnShape.of(Cell.CIFG, INPUT_SIZE, HIDDEN_SIZE), Options.DEFAULT)) {

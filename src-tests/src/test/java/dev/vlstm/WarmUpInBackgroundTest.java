@@ -6,11 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -42,6 +43,7 @@ class WarmUpInBackgroundTest {
     private static final int BATCH = 4;
     /** Far longer than any wait here: a warm-up that must be stopped would otherwise run past the test. */
     private static final Duration LONG = Duration.ofMinutes(2);
+    private static final boolean LINUX = "Linux".equals(System.getProperty("os.name"));
 
     @ParameterizedTest
     @EnumSource(Cell.class)
@@ -175,42 +177,76 @@ class WarmUpInBackgroundTest {
     }
 
     /**
-     * The warm-up's thread runs at the lowest Java priority and, on Linux (this suite enables native access), at nice
-     * {@link LowPriority#NICENESS}; the thread that started it keeps its own nice value.
+     * {@link LowPriority#lowerCurrentThread()} lowers the thread that calls it, and only that one: on Linux (this
+     * suite enables native access) its nice value becomes {@link LowPriority#NICENESS}, the caller's stays.
      */
     @Test
-    void theWarmUpThreadRunsAtTheLowestPriority() throws Exception {
-        boolean linux = "Linux".equals(System.getProperty("os.name"));
+    void lowPriorityLowersTheCallingThreadAlone() throws Exception {
+        assumeTrue(LINUX, "nice values are read from Linux's /proc");
+        assertTrue(LowPriority.class.getModule().isNativeAccessEnabled(),
+                "run with --enable-native-access=ALL-UNNAMED, as the build does");
+        int callerNice = niceness(Path.of("/proc/thread-self/stat"));
+        assumeTrue(callerNice < LowPriority.NICENESS, "the JVM already runs at nice " + callerNice);
+        boolean[] lowered = {false};
+        int[] niceAfter = {callerNice};
+        int[] priorityAfter = {Thread.NORM_PRIORITY};
+        Thread thread = new Thread(() -> {
+            lowered[0] = LowPriority.lowerCurrentThread();
+            priorityAfter[0] = Thread.currentThread().getPriority();
+            try {
+                niceAfter[0] = niceness(Path.of("/proc/thread-self/stat"));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        thread.start();
+        thread.join();
+        assertTrue(lowered[0], "the nice value was set");
+        assertEquals(LowPriority.NICENESS, niceAfter[0], "the lowered thread's nice value");
+        assertEquals(Thread.MIN_PRIORITY, priorityAfter[0], "the lowered thread's Java priority");
+        assertEquals(callerNice, niceness(Path.of("/proc/thread-self/stat")), "the caller's nice value");
+    }
+
+    /**
+     * A background warm-up runs its calls on a thread at nice {@link LowPriority#NICENESS} and the lowest Java
+     * priority, while the thread that completes its future (where actions chained to it run) keeps the caller's.
+     */
+    @Test
+    void theWarmUpsCallsRunAtTheLowestPriorityAndItsFutureIsCompletedAtTheCallers() throws Exception {
+        assumeTrue(LINUX, "nice values are read from Linux's /proc");
+        int callerNice = niceness(Path.of("/proc/thread-self/stat"));
+        assumeTrue(callerNice < LowPriority.NICENESS, "the JVM already runs at nice " + callerNice);
         try (TestRnn rnn = new TestRnn(37, RnnShape.of(Cell.LSTM, INPUT_SIZE, WIDE_HIDDEN_SIZE), Options.DEFAULT)) {
-            int callerNice = linux ? niceness(Path.of("/proc/thread-self/stat")) : 0;
             CompletableFuture<WarmUp> future = rnn.model.warmUpInBackground(options(), LONG);
-            Thread thread = rnn.model.warmUpThreads().getFirst();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (thread.getPriority() != Thread.MIN_PRIORITY
-                    || linux && !warmUpThreadNiceness().equals(List.of(LowPriority.NICENESS))) {
-                assertTrue(System.nanoTime() < deadline && !future.isDone(), "the warm-up's thread at Java priority "
-                        + thread.getPriority() + (linux ? ", nice " + warmUpThreadNiceness() : ""));
+            List<Integer> calls = niceness(BackgroundWarmUps.CALLS_THREAD_NAME);
+            while (!calls.contains(LowPriority.NICENESS)) {
+                assertTrue(System.nanoTime() < deadline && !future.isDone(), "the calls' thread at nice " + calls);
                 Thread.sleep(1);
+                calls = niceness(BackgroundWarmUps.CALLS_THREAD_NAME);
             }
-            if (linux) {
-                assertEquals(callerNice, niceness(Path.of("/proc/thread-self/stat")), "the caller's nice value");
-                assertEquals(0, callerNice, "this suite's threads run at nice 0");
-            }
+            Thread callsThread = Thread.getAllStackTraces().keySet().stream()
+                    .filter(thread -> thread.getName().equals(BackgroundWarmUps.CALLS_THREAD_NAME)).findFirst()
+                    .orElseThrow();
+            assertEquals(Thread.MIN_PRIORITY, callsThread.getPriority(), "the calls' thread's Java priority");
+            Thread waiting = rnn.model.warmUpThreads().getFirst();
+            assertEquals(Thread.currentThread().getPriority(), waiting.getPriority(), "the future's thread");
+            assertEquals(List.of(callerNice), niceness(BackgroundWarmUps.THREAD_NAME), "the future's thread");
             future.cancel(false);
         }
     }
 
-    /** The nice values of this process's threads named as warm-up threads, from Linux's /proc. */
-    private static List<Integer> warmUpThreadNiceness() throws IOException {
+    /** The nice values of this process's threads named {@code name}, from Linux's /proc. */
+    private static List<Integer> niceness(String name) throws IOException {
         List<Integer> niceness = new ArrayList<>();
         try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc/self/task"))) {
             for (Path task : tasks) {
                 try {
-                    if (Files.readString(task.resolve("comm")).strip().equals(BackgroundWarmUps.THREAD_NAME)) {
+                    if (Files.readString(task.resolve("comm")).strip().equals(name)) {
                         niceness.add(niceness(task.resolve("stat")));
                     }
-                } catch (NoSuchFileException ended) {
-                    // the thread ended between listing and reading: it is no warm-up thread to check
+                } catch (IOException ended) {
+                    // the thread ended between listing and reading: there is nothing of it to check
                 }
             }
         }

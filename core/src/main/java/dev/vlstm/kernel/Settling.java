@@ -64,7 +64,7 @@ public final class Settling {
      * @throws IllegalArgumentException if {@code quietWindows} &lt; 1
      */
     public static Outcome repeat(Round round, long deadline, int quietWindows) {
-        return repeat(round, deadline, quietWindows, 1, () -> { });
+        return repeat(round, deadline, quietWindows, 1, null);
     }
 
     /**
@@ -77,15 +77,18 @@ public final class Settling {
      * @param deadline       a {@link System#nanoTime()} value after which to stop, settled or not
      * @param quietWindows   windows without compilation or allocation that settle the calls, &ge; 1
      * @param compiledRounds rounds in a row without allocation that show the calls compiled, &ge; 1
-     * @param runCompiled    what to do once the calls run compiled; not run if they never do before the deadline
+     * @param runCompiled    what to do once the calls run compiled, or null for nothing (and no check per round);
+     *                       not run if they never do before the deadline
      * @return what the repetition did
      * @throws IllegalArgumentException if {@code quietWindows} or {@code compiledRounds} &lt; 1
      */
     public static Outcome repeat(Round round, long deadline, int quietWindows, int compiledRounds,
                                  Runnable runCompiled) {
-        if (quietWindows < 1 || compiledRounds < 1) {
-            throw new IllegalArgumentException("quietWindows and compiledRounds must be >= 1, got " + quietWindows
-                    + " and " + compiledRounds);
+        if (quietWindows < 1) {
+            throw new IllegalArgumentException("quietWindows must be >= 1, got " + quietWindows);
+        }
+        if (compiledRounds < 1) {
+            throw new IllegalArgumentException("compiledRounds must be >= 1, got " + compiledRounds);
         }
         CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
         boolean jitObservable = jit != null && jit.isCompilationTimeMonitoringSupported();
@@ -106,9 +109,10 @@ public final class Settling {
             do {
                 calls += round.run(rounds++);
                 windowRounds++;
-                if (cleanRounds < compiledRounds) {
+                if (runCompiled != null && cleanRounds < compiledRounds) {
                     long allocatedNow = threads.getCurrentThreadAllocatedBytes();
-                    cleanRounds = allocatedNow == allocatedAtRound ? cleanRounds + 1 : 0;
+                    boolean clean = allocatedNow >= 0 && allocatedNow == allocatedAtRound;
+                    cleanRounds = clean ? cleanRounds + 1 : 0;
                     allocatedAtRound = allocatedNow;
                     if (cleanRounds == compiledRounds) {
                         runCompiled.run();
