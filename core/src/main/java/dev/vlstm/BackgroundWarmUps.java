@@ -11,8 +11,8 @@ import java.util.concurrent.CompletableFuture;
  * the requests leave. Each warm-up makes a runner of its own, so that no runner or state a caller holds is ever used
  * by it, runs {@link Runner#warmUp(Duration, java.util.function.BooleanSupplier, Runnable)} until it settles, its
  * limit passes or its future is completed by anyone else (a caller's {@code cancel}, or {@link #close()}), frees the
- * runner, then completes the future. {@link #close()} waits for every thread to have stopped reading the model's weights, so the
- * model may free them right after.
+ * runner, then completes the future. {@link #close()} waits for every thread to have stopped reading the model's
+ * weights, so the model may free them right after.
  */
 final class BackgroundWarmUps {
 

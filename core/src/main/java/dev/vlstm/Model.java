@@ -132,8 +132,8 @@ public final class Model implements AutoCloseable {
     /**
      * A trainer for up to {@code options.maxBatch()} sequences of up to {@code options.maxSteps()} steps, on
      * {@code options.threads()} threads, with dropout {@code options.dropout()} between layers and its masks seeded
-     * by {@code options.seed()} (nothing is dropped for p = 0 or a one-layer model, which has no layer below the top); the
-     * model's cell clip applies. Only these run-time fields are read.
+     * by {@code options.seed()} (nothing is dropped for p = 0 or a one-layer model, which has no layer below the
+     * top); the model's cell clip applies. Only these run-time fields are read.
      *
      * @param options the run-time fields; not null
      * @return a new trainer, owned by the caller; it starts {@code threads - 1} worker threads, which its
@@ -192,10 +192,10 @@ public final class Model implements AutoCloseable {
      * see.
      *
      * <p>Until the warm-up's own calls run compiled code (with the scalar kernel, until the warm-up ends), the calls
-     * of this model's runners run on the calling
-     * thread alone in a cold kernel ({@link CallsDuringWarmUp#COLD_KERNEL}): plain loops over heap copies of the
-     * weight matrices, fast without the JIT's second tier, with the same bits. Before returning, this method makes
-     * those copies (four bytes of heap per weight, freed at that switch, at the latest when the warm-up ends; none if
+     * of this model's runners run on the calling thread alone in a cold kernel
+     * ({@link CallsDuringWarmUp#COLD_KERNEL}): plain loops over heap copies of the weight matrices, fast without the
+     * JIT's second tier, with the same bits. Before returning, this method makes those copies (four bytes of heap per
+     * weight, freed at that switch, at the latest when the warm-up ends; none if
      * they would take more than a quarter of the heap's maximum or cannot be made, and then the requests run the
      * warming kernels) and gets the cold kernel compiled on a one-block primer of the model: a tenth of a second or
      * two, which {@link #close()} on another thread waits for. Requests sent before the future completes still share
