@@ -48,8 +48,9 @@ final class BackgroundWarmUps {
         boolean cold = calls == CallsDuringWarmUp.COLD_KERNEL && beginColdStart(model, options);
         try {
             CompletableFuture<WarmUp> future = new CompletableFuture<>();
+            Runnable endColdStart = cold ? new Once(model::endColdStart) : () -> { };
             Thread thread = Thread.ofPlatform().daemon().name(THREAD_NAME)
-                    .unstarted(() -> warmUp(model, options, limit, cold, future));
+                    .unstarted(() -> warmUp(model, options, limit, endColdStart, future));
             running.add(new Running(thread, future));
             thread.start();
             return future;
@@ -89,25 +90,28 @@ final class BackgroundWarmUps {
      * on this thread, whose priority is the caller's: actions a caller chained to it without an executor run here
      * (and threads they start inherit this thread's priority, not the lowered one), and may close the model.
      */
-    private void warmUp(Model model, Options options, Duration limit, boolean cold,
+    private void warmUp(Model model, Options options, Duration limit, Runnable endColdStart,
                         CompletableFuture<WarmUp> future) {
-        Calls calls = new Calls(model, options, limit, future, cold ? new Once(model::endColdStart) : () -> { });
+        Calls calls = null;
+        Throwable failure = null;
         try {
+            calls = new Calls(model, options, limit, future, endColdStart);
             Thread thread = Thread.ofPlatform().daemon().name(CALLS_THREAD_NAME).unstarted(calls);
             thread.start();
             joinUninterruptibly(thread);
+            failure = calls.failure;
         } catch (Throwable e) {
-            calls.failure = e;
+            failure = e;
         } finally {
-            calls.endColdStart.run();
+            endColdStart.run();
             synchronized (this) {
                 running.removeIf(warmUp -> warmUp.thread() == Thread.currentThread());
             }
         }
-        if (calls.failure == null) {
+        if (failure == null) {
             future.complete(calls.report);
         } else {
-            future.completeExceptionally(calls.failure);
+            future.completeExceptionally(failure);
         }
     }
 
@@ -137,10 +141,12 @@ final class BackgroundWarmUps {
 
         @Override
         public void run() {
-            LowPriority.lowerCurrentThread();
-            Runnable compiled = model.kernelsBoxUntilCompiled() ? endColdStart : () -> { };
-            try (Runner runner = model.runner(options)) {
-                report = runner.warmUp(limit, future::isDone, compiled);
+            try {
+                LowPriority.lowerCurrentThread();
+                Runnable compiled = model.kernelsBoxUntilCompiled() ? endColdStart : () -> { };
+                try (Runner runner = model.runner(options)) {
+                    report = runner.warmUp(limit, future::isDone, compiled);
+                }
             } catch (Throwable e) {
                 failure = e;
             }
