@@ -14,8 +14,9 @@ import java.util.Optional;
  * nice value is raised to {@link #NICENESS} with {@code setpriority(PRIO_PROCESS, 0, 19)} through java.lang.foreign:
  * Linux keeps a nice value per thread, and {@code who = 0} names the calling thread, so the process's other threads
  * keep theirs. Threads the lowered thread creates inherit its nice value, and an unprivileged process cannot lower
- * it again (at the default {@code RLIMIT_NICE}). The call is made only where this module has native access ({@link Module#isNativeAccessEnabled()}), so
- * that the JVM never prints its warning about a restricted method; raising one's own nice value needs no privilege.
+ * it again (at the default {@code RLIMIT_NICE}). The call is made only where this module has native access
+ * ({@link Module#isNativeAccessEnabled()}), so that the JVM never prints its warning about a restricted method;
+ * raising one's own nice value needs no privilege.
  */
 final class LowPriority {
 
