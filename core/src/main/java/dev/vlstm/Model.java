@@ -191,17 +191,16 @@ public final class Model implements AutoCloseable {
      * thread ends right after (so nothing of it allocates any more). Its made-up data change nothing a caller can
      * see.
      *
-     * <p>Until the warm-up's own calls run compiled code (with the scalar kernel, until the warm-up ends), the calls
-     * of this model's runners run on the calling thread alone in a cold kernel
-     * ({@link CallsDuringWarmUp#COLD_KERNEL}): plain loops over heap copies of the weight matrices, fast without the
-     * JIT's second tier, with the same bits. Before returning, this method makes those copies (four bytes of heap per
-     * weight, freed at that switch, at the latest when the warm-up ends; none if
-     * they would take more than a quarter of the heap's maximum or cannot be made, and then the requests run the
-     * warming kernels) and gets the cold kernel compiled on a one-block primer of the model, which {@link #close()} on
-     * another thread waits for. Requests sent before the future completes still share
-     * the cores with the warm-up's calls, which run on a thread at the lowest priority: on Linux at nice 19 where this
-     * module has native access ({@code --enable-native-access}), so that a request thread takes a core back from it
-     * at once (and so does any other busy process: on a saturated host the warm-up may run to its limit); otherwise
+     * <p>Until the warm-up's own calls run compiled code (with the scalar kernel, until the warm-up ends), the calls of
+     * this model's runners run on the calling thread alone in a cold kernel ({@link CallsDuringWarmUp#COLD_KERNEL}):
+     * plain loops over heap copies of the weight matrices, fast without the JIT's second tier, with the same bits.
+     * Before returning, this method makes those copies (four bytes of heap per weight, freed at that switch, at the
+     * latest when the warm-up ends; none if they would take more than a quarter of the heap's maximum or cannot be
+     * made, and then the requests run the warming kernels) and gets the cold kernel compiled on a one-block primer of
+     * the model, which {@link #close()} on another thread waits for. Requests sent before the future completes still
+     * share the cores with the warm-up's calls, which run on a thread at the lowest priority: on Linux at nice 19 where
+     * this module has native access ({@code --enable-native-access}), so that a request thread takes a core back from
+     * it at once (and so does any other busy process: on a saturated host the warm-up may run to its limit); otherwise
      * at the lowest Java priority, which HotSpot ignores on Linux.
      *
      * <p>The future completes with the report ({@link WarmUp#settled()} false if {@code limit} came first), or
