@@ -83,6 +83,11 @@ final class BackwardDriver {
     /** dp summed over the backward's steps, a gate row in the peepholes' packing; null without peepholes. */
     private final MemorySegment peepholeGradientSums;
     private final MemorySegment inputGradientRows;
+    /**
+     * A GRU's dzᵀ of one side at a time, {@code [G·H'][rows]}, for the weight-gradient GEMMs; null for the other cells,
+     * whose one dz is transposed into the pre-activations.
+     */
+    private final MemorySegment transposedGradients;
     /** The projection's backward; null without a projection. */
     private final ProjectionBackward projection;
     /** First packed row of each step of the saved forward, {@code [maxSteps + 1]}; the last entry is the total. */
@@ -142,6 +147,7 @@ final class BackwardDriver {
         this.peepholes = peepholed ? layer.cellRow() : null;
         this.peepholeGradientSums = peepholed ? memory.floats(gateRow) : null;
         this.inputGradientRows = memory.floats((long) rows * inputGradientLayout.gateRowFloats());
+        this.transposedGradients = cell == Postgemm.GRU ? memory.floats((long) rows * gateRow) : null;
         this.projection = layer.projection() == null ? null
                 : new ProjectionBackward(layer, tensors, memory, maxBatch, maxSteps,
                 hiddenGradientLayout.gateRowFloats(), zeroBias);
@@ -270,10 +276,10 @@ final class BackwardDriver {
      * input and recurrent sides differ.
      *
      * <p>The GEMMs read dzᵀ ({@code [G·H'][rows]}) row by row, so that their output rows are gate rows, which map one
-     * to one onto PyTorch's {@code [G·H][depth]} rows. An LSTM's dz is transposed first (into the pre-activations,
-     * which the backward no longer needs): read down its columns instead (a stride of 4H' floats, a multiple of 4 KiB
-     * at H = 256, 512, 1024), each broadcast touched a new cache line in the same L1 set. A GRU's two sides are read
-     * down their columns, having no free buffer to be transposed into.
+     * to one onto PyTorch's {@code [G·H][depth]} rows. dz is transposed first: read down its columns instead (a stride
+     * of G·H' floats, a multiple of 1 KiB at H = 256, 512, 1024), each broadcast touched a new cache line in a few L1
+     * sets. An LSTM's or CIFG's dz goes into the pre-activations, which the backward no longer needs; a GRU's
+     * two sides go one after the other into a buffer of their own, as both are still needed.
      */
     void weightGradients(GradientMode mode, MemorySegment weightIh, MemorySegment weightHh, MemorySegment biasIh,
                          MemorySegment biasHh, MemorySegment weightHr, MemorySegment peepholes) {
@@ -295,15 +301,16 @@ final class BackwardDriver {
         int inputSize = layout.inputSize();
         biasGradient(gates, rows, biasIh, mode);
         biasGradient(twoSided ? preActivations : gates, rows, biasHh, mode);
-        if (!twoSided) {
-            tensors.transpose(gates, 0, layout.gateRowFloats(), rows, layout.gateRowFloats(), preActivations, rows);
-        }
+        MemorySegment transposed = twoSided ? transposedGradients : preActivations;
+        transpose(gates, rows, transposed);
         packPanels(forward.inputs(), 0, (long) inputSize * Float.BYTES, true, inputSize);
-        weightGradient(inputWeightGradientLayout, inputSize, twoSided ? gates : preActivations, !twoSided, rows,
-                weightIh, mode);
+        weightGradient(inputWeightGradientLayout, inputSize, transposed, rows, weightIh, mode);
+        if (twoSided) {
+            transpose(preActivations, rows, transposed);
+        }
         long hiddenRowBytes = state.hiddenRowBytes();
         packPanels(state.hiddenHistory(), maxBatch * hiddenRowBytes, hiddenRowBytes, false, outputSize);
-        weightGradient(hiddenWeightGradientLayout, outputSize, preActivations, !twoSided, rows, weightHh, mode);
+        weightGradient(hiddenWeightGradientLayout, outputSize, transposed, rows, weightHh, mode);
         if (projection != null) {
             long cellOutputRowBytes = (long) layout.paddedHidden() * Float.BYTES;
             packPanels(forward.cellOutputs(), forward.cellOutputStepBytes(), cellOutputRowBytes, false,
@@ -338,16 +345,19 @@ final class BackwardDriver {
                 weightGradientPanels);
     }
 
+    /** {@code rows} packed gate rows of dz, {@code [rows][G·H']}, into {@code target} as dzᵀ, {@code [G·H'][rows]}. */
+    private void transpose(MemorySegment gateGradients, int rows, MemorySegment target) {
+        tensors.transpose(gateGradients, 0, layout.gateRowFloats(), rows, layout.gateRowFloats(), target, rows);
+    }
+
     /**
-     * One weight-gradient GEMM of dzᵀ with the packed panels, written or added into PyTorch's {@code [G·H][depth]}:
-     * dz read transposed ({@code [G·H'][rows]}, row by row) or in place ({@code [rows][G·H']}, down its columns).
+     * One weight-gradient GEMM of dzᵀ ({@code [G·H'][rows]}, read row by row) with the packed panels, written or
+     * added into PyTorch's {@code [G·H][depth]}.
      */
-    private void weightGradient(GateLayout gemm, int depth, MemorySegment gateGradients, boolean transposed,
-                                int rows, MemorySegment target, GradientMode mode) {
-        long gateRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
-        team.multiply(gemmCall.set(WeightFormat.FLOAT32, gemm, weightGradientPanels, rows, zeroBias, gateGradients, 0,
-                transposed ? (long) rows * Float.BYTES : Float.BYTES, transposed ? Float.BYTES : gateRowBytes,
-                layout.gateRowFloats(), weightGradientRows, 0));
+    private void weightGradient(GateLayout gemm, int depth, MemorySegment dzTransposed, int rows,
+                                MemorySegment target, GradientMode mode) {
+        team.multiply(gemmCall.set(WeightFormat.FLOAT32, gemm, weightGradientPanels, rows, zeroBias, dzTransposed, 0,
+                (long) rows * Float.BYTES, Float.BYTES, layout.gateRowFloats(), weightGradientRows, 0));
         long resultRowBytes = (long) gemm.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) depth * Float.BYTES;
         for (int gate = 0; gate < layout.gates(); gate++) {
