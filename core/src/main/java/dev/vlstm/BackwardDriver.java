@@ -357,7 +357,7 @@ final class BackwardDriver {
     private void weightGradient(GateLayout gemm, int depth, MemorySegment dzTransposed, int rows,
                                 MemorySegment target, GradientMode mode) {
         team.multiply(gemmCall.set(WeightFormat.FLOAT32, gemm, weightGradientPanels, rows, zeroBias, dzTransposed, 0,
-                (long) rows * Float.BYTES, Float.BYTES, layout.gateRowFloats(), weightGradientRows, 0));
+                (long) rows * Float.BYTES, layout.gateRowFloats(), weightGradientRows, 0));
         long resultRowBytes = (long) gemm.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) depth * Float.BYTES;
         for (int gate = 0; gate < layout.gates(); gate++) {

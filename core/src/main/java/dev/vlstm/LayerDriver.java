@@ -259,7 +259,7 @@ final class LayerDriver {
                 cellOutput == null ? state.nextHidden() : cellOutput, rows));
         if (cellOutput != null) {
             team.multiply(gemmCall.set(layer.projection(), layer.projectionBias(), cellOutput, 0,
-                    (long) layout.paddedHidden() * Float.BYTES, Float.BYTES, rows, state.nextHidden(), 0));
+                    (long) layout.paddedHidden() * Float.BYTES, rows, state.nextHidden(), 0));
         }
         state.advance();
     }

@@ -91,7 +91,7 @@ final class ProjectionBackward {
         MemorySegment.copy(hiddenGradient, 0, hiddenGradients, firstRow * hiddenGradientRowBytes,
                 rows * hiddenGradientRowBytes);
         team.multiply(call.set(WeightFormat.FLOAT32, cellOutputGradientLayout, transposedProjectionWeights,
-                projectionSize, zeroBias, hiddenGradient, 0, hiddenGradientRowBytes, Float.BYTES, rows,
+                projectionSize, zeroBias, hiddenGradient, 0, hiddenGradientRowBytes, rows,
                 cellOutputGradient, 0));
         return cellOutputGradient;
     }
@@ -116,7 +116,7 @@ final class ProjectionBackward {
         tensors.transpose(hiddenGradients, 0, (int) (hiddenGradientRowBytes / Float.BYTES), rows, projectionSize,
                 transposed, rows);
         team.multiply(call.set(WeightFormat.FLOAT32, weightGradientLayout, panels, rows, zeroBias, transposed, 0,
-                (long) rows * Float.BYTES, Float.BYTES, projectionSize, result, 0));
+                (long) rows * Float.BYTES, projectionSize, result, 0));
         long resultRowBytes = (long) weightGradientLayout.gateRowFloats() * Float.BYTES;
         long targetRowBytes = (long) hiddenSize * Float.BYTES;
         for (int q = 0; q < projectionSize; q++) {

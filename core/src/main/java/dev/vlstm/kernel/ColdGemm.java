@@ -31,7 +31,7 @@ final class ColdGemm {
     /** {@link PackedGemm#multiply} over every block of {@code c}, with the weights of {@code weights}. */
     void multiply(ColdWeights weights, GemmCall c) {
         ColdWeights.Copy copy = weights.copyOf(c.b);
-        if (copy == null || c.aColumnBytes != Float.BYTES) {
+        if (copy == null) {
             ScalarGemm.INSTANCE.multiply(c, 0, c.layout.blocks());
             return;
         }

@@ -21,12 +21,10 @@ import jdk.incubator.vector.FloatVector;
  * accumulators start at +0.0; the recurrent step uses that for its sums {@code hPrev · Uᵀ}, and {@link Postgemm}
  * then adds the input pre-activations and finishes each row's cell while both rows are still in L1.
  * x's rows are {@code xRowBytes} apart. The four-row tiles read x's columns contiguous: with a constant stride C2
- * checks the bounds of x's loads once, before the k loop, rather than on every load. {@link #rows4Gates4Strided}
- * and the one-row 4-gate tiles take the column stride too ({@code x(r, k)} at
- * {@code xOffset + r * xRowBytes + k * xColumnBytes}), so that the backward GEMMs read their operands through
- * strides (a GRU's weight gradients read dz down its columns), and because the one-row tiles, which run the steps
- * at batch 1, measured slower at a constant stride; the measurements behind these choices are in
- * docs/architecture.md.
+ * checks the bounds of x's loads once, before the k loop, rather than on every load. The one-row 4-gate tiles take
+ * the column stride as a parameter ({@code x(r, k)} at {@code xOffset + r * xRowBytes + k * xColumnBytes}), which
+ * the driver always passes as {@code Float.BYTES}: they run the steps at batch 1, and measured slower at a constant
+ * stride; the measurements behind these choices are in docs/architecture.md.
  *
  * <p>Every vector operation is written out in the tile itself rather than in helpers: these methods are large
  * enough that C2 may refuse to inline further calls (NodeCountInliningCutoff), and a vector passed to or
@@ -76,55 +74,6 @@ final class FloatTiles {
             FloatVector w2 = fromMemorySegment(SPECIES, panel, w + V2, ORDER);
             FloatVector w3 = fromMemorySegment(SPECIES, panel, w + V3, ORDER);
             long xk = xOffset + (long) k * Float.BYTES;
-            FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xk));
-            FloatVector a1 = broadcast(SPECIES, x.get(FLOAT, xk + xRowBytes));
-            FloatVector a2 = broadcast(SPECIES, x.get(FLOAT, xk + 2 * xRowBytes));
-            FloatVector a3 = broadcast(SPECIES, x.get(FLOAT, xk + 3 * xRowBytes));
-            s00 = w0.fma(a0, s00); s10 = w1.fma(a0, s10); s20 = w2.fma(a0, s20); s30 = w3.fma(a0, s30);
-            s01 = w0.fma(a1, s01); s11 = w1.fma(a1, s11); s21 = w2.fma(a1, s21); s31 = w3.fma(a1, s31);
-            s02 = w0.fma(a2, s02); s12 = w1.fma(a2, s12); s22 = w2.fma(a2, s22); s32 = w3.fma(a2, s32);
-            s03 = w0.fma(a3, s03); s13 = w1.fma(a3, s13); s23 = w2.fma(a3, s23); s33 = w3.fma(a3, s33);
-        }
-        long row1 = outOffset + outRowBytes;
-        long row2 = outOffset + 2 * outRowBytes;
-        long row3 = outOffset + 3 * outRowBytes;
-        s00.intoMemorySegment(out, outOffset, ORDER); s10.intoMemorySegment(out, outOffset + V1, ORDER);
-        s20.intoMemorySegment(out, outOffset + V2, ORDER); s30.intoMemorySegment(out, outOffset + V3, ORDER);
-        s01.intoMemorySegment(out, row1, ORDER); s11.intoMemorySegment(out, row1 + V1, ORDER);
-        s21.intoMemorySegment(out, row1 + V2, ORDER); s31.intoMemorySegment(out, row1 + V3, ORDER);
-        s02.intoMemorySegment(out, row2, ORDER); s12.intoMemorySegment(out, row2 + V1, ORDER);
-        s22.intoMemorySegment(out, row2 + V2, ORDER); s32.intoMemorySegment(out, row2 + V3, ORDER);
-        s03.intoMemorySegment(out, row3, ORDER); s13.intoMemorySegment(out, row3 + V1, ORDER);
-        s23.intoMemorySegment(out, row3 + V2, ORDER); s33.intoMemorySegment(out, row3 + V3, ORDER);
-    }
-
-    /**
-     * Four rows of one block of 4 gates: 16 accumulators, 4 weight vectors and a broadcast per
-     * row and k. x(r, k) is at {@code xOffset + r * xRowBytes + k * xColumnBytes}; {@code bias} is the gate row
-     * holding this block at {@code biasOffset}, or null for none.
-     * The same arithmetic as {@link #rows4Gates4}, for x read down its columns.
-     */
-    static void rows4Gates4Strided(MemorySegment panel, long panelOffset, int depth,
-               MemorySegment x, long xOffset, long xRowBytes, long xColumnBytes,
-               MemorySegment bias, long biasOffset, MemorySegment out, long outOffset, long outRowBytes) {
-        FloatVector b0 = FloatVector.zero(SPECIES), b1 = b0, b2 = b0, b3 = b0;
-        if (bias != null) {
-            b0 = fromMemorySegment(SPECIES, bias, biasOffset, ORDER);
-            b1 = fromMemorySegment(SPECIES, bias, biasOffset + V1, ORDER);
-            b2 = fromMemorySegment(SPECIES, bias, biasOffset + V2, ORDER);
-            b3 = fromMemorySegment(SPECIES, bias, biasOffset + V3, ORDER);
-        }
-        FloatVector s00 = b0, s10 = b1, s20 = b2, s30 = b3;
-        FloatVector s01 = b0, s11 = b1, s21 = b2, s31 = b3;
-        FloatVector s02 = b0, s12 = b1, s22 = b2, s32 = b3;
-        FloatVector s03 = b0, s13 = b1, s23 = b2, s33 = b3;
-        for (int k = 0; k < depth; k++) {
-            long w = panelOffset + k * GROUP4_BYTES;
-            FloatVector w0 = fromMemorySegment(SPECIES, panel, w, ORDER);
-            FloatVector w1 = fromMemorySegment(SPECIES, panel, w + V1, ORDER);
-            FloatVector w2 = fromMemorySegment(SPECIES, panel, w + V2, ORDER);
-            FloatVector w3 = fromMemorySegment(SPECIES, panel, w + V3, ORDER);
-            long xk = xOffset + k * xColumnBytes;
             FloatVector a0 = broadcast(SPECIES, x.get(FLOAT, xk));
             FloatVector a1 = broadcast(SPECIES, x.get(FLOAT, xk + xRowBytes));
             FloatVector a2 = broadcast(SPECIES, x.get(FLOAT, xk + 2 * xRowBytes));

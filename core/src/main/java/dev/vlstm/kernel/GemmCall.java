@@ -19,7 +19,6 @@ public final class GemmCall {
     MemorySegment a;
     long aOffset;
     long aRowBytes;
-    long aColumnBytes;
     int rows;
     MemorySegment out;
     long outOffset;
@@ -33,27 +32,19 @@ public final class GemmCall {
      * @param depth        terms per output, &ge; 1 (B's columns; the weight gradients' rows change per call)
      * @param bias         one gate row added to every output row, or null to start every output at +0.0 and add
      *                     nothing
-     * @param a            the left operand: {@code a(r, k)} is the float at byte
-     *                     {@code aOffset + r * aRowBytes + k * aColumnBytes}
+     * @param a            the left operand, its columns contiguous: {@code a(r, k)} is the float at byte
+     *                     {@code aOffset + r * aRowBytes + k * Float.BYTES} (a caller with a's transpose at hand
+     *                     transposes it first: read down its columns, every broadcast of a tile would touch a new
+     *                     cache line)
      * @param aOffset      byte offset of {@code a(0, 0)}
      * @param aRowBytes    bytes between rows of a
-     * @param aColumnBytes bytes between columns of a: {@code Float.BYTES}, or any other stride for a
-     *                     {@link WeightFormat#FLOAT32} B of 4 gates (the only format and gate count with a
-     *                     strided tile for every row count)
      * @param rows         rows of a and of out, &ge; 0
      * @param out          output, {@code [rows][layout.gateRowFloats()]} floats from {@code outOffset} bytes
      * @param outOffset    byte offset of row 0 of out
      * @return this call
-     * @throws IllegalArgumentException if a's columns are not contiguous for a B of another format or gate count
      */
     public GemmCall set(WeightFormat format, GateLayout layout, MemorySegment b, int depth, MemorySegment bias,
-                        MemorySegment a, long aOffset, long aRowBytes, long aColumnBytes, int rows, MemorySegment out,
-                        long outOffset) {
-        if (aColumnBytes != Float.BYTES
-                && (format != WeightFormat.FLOAT32 || layout.gates() != GateLayout.LSTM_GATES)) {
-            throw new IllegalArgumentException("a's columns must be contiguous for " + format + " with "
-                    + layout.gates() + " gates, not " + aColumnBytes + " bytes apart");
-        }
+                        MemorySegment a, long aOffset, long aRowBytes, int rows, MemorySegment out, long outOffset) {
         this.format = format;
         this.layout = layout;
         this.b = b;
@@ -62,7 +53,6 @@ public final class GemmCall {
         this.a = a;
         this.aOffset = aOffset;
         this.aRowBytes = aRowBytes;
-        this.aColumnBytes = aColumnBytes;
         this.rows = rows;
         this.out = out;
         this.outOffset = outOffset;
@@ -75,31 +65,28 @@ public final class GemmCall {
      * @param b            B, its format, layout and depth
      * @param bias         one gate row added to every output row, or null to start every output at +0.0
      * @param a            the left operand: {@code a(r, k)} is the float at byte
-     *                     {@code aOffset + r * aRowBytes + k * aColumnBytes}
+     *                     {@code aOffset + r * aRowBytes + k * Float.BYTES}
      * @param aOffset      byte offset of {@code a(0, 0)}
      * @param aRowBytes    bytes between rows of a
-     * @param aColumnBytes bytes between columns of a, as {@link #set(WeightFormat, GateLayout, MemorySegment, int,
-     *                     MemorySegment, MemorySegment, long, long, long, int, MemorySegment, long)} allows
      * @param rows         rows of a and of out, &ge; 0
      * @param out          output, {@code [rows][gateRowFloats]} floats of b's layout from {@code outOffset} bytes
      * @param outOffset    byte offset of row 0 of out
      * @return this call
      */
-    public GemmCall set(PackedMatrix b, MemorySegment bias, MemorySegment a, long aOffset, long aRowBytes,
-                        long aColumnBytes, int rows, MemorySegment out, long outOffset) {
-        return set(b.format(), b.layout(), b.data(), b.depth(), bias, a, aOffset, aRowBytes, aColumnBytes, rows, out,
-                outOffset);
+    public GemmCall set(PackedMatrix b, MemorySegment bias, MemorySegment a, long aOffset, long aRowBytes, int rows,
+                        MemorySegment out, long outOffset) {
+        return set(b.format(), b.layout(), b.data(), b.depth(), bias, a, aOffset, aRowBytes, rows, out, outOffset);
     }
 
     /**
      * Sets the next call to multiply dense rows of a ({@code [rows][depth]} floats from {@code aOffset} bytes) by the
      * packed matrix {@code b}; the other arguments as {@link #set(PackedMatrix, MemorySegment, MemorySegment, long,
-     * long, long, int, MemorySegment, long)}.
+     * long, int, MemorySegment, long)}.
      *
      * @return this call
      */
     public GemmCall set(PackedMatrix b, MemorySegment bias, MemorySegment a, long aOffset, int rows, MemorySegment out,
                         long outOffset) {
-        return set(b, bias, a, aOffset, (long) b.depth() * Float.BYTES, Float.BYTES, rows, out, outOffset);
+        return set(b, bias, a, aOffset, (long) b.depth() * Float.BYTES, rows, out, outOffset);
     }
 }

@@ -22,7 +22,7 @@ final class ScalarGemm implements PackedGemm {
 
     /** {@link #multiply(GemmCall, int, int)} with the call's arguments passed one by one, which the step reuses. */
     private static void multiply(WeightFormat format, GateLayout layout, MemorySegment b, int depth, MemorySegment bias,
-                         MemorySegment a, long aOffset, long aRowBytes, long aColumnBytes, int rows, MemorySegment out,
+                         MemorySegment a, long aOffset, long aRowBytes, int rows, MemorySegment out,
                          long outOffset, int blockFrom, int blockTo) {
         int gateRow = layout.gateRowFloats();
         long outBase = outOffset / Float.BYTES;
@@ -36,7 +36,7 @@ final class ScalarGemm implements PackedGemm {
                         float sum = format.scaled() ? 0f : start;
                         for (int k = 0; k < depth; k++) {
                             float weight = format.operand(b, layout, depth, block, k, gate, lane);
-                            sum = Math.fma(a.get(FLOAT, aRow + k * aColumnBytes), weight, sum);
+                            sum = Math.fma(a.get(FLOAT, aRow + k * Float.BYTES), weight, sum);
                         }
                         if (format.scaled()) {
                             sum = sum * format.scale(b, column);
@@ -58,14 +58,14 @@ final class ScalarGemm implements PackedGemm {
 
     @Override
     public void multiply(GemmCall c, int blockFrom, int blockTo) {
-        multiply(c.format, c.layout, c.b, c.depth, c.bias, c.a, c.aOffset, c.aRowBytes, c.aColumnBytes, c.rows, c.out,
+        multiply(c.format, c.layout, c.b, c.depth, c.bias, c.a, c.aOffset, c.aRowBytes, c.rows, c.out,
                 c.outOffset, blockFrom, blockTo);
     }
 
     /** {@inheritDoc} The sums of the blocks' units by {@link #multiply} without a bias, then {@link ScalarPostgemm}. */
     @Override
     public void step(StepCall c, int blockFrom, int blockTo) {
-        multiply(c.format, c.layout, c.u, c.depth, null, c.hPrev, 0, c.hPrevRowBytes, Float.BYTES, c.rows, c.sums,
+        multiply(c.format, c.layout, c.u, c.depth, null, c.hPrev, 0, c.hPrevRowBytes, c.rows, c.sums,
                 c.sumsOffset, blockFrom, blockTo);
         ScalarPostgemm.forward(c.cell, c.layout, c.inputs, c.inputsOffset, c.sums, c.sumsOffset, c.hPrev,
                 c.hPrevRowBytes, c.c, c.hNext, c.clip, c.cellRow, c.rows, blockFrom, blockTo);

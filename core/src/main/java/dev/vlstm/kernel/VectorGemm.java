@@ -65,9 +65,8 @@ final class VectorGemm implements PackedGemm {
     @Override
     public void multiply(GemmCall c, int blockFrom, int blockTo) {
         sweep(family(c.format, c.layout.gates()), c.layout, c.b, c.format.scaleBytes(c.layout),
-                c.format.panelBytes(c.layout, c.depth), c.depth, c.bias, c.a, c.aOffset, c.aRowBytes, c.aColumnBytes,
-                c.rows, c.out, c.outOffset, c.aOffset / c.aRowBytes, blockFrom, blockTo, Postgemm.NONE, null, 0, null,
-                null, 0f, null);
+                c.format.panelBytes(c.layout, c.depth), c.depth, c.bias, c.a, c.aOffset, c.aRowBytes, c.rows, c.out,
+                c.outOffset, c.aOffset / c.aRowBytes, blockFrom, blockTo, Postgemm.NONE, null, 0, null, null, 0f, null);
     }
 
     /**
@@ -79,8 +78,8 @@ final class VectorGemm implements PackedGemm {
     public void step(StepCall c, int blockFrom, int blockTo) {
         long gateRowBytes = (long) c.layout.gateRowFloats() * Float.BYTES;
         sweep(family(c.format, c.layout.gates()), c.layout, c.u, c.format.scaleBytes(c.layout),
-                c.format.panelBytes(c.layout, c.depth), c.depth, null, c.hPrev, 0, c.hPrevRowBytes, Float.BYTES, c.rows,
-                c.sums, c.sumsOffset, c.inputsOffset / gateRowBytes, blockFrom, blockTo, c.cell, c.inputs,
+                c.format.panelBytes(c.layout, c.depth), c.depth, null, c.hPrev, 0, c.hPrevRowBytes, c.rows, c.sums,
+                c.sumsOffset, c.inputsOffset / gateRowBytes, blockFrom, blockTo, c.cell, c.inputs,
                 c.inputsOffset - c.sumsOffset, c.c, c.hNext, c.clip, c.cellRow);
     }
 
@@ -108,8 +107,8 @@ final class VectorGemm implements PackedGemm {
      * @param panels byte offset of the first panel in b (the INT8 scales come first)
      */
     private static void sweep(int family, GateLayout layout, MemorySegment b, long panels, long panelBytes, int depth,
-                              MemorySegment bias, MemorySegment a, long aOffset, long aRowBytes, long aColumnBytes,
-                              int rows, MemorySegment out, long outOffset, long position, int blockFrom, int blockTo,
+                              MemorySegment bias, MemorySegment a, long aOffset, long aRowBytes, int rows,
+                              MemorySegment out, long outOffset, long position, int blockFrom, int blockTo,
                               int cell, MemorySegment inputs, long inputsDelta, MemorySegment c, MemorySegment hNext,
                               float clip, MemorySegment cellRow) {
         long outRowBytes = (long) layout.gateRowFloats() * Float.BYTES;
@@ -122,8 +121,8 @@ final class VectorGemm implements PackedGemm {
             for (int pair = 0; pair < pairs; pair++) {
                 int block = pairStart(blockFrom, blockTo, pair, descending);
                 for (int row = 0; row < rows; row++) {
-                    oneRow(family, b, panels, panelBytes, depth, bias, a, aOffset, aRowBytes, aColumnBytes, row,
-                            out, outOffset, outRowBytes, groupBytes, stateRowBytes, block, block + 1 < blockTo, cell,
+                    oneRow(family, b, panels, panelBytes, depth, bias, a, aOffset, aRowBytes, row, out,
+                            outOffset, outRowBytes, groupBytes, stateRowBytes, block, block + 1 < blockTo, cell,
                             inputs, inputsDelta, c, hNext, clip, cellRow);
                 }
             }
@@ -138,8 +137,7 @@ final class VectorGemm implements PackedGemm {
                 for (int row = 0; row < tiledRows; row += ROW_TILE) {
                     long aRow = aOffset + row * aRowBytes;
                     long outRow = outOffset + row * outRowBytes + column;
-                    tile4(family, b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias, out, outRow,
-                            outRowBytes);
+                    tile4(family, b, panel, column, depth, a, aRow, aRowBytes, bias, out, outRow, outRowBytes);
                     for (int tileRow = row; cell != Postgemm.NONE && tileRow < row + ROW_TILE; tileRow++) {
                         long sum = outOffset + tileRow * outRowBytes + column;
                         Postgemm.forward(cell, inputs, sum + inputsDelta, out, sum, a,
@@ -149,8 +147,8 @@ final class VectorGemm implements PackedGemm {
                 }
             }
             for (int row = tiledRows; row < rows; row++) {
-                oneRow(family, b, panels, panelBytes, depth, bias, a, aOffset, aRowBytes, aColumnBytes, row, out,
-                        outOffset, outRowBytes, groupBytes, stateRowBytes, first, twoBlocks, cell, inputs,
+                oneRow(family, b, panels, panelBytes, depth, bias, a, aOffset, aRowBytes, row, out, outOffset,
+                        outRowBytes, groupBytes, stateRowBytes, first, twoBlocks, cell, inputs,
                         inputsDelta, c, hNext, clip, cellRow);
             }
         }
@@ -161,16 +159,16 @@ final class VectorGemm implements PackedGemm {
      * tile, then the cell's postgemm on what it stored, as {@link #sweep} does for a tile of four rows.
      */
     private static void oneRow(int family, MemorySegment b, long panels, long panelBytes, int depth,
-                               MemorySegment bias, MemorySegment a, long aOffset, long aRowBytes, long aColumnBytes,
-                               int row, MemorySegment out, long outOffset, long outRowBytes, long groupBytes,
+                               MemorySegment bias, MemorySegment a, long aOffset, long aRowBytes, int row,
+                               MemorySegment out, long outOffset, long outRowBytes, long groupBytes,
                                long stateRowBytes, int block, boolean twoBlocks, int cell, MemorySegment inputs,
                                long inputsDelta, MemorySegment c, MemorySegment hNext, float clip,
                                MemorySegment cellRow) {
         long aRow = aOffset + row * aRowBytes;
         long column = block * groupBytes;
         long outRow = outOffset + row * outRowBytes + column;
-        tile1(family, b, panels + block * panelBytes, panelBytes, column, twoBlocks, depth, a, aRow, aColumnBytes,
-                bias, out, outRow);
+        tile1(family, b, panels + block * panelBytes, panelBytes, column, twoBlocks, depth, a, aRow, bias, out,
+                outRow);
         for (int next = block; cell != Postgemm.NONE && next <= (twoBlocks ? block + 1 : block); next++) {
             long sum = outRow + (next - block) * groupBytes;
             Postgemm.forward(cell, inputs, sum + inputsDelta, out, sum, a, aRow + next * VECTOR_BYTES, c, hNext,
@@ -180,45 +178,43 @@ final class VectorGemm implements PackedGemm {
 
     /** Four rows of one block through the family's tile; {@code column} is the block's offset in a gate row. */
     private static void tile4(int family, MemorySegment b, long panel, long column, int depth, MemorySegment a,
-                              long aRow, long aRowBytes, long aColumnBytes, MemorySegment bias, MemorySegment out,
-                              long outRow, long outRowBytes) {
+                              long aRow, long aRowBytes, MemorySegment bias, MemorySegment out, long outRow,
+                              long outRowBytes) {
         switch (family) {
-            case FLOAT4 -> {
-                if (aColumnBytes == Float.BYTES) {
-                    FloatTiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, bias, column, out, outRow, outRowBytes);
-                } else {
-                    FloatTiles.rows4Gates4Strided(b, panel, depth, a, aRow, aRowBytes, aColumnBytes, bias, column, out,
-                            outRow, outRowBytes);
-                }
-            }
+            case FLOAT4 -> FloatTiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, bias, column, out, outRow,
+                    outRowBytes);
             case FLOAT3 -> FloatTiles.rows4Gates3(b, panel, depth, a, aRow, aRowBytes, bias, column, out, outRow,
                     outRowBytes);
             case BFLOAT16_4 -> Bfloat16Tiles.rows4Gates4(b, panel, depth, a, aRow, aRowBytes, bias, column, out,
                     outRow, outRowBytes);
             case BFLOAT16_3 -> Bfloat16Tiles.rows4Gates3(b, panel, depth, a, aRow, aRowBytes, bias, column, out,
                     outRow, outRowBytes);
-            case INT8_4 -> Int8Tiles.rows4Gates4(b, panel, column, depth, a, aRow, aRowBytes, aColumnBytes, bias,
+            case INT8_4 -> Int8Tiles.rows4Gates4(b, panel, column, depth, a, aRow, aRowBytes, Float.BYTES, bias,
                     column, out, outRow, outRowBytes);
             default -> Int8Tiles.rows4Gates3(b, panel, column, depth, a, aRow, aRowBytes, bias, column, out,
                     outRow, outRowBytes);
         }
     }
 
-    /** One row of one block, or of two adjacent ones, through the family's tile. */
+    /**
+     * One row of one block, or of two adjacent ones, through the family's tile. The 4-gate one-row tiles (and
+     * {@link #tile4}'s INT8 4-gate tile) take x's column stride as a parameter, always {@code Float.BYTES} here:
+     * {@link FloatTiles} says why.
+     */
     private static void tile1(int family, MemorySegment b, long panel, long panelBytes, long column,
-                              boolean twoBlocks, int depth, MemorySegment a, long aRow, long aColumnBytes,
-                              MemorySegment bias, MemorySegment out, long outRow) {
+                              boolean twoBlocks, int depth, MemorySegment a, long aRow, MemorySegment bias,
+                              MemorySegment out, long outRow) {
         switch (family) {
-            case FLOAT4 -> FloatTiles.rows1Gates4(b, panel, panelBytes, twoBlocks, depth, a, aRow, aColumnBytes,
+            case FLOAT4 -> FloatTiles.rows1Gates4(b, panel, panelBytes, twoBlocks, depth, a, aRow, Float.BYTES,
                     bias, column, out, outRow);
             case FLOAT3 -> FloatTiles.rows1Gates3(b, panel, panelBytes, twoBlocks, depth, a, aRow, bias, column, out,
                     outRow);
             case BFLOAT16_4 -> Bfloat16Tiles.rows1Gates4(b, panel, panelBytes, twoBlocks, depth, a, aRow,
-                    aColumnBytes, bias, column, out, outRow);
+                    Float.BYTES, bias, column, out, outRow);
             case BFLOAT16_3 -> Bfloat16Tiles.rows1Gates3(b, panel, panelBytes, twoBlocks, depth, a, aRow, bias, column,
                     out, outRow);
             case INT8_4 -> Int8Tiles.rows1Gates4(b, panel, panelBytes, column, twoBlocks, depth, a, aRow,
-                    aColumnBytes, bias, column, out, outRow);
+                    Float.BYTES, bias, column, out, outRow);
             default -> Int8Tiles.rows1Gates3(b, panel, panelBytes, column, twoBlocks, depth, a, aRow, bias, column,
                     out, outRow);
         }

@@ -14,9 +14,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GATE_COUNTS = (4, 3)
-# The gate count whose one-row tiles, whose float four-row tile's strided copy and whose INT8 four-row tile take x's
-# column stride as a parameter; every other tile reads contiguous columns. The INT8 four-row tile at a constant stride
-# allocated on every call at 128-bit vectors (C2 never settled on it), so it keeps the stride, always Float.BYTES.
+# The gate count whose one-row tiles and whose INT8 four-row tile take x's column stride as a parameter (always
+# Float.BYTES: the driver's calls read x's columns contiguous); every other tile has the constant stride. The INT8
+# four-row tile at a constant stride allocated on every call at 128-bit vectors (C2 never settled on it).
 STRIDED_GATES = 4
 INDENT = "    "
 
@@ -220,12 +220,8 @@ def rows4(w, fmt, gates, strided):
            " {@code bias} is the gate row")
     w.line(" * holding this block at {@code biasOffset}, or null for none"
            + ("; the block's scales are at {@code scaleOffset}" if fmt.scaled else "") + ".")
-    copy = strided and isinstance(fmt, Float32)
-    if copy:
-        w.line(f" * The same arithmetic as {{@link #rows4Gates{gates}}}, for x read down its columns.")
     w.line(" */")
-    suffix = "Strided" if copy else ""
-    w.open(f"static void rows4Gates{gates}{suffix}(MemorySegment panel, long panelOffset, {scale}int depth,\n"
+    w.open(f"static void rows4Gates{gates}(MemorySegment panel, long panelOffset, {scale}int depth,\n"
            f"   MemorySegment x, long xOffset, long xRowBytes,{column_parameter(strided)}\n"
            "   MemorySegment bias, long biasOffset, MemorySegment out, long outOffset, long outRowBytes)")
     biases = [f"b{g}" for g in range(gates)]
@@ -404,12 +400,10 @@ HEADER = {
  * accumulators start at +0.0; the recurrent step uses that for its sums {@code hPrev · Uᵀ}, and {@link Postgemm}
  * then adds the input pre-activations and finishes each row's cell while both rows are still in L1.
  * x's rows are {@code xRowBytes} apart. The four-row tiles read x's columns contiguous: with a constant stride C2
- * checks the bounds of x's loads once, before the k loop, rather than on every load. {@link #rows4Gates4Strided}
- * and the one-row 4-gate tiles take the column stride too ({@code x(r, k)} at
- * {@code xOffset + r * xRowBytes + k * xColumnBytes}), so that the backward GEMMs read their operands through
- * strides (a GRU's weight gradients read dz down its columns), and because the one-row tiles, which run the steps
- * at batch 1, measured slower at a constant stride; the measurements behind these choices are in
- * docs/architecture.md.
+ * checks the bounds of x's loads once, before the k loop, rather than on every load. The one-row 4-gate tiles take
+ * the column stride as a parameter ({@code x(r, k)} at {@code xOffset + r * xRowBytes + k * xColumnBytes}), which
+ * the driver always passes as {@code Float.BYTES}: they run the steps at batch 1, and measured slower at a constant
+ * stride; the measurements behind these choices are in docs/architecture.md.
  *
  * <p>Every vector operation is written out in the tile itself rather than in helpers: these methods are large
  * enough that C2 may refuse to inline further calls (NodeCountInliningCutoff), and a vector passed to or
@@ -478,9 +472,6 @@ def java(fmt):
     for gates in GATE_COUNTS:
         w.line()
         rows4(w, fmt, gates, isinstance(fmt, Int8) and gates == STRIDED_GATES)
-        if isinstance(fmt, Float32) and gates == STRIDED_GATES:
-            w.line()
-            rows4(w, fmt, gates, True)
         w.line()
         rows1(w, fmt, gates, gates == STRIDED_GATES)
     w.close()

@@ -111,7 +111,7 @@ class TeamTest {
     }
 
     private static GemmCall gemm(int depth) {
-        return new GemmCall().set(WeightFormat.FLOAT32, LAYOUT, null, depth, null, null, 0, 0, 0, 1, null, 0);
+        return new GemmCall().set(WeightFormat.FLOAT32, LAYOUT, null, depth, null, null, 0, 0, 1, null, 0);
     }
 
     private static StepCall step() {
