@@ -84,8 +84,8 @@ final class BackwardDriver {
     private final MemorySegment peepholeGradientSums;
     private final MemorySegment inputGradientRows;
     /**
-     * A GRU's dzᵀ of one side at a time, {@code [G·H'][rows]}, for the weight-gradient GEMMs; null for the other cells,
-     * whose one dz is transposed into the pre-activations.
+     * A GRU's dzᵀ of one side at a time, {@code [G·H'][rows]}, for the weight-gradient GEMMs (the owner's, possibly
+     * shared); null for the other cells, whose one dz is transposed into the pre-activations.
      */
     private final MemorySegment transposedGradients;
     /** The projection's backward; null without a projection. */
@@ -100,10 +100,14 @@ final class BackwardDriver {
      *               for none
      * @param team   the threads of every GEMM, not owned
      * @param plan   the lengths and row order of the saved forward, set by the owner before each forward
+     * @param gruGradientsTransposed for a GRU, scratch for its dzᵀ of one side at a time: at least
+     *               {@code maxBatch · maxSteps · G·H'} floats, which the owner may share between drivers whose
+     *               {@link #weightGradients} never run at once; null for the other cells
      * @param memory the owner's memory, which holds the scratch
      */
     BackwardDriver(PackedLayer layer, Family family, int cell, float clip, Team team, LayerDriver forward,
-                   LayerState state, VariableLengths plan, int maxBatch, int maxSteps, OffHeap memory) {
+                   LayerState state, VariableLengths plan, int maxBatch, int maxSteps,
+                   MemorySegment gruGradientsTransposed, OffHeap memory) {
         this.layer = layer;
         this.layout = layer.layout();
         this.cell = cell;
@@ -147,7 +151,7 @@ final class BackwardDriver {
         this.peepholes = peepholed ? layer.cellRow() : null;
         this.peepholeGradientSums = peepholed ? memory.floats(gateRow) : null;
         this.inputGradientRows = memory.floats((long) rows * inputGradientLayout.gateRowFloats());
-        this.transposedGradients = cell == Postgemm.GRU ? memory.floats((long) rows * gateRow) : null;
+        this.transposedGradients = gruGradientsTransposed;
         this.projection = layer.projection() == null ? null
                 : new ProjectionBackward(layer, tensors, memory, maxBatch, maxSteps,
                 hiddenGradientLayout.gateRowFloats(), zeroBias);

@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import dev.vlstm.engine.PackedLayer;
 import dev.vlstm.kernel.Family;
 import dev.vlstm.kernel.GateLayout;
+import dev.vlstm.kernel.Postgemm;
 import dev.vlstm.kernel.Team;
 
 /**
@@ -87,6 +88,7 @@ final class StackTrainer {
             hiddenOut = memory.floats(hiddenFloats);
             cellIn = cellState ? memory.floats(cellFloats) : null;
             cellOut = cellState ? memory.floats(cellFloats) : null;
+            MemorySegment gruGradientsTransposed = gruGradientsTransposed(parts, rows, memory);
             for (int n = 0; n < parts.length; n++) {
                 PackedLayer part = parts[n];
                 GateLayout layout = part.layout();
@@ -97,12 +99,27 @@ final class StackTrainer {
                         hiddenStride, layout.hiddenSize(), layout.paddedHidden());
                 forwards[n] = LayerDriver.training(part, cell, cellClip, team, maxBatch, maxSteps, memory);
                 backwards[n] = new BackwardDriver(part, family, cell, cellClip, team, forwards[n], states[n],
-                        sequence.plan(), maxBatch, maxSteps, memory);
+                        sequence.plan(), maxBatch, maxSteps, cell == Postgemm.GRU ? gruGradientsTransposed : null,
+                        memory);
             }
         } catch (RuntimeException | Error e) {
             session.release();
             throw e;
         }
+    }
+
+    /**
+     * One scratch for the GRU parts' transposed gradients ({@link BackwardDriver}), sized for the widest: the parts'
+     * weight gradients run one after another. Null without a GRU part.
+     */
+    private static MemorySegment gruGradientsTransposed(PackedLayer[] parts, long rows, OffHeap memory) {
+        long widest = 0;
+        for (PackedLayer part : parts) {
+            if (part.cellCode() == Postgemm.GRU) {
+                widest = Math.max(widest, part.layout().gateRowFloats());
+            }
+        }
+        return widest == 0 ? null : memory.floats(Math.multiplyExact(rows, widest));
     }
 
     public void forward(MemorySegment x, SequenceLayout layout, int steps, int batch, int[] lengths, MemorySegment h0,

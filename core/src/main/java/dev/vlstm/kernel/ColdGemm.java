@@ -14,7 +14,7 @@ import java.util.Arrays;
  * <p>Every output is the bias (or +0.0), then one FMA chain over k in order on the same operands, then (INT8) the
  * row's scale and the bias, as {@link ScalarGemm} computes it; the step's pointwise part is {@link ScalarPostgemm}.
  * So a call gives the vector kernels' bits, and a stream may cross from this kernel to those at any call. A matrix
- * without a copy, or an operand whose columns are not contiguous, runs on {@link ScalarGemm}, with the same bits.
+ * without a copy runs on {@link ScalarGemm}, with the same bits.
  * Holds scratch arrays: one thread at a time, over every block of each call.
  */
 final class ColdGemm {

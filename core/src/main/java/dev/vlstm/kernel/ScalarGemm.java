@@ -36,7 +36,7 @@ final class ScalarGemm implements PackedGemm {
                         float sum = format.scaled() ? 0f : start;
                         for (int k = 0; k < depth; k++) {
                             float weight = format.operand(b, layout, depth, block, k, gate, lane);
-                            sum = Math.fma(a.get(FLOAT, aRow + k * Float.BYTES), weight, sum);
+                            sum = Math.fma(a.get(FLOAT, aRow + (long) k * Float.BYTES), weight, sum);
                         }
                         if (format.scaled()) {
                             sum = sum * format.scale(b, column);

@@ -199,7 +199,7 @@ final class VectorGemm implements PackedGemm {
     /**
      * One row of one block, or of two adjacent ones, through the family's tile. The 4-gate one-row tiles (and
      * {@link #tile4}'s INT8 4-gate tile) take x's column stride as a parameter, always {@code Float.BYTES} here:
-     * {@link FloatTiles} says why.
+     * gen_tiles.py in this directory says why.
      */
     private static void tile1(int family, MemorySegment b, long panel, long panelBytes, long column,
                               boolean twoBlocks, int depth, MemorySegment a, long aRow, MemorySegment bias,

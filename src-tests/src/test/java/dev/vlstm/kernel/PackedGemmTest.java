@@ -17,8 +17,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * families give the same bits at every output, and a call split over block ranges gives the bits of the whole call
  * and writes nothing outside its blocks. Without a bias the reference has no bias term (the sums start at +0.0).
  * Rows 1 to 9 cover the 4-row tiles and the rows left over; a hidden size of 37 leaves an odd block at some widths
- * and an even count at others; a's rows are read dense and, for float32 with 4 gates, at a padded stride (as the
- * steps read h's padded rows).
+ * and an even count at others; a's rows are read dense and at a padded stride (as the steps read h's padded rows).
  */
 class PackedGemmTest {
 
@@ -30,8 +29,9 @@ class PackedGemmTest {
     private static final int PADDED_ROW = INPUTS + 3;
 
     @ParameterizedTest
-    @CsvSource({"FLOAT32, 4, false", "FLOAT32, 4, true", "FLOAT32, 3, false", "BFLOAT16, 4, false",
-            "BFLOAT16, 3, false", "INT8, 4, false", "INT8, 3, false"})
+    @CsvSource({"FLOAT32, 4, false", "FLOAT32, 4, true", "FLOAT32, 3, false", "FLOAT32, 3, true",
+            "BFLOAT16, 4, false", "BFLOAT16, 4, true", "BFLOAT16, 3, false", "BFLOAT16, 3, true", "INT8, 4, false",
+            "INT8, 4, true", "INT8, 3, false", "INT8, 3, true"})
     void everyOutputIsTheOperandsSumAndBothFamiliesAgreeBitForBit(WeightFormat format, int gates, boolean padded) {
         PackedGemm preferred = Kernels.preferred().gemm();
         PackedGemm scalar = Kernels.scalar().gemm();
