@@ -99,8 +99,7 @@ final class StackTrainer {
                         hiddenStride, layout.hiddenSize(), layout.paddedHidden());
                 forwards[n] = LayerDriver.training(part, cell, cellClip, team, maxBatch, maxSteps, memory);
                 backwards[n] = new BackwardDriver(part, family, cell, cellClip, team, forwards[n], states[n],
-                        sequence.plan(), maxBatch, maxSteps, cell == Postgemm.GRU ? gruGradientsTransposed : null,
-                        memory);
+                        sequence.plan(), maxBatch, maxSteps, gruGradientsTransposed, memory);
             }
         } catch (RuntimeException | Error e) {
             session.release();
@@ -110,7 +109,7 @@ final class StackTrainer {
 
     /**
      * One scratch for the GRU parts' transposed gradients ({@link BackwardDriver}), sized for the widest: the parts'
-     * weight gradients run one after another. Null without a GRU part.
+     * weight gradients run one after another. Null without a GRU part (a stack's parts are all of one cell).
      */
     private static MemorySegment gruGradientsTransposed(PackedLayer[] parts, long rows, OffHeap memory) {
         long widest = 0;
