@@ -50,6 +50,27 @@ class SettlingTest {
         assertEquals(0, said[0], "never four clean rounds in a row");
     }
 
+    /**
+     * Rounds that spin three times as long from a quarter of a second on, as on a shared machine that turns slower and stays
+     * so: the calls settle once the fast windows are no longer recent, long before the deadline. Measured against the
+     * fastest window of the whole repetition they never did, and a warm-up ran on for its whole limit.
+     */
+    @Test
+    void callsSettleOnAMachineThatTurnedSlower() {
+        long start = System.nanoTime();
+        long slowerFrom = start + TimeUnit.MILLISECONDS.toNanos(250);
+        Settling.Outcome outcome = Settling.repeat(round -> {
+            long began = System.nanoTime();
+            long spin = began < slowerFrom ? 100_000 : 300_000;
+            while (System.nanoTime() - began < spin) {
+                Thread.onSpinWait();
+            }
+            return 1;
+        }, start + TimeUnit.SECONDS.toNanos(30), 2);
+        assertTrue(outcome.settled(), "settled on the slower pace: " + outcome);
+        assertTrue(outcome.nanos() > TimeUnit.SECONDS.toNanos(1), "the fast windows were still recent: " + outcome);
+    }
+
     @Test
     void fewerThanOneRoundOrWindowIsRefused() {
         long deadline = System.nanoTime();
