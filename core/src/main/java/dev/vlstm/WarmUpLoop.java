@@ -332,7 +332,8 @@ final class WarmUpLoop<S> {
             }
         }
         Settling.Outcome outcome = warm(target, deadline, stopped, MODEL_QUIET_WINDOWS, compiled);
-        return new WarmUp(calls + outcome.calls(), Duration.ofNanos(System.nanoTime() - start), outcome.settled());
+        return new WarmUp(calls + outcome.calls(), Duration.ofNanos(System.nanoTime() - start), outcome.settled(),
+                outcome.allocating());
     }
 
     /**

@@ -63,6 +63,8 @@ class WarmUpTest {
         NOTHING,
         /** {@link Runner#warmUp(Duration)} of the runner that then serves. */
         WARM_UP,
+        /** The same with a limit of a millisecond: it ends while the kernels still run interpreted. */
+        WARM_UP_CUT_SHORT,
         /**
          * {@link Model#warmUpInBackground(Options, Duration)}, waited for; the serving runner and state are made
          * before it starts, as a service's are, and are not the ones it warms.
@@ -101,6 +103,7 @@ class WarmUpTest {
                 switch (before) {
                     case NOTHING -> { }
                     case WARM_UP -> System.out.println("warmUp=" + runner.warmUp(Duration.ofMinutes(2)));
+                    case WARM_UP_CUT_SHORT -> System.out.println("warmUp=" + runner.warmUp(Duration.ofMillis(1)));
                     case WARM_UP_IN_BACKGROUND -> System.out.println("warmUp=" + model.warmUpInBackground(options,
                             Duration.ofMinutes(2)).get());
                 }
@@ -178,11 +181,19 @@ class WarmUpTest {
                 "WARM_UP_IN_BACKGROUND, ARRAYS"})
     void afterAWarmUpTheFirstCallsOfAColdJvmRunCompiledCode(Before before, Arguments arguments) throws Exception {
         String output = childJvm(before, arguments);
-        assertTrue(output.contains("settled=true"), "the warm-up should settle within its limit: " + output);
+        assertTrue(output.contains("settled=true, allocating=false"),
+                "the warm-up should settle within its limit, its last calls allocating nothing: " + output);
         assertTrue(value(output, "allocated=") <= value(output, "later=") + FEW_DEOPTIMIZATIONS_BYTES,
                 "the first calls after " + before + " on " + arguments + " allocated more than later ones: " + output);
         assertTrue(compiledKernels(output).size() <= FEW_RECOMPILED_KERNELS, "the first calls after " + before
                 + " on " + arguments + " ran kernels that C1 then compiled: " + output);
+    }
+
+    /** A warm-up that ends before the JIT has compiled the kernels says that its last calls still allocated. */
+    @Test
+    void aWarmUpCutShortSaysItsCallsStillAllocated() throws Exception {
+        String output = childJvm(Before.WARM_UP_CUT_SHORT, Arguments.SEGMENTS);
+        assertTrue(output.contains("settled=false, allocating=true"), "a warm-up of a millisecond: " + output);
     }
 
     @ParameterizedTest
@@ -401,13 +412,17 @@ class WarmUpTest {
         throw new AssertionError("no line " + prefix + " in: " + output);
     }
 
-    /** Runs {@link FirstCalls} in a new JVM with this JVM's vector options; returns its output. */
+    /**
+     * Runs {@link FirstCalls} in a new JVM with this JVM's vector options, not its recompilation cutoff (the new JVM
+     * is to be as a service's that only serves); returns its output.
+     */
     private static String childJvm(Before before, Arguments arguments) throws IOException, InterruptedException {
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<String> command = new ArrayList<>(List.of(java));
         command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
                 .filter(option -> option.startsWith("-XX:") || option.startsWith("--add-modules")
                         || option.startsWith("-Dvlstm."))
+                .filter(option -> !option.startsWith("-XX:PerMethodRecompilationCutoff="))
                 .toList());
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), FirstCalls.class.getName(),
                 before.name(), arguments.name()));

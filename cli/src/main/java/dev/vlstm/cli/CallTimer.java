@@ -60,7 +60,8 @@ final class CallTimer {
             return 1;
         }, System.nanoTime() + plan.warmupLimitNanos());
         progress.printf(Locale.ROOT, " %.1f s%s; measuring %d × %.1f s:", warmup.nanos() / 1e9,
-                warmup.settled() ? "" : " (not settled: the JIT was still compiling)", plan.iterations(),
+                warmup.settled() ? "" : warmup.allocating() ? " (not settled: the calls still allocated)"
+                        : " (not settled: the JIT was still compiling)", plan.iterations(),
                 plan.iterationNanos() / 1e9);
         progress.flush();
         double[] iterations = new double[plan.iterations()];

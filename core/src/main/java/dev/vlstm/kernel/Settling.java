@@ -39,10 +39,11 @@ public final class Settling {
     }
 
     /**
-     * What the repetition did: the calls made, the nanoseconds spent, and whether it stopped because the calls had
-     * settled (false: the deadline came first).
+     * What the repetition did: the calls made, the nanoseconds spent, whether it stopped because the calls had
+     * settled (false: the deadline came first), and whether the calls of its last window allocated (never, if they
+     * settled).
      */
-    public record Outcome(long calls, long nanos, boolean settled) {
+    public record Outcome(long calls, long nanos, boolean settled, boolean allocating) {
     }
 
     /**
@@ -136,7 +137,7 @@ public final class Settling {
             compilationMillis = compiled;
             boolean settled = quiet >= quietWindows && roundNanos <= SLOWER_THAN_BEST * fastestRound;
             if (settled || now >= deadline) {
-                return new Outcome(calls, now - start, settled);
+                return new Outcome(calls, now - start, settled, allocated);
             }
         }
     }

@@ -1,6 +1,7 @@
 package dev.vlstm.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -41,13 +42,15 @@ class SettlingTest {
     @Test
     void compiledIsNotSaidWhileEveryFewRoundsAllocate() {
         int[] said = {0};
-        Settling.repeat(round -> {
+        Settling.Outcome outcome = Settling.repeat(round -> {
             if (round % 3 == 0) {
                 sink = new long[16];
             }
             return 1;
         }, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500), 1, 4, () -> said[0]++);
         assertEquals(0, said[0], "never four clean rounds in a row");
+        assertFalse(outcome.settled(), "rounds that allocate never settle: " + outcome);
+        assertTrue(outcome.allocating(), "the last window's rounds allocated: " + outcome);
     }
 
     /**
@@ -68,6 +71,7 @@ class SettlingTest {
             return 1;
         }, start + TimeUnit.SECONDS.toNanos(30), 2);
         assertTrue(outcome.settled(), "settled on the slower pace: " + outcome);
+        assertFalse(outcome.allocating(), "rounds that allocate nothing: " + outcome);
         assertTrue(outcome.nanos() > TimeUnit.SECONDS.toNanos(1), "the fast windows were still recent: " + outcome);
     }
 
