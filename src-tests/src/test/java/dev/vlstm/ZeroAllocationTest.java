@@ -37,9 +37,10 @@ import dev.vlstm.train.Adam;
  *
  * <p>This class runs in a JVM of its own (src-tests/pom.xml), one that serves inference until its last cases. A whole
  * unprojected LSTM training step is not checked here: in the full suite it sometimes still fell into a deoptimization
- * cycle (one run in three) or allocated a few bytes after quiet rounds; and in one full run that shared a JVM with
- * the training tests, every case below kept allocating for its 90 s. Both are open work (docs/service-guide.md,
- * "Training and serving in one JVM").
+ * cycle (one run in three) or allocated a few bytes after quiet rounds (open work); and in one full run that shared a
+ * JVM with the training tests, every case below kept allocating for its 90 s, which a JVM flag prevents
+ * (docs/service-guide.md, "Training and serving in one JVM"): this JVM runs without it, as a service's that only
+ * serves.
  * Projected training steps (one layer, two threads, a stack, a peephole stack with Adam) and clipped GRU training
  * steps are checked, last (a JVM that has trained can compile the inference tiles into code that boxes, so no
  * inference case runs after them).

@@ -152,7 +152,7 @@ final class BenchStreams {
         long start = System.nanoTime();
         boolean settled = StreamLoad.warmUp(model, threads, WARM_UP_LIMIT);
         err.printf(Locale.ROOT, " %.1f s%s%n", (System.nanoTime() - start) / 1e9,
-                settled ? "" : " (not settled: the JIT was still compiling)");
+                settled ? "" : " (not settled within the limit)");
     }
 
     /**

@@ -61,7 +61,7 @@ final class CallTimer {
         }, System.nanoTime() + plan.warmupLimitNanos());
         progress.printf(Locale.ROOT, " %.1f s%s; measuring %d × %.1f s:", warmup.nanos() / 1e9,
                 warmup.settled() ? "" : warmup.allocating() ? " (not settled: the calls still allocated)"
-                        : " (not settled: the JIT was still compiling)", plan.iterations(),
+                        : " (not settled: the JIT was still compiling, or the pace was unsteady)", plan.iterations(),
                 plan.iterationNanos() / 1e9);
         progress.flush();
         double[] iterations = new double[plan.iterations()];

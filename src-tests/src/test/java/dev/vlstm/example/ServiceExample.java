@@ -46,9 +46,9 @@ public final class ServiceExample {
             // Before taking traffic, run the kernels until the JIT has compiled them (a few seconds; warmUp() has a
             // 20 s limit). The JIT compiles code, not objects: warming one runner warms them all.
             WarmUp warmUp = runners.peek().warmUp(warmUpLimit);
-            if (!warmUp.settled()) {   // allocating: compiled code that boxes, see "Training and serving in one JVM"
+            if (!warmUp.settled()) {   // still allocating after a long limit? See "Training and serving in one JVM"
                 System.getLogger("service").log(System.Logger.Level.WARNING,
-                        (warmUp.allocating() ? "kernels still allocating after " : "still compiling after ") + warmUp);
+                        (warmUp.allocating() ? "kernels still allocating after " : "not settled after ") + warmUp);
             }
             List<Future<float[]>> answers = new ArrayList<>();
             try (ExecutorService pool = Executors.newFixedThreadPool(workers)) {   // close() waits for the tasks
